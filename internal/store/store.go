@@ -1,0 +1,462 @@
+// Package store is the persistence contract. Drivers (store/sqlite, store/postgres) implement Store and
+// pass the one conformance suite in store/storetest. Callers branch on ErrNotFound and ErrConflict only.
+//
+// Every method takes a context first. Queries is the set of operations; Store adds transactions and
+// Close. Inside InTx the same operations run in one transaction that commits when fn returns nil.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/telltale-dev/telltale/internal/event"
+)
+
+// Sentinel errors. Drivers wrap them: errors.Is(err, store.ErrNotFound).
+var (
+	// ErrNotFound: no row matched.
+	ErrNotFound = errors.New("not found")
+	// ErrConflict: a unique constraint or a compare-and-set precondition failed.
+	ErrConflict = errors.New("conflict")
+)
+
+// Store is an open database.
+type Store interface {
+	Queries
+	// InTx runs fn in one transaction. fn's error (or a panic) rolls back; nil commits.
+	InTx(ctx context.Context, fn func(q Queries) error) error
+	// Driver names the driver: "sqlite" or "postgres".
+	Driver() string
+	// Close releases the database.
+	Close() error
+}
+
+// Queries are the operations of the store, usable on the Store or inside a transaction.
+type Queries interface {
+	ConnectionQueries
+	ScopeQueries
+	DriveQueries
+	FileQueries
+	EventQueries
+	CursorQueries
+	WorkQueries
+	OutboxQueries
+	PeopleQueries
+	UserQueries
+	AuditQueries
+	SettingQueries
+}
+
+// ---- connections (R1) ----
+
+// Connection is a data connection row. Status values and their rules live in internal/connection;
+// the store keeps strings.
+type Connection struct {
+	ID          int64
+	Name        string // display name; unique compared trimmed and case-insensitively (R1.3)
+	Service     string // box, google_drive, onedrive, gmail, microsoft365_mail
+	ServiceType string // cloud, email, integration
+	Status      string
+	PrevStatus  string // the status to return to when Maintenance ends
+	ErrorReason string // set while Status is Error (or a drive-limit message)
+	ScopeKind   string // all, users, groups
+	TenantID    string // the vendor tenant (Box enterprise id, Google customer id, Microsoft tenant id)
+	Settings    []byte // JSON of the non-secret connection settings (admin email, ...)
+	Credentials []byte // sealed by internal/secret; never returned by the API
+	CreatedAt   time.Time
+	CreatedBy   string
+	UpdatedAt   time.Time
+	// DeauthorizedAt is when the connection reached Deauthorized (zero otherwise); retention counts from it.
+	DeauthorizedAt time.Time
+	ThrottledUntil time.Time // vendor throttling seen (R3.7); zero when not throttled
+	LastEventAt    time.Time // newest event observed time collected through it
+	Version        int64     // incremented by every UpdateConnection; used for compare-and-set
+}
+
+// StatusChange is one line of a connection's status history (R1.4).
+type StatusChange struct {
+	ID           int64
+	ConnectionID int64
+	At           time.Time
+	From         string // "" for the first entry (the connection was added)
+	To           string
+	Actor        string // the admin's user name, or "system"
+	Reason       string
+}
+
+// ConnectionQueries manage connections and their status history.
+type ConnectionQueries interface {
+	// CreateConnection inserts c (ID, Version, CreatedAt and UpdatedAt are assigned when zero) and
+	// returns it. A display name equal, trimmed and case-insensitively, to another's gives ErrConflict.
+	CreateConnection(ctx context.Context, c Connection) (Connection, error)
+	GetConnection(ctx context.Context, id int64) (Connection, error)
+	// ListConnections returns every connection ordered by ID.
+	ListConnections(ctx context.Context) ([]Connection, error)
+	// UpdateConnection writes every field of c if the stored Version equals c.Version (else
+	// ErrConflict; ErrNotFound if absent) and returns the row with Version+1 and UpdatedAt set.
+	// A display name taken by another connection gives ErrConflict.
+	UpdateConnection(ctx context.Context, c Connection) (Connection, error)
+	// DeleteConnection removes the connection and everything collected through it: status history,
+	// scope, drives, mailboxes, files, events, cursors, work and outbox rows of the connection.
+	// Callers with large connections first call DeleteConnectionEvents until it returns 0.
+	DeleteConnection(ctx context.Context, id int64) error
+	AppendStatusChange(ctx context.Context, s StatusChange) (StatusChange, error)
+	// ListStatusChanges returns the history oldest first.
+	ListStatusChanges(ctx context.Context, connectionID int64) ([]StatusChange, error)
+}
+
+// ---- scope (R2) ----
+
+// ScopeEntry is one row of an uploaded scope CSV.
+type ScopeEntry struct {
+	ConnectionID int64
+	Kind         string // user or group
+	Value        string // email address or group name, as uploaded
+	Row          int    // CSV row number (1 = header)
+	// For groups: whether the vendor knows it, and when to look it up again (R2.6).
+	Found        bool
+	NextLookupAt time.Time
+}
+
+// ScopeQueries keep the scope list of a connection.
+type ScopeQueries interface {
+	// ReplaceScope replaces the whole scope list of the connection with entries (R2.3).
+	ReplaceScope(ctx context.Context, connectionID int64, entries []ScopeEntry) error
+	// ListScope returns the entries in Row order.
+	ListScope(ctx context.Context, connectionID int64) ([]ScopeEntry, error)
+	// UpdateScopeEntry updates Found and NextLookupAt of the entry with the same connection, kind and value.
+	UpdateScopeEntry(ctx context.Context, e ScopeEntry) error
+}
+
+// ---- drives and mailboxes (R3.1, R4.1) ----
+
+// Drive states.
+const (
+	DrivePending      = "pending"
+	DriveIndexing     = "indexing"
+	DriveIndexed      = "indexed"
+	DriveInaccessible = "inaccessible"
+)
+
+// Drive is a user drive or shared drive; Mailbox uses the same row with Kind "mailbox".
+type Drive struct {
+	ID           int64
+	ConnectionID int64
+	VendorID     string // unique per connection
+	Kind         string // user, shared, mailbox
+	Owner        string // owner's email (user drives and mailboxes)
+	Name         string
+	State        string // pending, indexing, indexed, inaccessible (mailboxes: pending=registering, indexed=registered)
+	Error        string // why inaccessible
+	InScope      bool   // false once the owner left scope (history stays searchable, R2.7)
+	FileCount    int64
+	DiscoveredAt time.Time
+	IndexedAt    time.Time
+	UpdatedAt    time.Time
+}
+
+// DriveCounts counts a connection's drives (or mailboxes) by state. Only in-scope rows count.
+type DriveCounts struct {
+	Total, Pending, Indexing, Indexed, Inaccessible int64
+}
+
+// DriveFilter selects drives to list.
+type DriveFilter struct {
+	ConnectionID int64
+	Kinds        []string // empty: all kinds
+	State        string   // empty: all
+	AfterID      int64    // keyset paging: rows with ID > AfterID
+	Limit        int      // <= 0: 1000
+}
+
+// DriveQueries keep drives and mailboxes.
+type DriveQueries interface {
+	// UpsertDrive inserts or updates (by ConnectionID+VendorID) and returns the stored row.
+	// DiscoveredAt is kept from the first insert.
+	UpsertDrive(ctx context.Context, d Drive) (Drive, error)
+	GetDrive(ctx context.Context, id int64) (Drive, error)
+	ListDrives(ctx context.Context, f DriveFilter) ([]Drive, error)
+	// CountDrives counts in-scope drives of the given kinds (empty: all kinds).
+	CountDrives(ctx context.Context, connectionID int64, kinds ...string) (DriveCounts, error)
+}
+
+// ---- files ----
+
+// File is the indexed state of one vendor file.
+type File struct {
+	ID           int64
+	ConnectionID int64
+	DriveID      int64
+	VendorID     string // unique per connection
+	Name         string
+	Path         string
+	Size         int64
+	MimeType     string
+	Owner        string
+	MD5          string
+	SHA256       string
+	SHA1         string
+	QuickXor     string
+	Modified     time.Time
+	IndexedAt    time.Time
+	Deleted      bool
+}
+
+// FileQueries keep the file index.
+type FileQueries interface {
+	// UpsertFiles inserts or updates files by ConnectionID+VendorID. Empty hash fields do not
+	// overwrite stored hashes.
+	UpsertFiles(ctx context.Context, files []File) error
+	GetFile(ctx context.Context, connectionID int64, vendorID string) (File, error)
+	// CountFiles counts the non-deleted files of a connection (driveID 0) or of one drive.
+	CountFiles(ctx context.Context, connectionID, driveID int64) (int64, error)
+}
+
+// ---- file events ----
+
+// EventFilter selects stored events. Issue-4 search compiles richer queries; this is the minimum
+// every caller needs.
+type EventFilter struct {
+	ConnectionID int64 // 0: all
+	AfterID      int64 // insertion order: events with ID > AfterID
+	Limit        int   // <= 0: 1000
+	IncludeHeld  bool  // include events withheld by Maintenance (R1.5)
+}
+
+// EventQueries keep file events.
+type EventQueries interface {
+	// InsertEvents stores each event once by its DedupeKey. Inserted events get Event.ID (increasing
+	// in insertion order) and Event.Inserted set in place; duplicates are left with ID 0. held marks
+	// events collected during Maintenance, invisible to ListEvents and CountEvents until released.
+	// It returns how many were inserted. It does not validate; callers call Validate first.
+	InsertEvents(ctx context.Context, evs []*event.FileEvent, held bool) (int, error)
+	GetEvent(ctx context.Context, id int64) (event.FileEvent, error)
+	// ListEvents returns events in ID order.
+	ListEvents(ctx context.Context, f EventFilter) ([]event.FileEvent, error)
+	CountEvents(ctx context.Context, f EventFilter) (int64, error)
+	// ReleaseHeld makes a connection's withheld events visible and returns how many.
+	ReleaseHeld(ctx context.Context, connectionID int64) (int64, error)
+	// DeleteConnectionEvents deletes up to limit events of the connection and returns how many.
+	DeleteConnectionEvents(ctx context.Context, connectionID int64, limit int) (int64, error)
+}
+
+// ---- cursors ----
+
+// CursorQueries keep opaque collection cursors (Box stream positions exceed 2^53: strings only).
+type CursorQueries interface {
+	// GetCursor returns ErrNotFound when the stream has no cursor yet.
+	GetCursor(ctx context.Context, connectionID int64, stream string) (string, error)
+	SaveCursor(ctx context.Context, connectionID int64, stream, value string) error
+}
+
+// ---- work scheduling ----
+
+// Work is a unit of scheduled work (a connection's discovery, a drive's indexing, a stream's poll,
+// a hash job, retention). It is unique by Kind+Key.
+type Work struct {
+	ID           int64
+	Kind         string
+	Key          string
+	ConnectionID int64 // 0 when not tied to a connection
+	Payload      []byte
+	NextRunAt    time.Time
+	LeaseOwner   string // "" when not leased
+	LeaseUntil   time.Time
+	Attempts     int // failed runs in a row
+	LastError    string
+	CreatedAt    time.Time
+}
+
+// ClaimRequest asks for due work.
+type ClaimRequest struct {
+	Owner    string        // the node claiming
+	Now      time.Time     // due means NextRunAt <= Now and no live lease (LeaseUntil <= Now)
+	LeaseFor time.Duration // the lease lasts until Now+LeaseFor
+	Kinds    []string      // empty: any kind
+	Limit    int
+}
+
+// WorkQueries schedule work in the database. Claiming is a compare-and-set: two claimers never hold
+// the same unit at once, even on two nodes sharing one PostgreSQL.
+type WorkQueries interface {
+	// EnsureWork inserts w unless a unit with its Kind+Key exists, and returns the stored unit.
+	EnsureWork(ctx context.Context, w Work) (Work, error)
+	// ScheduleWork sets NextRunAt of the unit Kind+Key (creating it if absent) without touching a lease.
+	ScheduleWork(ctx context.Context, w Work) (Work, error)
+	GetWork(ctx context.Context, kind, key string) (Work, error)
+	// ClaimWork leases up to Limit due units, earliest NextRunAt first.
+	ClaimWork(ctx context.Context, r ClaimRequest) ([]Work, error)
+	// ExtendLease moves the lease end of a unit still held by owner; ErrConflict if the lease was lost.
+	ExtendLease(ctx context.Context, id int64, owner string, until time.Time) error
+	// FinishWork releases a unit held by owner. With a zero next it deletes the unit; otherwise it sets
+	// NextRunAt=next, LastError=errText, and Attempts to 0 when errText is empty or Attempts+1 otherwise.
+	// ErrConflict if owner no longer holds the lease.
+	FinishWork(ctx context.Context, id int64, owner string, next time.Time, errText string) error
+	DeleteWork(ctx context.Context, kind, key string) error
+	// ListWork lists a connection's units (0: all) ordered by ID.
+	ListWork(ctx context.Context, connectionID int64) ([]Work, error)
+}
+
+// ---- outbox ----
+
+// Outbox states.
+const (
+	OutboxPending = "pending"
+	OutboxDone    = "done"
+	OutboxDead    = "dead"
+)
+
+// OutboxItem is a message to deliver to an integration at least once. IdempotencyKey is unique.
+type OutboxItem struct {
+	ID             int64
+	ConnectionID   int64 // the integration's connection, 0 if none
+	Topic          string
+	IdempotencyKey string
+	Payload        []byte
+	State          string
+	Attempts       int
+	LastError      string
+	NextRunAt      time.Time
+	LeaseOwner     string
+	LeaseUntil     time.Time
+	CreatedAt      time.Time
+	DoneAt         time.Time
+}
+
+// OutboxQueries keep the outbox.
+type OutboxQueries interface {
+	// EnqueueOutbox inserts the item in state pending unless its IdempotencyKey exists; returns the stored item.
+	EnqueueOutbox(ctx context.Context, it OutboxItem) (OutboxItem, error)
+	// ClaimOutbox leases due pending items like ClaimWork.
+	ClaimOutbox(ctx context.Context, r ClaimRequest) ([]OutboxItem, error)
+	// FinishOutbox records a delivery attempt by the lease owner: state done, dead, or pending with next.
+	FinishOutbox(ctx context.Context, id int64, owner, state string, next time.Time, errText string) error
+	ListOutbox(ctx context.Context, state string, limit int) ([]OutboxItem, error)
+}
+
+// ---- people ----
+
+// Person is a monitored human keyed by email.
+type Person struct {
+	ID               int64
+	Email            string // unique, stored lower-case
+	Name             string
+	Aliases          []string
+	Department       string
+	Manager          string
+	EmploymentStatus string
+	Status           string // active, inactive, blocked
+	UpdatedAt        time.Time
+}
+
+// PeopleQueries keep people.
+type PeopleQueries interface {
+	// UpsertPerson inserts or updates by email (compared lower-case) and returns the row.
+	UpsertPerson(ctx context.Context, p Person) (Person, error)
+	GetPersonByEmail(ctx context.Context, email string) (Person, error)
+	ListPeople(ctx context.Context, afterID int64, limit int) ([]Person, error)
+}
+
+// ---- login users, tokens, sessions ----
+
+// User is someone (or a service account) who logs in to Telltale.
+type User struct {
+	ID                 int64
+	Username           string // unique, compared case-insensitively
+	Name               string
+	Role               string // admin, analyst, read-only, integration
+	PasswordHash       string // argon2id PHC string; "" for service accounts
+	ServiceAccount     bool
+	Disabled           bool
+	MustChangePassword bool
+	CreatedAt          time.Time
+	UpdatedAt          time.Time
+}
+
+// Token is an API token. Only its hash is stored.
+type Token struct {
+	ID         int64
+	UserID     int64
+	Name       string
+	Prefix     string // the first characters of the token, shown to tell tokens apart
+	Hash       []byte // unique
+	CreatedAt  time.Time
+	ExpiresAt  time.Time // zero: never
+	LastUsedAt time.Time
+	RevokedAt  time.Time
+}
+
+// Session is a console session. Only the hash of its cookie value is stored.
+type Session struct {
+	Hash      []byte
+	UserID    int64
+	CSRF      string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
+
+// UserQueries keep users, tokens and sessions.
+type UserQueries interface {
+	// CreateUser gives ErrConflict when the user name is taken.
+	CreateUser(ctx context.Context, u User) (User, error)
+	GetUser(ctx context.Context, id int64) (User, error)
+	GetUserByUsername(ctx context.Context, username string) (User, error)
+	ListUsers(ctx context.Context) ([]User, error)
+	UpdateUser(ctx context.Context, u User) (User, error)
+	CountUsers(ctx context.Context) (int64, error)
+
+	CreateToken(ctx context.Context, t Token) (Token, error)
+	GetTokenByHash(ctx context.Context, hash []byte) (Token, error)
+	// ListTokens lists a user's tokens (0: everyone's), revoked ones included, ordered by ID.
+	ListTokens(ctx context.Context, userID int64) ([]Token, error)
+	RevokeToken(ctx context.Context, id int64, at time.Time) error
+	TouchToken(ctx context.Context, id int64, at time.Time) error
+
+	CreateSession(ctx context.Context, s Session) error
+	GetSession(ctx context.Context, hash []byte) (Session, error)
+	DeleteSession(ctx context.Context, hash []byte) error
+	DeleteUserSessions(ctx context.Context, userID int64) error
+	DeleteExpiredSessions(ctx context.Context, now time.Time) (int64, error)
+}
+
+// ---- audit log (R8.8) ----
+
+// AuditEntry records one mutating call: who, what, when, from where.
+type AuditEntry struct {
+	ID       int64
+	At       time.Time
+	Actor    string // user name
+	ActorID  int64
+	Action   string // e.g. connection.deauthorize
+	Target   string // e.g. connection/7
+	Details  []byte // JSON, never a secret
+	ClientIP string
+	Outcome  string // ok, or the error
+}
+
+// AuditFilter selects audit entries, newest first.
+type AuditFilter struct {
+	Actor    string
+	Action   string // prefix match
+	Target   string
+	Since    time.Time
+	Until    time.Time
+	BeforeID int64 // keyset paging: entries with ID < BeforeID
+	Limit    int   // <= 0: 100
+}
+
+// AuditQueries keep the audit log; it is append-only.
+type AuditQueries interface {
+	AppendAudit(ctx context.Context, e AuditEntry) (AuditEntry, error)
+	ListAudit(ctx context.Context, f AuditFilter) ([]AuditEntry, error)
+}
+
+// ---- settings ----
+
+// SettingQueries keep JSON settings by key (trusted domains, retention, ...).
+type SettingQueries interface {
+	// GetSetting returns ErrNotFound when unset.
+	GetSetting(ctx context.Context, key string) ([]byte, error)
+	PutSetting(ctx context.Context, key string, value []byte) error
+}
