@@ -1,0 +1,249 @@
+// Package client is the public Go client for Telltale's REST API (/api/v1). It uses only the standard
+// library. The command-line interface is built on it; scripts and integrations can import it too.
+//
+//	c := client.New("http://127.0.0.1:8080", os.Getenv("TELLTALE_TOKEN"))
+//	conns, err := c.Connections(ctx)
+//
+// Errors from the server are *Problem values (RFC 9457) whose message says what to do.
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Client talks to one Telltale server.
+type Client struct {
+	base  string
+	token string
+	http  *http.Client
+}
+
+// New returns a client for the server at base (for example http://127.0.0.1:8080) with an API token.
+func New(base, token string) *Client {
+	return &Client{base: strings.TrimRight(base, "/"), token: token, http: &http.Client{Timeout: 5 * time.Minute}}
+}
+
+// WithHTTPClient replaces the HTTP client (timeouts, transport).
+func (c *Client) WithHTTPClient(h *http.Client) *Client { c.http = h; return c }
+
+func (c *Client) do(ctx context.Context, method, path string, body io.Reader, contentType string) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
+	if err != nil {
+		return nil, err
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("telltale: %s %s: %w (is the server running at %s?)", method, path, err, c.base)
+	}
+	if resp.StatusCode >= 400 {
+		defer resp.Body.Close()
+		return nil, readProblem(resp)
+	}
+	return resp, nil
+}
+
+func readProblem(resp *http.Response) error {
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	var p Problem
+	if json.Unmarshal(b, &p) == nil && p.Status != 0 {
+		return &p
+	}
+	return &Problem{Status: resp.StatusCode, Title: http.StatusText(resp.StatusCode), Detail: strings.TrimSpace(string(b))}
+}
+
+func (c *Client) json(ctx context.Context, method, path string, in, out any) error {
+	var body io.Reader
+	ct := ""
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body, ct = bytes.NewReader(b), "application/json"
+	}
+	resp, err := c.do(ctx, method, path, body, ct)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if out == nil {
+		_, err = io.Copy(io.Discard, resp.Body)
+		return err
+	}
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return fmt.Errorf("telltale: %s %s: decode response: %w", method, path, err)
+	}
+	return nil
+}
+
+func id(s string) string { return url.PathEscape(s) }
+
+// Connections lists every data connection.
+func (c *Client) Connections(ctx context.Context) ([]Connection, error) {
+	var out struct {
+		Items []Connection `json:"items"`
+	}
+	return out.Items, c.json(ctx, "GET", "/api/v1/connections", nil, &out)
+}
+
+// Connection returns one connection.
+func (c *Client) Connection(ctx context.Context, connID string) (Connection, error) {
+	var out Connection
+	return out, c.json(ctx, "GET", "/api/v1/connections/"+id(connID), nil, &out)
+}
+
+// CreateConnection adds a data connection.
+func (c *Client) CreateConnection(ctx context.Context, nc NewConnection) (Connection, error) {
+	var out Connection
+	return out, c.json(ctx, "POST", "/api/v1/connections", nc, &out)
+}
+
+// UpdateConnection changes a connection's display name.
+func (c *Client) UpdateConnection(ctx context.Context, connID string, u ConnectionUpdate) (Connection, error) {
+	var out Connection
+	return out, c.json(ctx, "PATCH", "/api/v1/connections/"+id(connID), u, &out)
+}
+
+// Deauthorize stops collection on a connection (R1.6).
+func (c *Client) Deauthorize(ctx context.Context, connID string) (Connection, error) {
+	var out Connection
+	return out, c.json(ctx, "POST", "/api/v1/connections/"+id(connID)+"/deauthorize", struct{}{}, &out)
+}
+
+// Resume re-runs setup of a deauthorized connection (R1.7).
+func (c *Client) Resume(ctx context.Context, connID string, r ResumeRequest) (Connection, error) {
+	var out Connection
+	return out, c.json(ctx, "POST", "/api/v1/connections/"+id(connID)+"/resume", r, &out)
+}
+
+// SetMaintenance starts or ends maintenance.
+func (c *Client) SetMaintenance(ctx context.Context, connID string, on bool) (Connection, error) {
+	var out Connection
+	return out, c.json(ctx, "POST", "/api/v1/connections/"+id(connID)+"/maintenance", MaintenanceRequest{Enabled: on}, &out)
+}
+
+// DeleteConnection deletes a deauthorized connection and everything collected through it.
+func (c *Client) DeleteConnection(ctx context.Context, connID string) error {
+	return c.json(ctx, "DELETE", "/api/v1/connections/"+id(connID), nil, nil)
+}
+
+// StatusHistory returns a connection's status history, oldest first.
+func (c *Client) StatusHistory(ctx context.Context, connID string) ([]StatusChange, error) {
+	var out struct {
+		Items []StatusChange `json:"items"`
+	}
+	return out.Items, c.json(ctx, "GET", "/api/v1/connections/"+id(connID)+"/history", nil, &out)
+}
+
+// UploadScope replaces the scope list of a deauthorized connection with a CSV of kind users or groups.
+func (c *Client) UploadScope(ctx context.Context, connID, kind string, csv io.Reader) (Connection, error) {
+	resp, err := c.do(ctx, "PUT", "/api/v1/connections/"+id(connID)+"/scope?kind="+url.QueryEscape(kind), csv, "text/csv")
+	if err != nil {
+		return Connection{}, err
+	}
+	defer resp.Body.Close()
+	var out Connection
+	return out, json.NewDecoder(resp.Body).Decode(&out)
+}
+
+// DownloadScope writes the connection's scope as CSV to w (R2.10).
+func (c *Client) DownloadScope(ctx context.Context, connID string, w io.Writer) error {
+	resp, err := c.do(ctx, "GET", "/api/v1/connections/"+id(connID)+"/scope", nil, "")
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	_, err = io.Copy(w, resp.Body)
+	return err
+}
+
+// Drives lists a page of a connection's drives (kind "drives") or mailboxes (kind "mailboxes").
+func (c *Client) Drives(ctx context.Context, connID, kind, after string, limit int) (DriveList, error) {
+	q := url.Values{}
+	if after != "" {
+		q.Set("after", after)
+	}
+	if limit > 0 {
+		q.Set("limit", fmt.Sprint(limit))
+	}
+	var out DriveList
+	return out, c.json(ctx, "GET", "/api/v1/connections/"+id(connID)+"/"+kind+"?"+q.Encode(), nil, &out)
+}
+
+// Settings returns the organization settings.
+func (c *Client) Settings(ctx context.Context) (Settings, error) {
+	var out Settings
+	return out, c.json(ctx, "GET", "/api/v1/settings", nil, &out)
+}
+
+// PutSettings replaces the organization settings.
+func (c *Client) PutSettings(ctx context.Context, s Settings) (Settings, error) {
+	var out Settings
+	return out, c.json(ctx, "PUT", "/api/v1/settings", s, &out)
+}
+
+// Me describes the caller.
+func (c *Client) Me(ctx context.Context) (Me, error) {
+	var out Me
+	return out, c.json(ctx, "GET", "/api/v1/me", nil, &out)
+}
+
+// Users lists login users and service accounts.
+func (c *Client) Users(ctx context.Context) ([]User, error) {
+	var out struct {
+		Items []User `json:"items"`
+	}
+	return out.Items, c.json(ctx, "GET", "/api/v1/users", nil, &out)
+}
+
+// CreateUser adds a user or service account.
+func (c *Client) CreateUser(ctx context.Context, u NewUser) (User, error) {
+	var out User
+	return out, c.json(ctx, "POST", "/api/v1/users", u, &out)
+}
+
+// CreateToken creates an API token for the caller, or for userID when it is not empty (admins).
+func (c *Client) CreateToken(ctx context.Context, userID string, t NewToken) (CreatedToken, error) {
+	path := "/api/v1/tokens"
+	if userID != "" {
+		path = "/api/v1/users/" + id(userID) + "/tokens"
+	}
+	var out CreatedToken
+	return out, c.json(ctx, "POST", path, t, &out)
+}
+
+// Audit lists the audit log, newest first.
+func (c *Client) Audit(ctx context.Context, q AuditQuery) (AuditList, error) {
+	v := url.Values{}
+	for k, s := range map[string]string{"actor": q.Actor, "action": q.Action, "target": q.Target, "before": q.Before} {
+		if s != "" {
+			v.Set(k, s)
+		}
+	}
+	if !q.Since.IsZero() {
+		v.Set("since", q.Since.Format(time.RFC3339))
+	}
+	if !q.Until.IsZero() {
+		v.Set("until", q.Until.Format(time.RFC3339))
+	}
+	if q.Limit > 0 {
+		v.Set("limit", fmt.Sprint(q.Limit))
+	}
+	var out AuditList
+	return out, c.json(ctx, "GET", "/api/v1/audit?"+v.Encode(), nil, &out)
+}

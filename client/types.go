@@ -1,0 +1,253 @@
+package client
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Connection is a data connection as the API shows it. Credentials are never returned; CredentialsSet
+// says whether some are stored.
+type Connection struct {
+	ID             string            `json:"id"`
+	Name           string            `json:"name"`
+	Service        string            `json:"service"`
+	ServiceType    string            `json:"service_type"`
+	Status         string            `json:"status"`
+	StatusLabel    string            `json:"status_label"`
+	ErrorReason    string            `json:"error_reason,omitempty"`
+	ScopeKind      string            `json:"scope_kind"`
+	TenantID       string            `json:"tenant_id,omitempty"`
+	Settings       map[string]string `json:"settings,omitempty"`
+	CredentialsSet bool              `json:"credentials_set"`
+	CreatedAt      time.Time         `json:"created_at"`
+	CreatedBy      string            `json:"created_by,omitempty"`
+	UpdatedAt      time.Time         `json:"updated_at"`
+	DeauthorizedAt time.Time         `json:"deauthorized_at,omitzero"`
+	DeleteAfter    time.Time         `json:"delete_after,omitzero"` // when retention deletes a deauthorized connection
+	Throttled      bool              `json:"throttled"`
+	ThrottledUntil time.Time         `json:"throttled_until,omitzero"`
+	LastEventAt    time.Time         `json:"last_event_at,omitzero"`
+	Drives         *DriveCounts      `json:"drives,omitempty"`    // cloud connections
+	Mailboxes      *DriveCounts      `json:"mailboxes,omitempty"` // email connections
+	Actions        []ActionState     `json:"actions,omitempty"`   // what an admin may do now, and why not
+	Version        int64             `json:"version"`
+}
+
+// ActionState says whether an action is allowed in the connection's status, and why not.
+type ActionState struct {
+	Action  string `json:"action"`
+	Allowed bool   `json:"allowed"`
+	Reason  string `json:"reason,omitempty"`
+}
+
+// DriveCounts counts drives or mailboxes by state.
+type DriveCounts struct {
+	Total        int64 `json:"total"`
+	Pending      int64 `json:"pending"`
+	Indexing     int64 `json:"indexing"`
+	Indexed      int64 `json:"indexed"`
+	Inaccessible int64 `json:"inaccessible"`
+}
+
+// ScopeInput chooses a scope: kind all, or users/groups with the CSV text (R2).
+type ScopeInput struct {
+	Kind string `json:"kind"`
+	CSV  string `json:"csv,omitempty"`
+}
+
+// NewConnection is the body of POST /api/v1/connections. Settings are not secret (admin email,
+// enterprise id); Credentials are (client secret, keys) and are encrypted at rest, never returned.
+type NewConnection struct {
+	Name        string            `json:"name"`
+	Service     string            `json:"service"`
+	TenantID    string            `json:"tenant_id,omitempty"`
+	Settings    map[string]string `json:"settings,omitempty"`
+	Credentials map[string]string `json:"credentials,omitempty"`
+	Scope       *ScopeInput       `json:"scope,omitempty"`
+}
+
+// ConnectionUpdate is the body of PATCH /api/v1/connections/{id}.
+type ConnectionUpdate struct {
+	Name *string `json:"name,omitempty"`
+}
+
+// ResumeRequest is the body of POST /api/v1/connections/{id}/resume. Empty fields keep what is stored.
+type ResumeRequest struct {
+	Scope       *ScopeInput       `json:"scope,omitempty"`
+	Credentials map[string]string `json:"credentials,omitempty"`
+}
+
+// MaintenanceRequest is the body of POST /api/v1/connections/{id}/maintenance.
+type MaintenanceRequest struct {
+	Enabled bool `json:"enabled"`
+}
+
+// StatusChange is one entry of a connection's status history.
+type StatusChange struct {
+	At        time.Time `json:"at"`
+	From      string    `json:"from,omitempty"`
+	To        string    `json:"to"`
+	FromLabel string    `json:"from_label,omitempty"`
+	ToLabel   string    `json:"to_label"`
+	Actor     string    `json:"actor"`
+	Reason    string    `json:"reason,omitempty"`
+}
+
+// Drive is a user drive, shared drive or mailbox.
+type Drive struct {
+	ID           string    `json:"id"`
+	VendorID     string    `json:"vendor_id"`
+	Kind         string    `json:"kind"`
+	Owner        string    `json:"owner,omitempty"`
+	Name         string    `json:"name,omitempty"`
+	State        string    `json:"state"`
+	Error        string    `json:"error,omitempty"`
+	InScope      bool      `json:"in_scope"`
+	FileCount    int64     `json:"file_count"`
+	DiscoveredAt time.Time `json:"discovered_at"`
+	IndexedAt    time.Time `json:"indexed_at,omitzero"`
+}
+
+// DriveList is a page of drives or mailboxes with the connection's counts.
+type DriveList struct {
+	Counts DriveCounts `json:"counts"`
+	Items  []Drive     `json:"items"`
+	Next   string      `json:"next,omitempty"` // pass as ?after= for the next page
+}
+
+// Settings are the organization-wide settings.
+type Settings struct {
+	TrustedDomains []string `json:"trusted_domains"`
+	RetentionDays  int      `json:"retention_days"`
+}
+
+// User is someone (or a service account) who signs in to Telltale.
+type User struct {
+	ID                 string    `json:"id"`
+	Username           string    `json:"username"`
+	Name               string    `json:"name,omitempty"`
+	Role               string    `json:"role"`
+	ServiceAccount     bool      `json:"service_account"`
+	Disabled           bool      `json:"disabled"`
+	MustChangePassword bool      `json:"must_change_password"`
+	CreatedAt          time.Time `json:"created_at"`
+}
+
+// NewUser is the body of POST /api/v1/users.
+type NewUser struct {
+	Username       string `json:"username"`
+	Name           string `json:"name,omitempty"`
+	Role           string `json:"role"`
+	Password       string `json:"password,omitempty"`
+	ServiceAccount bool   `json:"service_account,omitempty"`
+}
+
+// UserUpdate is the body of PATCH /api/v1/users/{id}.
+type UserUpdate struct {
+	Name     *string `json:"name,omitempty"`
+	Role     *string `json:"role,omitempty"`
+	Disabled *bool   `json:"disabled,omitempty"`
+}
+
+// PasswordChange is the body of POST /api/v1/me/password and POST /api/v1/users/{id}/password.
+type PasswordChange struct {
+	Current string `json:"current,omitempty"`
+	New     string `json:"new"`
+}
+
+// Token is an API token; its secret is shown once, at creation.
+type Token struct {
+	ID         string    `json:"id"`
+	UserID     string    `json:"user_id"`
+	Name       string    `json:"name"`
+	Prefix     string    `json:"prefix"`
+	CreatedAt  time.Time `json:"created_at"`
+	ExpiresAt  time.Time `json:"expires_at,omitzero"`
+	LastUsedAt time.Time `json:"last_used_at,omitzero"`
+	RevokedAt  time.Time `json:"revoked_at,omitzero"`
+}
+
+// NewToken is the body of POST /api/v1/tokens and POST /api/v1/users/{id}/tokens.
+type NewToken struct {
+	Name          string `json:"name"`
+	ExpiresInDays int    `json:"expires_in_days,omitempty"`
+}
+
+// CreatedToken is a new token with its secret, shown this once.
+type CreatedToken struct {
+	Token
+	Secret string `json:"token"`
+}
+
+// Me describes the caller.
+type Me struct {
+	User
+	Via string `json:"via"`
+}
+
+// AuditEntry is one line of the audit log.
+type AuditEntry struct {
+	ID       string          `json:"id"`
+	At       time.Time       `json:"at"`
+	Actor    string          `json:"actor"`
+	Action   string          `json:"action"`
+	Target   string          `json:"target,omitempty"`
+	Details  json.RawMessage `json:"details,omitempty"`
+	ClientIP string          `json:"client_ip,omitempty"`
+	Outcome  string          `json:"outcome"`
+}
+
+// AuditList is a page of the audit log, newest first.
+type AuditList struct {
+	Items []AuditEntry `json:"items"`
+	Next  string       `json:"next,omitempty"` // pass as ?before= for the next page
+}
+
+// AuditQuery filters the audit log.
+type AuditQuery struct {
+	Actor, Action, Target string
+	Since, Until          time.Time
+	Before                string
+	Limit                 int
+}
+
+// Problem is an RFC 9457 problem document: every API error.
+type Problem struct {
+	Type     string       `json:"type"`
+	Title    string       `json:"title"`
+	Status   int          `json:"status"`
+	Detail   string       `json:"detail,omitempty"`
+	Instance string       `json:"instance,omitempty"`
+	Errors   []FieldError `json:"errors,omitempty"`
+}
+
+// FieldError points at one bad field or CSV row.
+type FieldError struct {
+	Field   string `json:"field,omitempty"`
+	Row     int    `json:"row,omitempty"`
+	Value   string `json:"value,omitempty"`
+	Message string `json:"message"`
+}
+
+// Error makes a Problem an error: the detail, then each field error on its own line.
+func (p *Problem) Error() string {
+	var b strings.Builder
+	if p.Detail != "" {
+		b.WriteString(p.Detail)
+	} else {
+		fmt.Fprintf(&b, "%d %s", p.Status, p.Title)
+	}
+	for _, e := range p.Errors {
+		b.WriteString("\n  ")
+		switch {
+		case e.Row > 0:
+			fmt.Fprintf(&b, "row %d: ", e.Row)
+		case e.Field != "":
+			b.WriteString(e.Field + ": ")
+		}
+		b.WriteString(e.Message)
+	}
+	return b.String()
+}

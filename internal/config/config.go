@@ -1,0 +1,328 @@
+// Package config loads Telltale's typed configuration from command-line flags, TELLTALE_* environment
+// variables and an optional file of KEY=value lines, in that order of precedence. Every setting is
+// declared once in Settings (name, env var, default, help, secret), which drives the flags, the
+// environment, the README table and the redacted dump. Secrets may come from *_FILE variables.
+package config
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+)
+
+// Config is the whole configuration, passed down from the composition root. No package globals.
+type Config struct {
+	Listen          string
+	DataDir         string
+	Database        string // "" or "sqlite": SQLite in DataDir; postgres://...: PostgreSQL
+	SecretKey       string // secret
+	SecretKeyFile   string
+	BootstrapToken  string // secret
+	LogLevel        string
+	LogFormat       string
+	ShutdownTimeout time.Duration
+	Workers         int
+	PollInterval    time.Duration
+	Retention       time.Duration
+	DriveLimitBox   int
+	DriveLimitGoog  int
+	DriveLimitOne   int
+	SessionTTL      time.Duration
+	TrustProxy      bool // take the client IP from X-Forwarded-For (only behind a trusted proxy)
+	File            string
+}
+
+// Setting declares one configuration value.
+type Setting struct {
+	Name    string // flag name
+	Env     string // environment variable
+	Default string
+	Help    string
+	Secret  bool
+	set     func(c *Config, v string) error
+	get     func(c *Config) string
+}
+
+func str(p func(*Config) *string) (func(*Config, string) error, func(*Config) string) {
+	return func(c *Config, v string) error { *p(c) = v; return nil }, func(c *Config) string { return *p(c) }
+}
+
+func dur(p func(*Config) *time.Duration) (func(*Config, string) error, func(*Config) string) {
+	return func(c *Config, v string) error {
+			d, err := ParseDuration(v)
+			if err != nil {
+				return err
+			}
+			*p(c) = d
+			return nil
+		}, func(c *Config) string {
+			return FormatDuration(*p(c))
+		}
+}
+
+func integer(p func(*Config) *int, min int) (func(*Config, string) error, func(*Config) string) {
+	return func(c *Config, v string) error {
+			n, err := strconv.Atoi(strings.TrimSpace(v))
+			if err != nil || n < min {
+				return fmt.Errorf("want a whole number >= %d, got %q", min, v)
+			}
+			*p(c) = n
+			return nil
+		}, func(c *Config) string {
+			return strconv.Itoa(*p(c))
+		}
+}
+
+func boolean(p func(*Config) *bool) (func(*Config, string) error, func(*Config) string) {
+	return func(c *Config, v string) error {
+			b, err := strconv.ParseBool(strings.TrimSpace(v))
+			if err != nil {
+				return fmt.Errorf("want true or false, got %q", v)
+			}
+			*p(c) = b
+			return nil
+		}, func(c *Config) string {
+			return strconv.FormatBool(*p(c))
+		}
+}
+
+func mk(name, env, def, help string, secret bool, s func(*Config, string) error, g func(*Config) string) Setting {
+	return Setting{Name: name, Env: env, Default: def, Help: help, Secret: secret, set: s, get: g}
+}
+
+// Settings lists every setting, in the order the docs show them.
+func Settings() []Setting {
+	var out []Setting
+	add := func(name, env, def, help string, secret bool, s func(*Config, string) error, g func(*Config) string) {
+		out = append(out, mk(name, env, def, help, secret, s, g))
+	}
+	s, g := str(func(c *Config) *string { return &c.Listen })
+	add("listen", "TELLTALE_LISTEN", "127.0.0.1:8080", "address the API and console listen on", false, s, g)
+	s, g = str(func(c *Config) *string { return &c.DataDir })
+	add("data-dir", "TELLTALE_DATA_DIR", "./data", "directory for the SQLite database and the generated secret key", false, s, g)
+	s, g = str(func(c *Config) *string { return &c.Database })
+	add("database", "TELLTALE_DATABASE", "", "empty for embedded SQLite in the data dir, or a postgres:// URL for PostgreSQL", true, s, g)
+	s, g = str(func(c *Config) *string { return &c.SecretKey })
+	add("secret-key", "TELLTALE_SECRET_KEY", "", "base64 of 32 random bytes that encrypts vendor credentials at rest; generated into the data dir when unset", true, s, g)
+	s, g = str(func(c *Config) *string { return &c.SecretKeyFile })
+	add("secret-key-file", "TELLTALE_SECRET_KEY_FILE", "", "file holding the secret key (instead of TELLTALE_SECRET_KEY)", false, s, g)
+	s, g = str(func(c *Config) *string { return &c.BootstrapToken })
+	add("bootstrap-token", "TELLTALE_BOOTSTRAP_TOKEN", "", "on first start, the API token of the first admin (at least 24 characters); unset: one is generated and printed once", true, s, g)
+	s, g = str(func(c *Config) *string { return &c.LogLevel })
+	add("log-level", "TELLTALE_LOG_LEVEL", "info", "debug, info, warn or error", false, s, g)
+	s, g = str(func(c *Config) *string { return &c.LogFormat })
+	add("log-format", "TELLTALE_LOG_FORMAT", "text", "text or json", false, s, g)
+	s, g = dur(func(c *Config) *time.Duration { return &c.ShutdownTimeout })
+	add("shutdown-timeout", "TELLTALE_SHUTDOWN_TIMEOUT", "30s", "how long running work may finish on shutdown before it is cancelled", false, s, g)
+	s, g = integer(func(c *Config) *int { return &c.Workers }, 1)
+	add("workers", "TELLTALE_WORKERS", "4", "units of scheduled work this node runs at once", false, s, g)
+	s, g = dur(func(c *Config) *time.Duration { return &c.PollInterval })
+	add("poll-interval", "TELLTALE_POLL_INTERVAL", "5m", "how often monitored services are checked for new files and activity (R3.3)", false, s, g)
+	s, g = dur(func(c *Config) *time.Duration { return &c.Retention })
+	add("retention", "TELLTALE_RETENTION", "90d", "default time a deauthorized connection and its data are kept before deletion (R1.8); the settings API overrides it", false, s, g)
+	s, g = integer(func(c *Config) *int { return &c.DriveLimitBox }, 1)
+	add("drive-limit-box", "TELLTALE_DRIVE_LIMIT_BOX", "500000", "maximum user drives per Box connection (R1.9)", false, s, g)
+	s, g = integer(func(c *Config) *int { return &c.DriveLimitGoog }, 1)
+	add("drive-limit-google-drive", "TELLTALE_DRIVE_LIMIT_GOOGLE_DRIVE", "55000", "maximum drives per Google Drive connection (R1.9)", false, s, g)
+	s, g = integer(func(c *Config) *int { return &c.DriveLimitOne }, 1)
+	add("drive-limit-onedrive", "TELLTALE_DRIVE_LIMIT_ONEDRIVE", "55000", "maximum drives per OneDrive connection (R1.9)", false, s, g)
+	s, g = dur(func(c *Config) *time.Duration { return &c.SessionTTL })
+	add("session-ttl", "TELLTALE_SESSION_TTL", "12h", "how long a console session lasts", false, s, g)
+	bs, bg := boolean(func(c *Config) *bool { return &c.TrustProxy })
+	add("trust-proxy", "TELLTALE_TRUST_PROXY", "false", "take the client address from X-Forwarded-For (only behind a proxy you run)", false, bs, bg)
+	return out
+}
+
+// Default returns the configuration with every default applied.
+func Default() Config {
+	var c Config
+	for _, s := range Settings() {
+		if err := s.set(&c, s.Default); err != nil {
+			panic("config: bad default for " + s.Name + ": " + err.Error())
+		}
+	}
+	return c
+}
+
+// Bind registers a flag for every setting on fs. Flag defaults show the built-in default.
+func Bind(fs *pflag.FlagSet) {
+	fs.String("config", "", "optional file of KEY=value lines (TELLTALE_* names); env and flags override it")
+	for _, s := range Settings() {
+		fs.String(s.Name, s.Default, s.Help+" (env "+s.Env+")")
+	}
+}
+
+// Load builds the configuration: defaults, then the optional file, then the environment (and *_FILE
+// variables for secrets and the database URL), then flags that were set explicitly.
+// getenv is os.Getenv in production, a map lookup in tests.
+func Load(fs *pflag.FlagSet, getenv func(string) string) (Config, error) {
+	c := Default()
+	settings := Settings()
+	var errs []error
+	apply := func(s Setting, v, from string) {
+		if err := s.set(&c, v); err != nil {
+			errs = append(errs, fmt.Errorf("%s (%s): %w", s.Name, from, err))
+		}
+	}
+	file := getenv("TELLTALE_CONFIG")
+	if fs != nil {
+		if f := fs.Lookup("config"); f != nil && f.Changed {
+			file = f.Value.String()
+		}
+	}
+	if file != "" {
+		kv, err := readFile(file)
+		if err != nil {
+			return Config{}, err
+		}
+		for _, s := range settings {
+			if v, ok := kv[s.Env]; ok {
+				apply(s, v, file)
+				delete(kv, s.Env)
+			}
+		}
+		for k := range kv {
+			errs = append(errs, fmt.Errorf("%s: unknown setting %s; see `telltale serve --help` for the list", file, k))
+		}
+		c.File = file
+	}
+	for _, s := range settings {
+		if v := getenv(s.Env); v != "" {
+			apply(s, v, s.Env)
+		}
+		if s.Secret || s.Env == "TELLTALE_DATABASE" {
+			if p := getenv(s.Env + "_FILE"); p != "" {
+				b, err := os.ReadFile(p)
+				if err != nil {
+					errs = append(errs, fmt.Errorf("%s_FILE: %w", s.Env, err))
+				} else {
+					apply(s, strings.TrimSpace(string(b)), s.Env+"_FILE")
+				}
+			}
+		}
+	}
+	if fs != nil {
+		for _, s := range settings {
+			if f := fs.Lookup(s.Name); f != nil && f.Changed {
+				apply(s, f.Value.String(), "--"+s.Name)
+			}
+		}
+	}
+	if err := c.validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if len(errs) > 0 {
+		return Config{}, fmt.Errorf("config: %w", errors.Join(errs...))
+	}
+	return c, nil
+}
+
+func (c *Config) validate() error {
+	var errs []error
+	if c.Database != "" && c.Database != "sqlite" && !strings.HasPrefix(c.Database, "postgres://") && !strings.HasPrefix(c.Database, "postgresql://") {
+		errs = append(errs, fmt.Errorf("database: want empty (SQLite) or a postgres:// URL"))
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("log-level: want debug, info, warn or error, got %q", c.LogLevel))
+	}
+	switch c.LogFormat {
+	case "text", "json":
+	default:
+		errs = append(errs, fmt.Errorf("log-format: want text or json, got %q", c.LogFormat))
+	}
+	if c.DataDir == "" {
+		errs = append(errs, fmt.Errorf("data-dir: must not be empty"))
+	} else if abs, err := filepath.Abs(c.DataDir); err == nil {
+		c.DataDir = abs
+	}
+	if c.Retention < 24*time.Hour {
+		errs = append(errs, fmt.Errorf("retention: at least 1d, got %s", FormatDuration(c.Retention)))
+	}
+	return errors.Join(errs...)
+}
+
+// UsesPostgres reports whether the PostgreSQL driver is configured.
+func (c Config) UsesPostgres() bool {
+	return strings.HasPrefix(c.Database, "postgres://") || strings.HasPrefix(c.Database, "postgresql://")
+}
+
+// Dump lists every setting with its value, secrets redacted, for logs and `telltale config`.
+func (c Config) Dump() []string {
+	var out []string
+	for _, s := range Settings() {
+		v := s.get(&c)
+		if s.Secret && v != "" {
+			v = "[redacted]"
+		}
+		out = append(out, s.Env+"="+v)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func readFile(path string) (map[string]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	defer f.Close()
+	kv := map[string]string{}
+	sc := bufio.NewScanner(f)
+	n := 0
+	for sc.Scan() {
+		n++
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		k, v, ok := strings.Cut(line, "=")
+		if !ok {
+			return nil, fmt.Errorf("config: %s line %d: want KEY=value, got %q", path, n, line)
+		}
+		kv[strings.TrimSpace(k)] = strings.Trim(strings.TrimSpace(v), `"`)
+	}
+	return kv, sc.Err()
+}
+
+// ParseDuration accepts Go durations plus a "d" suffix for days ("90d", "1d12h").
+func ParseDuration(s string) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	if d, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.Atoi(d)
+		if err == nil && n >= 0 {
+			return time.Duration(n) * 24 * time.Hour, nil
+		}
+	}
+	if i := strings.Index(s, "d"); i > 0 {
+		n, err := strconv.Atoi(s[:i])
+		if err == nil && n >= 0 {
+			rest, err := time.ParseDuration(s[i+1:])
+			if err == nil {
+				return time.Duration(n)*24*time.Hour + rest, nil
+			}
+		}
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("want a duration such as 30s, 5m, 12h or 90d, got %q", s)
+	}
+	return d, nil
+}
+
+// FormatDuration prints whole days as "90d" and anything else as Go does.
+func FormatDuration(d time.Duration) string {
+	if d > 0 && d%(24*time.Hour) == 0 {
+		return strconv.Itoa(int(d/(24*time.Hour))) + "d"
+	}
+	return d.String()
+}
