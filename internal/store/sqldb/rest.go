@@ -1,0 +1,359 @@
+package sqldb
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/telltale-dev/telltale/internal/store"
+)
+
+// ---- scope ----
+
+// ReplaceScope implements store.ScopeQueries.
+func (q *Queries) ReplaceScope(ctx context.Context, connectionID int64, entries []store.ScopeEntry) error {
+	return q.inTx(ctx, func(q *Queries) error {
+		if _, err := q.w.ExecContext(ctx, q.d.q(`DELETE FROM scope_entries WHERE connection_id = ?`), connectionID); err != nil {
+			return q.wrap("replace scope", err)
+		}
+		for _, e := range entries {
+			if _, err := q.w.ExecContext(ctx, q.d.q(`INSERT INTO scope_entries (connection_id, kind, value, row_no, found, next_lookup_at)
+VALUES (?, ?, ?, ?, ?, ?)`), connectionID, e.Kind, e.Value, e.Row, b2i(e.Found), micros(e.NextLookupAt)); err != nil {
+				return q.wrap("replace scope", err)
+			}
+		}
+		return nil
+	})
+}
+
+// ListScope implements store.ScopeQueries.
+func (q *Queries) ListScope(ctx context.Context, connectionID int64) ([]store.ScopeEntry, error) {
+	rows, err := q.r.QueryContext(ctx, q.d.q(`SELECT connection_id, kind, value, row_no, found, next_lookup_at FROM scope_entries
+WHERE connection_id = ? ORDER BY row_no, value`), connectionID)
+	if err != nil {
+		return nil, q.wrap("list scope", err)
+	}
+	defer rows.Close()
+	var out []store.ScopeEntry
+	for rows.Next() {
+		var e store.ScopeEntry
+		var next int64
+		if err := rows.Scan(&e.ConnectionID, &e.Kind, &e.Value, &e.Row, &e.Found, &next); err != nil {
+			return nil, q.wrap("list scope", err)
+		}
+		e.NextLookupAt = fromMicros(next)
+		out = append(out, e)
+	}
+	return out, q.wrap("list scope", rows.Err())
+}
+
+// UpdateScopeEntry implements store.ScopeQueries.
+func (q *Queries) UpdateScopeEntry(ctx context.Context, e store.ScopeEntry) error {
+	res, err := q.w.ExecContext(ctx, q.d.q(`UPDATE scope_entries SET found = ?, next_lookup_at = ? WHERE connection_id = ? AND kind = ? AND value = ?`),
+		b2i(e.Found), micros(e.NextLookupAt), e.ConnectionID, e.Kind, e.Value)
+	return affected(res, err, "update scope entry", q, store.ErrNotFound)
+}
+
+// ---- drives ----
+
+const driveCols = `id, connection_id, vendor_id, kind, owner, name, state, error, in_scope, file_count, discovered_at, indexed_at, updated_at`
+
+func scanDrive(s scanner) (store.Drive, error) {
+	var d store.Drive
+	var disc, idx, upd int64
+	err := s.Scan(&d.ID, &d.ConnectionID, &d.VendorID, &d.Kind, &d.Owner, &d.Name, &d.State, &d.Error, &d.InScope, &d.FileCount, &disc, &idx, &upd)
+	d.DiscoveredAt, d.IndexedAt, d.UpdatedAt = fromMicros(disc), fromMicros(idx), fromMicros(upd)
+	return d, err
+}
+
+// UpsertDrive implements store.DriveQueries.
+func (q *Queries) UpsertDrive(ctx context.Context, d store.Drive) (store.Drive, error) {
+	now := micros(nowUTC())
+	disc := micros(d.DiscoveredAt)
+	if disc == 0 {
+		disc = now
+	}
+	if d.State == "" {
+		d.State = store.DrivePending
+	}
+	out, err := scanDrive(q.w.QueryRowContext(ctx, q.d.q(`INSERT INTO drives (connection_id, vendor_id, kind, owner, name, state, error,
+in_scope, file_count, discovered_at, indexed_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (connection_id, vendor_id) DO UPDATE SET kind = excluded.kind, owner = excluded.owner, name = excluded.name,
+state = excluded.state, error = excluded.error, in_scope = excluded.in_scope, file_count = excluded.file_count,
+indexed_at = excluded.indexed_at, updated_at = excluded.updated_at RETURNING `+driveCols),
+		d.ConnectionID, d.VendorID, d.Kind, d.Owner, d.Name, d.State, d.Error, b2i(d.InScope), d.FileCount, disc, micros(d.IndexedAt), now))
+	return out, q.wrap("upsert drive", err)
+}
+
+// GetDrive implements store.DriveQueries.
+func (q *Queries) GetDrive(ctx context.Context, id int64) (store.Drive, error) {
+	d, err := scanDrive(q.r.QueryRowContext(ctx, q.d.q(`SELECT `+driveCols+` FROM drives WHERE id = ?`), id))
+	return d, q.wrap(fmt.Sprintf("get drive %d", id), err)
+}
+
+// ListDrives implements store.DriveQueries.
+func (q *Queries) ListDrives(ctx context.Context, f store.DriveFilter) ([]store.Drive, error) {
+	if f.Limit <= 0 {
+		f.Limit = 1000
+	}
+	where, args := `connection_id = ? AND id > ?`, []any{f.ConnectionID, f.AfterID}
+	if len(f.Kinds) > 0 {
+		ph, ka := in(f.Kinds)
+		where += ` AND kind IN ` + ph
+		args = append(args, ka...)
+	}
+	if f.State != "" {
+		where += ` AND state = ?`
+		args = append(args, f.State)
+	}
+	rows, err := q.r.QueryContext(ctx, q.d.q(`SELECT `+driveCols+` FROM drives WHERE `+where+` ORDER BY id LIMIT ?`), append(args, f.Limit)...)
+	if err != nil {
+		return nil, q.wrap("list drives", err)
+	}
+	defer rows.Close()
+	var out []store.Drive
+	for rows.Next() {
+		d, err := scanDrive(rows)
+		if err != nil {
+			return nil, q.wrap("list drives", err)
+		}
+		out = append(out, d)
+	}
+	return out, q.wrap("list drives", rows.Err())
+}
+
+// CountDrives implements store.DriveQueries.
+func (q *Queries) CountDrives(ctx context.Context, connectionID int64, kinds ...string) (store.DriveCounts, error) {
+	where, args := `connection_id = ? AND in_scope = 1`, []any{connectionID}
+	if len(kinds) > 0 {
+		ph, ka := in(kinds)
+		where += ` AND kind IN ` + ph
+		args = append(args, ka...)
+	}
+	rows, err := q.r.QueryContext(ctx, q.d.q(`SELECT state, COUNT(*) FROM drives WHERE `+where+` GROUP BY state`), args...)
+	if err != nil {
+		return store.DriveCounts{}, q.wrap("count drives", err)
+	}
+	defer rows.Close()
+	var c store.DriveCounts
+	for rows.Next() {
+		var state string
+		var n int64
+		if err := rows.Scan(&state, &n); err != nil {
+			return c, q.wrap("count drives", err)
+		}
+		c.Total += n
+		switch state {
+		case store.DrivePending:
+			c.Pending += n
+		case store.DriveIndexing:
+			c.Indexing += n
+		case store.DriveIndexed:
+			c.Indexed += n
+		case store.DriveInaccessible:
+			c.Inaccessible += n
+		}
+	}
+	return c, q.wrap("count drives", rows.Err())
+}
+
+// ---- files ----
+
+// UpsertFiles implements store.FileQueries.
+func (q *Queries) UpsertFiles(ctx context.Context, files []store.File) error {
+	if len(files) == 0 {
+		return nil
+	}
+	return q.inTx(ctx, func(q *Queries) error {
+		st, err := q.w.PrepareContext(ctx, q.d.q(`INSERT INTO files (connection_id, drive_id, vendor_id, name, path, size, mime_type, owner,
+md5, sha256, sha1, quick_xor, modified, indexed_at, deleted) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (connection_id, vendor_id) DO UPDATE SET drive_id = excluded.drive_id, name = excluded.name, path = excluded.path,
+size = excluded.size, mime_type = excluded.mime_type, owner = excluded.owner,
+md5 = CASE WHEN excluded.md5 = '' THEN files.md5 ELSE excluded.md5 END,
+sha256 = CASE WHEN excluded.sha256 = '' THEN files.sha256 ELSE excluded.sha256 END,
+sha1 = CASE WHEN excluded.sha1 = '' THEN files.sha1 ELSE excluded.sha1 END,
+quick_xor = CASE WHEN excluded.quick_xor = '' THEN files.quick_xor ELSE excluded.quick_xor END,
+modified = excluded.modified, indexed_at = excluded.indexed_at, deleted = excluded.deleted`))
+		if err != nil {
+			return q.wrap("upsert files", err)
+		}
+		defer st.Close()
+		for _, f := range files {
+			if _, err := st.ExecContext(ctx, f.ConnectionID, f.DriveID, f.VendorID, f.Name, f.Path, f.Size, f.MimeType, f.Owner,
+				f.MD5, f.SHA256, f.SHA1, f.QuickXor, micros(f.Modified), micros(f.IndexedAt), b2i(f.Deleted)); err != nil {
+				return q.wrap("upsert files", err)
+			}
+		}
+		return nil
+	})
+}
+
+// GetFile implements store.FileQueries.
+func (q *Queries) GetFile(ctx context.Context, connectionID int64, vendorID string) (store.File, error) {
+	var f store.File
+	var mod, idx int64
+	err := q.r.QueryRowContext(ctx, q.d.q(`SELECT id, connection_id, drive_id, vendor_id, name, path, size, mime_type, owner, md5, sha256,
+sha1, quick_xor, modified, indexed_at, deleted FROM files WHERE connection_id = ? AND vendor_id = ?`), connectionID, vendorID).Scan(
+		&f.ID, &f.ConnectionID, &f.DriveID, &f.VendorID, &f.Name, &f.Path, &f.Size, &f.MimeType, &f.Owner, &f.MD5, &f.SHA256,
+		&f.SHA1, &f.QuickXor, &mod, &idx, &f.Deleted)
+	f.Modified, f.IndexedAt = fromMicros(mod), fromMicros(idx)
+	return f, q.wrap("get file "+vendorID, err)
+}
+
+// CountFiles implements store.FileQueries.
+func (q *Queries) CountFiles(ctx context.Context, connectionID, driveID int64) (int64, error) {
+	query, args := `SELECT COUNT(*) FROM files WHERE connection_id = ? AND deleted = 0`, []any{connectionID}
+	if driveID != 0 {
+		query += ` AND drive_id = ?`
+		args = append(args, driveID)
+	}
+	var n int64
+	err := q.r.QueryRowContext(ctx, q.d.q(query), args...).Scan(&n)
+	return n, q.wrap("count files", err)
+}
+
+// ---- cursors ----
+
+// GetCursor implements store.CursorQueries.
+func (q *Queries) GetCursor(ctx context.Context, connectionID int64, stream string) (string, error) {
+	var v string
+	err := q.r.QueryRowContext(ctx, q.d.q(`SELECT value FROM cursors WHERE connection_id = ? AND stream = ?`), connectionID, stream).Scan(&v)
+	return v, q.wrap("get cursor "+stream, err)
+}
+
+// SaveCursor implements store.CursorQueries.
+func (q *Queries) SaveCursor(ctx context.Context, connectionID int64, stream, value string) error {
+	_, err := q.w.ExecContext(ctx, q.d.q(`INSERT INTO cursors (connection_id, stream, value, updated_at) VALUES (?, ?, ?, ?)
+ON CONFLICT (connection_id, stream) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`), connectionID, stream, value, micros(nowUTC()))
+	return q.wrap("save cursor "+stream, err)
+}
+
+// ---- people ----
+
+const personCols = `id, email, name, aliases, department, manager, employment_status, status, updated_at`
+
+func scanPerson(s scanner) (store.Person, error) {
+	var p store.Person
+	var aliases string
+	var upd int64
+	err := s.Scan(&p.ID, &p.Email, &p.Name, &aliases, &p.Department, &p.Manager, &p.EmploymentStatus, &p.Status, &upd)
+	if aliases != "" {
+		p.Aliases = strings.Split(aliases, "\n")
+	}
+	p.UpdatedAt = fromMicros(upd)
+	return p, err
+}
+
+// UpsertPerson implements store.PeopleQueries.
+func (q *Queries) UpsertPerson(ctx context.Context, p store.Person) (store.Person, error) {
+	if p.Status == "" {
+		p.Status = "active"
+	}
+	out, err := scanPerson(q.w.QueryRowContext(ctx, q.d.q(`INSERT INTO people (email, name, aliases, department, manager, employment_status, status, updated_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (email) DO UPDATE SET name = excluded.name, aliases = excluded.aliases,
+department = excluded.department, manager = excluded.manager, employment_status = excluded.employment_status,
+status = excluded.status, updated_at = excluded.updated_at RETURNING `+personCols),
+		strings.ToLower(strings.TrimSpace(p.Email)), p.Name, strings.Join(p.Aliases, "\n"), p.Department, p.Manager, p.EmploymentStatus, p.Status, micros(nowUTC())))
+	return out, q.wrap("upsert person", err)
+}
+
+// GetPersonByEmail implements store.PeopleQueries.
+func (q *Queries) GetPersonByEmail(ctx context.Context, email string) (store.Person, error) {
+	p, err := scanPerson(q.r.QueryRowContext(ctx, q.d.q(`SELECT `+personCols+` FROM people WHERE email = ?`), strings.ToLower(strings.TrimSpace(email))))
+	return p, q.wrap("get person", err)
+}
+
+// ListPeople implements store.PeopleQueries.
+func (q *Queries) ListPeople(ctx context.Context, afterID int64, limit int) ([]store.Person, error) {
+	if limit <= 0 {
+		limit = 1000
+	}
+	rows, err := q.r.QueryContext(ctx, q.d.q(`SELECT `+personCols+` FROM people WHERE id > ? ORDER BY id LIMIT ?`), afterID, limit)
+	if err != nil {
+		return nil, q.wrap("list people", err)
+	}
+	defer rows.Close()
+	var out []store.Person
+	for rows.Next() {
+		p, err := scanPerson(rows)
+		if err != nil {
+			return nil, q.wrap("list people", err)
+		}
+		out = append(out, p)
+	}
+	return out, q.wrap("list people", rows.Err())
+}
+
+// ---- settings ----
+
+// GetSetting implements store.SettingQueries.
+func (q *Queries) GetSetting(ctx context.Context, key string) ([]byte, error) {
+	var v []byte
+	err := q.r.QueryRowContext(ctx, q.d.q(`SELECT value FROM settings WHERE key = ?`), key).Scan(&v)
+	return v, q.wrap("get setting "+key, err)
+}
+
+// PutSetting implements store.SettingQueries.
+func (q *Queries) PutSetting(ctx context.Context, key string, value []byte) error {
+	_, err := q.w.ExecContext(ctx, q.d.q(`INSERT INTO settings (key, value, updated_at) VALUES (?, ?, ?)
+ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`), key, value, micros(nowUTC()))
+	return q.wrap("put setting "+key, err)
+}
+
+// ---- audit ----
+
+// AppendAudit implements store.AuditQueries.
+func (q *Queries) AppendAudit(ctx context.Context, e store.AuditEntry) (store.AuditEntry, error) {
+	if e.At.IsZero() {
+		e.At = nowUTC()
+	}
+	err := q.w.QueryRowContext(ctx, q.d.q(`INSERT INTO audit_log (at, actor, actor_id, action, target, details, client_ip, outcome)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`), micros(e.At), e.Actor, e.ActorID, e.Action, e.Target, e.Details, e.ClientIP, e.Outcome).Scan(&e.ID)
+	e.At = fromMicros(micros(e.At))
+	return e, q.wrap("append audit", err)
+}
+
+// ListAudit implements store.AuditQueries.
+func (q *Queries) ListAudit(ctx context.Context, f store.AuditFilter) ([]store.AuditEntry, error) {
+	if f.Limit <= 0 {
+		f.Limit = 100
+	}
+	where, args := []string{"1 = 1"}, []any{}
+	add := func(cond string, v any) { where = append(where, cond); args = append(args, v) }
+	if f.Actor != "" {
+		add("actor = ?", f.Actor)
+	}
+	if f.Action != "" {
+		add("substr(action, 1, ?) = ?", len(f.Action))
+		args = append(args, f.Action)
+	}
+	if f.Target != "" {
+		add("target = ?", f.Target)
+	}
+	if !f.Since.IsZero() {
+		add("at >= ?", micros(f.Since))
+	}
+	if !f.Until.IsZero() {
+		add("at < ?", micros(f.Until))
+	}
+	if f.BeforeID > 0 {
+		add("id < ?", f.BeforeID)
+	}
+	rows, err := q.r.QueryContext(ctx, q.d.q(`SELECT id, at, actor, actor_id, action, target, details, client_ip, outcome FROM audit_log
+WHERE `+strings.Join(where, " AND ")+` ORDER BY id DESC LIMIT ?`), append(args, f.Limit)...)
+	if err != nil {
+		return nil, q.wrap("list audit", err)
+	}
+	defer rows.Close()
+	var out []store.AuditEntry
+	for rows.Next() {
+		var e store.AuditEntry
+		var at int64
+		if err := rows.Scan(&e.ID, &at, &e.Actor, &e.ActorID, &e.Action, &e.Target, &e.Details, &e.ClientIP, &e.Outcome); err != nil {
+			return nil, q.wrap("list audit", err)
+		}
+		e.At = fromMicros(at)
+		out = append(out, e)
+	}
+	return out, q.wrap("list audit", rows.Err())
+}

@@ -1,0 +1,256 @@
+// Package sqldb is the one implementation of the store contract over database/sql, shared by the
+// SQLite and PostgreSQL drivers. Every query is written once with ? placeholders; a small Dialect
+// supplies what really differs (placeholder style, column types, unique-violation detection, row
+// locking for work claims). The drivers open the database, choose the dialect and add their own
+// migrations.
+package sqldb
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/telltale-dev/telltale/internal/store"
+)
+
+// Dialect is what differs between drivers.
+type Dialect struct {
+	Name       string
+	Numbered   bool   // placeholders are $1, $2 (PostgreSQL) instead of ?
+	PK         string // auto-increment primary key column type
+	Int        string // 64-bit integer column type
+	Blob       string // byte string column type
+	SkipLocked string // appended to the claim subquery: " FOR UPDATE SKIP LOCKED" on PostgreSQL
+	IsUnique   func(error) bool
+	// MigrationLock is run first inside the migration transaction (an advisory lock on PostgreSQL).
+	MigrationLock string
+
+	mu    sync.Mutex
+	cache map[string]string
+}
+
+// q rewrites a query for the dialect, caching the result.
+func (d *Dialect) q(query string) string {
+	if !d.Numbered {
+		return query
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if s, ok := d.cache[query]; ok {
+		return s
+	}
+	var b strings.Builder
+	n := 0
+	for _, r := range query {
+		if r == '?' {
+			n++
+			b.WriteString("$" + strconv.Itoa(n))
+			continue
+		}
+		b.WriteRune(r)
+	}
+	if d.cache == nil {
+		d.cache = map[string]string{}
+	}
+	d.cache[query] = b.String()
+	return d.cache[query]
+}
+
+type querier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	PrepareContext(ctx context.Context, query string) (*sql.Stmt, error)
+}
+
+// Queries implements store.Queries on a database or inside a transaction.
+type Queries struct {
+	d  *Dialect
+	w  querier // writes
+	r  querier // reads (a reader pool outside transactions on SQLite)
+	db *DB     // nil inside a transaction
+}
+
+var _ store.Queries = (*Queries)(nil)
+
+// DB is an open database: a writer handle and a reader handle (the same on PostgreSQL).
+type DB struct {
+	*Queries
+	writer *sql.DB
+	reader *sql.DB
+}
+
+// New wraps opened handles. reader may equal writer.
+func New(d *Dialect, writer, reader *sql.DB) *DB {
+	db := &DB{writer: writer, reader: reader}
+	db.Queries = &Queries{d: d, w: writer, r: reader, db: db}
+	return db
+}
+
+// Driver names the dialect.
+func (db *DB) Driver() string { return db.d.Name }
+
+// Close closes both handles.
+func (db *DB) Close() error {
+	err := db.writer.Close()
+	if db.reader != db.writer {
+		err = errors.Join(err, db.reader.Close())
+	}
+	return err
+}
+
+// Writer exposes the write handle (benchmarks compare against the bare driver with it).
+func (db *DB) Writer() *sql.DB { return db.writer }
+
+// InTx runs fn in one transaction; an error or a panic rolls back.
+func (db *DB) InTx(ctx context.Context, fn func(q store.Queries) error) (err error) {
+	tx, err := db.writer.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("store: begin: %w", err)
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			tx.Rollback()
+			panic(p)
+		}
+	}()
+	if err := fn(&Queries{d: db.d, w: tx, r: tx}); err != nil {
+		tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("store: commit: %w", err)
+	}
+	return nil
+}
+
+// inTx runs fn in a transaction unless q already is one.
+func (q *Queries) inTx(ctx context.Context, fn func(q *Queries) error) error {
+	if q.db == nil {
+		return fn(q)
+	}
+	return q.db.InTx(ctx, func(s store.Queries) error { return fn(s.(*Queries)) })
+}
+
+// Migrate applies the migrations not yet applied, in one transaction, and refuses a database
+// written by a newer binary.
+func (db *DB) Migrate(ctx context.Context, ms []Migration) error {
+	sort.Slice(ms, func(i, j int) bool { return ms[i].Version < ms[j].Version })
+	known := ms[len(ms)-1].Version
+	return db.InTx(ctx, func(s store.Queries) error {
+		q := s.(*Queries)
+		if db.d.MigrationLock != "" {
+			if _, err := q.w.ExecContext(ctx, db.d.MigrationLock); err != nil {
+				return fmt.Errorf("store: migration lock: %w", err)
+			}
+		}
+		if _, err := q.w.ExecContext(ctx, db.d.expand(`CREATE TABLE IF NOT EXISTS schema_migrations (version {int} PRIMARY KEY, name TEXT NOT NULL, applied_at {int} NOT NULL)`)); err != nil {
+			return fmt.Errorf("store: migrations table: %w", err)
+		}
+		var have sql.NullInt64
+		if err := q.w.QueryRowContext(ctx, `SELECT MAX(version) FROM schema_migrations`).Scan(&have); err != nil {
+			return fmt.Errorf("store: read schema version: %w", err)
+		}
+		if int(have.Int64) > known {
+			return fmt.Errorf("store: the database has schema version %d but this telltale knows only up to %d: run a telltale at least as new as the one that last wrote it", have.Int64, known)
+		}
+		for _, m := range ms {
+			if m.Version <= int(have.Int64) {
+				continue
+			}
+			for _, stmt := range splitStatements(m.SQL) {
+				if _, err := q.w.ExecContext(ctx, stmt); err != nil {
+					return fmt.Errorf("store: migration %d %s: %w", m.Version, m.Name, err)
+				}
+			}
+			if _, err := q.w.ExecContext(ctx, q.d.q(`INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`), m.Version, m.Name, micros(time.Now())); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func splitStatements(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ";\n") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, strings.TrimSuffix(p, ";"))
+		}
+	}
+	return out
+}
+
+// ---- helpers ----
+
+func micros(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMicro()
+}
+
+func fromMicros(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.UnixMicro(n).UTC()
+}
+
+func b2i(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func (q *Queries) wrap(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("store: %s: %w", op, store.ErrNotFound)
+	}
+	if q.d.IsUnique(err) {
+		return fmt.Errorf("store: %s: %w: %v", op, store.ErrConflict, err)
+	}
+	return fmt.Errorf("store: %s: %w", op, err)
+}
+
+// in returns "(?, ?, ?)" and the args for a list of strings.
+func in(xs []string) (string, []any) {
+	ph := make([]string, len(xs))
+	args := make([]any, len(xs))
+	for i, x := range xs {
+		ph[i] = "?"
+		args[i] = x
+	}
+	return "(" + strings.Join(ph, ", ") + ")", args
+}
+
+func nullStr(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+func affected(res sql.Result, err error, op string, q *Queries, missing error) error {
+	if err != nil {
+		return q.wrap(op, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return q.wrap(op, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("store: %s: %w", op, missing)
+	}
+	return nil
+}

@@ -1,0 +1,178 @@
+package sqldb
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/telltale-dev/telltale/internal/store"
+)
+
+const userCols = `id, username, name, role, password_hash, service_account, disabled, must_change_password, created_at, updated_at`
+
+func scanUser(s scanner) (store.User, error) {
+	var u store.User
+	var created, updated int64
+	err := s.Scan(&u.ID, &u.Username, &u.Name, &u.Role, &u.PasswordHash, &u.ServiceAccount, &u.Disabled, &u.MustChangePassword, &created, &updated)
+	u.CreatedAt, u.UpdatedAt = fromMicros(created), fromMicros(updated)
+	return u, err
+}
+
+// CreateUser implements store.UserQueries.
+func (q *Queries) CreateUser(ctx context.Context, u store.User) (store.User, error) {
+	now := micros(nowUTC())
+	out, err := scanUser(q.w.QueryRowContext(ctx, q.d.q(`INSERT INTO users (username, username_key, name, role, password_hash,
+service_account, disabled, must_change_password, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING `+userCols),
+		u.Username, strings.ToLower(u.Username), u.Name, u.Role, u.PasswordHash, b2i(u.ServiceAccount), b2i(u.Disabled), b2i(u.MustChangePassword), now, now))
+	return out, q.wrap("create user "+u.Username, err)
+}
+
+// GetUser implements store.UserQueries.
+func (q *Queries) GetUser(ctx context.Context, id int64) (store.User, error) {
+	u, err := scanUser(q.r.QueryRowContext(ctx, q.d.q(`SELECT `+userCols+` FROM users WHERE id = ?`), id))
+	return u, q.wrap(fmt.Sprintf("get user %d", id), err)
+}
+
+// GetUserByUsername implements store.UserQueries.
+func (q *Queries) GetUserByUsername(ctx context.Context, username string) (store.User, error) {
+	u, err := scanUser(q.r.QueryRowContext(ctx, q.d.q(`SELECT `+userCols+` FROM users WHERE username_key = ?`), strings.ToLower(username)))
+	return u, q.wrap("get user "+username, err)
+}
+
+// ListUsers implements store.UserQueries.
+func (q *Queries) ListUsers(ctx context.Context) ([]store.User, error) {
+	rows, err := q.r.QueryContext(ctx, `SELECT `+userCols+` FROM users ORDER BY id`)
+	if err != nil {
+		return nil, q.wrap("list users", err)
+	}
+	defer rows.Close()
+	var out []store.User
+	for rows.Next() {
+		u, err := scanUser(rows)
+		if err != nil {
+			return nil, q.wrap("list users", err)
+		}
+		out = append(out, u)
+	}
+	return out, q.wrap("list users", rows.Err())
+}
+
+// UpdateUser implements store.UserQueries.
+func (q *Queries) UpdateUser(ctx context.Context, u store.User) (store.User, error) {
+	out, err := scanUser(q.w.QueryRowContext(ctx, q.d.q(`UPDATE users SET username = ?, username_key = ?, name = ?, role = ?,
+password_hash = ?, service_account = ?, disabled = ?, must_change_password = ?, updated_at = ? WHERE id = ? RETURNING `+userCols),
+		u.Username, strings.ToLower(u.Username), u.Name, u.Role, u.PasswordHash, b2i(u.ServiceAccount), b2i(u.Disabled),
+		b2i(u.MustChangePassword), micros(nowUTC()), u.ID))
+	return out, q.wrap(fmt.Sprintf("update user %d", u.ID), err)
+}
+
+// CountUsers implements store.UserQueries.
+func (q *Queries) CountUsers(ctx context.Context) (int64, error) {
+	var n int64
+	err := q.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM users`).Scan(&n)
+	return n, q.wrap("count users", err)
+}
+
+const tokenCols = `id, user_id, name, prefix, hash, created_at, expires_at, last_used_at, revoked_at`
+
+func scanToken(s scanner) (store.Token, error) {
+	var t store.Token
+	var c, e, l, r int64
+	err := s.Scan(&t.ID, &t.UserID, &t.Name, &t.Prefix, &t.Hash, &c, &e, &l, &r)
+	t.CreatedAt, t.ExpiresAt, t.LastUsedAt, t.RevokedAt = fromMicros(c), fromMicros(e), fromMicros(l), fromMicros(r)
+	return t, err
+}
+
+// CreateToken implements store.UserQueries.
+func (q *Queries) CreateToken(ctx context.Context, t store.Token) (store.Token, error) {
+	created := micros(t.CreatedAt)
+	if created == 0 {
+		created = micros(nowUTC())
+	}
+	out, err := scanToken(q.w.QueryRowContext(ctx, q.d.q(`INSERT INTO api_tokens (user_id, name, prefix, hash, created_at, expires_at)
+VALUES (?, ?, ?, ?, ?, ?) RETURNING `+tokenCols), t.UserID, t.Name, t.Prefix, t.Hash, created, micros(t.ExpiresAt)))
+	return out, q.wrap("create token", err)
+}
+
+// GetTokenByHash implements store.UserQueries.
+func (q *Queries) GetTokenByHash(ctx context.Context, hash []byte) (store.Token, error) {
+	t, err := scanToken(q.r.QueryRowContext(ctx, q.d.q(`SELECT `+tokenCols+` FROM api_tokens WHERE hash = ?`), hash))
+	return t, q.wrap("get token", err)
+}
+
+// ListTokens implements store.UserQueries.
+func (q *Queries) ListTokens(ctx context.Context, userID int64) ([]store.Token, error) {
+	query, args := `SELECT `+tokenCols+` FROM api_tokens ORDER BY id`, []any(nil)
+	if userID != 0 {
+		query, args = `SELECT `+tokenCols+` FROM api_tokens WHERE user_id = ? ORDER BY id`, []any{userID}
+	}
+	rows, err := q.r.QueryContext(ctx, q.d.q(query), args...)
+	if err != nil {
+		return nil, q.wrap("list tokens", err)
+	}
+	defer rows.Close()
+	var out []store.Token
+	for rows.Next() {
+		t, err := scanToken(rows)
+		if err != nil {
+			return nil, q.wrap("list tokens", err)
+		}
+		out = append(out, t)
+	}
+	return out, q.wrap("list tokens", rows.Err())
+}
+
+// RevokeToken implements store.UserQueries.
+func (q *Queries) RevokeToken(ctx context.Context, id int64, at time.Time) error {
+	res, err := q.w.ExecContext(ctx, q.d.q(`UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at = 0`), micros(at), id)
+	return affected(res, err, fmt.Sprintf("revoke token %d", id), q, store.ErrNotFound)
+}
+
+// TouchToken implements store.UserQueries.
+func (q *Queries) TouchToken(ctx context.Context, id int64, at time.Time) error {
+	_, err := q.w.ExecContext(ctx, q.d.q(`UPDATE api_tokens SET last_used_at = ? WHERE id = ?`), micros(at), id)
+	return q.wrap("touch token", err)
+}
+
+// CreateSession implements store.UserQueries.
+func (q *Queries) CreateSession(ctx context.Context, s store.Session) error {
+	created := micros(s.CreatedAt)
+	if created == 0 {
+		created = micros(nowUTC())
+	}
+	_, err := q.w.ExecContext(ctx, q.d.q(`INSERT INTO sessions (hash, user_id, csrf, created_at, expires_at) VALUES (?, ?, ?, ?, ?)`),
+		s.Hash, s.UserID, s.CSRF, created, micros(s.ExpiresAt))
+	return q.wrap("create session", err)
+}
+
+// GetSession implements store.UserQueries.
+func (q *Queries) GetSession(ctx context.Context, hash []byte) (store.Session, error) {
+	var s store.Session
+	var c, e int64
+	err := q.r.QueryRowContext(ctx, q.d.q(`SELECT hash, user_id, csrf, created_at, expires_at FROM sessions WHERE hash = ?`), hash).Scan(&s.Hash, &s.UserID, &s.CSRF, &c, &e)
+	s.CreatedAt, s.ExpiresAt = fromMicros(c), fromMicros(e)
+	return s, q.wrap("get session", err)
+}
+
+// DeleteSession implements store.UserQueries.
+func (q *Queries) DeleteSession(ctx context.Context, hash []byte) error {
+	_, err := q.w.ExecContext(ctx, q.d.q(`DELETE FROM sessions WHERE hash = ?`), hash)
+	return q.wrap("delete session", err)
+}
+
+// DeleteUserSessions implements store.UserQueries.
+func (q *Queries) DeleteUserSessions(ctx context.Context, userID int64) error {
+	_, err := q.w.ExecContext(ctx, q.d.q(`DELETE FROM sessions WHERE user_id = ?`), userID)
+	return q.wrap("delete user sessions", err)
+}
+
+// DeleteExpiredSessions implements store.UserQueries.
+func (q *Queries) DeleteExpiredSessions(ctx context.Context, now time.Time) (int64, error) {
+	res, err := q.w.ExecContext(ctx, q.d.q(`DELETE FROM sessions WHERE expires_at <= ?`), micros(now))
+	if err != nil {
+		return 0, q.wrap("delete expired sessions", err)
+	}
+	n, err := res.RowsAffected()
+	return n, q.wrap("delete expired sessions", err)
+}

@@ -1,0 +1,243 @@
+package sqldb
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/telltale-dev/telltale/internal/store"
+)
+
+const workCols = `id, kind, work_key, connection_id, payload, next_run_at, lease_owner, lease_until, attempts, last_error, created_at`
+
+func scanWork(s scanner) (store.Work, error) {
+	var w store.Work
+	var next, until, created int64
+	err := s.Scan(&w.ID, &w.Kind, &w.Key, &w.ConnectionID, &w.Payload, &next, &w.LeaseOwner, &until, &w.Attempts, &w.LastError, &created)
+	w.NextRunAt, w.LeaseUntil, w.CreatedAt = fromMicros(next), fromMicros(until), fromMicros(created)
+	return w, err
+}
+
+func (q *Queries) upsertWork(ctx context.Context, w store.Work, onConflict, op string) (store.Work, error) {
+	created := micros(w.CreatedAt)
+	if created == 0 {
+		created = micros(nowUTC())
+	}
+	var out store.Work
+	err := q.inTx(ctx, func(q *Queries) error {
+		if _, err := q.w.ExecContext(ctx, q.d.q(`INSERT INTO work (kind, work_key, connection_id, payload, next_run_at, created_at)
+VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (kind, work_key) `+onConflict), w.Kind, w.Key, w.ConnectionID, w.Payload, micros(w.NextRunAt), created); err != nil {
+			return q.wrap(op, err)
+		}
+		var err error
+		out, err = scanWork(q.w.QueryRowContext(ctx, q.d.q(`SELECT `+workCols+` FROM work WHERE kind = ? AND work_key = ?`), w.Kind, w.Key))
+		return q.wrap(op, err)
+	})
+	return out, err
+}
+
+// EnsureWork implements store.WorkQueries.
+func (q *Queries) EnsureWork(ctx context.Context, w store.Work) (store.Work, error) {
+	return q.upsertWork(ctx, w, `DO NOTHING`, "ensure work")
+}
+
+// ScheduleWork implements store.WorkQueries.
+func (q *Queries) ScheduleWork(ctx context.Context, w store.Work) (store.Work, error) {
+	return q.upsertWork(ctx, w, `DO UPDATE SET next_run_at = excluded.next_run_at`, "schedule work")
+}
+
+// GetWork implements store.WorkQueries.
+func (q *Queries) GetWork(ctx context.Context, kind, key string) (store.Work, error) {
+	w, err := scanWork(q.r.QueryRowContext(ctx, q.d.q(`SELECT `+workCols+` FROM work WHERE kind = ? AND work_key = ?`), kind, key))
+	return w, q.wrap(fmt.Sprintf("get work %s/%s", kind, key), err)
+}
+
+// ClaimWork implements store.WorkQueries: a compare-and-set on the lease, with SKIP LOCKED on PostgreSQL.
+func (q *Queries) ClaimWork(ctx context.Context, r store.ClaimRequest) ([]store.Work, error) {
+	if r.Limit <= 0 {
+		return nil, nil
+	}
+	now := micros(r.Now)
+	kinds, kargs := "", []any(nil)
+	if len(r.Kinds) > 0 {
+		var ph string
+		ph, kargs = in(r.Kinds)
+		kinds = ` AND kind IN ` + ph
+	}
+	args := []any{r.Owner, micros(r.Now.Add(r.LeaseFor)), now, now}
+	args = append(args, kargs...)
+	args = append(args, r.Limit, now)
+	rows, err := q.w.QueryContext(ctx, q.d.q(`UPDATE work SET lease_owner = ?, lease_until = ? WHERE id IN (
+SELECT id FROM work WHERE next_run_at <= ? AND lease_until <= ?`+kinds+` ORDER BY next_run_at, id LIMIT ?`+q.d.SkipLocked+`)
+AND lease_until <= ? RETURNING `+workCols), args...)
+	if err != nil {
+		return nil, q.wrap("claim work", err)
+	}
+	defer rows.Close()
+	var out []store.Work
+	for rows.Next() {
+		w, err := scanWork(rows)
+		if err != nil {
+			return nil, q.wrap("claim work", err)
+		}
+		out = append(out, w)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].NextRunAt.Equal(out[j].NextRunAt) {
+			return out[i].NextRunAt.Before(out[j].NextRunAt)
+		}
+		return out[i].ID < out[j].ID
+	})
+	return out, q.wrap("claim work", rows.Err())
+}
+
+// ExtendLease implements store.WorkQueries.
+func (q *Queries) ExtendLease(ctx context.Context, id int64, owner string, until time.Time) error {
+	res, err := q.w.ExecContext(ctx, q.d.q(`UPDATE work SET lease_until = ? WHERE id = ? AND lease_owner = ?`), micros(until), id, owner)
+	return affected(res, err, fmt.Sprintf("extend lease of work %d", id), q, store.ErrConflict)
+}
+
+// FinishWork implements store.WorkQueries.
+func (q *Queries) FinishWork(ctx context.Context, id int64, owner string, next time.Time, errText string) error {
+	op := fmt.Sprintf("finish work %d", id)
+	if next.IsZero() {
+		res, err := q.w.ExecContext(ctx, q.d.q(`DELETE FROM work WHERE id = ? AND lease_owner = ?`), id, owner)
+		return affected(res, err, op, q, store.ErrConflict)
+	}
+	res, err := q.w.ExecContext(ctx, q.d.q(`UPDATE work SET next_run_at = ?, lease_owner = '', lease_until = 0, last_error = ?,
+attempts = CASE WHEN ? = '' THEN 0 ELSE attempts + 1 END WHERE id = ? AND lease_owner = ?`), micros(next), errText, errText, id, owner)
+	return affected(res, err, op, q, store.ErrConflict)
+}
+
+// DeleteWork implements store.WorkQueries.
+func (q *Queries) DeleteWork(ctx context.Context, kind, key string) error {
+	_, err := q.w.ExecContext(ctx, q.d.q(`DELETE FROM work WHERE kind = ? AND work_key = ?`), kind, key)
+	return q.wrap("delete work", err)
+}
+
+// ListWork implements store.WorkQueries.
+func (q *Queries) ListWork(ctx context.Context, connectionID int64) ([]store.Work, error) {
+	query, args := `SELECT `+workCols+` FROM work ORDER BY id`, []any(nil)
+	if connectionID != 0 {
+		query, args = `SELECT `+workCols+` FROM work WHERE connection_id = ? ORDER BY id`, []any{connectionID}
+	}
+	rows, err := q.r.QueryContext(ctx, q.d.q(query), args...)
+	if err != nil {
+		return nil, q.wrap("list work", err)
+	}
+	defer rows.Close()
+	var out []store.Work
+	for rows.Next() {
+		w, err := scanWork(rows)
+		if err != nil {
+			return nil, q.wrap("list work", err)
+		}
+		out = append(out, w)
+	}
+	return out, q.wrap("list work", rows.Err())
+}
+
+// ---- outbox ----
+
+const outboxCols = `id, connection_id, topic, idempotency_key, payload, state, attempts, last_error, next_run_at, lease_owner, lease_until, created_at, done_at`
+
+func scanOutbox(s scanner) (store.OutboxItem, error) {
+	var it store.OutboxItem
+	var next, until, created, done int64
+	err := s.Scan(&it.ID, &it.ConnectionID, &it.Topic, &it.IdempotencyKey, &it.Payload, &it.State, &it.Attempts, &it.LastError,
+		&next, &it.LeaseOwner, &until, &created, &done)
+	it.NextRunAt, it.LeaseUntil, it.CreatedAt, it.DoneAt = fromMicros(next), fromMicros(until), fromMicros(created), fromMicros(done)
+	return it, err
+}
+
+// EnqueueOutbox implements store.OutboxQueries.
+func (q *Queries) EnqueueOutbox(ctx context.Context, it store.OutboxItem) (store.OutboxItem, error) {
+	var out store.OutboxItem
+	err := q.inTx(ctx, func(q *Queries) error {
+		now := micros(nowUTC())
+		next := micros(it.NextRunAt)
+		if next == 0 {
+			next = now
+		}
+		if _, err := q.w.ExecContext(ctx, q.d.q(`INSERT INTO outbox (connection_id, topic, idempotency_key, payload, state, next_run_at, created_at)
+VALUES (?, ?, ?, ?, 'pending', ?, ?) ON CONFLICT (idempotency_key) DO NOTHING`), it.ConnectionID, it.Topic, it.IdempotencyKey, it.Payload, next, now); err != nil {
+			return q.wrap("enqueue outbox", err)
+		}
+		var err error
+		out, err = scanOutbox(q.w.QueryRowContext(ctx, q.d.q(`SELECT `+outboxCols+` FROM outbox WHERE idempotency_key = ?`), it.IdempotencyKey))
+		return q.wrap("enqueue outbox", err)
+	})
+	return out, err
+}
+
+// ClaimOutbox implements store.OutboxQueries.
+func (q *Queries) ClaimOutbox(ctx context.Context, r store.ClaimRequest) ([]store.OutboxItem, error) {
+	if r.Limit <= 0 {
+		return nil, nil
+	}
+	now := micros(r.Now)
+	kinds, kargs := "", []any(nil)
+	if len(r.Kinds) > 0 {
+		var ph string
+		ph, kargs = in(r.Kinds)
+		kinds = ` AND topic IN ` + ph
+	}
+	args := []any{r.Owner, micros(r.Now.Add(r.LeaseFor)), now, now}
+	args = append(args, kargs...)
+	args = append(args, r.Limit, now)
+	rows, err := q.w.QueryContext(ctx, q.d.q(`UPDATE outbox SET lease_owner = ?, lease_until = ? WHERE id IN (
+SELECT id FROM outbox WHERE state = 'pending' AND next_run_at <= ? AND lease_until <= ?`+kinds+` ORDER BY next_run_at, id LIMIT ?`+q.d.SkipLocked+`)
+AND lease_until <= ? RETURNING `+outboxCols), args...)
+	if err != nil {
+		return nil, q.wrap("claim outbox", err)
+	}
+	defer rows.Close()
+	var out []store.OutboxItem
+	for rows.Next() {
+		it, err := scanOutbox(rows)
+		if err != nil {
+			return nil, q.wrap("claim outbox", err)
+		}
+		out = append(out, it)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out, q.wrap("claim outbox", rows.Err())
+}
+
+// FinishOutbox implements store.OutboxQueries.
+func (q *Queries) FinishOutbox(ctx context.Context, id int64, owner, state string, next time.Time, errText string) error {
+	switch state {
+	case store.OutboxPending, store.OutboxDone, store.OutboxDead:
+	default:
+		return fmt.Errorf("store: finish outbox %d: unknown state %q", id, state)
+	}
+	done := int64(0)
+	if state != store.OutboxPending {
+		done = micros(nowUTC())
+	}
+	res, err := q.w.ExecContext(ctx, q.d.q(`UPDATE outbox SET state = ?, next_run_at = ?, last_error = ?, attempts = attempts + 1,
+lease_owner = '', lease_until = 0, done_at = ? WHERE id = ? AND lease_owner = ?`), state, micros(next), errText, done, id, owner)
+	return affected(res, err, fmt.Sprintf("finish outbox %d", id), q, store.ErrConflict)
+}
+
+// ListOutbox implements store.OutboxQueries.
+func (q *Queries) ListOutbox(ctx context.Context, state string, limit int) ([]store.OutboxItem, error) {
+	if limit <= 0 {
+		limit = 100
+	}
+	rows, err := q.r.QueryContext(ctx, q.d.q(`SELECT `+outboxCols+` FROM outbox WHERE state = ? ORDER BY id LIMIT ?`), state, limit)
+	if err != nil {
+		return nil, q.wrap("list outbox", err)
+	}
+	defer rows.Close()
+	var out []store.OutboxItem
+	for rows.Next() {
+		it, err := scanOutbox(rows)
+		if err != nil {
+			return nil, q.wrap("list outbox", err)
+		}
+		out = append(out, it)
+	}
+	return out, q.wrap("list outbox", rows.Err())
+}

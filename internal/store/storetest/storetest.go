@@ -1,0 +1,625 @@
+// Package storetest is the one conformance suite every store driver passes. Drivers call Run from
+// their tests with a function that opens a fresh, empty store.
+package storetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+	"github.com/telltale-dev/telltale/internal/event"
+	"github.com/telltale-dev/telltale/internal/store"
+)
+
+// Run runs the whole suite; open must return a fresh empty store (closed by the suite).
+func Run(t *testing.T, open func(t *testing.T) store.Store) {
+	tests := map[string]func(*testing.T, store.Store){
+		"Connections":      testConnections,
+		"StatusHistory":    testStatusHistory,
+		"Scope":            testScope,
+		"Drives":           testDrives,
+		"Files":            testFiles,
+		"EventsDedupe":     testEventsDedupe,
+		"EventsRoundTrip":  testEventsRoundTrip,
+		"EventsHeld":       testEventsHeld,
+		"DeleteConnection": testDeleteConnection,
+		"Cursors":          testCursors,
+		"Work":             testWork,
+		"WorkConcurrent":   testWorkConcurrent,
+		"Outbox":           testOutbox,
+		"People":           testPeople,
+		"Users":            testUsers,
+		"Audit":            testAudit,
+		"Settings":         testSettings,
+		"Transactions":     testTransactions,
+	}
+	names := make([]string, 0, len(tests))
+	for n := range tests {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		t.Run(n, func(t *testing.T) {
+			s := open(t)
+			t.Cleanup(func() { s.Close() })
+			tests[n](t, s)
+		})
+	}
+}
+
+var ctx = context.Background()
+
+// ok turns a (value, error) pair into a function that fails the test on error.
+func ok[T any](v T, err error) func(t *testing.T) T {
+	return func(t *testing.T) T {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+}
+
+func noErr(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func mkConn(t *testing.T, s store.Queries, name string) store.Connection {
+	t.Helper()
+	return ok(s.CreateConnection(ctx, store.Connection{Name: name, Service: "box", ServiceType: "cloud", Status: "searching", ScopeKind: "all", CreatedBy: "admin"}))(t)
+}
+
+func testConnections(t *testing.T, s store.Store) {
+	c := mkConn(t, s, "Box Prod")
+	if c.ID == 0 || c.Version != 1 || c.CreatedAt.IsZero() {
+		t.Fatalf("created %+v", c)
+	}
+	for _, dup := range []string{"box prod", "  BOX PROD  "} {
+		if _, err := s.CreateConnection(ctx, store.Connection{Name: dup, Service: "box", ServiceType: "cloud", Status: "searching"}); !errors.Is(err, store.ErrConflict) {
+			t.Errorf("duplicate %q: %v, want ErrConflict", dup, err)
+		}
+	}
+	other := mkConn(t, s, "Drive")
+	got := ok(s.GetConnection(ctx, c.ID))(t)
+	if diff := cmp.Diff(c, got); diff != "" {
+		t.Errorf("get (-created +got):\n%s", diff)
+	}
+	if _, err := s.GetConnection(ctx, 999); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("missing: %v", err)
+	}
+	got.Status, got.Credentials, got.Settings = "monitoring", []byte{1, 2, 3}, []byte(`{"a":"b"}`)
+	got.DeauthorizedAt = time.Date(2026, 1, 2, 3, 4, 5, 6000, time.UTC)
+	upd := ok(s.UpdateConnection(ctx, got))(t)
+	if upd.Version != 2 || upd.Status != "monitoring" || string(upd.Credentials) != "\x01\x02\x03" || !upd.DeauthorizedAt.Equal(got.DeauthorizedAt) {
+		t.Errorf("updated %+v", upd)
+	}
+	if _, err := s.UpdateConnection(ctx, got); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("stale version: %v, want ErrConflict", err)
+	}
+	upd.Name = " drive "
+	if _, err := s.UpdateConnection(ctx, upd); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("rename onto another's name: %v", err)
+	}
+	if _, err := s.UpdateConnection(ctx, store.Connection{ID: 999, Version: 1, Name: "x"}); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("update missing: %v", err)
+	}
+	list := ok(s.ListConnections(ctx))(t)
+	if len(list) != 2 || list[0].ID != c.ID || list[1].ID != other.ID {
+		t.Errorf("list %+v", list)
+	}
+}
+
+func testStatusHistory(t *testing.T, s store.Store) {
+	c := mkConn(t, s, "c")
+	t0 := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	for i, to := range []string{"searching", "indexing", "monitoring"} {
+		from := ""
+		if i > 0 {
+			from = []string{"searching", "indexing"}[i-1]
+		}
+		ok(s.AppendStatusChange(ctx, store.StatusChange{ConnectionID: c.ID, At: t0.Add(time.Duration(i) * time.Hour), From: from, To: to, Actor: "admin", Reason: "r"}))(t)
+	}
+	h := ok(s.ListStatusChanges(ctx, c.ID))(t)
+	if len(h) != 3 || h[0].From != "" || h[2].To != "monitoring" || !h[1].At.Equal(t0.Add(time.Hour)) || h[0].Actor != "admin" {
+		t.Errorf("history %+v", h)
+	}
+}
+
+func testScope(t *testing.T, s store.Store) {
+	c := mkConn(t, s, "c")
+	noErr(t, s.ReplaceScope(ctx, c.ID, []store.ScopeEntry{{Kind: "user", Value: "a@x.com", Row: 2}, {Kind: "user", Value: "b@x.com", Row: 3}}))
+	noErr(t, s.ReplaceScope(ctx, c.ID, []store.ScopeEntry{{Kind: "group", Value: "Finance", Row: 2}}))
+	got := ok(s.ListScope(ctx, c.ID))(t)
+	if len(got) != 1 || got[0].Value != "Finance" || got[0].ConnectionID != c.ID {
+		t.Fatalf("replace did not replace: %+v", got)
+	}
+	next := time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC)
+	noErr(t, s.UpdateScopeEntry(ctx, store.ScopeEntry{ConnectionID: c.ID, Kind: "group", Value: "Finance", Found: false, NextLookupAt: next}))
+	got = ok(s.ListScope(ctx, c.ID))(t)
+	if !got[0].NextLookupAt.Equal(next) {
+		t.Errorf("update scope entry: %+v", got[0])
+	}
+	if err := s.UpdateScopeEntry(ctx, store.ScopeEntry{ConnectionID: c.ID, Kind: "group", Value: "Nope"}); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("missing entry: %v", err)
+	}
+}
+
+func testDrives(t *testing.T, s store.Store) {
+	c := mkConn(t, s, "c")
+	first := time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC)
+	d := ok(s.UpsertDrive(ctx, store.Drive{ConnectionID: c.ID, VendorID: "u1", Kind: "user", Owner: "a@x.com", State: store.DrivePending, InScope: true, DiscoveredAt: first}))(t)
+	d2 := ok(s.UpsertDrive(ctx, store.Drive{ConnectionID: c.ID, VendorID: "u1", Kind: "user", Owner: "a@x.com", State: store.DriveIndexed, InScope: true, FileCount: 10, DiscoveredAt: first.Add(time.Hour)}))(t)
+	if d2.ID != d.ID || !d2.DiscoveredAt.Equal(first) || d2.State != store.DriveIndexed || d2.FileCount != 10 {
+		t.Errorf("upsert: %+v", d2)
+	}
+	ok(s.UpsertDrive(ctx, store.Drive{ConnectionID: c.ID, VendorID: "u2", Kind: "user", State: store.DriveIndexing, InScope: true}))(t)
+	ok(s.UpsertDrive(ctx, store.Drive{ConnectionID: c.ID, VendorID: "u3", Kind: "user", State: store.DriveInaccessible, InScope: true}))(t)
+	ok(s.UpsertDrive(ctx, store.Drive{ConnectionID: c.ID, VendorID: "u4", Kind: "user", State: store.DriveIndexed, InScope: false}))(t)
+	ok(s.UpsertDrive(ctx, store.Drive{ConnectionID: c.ID, VendorID: "m1", Kind: "mailbox", State: store.DrivePending, InScope: true}))(t)
+	got := ok(s.CountDrives(ctx, c.ID, "user", "shared"))(t)
+	if want := (store.DriveCounts{Total: 3, Indexing: 1, Indexed: 1, Inaccessible: 1}); got != want {
+		t.Errorf("counts %+v want %+v", got, want)
+	}
+	if got := ok(s.CountDrives(ctx, c.ID))(t); got.Total != 4 || got.Pending != 1 {
+		t.Errorf("all kinds %+v", got)
+	}
+	page := ok(s.ListDrives(ctx, store.DriveFilter{ConnectionID: c.ID, Kinds: []string{"user"}, Limit: 2}))(t)
+	rest := ok(s.ListDrives(ctx, store.DriveFilter{ConnectionID: c.ID, Kinds: []string{"user"}, AfterID: page[1].ID, Limit: 10}))(t)
+	if len(page) != 2 || len(rest) != 2 || rest[0].ID <= page[1].ID {
+		t.Errorf("paging %d+%d", len(page), len(rest))
+	}
+	if got := ok(s.ListDrives(ctx, store.DriveFilter{ConnectionID: c.ID, State: store.DriveIndexed}))(t); len(got) != 2 {
+		t.Errorf("state filter %d", len(got))
+	}
+	if g := ok(s.GetDrive(ctx, d.ID))(t); g.VendorID != "u1" {
+		t.Errorf("get drive %+v", g)
+	}
+}
+
+func testFiles(t *testing.T, s store.Store) {
+	c := mkConn(t, s, "c")
+	noErr(t, s.UpsertFiles(ctx, []store.File{{ConnectionID: c.ID, DriveID: 1, VendorID: "f1", Name: "a.txt", Size: 5, SHA1: "s1", SHA256: "h256", MD5: "m5"}, {ConnectionID: c.ID, DriveID: 2, VendorID: "f2", Name: "b.txt"}}))
+	noErr(t, s.UpsertFiles(ctx, []store.File{{ConnectionID: c.ID, DriveID: 1, VendorID: "f1", Name: "a2.txt", Size: 6}}))
+	f := ok(s.GetFile(ctx, c.ID, "f1"))(t)
+	if f.Name != "a2.txt" || f.Size != 6 || f.SHA256 != "h256" || f.MD5 != "m5" || f.SHA1 != "s1" {
+		t.Errorf("upsert erased hashes or kept old fields: %+v", f)
+	}
+	if n := ok(s.CountFiles(ctx, c.ID, 0))(t); n != 2 {
+		t.Errorf("count files %d", n)
+	}
+	if n := ok(s.CountFiles(ctx, c.ID, 2))(t); n != 1 {
+		t.Errorf("count files of drive %d", n)
+	}
+	if _, err := s.GetFile(ctx, c.ID, "nope"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("missing file: %v", err)
+	}
+}
+
+// Event builds a valid event for tests.
+func Event(conn int64, vendorID string, at time.Time) *event.FileEvent {
+	return &event.FileEvent{Timestamp: at.UTC().Truncate(time.Microsecond),
+		Event: event.Meta{Action: event.ActionModified, Observer: event.ObserverBox, ConnectionID: conn, VendorIDs: []string{vendorID}},
+		User:  event.User{Email: "alice@corp.example"}, File: event.File{ID: "f-" + vendorID, Name: "plan.xlsx"}}
+}
+
+func testEventsDedupe(t *testing.T, s store.Store) {
+	c := mkConn(t, s, "c")
+	t0 := time.Date(2026, 11, 1, 9, 0, 0, 0, time.UTC)
+	batch := []*event.FileEvent{Event(c.ID, "v1", t0), Event(c.ID, "v2", t0), Event(c.ID, "v1", t0)}
+	n := ok(s.InsertEvents(ctx, batch, false))(t)
+	if n != 2 || batch[0].Event.ID == 0 || batch[1].Event.ID <= batch[0].Event.ID || batch[2].Event.ID != 0 || batch[0].Event.Inserted.IsZero() {
+		t.Fatalf("first batch: n=%d ids %d %d %d", n, batch[0].Event.ID, batch[1].Event.ID, batch[2].Event.ID)
+	}
+	again := []*event.FileEvent{Event(c.ID, "v2", t0), Event(c.ID, "v3", t0)}
+	if n := ok(s.InsertEvents(ctx, again, false))(t); n != 1 || again[0].Event.ID != 0 || again[1].Event.ID <= batch[1].Event.ID {
+		t.Fatalf("second batch: n=%d", n)
+	}
+	if n := ok(s.CountEvents(ctx, store.EventFilter{}))(t); n != 3 {
+		t.Errorf("stored %d events, want 3", n)
+	}
+	// Paging by insertion order returns each once.
+	var seen []int64
+	after := int64(0)
+	for {
+		page := ok(s.ListEvents(ctx, store.EventFilter{AfterID: after, Limit: 2}))(t)
+		if len(page) == 0 {
+			break
+		}
+		for _, e := range page {
+			seen = append(seen, e.Event.ID)
+		}
+		after = page[len(page)-1].Event.ID
+	}
+	if len(seen) != 3 || !sort.SliceIsSorted(seen, func(i, j int) bool { return seen[i] < seen[j] }) {
+		t.Errorf("paging %v", seen)
+	}
+}
+
+func testEventsRoundTrip(t *testing.T, s store.Store) {
+	c := mkConn(t, s, "c")
+	e := &event.FileEvent{
+		Timestamp: time.Date(2026, 11, 21, 10, 4, 5, 123456000, time.UTC),
+		Event:     event.Meta{Action: event.ActionShared, Observer: event.ObserverBox, ConnectionID: c.ID, ConnectionName: "Box", Count: 3, VendorIDs: []string{"a", "b"}},
+		User:      event.User{Email: "alice@corp.example", VendorID: "114", Name: "Alice"},
+		File: event.File{ID: "12345", Name: "plan.xlsx", Directory: "/Finance", Path: "/Finance/plan.xlsx", Size: 2048, MimeType: "application/vnd.ms-excel",
+			Category: event.CategorySpreadsheet, Owner: "bob@corp.example", Created: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC), Modified: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC),
+			URL: "https://app.box.com/file/12345", DriveID: "d1", OriginalName: "old.xlsx", OriginalDirectory: "/Old",
+			Hash: event.Hash{MD5: "d41d8cd98f00b204e9800998ecf8427e", SHA256: "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", SHA1: "da39a3ee5e6b4b0d3255bfef95601890afd80709", QuickXor: "AAAA"}},
+		Sharing: event.Sharing{LinkScope: event.LinkAnyone, SharedWith: []string{"x@gmail.com"}, Exposure: []event.Exposure{event.ExposurePublicLink, event.ExposureOutsideTrustedDomain}},
+		Email:   event.Email{Sender: "a@corp.example", From: "a@corp.example", Recipients: []string{"x@gmail.com"}, Subject: "hi", MessageID: "<1@x>"},
+		Source:  event.Source{IP: "10.0.0.1", UserAgent: "Box Sync"},
+		Risk:    event.Risk{Trusted: true, TrustReason: "trusted domain", Severity: event.SeverityHigh, Indicators: []string{"public link"}},
+	}
+	minimal := &event.FileEvent{Timestamp: time.Date(2026, 11, 21, 0, 0, 0, 0, time.UTC), Event: event.Meta{Action: event.ActionDeleted, Observer: event.ObserverGmail, ConnectionID: c.ID}}
+	ok(s.InsertEvents(ctx, []*event.FileEvent{e, minimal}, false))(t)
+	for _, want := range []*event.FileEvent{e, minimal} {
+		got := ok(s.GetEvent(ctx, want.Event.ID))(t)
+		if diff := cmp.Diff(*want, got, cmpopts.EquateEmpty()); diff != "" {
+			t.Errorf("round trip (-want +got):\n%s", diff)
+		}
+	}
+	list := ok(s.ListEvents(ctx, store.EventFilter{ConnectionID: c.ID}))(t)
+	if len(list) != 2 || cmp.Diff(*e, list[0], cmpopts.EquateEmpty()) != "" {
+		t.Errorf("list round trip differs")
+	}
+	if _, err := s.GetEvent(ctx, 9999); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("missing event: %v", err)
+	}
+}
+
+func testEventsHeld(t *testing.T, s store.Store) {
+	c := mkConn(t, s, "c")
+	other := mkConn(t, s, "d")
+	t0 := time.Now()
+	ok(s.InsertEvents(ctx, []*event.FileEvent{Event(c.ID, "h1", t0), Event(c.ID, "h2", t0)}, true))(t)
+	ok(s.InsertEvents(ctx, []*event.FileEvent{Event(other.ID, "o1", t0)}, true))(t)
+	ok(s.InsertEvents(ctx, []*event.FileEvent{Event(c.ID, "v1", t0)}, false))(t)
+	if n := ok(s.CountEvents(ctx, store.EventFilter{ConnectionID: c.ID}))(t); n != 1 {
+		t.Errorf("held events visible: %d", n)
+	}
+	if n := ok(s.CountEvents(ctx, store.EventFilter{ConnectionID: c.ID, IncludeHeld: true}))(t); n != 3 {
+		t.Errorf("with held: %d", n)
+	}
+	if n := ok(s.ReleaseHeld(ctx, c.ID))(t); n != 2 {
+		t.Errorf("released %d", n)
+	}
+	if n := ok(s.CountEvents(ctx, store.EventFilter{}))(t); n != 3 {
+		t.Errorf("after release %d (another connection's held event must stay held)", n)
+	}
+}
+
+func testDeleteConnection(t *testing.T, s store.Store) {
+	c := mkConn(t, s, "c")
+	keep := mkConn(t, s, "keep")
+	for _, id := range []int64{c.ID, keep.ID} {
+		ok(s.AppendStatusChange(ctx, store.StatusChange{ConnectionID: id, To: "searching"}))(t)
+		noErr(t, s.ReplaceScope(ctx, id, []store.ScopeEntry{{Kind: "user", Value: "a@x.com", Row: 2}}))
+		ok(s.UpsertDrive(ctx, store.Drive{ConnectionID: id, VendorID: "u1", Kind: "user", InScope: true}))(t)
+		noErr(t, s.UpsertFiles(ctx, []store.File{{ConnectionID: id, VendorID: "f1"}}))
+		var evs []*event.FileEvent
+		for i := 0; i < 7; i++ {
+			evs = append(evs, Event(id, fmt.Sprint(i), time.Now()))
+		}
+		ok(s.InsertEvents(ctx, evs, false))(t)
+		noErr(t, s.SaveCursor(ctx, id, "admin_logs", "1"))
+		ok(s.EnsureWork(ctx, store.Work{Kind: "poll", Key: fmt.Sprint(id), ConnectionID: id, NextRunAt: time.Now()}))(t)
+		ok(s.EnqueueOutbox(ctx, store.OutboxItem{ConnectionID: id, Topic: "t", IdempotencyKey: fmt.Sprint("k", id)}))(t)
+	}
+	if n := ok(s.DeleteConnectionEvents(ctx, c.ID, 5))(t); n != 5 {
+		t.Errorf("first batch deleted %d", n)
+	}
+	if n := ok(s.DeleteConnectionEvents(ctx, c.ID, 5))(t); n != 2 {
+		t.Errorf("second batch deleted %d", n)
+	}
+	noErr(t, s.DeleteConnection(ctx, c.ID))
+	if _, err := s.GetConnection(ctx, c.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("connection still there: %v", err)
+	}
+	if h := ok(s.ListStatusChanges(ctx, c.ID))(t); len(h) != 0 {
+		t.Error("history left")
+	}
+	if sc := ok(s.ListScope(ctx, c.ID))(t); len(sc) != 0 {
+		t.Error("scope left")
+	}
+	if n := ok(s.CountDrives(ctx, c.ID))(t); n.Total != 0 {
+		t.Error("drives left")
+	}
+	if n := ok(s.CountFiles(ctx, c.ID, 0))(t); n != 0 {
+		t.Error("files left")
+	}
+	if _, err := s.GetCursor(ctx, c.ID, "admin_logs"); !errors.Is(err, store.ErrNotFound) {
+		t.Error("cursor left")
+	}
+	if w := ok(s.ListWork(ctx, c.ID))(t); len(w) != 0 {
+		t.Error("work left")
+	}
+	// The other connection is untouched.
+	if n := ok(s.CountEvents(ctx, store.EventFilter{ConnectionID: keep.ID}))(t); n != 7 {
+		t.Errorf("other connection lost events: %d", n)
+	}
+	if n := ok(s.CountFiles(ctx, keep.ID, 0))(t); n != 1 {
+		t.Error("other connection lost files")
+	}
+	if len(ok(s.ListOutbox(ctx, store.OutboxPending, 10))(t)) != 1 {
+		t.Error("outbox of the other connection lost, or of the deleted one kept")
+	}
+	if err := s.DeleteConnection(ctx, c.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("delete twice: %v", err)
+	}
+}
+
+func testCursors(t *testing.T, s store.Store) {
+	if _, err := s.GetCursor(ctx, 1, "x"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("no cursor: %v", err)
+	}
+	big := "123456789012345678901234567890"
+	noErr(t, s.SaveCursor(ctx, 1, "x", "1"))
+	noErr(t, s.SaveCursor(ctx, 1, "x", big))
+	if got := ok(s.GetCursor(ctx, 1, "x"))(t); got != big {
+		t.Errorf("cursor %q", got)
+	}
+}
+
+func testWork(t *testing.T, s store.Store) {
+	t0 := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	w := ok(s.EnsureWork(ctx, store.Work{Kind: "poll", Key: "1", ConnectionID: 1, NextRunAt: t0, Payload: []byte("p")}))(t)
+	again := ok(s.EnsureWork(ctx, store.Work{Kind: "poll", Key: "1", NextRunAt: t0.Add(time.Hour)}))(t)
+	if again.ID != w.ID || !again.NextRunAt.Equal(t0) {
+		t.Errorf("ensure changed an existing unit: %+v", again)
+	}
+	ok(s.EnsureWork(ctx, store.Work{Kind: "poll", Key: "2", NextRunAt: t0.Add(time.Minute)}))(t)
+	ok(s.EnsureWork(ctx, store.Work{Kind: "hash", Key: "3", NextRunAt: t0}))(t)
+	req := store.ClaimRequest{Owner: "a", Now: t0, LeaseFor: time.Minute, Kinds: []string{"poll"}, Limit: 10}
+	got := ok(s.ClaimWork(ctx, req))(t)
+	if len(got) != 1 || got[0].ID != w.ID || got[0].LeaseOwner != "a" || string(got[0].Payload) != "p" {
+		t.Fatalf("claim: %+v", got)
+	}
+	if got := ok(s.ClaimWork(ctx, store.ClaimRequest{Owner: "b", Now: t0.Add(30 * time.Second), LeaseFor: time.Minute, Limit: 10}))(t); len(got) != 1 || got[0].Kind != "hash" {
+		t.Errorf("a live lease was taken, or due work missed: %+v", got)
+	}
+	noErr(t, s.ExtendLease(ctx, w.ID, "a", t0.Add(5*time.Minute)))
+	if err := s.ExtendLease(ctx, w.ID, "b", t0.Add(time.Hour)); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("extend by non-owner: %v", err)
+	}
+	// Lease expiry lets another owner take it; the first owner then cannot finish it.
+	stolen := ok(s.ClaimWork(ctx, store.ClaimRequest{Owner: "b", Now: t0.Add(6 * time.Minute), LeaseFor: time.Minute, Kinds: []string{"poll"}, Limit: 10}))(t)
+	if len(stolen) != 2 || stolen[0].ID != w.ID {
+		t.Fatalf("after expiry: %+v", stolen)
+	}
+	if err := s.FinishWork(ctx, w.ID, "a", t0.Add(time.Hour), ""); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("finish by lost owner: %v", err)
+	}
+	noErr(t, s.FinishWork(ctx, w.ID, "b", t0.Add(time.Hour), "boom"))
+	g := ok(s.GetWork(ctx, "poll", "1"))(t)
+	if g.Attempts != 1 || g.LastError != "boom" || g.LeaseOwner != "" || !g.NextRunAt.Equal(t0.Add(time.Hour)) {
+		t.Errorf("after failed run: %+v", g)
+	}
+	ok(s.ScheduleWork(ctx, store.Work{Kind: "poll", Key: "1", NextRunAt: t0}))(t)
+	claimed := ok(s.ClaimWork(ctx, store.ClaimRequest{Owner: "c", Now: t0.Add(10 * time.Minute), LeaseFor: time.Minute, Kinds: []string{"poll"}, Limit: 1}))(t)
+	if len(claimed) != 1 || claimed[0].ID != w.ID {
+		t.Fatalf("schedule now: %+v", claimed)
+	}
+	noErr(t, s.FinishWork(ctx, w.ID, "c", t0.Add(time.Hour), ""))
+	if g := ok(s.GetWork(ctx, "poll", "1"))(t); g.Attempts != 0 {
+		t.Errorf("success did not reset attempts: %+v", g)
+	}
+	claimed = ok(s.ClaimWork(ctx, store.ClaimRequest{Owner: "c", Now: t0.Add(2 * time.Hour), LeaseFor: time.Minute, Kinds: []string{"poll"}, Limit: 1}))(t)
+	noErr(t, s.FinishWork(ctx, claimed[0].ID, "c", time.Time{}, ""))
+	if _, err := s.GetWork(ctx, claimed[0].Kind, claimed[0].Key); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("finished with zero next is not deleted: %v", err)
+	}
+	noErr(t, s.DeleteWork(ctx, "hash", "3"))
+	if _, err := s.GetWork(ctx, "hash", "3"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("delete work: %v", err)
+	}
+}
+
+// testWorkConcurrent: claimers racing for the same due units never get the same unit at once.
+func testWorkConcurrent(t *testing.T, s store.Store) {
+	t0 := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	const units = 60
+	for i := 0; i < units; i++ {
+		ok(s.EnsureWork(ctx, store.Work{Kind: "k", Key: fmt.Sprint(i), NextRunAt: t0}))(t)
+	}
+	var mu sync.Mutex
+	owner := map[int64]string{}
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for c := 0; c < 4; c++ {
+		wg.Add(1)
+		go func(name string) {
+			defer wg.Done()
+			for round := 0; round < 40; round++ {
+				ws, err := s.ClaimWork(ctx, store.ClaimRequest{Owner: name, Now: t0, LeaseFor: time.Hour, Limit: 3})
+				if err != nil {
+					errs <- err
+					return
+				}
+				mu.Lock()
+				for _, w := range ws {
+					if prev, ok := owner[w.ID]; ok {
+						errs <- fmt.Errorf("unit %d claimed by %s and %s", w.ID, prev, name)
+					}
+					owner[w.ID] = name
+				}
+				mu.Unlock()
+			}
+		}(fmt.Sprint("claimer-", c))
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if len(owner) != units {
+		t.Errorf("%d of %d units claimed", len(owner), units)
+	}
+}
+
+func testOutbox(t *testing.T, s store.Store) {
+	t0 := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	a := ok(s.EnqueueOutbox(ctx, store.OutboxItem{Topic: "jira", IdempotencyKey: "alert-1", Payload: []byte("x"), NextRunAt: t0}))(t)
+	b := ok(s.EnqueueOutbox(ctx, store.OutboxItem{Topic: "jira", IdempotencyKey: "alert-1", Payload: []byte("y"), NextRunAt: t0}))(t)
+	if a.ID != b.ID || string(b.Payload) != "x" || b.State != store.OutboxPending {
+		t.Errorf("idempotency: %+v %+v", a, b)
+	}
+	got := ok(s.ClaimOutbox(ctx, store.ClaimRequest{Owner: "n1", Now: t0, LeaseFor: time.Minute, Limit: 5}))(t)
+	if len(got) != 1 {
+		t.Fatalf("claim outbox %+v", got)
+	}
+	if err := s.FinishOutbox(ctx, a.ID, "n2", store.OutboxDone, time.Time{}, ""); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("finish by non-owner: %v", err)
+	}
+	noErr(t, s.FinishOutbox(ctx, a.ID, "n1", store.OutboxDone, time.Time{}, ""))
+	if len(ok(s.ListOutbox(ctx, store.OutboxDone, 10))(t)) != 1 || len(ok(s.ClaimOutbox(ctx, store.ClaimRequest{Owner: "n1", Now: t0.Add(time.Hour), LeaseFor: time.Minute, Limit: 5}))(t)) != 0 {
+		t.Error("done item listed wrong or claimed again")
+	}
+}
+
+func testPeople(t *testing.T, s store.Store) {
+	p := ok(s.UpsertPerson(ctx, store.Person{Email: " Alice@Corp.Example ", Name: "Alice", Aliases: []string{"al@corp.example"}}))(t)
+	p2 := ok(s.UpsertPerson(ctx, store.Person{Email: "alice@corp.example", Name: "Alice B", Department: "Finance"}))(t)
+	if p2.ID != p.ID || p2.Name != "Alice B" || p2.Status != "active" {
+		t.Errorf("upsert person %+v", p2)
+	}
+	got := ok(s.GetPersonByEmail(ctx, "ALICE@corp.example"))(t)
+	if got.Department != "Finance" {
+		t.Errorf("get person %+v", got)
+	}
+	if l := ok(s.ListPeople(ctx, 0, 10))(t); len(l) != 1 {
+		t.Errorf("list people %d", len(l))
+	}
+}
+
+func testUsers(t *testing.T, s store.Store) {
+	u := ok(s.CreateUser(ctx, store.User{Username: "Admin", Role: "admin", PasswordHash: "$argon2id$x"}))(t)
+	if _, err := s.CreateUser(ctx, store.User{Username: "admin", Role: "analyst"}); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("duplicate user: %v", err)
+	}
+	if g := ok(s.GetUserByUsername(ctx, "ADMIN"))(t); g.ID != u.ID {
+		t.Errorf("case-insensitive lookup")
+	}
+	u.Disabled, u.Role = true, "analyst"
+	if g := ok(s.UpdateUser(ctx, u))(t); !g.Disabled || g.Role != "analyst" {
+		t.Errorf("update user %+v", g)
+	}
+	if n := ok(s.CountUsers(ctx))(t); n != 1 {
+		t.Errorf("count users %d", n)
+	}
+	tok := ok(s.CreateToken(ctx, store.Token{UserID: u.ID, Name: "cli", Prefix: "tt_abc", Hash: []byte("hash-1")}))(t)
+	if _, err := s.CreateToken(ctx, store.Token{UserID: u.ID, Hash: []byte("hash-1")}); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("duplicate token hash: %v", err)
+	}
+	at := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	noErr(t, s.TouchToken(ctx, tok.ID, at))
+	noErr(t, s.RevokeToken(ctx, tok.ID, at))
+	g := ok(s.GetTokenByHash(ctx, []byte("hash-1")))(t)
+	if !g.LastUsedAt.Equal(at) || !g.RevokedAt.Equal(at) {
+		t.Errorf("token %+v", g)
+	}
+	if l := ok(s.ListTokens(ctx, u.ID))(t); len(l) != 1 {
+		t.Errorf("tokens %d", len(l))
+	}
+	noErr(t, s.CreateSession(ctx, store.Session{Hash: []byte("s1"), UserID: u.ID, CSRF: "c", ExpiresAt: at}))
+	noErr(t, s.CreateSession(ctx, store.Session{Hash: []byte("s2"), UserID: u.ID, CSRF: "c", ExpiresAt: at.Add(time.Hour)}))
+	if ss := ok(s.GetSession(ctx, []byte("s1")))(t); ss.CSRF != "c" || ss.UserID != u.ID {
+		t.Errorf("session %+v", ss)
+	}
+	if n := ok(s.DeleteExpiredSessions(ctx, at))(t); n != 1 {
+		t.Errorf("expired sessions deleted %d", n)
+	}
+	noErr(t, s.DeleteUserSessions(ctx, u.ID))
+	if _, err := s.GetSession(ctx, []byte("s2")); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("user sessions not deleted: %v", err)
+	}
+}
+
+func testAudit(t *testing.T, s store.Store) {
+	t0 := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	for i := 0; i < 5; i++ {
+		ok(s.AppendAudit(ctx, store.AuditEntry{At: t0.Add(time.Duration(i) * time.Hour), Actor: []string{"admin", "ana"}[i%2],
+			Action: []string{"connection.create", "settings.update"}[i%2], Target: fmt.Sprint("connection/", i), ClientIP: "127.0.0.1", Outcome: "ok", Details: []byte(`{"a":1}`)}))(t)
+	}
+	all := ok(s.ListAudit(ctx, store.AuditFilter{}))(t)
+	if len(all) != 5 || all[0].ID < all[4].ID || string(all[0].Details) != `{"a":1}` {
+		t.Fatalf("newest first: %+v", all)
+	}
+	if got := ok(s.ListAudit(ctx, store.AuditFilter{Action: "connection."}))(t); len(got) != 3 {
+		t.Errorf("action prefix: %d", len(got))
+	}
+	if got := ok(s.ListAudit(ctx, store.AuditFilter{Actor: "ana", Since: t0.Add(2 * time.Hour)}))(t); len(got) != 1 {
+		t.Errorf("actor+since: %d", len(got))
+	}
+	page := ok(s.ListAudit(ctx, store.AuditFilter{Limit: 2}))(t)
+	next := ok(s.ListAudit(ctx, store.AuditFilter{Limit: 2, BeforeID: page[1].ID}))(t)
+	if len(next) != 2 || next[0].ID >= page[1].ID {
+		t.Errorf("keyset paging: %+v", next)
+	}
+	if got := ok(s.ListAudit(ctx, store.AuditFilter{Target: "connection/4"}))(t); len(got) != 1 {
+		t.Errorf("target: %d", len(got))
+	}
+}
+
+func testSettings(t *testing.T, s store.Store) {
+	if _, err := s.GetSetting(ctx, "x"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("unset: %v", err)
+	}
+	noErr(t, s.PutSetting(ctx, "x", []byte(`1`)))
+	noErr(t, s.PutSetting(ctx, "x", []byte(`2`)))
+	if v := ok(s.GetSetting(ctx, "x"))(t); string(v) != "2" {
+		t.Errorf("setting %q", v)
+	}
+}
+
+func testTransactions(t *testing.T, s store.Store) {
+	boom := errors.New("boom")
+	err := s.InTx(ctx, func(q store.Queries) error {
+		mkConn(t, q, "rolled back")
+		if _, err := q.InsertEvents(ctx, []*event.FileEvent{Event(1, "tx", time.Now())}, false); err != nil {
+			return err
+		}
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("InTx error %v", err)
+	}
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Error("panic not re-raised")
+			}
+		}()
+		s.InTx(ctx, func(q store.Queries) error {
+			mkConn(t, q, "panicked")
+			panic("p")
+		})
+	}()
+	if l := ok(s.ListConnections(ctx))(t); len(l) != 0 {
+		t.Errorf("rolled back rows visible: %+v", l)
+	}
+	if n := ok(s.CountEvents(ctx, store.EventFilter{}))(t); n != 0 {
+		t.Errorf("rolled back events visible: %d", n)
+	}
+	// Commit makes both visible together.
+	noErr(t, s.InTx(ctx, func(q store.Queries) error {
+		mkConn(t, q, "committed")
+		return q.SaveCursor(ctx, 1, "s", "v")
+	}))
+	if l := ok(s.ListConnections(ctx))(t); len(l) != 1 {
+		t.Errorf("committed rows: %d", len(l))
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := s.ListConnections(cctx); err == nil {
+		t.Error("a cancelled context did not fail the query")
+	}
+}

@@ -1,0 +1,149 @@
+// Package pgtest gives tests a real PostgreSQL: TELLTALE_TEST_POSTGRES_URL if set, otherwise one
+// throwaway server per test binary, started with initdb and pg_ctl on a free loopback port (as the
+// postgres user when running as root) and stopped by a watchdog when the test binary exits, even if
+// it crashes. Each caller gets a fresh database. When no server can be had, tests skip with the
+// reason, except under CI=true or TELLTALE_TEST_POSTGRES=require, where they fail.
+package pgtest
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // "pgx" database/sql driver
+)
+
+var (
+	once     sync.Once
+	adminDSN string
+	startErr error
+	seq      atomic.Int64
+)
+
+// Required reports whether a missing server must fail the test run.
+func Required() bool {
+	return os.Getenv("CI") == "true" || os.Getenv("TELLTALE_TEST_POSTGRES") == "require"
+}
+
+// DSN returns the DSN of a fresh, empty database.
+func DSN(tb testing.TB) string {
+	tb.Helper()
+	dsn, err := NewDatabase()
+	if err != nil {
+		if Required() {
+			tb.Fatalf("pgtest: PostgreSQL is required here (CI=true or TELLTALE_TEST_POSTGRES=require) but: %v", err)
+		}
+		tb.Skipf("pgtest: no PostgreSQL (%v); install PostgreSQL 15 (Debian: postgresql) or set TELLTALE_TEST_POSTGRES_URL", err)
+	}
+	return dsn
+}
+
+// NewDatabase starts the server once if needed and creates a fresh database. Benchmarks use it too.
+func NewDatabase() (string, error) {
+	once.Do(func() { adminDSN, startErr = start() })
+	if startErr != nil {
+		return "", startErr
+	}
+	db, err := sql.Open("pgx", adminDSN)
+	if err != nil {
+		return "", err
+	}
+	defer db.Close()
+	name := fmt.Sprintf("tt_%d_%d", os.Getpid(), seq.Add(1))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := db.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
+		return "", fmt.Errorf("create database: %w", err)
+	}
+	u, _ := url.Parse(adminDSN)
+	u.Path = "/" + name
+	return u.String(), nil
+}
+
+func start() (string, error) {
+	if u := os.Getenv("TELLTALE_TEST_POSTGRES_URL"); u != "" {
+		return u, nil
+	}
+	bins, _ := filepath.Glob("/usr/lib/postgresql/*/bin/initdb")
+	if len(bins) == 0 {
+		if p, err := exec.LookPath("initdb"); err == nil {
+			bins = []string{p}
+		}
+	}
+	if len(bins) == 0 {
+		return "", errors.New("initdb not found (looked in /usr/lib/postgresql/*/bin and PATH)")
+	}
+	sort.Strings(bins)
+	binDir := filepath.Dir(bins[len(bins)-1])
+	dir, err := os.MkdirTemp("", "telltale-pg-")
+	if err != nil {
+		return "", err
+	}
+	asPostgres := os.Geteuid() == 0
+	run := func(name string, args ...string) *exec.Cmd {
+		path := filepath.Join(binDir, name)
+		if asPostgres {
+			return exec.Command("runuser", append([]string{"-u", "postgres", "--", path}, args...)...)
+		}
+		return exec.Command(path, args...)
+	}
+	if asPostgres {
+		u, err := user.Lookup("postgres")
+		if err != nil {
+			return "", fmt.Errorf("running as root needs the postgres user to run initdb: %w", err)
+		}
+		uid, _ := strconv.Atoi(u.Uid)
+		gid, _ := strconv.Atoi(u.Gid)
+		if err := os.Chown(dir, uid, gid); err != nil {
+			return "", err
+		}
+	}
+	data := filepath.Join(dir, "data")
+	if out, err := run("initdb", "-D", data, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-sync").CombinedOutput(); err != nil {
+		os.RemoveAll(dir)
+		return "", fmt.Errorf("initdb: %v: %s", err, out)
+	}
+	port, err := freePort()
+	if err != nil {
+		return "", err
+	}
+	opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200", port, dir)
+	if out, err := run("pg_ctl", "-D", data, "-o", opts, "-l", filepath.Join(dir, "log"), "-w", "-t", "60", "start").CombinedOutput(); err != nil {
+		log, _ := os.ReadFile(filepath.Join(dir, "log"))
+		os.RemoveAll(dir)
+		return "", fmt.Errorf("pg_ctl start: %v: %s %s", err, out, log)
+	}
+	// The watchdog stops the server and removes its files once this process is gone.
+	stop := fmt.Sprintf("%s -D %s -m immediate stop", filepath.Join(binDir, "pg_ctl"), data)
+	if asPostgres {
+		stop = "runuser -u postgres -- " + stop
+	}
+	wd := exec.Command("sh", "-c", fmt.Sprintf("while kill -0 %d 2>/dev/null; do sleep 1; done; %s >/dev/null 2>&1; rm -rf %s", os.Getpid(), stop, dir))
+	if err := wd.Start(); err != nil {
+		return "", fmt.Errorf("watchdog: %w", err)
+	}
+	go wd.Wait()
+	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port), nil
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
