@@ -118,6 +118,14 @@ func (e *FileEvent) Validate() error {
 			return fmt.Errorf("event: sharing.exposure %q is not one of %v", x, Exposures())
 		}
 	}
+	for _, h := range []struct {
+		field, value string
+		digits       int
+	}{{"md5", e.File.Hash.MD5, 32}, {"sha256", e.File.Hash.SHA256, 64}, {"sha1", e.File.Hash.SHA1, 40}} {
+		if h.value != "" && !isLowerHex(h.value, h.digits) {
+			return fmt.Errorf("event: file.hash.%s %q is not %d lowercase hex digits", h.field, h.value, h.digits)
+		}
+	}
 	if e.Risk.Severity != "" && !e.Risk.Severity.Valid() {
 		return fmt.Errorf("event: risk.severity %q is not one of %v", e.Risk.Severity, Severities())
 	}
@@ -150,4 +158,16 @@ func (e *FileEvent) DedupeKey() [16]byte {
 	var k [16]byte
 	copy(k[:], h.Sum(nil))
 	return k
+}
+
+func isLowerHex(s string, n int) bool {
+	if len(s) != n {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= '0' && r <= '9' || r >= 'a' && r <= 'f') {
+			return false
+		}
+	}
+	return true
 }

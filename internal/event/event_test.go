@@ -62,6 +62,8 @@ func TestValidate(t *testing.T) {
 		"bad link":     {func(e *FileEvent) { e.Sharing.LinkScope = "world" }, "link_scope"},
 		"bad exposure": {func(e *FileEvent) { e.Sharing.Exposure = []Exposure{"moon"} }, "exposure"},
 		"bad severity": {func(e *FileEvent) { e.Risk.Severity = "urgent" }, "severity"},
+		"upper md5":    {func(e *FileEvent) { e.File.Hash.MD5 = "D41D8CD98F00B204E9800998ECF8427E" }, "file.hash.md5"},
+		"short sha256": {func(e *FileEvent) { e.File.Hash.SHA256 = "abc" }, "file.hash.sha256"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			e := ok

@@ -3,8 +3,11 @@ package sqldb
 import (
 	"context"
 	"database/sql"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"path"
+	"strings"
 	"time"
 
 	"github.com/telltale-dev/telltale/internal/event"
@@ -14,22 +17,134 @@ import (
 // nowUTC is the store's clock for the times it assigns itself (inserted, updated_at).
 var nowUTC = func() time.Time { return time.Now().UTC() }
 
-// docMeta is what of event.Meta is not a column.
-type docMeta struct {
-	ConnectionName string   `json:"connection_name,omitempty"`
-	Count          int      `json:"count,omitempty"`
-	VendorIDs      []string `json:"vendor_ids,omitempty"`
+// doc is the compact, internal JSON of what of an event is not a column: short keys, times as Unix
+// microseconds, and nothing that can be derived (the path when it is directory + name, the MIME type
+// when it is the standard one for the extension, the connection name, which is read from the
+// connections table). It is a storage format, not the public contract; TestDocCoversEveryField
+// fails when a field is added to event.FileEvent and not here.
+type doc struct {
+	E struct {
+		C int      `json:"c,omitempty"` // count
+		V []string `json:"v,omitempty"` // vendor ids
+	} `json:"e,omitzero"`
+	U struct {
+		V string `json:"v,omitempty"` // vendor id
+		N string `json:"n,omitempty"` // name
+	} `json:"u,omitzero"`
+	F struct {
+		P *string `json:"p,omitempty"` // path, when not directory + "/" + name
+		M *string `json:"m,omitempty"` // MIME type, when not the standard one for the extension
+		C int64   `json:"c,omitempty"` // created
+		D int64   `json:"d,omitempty"` // modified
+		U string  `json:"u,omitempty"` // url
+		R string  `json:"r,omitempty"` // drive id
+		O string  `json:"o,omitempty"` // original name
+		Q string  `json:"q,omitempty"` // original directory
+		S string  `json:"s,omitempty"` // sha1
+		X string  `json:"x,omitempty"` // quick xor
+	} `json:"f,omitzero"`
+	S struct {
+		W []string `json:"w,omitempty"` // shared with
+	} `json:"s,omitzero"`
+	M struct {
+		S string   `json:"s,omitempty"` // sender
+		F string   `json:"f,omitempty"` // from
+		R []string `json:"r,omitempty"` // recipients
+		J string   `json:"j,omitempty"` // subject
+		I string   `json:"i,omitempty"` // message id
+	} `json:"m,omitzero"`
+	O struct {
+		I string `json:"i,omitempty"` // ip
+		A string `json:"a,omitempty"` // user agent
+	} `json:"o,omitzero"`
+	R struct {
+		R string   `json:"r,omitempty"` // trust reason
+		I []string `json:"i,omitempty"` // indicators
+	} `json:"r,omitzero"`
 }
 
-// doc is the part of an event kept as JSON: everything that is not a searchable column.
-type doc struct {
-	Event   docMeta       `json:"event,omitzero"`
-	User    event.User    `json:"user,omitzero"`
-	File    event.File    `json:"file,omitzero"`
-	Sharing event.Sharing `json:"sharing,omitzero"`
-	Email   event.Email   `json:"email,omitzero"`
-	Source  event.Source  `json:"source,omitzero"`
-	Risk    event.Risk    `json:"risk,omitzero"`
+func derivedPath(dir, name string) string {
+	if dir == "" || name == "" {
+		return ""
+	}
+	if strings.HasSuffix(dir, "/") {
+		return dir + name
+	}
+	return dir + "/" + name
+}
+
+// standardMIME is the MIME type most files of an extension carry; storing it again per event is waste.
+var standardMIME = map[string]string{
+	"docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+	"xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+	"pptx": "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+	"doc":  "application/msword", "xls": "application/vnd.ms-excel", "ppt": "application/vnd.ms-powerpoint",
+	"pdf": "application/pdf", "png": "image/png", "jpg": "image/jpeg", "jpeg": "image/jpeg", "gif": "image/gif",
+	"csv": "text/csv", "txt": "text/plain", "zip": "application/zip", "mp4": "video/mp4", "json": "application/json",
+	"html": "text/html", "mov": "video/quicktime", "mp3": "audio/mpeg", "eml": "message/rfc822",
+}
+
+func standardMIMEOf(name string) string {
+	return standardMIME[strings.ToLower(strings.TrimPrefix(path.Ext(name), "."))]
+}
+
+func encodeDoc(e *event.FileEvent) ([]byte, error) {
+	var d doc
+	d.E.C, d.E.V = e.Event.Count, e.Event.VendorIDs
+	d.U.V, d.U.N = e.User.VendorID, e.User.Name
+	f := &e.File
+	if f.Path != derivedPath(f.Directory, f.Name) {
+		p := f.Path
+		d.F.P = &p
+	}
+	if f.MimeType != standardMIMEOf(f.Name) {
+		m := f.MimeType
+		d.F.M = &m
+	}
+	d.F.C, d.F.D, d.F.U, d.F.R, d.F.O, d.F.Q = micros(f.Created), micros(f.Modified), f.URL, f.DriveID, f.OriginalName, f.OriginalDirectory
+	d.F.S, d.F.X = f.Hash.SHA1, f.Hash.QuickXor
+	d.S.W = e.Sharing.SharedWith
+	d.M.S, d.M.F, d.M.R, d.M.J, d.M.I = e.Email.Sender, e.Email.From, e.Email.Recipients, e.Email.Subject, e.Email.MessageID
+	d.O.I, d.O.A = e.Source.IP, e.Source.UserAgent
+	d.R.R, d.R.I = e.Risk.TrustReason, e.Risk.Indicators
+	return json.Marshal(&d)
+}
+
+// decodeDoc fills e (whose column fields are already set) from its doc.
+func decodeDoc(js []byte, e *event.FileEvent) error {
+	var d doc
+	if err := json.Unmarshal(js, &d); err != nil {
+		return err
+	}
+	e.Event.Count, e.Event.VendorIDs = d.E.C, d.E.V
+	e.User.VendorID, e.User.Name = d.U.V, d.U.N
+	f := &e.File
+	f.Path, f.MimeType = derivedPath(f.Directory, f.Name), standardMIMEOf(f.Name)
+	if d.F.P != nil {
+		f.Path = *d.F.P
+	}
+	if d.F.M != nil {
+		f.MimeType = *d.F.M
+	}
+	f.Created, f.Modified, f.URL, f.DriveID, f.OriginalName, f.OriginalDirectory = fromMicros(d.F.C), fromMicros(d.F.D), d.F.U, d.F.R, d.F.O, d.F.Q
+	f.Hash.SHA1, f.Hash.QuickXor = d.F.S, d.F.X
+	e.Sharing.SharedWith = d.S.W
+	e.Email = event.Email{Sender: d.M.S, From: d.M.F, Recipients: d.M.R, Subject: d.M.J, MessageID: d.M.I}
+	e.Source = event.Source{IP: d.O.I, UserAgent: d.O.A}
+	e.Risk.TrustReason, e.Risk.Indicators = d.R.R, d.R.I
+	return nil
+}
+
+// hexColumn stores a lowercase hex hash as bytes (half the size, in the row and its index).
+func hexColumn(field, s string, size int) (any, error) {
+	if s == "" {
+		return nil, nil
+	}
+	b, err := hex.DecodeString(s)
+	if err != nil || len(b) != size || strings.ToLower(s) != s {
+		return nil, fmt.Errorf("%s %q is not %d lowercase hex digits", field, s, 2*size)
+	}
+	return b, nil
 }
 
 // EventColumns lists the file_events columns InsertEvents writes, in order (the benchmark's bare
@@ -37,20 +152,22 @@ type doc struct {
 const EventColumns = `dedupe, held, observed, inserted, action, observer, connection_id, actor, file_id, file_name, directory,
 size, category, owner, md5, sha256, exposure, link_scope, trusted, severity, doc`
 
-// InsertEventSQL is the statement InsertEvents runs per event.
+// InsertEventSQL is the statement InsertEvents runs per event (with " RETURNING id" where the driver
+// cannot report the inserted id otherwise).
 const InsertEventSQL = `INSERT INTO file_events (` + EventColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (dedupe) DO NOTHING RETURNING id`
+ON CONFLICT (dedupe) DO NOTHING`
 
 // EventRow returns the column values InsertEvents stores for e.
 func EventRow(e *event.FileEvent, held bool, inserted int64) ([]any, error) {
-	d := doc{Event: docMeta{ConnectionName: e.Event.ConnectionName, Count: e.Event.Count, VendorIDs: e.Event.VendorIDs},
-		User: e.User, File: e.File, Sharing: e.Sharing, Email: e.Email, Source: e.Source, Risk: e.Risk}
-	d.User.Email = ""
-	d.File.ID, d.File.Name, d.File.Directory, d.File.Size, d.File.Category, d.File.Owner = "", "", "", 0, "", ""
-	d.File.Hash.MD5, d.File.Hash.SHA256 = "", ""
-	d.Sharing.LinkScope, d.Sharing.Exposure = "", nil
-	d.Risk.Trusted, d.Risk.Severity = false, ""
-	js, err := json.Marshal(&d)
+	js, err := encodeDoc(e)
+	if err != nil {
+		return nil, err
+	}
+	md5, err := hexColumn("file.hash.md5", e.File.Hash.MD5, 16)
+	if err != nil {
+		return nil, err
+	}
+	sha, err := hexColumn("file.hash.sha256", e.File.Hash.SHA256, 32)
 	if err != nil {
 		return nil, err
 	}
@@ -61,7 +178,7 @@ func EventRow(e *event.FileEvent, held bool, inserted int64) ([]any, error) {
 	}
 	return []any{key[:], b2i(held), micros(e.Timestamp), inserted, string(e.Event.Action), string(e.Event.Observer),
 		e.Event.ConnectionID, nullStr(e.User.Email), nullStr(e.File.ID), nullStr(e.File.Name), nullStr(e.File.Directory), size,
-		nullStr(string(e.File.Category)), nullStr(e.File.Owner), nullStr(e.File.Hash.MD5), nullStr(e.File.Hash.SHA256),
+		nullStr(string(e.File.Category)), nullStr(e.File.Owner), md5, sha,
 		event.ExposureBits(e.Sharing.Exposure), nullStr(string(e.Sharing.LinkScope)), b2i(e.Risk.Trusted),
 		nullStr(string(e.Risk.Severity)), js}, nil
 }
@@ -74,7 +191,11 @@ func (q *Queries) InsertEvents(ctx context.Context, evs []*event.FileEvent, held
 	n := 0
 	now := nowUTC().Truncate(time.Microsecond)
 	err := q.inTx(ctx, func(q *Queries) error {
-		st, err := q.w.PrepareContext(ctx, q.d.q(InsertEventSQL))
+		query := InsertEventSQL
+		if !q.d.LastInsertID {
+			query += " RETURNING id"
+		}
+		st, err := q.w.PrepareContext(ctx, q.d.q(query))
 		if err != nil {
 			return q.wrap("insert events: prepare", err)
 		}
@@ -82,17 +203,16 @@ func (q *Queries) InsertEvents(ctx context.Context, evs []*event.FileEvent, held
 		for _, e := range evs {
 			args, err := EventRow(e, held, now.UnixMicro())
 			if err != nil {
-				return fmt.Errorf("store: insert events: encode: %w", err)
+				return fmt.Errorf("store: insert events: %w", err)
 			}
-			var id int64
-			switch err := st.QueryRowContext(ctx, args...).Scan(&id); err {
-			case nil:
-				e.Event.ID, e.Event.Inserted = id, now
-				n++
-			case sql.ErrNoRows: // duplicate: stored once already
-			default:
+			id, err := q.insertOne(ctx, st, args)
+			if err != nil {
 				return q.wrap("insert events", err)
 			}
+			if id != 0 {
+				e.Event.ID, e.Event.Inserted = id, now
+				n++
+			} // else a duplicate: stored once already
 		}
 		return nil
 	})
@@ -105,52 +225,73 @@ func (q *Queries) InsertEvents(ctx context.Context, evs []*event.FileEvent, held
 	return n, nil
 }
 
-const eventCols = `id, observed, inserted, action, observer, connection_id, actor, file_id, file_name, directory, size, category,
-owner, md5, sha256, exposure, link_scope, trusted, severity, doc`
+// insertOne runs the prepared insert and returns the new id, or 0 for a duplicate.
+func (q *Queries) insertOne(ctx context.Context, st *sql.Stmt, args []any) (int64, error) {
+	if q.d.LastInsertID {
+		res, err := st.ExecContext(ctx, args...)
+		if err != nil {
+			return 0, err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			return 0, err
+		}
+		return res.LastInsertId()
+	}
+	var id int64
+	err := st.QueryRowContext(ctx, args...).Scan(&id)
+	if err == sql.ErrNoRows {
+		return 0, nil
+	}
+	return id, err
+}
+
+const eventCols = `e.id, e.observed, e.inserted, e.action, e.observer, e.connection_id, e.actor, e.file_id, e.file_name,
+e.directory, e.size, e.category, e.owner, e.md5, e.sha256, e.exposure, e.link_scope, e.trusted, e.severity, e.doc, COALESCE(c.name, '')`
+
+// eventFrom joins the connection for its current display name.
+const eventFrom = ` FROM file_events e LEFT JOIN connections c ON c.id = e.connection_id `
 
 func scanEvent(s scanner) (event.FileEvent, error) {
 	var (
-		e                                                              event.FileEvent
-		observed, inserted, exposure, trusted                          int64
-		actor, fileID, name, dir, category, owner, md5, sha, link, sev sql.NullString
-		size                                                           sql.NullInt64
-		js                                                             []byte
-		action, observer                                               string
+		e                                                    event.FileEvent
+		observed, inserted, exposure, trusted                int64
+		actor, fileID, name, dir, category, owner, link, sev sql.NullString
+		md5, sha                                             []byte
+		size                                                 sql.NullInt64
+		js                                                   []byte
+		action, observer                                     string
 	)
 	if err := s.Scan(&e.Event.ID, &observed, &inserted, &action, &observer, &e.Event.ConnectionID, &actor, &fileID, &name, &dir,
-		&size, &category, &owner, &md5, &sha, &exposure, &link, &trusted, &sev, &js); err != nil {
+		&size, &category, &owner, &md5, &sha, &exposure, &link, &trusted, &sev, &js, &e.Event.ConnectionName); err != nil {
 		return e, err
 	}
-	var d doc
-	if err := json.Unmarshal(js, &d); err != nil {
-		return e, fmt.Errorf("event %d: doc: %w", e.Event.ID, err)
-	}
-	e.User, e.File, e.Sharing, e.Email, e.Source, e.Risk = d.User, d.File, d.Sharing, d.Email, d.Source, d.Risk
-	e.Event.ConnectionName, e.Event.Count, e.Event.VendorIDs = d.Event.ConnectionName, d.Event.Count, d.Event.VendorIDs
 	e.Timestamp, e.Event.Inserted = fromMicros(observed), fromMicros(inserted)
 	e.Event.Action, e.Event.Observer = event.Action(action), event.Observer(observer)
 	e.User.Email, e.File.ID, e.File.Name, e.File.Directory = actor.String, fileID.String, name.String, dir.String
 	e.File.Size, e.File.Category, e.File.Owner = size.Int64, event.Category(category.String), owner.String
-	e.File.Hash.MD5, e.File.Hash.SHA256 = md5.String, sha.String
+	e.File.Hash.MD5, e.File.Hash.SHA256 = hex.EncodeToString(md5), hex.EncodeToString(sha)
 	e.Sharing.Exposure, e.Sharing.LinkScope = event.ExposuresFromBits(int(exposure)), event.LinkScope(link.String)
 	e.Risk.Trusted, e.Risk.Severity = trusted != 0, event.Severity(sev.String)
+	if err := decodeDoc(js, &e); err != nil {
+		return e, fmt.Errorf("event %d: doc: %w", e.Event.ID, err)
+	}
 	return e, nil
 }
 
 // GetEvent implements store.EventQueries. Held events are found too (by id).
 func (q *Queries) GetEvent(ctx context.Context, id int64) (event.FileEvent, error) {
-	e, err := scanEvent(q.r.QueryRowContext(ctx, q.d.q(`SELECT `+eventCols+` FROM file_events WHERE id = ?`), id))
+	e, err := scanEvent(q.r.QueryRowContext(ctx, q.d.q(`SELECT `+eventCols+eventFrom+`WHERE e.id = ?`), id))
 	return e, q.wrap(fmt.Sprintf("get event %d", id), err)
 }
 
 func eventWhere(f store.EventFilter) (string, []any) {
-	where, args := `id > ?`, []any{f.AfterID}
+	where, args := `e.id > ?`, []any{f.AfterID}
 	if f.ConnectionID != 0 {
-		where += ` AND connection_id = ?`
+		where += ` AND e.connection_id = ?`
 		args = append(args, f.ConnectionID)
 	}
 	if !f.IncludeHeld {
-		where += ` AND held = 0`
+		where += ` AND e.held = 0`
 	}
 	return where, args
 }
@@ -161,7 +302,7 @@ func (q *Queries) ListEvents(ctx context.Context, f store.EventFilter) ([]event.
 		f.Limit = 1000
 	}
 	where, args := eventWhere(f)
-	rows, err := q.r.QueryContext(ctx, q.d.q(`SELECT `+eventCols+` FROM file_events WHERE `+where+` ORDER BY id LIMIT ?`), append(args, f.Limit)...)
+	rows, err := q.r.QueryContext(ctx, q.d.q(`SELECT `+eventCols+eventFrom+`WHERE `+where+` ORDER BY e.id LIMIT ?`), append(args, f.Limit)...)
 	if err != nil {
 		return nil, q.wrap("list events", err)
 	}
@@ -181,7 +322,7 @@ func (q *Queries) ListEvents(ctx context.Context, f store.EventFilter) ([]event.
 func (q *Queries) CountEvents(ctx context.Context, f store.EventFilter) (int64, error) {
 	where, args := eventWhere(f)
 	var n int64
-	err := q.r.QueryRowContext(ctx, q.d.q(`SELECT COUNT(*) FROM file_events WHERE `+where), args...).Scan(&n)
+	err := q.r.QueryRowContext(ctx, q.d.q(`SELECT COUNT(*) FROM file_events e WHERE `+where), args...).Scan(&n)
 	return n, q.wrap("count events", err)
 }
 

@@ -28,6 +28,9 @@ type Dialect struct {
 	Blob       string // byte string column type
 	SkipLocked string // appended to the claim subquery: " FOR UPDATE SKIP LOCKED" on PostgreSQL
 	IsUnique   func(error) bool
+	// LastInsertID: the driver reports inserted row ids through sql.Result (SQLite), so inserts can
+	// use Exec instead of RETURNING, which costs a result set per row.
+	LastInsertID bool
 	// MigrationLock is run first inside the migration transaction (an advisory lock on PostgreSQL).
 	MigrationLock string
 

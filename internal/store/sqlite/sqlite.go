@@ -27,7 +27,7 @@ var _ store.Store = (*Store)(nil)
 
 func dialect() *sqldb.Dialect {
 	return &sqldb.Dialect{
-		Name: "sqlite", PK: "INTEGER PRIMARY KEY", Int: "INTEGER", Blob: "BLOB",
+		Name: "sqlite", LastInsertID: true, PK: "INTEGER PRIMARY KEY", Int: "INTEGER", Blob: "BLOB",
 		IsUnique: func(err error) bool {
 			return err != nil && (strings.Contains(err.Error(), "UNIQUE constraint failed") || strings.Contains(err.Error(), "PRIMARY KEY constraint failed"))
 		},

@@ -6,7 +6,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -248,7 +250,7 @@ func testEventsRoundTrip(t *testing.T, s store.Store) {
 	c := mkConn(t, s, "c")
 	e := &event.FileEvent{
 		Timestamp: time.Date(2026, 11, 21, 10, 4, 5, 123456000, time.UTC),
-		Event:     event.Meta{Action: event.ActionShared, Observer: event.ObserverBox, ConnectionID: c.ID, ConnectionName: "Box", Count: 3, VendorIDs: []string{"a", "b"}},
+		Event:     event.Meta{Action: event.ActionShared, Observer: event.ObserverBox, ConnectionID: c.ID, ConnectionName: c.Name, Count: 3, VendorIDs: []string{"a", "b"}},
 		User:      event.User{Email: "alice@corp.example", VendorID: "114", Name: "Alice"},
 		File: event.File{ID: "12345", Name: "plan.xlsx", Directory: "/Finance", Path: "/Finance/plan.xlsx", Size: 2048, MimeType: "application/vnd.ms-excel",
 			Category: event.CategorySpreadsheet, Owner: "bob@corp.example", Created: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC), Modified: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC),
@@ -259,21 +261,69 @@ func testEventsRoundTrip(t *testing.T, s store.Store) {
 		Source:  event.Source{IP: "10.0.0.1", UserAgent: "Box Sync"},
 		Risk:    event.Risk{Trusted: true, TrustReason: "trusted domain", Severity: event.SeverityHigh, Indicators: []string{"public link"}},
 	}
-	minimal := &event.FileEvent{Timestamp: time.Date(2026, 11, 21, 0, 0, 0, 0, time.UTC), Event: event.Meta{Action: event.ActionDeleted, Observer: event.ObserverGmail, ConnectionID: c.ID}}
-	ok(s.InsertEvents(ctx, []*event.FileEvent{e, minimal}, false))(t)
-	for _, want := range []*event.FileEvent{e, minimal} {
+	minimal := &event.FileEvent{Timestamp: time.Date(2026, 11, 21, 0, 0, 0, 0, time.UTC), Event: event.Meta{Action: event.ActionDeleted, Observer: event.ObserverGmail, ConnectionID: c.ID, ConnectionName: c.Name}}
+	// Derivable values stored explicitly when they differ from the derivation: an empty MIME type on
+	// a .pdf, a path that is not directory + name.
+	odd := &event.FileEvent{Timestamp: time.Date(2026, 11, 21, 0, 0, 0, 0, time.UTC), Event: event.Meta{Action: event.ActionCreated, Observer: event.ObserverBox, ConnectionID: c.ID, ConnectionName: c.Name, VendorIDs: []string{"odd"}},
+		File: event.File{Name: "a.pdf", Directory: "/x", Path: "/elsewhere/a.pdf"}}
+	usual := &event.FileEvent{Timestamp: time.Date(2026, 11, 21, 0, 0, 0, 0, time.UTC), Event: event.Meta{Action: event.ActionCreated, Observer: event.ObserverBox, ConnectionID: c.ID, ConnectionName: c.Name, VendorIDs: []string{"usual"}},
+		File: event.File{Name: "a.pdf", Directory: "/", Path: "/a.pdf", MimeType: "application/pdf"}}
+	full := everyField(c)
+	all := []*event.FileEvent{e, minimal, odd, usual, full}
+	ok(s.InsertEvents(ctx, all, false))(t)
+	for _, want := range all {
 		got := ok(s.GetEvent(ctx, want.Event.ID))(t)
 		if diff := cmp.Diff(*want, got, cmpopts.EquateEmpty()); diff != "" {
 			t.Errorf("round trip (-want +got):\n%s", diff)
 		}
 	}
 	list := ok(s.ListEvents(ctx, store.EventFilter{ConnectionID: c.ID}))(t)
-	if len(list) != 2 || cmp.Diff(*e, list[0], cmpopts.EquateEmpty()) != "" {
+	if len(list) != len(all) || cmp.Diff(*e, list[0], cmpopts.EquateEmpty()) != "" {
 		t.Errorf("list round trip differs")
 	}
 	if _, err := s.GetEvent(ctx, 9999); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("missing event: %v", err)
 	}
+}
+
+// everyField returns an event with every field of event.FileEvent set (by reflection, so a field
+// added later is covered without editing this test), then constrained fields set to valid values.
+func everyField(c store.Connection) *event.FileEvent {
+	var e event.FileEvent
+	n := 0
+	var fill func(v reflect.Value, name string)
+	fill = func(v reflect.Value, name string) {
+		n++
+		switch {
+		case v.Type() == reflect.TypeOf(time.Time{}):
+			v.Set(reflect.ValueOf(time.Date(2026, 1, 1, 0, 0, n, 1000*n, time.UTC)))
+		case v.Kind() == reflect.Struct:
+			for i := 0; i < v.NumField(); i++ {
+				fill(v.Field(i), name+"."+v.Type().Field(i).Name)
+			}
+		case v.Kind() == reflect.String:
+			v.SetString(fmt.Sprintf("%s-%d", name, n))
+		case v.Kind() == reflect.Slice && v.Type().Elem().Kind() == reflect.String:
+			s := reflect.MakeSlice(v.Type(), 2, 2)
+			s.Index(0).SetString(fmt.Sprint(name, "-a"))
+			s.Index(1).SetString(fmt.Sprint(name, "-b"))
+			v.Set(s)
+		case v.Kind() == reflect.Int || v.Kind() == reflect.Int64:
+			v.SetInt(int64(n))
+		case v.Kind() == reflect.Bool:
+			v.SetBool(true)
+		default:
+			panic("storetest: everyField does not know " + name + " of kind " + v.Kind().String())
+		}
+	}
+	fill(reflect.ValueOf(&e).Elem(), "e")
+	e.Event.ID, e.Event.Inserted = 0, time.Time{}
+	e.Event.Action, e.Event.Observer, e.Event.ConnectionID, e.Event.ConnectionName = event.ActionEmailed, event.ObserverGmail, c.ID, c.Name
+	e.File.Category, e.File.Hash.MD5 = event.CategoryPDF, "0123456789abcdef0123456789abcdef"
+	e.File.Hash.SHA256, e.File.Hash.SHA1 = strings.Repeat("ab", 32), strings.Repeat("cd", 20)
+	e.Sharing.LinkScope, e.Sharing.Exposure = event.LinkOrganization, []event.Exposure{event.ExposureOrganizationLink}
+	e.Risk.Severity = event.SeverityLow
+	return &e
 }
 
 func testEventsHeld(t *testing.T, s store.Store) {

@@ -1,0 +1,221 @@
+package bench
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/telltale-dev/telltale/internal/event"
+	"github.com/telltale-dev/telltale/internal/eventgen"
+	"github.com/telltale-dev/telltale/internal/store"
+	"github.com/telltale-dev/telltale/internal/store/postgres"
+	"github.com/telltale-dev/telltale/internal/store/sqldb"
+	"github.com/telltale-dev/telltale/internal/store/sqlite"
+	"github.com/telltale-dev/telltale/internal/testutil/pgtest"
+)
+
+// StoreOptions configure the store insert benchmark.
+type StoreOptions struct {
+	Events  int      // events per run
+	Batch   int      // events per InsertEvents call / transaction
+	Rounds  int      // runs of each side, alternated
+	Drivers []string // sqlite, postgres
+	TempDir string
+}
+
+// StoreResult is one driver's outcome.
+type StoreResult struct {
+	Driver                string
+	StoreRate, BareRate   float64 // medians, events/s
+	Ratio                 float64
+	BytesPerEvent         float64
+	StoreRates, BareRates []float64
+}
+
+// RunStore measures events inserted per second through the store next to the bare driver inserting
+// the same rows (same table, same statement shape, same batches, values computed before the clock
+// starts), alternating the two sides, and the bytes each stored event takes on disk.
+func RunStore(ctx context.Context, o StoreOptions, progress io.Writer) ([]StoreResult, error) {
+	var out []StoreResult
+	for _, d := range o.Drivers {
+		r := StoreResult{Driver: d}
+		for round := 0; round < o.Rounds; round++ {
+			sr, size, err := storeRun(ctx, o, d, round)
+			if err != nil {
+				return nil, err
+			}
+			br, err := bareRun(ctx, o, d, round)
+			if err != nil {
+				return nil, err
+			}
+			r.StoreRates, r.BareRates = append(r.StoreRates, sr), append(r.BareRates, br)
+			r.BytesPerEvent = size
+			fmt.Fprintf(progress, "%s round %d: store %.0f/s, bare driver %.0f/s, %.0f bytes/event\n", d, round+1, sr, br, size)
+		}
+		r.StoreRate, r.BareRate = Median(r.StoreRates), Median(r.BareRates)
+		r.Ratio = r.StoreRate / r.BareRate
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+type opened struct {
+	s    store.Store
+	db   *sql.DB
+	size func() (int64, error)
+}
+
+func open(ctx context.Context, o StoreOptions, driver string, tag string) (*opened, error) {
+	switch driver {
+	case "sqlite":
+		path := filepath.Join(o.TempDir, tag+".db")
+		s, err := sqlite.Open(ctx, path, sqlite.Options{})
+		if err != nil {
+			return nil, err
+		}
+		return &opened{s: s, db: s.Writer(), size: func() (int64, error) {
+			if _, err := s.Writer().ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
+				return 0, err
+			}
+			var total int64
+			for _, suffix := range []string{"", "-wal"} {
+				if fi, err := os.Stat(path + suffix); err == nil {
+					total += fi.Size()
+				}
+			}
+			return total, nil
+		}}, nil
+	case "postgres":
+		dsn, err := pgtest.NewDatabase()
+		if err != nil {
+			return nil, fmt.Errorf("postgres: %w (install PostgreSQL 15 or set TELLTALE_TEST_POSTGRES_URL)", err)
+		}
+		s, err := postgres.Open(ctx, dsn, postgres.Options{})
+		if err != nil {
+			return nil, err
+		}
+		return &opened{s: s, db: s.Writer(), size: func() (int64, error) {
+			var n int64
+			if _, err := s.Writer().ExecContext(ctx, `VACUUM ANALYZE file_events`); err != nil {
+				return 0, err
+			}
+			err := s.Writer().QueryRowContext(ctx, `SELECT pg_total_relation_size('file_events')`).Scan(&n)
+			return n, err
+		}}, nil
+	}
+	return nil, fmt.Errorf("unknown driver %q", driver)
+}
+
+func events(o StoreOptions, round int) []*event.FileEvent {
+	g := eventgen.New(eventgen.Options{Seed: uint64(round + 1)})
+	out := make([]*event.FileEvent, o.Events)
+	for i := range out {
+		e := g.Next()
+		out[i] = &e
+	}
+	return out
+}
+
+func storeRun(ctx context.Context, o StoreOptions, driver string, round int) (rate, bytesPerEvent float64, err error) {
+	db, err := open(ctx, o, driver, fmt.Sprintf("store-%d", round))
+	if err != nil {
+		return 0, 0, err
+	}
+	defer db.s.Close()
+	base, err := db.size()
+	if err != nil {
+		return 0, 0, err
+	}
+	evs := events(o, round)
+	start := time.Now()
+	for i := 0; i < len(evs); i += o.Batch {
+		n, err := db.s.InsertEvents(ctx, evs[i:min(i+o.Batch, len(evs))], false)
+		if err != nil {
+			return 0, 0, err
+		}
+		if n != min(o.Batch, len(evs)-i) {
+			return 0, 0, fmt.Errorf("inserted %d of a batch", n)
+		}
+	}
+	el := time.Since(start)
+	size, err := db.size()
+	if err != nil {
+		return 0, 0, err
+	}
+	return float64(len(evs)) / el.Seconds(), float64(size-base) / float64(len(evs)), nil
+}
+
+// bareRun inserts the same rows with the driver alone: prepared plain INSERT, one transaction per
+// batch, values precomputed.
+func bareRun(ctx context.Context, o StoreOptions, driver string, round int) (float64, error) {
+	db, err := open(ctx, o, driver, fmt.Sprintf("bare-%d", round))
+	if err != nil {
+		return 0, err
+	}
+	defer db.s.Close()
+	evs := events(o, round)
+	rows := make([][]any, len(evs))
+	now := time.Now().UnixMicro()
+	for i, e := range evs {
+		if rows[i], err = sqldb.EventRow(e, false, now); err != nil {
+			return 0, err
+		}
+	}
+	query := `INSERT INTO file_events (` + sqldb.EventColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	if driver == "postgres" {
+		for i := 21; i >= 1; i-- {
+			query = strings.Replace(query, "?", fmt.Sprintf("$%d", 22-i), 1)
+		}
+	}
+	start := time.Now()
+	for i := 0; i < len(rows); i += o.Batch {
+		tx, err := db.db.BeginTx(ctx, nil)
+		if err != nil {
+			return 0, err
+		}
+		st, err := tx.PrepareContext(ctx, query)
+		if err != nil {
+			return 0, err
+		}
+		for _, r := range rows[i:min(i+o.Batch, len(rows))] {
+			if _, err := st.ExecContext(ctx, r...); err != nil {
+				return 0, err
+			}
+		}
+		st.Close()
+		if err := tx.Commit(); err != nil {
+			return 0, err
+		}
+	}
+	return float64(len(rows)) / time.Since(start).Seconds(), nil
+}
+
+// FormatStore renders the results as the BENCHMARKS.md section.
+func FormatStore(rs []StoreResult, o StoreOptions, command string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "## Event inserts through the store (issue: foundation)\n\n")
+	fmt.Fprintf(&b, "- Date: %s. Machine: %s.\n- Command: `%s`\n", Stamp(), Machine(), command)
+	fmt.Fprintf(&b, "- Each run inserts %d realistic events (internal/eventgen: 5,000 people, skewed, 40%% hashed) in batches of %d, one transaction per batch, into a fresh database with the full schema and indexes. The store side calls `InsertEvents` (JSON encoding, column extraction, `ON CONFLICT (dedupe) DO NOTHING RETURNING id`); the bare side runs a plain prepared `INSERT` of the same precomputed rows through the same driver. Sides alternate, %d rounds each; medians shown. SQLite runs with `synchronous=FULL`; the throwaway PostgreSQL runs with `fsync=off`.\n\n", o.Events, o.Batch, o.Rounds)
+	tw := tabwriter.NewWriter(&b, 0, 0, 1, ' ', tabwriter.Debug)
+	fmt.Fprintln(tw, "| driver\t store events/s\t bare driver events/s\t ratio (target >= 0.8)\t bytes per stored event (target <= 500)\t |")
+	fmt.Fprintln(tw, "|---\t---\t---\t---\t---\t|")
+	for _, r := range rs {
+		fmt.Fprintf(tw, "| %s\t %.0f\t %.0f\t %.2f\t %.0f\t |\n", r.Driver, r.StoreRate, r.BareRate, r.Ratio, r.BytesPerEvent)
+	}
+	tw.Flush()
+	fmt.Fprintf(&b, "\nAll rounds (store / bare, events/s):\n\n")
+	for _, r := range rs {
+		var parts []string
+		for i := range r.StoreRates {
+			parts = append(parts, fmt.Sprintf("%.0f / %.0f", r.StoreRates[i], r.BareRates[i]))
+		}
+		fmt.Fprintf(&b, "- %s: %s\n", r.Driver, strings.Join(parts, "; "))
+	}
+	return strings.ReplaceAll(b.String(), " |\n", "|\n")
+}
