@@ -1,0 +1,441 @@
+package api_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/telltale-dev/telltale/client"
+	"github.com/telltale-dev/telltale/internal/api"
+	"github.com/telltale-dev/telltale/internal/app"
+	"github.com/telltale-dev/telltale/internal/auth"
+	"github.com/telltale-dev/telltale/internal/config"
+	"github.com/telltale-dev/telltale/internal/connection"
+)
+
+const bootToken = "api-test-bootstrap-token-0123456789abcdef"
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+type fixture struct {
+	app   *app.App
+	srv   *httptest.Server
+	logs  *lockedBuffer
+	admin string // token
+	dir   string
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	dir := t.TempDir()
+	key := make([]byte, 32)
+	rand.Read(key)
+	cfg := config.Default()
+	cfg.DataDir = dir
+	cfg.BootstrapToken = bootToken
+	cfg.SecretKey = base64.StdEncoding.EncodeToString(key)
+	logs := &lockedBuffer{}
+	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	a, err := app.New(context.Background(), cfg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(a.Handler())
+	t.Cleanup(func() { srv.Close(); a.Close() })
+	return &fixture{app: a, srv: srv, logs: logs, admin: bootToken, dir: dir}
+}
+
+func (f *fixture) do(t *testing.T, token, method, path string, body any) (int, []byte) {
+	t.Helper()
+	var rd io.Reader
+	ct := "application/json"
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd, ct = strings.NewReader(b), "text/csv"
+	default:
+		j, _ := json.Marshal(b)
+		rd = bytes.NewReader(j)
+	}
+	req, _ := http.NewRequest(method, f.srv.URL+path, rd)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if rd != nil {
+		req.Header.Set("Content-Type", ct)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
+}
+
+// userToken creates a user of the role and returns an API token.
+func (f *fixture) userToken(t *testing.T, role auth.Role) string {
+	t.Helper()
+	ctx := context.Background()
+	u, err := f.app.Auth.CreateUser(ctx, "user-"+string(role), "", role, "correct horse battery staple", role == auth.RoleIntegration)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, plain, err := f.app.Auth.CreateToken(ctx, u.ID, "test", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return plain
+}
+
+var param = regexp.MustCompile(`\{[a-z_]+\}`)
+
+func concrete(path string) string { return param.ReplaceAllString(path, "1") }
+
+func TestEveryRouteIsAuthorized(t *testing.T) {
+	f := newFixture(t)
+	tokens := map[auth.Role]string{
+		auth.RoleReadOnly:    f.userToken(t, auth.RoleReadOnly),
+		auth.RoleAnalyst:     f.userToken(t, auth.RoleAnalyst),
+		auth.RoleIntegration: f.userToken(t, auth.RoleIntegration),
+	}
+	routes := f.app.API.Routes()
+	if len(routes) < 25 {
+		t.Fatalf("only %d routes", len(routes))
+	}
+	for _, rt := range routes {
+		path := concrete(rt.Path)
+		if rt.Public != "" {
+			continue
+		}
+		t.Run(rt.Method+" "+rt.Path, func(t *testing.T) {
+			if code, body := f.do(t, "", rt.Method, path, nil); code != http.StatusUnauthorized {
+				t.Errorf("no token: got %d %s, want 401", code, body)
+			}
+			if code, _ := f.do(t, "tt_notarealtoken", rt.Method, path, nil); code != http.StatusUnauthorized {
+				t.Errorf("unknown token: got %d, want 401", code)
+			}
+			for role, tok := range tokens {
+				code, body := f.do(t, tok, rt.Method, path, nil)
+				if role.Satisfies(rt.Need) {
+					if code == http.StatusUnauthorized || code == http.StatusForbidden {
+						t.Errorf("%s token: got %d %s, want to pass authorization", role, code, body)
+					}
+				} else if code != http.StatusForbidden {
+					t.Errorf("%s token on a %s route: got %d %s, want 403", role, rt.Need, code, body)
+				}
+			}
+		})
+	}
+	// Probes are public and say nothing more than their status.
+	for _, p := range []string{"/healthz", "/readyz"} {
+		if code, _ := f.do(t, "", "GET", p, nil); code != 200 && code != 503 {
+			t.Errorf("%s: %d", p, code)
+		}
+	}
+}
+
+func TestOpenAPIMatchesRoutes(t *testing.T) {
+	f := newFixture(t)
+	code, body := f.do(t, f.admin, "GET", "/api/v1/openapi.json", nil)
+	if code != 200 {
+		t.Fatalf("%d %s", code, body)
+	}
+	var doc struct {
+		OpenAPI string                                `json:"openapi"`
+		Paths   map[string]map[string]json.RawMessage `json:"paths"`
+	}
+	if err := json.Unmarshal(body, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if doc.OpenAPI != "3.1.0" {
+		t.Errorf("openapi = %q", doc.OpenAPI)
+	}
+	inDoc := map[string]bool{}
+	for path, ops := range doc.Paths {
+		for m := range ops {
+			inDoc[strings.ToUpper(m)+" "+path] = true
+			// Every documented operation is served: the mux knows it (no 404 "no API route", no 405).
+			code, body := f.do(t, f.admin, strings.ToUpper(m), concrete(path), nil)
+			if code == http.StatusMethodNotAllowed || (code == 404 && bytes.Contains(body, []byte("no API route"))) {
+				t.Errorf("documented %s %s is not served: %d %s", m, path, code, body)
+			}
+		}
+	}
+	for _, rt := range f.app.API.Routes() {
+		if !inDoc[rt.Method+" "+rt.Path] {
+			t.Errorf("route %s %s missing from the OpenAPI document", rt.Method, rt.Path)
+		}
+		delete(inDoc, rt.Method+" "+rt.Path)
+	}
+	for op := range inDoc {
+		t.Errorf("OpenAPI documents %s, which is not a route", op)
+	}
+	// An undocumented path is refused as unknown.
+	if code, _ := f.do(t, f.admin, "GET", "/api/v1/nope", nil); code != 404 {
+		t.Errorf("unknown route: %d", code)
+	}
+}
+
+func problem(t *testing.T, body []byte) client.Problem {
+	t.Helper()
+	var p client.Problem
+	if err := json.Unmarshal(body, &p); err != nil || p.Status == 0 {
+		t.Fatalf("not a problem document: %s", body)
+	}
+	return p
+}
+
+func TestConnectionLifecycleOverHTTP(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	code, body := f.do(t, f.admin, "POST", "/api/v1/connections", client.NewConnection{
+		Name: " Box Prod ", Service: "box", TenantID: "123",
+		Settings:    map[string]string{"admin_email": "admin@corp.example"},
+		Credentials: map[string]string{"client_id": "cid", "client_secret": "csecret"},
+	})
+	if code != 201 {
+		t.Fatalf("create: %d %s", code, body)
+	}
+	var c client.Connection
+	json.Unmarshal(body, &c)
+	if c.Name != "Box Prod" || c.Status != string(connection.Searching) || !c.CredentialsSet || c.ServiceType != "cloud" || c.Drives == nil {
+		t.Fatalf("created %+v", c)
+	}
+	// Duplicate display name, trimmed and case-insensitive (R1.3).
+	code, body = f.do(t, f.admin, "POST", "/api/v1/connections", client.NewConnection{Name: "box prod", Service: "box", TenantID: "999"})
+	if p := problem(t, body); code != 409 || !strings.Contains(p.Detail, "already") {
+		t.Errorf("duplicate: %d %+v", code, p)
+	}
+	// Unknown service and missing name: clear 4xx.
+	code, body = f.do(t, f.admin, "POST", "/api/v1/connections", client.NewConnection{Name: "x", Service: "dropbox"})
+	if p := problem(t, body); code != 422 || !strings.Contains(p.Detail, "dropbox") {
+		t.Errorf("unknown service: %d %+v", code, p)
+	}
+	code, body = f.do(t, f.admin, "POST", "/api/v1/connections", map[string]any{"name": "y", "service": "box", "colour": "red"})
+	if p := problem(t, body); code != 400 || !strings.Contains(p.Detail, "colour") {
+		t.Errorf("unknown field: %d %+v", code, p)
+	}
+	// Deauthorize while Searching is refused with the reason (R1.6).
+	code, body = f.do(t, f.admin, "POST", "/api/v1/connections/"+c.ID+"/deauthorize", nil)
+	if p := problem(t, body); code != 409 || !strings.Contains(strings.ToLower(p.Detail), "searching") {
+		t.Errorf("deauthorize while searching: %d %+v", code, p)
+	}
+	// Discovery finishes (the connector's job; applied directly here), then deauthorize.
+	id := mustInt(t, c.ID)
+	if _, err := f.app.Connections.Apply(ctx, id, connection.ActionDiscovered, "system", "drives found"); err != nil {
+		t.Fatal(err)
+	}
+	code, body = f.do(t, f.admin, "POST", "/api/v1/connections/"+c.ID+"/deauthorize", nil)
+	json.Unmarshal(body, &c)
+	if code != 200 || c.Status != string(connection.Deauthorizing) {
+		t.Fatalf("deauthorize: %d %s", code, body)
+	}
+	if n, err := f.app.Runner.RunDue(ctx); err != nil || n == 0 {
+		t.Fatalf("lifecycle work: %d %v", n, err)
+	}
+	code, body = f.do(t, f.admin, "GET", "/api/v1/connections/"+c.ID, nil)
+	json.Unmarshal(body, &c)
+	if c.Status != string(connection.Deauthorized) || c.DeleteAfter.IsZero() {
+		t.Fatalf("after lifecycle: %s", body)
+	}
+	// A scope CSV with two bad rows names both and changes nothing (R2.4, R2.9).
+	bad := "Email\nalice@corp.example\nbob(at)corp.example\n\"carol\"\n"
+	code, body = f.do(t, f.admin, "PUT", "/api/v1/connections/"+c.ID+"/scope?kind=users", bad)
+	p := problem(t, body)
+	if code != 422 || len(p.Errors) != 2 || p.Errors[0].Row != 3 || p.Errors[1].Row != 4 {
+		t.Errorf("bad scope: %d %+v", code, p)
+	}
+	code, body = f.do(t, f.admin, "GET", "/api/v1/connections/"+c.ID+"/scope", nil)
+	if code != 200 || strings.Contains(string(body), "alice") {
+		t.Errorf("scope changed by a bad upload: %d %q", code, body)
+	}
+	good := "\ufeffName,Email Address\r\nAlice,alice@corp.example\r\nBob,bob@corp.example\r\n"
+	code, body = f.do(t, f.admin, "PUT", "/api/v1/connections/"+c.ID+"/scope?kind=users", good)
+	if code != 200 {
+		t.Fatalf("good scope: %d %s", code, body)
+	}
+	code, body = f.do(t, f.admin, "GET", "/api/v1/connections/"+c.ID+"/scope", nil)
+	if code != 200 || !strings.Contains(string(body), "alice@corp.example") || !strings.Contains(string(body), "bob@corp.example") {
+		t.Errorf("download: %d %q", code, body)
+	}
+	// Resume keeps credentials and goes to Searching; history keeps the first entry.
+	code, body = f.do(t, f.admin, "POST", "/api/v1/connections/"+c.ID+"/resume", client.ResumeRequest{})
+	json.Unmarshal(body, &c)
+	if code != 200 || c.Status != string(connection.Searching) || !c.CredentialsSet || c.ScopeKind != "users" {
+		t.Fatalf("resume: %d %s", code, body)
+	}
+	code, body = f.do(t, f.admin, "GET", "/api/v1/connections/"+c.ID+"/history", nil)
+	var hist struct{ Items []client.StatusChange }
+	json.Unmarshal(body, &hist)
+	if code != 200 || len(hist.Items) < 5 || hist.Items[0].From != "" || hist.Items[0].Actor != "admin" {
+		t.Fatalf("history: %d %s", code, body)
+	}
+	last := hist.Items[len(hist.Items)-1]
+	if last.To != string(connection.Searching) || last.Actor != "admin" {
+		t.Errorf("last history entry %+v", last)
+	}
+	// Every mutating call is in the audit log with actor and client IP.
+	code, body = f.do(t, f.admin, "GET", "/api/v1/audit?target=connection/"+c.ID, nil)
+	var al client.AuditList
+	json.Unmarshal(body, &al)
+	actions := map[string]int{}
+	for _, e := range al.Items {
+		actions[e.Action+" "+e.Outcome]++
+		if e.Actor != "admin" || e.ClientIP != "127.0.0.1" {
+			t.Errorf("audit entry %+v", e)
+		}
+	}
+	for _, want := range []string{"connection.create ok", "connection.deauthorize ok", "connection.deauthorize 409 Conflict", "connection.scope.upload ok", "connection.scope.upload 422 Unprocessable Entity", "connection.resume ok"} {
+		if actions[want] == 0 {
+			t.Errorf("audit lacks %q: %v", want, actions)
+		}
+	}
+}
+
+func mustInt(t *testing.T, s string) int64 {
+	t.Helper()
+	var n int64
+	for _, r := range s {
+		n = n*10 + int64(r-'0')
+	}
+	return n
+}
+
+// TestSecretsNeverLeave creates a connection with credentials, calls every readable route, and
+// checks that no response, no log line and no database file holds the secret in clear.
+func TestSecretsNeverLeave(t *testing.T) {
+	f := newFixture(t)
+	const secretValue = "SUPER-SECRET-client-secret-7f3a9"
+	code, body := f.do(t, f.admin, "POST", "/api/v1/connections", client.NewConnection{
+		Name: "Leak check", Service: "box", TenantID: "42",
+		Credentials: map[string]string{"client_secret": secretValue},
+	})
+	if code != 201 {
+		t.Fatalf("%d %s", code, body)
+	}
+	var c client.Connection
+	json.Unmarshal(body, &c)
+	f.do(t, f.admin, "PATCH", "/api/v1/connections/"+c.ID, map[string]string{"name": "Leak check 2"})
+	var all bytes.Buffer
+	all.Write(body)
+	for _, rt := range f.app.API.Routes() {
+		if rt.Method != "GET" {
+			continue
+		}
+		path := strings.ReplaceAll(concrete(rt.Path), "/1", "/"+c.ID)
+		_, b := f.do(t, f.admin, "GET", path, nil)
+		all.Write(b)
+	}
+	for what, text := range map[string]string{"responses": all.String(), "logs": f.logs.String()} {
+		for _, s := range []string{secretValue, bootToken} {
+			if strings.Contains(text, s) {
+				t.Errorf("%s contain a secret (%q...)", what, s[:8])
+			}
+		}
+	}
+	if !strings.Contains(all.String(), `"credentials_set": true`) {
+		t.Error("the API does not say that credentials are set")
+	}
+	// At rest: no database file holds the secret in clear.
+	f.app.Close()
+	files, _ := filepath.Glob(filepath.Join(f.dir, "*"))
+	for _, p := range files {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		if bytes.Contains(b, []byte(secretValue)) {
+			t.Errorf("%s holds the secret in clear", filepath.Base(p))
+		}
+		if bytes.Contains(b, []byte(bootToken)) {
+			t.Errorf("%s holds the bootstrap token in clear", filepath.Base(p))
+		}
+	}
+}
+
+func TestSettingsAndUsers(t *testing.T) {
+	f := newFixture(t)
+	code, body := f.do(t, f.admin, "PUT", "/api/v1/settings", client.Settings{TrustedDomains: []string{"Corp.Example", "bad domain"}, RetentionDays: 30})
+	if p := problem(t, body); code != 400 || !strings.Contains(p.Detail, `"bad domain"`) {
+		t.Errorf("bad settings: %d %+v", code, p)
+	}
+	code, body = f.do(t, f.admin, "PUT", "/api/v1/settings", client.Settings{TrustedDomains: []string{"Corp.Example"}, RetentionDays: 30})
+	if code != 200 || !strings.Contains(string(body), `"corp.example"`) {
+		t.Errorf("settings: %d %s", code, body)
+	}
+	code, body = f.do(t, f.admin, "POST", "/api/v1/users", client.NewUser{Username: "ana", Role: "analyst", Password: "short"})
+	if code != 422 && code != 400 {
+		t.Errorf("weak password accepted: %d %s", code, body)
+	}
+	code, body = f.do(t, f.admin, "POST", "/api/v1/users", client.NewUser{Username: "ana", Role: "analyst", Password: "a long enough passphrase"})
+	if code != 201 {
+		t.Fatalf("create user: %d %s", code, body)
+	}
+	var u client.User
+	json.Unmarshal(body, &u)
+	code, body = f.do(t, f.admin, "POST", "/api/v1/users/"+u.ID+"/tokens", client.NewToken{Name: "script"})
+	var tok client.CreatedToken
+	json.Unmarshal(body, &tok)
+	if code != 201 || !strings.HasPrefix(tok.Secret, tok.Prefix) {
+		t.Fatalf("token: %d %s", code, body)
+	}
+	if code, body := f.do(t, tok.Secret, "GET", "/api/v1/me", nil); code != 200 || !strings.Contains(string(body), `"analyst"`) {
+		t.Errorf("me: %d %s", code, body)
+	}
+	if code, _ := f.do(t, tok.Secret, "PUT", "/api/v1/settings", client.Settings{TrustedDomains: []string{}, RetentionDays: 5}); code != 403 {
+		t.Errorf("analyst changed settings: %d", code)
+	}
+	if code, _ := f.do(t, f.admin, "DELETE", "/api/v1/tokens/"+tok.ID, nil); code != 204 {
+		t.Errorf("revoke: %d", code)
+	}
+	if code, _ := f.do(t, tok.Secret, "GET", "/api/v1/me", nil); code != 401 {
+		t.Errorf("revoked token still works: %d", code)
+	}
+}
+
+func TestMetricsAndProbes(t *testing.T) {
+	f := newFixture(t)
+	f.do(t, f.admin, "GET", "/api/v1/connections", nil)
+	code, body := f.do(t, f.admin, "GET", "/metrics", nil)
+	if code != 200 || !strings.Contains(string(body), `telltale_http_requests_total{route="GET /api/v1/connections",code="200"} 1`) {
+		t.Errorf("metrics: %d\n%s", code, body)
+	}
+	if code, _ := f.do(t, "", "GET", "/healthz", nil); code != 200 {
+		t.Errorf("healthz %d", code)
+	}
+	// Not started: not ready.
+	if code, _ := f.do(t, "", "GET", "/readyz", nil); code != 503 {
+		t.Errorf("readyz before start: %d", code)
+	}
+	_ = time.Second
+	_ = api.SessionCookie
+}

@@ -1,0 +1,279 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"regexp"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/telltale-dev/telltale/internal/auth"
+	"github.com/telltale-dev/telltale/internal/store"
+)
+
+// Route is one API endpoint. Every route declares the role it needs; Public routes (health probes)
+// need none and say why.
+type Route struct {
+	Method  string
+	Path    string    // ServeMux pattern path, e.g. /api/v1/connections/{id}
+	Need    auth.Role // the least role allowed; "" only with Public
+	Public  string    // why this route needs no credentials
+	Summary string
+	Tag     string
+	Audit   string // audit action; every non-GET route has one
+	In      any    // request body: a value of the JSON type, or CSV for text/csv
+	Out     any    // response body: a value of the JSON type, CSV, or nil for 204
+	Query   []Param
+	Handle  func(r *http.Request, p auth.Principal) (any, error)
+}
+
+// Param documents a query parameter.
+type Param struct{ Name, Help string }
+
+// csvBody marks text/csv request or response bodies in the route table.
+type csvBody struct{}
+
+// CSV is the marker for text/csv bodies.
+var CSV = csvBody{}
+
+// created wraps a response body sent with 201 Created.
+type created struct{ v any }
+
+// noContent answers 204.
+type noContent struct{}
+
+// rawBody streams a non-JSON body.
+type rawBody struct {
+	contentType string
+	filename    string
+	write       func(w io.Writer) error
+}
+
+type ctxKey int
+
+const auditKey ctxKey = 1
+
+// auditNote lets a handler add details and the target to its audit entry. Never put a secret here.
+type auditNote struct {
+	target  string
+	details map[string]any
+}
+
+func noteAudit(r *http.Request, target string, details map[string]any) {
+	if n, ok := r.Context().Value(auditKey).(*auditNote); ok {
+		if target != "" {
+			n.target = target
+		}
+		for k, v := range details {
+			if n.details == nil {
+				n.details = map[string]any{}
+			}
+			n.details[k] = v
+		}
+	}
+}
+
+var pathParam = regexp.MustCompile(`\{([a-z_]+)\}`)
+
+// register mounts every route on mux with authentication, authorization, audit, metrics and logging.
+func (s *Server) register(mux *http.ServeMux) {
+	for _, rt := range s.routes() {
+		rt := rt
+		if rt.Need == "" && rt.Public == "" {
+			panic("api: route " + rt.Method + " " + rt.Path + " declares no role")
+		}
+		if rt.Method != "GET" && rt.Audit == "" && rt.Public == "" {
+			panic("api: mutating route " + rt.Method + " " + rt.Path + " declares no audit action")
+		}
+		pattern := rt.Method + " " + rt.Path
+		mux.Handle(pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			s.serveRoute(w, r, rt, pattern)
+		}))
+	}
+}
+
+func (s *Server) serveRoute(w http.ResponseWriter, r *http.Request, rt Route, pattern string) {
+	start := time.Now()
+	sw := &statusWriter{ResponseWriter: w}
+	note := &auditNote{target: defaultTarget(rt.Path, r)}
+	r = r.WithContext(context.WithValue(r.Context(), auditKey, note))
+	var p auth.Principal
+	defer func() {
+		if v := recover(); v != nil {
+			s.log.Error("api: handler panicked", "route", pattern, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+			if sw.status == 0 {
+				pr := problemFor(errors.New("panic"))
+				s.audit(r, rt, p, note, pr.Status)
+				writeProblem(sw, r, pr)
+			}
+		}
+		s.observe(pattern, sw.status, time.Since(start))
+		lvl := slog.LevelDebug
+		if sw.status >= 500 {
+			lvl = slog.LevelError
+		}
+		s.log.Log(r.Context(), lvl, "api request", "method", r.Method, "route", pattern, "status", sw.status,
+			"duration_ms", time.Since(start).Milliseconds(), "actor", p.Username, "client_ip", s.clientIP(r))
+	}()
+	// fail answers with a problem document; the audit entry is committed before any response byte
+	// leaves, so an acknowledged call is always in the audit log.
+	fail := func(err error) {
+		pr := problemFor(err)
+		if pr.Status >= 500 {
+			s.log.Error("api: handler failed", "route", pattern, "err", err)
+		}
+		s.audit(r, rt, p, note, pr.Status)
+		writeProblem(sw, r, pr)
+	}
+	if rt.Public == "" {
+		var err error
+		p, err = s.authenticate(r)
+		if err == nil && !p.Role.Satisfies(rt.Need) {
+			err = fmt.Errorf("%w: this needs the %s role and you are %s; ask an admin", auth.ErrForbidden, rt.Need, p.Role)
+		}
+		if err == nil && p.Via == "session" && r.Method != "GET" && r.Method != "HEAD" {
+			if got := r.Header.Get("X-CSRF-Token"); got == "" || got != p.SessionCSRF {
+				err = withStatus(http.StatusForbidden, "missing or wrong X-CSRF-Token header for a session request: reload the page and try again")
+			}
+		}
+		if err != nil {
+			fail(err)
+			return
+		}
+	}
+	r.Body = http.MaxBytesReader(sw, r.Body, 16<<20)
+	out, err := rt.Handle(r, p)
+	if err != nil {
+		fail(err)
+		return
+	}
+	switch v := out.(type) {
+	case nil, noContent:
+		s.audit(r, rt, p, note, http.StatusNoContent)
+		sw.WriteHeader(http.StatusNoContent)
+	case created:
+		s.audit(r, rt, p, note, http.StatusCreated)
+		writeJSON(sw, http.StatusCreated, v.v)
+	case rawBody:
+		s.audit(r, rt, p, note, http.StatusOK)
+		sw.Header().Set("Content-Type", v.contentType)
+		sw.Header().Set("Cache-Control", "no-store")
+		if v.filename != "" {
+			sw.Header().Set("Content-Disposition", `attachment; filename="`+v.filename+`"`)
+		}
+		sw.WriteHeader(http.StatusOK)
+		if err := v.write(sw); err != nil {
+			s.log.Warn("api: streaming response failed", "route", pattern, "err", err)
+		}
+	default:
+		s.audit(r, rt, p, note, http.StatusOK)
+		writeJSON(sw, http.StatusOK, v)
+	}
+}
+
+func defaultTarget(path string, r *http.Request) string {
+	// /api/v1/connections/{id}/... -> connection/<id>
+	parts := strings.Split(strings.TrimPrefix(path, "/api/v1/"), "/")
+	if len(parts) >= 2 && strings.HasPrefix(parts[1], "{") {
+		return strings.TrimSuffix(parts[0], "s") + "/" + r.PathValue(strings.Trim(parts[1], "{}"))
+	}
+	return parts[0]
+}
+
+func (s *Server) authenticate(r *http.Request) (auth.Principal, error) {
+	if h := r.Header.Get("Authorization"); h != "" {
+		tok, ok := strings.CutPrefix(h, "Bearer ")
+		if !ok {
+			return auth.Principal{}, fmt.Errorf("%w: Authorization header is not `Bearer <token>`", auth.ErrUnauthenticated)
+		}
+		return s.auth.AuthenticateToken(r.Context(), strings.TrimSpace(tok))
+	}
+	if c, err := r.Cookie(SessionCookie); err == nil && c.Value != "" {
+		return s.auth.AuthenticateSession(r.Context(), c.Value)
+	}
+	return auth.Principal{}, auth.ErrUnauthenticated
+}
+
+// SessionCookie is the console session cookie's name.
+const SessionCookie = "telltale_session"
+
+func (s *Server) clientIP(r *http.Request) string {
+	if s.trustProxy {
+		if xff := r.Header.Get("X-Forwarded-For"); xff != "" {
+			first, _, _ := strings.Cut(xff, ",")
+			return strings.TrimSpace(first)
+		}
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+func (s *Server) audit(r *http.Request, rt Route, p auth.Principal, n *auditNote, status int) {
+	if rt.Audit == "" {
+		return
+	}
+	outcome := "ok"
+	if status >= 400 {
+		outcome = fmt.Sprintf("%d %s", status, http.StatusText(status))
+	}
+	var details []byte
+	if len(n.details) > 0 {
+		details, _ = json.Marshal(n.details)
+	}
+	actor := p.Username
+	if actor == "" {
+		actor = "anonymous"
+	}
+	// The audit entry outlives a cancelled request: it records that the call was made.
+	ctx := context.WithoutCancel(r.Context())
+	_, err := s.store.AppendAudit(ctx, store.AuditEntry{
+		At: s.clock.Now(), Actor: actor, ActorID: p.UserID, Action: rt.Audit, Target: n.target,
+		Details: details, ClientIP: s.clientIP(r), Outcome: outcome,
+	})
+	if err != nil {
+		s.log.Error("api: audit log append failed", "action", rt.Audit, "err", err)
+	}
+}
+
+func (s *Server) observe(pattern string, status int, d time.Duration) {
+	code := fmt.Sprint(status)
+	s.requests.Inc(pattern, code)
+	s.seconds.Add(d.Seconds(), pattern)
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -1,0 +1,248 @@
+package api
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/telltale-dev/telltale/client"
+	"github.com/telltale-dev/telltale/internal/auth"
+	"github.com/telltale-dev/telltale/internal/store"
+)
+
+func (s *Server) userRoutes() []Route {
+	const tag = "users"
+	list := struct {
+		Items []client.User `json:"items"`
+	}{}
+	tokens := struct {
+		Items []client.Token `json:"items"`
+	}{}
+	return []Route{
+		{Method: "GET", Path: "/api/v1/me", Need: auth.RoleReadOnly, Tag: tag, Summary: "Who am I", Out: client.Me{}, Handle: s.me},
+		{Method: "POST", Path: "/api/v1/me/password", Need: auth.RoleReadOnly, Tag: tag, Audit: "user.password.change",
+			Summary: "Change my password (signs out my other sessions)", In: client.PasswordChange{}, Handle: s.changeOwnPassword},
+		{Method: "GET", Path: "/api/v1/users", Need: auth.RoleAdmin, Tag: tag, Summary: "List users and service accounts", Out: list, Handle: s.listUsers},
+		{Method: "POST", Path: "/api/v1/users", Need: auth.RoleAdmin, Tag: tag, Audit: "user.create", Summary: "Add a user or service account",
+			In: client.NewUser{}, Out: client.User{}, Handle: s.createUser},
+		{Method: "GET", Path: "/api/v1/users/{id}", Need: auth.RoleAdmin, Tag: tag, Summary: "Get a user", Out: client.User{}, Handle: s.getUser},
+		{Method: "PATCH", Path: "/api/v1/users/{id}", Need: auth.RoleAdmin, Tag: tag, Audit: "user.update", Summary: "Change a user's name, role or disabled flag",
+			In: client.UserUpdate{}, Out: client.User{}, Handle: s.updateUser},
+		{Method: "POST", Path: "/api/v1/users/{id}/password", Need: auth.RoleAdmin, Tag: tag, Audit: "user.password.reset",
+			Summary: "Set a user's password; they must change it at next sign-in", In: client.PasswordChange{}, Handle: s.resetPassword},
+		{Method: "GET", Path: "/api/v1/users/{id}/tokens", Need: auth.RoleAdmin, Tag: tag, Summary: "List a user's API tokens", Out: tokens, Handle: s.listUserTokens},
+		{Method: "POST", Path: "/api/v1/users/{id}/tokens", Need: auth.RoleAdmin, Tag: tag, Audit: "token.create",
+			Summary: "Create an API token for a user or service account; the token is shown once", In: client.NewToken{}, Out: client.CreatedToken{}, Handle: s.createUserToken},
+		{Method: "GET", Path: "/api/v1/tokens", Need: auth.RoleReadOnly, Tag: tag, Summary: "List my API tokens", Out: tokens, Handle: s.listOwnTokens},
+		{Method: "POST", Path: "/api/v1/tokens", Need: auth.RoleReadOnly, Tag: tag, Audit: "token.create",
+			Summary: "Create an API token for myself; the token is shown once", In: client.NewToken{}, Out: client.CreatedToken{}, Handle: s.createOwnToken},
+		{Method: "DELETE", Path: "/api/v1/tokens/{id}", Need: auth.RoleReadOnly, Tag: tag, Audit: "token.revoke",
+			Summary: "Revoke an API token (my own; admins: anyone's)", Handle: s.revokeToken},
+	}
+}
+
+func userWire(u store.User) client.User {
+	return client.User{ID: strconv.FormatInt(u.ID, 10), Username: u.Username, Name: u.Name, Role: u.Role,
+		ServiceAccount: u.ServiceAccount, Disabled: u.Disabled, MustChangePassword: u.MustChangePassword, CreatedAt: u.CreatedAt}
+}
+
+func tokenWire(t store.Token) client.Token {
+	return client.Token{ID: strconv.FormatInt(t.ID, 10), UserID: strconv.FormatInt(t.UserID, 10), Name: t.Name, Prefix: t.Prefix,
+		CreatedAt: t.CreatedAt, ExpiresAt: t.ExpiresAt, LastUsedAt: t.LastUsedAt, RevokedAt: t.RevokedAt}
+}
+
+func (s *Server) me(r *http.Request, p auth.Principal) (any, error) {
+	u, err := s.store.GetUser(r.Context(), p.UserID)
+	if err != nil {
+		return nil, err
+	}
+	return client.Me{User: userWire(u), Via: p.Via}, nil
+}
+
+func (s *Server) changeOwnPassword(r *http.Request, p auth.Principal) (any, error) {
+	var in client.PasswordChange
+	if err := decode(r, &in); err != nil {
+		return nil, err
+	}
+	return noContent{}, s.auth.ChangePassword(r.Context(), p.UserID, in.Current, in.New)
+}
+
+func (s *Server) listUsers(r *http.Request, _ auth.Principal) (any, error) {
+	us, err := s.store.ListUsers(r.Context())
+	if err != nil {
+		return nil, err
+	}
+	items := make([]client.User, 0, len(us))
+	for _, u := range us {
+		items = append(items, userWire(u))
+	}
+	return struct {
+		Items []client.User `json:"items"`
+	}{items}, nil
+}
+
+func (s *Server) createUser(r *http.Request, _ auth.Principal) (any, error) {
+	var in client.NewUser
+	if err := decode(r, &in); err != nil {
+		return nil, err
+	}
+	role, err := auth.ParseRole(in.Role)
+	if err != nil {
+		return nil, invalidField("role", "%v", err)
+	}
+	u, err := s.auth.CreateUser(r.Context(), in.Username, in.Name, role, in.Password, in.ServiceAccount)
+	if err != nil {
+		return nil, err
+	}
+	noteAudit(r, "user/"+strconv.FormatInt(u.ID, 10), map[string]any{"username": u.Username, "role": u.Role, "service_account": u.ServiceAccount})
+	return created{userWire(u)}, nil
+}
+
+func (s *Server) userByPath(r *http.Request) (store.User, error) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return store.User{}, err
+	}
+	return s.store.GetUser(r.Context(), id)
+}
+
+func (s *Server) getUser(r *http.Request, _ auth.Principal) (any, error) {
+	u, err := s.userByPath(r)
+	if err != nil {
+		return nil, err
+	}
+	return userWire(u), nil
+}
+
+func (s *Server) updateUser(r *http.Request, p auth.Principal) (any, error) {
+	u, err := s.userByPath(r)
+	if err != nil {
+		return nil, err
+	}
+	var in client.UserUpdate
+	if err := decode(r, &in); err != nil {
+		return nil, err
+	}
+	changes := map[string]any{}
+	if in.Name != nil {
+		u.Name = strings.TrimSpace(*in.Name)
+		changes["name"] = u.Name
+	}
+	if in.Role != nil {
+		role, err := auth.ParseRole(*in.Role)
+		if err != nil {
+			return nil, invalidField("role", "%v", err)
+		}
+		if u.ID == p.UserID && role != auth.RoleAdmin {
+			return nil, invalidField("role", "you cannot lower your own role: ask another admin")
+		}
+		u.Role = string(role)
+		changes["role"] = u.Role
+	}
+	if in.Disabled != nil {
+		if u.ID == p.UserID && *in.Disabled {
+			return nil, invalidField("disabled", "you cannot disable yourself: ask another admin")
+		}
+		u.Disabled = *in.Disabled
+		changes["disabled"] = u.Disabled
+	}
+	noteAudit(r, "", changes)
+	u, err = s.store.UpdateUser(r.Context(), u)
+	if err != nil {
+		return nil, err
+	}
+	if u.Disabled {
+		if err := s.store.DeleteUserSessions(r.Context(), u.ID); err != nil {
+			return nil, err
+		}
+	}
+	return userWire(u), nil
+}
+
+func (s *Server) resetPassword(r *http.Request, _ auth.Principal) (any, error) {
+	u, err := s.userByPath(r)
+	if err != nil {
+		return nil, err
+	}
+	var in client.PasswordChange
+	if err := decode(r, &in); err != nil {
+		return nil, err
+	}
+	return noContent{}, s.auth.SetPassword(r.Context(), u.ID, in.New)
+}
+
+func (s *Server) tokenList(r *http.Request, userID int64) (any, error) {
+	ts, err := s.store.ListTokens(r.Context(), userID)
+	if err != nil {
+		return nil, err
+	}
+	items := make([]client.Token, 0, len(ts))
+	for _, t := range ts {
+		items = append(items, tokenWire(t))
+	}
+	return struct {
+		Items []client.Token `json:"items"`
+	}{items}, nil
+}
+
+func (s *Server) listOwnTokens(r *http.Request, p auth.Principal) (any, error) {
+	return s.tokenList(r, p.UserID)
+}
+
+func (s *Server) listUserTokens(r *http.Request, _ auth.Principal) (any, error) {
+	u, err := s.userByPath(r)
+	if err != nil {
+		return nil, err
+	}
+	return s.tokenList(r, u.ID)
+}
+
+func (s *Server) newToken(r *http.Request, userID int64) (any, error) {
+	var in client.NewToken
+	if err := decode(r, &in); err != nil {
+		return nil, err
+	}
+	if in.ExpiresInDays < 0 || in.ExpiresInDays > 3650 {
+		return nil, invalidField("expires_in_days", "want 0 (never) to 3650 days, got %d", in.ExpiresInDays)
+	}
+	t, plain, err := s.auth.CreateToken(r.Context(), userID, in.Name, time.Duration(in.ExpiresInDays)*24*time.Hour)
+	if err != nil {
+		return nil, err
+	}
+	noteAudit(r, "token/"+strconv.FormatInt(t.ID, 10), map[string]any{"user_id": userID, "name": t.Name, "prefix": t.Prefix})
+	return created{client.CreatedToken{Token: tokenWire(t), Secret: plain}}, nil
+}
+
+func (s *Server) createOwnToken(r *http.Request, p auth.Principal) (any, error) {
+	return s.newToken(r, p.UserID)
+}
+
+func (s *Server) createUserToken(r *http.Request, _ auth.Principal) (any, error) {
+	u, err := s.userByPath(r)
+	if err != nil {
+		return nil, err
+	}
+	return s.newToken(r, u.ID)
+}
+
+func (s *Server) revokeToken(r *http.Request, p auth.Principal) (any, error) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return nil, err
+	}
+	ts, err := s.store.ListTokens(r.Context(), 0)
+	if err != nil {
+		return nil, err
+	}
+	for _, t := range ts {
+		if t.ID != id {
+			continue
+		}
+		if t.UserID != p.UserID && !p.Role.Satisfies(auth.RoleAdmin) {
+			break // someone else's token: answer as if it did not exist
+		}
+		return noContent{}, s.auth.RevokeToken(r.Context(), id)
+	}
+	return nil, withStatus(http.StatusNotFound, "no token with id %d among the tokens you can manage", id)
+}

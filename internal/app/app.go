@@ -1,0 +1,258 @@
+// Package app is the composition root: configuration -> store -> secrets -> services -> work runner
+// -> HTTP. It is the only package that sees every driver and service, and it owns the shutdown order:
+// stop claiming work and let running work finish before a deadline, then cancel it; then shut the
+// HTTP server down; then close the store.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/telltale-dev/telltale/internal/api"
+	"github.com/telltale-dev/telltale/internal/auth"
+	"github.com/telltale-dev/telltale/internal/clock"
+	"github.com/telltale-dev/telltale/internal/config"
+	"github.com/telltale-dev/telltale/internal/connection"
+	"github.com/telltale-dev/telltale/internal/metrics"
+	"github.com/telltale-dev/telltale/internal/secret"
+	"github.com/telltale-dev/telltale/internal/settings"
+	"github.com/telltale-dev/telltale/internal/store"
+	"github.com/telltale-dev/telltale/internal/store/postgres"
+	"github.com/telltale-dev/telltale/internal/store/sqlite"
+	"github.com/telltale-dev/telltale/internal/work"
+)
+
+// Version is set at build time with -ldflags "-X github.com/telltale-dev/telltale/internal/app.Version=...".
+var Version = "dev"
+
+// Work kinds scheduled by the app.
+const (
+	// WorkLifecycle finishes deauthorizations and runs retention (R1.5, R1.8).
+	WorkLifecycle = "connections.lifecycle"
+)
+
+// App is a running Telltale node.
+type App struct {
+	Config      config.Config
+	Log         *slog.Logger
+	Clock       clock.Clock
+	Store       store.Store
+	Keyring     *secret.Keyring
+	Auth        *auth.Service
+	Connections *connection.Service
+	Runner      *work.Runner
+	Metrics     *metrics.Registry
+	API         *api.Server
+	// Bootstrap is what the first start created (the first admin), empty afterwards.
+	Bootstrap auth.Bootstrap
+
+	started chan struct{}
+}
+
+// OpenStore opens the configured store: SQLite in the data dir, or PostgreSQL.
+func OpenStore(ctx context.Context, cfg config.Config) (store.Store, error) {
+	if cfg.UsesPostgres() {
+		return postgres.Open(ctx, cfg.Database, postgres.Options{})
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("app: data dir: %w", err)
+	}
+	return sqlite.Open(ctx, filepath.Join(cfg.DataDir, "telltale.db"), sqlite.Options{})
+}
+
+// New builds a node from its configuration. It opens the store (applying migrations), loads the
+// secret key, and creates the first admin on first start.
+func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error) {
+	a := &App{Config: cfg, Log: log, Clock: clock.Real{}, Metrics: metrics.New(), started: make(chan struct{})}
+	var err error
+	if a.Store, err = OpenStore(ctx, cfg); err != nil {
+		return nil, err
+	}
+	fail := func(err error) (*App, error) {
+		a.Store.Close()
+		return nil, err
+	}
+	if a.Keyring, err = secret.LoadKeyring(secret.KeyConfig{Key: cfg.SecretKey, KeyFile: cfg.SecretKeyFile, DataDir: cfg.DataDir}); err != nil {
+		return fail(err)
+	}
+	log.Info("secret key loaded: back it up separately from the database", "source", a.Keyring.Source(), "key_id", a.Keyring.KeyID())
+	a.Auth = auth.NewService(a.Store, a.Clock, log, auth.Options{SessionTTL: cfg.SessionTTL})
+	defaultDays := int(cfg.Retention / (24 * time.Hour))
+	a.Connections = connection.NewService(connection.Options{
+		Store: a.Store, Clock: a.Clock, Log: log,
+		Retention: func(ctx context.Context) time.Duration {
+			s, err := settings.Load(ctx, a.Store, defaultDays)
+			if err != nil {
+				log.Warn("app: reading retention setting failed; using the configured default", "err", err)
+				return cfg.Retention
+			}
+			return s.Retention()
+		},
+		Limits: connection.Limits{Drives: map[string]int{"box": cfg.DriveLimitBox, "google_drive": cfg.DriveLimitGoog, "onedrive": cfg.DriveLimitOne}},
+	})
+	a.Runner = work.NewRunner(work.Options{Store: a.Store, Clock: a.Clock, Log: log, Concurrency: cfg.Workers})
+	a.Runner.Handle(WorkLifecycle, a.lifecycle)
+	if a.Bootstrap, err = a.Auth.Bootstrap(ctx, cfg.BootstrapToken); err != nil {
+		return fail(err)
+	}
+	a.API = api.New(api.Deps{
+		Store: a.Store, Clock: a.Clock, Log: log, Auth: a.Auth, Connections: a.Connections, Keyring: a.Keyring,
+		Metrics: a.Metrics, RetentionDays: defaultDays, TrustProxy: cfg.TrustProxy, Ready: a.ready, Version: Version,
+		Changed: a.kickLifecycle,
+	})
+	a.registerMetrics()
+	return a, nil
+}
+
+// lifecycle finishes deauthorizations (collection has stopped once the status is Deauthorizing) and
+// deletes connections past retention. It runs every minute and whenever a connection changes.
+func (a *App) lifecycle(ctx context.Context, _ store.Work) (time.Time, error) {
+	cs, err := a.Store.ListConnections(ctx)
+	if err != nil {
+		return time.Time{}, err
+	}
+	for _, c := range cs {
+		if connection.Status(c.Status) == connection.Deauthorizing {
+			if _, err := a.Connections.Apply(ctx, c.ID, connection.ActionDeauthorized, "system", "access revoked and collection stopped"); err != nil {
+				return time.Time{}, err
+			}
+		}
+	}
+	if _, err := a.Connections.RunRetention(ctx); err != nil {
+		return time.Time{}, err
+	}
+	return a.Clock.Now().Add(time.Minute), nil
+}
+
+func (a *App) kickLifecycle(ctx context.Context) {
+	if _, err := a.Store.ScheduleWork(ctx, store.Work{Kind: WorkLifecycle, Key: "all", NextRunAt: a.Clock.Now()}); err != nil {
+		a.Log.Warn("app: scheduling lifecycle work failed", "err", err)
+		return
+	}
+	a.Runner.Kick()
+}
+
+func (a *App) ready(ctx context.Context) error {
+	select {
+	case <-a.started:
+	default:
+		return errors.New("work runner not started yet")
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if _, err := a.Store.CountUsers(ctx); err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	return nil
+}
+
+func (a *App) registerMetrics() {
+	a.Metrics.GaugeFunc("telltale_build_info", "Build information.", []string{"version", "driver"}, func(emit func(float64, ...string)) {
+		emit(1, Version, a.Store.Driver())
+	})
+	a.Metrics.GaugeFunc("telltale_connections", "Data connections by service and status.", []string{"service", "status"}, func(emit func(float64, ...string)) {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		cs, err := a.Store.ListConnections(ctx)
+		if err != nil {
+			return
+		}
+		n := map[[2]string]int{}
+		for _, c := range cs {
+			n[[2]string{c.Service, c.Status}]++
+		}
+		for k, v := range n {
+			emit(float64(v), k[0], k[1])
+		}
+	})
+}
+
+// PrintBootstrap writes the first admin's credentials, once, on first start.
+func (a *App) PrintBootstrap(w io.Writer) {
+	b := a.Bootstrap
+	if !b.Created {
+		return
+	}
+	fmt.Fprintf(w, "\nFirst start: created the admin user %q.\n", b.Username)
+	if b.Password != "" {
+		fmt.Fprintf(w, "  console password (change it at first sign-in): %s\n", b.Password)
+	}
+	if b.Token != "" {
+		fmt.Fprintf(w, "  API token: %s\n", b.Token)
+	} else {
+		fmt.Fprintf(w, "  API token: the value of TELLTALE_BOOTSTRAP_TOKEN\n")
+	}
+	fmt.Fprintf(w, "These are shown only now. Store them somewhere safe.\n\n")
+}
+
+// Handler is the node's whole HTTP handler.
+func (a *App) Handler() http.Handler {
+	return securityHeaders(a.API.Handler())
+}
+
+func securityHeaders(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		w.Header().Set("X-Frame-Options", "DENY")
+		w.Header().Set("Referrer-Policy", "no-referrer")
+		h.ServeHTTP(w, r)
+	})
+}
+
+// Run serves HTTP on ln and runs scheduled work until ctx is cancelled, then shuts down in order.
+// onListening, if set, is called once the node serves.
+func (a *App) Run(ctx context.Context, ln net.Listener) error {
+	if _, err := a.Store.EnsureWork(ctx, store.Work{Kind: WorkLifecycle, Key: "all", NextRunAt: a.Clock.Now()}); err != nil {
+		return fmt.Errorf("app: scheduling lifecycle work: %w", err)
+	}
+	srv := &http.Server{
+		Handler:           a.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(a.Log.Handler(), slog.LevelWarn),
+	}
+	if err := a.Runner.Start(ctx); err != nil {
+		return err
+	}
+	close(a.started)
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	a.Log.Info("telltale serving", "url", "http://"+ln.Addr().String(), "driver", a.Store.Driver(), "version", Version)
+
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-serveErr:
+		a.Log.Error("http server stopped", "err", err)
+	}
+	a.Log.Info("shutting down: finishing running work", "timeout", a.Config.ShutdownTimeout)
+	stopCtx, cancel := context.WithTimeout(context.Background(), a.Config.ShutdownTimeout)
+	defer cancel()
+	if e := a.Runner.Stop(stopCtx); e != nil {
+		a.Log.Warn("work runner stop", "err", e)
+	}
+	httpCtx, cancel2 := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel2()
+	if e := srv.Shutdown(httpCtx); e != nil {
+		a.Log.Warn("http shutdown", "err", e)
+	}
+	if e := a.Store.Close(); e != nil {
+		a.Log.Warn("store close", "err", e)
+	}
+	a.Log.Info("stopped")
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
+
+// Close releases the store when Run was never called.
+func (a *App) Close() error { return a.Store.Close() }

@@ -1,0 +1,367 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/telltale-dev/telltale/internal/clock"
+	"github.com/telltale-dev/telltale/internal/store"
+)
+
+// Options configure a Service.
+type Options struct {
+	// SessionTTL is how long a console session lasts; 0 means 12 hours.
+	SessionTTL time.Duration
+}
+
+// touchEvery bounds how often a token's LastUsedAt is written.
+const touchEvery = time.Minute
+
+// MinBootstrapTokenLen is the shortest accepted TELLTALE_BOOTSTRAP_TOKEN.
+const MinBootstrapTokenLen = 24
+
+// Service authenticates principals and manages users, tokens and sessions.
+type Service struct {
+	st  store.Store
+	clk clock.Clock
+	log *slog.Logger
+	ttl time.Duration
+
+	mu      sync.Mutex
+	touched map[int64]time.Time // token ID -> when LastUsedAt was last written by this node
+}
+
+// NewService returns a Service on st.
+func NewService(st store.Store, clk clock.Clock, log *slog.Logger, o Options) *Service {
+	if clk == nil {
+		clk = clock.Real{}
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if o.SessionTTL <= 0 {
+		o.SessionTTL = 12 * time.Hour
+	}
+	return &Service{st: st, clk: clk, log: log, ttl: o.SessionTTL, touched: map[int64]time.Time{}}
+}
+
+func notFoundIsUnauth(err error) error {
+	if errors.Is(err, store.ErrNotFound) {
+		return ErrUnauthenticated
+	}
+	return err
+}
+
+// AuthenticateToken resolves an API token. Unknown, revoked or expired tokens and disabled or
+// missing users give ErrUnauthenticated.
+func (s *Service) AuthenticateToken(ctx context.Context, plain string) (Principal, error) {
+	if plain == "" {
+		return Principal{}, ErrUnauthenticated
+	}
+	t, err := s.st.GetTokenByHash(ctx, HashToken(plain))
+	if err != nil {
+		return Principal{}, notFoundIsUnauth(err)
+	}
+	now := s.clk.Now()
+	if !t.RevokedAt.IsZero() || (!t.ExpiresAt.IsZero() && !now.Before(t.ExpiresAt)) {
+		return Principal{}, ErrUnauthenticated
+	}
+	u, err := s.st.GetUser(ctx, t.UserID)
+	if err != nil {
+		return Principal{}, notFoundIsUnauth(err)
+	}
+	if u.Disabled {
+		return Principal{}, ErrUnauthenticated
+	}
+	s.touch(ctx, t.ID, now)
+	return Principal{UserID: u.ID, Username: u.Username, Role: Role(u.Role), TokenID: t.ID, Via: "token"}, nil
+}
+
+// touch writes the token's LastUsedAt at most once a minute per token.
+func (s *Service) touch(ctx context.Context, id int64, now time.Time) {
+	s.mu.Lock()
+	last, ok := s.touched[id]
+	due := !ok || now.Sub(last) >= touchEvery || now.Before(last)
+	if due {
+		s.touched[id] = now
+	}
+	s.mu.Unlock()
+	if !due {
+		return
+	}
+	if err := s.st.TouchToken(ctx, id, now); err != nil {
+		s.log.Warn("auth: recording token use failed", "token_id", id, "err", err)
+	}
+}
+
+// Login checks a user name and password and opens a console session. It returns the principal and
+// the session cookie value. Unknown users, wrong passwords, disabled users and service accounts all
+// give ErrUnauthenticated, after spending the same password hash.
+func (s *Service) Login(ctx context.Context, username, password string) (Principal, string, error) {
+	u, err := s.st.GetUserByUsername(ctx, strings.TrimSpace(username))
+	if err != nil {
+		if !errors.Is(err, store.ErrNotFound) {
+			return Principal{}, "", err
+		}
+		_, _ = VerifyPassword(dummyHash(), password)
+		return Principal{}, "", ErrUnauthenticated
+	}
+	hash := u.PasswordHash
+	if hash == "" {
+		hash = dummyHash()
+	}
+	ok, err := VerifyPassword(hash, password)
+	if err != nil {
+		s.log.Error("auth: stored password hash is malformed", "user_id", u.ID)
+		return Principal{}, "", ErrUnauthenticated
+	}
+	if !ok || u.PasswordHash == "" || u.Disabled || u.ServiceAccount {
+		return Principal{}, "", ErrUnauthenticated
+	}
+	cookie := randomURL(32)
+	now := s.clk.Now()
+	sess := store.Session{Hash: HashToken(cookie), UserID: u.ID, CSRF: randomURL(32), CreatedAt: now, ExpiresAt: now.Add(s.ttl)}
+	if err := s.st.CreateSession(ctx, sess); err != nil {
+		return Principal{}, "", err
+	}
+	return Principal{UserID: u.ID, Username: u.Username, Role: Role(u.Role), SessionCSRF: sess.CSRF, Via: "session"}, cookie, nil
+}
+
+// AuthenticateSession resolves a session cookie value. Expired sessions are deleted.
+func (s *Service) AuthenticateSession(ctx context.Context, cookie string) (Principal, error) {
+	if cookie == "" {
+		return Principal{}, ErrUnauthenticated
+	}
+	h := HashToken(cookie)
+	sess, err := s.st.GetSession(ctx, h)
+	if err != nil {
+		return Principal{}, notFoundIsUnauth(err)
+	}
+	if !s.clk.Now().Before(sess.ExpiresAt) {
+		if err := s.st.DeleteSession(ctx, h); err != nil && !errors.Is(err, store.ErrNotFound) {
+			s.log.Warn("auth: deleting an expired session failed", "err", err)
+		}
+		return Principal{}, ErrUnauthenticated
+	}
+	u, err := s.st.GetUser(ctx, sess.UserID)
+	if err != nil {
+		return Principal{}, notFoundIsUnauth(err)
+	}
+	if u.Disabled || u.ServiceAccount {
+		return Principal{}, ErrUnauthenticated
+	}
+	return Principal{UserID: u.ID, Username: u.Username, Role: Role(u.Role), SessionCSRF: sess.CSRF, Via: "session"}, nil
+}
+
+// Logout ends the session of the cookie value. An unknown session is not an error.
+func (s *Service) Logout(ctx context.Context, cookie string) error {
+	if cookie == "" {
+		return nil
+	}
+	if err := s.st.DeleteSession(ctx, HashToken(cookie)); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	return nil
+}
+
+// CheckUsername returns the trimmed user name, or an error wrapping ErrInvalid unless it has 3 to
+// 254 characters, each a letter, a digit or one of . _ @ -.
+func CheckUsername(username string) (string, error) {
+	u := strings.TrimSpace(username)
+	if n := utf8.RuneCountInString(u); n < 3 || n > 254 {
+		return "", fmt.Errorf("%w: the user name must have 3 to 254 characters", ErrInvalid)
+	}
+	for _, r := range u {
+		if !unicode.IsLetter(r) && !unicode.IsDigit(r) && !strings.ContainsRune("._@-", r) {
+			return "", fmt.Errorf("%w: the user name may contain only letters, digits and . _ @ - (found %q)", ErrInvalid, r)
+		}
+	}
+	return u, nil
+}
+
+// CreateUser adds a user. Service accounts have no password (password is ignored) and sign in only
+// with API tokens; other users' passwords must pass CheckPasswordPolicy. A taken user name gives an
+// error wrapping store.ErrConflict; invalid input gives an error wrapping ErrInvalid.
+func (s *Service) CreateUser(ctx context.Context, username, name string, role Role, password string, serviceAccount bool) (store.User, error) {
+	un, err := CheckUsername(username)
+	if err != nil {
+		return store.User{}, err
+	}
+	if role.rank() == 0 {
+		return store.User{}, fmt.Errorf("%w: unknown role %q; valid roles are admin, analyst, read-only, integration", ErrInvalid, role)
+	}
+	u := store.User{Username: un, Name: strings.TrimSpace(name), Role: string(role), ServiceAccount: serviceAccount}
+	if !serviceAccount {
+		if err := CheckPasswordPolicy(password); err != nil {
+			return store.User{}, err
+		}
+		if u.PasswordHash, err = HashPassword(password); err != nil {
+			return store.User{}, err
+		}
+	}
+	now := s.clk.Now()
+	u.CreatedAt, u.UpdatedAt = now, now
+	out, err := s.st.CreateUser(ctx, u)
+	if errors.Is(err, store.ErrConflict) {
+		return store.User{}, fmt.Errorf("%w: user name %q is taken", store.ErrConflict, un)
+	}
+	return out, err
+}
+
+// ChangePassword changes a user's own password: it checks the current one (a wrong one gives an
+// error wrapping ErrInvalid), applies the policy, clears MustChangePassword and ends the user's sessions.
+func (s *Service) ChangePassword(ctx context.Context, userID int64, oldPassword, newPassword string) error {
+	u, err := s.st.GetUser(ctx, userID)
+	if err != nil {
+		return err
+	}
+	if u.ServiceAccount || u.PasswordHash == "" {
+		return fmt.Errorf("%w: service accounts have no password", ErrInvalid)
+	}
+	ok, err := VerifyPassword(u.PasswordHash, oldPassword)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("%w: the current password is wrong", ErrInvalid)
+	}
+	if oldPassword == newPassword {
+		return fmt.Errorf("%w: the new password must differ from the current one", ErrInvalid)
+	}
+	return s.setPassword(ctx, u, newPassword, false)
+}
+
+// SetPassword is an admin's reset of a user's password: the user must change it at next sign-in.
+// The user's sessions end.
+func (s *Service) SetPassword(ctx context.Context, userID int64, newPassword string) error {
+	u, err := s.st.GetUser(ctx, userID)
+	if err != nil {
+		return err
+	}
+	if u.ServiceAccount {
+		return fmt.Errorf("%w: service accounts have no password", ErrInvalid)
+	}
+	return s.setPassword(ctx, u, newPassword, true)
+}
+
+func (s *Service) setPassword(ctx context.Context, u store.User, pw string, mustChange bool) error {
+	if err := CheckPasswordPolicy(pw); err != nil {
+		return err
+	}
+	h, err := HashPassword(pw)
+	if err != nil {
+		return err
+	}
+	u.PasswordHash, u.MustChangePassword, u.UpdatedAt = h, mustChange, s.clk.Now()
+	if _, err := s.st.UpdateUser(ctx, u); err != nil {
+		return err
+	}
+	return s.st.DeleteUserSessions(ctx, u.ID)
+}
+
+// CreateToken creates an API token for the user and returns the stored row and the token, which is
+// shown once and never stored. ttl 0 means the token never expires. The name is trimmed; "" means "token".
+func (s *Service) CreateToken(ctx context.Context, userID int64, name string, ttl time.Duration) (store.Token, string, error) {
+	if ttl < 0 {
+		return store.Token{}, "", fmt.Errorf("%w: a token's lifetime cannot be negative", ErrInvalid)
+	}
+	if _, err := s.st.GetUser(ctx, userID); err != nil {
+		return store.Token{}, "", err
+	}
+	plain, prefix, hash := NewToken()
+	t, err := s.createToken(ctx, userID, name, ttl, prefix, hash)
+	if err != nil {
+		return store.Token{}, "", err
+	}
+	return t, plain, nil
+}
+
+func (s *Service) createToken(ctx context.Context, userID int64, name string, ttl time.Duration, prefix string, hash []byte) (store.Token, error) {
+	name = strings.TrimSpace(name)
+	if name == "" {
+		name = "token"
+	}
+	if utf8.RuneCountInString(name) > 200 {
+		return store.Token{}, fmt.Errorf("%w: a token name has at most 200 characters", ErrInvalid)
+	}
+	now := s.clk.Now()
+	t := store.Token{UserID: userID, Name: name, Prefix: prefix, Hash: hash, CreatedAt: now}
+	if ttl > 0 {
+		t.ExpiresAt = now.Add(ttl)
+	}
+	return s.st.CreateToken(ctx, t)
+}
+
+// RevokeToken revokes an API token now.
+func (s *Service) RevokeToken(ctx context.Context, id int64) error {
+	if err := s.st.RevokeToken(ctx, id, s.clk.Now()); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	delete(s.touched, id)
+	s.mu.Unlock()
+	return nil
+}
+
+// Bootstrap is what the first start created.
+type Bootstrap struct {
+	Created  bool   // false when users already existed: nothing was created
+	Username string // the first admin
+	Password string // the first admin's generated console password (must be changed at first sign-in)
+	Token    string // the generated API token; "" when the operator supplied it
+}
+
+// Bootstrap creates the first admin when there are no users yet: user "admin" with a random
+// password that must be changed, and an API token: bootstrapToken when set (at least
+// MinBootstrapTokenLen characters), else a generated one. With users present it does nothing, so
+// restarting with the same bootstrap token succeeds.
+func (s *Service) Bootstrap(ctx context.Context, bootstrapToken string) (Bootstrap, error) {
+	n, err := s.st.CountUsers(ctx)
+	if err != nil {
+		return Bootstrap{}, err
+	}
+	if n > 0 {
+		return Bootstrap{}, nil
+	}
+	bootstrapToken = strings.TrimSpace(bootstrapToken)
+	if bootstrapToken != "" && len(bootstrapToken) < MinBootstrapTokenLen {
+		return Bootstrap{}, fmt.Errorf("%w: the bootstrap token must have at least %d characters", ErrInvalid, MinBootstrapTokenLen)
+	}
+	pw := randomPassword(20)
+	h, err := HashPassword(pw)
+	if err != nil {
+		return Bootstrap{}, err
+	}
+	b := Bootstrap{Created: true, Username: "admin", Password: pw}
+	err = s.st.InTx(ctx, func(q store.Queries) error {
+		now := s.clk.Now()
+		u, err := q.CreateUser(ctx, store.User{Username: b.Username, Name: "Administrator", Role: string(RoleAdmin),
+			PasswordHash: h, MustChangePassword: true, CreatedAt: now, UpdatedAt: now})
+		if err != nil {
+			return err
+		}
+		plain, prefix, hash := bootstrapToken, tokenPrefix(bootstrapToken), HashToken(bootstrapToken)
+		if plain == "" {
+			plain, prefix, hash = NewToken()
+			b.Token = plain
+		}
+		_, err = q.CreateToken(ctx, store.Token{UserID: u.ID, Name: "bootstrap", Prefix: prefix, Hash: hash, CreatedAt: now})
+		return err
+	})
+	if errors.Is(err, store.ErrConflict) {
+		// Another node bootstrapped at the same moment.
+		return Bootstrap{}, nil
+	}
+	if err != nil {
+		return Bootstrap{}, err
+	}
+	s.log.Info("auth: created the first admin user", "username", b.Username)
+	return b, nil
+}

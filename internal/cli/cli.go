@@ -1,0 +1,96 @@
+// Package cli is Telltale's command tree (cobra): `serve` runs a node; the other verbs talk to a
+// running server through the public client package, with --output table|csv|json.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/spf13/cobra"
+	"github.com/telltale-dev/telltale/client"
+	"github.com/telltale-dev/telltale/internal/app"
+)
+
+// env lets tests replace the environment.
+type env struct {
+	getenv func(string) string
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+}
+
+// Main runs the command line and returns the exit status.
+func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	e := &env{getenv: osGetenv, stdin: stdin, stdout: stdout, stderr: stderr}
+	root := e.root()
+	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	if err := root.ExecuteContext(ctx); err != nil {
+		var p *client.Problem
+		if errors.As(err, &p) {
+			fmt.Fprintf(stderr, "telltale: %s\n", p.Error())
+		} else {
+			fmt.Fprintf(stderr, "telltale: %v\n", err)
+		}
+		var ee exitError
+		if errors.As(err, &ee) {
+			return int(ee)
+		}
+		return 1
+	}
+	return 0
+}
+
+// exitError carries a specific exit status.
+type exitError int
+
+func (e exitError) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+
+func (e *env) root() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "telltale",
+		Short:         "Self-hosted insider-risk data connections: cloud drives and email, every file event",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.PersistentFlags().String("server", "", "Telltale server URL (env TELLTALE_SERVER, default http://127.0.0.1:8080)")
+	root.PersistentFlags().String("token", "", "API token (env TELLTALE_TOKEN)")
+	root.PersistentFlags().StringP("output", "o", "table", "output format: table, csv or json")
+	root.AddCommand(e.versionCmd(), e.serveCmd(), e.connectionsCmd(), e.auditCmd(), e.tokensCmd())
+	return root
+}
+
+func (e *env) versionCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			fmt.Fprintf(e.stdout, "telltale %s\n", app.Version)
+			return nil
+		},
+	}
+}
+
+// client builds the API client from flags and environment.
+func (e *env) client(cmd *cobra.Command) (*client.Client, error) {
+	server, _ := cmd.Flags().GetString("server")
+	if server == "" {
+		server = e.getenv("TELLTALE_SERVER")
+	}
+	if server == "" {
+		server = "http://127.0.0.1:8080"
+	}
+	token, _ := cmd.Flags().GetString("token")
+	if token == "" {
+		token = e.getenv("TELLTALE_TOKEN")
+	}
+	if token == "" {
+		return nil, errors.New("no API token: pass --token or set TELLTALE_TOKEN (the first start of `telltale serve` prints the admin's token)")
+	}
+	return client.New(server, token), nil
+}
