@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	mathrand "math/rand/v2"
 	"net/http"
 	"os"
 	"os/exec"
@@ -136,7 +137,10 @@ func TestKill9LosesNoAcknowledgedWrite(t *testing.T) {
 	token := "crash-test-bootstrap-token-0123456789"
 	env := []string{"TELLTALE_DATA_DIR=" + dataDir, "TELLTALE_BOOTSTRAP_TOKEN=" + token, "TELLTALE_SECRET_KEY=" + randomKey(t), "TELLTALE_LOG_LEVEL=warn"}
 
-	for round := 0; round < 3; round++ {
+	const rounds = 5
+	for round := 0; round < rounds; round++ {
+		// Kill after a random number of acknowledged writes, so the kill lands at a different moment each round.
+		killAfter := 20 + mathrand.IntN(200)
 		n := startNode(t, bin, env)
 		ctx, cancel := context.WithCancel(context.Background())
 		var mu sync.Mutex
@@ -169,7 +173,7 @@ func TestKill9LosesNoAcknowledgedWrite(t *testing.T) {
 			mu.Lock()
 			k := len(acked)
 			mu.Unlock()
-			if k >= 40+round*13 || time.Now().After(deadline) {
+			if k >= killAfter || time.Now().After(deadline) {
 				break
 			}
 			time.Sleep(5 * time.Millisecond)

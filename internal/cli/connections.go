@@ -1,9 +1,10 @@
 package cli
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
-	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/telltale-dev/telltale/client"
@@ -176,7 +177,12 @@ func (e *env) auditCmd() *cobra.Command {
 			}
 			t := table{headers: []string{"id", "at", "actor", "action", "target", "client_ip", "outcome", "details"}, value: l.Items}
 			for _, a := range l.Items {
-				t.rows = append(t.rows, []string{a.ID, ts(a.At), a.Actor, a.Action, a.Target, a.ClientIP, a.Outcome, strings.TrimSpace(string(a.Details))})
+				var details bytes.Buffer
+				if len(a.Details) > 0 && json.Compact(&details, a.Details) != nil {
+					details.Reset()
+					details.Write(a.Details)
+				}
+				t.rows = append(t.rows, []string{a.ID, ts(a.At), a.Actor, a.Action, a.Target, a.ClientIP, a.Outcome, details.String()})
 			}
 			return render(cmd, e.stdout, t)
 		},
