@@ -303,6 +303,25 @@ func TestConnectionLifecycleOverHTTP(t *testing.T) {
 	if last.To != string(connection.Searching) || last.Actor != "admin" {
 		t.Errorf("last history entry %+v", last)
 	}
+	// Delete is refused unless deauthorized; after deauthorizing it goes to Deleting and the
+	// lifecycle work removes the connection.
+	if code, body := f.do(t, f.admin, "DELETE", "/api/v1/connections/"+c.ID, nil); code != 409 {
+		t.Errorf("delete while searching: %d %s", code, body)
+	}
+	f.app.Connections.Apply(ctx, id, connection.ActionDiscovered, "system", "drives found")
+	f.do(t, f.admin, "POST", "/api/v1/connections/"+c.ID+"/deauthorize", nil)
+	f.app.Runner.RunDue(ctx)
+	code, body = f.do(t, f.admin, "DELETE", "/api/v1/connections/"+c.ID, nil)
+	json.Unmarshal(body, &c)
+	if code != 200 || c.Status != string(connection.Deleting) {
+		t.Fatalf("delete: %d %s", code, body)
+	}
+	if n, err := f.app.Runner.RunDue(ctx); err != nil || n == 0 {
+		t.Fatalf("purge work: %d %v", n, err)
+	}
+	if code, _ := f.do(t, f.admin, "GET", "/api/v1/connections/"+c.ID, nil); code != 404 {
+		t.Errorf("deleted connection still there: %d", code)
+	}
 	// Every mutating call is in the audit log with actor and client IP.
 	code, body = f.do(t, f.admin, "GET", "/api/v1/audit?target=connection/"+c.ID, nil)
 	var al client.AuditList

@@ -32,7 +32,8 @@ func (s *Server) connectionRoutes() []Route {
 		{Method: "PATCH", Path: "/api/v1/connections/{id}", Need: auth.RoleAdmin, Tag: tag, Audit: "connection.update",
 			Summary: "Change a connection's display name", In: client.ConnectionUpdate{}, Out: client.Connection{}, Handle: s.updateConnection},
 		{Method: "DELETE", Path: "/api/v1/connections/{id}", Need: auth.RoleAdmin, Tag: tag, Audit: "connection.delete",
-			Summary: "Delete a deauthorized connection and everything collected through it, before retention would", Handle: s.deleteConnection},
+			Summary: "Delete a deauthorized connection and everything collected through it, before retention would; it shows status Deleting until the background purge finishes",
+			Out: client.Connection{}, Handle: s.deleteConnection},
 		{Method: "POST", Path: "/api/v1/connections/{id}/deauthorize", Need: auth.RoleAdmin, Tag: tag, Audit: "connection.deauthorize",
 			Summary: "Deauthorize: stop collection; data stays searchable for the retention period", Out: client.Connection{}, Handle: s.deauthorize},
 		{Method: "POST", Path: "/api/v1/connections/{id}/resume", Need: auth.RoleAdmin, Tag: tag, Audit: "connection.resume",
@@ -327,11 +328,14 @@ func (s *Server) deleteConnection(r *http.Request, p auth.Principal) (any, error
 		return nil, err
 	}
 	noteAudit(r, "", map[string]any{"name": c.Name})
-	if err := s.conns.Delete(r.Context(), c.ID, p.Username); err != nil {
+	// The purge runs as lifecycle work: deleting millions of events must not hold the request, and
+	// a purge cut short by a restart resumes from status Deleting.
+	c, err = s.conns.Apply(r.Context(), c.ID, connection.ActionDelete, p.Username, "deleted by an admin")
+	if err != nil {
 		return nil, err
 	}
 	s.changed(r.Context())
-	return noContent{}, nil
+	return s.toWire(r, c)
 }
 
 func (s *Server) history(r *http.Request, _ auth.Principal) (any, error) {
