@@ -53,24 +53,31 @@ func (q *Queries) GetWork(ctx context.Context, kind, key string) (store.Work, er
 	return w, q.wrap(fmt.Sprintf("get work %s/%s", kind, key), err)
 }
 
-// ClaimWork implements store.WorkQueries: a compare-and-set on the lease, with SKIP LOCKED on PostgreSQL.
-func (q *Queries) ClaimWork(ctx context.Context, r store.ClaimRequest) ([]store.Work, error) {
-	if r.Limit <= 0 {
-		return nil, nil
-	}
+// claimQuery builds the compare-and-set lease claim shared by work and the outbox: lease up to Limit
+// due, unleased rows (of the given kinds), earliest first, skipping rows another node has locked.
+func (q *Queries) claimQuery(table, cols, kindCol, extra string, r store.ClaimRequest) (string, []any) {
 	now := micros(r.Now)
 	kinds, kargs := "", []any(nil)
 	if len(r.Kinds) > 0 {
 		var ph string
 		ph, kargs = in(r.Kinds)
-		kinds = ` AND kind IN ` + ph
+		kinds = ` AND ` + kindCol + ` IN ` + ph
 	}
 	args := []any{r.Owner, micros(r.Now.Add(r.LeaseFor)), now, now}
 	args = append(args, kargs...)
 	args = append(args, r.Limit, now)
-	rows, err := q.w.QueryContext(ctx, q.d.q(`UPDATE work SET lease_owner = ?, lease_until = ? WHERE id IN (
-SELECT id FROM work WHERE next_run_at <= ? AND lease_until <= ?`+kinds+` ORDER BY next_run_at, id LIMIT ?`+q.d.SkipLocked+`)
-AND lease_until <= ? RETURNING `+workCols), args...)
+	return q.d.q(`UPDATE ` + table + ` SET lease_owner = ?, lease_until = ? WHERE id IN (
+SELECT id FROM ` + table + ` WHERE ` + extra + `next_run_at <= ? AND lease_until <= ?` + kinds + ` ORDER BY next_run_at, id LIMIT ?` + q.d.SkipLocked + `)
+AND lease_until <= ? RETURNING ` + cols), args
+}
+
+// ClaimWork implements store.WorkQueries: a compare-and-set on the lease, with SKIP LOCKED on PostgreSQL.
+func (q *Queries) ClaimWork(ctx context.Context, r store.ClaimRequest) ([]store.Work, error) {
+	if r.Limit <= 0 {
+		return nil, nil
+	}
+	query, args := q.claimQuery("work", workCols, "kind", "", r)
+	rows, err := q.w.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, q.wrap("claim work", err)
 	}
@@ -176,19 +183,8 @@ func (q *Queries) ClaimOutbox(ctx context.Context, r store.ClaimRequest) ([]stor
 	if r.Limit <= 0 {
 		return nil, nil
 	}
-	now := micros(r.Now)
-	kinds, kargs := "", []any(nil)
-	if len(r.Kinds) > 0 {
-		var ph string
-		ph, kargs = in(r.Kinds)
-		kinds = ` AND topic IN ` + ph
-	}
-	args := []any{r.Owner, micros(r.Now.Add(r.LeaseFor)), now, now}
-	args = append(args, kargs...)
-	args = append(args, r.Limit, now)
-	rows, err := q.w.QueryContext(ctx, q.d.q(`UPDATE outbox SET lease_owner = ?, lease_until = ? WHERE id IN (
-SELECT id FROM outbox WHERE state = 'pending' AND next_run_at <= ? AND lease_until <= ?`+kinds+` ORDER BY next_run_at, id LIMIT ?`+q.d.SkipLocked+`)
-AND lease_until <= ? RETURNING `+outboxCols), args...)
+	query, args := q.claimQuery("outbox", outboxCols, "topic", "state = 'pending' AND ", r)
+	rows, err := q.w.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, q.wrap("claim outbox", err)
 	}
