@@ -33,7 +33,7 @@ func (s *Server) connectionRoutes() []Route {
 			Summary: "Change a connection's display name", In: client.ConnectionUpdate{}, Out: client.Connection{}, Handle: s.updateConnection},
 		{Method: "DELETE", Path: "/api/v1/connections/{id}", Need: auth.RoleAdmin, Tag: tag, Audit: "connection.delete",
 			Summary: "Delete a deauthorized connection and everything collected through it, before retention would; it shows status Deleting until the background purge finishes",
-			Out: client.Connection{}, Handle: s.deleteConnection},
+			Out:     client.Connection{}, Handle: s.deleteConnection},
 		{Method: "POST", Path: "/api/v1/connections/{id}/deauthorize", Need: auth.RoleAdmin, Tag: tag, Audit: "connection.deauthorize",
 			Summary: "Deauthorize: stop collection; data stays searchable for the retention period", Out: client.Connection{}, Handle: s.deauthorize},
 		{Method: "POST", Path: "/api/v1/connections/{id}/resume", Need: auth.RoleAdmin, Tag: tag, Audit: "connection.resume",

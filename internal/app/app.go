@@ -80,7 +80,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		a.Store.Close()
 		return nil, err
 	}
-	if a.Keyring, err = secret.LoadKeyring(secret.KeyConfig{Key: cfg.SecretKey, KeyFile: cfg.SecretKeyFile, DataDir: cfg.DataDir}); err != nil {
+	if a.Keyring, err = secret.LoadKeyring(secret.KeyConfig{Key: cfg.SecretKey, KeyFile: cfg.SecretKeyFile, OldKeys: cfg.OldKeys(), DataDir: cfg.DataDir}); err != nil {
 		return fail(err)
 	}
 	log.Info("secret key loaded: back it up separately from the database", "source", a.Keyring.Source(), "key_id", a.Keyring.KeyID())

@@ -25,6 +25,7 @@ type Config struct {
 	Database        string // "" or "sqlite": SQLite in DataDir; postgres://...: PostgreSQL
 	SecretKey       string // secret
 	SecretKeyFile   string
+	SecretOldKeys   string // secret; comma-separated base64 keys that only decrypt (rotation)
 	BootstrapToken  string // secret
 	LogLevel        string
 	LogFormat       string
@@ -114,6 +115,8 @@ func Settings() []Setting {
 	add("secret-key", "TELLTALE_SECRET_KEY", "", "base64 of 32 random bytes that encrypts vendor credentials at rest; generated into the data dir when unset", true, s, g)
 	s, g = str(func(c *Config) *string { return &c.SecretKeyFile })
 	add("secret-key-file", "TELLTALE_SECRET_KEY_FILE", "", "file holding the secret key (instead of TELLTALE_SECRET_KEY)", false, s, g)
+	s, g = str(func(c *Config) *string { return &c.SecretOldKeys })
+	add("secret-old-keys", "TELLTALE_SECRET_OLD_KEYS", "", "comma-separated previous secret keys, kept only to decrypt credentials sealed before a key rotation", true, s, g)
 	s, g = str(func(c *Config) *string { return &c.BootstrapToken })
 	add("bootstrap-token", "TELLTALE_BOOTSTRAP_TOKEN", "", "on first start, the API token of the first admin (at least 24 characters); unset: one is generated and printed once", true, s, g)
 	s, g = str(func(c *Config) *string { return &c.LogLevel })
@@ -249,6 +252,17 @@ func (c *Config) validate() error {
 		errs = append(errs, fmt.Errorf("retention: at least 1d, got %s", FormatDuration(c.Retention)))
 	}
 	return errors.Join(errs...)
+}
+
+// OldKeys splits SecretOldKeys.
+func (c Config) OldKeys() []string {
+	var out []string
+	for _, k := range strings.Split(c.SecretOldKeys, ",") {
+		if k = strings.TrimSpace(k); k != "" {
+			out = append(out, k)
+		}
+	}
+	return out
 }
 
 // UsesPostgres reports whether the PostgreSQL driver is configured.
