@@ -152,8 +152,8 @@ func hexColumn(field, s string, size int) (any, error) {
 const EventColumns = `dedupe, held, observed, inserted, action, observer, connection_id, actor, file_id, file_name, directory,
 size, category, owner, md5, sha256, exposure, link_scope, trusted, severity, doc`
 
-// InsertEventSQL is the statement InsertEvents runs per event (with " RETURNING id" where the driver
-// cannot report the inserted id otherwise).
+// InsertEventSQL is the statement InsertEvents runs per event where the driver reports inserted ids
+// through sql.Result (SQLite).
 const InsertEventSQL = `INSERT INTO file_events (` + EventColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (dedupe) DO NOTHING`
 
@@ -191,11 +191,12 @@ func (q *Queries) InsertEvents(ctx context.Context, evs []*event.FileEvent, held
 	n := 0
 	now := nowUTC().Truncate(time.Microsecond)
 	err := q.inTx(ctx, func(q *Queries) error {
-		query := InsertEventSQL
 		if !q.d.LastInsertID {
-			query += " RETURNING id"
+			var err error
+			n, err = q.insertChunks(ctx, evs, held, now)
+			return err
 		}
-		st, err := q.w.PrepareContext(ctx, q.d.q(query))
+		st, err := q.w.PrepareContext(ctx, q.d.q(InsertEventSQL))
 		if err != nil {
 			return q.wrap("insert events: prepare", err)
 		}
@@ -205,14 +206,21 @@ func (q *Queries) InsertEvents(ctx context.Context, evs []*event.FileEvent, held
 			if err != nil {
 				return fmt.Errorf("store: insert events: %w", err)
 			}
-			id, err := q.insertOne(ctx, st, args)
+			res, err := st.ExecContext(ctx, args...)
 			if err != nil {
 				return q.wrap("insert events", err)
 			}
-			if id != 0 {
-				e.Event.ID, e.Event.Inserted = id, now
-				n++
-			} // else a duplicate: stored once already
+			if k, err := res.RowsAffected(); err != nil {
+				return q.wrap("insert events", err)
+			} else if k == 0 {
+				continue // a duplicate: stored once already
+			}
+			id, err := res.LastInsertId()
+			if err != nil {
+				return q.wrap("insert events", err)
+			}
+			e.Event.ID, e.Event.Inserted = id, now
+			n++
 		}
 		return nil
 	})
@@ -225,24 +233,68 @@ func (q *Queries) InsertEvents(ctx context.Context, evs []*event.FileEvent, held
 	return n, nil
 }
 
-// insertOne runs the prepared insert and returns the new id, or 0 for a duplicate.
-func (q *Queries) insertOne(ctx context.Context, st *sql.Stmt, args []any) (int64, error) {
-	if q.d.LastInsertID {
-		res, err := st.ExecContext(ctx, args...)
+// InsertChunk is how many events one multi-row INSERT carries where the driver needs RETURNING to
+// learn the new ids (PostgreSQL): one round trip per chunk instead of one per event.
+const InsertChunk = 100
+
+// MultiRowInsert returns the statement inserting n rows of EventColumns, with suffix appended.
+func MultiRowInsert(n int, suffix string) string {
+	var b strings.Builder
+	b.WriteString(`INSERT INTO file_events (` + EventColumns + `) VALUES `)
+	for i := 0; i < n; i++ {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+	}
+	b.WriteString(suffix)
+	return b.String()
+}
+
+// insertChunks inserts in multi-row statements and maps the returned ids back by dedupe key.
+func (q *Queries) insertChunks(ctx context.Context, evs []*event.FileEvent, held bool, now time.Time) (int, error) {
+	n := 0
+	for start := 0; start < len(evs); start += InsertChunk {
+		part := evs[start:min(start+InsertChunk, len(evs))]
+		args := make([]any, 0, len(part)*21)
+		keys := make([]string, len(part))
+		for i, e := range part {
+			row, err := EventRow(e, held, now.UnixMicro())
+			if err != nil {
+				return 0, fmt.Errorf("store: insert events: %w", err)
+			}
+			keys[i] = string(row[0].([]byte))
+			args = append(args, row...)
+		}
+		rows, err := q.w.QueryContext(ctx, q.d.q(MultiRowInsert(len(part), ` ON CONFLICT (dedupe) DO NOTHING RETURNING id, dedupe`)), args...)
 		if err != nil {
-			return 0, err
+			return 0, q.wrap("insert events", err)
 		}
-		if n, err := res.RowsAffected(); err != nil || n == 0 {
-			return 0, err
+		ids := make(map[string]int64, len(part))
+		for rows.Next() {
+			var id int64
+			var key []byte
+			if err := rows.Scan(&id, &key); err != nil {
+				rows.Close()
+				return 0, q.wrap("insert events", err)
+			}
+			ids[string(key)] = id
 		}
-		return res.LastInsertId()
+		if err := rows.Close(); err != nil {
+			return 0, q.wrap("insert events", err)
+		}
+		if err := rows.Err(); err != nil {
+			return 0, q.wrap("insert events", err)
+		}
+		for i, e := range part {
+			if id, ok := ids[keys[i]]; ok {
+				e.Event.ID, e.Event.Inserted = id, now
+				delete(ids, keys[i]) // a second event with the same key in this chunk was a duplicate
+				n++
+			}
+		}
 	}
-	var id int64
-	err := st.QueryRowContext(ctx, args...).Scan(&id)
-	if err == sql.ErrNoRows {
-		return 0, nil
-	}
-	return id, err
+	return n, nil
 }
 
 const eventCols = `e.id, e.observed, e.inserted, e.action, e.observer, e.connection_id, e.actor, e.file_id, e.file_name,
