@@ -1,10 +1,24 @@
-// Package work runs units of scheduled work (store.Work) on every node. Units live in the
-// database; a Runner claims due units with a lease, runs the Handler registered for their kind,
-// keeps the lease alive while the handler runs, and writes back when the unit runs next.
+// Package work runs units of scheduled work (store.Work) on every node. The database is the
+// scheduler: units live in the work table with a next-run time and a lease; a Runner claims due
+// units with a compare-and-set (store.ClaimWork), runs the Handler registered for their kind, keeps
+// the lease alive while the handler runs, and writes back when the unit runs next.
 //
-// Claiming is a compare-and-set in the store, so several nodes sharing one PostgreSQL never run
-// the same unit at once. A node that dies loses its leases when they expire and another node
-// takes over the units.
+// Several nodes sharing one PostgreSQL never run the same unit at once: a unit is claimed by one
+// owner until its lease ends, and a node that dies loses its leases when they expire, after which
+// another node takes the units over. Delivery is therefore at least once: a node that loses a lease
+// (paused longer than LeaseFor) may see its result refused (store.ErrConflict) while another node
+// runs the unit again, so handlers are idempotent.
+//
+// Outcomes of a run:
+//
+//	handler returns          the unit
+//	zero next, nil error     is deleted (done)
+//	next, nil error          runs again at next; Attempts and LastError are cleared
+//	RetryAfter(d)            runs again after d; not a failure: Attempts and LastError are cleared
+//	any other error, panic   runs again after Backoff(Attempts+1); Attempts+1, LastError recorded, logged
+//
+// Due-ness and lease times come from the injected clock; only the poll sleep and the lease-renewal
+// ticker use real time.
 package work
 
 import (
@@ -20,14 +34,26 @@ import (
 	"sort"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/telltale-dev/telltale/internal/clock"
 	"github.com/telltale-dev/telltale/internal/store"
 )
 
 // Handler runs one unit. It returns when the unit runs next; a zero next with a nil error deletes
-// the unit. An error (or a panic) reschedules the unit after Options.Backoff.
+// the unit. An error (or a panic) reschedules the unit after Options.Backoff, except RetryAfter.
+// ctx ends when the runner stops for good (Stop's deadline) or the unit's lease was lost.
 type Handler func(ctx context.Context, w store.Work) (next time.Time, err error)
+
+// retryAfter is the error RetryAfter returns.
+type retryAfter struct{ d time.Duration }
+
+func (e *retryAfter) Error() string { return fmt.Sprintf("retry after %v", e.d) }
+
+// RetryAfter returns an error a handler returns (possibly wrapped) to be run again after d, for
+// example when a vendor says to come back later. It is not a failure: the unit's Attempts restart
+// from 0, its LastError is cleared, and Backoff is not consulted. d <= 0 means as soon as possible.
+func RetryAfter(d time.Duration) error { return &retryAfter{d: d} }
 
 // Options configure a Runner. Zero fields get the defaults noted.
 type Options struct {
@@ -38,16 +64,18 @@ type Options struct {
 	Owner string
 	// Concurrency bounds the handlers running at once; default 4.
 	Concurrency int
-	// LeaseFor is how long a claim lasts; it is extended every LeaseFor/3 while the handler runs. Default 1m.
+	// LeaseFor is how long a claim lasts; it is renewed every LeaseFor/3 while the handler runs.
+	// Default 1m.
 	LeaseFor time.Duration
 	// PollInterval is how long the loop sleeps (real time) when nothing is due, unless kicked. Default 1s.
 	PollInterval time.Duration
-	// Backoff is the delay before retrying a unit that failed attempts times in a row (attempts >= 1).
-	// Default DefaultBackoff.
+	// Backoff is the delay before retrying a unit that has failed attempts times in a row
+	// (attempts >= 1). Default DefaultBackoff.
 	Backoff func(attempts int) time.Duration
 }
 
-// DefaultBackoff is 5s·2^(attempts-1), capped at one hour, minus up to 20% jitter.
+// DefaultBackoff is 5s·2^(attempts-1) (5s, 10s, 20s, ...) capped at one hour, minus up to 20%
+// jitter so that units failing together spread out.
 func DefaultBackoff(attempts int) time.Duration {
 	if attempts < 1 {
 		attempts = 1
@@ -59,10 +87,18 @@ func DefaultBackoff(attempts int) time.Duration {
 	return d - time.Duration(rand.Int64N(int64(d)/5+1))
 }
 
-// finishTimeout bounds writing a unit's result after its handler returned.
-const finishTimeout = 30 * time.Second
+const (
+	// finishTimeout bounds writing a unit's result after its handler returned.
+	finishTimeout = 30 * time.Second
+	// runDueLimit bounds how many units one RunDue claims.
+	runDueLimit = 1000
+	// maxErrorLen bounds the error text stored with a unit.
+	maxErrorLen = 2000
+)
 
-// Runner claims and runs work units. Register handlers with Handle before Start or RunDue.
+var errLeaseLost = errors.New("work: lease lost to another owner")
+
+// Runner claims and runs work units. Register handlers with Handle, then Start (or call RunDue).
 type Runner struct {
 	o   Options
 	sem chan struct{} // one token per running handler
@@ -74,15 +110,19 @@ type Runner struct {
 	loopStop context.CancelFunc
 	loopDone chan struct{}
 
-	kick chan struct{}
+	kick  chan struct{} // Kick: claim now
+	freed chan struct{} // a handler finished: a slot is free
 
 	runCtx    context.Context // parent of handler contexts; cancelled when Stop gives up waiting
 	runCancel context.CancelFunc
-	wg        sync.WaitGroup // running units
+	wg        sync.WaitGroup // claimed units not yet finished
 }
 
-// NewRunner returns a Runner.
+// NewRunner returns a Runner. o.Store is required.
 func NewRunner(o Options) *Runner {
+	if o.Store == nil {
+		panic("work: NewRunner needs a Store")
+	}
 	if o.Clock == nil {
 		o.Clock = clock.Real{}
 	}
@@ -106,7 +146,7 @@ func NewRunner(o Options) *Runner {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Runner{o: o, sem: make(chan struct{}, o.Concurrency), handlers: map[string]Handler{},
-		kick: make(chan struct{}, 1), runCtx: ctx, runCancel: cancel}
+		kick: make(chan struct{}, 1), freed: make(chan struct{}, 1), runCtx: ctx, runCancel: cancel}
 }
 
 func defaultOwner() string {
@@ -122,8 +162,12 @@ func defaultOwner() string {
 // Owner returns the name this runner leases units under.
 func (r *Runner) Owner() string { return r.o.Owner }
 
-// Handle registers h for units of kind. Registering a kind twice replaces the handler.
+// Handle registers h for units of kind; the runner claims only kinds it has handlers for.
+// Registering a kind twice replaces the handler.
 func (r *Runner) Handle(kind string, h Handler) {
+	if kind == "" || h == nil {
+		panic("work: Handle needs a kind and a handler")
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.handlers[kind] = h
@@ -146,16 +190,20 @@ func (r *Runner) handler(kind string) Handler {
 	return r.handlers[kind]
 }
 
-// Kick wakes the loop to claim due work now instead of at the next poll.
-func (r *Runner) Kick() {
+// Kick wakes the loop to claim due work now instead of at the next poll (for example after
+// scheduling a unit for now). It never blocks.
+func (r *Runner) Kick() { signal(r.kick) }
+
+func signal(c chan struct{}) {
 	select {
-	case r.kick <- struct{}{}:
+	case c <- struct{}{}:
 	default:
 	}
 }
 
-// Start runs the claim loop in the background until ctx is done or Stop is called. Handlers run
-// under a context of their own, which only Stop cancels, so that they may finish after ctx ends.
+// Start runs the claim loop in the background until ctx is done or Stop is called. Ending ctx only
+// stops claiming: handlers run under contexts of their own, which Stop cancels once its deadline
+// passes, so that a shutdown can let running units finish. Call Stop to wait for them.
 func (r *Runner) Start(ctx context.Context) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -163,10 +211,10 @@ func (r *Runner) Start(ctx context.Context) error {
 		return errors.New("work: runner already started")
 	}
 	if r.stopped {
-		return errors.New("work: runner stopped")
+		return errors.New("work: runner stopped; make a new one")
 	}
 	if len(r.handlers) == 0 {
-		r.o.Log.Warn("work: runner started with no handlers")
+		r.o.Log.Warn("work: runner started with no handlers; it will claim nothing")
 	}
 	r.started = true
 	lctx, cancel := context.WithCancel(ctx)
@@ -175,8 +223,9 @@ func (r *Runner) Start(ctx context.Context) error {
 	return nil
 }
 
-// Stop stops claiming, waits for running handlers until ctx is done, then cancels their contexts
-// and waits for them to return. It returns ctx's error when handlers had to be cancelled.
+// Stop shuts down in two stages: it stops claiming and waits for running handlers until ctx is
+// done; then it cancels their contexts and waits for them to return, and returns an error wrapping
+// ctx's error. Results of cancelled handlers are still recorded. A stopped runner cannot restart.
 func (r *Runner) Stop(ctx context.Context) error {
 	r.mu.Lock()
 	r.stopped = true
@@ -193,79 +242,64 @@ func (r *Runner) Stop(ctx context.Context) error {
 		r.runCancel()
 		return nil
 	case <-ctx.Done():
-		r.o.Log.Warn("work: stop timed out; cancelling running handlers")
+		r.o.Log.Warn("work: stop deadline reached; cancelling running handlers")
 		r.runCancel()
 		<-all
-		return fmt.Errorf("work: running handlers cancelled: %w", ctx.Err())
+		return fmt.Errorf("work: stop: running handlers were cancelled: %w", ctx.Err())
 	}
 }
 
+// loop claims and starts due units until ctx ends. It sleeps PollInterval when nothing is due and
+// wakes early on Kick, or when a slot frees after a full batch (more may be due).
 func (r *Runner) loop(ctx context.Context, done chan struct{}) {
 	defer close(done)
-	timer := time.NewTimer(0)
+	timer := time.NewTimer(r.o.PollInterval)
 	defer timer.Stop()
-	<-timer.C
 	for {
-		full := r.claimOnce(ctx)
-		if ctx.Err() != nil {
-			return
-		}
-		if full {
-			// A whole batch was due: there may be more; claim again once a slot frees (handlers kick).
-			select {
-			case <-ctx.Done():
-				return
-			case <-r.kick:
-				continue
-			case <-time.After(r.o.PollInterval):
-				continue
-			}
+		more := r.claimOnce(ctx)
+		var freed chan struct{}
+		if more {
+			freed = r.freed
 		}
 		timer.Reset(r.o.PollInterval)
 		select {
 		case <-ctx.Done():
 			return
 		case <-r.kick:
+		case <-freed:
 		case <-timer.C:
-		}
-		if !timer.Stop() {
-			select {
-			case <-timer.C:
-			default:
-			}
 		}
 	}
 }
 
 // claimOnce claims as many due units as there are free slots and starts them. It reports whether
-// it claimed a full batch (so more may be due).
-func (r *Runner) claimOnce(ctx context.Context) bool {
+// a slot freeing up should trigger the next claim: no slot was free, or a whole batch was due.
+func (r *Runner) claimOnce(ctx context.Context) (more bool) {
 	kinds := r.kinds()
 	if len(kinds) == 0 {
 		return false
 	}
 	free := 0
+acquire:
 	for free < cap(r.sem) {
 		select {
 		case r.sem <- struct{}{}:
 			free++
-			continue
 		default:
+			break acquire
 		}
-		break
 	}
 	if free == 0 {
-		return false
+		return true
 	}
-	units, err := r.o.Store.ClaimWork(ctx, store.ClaimRequest{Owner: r.o.Owner, Now: r.o.Clock.Now(), LeaseFor: r.o.LeaseFor, Kinds: kinds, Limit: free})
+	// The claim itself is not cut short by Stop: a claim committed but never read would hold its
+	// units until their leases expire.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finishTimeout)
+	units, err := r.o.Store.ClaimWork(cctx, store.ClaimRequest{Owner: r.o.Owner, Now: r.o.Clock.Now(), LeaseFor: r.o.LeaseFor, Kinds: kinds, Limit: free})
+	cancel()
 	if err != nil {
-		for range free {
-			<-r.sem
-		}
-		if ctx.Err() == nil {
-			r.o.Log.Warn("work: claiming due work failed", "err", err)
-		}
-		return false
+		units = nil
+		r.o.Log.Warn("work: claiming due work failed; retrying at the next poll", "err", err)
 	}
 	for range free - len(units) {
 		<-r.sem
@@ -274,25 +308,31 @@ func (r *Runner) claimOnce(ctx context.Context) bool {
 		r.wg.Add(1)
 		go func() {
 			defer r.wg.Done()
-			defer func() { <-r.sem; r.Kick() }()
-			r.run(w)
+			defer func() { <-r.sem; signal(r.freed) }()
+			r.run(r.runCtx, w)
 		}()
 	}
-	return len(units) == free
+	return err == nil && len(units) == free
 }
 
-// RunDue claims every due unit of the registered kinds once, runs them (at most Concurrency at a
-// time) and returns how many ran. Units a handler reschedules as due again are not run twice.
+// RunDue claims the units of the registered kinds that are due now (at most 1000), runs them, at
+// most Concurrency at a time (counting handlers the loop runs), and returns how many ran. It is one
+// round: units a handler reschedules as due again are not run twice. Handlers' contexts end with ctx.
 func (r *Runner) RunDue(ctx context.Context) (int, error) {
 	kinds := r.kinds()
 	if len(kinds) == 0 {
 		return 0, nil
 	}
-	units, err := r.o.Store.ClaimWork(ctx, store.ClaimRequest{Owner: r.o.Owner, Now: r.o.Clock.Now(), LeaseFor: r.o.LeaseFor, Kinds: kinds, Limit: 100000})
+	units, err := r.o.Store.ClaimWork(ctx, store.ClaimRequest{Owner: r.o.Owner, Now: r.o.Clock.Now(), LeaseFor: r.o.LeaseFor, Kinds: kinds, Limit: runDueLimit})
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("work: claiming due work: %w", err)
 	}
+	parent, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(r.runCtx, cancel)()
 	var wg sync.WaitGroup
+	var mu sync.Mutex
+	ran := 0
 	for _, w := range units {
 		wg.Add(1)
 		r.wg.Add(1)
@@ -300,63 +340,71 @@ func (r *Runner) RunDue(ctx context.Context) (int, error) {
 			defer r.wg.Done()
 			defer wg.Done()
 			// Keep the lease while waiting for a slot.
-			stopExtend := r.extendLease(w, func() {})
+			stopRenew := r.renewLease(w, func(error) {})
 			select {
 			case r.sem <- struct{}{}:
-			case <-ctx.Done():
-				stopExtend()
+			case <-parent.Done():
+				stopRenew()
 				r.release(w)
 				return
 			}
-			defer func() { <-r.sem }()
-			stopExtend()
-			r.run(w)
+			defer func() { <-r.sem; signal(r.freed) }()
+			stopRenew()
+			r.run(parent, w)
+			mu.Lock()
+			ran++
+			mu.Unlock()
 		}()
 	}
 	wg.Wait()
-	return len(units), ctx.Err()
+	return ran, ctx.Err()
 }
 
-// release gives back a claimed unit that was not run, keeping its schedule and attempts.
+// release gives back a claimed unit that was not run, keeping its schedule.
 func (r *Runner) release(w store.Work) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.runCtx), finishTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), finishTimeout)
 	defer cancel()
-	errText := w.LastError
-	if w.Attempts > 0 && errText == "" {
-		errText = "not run"
-	}
-	// FinishWork counts an error as one more attempt; a unit given back unrun keeps its error text
-	// only when it already had failures, so Attempts may grow by one. Rare (cancelled RunDue).
-	if err := r.o.Store.FinishWork(ctx, w.ID, r.o.Owner, w.NextRunAt, errText); err != nil && !errors.Is(err, store.ErrConflict) {
-		r.o.Log.Warn("work: releasing unit failed", "kind", w.Kind, "key", w.Key, "err", err)
+	// FinishWork with an error text counts one more attempt; a unit that had failed before keeps
+	// its error (Attempts grows by one), others are released clean. Rare: a cancelled RunDue.
+	if err := r.o.Store.FinishWork(ctx, w.ID, r.o.Owner, w.NextRunAt, w.LastError); err != nil && !errors.Is(err, store.ErrConflict) {
+		r.o.Log.Warn("work: releasing an unrun unit failed; it runs when its lease expires", "kind", w.Kind, "key", w.Key, "err", err)
 	}
 }
 
-// extendLease keeps w's lease alive every LeaseFor/3 until the returned stop is called. When the
-// lease is lost it calls lost.
-func (r *Runner) extendLease(w store.Work, lost func()) (stop func()) {
+// renewLease extends w's lease every LeaseFor/3 until the returned stop is called. When the lease
+// was taken by another owner, or could not be renewed before it ended, it calls lost and stops.
+func (r *Runner) renewLease(w store.Work, lost func(error)) (stop func()) {
 	done := make(chan struct{})
 	exited := make(chan struct{})
 	go func() {
 		defer close(exited)
-		t := time.NewTicker(max(r.o.LeaseFor/3, time.Millisecond))
+		every := max(r.o.LeaseFor/3, time.Millisecond)
+		t := time.NewTicker(every)
 		defer t.Stop()
+		until := w.LeaseUntil
 		for {
 			select {
 			case <-done:
 				return
 			case <-t.C:
 			}
-			ctx, cancel := context.WithTimeout(r.runCtx, r.o.LeaseFor/3+time.Second)
-			err := r.o.Store.ExtendLease(ctx, w.ID, r.o.Owner, r.o.Clock.Now().Add(r.o.LeaseFor))
+			next := r.o.Clock.Now().Add(r.o.LeaseFor)
+			ctx, cancel := context.WithTimeout(context.Background(), every)
+			err := r.o.Store.ExtendLease(ctx, w.ID, r.o.Owner, next)
 			cancel()
-			if errors.Is(err, store.ErrConflict) {
-				r.o.Log.Warn("work: lease lost; cancelling the handler", "kind", w.Kind, "key", w.Key)
-				lost()
+			switch {
+			case err == nil:
+				until = next
+			case errors.Is(err, store.ErrConflict):
+				r.o.Log.Warn("work: lease lost to another owner; cancelling the handler", "kind", w.Kind, "key", w.Key, "owner", r.o.Owner)
+				lost(errLeaseLost)
 				return
-			}
-			if err != nil && r.runCtx.Err() == nil {
-				r.o.Log.Warn("work: extending lease failed", "kind", w.Kind, "key", w.Key, "err", err)
+			case !r.o.Clock.Now().Before(until):
+				r.o.Log.Warn("work: lease expired before it could be renewed; cancelling the handler", "kind", w.Kind, "key", w.Key, "err", err)
+				lost(errLeaseLost)
+				return
+			default:
+				r.o.Log.Warn("work: renewing a lease failed; retrying", "kind", w.Kind, "key", w.Key, "err", err)
 			}
 		}
 	}()
@@ -364,44 +412,59 @@ func (r *Runner) extendLease(w store.Work, lost func()) (stop func()) {
 	return func() { once.Do(func() { close(done); <-exited }) }
 }
 
-// run runs one claimed unit and records its result. The caller holds a slot.
-func (r *Runner) run(w store.Work) {
-	h := r.handler(w.Kind)
-	ctx, cancel := context.WithCancel(r.runCtx)
-	stopExtend := r.extendLease(w, cancel)
-	var next time.Time
-	var err error
-	if h == nil {
-		err = fmt.Errorf("no handler for work kind %q", w.Kind)
-	} else {
-		next, err = call(ctx, h, w, r.o.Log)
-	}
-	stopExtend()
-	cancel()
+// run runs one claimed unit under parent and records its result. The caller holds a slot.
+func (r *Runner) run(parent context.Context, w store.Work) {
+	ctx, cancel := context.WithCancelCause(parent)
+	defer cancel(nil)
+	stopRenew := r.renewLease(w, cancel)
+	next, err := r.call(ctx, w)
+	stopRenew()
+
+	now := r.o.Clock.Now()
 	errText := ""
-	if err != nil {
-		errText = err.Error()
-		next = r.o.Clock.Now().Add(r.o.Backoff(w.Attempts + 1))
+	var ra *retryAfter
+	switch {
+	case errors.As(err, &ra):
+		next = now.Add(max(ra.d, 0))
+		r.o.Log.Debug("work: unit asked to run again later", "kind", w.Kind, "key", w.Key, "retry_at", next, "reason", err)
+	case err != nil:
+		errText = truncate(err.Error(), maxErrorLen)
+		next = now.Add(r.o.Backoff(w.Attempts + 1))
 		r.o.Log.Warn("work: unit failed", "kind", w.Kind, "key", w.Key, "attempts", w.Attempts+1, "retry_at", next, "err", err)
 	}
-	fctx, fcancel := context.WithTimeout(context.WithoutCancel(r.runCtx), finishTimeout)
+	fctx, fcancel := context.WithTimeout(context.Background(), finishTimeout)
 	defer fcancel()
 	if err := r.o.Store.FinishWork(fctx, w.ID, r.o.Owner, next, errText); err != nil {
 		if errors.Is(err, store.ErrConflict) {
-			r.o.Log.Warn("work: lease lost before the unit finished; another node may run it again", "kind", w.Kind, "key", w.Key)
+			r.o.Log.Warn("work: lease lost before the result was recorded; the new owner runs the unit again", "kind", w.Kind, "key", w.Key, "owner", r.o.Owner)
 		} else {
-			r.o.Log.Error("work: recording unit result failed", "kind", w.Kind, "key", w.Key, "err", err)
+			r.o.Log.Error("work: recording a unit's result failed; it runs again when its lease expires", "kind", w.Kind, "key", w.Key, "err", err)
 		}
 	}
 }
 
-// call runs h, turning a panic into an error.
-func call(ctx context.Context, h Handler, w store.Work, log *slog.Logger) (next time.Time, err error) {
+// call runs the unit's handler, turning a panic into an error.
+func (r *Runner) call(ctx context.Context, w store.Work) (next time.Time, err error) {
+	h := r.handler(w.Kind)
+	if h == nil {
+		return time.Time{}, fmt.Errorf("no handler for work kind %q", w.Kind)
+	}
 	defer func() {
 		if p := recover(); p != nil {
-			log.Error("work: handler panicked", "kind", w.Kind, "key", w.Key, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			r.o.Log.Error("work: handler panicked", "kind", w.Kind, "key", w.Key, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 			next, err = time.Time{}, fmt.Errorf("handler panicked: %v", p)
 		}
 	}()
 	return h(ctx, w)
+}
+
+// truncate cuts s to at most n bytes on a rune boundary.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
 }

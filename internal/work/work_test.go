@@ -1,6 +1,8 @@
 package work
 
 import (
+	"log/slog"
+	"os"
 	"context"
 	"errors"
 	"fmt"
@@ -296,7 +298,7 @@ func TestTwoNodesNeverOverlap(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { st.Close() })
-		r := NewRunner(Options{Store: st, Owner: owner, Concurrency: 8, LeaseFor: 300 * time.Millisecond, PollInterval: 5 * time.Millisecond})
+		r := NewRunner(Options{Log: slog.New(slog.NewTextHandler(os.Stderr, nil)), Store: st, Owner: owner, Concurrency: 8, LeaseFor: 300 * time.Millisecond, PollInterval: 5 * time.Millisecond})
 		r.Handle("k", handler(owner))
 		runners = append(runners, r)
 		if owner == "node-a" {
