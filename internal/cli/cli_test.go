@@ -158,6 +158,7 @@ func TestConnectionsCommands(t *testing.T) {
 }
 
 func TestNoTokenSaysHow(t *testing.T) {
+	t.Setenv("TELLTALE_TOKEN", "")
 	var out, errb bytes.Buffer
 	code := Main(context.Background(), []string{"connections", "list"}, strings.NewReader(""), &out, &errb)
 	if code == 0 || !strings.Contains(errb.String(), "TELLTALE_TOKEN") {
