@@ -1,11 +1,11 @@
 package work
 
 import (
-	"log/slog"
-	"os"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
