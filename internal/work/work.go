@@ -389,7 +389,7 @@ func (r *Runner) renewLease(w store.Work, lost func(error)) (stop func()) {
 			case <-t.C:
 			}
 			next := r.o.Clock.Now().Add(r.o.LeaseFor)
-			ctx, cancel := context.WithTimeout(context.Background(), every)
+			ctx, cancel := context.WithTimeout(context.Background(), r.o.LeaseFor)
 			err := r.o.Store.ExtendLease(ctx, w.ID, r.o.Owner, next)
 			cancel()
 			switch {

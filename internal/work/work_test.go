@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -298,7 +296,7 @@ func TestTwoNodesNeverOverlap(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { st.Close() })
-		r := NewRunner(Options{Log: slog.New(slog.NewTextHandler(os.Stderr, nil)), Store: st, Owner: owner, Concurrency: 8, LeaseFor: 300 * time.Millisecond, PollInterval: 5 * time.Millisecond})
+		r := NewRunner(Options{Store: st, Owner: owner, Concurrency: 8, LeaseFor: 300 * time.Millisecond, PollInterval: 5 * time.Millisecond})
 		r.Handle("k", handler(owner))
 		runners = append(runners, r)
 		if owner == "node-a" {
