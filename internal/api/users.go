@@ -231,18 +231,18 @@ func (s *Server) revokeToken(r *http.Request, p auth.Principal) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	ts, err := s.store.ListTokens(r.Context(), 0)
+	owner := p.UserID // others' tokens are invisible: answered as if they did not exist
+	if p.Role.Satisfies(auth.RoleAdmin) {
+		owner = 0
+	}
+	ts, err := s.store.ListTokens(r.Context(), owner)
 	if err != nil {
 		return nil, err
 	}
 	for _, t := range ts {
-		if t.ID != id {
-			continue
+		if t.ID == id {
+			return noContent{}, s.auth.RevokeToken(r.Context(), id)
 		}
-		if t.UserID != p.UserID && !p.Role.Satisfies(auth.RoleAdmin) {
-			break // someone else's token: answer as if it did not exist
-		}
-		return noContent{}, s.auth.RevokeToken(r.Context(), id)
 	}
 	return nil, withStatus(http.StatusNotFound, "no token with id %d among the tokens you can manage", id)
 }

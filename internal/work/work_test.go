@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -263,75 +264,285 @@ func TestStopWaitsThenCancels(t *testing.T) {
 	}
 }
 
-// TestTwoNodesNeverOverlap runs two runners on two connections to one PostgreSQL database with
-// short leases: no unit ever runs on both at once, and every unit runs.
-func TestTwoNodesNeverOverlap(t *testing.T) {
+// logCounter is a slog handler that counts records whose message contains one of its substrings.
+type logCounter struct {
+	subs []string
+	mu   *sync.Mutex
+	msgs *[]string
+}
+
+func newLogCounter(subs ...string) (*slog.Logger, func() []string) {
+	c := logCounter{subs: subs, mu: &sync.Mutex{}, msgs: new([]string)}
+	return slog.New(c), func() []string {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return append([]string(nil), *c.msgs...)
+	}
+}
+
+func (c logCounter) Enabled(context.Context, slog.Level) bool { return true }
+func (c logCounter) WithAttrs([]slog.Attr) slog.Handler       { return c }
+func (c logCounter) WithGroup(string) slog.Handler            { return c }
+func (c logCounter) Handle(_ context.Context, r slog.Record) error {
+	for _, s := range c.subs {
+		if strings.Contains(r.Message, s) {
+			c.mu.Lock()
+			*c.msgs = append(*c.msgs, r.Message)
+			c.mu.Unlock()
+		}
+	}
+	return nil
+}
+
+func TestRetryAfterIsNotAFailure(t *testing.T) {
 	ctx := context.Background()
-	dsn := pgtest.DSN(t)
-	const units = 200
+	st, clk := openSQLite(t), clock.NewFake(t0)
+	r := NewRunner(Options{Store: st, Clock: clk, Owner: "a", Backoff: func(n int) time.Duration { return time.Minute }})
+	var runs atomic.Int32
+	r.Handle("k", func(_ context.Context, w store.Work) (time.Time, error) {
+		if runs.Add(1) == 1 {
+			return time.Time{}, errors.New("first run fails")
+		}
+		return time.Time{}, fmt.Errorf("vendor busy: %w", RetryAfter(10*time.Minute))
+	})
+	ensure(t, st, "k", "1", t0)
+	if n, err := r.RunDue(ctx); n != 1 || err != nil {
+		t.Fatal(n, err)
+	}
+	clk.Advance(time.Minute)
+	if n, err := r.RunDue(ctx); n != 1 || err != nil {
+		t.Fatal(n, err)
+	}
+	w, err := st.GetWork(ctx, "k", "1")
+	if err != nil || w.Attempts != 0 || w.LastError != "" || !w.NextRunAt.Equal(clk.Now().Add(10*time.Minute)) || w.LeaseOwner != "" {
+		t.Fatalf("after RetryAfter: %+v %v", w, err)
+	}
+}
+
+// TestLostLeaseResultRefused: a handler outlives its lease (the clock jumps), another owner claims
+// the unit, runs it and records its result; the first owner's result is refused with ErrConflict,
+// logged, and the runner moves on.
+func TestLostLeaseResultRefused(t *testing.T) {
+	ctx := context.Background()
+	st, clk := openSQLite(t), clock.NewFake(t0)
+	logA, lost := newLogCounter("lease lost")
+	a := NewRunner(Options{Store: st, Clock: clk, Owner: "a", Log: logA, LeaseFor: time.Minute})
+	b := NewRunner(Options{Store: st, Clock: clk, Owner: "b", LeaseFor: time.Minute})
+	entered, release := make(chan struct{}), make(chan struct{})
+	a.Handle("k", func(context.Context, store.Work) (time.Time, error) {
+		close(entered)
+		<-release
+		return time.Time{}, nil // would delete the unit, if the result were accepted
+	})
+	b.Handle("k", func(context.Context, store.Work) (time.Time, error) { return clk.Now().Add(time.Hour), nil })
+	ensure(t, st, "k", "1", t0)
+	type result struct {
+		n   int
+		err error
+	}
+	resA := make(chan result, 1)
+	go func() { n, err := a.RunDue(ctx); resA <- result{n, err} }()
+	select {
+	case <-entered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("handler of a never started")
+	}
+	if n, _ := b.RunDue(ctx); n != 0 {
+		t.Fatal("b claimed a unit under a live lease")
+	}
+	clk.Advance(2 * time.Minute) // a's lease has expired (a renews only every 20s of real time)
+	if n, err := b.RunDue(ctx); n != 1 || err != nil {
+		t.Fatalf("b.RunDue = %d, %v", n, err)
+	}
+	close(release)
+	select {
+	case res := <-resA:
+		if res.n != 1 || res.err != nil {
+			t.Fatalf("a.RunDue = %d, %v", res.n, res.err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a.RunDue did not return")
+	}
+	w, err := st.GetWork(ctx, "k", "1")
+	if err != nil || !w.NextRunAt.Equal(clk.Now().Add(time.Hour)) || w.LeaseOwner != "" {
+		t.Fatalf("unit %+v %v: b's result should stand", w, err)
+	}
+	if got := lost(); len(got) != 1 {
+		t.Fatalf("a logged %q, want one lost-lease warning", got)
+	}
+	// a moves on: it runs the unit again when due.
+	clk.Advance(time.Hour)
+	release = make(chan struct{})
+	close(release)
+	entered = make(chan struct{})
+	if n, err := a.RunDue(ctx); n != 1 || err != nil {
+		t.Fatalf("a.RunDue after the conflict = %d, %v", n, err)
+	}
+}
+
+// TestLeaseRenewedThenLost: while a handler runs its lease is renewed from the injected clock; when
+// another owner takes the unit, the next renewal fails and the handler's context is cancelled.
+func TestLeaseRenewedThenLost(t *testing.T) {
+	ctx := context.Background()
+	st, clk := openSQLite(t), clock.NewFake(t0)
+	const lease = 60 * time.Millisecond // renewed every 20ms of real time
+	r := NewRunner(Options{Store: st, Clock: clk, Owner: "a", LeaseFor: lease})
+	entered := make(chan struct{})
+	var cause atomic.Value
+	r.Handle("k", func(ctx context.Context, w store.Work) (time.Time, error) {
+		close(entered)
+		<-ctx.Done()
+		cause.Store(context.Cause(ctx))
+		return time.Time{}, ctx.Err()
+	})
+	ensure(t, st, "k", "1", t0)
+	done := make(chan struct{})
+	go func() { r.RunDue(ctx); close(done) }()
+	<-entered
+	clk.Advance(time.Hour)
+	waitFor(t, "lease renewed from the clock", 10*time.Second, func() bool {
+		w, err := st.GetWork(ctx, "k", "1")
+		return err == nil && w.LeaseOwner == "a" && w.LeaseUntil.Equal(t0.Add(time.Hour+lease))
+	})
+	// Another node, whose clock says the lease has expired, takes the unit.
+	got, err := st.ClaimWork(ctx, store.ClaimRequest{Owner: "b", Now: t0.Add(10 * time.Hour), LeaseFor: time.Hour, Limit: 1})
+	if err != nil || len(got) != 1 {
+		t.Fatalf("b's claim: %v %v", got, err)
+	}
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("handler not cancelled after its lease was lost")
+	}
+	if c, _ := cause.Load().(error); !errors.Is(c, errLeaseLost) {
+		t.Fatalf("cancel cause %v", c)
+	}
+	if w, err := st.GetWork(ctx, "k", "1"); err != nil || w.LeaseOwner != "b" || w.Attempts != 0 {
+		t.Fatalf("unit %+v %v: b still holds it, a's failure not recorded", w, err)
+	}
+}
+
+// twoNodes runs two runners ("nodes"), each on its own store connection to one database, over 200
+// units with short leases. Each unit runs three times (it reschedules itself twice); every 25th
+// unit's first run outlives its first lease, so only renewal keeps the other node off it. No unit
+// may ever run on both nodes at once, and every unit must complete.
+func twoNodes(t *testing.T, open func(t *testing.T) store.Store) {
+	ctx := context.Background()
+	const units, runsEach, lease = 200, 3, time.Second
 	var mu sync.Mutex
-	running := map[string]string{} // key -> owner
-	ranCount := map[string]int{}
+	running := map[string]string{} // key -> node running it now
+	runs := map[string]int{}
+	perNode := map[string]int{}
 	var overlaps []string
-	handler := func(owner string) Handler {
+	handler := func(node string) Handler {
 		return func(ctx context.Context, w store.Work) (time.Time, error) {
 			mu.Lock()
-			if o, ok := running[w.Key]; ok {
-				overlaps = append(overlaps, fmt.Sprintf("%s on %s and %s", w.Key, o, owner))
+			if other, ok := running[w.Key]; ok {
+				overlaps = append(overlaps, fmt.Sprintf("%s on %s and %s", w.Key, other, node))
 			}
-			running[w.Key] = owner
+			running[w.Key] = node
+			n := runs[w.Key]
 			mu.Unlock()
-			time.Sleep(time.Duration(len(w.Key)%4) * time.Millisecond) // simulated work
+			var i int
+			fmt.Sscanf(w.Key, "unit-%d", &i)
+			work := time.Duration(i%3) * time.Millisecond // simulated work
+			if i%25 == 0 && n == 0 {
+				work = lease * 3 / 2
+			}
+			select {
+			case <-time.After(work):
+			case <-ctx.Done():
+			}
 			mu.Lock()
 			delete(running, w.Key)
-			ranCount[w.Key]++
+			runs[w.Key]++
+			perNode[node]++
+			n = runs[w.Key]
 			mu.Unlock()
+			if n < runsEach {
+				return time.Now().UTC(), nil
+			}
 			return time.Time{}, nil
 		}
 	}
+	log, lost := newLogCounter("lease lost", "lease expired")
 	var runners []*Runner
-	for _, owner := range []string{"node-a", "node-b"} {
-		st, err := postgres.Open(ctx, dsn, postgres.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { st.Close() })
-		r := NewRunner(Options{Store: st, Owner: owner, Concurrency: 8, LeaseFor: 300 * time.Millisecond, PollInterval: 5 * time.Millisecond})
-		r.Handle("k", handler(owner))
+	var stores []store.Store
+	for _, node := range []string{"node-a", "node-b"} {
+		st := open(t)
+		stores = append(stores, st)
+		r := NewRunner(Options{Store: st, Owner: node, Log: log, Concurrency: 6, LeaseFor: lease, PollInterval: 10 * time.Millisecond})
+		r.Handle("k", handler(node))
 		runners = append(runners, r)
-		if owner == "node-a" {
-			now := time.Now().UTC()
-			for i := range units {
-				ensure(t, st, "k", fmt.Sprintf("unit-%03d", i), now)
-			}
-		}
+	}
+	now := time.Now().UTC()
+	for i := range units {
+		ensure(t, stores[i%2], "k", fmt.Sprintf("unit-%03d", i), now)
 	}
 	for _, r := range runners {
 		if err := r.Start(ctx); err != nil {
 			t.Fatal(err)
 		}
 	}
-	defer func() {
+	stopAll := func() {
 		for _, r := range runners {
-			r.Stop(ctx)
+			if err := r.Stop(ctx); err != nil {
+				t.Error(err)
+			}
 		}
-	}()
-	waitFor(t, "every unit to run", 60*time.Second, func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		return len(ranCount) == units && len(running) == 0
-	})
-	for _, r := range runners {
-		r.Stop(ctx)
 	}
+	defer stopAll()
+	waitFor(t, "every unit to complete", 2*time.Minute, func() bool {
+		ws, err := stores[0].ListWork(ctx, 0)
+		return err == nil && len(ws) == 0
+	})
+	stopAll()
 	mu.Lock()
 	defer mu.Unlock()
 	if len(overlaps) > 0 {
 		t.Fatalf("units ran on both nodes at once: %v", overlaps)
 	}
-	for k, n := range ranCount {
-		if n != 1 {
-			t.Errorf("%s ran %d times", k, n)
+	extra := 0
+	for i := range units {
+		k := fmt.Sprintf("unit-%03d", i)
+		if runs[k] < runsEach {
+			t.Errorf("%s ran %d times, want %d", k, runs[k], runsEach)
 		}
+		extra += runs[k] - runsEach
 	}
+	// A run repeats only after a lost lease (a node paused longer than the lease), which the
+	// runner logs.
+	if l := len(lost()); extra > l {
+		t.Errorf("%d runs repeated but only %d lost leases logged", extra, l)
+	}
+	if perNode["node-a"] == 0 || perNode["node-b"] == 0 {
+		t.Errorf("work did not spread across the nodes: %v", perNode)
+	}
+	t.Logf("runs per node %v; repeated runs %d; lost leases logged %d", perNode, extra, len(lost()))
+}
+
+// TestTwoNodesNeverOverlap is the scale-out guarantee: two nodes sharing one PostgreSQL.
+func TestTwoNodesNeverOverlap(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	twoNodes(t, func(t *testing.T) store.Store {
+		st, err := postgres.Open(context.Background(), dsn, postgres.Options{MaxConns: 20})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		return st
+	})
+}
+
+// TestTwoNodesNeverOverlapSQLite runs the same scenario on two connections to one SQLite file.
+func TestTwoNodesNeverOverlapSQLite(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "t.db")
+	twoNodes(t, func(t *testing.T) store.Store {
+		st, err := sqlite.Open(context.Background(), path, sqlite.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		return st
+	})
 }
