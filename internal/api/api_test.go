@@ -433,6 +433,13 @@ func TestSettingsAndUsers(t *testing.T) {
 	if code, _ := f.do(t, tok.Secret, "PUT", "/api/v1/settings", client.Settings{TrustedDomains: []string{}, RetentionDays: 5}); code != 403 {
 		t.Errorf("analyst changed settings: %d", code)
 	}
+	// Someone else's token (the admin's bootstrap token, id 1) is invisible to an analyst.
+	if code, _ := f.do(t, tok.Secret, "DELETE", "/api/v1/tokens/1", nil); code != 404 {
+		t.Errorf("analyst revoking the admin's token: %d, want 404", code)
+	}
+	if code, _ := f.do(t, f.admin, "GET", "/api/v1/me", nil); code != 200 {
+		t.Errorf("admin token no longer works: %d", code)
+	}
 	if code, _ := f.do(t, f.admin, "DELETE", "/api/v1/tokens/"+tok.ID, nil); code != 204 {
 		t.Errorf("revoke: %d", code)
 	}
