@@ -68,10 +68,17 @@ func OpenStore(ctx context.Context, cfg config.Config) (store.Store, error) {
 	return sqlite.Open(ctx, filepath.Join(cfg.DataDir, "telltale.db"), sqlite.Options{})
 }
 
+// errSharedKey: every node sharing a PostgreSQL database must seal and open credentials with the
+// same key, so a key generated into one node's data dir is not enough.
+var errSharedKey = errors.New("app: with PostgreSQL several nodes share the database, so they must share the secret key: set TELLTALE_SECRET_KEY or TELLTALE_SECRET_KEY_FILE to the same key on every node (generate one with `openssl rand -base64 32`)")
+
 // New builds a node from its configuration. It opens the store (applying migrations), loads the
 // secret key, and creates the first admin on first start.
 func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error) {
 	a := &App{Config: cfg, Log: log, Clock: clock.Real{}, Metrics: metrics.New(), started: make(chan struct{})}
+	if cfg.UsesPostgres() && cfg.SecretKey == "" && cfg.SecretKeyFile == "" {
+		return nil, errSharedKey
+	}
 	var err error
 	if a.Store, err = OpenStore(ctx, cfg); err != nil {
 		return nil, err
