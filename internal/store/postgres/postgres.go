@@ -1,13 +1,12 @@
-// Package postgres is the scale-out store driver: PostgreSQL through pgx v5 (its database/sql
-// adapter), sharing every query with SQLite in store/sqldb. Several nodes can share one database:
-// migrations run under an advisory lock, and work is claimed with FOR UPDATE SKIP LOCKED.
 package postgres
 
 import (
 	"context"
 	"database/sql"
+	"embed"
 	"errors"
 	"fmt"
+	"io/fs"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
@@ -27,7 +26,7 @@ var _ store.Store = (*Store)(nil)
 
 func dialect() *sqldb.Dialect {
 	return &sqldb.Dialect{
-		Name: "postgres", Numbered: true, PK: "BIGSERIAL PRIMARY KEY", Int: "BIGINT", Blob: "BYTEA",
+		Name: "postgres", Numbered: true,
 		SkipLocked:    " FOR UPDATE SKIP LOCKED",
 		MigrationLock: "SELECT pg_advisory_xact_lock(724201)",
 		IsUnique: func(err error) bool {
@@ -37,9 +36,16 @@ func dialect() *sqldb.Dialect {
 	}
 }
 
-// Migrations are the driver's schema steps.
-func Migrations(d *sqldb.Dialect) []sqldb.Migration {
-	return []sqldb.Migration{sqldb.InitMigration(d)}
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// Migrations returns the driver's schema steps (migrations/NNNN_name.sql), oldest first.
+func Migrations() ([]sqldb.Migration, error) {
+	sub, err := fs.Sub(migrationFiles, "migrations")
+	if err != nil {
+		return nil, err
+	}
+	return sqldb.LoadMigrations(sub)
 }
 
 // Open connects to dsn (postgres://...) and migrates the database.
@@ -57,9 +63,12 @@ func Open(ctx context.Context, dsn string, o Options) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("postgres: connect: %w (check --database / TELLTALE_DATABASE and that the server is reachable)", err)
 	}
-	d := dialect()
-	s := sqldb.New(d, db, db)
-	if err := s.Migrate(ctx, Migrations(d)); err != nil {
+	s := sqldb.New(dialect(), db, db)
+	ms, err := Migrations()
+	if err == nil {
+		err = s.Migrate(ctx, ms)
+	}
+	if err != nil {
 		s.Close()
 		return nil, fmt.Errorf("postgres: %w", err)
 	}

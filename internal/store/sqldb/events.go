@@ -20,8 +20,9 @@ var nowUTC = func() time.Time { return time.Now().UTC() }
 // doc is the compact, internal JSON of what of an event is not a column: short keys, times as Unix
 // microseconds, and nothing that can be derived (the path when it is directory + name, the MIME type
 // when it is the standard one for the extension, the connection name, which is read from the
-// connections table). It is a storage format, not the public contract; TestDocCoversEveryField
-// fails when a field is added to event.FileEvent and not here.
+// connections table). It is a storage format, not the public contract; the round trip of
+// storetest's everyField event (every field set, found by reflection) fails when a field is added
+// to event.FileEvent and not here.
 type doc struct {
 	E struct {
 		C int      `json:"c,omitempty"` // count

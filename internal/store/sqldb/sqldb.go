@@ -1,8 +1,3 @@
-// Package sqldb is the one implementation of the store contract over database/sql, shared by the
-// SQLite and PostgreSQL drivers. Every query is written once with ? placeholders; a small Dialect
-// supplies what really differs (placeholder style, column types, unique-violation detection, row
-// locking for work claims). The drivers open the database, choose the dialect and add their own
-// migrations.
 package sqldb
 
 import (
@@ -23,9 +18,6 @@ import (
 type Dialect struct {
 	Name       string
 	Numbered   bool   // placeholders are $1, $2 (PostgreSQL) instead of ?
-	PK         string // auto-increment primary key column type
-	Int        string // 64-bit integer column type
-	Blob       string // byte string column type
 	SkipLocked string // appended to the claim subquery: " FOR UPDATE SKIP LOCKED" on PostgreSQL
 	IsUnique   func(error) bool
 	// LastInsertID: the driver reports inserted row ids through sql.Result (SQLite), so inserts can
@@ -144,6 +136,9 @@ func (q *Queries) inTx(ctx context.Context, fn func(q *Queries) error) error {
 // Migrate applies the migrations not yet applied, in one transaction, and refuses a database
 // written by a newer binary.
 func (db *DB) Migrate(ctx context.Context, ms []Migration) error {
+	if len(ms) == 0 {
+		return errors.New("store: no migrations")
+	}
 	sort.Slice(ms, func(i, j int) bool { return ms[i].Version < ms[j].Version })
 	known := ms[len(ms)-1].Version
 	return db.InTx(ctx, func(s store.Queries) error {
@@ -153,7 +148,7 @@ func (db *DB) Migrate(ctx context.Context, ms []Migration) error {
 				return fmt.Errorf("store: migration lock: %w", err)
 			}
 		}
-		if _, err := q.w.ExecContext(ctx, db.d.expand(`CREATE TABLE IF NOT EXISTS schema_migrations (version {int} PRIMARY KEY, name TEXT NOT NULL, applied_at {int} NOT NULL)`)); err != nil {
+		if _, err := q.w.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)`); err != nil {
 			return fmt.Errorf("store: migrations table: %w", err)
 		}
 		var have sql.NullInt64
@@ -173,21 +168,11 @@ func (db *DB) Migrate(ctx context.Context, ms []Migration) error {
 				}
 			}
 			if _, err := q.w.ExecContext(ctx, q.d.q(`INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`), m.Version, m.Name, micros(time.Now())); err != nil {
-				return err
+				return fmt.Errorf("store: record migration %d: %w", m.Version, err)
 			}
 		}
 		return nil
 	})
-}
-
-func splitStatements(s string) []string {
-	var out []string
-	for _, p := range strings.Split(s, ";\n") {
-		if p = strings.TrimSpace(p); p != "" {
-			out = append(out, strings.TrimSuffix(p, ";"))
-		}
-	}
-	return out
 }
 
 // ---- helpers ----

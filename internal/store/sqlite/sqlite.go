@@ -1,18 +1,18 @@
-// Package sqlite is the embedded store driver (modernc.org/sqlite, no cgo): WAL, synchronous=FULL,
-// one writer connection for every write and transaction, and a read-only pool for reads. Queries
-// are shared with PostgreSQL in store/sqldb.
 package sqlite
 
 import (
 	"context"
 	"database/sql"
+	"embed"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
-	"strings"
 
 	"github.com/telltale-dev/telltale/internal/store"
 	"github.com/telltale-dev/telltale/internal/store/sqldb"
-	_ "modernc.org/sqlite" // registers the "sqlite" driver
+	"modernc.org/sqlite" // registers the "sqlite" driver
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // Options tune the driver.
@@ -27,16 +27,24 @@ var _ store.Store = (*Store)(nil)
 
 func dialect() *sqldb.Dialect {
 	return &sqldb.Dialect{
-		Name: "sqlite", LastInsertID: true, PK: "INTEGER PRIMARY KEY", Int: "INTEGER", Blob: "BLOB",
+		Name: "sqlite", LastInsertID: true,
 		IsUnique: func(err error) bool {
-			return err != nil && (strings.Contains(err.Error(), "UNIQUE constraint failed") || strings.Contains(err.Error(), "PRIMARY KEY constraint failed"))
+			var se *sqlite.Error
+			return errors.As(err, &se) && (se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || se.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY)
 		},
 	}
 }
 
-// Migrations are the driver's schema steps.
-func Migrations(d *sqldb.Dialect) []sqldb.Migration {
-	return []sqldb.Migration{sqldb.InitMigration(d)}
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// Migrations returns the driver's schema steps (migrations/NNNN_name.sql), oldest first.
+func Migrations() ([]sqldb.Migration, error) {
+	sub, err := fs.Sub(migrationFiles, "migrations")
+	if err != nil {
+		return nil, err
+	}
+	return sqldb.LoadMigrations(sub)
 }
 
 // DSN returns the connection string used for path; readOnly adds query_only.
@@ -75,9 +83,12 @@ func Open(ctx context.Context, path string, o Options) (*Store, error) {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
 	r.SetMaxOpenConns(o.Readers)
-	d := dialect()
-	db := sqldb.New(d, w, r)
-	if err := db.Migrate(ctx, Migrations(d)); err != nil {
+	db := sqldb.New(dialect(), w, r)
+	ms, err := Migrations()
+	if err == nil {
+		err = db.Migrate(ctx, ms)
+	}
+	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("sqlite: %s: %w", path, err)
 	}

@@ -1,5 +1,3 @@
-// Package storetest is the one conformance suite every store driver passes. Drivers call Run from
-// their tests with a function that opens a fresh, empty store.
 package storetest
 
 import (
@@ -39,6 +37,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		"Users":            testUsers,
 		"Audit":            testAudit,
 		"Settings":         testSettings,
+		"Sentinels":        testSentinels,
+		"EventsRename":     testEventsConnectionName,
 		"Transactions":     testTransactions,
 	}
 	names := make([]string, 0, len(tests))
@@ -122,17 +122,26 @@ func testConnections(t *testing.T, s store.Store) {
 
 func testStatusHistory(t *testing.T, s store.Store) {
 	c := mkConn(t, s, "c")
+	other := mkConn(t, s, "other")
 	t0 := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	var want []store.StatusChange
+	from := ""
+	// Appended with times going backwards: the history is in the order of appending.
 	for i, to := range []string{"searching", "indexing", "monitoring"} {
-		from := ""
-		if i > 0 {
-			from = []string{"searching", "indexing"}[i-1]
+		sc := ok(s.AppendStatusChange(ctx, store.StatusChange{ConnectionID: c.ID, At: t0.Add(-time.Duration(i) * time.Hour), From: from, To: to, Actor: "admin", Reason: fmt.Sprint("r", i)}))(t)
+		if sc.ID == 0 {
+			t.Fatalf("no id: %+v", sc)
 		}
-		ok(s.AppendStatusChange(ctx, store.StatusChange{ConnectionID: c.ID, At: t0.Add(time.Duration(i) * time.Hour), From: from, To: to, Actor: "admin", Reason: "r"}))(t)
+		want = append(want, sc)
+		ok(s.AppendStatusChange(ctx, store.StatusChange{ConnectionID: other.ID, At: t0, To: to, Actor: "system"}))(t)
+		from = to
 	}
-	h := ok(s.ListStatusChanges(ctx, c.ID))(t)
-	if len(h) != 3 || h[0].From != "" || h[2].To != "monitoring" || !h[1].At.Equal(t0.Add(time.Hour)) || h[0].Actor != "admin" {
-		t.Errorf("history %+v", h)
+	got := ok(s.ListStatusChanges(ctx, c.ID))(t)
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("history (-appended +listed):\n%s", diff)
+	}
+	if got[0].From != "" || got[2].From != "indexing" || !got[1].At.Equal(t0.Add(-time.Hour)) {
+		t.Errorf("history %+v", got)
 	}
 }
 
@@ -269,9 +278,19 @@ func testEventsRoundTrip(t *testing.T, s store.Store) {
 	usual := &event.FileEvent{Timestamp: time.Date(2026, 11, 21, 0, 0, 0, 0, time.UTC), Event: event.Meta{Action: event.ActionCreated, Observer: event.ObserverBox, ConnectionID: c.ID, ConnectionName: c.Name, VendorIDs: []string{"usual"}},
 		File: event.File{Name: "a.pdf", Directory: "/", Path: "/a.pdf", MimeType: "application/pdf"}}
 	full := everyField(c)
-	all := []*event.FileEvent{e, minimal, odd, usual, full}
+	// Exposures are stored as a bit set and come back in canonical order.
+	exposed := &event.FileEvent{Timestamp: time.Date(2026, 11, 21, 0, 0, 0, 0, time.UTC), Event: event.Meta{Action: event.ActionShared, Observer: event.ObserverOneDrive, ConnectionID: c.ID, ConnectionName: c.Name, VendorIDs: []string{"exposed"}},
+		Sharing: event.Sharing{Exposure: []event.Exposure{event.ExposureOutsideTrustedDomain, event.ExposureOrganizationLink, event.ExposurePublicLink}}}
+	all := []*event.FileEvent{e, minimal, odd, usual, full, exposed}
 	ok(s.InsertEvents(ctx, all, false))(t)
+	exposed.Sharing.Exposure = event.ExposuresFromBits(event.ExposureBits(exposed.Sharing.Exposure))
+	if exposed.Sharing.Exposure[0] != event.ExposurePublicLink {
+		t.Fatalf("canonical order: %v", exposed.Sharing.Exposure)
+	}
 	for _, want := range all {
+		if want.Event.Inserted.IsZero() || want.Event.Inserted.Location() != time.UTC || want.Event.Inserted.Nanosecond()%1000 != 0 {
+			t.Errorf("Inserted %v: want a UTC time in whole microseconds", want.Event.Inserted)
+		}
 		got := ok(s.GetEvent(ctx, want.Event.ID))(t)
 		if diff := cmp.Diff(*want, got, cmpopts.EquateEmpty()); diff != "" {
 			t.Errorf("round trip (-want +got):\n%s", diff)
@@ -339,11 +358,20 @@ func testEventsHeld(t *testing.T, s store.Store) {
 	if n := ok(s.CountEvents(ctx, store.EventFilter{ConnectionID: c.ID, IncludeHeld: true}))(t); n != 3 {
 		t.Errorf("with held: %d", n)
 	}
+	if l := ok(s.ListEvents(ctx, store.EventFilter{}))(t); len(l) != 1 || l[0].Event.VendorIDs[0] != "v1" {
+		t.Errorf("ListEvents shows held events: %d events", len(l))
+	}
+	if l := ok(s.ListEvents(ctx, store.EventFilter{IncludeHeld: true}))(t); len(l) != 4 {
+		t.Errorf("ListEvents with held: %d events, want 4", len(l))
+	}
 	if n := ok(s.ReleaseHeld(ctx, c.ID))(t); n != 2 {
 		t.Errorf("released %d", n)
 	}
 	if n := ok(s.CountEvents(ctx, store.EventFilter{}))(t); n != 3 {
 		t.Errorf("after release %d (another connection's held event must stay held)", n)
+	}
+	if n := ok(s.ReleaseHeld(ctx, c.ID))(t); n != 0 {
+		t.Errorf("released %d twice", n)
 	}
 }
 
@@ -370,7 +398,17 @@ func testDeleteConnection(t *testing.T, s store.Store) {
 	if n := ok(s.DeleteConnectionEvents(ctx, c.ID, 5))(t); n != 2 {
 		t.Errorf("second batch deleted %d", n)
 	}
+	if n := ok(s.DeleteConnectionEvents(ctx, c.ID, 5))(t); n != 0 {
+		t.Errorf("third batch deleted %d", n)
+	}
+	// DeleteConnection itself removes what is left, held events included.
+	ok(s.InsertEvents(ctx, []*event.FileEvent{Event(c.ID, "late", time.Now())}, false))(t)
+	ok(s.InsertEvents(ctx, []*event.FileEvent{Event(c.ID, "held", time.Now())}, true))(t)
+	ok(s.UpsertDrive(ctx, store.Drive{ConnectionID: c.ID, VendorID: "m1", Kind: "mailbox", InScope: true}))(t)
 	noErr(t, s.DeleteConnection(ctx, c.ID))
+	if n := ok(s.CountEvents(ctx, store.EventFilter{ConnectionID: c.ID, IncludeHeld: true}))(t); n != 0 {
+		t.Errorf("%d events left", n)
+	}
 	if _, err := s.GetConnection(ctx, c.ID); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("connection still there: %v", err)
 	}
@@ -398,6 +436,21 @@ func testDeleteConnection(t *testing.T, s store.Store) {
 	}
 	if n := ok(s.CountFiles(ctx, keep.ID, 0))(t); n != 1 {
 		t.Error("other connection lost files")
+	}
+	if h := ok(s.ListStatusChanges(ctx, keep.ID))(t); len(h) != 1 {
+		t.Error("other connection lost history")
+	}
+	if sc := ok(s.ListScope(ctx, keep.ID))(t); len(sc) != 1 {
+		t.Error("other connection lost scope")
+	}
+	if n := ok(s.CountDrives(ctx, keep.ID))(t); n.Total != 1 {
+		t.Error("other connection lost drives")
+	}
+	if v := ok(s.GetCursor(ctx, keep.ID, "admin_logs"))(t); v != "1" {
+		t.Error("other connection lost its cursor")
+	}
+	if w := ok(s.ListWork(ctx, keep.ID))(t); len(w) != 1 {
+		t.Error("other connection lost work")
 	}
 	if len(ok(s.ListOutbox(ctx, store.OutboxPending, 10))(t)) != 1 {
 		t.Error("outbox of the other connection lost, or of the deleted one kept")
@@ -670,6 +723,109 @@ func testTransactions(t *testing.T, s store.Store) {
 	cctx, cancel := context.WithCancel(ctx)
 	cancel()
 	if _, err := s.ListConnections(cctx); err == nil {
-		t.Error("a cancelled context did not fail the query")
+		t.Error("a cancelled context did not fail a read")
+	}
+	if _, err := s.CreateConnection(cctx, store.Connection{Name: "cancelled", Service: "box", ServiceType: "cloud", Status: "searching"}); err == nil {
+		t.Error("a cancelled context did not fail a write")
+	}
+	e := Event(1, "cancelled", time.Now())
+	if n, err := s.InsertEvents(cctx, []*event.FileEvent{e}, false); err == nil || n != 0 || e.Event.ID != 0 {
+		t.Errorf("InsertEvents with a cancelled context: n=%d id=%d err=%v", n, e.Event.ID, err)
+	}
+	called := false
+	if err := s.InTx(cctx, func(store.Queries) error { called = true; return nil }); err == nil || called {
+		t.Errorf("InTx with a cancelled context: err=%v, fn called=%v", err, called)
+	}
+	if l := ok(s.ListConnections(ctx))(t); len(l) != 1 {
+		t.Errorf("cancelled calls wrote: %d connections", len(l))
+	}
+}
+
+// testEventsConnectionName: an event's connection name is the connection's current display name
+// (it is not stored per event), and "" once no connection has the event's id.
+func testEventsConnectionName(t *testing.T, s store.Store) {
+	c := mkConn(t, s, "Box Prod")
+	e := Event(c.ID, "v1", time.Now())
+	e.Event.ConnectionName = c.Name
+	ok(s.InsertEvents(ctx, []*event.FileEvent{e}, false))(t)
+	if got := ok(s.GetEvent(ctx, e.Event.ID))(t); got.Event.ConnectionName != "Box Prod" {
+		t.Errorf("connection name %q", got.Event.ConnectionName)
+	}
+	c.Name = "Box Production"
+	ok(s.UpdateConnection(ctx, c))(t)
+	if got := ok(s.ListEvents(ctx, store.EventFilter{}))(t); len(got) != 1 || got[0].Event.ConnectionName != "Box Production" {
+		t.Errorf("after rename: %+v", got)
+	}
+	orphan := Event(c.ID+100, "v2", time.Now())
+	ok(s.InsertEvents(ctx, []*event.FileEvent{orphan}, false))(t)
+	if got := ok(s.GetEvent(ctx, orphan.Event.ID))(t); got.Event.ConnectionName != "" || got.Event.ConnectionID != c.ID+100 {
+		t.Errorf("event of an unknown connection: %+v", got.Event)
+	}
+}
+
+// testSentinels: every lookup of something absent gives ErrNotFound, and every unique constraint or
+// compare-and-set failure gives ErrConflict.
+func testSentinels(t *testing.T, s store.Store) {
+	t0 := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	c := mkConn(t, s, "Taken")
+	mkConn(t, s, "Other")
+	u := ok(s.CreateUser(ctx, store.User{Username: "alice", Role: "admin"}))(t)
+	ok(s.CreateUser(ctx, store.User{Username: "bob", Role: "analyst"}))(t)
+	ok(s.CreateToken(ctx, store.Token{UserID: u.ID, Hash: []byte("h")}))(t)
+	noErr(t, s.CreateSession(ctx, store.Session{Hash: []byte("s"), UserID: u.ID, CSRF: "x", ExpiresAt: t0}))
+	w := ok(s.EnsureWork(ctx, store.Work{Kind: "k", Key: "1", NextRunAt: t0}))(t)
+	ok(s.ClaimWork(ctx, store.ClaimRequest{Owner: "a", Now: t0, LeaseFor: time.Minute, Limit: 1}))(t)
+	it := ok(s.EnqueueOutbox(ctx, store.OutboxItem{Topic: "t", IdempotencyKey: "k", NextRunAt: t0}))(t)
+	ok(s.ClaimOutbox(ctx, store.ClaimRequest{Owner: "a", Now: t0, LeaseFor: time.Minute, Limit: 1}))(t)
+	drop := func(_ any, err error) error { return err }
+	for _, tc := range []struct {
+		name string
+		err  error
+		want error
+	}{
+		{"GetConnection", drop(s.GetConnection(ctx, 999)), store.ErrNotFound},
+		{"UpdateConnection", drop(s.UpdateConnection(ctx, store.Connection{ID: 999, Name: "n", Version: 1})), store.ErrNotFound},
+		{"DeleteConnection", s.DeleteConnection(ctx, 999), store.ErrNotFound},
+		{"UpdateScopeEntry", s.UpdateScopeEntry(ctx, store.ScopeEntry{ConnectionID: c.ID, Kind: "user", Value: "x"}), store.ErrNotFound},
+		{"GetDrive", drop(s.GetDrive(ctx, 999)), store.ErrNotFound},
+		{"GetFile", drop(s.GetFile(ctx, c.ID, "x")), store.ErrNotFound},
+		{"GetEvent", drop(s.GetEvent(ctx, 999)), store.ErrNotFound},
+		{"GetCursor", drop(s.GetCursor(ctx, c.ID, "x")), store.ErrNotFound},
+		{"GetWork", drop(s.GetWork(ctx, "k", "nope")), store.ErrNotFound},
+		{"GetPersonByEmail", drop(s.GetPersonByEmail(ctx, "x@y")), store.ErrNotFound},
+		{"GetUser", drop(s.GetUser(ctx, 999)), store.ErrNotFound},
+		{"GetUserByUsername", drop(s.GetUserByUsername(ctx, "nobody")), store.ErrNotFound},
+		{"UpdateUser", drop(s.UpdateUser(ctx, store.User{ID: 999, Username: "z", Role: "admin"})), store.ErrNotFound},
+		{"GetTokenByHash", drop(s.GetTokenByHash(ctx, []byte("nope"))), store.ErrNotFound},
+		{"RevokeToken", s.RevokeToken(ctx, 999, t0), store.ErrNotFound},
+		{"GetSession", drop(s.GetSession(ctx, []byte("nope"))), store.ErrNotFound},
+		{"GetSetting", drop(s.GetSetting(ctx, "nope")), store.ErrNotFound},
+
+		{"CreateConnection same name", drop(s.CreateConnection(ctx, store.Connection{Name: " taken ", Service: "box", ServiceType: "cloud", Status: "searching"})), store.ErrConflict},
+		{"UpdateConnection stale", drop(s.UpdateConnection(ctx, store.Connection{ID: c.ID, Name: "Taken", Version: 7})), store.ErrConflict},
+		{"UpdateConnection rename", drop(s.UpdateConnection(ctx, store.Connection{ID: c.ID, Name: "OTHER", Version: c.Version})), store.ErrConflict},
+		{"CreateUser", drop(s.CreateUser(ctx, store.User{Username: "ALICE", Role: "admin"})), store.ErrConflict},
+		{"UpdateUser rename", drop(s.UpdateUser(ctx, store.User{ID: u.ID, Username: "Bob", Role: "admin"})), store.ErrConflict},
+		{"CreateToken", drop(s.CreateToken(ctx, store.Token{UserID: u.ID, Hash: []byte("h")})), store.ErrConflict},
+		{"CreateSession", s.CreateSession(ctx, store.Session{Hash: []byte("s"), UserID: u.ID, CSRF: "y", ExpiresAt: t0}), store.ErrConflict},
+		{"ExtendLease", s.ExtendLease(ctx, w.ID, "b", t0.Add(time.Hour)), store.ErrConflict},
+		{"FinishWork", s.FinishWork(ctx, w.ID, "b", t0.Add(time.Hour), ""), store.ErrConflict},
+		{"FinishOutbox", s.FinishOutbox(ctx, it.ID, "b", store.OutboxDone, time.Time{}, ""), store.ErrConflict},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if !errors.Is(tc.err, tc.want) {
+				t.Errorf("%s: %v, want %v", tc.name, tc.err, tc.want)
+			}
+			if tc.err != nil && !strings.HasPrefix(tc.err.Error(), "store: ") {
+				t.Errorf("%s: error %q does not say where it comes from (\"store: ...\")", tc.name, tc.err)
+			}
+		})
+	}
+	// The failed calls changed nothing.
+	if got := ok(s.GetConnection(ctx, c.ID))(t); got.Name != "Taken" || got.Version != c.Version {
+		t.Errorf("connection changed by failed updates: %+v", got)
+	}
+	if got := ok(s.GetWork(ctx, "k", "1"))(t); got.LeaseOwner != "a" {
+		t.Errorf("work lease changed by non-owner: %+v", got)
 	}
 }
