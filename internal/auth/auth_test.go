@@ -1,17 +1,23 @@
 package auth
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/telltale-dev/telltale/internal/clock"
 	"github.com/telltale-dev/telltale/internal/store"
+	"github.com/telltale-dev/telltale/internal/store/postgres"
 	"github.com/telltale-dev/telltale/internal/store/sqlite"
+	"github.com/telltale-dev/telltale/internal/testutil/pgtest"
 )
 
 func TestPasswordHashRoundTrip(t *testing.T) {
@@ -385,5 +391,172 @@ func TestBootstrapEnvToken(t *testing.T) {
 	}
 	if ts, _ := f.st.ListTokens(ctx, 0); len(ts) != 1 {
 		t.Fatalf("%d tokens", len(ts))
+	}
+}
+
+func TestCheckUsername(t *testing.T) {
+	for in, want := range map[string]string{
+		"  alice  ":               "alice",
+		"alice.smith@example.com": "alice.smith@example.com",
+		"svc_splunk-01":           "svc_splunk-01",
+		"ab":                      "",
+		"has space":               "",
+		"аdmin":                   "", // Cyrillic а
+		"bob!":                    "",
+		strings.Repeat("a", 254):  strings.Repeat("a", 254),
+		strings.Repeat("a", 255):  "",
+	} {
+		got, err := CheckUsername(in)
+		if want == "" {
+			if !errors.Is(err, ErrInvalid) {
+				t.Errorf("CheckUsername(%q) = %q, %v; want ErrInvalid", in, got, err)
+			}
+			continue
+		}
+		if got != want || err != nil {
+			t.Errorf("CheckUsername(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+}
+
+func TestPolicyMessagesSayWhatToDo(t *testing.T) {
+	for pw, want := range map[string]string{
+		"short":                   "has 5 characters; use at least 12",
+		"xxxxxxxxxxxxxxxx":        "one character repeated",
+		strings.Repeat("ab", 600): "use at most 1024",
+	} {
+		if err := CheckPasswordPolicy(pw); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("CheckPasswordPolicy(%.20q) = %v, want ~%q", pw, err, want)
+		}
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a logger used from several goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestNoSecretsInLogs drives every path that logs and checks that no password, token, cookie or
+// hash appears in the log.
+func TestNoSecretsInLogs(t *testing.T) {
+	f := newFixture(t)
+	var logs syncBuffer
+	f.svc = NewService(f.st, f.clk, slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})), Options{})
+	ctx := context.Background()
+	b, err := f.svc.Bootstrap(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := f.svc.CreateUser(ctx, "alice", "", RoleAnalyst, "correct horse battery", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, cookie, err := f.svc.Login(ctx, "alice", "correct horse battery")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.svc.Login(ctx, "alice", "wrong horse battery")
+	f.svc.Login(ctx, "my-secret-typed-as-name", "x")
+	_, tok, _ := f.svc.CreateToken(ctx, u.ID, "t", 0)
+	f.svc.AuthenticateToken(ctx, tok)
+	f.svc.AuthenticateToken(ctx, tok+"x")
+	f.svc.Bootstrap(ctx, "an-env-token-that-is-long-enough")
+	u, _ = f.st.GetUser(ctx, u.ID)
+	out := logs.String()
+	if !strings.Contains(out, "sign-in refused") || !strings.Contains(out, "TELLTALE_BOOTSTRAP_TOKEN is set") {
+		t.Fatalf("expected log lines missing:\n%s", out)
+	}
+	for _, secret := range []string{b.Password, b.Token, "correct horse", "wrong horse", "my-secret-typed-as-name", cookie, tok,
+		tok[len(tok)-20:], "an-env-token", u.PasswordHash, fmt.Sprintf("%x", HashToken(tok))} {
+		if strings.Contains(out, secret) {
+			t.Errorf("log contains a secret %q:\n%s", secret, out)
+		}
+	}
+}
+
+func TestBootstrapEnvTokenDetails(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	env := "  operator-chosen-token-0123456789\n" // as read from a *_FILE: trimmed
+	if _, err := f.svc.Bootstrap(ctx, env); err != nil {
+		t.Fatal(err)
+	}
+	ts, err := f.st.ListTokens(ctx, 0)
+	if err != nil || len(ts) != 1 || ts[0].Prefix != "oper" || ts[0].Name != "bootstrap" {
+		t.Fatalf("tokens %+v %v: an operator's token keeps only 4 characters in clear", ts, err)
+	}
+	if _, err := f.svc.AuthenticateToken(ctx, strings.TrimSpace(env)); err != nil {
+		t.Fatal(err)
+	}
+	// A short token is refused on every start, with what to do.
+	_, err = f.svc.Bootstrap(ctx, "short-token")
+	if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "TELLTALE_BOOTSTRAP_TOKEN has 11 characters; it must have at least 24") {
+		t.Fatalf("short token on restart: %v", err)
+	}
+	// Another long token after the first start is ignored, not added.
+	b, err := f.svc.Bootstrap(ctx, "a-different-token-0123456789")
+	if err != nil || b.Created {
+		t.Fatalf("%+v %v", b, err)
+	}
+	if _, err := f.svc.AuthenticateToken(ctx, "a-different-token-0123456789"); !errors.Is(err, ErrUnauthenticated) {
+		t.Fatalf("a later env token became valid: %v", err)
+	}
+	if n, _ := f.st.CountUsers(ctx); n != 1 {
+		t.Fatalf("%d users", n)
+	}
+}
+
+// TestBootstrapTwoNodes: two nodes starting at once on one PostgreSQL create one admin.
+func TestBootstrapTwoNodes(t *testing.T) {
+	ctx := context.Background()
+	dsn := pgtest.DSN(t)
+	var svcs []*Service
+	for range 2 {
+		st, err := postgres.Open(ctx, dsn, postgres.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		svcs = append(svcs, NewService(st, clock.Real{}, nil, Options{}))
+	}
+	const env = "shared-bootstrap-token-0123456789"
+	results := make(chan Bootstrap, 2)
+	errs := make(chan error, 2)
+	for _, s := range svcs {
+		go func() {
+			b, err := s.Bootstrap(ctx, env)
+			results <- b
+			errs <- err
+		}()
+	}
+	created := 0
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+		if (<-results).Created {
+			created++
+		}
+	}
+	if created != 1 {
+		t.Fatalf("%d nodes created the admin", created)
+	}
+	for _, s := range svcs {
+		if p, err := s.AuthenticateToken(ctx, env); err != nil || p.Role != RoleAdmin {
+			t.Fatalf("%+v %v", p, err)
+		}
 	}
 }

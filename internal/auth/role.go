@@ -1,17 +1,18 @@
-// Package auth authenticates API tokens and console sessions, hashes passwords with argon2id, and
-// decides which role may do what.
+// Package auth authenticates API tokens and console sessions, hashes passwords with argon2id,
+// manages local users (people and service accounts, R7.6, R9.2), and decides which role may do what.
 //
-// Roles are ranked; a route names the least role it needs and Role.Satisfies answers whether a
-// principal's role is enough:
+// Every route declares the least role it needs: read-only, analyst or admin. Role.Satisfies
+// answers whether a principal's role is enough; integration (service accounts used by scripts and
+// integrations) counts as analyst, never as admin:
 //
-//	role         rank  satisfies
-//	read-only    1     read-only
-//	analyst      2     read-only, analyst
-//	integration  2     read-only, analyst (a service account acting as an analyst)
-//	admin        3     read-only, analyst, admin
+//	role \ need    read-only  analyst  admin
+//	read-only      yes        no       no
+//	analyst        yes        yes      no
+//	integration    yes        yes      no
+//	admin          yes        yes      yes
 //
-// Needing integration is needing rank 2 (analyst, integration and admin satisfy it). Unknown roles
-// satisfy nothing and are satisfied by nothing. Passwords, tokens and their hashes are never logged.
+// Unknown roles satisfy nothing and are satisfied by nothing. Passwords, tokens, session cookies
+// and their hashes are never logged.
 package auth
 
 import (

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/telltale-dev/telltale/internal/clock"
@@ -52,11 +51,13 @@ func NewService(st store.Store, clk clock.Clock, log *slog.Logger, o Options) *S
 	return &Service{st: st, clk: clk, log: log, ttl: o.SessionTTL, touched: map[int64]time.Time{}}
 }
 
+// notFoundIsUnauth turns a missing row into ErrUnauthenticated (no oracle); other store errors
+// are server errors.
 func notFoundIsUnauth(err error) error {
 	if errors.Is(err, store.ErrNotFound) {
 		return ErrUnauthenticated
 	}
-	return err
+	return fmt.Errorf("auth: authenticate: %w", err)
 }
 
 // AuthenticateToken resolves an API token. Unknown, revoked or expired tokens and disabled or
@@ -108,9 +109,11 @@ func (s *Service) Login(ctx context.Context, username, password string) (Princip
 	u, err := s.st.GetUserByUsername(ctx, strings.TrimSpace(username))
 	if err != nil {
 		if !errors.Is(err, store.ErrNotFound) {
-			return Principal{}, "", err
+			return Principal{}, "", fmt.Errorf("auth: sign in: %w", err)
 		}
 		_, _ = VerifyPassword(dummyHash(), password)
+		// The typed name is not logged: people type passwords into the user name field.
+		s.log.Info("auth: sign-in refused", "reason", "unknown user name")
 		return Principal{}, "", ErrUnauthenticated
 	}
 	hash := u.PasswordHash
@@ -122,16 +125,34 @@ func (s *Service) Login(ctx context.Context, username, password string) (Princip
 		s.log.Error("auth: stored password hash is malformed", "user_id", u.ID)
 		return Principal{}, "", ErrUnauthenticated
 	}
-	if !ok || u.PasswordHash == "" || u.Disabled || u.ServiceAccount {
+	if reason := refusal(ok, u); reason != "" {
+		s.log.Info("auth: sign-in refused", "user_id", u.ID, "reason", reason)
 		return Principal{}, "", ErrUnauthenticated
 	}
 	cookie := randomURL(32)
 	now := s.clk.Now()
+	// Sweep sessions that expired without being used again; sign-ins are rare enough.
+	if _, err := s.st.DeleteExpiredSessions(ctx, now); err != nil {
+		s.log.Warn("auth: deleting expired sessions failed", "err", err)
+	}
 	sess := store.Session{Hash: HashToken(cookie), UserID: u.ID, CSRF: randomURL(32), CreatedAt: now, ExpiresAt: now.Add(s.ttl)}
 	if err := s.st.CreateSession(ctx, sess); err != nil {
-		return Principal{}, "", err
+		return Principal{}, "", fmt.Errorf("auth: sign in: %w", err)
 	}
 	return Principal{UserID: u.ID, Username: u.Username, Role: Role(u.Role), SessionCSRF: sess.CSRF, Via: "session"}, cookie, nil
+}
+
+// refusal says why a sign-in with a password check result ok is refused, or "" when it is not.
+func refusal(ok bool, u store.User) string {
+	switch {
+	case u.ServiceAccount || u.PasswordHash == "":
+		return "service accounts sign in with API tokens only"
+	case !ok:
+		return "wrong password"
+	case u.Disabled:
+		return "user disabled"
+	}
+	return ""
 }
 
 // AuthenticateSession resolves a session cookie value. Expired sessions are deleted.
@@ -172,15 +193,16 @@ func (s *Service) Logout(ctx context.Context, cookie string) error {
 }
 
 // CheckUsername returns the trimmed user name, or an error wrapping ErrInvalid unless it has 3 to
-// 254 characters, each a letter, a digit or one of . _ @ -.
+// 254 characters, each an ASCII letter or digit or one of . _ @ - (an email address fits). Letters
+// are ASCII only so that no two user names look alike (Cyrillic "а" and Latin "a").
 func CheckUsername(username string) (string, error) {
 	u := strings.TrimSpace(username)
 	if n := utf8.RuneCountInString(u); n < 3 || n > 254 {
-		return "", fmt.Errorf("%w: the user name must have 3 to 254 characters", ErrInvalid)
+		return "", fmt.Errorf("%w: the user name %q has %d characters; use 3 to 254", ErrInvalid, u, n)
 	}
 	for _, r := range u {
-		if !unicode.IsLetter(r) && !unicode.IsDigit(r) && !strings.ContainsRune("._@-", r) {
-			return "", fmt.Errorf("%w: the user name may contain only letters, digits and . _ @ - (found %q)", ErrInvalid, r)
+		if !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || strings.ContainsRune("._@-", r)) {
+			return "", fmt.Errorf("%w: the user name may contain only letters a-z, digits and . _ @ - (found %q)", ErrInvalid, r)
 		}
 	}
 	return u, nil
@@ -194,8 +216,8 @@ func (s *Service) CreateUser(ctx context.Context, username, name string, role Ro
 	if err != nil {
 		return store.User{}, err
 	}
-	if role.rank() == 0 {
-		return store.User{}, fmt.Errorf("%w: unknown role %q; valid roles are admin, analyst, read-only, integration", ErrInvalid, role)
+	if _, err := ParseRole(string(role)); err != nil {
+		return store.User{}, err
 	}
 	u := store.User{Username: un, Name: strings.TrimSpace(name), Role: string(role), ServiceAccount: serviceAccount}
 	if !serviceAccount {
@@ -216,7 +238,9 @@ func (s *Service) CreateUser(ctx context.Context, username, name string, role Ro
 }
 
 // ChangePassword changes a user's own password: it checks the current one (a wrong one gives an
-// error wrapping ErrInvalid), applies the policy, clears MustChangePassword and ends the user's sessions.
+// error wrapping ErrInvalid), applies the policy and clears MustChangePassword. It ends all of the
+// user's console sessions, the current one included (the store cannot tell them apart); the console
+// signs the person in again with the new password. API tokens are left alone.
 func (s *Service) ChangePassword(ctx context.Context, userID int64, oldPassword, newPassword string) error {
 	u, err := s.st.GetUser(ctx, userID)
 	if err != nil {
@@ -238,8 +262,8 @@ func (s *Service) ChangePassword(ctx context.Context, userID int64, oldPassword,
 	return s.setPassword(ctx, u, newPassword, false)
 }
 
-// SetPassword is an admin's reset of a user's password: the user must change it at next sign-in.
-// The user's sessions end.
+// SetPassword is an admin's reset of a user's password: the policy applies, the user must change it
+// at the next sign-in, and the user's sessions end.
 func (s *Service) SetPassword(ctx context.Context, userID int64, newPassword string) error {
 	u, err := s.st.GetUser(ctx, userID)
 	if err != nil {
@@ -260,10 +284,16 @@ func (s *Service) setPassword(ctx context.Context, u store.User, pw string, must
 		return err
 	}
 	u.PasswordHash, u.MustChangePassword, u.UpdatedAt = h, mustChange, s.clk.Now()
-	if _, err := s.st.UpdateUser(ctx, u); err != nil {
-		return err
+	err = s.st.InTx(ctx, func(q store.Queries) error {
+		if _, err := q.UpdateUser(ctx, u); err != nil {
+			return err
+		}
+		return q.DeleteUserSessions(ctx, u.ID)
+	})
+	if err != nil {
+		return fmt.Errorf("auth: set password of user %d: %w", u.ID, err)
 	}
-	return s.st.DeleteUserSessions(ctx, u.ID)
+	return nil
 }
 
 // CreateToken creates an API token for the user and returns the stored row and the token, which is
@@ -310,29 +340,41 @@ func (s *Service) RevokeToken(ctx context.Context, id int64) error {
 	return nil
 }
 
-// Bootstrap is what the first start created.
+// Bootstrap is what the first start created. The caller prints Password and Token once.
 type Bootstrap struct {
-	Created  bool   // false when users already existed: nothing was created
+	Created  bool   // false when users already existed: nothing was created, nothing to print
 	Username string // the first admin
 	Password string // the first admin's generated console password (must be changed at first sign-in)
-	Token    string // the generated API token; "" when the operator supplied it
+	Token    string // the generated API token; "" when it is TELLTALE_BOOTSTRAP_TOKEN (not echoed)
 }
 
-// Bootstrap creates the first admin when there are no users yet: user "admin" with a random
-// password that must be changed, and an API token: bootstrapToken when set (at least
-// MinBootstrapTokenLen characters), else a generated one. With users present it does nothing, so
-// restarting with the same bootstrap token succeeds.
+// Bootstrap creates the first admin when there are no users yet: user "admin" with a generated
+// 20-character password that must be changed at the first sign-in, and an API token, stored
+// hashed: bootstrapToken (TELLTALE_BOOTSTRAP_TOKEN) when set, else a generated one.
+//
+// bootstrapToken, when set, must have at least MinBootstrapTokenLen characters, on every start.
+// With users present Bootstrap creates nothing, so restarting with the same bootstrapToken
+// succeeds; if bootstrapToken is not a stored token then, it is ignored with a warning. Two nodes
+// bootstrapping one database at once create one admin.
 func (s *Service) Bootstrap(ctx context.Context, bootstrapToken string) (Bootstrap, error) {
+	bootstrapToken = strings.TrimSpace(bootstrapToken)
+	if bootstrapToken != "" && utf8.RuneCountInString(bootstrapToken) < MinBootstrapTokenLen {
+		return Bootstrap{}, fmt.Errorf("%w: TELLTALE_BOOTSTRAP_TOKEN has %d characters; it must have at least %d (for example the output of `openssl rand -hex 32`)",
+			ErrInvalid, utf8.RuneCountInString(bootstrapToken), MinBootstrapTokenLen)
+	}
 	n, err := s.st.CountUsers(ctx)
 	if err != nil {
-		return Bootstrap{}, err
+		return Bootstrap{}, fmt.Errorf("auth: bootstrap: %w", err)
 	}
 	if n > 0 {
+		if bootstrapToken != "" {
+			if _, err := s.st.GetTokenByHash(ctx, HashToken(bootstrapToken)); errors.Is(err, store.ErrNotFound) {
+				s.log.Warn("auth: TELLTALE_BOOTSTRAP_TOKEN is set but users exist and it is not one of their tokens; it is ignored (unset it, or create tokens with `telltale tokens create`)")
+			} else if err != nil {
+				return Bootstrap{}, fmt.Errorf("auth: bootstrap: %w", err)
+			}
+		}
 		return Bootstrap{}, nil
-	}
-	bootstrapToken = strings.TrimSpace(bootstrapToken)
-	if bootstrapToken != "" && len(bootstrapToken) < MinBootstrapTokenLen {
-		return Bootstrap{}, fmt.Errorf("%w: the bootstrap token must have at least %d characters", ErrInvalid, MinBootstrapTokenLen)
 	}
 	pw := randomPassword(20)
 	h, err := HashPassword(pw)
@@ -360,8 +402,8 @@ func (s *Service) Bootstrap(ctx context.Context, bootstrapToken string) (Bootstr
 		return Bootstrap{}, nil
 	}
 	if err != nil {
-		return Bootstrap{}, err
+		return Bootstrap{}, fmt.Errorf("auth: bootstrap: %w", err)
 	}
-	s.log.Info("auth: created the first admin user", "username", b.Username)
+	s.log.Info("auth: created the first admin user", "username", b.Username, "token_from_env", bootstrapToken != "")
 	return b, nil
 }

@@ -20,11 +20,18 @@ func NewToken() (plain, prefix string, hash []byte) {
 	return plain, tokenPrefix(plain), HashToken(plain)
 }
 
+// tokenPrefix is the part of a token stored and shown in clear. For a generated token that is
+// "tt_" and 7 of its 52 random characters; a token the operator chose (TELLTALE_BOOTSTRAP_TOKEN)
+// may be much weaker, so only its first 4 characters are kept.
 func tokenPrefix(plain string) string {
-	if len(plain) <= TokenPrefixLen {
-		return plain
+	n := TokenPrefixLen
+	if !strings.HasPrefix(plain, "tt_") {
+		n = 4
 	}
-	return plain[:TokenPrefixLen]
+	if len(plain) <= n {
+		return ""
+	}
+	return plain[:n]
 }
 
 // HashToken returns the SHA-256 of a token (or session cookie) as stored.

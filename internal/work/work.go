@@ -389,7 +389,8 @@ func (r *Runner) renewLease(w store.Work, lost func(error)) (stop func()) {
 			case <-t.C:
 			}
 			next := r.o.Clock.Now().Add(r.o.LeaseFor)
-			ctx, cancel := context.WithTimeout(context.Background(), r.o.LeaseFor)
+			// A renewal slower than two periods has all but lost the lease anyway.
+			ctx, cancel := context.WithTimeout(context.Background(), 2*every)
 			err := r.o.Store.ExtendLease(ctx, w.ID, r.o.Owner, next)
 			cancel()
 			switch {
