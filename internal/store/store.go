@@ -42,6 +42,7 @@ type Queries interface {
 	CursorQueries
 	WorkQueries
 	OutboxQueries
+	VendorRecordQueries
 	PeopleQueries
 	UserQueries
 	AuditQueries
@@ -154,6 +155,9 @@ type Drive struct {
 	DiscoveredAt time.Time
 	IndexedAt    time.Time
 	UpdatedAt    time.Time
+	// SeenAt is when discovery last found the drive in scope; UpsertDrive keeps the stored value when
+	// it is zero. Drives discovery no longer sees leave scope (MarkDrivesOutOfScope).
+	SeenAt time.Time
 }
 
 // DriveCounts counts a connection's drives (or mailboxes) by state. Only in-scope rows count.
@@ -179,6 +183,13 @@ type DriveQueries interface {
 	ListDrives(ctx context.Context, f DriveFilter) ([]Drive, error)
 	// CountDrives counts in-scope drives of the given kinds (empty: all kinds).
 	CountDrives(ctx context.Context, connectionID int64, kinds ...string) (DriveCounts, error)
+	// FindDrives returns the connection's drives with the given vendor ids (missing ones are absent).
+	FindDrives(ctx context.Context, connectionID int64, vendorIDs []string) ([]Drive, error)
+	// UpdateDriveState sets state, error, file count and indexed time of one drive (ErrNotFound if absent).
+	UpdateDriveState(ctx context.Context, id int64, state, errText string, fileCount int64, indexedAt time.Time) error
+	// MarkDrivesOutOfScope takes out of scope every in-scope drive of the connection whose SeenAt is
+	// before seenBefore, and returns how many. Their files and events stay searchable (R2.7).
+	MarkDrivesOutOfScope(ctx context.Context, connectionID int64, seenBefore time.Time) (int64, error)
 }
 
 // ---- files ----
@@ -211,6 +222,8 @@ type FileQueries interface {
 	GetFile(ctx context.Context, connectionID int64, vendorID string) (File, error)
 	// CountFiles counts the non-deleted files of a connection (driveID 0) or of one drive.
 	CountFiles(ctx context.Context, connectionID, driveID int64) (int64, error)
+	// FindFiles returns the connection's files with the given vendor ids (missing ones are absent).
+	FindFiles(ctx context.Context, connectionID int64, vendorIDs []string) ([]File, error)
 }
 
 // ---- file events ----
@@ -333,6 +346,19 @@ type OutboxQueries interface {
 	// FinishOutbox records a delivery attempt by the lease owner: state done, dead, or pending with next.
 	FinishOutbox(ctx context.Context, id int64, owner, state string, next time.Time, errText string) error
 	ListOutbox(ctx context.Context, state string, limit int) ([]OutboxItem, error)
+}
+
+// ---- vendor records ----
+
+// VendorRecordQueries remember which vendor records were ingested, so a record delivered again (an
+// at-least-once stream, a page redone after a crash) is dropped even when it was coalesced into an
+// event keyed by another record (R3.6, R3.8).
+type VendorRecordQueries interface {
+	// MarkVendorRecords records ids for the connection and returns those not recorded before, in the
+	// order given (duplicates within ids count once).
+	MarkVendorRecords(ctx context.Context, connectionID int64, ids []string, at time.Time) ([]string, error)
+	// PruneVendorRecords forgets records seen before the given time and returns how many.
+	PruneVendorRecords(ctx context.Context, before time.Time) (int64, error)
 }
 
 // ---- people ----

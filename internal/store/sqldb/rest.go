@@ -56,13 +56,13 @@ func (q *Queries) UpdateScopeEntry(ctx context.Context, e store.ScopeEntry) erro
 
 // ---- drives ----
 
-const driveCols = `id, connection_id, vendor_id, kind, owner, name, state, error, in_scope, file_count, discovered_at, indexed_at, updated_at`
+const driveCols = `id, connection_id, vendor_id, kind, owner, name, state, error, in_scope, file_count, discovered_at, indexed_at, updated_at, seen_at`
 
 func scanDrive(s scanner) (store.Drive, error) {
 	var d store.Drive
-	var disc, idx, upd int64
-	err := s.Scan(&d.ID, &d.ConnectionID, &d.VendorID, &d.Kind, &d.Owner, &d.Name, &d.State, &d.Error, &d.InScope, &d.FileCount, &disc, &idx, &upd)
-	d.DiscoveredAt, d.IndexedAt, d.UpdatedAt = fromMicros(disc), fromMicros(idx), fromMicros(upd)
+	var disc, idx, upd, seen int64
+	err := s.Scan(&d.ID, &d.ConnectionID, &d.VendorID, &d.Kind, &d.Owner, &d.Name, &d.State, &d.Error, &d.InScope, &d.FileCount, &disc, &idx, &upd, &seen)
+	d.DiscoveredAt, d.IndexedAt, d.UpdatedAt, d.SeenAt = fromMicros(disc), fromMicros(idx), fromMicros(upd), fromMicros(seen)
 	return d, err
 }
 
@@ -77,11 +77,12 @@ func (q *Queries) UpsertDrive(ctx context.Context, d store.Drive) (store.Drive, 
 		d.State = store.DrivePending
 	}
 	out, err := scanDrive(q.w.QueryRowContext(ctx, q.d.q(`INSERT INTO drives (connection_id, vendor_id, kind, owner, name, state, error,
-in_scope, file_count, discovered_at, indexed_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+in_scope, file_count, discovered_at, indexed_at, updated_at, seen_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (connection_id, vendor_id) DO UPDATE SET kind = excluded.kind, owner = excluded.owner, name = excluded.name,
 state = excluded.state, error = excluded.error, in_scope = excluded.in_scope, file_count = excluded.file_count,
-indexed_at = excluded.indexed_at, updated_at = excluded.updated_at RETURNING `+driveCols),
-		d.ConnectionID, d.VendorID, d.Kind, d.Owner, d.Name, d.State, d.Error, b2i(d.InScope), d.FileCount, disc, micros(d.IndexedAt), now))
+indexed_at = excluded.indexed_at, updated_at = excluded.updated_at,
+seen_at = CASE WHEN excluded.seen_at = 0 THEN drives.seen_at ELSE excluded.seen_at END RETURNING `+driveCols),
+		d.ConnectionID, d.VendorID, d.Kind, d.Owner, d.Name, d.State, d.Error, b2i(d.InScope), d.FileCount, disc, micros(d.IndexedAt), now, micros(d.SeenAt)))
 	return out, q.wrap("upsert drive", err)
 }
 

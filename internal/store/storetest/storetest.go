@@ -40,6 +40,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		"Sentinels":        testSentinels,
 		"EventsRename":     testEventsConnectionName,
 		"Transactions":     testTransactions,
+		"DriveScope":       testDriveScope,
+		"VendorRecords":    testVendorRecords,
 	}
 	names := make([]string, 0, len(tests))
 	for n := range tests {

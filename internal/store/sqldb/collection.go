@@ -1,0 +1,149 @@
+package sqldb
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/telltale-dev/telltale/internal/store"
+)
+
+// chunk is how many ids one IN list or multi-row insert carries (PostgreSQL allows 65535 parameters,
+// SQLite 32766; 200 keeps statements small and plans cached).
+const chunk = 200
+
+func chunks(ids []string, fn func(part []string) error) error {
+	for len(ids) > 0 {
+		n := min(len(ids), chunk)
+		if err := fn(ids[:n]); err != nil {
+			return err
+		}
+		ids = ids[n:]
+	}
+	return nil
+}
+
+// FindDrives implements store.DriveQueries.
+func (q *Queries) FindDrives(ctx context.Context, connectionID int64, vendorIDs []string) ([]store.Drive, error) {
+	var out []store.Drive
+	err := chunks(vendorIDs, func(part []string) error {
+		ph, args := in(part)
+		rows, err := q.r.QueryContext(ctx, q.d.q(`SELECT `+driveCols+` FROM drives WHERE connection_id = ? AND vendor_id IN `+ph+` ORDER BY id`),
+			append([]any{connectionID}, args...)...)
+		if err != nil {
+			return q.wrap("find drives", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			d, err := scanDrive(rows)
+			if err != nil {
+				return q.wrap("find drives", err)
+			}
+			out = append(out, d)
+		}
+		return q.wrap("find drives", rows.Err())
+	})
+	return out, err
+}
+
+// UpdateDriveState implements store.DriveQueries.
+func (q *Queries) UpdateDriveState(ctx context.Context, id int64, state, errText string, fileCount int64, indexedAt time.Time) error {
+	res, err := q.w.ExecContext(ctx, q.d.q(`UPDATE drives SET state = ?, error = ?, file_count = ?, indexed_at = ?, updated_at = ? WHERE id = ?`),
+		state, errText, fileCount, micros(indexedAt), micros(nowUTC()), id)
+	return affected(res, err, fmt.Sprintf("update drive %d", id), q, store.ErrNotFound)
+}
+
+// MarkDrivesOutOfScope implements store.DriveQueries.
+func (q *Queries) MarkDrivesOutOfScope(ctx context.Context, connectionID int64, seenBefore time.Time) (int64, error) {
+	res, err := q.w.ExecContext(ctx, q.d.q(`UPDATE drives SET in_scope = 0, updated_at = ? WHERE connection_id = ? AND in_scope = 1 AND seen_at < ?`),
+		micros(nowUTC()), connectionID, micros(seenBefore))
+	if err != nil {
+		return 0, q.wrap("mark drives out of scope", err)
+	}
+	n, err := res.RowsAffected()
+	return n, q.wrap("mark drives out of scope", err)
+}
+
+// FindFiles implements store.FileQueries.
+func (q *Queries) FindFiles(ctx context.Context, connectionID int64, vendorIDs []string) ([]store.File, error) {
+	var out []store.File
+	err := chunks(vendorIDs, func(part []string) error {
+		ph, args := in(part)
+		rows, err := q.r.QueryContext(ctx, q.d.q(`SELECT id, connection_id, drive_id, vendor_id, name, path, size, mime_type, owner, md5, sha256,
+sha1, quick_xor, modified, indexed_at, deleted FROM files WHERE connection_id = ? AND vendor_id IN `+ph+` ORDER BY id`),
+			append([]any{connectionID}, args...)...)
+		if err != nil {
+			return q.wrap("find files", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var f store.File
+			var mod, idx int64
+			if err := rows.Scan(&f.ID, &f.ConnectionID, &f.DriveID, &f.VendorID, &f.Name, &f.Path, &f.Size, &f.MimeType, &f.Owner, &f.MD5,
+				&f.SHA256, &f.SHA1, &f.QuickXor, &mod, &idx, &f.Deleted); err != nil {
+				return q.wrap("find files", err)
+			}
+			f.Modified, f.IndexedAt = fromMicros(mod), fromMicros(idx)
+			out = append(out, f)
+		}
+		return q.wrap("find files", rows.Err())
+	})
+	return out, err
+}
+
+// MarkVendorRecords implements store.VendorRecordQueries.
+func (q *Queries) MarkVendorRecords(ctx context.Context, connectionID int64, ids []string, at time.Time) ([]string, error) {
+	seen := make(map[string]bool, len(ids))
+	uniq := make([]string, 0, len(ids))
+	for _, id := range ids {
+		if !seen[id] {
+			seen[id] = true
+			uniq = append(uniq, id)
+		}
+	}
+	fresh := make(map[string]bool, len(uniq))
+	err := chunks(uniq, func(part []string) error {
+		query := `INSERT INTO vendor_records (connection_id, vendor_id, seen_at) VALUES `
+		args := make([]any, 0, 3*len(part))
+		for i, id := range part {
+			if i > 0 {
+				query += ", "
+			}
+			query += "(?, ?, ?)"
+			args = append(args, connectionID, id, micros(at))
+		}
+		rows, err := q.w.QueryContext(ctx, q.d.q(query+` ON CONFLICT (connection_id, vendor_id) DO NOTHING RETURNING vendor_id`), args...)
+		if err != nil {
+			return q.wrap("mark vendor records", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				return q.wrap("mark vendor records", err)
+			}
+			fresh[id] = true
+		}
+		return q.wrap("mark vendor records", rows.Err())
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, 0, len(fresh))
+	for _, id := range uniq {
+		if fresh[id] {
+			out = append(out, id)
+		}
+	}
+	return out, nil
+}
+
+// PruneVendorRecords implements store.VendorRecordQueries.
+func (q *Queries) PruneVendorRecords(ctx context.Context, before time.Time) (int64, error) {
+	res, err := q.w.ExecContext(ctx, q.d.q(`DELETE FROM vendor_records WHERE seen_at < ?`), micros(before))
+	if err != nil {
+		return 0, q.wrap("prune vendor records", err)
+	}
+	n, err := res.RowsAffected()
+	return n, q.wrap("prune vendor records", err)
+}

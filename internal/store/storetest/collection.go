@@ -1,0 +1,109 @@
+package storetest
+
+import (
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/telltale-dev/telltale/internal/store"
+)
+
+// testDriveScope covers what discovery and indexing need: finding drives and files by vendor id,
+// updating a drive's indexing state, and taking drives discovery no longer sees out of scope.
+func testDriveScope(t *testing.T, s store.Store) {
+	c := mkConn(t, s, "c")
+	other := mkConn(t, s, "other")
+	run1 := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
+	run2 := run1.Add(5 * time.Minute)
+	for _, v := range []string{"u1", "u2", "u3"} {
+		ok(s.UpsertDrive(ctx, store.Drive{ConnectionID: c.ID, VendorID: v, Kind: "user", Owner: v + "@x.com", InScope: true, SeenAt: run1}))(t)
+	}
+	ok(s.UpsertDrive(ctx, store.Drive{ConnectionID: other.ID, VendorID: "u1", Kind: "user", InScope: true, SeenAt: run1}))(t)
+	// The second run sees u1 and u2 only; an upsert without SeenAt (indexing) keeps the stored value.
+	for _, v := range []string{"u1", "u2"} {
+		ok(s.UpsertDrive(ctx, store.Drive{ConnectionID: c.ID, VendorID: v, Kind: "user", Owner: v + "@x.com", InScope: true, SeenAt: run2}))(t)
+	}
+	d3 := ok(s.UpsertDrive(ctx, store.Drive{ConnectionID: c.ID, VendorID: "u3", Kind: "user", Owner: "u3@x.com", InScope: true, State: store.DriveIndexing}))(t)
+	if !d3.SeenAt.Equal(run1) {
+		t.Errorf("upsert without SeenAt changed it to %v, want %v", d3.SeenAt, run1)
+	}
+	if n := ok(s.MarkDrivesOutOfScope(ctx, c.ID, run2))(t); n != 1 {
+		t.Errorf("MarkDrivesOutOfScope = %d, want 1 (u3)", n)
+	}
+	found := ok(s.FindDrives(ctx, c.ID, []string{"u3", "u1", "nope"}))(t)
+	if len(found) != 2 || found[0].VendorID != "u1" || !found[0].InScope || found[1].VendorID != "u3" || found[1].InScope {
+		t.Errorf("FindDrives after marking: %+v", found)
+	}
+	if o := ok(s.FindDrives(ctx, other.ID, []string{"u1"}))(t); len(o) != 1 || !o[0].InScope {
+		t.Errorf("the other connection's drive changed: %+v", o)
+	}
+	if n := ok(s.CountDrives(ctx, c.ID))(t); n.Total != 2 {
+		t.Errorf("in-scope drives %d, want 2", n.Total)
+	}
+	at := run2.Add(time.Minute)
+	noErr(t, s.UpdateDriveState(ctx, found[0].ID, store.DriveIndexed, "", 42, at))
+	g := ok(s.GetDrive(ctx, found[0].ID))(t)
+	if g.State != store.DriveIndexed || g.FileCount != 42 || !g.IndexedAt.Equal(at) || g.Owner != "u1@x.com" {
+		t.Errorf("UpdateDriveState: %+v", g)
+	}
+	if err := s.UpdateDriveState(ctx, 999999, store.DriveIndexed, "", 0, at); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("UpdateDriveState of a missing drive: %v, want ErrNotFound", err)
+	}
+	// Many ids cross the chunk size.
+	var ids []string
+	var files []store.File
+	for i := range 450 {
+		id := "f" + string(rune('a'+i%26)) + time.Duration(i).String()
+		ids = append(ids, id)
+		files = append(files, store.File{ConnectionID: c.ID, DriveID: g.ID, VendorID: id, Name: id + ".txt", SHA1: "da39a3ee5e6b4b0d3255bfef95601890afd80709"})
+	}
+	noErr(t, s.UpsertFiles(ctx, files))
+	got := ok(s.FindFiles(ctx, c.ID, append(ids, "missing")))(t)
+	if len(got) != 450 || got[0].Name != ids[0]+".txt" || got[0].SHA1 == "" {
+		t.Errorf("FindFiles: %d files, first %+v", len(got), got[0])
+	}
+	if o := ok(s.FindFiles(ctx, other.ID, ids))(t); len(o) != 0 {
+		t.Errorf("FindFiles crossed connections: %d", len(o))
+	}
+}
+
+// testVendorRecords: a record id is fresh once per connection, whatever the batching.
+func testVendorRecords(t *testing.T, s store.Store) {
+	c := mkConn(t, s, "c")
+	other := mkConn(t, s, "other")
+	t0 := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	fresh := ok(s.MarkVendorRecords(ctx, c.ID, []string{"a", "b", "a", "c"}, t0))(t)
+	if !slices.Equal(fresh, []string{"a", "b", "c"}) {
+		t.Errorf("first mark: %v", fresh)
+	}
+	var big []string
+	for i := range 500 {
+		big = append(big, time.Duration(i).String())
+	}
+	fresh = ok(s.MarkVendorRecords(ctx, c.ID, append([]string{"b", "d"}, big...), t0.Add(time.Hour)))(t)
+	if len(fresh) != 501 || fresh[0] != "d" {
+		t.Errorf("second mark: %d fresh, first %q", len(fresh), fresh[0])
+	}
+	if f := ok(s.MarkVendorRecords(ctx, other.ID, []string{"a"}, t0))(t); !slices.Equal(f, []string{"a"}) {
+		t.Errorf("another connection shares record ids: %v", f)
+	}
+	// Inside a rolled-back transaction nothing is remembered.
+	_ = s.InTx(ctx, func(q store.Queries) error {
+		ok(q.MarkVendorRecords(ctx, c.ID, []string{"tx"}, t0))(t)
+		return errors.New("roll back")
+	})
+	if f := ok(s.MarkVendorRecords(ctx, c.ID, []string{"tx"}, t0))(t); len(f) != 1 {
+		t.Errorf("a rolled-back mark was kept")
+	}
+	if n := ok(s.PruneVendorRecords(ctx, t0.Add(time.Minute)))(t); n != 5 {
+		t.Errorf("prune removed %d, want 5 (a b c tx of c, a of other)", n)
+	}
+	if f := ok(s.MarkVendorRecords(ctx, c.ID, []string{"a", "d"}, t0))(t); !slices.Equal(f, []string{"a"}) {
+		t.Errorf("after prune: %v", f)
+	}
+	noErr(t, s.DeleteConnection(ctx, c.ID))
+	if f := ok(s.MarkVendorRecords(ctx, c.ID, []string{"d"}, t0))(t); len(f) != 1 {
+		t.Errorf("DeleteConnection kept vendor records")
+	}
+}
