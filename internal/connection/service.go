@@ -531,3 +531,72 @@ func (s *Service) purge(ctx context.Context, id int64) error {
 	s.log.Info("connection deleted", "id", id, "events", total)
 	return nil
 }
+
+// Note records an event in the connection's history without changing its status (a stream resync,
+// a group not found), so that nothing that affects collection happens silently.
+func (s *Service) Note(ctx context.Context, id int64, actor, reason string) error {
+	c, err := s.st.GetConnection(ctx, id)
+	if err != nil {
+		return fmt.Errorf("connection %d: %w", id, err)
+	}
+	_, err = s.st.AppendStatusChange(ctx, store.StatusChange{ConnectionID: id, At: s.clock.Now(), From: c.Status, To: c.Status, Actor: actor, Reason: reason})
+	return err
+}
+
+// RecordCollection stores when the vendor last throttled collection and the newest event time, each
+// only when later than the stored value (R3.7, R8.1).
+func (s *Service) RecordCollection(ctx context.Context, id int64, throttledUntil, lastEventAt time.Time) error {
+	_, err := s.mutate(ctx, id, SystemActor, func(_ store.Queries, c *store.Connection) (string, error) {
+		changed := false
+		if throttledUntil.After(c.ThrottledUntil) {
+			c.ThrottledUntil, changed = throttledUntil, true
+		}
+		if lastEventAt.After(c.LastEventAt) {
+			c.LastEventAt, changed = lastEventAt, true
+		}
+		if !changed {
+			return "", errNoChange
+		}
+		return "", nil
+	})
+	return err
+}
+
+// SetError moves a collecting connection to Error with reason, or updates the reason of one already
+// in Error. Statuses that cannot fail (Maintenance, Deauthorizing, ...) are left alone.
+func (s *Service) SetError(ctx context.Context, id int64, reason string) (store.Connection, error) {
+	return s.mutate(ctx, id, SystemActor, func(_ store.Queries, c *store.Connection) (string, error) {
+		from := Status(c.Status)
+		if to, err := Check(from, ActionFail, c.ServiceType); err == nil {
+			c.Status, c.ErrorReason = string(to), reason
+			return reason, nil
+		}
+		if from != Error || c.ErrorReason == reason {
+			return "", errNoChange
+		}
+		c.ErrorReason = reason
+		return "", nil
+	})
+}
+
+// TenantTaken returns the name of another live connection of the same service registering the
+// same vendor tenant, or "" (R1.5).
+func (s *Service) TenantTaken(ctx context.Context, c store.Connection) (string, error) {
+	if c.TenantID == "" {
+		return "", nil
+	}
+	all, err := s.st.ListConnections(ctx)
+	if err != nil {
+		return "", err
+	}
+	for _, o := range all {
+		st := Status(o.Status)
+		if o.ID == c.ID || o.Service != c.Service || o.TenantID != c.TenantID || st == Deauthorized || st == Deleting {
+			continue
+		}
+		if o.ID < c.ID { // the older connection keeps the tenant
+			return o.Name, nil
+		}
+	}
+	return "", nil
+}
