@@ -1,0 +1,307 @@
+// Package connector is the contract between Telltale and a vendor: what a data connector declares
+// (Spec), what it does (Session: verify, discover, index, stream changes, read content), the error
+// kinds that steer collection, and the registry of connectors. Vendors live in sub-packages
+// (connector/box, ...) and import this package, event and httpx, never the store: the ingest
+// package drives them and owns every write.
+package connector
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/telltale-dev/telltale/internal/clock"
+	"github.com/telltale-dev/telltale/internal/event"
+)
+
+// Field is one setting an admin enters for a connection. The spec drives validation, the console
+// form, the CLI and the docs.
+type Field struct {
+	Name     string // key in Config.Settings (or Config.Credentials when Secret)
+	Label    string
+	Help     string
+	Required bool
+	Secret   bool   // stored sealed, never logged or returned
+	Default  string // used when the admin leaves it empty
+	Tenant   bool   // identifies the vendor tenant (R1.5: one connection per tenant)
+	Advanced bool   // hidden by default in forms (API base URLs for emulators and proxies)
+}
+
+// Permission is one vendor permission the connector needs, and why.
+type Permission struct {
+	Name string
+	Why  string
+}
+
+// Spec declares a connector once.
+type Spec struct {
+	Service     string // box, google_drive, ...
+	Title       string // "Box"
+	ServiceType string // cloud or email
+	Fields      []Field
+	Permissions []Permission
+	// Steps are the vendor-side setup steps for the admin, in order.
+	Steps []string
+	// DiscoveryInterval is how often discovery looks for new drives (R3.4).
+	DiscoveryInterval time.Duration
+	// PollInterval is how often the activity stream is polled when no push notification arrives (R3.3).
+	PollInterval time.Duration
+}
+
+// Field returns the named field and whether it exists.
+func (s Spec) Field(name string) (Field, bool) {
+	for _, f := range s.Fields {
+		if f.Name == name {
+			return f, true
+		}
+	}
+	return Field{}, false
+}
+
+// Config is one connection's configuration as the connector sees it.
+type Config struct {
+	ConnectionID int64
+	TenantID     string
+	Settings     map[string]string
+	Credentials  map[string]string
+}
+
+// Value returns a setting or credential, or the field's default.
+func (c Config) Value(s Spec, name string) string {
+	f, _ := s.Field(name)
+	v := c.Credentials[name]
+	if v == "" && !f.Secret {
+		v = c.Settings[name]
+	}
+	if v == "" {
+		v = f.Default
+	}
+	return v
+}
+
+// Validate checks the config against the spec: required fields present, no unknown fields. The
+// error names every problem.
+func (s Spec) Validate(c Config) error {
+	var errs []error
+	for _, f := range s.Fields {
+		if f.Required && c.Value(s, f.Name) == "" && !(f.Tenant && c.TenantID != "") {
+			errs = append(errs, fmt.Errorf("%s (%s) is required: %s", f.Label, f.Name, f.Help))
+		}
+	}
+	check := func(m map[string]string, secret bool) {
+		keys := make([]string, 0, len(m))
+		for k := range m {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			f, ok := s.Field(k)
+			switch {
+			case !ok:
+				errs = append(errs, fmt.Errorf("%q is not a %s setting: use one of %s", k, s.Title, s.fieldNames()))
+			case f.Secret && !secret:
+				errs = append(errs, fmt.Errorf("%q is secret: send it under credentials so it is encrypted and never shown", k))
+			}
+		}
+	}
+	check(c.Settings, false)
+	check(c.Credentials, true)
+	return errors.Join(errs...)
+}
+
+func (s Spec) fieldNames() string {
+	names := make([]string, len(s.Fields))
+	for i, f := range s.Fields {
+		names[i] = f.Name
+	}
+	return strings.Join(names, ", ")
+}
+
+// Deps are what a session may use.
+type Deps struct {
+	Log   *slog.Logger
+	Clock clock.Clock
+	// Files looks up what Telltale already knows about vendor files (indexed state, path, hashes).
+	Files FileIndex
+	// OnThrottle is called when the vendor throttles collection, with when it may resume (R3.7).
+	OnThrottle func(until time.Time)
+	// AllowLoopback lets vendor base URLs point at loopback (emulators in tests and demo mode).
+	AllowLoopback bool
+	// PushURL is where the vendor can deliver push notifications for this connection (Telltale's
+	// public webhook URL); empty when this node is not reachable by the vendor: polling only.
+	PushURL string
+}
+
+// FileIndex answers what Telltale already knows about vendor files.
+type FileIndex interface {
+	// Lookup returns the known files among ids, keyed by vendor id.
+	Lookup(ctx context.Context, ids []string) (map[string]KnownFile, error)
+}
+
+// KnownFile is a file as indexed before.
+type KnownFile struct {
+	Path, Owner, DriveID string
+	Size                 int64
+	SHA1                 string
+}
+
+// Connector is a vendor.
+type Connector interface {
+	Spec() Spec
+	// Open starts a session for one connection. It does not call the vendor.
+	Open(ctx context.Context, cfg Config, deps Deps) (Session, error)
+}
+
+// Scope is who a connection monitors (R2).
+type Scope struct {
+	Kind   string   // all, users, groups
+	Users  []string // email addresses (Kind users)
+	Groups []string // vendor group names (Kind groups)
+}
+
+// Drive is a discovered user drive, shared drive or mailbox.
+type Drive struct {
+	VendorID string // Box: the user id
+	Kind     string // user, shared, mailbox
+	Owner    string // email
+	Name     string
+	// Inaccessible, when set, says why Telltale cannot read the drive (permissions, licensing).
+	Inaccessible string
+}
+
+// Discovery is what a discovery run found besides drives.
+type Discovery struct {
+	// MissingGroups are scope groups the vendor does not know (looked up again in 24 hours, R2.6).
+	MissingGroups []string
+	// SkippedInactive counts inactive vendor users not monitored (R3.9).
+	SkippedInactive int
+}
+
+// File is one indexed file.
+type File struct {
+	VendorID string
+	Name     string
+	Path     string
+	Size     int64
+	MimeType string
+	Owner    string
+	SHA1     string
+	Modified time.Time
+}
+
+// IndexPage is one page of a drive's baseline crawl.
+type IndexPage struct {
+	Files []File
+	Next  string // the cursor to resume the crawl from
+	Done  bool
+}
+
+// Record is one vendor activity record and what it means.
+type Record struct {
+	VendorID string // the vendor's record id (dedupe key, R3.8)
+	// Events are the file events of the record; empty when Skip says why it was skipped.
+	Events []event.FileEvent
+	Skip   string
+	// Drive is the vendor id of the drive the item belongs to ("" if unknown); records on drives out of
+	// scope are not captured (R2.8).
+	Drive string
+}
+
+// ChangesPage is one page of the activity stream.
+type ChangesPage struct {
+	Records []Record
+	Next    string // the cursor after this page; saved with the page's events in one transaction
+	More    bool   // another page is ready now
+	// Resync, when not empty, says the stream position had expired and collection restarted from a
+	// backfill; the reason is recorded in the connection's history (never a silent gap).
+	Resync string
+}
+
+// Session is a connector working for one connection.
+type Session interface {
+	// Verify calls the vendor with the configured credentials and returns the tenant it reaches. Its
+	// errors say exactly what is wrong and how to fix it (ErrAuth, ErrPermission).
+	Verify(ctx context.Context) (tenantID string, err error)
+	// Discover lists the in-scope drives page by page through emit.
+	Discover(ctx context.Context, scope Scope, emit func([]Drive) error) (Discovery, error)
+	// Index returns the page of the drive's baseline crawl after cursor ("" starts it).
+	Index(ctx context.Context, drive Drive, cursor string) (IndexPage, error)
+	// StreamStart returns the "now" position of the activity stream, taken before a baseline crawl.
+	StreamStart(ctx context.Context) (string, error)
+	// Changes returns the activity after cursor.
+	Changes(ctx context.Context, cursor string) (ChangesPage, error)
+	// Content opens a file's content for hashing (R3.10).
+	Content(ctx context.Context, drive, fileID string) (io.ReadCloser, error)
+	// Webhook verifies a push notification and reports whether it is genuine; genuine ones make
+	// collection poll at once. ErrForged for a bad signature or stale timestamp.
+	Webhook(header map[string][]string, body []byte) error
+	Close() error
+}
+
+// Error kinds. Connectors wrap them with a message that says what to do.
+var (
+	// ErrAuth: the credentials are refused (bad secret, app not authorized): an admin must act.
+	ErrAuth = errors.New("vendor refused the credentials")
+	// ErrPermission: the credentials work but lack a permission the connector needs.
+	ErrPermission = errors.New("vendor permission missing")
+	// ErrInaccessible: one drive cannot be read (permissions, licensing).
+	ErrInaccessible = errors.New("drive inaccessible")
+	// ErrForged: a push notification failed verification.
+	ErrForged = errors.New("push notification refused")
+	// ErrMalformed: a vendor record or response could not be understood.
+	ErrMalformed = errors.New("malformed vendor data")
+)
+
+// Registry is the set of connectors of a node, built in app.
+type Registry struct{ m map[string]Connector }
+
+// NewRegistry returns a registry of cs keyed by their service.
+func NewRegistry(cs ...Connector) *Registry {
+	r := &Registry{m: map[string]Connector{}}
+	for _, c := range cs {
+		r.m[c.Spec().Service] = c
+	}
+	return r
+}
+
+// Get returns the connector of a service.
+func (r *Registry) Get(service string) (Connector, bool) {
+	c, ok := r.m[service]
+	return c, ok
+}
+
+// Specs lists every connector's spec, ordered by service.
+func (r *Registry) Specs() []Spec {
+	out := make([]Spec, 0, len(r.m))
+	for _, c := range r.m {
+		out = append(out, c.Spec())
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Service < out[j].Service })
+	return out
+}
+
+// DecodeSettings reads a connection's stored settings JSON.
+func DecodeSettings(b []byte) (map[string]string, error) {
+	m := map[string]string{}
+	if len(b) == 0 {
+		return m, nil
+	}
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("connector: settings: %w", err)
+	}
+	return m, nil
+}
+
+// RecordReader is implemented by connectors that read exported vendor records (an admin-events
+// export, records saved by `telltale normalize`): fn gets each record's 1-based starting line and its
+// meaning, or the error that makes that record unusable. Reading continues after a bad record; only
+// I/O errors stop it. No vendor call is made: what only the vendor knows (a link's access) is left out.
+type RecordReader interface {
+	ReadRecords(r io.Reader, fn func(line int, rec Record, err error) error) error
+}

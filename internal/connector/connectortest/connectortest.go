@@ -1,0 +1,529 @@
+// Package connectortest is the conformance suite every data connector passes: discovery, scope,
+// baseline indexing, live collection with exactly-once storage under faults and duplicated or
+// reordered vendor records, restart from the durable cursor, expired-cursor resync, throttling and
+// inaccessible drives. It drives the connector through the real ingest path into a real SQLite store
+// against the vendor's emulator over loopback HTTP, on an injected clock.
+package connectortest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/telltale-dev/telltale/internal/clock"
+	"github.com/telltale-dev/telltale/internal/connection"
+	"github.com/telltale-dev/telltale/internal/connector"
+	"github.com/telltale-dev/telltale/internal/ingest"
+	"github.com/telltale-dev/telltale/internal/secret"
+	"github.com/telltale-dev/telltale/internal/settings"
+	"github.com/telltale-dev/telltale/internal/store"
+	"github.com/telltale-dev/telltale/internal/store/sqlite"
+	"github.com/telltale-dev/telltale/internal/work"
+)
+
+// Truth is one activity the vendor emulator generated.
+type Truth struct {
+	VendorID string // the vendor record id (Box event_id)
+	Owner    string // email of the drive owner
+	Actor    string
+	Kind     string // the vendor's record type, for messages
+	// File is true for activity a data connection records (see each emulator's ground truth).
+	File bool
+}
+
+// Vendor controls a vendor emulator for the suite.
+type Vendor interface {
+	// Connection returns the tenant, settings and credentials that reach the emulator.
+	Connection() (tenant string, settings, credentials map[string]string)
+	// Owners returns the emails of the active and the inactive users.
+	Owners() (active, inactive []string)
+	// Files returns how many files each active user's drive holds.
+	Files() map[string]int
+	// Groups returns group names with their members' emails.
+	Groups() map[string][]string
+	// AddToGroup and RemoveFromGroup change a group's membership.
+	AddToGroup(group, email string)
+	RemoveFromGroup(group, email string)
+	// AddUser adds an active user with a few files and returns its email.
+	AddUser(name string) string
+	// Act generates n random activities now and returns them.
+	Act(n int) []Truth
+	// Faults sets the share of failing requests and of repeated stream records, and reordering.
+	Faults(rate, duplicates float64, reorder bool)
+	// RateLimit sets the vendor's per-user limit (requests per minute; < 0 off).
+	RateLimit(perMinute int)
+	// Throttled reports how many requests the vendor answered with a throttle.
+	Throttled() int64
+	// Inaccessible makes the drives of the given users unreadable (false: readable again).
+	Inaccessible(emails []string, yes bool)
+}
+
+// Harness is what a connector brings to the suite.
+type Harness struct {
+	Connector connector.Connector
+	// NewVendor starts a fresh emulator on clk (loopback HTTP), stopped at the end of the test.
+	NewVendor func(t *testing.T, clk *clock.Fake) Vendor
+}
+
+// Env is one connection under test.
+type Env struct {
+	t       *testing.T
+	H       Harness
+	V       Vendor
+	Clock   *clock.Fake
+	Store   store.Store
+	Conns   *connection.Service
+	Ingest  *ingest.Service
+	Runner  *work.Runner
+	Conn    store.Connection
+	keyring *secret.Keyring
+	reg     *connector.Registry
+}
+
+var ctx = context.Background()
+
+// NewEnv builds a store, services and a connection to a fresh emulator with the given scope.
+func NewEnv(t *testing.T, h Harness, scopeKind string, scope []store.ScopeEntry) *Env {
+	t.Helper()
+	clk := clock.NewFake(time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC))
+	e := &Env{t: t, H: h, Clock: clk, reg: connector.NewRegistry(h.Connector)}
+	e.V = h.NewVendor(t, clk)
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "t.db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	e.Store = st
+	key := make([]byte, 32)
+	rand.Read(key)
+	if e.keyring, err = secret.LoadKeyring(secret.KeyConfig{Key: base64.StdEncoding.EncodeToString(key)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := settings.Save(ctx, st, settings.Settings{TrustedDomains: []string{"example.com"}, RetentionDays: 90}); err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.DiscardHandler)
+	e.Conns = connection.NewService(connection.Options{Store: st, Clock: clk, Log: log})
+	e.restart()
+	tenant, sets, creds := e.V.Connection()
+	sb, _ := json.Marshal(sets)
+	cb, _ := json.Marshal(creds)
+	sealed, err := e.keyring.Seal(cb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp := h.Connector.Spec()
+	if e.Conn, err = e.Conns.Create(ctx, connection.NewConnection{Name: "conformance", Service: sp.Service, TenantID: tenant,
+		ScopeKind: scopeKind, Scope: scope, Settings: sb, Credentials: sealed}, "admin"); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// restart replaces the ingest service and runner, as a restarted process would.
+func (e *Env) restart() {
+	log := slog.New(slog.DiscardHandler)
+	e.Runner = work.NewRunner(work.Options{Store: e.Store, Clock: e.Clock, Log: log, Concurrency: 4,
+		Backoff: func(int) time.Duration { return time.Second }})
+	e.Ingest = ingest.New(ingest.Options{Store: e.Store, Connections: e.Conns, Registry: e.reg, Keyring: e.keyring, Clock: e.Clock,
+		Log: log, AllowLoopback: true, PageBudget: time.Minute, DefaultRetentionDays: 90})
+	e.Ingest.Register(e.Runner)
+}
+
+// Restart simulates a process restart: new sessions, new runner, same database.
+func (e *Env) Restart() { e.restart() }
+
+// Settle runs due work until none is due, advancing the clock by a second between rounds so that
+// retries come due, for at most rounds rounds.
+func (e *Env) Settle(rounds int) {
+	e.t.Helper()
+	if err := e.Ingest.Reconcile(ctx); err != nil {
+		e.t.Fatal(err)
+	}
+	idle := 0
+	for i := 0; i < rounds; i++ {
+		n, err := e.Runner.RunDue(ctx)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		if n == 0 {
+			idle++
+			if idle > 3 {
+				return
+			}
+		} else {
+			idle = 0
+		}
+		e.Clock.Advance(time.Second)
+	}
+}
+
+// Poll moves the clock past the poll interval and runs what comes due.
+func (e *Env) Poll() {
+	e.t.Helper()
+	e.Clock.Advance(6 * time.Minute)
+	e.Settle(200)
+}
+
+// Connection re-reads the connection.
+func (e *Env) Connection() store.Connection {
+	e.t.Helper()
+	c, err := e.Store.GetConnection(ctx, e.Conn.ID)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return c
+}
+
+// VendorIDs counts, for each vendor record id, how many stored events carry it.
+func (e *Env) VendorIDs() map[string]int {
+	e.t.Helper()
+	out := map[string]int{}
+	var after int64
+	for {
+		evs, err := e.Store.ListEvents(ctx, store.EventFilter{ConnectionID: e.Conn.ID, AfterID: after, Limit: 1000, IncludeHeld: true})
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		if len(evs) == 0 {
+			return out
+		}
+		for _, ev := range evs {
+			for _, id := range ev.Event.VendorIDs {
+				out[id]++
+			}
+			after = ev.Event.ID
+		}
+	}
+}
+
+// Run runs the whole suite.
+func Run(t *testing.T, h Harness) {
+	t.Run("DiscoveryAndIndexing", func(t *testing.T) { testDiscovery(t, h) })
+	t.Run("ScopeUsers", func(t *testing.T) { testScopeUsers(t, h) })
+	t.Run("ScopeGroups", func(t *testing.T) { testScopeGroups(t, h) })
+	t.Run("ExactlyOnceUnderFaults", func(t *testing.T) { testExactlyOnce(t, h) })
+	t.Run("RestartFromCursor", func(t *testing.T) { testRestart(t, h) })
+	t.Run("ExpiredCursorResync", func(t *testing.T) { testResync(t, h) })
+	t.Run("Throttling", func(t *testing.T) { testThrottling(t, h) })
+	t.Run("InaccessibleDrives", func(t *testing.T) { testInaccessible(t, h) })
+	t.Run("NewDrive", func(t *testing.T) { testNewDrive(t, h) })
+}
+
+func status(e *Env) connection.Status { return connection.Status(e.Connection().Status) }
+
+func testDiscovery(t *testing.T, h Harness) {
+	e := NewEnv(t, h, "all", nil)
+	e.Settle(400)
+	active, inactive := e.V.Owners()
+	drives, err := e.Store.ListDrives(ctx, store.DriveFilter{ConnectionID: e.Conn.ID, Limit: 10000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var owners []string
+	for _, d := range drives {
+		owners = append(owners, d.Owner)
+		if d.State != store.DriveIndexed {
+			t.Errorf("drive %s is %s, want indexed", d.Owner, d.State)
+		}
+	}
+	sort.Strings(owners)
+	want := slices.Clone(active)
+	sort.Strings(want)
+	if !slices.Equal(owners, want) {
+		t.Errorf("drives %v\nwant the active users %v (inactive %v are not monitored, R3.9)", owners, want, inactive)
+	}
+	files := e.V.Files()
+	for _, d := range drives {
+		n, err := e.Store.CountFiles(ctx, e.Conn.ID, d.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n != int64(files[d.Owner]) || d.FileCount != n {
+			t.Errorf("drive %s: %d files stored (count shown %d), the vendor holds %d", d.Owner, n, d.FileCount, files[d.Owner])
+		}
+	}
+	if s := status(e); s != connection.Monitoring {
+		t.Errorf("status %s, want Monitoring once every drive is indexed", s)
+	}
+	var path []string
+	hist, _ := e.Store.ListStatusChanges(ctx, e.Conn.ID)
+	for _, hch := range hist {
+		path = append(path, hch.To)
+	}
+	if !slices.Equal(path, []string{string(connection.Searching), string(connection.Indexing), string(connection.Monitoring)}) {
+		t.Errorf("status history %v, want Searching -> Indexing -> Monitoring", path)
+	}
+}
+
+// collectAll generates activity and polls until every expected record is stored, then checks
+// exactly-once storage.
+func collectAll(t *testing.T, e *Env, truths []Truth, expect func(Truth) bool) {
+	t.Helper()
+	want := map[string]bool{}
+	for _, tr := range truths {
+		if tr.File && expect(tr) {
+			want[tr.VendorID] = true
+		}
+	}
+	for round := 0; round < 30; round++ {
+		e.Poll()
+		got := e.VendorIDs()
+		missing := 0
+		for id := range want {
+			if got[id] == 0 {
+				missing++
+			}
+		}
+		if missing == 0 {
+			break
+		}
+	}
+	got := e.VendorIDs()
+	var missing, doubled, unexpected []string
+	for id := range want {
+		switch got[id] {
+		case 0:
+			missing = append(missing, id)
+		case 1:
+		default:
+			doubled = append(doubled, id)
+		}
+	}
+	byID := map[string]Truth{}
+	for _, tr := range truths {
+		byID[tr.VendorID] = tr
+	}
+	for id := range got {
+		if tr, ok := byID[id]; ok && !want[id] {
+			unexpected = append(unexpected, fmt.Sprintf("%s (owner %s)", id, tr.Owner))
+		}
+	}
+	if len(missing)+len(doubled)+len(unexpected) > 0 {
+		for _, id := range head(missing) {
+			t.Logf("missing %s: %+v", id, byID[id])
+		}
+		t.Logf("ingest stats: %+v", e.Ingest.Stats())
+		t.Errorf("of %d expected records: %d missing %v, %d stored more than once %v, %d stored but out of scope %v",
+			len(want), len(missing), head(missing), len(doubled), head(doubled), len(unexpected), head(unexpected))
+	}
+}
+
+func head(xs []string) []string {
+	if len(xs) > 5 {
+		return xs[:5]
+	}
+	return xs
+}
+
+func testScopeUsers(t *testing.T, h Harness) {
+	e := NewEnv(t, h, "users", nil)
+	active, inactive := e.V.Owners()
+	if len(active) < 3 || len(inactive) < 1 {
+		t.Fatalf("the emulator needs at least 3 active and 1 inactive users, has %d and %d", len(active), len(inactive))
+	}
+	in := []string{strings.ToUpper(active[0]), active[1], inactive[0]}
+	if err := e.Store.ReplaceScope(ctx, e.Conn.ID, []store.ScopeEntry{
+		{ConnectionID: e.Conn.ID, Kind: "user", Value: in[0], Row: 2}, {ConnectionID: e.Conn.ID, Kind: "user", Value: in[1], Row: 3},
+		{ConnectionID: e.Conn.ID, Kind: "user", Value: in[2], Row: 4}}); err != nil {
+		t.Fatal(err)
+	}
+	e.Settle(300)
+	drives, _ := e.Store.ListDrives(ctx, store.DriveFilter{ConnectionID: e.Conn.ID})
+	var owners []string
+	for _, d := range drives {
+		owners = append(owners, d.Owner)
+	}
+	sort.Strings(owners)
+	want := []string{active[0], active[1]}
+	sort.Strings(want)
+	if !slices.Equal(owners, want) {
+		t.Errorf("drives %v, want %v (the inactive user in the CSV is not monitored)", owners, want)
+	}
+	truths := e.V.Act(150)
+	collectAll(t, e, truths, func(tr Truth) bool { return tr.Owner == active[0] || tr.Owner == active[1] })
+}
+
+func testScopeGroups(t *testing.T, h Harness) {
+	e := NewEnv(t, h, "groups", nil)
+	groups := e.V.Groups()
+	var names []string
+	for n, m := range groups {
+		if len(m) > 0 {
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names)
+	if len(names) == 0 {
+		t.Fatal("the emulator has no group with members")
+	}
+	g := names[0]
+	if err := e.Store.ReplaceScope(ctx, e.Conn.ID, []store.ScopeEntry{
+		{ConnectionID: e.Conn.ID, Kind: "group", Value: g, Row: 2},
+		{ConnectionID: e.Conn.ID, Kind: "group", Value: "No Such Group", Row: 3}}); err != nil {
+		t.Fatal(err)
+	}
+	e.Settle(300)
+	active, _ := e.V.Owners()
+	isActive := map[string]bool{}
+	for _, a := range active {
+		isActive[a] = true
+	}
+	inScope := func() []string {
+		ds, _ := e.Store.ListDrives(ctx, store.DriveFilter{ConnectionID: e.Conn.ID})
+		var out []string
+		for _, d := range ds {
+			if d.InScope {
+				out = append(out, d.Owner)
+			}
+		}
+		sort.Strings(out)
+		return out
+	}
+	var want []string
+	for _, m := range groups[g] {
+		if isActive[m] {
+			want = append(want, m)
+		}
+	}
+	sort.Strings(want)
+	if got := inScope(); !slices.Equal(got, want) {
+		t.Errorf("drives in scope %v, want the active members of %q %v", got, g, want)
+	}
+	sc, _ := e.Store.ListScope(ctx, e.Conn.ID)
+	for _, s := range sc {
+		if s.Value == "No Such Group" && (s.Found || !s.NextLookupAt.Equal(e.Clock.Now().Add(24*time.Hour)) && s.NextLookupAt.Sub(e.Clock.Now()) < 23*time.Hour) {
+			t.Errorf("missing group entry %+v: want not found, looked up again in 24 hours (R2.6)", s)
+		}
+		if s.Value == g && !s.Found {
+			t.Errorf("group %q not marked found", g)
+		}
+	}
+	// Membership changes are followed (R2.7): someone joins, someone leaves.
+	var outsider string
+	for _, a := range active {
+		if !slices.Contains(groups[g], a) {
+			outsider = a
+			break
+		}
+	}
+	e.V.AddToGroup(g, outsider)
+	e.V.RemoveFromGroup(g, want[0])
+	e.Clock.Advance(10 * time.Minute)
+	e.Settle(300)
+	got := inScope()
+	if !slices.Contains(got, outsider) || slices.Contains(got, want[0]) {
+		t.Errorf("after membership changes drives in scope are %v: want %s added and %s removed", got, outsider, want[0])
+	}
+}
+
+func testExactlyOnce(t *testing.T, h Harness) {
+	e := NewEnv(t, h, "all", nil)
+	e.Settle(400)
+	e.V.Faults(0.10, 0.25, true)
+	var truths []Truth
+	for range 4 {
+		truths = append(truths, e.V.Act(100)...)
+		e.Poll()
+	}
+	e.V.Faults(0, 0, false)
+	active, _ := e.V.Owners()
+	collectAll(t, e, truths, func(tr Truth) bool { return slices.Contains(active, tr.Owner) })
+	st := e.Ingest.Stats()
+	if st.Duplicates == 0 {
+		t.Errorf("the vendor repeated records but ingest dropped none as duplicates: %+v", st)
+	}
+}
+
+func testRestart(t *testing.T, h Harness) {
+	e := NewEnv(t, h, "all", nil)
+	e.Settle(400)
+	truths := e.V.Act(60)
+	e.Poll()
+	e.Restart()
+	truths = append(truths, e.V.Act(60)...)
+	e.Poll()
+	e.Restart()
+	active, _ := e.V.Owners()
+	collectAll(t, e, truths, func(tr Truth) bool { return slices.Contains(active, tr.Owner) })
+}
+
+func testResync(t *testing.T, h Harness) {
+	e := NewEnv(t, h, "all", nil)
+	e.Settle(400)
+	truths := e.V.Act(30)
+	e.Poll()
+	// Collection stops for 15 days (longer than the vendor keeps its stream), activity goes on.
+	e.Clock.Advance(15 * 24 * time.Hour)
+	truths = append(truths, e.V.Act(40)...)
+	active, _ := e.V.Owners()
+	collectAll(t, e, truths, func(tr Truth) bool { return slices.Contains(active, tr.Owner) })
+	hist, _ := e.Store.ListStatusChanges(ctx, e.Conn.ID)
+	found := false
+	for _, hc := range hist {
+		if strings.Contains(hc.Reason, "resync") {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("no resync recorded in the history %+v", hist)
+	}
+}
+
+func testThrottling(t *testing.T, h Harness) {
+	e := NewEnv(t, h, "all", nil)
+	e.Settle(400)
+	e.V.RateLimit(120)
+	truths := e.V.Act(80)
+	active, _ := e.V.Owners()
+	collectAll(t, e, truths, func(tr Truth) bool { return slices.Contains(active, tr.Owner) })
+	if e.V.Throttled() > 0 && e.Connection().ThrottledUntil.IsZero() {
+		t.Errorf("the vendor throttled %d requests but the connection does not show it (R3.7)", e.V.Throttled())
+	}
+}
+
+func testInaccessible(t *testing.T, h Harness) {
+	e := NewEnv(t, h, "all", nil)
+	active, _ := e.V.Owners()
+	e.V.Inaccessible(active[:len(active)/2+1], true)
+	e.Settle(400)
+	c := e.Connection()
+	if connection.Status(c.Status) != connection.Error || !strings.Contains(c.ErrorReason, "inaccessible") {
+		t.Fatalf("with most drives inaccessible: status %s reason %q, want Error (R1.5)", c.Status, c.ErrorReason)
+	}
+	e.V.Inaccessible(active[:len(active)/2+1], false)
+	e.Clock.Advance(10 * time.Minute)
+	e.Settle(400)
+	e.Clock.Advance(10 * time.Minute)
+	e.Settle(400)
+	if s := status(e); s != connection.Monitoring {
+		t.Errorf("after access came back: %s (%q), want Monitoring", s, e.Connection().ErrorReason)
+	}
+}
+
+func testNewDrive(t *testing.T, h Harness) {
+	e := NewEnv(t, h, "all", nil)
+	e.Settle(400)
+	email := e.V.AddUser("New Hire")
+	e.Clock.Advance(6 * time.Minute) // within minutes (R3.4)
+	e.Settle(400)
+	ds, _ := e.Store.ListDrives(ctx, store.DriveFilter{ConnectionID: e.Conn.ID, Limit: 10000})
+	for _, d := range ds {
+		if d.Owner == email {
+			if d.State != store.DriveIndexed {
+				t.Errorf("new drive %s is %s", email, d.State)
+			}
+			return
+		}
+	}
+	t.Errorf("the new user's drive %s was not discovered", email)
+}
