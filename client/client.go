@@ -247,3 +247,29 @@ func (c *Client) Audit(ctx context.Context, q AuditQuery) (AuditList, error) {
 	var out AuditList
 	return out, c.json(ctx, "GET", "/api/v1/audit?"+v.Encode(), nil, &out)
 }
+
+// ImportRecords sends exported vendor records (Box: admin events as JSON lines or API pages) to be
+// stored through a connection; records already stored are skipped.
+func (c *Client) ImportRecords(ctx context.Context, connID string, records io.Reader) (ImportResult, error) {
+	resp, err := c.do(ctx, "POST", "/api/v1/connections/"+id(connID)+"/import", records, "application/x-ndjson")
+	if err != nil {
+		return ImportResult{}, err
+	}
+	defer resp.Body.Close()
+	var out ImportResult
+	return out, json.NewDecoder(resp.Body).Decode(&out)
+}
+
+// Connectors lists the data connectors with their fields, permissions and setup steps.
+func (c *Client) Connectors(ctx context.Context) ([]ConnectorSpec, error) {
+	var out struct {
+		Items []ConnectorSpec `json:"items"`
+	}
+	return out.Items, c.json(ctx, "GET", "/api/v1/connectors", nil, &out)
+}
+
+// Verify calls the vendor with credentials before a connection is added.
+func (c *Client) Verify(ctx context.Context, service string, r VerifyRequest) (VerifyResult, error) {
+	var out VerifyResult
+	return out, c.json(ctx, "POST", "/api/v1/connectors/"+url.PathEscape(service)+"/verify", r, &out)
+}

@@ -251,3 +251,60 @@ func (p *Problem) Error() string {
 	}
 	return b.String()
 }
+
+// ConnectorSpec describes a data connector: the fields an admin enters, the vendor permissions it
+// needs and why, and the vendor-side setup steps.
+type ConnectorSpec struct {
+	Service     string                `json:"service"`
+	Title       string                `json:"title"`
+	ServiceType string                `json:"service_type"`
+	Fields      []ConnectorField      `json:"fields"`
+	Permissions []ConnectorPermission `json:"permissions"`
+	Steps       []string              `json:"steps"`
+}
+
+// ConnectorField is one setting of a connector. Secret fields go under credentials.
+type ConnectorField struct {
+	Name     string `json:"name"`
+	Label    string `json:"label"`
+	Help     string `json:"help,omitempty"`
+	Required bool   `json:"required,omitempty"`
+	Secret   bool   `json:"secret,omitempty"`
+	Default  string `json:"default,omitempty"`
+	Tenant   bool   `json:"tenant,omitempty"`
+	Advanced bool   `json:"advanced,omitempty"`
+}
+
+// ConnectorPermission is a vendor permission and why it is needed.
+type ConnectorPermission struct {
+	Name string `json:"name"`
+	Why  string `json:"why"`
+}
+
+// VerifyRequest asks Telltale to call the vendor with credentials before a connection is added.
+type VerifyRequest struct {
+	TenantID    string            `json:"tenant_id,omitempty"`
+	Settings    map[string]string `json:"settings,omitempty"`
+	Credentials map[string]string `json:"credentials,omitempty"`
+}
+
+// VerifyResult is a successful verification: the vendor tenant the credentials reach.
+type VerifyResult struct {
+	TenantID string `json:"tenant_id"`
+}
+
+// LineError is a record that could not be used, by its line in the input.
+type LineError struct {
+	Line  int    `json:"line"`
+	Error string `json:"error"`
+}
+
+// ImportResult reports an import of exported vendor records into a connection.
+type ImportResult struct {
+	Records    int64            `json:"records"`
+	Events     int64            `json:"events"`
+	Duplicates int64            `json:"duplicates"`
+	OutOfScope int64            `json:"out_of_scope"`
+	Skipped    map[string]int64 `json:"skipped,omitempty"`
+	Malformed  []LineError      `json:"malformed,omitempty"`
+}

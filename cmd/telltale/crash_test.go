@@ -154,7 +154,7 @@ func TestKill9LosesNoAcknowledgedWrite(t *testing.T) {
 					name := fmt.Sprintf("r%d-w%d-%d", round, w, i)
 					code, _, err := api(ctx, n.url, token, "POST", "/api/v1/connections", map[string]any{
 						"name": name, "service": "box", "tenant_id": name,
-						"settings": map[string]string{"admin_email": "admin@corp.example"}, "credentials": map[string]string{"client_secret": "s3cret-" + name},
+						"settings": map[string]string{"admin_email": "admin@corp.example", "client_id": "cid"}, "credentials": map[string]string{"client_secret": "s3cret-" + name},
 					})
 					if err == nil && code == http.StatusCreated {
 						mu.Lock()

@@ -36,6 +36,8 @@ type Deps struct {
 	// Changed is called after a connection's status changed through the API, so that the node's
 	// lifecycle work runs now instead of at its next tick.
 	Changed func(ctx context.Context)
+	// Collector serves connector specs, verification, imports and vendor push notifications.
+	Collector Collector
 }
 
 // Server is the API handler.
@@ -52,6 +54,7 @@ type Server struct {
 	ready         func(ctx context.Context) error
 	version       string
 	changed       func(ctx context.Context)
+	collector     Collector
 	requests      metrics.Counter
 	seconds       metrics.Sum
 }
@@ -60,7 +63,7 @@ type Server struct {
 func New(d Deps) *Server {
 	s := &Server{
 		store: d.Store, clock: d.Clock, log: d.Log, auth: d.Auth, conns: d.Connections, keyring: d.Keyring,
-		metrics: d.Metrics, retentionDays: d.RetentionDays, trustProxy: d.TrustProxy, ready: d.Ready, version: d.Version, changed: d.Changed,
+		metrics: d.Metrics, retentionDays: d.RetentionDays, trustProxy: d.TrustProxy, ready: d.Ready, version: d.Version, changed: d.Changed, collector: d.Collector,
 	}
 	if s.changed == nil {
 		s.changed = func(context.Context) {}
@@ -91,6 +94,7 @@ func (s *Server) routes() []Route {
 	var rs []Route
 	rs = append(rs, s.systemRoutes()...)
 	rs = append(rs, s.connectionRoutes()...)
+	rs = append(rs, s.collectRoutes()...)
 	rs = append(rs, s.settingRoutes()...)
 	rs = append(rs, s.userRoutes()...)
 	rs = append(rs, s.auditRoutes()...)

@@ -231,7 +231,8 @@ func TestConnectionLifecycleOverHTTP(t *testing.T) {
 		t.Fatalf("created %+v", c)
 	}
 	// Duplicate display name, trimmed and case-insensitive (R1.3).
-	code, body = f.do(t, f.admin, "POST", "/api/v1/connections", client.NewConnection{Name: "box prod", Service: "box", TenantID: "999"})
+	code, body = f.do(t, f.admin, "POST", "/api/v1/connections", client.NewConnection{Name: "box prod", Service: "box", TenantID: "999",
+		Settings: map[string]string{"admin_email": "a@corp.example", "client_id": "c"}, Credentials: map[string]string{"client_secret": "s"}})
 	if p := problem(t, body); code != 409 || !strings.Contains(p.Detail, "already") {
 		t.Errorf("duplicate: %d %+v", code, p)
 	}
@@ -356,6 +357,7 @@ func TestSecretsNeverLeave(t *testing.T) {
 	const secretValue = "SUPER-SECRET-client-secret-7f3a9"
 	code, body := f.do(t, f.admin, "POST", "/api/v1/connections", client.NewConnection{
 		Name: "Leak check", Service: "box", TenantID: "42",
+		Settings:    map[string]string{"admin_email": "a@corp.example", "client_id": "cid"},
 		Credentials: map[string]string{"client_secret": secretValue},
 	})
 	if code != 201 {

@@ -215,6 +215,9 @@ func (s *Server) createConnection(r *http.Request, p auth.Principal) (any, error
 	if err != nil {
 		return nil, err
 	}
+	if err := s.checkConnectorConfig(in.Service, in.TenantID, in.Settings, in.Credentials); err != nil {
+		return nil, err
+	}
 	sealed, err := s.sealCredentials(in.Credentials)
 	if err != nil {
 		return nil, err
@@ -231,6 +234,7 @@ func (s *Server) createConnection(r *http.Request, p auth.Principal) (any, error
 		return nil, err
 	}
 	noteAudit(r, fmt.Sprintf("connection/%d", c.ID), map[string]any{"name": c.Name, "service": c.Service, "scope_kind": kind, "scope_entries": len(entries)})
+	s.changed(r.Context()) // collection starts now, not at the next lifecycle tick
 	w, err := s.toWire(r, c)
 	return created{w}, err
 }

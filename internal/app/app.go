@@ -21,6 +21,9 @@ import (
 	"github.com/telltale-dev/telltale/internal/clock"
 	"github.com/telltale-dev/telltale/internal/config"
 	"github.com/telltale-dev/telltale/internal/connection"
+	"github.com/telltale-dev/telltale/internal/connector"
+	"github.com/telltale-dev/telltale/internal/connector/all"
+	"github.com/telltale-dev/telltale/internal/ingest"
 	"github.com/telltale-dev/telltale/internal/metrics"
 	"github.com/telltale-dev/telltale/internal/secret"
 	"github.com/telltale-dev/telltale/internal/settings"
@@ -49,6 +52,8 @@ type App struct {
 	Auth        *auth.Service
 	Connections *connection.Service
 	Runner      *work.Runner
+	Connectors  *connector.Registry
+	Ingest      *ingest.Service
 	Metrics     *metrics.Registry
 	API         *api.Server
 	// Bootstrap is what the first start created (the first admin), empty afterwards.
@@ -107,13 +112,21 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	})
 	a.Runner = work.NewRunner(work.Options{Store: a.Store, Clock: a.Clock, Log: log, Concurrency: cfg.Workers})
 	a.Runner.Handle(WorkLifecycle, a.lifecycle)
+	a.Connectors = all.Registry()
+	a.Ingest = ingest.New(ingest.Options{
+		Store: a.Store, Connections: a.Connections, Registry: a.Connectors, Keyring: a.Keyring, Clock: a.Clock, Log: log,
+		Kick: a.Runner.Kick, PollInterval: cfg.PollInterval, DiscoveryInterval: cfg.DiscoveryEvery,
+		HashMaxSize: cfg.HashMaxSize, HashConcurrency: cfg.HashWorkers, AllowLoopback: cfg.AllowLoopback, PublicURL: cfg.PublicURL,
+		DefaultRetentionDays: int(cfg.Retention / (24 * time.Hour)),
+	})
+	a.Ingest.Register(a.Runner)
 	if a.Bootstrap, err = a.Auth.Bootstrap(ctx, cfg.BootstrapToken); err != nil {
 		return fail(err)
 	}
 	a.API = api.New(api.Deps{
 		Store: a.Store, Clock: a.Clock, Log: log, Auth: a.Auth, Connections: a.Connections, Keyring: a.Keyring,
 		Metrics: a.Metrics, RetentionDays: defaultDays, TrustProxy: cfg.TrustProxy, Ready: a.ready, Version: Version,
-		Changed: a.kickLifecycle,
+		Changed: a.kickLifecycle, Collector: a.Ingest,
 	})
 	a.registerMetrics()
 	return a, nil
@@ -122,6 +135,11 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 // lifecycle finishes deauthorizations (collection has stopped once the status is Deauthorizing) and
 // deletes connections past retention. It runs every minute and whenever a connection changes.
 func (a *App) lifecycle(ctx context.Context, _ store.Work) (time.Time, error) {
+	// Collection units follow the statuses first: a connection in Deauthorizing stops collecting
+	// before it is marked Deauthorized.
+	if err := a.Ingest.Reconcile(ctx); err != nil {
+		return time.Time{}, err
+	}
 	cs, err := a.Store.ListConnections(ctx)
 	if err != nil {
 		return time.Time{}, err

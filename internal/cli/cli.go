@@ -30,15 +30,15 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	if err := root.ExecuteContext(ctx); err != nil {
+		var ee exitError
+		if errors.As(err, &ee) {
+			return int(ee) // the command already said what went wrong
+		}
 		var p *client.Problem
 		if errors.As(err, &p) {
 			fmt.Fprintf(stderr, "telltale: %s\n", p.Error())
 		} else {
 			fmt.Fprintf(stderr, "telltale: %v\n", err)
-		}
-		var ee exitError
-		if errors.As(err, &ee) {
-			return int(ee)
 		}
 		return 1
 	}
@@ -60,7 +60,7 @@ func (e *env) root() *cobra.Command {
 	root.PersistentFlags().String("server", "", "Telltale server URL (env TELLTALE_SERVER, default http://127.0.0.1:8080)")
 	root.PersistentFlags().String("token", "", "API token (env TELLTALE_TOKEN)")
 	root.PersistentFlags().StringP("output", "o", "table", "output format: table, csv or json")
-	root.AddCommand(e.versionCmd(), e.serveCmd(), e.connectionsCmd(), e.auditCmd(), e.tokensCmd())
+	root.AddCommand(e.versionCmd(), e.serveCmd(), e.demoCmd(), e.emulateCmd(), e.normalizeCmd(), e.connectionsCmd(), e.auditCmd(), e.tokensCmd())
 	return root
 }
 

@@ -82,7 +82,8 @@ func errorsAs(err error, p **client.Problem) bool {
 func TestConnectionsCommands(t *testing.T) {
 	a, url := startServer(t)
 	ctx := context.Background()
-	c, err := client.New(url, token).CreateConnection(ctx, client.NewConnection{Name: "Box, Inc. prod", Service: "box", TenantID: "e1"})
+	c, err := client.New(url, token).CreateConnection(ctx, client.NewConnection{Name: "Box, Inc. prod", Service: "box", TenantID: "e1",
+		Settings: map[string]string{"admin_email": "a@corp.example", "client_id": "cid"}, Credentials: map[string]string{"client_secret": "s"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -99,7 +99,7 @@ func (e *env) connectionsCmd() *cobra.Command {
 			return render(cmd, e.stdout, t)
 		},
 	}
-	cmd.AddCommand(list, get, deauth, resume, history, e.scopeCmd())
+	cmd.AddCommand(list, get, deauth, resume, history, e.scopeCmd(), e.importCmd())
 	return cmd
 }
 

@@ -32,6 +32,11 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	Workers         int
 	PollInterval    time.Duration
+	DiscoveryEvery  time.Duration // 0: each connector's default (Box 5m, Google/Microsoft 8h)
+	HashMaxSize     int64
+	HashWorkers     int
+	AllowLoopback   bool   // vendor URLs may point at loopback (emulators); never in production
+	PublicURL       string // where vendors reach this node for push notifications; "" = polling only
 	Retention       time.Duration
 	DriveLimitBox   int
 	DriveLimitGoog  int
@@ -54,6 +59,40 @@ type Setting struct {
 
 func str(p func(*Config) *string) (func(*Config, string) error, func(*Config) string) {
 	return func(c *Config, v string) error { *p(c) = v; return nil }, func(c *Config) string { return *p(c) }
+}
+
+// sizeSetting parses sizes like 1GiB, 100MB or 4096.
+func sizeSetting(p func(*Config) *int64) (func(*Config, string) error, func(*Config) string) {
+	return func(c *Config, v string) error {
+			n, err := parseSize(v)
+			if err != nil {
+				return err
+			}
+			*p(c) = n
+			return nil
+		}, func(c *Config) string {
+			return strconv.FormatInt(*p(c), 10)
+		}
+}
+
+func parseSize(v string) (int64, error) {
+	t := strings.TrimSpace(v)
+	units := []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1000}, {"MB", 1000 * 1000}, {"GB", 1000 * 1000 * 1000}, {"B", 1}}
+	mult := int64(1)
+	for _, u := range units {
+		if strings.HasSuffix(t, u.suffix) {
+			t, mult = strings.TrimSpace(strings.TrimSuffix(t, u.suffix)), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(t, 10, 64)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("%q is not a size: write a positive number with an optional unit B, KB, MB, GB, KiB, MiB or GiB", v)
+	}
+	return n * mult, nil
 }
 
 func dur(p func(*Config) *time.Duration) (func(*Config, string) error, func(*Config) string) {
@@ -129,6 +168,16 @@ func Settings() []Setting {
 	add("workers", "TELLTALE_WORKERS", "4", "units of scheduled work this node runs at once", false, s, g)
 	s, g = dur(func(c *Config) *time.Duration { return &c.PollInterval })
 	add("poll-interval", "TELLTALE_POLL_INTERVAL", "5m", "how often monitored services are checked for new files and activity (R3.3)", false, s, g)
+	s, g = dur(func(c *Config) *time.Duration { return &c.DiscoveryEvery })
+	add("discovery-interval", "TELLTALE_DISCOVERY_INTERVAL", "0s", "how often connections look for new drives; 0 uses each service's default (Box 5m, Google Drive and OneDrive 8h, R3.4)", false, s, g)
+	s, g = integer(func(c *Config) *int { return &c.HashWorkers }, 1)
+	add("hash-workers", "TELLTALE_HASH_WORKERS", "4", "files hashed at once (R3.10)", false, s, g)
+	s, g = sizeSetting(func(c *Config) *int64 { return &c.HashMaxSize })
+	add("hash-max-size", "TELLTALE_HASH_MAX_SIZE", "1GiB", "largest file whose content is hashed; bigger files keep only the vendor's hash (R3.10)", false, s, g)
+	s, g = str(func(c *Config) *string { return &c.PublicURL })
+	add("public-url", "TELLTALE_PUBLIC_URL", "", "this node's URL as vendors reach it (HTTPS on 443 for Box); when set, connections register webhooks to cut latency and polling stays the safety net (R3.3); empty: polling only", false, s, g)
+	bs0, bg0 := boolean(func(c *Config) *bool { return &c.AllowLoopback })
+	add("allow-loopback-vendors", "TELLTALE_ALLOW_LOOPBACK_VENDORS", "false", "let vendor API URLs point at loopback addresses (the built-in emulators); keep false in production", false, bs0, bg0)
 	s, g = dur(func(c *Config) *time.Duration { return &c.Retention })
 	add("retention", "TELLTALE_RETENTION", "90d", "default time a deauthorized connection and its data are kept before deletion (R1.8); the settings API overrides it", false, s, g)
 	s, g = integer(func(c *Config) *int { return &c.DriveLimitBox }, 1)

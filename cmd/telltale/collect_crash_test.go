@@ -1,0 +1,196 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	mathrand "math/rand/v2"
+	"net"
+	"net/http"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	boxemu "github.com/telltale-dev/telltale/internal/emulator/box"
+	"github.com/telltale-dev/telltale/internal/store"
+	"github.com/telltale-dev/telltale/internal/store/sqlite"
+)
+
+var folderExposure = map[string]bool{"SHARE": true, "ITEM_SHARED_UPDATE": true, "UNSHARE": true, "COLLABORATION_INVITE": true,
+	"COLLABORATION_ACCEPT": true, "COLLABORATION_ROLE_CHANGE": true, "COLLABORATION_REMOVE": true, "COLLABORATION_EXPIRATION": true}
+
+// TestKill9DuringCollection kills `telltale serve` with SIGKILL at random moments while it indexes
+// and collects from the Box emulator (which keeps generating activity, repeating and reordering
+// stream records), 10 times, restarts it each time, and then checks that every file activity the
+// emulator generated is stored exactly once: nothing lost, nothing doubled (R3.8).
+func TestKill9DuringCollection(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and kills the real binary")
+	}
+	bin := buildBinary(t)
+	emu := boxemu.New(boxemu.Options{Seed: 42, Users: 6, InactiveUsers: 1, FilesPerUser: 40, FoldersPerUser: 4, Depth: 2,
+		RateLimitPerMinute: -1, MaxFileSize: 2048})
+	emu.SetFaults(boxemu.Faults{DuplicateRate: 0.2, Reorder: true})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: emu.Handler()}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close(); emu.Close() })
+	emuURL := "http://" + ln.Addr().String()
+
+	dataDir := t.TempDir()
+	token := "collect-crash-bootstrap-token-0123456789"
+	env := []string{"TELLTALE_DATA_DIR=" + dataDir, "TELLTALE_BOOTSTRAP_TOKEN=" + token, "TELLTALE_SECRET_KEY=" + randomKey(t),
+		"TELLTALE_LOG_LEVEL=error", "TELLTALE_ALLOW_LOOPBACK_VENDORS=true", "TELLTALE_POLL_INTERVAL=300ms", "TELLTALE_DISCOVERY_INTERVAL=5s"}
+	n := startNode(t, bin, env)
+	ctx := context.Background()
+	code, body, err := api(ctx, n.url, token, "POST", "/api/v1/connections", map[string]any{
+		"name": "Box crash", "service": "box", "tenant_id": "900001",
+		"settings": map[string]string{"enterprise_id": "900001", "client_id": "emu-client-id", "admin_email": "admin@example.com",
+			"api_url": emuURL, "rate_limit": "0"},
+		"credentials": map[string]string{"client_secret": "emu-client-secret"},
+	})
+	if err != nil || code != http.StatusCreated {
+		t.Fatalf("create connection: %d %s %v", code, body, err)
+	}
+	var conn struct {
+		ID string `json:"id"`
+	}
+	json.Unmarshal(body, &conn)
+
+	// Activity before the connection took its stream start position is the baseline's, not the
+	// stream's: start acting once discovery has run.
+	waitStatus(t, n, token, conn.ID, "indexing", "monitoring")
+	// The organization keeps acting while Telltale is killed and restarted.
+	started := time.Now()
+	actCtx, stopActing := context.WithCancel(ctx)
+	var acting sync.WaitGroup
+	acting.Add(1)
+	go func() {
+		defer acting.Done()
+		for actCtx.Err() == nil {
+			emu.Step(3)
+			time.Sleep(20 * time.Millisecond)
+		}
+	}()
+	for round := 1; round <= 10; round++ {
+		time.Sleep(time.Duration(200+mathrand.IntN(1200)) * time.Millisecond)
+		n.cmd.Process.Signal(syscall.SIGKILL)
+		n.cmd.Wait()
+		n = startNode(t, bin, env)
+	}
+	stopActing()
+	acting.Wait()
+	emu.SetFaults(boxemu.Faults{})
+
+	active := map[string]bool{}
+	for _, u := range emu.Users() {
+		if u.Status == "active" {
+			active[strings.ToLower(u.Login)] = true
+		}
+	}
+	want := map[string]string{}
+	for _, a := range emu.Activities() {
+		if a.FileActivity && (a.ItemType == "file" || folderExposure[a.EventType]) && active[strings.ToLower(a.OwnerLogin)] &&
+			a.Detail["via_api"] != "true" && !a.At.Before(started) {
+			want[a.EventID] = a.EventType
+		}
+	}
+	if len(want) < 100 {
+		t.Fatalf("only %d file activities generated; the test needs more", len(want))
+	}
+	var got map[string]int
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		got = storedVendorIDs(t, filepath.Join(dataDir, "telltale.db"))
+		missing := 0
+		for id := range want {
+			if got[id] == 0 {
+				missing++
+			}
+		}
+		if missing == 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	var missing, doubled []string
+	for id, kind := range want {
+		switch got[id] {
+		case 0:
+			missing = append(missing, id+" "+kind)
+		case 1:
+		default:
+			doubled = append(doubled, fmt.Sprintf("%s %s x%d", id, kind, got[id]))
+		}
+	}
+	t.Logf("%d file activities generated across 10 kills; %d stored events carry vendor ids", len(want), len(got))
+	if len(missing) > 0 || len(doubled) > 0 {
+		t.Errorf("lost %d: %v\ndoubled %d: %v\nlast stderr:\n%s", len(missing), head(missing), len(doubled), head(doubled), n.stderr)
+	}
+	code, body, _ = api(ctx, n.url, token, "GET", "/api/v1/connections/"+conn.ID, nil)
+	if code != 200 || !strings.Contains(string(body), `"status": "monitoring"`) {
+		t.Errorf("connection after the kills: %d %s", code, body)
+	}
+}
+
+func head(xs []string) []string {
+	if len(xs) > 8 {
+		return xs[:8]
+	}
+	return xs
+}
+
+// storedVendorIDs opens the node's SQLite database (WAL allows a reader beside the running node)
+// and counts how many stored events carry each vendor record id.
+func storedVendorIDs(t *testing.T, path string) map[string]int {
+	t.Helper()
+	st, err := sqlite.Open(context.Background(), path, sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	out := map[string]int{}
+	var after int64
+	for {
+		evs, err := st.ListEvents(context.Background(), store.EventFilter{AfterID: after, Limit: 1000, IncludeHeld: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(evs) == 0 {
+			return out
+		}
+		for _, e := range evs {
+			for _, id := range e.Event.VendorIDs {
+				out[id]++
+			}
+			after = e.Event.ID
+		}
+	}
+}
+
+// waitStatus waits until the connection's status is one of want.
+func waitStatus(t *testing.T, n *node, token, id string, want ...string) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		code, body, err := api(context.Background(), n.url, token, "GET", "/api/v1/connections/"+id, nil)
+		var c struct {
+			Status string `json:"status"`
+		}
+		json.Unmarshal(body, &c)
+		if err == nil && code == 200 && slices.Contains(want, c.Status) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("connection %s is %q after a minute, want %v: %s", id, c.Status, want, body)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

@@ -1,0 +1,164 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/telltale-dev/telltale/client"
+	"github.com/telltale-dev/telltale/internal/auth"
+	"github.com/telltale-dev/telltale/internal/connector"
+	"github.com/telltale-dev/telltale/internal/ingest"
+)
+
+// Collector is what the API needs of collection (internal/ingest).
+type Collector interface {
+	Specs() []connector.Spec
+	Verify(ctx context.Context, service string, cfg connector.Config) (string, error)
+	Webhook(ctx context.Context, connID int64, header map[string][]string, body []byte) error
+	Import(ctx context.Context, connID int64, r io.Reader) (ingest.ImportResult, error)
+}
+
+// maxWebhookBody bounds a vendor push notification; maxImport bounds an uploaded export.
+const (
+	maxWebhookBody = 1 << 20
+	maxImport      = 4 << 30
+)
+
+func (s *Server) collectRoutes() []Route {
+	if s.collector == nil {
+		return nil
+	}
+	const tag = "connectors"
+	return []Route{
+		{Method: "GET", Path: "/api/v1/connectors", Need: auth.RoleReadOnly, Tag: tag,
+			Summary: "List the data connectors: the fields an admin enters, the vendor permissions requested and why, the vendor-side steps",
+			Out: struct {
+				Items []client.ConnectorSpec `json:"items"`
+			}{}, Handle: s.listConnectors},
+		{Method: "POST", Path: "/api/v1/connectors/{service}/verify", Need: auth.RoleAdmin, Tag: tag, Audit: "connector.verify",
+			Summary: "Call the vendor with credentials before adding a connection; the error says exactly what to fix",
+			In:      client.VerifyRequest{}, Out: client.VerifyResult{}, Handle: s.verifyConnector},
+		{Method: "POST", Path: "/api/v1/connections/{id}/import", Need: auth.RoleAdmin, Tag: "connections", Audit: "connection.import",
+			Summary: "Import exported vendor records (Box: admin events as JSON lines or API pages) into a connection; records already stored are skipped",
+			Out:     client.ImportResult{}, Handle: s.importRecords},
+		{Method: "POST", Path: "/api/v1/webhooks/{service}/{id}", Tag: tag,
+			Public:  "vendor push notifications authenticate with the vendor's signature (Box: HMAC-SHA256 with the connection's signature keys), checked before anything is done",
+			Summary: "Receive a vendor push notification for a connection; a genuine one makes collection poll now", Handle: s.webhook},
+	}
+}
+
+func (s *Server) listConnectors(r *http.Request, _ auth.Principal) (any, error) {
+	var out struct {
+		Items []client.ConnectorSpec `json:"items"`
+	}
+	for _, sp := range s.collector.Specs() {
+		out.Items = append(out.Items, specWire(sp))
+	}
+	return out, nil
+}
+
+func specWire(sp connector.Spec) client.ConnectorSpec {
+	w := client.ConnectorSpec{Service: sp.Service, Title: sp.Title, ServiceType: sp.ServiceType, Steps: sp.Steps}
+	for _, f := range sp.Fields {
+		w.Fields = append(w.Fields, client.ConnectorField{Name: f.Name, Label: f.Label, Help: f.Help, Required: f.Required,
+			Secret: f.Secret, Default: f.Default, Tenant: f.Tenant, Advanced: f.Advanced})
+	}
+	for _, p := range sp.Permissions {
+		w.Permissions = append(w.Permissions, client.ConnectorPermission{Name: p.Name, Why: p.Why})
+	}
+	return w
+}
+
+func (s *Server) spec(service string) (connector.Spec, bool) {
+	if s.collector == nil {
+		return connector.Spec{}, false
+	}
+	for _, sp := range s.collector.Specs() {
+		if sp.Service == service {
+			return sp, true
+		}
+	}
+	return connector.Spec{}, false
+}
+
+// checkConnectorConfig validates settings and credentials against the connector's spec, naming
+// every problem.
+func (s *Server) checkConnectorConfig(service, tenant string, settings, creds map[string]string) error {
+	sp, ok := s.spec(service)
+	if !ok {
+		return nil
+	}
+	if err := sp.Validate(connector.Config{TenantID: tenant, Settings: settings, Credentials: creds}); err != nil {
+		return invalid("%s settings: %s", sp.Title, strings.ReplaceAll(err.Error(), "\n", "; "))
+	}
+	return nil
+}
+
+func (s *Server) verifyConnector(r *http.Request, _ auth.Principal) (any, error) {
+	service := r.PathValue("service")
+	if _, ok := s.spec(service); !ok {
+		return nil, withStatus(http.StatusNotFound, "no connector for service %q: see GET /api/v1/connectors", service)
+	}
+	var in client.VerifyRequest
+	if err := decode(r, &in); err != nil {
+		return nil, err
+	}
+	if err := s.checkConnectorConfig(service, in.TenantID, in.Settings, in.Credentials); err != nil {
+		return nil, err
+	}
+	tenant, err := s.collector.Verify(r.Context(), service, connector.Config{TenantID: strings.TrimSpace(in.TenantID), Settings: in.Settings, Credentials: in.Credentials})
+	if err != nil {
+		switch {
+		case errors.Is(err, connector.ErrAuth), errors.Is(err, connector.ErrPermission):
+			return nil, withStatus(http.StatusUnprocessableEntity, "%v", err)
+		}
+		return nil, withStatus(http.StatusBadGateway, "verification failed: %v", err)
+	}
+	noteAudit(r, "connector/"+service, map[string]any{"tenant_id": tenant})
+	return client.VerifyResult{TenantID: tenant}, nil
+}
+
+func (s *Server) importRecords(r *http.Request, _ auth.Principal) (any, error) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return nil, err
+	}
+	res, err := s.collector.Import(r.Context(), id, http.MaxBytesReader(nil, r.Body, maxImport))
+	if err != nil {
+		return nil, err
+	}
+	out := client.ImportResult{Records: res.Records, Events: res.Events, Duplicates: res.Duplicates, OutOfScope: res.OutOfScope, Skipped: res.Skipped}
+	for _, m := range res.Malformed {
+		out.Malformed = append(out.Malformed, client.LineError{Line: m.Line, Error: m.Err})
+	}
+	noteAudit(r, fmt.Sprintf("connection/%d", id), map[string]any{"records": res.Records, "events": res.Events, "malformed": len(res.Malformed)})
+	return out, nil
+}
+
+func (s *Server) webhook(r *http.Request, _ auth.Principal) (any, error) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return nil, err
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxWebhookBody))
+	if err != nil {
+		return nil, withStatus(http.StatusRequestEntityTooLarge, "push notification larger than %d bytes", maxWebhookBody)
+	}
+	c, err := s.store.GetConnection(r.Context(), id)
+	if err != nil || c.Service != r.PathValue("service") {
+		// The same answer as a bad signature: a caller learns nothing about which ids exist.
+		return nil, withStatus(http.StatusUnauthorized, "push notification refused")
+	}
+	if err := s.collector.Webhook(r.Context(), id, r.Header, body); err != nil {
+		if errors.Is(err, connector.ErrForged) {
+			s.log.Warn("push notification refused", "connection", id, "err", err)
+			return nil, withStatus(http.StatusUnauthorized, "push notification refused: %v", err)
+		}
+		return nil, err
+	}
+	return nil, nil
+}

@@ -1,0 +1,104 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"path"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/telltale-dev/telltale/internal/connector"
+	"github.com/telltale-dev/telltale/internal/store"
+)
+
+// index runs one drive's baseline crawl (R3.2): pages of files are stored without hashing, each
+// with the crawl cursor in the same transaction, so a restart resumes where the last page ended.
+// The unit yields after PageBudget so other drives and the stream get their turn.
+func (s *Service) index(ctx context.Context, w store.Work) (time.Time, error) {
+	c, ok, err := s.load(ctx, w.Key)
+	if err != nil || !ok {
+		return time.Time{}, err
+	}
+	parts := strings.SplitN(w.Key, ":", 2)
+	if len(parts) != 2 {
+		return time.Time{}, nil
+	}
+	driveID, _ := strconv.ParseInt(parts[1], 10, 64)
+	d, err := s.st.GetDrive(ctx, driveID)
+	if errors.Is(err, store.ErrNotFound) {
+		return time.Time{}, nil
+	}
+	if err != nil {
+		return time.Time{}, err
+	}
+	if !d.InScope || d.State == store.DriveIndexed || d.State == store.DriveInaccessible {
+		return time.Time{}, nil
+	}
+	ss, err := s.session(ctx, c)
+	if err != nil {
+		return time.Time{}, err
+	}
+	defer s.afterRun(ctx, c, ss, time.Time{})
+	cursorName := indexCursor + strconv.FormatInt(d.ID, 10)
+	cursor, err := s.st.GetCursor(ctx, c.ID, cursorName)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return time.Time{}, err
+	}
+	if d.State != store.DriveIndexing {
+		if err := s.st.UpdateDriveState(ctx, d.ID, store.DriveIndexing, "", d.FileCount, time.Time{}); err != nil {
+			return time.Time{}, err
+		}
+	}
+	cd := connector.Drive{VendorID: d.VendorID, Kind: d.Kind, Owner: d.Owner, Name: d.Name}
+	deadline := time.Now().Add(s.o.PageBudget)
+	count := d.FileCount
+	for {
+		page, err := ss.Index(ctx, cd, cursor)
+		if errors.Is(err, connector.ErrInaccessible) {
+			if err := s.st.UpdateDriveState(ctx, d.ID, store.DriveInaccessible, err.Error(), count, time.Time{}); err != nil {
+				return time.Time{}, err
+			}
+			return time.Time{}, s.settleStatus(ctx, c.ID, false)
+		}
+		if err != nil {
+			return time.Time{}, s.fail(ctx, c, "indexing drive "+d.VendorID, err)
+		}
+		now := s.clock.Now()
+		files := make([]store.File, len(page.Files))
+		for i, f := range page.Files {
+			files[i] = store.File{ConnectionID: c.ID, DriveID: d.ID, VendorID: f.VendorID, Name: f.Name, Path: f.Path,
+				Size: f.Size, MimeType: f.MimeType, Owner: f.Owner, SHA1: f.SHA1, Modified: f.Modified, IndexedAt: now}
+			if files[i].Name == "" {
+				files[i].Name = path.Base(f.Path)
+			}
+		}
+		count += int64(len(files))
+		err = s.st.InTx(ctx, func(q store.Queries) error {
+			if err := q.UpsertFiles(ctx, files); err != nil {
+				return err
+			}
+			if err := q.SaveCursor(ctx, c.ID, cursorName, page.Next); err != nil {
+				return err
+			}
+			if page.Done {
+				n, err := q.CountFiles(ctx, c.ID, d.ID)
+				if err != nil {
+					return err
+				}
+				return q.UpdateDriveState(ctx, d.ID, store.DriveIndexed, "", n, now)
+			}
+			return q.UpdateDriveState(ctx, d.ID, store.DriveIndexing, "", count, time.Time{})
+		})
+		if err != nil {
+			return time.Time{}, err
+		}
+		cursor = page.Next
+		if page.Done {
+			return time.Time{}, s.settleStatus(ctx, c.ID, false)
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return s.clock.Now(), nil
+		}
+	}
+}

@@ -1,0 +1,443 @@
+// Package ingest drives connectors and owns every write of collected data. It schedules, per
+// connection, a discovery unit, a stream unit and one indexing unit per drive in the database
+// (internal/work), and for each page it normalizes, drops records already seen, keeps only in-scope
+// drives, coalesces rapid repeats, enriches (exposure, trust, category), hashes new content, and
+// writes events + touched files + the cursor in ONE transaction: a crash redoes at most one page
+// and the redo stores nothing twice (R3.6, R3.8).
+package ingest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/telltale-dev/telltale/internal/clock"
+	"github.com/telltale-dev/telltale/internal/connection"
+	"github.com/telltale-dev/telltale/internal/connector"
+	"github.com/telltale-dev/telltale/internal/hashing"
+	"github.com/telltale-dev/telltale/internal/secret"
+	"github.com/telltale-dev/telltale/internal/settings"
+	"github.com/telltale-dev/telltale/internal/store"
+	"github.com/telltale-dev/telltale/internal/work"
+)
+
+// Work kinds.
+const (
+	WorkDiscover = "collect.discover" // key: connection id
+	WorkIndex    = "collect.index"    // key: connection id ":" drive row id
+	WorkStream   = "collect.stream"   // key: connection id
+)
+
+// Cursor streams.
+const (
+	streamCursor = "stream"
+	indexCursor  = "index:" // + drive row id
+)
+
+// Options configure a Service.
+type Options struct {
+	Store       store.Store
+	Connections *connection.Service
+	Registry    *connector.Registry
+	Keyring     *secret.Keyring
+	Clock       clock.Clock
+	Log         *slog.Logger
+	// Kick, when set, asks the work runner to claim due work now (webhooks, new connections).
+	Kick func()
+	// PollInterval and DiscoveryInterval override the connectors' defaults when > 0.
+	PollInterval      time.Duration
+	DiscoveryInterval time.Duration
+	// GroupRetry is how long a scope group the vendor does not know waits before the next lookup (R2.6).
+	GroupRetry time.Duration
+	// CoalesceWindow: the same actor doing the same thing to the same file within it is one event (R3.6).
+	CoalesceWindow time.Duration
+	// HashMaxSize and HashConcurrency bound content hashing (R3.10).
+	HashMaxSize     int64
+	HashConcurrency int
+	// RecordRetention is how long vendor record ids are remembered for dedupe (Box streams keep 14 days).
+	RecordRetention time.Duration
+	// AllowLoopback lets connections use loopback vendor URLs (demo mode, tests).
+	AllowLoopback bool
+	// PublicURL is this node's URL as vendors reach it; with it connectors register push
+	// notifications to /api/v1/webhooks/{service}/{id}. Empty: polling only.
+	PublicURL string
+	// PageBudget bounds how long one unit run keeps fetching pages before yielding.
+	PageBudget time.Duration
+	// DefaultRetentionDays is passed to settings.Load.
+	DefaultRetentionDays int
+}
+
+// Service collects for every connection.
+type Service struct {
+	o      Options
+	st     store.Store
+	conns  *connection.Service
+	log    *slog.Logger
+	clock  clock.Clock
+	hasher *hashing.Hasher
+
+	mu         sync.Mutex
+	sessions   map[int64]*session
+	lastInline map[int64]time.Time // last inline discovery per connection
+	stats      Stats
+}
+
+// Stats counts what collection skipped or refused, for metrics and tests.
+type Stats struct {
+	Records, Events, Duplicates, OutOfScope, Coalesced, Hashed, HashErrors int64
+	Skipped                                                                map[string]int64
+	WebhooksAccepted, WebhooksRefused                                      int64
+}
+
+type session struct {
+	connector.Session
+	spec      connector.Spec
+	key       string
+	throttled time.Time
+	mu        sync.Mutex
+}
+
+// New returns a Service.
+func New(o Options) *Service {
+	if o.Clock == nil {
+		o.Clock = clock.Real{}
+	}
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+	if o.GroupRetry <= 0 {
+		o.GroupRetry = 24 * time.Hour
+	}
+	if o.CoalesceWindow <= 0 {
+		o.CoalesceWindow = 10 * time.Second
+	}
+	if o.RecordRetention <= 0 {
+		o.RecordRetention = 21 * 24 * time.Hour
+	}
+	if o.PageBudget <= 0 {
+		o.PageBudget = 20 * time.Second
+	}
+	return &Service{o: o, st: o.Store, conns: o.Connections, log: o.Log, clock: o.Clock,
+		hasher: hashing.New(o.HashMaxSize, o.HashConcurrency), sessions: map[int64]*session{}, lastInline: map[int64]time.Time{},
+		stats: Stats{Skipped: map[string]int64{}}}
+}
+
+// Register adds the collection handlers to the runner.
+func (s *Service) Register(r *work.Runner) {
+	r.Handle(WorkDiscover, s.discover)
+	r.Handle(WorkIndex, s.index)
+	r.Handle(WorkStream, s.stream)
+}
+
+// Stats returns a copy of the counters.
+func (s *Service) Stats() Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := s.stats
+	c.Skipped = make(map[string]int64, len(s.stats.Skipped))
+	for k, v := range s.stats.Skipped {
+		c.Skipped[k] = v
+	}
+	return c
+}
+
+func (s *Service) count(fn func(st *Stats)) {
+	s.mu.Lock()
+	fn(&s.stats)
+	s.mu.Unlock()
+}
+
+// collecting reports whether a connection in status st collects.
+func collecting(st string) bool {
+	switch connection.Status(st) {
+	case connection.Searching, connection.Indexing, connection.Monitoring, connection.Error, connection.Maintenance:
+		return true
+	}
+	return false
+}
+
+func key(id int64) string { return strconv.FormatInt(id, 10) }
+
+// Reconcile makes the scheduled work match the connections: collecting connections have discovery
+// and stream units (a connection in Searching is discovered now), others have none. It runs every
+// minute and whenever a connection changes.
+func (s *Service) Reconcile(ctx context.Context) error {
+	cs, err := s.st.ListConnections(ctx)
+	if err != nil {
+		return err
+	}
+	now := s.clock.Now()
+	for _, c := range cs {
+		if _, ok := s.o.Registry.Get(c.Service); !ok {
+			continue
+		}
+		if !collecting(c.Status) {
+			if err := s.stop(ctx, c.ID); err != nil {
+				return err
+			}
+			continue
+		}
+		w := store.Work{Kind: WorkDiscover, Key: key(c.ID), ConnectionID: c.ID, NextRunAt: now}
+		if connection.Status(c.Status) == connection.Searching {
+			if cur, err := s.st.GetWork(ctx, WorkDiscover, key(c.ID)); err != nil || cur.NextRunAt.After(now) {
+				if _, err := s.st.ScheduleWork(ctx, w); err != nil {
+					return err
+				}
+			}
+		} else if _, err := s.st.EnsureWork(ctx, w); err != nil {
+			return err
+		}
+	}
+	if _, err := s.st.PruneVendorRecords(ctx, now.Add(-s.o.RecordRetention)); err != nil {
+		return err
+	}
+	return nil
+}
+
+// stop deletes a connection's collection units and forgets its session.
+func (s *Service) stop(ctx context.Context, id int64) error {
+	ws, err := s.st.ListWork(ctx, id)
+	if err != nil {
+		return err
+	}
+	for _, w := range ws {
+		switch w.Kind {
+		case WorkDiscover, WorkIndex, WorkStream:
+			if err := s.st.DeleteWork(ctx, w.Kind, w.Key); err != nil && !errors.Is(err, store.ErrNotFound) {
+				return err
+			}
+		}
+	}
+	s.forget(id)
+	return nil
+}
+
+func (s *Service) forget(id int64) {
+	s.mu.Lock()
+	ss := s.sessions[id]
+	delete(s.sessions, id)
+	s.mu.Unlock()
+	if ss != nil {
+		_ = ss.Close()
+	}
+}
+
+// Config builds the connector config of a stored connection (opening its sealed credentials).
+func (s *Service) Config(c store.Connection) (connector.Config, error) {
+	settings, err := connector.DecodeSettings(c.Settings)
+	if err != nil {
+		return connector.Config{}, err
+	}
+	creds := map[string]string{}
+	if len(c.Credentials) > 0 {
+		plain, err := s.o.Keyring.Open(c.Credentials)
+		if err != nil {
+			return connector.Config{}, fmt.Errorf("connection %d: opening credentials: %w", c.ID, err)
+		}
+		if err := json.Unmarshal(plain, &creds); err != nil {
+			return connector.Config{}, fmt.Errorf("connection %d: credentials: %w", c.ID, err)
+		}
+	}
+	return connector.Config{ConnectionID: c.ID, TenantID: c.TenantID, Settings: settings, Credentials: creds}, nil
+}
+
+// session returns the open session of a connection, reopening it when what it depends on
+// (credentials, settings, tenant) changed.
+func (s *Service) session(ctx context.Context, c store.Connection) (*session, error) {
+	k := sessionKeyOf(c)
+	s.mu.Lock()
+	ss := s.sessions[c.ID]
+	s.mu.Unlock()
+	if ss != nil && ss.key == k {
+		return ss, nil
+	}
+	if ss != nil {
+		s.forget(c.ID)
+	}
+	con, ok := s.o.Registry.Get(c.Service)
+	if !ok {
+		return nil, fmt.Errorf("ingest: no connector for service %q", c.Service)
+	}
+	cfg, err := s.Config(c)
+	if err != nil {
+		return nil, err
+	}
+	ns := &session{spec: con.Spec(), key: k}
+	id := c.ID
+	sess, err := con.Open(ctx, cfg, connector.Deps{
+		Log: s.log.With("connection", id, "service", c.Service), Clock: s.clock, AllowLoopback: s.o.AllowLoopback,
+		Files: fileIndex{st: s.st, conn: id}, PushURL: s.pushURL(c),
+		OnThrottle: func(until time.Time) {
+			ns.mu.Lock()
+			if until.After(ns.throttled) {
+				ns.throttled = until
+			}
+			ns.mu.Unlock()
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	ns.Session = sess
+	s.mu.Lock()
+	s.sessions[c.ID] = ns
+	s.mu.Unlock()
+	return ns, nil
+}
+
+// sessionKeyOf is what a session depends on: credentials, settings, tenant.
+func sessionKeyOf(c store.Connection) string {
+	return string(c.Credentials) + "\x00" + string(c.Settings) + "\x00" + c.TenantID
+}
+
+// afterRun persists throttling seen during a unit run (R3.7).
+func (s *Service) afterRun(ctx context.Context, c store.Connection, ss *session, lastEvent time.Time) {
+	ss.mu.Lock()
+	until := ss.throttled
+	ss.mu.Unlock()
+	if until.After(c.ThrottledUntil) || lastEvent.After(c.LastEventAt) {
+		if err := s.conns.RecordCollection(ctx, c.ID, until, lastEvent); err != nil && !errors.Is(err, store.ErrNotFound) {
+			s.log.Warn("ingest: recording throttling", "connection", c.ID, "err", err)
+		}
+	}
+}
+
+// fail moves the connection to Error when err means the vendor refuses access (R1.5), and returns
+// the error for the work runner's backoff.
+func (s *Service) fail(ctx context.Context, c store.Connection, what string, err error) error {
+	if errors.Is(err, connector.ErrAuth) || errors.Is(err, connector.ErrPermission) {
+		if _, e := s.conns.SetError(ctx, c.ID, err.Error()); e != nil {
+			s.log.Warn("ingest: setting error", "connection", c.ID, "err", e)
+		}
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+func (s *Service) pollInterval(sp connector.Spec) time.Duration {
+	if s.o.PollInterval > 0 {
+		return s.o.PollInterval
+	}
+	if sp.PollInterval > 0 {
+		return sp.PollInterval
+	}
+	return 5 * time.Minute
+}
+
+func (s *Service) discoveryInterval(sp connector.Spec) time.Duration {
+	if s.o.DiscoveryInterval > 0 {
+		return s.o.DiscoveryInterval
+	}
+	if sp.DiscoveryInterval > 0 {
+		return sp.DiscoveryInterval
+	}
+	return 8 * time.Hour
+}
+
+func (s *Service) trusted(ctx context.Context) settings.Settings {
+	st, err := settings.Load(ctx, s.st, s.o.DefaultRetentionDays)
+	if err != nil {
+		s.log.Warn("ingest: loading trusted domains", "err", err)
+	}
+	return st
+}
+
+// Webhook passes a push notification to the connection's connector; a genuine one makes the stream
+// poll now. Forged or stale deliveries are refused and counted.
+func (s *Service) Webhook(ctx context.Context, connID int64, header map[string][]string, body []byte) error {
+	c, err := s.st.GetConnection(ctx, connID)
+	if err != nil {
+		return err
+	}
+	if !collecting(c.Status) {
+		return fmt.Errorf("%w: connection %d is not collecting", connector.ErrForged, connID)
+	}
+	ss, err := s.session(ctx, c)
+	if err != nil {
+		return err
+	}
+	if err := ss.Webhook(header, body); err != nil {
+		s.count(func(st *Stats) { st.WebhooksRefused++ })
+		return err
+	}
+	s.count(func(st *Stats) { st.WebhooksAccepted++ })
+	if _, err := s.st.ScheduleWork(ctx, store.Work{Kind: WorkStream, Key: key(connID), ConnectionID: connID, NextRunAt: s.clock.Now()}); err != nil {
+		return err
+	}
+	if s.o.Kick != nil {
+		s.o.Kick()
+	}
+	return nil
+}
+
+// Verify opens a throwaway session with cfg and asks the vendor who it is.
+func (s *Service) Verify(ctx context.Context, service string, cfg connector.Config) (string, error) {
+	con, ok := s.o.Registry.Get(service)
+	if !ok {
+		return "", fmt.Errorf("no connector for service %q", service)
+	}
+	if err := con.Spec().Validate(cfg); err != nil {
+		return "", err
+	}
+	sess, err := con.Open(ctx, cfg, connector.Deps{Log: s.log, Clock: s.clock, AllowLoopback: s.o.AllowLoopback, Files: noFiles{}})
+	if err != nil {
+		return "", err
+	}
+	defer sess.Close()
+	return sess.Verify(ctx)
+}
+
+type noFiles struct{}
+
+func (noFiles) Lookup(context.Context, []string) (map[string]connector.KnownFile, error) {
+	return nil, nil
+}
+
+// fileIndex answers connector lookups from the store.
+type fileIndex struct {
+	st   store.Store
+	conn int64
+}
+
+func (f fileIndex) Lookup(ctx context.Context, ids []string) (map[string]connector.KnownFile, error) {
+	fs, err := f.st.FindFiles(ctx, f.conn, ids)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]connector.KnownFile, len(fs))
+	for _, x := range fs {
+		out[x.VendorID] = connector.KnownFile{Path: x.Path, Owner: x.Owner, Size: x.Size, SHA1: x.SHA1}
+	}
+	return out, nil
+}
+
+// load reads a connection and says whether it still collects.
+func (s *Service) load(ctx context.Context, id string) (store.Connection, bool, error) {
+	n, err := strconv.ParseInt(strings.SplitN(id, ":", 2)[0], 10, 64)
+	if err != nil {
+		return store.Connection{}, false, fmt.Errorf("ingest: bad work key %q", id)
+	}
+	c, err := s.st.GetConnection(ctx, n)
+	if errors.Is(err, store.ErrNotFound) {
+		return c, false, nil
+	}
+	if err != nil {
+		return c, false, err
+	}
+	return c, collecting(c.Status), nil
+}
+
+// Specs lists the connectors' specs.
+func (s *Service) Specs() []connector.Spec { return s.o.Registry.Specs() }
+
+func (s *Service) pushURL(c store.Connection) string {
+	if s.o.PublicURL == "" {
+		return ""
+	}
+	return strings.TrimRight(s.o.PublicURL, "/") + "/api/v1/webhooks/" + c.Service + "/" + key(c.ID)
+}

@@ -1,0 +1,424 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"path"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/telltale-dev/telltale/internal/connection"
+	"github.com/telltale-dev/telltale/internal/connector"
+	"github.com/telltale-dev/telltale/internal/event"
+	"github.com/telltale-dev/telltale/internal/settings"
+	"github.com/telltale-dev/telltale/internal/store"
+)
+
+// stream polls a connection's activity stream from its durable cursor until the vendor has nothing
+// more (or PageBudget is spent), storing each page with the cursor after it in one transaction.
+func (s *Service) stream(ctx context.Context, w store.Work) (time.Time, error) {
+	c, ok, err := s.load(ctx, w.Key)
+	if err != nil || !ok {
+		return time.Time{}, err
+	}
+	ss, err := s.session(ctx, c)
+	if err != nil {
+		return time.Time{}, err
+	}
+	var newest time.Time
+	defer func() { s.afterRun(context.WithoutCancel(ctx), c, ss, newest) }()
+	cursor, err := s.st.GetCursor(ctx, c.ID, streamCursor)
+	if errors.Is(err, store.ErrNotFound) {
+		if cursor, err = ss.StreamStart(ctx); err != nil {
+			return time.Time{}, s.fail(ctx, c, "taking the stream start position", err)
+		}
+		if err := s.st.SaveCursor(ctx, c.ID, streamCursor, cursor); err != nil {
+			return time.Time{}, err
+		}
+	} else if err != nil {
+		return time.Time{}, err
+	}
+	deadline := time.Now().Add(s.o.PageBudget)
+	for {
+		page, err := ss.Changes(ctx, cursor)
+		if err != nil {
+			return time.Time{}, s.fail(ctx, c, "reading activity", err)
+		}
+		if page.Resync != "" {
+			if err := s.conns.Note(ctx, c.ID, connection.SystemActor, page.Resync); err != nil {
+				return time.Time{}, err
+			}
+			s.log.Warn("activity stream resync", "connection", c.ID, "reason", page.Resync)
+		}
+		res, err := s.storePage(ctx, c, ss, page, true)
+		if err != nil {
+			return time.Time{}, err
+		}
+		if res.Newest.After(newest) {
+			newest = res.Newest
+		}
+		cursor = page.Next
+		if !page.More {
+			return s.clock.Now().Add(s.pollInterval(ss.spec)), nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return s.clock.Now(), nil
+		}
+	}
+}
+
+// storePage writes one page: records seen before are dropped, records on drives out of scope are
+// dropped (R2.8), the rest is coalesced, enriched, hashed and stored with the next cursor.
+// PageResult counts what storing one page did.
+type PageResult struct {
+	Newest                           time.Time
+	Inserted, Duplicates, OutOfScope int64
+}
+
+func (s *Service) storePage(ctx context.Context, c store.Connection, ss *session, page connector.ChangesPage, saveCursor bool) (PageResult, error) {
+	var res PageResult
+	s.count(func(st *Stats) { st.Records += int64(len(page.Records)) })
+	for _, r := range page.Records {
+		if r.Skip != "" {
+			s.count(func(st *Stats) { st.Skipped[r.Skip]++ })
+		}
+	}
+	drives, err := s.scopeDrives(ctx, c, ss, page.Records)
+	if err != nil {
+		return res, err
+	}
+	var recs []connector.Record
+	for _, r := range page.Records {
+		if len(r.Events) == 0 {
+			continue
+		}
+		if r.Drive != "" {
+			if d, ok := drives[r.Drive]; !ok || !d.InScope {
+				s.count(func(st *Stats) { st.OutOfScope++ })
+				res.OutOfScope++
+				continue
+			}
+		}
+		recs = append(recs, r)
+	}
+	if ss != nil {
+		s.hashContent(ctx, ss, recs)
+	}
+	trust := s.trusted(ctx)
+	err = s.st.InTx(ctx, func(q store.Queries) error {
+		cur, err := q.GetConnection(ctx, c.ID)
+		if err != nil {
+			return err
+		}
+		if !collecting(cur.Status) {
+			return nil // deauthorized meanwhile: nothing more is collected, the cursor stays
+		}
+		ids := make([]string, 0, len(recs))
+		for _, r := range recs {
+			if r.VendorID != "" {
+				ids = append(ids, r.VendorID)
+			}
+		}
+		fresh, err := q.MarkVendorRecords(ctx, c.ID, ids, s.clock.Now())
+		if err != nil {
+			return err
+		}
+		isFresh := make(map[string]bool, len(fresh))
+		for _, id := range fresh {
+			isFresh[id] = true
+		}
+		var evs []event.FileEvent
+		dups := 0
+		for _, r := range recs {
+			if r.VendorID != "" && !isFresh[r.VendorID] {
+				dups++
+				continue
+			}
+			isFresh[r.VendorID] = false // a record repeated within the page counts once
+			for _, e := range r.Events {
+				if r.Drive != "" && e.File.DriveID == "" {
+					e.File.DriveID = r.Drive
+				}
+				evs = append(evs, e)
+			}
+		}
+		merged := Coalesce(evs, s.o.CoalesceWindow)
+		ptrs := make([]*event.FileEvent, len(merged))
+		for i := range merged {
+			Enrich(&merged[i], c, trust)
+			ptrs[i] = &merged[i]
+			if merged[i].Timestamp.After(res.Newest) {
+				res.Newest = merged[i].Timestamp
+			}
+		}
+		n, err := q.InsertEvents(ctx, ptrs, cur.Status == string(connection.Maintenance))
+		if err != nil {
+			return err
+		}
+		if err := q.UpsertFiles(ctx, s.touchedFiles(ctx, q, c.ID, merged, drives)); err != nil {
+			return err
+		}
+		if saveCursor {
+			if err := q.SaveCursor(ctx, c.ID, streamCursor, page.Next); err != nil {
+				return err
+			}
+		}
+		res.Inserted, res.Duplicates = int64(n), int64(dups)
+		s.count(func(st *Stats) {
+			st.Duplicates += int64(dups)
+			st.Events += int64(n)
+			st.Coalesced += int64(len(evs) - len(merged))
+		})
+		return nil
+	})
+	return res, err
+}
+
+// scopeDrives returns the stored drives the records belong to. When records name drives Telltale has
+// never seen (a user created minutes ago), discovery runs at once, at most once a minute, so that a
+// new drive's first activity is not lost while waiting for the next discovery (R3.4).
+func (s *Service) scopeDrives(ctx context.Context, c store.Connection, ss *session, recs []connector.Record) (map[string]store.Drive, error) {
+	var ids []string
+	seen := map[string]bool{}
+	for _, r := range recs {
+		if r.Drive != "" && len(r.Events) > 0 && !seen[r.Drive] {
+			seen[r.Drive] = true
+			ids = append(ids, r.Drive)
+		}
+	}
+	find := func() (map[string]store.Drive, error) {
+		ds, err := s.st.FindDrives(ctx, c.ID, ids)
+		if err != nil {
+			return nil, err
+		}
+		m := make(map[string]store.Drive, len(ds))
+		for _, d := range ds {
+			m[d.VendorID] = d
+		}
+		return m, nil
+	}
+	m, err := find()
+	if err != nil || len(m) == len(ids) {
+		return m, err
+	}
+	if ss == nil {
+		return m, nil
+	}
+	s.mu.Lock()
+	last := s.lastInline[c.ID]
+	due := s.clock.Now().Sub(last) >= time.Minute
+	if due {
+		s.lastInline[c.ID] = s.clock.Now()
+	}
+	s.mu.Unlock()
+	if !due {
+		return m, nil
+	}
+	if err := s.runDiscovery(ctx, c, ss); err != nil {
+		return nil, err
+	}
+	return find()
+}
+
+// hashContent computes MD5 and SHA-256 of files created or modified (R3.3, R3.10). A file that
+// cannot be read is stored without hashes and counted.
+func (s *Service) hashContent(ctx context.Context, ss *session, recs []connector.Record) {
+	type job struct{ r, e int }
+	var jobs []job
+	for i, r := range recs {
+		for j, e := range r.Events {
+			if (e.Event.Action == event.ActionCreated || e.Event.Action == event.ActionModified) && e.File.ID != "" &&
+				!strings.HasPrefix(e.File.ID, "folder:") && e.File.Hash.SHA256 == "" && (e.File.Size == 0 || e.File.Size <= s.hasher.MaxSize()) {
+				jobs = append(jobs, job{i, j})
+			}
+		}
+	}
+	if len(jobs) == 0 {
+		return
+	}
+	done := make(chan struct{}, len(jobs))
+	for _, jb := range jobs {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			e := &recs[jb.r].Events[jb.e]
+			drive := e.File.DriveID
+			if drive == "" {
+				drive = recs[jb.r].Drive
+			}
+			rc, err := ss.Content(ctx, drive, e.File.ID)
+			if err == nil {
+				got, herr := s.hasher.Hash(ctx, rc)
+				if herr == nil {
+					e.File.Hash.MD5, e.File.Hash.SHA256 = got.MD5, got.SHA256
+					if e.File.Size == 0 {
+						e.File.Size = got.Size
+					}
+					s.count(func(st *Stats) { st.Hashed++ })
+					return
+				}
+				err = herr
+			}
+			s.count(func(st *Stats) { st.HashErrors++ })
+			s.log.Debug("hashing skipped", "file", e.File.ID, "err", err)
+		}()
+	}
+	for range jobs {
+		<-done
+	}
+}
+
+// touchedFiles is the file-index update of stored events: activity on a file not yet indexed indexes
+// it at once (R3.2); known fields are kept where the event does not say.
+func (s *Service) touchedFiles(ctx context.Context, q store.Queries, conn int64, evs []event.FileEvent, drives map[string]store.Drive) []store.File {
+	var ids []string
+	for _, e := range evs {
+		if e.File.ID != "" && !strings.HasPrefix(e.File.ID, "folder:") {
+			ids = append(ids, e.File.ID)
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	known := map[string]store.File{}
+	if fs, err := q.FindFiles(ctx, conn, ids); err == nil {
+		for _, f := range fs {
+			known[f.VendorID] = f
+		}
+	}
+	now := s.clock.Now()
+	out := map[string]store.File{}
+	for _, e := range evs {
+		if e.File.ID == "" || strings.HasPrefix(e.File.ID, "folder:") {
+			continue
+		}
+		f, ok := out[e.File.ID]
+		if !ok {
+			f = known[e.File.ID]
+			f.ConnectionID, f.VendorID = conn, e.File.ID
+		}
+		if d, ok := drives[e.File.DriveID]; ok {
+			f.DriveID = d.ID
+		}
+		set := func(dst *string, v string) {
+			if v != "" {
+				*dst = v
+			}
+		}
+		set(&f.Name, e.File.Name)
+		set(&f.Path, e.File.Path)
+		set(&f.MimeType, e.File.MimeType)
+		set(&f.Owner, e.File.Owner)
+		set(&f.SHA1, e.File.Hash.SHA1)
+		set(&f.MD5, e.File.Hash.MD5)
+		set(&f.SHA256, e.File.Hash.SHA256)
+		if e.File.Size > 0 {
+			f.Size = e.File.Size
+		}
+		if !e.File.Modified.IsZero() {
+			f.Modified = e.File.Modified
+		}
+		switch e.Event.Action {
+		case event.ActionDeleted:
+			f.Deleted = true
+		case event.ActionRestored, event.ActionCreated, event.ActionModified:
+			f.Deleted = false
+		}
+		if f.IndexedAt.IsZero() {
+			f.IndexedAt = now
+		}
+		out[e.File.ID] = f
+	}
+	files := make([]store.File, 0, len(out))
+	for _, f := range out {
+		files = append(files, f)
+	}
+	sort.Slice(files, func(i, j int) bool { return files[i].VendorID < files[j].VendorID })
+	return files
+}
+
+// Coalesce combines rapid repeats: events with the same action, actor and file whose times are
+// within window of the previous one become one event that keeps the count and every vendor id
+// (R3.6). Events are returned in time order; the first event's time is kept and the file state is
+// the latest.
+func Coalesce(evs []event.FileEvent, window time.Duration) []event.FileEvent {
+	sorted := slices.Clone(evs)
+	sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].Timestamp.Before(sorted[j].Timestamp) })
+	type open struct {
+		idx  int
+		last time.Time
+	}
+	openByKey := map[string]open{}
+	var out []event.FileEvent
+	for _, e := range sorted {
+		if e.Event.Count == 0 {
+			e.Event.Count = 1
+		}
+		k := string(e.Event.Action) + "\x00" + strings.ToLower(e.User.Email+"|"+e.User.VendorID) + "\x00" + e.File.ID
+		if o, ok := openByKey[k]; ok && e.File.ID != "" && e.Timestamp.Sub(o.last) <= window {
+			m := &out[o.idx]
+			m.Event.Count += e.Event.Count
+			m.Event.VendorIDs = append(m.Event.VendorIDs, e.Event.VendorIDs...)
+			orig := m.File
+			m.File = e.File
+			if m.File.OriginalName == "" {
+				m.File.OriginalName = orig.OriginalName
+			}
+			if m.File.OriginalDirectory == "" {
+				m.File.OriginalDirectory = orig.OriginalDirectory
+			}
+			if m.File.Hash == (event.Hash{}) {
+				m.File.Hash = orig.Hash
+			}
+			for _, w := range e.Sharing.SharedWith {
+				if !slices.Contains(m.Sharing.SharedWith, w) {
+					m.Sharing.SharedWith = append(m.Sharing.SharedWith, w)
+				}
+			}
+			if e.Sharing.LinkScope != "" {
+				m.Sharing.LinkScope = e.Sharing.LinkScope
+			}
+			openByKey[k] = open{o.idx, e.Timestamp}
+			continue
+		}
+		out = append(out, e)
+		openByKey[k] = open{len(out) - 1, e.Timestamp}
+	}
+	return out
+}
+
+// Enrich completes an event for storage: the connection, the category, and the exposure derived
+// from the link scope and the trusted domains (R5.1).
+func Enrich(e *event.FileEvent, c store.Connection, trust settings.Settings) {
+	e.Event.ConnectionID = c.ID
+	e.Event.ConnectionName = c.Name
+	if e.File.Path != "" && e.File.Name == "" {
+		e.File.Name = path.Base(e.File.Path)
+	}
+	if e.File.Category == "" && e.File.Name != "" && !strings.HasPrefix(e.File.ID, "folder:") {
+		e.File.Category = event.CategoryOf(e.File.Name, e.File.MimeType)
+	}
+	var xs []event.Exposure
+	switch e.Sharing.LinkScope {
+	case event.LinkAnyone:
+		xs = append(xs, event.ExposurePublicLink)
+	case event.LinkOrganization:
+		xs = append(xs, event.ExposureOrganizationLink)
+	}
+	outside := false
+	for _, w := range e.Sharing.SharedWith {
+		if !trust.Trusted(w) {
+			outside = true
+		}
+	}
+	for _, r := range e.Email.Recipients {
+		if !trust.Trusted(r) {
+			outside = true
+		}
+	}
+	if outside {
+		xs = append(xs, event.ExposureOutsideTrustedDomain)
+	}
+	e.Sharing.Exposure = xs
+}
