@@ -1,0 +1,330 @@
+package sqldb
+
+import (
+	"context"
+	"encoding/hex"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/telltale-dev/telltale/internal/event"
+	"github.com/telltale-dev/telltale/internal/search"
+)
+
+// SortBy names the time a search orders by; ties are broken by event id in the same direction.
+type SortBy string
+
+const (
+	SortObserved SortBy = "observed"
+	SortInserted SortBy = "inserted"
+)
+
+// SearchCursor is the keyset position after an event: its sort time (Unix microseconds) and id.
+type SearchCursor struct {
+	Time int64
+	ID   int64
+}
+
+// SearchOptions shape one page of a search.
+type SearchOptions struct {
+	Sort        SortBy        // default observed
+	Desc        bool          // newest first
+	Limit       int           // default 1000
+	After       *SearchCursor // continue after this event (CursorOf the last one of the previous page)
+	IncludeHeld bool          // also events held during Maintenance
+}
+
+// CursorOf returns the cursor that continues a search sorted by s after e.
+func CursorOf(e *event.FileEvent, s SortBy) SearchCursor {
+	if s == SortInserted {
+		return SearchCursor{Time: e.Event.Inserted.UnixMicro(), ID: e.Event.ID}
+	}
+	return SearchCursor{Time: e.Timestamp.UnixMicro(), ID: e.Event.ID}
+}
+
+// sqlBuilder writes SQL text and its bound arguments; user text only ever goes into args.
+type sqlBuilder struct {
+	d    *Dialect
+	b    strings.Builder
+	args []any
+}
+
+func (s *sqlBuilder) w(parts ...string) {
+	for _, p := range parts {
+		s.b.WriteString(p)
+	}
+}
+
+// arg binds v and writes its placeholder.
+func (s *sqlBuilder) arg(v any) {
+	s.args = append(s.args, v)
+	if s.d.Numbered {
+		s.b.WriteString("$" + strconv.Itoa(len(s.args)))
+	} else {
+		s.b.WriteByte('?')
+	}
+}
+
+func (s *sqlBuilder) pg() bool { return s.d.Name == "postgres" }
+
+// fold lowers ASCII letters only, on both drivers (search.Fold does the same in Go): SQLite's
+// built-in lower() folds ASCII only; PostgreSQL's lower() would fold by collation.
+func (s *sqlBuilder) fold(expr string) string {
+	if s.pg() {
+		return "translate(" + expr + ", 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')"
+	}
+	return "lower(" + expr + ")"
+}
+
+// docText returns the SQL for a string inside the doc JSON at keys, or NULL when absent.
+func (s *sqlBuilder) docText(keys ...string) string {
+	if s.pg() {
+		return "(convert_from(e.doc, 'UTF8')::jsonb #>> '{" + strings.Join(keys, ",") + "}')"
+	}
+	return "json_extract(CAST(e.doc AS TEXT), '$." + strings.Join(keys, ".") + "')"
+}
+
+// docArray writes "EXISTS (one element of the doc array at keys satisfies cond)"; cond is called
+// with the SQL of the element's text.
+func (s *sqlBuilder) docArray(cond func(elem string), keys ...string) {
+	if s.pg() {
+		s.w("EXISTS (SELECT 1 FROM jsonb_array_elements_text(convert_from(e.doc, 'UTF8')::jsonb #> '{", strings.Join(keys, ","), "}') AS j(v) WHERE ")
+		cond("j.v")
+	} else {
+		s.w("EXISTS (SELECT 1 FROM json_each(CAST(e.doc AS TEXT), '$.", strings.Join(keys, "."), "') AS j WHERE ")
+		cond("j.value")
+	}
+	s.w(")")
+}
+
+// pathExpr is the file path: the doc's when stored, else directory + "/" + name (see derivedPath).
+func (s *sqlBuilder) pathExpr() string {
+	last := "substr(e.directory, -1)"
+	if s.pg() {
+		last = "right(e.directory, 1)"
+	}
+	return "COALESCE(" + s.docText("f", "p") + ", CASE WHEN e.directory IS NULL OR e.file_name IS NULL THEN '' WHEN " + last +
+		" = '/' THEN e.directory || e.file_name ELSE e.directory || '/' || e.file_name END)"
+}
+
+// node compiles n to a condition that is never NULL (so that NOT agrees with search.Match).
+func (s *sqlBuilder) node(n search.Node) error {
+	switch n := n.(type) {
+	case *search.And, *search.Or:
+		nodes, sep := []search.Node(nil), ""
+		if a, ok := n.(*search.And); ok {
+			nodes, sep = a.Nodes, " AND "
+		} else {
+			nodes, sep = n.(*search.Or).Nodes, " OR "
+		}
+		s.w("(")
+		for i, c := range nodes {
+			if i > 0 {
+				s.w(sep)
+			}
+			if err := s.node(c); err != nil {
+				return err
+			}
+		}
+		s.w(")")
+	case *search.Not:
+		s.w("NOT ") // every node compiles to a parenthesized condition
+		return s.node(n.Node)
+	case *search.Term:
+		s.w("(")
+		if err := s.term(n); err != nil {
+			return err
+		}
+		s.w(")")
+	default:
+		return fmt.Errorf("search: unknown node %T", n)
+	}
+	return nil
+}
+
+// text writes a text condition on expr (which may be NULL): folded equality or LIKE, never
+// matching the empty string.
+func (s *sqlBuilder) text(t *search.Term, expr string) {
+	e := "COALESCE(" + expr + ", '')"
+	if t.MatchesEmpty() {
+		s.w(e, " <> ''")
+		return
+	}
+	if !t.HasWildcard() {
+		s.w(s.fold(e), " = ")
+		s.arg(t.Literal())
+		return
+	}
+	s.w(s.fold(e), ` LIKE `)
+	s.arg(t.LikePattern())
+	s.w(` ESCAPE '\'`)
+}
+
+func cmpOp(op search.Op) string {
+	if op == search.OpEq {
+		return "="
+	}
+	return string(op)
+}
+
+func (s *sqlBuilder) term(t *search.Term) error {
+	switch t.Field {
+	case "observed", "inserted":
+		col := "e." + t.Field
+		switch {
+		case !t.From.IsZero() && !t.To.IsZero():
+			s.w(col, " >= ")
+			s.arg(t.From.UnixMicro())
+			s.w(" AND ", col, " < ")
+			s.arg(t.To.UnixMicro())
+		case !t.From.IsZero():
+			s.w(col, " >= ")
+			s.arg(t.From.UnixMicro())
+		case !t.To.IsZero():
+			s.w(col, " < ")
+			s.arg(t.To.UnixMicro())
+		default:
+			s.w("1 = 1")
+		}
+	case "action", "service":
+		col := map[string]string{"action": "e.action", "service": "e.observer"}[t.Field]
+		s.w(col, " = ")
+		s.arg(t.Value)
+	case "category", "link":
+		col := map[string]string{"category": "e.category", "link": "e.link_scope"}[t.Field]
+		s.w("COALESCE(", col, ", '') = ")
+		s.arg(t.Value)
+	case "connection":
+		if id, ok := t.ConnectionID(); ok {
+			s.w("e.connection_id = ")
+			s.arg(id)
+			s.w(" OR ")
+		}
+		s.text(t, "c.name")
+	case "actor":
+		s.text(t, "e.actor")
+	case "owner":
+		s.text(t, "e.owner")
+	case "name":
+		s.text(t, "e.file_name")
+	case "directory":
+		s.text(t, "e.directory")
+	case "path":
+		s.text(t, s.pathExpr())
+	case "hash", "md5", "sha1", "sha256":
+		switch f := t.HashField(); f {
+		case "sha1":
+			s.w("COALESCE(", s.docText("f", "s"), ", '') = ")
+			s.arg(t.Value)
+		default:
+			b, err := hex.DecodeString(t.Value)
+			if err != nil {
+				return fmt.Errorf("search: %s: %w", f, err)
+			}
+			s.w("e.", f, " IS NOT NULL AND e.", f, " = ")
+			s.arg(b)
+		}
+	case "size":
+		s.w("COALESCE(e.size, 0) ", cmpOp(t.Op), " ")
+		s.arg(t.Num)
+	case "id":
+		s.w("e.id ", cmpOp(t.Op), " ")
+		s.arg(t.Num)
+	case "recipient", "domain":
+		cond := func(elem string) {
+			if t.Field == "recipient" {
+				s.text(t, elem)
+				return
+			}
+			s.w(s.fold(elem), " LIKE ")
+			s.arg(`%@` + t.LikePattern())
+			s.w(` ESCAPE '\'`)
+		}
+		s.docArray(cond, "m", "r")
+		s.w(" OR ")
+		s.docArray(cond, "s", "w")
+	case "exposure":
+		s.w("(e.exposure & ")
+		s.arg(int64(event.Exposure(t.Value).Bit()))
+		s.w(") <> 0")
+	case "severity":
+		vs := t.Severities()
+		if len(vs) == 0 {
+			s.w("1 = 0")
+			break
+		}
+		s.w("COALESCE(e.severity, '') IN (")
+		for i, v := range vs {
+			if i > 0 {
+				s.w(", ")
+			}
+			s.arg(v)
+		}
+		s.w(")")
+	case "trusted":
+		s.w("e.trusted = ")
+		if t.Value == "true" {
+			s.arg(int64(1))
+		} else {
+			s.arg(int64(0))
+		}
+	default:
+		return fmt.Errorf("search: field %q has no SQL form", t.Field)
+	}
+	return nil
+}
+
+// SearchEvents returns one page of the events matching q, sorted by opt.Sort (ties by id) and
+// continuing after opt.After. Pass CursorOf(last event, opt.Sort) as After for the next page.
+func (q *Queries) SearchEvents(ctx context.Context, qr search.Query, opt SearchOptions) ([]event.FileEvent, error) {
+	if opt.Limit <= 0 {
+		opt.Limit = 1000
+	}
+	col := "e.observed"
+	switch opt.Sort {
+	case "", SortObserved:
+	case SortInserted:
+		col = "e.inserted"
+	default:
+		return nil, fmt.Errorf("store: search events: unknown sort %q: use observed or inserted", opt.Sort)
+	}
+	s := &sqlBuilder{d: q.d}
+	s.w(`SELECT `, eventCols, eventFrom, `WHERE `)
+	if !opt.IncludeHeld {
+		s.w(`e.held = 0 AND `)
+	}
+	dir, cmp := "ASC", ">"
+	if opt.Desc {
+		dir, cmp = "DESC", "<"
+	}
+	if opt.After != nil {
+		s.w("(", col, " ", cmp, " ")
+		s.arg(opt.After.Time)
+		s.w(" OR (", col, " = ")
+		s.arg(opt.After.Time)
+		s.w(" AND e.id ", cmp, " ")
+		s.arg(opt.After.ID)
+		s.w(")) AND ")
+	}
+	if qr.Root == nil {
+		s.w("1 = 1")
+	} else if err := s.node(qr.Root); err != nil {
+		return nil, fmt.Errorf("store: search events: %w", err)
+	}
+	s.w(" ORDER BY ", col, " ", dir, ", e.id ", dir, " LIMIT ")
+	s.arg(int64(opt.Limit))
+	rows, err := q.r.QueryContext(ctx, s.b.String(), s.args...)
+	if err != nil {
+		return nil, q.wrap("search events", err)
+	}
+	defer rows.Close()
+	var out []event.FileEvent
+	for rows.Next() {
+		e, err := scanEvent(rows)
+		if err != nil {
+			return nil, q.wrap("search events", err)
+		}
+		out = append(out, e)
+	}
+	return out, q.wrap("search events", rows.Err())
+}

@@ -1,0 +1,336 @@
+package sqldb_test
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/telltale-dev/telltale/internal/event"
+	"github.com/telltale-dev/telltale/internal/eventgen"
+	"github.com/telltale-dev/telltale/internal/search"
+	"github.com/telltale-dev/telltale/internal/store"
+	"github.com/telltale-dev/telltale/internal/store/postgres"
+	"github.com/telltale-dev/telltale/internal/store/sqldb"
+	"github.com/telltale-dev/telltale/internal/store/sqlite"
+	"github.com/telltale-dev/telltale/internal/testutil/pgtest"
+)
+
+// searchNow is the "now" relative query times resolve against: the end of eventgen's window.
+var searchNow = time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+
+// searchEvents returns a fixed event set: eventgen's realistic events plus deterministic edits
+// that reach every corner the compiler has (missing values, a stored path, a directory ending in
+// "/", LIKE metacharacters in names, non-ASCII, upper case, severities, trust, several recipients,
+// an event whose connection row does not exist).
+func searchEvents() []*event.FileEvent {
+	g := eventgen.New(eventgen.Options{Seed: 4, People: 40, Days: 30, End: searchNow, Connections: []eventgen.Conn{
+		{ID: 1, Name: "Box Prod", Observer: event.ObserverBox},
+		{ID: 2, Name: "Google Drive", Observer: event.ObserverGoogleDrive},
+		{ID: 3, Name: "Gmail EU", Observer: event.ObserverGmail},
+	}})
+	sev := event.Severities()
+	var out []*event.FileEvent
+	for i := range 1500 {
+		e := g.Next()
+		switch {
+		case i%19 == 0:
+			e.File.Name = strings.ToUpper(e.File.Name) // the path stays lower case: stored in the doc
+		case i%23 == 0:
+			e.File.Name = fmt.Sprintf("100%%_done [v%d].xlsx", i)
+			e.File.Directory, e.File.Path = "/Odd", fmt.Sprintf("/Odd/Path/100%%_done [v%d].xlsx", i)
+		case i%29 == 0:
+			e.File.Name = fmt.Sprintf("Ärger-Überblick-%d.docx", i)
+			e.File.Path = e.File.Directory + "/" + e.File.Name
+		case i%31 == 0:
+			e.File.Size, e.File.Owner, e.User.Email = 0, "", ""
+		case i%37 == 0:
+			e.File.Directory = "/Root/"
+			e.File.Path = "/Root/" + e.File.Name
+		case i%41 == 0:
+			e.Event.Action = event.ActionEmailed
+			e.Email.Recipients = []string{"Bob@GMAIL.com", "carol@partner.example"}
+			e.Sharing.SharedWith = []string{"dave@Vendor.Example"}
+		case i%43 == 0:
+			e.Event.ConnectionID, e.Event.ConnectionName = 99, ""
+		case i%47 == 0:
+			e.File.Path = ""
+		}
+		if i%13 == 0 {
+			e.Risk.Severity = sev[(i/13)%len(sev)]
+		}
+		if i%17 == 0 {
+			e.Risk.Trusted = true
+		}
+		if i%53 == 0 {
+			e.Sharing.LinkScope = event.LinkNone
+		}
+		if err := e.Validate(); err != nil {
+			panic(err)
+		}
+		out = append(out, &e)
+	}
+	return out
+}
+
+func openSearchStores(t *testing.T) map[string]*sqldb.DB {
+	ctx := context.Background()
+	lite, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "s.db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { lite.Close() })
+	pg, err := postgres.Open(ctx, pgtest.DSN(t), postgres.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pg.Close() })
+	return map[string]*sqldb.DB{"sqlite": lite.DB, "postgres": pg.DB}
+}
+
+// loadSearchEvents stores the events in three batches (three inserted times) and reads them back.
+func loadSearchEvents(t *testing.T, db *sqldb.DB) []event.FileEvent {
+	ctx := context.Background()
+	for _, c := range []store.Connection{
+		{Name: "Box Prod", Service: "box"}, {Name: "Google Drive", Service: "google_drive"}, {Name: "Gmail EU", Service: "gmail"},
+	} {
+		c.ServiceType, c.Status, c.ScopeKind = "cloud", "connected", "all"
+		if _, err := db.CreateConnection(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	evs := searchEvents()
+	for start := 0; start < len(evs); start += 500 {
+		if _, err := db.InsertEvents(ctx, evs[start:min(start+500, len(evs))], false); err != nil {
+			t.Fatal(err)
+		}
+		// the next batch gets a later inserted time: wait for the clock to move on
+		for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); {
+			if time.Since(evs[start].Event.Inserted) > time.Millisecond {
+				break
+			}
+		}
+	}
+	all, err := db.ListEvents(ctx, store.EventFilter{Limit: 100000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != len(evs) {
+		t.Fatalf("stored %d events, read %d", len(evs), len(all))
+	}
+	return all
+}
+
+// searchQueries returns 100+ queries over every field, operator and combination, with values
+// taken from the data so that most of them match something.
+func searchQueries(all []event.FileEvent) []string {
+	counts := map[string]int{}
+	var sha, md5, sha1, owner, exactName, exactPath, ts, ins string
+	for _, e := range all {
+		counts[e.User.Email]++
+		if sha == "" && e.File.Hash.SHA256 != "" {
+			sha, md5 = e.File.Hash.SHA256, e.File.Hash.MD5
+		}
+		if sha1 == "" && e.File.Hash.SHA1 != "" {
+			sha1 = e.File.Hash.SHA1
+		}
+		if owner == "" && e.File.Owner != "" && e.File.Owner != e.User.Email {
+			owner = e.File.Owner
+		}
+	}
+	actor := ""
+	for a, n := range counts {
+		if a != "" && (n > counts[actor] || n == counts[actor] && a < actor) {
+			actor = a
+		}
+	}
+	mid := all[len(all)/2]
+	exactName, exactPath = mid.File.Name, mid.File.Path
+	ts = mid.Timestamp.Format(time.RFC3339Nano)
+	ins = all[700].Event.Inserted.Format(time.RFC3339Nano)
+	qs := []string{
+		"",
+		"actor:" + actor, "user:" + strings.ToUpper(actor), "actor:alice*", "actor:*@corp.example", "actor:?lice*",
+		"NOT actor:" + actor, "actor:*", "NOT actor:*", "-actor:*",
+		"owner:" + owner, "owner:*", "-owner:*", "owner:b*",
+		"action:file-shared", "action:shared", "action:downloaded OR action:viewed", "NOT action:file-modified",
+		"service:box", "service:google_drive", "service:gmail OR service:box",
+		"connection:1", `connection:"box prod"`, "connection:box*", "connection:99", "connection:Gmail*", "NOT connection:2",
+		"connection:*", "NOT connection:*",
+		"name:" + exactName, `name:"` + strings.ToUpper(exactName) + `"`, "name:*.xlsx", "name:*.XLSX", "plan", "budget xlsx",
+		`"customer-list"`, "name:budget-???.pdf", `name:*%*`, `name:*_*`, `name:*\**`, `"[v"`, "name:*ärger*", "name:*Ärger*",
+		"name:ÄRGER*", "file:*-9?.docx",
+		"path:/Finance/*", "path:/finance/*", "path:/Odd/*", "path:/Root/*", "path:*/payroll/*", "path:" + exactPath,
+		"NOT path:*", "path:*", "path:/Root//*",
+		"folder:/HR/2026", "dir:/Sales*", "directory:/Root/", "NOT dir:*",
+		"md5:" + md5, "sha256:" + sha, "sha1:" + sha1, "hash:" + md5, "hash:" + sha1, "hash:" + strings.ToUpper(sha),
+		"NOT sha256:" + sha, "NOT hash:" + sha1,
+		"size>100KB", "size<=2KiB", "size:0", "size>=1MB size<2MB", "size<1.5MB", "NOT size>10KB", "size:" + fmt.Sprint(mid.File.Size),
+		"category:spreadsheet", "category:source_code", "category:source-code OR category:executable", "type:image",
+		"NOT category:document",
+		"recipient:*@gmail.com", "to:*@GMAIL.COM", "recipient:*", "NOT recipient:*", "recipient:bob@gmail.com",
+		"shared_with:*@corp.example", "recipient:dave@vendor.example",
+		"domain:gmail.com", "domain:*.example", "domain:GMAIL.com", "NOT domain:corp.example", "domain:vendor.example",
+		"exposure:public_link", "exposure:public", "exposure:outside_trusted_domains OR exposure:organization_link",
+		"NOT exposure:public_link",
+		"link:anyone", "link:specific", "link:none", "NOT link:none",
+		"severity>=high", "severity:critical", "severity<moderate", "severity<none", "NOT severity>=low", "severity>none",
+		"severity<=low", "NOT severity:none",
+		"trusted:true", "NOT trusted:true", "trusted:false",
+		"id>100", "id<=50", "id:7", "id>=1400 OR id<3",
+		"observed:7d", "after:2026-10-15", "before:2026-10-10", "after:2026-10-01 before:2026-10-08", "observed:2026-10-20",
+		"observed>2026-10-20", "observed<=2026-10-20", "observed:2026-10-20T10:00Z", "observed>=2026-10-20T10:00:00+02:00",
+		"observed<24h", "observed:" + ts, "observed>" + ts, "observed<=" + ts, "observed:2026-10-20T10:00:00",
+		"inserted_after:" + ins, "inserted_before:" + ins, "inserted:" + ins, "inserted>" + ins, "inserted:1h",
+		"actor:" + actor + " action:file-shared exposure:public_link after:2026-10-01 name:*.xlsx",
+		"(action:file-shared OR action:file-emailed) domain:gmail.com",
+		"NOT (service:box OR trusted:true)",
+		"-action:file-viewed -action:file-modified size>50KB",
+		"(plan OR budget) AND NOT category:pdf",
+		"actor:" + actor + " (observed:7d OR severity>=high)",
+		"NOT NOT trusted:true",
+		"(a OR b) (c OR d)",
+		"severity>=moderate OR exposure:public_link OR domain:gmail.com",
+		"NOT (NOT actor:* OR NOT owner:*)",
+		"connection:1 -name:*.docx size>=10KB before:2026-10-25",
+		`name:"x'; DROP TABLE file_events; --"`, `actor:"' OR 1=1 --" OR owner:"\\'"`, `path:"*'*"`,
+	}
+	for _, a := range event.Actions() {
+		qs = append(qs, "action:"+string(a)+" service:box")
+	}
+	for _, c := range []string{"pdf", "image", "archive", "video"} {
+		qs = append(qs, "category:"+c+" NOT action:file-viewed")
+	}
+	return qs
+}
+
+// TestSearchAgreesWithMatch: for every query, SearchEvents on both drivers returns exactly the
+// events search.Match accepts, in the same order, through keyset paging in each sort order.
+func TestSearchAgreesWithMatch(t *testing.T) {
+	ctx := context.Background()
+	for name, db := range openSearchStores(t) {
+		t.Run(name, func(t *testing.T) {
+			all := loadSearchEvents(t, db)
+			qs := searchQueries(all)
+			if len(qs) < 100 {
+				t.Fatalf("only %d queries", len(qs))
+			}
+			type mode struct {
+				sort  sqldb.SortBy
+				desc  bool
+				limit int
+			}
+			others := []mode{{sqldb.SortObserved, true, 500}, {sqldb.SortInserted, false, 500}, {sqldb.SortInserted, true, 1000}}
+			nonEmpty, runs := 0, 0
+			for i, text := range qs {
+				q, err := search.Parse(text, searchNow)
+				if err != nil {
+					t.Fatalf("Parse(%q): %v", text, err)
+				}
+				// every query ascending by observed time in small pages, and in one other order
+				for _, mode := range []mode{{sqldb.SortObserved, false, 97}, others[i%len(others)]} {
+					runs++
+					want := expected(all, q, mode.sort, mode.desc)
+					if len(want) > 0 {
+						nonEmpty++
+					}
+					got := []int64{}
+					opt := sqldb.SearchOptions{Sort: mode.sort, Desc: mode.desc, Limit: mode.limit}
+					for pages := 0; ; pages++ {
+						page, err := db.SearchEvents(ctx, q, opt)
+						if err != nil {
+							t.Fatalf("SearchEvents(%q): %v", text, err)
+						}
+						for _, e := range page {
+							got = append(got, e.Event.ID)
+						}
+						if len(page) < opt.Limit || pages > len(all) {
+							break
+						}
+						c := sqldb.CursorOf(&page[len(page)-1], mode.sort)
+						opt.After = &c
+					}
+					if diff := cmp.Diff(want, got); diff != "" {
+						t.Errorf("query %q (canonical %q) sort %s desc=%v: SQL and Match differ (-match +sql):\n%s",
+							text, q.String(), mode.sort, mode.desc, diff)
+					}
+				}
+			}
+			if nonEmpty < runs*3/4 {
+				t.Errorf("only %d of %d query runs match any event: the queries do not exercise the data", nonEmpty, runs)
+			}
+			t.Logf("%d queries agree; %d of %d runs non-empty", len(qs), nonEmpty, runs)
+		})
+	}
+}
+
+func expected(all []event.FileEvent, q search.Query, by sqldb.SortBy, desc bool) []int64 {
+	var m []event.FileEvent
+	for i := range all {
+		if search.Match(q, &all[i]) {
+			m = append(m, all[i])
+		}
+	}
+	key := func(e event.FileEvent) int64 {
+		if by == sqldb.SortInserted {
+			return e.Event.Inserted.UnixMicro()
+		}
+		return e.Timestamp.UnixMicro()
+	}
+	slices.SortFunc(m, func(a, b event.FileEvent) int {
+		c := cmpInt(key(a), key(b))
+		if c == 0 {
+			c = cmpInt(a.Event.ID, b.Event.ID)
+		}
+		if desc {
+			return -c
+		}
+		return c
+	})
+	ids := []int64{}
+	for _, e := range m {
+		ids = append(ids, e.Event.ID)
+	}
+	return ids
+}
+
+func cmpInt(a, b int64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// TestSearchEventsOptions: held events stay out unless asked for, and a bad sort is refused.
+func TestSearchEventsOptions(t *testing.T) {
+	ctx := context.Background()
+	lite, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "s.db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lite.Close()
+	e := event.FileEvent{Timestamp: searchNow, Event: event.Meta{Action: event.ActionCreated, Observer: event.ObserverBox, ConnectionID: 1, VendorIDs: []string{"h"}}}
+	if _, err := lite.InsertEvents(ctx, []*event.FileEvent{&e}, true); err != nil {
+		t.Fatal(err)
+	}
+	q, _ := search.Parse("action:file-created", searchNow)
+	for _, tc := range []struct {
+		held bool
+		want int
+	}{{false, 0}, {true, 1}} {
+		got, err := lite.SearchEvents(ctx, q, sqldb.SearchOptions{IncludeHeld: tc.held})
+		if err != nil || len(got) != tc.want {
+			t.Errorf("IncludeHeld=%v: got %d events (err %v), want %d", tc.held, len(got), err, tc.want)
+		}
+	}
+	if _, err := lite.SearchEvents(ctx, q, sqldb.SearchOptions{Sort: "size"}); err == nil || !strings.Contains(err.Error(), "observed or inserted") {
+		t.Errorf("unknown sort: err = %v", err)
+	}
+}
