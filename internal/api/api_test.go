@@ -53,7 +53,11 @@ type fixture struct {
 	dir   string
 }
 
-func newFixture(t *testing.T) *fixture {
+type configT = config.Config
+
+func newFixture(t *testing.T) *fixture { return newFixtureWith(t, nil) }
+
+func newFixtureWith(t *testing.T, edit func(*config.Config)) *fixture {
 	t.Helper()
 	dir := t.TempDir()
 	key := make([]byte, 32)
@@ -62,6 +66,9 @@ func newFixture(t *testing.T) *fixture {
 	cfg.DataDir = dir
 	cfg.BootstrapToken = bootToken
 	cfg.SecretKey = base64.StdEncoding.EncodeToString(key)
+	if edit != nil {
+		edit(&cfg)
+	}
 	logs := &lockedBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	a, err := app.New(context.Background(), cfg, log)

@@ -46,7 +46,7 @@ standard input.`,
 				fmt.Fprintf(e.stdout, "  skipped %s: %d\n", k, res.Skipped[k])
 			}
 			for _, m := range res.Malformed {
-				fmt.Fprintf(e.stderr, "%s:%d: %s\n", args[1], m.Line, m.Error)
+				fmt.Fprintf(e.stderr, "%s:%d: %s\n", args[1], m.Line, trimLine(m.Error))
 			}
 			if len(res.Malformed) > 0 {
 				return exitError(1)

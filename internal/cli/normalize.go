@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"sort"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/telltale-dev/telltale/internal/connector"
@@ -42,7 +43,7 @@ still processed; the exit status is then 1. No vendor is called.`,
 					records++
 					if err != nil {
 						malformed++
-						fmt.Fprintf(e.stderr, "%s:%d: %v\n", name, line, err)
+						fmt.Fprintf(e.stderr, "%s:%d: %s\n", name, line, trimLine(err.Error()))
 						return nil
 					}
 					if rec.Skip != "" {
@@ -108,4 +109,14 @@ func serviceNames() string {
 		s += sp.Service
 	}
 	return s
+}
+
+// trimLine drops a leading "line N: " from a record error: the caller prints file:line itself.
+func trimLine(msg string) string {
+	if strings.HasPrefix(msg, "line ") {
+		if i := strings.Index(msg, ": "); i > 0 {
+			return msg[i+2:]
+		}
+	}
+	return msg
 }

@@ -95,7 +95,14 @@ func (s *Service) storePage(ctx context.Context, c store.Connection, ss *session
 			continue
 		}
 		if r.Drive != "" {
-			if d, ok := drives[r.Drive]; !ok || !d.InScope {
+			d, ok := drives[r.Drive]
+			if !ok && ss == nil && c.ScopeKind == "all" {
+				// An import of exported records names drives discovery has not seen (yet): with
+				// every user in scope they are kept; the next discovery takes inactive ones out.
+				recs = append(recs, r)
+				continue
+			}
+			if !ok || !d.InScope {
 				s.count(func(st *Stats) { st.OutOfScope++ })
 				res.OutOfScope++
 				continue

@@ -1,0 +1,146 @@
+package cli
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/telltale-dev/telltale/client"
+	"github.com/telltale-dev/telltale/internal/event"
+)
+
+const boxRecords = `{"type":"event","event_id":"e-1","created_at":"2026-11-20T10:00:00-08:00","created_by":{"type":"user","id":"11","name":"Ann","login":"ann@example.com"},"event_type":"UPLOAD","ip_address":"203.0.113.9","source":{"item_type":"file","item_id":"501","item_name":"plan.xlsx","parent":{"type":"folder","id":"7","name":"Finance"},"owned_by":{"type":"user","id":"11","name":"Ann","login":"ann@example.com"}}}
+{"type":"event","event_id":"e-2","created_at":"2026-11-20T10:01:00-08:00","created_by":{"type":"user","id":"11","login":"ann@example.com"},"event_type":"LOGIN","source":{"type":"user","id":"11","login":"ann@example.com"}}
+{"type":"event", "event_id": 
+{"chunk_size":1,"next_stream_position":"1152921504606846977","entries":[{"type":"event","event_id":"e-3","created_at":"2026-11-20T10:02:00Z","created_by":{"type":"user","id":"11","login":"ann@example.com"},"event_type":"SHARE","source":{"item_type":"file","item_id":"501","item_name":"plan.xlsx","owned_by":{"type":"user","id":"11","login":"ann@example.com"}}}]}
+`
+
+// TestNormalize: file records become events, non-file records are counted, a malformed line is
+// named by number and the rest is still printed, exit status 1.
+func TestNormalize(t *testing.T) {
+	var out, errb bytes.Buffer
+	code := Main(context.Background(), []string{"normalize", "--service", "box"}, strings.NewReader(boxRecords), &out, &errb)
+	if code != 1 {
+		t.Errorf("exit status %d with a malformed line, want 1; stderr %q", code, errb.String())
+	}
+	if !strings.Contains(errb.String(), "stdin:3:") || !strings.Contains(errb.String(), "LOGIN") {
+		t.Errorf("stderr should name line 3 and count the skipped LOGIN: %q", errb.String())
+	}
+	var evs []event.FileEvent
+	sc := bufio.NewScanner(&out)
+	for sc.Scan() {
+		var e event.FileEvent
+		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+			t.Fatalf("line %q: %v", sc.Text(), err)
+		}
+		if err := e.Validate(); err != nil {
+			t.Errorf("printed event does not validate: %v", err)
+		}
+		evs = append(evs, e)
+	}
+	if len(evs) != 2 || evs[0].Event.Action != event.ActionCreated || evs[0].File.Name != "plan.xlsx" ||
+		evs[0].User.Email != "ann@example.com" || evs[1].Event.Action != event.ActionShared || evs[1].Event.VendorIDs[0] != "e-3" {
+		t.Errorf("events: %+v", evs)
+	}
+	if !evs[0].Timestamp.Equal(time.Date(2026, 11, 20, 18, 0, 0, 0, time.UTC)) {
+		t.Errorf("time observed %v, want the vendor time in UTC", evs[0].Timestamp)
+	}
+	// Unknown service: a clear error.
+	errb.Reset()
+	if code := Main(context.Background(), []string{"normalize", "--service", "dropbox"}, strings.NewReader(""), &out, &errb); code == 0 || !strings.Contains(errb.String(), "box") {
+		t.Errorf("unknown service: %d %q", code, errb.String())
+	}
+}
+
+// TestImport stores exported records through a connection; importing again adds nothing.
+func TestImport(t *testing.T) {
+	_, url := startServer(t)
+	ctx := context.Background()
+	c, err := client.New(url, token).CreateConnection(ctx, client.NewConnection{Name: "Box import", Service: "box", TenantID: "e9",
+		Settings: map[string]string{"admin_email": "a@corp.example", "client_id": "cid"}, Credentials: map[string]string{"client_secret": "s"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "export.jsonl")
+	os.WriteFile(file, []byte(boxRecords), 0o600)
+	out, errs, code := run(t, url, "", "connections", "import", c.ID, file)
+	if code == 0 || !strings.Contains(out, "4 records: 2 events stored, 0 already stored") || !strings.Contains(errs, "export.jsonl:3:") {
+		t.Errorf("first import: %d %q %q", code, out, errs)
+	}
+	out, _, _ = run(t, url, "", "connections", "import", c.ID, file)
+	if !strings.Contains(out, "0 events stored, 2 already stored") {
+		t.Errorf("second import stored again: %q", out)
+	}
+}
+
+var demoURL = regexp.MustCompile(`demo serving on (http://[0-9.:]+)`)
+var demoToken = regexp.MustCompile(`API token: (tt_[a-z0-9]+)`)
+
+// TestDemo runs the README's first command: a node with the Box emulator, whose connection reaches
+// Monitoring and collects events within seconds.
+func TestDemo(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	var errb syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- Main(ctx, []string{"demo", "--listen", "127.0.0.1:0", "--data-dir", t.TempDir(), "--poll-interval", "500ms", "--log-level", "warn"}, strings.NewReader(""), pw, &errb)
+		pw.Close()
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			t.Error("demo did not stop")
+		}
+	})
+	var url, tok string
+	sc := bufio.NewScanner(pr)
+	for sc.Scan() {
+		if m := demoToken.FindStringSubmatch(sc.Text()); m != nil {
+			tok = m[1]
+		}
+		if m := demoURL.FindStringSubmatch(sc.Text()); m != nil {
+			url = m[1]
+			break
+		}
+	}
+	go io.Copy(io.Discard, pr)
+	if url == "" || tok == "" {
+		t.Fatalf("demo printed no URL or token; stderr %s", errb.String())
+	}
+	cl := client.New(url, tok)
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		cs, err := cl.Connections(ctx)
+		if err == nil && len(cs) == 1 && cs[0].Status == "monitoring" && !cs[0].LastEventAt.IsZero() {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("demo connection not collecting after 60 s: %+v %v; stderr %s", cs, err, errb.String())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
