@@ -129,6 +129,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		Changed: a.kickLifecycle, Collector: a.Ingest,
 	})
 	a.registerMetrics()
+	a.registerCollectionMetrics()
 	return a, nil
 }
 
@@ -197,6 +198,29 @@ func (a *App) registerMetrics() {
 		for k, v := range n {
 			emit(float64(v), k[0], k[1])
 		}
+	})
+}
+
+func (a *App) registerCollectionMetrics() {
+	a.Metrics.GaugeFunc("telltale_collect_records", "Vendor records read by collection since start, by outcome (stored events are counted after coalescing).", []string{"outcome"}, func(emit func(float64, ...string)) {
+		st := a.Ingest.Stats()
+		emit(float64(st.Records), "read")
+		emit(float64(st.Events), "events_stored")
+		emit(float64(st.Duplicates), "duplicate")
+		emit(float64(st.OutOfScope), "out_of_scope")
+		emit(float64(st.Coalesced), "coalesced")
+		emit(float64(st.Hashed), "hashed")
+		emit(float64(st.HashErrors), "hash_failed")
+	})
+	a.Metrics.GaugeFunc("telltale_collect_records_skipped", "Vendor records skipped since start because they are not file activity, by reason.", []string{"reason"}, func(emit func(float64, ...string)) {
+		for reason, n := range a.Ingest.Stats().Skipped {
+			emit(float64(n), reason)
+		}
+	})
+	a.Metrics.GaugeFunc("telltale_webhooks", "Vendor push notifications since start: accepted, or refused (forged, stale, unsigned).", []string{"result"}, func(emit func(float64, ...string)) {
+		st := a.Ingest.Stats()
+		emit(float64(st.WebhooksAccepted), "accepted")
+		emit(float64(st.WebhooksRefused), "refused")
 	})
 }
 

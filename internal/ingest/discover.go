@@ -36,7 +36,7 @@ func (s *Service) runDiscovery(ctx context.Context, c store.Connection, ss *sess
 	now := s.clock.Now()
 	// The "now" stream position is taken before any drive is indexed, so nothing that happens
 	// during the baseline crawl is missed (ARCHITECTURE: cursor discipline).
-	if _, err := s.st.GetCursor(ctx, c.ID, streamCursor); errors.Is(err, store.ErrNotFound) {
+	if cur, err := s.st.GetCursor(ctx, c.ID, streamCursor); errors.Is(err, store.ErrNotFound) || (err == nil && cur == "") {
 		pos, err := ss.StreamStart(ctx)
 		if err != nil {
 			return s.fail(ctx, c, "taking the stream start position", err)
@@ -44,7 +44,7 @@ func (s *Service) runDiscovery(ctx context.Context, c store.Connection, ss *sess
 		if err := s.st.SaveCursor(ctx, c.ID, streamCursor, pos); err != nil {
 			return err
 		}
-	} else if err != nil {
+	} else if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return err
 	}
 	if _, err := s.st.EnsureWork(ctx, store.Work{Kind: WorkStream, Key: key(c.ID), ConnectionID: c.ID, NextRunAt: now}); err != nil {

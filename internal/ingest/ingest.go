@@ -206,12 +206,21 @@ func (s *Service) stop(ctx context.Context, id int64) error {
 	if err != nil {
 		return err
 	}
+	stopped := false
 	for _, w := range ws {
 		switch w.Kind {
 		case WorkDiscover, WorkIndex, WorkStream:
 			if err := s.st.DeleteWork(ctx, w.Kind, w.Key); err != nil && !errors.Is(err, store.ErrNotFound) {
 				return err
 			}
+			stopped = true
+		}
+	}
+	if stopped {
+		// Nothing is collected while deauthorized: a resumed connection starts from the vendor's
+		// "now", it does not backfill the time it was deauthorized.
+		if err := s.st.SaveCursor(ctx, id, streamCursor, ""); err != nil {
+			return err
 		}
 	}
 	s.forget(id)

@@ -30,7 +30,7 @@ func (s *Service) stream(ctx context.Context, w store.Work) (time.Time, error) {
 	var newest time.Time
 	defer func() { s.afterRun(context.WithoutCancel(ctx), c, ss, newest) }()
 	cursor, err := s.st.GetCursor(ctx, c.ID, streamCursor)
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, store.ErrNotFound) || (err == nil && cursor == "") {
 		if cursor, err = ss.StreamStart(ctx); err != nil {
 			return time.Time{}, s.fail(ctx, c, "taking the stream start position", err)
 		}

@@ -217,6 +217,7 @@ func Run(t *testing.T, h Harness) {
 	t.Run("Throttling", func(t *testing.T) { testThrottling(t, h) })
 	t.Run("InaccessibleDrives", func(t *testing.T) { testInaccessible(t, h) })
 	t.Run("NewDrive", func(t *testing.T) { testNewDrive(t, h) })
+	t.Run("DeauthorizeResume", func(t *testing.T) { testDeauthorizeResume(t, h) })
 }
 
 func status(e *Env) connection.Status { return connection.Status(e.Connection().Status) }
@@ -526,4 +527,45 @@ func testNewDrive(t *testing.T, h Harness) {
 		}
 	}
 	t.Errorf("the new user's drive %s was not discovered", email)
+}
+
+// testDeauthorizeResume: nothing is collected while deauthorized, not even later by a backfill;
+// after resume collection continues from then on.
+func testDeauthorizeResume(t *testing.T, h Harness) {
+	e := NewEnv(t, h, "all", nil)
+	e.Settle(400)
+	active, _ := e.V.Owners()
+	inScope := func(tr Truth) bool { return slices.Contains(active, tr.Owner) }
+	before := e.V.Act(30)
+	collectAll(t, e, before, inScope)
+	if _, err := e.Conns.Deauthorize(ctx, e.Conn.ID, "admin"); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Ingest.Reconcile(ctx); err != nil { // stops collection
+		t.Fatal(err)
+	}
+	if _, err := e.Conns.Apply(ctx, e.Conn.ID, connection.ActionDeauthorized, "system", "stopped"); err != nil {
+		t.Fatal(err)
+	}
+	during := e.V.Act(30)
+	e.Poll()
+	if _, err := e.Conns.Resume(ctx, e.Conn.ID, "admin", connection.Resume{}); err != nil {
+		t.Fatal(err)
+	}
+	e.Settle(400)
+	after := e.V.Act(30)
+	collectAll(t, e, append(before, after...), inScope)
+	got := e.VendorIDs()
+	n := 0
+	for _, tr := range during {
+		if got[tr.VendorID] > 0 {
+			n++
+		}
+	}
+	if n > 0 {
+		t.Errorf("%d records from while the connection was deauthorized were collected", n)
+	}
+	if s := status(e); s != connection.Monitoring {
+		t.Errorf("status after resume %s, want Monitoring", s)
+	}
 }
