@@ -22,6 +22,7 @@ import (
 	"github.com/telltale-dev/telltale/internal/clock"
 	"github.com/telltale-dev/telltale/internal/connection"
 	"github.com/telltale-dev/telltale/internal/connector"
+	"github.com/telltale-dev/telltale/internal/event"
 	"github.com/telltale-dev/telltale/internal/ingest"
 	"github.com/telltale-dev/telltale/internal/secret"
 	"github.com/telltale-dev/telltale/internal/settings"
@@ -456,6 +457,23 @@ func testRestart(t *testing.T, h Harness) {
 	e.Restart()
 	active, _ := e.V.Owners()
 	collectAll(t, e, truths, func(tr Truth) bool { return slices.Contains(active, tr.Owner) })
+	// New and changed files are hashed while monitoring (R3.3, R3.10).
+	evs, err := e.Store.ListEvents(ctx, store.EventFilter{ConnectionID: e.Conn.ID, Limit: 10000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var created, hashed int
+	for _, ev := range evs {
+		if ev.Event.Action == event.ActionCreated && !strings.HasPrefix(ev.File.ID, "folder:") {
+			created++
+			if len(ev.File.Hash.MD5) == 32 && len(ev.File.Hash.SHA256) == 64 {
+				hashed++
+			}
+		}
+	}
+	if created == 0 || hashed != created {
+		t.Errorf("%d of %d created files carry MD5 and SHA-256", hashed, created)
+	}
 }
 
 func testResync(t *testing.T, h Harness) {
