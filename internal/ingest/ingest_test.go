@@ -22,9 +22,9 @@ func TestCoalesce(t *testing.T) {
 	in := []event.FileEvent{
 		ev("c", t0.Add(8*time.Second), event.ActionModified, "ann@x.com", "f1"),
 		ev("a", t0, event.ActionModified, "ann@x.com", "f1"),
-		ev("b", t0.Add(4*time.Second), event.ActionModified, "ANN@x.com", "f1"), // case differs: same person
+		ev("b", t0.Add(4*time.Second), event.ActionModified, "ANN@x.com", "f1"),  // case differs: same person
 		ev("d", t0.Add(30*time.Second), event.ActionModified, "ann@x.com", "f1"), // past the window
-		ev("e", t0.Add(time.Second), event.ActionModified, "bob@x.com", "f1"),  // another actor
+		ev("e", t0.Add(time.Second), event.ActionModified, "bob@x.com", "f1"),    // another actor
 		ev("f", t0.Add(2*time.Second), event.ActionDownloaded, "ann@x.com", "f1"),
 		ev("g", t0.Add(3*time.Second), event.ActionModified, "ann@x.com", "f2"),
 	}
