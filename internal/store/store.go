@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/telltale-dev/telltale/internal/event"
+	"github.com/telltale-dev/telltale/internal/search"
 )
 
 // Sentinel errors. Drivers wrap them: errors.Is(err, store.ErrNotFound).
@@ -43,6 +44,7 @@ type Queries interface {
 	WorkQueries
 	OutboxQueries
 	VendorRecordQueries
+	SavedSearchQueries
 	PeopleQueries
 	UserQueries
 	AuditQueries
@@ -252,6 +254,105 @@ type EventQueries interface {
 	ReleaseHeld(ctx context.Context, connectionID int64) (int64, error)
 	// DeleteConnectionEvents deletes up to limit events of the connection and returns how many.
 	DeleteConnectionEvents(ctx context.Context, connectionID int64, limit int) (int64, error)
+	// SearchEvents returns one page of the events matching q (the same events search.Match accepts),
+	// sorted by opt.Sort with ties broken by id, after opt.After.
+	SearchEvents(ctx context.Context, q search.Query, opt SearchOptions) ([]event.FileEvent, error)
+	// CountSearch counts the events matching q, stopping at limit (> 0): capped reports that there
+	// are at least limit.
+	CountSearch(ctx context.Context, q search.Query, limit int64, includeHeld bool) (n int64, capped bool, err error)
+	// GroupEvents counts the events matching q by one dimension (GroupBy), largest first, at most
+	// limit groups.
+	GroupEvents(ctx context.Context, q search.Query, by GroupBy, limit int) ([]GroupCount, error)
+}
+
+// SearchSort names the order of a search; ties are broken by event id in the same direction.
+type SearchSort string
+
+// Sort orders.
+const (
+	SortObserved SearchSort = "observed" // time observed (vendor time)
+	SortInserted SearchSort = "inserted" // time stored
+	SortID       SearchSort = "id"       // insertion order: what incremental exports checkpoint on
+)
+
+// SearchCursor is the keyset position after an event: its sort time (Unix microseconds; unused for
+// SortID) and id.
+type SearchCursor struct {
+	Time int64
+	ID   int64
+}
+
+// SearchOptions shape one page of a search.
+type SearchOptions struct {
+	Sort        SearchSort    // default SortObserved
+	Desc        bool          // newest first
+	Limit       int           // default 1000
+	After       *SearchCursor // continue after this event (CursorOf the last one of the previous page)
+	IncludeHeld bool          // also events held during Maintenance
+}
+
+// CursorOf returns the cursor that continues a search sorted by s after e.
+func CursorOf(e *event.FileEvent, s SearchSort) SearchCursor {
+	switch s {
+	case SortInserted:
+		return SearchCursor{Time: e.Event.Inserted.UnixMicro(), ID: e.Event.ID}
+	case SortID:
+		return SearchCursor{ID: e.Event.ID}
+	}
+	return SearchCursor{Time: e.Timestamp.UnixMicro(), ID: e.Event.ID}
+}
+
+// GroupBy is a dimension events are grouped by (R5.5).
+type GroupBy string
+
+// Group dimensions.
+const (
+	GroupActor       GroupBy = "actor"       // user.email
+	GroupFile        GroupBy = "file"        // file.id (with its latest name)
+	GroupDestination GroupBy = "destination" // domain of each recipient or shared-with address
+	GroupAction      GroupBy = "action"
+	GroupDay         GroupBy = "day" // UTC day of the time observed, YYYY-MM-DD
+)
+
+// GroupBys lists the dimensions.
+func GroupBys() []GroupBy {
+	return []GroupBy{GroupActor, GroupFile, GroupDestination, GroupAction, GroupDay}
+}
+
+// GroupCount is one group and how many events it holds.
+type GroupCount struct {
+	Key   string // the actor, file id, domain, action or day
+	Label string // for files: the latest name
+	Count int64
+}
+
+// ---- saved searches and export checkpoints (R5.3) ----
+
+// SavedSearch is a named query.
+type SavedSearch struct {
+	ID        int64
+	Name      string // unique, compared case-insensitively
+	Query     string
+	Owner     string // user name of who saved it
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// SavedSearchQueries keep saved searches and incremental-export checkpoints.
+type SavedSearchQueries interface {
+	// CreateSavedSearch inserts s; a taken name gives ErrConflict.
+	CreateSavedSearch(ctx context.Context, s SavedSearch) (SavedSearch, error)
+	GetSavedSearch(ctx context.Context, id int64) (SavedSearch, error)
+	GetSavedSearchByName(ctx context.Context, name string) (SavedSearch, error)
+	ListSavedSearches(ctx context.Context) ([]SavedSearch, error)
+	// UpdateSavedSearch writes name and query; ErrNotFound, or ErrConflict for a taken name.
+	UpdateSavedSearch(ctx context.Context, s SavedSearch) (SavedSearch, error)
+	DeleteSavedSearch(ctx context.Context, id int64) error
+	// GetCheckpoint returns the last event id an incremental export named name acknowledged (0 and
+	// ErrNotFound when it never ran).
+	GetCheckpoint(ctx context.Context, name string) (int64, error)
+	// SaveCheckpoint stores the last acknowledged event id of an export; it never moves backwards.
+	SaveCheckpoint(ctx context.Context, name string, afterID int64) error
 }
 
 // ---- cursors ----

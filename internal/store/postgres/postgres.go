@@ -29,6 +29,7 @@ func dialect() *sqldb.Dialect {
 		Name: "postgres", Numbered: true,
 		SkipLocked:    " FOR UPDATE SKIP LOCKED",
 		MigrationLock: "SELECT pg_advisory_xact_lock(724201)",
+		EventLock:     "SELECT pg_advisory_xact_lock(724202)",
 		IsUnique: func(err error) bool {
 			var pe *pgconn.PgError
 			return errors.As(err, &pe) && pe.Code == "23505"

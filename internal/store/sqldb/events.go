@@ -192,6 +192,11 @@ func (q *Queries) InsertEvents(ctx context.Context, evs []*event.FileEvent, held
 	n := 0
 	now := nowUTC().Truncate(time.Microsecond)
 	err := q.inTx(ctx, func(q *Queries) error {
+		if q.d.EventLock != "" {
+			if _, err := q.w.ExecContext(ctx, q.d.EventLock); err != nil {
+				return q.wrap("insert events: lock", err)
+			}
+		}
 		if !q.d.LastInsertID {
 			var err error
 			n, err = q.insertChunks(ctx, evs, held, now)

@@ -9,38 +9,8 @@ import (
 
 	"github.com/telltale-dev/telltale/internal/event"
 	"github.com/telltale-dev/telltale/internal/search"
+	"github.com/telltale-dev/telltale/internal/store"
 )
-
-// SortBy names the time a search orders by; ties are broken by event id in the same direction.
-type SortBy string
-
-const (
-	SortObserved SortBy = "observed"
-	SortInserted SortBy = "inserted"
-)
-
-// SearchCursor is the keyset position after an event: its sort time (Unix microseconds) and id.
-type SearchCursor struct {
-	Time int64
-	ID   int64
-}
-
-// SearchOptions shape one page of a search.
-type SearchOptions struct {
-	Sort        SortBy        // default observed
-	Desc        bool          // newest first
-	Limit       int           // default 1000
-	After       *SearchCursor // continue after this event (CursorOf the last one of the previous page)
-	IncludeHeld bool          // also events held during Maintenance
-}
-
-// CursorOf returns the cursor that continues a search sorted by s after e.
-func CursorOf(e *event.FileEvent, s SortBy) SearchCursor {
-	if s == SortInserted {
-		return SearchCursor{Time: e.Event.Inserted.UnixMicro(), ID: e.Event.ID}
-	}
-	return SearchCursor{Time: e.Timestamp.UnixMicro(), ID: e.Event.ID}
-}
 
 // sqlBuilder writes SQL text and its bound arguments; user text only ever goes into args.
 type sqlBuilder struct {
@@ -276,17 +246,19 @@ func (s *sqlBuilder) term(t *search.Term) error {
 
 // SearchEvents returns one page of the events matching q, sorted by opt.Sort (ties by id) and
 // continuing after opt.After. Pass CursorOf(last event, opt.Sort) as After for the next page.
-func (q *Queries) SearchEvents(ctx context.Context, qr search.Query, opt SearchOptions) ([]event.FileEvent, error) {
+func (q *Queries) SearchEvents(ctx context.Context, qr search.Query, opt store.SearchOptions) ([]event.FileEvent, error) {
 	if opt.Limit <= 0 {
 		opt.Limit = 1000
 	}
 	col := "e.observed"
 	switch opt.Sort {
-	case "", SortObserved:
-	case SortInserted:
+	case "", store.SortObserved:
+	case store.SortInserted:
 		col = "e.inserted"
+	case store.SortID:
+		col = ""
 	default:
-		return nil, fmt.Errorf("store: search events: unknown sort %q: use observed or inserted", opt.Sort)
+		return nil, fmt.Errorf("store: search events: unknown sort %q: use observed, inserted or id", opt.Sort)
 	}
 	s := &sqlBuilder{d: q.d}
 	s.w(`SELECT `, eventCols, eventFrom, `WHERE `)
@@ -297,7 +269,11 @@ func (q *Queries) SearchEvents(ctx context.Context, qr search.Query, opt SearchO
 	if opt.Desc {
 		dir, cmp = "DESC", "<"
 	}
-	if opt.After != nil {
+	if opt.After != nil && col == "" {
+		s.w("e.id ", cmp, " ")
+		s.arg(opt.After.ID)
+		s.w(" AND ")
+	} else if opt.After != nil {
 		s.w("(", col, " ", cmp, " ")
 		s.arg(opt.After.Time)
 		s.w(" OR (", col, " = ")
@@ -311,7 +287,11 @@ func (q *Queries) SearchEvents(ctx context.Context, qr search.Query, opt SearchO
 	} else if err := s.node(qr.Root); err != nil {
 		return nil, fmt.Errorf("store: search events: %w", err)
 	}
-	s.w(" ORDER BY ", col, " ", dir, ", e.id ", dir, " LIMIT ")
+	if col == "" {
+		s.w(" ORDER BY e.id ", dir, " LIMIT ")
+	} else {
+		s.w(" ORDER BY ", col, " ", dir, ", e.id ", dir, " LIMIT ")
+	}
 	s.arg(int64(opt.Limit))
 	rows, err := q.r.QueryContext(ctx, s.b.String(), s.args...)
 	if err != nil {

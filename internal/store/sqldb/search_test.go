@@ -220,11 +220,11 @@ func TestSearchAgreesWithMatch(t *testing.T) {
 				t.Fatalf("only %d queries", len(qs))
 			}
 			type mode struct {
-				sort  sqldb.SortBy
+				sort  store.SearchSort
 				desc  bool
 				limit int
 			}
-			others := []mode{{sqldb.SortObserved, true, 500}, {sqldb.SortInserted, false, 500}, {sqldb.SortInserted, true, 1000}}
+			others := []mode{{store.SortObserved, true, 500}, {store.SortInserted, false, 500}, {store.SortInserted, true, 1000}}
 			nonEmpty, runs := 0, 0
 			for i, text := range qs {
 				q, err := search.Parse(text, searchNow)
@@ -232,14 +232,14 @@ func TestSearchAgreesWithMatch(t *testing.T) {
 					t.Fatalf("Parse(%q): %v", text, err)
 				}
 				// every query ascending by observed time in small pages, and in one other order
-				for _, mode := range []mode{{sqldb.SortObserved, false, 97}, others[i%len(others)]} {
+				for _, mode := range []mode{{store.SortObserved, false, 97}, others[i%len(others)]} {
 					runs++
 					want := expected(all, q, mode.sort, mode.desc)
 					if len(want) > 0 {
 						nonEmpty++
 					}
 					got := []int64{}
-					opt := sqldb.SearchOptions{Sort: mode.sort, Desc: mode.desc, Limit: mode.limit}
+					opt := store.SearchOptions{Sort: mode.sort, Desc: mode.desc, Limit: mode.limit}
 					for pages := 0; ; pages++ {
 						page, err := db.SearchEvents(ctx, q, opt)
 						if err != nil {
@@ -251,7 +251,7 @@ func TestSearchAgreesWithMatch(t *testing.T) {
 						if len(page) < opt.Limit || pages > len(all) {
 							break
 						}
-						c := sqldb.CursorOf(&page[len(page)-1], mode.sort)
+						c := store.CursorOf(&page[len(page)-1], mode.sort)
 						opt.After = &c
 					}
 					if diff := cmp.Diff(want, got); diff != "" {
@@ -268,7 +268,7 @@ func TestSearchAgreesWithMatch(t *testing.T) {
 	}
 }
 
-func expected(all []event.FileEvent, q search.Query, by sqldb.SortBy, desc bool) []int64 {
+func expected(all []event.FileEvent, q search.Query, by store.SearchSort, desc bool) []int64 {
 	var m []event.FileEvent
 	for i := range all {
 		if search.Match(q, &all[i]) {
@@ -276,7 +276,7 @@ func expected(all []event.FileEvent, q search.Query, by sqldb.SortBy, desc bool)
 		}
 	}
 	key := func(e event.FileEvent) int64 {
-		if by == sqldb.SortInserted {
+		if by == store.SortInserted {
 			return e.Event.Inserted.UnixMicro()
 		}
 		return e.Timestamp.UnixMicro()
@@ -325,12 +325,12 @@ func TestSearchEventsOptions(t *testing.T) {
 		held bool
 		want int
 	}{{false, 0}, {true, 1}} {
-		got, err := lite.SearchEvents(ctx, q, sqldb.SearchOptions{IncludeHeld: tc.held})
+		got, err := lite.SearchEvents(ctx, q, store.SearchOptions{IncludeHeld: tc.held})
 		if err != nil || len(got) != tc.want {
 			t.Errorf("IncludeHeld=%v: got %d events (err %v), want %d", tc.held, len(got), err, tc.want)
 		}
 	}
-	if _, err := lite.SearchEvents(ctx, q, sqldb.SearchOptions{Sort: "size"}); err == nil || !strings.Contains(err.Error(), "observed or inserted") {
+	if _, err := lite.SearchEvents(ctx, q, store.SearchOptions{Sort: "size"}); err == nil || !strings.Contains(err.Error(), "observed, inserted or id") {
 		t.Errorf("unknown sort: err = %v", err)
 	}
 }

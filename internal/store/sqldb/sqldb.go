@@ -25,6 +25,11 @@ type Dialect struct {
 	LastInsertID bool
 	// MigrationLock is run first inside the migration transaction (an advisory lock on PostgreSQL).
 	MigrationLock string
+	// EventLock is run inside a transaction before it inserts events, so that event ids become
+	// visible in the order they were assigned: an incremental export that checkpoints on the
+	// largest id it read then never skips an id committed later (PostgreSQL assigns sequence values
+	// outside transaction order; SQLite has a single writer and needs nothing).
+	EventLock string
 
 	mu    sync.Mutex
 	cache map[string]string

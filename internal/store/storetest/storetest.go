@@ -42,6 +42,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		"Transactions":     testTransactions,
 		"DriveScope":       testDriveScope,
 		"VendorRecords":    testVendorRecords,
+		"CountGroup":       testCountGroup,
+		"SavedSearches":    testSavedSearches,
 	}
 	names := make([]string, 0, len(tests))
 	for n := range tests {

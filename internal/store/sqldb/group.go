@@ -1,0 +1,139 @@
+package sqldb
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/telltale-dev/telltale/internal/search"
+	"github.com/telltale-dev/telltale/internal/store"
+)
+
+// where writes the WHERE clause of a search.
+func (s *sqlBuilder) where(qr search.Query, includeHeld bool) error {
+	s.w(` WHERE `)
+	if !includeHeld {
+		s.w(`e.held = 0 AND `)
+	}
+	if qr.Root == nil {
+		s.w("1 = 1")
+		return nil
+	}
+	return s.node(qr.Root)
+}
+
+// CountSearch implements store.EventQueries.
+func (q *Queries) CountSearch(ctx context.Context, qr search.Query, limit int64, includeHeld bool) (int64, bool, error) {
+	s := &sqlBuilder{d: q.d}
+	s.w(`SELECT COUNT(*) FROM (SELECT 1`, eventFrom)
+	if err := s.where(qr, includeHeld); err != nil {
+		return 0, false, fmt.Errorf("store: count search: %w", err)
+	}
+	if limit > 0 {
+		s.w(` LIMIT `)
+		s.arg(limit)
+	}
+	s.w(`) x`)
+	var n int64
+	if err := q.r.QueryRowContext(ctx, s.b.String(), s.args...).Scan(&n); err != nil {
+		return 0, false, q.wrap("count search", err)
+	}
+	return n, limit > 0 && n >= limit, nil
+}
+
+// GroupEvents implements store.EventQueries. Actor, file, action and day group in SQL; destination
+// domains live in each event's recipient and shared-with lists, so they are counted while streaming
+// the matching events.
+func (q *Queries) GroupEvents(ctx context.Context, qr search.Query, by store.GroupBy, limit int) ([]store.GroupCount, error) {
+	if limit <= 0 {
+		limit = 100
+	}
+	var key, label string
+	switch by {
+	case store.GroupActor:
+		key, label = "COALESCE(e.actor, '')", "''"
+	case store.GroupFile:
+		key, label = "COALESCE(e.file_id, '')", "MAX(COALESCE(e.file_name, ''))"
+	case store.GroupAction:
+		key, label = "e.action", "''"
+	case store.GroupDay:
+		key, label = "(e.observed / 86400000000)", "''"
+	case store.GroupDestination:
+		return q.groupDestinations(ctx, qr, limit)
+	default:
+		return nil, fmt.Errorf("store: group events: unknown dimension %q: use actor, file, destination, action or day", by)
+	}
+	s := &sqlBuilder{d: q.d}
+	s.w(`SELECT `, key, `, `, label, `, COUNT(*)`, eventFrom)
+	if err := s.where(qr, false); err != nil {
+		return nil, fmt.Errorf("store: group events: %w", err)
+	}
+	s.w(` GROUP BY `, key, ` ORDER BY COUNT(*) DESC, `, key, ` LIMIT `)
+	s.arg(int64(limit))
+	rows, err := q.r.QueryContext(ctx, s.b.String(), s.args...)
+	if err != nil {
+		return nil, q.wrap("group events", err)
+	}
+	defer rows.Close()
+	var out []store.GroupCount
+	for rows.Next() {
+		var g store.GroupCount
+		if by == store.GroupDay {
+			var day int64
+			if err := rows.Scan(&day, &g.Label, &g.Count); err != nil {
+				return nil, q.wrap("group events", err)
+			}
+			g.Key = time.Unix(day*86400, 0).UTC().Format("2006-01-02")
+		} else if err := rows.Scan(&g.Key, &g.Label, &g.Count); err != nil {
+			return nil, q.wrap("group events", err)
+		}
+		out = append(out, g)
+	}
+	return out, q.wrap("group events", rows.Err())
+}
+
+func (q *Queries) groupDestinations(ctx context.Context, qr search.Query, limit int) ([]store.GroupCount, error) {
+	counts := map[string]int64{}
+	var after *store.SearchCursor
+	for {
+		page, err := q.SearchEvents(ctx, qr, store.SearchOptions{Sort: store.SortID, Limit: 2000, After: after})
+		if err != nil {
+			return nil, err
+		}
+		for i := range page {
+			e := &page[i]
+			seen := map[string]bool{}
+			for _, a := range append(append([]string(nil), e.Email.Recipients...), e.Sharing.SharedWith...) {
+				d := strings.ToLower(a)
+				if at := strings.LastIndexByte(d, '@'); at >= 0 {
+					d = d[at+1:]
+				}
+				if d != "" && !seen[d] {
+					seen[d] = true
+					counts[d]++
+				}
+			}
+		}
+		if len(page) < 2000 {
+			break
+		}
+		c := store.CursorOf(&page[len(page)-1], store.SortID)
+		after = &c
+	}
+	out := make([]store.GroupCount, 0, len(counts))
+	for k, n := range counts {
+		out = append(out, store.GroupCount{Key: k, Count: n})
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Count != out[j].Count {
+			return out[i].Count > out[j].Count
+		}
+		return out[i].Key < out[j].Key
+	})
+	if len(out) > limit {
+		out = out[:limit]
+	}
+	return out, nil
+}

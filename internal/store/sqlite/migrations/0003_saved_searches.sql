@@ -1,0 +1,17 @@
+-- Forensic search (issue 4): saved searches and incremental-export checkpoints (R5.3).
+CREATE TABLE saved_searches (
+  id INTEGER PRIMARY KEY,
+  name TEXT NOT NULL,
+  name_key TEXT NOT NULL,
+  query TEXT NOT NULL,
+  owner TEXT NOT NULL DEFAULT '',
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX saved_searches_name ON saved_searches(name_key);
+
+CREATE TABLE export_checkpoints (
+  name TEXT PRIMARY KEY,
+  after_id INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL
+);

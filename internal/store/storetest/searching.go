@@ -1,0 +1,117 @@
+package storetest
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/telltale-dev/telltale/internal/event"
+	"github.com/telltale-dev/telltale/internal/search"
+	"github.com/telltale-dev/telltale/internal/store"
+)
+
+func mustParse(t *testing.T, q string) search.Query {
+	t.Helper()
+	p, err := search.Parse(q, time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC))
+	if err != nil {
+		t.Fatalf("parse %q: %v", q, err)
+	}
+	return p
+}
+
+// testCountGroup: counts with a cap, and groups by each dimension.
+func testCountGroup(t *testing.T, s store.Store) {
+	c := mkConn(t, s, "c")
+	t0 := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+	var evs []*event.FileEvent
+	for i := range 30 {
+		e := Event(c.ID, fmt.Sprint("v", i), t0.Add(time.Duration(i)*2*time.Hour))
+		e.User.Email = []string{"ann@corp.example", "bob@corp.example", "ann@corp.example"}[i%3]
+		e.Event.Action = []event.Action{event.ActionShared, event.ActionModified}[i%2]
+		e.File.ID, e.File.Name = fmt.Sprint("f", i%4), fmt.Sprintf("doc%d.xlsx", i%4)
+		if e.Event.Action == event.ActionShared {
+			e.Sharing.SharedWith = []string{"x@gmail.com", "y@GMAIL.com", "z@partner.example"}[:1+i%3]
+		}
+		evs = append(evs, e)
+	}
+	ok(s.InsertEvents(ctx, evs, false))(t)
+	if n, capped := ok2(s.CountSearch(ctx, mustParse(t, "actor:ann@corp.example"), 0, false))(t); n != 20 || capped {
+		t.Errorf("count ann: %d capped %v", n, capped)
+	}
+	if n, capped := ok2(s.CountSearch(ctx, search.Query{}, 10, false))(t); n != 10 || !capped {
+		t.Errorf("capped count: %d %v", n, capped)
+	}
+	groups := ok(s.GroupEvents(ctx, search.Query{}, store.GroupActor, 10))(t)
+	if len(groups) != 2 || groups[0] != (store.GroupCount{Key: "ann@corp.example", Count: 20}) {
+		t.Errorf("by actor: %+v", groups)
+	}
+	if g := ok(s.GroupEvents(ctx, mustParse(t, "action:file-shared"), store.GroupAction, 10))(t); len(g) != 1 || g[0].Count != 15 {
+		t.Errorf("by action: %+v", g)
+	}
+	if g := ok(s.GroupEvents(ctx, search.Query{}, store.GroupDay, 10))(t); len(g) != 3 || g[0].Key != "2026-11-21" || g[0].Count != 12 {
+		t.Errorf("by day: %+v", g) // 10:00 on the 20th every 2 h: 7 on the 20th, 12 on the 21st, 11 on the 22nd
+	}
+	if g := ok(s.GroupEvents(ctx, search.Query{}, store.GroupFile, 1))(t); len(g) != 1 || g[0].Label == "" || g[0].Count < 7 {
+		t.Errorf("by file: %+v", g)
+	}
+	// Destination domains: each event counts once per domain, case-insensitively.
+	g := ok(s.GroupEvents(ctx, search.Query{}, store.GroupDestination, 10))(t)
+	if len(g) != 2 || g[0] != (store.GroupCount{Key: "gmail.com", Count: 15}) || g[1] != (store.GroupCount{Key: "partner.example", Count: 5}) {
+		t.Errorf("by destination: %+v", g)
+	}
+	if _, err := s.GroupEvents(ctx, search.Query{}, "colour", 10); err == nil {
+		t.Errorf("unknown dimension accepted")
+	}
+}
+
+func ok2[A, B any](a A, b B, err error) func(t *testing.T) (A, B) {
+	return func(t *testing.T) (A, B) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a, b
+	}
+}
+
+func testSavedSearches(t *testing.T, s store.Store) {
+	a := ok(s.CreateSavedSearch(ctx, store.SavedSearch{Name: " Public links ", Query: "exposure:public_link", Owner: "ann"}))(t)
+	if a.ID == 0 || a.Name != "Public links" || a.CreatedAt.IsZero() {
+		t.Errorf("created %+v", a)
+	}
+	if _, err := s.CreateSavedSearch(ctx, store.SavedSearch{Name: "public LINKS", Query: "x"}); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("duplicate name: %v", err)
+	}
+	b := ok(s.CreateSavedSearch(ctx, store.SavedSearch{Name: "Alpha", Query: "actor:a@x.com"}))(t)
+	if l := ok(s.ListSavedSearches(ctx))(t); len(l) != 2 || l[0].ID != b.ID {
+		t.Errorf("list: %+v", l)
+	}
+	if g := ok(s.GetSavedSearchByName(ctx, "PUBLIC links"))(t); g.ID != a.ID {
+		t.Errorf("by name: %+v", g)
+	}
+	a.Query = "exposure:public_link after:7d"
+	if u := ok(s.UpdateSavedSearch(ctx, a))(t); u.Query != a.Query {
+		t.Errorf("update: %+v", u)
+	}
+	b.Name = "public links"
+	if _, err := s.UpdateSavedSearch(ctx, b); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("rename onto a taken name: %v", err)
+	}
+	noErr(t, s.DeleteSavedSearch(ctx, a.ID))
+	if _, err := s.GetSavedSearch(ctx, a.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("after delete: %v", err)
+	}
+	if err := s.DeleteSavedSearch(ctx, a.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("delete twice: %v", err)
+	}
+	// Checkpoints never move backwards.
+	if _, err := s.GetCheckpoint(ctx, "siem"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("missing checkpoint: %v", err)
+	}
+	noErr(t, s.SaveCheckpoint(ctx, "siem", 40))
+	noErr(t, s.SaveCheckpoint(ctx, "siem", 12))
+	if n := ok(s.GetCheckpoint(ctx, "siem"))(t); n != 40 {
+		t.Errorf("checkpoint %d, want 40", n)
+	}
+}
