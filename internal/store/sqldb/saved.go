@@ -18,7 +18,6 @@ func scanSaved(s scanner) (store.SavedSearch, error) {
 	return x, err
 }
 
-
 // CreateSavedSearch implements store.SavedSearchQueries.
 func (q *Queries) CreateSavedSearch(ctx context.Context, s store.SavedSearch) (store.SavedSearch, error) {
 	now := nowUTC()
