@@ -108,6 +108,8 @@ func specs() []spec {
 		{FieldInfo: FieldInfo{Name: "name", Aliases: []string{"file", "filename", "file_name", "file.name"}, Type: TypeText,
 			Help:     "The file name: exact (name:plan.xlsx), wildcard (name:*.xlsx) or, as a bare word, a substring (plan).",
 			Examples: []string{"name:*.xlsx", `name:"Q3 plan.xlsx"`, "budget"}}},
+		{FieldInfo: FieldInfo{Name: "file_id", Aliases: []string{"file.id", "fileid"}, Type: TypeText,
+			Help: "The vendor's id of the file: every event of one file (its timeline).", Examples: []string{"file_id:560284318361"}}},
 		{FieldInfo: FieldInfo{Name: "path", Aliases: []string{"file.path", "filepath"}, Type: TypeText,
 			Help: "The file's full path.", Examples: []string{"path:/Finance/*", "path:*/payroll/*"}}},
 		{FieldInfo: FieldInfo{Name: "directory", Aliases: []string{"dir", "folder", "file.directory"}, Type: TypeText,

@@ -61,6 +61,8 @@ func matchTerm(t *Term, e *event.FileEvent) bool {
 		return t.matchText(e.File.Owner)
 	case "name":
 		return t.matchText(e.File.Name)
+	case "file_id":
+		return t.matchText(e.File.ID)
 	case "path":
 		return t.matchText(e.File.Path)
 	case "directory":

@@ -179,6 +179,8 @@ func (s *sqlBuilder) term(t *search.Term) error {
 		s.text(t, "e.file_name")
 	case "directory":
 		s.text(t, "e.directory")
+	case "file_id":
+		s.text(t, "e.file_id")
 	case "path":
 		s.text(t, s.pathExpr())
 	case "hash", "md5", "sha1", "sha256":

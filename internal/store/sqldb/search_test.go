@@ -157,6 +157,7 @@ func searchQueries(all []event.FileEvent) []string {
 		"actor:" + actor, "user:" + strings.ToUpper(actor), "actor:alice*", "actor:*@corp.example", "actor:?lice*",
 		"NOT actor:" + actor, "actor:*", "NOT actor:*", "-actor:*",
 		"owner:" + owner, "owner:*", "-owner:*", "owner:b*",
+		"file_id:" + mid.File.ID, "file.id:*", "NOT file_id:" + mid.File.ID,
 		"action:file-shared", "action:shared", "action:downloaded OR action:viewed", "NOT action:file-modified",
 		"service:box", "service:google_drive", "service:gmail OR service:box",
 		"connection:1", `connection:"box prod"`, "connection:box*", "connection:99", "connection:Gmail*", "NOT connection:2",
