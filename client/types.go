@@ -221,6 +221,10 @@ type Problem struct {
 	Detail   string       `json:"detail,omitempty"`
 	Instance string       `json:"instance,omitempty"`
 	Errors   []FieldError `json:"errors,omitempty"`
+	// Position and Suggestion point into a search query that does not parse: the byte offset of
+	// the problem and, for a mistyped field or value, the nearest valid one.
+	Position   *int   `json:"position,omitempty"`
+	Suggestion string `json:"suggestion,omitempty"`
 }
 
 // FieldError points at one bad field or CSV row.
@@ -307,4 +311,93 @@ type ImportResult struct {
 	OutOfScope int64            `json:"out_of_scope"`
 	Skipped    map[string]int64 `json:"skipped,omitempty"`
 	Malformed  []LineError      `json:"malformed,omitempty"`
+}
+
+// SearchRequest is the body of POST /api/v1/file-events/search (and, without paging, of group and
+// export). Query uses the language of docs/SEARCH.md; Filter terms are ANDed with it, their values
+// taken literally.
+type SearchRequest struct {
+	Query  string       `json:"query,omitempty"`
+	Filter []FilterTerm `json:"filter,omitempty"`
+	Sort   string       `json:"sort,omitempty"`  // observed (default), inserted or id
+	Order  string       `json:"order,omitempty"` // desc (default) or asc
+	Limit  int          `json:"limit,omitempty"` // page size, default 100, at most 10,000
+	Cursor string       `json:"cursor,omitempty"`
+}
+
+// FilterTerm is one structured condition: field, operator (":" default, "=", ">", ">=", "<", "<=") and
+// a literal value.
+type FilterTerm struct {
+	Field string `json:"field"`
+	Op    string `json:"op,omitempty"`
+	Value string `json:"value"`
+}
+
+// SearchResult is one page of events. Items are file events in the schema of docs/ARCHITECTURE.md.
+type SearchResult struct {
+	Items      []json.RawMessage `json:"items"`
+	Total      int64             `json:"total"`
+	TotalIsMin bool              `json:"total_is_lower_bound,omitempty"` // more than Total match; counting stopped there
+	NextCursor string            `json:"next_cursor,omitempty"`
+	Query      string            `json:"query"` // the canonical form of the query that ran
+}
+
+// EventDetails is one event with its file's timeline (its other events, oldest first).
+type EventDetails struct {
+	Event    json.RawMessage   `json:"event"`
+	Timeline []json.RawMessage `json:"timeline"`
+}
+
+// GroupRequest is the body of POST /api/v1/file-events/group.
+type GroupRequest struct {
+	Query  string       `json:"query,omitempty"`
+	Filter []FilterTerm `json:"filter,omitempty"`
+	By     string       `json:"by"` // actor, file, destination, action or day
+	Limit  int          `json:"limit,omitempty"`
+}
+
+// Group is one group of events.
+type Group struct {
+	Key   string `json:"key"`
+	Label string `json:"label,omitempty"`
+	Count int64  `json:"count"`
+}
+
+// GroupResult lists groups, largest first.
+type GroupResult struct {
+	By     string  `json:"by"`
+	Groups []Group `json:"groups"`
+	Query  string  `json:"query"`
+}
+
+// ExportRequest is the body of POST /api/v1/file-events/export. With Checkpoint, the export starts
+// after the event the named checkpoint last acknowledged and runs in insertion order; acknowledge
+// what was received with PUT /api/v1/export-checkpoints/{name}.
+type ExportRequest struct {
+	Query      string       `json:"query,omitempty"`
+	Filter     []FilterTerm `json:"filter,omitempty"`
+	Format     string       `json:"format,omitempty"` // csv (default) or jsonl
+	Checkpoint string       `json:"checkpoint,omitempty"`
+}
+
+// Checkpoint is where an incremental export stands: the last event id it acknowledged.
+type Checkpoint struct {
+	Name    string `json:"name"`
+	AfterID string `json:"after_id"`
+}
+
+// SavedSearch is a named query.
+type SavedSearch struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	Query     string    `json:"query"`
+	Owner     string    `json:"owner,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// SavedSearchInput is the body that creates or changes a saved search.
+type SavedSearchInput struct {
+	Name  string `json:"name"`
+	Query string `json:"query"`
 }

@@ -46,7 +46,12 @@ func problemFor(err error) client.Problem {
 	var br *badRequest
 	var se *statusError
 	var sc *scope.Error
+	var qe *queryError
 	switch {
+	case errors.As(err, &qe):
+		pos := qe.e.Pos
+		p.Status, p.Detail, p.Position, p.Suggestion = http.StatusBadRequest, qe.Error(), &pos, qe.e.Suggest
+		p.Errors = []client.FieldError{{Field: "query", Message: qe.e.Error()}}
 	case errors.As(err, &se):
 		p.Status, p.Detail = se.status, se.msg
 	case errors.As(err, &sc):
