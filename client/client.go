@@ -273,3 +273,54 @@ func (c *Client) Verify(ctx context.Context, service string, r VerifyRequest) (V
 	var out VerifyResult
 	return out, c.json(ctx, "POST", "/api/v1/connectors/"+url.PathEscape(service)+"/verify", r, &out)
 }
+
+// SearchEvents returns one page of file events matching the request.
+func (c *Client) SearchEvents(ctx context.Context, r SearchRequest) (SearchResult, error) {
+	var out SearchResult
+	return out, c.json(ctx, "POST", "/api/v1/file-events/search", r, &out)
+}
+
+// Event returns one file event with its file's timeline.
+func (c *Client) Event(ctx context.Context, eventID string) (EventDetails, error) {
+	var out EventDetails
+	return out, c.json(ctx, "GET", "/api/v1/file-events/"+id(eventID), nil, &out)
+}
+
+// GroupEvents counts matching events by one dimension.
+func (c *Client) GroupEvents(ctx context.Context, r GroupRequest) (GroupResult, error) {
+	var out GroupResult
+	return out, c.json(ctx, "POST", "/api/v1/file-events/group", r, &out)
+}
+
+// ExportEvents starts a streamed export; the caller reads and closes the body.
+func (c *Client) ExportEvents(ctx context.Context, r ExportRequest) (io.ReadCloser, error) {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.do(ctx, "POST", "/api/v1/file-events/export", bytes.NewReader(b), "application/json")
+	if err != nil {
+		return nil, err
+	}
+	return resp.Body, nil
+}
+
+// AckCheckpoint records that an incremental export delivered every event up to afterID.
+func (c *Client) AckCheckpoint(ctx context.Context, name, afterID string) (Checkpoint, error) {
+	var out Checkpoint
+	return out, c.json(ctx, "PUT", "/api/v1/export-checkpoints/"+url.PathEscape(name), Checkpoint{AfterID: afterID}, &out)
+}
+
+// SavedSearches lists saved searches.
+func (c *Client) SavedSearches(ctx context.Context) ([]SavedSearch, error) {
+	var out struct {
+		Items []SavedSearch `json:"items"`
+	}
+	return out.Items, c.json(ctx, "GET", "/api/v1/saved-searches", nil, &out)
+}
+
+// SaveSearch saves a query under a name.
+func (c *Client) SaveSearch(ctx context.Context, in SavedSearchInput) (SavedSearch, error) {
+	var out SavedSearch
+	return out, c.json(ctx, "POST", "/api/v1/saved-searches", in, &out)
+}

@@ -60,7 +60,7 @@ func (e *env) root() *cobra.Command {
 	root.PersistentFlags().String("server", "", "Telltale server URL (env TELLTALE_SERVER, default http://127.0.0.1:8080)")
 	root.PersistentFlags().String("token", "", "API token (env TELLTALE_TOKEN)")
 	root.PersistentFlags().StringP("output", "o", "table", "output format: table, csv or json")
-	root.AddCommand(e.versionCmd(), e.serveCmd(), e.demoCmd(), e.emulateCmd(), e.normalizeCmd(), e.connectionsCmd(), e.auditCmd(), e.tokensCmd())
+	root.AddCommand(e.versionCmd(), e.serveCmd(), e.demoCmd(), e.emulateCmd(), e.normalizeCmd(), e.connectionsCmd(), e.eventsCmd(), e.searchesCmd(), e.auditCmd(), e.tokensCmd())
 	return root
 }
 

@@ -1,0 +1,410 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/telltale-dev/telltale/client"
+)
+
+// wireEvent is the part of a file event the CLI prints.
+type wireEvent struct {
+	Timestamp time.Time `json:"@timestamp"`
+	Event     struct {
+		ID         string `json:"id"`
+		Action     string `json:"action"`
+		Observer   string `json:"observer"`
+		Connection string `json:"connection_name"`
+	} `json:"event"`
+	User struct {
+		Email string `json:"email"`
+	} `json:"user"`
+	File struct {
+		Name string `json:"name"`
+		Path string `json:"path"`
+		Size int64  `json:"size"`
+	} `json:"file"`
+	Sharing struct {
+		Exposure   []string `json:"exposure"`
+		SharedWith []string `json:"shared_with"`
+	} `json:"sharing"`
+}
+
+var eventHeaders = []string{"ID", "OBSERVED", "ACTION", "ACTOR", "FILE", "SIZE", "EXPOSURE", "SHARED WITH", "CONNECTION"}
+
+func eventRow(raw json.RawMessage) ([]string, error) {
+	var e wireEvent
+	if err := json.Unmarshal(raw, &e); err != nil {
+		return nil, err
+	}
+	name := e.File.Path
+	if name == "" {
+		name = e.File.Name
+	}
+	return []string{e.Event.ID, e.Timestamp.UTC().Format(time.RFC3339), e.Event.Action, e.User.Email, name,
+		strconv.FormatInt(e.File.Size, 10), strings.Join(e.Sharing.Exposure, ","), strings.Join(e.Sharing.SharedWith, ","), e.Event.Connection}, nil
+}
+
+// withTimes adds --after/--before to a query.
+func withTimes(q, after, before string) string {
+	parts := []string{}
+	if strings.TrimSpace(q) != "" {
+		parts = append(parts, q)
+	}
+	if after != "" {
+		parts = append(parts, "after:"+after)
+	}
+	if before != "" {
+		parts = append(parts, "before:"+before)
+	}
+	return strings.Join(parts, " ")
+}
+
+func (e *env) eventsCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "events", Short: "Search, inspect, group and export file events (query language: docs/SEARCH.md)"}
+	var after, before, sortBy, format, checkpoint, by string
+	var limit int
+	var asc bool
+	search := &cobra.Command{
+		Use:   "search [QUERY]",
+		Short: "Search file events, newest first",
+		Example: `  telltale events search 'actor:alice@corp.com action:file-shared exposure:public_link' --after 7d
+  telltale events search 'name:*.xlsx size>10MB' -o csv --limit 1000`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := e.client(cmd)
+			if err != nil {
+				return err
+			}
+			q := withTimes(strings.Join(args, " "), after, before)
+			return e.searchAndPrint(cmd, c, q, sortBy, asc, limit)
+		},
+	}
+	search.Flags().StringVar(&after, "after", "", "observed at or after (2026-11-01, RFC 3339, or 7d / 24h ago)")
+	search.Flags().StringVar(&before, "before", "", "observed before")
+	search.Flags().IntVar(&limit, "limit", 100, "at most this many events (pages through as needed)")
+	search.Flags().StringVar(&sortBy, "sort", "observed", "observed, inserted or id")
+	search.Flags().BoolVar(&asc, "asc", false, "oldest first")
+
+	get := &cobra.Command{
+		Use: "get ID", Short: "Show one event with its file's timeline", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := e.client(cmd)
+			if err != nil {
+				return err
+			}
+			d, err := c.Event(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			f, err := outputFormat(cmd)
+			if err != nil {
+				return err
+			}
+			if f == "json" {
+				return render(cmd, e.stdout, table{value: d})
+			}
+			t := table{headers: eventHeaders}
+			for _, raw := range append([]json.RawMessage{d.Event}, d.Timeline...) {
+				row, err := eventRow(raw)
+				if err != nil {
+					return err
+				}
+				t.rows = append(t.rows, row)
+			}
+			return render(cmd, e.stdout, t)
+		},
+	}
+	group := &cobra.Command{
+		Use:   "group [QUERY] --by actor|file|destination|action|day",
+		Short: "Count matching events by one dimension, largest first",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := e.client(cmd)
+			if err != nil {
+				return err
+			}
+			res, err := c.GroupEvents(cmd.Context(), client.GroupRequest{Query: withTimes(strings.Join(args, " "), after, before), By: by, Limit: limit})
+			if err != nil {
+				return err
+			}
+			t := table{headers: []string{strings.ToUpper(res.By), "COUNT", "LABEL"}, value: res}
+			for _, g := range res.Groups {
+				t.rows = append(t.rows, []string{g.Key, strconv.FormatInt(g.Count, 10), g.Label})
+			}
+			return render(cmd, e.stdout, t)
+		},
+	}
+	group.Flags().StringVar(&by, "by", "actor", "actor, file, destination, action or day")
+	group.Flags().IntVar(&limit, "limit", 100, "at most this many groups")
+	group.Flags().StringVar(&after, "after", "", "observed at or after")
+	group.Flags().StringVar(&before, "before", "", "observed before")
+
+	export := &cobra.Command{
+		Use:   "export [QUERY] --format csv|jsonl [--checkpoint NAME]",
+		Short: "Stream every matching event to standard output",
+		Long: `Stream every matching event to standard output as CSV or JSON lines, in insertion order, in
+constant memory. With --checkpoint NAME only the events stored since the last run of NAME are sent,
+so a scheduled job gets every event exactly once, including ones stored late with an old observed
+time. The checkpoint is acknowledged as output is written (every 10,000 events or 2 seconds, and at
+the end); on Ctrl-C or SIGTERM the export stops after a complete record and acknowledges exactly
+what it wrote, so the next run resumes without loss or repeat. Progress goes to standard error when
+it is a terminal.`,
+		Example: `  telltale events export 'exposure:public_link' --format csv > public-links.csv
+  telltale events export --format jsonl --checkpoint siem >> /var/spool/siem/telltale.jsonl`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := e.client(cmd)
+			if err != nil {
+				return err
+			}
+			return e.export(cmd.Context(), c, client.ExportRequest{Query: withTimes(strings.Join(args, " "), after, before), Format: format, Checkpoint: checkpoint})
+		},
+	}
+	export.Flags().StringVar(&format, "format", "csv", "csv or jsonl")
+	export.Flags().StringVar(&checkpoint, "checkpoint", "", "name of an incremental export: only events stored since its last run")
+	export.Flags().StringVar(&after, "after", "", "observed at or after")
+	export.Flags().StringVar(&before, "before", "", "observed before")
+	cmd.AddCommand(search, get, group, export)
+	return cmd
+}
+
+func (e *env) searchAndPrint(cmd *cobra.Command, c *client.Client, q, sortBy string, asc bool, limit int) error {
+	order := "desc"
+	if asc {
+		order = "asc"
+	}
+	t := table{headers: eventHeaders}
+	var items []json.RawMessage
+	cursor := ""
+	var res client.SearchResult
+	for len(items) < limit {
+		var err error
+		res, err = c.SearchEvents(cmd.Context(), client.SearchRequest{Query: q, Sort: sortBy, Order: order, Limit: min(limit-len(items), 10000), Cursor: cursor})
+		if err != nil {
+			var p *client.Problem
+			if errors.As(err, &p) && p.Position != nil {
+				return fmt.Errorf("%s\n  %s\n  %s^", p.Detail, q, strings.Repeat(" ", *p.Position))
+			}
+			return err
+		}
+		items = append(items, res.Items...)
+		if res.NextCursor == "" {
+			break
+		}
+		cursor = res.NextCursor
+	}
+	for _, raw := range items {
+		row, err := eventRow(raw)
+		if err != nil {
+			return err
+		}
+		t.rows = append(t.rows, row)
+	}
+	t.value = items
+	if err := render(cmd, e.stdout, t); err != nil {
+		return err
+	}
+	if f, _ := outputFormat(cmd); f == "table" {
+		more := ""
+		if res.TotalIsMin {
+			more = "at least "
+		}
+		fmt.Fprintf(e.stderr, "%d shown of %s%d matching\n", len(items), more, res.Total)
+	}
+	return nil
+}
+
+// export streams an export to stdout record by record, acknowledging the checkpoint only for records
+// completely written.
+func (e *env) export(ctx context.Context, c *client.Client, req client.ExportRequest) error {
+	body, err := c.ExportEvents(ctx, req)
+	if err != nil {
+		return err
+	}
+	defer body.Close()
+	out := bufio.NewWriterSize(e.stdout, 256<<10)
+	var lastID string
+	var n int64
+	lastAck := time.Now()
+	ack := func() error {
+		if err := out.Flush(); err != nil {
+			return err
+		}
+		if f, ok := e.stdout.(*os.File); ok {
+			f.Sync() // best effort: pipes cannot sync
+		}
+		if req.Checkpoint == "" || lastID == "" {
+			return nil
+		}
+		_, err := c.AckCheckpoint(context.WithoutCancel(ctx), req.Checkpoint, lastID)
+		lastAck = time.Now()
+		return err
+	}
+	progress := isTerminal(e.stderr)
+	tick := func() error {
+		n++
+		if progress && n%1000 == 0 {
+			fmt.Fprintf(e.stderr, "\r%d events", n)
+		}
+		if n%10000 == 0 || time.Since(lastAck) > 2*time.Second {
+			return ack()
+		}
+		return nil
+	}
+	stopped := func() bool { return ctx.Err() != nil }
+	if req.Format == "jsonl" {
+		rd := bufio.NewReaderSize(body, 256<<10)
+		for !stopped() {
+			line, err := rd.ReadBytes('\n')
+			if len(line) > 0 && line[len(line)-1] == '\n' { // only complete records
+				var id struct {
+					Event struct {
+						ID string `json:"id"`
+					} `json:"event"`
+				}
+				if jerr := json.Unmarshal(line, &id); jerr != nil {
+					return fmt.Errorf("export: malformed record after event %s: %v", lastID, jerr)
+				}
+				if _, werr := out.Write(line); werr != nil {
+					return werr
+				}
+				lastID = id.Event.ID
+				if terr := tick(); terr != nil {
+					return terr
+				}
+			}
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				if stopped() {
+					break
+				}
+				ack()
+				return fmt.Errorf("export interrupted after event %s (%d events written and acknowledged): %w", lastID, n, err)
+			}
+		}
+	} else {
+		rd := csv.NewReader(body)
+		rd.FieldsPerRecord = -1
+		w := csv.NewWriter(out)
+		header := true
+		for !stopped() {
+			rec, err := rd.Read()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				if stopped() {
+					break
+				}
+				w.Flush()
+				ack()
+				return fmt.Errorf("export interrupted after event %s (%d events written and acknowledged): %w", lastID, n, err)
+			}
+			if err := w.Write(rec); err != nil {
+				return err
+			}
+			if header {
+				header = false
+				continue
+			}
+			lastID = rec[0]
+			w.Flush()
+			if err := tick(); err != nil {
+				return err
+			}
+		}
+		w.Flush()
+	}
+	if err := ack(); err != nil {
+		return err
+	}
+	if progress {
+		fmt.Fprintf(e.stderr, "\r%d events\n", n)
+	}
+	if stopped() {
+		fmt.Fprintf(e.stderr, "export stopped after event %s; %d events written and acknowledged\n", lastID, n)
+	}
+	return nil
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+func (e *env) searchesCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "searches", Short: "Saved searches"}
+	list := &cobra.Command{
+		Use: "list", Short: "List saved searches", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := e.client(cmd)
+			if err != nil {
+				return err
+			}
+			ss, err := c.SavedSearches(cmd.Context())
+			if err != nil {
+				return err
+			}
+			t := table{headers: []string{"ID", "NAME", "QUERY", "OWNER"}, value: ss}
+			for _, s := range ss {
+				t.rows = append(t.rows, []string{s.ID, s.Name, s.Query, s.Owner})
+			}
+			return render(cmd, e.stdout, t)
+		},
+	}
+	save := &cobra.Command{
+		Use: "save NAME QUERY", Short: "Save a query under a name", Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := e.client(cmd)
+			if err != nil {
+				return err
+			}
+			s, err := c.SaveSearch(cmd.Context(), client.SavedSearchInput{Name: args[0], Query: args[1]})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "saved %q as %s\n", s.Name, s.ID)
+			return nil
+		},
+	}
+	var limit int
+	run := &cobra.Command{
+		Use: "run NAME", Short: "Run a saved search", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := e.client(cmd)
+			if err != nil {
+				return err
+			}
+			ss, err := c.SavedSearches(cmd.Context())
+			if err != nil {
+				return err
+			}
+			for _, s := range ss {
+				if strings.EqualFold(s.Name, strings.TrimSpace(args[0])) || s.ID == args[0] {
+					return e.searchAndPrint(cmd, c, s.Query, "observed", false, limit)
+				}
+			}
+			return fmt.Errorf("no saved search named %q: see `telltale searches list`", args[0])
+		},
+	}
+	run.Flags().IntVar(&limit, "limit", 100, "at most this many events")
+	cmd.AddCommand(list, save, run)
+	return cmd
+}
