@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 
 	"github.com/spf13/cobra"
@@ -118,15 +119,11 @@ every bad row is named. Use - for standard input.`,
 			if err != nil {
 				return err
 			}
-			in := e.stdin
-			if args[1] != "-" {
-				f, err := os.Open(args[1])
-				if err != nil {
-					return err
-				}
-				defer f.Close()
-				in = f
+			in, closeIn, err := e.input(args[1])
+			if err != nil {
+				return err
 			}
+			defer closeIn()
 			conn, err := c.UploadScope(cmd.Context(), args[0], kind, in)
 			if err != nil {
 				return err
@@ -225,4 +222,16 @@ func (e *env) tokensCmd() *cobra.Command {
 	create.Flags().IntVar(&days, "expires-in-days", 0, "days until the token expires (0: never)")
 	cmd.AddCommand(create)
 	return cmd
+}
+
+// input opens a file named on the command line, or standard input for "-".
+func (e *env) input(name string) (io.Reader, func(), error) {
+	if name == "-" {
+		return e.stdin, func() {}, nil
+	}
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, nil, err
+	}
+	return f, func() { f.Close() }, nil
 }

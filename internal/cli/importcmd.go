@@ -2,7 +2,6 @@ package cli
 
 import (
 	"fmt"
-	"os"
 	"sort"
 
 	"github.com/spf13/cobra"
@@ -22,15 +21,11 @@ standard input.`,
 			if err != nil {
 				return err
 			}
-			in := e.stdin
-			if args[1] != "-" {
-				f, err := os.Open(args[1])
-				if err != nil {
-					return err
-				}
-				defer f.Close()
-				in = f
+			in, closeIn, err := e.input(args[1])
+			if err != nil {
+				return err
 			}
+			defer closeIn()
 			res, err := c.ImportRecords(cmd.Context(), args[0], in)
 			if err != nil {
 				return err

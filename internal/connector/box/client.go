@@ -133,12 +133,7 @@ func (c *apiClient) call(ctx context.Context, path string, q url.Values, asUser 
 		if err != nil {
 			return nil, err
 		}
-		req.Header.Set("Authorization", "Bearer "+tok)
-		key := "box:enterprise"
-		if asUser != "" {
-			req.Header.Set("As-User", asUser)
-			key = "box:user:" + asUser
-		}
+		key := authorize(req, tok, asUser)
 		_, b, err := c.http.Do(ctx, key, req, 64<<20)
 		if err == nil {
 			return b, nil
@@ -184,12 +179,7 @@ func (c *apiClient) content(ctx context.Context, asUser, fileID string) (io.Read
 	if err != nil {
 		return nil, err
 	}
-	req.Header.Set("Authorization", "Bearer "+tok)
-	key := "box:enterprise"
-	if asUser != "" {
-		req.Header.Set("As-User", asUser)
-		key = "box:user:" + asUser
-	}
+	key := authorize(req, tok, asUser)
 	resp, err := c.http.Stream(ctx, key, req)
 	if err != nil {
 		return nil, classify(err)
@@ -233,13 +223,19 @@ func (c *apiClient) postJSON(ctx context.Context, path string, in any, asUser st
 		return err
 	}
 	req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
-	req.Header.Set("Authorization", "Bearer "+tok)
 	req.Header.Set("Content-Type", "application/json")
-	key := "box:enterprise"
-	if asUser != "" {
-		req.Header.Set("As-User", asUser)
-		key = "box:user:" + asUser
-	}
+	key := authorize(req, tok, asUser)
 	_, _, err = c.http.Do(ctx, key, req, 1<<20)
 	return classify(err)
+}
+
+// authorize sets the bearer token and, for calls made as a managed user, the as-user header, and
+// returns the pacing key: Box limits requests per user, and as-user calls count against that user.
+func authorize(req *http.Request, token, asUser string) string {
+	req.Header.Set("Authorization", "Bearer "+token)
+	if asUser == "" {
+		return "box:enterprise"
+	}
+	req.Header.Set("As-User", asUser)
+	return "box:user:" + asUser
 }
