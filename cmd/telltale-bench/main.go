@@ -3,22 +3,34 @@
 // in telltale itself.
 //
 //	go run ./cmd/telltale-bench store [-events 100000] [-rounds 3] [-drivers sqlite,postgres] [-write docs/BENCHMARKS.md]
+//	go run ./cmd/telltale-bench box [-runs rate,cpu,latency] [-files 200000] [-users 5000,50000] [-write docs/BENCHMARKS.md]
 package main
 
 import (
 	"context"
 	"flag"
 	"fmt"
+	"log/slog"
+	"net"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
+	"time"
 
+	"github.com/telltale-dev/telltale/internal/app"
 	"github.com/telltale-dev/telltale/internal/bench"
+	"github.com/telltale-dev/telltale/internal/config"
+	"github.com/telltale-dev/telltale/internal/store"
 )
 
 func main() {
+	if len(os.Args) >= 2 && os.Args[1] == "box" {
+		runBox()
+		return
+	}
 	if len(os.Args) < 2 || os.Args[1] != "store" {
-		fmt.Fprintln(os.Stderr, "usage: telltale-bench store [flags]   (run with -h for the flags)")
+		fmt.Fprintln(os.Stderr, "usage: telltale-bench store|box [flags]   (run with -h for the flags)")
 		os.Exit(2)
 	}
 	fs := flag.NewFlagSet("store", flag.ExitOnError)
@@ -50,6 +62,64 @@ func main() {
 			fail(err)
 		}
 	}
+}
+
+// runBox runs the Box collection benchmarks (issue 3).
+func runBox() {
+	fs := flag.NewFlagSet("box", flag.ExitOnError)
+	o := bench.BoxOptions{}
+	runs := fs.String("runs", "rate,cpu,latency", "which measurements: rate (a), cpu (b), latency (c)")
+	fs.IntVar(&o.RateFiles, "files", 200000, "(a) files in the one user's drive")
+	users := fs.String("users", "5000,50000", "(b) users of each run, side by side")
+	fs.IntVar(&o.CPUFiles, "user-files", 20, "(b) files per user")
+	fs.IntVar(&o.Workers, "workers", 0, "(b) TELLTALE_WORKERS of the node (0: Telltale's default)")
+	fs.DurationVar(&o.CPUMax, "cpu-max", 10*time.Minute, "(b) cut a run after this long and report what it indexed (0: no limit)")
+	fs.IntVar(&o.LatencyEvents, "events", 60, "(c) uploads per path")
+	fs.DurationVar(&o.PollInterval, "poll", 10*time.Second, "(c) poll interval of the poll path")
+	fs.StringVar(&o.Binary, "binary", "", "a built telltale binary (default: go build ./cmd/telltale)")
+	write := fs.String("write", "", "write the result section into this markdown file")
+	fs.Parse(os.Args[2:])
+	o.Runs = strings.Split(*runs, ",")
+	for _, u := range strings.Split(*users, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(u))
+		if err != nil || n < 1 {
+			fail(fmt.Errorf("-users: %q is not a number of users: write a comma-separated list like 5000,50000", u))
+		}
+		o.CPUUsers = append(o.CPUUsers, n)
+	}
+	dir, err := os.MkdirTemp("", "telltale-bench-box-")
+	if err != nil {
+		fail(err)
+	}
+	defer os.RemoveAll(dir)
+	o.TempDir = dir
+	o.Log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	o.Launch = launch
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	rs, err := bench.RunBox(ctx, o, os.Stderr)
+	if err != nil {
+		fail(err)
+	}
+	cmd := "go run ./cmd/telltale-bench " + strings.Join(os.Args[1:], " ")
+	section := bench.FormatBox(rs, o, cmd)
+	fmt.Println(section)
+	if *write != "" {
+		if err := bench.WriteSection(*write, "box", section); err != nil {
+			fail(err)
+		}
+	}
+}
+
+// launch runs a Telltale node in this process (benchmark (c) reads its store directly).
+func launch(ctx context.Context, cfg config.Config, ln net.Listener, log *slog.Logger) (store.Store, func() error, error) {
+	a, err := app.New(ctx, cfg, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx, ln) }()
+	return a.Store, func() error { return <-done }, nil
 }
 
 func fail(err error) {
