@@ -47,7 +47,7 @@ func TestKill9DuringCollection(t *testing.T) {
 	dataDir := t.TempDir()
 	token := "collect-crash-bootstrap-token-0123456789"
 	env := []string{"TELLTALE_DATA_DIR=" + dataDir, "TELLTALE_BOOTSTRAP_TOKEN=" + token, "TELLTALE_SECRET_KEY=" + randomKey(t),
-		"TELLTALE_LOG_LEVEL=error", "TELLTALE_ALLOW_LOOPBACK_VENDORS=true", "TELLTALE_POLL_INTERVAL=300ms", "TELLTALE_DISCOVERY_INTERVAL=5s"}
+		"TELLTALE_LOG_LEVEL=warn", "TELLTALE_ALLOW_LOOPBACK_VENDORS=true", "TELLTALE_POLL_INTERVAL=300ms", "TELLTALE_DISCOVERY_INTERVAL=5s"}
 	n := startNode(t, bin, env)
 	ctx := context.Background()
 	code, body, err := api(ctx, n.url, token, "POST", "/api/v1/connections", map[string]any{
@@ -189,7 +189,7 @@ func waitStatus(t *testing.T, n *node, token, id string, want ...string) {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("connection %s is %q after a minute, want %v: %s", id, c.Status, want, body)
+			t.Fatalf("connection %s is %q after a minute, want %v: %s\nnode stderr:\n%s", id, c.Status, want, body, n.stderr)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

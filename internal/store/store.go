@@ -397,6 +397,8 @@ type WorkQueries interface {
 	// EnsureWork inserts w unless a unit with its Kind+Key exists, and returns the stored unit.
 	EnsureWork(ctx context.Context, w Work) (Work, error)
 	// ScheduleWork sets NextRunAt of the unit Kind+Key (creating it if absent) without touching a lease.
+	// A request made while the unit runs is not lost: FinishWork then runs it again at the earliest
+	// requested time, even if the handler asked for later or for nothing.
 	ScheduleWork(ctx context.Context, w Work) (Work, error)
 	GetWork(ctx context.Context, kind, key string) (Work, error)
 	// ClaimWork leases up to Limit due units, earliest NextRunAt first.
@@ -405,6 +407,7 @@ type WorkQueries interface {
 	ExtendLease(ctx context.Context, id int64, owner string, until time.Time) error
 	// FinishWork releases a unit held by owner. With a zero next it deletes the unit; otherwise it sets
 	// NextRunAt=next, LastError=errText, and Attempts to 0 when errText is empty or Attempts+1 otherwise.
+	// A ScheduleWork made during the lease for a time before next (or a zero next) wins.
 	// ErrConflict if owner no longer holds the lease.
 	FinishWork(ctx context.Context, id int64, owner string, next time.Time, errText string) error
 	DeleteWork(ctx context.Context, kind, key string) error

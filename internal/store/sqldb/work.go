@@ -44,7 +44,10 @@ func (q *Queries) EnsureWork(ctx context.Context, w store.Work) (store.Work, err
 
 // ScheduleWork implements store.WorkQueries.
 func (q *Queries) ScheduleWork(ctx context.Context, w store.Work) (store.Work, error) {
-	return q.upsertWork(ctx, w, `DO UPDATE SET next_run_at = excluded.next_run_at`, "schedule work")
+	// A unit that is running (leased) keeps the earliest requested time in rerun_at too, so that
+	// FinishWork, which sets next_run_at from the handler's result, does not lose the request.
+	return q.upsertWork(ctx, w, `DO UPDATE SET next_run_at = excluded.next_run_at,
+rerun_at = CASE WHEN work.lease_owner = '' THEN 0 WHEN work.rerun_at = 0 OR excluded.next_run_at < work.rerun_at THEN excluded.next_run_at ELSE work.rerun_at END`, "schedule work")
 }
 
 // GetWork implements store.WorkQueries.
@@ -105,15 +108,25 @@ func (q *Queries) ExtendLease(ctx context.Context, id int64, owner string, until
 	return affected(res, err, fmt.Sprintf("extend lease of work %d", id), q, store.ErrConflict)
 }
 
-// FinishWork implements store.WorkQueries.
+// FinishWork implements store.WorkQueries. A run requested with ScheduleWork during the lease
+// (rerun_at) wins over a later next, and keeps a unit the handler finished with a zero next.
 func (q *Queries) FinishWork(ctx context.Context, id int64, owner string, next time.Time, errText string) error {
 	op := fmt.Sprintf("finish work %d", id)
 	if next.IsZero() {
-		res, err := q.w.ExecContext(ctx, q.d.q(`DELETE FROM work WHERE id = ? AND lease_owner = ?`), id, owner)
+		res, err := q.w.ExecContext(ctx, q.d.q(`DELETE FROM work WHERE id = ? AND lease_owner = ? AND rerun_at = 0`), id, owner)
+		if err != nil {
+			return q.wrap(op, err)
+		}
+		if n, err := res.RowsAffected(); err != nil || n > 0 {
+			return q.wrap(op, err)
+		}
+		res, err = q.w.ExecContext(ctx, q.d.q(`UPDATE work SET next_run_at = rerun_at, rerun_at = 0, lease_owner = '', lease_until = 0,
+last_error = '', attempts = 0 WHERE id = ? AND lease_owner = ?`), id, owner)
 		return affected(res, err, op, q, store.ErrConflict)
 	}
-	res, err := q.w.ExecContext(ctx, q.d.q(`UPDATE work SET next_run_at = ?, lease_owner = '', lease_until = 0, last_error = ?,
-attempts = CASE WHEN ? = '' THEN 0 ELSE attempts + 1 END WHERE id = ? AND lease_owner = ?`), micros(next), errText, errText, id, owner)
+	res, err := q.w.ExecContext(ctx, q.d.q(`UPDATE work SET next_run_at = CASE WHEN rerun_at <> 0 AND rerun_at < ? THEN rerun_at ELSE ? END,
+rerun_at = 0, lease_owner = '', lease_until = 0, last_error = ?,
+attempts = CASE WHEN ? = '' THEN 0 ELSE attempts + 1 END WHERE id = ? AND lease_owner = ?`), micros(next), micros(next), errText, errText, id, owner)
 	return affected(res, err, op, q, store.ErrConflict)
 }
 

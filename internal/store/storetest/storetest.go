@@ -524,6 +524,29 @@ func testWork(t *testing.T, s store.Store) {
 	if _, err := s.GetWork(ctx, claimed[0].Kind, claimed[0].Key); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("finished with zero next is not deleted: %v", err)
 	}
+	// A schedule request made while the unit runs is not lost when the run finishes (it used to be
+	// overwritten by the handler's next time), nor when the handler deletes the unit.
+	ok(s.ScheduleWork(ctx, store.Work{Kind: "poll", Key: "9", NextRunAt: t0}))(t)
+	running := ok(s.ClaimWork(ctx, store.ClaimRequest{Owner: "d", Now: t0.Add(3 * time.Hour), LeaseFor: time.Minute, Kinds: []string{"poll"}, Limit: 1}))(t)
+	if len(running) != 1 || running[0].Key != "9" {
+		t.Fatalf("claim poll/9: %+v", running)
+	}
+	ok(s.ScheduleWork(ctx, store.Work{Kind: "poll", Key: "9", NextRunAt: t0.Add(3*time.Hour + time.Second)}))(t)
+	noErr(t, s.FinishWork(ctx, running[0].ID, "d", t0.Add(4*time.Hour), ""))
+	if g := ok(s.GetWork(ctx, "poll", "9"))(t); !g.NextRunAt.Equal(t0.Add(3*time.Hour+time.Second)) || g.LeaseOwner != "" {
+		t.Errorf("a run requested during the lease was lost: %+v", g)
+	}
+	running = ok(s.ClaimWork(ctx, store.ClaimRequest{Owner: "d", Now: t0.Add(3*time.Hour + time.Second), LeaseFor: time.Minute, Kinds: []string{"poll"}, Limit: 1}))(t)
+	ok(s.ScheduleWork(ctx, store.Work{Kind: "poll", Key: "9", NextRunAt: t0.Add(3*time.Hour + 2*time.Second)}))(t)
+	noErr(t, s.FinishWork(ctx, running[0].ID, "d", time.Time{}, ""))
+	if g, err := s.GetWork(ctx, "poll", "9"); err != nil || !g.NextRunAt.Equal(t0.Add(3*time.Hour+2*time.Second)) {
+		t.Errorf("a unit finished with zero next but asked to run again during the lease: %+v %v", g, err)
+	}
+	running = ok(s.ClaimWork(ctx, store.ClaimRequest{Owner: "d", Now: t0.Add(4 * time.Hour), LeaseFor: time.Minute, Kinds: []string{"poll"}, Limit: 1}))(t)
+	noErr(t, s.FinishWork(ctx, running[0].ID, "d", t0.Add(5*time.Hour), ""))
+	if g := ok(s.GetWork(ctx, "poll", "9"))(t); !g.NextRunAt.Equal(t0.Add(5 * time.Hour)) {
+		t.Errorf("a request already served ran again: %+v", g)
+	}
 	noErr(t, s.DeleteWork(ctx, "hash", "3"))
 	if _, err := s.GetWork(ctx, "hash", "3"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("delete work: %v", err)
