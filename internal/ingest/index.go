@@ -95,6 +95,13 @@ func (s *Service) index(ctx context.Context, w store.Work) (time.Time, error) {
 		}
 		cursor = page.Next
 		if page.Done {
+			// Only the last drive to finish moves the status (Indexing -> Monitoring). Each drive
+			// commits its state before asking, so of two finishing together the later one sees
+			// the other done. Settling after every drive counted all drives each time: quadratic.
+			left, err := s.st.AnyUnindexedDrive(ctx, c.ID)
+			if err != nil || left {
+				return time.Time{}, err
+			}
 			return time.Time{}, s.settleStatus(ctx, c.ID, false)
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {

@@ -185,6 +185,9 @@ type DriveQueries interface {
 	ListDrives(ctx context.Context, f DriveFilter) ([]Drive, error)
 	// CountDrives counts in-scope drives of the given kinds (empty: all kinds).
 	CountDrives(ctx context.Context, connectionID int64, kinds ...string) (DriveCounts, error)
+	// AnyUnindexedDrive reports whether an in-scope drive of the connection is still pending or
+	// indexing, without counting them all.
+	AnyUnindexedDrive(ctx context.Context, connectionID int64) (bool, error)
 	// FindDrives returns the connection's drives with the given vendor ids (missing ones are absent).
 	FindDrives(ctx context.Context, connectionID int64, vendorIDs []string) ([]Drive, error)
 	// UpdateDriveState sets state, error, file count and indexed time of one drive (ErrNotFound if absent).

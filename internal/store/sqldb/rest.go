@@ -2,6 +2,8 @@ package sqldb
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -121,6 +123,16 @@ func (q *Queries) ListDrives(ctx context.Context, f store.DriveFilter) ([]store.
 		out = append(out, d)
 	}
 	return out, q.wrap("list drives", rows.Err())
+}
+
+// AnyUnindexedDrive implements store.DriveQueries (served by the partial index drives_unindexed).
+func (q *Queries) AnyUnindexedDrive(ctx context.Context, connectionID int64) (bool, error) {
+	var one int
+	err := q.r.QueryRowContext(ctx, q.d.q(`SELECT 1 FROM drives WHERE connection_id = ? AND state IN ('pending', 'indexing') AND in_scope = 1 LIMIT 1`), connectionID).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	return err == nil, q.wrap("find unindexed drives", err)
 }
 
 // CountDrives implements store.DriveQueries.

@@ -187,6 +187,16 @@ func testDrives(t *testing.T, s store.Store) {
 	if got := ok(s.CountDrives(ctx, c.ID))(t); got.Total != 4 || got.Pending != 1 {
 		t.Errorf("all kinds %+v", got)
 	}
+	// AnyUnindexedDrive: u2 (indexing) and m1 (pending) remain; out-of-scope drives do not count.
+	if !ok(s.AnyUnindexedDrive(ctx, c.ID))(t) {
+		t.Error("AnyUnindexedDrive: false with a pending and an indexing drive")
+	}
+	other := mkConn(t, s, "no-drives-left")
+	ok(s.UpsertDrive(ctx, store.Drive{ConnectionID: other.ID, VendorID: "x1", Kind: "user", State: store.DriveIndexed, InScope: true}))(t)
+	ok(s.UpsertDrive(ctx, store.Drive{ConnectionID: other.ID, VendorID: "x2", Kind: "user", State: store.DrivePending, InScope: false}))(t)
+	if ok(s.AnyUnindexedDrive(ctx, other.ID))(t) {
+		t.Error("AnyUnindexedDrive: true with only indexed and out-of-scope drives")
+	}
 	page := ok(s.ListDrives(ctx, store.DriveFilter{ConnectionID: c.ID, Kinds: []string{"user"}, Limit: 2}))(t)
 	rest := ok(s.ListDrives(ctx, store.DriveFilter{ConnectionID: c.ID, Kinds: []string{"user"}, AfterID: page[1].ID, Limit: 10}))(t)
 	if len(page) != 2 || len(rest) != 2 || rest[0].ID <= page[1].ID {
