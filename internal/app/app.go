@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"time"
@@ -272,6 +273,13 @@ func (a *App) Run(ctx context.Context, ln net.Listener) error {
 		return err
 	}
 	close(a.started)
+	if a.Config.DebugListen != "" {
+		stopDebug, err := a.serveDebug(a.Config.DebugListen)
+		if err != nil {
+			return err
+		}
+		defer stopDebug()
+	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	a.Log.Info("telltale serving", "url", "http://"+ln.Addr().String(), "driver", a.Store.Driver(), "version", Version)
@@ -301,6 +309,24 @@ func (a *App) Run(ctx context.Context, ln net.Listener) error {
 		err = nil
 	}
 	return err
+}
+
+// serveDebug serves Go's pprof handlers on addr (validated as loopback by config) until stop.
+func (a *App) serveDebug(addr string) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("app: debug-listen %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+	a.Log.Info("pprof profiles served", "url", "http://"+ln.Addr().String()+"/debug/pprof/")
+	return func() { srv.Close() }, nil
 }
 
 // Close releases the store when Run was never called.

@@ -8,6 +8,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"sort"
@@ -42,7 +43,8 @@ type Config struct {
 	DriveLimitGoog  int
 	DriveLimitOne   int
 	SessionTTL      time.Duration
-	TrustProxy      bool // take the client IP from X-Forwarded-For (only behind a trusted proxy)
+	TrustProxy      bool   // take the client IP from X-Forwarded-For (only behind a trusted proxy)
+	DebugListen     string // loopback address serving Go's pprof profiles; "" = off
 	File            string
 }
 
@@ -190,6 +192,8 @@ func Settings() []Setting {
 	add("session-ttl", "TELLTALE_SESSION_TTL", "12h", "how long a console session lasts", false, s, g)
 	bs, bg := boolean(func(c *Config) *bool { return &c.TrustProxy })
 	add("trust-proxy", "TELLTALE_TRUST_PROXY", "false", "take the client address from X-Forwarded-For (only behind a proxy you run)", false, bs, bg)
+	s, g = str(func(c *Config) *string { return &c.DebugListen })
+	add("debug-listen", "TELLTALE_DEBUG_LISTEN", "", "loopback address (e.g. 127.0.0.1:6060) serving Go's pprof profiles at /debug/pprof/ for performance work; empty: off", false, s, g)
 	return out
 }
 
@@ -299,6 +303,13 @@ func (c *Config) validate() error {
 	}
 	if c.Retention < 24*time.Hour {
 		errs = append(errs, fmt.Errorf("retention: at least 1d, got %s", FormatDuration(c.Retention)))
+	}
+	if c.DebugListen != "" {
+		// Profiles reveal memory contents: never on a routable address.
+		host, _, err := net.SplitHostPort(c.DebugListen)
+		if ip := net.ParseIP(host); err != nil || (host != "localhost" && (ip == nil || !ip.IsLoopback())) {
+			errs = append(errs, fmt.Errorf("debug-listen: want a loopback host:port such as 127.0.0.1:6060, got %q (profiles expose memory; they are never served on other addresses)", c.DebugListen))
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -45,10 +45,20 @@ func TestErrorsNameTheSetting(t *testing.T) {
 		{map[string]string{"TELLTALE_RETENTION": "forever"}, "90d"},
 		{map[string]string{"TELLTALE_RETENTION": "1h"}, "at least 1d"},
 		{map[string]string{"TELLTALE_LOG_FORMAT": "xml"}, "text or json"},
+		{map[string]string{"TELLTALE_DEBUG_LISTEN": "0.0.0.0:6060"}, "want a loopback host:port"},
+		{map[string]string{"TELLTALE_DEBUG_LISTEN": "6060"}, "want a loopback host:port"},
 	} {
 		_, err := Load(nil, env(tc.env))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%v: got %v, want error containing %q", tc.env, err, tc.want)
+		}
+	}
+}
+
+func TestDebugListenLoopback(t *testing.T) {
+	for _, v := range []string{"127.0.0.1:6060", "[::1]:0", "localhost:6060"} {
+		if _, err := Load(nil, env(map[string]string{"TELLTALE_DEBUG_LISTEN": v})); err != nil {
+			t.Errorf("%s: %v", v, err)
 		}
 	}
 }

@@ -12,6 +12,11 @@ import (
 	"github.com/telltale-dev/telltale/internal/store"
 )
 
+const (
+	indexFlushFiles = 1000
+	indexFlushEvery = 2 * time.Second
+)
+
 // index runs one drive's baseline crawl (R3.2): pages of files are stored without hashing, each
 // with the crawl cursor in the same transaction, so a restart resumes where the last page ended.
 // The unit yields after PageBudget so other drives and the stream get their turn.
@@ -45,14 +50,35 @@ func (s *Service) index(ctx context.Context, w store.Work) (time.Time, error) {
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return time.Time{}, err
 	}
-	if d.State != store.DriveIndexing {
-		if err := s.st.UpdateDriveState(ctx, d.ID, store.DriveIndexing, "", d.FileCount, time.Time{}); err != nil {
-			return time.Time{}, err
-		}
-	}
 	cd := connector.Drive{VendorID: d.VendorID, Kind: d.Kind, Owner: d.Owner, Name: d.Name}
 	deadline := time.Now().Add(s.o.PageBudget)
 	count := d.FileCount
+	// Pages are stored in batches (indexFlushFiles files, or indexFlushEvery), each batch in one
+	// transaction with the crawl cursor after its last page: a crash redoes at most one batch, and
+	// a drive of a few folders costs one commit instead of one per folder plus one for its state.
+	var batch []store.File
+	lastFlush := time.Now()
+	flush := func(next string, done bool) error {
+		now := s.clock.Now()
+		err := s.st.InTx(ctx, func(q store.Queries) error {
+			if err := q.UpsertFiles(ctx, batch); err != nil {
+				return err
+			}
+			if err := q.SaveCursor(ctx, c.ID, cursorName, next); err != nil {
+				return err
+			}
+			if done {
+				n, err := q.CountFiles(ctx, c.ID, d.ID)
+				if err != nil {
+					return err
+				}
+				return q.UpdateDriveState(ctx, d.ID, store.DriveIndexed, "", n, now)
+			}
+			return q.UpdateDriveState(ctx, d.ID, store.DriveIndexing, "", count, time.Time{})
+		})
+		batch, lastFlush = batch[:0], time.Now()
+		return err
+	}
 	for {
 		page, err := ss.Index(ctx, cd, cursor)
 		if errors.Is(err, connector.ErrInaccessible) {
@@ -65,33 +91,20 @@ func (s *Service) index(ctx context.Context, w store.Work) (time.Time, error) {
 			return time.Time{}, s.fail(ctx, c, "indexing drive "+d.VendorID, err)
 		}
 		now := s.clock.Now()
-		files := make([]store.File, len(page.Files))
-		for i, f := range page.Files {
-			files[i] = store.File{ConnectionID: c.ID, DriveID: d.ID, VendorID: f.VendorID, Name: f.Name, Path: f.Path,
+		for _, f := range page.Files {
+			sf := store.File{ConnectionID: c.ID, DriveID: d.ID, VendorID: f.VendorID, Name: f.Name, Path: f.Path,
 				Size: f.Size, MimeType: f.MimeType, Owner: f.Owner, SHA1: f.SHA1, Modified: f.Modified, IndexedAt: now}
-			if files[i].Name == "" {
-				files[i].Name = path.Base(f.Path)
+			if sf.Name == "" {
+				sf.Name = path.Base(f.Path)
 			}
+			batch = append(batch, sf)
 		}
-		count += int64(len(files))
-		err = s.st.InTx(ctx, func(q store.Queries) error {
-			if err := q.UpsertFiles(ctx, files); err != nil {
-				return err
+		count += int64(len(page.Files))
+		overBudget := time.Now().After(deadline) || ctx.Err() != nil
+		if page.Done || overBudget || len(batch) >= indexFlushFiles || time.Since(lastFlush) >= indexFlushEvery {
+			if err := flush(page.Next, page.Done); err != nil {
+				return time.Time{}, err
 			}
-			if err := q.SaveCursor(ctx, c.ID, cursorName, page.Next); err != nil {
-				return err
-			}
-			if page.Done {
-				n, err := q.CountFiles(ctx, c.ID, d.ID)
-				if err != nil {
-					return err
-				}
-				return q.UpdateDriveState(ctx, d.ID, store.DriveIndexed, "", n, now)
-			}
-			return q.UpdateDriveState(ctx, d.ID, store.DriveIndexing, "", count, time.Time{})
-		})
-		if err != nil {
-			return time.Time{}, err
 		}
 		cursor = page.Next
 		if page.Done {
@@ -104,7 +117,7 @@ func (s *Service) index(ctx context.Context, w store.Work) (time.Time, error) {
 			}
 			return time.Time{}, s.settleStatus(ctx, c.ID, false)
 		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
+		if overBudget {
 			return s.clock.Now(), nil
 		}
 	}
