@@ -77,7 +77,8 @@ type CPURun struct {
 	Cut                   bool // stopped at BoxOptions.CPUMax before every drive was indexed
 	Elapsed               time.Duration
 	FilesPerSecond        float64
-	PeakRSS               int64 // bytes, VmHWM of the telltale process
+	PeakRSS               int64   // bytes, VmHWM of the telltale process
+	CPUSeconds            float64 // user+system CPU time of the telltale process during the run
 	Requests              int
 }
 
@@ -249,6 +250,28 @@ func startNode(ctx context.Context, o BoxOptions, tag string, env map[string]str
 	}
 }
 
+// cpuSeconds is the process's user+system CPU time so far (/proc/<pid>/stat fields 14 and 15).
+func (p *subprocess) cpuSeconds() (float64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
+	if err != nil {
+		return 0, err
+	}
+	// The command name (field 2) may hold spaces; the fields after it start after the last ')'.
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	if len(f) < 13 {
+		return 0, errors.New("short /proc/<pid>/stat")
+	}
+	ut, err1 := strconv.ParseInt(f[11], 10, 64)
+	st, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err := errors.Join(err1, err2); err != nil {
+		return 0, err
+	}
+	return float64(ut+st) / clockTicks, nil
+}
+
+// clockTicks is USER_HZ, 100 on every Linux architecture Go supports.
+const clockTicks = 100
+
 // peakRSS is the process's VmHWM in bytes.
 func (p *subprocess) peakRSS() (int64, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
@@ -379,6 +402,13 @@ func runRate(ctx context.Context, o BoxOptions, progress io.Writer) (RateResult,
 	return r, nil
 }
 
+func (r CPURun) filesPerCPUSecond() float64 {
+	if r.CPUSeconds <= 0 {
+		return 0
+	}
+	return float64(r.Indexed) / r.CPUSeconds
+}
+
 func runCPU(ctx context.Context, o BoxOptions, users int, progress io.Writer) (CPURun, error) {
 	fmt.Fprintf(progress, "(b) CPU-bound: generating %d users x %d files\n", users, o.CPUFiles)
 	// One inactive user (the emulator always has at least one); users+1 in all, so `users` drives.
@@ -400,6 +430,10 @@ func runCPU(ctx context.Context, o BoxOptions, users int, progress io.Writer) (C
 	defer node.stop()
 	c := client.New(node.URL, benchToken)
 	emu.ResetStats()
+	cpu0, err := node.cpuSeconds()
+	if err != nil {
+		return r, err
+	}
 	start := time.Now()
 	conn, err := c.CreateConnection(ctx, boxConnection(emu.URL, "0"))
 	if err != nil {
@@ -429,12 +463,18 @@ func runCPU(ctx context.Context, o BoxOptions, users int, progress io.Writer) (C
 	if r.PeakRSS, err = node.peakRSS(); err != nil {
 		return r, err
 	}
+	cpu1, err := node.cpuSeconds()
+	if err != nil {
+		return r, err
+	}
+	r.CPUSeconds = cpu1 - cpu0
 	r.Requests = emu.Stats().Requests
 	if r.Indexed, err = indexedFiles(ctx, c, conn.ID); err != nil {
 		return r, err
 	}
 	r.FilesPerSecond = float64(r.Indexed) / r.Elapsed.Seconds()
-	fmt.Fprintf(progress, "  %d files indexed in %s: %.0f files/s, peak RSS %.0f MiB, %d emulator requests\n", r.Indexed, r.Elapsed.Round(time.Second), r.FilesPerSecond, float64(r.PeakRSS)/(1<<20), r.Requests)
+	fmt.Fprintf(progress, "  %d files indexed in %s: %.0f files/s, Telltale CPU %.1fs (%.0f files per CPU-second), peak RSS %.0f MiB, %d emulator requests\n",
+		r.Indexed, r.Elapsed.Round(time.Second), r.FilesPerSecond, r.CPUSeconds, r.filesPerCPUSecond(), float64(r.PeakRSS)/(1<<20), r.Requests)
 	return r, nil
 }
 
@@ -678,15 +718,16 @@ func FormatBox(r BoxResults, o BoxOptions, command string) string {
 			workers = strconv.Itoa(r.Workers)
 		}
 		fmt.Fprintf(&b, "\n### (b) CPU-bound indexing\n\n")
-		fmt.Fprintf(&b, "Users x %d files (0.25-1 KiB each), two folders a user at depth 1 (3 folder listings a drive), rate limits off in the emulator and the connection (`rate_limit` 0). Telltale runs as a subprocess (`TELLTALE_WORKERS` = %s); files indexed per second from connection creation to Monitoring with every drive indexed, and the process's peak RSS (VmHWM). Runs side by side in one invocation; a run not finished after %s is cut and reports what it had indexed by then (files/s over that time; the peak RSS is then the peak of the unfinished run, with every drive discovered).\n\n", o.CPUFiles, workers, o.CPUMax)
-		fmt.Fprintln(&b, "| users (drives) | drives indexed | files indexed | elapsed | files/s (target >= 5,000) | peak RSS | emulator requests |")
-		fmt.Fprintln(&b, "|---:|---:|---:|---:|---:|---:|---:|")
+		fmt.Fprintf(&b, "Users x %d files (0.25-1 KiB each), two folders a user at depth 1 (3 folder listings a drive), rate limits off in the emulator and the connection (`rate_limit` 0). Telltale runs as a subprocess (`TELLTALE_WORKERS` = %s); files indexed per second from connection creation to Monitoring with every drive indexed, Telltale's own CPU time (user+system of its process, so the emulator's share of the two cores is left out: files per CPU-second x 2 is what Telltale alone could do on two dedicated cores), and the process's peak RSS (VmHWM). Runs side by side in one invocation; a run not finished after %s is cut and reports what it had indexed by then (files/s over that time; the peak RSS is then the peak of the unfinished run, with every drive discovered).\n\n", o.CPUFiles, workers, o.CPUMax)
+		fmt.Fprintln(&b, "| users (drives) | drives indexed | files indexed | elapsed | files/s (target >= 5,000) | Telltale CPU | files per Telltale CPU-second | peak RSS | emulator requests |")
+		fmt.Fprintln(&b, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 		for _, c := range r.CPU {
 			el := c.Elapsed.Round(time.Second).String()
 			if c.Cut {
 				el += " (cut: not finished)"
 			}
-			fmt.Fprintf(&b, "| %d | %d | %d | %s | %.0f (%s) | %.0f MiB | %d |\n", c.Users, c.DrivesIndexed, c.Indexed, el, c.FilesPerSecond, met(c.FilesPerSecond >= 5000 && !c.Cut), float64(c.PeakRSS)/(1<<20), c.Requests)
+			fmt.Fprintf(&b, "| %d | %d | %d | %s | %.0f (%s) | %.0fs | %.0f | %.0f MiB | %d |\n", c.Users, c.DrivesIndexed, c.Indexed, el, c.FilesPerSecond,
+				met(c.FilesPerSecond >= 5000 && !c.Cut), c.CPUSeconds, c.filesPerCPUSecond(), float64(c.PeakRSS)/(1<<20), c.Requests)
 		}
 		if len(r.CPU) >= 2 {
 			lo, hi := r.CPU[0], r.CPU[len(r.CPU)-1]

@@ -28,7 +28,7 @@ func TestRunBoxSmoke(t *testing.T) {
 		t.Fatalf("cpu runs: %+v", r.CPU)
 	}
 	for _, c := range r.CPU {
-		if c.Indexed != c.Files || c.PeakRSS <= 0 || c.FilesPerSecond <= 0 {
+		if c.Indexed != c.Files || c.PeakRSS <= 0 || c.FilesPerSecond <= 0 || c.CPUSeconds <= 0 {
 			t.Errorf("cpu run: %+v", c)
 		}
 	}
