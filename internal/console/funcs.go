@@ -3,8 +3,8 @@ package console
 import (
 	"encoding/json"
 
-	"github.com/telltale-dev/telltale/client"
 	"fmt"
+	"github.com/telltale-dev/telltale/client"
 	"html/template"
 	"strconv"
 	"time"
