@@ -1,0 +1,300 @@
+package console_test
+
+import (
+	"context"
+	"io"
+	"io/fs"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/telltale-dev/telltale/client"
+	"github.com/telltale-dev/telltale/internal/console"
+)
+
+// browser is a cookie-keeping HTTP client that does not follow redirects.
+type browser struct {
+	t    *testing.T
+	base string
+	c    *http.Client
+}
+
+func newBrowser(t *testing.T, base string) *browser {
+	jar, _ := cookiejar.New(nil)
+	return &browser{t: t, base: base, c: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+}
+
+func (b *browser) get(path string) (*http.Response, string) {
+	b.t.Helper()
+	resp, err := b.c.Get(b.base + path)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp, string(body)
+}
+
+func (b *browser) post(path string, form url.Values) (*http.Response, string) {
+	b.t.Helper()
+	resp, err := b.c.PostForm(b.base+path, form)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp, string(body)
+}
+
+var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+
+// csrfOf returns the CSRF token of the first form on a page.
+func csrfOf(t *testing.T, page string) string {
+	t.Helper()
+	m := csrfField.FindStringSubmatch(page)
+	if m == nil {
+		t.Fatalf("no csrf field on the page:\n%s", page)
+	}
+	return m[1]
+}
+
+func (b *browser) login(user, pw string) string {
+	b.t.Helper()
+	_, page := b.get("/login")
+	resp, _ := b.post("/login", url.Values{"csrf": {csrfOf(b.t, page)}, "username": {user}, "password": {pw}, "next": {"/connections"}})
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/connections" {
+		b.t.Fatalf("login as %s: %d to %q", user, resp.StatusCode, resp.Header.Get("Location"))
+	}
+	_, page = b.get("/connections")
+	return csrfOf(b.t, page)
+}
+
+func TestSecurityHeaders(t *testing.T) {
+	ta := newTestApp(t, false)
+	srv := httptest.NewServer(ta.App.Handler())
+	defer srv.Close()
+	b := newBrowser(t, srv.URL)
+	for _, p := range []string{"/login", "/static/htmx.min.js", "/static/console.css", "/nope"} {
+		resp, _ := b.get(p)
+		if got := resp.Header.Get("Content-Security-Policy"); got != console.CSP {
+			t.Errorf("%s: CSP %q", p, got)
+		}
+		if resp.Header.Get("X-Frame-Options") != "DENY" || resp.Header.Get("X-Content-Type-Options") != "nosniff" {
+			t.Errorf("%s: missing framing or sniffing protection: %v", p, resp.Header)
+		}
+	}
+	// The API keeps its own answers: problem JSON, not console pages.
+	resp, _ := b.get("/api/v1/connections")
+	if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(resp.Header.Get("Content-Type"), "problem+json") {
+		t.Errorf("API without credentials: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	if resp, _ := b.get("/healthz"); resp.StatusCode != http.StatusOK {
+		t.Errorf("/healthz: %d", resp.StatusCode)
+	}
+}
+
+// TestTemplatesHaveNothingInline: the CSP forbids inline scripts, styles and event handlers, so
+// the templates must not contain them (they would silently not work).
+func TestTemplatesHaveNothingInline(t *testing.T) {
+	bad := regexp.MustCompile(`(?i)<script(?:\s[^>]*)?>\s*[^<\s]|<style|\sstyle=|\son[a-z]+=|javascript:|https?://`)
+	err := filepath.WalkDir("templates", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		for _, m := range bad.FindAllString(string(b), -1) {
+			t.Errorf("%s: %q is inline code or an external URL, which the CSP forbids", path, m)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestLogin(t *testing.T) {
+	ta := newTestApp(t, false)
+	srv := httptest.NewServer(ta.App.Handler())
+	defer srv.Close()
+
+	t.Run("pages need a session", func(t *testing.T) {
+		b := newBrowser(t, srv.URL)
+		resp, _ := b.get("/connections/1?x=1")
+		if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/login?next=%2Fconnections%2F1%3Fx%3D1" {
+			t.Errorf("got %d to %q", resp.StatusCode, resp.Header.Get("Location"))
+		}
+	})
+	t.Run("login form needs its CSRF cookie", func(t *testing.T) {
+		b := newBrowser(t, srv.URL)
+		_, page := b.get("/login")
+		tok := csrfOf(t, page)
+		// Another browser (no cookie) posting the same token is refused.
+		resp, body := newBrowser(t, srv.URL).post("/login", url.Values{"csrf": {tok}, "username": {"alice"}, "password": {adminPassword}})
+		if resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "CSRF") {
+			t.Errorf("without the cookie: %d", resp.StatusCode)
+		}
+		resp, _ = b.post("/login", url.Values{"csrf": {"forged"}, "username": {"alice"}, "password": {adminPassword}})
+		if resp.StatusCode != http.StatusForbidden {
+			t.Errorf("wrong token: %d", resp.StatusCode)
+		}
+	})
+	t.Run("wrong password", func(t *testing.T) {
+		b := newBrowser(t, srv.URL)
+		_, page := b.get("/login")
+		resp, body := b.post("/login", url.Values{"csrf": {csrfOf(t, page)}, "username": {"alice"}, "password": {"nope nope nope nope"}})
+		if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(body, "Wrong user name or password") {
+			t.Errorf("got %d", resp.StatusCode)
+		}
+		for _, c := range resp.Cookies() {
+			if c.Name == console.SessionCookie {
+				t.Errorf("a session cookie was set")
+			}
+		}
+	})
+	t.Run("session cookie flags, redirect target, logout", func(t *testing.T) {
+		b := newBrowser(t, srv.URL)
+		_, page := b.get("/login?next=//evil.example/")
+		resp, _ := b.post("/login", url.Values{"csrf": {csrfOf(t, page)}, "username": {"alice"}, "password": {adminPassword}, "next": {"//evil.example/"}})
+		if resp.Header.Get("Location") != "/connections" {
+			t.Errorf("open redirect: %q", resp.Header.Get("Location"))
+		}
+		var sess *http.Cookie
+		for _, c := range resp.Cookies() {
+			if c.Name == console.SessionCookie {
+				sess = c
+			}
+		}
+		if sess == nil || !sess.HttpOnly || sess.SameSite != http.SameSiteLaxMode || sess.Secure {
+			t.Fatalf("session cookie %+v", sess)
+		}
+		_, page = b.get("/connections")
+		tok := csrfOf(t, page)
+		if resp, _ := b.post("/logout", url.Values{"csrf": {"wrong"}}); resp.StatusCode != http.StatusForbidden {
+			t.Errorf("logout without the CSRF token: %d", resp.StatusCode)
+		}
+		if resp, _ := b.post("/logout", url.Values{"csrf": {tok}}); resp.StatusCode != http.StatusSeeOther {
+			t.Errorf("logout: %d", resp.StatusCode)
+		}
+		// The session is gone on the server, not only in this browser.
+		req, _ := http.NewRequest("GET", srv.URL+"/connections", nil)
+		req.AddCookie(&http.Cookie{Name: console.SessionCookie, Value: sess.Value})
+		r2, err := http.DefaultTransport.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r2.Body.Close()
+		if r2.StatusCode != http.StatusSeeOther {
+			t.Errorf("old session cookie after logout: %d", r2.StatusCode)
+		}
+	})
+	t.Run("secure cookie over TLS", func(t *testing.T) {
+		tls := httptest.NewTLSServer(ta.App.Handler())
+		defer tls.Close()
+		b := newBrowser(t, tls.URL)
+		b.c.Transport = tls.Client().Transport
+		_, page := b.get("/login")
+		resp, _ := b.post("/login", url.Values{"csrf": {csrfOf(t, page)}, "username": {"alice"}, "password": {adminPassword}})
+		for _, c := range resp.Cookies() {
+			if c.Name == console.SessionCookie && !c.Secure {
+				t.Errorf("session cookie over TLS is not Secure")
+			}
+		}
+	})
+}
+
+func TestFormsNeedCSRFAndRoles(t *testing.T) {
+	ta := newTestApp(t, false)
+	srv := httptest.NewServer(ta.App.Handler())
+	defer srv.Close()
+	api := client.New(srv.URL, "console-test-bootstrap-token-0123456789")
+	c, err := api.CreateConnection(context.Background(), client.NewConnection{Name: "Box A", Service: "box", TenantID: "900001",
+		Settings:    map[string]string{"enterprise_id": "900001", "client_id": "emu-client-id", "admin_email": "admin@example.com", "api_url": ta.VendorURL, "rate_limit": "0"},
+		Credentials: map[string]string{"client_secret": "emu-client-secret"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	admin := newBrowser(t, srv.URL)
+	tok := admin.login("alice", adminPassword)
+	if resp, body := admin.post("/connections/"+c.ID+"/deauthorize", url.Values{}); resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "CSRF") {
+		t.Errorf("deauthorize without CSRF token: %d", resp.StatusCode)
+	}
+	// Searching refuses deauthorize (R1.6): the page shows the API's reason.
+	resp, body := admin.post("/connections/"+c.ID+"/deauthorize", url.Values{"csrf": {tok}})
+	if resp.StatusCode != http.StatusConflict || !strings.Contains(body, "wait until discovery finishes") {
+		t.Errorf("deauthorize while searching: %d\n%s", resp.StatusCode, body)
+	}
+	_, page := admin.get("/connections")
+	if !strings.Contains(page, "Add data connection") {
+		t.Errorf("admin does not see Add data connection")
+	}
+
+	analyst := newBrowser(t, srv.URL)
+	atok := analyst.login("ana", analystPassword)
+	_, page = analyst.get("/connections/" + c.ID)
+	if strings.Contains(page, "Deauthorize") || strings.Contains(page, "Resume monitoring") {
+		t.Errorf("analyst sees admin actions")
+	}
+	_, page = analyst.get("/connections")
+	if strings.Contains(page, "Add data connection") || strings.Contains(page, `href="/audit"`) {
+		t.Errorf("analyst sees admin links")
+	}
+	for _, p := range []string{"/audit", "/connections/new", "/connectors/box"} {
+		if resp, _ := analyst.get(p); resp.StatusCode != http.StatusForbidden {
+			t.Errorf("analyst GET %s: %d", p, resp.StatusCode)
+		}
+	}
+	if resp, _ := analyst.post("/connections/"+c.ID+"/deauthorize", url.Values{"csrf": {atok}}); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("analyst deauthorize: %d", resp.StatusCode)
+	}
+	if resp, _ := analyst.post("/search/export", url.Values{"csrf": {atok}, "format": {"csv"}}); resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/csv") {
+		t.Errorf("analyst export: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+
+	reader := newBrowser(t, srv.URL)
+	rtok := reader.login("rita", readerPassword)
+	if resp, _ := reader.post("/search/export", url.Values{"csrf": {rtok}, "format": {"csv"}}); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("read-only export: %d", resp.StatusCode)
+	}
+	_, page = reader.get("/search?q=")
+	if strings.Contains(page, "Export CSV") || strings.Contains(page, "Save search") {
+		t.Errorf("read-only sees export or save")
+	}
+	// A session's CSRF token is not valid for another session.
+	if resp, _ := reader.post("/searches", url.Values{"csrf": {tok}, "name": {"x"}, "q": {"a"}}); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("another session's token: %d", resp.StatusCode)
+	}
+}
+
+// TestFieldMessagesComeFromTheAPI: a duplicate display name is refused by the API, and the wizard
+// shows the API's words.
+func TestFieldMessagesComeFromTheAPI(t *testing.T) {
+	ta := newTestApp(t, false)
+	srv := httptest.NewServer(ta.App.Handler())
+	defer srv.Close()
+	b := newBrowser(t, srv.URL)
+	tok := b.login("alice", adminPassword)
+	form := url.Values{"csrf": {tok}, "name": {"Box"}, "scope": {"all"}, "f_enterprise_id": {"900001"}, "f_client_id": {"emu-client-id"},
+		"f_client_secret": {"emu-client-secret"}, "f_admin_email": {"admin@example.com"}, "f_api_url": {ta.VendorURL}, "f_rate_limit": {"0"}}
+	resp, _ := b.post("/connectors/box", form)
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("create: %d", resp.StatusCode)
+	}
+	form.Set("name", " box ")
+	resp, body := b.post("/connectors/box", form)
+	if resp.StatusCode < 400 || !strings.Contains(strings.ToLower(body), "already") {
+		t.Errorf("duplicate name: %d\n%s", resp.StatusCode, body)
+	}
+	if strings.Contains(body, "emu-client-secret") {
+		t.Errorf("the secret was sent back in the page")
+	}
+}
