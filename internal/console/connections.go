@@ -321,6 +321,10 @@ func (c *Console) connectionSummary(w http.ResponseWriter, r *http.Request, s *s
 		return
 	}
 	v.Data = d
+	if !d.Poll {
+		// The status settled: reload the whole page so that its actions and history follow.
+		w.Header().Set("HX-Refresh", "true")
+	}
 	c.render(w, r, http.StatusOK, "connection", v)
 }
 

@@ -18,19 +18,19 @@ import (
 	"github.com/telltale-dev/telltale/internal/console"
 )
 
-// browser is a cookie-keeping HTTP client that does not follow redirects.
-type browser struct {
+// httpBrowser is a cookie-keeping HTTP client that does not follow redirects.
+type httpBrowser struct {
 	t    *testing.T
 	base string
 	c    *http.Client
 }
 
-func newBrowser(t *testing.T, base string) *browser {
+func newBrowser(t *testing.T, base string) *httpBrowser {
 	jar, _ := cookiejar.New(nil)
-	return &browser{t: t, base: base, c: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+	return &httpBrowser{t: t, base: base, c: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
 }
 
-func (b *browser) get(path string) (*http.Response, string) {
+func (b *httpBrowser) get(path string) (*http.Response, string) {
 	b.t.Helper()
 	resp, err := b.c.Get(b.base + path)
 	if err != nil {
@@ -41,7 +41,7 @@ func (b *browser) get(path string) (*http.Response, string) {
 	return resp, string(body)
 }
 
-func (b *browser) post(path string, form url.Values) (*http.Response, string) {
+func (b *httpBrowser) post(path string, form url.Values) (*http.Response, string) {
 	b.t.Helper()
 	resp, err := b.c.PostForm(b.base+path, form)
 	if err != nil {
@@ -64,7 +64,7 @@ func csrfOf(t *testing.T, page string) string {
 	return m[1]
 }
 
-func (b *browser) login(user, pw string) string {
+func (b *httpBrowser) login(user, pw string) string {
 	b.t.Helper()
 	_, page := b.get("/login")
 	resp, _ := b.post("/login", url.Values{"csrf": {csrfOf(b.t, page)}, "username": {user}, "password": {pw}, "next": {"/connections"}})
