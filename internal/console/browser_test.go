@@ -15,6 +15,9 @@ import (
 	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
+
+	"github.com/telltale-dev/telltale/client"
+	"github.com/telltale-dev/telltale/internal/config"
 )
 
 // browserRequired: under CI the browser tests must run, so a missing Chromium fails them.
@@ -347,7 +350,14 @@ func TestBrowserWalkthrough(t *testing.T) {
 	if !found {
 		u.fatal("the uploaded file never appeared in search")
 	}
-	u.waitText("#result-count", "matching event", time.Second)
+	u.waitText("#result-count", "1 matching event.", time.Second)
+
+	u.step = "saved search"
+	u.do(chromedp.SetValue(chromedp.CSS("#save-name"), "Q4 evidence"), chromedp.Click(chromedp.CSS(`form[action="/searches"] button`)))
+	u.waitText(".flash", "Saved the search Q4 evidence", 10*time.Second)
+	u.open("/search")
+	u.do(chromedp.Click(chromedp.CSS(`ul.saved a`)))
+	u.waitText("table.results", fileName, 10*time.Second)
 	u.checkPage("search")
 
 	u.step = "event details"
@@ -442,4 +452,53 @@ func TestBrowserWalkthrough(t *testing.T) {
 		t.Errorf("the console made requests off the test server: %q", u.external)
 	}
 	t.Logf("browser walkthrough took %s", time.Since(start).Round(time.Millisecond))
+}
+
+// TestBrowserErrorBanner: a connection over the drive limit is in Error, and the connections page
+// shows the exact R1.9 message as a banner; health counts it as a blind spot.
+func TestBrowserErrorBanner(t *testing.T) {
+	if testing.Short() && !browserRequired() {
+		t.Skip("browser test skipped in -short mode")
+	}
+	ta := newTestApp(t, true, func(c *config.Config) { c.DriveLimitBox = 2 })
+	api := client.New(ta.URL, "console-test-bootstrap-token-0123456789")
+	ctx := context.Background()
+	c, err := api.CreateConnection(ctx, client.NewConnection{Name: "Box too big", Service: "box", TenantID: "900001",
+		Settings:    map[string]string{"enterprise_id": "900001", "client_id": "emu-client-id", "admin_email": "admin@example.com", "api_url": ta.VendorURL, "rate_limit": "0"},
+		Credentials: map[string]string{"client_secret": "emu-client-secret"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		got, err := api.Connection(ctx, c.ID)
+		if err == nil && got.Status == "error" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the connection never went to Error: %+v %v", got, err)
+		}
+	}
+	const want = "The number of supported user drives (2) for this connector has been exceeded. Deauthorize the connector and reauthorize with fewer than 2 drives."
+
+	u := newUI(t, ta.URL)
+	u.step = "sign in"
+	u.open("/login")
+	u.do(chromedp.SendKeys(chromedp.CSS("#username"), "rita"), chromedp.SendKeys(chromedp.CSS("#password"), readerPassword),
+		chromedp.Click(chromedp.CSS("form button[type=submit]")))
+	u.step = "banner"
+	u.waitText(".banner.bad", want, 10*time.Second)
+	if strings.Contains(u.text("main"), "Add data connection") {
+		u.fatal("a read-only user sees Add data connection")
+	}
+	u.checkPage("connections-error")
+	u.open("/connections/" + c.ID)
+	u.waitText("#summary", want, 10*time.Second)
+	if u.text("button.danger") != "" {
+		u.fatal("a read-only user sees Deauthorize")
+	}
+	u.step = "health"
+	u.open("/health")
+	u.waitText("#blind-spots", "1 blind spot", 10*time.Second)
+	u.waitText("table", want, time.Second)
+	u.checkPage("health-error")
 }

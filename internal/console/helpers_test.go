@@ -33,7 +33,7 @@ type testApp struct {
 	VendorURL string
 }
 
-func newTestApp(t *testing.T, serve bool) *testApp {
+func newTestApp(t *testing.T, serve bool, configure ...func(*config.Config)) *testApp {
 	t.Helper()
 	emu := boxemu.New(boxemu.Options{Seed: 5, Users: 4, InactiveUsers: 0, Groups: 2, FilesPerUser: 6, FoldersPerUser: 2, Depth: 1,
 		RateLimitPerMinute: -1, MaxFileSize: 2048})
@@ -48,6 +48,9 @@ func newTestApp(t *testing.T, serve bool) *testApp {
 	cfg.BootstrapToken = "console-test-bootstrap-token-0123456789"
 	cfg.AllowLoopback = true
 	cfg.PollInterval = time.Second
+	for _, f := range configure {
+		f(&cfg)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	a, err := app.New(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
