@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/telltale-dev/telltale/internal/api"
@@ -130,7 +131,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		Metrics: a.Metrics, RetentionDays: defaultDays, TrustProxy: cfg.TrustProxy, Ready: a.ready, Version: Version,
 		Changed: a.kickLifecycle, Collector: a.Ingest,
 	})
-	if a.Console, err = console.New(console.Deps{Auth: a.Auth, API: a.API.Handler(), Log: log, Clock: a.Clock}); err != nil {
+	if a.Console, err = console.New(console.Deps{Auth: a.Auth, API: a.API.Handler(), Log: log, Clock: a.Clock,
+		SecureCookies: strings.HasPrefix(strings.ToLower(cfg.PublicURL), "https://")}); err != nil {
 		return fail(err)
 	}
 	a.registerMetrics()

@@ -136,31 +136,43 @@ func (u *ui) do(steps ...chromedp.Action[chromedp.Void]) {
 	}
 }
 
-func (u *ui) eval(js string) string {
-	u.t.Helper()
+func (u *ui) tryEval(js string) (string, error) {
 	ctx, cancel := context.WithTimeout(u.ctx, 10*time.Second)
 	defer cancel()
-	s, err := chromedp.Run(ctx, chromedp.Evaluate[string](js))
+	return chromedp.Run(ctx, chromedp.Evaluate[string](js))
+}
+
+func (u *ui) eval(js string) string {
+	u.t.Helper()
+	s, err := u.tryEval(js)
 	if err != nil {
 		u.fatal("evaluate %s: %v", js, err)
 	}
 	return s
 }
 
+func textJS(sel string) string {
+	return fmt.Sprintf(`(() => { const e = document.querySelector(%q); return e ? e.innerText : "" })()`, sel)
+}
+
 // text is the visible text of the first element matching the CSS selector, "" if none.
 func (u *ui) text(sel string) string {
 	u.t.Helper()
-	return u.eval(fmt.Sprintf(`(() => { const e = document.querySelector(%q); return e ? e.innerText : "" })()`, sel))
+	return u.eval(textJS(sel))
 }
 
-// waitText waits until the element's visible text contains want, and returns the text.
+// waitText waits until the element's visible text contains want, and returns the text. A page
+// that is navigating (a form just submitted) is waited for too.
 func (u *ui) waitText(sel, want string, d time.Duration) string {
 	u.t.Helper()
 	deadline := time.Now().Add(d)
 	for {
-		got := u.text(sel)
-		if strings.Contains(got, want) {
+		got, err := u.tryEval(textJS(sel))
+		if err == nil && strings.Contains(got, want) {
 			return got
+		}
+		if err != nil {
+			got = err.Error()
 		}
 		if time.Now().After(deadline) {
 			u.fatal("%s shows %q, want it to contain %q", sel, got, want)
@@ -224,6 +236,7 @@ func (u *ui) checkPage(name string) {
 // the status settle, search for an emulator event and open it, export CSV, deauthorize, and try to
 // deauthorize again. Every page passes axe-core and makes no request off the test server.
 func TestBrowserWalkthrough(t *testing.T) {
+	t.Parallel()
 	if testing.Short() && !browserRequired() {
 		t.Skip("browser test skipped in -short mode")
 	}
@@ -309,7 +322,8 @@ func TestBrowserWalkthrough(t *testing.T) {
 	seen := []string{}
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		s := strings.TrimSpace(u.text("#conn-status"))
+		s, _ := u.tryEval(textJS("#conn-status"))
+		s = strings.TrimSpace(s)
 		if s != "" && (len(seen) == 0 || seen[len(seen)-1] != s) {
 			seen = append(seen, s)
 		}
@@ -342,7 +356,8 @@ func TestBrowserWalkthrough(t *testing.T) {
 		u.open("/search")
 		u.do(chromedp.SetValue(chromedp.CSS("#q"), `name:"`+fileName+`"`), chromedp.Click(chromedp.CSS(".search-form button[type=submit]")))
 		u.waitText("h1", "Forensic search", 10*time.Second)
-		found = strings.Contains(u.text("table.results"), fileName)
+		got, _ := u.tryEval(textJS("table.results"))
+		found = strings.Contains(got, fileName)
 		if !found {
 			time.Sleep(500 * time.Millisecond)
 		}
@@ -457,6 +472,7 @@ func TestBrowserWalkthrough(t *testing.T) {
 // TestBrowserErrorBanner: a connection over the drive limit is in Error, and the connections page
 // shows the exact R1.9 message as a banner; health counts it as a blind spot.
 func TestBrowserErrorBanner(t *testing.T) {
+	t.Parallel()
 	if testing.Short() && !browserRequired() {
 		t.Skip("browser test skipped in -short mode")
 	}

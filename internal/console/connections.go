@@ -247,7 +247,7 @@ func (c *Console) createConnection(w http.ResponseWriter, r *http.Request, s *se
 		c.render(w, r, statusOf(err), "new", v)
 		return
 	}
-	redirect(w, r, "/connections/"+out.ID, fmt.Sprintf("Connection %q added: Telltale is searching for drives.", out.Name))
+	c.redirect(w, r, "/connections/"+out.ID, fmt.Sprintf("Connection %q added: Telltale is searching for drives.", out.Name))
 }
 
 type connectionDetails struct {
@@ -337,7 +337,7 @@ func (c *Console) action(w http.ResponseWriter, r *http.Request, s *session, pat
 	id := r.PathValue("id")
 	err := c.call(r, s, "POST", "/api/v1/connections/"+url.PathEscape(id)+"/"+path, in, nil)
 	if err == nil {
-		redirect(w, r, "/connections/"+id, done)
+		c.redirect(w, r, "/connections/"+id, done)
 		return
 	}
 	v := &view{Title: "Data connection", Nav: "connections", User: s}

@@ -56,6 +56,9 @@ type Deps struct {
 	API   http.Handler // the REST API handler (/api/v1/...), called in process
 	Log   *slog.Logger
 	Clock clock.Clock
+	// SecureCookies marks cookies Secure even on plain-HTTP requests: set it when a TLS-terminating
+	// proxy serves the console (the app sets it when the public URL is https).
+	SecureCookies bool
 }
 
 // Console is the web console's HTTP handler.
@@ -164,6 +167,9 @@ func (s *session) CanExport() bool  { return s.Role.Satisfies(auth.RoleAnalyst) 
 func (s *session) CSRF() string     { return s.SessionCSRF }
 func (s *session) RoleName() string { return string(s.Role) }
 
+// maxForm bounds a posted form, scope CSV uploads included (the API takes at most 1,000 entries).
+const maxForm = 8 << 20
+
 // page wraps a handler: it requires a session with at least the role need, and for anything but
 // GET a form field csrf equal to the session's CSRF token.
 func (c *Console) page(need auth.Role, h func(w http.ResponseWriter, r *http.Request, s *session)) http.HandlerFunc {
@@ -198,7 +204,8 @@ func (c *Console) page(need auth.Role, h func(w http.ResponseWriter, r *http.Req
 			return
 		}
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			if r.ParseMultipartForm(8<<20) != nil && r.ParseForm() != nil {
+			r.Body = http.MaxBytesReader(w, r.Body, maxForm)
+			if r.ParseMultipartForm(maxForm) != nil && r.ParseForm() != nil {
 				c.render(w, r, http.StatusBadRequest, "error", &view{Title: "Bad request", User: s, Error: "The form could not be read."})
 				return
 			}
@@ -211,6 +218,9 @@ func (c *Console) page(need auth.Role, h func(w http.ResponseWriter, r *http.Req
 		h(w, r, s)
 	}
 }
+
+// secure says whether cookies get the Secure attribute.
+func (c *Console) secure(r *http.Request) bool { return r.TLS != nil || c.d.SecureCookies }
 
 func sameToken(a, b string) bool {
 	return a != "" && b != "" && subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1
@@ -275,7 +285,7 @@ func (c *Console) render(w http.ResponseWriter, r *http.Request, status int, nam
 		tmpl = v.Section
 	}
 	if v.Section == "" && v.Flash == "" {
-		v.Flash = takeFlash(w, r)
+		v.Flash = c.takeFlash(w, r)
 	}
 	var buf bytes.Buffer
 	if err := t.ExecuteTemplate(&buf, tmpl, v); err != nil {
@@ -386,21 +396,21 @@ func (r *recorder) Write(b []byte) (int, error) {
 const flashCookie = "telltale_flash"
 
 // redirect answers a form post with 303 See Other to a page that shows flash once.
-func redirect(w http.ResponseWriter, r *http.Request, to, flash string) {
+func (c *Console) redirect(w http.ResponseWriter, r *http.Request, to, flash string) {
 	if flash != "" {
 		http.SetCookie(w, &http.Cookie{Name: flashCookie, Value: base64.RawURLEncoding.EncodeToString([]byte(flash)), Path: "/",
-			HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: r.TLS != nil, MaxAge: 60})
+			HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: c.secure(r), MaxAge: 60})
 	}
 	http.Redirect(w, r, to, http.StatusSeeOther)
 }
 
 // takeFlash reads and clears the flash message.
-func takeFlash(w http.ResponseWriter, r *http.Request) string {
+func (c *Console) takeFlash(w http.ResponseWriter, r *http.Request) string {
 	ck, err := r.Cookie(flashCookie)
 	if err != nil {
 		return ""
 	}
-	http.SetCookie(w, &http.Cookie{Name: flashCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: r.TLS != nil})
+	http.SetCookie(w, &http.Cookie{Name: flashCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: c.secure(r)})
 	b, err := base64.RawURLEncoding.DecodeString(ck.Value)
 	if err != nil || len(b) > 500 {
 		return ""

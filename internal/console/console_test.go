@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/telltale-dev/telltale/client"
+	"github.com/telltale-dev/telltale/internal/config"
 	"github.com/telltale-dev/telltale/internal/console"
 )
 
@@ -76,6 +77,7 @@ func (b *httpBrowser) login(user, pw string) string {
 }
 
 func TestSecurityHeaders(t *testing.T) {
+	t.Parallel()
 	ta := newTestApp(t, false)
 	srv := httptest.NewServer(ta.App.Handler())
 	defer srv.Close()
@@ -102,6 +104,7 @@ func TestSecurityHeaders(t *testing.T) {
 // TestTemplatesHaveNothingInline: the CSP forbids inline scripts, styles and event handlers, so
 // the templates must not contain them (they would silently not work).
 func TestTemplatesHaveNothingInline(t *testing.T) {
+	t.Parallel()
 	bad := regexp.MustCompile(`(?i)<script(?:\s[^>]*)?>\s*[^<\s]|<style|\sstyle=|\son[a-z]+=|javascript:|https?://`)
 	err := filepath.WalkDir("templates", func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
@@ -122,6 +125,7 @@ func TestTemplatesHaveNothingInline(t *testing.T) {
 }
 
 func TestLogin(t *testing.T) {
+	t.Parallel()
 	ta := newTestApp(t, false)
 	srv := httptest.NewServer(ta.App.Handler())
 	defer srv.Close()
@@ -196,6 +200,26 @@ func TestLogin(t *testing.T) {
 			t.Errorf("old session cookie after logout: %d", r2.StatusCode)
 		}
 	})
+	t.Run("secure cookie behind a TLS proxy", func(t *testing.T) {
+		behind := newTestApp(t, false, func(c *config.Config) { c.PublicURL = "https://telltale.example" })
+		srv := httptest.NewServer(behind.App.Handler())
+		defer srv.Close()
+		b := newBrowser(t, srv.URL)
+		_, page := b.get("/login")
+		resp, _ := b.post("/login", url.Values{"csrf": {csrfOf(t, page)}, "username": {"alice"}, "password": {adminPassword}})
+		found := false
+		for _, c := range resp.Cookies() {
+			if c.Name == console.SessionCookie {
+				found = true
+				if !c.Secure {
+					t.Errorf("session cookie is not Secure with an https public URL")
+				}
+			}
+		}
+		if !found {
+			t.Errorf("no session cookie")
+		}
+	})
 	t.Run("secure cookie over TLS", func(t *testing.T) {
 		tls := httptest.NewTLSServer(ta.App.Handler())
 		defer tls.Close()
@@ -212,6 +236,7 @@ func TestLogin(t *testing.T) {
 }
 
 func TestFormsNeedCSRFAndRoles(t *testing.T) {
+	t.Parallel()
 	ta := newTestApp(t, false)
 	srv := httptest.NewServer(ta.App.Handler())
 	defer srv.Close()
@@ -278,6 +303,7 @@ func TestFormsNeedCSRFAndRoles(t *testing.T) {
 // TestFieldMessagesComeFromTheAPI: a duplicate display name is refused by the API, and the wizard
 // shows the API's words.
 func TestFieldMessagesComeFromTheAPI(t *testing.T) {
+	t.Parallel()
 	ta := newTestApp(t, false)
 	srv := httptest.NewServer(ta.App.Handler())
 	defer srv.Close()

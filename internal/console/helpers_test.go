@@ -86,5 +86,17 @@ func newTestApp(t *testing.T, serve bool, configure ...func(*config.Config)) *te
 			t.Errorf("app.Run: %v", err)
 		}
 	})
+	// Wait for the first lifecycle run to finish. A connection created while it runs would lose
+	// the lifecycle's wake-up (FinishWork overwrites the next_run_at that ScheduleWork set during
+	// the lease) and sit in Searching until the next tick a minute later.
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		w, err := a.Store.GetWork(ctx, app.WorkLifecycle, "all")
+		if err == nil && w.LeaseOwner == "" && w.NextRunAt.After(time.Now().Add(30*time.Second)) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the first lifecycle run did not finish: %+v %v", w, err)
+		}
+	}
 	return ta
 }

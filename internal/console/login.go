@@ -32,7 +32,7 @@ func (c *Console) loginPage(w http.ResponseWriter, r *http.Request) {
 func (c *Console) showLogin(w http.ResponseWriter, r *http.Request, status int, d loginData, msg string) {
 	d.CSRF = randomToken()
 	http.SetCookie(w, &http.Cookie{Name: loginCSRF, Value: d.CSRF, Path: "/login", HttpOnly: true,
-		SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil})
+		SameSite: http.SameSiteStrictMode, Secure: c.secure(r)})
 	c.render(w, r, status, "login", &view{Title: "Sign in", Error: msg, Data: d})
 }
 
@@ -58,15 +58,15 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		c.showLogin(w, r, status, d, msg)
 		return
 	}
-	http.SetCookie(w, &http.Cookie{Name: loginCSRF, Value: "", Path: "/login", MaxAge: -1, HttpOnly: true, Secure: r.TLS != nil})
+	http.SetCookie(w, &http.Cookie{Name: loginCSRF, Value: "", Path: "/login", MaxAge: -1, HttpOnly: true, Secure: c.secure(r)})
 	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: cookie, Path: "/", HttpOnly: true,
-		SameSite: http.SameSiteLaxMode, Secure: r.TLS != nil})
+		SameSite: http.SameSiteLaxMode, Secure: c.secure(r)})
 	// A first admin must replace the generated password first.
 	p, err := c.d.Auth.AuthenticateSession(r.Context(), cookie)
 	if err == nil {
 		var me client.Me
 		if c.call(r, &session{Principal: p, cookie: cookie}, "GET", "/api/v1/me", nil, &me) == nil && me.MustChangePassword {
-			redirect(w, r, "/password", "")
+			c.redirect(w, r, "/password", "")
 			return
 		}
 	}
@@ -77,7 +77,7 @@ func (c *Console) logout(w http.ResponseWriter, r *http.Request, s *session) {
 	if err := c.d.Auth.Logout(r.Context(), s.cookie); err != nil {
 		c.d.Log.Error("console: sign-out failed", "err", err)
 	}
-	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: r.TLS != nil})
+	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: c.secure(r)})
 	http.Redirect(w, r, "/login", http.StatusSeeOther)
 }
 
@@ -104,7 +104,7 @@ func (c *Console) changePassword(w http.ResponseWriter, r *http.Request, s *sess
 		c.render(w, r, statusOf(err), "password", v)
 		return
 	}
-	redirect(w, r, "/connections", "Your password was changed.")
+	c.redirect(w, r, "/connections", "Your password was changed.")
 }
 
 // statusOf is the HTTP status to answer with for an API error.

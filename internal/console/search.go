@@ -213,7 +213,7 @@ func (c *Console) saveSearch(w http.ResponseWriter, r *http.Request, s *session)
 		c.render(w, r, statusOf(err), "search", v)
 		return
 	}
-	redirect(w, r, "/search?"+url.Values{"q": {out.Query}}.Encode(), "Saved the search "+out.Name+".")
+	c.redirect(w, r, "/search?"+url.Values{"q": {out.Query}}.Encode(), "Saved the search "+out.Name+".")
 }
 
 func (c *Console) runSaved(w http.ResponseWriter, r *http.Request, s *session) {
