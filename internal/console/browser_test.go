@@ -347,25 +347,30 @@ func TestBrowserWalkthrough(t *testing.T) {
 	u.step = "search"
 	users := ta.Emu.Users()
 	const fileName = "console-evidence-Q4.xlsx"
-	if _, a := ta.Emu.Upload(users[1].ID, users[1].RootFolderID, fileName, []byte("quarterly numbers")); a.EventID == "" {
+	ta.Emu.Step(20) // background activity, before the file exists so that none of it touches the file
+	fileID, a := ta.Emu.Upload(users[1].ID, users[1].RootFolderID, fileName, []byte("quarterly numbers"))
+	if a.EventID == "" {
 		t.Fatal("the emulator refused the upload")
 	}
-	ta.Emu.Step(20)
+	if a := ta.Emu.ShareLink(users[1].ID, fileID, "open"); a.EventID == "" {
+		t.Fatal("the emulator refused the shared link")
+	}
 	found := false
 	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline) && !found; {
 		u.open("/search")
 		u.do(chromedp.SetValue(chromedp.CSS("#q"), `name:"`+fileName+`"`), chromedp.Click(chromedp.CSS(".search-form button[type=submit]")))
 		u.waitText("h1", "Forensic search", 10*time.Second)
-		got, _ := u.tryEval(textJS("table.results"))
-		found = strings.Contains(got, fileName)
+		got, _ := u.tryEval(textJS("#result-count"))
+		found = strings.Contains(got, "2 matching events")
 		if !found {
 			time.Sleep(500 * time.Millisecond)
 		}
 	}
 	if !found {
-		u.fatal("the uploaded file never appeared in search")
+		u.fatal("the uploaded and shared file never appeared twice in search")
 	}
-	u.waitText("#result-count", "1 matching event.", time.Second)
+	u.waitText("table.results", "file-shared", time.Second)
+	u.waitText("table.results", "public_link", time.Second)
 
 	u.step = "saved search"
 	u.do(chromedp.SetValue(chromedp.CSS("#save-name"), "Q4 evidence"), chromedp.Click(chromedp.CSS(`form[action="/searches"] button`)))
@@ -378,8 +383,8 @@ func TestBrowserWalkthrough(t *testing.T) {
 	u.step = "event details"
 	u.do(chromedp.Click(chromedp.CSS(`table.results a[href^="/events/"]`)))
 	u.waitText("#ev-file", fileName, 10*time.Second)
-	u.waitText("#ev-action", "file-created", time.Second)
-	u.waitText("#tl-h", "File timeline", time.Second)
+	u.waitText("#ev-action", "file-shared", time.Second) // newest first
+	u.waitText("#timeline", "file-created", time.Second)
 	u.checkPage("event")
 
 	u.step = "export CSV"
@@ -415,8 +420,8 @@ func TestBrowserWalkthrough(t *testing.T) {
 			u.fatal("reading the export: %v", err)
 		}
 		lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-		if len(lines) != 2 || !strings.Contains(lines[1], fileName) {
-			u.fatal("export CSV: want a header and one event, got:\n%s", b)
+		if len(lines) != 3 || !strings.Contains(lines[1], fileName) || !strings.Contains(lines[2], fileName) {
+			u.fatal("export CSV: want a header and two events, got:\n%s", b)
 		}
 	case <-time.After(20 * time.Second):
 		u.fatal("no download within 20s")
