@@ -13,7 +13,9 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/browser"
+	cdplog "github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
 	"github.com/telltale-dev/telltale/client"
@@ -50,6 +52,7 @@ type ui struct {
 
 	mu       sync.Mutex
 	external []string // requests that left the test server
+	errors   []string // script exceptions and console errors other than HTTP statuses (CSP violations...)
 	step     string
 }
 
@@ -80,19 +83,30 @@ func newUI(t *testing.T, base string) *ui {
 	t.Cleanup(func() { cancelC(); cancelA() })
 	u.ctx = ctx
 	if err := chromedp.Do(ctx, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
-		_, err := chromedp.Call(ctx, network.Enable, network.EnableParams{})
+		if _, err := chromedp.Call(ctx, network.Enable, network.EnableParams{}); err != nil {
+			return err
+		}
+		_, err := chromedp.Call(ctx, cdplog.Enable, struct{}{})
 		return err
 	})); err != nil {
 		t.Fatalf("starting Chromium: %v", err)
 	}
 	if err := chromedp.Listen(ctx, func(ev any) {
-		if e, ok := ev.(*network.EventRequestWillBeSent); ok {
+		u.mu.Lock()
+		defer u.mu.Unlock()
+		switch e := ev.(type) {
+		case *network.EventRequestWillBeSent:
 			r, err := url.Parse(e.Request.URL)
 			if err != nil || (r.Scheme != "data" && r.Host != u.base.Host) {
-				u.mu.Lock()
 				u.external = append(u.external, e.Request.URL)
-				u.mu.Unlock()
 			}
+		case *cdplog.EventEntryAdded:
+			// 4xx answers are expected (a refused action is a 409 page); anything else is not.
+			if e.Entry.Level == cdplog.EntryLevelError && e.Entry.Source != cdplog.EntrySourceNetwork {
+				u.errors = append(u.errors, fmt.Sprintf("%s: %s (%s)", e.Entry.Source, e.Entry.Text, e.Entry.URL))
+			}
+		case *runtime.EventExceptionThrown:
+			u.errors = append(u.errors, "exception: "+e.ExceptionDetails.Text)
 		}
 	}); err != nil {
 		t.Fatal(err)
@@ -104,6 +118,19 @@ func newUI(t *testing.T, base string) *ui {
 		}
 	})
 	return u
+}
+
+// checkClean fails the test on requests off the test server and on script or CSP errors.
+func (u *ui) checkClean() {
+	u.t.Helper()
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if len(u.external) > 0 {
+		u.t.Errorf("the console made requests off the test server: %q", u.external)
+	}
+	if len(u.errors) > 0 {
+		u.t.Errorf("the browser reported errors:\n%s", strings.Join(u.errors, "\n"))
+	}
 }
 
 // fatal fails the test with a screenshot of the current page.
@@ -466,11 +493,7 @@ func TestBrowserWalkthrough(t *testing.T) {
 	u.do(chromedp.Click(chromedp.CSS("header button.link")))
 	u.waitText("h1", "Sign in", 10*time.Second)
 
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	if len(u.external) > 0 {
-		t.Errorf("the console made requests off the test server: %q", u.external)
-	}
+	u.checkClean()
 	t.Logf("browser walkthrough took %s", time.Since(start).Round(time.Millisecond))
 }
 
@@ -522,4 +545,5 @@ func TestBrowserErrorBanner(t *testing.T) {
 	u.waitText("#blind-spots", "1 blind spot", 10*time.Second)
 	u.waitText("table", want, time.Second)
 	u.checkPage("health-error")
+	u.checkClean()
 }

@@ -241,6 +241,7 @@ type view struct {
 	Error   string // a page-level error
 	Errors  []client.FieldError
 	Fields  map[string]string // field name -> the API's message for it
+	Suggest string            // the API's suggestion for a mistyped search field or value
 	Data    any
 	Wide    bool
 	Section string // for fragments
@@ -258,6 +259,7 @@ func (v *view) problem(err error) {
 		v.Error = fmt.Sprintf("%d %s", p.Status, p.Title)
 	}
 	v.Errors = p.Errors
+	v.Suggest = p.Suggestion
 	for _, e := range p.Errors {
 		if e.Field == "" {
 			continue

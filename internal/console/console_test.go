@@ -2,6 +2,7 @@ package console_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"io/fs"
 	"net/http"
@@ -322,5 +323,75 @@ func TestFieldMessagesComeFromTheAPI(t *testing.T) {
 	}
 	if strings.Contains(body, "emu-client-secret") {
 		t.Errorf("the secret was sent back in the page")
+	}
+}
+
+// TestSearchForm: a query the API cannot parse is shown beside the query box with the API's
+// suggestion; chips, columns and the time range become API filter terms and stay in the links.
+func TestSearchForm(t *testing.T) {
+	t.Parallel()
+	ta := newTestApp(t, false)
+	srv := httptest.NewServer(ta.App.Handler())
+	defer srv.Close()
+	b := newBrowser(t, srv.URL)
+	b.login("rita", readerPassword)
+
+	resp, page := b.get("/search?q=" + url.QueryEscape("actr:alice@example.com"))
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(page, `id="q-err"`) || !strings.Contains(page, "Did you mean <code>actor</code>") {
+		t.Errorf("bad query: %d\n%s", resp.StatusCode, page)
+	}
+	q := url.Values{"q": {""}, "range": {"7d"}, "f": {"action:file-shared"}, "col": {"path", "actor"}}
+	resp, page = b.get("/search?" + q.Encode())
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("search: %d\n%s", resp.StatusCode, page)
+	}
+	for _, want := range []string{
+		`<code>observed&gt;=7d action:file-shared</code>`, // the canonical query the API ran
+		`<span>action: file-shared</span>`,               // the chip
+		`aria-label="Remove filter action file-shared"`,
+		`value="path" checked`, `value="actor" checked`,
+		`0 matching events.`,
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("search page lacks %s", want)
+		}
+	}
+	if strings.Contains(page, `value="connection" checked`) {
+		t.Errorf("an unchosen column is checked")
+	}
+}
+
+func TestScopeDownloadAndPaging(t *testing.T) {
+	t.Parallel()
+	ta := newTestApp(t, false)
+	srv := httptest.NewServer(ta.App.Handler())
+	defer srv.Close()
+	api := client.New(srv.URL, "console-test-bootstrap-token-0123456789")
+	var first client.Connection
+	for i := range 51 {
+		c, err := api.CreateConnection(context.Background(), client.NewConnection{Name: fmt.Sprintf("Box %02d", i), Service: "box", TenantID: fmt.Sprint(900100 + i),
+			Scope:       &client.ScopeInput{Kind: "users", CSV: "Email\nalice@example.com\nbob@example.com\n"},
+			Settings:    map[string]string{"enterprise_id": fmt.Sprint(900100 + i), "client_id": "id", "admin_email": "admin@example.com", "api_url": ta.VendorURL, "rate_limit": "0"},
+			Credentials: map[string]string{"client_secret": "s"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			first = c
+		}
+	}
+	b := newBrowser(t, srv.URL)
+	b.login("rita", readerPassword)
+	resp, body := b.get("/connections/" + first.ID + "/scope.csv")
+	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/csv") || !strings.Contains(body, "bob@example.com") {
+		t.Errorf("scope download: %d %s\n%s", resp.StatusCode, resp.Header.Get("Content-Type"), body)
+	}
+	_, page := b.get("/connections")
+	if !strings.Contains(page, "Page 1 of 2 (51 in all)") || !strings.Contains(page, `href="/connections?page=2"`) || strings.Count(page, `<tr>`) != 51 {
+		t.Errorf("first page of 51 connections: %d rows\n%s", strings.Count(page, `<tr>`), page)
+	}
+	_, page = b.get("/connections?page=2")
+	if !strings.Contains(page, "Page 2 of 2") || strings.Count(page, `<tr>`) != 2 || !strings.Contains(page, "Box 50") {
+		t.Errorf("second page: %d rows", strings.Count(page, `<tr>`))
 	}
 }
