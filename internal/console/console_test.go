@@ -347,7 +347,7 @@ func TestSearchForm(t *testing.T) {
 	}
 	for _, want := range []string{
 		`<code>observed&gt;=7d action:file-shared</code>`, // the canonical query the API ran
-		`<span>action: file-shared</span>`,               // the chip
+		`<span>action: file-shared</span>`,                // the chip
 		`aria-label="Remove filter action file-shared"`,
 		`value="path" checked`, `value="actor" checked`,
 		`0 matching events.`,
