@@ -481,9 +481,19 @@ func TestBrowserWalkthrough(t *testing.T) {
 	u.waitText("#audit", "connection.deauthorize", 10*time.Second)
 	u.checkPage("audit")
 
+	u.step = "resume"
+	u.open(connURL)
+	u.do(chromedp.Click(chromedp.CSS(`input[name=scope][value=keep]`)), chromedp.Click(chromedp.CSS(`form.resume button[type=submit]`)))
+	u.waitText(".flash", "Monitoring resumed", 10*time.Second)
+	u.waitText("#conn-status", "Monitoring", 30*time.Second)
+	u.waitText("#history", "resumed", 10*time.Second)
+	if got := u.eval(`[...document.querySelectorAll("#history tbody tr")].slice(-1)[0].innerText`); !strings.Contains(got, "alice") || !strings.Contains(got, "connection added") {
+		u.fatal("the first history entry changed after resume: %q", got)
+	}
+
 	u.step = "connections list"
 	u.open("/connections")
-	u.waitText("table", "Deauthorized", 10*time.Second)
+	u.waitText("table", "Monitoring", 10*time.Second)
 	u.checkPage("connections")
 
 	u.step = "change password and sign out"
