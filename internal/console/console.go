@@ -205,8 +205,14 @@ func (c *Console) page(need auth.Role, h func(w http.ResponseWriter, r *http.Req
 		}
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			r.Body = http.MaxBytesReader(w, r.Body, maxForm)
-			if r.ParseMultipartForm(maxForm) != nil && r.ParseForm() != nil {
-				c.render(w, r, http.StatusBadRequest, "error", &view{Title: "Bad request", User: s, Error: "The form could not be read."})
+			// ParseMultipartForm parses URL-encoded forms too, then reports ErrNotMultipart.
+			if err := r.ParseMultipartForm(maxForm); err != nil && !errors.Is(err, http.ErrNotMultipart) {
+				status, msg := http.StatusBadRequest, "The form could not be read."
+				var mb *http.MaxBytesError
+				if errors.As(err, &mb) {
+					status, msg = http.StatusRequestEntityTooLarge, fmt.Sprintf("The form is larger than %d MB; a scope CSV holds at most 1,000 entries.", maxForm>>20)
+				}
+				c.render(w, r, status, "error", &view{Title: "Bad request", User: s, Error: msg})
 				return
 			}
 			if !sameToken(r.PostFormValue("csrf"), p.SessionCSRF) {

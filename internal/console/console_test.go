@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"mime/multipart"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -393,5 +394,30 @@ func TestScopeDownloadAndPaging(t *testing.T) {
 	_, page = b.get("/connections?page=2")
 	if !strings.Contains(page, "Page 2 of 2") || strings.Count(page, `<tr>`) != 2 || !strings.Contains(page, "Box 50") {
 		t.Errorf("second page: %d rows", strings.Count(page, `<tr>`))
+	}
+}
+
+func TestOversizedUpload(t *testing.T) {
+	t.Parallel()
+	ta := newTestApp(t, false)
+	srv := httptest.NewServer(ta.App.Handler())
+	defer srv.Close()
+	b := newBrowser(t, srv.URL)
+	tok := b.login("alice", adminPassword)
+	var body strings.Builder
+	mw := multipart.NewWriter(&body)
+	mw.WriteField("csrf", tok)
+	mw.WriteField("scope", "users")
+	fw, _ := mw.CreateFormFile("scope_csv", "big.csv")
+	fw.Write([]byte("Email\n" + strings.Repeat("someone@example.com\n", 500_000)))
+	mw.Close()
+	resp, err := b.c.Post(srv.URL+"/connectors/box", mw.FormDataContentType(), strings.NewReader(body.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(string(page), "larger than 8 MB") {
+		t.Errorf("oversized upload: %d\n%s", resp.StatusCode, page)
 	}
 }
