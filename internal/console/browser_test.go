@@ -56,8 +56,7 @@ type ui struct {
 	step     string
 }
 
-func newUI(t *testing.T, base string) *ui {
-	path := findChromium(t)
+func newUI(t *testing.T, path, base string) *ui {
 	axe, err := os.ReadFile("testdata/axe.min.js")
 	if err != nil {
 		t.Fatal(err)
@@ -268,8 +267,9 @@ func TestBrowserWalkthrough(t *testing.T) {
 		t.Skip("browser test skipped in -short mode")
 	}
 	start := time.Now()
+	chromium := findChromium(t)
 	ta := newTestApp(t, true)
-	u := newUI(t, ta.URL)
+	u := newUI(t, chromium, ta.URL)
 
 	u.step = "sign in"
 	u.open("/connections")
@@ -514,6 +514,7 @@ func TestBrowserErrorBanner(t *testing.T) {
 	if testing.Short() && !browserRequired() {
 		t.Skip("browser test skipped in -short mode")
 	}
+	chromium := findChromium(t)
 	ta := newTestApp(t, true, func(c *config.Config) { c.DriveLimitBox = 2 })
 	api := client.New(ta.URL, "console-test-bootstrap-token-0123456789")
 	ctx := context.Background()
@@ -534,7 +535,7 @@ func TestBrowserErrorBanner(t *testing.T) {
 	}
 	const want = "The number of supported user drives (2) for this connector has been exceeded. Deauthorize the connector and reauthorize with fewer than 2 drives."
 
-	u := newUI(t, ta.URL)
+	u := newUI(t, chromium, ta.URL)
 	u.step = "sign in"
 	u.open("/login")
 	u.do(chromedp.SendKeys(chromedp.CSS("#username"), "rita"), chromedp.SendKeys(chromedp.CSS("#password"), readerPassword),
