@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/telltale-dev/telltale/internal/api"
@@ -63,6 +64,10 @@ type App struct {
 	Bootstrap auth.Bootstrap
 
 	started chan struct{}
+	// lifecycleKicks counts wake-ups of the lifecycle work. A wake-up that arrives while the
+	// lifecycle runs would be lost (finishing the run sets the next run a minute ahead), so a run
+	// that saw one arrive runs again at once.
+	lifecycleKicks atomic.Int64
 }
 
 // OpenStore opens the configured store: SQLite in the data dir, or PostgreSQL.
@@ -143,6 +148,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 // lifecycle finishes deauthorizations (collection has stopped once the status is Deauthorizing) and
 // deletes connections past retention. It runs every minute and whenever a connection changes.
 func (a *App) lifecycle(ctx context.Context, _ store.Work) (time.Time, error) {
+	kicks := a.lifecycleKicks.Load()
 	// Collection units follow the statuses first: a connection in Deauthorizing stops collecting
 	// before it is marked Deauthorized.
 	if err := a.Ingest.Reconcile(ctx); err != nil {
@@ -162,10 +168,14 @@ func (a *App) lifecycle(ctx context.Context, _ store.Work) (time.Time, error) {
 	if _, err := a.Connections.RunRetention(ctx); err != nil {
 		return time.Time{}, err
 	}
+	if a.lifecycleKicks.Load() != kicks {
+		return a.Clock.Now(), nil // a connection changed while this ran: run again now
+	}
 	return a.Clock.Now().Add(time.Minute), nil
 }
 
 func (a *App) kickLifecycle(ctx context.Context) {
+	a.lifecycleKicks.Add(1)
 	if _, err := a.Store.ScheduleWork(ctx, store.Work{Kind: WorkLifecycle, Key: "all", NextRunAt: a.Clock.Now()}); err != nil {
 		a.Log.Warn("app: scheduling lifecycle work failed", "err", err)
 		return
