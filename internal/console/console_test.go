@@ -15,6 +15,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/telltale-dev/telltale/client"
 	"github.com/telltale-dev/telltale/internal/config"
@@ -419,5 +420,24 @@ func TestOversizedUpload(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(string(page), "larger than 8 MB") {
 		t.Errorf("oversized upload: %d\n%s", resp.StatusCode, page)
+	}
+}
+
+func TestAuditFilters(t *testing.T) {
+	t.Parallel()
+	ta := newTestApp(t, false)
+	srv := httptest.NewServer(ta.App.Handler())
+	defer srv.Close()
+	b := newBrowser(t, srv.URL)
+	tok := b.login("alice", adminPassword)
+	b.post("/searches", url.Values{"csrf": {tok}, "name": {"big files"}, "q": {"size>10MB"}})
+	today := time.Now().UTC().Format(time.DateOnly)
+	_, page := b.get("/audit?" + url.Values{"action": {"saved_search."}, "from": {today}, "to": {today}}.Encode())
+	if !strings.Contains(page, "saved_search.create") || strings.Contains(page, "file_events.search") {
+		t.Errorf("filtered audit log:\n%s", page)
+	}
+	_, page = b.get("/audit?" + url.Values{"action": {"saved_search."}, "to": {"2000-01-01"}}.Encode())
+	if !strings.Contains(page, "No entries match") {
+		t.Errorf("audit log before 2000 is not empty")
 	}
 }

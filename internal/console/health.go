@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"time"
 
 	"github.com/telltale-dev/telltale/client"
 )
@@ -62,6 +63,7 @@ func (c *Console) healthPage(w http.ResponseWriter, r *http.Request, s *session)
 
 type auditData struct {
 	Actor, Action, Target string
+	From, To              string // dates (UTC), inclusive
 	Items                 []client.AuditEntry
 	NextURL, FirstURL     string
 }
@@ -70,12 +72,23 @@ type auditData struct {
 func (c *Console) auditPage(w http.ResponseWriter, r *http.Request, s *session) {
 	v := &view{Title: "Audit log", Nav: "audit", User: s, Wide: true}
 	in := r.URL.Query()
-	d := auditData{Actor: in.Get("actor"), Action: in.Get("action"), Target: in.Get("target")}
+	d := auditData{Actor: in.Get("actor"), Action: in.Get("action"), Target: in.Get("target"), From: in.Get("from"), To: in.Get("to")}
 	q := url.Values{"limit": {strconv.Itoa(pageSize)}}
 	for k, val := range map[string]string{"actor": d.Actor, "action": d.Action, "target": d.Target, "before": in.Get("before")} {
 		if val != "" {
 			q.Set(k, val)
 		}
+	}
+	// The date inputs become the API's RFC 3339 bounds: from the start of From to the end of To.
+	if day, err := time.Parse(time.DateOnly, d.From); err == nil {
+		q.Set("since", day.Format(time.RFC3339))
+	} else if d.From != "" {
+		v.Fields = map[string]string{"from": "want a date such as 2026-11-01"}
+	}
+	if day, err := time.Parse(time.DateOnly, d.To); err == nil {
+		q.Set("until", day.AddDate(0, 0, 1).Format(time.RFC3339))
+	} else if d.To != "" {
+		v.Fields = map[string]string{"to": "want a date such as 2026-11-30"}
 	}
 	var out client.AuditList
 	status := http.StatusOK
@@ -84,8 +97,14 @@ func (c *Console) auditPage(w http.ResponseWriter, r *http.Request, s *session) 
 		status = statusOf(err)
 	}
 	d.Items = out.Items
-	q.Del("limit")
-	q.Del("before")
+	for _, k := range []string{"limit", "before", "since", "until"} {
+		q.Del(k)
+	}
+	for k, val := range map[string]string{"from": d.From, "to": d.To} {
+		if val != "" {
+			q.Set(k, val)
+		}
+	}
 	d.FirstURL = "/audit?" + q.Encode()
 	if out.Next != "" {
 		q.Set("before", out.Next)
