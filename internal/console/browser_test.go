@@ -456,7 +456,7 @@ func TestBrowserWalkthrough(t *testing.T) {
 
 	u.step = "deauthorize"
 	u.open(connURL)
-	u.do(chromedp.Click(chromedp.CSS("button.danger")))
+	u.do(chromedp.Click(chromedp.CSS(`form[action$="/deauthorize"] button`)))
 	u.waitText(".flash", "Deauthorization started", 10*time.Second)
 	u.waitText("#conn-status", "Deauthorized", 30*time.Second)
 	u.waitText("#history", "Deauthorized", 10*time.Second)
@@ -464,7 +464,7 @@ func TestBrowserWalkthrough(t *testing.T) {
 
 	u.step = "deauthorize refused"
 	why := u.waitText("#why-deauthorize", "Deauthorize is not available now", time.Second)
-	u.do(chromedp.Click(chromedp.CSS("button.danger")))
+	u.do(chromedp.Click(chromedp.CSS(`form[action$="/deauthorize"] button`)))
 	refusal := u.waitText("#page-error", "already deauthorized", 10*time.Second)
 	if !strings.Contains(why, "already deauthorized") {
 		u.fatal("the page explained %q before the attempt; the API said %q", why, refusal)

@@ -335,7 +335,13 @@ func (c *Console) downloadScope(w http.ResponseWriter, r *http.Request, s *sessi
 // action shows a refused action's reason (R1.6) on the details page, or redirects after success.
 func (c *Console) action(w http.ResponseWriter, r *http.Request, s *session, path string, in any, done string) {
 	id := r.PathValue("id")
-	err := c.call(r, s, "POST", "/api/v1/connections/"+url.PathEscape(id)+"/"+path, in, nil)
+	method, target := "POST", "/api/v1/connections/"+url.PathEscape(id)
+	if path == "" {
+		method = "DELETE"
+	} else {
+		target += "/" + path
+	}
+	err := c.call(r, s, method, target, in, nil)
 	if err == nil {
 		c.redirect(w, r, "/connections/"+id, done)
 		return
@@ -354,6 +360,34 @@ func (c *Console) action(w http.ResponseWriter, r *http.Request, s *session, pat
 
 func (c *Console) deauthorize(w http.ResponseWriter, r *http.Request, s *session) {
 	c.action(w, r, s, "deauthorize", nil, "Deauthorization started: collection stops; collected events stay searchable for the retention period.")
+}
+
+// maintenance starts or ends maintenance (R1.5): activity is collected but withheld from search.
+func (c *Console) maintenance(w http.ResponseWriter, r *http.Request, s *session) {
+	on := r.PostFormValue("enabled") == "true"
+	done := "Maintenance ended: the activity collected meanwhile is searchable now."
+	if on {
+		done = "Maintenance started: activity is still collected, and appears in search when maintenance ends."
+	}
+	c.action(w, r, s, "maintenance", client.MaintenanceRequest{Enabled: on}, done)
+}
+
+// deleteConnection deletes a deauthorized connection and what was collected through it (R1.8).
+func (c *Console) deleteConnection(w http.ResponseWriter, r *http.Request, s *session) {
+	if r.PostFormValue("confirm") != "delete" {
+		v := &view{Title: "Data connection", Nav: "connections", User: s}
+		d, err := c.loadConnection(r, s)
+		if err != nil {
+			v.problem(err)
+			c.render(w, r, statusOf(err), "error", v)
+			return
+		}
+		v.Title, v.Data = d.Conn.Name, d
+		v.Error = "Type delete in the box to confirm: this removes the connection and every event collected through it."
+		c.render(w, r, http.StatusUnprocessableEntity, "connection", v)
+		return
+	}
+	c.action(w, r, s, "", nil, "Deleting: the connection and everything collected through it are being removed.")
 }
 
 func (c *Console) resume(w http.ResponseWriter, r *http.Request, s *session) {

@@ -127,6 +127,8 @@ func (c *Console) routes() {
 	c.mux.HandleFunc("GET /connections/{id}/scope.csv", c.page(auth.RoleReadOnly, c.downloadScope))
 	c.mux.HandleFunc("POST /connections/{id}/deauthorize", c.page(auth.RoleAdmin, c.deauthorize))
 	c.mux.HandleFunc("POST /connections/{id}/resume", c.page(auth.RoleAdmin, c.resume))
+	c.mux.HandleFunc("POST /connections/{id}/maintenance", c.page(auth.RoleAdmin, c.maintenance))
+	c.mux.HandleFunc("POST /connections/{id}/delete", c.page(auth.RoleAdmin, c.deleteConnection))
 
 	c.mux.HandleFunc("GET /search", c.page(auth.RoleReadOnly, c.searchPage))
 	c.mux.HandleFunc("GET /events/{id}", c.page(auth.RoleReadOnly, c.eventPage))

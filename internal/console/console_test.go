@@ -441,3 +441,62 @@ func TestAuditFilters(t *testing.T) {
 		t.Errorf("audit log before 2000 is not empty")
 	}
 }
+
+// TestMaintenanceAndDelete: maintenance refuses deauthorize with the API's reason (R1.6); a
+// deauthorized connection is deleted only when the admin confirms.
+func TestMaintenanceAndDelete(t *testing.T) {
+	t.Parallel()
+	ta := newTestApp(t, true)
+	api := client.New(ta.URL, "console-test-bootstrap-token-0123456789")
+	ctx := context.Background()
+	c, err := api.CreateConnection(ctx, client.NewConnection{Name: "Box M", Service: "box", TenantID: "900001",
+		Settings:    map[string]string{"enterprise_id": "900001", "client_id": "emu-client-id", "admin_email": "admin@example.com", "api_url": ta.VendorURL, "rate_limit": "0"},
+		Credentials: map[string]string{"client_secret": "emu-client-secret"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitStatus := func(want string) {
+		t.Helper()
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			got, err := api.Connection(ctx, c.ID)
+			if err == nil && got.Status == want {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("status %q, want %q (%v)", got.Status, want, err)
+			}
+		}
+	}
+	waitStatus("monitoring")
+	b := newBrowser(t, ta.URL)
+	tok := b.login("alice", adminPassword)
+	path := "/connections/" + c.ID
+	if resp, _ := b.post(path+"/maintenance", url.Values{"csrf": {tok}, "enabled": {"true"}}); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("start maintenance: %d", resp.StatusCode)
+	}
+	_, page := b.get(path)
+	if !strings.Contains(page, "Maintenance started") || !strings.Contains(page, "End maintenance") || !strings.Contains(page, "end maintenance first, then deauthorize") {
+		t.Errorf("details in maintenance:\n%s", page)
+	}
+	if resp, page := b.post(path+"/deauthorize", url.Values{"csrf": {tok}}); resp.StatusCode != http.StatusConflict || !strings.Contains(page, "end maintenance first") {
+		t.Errorf("deauthorize in maintenance: %d", resp.StatusCode)
+	}
+	b.post(path+"/maintenance", url.Values{"csrf": {tok}, "enabled": {"false"}})
+	waitStatus("monitoring")
+	b.post(path+"/deauthorize", url.Values{"csrf": {tok}})
+	waitStatus("deauthorized")
+	if resp, page := b.post(path+"/delete", url.Values{"csrf": {tok}}); resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(page, "Type delete") {
+		t.Errorf("unconfirmed delete: %d", resp.StatusCode)
+	}
+	if resp, _ := b.post(path+"/delete", url.Values{"csrf": {tok}, "confirm": {"delete"}}); resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("delete: %d", resp.StatusCode)
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if _, err := api.Connection(ctx, c.ID); err != nil {
+			break // gone
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the connection was not deleted")
+		}
+	}
+}
