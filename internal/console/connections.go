@@ -292,6 +292,15 @@ func (c *Console) loadConnection(r *http.Request, s *session) (connectionDetails
 	return d, nil
 }
 
+// loadDrives reads one page of the connection's drives or mailboxes (?after= pages on).
+func (c *Console) loadDrives(r *http.Request, s *session, d *connectionDetails) error {
+	q := url.Values{"limit": {strconv.Itoa(pageSize)}}
+	if a := r.URL.Query().Get("after"); a != "" {
+		q.Set("after", a)
+	}
+	return c.call(r, s, "GET", "/api/v1/connections/"+url.PathEscape(d.Conn.ID)+"/"+d.Unit+"?"+q.Encode(), nil, &d.Drives)
+}
+
 func (c *Console) connectionPage(w http.ResponseWriter, r *http.Request, s *session) {
 	v := &view{Title: "Data connection", Nav: "connections", User: s}
 	d, err := c.loadConnection(r, s)
@@ -301,11 +310,7 @@ func (c *Console) connectionPage(w http.ResponseWriter, r *http.Request, s *sess
 		return
 	}
 	v.Title = d.Conn.Name
-	q := url.Values{"limit": {strconv.Itoa(pageSize)}}
-	if a := r.URL.Query().Get("after"); a != "" {
-		q.Set("after", a)
-	}
-	if err := c.call(r, s, "GET", "/api/v1/connections/"+url.PathEscape(d.Conn.ID)+"/"+d.Unit+"?"+q.Encode(), nil, &d.Drives); err != nil {
+	if err := c.loadDrives(r, s, &d); err != nil {
 		v.problem(err)
 	}
 	v.Data = d
@@ -353,6 +358,9 @@ func (c *Console) action(w http.ResponseWriter, r *http.Request, s *session, pat
 		c.render(w, r, statusOf(lerr), "error", v)
 		return
 	}
+	if derr := c.loadDrives(r, s, &d); derr != nil {
+		c.d.Log.Warn("console: listing drives failed", "err", derr)
+	}
 	v.Title, v.Data = d.Conn.Name, d
 	v.problem(err)
 	c.render(w, r, statusOf(err), "connection", v)
@@ -397,7 +405,8 @@ func (c *Console) resume(w http.ResponseWriter, r *http.Request, s *session) {
 		v := &view{Title: "Data connection", Nav: "connections", User: s}
 		d, lerr := c.loadConnection(r, s)
 		if lerr == nil {
-			v.Data = d
+			_ = c.loadDrives(r, s, &d) // the page shows what it can; the form error matters here
+			v.Title, v.Data = d.Conn.Name, d
 		}
 		v.Error = err.Error()
 		c.render(w, r, http.StatusUnprocessableEntity, "connection", v)
