@@ -301,6 +301,10 @@ func TestConnectionLifecycleOverHTTP(t *testing.T) {
 	if code != 200 || c.Status != string(connection.Searching) || !c.CredentialsSet || c.ScopeKind != "users" {
 		t.Fatalf("resume: %d %s", code, body)
 	}
+	// ... and wakes the lifecycle now, so that discovery does not wait for the next tick.
+	if w, err := f.app.Store.GetWork(context.Background(), app.WorkLifecycle, "all"); err != nil || w.NextRunAt.After(time.Now()) {
+		t.Errorf("resume did not wake the lifecycle: its next run is %v, %v", w.NextRunAt, err)
+	}
 	code, body = f.do(t, f.admin, "GET", "/api/v1/connections/"+c.ID+"/history", nil)
 	var hist struct{ Items []client.StatusChange }
 	json.Unmarshal(body, &hist)

@@ -302,6 +302,7 @@ func (s *Server) resume(r *http.Request, p auth.Principal) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	s.changed(r.Context()) // discovery starts again now, not at the next lifecycle tick
 	return s.toWire(r, c)
 }
 

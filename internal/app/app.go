@@ -15,6 +15,7 @@ import (
 	"net/http/pprof"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/telltale-dev/telltale/internal/api"
@@ -24,6 +25,7 @@ import (
 	"github.com/telltale-dev/telltale/internal/connection"
 	"github.com/telltale-dev/telltale/internal/connector"
 	"github.com/telltale-dev/telltale/internal/connector/all"
+	"github.com/telltale-dev/telltale/internal/console"
 	"github.com/telltale-dev/telltale/internal/ingest"
 	"github.com/telltale-dev/telltale/internal/metrics"
 	"github.com/telltale-dev/telltale/internal/secret"
@@ -57,6 +59,7 @@ type App struct {
 	Ingest      *ingest.Service
 	Metrics     *metrics.Registry
 	API         *api.Server
+	Console     *console.Console
 	// Bootstrap is what the first start created (the first admin), empty afterwards.
 	Bootstrap auth.Bootstrap
 
@@ -129,6 +132,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		Metrics: a.Metrics, RetentionDays: defaultDays, TrustProxy: cfg.TrustProxy, Ready: a.ready, Version: Version,
 		Changed: a.kickLifecycle, Collector: a.Ingest,
 	})
+	if a.Console, err = console.New(console.Deps{Auth: a.Auth, API: a.API.Handler(), Log: log, Clock: a.Clock,
+		SecureCookies: strings.HasPrefix(strings.ToLower(cfg.PublicURL), "https://")}); err != nil {
+		return fail(err)
+	}
 	a.registerMetrics()
 	a.registerCollectionMetrics()
 	return a, nil
@@ -243,9 +250,16 @@ func (a *App) PrintBootstrap(w io.Writer) {
 	fmt.Fprintf(w, "These are shown only now. Store them somewhere safe.\n\n")
 }
 
-// Handler is the node's whole HTTP handler.
+// Handler is the node's whole HTTP handler: the API under /api/ with the probes and metrics, and
+// the web console everywhere else, on the same port.
 func (a *App) Handler() http.Handler {
-	return securityHeaders(a.API.Handler())
+	apiHandler := a.API.Handler()
+	mux := http.NewServeMux()
+	for _, p := range []string{"/api/", "/healthz", "/readyz", "/metrics"} {
+		mux.Handle(p, apiHandler)
+	}
+	mux.Handle("/", a.Console.Handler())
+	return securityHeaders(mux)
 }
 
 func securityHeaders(h http.Handler) http.Handler {

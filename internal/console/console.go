@@ -1,0 +1,429 @@
+// Package console serves Telltale's web console: server-rendered html/template pages on the same
+// port as the API, with embedded static files (htmx, vendored and pinned; one style sheet) and no
+// JavaScript build step.
+//
+// The console holds no business rules. Each page calls the REST API in process: it builds an
+// internal request to the API handler carrying the signed-in user's session cookie (and the
+// session's CSRF token for writes), decodes the public client types and renders HTML. So the API
+// authorizes every action, and every message the console shows next to a field is the API's own
+// problem message.
+//
+// Security: a strict Content-Security-Policy (no inline script or style), HttpOnly SameSite=Lax
+// session cookies (Secure over TLS), a CSRF token in every form (the session's token; a
+// double-submit cookie for the sign-in form), and role-aware pages (the API still enforces).
+package console
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/subtle"
+	"embed"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html/template"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/telltale-dev/telltale/client"
+	"github.com/telltale-dev/telltale/internal/auth"
+	"github.com/telltale-dev/telltale/internal/clock"
+)
+
+// CSP is the Content-Security-Policy of every console response: nothing inline, nothing external.
+const CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+
+// Cookie names. SessionCookie is the same cookie the API reads for session requests.
+const (
+	SessionCookie = "telltale_session"
+	loginCSRF     = "telltale_login_csrf"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+//go:embed static
+var staticFS embed.FS
+
+// Deps are what the console needs, built by the composition root.
+type Deps struct {
+	Auth  *auth.Service
+	API   http.Handler // the REST API handler (/api/v1/...), called in process
+	Log   *slog.Logger
+	Clock clock.Clock
+	// SecureCookies marks cookies Secure even on plain-HTTP requests: set it when a TLS-terminating
+	// proxy serves the console (the app sets it when the public URL is https).
+	SecureCookies bool
+}
+
+// Console is the web console's HTTP handler.
+type Console struct {
+	d     Deps
+	pages map[string]*template.Template
+	mux   *http.ServeMux
+}
+
+// New parses the templates and builds the routes.
+func New(d Deps) (*Console, error) {
+	if d.Log == nil {
+		d.Log = slog.New(slog.DiscardHandler)
+	}
+	if d.Clock == nil {
+		d.Clock = clock.Real{}
+	}
+	c := &Console{d: d, pages: map[string]*template.Template{}, mux: http.NewServeMux()}
+	if err := c.parseTemplates(); err != nil {
+		return nil, err
+	}
+	c.routes()
+	return c, nil
+}
+
+func (c *Console) parseTemplates() error {
+	names, err := fs.Glob(templateFS, "templates/*.html")
+	if err != nil {
+		return err
+	}
+	for _, n := range names {
+		base := strings.TrimSuffix(strings.TrimPrefix(n, "templates/"), ".html")
+		if base == "layout" || strings.HasPrefix(base, "_") {
+			continue
+		}
+		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/_*.html", n)
+		if err != nil {
+			return fmt.Errorf("console: template %s: %w", n, err)
+		}
+		c.pages[base] = t
+	}
+	return nil
+}
+
+func (c *Console) routes() {
+	static, _ := fs.Sub(staticFS, "static")
+	fileServer := http.FileServerFS(static)
+	c.mux.Handle("GET /static/", http.StripPrefix("/static/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=3600")
+		fileServer.ServeHTTP(w, r)
+	})))
+	c.mux.HandleFunc("GET /login", c.loginPage)
+	c.mux.HandleFunc("POST /login", c.login)
+	c.mux.HandleFunc("POST /logout", c.page(auth.RoleReadOnly, c.logout))
+	c.mux.HandleFunc("GET /password", c.page(auth.RoleReadOnly, c.passwordPage))
+	c.mux.HandleFunc("POST /password", c.page(auth.RoleReadOnly, c.changePassword))
+	c.mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/connections", http.StatusSeeOther) })
+
+	c.mux.HandleFunc("GET /connections", c.page(auth.RoleReadOnly, c.connectionsPage))
+	c.mux.HandleFunc("GET /connections/new", c.page(auth.RoleAdmin, c.chooseService))
+	c.mux.HandleFunc("GET /connectors/{service}", c.page(auth.RoleAdmin, c.newConnectionPage))
+	c.mux.HandleFunc("POST /connectors/{service}", c.page(auth.RoleAdmin, c.createConnection))
+	c.mux.HandleFunc("POST /connectors/{service}/verify", c.page(auth.RoleAdmin, c.verifyConnection))
+	c.mux.HandleFunc("GET /connections/{id}", c.page(auth.RoleReadOnly, c.connectionPage))
+	c.mux.HandleFunc("GET /connections/{id}/summary", c.page(auth.RoleReadOnly, c.connectionSummary))
+	c.mux.HandleFunc("GET /connections/{id}/scope.csv", c.page(auth.RoleReadOnly, c.downloadScope))
+	c.mux.HandleFunc("POST /connections/{id}/deauthorize", c.page(auth.RoleAdmin, c.deauthorize))
+	c.mux.HandleFunc("POST /connections/{id}/resume", c.page(auth.RoleAdmin, c.resume))
+	c.mux.HandleFunc("POST /connections/{id}/maintenance", c.page(auth.RoleAdmin, c.maintenance))
+	c.mux.HandleFunc("POST /connections/{id}/delete", c.page(auth.RoleAdmin, c.deleteConnection))
+
+	c.mux.HandleFunc("GET /search", c.page(auth.RoleReadOnly, c.searchPage))
+	c.mux.HandleFunc("GET /events/{id}", c.page(auth.RoleReadOnly, c.eventPage))
+	c.mux.HandleFunc("POST /search/export", c.page(auth.RoleAnalyst, c.export))
+	c.mux.HandleFunc("POST /searches", c.page(auth.RoleAnalyst, c.saveSearch))
+	c.mux.HandleFunc("GET /searches/{id}/run", c.page(auth.RoleReadOnly, c.runSaved))
+
+	c.mux.HandleFunc("GET /health", c.page(auth.RoleReadOnly, c.healthPage))
+	c.mux.HandleFunc("GET /audit", c.page(auth.RoleAdmin, c.auditPage))
+	c.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		c.render(w, r, http.StatusNotFound, "error", &view{Title: "Not found", Error: "There is no page at " + r.URL.Path + "."})
+	})
+}
+
+// Handler serves the console with its security headers.
+func (c *Console) Handler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Security-Policy", CSP)
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Referrer-Policy", "no-referrer")
+		if !strings.HasPrefix(r.URL.Path, "/static/") {
+			h.Set("Cache-Control", "no-store")
+		}
+		c.mux.ServeHTTP(w, r)
+	})
+}
+
+// session is the signed-in user of a request.
+type session struct {
+	auth.Principal
+	cookie string
+}
+
+func (s *session) IsAdmin() bool    { return s.Role.Satisfies(auth.RoleAdmin) }
+func (s *session) CanExport() bool  { return s.Role.Satisfies(auth.RoleAnalyst) }
+func (s *session) CSRF() string     { return s.SessionCSRF }
+func (s *session) RoleName() string { return string(s.Role) }
+
+// maxForm bounds a posted form, scope CSV uploads included (the API takes at most 1,000 entries).
+const maxForm = 8 << 20
+
+// page wraps a handler: it requires a session with at least the role need, and for anything but
+// GET a form field csrf equal to the session's CSRF token.
+func (c *Console) page(need auth.Role, h func(w http.ResponseWriter, r *http.Request, s *session)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		ck, err := r.Cookie(SessionCookie)
+		var p auth.Principal
+		if err == nil {
+			p, err = c.d.Auth.AuthenticateSession(r.Context(), ck.Value)
+		}
+		if err != nil {
+			if !errors.Is(err, auth.ErrUnauthenticated) && !errors.Is(err, http.ErrNoCookie) {
+				c.d.Log.Error("console: session check failed", "err", err)
+				c.render(w, r, http.StatusInternalServerError, "error", &view{Title: "Error", Error: "The server could not check your session; try again."})
+				return
+			}
+			next := r.URL.RequestURI()
+			if r.Method != http.MethodGet {
+				next = "/"
+			}
+			if r.Header.Get("HX-Request") == "true" {
+				w.Header().Set("HX-Redirect", "/login")
+				w.WriteHeader(http.StatusUnauthorized)
+				return
+			}
+			http.Redirect(w, r, "/login?next="+url.QueryEscape(next), http.StatusSeeOther)
+			return
+		}
+		s := &session{Principal: p, cookie: ck.Value}
+		if !p.Role.Satisfies(need) {
+			c.render(w, r, http.StatusForbidden, "error", &view{Title: "Not allowed", User: s,
+				Error: fmt.Sprintf("This page needs the %s role and you are %s; ask an admin.", need, p.Role)})
+			return
+		}
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			r.Body = http.MaxBytesReader(w, r.Body, maxForm)
+			// ParseMultipartForm parses URL-encoded forms too, then reports ErrNotMultipart.
+			if err := r.ParseMultipartForm(maxForm); err != nil && !errors.Is(err, http.ErrNotMultipart) {
+				status, msg := http.StatusBadRequest, "The form could not be read."
+				var mb *http.MaxBytesError
+				if errors.As(err, &mb) {
+					status, msg = http.StatusRequestEntityTooLarge, fmt.Sprintf("The form is larger than %d MB; a scope CSV holds at most 1,000 entries.", maxForm>>20)
+				}
+				c.render(w, r, status, "error", &view{Title: "Bad request", User: s, Error: msg})
+				return
+			}
+			if !sameToken(r.PostFormValue("csrf"), p.SessionCSRF) {
+				c.render(w, r, http.StatusForbidden, "error", &view{Title: "Form expired", User: s,
+					Error: "The form's security token is missing or out of date (CSRF check). Reload the page and try again."})
+				return
+			}
+		}
+		h(w, r, s)
+	}
+}
+
+// secure says whether cookies get the Secure attribute.
+func (c *Console) secure(r *http.Request) bool { return r.TLS != nil || c.d.SecureCookies }
+
+func sameToken(a, b string) bool {
+	return a != "" && b != "" && subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1
+}
+
+func randomToken() string {
+	b := make([]byte, 32)
+	rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// view is what every page template gets.
+type view struct {
+	Title   string
+	Nav     string // the active navigation item
+	User    *session
+	Flash   string // a success message
+	Error   string // a page-level error
+	Errors  []client.FieldError
+	Fields  map[string]string // field name -> the API's message for it
+	Suggest string            // the API's suggestion for a mistyped search field or value
+	Data    any
+	Wide    bool
+	Section string // for fragments
+}
+
+// problemView copies an API error into the view: the detail on top, field messages beside fields.
+func (v *view) problem(err error) {
+	var p *client.Problem
+	if !errors.As(err, &p) {
+		v.Error = err.Error()
+		return
+	}
+	v.Error = p.Detail
+	if v.Error == "" {
+		v.Error = fmt.Sprintf("%d %s", p.Status, p.Title)
+	}
+	v.Errors = p.Errors
+	v.Suggest = p.Suggestion
+	for _, e := range p.Errors {
+		if e.Field == "" {
+			continue
+		}
+		if v.Fields == nil {
+			v.Fields = map[string]string{}
+		}
+		f := e.Field
+		for _, pre := range []string{"settings.", "credentials."} {
+			f = strings.TrimPrefix(f, pre)
+		}
+		v.Fields[f] = e.Message
+	}
+}
+
+func (c *Console) render(w http.ResponseWriter, r *http.Request, status int, name string, v *view) {
+	t, ok := c.pages[name]
+	if !ok {
+		c.d.Log.Error("console: no template", "name", name)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	tmpl := "layout.html"
+	if v.Section != "" {
+		tmpl = v.Section
+	}
+	if v.Section == "" && v.Flash == "" {
+		v.Flash = c.takeFlash(w, r)
+	}
+	var buf bytes.Buffer
+	if err := t.ExecuteTemplate(&buf, tmpl, v); err != nil {
+		c.d.Log.Error("console: rendering failed", "page", name, "err", err)
+		http.Error(w, "internal error: the server logged the details", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	w.Write(buf.Bytes())
+}
+
+// csvBody is a text/csv request body for the API.
+type csvBody string
+
+// call makes an in-process API request as the signed-in user and decodes the JSON answer into out.
+// An API error comes back as a *client.Problem.
+func (c *Console) call(r *http.Request, s *session, method, path string, in, out any) error {
+	req, err := c.apiRequest(r, s, method, path, in)
+	if err != nil {
+		return err
+	}
+	rec := &recorder{header: http.Header{}}
+	c.d.API.ServeHTTP(rec, req)
+	if rec.status == 0 {
+		rec.status = http.StatusOK
+	}
+	if rec.status >= 400 {
+		p := &client.Problem{}
+		if json.Unmarshal(rec.body.Bytes(), p) != nil || p.Status == 0 {
+			p = &client.Problem{Status: rec.status, Title: http.StatusText(rec.status), Detail: strings.TrimSpace(rec.body.String())}
+		}
+		return p
+	}
+	if out != nil && rec.body.Len() > 0 {
+		if err := json.Unmarshal(rec.body.Bytes(), out); err != nil {
+			return fmt.Errorf("console: decoding %s %s: %w", method, path, err)
+		}
+	}
+	return nil
+}
+
+// stream passes an API response (a CSV download, an export) straight to the browser.
+func (c *Console) stream(w http.ResponseWriter, r *http.Request, s *session, method, path string, in any) {
+	req, err := c.apiRequest(r, s, method, path, in)
+	if err != nil {
+		c.render(w, r, http.StatusInternalServerError, "error", &view{Title: "Error", User: s, Error: err.Error()})
+		return
+	}
+	c.d.API.ServeHTTP(w, req)
+}
+
+func (c *Console) apiRequest(r *http.Request, s *session, method, path string, in any) (*http.Request, error) {
+	var body io.Reader
+	ct := ""
+	switch v := in.(type) {
+	case nil:
+	case csvBody:
+		body, ct = strings.NewReader(string(v)), "text/csv"
+	default:
+		b, err := json.Marshal(in)
+		if err != nil {
+			return nil, err
+		}
+		body, ct = bytes.NewReader(b), "application/json"
+	}
+	req, err := http.NewRequestWithContext(r.Context(), method, path, body)
+	if err != nil {
+		return nil, err
+	}
+	if ct != "" {
+		req.Header.Set("Content-Type", ct)
+	}
+	// The audit log records where the person is, not the console.
+	req.RemoteAddr = r.RemoteAddr
+	if xff := r.Header.Get("X-Forwarded-For"); xff != "" {
+		req.Header.Set("X-Forwarded-For", xff)
+	}
+	req.Host = r.Host
+	req.AddCookie(&http.Cookie{Name: SessionCookie, Value: s.cookie})
+	if method != http.MethodGet {
+		req.Header.Set("X-CSRF-Token", s.SessionCSRF)
+	}
+	return req, nil
+}
+
+// recorder collects an in-process API response.
+type recorder struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (r *recorder) Header() http.Header { return r.header }
+func (r *recorder) WriteHeader(code int) {
+	if r.status == 0 {
+		r.status = code
+	}
+}
+func (r *recorder) Write(b []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	return r.body.Write(b)
+}
+
+// flashCookie carries a success message across the redirect after a form post.
+const flashCookie = "telltale_flash"
+
+// redirect answers a form post with 303 See Other to a page that shows flash once.
+func (c *Console) redirect(w http.ResponseWriter, r *http.Request, to, flash string) {
+	if flash != "" {
+		http.SetCookie(w, &http.Cookie{Name: flashCookie, Value: base64.RawURLEncoding.EncodeToString([]byte(flash)), Path: "/",
+			HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: c.secure(r), MaxAge: 60})
+	}
+	http.Redirect(w, r, to, http.StatusSeeOther)
+}
+
+// takeFlash reads and clears the flash message.
+func (c *Console) takeFlash(w http.ResponseWriter, r *http.Request) string {
+	ck, err := r.Cookie(flashCookie)
+	if err != nil {
+		return ""
+	}
+	http.SetCookie(w, &http.Cookie{Name: flashCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: c.secure(r)})
+	b, err := base64.RawURLEncoding.DecodeString(ck.Value)
+	if err != nil || len(b) > 500 {
+		return ""
+	}
+	return string(b)
+}

@@ -1,0 +1,122 @@
+package console
+
+import (
+	"encoding/json"
+
+	"fmt"
+	"github.com/telltale-dev/telltale/client"
+	"html/template"
+	"strconv"
+	"time"
+)
+
+// serviceNames are the display names of the services (R1.2).
+var serviceNames = map[string]string{
+	"box": "Box", "google_drive": "Google Drive", "onedrive": "Microsoft OneDrive for Business",
+	"gmail": "Gmail", "microsoft365_mail": "Microsoft 365 mail",
+}
+
+var serviceTypes = map[string]string{"cloud": "Cloud", "email": "Email", "integration": "Automated integration"}
+
+func serviceName(s string) string {
+	if n, ok := serviceNames[s]; ok {
+		return n
+	}
+	return s
+}
+
+func serviceType(s string) string {
+	if n, ok := serviceTypes[s]; ok {
+		return n
+	}
+	return s
+}
+
+// statusTone is the colour class of a status; the text label always accompanies it.
+func statusTone(status string) string {
+	switch status {
+	case "monitoring":
+		return "ok"
+	case "searching", "indexing":
+		return "busy"
+	case "maintenance", "deauthorizing", "deleting":
+		return "warn"
+	case "error":
+		return "bad"
+	case "deauthorized":
+		return "off"
+	}
+	return "off"
+}
+
+// transitional statuses change by themselves; their pages refresh.
+func transitional(status string) bool {
+	switch status {
+	case "searching", "indexing", "deauthorizing", "deleting":
+		return true
+	}
+	return false
+}
+
+// blindSpot: a connection that is not collecting as it should (R1.10, R8.1).
+func blindSpot(status string) bool {
+	return status == "error" || status == "deauthorized" || status == "deauthorizing"
+}
+
+func fmtTime(t time.Time) string {
+	if t.IsZero() {
+		return "never"
+	}
+	return t.UTC().Format("2006-01-02 15:04:05 UTC")
+}
+
+func isoTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+func prettyJSON(raw json.RawMessage) string {
+	var v any
+	if json.Unmarshal(raw, &v) != nil {
+		return string(raw)
+	}
+	b, _ := json.MarshalIndent(v, "", "  ")
+	return string(b)
+}
+
+func humanSize(n int64) string {
+	switch {
+	case n >= 1e9:
+		return fmt.Sprintf("%.1f GB", float64(n)/1e9)
+	case n >= 1e6:
+		return fmt.Sprintf("%.1f MB", float64(n)/1e6)
+	case n >= 1e3:
+		return fmt.Sprintf("%.1f KB", float64(n)/1e3)
+	}
+	return strconv.FormatInt(n, 10) + " B"
+}
+
+var funcs = template.FuncMap{
+	"serviceName": serviceName, "serviceType": serviceType, "statusTone": statusTone,
+	"transitional": transitional, "fmtTime": fmtTime, "isoTime": isoTime, "prettyJSON": prettyJSON,
+	"humanSize": humanSize, "blindSpot": blindSpot,
+	"add":     func(a, b int) int { return a + b },
+	"fieldOf": fieldOf,
+}
+
+// specField is one connector field with what was typed and the API's message for it.
+type specField struct {
+	F     client.ConnectorField
+	Value string
+	Err   string
+}
+
+func fieldOf(v *view, f client.ConnectorField) specField {
+	sf := specField{F: f, Err: v.Fields[f.Name]}
+	if wz, ok := v.Data.(wizard); ok && !f.Secret {
+		sf.Value = wz.Values[f.Name]
+	}
+	return sf
+}

@@ -1,0 +1,117 @@
+package console
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/telltale-dev/telltale/client"
+	"github.com/telltale-dev/telltale/internal/auth"
+)
+
+type loginData struct {
+	CSRF     string
+	Next     string
+	Username string
+}
+
+// safeNext keeps redirects after sign-in on this site.
+func safeNext(next string) string {
+	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") || strings.HasPrefix(next, "/login") {
+		return "/connections"
+	}
+	return next
+}
+
+// loginPage shows the sign-in form with a fresh double-submit CSRF token: the same random value in
+// an HttpOnly cookie and in a hidden field.
+func (c *Console) loginPage(w http.ResponseWriter, r *http.Request) {
+	c.showLogin(w, r, http.StatusOK, loginData{Next: safeNext(r.URL.Query().Get("next"))}, "")
+}
+
+func (c *Console) showLogin(w http.ResponseWriter, r *http.Request, status int, d loginData, msg string) {
+	d.CSRF = randomToken()
+	http.SetCookie(w, &http.Cookie{Name: loginCSRF, Value: d.CSRF, Path: "/login", HttpOnly: true,
+		SameSite: http.SameSiteStrictMode, Secure: c.secure(r)})
+	c.render(w, r, status, "login", &view{Title: "Sign in", Error: msg, Data: d})
+}
+
+func (c *Console) login(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	if err := r.ParseForm(); err != nil {
+		c.showLogin(w, r, http.StatusBadRequest, loginData{}, "The form could not be read.")
+		return
+	}
+	d := loginData{Next: safeNext(r.PostFormValue("next")), Username: r.PostFormValue("username")}
+	ck, err := r.Cookie(loginCSRF)
+	if err != nil || !sameToken(ck.Value, r.PostFormValue("csrf")) {
+		c.showLogin(w, r, http.StatusForbidden, d, "The sign-in form expired (CSRF check). Try again.")
+		return
+	}
+	_, cookie, err := c.d.Auth.Login(r.Context(), d.Username, r.PostFormValue("password"))
+	if err != nil {
+		status, msg := http.StatusUnauthorized, "Wrong user name or password, or the account is disabled."
+		if !errors.Is(err, auth.ErrUnauthenticated) {
+			c.d.Log.Error("console: sign-in failed", "err", err)
+			status, msg = http.StatusInternalServerError, "The server could not sign you in; try again."
+		}
+		c.showLogin(w, r, status, d, msg)
+		return
+	}
+	http.SetCookie(w, &http.Cookie{Name: loginCSRF, Value: "", Path: "/login", MaxAge: -1, HttpOnly: true, Secure: c.secure(r)})
+	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: cookie, Path: "/", HttpOnly: true,
+		SameSite: http.SameSiteLaxMode, Secure: c.secure(r)})
+	// A first admin must replace the generated password first.
+	p, err := c.d.Auth.AuthenticateSession(r.Context(), cookie)
+	if err == nil {
+		var me client.Me
+		if c.call(r, &session{Principal: p, cookie: cookie}, "GET", "/api/v1/me", nil, &me) == nil && me.MustChangePassword {
+			c.redirect(w, r, "/password", "")
+			return
+		}
+	}
+	http.Redirect(w, r, d.Next, http.StatusSeeOther)
+}
+
+func (c *Console) logout(w http.ResponseWriter, r *http.Request, s *session) {
+	if err := c.d.Auth.Logout(r.Context(), s.cookie); err != nil {
+		c.d.Log.Error("console: sign-out failed", "err", err)
+	}
+	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: c.secure(r)})
+	http.Redirect(w, r, "/login", http.StatusSeeOther)
+}
+
+func (c *Console) passwordPage(w http.ResponseWriter, r *http.Request, s *session) {
+	v := &view{Title: "Change password", User: s}
+	var me client.Me
+	if err := c.call(r, s, "GET", "/api/v1/me", nil, &me); err == nil && me.MustChangePassword {
+		v.Error = "Your password was generated at first start: choose your own before you go on."
+	}
+	c.render(w, r, http.StatusOK, "password", v)
+}
+
+func (c *Console) changePassword(w http.ResponseWriter, r *http.Request, s *session) {
+	in := client.PasswordChange{Current: r.PostFormValue("current"), New: r.PostFormValue("new")}
+	v := &view{Title: "Change password", User: s}
+	if in.New != r.PostFormValue("confirm") {
+		v.Fields = map[string]string{"confirm": "does not match the new password"}
+		v.Error = "The two new passwords differ."
+		c.render(w, r, http.StatusUnprocessableEntity, "password", v)
+		return
+	}
+	if err := c.call(r, s, "POST", "/api/v1/me/password", in, nil); err != nil {
+		v.problem(err)
+		c.render(w, r, statusOf(err), "password", v)
+		return
+	}
+	c.redirect(w, r, "/connections", "Your password was changed.")
+}
+
+// statusOf is the HTTP status to answer with for an API error.
+func statusOf(err error) int {
+	var p *client.Problem
+	if errors.As(err, &p) && p.Status >= 400 {
+		return p.Status
+	}
+	return http.StatusInternalServerError
+}
