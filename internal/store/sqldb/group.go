@@ -3,6 +3,7 @@ package sqldb
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -24,10 +25,34 @@ func (s *sqlBuilder) where(qr search.Query, includeHeld bool) error {
 	return s.node(qr.Root)
 }
 
+// fromFor is the FROM clause of a count or grouping: the connections join only when the query
+// names a connection, since SQLite does not drop the unused join and it keeps an index from
+// covering the query (a count then reads every matching row).
+func fromFor(qr search.Query) string {
+	if usesConnection(qr.Root) {
+		return eventFrom
+	}
+	return ` FROM file_events e `
+}
+
+func usesConnection(n search.Node) bool {
+	switch n := n.(type) {
+	case *search.And:
+		return slices.ContainsFunc(n.Nodes, usesConnection)
+	case *search.Or:
+		return slices.ContainsFunc(n.Nodes, usesConnection)
+	case *search.Not:
+		return usesConnection(n.Node)
+	case *search.Term:
+		return n.Field == "connection"
+	}
+	return false
+}
+
 // CountSearch implements store.EventQueries.
 func (q *Queries) CountSearch(ctx context.Context, qr search.Query, limit int64, includeHeld bool) (int64, bool, error) {
 	s := &sqlBuilder{d: q.d}
-	s.w(`SELECT COUNT(*) FROM (SELECT 1`, eventFrom)
+	s.w(`SELECT COUNT(*) FROM (SELECT 1`, fromFor(qr))
 	if err := s.where(qr, includeHeld); err != nil {
 		return 0, false, fmt.Errorf("store: count search: %w", err)
 	}
@@ -66,7 +91,7 @@ func (q *Queries) GroupEvents(ctx context.Context, qr search.Query, by store.Gro
 		return nil, fmt.Errorf("store: group events: unknown dimension %q: use actor, file, destination, action or day", by)
 	}
 	s := &sqlBuilder{d: q.d}
-	s.w(`SELECT `, key, `, `, label, `, COUNT(*)`, eventFrom)
+	s.w(`SELECT `, key, `, `, label, `, COUNT(*)`, fromFor(qr))
 	if err := s.where(qr, false); err != nil {
 		return nil, fmt.Errorf("store: group events: %w", err)
 	}

@@ -130,6 +130,56 @@ func (s *sqlBuilder) text(t *search.Term, expr string) {
 	s.w(` ESCAPE '\'`)
 }
 
+// ftsLike returns a LIKE pattern for the SQLite FTS5 trigram table (which has no ESCAPE and folds
+// case itself) that matches a superset of what t's own LIKE matches: escaped % and _ become _ (any
+// one character). ok is false when the pattern has no literal run of 3 characters, the least the
+// trigram index can use, or matches the empty string (no prefilter then).
+func ftsLike(t *search.Term) (pattern string, ok bool) {
+	if t.MatchesEmpty() {
+		return "", false
+	}
+	p := t.LikePattern()
+	if !t.HasWildcard() {
+		p = t.Literal()
+		var b strings.Builder
+		for _, r := range p {
+			if r == '%' || r == '_' {
+				r = '_'
+			}
+			b.WriteRune(r)
+		}
+		p = b.String()
+	} else {
+		var b strings.Builder
+		esc := false
+		for _, r := range p {
+			switch {
+			case esc && (r == '%' || r == '_'):
+				b.WriteByte('_')
+			case esc:
+				b.WriteRune(r)
+			case r == '\\':
+				esc = true
+				continue
+			default:
+				b.WriteRune(r)
+			}
+			esc = false
+		}
+		p = b.String()
+	}
+	run, best := 0, 0
+	for _, r := range p {
+		if r == '%' || r == '_' {
+			run = 0
+			continue
+		}
+		run++
+		best = max(best, run)
+	}
+	return p, best >= 3
+}
+
 func cmpOp(op search.Op) string {
 	if op == search.OpEq {
 		return "="
@@ -176,6 +226,13 @@ func (s *sqlBuilder) term(t *search.Term) error {
 	case "owner":
 		s.text(t, "e.owner")
 	case "name":
+		// SQLite: candidates from the FTS5 trigram table (migration 0004), re-checked exactly by
+		// s.text. PostgreSQL's pg_trgm index is on s.text's own expression.
+		if pat, ok := ftsLike(t); ok && !s.pg() {
+			s.w("e.id IN (SELECT rowid FROM file_events_name WHERE file_events_name.file_name LIKE ")
+			s.arg(pat)
+			s.w(") AND ")
+		}
 		s.text(t, "e.file_name")
 	case "directory":
 		s.text(t, "e.directory")
@@ -216,7 +273,8 @@ func (s *sqlBuilder) term(t *search.Term) error {
 		s.w(" OR ")
 		s.docArray(cond, "s", "w")
 	case "exposure":
-		s.w("(e.exposure & ")
+		// "exposure <> 0" lets the partial index file_events_exposed serve the term.
+		s.w("e.exposure <> 0 AND (e.exposure & ")
 		s.arg(int64(event.Exposure(t.Value).Bit()))
 		s.w(") <> 0")
 	case "severity":
@@ -300,7 +358,9 @@ func (q *Queries) SearchEvents(ctx context.Context, qr search.Query, opt store.S
 		return nil, q.wrap("search events", err)
 	}
 	defer rows.Close()
-	var out []event.FileEvent
+	// Sized for a full page: growing a slice of events (large structs) by appending dominated the
+	// export's CPU profile.
+	out := make([]event.FileEvent, 0, min(opt.Limit, 10000))
 	for rows.Next() {
 		e, err := scanEvent(rows)
 		if err != nil {
