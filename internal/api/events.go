@@ -2,6 +2,7 @@ package api
 
 import (
 	"bufio"
+	"context"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/csv"
@@ -319,48 +320,56 @@ func (s *Server) exportEvents(r *http.Request, _ auth.Principal) (any, error) {
 		ctype, ext = "application/x-ndjson", "jsonl"
 	}
 	return rawBody{contentType: ctype, filename: "file-events." + ext, write: func(w io.Writer) error {
-		bw := bufio.NewWriterSize(w, 256<<10)
-		var cw *csv.Writer
-		if format == "csv" {
-			cw = csv.NewWriter(bw)
-			if err := cw.Write(CSVHeader); err != nil {
-				return err
-			}
-		}
-		enc := json.NewEncoder(bw)
-		cur := &store.SearchCursor{ID: after}
-		for {
-			page, err := s.store.SearchEvents(r.Context(), q, store.SearchOptions{Sort: store.SortID, Limit: exportPage, After: cur})
-			if err != nil {
-				return err
-			}
-			for i := range page {
-				if cw != nil {
-					if err := cw.Write(csvRow(&page[i])); err != nil {
-						return err
-					}
-				} else if err := enc.Encode(&page[i]); err != nil {
-					return err
-				}
-			}
-			if cw != nil {
-				cw.Flush()
-				if err := cw.Error(); err != nil {
-					return err
-				}
-			}
-			if err := bw.Flush(); err != nil {
-				return err
-			}
-			if f, ok := w.(http.Flusher); ok {
-				f.Flush()
-			}
-			if len(page) < exportPage {
-				return nil
-			}
-			cur = &store.SearchCursor{ID: page[len(page)-1].Event.ID}
-		}
+		return WriteExport(r.Context(), s.store, q, format, after, w)
 	}}, nil
+}
+
+// WriteExport streams every event matching q with an id above afterID, in id order, to w as CSV
+// (with CSVHeader) or JSON lines: pages of 5,000 events, each flushed (and w's http.Flusher called)
+// before the next is read, so memory stays constant whatever the size of the result. It is the
+// body of POST /api/v1/file-events/export; the search benchmark measures it.
+func WriteExport(ctx context.Context, st store.EventQueries, q search.Query, format string, afterID int64, w io.Writer) error {
+	bw := bufio.NewWriterSize(w, 256<<10)
+	var cw *csv.Writer
+	if format == "csv" {
+		cw = csv.NewWriter(bw)
+		if err := cw.Write(CSVHeader); err != nil {
+			return err
+		}
+	}
+	enc := json.NewEncoder(bw)
+	cur := &store.SearchCursor{ID: afterID}
+	for {
+		page, err := st.SearchEvents(ctx, q, store.SearchOptions{Sort: store.SortID, Limit: exportPage, After: cur})
+		if err != nil {
+			return err
+		}
+		for i := range page {
+			if cw != nil {
+				if err := cw.Write(csvRow(&page[i])); err != nil {
+					return err
+				}
+			} else if err := enc.Encode(&page[i]); err != nil {
+				return err
+			}
+		}
+		if cw != nil {
+			cw.Flush()
+			if err := cw.Error(); err != nil {
+				return err
+			}
+		}
+		if err := bw.Flush(); err != nil {
+			return err
+		}
+		if f, ok := w.(http.Flusher); ok {
+			f.Flush()
+		}
+		if len(page) < exportPage {
+			return nil
+		}
+		cur = &store.SearchCursor{ID: page[len(page)-1].Event.ID}
+	}
 }
 
 func checkName(name string) error {
