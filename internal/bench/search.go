@@ -22,7 +22,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/telltale-dev/telltale/internal/api"
-	"github.com/telltale-dev/telltale/internal/event"
 	"github.com/telltale-dev/telltale/internal/eventgen"
 	"github.com/telltale-dev/telltale/internal/search"
 	"github.com/telltale-dev/telltale/internal/store"
@@ -272,40 +271,36 @@ func searchDriver(ctx context.Context, o SearchOptions, driver string, progress 
 }
 
 // loadSearch fills an empty database with o.Events events from eventgen.Timeline through each
-// driver's bulk path: InsertEvents in transactions of o.Batch on SQLite (one prepared statement per
-// transaction), COPY of the rows InsertEvents would store on PostgreSQL. The generator runs ahead in
-// its own goroutine. Then it gathers statistics, as a deployment's maintenance does.
+// driver's bulk path, as a restore or an import would: the secondary indexes, the FTS5 triggers and
+// the unique dedupe index are dropped (their definitions read back from the catalog), the rows
+// InsertEvents would store (sqldb.EventRow) go in with prepared multi-row INSERTs on SQLite and
+// COPY on PostgreSQL, o.Batch per transaction, and then every index is built again from the
+// catalog's own statements (on SQLite the FTS5 table is rebuilt as migration 0004 does on an
+// existing database). The generator runs ahead in its own goroutine. Then it gathers statistics,
+// as a deployment's maintenance does.
 func loadSearch(ctx context.Context, o SearchOptions, driver string, bdb *benchDB, progress io.Writer) (LoadRecord, error) {
 	rec := LoadRecord{Events: o.Events, Date: Stamp()}
-	type batch struct {
-		evs  []*event.FileEvent
-		rows [][]any
-	}
 	gen := eventgen.NewTimeline(eventgen.Options{Seed: o.Seed, People: o.People, Days: o.Days}, o.Events)
-	batches := make(chan batch, 4)
+	batches := make(chan [][]any, 4)
 	genErr := make(chan error, 1)
 	go func() {
 		defer close(batches)
 		for {
-			var b batch
+			var b [][]any
 			inserted := time.Now().UnixMicro()
-			for len(b.evs)+len(b.rows) < o.Batch {
+			for len(b) < o.Batch {
 				e, ok := gen.Next()
 				if !ok {
 					break
 				}
-				if driver == "postgres" {
-					row, err := sqldb.EventRow(&e, false, inserted)
-					if err != nil {
-						genErr <- err
-						return
-					}
-					b.rows = append(b.rows, row)
-				} else {
-					b.evs = append(b.evs, &e)
+				row, err := sqldb.EventRow(&e, false, inserted)
+				if err != nil {
+					genErr <- err
+					return
 				}
+				b = append(b, row)
 			}
-			if len(b.evs)+len(b.rows) == 0 {
+			if len(b) == 0 {
 				return
 			}
 			select {
@@ -315,35 +310,42 @@ func loadSearch(ctx context.Context, o SearchOptions, driver string, bdb *benchD
 			}
 		}
 	}()
-	var conn *sql.Conn
+	conn, err := bdb.db.Conn(ctx)
+	if err != nil {
+		return rec, err
+	}
+	defer conn.Close()
+	rebuild, err := dropForLoad(ctx, driver, conn)
+	if err != nil {
+		return rec, fmt.Errorf("load: drop indexes: %w", err)
+	}
+	const per = 50 // rows per INSERT statement on SQLite
 	if driver == "postgres" {
-		rec.Method = fmt.Sprintf("COPY of %d rows per transaction (the column values InsertEvents stores)", o.Batch)
-		var err error
-		if conn, err = bdb.db.Conn(ctx); err != nil {
+		rec.Method = fmt.Sprintf("COPY, %d rows per transaction, indexes built after", o.Batch)
+	} else {
+		rec.Method = fmt.Sprintf("INSERTs of %d rows, %d rows per transaction, indexes built after", per, o.Batch)
+		if _, err := conn.ExecContext(ctx, `PRAGMA cache_size = -1000000`); err != nil { // 1 GB for the index sorts
 			return rec, err
 		}
-		defer conn.Close()
-	} else {
-		rec.Method = fmt.Sprintf("InsertEvents, %d events per transaction", o.Batch)
+		defer conn.ExecContext(ctx, `PRAGMA cache_size = -2000`)
 	}
 	cols := strings.Split(strings.NewReplacer("\n", "", " ", "").Replace(sqldb.EventColumns), ",")
 	start, loaded, lastReport := time.Now(), 0, time.Now()
 	for b := range batches {
 		if driver == "postgres" {
-			err := conn.Raw(func(dc any) error {
-				n, err := dc.(*stdlib.Conn).Conn().CopyFrom(ctx, pgx.Identifier{"file_events"}, cols, pgx.CopyFromRows(b.rows))
+			err = conn.Raw(func(dc any) error {
+				n, err := dc.(*stdlib.Conn).Conn().CopyFrom(ctx, pgx.Identifier{"file_events"}, cols, pgx.CopyFromRows(b))
 				loaded += int(n)
 				return err
 			})
-			if err != nil {
-				return rec, fmt.Errorf("load: copy: %w", err)
-			}
 		} else {
-			n, err := bdb.s.InsertEvents(ctx, b.evs, false)
-			if err != nil {
-				return rec, fmt.Errorf("load: %w", err)
+			err = insertRows(ctx, conn, b, per)
+			if err == nil {
+				loaded += len(b)
 			}
-			loaded += n
+		}
+		if err != nil {
+			return rec, fmt.Errorf("load: %w", err)
 		}
 		if time.Since(lastReport) > 30*time.Second {
 			lastReport = time.Now()
@@ -358,11 +360,19 @@ func loadSearch(ctx context.Context, o SearchOptions, driver string, bdb *benchD
 	if err := ctx.Err(); err != nil {
 		return rec, err
 	}
-	rec.Seconds = time.Since(start).Seconds()
 	if loaded != o.Events {
-		return rec, fmt.Errorf("load: stored %d of %d events (duplicates from the generator?)", loaded, o.Events)
+		return rec, fmt.Errorf("load: stored %d of %d events", loaded, o.Events)
 	}
-	fmt.Fprintf(progress, "%s: loaded %d events in %.0f s (%.0f events/s)\n", driver, loaded, rec.Seconds, float64(loaded)/rec.Seconds)
+	fmt.Fprintf(progress, "%s: inserted %d events in %.0f s; building indexes\n", driver, loaded, time.Since(start).Seconds())
+	for _, st := range rebuild {
+		t0 := time.Now()
+		if _, err := conn.ExecContext(ctx, st); err != nil {
+			return rec, fmt.Errorf("load: %s: %w", st, err)
+		}
+		fmt.Fprintf(progress, "%s: %.0f s: %s\n", driver, time.Since(t0).Seconds(), shorten(st))
+	}
+	rec.Seconds = time.Since(start).Seconds()
+	fmt.Fprintf(progress, "%s: loaded %d events with their indexes in %.0f s (%.0f events/s)\n", driver, loaded, rec.Seconds, float64(loaded)/rec.Seconds)
 
 	// Statistics, as a deployment's maintenance keeps them (SQLite: PRAGMA optimize's sampled
 	// ANALYZE; PostgreSQL: what autovacuum does).
@@ -372,12 +382,83 @@ func loadSearch(ctx context.Context, o SearchOptions, driver string, bdb *benchD
 		stmts = []string{`VACUUM ANALYZE file_events`}
 	}
 	for _, st := range stmts {
-		if _, err := bdb.db.ExecContext(ctx, st); err != nil {
+		if _, err := conn.ExecContext(ctx, st); err != nil {
 			return rec, fmt.Errorf("%s: %w", st, err)
 		}
 	}
 	rec.AnalyzeSecs = time.Since(t0).Seconds()
 	return rec, nil
+}
+
+// dropForLoad drops file_events' secondary indexes (and on SQLite the triggers that keep the FTS5
+// table in step) and returns the statements that build them again, from the catalog.
+func dropForLoad(ctx context.Context, driver string, conn *sql.Conn) ([]string, error) {
+	q := `SELECT type, name, sql FROM sqlite_master WHERE tbl_name = 'file_events' AND type IN ('index', 'trigger') AND sql IS NOT NULL ORDER BY type, name`
+	if driver == "postgres" {
+		q = `SELECT 'index', indexname, indexdef FROM pg_indexes WHERE tablename = 'file_events' AND indexname <> 'file_events_pkey' ORDER BY indexname`
+	}
+	rows, err := conn.QueryContext(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	var drops, indexes, triggers []string
+	for rows.Next() {
+		var typ, name, def string
+		if err := rows.Scan(&typ, &name, &def); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		drops = append(drops, "DROP "+strings.ToUpper(typ)+" "+name)
+		if typ == "trigger" {
+			triggers = append(triggers, def)
+		} else {
+			indexes = append(indexes, def)
+		}
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	for _, st := range drops {
+		if _, err := conn.ExecContext(ctx, st); err != nil {
+			return nil, fmt.Errorf("%s: %w", st, err)
+		}
+	}
+	rebuild := indexes
+	if len(triggers) > 0 {
+		rebuild = append(rebuild, `INSERT INTO file_events_name(file_events_name) VALUES ('rebuild')`)
+	}
+	return append(rebuild, triggers...), nil
+}
+
+// insertRows inserts rows into file_events in one transaction, per rows a statement.
+func insertRows(ctx context.Context, conn *sql.Conn, rows [][]any, per int) error {
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	st, err := tx.PrepareContext(ctx, sqldb.MultiRowInsert(per, ""))
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	args := make([]any, 0, per*len(rows[0]))
+	for i := 0; i < len(rows); i += per {
+		part := rows[i:min(i+per, len(rows))]
+		args = args[:0]
+		for _, r := range part {
+			args = append(args, r...)
+		}
+		if len(part) == per {
+			_, err = st.ExecContext(ctx, args...)
+		} else {
+			_, err = tx.ExecContext(ctx, sqldb.MultiRowInsert(len(part), ""), args...)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
 }
 
 // sampleEvents picks SHA-256 digests of stored events (random ids) for the hash query.

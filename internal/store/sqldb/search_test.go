@@ -59,6 +59,14 @@ func searchEvents() []*event.FileEvent {
 			e.Event.ConnectionID, e.Event.ConnectionName = 99, ""
 		case i%47 == 0:
 			e.File.Path = ""
+		case i%59 == 0:
+			e.File.Name = fmt.Sprintf(`back\slash_%d.TXT`, i)
+			e.File.Path = e.File.Directory + "/" + e.File.Name
+		case i%61 == 0:
+			e.File.Name = fmt.Sprintf("Überblick-ÄRGER-%d.pdf", i)
+			e.File.Path = e.File.Directory + "/" + e.File.Name
+		case i%67 == 0:
+			e.File.Name = "Q3" // shorter than a trigram
 		}
 		if i%13 == 0 {
 			e.Risk.Severity = sev[(i/13)%len(sev)]
@@ -165,6 +173,12 @@ func searchQueries(all []event.FileEvent) []string {
 		"name:" + exactName, `name:"` + strings.ToUpper(exactName) + `"`, "name:*.xlsx", "name:*.XLSX", "plan", "budget xlsx",
 		`"customer-list"`, "name:budget-???.pdf", `name:*%*`, `name:*_*`, `name:*\**`, `"[v"`, "name:*ärger*", "name:*Ärger*",
 		"name:ÄRGER*", "file:*-9?.docx",
+		// name patterns through the trigram indexes: escaped % and _ inside a 3-character run, a
+		// backslash, case folding (ASCII only), non-ASCII runs, runs shorter than 3, exact names
+		`name:*100%_done*`, `name:*0%_d*`, `name:"*%_done [v*"`, `name:"*done [v2?0]*"`, `name:*K\\SLASH*`, `name:*\\slash\_*`,
+		`name:back\\slash_59.txt`, `name:*\\*`, "name:*BuDgEt*", "name:*überblick*", "name:*Überblick*", "name:*ärger-*",
+		"name:*ÄRGER-*", "name:*rger-*", "name:*pl*", "name:*q3*", "name:q3", "name:Q?", "name:*a*", "name:??", "name:budget-?2*",
+		"name:*get-1*.xlsx", "NOT name:*budget*", "name:*budget* OR name:*forecast*", "name:*lan*", "name:*.x?sx",
 		"path:/Finance/*", "path:/finance/*", "path:/Odd/*", "path:/Root/*", "path:*/payroll/*", "path:" + exactPath,
 		"NOT path:*", "path:*", "path:/Root//*",
 		"folder:/HR/2026", "dir:/Sales*", "directory:/Root/", "NOT dir:*",
