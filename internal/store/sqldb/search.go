@@ -130,54 +130,47 @@ func (s *sqlBuilder) text(t *search.Term, expr string) {
 	s.w(` ESCAPE '\'`)
 }
 
-// ftsLike returns a LIKE pattern for the SQLite FTS5 trigram table (which has no ESCAPE and folds
-// case itself) that matches a superset of what t's own LIKE matches: escaped % and _ become _ (any
-// one character). ok is false when the pattern has no literal run of 3 characters, the least the
-// trigram index can use, or matches the empty string (no prefilter then).
-func ftsLike(t *search.Term) (pattern string, ok bool) {
+// maxTrigrams bounds the terms of a name prefilter (more only narrow the candidates further).
+const maxTrigrams = 24
+
+// ftsMatch returns an FTS5 query for the trigram table file_events_name (SQLite, migration 0004)
+// that every name matching t satisfies: the AND of the trigrams of the pattern's literal runs (a
+// run ends at a wildcard; escaped %, _ and \ are literal characters of it). FTS5 folds case more
+// widely than search does (Unicode, not ASCII only), so its rows are a superset of t's matches and
+// t's own condition, written beside it, decides. It uses MATCH, not the table's LIKE, because FTS5
+// re-checks a LIKE against each candidate's name in file_events, which the outer condition does
+// anyway. ok is false when no literal run has 3 characters: the index cannot narrow the search.
+func ftsMatch(t *search.Term) (query string, ok bool) {
 	if t.MatchesEmpty() {
 		return "", false
 	}
-	p := t.LikePattern()
-	if !t.HasWildcard() {
-		p = t.Literal()
-		var b strings.Builder
-		for _, r := range p {
-			if r == '%' || r == '_' {
-				r = '_'
-			}
-			b.WriteRune(r)
+	var runs [][]rune
+	var cur []rune
+	esc := false
+	for _, r := range t.LikePattern() {
+		switch {
+		case esc:
+			cur, esc = append(cur, r), false
+		case r == '\\':
+			esc = true
+		case r == '%' || r == '_':
+			runs, cur = append(runs, cur), nil
+		default:
+			cur = append(cur, r)
 		}
-		p = b.String()
-	} else {
-		var b strings.Builder
-		esc := false
-		for _, r := range p {
-			switch {
-			case esc && (r == '%' || r == '_'):
-				b.WriteByte('_')
-			case esc:
-				b.WriteRune(r)
-			case r == '\\':
-				esc = true
-				continue
-			default:
-				b.WriteRune(r)
-			}
-			esc = false
-		}
-		p = b.String()
 	}
-	run, best := 0, 0
-	for _, r := range p {
-		if r == '%' || r == '_' {
-			run = 0
-			continue
+	runs = append(runs, cur)
+	var terms []string
+	seen := map[string]bool{}
+	for _, run := range runs {
+		for i := 0; i+3 <= len(run) && len(terms) < maxTrigrams; i++ {
+			if g := string(run[i : i+3]); !seen[g] {
+				seen[g] = true
+				terms = append(terms, `"`+strings.ReplaceAll(g, `"`, `""`)+`"`)
+			}
 		}
-		run++
-		best = max(best, run)
 	}
-	return p, best >= 3
+	return strings.Join(terms, " AND "), len(terms) > 0
 }
 
 func cmpOp(op search.Op) string {
@@ -226,11 +219,11 @@ func (s *sqlBuilder) term(t *search.Term) error {
 	case "owner":
 		s.text(t, "e.owner")
 	case "name":
-		// SQLite: candidates from the FTS5 trigram table (migration 0004), re-checked exactly by
+		// SQLite: candidates from the FTS5 trigram table (migration 0004), checked exactly by
 		// s.text. PostgreSQL's pg_trgm index is on s.text's own expression.
-		if pat, ok := ftsLike(t); ok && !s.pg() {
-			s.w("e.id IN (SELECT rowid FROM file_events_name WHERE file_events_name.file_name LIKE ")
-			s.arg(pat)
+		if m, ok := ftsMatch(t); ok && !s.pg() {
+			s.w("e.id IN (SELECT rowid FROM file_events_name WHERE file_events_name MATCH ")
+			s.arg(m)
 			s.w(") AND ")
 		}
 		s.text(t, "e.file_name")

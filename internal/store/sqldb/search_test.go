@@ -67,6 +67,8 @@ func searchEvents() []*event.FileEvent {
 			e.File.Path = e.File.Directory + "/" + e.File.Name
 		case i%67 == 0:
 			e.File.Name = "Q3" // shorter than a trigram
+		case i%71 == 0:
+			e.File.Name = fmt.Sprintf(`He said "hi" %d.txt`, i)
 		}
 		if i%13 == 0 {
 			e.Risk.Severity = sev[(i/13)%len(sev)]
@@ -179,6 +181,7 @@ func searchQueries(all []event.FileEvent) []string {
 		`name:back\\slash_59.txt`, `name:*\\*`, "name:*BuDgEt*", "name:*überblick*", "name:*Überblick*", "name:*ärger-*",
 		"name:*ÄRGER-*", "name:*rger-*", "name:*pl*", "name:*q3*", "name:q3", "name:Q?", "name:*a*", "name:??", "name:budget-?2*",
 		"name:*get-1*.xlsx", "NOT name:*budget*", "name:*budget* OR name:*forecast*", "name:*lan*", "name:*.x?sx",
+		`name:"*said \"hi*"`, `name:"*\"HI\" 7*"`,
 		"path:/Finance/*", "path:/finance/*", "path:/Odd/*", "path:/Root/*", "path:*/payroll/*", "path:" + exactPath,
 		"NOT path:*", "path:*", "path:/Root//*",
 		"folder:/HR/2026", "dir:/Sales*", "directory:/Root/", "NOT dir:*",
