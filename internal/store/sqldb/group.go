@@ -51,10 +51,34 @@ func usesConnection(n search.Node) bool {
 
 // CountSearch implements store.EventQueries.
 func (q *Queries) CountSearch(ctx context.Context, qr search.Query, limit int64, includeHeld bool) (int64, bool, error) {
-	s := &sqlBuilder{d: q.d}
-	s.w(`SELECT COUNT(*) FROM (SELECT 1`, fromFor(qr))
-	if err := s.where(qr, includeHeld); err != nil {
-		return 0, false, fmt.Errorf("store: count search: %w", err)
+	common, err := q.commonNames(ctx, qr)
+	if err != nil {
+		return 0, false, err
+	}
+	s := &sqlBuilder{d: q.d, common: common}
+	if t := topName(qr, common); t != nil {
+		// The candidates of a common name every match needs drive the count, in rowid order, so
+		// that it stops at the limit (IN (...) would collect every candidate first).
+		m, _ := ftsMatch(t)
+		s.joined = t
+		s.w(`SELECT COUNT(*) FROM (SELECT 1 FROM file_events_name f JOIN file_events e ON e.id = f.rowid`)
+		if usesConnection(qr.Root) {
+			s.w(` LEFT JOIN connections c ON c.id = e.connection_id`)
+		}
+		s.w(` WHERE f.file_events_name MATCH `)
+		s.arg(m)
+		s.w(` AND `)
+		if !includeHeld {
+			s.w(`e.held = 0 AND `)
+		}
+		if err := s.node(qr.Root); err != nil {
+			return 0, false, fmt.Errorf("store: count search: %w", err)
+		}
+	} else {
+		s.w(`SELECT COUNT(*) FROM (SELECT 1`, fromFor(qr))
+		if err := s.where(qr, includeHeld); err != nil {
+			return 0, false, fmt.Errorf("store: count search: %w", err)
+		}
 	}
 	if limit > 0 {
 		s.w(` LIMIT `)

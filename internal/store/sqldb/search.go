@@ -17,6 +17,12 @@ type sqlBuilder struct {
 	d    *Dialect
 	b    strings.Builder
 	args []any
+	// SQLite name terms: common ones (many trigram candidates, see commonNames) get no FTS5
+	// prefilter where unfiltered is set; joined is the one whose candidates drive the query (its
+	// MATCH is written by the caller).
+	common     map[*search.Term]bool
+	unfiltered bool
+	joined     *search.Term
 }
 
 func (s *sqlBuilder) w(parts ...string) {
@@ -130,6 +136,72 @@ func (s *sqlBuilder) text(t *search.Term, expr string) {
 	s.w(` ESCAPE '\'`)
 }
 
+// commonCandidates is how many trigram candidates make a name term common: its FTS5 prefilter
+// would cost more than it saves where the query reads in the order of an index and stops early
+// (a page sorted by time: a scan finds 100 matches among a few thousand events, where the
+// prefilter looks up every candidate and sorts them).
+var commonCandidates int64 = 20000
+
+// commonNames probes the FTS5 table (SQLite) for each name term of qr that has a trigram
+// prefilter and returns those with at least commonCandidates candidates.
+func (q *Queries) commonNames(ctx context.Context, qr search.Query) (map[*search.Term]bool, error) {
+	if q.d.Name == "postgres" || qr.Root == nil {
+		return nil, nil
+	}
+	var out map[*search.Term]bool
+	var walk func(n search.Node) error
+	walk = func(n search.Node) error {
+		switch n := n.(type) {
+		case *search.And:
+			for _, c := range n.Nodes {
+				if err := walk(c); err != nil {
+					return err
+				}
+			}
+		case *search.Or:
+			for _, c := range n.Nodes {
+				if err := walk(c); err != nil {
+					return err
+				}
+			}
+		case *search.Not:
+			return walk(n.Node)
+		case *search.Term:
+			m, ok := ftsMatch(n)
+			if n.Field != "name" || !ok {
+				return nil
+			}
+			var c int64
+			if err := q.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM file_events_name WHERE file_events_name MATCH ? LIMIT ?)`, m, commonCandidates).Scan(&c); err != nil {
+				return q.wrap("search: name candidates", err)
+			}
+			if c >= commonCandidates {
+				if out == nil {
+					out = map[*search.Term]bool{}
+				}
+				out[n] = true
+			}
+		}
+		return nil
+	}
+	return out, walk(qr.Root)
+}
+
+// topName returns a common name term that every match must satisfy (the root, or a term ANDed at
+// the root), whose candidates can drive a count.
+func topName(qr search.Query, common map[*search.Term]bool) *search.Term {
+	nodes := []search.Node{qr.Root}
+	if a, ok := qr.Root.(*search.And); ok {
+		nodes = a.Nodes
+	}
+	for _, n := range nodes {
+		if t, ok := n.(*search.Term); ok && common[t] {
+			return t
+		}
+	}
+	return nil
+}
+
 // maxTrigrams bounds the terms of a name prefilter (more only narrow the candidates further).
 const maxTrigrams = 24
 
@@ -221,7 +293,7 @@ func (s *sqlBuilder) term(t *search.Term) error {
 	case "name":
 		// SQLite: candidates from the FTS5 trigram table (migration 0004), checked exactly by
 		// s.text. PostgreSQL's pg_trgm index is on s.text's own expression.
-		if m, ok := ftsMatch(t); ok && !s.pg() {
+		if m, ok := ftsMatch(t); ok && !s.pg() && t != s.joined && !(s.unfiltered && s.common[t]) {
 			s.w("e.id IN (SELECT rowid FROM file_events_name WHERE file_events_name MATCH ")
 			s.arg(m)
 			s.w(") AND ")
@@ -313,7 +385,12 @@ func (q *Queries) SearchEvents(ctx context.Context, qr search.Query, opt store.S
 	default:
 		return nil, fmt.Errorf("store: search events: unknown sort %q: use observed, inserted or id", opt.Sort)
 	}
-	s := &sqlBuilder{d: q.d}
+	common, err := q.commonNames(ctx, qr)
+	if err != nil {
+		return nil, err
+	}
+	// A page reads in the order of an index and stops at the limit: common names go unfiltered.
+	s := &sqlBuilder{d: q.d, common: common, unfiltered: true}
 	s.w(`SELECT `, eventCols, eventFrom, `WHERE `)
 	if !opt.IncludeHeld {
 		s.w(`e.held = 0 AND `)
