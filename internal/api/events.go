@@ -166,15 +166,27 @@ func (s *Server) searchEvents(r *http.Request, p auth.Principal) (any, error) {
 		}
 		opt.After = &store.SearchCursor{Time: c.Time, ID: c.ID}
 	}
+	// The page and the total are independent reads: run them side by side (the request takes the
+	// longer of the two, not their sum).
+	type counted struct {
+		n      int64
+		capped bool
+		err    error
+	}
+	total := make(chan counted, 1)
+	go func() {
+		n, capped, err := s.store.CountSearch(r.Context(), q, countCap, false)
+		total <- counted{n, capped, err}
+	}()
 	evs, err := s.store.SearchEvents(r.Context(), q, opt)
+	c := <-total
 	if err != nil {
 		return nil, err
 	}
-	total, capped, err := s.store.CountSearch(r.Context(), q, countCap, false)
-	if err != nil {
-		return nil, err
+	if c.err != nil {
+		return nil, c.err
 	}
-	out := client.SearchResult{Items: make([]json.RawMessage, 0, len(evs)), Total: total, TotalIsMin: capped, Query: q.String()}
+	out := client.SearchResult{Items: make([]json.RawMessage, 0, len(evs)), Total: c.n, TotalIsMin: c.capped, Query: q.String()}
 	for i := range evs {
 		b, err := json.Marshal(&evs[i])
 		if err != nil {

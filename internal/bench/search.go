@@ -622,6 +622,7 @@ func referenceQueries(ctx context.Context, s store.Store, o SearchOptions, smp *
 			}
 			t0 := time.Now()
 			var n int64
+			var pt time.Duration
 			if ref.group {
 				gs, err := s.GroupEvents(ctx, q, store.GroupActor, 100)
 				if err != nil {
@@ -630,14 +631,22 @@ func referenceQueries(ctx context.Context, s store.Store, o SearchOptions, smp *
 				for _, g := range gs {
 					n += g.Count
 				}
+				pt = time.Since(t0)
 			} else {
-				if _, err := s.SearchEvents(ctx, q, store.SearchOptions{Sort: store.SortObserved, Desc: true, Limit: o.Page}); err != nil {
-					return nil, fmt.Errorf("%s: %w", ref.name, err)
+				// As POST /api/v1/file-events/search does: the page and the capped total side by side.
+				var cerr error
+				done := make(chan struct{})
+				go func() {
+					n, _, cerr = s.CountSearch(ctx, q, o.CountCap, false)
+					close(done)
+				}()
+				_, err := s.SearchEvents(ctx, q, store.SearchOptions{Sort: store.SortObserved, Desc: true, Limit: o.Page})
+				pt = time.Since(t0)
+				<-done
+				if err == nil {
+					err = cerr
 				}
-			}
-			pt := time.Since(t0)
-			if !ref.group {
-				if n, _, err = s.CountSearch(ctx, q, o.CountCap, false); err != nil {
+				if err != nil {
 					return nil, fmt.Errorf("%s: %w", ref.name, err)
 				}
 			}
