@@ -431,12 +431,19 @@ func (q *Queries) SearchEvents(ctx context.Context, qr search.Query, opt store.S
 	// Sized for a full page: growing a slice of events (large structs) by appending dominated the
 	// export's CPU profile.
 	out := make([]event.FileEvent, 0, min(opt.Limit, 10000))
+	docs := make([][]byte, 0, cap(out))
 	for rows.Next() {
-		e, err := scanEvent(rows)
+		e, js, err := scanColumns(rows)
 		if err != nil {
 			return nil, q.wrap("search events", err)
 		}
-		out = append(out, e)
+		out, docs = append(out, e), append(docs, js)
 	}
-	return out, q.wrap("search events", rows.Err())
+	if err := rows.Err(); err != nil {
+		return nil, q.wrap("search events", err)
+	}
+	if err := decodeDocs(out, docs); err != nil {
+		return nil, fmt.Errorf("store: search events: %w", err)
+	}
+	return out, nil
 }
