@@ -4,10 +4,12 @@
 //
 //	go run ./cmd/telltale-bench store [-events 100000] [-rounds 3] [-drivers sqlite,postgres] [-write docs/BENCHMARKS.md]
 //	go run ./cmd/telltale-bench box [-runs rate,cpu,latency] [-files 200000] [-users 5000,50000] [-write docs/BENCHMARKS.md]
+//	go run ./cmd/telltale-bench search [-events 10000000] [-drivers sqlite,postgres] [-dir DIR -reuse] [-dsn URL] [-write docs/BENCHMARKS.md]
 package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -29,8 +31,20 @@ func main() {
 		runBox()
 		return
 	}
+	if len(os.Args) >= 2 && os.Args[1] == "search" {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+		err := bench.SearchCommand(ctx, os.Args[2:], os.Stdout, os.Stderr)
+		stop()
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(2)
+		}
+		if err != nil {
+			fail(err)
+		}
+		return
+	}
 	if len(os.Args) < 2 || os.Args[1] != "store" {
-		fmt.Fprintln(os.Stderr, "usage: telltale-bench store|box [flags]   (run with -h for the flags)")
+		fmt.Fprintln(os.Stderr, "usage: telltale-bench store|box|search [flags]   (run with -h for the flags)")
 		os.Exit(2)
 	}
 	fs := flag.NewFlagSet("store", flag.ExitOnError)

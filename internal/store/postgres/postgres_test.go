@@ -2,10 +2,13 @@ package postgres
 
 import (
 	"context"
+	"database/sql"
+	"strings"
 	"sync"
 	"testing"
 
 	"github.com/telltale-dev/telltale/internal/store"
+	"github.com/telltale-dev/telltale/internal/store/sqldb"
 	"github.com/telltale-dev/telltale/internal/store/storetest"
 	"github.com/telltale-dev/telltale/internal/testutil/pgtest"
 )
@@ -42,4 +45,33 @@ func TestConcurrentMigrations(t *testing.T) {
 			t.Error(err)
 		}
 	}
+}
+
+// TestSearchIndexMigration: migration 0004 (pg_trgm, the rebuilt actor index, the partial exposure
+// index) applies to a database that already holds events.
+func TestSearchIndexMigration(t *testing.T) {
+	ctx := context.Background()
+	dsn := pgtest.DSN(t)
+	ms, err := Migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ms) < 4 || ms[3].Version != 4 || !strings.Contains(ms[3].Name, "search_indexes") {
+		t.Fatalf("migration 4 is not the search indexes: %+v", ms[3])
+	}
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := sqldb.New(dialect(), db, db)
+	if err := old.Migrate(ctx, ms[:3]); err != nil {
+		t.Fatal(err)
+	}
+	storetest.SearchIndexMigration(t, old, func(t *testing.T) store.Store {
+		s, err := Open(ctx, dsn, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	})
 }

@@ -3,6 +3,7 @@ package sqldb
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -24,12 +25,60 @@ func (s *sqlBuilder) where(qr search.Query, includeHeld bool) error {
 	return s.node(qr.Root)
 }
 
+// fromFor is the FROM clause of a count or grouping: the connections join only when the query
+// names a connection, since SQLite does not drop the unused join and it keeps an index from
+// covering the query (a count then reads every matching row).
+func fromFor(qr search.Query) string {
+	if usesConnection(qr.Root) {
+		return eventFrom
+	}
+	return ` FROM file_events e `
+}
+
+func usesConnection(n search.Node) bool {
+	switch n := n.(type) {
+	case *search.And:
+		return slices.ContainsFunc(n.Nodes, usesConnection)
+	case *search.Or:
+		return slices.ContainsFunc(n.Nodes, usesConnection)
+	case *search.Not:
+		return usesConnection(n.Node)
+	case *search.Term:
+		return n.Field == "connection"
+	}
+	return false
+}
+
 // CountSearch implements store.EventQueries.
 func (q *Queries) CountSearch(ctx context.Context, qr search.Query, limit int64, includeHeld bool) (int64, bool, error) {
-	s := &sqlBuilder{d: q.d}
-	s.w(`SELECT COUNT(*) FROM (SELECT 1`, eventFrom)
-	if err := s.where(qr, includeHeld); err != nil {
-		return 0, false, fmt.Errorf("store: count search: %w", err)
+	common, err := q.commonNames(ctx, qr)
+	if err != nil {
+		return 0, false, err
+	}
+	s := &sqlBuilder{d: q.d, common: common}
+	if t := topName(qr, common); t != nil {
+		// The candidates of a common name every match needs drive the count, in rowid order, so
+		// that it stops at the limit (IN (...) would collect every candidate first).
+		m, _ := ftsMatch(t)
+		s.joined = t
+		s.w(`SELECT COUNT(*) FROM (SELECT 1 FROM file_events_name f JOIN file_events e ON e.id = f.rowid`)
+		if usesConnection(qr.Root) {
+			s.w(` LEFT JOIN connections c ON c.id = e.connection_id`)
+		}
+		s.w(` WHERE f.file_events_name MATCH `)
+		s.arg(m)
+		s.w(` AND `)
+		if !includeHeld {
+			s.w(`e.held = 0 AND `)
+		}
+		if err := s.node(qr.Root); err != nil {
+			return 0, false, fmt.Errorf("store: count search: %w", err)
+		}
+	} else {
+		s.w(`SELECT COUNT(*) FROM (SELECT 1`, fromFor(qr))
+		if err := s.where(qr, includeHeld); err != nil {
+			return 0, false, fmt.Errorf("store: count search: %w", err)
+		}
 	}
 	if limit > 0 {
 		s.w(` LIMIT `)
@@ -66,7 +115,7 @@ func (q *Queries) GroupEvents(ctx context.Context, qr search.Query, by store.Gro
 		return nil, fmt.Errorf("store: group events: unknown dimension %q: use actor, file, destination, action or day", by)
 	}
 	s := &sqlBuilder{d: q.d}
-	s.w(`SELECT `, key, `, `, label, `, COUNT(*)`, eventFrom)
+	s.w(`SELECT `, key, `, `, label, `, COUNT(*)`, fromFor(qr))
 	if err := s.where(qr, false); err != nil {
 		return nil, fmt.Errorf("store: group events: %w", err)
 	}

@@ -17,6 +17,12 @@ type sqlBuilder struct {
 	d    *Dialect
 	b    strings.Builder
 	args []any
+	// SQLite name terms: common ones (many trigram candidates, see commonNames) get no FTS5
+	// prefilter where unfiltered is set; joined is the one whose candidates drive the query (its
+	// MATCH is written by the caller).
+	common     map[*search.Term]bool
+	unfiltered bool
+	joined     *search.Term
 }
 
 func (s *sqlBuilder) w(parts ...string) {
@@ -130,6 +136,115 @@ func (s *sqlBuilder) text(t *search.Term, expr string) {
 	s.w(` ESCAPE '\'`)
 }
 
+// commonCandidates is how many trigram candidates make a name term common: its FTS5 prefilter
+// would cost more than it saves where the query reads in the order of an index and stops early
+// (a page sorted by time: a scan finds 100 matches among a few thousand events, where the
+// prefilter looks up every candidate and sorts them).
+var commonCandidates int64 = 20000
+
+// commonNames probes the FTS5 table (SQLite) for each name term of qr that has a trigram
+// prefilter and returns those with at least commonCandidates candidates.
+func (q *Queries) commonNames(ctx context.Context, qr search.Query) (map[*search.Term]bool, error) {
+	if q.d.Name == "postgres" || qr.Root == nil {
+		return nil, nil
+	}
+	var out map[*search.Term]bool
+	var walk func(n search.Node) error
+	walk = func(n search.Node) error {
+		switch n := n.(type) {
+		case *search.And:
+			for _, c := range n.Nodes {
+				if err := walk(c); err != nil {
+					return err
+				}
+			}
+		case *search.Or:
+			for _, c := range n.Nodes {
+				if err := walk(c); err != nil {
+					return err
+				}
+			}
+		case *search.Not:
+			return walk(n.Node)
+		case *search.Term:
+			m, ok := ftsMatch(n)
+			if n.Field != "name" || !ok {
+				return nil
+			}
+			var c int64
+			if err := q.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM file_events_name WHERE file_events_name MATCH ? LIMIT ?)`, m, commonCandidates).Scan(&c); err != nil {
+				return q.wrap("search: name candidates", err)
+			}
+			if c >= commonCandidates {
+				if out == nil {
+					out = map[*search.Term]bool{}
+				}
+				out[n] = true
+			}
+		}
+		return nil
+	}
+	return out, walk(qr.Root)
+}
+
+// topName returns a common name term that every match must satisfy (the root, or a term ANDed at
+// the root), whose candidates can drive a count.
+func topName(qr search.Query, common map[*search.Term]bool) *search.Term {
+	nodes := []search.Node{qr.Root}
+	if a, ok := qr.Root.(*search.And); ok {
+		nodes = a.Nodes
+	}
+	for _, n := range nodes {
+		if t, ok := n.(*search.Term); ok && common[t] {
+			return t
+		}
+	}
+	return nil
+}
+
+// maxTrigrams bounds the terms of a name prefilter (more only narrow the candidates further).
+const maxTrigrams = 24
+
+// ftsMatch returns an FTS5 query for the trigram table file_events_name (SQLite, migration 0004)
+// that every name matching t satisfies: the AND of the trigrams of the pattern's literal runs (a
+// run ends at a wildcard; escaped %, _ and \ are literal characters of it). FTS5 folds case more
+// widely than search does (Unicode, not ASCII only), so its rows are a superset of t's matches and
+// t's own condition, written beside it, decides. It uses MATCH, not the table's LIKE, because FTS5
+// re-checks a LIKE against each candidate's name in file_events, which the outer condition does
+// anyway. ok is false when no literal run has 3 characters: the index cannot narrow the search.
+func ftsMatch(t *search.Term) (query string, ok bool) {
+	if t.MatchesEmpty() {
+		return "", false
+	}
+	var runs [][]rune
+	var cur []rune
+	esc := false
+	for _, r := range t.LikePattern() {
+		switch {
+		case esc:
+			cur, esc = append(cur, r), false
+		case r == '\\':
+			esc = true
+		case r == '%' || r == '_':
+			runs, cur = append(runs, cur), nil
+		default:
+			cur = append(cur, r)
+		}
+	}
+	runs = append(runs, cur)
+	var terms []string
+	seen := map[string]bool{}
+	for _, run := range runs {
+		for i := 0; i+3 <= len(run) && len(terms) < maxTrigrams; i++ {
+			if g := string(run[i : i+3]); !seen[g] {
+				seen[g] = true
+				terms = append(terms, `"`+strings.ReplaceAll(g, `"`, `""`)+`"`)
+			}
+		}
+	}
+	return strings.Join(terms, " AND "), len(terms) > 0
+}
+
 func cmpOp(op search.Op) string {
 	if op == search.OpEq {
 		return "="
@@ -176,6 +291,13 @@ func (s *sqlBuilder) term(t *search.Term) error {
 	case "owner":
 		s.text(t, "e.owner")
 	case "name":
+		// SQLite: candidates from the FTS5 trigram table (migration 0004), checked exactly by
+		// s.text. PostgreSQL's pg_trgm index is on s.text's own expression.
+		if m, ok := ftsMatch(t); ok && !s.pg() && t != s.joined && !(s.unfiltered && s.common[t]) {
+			s.w("e.id IN (SELECT rowid FROM file_events_name WHERE file_events_name MATCH ")
+			s.arg(m)
+			s.w(") AND ")
+		}
 		s.text(t, "e.file_name")
 	case "directory":
 		s.text(t, "e.directory")
@@ -216,7 +338,8 @@ func (s *sqlBuilder) term(t *search.Term) error {
 		s.w(" OR ")
 		s.docArray(cond, "s", "w")
 	case "exposure":
-		s.w("(e.exposure & ")
+		// "exposure <> 0" lets the partial index file_events_exposed serve the term.
+		s.w("e.exposure <> 0 AND (e.exposure & ")
 		s.arg(int64(event.Exposure(t.Value).Bit()))
 		s.w(") <> 0")
 	case "severity":
@@ -262,7 +385,12 @@ func (q *Queries) SearchEvents(ctx context.Context, qr search.Query, opt store.S
 	default:
 		return nil, fmt.Errorf("store: search events: unknown sort %q: use observed, inserted or id", opt.Sort)
 	}
-	s := &sqlBuilder{d: q.d}
+	common, err := q.commonNames(ctx, qr)
+	if err != nil {
+		return nil, err
+	}
+	// A page reads in the order of an index and stops at the limit: common names go unfiltered.
+	s := &sqlBuilder{d: q.d, common: common, unfiltered: true}
 	s.w(`SELECT `, eventCols, eventFrom, `WHERE `)
 	if !opt.IncludeHeld {
 		s.w(`e.held = 0 AND `)
@@ -300,13 +428,22 @@ func (q *Queries) SearchEvents(ctx context.Context, qr search.Query, opt store.S
 		return nil, q.wrap("search events", err)
 	}
 	defer rows.Close()
-	var out []event.FileEvent
+	// Sized for a full page: growing a slice of events (large structs) by appending dominated the
+	// export's CPU profile.
+	out := make([]event.FileEvent, 0, min(opt.Limit, 10000))
+	docs := make([][]byte, 0, cap(out))
 	for rows.Next() {
-		e, err := scanEvent(rows)
+		e, js, err := scanColumns(rows)
 		if err != nil {
 			return nil, q.wrap("search events", err)
 		}
-		out = append(out, e)
+		out, docs = append(out, e), append(docs, js)
 	}
-	return out, q.wrap("search events", rows.Err())
+	if err := rows.Err(); err != nil {
+		return nil, q.wrap("search events", err)
+	}
+	if err := decodeDocs(out, docs); err != nil {
+		return nil, fmt.Errorf("store: search events: %w", err)
+	}
+	return out, nil
 }

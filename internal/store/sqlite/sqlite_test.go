@@ -2,11 +2,13 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/telltale-dev/telltale/internal/store"
+	"github.com/telltale-dev/telltale/internal/store/sqldb"
 	"github.com/telltale-dev/telltale/internal/store/storetest"
 )
 
@@ -43,4 +45,38 @@ func TestNewerSchemaRefused(t *testing.T) {
 		}
 		s.Close()
 	}
+}
+
+// TestSearchIndexMigration: migration 0004 builds the FTS5 name index from the events already
+// stored, and its triggers keep it in step afterwards.
+func TestSearchIndexMigration(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "t.db")
+	ms, err := Migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ms) < 4 || ms[3].Version != 4 || !strings.Contains(ms[3].Name, "search_indexes") {
+		t.Fatalf("migration 4 is not the search indexes: %+v", ms[3])
+	}
+	w, err := sql.Open("sqlite", DSN(path, false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.SetMaxOpenConns(1)
+	r, err := sql.Open("sqlite", DSN(path, true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := sqldb.New(dialect(), w, r)
+	if err := old.Migrate(ctx, ms[:3]); err != nil {
+		t.Fatal(err)
+	}
+	storetest.SearchIndexMigration(t, old, func(t *testing.T) store.Store {
+		s, err := Open(ctx, path, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	})
 }
