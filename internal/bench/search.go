@@ -275,7 +275,7 @@ func searchDriver(ctx context.Context, o SearchOptions, driver string, progress 
 // the unique dedupe index are dropped (their definitions read back from the catalog), the rows
 // InsertEvents would store (sqldb.EventRow) go in with prepared multi-row INSERTs on SQLite and
 // COPY on PostgreSQL, o.Batch per transaction, and then every index is built again from the
-// catalog's own statements (on SQLite the FTS5 table is rebuilt as migration 0004 does on an
+// catalog's own statements (on SQLite the FTS5 table is rebuilt as migration 0005 does on an
 // existing database). The generator runs ahead in its own goroutine. Then it gathers statistics,
 // as a deployment's maintenance does.
 func loadSearch(ctx context.Context, o SearchOptions, driver string, bdb *benchDB, progress io.Writer) (LoadRecord, error) {
@@ -690,7 +690,7 @@ func FormatSearch(rs []SearchResult, o SearchOptions, command string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "## Forensic search at scale (issue 4)\n\n")
 	fmt.Fprintf(&b, "- Date: %s. Machine: %s.\n- Command: `%s`\n", Stamp(), Machine(), command)
-	fmt.Fprintf(&b, "- Data: %d events from `internal/eventgen` (%d people with Zipf-skewed activity, %d days, weekday and working-hours shape, mostly modified/created/viewed, 7%% shares of which a quarter are public links, 40%% hashed), stored day by day in observed order with 2%% delivered up to 3 days late (`eventgen.Timeline`), into a database with every migration (0004 adds the search indexes); then statistics (SQLite `PRAGMA analysis_limit=1000; ANALYZE`, PostgreSQL `VACUUM ANALYZE`, as autovacuum would).\n", o.Events, o.People, o.Days)
+	fmt.Fprintf(&b, "- Data: %d events from `internal/eventgen` (%d people with Zipf-skewed activity, %d days, weekday and working-hours shape, mostly modified/created/viewed, 7%% shares of which a quarter are public links, 40%% hashed), stored day by day in observed order with 2%% delivered up to 3 days late (`eventgen.Timeline`), into a database with every migration (0005 adds the search indexes); then statistics (SQLite `PRAGMA analysis_limit=1000; ANALYZE`, PostgreSQL `VACUUM ANALYZE`, as autovacuum would).\n", o.Events, o.People, o.Days)
 	fmt.Fprintf(&b, "- Each reference query runs %d times (after %d warm-up runs) with varied parameters: actors drawn with the population's skew, SHA-256s of stored events, the %d name stems (`name:*budget*`, `name:*forecast*`, ...; each is in about 1 name in 15), 28-30 days for exposure, a day among the last 30 for grouping. \"Page\" is `SearchEvents` (newest first, %d events; grouping: `GroupEvents` by actor, top 100); \"request\" is that page and `CountSearch` capped at %d run side by side, as `POST /api/v1/file-events/search` does (its time is the longer of the two). **Targets apply to the request p95.**\n", o.Runs, o.Warmup, len(nameStems), o.Page, o.CountCap)
 	fmt.Fprintf(&b, "- Export: `api.WriteExport`, the body of `POST /api/v1/file-events/export` (pages of 5,000 by id, the next page read while the current one is written, 28 CSV columns, buffered and flushed per page), into a counting writer (no disk, no network). Memory: the process's peak RSS (VmHWM, reset through `/proc/self/clear_refs` before each export) while exporting the first tenth of the events and then all of them.\n\n")
 	fmt.Fprintln(&b, "| driver | query | example | page p50 / p95 ms | request p50 / p95 ms | target (request p95) | matches (avg, capped) |")

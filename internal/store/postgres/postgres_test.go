@@ -47,7 +47,7 @@ func TestConcurrentMigrations(t *testing.T) {
 	}
 }
 
-// TestSearchIndexMigration: migration 0004 (pg_trgm, the rebuilt actor index, the partial exposure
+// TestSearchIndexMigration: migration 0005 (pg_trgm, the rebuilt actor index, the partial exposure
 // index) applies to a database that already holds events.
 func TestSearchIndexMigration(t *testing.T) {
 	ctx := context.Background()
@@ -56,15 +56,15 @@ func TestSearchIndexMigration(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(ms) < 4 || ms[3].Version != 4 || !strings.Contains(ms[3].Name, "search_indexes") {
-		t.Fatalf("migration 4 is not the search indexes: %+v", ms[3])
+	if len(ms) < 5 || ms[4].Version != 5 || !strings.Contains(ms[4].Name, "search_indexes") {
+		t.Fatalf("migration 5 is not the search indexes: %+v", ms[4])
 	}
 	db, err := sql.Open("pgx", dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
 	old := sqldb.New(dialect(), db, db)
-	if err := old.Migrate(ctx, ms[:3]); err != nil {
+	if err := old.Migrate(ctx, ms[:4]); err != nil {
 		t.Fatal(err)
 	}
 	storetest.SearchIndexMigration(t, old, func(t *testing.T) store.Store {

@@ -205,7 +205,7 @@ func topName(qr search.Query, common map[*search.Term]bool) *search.Term {
 // maxTrigrams bounds the terms of a name prefilter (more only narrow the candidates further).
 const maxTrigrams = 24
 
-// ftsMatch returns an FTS5 query for the trigram table file_events_name (SQLite, migration 0004)
+// ftsMatch returns an FTS5 query for the trigram table file_events_name (SQLite, migration 0005)
 // that every name matching t satisfies: the AND of the trigrams of the pattern's literal runs (a
 // run ends at a wildcard; escaped %, _ and \ are literal characters of it). FTS5 folds case more
 // widely than search does (Unicode, not ASCII only), so its rows are a superset of t's matches and
@@ -291,7 +291,7 @@ func (s *sqlBuilder) term(t *search.Term) error {
 	case "owner":
 		s.text(t, "e.owner")
 	case "name":
-		// SQLite: candidates from the FTS5 trigram table (migration 0004), checked exactly by
+		// SQLite: candidates from the FTS5 trigram table (migration 0005), checked exactly by
 		// s.text. PostgreSQL's pg_trgm index is on s.text's own expression.
 		if m, ok := ftsMatch(t); ok && !s.pg() && t != s.joined && !(s.unfiltered && s.common[t]) {
 			s.w("e.id IN (SELECT rowid FROM file_events_name WHERE file_events_name MATCH ")

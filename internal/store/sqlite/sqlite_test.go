@@ -47,7 +47,7 @@ func TestNewerSchemaRefused(t *testing.T) {
 	}
 }
 
-// TestSearchIndexMigration: migration 0004 builds the FTS5 name index from the events already
+// TestSearchIndexMigration: migration 0005 builds the FTS5 name index from the events already
 // stored, and its triggers keep it in step afterwards.
 func TestSearchIndexMigration(t *testing.T) {
 	ctx := context.Background()
@@ -56,8 +56,8 @@ func TestSearchIndexMigration(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(ms) < 4 || ms[3].Version != 4 || !strings.Contains(ms[3].Name, "search_indexes") {
-		t.Fatalf("migration 4 is not the search indexes: %+v", ms[3])
+	if len(ms) < 5 || ms[4].Version != 5 || !strings.Contains(ms[4].Name, "search_indexes") {
+		t.Fatalf("migration 5 is not the search indexes: %+v", ms[4])
 	}
 	w, err := sql.Open("sqlite", DSN(path, false))
 	if err != nil {
@@ -69,7 +69,7 @@ func TestSearchIndexMigration(t *testing.T) {
 		t.Fatal(err)
 	}
 	old := sqldb.New(dialect(), w, r)
-	if err := old.Migrate(ctx, ms[:3]); err != nil {
+	if err := old.Migrate(ctx, ms[:4]); err != nil {
 		t.Fatal(err)
 	}
 	storetest.SearchIndexMigration(t, old, func(t *testing.T) store.Store {

@@ -12,8 +12,8 @@ import (
 	"github.com/telltale-dev/telltale/internal/store"
 )
 
-// SearchIndexMigration checks migration 0004 (the search indexes) on a database that already holds
-// events: old is the database migrated only up to 0003; reopen opens it again with every migration.
+// SearchIndexMigration checks migration 0005 (the search indexes) on a database that already holds
+// events: old is the database migrated only up to 0004; reopen opens it again with every migration.
 // Events stored before the migration are found by name substring (the trigram index is built from
 // the existing rows), actor and exposure; events stored and deleted after it too (the triggers on
 // SQLite). Each search must return exactly the events search.Match accepts, in order.

@@ -1,4 +1,4 @@
--- 0004 search indexes (issue 4): the indexes the forensic-search reference queries need (see the
+-- 0005 search indexes (issue 4): the indexes the forensic-search reference queries need (see the
 -- search section of docs/BENCHMARKS.md). Keep the index names in step with postgres/migrations.
 --
 -- actor: search compares lower(COALESCE(actor, '')) (ASCII folding, sqldb/search.go), which the
