@@ -102,6 +102,24 @@ func TestSearchAPI(t *testing.T) {
 		t.Errorf("filter: %d total %d", code, res.Total)
 	}
 
+	// The total is exact up to count_limit, then a lower bound; a limit out of range is refused.
+	code, body = f.do(t, f.admin, "POST", "/api/v1/file-events/search", client.SearchRequest{Limit: 1, CountLimit: 120})
+	res = client.SearchResult{}
+	json.Unmarshal(body, &res)
+	if code != 200 || res.Total != 120 || !res.TotalIsMin {
+		t.Errorf("count_limit 120 of 500 events: %d total %d lower bound %v", code, res.Total, res.TotalIsMin)
+	}
+	code, body = f.do(t, f.admin, "POST", "/api/v1/file-events/search", client.SearchRequest{Limit: 1})
+	res = client.SearchResult{}
+	json.Unmarshal(body, &res)
+	if code != 200 || res.Total != 500 || res.TotalIsMin {
+		t.Errorf("default count limit with 500 events: %d total %d lower bound %v", code, res.Total, res.TotalIsMin)
+	}
+	code, body = f.do(t, f.admin, "POST", "/api/v1/file-events/search", client.SearchRequest{CountLimit: 2000000})
+	if p := problem(t, body); code != 400 || !strings.Contains(p.Detail, "count_limit") {
+		t.Errorf("count_limit too big: %d %+v", code, p)
+	}
+
 	// Details with the file's timeline.
 	var withTimeline event.FileEvent
 	counts := map[string]int{}
