@@ -45,12 +45,17 @@ type connectionList struct {
 	Pager  pager
 }
 
-func (c *Console) listConnections(r *http.Request, s *session) ([]client.Connection, error) {
+// listItems GETs an API list ({"items": [...]}) as the signed-in user.
+func listItems[T any](c *Console, r *http.Request, s *session, path string) ([]T, error) {
 	var out struct {
-		Items []client.Connection `json:"items"`
+		Items []T `json:"items"`
 	}
-	err := c.call(r, s, "GET", "/api/v1/connections", nil, &out)
+	err := c.call(r, s, "GET", path, nil, &out)
 	return out.Items, err
+}
+
+func (c *Console) listConnections(r *http.Request, s *session) ([]client.Connection, error) {
+	return listItems[client.Connection](c, r, s, "/api/v1/connections")
 }
 
 func (c *Console) connectionsPage(w http.ResponseWriter, r *http.Request, s *session) {
@@ -74,11 +79,7 @@ func (c *Console) connectionsPage(w http.ResponseWriter, r *http.Request, s *ses
 }
 
 func (c *Console) specs(r *http.Request, s *session) ([]client.ConnectorSpec, error) {
-	var out struct {
-		Items []client.ConnectorSpec `json:"items"`
-	}
-	err := c.call(r, s, "GET", "/api/v1/connectors", nil, &out)
-	return out.Items, err
+	return listItems[client.ConnectorSpec](c, r, s, "/api/v1/connectors")
 }
 
 func (c *Console) chooseService(w http.ResponseWriter, r *http.Request, s *session) {
@@ -268,15 +269,13 @@ func (c *Console) loadConnection(r *http.Request, s *session) (connectionDetails
 	if err := c.call(r, s, "GET", "/api/v1/connections/"+id, nil, &d.Conn); err != nil {
 		return d, err
 	}
-	var h struct {
-		Items []client.StatusChange `json:"items"`
-	}
-	if err := c.call(r, s, "GET", "/api/v1/connections/"+id+"/history", nil, &h); err != nil {
+	history, err := listItems[client.StatusChange](c, r, s, "/api/v1/connections/"+id+"/history")
+	if err != nil {
 		return d, err
 	}
 	// Newest first reads best on a page.
-	for i := len(h.Items) - 1; i >= 0; i-- {
-		d.History = append(d.History, h.Items[i])
+	for i := len(history) - 1; i >= 0; i-- {
+		d.History = append(d.History, history[i])
 	}
 	for _, a := range d.Conn.Actions {
 		d.Allowed[a.Action] = a.Allowed

@@ -132,11 +132,8 @@ type searchData struct {
 func (c *Console) searchPage(w http.ResponseWriter, r *http.Request, s *session) {
 	v := &view{Title: "Forensic search", Nav: "search", User: s, Wide: true}
 	d := searchData{Form: readSearchForm(r), Fields: search.Fields(), Columns: columns, Ranges: ranges}
-	var saved struct {
-		Items []client.SavedSearch `json:"items"`
-	}
-	if err := c.call(r, s, "GET", "/api/v1/saved-searches", nil, &saved); err == nil {
-		d.Saved = saved.Items
+	if saved, err := listItems[client.SavedSearch](c, r, s, "/api/v1/saved-searches"); err == nil {
+		d.Saved = saved
 	}
 	status := http.StatusOK
 	if _, ran := r.URL.Query()["q"]; ran || len(d.Form.Chips) > 0 {
