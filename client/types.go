@@ -323,8 +323,9 @@ type SearchRequest struct {
 	Order  string       `json:"order,omitempty"` // desc (default) or asc
 	Limit  int          `json:"limit,omitempty"` // page size, default 100, at most 10,000
 	Cursor string       `json:"cursor,omitempty"`
-	// CountLimit is how far the total is counted exactly (default 10,000, at most 1,000,000); a
-	// bigger result reports total_is_lower_bound.
+	// CountLimit asks for the total counted exactly up to this many (at most 1,000,000), however
+	// long it takes. Without it the total is counted up to 10,000 or for 0.2 s, whichever comes
+	// first. Beyond, total_is_lower_bound is set.
 	CountLimit int64 `json:"count_limit,omitempty"`
 }
 

@@ -263,6 +263,9 @@ type EventQueries interface {
 	// CountSearch counts the events matching q, stopping at limit (> 0): capped reports that there
 	// are at least limit.
 	CountSearch(ctx context.Context, q search.Query, limit int64, includeHeld bool) (n int64, capped bool, err error)
+	// CountSearchWithin counts like CountSearch (held events excluded) but also stops when budget
+	// runs out: then n is what was counted by then and capped is true (at least n match).
+	CountSearchWithin(ctx context.Context, q search.Query, limit int64, budget time.Duration) (n int64, capped bool, err error)
 	// GroupEvents counts the events matching q by one dimension (GroupBy), largest first, at most
 	// limit groups.
 	GroupEvents(ctx context.Context, q search.Query, by GroupBy, limit int) ([]GroupCount, error)

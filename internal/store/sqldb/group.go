@@ -2,6 +2,7 @@ package sqldb
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -49,11 +50,11 @@ func usesConnection(n search.Node) bool {
 	return false
 }
 
-// CountSearch implements store.EventQueries.
-func (q *Queries) CountSearch(ctx context.Context, qr search.Query, limit int64, includeHeld bool) (int64, bool, error) {
+// countQuery builds "SELECT 1 ... LIMIT limit" for the events matching qr.
+func (q *Queries) countQuery(ctx context.Context, qr search.Query, limit int64, includeHeld bool) (*sqlBuilder, error) {
 	common, err := q.commonNames(ctx, qr)
 	if err != nil {
-		return 0, false, err
+		return nil, err
 	}
 	s := &sqlBuilder{d: q.d, common: common}
 	if t := topName(qr, common); t != nil {
@@ -61,7 +62,7 @@ func (q *Queries) CountSearch(ctx context.Context, qr search.Query, limit int64,
 		// that it stops at the limit (IN (...) would collect every candidate first).
 		m, _ := ftsMatch(t)
 		s.joined = t
-		s.w(`SELECT COUNT(*) FROM (SELECT 1 FROM file_events_name f JOIN file_events e ON e.id = f.rowid`)
+		s.w(`SELECT 1 FROM file_events_name f JOIN file_events e ON e.id = f.rowid`)
 		if usesConnection(qr.Root) {
 			s.w(` LEFT JOIN connections c ON c.id = e.connection_id`)
 		}
@@ -72,25 +73,62 @@ func (q *Queries) CountSearch(ctx context.Context, qr search.Query, limit int64,
 			s.w(`e.held = 0 AND `)
 		}
 		if err := s.node(qr.Root); err != nil {
-			return 0, false, fmt.Errorf("store: count search: %w", err)
+			return nil, fmt.Errorf("store: count search: %w", err)
 		}
 	} else {
-		s.w(`SELECT COUNT(*) FROM (SELECT 1`, fromFor(qr))
+		s.w(`SELECT 1`, fromFor(qr))
 		if err := s.where(qr, includeHeld); err != nil {
-			return 0, false, fmt.Errorf("store: count search: %w", err)
+			return nil, fmt.Errorf("store: count search: %w", err)
 		}
 	}
 	if limit > 0 {
 		s.w(` LIMIT `)
 		s.arg(limit)
 	}
-	s.w(`) x`)
+	return s, nil
+}
+
+// CountSearch implements store.EventQueries.
+func (q *Queries) CountSearch(ctx context.Context, qr search.Query, limit int64, includeHeld bool) (int64, bool, error) {
+	s, err := q.countQuery(ctx, qr, limit, includeHeld)
+	if err != nil {
+		return 0, false, err
+	}
 	var n int64
-	if err := q.r.QueryRowContext(ctx, s.b.String(), s.args...).Scan(&n); err != nil {
+	if err := q.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM (`+s.b.String()+`) x`, s.args...).Scan(&n); err != nil {
 		return 0, false, q.wrap("count search", err)
 	}
 	return n, limit > 0 && n >= limit, nil
 }
+
+// CountSearchWithin implements store.EventQueries: the matching rows are counted as they stream
+// in, and counting stops at limit or when budget runs out, whichever comes first.
+func (q *Queries) CountSearchWithin(ctx context.Context, qr search.Query, limit int64, budget time.Duration) (int64, bool, error) {
+	s, err := q.countQuery(ctx, qr, limit, false)
+	if err != nil {
+		return 0, false, err
+	}
+	cctx, cancel := context.WithTimeoutCause(ctx, budget, errBudget)
+	defer cancel()
+	rows, err := q.r.QueryContext(cctx, s.b.String(), s.args...)
+	var n int64
+	if err == nil {
+		for rows.Next() {
+			n++
+		}
+		err = rows.Err()
+		rows.Close()
+	}
+	if err != nil && ctx.Err() == nil && errors.Is(context.Cause(cctx), errBudget) {
+		return n, true, nil // out of time: n is what was counted by then, a lower bound
+	}
+	if err != nil {
+		return 0, false, q.wrap("count search", err)
+	}
+	return n, limit > 0 && n >= limit, nil
+}
+
+var errBudget = errors.New("count budget spent")
 
 // GroupEvents implements store.EventQueries. Actor, file, action and day group in SQL; destination
 // domains live in each event's recipient and shared-with lists, so they are counted while streaming

@@ -42,6 +42,16 @@ func testCountGroup(t *testing.T, s store.Store) {
 	if n, capped := ok2(s.CountSearch(ctx, search.Query{}, 10, false))(t); n != 10 || !capped {
 		t.Errorf("capped count: %d %v", n, capped)
 	}
+	// Within a budget: the same counts when there is time, a lower bound (capped) when there is not.
+	if n, capped := ok2(s.CountSearchWithin(ctx, mustParse(t, "actor:ann@corp.example"), 100, time.Minute))(t); n != 20 || capped {
+		t.Errorf("count ann within a minute: %d capped %v", n, capped)
+	}
+	if n, capped := ok2(s.CountSearchWithin(ctx, search.Query{}, 10, time.Minute))(t); n != 10 || !capped {
+		t.Errorf("capped count within a minute: %d %v", n, capped)
+	}
+	if n, capped := ok2(s.CountSearchWithin(ctx, search.Query{}, 100, time.Nanosecond))(t); !capped || n > 30 {
+		t.Errorf("count with no time: %d capped %v, want a lower bound", n, capped)
+	}
 	groups := ok(s.GroupEvents(ctx, search.Query{}, store.GroupActor, 10))(t)
 	if len(groups) != 2 || groups[0] != (store.GroupCount{Key: "ann@corp.example", Count: 20}) {
 		t.Errorf("by actor: %+v", groups)
