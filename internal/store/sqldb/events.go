@@ -117,7 +117,7 @@ func encodeDoc(e *event.FileEvent) ([]byte, error) {
 // decodeDoc fills e (whose column fields are already set) from its doc.
 func decodeDoc(js []byte, e *event.FileEvent) error {
 	var d doc
-	if err := json.Unmarshal(js, &d); err != nil {
+	if err := unmarshalDoc(js, &d); err != nil {
 		return err
 	}
 	e.Event.Count, e.Event.VendorIDs = d.E.C, d.E.V
