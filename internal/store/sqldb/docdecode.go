@@ -51,7 +51,6 @@ func (p *docParser) byte(c byte) bool {
 	return false
 }
 
-
 func (p *docParser) end() bool {
 	p.ws()
 	return p.i == len(p.b)
