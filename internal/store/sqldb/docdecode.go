@@ -14,15 +14,12 @@ import (
 // json.Unmarshal gives (TestUnmarshalDocMatchesEncodingJSON, FuzzUnmarshalDoc).
 func unmarshalDoc(js []byte, d *doc) error {
 	p := docParser{b: js}
-	if fastDocs && p.doc(d) && p.end() {
+	if p.doc(d) && p.end() {
 		return nil
 	}
 	*d = doc{}
 	return json.Unmarshal(js, d)
 }
-
-// fastDocs turns the fast path off in the A/B comparison of the export benchmark's notes.
-var fastDocs = true
 
 // docParser reads one document; each method reports false when it meets something outside the
 // fast path.

@@ -7,10 +7,3 @@ func SetCommonCandidates(n int64) func() {
 	commonCandidates = n
 	return func() { commonCandidates = old }
 }
-
-// SetFastDocs turns the document decoder's fast path on or off and returns a func restoring it.
-func SetFastDocs(on bool) func() {
-	old := fastDocs
-	fastDocs = on
-	return func() { fastDocs = old }
-}

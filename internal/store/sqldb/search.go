@@ -3,7 +3,6 @@ package sqldb
 import (
 	"context"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -433,26 +432,18 @@ func (q *Queries) SearchEvents(ctx context.Context, qr search.Query, opt store.S
 	// export's CPU profile.
 	out := make([]event.FileEvent, 0, min(opt.Limit, 10000))
 	docs := make([][]byte, 0, cap(out))
-	// Documents are decoded by other goroutines, a chunk at a time, while rows are still being
-	// read: reading rows is one core's work (on SQLite the driver runs in this goroutine).
-	var dec docDecoder
 	for rows.Next() {
 		e, js, err := scanColumns(rows)
 		if err != nil {
-			dec.wait()
 			return nil, q.wrap("search events", err)
 		}
-		if len(out) == cap(out) {
-			dec.wait() // append moves the events: decoders must not be writing them
-		}
 		out, docs = append(out, e), append(docs, js)
-		if len(out)-dec.next >= decodeChunk {
-			dec.start(out, docs)
-		}
 	}
-	dec.start(out, docs)
-	if err := errors.Join(rows.Err(), dec.wait()); err != nil {
+	if err := rows.Err(); err != nil {
 		return nil, q.wrap("search events", err)
+	}
+	if err := decodeDocs(out, docs); err != nil {
+		return nil, fmt.Errorf("store: search events: %w", err)
 	}
 	return out, nil
 }
