@@ -518,9 +518,7 @@ func TestBrowserErrorBanner(t *testing.T) {
 	ta := newTestApp(t, true, func(c *config.Config) { c.DriveLimitBox = 2 })
 	api := client.New(ta.URL, "console-test-bootstrap-token-0123456789")
 	ctx := context.Background()
-	c, err := api.CreateConnection(ctx, client.NewConnection{Name: "Box too big", Service: "box", TenantID: "900001",
-		Settings:    map[string]string{"enterprise_id": "900001", "client_id": "emu-client-id", "admin_email": "admin@example.com", "api_url": ta.VendorURL, "rate_limit": "0"},
-		Credentials: map[string]string{"client_secret": "emu-client-secret"}})
+	c, err := api.CreateConnection(ctx, ta.boxConnection("Box too big"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -244,9 +244,7 @@ func TestFormsNeedCSRFAndRoles(t *testing.T) {
 	srv := httptest.NewServer(ta.App.Handler())
 	defer srv.Close()
 	api := client.New(srv.URL, "console-test-bootstrap-token-0123456789")
-	c, err := api.CreateConnection(context.Background(), client.NewConnection{Name: "Box A", Service: "box", TenantID: "900001",
-		Settings:    map[string]string{"enterprise_id": "900001", "client_id": "emu-client-id", "admin_email": "admin@example.com", "api_url": ta.VendorURL, "rate_limit": "0"},
-		Credentials: map[string]string{"client_secret": "emu-client-secret"}})
+	c, err := api.CreateConnection(context.Background(), ta.boxConnection("Box A"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -449,9 +447,7 @@ func TestMaintenanceAndDelete(t *testing.T) {
 	ta := newTestApp(t, true)
 	api := client.New(ta.URL, "console-test-bootstrap-token-0123456789")
 	ctx := context.Background()
-	c, err := api.CreateConnection(ctx, client.NewConnection{Name: "Box M", Service: "box", TenantID: "900001",
-		Settings:    map[string]string{"enterprise_id": "900001", "client_id": "emu-client-id", "admin_email": "admin@example.com", "api_url": ta.VendorURL, "rate_limit": "0"},
-		Credentials: map[string]string{"client_secret": "emu-client-secret"}})
+	c, err := api.CreateConnection(ctx, ta.boxConnection("Box M"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/telltale-dev/telltale/client"
 	"github.com/telltale-dev/telltale/internal/app"
 	"github.com/telltale-dev/telltale/internal/auth"
 	"github.com/telltale-dev/telltale/internal/config"
@@ -99,4 +100,11 @@ func newTestApp(t *testing.T, serve bool, configure ...func(*config.Config)) *te
 		}
 	}
 	return ta
+}
+
+// boxConnection is a Box connection to the test app's emulator (its one enterprise, 900001).
+func (ta *testApp) boxConnection(name string) client.NewConnection {
+	return client.NewConnection{Name: name, Service: "box", TenantID: "900001",
+		Settings:    map[string]string{"enterprise_id": "900001", "client_id": "emu-client-id", "admin_email": "admin@example.com", "api_url": ta.VendorURL, "rate_limit": "0"},
+		Credentials: map[string]string{"client_secret": "emu-client-secret"}}
 }
