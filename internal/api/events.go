@@ -1,11 +1,8 @@
 package api
 
 import (
-	"bufio"
-	"context"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -39,7 +36,6 @@ const (
 	// first page 13 ms.
 	countCap      = DefaultCountLimit
 	maxCount      = 1000000
-	exportPage    = 5000
 	timelineLimit = 500
 )
 
@@ -360,76 +356,6 @@ func (s *Server) exportEvents(r *http.Request, _ auth.Principal) (any, error) {
 	return rawBody{contentType: ctype, filename: "file-events." + ext, write: func(w io.Writer) error {
 		return WriteExport(r.Context(), s.store, q, format, after, w)
 	}}, nil
-}
-
-// WriteExport streams every event matching q with an id above afterID, in id order, to w as CSV
-// (with CSVHeader) or JSON lines: pages of 5,000 events, each flushed (and w's http.Flusher called)
-// before the next is written, so memory stays constant whatever the size of the result. The next
-// page is read while the current one is written (at most two pages are held). It is the body of
-// POST /api/v1/file-events/export; the search benchmark measures it.
-func WriteExport(ctx context.Context, st store.EventQueries, q search.Query, format string, afterID int64, w io.Writer) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	type result struct {
-		page []event.FileEvent
-		err  error
-	}
-	pages := make(chan result, 1)
-	go func() {
-		defer close(pages)
-		cur := &store.SearchCursor{ID: afterID}
-		for {
-			page, err := st.SearchEvents(ctx, q, store.SearchOptions{Sort: store.SortID, Limit: exportPage, After: cur})
-			select {
-			case pages <- result{page, err}:
-			case <-ctx.Done():
-				return
-			}
-			if err != nil || len(page) < exportPage {
-				return
-			}
-			cur = &store.SearchCursor{ID: page[len(page)-1].Event.ID}
-		}
-	}()
-	bw := bufio.NewWriterSize(w, 256<<10)
-	var cw *csv.Writer
-	if format == "csv" {
-		cw = csv.NewWriter(bw)
-		if err := cw.Write(CSVHeader); err != nil {
-			return err
-		}
-	}
-	enc := json.NewEncoder(bw)
-	for r := range pages {
-		if r.err != nil {
-			return r.err
-		}
-		for i := range r.page {
-			if cw != nil {
-				if err := cw.Write(csvRow(&r.page[i])); err != nil {
-					return err
-				}
-			} else if err := enc.Encode(&r.page[i]); err != nil {
-				return err
-			}
-		}
-		if cw != nil {
-			cw.Flush()
-			if err := cw.Error(); err != nil {
-				return err
-			}
-		}
-		if err := bw.Flush(); err != nil {
-			return err
-		}
-		if f, ok := w.(http.Flusher); ok {
-			f.Flush()
-		}
-	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	return bw.Flush()
 }
 
 func checkName(name string) error {

@@ -412,6 +412,14 @@ func (q *Queries) SearchEvents(ctx context.Context, qr search.Query, opt store.S
 		s.arg(opt.After.ID)
 		s.w(")) AND ")
 	}
+	if opt.UpToID > 0 {
+		if col != "" {
+			return nil, fmt.Errorf("store: search events: an id bound needs the id sort, not %q", opt.Sort)
+		}
+		s.w("e.id <= ")
+		s.arg(opt.UpToID)
+		s.w(" AND ")
+	}
 	if qr.Root == nil {
 		s.w("1 = 1")
 	} else if err := s.node(qr.Root); err != nil {

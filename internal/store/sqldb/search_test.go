@@ -258,6 +258,7 @@ func agree(t *testing.T, db *sqldb.DB, all []event.FileEvent) {
 	}
 	others := []mode{{store.SortObserved, true, 500}, {store.SortInserted, false, 500}, {store.SortInserted, true, 1000}}
 	nonEmpty, runs := 0, 0
+	allIDs := expected(all, search.Query{}, store.SortID, false)
 	for i, text := range qs {
 		q, err := search.Parse(text, searchNow)
 		if err != nil {
@@ -294,6 +295,32 @@ func agree(t *testing.T, db *sqldb.DB, all []event.FileEvent) {
 				t.Errorf("CountSearch(%q) = %d, %v, %v; want %d", text, n, capped, err, min(len(want), 1000))
 			}
 		}
+		// the export's reading: an id range (lo, hi] in id order, in pages
+		lo, hi := allIDs[len(allIDs)/4], allIDs[3*len(allIDs)/4]
+		want := []int64{}
+		for _, id := range expected(all, q, store.SortID, false) {
+			if id > lo && id <= hi {
+				want = append(want, id)
+			}
+		}
+		got := []int64{}
+		opt := store.SearchOptions{Sort: store.SortID, Limit: 250, After: &store.SearchCursor{ID: lo}, UpToID: hi}
+		for pages := 0; ; pages++ {
+			page, err := db.SearchEvents(ctx, q, opt)
+			if err != nil {
+				t.Fatalf("SearchEvents(%q) by id range: %v", text, err)
+			}
+			for _, e := range page {
+				got = append(got, e.Event.ID)
+			}
+			if len(page) < opt.Limit || pages > len(all) {
+				break
+			}
+			opt.After = &store.SearchCursor{ID: page[len(page)-1].Event.ID}
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("query %q ids (%d, %d]: SQL and Match differ (-match +sql):\n%s", text, lo, hi, diff)
+		}
 	}
 	if nonEmpty < runs*3/4 {
 		t.Errorf("only %d of %d query runs match any event: the queries do not exercise the data", nonEmpty, runs)
@@ -309,8 +336,11 @@ func expected(all []event.FileEvent, q search.Query, by store.SearchSort, desc b
 		}
 	}
 	key := func(e event.FileEvent) int64 {
-		if by == store.SortInserted {
+		switch by {
+		case store.SortInserted:
 			return e.Event.Inserted.UnixMicro()
+		case store.SortID:
+			return e.Event.ID
 		}
 		return e.Timestamp.UnixMicro()
 	}
@@ -362,6 +392,9 @@ func TestSearchEventsOptions(t *testing.T) {
 		if err != nil || len(got) != tc.want {
 			t.Errorf("IncludeHeld=%v: got %d events (err %v), want %d", tc.held, len(got), err, tc.want)
 		}
+	}
+	if _, err := lite.SearchEvents(ctx, q, store.SearchOptions{Sort: store.SortObserved, UpToID: 5}); err == nil || !strings.Contains(err.Error(), "id bound needs the id sort") {
+		t.Errorf("id bound with the observed sort: err = %v", err)
 	}
 	if _, err := lite.SearchEvents(ctx, q, store.SearchOptions{Sort: "size"}); err == nil || !strings.Contains(err.Error(), "observed, inserted or id") {
 		t.Errorf("unknown sort: err = %v", err)
