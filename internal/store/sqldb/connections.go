@@ -90,6 +90,9 @@ deauthorized_at = ?, throttled_until = ?, last_event_at = ?, version = version +
 // DeleteConnection implements store.ConnectionQueries.
 func (q *Queries) DeleteConnection(ctx context.Context, id int64) error {
 	return q.inTx(ctx, func(q *Queries) error {
+		if err := q.keepIDFloor(ctx); err != nil {
+			return q.wrap("delete connection", err)
+		}
 		for _, t := range []string{"status_changes", "scope_entries", "files", "drives", "file_events", "cursors", "work", "outbox", "vendor_records"} {
 			if _, err := q.w.ExecContext(ctx, q.d.q(`DELETE FROM `+t+` WHERE connection_id = ?`), id); err != nil {
 				return q.wrap("delete connection: "+t, err)

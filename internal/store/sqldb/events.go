@@ -157,8 +157,13 @@ const EventColumns = `dedupe, held, observed, inserted, action, observer, connec
 size, category, owner, md5, sha256, exposure, link_scope, trusted, severity, doc`
 
 // InsertEventSQL is the statement InsertEvents runs per event where the driver reports inserted ids
-// through sql.Result (SQLite).
-const InsertEventSQL = `INSERT INTO file_events (` + EventColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+// through sql.Result (SQLite). The id is SQLite's own choice (the largest + 1), except after
+// DeleteConnectionEvents deleted the newest events: then it continues after the largest id ever
+// handed out (event_id_floor, migration 0006), because an incremental export resumes after the last
+// id it wrote.
+const InsertEventSQL = `INSERT INTO file_events (id, ` + EventColumns + `) VALUES (
+(SELECT id + 1 FROM event_id_floor WHERE id >= (SELECT COALESCE(MAX(id), 0) FROM file_events)),
+?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (dedupe) DO NOTHING`
 
 // EventRow returns the column values InsertEvents stores for e.
@@ -420,14 +425,58 @@ func (q *Queries) CountEvents(ctx context.Context, f store.EventFilter) (int64, 
 	return n, q.wrap("count events", err)
 }
 
-// ReleaseHeld implements store.EventQueries.
+// ReleaseHeld implements store.EventQueries. The released events get new ids, after every event
+// stored so far and in their old order: they become visible now, and an incremental export that has
+// already passed their old ids (it resumes after the last id it wrote) must still get them.
 func (q *Queries) ReleaseHeld(ctx context.Context, connectionID int64) (int64, error) {
-	res, err := q.w.ExecContext(ctx, q.d.q(`UPDATE file_events SET held = 0 WHERE connection_id = ? AND held = 1`), connectionID)
-	if err != nil {
-		return 0, q.wrap("release held events", err)
-	}
-	n, err := res.RowsAffected()
+	var n int64
+	err := q.inTx(ctx, func(q *Queries) error {
+		var res sql.Result
+		var err error
+		if q.d.Name == "postgres" {
+			if _, err := q.w.ExecContext(ctx, q.d.EventLock); err != nil {
+				return err
+			}
+			// nextval runs in the order of the ordered subquery: the new ids keep the old order.
+			res, err = q.w.ExecContext(ctx, q.d.q(`UPDATE file_events e SET held = 0, id = n.new_id
+FROM (SELECT id, nextval(pg_get_serial_sequence('file_events', 'id')) AS new_id
+      FROM (SELECT id FROM file_events WHERE connection_id = ? AND held = 1 ORDER BY id) h) n
+WHERE e.id = n.id`), connectionID)
+		} else {
+			// One shift moves every held id above the largest id handed out: no new id can collide
+			// with a stored one, and the order is kept.
+			var lo sql.NullInt64
+			var top int64
+			if err := q.w.QueryRowContext(ctx, `SELECT MIN(id) FROM file_events WHERE connection_id = ? AND held = 1`, connectionID).Scan(&lo); err != nil {
+				return err
+			}
+			if !lo.Valid {
+				return nil
+			}
+			if err := q.w.QueryRowContext(ctx, `SELECT MAX(COALESCE(MAX(id), 0), COALESCE((SELECT id FROM event_id_floor), 0)) FROM file_events`).Scan(&top); err != nil {
+				return err
+			}
+			res, err = q.w.ExecContext(ctx, `UPDATE file_events SET held = 0, id = id + ? WHERE connection_id = ? AND held = 1`, top+1-lo.Int64, connectionID)
+		}
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
 	return n, q.wrap("release held events", err)
+}
+
+// keepIDFloor runs before events are deleted: on SQLite, which would hand the largest ids out again
+// once they are deleted, it remembers the largest id for InsertEventSQL. PostgreSQL's sequence never
+// goes back.
+func (q *Queries) keepIDFloor(ctx context.Context) error {
+	if q.d.Name != "sqlite" {
+		return nil
+	}
+	_, err := q.w.ExecContext(ctx, `INSERT INTO event_id_floor (k, id) SELECT 1, id FROM file_events WHERE true ORDER BY id DESC LIMIT 1
+ON CONFLICT (k) DO UPDATE SET id = MAX(id, excluded.id)`)
+	return err
 }
 
 // DeleteConnectionEvents implements store.EventQueries.
@@ -435,10 +484,17 @@ func (q *Queries) DeleteConnectionEvents(ctx context.Context, connectionID int64
 	if limit <= 0 {
 		limit = 5000
 	}
-	res, err := q.w.ExecContext(ctx, q.d.q(`DELETE FROM file_events WHERE id IN (SELECT id FROM file_events WHERE connection_id = ? ORDER BY id LIMIT ?)`), connectionID, limit)
-	if err != nil {
-		return 0, q.wrap("delete connection events", err)
-	}
-	n, err := res.RowsAffected()
+	var n int64
+	err := q.inTx(ctx, func(q *Queries) error {
+		if err := q.keepIDFloor(ctx); err != nil {
+			return err
+		}
+		res, err := q.w.ExecContext(ctx, q.d.q(`DELETE FROM file_events WHERE id IN (SELECT id FROM file_events WHERE connection_id = ? ORDER BY id LIMIT ?)`), connectionID, limit)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
 	return n, q.wrap("delete connection events", err)
 }

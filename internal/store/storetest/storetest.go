@@ -14,6 +14,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/telltale-dev/telltale/internal/event"
+	"github.com/telltale-dev/telltale/internal/search"
 	"github.com/telltale-dev/telltale/internal/store"
 )
 
@@ -28,6 +29,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		"EventsDedupe":     testEventsDedupe,
 		"EventsRoundTrip":  testEventsRoundTrip,
 		"EventsHeld":       testEventsHeld,
+		"EventIDsGrow":     testEventIDsGrow,
 		"DeleteConnection": testDeleteConnection,
 		"Cursors":          testCursors,
 		"Work":             testWork,
@@ -378,14 +380,58 @@ func testEventsHeld(t *testing.T, s store.Store) {
 	if l := ok(s.ListEvents(ctx, store.EventFilter{IncludeHeld: true}))(t); len(l) != 4 {
 		t.Errorf("ListEvents with held: %d events, want 4", len(l))
 	}
+	before := ok(s.ListEvents(ctx, store.EventFilter{IncludeHeld: true}))(t)
+	top := int64(0)
+	for _, e := range before {
+		top = max(top, e.Event.ID)
+	}
 	if n := ok(s.ReleaseHeld(ctx, c.ID))(t); n != 2 {
 		t.Errorf("released %d", n)
 	}
 	if n := ok(s.CountEvents(ctx, store.EventFilter{}))(t); n != 3 {
 		t.Errorf("after release %d (another connection's held event must stay held)", n)
 	}
+	// Released events become visible now: an incremental export that already passed their old ids
+	// (it resumes after the largest id it wrote) still gets them, in their old order, and the
+	// name index follows their new ids.
+	got := ok(s.SearchEvents(ctx, search.Query{}, store.SearchOptions{Sort: store.SortID, After: &store.SearchCursor{ID: top}}))(t)
+	if len(got) != 2 || got[0].Event.VendorIDs[0] != "h1" || got[1].Event.VendorIDs[0] != "h2" {
+		t.Errorf("after the largest id before the release: %d events %v, want h1 and h2", len(got), got)
+	}
+	named := ok(s.SearchEvents(ctx, mustParse(t, "name:*lan.xls*"), store.SearchOptions{Sort: store.SortID}))(t)
+	if len(named) != 3 || len(got) != 2 || named[2].Event.ID != got[len(got)-1].Event.ID {
+		t.Errorf("name search after the release: %d events, want v1, h1, h2", len(named))
+	}
 	if n := ok(s.ReleaseHeld(ctx, c.ID))(t); n != 0 {
 		t.Errorf("released %d twice", n)
+	}
+}
+
+// testEventIDsGrow: an id is never handed out twice, even after the newest events are deleted (an
+// incremental export resumes after the largest id it wrote: a reused id would be skipped).
+func testEventIDsGrow(t *testing.T, s store.Store) {
+	a, b := mkConn(t, s, "a"), mkConn(t, s, "b")
+	t0 := time.Now()
+	insert := func(evs ...*event.FileEvent) []*event.FileEvent {
+		ok(s.InsertEvents(ctx, evs, false))(t)
+		return evs
+	}
+	insert(Event(a.ID, "a1", t0))
+	top := insert(Event(b.ID, "b1", t0), Event(b.ID, "b2", t0))[1].Event.ID
+	ok(s.DeleteConnectionEvents(ctx, b.ID, 100))(t)
+	if id := insert(Event(a.ID, "a2", t0))[0].Event.ID; id <= top {
+		t.Errorf("after deleting the newest events: new id %d, want above %d", id, top)
+	}
+	c := mkConn(t, s, "c")
+	top = insert(Event(c.ID, "c1", t0))[0].Event.ID
+	noErr(t, s.DeleteConnection(ctx, c.ID))
+	evs := insert(Event(a.ID, "a2", t0), Event(a.ID, "a3", t0)) // a duplicate first
+	if evs[0].Event.ID != 0 || evs[1].Event.ID <= top {
+		t.Errorf("after deleting a connection with the newest event: ids %d, %d, want 0 and above %d", evs[0].Event.ID, evs[1].Event.ID, top)
+	}
+	got := ok(s.SearchEvents(ctx, search.Query{}, store.SearchOptions{Sort: store.SortID}))(t)
+	if len(got) != 3 || got[1].Event.VendorIDs[0] != "a2" || got[2].Event.ID != evs[1].Event.ID {
+		t.Errorf("stored events: %d, want a1, a2, a3 in id order", len(got))
 	}
 }
 
