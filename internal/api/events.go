@@ -14,7 +14,6 @@ import (
 
 	"github.com/telltale-dev/telltale/client"
 	"github.com/telltale-dev/telltale/internal/auth"
-	"github.com/telltale-dev/telltale/internal/event"
 	"github.com/telltale-dev/telltale/internal/search"
 	"github.com/telltale-dev/telltale/internal/store"
 )
@@ -301,26 +300,6 @@ func (s *Server) groupEvents(r *http.Request, _ auth.Principal) (any, error) {
 var CSVHeader = []string{"id", "observed", "inserted", "action", "service", "connection_id", "connection", "actor", "file_id",
 	"file_name", "path", "size", "owner", "category", "md5", "sha256", "sha1", "link_scope", "shared_with", "exposure",
 	"recipients", "sender", "subject", "trusted", "severity", "source_ip", "count", "vendor_ids"}
-
-func csvRow(e *event.FileEvent) []string {
-	exp := make([]string, len(e.Sharing.Exposure))
-	for i, x := range e.Sharing.Exposure {
-		exp[i] = string(x)
-	}
-	ts := func(t time.Time) string {
-		if t.IsZero() {
-			return ""
-		}
-		return t.UTC().Format(time.RFC3339Nano)
-	}
-	return []string{strconv.FormatInt(e.Event.ID, 10), ts(e.Timestamp), ts(e.Event.Inserted), string(e.Event.Action),
-		string(e.Event.Observer), strconv.FormatInt(e.Event.ConnectionID, 10), e.Event.ConnectionName, e.User.Email, e.File.ID,
-		e.File.Name, e.File.Path, strconv.FormatInt(e.File.Size, 10), e.File.Owner, string(e.File.Category), e.File.Hash.MD5,
-		e.File.Hash.SHA256, e.File.Hash.SHA1, string(e.Sharing.LinkScope), strings.Join(e.Sharing.SharedWith, ";"),
-		strings.Join(exp, ";"), strings.Join(e.Email.Recipients, ";"), e.Email.Sender, e.Email.Subject,
-		strconv.FormatBool(e.Risk.Trusted), string(e.Risk.Severity), e.Source.IP, strconv.Itoa(e.Event.Count),
-		strings.Join(e.Event.VendorIDs, ";")}
-}
 
 func (s *Server) exportEvents(r *http.Request, _ auth.Principal) (any, error) {
 	var in client.ExportRequest

@@ -35,21 +35,19 @@ const exportPage = 5000
 // memory stays constant whatever the size of the result.
 func WriteExport(ctx context.Context, st store.EventQueries, q search.Query, format string, afterID int64, w io.Writer) error {
 	bw := bufio.NewWriterSize(w, 256<<10)
-	var cw *csv.Writer
-	if format == "csv" {
-		cw = csv.NewWriter(bw)
+	csvOut := format == "csv"
+	if csvOut {
+		cw := csv.NewWriter(bw)
 		if err := cw.Write(CSVHeader); err != nil {
 			return err
 		}
+		cw.Flush()
 	}
 	newest, err := st.SearchEvents(ctx, search.Query{}, store.SearchOptions{Sort: store.SortID, Desc: true, Limit: 1, IncludeHeld: true})
 	if err != nil {
 		return err
 	}
 	if len(newest) == 0 || newest[0].Event.ID <= afterID {
-		if cw != nil {
-			cw.Flush()
-		}
 		return bw.Flush()
 	}
 	ctx, cancel := context.WithCancel(ctx)
@@ -57,22 +55,18 @@ func WriteExport(ctx context.Context, st store.EventQueries, q search.Query, for
 	defer wg.Wait() // after cancel: no reader outlives the export
 	defer cancel()
 	enc := json.NewEncoder(bw)
+	var row []byte
 	for r := range readExport(ctx, &wg, st, q, afterID, newest[0].Event.ID, ExportReaders) {
 		if r.err != nil {
 			return r.err
 		}
 		for i := range r.page {
-			if cw != nil {
-				if err := cw.Write(csvRow(&r.page[i])); err != nil {
+			if csvOut {
+				row = appendCSVRow(row[:0], &r.page[i])
+				if _, err := bw.Write(row); err != nil {
 					return err
 				}
 			} else if err := enc.Encode(&r.page[i]); err != nil {
-				return err
-			}
-		}
-		if cw != nil {
-			cw.Flush()
-			if err := cw.Error(); err != nil {
 				return err
 			}
 		}
