@@ -271,22 +271,7 @@ func agree(t *testing.T, db *sqldb.DB, all []event.FileEvent) {
 			if len(want) > 0 {
 				nonEmpty++
 			}
-			got := []int64{}
-			opt := store.SearchOptions{Sort: mode.sort, Desc: mode.desc, Limit: mode.limit}
-			for pages := 0; ; pages++ {
-				page, err := db.SearchEvents(ctx, q, opt)
-				if err != nil {
-					t.Fatalf("SearchEvents(%q): %v", text, err)
-				}
-				for _, e := range page {
-					got = append(got, e.Event.ID)
-				}
-				if len(page) < opt.Limit || pages > len(all) {
-					break
-				}
-				c := store.CursorOf(&page[len(page)-1], mode.sort)
-				opt.After = &c
-			}
+			got := pageThrough(t, db, q, store.SearchOptions{Sort: mode.sort, Desc: mode.desc, Limit: mode.limit}, len(all))
 			if diff := cmp.Diff(want, got); diff != "" {
 				t.Errorf("query %q (canonical %q) sort %s desc=%v: SQL and Match differ (-match +sql):\n%s",
 					text, q.String(), mode.sort, mode.desc, diff)
@@ -303,21 +288,7 @@ func agree(t *testing.T, db *sqldb.DB, all []event.FileEvent) {
 				want = append(want, id)
 			}
 		}
-		got := []int64{}
-		opt := store.SearchOptions{Sort: store.SortID, Limit: 250, After: &store.SearchCursor{ID: lo}, UpToID: hi}
-		for pages := 0; ; pages++ {
-			page, err := db.SearchEvents(ctx, q, opt)
-			if err != nil {
-				t.Fatalf("SearchEvents(%q) by id range: %v", text, err)
-			}
-			for _, e := range page {
-				got = append(got, e.Event.ID)
-			}
-			if len(page) < opt.Limit || pages > len(all) {
-				break
-			}
-			opt.After = &store.SearchCursor{ID: page[len(page)-1].Event.ID}
-		}
+		got := pageThrough(t, db, q, store.SearchOptions{Sort: store.SortID, Limit: 250, After: &store.SearchCursor{ID: lo}, UpToID: hi}, len(all))
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("query %q ids (%d, %d]: SQL and Match differ (-match +sql):\n%s", text, lo, hi, diff)
 		}
@@ -326,6 +297,27 @@ func agree(t *testing.T, db *sqldb.DB, all []event.FileEvent) {
 		t.Errorf("only %d of %d query runs match any event: the queries do not exercise the data", nonEmpty, runs)
 	}
 	t.Logf("%d queries agree; %d of %d runs non-empty", len(qs), nonEmpty, runs)
+}
+
+// pageThrough reads every page of q from opt on, through the cursor, and returns the event ids
+// (it stops after maxPages pages, should paging never end).
+func pageThrough(t *testing.T, db *sqldb.DB, q search.Query, opt store.SearchOptions, maxPages int) []int64 {
+	t.Helper()
+	got := []int64{}
+	for pages := 0; ; pages++ {
+		page, err := db.SearchEvents(context.Background(), q, opt)
+		if err != nil {
+			t.Fatalf("SearchEvents(%q, %+v): %v", q.String(), opt, err)
+		}
+		for _, e := range page {
+			got = append(got, e.Event.ID)
+		}
+		if len(page) < opt.Limit || pages > maxPages {
+			return got
+		}
+		c := store.CursorOf(&page[len(page)-1], opt.Sort)
+		opt.After = &c
+	}
 }
 
 func expected(all []event.FileEvent, q search.Query, by store.SearchSort, desc bool) []int64 {
