@@ -82,6 +82,16 @@ func newFixtureWith(t *testing.T, edit func(*config.Config)) *fixture {
 
 func (f *fixture) do(t *testing.T, token, method, path string, body any) (int, []byte) {
 	t.Helper()
+	return f.send(t, method, path, body, func(req *http.Request) {
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+	})
+}
+
+// send makes a request whose credentials sign adds; a string body is sent as CSV, others as JSON.
+func (f *fixture) send(t *testing.T, method, path string, body any, sign func(*http.Request)) (int, []byte) {
+	t.Helper()
 	var rd io.Reader
 	ct := "application/json"
 	switch b := body.(type) {
@@ -93,9 +103,7 @@ func (f *fixture) do(t *testing.T, token, method, path string, body any) (int, [
 		rd = bytes.NewReader(j)
 	}
 	req, _ := http.NewRequest(method, f.srv.URL+path, rd)
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
+	sign(req)
 	if rd != nil {
 		req.Header.Set("Content-Type", ct)
 	}
@@ -240,7 +248,7 @@ func TestConnectionLifecycleOverHTTP(t *testing.T) {
 	// Duplicate display name, trimmed and case-insensitive (R1.3).
 	code, body = f.do(t, f.admin, "POST", "/api/v1/connections", client.NewConnection{Name: "box prod", Service: "box", TenantID: "999",
 		Settings: map[string]string{"admin_email": "a@corp.example", "client_id": "c"}, Credentials: map[string]string{"client_secret": "s"}})
-	if p := problem(t, body); code != 409 || !strings.Contains(p.Detail, "already") {
+	if p := problem(t, body); code != 409 || !strings.Contains(p.Detail, "already") || len(p.Errors) != 1 || p.Errors[0].Field != "name" {
 		t.Errorf("duplicate: %d %+v", code, p)
 	}
 	// Unknown service and missing name: clear 4xx.
@@ -477,4 +485,50 @@ func TestMetricsAndProbes(t *testing.T) {
 	}
 	_ = time.Second
 	_ = api.SessionCookie
+}
+
+// TestMustChangePasswordSession: a session whose password was generated or reset may read who it
+// is and change the password, and nothing else, until it has.
+func TestMustChangePasswordSession(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	u, err := f.app.Auth.CreateUser(ctx, "bob", "", auth.RoleAdmin, "first password, long enough", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.app.Auth.SetPassword(ctx, u.ID, "reset password, long enough"); err != nil {
+		t.Fatal(err)
+	}
+	p, cookie, err := f.app.Auth.Login(ctx, "bob", "reset password, long enough", "127.0.0.1")
+	if err != nil || !p.MustChangePassword {
+		t.Fatalf("sign-in after a reset: %+v %v", p, err)
+	}
+	call := func(method, path string, body any) (int, []byte) {
+		return f.send(t, method, path, body, func(req *http.Request) {
+			req.AddCookie(&http.Cookie{Name: api.SessionCookie, Value: cookie})
+			req.Header.Set("X-CSRF-Token", p.SessionCSRF)
+		})
+	}
+	if code, body := call("GET", "/api/v1/connections", nil); code != 403 || !strings.Contains(string(body), "change it first") {
+		t.Errorf("before the change, GET connections: %d %s", code, body)
+	}
+	if code, body := call("POST", "/api/v1/tokens", client.NewToken{Name: "sneaky"}); code != 403 {
+		t.Errorf("before the change, create a token: %d %s", code, body)
+	}
+	code, body := call("GET", "/api/v1/me", nil)
+	var me client.Me
+	if err := json.Unmarshal(body, &me); code != 200 || err != nil || !me.MustChangePassword {
+		t.Errorf("before the change, GET me: %d %s", code, body)
+	}
+	if code, body := call("POST", "/api/v1/me/password", client.PasswordChange{Current: "reset password, long enough", New: "my own password, long enough"}); code >= 300 {
+		t.Fatalf("change: %d %s", code, body)
+	}
+	// The change ends the sessions; a new one may do everything its role allows.
+	p, cookie, err = f.app.Auth.Login(ctx, "bob", "my own password, long enough", "127.0.0.1")
+	if err != nil || p.MustChangePassword {
+		t.Fatalf("sign-in after the change: %+v %v", p, err)
+	}
+	if code, body := call("GET", "/api/v1/connections", nil); code != 200 {
+		t.Errorf("after the change, GET connections: %d %s", code, body)
+	}
 }

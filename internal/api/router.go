@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"regexp"
 	"runtime/debug"
@@ -135,6 +134,9 @@ func (s *Server) serveRoute(w http.ResponseWriter, r *http.Request, rt Route, pa
 	if rt.Public == "" {
 		var err error
 		p, err = s.authenticate(r)
+		if err == nil && p.Via == "session" && p.MustChangePassword && !beforePasswordChange[rt.Method+" "+rt.Path] {
+			err = fmt.Errorf("%w: your password was generated or reset: change it first (POST /api/v1/me/password, or the console's password page)", auth.ErrForbidden)
+		}
 		if err == nil && !p.Role.Satisfies(rt.Need) {
 			err = fmt.Errorf("%w: this needs the %s role and you are %s; ask an admin", auth.ErrForbidden, rt.Need, p.Role)
 		}
@@ -204,19 +206,10 @@ func (s *Server) authenticate(r *http.Request) (auth.Principal, error) {
 // SessionCookie is the console session cookie's name.
 const SessionCookie = "telltale_session"
 
-func (s *Server) clientIP(r *http.Request) string {
-	if s.trustProxy {
-		if xff := r.Header.Get("X-Forwarded-For"); xff != "" {
-			first, _, _ := strings.Cut(xff, ",")
-			return strings.TrimSpace(first)
-		}
-	}
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
-}
+func (s *Server) clientIP(r *http.Request) string { return auth.ClientAddr(r, s.trustProxy) }
+
+// beforePasswordChange is what a session that must change its password may still call.
+var beforePasswordChange = map[string]bool{"GET /api/v1/me": true, "POST /api/v1/me/password": true}
 
 func (s *Server) audit(r *http.Request, rt Route, p auth.Principal, n *auditNote, status int) {
 	if rt.Audit == "" {

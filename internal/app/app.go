@@ -133,7 +133,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		Changed: a.kickLifecycle, Collector: a.Ingest,
 	})
 	if a.Console, err = console.New(console.Deps{Auth: a.Auth, API: a.API.Handler(), Log: log, Clock: a.Clock,
-		SecureCookies: strings.HasPrefix(strings.ToLower(cfg.PublicURL), "https://")}); err != nil {
+		SecureCookies: strings.HasPrefix(strings.ToLower(cfg.PublicURL), "https://"), TrustProxy: cfg.TrustProxy}); err != nil {
 		return fail(err)
 	}
 	a.registerMetrics()

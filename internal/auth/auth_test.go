@@ -267,11 +267,11 @@ func TestSessions(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, c := range [][2]string{{"alice", "wrong password!"}, {"nobody", "correct horse battery"}, {"robot", ""}} {
-		if _, _, err := f.svc.Login(ctx, c[0], c[1]); !errors.Is(err, ErrUnauthenticated) {
+		if _, _, err := f.svc.Login(ctx, c[0], c[1], "192.0.2.1"); !errors.Is(err, ErrUnauthenticated) {
 			t.Errorf("Login(%q) = %v", c[0], err)
 		}
 	}
-	p, cookie, err := f.svc.Login(ctx, "alice", "correct horse battery")
+	p, cookie, err := f.svc.Login(ctx, "alice", "correct horse battery", "192.0.2.1")
 	if err != nil || p.UserID != u.ID || p.Via != "session" || p.SessionCSRF == "" || len(cookie) != 43 {
 		t.Fatalf("login %+v %q %v", p, cookie, err)
 	}
@@ -283,17 +283,17 @@ func TestSessions(t *testing.T) {
 		t.Fatalf("unknown cookie: %v", err)
 	}
 	// Logout.
-	if err := f.svc.Logout(ctx, cookie); err != nil {
+	if err := f.svc.Logout(ctx, cookie, "192.0.2.1"); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := f.svc.AuthenticateSession(ctx, cookie); !errors.Is(err, ErrUnauthenticated) {
 		t.Fatalf("after logout: %v", err)
 	}
-	if err := f.svc.Logout(ctx, cookie); err != nil {
+	if err := f.svc.Logout(ctx, cookie, "192.0.2.1"); err != nil {
 		t.Fatalf("second logout: %v", err)
 	}
 	// Expiry deletes the session.
-	_, cookie, err = f.svc.Login(ctx, "alice", "correct horse battery")
+	_, cookie, err = f.svc.Login(ctx, "alice", "correct horse battery", "192.0.2.1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -311,7 +311,7 @@ func TestSessions(t *testing.T) {
 	if u, _ = f.st.GetUser(ctx, u.ID); !u.MustChangePassword {
 		t.Fatal("reset does not force a change")
 	}
-	_, cookie, err = f.svc.Login(ctx, "alice", "another good password")
+	_, cookie, err = f.svc.Login(ctx, "alice", "another good password", "192.0.2.1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -335,7 +335,7 @@ func TestSessions(t *testing.T) {
 	if _, err := f.st.UpdateUser(ctx, u); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := f.svc.Login(ctx, "alice", "a third good password"); !errors.Is(err, ErrUnauthenticated) {
+	if _, _, err := f.svc.Login(ctx, "alice", "a third good password", "192.0.2.1"); !errors.Is(err, ErrUnauthenticated) {
 		t.Fatalf("disabled login: %v", err)
 	}
 }
@@ -355,7 +355,7 @@ func TestBootstrapGenerated(t *testing.T) {
 	if !u.MustChangePassword {
 		t.Fatal("first admin need not change the password")
 	}
-	if _, _, err := f.svc.Login(ctx, "admin", b.Password); err != nil {
+	if _, _, err := f.svc.Login(ctx, "admin", b.Password, "192.0.2.1"); err != nil {
 		t.Fatal(err)
 	}
 	b2, err := f.svc.Bootstrap(ctx, "")
@@ -464,12 +464,12 @@ func TestNoSecretsInLogs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, cookie, err := f.svc.Login(ctx, "alice", "correct horse battery")
+	_, cookie, err := f.svc.Login(ctx, "alice", "correct horse battery", "192.0.2.1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.svc.Login(ctx, "alice", "wrong horse battery")
-	f.svc.Login(ctx, "my-secret-typed-as-name", "x")
+	f.svc.Login(ctx, "alice", "wrong horse battery", "192.0.2.1")
+	f.svc.Login(ctx, "my-secret-typed-as-name", "x", "192.0.2.1")
 	_, tok, _ := f.svc.CreateToken(ctx, u.ID, "t", 0)
 	f.svc.AuthenticateToken(ctx, tok)
 	f.svc.AuthenticateToken(ctx, tok+"x")

@@ -2,9 +2,11 @@ package auth
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"strings"
 	"sync"
 	"time"
@@ -33,8 +35,9 @@ type Service struct {
 	log *slog.Logger
 	ttl time.Duration
 
-	mu      sync.Mutex
-	touched map[int64]time.Time // token ID -> when LastUsedAt was last written by this node
+	mu       sync.Mutex
+	touched  map[int64]time.Time // token ID -> when LastUsedAt was last written by this node
+	throttle throttle            // failed sign-ins (throttle.go)
 }
 
 // NewService returns a Service on st.
@@ -102,10 +105,26 @@ func (s *Service) touch(ctx context.Context, id int64, now time.Time) {
 	}
 }
 
-// Login checks a user name and password and opens a console session. It returns the principal and
-// the session cookie value. Unknown users, wrong passwords, disabled users and service accounts all
-// give ErrUnauthenticated, after spending the same password hash.
-func (s *Service) Login(ctx context.Context, username, password string) (Principal, string, error) {
+// Login checks a user name and password and opens a console session for a person at clientAddr
+// (ClientAddr). It returns the principal and the session cookie value. Unknown users, wrong
+// passwords, disabled users and service accounts all give ErrUnauthenticated, after spending the
+// same password hash; too many recent failures give a *ThrottledError (wrapping ErrThrottled and
+// so ErrUnauthenticated) without checking the password. Every sign-in and every refusal (a
+// throttled address once per window) is in the audit log as session.create.
+func (s *Service) Login(ctx context.Context, username, password, clientAddr string) (Principal, string, error) {
+	now := s.clk.Now()
+	if wait, first := s.throttle.blocked(username, clientAddr, now); wait > 0 {
+		if first {
+			s.log.Warn("auth: sign-ins throttled", "client_ip", clientAddr, "for", wait.Round(time.Second).String())
+			s.auditSignIn(ctx, store.User{}, clientAddr, http.StatusTooManyRequests, "too many failed sign-ins")
+		}
+		return Principal{}, "", &ThrottledError{RetryAfter: wait}
+	}
+	refuse := func(u store.User, reason string) (Principal, string, error) {
+		s.throttle.failed(username, clientAddr, now)
+		s.auditSignIn(ctx, u, clientAddr, http.StatusUnauthorized, reason)
+		return Principal{}, "", ErrUnauthenticated
+	}
 	u, err := s.st.GetUserByUsername(ctx, strings.TrimSpace(username))
 	if err != nil {
 		if !errors.Is(err, store.ErrNotFound) {
@@ -114,7 +133,7 @@ func (s *Service) Login(ctx context.Context, username, password string) (Princip
 		_, _ = VerifyPassword(dummyHash(), password)
 		// The typed name is not logged: people type passwords into the user name field.
 		s.log.Info("auth: sign-in refused", "reason", "unknown user name")
-		return Principal{}, "", ErrUnauthenticated
+		return refuse(store.User{}, "unknown user name")
 	}
 	hash := u.PasswordHash
 	if hash == "" {
@@ -123,14 +142,14 @@ func (s *Service) Login(ctx context.Context, username, password string) (Princip
 	ok, err := VerifyPassword(hash, password)
 	if err != nil {
 		s.log.Error("auth: stored password hash is malformed", "user_id", u.ID)
-		return Principal{}, "", ErrUnauthenticated
+		return refuse(u, "stored password hash is malformed")
 	}
 	if reason := refusal(ok, u); reason != "" {
 		s.log.Info("auth: sign-in refused", "user_id", u.ID, "reason", reason)
-		return Principal{}, "", ErrUnauthenticated
+		return refuse(u, reason)
 	}
+	s.throttle.succeeded(username, clientAddr)
 	cookie := randomURL(32)
-	now := s.clk.Now()
 	// Sweep sessions that expired without being used again; sign-ins are rare enough.
 	if _, err := s.st.DeleteExpiredSessions(ctx, now); err != nil {
 		s.log.Warn("auth: deleting expired sessions failed", "err", err)
@@ -139,7 +158,35 @@ func (s *Service) Login(ctx context.Context, username, password string) (Princip
 	if err := s.st.CreateSession(ctx, sess); err != nil {
 		return Principal{}, "", fmt.Errorf("auth: sign in: %w", err)
 	}
-	return Principal{UserID: u.ID, Username: u.Username, Role: Role(u.Role), SessionCSRF: sess.CSRF, Via: "session"}, cookie, nil
+	if err := s.auditSignIn(ctx, u, clientAddr, http.StatusOK, ""); err != nil {
+		s.st.DeleteSession(ctx, sess.Hash) // a sign-in the audit log does not show does not happen
+		return Principal{}, "", fmt.Errorf("auth: sign in: audit: %w", err)
+	}
+	return Principal{UserID: u.ID, Username: u.Username, Role: Role(u.Role), SessionCSRF: sess.CSRF, Via: "session", MustChangePassword: u.MustChangePassword}, cookie, nil
+}
+
+// auditSignIn records a sign-in (status 200) or its refusal as session.create. An unknown user
+// name is recorded as anonymous: the typed name may be a password.
+func (s *Service) auditSignIn(ctx context.Context, u store.User, clientAddr string, status int, reason string) error {
+	return s.auditSession(ctx, "session.create", u, clientAddr, status, reason)
+}
+
+func (s *Service) auditSession(ctx context.Context, action string, u store.User, clientAddr string, status int, reason string) error {
+	e := store.AuditEntry{At: s.clk.Now(), Actor: u.Username, ActorID: u.ID, Action: action, Target: "session", ClientIP: clientAddr, Outcome: "ok"}
+	if e.Actor == "" {
+		e.Actor = "anonymous"
+	}
+	if status >= 400 {
+		e.Outcome = fmt.Sprintf("%d %s", status, http.StatusText(status))
+	}
+	if reason != "" {
+		e.Details, _ = json.Marshal(map[string]string{"reason": reason})
+	}
+	_, err := s.st.AppendAudit(context.WithoutCancel(ctx), e)
+	if err != nil {
+		s.log.Error("auth: writing the audit entry failed", "action", action, "err", err)
+	}
+	return err
 }
 
 // refusal says why a sign-in with a password check result ok is refused, or "" when it is not.
@@ -178,17 +225,31 @@ func (s *Service) AuthenticateSession(ctx context.Context, cookie string) (Princ
 	if u.Disabled || u.ServiceAccount {
 		return Principal{}, ErrUnauthenticated
 	}
-	return Principal{UserID: u.ID, Username: u.Username, Role: Role(u.Role), SessionCSRF: sess.CSRF, Via: "session"}, nil
+	return Principal{UserID: u.ID, Username: u.Username, Role: Role(u.Role), SessionCSRF: sess.CSRF, Via: "session", MustChangePassword: u.MustChangePassword}, nil
 }
 
-// Logout ends the session of the cookie value. An unknown session is not an error.
-func (s *Service) Logout(ctx context.Context, cookie string) error {
+// Logout ends the session of the cookie value, recorded in the audit log as session.delete. An
+// unknown session is not an error.
+func (s *Service) Logout(ctx context.Context, cookie, clientAddr string) error {
 	if cookie == "" {
 		return nil
 	}
-	if err := s.st.DeleteSession(ctx, HashToken(cookie)); err != nil && !errors.Is(err, store.ErrNotFound) {
+	h := HashToken(cookie)
+	sess, err := s.st.GetSession(ctx, h)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
 		return err
 	}
+	if err := s.st.DeleteSession(ctx, h); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	u, err := s.st.GetUser(ctx, sess.UserID)
+	if err != nil {
+		u = store.User{ID: sess.UserID}
+	}
+	s.auditSession(ctx, "session.delete", u, clientAddr, http.StatusOK, "")
 	return nil
 }
 

@@ -59,6 +59,9 @@ type Deps struct {
 	// SecureCookies marks cookies Secure even on plain-HTTP requests: set it when a TLS-terminating
 	// proxy serves the console (the app sets it when the public URL is https).
 	SecureCookies bool
+	// TrustProxy takes the client address from X-Forwarded-For (sign-in throttling and the audit
+	// log), as the API does (config trust-proxy).
+	TrustProxy bool
 }
 
 // Console is the web console's HTTP handler.

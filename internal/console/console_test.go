@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -201,6 +202,29 @@ func TestLogin(t *testing.T) {
 		r2.Body.Close()
 		if r2.StatusCode != http.StatusSeeOther {
 			t.Errorf("old session cookie after logout: %d", r2.StatusCode)
+		}
+	})
+	t.Run("throttled after five failures", func(t *testing.T) {
+		b := newBrowser(t, srv.URL)
+		try := func(user, pw string) (*http.Response, string) {
+			_, page := b.get("/login")
+			return b.post("/login", url.Values{"csrf": {csrfOf(t, page)}, "username": {user}, "password": {pw}})
+		}
+		for i := 0; i < 5; i++ {
+			if resp, _ := try("mallory", "guess number "+strconv.Itoa(i)); resp.StatusCode != http.StatusUnauthorized {
+				t.Fatalf("failure %d: %d", i+1, resp.StatusCode)
+			}
+		}
+		resp, body := try("mallory", "guess number 6")
+		if resp.StatusCode != http.StatusTooManyRequests || !strings.Contains(body, "Too many failed sign-ins") {
+			t.Errorf("sixth attempt: %d", resp.StatusCode)
+		}
+		if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err != nil || s <= 0 || s > 15*60+1 {
+			t.Errorf("Retry-After %q", resp.Header.Get("Retry-After"))
+		}
+		// Another user name from the same address still signs in.
+		if resp, _ := try("alice", adminPassword); resp.StatusCode != http.StatusSeeOther {
+			t.Errorf("alice after mallory was throttled: %d", resp.StatusCode)
 		}
 	})
 	t.Run("secure cookie behind a TLS proxy", func(t *testing.T) {

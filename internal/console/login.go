@@ -2,7 +2,9 @@ package console
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/telltale-dev/telltale/client"
@@ -48,10 +50,15 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		c.showLogin(w, r, http.StatusForbidden, d, "The sign-in form expired (CSRF check). Try again.")
 		return
 	}
-	_, cookie, err := c.d.Auth.Login(r.Context(), d.Username, r.PostFormValue("password"))
+	_, cookie, err := c.d.Auth.Login(r.Context(), d.Username, r.PostFormValue("password"), auth.ClientAddr(r, c.d.TrustProxy))
 	if err != nil {
 		status, msg := http.StatusUnauthorized, "Wrong user name or password, or the account is disabled."
-		if !errors.Is(err, auth.ErrUnauthenticated) {
+		var th *auth.ThrottledError
+		if errors.As(err, &th) {
+			mins := int(th.RetryAfter.Minutes()) + 1
+			w.Header().Set("Retry-After", strconv.Itoa(int(th.RetryAfter.Seconds())+1))
+			status, msg = http.StatusTooManyRequests, fmt.Sprintf("Too many failed sign-ins from this address. Try again in %d minutes, or ask an admin to reset your password.", mins)
+		} else if !errors.Is(err, auth.ErrUnauthenticated) {
 			c.d.Log.Error("console: sign-in failed", "err", err)
 			status, msg = http.StatusInternalServerError, "The server could not sign you in; try again."
 		}
@@ -74,7 +81,7 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 }
 
 func (c *Console) logout(w http.ResponseWriter, r *http.Request, s *session) {
-	if err := c.d.Auth.Logout(r.Context(), s.cookie); err != nil {
+	if err := c.d.Auth.Logout(r.Context(), s.cookie, auth.ClientAddr(r, c.d.TrustProxy)); err != nil {
 		c.d.Log.Error("console: sign-out failed", "err", err)
 	}
 	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: c.secure(r)})
