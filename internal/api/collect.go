@@ -92,10 +92,22 @@ func (s *Server) checkConnectorConfig(service, tenant string, settings, creds ma
 	if !ok {
 		return nil
 	}
-	if err := sp.Validate(connector.Config{TenantID: tenant, Settings: settings, Credentials: creds}); err != nil {
-		return invalid("%s settings: %s", sp.Title, strings.ReplaceAll(err.Error(), "\n", "; "))
+	err := sp.Validate(connector.Config{TenantID: tenant, Settings: settings, Credentials: creds})
+	if err == nil {
+		return nil
 	}
-	return nil
+	br := &badRequest{msg: fmt.Sprintf("%s settings: %s", sp.Title, strings.ReplaceAll(err.Error(), "\n", "; "))}
+	var ce connector.ConfigError
+	if errors.As(err, &ce) {
+		for _, f := range ce {
+			name := "settings." + f.Field
+			if f.Secret {
+				name = "credentials." + f.Field
+			}
+			br.fields = append(br.fields, client.FieldError{Field: name, Message: f.Message})
+		}
+	}
+	return br
 }
 
 func (s *Server) verifyConnector(r *http.Request, _ auth.Principal) (any, error) {

@@ -30,6 +30,16 @@ func TestConnectorRoutes(t *testing.T) {
 	if code != 400 || !strings.Contains(p.Detail, "colour") || !strings.Contains(p.Detail, "client_secret") || !strings.Contains(p.Detail, "admin_email") {
 		t.Errorf("bad settings: %d %+v", code, p)
 	}
+	// ... and each problem names its field, so the console shows it beside that field.
+	fields := map[string]bool{}
+	for _, e := range p.Errors {
+		fields[e.Field] = e.Message != ""
+	}
+	for _, want := range []string{"settings.colour", "settings.client_secret", "settings.admin_email", "credentials.client_secret"} {
+		if !fields[want] {
+			t.Errorf("bad settings: no message for field %s in %+v", want, p.Errors)
+		}
+	}
 
 	// Verify reaches the vendor (the emulator on loopback is refused unless the node allows it).
 	emu := boxemu.New(boxemu.Options{RateLimitPerMinute: -1})

@@ -74,6 +74,10 @@ func problemFor(err error) client.Problem {
 	case errors.Is(err, store.ErrConflict):
 		p.Status, p.Detail = http.StatusConflict, err.Error()
 	}
+	var fe interface{ Field() string }
+	if len(p.Errors) == 0 && p.Status < 500 && errors.As(err, &fe) && fe.Field() != "" {
+		p.Errors = []client.FieldError{{Field: fe.Field(), Message: p.Detail}}
+	}
 	p.Title = http.StatusText(p.Status)
 	p.Type = "about:blank"
 	return p

@@ -112,16 +112,16 @@ type Resume struct {
 func checkName(name string) (string, error) {
 	n := strings.TrimSpace(name)
 	if n == "" {
-		return "", invalid("the display name is required: enter a name that tells this connection apart")
+		return "", invalidField("name", "the display name is required: enter a name that tells this connection apart")
 	}
 	if l := utf8.RuneCountInString(n); l > MaxNameLength {
-		return "", invalid("the display name is %d characters long; the maximum is %d", l, MaxNameLength)
+		return "", invalidField("name", "the display name is %d characters long; the maximum is %d", l, MaxNameLength)
 	}
 	return n, nil
 }
 
 func nameTaken(name string) error {
-	return &kindError{msg: fmt.Sprintf("a connection named %q already exists: choose another display name", name), kind: store.ErrConflict}
+	return &kindError{msg: fmt.Sprintf("a connection named %q already exists: choose another display name", name), kind: store.ErrConflict, field: "name"}
 }
 
 func validServices() string {
@@ -144,7 +144,7 @@ func (s *Service) Create(ctx context.Context, nc NewConnection, actor string) (s
 	}
 	stype, ok := services[nc.Service]
 	if !ok {
-		return store.Connection{}, invalid("service %q is not supported: choose one of %s", nc.Service, validServices())
+		return store.Connection{}, invalidField("service", "service %q is not supported: choose one of %s", nc.Service, validServices())
 	}
 	kind := nc.ScopeKind
 	if kind == "" {
@@ -153,7 +153,7 @@ func (s *Service) Create(ctx context.Context, nc NewConnection, actor string) (s
 	switch kind {
 	case "all", "users", "groups":
 	default:
-		return store.Connection{}, invalid("scope kind %q is not valid: choose all, users or groups", kind)
+		return store.Connection{}, invalidField("scope.kind", "scope kind %q is not valid: choose all, users or groups", kind)
 	}
 	tenant := strings.TrimSpace(nc.TenantID)
 	var out store.Connection
@@ -301,7 +301,7 @@ func (s *Service) Resume(ctx context.Context, id int64, actor string, r Resume) 
 		switch r.ScopeKind {
 		case "all", "users", "groups":
 		default:
-			return store.Connection{}, invalid("scope kind %q is not valid: choose all, users or groups", r.ScopeKind)
+			return store.Connection{}, invalidField("scope.kind", "scope kind %q is not valid: choose all, users or groups", r.ScopeKind)
 		}
 	}
 	return s.mutate(ctx, id, actor, func(q store.Queries, c *store.Connection) (string, error) {
@@ -332,7 +332,7 @@ func (s *Service) ReplaceScope(ctx context.Context, id int64, actor, kind string
 	switch kind {
 	case "all", "users", "groups":
 	default:
-		return store.Connection{}, invalid("scope kind %q is not valid: choose all, users or groups", kind)
+		return store.Connection{}, invalidField("scope.kind", "scope kind %q is not valid: choose all, users or groups", kind)
 	}
 	return s.mutate(ctx, id, actor, func(q store.Queries, c *store.Connection) (string, error) {
 		if _, err := Check(Status(c.Status), ActionResume, c.ServiceType); err != nil {

@@ -22,12 +22,21 @@ var (
 
 // kindError is an error whose message is exactly msg and that matches kind with errors.Is.
 type kindError struct {
-	msg  string
-	kind error
+	msg   string
+	kind  error
+	field string // the request field it is about, if any
 }
 
 func (e *kindError) Error() string { return e.msg }
 func (e *kindError) Unwrap() error { return e.kind }
+
+// Field is the name of the request field the error is about ("" when none): the API lists it so
+// that the console shows the message beside that field.
+func (e *kindError) Field() string { return e.field }
+
+func invalidField(field, format string, args ...any) error {
+	return &kindError{msg: fmt.Sprintf(format, args...), kind: ErrInvalid, field: field}
+}
 
 func refused(format string, args ...any) error {
 	return &kindError{msg: fmt.Sprintf(format, args...), kind: ErrRefused}

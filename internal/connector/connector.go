@@ -86,12 +86,12 @@ func (c Config) Value(s Spec, name string) string {
 }
 
 // Validate checks the config against the spec: required fields present, no unknown fields. The
-// error names every problem.
+// error is a ConfigError naming every problem.
 func (s Spec) Validate(c Config) error {
-	var errs []error
+	var errs ConfigError
 	for _, f := range s.Fields {
 		if f.Required && c.Value(s, f.Name) == "" && !(f.Tenant && c.TenantID != "") {
-			errs = append(errs, fmt.Errorf("%s (%s) is required: %s", f.Label, f.Name, f.Help))
+			errs = append(errs, FieldError{Field: f.Name, Secret: f.Secret, Message: fmt.Sprintf("%s (%s) is required: %s", f.Label, f.Name, f.Help)})
 		}
 	}
 	check := func(m map[string]string, secret bool) {
@@ -104,15 +104,36 @@ func (s Spec) Validate(c Config) error {
 			f, ok := s.Field(k)
 			switch {
 			case !ok:
-				errs = append(errs, fmt.Errorf("%q is not a %s setting: use one of %s", k, s.Title, s.fieldNames()))
+				errs = append(errs, FieldError{Field: k, Secret: secret, Message: fmt.Sprintf("%q is not a %s setting: use one of %s", k, s.Title, s.fieldNames())})
 			case f.Secret && !secret:
-				errs = append(errs, fmt.Errorf("%q is secret: send it under credentials so it is encrypted and never shown", k))
+				errs = append(errs, FieldError{Field: k, Message: fmt.Sprintf("%q is secret: send it under credentials so it is encrypted and never shown", k)})
 			}
 		}
 	}
 	check(c.Settings, false)
 	check(c.Credentials, true)
-	return errors.Join(errs...)
+	if len(errs) == 0 {
+		return nil
+	}
+	return errs
+}
+
+// FieldError is one problem with one setting (Secret false: sent under settings) or credential.
+type FieldError struct {
+	Field   string
+	Secret  bool
+	Message string
+}
+
+// ConfigError is every problem Validate found, one line each.
+type ConfigError []FieldError
+
+func (e ConfigError) Error() string {
+	lines := make([]string, len(e))
+	for i, f := range e {
+		lines[i] = f.Message
+	}
+	return strings.Join(lines, "\n")
 }
 
 func (s Spec) fieldNames() string {
