@@ -30,6 +30,9 @@ type Dialect struct {
 	// largest id it read then never skips an id committed later (PostgreSQL assigns sequence values
 	// outside transaction order; SQLite has a single writer and needs nothing).
 	EventLock string
+	// CacheStatements keeps the writer's statements prepared (stmtcache.go): SQLite parses each
+	// statement it prepares. pgx caches prepared statements per connection already.
+	CacheStatements bool
 
 	mu    sync.Mutex
 	cache map[string]string
@@ -84,12 +87,24 @@ type DB struct {
 	*Queries
 	writer *sql.DB
 	reader *sql.DB
+	stmts  *stmtCache // the writer's; nil unless the dialect caches statements
+	rstmts *stmtCache // the reader's
 }
 
 // New wraps opened handles. reader may equal writer.
 func New(d *Dialect, writer, reader *sql.DB) *DB {
 	db := &DB{writer: writer, reader: reader}
 	db.Queries = &Queries{d: d, w: writer, r: reader, db: db}
+	if d.CacheStatements {
+		db.stmts = newStmtCache(writer)
+		db.Queries.w = cachedDB{writer, db.stmts}
+		if reader != writer {
+			db.rstmts = newStmtCache(reader)
+			db.Queries.r = cachedDB{reader, db.rstmts}
+		} else {
+			db.Queries.r = db.Queries.w
+		}
+	}
 	return db
 }
 
@@ -98,6 +113,12 @@ func (db *DB) Driver() string { return db.d.Name }
 
 // Close closes both handles.
 func (db *DB) Close() error {
+	if db.stmts != nil {
+		db.stmts.close()
+	}
+	if db.rstmts != nil {
+		db.rstmts.close()
+	}
 	err := db.writer.Close()
 	if db.reader != db.writer {
 		err = errors.Join(err, db.reader.Close())
@@ -120,14 +141,21 @@ func (db *DB) InTx(ctx context.Context, fn func(q store.Queries) error) (err err
 			panic(p)
 		}
 	}()
-	if err := fn(&Queries{d: db.d, w: tx, r: tx}); err != nil {
+	q := &Queries{d: db.d, w: tx, r: tx}
+	if db.stmts != nil {
+		q.w = cachedTx{tx, db.stmts}
+		q.r = q.w
+	}
+	err = fn(q)
+	if err != nil {
 		tx.Rollback()
-		return err
+	} else if err = tx.Commit(); err != nil {
+		err = fmt.Errorf("store: commit: %w", err)
 	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("store: commit: %w", err)
+	if db.stmts != nil {
+		db.stmts.prepareWanted(context.WithoutCancel(ctx)) // the connection is free again
 	}
-	return nil
+	return err
 }
 
 // inTx runs fn in a transaction unless q already is one.
@@ -168,7 +196,7 @@ func (db *DB) Migrate(ctx context.Context, ms []Migration) error {
 				continue
 			}
 			for _, stmt := range splitStatements(m.SQL) {
-				if _, err := q.w.ExecContext(ctx, stmt); err != nil {
+				if _, err := uncached(q.w).ExecContext(ctx, stmt); err != nil { // schema changes run once
 					return fmt.Errorf("store: migration %d %s: %w", m.Version, m.Name, err)
 				}
 			}
