@@ -6,12 +6,14 @@ import (
 	"sync"
 )
 
-// maxCachedStmts bounds the statement cache. The writer's statements are a fixed set (about a
-// hundred); a text beyond the bound is prepared and closed per call as without the cache, so a
-// cached statement is never closed while in use.
+// maxCachedStmts bounds each statement cache. The writer's statements are a fixed set (about a
+// hundred), the readers' too but for searches, one text per query shape; a text beyond the bound
+// is prepared and closed per call as without the cache, so a cached statement is never closed
+// while in use.
 const maxCachedStmts = 512
 
-// stmtCache keeps each statement text the writer runs prepared, in and out of transactions.
+// stmtCache keeps each statement text a handle (the writer, or the readers' pool) runs prepared,
+// the writer's in and out of transactions.
 // SQLite parses a statement every time it is prepared, and database/sql prepares one for every
 // call: parsing was a sixth of the CPU of indexing a drive, whose work runs a dozen short
 // statements (claim, drive state, cursor, finish) per folder listing.
