@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/telltale-dev/telltale/client"
+	"github.com/telltale-dev/telltale/internal/auth"
 	"github.com/telltale-dev/telltale/internal/config"
 	"github.com/telltale-dev/telltale/internal/console"
 )
@@ -518,5 +519,39 @@ func TestMaintenanceAndDelete(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatal("the connection was not deleted")
 		}
+	}
+}
+
+// TestPasswordChangeKeepsYouSignedIn: a user whose password an admin reset is sent to the password
+// page, and after choosing one carries on signed in (the change ends every old session, and the
+// API refused the old one everything else until then).
+func TestPasswordChangeKeepsYouSignedIn(t *testing.T) {
+	t.Parallel()
+	ta := newTestApp(t, false)
+	srv := httptest.NewServer(ta.App.Handler())
+	defer srv.Close()
+	ctx := context.Background()
+	u, err := ta.App.Auth.CreateUser(ctx, "carol", "Carol", auth.RoleAnalyst, "first password, long enough", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ta.App.Auth.SetPassword(ctx, u.ID, "reset password, long enough"); err != nil {
+		t.Fatal(err)
+	}
+	b := newBrowser(t, srv.URL)
+	_, page := b.get("/login")
+	resp, _ := b.post("/login", url.Values{"csrf": {csrfOf(t, page)}, "username": {"carol"}, "password": {"reset password, long enough"}})
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/password" {
+		t.Fatalf("sign-in with a reset password: %d to %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	_, page = b.get("/password")
+	resp, _ = b.post("/password", url.Values{"csrf": {csrfOf(t, page)}, "current": {"reset password, long enough"},
+		"new": {"carol's own password, long"}, "confirm": {"carol's own password, long"}})
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/connections" {
+		t.Fatalf("password change: %d to %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	resp, page = b.get("/connections")
+	if resp.StatusCode != http.StatusOK || !strings.Contains(page, "Your password was changed.") || !strings.Contains(page, "Data connections") {
+		t.Errorf("after the change: %d\n%s", resp.StatusCode, page)
 	}
 }

@@ -66,8 +66,7 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.SetCookie(w, &http.Cookie{Name: loginCSRF, Value: "", Path: "/login", MaxAge: -1, HttpOnly: true, Secure: c.secure(r)})
-	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: cookie, Path: "/", HttpOnly: true,
-		SameSite: http.SameSiteLaxMode, Secure: c.secure(r)})
+	c.setSession(w, r, cookie)
 	// A first admin must replace the generated password first.
 	p, err := c.d.Auth.AuthenticateSession(r.Context(), cookie)
 	if err == nil {
@@ -111,7 +110,22 @@ func (c *Console) changePassword(w http.ResponseWriter, r *http.Request, s *sess
 		c.render(w, r, statusOf(err), "password", v)
 		return
 	}
+	// The change ends every session of the user, this one too: sign the person in again with the
+	// new password so that the console carries on.
+	_, cookie, err := c.d.Auth.Login(r.Context(), s.Username, in.New, auth.ClientAddr(r, c.d.TrustProxy))
+	if err != nil {
+		c.d.Log.Warn("console: signing in again after a password change failed", "user_id", s.UserID, "err", err)
+		c.redirect(w, r, "/login", "Your password was changed: sign in with it.")
+		return
+	}
+	c.setSession(w, r, cookie)
 	c.redirect(w, r, "/connections", "Your password was changed.")
+}
+
+// setSession gives the browser the session cookie.
+func (c *Console) setSession(w http.ResponseWriter, r *http.Request, cookie string) {
+	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: cookie, Path: "/", HttpOnly: true,
+		SameSite: http.SameSiteLaxMode, Secure: c.secure(r)})
 }
 
 // statusOf is the HTTP status to answer with for an API error.
