@@ -516,7 +516,7 @@ func TestBrowserErrorBanner(t *testing.T) {
 	}
 	chromium := findChromium(t)
 	ta := newTestApp(t, true, func(c *config.Config) { c.DriveLimitBox = 2 })
-	api := client.New(ta.URL, "console-test-bootstrap-token-0123456789")
+	api := client.New(ta.URL, bootstrapToken)
 	ctx := context.Background()
 	c, err := api.CreateConnection(ctx, ta.boxConnection("Box too big"))
 	if err != nil {

@@ -84,8 +84,7 @@ func (b *httpBrowser) login(user, pw string) string {
 func TestSecurityHeaders(t *testing.T) {
 	t.Parallel()
 	ta := newTestApp(t, false)
-	srv := httptest.NewServer(ta.App.Handler())
-	defer srv.Close()
+	srv := ta.httpServer(t)
 	b := newBrowser(t, srv.URL)
 	for _, p := range []string{"/login", "/static/htmx.min.js", "/static/console.css", "/nope"} {
 		resp, _ := b.get(p)
@@ -132,8 +131,7 @@ func TestTemplatesHaveNothingInline(t *testing.T) {
 func TestLogin(t *testing.T) {
 	t.Parallel()
 	ta := newTestApp(t, false)
-	srv := httptest.NewServer(ta.App.Handler())
-	defer srv.Close()
+	srv := ta.httpServer(t)
 
 	t.Run("pages need a session", func(t *testing.T) {
 		b := newBrowser(t, srv.URL)
@@ -266,9 +264,8 @@ func TestLogin(t *testing.T) {
 func TestFormsNeedCSRFAndRoles(t *testing.T) {
 	t.Parallel()
 	ta := newTestApp(t, false)
-	srv := httptest.NewServer(ta.App.Handler())
-	defer srv.Close()
-	api := client.New(srv.URL, "console-test-bootstrap-token-0123456789")
+	srv := ta.httpServer(t)
+	api := client.New(srv.URL, bootstrapToken)
 	c, err := api.CreateConnection(context.Background(), ta.boxConnection("Box A"))
 	if err != nil {
 		t.Fatal(err)
@@ -331,8 +328,7 @@ func TestFormsNeedCSRFAndRoles(t *testing.T) {
 func TestFieldMessagesComeFromTheAPI(t *testing.T) {
 	t.Parallel()
 	ta := newTestApp(t, false)
-	srv := httptest.NewServer(ta.App.Handler())
-	defer srv.Close()
+	srv := ta.httpServer(t)
 	b := newBrowser(t, srv.URL)
 	tok := b.login("alice", adminPassword)
 	form := url.Values{"csrf": {tok}, "name": {"Box"}, "scope": {"all"}, "f_enterprise_id": {"900001"}, "f_client_id": {"emu-client-id"},
@@ -356,8 +352,7 @@ func TestFieldMessagesComeFromTheAPI(t *testing.T) {
 func TestSearchForm(t *testing.T) {
 	t.Parallel()
 	ta := newTestApp(t, false)
-	srv := httptest.NewServer(ta.App.Handler())
-	defer srv.Close()
+	srv := ta.httpServer(t)
 	b := newBrowser(t, srv.URL)
 	b.login("rita", readerPassword)
 
@@ -389,9 +384,8 @@ func TestSearchForm(t *testing.T) {
 func TestScopeDownloadAndPaging(t *testing.T) {
 	t.Parallel()
 	ta := newTestApp(t, false)
-	srv := httptest.NewServer(ta.App.Handler())
-	defer srv.Close()
-	api := client.New(srv.URL, "console-test-bootstrap-token-0123456789")
+	srv := ta.httpServer(t)
+	api := client.New(srv.URL, bootstrapToken)
 	var first client.Connection
 	for i := range 51 {
 		c, err := api.CreateConnection(context.Background(), client.NewConnection{Name: fmt.Sprintf("Box %02d", i), Service: "box", TenantID: fmt.Sprint(900100 + i),
@@ -424,8 +418,7 @@ func TestScopeDownloadAndPaging(t *testing.T) {
 func TestOversizedUpload(t *testing.T) {
 	t.Parallel()
 	ta := newTestApp(t, false)
-	srv := httptest.NewServer(ta.App.Handler())
-	defer srv.Close()
+	srv := ta.httpServer(t)
 	b := newBrowser(t, srv.URL)
 	tok := b.login("alice", adminPassword)
 	var body strings.Builder
@@ -449,8 +442,7 @@ func TestOversizedUpload(t *testing.T) {
 func TestAuditFilters(t *testing.T) {
 	t.Parallel()
 	ta := newTestApp(t, false)
-	srv := httptest.NewServer(ta.App.Handler())
-	defer srv.Close()
+	srv := ta.httpServer(t)
 	b := newBrowser(t, srv.URL)
 	tok := b.login("alice", adminPassword)
 	b.post("/searches", url.Values{"csrf": {tok}, "name": {"big files"}, "q": {"size>10MB"}})
@@ -470,7 +462,7 @@ func TestAuditFilters(t *testing.T) {
 func TestMaintenanceAndDelete(t *testing.T) {
 	t.Parallel()
 	ta := newTestApp(t, true)
-	api := client.New(ta.URL, "console-test-bootstrap-token-0123456789")
+	api := client.New(ta.URL, bootstrapToken)
 	ctx := context.Background()
 	c, err := api.CreateConnection(ctx, ta.boxConnection("Box M"))
 	if err != nil {
@@ -528,8 +520,7 @@ func TestMaintenanceAndDelete(t *testing.T) {
 func TestPasswordChangeKeepsYouSignedIn(t *testing.T) {
 	t.Parallel()
 	ta := newTestApp(t, false)
-	srv := httptest.NewServer(ta.App.Handler())
-	defer srv.Close()
+	srv := ta.httpServer(t)
 	ctx := context.Background()
 	u, err := ta.App.Auth.CreateUser(ctx, "carol", "Carol", auth.RoleAnalyst, "first password, long enough", false)
 	if err != nil {

@@ -27,6 +27,16 @@ const (
 
 // testApp is a real Telltale node on SQLite in a temporary directory, with a Box emulator on
 // loopback, and users alice (admin), ana (analyst) and rita (read-only).
+// bootstrapToken is the test node's admin API token.
+const bootstrapToken = "console-test-bootstrap-token-0123456789"
+
+// httpServer serves the app (console and API) on a loopback test server closed with the test.
+func (ta *testApp) httpServer(t *testing.T) *httptest.Server {
+	srv := httptest.NewServer(ta.App.Handler())
+	t.Cleanup(srv.Close)
+	return srv
+}
+
 type testApp struct {
 	App       *app.App
 	URL       string // the node's base URL when started
@@ -46,7 +56,7 @@ func newTestApp(t *testing.T, serve bool, configure ...func(*config.Config)) *te
 	cfg := config.Default()
 	cfg.DataDir = t.TempDir()
 	cfg.SecretKey = base64.StdEncoding.EncodeToString(key)
-	cfg.BootstrapToken = "console-test-bootstrap-token-0123456789"
+	cfg.BootstrapToken = bootstrapToken
 	cfg.AllowLoopback = true
 	cfg.PollInterval = time.Second
 	for _, f := range configure {
