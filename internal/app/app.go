@@ -259,14 +259,19 @@ func (a *App) Handler() http.Handler {
 		mux.Handle(p, apiHandler)
 	}
 	mux.Handle("/", a.Console.Handler())
-	return securityHeaders(mux)
+	return securityHeaders(mux, strings.HasPrefix(a.Config.PublicURL, "https://"))
 }
 
-func securityHeaders(h http.Handler) http.Handler {
+// securityHeaders sets the headers of every response. With an https public URL (or a request
+// that came over TLS) browsers are told to use https only (HSTS, one year).
+func securityHeaders(h http.Handler, httpsPublic bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Content-Type-Options", "nosniff")
 		w.Header().Set("X-Frame-Options", "DENY")
 		w.Header().Set("Referrer-Policy", "no-referrer")
+		if httpsPublic || r.TLS != nil {
+			w.Header().Set("Strict-Transport-Security", "max-age=31536000")
+		}
 		h.ServeHTTP(w, r)
 	})
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/telltale-dev/telltale/client"
+	"github.com/telltale-dev/telltale/internal/scope"
 )
 
 const pageSize = 50
@@ -217,8 +218,15 @@ func scopeInput(r *http.Request, prefix string) (*client.ScopeInput, error) {
 		return nil, fmt.Errorf("choose the CSV file of %s to upload", kind)
 	}
 	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, 4<<20))
+	b, err := io.ReadAll(io.LimitReader(f, scope.MaxFileSize+1))
 	if err != nil {
+		return nil, err
+	}
+	if len(b) > scope.MaxFileSize {
+		return nil, fmt.Errorf("the file is larger than %d MiB; a scope CSV of %d rows is far smaller, so this is probably not the right file", scope.MaxFileSize>>20, scope.MaxEntries)
+	}
+	// The file travels to the API inside JSON, which would replace bytes that are not UTF-8.
+	if err := scope.CheckText(b); err != nil {
 		return nil, err
 	}
 	in.CSV = string(b)

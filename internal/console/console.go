@@ -26,6 +26,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"mime"
 	"net/http"
 	"net/url"
 	"strings"
@@ -110,6 +111,11 @@ func (c *Console) routes() {
 	static, _ := fs.Sub(staticFS, "static")
 	fileServer := http.FileServerFS(static)
 	c.mux.Handle("GET /static/", http.StripPrefix("/static/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Files only: the folder's listing is nobody's business.
+		if fi, err := fs.Stat(static, strings.TrimSuffix(r.URL.Path, "/")); r.URL.Path == "" || err != nil || fi.IsDir() {
+			c.render(w, r, http.StatusNotFound, "error", &view{Title: "Not found", Error: "There is no file at /static/" + r.URL.Path + "."})
+			return
+		}
 		w.Header().Set("Cache-Control", "public, max-age=3600")
 		fileServer.ServeHTTP(w, r)
 	})))
@@ -134,6 +140,7 @@ func (c *Console) routes() {
 	c.mux.HandleFunc("POST /connections/{id}/delete", c.page(auth.RoleAdmin, c.deleteConnection))
 
 	c.mux.HandleFunc("GET /search", c.page(auth.RoleReadOnly, c.searchPage))
+	c.mux.HandleFunc("GET /search/help", c.page(auth.RoleReadOnly, c.searchHelp))
 	c.mux.HandleFunc("GET /events/{id}", c.page(auth.RoleReadOnly, c.eventPage))
 	c.mux.HandleFunc("POST /search/export", c.page(auth.RoleAnalyst, c.export))
 	c.mux.HandleFunc("POST /searches", c.page(auth.RoleAnalyst, c.saveSearch))
@@ -210,8 +217,16 @@ func (c *Console) page(need auth.Role, h func(w http.ResponseWriter, r *http.Req
 		}
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			r.Body = http.MaxBytesReader(w, r.Body, maxForm)
-			// ParseMultipartForm parses URL-encoded forms too, then reports ErrNotMultipart.
-			if err := r.ParseMultipartForm(maxForm); err != nil && !errors.Is(err, http.ErrNotMultipart) {
+			// Each kind of form by its own parser: ParseMultipartForm reports ErrNotMultipart for
+			// a URL-encoded form and drops the error of reading it (an oversized form then looked
+			// like one without its CSRF token).
+			var err error
+			if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == "multipart/form-data" {
+				err = r.ParseMultipartForm(maxForm)
+			} else {
+				err = r.ParseForm()
+			}
+			if err != nil {
 				status, msg := http.StatusBadRequest, "The form could not be read."
 				var mb *http.MaxBytesError
 				if errors.As(err, &mb) {

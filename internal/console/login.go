@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -17,12 +18,33 @@ type loginData struct {
 	Username string
 }
 
-// safeNext keeps redirects after sign-in on this site.
+// safeNext keeps redirects after sign-in on this site: it accepts only a path that a browser also
+// reads as a path on this origin. Browsers drop tabs and newlines anywhere in a URL, take a
+// backslash for a slash and trim leading spaces and controls, so "/\t/evil.example" and
+// "/\\evil.example" lead off-site; any such character is refused rather than cleaned, and so is a
+// path whose decoded form starts with two slashes.
 func safeNext(next string) string {
-	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") || strings.HasPrefix(next, "/login") {
-		return "/connections"
+	const home = "/connections"
+	if len(next) > 2048 || !strings.HasPrefix(next, "/") {
+		return home
 	}
-	return next
+	for _, r := range next {
+		if r < 0x20 || r == 0x7f || r == '\\' || r == ' ' {
+			return home
+		}
+	}
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" {
+		return home
+	}
+	p := u.Path
+	if dec, err := url.PathUnescape(u.EscapedPath()); err == nil {
+		p = dec
+	}
+	if !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.ContainsAny(p, "\\\t\r\n") || strings.HasPrefix(p, "/login") {
+		return home
+	}
+	return u.RequestURI()
 }
 
 // loginPage shows the sign-in form with a fresh double-submit CSRF token: the same random value in

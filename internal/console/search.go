@@ -2,9 +2,12 @@ package console
 
 import (
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/telltale-dev/telltale/client"
@@ -31,39 +34,55 @@ type searchForm struct {
 	Cols                       []string
 }
 
-// chip is one filter term, removable.
+// chip is one filter term, removable by its index (the form's rm button), so that the page
+// carries the query once, not once per chip.
 type chip struct {
-	Field, Value, RemoveURL string
+	Field, Value string
 }
 
-func readSearchForm(r *http.Request) searchForm {
+// maxSearchURL bounds the query string of a search page or export: 256 filter terms of 64
+// characters fit. Limits are checked before any work is done for the request.
+const maxSearchURL = 32 << 10
+
+// formError is a search form the page refuses before doing any work.
+type formError struct {
+	status int
+	msg    string
+}
+
+func (e *formError) Error() string { return e.msg }
+
+// readSearchForm reads the page's state from the URL (GET) or the posted form (export). Limits
+// are checked first: the work done for a request is linear in its size.
+func readSearchForm(r *http.Request) (searchForm, error) {
+	raw := r.URL.RawQuery
 	q := r.URL.Query()
 	if r.Method == http.MethodPost {
-		q = r.PostForm
+		q, raw = r.PostForm, ""
+	}
+	if len(raw) > maxSearchURL {
+		return searchForm{}, &formError{http.StatusRequestURITooLong, fmt.Sprintf(
+			"The search's address is %d KB long; the most is %d KB. Shorten the query or remove filters.", len(raw)>>10, maxSearchURL>>10)}
+	}
+	if n := len(q["f"]); n > search.MaxTerms {
+		return searchForm{}, &formError{http.StatusBadRequest, fmt.Sprintf(
+			"The search has %d filters; the most is %d. Remove filters or combine them in the query.", n, search.MaxTerms)}
 	}
 	f := searchForm{Q: q.Get("q"), Range: q.Get("range"), From: q.Get("from"), To: q.Get("to"), Cursor: q.Get("cursor"), Cols: q["col"]}
 	if len(f.Cols) == 0 {
 		f.Cols = defaultColumns
+	}
+	if len(f.Cols) > len(columns) {
+		f.Cols = f.Cols[:len(columns)]
 	}
 	for _, term := range q["f"] {
 		field, value, ok := strings.Cut(term, ":")
 		if !ok || field == "" {
 			continue
 		}
-		rest := url.Values{}
-		for k, vs := range q {
-			if k == "cursor" {
-				continue
-			}
-			for _, v := range vs {
-				if k != "f" || v != term {
-					rest.Add(k, v)
-				}
-			}
-		}
-		f.Chips = append(f.Chips, chip{Field: field, Value: value, RemoveURL: "/search?" + rest.Encode()})
+		f.Chips = append(f.Chips, chip{Field: field, Value: value})
 	}
-	return f
+	return f, nil
 }
 
 // filter turns the time range and the chips into API filter terms (values taken literally).
@@ -85,13 +104,6 @@ func (f searchForm) filter() []client.FilterTerm {
 }
 
 func (f searchForm) Col(k string) bool { return slices.Contains(f.Cols, k) }
-
-// AddChip is the URL of this search with one more filter term.
-func (f searchForm) AddChip(field, value string) string {
-	q := f.values()
-	q.Add("f", field+":"+value)
-	return "/search?" + q.Encode()
-}
 
 func (f searchForm) values() url.Values {
 	q := url.Values{}
@@ -130,32 +142,59 @@ type searchData struct {
 }
 
 func (c *Console) searchPage(w http.ResponseWriter, r *http.Request, s *session) {
-	v := &view{Title: "Forensic search", Nav: "search", User: s, Wide: true}
-	d := searchData{Form: readSearchForm(r), Fields: search.Fields(), Columns: columns, Ranges: ranges}
+	v := &view{Title: "Forensic search", Nav: "search", User: s}
+	form, err := readSearchForm(r)
+	if err != nil {
+		var fe *formError
+		errors.As(err, &fe)
+		v.Error = fe.msg
+		v.Data = searchData{Form: searchForm{Cols: defaultColumns}, Fields: search.Fields(), Columns: columns, Ranges: ranges}
+		c.render(w, r, fe.status, "search", v)
+		return
+	}
+	// The × of a chip submits the search form with rm set to the chip's index.
+	if rm := r.URL.Query().Get("rm"); rm != "" {
+		if i, err := strconv.Atoi(rm); err == nil && i >= 0 && i < len(form.Chips) {
+			form.Chips = slices.Delete(form.Chips, i, i+1)
+		}
+		form.Cursor = ""
+		http.Redirect(w, r, form.FirstURL(), http.StatusSeeOther)
+		return
+	}
+	d := searchData{Form: form, Fields: search.Fields(), Columns: columns, Ranges: ranges}
 	if saved, err := listItems[client.SavedSearch](c, r, s, "/api/v1/saved-searches"); err == nil {
 		d.Saved = saved
 	}
+	// Without a query the page shows the most recent events.
 	status := http.StatusOK
-	if _, ran := r.URL.Query()["q"]; ran || len(d.Form.Chips) > 0 {
-		d.Ran = true
-		var res client.SearchResult
-		err := c.call(r, s, "POST", "/api/v1/file-events/search", client.SearchRequest{
-			Query: d.Form.Q, Filter: d.Form.filter(), Limit: pageSize, Cursor: d.Form.Cursor}, &res)
-		if err != nil {
-			v.problem(err)
-			status = statusOf(err)
-		} else {
-			d.Result = &res
-			for _, raw := range res.Items {
-				var e event.FileEvent
-				if json.Unmarshal(raw, &e) == nil {
-					d.Events = append(d.Events, e)
-				}
+	_, d.Ran = r.URL.Query()["q"]
+	d.Ran = d.Ran || len(d.Form.Chips) > 0
+	var res client.SearchResult
+	err = c.call(r, s, "POST", "/api/v1/file-events/search", client.SearchRequest{
+		Query: d.Form.Q, Filter: d.Form.filter(), Limit: pageSize, Cursor: d.Form.Cursor}, &res)
+	if err != nil {
+		v.problem(err)
+		status = statusOf(err)
+		// A query error is shown once, under the query box.
+		if _, ok := v.Fields["query"]; ok {
+			v.Error, v.Errors = "", nil
+		}
+	} else {
+		d.Result = &res
+		for _, raw := range res.Items {
+			var e event.FileEvent
+			if json.Unmarshal(raw, &e) == nil {
+				d.Events = append(d.Events, e)
 			}
 		}
 	}
 	v.Data = d
 	c.render(w, r, status, "search", v)
+}
+
+// searchHelp is the query language's reference, generated from the same field table as the API's.
+func (c *Console) searchHelp(w http.ResponseWriter, r *http.Request, s *session) {
+	c.render(w, r, http.StatusOK, "searchhelp", &view{Title: "The search language", Nav: "search", User: s, Data: search.Fields()})
 }
 
 type eventData struct {
@@ -191,7 +230,13 @@ func (c *Console) eventPage(w http.ResponseWriter, r *http.Request, s *session) 
 
 // export streams the whole result as CSV or JSON lines (R5.3).
 func (c *Console) export(w http.ResponseWriter, r *http.Request, s *session) {
-	f := readSearchForm(r)
+	f, err := readSearchForm(r)
+	if err != nil {
+		var fe *formError
+		errors.As(err, &fe)
+		c.render(w, r, fe.status, "error", &view{Title: "Export", Nav: "search", User: s, Error: fe.msg})
+		return
+	}
 	format := r.PostFormValue("format")
 	if format != "jsonl" {
 		format = "csv"
@@ -203,9 +248,10 @@ func (c *Console) saveSearch(w http.ResponseWriter, r *http.Request, s *session)
 	in := client.SavedSearchInput{Name: r.PostFormValue("name"), Query: r.PostFormValue("q")}
 	var out client.SavedSearch
 	if err := c.call(r, s, "POST", "/api/v1/saved-searches", in, &out); err != nil {
-		v := &view{Title: "Forensic search", Nav: "search", User: s, Wide: true}
+		v := &view{Title: "Forensic search", Nav: "search", User: s}
 		v.problem(err)
-		d := searchData{Form: readSearchForm(r), Fields: search.Fields(), Columns: columns, Ranges: ranges}
+		form, _ := readSearchForm(r)
+		d := searchData{Form: form, Fields: search.Fields(), Columns: columns, Ranges: ranges}
 		v.Data = d
 		c.render(w, r, statusOf(err), "search", v)
 		return

@@ -1,0 +1,230 @@
+package console_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"mime/multipart"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/telltale-dev/telltale/client"
+	"github.com/telltale-dev/telltale/internal/config"
+)
+
+// Regression tests for issue 12 (hardening): each failed before its fix.
+
+// TestSearchPageSizeIsBounded: the search page's size is linear in its URL with a small
+// constant, and limits are checked before any work. Before, every filter chip carried a
+// "remove" link as long as the whole query: 3,000 terms made a 177 MB page.
+func TestSearchPageSizeIsBounded(t *testing.T) {
+	t.Parallel()
+	ta := newTestApp(t, false)
+	srv := ta.httpServer(t)
+	b := newBrowser(t, srv.URL)
+	b.login("rita", readerPassword)
+
+	terms := func(n, width int) string {
+		q := url.Values{"q": {""}}
+		for i := range n {
+			q.Add("f", fmt.Sprintf("name:%0*d", width, i))
+		}
+		return q.Encode()
+	}
+	for _, c := range []struct {
+		name       string
+		query      string
+		wantStatus int
+	}{
+		{"3,000 short terms: over the term limit", terms(3000, 6), http.StatusRequestURITooLong},
+		{"300 short terms: over the term limit", terms(300, 6), http.StatusBadRequest},
+		{"256 long terms: within both limits", terms(256, 50), http.StatusOK},
+		{"URL over 32 KB", terms(200, 200), http.StatusRequestURITooLong},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			resp, page := b.get("/search?" + c.query)
+			if resp.StatusCode != c.wantStatus {
+				t.Errorf("status %d, want %d", resp.StatusCode, c.wantStatus)
+			}
+			// The page's own markup (navigation, field list, help) is about 30 KB; what depends on
+			// the input must stay within a few times its size.
+			if limit := 60<<10 + 6*len(c.query); len(page) > limit {
+				t.Errorf("a %d-byte query string gave a %d-byte page (limit %d)", len(c.query), len(page), limit)
+			}
+		})
+	}
+	// Removing a chip still works: the × submits the form with rm set, and the page redirects to
+	// the search without that chip.
+	q := url.Values{"q": {"budget"}, "f": {"action:file-shared", "actor:alice@example.com"}, "rm": {"0"}}
+	resp, _ := b.get("/search?" + q.Encode())
+	loc, _ := url.Parse(resp.Header.Get("Location"))
+	if resp.StatusCode != http.StatusSeeOther || loc == nil || fmt.Sprint(loc.Query()["f"]) != "[actor:alice@example.com]" || loc.Query().Get("q") != "budget" {
+		t.Errorf("removing a chip: %d to %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+}
+
+// TestSignInRedirectStaysOnSite: next= may only name a path on this site as a browser reads it.
+// Before, "/\t/evil.example" passed and browsers went to http://evil.example/.
+func TestSignInRedirectStaysOnSite(t *testing.T) {
+	t.Parallel()
+	ta := newTestApp(t, false)
+	srv := ta.httpServer(t)
+	for next, want := range map[string]string{
+		"/\t/evil.example":      "/connections",
+		"/\n/evil.example":      "/connections",
+		"/\r\n/evil.example":    "/connections",
+		"/\\evil.example":       "/connections",
+		"\\/evil.example":       "/connections",
+		"/%2F/evil.example":     "/connections",
+		"/%2f%2fevil.example":   "/connections",
+		"/%5C/evil.example":     "/connections",
+		"//evil.example":        "/connections",
+		" //evil.example":       "/connections",
+		"https://evil.example/": "/connections",
+		"/\x00/evil.example":    "/connections",
+		"/login?next=/x":        "/connections",
+		"/search?q=budget":      "/search?q=budget",
+		"/connections/3":        "/connections/3",
+	} {
+		b := newBrowser(t, srv.URL)
+		_, page := b.get("/login?next=" + url.QueryEscape(next))
+		resp, _ := b.post("/login", url.Values{"csrf": {csrfOf(t, page)}, "username": {"alice"}, "password": {adminPassword}, "next": {next}})
+		if got := resp.Header.Get("Location"); resp.StatusCode != http.StatusSeeOther || got != want {
+			t.Errorf("next=%q: %d to %q, want %q", next, resp.StatusCode, got, want)
+		}
+	}
+}
+
+// TestOversizedFormIs413: a URL-encoded form over the limit is refused as too large, not as a
+// failed CSRF check (ParseMultipartForm dropped the error of reading it).
+func TestOversizedFormIs413(t *testing.T) {
+	t.Parallel()
+	ta := newTestApp(t, false)
+	srv := ta.httpServer(t)
+	b := newBrowser(t, srv.URL)
+	tok := b.login("ana", analystPassword)
+	form := url.Values{"csrf": {tok}, "name": {"big"}, "q": {strings.Repeat("a", 9<<20)}}
+	resp, page := b.post("/searches", form)
+	if resp.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(page, "larger than 8 MB") {
+		t.Errorf("oversized form: %d\n%.300s", resp.StatusCode, page)
+	}
+}
+
+// TestStaticFilesOnly: /static/ serves its files and no listing of them.
+func TestStaticFilesOnly(t *testing.T) {
+	t.Parallel()
+	ta := newTestApp(t, false)
+	srv := ta.httpServer(t)
+	b := newBrowser(t, srv.URL)
+	if resp, _ := b.get("/static/console.css"); resp.StatusCode != http.StatusOK {
+		t.Errorf("console.css: %d", resp.StatusCode)
+	}
+	for _, p := range []string{"/static/", "/static", "/static/./", "/static/nope.js"} {
+		resp, page := b.get(p)
+		if resp.StatusCode != http.StatusNotFound && resp.StatusCode/100 != 3 {
+			t.Errorf("%s: %d", p, resp.StatusCode)
+		}
+		if strings.Contains(page, `href="htmx.min.js"`) {
+			t.Errorf("%s lists the folder:\n%s", p, page)
+		}
+	}
+}
+
+// TestHSTSWithHTTPSPublicURL: behind TLS every answer tells browsers to stay on https.
+func TestHSTSWithHTTPSPublicURL(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		public string
+		want   bool
+	}{{"https://telltale.example", true}, {"", false}} {
+		ta := newTestApp(t, false, func(cfg *config.Config) { cfg.PublicURL = c.public })
+		srv := ta.httpServer(t)
+		for _, p := range []string{"/login", "/api/v1/me", "/static/console.css", "/healthz"} {
+			resp, _ := newBrowser(t, srv.URL).get(p)
+			if got := resp.Header.Get("Strict-Transport-Security"); (got != "") != c.want {
+				t.Errorf("public URL %q, %s: Strict-Transport-Security %q", c.public, p, got)
+			}
+		}
+	}
+}
+
+// TestPasswordResetEndsLockout: the lockout message says "ask an admin to reset your password";
+// after that reset the person signs in. Before, the same address still got 429.
+func TestPasswordResetEndsLockout(t *testing.T) {
+	t.Parallel()
+	ta := newTestApp(t, false)
+	srv := ta.httpServer(t)
+	b := newBrowser(t, srv.URL)
+	try := func(pw string) *http.Response {
+		_, page := b.get("/login")
+		resp, _ := b.post("/login", url.Values{"csrf": {csrfOf(t, page)}, "username": {"ana"}, "password": {pw}})
+		return resp
+	}
+	for i := range 5 {
+		try(fmt.Sprint("wrong guess ", i))
+	}
+	if resp := try(analystPassword); resp.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("after five failures: %d", resp.StatusCode)
+	}
+	api := client.New(srv.URL, bootstrapToken)
+	users, err := api.Users(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := ""
+	for _, u := range users {
+		if u.Username == "ana" {
+			id = u.ID
+		}
+	}
+	const fresh = "a brand new password for ana"
+	if err := api.ResetPassword(context.Background(), id, fresh); err != nil {
+		t.Fatal(err)
+	}
+	if resp := try(fresh); resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/password" {
+		t.Errorf("after the reset: %d to %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+}
+
+// TestConsoleRefusesScopeThatIsNotUTF8: a Latin-1 scope CSV uploaded in the console is refused
+// with the same message as PUT /scope, and nothing is created. Before, it travelled inside JSON,
+// came out with U+FFFD in place of é and was stored.
+func TestConsoleRefusesScopeThatIsNotUTF8(t *testing.T) {
+	t.Parallel()
+	ta := newTestApp(t, false)
+	srv := ta.httpServer(t)
+	b := newBrowser(t, srv.URL)
+	tok := b.login("alice", adminPassword)
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	for k, v := range map[string]string{"csrf": tok, "name": "Latin", "scope": "users", "f_enterprise_id": "900001", "f_client_id": "emu-client-id",
+		"f_client_secret": "emu-client-secret", "f_admin_email": "admin@example.com", "f_api_url": ta.VendorURL, "f_rate_limit": "0"} {
+		mw.WriteField(k, v)
+	}
+	fw, _ := mw.CreateFormFile("scope_csv", "latin1.csv")
+	fw.Write([]byte("Email\nann\xe9e@example.com\n"))
+	mw.Close()
+	resp, err := b.c.Post(srv.URL+"/connectors/box", mw.FormDataContentType(), &body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var page strings.Builder
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := resp.Body.Read(buf)
+		page.Write(buf[:n])
+		if err != nil {
+			break
+		}
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(page.String(), "not UTF-8") {
+		t.Errorf("Latin-1 scope: %d\n%.2000s", resp.StatusCode, page.String())
+	}
+	conns, err := client.New(srv.URL, bootstrapToken).Connections(context.Background())
+	if err != nil || len(conns) != 0 {
+		t.Errorf("a connection was created: %v %v", conns, err)
+	}
+}
