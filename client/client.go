@@ -217,6 +217,12 @@ func (c *Client) CreateUser(ctx context.Context, u NewUser) (User, error) {
 	return out, c.json(ctx, "POST", "/api/v1/users", u, &out)
 }
 
+// ResetPassword sets a user's password (admins); the user must change it at the next sign-in, and
+// a sign-in lockout of the user ends.
+func (c *Client) ResetPassword(ctx context.Context, userID, password string) error {
+	return c.json(ctx, "POST", "/api/v1/users/"+id(userID)+"/password", PasswordChange{New: password}, nil)
+}
+
 // CreateToken creates an API token for the caller, or for userID when it is not empty (admins).
 func (c *Client) CreateToken(ctx context.Context, userID string, t NewToken) (CreatedToken, error) {
 	path := "/api/v1/tokens"

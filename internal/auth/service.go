@@ -14,6 +14,7 @@ import (
 
 	"github.com/telltale-dev/telltale/internal/clock"
 	"github.com/telltale-dev/telltale/internal/store"
+	"github.com/telltale-dev/telltale/internal/textcheck"
 )
 
 // Options configure a Service.
@@ -269,10 +270,33 @@ func CheckUsername(username string) (string, error) {
 	return u, nil
 }
 
+// MaxDisplayName is the longest display name of a user, in characters.
+const MaxDisplayName = 200
+
+// CheckDisplayName trims a user's display name and refuses control characters, text-reordering
+// characters and names over MaxDisplayName characters.
+func CheckDisplayName(name string) (string, error) {
+	n := strings.TrimSpace(name)
+	if p := textcheck.Label(n, MaxDisplayName); p != "" {
+		return "", fmt.Errorf("%w: the display name %s", ErrInvalid, p)
+	}
+	return n, nil
+}
+
 // CreateUser adds a user. Service accounts have no password (password is ignored) and sign in only
 // with API tokens; other users' passwords must pass CheckPasswordPolicy. A taken user name gives an
 // error wrapping store.ErrConflict; invalid input gives an error wrapping ErrInvalid.
 func (s *Service) CreateUser(ctx context.Context, username, name string, role Role, password string, serviceAccount bool) (store.User, error) {
+	return s.createUser(ctx, username, name, role, password, serviceAccount, false)
+}
+
+// CreateUserByAdmin is CreateUser for a person an admin adds: the password the admin chose must be
+// changed at the first sign-in (the admin knows it).
+func (s *Service) CreateUserByAdmin(ctx context.Context, username, name string, role Role, password string, serviceAccount bool) (store.User, error) {
+	return s.createUser(ctx, username, name, role, password, serviceAccount, !serviceAccount)
+}
+
+func (s *Service) createUser(ctx context.Context, username, name string, role Role, password string, serviceAccount, mustChange bool) (store.User, error) {
 	un, err := CheckUsername(username)
 	if err != nil {
 		return store.User{}, err
@@ -280,7 +304,11 @@ func (s *Service) CreateUser(ctx context.Context, username, name string, role Ro
 	if _, err := ParseRole(string(role)); err != nil {
 		return store.User{}, err
 	}
-	u := store.User{Username: un, Name: strings.TrimSpace(name), Role: string(role), ServiceAccount: serviceAccount}
+	dn, err := CheckDisplayName(name)
+	if err != nil {
+		return store.User{}, err
+	}
+	u := store.User{Username: un, Name: dn, Role: string(role), ServiceAccount: serviceAccount, MustChangePassword: mustChange}
 	if !serviceAccount {
 		if err := CheckPasswordPolicy(password); err != nil {
 			return store.User{}, err
@@ -354,8 +382,13 @@ func (s *Service) setPassword(ctx context.Context, u store.User, pw string, must
 	if err != nil {
 		return fmt.Errorf("auth: set password of user %d: %w", u.ID, err)
 	}
+	s.throttle.clearUser(u.Username)
 	return nil
 }
+
+// Unlock ends a user's sign-in lockout (failures counted by this node) without changing the
+// password.
+func (s *Service) Unlock(username string) { s.throttle.clearUser(username) }
 
 // CreateToken creates an API token for the user and returns the stored row and the token, which is
 // shown once and never stored. ttl 0 means the token never expires. The name is trimmed; "" means "token".

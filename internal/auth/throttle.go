@@ -111,6 +111,19 @@ func (t *throttle) succeeded(username, addr string) {
 	delete(t.keys, userKey(username, addr))
 }
 
+// clearUser forgets the user name's failures from every address: a password reset (or a change)
+// ends the lockout it advises.
+func (t *throttle) clearUser(username string) {
+	prefix := userKey(username, "")
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for k := range t.keys {
+		if strings.HasPrefix(k, prefix) {
+			delete(t.keys, k)
+		}
+	}
+}
+
 // ClientAddr is the address a request comes from: the connection's peer, or with trustProxy (only
 // behind a proxy the operator runs, which sets it) the first address of X-Forwarded-For.
 func ClientAddr(r *http.Request, trustProxy bool) string {

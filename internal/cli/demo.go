@@ -32,7 +32,10 @@ func (e *env) demoCmd() *cobra.Command {
 		Long: `Run a Telltale node on embedded SQLite (in --data-dir, default a new temporary directory) together
 with the built-in Box API emulator on loopback. A simulated organization produces activity, a Box
 connection to it is added, and events start arriving within seconds. Prints the console URL and
-the demo login. Nothing leaves this machine.`,
+the demo login. Nothing leaves this machine.
+
+Demo mode always lets vendor URLs point at loopback, whatever --allow-loopback-vendors says: its
+emulator serves on loopback. Use "telltale serve" for anything but a demo.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := config.Load(cmd.Flags(), e.getenv)

@@ -8,10 +8,10 @@ import (
 	"sort"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/telltale-dev/telltale/internal/clock"
 	"github.com/telltale-dev/telltale/internal/store"
+	"github.com/telltale-dev/telltale/internal/textcheck"
 )
 
 // MaxNameLength is the longest display name, in characters.
@@ -114,8 +114,8 @@ func checkName(name string) (string, error) {
 	if n == "" {
 		return "", invalidField("name", "the display name is required: enter a name that tells this connection apart")
 	}
-	if l := utf8.RuneCountInString(n); l > MaxNameLength {
-		return "", invalidField("name", "the display name is %d characters long; the maximum is %d", l, MaxNameLength)
+	if p := textcheck.Label(n, MaxNameLength); p != "" {
+		return "", invalidField("name", "the display name %s", p)
 	}
 	return n, nil
 }

@@ -191,6 +191,16 @@ func Parse(r io.Reader, kind Kind) (List, error) {
 	return l, nil
 }
 
+// CheckText refuses data that Parse would refuse for its encoding (not UTF-8, UTF-16, a
+// workbook, empty) with the same *Error. Callers that carry a file inside JSON, where text that is
+// not UTF-8 cannot travel unchanged, check it before they encode it.
+func CheckText(data []byte) error {
+	if _, e := decode(data); e != nil {
+		return e
+	}
+	return nil
+}
+
 // decode checks that data is UTF-8 text and returns it without a byte-order mark, with line ends
 // that encoding/csv understands.
 func decode(data []byte) ([]byte, *Error) {
