@@ -64,9 +64,26 @@ func pathID(r *http.Request, name string) (int64, error) {
 	v := r.PathValue(name)
 	id, err := strconv.ParseInt(v, 10, 64)
 	if err != nil || id <= 0 {
-		return 0, withStatus(http.StatusNotFound, "no %s with id %q: ids are positive whole numbers", strings.TrimSuffix(name, "id"), v)
+		return 0, withStatus(http.StatusNotFound, "no %s with id %q: ids are positive whole numbers", resourceNoun(r.Pattern, name), v)
 	}
 	return id, nil
+}
+
+// resourceNoun names what a path parameter identifies, from the route pattern: the segment before
+// {id} in /api/v1/saved-searches/{id} is a "saved search".
+func resourceNoun(pattern, param string) string {
+	segs := strings.Split(pattern, "/")
+	for i := 1; i < len(segs); i++ {
+		if segs[i] == "{"+param+"}" {
+			n := strings.ReplaceAll(segs[i-1], "-", " ")
+			n = strings.TrimSuffix(n, "s")
+			if strings.HasSuffix(n, "che") || strings.HasSuffix(n, "she") {
+				n = strings.TrimSuffix(n, "e")
+			}
+			return n
+		}
+	}
+	return "item"
 }
 
 func (s *Server) connectionByPath(r *http.Request) (store.Connection, error) {

@@ -16,6 +16,7 @@ import (
 	"github.com/telltale-dev/telltale/internal/auth"
 	"github.com/telltale-dev/telltale/internal/search"
 	"github.com/telltale-dev/telltale/internal/store"
+	"github.com/telltale-dev/telltale/internal/textcheck"
 )
 
 // DefaultCountLimit and CountBudget bound the total of a search that does not ask for a count_limit.
@@ -41,15 +42,15 @@ const (
 func (s *Server) eventRoutes() []Route {
 	const tag = "file-events"
 	return []Route{
-		{Method: "POST", Path: "/api/v1/file-events/search", Need: auth.RoleReadOnly, Tag: tag, Audit: "file_events.search",
+		{Method: "POST", Path: "/api/v1/file-events/search", Need: auth.RoleReadOnly, Tag: tag, Audit: "file_events.search", Reads: true,
 			Summary: "Search file events (docs/SEARCH.md) with a stable cursor for the next page and a total count",
 			In:      client.SearchRequest{}, Out: client.SearchResult{}, Handle: s.searchEvents},
 		{Method: "GET", Path: "/api/v1/file-events/{id}", Need: auth.RoleReadOnly, Tag: tag,
 			Summary: "One file event with its file's timeline (R5.4)", Out: client.EventDetails{}, Handle: s.getEvent},
-		{Method: "POST", Path: "/api/v1/file-events/group", Need: auth.RoleReadOnly, Tag: tag, Audit: "file_events.group",
+		{Method: "POST", Path: "/api/v1/file-events/group", Need: auth.RoleReadOnly, Tag: tag, Audit: "file_events.group", Reads: true,
 			Summary: "Count matching events by actor, file, destination domain, action or day (R5.5)",
 			In:      client.GroupRequest{}, Out: client.GroupResult{}, Handle: s.groupEvents},
-		{Method: "POST", Path: "/api/v1/file-events/export", Need: auth.RoleAnalyst, Tag: tag, Audit: "file_events.export",
+		{Method: "POST", Path: "/api/v1/file-events/export", Need: auth.RoleAnalyst, Tag: tag, Audit: "file_events.export", Reads: true,
 			Summary: "Stream every matching event as CSV or JSON lines; with a checkpoint, only the events after it, in insertion order (R5.3)",
 			In:      client.ExportRequest{}, Out: CSV, Handle: s.exportEvents},
 		{Method: "GET", Path: "/api/v1/export-checkpoints/{name}", Need: auth.RoleReadOnly, Tag: tag,
@@ -72,20 +73,31 @@ func (s *Server) eventRoutes() []Route {
 	}
 }
 
-// queryError is a search query that does not parse, pointing at where.
-type queryError struct{ e *search.Error }
+// queryError is a search query that does not parse, pointing at where: in the query text (field
+// "query", Pos an offset in it) or in one of the filter terms (field "filter[i]", no position).
+type queryError struct {
+	e     *search.Error
+	field string
+}
 
-func (q *queryError) Error() string { return "query: " + q.e.Error() }
+func (q *queryError) Error() string { return q.field + ": " + q.e.Error() }
 
 // parseQuery parses the query and ANDs the filter terms (their values literal).
 func (s *Server) parseQuery(text string, filter []client.FilterTerm) (search.Query, error) {
 	parts := []string{}
 	shift := 0 // positions in errors refer to the query text as the caller wrote it
+	queryEnd := 0
 	if strings.TrimSpace(text) != "" {
 		if len(filter) > 0 {
 			text, shift = "("+text+")", 1
 		}
 		parts = append(parts, text)
+		queryEnd = len(text)
+	}
+	starts := make([]int, 0, len(filter)) // where each filter term starts in the joined text
+	at := queryEnd
+	if queryEnd > 0 {
+		at++
 	}
 	for i, f := range filter {
 		op := f.Op
@@ -100,15 +112,27 @@ func (s *Server) parseQuery(text string, filter []client.FilterTerm) (search.Que
 		if strings.ContainsAny(f.Field, " \t:()\"") || f.Field == "" {
 			return search.Query{}, invalidField(fmt.Sprintf("filter[%d].field", i), "%q is not a field name: see docs/SEARCH.md", f.Field)
 		}
-		parts = append(parts, f.Field+op+quote(f.Value))
+		term := f.Field + op + quote(f.Value)
+		starts = append(starts, at)
+		at += len(term) + 1
+		parts = append(parts, term)
 	}
 	q, err := search.Parse(strings.Join(parts, " "), s.clock.Now())
 	if err != nil {
 		var se *search.Error
 		if errors.As(err, &se) {
 			c := *se
-			c.Pos = max(0, c.Pos-shift)
-			return search.Query{}, &queryError{e: &c}
+			if len(starts) > 0 && c.Pos >= starts[0] {
+				i := len(starts) - 1
+				for i > 0 && c.Pos < starts[i] {
+					i--
+				}
+				c.Pos, c.Msg = 0, strings.Replace(c.Msg, fmt.Sprintf(" at %d", se.Pos), "", 1)
+				return search.Query{}, &queryError{e: &c, field: fmt.Sprintf("filter[%d]", i)}
+			}
+			c.Pos = min(max(0, c.Pos-shift), len(text)-2*shift)
+			c.Msg = strings.Replace(c.Msg, fmt.Sprintf(" at %d", se.Pos), fmt.Sprintf(" at %d", c.Pos), 1)
+			return search.Query{}, &queryError{e: &c, field: "query"}
 		}
 		return search.Query{}, invalid("query: %v", err)
 	}
@@ -389,8 +413,11 @@ func (s *Server) savedInput(r *http.Request) (client.SavedSearchInput, error) {
 	if err := decode(r, &in); err != nil {
 		return in, err
 	}
-	if strings.TrimSpace(in.Name) == "" || len(in.Name) > 200 {
+	if strings.TrimSpace(in.Name) == "" {
 		return in, invalidField("name", "a saved search needs a name of 1 to 200 characters")
+	}
+	if p := textcheck.Label(in.Name, 200); p != "" {
+		return in, invalidField("name", "the name %s", p)
 	}
 	if _, err := s.parseQuery(in.Query, nil); err != nil {
 		return in, err
@@ -440,8 +467,26 @@ func (s *Server) getSaved(r *http.Request, _ auth.Principal) (any, error) {
 	return savedWire(x), nil
 }
 
-func (s *Server) updateSaved(r *http.Request, _ auth.Principal) (any, error) {
+// ownSaved returns the saved search id of the path if p may change it: its owner or an admin.
+// Everyone may run and read every saved search.
+func (s *Server) ownSaved(r *http.Request, p auth.Principal) (int64, error) {
 	id, err := pathID(r, "id")
+	if err != nil {
+		return 0, err
+	}
+	x, err := s.store.GetSavedSearch(r.Context(), id)
+	if err != nil {
+		return 0, err
+	}
+	if x.Owner != p.Username && !p.Role.Satisfies(auth.RoleAdmin) {
+		return 0, fmt.Errorf("%w: the saved search %q belongs to %s: only its owner or an admin may change or delete it; save a copy under another name instead",
+			auth.ErrForbidden, x.Name, x.Owner)
+	}
+	return id, nil
+}
+
+func (s *Server) updateSaved(r *http.Request, p auth.Principal) (any, error) {
+	id, err := s.ownSaved(r, p)
 	if err != nil {
 		return nil, err
 	}
@@ -460,8 +505,8 @@ func (s *Server) updateSaved(r *http.Request, _ auth.Principal) (any, error) {
 	return savedWire(x), nil
 }
 
-func (s *Server) deleteSaved(r *http.Request, _ auth.Principal) (any, error) {
-	id, err := pathID(r, "id")
+func (s *Server) deleteSaved(r *http.Request, p auth.Principal) (any, error) {
+	id, err := s.ownSaved(r, p)
 	if err != nil {
 		return nil, err
 	}

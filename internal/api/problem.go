@@ -1,10 +1,15 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
+	"reflect"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/telltale-dev/telltale/client"
 	"github.com/telltale-dev/telltale/internal/auth"
@@ -49,9 +54,12 @@ func problemFor(err error) client.Problem {
 	var qe *queryError
 	switch {
 	case errors.As(err, &qe):
-		pos := qe.e.Pos
-		p.Status, p.Detail, p.Position, p.Suggestion = http.StatusBadRequest, qe.Error(), &pos, qe.e.Suggest
-		p.Errors = []client.FieldError{{Field: "query", Message: qe.e.Error()}}
+		p.Status, p.Detail, p.Suggestion = http.StatusBadRequest, qe.Error(), qe.e.Suggest
+		if qe.field == "query" {
+			pos := qe.e.Pos
+			p.Position = &pos
+		}
+		p.Errors = []client.FieldError{{Field: qe.field, Message: qe.e.Error()}}
 	case errors.As(err, &se):
 		p.Status, p.Detail = se.status, se.msg
 	case errors.As(err, &sc):
@@ -100,29 +108,169 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	enc.Encode(v)
 }
 
-// decode reads a JSON body strictly: unknown fields and trailing data are errors that name the problem.
+// maxJSONBody bounds a JSON request body.
+const maxJSONBody = 4 << 20
+
+// decode reads a JSON body strictly: unknown fields, trailing data and text that is not UTF-8 are
+// errors that name the problem, the field and the byte offset. (encoding/json would replace bytes
+// that are not UTF-8 with U+FFFD and go on: a Latin-1 scope CSV would be stored corrupted.)
 func decode(r *http.Request, v any) error {
-	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, 4<<20))
+	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxJSONBody))
+	if err != nil {
+		var mb *http.MaxBytesError
+		if errors.As(err, &mb) {
+			return withStatus(http.StatusRequestEntityTooLarge, "request body is larger than %d bytes", mb.Limit)
+		}
+		return invalid("request body could not be read: %v", err)
+	}
+	return decodeJSON(body, v)
+}
+
+// decodeJSON is decode on a body already read.
+func decodeJSON(body []byte, v any) error {
+	if len(bytes.TrimSpace(body)) == 0 {
+		return invalid("request body is empty: send a JSON object")
+	}
+	if !utf8.Valid(body) {
+		off := firstInvalidUTF8(body)
+		field := jsonFieldAt(body, off)
+		msg := fmt.Sprintf("is not UTF-8 text (byte %d of the request body): JSON text must be UTF-8", off)
+		if strings.HasSuffix(field, "csv") {
+			msg += `; save the file as "CSV UTF-8 (comma delimited)" and upload it again`
+		}
+		if field == "" {
+			return invalid("request body %s", msg)
+		}
+		return invalidField(field, "%s", msg)
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		var se *json.SyntaxError
 		var te *json.UnmarshalTypeError
-		var mb *http.MaxBytesError
 		switch {
 		case errors.As(err, &se):
 			return invalid("request body is not valid JSON (at byte %d): %v", se.Offset, err)
+		case errors.As(err, &te) && te.Field == "":
+			return invalid("request body must be a JSON object, not a JSON %s", te.Value)
 		case errors.As(err, &te):
-			return invalidField(te.Field, "want a JSON %s, got %s", te.Type.String(), te.Value)
-		case errors.As(err, &mb):
-			return withStatus(http.StatusRequestEntityTooLarge, "request body is larger than %d bytes", mb.Limit)
-		case err.Error() == "EOF":
-			return invalid("request body is empty: send a JSON object")
+			return invalidField(te.Field, "want a JSON %s, got a JSON %s (at byte %d)", jsonKind(te.Type), te.Value, te.Offset)
+		case errors.Is(err, io.ErrUnexpectedEOF):
+			return invalid("request body is truncated JSON: it ends at byte %d inside a value", len(body))
 		default:
-			return invalid("request body: %v", err)
+			if f, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+				f = strings.Trim(f, `"`)
+				return invalidField(f, "unknown field %q (at byte %d): check its spelling against the API description (/api/v1/openapi.json)", f, dec.InputOffset())
+			}
+			return invalid("request body (at byte %d): %v", dec.InputOffset(), err)
 		}
 	}
 	if dec.More() {
-		return invalid("request body has data after the JSON object")
+		return invalid("request body has data after the JSON object (at byte %d)", dec.InputOffset())
 	}
 	return nil
+}
+
+// jsonKind names a Go type as the JSON value it reads.
+func jsonKind(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.String:
+		return "string"
+	case reflect.Bool:
+		return "boolean"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64, reflect.Uint, reflect.Uint8,
+		reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Float32, reflect.Float64:
+		return "number"
+	case reflect.Slice, reflect.Array:
+		return "array"
+	case reflect.Map, reflect.Struct:
+		return "object"
+	case reflect.Pointer:
+		return jsonKind(t.Elem())
+	}
+	return t.String()
+}
+
+// firstInvalidUTF8 is the offset of the first byte of b that does not start a valid UTF-8
+// sequence, or len(b).
+func firstInvalidUTF8(b []byte) int {
+	for i := 0; i < len(b); {
+		r, size := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && size <= 1 {
+			return i
+		}
+		i += size
+	}
+	return len(b)
+}
+
+// jsonFieldAt names the value of a JSON document that holds byte offset off, as the path a problem
+// reports (scope.csv, filter[2].value), or "" when off is outside any member.
+func jsonFieldAt(body []byte, off int) string {
+	type frame struct {
+		key      string
+		idx      int
+		array    bool
+		wantsKey bool
+	}
+	var stack []frame
+	path := func() string {
+		var b strings.Builder
+		for _, f := range stack {
+			switch {
+			case f.array:
+				fmt.Fprintf(&b, "[%d]", f.idx)
+			case f.key != "":
+				if b.Len() > 0 {
+					b.WriteByte('.')
+				}
+				b.WriteString(f.key)
+			}
+		}
+		return b.String()
+	}
+	// valueDone moves the enclosing container past one value.
+	valueDone := func() {
+		if n := len(stack); n > 0 {
+			if stack[n-1].array {
+				stack[n-1].idx++
+			} else {
+				stack[n-1].wantsKey = true
+			}
+		}
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return path()
+		}
+		end := int(dec.InputOffset())
+		switch t := tok.(type) {
+		case json.Delim:
+			switch t {
+			case '{':
+				stack = append(stack, frame{wantsKey: true})
+			case '[':
+				stack = append(stack, frame{array: true})
+			default:
+				stack = stack[:len(stack)-1]
+				valueDone()
+			}
+		case string:
+			if n := len(stack); n > 0 && !stack[n-1].array && stack[n-1].wantsKey {
+				stack[n-1].key, stack[n-1].wantsKey = t, false
+				if end > off {
+					return path()
+				}
+				continue
+			}
+			if end > off {
+				return path()
+			}
+			valueDone()
+		default:
+			valueDone()
+		}
+	}
 }

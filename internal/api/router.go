@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/telltale-dev/telltale/client"
 	"github.com/telltale-dev/telltale/internal/auth"
 	"github.com/telltale-dev/telltale/internal/store"
 )
@@ -27,10 +28,14 @@ type Route struct {
 	Summary string
 	Tag     string
 	Audit   string // audit action; every non-GET route has one
-	In      any    // request body: a value of the JSON type, or CSV for text/csv
-	Out     any    // response body: a value of the JSON type, CSV, or nil for 204
-	Query   []Param
-	Handle  func(r *http.Request, p auth.Principal) (any, error)
+	// Reads marks a POST that changes nothing (a search, an export): its audit entry is written
+	// after it runs, and the answer fails if that write does. Other audited routes write theirs
+	// before they run, and do nothing when it cannot be written (R8.8).
+	Reads  bool
+	In     any // request body: a value of the JSON type, or CSV for text/csv
+	Out    any // response body: a value of the JSON type, CSV, or nil for 204
+	Query  []Param
+	Handle func(r *http.Request, p auth.Principal) (any, error)
 }
 
 // Param documents a query parameter.
@@ -104,32 +109,64 @@ func (s *Server) serveRoute(w http.ResponseWriter, r *http.Request, rt Route, pa
 	note := &auditNote{target: defaultTarget(rt.Path, r)}
 	r = r.WithContext(context.WithValue(r.Context(), auditKey, note))
 	var p auth.Principal
+	var auditID int64 // the started audit entry of a call that changes something
 	defer func() {
 		if v := recover(); v != nil {
 			s.log.Error("api: handler panicked", "route", pattern, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
 			if sw.status == 0 {
 				pr := problemFor(errors.New("panic"))
-				s.audit(r, rt, p, note, pr.Status)
+				if auditID > 0 {
+					s.finishAudit(r, rt, auditID, note, pr.Status)
+				} else {
+					s.audit(r, rt, p, note, pr.Status)
+				}
 				writeProblem(sw, r, pr)
 			}
 		}
 		s.observe(pattern, sw.status, time.Since(start))
 		lvl := slog.LevelDebug
-		if sw.status >= 500 {
+		switch {
+		case sw.status == http.StatusInternalServerError:
 			lvl = slog.LevelError
+		case sw.status > 500:
+			lvl = slog.LevelWarn
 		}
 		s.log.Log(r.Context(), lvl, "api request", "method", r.Method, "route", pattern, "status", sw.status,
 			"duration_ms", time.Since(start).Milliseconds(), "actor", p.Username, "client_ip", s.clientIP(r))
 	}()
+	// The audit entry of a call that changes something is written before it runs (outcome
+	// "started") and finished after; a call whose entry cannot be written is not carried out.
+	// audited records the call's outcome; it fails when the audit log cannot be written.
+	audited := func(status int) error {
+		if auditID > 0 {
+			return s.finishAudit(r, rt, auditID, note, status)
+		}
+		return s.audit(r, rt, p, note, status)
+	}
 	// fail answers with a problem document; the audit entry is committed before any response byte
 	// leaves, so an acknowledged call is always in the audit log.
 	fail := func(err error) {
 		pr := problemFor(err)
-		if pr.Status >= 500 {
+		if pr.Status == http.StatusInternalServerError {
 			s.log.Error("api: handler failed", "route", pattern, "err", err)
+		} else if pr.Status > 500 {
+			s.log.Warn("api: handler failed", "route", pattern, "status", pr.Status, "err", err)
 		}
-		s.audit(r, rt, p, note, pr.Status)
+		audited(pr.Status)
 		writeProblem(sw, r, pr)
+	}
+	// succeed writes the outcome of a call that worked; if the audit log refuses it, the call
+	// answers 500 instead of acknowledging.
+	succeed := func(status int) bool {
+		if err := audited(status); err != nil {
+			msg := "the audit log could not be written, so the call is not acknowledged (the server logged the details)"
+			if auditID > 0 {
+				msg = fmt.Sprintf("the change was made but its outcome could not be written to the audit log: entry %d records it as started (the server logged the details)", auditID)
+			}
+			writeProblem(sw, r, client.Problem{Type: "about:blank", Status: http.StatusInternalServerError, Title: http.StatusText(http.StatusInternalServerError), Detail: msg})
+			return false
+		}
+		return true
 	}
 	if rt.Public == "" {
 		var err error
@@ -150,6 +187,15 @@ func (s *Server) serveRoute(w http.ResponseWriter, r *http.Request, rt Route, pa
 			return
 		}
 	}
+	if rt.Audit != "" && !rt.Reads {
+		id, err := s.startAudit(r, rt, p, note)
+		if err != nil {
+			writeProblem(sw, r, client.Problem{Type: "about:blank", Status: http.StatusServiceUnavailable, Title: http.StatusText(http.StatusServiceUnavailable),
+				Detail: "the audit log cannot be written, so nothing was done: try again later (the server logged the details)"})
+			return
+		}
+		auditID = id
+	}
 	r.Body = http.MaxBytesReader(sw, r.Body, 16<<20)
 	out, err := rt.Handle(r, p)
 	if err != nil {
@@ -158,13 +204,17 @@ func (s *Server) serveRoute(w http.ResponseWriter, r *http.Request, rt Route, pa
 	}
 	switch v := out.(type) {
 	case nil, noContent:
-		s.audit(r, rt, p, note, http.StatusNoContent)
-		sw.WriteHeader(http.StatusNoContent)
+		if succeed(http.StatusNoContent) {
+			sw.WriteHeader(http.StatusNoContent)
+		}
 	case created:
-		s.audit(r, rt, p, note, http.StatusCreated)
-		writeJSON(sw, http.StatusCreated, v.v)
+		if succeed(http.StatusCreated) {
+			writeJSON(sw, http.StatusCreated, v.v)
+		}
 	case rawBody:
-		s.audit(r, rt, p, note, http.StatusOK)
+		if !succeed(http.StatusOK) {
+			return
+		}
 		sw.Header().Set("Content-Type", v.contentType)
 		sw.Header().Set("Cache-Control", "no-store")
 		if v.filename != "" {
@@ -175,8 +225,9 @@ func (s *Server) serveRoute(w http.ResponseWriter, r *http.Request, rt Route, pa
 			s.log.Warn("api: streaming response failed", "route", pattern, "err", err)
 		}
 	default:
-		s.audit(r, rt, p, note, http.StatusOK)
-		writeJSON(sw, http.StatusOK, v)
+		if succeed(http.StatusOK) {
+			writeJSON(sw, http.StatusOK, v)
+		}
 	}
 }
 
@@ -191,8 +242,9 @@ func defaultTarget(path string, r *http.Request) string {
 
 func (s *Server) authenticate(r *http.Request) (auth.Principal, error) {
 	if h := r.Header.Get("Authorization"); h != "" {
-		tok, ok := strings.CutPrefix(h, "Bearer ")
-		if !ok {
+		// The scheme is case-insensitive (RFC 7235 section 2.1).
+		scheme, tok, ok := strings.Cut(strings.TrimSpace(h), " ")
+		if !ok || !strings.EqualFold(scheme, "Bearer") {
 			return auth.Principal{}, fmt.Errorf("%w: Authorization header is not `Bearer <token>`", auth.ErrUnauthenticated)
 		}
 		return s.auth.AuthenticateToken(r.Context(), strings.TrimSpace(tok))
@@ -211,31 +263,65 @@ func (s *Server) clientIP(r *http.Request) string { return auth.ClientAddr(r, s.
 // beforePasswordChange is what a session that must change its password may still call.
 var beforePasswordChange = map[string]bool{"GET /api/v1/me": true, "POST /api/v1/me/password": true}
 
-func (s *Server) audit(r *http.Request, rt Route, p auth.Principal, n *auditNote, status int) {
-	if rt.Audit == "" {
-		return
-	}
-	outcome := "ok"
+// auditOutcome is an audit entry's outcome for an HTTP status.
+func auditOutcome(status int) string {
 	if status >= 400 {
-		outcome = fmt.Sprintf("%d %s", status, http.StatusText(status))
+		return fmt.Sprintf("%d %s", status, http.StatusText(status))
 	}
-	var details []byte
-	if len(n.details) > 0 {
-		details, _ = json.Marshal(n.details)
+	return "ok"
+}
+
+func (n *auditNote) json() []byte {
+	if len(n.details) == 0 {
+		return nil
 	}
-	actor := p.Username
-	if actor == "" {
-		actor = "anonymous"
+	b, _ := json.Marshal(n.details)
+	return b
+}
+
+func actorName(p auth.Principal) string {
+	if p.Username == "" {
+		return "anonymous"
+	}
+	return p.Username
+}
+
+// audit appends the entry of a call that has run.
+func (s *Server) audit(r *http.Request, rt Route, p auth.Principal, n *auditNote, status int) error {
+	if rt.Audit == "" {
+		return nil
 	}
 	// The audit entry outlives a cancelled request: it records that the call was made.
 	ctx := context.WithoutCancel(r.Context())
 	_, err := s.store.AppendAudit(ctx, store.AuditEntry{
-		At: s.clock.Now(), Actor: actor, ActorID: p.UserID, Action: rt.Audit, Target: n.target,
-		Details: details, ClientIP: s.clientIP(r), Outcome: outcome,
+		At: s.clock.Now(), Actor: actorName(p), ActorID: p.UserID, Action: rt.Audit, Target: n.target,
+		Details: n.json(), ClientIP: s.clientIP(r), Outcome: auditOutcome(status),
 	})
 	if err != nil {
 		s.log.Error("api: audit log append failed", "action", rt.Audit, "err", err)
 	}
+	return err
+}
+
+// startAudit appends the entry of a call about to run, outcome started.
+func (s *Server) startAudit(r *http.Request, rt Route, p auth.Principal, n *auditNote) (int64, error) {
+	e, err := s.store.AppendAudit(context.WithoutCancel(r.Context()), store.AuditEntry{
+		At: s.clock.Now(), Actor: actorName(p), ActorID: p.UserID, Action: rt.Audit, Target: n.target,
+		ClientIP: s.clientIP(r), Outcome: store.AuditStarted,
+	})
+	if err != nil {
+		s.log.Error("api: audit log append failed: refusing the call", "action", rt.Audit, "err", err)
+	}
+	return e.ID, err
+}
+
+// finishAudit records the outcome of a started entry.
+func (s *Server) finishAudit(r *http.Request, rt Route, id int64, n *auditNote, status int) error {
+	err := s.store.FinishAudit(context.WithoutCancel(r.Context()), id, n.target, n.json(), auditOutcome(status))
+	if err != nil {
+		s.log.Error("api: audit log outcome failed", "action", rt.Audit, "audit_id", id, "err", err)
+	}
+	return err
 }
 
 func (s *Server) observe(pattern string, status int, d time.Duration) {

@@ -91,7 +91,10 @@ func (s *Server) createUser(r *http.Request, _ auth.Principal) (any, error) {
 	if err != nil {
 		return nil, invalidField("role", "%v", err)
 	}
-	u, err := s.auth.CreateUser(r.Context(), in.Username, in.Name, role, in.Password, in.ServiceAccount)
+	if _, err := auth.CheckDisplayName(in.Name); err != nil {
+		return nil, invalidField("name", "%v", strings.TrimPrefix(err.Error(), auth.ErrInvalid.Error()+": "))
+	}
+	u, err := s.auth.CreateUserByAdmin(r.Context(), in.Username, in.Name, role, in.Password, in.ServiceAccount)
 	if err != nil {
 		return nil, err
 	}
@@ -126,7 +129,11 @@ func (s *Server) updateUser(r *http.Request, p auth.Principal) (any, error) {
 	}
 	changes := map[string]any{}
 	if in.Name != nil {
-		u.Name = strings.TrimSpace(*in.Name)
+		n, err := auth.CheckDisplayName(*in.Name)
+		if err != nil {
+			return nil, invalidField("name", "%v", strings.TrimPrefix(err.Error(), auth.ErrInvalid.Error()+": "))
+		}
+		u.Name = n
 		changes["name"] = u.Name
 	}
 	if in.Role != nil {

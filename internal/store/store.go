@@ -583,9 +583,17 @@ type AuditFilter struct {
 	Limit    int   // <= 0: 100
 }
 
-// AuditQueries keep the audit log; it is append-only.
+// AuditStarted is the outcome of an entry written before its action runs (R8.8: no action
+// without its audit entry); FinishAudit then records the outcome.
+const AuditStarted = "started"
+
+// AuditQueries keep the audit log; it is append-only, except that an entry whose outcome is
+// AuditStarted gets its outcome, target and details once.
 type AuditQueries interface {
 	AppendAudit(ctx context.Context, e AuditEntry) (AuditEntry, error)
+	// FinishAudit records the outcome of a started entry (its target and details too, when not
+	// empty). An entry that is not started gives ErrNotFound.
+	FinishAudit(ctx context.Context, id int64, target string, details []byte, outcome string) error
 	ListAudit(ctx context.Context, f AuditFilter) ([]AuditEntry, error)
 }
 

@@ -326,6 +326,14 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`), micros(e.At), e.Actor, e.ActorID
 	return e, q.wrap("append audit", err)
 }
 
+// FinishAudit implements store.AuditQueries.
+func (q *Queries) FinishAudit(ctx context.Context, id int64, target string, details []byte, outcome string) error {
+	res, err := q.w.ExecContext(ctx, q.d.q(`UPDATE audit_log SET outcome = ?,
+target = CASE WHEN ? = '' THEN target ELSE ? END, details = COALESCE(?, details)
+WHERE id = ? AND outcome = ?`), outcome, target, target, details, id, store.AuditStarted)
+	return affected(res, err, fmt.Sprintf("finish audit entry %d", id), q, store.ErrNotFound)
+}
+
 // ListAudit implements store.AuditQueries.
 func (q *Queries) ListAudit(ctx context.Context, f store.AuditFilter) ([]store.AuditEntry, error) {
 	if f.Limit <= 0 {

@@ -753,6 +753,26 @@ func testAudit(t *testing.T, s store.Store) {
 	if got := ok(s.ListAudit(ctx, store.AuditFilter{Target: "connection/4"}))(t); len(got) != 1 {
 		t.Errorf("target: %d", len(got))
 	}
+
+	// A started entry gets its outcome once; finished entries never change.
+	st := ok(s.AppendAudit(ctx, store.AuditEntry{At: t0, Actor: "admin", Action: "connection.delete", Target: "connection", Outcome: store.AuditStarted}))(t)
+	noErr(t, s.FinishAudit(ctx, st.ID, "connection/9", []byte(`{"b":2}`), "ok"))
+	if err := s.FinishAudit(ctx, st.ID, "", nil, "500 Internal Server Error"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("finishing a finished entry: %v", err)
+	}
+	if err := s.FinishAudit(ctx, all[0].ID, "", nil, "ok"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("finishing an appended entry: %v", err)
+	}
+	got := ok(s.ListAudit(ctx, store.AuditFilter{Action: "connection.delete"}))(t)
+	if len(got) != 1 || got[0].Outcome != "ok" || got[0].Target != "connection/9" || string(got[0].Details) != `{"b":2}` {
+		t.Errorf("finished entry: %+v", got)
+	}
+	st = ok(s.AppendAudit(ctx, store.AuditEntry{At: t0, Actor: "admin", Action: "user.update", Target: "user/3", Details: []byte(`{"c":3}`), Outcome: store.AuditStarted}))(t)
+	noErr(t, s.FinishAudit(ctx, st.ID, "", nil, "404 Not Found"))
+	got = ok(s.ListAudit(ctx, store.AuditFilter{Action: "user.update"}))(t)
+	if len(got) != 1 || got[0].Outcome != "404 Not Found" || got[0].Target != "user/3" || string(got[0].Details) != `{"c":3}` {
+		t.Errorf("finished without target or details keeps them: %+v", got)
+	}
 }
 
 func testSettings(t *testing.T, s store.Store) {
