@@ -10,6 +10,7 @@ import (
 
 	"github.com/telltale-dev/telltale/client"
 	"github.com/telltale-dev/telltale/internal/auth"
+	"github.com/telltale-dev/telltale/internal/connection"
 	"github.com/telltale-dev/telltale/internal/connector"
 	"github.com/telltale-dev/telltale/internal/ingest"
 )
@@ -18,6 +19,8 @@ import (
 type Collector interface {
 	Specs() []connector.Spec
 	Verify(ctx context.Context, service string, cfg connector.Config) (string, error)
+	// CheckURLs checks a config's admin-typed URLs with the node's SSRF guard (connector.ConfigError).
+	CheckURLs(ctx context.Context, service string, cfg connector.Config) error
 	Webhook(ctx context.Context, connID int64, header map[string][]string, body []byte) error
 	Import(ctx context.Context, connID int64, r io.Reader) (ingest.ImportResult, error)
 }
@@ -110,6 +113,51 @@ func (s *Server) checkConnectorConfig(service, tenant string, settings, creds ma
 	return br
 }
 
+// checkService refuses a service that has no connector on this node, naming the ones available
+// (422 on the field "service").
+func (s *Server) checkService(service string) error {
+	if s.collector == nil {
+		return nil
+	}
+	if _, ok := s.spec(service); ok {
+		return nil
+	}
+	var names []string
+	for _, sp := range s.collector.Specs() {
+		names = append(names, sp.Service)
+	}
+	avail := strings.Join(names, ", ")
+	if _, known := connection.ServiceType(service); known {
+		return unprocessableField("service", "no connector for %s yet; available: %s", service, avail)
+	}
+	return unprocessableField("service", "service %q is not supported; available: %s", service, avail)
+}
+
+// checkURLs refuses settings whose URLs the node's SSRF guard refuses (422 naming each field), so
+// that such a connection is never stored to sit in Searching (issue 12, defect 7).
+func (s *Server) checkURLs(ctx context.Context, service string, cfg connector.Config) error {
+	if s.collector == nil {
+		return nil
+	}
+	err := s.collector.CheckURLs(ctx, service, cfg)
+	if err == nil {
+		return nil
+	}
+	br := &badRequest{status: http.StatusUnprocessableEntity}
+	var ce connector.ConfigError
+	if !errors.As(err, &ce) {
+		return err
+	}
+	var msgs []string
+	for _, f := range ce {
+		name := "settings." + f.Field
+		br.fields = append(br.fields, client.FieldError{Field: name, Message: f.Message})
+		msgs = append(msgs, name+": "+f.Message)
+	}
+	br.msg = strings.Join(msgs, "; ")
+	return br
+}
+
 func (s *Server) verifyConnector(r *http.Request, _ auth.Principal) (any, error) {
 	service := r.PathValue("service")
 	if _, ok := s.spec(service); !ok {
@@ -122,7 +170,11 @@ func (s *Server) verifyConnector(r *http.Request, _ auth.Principal) (any, error)
 	if err := s.checkConnectorConfig(service, in.TenantID, in.Settings, in.Credentials); err != nil {
 		return nil, err
 	}
-	tenant, err := s.collector.Verify(r.Context(), service, connector.Config{TenantID: strings.TrimSpace(in.TenantID), Settings: in.Settings, Credentials: in.Credentials})
+	cfg := connector.Config{TenantID: strings.TrimSpace(in.TenantID), Settings: in.Settings, Credentials: in.Credentials}
+	if err := s.checkURLs(r.Context(), service, cfg); err != nil {
+		return nil, err
+	}
+	tenant, err := s.collector.Verify(r.Context(), service, cfg)
 	if err != nil {
 		switch {
 		case errors.Is(err, connector.ErrAuth), errors.Is(err, connector.ErrPermission):

@@ -49,7 +49,7 @@ func TestConnectorRoutes(t *testing.T) {
 		Settings:    map[string]string{"client_id": "emu-client-id", "admin_email": "admin@example.com", "api_url": srv.URL, "rate_limit": "0"},
 		Credentials: map[string]string{"client_secret": "wrong-secret"}}
 	code, body = f.do(t, f.admin, "POST", "/api/v1/connectors/box/verify", req)
-	if p := problem(t, body); code != 502 || !strings.Contains(p.Detail, "loopback") {
+	if p := problem(t, body); code != 422 || !strings.Contains(p.Detail, "loopback") || !strings.Contains(p.Detail, "--allow-loopback-vendors") {
 		t.Errorf("verify against loopback without permission: %d %+v", code, p)
 	}
 	code, body = f.do(t, f.admin, "POST", "/api/v1/connectors/dropbox/verify", req)
@@ -84,5 +84,73 @@ func TestVerifyWithEmulator(t *testing.T) {
 	code, body = f.do(t, f.admin, "GET", "/api/v1/audit?action=connector.verify", nil)
 	if code != 200 || strings.Count(string(body), "connector.verify") < 2 || strings.Contains(string(body), "emu-client-secret") {
 		t.Errorf("verify audit: %d %s", code, body)
+	}
+}
+
+// TestRefusedVendorURLs (issue 12, defect 7): an api_url the SSRF guard refuses, and a service
+// without a connector, are refused when the connection is added or verified, with 422 naming the
+// field, the rule and what to do, and nothing is stored. Before, such a connection was stored and
+// sat in Searching forever while only the log knew why. Only literal addresses and localhost
+// names are used: the checks need no network.
+func TestRefusedVendorURLs(t *testing.T) {
+	f := newFixture(t)
+	newConn := func(apiURL string) client.NewConnection {
+		return client.NewConnection{Name: "Box " + apiURL, Service: "box", TenantID: "900001",
+			Settings:    map[string]string{"client_id": "cid", "admin_email": "admin@example.com", "api_url": apiURL},
+			Credentials: map[string]string{"client_secret": "s3cret-value"}}
+	}
+	for _, c := range []struct {
+		url  string
+		want []string
+	}{
+		{"http://10.0.0.5", []string{"10.0.0.5", "private network", "public"}},
+		{"http://169.254.169.254/latest/meta-data", []string{"169.254.169.254", "link-local"}},
+		{"http://[::1]:8080", []string{"::1", "loopback", "--allow-loopback-vendors"}},
+		{"http://127.0.0.1:9", []string{"127.0.0.1", "loopback", "--allow-loopback-vendors"}},
+		{"http://localhost:9", []string{"loopback", "--allow-loopback-vendors"}},
+		{"ftp://10.0.0.5/", []string{"scheme"}},
+		{"http://user:pw@192.168.1.1/", []string{"user info"}},
+	} {
+		for _, path := range []string{"/api/v1/connections", "/api/v1/connectors/box/verify"} {
+			var in any = newConn(c.url)
+			if strings.HasSuffix(path, "verify") {
+				nc := newConn(c.url)
+				in = client.VerifyRequest{TenantID: nc.TenantID, Settings: nc.Settings, Credentials: nc.Credentials}
+			}
+			code, body := f.do(t, f.admin, "POST", path, in)
+			p := problem(t, body)
+			if code != 422 || len(p.Errors) != 1 || p.Errors[0].Field != "settings.api_url" {
+				t.Errorf("%s %s: %d %+v, want 422 on settings.api_url", path, c.url, code, p)
+				continue
+			}
+			for _, w := range c.want {
+				if !strings.Contains(p.Detail, w) || !strings.Contains(p.Errors[0].Message, w) {
+					t.Errorf("%s %s: %q does not say %q", path, c.url, p.Detail, w)
+				}
+			}
+			if strings.Contains(string(body), "s3cret-value") {
+				t.Errorf("%s %s: the answer holds the secret: %s", path, c.url, body)
+			}
+		}
+	}
+	// A service Telltale knows but has no connector for yet.
+	nc := newConn("")
+	nc.Service, nc.Settings = "google_drive", nil
+	code, body := f.do(t, f.admin, "POST", "/api/v1/connections", nc)
+	if p := problem(t, body); code != 422 || len(p.Errors) != 1 || p.Errors[0].Field != "service" ||
+		!strings.Contains(p.Detail, "no connector for google_drive yet; available: box") {
+		t.Errorf("google_drive: %d %+v", code, p)
+	}
+	// Nothing was stored.
+	code, body = f.do(t, f.admin, "GET", "/api/v1/connections", nil)
+	var list struct{ Items []client.Connection }
+	json.Unmarshal(body, &list)
+	if code != 200 || len(list.Items) != 0 {
+		t.Errorf("refused connections were stored: %d %s", code, body)
+	}
+	// The vendor's own URL is not checked (no lookup), and a connection without api_url is added.
+	code, body = f.do(t, f.admin, "POST", "/api/v1/connections", newConn("https://api.box.com/"))
+	if code != 201 {
+		t.Errorf("default api_url: %d %s", code, body)
 	}
 }

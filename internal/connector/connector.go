@@ -31,6 +31,10 @@ type Field struct {
 	Default  string // used when the admin leaves it empty
 	Tenant   bool   // identifies the vendor tenant (R1.5: one connection per tenant)
 	Advanced bool   // hidden by default in forms (API base URLs for emulators and proxies)
+	// URL marks an admin-typed URL the connector calls. Telltale checks it with the node's SSRF guard
+	// (httpx.Guard) when a connection is added or verified, so a refused URL is an error on that field
+	// instead of a connection that never collects.
+	URL bool
 }
 
 // Permission is one vendor permission the connector needs, and why.

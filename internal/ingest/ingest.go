@@ -21,6 +21,7 @@ import (
 	"github.com/telltale-dev/telltale/internal/connection"
 	"github.com/telltale-dev/telltale/internal/connector"
 	"github.com/telltale-dev/telltale/internal/hashing"
+	"github.com/telltale-dev/telltale/internal/httpx"
 	"github.com/telltale-dev/telltale/internal/secret"
 	"github.com/telltale-dev/telltale/internal/settings"
 	"github.com/telltale-dev/telltale/internal/store"
@@ -64,6 +65,9 @@ type Options struct {
 	RecordRetention time.Duration
 	// AllowLoopback lets connections use loopback vendor URLs (demo mode, tests).
 	AllowLoopback bool
+	// Resolver resolves the host names of admin-typed vendor URLs for the SSRF guard's checks
+	// (nil: the system resolver); tests inject one.
+	Resolver httpx.Resolver
 	// PublicURL is this node's URL as vendors reach it; with it connectors register push
 	// notifications to /api/v1/webhooks/{service}/{id}. Empty: polling only.
 	PublicURL string

@@ -63,7 +63,7 @@ func (Connector) Spec() connector.Spec {
 				Help: "Optional. The second key, so keys can be rotated without refusing deliveries."},
 			{Name: "app_service_id", Label: "App service ID", Advanced: true,
 				Help: "Optional. The service ID Box shows for this app in enterprise events (additional_details.service_id). Downloads Telltale makes to hash content are then not recorded as the user's downloads; the client ID is always matched."},
-			{Name: "api_url", Label: "API URL", Default: DefaultAPIURL, Advanced: true,
+			{Name: "api_url", Label: "API URL", Default: DefaultAPIURL, Advanced: true, URL: true,
 				Help: "Only for a proxy or the built-in emulator."},
 			{Name: "rate_limit", Label: "Requests per minute per user", Default: strconv.Itoa(DefaultRateLimit), Advanced: true,
 				Help: "Box allows 1000 requests per minute per user; Telltale paces itself just below."},
