@@ -71,6 +71,10 @@ type Options struct {
 	// PublicURL is this node's URL as vendors reach it; with it connectors register push
 	// notifications to /api/v1/webhooks/{service}/{id}. Empty: polling only.
 	PublicURL string
+	// FailuresBeforeError is how many runs in a row of one unit must fail for the same transient
+	// cause before the connection shows Error; permanent causes show at once. Default
+	// DefaultFailuresBeforeError.
+	FailuresBeforeError int
 	// PageBudget bounds how long one unit run keeps fetching pages before yielding.
 	PageBudget time.Duration
 	// DefaultRetentionDays is passed to settings.Load.
@@ -88,7 +92,8 @@ type Service struct {
 
 	mu         sync.Mutex
 	sessions   map[int64]*session
-	lastInline map[int64]time.Time // last inline discovery per connection
+	lastInline map[int64]time.Time          // last inline discovery per connection
+	streaks    map[int64]map[string]*streak // failing units per connection (see fail)
 	stats      Stats
 }
 
@@ -127,8 +132,11 @@ func New(o Options) *Service {
 	if o.PageBudget <= 0 {
 		o.PageBudget = 20 * time.Second
 	}
+	if o.FailuresBeforeError <= 0 {
+		o.FailuresBeforeError = DefaultFailuresBeforeError
+	}
 	return &Service{o: o, st: o.Store, conns: o.Connections, log: o.Log, clock: o.Clock,
-		hasher: hashing.New(o.HashMaxSize, o.HashConcurrency), sessions: map[int64]*session{}, lastInline: map[int64]time.Time{},
+		hasher: hashing.New(o.HashMaxSize, o.HashConcurrency), sessions: map[int64]*session{}, lastInline: map[int64]time.Time{}, streaks: map[int64]map[string]*streak{},
 		stats: Stats{Skipped: map[string]int64{}}}
 }
 
@@ -235,6 +243,7 @@ func (s *Service) forget(id int64) {
 	s.mu.Lock()
 	ss := s.sessions[id]
 	delete(s.sessions, id)
+	delete(s.streaks, id)
 	s.mu.Unlock()
 	if ss != nil {
 		_ = ss.Close()
@@ -279,7 +288,7 @@ func (s *Service) session(ctx context.Context, c store.Connection) (*session, er
 	}
 	cfg, err := s.Config(c)
 	if err != nil {
-		return nil, err
+		return nil, &openError{err}
 	}
 	ns := &session{spec: con.Spec(), key: k}
 	id := c.ID
@@ -295,7 +304,7 @@ func (s *Service) session(ctx context.Context, c store.Connection) (*session, er
 		},
 	})
 	if err != nil {
-		return nil, err
+		return nil, &openError{err}
 	}
 	ns.Session = sess
 	s.mu.Lock()
@@ -319,17 +328,6 @@ func (s *Service) afterRun(ctx context.Context, c store.Connection, ss *session,
 			s.log.Warn("ingest: recording throttling", "connection", c.ID, "err", err)
 		}
 	}
-}
-
-// fail moves the connection to Error when err means the vendor refuses access (R1.5), and returns
-// the error for the work runner's backoff.
-func (s *Service) fail(ctx context.Context, c store.Connection, what string, err error) error {
-	if errors.Is(err, connector.ErrAuth) || errors.Is(err, connector.ErrPermission) {
-		if _, e := s.conns.SetError(ctx, c.ID, err.Error()); e != nil {
-			s.log.Warn("ingest: setting error", "connection", c.ID, "err", e)
-		}
-	}
-	return fmt.Errorf("%s: %w", what, err)
 }
 
 func (s *Service) pollInterval(sp connector.Spec) time.Duration {
