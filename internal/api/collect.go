@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -21,15 +22,13 @@ type Collector interface {
 	Verify(ctx context.Context, service string, cfg connector.Config) (string, error)
 	// CheckURLs checks a config's admin-typed URLs with the node's SSRF guard (connector.ConfigError).
 	CheckURLs(ctx context.Context, service string, cfg connector.Config) error
-	Webhook(ctx context.Context, connID int64, header map[string][]string, body []byte) error
+	// Webhook handles a push notification; every refusal wraps ingest.ErrWebhookRefused.
+	Webhook(ctx context.Context, service, id string, header map[string][]string, body io.Reader) error
 	Import(ctx context.Context, connID int64, r io.Reader) (ingest.ImportResult, error)
 }
 
-// maxWebhookBody bounds a vendor push notification; maxImport bounds an uploaded export.
-const (
-	maxWebhookBody = 1 << 20
-	maxImport      = 4 << 30
-)
+// maxImport bounds an uploaded export.
+const maxImport = 4 << 30
 
 func (s *Server) collectRoutes() []Route {
 	if s.collector == nil {
@@ -50,7 +49,8 @@ func (s *Server) collectRoutes() []Route {
 			Out:     client.ImportResult{}, Handle: s.importRecords},
 		{Method: "POST", Path: "/api/v1/webhooks/{service}/{id}", Tag: tag,
 			Public:  "vendor push notifications authenticate with the vendor's signature (Box: HMAC-SHA256 with the connection's signature keys), checked before anything is done",
-			Summary: "Receive a vendor push notification for a connection; a genuine one makes collection poll now", Handle: s.webhook},
+			Summary: "Receive a vendor push notification for a connection; a genuine one makes collection poll now, a replay or retry of one already accepted is acknowledged without effect, and every refusal gets the same 401 answer",
+			Handle:  s.webhook},
 	}
 }
 
@@ -203,26 +203,18 @@ func (s *Server) importRecords(r *http.Request, _ auth.Principal) (any, error) {
 	return out, nil
 }
 
+// webhookRefused is the one answer to every refused push notification, byte for byte: it names no
+// connection, state or check (the reason is in telltale_webhook_refused_total and the debug log).
+var webhookRefused = func() answer {
+	b, _ := json.Marshal(client.Problem{Type: "about:blank", Title: http.StatusText(http.StatusUnauthorized),
+		Status: http.StatusUnauthorized, Detail: "push notification refused"})
+	return answer{status: http.StatusUnauthorized, contentType: "application/problem+json", body: append(b, '\n')}
+}()
+
 func (s *Server) webhook(r *http.Request, _ auth.Principal) (any, error) {
-	id, err := pathID(r, "id")
-	if err != nil {
-		return nil, err
+	err := s.collector.Webhook(r.Context(), r.PathValue("service"), r.PathValue("id"), r.Header, r.Body)
+	if errors.Is(err, ingest.ErrWebhookRefused) {
+		return webhookRefused, nil
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxWebhookBody))
-	if err != nil {
-		return nil, withStatus(http.StatusRequestEntityTooLarge, "push notification larger than %d bytes", maxWebhookBody)
-	}
-	c, err := s.store.GetConnection(r.Context(), id)
-	if err != nil || c.Service != r.PathValue("service") {
-		// The same answer as a bad signature: a caller learns nothing about which ids exist.
-		return nil, withStatus(http.StatusUnauthorized, "push notification refused")
-	}
-	if err := s.collector.Webhook(r.Context(), id, r.Header, body); err != nil {
-		if errors.Is(err, connector.ErrForged) {
-			s.log.Warn("push notification refused", "connection", id, "err", err)
-			return nil, withStatus(http.StatusUnauthorized, "push notification refused: %v", err)
-		}
-		return nil, err
-	}
-	return nil, nil
+	return nil, err
 }

@@ -1,12 +1,18 @@
 package api_test
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
+	"io"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/telltale-dev/telltale/client"
+	"github.com/telltale-dev/telltale/internal/connection"
 	boxemu "github.com/telltale-dev/telltale/internal/emulator/box"
 )
 
@@ -152,5 +158,116 @@ func TestRefusedVendorURLs(t *testing.T) {
 	code, body = f.do(t, f.admin, "POST", "/api/v1/connections", newConn("https://api.box.com/"))
 	if code != 201 {
 		t.Errorf("default api_url: %d %s", code, body)
+	}
+}
+
+// TestWebhookRefusalsLookAlike (issue 12, defect 8): the public webhook route answers every
+// refusal with the same status, headers that matter and body, byte for byte: a forged signature, a
+// stale one, an id that does not exist or is not a number, a deauthorized connection, the wrong
+// service, a service without a connector. None names an id, a state or the check that failed. A
+// genuine delivery and its replay both get 204, and only the first counts as accepted.
+func TestWebhookRefusalsLookAlike(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	create := func(name string) string {
+		code, body := f.do(t, f.admin, "POST", "/api/v1/connections", client.NewConnection{Name: name, Service: "box", TenantID: "9" + name[len(name)-1:],
+			Settings:    map[string]string{"client_id": "cid", "admin_email": "admin@example.com"},
+			Credentials: map[string]string{"client_secret": "s", "webhook_primary_key": "pk-1"}})
+		var c client.Connection
+		json.Unmarshal(body, &c)
+		if code != 201 {
+			t.Fatalf("create: %d %s", code, body)
+		}
+		return c.ID
+	}
+	live, gone := create("Box 1"), create("Box 2")
+	goneID := mustInt(t, gone)
+	for _, a := range []connection.Action{connection.ActionDiscovered, connection.ActionDeauthorize, connection.ActionDeauthorized} {
+		if _, err := f.app.Connections.Apply(ctx, goneID, a, "system", "test"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	body := []byte(`{"type":"webhook_event","id":"e-1","trigger":"FILE.UPLOADED"}`)
+	signed := func(key string, at time.Time) func(*http.Request) {
+		return func(r *http.Request) {
+			ts := at.UTC().Format(time.RFC3339)
+			r.Header.Set("BOX-DELIVERY-ID", "d-1")
+			r.Header.Set("BOX-DELIVERY-TIMESTAMP", ts)
+			r.Header.Set("BOX-SIGNATURE-VERSION", "1")
+			r.Header.Set("BOX-SIGNATURE-ALGORITHM", "HmacSHA256")
+			r.Header.Set("BOX-SIGNATURE-PRIMARY", boxemu.Sign(key, body, ts))
+		}
+	}
+	post := func(path string, sign func(*http.Request)) (int, string, []byte) {
+		req, _ := http.NewRequest("POST", f.srv.URL+path, bytes.NewReader(body))
+		sign(req)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, resp.Header.Get("Content-Type"), b
+	}
+	now := time.Now()
+	cases := []struct {
+		name, path string
+		sign       func(*http.Request)
+	}{
+		{"forged signature", "/api/v1/webhooks/box/" + live, signed("not-the-key", now)},
+		{"stale signature", "/api/v1/webhooks/box/" + live, signed("pk-1", now.Add(-time.Hour))},
+		{"unknown id", "/api/v1/webhooks/box/987654", signed("pk-1", now)},
+		{"not an id", "/api/v1/webhooks/box/x1", signed("pk-1", now)},
+		{"deauthorized connection", "/api/v1/webhooks/box/" + gone, signed("pk-1", now)},
+		{"wrong service", "/api/v1/webhooks/google_drive/" + live, signed("pk-1", now)},
+		{"no connector", "/api/v1/webhooks/dropbox/" + live, signed("pk-1", now)},
+		{"unsigned", "/api/v1/webhooks/box/" + live, func(*http.Request) {}},
+	}
+	var first []byte
+	for _, c := range cases {
+		code, ct, b := post(c.path, c.sign)
+		if code != 401 || ct != "application/problem+json" {
+			t.Errorf("%s: %d %s %s", c.name, code, ct, b)
+		}
+		if first == nil {
+			first = b
+		} else if !bytes.Equal(b, first) {
+			t.Errorf("%s: answer %q differs from %q", c.name, b, first)
+		}
+		for _, leak := range []string{"987654", "connection", "deauthorized", "signature", "stale", "service", "instance", "webhooks/"} {
+			if bytes.Contains(b, []byte(leak)) {
+				t.Errorf("%s: answer %q mentions %q", c.name, b, leak)
+			}
+		}
+	}
+	// A genuine delivery and its replay: both acknowledged, one acted on.
+	for i := 0; i < 2; i++ {
+		if code, _, b := post("/api/v1/webhooks/box/"+live, signed("pk-1", now)); code != 204 {
+			t.Fatalf("genuine delivery %d: %d %s", i, code, b)
+		}
+	}
+	if st := f.app.Ingest.Stats(); st.WebhooksAccepted != 1 || st.WebhookDuplicates != 1 || st.WebhooksRefused != int64(len(cases)) {
+		t.Errorf("stats %+v", st)
+	}
+	var metrics bytes.Buffer
+	f.app.Metrics.WriteText(&metrics)
+	for _, want := range []string{
+		`telltale_webhook_refused_total{service="box",reason="bad_signature"} 1`,
+		`telltale_webhook_refused_total{service="box",reason="malformed"} 1`,
+		`telltale_webhook_refused_total{service="box",reason="stale"} 1`,
+		`telltale_webhook_refused_total{service="box",reason="unknown_connection"} 2`,
+		`telltale_webhook_refused_total{service="box",reason="not_collecting"} 1`,
+		`telltale_webhook_refused_total{service="google_drive",reason="wrong_service"} 0`,
+		`telltale_webhook_refused_total{service="unknown",reason="wrong_service"} 2`,
+		`telltale_webhook_deliveries_total{service="box",result="accepted"} 1`,
+		`telltale_webhook_deliveries_total{service="box",result="duplicate"} 1`,
+	} {
+		if strings.HasSuffix(want, " 0") {
+			if strings.Contains(metrics.String(), strings.TrimSuffix(want, " 0")) {
+				t.Errorf("metrics label a service without a connector: %s", want)
+			}
+		} else if !strings.Contains(metrics.String(), want) {
+			t.Errorf("metrics lack %s", want)
+		}
 	}
 }

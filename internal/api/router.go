@@ -48,6 +48,13 @@ type created struct{ v any }
 // noContent answers 204.
 type noContent struct{}
 
+// answer is a complete response a handler fixed itself (status, content type, body), written as is.
+type answer struct {
+	status      int
+	contentType string
+	body        []byte
+}
+
 // rawBody streams a non-JSON body.
 type rawBody struct {
 	contentType string
@@ -163,6 +170,12 @@ func (s *Server) serveRoute(w http.ResponseWriter, r *http.Request, rt Route, pa
 	case created:
 		s.audit(r, rt, p, note, http.StatusCreated)
 		writeJSON(sw, http.StatusCreated, v.v)
+	case answer:
+		s.audit(r, rt, p, note, v.status)
+		sw.Header().Set("Content-Type", v.contentType)
+		sw.Header().Set("Cache-Control", "no-store")
+		sw.WriteHeader(v.status)
+		sw.Write(v.body)
 	case rawBody:
 		s.audit(r, rt, p, note, http.StatusOK)
 		sw.Header().Set("Content-Type", v.contentType)

@@ -101,7 +101,7 @@ func (e *env) start() {
 		Backoff: func(int) time.Duration { return time.Second }})
 	o := e.opts
 	o.Store, o.Connections, o.Registry, o.Keyring, o.Clock, o.Log = e.store, e.conns, e.reg, e.keyring, e.clock, log
-	o.PageBudget, o.DefaultRetentionDays = time.Minute, 90
+	o.Metrics, o.PageBudget, o.DefaultRetentionDays = e.metrics, time.Minute, 90
 	o.Kick = func() { e.kicks++ }
 	e.ingest = ingest.New(o)
 	e.ingest.Register(e.runner)

@@ -22,6 +22,7 @@ import (
 	"github.com/telltale-dev/telltale/internal/connector"
 	"github.com/telltale-dev/telltale/internal/hashing"
 	"github.com/telltale-dev/telltale/internal/httpx"
+	"github.com/telltale-dev/telltale/internal/metrics"
 	"github.com/telltale-dev/telltale/internal/secret"
 	"github.com/telltale-dev/telltale/internal/settings"
 	"github.com/telltale-dev/telltale/internal/store"
@@ -79,6 +80,8 @@ type Options struct {
 	PageBudget time.Duration
 	// DefaultRetentionDays is passed to settings.Load.
 	DefaultRetentionDays int
+	// Metrics receives the push-notification counters; nil: a private registry.
+	Metrics *metrics.Registry
 }
 
 // Service collects for every connection.
@@ -95,13 +98,14 @@ type Service struct {
 	lastInline map[int64]time.Time          // last inline discovery per connection
 	streaks    map[int64]map[string]*streak // failing units per connection (see fail)
 	stats      Stats
+	hooks      *webhookGate
 }
 
 // Stats counts what collection skipped or refused, for metrics and tests.
 type Stats struct {
 	Records, Events, Duplicates, OutOfScope, Coalesced, Hashed, HashErrors int64
 	Skipped                                                                map[string]int64
-	WebhooksAccepted, WebhooksRefused                                      int64
+	WebhooksAccepted, WebhooksRefused, WebhookDuplicates                   int64
 }
 
 type session struct {
@@ -135,7 +139,10 @@ func New(o Options) *Service {
 	if o.FailuresBeforeError <= 0 {
 		o.FailuresBeforeError = DefaultFailuresBeforeError
 	}
-	return &Service{o: o, st: o.Store, conns: o.Connections, log: o.Log, clock: o.Clock,
+	if o.Metrics == nil {
+		o.Metrics = metrics.New()
+	}
+	return &Service{hooks: newWebhookGate(o.Metrics), o: o, st: o.Store, conns: o.Connections, log: o.Log, clock: o.Clock,
 		hasher: hashing.New(o.HashMaxSize, o.HashConcurrency), sessions: map[int64]*session{}, lastInline: map[int64]time.Time{}, streaks: map[int64]map[string]*streak{},
 		stats: Stats{Skipped: map[string]int64{}}}
 }
@@ -356,34 +363,6 @@ func (s *Service) trusted(ctx context.Context) settings.Settings {
 		s.log.Warn("ingest: loading trusted domains", "err", err)
 	}
 	return st
-}
-
-// Webhook passes a push notification to the connection's connector; a genuine one makes the stream
-// poll now. Forged or stale deliveries are refused and counted.
-func (s *Service) Webhook(ctx context.Context, connID int64, header map[string][]string, body []byte) error {
-	c, err := s.st.GetConnection(ctx, connID)
-	if err != nil {
-		return err
-	}
-	if !collecting(c.Status) {
-		return fmt.Errorf("%w: connection %d is not collecting", connector.ErrForged, connID)
-	}
-	ss, err := s.session(ctx, c)
-	if err != nil {
-		return err
-	}
-	if err := ss.Webhook(header, body); err != nil {
-		s.count(func(st *Stats) { st.WebhooksRefused++ })
-		return err
-	}
-	s.count(func(st *Stats) { st.WebhooksAccepted++ })
-	if _, err := s.st.ScheduleWork(ctx, store.Work{Kind: WorkStream, Key: key(connID), ConnectionID: connID, NextRunAt: s.clock.Now()}); err != nil {
-		return err
-	}
-	if s.o.Kick != nil {
-		s.o.Kick()
-	}
-	return nil
 }
 
 // Verify opens a throwaway session with cfg and asks the vendor who it is.
