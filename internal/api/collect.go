@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/telltale-dev/telltale/client"
 	"github.com/telltale-dev/telltale/internal/auth"
+	"github.com/telltale-dev/telltale/internal/connection"
 	"github.com/telltale-dev/telltale/internal/connector"
 	"github.com/telltale-dev/telltale/internal/ingest"
 )
@@ -18,15 +20,15 @@ import (
 type Collector interface {
 	Specs() []connector.Spec
 	Verify(ctx context.Context, service string, cfg connector.Config) (string, error)
-	Webhook(ctx context.Context, connID int64, header map[string][]string, body []byte) error
+	// CheckURLs checks a config's admin-typed URLs with the node's SSRF guard (connector.ConfigError).
+	CheckURLs(ctx context.Context, service string, cfg connector.Config) error
+	// Webhook handles a push notification; every refusal wraps ingest.ErrWebhookRefused.
+	Webhook(ctx context.Context, service, id string, header map[string][]string, body io.Reader) error
 	Import(ctx context.Context, connID int64, r io.Reader) (ingest.ImportResult, error)
 }
 
-// maxWebhookBody bounds a vendor push notification; maxImport bounds an uploaded export.
-const (
-	maxWebhookBody = 1 << 20
-	maxImport      = 4 << 30
-)
+// maxImport bounds an uploaded export.
+const maxImport = 4 << 30
 
 func (s *Server) collectRoutes() []Route {
 	if s.collector == nil {
@@ -39,7 +41,7 @@ func (s *Server) collectRoutes() []Route {
 			Out: struct {
 				Items []client.ConnectorSpec `json:"items"`
 			}{}, Handle: s.listConnectors},
-		{Method: "POST", Path: "/api/v1/connectors/{service}/verify", Need: auth.RoleAdmin, Tag: tag, Audit: "connector.verify",
+		{Method: "POST", Path: "/api/v1/connectors/{service}/verify", Need: auth.RoleAdmin, Tag: tag, Audit: "connector.verify", Reads: true,
 			Summary: "Call the vendor with credentials before adding a connection; the error says exactly what to fix",
 			In:      client.VerifyRequest{}, Out: client.VerifyResult{}, Handle: s.verifyConnector},
 		{Method: "POST", Path: "/api/v1/connections/{id}/import", Need: auth.RoleAdmin, Tag: "connections", Audit: "connection.import",
@@ -47,7 +49,8 @@ func (s *Server) collectRoutes() []Route {
 			Out:     client.ImportResult{}, Handle: s.importRecords},
 		{Method: "POST", Path: "/api/v1/webhooks/{service}/{id}", Tag: tag,
 			Public:  "vendor push notifications authenticate with the vendor's signature (Box: HMAC-SHA256 with the connection's signature keys), checked before anything is done",
-			Summary: "Receive a vendor push notification for a connection; a genuine one makes collection poll now", Handle: s.webhook},
+			Summary: "Receive a vendor push notification for a connection; a genuine one makes collection poll now, a replay or retry of one already accepted is acknowledged without effect, and every refusal gets the same 401 answer",
+			Handle:  s.webhook},
 	}
 }
 
@@ -110,6 +113,51 @@ func (s *Server) checkConnectorConfig(service, tenant string, settings, creds ma
 	return br
 }
 
+// checkService refuses a service that has no connector on this node, naming the ones available
+// (422 on the field "service").
+func (s *Server) checkService(service string) error {
+	if s.collector == nil {
+		return nil
+	}
+	if _, ok := s.spec(service); ok {
+		return nil
+	}
+	var names []string
+	for _, sp := range s.collector.Specs() {
+		names = append(names, sp.Service)
+	}
+	avail := strings.Join(names, ", ")
+	if _, known := connection.ServiceType(service); known {
+		return unprocessableField("service", "no connector for %s yet; available: %s", service, avail)
+	}
+	return unprocessableField("service", "service %q is not supported; available: %s", service, avail)
+}
+
+// checkURLs refuses settings whose URLs the node's SSRF guard refuses (422 naming each field), so
+// that such a connection is never stored to sit in Searching (issue 12, defect 7).
+func (s *Server) checkURLs(ctx context.Context, service string, cfg connector.Config) error {
+	if s.collector == nil {
+		return nil
+	}
+	err := s.collector.CheckURLs(ctx, service, cfg)
+	if err == nil {
+		return nil
+	}
+	br := &badRequest{status: http.StatusUnprocessableEntity}
+	var ce connector.ConfigError
+	if !errors.As(err, &ce) {
+		return err
+	}
+	var msgs []string
+	for _, f := range ce {
+		name := "settings." + f.Field
+		br.fields = append(br.fields, client.FieldError{Field: name, Message: f.Message})
+		msgs = append(msgs, name+": "+f.Message)
+	}
+	br.msg = strings.Join(msgs, "; ")
+	return br
+}
+
 func (s *Server) verifyConnector(r *http.Request, _ auth.Principal) (any, error) {
 	service := r.PathValue("service")
 	if _, ok := s.spec(service); !ok {
@@ -122,7 +170,11 @@ func (s *Server) verifyConnector(r *http.Request, _ auth.Principal) (any, error)
 	if err := s.checkConnectorConfig(service, in.TenantID, in.Settings, in.Credentials); err != nil {
 		return nil, err
 	}
-	tenant, err := s.collector.Verify(r.Context(), service, connector.Config{TenantID: strings.TrimSpace(in.TenantID), Settings: in.Settings, Credentials: in.Credentials})
+	cfg := connector.Config{TenantID: strings.TrimSpace(in.TenantID), Settings: in.Settings, Credentials: in.Credentials}
+	if err := s.checkURLs(r.Context(), service, cfg); err != nil {
+		return nil, err
+	}
+	tenant, err := s.collector.Verify(r.Context(), service, cfg)
 	if err != nil {
 		switch {
 		case errors.Is(err, connector.ErrAuth), errors.Is(err, connector.ErrPermission):
@@ -151,26 +203,18 @@ func (s *Server) importRecords(r *http.Request, _ auth.Principal) (any, error) {
 	return out, nil
 }
 
+// webhookRefused is the one answer to every refused push notification, byte for byte: it names no
+// connection, state or check (the reason is in telltale_webhook_refused_total and the debug log).
+var webhookRefused = func() answer {
+	b, _ := json.Marshal(client.Problem{Type: "about:blank", Title: http.StatusText(http.StatusUnauthorized),
+		Status: http.StatusUnauthorized, Detail: "push notification refused"})
+	return answer{status: http.StatusUnauthorized, contentType: "application/problem+json", body: append(b, '\n')}
+}()
+
 func (s *Server) webhook(r *http.Request, _ auth.Principal) (any, error) {
-	id, err := pathID(r, "id")
-	if err != nil {
-		return nil, err
+	err := s.collector.Webhook(r.Context(), r.PathValue("service"), r.PathValue("id"), r.Header, r.Body)
+	if errors.Is(err, ingest.ErrWebhookRefused) {
+		return webhookRefused, nil
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxWebhookBody))
-	if err != nil {
-		return nil, withStatus(http.StatusRequestEntityTooLarge, "push notification larger than %d bytes", maxWebhookBody)
-	}
-	c, err := s.store.GetConnection(r.Context(), id)
-	if err != nil || c.Service != r.PathValue("service") {
-		// The same answer as a bad signature: a caller learns nothing about which ids exist.
-		return nil, withStatus(http.StatusUnauthorized, "push notification refused")
-	}
-	if err := s.collector.Webhook(r.Context(), id, r.Header, body); err != nil {
-		if errors.Is(err, connector.ErrForged) {
-			s.log.Warn("push notification refused", "connection", id, "err", err)
-			return nil, withStatus(http.StatusUnauthorized, "push notification refused: %v", err)
-		}
-		return nil, err
-	}
-	return nil, nil
+	return nil, err
 }

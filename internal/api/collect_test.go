@@ -1,12 +1,18 @@
 package api_test
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
+	"io"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/telltale-dev/telltale/client"
+	"github.com/telltale-dev/telltale/internal/connection"
 	boxemu "github.com/telltale-dev/telltale/internal/emulator/box"
 )
 
@@ -49,7 +55,7 @@ func TestConnectorRoutes(t *testing.T) {
 		Settings:    map[string]string{"client_id": "emu-client-id", "admin_email": "admin@example.com", "api_url": srv.URL, "rate_limit": "0"},
 		Credentials: map[string]string{"client_secret": "wrong-secret"}}
 	code, body = f.do(t, f.admin, "POST", "/api/v1/connectors/box/verify", req)
-	if p := problem(t, body); code != 502 || !strings.Contains(p.Detail, "loopback") {
+	if p := problem(t, body); code != 422 || !strings.Contains(p.Detail, "loopback") || !strings.Contains(p.Detail, "--allow-loopback-vendors") {
 		t.Errorf("verify against loopback without permission: %d %+v", code, p)
 	}
 	code, body = f.do(t, f.admin, "POST", "/api/v1/connectors/dropbox/verify", req)
@@ -84,5 +90,184 @@ func TestVerifyWithEmulator(t *testing.T) {
 	code, body = f.do(t, f.admin, "GET", "/api/v1/audit?action=connector.verify", nil)
 	if code != 200 || strings.Count(string(body), "connector.verify") < 2 || strings.Contains(string(body), "emu-client-secret") {
 		t.Errorf("verify audit: %d %s", code, body)
+	}
+}
+
+// TestRefusedVendorURLs (issue 12, defect 7): an api_url the SSRF guard refuses, and a service
+// without a connector, are refused when the connection is added or verified, with 422 naming the
+// field, the rule and what to do, and nothing is stored. Before, such a connection was stored and
+// sat in Searching forever while only the log knew why. Only literal addresses and localhost
+// names are used: the checks need no network.
+func TestRefusedVendorURLs(t *testing.T) {
+	f := newFixture(t)
+	newConn := func(apiURL string) client.NewConnection {
+		return client.NewConnection{Name: "Box " + apiURL, Service: "box", TenantID: "900001",
+			Settings:    map[string]string{"client_id": "cid", "admin_email": "admin@example.com", "api_url": apiURL},
+			Credentials: map[string]string{"client_secret": "s3cret-value"}}
+	}
+	for _, c := range []struct {
+		url  string
+		want []string
+	}{
+		{"http://10.0.0.5", []string{"10.0.0.5", "private network", "public"}},
+		{"http://169.254.169.254/latest/meta-data", []string{"169.254.169.254", "link-local"}},
+		{"http://[::1]:8080", []string{"::1", "loopback", "--allow-loopback-vendors"}},
+		{"http://127.0.0.1:9", []string{"127.0.0.1", "loopback", "--allow-loopback-vendors"}},
+		{"http://localhost:9", []string{"loopback", "--allow-loopback-vendors"}},
+		{"ftp://10.0.0.5/", []string{"scheme"}},
+		{"http://user:pw@192.168.1.1/", []string{"user info"}},
+	} {
+		for _, path := range []string{"/api/v1/connections", "/api/v1/connectors/box/verify"} {
+			var in any = newConn(c.url)
+			if strings.HasSuffix(path, "verify") {
+				nc := newConn(c.url)
+				in = client.VerifyRequest{TenantID: nc.TenantID, Settings: nc.Settings, Credentials: nc.Credentials}
+			}
+			code, body := f.do(t, f.admin, "POST", path, in)
+			p := problem(t, body)
+			if code != 422 || len(p.Errors) != 1 || p.Errors[0].Field != "settings.api_url" {
+				t.Errorf("%s %s: %d %+v, want 422 on settings.api_url", path, c.url, code, p)
+				continue
+			}
+			for _, w := range c.want {
+				if !strings.Contains(p.Detail, w) || !strings.Contains(p.Errors[0].Message, w) {
+					t.Errorf("%s %s: %q does not say %q", path, c.url, p.Detail, w)
+				}
+			}
+			if strings.Contains(string(body), "s3cret-value") {
+				t.Errorf("%s %s: the answer holds the secret: %s", path, c.url, body)
+			}
+		}
+	}
+	// A service Telltale knows but has no connector for yet.
+	nc := newConn("")
+	nc.Service, nc.Settings = "google_drive", nil
+	code, body := f.do(t, f.admin, "POST", "/api/v1/connections", nc)
+	if p := problem(t, body); code != 422 || len(p.Errors) != 1 || p.Errors[0].Field != "service" ||
+		!strings.Contains(p.Detail, "no connector for google_drive yet; available: box") {
+		t.Errorf("google_drive: %d %+v", code, p)
+	}
+	// Nothing was stored.
+	code, body = f.do(t, f.admin, "GET", "/api/v1/connections", nil)
+	var list struct{ Items []client.Connection }
+	json.Unmarshal(body, &list)
+	if code != 200 || len(list.Items) != 0 {
+		t.Errorf("refused connections were stored: %d %s", code, body)
+	}
+	// The vendor's own URL is not checked (no lookup), and a connection without api_url is added.
+	code, body = f.do(t, f.admin, "POST", "/api/v1/connections", newConn("https://api.box.com/"))
+	if code != 201 {
+		t.Errorf("default api_url: %d %s", code, body)
+	}
+}
+
+// TestWebhookRefusalsLookAlike (issue 12, defect 8): the public webhook route answers every
+// refusal with the same status, headers that matter and body, byte for byte: a forged signature, a
+// stale one, an id that does not exist or is not a number, a deauthorized connection, the wrong
+// service, a service without a connector. None names an id, a state or the check that failed. A
+// genuine delivery and its replay both get 204, and only the first counts as accepted.
+func TestWebhookRefusalsLookAlike(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	create := func(name string) string {
+		code, body := f.do(t, f.admin, "POST", "/api/v1/connections", client.NewConnection{Name: name, Service: "box", TenantID: "9" + name[len(name)-1:],
+			Settings:    map[string]string{"client_id": "cid", "admin_email": "admin@example.com"},
+			Credentials: map[string]string{"client_secret": "s", "webhook_primary_key": "pk-1"}})
+		var c client.Connection
+		json.Unmarshal(body, &c)
+		if code != 201 {
+			t.Fatalf("create: %d %s", code, body)
+		}
+		return c.ID
+	}
+	live, gone := create("Box 1"), create("Box 2")
+	goneID := mustInt(t, gone)
+	for _, a := range []connection.Action{connection.ActionDiscovered, connection.ActionDeauthorize, connection.ActionDeauthorized} {
+		if _, err := f.app.Connections.Apply(ctx, goneID, a, "system", "test"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	body := []byte(`{"type":"webhook_event","id":"e-1","trigger":"FILE.UPLOADED"}`)
+	signed := func(key string, at time.Time) func(*http.Request) {
+		return func(r *http.Request) {
+			ts := at.UTC().Format(time.RFC3339)
+			r.Header.Set("BOX-DELIVERY-ID", "d-1")
+			r.Header.Set("BOX-DELIVERY-TIMESTAMP", ts)
+			r.Header.Set("BOX-SIGNATURE-VERSION", "1")
+			r.Header.Set("BOX-SIGNATURE-ALGORITHM", "HmacSHA256")
+			r.Header.Set("BOX-SIGNATURE-PRIMARY", boxemu.Sign(key, body, ts))
+		}
+	}
+	post := func(path string, sign func(*http.Request)) (int, string, []byte) {
+		req, _ := http.NewRequest("POST", f.srv.URL+path, bytes.NewReader(body))
+		sign(req)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, resp.Header.Get("Content-Type"), b
+	}
+	now := time.Now()
+	cases := []struct {
+		name, path string
+		sign       func(*http.Request)
+	}{
+		{"forged signature", "/api/v1/webhooks/box/" + live, signed("not-the-key", now)},
+		{"stale signature", "/api/v1/webhooks/box/" + live, signed("pk-1", now.Add(-time.Hour))},
+		{"unknown id", "/api/v1/webhooks/box/987654", signed("pk-1", now)},
+		{"not an id", "/api/v1/webhooks/box/x1", signed("pk-1", now)},
+		{"deauthorized connection", "/api/v1/webhooks/box/" + gone, signed("pk-1", now)},
+		{"wrong service", "/api/v1/webhooks/google_drive/" + live, signed("pk-1", now)},
+		{"no connector", "/api/v1/webhooks/dropbox/" + live, signed("pk-1", now)},
+		{"unsigned", "/api/v1/webhooks/box/" + live, func(*http.Request) {}},
+	}
+	var first []byte
+	for _, c := range cases {
+		code, ct, b := post(c.path, c.sign)
+		if code != 401 || ct != "application/problem+json" {
+			t.Errorf("%s: %d %s %s", c.name, code, ct, b)
+		}
+		if first == nil {
+			first = b
+		} else if !bytes.Equal(b, first) {
+			t.Errorf("%s: answer %q differs from %q", c.name, b, first)
+		}
+		for _, leak := range []string{"987654", "connection", "deauthorized", "signature", "stale", "service", "instance", "webhooks/"} {
+			if bytes.Contains(b, []byte(leak)) {
+				t.Errorf("%s: answer %q mentions %q", c.name, b, leak)
+			}
+		}
+	}
+	// A genuine delivery and its replay: both acknowledged, one acted on.
+	for i := 0; i < 2; i++ {
+		if code, _, b := post("/api/v1/webhooks/box/"+live, signed("pk-1", now)); code != 204 {
+			t.Fatalf("genuine delivery %d: %d %s", i, code, b)
+		}
+	}
+	if st := f.app.Ingest.Stats(); st.WebhooksAccepted != 1 || st.WebhookDuplicates != 1 || st.WebhooksRefused != int64(len(cases)) {
+		t.Errorf("stats %+v", st)
+	}
+	var metrics bytes.Buffer
+	f.app.Metrics.WriteText(&metrics)
+	for _, want := range []string{
+		`telltale_webhook_refused_total{service="box",reason="bad_signature"} 1`,
+		`telltale_webhook_refused_total{service="box",reason="malformed"} 1`,
+		`telltale_webhook_refused_total{service="box",reason="stale"} 1`,
+		`telltale_webhook_refused_total{service="box",reason="unknown_connection"} 2`,
+		`telltale_webhook_refused_total{service="box",reason="not_collecting"} 1`,
+		`telltale_webhook_refused_total{service="google_drive",reason="wrong_service"} 0`,
+		`telltale_webhook_refused_total{service="unknown",reason="wrong_service"} 2`,
+		`telltale_webhook_deliveries_total{service="box",result="accepted"} 1`,
+		`telltale_webhook_deliveries_total{service="box",result="duplicate"} 1`,
+	} {
+		if strings.HasSuffix(want, " 0") {
+			if strings.Contains(metrics.String(), strings.TrimSuffix(want, " 0")) {
+				t.Errorf("metrics label a service without a connector: %s", want)
+			}
+		} else if !strings.Contains(metrics.String(), want) {
+			t.Errorf("metrics lack %s", want)
+		}
 	}
 }

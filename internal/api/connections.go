@@ -13,6 +13,7 @@ import (
 	"github.com/telltale-dev/telltale/client"
 	"github.com/telltale-dev/telltale/internal/auth"
 	"github.com/telltale-dev/telltale/internal/connection"
+	"github.com/telltale-dev/telltale/internal/connector"
 	"github.com/telltale-dev/telltale/internal/scope"
 	"github.com/telltale-dev/telltale/internal/store"
 )
@@ -232,7 +233,13 @@ func (s *Server) createConnection(r *http.Request, p auth.Principal) (any, error
 	if err != nil {
 		return nil, err
 	}
+	if err := s.checkService(in.Service); err != nil {
+		return nil, err
+	}
 	if err := s.checkConnectorConfig(in.Service, in.TenantID, in.Settings, in.Credentials); err != nil {
+		return nil, err
+	}
+	if err := s.checkURLs(r.Context(), in.Service, connector.Config{TenantID: strings.TrimSpace(in.TenantID), Settings: in.Settings}); err != nil {
 		return nil, err
 	}
 	sealed, err := s.sealCredentials(in.Credentials)

@@ -22,6 +22,7 @@ import (
 type badRequest struct {
 	msg    string
 	fields []client.FieldError
+	status int // 0: 400 Bad Request; 422 when the request is well-formed but its values are refused
 }
 
 func (e *badRequest) Error() string { return e.msg }
@@ -31,6 +32,12 @@ func invalid(format string, a ...any) error { return &badRequest{msg: fmt.Sprint
 func invalidField(field, format string, a ...any) error {
 	msg := fmt.Sprintf(format, a...)
 	return &badRequest{msg: field + ": " + msg, fields: []client.FieldError{{Field: field, Message: msg}}}
+}
+
+// unprocessableField is a well-formed request whose field value is refused (422).
+func unprocessableField(field, format string, a ...any) error {
+	msg := fmt.Sprintf(format, a...)
+	return &badRequest{msg: field + ": " + msg, fields: []client.FieldError{{Field: field, Message: msg}}, status: http.StatusUnprocessableEntity}
 }
 
 // statusError carries an explicit HTTP status and message.
@@ -69,6 +76,9 @@ func problemFor(err error) client.Problem {
 		}
 	case errors.As(err, &br):
 		p.Status, p.Detail, p.Errors = http.StatusBadRequest, br.msg, br.fields
+		if br.status != 0 {
+			p.Status = br.status
+		}
 	case errors.Is(err, auth.ErrUnauthenticated):
 		p.Status, p.Detail = http.StatusUnauthorized, "missing, unknown, expired or revoked credentials: send an API token as `Authorization: Bearer <token>` (create one with `telltale tokens create` or in the console)"
 	case errors.Is(err, auth.ErrForbidden):

@@ -53,6 +53,13 @@ type created struct{ v any }
 // noContent answers 204.
 type noContent struct{}
 
+// answer is a complete response a handler fixed itself (status, content type, body), written as is.
+type answer struct {
+	status      int
+	contentType string
+	body        []byte
+}
+
 // rawBody streams a non-JSON body.
 type rawBody struct {
 	contentType string
@@ -210,6 +217,13 @@ func (s *Server) serveRoute(w http.ResponseWriter, r *http.Request, rt Route, pa
 	case created:
 		if succeed(http.StatusCreated) {
 			writeJSON(sw, http.StatusCreated, v.v)
+		}
+	case answer:
+		if succeed(v.status) {
+			sw.Header().Set("Content-Type", v.contentType)
+			sw.Header().Set("Cache-Control", "no-store")
+			sw.WriteHeader(v.status)
+			sw.Write(v.body)
 		}
 	case rawBody:
 		if !succeed(http.StatusOK) {

@@ -121,7 +121,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		Store: a.Store, Connections: a.Connections, Registry: a.Connectors, Keyring: a.Keyring, Clock: a.Clock, Log: log,
 		Kick: a.Runner.Kick, PollInterval: cfg.PollInterval, DiscoveryInterval: cfg.DiscoveryEvery,
 		HashMaxSize: cfg.HashMaxSize, HashConcurrency: cfg.HashWorkers, AllowLoopback: cfg.AllowLoopback, PublicURL: cfg.PublicURL,
-		DefaultRetentionDays: int(cfg.Retention / (24 * time.Hour)),
+		DefaultRetentionDays: int(cfg.Retention / (24 * time.Hour)), Metrics: a.Metrics,
 	})
 	a.Ingest.Register(a.Runner)
 	if a.Bootstrap, err = a.Auth.Bootstrap(ctx, cfg.BootstrapToken); err != nil {

@@ -31,6 +31,10 @@ type Field struct {
 	Default  string // used when the admin leaves it empty
 	Tenant   bool   // identifies the vendor tenant (R1.5: one connection per tenant)
 	Advanced bool   // hidden by default in forms (API base URLs for emulators and proxies)
+	// URL marks an admin-typed URL the connector calls. Telltale checks it with the node's SSRF guard
+	// (httpx.Guard) when a connection is added or verified, so a refused URL is an error on that field
+	// instead of a connection that never collects.
+	URL bool
 }
 
 // Permission is one vendor permission the connector needs, and why.
@@ -259,11 +263,44 @@ type Session interface {
 	Changes(ctx context.Context, cursor string) (ChangesPage, error)
 	// Content opens a file's content for hashing (R3.10).
 	Content(ctx context.Context, drive, fileID string) (io.ReadCloser, error)
-	// Webhook verifies a push notification and reports whether it is genuine; genuine ones make
-	// collection poll at once. ErrForged for a bad signature or stale timestamp.
-	Webhook(header map[string][]string, body []byte) error
+	// Webhook verifies a push notification; genuine ones make collection poll at once. It returns
+	// the delivery's identity for dedupe, or a *WebhookRefusal (matching ErrForged). It does the
+	// same signature work whatever is wrong, so that its timing does not say which check failed.
+	Webhook(header map[string][]string, body []byte) (WebhookDelivery, error)
 	Close() error
 }
+
+// WebhookDelivery is what a verified push notification says about itself.
+type WebhookDelivery struct {
+	// ID identifies the notification: covered by the signature (a replay cannot change it) and the
+	// same for a replay and for the vendor's retries of it, so that it acts once.
+	ID string
+	// FreshUntil is when the signature's freshness window ends; after it a replay is refused as
+	// stale anyway, so the ID need not be remembered longer.
+	FreshUntil time.Time
+}
+
+// Reasons of a WebhookRefusal, used as metric label values.
+const (
+	WebhookMalformed    = "malformed"     // headers missing or unreadable (version, algorithm, timestamp)
+	WebhookStale        = "stale"         // the signed timestamp is outside the freshness window
+	WebhookNoKeys       = "no_keys"       // the connection has no signature key configured
+	WebhookBadSignature = "bad_signature" // no configured key produces the signature
+)
+
+// WebhookRefusal is why a push notification failed verification. It matches ErrForged. Its text is
+// for the operator's debug log only: callers never echo it to the sender.
+type WebhookRefusal struct {
+	Reason string // one of the Webhook* reasons
+	Detail string
+}
+
+func (e *WebhookRefusal) Error() string {
+	return "push notification refused: " + e.Reason + ": " + e.Detail
+}
+
+// Unwrap makes the refusal match ErrForged.
+func (e *WebhookRefusal) Unwrap() error { return ErrForged }
 
 // Error kinds. Connectors wrap them with a message that says what to do.
 var (

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"net/url"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -102,7 +103,7 @@ func (g *Guard) CheckAddr(ip netip.Addr) error {
 		case r.kind == kindLoopback:
 			return fmt.Errorf("%w: %s is a %s address (%s): the URL must name a host outside this machine; loopback is allowed only for tests and local emulators", ErrBlocked, ip, r.name, r.prefix)
 		case r.kind == kindPrivate:
-			return fmt.Errorf("%w: %s is in a %s (%s): the URL must name a public host, or the operator must allow private networks for this connection", ErrBlocked, ip, r.name, r.prefix)
+			return fmt.Errorf("%w: %s is in a %s (%s): the URL must name a public host", ErrBlocked, ip, r.name, r.prefix)
 		default:
 			return fmt.Errorf("%w: %s is a %s address (%s), which is never reached unless its range is listed in the guard's Allow", ErrBlocked, ip, r.name, r.prefix)
 		}
@@ -165,6 +166,17 @@ func (g *Guard) resolve(ctx context.Context, network, host string) ([]netip.Addr
 	if a, err := netip.ParseAddr(host); err == nil {
 		return []netip.Addr{a}, nil
 	}
+	if isLocalhostName(host) {
+		// RFC 6761 6.3: localhost names are loopback, whatever a resolver (or a hosts file) says;
+		// answering here also keeps the check free of network lookups.
+		switch network {
+		case "ip4":
+			return []netip.Addr{netip.AddrFrom4([4]byte{127, 0, 0, 1})}, nil
+		case "ip6":
+			return []netip.Addr{netip.IPv6Loopback()}, nil
+		}
+		return []netip.Addr{netip.AddrFrom4([4]byte{127, 0, 0, 1}), netip.IPv6Loopback()}, nil
+	}
 	var r Resolver = net.DefaultResolver
 	if g.Resolver != nil {
 		r = g.Resolver
@@ -177,6 +189,12 @@ func (g *Guard) resolve(ctx context.Context, network, host string) ([]netip.Addr
 		return nil, fmt.Errorf("no addresses for %q", host)
 	}
 	return addrs, nil
+}
+
+// isLocalhostName reports "localhost" and names under ".localhost" (any case, with or without the final dot).
+func isLocalhostName(host string) bool {
+	h := strings.ToLower(strings.TrimSuffix(host, "."))
+	return h == "localhost" || strings.HasSuffix(h, ".localhost")
 }
 
 // Transport returns a clone of http.DefaultTransport that resolves each host itself, refuses the dial when any

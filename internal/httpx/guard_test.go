@@ -252,3 +252,23 @@ func TestGuardedTransportIgnoresProxy(t *testing.T) {
 		t.Error("the guarded transport uses a proxy, which would hide the dialed address")
 	}
 }
+
+// TestLocalhostNamesAreLoopback: localhost and names under .localhost are loopback (RFC 6761)
+// without asking any resolver, so a resolver or hosts file that says otherwise cannot open the guard,
+// and checking such a URL needs no network.
+func TestLocalhostNamesAreLoopback(t *testing.T) {
+	res := &fakeResolver{answers: map[string][]string{"localhost": {"192.0.2.1"}, "api.localhost": {"192.0.2.1"}, "LOCALHOST.": {"192.0.2.1"}}}
+	for _, u := range []string{"http://localhost:8080/", "https://api.localhost/2.0", "http://LOCALHOST./"} {
+		g := Guard{Resolver: res}
+		if err := g.CheckURL(u); !errors.Is(err, ErrBlocked) || !strings.Contains(err.Error(), "loopback") {
+			t.Errorf("%s: %v, want a loopback refusal", u, err)
+		}
+		g.AllowLoopback = true
+		if err := g.CheckURL(u); err != nil {
+			t.Errorf("%s with loopback allowed: %v", u, err)
+		}
+	}
+	if len(res.asked) != 0 {
+		t.Errorf("the resolver was asked about %v", res.asked)
+	}
+}

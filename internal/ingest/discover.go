@@ -21,12 +21,16 @@ func (s *Service) discover(ctx context.Context, w store.Work) (time.Time, error)
 	if err != nil || !ok {
 		return time.Time{}, err
 	}
+	unit := unitOf(WorkDiscover, w.Key)
 	ss, err := s.session(ctx, c)
 	if err != nil {
-		return time.Time{}, err
+		return time.Time{}, s.fail(ctx, c, unit, "opening the connection", err)
 	}
 	defer s.afterRun(ctx, c, ss, time.Time{})
 	if err := s.runDiscovery(ctx, c, ss); err != nil {
+		return time.Time{}, err
+	}
+	if err := s.succeeded(ctx, c, unit); err != nil {
 		return time.Time{}, err
 	}
 	return s.clock.Now().Add(s.discoveryInterval(ss.spec)), nil
@@ -34,12 +38,13 @@ func (s *Service) discover(ctx context.Context, w store.Work) (time.Time, error)
 
 func (s *Service) runDiscovery(ctx context.Context, c store.Connection, ss *session) error {
 	now := s.clock.Now()
+	unit := unitOf(WorkDiscover, key(c.ID)) // also when run inline by the stream
 	// The "now" stream position is taken before any drive is indexed, so nothing that happens
 	// during the baseline crawl is missed (ARCHITECTURE: cursor discipline).
 	if cur, err := s.st.GetCursor(ctx, c.ID, streamCursor); errors.Is(err, store.ErrNotFound) || (err == nil && cur == "") {
 		pos, err := ss.StreamStart(ctx)
 		if err != nil {
-			return s.fail(ctx, c, "taking the stream start position", err)
+			return s.fail(ctx, c, unit, "taking the stream start position", err)
 		}
 		if err := s.st.SaveCursor(ctx, c.ID, streamCursor, pos); err != nil {
 			return err
@@ -73,7 +78,7 @@ func (s *Service) runDiscovery(ctx context.Context, c store.Connection, ss *sess
 		return err
 	})
 	if err != nil {
-		return s.fail(ctx, c, "discovering drives", err)
+		return s.fail(ctx, c, unit, "discovering drives", err)
 	}
 	// Groups: found ones are marked, missing ones are looked up again after GroupRetry (R2.6).
 	missing := map[string]bool{}
@@ -205,6 +210,9 @@ func (s *Service) settleStatus(ctx context.Context, id int64, newDrives bool) er
 	unindexed := counts.Pending + counts.Indexing
 	switch st {
 	case connection.Error:
+		if s.failing(id) {
+			return nil // a unit still fails: the error stands until its work succeeds (see succeeded)
+		}
 		if err := apply(connection.ActionRecover, "the cause of the error is gone"); err != nil {
 			return err
 		}

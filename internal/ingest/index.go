@@ -40,9 +40,10 @@ func (s *Service) index(ctx context.Context, w store.Work) (time.Time, error) {
 	if !d.InScope || d.State == store.DriveIndexed || d.State == store.DriveInaccessible {
 		return time.Time{}, nil
 	}
+	unit := unitOf(WorkIndex, w.Key)
 	ss, err := s.session(ctx, c)
 	if err != nil {
-		return time.Time{}, err
+		return time.Time{}, s.fail(ctx, c, unit, "opening the connection", err)
 	}
 	defer s.afterRun(ctx, c, ss, time.Time{})
 	cursorName := indexCursor + strconv.FormatInt(d.ID, 10)
@@ -82,13 +83,16 @@ func (s *Service) index(ctx context.Context, w store.Work) (time.Time, error) {
 	for {
 		page, err := ss.Index(ctx, cd, cursor)
 		if errors.Is(err, connector.ErrInaccessible) {
+			if err := s.succeeded(ctx, c, unit); err != nil { // the run worked: the drive is what fails
+				return time.Time{}, err
+			}
 			if err := s.st.UpdateDriveState(ctx, d.ID, store.DriveInaccessible, err.Error(), count, time.Time{}); err != nil {
 				return time.Time{}, err
 			}
 			return time.Time{}, s.settleStatus(ctx, c.ID, false)
 		}
 		if err != nil {
-			return time.Time{}, s.fail(ctx, c, "indexing drive "+d.VendorID, err)
+			return time.Time{}, s.fail(ctx, c, unit, "indexing drive "+d.VendorID, err)
 		}
 		now := s.clock.Now()
 		for _, f := range page.Files {
@@ -107,6 +111,9 @@ func (s *Service) index(ctx context.Context, w store.Work) (time.Time, error) {
 			}
 		}
 		cursor = page.Next
+		if err := s.succeeded(ctx, c, unit); err != nil {
+			return time.Time{}, err
+		}
 		if page.Done {
 			// Only the last drive to finish moves the status (Indexing -> Monitoring). Each drive
 			// commits its state before asking, so of two finishing together the later one sees

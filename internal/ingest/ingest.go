@@ -21,6 +21,8 @@ import (
 	"github.com/telltale-dev/telltale/internal/connection"
 	"github.com/telltale-dev/telltale/internal/connector"
 	"github.com/telltale-dev/telltale/internal/hashing"
+	"github.com/telltale-dev/telltale/internal/httpx"
+	"github.com/telltale-dev/telltale/internal/metrics"
 	"github.com/telltale-dev/telltale/internal/secret"
 	"github.com/telltale-dev/telltale/internal/settings"
 	"github.com/telltale-dev/telltale/internal/store"
@@ -64,13 +66,22 @@ type Options struct {
 	RecordRetention time.Duration
 	// AllowLoopback lets connections use loopback vendor URLs (demo mode, tests).
 	AllowLoopback bool
+	// Resolver resolves the host names of admin-typed vendor URLs for the SSRF guard's checks
+	// (nil: the system resolver); tests inject one.
+	Resolver httpx.Resolver
 	// PublicURL is this node's URL as vendors reach it; with it connectors register push
 	// notifications to /api/v1/webhooks/{service}/{id}. Empty: polling only.
 	PublicURL string
+	// FailuresBeforeError is how many runs in a row of one unit must fail for the same transient
+	// cause before the connection shows Error; permanent causes show at once. Default
+	// DefaultFailuresBeforeError.
+	FailuresBeforeError int
 	// PageBudget bounds how long one unit run keeps fetching pages before yielding.
 	PageBudget time.Duration
 	// DefaultRetentionDays is passed to settings.Load.
 	DefaultRetentionDays int
+	// Metrics receives the push-notification counters; nil: a private registry.
+	Metrics *metrics.Registry
 }
 
 // Service collects for every connection.
@@ -84,15 +95,17 @@ type Service struct {
 
 	mu         sync.Mutex
 	sessions   map[int64]*session
-	lastInline map[int64]time.Time // last inline discovery per connection
+	lastInline map[int64]time.Time          // last inline discovery per connection
+	streaks    map[int64]map[string]*streak // failing units per connection (see fail)
 	stats      Stats
+	hooks      *webhookGate
 }
 
 // Stats counts what collection skipped or refused, for metrics and tests.
 type Stats struct {
 	Records, Events, Duplicates, OutOfScope, Coalesced, Hashed, HashErrors int64
 	Skipped                                                                map[string]int64
-	WebhooksAccepted, WebhooksRefused                                      int64
+	WebhooksAccepted, WebhooksRefused, WebhookDuplicates                   int64
 }
 
 type session struct {
@@ -123,8 +136,14 @@ func New(o Options) *Service {
 	if o.PageBudget <= 0 {
 		o.PageBudget = 20 * time.Second
 	}
-	return &Service{o: o, st: o.Store, conns: o.Connections, log: o.Log, clock: o.Clock,
-		hasher: hashing.New(o.HashMaxSize, o.HashConcurrency), sessions: map[int64]*session{}, lastInline: map[int64]time.Time{},
+	if o.FailuresBeforeError <= 0 {
+		o.FailuresBeforeError = DefaultFailuresBeforeError
+	}
+	if o.Metrics == nil {
+		o.Metrics = metrics.New()
+	}
+	return &Service{hooks: newWebhookGate(o.Metrics), o: o, st: o.Store, conns: o.Connections, log: o.Log, clock: o.Clock,
+		hasher: hashing.New(o.HashMaxSize, o.HashConcurrency), sessions: map[int64]*session{}, lastInline: map[int64]time.Time{}, streaks: map[int64]map[string]*streak{},
 		stats: Stats{Skipped: map[string]int64{}}}
 }
 
@@ -231,6 +250,7 @@ func (s *Service) forget(id int64) {
 	s.mu.Lock()
 	ss := s.sessions[id]
 	delete(s.sessions, id)
+	delete(s.streaks, id)
 	s.mu.Unlock()
 	if ss != nil {
 		_ = ss.Close()
@@ -275,7 +295,7 @@ func (s *Service) session(ctx context.Context, c store.Connection) (*session, er
 	}
 	cfg, err := s.Config(c)
 	if err != nil {
-		return nil, err
+		return nil, &openError{err}
 	}
 	ns := &session{spec: con.Spec(), key: k}
 	id := c.ID
@@ -291,7 +311,7 @@ func (s *Service) session(ctx context.Context, c store.Connection) (*session, er
 		},
 	})
 	if err != nil {
-		return nil, err
+		return nil, &openError{err}
 	}
 	ns.Session = sess
 	s.mu.Lock()
@@ -315,17 +335,6 @@ func (s *Service) afterRun(ctx context.Context, c store.Connection, ss *session,
 			s.log.Warn("ingest: recording throttling", "connection", c.ID, "err", err)
 		}
 	}
-}
-
-// fail moves the connection to Error when err means the vendor refuses access (R1.5), and returns
-// the error for the work runner's backoff.
-func (s *Service) fail(ctx context.Context, c store.Connection, what string, err error) error {
-	if errors.Is(err, connector.ErrAuth) || errors.Is(err, connector.ErrPermission) {
-		if _, e := s.conns.SetError(ctx, c.ID, err.Error()); e != nil {
-			s.log.Warn("ingest: setting error", "connection", c.ID, "err", e)
-		}
-	}
-	return fmt.Errorf("%s: %w", what, err)
 }
 
 func (s *Service) pollInterval(sp connector.Spec) time.Duration {
@@ -354,34 +363,6 @@ func (s *Service) trusted(ctx context.Context) settings.Settings {
 		s.log.Warn("ingest: loading trusted domains", "err", err)
 	}
 	return st
-}
-
-// Webhook passes a push notification to the connection's connector; a genuine one makes the stream
-// poll now. Forged or stale deliveries are refused and counted.
-func (s *Service) Webhook(ctx context.Context, connID int64, header map[string][]string, body []byte) error {
-	c, err := s.st.GetConnection(ctx, connID)
-	if err != nil {
-		return err
-	}
-	if !collecting(c.Status) {
-		return fmt.Errorf("%w: connection %d is not collecting", connector.ErrForged, connID)
-	}
-	ss, err := s.session(ctx, c)
-	if err != nil {
-		return err
-	}
-	if err := ss.Webhook(header, body); err != nil {
-		s.count(func(st *Stats) { st.WebhooksRefused++ })
-		return err
-	}
-	s.count(func(st *Stats) { st.WebhooksAccepted++ })
-	if _, err := s.st.ScheduleWork(ctx, store.Work{Kind: WorkStream, Key: key(connID), ConnectionID: connID, NextRunAt: s.clock.Now()}); err != nil {
-		return err
-	}
-	if s.o.Kick != nil {
-		s.o.Kick()
-	}
-	return nil
 }
 
 // Verify opens a throwaway session with cfg and asks the vendor who it is.

@@ -23,16 +23,17 @@ func (s *Service) stream(ctx context.Context, w store.Work) (time.Time, error) {
 	if err != nil || !ok {
 		return time.Time{}, err
 	}
+	unit := unitOf(WorkStream, w.Key)
 	ss, err := s.session(ctx, c)
 	if err != nil {
-		return time.Time{}, err
+		return time.Time{}, s.fail(ctx, c, unit, "opening the connection", err)
 	}
 	var newest time.Time
 	defer func() { s.afterRun(context.WithoutCancel(ctx), c, ss, newest) }()
 	cursor, err := s.st.GetCursor(ctx, c.ID, streamCursor)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && cursor == "") {
 		if cursor, err = ss.StreamStart(ctx); err != nil {
-			return time.Time{}, s.fail(ctx, c, "taking the stream start position", err)
+			return time.Time{}, s.fail(ctx, c, unit, "taking the stream start position", err)
 		}
 		if err := s.st.SaveCursor(ctx, c.ID, streamCursor, cursor); err != nil {
 			return time.Time{}, err
@@ -44,7 +45,7 @@ func (s *Service) stream(ctx context.Context, w store.Work) (time.Time, error) {
 	for {
 		page, err := ss.Changes(ctx, cursor)
 		if err != nil {
-			return time.Time{}, s.fail(ctx, c, "reading activity", err)
+			return time.Time{}, s.fail(ctx, c, unit, "reading activity", err)
 		}
 		if page.Resync != "" {
 			if err := s.conns.Note(ctx, c.ID, connection.SystemActor, page.Resync); err != nil {
@@ -60,6 +61,11 @@ func (s *Service) stream(ctx context.Context, w store.Work) (time.Time, error) {
 			newest = res.Newest
 		}
 		cursor = page.Next
+		if !page.More || time.Now().After(deadline) || ctx.Err() != nil {
+			if err := s.succeeded(ctx, c, unit); err != nil {
+				return time.Time{}, err
+			}
+		}
 		if !page.More {
 			return s.clock.Now().Add(s.pollInterval(ss.spec)), nil
 		}

@@ -63,7 +63,7 @@ func (Connector) Spec() connector.Spec {
 				Help: "Optional. The second key, so keys can be rotated without refusing deliveries."},
 			{Name: "app_service_id", Label: "App service ID", Advanced: true,
 				Help: "Optional. The service ID Box shows for this app in enterprise events (additional_details.service_id). Downloads Telltale makes to hash content are then not recorded as the user's downloads; the client ID is always matched."},
-			{Name: "api_url", Label: "API URL", Default: DefaultAPIURL, Advanced: true,
+			{Name: "api_url", Label: "API URL", Default: DefaultAPIURL, Advanced: true, URL: true,
 				Help: "Only for a proxy or the built-in emulator."},
 			{Name: "rate_limit", Label: "Requests per minute per user", Default: strconv.Itoa(DefaultRateLimit), Advanced: true,
 				Help: "Box allows 1000 requests per minute per user; Telltale paces itself just below."},
@@ -599,40 +599,81 @@ func (s *session) Content(ctx context.Context, drive, fileID string) (io.ReadClo
 
 // Webhook verifies a Box webhook v2 delivery: BOX-SIGNATURE-PRIMARY or -SECONDARY must be
 // base64(HMAC-SHA256(key, body || BOX-DELIVERY-TIMESTAMP)), version 1, algorithm HmacSHA256, and the
-// timestamp at most 10 minutes old.
-func (s *session) Webhook(header map[string][]string, body []byte) error {
+// timestamp at most 10 minutes away from now. The signatures are computed before anything is judged
+// (with a stand-in key when none is configured), so every refusal costs the same work.
+//
+// The delivery's identity is the body's id: Box keeps it across retries, and the signature covers
+// the body. BOX-DELIVERY-ID is not used: Box changes it on every retry and it is not signed, so a
+// replay could change it freely.
+func (s *session) Webhook(header map[string][]string, body []byte) (connector.WebhookDelivery, error) {
 	h := http.Header(header)
-	if h.Get("Box-Signature-Version") != "1" || h.Get("Box-Signature-Algorithm") != "HmacSHA256" {
-		return fmt.Errorf("%w: unsupported Box signature version %q / algorithm %q", connector.ErrForged, h.Get("Box-Signature-Version"), h.Get("Box-Signature-Algorithm"))
-	}
 	ts := h.Get("Box-Delivery-Timestamp")
-	at, err := time.Parse(time.RFC3339, ts)
-	if err != nil {
-		return fmt.Errorf("%w: BOX-DELIVERY-TIMESTAMP %q is not RFC 3339", connector.ErrForged, ts)
-	}
-	if age := s.clock.Now().Sub(at); age > webhookMaxAge || age < -webhookMaxAge {
-		return fmt.Errorf("%w: delivery timestamp %s is more than %s away from now (replayed or clock skew)", connector.ErrForged, ts, webhookMaxAge)
-	}
-	configured := false
+	keys := make([]string, 0, 2)
 	for _, k := range s.keys {
-		if k == "" {
-			continue
+		if k != "" {
+			keys = append(keys, k)
 		}
-		configured = true
-		mac := hmac.New(sha256.New, []byte(k))
-		mac.Write(body)
-		mac.Write([]byte(ts))
-		want := []byte(base64.StdEncoding.EncodeToString(mac.Sum(nil)))
+	}
+	configured := len(keys) > 0
+	if !configured {
+		keys = append(keys, webhookStandInKey, webhookStandInKey)
+	}
+	matched := false
+	for _, k := range keys {
+		want := []byte(webhookSignature(k, body, ts))
 		for _, hdr := range []string{"Box-Signature-Primary", "Box-Signature-Secondary"} {
 			if got := h.Get(hdr); got != "" && hmac.Equal([]byte(got), want) {
-				return nil
+				matched = true
 			}
 		}
 	}
-	if !configured {
-		return fmt.Errorf("%w: no webhook signature key is configured for this connection: add the keys from the Box Developer Console", connector.ErrForged)
+	refuse := func(reason, format string, a ...any) (connector.WebhookDelivery, error) {
+		return connector.WebhookDelivery{}, &connector.WebhookRefusal{Reason: reason, Detail: fmt.Sprintf(format, a...)}
 	}
-	return fmt.Errorf("%w: the Box signature does not match either configured key", connector.ErrForged)
+	if h.Get("Box-Signature-Version") != "1" || h.Get("Box-Signature-Algorithm") != "HmacSHA256" {
+		return refuse(connector.WebhookMalformed, "unsupported Box signature version %q / algorithm %q", h.Get("Box-Signature-Version"), h.Get("Box-Signature-Algorithm"))
+	}
+	at, err := time.Parse(time.RFC3339, ts)
+	if err != nil {
+		return refuse(connector.WebhookMalformed, "BOX-DELIVERY-TIMESTAMP %q is not RFC 3339", ts)
+	}
+	if age := s.clock.Now().Sub(at); age > webhookMaxAge || age < -webhookMaxAge {
+		return refuse(connector.WebhookStale, "delivery timestamp %s is more than %s away from now (replayed or clock skew)", ts, webhookMaxAge)
+	}
+	if !configured {
+		return refuse(connector.WebhookNoKeys, "no webhook signature key is configured for this connection: add the keys from the Box Developer Console")
+	}
+	if !matched {
+		return refuse(connector.WebhookBadSignature, "the Box signature does not match either configured key")
+	}
+	return connector.WebhookDelivery{ID: webhookDeliveryID(body, ts), FreshUntil: at.Add(webhookMaxAge)}, nil
+}
+
+// webhookStandInKey signs when no key is configured, only so that a refusal costs the same work.
+const webhookStandInKey = "telltale-no-webhook-key-configured"
+
+func webhookSignature(key string, body []byte, ts string) string {
+	mac := hmac.New(sha256.New, []byte(key))
+	mac.Write(body)
+	mac.Write([]byte(ts))
+	return base64.StdEncoding.EncodeToString(mac.Sum(nil))
+}
+
+// webhookDeliveryID is the body's webhook event id ("event:<id>"), or, for a body without one, the
+// digest of what was signed ("signed:<sha256>").
+func webhookDeliveryID(body []byte, ts string) string {
+	var ev struct {
+		ID json.RawMessage `json:"id"`
+	}
+	if json.Unmarshal(body, &ev) == nil && len(ev.ID) > 0 && string(ev.ID) != "null" && string(ev.ID) != `""` {
+		var id string
+		if json.Unmarshal(ev.ID, &id) != nil {
+			id = string(ev.ID) // a number
+		}
+		return "event:" + id
+	}
+	sum := sha256.Sum256(append(append([]byte(nil), body...), ts...))
+	return "signed:" + base64.RawURLEncoding.EncodeToString(sum[:])
 }
 
 var _ connector.RecordReader = Connector{}

@@ -52,36 +52,79 @@ func TestWebhookSignatures(t *testing.T) {
 	}
 	stale := now.Add(-11 * time.Minute).Format(time.RFC3339)
 	for _, c := range []struct {
-		name string
-		h    http.Header
-		body []byte
-		ok   bool
+		name   string
+		h      http.Header
+		body   []byte
+		reason string // "" accepted
 	}{
-		{"primary key", hdr(ts, sign("pk-1", body, ts), ""), body, true},
-		{"secondary key only (rotation)", hdr(ts, "bogus", sign("sk-2", body, ts)), body, true},
-		{"wrong key", hdr(ts, sign("other", body, ts), sign("other2", body, ts)), body, false},
-		{"body changed", hdr(ts, sign("pk-1", body, ts), ""), append([]byte(" "), body...), false},
-		{"stale timestamp", hdr(stale, sign("pk-1", body, stale), ""), body, false},
-		{"timestamp not signed with body", hdr(now.Format(time.RFC3339), sign("pk-1", body, ts), ""), body, false},
-		{"no signature", hdr(ts, "", ""), body, false},
+		{"primary key", hdr(ts, sign("pk-1", body, ts), ""), body, ""},
+		{"secondary key only (rotation)", hdr(ts, "bogus", sign("sk-2", body, ts)), body, ""},
+		{"wrong key", hdr(ts, sign("other", body, ts), sign("other2", body, ts)), body, connector.WebhookBadSignature},
+		{"body changed", hdr(ts, sign("pk-1", body, ts), ""), append([]byte(" "), body...), connector.WebhookBadSignature},
+		{"stale timestamp", hdr(stale, sign("pk-1", body, stale), ""), body, connector.WebhookStale},
+		{"timestamp not signed with body", hdr(now.Format(time.RFC3339), sign("pk-1", body, ts), ""), body, connector.WebhookBadSignature},
+		{"no signature", hdr(ts, "", ""), body, connector.WebhookBadSignature},
 		{"bad version", func() http.Header {
 			h := hdr(ts, sign("pk-1", body, ts), "")
 			h.Set("BOX-SIGNATURE-VERSION", "2")
 			return h
-		}(), body, false},
+		}(), body, connector.WebhookMalformed},
 	} {
-		err := sess.Webhook(c.h, c.body)
-		if c.ok && err != nil {
+		d, err := sess.Webhook(c.h, c.body)
+		var wr *connector.WebhookRefusal
+		switch {
+		case c.reason == "" && err != nil:
 			t.Errorf("%s: refused: %v", c.name, err)
-		}
-		if !c.ok && !errors.Is(err, connector.ErrForged) {
-			t.Errorf("%s: got %v, want ErrForged", c.name, err)
+		case c.reason == "" && (d.ID != "event:d1" || !d.FreshUntil.Equal(now.Add(9*time.Minute))):
+			t.Errorf("%s: delivery %+v, want id event:d1 fresh until %v", c.name, d, now.Add(9*time.Minute))
+		case c.reason != "" && (!errors.Is(err, connector.ErrForged) || !errors.As(err, &wr) || wr.Reason != c.reason):
+			t.Errorf("%s: got %v, want ErrForged with reason %s", c.name, err, c.reason)
 		}
 	}
 	// Without configured keys every delivery is refused, with a message saying what to configure.
 	cfg.Credentials = map[string]string{"client_secret": "s"}
 	bare, _ := box.New().Open(context.Background(), cfg, connector.Deps{Clock: clk})
-	if err := bare.Webhook(hdr(ts, sign("pk-1", body, ts), ""), body); !errors.Is(err, connector.ErrForged) {
+	var wr *connector.WebhookRefusal
+	if _, err := bare.Webhook(hdr(ts, sign("pk-1", body, ts), ""), body); !errors.As(err, &wr) || wr.Reason != connector.WebhookNoKeys {
 		t.Errorf("no keys configured: %v", err)
+	}
+}
+
+// TestWebhookDeliveryID: a delivery is identified by the signed body's id, the same for Box's
+// retries (new BOX-DELIVERY-ID and timestamp) and for a replay with a changed BOX-DELIVERY-ID; a
+// body without an id is identified by what was signed.
+func TestWebhookDeliveryID(t *testing.T) {
+	now := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+	cfg := connector.Config{TenantID: "900001",
+		Settings:    map[string]string{"enterprise_id": "900001", "client_id": "c", "admin_email": "a@example.com"},
+		Credentials: map[string]string{"client_secret": "s", "webhook_primary_key": "pk-1"}}
+	sess, err := box.New().Open(context.Background(), cfg, connector.Deps{Clock: clock.NewFake(now)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deliver := func(body, ts, deliveryID string) string {
+		h := http.Header{}
+		h.Set("BOX-DELIVERY-ID", deliveryID)
+		h.Set("BOX-DELIVERY-TIMESTAMP", ts)
+		h.Set("BOX-SIGNATURE-VERSION", "1")
+		h.Set("BOX-SIGNATURE-ALGORITHM", "HmacSHA256")
+		h.Set("BOX-SIGNATURE-PRIMARY", sign("pk-1", []byte(body), ts))
+		d, err := sess.Webhook(h, []byte(body))
+		if err != nil {
+			t.Fatalf("%s: %v", body, err)
+		}
+		return d.ID
+	}
+	t1, t2 := now.Add(-2*time.Minute).Format(time.RFC3339), now.Format(time.RFC3339)
+	a := deliver(`{"type":"webhook_event","id":"e-1"}`, t1, "d-1")
+	if retry := deliver(`{"type":"webhook_event","id":"e-1"}`, t2, "d-2"); retry != a || a != "event:e-1" {
+		t.Errorf("retry: %q and %q, want both event:e-1", a, retry)
+	}
+	if other := deliver(`{"type":"webhook_event","id":"e-2"}`, t1, "d-1"); other == a {
+		t.Errorf("another event has the same id %q", other)
+	}
+	x := deliver(`{"type":"webhook_event"}`, t1, "d-1")
+	if y := deliver(`{"type":"webhook_event"}`, t1, "d-9"); x != y || x == deliver(`{"type":"webhook_event"}`, t2, "d-1") {
+		t.Errorf("bodies without id: %q %q", x, y)
 	}
 }
