@@ -115,6 +115,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.WriteHeader(status)
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false) // a JSON answer, never HTML: "observed>=24h" stays readable
 	enc.Encode(v)
 }
 

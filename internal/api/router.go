@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -289,8 +290,13 @@ func (n *auditNote) json() []byte {
 	if len(n.details) == 0 {
 		return nil
 	}
-	b, _ := json.Marshal(n.details)
-	return b
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false) // details are read by people: observed>=24h, not observed\u003e=24h
+	if enc.Encode(n.details) != nil {
+		return nil
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n"))
 }
 
 func actorName(p auth.Principal) string {

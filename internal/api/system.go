@@ -34,7 +34,7 @@ func (s *Server) systemRoutes() []Route {
 					return err
 				}}, nil
 			}},
-		{Method: "GET", Path: "/api/v1/openapi.json", Need: auth.RoleReadOnly, Summary: "This API's OpenAPI 3.1 document", Tag: "system", Out: rawJSON{},
+		{Method: "GET", Path: "/api/v1/openapi.json", Public: "the API's description holds no data: client generators and people read it before they have a token", Summary: "This API's OpenAPI 3.1 document", Tag: "system", Out: rawJSON{},
 			Handle: func(r *http.Request, _ auth.Principal) (any, error) { return s.OpenAPI(), nil }},
 	}
 }

@@ -121,36 +121,59 @@ func (c *Console) routes() {
 	})))
 	c.mux.HandleFunc("GET /login", c.loginPage)
 	c.mux.HandleFunc("POST /login", c.login)
-	c.mux.HandleFunc("POST /logout", c.page(auth.RoleReadOnly, c.logout))
-	c.mux.HandleFunc("GET /password", c.page(auth.RoleReadOnly, c.passwordPage))
-	c.mux.HandleFunc("POST /password", c.page(auth.RoleReadOnly, c.changePassword))
 	c.mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/connections", http.StatusSeeOther) })
-
-	c.mux.HandleFunc("GET /connections", c.page(auth.RoleReadOnly, c.connectionsPage))
-	c.mux.HandleFunc("GET /connections/new", c.page(auth.RoleAdmin, c.chooseService))
-	c.mux.HandleFunc("GET /connectors/{service}", c.page(auth.RoleAdmin, c.newConnectionPage))
-	c.mux.HandleFunc("POST /connectors/{service}", c.page(auth.RoleAdmin, c.createConnection))
-	c.mux.HandleFunc("POST /connectors/{service}/verify", c.page(auth.RoleAdmin, c.verifyConnection))
-	c.mux.HandleFunc("GET /connections/{id}", c.page(auth.RoleReadOnly, c.connectionPage))
-	c.mux.HandleFunc("GET /connections/{id}/summary", c.page(auth.RoleReadOnly, c.connectionSummary))
-	c.mux.HandleFunc("GET /connections/{id}/scope.csv", c.page(auth.RoleReadOnly, c.downloadScope))
-	c.mux.HandleFunc("POST /connections/{id}/deauthorize", c.page(auth.RoleAdmin, c.deauthorize))
-	c.mux.HandleFunc("POST /connections/{id}/resume", c.page(auth.RoleAdmin, c.resume))
-	c.mux.HandleFunc("POST /connections/{id}/maintenance", c.page(auth.RoleAdmin, c.maintenance))
-	c.mux.HandleFunc("POST /connections/{id}/delete", c.page(auth.RoleAdmin, c.deleteConnection))
-
-	c.mux.HandleFunc("GET /search", c.page(auth.RoleReadOnly, c.searchPage))
-	c.mux.HandleFunc("GET /search/help", c.page(auth.RoleReadOnly, c.searchHelp))
-	c.mux.HandleFunc("GET /events/{id}", c.page(auth.RoleReadOnly, c.eventPage))
-	c.mux.HandleFunc("POST /search/export", c.page(auth.RoleAnalyst, c.export))
-	c.mux.HandleFunc("POST /searches", c.page(auth.RoleAnalyst, c.saveSearch))
-	c.mux.HandleFunc("GET /searches/{id}/run", c.page(auth.RoleReadOnly, c.runSaved))
-
-	c.mux.HandleFunc("GET /health", c.page(auth.RoleReadOnly, c.healthPage))
-	c.mux.HandleFunc("GET /audit", c.page(auth.RoleAdmin, c.auditPage))
+	for _, p := range c.pageTable() {
+		if p.Need == "" {
+			panic("console: page " + p.Pattern + " declares no role")
+		}
+		c.mux.HandleFunc(p.Pattern, c.page(p.Need, p.handle))
+	}
 	c.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		c.render(w, r, http.StatusNotFound, "error", &view{Title: "Not found", Error: "There is no page at " + r.URL.Path + "."})
 	})
+}
+
+// Page is a console page or form action that needs a signed-in person with at least role Need.
+// The sign-in page, the static files and / are the only routes without one.
+type Page struct {
+	Pattern string
+	Need    auth.Role
+	handle  func(w http.ResponseWriter, r *http.Request, s *session)
+}
+
+// Pages lists the console's pages with their roles, for tests and docs.
+func (c *Console) Pages() []Page { return c.pageTable() }
+
+func (c *Console) pageTable() []Page {
+	ro, an, ad := auth.RoleReadOnly, auth.RoleAnalyst, auth.RoleAdmin
+	return []Page{
+		{"POST /logout", ro, c.logout},
+		{"GET /password", ro, c.passwordPage},
+		{"POST /password", ro, c.changePassword},
+
+		{"GET /connections", ro, c.connectionsPage},
+		{"GET /connections/new", ad, c.chooseService},
+		{"GET /connectors/{service}", ad, c.newConnectionPage},
+		{"POST /connectors/{service}", ad, c.createConnection},
+		{"POST /connectors/{service}/verify", ad, c.verifyConnection},
+		{"GET /connections/{id}", ro, c.connectionPage},
+		{"GET /connections/{id}/summary", ro, c.connectionSummary},
+		{"GET /connections/{id}/scope.csv", ro, c.downloadScope},
+		{"POST /connections/{id}/deauthorize", ad, c.deauthorize},
+		{"POST /connections/{id}/resume", ad, c.resume},
+		{"POST /connections/{id}/maintenance", ad, c.maintenance},
+		{"POST /connections/{id}/delete", ad, c.deleteConnection},
+
+		{"GET /search", ro, c.searchPage},
+		{"GET /search/help", ro, c.searchHelp},
+		{"GET /events/{id}", ro, c.eventPage},
+		{"POST /search/export", an, c.export},
+		{"POST /searches", an, c.saveSearch},
+		{"GET /searches/{id}/run", ro, c.runSaved},
+
+		{"GET /health", ro, c.healthPage},
+		{"GET /audit", ad, c.auditPage},
+	}
 }
 
 // Handler serves the console with its security headers.

@@ -1,13 +1,15 @@
 package console
 
 import (
+	"bytes"
 	"encoding/json"
-
 	"fmt"
-	"github.com/telltale-dev/telltale/client"
 	"html/template"
 	"strconv"
+	"strings"
 	"time"
+
+	"github.com/telltale-dev/telltale/client"
 )
 
 // serviceNames are the display names of the services (R1.2).
@@ -77,13 +79,25 @@ func isoTime(t time.Time) string {
 	return t.UTC().Format(time.RFC3339)
 }
 
-func prettyJSON(raw json.RawMessage) string {
+func prettyJSON(raw json.RawMessage) string { return jsonText(raw, "  ") }
+
+// compactJSON shows a JSON value on one line as people read it: html/template escapes the page,
+// so the \u003c escapes that encoding/json puts in for <, > and & would show literally.
+func compactJSON(raw json.RawMessage) string { return jsonText(raw, "") }
+
+func jsonText(raw json.RawMessage, indent string) string {
 	var v any
 	if json.Unmarshal(raw, &v) != nil {
 		return string(raw)
 	}
-	b, _ := json.MarshalIndent(v, "", "  ")
-	return string(b)
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", indent)
+	if enc.Encode(v) != nil {
+		return string(raw)
+	}
+	return strings.TrimSuffix(b.String(), "\n")
 }
 
 func humanSize(n int64) string {
@@ -100,7 +114,7 @@ func humanSize(n int64) string {
 
 var funcs = template.FuncMap{
 	"serviceName": serviceName, "serviceType": serviceType, "statusTone": statusTone,
-	"transitional": transitional, "fmtTime": fmtTime, "isoTime": isoTime, "prettyJSON": prettyJSON,
+	"transitional": transitional, "fmtTime": fmtTime, "isoTime": isoTime, "prettyJSON": prettyJSON, "compactJSON": compactJSON,
 	"humanSize": humanSize, "blindSpot": blindSpot,
 	"add":     func(a, b int) int { return a + b },
 	"fieldOf": fieldOf,

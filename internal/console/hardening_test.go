@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"mime/multipart"
 	"net/http"
 	"net/url"
@@ -11,7 +12,9 @@ import (
 	"testing"
 
 	"github.com/telltale-dev/telltale/client"
+	"github.com/telltale-dev/telltale/internal/auth"
 	"github.com/telltale-dev/telltale/internal/config"
+	"github.com/telltale-dev/telltale/internal/console"
 )
 
 // Regression tests for issue 12 (hardening): each failed before its fix.
@@ -226,5 +229,94 @@ func TestConsoleRefusesScopeThatIsNotUTF8(t *testing.T) {
 	conns, err := client.New(srv.URL, bootstrapToken).Connections(context.Background())
 	if err != nil || len(conns) != 0 {
 		t.Errorf("a connection was created: %v %v", conns, err)
+	}
+}
+
+// TestEveryPageIsAuthorized is generated from the console's page table: every page and form
+// action, with no session, an ended session, and each role. A page without a role fails at start.
+func TestEveryPageIsAuthorized(t *testing.T) {
+	t.Parallel()
+	ta := newTestApp(t, false)
+	srv := ta.httpServer(t)
+	pages := ta.App.Console.Pages()
+	if len(pages) < 20 {
+		t.Fatalf("only %d pages", len(pages))
+	}
+	browsers := map[auth.Role]*httpBrowser{}
+	for role, u := range map[auth.Role][2]string{auth.RoleReadOnly: {"rita", readerPassword}, auth.RoleAnalyst: {"ana", analystPassword}, auth.RoleAdmin: {"alice", adminPassword}} {
+		browsers[role] = newBrowser(t, srv.URL)
+		browsers[role].login(u[0], u[1])
+	}
+	ended := newBrowser(t, srv.URL)
+	tok := ended.login("alice", adminPassword)
+	// The ended session's cookie, sent again after sign-out as a stolen cookie would be.
+	var stale *http.Cookie
+	for _, c := range ended.c.Jar.Cookies(mustURL(t, srv.URL)) {
+		if c.Name == console.SessionCookie {
+			stale = c
+		}
+	}
+	if resp, _ := ended.post("/logout", url.Values{"csrf": {tok}}); resp.StatusCode != http.StatusSeeOther || stale == nil {
+		t.Fatalf("logout: %d, cookie %v", resp.StatusCode, stale)
+	}
+	for _, p := range pages {
+		method, path, _ := strings.Cut(p.Pattern, " ")
+		path = strings.NewReplacer("{id}", "1", "{service}", "box").Replace(path)
+		t.Run(p.Pattern, func(t *testing.T) {
+			send := func(b *httpBrowser, cookie *http.Cookie) (*http.Response, string) {
+				req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(""))
+				if method == "POST" {
+					req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				}
+				if cookie != nil {
+					req.AddCookie(cookie)
+				}
+				resp, err := b.c.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer resp.Body.Close()
+				body, _ := io.ReadAll(resp.Body)
+				return resp, string(body)
+			}
+			for name, c := range map[string]*http.Cookie{"no session": nil, "ended session": {Name: console.SessionCookie, Value: stale.Value}, "forged session": {Name: console.SessionCookie, Value: "forged"}} {
+				resp, _ := send(newBrowser(t, srv.URL), c)
+				if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), "/login") {
+					t.Errorf("%s: %d to %q, want the sign-in page", name, resp.StatusCode, resp.Header.Get("Location"))
+				}
+			}
+			for role, b := range browsers {
+				resp, body := send(b, nil)
+				refused := resp.StatusCode == http.StatusForbidden && strings.Contains(body, "needs the")
+				if role.Satisfies(p.Need) == refused {
+					t.Errorf("%s on a %s page: %d refused=%v", role, p.Need, resp.StatusCode, refused)
+				}
+				if resp.StatusCode == http.StatusSeeOther && strings.HasPrefix(resp.Header.Get("Location"), "/login") {
+					t.Errorf("%s: sent to sign in", role)
+				}
+			}
+		})
+	}
+}
+
+func mustURL(t *testing.T, s string) *url.URL {
+	u, err := url.Parse(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+// TestAuditPageReadsAsTyped: details show "observed>=24h", not the JSON escape observed\u003e=24h.
+func TestAuditPageReadsAsTyped(t *testing.T) {
+	t.Parallel()
+	ta := newTestApp(t, false)
+	srv := ta.httpServer(t)
+	b := newBrowser(t, srv.URL)
+	b.login("alice", adminPassword)
+	b.get("/search?q=&range=24h")
+	_, page := b.get("/audit?action=file_events.search")
+	if !strings.Contains(page, "observed&gt;=24h") || strings.Contains(page, `\u003e`) {
+		t.Errorf("audit page:\n%s", page)
 	}
 }
