@@ -56,7 +56,7 @@ type Server struct {
 	changed       func(ctx context.Context)
 	collector     Collector
 	requests      metrics.Counter
-	seconds       metrics.Sum
+	seconds       metrics.Histogram
 }
 
 // New builds the API server.
@@ -75,7 +75,7 @@ func New(d Deps) *Server {
 		s.ready = func(context.Context) error { return nil }
 	}
 	s.requests = s.metrics.Counter("telltale_http_requests_total", "HTTP requests by route and status code.", "route", "code")
-	s.seconds = s.metrics.Sum("telltale_http_request_duration_seconds_total", "Seconds spent serving HTTP requests, by route.", "route")
+	s.seconds = s.metrics.Histogram("telltale_http_request_duration_seconds", "Time to serve an HTTP request, by route (the route pattern, never the raw path).", metrics.LatencyBuckets, "route")
 	return s
 }
 

@@ -495,8 +495,23 @@ func TestMetricsAndProbes(t *testing.T) {
 	f := newFixture(t)
 	f.do(t, f.admin, "GET", "/api/v1/connections", nil)
 	code, body := f.do(t, f.admin, "GET", "/metrics", nil)
-	if code != 200 || !strings.Contains(string(body), `telltale_http_requests_total{route="GET /api/v1/connections",code="200"} 1`) {
+	if code != 200 || !strings.Contains(string(body), `telltale_http_requests_total{code="200",route="GET /api/v1/connections"} 1`) ||
+		!strings.Contains(string(body), `telltale_http_request_duration_seconds_count{route="GET /api/v1/connections"} 1`) {
 		t.Errorf("metrics: %d\n%s", code, body)
+	}
+	// Prometheus conventions: counters end in _total, durations are _seconds histograms, and the
+	// runtime and process collectors are there.
+	for _, want := range []string{"# TYPE telltale_http_requests_total counter", "# TYPE telltale_http_request_duration_seconds histogram",
+		"# TYPE telltale_collect_records_total counter", "# TYPE go_goroutines gauge",
+		"# TYPE process_resident_memory_bytes gauge"} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+	for _, line := range strings.Split(string(body), "\n") {
+		if name, ok := strings.CutPrefix(line, "# TYPE "); ok && strings.HasSuffix(name, " counter") && !strings.HasSuffix(strings.Fields(name)[0], "_total") {
+			t.Errorf("counter without _total: %s", line)
+		}
 	}
 	if code, _ := f.do(t, "", "GET", "/healthz", nil); code != 200 {
 		t.Errorf("healthz %d", code)

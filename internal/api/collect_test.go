@@ -252,15 +252,15 @@ func TestWebhookRefusalsLookAlike(t *testing.T) {
 	var metrics bytes.Buffer
 	f.app.Metrics.WriteText(&metrics)
 	for _, want := range []string{
-		`telltale_webhook_refused_total{service="box",reason="bad_signature"} 1`,
-		`telltale_webhook_refused_total{service="box",reason="malformed"} 1`,
-		`telltale_webhook_refused_total{service="box",reason="stale"} 1`,
-		`telltale_webhook_refused_total{service="box",reason="unknown_connection"} 2`,
-		`telltale_webhook_refused_total{service="box",reason="not_collecting"} 1`,
-		`telltale_webhook_refused_total{service="google_drive",reason="wrong_service"} 0`,
-		`telltale_webhook_refused_total{service="unknown",reason="wrong_service"} 2`,
-		`telltale_webhook_deliveries_total{service="box",result="accepted"} 1`,
-		`telltale_webhook_deliveries_total{service="box",result="duplicate"} 1`,
+		`telltale_webhook_refused_total{reason="bad_signature",service="box"} 1`,
+		`telltale_webhook_refused_total{reason="malformed",service="box"} 1`,
+		`telltale_webhook_refused_total{reason="stale",service="box"} 1`,
+		`telltale_webhook_refused_total{reason="unknown_connection",service="box"} 2`,
+		`telltale_webhook_refused_total{reason="not_collecting",service="box"} 1`,
+		`telltale_webhook_refused_total{reason="wrong_service",service="google_drive"} 0`,
+		`telltale_webhook_refused_total{reason="wrong_service",service="unknown"} 2`,
+		`telltale_webhook_deliveries_total{result="accepted",service="box"} 1`,
+		`telltale_webhook_deliveries_total{result="duplicate",service="box"} 1`,
 	} {
 		if strings.HasSuffix(want, " 0") {
 			if strings.Contains(metrics.String(), strings.TrimSuffix(want, " 0")) {

@@ -347,7 +347,7 @@ func (s *Server) finishAudit(r *http.Request, rt Route, id int64, n *auditNote, 
 func (s *Server) observe(pattern string, status int, d time.Duration) {
 	code := fmt.Sprint(status)
 	s.requests.Inc(pattern, code)
-	s.seconds.Add(d.Seconds(), pattern)
+	s.seconds.Observe(d.Seconds(), pattern)
 }
 
 type statusWriter struct {

@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/telltale-dev/telltale/internal/auth"
+	"github.com/telltale-dev/telltale/internal/metrics"
 )
 
 func (s *Server) systemRoutes() []Route {
@@ -29,7 +30,7 @@ func (s *Server) systemRoutes() []Route {
 				if err := s.metrics.WriteText(&b); err != nil {
 					return nil, err
 				}
-				return rawBody{contentType: "text/plain; version=0.0.4; charset=utf-8", write: func(w io.Writer) error {
+				return rawBody{contentType: metrics.ContentType, write: func(w io.Writer) error {
 					_, err := w.Write(b.Bytes())
 					return err
 				}}, nil

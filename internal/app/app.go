@@ -15,6 +15,7 @@ import (
 	"net/http/pprof"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -210,7 +211,7 @@ func (a *App) registerMetrics() {
 }
 
 func (a *App) registerCollectionMetrics() {
-	a.Metrics.GaugeFunc("telltale_collect_records", "Vendor records read by collection since start, by outcome (stored events are counted after coalescing).", []string{"outcome"}, func(emit func(float64, ...string)) {
+	a.Metrics.CounterFunc("telltale_collect_records_total", "Vendor records read by collection since start, by outcome (stored events are counted after coalescing).", []string{"outcome"}, func(emit func(float64, ...string)) {
 		st := a.Ingest.Stats()
 		emit(float64(st.Records), "read")
 		emit(float64(st.Events), "events_stored")
@@ -220,15 +221,32 @@ func (a *App) registerCollectionMetrics() {
 		emit(float64(st.Hashed), "hashed")
 		emit(float64(st.HashErrors), "hash_failed")
 	})
-	a.Metrics.GaugeFunc("telltale_collect_records_skipped", "Vendor records skipped since start because they are not file activity, by reason.", []string{"reason"}, func(emit func(float64, ...string)) {
+	a.Metrics.CounterFunc("telltale_collect_records_skipped_total", "Vendor records skipped since start because they are not file activity, by reason.", []string{"reason"}, func(emit func(float64, ...string)) {
 		for reason, n := range a.Ingest.Stats().Skipped {
 			emit(float64(n), reason)
 		}
 	})
-	a.Metrics.GaugeFunc("telltale_webhooks", "Vendor push notifications since start: accepted, or refused (forged, stale, unsigned).", []string{"result"}, func(emit func(float64, ...string)) {
-		st := a.Ingest.Stats()
-		emit(float64(st.WebhooksAccepted), "accepted")
-		emit(float64(st.WebhooksRefused), "refused")
+	// Per connection: the lag of what is collected and the age of each stream's cursor. A
+	// connection that stops moving shows here before anyone notices missing events.
+	a.Metrics.GaugeFunc("telltale_connection_lag_seconds", "Seconds between now and the observed time of the newest event collected through a connection (large for a quiet tenant too; compare with its usual value).", []string{"connection_id", "service"}, func(emit func(float64, ...string)) {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		cs, err := a.Store.ListConnections(ctx)
+		if err != nil {
+			return
+		}
+		now := a.Clock.Now()
+		for _, c := range cs {
+			if !c.LastEventAt.IsZero() {
+				emit(now.Sub(c.LastEventAt).Seconds(), strconv.FormatInt(c.ID, 10), c.Service)
+			}
+		}
+	})
+	a.Metrics.GaugeFunc("telltale_stream_cursor_age_seconds", "Seconds since this node last committed a page of a connection's activity stream (its cursor); polling keeps it below the poll interval.", []string{"connection_id", "service"}, func(emit func(float64, ...string)) {
+		now := a.Clock.Now()
+		for _, c := range a.Ingest.CursorTimes() {
+			emit(now.Sub(c.At).Seconds(), strconv.FormatInt(c.ConnectionID, 10), c.Service)
+		}
 	})
 }
 

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 	"github.com/telltale-dev/telltale/client"
 	"github.com/telltale-dev/telltale/internal/app"
 	"github.com/telltale-dev/telltale/internal/config"
@@ -103,6 +105,42 @@ func TestWebhookPath(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusUnauthorized || a.Ingest.Stats().WebhooksRefused == 0 {
 		t.Errorf("forged delivery: %d, refused count %d", resp.StatusCode, a.Ingest.Stats().WebhooksRefused)
+	}
+
+	// Per-connection metrics: events stored, the lag and the age of the stream's cursor.
+	req, _ = http.NewRequest("GET", cfg.PublicURL+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+cfg.BootstrapToken)
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := parser.TextToMetricFamilies(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	value := func(name string) (float64, bool) {
+		for _, m := range fams[name].GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "connection_id" && l.GetValue() == c.ID {
+					return m.GetCounter().GetValue() + m.GetGauge().GetValue(), true
+				}
+			}
+		}
+		return 0, false
+	}
+	if v, ok := value("telltale_connection_events_total"); !ok || v < float64(stored()) {
+		t.Errorf("telltale_connection_events_total = %v (%v), want at least %d", v, ok, stored())
+	}
+	if v, ok := value("telltale_connection_records_total"); !ok || v == 0 {
+		t.Errorf("telltale_connection_records_total = %v (%v)", v, ok)
+	}
+	if v, ok := value("telltale_stream_cursor_age_seconds"); !ok || v < 0 || v > 60 {
+		t.Errorf("telltale_stream_cursor_age_seconds = %v (%v)", v, ok)
+	}
+	if _, ok := value("telltale_connection_lag_seconds"); !ok {
+		t.Errorf("telltale_connection_lag_seconds missing")
 	}
 }
 

@@ -99,6 +99,41 @@ type Service struct {
 	streaks    map[int64]map[string]*streak // failing units per connection (see fail)
 	stats      Stats
 	hooks      *webhookGate
+	m          collectMetrics
+	cursorAt   map[int64]CursorTime // when each connection's stream cursor was last committed here
+}
+
+// collectMetrics are collection's per-connection counters (label values are connection ids and
+// service names: closed sets).
+type collectMetrics struct {
+	records, events, throttles metrics.Counter
+}
+
+func newCollectMetrics(reg *metrics.Registry) collectMetrics {
+	return collectMetrics{
+		records: reg.Counter("telltale_connection_records_total", "Vendor records read from a connection's activity stream by this node.", "connection_id", "service"),
+		events:  reg.Counter("telltale_connection_events_total", "File events stored from a connection's activity stream by this node (after dedupe and coalescing).", "connection_id", "service"),
+		throttles: reg.Counter("telltale_vendor_throttles_total",
+			"Throttling answers (429, 503 with Retry-After, or a vendor's own) a connection's vendor gave this node; each is honoured before the next call.", "connection_id", "service"),
+	}
+}
+
+// CursorTime is when a connection's activity stream last committed a page on this node.
+type CursorTime struct {
+	ConnectionID int64
+	Service      string
+	At           time.Time
+}
+
+// CursorTimes lists when each connection's stream cursor was last committed by this node.
+func (s *Service) CursorTimes() []CursorTime {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]CursorTime, 0, len(s.cursorAt))
+	for _, c := range s.cursorAt {
+		out = append(out, c)
+	}
+	return out
 }
 
 // Stats counts what collection skipped or refused, for metrics and tests.
@@ -142,7 +177,7 @@ func New(o Options) *Service {
 	if o.Metrics == nil {
 		o.Metrics = metrics.New()
 	}
-	return &Service{hooks: newWebhookGate(o.Metrics), o: o, st: o.Store, conns: o.Connections, log: o.Log, clock: o.Clock,
+	return &Service{hooks: newWebhookGate(o.Metrics), m: newCollectMetrics(o.Metrics), cursorAt: map[int64]CursorTime{}, o: o, st: o.Store, conns: o.Connections, log: o.Log, clock: o.Clock,
 		hasher: hashing.New(o.HashMaxSize, o.HashConcurrency), sessions: map[int64]*session{}, lastInline: map[int64]time.Time{}, streaks: map[int64]map[string]*streak{},
 		stats: Stats{Skipped: map[string]int64{}}}
 }
@@ -303,6 +338,7 @@ func (s *Service) session(ctx context.Context, c store.Connection) (*session, er
 		Log: s.log.With("connection", id, "service", c.Service), Clock: s.clock, AllowLoopback: s.o.AllowLoopback,
 		Files: fileIndex{st: s.st, conn: id}, PushURL: s.pushURL(c),
 		OnThrottle: func(until time.Time) {
+			s.m.throttles.Inc(strconv.FormatInt(id, 10), c.Service)
 			ns.mu.Lock()
 			if until.After(ns.throttled) {
 				ns.throttled = until

@@ -6,6 +6,7 @@ import (
 	"path"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -86,6 +87,10 @@ type PageResult struct {
 func (s *Service) storePage(ctx context.Context, c store.Connection, ss *session, page connector.ChangesPage, saveCursor bool) (PageResult, error) {
 	var res PageResult
 	s.count(func(st *Stats) { st.Records += int64(len(page.Records)) })
+	connLabel := strconv.FormatInt(c.ID, 10)
+	if saveCursor {
+		s.m.records.Add(int64(len(page.Records)), connLabel, c.Service)
+	}
 	for _, r := range page.Records {
 		if r.Skip != "" {
 			s.count(func(st *Stats) { st.Skipped[r.Skip]++ })
@@ -120,6 +125,7 @@ func (s *Service) storePage(ctx context.Context, c store.Connection, ss *session
 		s.hashContent(ctx, ss, recs)
 	}
 	trust := s.trusted(ctx)
+	committed := false // the page's cursor was saved with it
 	err = s.st.InTx(ctx, func(q store.Queries) error {
 		cur, err := q.GetConnection(ctx, c.ID)
 		if err != nil {
@@ -184,8 +190,15 @@ func (s *Service) storePage(ctx context.Context, c store.Connection, ss *session
 			st.Events += int64(n)
 			st.Coalesced += int64(len(evs) - len(merged))
 		})
+		committed = saveCursor
 		return nil
 	})
+	if err == nil && committed {
+		s.m.events.Add(res.Inserted, connLabel, c.Service)
+		s.mu.Lock()
+		s.cursorAt[c.ID] = CursorTime{ConnectionID: c.ID, Service: c.Service, At: s.clock.Now()}
+		s.mu.Unlock()
+	}
 	return res, err
 }
 

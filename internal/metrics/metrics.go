@@ -1,182 +1,159 @@
-// Package metrics keeps Telltale's counters and gauges and writes them in the Prometheus text
-// exposition format (version 0.0.4) at /metrics. It is a few dozen lines instead of a dependency:
-// Telltale needs counters, gauges and callback gauges, nothing more.
+// Package metrics is Telltale's Prometheus registry: a thin layer over
+// github.com/prometheus/client_golang that keeps call sites short (counters, histograms and
+// series computed at scrape time, each with its label names declared once) and writes the text
+// exposition format at /metrics. The registry carries the Go runtime and process collectors.
+//
+// Names follow Prometheus conventions: counters end in _total, durations are in seconds and named
+// _seconds, and label values come from closed sets (routes, services, reasons, connection ids),
+// never from request input.
 package metrics
 
 import (
 	"fmt"
 	"io"
-	"sort"
-	"strconv"
-	"strings"
 	"sync"
-	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
 )
 
 // Registry holds metric families. The zero value is not usable; call New.
 type Registry struct {
-	mu       sync.Mutex
-	families map[string]*family
+	reg    *prometheus.Registry
+	mu     sync.Mutex
+	byName map[string]prometheus.Collector
 }
 
-type family struct {
-	name, help, kind string
-	labels           []string
-	mu               sync.Mutex
-	series           map[string]*atomic.Int64 // key: label values joined by \xff
-	floats           map[string]*floatVal
-	collect          func(emit func(value float64, labelValues ...string))
+// New returns a registry with the Go runtime and process collectors.
+func New() *Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return &Registry{reg: reg, byName: map[string]prometheus.Collector{}}
 }
 
-type floatVal struct {
-	mu sync.Mutex
-	v  float64
-}
+// Prometheus returns the underlying registry, for collectors of other libraries.
+func (r *Registry) Prometheus() *prometheus.Registry { return r.reg }
 
-// New returns an empty registry.
-func New() *Registry { return &Registry{families: map[string]*family{}} }
-
-func (r *Registry) add(name, help, kind string, labels []string) *family {
+// register adds the collector make builds under name, or returns the one already registered
+// under that name (a family is declared once; asking again by name, as tests do, gets it).
+func register[C prometheus.Collector](r *Registry, name string, make func() C) C {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if f, ok := r.families[name]; ok {
-		return f
+	if existing, ok := r.byName[name]; ok {
+		if c, ok := existing.(C); ok {
+			return c
+		}
+		panic(fmt.Sprintf("metrics: %s is registered as another kind of metric", name))
 	}
-	f := &family{name: name, help: help, kind: kind, labels: labels, series: map[string]*atomic.Int64{}, floats: map[string]*floatVal{}}
-	r.families[name] = f
-	return f
+	c := make()
+	r.reg.MustRegister(c)
+	r.byName[name] = c
+	return c
 }
 
-// Counter is a monotonically increasing integer with labels.
-type Counter struct{ f *family }
+// Counter is a monotonically increasing count with labels.
+type Counter struct{ v *prometheus.CounterVec }
 
-// Counter registers (or returns) a counter family.
+// Counter registers (or returns) a counter family; its name should end in _total.
 func (r *Registry) Counter(name, help string, labels ...string) Counter {
-	return Counter{r.add(name, help, "counter", labels)}
+	return Counter{register(r, name, func() *prometheus.CounterVec {
+		return prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
+	})}
 }
 
-// Add adds n to the series with the given label values.
-func (c Counter) Add(n int64, labelValues ...string) { c.f.get(labelValues).Add(n) }
+// Add adds n (>= 0) to the series with the given label values.
+func (c Counter) Add(n int64, labelValues ...string) {
+	c.v.WithLabelValues(labelValues...).Add(float64(n))
+}
 
 // Inc adds one.
-func (c Counter) Inc(labelValues ...string) { c.Add(1, labelValues...) }
+func (c Counter) Inc(labelValues ...string) { c.v.WithLabelValues(labelValues...).Inc() }
 
 // Value returns the current value of a series (for tests).
-func (c Counter) Value(labelValues ...string) int64 { return c.f.get(labelValues).Load() }
-
-// Sum is a float counter (e.g. seconds spent), exposed as a counter.
-type Sum struct{ f *family }
-
-// Sum registers a float counter family.
-func (r *Registry) Sum(name, help string, labels ...string) Sum {
-	return Sum{r.add(name, help, "counter", labels)}
-}
-
-// Add adds v to the series.
-func (s Sum) Add(v float64, labelValues ...string) {
-	k := key(labelValues)
-	s.f.mu.Lock()
-	fv, ok := s.f.floats[k]
-	if !ok {
-		fv = &floatVal{}
-		s.f.floats[k] = fv
+func (c Counter) Value(labelValues ...string) int64 {
+	var m dto.Metric
+	if err := c.v.WithLabelValues(labelValues...).Write(&m); err != nil {
+		return 0
 	}
-	s.f.mu.Unlock()
-	fv.mu.Lock()
-	fv.v += v
-	fv.mu.Unlock()
+	return int64(m.GetCounter().GetValue())
 }
 
-// GaugeFunc registers a gauge whose series are produced at scrape time by collect.
+// Histogram counts observations in buckets (request latencies, in seconds).
+type Histogram struct{ v *prometheus.HistogramVec }
+
+// LatencyBuckets suit request latencies of an HTTP API backed by a database: 1 ms to 30 s.
+var LatencyBuckets = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}
+
+// Histogram registers (or returns) a histogram family; name it _seconds for durations.
+func (r *Registry) Histogram(name, help string, buckets []float64, labels ...string) Histogram {
+	return Histogram{register(r, name, func() *prometheus.HistogramVec {
+		return prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: name, Help: help, Buckets: buckets}, labels)
+	})}
+}
+
+// Observe records one value in the series with the given label values.
+func (h Histogram) Observe(v float64, labelValues ...string) {
+	h.v.WithLabelValues(labelValues...).Observe(v)
+}
+
+// Count returns how many values a series has recorded (for tests).
+func (h Histogram) Count(labelValues ...string) uint64 {
+	var m dto.Metric
+	if err := h.v.WithLabelValues(labelValues...).(prometheus.Metric).Write(&m); err != nil {
+		return 0
+	}
+	return m.GetHistogram().GetSampleCount()
+}
+
+// scraped is a family whose series are produced at scrape time.
+type scraped struct {
+	desc    *prometheus.Desc
+	kind    prometheus.ValueType
+	collect func(emit func(value float64, labelValues ...string))
+}
+
+func (s *scraped) Describe(ch chan<- *prometheus.Desc) { ch <- s.desc }
+
+func (s *scraped) Collect(ch chan<- prometheus.Metric) {
+	s.collect(func(v float64, lv ...string) {
+		m, err := prometheus.NewConstMetric(s.desc, s.kind, v, lv...)
+		if err == nil {
+			ch <- m
+		}
+	})
+}
+
+// GaugeFunc registers a gauge whose series collect produces at scrape time.
 func (r *Registry) GaugeFunc(name, help string, labels []string, collect func(emit func(value float64, labelValues ...string))) {
-	f := r.add(name, help, "gauge", labels)
-	f.collect = collect
+	register(r, name, func() *scraped {
+		return &scraped{desc: prometheus.NewDesc(name, help, labels, nil), kind: prometheus.GaugeValue, collect: collect}
+	})
 }
 
-func key(vals []string) string { return strings.Join(vals, "\xff") }
-
-func (f *family) get(vals []string) *atomic.Int64 {
-	if len(vals) != len(f.labels) {
-		panic(fmt.Sprintf("metrics: %s wants %d label values, got %d", f.name, len(f.labels), len(vals)))
-	}
-	k := key(vals)
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	v, ok := f.series[k]
-	if !ok {
-		v = &atomic.Int64{}
-		f.series[k] = v
-	}
-	return v
+// CounterFunc registers a counter whose series collect produces at scrape time (totals kept
+// elsewhere, such as collection's statistics); its name should end in _total.
+func (r *Registry) CounterFunc(name, help string, labels []string, collect func(emit func(value float64, labelValues ...string))) {
+	register(r, name, func() *scraped {
+		return &scraped{desc: prometheus.NewDesc(name, help, labels, nil), kind: prometheus.CounterValue, collect: collect}
+	})
 }
 
-// WriteText writes every family in the Prometheus text format, families and series sorted.
+// WriteText writes every family in the Prometheus text exposition format.
 func (r *Registry) WriteText(w io.Writer) error {
-	r.mu.Lock()
-	names := make([]string, 0, len(r.families))
-	for n := range r.families {
-		names = append(names, n)
+	mfs, err := r.reg.Gather()
+	if err != nil {
+		return fmt.Errorf("metrics: gather: %w", err)
 	}
-	r.mu.Unlock()
-	sort.Strings(names)
-	var b strings.Builder
-	for _, n := range names {
-		r.mu.Lock()
-		f := r.families[n]
-		r.mu.Unlock()
-		fmt.Fprintf(&b, "# HELP %s %s\n# TYPE %s %s\n", f.name, escapeHelp(f.help), f.name, f.kind)
-		type line struct{ labels, value string }
-		var lines []line
-		if f.collect != nil {
-			f.collect(func(v float64, vals ...string) {
-				lines = append(lines, line{f.labelText(vals), strconv.FormatFloat(v, 'g', -1, 64)})
-			})
-		}
-		f.mu.Lock()
-		for k, v := range f.series {
-			lines = append(lines, line{f.labelText(split(k, len(f.labels))), strconv.FormatInt(v.Load(), 10)})
-		}
-		for k, v := range f.floats {
-			v.mu.Lock()
-			lines = append(lines, line{f.labelText(split(k, len(f.labels))), strconv.FormatFloat(v.v, 'g', -1, 64)})
-			v.mu.Unlock()
-		}
-		f.mu.Unlock()
-		sort.Slice(lines, func(i, j int) bool { return lines[i].labels < lines[j].labels })
-		for _, l := range lines {
-			fmt.Fprintf(&b, "%s%s %s\n", f.name, l.labels, l.value)
+	enc := expfmt.NewEncoder(w, expfmt.NewFormat(expfmt.TypeTextPlain))
+	for _, mf := range mfs {
+		if err := enc.Encode(mf); err != nil {
+			return fmt.Errorf("metrics: encode %s: %w", mf.GetName(), err)
 		}
 	}
-	_, err := io.WriteString(w, b.String())
-	return err
+	return nil
 }
 
-func split(k string, n int) []string {
-	if n == 0 {
-		return nil
-	}
-	return strings.Split(k, "\xff")
-}
-
-func (f *family) labelText(vals []string) string {
-	if len(f.labels) == 0 {
-		return ""
-	}
-	parts := make([]string, len(f.labels))
-	for i, l := range f.labels {
-		v := ""
-		if i < len(vals) {
-			v = vals[i]
-		}
-		parts[i] = l + `="` + escapeValue(v) + `"`
-	}
-	return "{" + strings.Join(parts, ",") + "}"
-}
-
-func escapeHelp(s string) string {
-	return strings.NewReplacer(`\`, `\\`, "\n", `\n`).Replace(s)
-}
-
-func escapeValue(s string) string {
-	return strings.NewReplacer(`\`, `\\`, "\n", `\n`, `"`, `\"`).Replace(s)
-}
+// ContentType is the media type WriteText writes.
+var ContentType = string(expfmt.NewFormat(expfmt.TypeTextPlain))
