@@ -15,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/telltale-dev/telltale/client"
+	"github.com/telltale-dev/telltale/internal/csvsafe"
 )
 
 // wireEvent is the part of a file event the CLI prints.
@@ -298,7 +299,9 @@ func (e *env) export(ctx context.Context, c *client.Client, req client.ExportReq
 	} else {
 		rd := csv.NewReader(body)
 		rd.FieldsPerRecord = -1
-		w := csv.NewWriter(out)
+		// The server neutralised the cells already; csvsafe keeps it so if the rows are copied
+		// from an older server (neutralising twice changes nothing).
+		w := csvsafe.NewWriter(out)
 		header := true
 		for !stopped() {
 			rec, err := rd.Read()
