@@ -311,6 +311,25 @@ func (c *Client) AckCheckpoint(ctx context.Context, name, afterID string) (Check
 	return out, c.json(ctx, "PUT", "/api/v1/export-checkpoints/"+url.PathEscape(name), Checkpoint{AfterID: afterID}, &out)
 }
 
+// Checkpoints lists the incremental exports' checkpoints the caller owns (every one for an admin).
+func (c *Client) Checkpoints(ctx context.Context) ([]Checkpoint, error) {
+	var out struct {
+		Items []Checkpoint `json:"items"`
+	}
+	return out.Items, c.json(ctx, "GET", "/api/v1/export-checkpoints", nil, &out)
+}
+
+// ResetCheckpoint sets a checkpoint to afterID, backwards too ("0": the next export starts over).
+func (c *Client) ResetCheckpoint(ctx context.Context, name, afterID string) (Checkpoint, error) {
+	var out Checkpoint
+	return out, c.json(ctx, "PUT", "/api/v1/export-checkpoints/"+url.PathEscape(name), Checkpoint{AfterID: afterID, Reset: true}, &out)
+}
+
+// DeleteCheckpoint deletes a checkpoint.
+func (c *Client) DeleteCheckpoint(ctx context.Context, name string) error {
+	return c.json(ctx, "DELETE", "/api/v1/export-checkpoints/"+url.PathEscape(name), nil, nil)
+}
+
 // SavedSearches lists saved searches.
 func (c *Client) SavedSearches(ctx context.Context) ([]SavedSearch, error) {
 	var out struct {

@@ -384,10 +384,17 @@ type ExportRequest struct {
 	Checkpoint string       `json:"checkpoint,omitempty"`
 }
 
-// Checkpoint is where an incremental export stands: the last event id it acknowledged.
+// Checkpoint is where an incremental export stands: the last event id it acknowledged. It belongs
+// to the user who created it (Owner; empty for one created before owners were recorded); only that
+// user and admins see and change it. As the body of PUT /api/v1/export-checkpoints/{name}, AfterID
+// acknowledges up to an event id (never moving back), or, with Reset, sets the position as given
+// ("0" starts over); Name, Owner and UpdatedAt are ignored there.
 type Checkpoint struct {
-	Name    string `json:"name"`
-	AfterID string `json:"after_id"`
+	Name      string    `json:"name"`
+	AfterID   string    `json:"after_id"`
+	Reset     bool      `json:"reset,omitempty"`
+	Owner     string    `json:"owner,omitempty"`
+	UpdatedAt time.Time `json:"updated_at,omitzero"`
 }
 
 // SavedSearch is a named query.

@@ -28,16 +28,25 @@ func invalidField(field, format string, a ...any) error {
 	return &badRequest{msg: field + ": " + msg, fields: []client.FieldError{{Field: field, Message: msg}}}
 }
 
-// statusError carries an explicit HTTP status and message.
+// statusError carries an explicit HTTP status and message, and the request field it is about.
 type statusError struct {
 	status int
 	msg    string
+	field  string
 }
 
 func (e *statusError) Error() string { return e.msg }
 
+// Field names the request field the error is about, for the problem's errors list ("" for none).
+func (e *statusError) Field() string { return e.field }
+
 func withStatus(status int, format string, a ...any) error {
 	return &statusError{status: status, msg: fmt.Sprintf(format, a...)}
+}
+
+// withField is withStatus about one request field; the detail starts with the field's name.
+func withField(status int, field, format string, a ...any) error {
+	return &statusError{status: status, msg: field + ": " + fmt.Sprintf(format, a...), field: field}
 }
 
 // problemFor is the one place that maps errors to HTTP statuses and problem documents.
