@@ -14,9 +14,17 @@ import (
 )
 
 // badRequest is an error in the request itself, with an optional list of field or row errors.
+// Its status is 400 unless set (withStatusOf).
 type badRequest struct {
 	msg    string
 	fields []client.FieldError
+	status int
+}
+
+// withStatusOf gives a badRequest another 4xx status (422 for content that parsed but is unusable).
+func withStatusOf(status int, br *badRequest) error {
+	br.status = status
+	return br
 }
 
 func (e *badRequest) Error() string { return e.msg }
@@ -56,6 +64,7 @@ func problemFor(err error) client.Problem {
 	var se *statusError
 	var sc *scope.Error
 	var qe *queryError
+	var mb *http.MaxBytesError
 	switch {
 	case errors.As(err, &qe):
 		pos := qe.e.Pos
@@ -70,6 +79,11 @@ func problemFor(err error) client.Problem {
 		}
 	case errors.As(err, &br):
 		p.Status, p.Detail, p.Errors = http.StatusBadRequest, br.msg, br.fields
+		if br.status != 0 {
+			p.Status = br.status
+		}
+	case errors.As(err, &mb):
+		p.Status, p.Detail = http.StatusRequestEntityTooLarge, fmt.Sprintf("the request body is larger than this call accepts (%d bytes)", mb.Limit)
 	case errors.Is(err, auth.ErrUnauthenticated):
 		p.Status, p.Detail = http.StatusUnauthorized, "missing, unknown, expired or revoked credentials: send an API token as `Authorization: Bearer <token>` (create one with `telltale tokens create` or in the console)"
 	case errors.Is(err, auth.ErrForbidden):

@@ -71,6 +71,9 @@ type Options struct {
 	PageBudget time.Duration
 	// DefaultRetentionDays is passed to settings.Load.
 	DefaultRetentionDays int
+	// SpoolDir holds an import's upload while it is checked, before anything is stored ("": the
+	// system's temporary directory).
+	SpoolDir string
 }
 
 // Service collects for every connection.
