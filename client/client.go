@@ -15,6 +15,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 )
@@ -35,9 +36,18 @@ func New(base, token string) *Client {
 func (c *Client) WithHTTPClient(h *http.Client) *Client { c.http = h; return c }
 
 func (c *Client) do(ctx context.Context, method, path string, body io.Reader, contentType string) (*http.Response, error) {
+	return c.doLen(ctx, method, path, body, contentType, 0)
+}
+
+// doLen is do with the body's length when the caller knows it (> 0), so that the server can refuse
+// a body that is too large before it is sent.
+func (c *Client) doLen(ctx context.Context, method, path string, body io.Reader, contentType string, length int64) (*http.Response, error) {
 	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
 	if err != nil {
 		return nil, err
+	}
+	if length > 0 && req.ContentLength == 0 {
+		req.ContentLength = length
 	}
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
@@ -257,7 +267,34 @@ func (c *Client) Audit(ctx context.Context, q AuditQuery) (AuditList, error) {
 // ImportRecords sends exported vendor records (Box: admin events as JSON lines or API pages) to be
 // stored through a connection; records already stored are skipped.
 func (c *Client) ImportRecords(ctx context.Context, connID string, records io.Reader) (ImportResult, error) {
-	resp, err := c.do(ctx, "POST", "/api/v1/connections/"+id(connID)+"/import", records, "application/x-ndjson")
+	return c.ImportRecordsWith(ctx, connID, records, ImportOptions{})
+}
+
+// ImportOptions change an import.
+type ImportOptions struct {
+	// SkipMalformed imports the usable records of a file that has malformed ones; without it such
+	// a file is refused whole (a *Problem listing the first 100 by line).
+	SkipMalformed bool
+}
+
+// ImportRecordsWith is ImportRecords with options. When records is a regular file its size is
+// sent, so that a file over the server's import limit is refused before it is uploaded.
+func (c *Client) ImportRecordsWith(ctx context.Context, connID string, records io.Reader, opt ImportOptions) (ImportResult, error) {
+	var length int64
+	if f, ok := records.(interface{ Stat() (os.FileInfo, error) }); ok {
+		if st, err := f.Stat(); err == nil && st.Mode().IsRegular() && st.Size() > 0 {
+			if s, ok := records.(io.Seeker); ok {
+				if pos, err := s.Seek(0, io.SeekCurrent); err == nil {
+					length = st.Size() - pos
+				}
+			}
+		}
+	}
+	path := "/api/v1/connections/" + id(connID) + "/import"
+	if opt.SkipMalformed {
+		path += "?skip_malformed=true"
+	}
+	resp, err := c.doLen(ctx, "POST", path, records, "application/x-ndjson", length)
 	if err != nil {
 		return ImportResult{}, err
 	}
@@ -315,6 +352,25 @@ func (c *Client) ExportEvents(ctx context.Context, r ExportRequest) (io.ReadClos
 func (c *Client) AckCheckpoint(ctx context.Context, name, afterID string) (Checkpoint, error) {
 	var out Checkpoint
 	return out, c.json(ctx, "PUT", "/api/v1/export-checkpoints/"+url.PathEscape(name), Checkpoint{AfterID: afterID}, &out)
+}
+
+// Checkpoints lists the incremental exports' checkpoints the caller owns (every one for an admin).
+func (c *Client) Checkpoints(ctx context.Context) ([]Checkpoint, error) {
+	var out struct {
+		Items []Checkpoint `json:"items"`
+	}
+	return out.Items, c.json(ctx, "GET", "/api/v1/export-checkpoints", nil, &out)
+}
+
+// ResetCheckpoint sets a checkpoint to afterID, backwards too ("0": the next export starts over).
+func (c *Client) ResetCheckpoint(ctx context.Context, name, afterID string) (Checkpoint, error) {
+	var out Checkpoint
+	return out, c.json(ctx, "PUT", "/api/v1/export-checkpoints/"+url.PathEscape(name), Checkpoint{AfterID: afterID, Reset: true}, &out)
+}
+
+// DeleteCheckpoint deletes a checkpoint.
+func (c *Client) DeleteCheckpoint(ctx context.Context, name string) error {
+	return c.json(ctx, "DELETE", "/api/v1/export-checkpoints/"+url.PathEscape(name), nil, nil)
 }
 
 // SavedSearches lists saved searches.

@@ -231,6 +231,7 @@ type Problem struct {
 type FieldError struct {
 	Field   string `json:"field,omitempty"`
 	Row     int    `json:"row,omitempty"`
+	Line    int    `json:"line,omitempty"` // a line of an uploaded file (imports)
 	Value   string `json:"value,omitempty"`
 	Message string `json:"message"`
 }
@@ -248,6 +249,8 @@ func (p *Problem) Error() string {
 		switch {
 		case e.Row > 0:
 			fmt.Fprintf(&b, "row %d: ", e.Row)
+		case e.Line > 0 && !strings.HasPrefix(e.Message, fmt.Sprintf("line %d:", e.Line)):
+			fmt.Fprintf(&b, "line %d: ", e.Line)
 		case e.Field != "":
 			b.WriteString(e.Field + ": ")
 		}
@@ -310,7 +313,10 @@ type ImportResult struct {
 	Duplicates int64            `json:"duplicates"`
 	OutOfScope int64            `json:"out_of_scope"`
 	Skipped    map[string]int64 `json:"skipped,omitempty"`
-	Malformed  []LineError      `json:"malformed,omitempty"`
+	// Malformed lists the first 100 unusable records (imported with skip_malformed=true);
+	// MalformedTotal counts them all.
+	Malformed      []LineError `json:"malformed,omitempty"`
+	MalformedTotal int64       `json:"malformed_total,omitempty"`
 }
 
 // SearchRequest is the body of POST /api/v1/file-events/search (and, without paging, of group and
@@ -384,10 +390,17 @@ type ExportRequest struct {
 	Checkpoint string       `json:"checkpoint,omitempty"`
 }
 
-// Checkpoint is where an incremental export stands: the last event id it acknowledged.
+// Checkpoint is where an incremental export stands: the last event id it acknowledged. It belongs
+// to the user who created it (Owner; empty for one created before owners were recorded); only that
+// user and admins see and change it. As the body of PUT /api/v1/export-checkpoints/{name}, AfterID
+// acknowledges up to an event id (never moving back), or, with Reset, sets the position as given
+// ("0" starts over); Name, Owner and UpdatedAt are ignored there.
 type Checkpoint struct {
-	Name    string `json:"name"`
-	AfterID string `json:"after_id"`
+	Name      string    `json:"name"`
+	AfterID   string    `json:"after_id"`
+	Reset     bool      `json:"reset,omitempty"`
+	Owner     string    `json:"owner,omitempty"`
+	UpdatedAt time.Time `json:"updated_at,omitzero"`
 }
 
 // SavedSearch is a named query.

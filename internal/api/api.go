@@ -38,6 +38,8 @@ type Deps struct {
 	Changed func(ctx context.Context)
 	// Collector serves connector specs, verification, imports and vendor push notifications.
 	Collector Collector
+	// ImportMaxSize bounds an uploaded import in bytes (--import-max-size; 0: DefaultImportMaxSize).
+	ImportMaxSize int64
 }
 
 // Server is the API handler.
@@ -55,6 +57,7 @@ type Server struct {
 	version       string
 	changed       func(ctx context.Context)
 	collector     Collector
+	importMaxSize int64
 	requests      metrics.Counter
 	seconds       metrics.Histogram
 }
@@ -64,6 +67,10 @@ func New(d Deps) *Server {
 	s := &Server{
 		store: d.Store, clock: d.Clock, log: d.Log, auth: d.Auth, conns: d.Connections, keyring: d.Keyring,
 		metrics: d.Metrics, retentionDays: d.RetentionDays, trustProxy: d.TrustProxy, ready: d.Ready, version: d.Version, changed: d.Changed, collector: d.Collector,
+		importMaxSize: d.ImportMaxSize,
+	}
+	if s.importMaxSize <= 0 {
+		s.importMaxSize = DefaultImportMaxSize
 	}
 	if s.changed == nil {
 		s.changed = func(context.Context) {}

@@ -24,11 +24,11 @@ type Collector interface {
 	CheckURLs(ctx context.Context, service string, cfg connector.Config) error
 	// Webhook handles a push notification; every refusal wraps ingest.ErrWebhookRefused.
 	Webhook(ctx context.Context, service, id string, header map[string][]string, body io.Reader) error
-	Import(ctx context.Context, connID int64, r io.Reader) (ingest.ImportResult, error)
+	Import(ctx context.Context, connID int64, r io.Reader, opt ingest.ImportOptions) (ingest.ImportResult, error)
 }
 
-// maxImport bounds an uploaded export.
-const maxImport = 4 << 30
+// DefaultImportMaxSize is the import limit when Deps.ImportMaxSize is not set (--import-max-size).
+const DefaultImportMaxSize = 4 << 30
 
 func (s *Server) collectRoutes() []Route {
 	if s.collector == nil {
@@ -45,8 +45,9 @@ func (s *Server) collectRoutes() []Route {
 			Summary: "Call the vendor with credentials before adding a connection; the error says exactly what to fix",
 			In:      client.VerifyRequest{}, Out: client.VerifyResult{}, Handle: s.verifyConnector},
 		{Method: "POST", Path: "/api/v1/connections/{id}/import", Need: auth.RoleAdmin, Tag: "connections", Audit: "connection.import",
-			Summary: "Import exported vendor records (Box: admin events as JSON lines or API pages) into a connection; records already stored are skipped",
-			Out:     client.ImportResult{}, Handle: s.importRecords},
+			Summary: "Import exported vendor records (Box: admin events as JSON lines or API pages) into a connection; records already stored are skipped. Nothing is stored unless the whole upload is readable, within --import-max-size (413) and free of malformed records (422 listing the first 100 with the total), or skip_malformed=true",
+			Query:   []Param{{Name: "skip_malformed", Help: "true: import the usable records of an upload that has malformed ones (they are reported, the first 100 by line)"}},
+			MaxBody: s.importMaxSize, Out: client.ImportResult{}, Handle: s.importRecords},
 		{Method: "POST", Path: "/api/v1/webhooks/{service}/{id}", Tag: tag,
 			Public:  "vendor push notifications authenticate with the vendor's signature (Box: HMAC-SHA256 with the connection's signature keys), checked before anything is done",
 			Summary: "Receive a vendor push notification for a connection; a genuine one makes collection poll now, a replay or retry of one already accepted is acknowledged without effect, and every refusal gets the same 401 answer",
@@ -191,15 +192,52 @@ func (s *Server) importRecords(r *http.Request, _ auth.Principal) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	res, err := s.collector.Import(r.Context(), id, http.MaxBytesReader(nil, r.Body, maxImport))
-	if err != nil {
+	var opt ingest.ImportOptions
+	switch v := r.URL.Query().Get("skip_malformed"); v {
+	case "", "false":
+	case "true":
+		opt.SkipMalformed = true
+	default:
+		return nil, invalidField("skip_malformed", "%q is not true or false", v)
+	}
+	tooLarge := func(limit int64) error {
+		return withStatus(http.StatusRequestEntityTooLarge, "the upload is larger than the import limit of %s (--import-max-size, TELLTALE_IMPORT_MAX_SIZE); nothing was imported: split the file, or ask the operator to raise the limit", sizeText(limit))
+	}
+	if r.ContentLength > s.importMaxSize {
+		return nil, tooLarge(s.importMaxSize) // refused before a byte is read
+	}
+	target := fmt.Sprintf("connection/%d", id)
+	// The router bounds the body at the route's MaxBody, the import limit.
+	res, err := s.collector.Import(r.Context(), id, r.Body, opt)
+	var mb *http.MaxBytesError
+	var ie *ingest.ImportError
+	switch {
+	case errors.As(err, &mb):
+		noteAudit(r, target, map[string]any{"refused": "too large", "limit": mb.Limit})
+		return nil, tooLarge(mb.Limit)
+	case errors.Is(err, ingest.ErrMalformed):
+		noteAudit(r, target, map[string]any{"refused": "malformed", "records": res.Records, "malformed": res.MalformedTotal})
+		br := &badRequest{msg: fmt.Sprintf("%d of %d records are malformed (the first %d are listed by line); nothing was imported: fix them, or import the other records with skip_malformed=true (telltale connections import --skip-malformed)",
+			res.MalformedTotal, res.Records, len(res.Malformed))}
+		for _, m := range res.Malformed {
+			br.fields = append(br.fields, client.FieldError{Line: m.Line, Message: m.Err})
+		}
+		return nil, withStatusOf(http.StatusUnprocessableEntity, br)
+	case errors.As(err, &ie):
+		noteAudit(r, target, map[string]any{"records": ie.Stored.Records, "events": ie.Stored.Events, "failed": true})
+		if errors.Is(err, context.Canceled) {
+			return nil, err
+		}
+		s.log.Error("api: import failed part way", "connection", id, "err", err)
+		return nil, withStatus(http.StatusInternalServerError, "the import stopped after storing %d events from the first %d records, because of a server error (logged); importing the same file again skips what was stored", ie.Stored.Events, ie.Stored.Records)
+	case err != nil:
 		return nil, err
 	}
-	out := client.ImportResult{Records: res.Records, Events: res.Events, Duplicates: res.Duplicates, OutOfScope: res.OutOfScope, Skipped: res.Skipped}
+	out := client.ImportResult{Records: res.Records, Events: res.Events, Duplicates: res.Duplicates, OutOfScope: res.OutOfScope, Skipped: res.Skipped, MalformedTotal: res.MalformedTotal}
 	for _, m := range res.Malformed {
 		out.Malformed = append(out.Malformed, client.LineError{Line: m.Line, Error: m.Err})
 	}
-	noteAudit(r, fmt.Sprintf("connection/%d", id), map[string]any{"records": res.Records, "events": res.Events, "malformed": len(res.Malformed)})
+	noteAudit(r, target, map[string]any{"records": res.Records, "events": res.Events, "malformed": res.MalformedTotal})
 	return out, nil
 }
 
@@ -210,6 +248,19 @@ var webhookRefused = func() answer {
 		Status: http.StatusUnauthorized, Detail: "push notification refused"})
 	return answer{status: http.StatusUnauthorized, contentType: "application/problem+json", body: append(b, '\n')}
 }()
+
+// sizeText says a byte count the way the size settings are written: 4GiB, 16MiB, 1000 bytes.
+func sizeText(n int64) string {
+	for _, u := range []struct {
+		unit string
+		size int64
+	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
+		if n >= u.size && n%u.size == 0 {
+			return fmt.Sprintf("%d%s", n/u.size, u.unit)
+		}
+	}
+	return fmt.Sprintf("%d bytes", n)
+}
 
 func (s *Server) webhook(r *http.Request, _ auth.Principal) (any, error) {
 	err := s.collector.Webhook(r.Context(), r.PathValue("service"), r.PathValue("id"), r.Header, r.Body)

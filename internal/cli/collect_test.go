@@ -72,11 +72,16 @@ func TestImport(t *testing.T) {
 	}
 	file := filepath.Join(t.TempDir(), "export.jsonl")
 	os.WriteFile(file, []byte(boxRecords), 0o600)
+	// A malformed record: the file is refused whole, the bad line named, nothing stored.
 	out, errs, code := run(t, url, "", "connections", "import", c.ID, file)
+	if code == 0 || out != "" || !strings.Contains(errs, "export.jsonl:3:") || !strings.Contains(errs, "1 of 4 records are malformed") || !strings.Contains(errs, "nothing was imported") {
+		t.Errorf("import with a malformed record: %d %q %q", code, out, errs)
+	}
+	out, errs, code = run(t, url, "", "connections", "import", "--skip-malformed", c.ID, file)
 	if code == 0 || !strings.Contains(out, "4 records: 2 events stored, 0 already stored") || !strings.Contains(errs, "export.jsonl:3:") {
 		t.Errorf("first import: %d %q %q", code, out, errs)
 	}
-	out, _, _ = run(t, url, "", "connections", "import", c.ID, file)
+	out, _, _ = run(t, url, "", "connections", "import", "--skip-malformed", c.ID, file)
 	if !strings.Contains(out, "0 events stored, 2 already stored") {
 		t.Errorf("second import stored again: %q", out)
 	}

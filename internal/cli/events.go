@@ -15,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/telltale-dev/telltale/client"
+	"github.com/telltale-dev/telltale/internal/csvsafe"
 )
 
 // wireEvent is the part of a file event the CLI prints.
@@ -175,7 +176,68 @@ it is a terminal.`,
 	export.Flags().StringVar(&checkpoint, "checkpoint", "", "name of an incremental export: only events stored since its last run")
 	export.Flags().StringVar(&after, "after", "", "observed at or after")
 	export.Flags().StringVar(&before, "before", "", "observed before")
-	cmd.AddCommand(search, get, group, export)
+	cmd.AddCommand(search, get, group, export, e.checkpointsCmd())
+	return cmd
+}
+
+// checkpointsCmd manages the checkpoints of incremental exports: each belongs to the user who
+// created it (an admin sees and changes every one).
+func (e *env) checkpointsCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "checkpoints", Short: "List, reset and delete your incremental exports' checkpoints"}
+	list := &cobra.Command{
+		Use: "list", Short: "List your checkpoints (an admin sees every one)", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := e.client(cmd)
+			if err != nil {
+				return err
+			}
+			cs, err := c.Checkpoints(cmd.Context())
+			if err != nil {
+				return err
+			}
+			t := table{headers: []string{"NAME", "AFTER ID", "OWNER", "UPDATED"}, value: cs}
+			for _, x := range cs {
+				t.rows = append(t.rows, []string{x.Name, x.AfterID, x.Owner, ts(x.UpdatedAt)})
+			}
+			return render(cmd, e.stdout, t)
+		},
+	}
+	reset := &cobra.Command{
+		Use:   "reset NAME [AFTER_ID]",
+		Short: "Move a checkpoint to an event id, backwards too (default 0: the next export starts over)",
+		Args:  cobra.RangeArgs(1, 2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := e.client(cmd)
+			if err != nil {
+				return err
+			}
+			after := "0"
+			if len(args) == 2 {
+				after = args[1]
+			}
+			x, err := c.ResetCheckpoint(cmd.Context(), args[0], after)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "checkpoint %q now after event %s: the next export starts there\n", x.Name, x.AfterID)
+			return nil
+		},
+	}
+	del := &cobra.Command{
+		Use: "delete NAME", Short: "Delete a checkpoint", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := e.client(cmd)
+			if err != nil {
+				return err
+			}
+			if err := c.DeleteCheckpoint(cmd.Context(), args[0]); err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "deleted checkpoint %q\n", args[0])
+			return nil
+		},
+	}
+	cmd.AddCommand(list, reset, del)
 	return cmd
 }
 
@@ -298,7 +360,9 @@ func (e *env) export(ctx context.Context, c *client.Client, req client.ExportReq
 	} else {
 		rd := csv.NewReader(body)
 		rd.FieldsPerRecord = -1
-		w := csv.NewWriter(out)
+		// The server neutralised the cells already; csvsafe keeps it so if the rows are copied
+		// from an older server (neutralising twice changes nothing).
+		w := csvsafe.NewWriter(out)
 		header := true
 		for !stopped() {
 			rec, err := rd.Read()

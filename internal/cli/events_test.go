@@ -82,6 +82,26 @@ func TestEventsCommands(t *testing.T) {
 	if count(out) != 0 {
 		t.Errorf("third export: %d events, want 0", count(out))
 	}
+	// The checkpoint is the caller's: listed, reset (the next export starts over), deleted.
+	out, errs, code = run(t, url, "", "events", "checkpoints", "list", "-o", "csv")
+	if code != 0 || !strings.Contains(out, "nightly,") {
+		t.Errorf("checkpoints list: %d %q %q", code, out, errs)
+	}
+	out, errs, code = run(t, url, "", "events", "checkpoints", "reset", "nightly")
+	if code != 0 || !strings.Contains(out, "after event 0") {
+		t.Errorf("checkpoints reset: %d %q %q", code, out, errs)
+	}
+	out, _, _ = run(t, url, "", "events", "export", "--format", "jsonl", "--checkpoint", "nightly")
+	if count(out) != 430 {
+		t.Errorf("export after a reset: %d events, want all 430", count(out))
+	}
+	out, errs, code = run(t, url, "", "events", "checkpoints", "delete", "nightly")
+	if code != 0 || !strings.Contains(out, "deleted") {
+		t.Errorf("checkpoints delete: %d %q %q", code, out, errs)
+	}
+	if _, errs, code = run(t, url, "", "events", "checkpoints", "delete", "nightly"); code == 0 || !strings.Contains(errs, "of yours") {
+		t.Errorf("delete twice: %d %q", code, errs)
+	}
 	out, _, code = run(t, url, "", "events", "export", "action:file-shared", "--format", "csv")
 	if rows2, err := csv.NewReader(strings.NewReader(out)).ReadAll(); code != 0 || err != nil || len(rows2) < len(rows) {
 		t.Errorf("csv export: %d %v %d rows", code, err, len(rows2))

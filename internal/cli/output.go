@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -10,6 +9,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/telltale-dev/telltale/internal/csvsafe"
 )
 
 // table is what a list command prints: headers and rows for table/csv, and the value for json.
@@ -39,10 +39,10 @@ func render(cmd *cobra.Command, w io.Writer, t table) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(t.value)
 	case "csv":
-		cw := csv.NewWriter(w)
+		// Cells come from people (file names, audit targets): a spreadsheet must not run them.
+		cw := csvsafe.NewWriter(w)
 		cw.Write(t.headers)
-		cw.WriteAll(t.rows)
-		return cw.Error()
+		return cw.WriteAll(t.rows)
 	default:
 		tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, strings.ToUpper(strings.Join(t.headers, "\t")))

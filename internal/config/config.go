@@ -36,6 +36,7 @@ type Config struct {
 	DiscoveryEvery  time.Duration // 0: each connector's default (Box 5m, Google/Microsoft 8h)
 	HashMaxSize     int64
 	HashWorkers     int
+	ImportMaxSize   int64  // largest upload to POST /api/v1/connections/{id}/import
 	AllowLoopback   bool   // vendor URLs may point at loopback (emulators); never in production
 	PublicURL       string // where vendors reach this node for push notifications; "" = polling only
 	Retention       time.Duration
@@ -176,6 +177,8 @@ func Settings() []Setting {
 	add("hash-workers", "TELLTALE_HASH_WORKERS", "4", "files hashed at once (R3.10)", false, s, g)
 	s, g = sizeSetting(func(c *Config) *int64 { return &c.HashMaxSize })
 	add("hash-max-size", "TELLTALE_HASH_MAX_SIZE", "1GiB", "largest file whose content is hashed; bigger files keep only the vendor's hash (R3.10)", false, s, g)
+	s, g = sizeSetting(func(c *Config) *int64 { return &c.ImportMaxSize })
+	add("import-max-size", "TELLTALE_IMPORT_MAX_SIZE", "4GiB", "largest file of exported vendor records one import accepts (telltale connections import); it is spooled to the data dir and checked whole before anything is stored", false, s, g)
 	s, g = str(func(c *Config) *string { return &c.PublicURL })
 	add("public-url", "TELLTALE_PUBLIC_URL", "", "this node's URL as vendors reach it (HTTPS on 443 for Box); when set, connections register webhooks to cut latency and polling stays the safety net (R3.3); empty: polling only", false, s, g)
 	bs0, bg0 := boolean(func(c *Config) *bool { return &c.AllowLoopback })

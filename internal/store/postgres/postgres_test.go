@@ -75,3 +75,32 @@ func TestSearchIndexMigration(t *testing.T) {
 		return s
 	})
 }
+
+// TestCheckpointOwnerMigration: a checkpoint stored before migration 0008 keeps its position and
+// has no owner.
+func TestCheckpointOwnerMigration(t *testing.T) {
+	ctx := context.Background()
+	dsn := pgtest.DSN(t)
+	ms, err := Migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ms) < 8 || ms[7].Version != 8 || !strings.Contains(ms[7].Name, "checkpoint_owners") {
+		t.Fatalf("migration 8 is not the checkpoint owners: %+v", ms)
+	}
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := sqldb.New(dialect(), db, db)
+	if err := old.Migrate(ctx, ms[:7]); err != nil {
+		t.Fatal(err)
+	}
+	storetest.CheckpointOwnerMigration(t, old, func(q string) error { _, err := db.ExecContext(ctx, q); return err }, func(t *testing.T) store.Store {
+		s, err := Open(ctx, dsn, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	})
+}

@@ -69,17 +69,77 @@ func (q *Queries) DeleteSavedSearch(ctx context.Context, id int64) error {
 	return affected(res, err, fmt.Sprintf("delete saved search %d", id), q, store.ErrNotFound)
 }
 
-// GetCheckpoint implements store.SavedSearchQueries.
-func (q *Queries) GetCheckpoint(ctx context.Context, name string) (int64, error) {
-	var id int64
-	err := q.r.QueryRowContext(ctx, q.d.q(`SELECT after_id FROM export_checkpoints WHERE name = ?`), name).Scan(&id)
-	return id, q.wrap(fmt.Sprintf("get checkpoint %q", name), err)
+const checkpointCols = `name, after_id, owner_id, updated_at`
+
+func scanCheckpoint(s scanner) (store.Checkpoint, error) {
+	var c store.Checkpoint
+	var u int64
+	err := s.Scan(&c.Name, &c.AfterID, &c.OwnerID, &u)
+	c.UpdatedAt = fromMicros(u)
+	return c, err
 }
 
-// SaveCheckpoint implements store.SavedSearchQueries.
-func (q *Queries) SaveCheckpoint(ctx context.Context, name string, afterID int64) error {
-	_, err := q.w.ExecContext(ctx, q.d.q(`INSERT INTO export_checkpoints (name, after_id, updated_at) VALUES (?, ?, ?)
-ON CONFLICT (name) DO UPDATE SET after_id = CASE WHEN excluded.after_id > export_checkpoints.after_id THEN excluded.after_id ELSE export_checkpoints.after_id END,
-updated_at = excluded.updated_at`), name, afterID, micros(nowUTC()))
-	return q.wrap(fmt.Sprintf("save checkpoint %q", name), err)
+// GetCheckpoint implements store.SavedSearchQueries.
+func (q *Queries) GetCheckpoint(ctx context.Context, name string) (store.Checkpoint, error) {
+	c, err := scanCheckpoint(q.r.QueryRowContext(ctx, q.d.q(`SELECT `+checkpointCols+` FROM export_checkpoints WHERE name = ?`), name))
+	return c, q.wrap(fmt.Sprintf("get checkpoint %q", name), err)
+}
+
+// ListCheckpoints implements store.SavedSearchQueries.
+func (q *Queries) ListCheckpoints(ctx context.Context) ([]store.Checkpoint, error) {
+	rows, err := q.r.QueryContext(ctx, q.d.q(`SELECT `+checkpointCols+` FROM export_checkpoints ORDER BY name`))
+	if err != nil {
+		return nil, q.wrap("list checkpoints", err)
+	}
+	defer rows.Close()
+	var out []store.Checkpoint
+	for rows.Next() {
+		c, err := scanCheckpoint(rows)
+		if err != nil {
+			return nil, q.wrap("list checkpoints", err)
+		}
+		out = append(out, c)
+	}
+	return out, q.wrap("list checkpoints", rows.Err())
+}
+
+// CreateCheckpoint implements store.SavedSearchQueries.
+func (q *Queries) CreateCheckpoint(ctx context.Context, c store.Checkpoint) (store.Checkpoint, error) {
+	out, err := scanCheckpoint(q.w.QueryRowContext(ctx, q.d.q(`INSERT INTO export_checkpoints (name, after_id, owner_id, updated_at) VALUES (?, ?, ?, ?)
+RETURNING `+checkpointCols), c.Name, c.AfterID, c.OwnerID, micros(nowUTC())))
+	return out, q.wrap(fmt.Sprintf("create checkpoint %q", c.Name), err)
+}
+
+// UpdateCheckpoint implements store.SavedSearchQueries.
+func (q *Queries) UpdateCheckpoint(ctx context.Context, c store.Checkpoint, ownedBy int64, forward bool) (store.Checkpoint, error) {
+	set := `after_id = ?`
+	if forward {
+		set = `after_id = CASE WHEN after_id > ? THEN after_id ELSE ? END`
+	}
+	args := []any{c.AfterID}
+	if forward {
+		args = append(args, c.AfterID)
+	}
+	args = append(args, c.OwnerID, micros(nowUTC()), c.Name, ownedBy)
+	out, err := scanCheckpoint(q.w.QueryRowContext(ctx, q.d.q(`UPDATE export_checkpoints SET `+set+`, owner_id = ?, updated_at = ?
+WHERE name = ? AND owner_id = ? RETURNING `+checkpointCols), args...))
+	return out, q.wrap(fmt.Sprintf("update checkpoint %q", c.Name), err)
+}
+
+// DeleteCheckpoint implements store.SavedSearchQueries.
+func (q *Queries) DeleteCheckpoint(ctx context.Context, name string) error {
+	res, err := q.w.ExecContext(ctx, q.d.q(`DELETE FROM export_checkpoints WHERE name = ?`), name)
+	return affected(res, err, fmt.Sprintf("delete checkpoint %q", name), q, store.ErrNotFound)
+}
+
+// NewestEventID implements store.SavedSearchQueries. SQLite remembers the largest id before events
+// are deleted (event_id_floor, migration 0006); PostgreSQL's sequence never goes back.
+func (q *Queries) NewestEventID(ctx context.Context) (int64, error) {
+	query := `SELECT MAX(COALESCE((SELECT MAX(id) FROM file_events), 0), COALESCE((SELECT id FROM event_id_floor WHERE k = 1), 0))`
+	if q.d.Name != "sqlite" {
+		query = `SELECT COALESCE(pg_sequence_last_value(pg_get_serial_sequence('file_events', 'id')::regclass), 0)`
+	}
+	var id int64
+	err := q.r.QueryRowContext(ctx, query).Scan(&id)
+	return id, q.wrap("newest event id", err)
 }

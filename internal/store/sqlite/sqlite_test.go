@@ -104,3 +104,37 @@ func TestSearchIndexMigration(t *testing.T) {
 		return s
 	})
 }
+
+// TestCheckpointOwnerMigration: a checkpoint stored before migration 0008 keeps its position and
+// has no owner.
+func TestCheckpointOwnerMigration(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "t.db")
+	ms, err := Migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ms) < 8 || ms[7].Version != 8 || !strings.Contains(ms[7].Name, "checkpoint_owners") {
+		t.Fatalf("migration 8 is not the checkpoint owners: %+v", ms)
+	}
+	w, err := sql.Open("sqlite", DSN(path, false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.SetMaxOpenConns(1)
+	r, err := sql.Open("sqlite", DSN(path, true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := sqldb.New(dialect(), w, r)
+	if err := old.Migrate(ctx, ms[:7]); err != nil {
+		t.Fatal(err)
+	}
+	storetest.CheckpointOwnerMigration(t, old, func(q string) error { _, err := w.ExecContext(ctx, q); return err }, func(t *testing.T) store.Store {
+		s, err := Open(ctx, path, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	})
+}

@@ -115,13 +115,88 @@ func testSavedSearches(t *testing.T, s store.Store) {
 	if err := s.DeleteSavedSearch(ctx, a.ID); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("delete twice: %v", err)
 	}
-	// Checkpoints never move backwards.
+}
+
+// testCheckpoints: checkpoints have an owner; an acknowledgement never moves one backwards, a reset
+// does; every change is a compare-and-set on the owner, so a checkpoint adopted or re-created by
+// someone else meanwhile is not changed.
+func testCheckpoints(t *testing.T, s store.Store) {
 	if _, err := s.GetCheckpoint(ctx, "siem"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("missing checkpoint: %v", err)
 	}
-	noErr(t, s.SaveCheckpoint(ctx, "siem", 40))
-	noErr(t, s.SaveCheckpoint(ctx, "siem", 12))
-	if n := ok(s.GetCheckpoint(ctx, "siem"))(t); n != 40 {
-		t.Errorf("checkpoint %d, want 40", n)
+	c := ok(s.CreateCheckpoint(ctx, store.Checkpoint{Name: "siem", AfterID: 40, OwnerID: 7}))(t)
+	if c.Name != "siem" || c.AfterID != 40 || c.OwnerID != 7 || c.UpdatedAt.IsZero() {
+		t.Errorf("created %+v", c)
+	}
+	if _, err := s.CreateCheckpoint(ctx, store.Checkpoint{Name: "siem", AfterID: 1, OwnerID: 8}); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("create a taken name: %v", err)
+	}
+	if c := ok(s.UpdateCheckpoint(ctx, store.Checkpoint{Name: "siem", AfterID: 12, OwnerID: 7}, 7, true))(t); c.AfterID != 40 {
+		t.Errorf("an acknowledgement moved the checkpoint back: %+v", c)
+	}
+	if c := ok(s.UpdateCheckpoint(ctx, store.Checkpoint{Name: "siem", AfterID: 55, OwnerID: 7}, 7, true))(t); c.AfterID != 55 {
+		t.Errorf("acknowledge forward: %+v", c)
+	}
+	if c := ok(s.UpdateCheckpoint(ctx, store.Checkpoint{Name: "siem", AfterID: 12, OwnerID: 7}, 7, false))(t); c.AfterID != 12 {
+		t.Errorf("reset: %+v", c)
+	}
+	if _, err := s.UpdateCheckpoint(ctx, store.Checkpoint{Name: "siem", AfterID: 99, OwnerID: 8}, 8, true); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("update by a non-owner: %v", err)
+	}
+	if _, err := s.UpdateCheckpoint(ctx, store.Checkpoint{Name: "nope", AfterID: 1}, 0, true); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("update a missing checkpoint: %v", err)
+	}
+	// Adoption of a checkpoint without an owner happens once.
+	ok(s.CreateCheckpoint(ctx, store.Checkpoint{Name: "legacy", AfterID: 3}))(t)
+	if c := ok(s.UpdateCheckpoint(ctx, store.Checkpoint{Name: "legacy", AfterID: 3, OwnerID: 9}, 0, true))(t); c.OwnerID != 9 {
+		t.Errorf("adopt: %+v", c)
+	}
+	if _, err := s.UpdateCheckpoint(ctx, store.Checkpoint{Name: "legacy", AfterID: 3, OwnerID: 10}, 0, true); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("second adoption: %v", err)
+	}
+	l := ok(s.ListCheckpoints(ctx))(t)
+	if len(l) != 2 || l[0].Name != "legacy" || l[0].OwnerID != 9 || l[1].Name != "siem" || l[1].AfterID != 12 || l[1].OwnerID != 7 {
+		t.Errorf("list: %+v", l)
+	}
+	noErr(t, s.DeleteCheckpoint(ctx, "siem"))
+	if _, err := s.GetCheckpoint(ctx, "siem"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("after delete: %v", err)
+	}
+	if err := s.DeleteCheckpoint(ctx, "siem"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("delete twice: %v", err)
+	}
+
+	// The newest event id handed out bounds acknowledgements, and does not go back when the newest
+	// events are deleted.
+	if n := ok(s.NewestEventID(ctx))(t); n != 0 {
+		t.Errorf("newest event id of an empty store: %d", n)
+	}
+	keep, gone := mkConn(t, s, "keep"), mkConn(t, s, "gone")
+	base := time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)
+	ok(s.InsertEvents(ctx, []*event.FileEvent{Event(keep.ID, "k1", base)}, false))(t)
+	ok(s.InsertEvents(ctx, []*event.FileEvent{Event(gone.ID, "g1", base), Event(gone.ID, "g2", base)}, false))(t)
+	all := ok(s.ListEvents(ctx, store.EventFilter{Limit: 10}))(t)
+	top := all[len(all)-1].Event.ID
+	if n := ok(s.NewestEventID(ctx))(t); n != top {
+		t.Errorf("newest event id %d, want %d", n, top)
+	}
+	ok(s.DeleteConnectionEvents(ctx, gone.ID, 0))(t)
+	if n := ok(s.NewestEventID(ctx))(t); n != top {
+		t.Errorf("newest event id after deleting the newest events %d, want %d", n, top)
+	}
+}
+
+// CheckpointOwnerMigration checks migration 0008 on a database that holds a checkpoint from before
+// it: old is the database migrated up to 0007, exec runs SQL on it; reopen opens it again with every
+// migration. The checkpoint keeps its position and has no owner (0).
+func CheckpointOwnerMigration(t *testing.T, old store.Store, exec func(query string) error, reopen func(t *testing.T) store.Store) {
+	t.Helper()
+	noErr(t, exec(`INSERT INTO export_checkpoints (name, after_id, updated_at) VALUES ('siem', 40, 1)`))
+	noErr(t, old.Close())
+	s := reopen(t)
+	t.Cleanup(func() { s.Close() })
+	c := ok(s.GetCheckpoint(ctx, "siem"))(t)
+	if c.AfterID != 40 || c.OwnerID != 0 {
+		t.Errorf("checkpoint after migration 0008: %+v, want after_id 40 and no owner", c)
 	}
 }

@@ -46,6 +46,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		"VendorRecords":    testVendorRecords,
 		"CountGroup":       testCountGroup,
 		"SavedSearches":    testSavedSearches,
+		"Checkpoints":      testCheckpoints,
 	}
 	names := make([]string, 0, len(tests))
 	for n := range tests {

@@ -1,0 +1,6 @@
+-- 0008 export checkpoints belong to the user who created them (issue 12). Before, any analyst or
+-- integration token could move anyone's checkpoint (even beyond the newest event, where it stayed).
+-- owner_id is the creating user's id; 0 marks a checkpoint created before this migration, which the
+-- first non-admin user to use it adopts (docs/SEARCH.md). Adding a column with a constant default
+-- does not rewrite the table. Keep in step with sqlite/migrations.
+ALTER TABLE export_checkpoints ADD COLUMN owner_id BIGINT NOT NULL DEFAULT 0;
