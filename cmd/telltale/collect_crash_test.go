@@ -7,8 +7,10 @@ import (
 	mathrand "math/rand/v2"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -25,7 +27,7 @@ var folderExposure = map[string]bool{"SHARE": true, "ITEM_SHARED_UPDATE": true, 
 
 // TestKill9DuringCollection kills `telltale serve` with SIGKILL at random moments while it indexes
 // and collects from the Box emulator (which keeps generating activity, repeating and reordering
-// stream records), 10 times, restarts it each time, and then checks that every file activity the
+// stream records), 10 times (TELLTALE_KILL9_CYCLES for more), restarts it each time, and then checks that every file activity the
 // emulator generated is stored exactly once: nothing lost, nothing doubled (R3.8).
 func TestKill9DuringCollection(t *testing.T) {
 	if testing.Short() {
@@ -79,7 +81,8 @@ func TestKill9DuringCollection(t *testing.T) {
 			time.Sleep(20 * time.Millisecond)
 		}
 	}()
-	for round := 1; round <= 10; round++ {
+	cycles := kill9Cycles(t)
+	for round := 1; round <= cycles; round++ {
 		time.Sleep(time.Duration(200+mathrand.IntN(1200)) * time.Millisecond)
 		n.cmd.Process.Signal(syscall.SIGKILL)
 		n.cmd.Wait()
@@ -130,7 +133,8 @@ func TestKill9DuringCollection(t *testing.T) {
 			doubled = append(doubled, fmt.Sprintf("%s %s x%d", id, kind, got[id]))
 		}
 	}
-	t.Logf("%d file activities generated across 10 kills; %d stored events carry vendor ids", len(want), len(got))
+	t.Logf("kill -9 result: %d cycles, %d file activities generated, %d lost, %d doubled (%d stored events carry vendor ids), %s",
+		cycles, len(want), len(missing), len(doubled), len(got), time.Since(started).Round(time.Second))
 	if len(missing) > 0 || len(doubled) > 0 {
 		t.Errorf("lost %d: %v\ndoubled %d: %v\nlast stderr:\n%s", len(missing), head(missing), len(doubled), head(doubled), n.stderr)
 	}
@@ -138,6 +142,20 @@ func TestKill9DuringCollection(t *testing.T) {
 	if code != 200 || !strings.Contains(string(body), `"status": "monitoring"`) {
 		t.Errorf("connection after the kills: %d %s", code, body)
 	}
+}
+
+// kill9Cycles is how many times TestKill9DuringCollection kills the node: 10 (CI), or
+// TELLTALE_KILL9_CYCLES for the long run documented in docs/BENCHMARKS.md.
+func kill9Cycles(t *testing.T) int {
+	v := os.Getenv("TELLTALE_KILL9_CYCLES")
+	if v == "" {
+		return 10
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		t.Fatalf("TELLTALE_KILL9_CYCLES=%q: want a whole number of cycles, such as 100", v)
+	}
+	return n
 }
 
 func head(xs []string) []string {
