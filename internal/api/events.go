@@ -91,6 +91,13 @@ func (q *queryError) Error() string { return q.field + ": " + q.e.Error() }
 
 // parseQuery parses the query and ANDs the filter terms (their values literal).
 func (s *Server) parseQuery(text string, filter []client.FilterTerm) (search.Query, error) {
+	// Limits first: the work done for a request is bounded by what it may ask.
+	if len(filter) > search.MaxTerms {
+		return search.Query{}, invalidField("filter", "%d filter terms; a search takes at most %d terms in all", len(filter), search.MaxTerms)
+	}
+	if len(text) > search.MaxLen {
+		return search.Query{}, invalidField("query", "the query is %d bytes long; the most is %d", len(text), search.MaxLen)
+	}
 	parts := []string{}
 	shift := 0 // positions in errors refer to the query text as the caller wrote it
 	queryEnd := 0

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -269,5 +270,74 @@ func TestActionFailsWhenItsAuditEntryCannotBeWritten(t *testing.T) {
 	es, _ = f.app.Store.ListAudit(context.Background(), store.AuditFilter{Action: "saved_search.create", Limit: 1})
 	if len(es) != 1 || es[0].Outcome != store.AuditStarted {
 		t.Errorf("the entry of the half-done call: %+v", es)
+	}
+}
+
+// TestResponsesAreBoundedByInput: every endpoint that echoes its input answers an adversarial
+// input of N bytes with at most a few KB of refusal, and the server's allocations for it stay
+// within a small multiple of N. Before, a 7 MB scope CSV of bad rows made a 7 MB error listing
+// every row in full.
+func TestResponsesAreBoundedByInput(t *testing.T) {
+	f := newFixture(t)
+	status, out := f.do(t, f.admin, "POST", "/api/v1/connections", client.NewConnection{Name: "Bounded", Service: "box", TenantID: "1",
+		Settings: map[string]string{"enterprise_id": "1", "client_id": "c", "admin_email": "a@example.com"}, Credentials: map[string]string{"client_secret": "s"}})
+	var c client.Connection
+	if status != 201 || json.Unmarshal(out, &c) != nil {
+		t.Fatalf("create: %d %s", status, out)
+	}
+	long := strings.Repeat("x", 3<<20)
+	manyBad := strings.Repeat("not an address "+strings.Repeat("y", 60)+"\n", 90_000) // 7 MB, every row bad
+	filter := make([]client.FilterTerm, 20_000)
+	for i := range filter {
+		filter[i] = client.FilterTerm{Field: "name", Value: "v"}
+	}
+	for _, c := range []struct {
+		name, method, path string
+		body               any // string: text/csv
+	}{
+		{"scope CSV of 7 MB bad rows", "PUT", "/api/v1/connections/" + c.ID + "/scope?kind=users", "Email\n" + manyBad},
+		{"scope CSV with a 3 MB bad value", "PUT", "/api/v1/connections/" + c.ID + "/scope?kind=users", "Email\n" + long + "\n"},
+		{"scope CSV with a 3 MB header", "PUT", "/api/v1/connections/" + c.ID + "/scope?kind=users", long + "\na@example.com\n"},
+		{"scope in JSON with 7 MB bad rows", "POST", "/api/v1/connections/" + c.ID + "/resume", client.ResumeRequest{Scope: &client.ScopeInput{Kind: "users", CSV: "Email\n" + manyBad[:3<<20]}}},
+		{"query of 3 MB", "POST", "/api/v1/file-events/search", client.SearchRequest{Query: long}},
+		{"query term of 3 MB", "POST", "/api/v1/file-events/search", client.SearchRequest{Query: "actr:" + long[:1<<20]}},
+		{"20,000 filter terms", "POST", "/api/v1/file-events/search", client.SearchRequest{Filter: filter}},
+		{"filter field of 1 MB", "POST", "/api/v1/file-events/search", client.SearchRequest{Filter: []client.FilterTerm{{Field: long[:1<<20], Value: "v"}}}},
+		{"group by a 1 MB key", "POST", "/api/v1/file-events/group", client.GroupRequest{By: long[:1<<20]}},
+		{"saved search name of 3 MB", "POST", "/api/v1/saved-searches", client.SavedSearchInput{Name: long, Query: ""}},
+		{"display name of 3 MB", "POST", "/api/v1/users", client.NewUser{Username: "big", Name: long, Role: "analyst", Password: "correct horse battery staple"}},
+		{"settings of 3 MB", "PUT", "/api/v1/settings", map[string]any{"trusted_domains": []string{long}}},
+		{"export checkpoint name of 1 MB", "PUT", "/api/v1/export-checkpoints/" + long[:1<<20], client.Checkpoint{AfterID: "1"}},
+		{"connection id of 1 MB", "GET", "/api/v1/connections/" + long[:1<<20], nil},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var n int
+			switch b := c.body.(type) {
+			case nil:
+				n = len(c.path)
+			case string:
+				n = len(b)
+			default:
+				j, _ := json.Marshal(b)
+				n = len(j)
+			}
+			var before, after runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			status, out := f.do(t, f.admin, c.method, c.path, c.body)
+			runtime.ReadMemStats(&after)
+			if status < 400 {
+				t.Errorf("accepted: %d %.300s", status, out)
+			}
+			if len(out) > 16<<10 {
+				t.Errorf("a %d-byte input got a %d-byte answer: %.500s", n, len(out), out)
+			}
+			// The test's own request and the server's handling of it share this process: 30 bytes
+			// allocated per input byte is far above what a linear handler needs and far below what
+			// echoing every row or chip in full took.
+			if alloc := after.TotalAlloc - before.TotalAlloc; alloc > uint64(30*n+(32<<20)) {
+				t.Errorf("a %d-byte input allocated %d MB", n, alloc>>20)
+			}
+		})
 	}
 }

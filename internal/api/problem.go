@@ -120,8 +120,47 @@ func problemFor(err error) client.Problem {
 	return p
 }
 
+// Bounds on what a problem repeats of the request: whatever was sent, a refusal stays a few KB.
+const (
+	maxDetail      = 2000
+	maxFieldText   = 500
+	maxFieldErrors = 100
+)
+
+// clip shortens s to about max bytes by cutting its middle, so that the start (what is wrong)
+// and the end (how to fix it) of a message that quotes a huge value both stay.
+func clip(s string, max int) string {
+	if len(s) <= max {
+		return s
+	}
+	head, tail := max*2/3, max/3
+	for head > 0 && !utf8.RuneStart(s[head]) {
+		head--
+	}
+	cut := len(s) - tail
+	for cut < len(s) && !utf8.RuneStart(s[cut]) {
+		cut++
+	}
+	return fmt.Sprintf("%s…(%d bytes left out)…%s", s[:head], cut-head, s[cut:])
+}
+
+// bounded applies the bounds above to a problem document.
+func bounded(p client.Problem) client.Problem {
+	p.Detail = clip(p.Detail, maxDetail)
+	p.Suggestion = clip(p.Suggestion, maxFieldText)
+	if len(p.Errors) > maxFieldErrors {
+		p.Errors = p.Errors[:maxFieldErrors]
+	}
+	for i := range p.Errors {
+		e := &p.Errors[i]
+		e.Field, e.Message, e.Value = clip(e.Field, maxFieldText), clip(e.Message, maxFieldText), clip(e.Value, maxFieldText)
+	}
+	return p
+}
+
 func writeProblem(w http.ResponseWriter, r *http.Request, p client.Problem) {
-	p.Instance = r.URL.Path
+	p = bounded(p)
+	p.Instance = clip(r.URL.Path, maxFieldText)
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(p.Status)

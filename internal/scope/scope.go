@@ -133,6 +133,25 @@ func (l List) Summary() string {
 	return s
 }
 
+// MaxRowErrors bounds the bad rows an Error lists (their total is in its message), and
+// maxEcho the characters of a value an error repeats: a refusal stays small whatever was uploaded.
+const (
+	MaxRowErrors = 100
+	maxEcho      = 80
+)
+
+// shorten returns s, or its first maxEcho characters and an ellipsis.
+func shorten(s string) string {
+	n := 0
+	for i := range s {
+		if n == maxEcho {
+			return s[:i] + "…"
+		}
+		n++
+	}
+	return s
+}
+
 // RowError is one bad row of an upload.
 type RowError struct {
 	Row    int
@@ -303,7 +322,8 @@ func parseWith(data []byte, kind Kind, comma rune) (l List, e *Error, found bool
 	}
 
 	l = List{Kind: kind}
-	var bad []RowError
+	var bad []RowError // the first MaxRowErrors of badRows
+	badRows := 0
 	first := map[string]int{} // comparison key -> row kept
 	for {
 		rec, err := next()
@@ -327,7 +347,10 @@ func parseWith(data []byte, kind Kind, comma rune) (l List, e *Error, found bool
 			continue
 		}
 		if reason := check(kind, value); reason != "" {
-			bad = append(bad, RowError{Row: row, Value: value, Reason: reason})
+			badRows++
+			if len(bad) < MaxRowErrors {
+				bad = append(bad, RowError{Row: row, Value: shorten(value), Reason: reason})
+			}
 			continue
 		}
 		key := value
@@ -347,11 +370,14 @@ func parseWith(data []byte, kind Kind, comma rune) (l List, e *Error, found bool
 		problems = append(problems, fmt.Sprintf("the file lists %s but a scope holds at most %s; split the list or monitor all users",
 			count(n, "different "+kind.singular()), thousands(MaxEntries)))
 	}
-	if len(bad) > 0 {
+	if badRows > 0 {
 		if kind == Users {
-			problems = append(problems, plural(len(bad), "1 row is not an email address", "%s rows are not email addresses"))
+			problems = append(problems, plural(badRows, "1 row is not an email address", "%s rows are not email addresses"))
 		} else {
-			problems = append(problems, plural(len(bad), "1 row is not a usable group name", "%s rows are not usable group names"))
+			problems = append(problems, plural(badRows, "1 row is not a usable group name", "%s rows are not usable group names"))
+		}
+		if badRows > len(bad) {
+			problems[len(problems)-1] += fmt.Sprintf(" (the first %d are listed)", len(bad))
 		}
 	}
 	if len(problems) > 0 {
@@ -374,7 +400,7 @@ func missingHeader(kind Kind, header []string) *Error {
 			found = append(found, fmt.Sprintf("and %d more", len(header)-20))
 			break
 		}
-		found = append(found, strconv.Quote(strings.TrimSpace(h)))
+		found = append(found, strconv.Quote(shorten(strings.TrimSpace(h))))
 	}
 	msg := fmt.Sprintf("the file has no %q or %q column; the headers in its first row are %s",
 		want[0], want[1], strings.Join(found, ", "))

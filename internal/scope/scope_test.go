@@ -393,6 +393,27 @@ func TestSummary(t *testing.T) {
 	}
 }
 
+// TestRefusalIsBounded: a refusal lists the first MaxRowErrors bad rows with shortened values and
+// counts them all. Before, a 7 MB file of bad rows made a 7 MB error.
+func TestRefusalIsBounded(t *testing.T) {
+	bad := strings.Repeat("not an address "+strings.Repeat("y", 200)+"\n", 30_000)
+	_, err := Parse(strings.NewReader("Email\n"+bad), Users)
+	var e *Error
+	if !errors.As(err, &e) {
+		t.Fatalf("got %v", err)
+	}
+	if len(e.Rows) != MaxRowErrors || !strings.Contains(e.Message, "30,000 rows are not email addresses (the first 100 are listed)") || len(e.Error()) > 32<<10 {
+		t.Errorf("%d rows, %d bytes: %.300s", len(e.Rows), len(e.Error()), e.Message)
+	}
+	if v := e.Rows[0].Value; !strings.HasSuffix(v, "…") || utf8.RuneCountInString(v) != maxEcho+1 {
+		t.Errorf("echoed value %q", v)
+	}
+	_, err = Parse(strings.NewReader(strings.Repeat("h", 1<<20)+"\na@example.com\n"), Users)
+	if err == nil || len(err.Error()) > 4<<10 {
+		t.Errorf("a 1 MB header: %d bytes", len(err.Error()))
+	}
+}
+
 func FuzzParse(f *testing.F) {
 	seeds := []string{
 		"Email\na@example.com\nb@example.com\n",
@@ -423,6 +444,10 @@ func FuzzParse(f *testing.F) {
 			}
 			if strings.TrimSpace(e.Message) == "" || !utf8.ValidString(e.Error()) {
 				t.Fatalf("refusal without a usable message: %#v", e)
+			}
+			// Bounded whatever the input: at most MaxRowErrors rows, each value shortened.
+			if len(e.Rows) > MaxRowErrors || len(e.Error()) > 64<<10 {
+				t.Fatalf("a %d-byte input got a %d-byte refusal with %d rows", len(data), len(e.Error()), len(e.Rows))
 			}
 			for _, r := range e.Rows {
 				if r.Row < 2 || r.Reason == "" {

@@ -21,8 +21,16 @@ func FuzzParse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		q, err := Parse(s, now)
 		if err != nil {
-			if _, ok := err.(*Error); !ok {
+			e, ok := err.(*Error)
+			if !ok {
 				t.Fatalf("Parse(%q) returned %T, want *Error", s, err)
+			}
+			// Errors say where, within the query, and stay bounded whatever it holds.
+			if e.Pos < 0 || e.Pos > len(s) {
+				t.Fatalf("Parse(%q): error at %d, outside the query", s, e.Pos)
+			}
+			if len(e.Msg) > 2*len(s)+300 || len(e.Msg) > 20<<10 {
+				t.Fatalf("Parse: a %d-byte query got a %d-byte error", len(s), len(e.Msg))
 			}
 			return
 		}

@@ -631,11 +631,11 @@ func (s *session) Webhook(header map[string][]string, body []byte) (connector.We
 		return connector.WebhookDelivery{}, &connector.WebhookRefusal{Reason: reason, Detail: fmt.Sprintf(format, a...)}
 	}
 	if h.Get("Box-Signature-Version") != "1" || h.Get("Box-Signature-Algorithm") != "HmacSHA256" {
-		return refuse(connector.WebhookMalformed, "unsupported Box signature version %q / algorithm %q", h.Get("Box-Signature-Version"), h.Get("Box-Signature-Algorithm"))
+		return refuse(connector.WebhookMalformed, "unsupported Box signature version %q / algorithm %q", headerEcho(h.Get("Box-Signature-Version")), headerEcho(h.Get("Box-Signature-Algorithm")))
 	}
 	at, err := time.Parse(time.RFC3339, ts)
 	if err != nil {
-		return refuse(connector.WebhookMalformed, "BOX-DELIVERY-TIMESTAMP %q is not RFC 3339", ts)
+		return refuse(connector.WebhookMalformed, "BOX-DELIVERY-TIMESTAMP %q is not RFC 3339", headerEcho(ts))
 	}
 	if age := s.clock.Now().Sub(at); age > webhookMaxAge || age < -webhookMaxAge {
 		return refuse(connector.WebhookStale, "delivery timestamp %s is more than %s away from now (replayed or clock skew)", ts, webhookMaxAge)
@@ -647,6 +647,15 @@ func (s *session) Webhook(header map[string][]string, body []byte) (connector.We
 		return refuse(connector.WebhookBadSignature, "the Box signature does not match either configured key")
 	}
 	return connector.WebhookDelivery{ID: webhookDeliveryID(body, ts), FreshUntil: at.Add(webhookMaxAge)}, nil
+}
+
+// headerEcho is at most 64 bytes of a header a refusal repeats (for the debug log): a sender
+// chooses its headers, so a refusal must not repeat them whole.
+func headerEcho(v string) string {
+	if len(v) > 64 {
+		return v[:64] + "..."
+	}
+	return v
 }
 
 // webhookStandInKey signs when no key is configured, only so that a refusal costs the same work.

@@ -128,3 +128,61 @@ func TestWebhookDeliveryID(t *testing.T) {
 		t.Errorf("bodies without id: %q %q", x, y)
 	}
 }
+
+// FuzzWebhook: whatever the headers and body, Webhook never panics; it accepts a delivery only
+// when a configured key signed exactly that body and timestamp within the window, and then names
+// the delivery with an id no longer than what was signed; every refusal is a *WebhookRefusal
+// with a known reason and a detail bounded whatever the input.
+func FuzzWebhook(f *testing.F) {
+	now := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+	cfg := connector.Config{TenantID: "900001",
+		Settings:    map[string]string{"enterprise_id": "900001", "client_id": "c", "admin_email": "a@example.com"},
+		Credentials: map[string]string{"client_secret": "s", "webhook_primary_key": "pk-1", "webhook_secondary_key": "sk-2"}}
+	sess, err := box.New().Open(context.Background(), cfg, connector.Deps{Clock: clock.NewFake(now)})
+	if err != nil {
+		f.Fatal(err)
+	}
+	ts := now.Add(-time.Minute).Format(time.RFC3339)
+	body := `{"type":"webhook_event","id":"d1","trigger":"FILE.UPLOADED","source":{"id":"12","type":"file"}}`
+	f.Add(body, ts, "1", "HmacSHA256", sign("pk-1", []byte(body), ts), "", false)
+	f.Add(body, ts, "1", "HmacSHA256", "", sign("sk-2", []byte(body), ts), false)
+	f.Add(body, ts, "1", "HmacSHA256", "forged", "", true)
+	f.Add("", "", "", "", "", "", true)
+	f.Add("{", "2026-11-22T09:00:00Z", "2", "HmacSHA1", "AAAA", "BBBB", false)
+	reasons := map[string]bool{connector.WebhookMalformed: true, connector.WebhookStale: true, connector.WebhookNoKeys: true, connector.WebhookBadSignature: true}
+	f.Fuzz(func(t *testing.T, body, ts, version, alg, primary, secondary string, signNow bool) {
+		if signNow { // a genuine signature over the fuzzed body and timestamp
+			primary = sign("pk-1", []byte(body), ts)
+		}
+		h := http.Header{}
+		for k, v := range map[string]string{"BOX-DELIVERY-TIMESTAMP": ts, "BOX-SIGNATURE-VERSION": version, "BOX-SIGNATURE-ALGORITHM": alg,
+			"BOX-SIGNATURE-PRIMARY": primary, "BOX-SIGNATURE-SECONDARY": secondary} {
+			if v != "" {
+				h.Set(k, v)
+			}
+		}
+		d, err := sess.Webhook(h, []byte(body))
+		if err != nil {
+			var wr *connector.WebhookRefusal
+			if !errors.As(err, &wr) || !errors.Is(err, connector.ErrForged) || !reasons[wr.Reason] {
+				t.Fatalf("refusal %v (%T) is not a WebhookRefusal with a known reason", err, err)
+			}
+			if len(wr.Detail) > 500 {
+				t.Fatalf("refusal detail of %d bytes for a %d-byte delivery", len(wr.Detail), len(body)+len(ts))
+			}
+			return
+		}
+		genuine := primary == sign("pk-1", []byte(body), ts) || primary == sign("sk-2", []byte(body), ts) ||
+			secondary == sign("pk-1", []byte(body), ts) || secondary == sign("sk-2", []byte(body), ts)
+		if !genuine {
+			t.Fatalf("accepted a delivery no key signed: %q %q", primary, secondary)
+		}
+		at, perr := time.Parse(time.RFC3339, ts)
+		if perr != nil || now.Sub(at) > 10*time.Minute || at.Sub(now) > 10*time.Minute {
+			t.Fatalf("accepted a delivery signed at %q (now %s)", ts, now)
+		}
+		if d.ID == "" || len(d.ID) > len(body)+64 {
+			t.Fatalf("delivery id %q for a %d-byte body", d.ID, len(body))
+		}
+	})
+}
