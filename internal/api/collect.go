@@ -13,6 +13,7 @@ import (
 	"github.com/telltale-dev/telltale/internal/auth"
 	"github.com/telltale-dev/telltale/internal/connection"
 	"github.com/telltale-dev/telltale/internal/connector"
+	"github.com/telltale-dev/telltale/internal/httpx"
 	"github.com/telltale-dev/telltale/internal/ingest"
 )
 
@@ -177,10 +178,15 @@ func (s *Server) verifyConnector(r *http.Request, _ auth.Principal) (any, error)
 	}
 	tenant, err := s.collector.Verify(r.Context(), service, cfg)
 	if err != nil {
+		var se *httpx.StatusError
 		switch {
 		case errors.Is(err, connector.ErrAuth), errors.Is(err, connector.ErrPermission):
 			return nil, withStatus(http.StatusUnprocessableEntity, "%v", err)
+		case errors.As(err, &se) && se.Code >= 400 && se.Code < 500 && se.Code != http.StatusTooManyRequests:
+			// The vendor answered and refused: what was entered is wrong, not the server.
+			return nil, withStatus(http.StatusUnprocessableEntity, "the vendor refused the verification: %v: check the settings against the vendor-side steps", err)
 		}
+		// The vendor could not be reached or failed: 502, logged as a warning (not our error).
 		return nil, withStatus(http.StatusBadGateway, "verification failed: %v", err)
 	}
 	noteAudit(r, "connector/"+service, map[string]any{"tenant_id": tenant})
