@@ -45,7 +45,14 @@ var servingRE = regexp.MustCompile(`serving on (http://[0-9.:]+)`)
 // startNode runs `telltale serve` on a free loopback port and waits until /readyz answers.
 func startNode(t *testing.T, bin string, env []string) *node {
 	t.Helper()
-	cmd := exec.Command(bin, "serve", "--listen", "127.0.0.1:0")
+	return startProcess(t, bin, []string{"serve", "--listen", "127.0.0.1:0"}, env)
+}
+
+// startProcess runs the binary with args (a command that prints "serving on <URL>") and waits
+// until /readyz answers.
+func startProcess(t *testing.T, bin string, args, env []string) *node {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), env...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {

@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -54,9 +56,14 @@ emulator serves on loopback. Use "telltale serve" for anything but a demo.`,
 				cfg.DiscoveryEvery = time.Minute
 			}
 			cfg.AllowLoopback = true
+			fmt.Fprintf(e.stderr, "Telltale demo starting (compiling is done): opening the data in %s and starting the Box emulator\n", cfg.DataDir)
 			ctx := cmd.Context()
 			log := newLogger(e.stderr, cfg)
-			emu, emuURL, stopEmu, err := startBoxEmulator(ctx, boxemu.Options{Seed: 1, Users: users, Log: log.With("emulator", "box")})
+			epoch, err := demoEpoch(cfg.DataDir)
+			if err != nil {
+				return err
+			}
+			emu, emuURL, stopEmu, err := startBoxEmulator(ctx, boxemu.Options{Seed: 1, Epoch: epoch, Users: users, Log: log.With("emulator", "box")})
 			if err != nil {
 				return err
 			}
@@ -77,7 +84,7 @@ emulator serves on loopback. Use "telltale serve" for anything but a demo.`,
 			go emu.Run(ctx, every)
 			a.PrintBootstrap(e.stdout)
 			fmt.Fprintf(e.stdout, "Telltale %s demo serving on http://%s (data: %s)\n", app.Version, ln.Addr(), cfg.DataDir)
-			fmt.Fprintf(e.stdout, "Box emulator on %s with %d simulated users; connection %q collects every %s.\n", emuURL, users, demoConnection, cfg.PollInterval)
+			fmt.Fprintf(e.stdout, "Box emulator on %s with %d simulated users (start %d of this organization); connection %q collects every %s.\n", emuURL, users, epoch+1, demoConnection, cfg.PollInterval)
 			return a.Run(ctx, ln)
 		},
 	}
@@ -146,4 +153,74 @@ func repointDemo(ctx context.Context, a *app.App, c store.Connection, emuURL str
 		return fmt.Errorf("demo: the demo connection changed while starting; start again")
 	}
 	return err
+}
+
+// demoStartsFile counts the demo's starts in its data dir: each start's emulator runs the next
+// epoch of the same simulated organization.
+const demoStartsFile = "demo-emulator.json"
+
+// demoEpoch returns this start's emulator epoch and records the start before the emulator runs,
+// so that a demo killed at any moment never hands its epoch to the next start: a restarted demo
+// continues the organization with new event ids, item ids and stream positions above those
+// Telltale stored, instead of replaying the first run's, which ingest would drop as duplicates. A
+// data dir from a demo without this file but with a database starts at epoch 1.
+func demoEpoch(dataDir string) (int, error) {
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return 0, err
+	}
+	path := filepath.Join(dataDir, demoStartsFile)
+	var st struct {
+		Starts int `json:"starts"`
+	}
+	switch b, err := os.ReadFile(path); {
+	case err == nil:
+		if err := json.Unmarshal(b, &st); err != nil || st.Starts < 0 {
+			return 0, fmt.Errorf("demo: %s is damaged (%v); remove it to start the simulated organization over", path, err)
+		}
+	case errors.Is(err, fs.ErrNotExist):
+		if _, err := os.Stat(filepath.Join(dataDir, "telltale.db")); err == nil {
+			st.Starts = 1
+		}
+	default:
+		return 0, fmt.Errorf("demo: %w", err)
+	}
+	epoch := st.Starts
+	if epoch > boxemu.MaxEpoch {
+		return 0, fmt.Errorf("demo: the data in %s has been started %d times, the most the emulator can tell apart; use another --data-dir", dataDir, epoch)
+	}
+	st.Starts++
+	b, _ := json.Marshal(st)
+	if err := writeFileSync(path, b); err != nil {
+		return 0, fmt.Errorf("demo: recording the start: %w", err)
+	}
+	return epoch, nil
+}
+
+// writeFileSync replaces path with b durably: a temporary file, fsync, rename, fsync of the folder.
+func writeFileSync(path string, b []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(b); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return err
+	}
+	d, err := os.Open(filepath.Dir(path))
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }

@@ -26,6 +26,7 @@ Every flag can also be set with its TELLTALE_* environment variable or in a --co
 			if err != nil {
 				return err
 			}
+			fmt.Fprintf(e.stderr, "Telltale starting (compiling is done): opening the data in %s\n", where(cfg))
 			log := newLogger(e.stderr, cfg)
 			ctx := cmd.Context()
 			a, err := app.New(ctx, cfg, log)

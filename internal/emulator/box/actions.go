@@ -260,7 +260,7 @@ func (e *Emulator) Unshare(actorID, itemID string) Activity {
 func validAccess(a string) bool { return a == "open" || a == "company" || a == "collaborators" }
 
 func (e *Emulator) linkID(it *item) string {
-	return fmt.Sprintf("%016x", hash64(e.o.Seed, it.id+"/"+strconv.Itoa(len(e.records))))
+	return fmt.Sprintf("%016x", hash64(e.o.Seed+int64(e.o.Epoch)<<32, it.id+"/"+strconv.Itoa(len(e.records))))
 }
 
 // linkDetails is additional_details of shared-link events (shape from a real SHARE event quoted on
@@ -369,7 +369,7 @@ func (e *Emulator) userForEmail(email string) *user {
 		return u
 	}
 	name := strings.SplitN(email, "@", 2)[0]
-	u := &user{id: strconv.FormatInt(40_000_000_000+int64(len(e.byID)), 10), login: email, name: name, status: "active", role: "user", external: true, created: e.now()}
+	u := &user{id: strconv.FormatInt(40_000_000_000+e.epochOff+int64(len(e.byID)), 10), login: email, name: name, status: "active", role: "user", external: true, created: e.now()}
 	e.byID[u.id] = u
 	e.byLogin[strings.ToLower(email)] = u
 	return u

@@ -27,6 +27,9 @@
 //     position continues from the oldest retained event and is counted in
 //     Stats.ExpiredPositions). Positions are decimal strings from 2^60 (numbers with
 //     Options.NumericStreamPositions); a short page is not the end, an empty page is.
+//   - restarts of one organization (Options.Epoch): the same org from the seed, then activity,
+//     ids and stream positions (from 2^60 + Epoch·2^40) that never collide with an earlier
+//     start's, so a client's stored position and event ids stay coherent across a restart.
 //   - Webhooks v2: POST/GET /2.0/webhooks, GET/DELETE /2.0/webhooks/{id}; signed deliveries
 //     (primary and secondary keys) to the address for activity on or under the target, retried
 //     on failure, asynchronously.

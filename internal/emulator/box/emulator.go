@@ -52,6 +52,16 @@ type Options struct {
 
 	NumericStreamPositions bool // emit next_stream_position as a JSON number (the spec allows string or int64)
 
+	// Epoch numbers the starts of one simulated organization, 0 for the first (demo mode counts
+	// them in its data directory; at most MaxEpoch). Every epoch builds the same organization from
+	// Seed, with the same ids and the same generation events; from then on an epoch acts on its
+	// own: its event ids and the ids of the items, versions, collaborations, users and groups it
+	// creates never collide with another epoch's, and its stream positions lie above every
+	// position of the epochs before it. Its admin_logs_streaming holds only its own activity (the
+	// generation events were streamed in epoch 0); a position from an earlier epoch continues
+	// from the start of this epoch's activity.
+	Epoch int
+
 	WebhookRetries    int           // default 12 (Box: 12 retries over 2 hours)
 	WebhookRetryDelay time.Duration // default 1s
 }
@@ -131,6 +141,8 @@ type Emulator struct {
 	buckets  map[string]*bucket
 	dl       map[string]dlTicket
 
+	posBase  int64     // stream position of index 0: streamBase + Epoch<<40
+	epochOff int64     // added to the ids of what this epoch creates after the generation
 	records  []*record // every event in creation order (admin_logs order)
 	stream   []int     // admin_logs_streaming order: indexes into records (may repeat)
 	streamed int       // how many records are already in stream
@@ -173,8 +185,33 @@ func New(o Options) *Emulator {
 	}
 	e.mu.Lock()
 	e.generate()
+	e.startEpoch()
 	e.mu.Unlock()
 	return e
+}
+
+// MaxEpoch is the highest Options.Epoch: ids stay in their Box-like ranges below it.
+const MaxEpoch = 79_999
+
+// Per-epoch id strides: an epoch may create this many items, versions and collaborations
+// (epochItemIDs) and users and groups (epochPrincipalIDs) before reaching the next epoch's ids.
+const (
+	epochItemIDs      = 10_000_000
+	epochPrincipalIDs = 100_000
+)
+
+// startEpoch moves the generated organization into its epoch: from now on ids, event ids and
+// stream positions are the epoch's own. Epoch 0 changes nothing. Called with e.mu held.
+func (e *Emulator) startEpoch() {
+	k := int64(e.o.Epoch)
+	e.posBase = streamBase + k<<40
+	if k == 0 {
+		return
+	}
+	e.rng = rand.New(rand.NewPCG(uint64(e.o.Seed), 0x7e11a1e^uint64(k)*0x9e3779b97f4a7c15))
+	e.nextID += k * epochItemIDs
+	e.epochOff = k * epochPrincipalIDs
+	e.streamed = len(e.records) // streamed in epoch 0
 }
 
 func withDefaults(o Options) Options {
@@ -240,6 +277,7 @@ func withDefaults(o Options) Options {
 	if o.StreamRetention <= 0 {
 		o.StreamRetention = 14 * 24 * time.Hour
 	}
+	o.Epoch = min(max(o.Epoch, 0), MaxEpoch)
 	if o.WebhookRetries <= 0 {
 		o.WebhookRetries = 12
 	}

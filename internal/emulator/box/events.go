@@ -256,7 +256,8 @@ func (e *Emulator) events(q url.Values) (int, any, *apiError) {
 	now := e.clk.Now()
 	var seq []int // record indexes in this stream's order
 	var oldest int
-	if ev.streamType == "admin_logs_streaming" {
+	streaming := ev.streamType == "admin_logs_streaming"
+	if streaming {
 		e.materialize()
 		seq = e.stream
 		cut := now.Add(-e.o.StreamRetention)
@@ -268,11 +269,11 @@ func (e *Emulator) events(q url.Values) (int, any, *apiError) {
 		oldest = sort.Search(len(e.records), func(i int) bool { return !e.records[i].act.At.Before(cut) })
 	}
 	n := len(e.records)
-	if seq != nil {
+	if streaming {
 		n = len(seq)
 	}
 	at := func(i int) *record {
-		if seq != nil {
+		if streaming {
 			return e.records[seq[i]]
 		}
 		return e.records[i]
@@ -291,8 +292,13 @@ func (e *Emulator) events(q url.Values) (int, any, *apiError) {
 		if !ok {
 			return 0, nil, badParam("stream_position", ev.position, "must be \"now\", \"0\" or a next_stream_position from an earlier answer")
 		}
-		idx := p - streamBase
+		idx := p - e.posBase
 		switch {
+		case idx < 0 && e.o.Epoch > 0 && p >= streamBase:
+			// A position from an earlier epoch of this organization: what happened after it is gone
+			// with that epoch; continue from the start of this epoch's activity.
+			e.log.Info("box emulator: stream position from an earlier start of the simulated organization; continuing from this start's activity", "stream_position", ev.position, "epoch", e.o.Epoch)
+			start = oldest
 		case idx < int64(oldest):
 			if ev.streamType == "admin_logs_streaming" {
 				e.stats.ExpiredPositions++
@@ -330,9 +336,9 @@ func (e *Emulator) eventsPage(idx int64, entries []any) map[string]any {
 	if entries == nil {
 		entries = []any{}
 	}
-	var pos any = strconv.FormatInt(streamBase+idx, 10)
+	var pos any = strconv.FormatInt(e.posBase+idx, 10)
 	if e.o.NumericStreamPositions {
-		pos = streamBase + idx
+		pos = e.posBase + idx
 	}
 	return map[string]any{"chunk_size": len(entries), "next_stream_position": pos, "entries": entries}
 }

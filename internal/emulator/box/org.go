@@ -168,7 +168,7 @@ func (e *Emulator) randomFileName() string {
 }
 
 func (e *Emulator) addUserLocked(login, name string, active bool) *user {
-	u := &user{id: strconv.FormatInt(20_000_000_000+int64(len(e.byID)), 10), login: login, name: name, status: "active", role: "user", accessible: true, created: e.now()}
+	u := &user{id: strconv.FormatInt(20_000_000_000+e.epochOff+int64(len(e.byID)), 10), login: login, name: name, status: "active", role: "user", accessible: true, created: e.now()}
 	if !active {
 		u.status = "inactive"
 	}
@@ -185,7 +185,7 @@ func (e *Emulator) addUserLocked(login, name string, active bool) *user {
 }
 
 func (e *Emulator) addGroupLocked(name string) *group {
-	g := &group{id: strconv.FormatInt(30_000_000+int64(len(e.groups)), 10), name: name, created: e.now()}
+	g := &group{id: strconv.FormatInt(30_000_000+e.epochOff+int64(len(e.groups)), 10), name: name, created: e.now()}
 	e.groups = append(e.groups, g)
 	e.groupsBy[g.id] = g
 	return g
