@@ -65,6 +65,7 @@ type App struct {
 	Bootstrap auth.Bootstrap
 
 	started chan struct{}
+	dirLock *os.File // the data directory's lock (SQLite only)
 }
 
 // OpenStore opens the configured store: SQLite in the data dir, or PostgreSQL.
@@ -90,12 +91,33 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		return nil, errSharedKey
 	}
 	var err error
+	if !cfg.UsesPostgres() {
+		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+			return nil, fmt.Errorf("app: data dir: %w", err)
+		}
+		if a.dirLock, err = lockDataDir(cfg.DataDir); err != nil {
+			return nil, err
+		}
+	}
 	if a.Store, err = OpenStore(ctx, cfg); err != nil {
+		a.unlock()
 		return nil, err
 	}
 	fail := func(err error) (*App, error) {
 		a.Store.Close()
+		a.unlock()
 		return nil, err
+	}
+	if a.dirLock != nil {
+		// This process alone uses the embedded store: leases still held were a killed process's,
+		// and waiting for them to run out would stall collection for a minute after a restart.
+		n, err := a.Store.ReleaseLeases(ctx)
+		if err != nil {
+			return fail(err)
+		}
+		if n > 0 {
+			log.Info("released the work a stopped process still held", "leases", n)
+		}
 	}
 	if a.Keyring, err = secret.LoadKeyring(secret.KeyConfig{Key: cfg.SecretKey, KeyFile: cfg.SecretKeyFile, OldKeys: cfg.OldKeys(), DataDir: cfg.DataDir}); err != nil {
 		return fail(err)
@@ -341,6 +363,7 @@ func (a *App) Run(ctx context.Context, ln net.Listener) error {
 	if e := a.Store.Close(); e != nil {
 		a.Log.Warn("store close", "err", e)
 	}
+	a.unlock()
 	a.Log.Info("stopped")
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
@@ -367,4 +390,16 @@ func (a *App) serveDebug(addr string) (stop func(), err error) {
 }
 
 // Close releases the store when Run was never called.
-func (a *App) Close() error { return a.Store.Close() }
+func (a *App) Close() error {
+	err := a.Store.Close()
+	a.unlock()
+	return err
+}
+
+// unlock releases the data directory's lock.
+func (a *App) unlock() {
+	if a.dirLock != nil {
+		a.dirLock.Close()
+		a.dirLock = nil
+	}
+}

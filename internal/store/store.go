@@ -440,6 +440,11 @@ type WorkQueries interface {
 	// ErrConflict if owner no longer holds the lease.
 	FinishWork(ctx context.Context, id int64, owner string, next time.Time, errText string) error
 	DeleteWork(ctx context.Context, kind, key string) error
+	// ReleaseLeases ends every lease of the work table and the outbox, whoever holds it; a unit
+	// asked to run again during its lease (ScheduleWork) becomes due at that time. Only a node
+	// that knows no other process uses the store may call it: the embedded SQLite node at start,
+	// holding its data directory's lock, releases what a killed process left.
+	ReleaseLeases(ctx context.Context) (int64, error)
 	// ListWork lists a connection's units (0: all) ordered by ID.
 	ListWork(ctx context.Context, connectionID int64) ([]Work, error)
 }

@@ -81,6 +81,23 @@ SELECT id FROM ` + from + ` WHERE ` + extra + `next_run_at <= ? AND lease_until 
 AND lease_until <= ? RETURNING ` + cols), args
 }
 
+// ReleaseLeases implements store.WorkQueries.
+func (q *Queries) ReleaseLeases(ctx context.Context) (int64, error) {
+	res, err := q.w.ExecContext(ctx, `UPDATE work SET lease_owner = '', lease_until = 0,
+next_run_at = CASE WHEN rerun_at > 0 AND rerun_at < next_run_at THEN rerun_at ELSE next_run_at END, rerun_at = 0
+WHERE lease_owner <> ''`)
+	if err != nil {
+		return 0, q.wrap("release leases", err)
+	}
+	n, _ := res.RowsAffected()
+	res, err = q.w.ExecContext(ctx, `UPDATE outbox SET lease_owner = '', lease_until = 0 WHERE lease_owner <> ''`)
+	if err != nil {
+		return 0, q.wrap("release outbox leases", err)
+	}
+	m, _ := res.RowsAffected()
+	return n + m, nil
+}
+
 // ClaimWork implements store.WorkQueries: a compare-and-set on the lease, with SKIP LOCKED on PostgreSQL.
 func (q *Queries) ClaimWork(ctx context.Context, r store.ClaimRequest) ([]store.Work, error) {
 	if r.Limit <= 0 {

@@ -34,6 +34,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		"Cursors":          testCursors,
 		"Work":             testWork,
 		"WorkConcurrent":   testWorkConcurrent,
+		"ReleaseLeases":    testReleaseLeases,
 		"Outbox":           testOutbox,
 		"People":           testPeople,
 		"Users":            testUsers,
@@ -530,6 +531,36 @@ func testCursors(t *testing.T, s store.Store) {
 	noErr(t, s.SaveCursor(ctx, 1, "x", big))
 	if got := ok(s.GetCursor(ctx, 1, "x"))(t); got != big {
 		t.Errorf("cursor %q", got)
+	}
+}
+
+// testReleaseLeases: a dead process's leases end at once; a run asked for during the lease
+// becomes due then; units nobody held are untouched.
+func testReleaseLeases(t *testing.T, s store.Store) {
+	t0 := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	ok(s.EnsureWork(ctx, store.Work{Kind: "rl", Key: "held", NextRunAt: t0}))(t)
+	ok(s.EnsureWork(ctx, store.Work{Kind: "rl", Key: "asked", NextRunAt: t0}))(t)
+	ok(s.EnsureWork(ctx, store.Work{Kind: "rl", Key: "free", NextRunAt: t0.Add(time.Hour)}))(t)
+	got := ok(s.ClaimWork(ctx, store.ClaimRequest{Owner: "dead", Now: t0, LeaseFor: time.Hour, Kinds: []string{"rl"}, Limit: 2}))(t)
+	if len(got) != 2 {
+		t.Fatalf("claim: %+v", got)
+	}
+	ok(s.ScheduleWork(ctx, store.Work{Kind: "rl", Key: "asked", NextRunAt: t0.Add(time.Second)}))(t)
+	if again := ok(s.ClaimWork(ctx, store.ClaimRequest{Owner: "new", Now: t0.Add(time.Minute), LeaseFor: time.Minute, Kinds: []string{"rl"}, Limit: 10}))(t); len(again) != 0 {
+		t.Fatalf("held units were claimed before their leases ended: %+v", again)
+	}
+	if n := ok(s.ReleaseLeases(ctx))(t); n < 2 {
+		t.Errorf("released %d leases, want at least 2", n)
+	}
+	again := ok(s.ClaimWork(ctx, store.ClaimRequest{Owner: "new", Now: t0.Add(time.Minute), LeaseFor: time.Minute, Kinds: []string{"rl"}, Limit: 10}))(t)
+	if len(again) != 2 || again[0].LeaseOwner != "new" {
+		t.Errorf("after release: %+v", again)
+	}
+	for _, w := range again {
+		noErr(t, s.FinishWork(ctx, w.ID, "new", t0.Add(2*time.Hour), ""))
+	}
+	if f := ok(s.GetWork(ctx, "rl", "free"))(t); !f.NextRunAt.Equal(t0.Add(time.Hour)) || f.LeaseOwner != "" {
+		t.Errorf("a free unit changed: %+v", f)
 	}
 }
 
