@@ -43,15 +43,44 @@ func New(maxSize int64, concurrency int) *Hasher {
 func (h *Hasher) MaxSize() int64 { return h.max }
 
 // Hash reads r to its end (closing it) and returns its digests. Content over the cap gives
-// ErrTooLarge; a cancelled ctx stops the read.
+// ErrTooLarge; a cancelled ctx stops the read. Prefer Open when the content is a download: Hash
+// is given content already open, which then waits for a slot.
 func (h *Hasher) Hash(ctx context.Context, r io.ReadCloser) (Sum, error) {
 	defer r.Close()
+	release, err := h.acquire(ctx)
+	if err != nil {
+		return Sum{}, err
+	}
+	defer release()
+	return h.sum(ctx, r)
+}
+
+// Open takes a hashing slot first, then opens the content with open and hashes it: a download is
+// open only while it is being hashed, so at most the concurrency's worth are open at once.
+func (h *Hasher) Open(ctx context.Context, open func(context.Context) (io.ReadCloser, error)) (Sum, error) {
+	release, err := h.acquire(ctx)
+	if err != nil {
+		return Sum{}, err
+	}
+	defer release()
+	r, err := open(ctx)
+	if err != nil {
+		return Sum{}, err
+	}
+	defer r.Close()
+	return h.sum(ctx, r)
+}
+
+func (h *Hasher) acquire(ctx context.Context) (release func(), err error) {
 	select {
 	case h.sem <- struct{}{}:
+		return func() { <-h.sem }, nil
 	case <-ctx.Done():
-		return Sum{}, ctx.Err()
+		return nil, ctx.Err()
 	}
-	defer func() { <-h.sem }()
+}
+
+func (h *Hasher) sum(ctx context.Context, r io.Reader) (Sum, error) {
 	m, s := md5.New(), sha256.New()
 	n, err := io.Copy(io.MultiWriter(m, s), &ctxReader{ctx: ctx, r: io.LimitReader(r, h.max+1)})
 	if err != nil {

@@ -3,6 +3,7 @@ package ingest
 import (
 	"context"
 	"errors"
+	"io"
 	"path"
 	"slices"
 	"sort"
@@ -273,18 +274,15 @@ func (s *Service) hashContent(ctx context.Context, ss *session, recs []connector
 			if drive == "" {
 				drive = recs[jb.r].Drive
 			}
-			rc, err := ss.Content(ctx, drive, e.File.ID)
+			// The slot is taken before the download is opened (a waiting job holds no connection).
+			got, err := s.hasher.Open(ctx, func(ctx context.Context) (io.ReadCloser, error) { return ss.Content(ctx, drive, e.File.ID) })
 			if err == nil {
-				got, herr := s.hasher.Hash(ctx, rc)
-				if herr == nil {
-					e.File.Hash.MD5, e.File.Hash.SHA256 = got.MD5, got.SHA256
-					if e.File.Size == 0 {
-						e.File.Size = got.Size
-					}
-					s.count(func(st *Stats) { st.Hashed++ })
-					return
+				e.File.Hash.MD5, e.File.Hash.SHA256 = got.MD5, got.SHA256
+				if e.File.Size == 0 {
+					e.File.Size = got.Size
 				}
-				err = herr
+				s.count(func(st *Stats) { st.Hashed++ })
+				return
 			}
 			s.count(func(st *Stats) { st.HashErrors++ })
 			s.log.Debug("hashing skipped", "file", e.File.ID, "err", err)
