@@ -109,13 +109,16 @@ type Service struct {
 // collectMetrics are collection's per-connection counters (label values are connection ids and
 // service names: closed sets).
 type collectMetrics struct {
-	records, events, throttles metrics.Counter
+	records, events, throttles, leftOut metrics.Counter
 }
 
 func newCollectMetrics(reg *metrics.Registry) collectMetrics {
 	return collectMetrics{
 		records: reg.Counter("telltale_connection_records_total", "Vendor records read from a connection's activity stream by this node.", "connection_id", "service"),
 		events:  reg.Counter("telltale_connection_events_total", "File events stored from a connection's activity stream by this node (after dedupe and coalescing).", "connection_id", "service"),
+		leftOut: reg.Counter("telltale_connection_records_left_out_total",
+			"Activity records of a connection not captured because they are outside its scope, by reason: out_of_scope (the drive is not monitored), owner_unknown (no drive or owner could be found for them under a users or groups scope).",
+			"connection_id", "service", "reason"),
 		throttles: reg.Counter("telltale_vendor_throttles_total",
 			"Throttling answers (429, 503 with Retry-After, or a vendor's own) a connection's vendor gave this node; each is honoured before the next call.", "connection_id", "service"),
 	}

@@ -3,6 +3,7 @@ package ingest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"path"
 	"slices"
@@ -97,13 +98,32 @@ func (s *Service) storePage(ctx context.Context, c store.Connection, ss *session
 			s.count(func(st *Stats) { st.Skipped[r.Skip]++ })
 		}
 	}
+	if err := s.resolveDrives(ctx, c, page.Records); err != nil {
+		return res, err
+	}
 	drives, err := s.scopeDrives(ctx, c, ss, page.Records)
 	if err != nil {
 		return res, err
 	}
+	leftOut := func(reason string) {
+		s.count(func(st *Stats) { st.OutOfScope++ })
+		res.OutOfScope++
+		s.m.leftOut.Inc(connLabel, c.Service, reason)
+	}
 	var recs []connector.Record
 	for _, r := range page.Records {
 		if len(r.Events) == 0 {
+			continue
+		}
+		if r.Drive == "" && c.ScopeKind != "all" {
+			// No drive, and neither the file index nor the owner's address finds one: with a scope
+			// of chosen users or groups every monitored owner has a drive, so an owner without one
+			// is not monitored, and activity nobody can place is not captured either (R2.8).
+			if r.Events[0].File.Owner != "" {
+				leftOut("out_of_scope")
+			} else {
+				leftOut("owner_unknown")
+			}
 			continue
 		}
 		if r.Drive != "" {
@@ -115,8 +135,7 @@ func (s *Service) storePage(ctx context.Context, c store.Connection, ss *session
 				continue
 			}
 			if !ok || !d.InScope {
-				s.count(func(st *Stats) { st.OutOfScope++ })
-				res.OutOfScope++
+				leftOut("out_of_scope")
 				continue
 			}
 		}
@@ -201,6 +220,78 @@ func (s *Service) storePage(ctx context.Context, c store.Connection, ss *session
 		s.mu.Unlock()
 	}
 	return res, err
+}
+
+// resolveDrives finds the drive of records the vendor did not place on one (R2.8): the drive of
+// the file as indexed, else the drive of the file's owner by address. Records it cannot place keep
+// an empty Drive.
+func (s *Service) resolveDrives(ctx context.Context, c store.Connection, recs []connector.Record) error {
+	var fileIDs, owners []string
+	for _, r := range recs {
+		if r.Drive != "" || len(r.Events) == 0 {
+			continue
+		}
+		f := r.Events[0].File
+		if f.ID != "" && !strings.HasPrefix(f.ID, "folder:") {
+			fileIDs = append(fileIDs, f.ID)
+		}
+		if f.Owner != "" {
+			owners = append(owners, strings.ToLower(f.Owner))
+		}
+	}
+	if len(fileIDs) == 0 && len(owners) == 0 {
+		return nil
+	}
+	byFile := map[string]string{} // vendor file id -> drive vendor id
+	if len(fileIDs) > 0 {
+		fs, err := s.st.FindFiles(ctx, c.ID, fileIDs)
+		if err != nil {
+			return fmt.Errorf("ingest: placing records by their files: %w", err)
+		}
+		driveOf := map[int64]string{}
+		for _, f := range fs {
+			if f.DriveID == 0 {
+				continue
+			}
+			v, ok := driveOf[f.DriveID]
+			if !ok {
+				d, err := s.st.GetDrive(ctx, f.DriveID)
+				if err != nil && !errors.Is(err, store.ErrNotFound) {
+					return fmt.Errorf("ingest: placing records by their files: %w", err)
+				}
+				v = d.VendorID
+				driveOf[f.DriveID] = v
+			}
+			if v != "" {
+				byFile[f.VendorID] = v
+			}
+		}
+	}
+	byOwner := map[string]string{} // owner address -> drive vendor id
+	if len(owners) > 0 {
+		ds, err := s.st.FindDrivesByOwner(ctx, c.ID, owners)
+		if err != nil {
+			return fmt.Errorf("ingest: placing records by their owners: %w", err)
+		}
+		for _, d := range ds {
+			if d.Kind != "shared" {
+				byOwner[d.Owner] = d.VendorID
+			}
+		}
+	}
+	for i := range recs {
+		r := &recs[i]
+		if r.Drive != "" || len(r.Events) == 0 {
+			continue
+		}
+		f := r.Events[0].File
+		if v := byFile[f.ID]; v != "" {
+			r.Drive = v
+		} else if v := byOwner[strings.ToLower(f.Owner)]; v != "" {
+			r.Drive = v
+		}
+	}
+	return nil
 }
 
 // scopeDrives returns the stored drives the records belong to. When records name drives Telltale has

@@ -190,6 +190,9 @@ type DriveQueries interface {
 	AnyUnindexedDrive(ctx context.Context, connectionID int64) (bool, error)
 	// FindDrives returns the connection's drives with the given vendor ids (missing ones are absent).
 	FindDrives(ctx context.Context, connectionID int64, vendorIDs []string) ([]Drive, error)
+	// FindDrivesByOwner returns the connection's drives owned by the given addresses, compared as
+	// stored (discovery stores owners in lower case).
+	FindDrivesByOwner(ctx context.Context, connectionID int64, owners []string) ([]Drive, error)
 	// UpdateDriveState sets state, error, file count and indexed time of one drive (ErrNotFound if absent).
 	UpdateDriveState(ctx context.Context, id int64, state, errText string, fileCount int64, indexedAt time.Time) error
 	// MarkDrivesOutOfScope takes out of scope every in-scope drive of the connection whose SeenAt is

@@ -46,6 +46,29 @@ func (q *Queries) FindDrives(ctx context.Context, connectionID int64, vendorIDs 
 	return out, err
 }
 
+// FindDrivesByOwner implements store.DriveQueries.
+func (q *Queries) FindDrivesByOwner(ctx context.Context, connectionID int64, owners []string) ([]store.Drive, error) {
+	var out []store.Drive
+	err := chunks(owners, func(part []string) error {
+		ph, args := in(part)
+		rows, err := q.r.QueryContext(ctx, q.d.q(`SELECT `+driveCols+` FROM drives WHERE connection_id = ? AND owner IN `+ph+` ORDER BY id`),
+			append([]any{connectionID}, args...)...)
+		if err != nil {
+			return q.wrap("find drives by owner", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			d, err := scanDrive(rows)
+			if err != nil {
+				return q.wrap("find drives by owner", err)
+			}
+			out = append(out, d)
+		}
+		return q.wrap("find drives by owner", rows.Err())
+	})
+	return out, err
+}
+
 // UpdateDriveState implements store.DriveQueries.
 func (q *Queries) UpdateDriveState(ctx context.Context, id int64, state, errText string, fileCount int64, indexedAt time.Time) error {
 	res, err := q.w.ExecContext(ctx, q.d.q(`UPDATE drives SET state = ?, error = ?, file_count = ?, indexed_at = ?, updated_at = ? WHERE id = ?`),

@@ -212,6 +212,12 @@ func testDrives(t *testing.T, s store.Store) {
 	if g := ok(s.GetDrive(ctx, d.ID))(t); g.VendorID != "u1" {
 		t.Errorf("get drive %+v", g)
 	}
+	if got := ok(s.FindDrivesByOwner(ctx, c.ID, []string{"a@x.com", "nobody@x.com"}))(t); len(got) != 1 || got[0].VendorID != "u1" {
+		t.Errorf("by owner: %+v", got)
+	}
+	if got := ok(s.FindDrivesByOwner(ctx, other.ID, []string{"a@x.com"}))(t); len(got) != 0 {
+		t.Errorf("by owner finds another connection's drive: %+v", got)
+	}
 }
 
 func testFiles(t *testing.T, s store.Store) {
