@@ -270,6 +270,18 @@ type Session interface {
 	Close() error
 }
 
+// PushKeeper is an optional capability of a Session whose vendor delivers push notifications to
+// subscriptions the connector registers (Box webhooks). Telltale keeps them for as long as the
+// connection collects, and removes them when it stops: a deauthorized or deleted connection leaves
+// nothing registered at the vendor.
+type PushKeeper interface {
+	// EnsurePush registers what is missing for the drives (a subscription the vendor dropped, or
+	// one never made); what exists is left alone.
+	EnsurePush(ctx context.Context, drives []Drive) error
+	// RemovePush deletes every subscription registered for the drives.
+	RemovePush(ctx context.Context, drives []Drive) error
+}
+
 // WebhookDelivery is what a verified push notification says about itself.
 type WebhookDelivery struct {
 	// ID identifies the notification: covered by the signature (a replay cannot change it) and the

@@ -34,7 +34,13 @@ const (
 	WorkDiscover = "collect.discover" // key: connection id
 	WorkIndex    = "collect.index"    // key: connection id ":" drive row id
 	WorkStream   = "collect.stream"   // key: connection id
+	WorkPush     = "collect.push"     // key: connection id; keeps push subscriptions (connector.PushKeeper)
+	WorkUnpush   = "collect.unpush"   // key: connection id; removes them once collection stops
 )
+
+// pushEvery is how often a connection's push subscriptions are checked and what is missing made
+// again (a webhook Box dropped with its folder); polling stays the record meanwhile.
+const pushEvery = 24 * time.Hour
 
 // Cursor streams.
 const (
@@ -193,6 +199,8 @@ func (s *Service) Register(r *work.Runner) {
 	r.Handle(WorkDiscover, s.discover)
 	r.Handle(WorkIndex, s.index)
 	r.Handle(WorkStream, s.stream)
+	r.Handle(WorkPush, s.keepPush)
+	r.Handle(WorkUnpush, s.removePush)
 }
 
 // Stats returns a copy of the counters.
@@ -253,6 +261,12 @@ func (s *Service) Reconcile(ctx context.Context) error {
 		} else if _, err := s.st.EnsureWork(ctx, w); err != nil {
 			return err
 		}
+		if s.o.PublicURL != "" {
+			// Push subscriptions are checked soon after collection starts (again) and then daily.
+			if _, err := s.st.EnsureWork(ctx, store.Work{Kind: WorkPush, Key: key(c.ID), ConnectionID: c.ID, NextRunAt: now.Add(time.Minute)}); err != nil {
+				return err
+			}
+		}
 	}
 	if _, err := s.st.PruneVendorRecords(ctx, now.Add(-s.o.RecordRetention)); err != nil {
 		return err
@@ -269,11 +283,18 @@ func (s *Service) stop(ctx context.Context, id int64) error {
 	stopped := false
 	for _, w := range ws {
 		switch w.Kind {
-		case WorkDiscover, WorkIndex, WorkStream:
+		case WorkDiscover, WorkIndex, WorkStream, WorkPush:
 			if err := s.st.DeleteWork(ctx, w.Kind, w.Key); err != nil && !errors.Is(err, store.ErrNotFound) {
 				return err
 			}
 			stopped = true
+		}
+	}
+	if stopped && s.o.PublicURL != "" {
+		// What was registered at the vendor goes with the collection: a deauthorized or deleted
+		// connection leaves no webhook behind.
+		if _, err := s.st.EnsureWork(ctx, store.Work{Kind: WorkUnpush, Key: key(id), ConnectionID: id, NextRunAt: s.clock.Now()}); err != nil {
+			return err
 		}
 	}
 	if stopped {

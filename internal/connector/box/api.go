@@ -138,3 +138,17 @@ type nower interface{ Now() time.Time }
 type realClock struct{}
 
 func (realClock) Now() time.Time { return time.Now().UTC() }
+
+// apiWebhooks is the page of GET /webhooks (Webhooks: marker paging of Webhook--Mini).
+type apiWebhooks struct {
+	Entries []struct {
+		ID     string `json:"id"`
+		Type   string `json:"type"`
+		Target struct {
+			ID   string `json:"id"`
+			Type string `json:"type"`
+		} `json:"target"`
+	} `json:"entries"`
+	NextMarker *string `json:"next_marker"`
+	Limit      int64   `json:"limit"`
+}

@@ -712,6 +712,74 @@ var webhookTriggers = []string{"FILE.UPLOADED", "FILE.TRASHED", "FILE.RESTORED",
 	"FILE.DOWNLOADED", "FILE.PREVIEWED", "SHARED_LINK.CREATED", "SHARED_LINK.UPDATED", "SHARED_LINK.DELETED",
 	"COLLABORATION.CREATED", "COLLABORATION.UPDATED", "COLLABORATION.REMOVED"}
 
+var _ connector.PushKeeper = (*session)(nil)
+
+// webhooksOf lists the webhooks this app registered as the user: target id -> webhook id.
+func (s *session) webhooksOf(ctx context.Context, user string) (map[string]string, error) {
+	out := map[string]string{}
+	q := url.Values{"limit": {"200"}}
+	for {
+		var page apiWebhooks
+		if err := s.api.getJSON(ctx, "/webhooks", q, user, &page); err != nil {
+			return nil, fmt.Errorf("box: listing the webhooks of user %s: %w", user, err)
+		}
+		for _, w := range page.Entries {
+			out[w.Target.Type+":"+w.Target.ID] = w.ID
+		}
+		if page.NextMarker == nil || *page.NextMarker == "" || len(page.Entries) == 0 {
+			return out, nil
+		}
+		q.Set("marker", *page.NextMarker)
+	}
+}
+
+// EnsurePush registers webhooks on the top-level folders of each drive that has none (Box drops a
+// webhook whose folder is deleted, and resume finds drives already indexed, whose crawl registered
+// them before). Without a public URL or signature keys there is nothing to keep.
+func (s *session) EnsurePush(ctx context.Context, drives []connector.Drive) error {
+	if s.deps.PushURL == "" || (s.keys[0] == "" && s.keys[1] == "") {
+		return nil
+	}
+	for _, d := range drives {
+		have, err := s.webhooksOf(ctx, d.VendorID)
+		if err != nil {
+			return err
+		}
+		var root apiItems
+		q := url.Values{"limit": {strconv.Itoa(pageLimit)}, "usemarker": {"true"}, "fields": {itemFields}}
+		if err := s.api.getJSON(ctx, "/folders/0/items", q, d.VendorID, &root); err != nil {
+			if isStatus(err, http.StatusForbidden, http.StatusNotFound) || errors.Is(err, connector.ErrPermission) {
+				continue // the drive is inaccessible: its status says so
+			}
+			return fmt.Errorf("box: listing %s's top-level folders: %w", d.Owner, err)
+		}
+		var missing []apiItem
+		for _, it := range root.Entries {
+			if _, ok := have[it.Type+":"+it.ID]; !ok {
+				missing = append(missing, it)
+			}
+		}
+		s.registerWebhooks(ctx, d, missing)
+	}
+	return nil
+}
+
+// RemovePush deletes every webhook this app registered as the drives' users.
+func (s *session) RemovePush(ctx context.Context, drives []connector.Drive) error {
+	for _, d := range drives {
+		have, err := s.webhooksOf(ctx, d.VendorID)
+		if err != nil {
+			return err
+		}
+		for _, id := range have {
+			if err := s.api.deleteWebhook(ctx, id, d.VendorID); err != nil {
+				return fmt.Errorf("box: removing webhook %s of user %s: %w", id, d.VendorID, err)
+			}
+		}
+	}
+	return nil
+}
+
 // maxWebhooksPerUser is Box's limit of webhooks per app per user.
 const maxWebhooksPerUser = 1000
 

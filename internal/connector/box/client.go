@@ -229,6 +229,25 @@ func (c *apiClient) postJSON(ctx context.Context, path string, in any, asUser st
 	return classify(err)
 }
 
+// deleteWebhook DELETEs one of this app's webhooks as the user who registered it; one that is gone
+// already is not an error. Like postJSON it serves only Telltale's own webhooks (R1.12).
+func (c *apiClient) deleteWebhook(ctx context.Context, id, asUser string) error {
+	tok, err := c.accessToken(ctx, false)
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodDelete, c.base+"/2.0/webhooks/"+url.PathEscape(id), nil)
+	if err != nil {
+		return err
+	}
+	key := authorize(req, tok, asUser)
+	_, _, err = c.http.Do(ctx, key, req, 1<<20)
+	if isStatus(err, http.StatusNotFound) {
+		return nil
+	}
+	return classify(err)
+}
+
 // authorize sets the bearer token and, for calls made as a managed user, the as-user header, and
 // returns the pacing key: Box limits requests per user, and as-user calls count against that user.
 func authorize(req *http.Request, token, asUser string) string {

@@ -35,3 +35,20 @@ func (e *Emulator) SetRateLimit(perMinute int) {
 	e.o.RateLimitPerMinute = perMinute
 	e.buckets = map[string]*bucket{}
 }
+
+// Webhooks counts the registered webhooks (the ground truth of push-lifecycle tests).
+func (e *Emulator) Webhooks() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return len(e.webhooks)
+}
+
+// DropWebhooks deletes every webhook, as Box does with a webhook whose folder is deleted or whose
+// deliveries keep failing; it returns how many there were.
+func (e *Emulator) DropWebhooks() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	n := len(e.webhooks)
+	clear(e.webhooks)
+	return n
+}
