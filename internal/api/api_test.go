@@ -98,15 +98,19 @@ func (f *fixture) send(t *testing.T, method, path string, body any, sign func(*h
 	case nil:
 	case string:
 		rd, ct = strings.NewReader(b), "text/csv"
+	case []byte: // sent as it is (json.Marshal would replace bytes that are not UTF-8)
+		rd = bytes.NewReader(b)
+	case io.Reader: // streamed, its length unknown to net/http
+		rd = b
 	default:
 		j, _ := json.Marshal(b)
 		rd = bytes.NewReader(j)
 	}
 	req, _ := http.NewRequest(method, f.srv.URL+path, rd)
-	sign(req)
 	if rd != nil {
 		req.Header.Set("Content-Type", ct)
 	}
+	sign(req)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -119,8 +123,14 @@ func (f *fixture) send(t *testing.T, method, path string, body any, sign func(*h
 // userToken creates a user of the role and returns an API token.
 func (f *fixture) userToken(t *testing.T, role auth.Role) string {
 	t.Helper()
+	return f.namedToken(t, "user-"+string(role), role)
+}
+
+// namedToken creates the user name with the role and returns an API token.
+func (f *fixture) namedToken(t *testing.T, name string, role auth.Role) string {
+	t.Helper()
 	ctx := context.Background()
-	u, err := f.app.Auth.CreateUser(ctx, "user-"+string(role), "", role, "correct horse battery staple", role == auth.RoleIntegration)
+	u, err := f.app.Auth.CreateUser(ctx, name, "", role, "correct horse battery staple", role == auth.RoleIntegration)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,11 +1,9 @@
 package api_test
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
-	"io"
 	"net/http"
 	"path/filepath"
 	"runtime"
@@ -20,26 +18,6 @@ import (
 
 // Regression tests for issue 12 (hardening): each failed before its fix.
 
-// raw sends body bytes as they are (json.Marshal would have replaced bytes that are not UTF-8).
-func (f *fixture) raw(t *testing.T, token, method, path string, body []byte, header ...string) (int, []byte) {
-	t.Helper()
-	req, _ := http.NewRequest(method, f.srv.URL+path, bytes.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, b
-}
-
 // TestJSONThatIsNotUTF8IsRefused: a string that is not UTF-8 is refused with its field named, and
 // nothing changes. Before, encoding/json put U+FFFD in its place: a Latin-1 scope CSV was stored
 // with "ann\uFFFDe@..." and monitoring resumed on a scope that never matches.
@@ -48,7 +26,7 @@ func TestJSONThatIsNotUTF8IsRefused(t *testing.T) {
 	f := newFixture(t)
 	body := []byte(`{"name":"Latin","service":"box","tenant_id":"1","scope":{"kind":"users","csv":"Email\nann` + "\xe9" + `e@example.com\n"},` +
 		`"settings":{"enterprise_id":"1","client_id":"c","admin_email":"a@example.com"},"credentials":{"client_secret":"s"}}`)
-	status, out := f.raw(t, f.admin, "POST", "/api/v1/connections", body)
+	status, out := f.do(t, f.admin, "POST", "/api/v1/connections", body)
 	p := problem(t, out)
 	if status != http.StatusBadRequest || len(p.Errors) != 1 || p.Errors[0].Field != "scope.csv" || !strings.Contains(p.Detail, "not UTF-8") || !strings.Contains(p.Detail, "CSV UTF-8") {
 		t.Errorf("Latin-1 scope in JSON: %d %s", status, out)
@@ -57,11 +35,11 @@ func TestJSONThatIsNotUTF8IsRefused(t *testing.T) {
 		t.Errorf("a connection was stored: %s", out)
 	}
 	// Any string field, anywhere.
-	status, out = f.raw(t, f.admin, "POST", "/api/v1/saved-searches", []byte("{\"name\":\"caf\xe9\",\"query\":\"\"}"))
+	status, out = f.do(t, f.admin, "POST", "/api/v1/saved-searches", []byte("{\"name\":\"caf\xe9\",\"query\":\"\"}"))
 	if p := problem(t, out); status != http.StatusBadRequest || len(p.Errors) != 1 || p.Errors[0].Field != "name" {
 		t.Errorf("saved search name: %d %s", status, out)
 	}
-	status, out = f.raw(t, f.admin, "POST", "/api/v1/file-events/search", []byte("{\"query\":\"\",\"filter\":[{\"field\":\"name\",\"value\":\"ok\"},{\"field\":\"name\",\"value\":\"b\xffd\"}]}"))
+	status, out = f.do(t, f.admin, "POST", "/api/v1/file-events/search", []byte("{\"query\":\"\",\"filter\":[{\"field\":\"name\",\"value\":\"ok\"},{\"field\":\"name\",\"value\":\"b\xffd\"}]}"))
 	if p := problem(t, out); status != http.StatusBadRequest || len(p.Errors) != 1 || p.Errors[0].Field != "filter[1].value" {
 		t.Errorf("filter value: %d %s", status, out)
 	}
@@ -82,13 +60,13 @@ func TestErrorMessagesSayWhatAndWhere(t *testing.T) {
 			}
 		}
 	}
-	status, out := f.raw(t, f.admin, "POST", "/api/v1/saved-searches", []byte(`["a"]`))
+	status, out := f.do(t, f.admin, "POST", "/api/v1/saved-searches", []byte(`["a"]`))
 	check("array body", status, out, 400, "must be a JSON object, not a JSON array")
-	status, out = f.raw(t, f.admin, "POST", "/api/v1/saved-searches", []byte(`{"name":"x","query":"act`))
+	status, out = f.do(t, f.admin, "POST", "/api/v1/saved-searches", []byte(`{"name":"x","query":"act`))
 	check("truncated", status, out, 400, "truncated JSON", "byte 24")
-	status, out = f.raw(t, f.admin, "POST", "/api/v1/saved-searches", []byte(`{"name":"x","qurey":""}`))
+	status, out = f.do(t, f.admin, "POST", "/api/v1/saved-searches", []byte(`{"name":"x","qurey":""}`))
 	check("unknown field", status, out, 400, `unknown field \"qurey\"`, `"field":"qurey"`)
-	status, out = f.raw(t, f.admin, "POST", "/api/v1/saved-searches", []byte(`{"name":5}`))
+	status, out = f.do(t, f.admin, "POST", "/api/v1/saved-searches", []byte(`{"name":5}`))
 	check("wrong type", status, out, 400, "want a JSON string, got a JSON number", `"field":"name"`)
 	status, out = f.do(t, f.admin, "GET", "/api/v1/connections/abc", nil)
 	check("bad id", status, out, 404, `no connection with id \"abc\"`)
@@ -167,19 +145,7 @@ func TestLabelsAreChecked(t *testing.T) {
 func TestSavedSearchesBelongToTheirOwner(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	ctx := context.Background()
-	mk := func(name string, role auth.Role) string {
-		u, err := f.app.Auth.CreateUser(ctx, name, "", role, "correct horse battery staple", false)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, tok, err := f.app.Auth.CreateToken(ctx, u.ID, "t", 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return tok
-	}
-	owner, other := mk("owner", auth.RoleAnalyst), mk("other", auth.RoleAnalyst)
+	owner, other := f.namedToken(t, "owner", auth.RoleAnalyst), f.namedToken(t, "other", auth.RoleAnalyst)
 	status, out := f.do(t, owner, "POST", "/api/v1/saved-searches", client.SavedSearchInput{Name: "mine", Query: "action:file-shared"})
 	var s client.SavedSearch
 	if status != 201 || json.Unmarshal(out, &s) != nil {

@@ -44,16 +44,10 @@ func postImport(t *testing.T, f *fixture, connID, query, body string, chunked bo
 	if chunked {
 		rd = io.MultiReader(rd) // not a type whose length net/http knows
 	}
-	req, _ := http.NewRequest("POST", f.srv.URL+"/api/v1/connections/"+connID+"/import"+query, rd)
-	req.Header.Set("Authorization", "Bearer "+f.admin)
-	req.Header.Set("Content-Type", "application/x-ndjson")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, b
+	return f.send(t, "POST", "/api/v1/connections/"+connID+"/import"+query, rd, func(req *http.Request) {
+		req.Header.Set("Authorization", "Bearer "+f.admin)
+		req.Header.Set("Content-Type", "application/x-ndjson")
+	})
 }
 
 func storedEvents(t *testing.T, f *fixture) int {

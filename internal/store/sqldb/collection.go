@@ -25,46 +25,35 @@ func chunks(ids []string, fn func(part []string) error) error {
 
 // FindDrives implements store.DriveQueries.
 func (q *Queries) FindDrives(ctx context.Context, connectionID int64, vendorIDs []string) ([]store.Drive, error) {
-	var out []store.Drive
-	err := chunks(vendorIDs, func(part []string) error {
-		ph, args := in(part)
-		rows, err := q.r.QueryContext(ctx, q.d.q(`SELECT `+driveCols+` FROM drives WHERE connection_id = ? AND vendor_id IN `+ph+` ORDER BY id`),
-			append([]any{connectionID}, args...)...)
-		if err != nil {
-			return q.wrap("find drives", err)
-		}
-		defer rows.Close()
-		for rows.Next() {
-			d, err := scanDrive(rows)
-			if err != nil {
-				return q.wrap("find drives", err)
-			}
-			out = append(out, d)
-		}
-		return q.wrap("find drives", rows.Err())
-	})
-	return out, err
+	return q.findDrives(ctx, connectionID, "vendor_id", vendorIDs)
 }
 
 // FindDrivesByOwner implements store.DriveQueries.
 func (q *Queries) FindDrivesByOwner(ctx context.Context, connectionID int64, owners []string) ([]store.Drive, error) {
+	return q.findDrives(ctx, connectionID, "owner", owners)
+}
+
+// findDrives returns the connection's drives whose column (a constant of the callers above) is
+// one of values, by id.
+func (q *Queries) findDrives(ctx context.Context, connectionID int64, column string, values []string) ([]store.Drive, error) {
 	var out []store.Drive
-	err := chunks(owners, func(part []string) error {
+	op := "find drives by " + column
+	err := chunks(values, func(part []string) error {
 		ph, args := in(part)
-		rows, err := q.r.QueryContext(ctx, q.d.q(`SELECT `+driveCols+` FROM drives WHERE connection_id = ? AND owner IN `+ph+` ORDER BY id`),
+		rows, err := q.r.QueryContext(ctx, q.d.q(`SELECT `+driveCols+` FROM drives WHERE connection_id = ? AND `+column+` IN `+ph+` ORDER BY id`),
 			append([]any{connectionID}, args...)...)
 		if err != nil {
-			return q.wrap("find drives by owner", err)
+			return q.wrap(op, err)
 		}
 		defer rows.Close()
 		for rows.Next() {
 			d, err := scanDrive(rows)
 			if err != nil {
-				return q.wrap("find drives by owner", err)
+				return q.wrap(op, err)
 			}
 			out = append(out, d)
 		}
-		return q.wrap("find drives by owner", rows.Err())
+		return q.wrap(op, rows.Err())
 	})
 	return out, err
 }
