@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/telltale-dev/telltale/client"
@@ -129,7 +130,7 @@ func (s *Server) checkService(service string) error {
 		names = append(names, sp.Service)
 	}
 	avail := strings.Join(names, ", ")
-	if _, known := connection.ServiceType(service); known {
+	if slices.Contains(connection.Products, service) {
 		return unprocessableField("service", "no connector for %s yet; available: %s", service, avail)
 	}
 	return unprocessableField("service", "service %q is not supported; available: %s", service, avail)

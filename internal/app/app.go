@@ -125,8 +125,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	log.Info("secret key loaded: back it up separately from the database", "source", a.Keyring.Source(), "key_id", a.Keyring.KeyID())
 	a.Auth = auth.NewService(a.Store, a.Clock, log, auth.Options{SessionTTL: cfg.SessionTTL})
 	defaultDays := int(cfg.Retention / (24 * time.Hour))
+	a.Connectors = all.Registry()
 	a.Connections = connection.NewService(connection.Options{
-		Store: a.Store, Clock: a.Clock, Log: log,
+		Store: a.Store, Clock: a.Clock, Log: log, Services: connection.ServicesOf(a.Connectors.Specs()...),
 		Retention: func(ctx context.Context) time.Duration {
 			s, err := settings.Load(ctx, a.Store, defaultDays)
 			if err != nil {
@@ -139,7 +140,6 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	})
 	a.Runner = work.NewRunner(work.Options{Store: a.Store, Clock: a.Clock, Log: log, Concurrency: cfg.Workers})
 	a.Runner.Handle(WorkLifecycle, a.lifecycle)
-	a.Connectors = all.Registry()
 	a.Ingest = ingest.New(ingest.Options{
 		Store: a.Store, Connections: a.Connections, Registry: a.Connectors, Keyring: a.Keyring, Clock: a.Clock, Log: log,
 		Kick: a.Runner.Kick, PollInterval: cfg.PollInterval, DiscoveryInterval: cfg.DiscoveryEvery,

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/telltale-dev/telltale/internal/clock"
+	"github.com/telltale-dev/telltale/internal/connector"
 	"github.com/telltale-dev/telltale/internal/store"
 	"github.com/telltale-dev/telltale/internal/textcheck"
 )
@@ -29,28 +30,31 @@ const maxRetries = 5
 // purgeBatch is how many events one DeleteConnectionEvents call removes.
 const purgeBatch = 5000
 
-// services maps every supported service to its service type (R1.2).
-var services = map[string]string{
-	"box":               Cloud,
-	"google_drive":      Cloud,
-	"onedrive":          Cloud,
-	"gmail":             Email,
-	"microsoft365_mail": Email,
+// Products are the services Telltale is built to connect (R1.2), in the order the product lists
+// them. What a service is (cloud or email, its drive limit) is its connector's to declare, and
+// reaches this package through Options.Services; this list only lets a message tell a service whose
+// connector is not built yet from a misspelt one.
+var Products = []string{"box", "google_drive", "onedrive", "gmail", "microsoft365_mail"}
+
+// ServiceInfo is what the connection lifecycle needs to know of a service, from its connector's spec.
+type ServiceInfo struct {
+	Type       string // Cloud or Email: which statuses apply (R1.5)
+	DriveLimit int    // default drive limit per connection (R1.9); 0: none
 }
 
-// DefaultDriveLimits are the drive limits per cloud service (R1.9).
-var DefaultDriveLimits = map[string]int{"box": 500000, "google_drive": 55000, "onedrive": 55000}
-
-// ServiceType returns the service type ("cloud" or "email") of a service and whether it is supported.
-func ServiceType(service string) (string, bool) {
-	t, ok := services[service]
-	return t, ok
+// ServicesOf is what connectors' specs declare, as Options.Services.
+func ServicesOf(specs ...connector.Spec) map[string]ServiceInfo {
+	out := make(map[string]ServiceInfo, len(specs))
+	for _, sp := range specs {
+		out[sp.Service] = ServiceInfo{Type: sp.ServiceType, DriveLimit: sp.DriveLimit}
+	}
+	return out
 }
 
 // Limits are the configurable limits of connections.
 type Limits struct {
-	// Drives is the maximum number of drives per connection by service; a missing or
-	// non-positive entry uses DefaultDriveLimits.
+	// Drives overrides the drive limit of services (--drive-limit-*); a missing or non-positive
+	// entry uses the service's own (ServiceInfo.DriveLimit).
 	Drives map[string]int
 }
 
@@ -62,6 +66,9 @@ type Options struct {
 	// Retention returns how long a deauthorized connection is kept; nil: DefaultRetention.
 	Retention func(ctx context.Context) time.Duration
 	Limits    Limits
+	// Services are the services connections may be made for, keyed by name: each connector's
+	// spec declares its own (app builds this from the registry).
+	Services map[string]ServiceInfo
 }
 
 // Service applies the connection rules to the store. It is safe for concurrent use: every
@@ -72,11 +79,12 @@ type Service struct {
 	log       *slog.Logger
 	retention func(ctx context.Context) time.Duration
 	limits    Limits
+	services  map[string]ServiceInfo
 }
 
 // NewService returns a Service.
 func NewService(o Options) *Service {
-	s := &Service{st: o.Store, clock: o.Clock, log: o.Log, retention: o.Retention, limits: o.Limits}
+	s := &Service{st: o.Store, clock: o.Clock, log: o.Log, retention: o.Retention, limits: o.Limits, services: o.Services}
 	if s.clock == nil {
 		s.clock = clock.Real{}
 	}
@@ -124,9 +132,9 @@ func nameTaken(name string) error {
 	return &kindError{msg: fmt.Sprintf("a connection named %q already exists: choose another display name", name), kind: store.ErrConflict, field: "name"}
 }
 
-func validServices() string {
-	names := make([]string, 0, len(services))
-	for k := range services {
+func (s *Service) validServices() string {
+	names := make([]string, 0, len(s.services))
+	for k := range s.services {
 		names = append(names, k)
 	}
 	sort.Strings(names)
@@ -142,10 +150,11 @@ func (s *Service) Create(ctx context.Context, nc NewConnection, actor string) (s
 	if err != nil {
 		return store.Connection{}, err
 	}
-	stype, ok := services[nc.Service]
+	info, ok := s.services[nc.Service]
 	if !ok {
-		return store.Connection{}, invalidField("service", "service %q is not supported: choose one of %s", nc.Service, validServices())
+		return store.Connection{}, invalidField("service", "service %q has no connector: choose one of %s", nc.Service, s.validServices())
 	}
+	stype := info.Type
 	kind := nc.ScopeKind
 	if kind == "" {
 		kind = "all"
@@ -425,7 +434,7 @@ func (s *Service) DriveLimit(service string) int {
 	if n := s.limits.Drives[service]; n > 0 {
 		return n
 	}
-	return DefaultDriveLimits[service]
+	return s.services[service].DriveLimit
 }
 
 // DriveLimitMessage is the message shown when a connection has more drives than max (R1.9).

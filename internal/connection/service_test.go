@@ -36,7 +36,16 @@ func newFixture(t *testing.T, o Options) *fixture {
 	t.Cleanup(func() { st.Close() })
 	clk := clock.NewFake(t0)
 	o.Store, o.Clock, o.Log = st, clk, slog.New(slog.NewTextHandler(io.Discard, nil))
+	if o.Services == nil {
+		o.Services = testServices
+	}
 	return &fixture{st: st, clk: clk, svc: NewService(o), ctx: ctx}
+}
+
+// testServices are what the connectors of these tests declare (in production, their specs).
+var testServices = map[string]ServiceInfo{
+	"box": {Type: Cloud, DriveLimit: 500000}, "google_drive": {Type: Cloud, DriveLimit: 55000},
+	"onedrive": {Type: Cloud, DriveLimit: 55000}, "gmail": {Type: Email},
 }
 
 func (f *fixture) create(t *testing.T, name, service, tenant string) store.Connection {
@@ -92,7 +101,7 @@ func TestCreateValidation(t *testing.T) {
 		t.Errorf("100 characters: %v", err)
 	}
 	_, err = f.svc.Create(f.ctx, NewConnection{Name: "x", Service: "dropbox"}, "admin")
-	if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), `"dropbox"`) || !strings.Contains(err.Error(), "microsoft365_mail") {
+	if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), `"dropbox"`) || !strings.Contains(err.Error(), "box, gmail, google_drive, onedrive") {
 		t.Errorf("bad service: %v", err)
 	}
 	// Rename onto a taken name is a conflict too; renaming to itself with other case is fine.
@@ -388,7 +397,7 @@ func TestRetentionHistoryAndCrashedRun(t *testing.T) {
 	f.fill(t, c.ID, 4)
 	f.deauthorized(t, c.ID)
 	f.clk.Advance(90 * 24 * time.Hour)
-	crashing := NewService(Options{Store: crashingStore{f.st}, Clock: f.clk, Log: f.svc.log})
+	crashing := NewService(Options{Store: crashingStore{f.st}, Clock: f.clk, Log: f.svc.log, Services: testServices})
 	if _, err := crashing.RunRetention(f.ctx); err == nil {
 		t.Fatal("the crashing run succeeded")
 	}

@@ -56,6 +56,9 @@ type Spec struct {
 	DiscoveryInterval time.Duration
 	// PollInterval is how often the activity stream is polled when no push notification arrives (R3.3).
 	PollInterval time.Duration
+	// DriveLimit is the default most drives one connection monitors (R1.9); 0: no limit. The
+	// operator's --drive-limit-* flags override it.
+	DriveLimit int
 }
 
 // Field returns the named field and whether it exists.

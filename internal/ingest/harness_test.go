@@ -88,7 +88,7 @@ func newEnv(t *testing.T, con connector.Connector, allowLoopback bool) *env {
 	if e.keyring, err = secret.LoadKeyring(secret.KeyConfig{Key: base64.StdEncoding.EncodeToString(key)}); err != nil {
 		t.Fatal(err)
 	}
-	e.conns = connection.NewService(connection.Options{Store: st, Clock: e.clock, Log: slog.New(slog.DiscardHandler)})
+	e.conns = connection.NewService(connection.Options{Store: st, Clock: e.clock, Log: slog.New(slog.DiscardHandler), Services: connection.ServicesOf(con.Spec())})
 	e.opts = ingest.Options{AllowLoopback: allowLoopback}
 	e.start()
 	return e

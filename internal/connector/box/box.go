@@ -84,6 +84,7 @@ func (Connector) Spec() connector.Spec {
 		},
 		DiscoveryInterval: 5 * time.Minute, // new Box drives are found within minutes (R3.4)
 		PollInterval:      5 * time.Minute,
+		DriveLimit:        500000, // R1.9: Box connections monitor up to 500,000 user drives
 	}
 }
 

@@ -113,7 +113,7 @@ func NewEnv(t *testing.T, h Harness, scopeKind string, scope []store.ScopeEntry)
 		t.Fatal(err)
 	}
 	log := slog.New(slog.DiscardHandler)
-	e.Conns = connection.NewService(connection.Options{Store: st, Clock: clk, Log: log})
+	e.Conns = connection.NewService(connection.Options{Store: st, Clock: clk, Log: log, Services: connection.ServicesOf(h.Connector.Spec())})
 	e.restart()
 	tenant, sets, creds := e.V.Connection()
 	sb, _ := json.Marshal(sets)
