@@ -14,6 +14,18 @@ import (
 // Retry-After longer than Options.MaxWait. ThrottledUntil tells until when.
 var ErrThrottled = errors.New("httpx: throttled")
 
+// ThrottledError is the error of a request not sent because its key is fenced; it matches
+// ErrThrottled and says until when, so that a scheduler can come back then instead of counting a
+// failure.
+type ThrottledError struct {
+	Key   string
+	Until time.Time
+	msg   string
+}
+
+func (e *ThrottledError) Error() string { return e.msg }
+func (e *ThrottledError) Unwrap() error { return ErrThrottled }
+
 // errAttemptTimeout is the cause of an attempt's context when Options.Timeout runs out.
 var errAttemptTimeout = errors.New("no answer within the per-attempt timeout (httpx Options.Timeout)")
 

@@ -126,8 +126,8 @@ func (c *Client) waitTurn(ctx context.Context, key string) error {
 			c.mu.Unlock()
 			w := fence.Sub(now)
 			if w > c.o.MaxWait {
-				return fmt.Errorf("%w: %s may not send before %s (%s away, longer than MaxWait %s): try again later",
-					ErrThrottled, key, fence.UTC().Format(time.RFC3339), w.Round(time.Second), c.o.MaxWait)
+				return &ThrottledError{Key: key, Until: fence, msg: fmt.Sprintf("%v: %s may not send before %s (%s away, longer than MaxWait %s): try again later",
+					ErrThrottled, key, fence.UTC().Format(time.RFC3339), w.Round(time.Second), c.o.MaxWait)}
 			}
 			if err := c.sleep(ctx, w); err != nil {
 				return err

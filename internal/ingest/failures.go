@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"time"
 
 	"github.com/telltale-dev/telltale/internal/connection"
 	"github.com/telltale-dev/telltale/internal/connector"
 	"github.com/telltale-dev/telltale/internal/httpx"
 	"github.com/telltale-dev/telltale/internal/store"
+	"github.com/telltale-dev/telltale/internal/work"
 )
 
 // DefaultFailuresBeforeError is how many runs in a row of one collection unit must fail for the
@@ -64,6 +66,25 @@ func failureClass(err error) (class string, permanent bool) {
 	return failVendor, false
 }
 
+// throttledFor says whether err is the vendor throttling collection and for how long: a request
+// not sent because its principal is fenced (httpx.ThrottledError), or a throttling answer whose
+// Retry-After was longer than the HTTP client waits (429, or 503 with Retry-After). A throttle
+// without a Retry-After waits a minute.
+func throttledFor(err error, now time.Time) (time.Duration, bool) {
+	var te *httpx.ThrottledError
+	if errors.As(err, &te) {
+		return max(te.Until.Sub(now), time.Second), true
+	}
+	var se *httpx.StatusError
+	if errors.As(err, &se) && (se.Code == http.StatusTooManyRequests || (se.Code == http.StatusServiceUnavailable && se.RetryAfter > 0)) {
+		if se.RetryAfter > 0 {
+			return se.RetryAfter, true
+		}
+		return time.Minute, true
+	}
+	return 0, false
+}
+
 // fail records that a collection unit of connection c failed doing what, and moves the connection
 // to Error with a reason that says what is wrong and what to do (R1.5, R1.10): at once for
 // permanent causes (a URL the SSRF guard refuses, settings that cannot be used, credentials or a
@@ -72,6 +93,11 @@ func failureClass(err error) (class string, permanent bool) {
 // cancellation are not failures.
 func (s *Service) fail(ctx context.Context, c store.Connection, unit, what string, err error) error {
 	out := fmt.Errorf("%s: %w", what, err)
+	if d, ok := throttledFor(err, s.clock.Now()); ok {
+		// The vendor said when to come back: the unit runs again then, and it is not a failure
+		// (no backoff, no attempt counted, the status stays).
+		return work.RetryAfter(d)
+	}
 	if ctx.Err() != nil || errors.Is(err, context.Canceled) || errors.Is(err, httpx.ErrThrottled) {
 		return out
 	}
