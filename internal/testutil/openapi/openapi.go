@@ -62,11 +62,15 @@ const (
 type Exception struct {
 	Rule Rule
 	// At is where: a schema location ("#/components/schemas/ClientError/properties/code"), an
-	// operation ("GET /events"), or a request path prefix for RuleOperation ("/dl/"). A trailing
-	// "*" matches any rest.
+	// operation ("GET /events"), or a request path for RuleOperation ("/dl/*"). "*" stands for any
+	// run of characters.
 	At string
 	// Name is the property, parameter or header concerned, if the rule concerns one ("" = any).
 	Name string
+	// Like, for RuleUndeclared only, names a schema ("#/components/schemas/Folder--Full") whose
+	// properties are allowed here and validated against their schema there; other undeclared
+	// properties stay errors. For APIs that return a fuller representation than the spec says.
+	Like string
 	// Reason says why, with the source of the fact.
 	Reason string
 }
@@ -217,7 +221,7 @@ func (d *Doc) problem(rule Rule, path, loc, name string, alt []string, format st
 
 func (d *Doc) exempt(rule Rule, name string, places ...string) bool {
 	for i, e := range d.opts.Exceptions {
-		if e.Rule != rule || (e.Name != "" && !strings.EqualFold(e.Name, name)) {
+		if e.Rule != rule || e.Like != "" || (e.Name != "" && !strings.EqualFold(e.Name, name)) {
 			continue
 		}
 		for _, p := range places {
@@ -232,11 +236,49 @@ func (d *Doc) exempt(rule Rule, name string, places ...string) bool {
 	return false
 }
 
-func matchAt(pattern, s string) bool {
-	if strings.HasSuffix(pattern, "*") {
-		return strings.HasPrefix(s, strings.TrimSuffix(pattern, "*"))
+// matchAt matches a place against a pattern where "*" stands for any run of characters.
+// like finds the schema an Exception.Like lends to an undeclared property at one of places.
+func (d *Doc) like(name string, places []string) (map[string]any, string, bool) {
+	for i, e := range d.opts.Exceptions {
+		if e.Rule != RuleUndeclared || e.Like == "" || (e.Name != "" && !strings.EqualFold(e.Name, name)) {
+			continue
+		}
+		for _, p := range places {
+			if !matchAt(e.At, p) {
+				continue
+			}
+			s, _, err := d.resolve(e.Like)
+			if err != nil {
+				continue
+			}
+			if ps := d.propSchema(s, name, 0); ps != nil {
+				d.mu.Lock()
+				d.used[i]++
+				d.mu.Unlock()
+				return ps, e.Like + "/properties/" + escape(name), true
+			}
+		}
 	}
-	return pattern == s
+	return nil, "", false
+}
+
+func matchAt(pattern, s string) bool {
+	parts := strings.Split(pattern, "*")
+	if len(parts) == 1 {
+		return pattern == s
+	}
+	if !strings.HasPrefix(s, parts[0]) {
+		return false
+	}
+	s = s[len(parts[0]):]
+	for _, p := range parts[1 : len(parts)-1] {
+		i := strings.Index(s, p)
+		if i < 0 {
+			return false
+		}
+		s = s[i+len(p):]
+	}
+	return strings.HasSuffix(s, parts[len(parts)-1])
 }
 
 // resolve follows a local reference ("#/components/schemas/File") to its schema and location.

@@ -88,7 +88,8 @@ func TestSchemas(t *testing.T) {
 		{"tagged source broken", "Page", page(item + `,{"source":{"item_type":"file","item_id":9}}`), "entries[1].source: matches no oneOf branch of ItemSource"},
 		{"tagged source with an extra property", "Page", page(`{"source":{"item_type":"file","item_id":"9","x":1}}`), "entries[0].source.x"},
 		{"source matching two branches", "Page", page(`{"source":{"type":"user","id":"1","item_type":"file","item_id":"2"}}`), "entries[0].source: matches no oneOf branch"},
-		{"user source with a wrong tag value", "Page", page(`{"source":{"type":"usr","id":"1"}}`), ""}, // claimed by nobody: the catch-all takes it
+		{"source with a tag value no branch allows", "Page", page(`{"source":{"type":"usr","id":"1"}}`), "entries[0].source: matches no oneOf branch of User, File (chosen by tag property)"},
+		{"untagged source goes to the catch-all", "Page", page(`{"source":{"group_id":"1"}}`), ""},
 		{"two untagged branches match", "Number", `3`, "matches 2 oneOf branches (integer, number)"},
 		{"one untagged branch", "Number", `3.5`, ""},
 		{"discriminator picks", "Pet", `{"kind":"Cat","name":"x"}`, ""},
@@ -209,7 +210,14 @@ func TestExceptions(t *testing.T) {
 		{Rule: RuleHeader, At: "*", Name: "As-User", Reason: "test"},
 		{Rule: RuleOperation, At: "/dl/*", Reason: "test"},
 		{Rule: RuleRequired, At: "#/components/schemas/User", Name: "id", Reason: "test"},
+		{Rule: RuleUndeclared, At: "#/components/schemas/Source/oneOf/1", Like: "#/components/schemas/File", Reason: "test"},
 	}})
+	// Like lends File's properties to the ItemSource branch, validated as File declares them.
+	if err := d.ValidateSchema("#/components/schemas/Source", []byte(`{"item_type":"file","item_id":"1","size":3}`)); err != nil {
+		t.Errorf("like exception: %v", err)
+	}
+	check(t, d.ValidateSchema("#/components/schemas/Source", []byte(`{"item_type":"file","item_id":"1","size":-3}`)), "size: -3 is below the minimum")
+	check(t, d.ValidateSchema("#/components/schemas/Source", []byte(`{"item_type":"file","item_id":"1","colour":"red"}`)), "colour")
 	if err := d.ValidateSchema("#/components/schemas/File", []byte(`{"id":"1","type":"folder"}`)); err != nil {
 		t.Errorf("enum exception: %v", err)
 	}

@@ -62,7 +62,13 @@ func (c checker) undeclared(v any, ev eval, outer map[string]bool, loc, p string
 		if len(ev.where) > 0 {
 			at = ev.where[0]
 		}
-		probs = append(probs, c.d.problem(RuleUndeclared, join(p, k), at, k, append([]string{loc}, ev.where...),
+		places := append([]string{loc}, ev.where...)
+		if ps, ploc, ok := c.d.like(k, places); ok {
+			ev.names[k] = true // declared now, for the schemas around a branch too
+			probs = append(probs, c.value(m[k], ps, ploc, join(p, k))...)
+			continue
+		}
+		probs = append(probs, c.d.problem(RuleUndeclared, join(p, k), at, k, places,
 			"property %q is not declared by the schema", k)...)
 	}
 	return probs
@@ -127,6 +133,7 @@ func (c checker) apply(v any, s map[string]any, loc, p string, outer map[string]
 			}
 		}
 		if len(matched) == 0 {
+			ev.open = true // the nearest branch's findings say it; no cascade of undeclared properties
 			probs = append(probs, c.d.problem(RuleAnyOf, p, loc, "", nil, "matches none of the %d anyOf branches; nearest: %s", len(subs), summary(best))...)
 		}
 	}
@@ -177,9 +184,11 @@ func (c checker) branch(v any, s map[string]any, loc, p string, around map[strin
 //     component name), and that branch must match;
 //  2. otherwise, branches that claim the value by a tag are the only candidates: a branch claims it
 //     when it requires a property declared with an enum (Box's `type: file`, `item_type: file`)
-//     and the value has that property with one of those values. A catch-all branch (Box's
-//     GenericSource, an open object) is then no candidate, so a broken file source fails instead of
-//     passing as "generic";
+//     and the value has that property with one of those values. When no branch allows the value's
+//     tag, the branches that have the tag property are the candidates (so `item_type: "document"`
+//     is EventSource's to refuse). A catch-all branch (Box's GenericSource, an open object) is
+//     then no candidate, so a broken file source fails instead of passing as "generic"; it
+//     remains the candidate for values that carry no tag at all;
 //  3. exactly one candidate must match: none is an error, and so are two or more.
 func (c checker) oneOf(v any, s map[string]any, subs []map[string]any, loc, p string, around map[string]bool) ([]Problem, eval) {
 	type cand struct {
@@ -210,13 +219,21 @@ func (c checker) oneOf(v any, s map[string]any, subs []map[string]any, loc, p st
 		}
 		how = "discriminator " + prop + "=" + tag
 	} else if isObj {
+		var present []cand
 		for i, sub := range subs {
-			if c.d.claims(sub, m) {
+			byValue, byName := c.d.claims(sub, m)
+			if byValue {
 				cands = append(cands, cand{i, sub})
 			}
+			if byName {
+				present = append(present, cand{i, sub})
+			}
 		}
-		if len(cands) > 0 {
+		switch {
+		case len(cands) > 0:
 			how = "tag"
+		case len(present) > 0:
+			cands, how = present, "tag property"
 		}
 	}
 	if len(cands) == 0 {
@@ -250,9 +267,9 @@ func (c checker) oneOf(v any, s map[string]any, subs []map[string]any, loc, p st
 		if how != "" {
 			by = " (chosen by " + how + ")"
 		}
-		return c.d.problem(RuleOneOf, p, loc, "", nil, "matches no oneOf branch of %s%s; nearest: %s", strings.Join(names, ", "), by, summary(best)), eval{}
+		return c.d.problem(RuleOneOf, p, loc, "", nil, "matches no oneOf branch of %s%s; nearest: %s", strings.Join(names, ", "), by, summary(best)), eval{open: true}
 	default:
-		return c.d.problem(RuleOneOf, p, loc, "", nil, "matches %d oneOf branches (%s); exactly one must match", len(matched), strings.Join(matched, ", ")), eval{}
+		return c.d.problem(RuleOneOf, p, loc, "", nil, "matches %d oneOf branches (%s); exactly one must match", len(matched), strings.Join(matched, ", ")), eval{open: true}
 	}
 }
 
@@ -570,14 +587,20 @@ func (d *Doc) enumOf(x any, depth int) []any {
 	return nil
 }
 
-// claims reports whether a oneOf branch recognises the object by one of its tags.
-func (d *Doc) claims(s map[string]any, m map[string]any) bool {
+// claims reports whether a oneOf branch recognises the object by one of its tags: by the tag's
+// value (type "file"), or only by having the tag property (a type no branch allows).
+func (d *Doc) claims(s map[string]any, m map[string]any) (byValue, byName bool) {
 	for prop, enum := range d.tags(s, 0) {
-		if x, ok := m[prop]; ok && slices.ContainsFunc(enum, func(e any) bool { return equal(e, x) }) {
-			return true
+		x, ok := m[prop]
+		if !ok {
+			continue
+		}
+		byName = true
+		if slices.ContainsFunc(enum, func(e any) bool { return equal(e, x) }) {
+			byValue = true
 		}
 	}
-	return false
+	return byValue, byName
 }
 
 func (d *Doc) regexp(pat string) (*regexp.Regexp, error) {
