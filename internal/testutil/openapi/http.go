@@ -542,3 +542,13 @@ func (d *Doc) Requests(next http.Handler, report func(r *http.Request, err error
 }
 
 func jsonNumber(s string) any { return json.Number(s) }
+
+// Operation names the operation a request addresses ("GET /files/{file_id}"), or "" if none; for
+// coverage checks (which operations did a test exercise).
+func (d *Doc) Operation(method, path string) string {
+	ops, _ := d.match(method, path)
+	if len(ops) == 0 {
+		return ""
+	}
+	return ops[0].name()
+}

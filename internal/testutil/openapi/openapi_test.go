@@ -244,6 +244,15 @@ func TestExceptions(t *testing.T) {
 	}
 }
 
+func TestOperation(t *testing.T) {
+	d := load(t, Options{})
+	for path, want := range map[string]string{"/2.0/files/1": "GET /files/{file_id}", "/2.0/files/root": "GET /files/root", "/2.0/nope": ""} {
+		if got := d.Operation("GET", path); got != want {
+			t.Errorf("Operation(GET %s) = %q, want %q", path, got, want)
+		}
+	}
+}
+
 func TestRequestsHandler(t *testing.T) {
 	d := load(t, Options{})
 	var got []error
