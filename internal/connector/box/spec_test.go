@@ -69,23 +69,19 @@ func specServer(t *testing.T, h http.Handler) (*httptest.Server, *specRecorder) 
 	t.Helper()
 	spec := boxSpec(t)
 	rec := &specRecorder{}
-	front := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, err := io.ReadAll(r.Body)
-		r.Body.Close()
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
+	record := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body) // spec.Requests has read it into memory already
 		r.Body = io.NopCloser(bytes.NewReader(body))
-		verr := spec.ValidateRequest(r, body)
 		u := *r.URL
 		rec.mu.Lock()
 		rec.sent = append(rec.sent, sentRequest{method: r.Method, url: &u, header: r.Header.Clone(), body: body})
-		if verr != nil {
-			rec.errs = append(rec.errs, verr)
-		}
 		rec.mu.Unlock()
 		h.ServeHTTP(w, r)
+	})
+	front := spec.Requests(record, func(_ *http.Request, err error) {
+		rec.mu.Lock()
+		rec.errs = append(rec.errs, err)
+		rec.mu.Unlock()
 	})
 	// Registered before the server's own cleanup, so it runs after the server is closed.
 	t.Cleanup(func() {
