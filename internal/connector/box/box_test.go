@@ -1,7 +1,6 @@
 package box_test
 
 import (
-	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -21,8 +20,8 @@ type boxVendor struct {
 func newVendor(t *testing.T, clk *clock.Fake) connectortest.Vendor {
 	emu := boxemu.New(boxemu.Options{Seed: 7, Clock: clk, Users: 8, InactiveUsers: 2, Groups: 3, FilesPerUser: 12,
 		FoldersPerUser: 3, Depth: 2, RateLimitPerMinute: -1, MaxFileSize: 4096, WebhookRetryDelay: 1})
-	srv := httptest.NewServer(emu.Handler())
-	t.Cleanup(func() { srv.Close(); emu.Close() })
+	t.Cleanup(emu.Close)
+	srv, _ := specServer(t, emu.Handler()) // every request the suite makes is validated against Box's spec
 	return &boxVendor{t: t, emu: emu, url: srv.URL}
 }
 

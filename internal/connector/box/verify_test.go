@@ -3,7 +3,6 @@ package box_test
 import (
 	"context"
 	"errors"
-	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -31,8 +30,8 @@ func TestVerify(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			c.opts.RateLimitPerMinute = -1
 			emu := boxemu.New(c.opts)
-			srv := httptest.NewServer(emu.Handler())
-			defer srv.Close()
+			defer emu.Close()
+			srv, _ := specServer(t, emu.Handler())
 			sess, err := box.New().Open(context.Background(), connector.Config{TenantID: c.tenant,
 				Settings:    map[string]string{"enterprise_id": c.tenant, "client_id": "emu-client-id", "admin_email": "admin@example.com", "api_url": srv.URL, "rate_limit": "0"},
 				Credentials: map[string]string{"client_secret": c.secret}}, connector.Deps{AllowLoopback: true})

@@ -78,7 +78,19 @@ func newHarness(t *testing.T, o Options) *harness {
 	rec := &recorder{}
 	h := &harness{t: t, emu: emu, srv: srv, clk: clk, rec: rec, opts: o,
 		hc: &http.Client{Transport: rec, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
-	t.Cleanup(func() { srv.Close(); emu.Close() })
+	t.Cleanup(func() {
+		srv.Close()
+		emu.Close()
+		// Every answer any test got must match Box's spec (see spec_test.go).
+		rec.mu.Lock()
+		defer rec.mu.Unlock()
+		spec := boxSpec(t)
+		for _, x := range rec.got {
+			if err := check(spec, x); err != nil {
+				t.Errorf("the emulator's answer does not match Box's spec: %v", err)
+			}
+		}
+	})
 	if !o.DenyApp {
 		h.tok = h.token("enterprise", "900001")
 	}
