@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -18,42 +19,12 @@ import (
 	"github.com/telltale-dev/telltale/internal/csvsafe"
 )
 
-// wireEvent is the part of a file event the CLI prints.
-type wireEvent struct {
-	Timestamp time.Time `json:"@timestamp"`
-	Event     struct {
-		ID         string `json:"id"`
-		Action     string `json:"action"`
-		Observer   string `json:"observer"`
-		Connection string `json:"connection_name"`
-	} `json:"event"`
-	User struct {
-		Email string `json:"email"`
-	} `json:"user"`
-	File struct {
-		Name string `json:"name"`
-		Path string `json:"path"`
-		Size int64  `json:"size"`
-	} `json:"file"`
-	Sharing struct {
-		Exposure   []string `json:"exposure"`
-		SharedWith []string `json:"shared_with"`
-	} `json:"sharing"`
-}
-
-var eventHeaders = []string{"ID", "OBSERVED", "ACTION", "ACTOR", "FILE", "SIZE", "EXPOSURE", "SHARED WITH", "CONNECTION"}
-
-func eventRow(raw json.RawMessage) ([]string, error) {
-	var e wireEvent
-	if err := json.Unmarshal(raw, &e); err != nil {
-		return nil, err
+// labelHeader names the label column of groups by dimension by.
+func labelHeader(by string) string {
+	if by == "file" {
+		return "NAME" // a file's latest name; the key is its id
 	}
-	name := e.File.Path
-	if name == "" {
-		name = e.File.Name
-	}
-	return []string{e.Event.ID, e.Timestamp.UTC().Format(time.RFC3339), e.Event.Action, e.User.Email, name,
-		strconv.FormatInt(e.File.Size, 10), strings.Join(e.Sharing.Exposure, ","), strings.Join(e.Sharing.SharedWith, ","), e.Event.Connection}, nil
+	return "LABEL"
 }
 
 // withTimes adds --after/--before to a query.
@@ -115,15 +86,27 @@ func (e *env) eventsCmd() *cobra.Command {
 			if f == "json" {
 				return render(cmd, e.stdout, table{value: d})
 			}
-			t := table{headers: eventHeaders}
-			for _, raw := range append([]json.RawMessage{d.Event}, d.Timeline...) {
-				row, err := eventRow(raw)
-				if err != nil {
-					return err
-				}
-				t.rows = append(t.rows, row)
+			tl, err := timeline(d.Event, d.Timeline)
+			if err != nil {
+				return err
 			}
-			return render(cmd, e.stdout, t)
+			if f == "csv" {
+				return render(cmd, e.stdout, tl)
+			}
+			// Table: every field of the event (what JSON shows), then the file's timeline.
+			fields, err := fieldRows(d.Event)
+			if err != nil {
+				return err
+			}
+			if err := writeTable(e.stdout, table{headers: []string{"FIELD", "VALUE"}, rows: fields}); err != nil {
+				return err
+			}
+			if len(d.Timeline) == 0 {
+				fmt.Fprintln(e.stdout, "\nNo other events of this file.")
+				return nil
+			}
+			fmt.Fprintf(e.stdout, "\nTimeline of this file, oldest first (* marks this event):\n")
+			return writeTable(e.stdout, tl)
 		},
 	}
 	group := &cobra.Command{
@@ -139,9 +122,23 @@ func (e *env) eventsCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			t := table{headers: []string{strings.ToUpper(res.By), "COUNT", "LABEL"}, value: res}
+			// Only files have labels (their latest name): a LABEL column that is always empty
+			// is left out.
+			labels := slices.ContainsFunc(res.Groups, func(g client.Group) bool { return g.Label != "" })
+			t := table{headers: []string{strings.ToUpper(res.By), "COUNT"}, value: res}
+			if labels {
+				t.headers = append(t.headers, labelHeader(res.By))
+			}
 			for _, g := range res.Groups {
-				t.rows = append(t.rows, []string{g.Key, strconv.FormatInt(g.Count, 10), g.Label})
+				row := []string{g.Key, strconv.FormatInt(g.Count, 10)}
+				if labels {
+					label := g.Label
+					if strings.HasPrefix(g.Key, "folder:") {
+						label = withSlash(label)
+					}
+					row = append(row, label)
+				}
+				t.rows = append(t.rows, row)
 			}
 			return render(cmd, e.stdout, t)
 		},
