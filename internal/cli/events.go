@@ -285,7 +285,9 @@ func (e *env) searchAndPrint(cmd *cobra.Command, c *client.Client, q, sortBy str
 }
 
 // export streams an export to stdout record by record, acknowledging the checkpoint only for records
-// completely written.
+// completely written. However the stream ends early (the server closes it, the idle timeout, a
+// record cut off at the end, Ctrl-C), the output holds whole records only and the checkpoint stands
+// at the last one, so the same command continues from there without loss or repeat.
 func (e *env) export(ctx context.Context, c *client.Client, req client.ExportRequest) error {
 	body, err := c.ExportEvents(ctx, req)
 	if err != nil {
@@ -310,6 +312,22 @@ func (e *env) export(ctx context.Context, c *client.Client, req client.ExportReq
 		lastAck = time.Now()
 		return err
 	}
+	// interrupted acknowledges what was written and says where the export stopped.
+	interrupted := func(cause error) error {
+		aerr := ack()
+		where := "before the first event"
+		if lastID != "" {
+			where = "after event " + lastID
+		}
+		switch {
+		case aerr != nil:
+			return fmt.Errorf("export interrupted %s (%d events written; acknowledging them failed: %v, so the next run repeats some): %w", where, n, aerr, cause)
+		case req.Checkpoint != "":
+			return fmt.Errorf("export interrupted %s (%d events written and acknowledged: the same command continues from there): %w", where, n, cause)
+		default:
+			return fmt.Errorf("export interrupted %s (%d events written): %w", where, n, cause)
+		}
+	}
 	progress := isTerminal(e.stderr)
 	tick := func() error {
 		n++
@@ -326,14 +344,14 @@ func (e *env) export(ctx context.Context, c *client.Client, req client.ExportReq
 		rd := bufio.NewReaderSize(body, 256<<10)
 		for !stopped() {
 			line, err := rd.ReadBytes('\n')
-			if len(line) > 0 && line[len(line)-1] == '\n' { // only complete records
+			if err == nil { // a complete record: the server ends each with a newline
 				var id struct {
 					Event struct {
 						ID string `json:"id"`
 					} `json:"event"`
 				}
 				if jerr := json.Unmarshal(line, &id); jerr != nil {
-					return fmt.Errorf("export: malformed record after event %s: %v", lastID, jerr)
+					return interrupted(fmt.Errorf("malformed record: %v", jerr))
 				}
 				if _, werr := out.Write(line); werr != nil {
 					return werr
@@ -342,21 +360,23 @@ func (e *env) export(ctx context.Context, c *client.Client, req client.ExportReq
 				if terr := tick(); terr != nil {
 					return terr
 				}
+				continue
 			}
 			if errors.Is(err, io.EOF) {
+				if len(line) > 0 {
+					return interrupted(errCutRecord)
+				}
 				break
 			}
-			if err != nil {
-				if stopped() {
-					break
-				}
-				ack()
-				return fmt.Errorf("export interrupted after event %s (%d events written and acknowledged): %w", lastID, n, err)
+			if stopped() {
+				break
 			}
+			return interrupted(err)
 		}
 	} else {
-		rd := csv.NewReader(body)
-		rd.FieldsPerRecord = -1
+		tail := &tailReader{r: body}
+		rd := csv.NewReader(tail)
+		rd.FieldsPerRecord = 0 // as many as the header: fewer is a record cut short
 		// The server neutralised the cells already; csvsafe keeps it so if the rows are copied
 		// from an older server (neutralising twice changes nothing).
 		w := csvsafe.NewWriter(out)
@@ -371,8 +391,13 @@ func (e *env) export(ctx context.Context, c *client.Client, req client.ExportReq
 					break
 				}
 				w.Flush()
-				ack()
-				return fmt.Errorf("export interrupted after event %s (%d events written and acknowledged): %w", lastID, n, err)
+				return interrupted(err)
+			}
+			// csv takes a last line without its newline for a record: at the end of the stream
+			// that is a record cut off.
+			if tail.eof && rd.InputOffset() == tail.n && tail.last != '\n' {
+				w.Flush()
+				return interrupted(errCutRecord)
 			}
 			if err := w.Write(rec); err != nil {
 				return err
@@ -399,6 +424,29 @@ func (e *env) export(ctx context.Context, c *client.Client, req client.ExportReq
 		fmt.Fprintf(e.stderr, "export stopped after event %s; %d events written and acknowledged\n", lastID, n)
 	}
 	return nil
+}
+
+// errCutRecord is a stream that ended inside a record: the server stopped early.
+var errCutRecord = errors.New("the stream ended in the middle of a record: the server stopped early")
+
+// tailReader remembers how many bytes came, the last one, and whether the stream ended.
+type tailReader struct {
+	r    io.Reader
+	n    int64
+	last byte
+	eof  bool
+}
+
+func (t *tailReader) Read(p []byte) (int, error) {
+	n, err := t.r.Read(p)
+	if n > 0 {
+		t.n += int64(n)
+		t.last = p[n-1]
+	}
+	if err == io.EOF {
+		t.eof = true
+	}
+	return n, err
 }
 
 func isTerminal(w io.Writer) bool {
