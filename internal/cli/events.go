@@ -156,8 +156,10 @@ constant memory. With --checkpoint NAME only the events stored since the last ru
 so a scheduled job gets every event exactly once, including ones stored late with an old observed
 time. The checkpoint is acknowledged as output is written (every 10,000 events or 2 seconds, and at
 the end); on Ctrl-C or SIGTERM the export stops after a complete record and acknowledges exactly
-what it wrote, so the next run resumes without loss or repeat. Progress goes to standard error when
-it is a terminal.`,
+what it wrote, so the next run resumes without loss or repeat. A stream cut short (the connection
+closes, the server stops mid-record, or nothing comes for --idle-timeout) fails after writing
+whole records only and acknowledging them: the same command continues from there. An export has no
+total time limit. Progress goes to standard error when it is a terminal.`,
 		Example: `  telltale events export 'exposure:public_link' --format csv > public-links.csv
   telltale events export --format jsonl --checkpoint siem >> /var/spool/siem/telltale.jsonl`,
 		Args: cobra.MaximumNArgs(1),
