@@ -25,14 +25,19 @@ type Client struct {
 	base  string
 	token string
 	http  *http.Client
+	total time.Duration // of an ordinary call
+	idle  time.Duration // of a streaming call
 }
 
-// New returns a client for the server at base (for example http://127.0.0.1:8080) with an API token.
+// New returns a client for the server at base (for example http://127.0.0.1:8080) with an API token,
+// DefaultTimeout for ordinary calls and DefaultIdleTimeout for streaming ones (WithTimeouts).
 func New(base, token string) *Client {
-	return &Client{base: strings.TrimRight(base, "/"), token: token, http: &http.Client{Timeout: 5 * time.Minute}}
+	return &Client{base: strings.TrimRight(base, "/"), token: token, http: &http.Client{},
+		total: DefaultTimeout, idle: DefaultIdleTimeout}
 }
 
-// WithHTTPClient replaces the HTTP client (timeouts, transport).
+// WithHTTPClient replaces the HTTP client (transport, proxy). Its own Timeout, if set, bounds every
+// call, streams included: leave it 0 and set the client's timeouts with WithTimeouts.
 func (c *Client) WithHTTPClient(h *http.Client) *Client { c.http = h; return c }
 
 func (c *Client) do(ctx context.Context, method, path string, body io.Reader, contentType string) (*http.Response, error) {
@@ -58,6 +63,9 @@ func (c *Client) doLen(ctx context.Context, method, path string, body io.Reader,
 	req.Header.Set("Accept", "application/json")
 	resp, err := c.http.Do(req)
 	if err != nil {
+		if te := timeoutCause(ctx, err); te != err {
+			return nil, fmt.Errorf("telltale: %s %s: %w", method, path, te)
+		}
 		return nil, fmt.Errorf("telltale: %s %s: %w (is the server running at %s?)", method, path, err, c.base)
 	}
 	if resp.StatusCode >= 400 {
@@ -76,7 +84,49 @@ func readProblem(resp *http.Response) error {
 	return &Problem{Status: resp.StatusCode, Title: http.StatusText(resp.StatusCode), Detail: strings.TrimSpace(string(b))}
 }
 
+// stream starts a streaming call: no total timeout, the idle timeout whenever bytes should be
+// moving. With upload, body is sent under the idle timeout and the answer is then awaited under the
+// total one; otherwise the response headers are awaited under the idle timeout. The caller reads
+// and closes the response body.
+func (c *Client) stream(ctx context.Context, method, path string, body io.Reader, contentType string, length int64, upload bool) (*http.Response, error) {
+	what := "from the server"
+	if upload {
+		what = "taken by the server"
+	}
+	wctx, w := newWatchdog(ctx, c.idle, what)
+	if upload && body != nil {
+		body = &watchedUpload{r: body, w: w, total: c.total}
+	} else {
+		w.wait() // for the response headers
+	}
+	resp, err := c.doLen(wctx, method, path, body, contentType, length)
+	w.done()
+	if err != nil {
+		w.stop()
+		return nil, err
+	}
+	w.back(c.idle)
+	resp.Body = &watchedBody{body: resp.Body, ctx: wctx, w: w}
+	return resp, nil
+}
+
+// streamJSON is an upload whose answer is JSON.
+func (c *Client) streamJSON(ctx context.Context, method, path string, body io.Reader, contentType string, length int64, out any) error {
+	resp, err := c.stream(ctx, method, path, body, contentType, length, true)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return fmt.Errorf("telltale: %s %s: decode response: %w", method, path, err)
+	}
+	return nil
+}
+
+// json is an ordinary call, bounded by the total timeout.
 func (c *Client) json(ctx context.Context, method, path string, in, out any) error {
+	ctx, cancel := c.withTotal(ctx)
+	defer cancel()
 	var body io.Reader
 	ct := ""
 	if in != nil {
@@ -93,10 +143,10 @@ func (c *Client) json(ctx context.Context, method, path string, in, out any) err
 	defer resp.Body.Close()
 	if out == nil {
 		_, err = io.Copy(io.Discard, resp.Body)
-		return err
+		return timeoutCause(ctx, err)
 	}
 	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
-		return fmt.Errorf("telltale: %s %s: decode response: %w", method, path, err)
+		return fmt.Errorf("telltale: %s %s: decode response: %w", method, path, timeoutCause(ctx, err))
 	}
 	return nil
 }
@@ -161,25 +211,25 @@ func (c *Client) StatusHistory(ctx context.Context, connID string) ([]StatusChan
 }
 
 // UploadScope replaces the scope list of a deauthorized connection with a CSV of kind users or groups.
+// It is a streaming call (the idle timeout, no total one).
 func (c *Client) UploadScope(ctx context.Context, connID, kind string, csv io.Reader) (Connection, error) {
-	resp, err := c.do(ctx, "PUT", "/api/v1/connections/"+id(connID)+"/scope?kind="+url.QueryEscape(kind), csv, "text/csv")
-	if err != nil {
-		return Connection{}, err
-	}
-	defer resp.Body.Close()
 	var out Connection
-	return out, json.NewDecoder(resp.Body).Decode(&out)
+	return out, c.streamJSON(ctx, "PUT", "/api/v1/connections/"+id(connID)+"/scope?kind="+url.QueryEscape(kind), csv, "text/csv", 0, &out)
 }
 
-// DownloadScope writes the connection's scope as CSV to w (R2.10).
+// DownloadScope writes the connection's scope as CSV to w (R2.10). It is a streaming call (the idle
+// timeout, no total one).
 func (c *Client) DownloadScope(ctx context.Context, connID string, w io.Writer) error {
-	resp, err := c.do(ctx, "GET", "/api/v1/connections/"+id(connID)+"/scope", nil, "")
+	path := "/api/v1/connections/" + id(connID) + "/scope"
+	resp, err := c.stream(ctx, "GET", path, nil, "", 0, false)
 	if err != nil {
 		return err
 	}
 	defer resp.Body.Close()
-	_, err = io.Copy(w, resp.Body)
-	return err
+	if _, err = io.Copy(w, resp.Body); err != nil {
+		return fmt.Errorf("telltale: GET %s: %w", path, err)
+	}
+	return nil
 }
 
 // Drives lists a page of a connection's drives (kind "drives") or mailboxes (kind "mailboxes").
@@ -278,7 +328,8 @@ type ImportOptions struct {
 }
 
 // ImportRecordsWith is ImportRecords with options. When records is a regular file its size is
-// sent, so that a file over the server's import limit is refused before it is uploaded.
+// sent, so that a file over the server's import limit is refused before it is uploaded. It is a
+// streaming call: the idle timeout while records are sent, then the total timeout for the answer.
 func (c *Client) ImportRecordsWith(ctx context.Context, connID string, records io.Reader, opt ImportOptions) (ImportResult, error) {
 	var length int64
 	if f, ok := records.(interface{ Stat() (os.FileInfo, error) }); ok {
@@ -294,13 +345,8 @@ func (c *Client) ImportRecordsWith(ctx context.Context, connID string, records i
 	if opt.SkipMalformed {
 		path += "?skip_malformed=true"
 	}
-	resp, err := c.doLen(ctx, "POST", path, records, "application/x-ndjson", length)
-	if err != nil {
-		return ImportResult{}, err
-	}
-	defer resp.Body.Close()
 	var out ImportResult
-	return out, json.NewDecoder(resp.Body).Decode(&out)
+	return out, c.streamJSON(ctx, "POST", path, records, "application/x-ndjson", length, &out)
 }
 
 // Connectors lists the data connectors with their fields, permissions and setup steps.
@@ -335,13 +381,14 @@ func (c *Client) GroupEvents(ctx context.Context, r GroupRequest) (GroupResult, 
 	return out, c.json(ctx, "POST", "/api/v1/file-events/group", r, &out)
 }
 
-// ExportEvents starts a streamed export; the caller reads and closes the body.
+// ExportEvents starts a streamed export; the caller reads and closes the body. It has no total
+// timeout: a read that waits longer than the idle timeout fails with a *TimeoutError.
 func (c *Client) ExportEvents(ctx context.Context, r ExportRequest) (io.ReadCloser, error) {
 	b, err := json.Marshal(r)
 	if err != nil {
 		return nil, err
 	}
-	resp, err := c.do(ctx, "POST", "/api/v1/file-events/export", bytes.NewReader(b), "application/json")
+	resp, err := c.stream(ctx, "POST", "/api/v1/file-events/export", bytes.NewReader(b), "application/json", 0, false)
 	if err != nil {
 		return nil, err
 	}

@@ -35,9 +35,15 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 			return int(ee) // the command already said what went wrong
 		}
 		var p *client.Problem
-		if errors.As(err, &p) {
+		var te *client.TimeoutError
+		switch {
+		case errors.As(err, &p):
 			fmt.Fprintf(stderr, "telltale: %s\n", p.Error())
-		} else {
+		case errors.As(err, &te) && te.Idle:
+			fmt.Fprintf(stderr, "telltale: %v\n(a server that is busy but well may need a longer --idle-timeout)\n", err)
+		case errors.As(err, &te):
+			fmt.Fprintf(stderr, "telltale: %v\n(a server that is busy but well may need a longer --timeout)\n", err)
+		default:
 			fmt.Fprintf(stderr, "telltale: %v\n", err)
 		}
 		return 1
@@ -60,6 +66,8 @@ func (e *env) root() *cobra.Command {
 	root.PersistentFlags().String("server", "", "Telltale server URL (env TELLTALE_SERVER, default http://127.0.0.1:8080)")
 	root.PersistentFlags().String("token", "", "API token (env TELLTALE_TOKEN)")
 	root.PersistentFlags().StringP("output", "o", "table", "output format: table, csv or json")
+	root.PersistentFlags().Duration("timeout", client.DefaultTimeout, "longest an ordinary API call may take; 0: no limit")
+	root.PersistentFlags().Duration("idle-timeout", client.DefaultIdleTimeout, "longest a streaming call (export, scope download and upload, import) may go without a byte moving; 0: no limit")
 	root.AddCommand(e.versionCmd(), e.serveCmd(), e.demoCmd(), e.emulateCmd(), e.normalizeCmd(), e.connectionsCmd(), e.eventsCmd(), e.searchesCmd(), e.auditCmd(), e.tokensCmd())
 	return root
 }
@@ -92,5 +100,7 @@ func (e *env) client(cmd *cobra.Command) (*client.Client, error) {
 	if token == "" {
 		return nil, errors.New("no API token: pass --token or set TELLTALE_TOKEN (the first start of `telltale serve` prints the admin's token)")
 	}
-	return client.New(server, token), nil
+	total, _ := cmd.Flags().GetDuration("timeout")
+	idle, _ := cmd.Flags().GetDuration("idle-timeout")
+	return client.New(server, token).WithTimeouts(total, idle), nil
 }

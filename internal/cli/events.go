@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -18,42 +19,12 @@ import (
 	"github.com/telltale-dev/telltale/internal/csvsafe"
 )
 
-// wireEvent is the part of a file event the CLI prints.
-type wireEvent struct {
-	Timestamp time.Time `json:"@timestamp"`
-	Event     struct {
-		ID         string `json:"id"`
-		Action     string `json:"action"`
-		Observer   string `json:"observer"`
-		Connection string `json:"connection_name"`
-	} `json:"event"`
-	User struct {
-		Email string `json:"email"`
-	} `json:"user"`
-	File struct {
-		Name string `json:"name"`
-		Path string `json:"path"`
-		Size int64  `json:"size"`
-	} `json:"file"`
-	Sharing struct {
-		Exposure   []string `json:"exposure"`
-		SharedWith []string `json:"shared_with"`
-	} `json:"sharing"`
-}
-
-var eventHeaders = []string{"ID", "OBSERVED", "ACTION", "ACTOR", "FILE", "SIZE", "EXPOSURE", "SHARED WITH", "CONNECTION"}
-
-func eventRow(raw json.RawMessage) ([]string, error) {
-	var e wireEvent
-	if err := json.Unmarshal(raw, &e); err != nil {
-		return nil, err
+// labelHeader names the label column of groups by dimension by.
+func labelHeader(by string) string {
+	if by == "file" {
+		return "NAME" // a file's latest name; the key is its id
 	}
-	name := e.File.Path
-	if name == "" {
-		name = e.File.Name
-	}
-	return []string{e.Event.ID, e.Timestamp.UTC().Format(time.RFC3339), e.Event.Action, e.User.Email, name,
-		strconv.FormatInt(e.File.Size, 10), strings.Join(e.Sharing.Exposure, ","), strings.Join(e.Sharing.SharedWith, ","), e.Event.Connection}, nil
+	return "LABEL"
 }
 
 // withTimes adds --after/--before to a query.
@@ -115,15 +86,27 @@ func (e *env) eventsCmd() *cobra.Command {
 			if f == "json" {
 				return render(cmd, e.stdout, table{value: d})
 			}
-			t := table{headers: eventHeaders}
-			for _, raw := range append([]json.RawMessage{d.Event}, d.Timeline...) {
-				row, err := eventRow(raw)
-				if err != nil {
-					return err
-				}
-				t.rows = append(t.rows, row)
+			tl, err := timeline(d.Event, d.Timeline)
+			if err != nil {
+				return err
 			}
-			return render(cmd, e.stdout, t)
+			if f == "csv" {
+				return render(cmd, e.stdout, tl)
+			}
+			// Table: every field of the event (what JSON shows), then the file's timeline.
+			fields, err := fieldRows(d.Event)
+			if err != nil {
+				return err
+			}
+			if err := writeTable(e.stdout, table{headers: []string{"FIELD", "VALUE"}, rows: fields}); err != nil {
+				return err
+			}
+			if len(d.Timeline) == 0 {
+				fmt.Fprintln(e.stdout, "\nNo other events of this file.")
+				return nil
+			}
+			fmt.Fprintf(e.stdout, "\nTimeline of this file, oldest first (* marks this event):\n")
+			return writeTable(e.stdout, tl)
 		},
 	}
 	group := &cobra.Command{
@@ -139,9 +122,23 @@ func (e *env) eventsCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			t := table{headers: []string{strings.ToUpper(res.By), "COUNT", "LABEL"}, value: res}
+			// Only files have labels (their latest name): a LABEL column that is always empty
+			// is left out.
+			labels := slices.ContainsFunc(res.Groups, func(g client.Group) bool { return g.Label != "" })
+			t := table{headers: []string{strings.ToUpper(res.By), "COUNT"}, value: res}
+			if labels {
+				t.headers = append(t.headers, labelHeader(res.By))
+			}
 			for _, g := range res.Groups {
-				t.rows = append(t.rows, []string{g.Key, strconv.FormatInt(g.Count, 10), g.Label})
+				row := []string{g.Key, strconv.FormatInt(g.Count, 10)}
+				if labels {
+					label := g.Label
+					if strings.HasPrefix(g.Key, "folder:") {
+						label = withSlash(label)
+					}
+					row = append(row, label)
+				}
+				t.rows = append(t.rows, row)
 			}
 			return render(cmd, e.stdout, t)
 		},
@@ -159,8 +156,10 @@ constant memory. With --checkpoint NAME only the events stored since the last ru
 so a scheduled job gets every event exactly once, including ones stored late with an old observed
 time. The checkpoint is acknowledged as output is written (every 10,000 events or 2 seconds, and at
 the end); on Ctrl-C or SIGTERM the export stops after a complete record and acknowledges exactly
-what it wrote, so the next run resumes without loss or repeat. Progress goes to standard error when
-it is a terminal.`,
+what it wrote, so the next run resumes without loss or repeat. A stream cut short (the connection
+closes, the server stops mid-record, or nothing comes for --idle-timeout) fails after writing
+whole records only and acknowledging them: the same command continues from there. An export has no
+total time limit. Progress goes to standard error when it is a terminal.`,
 		Example: `  telltale events export 'exposure:public_link' --format csv > public-links.csv
   telltale events export --format jsonl --checkpoint siem >> /var/spool/siem/telltale.jsonl`,
 		Args: cobra.MaximumNArgs(1),
@@ -288,7 +287,9 @@ func (e *env) searchAndPrint(cmd *cobra.Command, c *client.Client, q, sortBy str
 }
 
 // export streams an export to stdout record by record, acknowledging the checkpoint only for records
-// completely written.
+// completely written. However the stream ends early (the server closes it, the idle timeout, a
+// record cut off at the end, Ctrl-C), the output holds whole records only and the checkpoint stands
+// at the last one, so the same command continues from there without loss or repeat.
 func (e *env) export(ctx context.Context, c *client.Client, req client.ExportRequest) error {
 	body, err := c.ExportEvents(ctx, req)
 	if err != nil {
@@ -313,6 +314,22 @@ func (e *env) export(ctx context.Context, c *client.Client, req client.ExportReq
 		lastAck = time.Now()
 		return err
 	}
+	// interrupted acknowledges what was written and says where the export stopped.
+	interrupted := func(cause error) error {
+		aerr := ack()
+		where := "before the first event"
+		if lastID != "" {
+			where = "after event " + lastID
+		}
+		switch {
+		case aerr != nil:
+			return fmt.Errorf("export interrupted %s (%d events written; acknowledging them failed: %v, so the next run repeats some): %w", where, n, aerr, cause)
+		case req.Checkpoint != "":
+			return fmt.Errorf("export interrupted %s (%d events written and acknowledged: the same command continues from there): %w", where, n, cause)
+		default:
+			return fmt.Errorf("export interrupted %s (%d events written): %w", where, n, cause)
+		}
+	}
 	progress := isTerminal(e.stderr)
 	tick := func() error {
 		n++
@@ -329,14 +346,14 @@ func (e *env) export(ctx context.Context, c *client.Client, req client.ExportReq
 		rd := bufio.NewReaderSize(body, 256<<10)
 		for !stopped() {
 			line, err := rd.ReadBytes('\n')
-			if len(line) > 0 && line[len(line)-1] == '\n' { // only complete records
+			if err == nil { // a complete record: the server ends each with a newline
 				var id struct {
 					Event struct {
 						ID string `json:"id"`
 					} `json:"event"`
 				}
 				if jerr := json.Unmarshal(line, &id); jerr != nil {
-					return fmt.Errorf("export: malformed record after event %s: %v", lastID, jerr)
+					return interrupted(fmt.Errorf("malformed record: %v", jerr))
 				}
 				if _, werr := out.Write(line); werr != nil {
 					return werr
@@ -345,21 +362,23 @@ func (e *env) export(ctx context.Context, c *client.Client, req client.ExportReq
 				if terr := tick(); terr != nil {
 					return terr
 				}
+				continue
 			}
 			if errors.Is(err, io.EOF) {
+				if len(line) > 0 {
+					return interrupted(errCutRecord)
+				}
 				break
 			}
-			if err != nil {
-				if stopped() {
-					break
-				}
-				ack()
-				return fmt.Errorf("export interrupted after event %s (%d events written and acknowledged): %w", lastID, n, err)
+			if stopped() {
+				break
 			}
+			return interrupted(err)
 		}
 	} else {
-		rd := csv.NewReader(body)
-		rd.FieldsPerRecord = -1
+		tail := &tailReader{r: body}
+		rd := csv.NewReader(tail)
+		rd.FieldsPerRecord = 0 // as many as the header: fewer is a record cut short
 		// The server neutralised the cells already; csvsafe keeps it so if the rows are copied
 		// from an older server (neutralising twice changes nothing).
 		w := csvsafe.NewWriter(out)
@@ -374,8 +393,13 @@ func (e *env) export(ctx context.Context, c *client.Client, req client.ExportReq
 					break
 				}
 				w.Flush()
-				ack()
-				return fmt.Errorf("export interrupted after event %s (%d events written and acknowledged): %w", lastID, n, err)
+				return interrupted(err)
+			}
+			// csv takes a last line without its newline for a record: at the end of the stream
+			// that is a record cut off.
+			if tail.eof && rd.InputOffset() == tail.n && tail.last != '\n' {
+				w.Flush()
+				return interrupted(errCutRecord)
 			}
 			if err := w.Write(rec); err != nil {
 				return err
@@ -402,6 +426,29 @@ func (e *env) export(ctx context.Context, c *client.Client, req client.ExportReq
 		fmt.Fprintf(e.stderr, "export stopped after event %s; %d events written and acknowledged\n", lastID, n)
 	}
 	return nil
+}
+
+// errCutRecord is a stream that ended inside a record: the server stopped early.
+var errCutRecord = errors.New("the stream ended in the middle of a record: the server stopped early")
+
+// tailReader remembers how many bytes came, the last one, and whether the stream ended.
+type tailReader struct {
+	r    io.Reader
+	n    int64
+	last byte
+	eof  bool
+}
+
+func (t *tailReader) Read(p []byte) (int, error) {
+	n, err := t.r.Read(p)
+	if n > 0 {
+		t.n += int64(n)
+		t.last = p[n-1]
+	}
+	if err == io.EOF {
+		t.eof = true
+	}
+	return n, err
 }
 
 func isTerminal(w io.Writer) bool {

@@ -44,17 +44,22 @@ func render(cmd *cobra.Command, w io.Writer, t table) error {
 		cw.Write(t.headers)
 		return cw.WriteAll(t.rows)
 	default:
-		tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, strings.ToUpper(strings.Join(t.headers, "\t")))
-		for _, r := range t.rows {
-			clean := make([]string, len(r))
-			for i, c := range r {
-				clean[i] = strings.NewReplacer("\t", " ", "\n", " ").Replace(c)
-			}
-			fmt.Fprintln(tw, strings.Join(clean, "\t"))
-		}
-		return tw.Flush()
+		return writeTable(w, t)
 	}
+}
+
+// writeTable prints t as aligned columns under upper-case headers.
+func writeTable(w io.Writer, t table) error {
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, strings.ToUpper(strings.Join(t.headers, "\t")))
+	for _, r := range t.rows {
+		clean := make([]string, len(r))
+		for i, c := range r {
+			clean[i] = strings.NewReplacer("\t", " ", "\n", " ").Replace(c)
+		}
+		fmt.Fprintln(tw, strings.Join(clean, "\t"))
+	}
+	return tw.Flush()
 }
 
 func ts(t time.Time) string {
