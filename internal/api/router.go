@@ -126,6 +126,10 @@ func (s *Server) serveRoute(w http.ResponseWriter, r *http.Request, rt Route, pa
 	var auditID int64 // the started audit entry of a call that changes something
 	defer func() {
 		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				s.observe(pattern, sw.status, time.Since(start))
+				panic(v) // net/http closes the connection without a log line
+			}
 			s.log.Error("api: handler panicked", "route", pattern, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
 			if sw.status == 0 {
 				pr := problemFor(errors.New("panic"))
@@ -248,6 +252,10 @@ func (s *Server) serveRoute(w http.ResponseWriter, r *http.Request, rt Route, pa
 		sw.WriteHeader(http.StatusOK)
 		if err := v.write(sw); err != nil {
 			s.log.Warn("api: streaming response failed", "route", pattern, "err", err)
+			// The status line is gone: abort the connection, so that the client sees a broken
+			// stream instead of a clean end it would take for the whole answer (an export that
+			// stopped between two records would look complete).
+			panic(http.ErrAbortHandler)
 		}
 	default:
 		if succeed(http.StatusOK) {
