@@ -3,6 +3,7 @@
 package clock
 
 import (
+	"context"
 	"sync"
 	"time"
 )
@@ -46,4 +47,16 @@ func (f *Fake) Set(t time.Time) {
 	f.mu.Lock()
 	f.now = t.UTC()
 	f.mu.Unlock()
+}
+
+// Sleep moves the fake clock forward by d at once, so that a wait in code under test (pacing, a
+// vendor's Retry-After) takes no wall-clock time. It returns ctx's error, if any.
+func (f *Fake) Sleep(ctx context.Context, d time.Duration) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if d > 0 {
+		f.Advance(d)
+	}
+	return nil
 }

@@ -155,6 +155,10 @@ func (s Spec) fieldNames() string {
 type Deps struct {
 	Log   *slog.Logger
 	Clock clock.Clock
+	// Sleep waits d on Clock (honouring ctx), for pacing and Retry-After. nil: real timers, and the
+	// HTTP client then keeps real time too; a test on a fake clock sets both, so that no wait in a
+	// connector is a wall-clock sleep.
+	Sleep func(ctx context.Context, d time.Duration) error
 	// Files looks up what Telltale already knows about vendor files (indexed state, path, hashes).
 	Files FileIndex
 	// OnThrottle is called when the vendor throttles collection, with when it may resume (R3.7).

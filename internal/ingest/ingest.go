@@ -75,6 +75,9 @@ type Options struct {
 	// Resolver resolves the host names of admin-typed vendor URLs for the SSRF guard's checks
 	// (nil: the system resolver); tests inject one.
 	Resolver httpx.Resolver
+	// Sleep waits on Clock for connectors' pacing and Retry-After (connector.Deps.Sleep); nil: real
+	// timers. Tests on a fake clock set it to advance the clock.
+	Sleep func(ctx context.Context, d time.Duration) error
 	// PublicURL is this node's URL as vendors reach it; with it connectors register push
 	// notifications to /api/v1/webhooks/{service}/{id}. Empty: polling only.
 	PublicURL string
@@ -362,7 +365,7 @@ func (s *Service) session(ctx context.Context, c store.Connection) (*session, er
 	ns := &session{spec: con.Spec(), key: k}
 	id := c.ID
 	sess, err := con.Open(ctx, cfg, connector.Deps{
-		Log: s.log.With("connection", id, "service", c.Service), Clock: s.clock, AllowLoopback: s.o.AllowLoopback,
+		Log: s.log.With("connection", id, "service", c.Service), Clock: s.clock, Sleep: s.o.Sleep, AllowLoopback: s.o.AllowLoopback,
 		Files: fileIndex{st: s.st, conn: id}, PushURL: s.pushURL(c),
 		OnThrottle: func(until time.Time) {
 			s.m.throttles.Inc(strconv.FormatInt(id, 10), c.Service)

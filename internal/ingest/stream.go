@@ -343,43 +343,53 @@ func (s *Service) scopeDrives(ctx context.Context, c store.Connection, ss *sessi
 // hashContent computes MD5 and SHA-256 of files created or modified (R3.3, R3.10). A file that
 // cannot be read is stored without hashes and counted.
 func (s *Service) hashContent(ctx context.Context, ss *session, recs []connector.Record) {
-	type job struct{ r, e int }
-	var jobs []job
+	// One download per file of the page: its created and modified events get the same content's
+	// digests (a download reads the file as it is now, whichever event asked for it).
+	type ref struct{ r, e int }
+	type file struct{ drive, id string }
+	jobs := map[file][]ref{}
+	var order []file
 	for i, r := range recs {
 		for j, e := range r.Events {
 			if (e.Event.Action == event.ActionCreated || e.Event.Action == event.ActionModified) && e.File.ID != "" &&
 				!strings.HasPrefix(e.File.ID, "folder:") && e.File.Hash.SHA256 == "" && (e.File.Size == 0 || e.File.Size <= s.hasher.MaxSize()) {
-				jobs = append(jobs, job{i, j})
+				f := file{e.File.DriveID, e.File.ID}
+				if f.drive == "" {
+					f.drive = r.Drive
+				}
+				if _, ok := jobs[f]; !ok {
+					order = append(order, f)
+				}
+				jobs[f] = append(jobs[f], ref{i, j})
 			}
 		}
 	}
-	if len(jobs) == 0 {
+	if len(order) == 0 {
 		return
 	}
-	done := make(chan struct{}, len(jobs))
-	for _, jb := range jobs {
+	done := make(chan struct{}, len(order))
+	for _, f := range order {
+		refs := jobs[f]
 		go func() {
 			defer func() { done <- struct{}{} }()
-			e := &recs[jb.r].Events[jb.e]
-			drive := e.File.DriveID
-			if drive == "" {
-				drive = recs[jb.r].Drive
-			}
 			// The slot is taken before the download is opened (a waiting job holds no connection).
-			got, err := s.hasher.Open(ctx, func(ctx context.Context) (io.ReadCloser, error) { return ss.Content(ctx, drive, e.File.ID) })
-			if err == nil {
+			got, err := s.hasher.Open(ctx, func(ctx context.Context) (io.ReadCloser, error) { return ss.Content(ctx, f.drive, f.id) })
+			if err != nil {
+				s.count(func(st *Stats) { st.HashErrors++ })
+				s.log.Debug("hashing skipped", "file", f.id, "err", err)
+				return
+			}
+			for _, x := range refs {
+				e := &recs[x.r].Events[x.e]
 				e.File.Hash.MD5, e.File.Hash.SHA256 = got.MD5, got.SHA256
 				if e.File.Size == 0 {
 					e.File.Size = got.Size
 				}
-				s.count(func(st *Stats) { st.Hashed++ })
-				return
 			}
-			s.count(func(st *Stats) { st.HashErrors++ })
-			s.log.Debug("hashing skipped", "file", e.File.ID, "err", err)
+			s.count(func(st *Stats) { st.Hashed++ })
 		}()
 	}
-	for range jobs {
+	for range order {
 		<-done
 	}
 }

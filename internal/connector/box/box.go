@@ -117,14 +117,19 @@ func (c Connector) Open(ctx context.Context, cfg connector.Config, deps connecto
 		enterprise = v
 	}
 	onThrottle := deps.OnThrottle
-	hc := httpx.New(httpx.Options{
+	ho := httpx.Options{
 		Timeout: 60 * time.Second, Guard: guard, Log: deps.Log, UserAgent: "telltale-box/1",
 		OnThrottle: func(_ string, until time.Time) {
 			if onThrottle != nil {
 				onThrottle(until)
 			}
 		},
-	})
+	}
+	if deps.Sleep != nil && deps.Clock != nil {
+		// Waits (Retry-After fences, backoff) run on the injected clock: both or neither.
+		ho.Now, ho.Sleep = deps.Clock.Now, deps.Sleep
+	}
+	hc := httpx.New(ho)
 	if rate > 0 {
 		// Pace every principal just under Box's per-user limit so that 429s stay rare (R3.7).
 		hc.SetRate("", float64(rate)*0.97, 1)

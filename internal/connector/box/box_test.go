@@ -121,6 +121,7 @@ func (v *boxVendor) Faults(rate, dup float64, reorder bool) {
 
 func (v *boxVendor) RateLimit(perMinute int) { v.emu.SetRateLimit(perMinute) }
 func (v *boxVendor) Throttled() int64        { return int64(v.emu.Stats().Throttled) }
+func (v *boxVendor) RetriedEarly() int64     { return int64(v.emu.Stats().EarlyRetries) }
 
 func (v *boxVendor) Inaccessible(emails []string, yes bool) {
 	for _, e := range emails {

@@ -152,12 +152,20 @@ func (e *Emulator) serveAPI(w http.ResponseWriter, r *http.Request, api http.Han
 	key := c.user.id
 	us := e.stats.ByUser[key]
 	us.Requests++
+	sig := r.Method + " " + r.URL.RequestURI()
+	if ra, ok := e.retryAfter[key]; ok && ra.request == sig && e.clk.Now().Before(ra.until) {
+		// The throttled request sent again before its Retry-After passed: the client did not wait
+		// it out. (Other requests of the user may have been in flight beside it: not counted.)
+		e.stats.EarlyRetries++
+	}
 	if wait, ok := e.allow(key); !ok {
 		us.Throttled++
 		e.stats.ByUser[key] = us
 		e.stats.Throttled++
+		ra := rateLimited(wait)
+		e.retryAfter[key] = throttle{request: sig, until: e.clk.Now().Add(retryAfterOf(ra))}
 		e.mu.Unlock()
-		e.respond(w, c, 0, nil, rateLimited(wait))
+		e.respond(w, c, 0, nil, ra)
 		return
 	}
 	e.stats.ByUser[key] = us
@@ -173,6 +181,9 @@ func (e *Emulator) serveAPI(w http.ResponseWriter, r *http.Request, api http.Han
 		e.respond(w, c, 0, nil, errorf(st, code, "%s (injected by the emulator's Faults)", http.StatusText(st)))
 		return
 	case "429":
+		e.mu.Lock()
+		e.retryAfter[key] = throttle{request: sig, until: e.clk.Now().Add(time.Second)}
+		e.mu.Unlock()
 		e.respond(w, c, 0, nil, rateLimited(time.Second))
 		return
 	case "timeout":
@@ -253,6 +264,18 @@ func (e *Emulator) allow(key string) (time.Duration, bool) {
 		return 0, true
 	}
 	return time.Duration((1 - b.tokens) / rate * float64(time.Second)), false
+}
+
+// throttle is the request a user was last answered 429 for and until when it was asked to wait.
+type throttle struct {
+	request string
+	until   time.Time
+}
+
+// retryAfterOf is the wait an answer's Retry-After header asks for.
+func retryAfterOf(a *apiError) time.Duration {
+	secs, _ := strconv.Atoi(a.header.Get("Retry-After"))
+	return time.Duration(secs) * time.Second
 }
 
 // rateLimited is Box's 429 (https://developer.box.com/guides/api-calls/permissions-and-errors/rate-limits/):

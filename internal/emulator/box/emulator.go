@@ -84,6 +84,9 @@ type Stats struct {
 	WebhookDeliveries int // delivery attempts answered 2xx
 	WebhookFailures   int // delivery attempts that failed (non-2xx or transport error)
 	ExpiredPositions  int // admin_logs_streaming reads from a position older than StreamRetention
+	// EarlyRetries counts requests from a user sent before the Retry-After the user's last 429
+	// asked for had passed: a client that honours throttling keeps it at 0.
+	EarlyRetries int
 }
 
 // UserStats count requests per Box user (the token subject, or the as-user).
@@ -139,7 +142,9 @@ type Emulator struct {
 	collabIx map[string][]string // principal ("u:<id>" | "g:<id>") -> collaboration ids, in creation order
 	tokens   map[string]*token
 	buckets  map[string]*bucket
-	dl       map[string]dlTicket
+	// retryAfter is, per user, until when the last 429 asked the user to wait.
+	retryAfter map[string]throttle
+	dl         map[string]dlTicket
 
 	posBase  int64     // stream position of index 0: streamBase + Epoch<<40
 	epochOff int64     // added to the ids of what this epoch creates after the generation
@@ -175,6 +180,7 @@ func New(o Options) *Emulator {
 		collabIx:   map[string][]string{},
 		tokens:     map[string]*token{},
 		buckets:    map[string]*bucket{},
+		retryAfter: map[string]throttle{},
 		dl:         map[string]dlTicket{},
 		webhooks:   map[string]*webhook{},
 		sha:        map[string]string{},
