@@ -523,17 +523,28 @@ func measureExport(ctx context.Context, s store.Store, total int, progress io.Wr
 
 // procStatus returns a "kB" line of /proc/self/status in bytes (0 when unavailable).
 func procStatus(key string) int64 {
-	b, err := os.ReadFile("/proc/self/status")
+	n, _ := procStatusOf(0, key)
+	return n
+}
+
+// procStatusOf returns a "kB" line (VmRSS, VmHWM, ...) of /proc/<pid>/status in bytes; pid 0 is
+// this process.
+func procStatusOf(pid int, key string) (int64, error) {
+	path := "/proc/self/status"
+	if pid != 0 {
+		path = fmt.Sprintf("/proc/%d/status", pid)
+	}
+	b, err := os.ReadFile(path)
 	if err != nil {
-		return 0
+		return 0, err
 	}
 	for _, l := range strings.Split(string(b), "\n") {
 		if v, ok := strings.CutPrefix(l, key+":"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			return kb << 10
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb << 10, err
 		}
 	}
-	return 0
+	return 0, fmt.Errorf("no %s in %s", key, path)
 }
 
 // startProfile starts a CPU profile of one phase when dir is set; the returned func stops it.
