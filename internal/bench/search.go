@@ -105,15 +105,7 @@ type SearchResult struct {
 // RunSearch loads o.Events realistic events into each driver and measures the five reference
 // queries of issue 4, the CSV export rate and memory, and the bytes per event.
 func RunSearch(ctx context.Context, o SearchOptions, progress io.Writer) ([]SearchResult, error) {
-	var out []SearchResult
-	for _, d := range o.Drivers {
-		r, err := searchDriver(ctx, o, d, progress)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", d, err)
-		}
-		out = append(out, r)
-	}
-	return out, nil
+	return eachDriver(o.Drivers, func(d string) (SearchResult, error) { return searchDriver(ctx, o, d, progress) })
 }
 
 // samples are values picked from the loaded events to build queries with.
@@ -813,25 +805,17 @@ func SearchCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if o.Events < 10000 || o.Batch < 1 || o.Runs < 1 {
 		return errors.New("search: -events must be at least 10000, -batch and -runs at least 1")
 	}
-	if o.TempDir == "" {
-		if o.Reuse {
-			return errors.New("search: -reuse needs -dir")
-		}
-		dir, err := os.MkdirTemp("", "telltale-bench-search-")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(dir)
-		o.TempDir = dir
+	if o.TempDir == "" && o.Reuse {
+		return errors.New("search: -reuse needs -dir")
 	}
+	done, err := scratchDir(&o.TempDir, "telltale-bench-search-")
+	if err != nil {
+		return err
+	}
+	defer done()
 	rs, err := RunSearch(ctx, o, stderr)
 	if err != nil || o.LoadOnly {
 		return err
 	}
-	section := FormatSearch(rs, o, "go run ./cmd/telltale-bench search "+strings.Join(args, " "))
-	fmt.Fprintln(stdout, section)
-	if *write != "" {
-		return WriteSection(*write, "search", section)
-	}
-	return nil
+	return publish(stdout, *write, "search", FormatSearch(rs, o, "go run ./cmd/telltale-bench search "+strings.Join(args, " ")))
 }
