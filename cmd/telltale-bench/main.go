@@ -5,7 +5,7 @@
 //	go run ./cmd/telltale-bench store [-events 100000] [-rounds 3] [-drivers sqlite,postgres] [-write docs/BENCHMARKS.md]
 //	go run ./cmd/telltale-bench box [-runs rate,cpu,latency] [-files 200000] [-users 5000,50000] [-write docs/BENCHMARKS.md]
 //	go run ./cmd/telltale-bench search [-events 10000000] [-drivers sqlite,postgres] [-dir DIR -reuse] [-dsn URL] [-write docs/BENCHMARKS.md]
-//	go run ./cmd/telltale-bench load [-duration 60s] [-rounds 2] [-activity 1000] [-searchers 2 -exporters 1 -pages 2] [-drivers sqlite,postgres] [-dsn URL] [-write docs/BENCHMARKS.md]
+//	go run ./cmd/telltale-bench load [-duration 60s] [-rounds 2] [-activity 4000] [-searchers 2 -exporters 1 -pages 2] [-drivers sqlite,postgres] [-dsn URL] [-write docs/BENCHMARKS.md]
 package main
 
 import (
