@@ -451,7 +451,13 @@ func (n *loadNode) startLoad(ctx context.Context, wg *sync.WaitGroup, o LoadOpti
 			return getPage(ctx, hc, n.p.URL+consolePages[i%len(consolePages)], io.Discard)
 		})
 	}
-	return []*kindStats{search, export, page}
+	var out []*kindStats
+	for _, k := range []*kindStats{search, export, page} {
+		if k.clients > 0 {
+			out = append(out, k)
+		}
+	}
+	return out
 }
 
 // kindStats collects one kind's requests.
