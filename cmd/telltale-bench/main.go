@@ -5,6 +5,7 @@
 //	go run ./cmd/telltale-bench store [-events 100000] [-rounds 3] [-drivers sqlite,postgres] [-write docs/BENCHMARKS.md]
 //	go run ./cmd/telltale-bench box [-runs rate,cpu,latency] [-files 200000] [-users 5000,50000] [-write docs/BENCHMARKS.md]
 //	go run ./cmd/telltale-bench search [-events 10000000] [-drivers sqlite,postgres] [-dir DIR -reuse] [-dsn URL] [-write docs/BENCHMARKS.md]
+//	go run ./cmd/telltale-bench load [-duration 60s] [-rounds 2] [-activity 4000] [-searchers 2 -exporters 1 -pages 2] [-drivers sqlite,postgres] [-dsn URL] [-write docs/BENCHMARKS.md]
 package main
 
 import (
@@ -12,6 +13,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -31,9 +33,13 @@ func main() {
 		runBox()
 		return
 	}
-	if len(os.Args) >= 2 && os.Args[1] == "search" {
+	commands := map[string]func(ctx context.Context, args []string, stdout, stderr io.Writer) error{
+		"search": bench.SearchCommand,
+		"load":   bench.LoadCommand,
+	}
+	if len(os.Args) >= 2 && commands[os.Args[1]] != nil {
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-		err := bench.SearchCommand(ctx, os.Args[2:], os.Stdout, os.Stderr)
+		err := commands[os.Args[1]](ctx, os.Args[2:], os.Stdout, os.Stderr)
 		stop()
 		if errors.Is(err, flag.ErrHelp) {
 			os.Exit(2)
@@ -44,7 +50,7 @@ func main() {
 		return
 	}
 	if len(os.Args) < 2 || os.Args[1] != "store" {
-		fmt.Fprintln(os.Stderr, "usage: telltale-bench store|box|search [flags]   (run with -h for the flags)")
+		fmt.Fprintln(os.Stderr, "usage: telltale-bench store|box|search|load [flags]   (run with -h for the flags)")
 		os.Exit(2)
 	}
 	fs := flag.NewFlagSet("store", flag.ExitOnError)

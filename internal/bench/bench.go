@@ -5,6 +5,7 @@ package bench
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"runtime"
@@ -75,6 +76,41 @@ func WriteSection(path, name, body string) error {
 		doc = strings.TrimRight(doc, "\n") + "\n\n" + section + "\n"
 	}
 	return os.WriteFile(path, []byte(doc), 0o644)
+}
+
+// eachDriver runs one driver's benchmark after the other and collects the results; an error
+// names its driver and stops the rest.
+func eachDriver[R any](drivers []string, run func(driver string) (R, error)) ([]R, error) {
+	var out []R
+	for _, d := range drivers {
+		r, err := run(d)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", d, err)
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// scratchDir sets *dir to a new temporary directory when it is empty; done removes what it created.
+func scratchDir(dir *string, prefix string) (done func(), err error) {
+	if *dir != "" {
+		return func() {}, nil
+	}
+	if *dir, err = os.MkdirTemp("", prefix); err != nil {
+		return nil, err
+	}
+	d := *dir
+	return func() { os.RemoveAll(d) }, nil
+}
+
+// publish prints a section and, when write names a file, writes it there as section name.
+func publish(stdout io.Writer, write, name, section string) error {
+	fmt.Fprintln(stdout, section)
+	if write == "" {
+		return nil
+	}
+	return WriteSection(write, name, section)
 }
 
 // Stamp is the date line of a section.

@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -121,11 +120,9 @@ func RunBox(ctx context.Context, o BoxOptions, progress io.Writer) (BoxResults, 
 		}
 	}
 	if needBinary && o.Binary == "" {
-		o.Binary = filepath.Join(o.TempDir, "telltale")
-		fmt.Fprintf(progress, "building %s\n", o.Binary)
-		out, err := exec.CommandContext(ctx, "go", "build", "-o", o.Binary, "github.com/telltale-dev/telltale/cmd/telltale").CombinedOutput()
-		if err != nil {
-			return res, fmt.Errorf("bench: go build ./cmd/telltale: %v\n%s", err, out)
+		var err error
+		if o.Binary, err = buildTelltale(ctx, o.TempDir, progress); err != nil {
+			return res, err
 		}
 	}
 	for _, r := range o.Runs {
@@ -180,6 +177,17 @@ func startEmulator(o boxemu.Options) (*emulator, error) {
 	}}, nil
 }
 
+// buildTelltale builds cmd/telltale into dir and returns the binary's path.
+func buildTelltale(ctx context.Context, dir string, progress io.Writer) (string, error) {
+	bin := filepath.Join(dir, "telltale")
+	fmt.Fprintf(progress, "building %s\n", bin)
+	out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/telltale-dev/telltale/cmd/telltale").CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("bench: go build ./cmd/telltale: %v\n%s", err, out)
+	}
+	return bin, nil
+}
+
 // subprocess is a telltale binary serving on loopback.
 type subprocess struct {
 	cmd  *exec.Cmd
@@ -197,22 +205,23 @@ func freeAddr() (string, error) {
 	return ln.Addr().String(), nil
 }
 
-// startNode runs `telltale serve` with a fresh data dir and waits until it is ready.
-func startNode(ctx context.Context, o BoxOptions, tag string, env map[string]string) (*subprocess, error) {
+// startNode runs the telltale binary's `serve` with a fresh data dir under tempDir and waits until
+// it is ready.
+func startNode(ctx context.Context, binary, tempDir, tag string, env map[string]string) (*subprocess, error) {
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, err
 	}
-	dir := filepath.Join(o.TempDir, tag)
+	dir := filepath.Join(tempDir, tag)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	logf := filepath.Join(o.TempDir, tag+".log")
+	logf := filepath.Join(tempDir, tag+".log")
 	lf, err := os.Create(logf)
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(o.Binary, "serve")
+	cmd := exec.Command(binary, "serve")
 	cmd.Env = append(os.Environ(), "TELLTALE_DATA_DIR="+dir, "TELLTALE_LISTEN="+addr, "TELLTALE_BOOTSTRAP_TOKEN="+benchToken,
 		"TELLTALE_ALLOW_LOOPBACK_VENDORS=true", "TELLTALE_LOG_LEVEL=warn")
 	for k, v := range env {
@@ -221,7 +230,7 @@ func startNode(ctx context.Context, o BoxOptions, tag string, env map[string]str
 	cmd.Stdout, cmd.Stderr = lf, lf
 	if err := cmd.Start(); err != nil {
 		lf.Close()
-		return nil, fmt.Errorf("starting %s: %w", o.Binary, err)
+		return nil, fmt.Errorf("starting %s: %w", binary, err)
 	}
 	p := &subprocess{cmd: cmd, URL: "http://" + addr, logf: logf, done: make(chan error, 1)}
 	go func() { p.done <- cmd.Wait(); lf.Close() }()
@@ -274,18 +283,7 @@ const clockTicks = 100
 
 // peakRSS is the process's VmHWM in bytes.
 func (p *subprocess) peakRSS() (int64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
-	if err != nil {
-		return 0, err
-	}
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			return kb << 10, err
-		}
-	}
-	return 0, errors.New("no VmHWM in /proc/<pid>/status")
+	return procStatusOf(p.cmd.Process.Pid, "VmHWM")
 }
 
 func (p *subprocess) logTail() string {
@@ -372,7 +370,7 @@ func runRate(ctx context.Context, o BoxOptions, progress io.Writer) (RateResult,
 	defer emu.stop()
 	uid := emu.Users()[0].ID
 	r := RateResult{Files: emu.OwnedFiles(uid)}
-	node, err := startNode(ctx, o, "rate", map[string]string{"TELLTALE_POLL_INTERVAL": "5m"})
+	node, err := startNode(ctx, o.Binary, o.TempDir, "rate", map[string]string{"TELLTALE_POLL_INTERVAL": "5m"})
 	if err != nil {
 		return r, err
 	}
@@ -423,7 +421,7 @@ func runCPU(ctx context.Context, o BoxOptions, users int, progress io.Writer) (C
 	if o.Workers > 0 {
 		env["TELLTALE_WORKERS"] = strconv.Itoa(o.Workers)
 	}
-	node, err := startNode(ctx, o, fmt.Sprintf("cpu-%d", users), env)
+	node, err := startNode(ctx, o.Binary, o.TempDir, fmt.Sprintf("cpu-%d", users), env)
 	if err != nil {
 		return r, err
 	}

@@ -105,15 +105,7 @@ type SearchResult struct {
 // RunSearch loads o.Events realistic events into each driver and measures the five reference
 // queries of issue 4, the CSV export rate and memory, and the bytes per event.
 func RunSearch(ctx context.Context, o SearchOptions, progress io.Writer) ([]SearchResult, error) {
-	var out []SearchResult
-	for _, d := range o.Drivers {
-		r, err := searchDriver(ctx, o, d, progress)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", d, err)
-		}
-		out = append(out, r)
-	}
-	return out, nil
+	return eachDriver(o.Drivers, func(d string) (SearchResult, error) { return searchDriver(ctx, o, d, progress) })
 }
 
 // samples are values picked from the loaded events to build queries with.
@@ -523,17 +515,28 @@ func measureExport(ctx context.Context, s store.Store, total int, progress io.Wr
 
 // procStatus returns a "kB" line of /proc/self/status in bytes (0 when unavailable).
 func procStatus(key string) int64 {
-	b, err := os.ReadFile("/proc/self/status")
+	n, _ := procStatusOf(0, key)
+	return n
+}
+
+// procStatusOf returns a "kB" line (VmRSS, VmHWM, ...) of /proc/<pid>/status in bytes; pid 0 is
+// this process.
+func procStatusOf(pid int, key string) (int64, error) {
+	path := "/proc/self/status"
+	if pid != 0 {
+		path = fmt.Sprintf("/proc/%d/status", pid)
+	}
+	b, err := os.ReadFile(path)
 	if err != nil {
-		return 0
+		return 0, err
 	}
 	for _, l := range strings.Split(string(b), "\n") {
 		if v, ok := strings.CutPrefix(l, key+":"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			return kb << 10
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb << 10, err
 		}
 	}
-	return 0
+	return 0, fmt.Errorf("no %s in %s", key, path)
 }
 
 // startProfile starts a CPU profile of one phase when dir is set; the returned func stops it.
@@ -802,25 +805,17 @@ func SearchCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if o.Events < 10000 || o.Batch < 1 || o.Runs < 1 {
 		return errors.New("search: -events must be at least 10000, -batch and -runs at least 1")
 	}
-	if o.TempDir == "" {
-		if o.Reuse {
-			return errors.New("search: -reuse needs -dir")
-		}
-		dir, err := os.MkdirTemp("", "telltale-bench-search-")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(dir)
-		o.TempDir = dir
+	if o.TempDir == "" && o.Reuse {
+		return errors.New("search: -reuse needs -dir")
 	}
+	done, err := scratchDir(&o.TempDir, "telltale-bench-search-")
+	if err != nil {
+		return err
+	}
+	defer done()
 	rs, err := RunSearch(ctx, o, stderr)
 	if err != nil || o.LoadOnly {
 		return err
 	}
-	section := FormatSearch(rs, o, "go run ./cmd/telltale-bench search "+strings.Join(args, " "))
-	fmt.Fprintln(stdout, section)
-	if *write != "" {
-		return WriteSection(*write, "search", section)
-	}
-	return nil
+	return publish(stdout, *write, "search", FormatSearch(rs, o, "go run ./cmd/telltale-bench search "+strings.Join(args, " ")))
 }

@@ -351,6 +351,13 @@ func (e *Emulator) Groups() []Group {
 	return out
 }
 
+// EventCount returns how many events have been generated (Activities without the copy).
+func (e *Emulator) EventCount() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return len(e.records)
+}
+
 // Activities returns every event ever generated, in creation order.
 func (e *Emulator) Activities() []Activity {
 	e.mu.Lock()
