@@ -86,8 +86,12 @@ type LatencyResult struct {
 	Path          string // "webhook" or "poll"
 	PollInterval  time.Duration
 	Sent, Arrived int
+	// P50, P95, Max: from the upload's return to the event's insert time, stamped by the store in
+	// the transaction that makes it searchable (microseconds; event-driven, no sampling).
 	P50, P95, Max time.Duration
-	Target        time.Duration
+	// SeenP50, SeenP95: to when the 50 ms poller of the benchmark saw it (an upper bound).
+	SeenP50, SeenP95 time.Duration
+	Target           time.Duration
 	Deliveries    int // webhook deliveries the emulator made (2xx)
 }
 
@@ -589,7 +593,7 @@ func runLatency(ctx context.Context, o BoxOptions, path string, progress io.Writ
 
 	var mu sync.Mutex
 	sent := map[string]time.Time{} // Box event_id -> when the upload returned
-	var lat []time.Duration
+	var lat, seen []time.Duration
 	found := map[string]bool{}
 	wctx, stopWatch := context.WithCancel(ctx)
 	watchDone := make(chan error, 1)
@@ -619,7 +623,9 @@ func runLatency(ctx context.Context, o BoxOptions, path string, progress io.Writ
 					for _, v := range e.Event.VendorIDs {
 						if at, ok := sent[v]; ok && !found[v] {
 							found[v] = true
-							lat = append(lat, now.Sub(at))
+							// The event's own insert time, not this poller's tick, ends the latency.
+							lat = append(lat, e.Event.Inserted.Sub(at))
+							seen = append(seen, now.Sub(at))
 						}
 					}
 				}
@@ -674,7 +680,9 @@ func runLatency(ctx context.Context, o BoxOptions, path string, progress io.Writ
 	defer mu.Unlock()
 	lr.Arrived = len(lat)
 	lr.P50, lr.P95, lr.Max = quantile(lat, 0.50), quantile(lat, 0.95), quantile(lat, 1)
-	fmt.Fprintf(progress, "  %d of %d arrived: p50 %s, p95 %s, max %s (%d webhook deliveries)\n", lr.Arrived, lr.Sent, lr.P50.Round(time.Millisecond), lr.P95.Round(time.Millisecond), lr.Max.Round(time.Millisecond), lr.Deliveries)
+	lr.SeenP50, lr.SeenP95 = quantile(seen, 0.50), quantile(seen, 0.95)
+	fmt.Fprintf(progress, "  %d of %d arrived: stored p50 %s, p95 %s, max %s; seen by the 50 ms poller p50 %s, p95 %s (%d webhook deliveries)\n", lr.Arrived, lr.Sent,
+		lr.P50.Round(time.Millisecond), lr.P95.Round(time.Millisecond), lr.Max.Round(time.Millisecond), lr.SeenP50.Round(time.Millisecond), lr.SeenP95.Round(time.Millisecond), lr.Deliveries)
 	return lr, nil
 }
 
@@ -736,13 +744,14 @@ func FormatBox(r BoxResults, o BoxOptions, command string) string {
 	}
 	if len(r.Latency) > 0 {
 		fmt.Fprintf(&b, "\n### (c) Vendor event to searchable\n\n")
-		fmt.Fprintf(&b, "10 active users; one upload a second into a top-level folder (covered by a webhook) of a rotating user. Event time: when the emulator's `Upload` returns; searchable: the event with that Box event_id is in the store (Telltale in-process, `ListEvents` polled every 50 ms). Webhook path: `TELLTALE_PUBLIC_URL` is the node's own loopback URL, poll interval 5m.\n\n")
-		fmt.Fprintln(&b, "| path | poll interval | arrived / sent | p50 | p95 | max | target (p95) | webhook deliveries |")
-		fmt.Fprintln(&b, "|---|---:|---:|---:|---:|---:|---:|---:|")
+		fmt.Fprintf(&b, "10 active users; one upload a second into a top-level folder (covered by a webhook) of a rotating user. Start: when the emulator's `Upload` returns. End: the event's insert time, which the store stamps (to the microsecond) in the transaction that makes it searchable, so the figure is event-driven, not a sampling tick; the commit that follows in that transaction is not included. For comparison, *seen* is when the benchmark's reader, polling the store every 50 ms, found it (an upper bound). Webhook path: `TELLTALE_PUBLIC_URL` is the node's own loopback URL, poll interval 5m.\n\n")
+		fmt.Fprintln(&b, "| path | poll interval | arrived / sent | p50 | p95 | max | seen p50 / p95 | target (p95) | webhook deliveries |")
+		fmt.Fprintln(&b, "|---|---:|---:|---:|---:|---:|---:|---:|---:|")
 		for _, l := range r.Latency {
 			ok := l.P95 <= l.Target && l.Arrived == l.Sent
-			fmt.Fprintf(&b, "| %s | %s | %d / %d | %s | %s | %s | <= %s (%s) | %d |\n", l.Path, config.FormatDuration(l.PollInterval), l.Arrived, l.Sent,
-				l.P50.Round(10*time.Millisecond), l.P95.Round(10*time.Millisecond), l.Max.Round(10*time.Millisecond), config.FormatDuration(l.Target), met(ok), l.Deliveries)
+			fmt.Fprintf(&b, "| %s | %s | %d / %d | %s | %s | %s | %s / %s | <= %s (%s) | %d |\n", l.Path, config.FormatDuration(l.PollInterval), l.Arrived, l.Sent,
+				l.P50.Round(time.Millisecond), l.P95.Round(time.Millisecond), l.Max.Round(time.Millisecond), l.SeenP50.Round(time.Millisecond), l.SeenP95.Round(time.Millisecond),
+				config.FormatDuration(l.Target), met(ok), l.Deliveries)
 		}
 	}
 	return b.String()
