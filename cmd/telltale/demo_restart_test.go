@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"syscall"
+	"strings"
 	"testing"
 	"time"
 
@@ -53,6 +54,11 @@ func TestDemoRestartContinues(t *testing.T) {
 		n := startProcess(t, bin, args(r.every), env)
 		id, vendorID := waitNewEvent(t, n, token, maxID, seen, started.Add(30*time.Second))
 		t.Logf("run %d: event %s (Box event %s) searchable %s after the start", i+1, id, vendorID, time.Since(started).Round(10*time.Millisecond))
+		// The first go run compiles silently for about a minute; the process says at once that it
+		// runs (issue 12, new user 3).
+		if !strings.Contains(n.stderr.String(), "Telltale demo starting (compiling is done)") {
+			t.Errorf("run %d: no start line on stderr:\n%s", i+1, n.stderr)
+		}
 		if r.atLeast > 0 {
 			waitNewEvent(t, n, token, r.atLeast, map[string]bool{}, started.Add(30*time.Second))
 		}

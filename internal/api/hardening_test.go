@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/telltale-dev/telltale/client"
 	"github.com/telltale-dev/telltale/internal/auth"
+	boxemu "github.com/telltale-dev/telltale/internal/emulator/box"
 	"github.com/telltale-dev/telltale/internal/store"
 	"github.com/telltale-dev/telltale/internal/store/sqlite"
 )
@@ -305,5 +307,34 @@ func TestResponsesAreBoundedByInput(t *testing.T) {
 				t.Errorf("a %d-byte input allocated %d MB", n, alloc>>20)
 			}
 		})
+	}
+}
+
+// TestVerifyRefusedByTheVendorIs422 (issue 12, defect 12): a vendor that answers and refuses
+// (here Box's 404 on listing users) is a mistake in what was entered: 422 with the vendor's words,
+// and no ERROR in the log (the server did nothing wrong). Before: 502, logged at ERROR.
+func TestVerifyRefusedByTheVendorIs422(t *testing.T) {
+	emu := boxemu.New(boxemu.Options{Seed: 3, Users: 2, FilesPerUser: 1, RateLimitPerMinute: -1})
+	h := emu.Handler()
+	vendor := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/2.0/users" {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusNotFound)
+			w.Write([]byte(`{"type":"error","status":404,"code":"not_found","message":"Not Found"}`))
+			return
+		}
+		h.ServeHTTP(w, r)
+	}))
+	defer vendor.Close()
+	defer emu.Close()
+	f := newFixtureWith(t, func(c *configT) { c.AllowLoopback = true })
+	status, out := f.do(t, f.admin, "POST", "/api/v1/connectors/box/verify", client.VerifyRequest{TenantID: "900001",
+		Settings:    map[string]string{"enterprise_id": "900001", "client_id": "emu-client-id", "admin_email": "admin@example.com", "api_url": vendor.URL, "rate_limit": "0"},
+		Credentials: map[string]string{"client_secret": "emu-client-secret"}})
+	if status != http.StatusUnprocessableEntity || !strings.Contains(string(out), "404") {
+		t.Errorf("verify refused by the vendor: %d %s", status, out)
+	}
+	if strings.Contains(f.logs.String(), "level=ERROR") {
+		t.Errorf("a vendor's refusal was logged as an error:\n%s", f.logs.String())
 	}
 }

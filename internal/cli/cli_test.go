@@ -202,3 +202,12 @@ func TestCSVOutputNeutralisesFormulas(t *testing.T) {
 		t.Errorf("name cell %q, want it with a quote in front", rows[1][1])
 	}
 }
+
+// TestDemoHelpSaysLoopbackIsAllowed (issue 12, defect 11): demo mode lets vendor URLs point at
+// loopback whatever --allow-loopback-vendors says; its help says so.
+func TestDemoHelpSaysLoopbackIsAllowed(t *testing.T) {
+	out, errs, code := run(t, "", "", "demo", "--help")
+	if code != 0 || !strings.Contains(out+errs, "always lets vendor URLs point at loopback, whatever --allow-loopback-vendors says") {
+		t.Errorf("demo --help (%d):\n%s%s", code, out, errs)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/telltale-dev/telltale/client"
 	"github.com/telltale-dev/telltale/internal/auth"
@@ -318,5 +319,55 @@ func TestAuditPageReadsAsTyped(t *testing.T) {
 	_, page := b.get("/audit?action=file_events.search")
 	if !strings.Contains(page, "observed&gt;=24h") || strings.Contains(page, `\u003e`) {
 		t.Errorf("audit page:\n%s", page)
+	}
+}
+
+// TestSearchPageForNewUsers (issue 12, new user 4): the page shows the newest events before any
+// query, a query error once (beside the box), links the search language's reference, and is a
+// centred column like every other page.
+func TestSearchPageForNewUsers(t *testing.T) {
+	t.Parallel()
+	ta := newTestApp(t, true)
+	api := client.New(ta.URL, bootstrapToken)
+	c, err := api.CreateConnection(context.Background(), ta.boxConnection("Box"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := newBrowser(t, ta.URL)
+	b.login("rita", readerPassword)
+	// Activity before collection took its start position is the baseline's: act once monitoring.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		got, err := api.Connection(context.Background(), c.ID)
+		if err == nil && got.Status == "monitoring" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the connection did not reach monitoring: %+v %v", got, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	ta.Emu.Step(30)
+	deadline = time.Now().Add(30 * time.Second)
+	var page string
+	for {
+		_, page = b.get("/search")
+		if strings.Contains(page, `href="/events/`) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if !strings.Contains(page, `href="/events/`) {
+		t.Errorf("without a query the page lists no events (connection %s):\n%.2000s", c.ID, page)
+	}
+	if !strings.Contains(page, `href="/search/help"`) || strings.Contains(page, `class="wide"`) {
+		t.Errorf("no link to the language reference, or a wide page")
+	}
+	resp, page := b.get("/search?q=" + url.QueryEscape("actr:alice@example.com"))
+	if resp.StatusCode != http.StatusBadRequest || strings.Count(page, "unknown field") != 1 {
+		t.Errorf("a query error shown %d times (status %d)", strings.Count(page, "unknown field"), resp.StatusCode)
+	}
+	if resp, help := b.get("/search/help"); resp.StatusCode != http.StatusOK || !strings.Contains(help, "<code>actor</code>") {
+		t.Errorf("the reference: %d", resp.StatusCode)
 	}
 }

@@ -33,12 +33,16 @@ type apiClient struct {
 	expires time.Time
 }
 
-// boxError is a Box API error answer, classified.
+// boxError is a Box API error answer, classified. It unwraps to the HTTP answer, so that callers
+// see its status and Retry-After (a throttle steers the scheduler; a 4xx on verify is the admin's).
 type boxError struct {
 	Status int
 	Code   string
 	Msg    string
+	answer *httpx.StatusError
 }
+
+func (e *boxError) Unwrap() error { return e.answer }
 
 func (e *boxError) Error() string {
 	if e.Msg == "" {
@@ -159,7 +163,7 @@ func classify(err error) error {
 	}
 	var ae apiError
 	_ = json.Unmarshal(se.Body, &ae)
-	be := &boxError{Status: se.Code, Code: ae.Code, Msg: ae.Message}
+	be := &boxError{Status: se.Code, Code: ae.Code, Msg: ae.Message, answer: se}
 	switch {
 	case se.Code == http.StatusUnauthorized:
 		return fmt.Errorf("%w: %v", connector.ErrAuth, be)
