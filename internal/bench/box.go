@@ -92,7 +92,7 @@ type LatencyResult struct {
 	// SeenP50, SeenP95: to when the 50 ms poller of the benchmark saw it (an upper bound).
 	SeenP50, SeenP95 time.Duration
 	Target           time.Duration
-	Deliveries    int // webhook deliveries the emulator made (2xx)
+	Deliveries       int // webhook deliveries the emulator made (2xx)
 }
 
 // BoxResults are the outcomes of the runs that were asked for.
