@@ -55,60 +55,40 @@ func TestGuardRefusedURLShowsError(t *testing.T) {
 	}
 }
 
-// flaky wraps the Box connector so that a test can make its activity stream fail as if the vendor
-// could not be reached, while everything else talks to the emulator.
-type flaky struct {
-	connector.Connector
-	failing *atomic.Bool
-	fails   *atomic.Int64
-}
-
-func (f flaky) Open(ctx context.Context, cfg connector.Config, deps connector.Deps) (connector.Session, error) {
-	s, err := f.Connector.Open(ctx, cfg, deps)
-	if err != nil {
-		return nil, err
-	}
-	return flakySession{s, f}, nil
-}
-
-type flakySession struct {
-	connector.Session
-	f flaky
-}
-
-func (s flakySession) Changes(ctx context.Context, cursor string) (connector.ChangesPage, error) {
-	if s.f.failing.Load() {
-		s.f.fails.Add(1)
-		refused := &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}
-		return connector.ChangesPage{}, fmt.Errorf("box: reading admin_logs_streaming: GET http://box.test/2.0/events: %w", refused)
-	}
-	return s.Session.Changes(ctx, cursor)
-}
-
 // TestRepeatedFailuresShowError (issue 12, defect 7): a connection whose stream keeps failing for
 // one transient cause shows Error with that cause after FailuresBeforeError runs in a row (not
 // before), stays in Error while it keeps failing although discovery succeeds meanwhile, and
 // returns to Monitoring when the stream works again.
 func TestRepeatedFailuresShowError(t *testing.T) {
-	f := flaky{Connector: box.New(), failing: &atomic.Bool{}, fails: &atomic.Int64{}}
+	// The stream fails as if the vendor could not be reached while failing is set.
+	var failing atomic.Bool
+	var fails atomic.Int64
+	f := streamWrap{Connector: box.New(), changes: func(ctx context.Context, inner connector.Session, cursor string) (connector.ChangesPage, error) {
+		if failing.Load() {
+			fails.Add(1)
+			refused := &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}
+			return connector.ChangesPage{}, fmt.Errorf("box: reading admin_logs_streaming: GET http://box.test/2.0/events: %w", refused)
+		}
+		return inner.Changes(ctx, cursor)
+	}}
 	e := newEnv(t, f, true)
 	c := e.connect("Box flaky", "", nil)
 	e.settle(200)
 	if got := e.get(c.ID); got.Status != string(connection.Monitoring) {
 		t.Fatalf("setup: status %q (%q)", got.Status, got.ErrorReason)
 	}
-	f.failing.Store(true)
+	failing.Store(true)
 	e.clock.Advance(6 * time.Minute) // past the poll interval
-	for i := 0; f.fails.Load() < ingest.DefaultFailuresBeforeError-1; i++ {
+	for i := 0; fails.Load() < ingest.DefaultFailuresBeforeError-1; i++ {
 		if i > 100 {
-			t.Fatalf("the stream ran %d times in 100 rounds", f.fails.Load())
+			t.Fatalf("the stream ran %d times in 100 rounds", fails.Load())
 		}
 		e.step()
 		if got := e.get(c.ID); got.Status != string(connection.Monitoring) {
-			t.Fatalf("after %d failures: status %q (%q), want monitoring until %d", f.fails.Load(), got.Status, got.ErrorReason, ingest.DefaultFailuresBeforeError)
+			t.Fatalf("after %d failures: status %q (%q), want monitoring until %d", fails.Load(), got.Status, got.ErrorReason, ingest.DefaultFailuresBeforeError)
 		}
 	}
-	for i := 0; f.fails.Load() < ingest.DefaultFailuresBeforeError; i++ {
+	for i := 0; fails.Load() < ingest.DefaultFailuresBeforeError; i++ {
 		if i > 100 {
 			t.Fatal("the stream stopped running")
 		}
@@ -117,7 +97,7 @@ func TestRepeatedFailuresShowError(t *testing.T) {
 	got := e.get(c.ID)
 	if got.Status != string(connection.Error) || !strings.Contains(got.ErrorReason, "reading activity") ||
 		!strings.Contains(got.ErrorReason, "connection refused") || !strings.Contains(got.ErrorReason, fmt.Sprint(ingest.DefaultFailuresBeforeError, " attempts in a row")) {
-		t.Fatalf("after %d failures: status %q reason %q", f.fails.Load(), got.Status, got.ErrorReason)
+		t.Fatalf("after %d failures: status %q reason %q", fails.Load(), got.Status, got.ErrorReason)
 	}
 	// Discovery (every 5 minutes) succeeds while the stream still fails: the error stands.
 	e.clock.Advance(6 * time.Minute)
@@ -126,7 +106,7 @@ func TestRepeatedFailuresShowError(t *testing.T) {
 		t.Errorf("while the stream still fails: status %q, want error", got.Status)
 	}
 	// The vendor answers again: the next stream run clears the error.
-	f.failing.Store(false)
+	failing.Store(false)
 	e.clock.Advance(2 * time.Hour)
 	e.settle(200)
 	if got := e.get(c.ID); got.Status != string(connection.Monitoring) || got.ErrorReason != "" {

@@ -167,3 +167,27 @@ func (e *env) get(id int64) store.Connection {
 	}
 	return c
 }
+
+// streamWrap wraps the Box connector so that a test can change what its activity stream answers
+// (fail, throttle, drop fields), while everything else talks to the emulator.
+type streamWrap struct {
+	connector.Connector
+	changes func(ctx context.Context, inner connector.Session, cursor string) (connector.ChangesPage, error)
+}
+
+func (w streamWrap) Open(ctx context.Context, cfg connector.Config, deps connector.Deps) (connector.Session, error) {
+	s, err := w.Connector.Open(ctx, cfg, deps)
+	if err != nil {
+		return nil, err
+	}
+	return wrappedSession{s, w.changes}, nil
+}
+
+type wrappedSession struct {
+	connector.Session
+	changes func(ctx context.Context, inner connector.Session, cursor string) (connector.ChangesPage, error)
+}
+
+func (s wrappedSession) Changes(ctx context.Context, cursor string) (connector.ChangesPage, error) {
+	return s.changes(ctx, s.Session, cursor)
+}

@@ -13,36 +13,22 @@ import (
 	"github.com/telltale-dev/telltale/internal/store"
 )
 
-// driveless wraps the Box connector so that its activity records name no drive, as records of a
-// vendor that does not say whose drive an item is on.
-type driveless struct{ connector.Connector }
-
-func (d driveless) Open(ctx context.Context, cfg connector.Config, deps connector.Deps) (connector.Session, error) {
-	s, err := d.Connector.Open(ctx, cfg, deps)
-	if err != nil {
-		return nil, err
-	}
-	return drivelessSession{s}, nil
-}
-
-type drivelessSession struct{ connector.Session }
-
-func (s drivelessSession) Changes(ctx context.Context, cursor string) (connector.ChangesPage, error) {
-	p, err := s.Session.Changes(ctx, cursor)
-	for i := range p.Records {
-		p.Records[i].Drive = ""
-		for j := range p.Records[i].Events {
-			p.Records[i].Events[j].File.DriveID = ""
-		}
-	}
-	return p, err
-}
-
 // TestRecordsWithoutADriveKeepTheScope (issue 13, defect 2, R2.8): activity records that name no
 // drive are placed by the file's drive in the index or its owner's drive, and only in-scope ones are
 // captured; the rest are counted by reason. Before, a record without a drive bypassed the scope.
 func TestRecordsWithoutADriveKeepTheScope(t *testing.T) {
-	e := newEnv(t, driveless{box.New()}, true)
+	// The stream's records name no drive, as a vendor's that does not say whose drive an item is on.
+	driveless := streamWrap{Connector: box.New(), changes: func(ctx context.Context, inner connector.Session, cursor string) (connector.ChangesPage, error) {
+		p, err := inner.Changes(ctx, cursor)
+		for i := range p.Records {
+			p.Records[i].Drive = ""
+			for j := range p.Records[i].Events {
+				p.Records[i].Events[j].File.DriveID = ""
+			}
+		}
+		return p, err
+	}}
+	e := newEnv(t, driveless, true)
 	var active []string
 	for _, u := range e.emu.Users() {
 		if u.Status == "active" {

@@ -15,53 +15,34 @@ import (
 	"github.com/telltale-dev/telltale/internal/ingest"
 )
 
-// throttling wraps the Box connector so that its activity stream answers as a vendor that throttles
-// for an hour: a 429 with Retry-After longer than the HTTP client waits.
-type throttling struct {
-	connector.Connector
-	on    *atomic.Bool
-	calls *atomic.Int64
-}
-
-func (t throttling) Open(ctx context.Context, cfg connector.Config, deps connector.Deps) (connector.Session, error) {
-	s, err := t.Connector.Open(ctx, cfg, deps)
-	if err != nil {
-		return nil, err
-	}
-	return throttlingSession{s, t}, nil
-}
-
-type throttlingSession struct {
-	connector.Session
-	t throttling
-}
-
-func (s throttlingSession) Changes(ctx context.Context, cursor string) (connector.ChangesPage, error) {
-	if s.t.on.Load() {
-		s.t.calls.Add(1)
-		return connector.ChangesPage{}, fmt.Errorf("box: reading admin_logs_streaming: %w",
-			&httpx.StatusError{Code: http.StatusTooManyRequests, Status: "429 Too Many Requests", RetryAfter: time.Hour, Method: "GET", URL: "http://box.test/2.0/events"})
-	}
-	return s.Session.Changes(ctx, cursor)
-}
-
 // TestThrottlingSteersTheScheduler (issue 13: errors that mean "retry after" reach the scheduler as
 // such): a stream the vendor throttles for an hour runs again in an hour, counts no failed attempt,
 // and never moves the connection to Error however often it happens. Before, each throttle was a
 // failure: backoff, an attempt counted, and Error after five.
 func TestThrottlingSteersTheScheduler(t *testing.T) {
-	th := throttling{Connector: box.New(), on: &atomic.Bool{}, calls: &atomic.Int64{}}
+	// While on, the stream answers as a vendor that throttles for an hour: a 429 with a
+	// Retry-After longer than the HTTP client waits.
+	var on atomic.Bool
+	var calls atomic.Int64
+	th := streamWrap{Connector: box.New(), changes: func(ctx context.Context, inner connector.Session, cursor string) (connector.ChangesPage, error) {
+		if on.Load() {
+			calls.Add(1)
+			return connector.ChangesPage{}, fmt.Errorf("box: reading admin_logs_streaming: %w",
+				&httpx.StatusError{Code: http.StatusTooManyRequests, Status: "429 Too Many Requests", RetryAfter: time.Hour, Method: "GET", URL: "http://box.test/2.0/events"})
+		}
+		return inner.Changes(ctx, cursor)
+	}}
 	e := newEnv(t, th, true)
 	c := e.connect("Box throttled", "", nil)
 	e.settle(200)
 	if got := e.get(c.ID); got.Status != string(connection.Monitoring) {
 		t.Fatalf("setup: status %q (%q)", got.Status, got.ErrorReason)
 	}
-	th.on.Store(true)
+	on.Store(true)
 	for round := 1; round <= ingest.DefaultFailuresBeforeError+2; round++ {
-		before := th.calls.Load()
+		before := calls.Load()
 		e.clock.Advance(time.Hour + time.Minute)
-		for i := 0; th.calls.Load() == before; i++ {
+		for i := 0; calls.Load() == before; i++ {
 			if i > 100 {
 				t.Fatalf("round %d: the stream did not run", round)
 			}
