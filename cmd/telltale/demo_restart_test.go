@@ -136,7 +136,7 @@ func storedEvents(t *testing.T, path string, seen map[string]bool) (int64, *big.
 		t.Fatal(err)
 	}
 	defer st.Close()
-	cur, err := st.GetCursor(ctx, 1, "stream")
+	cur, err := st.GetCursor(ctx, 1, "stream:admin_logs_streaming")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -264,10 +264,10 @@ func (a *App) registerCollectionMetrics() {
 			}
 		}
 	})
-	a.Metrics.GaugeFunc("telltale_stream_cursor_age_seconds", "Seconds since this node last committed a page of a connection's activity stream (its cursor); polling keeps it below the poll interval.", []string{"connection_id", "service"}, func(emit func(float64, ...string)) {
+	a.Metrics.GaugeFunc("telltale_stream_cursor_age_seconds", "Seconds since this node last committed a page of one of a connection's activity streams (its cursor); polling keeps it below the poll interval.", []string{"connection_id", "service", "stream"}, func(emit func(float64, ...string)) {
 		now := a.Clock.Now()
 		for _, c := range a.Ingest.CursorTimes() {
-			emit(now.Sub(c.At).Seconds(), strconv.FormatInt(c.ConnectionID, 10), c.Service)
+			emit(now.Sub(c.At).Seconds(), strconv.FormatInt(c.ConnectionID, 10), c.Service, c.Stream)
 		}
 	})
 }

@@ -245,6 +245,13 @@ type Record struct {
 	Drive string
 }
 
+// StreamSpec is one activity stream of a connection. Key is stable and unique within the
+// connection: ingest names the stream's cursor and work unit after it, so renaming a key starts the
+// stream again from "now". (Streams of one drive or mailbox come with contract v2's Drive field.)
+type StreamSpec struct {
+	Key string
+}
+
 // ChangesPage is one page of the activity stream.
 type ChangesPage struct {
 	Records []Record
@@ -264,10 +271,14 @@ type Session interface {
 	Discover(ctx context.Context, scope Scope, emit func([]Drive) error) (Discovery, error)
 	// Index returns the page of the drive's baseline crawl after cursor ("" starts it).
 	Index(ctx context.Context, drive Drive, cursor string) (IndexPage, error)
-	// StreamStart returns the "now" position of the activity stream, taken before a baseline crawl.
-	StreamStart(ctx context.Context) (string, error)
-	// Changes returns the activity after cursor.
-	Changes(ctx context.Context, cursor string) (ChangesPage, error)
+	// Streams lists the connection's activity streams (at least one). Each gets its own cursor,
+	// work unit, lease and poll, so a vendor with several feeds (Google Drive's changes and Reports,
+	// OneDrive's delta and the Management Activity API) does not serialize them behind one.
+	Streams() []StreamSpec
+	// StreamStart returns the "now" position of a stream, taken before a baseline crawl.
+	StreamStart(ctx context.Context, s StreamSpec) (string, error)
+	// Changes returns a stream's activity after cursor.
+	Changes(ctx context.Context, s StreamSpec, cursor string) (ChangesPage, error)
 	// Content opens a file's content for hashing (R3.10).
 	Content(ctx context.Context, drive, fileID string) (io.ReadCloser, error)
 	// Webhook verifies a push notification; genuine ones make collection poll at once. It returns

@@ -39,20 +39,9 @@ func (s *Service) discover(ctx context.Context, w store.Work) (time.Time, error)
 func (s *Service) runDiscovery(ctx context.Context, c store.Connection, ss *session) error {
 	now := s.clock.Now()
 	unit := unitOf(WorkDiscover, key(c.ID)) // also when run inline by the stream
-	// The "now" stream position is taken before any drive is indexed, so nothing that happens
+	// The "now" stream positions are taken before any drive is indexed, so nothing that happens
 	// during the baseline crawl is missed (ARCHITECTURE: cursor discipline).
-	if cur, err := s.st.GetCursor(ctx, c.ID, streamCursor); errors.Is(err, store.ErrNotFound) || (err == nil && cur == "") {
-		pos, err := ss.StreamStart(ctx)
-		if err != nil {
-			return s.fail(ctx, c, unit, "taking the stream start position", err)
-		}
-		if err := s.st.SaveCursor(ctx, c.ID, streamCursor, pos); err != nil {
-			return err
-		}
-	} else if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return err
-	}
-	if _, err := s.st.EnsureWork(ctx, store.Work{Kind: WorkStream, Key: key(c.ID), ConnectionID: c.ID, NextRunAt: now}); err != nil {
+	if err := s.ensureStreams(ctx, c, ss, unit); err != nil {
 		return err
 	}
 

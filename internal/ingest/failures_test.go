@@ -63,13 +63,13 @@ func TestRepeatedFailuresShowError(t *testing.T) {
 	// The stream fails as if the vendor could not be reached while failing is set.
 	var failing atomic.Bool
 	var fails atomic.Int64
-	f := streamWrap{Connector: box.New(), changes: func(ctx context.Context, inner connector.Session, cursor string) (connector.ChangesPage, error) {
+	f := streamWrap{Connector: box.New(), changes: func(ctx context.Context, inner connector.Session, sp connector.StreamSpec, cursor string) (connector.ChangesPage, error) {
 		if failing.Load() {
 			fails.Add(1)
 			refused := &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}
 			return connector.ChangesPage{}, fmt.Errorf("box: reading admin_logs_streaming: GET http://box.test/2.0/events: %w", refused)
 		}
-		return inner.Changes(ctx, cursor)
+		return inner.Changes(ctx, sp, cursor)
 	}}
 	e := newEnv(t, f, true)
 	c := e.connect("Box flaky", "", nil)

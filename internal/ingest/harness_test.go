@@ -172,7 +172,7 @@ func (e *env) get(id int64) store.Connection {
 // (fail, throttle, drop fields), while everything else talks to the emulator.
 type streamWrap struct {
 	connector.Connector
-	changes func(ctx context.Context, inner connector.Session, cursor string) (connector.ChangesPage, error)
+	changes func(ctx context.Context, inner connector.Session, sp connector.StreamSpec, cursor string) (connector.ChangesPage, error)
 }
 
 func (w streamWrap) Open(ctx context.Context, cfg connector.Config, deps connector.Deps) (connector.Session, error) {
@@ -185,9 +185,9 @@ func (w streamWrap) Open(ctx context.Context, cfg connector.Config, deps connect
 
 type wrappedSession struct {
 	connector.Session
-	changes func(ctx context.Context, inner connector.Session, cursor string) (connector.ChangesPage, error)
+	changes func(ctx context.Context, inner connector.Session, sp connector.StreamSpec, cursor string) (connector.ChangesPage, error)
 }
 
-func (s wrappedSession) Changes(ctx context.Context, cursor string) (connector.ChangesPage, error) {
-	return s.changes(ctx, s.Session, cursor)
+func (s wrappedSession) Changes(ctx context.Context, sp connector.StreamSpec, cursor string) (connector.ChangesPage, error) {
+	return s.changes(ctx, s.Session, sp, cursor)
 }

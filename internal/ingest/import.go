@@ -131,7 +131,7 @@ func (s *Service) Import(ctx context.Context, connID int64, r io.Reader, opt Imp
 		if len(batch) == 0 {
 			return nil
 		}
-		pr, err := s.storePage(ctx, c, nil, connector.ChangesPage{Records: batch}, false)
+		pr, err := s.storePage(ctx, c, nil, connector.ChangesPage{Records: batch}, "")
 		if err != nil {
 			return err
 		}

@@ -33,7 +33,7 @@ import (
 const (
 	WorkDiscover = "collect.discover" // key: connection id
 	WorkIndex    = "collect.index"    // key: connection id ":" drive row id
-	WorkStream   = "collect.stream"   // key: connection id
+	WorkStream   = "collect.stream"   // key: connection id ":" stream key (connector.StreamSpec)
 	WorkPush     = "collect.push"     // key: connection id; keeps push subscriptions (connector.PushKeeper)
 	WorkUnpush   = "collect.unpush"   // key: connection id; removes them once collection stops
 )
@@ -42,11 +42,8 @@ const (
 // again (a webhook Box dropped with its folder); polling stays the record meanwhile.
 const pushEvery = 24 * time.Hour
 
-// Cursor streams.
-const (
-	streamCursor = "stream"
-	indexCursor  = "index:" // + drive row id
-)
+// Cursors of a drive's crawl (streams: streams.go).
+const indexCursor = "index:" // + drive row id
 
 // Options configure a Service.
 type Options struct {
@@ -112,7 +109,7 @@ type Service struct {
 	stats      Stats
 	hooks      *webhookGate
 	m          collectMetrics
-	cursorAt   map[int64]CursorTime // when each connection's stream cursor was last committed here
+	cursorAt   map[string]CursorTime // when each stream's cursor was last committed here, by unit key
 }
 
 // collectMetrics are collection's per-connection counters (label values are connection ids and
@@ -133,10 +130,11 @@ func newCollectMetrics(reg *metrics.Registry) collectMetrics {
 	}
 }
 
-// CursorTime is when a connection's activity stream last committed a page on this node.
+// CursorTime is when one of a connection's activity streams last committed a page on this node.
 type CursorTime struct {
 	ConnectionID int64
 	Service      string
+	Stream       string
 	At           time.Time
 }
 
@@ -192,7 +190,7 @@ func New(o Options) *Service {
 	if o.Metrics == nil {
 		o.Metrics = metrics.New()
 	}
-	return &Service{hooks: newWebhookGate(o.Metrics), m: newCollectMetrics(o.Metrics), cursorAt: map[int64]CursorTime{}, o: o, st: o.Store, conns: o.Connections, log: o.Log, clock: o.Clock,
+	return &Service{hooks: newWebhookGate(o.Metrics), m: newCollectMetrics(o.Metrics), cursorAt: map[string]CursorTime{}, o: o, st: o.Store, conns: o.Connections, log: o.Log, clock: o.Clock,
 		hasher: hashing.New(o.HashMaxSize, o.HashConcurrency), sessions: map[int64]*session{}, lastInline: map[int64]time.Time{}, streaks: map[int64]map[string]*streak{},
 		stats: Stats{Skipped: map[string]int64{}}}
 }
@@ -285,6 +283,13 @@ func (s *Service) stop(ctx context.Context, id int64) error {
 	}
 	stopped := false
 	for _, w := range ws {
+		if _, stream, ok := strings.Cut(w.Key, ":"); ok && w.Kind == WorkStream {
+			// Nothing is collected while deauthorized: a resumed connection starts each stream
+			// from the vendor's "now", it does not backfill the time it was deauthorized.
+			if err := s.st.SaveCursor(ctx, id, streamCursorName(stream), ""); err != nil {
+				return err
+			}
+		}
 		switch w.Kind {
 		case WorkDiscover, WorkIndex, WorkStream, WorkPush:
 			if err := s.st.DeleteWork(ctx, w.Kind, w.Key); err != nil && !errors.Is(err, store.ErrNotFound) {
@@ -301,9 +306,8 @@ func (s *Service) stop(ctx context.Context, id int64) error {
 		}
 	}
 	if stopped {
-		// Nothing is collected while deauthorized: a resumed connection starts from the vendor's
-		// "now", it does not backfill the time it was deauthorized.
-		if err := s.st.SaveCursor(ctx, id, streamCursor, ""); err != nil {
+		// Likewise the one cursor of a connection from before streams had keys.
+		if err := s.st.SaveCursor(ctx, id, legacyStreamCursor, ""); err != nil {
 			return err
 		}
 	}

@@ -18,8 +18,8 @@ import (
 // captured; the rest are counted by reason. Before, a record without a drive bypassed the scope.
 func TestRecordsWithoutADriveKeepTheScope(t *testing.T) {
 	// The stream's records name no drive, as a vendor's that does not say whose drive an item is on.
-	driveless := streamWrap{Connector: box.New(), changes: func(ctx context.Context, inner connector.Session, cursor string) (connector.ChangesPage, error) {
-		p, err := inner.Changes(ctx, cursor)
+	driveless := streamWrap{Connector: box.New(), changes: func(ctx context.Context, inner connector.Session, sp connector.StreamSpec, cursor string) (connector.ChangesPage, error) {
+		p, err := inner.Changes(ctx, sp, cursor)
 		for i := range p.Records {
 			p.Records[i].Drive = ""
 			for j := range p.Records[i].Events {

@@ -19,8 +19,9 @@ import (
 	"github.com/telltale-dev/telltale/internal/store"
 )
 
-// stream polls a connection's activity stream from its durable cursor until the vendor has nothing
-// more (or PageBudget is spent), storing each page with the cursor after it in one transaction.
+// stream polls one of a connection's activity streams (its work key is "<connection>:<stream>")
+// from its durable cursor until the vendor has nothing more (or PageBudget is spent), storing each
+// page with the cursor after it in one transaction.
 func (s *Service) stream(ctx context.Context, w store.Work) (time.Time, error) {
 	c, ok, err := s.load(ctx, w.Key)
 	if err != nil || !ok {
@@ -31,14 +32,26 @@ func (s *Service) stream(ctx context.Context, w store.Work) (time.Time, error) {
 	if err != nil {
 		return time.Time{}, s.fail(ctx, c, unit, "opening the connection", err)
 	}
+	_, streamKey, keyed := strings.Cut(w.Key, ":")
+	if !keyed {
+		// A unit from before streams had keys: make the keyed ones (the cursor carries over to the
+		// first), and end this one.
+		return time.Time{}, s.ensureStreams(ctx, c, ss, unit)
+	}
+	sp, found := findStream(ss.Streams(), streamKey)
+	if !found {
+		// The connector no longer has this stream: its unit and cursor go.
+		return time.Time{}, s.st.SaveCursor(ctx, c.ID, streamCursorName(streamKey), "")
+	}
 	var newest time.Time
 	defer func() { s.afterRun(context.WithoutCancel(ctx), c, ss, newest) }()
-	cursor, err := s.st.GetCursor(ctx, c.ID, streamCursor)
+	name := streamCursorName(sp.Key)
+	cursor, err := s.st.GetCursor(ctx, c.ID, name)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && cursor == "") {
-		if cursor, err = ss.StreamStart(ctx); err != nil {
+		if cursor, err = ss.StreamStart(ctx, sp); err != nil {
 			return time.Time{}, s.fail(ctx, c, unit, "taking the stream start position", err)
 		}
-		if err := s.st.SaveCursor(ctx, c.ID, streamCursor, cursor); err != nil {
+		if err := s.st.SaveCursor(ctx, c.ID, name, cursor); err != nil {
 			return time.Time{}, err
 		}
 	} else if err != nil {
@@ -46,7 +59,7 @@ func (s *Service) stream(ctx context.Context, w store.Work) (time.Time, error) {
 	}
 	deadline := time.Now().Add(s.o.PageBudget)
 	for {
-		page, err := ss.Changes(ctx, cursor)
+		page, err := ss.Changes(ctx, sp, cursor)
 		if err != nil {
 			return time.Time{}, s.fail(ctx, c, unit, "reading activity", err)
 		}
@@ -54,9 +67,9 @@ func (s *Service) stream(ctx context.Context, w store.Work) (time.Time, error) {
 			if err := s.conns.Note(ctx, c.ID, connection.SystemActor, page.Resync); err != nil {
 				return time.Time{}, err
 			}
-			s.log.Warn("activity stream resync", "connection", c.ID, "reason", page.Resync)
+			s.log.Warn("activity stream resync", "connection", c.ID, "stream", sp.Key, "reason", page.Resync)
 		}
-		res, err := s.storePage(ctx, c, ss, page, true)
+		res, err := s.storePage(ctx, c, ss, page, sp.Key)
 		if err != nil {
 			return time.Time{}, err
 		}
@@ -86,7 +99,9 @@ type PageResult struct {
 	Inserted, Duplicates, OutOfScope int64
 }
 
-func (s *Service) storePage(ctx context.Context, c store.Connection, ss *session, page connector.ChangesPage, saveCursor bool) (PageResult, error) {
+// stream names the stream whose cursor is saved with the page ("" for an import: no cursor).
+func (s *Service) storePage(ctx context.Context, c store.Connection, ss *session, page connector.ChangesPage, stream string) (PageResult, error) {
+	saveCursor := stream != ""
 	var res PageResult
 	s.count(func(st *Stats) { st.Records += int64(len(page.Records)) })
 	connLabel := strconv.FormatInt(c.ID, 10)
@@ -200,7 +215,7 @@ func (s *Service) storePage(ctx context.Context, c store.Connection, ss *session
 			return err
 		}
 		if saveCursor {
-			if err := q.SaveCursor(ctx, c.ID, streamCursor, page.Next); err != nil {
+			if err := q.SaveCursor(ctx, c.ID, streamCursorName(stream), page.Next); err != nil {
 				return err
 			}
 		}
@@ -216,7 +231,7 @@ func (s *Service) storePage(ctx context.Context, c store.Connection, ss *session
 	if err == nil && committed {
 		s.m.events.Add(res.Inserted, connLabel, c.Service)
 		s.mu.Lock()
-		s.cursorAt[c.ID] = CursorTime{ConnectionID: c.ID, Service: c.Service, At: s.clock.Now()}
+		s.cursorAt[streamUnitKey(c.ID, stream)] = CursorTime{ConnectionID: c.ID, Service: c.Service, Stream: stream, At: s.clock.Now()}
 		s.mu.Unlock()
 	}
 	return res, err

@@ -24,13 +24,13 @@ func TestThrottlingSteersTheScheduler(t *testing.T) {
 	// Retry-After longer than the HTTP client waits.
 	var on atomic.Bool
 	var calls atomic.Int64
-	th := streamWrap{Connector: box.New(), changes: func(ctx context.Context, inner connector.Session, cursor string) (connector.ChangesPage, error) {
+	th := streamWrap{Connector: box.New(), changes: func(ctx context.Context, inner connector.Session, sp connector.StreamSpec, cursor string) (connector.ChangesPage, error) {
 		if on.Load() {
 			calls.Add(1)
 			return connector.ChangesPage{}, fmt.Errorf("box: reading admin_logs_streaming: %w",
 				&httpx.StatusError{Code: http.StatusTooManyRequests, Status: "429 Too Many Requests", RetryAfter: time.Hour, Method: "GET", URL: "http://box.test/2.0/events"})
 		}
-		return inner.Changes(ctx, cursor)
+		return inner.Changes(ctx, sp, cursor)
 	}}
 	e := newEnv(t, th, true)
 	c := e.connect("Box throttled", "", nil)
@@ -48,7 +48,7 @@ func TestThrottlingSteersTheScheduler(t *testing.T) {
 			}
 			e.step()
 		}
-		w, err := e.store.GetWork(ctx, ingest.WorkStream, fmt.Sprint(c.ID))
+		w, err := e.store.GetWork(ctx, ingest.WorkStream, fmt.Sprint(c.ID, ":admin_logs_streaming"))
 		if err != nil {
 			t.Fatal(err)
 		}

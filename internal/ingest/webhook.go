@@ -234,7 +234,7 @@ func (s *Service) Webhook(ctx context.Context, service, id string, header map[st
 		s.log.Debug("push notification already accepted: acknowledged without effect", "service", label, "connection", connID, "delivery", d.ID)
 		return nil
 	}
-	if _, err := s.st.ScheduleWork(ctx, store.Work{Kind: WorkStream, Key: key(connID), ConnectionID: connID, NextRunAt: now}); err != nil {
+	if err := s.wakeStreams(ctx, connID); err != nil {
 		s.hooks.forget(connID, d.ID) // not acted on: the vendor's retry must be accepted
 		return err
 	}

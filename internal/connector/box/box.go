@@ -414,7 +414,13 @@ type backfill struct {
 	Pos           string // admin_logs paging position within the window
 }
 
-func (s *session) StreamStart(ctx context.Context) (string, error) {
+// boxStream is Box's one activity stream: the enterprise's admin_logs_streaming.
+var boxStream = connector.StreamSpec{Key: "admin_logs_streaming"}
+
+// Streams is the enterprise event stream, Box's only one.
+func (s *session) Streams() []connector.StreamSpec { return []connector.StreamSpec{boxStream} }
+
+func (s *session) StreamStart(ctx context.Context, _ connector.StreamSpec) (string, error) {
 	pos, err := s.now(ctx)
 	if err != nil {
 		return "", err
@@ -437,7 +443,7 @@ func (s *session) now(ctx context.Context) (string, error) {
 
 // Changes reads one page of enterprise events: admin_logs_streaming normally, admin_logs while
 // re-reading a window after the stream position expired.
-func (s *session) Changes(ctx context.Context, cursor string) (connector.ChangesPage, error) {
+func (s *session) Changes(ctx context.Context, _ connector.StreamSpec, cursor string) (connector.ChangesPage, error) {
 	var cur streamCursor
 	if err := json.Unmarshal([]byte(cursor), &cur); err != nil || cur.Pos == "" {
 		return connector.ChangesPage{}, fmt.Errorf("%w: box stream cursor %q", connector.ErrMalformed, cursor)

@@ -145,7 +145,7 @@ func runAll(t *testing.T) *specRecorder {
 		func([]connector.Drive) error { return nil }); err != nil {
 		t.Fatal(err)
 	}
-	start, err := sess.StreamStart(ctx)
+	start, err := sess.StreamStart(ctx, sess.Streams()[0])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,7 +170,7 @@ func runAll(t *testing.T) *specRecorder {
 	emu.Step(120)
 	changes := func(cur string) string {
 		for range 50 {
-			page, err := sess.Changes(ctx, cur)
+			page, err := sess.Changes(ctx, sess.Streams()[0], cur)
 			if err != nil {
 				t.Fatalf("changes: %v", err)
 			}
