@@ -245,6 +245,13 @@ type Record struct {
 	Drive string
 }
 
+// ContentRef names content to read: the file File of drive Drive (vendor ids), or, when Part is set,
+// the part of it the vendor's opaque reference names (a Gmail or Graph attachment id of message
+// File in mailbox Drive).
+type ContentRef struct {
+	Drive, File, Part string
+}
+
 // StreamSpec is one activity stream of a connection. Key is stable and unique within the
 // connection: ingest names the stream's cursor and work unit after it, so renaming a key starts the
 // stream again from "now". (Streams of one drive or mailbox come with contract v2's Drive field.)
@@ -279,8 +286,9 @@ type Session interface {
 	StreamStart(ctx context.Context, s StreamSpec) (string, error)
 	// Changes returns a stream's activity after cursor.
 	Changes(ctx context.Context, s StreamSpec, cursor string) (ChangesPage, error)
-	// Content opens a file's content for hashing (R3.10).
-	Content(ctx context.Context, drive, fileID string) (io.ReadCloser, error)
+	// Content opens content for hashing (R3.10): a drive's file, or a part of an item by the
+	// vendor's reference (an attachment of a message).
+	Content(ctx context.Context, ref ContentRef) (io.ReadCloser, error)
 	// Webhook verifies a push notification; genuine ones make collection poll at once. It returns
 	// the delivery's identity for dedupe, or a *WebhookRefusal (matching ErrForged). It does the
 	// same signature work whatever is wrong, so that its timing does not say which check failed.

@@ -33,8 +33,8 @@ type countingSession struct {
 	o *openCounter
 }
 
-func (s *countingSession) Content(ctx context.Context, drive, fileID string) (io.ReadCloser, error) {
-	rc, err := s.Session.Content(ctx, drive, fileID)
+func (s *countingSession) Content(ctx context.Context, ref connector.ContentRef) (io.ReadCloser, error) {
+	rc, err := s.Session.Content(ctx, ref)
 	if err != nil {
 		return nil, err
 	}

@@ -604,9 +604,12 @@ func (s *session) linkAccess(ctx context.Context, e event.FileEvent) string {
 	return it.SharedLink.Access
 }
 
-// Content opens a file's bytes as its owner.
-func (s *session) Content(ctx context.Context, drive, fileID string) (io.ReadCloser, error) {
-	return s.api.content(ctx, drive, fileID)
+// Content opens a file's bytes as its owner. Box files have no parts.
+func (s *session) Content(ctx context.Context, ref connector.ContentRef) (io.ReadCloser, error) {
+	if ref.Part != "" {
+		return nil, fmt.Errorf("box: file %s has no part %q: Box content is whole files", ref.File, ref.Part)
+	}
+	return s.api.content(ctx, ref.Drive, ref.File)
 }
 
 // Webhook verifies a Box webhook v2 delivery: BOX-SIGNATURE-PRIMARY or -SECONDARY must be

@@ -187,7 +187,7 @@ func runAll(t *testing.T) *specRecorder {
 	clk.Advance(14 * 24 * time.Hour)
 	emu.Step(20)
 	changes(cur)
-	rc, err := sess.Content(ctx, someDrive, someFile.VendorID)
+	rc, err := sess.Content(ctx, connector.ContentRef{Drive: someDrive, File: someFile.VendorID})
 	if err != nil {
 		t.Fatalf("content: %v", err)
 	}

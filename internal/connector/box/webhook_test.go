@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -185,4 +186,18 @@ func FuzzWebhook(f *testing.F) {
 			t.Fatalf("delivery id %q for a %d-byte body", d.ID, len(body))
 		}
 	})
+}
+
+// TestContentHasNoParts: Box content is whole files; a reference to a part (an attachment, for mail
+// vendors) is refused before any call, saying so.
+func TestContentHasNoParts(t *testing.T) {
+	cfg := connector.Config{TenantID: "900001", Settings: map[string]string{"enterprise_id": "900001", "client_id": "c", "admin_email": "a@example.com"},
+		Credentials: map[string]string{"client_secret": "s"}}
+	sess, err := box.New().Open(context.Background(), cfg, connector.Deps{Clock: clock.NewFake(time.Now())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sess.Content(context.Background(), connector.ContentRef{Drive: "1", File: "2", Part: "att-3"}); err == nil || !strings.Contains(err.Error(), "no part") {
+		t.Errorf("a part of a Box file: %v", err)
+	}
 }
