@@ -259,14 +259,34 @@ type StreamSpec struct {
 	Key string
 }
 
+// ResyncReason says why a stream restarted.
+type ResyncReason string
+
+// The reasons of a Resync.
+const (
+	// ResyncExpired: the stream position is older than the vendor keeps (Box 14 days, an expired
+	// Drive page token, Gmail's 404 on startHistoryId).
+	ResyncExpired ResyncReason = "expired"
+	// ResyncRefused: the vendor refused the position or asked for a resync (Graph's 410
+	// resyncRequired).
+	ResyncRefused ResyncReason = "refused"
+)
+
+// Resync is a stream restarting from a backfill instead of its position.
+type Resync struct {
+	Reason ResyncReason
+	Detail string    // what happened, in the vendor's terms
+	Since  time.Time // the backfill re-reads activity from then (records read twice are dropped)
+}
+
 // ChangesPage is one page of the activity stream.
 type ChangesPage struct {
 	Records []Record
 	Next    string // the cursor after this page; saved with the page's events in one transaction
 	More    bool   // another page is ready now
-	// Resync, when not empty, says the stream position had expired and collection restarted from a
-	// backfill; the reason is recorded in the connection's history (never a silent gap).
-	Resync string
+	// Resync, when set, says the stream's position could not be used and collection restarted
+	// from a backfill; ingest records it in the connection's history (never a silent gap).
+	Resync *Resync
 }
 
 // Session is a connector working for one connection.

@@ -63,11 +63,12 @@ func (s *Service) stream(ctx context.Context, w store.Work) (time.Time, error) {
 		if err != nil {
 			return time.Time{}, s.fail(ctx, c, unit, "reading activity", err)
 		}
-		if page.Resync != "" {
-			if err := s.conns.Note(ctx, c.ID, connection.SystemActor, page.Resync); err != nil {
+		if rs := page.Resync; rs != nil {
+			note := resyncNote(sp, rs)
+			if err := s.conns.Note(ctx, c.ID, connection.SystemActor, note); err != nil {
 				return time.Time{}, err
 			}
-			s.log.Warn("activity stream resync", "connection", c.ID, "stream", sp.Key, "reason", page.Resync)
+			s.log.Warn("activity stream resync", "connection", c.ID, "stream", sp.Key, "reason", string(rs.Reason), "detail", rs.Detail)
 		}
 		res, err := s.storePage(ctx, c, ss, page, sp.Key)
 		if err != nil {
@@ -89,6 +90,23 @@ func (s *Service) stream(ctx context.Context, w store.Work) (time.Time, error) {
 			return s.clock.Now(), nil
 		}
 	}
+}
+
+// resyncNote is the history line of a stream's resync, worded the same for every vendor.
+func resyncNote(sp connector.StreamSpec, rs *connector.Resync) string {
+	why := map[connector.ResyncReason]string{connector.ResyncExpired: "its position had expired",
+		connector.ResyncRefused: "the vendor refused its position"}[rs.Reason]
+	if why == "" {
+		why = string(rs.Reason)
+	}
+	note := fmt.Sprintf("activity stream %s resynced: %s", sp.Key, why)
+	if !rs.Since.IsZero() {
+		note += fmt.Sprintf("; activity since %s is read again (records already stored are skipped)", rs.Since.UTC().Format(time.RFC3339))
+	}
+	if rs.Detail != "" {
+		note += " (" + rs.Detail + ")"
+	}
+	return note
 }
 
 // storePage writes one page: records seen before are dropped, records on drives out of scope are

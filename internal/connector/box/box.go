@@ -450,7 +450,7 @@ func (s *session) Changes(ctx context.Context, _ connector.StreamSpec, cursor st
 	}
 	now := s.clock.Now()
 	if cur.Back == nil && !cur.At.IsZero() && now.Sub(cur.At) > streamRetention-24*time.Hour {
-		return s.resync(ctx, cur, fmt.Sprintf("the Box stream position was last read %s ago and Box keeps the stream %s", now.Sub(cur.At).Round(time.Minute), streamRetention))
+		return s.resync(ctx, cur, connector.ResyncExpired, fmt.Sprintf("the Box stream position was last read %s ago and Box keeps the stream %s", now.Sub(cur.At).Round(time.Minute), streamRetention))
 	}
 	if cur.Back != nil {
 		return s.backfillPage(ctx, cur)
@@ -459,7 +459,7 @@ func (s *session) Changes(ctx context.Context, _ connector.StreamSpec, cursor st
 	var ev apiEvents
 	if err := s.api.getJSON(ctx, "/events", q, "", &ev); err != nil {
 		if isStatus(err, http.StatusBadRequest, http.StatusGone) {
-			return s.resync(ctx, cur, fmt.Sprintf("Box refused the stream position (%v)", err))
+			return s.resync(ctx, cur, connector.ResyncRefused, fmt.Sprintf("Box refused the stream position (%v)", err))
 		}
 		return connector.ChangesPage{}, fmt.Errorf("box: reading admin_logs_streaming: %w", err)
 	}
@@ -468,7 +468,7 @@ func (s *session) Changes(ctx context.Context, _ connector.StreamSpec, cursor st
 
 // resync starts re-reading from admin_logs since shortly before the last successful read: no gap,
 // and the records read twice are dropped by their event_id.
-func (s *session) resync(ctx context.Context, cur streamCursor, why string) (connector.ChangesPage, error) {
+func (s *session) resync(ctx context.Context, cur streamCursor, reason connector.ResyncReason, why string) (connector.ChangesPage, error) {
 	pos, err := s.now(ctx)
 	if err != nil {
 		return connector.ChangesPage{}, err
@@ -477,7 +477,7 @@ func (s *session) resync(ctx context.Context, cur streamCursor, why string) (con
 	next := streamCursor{Pos: pos, At: s.clock.Now(), Back: &backfill{After: after, Before: s.clock.Now()}}
 	b, _ := json.Marshal(next)
 	return connector.ChangesPage{Next: string(b), More: true,
-		Resync: fmt.Sprintf("activity stream resync: %s; re-reading events since %s from the admin_logs history", why, after.Format(time.RFC3339))}, nil
+		Resync: &connector.Resync{Reason: reason, Detail: why + "; re-reading the events from the admin_logs history", Since: after}}, nil
 }
 
 func (s *session) backfillPage(ctx context.Context, cur streamCursor) (connector.ChangesPage, error) {

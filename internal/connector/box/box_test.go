@@ -3,6 +3,7 @@ package box_test
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/telltale-dev/telltale/internal/clock"
 	"github.com/telltale-dev/telltale/internal/connector/box"
@@ -122,6 +123,9 @@ func (v *boxVendor) Faults(rate, dup float64, reorder bool) {
 func (v *boxVendor) RateLimit(perMinute int) { v.emu.SetRateLimit(perMinute) }
 func (v *boxVendor) Throttled() int64        { return int64(v.emu.Stats().Throttled) }
 func (v *boxVendor) RetriedEarly() int64     { return int64(v.emu.Stats().EarlyRetries) }
+func (v *boxVendor) StreamRetention() time.Duration {
+	return 14 * 24 * time.Hour // Box keeps admin_logs_streaming positions two weeks
+}
 
 func (v *boxVendor) Inaccessible(emails []string, yes bool) {
 	for _, e := range emails {
