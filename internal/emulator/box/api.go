@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/telltale-dev/telltale/internal/connector/kit/faults"
 	"io"
 	"math"
 	"net/http"
@@ -169,39 +170,35 @@ func (e *Emulator) serveAPI(w http.ResponseWriter, r *http.Request, api http.Han
 		return
 	}
 	e.stats.ByUser[key] = us
-	fault := e.pickFault()
-	hang := e.faults.HangFor
+	fault := e.inject.Pick()
+	if fault != "" {
+		e.stats.Faults++
+		if fault == faults.Throttle {
+			e.retryAfter[key] = throttle{request: sig, until: e.clk.Now().Add(e.inject.RetryAfter())}
+		}
+	}
 	e.mu.Unlock()
 
-	switch fault {
-	case "":
-	case "500", "502", "503":
-		st, _ := strconv.Atoi(fault)
-		code := map[string]string{"500": "internal_server_error", "502": "bad_gateway", "503": "unavailable"}[fault]
-		e.respond(w, c, 0, nil, errorf(st, code, "%s (injected by the emulator's Faults)", http.StatusText(st)))
+	next := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { api.ServeHTTP(w, r.WithContext(contextWith(r, c))) })
+	if fault == "" {
+		next.ServeHTTP(w, r)
 		return
-	case "429":
-		e.mu.Lock()
-		e.retryAfter[key] = throttle{request: sig, until: e.clk.Now().Add(time.Second)}
-		e.mu.Unlock()
-		e.respond(w, c, 0, nil, rateLimited(time.Second))
-		return
-	case "timeout":
-		t := time.NewTimer(hang)
-		select {
-		case <-r.Context().Done():
-		case <-t.C:
-		}
-		t.Stop()
-		e.respond(w, c, 0, nil, errorf(504, "gateway_timeout", "Gateway Timeout (injected by the emulator's Faults)"))
-		return
-	case "truncate":
-		w = &truncWriter{ResponseWriter: w}
 	}
-	api.ServeHTTP(w, r.WithContext(contextWith(r, c)))
-	if tw, ok := w.(*truncWriter); ok {
-		tw.finish()
+	e.inject.Serve(fault, w, r, next, func(w http.ResponseWriter, status int, retryAfter time.Duration) {
+		e.respond(w, c, 0, nil, faultError(status, retryAfter))
+	})
+}
+
+// faultError is Box's answer for an injected fault.
+func faultError(status int, retryAfter time.Duration) *apiError {
+	switch status {
+	case http.StatusTooManyRequests:
+		return rateLimited(retryAfter)
+	case http.StatusGatewayTimeout:
+		return errorf(504, "gateway_timeout", "Gateway Timeout (injected by the emulator's Faults)")
 	}
+	code := map[int]string{500: "internal_server_error", 502: "bad_gateway", 503: "unavailable"}[status]
+	return errorf(status, code, "%s (injected by the emulator's Faults)", http.StatusText(status))
 }
 
 // authenticate resolves the bearer token and as-user header. Called with e.mu held.
@@ -287,41 +284,6 @@ func rateLimited(wait time.Duration) *apiError {
 	}
 	return &apiError{status: 429, code: "rate_limit_exceeded", message: "Request rate limit exceeded, please try again later",
 		header: http.Header{"Retry-After": {strconv.Itoa(secs)}}}
-}
-
-// pickFault draws the fault for one request. Called with e.mu held.
-func (e *Emulator) pickFault() string {
-	f := e.faults
-	if f.Rate <= 0 || e.rng.Float64() >= f.Rate {
-		return ""
-	}
-	kinds := f.Kinds
-	if len(kinds) == 0 {
-		kinds = []string{"500", "502", "503", "429", "timeout", "truncate"}
-	}
-	e.stats.Faults++
-	return kinds[e.rng.IntN(len(kinds))]
-}
-
-// truncWriter declares the full Content-Length, writes half of the body and drops the connection.
-type truncWriter struct {
-	http.ResponseWriter
-	status int
-	buf    []byte
-}
-
-func (t *truncWriter) WriteHeader(s int)           { t.status = s }
-func (t *truncWriter) Write(p []byte) (int, error) { t.buf = append(t.buf, p...); return len(p), nil }
-
-func (t *truncWriter) finish() {
-	if t.status == 0 {
-		t.status = 200
-	}
-	t.ResponseWriter.Header().Set("Content-Length", strconv.Itoa(len(t.buf)+1))
-	t.ResponseWriter.WriteHeader(t.status)
-	t.ResponseWriter.Write(t.buf[:len(t.buf)/2])
-	http.NewResponseController(t.ResponseWriter).Flush()
-	panic(http.ErrAbortHandler) // closes the connection without logging
 }
 
 func (e *Emulator) respond(w http.ResponseWriter, c *call, status int, body any, aerr *apiError) {

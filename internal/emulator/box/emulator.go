@@ -2,6 +2,7 @@ package box
 
 import (
 	"context"
+	"github.com/telltale-dev/telltale/internal/connector/kit/faults"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -69,7 +70,7 @@ type Options struct {
 // Faults inject failures into the API (everything under /2.0; never /oauth2/token or downloads).
 type Faults struct {
 	Rate          float64       // fraction of API requests that fail, 0..1
-	Kinds         []string      // subset of "500","502","503","429","timeout","truncate"; empty = all
+	Kinds         []string      // subset of "500","502","503","429","timeout","truncate","drop" (faults.Kind); empty = all but "drop"
 	HangFor       time.Duration // "timeout": hang this long before answering 504 (default 3s)
 	DuplicateRate float64       // admin_logs_streaming: fraction of records delivered again in a later page
 	Reorder       bool          // admin_logs_streaming: shuffle order within and across nearby pages
@@ -128,6 +129,7 @@ type Emulator struct {
 	mu     sync.Mutex
 	rng    *rand.Rand
 	faults Faults
+	inject *faults.Injector // transport faults (internal/connector/kit/faults)
 	stats  Stats
 
 	nextID   int64
@@ -171,6 +173,7 @@ func New(o Options) *Emulator {
 	e := &Emulator{
 		o: o, clk: o.Clock, log: o.Log, ctx: ctx, stop: cancel,
 		rng:        rand.New(rand.NewPCG(uint64(o.Seed), 0x7e11a1e)),
+		inject:     faults.New(uint64(o.Seed)),
 		nextID:     1,
 		byID:       map[string]*user{},
 		byLogin:    map[string]*user{},
@@ -308,7 +311,19 @@ func (e *Emulator) SetFaults(f Faults) {
 	e.mu.Lock()
 	e.faults = f
 	e.mu.Unlock()
+	kinds := make([]faults.Kind, len(f.Kinds))
+	for i, k := range f.Kinds {
+		kinds[i] = faults.Kind(k)
+	}
+	if len(kinds) == 0 {
+		kinds = boxFaults
+	}
+	e.inject.Set(f.Rate, kinds, f.HangFor, time.Second)
 }
+
+// boxFaults are the kinds drawn when Faults.Kinds is empty (every kind of the vendor kit but the
+// dropped connection, which the Box tests written before it did not expect).
+var boxFaults = []faults.Kind{faults.Status500, faults.Status502, faults.Status503, faults.Throttle, faults.Hang, faults.Truncate}
 
 // Stats returns a copy of the counters.
 func (e *Emulator) Stats() Stats {

@@ -523,6 +523,7 @@ func TestFaults(t *testing.T) {
 		{"429", 429, "rate_limit_exceeded"},
 		{"timeout", 504, "gateway_timeout"},
 		{"truncate", 0, ""},
+		{"drop", 0, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.kind, func(t *testing.T) {
@@ -531,6 +532,13 @@ func TestFaults(t *testing.T) {
 			req, _ := http.NewRequest("GET", h.srv.URL+"/2.0/users?limit=1000", nil)
 			req.Header.Set("Authorization", "Bearer "+h.tok)
 			resp, err := http.DefaultClient.Do(req)
+			if tc.kind == "drop" {
+				if err == nil {
+					resp.Body.Close()
+					t.Errorf("a dropped connection answered %d", resp.StatusCode)
+				}
+				return
+			}
 			if err != nil {
 				t.Fatal(err)
 			}
