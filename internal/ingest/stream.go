@@ -406,7 +406,9 @@ func (s *Service) hashContent(ctx context.Context, ss *session, recs []connector
 		go func() {
 			defer func() { done <- struct{}{} }()
 			// The slot is taken before the download is opened (a waiting job holds no connection).
-			got, err := s.hasher.Open(ctx, func(ctx context.Context) (io.ReadCloser, error) { return ss.Content(ctx, connector.ContentRef{Drive: f.drive, File: f.id}) })
+			got, err := s.hasher.Open(ctx, func(ctx context.Context) (io.ReadCloser, error) {
+				return ss.Content(ctx, connector.ContentRef{Drive: f.drive, File: f.id})
+			})
 			if err != nil {
 				s.count(func(st *Stats) { st.HashErrors++ })
 				s.log.Debug("hashing skipped", "file", f.id, "err", err)
