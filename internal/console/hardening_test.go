@@ -371,3 +371,35 @@ func TestSearchPageForNewUsers(t *testing.T) {
 		t.Errorf("the reference: %d", resp.StatusCode)
 	}
 }
+
+// TestPasswordChangeLeadsWhereYouWereGoing: a person sent to change a reset password from a link
+// to a page arrives on that page afterwards, not on the connections list.
+func TestPasswordChangeLeadsWhereYouWereGoing(t *testing.T) {
+	t.Parallel()
+	ta := newTestApp(t, false)
+	srv := ta.httpServer(t)
+	ctx := context.Background()
+	u, err := ta.App.Auth.CreateUser(ctx, "dave", "Dave", auth.RoleAnalyst, "first password, long enough", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ta.App.Auth.SetPassword(ctx, u.ID, "reset password, long enough"); err != nil {
+		t.Fatal(err)
+	}
+	b := newBrowser(t, srv.URL)
+	_, page := b.get("/login?next=" + url.QueryEscape("/search?q=budget"))
+	resp, _ := b.post("/login", url.Values{"csrf": {csrfOf(t, page)}, "username": {"dave"}, "password": {"reset password, long enough"}, "next": {"/search?q=budget"}})
+	to := resp.Header.Get("Location")
+	if resp.StatusCode != http.StatusSeeOther || to != "/password?next="+url.QueryEscape("/search?q=budget") {
+		t.Fatalf("sign-in with a reset password: %d to %q", resp.StatusCode, to)
+	}
+	_, page = b.get(to)
+	resp, _ = b.post("/password", url.Values{"csrf": {csrfOf(t, page)}, "current": {"reset password, long enough"},
+		"new": {"dave's own password, long"}, "confirm": {"dave's own password, long"}, "next": {"/search?q=budget"}})
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/search?q=budget" {
+		t.Errorf("after the change: %d to %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	if !strings.Contains(page, `name="next" value="/search?q=budget"`) {
+		t.Errorf("the password form does not carry where the person was going")
+	}
+}

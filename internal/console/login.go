@@ -23,8 +23,11 @@ type loginData struct {
 // backslash for a slash and trim leading spaces and controls, so "/\t/evil.example" and
 // "/\\evil.example" lead off-site; any such character is refused rather than cleaned, and so is a
 // path whose decoded form starts with two slashes.
+// defaultNext is where sign-in leads when nothing else was asked for.
+const defaultNext = "/connections"
+
 func safeNext(next string) string {
-	const home = "/connections"
+	const home = defaultNext
 	if len(next) > 2048 || !strings.HasPrefix(next, "/") {
 		return home
 	}
@@ -94,7 +97,11 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		var me client.Me
 		if c.call(r, &session{Principal: p, cookie: cookie}, "GET", "/api/v1/me", nil, &me) == nil && me.MustChangePassword {
-			c.redirect(w, r, "/password", "")
+			to := "/password"
+			if d.Next != defaultNext {
+				to += "?next=" + url.QueryEscape(d.Next) // where the person was going, after the change
+			}
+			c.redirect(w, r, to, "")
 			return
 		}
 	}
@@ -110,7 +117,7 @@ func (c *Console) logout(w http.ResponseWriter, r *http.Request, s *session) {
 }
 
 func (c *Console) passwordPage(w http.ResponseWriter, r *http.Request, s *session) {
-	v := &view{Title: "Change password", User: s}
+	v := &view{Title: "Change password", User: s, Data: safeNext(r.URL.Query().Get("next"))}
 	var me client.Me
 	if err := c.call(r, s, "GET", "/api/v1/me", nil, &me); err == nil && me.MustChangePassword {
 		v.Error = "Your password was generated at first start: choose your own before you go on."
@@ -120,7 +127,8 @@ func (c *Console) passwordPage(w http.ResponseWriter, r *http.Request, s *sessio
 
 func (c *Console) changePassword(w http.ResponseWriter, r *http.Request, s *session) {
 	in := client.PasswordChange{Current: r.PostFormValue("current"), New: r.PostFormValue("new")}
-	v := &view{Title: "Change password", User: s}
+	next := safeNext(r.PostFormValue("next"))
+	v := &view{Title: "Change password", User: s, Data: next}
 	if in.New != r.PostFormValue("confirm") {
 		v.Fields = map[string]string{"confirm": "does not match the new password"}
 		v.Error = "The two new passwords differ."
@@ -141,7 +149,7 @@ func (c *Console) changePassword(w http.ResponseWriter, r *http.Request, s *sess
 		return
 	}
 	c.setSession(w, r, cookie)
-	c.redirect(w, r, "/connections", "Your password was changed.")
+	c.redirect(w, r, next, "Your password was changed.")
 }
 
 // setSession gives the browser the session cookie.
