@@ -1,6 +1,7 @@
 package console_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -56,6 +57,26 @@ func (b *httpBrowser) post(path string, form url.Values) (*http.Response, string
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
 	return resp, string(body)
+}
+
+// postFile posts a multipart form of fields and one file, as a browser's upload form does.
+func (b *httpBrowser) postFile(path string, fields map[string]string, field, name string, content []byte) (*http.Response, string) {
+	b.t.Helper()
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	for k, v := range fields {
+		mw.WriteField(k, v)
+	}
+	fw, _ := mw.CreateFormFile(field, name)
+	fw.Write(content)
+	mw.Close()
+	resp, err := b.c.Post(b.base+path, mw.FormDataContentType(), &body)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	page, _ := io.ReadAll(resp.Body)
+	return resp, string(page)
 }
 
 var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
@@ -421,20 +442,9 @@ func TestOversizedUpload(t *testing.T) {
 	srv := ta.httpServer(t)
 	b := newBrowser(t, srv.URL)
 	tok := b.login("alice", adminPassword)
-	var body strings.Builder
-	mw := multipart.NewWriter(&body)
-	mw.WriteField("csrf", tok)
-	mw.WriteField("scope", "users")
-	fw, _ := mw.CreateFormFile("scope_csv", "big.csv")
-	fw.Write([]byte("Email\n" + strings.Repeat("someone@example.com\n", 500_000)))
-	mw.Close()
-	resp, err := b.c.Post(srv.URL+"/connectors/box", mw.FormDataContentType(), strings.NewReader(body.String()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	page, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(string(page), "larger than 8 MB") {
+	resp, page := b.postFile("/connectors/box", map[string]string{"csrf": tok, "scope": "users"}, "scope_csv", "big.csv",
+		[]byte("Email\n"+strings.Repeat("someone@example.com\n", 500_000)))
+	if resp.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(page, "larger than 8 MB") {
 		t.Errorf("oversized upload: %d\n%s", resp.StatusCode, page)
 	}
 }

@@ -1,11 +1,9 @@
 package console_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
-	"mime/multipart"
 	"net/http"
 	"net/url"
 	"strings"
@@ -201,31 +199,11 @@ func TestConsoleRefusesScopeThatIsNotUTF8(t *testing.T) {
 	srv := ta.httpServer(t)
 	b := newBrowser(t, srv.URL)
 	tok := b.login("alice", adminPassword)
-	var body bytes.Buffer
-	mw := multipart.NewWriter(&body)
-	for k, v := range map[string]string{"csrf": tok, "name": "Latin", "scope": "users", "f_enterprise_id": "900001", "f_client_id": "emu-client-id",
-		"f_client_secret": "emu-client-secret", "f_admin_email": "admin@example.com", "f_api_url": ta.VendorURL, "f_rate_limit": "0"} {
-		mw.WriteField(k, v)
-	}
-	fw, _ := mw.CreateFormFile("scope_csv", "latin1.csv")
-	fw.Write([]byte("Email\nann\xe9e@example.com\n"))
-	mw.Close()
-	resp, err := b.c.Post(srv.URL+"/connectors/box", mw.FormDataContentType(), &body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var page strings.Builder
-	buf := make([]byte, 32<<10)
-	for {
-		n, err := resp.Body.Read(buf)
-		page.Write(buf[:n])
-		if err != nil {
-			break
-		}
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(page.String(), "not UTF-8") {
-		t.Errorf("Latin-1 scope: %d\n%.2000s", resp.StatusCode, page.String())
+	resp, page := b.postFile("/connectors/box", map[string]string{"csrf": tok, "name": "Latin", "scope": "users", "f_enterprise_id": "900001",
+		"f_client_id": "emu-client-id", "f_client_secret": "emu-client-secret", "f_admin_email": "admin@example.com", "f_api_url": ta.VendorURL,
+		"f_rate_limit": "0"}, "scope_csv", "latin1.csv", []byte("Email\nann\xe9e@example.com\n"))
+	if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(page, "not UTF-8") {
+		t.Errorf("Latin-1 scope: %d\n%.2000s", resp.StatusCode, page)
 	}
 	conns, err := client.New(srv.URL, bootstrapToken).Connections(context.Background())
 	if err != nil || len(conns) != 0 {
