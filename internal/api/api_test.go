@@ -14,7 +14,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,31 +23,15 @@ import (
 	"github.com/telltale-dev/telltale/internal/auth"
 	"github.com/telltale-dev/telltale/internal/config"
 	"github.com/telltale-dev/telltale/internal/connection"
+	"github.com/telltale-dev/telltale/internal/testutil/syncbuf"
 )
 
 const bootToken = "api-test-bootstrap-token-0123456789abcdef"
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 type fixture struct {
 	app   *app.App
 	srv   *httptest.Server
-	logs  *lockedBuffer
+	logs  *syncbuf.Buffer
 	admin string // token
 	dir   string
 }
@@ -69,7 +52,7 @@ func newFixtureWith(t *testing.T, edit func(*config.Config)) *fixture {
 	if edit != nil {
 		edit(&cfg)
 	}
-	logs := &lockedBuffer{}
+	logs := &syncbuf.Buffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	a, err := app.New(context.Background(), cfg, log)
 	if err != nil {

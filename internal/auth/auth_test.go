@@ -1,7 +1,6 @@
 package auth
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,7 +8,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,6 +16,7 @@ import (
 	"github.com/telltale-dev/telltale/internal/store/postgres"
 	"github.com/telltale-dev/telltale/internal/store/sqlite"
 	"github.com/telltale-dev/telltale/internal/testutil/pgtest"
+	"github.com/telltale-dev/telltale/internal/testutil/syncbuf"
 )
 
 func TestPasswordHashRoundTrip(t *testing.T) {
@@ -431,29 +430,11 @@ func TestPolicyMessagesSayWhatToDo(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for a logger used from several goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestNoSecretsInLogs drives every path that logs and checks that no password, token, cookie or
 // hash appears in the log.
 func TestNoSecretsInLogs(t *testing.T) {
 	f := newFixture(t)
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	f.svc = NewService(f.st, f.clk, slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})), Options{})
 	ctx := context.Background()
 	b, err := f.svc.Bootstrap(ctx, "")

@@ -10,12 +10,12 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/telltale-dev/telltale/client"
 	"github.com/telltale-dev/telltale/internal/event"
+	"github.com/telltale-dev/telltale/internal/testutil/syncbuf"
 )
 
 const boxRecords = `{"type":"event","event_id":"e-1","created_at":"2026-11-20T10:00:00-08:00","created_by":{"type":"user","id":"11","name":"Ann","login":"ann@example.com"},"event_type":"UPLOAD","ip_address":"203.0.113.9","source":{"item_type":"file","item_id":"501","item_name":"plan.xlsx","parent":{"type":"folder","id":"7","name":"Finance"},"owned_by":{"type":"user","id":"11","name":"Ann","login":"ann@example.com"}}}
@@ -95,7 +95,7 @@ var demoToken = regexp.MustCompile(`API token: (tt_[a-z0-9]+)`)
 func TestDemo(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
-	var errb syncBuffer
+	var errb syncbuf.Buffer
 	done := make(chan int, 1)
 	go func() {
 		done <- Main(ctx, []string{"demo", "--listen", "127.0.0.1:0", "--data-dir", t.TempDir(), "--poll-interval", "500ms", "--log-level", "warn"}, strings.NewReader(""), pw, &errb)
@@ -137,15 +137,3 @@ func TestDemo(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 }
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }

@@ -1,7 +1,6 @@
 package ingest_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -9,7 +8,6 @@ import (
 	"log/slog"
 	"net/http/httptest"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,28 +21,11 @@ import (
 	"github.com/telltale-dev/telltale/internal/secret"
 	"github.com/telltale-dev/telltale/internal/store"
 	"github.com/telltale-dev/telltale/internal/store/sqlite"
+	"github.com/telltale-dev/telltale/internal/testutil/syncbuf"
 	"github.com/telltale-dev/telltale/internal/work"
 )
 
 var ctx = context.Background()
-
-// logBuffer collects log output; safe for concurrent writers.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // env is the real ingest machinery on SQLite and a fake clock, with the Box connector (or a
 // wrapper of it) talking to the Box emulator over loopback HTTP.
@@ -58,7 +39,7 @@ type env struct {
 	ingest  *ingest.Service
 	runner  *work.Runner
 	metrics *metrics.Registry
-	logs    *logBuffer
+	logs    *syncbuf.Buffer
 	kicks   int
 	emu     *boxemu.Emulator
 	emuURL  string
@@ -67,7 +48,7 @@ type env struct {
 
 func newEnv(t *testing.T, con connector.Connector, allowLoopback bool) *env {
 	t.Helper()
-	e := &env{t: t, clock: clock.NewFake(time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)), metrics: metrics.New(), logs: &logBuffer{}}
+	e := &env{t: t, clock: clock.NewFake(time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)), metrics: metrics.New(), logs: &syncbuf.Buffer{}}
 	if con == nil {
 		con = box.New()
 	}
