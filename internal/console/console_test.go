@@ -524,6 +524,20 @@ func TestMaintenanceAndDelete(t *testing.T) {
 	}
 }
 
+// userWithResetPassword adds an analyst whose password an admin then reset to pw: the next sign-in
+// must change it.
+func (ta *testApp) userWithResetPassword(t *testing.T, name, pw string) {
+	t.Helper()
+	ctx := context.Background()
+	u, err := ta.App.Auth.CreateUser(ctx, name, name, auth.RoleAnalyst, "first password, long enough", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ta.App.Auth.SetPassword(ctx, u.ID, pw); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestPasswordChangeKeepsYouSignedIn: a user whose password an admin reset is sent to the password
 // page, and after choosing one carries on signed in (the change ends every old session, and the
 // API refused the old one everything else until then).
@@ -531,14 +545,7 @@ func TestPasswordChangeKeepsYouSignedIn(t *testing.T) {
 	t.Parallel()
 	ta := newTestApp(t, false)
 	srv := ta.httpServer(t)
-	ctx := context.Background()
-	u, err := ta.App.Auth.CreateUser(ctx, "carol", "Carol", auth.RoleAnalyst, "first password, long enough", false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ta.App.Auth.SetPassword(ctx, u.ID, "reset password, long enough"); err != nil {
-		t.Fatal(err)
-	}
+	ta.userWithResetPassword(t, "carol", "reset password, long enough")
 	b := newBrowser(t, srv.URL)
 	_, page := b.get("/login")
 	resp, _ := b.post("/login", url.Values{"csrf": {csrfOf(t, page)}, "username": {"carol"}, "password": {"reset password, long enough"}})

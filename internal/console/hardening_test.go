@@ -356,14 +356,7 @@ func TestPasswordChangeLeadsWhereYouWereGoing(t *testing.T) {
 	t.Parallel()
 	ta := newTestApp(t, false)
 	srv := ta.httpServer(t)
-	ctx := context.Background()
-	u, err := ta.App.Auth.CreateUser(ctx, "dave", "Dave", auth.RoleAnalyst, "first password, long enough", false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ta.App.Auth.SetPassword(ctx, u.ID, "reset password, long enough"); err != nil {
-		t.Fatal(err)
-	}
+	ta.userWithResetPassword(t, "dave", "reset password, long enough")
 	b := newBrowser(t, srv.URL)
 	_, page := b.get("/login?next=" + url.QueryEscape("/search?q=budget"))
 	resp, _ := b.post("/login", url.Values{"csrf": {csrfOf(t, page)}, "username": {"dave"}, "password": {"reset password, long enough"}, "next": {"/search?q=budget"}})
