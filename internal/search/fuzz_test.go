@@ -29,7 +29,8 @@ func FuzzParse(f *testing.F) {
 			if e.Pos < 0 || e.Pos > len(s) {
 				t.Fatalf("Parse(%q): error at %d, outside the query", s, e.Pos)
 			}
-			if len(e.Msg) > 2*len(s)+300 || len(e.Msg) > 20<<10 {
+			// A message quotes the offending text (%q): a control byte takes 4 bytes (\x02).
+			if len(e.Msg) > 4*len(s)+300 || len(e.Msg) > 80<<10 {
 				t.Fatalf("Parse: a %d-byte query got a %d-byte error", len(s), len(e.Msg))
 			}
 			return
