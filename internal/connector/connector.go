@@ -232,6 +232,11 @@ type IndexPage struct {
 	Files []File
 	Next  string // the cursor to resume the crawl from
 	Done  bool
+	// StreamStart, on the last page (Done), hands over positions the crawl learned for the drive's
+	// own streams (DriveStreams), by stream key: Graph's deltaLink at the end of a delta crawl. It
+	// replaces the position taken before the crawl. Empty: the start taken before the crawl stands
+	// (Drive's startPageToken).
+	StreamStart map[string]string
 }
 
 // Record is one vendor activity record and what it means.
@@ -252,11 +257,21 @@ type ContentRef struct {
 	Drive, File, Part string
 }
 
-// StreamSpec is one activity stream of a connection. Key is stable and unique within the
-// connection: ingest names the stream's cursor and work unit after it, so renaming a key starts the
-// stream again from "now". (Streams of one drive or mailbox come with contract v2's Drive field.)
+// StreamSpec is one activity stream of a connection: a tenant-wide feed (Session.Streams: Box's
+// admin_logs_streaming, Google's Reports API, the Management Activity API) or the feed of one drive
+// or mailbox (Session.DriveStreams: Drive changes, Gmail history, OneDrive and Outlook delta). Ingest
+// keeps one cursor, work unit and lease per stream.
 type StreamSpec struct {
+	// Key is stable, without ':', and unique among the connection's tenant streams or among one
+	// drive's streams (a drive's streams may share keys with another drive's: "changes"). Ingest
+	// names the stream's cursor and work unit after it (and the drive), so renaming a key starts the
+	// stream again from "now".
 	Key string
+	// Drive is the drive or mailbox the stream follows; zero (VendorID "") for a tenant-wide feed.
+	Drive Drive
+	// Every is how often the stream is polled when no push notification arrives; 0: the spec's
+	// PollInterval.
+	Every time.Duration
 }
 
 // ResyncReason says why a stream restarted.
@@ -298,10 +313,15 @@ type Session interface {
 	Discover(ctx context.Context, scope Scope, emit func([]Drive) error) (Discovery, error)
 	// Index returns the page of the drive's baseline crawl after cursor ("" starts it).
 	Index(ctx context.Context, drive Drive, cursor string) (IndexPage, error)
-	// Streams lists the connection's activity streams (at least one). Each gets its own cursor,
-	// work unit, lease and poll, so a vendor with several feeds (Google Drive's changes and Reports,
+	// Streams lists the connection's tenant-wide activity streams. Each gets its own cursor, work
+	// unit, lease and poll, so a vendor with several feeds (Google Drive's changes and Reports,
 	// OneDrive's delta and the Management Activity API) does not serialize them behind one.
 	Streams() []StreamSpec
+	// DriveStreams lists the streams of one in-scope drive or mailbox (nil: none, as for Box, whose
+	// tenant stream covers every drive). Ingest takes their start positions before the drive's crawl
+	// (or from IndexPage.StreamStart after it), runs them while the drive is in scope and accessible,
+	// and drops them and their cursors when it is not. A connection has at least one stream.
+	DriveStreams(d Drive) []StreamSpec
 	// StreamStart returns the "now" position of a stream, taken before a baseline crawl.
 	StreamStart(ctx context.Context, s StreamSpec) (string, error)
 	// Changes returns a stream's activity after cursor.

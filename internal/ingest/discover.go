@@ -61,7 +61,7 @@ func (s *Service) runDiscovery(ctx context.Context, c store.Connection, ss *sess
 	var newDrives int
 	var seen int64
 	res, err := ss.Discover(ctx, scope, func(ds []connector.Drive) error {
-		n, err := s.upsertDrives(ctx, c, ds, now)
+		n, err := s.upsertDrives(ctx, c, ss, ds, now)
 		newDrives += n
 		seen += int64(len(ds))
 		return err
@@ -106,7 +106,7 @@ func (s *Service) runDiscovery(ctx context.Context, c store.Connection, ss *sess
 
 // upsertDrives stores one page of discovered drives, keeping the state of known ones, and schedules
 // indexing of the new ones. It returns how many drives are new to indexing.
-func (s *Service) upsertDrives(ctx context.Context, c store.Connection, ds []connector.Drive, now time.Time) (int, error) {
+func (s *Service) upsertDrives(ctx context.Context, c store.Connection, ss *session, ds []connector.Drive, now time.Time) (int, error) {
 	ids := make([]string, len(ds))
 	for i, d := range ds {
 		ids[i] = d.VendorID
@@ -120,6 +120,7 @@ func (s *Service) upsertDrives(ctx context.Context, c store.Connection, ds []con
 		byID[d.VendorID] = d
 	}
 	fresh := 0
+	var indexed []store.Drive // drives whose own streams run (started by their crawl otherwise)
 	err = s.st.InTx(ctx, func(q store.Queries) error {
 		for _, d := range ds {
 			old, had := byID[d.VendorID]
@@ -138,6 +139,9 @@ func (s *Service) upsertDrives(ctx context.Context, c store.Connection, ds []con
 			if err != nil {
 				return err
 			}
+			if stored.State == store.DriveIndexed {
+				indexed = append(indexed, stored)
+			}
 			if stored.State == store.DrivePending || stored.State == store.DriveIndexing {
 				w := store.Work{Kind: WorkIndex, Key: indexKey(c.ID, stored.ID), ConnectionID: c.ID, NextRunAt: now}
 				if _, err := q.EnsureWork(ctx, w); err != nil {
@@ -150,7 +154,16 @@ func (s *Service) upsertDrives(ctx context.Context, c store.Connection, ds []con
 		}
 		return nil
 	})
-	return fresh, err
+	if err != nil {
+		return fresh, err
+	}
+	// A drive back in scope, or one indexed before its connector had drive streams, gets them now.
+	for _, d := range indexed {
+		if err := s.startDriveStreams(ctx, c, ss, d, unitOf(WorkDiscover, key(c.ID))); err != nil {
+			return fresh, err
+		}
+	}
+	return fresh, nil
 }
 
 func indexKey(conn, drive int64) string {

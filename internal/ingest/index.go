@@ -51,7 +51,11 @@ func (s *Service) index(ctx context.Context, w store.Work) (time.Time, error) {
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return time.Time{}, err
 	}
-	cd := connector.Drive{VendorID: d.VendorID, Kind: d.Kind, Owner: d.Owner, Name: d.Name}
+	// The drive's own streams start before its crawl (a run resuming a crawl finds them started).
+	if err := s.startDriveStreams(ctx, c, ss, d, unit); err != nil {
+		return time.Time{}, err
+	}
+	cd := connectorDrive(d)
 	deadline := time.Now().Add(s.o.PageBudget)
 	count := d.FileCount
 	// Pages are stored in batches (indexFlushFiles files, or indexFlushEvery), each batch in one
@@ -59,7 +63,7 @@ func (s *Service) index(ctx context.Context, w store.Work) (time.Time, error) {
 	// a drive of a few folders costs one commit instead of one per folder plus one for its state.
 	var batch []store.File
 	lastFlush := time.Now()
-	flush := func(next string, done bool) error {
+	flush := func(next string, done bool, starts map[string]string) error {
 		now := s.clock.Now()
 		err := s.st.InTx(ctx, func(q store.Queries) error {
 			if err := q.UpsertFiles(ctx, batch); err != nil {
@@ -67,6 +71,15 @@ func (s *Service) index(ctx context.Context, w store.Work) (time.Time, error) {
 			}
 			if err := q.SaveCursor(ctx, c.ID, cursorName, next); err != nil {
 				return err
+			}
+			// Positions the crawl handed over replace the ones taken before it, with the crawl's
+			// end: the stream goes on from the state the index now holds.
+			for k, pos := range starts {
+				if _, ok := findStream(ss.DriveStreams(connectorDrive(d)), k); ok && pos != "" {
+					if err := q.SaveCursor(ctx, c.ID, streamCursorName(driveStreamName(d.ID, k)), pos); err != nil {
+						return err
+					}
+				}
 			}
 			if done {
 				n, err := q.CountFiles(ctx, c.ID, d.ID)
@@ -106,7 +119,11 @@ func (s *Service) index(ctx context.Context, w store.Work) (time.Time, error) {
 		count += int64(len(page.Files))
 		overBudget := time.Now().After(deadline) || ctx.Err() != nil
 		if page.Done || overBudget || len(batch) >= indexFlushFiles || time.Since(lastFlush) >= indexFlushEvery {
-			if err := flush(page.Next, page.Done); err != nil {
+			var starts map[string]string
+			if page.Done {
+				starts = page.StreamStart
+			}
+			if err := flush(page.Next, page.Done, starts); err != nil {
 				return time.Time{}, err
 			}
 		}

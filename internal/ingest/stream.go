@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -32,20 +33,24 @@ func (s *Service) stream(ctx context.Context, w store.Work) (time.Time, error) {
 	if err != nil {
 		return time.Time{}, s.fail(ctx, c, unit, "opening the connection", err)
 	}
-	_, streamKey, keyed := strings.Cut(w.Key, ":")
+	_, streamName, keyed := strings.Cut(w.Key, ":")
 	if !keyed {
 		// A unit from before streams had keys: make the keyed ones (the cursor carries over to the
 		// first), and end this one.
 		return time.Time{}, s.ensureStreams(ctx, c, ss, unit)
 	}
-	sp, found := findStream(ss.Streams(), streamKey)
+	sp, found, err := s.resolveStream(ctx, c, ss, streamName)
+	if err != nil {
+		return time.Time{}, err
+	}
 	if !found {
-		// The connector no longer has this stream: its unit and cursor go.
-		return time.Time{}, s.st.SaveCursor(ctx, c.ID, streamCursorName(streamKey), "")
+		// The connector no longer has this stream, or its drive is no longer followed: its unit
+		// and cursor go (a drive back in scope starts its streams again from "now").
+		return time.Time{}, s.st.SaveCursor(ctx, c.ID, streamCursorName(streamName), "")
 	}
 	var newest time.Time
 	defer func() { s.afterRun(context.WithoutCancel(ctx), c, ss, newest) }()
-	name := streamCursorName(sp.Key)
+	name := streamCursorName(streamName)
 	cursor, err := s.st.GetCursor(ctx, c.ID, name)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && cursor == "") {
 		if cursor, err = ss.StreamStart(ctx, sp); err != nil {
@@ -60,6 +65,11 @@ func (s *Service) stream(ctx context.Context, w store.Work) (time.Time, error) {
 	deadline := time.Now().Add(s.o.PageBudget)
 	for {
 		page, err := ss.Changes(ctx, sp, cursor)
+		if errors.Is(err, connector.ErrInaccessible) && sp.Drive.VendorID != "" {
+			// The drive can no longer be read: it is marked (and counted in the connection's
+			// status, R1.5), its stream ends, and discovery starts it again once access is back.
+			return time.Time{}, s.driveLost(ctx, c, streamName, err)
+		}
 		if err != nil {
 			return time.Time{}, s.fail(ctx, c, unit, "reading activity", err)
 		}
@@ -70,7 +80,7 @@ func (s *Service) stream(ctx context.Context, w store.Work) (time.Time, error) {
 			}
 			s.log.Warn("activity stream resync", "connection", c.ID, "stream", sp.Key, "reason", string(rs.Reason), "detail", rs.Detail)
 		}
-		res, err := s.storePage(ctx, c, ss, page, sp.Key)
+		res, err := s.storePage(ctx, c, ss, page, streamName)
 		if err != nil {
 			return time.Time{}, err
 		}
@@ -84,7 +94,11 @@ func (s *Service) stream(ctx context.Context, w store.Work) (time.Time, error) {
 			}
 		}
 		if !page.More {
-			return s.clock.Now().Add(s.pollInterval(ss.spec)), nil
+			every := sp.Every
+			if every <= 0 {
+				every = s.pollInterval(ss.spec)
+			}
+			return s.clock.Now().Add(every), nil
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
 			return s.clock.Now(), nil
@@ -99,7 +113,11 @@ func resyncNote(sp connector.StreamSpec, rs *connector.Resync) string {
 	if why == "" {
 		why = string(rs.Reason)
 	}
-	note := fmt.Sprintf("activity stream %s resynced: %s", sp.Key, why)
+	name := sp.Key
+	if d := sp.Drive; d.VendorID != "" {
+		name += " of " + d.Kind + " " + cmp.Or(d.Owner, d.Name, d.VendorID)
+	}
+	note := fmt.Sprintf("activity stream %s resynced: %s", name, why)
 	if !rs.Since.IsZero() {
 		note += fmt.Sprintf("; activity since %s is read again (records already stored are skipped)", rs.Since.UTC().Format(time.RFC3339))
 	}

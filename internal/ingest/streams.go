@@ -3,6 +3,9 @@ package ingest
 import (
 	"context"
 	"errors"
+	"strconv"
+	"strings"
+	"time"
 
 	"github.com/telltale-dev/telltale/internal/connector"
 	"github.com/telltale-dev/telltale/internal/store"
@@ -12,11 +15,85 @@ import (
 // carries it over to the connection's first stream.
 const legacyStreamCursor = "stream"
 
-// streamCursorName names a stream's cursor.
+// streamCursorName names a stream's cursor: "stream:" and the stream's name within the connection
+// (driveStreamName for a drive's own stream).
 func streamCursorName(stream string) string { return "stream:" + stream }
 
-// streamUnitKey is the work key of a connection's stream: "<connection id>:<stream key>".
+// streamUnitKey is the work key of a connection's stream: "<connection id>:<stream name>".
 func streamUnitKey(conn int64, stream string) string { return key(conn) + ":" + stream }
+
+// driveStreamName names a drive's own stream within its connection: "drive:<drive row id>:<key>"
+// (tenant stream keys have no ':', so the two never collide).
+func driveStreamName(drive int64, k string) string {
+	return "drive:" + strconv.FormatInt(drive, 10) + ":" + k
+}
+
+// connectorDrive is a stored drive as the connector sees it.
+func connectorDrive(d store.Drive) connector.Drive {
+	return connector.Drive{VendorID: d.VendorID, Kind: d.Kind, Owner: d.Owner, Name: d.Name}
+}
+
+// followed reports whether a drive's own streams run: in scope and readable.
+func followed(d store.Drive) bool { return d.InScope && d.State != store.DriveInaccessible }
+
+// resolveStream finds the stream a unit names (the part of its key after the connection id). A
+// stream that no longer exists (the connector dropped it, its drive left the scope, was deleted or
+// became inaccessible) is not found.
+func (s *Service) resolveStream(ctx context.Context, c store.Connection, ss *session, name string) (connector.StreamSpec, bool, error) {
+	rest, ok := strings.CutPrefix(name, "drive:")
+	if !ok {
+		sp, found := findStream(ss.Streams(), name)
+		return sp, found, nil
+	}
+	idText, k, ok := strings.Cut(rest, ":")
+	id, err := strconv.ParseInt(idText, 10, 64)
+	if !ok || err != nil {
+		return connector.StreamSpec{}, false, nil
+	}
+	d, err := s.st.GetDrive(ctx, id)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && (d.ConnectionID != c.ID || !followed(d))) {
+		return connector.StreamSpec{}, false, nil
+	}
+	if err != nil {
+		return connector.StreamSpec{}, false, err
+	}
+	cd := connectorDrive(d)
+	sp, found := findStream(ss.DriveStreams(cd), k)
+	sp.Drive = cd
+	return sp, found, nil
+}
+
+// startDriveStreams gives a drive's own streams their start positions (those without one) and
+// their work units. The index unit calls it before the drive's first crawl page, so that nothing
+// done during the crawl is missed; discovery calls it for drives already indexed.
+func (s *Service) startDriveStreams(ctx context.Context, c store.Connection, ss *session, d store.Drive, unit string) error {
+	if !followed(d) {
+		return nil
+	}
+	cd := connectorDrive(d)
+	now := s.clock.Now()
+	for _, sp := range ss.DriveStreams(cd) {
+		sp.Drive = cd
+		name := driveStreamName(d.ID, sp.Key)
+		cur, err := s.st.GetCursor(ctx, c.ID, streamCursorName(name))
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		if cur == "" {
+			pos, err := ss.StreamStart(ctx, sp)
+			if err != nil {
+				return s.fail(ctx, c, unit, "taking the start position of drive "+d.VendorID+"'s stream "+sp.Key, err)
+			}
+			if err := s.st.SaveCursor(ctx, c.ID, streamCursorName(name), pos); err != nil {
+				return err
+			}
+		}
+		if _, err := s.st.EnsureWork(ctx, store.Work{Kind: WorkStream, Key: streamUnitKey(c.ID, name), ConnectionID: c.ID, NextRunAt: now}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 func findStream(ss []connector.StreamSpec, k string) (connector.StreamSpec, bool) {
 	for _, s := range ss {
@@ -88,4 +165,30 @@ func (s *Service) wakeStreams(ctx context.Context, conn int64) error {
 		}
 	}
 	return nil
+}
+
+// driveLost ends the stream name of a drive that became inaccessible: the drive is marked, the
+// stream's cursor goes, and the connection's status is settled.
+func (s *Service) driveLost(ctx context.Context, c store.Connection, name string, cause error) error {
+	rest, _ := strings.CutPrefix(name, "drive:")
+	idText, _, _ := strings.Cut(rest, ":")
+	id, err := strconv.ParseInt(idText, 10, 64)
+	if err != nil {
+		return err
+	}
+	d, err := s.st.GetDrive(ctx, id)
+	if err != nil {
+		return err
+	}
+	err = s.st.InTx(ctx, func(q store.Queries) error {
+		if err := q.UpdateDriveState(ctx, d.ID, store.DriveInaccessible, cause.Error(), d.FileCount, time.Time{}); err != nil {
+			return err
+		}
+		return q.SaveCursor(ctx, c.ID, streamCursorName(name), "")
+	})
+	if err != nil {
+		return err
+	}
+	s.log.Warn("drive inaccessible: its activity stream stops until access is back", "connection", c.ID, "drive", d.VendorID, "err", cause)
+	return s.settleStatus(ctx, c.ID, false)
 }

@@ -420,6 +420,9 @@ var boxStream = connector.StreamSpec{Key: "admin_logs_streaming"}
 // Streams is the enterprise event stream, Box's only one.
 func (s *session) Streams() []connector.StreamSpec { return []connector.StreamSpec{boxStream} }
 
+// DriveStreams: none; the enterprise stream covers every user's drive.
+func (s *session) DriveStreams(connector.Drive) []connector.StreamSpec { return nil }
+
 func (s *session) StreamStart(ctx context.Context, _ connector.StreamSpec) (string, error) {
 	pos, err := s.now(ctx)
 	if err != nil {
