@@ -1,12 +1,14 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 
@@ -25,7 +27,8 @@ type Collector interface {
 	// CheckURLs checks a config's admin-typed URLs with the node's SSRF guard (connector.ConfigError).
 	CheckURLs(ctx context.Context, service string, cfg connector.Config) error
 	// Webhook handles a push notification; every refusal wraps ingest.ErrWebhookRefused.
-	Webhook(ctx context.Context, service, id string, header map[string][]string, body io.Reader) error
+	// The reply, when not nil, is the answer the vendor expects (a validation handshake).
+	Webhook(ctx context.Context, service, id string, header http.Header, query url.Values, body io.Reader) (*connector.Reply, error)
 	Import(ctx context.Context, connID int64, r io.Reader, opt ingest.ImportOptions) (ingest.ImportResult, error)
 }
 
@@ -270,9 +273,12 @@ func sizeText(n int64) string {
 }
 
 func (s *Server) webhook(r *http.Request, _ auth.Principal) (any, error) {
-	err := s.collector.Webhook(r.Context(), r.PathValue("service"), r.PathValue("id"), r.Header, r.Body)
+	reply, err := s.collector.Webhook(r.Context(), r.PathValue("service"), r.PathValue("id"), r.Header, r.URL.Query(), r.Body)
 	if errors.Is(err, ingest.ErrWebhookRefused) {
 		return webhookRefused, nil
 	}
-	return nil, err
+	if err != nil || reply == nil {
+		return nil, err
+	}
+	return answer{status: cmp.Or(reply.Status, http.StatusOK), contentType: reply.ContentType, body: reply.Body}, nil
 }

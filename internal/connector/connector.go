@@ -12,6 +12,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
+	"net/url"
 	"sort"
 	"strings"
 	"time"
@@ -329,33 +331,90 @@ type Session interface {
 	// Content opens content for hashing (R3.10): a drive's file, or a part of an item by the
 	// vendor's reference (an attachment of a message).
 	Content(ctx context.Context, ref ContentRef) (io.ReadCloser, error)
-	// Webhook verifies a push notification; genuine ones make collection poll at once. It returns
-	// the delivery's identity for dedupe, or a *WebhookRefusal (matching ErrForged). It does the
-	// same signature work whatever is wrong, so that its timing does not say which check failed.
-	Webhook(header map[string][]string, body []byte) (WebhookDelivery, error)
+	// Deliver verifies a push notification addressed to this connection and says what it means; a
+	// genuine one makes the stream concerned poll at once. It returns the delivery's identity for
+	// dedupe, or a *WebhookRefusal (matching ErrForged). It does the same signature work whatever is
+	// wrong, so that its timing does not say which check failed. It must answer quickly (Graph
+	// allows 3 s): no vendor call.
+	Deliver(ctx context.Context, p Push) (Delivery, error)
 	Close() error
 }
 
-// PushKeeper is an optional capability of a Session whose vendor delivers push notifications to
-// subscriptions the connector registers (Box webhooks). Telltale keeps them for as long as the
-// connection collects, and removes them when it stops: a deauthorized or deleted connection leaves
-// nothing registered at the vendor.
-type PushKeeper interface {
-	// EnsurePush registers what is missing for the drives (a subscription the vendor dropped, or
-	// one never made); what exists is left alone.
-	EnsurePush(ctx context.Context, drives []Drive) error
-	// RemovePush deletes every subscription registered for the drives.
-	RemovePush(ctx context.Context, drives []Drive) error
+// Push is a push notification as received: the request's header, query and body.
+type Push struct {
+	Header http.Header
+	Query  url.Values
+	Body   []byte
 }
 
-// WebhookDelivery is what a verified push notification says about itself.
-type WebhookDelivery struct {
+// Pusher is an optional capability of a Session whose vendor pushes notifications to
+// subscriptions the connector makes (Box webhooks, Drive channels, Graph subscriptions). Ingest
+// keeps them in its store for as long as the connection collects: it subscribes for each followed
+// drive without a subscription (and once for the tenant's feeds), renews each before it expires,
+// subscribes again when the vendor dropped one, and unsubscribes when a drive stops being followed
+// and when collection stops (deauthorize, delete), so nothing stays registered at the vendor.
+type Pusher interface {
+	// Subscribe makes what is missing of the subscriptions that push the activity of drive d (zero
+	// Drive: the tenant's feeds) to url, and returns every subscription the drive has after: have
+	// is what Telltale holds (live, renewed), so a vendor whose subscriptions cannot be listed
+	// (Drive channels) makes nothing when have covers the drive, and one that can (Box) answers
+	// from its own list, so that a subscription Telltale lost or the vendor dropped is found. A
+	// held subscription left out of the answer is forgotten. Ingest calls it for every followed
+	// drive after discovery and daily.
+	Subscribe(ctx context.Context, d Drive, url string, have []Subscription) ([]Subscription, error)
+	// Renew extends a subscription before it expires, or checks that one without expiry still
+	// exists. An error matching ErrSubscriptionGone: the vendor no longer has it.
+	Renew(ctx context.Context, sub Subscription) (Subscription, error)
+	// Unsubscribe removes a subscription at the vendor; one already gone is not an error.
+	Unsubscribe(ctx context.Context, sub Subscription) error
+}
+
+// Subscription is one push subscription at the vendor.
+type Subscription struct {
+	ID       string // the vendor's id
+	Drive    string // vendor id of the drive it follows; "" for the tenant's feeds
+	Stream   string // key of the stream a delivery wakes (the drive's own, or a tenant stream)
+	Resource string // what the vendor watches (a folder, a resource path), for the operator
+	Detail   string // the connector's own note, kept and given back (Drive's resourceId)
+	Expires  time.Time
+}
+
+// ErrSubscriptionGone: the vendor no longer has a subscription (Renew); ingest subscribes again.
+var ErrSubscriptionGone = errors.New("push subscription gone at the vendor")
+
+// Lifecycle notifications a vendor sends about a subscription instead of activity (Graph).
+const (
+	// LifecycleReauthorize: the subscription must be renewed now or it stops (reauthorizationRequired).
+	LifecycleReauthorize = "reauthorize"
+	// LifecycleMissed: notifications were lost; the stream must poll (missed).
+	LifecycleMissed = "missed"
+	// LifecycleRemoved: the vendor removed the subscription; it must be made again (subscriptionRemoved).
+	LifecycleRemoved = "removed"
+)
+
+// Delivery is what a verified push notification says.
+type Delivery struct {
 	// ID identifies the notification: covered by the signature (a replay cannot change it) and the
 	// same for a replay and for the vendor's retries of it, so that it acts once.
 	ID string
 	// FreshUntil is when the signature's freshness window ends; after it a replay is refused as
 	// stale anyway, so the ID need not be remembered longer.
 	FreshUntil time.Time
+	// Subscription is the vendor's id of the subscription it came through: only that
+	// subscription's stream polls. "": every stream of the connection polls.
+	Subscription string
+	// Lifecycle is one of the Lifecycle* notifications, "" for activity.
+	Lifecycle string
+	// Reply, when set, is the answer the vendor expects (Graph's validation handshake echoes
+	// validationToken as text/plain); otherwise Telltale answers 200 with no body.
+	Reply *Reply
+}
+
+// Reply is an answer to a push notification.
+type Reply struct {
+	Status      int
+	ContentType string
+	Body        []byte
 }
 
 // Reasons of a WebhookRefusal, used as metric label values.

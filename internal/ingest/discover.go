@@ -100,6 +100,12 @@ func (s *Service) runDiscovery(ctx context.Context, c store.Connection, ss *sess
 	if left > 0 {
 		s.log.Info("drives left scope; their history stays searchable", "connection", c.ID, "drives", left)
 	}
+	if newDrives > 0 {
+		// New drives get their push subscriptions now rather than at the next daily round.
+		if _, err := s.st.ScheduleWork(ctx, store.Work{Kind: WorkPush, Key: key(c.ID), ConnectionID: c.ID, NextRunAt: now}); err != nil {
+			return err
+		}
+	}
 	s.log.Info("discovery finished", "connection", c.ID, "drives", seen, "new", newDrives, "inactive_skipped", res.SkippedInactive, "missing_groups", len(res.MissingGroups))
 	return s.settleStatus(ctx, c.ID, newDrives > 0)
 }

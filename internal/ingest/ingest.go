@@ -34,7 +34,7 @@ const (
 	WorkDiscover = "collect.discover" // key: connection id
 	WorkIndex    = "collect.index"    // key: connection id ":" drive row id
 	WorkStream   = "collect.stream"   // key: connection id ":" stream key (connector.StreamSpec)
-	WorkPush     = "collect.push"     // key: connection id; keeps push subscriptions (connector.PushKeeper)
+	WorkPush     = "collect.push"     // key: connection id; keeps push subscriptions (connector.Pusher)
 	WorkUnpush   = "collect.unpush"   // key: connection id; removes them once collection stops
 )
 

@@ -2,33 +2,162 @@ package ingest
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/telltale-dev/telltale/internal/connector"
 	"github.com/telltale-dev/telltale/internal/store"
 )
 
-// keepPush runs a connection's push keeper over its in-scope drives (WorkPush).
+// pushRenewMargin is how long before its expiry a subscription is renewed (at most; a short-lived
+// one is renewed when half its life is left).
+const pushRenewMargin = 24 * time.Hour
+
+// keepPush keeps a connection's push subscriptions (WorkPush): for every followed drive (and the
+// tenant's feeds) it renews what expires soon and makes what is missing; subscriptions of drives no
+// longer followed are removed at the vendor. It runs after discovery, daily, and before the first
+// subscription expires.
 func (s *Service) keepPush(ctx context.Context, w store.Work) (time.Time, error) {
 	c, ok, err := s.load(ctx, w.Key)
 	if err != nil || !ok {
 		return time.Time{}, err
 	}
+	unit := unitOf(WorkPush, w.Key)
 	ss, err := s.session(ctx, c)
 	if err != nil {
-		return time.Time{}, s.fail(ctx, c, unitOf(WorkPush, w.Key), "opening the connection", err)
+		return time.Time{}, s.fail(ctx, c, unit, "opening the connection", err)
 	}
-	pk, ok := ss.Session.(connector.PushKeeper)
-	if !ok {
-		return time.Time{}, nil // the vendor has nothing to keep: the unit ends
+	p, ok := ss.Session.(connector.Pusher)
+	url := s.pushURL(c)
+	if !ok || url == "" {
+		return time.Time{}, nil // nothing to keep: the unit ends (discovery schedules it again)
 	}
 	defer s.afterRun(ctx, c, ss, time.Time{})
-	err = s.eachDrive(ctx, c.ID, true, func(ds []connector.Drive) error { return pk.EnsurePush(ctx, ds) })
+	now := s.clock.Now()
+	next := now.Add(pushEvery)
+	err = s.eachSubscribed(ctx, c.ID, func(d store.Drive, have []store.Subscription) error {
+		if d.ID != 0 && !followed(d) {
+			s.unsubscribe(ctx, c, p, d, have, false)
+			return nil
+		}
+		at, err := s.keepDrivePush(ctx, c, ss, p, url, d, have, now)
+		if !at.IsZero() && at.Before(next) {
+			next = at
+		}
+		return err
+	})
 	if err != nil {
-		return time.Time{}, fmt.Errorf("ingest: keeping the push subscriptions of connection %d: %w", c.ID, err)
+		return time.Time{}, s.fail(ctx, c, unit, "keeping the push subscriptions", err)
 	}
-	return s.clock.Now().Add(pushEvery), nil
+	if err := s.succeeded(ctx, c, unit); err != nil {
+		return time.Time{}, err
+	}
+	if soonest := now.Add(time.Minute); next.Before(soonest) {
+		next = soonest
+	}
+	return next, nil
+}
+
+// keepDrivePush renews a followed drive's subscriptions that expire soon and lets the connector
+// make what is missing. It returns when the drive's first subscription is due for renewal.
+func (s *Service) keepDrivePush(ctx context.Context, c store.Connection, ss *session, p connector.Pusher, url string, d store.Drive, have []store.Subscription, now time.Time) (time.Time, error) {
+	var cd connector.Drive
+	if d.ID != 0 {
+		cd = connectorDrive(d)
+	}
+	live := make([]connector.Subscription, 0, len(have))
+	for _, row := range have {
+		sub := subscriptionOf(row, cd)
+		if !row.ExpiresAt.IsZero() && !now.Before(renewAt(row)) {
+			renewed, err := p.Renew(ctx, sub)
+			switch {
+			case errors.Is(err, connector.ErrSubscriptionGone):
+				continue // made again by Subscribe below
+			case err != nil:
+				return time.Time{}, err
+			}
+			sub = renewed
+		}
+		live = append(live, sub)
+	}
+	subs, err := p.Subscribe(ctx, cd, url, live)
+	if errors.Is(err, connector.ErrInaccessible) {
+		return time.Time{}, nil // the drive's state says so; its stream stops on its own
+	}
+	if err != nil {
+		return time.Time{}, err
+	}
+	var first time.Time
+	err = s.st.InTx(ctx, func(q store.Queries) error {
+		kept := map[string]bool{}
+		for _, sub := range subs {
+			row := store.Subscription{ConnectionID: c.ID, DriveID: d.ID, VendorID: sub.ID, Stream: s.subscriptionStream(ss, d, cd, sub.Stream),
+				Resource: sub.Resource, Detail: sub.Detail, ExpiresAt: sub.Expires, CheckedAt: now}
+			if _, err := q.SaveSubscription(ctx, row); err != nil {
+				return err
+			}
+			kept[sub.ID] = true
+			if at := renewAt(row); !row.ExpiresAt.IsZero() && (first.IsZero() || at.Before(first)) {
+				first = at
+			}
+		}
+		for _, row := range have {
+			if !kept[row.VendorID] {
+				if err := q.DeleteSubscription(ctx, c.ID, row.VendorID); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	return first, err
+}
+
+// renewAt is when a subscription is renewed: pushRenewMargin before it expires, or halfway
+// through its life when that is shorter.
+func renewAt(row store.Subscription) time.Time {
+	margin := min(pushRenewMargin, row.ExpiresAt.Sub(row.CheckedAt)/2)
+	return row.ExpiresAt.Add(-margin)
+}
+
+// subscriptionStream names the stream a subscription's deliveries wake: the drive's own stream of
+// that key, or a tenant stream.
+func (s *Service) subscriptionStream(ss *session, d store.Drive, cd connector.Drive, k string) string {
+	if d.ID != 0 {
+		if _, ok := findStream(ss.DriveStreams(cd), k); ok {
+			return driveStreamName(d.ID, k)
+		}
+	}
+	return k
+}
+
+func subscriptionOf(row store.Subscription, cd connector.Drive) connector.Subscription {
+	k := row.Stream[strings.LastIndex(row.Stream, ":")+1:]
+	return connector.Subscription{ID: row.VendorID, Drive: cd.VendorID, Stream: k, Resource: row.Resource, Detail: row.Detail, Expires: row.ExpiresAt}
+}
+
+// unsubscribe removes a drive's subscriptions at the vendor and forgets them. A failure keeps the
+// row (the next round tries again) unless strict, when it is returned.
+func (s *Service) unsubscribe(ctx context.Context, c store.Connection, p connector.Pusher, d store.Drive, have []store.Subscription, strict bool) error {
+	var cd connector.Drive
+	if d.ID != 0 {
+		cd = connectorDrive(d)
+	}
+	for _, row := range have {
+		if err := p.Unsubscribe(ctx, subscriptionOf(row, cd)); err != nil {
+			if strict {
+				return err
+			}
+			s.log.Warn("removing a push subscription failed; tried again in the next round", "connection", c.ID, "subscription", row.VendorID, "err", err)
+			continue
+		}
+		if err := s.st.DeleteSubscription(ctx, c.ID, row.VendorID); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // removePush removes what a connection registered at its vendor once it stopped collecting
@@ -47,39 +176,53 @@ func (s *Service) removePush(ctx context.Context, w store.Work) (time.Time, erro
 		return time.Time{}, fmt.Errorf("ingest: removing the push subscriptions of connection %d: %w", c.ID, err)
 	}
 	defer s.forget(c.ID)
-	pk, ok := ss.Session.(connector.PushKeeper)
+	p, ok := ss.Session.(connector.Pusher)
 	if !ok {
 		return time.Time{}, nil
 	}
-	if err := s.eachDrive(ctx, c.ID, false, func(ds []connector.Drive) error { return pk.RemovePush(ctx, ds) }); err != nil {
+	n := 0
+	err = s.eachSubscribed(ctx, c.ID, func(d store.Drive, have []store.Subscription) error {
+		n += len(have)
+		return s.unsubscribe(ctx, c, p, d, have, true)
+	})
+	if err != nil {
 		return time.Time{}, fmt.Errorf("ingest: removing the push subscriptions of connection %d: %w", c.ID, err)
 	}
-	s.log.Info("push subscriptions removed at the vendor", "connection", c.ID)
+	s.log.Info("push subscriptions removed at the vendor", "connection", c.ID, "subscriptions", n)
 	return time.Time{}, nil
 }
 
-// eachDrive calls fn with the connection's drives page by page (only in-scope ones when
-// inScopeOnly; all of them to remove what any may have had).
-func (s *Service) eachDrive(ctx context.Context, conn int64, inScopeOnly bool, fn func([]connector.Drive) error) error {
+// eachSubscribed calls fn for the tenant (a zero drive) and then every drive of the connection,
+// page by page, with the subscriptions each holds.
+func (s *Service) eachSubscribed(ctx context.Context, conn int64, fn func(store.Drive, []store.Subscription) error) error {
+	tenant, err := s.st.ListSubscriptions(ctx, conn, []int64{0})
+	if err != nil {
+		return err
+	}
+	if err := fn(store.Drive{}, tenant); err != nil {
+		return err
+	}
 	var after int64
 	for {
-		ds, err := s.st.ListDrives(ctx, store.DriveFilter{ConnectionID: conn, Kinds: []string{"user", "shared"}, AfterID: after, Limit: 500})
+		ds, err := s.st.ListDrives(ctx, store.DriveFilter{ConnectionID: conn, AfterID: after, Limit: 500})
+		if err != nil || len(ds) == 0 {
+			return err
+		}
+		ids := make([]int64, len(ds))
+		for i, d := range ds {
+			ids[i] = d.ID
+		}
+		subs, err := s.st.ListSubscriptions(ctx, conn, ids)
 		if err != nil {
 			return err
 		}
-		if len(ds) == 0 {
-			return nil
+		byDrive := map[int64][]store.Subscription{}
+		for _, sub := range subs {
+			byDrive[sub.DriveID] = append(byDrive[sub.DriveID], sub)
 		}
-		page := make([]connector.Drive, 0, len(ds))
 		for _, d := range ds {
 			after = d.ID
-			if inScopeOnly && (!d.InScope || d.State == store.DriveInaccessible) {
-				continue
-			}
-			page = append(page, connector.Drive{VendorID: d.VendorID, Kind: d.Kind, Owner: d.Owner, Name: d.Name})
-		}
-		if len(page) > 0 {
-			if err := fn(page); err != nil {
+			if err := fn(d, byDrive[d.ID]); err != nil {
 				return err
 			}
 		}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -105,7 +106,7 @@ func newWebhookGate(reg *metrics.Registry) *webhookGate {
 
 // remember records an accepted delivery and reports false when it was accepted before and its
 // freshness window has not ended (a replay or a vendor retry).
-func (g *webhookGate) remember(conn int64, d connector.WebhookDelivery, now time.Time) bool {
+func (g *webhookGate) remember(conn int64, d connector.Delivery, now time.Time) bool {
 	until := d.FreshUntil
 	if !until.After(now) {
 		until = now.Add(defaultFreshness)
@@ -174,13 +175,15 @@ func (s *Service) SeenWebhookDeliveries(conn int64) int {
 }
 
 // Webhook handles a push notification for connection id (the path's text) of service. A genuine,
-// new delivery makes the connection's stream poll now. A delivery already accepted within its
-// signature's freshness window (a replay, or the vendor retrying one it thinks failed) is
-// acknowledged without effect (nil error). Every refusal returns an error wrapping
-// ErrWebhookRefused; other errors are the node's own failures. For ids that do not exist, or
-// connections that cannot take the delivery, the signature work is still done with a stand-in key,
-// so that the time to answer says little about which ids exist.
-func (s *Service) Webhook(ctx context.Context, service, id string, header map[string][]string, body io.Reader) error {
+// new delivery makes the stream of the subscription it came through poll now (every stream of the
+// connection when it names none we hold), and a lifecycle notification renews or remakes that
+// subscription. A delivery already accepted within its signature's freshness window (a replay, or
+// the vendor retrying one it thinks failed) is acknowledged without effect. The reply, when not
+// nil, is the answer the vendor expects (a validation handshake); otherwise 200 with no body. Every
+// refusal returns an error wrapping ErrWebhookRefused; other errors are the node's own failures.
+// For ids that do not exist, or connections that cannot take the delivery, the signature work is
+// still done with a stand-in key, so that the time to answer says little about which ids exist.
+func (s *Service) Webhook(ctx context.Context, service, id string, header http.Header, query url.Values, body io.Reader) (*connector.Reply, error) {
 	label := service
 	if _, ok := s.o.Registry.Get(service); !ok {
 		label = "unknown" // the path is the sender's: never a label value
@@ -188,62 +191,103 @@ func (s *Service) Webhook(ctx context.Context, service, id string, header map[st
 	b, err := io.ReadAll(io.LimitReader(body, MaxWebhookBody+1))
 	switch {
 	case err != nil:
-		return s.refuseWebhook(label, WebhookUnreadable, 0, err.Error())
+		return nil, s.refuseWebhook(label, WebhookUnreadable, 0, err.Error())
 	case len(b) > MaxWebhookBody:
-		return s.refuseWebhook(label, WebhookTooLarge, 0, fmt.Sprintf("body larger than %d bytes", MaxWebhookBody))
+		return nil, s.refuseWebhook(label, WebhookTooLarge, 0, fmt.Sprintf("body larger than %d bytes", MaxWebhookBody))
 	}
 	connID, err := strconv.ParseInt(id, 10, 64)
 	if err != nil || connID <= 0 {
 		standInSignature(header, b)
-		return s.refuseWebhook(label, WebhookUnknownConnection, 0, fmt.Sprintf("%q is not a connection id", id))
+		return nil, s.refuseWebhook(label, WebhookUnknownConnection, 0, fmt.Sprintf("%q is not a connection id", id))
 	}
 	c, err := s.st.GetConnection(ctx, connID)
 	if errors.Is(err, store.ErrNotFound) {
 		standInSignature(header, b)
-		return s.refuseWebhook(label, WebhookUnknownConnection, connID, "no such connection")
+		return nil, s.refuseWebhook(label, WebhookUnknownConnection, connID, "no such connection")
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if c.Service != service {
 		standInSignature(header, b)
-		return s.refuseWebhook(label, WebhookWrongService, connID, "the connection is a "+c.Service+" connection")
+		return nil, s.refuseWebhook(label, WebhookWrongService, connID, "the connection is a "+c.Service+" connection")
 	}
 	if !collecting(c.Status) {
 		standInSignature(header, b)
-		return s.refuseWebhook(label, WebhookNotCollecting, connID, "the connection is "+c.Status)
+		return nil, s.refuseWebhook(label, WebhookNotCollecting, connID, "the connection is "+c.Status)
 	}
 	ss, err := s.session(ctx, c)
 	if err != nil {
 		standInSignature(header, b)
-		return s.refuseWebhook(label, WebhookUnverifiable, connID, err.Error())
+		return nil, s.refuseWebhook(label, WebhookUnverifiable, connID, err.Error())
 	}
-	d, err := ss.Webhook(header, b)
+	d, err := ss.Deliver(ctx, connector.Push{Header: header, Query: query, Body: b})
 	if err != nil {
 		reason := "forged"
 		var wr *connector.WebhookRefusal
 		if errors.As(err, &wr) {
 			reason = wr.Reason
 		}
-		return s.refuseWebhook(label, reason, connID, err.Error())
+		return nil, s.refuseWebhook(label, reason, connID, err.Error())
+	}
+	if d.ID == "" {
+		// A handshake (Graph's validation request): nothing to act on, only the reply.
+		s.hooks.deliveries.Inc(label, "handshake")
+		return d.Reply, nil
 	}
 	now := s.clock.Now()
 	if !s.hooks.remember(connID, d, now) {
 		s.hooks.deliveries.Inc(label, "duplicate")
 		s.count(func(st *Stats) { st.WebhookDuplicates++ })
 		s.log.Debug("push notification already accepted: acknowledged without effect", "service", label, "connection", connID, "delivery", d.ID)
-		return nil
+		return d.Reply, nil
 	}
-	if err := s.wakeStreams(ctx, connID); err != nil {
+	if err := s.actOnDelivery(ctx, connID, d, now); err != nil {
 		s.hooks.forget(connID, d.ID) // not acted on: the vendor's retry must be accepted
-		return err
+		return nil, err
 	}
 	s.hooks.deliveries.Inc(label, "accepted")
 	s.count(func(st *Stats) { st.WebhooksAccepted++ })
 	if s.o.Kick != nil {
 		s.o.Kick()
 	}
-	return nil
+	return d.Reply, nil
+}
+
+// actOnDelivery wakes the stream a delivery concerns, or, for a lifecycle notification, has its
+// subscription renewed (reauthorize) or made again (removed) by the push unit, now.
+func (s *Service) actOnDelivery(ctx context.Context, conn int64, d connector.Delivery, now time.Time) error {
+	if d.Subscription == "" {
+		return s.wakeStreams(ctx, conn)
+	}
+	sub, err := s.st.FindSubscription(ctx, conn, d.Subscription)
+	if errors.Is(err, store.ErrNotFound) {
+		return s.wakeStreams(ctx, conn) // one we do not hold (made before Telltale kept them)
+	}
+	if err != nil {
+		return err
+	}
+	switch d.Lifecycle {
+	case connector.LifecycleReauthorize, connector.LifecycleRemoved:
+		if d.Lifecycle == connector.LifecycleRemoved {
+			err = s.st.DeleteSubscription(ctx, conn, sub.VendorID)
+		} else {
+			sub.ExpiresAt, sub.CheckedAt = now, now.Add(-time.Second) // due for renewal now
+			_, err = s.st.SaveSubscription(ctx, sub)
+		}
+		if err != nil {
+			return err
+		}
+		if _, err := s.st.ScheduleWork(ctx, store.Work{Kind: WorkPush, Key: key(conn), ConnectionID: conn, NextRunAt: now}); err != nil {
+			return err
+		}
+		if d.Lifecycle == connector.LifecycleReauthorize {
+			return nil
+		}
+	}
+	// Activity, missed notifications, or a removed subscription (whose gap the stream covers).
+	_, err = s.st.ScheduleWork(ctx, store.Work{Kind: WorkStream, Key: streamUnitKey(conn, sub.Stream), ConnectionID: conn, NextRunAt: now})
+	return err
 }
 
 // refuseWebhook counts a refusal, logs it at debug level, and at most once a minute per service

@@ -41,6 +41,7 @@ type Queries interface {
 	FileQueries
 	EventQueries
 	CursorQueries
+	SubscriptionQueries
 	WorkQueries
 	OutboxQueries
 	VendorRecordQueries
@@ -388,6 +389,33 @@ type Checkpoint struct {
 }
 
 // ---- cursors ----
+
+// Subscription is a push subscription a connection holds at its vendor (a Box webhook, a Drive
+// channel, a Graph subscription): ingest renews it before Expires, makes it again when the vendor
+// dropped it, and removes it when collection stops.
+type Subscription struct {
+	ID           int64
+	ConnectionID int64
+	DriveID      int64  // the drives row it follows; 0: the tenant's feeds
+	VendorID     string // the vendor's id of the subscription
+	Stream       string // the stream a delivery wakes (its name within the connection)
+	Resource     string // what the vendor watches, for the operator
+	Detail       string // the connector's own note (Drive's resourceId for channels.stop)
+	ExpiresAt    time.Time
+	CheckedAt    time.Time // made, renewed or checked at the vendor
+	CreatedAt    time.Time
+}
+
+// SubscriptionQueries keep push subscriptions.
+type SubscriptionQueries interface {
+	// SaveSubscription inserts or replaces (by connection and vendor id) a subscription.
+	SaveSubscription(ctx context.Context, s Subscription) (Subscription, error)
+	// ListSubscriptions lists the subscriptions of the connection's drives (0: the tenant's) by id.
+	ListSubscriptions(ctx context.Context, connectionID int64, driveIDs []int64) ([]Subscription, error)
+	// FindSubscription returns the subscription with the vendor's id, or ErrNotFound.
+	FindSubscription(ctx context.Context, connectionID int64, vendorID string) (Subscription, error)
+	DeleteSubscription(ctx context.Context, connectionID int64, vendorID string) error
+}
 
 // CursorQueries keep opaque collection cursors (Box stream positions exceed 2^53: strings only).
 type CursorQueries interface {

@@ -372,9 +372,6 @@ func (s *session) Index(ctx context.Context, d connector.Drive, cursor string) (
 			out.Files = append(out.Files, f)
 		}
 	}
-	if cr.Folder.ID == "0" {
-		s.registerWebhooks(ctx, d, page.Entries)
-	}
 	if page.NextMarker != nil && *page.NextMarker != "" {
 		cr.Marker = *page.NextMarker
 	} else if len(cr.Pending) > 0 {
@@ -615,7 +612,7 @@ func (s *session) Content(ctx context.Context, ref connector.ContentRef) (io.Rea
 	return s.api.content(ctx, ref.Drive, ref.File)
 }
 
-// Webhook verifies a Box webhook v2 delivery: BOX-SIGNATURE-PRIMARY or -SECONDARY must be
+// Deliver verifies a Box webhook v2 delivery: BOX-SIGNATURE-PRIMARY or -SECONDARY must be
 // base64(HMAC-SHA256(key, body || BOX-DELIVERY-TIMESTAMP)), version 1, algorithm HmacSHA256, and the
 // timestamp at most 10 minutes away from now. The signatures are computed before anything is judged
 // (with a stand-in key when none is configured), so every refusal costs the same work.
@@ -623,8 +620,8 @@ func (s *session) Content(ctx context.Context, ref connector.ContentRef) (io.Rea
 // The delivery's identity is the body's id: Box keeps it across retries, and the signature covers
 // the body. BOX-DELIVERY-ID is not used: Box changes it on every retry and it is not signed, so a
 // replay could change it freely.
-func (s *session) Webhook(header map[string][]string, body []byte) (connector.WebhookDelivery, error) {
-	h := http.Header(header)
+func (s *session) Deliver(_ context.Context, p connector.Push) (connector.Delivery, error) {
+	h, body := p.Header, p.Body
 	ts := h.Get("Box-Delivery-Timestamp")
 	keys := make([]string, 0, 2)
 	for _, k := range s.keys {
@@ -645,8 +642,8 @@ func (s *session) Webhook(header map[string][]string, body []byte) (connector.We
 			}
 		}
 	}
-	refuse := func(reason, format string, a ...any) (connector.WebhookDelivery, error) {
-		return connector.WebhookDelivery{}, &connector.WebhookRefusal{Reason: reason, Detail: fmt.Sprintf(format, a...)}
+	refuse := func(reason, format string, a ...any) (connector.Delivery, error) {
+		return connector.Delivery{}, &connector.WebhookRefusal{Reason: reason, Detail: fmt.Sprintf(format, a...)}
 	}
 	if h.Get("Box-Signature-Version") != "1" || h.Get("Box-Signature-Algorithm") != "HmacSHA256" {
 		return refuse(connector.WebhookMalformed, "unsupported Box signature version %q / algorithm %q", headerEcho(h.Get("Box-Signature-Version")), headerEcho(h.Get("Box-Signature-Algorithm")))
@@ -664,7 +661,21 @@ func (s *session) Webhook(header map[string][]string, body []byte) (connector.We
 	if !matched {
 		return refuse(connector.WebhookBadSignature, "the Box signature does not match either configured key")
 	}
-	return connector.WebhookDelivery{ID: webhookDeliveryID(body, ts), FreshUntil: at.Add(webhookMaxAge)}, nil
+	return connector.Delivery{ID: webhookDeliveryID(body, ts), FreshUntil: at.Add(webhookMaxAge), Subscription: webhookOf(body)}, nil
+}
+
+// webhookOf is the id of the webhook a signed delivery came through ("" when the body has none:
+// every stream polls).
+func webhookOf(body []byte) string {
+	var ev struct {
+		Webhook struct {
+			ID string `json:"id"`
+		} `json:"webhook"`
+	}
+	if json.Unmarshal(body, &ev) != nil {
+		return ""
+	}
+	return ev.Webhook.ID
 }
 
 // headerEcho is at most 64 bytes of a header a refusal repeats (for the debug log): a sender
@@ -730,9 +741,9 @@ var webhookTriggers = []string{"FILE.UPLOADED", "FILE.TRASHED", "FILE.RESTORED",
 	"FILE.DOWNLOADED", "FILE.PREVIEWED", "SHARED_LINK.CREATED", "SHARED_LINK.UPDATED", "SHARED_LINK.DELETED",
 	"COLLABORATION.CREATED", "COLLABORATION.UPDATED", "COLLABORATION.REMOVED"}
 
-var _ connector.PushKeeper = (*session)(nil)
+var _ connector.Pusher = (*session)(nil)
 
-// webhooksOf lists the webhooks this app registered as the user: target id -> webhook id.
+// webhooksOf lists the webhooks this app registered as the user: "type:target id" -> webhook id.
 func (s *session) webhooksOf(ctx context.Context, user string) (map[string]string, error) {
 	out := map[string]string{}
 	q := url.Values{"limit": {"200"}}
@@ -751,74 +762,86 @@ func (s *session) webhooksOf(ctx context.Context, user string) (map[string]strin
 	}
 }
 
-// EnsurePush registers webhooks on the top-level folders of each drive that has none (Box drops a
-// webhook whose folder is deleted, and resume finds drives already indexed, whose crawl registered
-// them before). Without a public URL or signature keys there is nothing to keep.
-func (s *session) EnsurePush(ctx context.Context, drives []connector.Drive) error {
-	if s.deps.PushURL == "" || (s.keys[0] == "" && s.keys[1] == "") {
-		return nil
-	}
-	for _, d := range drives {
-		have, err := s.webhooksOf(ctx, d.VendorID)
-		if err != nil {
-			return err
-		}
-		var root apiItems
-		q := url.Values{"limit": {strconv.Itoa(pageLimit)}, "usemarker": {"true"}, "fields": {itemFields}}
-		if err := s.api.getJSON(ctx, "/folders/0/items", q, d.VendorID, &root); err != nil {
-			if isStatus(err, http.StatusForbidden, http.StatusNotFound) || errors.Is(err, connector.ErrPermission) {
-				continue // the drive is inaccessible: its status says so
-			}
-			return fmt.Errorf("box: listing %s's top-level folders: %w", d.Owner, err)
-		}
-		var missing []apiItem
-		for _, it := range root.Entries {
-			if _, ok := have[it.Type+":"+it.ID]; !ok {
-				missing = append(missing, it)
-			}
-		}
-		s.registerWebhooks(ctx, d, missing)
-	}
-	return nil
+// pushes reports whether push can work: a public URL and a signature key to verify deliveries.
+func (s *session) pushes(url string) bool {
+	return url != "" && (s.keys[0] != "" || s.keys[1] != "")
 }
 
-// RemovePush deletes every webhook this app registered as the drives' users.
-func (s *session) RemovePush(ctx context.Context, drives []connector.Drive) error {
-	for _, d := range drives {
-		have, err := s.webhooksOf(ctx, d.VendorID)
-		if err != nil {
-			return err
+// Subscribe registers webhooks on the top-level folders of the user's drive (Box allows none on
+// the root folder), owned by the user, and returns them with those registered before (Box's list
+// is the truth: a folder made since gets one, a webhook Box dropped is left out). Box pushes
+// per folder but has one enterprise stream: every webhook wakes it. Nothing for the tenant, nor
+// without a public URL and a signature key.
+func (s *session) Subscribe(ctx context.Context, d connector.Drive, pushURL string, _ []connector.Subscription) ([]connector.Subscription, error) {
+	if d.VendorID == "" || !s.pushes(pushURL) {
+		return nil, nil
+	}
+	have, err := s.webhooksOf(ctx, d.VendorID)
+	if err != nil {
+		return nil, err
+	}
+	var root apiItems
+	q := url.Values{"limit": {strconv.Itoa(pageLimit)}, "usemarker": {"true"}, "fields": {itemFields}}
+	if err := s.api.getJSON(ctx, "/folders/0/items", q, d.VendorID, &root); err != nil {
+		if isStatus(err, http.StatusForbidden, http.StatusNotFound) || errors.Is(err, connector.ErrPermission) {
+			return nil, fmt.Errorf("%w: box: listing %s's top-level folders: %v", connector.ErrInaccessible, d.Owner, err)
 		}
-		for _, id := range have {
-			if err := s.api.deleteWebhook(ctx, id, d.VendorID); err != nil {
-				return fmt.Errorf("box: removing webhook %s of user %s: %w", id, d.VendorID, err)
+		return nil, fmt.Errorf("box: listing %s's top-level folders: %w", d.Owner, err)
+	}
+	var out []connector.Subscription
+	sub := func(id, folder string) connector.Subscription {
+		return connector.Subscription{ID: id, Drive: d.VendorID, Stream: boxStream.Key, Resource: "folder:" + folder}
+	}
+	n := 0
+	for _, it := range root.Entries {
+		if it.Type != "folder" || (it.OwnedBy != nil && it.OwnedBy.ID != "" && it.OwnedBy.ID != d.VendorID) {
+			continue
+		}
+		if n++; n > maxWebhooksPerUser {
+			break
+		}
+		if id, ok := have["folder:"+it.ID]; ok {
+			out = append(out, sub(id, it.ID))
+			continue
+		}
+		var made struct {
+			ID string `json:"id"`
+		}
+		body := map[string]any{"target": map[string]string{"id": it.ID, "type": "folder"}, "address": pushURL, "triggers": webhookTriggers}
+		if err := s.api.postJSON(ctx, "/webhooks", body, &made, d.VendorID); err != nil {
+			if isStatus(err, http.StatusConflict) {
+				continue // made meanwhile: found by the next renewal round's Subscribe
 			}
+			return out, fmt.Errorf("box: registering a webhook on %s's folder %s: %w", d.Owner, it.ID, err)
 		}
+		out = append(out, sub(made.ID, it.ID))
+	}
+	return out, nil
+}
+
+// Renew checks that a webhook still exists (Box webhooks do not expire, but Box deletes one whose
+// folder is deleted, without telling).
+func (s *session) Renew(ctx context.Context, sub connector.Subscription) (connector.Subscription, error) {
+	var w struct {
+		ID string `json:"id"`
+	}
+	err := s.api.getJSON(ctx, "/webhooks/"+url.PathEscape(sub.ID), nil, sub.Drive, &w)
+	if isStatus(err, http.StatusNotFound) {
+		return sub, fmt.Errorf("%w: box webhook %s of user %s", connector.ErrSubscriptionGone, sub.ID, sub.Drive)
+	}
+	if err != nil {
+		return sub, fmt.Errorf("box: checking webhook %s of user %s: %w", sub.ID, sub.Drive, err)
+	}
+	return sub, nil
+}
+
+// Unsubscribe deletes a webhook as the user who registered it.
+func (s *session) Unsubscribe(ctx context.Context, sub connector.Subscription) error {
+	if err := s.api.deleteWebhook(ctx, sub.ID, sub.Drive); err != nil {
+		return fmt.Errorf("box: removing webhook %s of user %s: %w", sub.ID, sub.Drive, err)
 	}
 	return nil
 }
 
 // maxWebhooksPerUser is Box's limit of webhooks per app per user.
 const maxWebhooksPerUser = 1000
-
-// registerWebhooks asks Box to push activity under the user's top-level folders to Telltale (Box
-// allows no webhook on the root folder). Failures are logged: polling stays the safety net. Box
-// answers 409 for a folder that already has our webhook, which is fine.
-func (s *session) registerWebhooks(ctx context.Context, d connector.Drive, items []apiItem) {
-	if s.deps.PushURL == "" || (s.keys[0] == "" && s.keys[1] == "") {
-		return
-	}
-	n := 0
-	for _, it := range items {
-		if it.Type != "folder" || (it.OwnedBy != nil && it.OwnedBy.ID != "" && it.OwnedBy.ID != d.VendorID) {
-			continue
-		}
-		if n++; n > maxWebhooksPerUser {
-			return
-		}
-		body := map[string]any{"target": map[string]string{"id": it.ID, "type": "folder"}, "address": s.deps.PushURL, "triggers": webhookTriggers}
-		if err := s.api.postJSON(ctx, "/webhooks", body, d.VendorID); err != nil && !isStatus(err, http.StatusConflict) {
-			s.log.Warn("box: registering a webhook failed; polling continues", "folder", it.ID, "user", d.VendorID, "err", err)
-		}
-	}
-}

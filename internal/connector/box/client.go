@@ -213,7 +213,7 @@ func isStatus(err error, codes ...int) bool {
 
 // postJSON POSTs a JSON body as the given user. It is used only to register webhooks: Telltale never
 // writes content (R1.12).
-func (c *apiClient) postJSON(ctx context.Context, path string, in any, asUser string) error {
+func (c *apiClient) postJSON(ctx context.Context, path string, in, out any, asUser string) error {
 	body, err := json.Marshal(in)
 	if err != nil {
 		return err
@@ -229,8 +229,14 @@ func (c *apiClient) postJSON(ctx context.Context, path string, in any, asUser st
 	req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
 	req.Header.Set("Content-Type", "application/json")
 	key := authorize(req, tok, asUser)
-	_, _, err = c.http.Do(ctx, key, req, 1<<20)
-	return classify(err)
+	_, b, err := c.http.Do(ctx, key, req, 1<<20)
+	if err != nil || out == nil {
+		return classify(err)
+	}
+	if err := json.Unmarshal(b, out); err != nil {
+		return fmt.Errorf("%w: box: POST %s: %v", connector.ErrMalformed, path, err)
+	}
+	return nil
 }
 
 // deleteWebhook DELETEs one of this app's webhooks as the user who registered it; one that is gone

@@ -193,15 +193,23 @@ func runAll(t *testing.T) *specRecorder {
 	}
 	io.Copy(io.Discard, rc)
 	rc.Close()
-	keeper, ok := sess.(connector.PushKeeper)
+	pusher, ok := sess.(connector.Pusher)
 	if !ok {
-		t.Fatal("the Box session keeps no webhooks")
+		t.Fatal("the Box session has no push subscriptions")
 	}
-	if err := keeper.EnsurePush(ctx, drives); err != nil {
-		t.Fatal(err)
-	}
-	if err := keeper.RemovePush(ctx, drives); err != nil {
-		t.Fatal(err)
+	for _, d := range drives {
+		subs, err := pusher.Subscribe(ctx, d, "https://telltale.example.com/hooks/box", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, sub := range subs {
+			if _, err := pusher.Renew(ctx, sub); err != nil {
+				t.Fatal(err)
+			}
+			if err := pusher.Unsubscribe(ctx, sub); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 	return rec
 }
@@ -215,7 +223,7 @@ func TestRequestsMatchSpec(t *testing.T) {
 	ops := rec.operations(spec)
 	for _, want := range []string{"POST /oauth2/token", "GET /users", "GET /groups", "GET /groups/{group_id}/memberships",
 		"GET /folders/{folder_id}/items", "GET /events", "GET /files/{file_id}", "GET /files/{file_id}/content",
-		"GET /webhooks", "POST /webhooks", "DELETE /webhooks/{webhook_id}"} {
+		"GET /webhooks", "POST /webhooks", "GET /webhooks/{webhook_id}", "DELETE /webhooks/{webhook_id}"} {
 		if ops[want] == 0 {
 			t.Errorf("the run never sent %s: %v", want, ops)
 		}

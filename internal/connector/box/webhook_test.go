@@ -71,7 +71,7 @@ func TestWebhookSignatures(t *testing.T) {
 			return h
 		}(), body, connector.WebhookMalformed},
 	} {
-		d, err := sess.Webhook(c.h, c.body)
+		d, err := sess.Deliver(context.Background(), connector.Push{Header: c.h, Body: c.body})
 		var wr *connector.WebhookRefusal
 		switch {
 		case c.reason == "" && err != nil:
@@ -86,7 +86,7 @@ func TestWebhookSignatures(t *testing.T) {
 	cfg.Credentials = map[string]string{"client_secret": "s"}
 	bare, _ := box.New().Open(context.Background(), cfg, connector.Deps{Clock: clk})
 	var wr *connector.WebhookRefusal
-	if _, err := bare.Webhook(hdr(ts, sign("pk-1", body, ts), ""), body); !errors.As(err, &wr) || wr.Reason != connector.WebhookNoKeys {
+	if _, err := bare.Deliver(context.Background(), connector.Push{Header: hdr(ts, sign("pk-1", body, ts), ""), Body: body}); !errors.As(err, &wr) || wr.Reason != connector.WebhookNoKeys {
 		t.Errorf("no keys configured: %v", err)
 	}
 }
@@ -110,7 +110,7 @@ func TestWebhookDeliveryID(t *testing.T) {
 		h.Set("BOX-SIGNATURE-VERSION", "1")
 		h.Set("BOX-SIGNATURE-ALGORITHM", "HmacSHA256")
 		h.Set("BOX-SIGNATURE-PRIMARY", sign("pk-1", []byte(body), ts))
-		d, err := sess.Webhook(h, []byte(body))
+		d, err := sess.Deliver(context.Background(), connector.Push{Header: h, Body: []byte(body)})
 		if err != nil {
 			t.Fatalf("%s: %v", body, err)
 		}
@@ -162,7 +162,7 @@ func FuzzWebhook(f *testing.F) {
 				h.Set(k, v)
 			}
 		}
-		d, err := sess.Webhook(h, []byte(body))
+		d, err := sess.Deliver(context.Background(), connector.Push{Header: h, Body: []byte(body)})
 		if err != nil {
 			var wr *connector.WebhookRefusal
 			if !errors.As(err, &wr) || !errors.Is(err, connector.ErrForged) || !reasons[wr.Reason] {

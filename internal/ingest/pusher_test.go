@@ -1,0 +1,272 @@
+package ingest_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/telltale-dev/telltale/internal/clock"
+	"github.com/telltale-dev/telltale/internal/connection"
+	"github.com/telltale-dev/telltale/internal/connector"
+	"github.com/telltale-dev/telltale/internal/connector/box"
+	"github.com/telltale-dev/telltale/internal/ingest"
+	"github.com/telltale-dev/telltale/internal/store"
+)
+
+// subLife is how long the test vendor's subscriptions last (Graph: at most about 3 days for
+// some resources).
+const subLife = 72 * time.Hour
+
+// graphLike is the per-drive vendor of TestDriveStreams with Graph-shaped push: one subscription
+// per drive that expires, is renewed, can be removed by the vendor, and a validation handshake.
+// It keeps the vendor's side of the subscriptions so the test can compare.
+type graphLike struct {
+	*perDrive
+	clk *clock.Fake
+
+	mu      sync.Mutex
+	n       int
+	live    map[string]connector.Subscription // by id
+	renewed map[string]int
+	removed []string
+}
+
+func (g *graphLike) Open(ctx context.Context, cfg connector.Config, deps connector.Deps) (connector.Session, error) {
+	s, err := g.perDrive.Open(ctx, cfg, deps)
+	if err != nil {
+		return nil, err
+	}
+	return &graphLikeSession{perDriveSession: s.(*perDriveSession), g: g}, nil
+}
+
+type graphLikeSession struct {
+	*perDriveSession
+	g *graphLike
+}
+
+const graphClientState = "client-state-secret"
+
+func (s *graphLikeSession) Subscribe(_ context.Context, d connector.Drive, url string, have []connector.Subscription) ([]connector.Subscription, error) {
+	if d.VendorID == "" {
+		return nil, nil // no tenant feed
+	}
+	if len(have) > 0 {
+		return have, nil // Graph cannot be asked cheaply: what Telltale holds is the truth
+	}
+	g := s.g
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.n++
+	sub := connector.Subscription{ID: fmt.Sprintf("sub-%d", g.n), Drive: d.VendorID, Stream: "feed",
+		Resource: "/drives/" + d.VendorID + "/root", Expires: g.clk.Now().Add(subLife)}
+	g.live[sub.ID] = sub
+	return []connector.Subscription{sub}, nil
+}
+
+func (s *graphLikeSession) Renew(_ context.Context, sub connector.Subscription) (connector.Subscription, error) {
+	g := s.g
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if _, ok := g.live[sub.ID]; !ok {
+		return sub, fmt.Errorf("%w: %s", connector.ErrSubscriptionGone, sub.ID)
+	}
+	sub.Expires = g.clk.Now().Add(subLife)
+	g.live[sub.ID] = sub
+	g.renewed[sub.ID]++
+	return sub, nil
+}
+
+func (s *graphLikeSession) Unsubscribe(_ context.Context, sub connector.Subscription) error {
+	g := s.g
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	delete(g.live, sub.ID)
+	g.removed = append(g.removed, sub.ID)
+	return nil
+}
+
+// Deliver: a validation request echoes its token; a notification carries the subscription id, its
+// clientState and an optional lifecycle event, as Graph's do.
+func (s *graphLikeSession) Deliver(_ context.Context, p connector.Push) (connector.Delivery, error) {
+	if tok := p.Query.Get("validationToken"); tok != "" {
+		return connector.Delivery{Reply: &connector.Reply{Status: http.StatusOK, ContentType: "text/plain", Body: []byte(tok)}}, nil
+	}
+	var n struct {
+		ID, SubscriptionID, ClientState, LifecycleEvent string
+	}
+	if err := json.Unmarshal(p.Body, &n); err != nil || n.ClientState != graphClientState {
+		return connector.Delivery{}, &connector.WebhookRefusal{Reason: connector.WebhookBadSignature, Detail: "clientState"}
+	}
+	lc := map[string]string{"reauthorizationRequired": connector.LifecycleReauthorize, "missed": connector.LifecycleMissed,
+		"subscriptionRemoved": connector.LifecycleRemoved}[n.LifecycleEvent]
+	return connector.Delivery{ID: n.ID, FreshUntil: s.g.clk.Now().Add(time.Hour), Subscription: n.SubscriptionID, Lifecycle: lc}, nil
+}
+
+// TestPushSubscriptionLifecycle (issue 13, contract v2 push): ingest keeps one row per vendor
+// subscription, renews each before it expires, wakes only the stream a delivery concerns, answers
+// a validation handshake with the connector's reply, makes a removed subscription again, renews on
+// reauthorizationRequired, drops the subscriptions of a drive no longer followed, and removes every
+// subscription at the vendor when collection stops.
+func TestPushSubscriptionLifecycle(t *testing.T) {
+	p := &perDrive{Connector: box.New(), handed: map[string]string{}, cursors: map[string][]string{}, noHandOf: map[string]bool{}}
+	g := &graphLike{perDrive: p, live: map[string]connector.Subscription{}, renewed: map[string]int{}}
+	e := newEnv(t, g, true)
+	g.clk = e.clock
+	e.opts.PublicURL = "https://telltale.example.com"
+	e.start()
+	c := e.connect("Graph-like push", "", nil)
+	e.settle(300)
+	e.clock.Advance(2 * time.Minute) // the push unit's first round after start
+	e.settle(300)
+	if got := e.get(c.ID); got.Status != string(connection.Monitoring) {
+		t.Fatalf("setup: status %q (%q)", got.Status, got.ErrorReason)
+	}
+	drives, err := e.store.ListDrives(ctx, store.DriveFilter{ConnectionID: c.ID, Limit: 100})
+	if err != nil || len(drives) < 3 {
+		t.Fatalf("drives: %d %v", len(drives), err)
+	}
+	rowsOf := func(d store.Drive) []store.Subscription {
+		t.Helper()
+		rows, err := e.store.ListSubscriptions(ctx, c.ID, []int64{d.ID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rows
+	}
+	for _, d := range drives {
+		rows := rowsOf(d)
+		if len(rows) != 1 || rows[0].Stream != fmt.Sprintf("drive:%d:feed", d.ID) {
+			t.Fatalf("drive %s: subscriptions %+v, want one waking its own stream", d.VendorID, rows)
+		}
+	}
+	deliver := func(body map[string]string, query url.Values) (*connector.Reply, error) {
+		b, _ := json.Marshal(body)
+		return e.ingest.Webhook(ctx, "box", fmt.Sprint(c.ID), http.Header{}, query, bytes.NewReader(b))
+	}
+
+	// The validation handshake gets the connector's reply, and acts on nothing.
+	reply, err := deliver(nil, url.Values{"validationToken": {"Validation: token <1>"}})
+	if err != nil || reply == nil || string(reply.Body) != "Validation: token <1>" || reply.ContentType != "text/plain" {
+		t.Fatalf("handshake: %+v %v", reply, err)
+	}
+	// A forged notification is refused.
+	if _, err := deliver(map[string]string{"ID": "n0", "SubscriptionID": rowsOf(drives[0])[0].VendorID, "ClientState": "guess"}, nil); err == nil {
+		t.Fatal("a notification with the wrong clientState was accepted")
+	}
+
+	// A notification wakes only the stream of its subscription.
+	e.clock.Advance(30 * time.Second) // every stream unit is now due in more than a minute
+	a := drives[0]
+	if _, err := deliver(map[string]string{"ID": "n1", "SubscriptionID": rowsOf(a)[0].VendorID, "ClientState": graphClientState}, nil); err != nil {
+		t.Fatal(err)
+	}
+	now := e.clock.Now()
+	for _, d := range drives {
+		w, err := e.store.GetWork(ctx, ingest.WorkStream, fmt.Sprintf("%d:drive:%d:feed", c.ID, d.ID))
+		if err != nil {
+			t.Fatal(err)
+		}
+		woken := !w.NextRunAt.After(now)
+		if woken != (d.ID == a.ID) {
+			t.Errorf("drive %s: stream due %v at %v after a notification for drive %s", d.VendorID, w.NextRunAt, now, a.VendorID)
+		}
+	}
+	e.settle(100)
+
+	// Renewal before expiry: after two and a half days every subscription was renewed once.
+	for range 60 {
+		e.clock.Advance(time.Hour)
+		e.settle(20)
+	}
+	g.mu.Lock()
+	for _, d := range drives {
+		id := rowsOf(d)[0].VendorID
+		if g.renewed[id] == 0 {
+			t.Errorf("subscription %s of drive %s was not renewed before it expired", id, d.VendorID)
+		}
+		if _, ok := g.live[id]; !ok {
+			t.Errorf("subscription %s of drive %s expired at the vendor", id, d.VendorID)
+		}
+	}
+	g.mu.Unlock()
+	for _, d := range drives {
+		if row := rowsOf(d)[0]; !row.ExpiresAt.After(e.clock.Now().Add(subLife / 2)) {
+			t.Errorf("drive %s: the stored expiry %v was not moved by the renewal (now %v)", d.VendorID, row.ExpiresAt, e.clock.Now())
+		}
+	}
+
+	// The vendor removes A's subscription and says so: ingest subscribes again, at once.
+	old := rowsOf(a)[0].VendorID
+	g.mu.Lock()
+	delete(g.live, old)
+	g.mu.Unlock()
+	if _, err := deliver(map[string]string{"ID": "n2", "SubscriptionID": old, "ClientState": graphClientState, "LifecycleEvent": "subscriptionRemoved"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	e.settle(50)
+	if rows := rowsOf(a); len(rows) != 1 || rows[0].VendorID == old {
+		t.Errorf("after subscriptionRemoved: %+v, want one new subscription", rows)
+	}
+	// reauthorizationRequired for B: renewed now.
+	b := drives[1]
+	bid := rowsOf(b)[0].VendorID
+	g.mu.Lock()
+	before := g.renewed[bid]
+	g.mu.Unlock()
+	if _, err := deliver(map[string]string{"ID": "n3", "SubscriptionID": bid, "ClientState": graphClientState, "LifecycleEvent": "reauthorizationRequired"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	e.settle(50)
+	g.mu.Lock()
+	after := g.renewed[bid]
+	g.mu.Unlock()
+	if after != before+1 {
+		t.Errorf("reauthorizationRequired: renewed %d times, want %d", after, before+1)
+	}
+
+	// A drive no longer followed loses its subscription within a day.
+	gone := drives[2]
+	gid := rowsOf(gone)[0].VendorID
+	e.emu.SetUserStatus(gone.VendorID, "inactive")
+	if _, err := e.store.ScheduleWork(ctx, store.Work{Kind: ingest.WorkDiscover, Key: fmt.Sprint(c.ID), ConnectionID: c.ID, NextRunAt: e.clock.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	e.settle(50)
+	e.clock.Advance(25 * time.Hour)
+	e.settle(50)
+	if rows := rowsOf(gone); len(rows) != 0 {
+		t.Errorf("drive %s left the scope but keeps %+v", gone.VendorID, rows)
+	}
+	g.mu.Lock()
+	if _, ok := g.live[gid]; ok {
+		t.Errorf("the subscription of a drive out of scope is still live at the vendor")
+	}
+	g.mu.Unlock()
+
+	// Deauthorized: nothing stays subscribed at the vendor, and no row is left.
+	if _, err := e.conns.Deauthorize(ctx, c.ID, "admin"); err != nil {
+		t.Fatal(err)
+	}
+	e.settle(100)
+	if _, err := e.conns.Apply(ctx, c.ID, connection.ActionDeauthorized, "system", "stopped"); err != nil {
+		t.Fatal(err)
+	}
+	e.settle(100)
+	g.mu.Lock()
+	if len(g.live) != 0 {
+		t.Errorf("%d subscriptions left at the vendor after deauthorize: %v", len(g.live), g.live)
+	}
+	g.mu.Unlock()
+	for _, d := range drives {
+		if rows := rowsOf(d); len(rows) != 0 {
+			t.Errorf("drive %s keeps subscription rows after deauthorize: %+v", d.VendorID, rows)
+		}
+	}
+
+}
