@@ -136,3 +136,15 @@ func (v *boxVendor) Inaccessible(emails []string, yes bool) {
 func TestConformance(t *testing.T) {
 	connectortest.Run(t, connectortest.Harness{Connector: box.New(), NewVendor: newVendor})
 }
+
+// DropPushes and PushesDelivered make the Box vendor a connectortest.PushVendor.
+func (v *boxVendor) DropPushes(drop bool)   { v.emu.LoseDeliveries(drop) }
+func (v *boxVendor) PushesDelivered() int64 { return int64(v.emu.Stats().WebhookDeliveries) }
+
+// DuringIndex makes the Box vendor a connectortest.IndexVendor.
+func (v *boxVendor) DuringIndex(fn func()) { v.emu.DuringIndex(fn) }
+
+var (
+	_ connectortest.PushVendor  = (*boxVendor)(nil)
+	_ connectortest.IndexVendor = (*boxVendor)(nil)
+)

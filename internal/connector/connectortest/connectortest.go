@@ -6,12 +6,15 @@
 package connectortest
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -74,6 +77,24 @@ type Vendor interface {
 	Inaccessible(emails []string, yes bool)
 }
 
+// PushVendor is a Vendor whose emulator delivers push notifications (Box webhooks, Drive
+// channels, Graph subscriptions) to the address the connector subscribed.
+type PushVendor interface {
+	Vendor
+	// DropPushes makes the emulator lose its push notifications (true) or deliver them (false).
+	DropPushes(drop bool)
+	// PushesDelivered counts the push notifications the emulator delivered (answered 2xx).
+	PushesDelivered() int64
+}
+
+// IndexVendor is a Vendor that can act while a baseline crawl runs.
+type IndexVendor interface {
+	Vendor
+	// DuringIndex makes the emulator call fn once, the next time it serves a page of a drive's
+	// baseline crawl (before answering it).
+	DuringIndex(fn func())
+}
+
 // Harness is what a connector brings to the suite.
 type Harness struct {
 	Connector connector.Connector
@@ -94,6 +115,8 @@ type Env struct {
 	Conn    store.Connection
 	keyring *secret.Keyring
 	reg     *connector.Registry
+	// publicURL is the node's URL as the vendor reaches it (push notifications); "" polls only.
+	publicURL string
 }
 
 var ctx = context.Background()
@@ -142,7 +165,7 @@ func (e *Env) restart() {
 	e.Runner = work.NewRunner(work.Options{Store: e.Store, Clock: e.Clock, Log: log, Concurrency: 4,
 		Backoff: func(int) time.Duration { return time.Second }})
 	e.Ingest = ingest.New(ingest.Options{Store: e.Store, Connections: e.Conns, Registry: e.reg, Keyring: e.keyring, Clock: e.Clock,
-		Log: log, AllowLoopback: true, PageBudget: time.Minute, DefaultRetentionDays: 90,
+		Log: log, AllowLoopback: true, PageBudget: time.Minute, DefaultRetentionDays: 90, PublicURL: e.publicURL,
 		Sleep: e.Clock.Sleep}) // every wait is on the injected clock: no wall-clock sleep
 	e.Ingest.Register(e.Runner)
 }
@@ -226,6 +249,8 @@ func Run(t *testing.T, h Harness) {
 	t.Run("InaccessibleDrives", func(t *testing.T) { testInaccessible(t, h) })
 	t.Run("NewDrive", func(t *testing.T) { testNewDrive(t, h) })
 	t.Run("DeauthorizeResume", func(t *testing.T) { testDeauthorizeResume(t, h) })
+	t.Run("ActDuringIndexing", func(t *testing.T) { testActDuringIndexing(t, h) })
+	t.Run("PushDeliveredAndDropped", func(t *testing.T) { testPush(t, h) })
 }
 
 func status(e *Env) connection.Status { return connection.Status(e.Connection().Status) }
@@ -269,9 +294,123 @@ func testDiscovery(t *testing.T, h Harness) {
 	for _, hch := range hist {
 		path = append(path, hch.To)
 	}
-	if !slices.Equal(path, []string{string(connection.Searching), string(connection.Indexing), string(connection.Monitoring)}) {
-		t.Errorf("status history %v, want Searching -> Indexing -> Monitoring", path)
+	// R1.5: a cloud connection indexes its drives before it monitors; an email connection has no
+	// baseline and monitors once its mailboxes are found.
+	want = []string{string(connection.Searching), string(connection.Indexing), string(connection.Monitoring)}
+	if h.Connector.Spec().ServiceType == connection.Email {
+		want = []string{string(connection.Searching), string(connection.Monitoring)}
 	}
+	if !slices.Equal(path, want) {
+		t.Errorf("status history %v, want %v for a %s connection", path, want, h.Connector.Spec().ServiceType)
+	}
+}
+
+// testActDuringIndexing: activity while the baseline crawl runs is collected once: each stream's
+// start position is taken before the crawl (or handed over by it), so nothing falls between the
+// baseline and the stream.
+func testActDuringIndexing(t *testing.T, h Harness) {
+	e := NewEnv(t, h, "all", nil)
+	iv, ok := e.V.(IndexVendor)
+	if !ok {
+		t.Fatalf("the %s harness's vendor cannot act during a crawl: implement connectortest.IndexVendor", h.Connector.Spec().Service)
+	}
+	var during []Truth
+	acted := false
+	iv.DuringIndex(func() { acted = true; during = e.V.Act(40) })
+	e.Settle(400)
+	if !acted {
+		t.Fatal("the vendor served no crawl page: nothing was indexed")
+	}
+	active, _ := e.V.Owners()
+	collectAll(t, e, during, func(tr Truth) bool { return slices.Contains(active, tr.Owner) })
+}
+
+// testPush: with a public URL, the connector subscribes to push; a vendor's notification makes the
+// stream poll at once (the activity is stored without waiting for the poll interval); lost
+// notifications cost only latency: the next poll collects everything, once.
+func testPush(t *testing.T, h Harness) {
+	e := NewEnv(t, h, "all", nil)
+	pv, ok := e.V.(PushVendor)
+	if !ok {
+		t.Skipf("the %s vendor has no push notifications", h.Connector.Spec().Service)
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// /api/v1/webhooks/{service}/{id}, as the API routes it.
+		parts := strings.Split(strings.TrimPrefix(r.URL.Path, "/api/v1/webhooks/"), "/")
+		if len(parts) != 2 {
+			http.NotFound(w, r)
+			return
+		}
+		reply, err := e.Ingest.Webhook(r.Context(), parts[0], parts[1], r.Header, r.URL.Query(), r.Body)
+		switch {
+		case err != nil:
+			http.Error(w, "refused", http.StatusUnauthorized)
+		case reply != nil:
+			w.Header().Set("Content-Type", reply.ContentType)
+			w.WriteHeader(cmp.Or(reply.Status, http.StatusOK))
+			w.Write(reply.Body)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	e.publicURL = srv.URL
+	e.restart()
+	e.Settle(400)
+	e.Clock.Advance(2 * time.Minute) // the push unit's first round after start
+	e.Settle(400)
+	active, _ := e.V.Owners()
+	inScope := func(tr Truth) bool { return tr.File && slices.Contains(active, tr.Owner) }
+	missing := func(truths []Truth) int {
+		got := e.VendorIDs()
+		n := 0
+		for _, tr := range truths {
+			if inScope(tr) && got[tr.VendorID] == 0 {
+				n++
+			}
+		}
+		return n
+	}
+	// Delivered: collected without the clock reaching the poll interval.
+	before := pv.PushesDelivered()
+	pushed := e.V.Act(30)
+	deadline := time.Now().Add(10 * time.Second)
+	for missing(pushed) > 0 && time.Now().Before(deadline) {
+		if _, err := e.Runner.RunDue(ctx); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(10 * time.Millisecond) // deliveries arrive on the emulator's own goroutines
+	}
+	if pv.PushesDelivered() == before {
+		t.Fatalf("the vendor delivered no push notification (subscriptions: is the push unit keeping them?)")
+	}
+	if n := missing(pushed); n > 0 {
+		t.Errorf("%d activities not collected after their push notifications, without a poll", n)
+	}
+	// Late deliveries of the first activity would wake the stream during the next case: wait until
+	// the vendor has sent them all, and let the wakes run.
+	for last, stable := pv.PushesDelivered(), time.Now(); time.Since(stable) < 300*time.Millisecond && time.Now().Before(deadline.Add(10*time.Second)); {
+		time.Sleep(20 * time.Millisecond)
+		if n := pv.PushesDelivered(); n != last {
+			last, stable = n, time.Now()
+		}
+	}
+	for range 20 {
+		if _, err := e.Runner.RunDue(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Dropped: nothing wakes the stream until the poll interval; then everything is collected once.
+	pv.DropPushes(true)
+	dropped := e.V.Act(30)
+	for range 20 {
+		if _, err := e.Runner.RunDue(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if missing(dropped) == 0 {
+		t.Errorf("activity was collected although its push notifications were dropped and no poll came due: the case proves nothing")
+	}
+	collectAll(t, e, append(pushed, dropped...), func(tr Truth) bool { return slices.Contains(active, tr.Owner) })
+	pv.DropPushes(false)
 }
 
 // collectAll generates activity and polls until every expected record is stored, then checks
