@@ -135,7 +135,7 @@ func (c Connector) Open(ctx context.Context, cfg connector.Config, deps connecto
 		hc.SetRate("", float64(rate)*0.97, 1)
 	}
 	s := &session{
-		api:  &apiClient{http: hc, base: base, enterprise: enterprise, clientID: cfg.Value(sp, "client_id"), secret: cfg.Value(sp, "client_secret"), clock: deps.Clock},
+		api:  newAPIClient(hc, base, enterprise, cfg.Value(sp, "client_id"), cfg.Value(sp, "client_secret"), deps.Clock),
 		deps: deps, clock: deps.Clock, log: deps.Log,
 		keys: []string{cfg.Value(sp, "webhook_primary_key"), cfg.Value(sp, "webhook_secondary_key")},
 		self: map[string]bool{cfg.Value(sp, "client_id"): true},
