@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/telltale-dev/telltale/internal/connector"
+	"github.com/telltale-dev/telltale/internal/connector/kit/paging"
 	"github.com/telltale-dev/telltale/internal/event"
 	"github.com/telltale-dev/telltale/internal/httpx"
 )
@@ -221,6 +222,7 @@ func (s *session) Discover(ctx context.Context, scope connector.Scope, emit func
 		want = func(u apiUser) bool { return members[u.ID] }
 	}
 	marker := ""
+	guard := paging.New("box users", 0)
 	for {
 		q := url.Values{"limit": {strconv.Itoa(pageLimit)}, "usemarker": {"true"}, "user_type": {"managed"}, "fields": {"id,name,login,status"}}
 		if marker != "" {
@@ -249,6 +251,9 @@ func (s *session) Discover(ctx context.Context, scope connector.Scope, emit func
 		if page.NextMarker == "" {
 			return res, nil
 		}
+		if err := guard.Next(page.NextMarker); err != nil {
+			return res, err
+		}
 		marker = page.NextMarker
 	}
 }
@@ -260,6 +265,7 @@ func (s *session) groupMembers(ctx context.Context, names []string) (map[string]
 		wanted[n] = true
 	}
 	found := map[string]string{} // name -> id
+	guard := paging.New("box groups", 0)
 	for offset := 0; ; {
 		var page apiGroups
 		q := url.Values{"limit": {strconv.Itoa(pageLimit)}, "offset": {strconv.Itoa(offset)}, "fields": {"id,name"}}
@@ -278,6 +284,9 @@ func (s *session) groupMembers(ctx context.Context, names []string) (map[string]
 		if len(page.Entries) == 0 || int64(offset) >= page.TotalCount {
 			break
 		}
+		if err := guard.Next(strconv.Itoa(offset)); err != nil {
+			return nil, nil, err
+		}
 	}
 	members := map[string]bool{}
 	var missing []string
@@ -287,6 +296,7 @@ func (s *session) groupMembers(ctx context.Context, names []string) (map[string]
 			missing = append(missing, n)
 			continue
 		}
+		guard := paging.New("box members of group "+strconv.Quote(n), 0)
 		for offset := 0; ; {
 			var page apiMemberships
 			q := url.Values{"limit": {strconv.Itoa(pageLimit)}, "offset": {strconv.Itoa(offset)}}
@@ -299,6 +309,9 @@ func (s *session) groupMembers(ctx context.Context, names []string) (map[string]
 			offset += len(page.Entries)
 			if len(page.Entries) == 0 || int64(offset) >= page.TotalCount {
 				break
+			}
+			if err := guard.Next(strconv.Itoa(offset)); err != nil {
+				return nil, nil, err
 			}
 		}
 	}
@@ -733,6 +746,7 @@ var _ connector.PushKeeper = (*session)(nil)
 func (s *session) webhooksOf(ctx context.Context, user string) (map[string]string, error) {
 	out := map[string]string{}
 	q := url.Values{"limit": {"200"}}
+	guard := paging.New("box webhooks of user "+user, 0)
 	for {
 		var page apiWebhooks
 		if err := s.api.getJSON(ctx, "/webhooks", q, user, &page); err != nil {
@@ -743,6 +757,9 @@ func (s *session) webhooksOf(ctx context.Context, user string) (map[string]strin
 		}
 		if page.NextMarker == nil || *page.NextMarker == "" || len(page.Entries) == 0 {
 			return out, nil
+		}
+		if err := guard.Next(*page.NextMarker); err != nil {
+			return nil, err
 		}
 		q.Set("marker", *page.NextMarker)
 	}
