@@ -22,42 +22,103 @@ import (
 	"github.com/telltale-dev/telltale/internal/store/sqlite"
 )
 
+// crashVendor is what TestKill9DuringCollection needs of one vendor, so that each connector is
+// held to the same crash test: Google and Microsoft add one entry each to crashVendors.
+type crashVendor struct {
+	name string
+	// start serves the vendor's emulator on loopback with its stream faults on (records repeated
+	// and reordered), stopped when the test ends.
+	start func(t *testing.T) crashRun
+}
+
+// crashRun is one vendor emulator serving a crash test.
+type crashRun struct {
+	// connection is the POST /api/v1/connections body that collects from the emulator.
+	connection map[string]any
+	// act makes the simulated organization act n times (the vendor records its activity).
+	act func(n int)
+	// settle turns the emulator's faults off before the final reads.
+	settle func()
+	// want is the ground truth: the vendor record id (as stored in event.VendorIDs) and kind of
+	// each activity since started that Telltale must store exactly once.
+	want func(started time.Time) map[string]string
+}
+
+var crashVendors = []crashVendor{{name: "box", start: boxCrashRun}}
+
 var folderExposure = map[string]bool{"SHARE": true, "ITEM_SHARED_UPDATE": true, "UNSHARE": true, "COLLABORATION_INVITE": true,
 	"COLLABORATION_ACCEPT": true, "COLLABORATION_ROLE_CHANGE": true, "COLLABORATION_REMOVE": true, "COLLABORATION_EXPIRATION": true}
 
+// boxCrashRun: the Box emulator repeating and reordering admin_logs_streaming; every file activity
+// (and folder exposure change) of an active user that Telltale did not cause itself is expected.
+func boxCrashRun(t *testing.T) crashRun {
+	emu := boxemu.New(boxemu.Options{Seed: 42, Users: 6, InactiveUsers: 1, FilesPerUser: 40, FoldersPerUser: 4, Depth: 2,
+		RateLimitPerMinute: -1, MaxFileSize: 2048})
+	emu.SetFaults(boxemu.Faults{DuplicateRate: 0.2, Reorder: true})
+	emuURL := serveLoopback(t, emu.Handler(), emu.Close)
+	return crashRun{
+		connection: map[string]any{
+			"name": "Box crash", "service": "box", "tenant_id": "900001",
+			"settings": map[string]string{"enterprise_id": "900001", "client_id": "emu-client-id", "admin_email": "admin@example.com",
+				"api_url": emuURL, "rate_limit": "0"},
+			"credentials": map[string]string{"client_secret": "emu-client-secret"},
+		},
+		act:    func(n int) { emu.Step(n) },
+		settle: func() { emu.SetFaults(boxemu.Faults{}) },
+		want: func(started time.Time) map[string]string {
+			active := map[string]bool{}
+			for _, u := range emu.Users() {
+				if u.Status == "active" {
+					active[strings.ToLower(u.Login)] = true
+				}
+			}
+			want := map[string]string{}
+			for _, a := range emu.Activities() {
+				if a.FileActivity && (a.ItemType == "file" || folderExposure[a.EventType]) && active[strings.ToLower(a.OwnerLogin)] &&
+					a.Detail["via_api"] != "true" && !a.At.Before(started) {
+					want[a.EventID] = a.EventType
+				}
+			}
+			return want
+		},
+	}
+}
+
+// serveLoopback serves h on a loopback port until the test ends, then closes it and calls stop.
+func serveLoopback(t *testing.T, h http.Handler, stop func()) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: h}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close(); stop() })
+	return "http://" + ln.Addr().String()
+}
+
 // TestKill9DuringCollection kills `telltale serve` with SIGKILL at random moments while it indexes
-// and collects from the Box emulator (which keeps generating activity, repeating and reordering
-// stream records), 10 times (TELLTALE_KILL9_CYCLES for more), restarts it each time, and then checks that every file activity the
-// emulator generated is stored exactly once: nothing lost, nothing doubled (R3.8).
+// and collects from each vendor's emulator (which keeps generating activity, repeating and
+// reordering stream records), 10 times (TELLTALE_KILL9_CYCLES for more), restarts it each time,
+// and then checks that every file activity the emulator generated is stored exactly once: nothing
+// lost, nothing doubled (R3.8).
 func TestKill9DuringCollection(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and kills the real binary")
 	}
 	bin := buildBinary(t)
-	emu := boxemu.New(boxemu.Options{Seed: 42, Users: 6, InactiveUsers: 1, FilesPerUser: 40, FoldersPerUser: 4, Depth: 2,
-		RateLimitPerMinute: -1, MaxFileSize: 2048})
-	emu.SetFaults(boxemu.Faults{DuplicateRate: 0.2, Reorder: true})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for _, v := range crashVendors {
+		t.Run(v.name, func(t *testing.T) { kill9DuringCollection(t, bin, v.start(t)) })
 	}
-	srv := &http.Server{Handler: emu.Handler()}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close(); emu.Close() })
-	emuURL := "http://" + ln.Addr().String()
+}
 
+func kill9DuringCollection(t *testing.T, bin string, vendor crashRun) {
 	dataDir := t.TempDir()
 	token := "collect-crash-bootstrap-token-0123456789"
 	env := []string{"TELLTALE_DATA_DIR=" + dataDir, "TELLTALE_BOOTSTRAP_TOKEN=" + token, "TELLTALE_SECRET_KEY=" + randomKey(t),
 		"TELLTALE_LOG_LEVEL=warn", "TELLTALE_ALLOW_LOOPBACK_VENDORS=true", "TELLTALE_POLL_INTERVAL=300ms", "TELLTALE_DISCOVERY_INTERVAL=5s"}
 	n := startNode(t, bin, env)
 	ctx := context.Background()
-	code, body, err := api(ctx, n.url, token, "POST", "/api/v1/connections", map[string]any{
-		"name": "Box crash", "service": "box", "tenant_id": "900001",
-		"settings": map[string]string{"enterprise_id": "900001", "client_id": "emu-client-id", "admin_email": "admin@example.com",
-			"api_url": emuURL, "rate_limit": "0"},
-		"credentials": map[string]string{"client_secret": "emu-client-secret"},
-	})
+	code, body, err := api(ctx, n.url, token, "POST", "/api/v1/connections", vendor.connection)
 	if err != nil || code != http.StatusCreated {
 		t.Fatalf("create connection: %d %s %v", code, body, err)
 	}
@@ -77,7 +138,7 @@ func TestKill9DuringCollection(t *testing.T) {
 	go func() {
 		defer acting.Done()
 		for actCtx.Err() == nil {
-			emu.Step(3)
+			vendor.act(3)
 			time.Sleep(20 * time.Millisecond)
 		}
 	}()
@@ -90,21 +151,9 @@ func TestKill9DuringCollection(t *testing.T) {
 	}
 	stopActing()
 	acting.Wait()
-	emu.SetFaults(boxemu.Faults{})
+	vendor.settle()
 
-	active := map[string]bool{}
-	for _, u := range emu.Users() {
-		if u.Status == "active" {
-			active[strings.ToLower(u.Login)] = true
-		}
-	}
-	want := map[string]string{}
-	for _, a := range emu.Activities() {
-		if a.FileActivity && (a.ItemType == "file" || folderExposure[a.EventType]) && active[strings.ToLower(a.OwnerLogin)] &&
-			a.Detail["via_api"] != "true" && !a.At.Before(started) {
-			want[a.EventID] = a.EventType
-		}
-	}
+	want := vendor.want(started)
 	if len(want) < 100 {
 		t.Fatalf("only %d file activities generated; the test needs more", len(want))
 	}

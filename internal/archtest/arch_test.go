@@ -98,16 +98,26 @@ func forbidden(me, imp string) string {
 			return "only app sees the store drivers; everything else uses the store contract"
 		}
 	}
-	if parts := strings.Split(me, "/"); len(parts) == 3 && (parts[1] == "connector" || parts[1] == "integration") && parts[2] != "all" && !isTestSupport(me) {
+	if under(me, "internal/connector/kit") {
+		if parts := strings.Split(imp, "/"); len(parts) >= 3 && parts[1] == "connector" && parts[2] != "kit" {
+			return "the vendor kit serves every vendor and imports none"
+		}
+		if under(imp, "internal/store") {
+			return "the vendor kit never imports the store"
+		}
+	}
+	if parts := strings.Split(me, "/"); len(parts) == 3 && (parts[1] == "connector" || parts[1] == "integration") && parts[2] != "all" && parts[2] != "kit" && !isTestSupport(me) {
 		switch {
 		case imp == "internal/"+parts[1], imp == "internal/event", imp == "internal/httpx":
 			return ""
+		case parts[1] == "connector" && under(imp, "internal/connector/kit"):
+			return "" // the vendor kit is shared by every connector
 		case under(imp, "internal/store"):
 			return "vendors never import the store"
 		case path.Dir(imp) == "internal/"+parts[1]:
 			return "a vendor never imports a sibling vendor"
 		}
-		return "a vendor imports only its contract, event and httpx"
+		return "a vendor imports only its contract, event, httpx and (connectors) the vendor kit"
 	}
 	if under(imp, "internal/emulator") && !under(me, "internal/app") && !under(me, "internal/cli") && !under(me, "internal/emulator") && !isTestSupport(me) && me != "internal/bench" {
 		return "emulators are imported only by tests, app (demo mode), cli and the benchmark program"
@@ -132,6 +142,9 @@ func TestRulesBite(t *testing.T) {
 		{"internal/api", "internal/emulator/box"},
 		{"client", "internal/event"},
 		{"internal/auth", "internal/testutil/pgtest"},
+		{"internal/connector/kit/oauth", "internal/connector/box"},
+		{"internal/connector/kit/faults", "internal/store"},
+		{"internal/integration/jira", "internal/connector/kit/oauth"},
 	} {
 		if forbidden(c[0], c[1]) == "" {
 			t.Errorf("%s -> %s should be forbidden", c[0], c[1])
@@ -141,6 +154,8 @@ func TestRulesBite(t *testing.T) {
 		{"internal/app", "internal/store/sqlite"},
 		{"internal/store/sqlite", "internal/store"},
 		{"internal/connector/box", "internal/connector"},
+		{"internal/connector/box", "internal/connector/kit/oauth"},
+		{"internal/connector/kit/oauth", "internal/connector"},
 		{"internal/cli", "internal/app"},
 		{"internal/api", "client"},
 	} {

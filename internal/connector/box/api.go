@@ -9,19 +9,6 @@ import (
 // schemas Users, User--Full, Groups, GroupMemberships, Items, File--Full, Folder--Mini, Events,
 // ClientError, AccessToken). Unknown fields are ignored; only what the connector reads is declared.
 
-// apiToken is the AccessToken schema.
-type apiToken struct {
-	AccessToken string `json:"access_token"`
-	ExpiresIn   int64  `json:"expires_in"`
-	TokenType   string `json:"token_type"`
-}
-
-// apiOAuthError is the OAuth2Error schema of /oauth2/token.
-type apiOAuthError struct {
-	Error            string `json:"error"`
-	ErrorDescription string `json:"error_description"`
-}
-
 // apiError is the ClientError schema of /2.0.
 type apiError struct {
 	Type      string `json:"type"`

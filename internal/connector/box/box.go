@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/telltale-dev/telltale/internal/connector"
+	"github.com/telltale-dev/telltale/internal/connector/kit/paging"
 	"github.com/telltale-dev/telltale/internal/event"
 	"github.com/telltale-dev/telltale/internal/httpx"
 )
@@ -135,7 +136,7 @@ func (c Connector) Open(ctx context.Context, cfg connector.Config, deps connecto
 		hc.SetRate("", float64(rate)*0.97, 1)
 	}
 	s := &session{
-		api:  &apiClient{http: hc, base: base, enterprise: enterprise, clientID: cfg.Value(sp, "client_id"), secret: cfg.Value(sp, "client_secret"), clock: deps.Clock},
+		api:  newAPIClient(hc, base, enterprise, cfg.Value(sp, "client_id"), cfg.Value(sp, "client_secret"), deps.Clock),
 		deps: deps, clock: deps.Clock, log: deps.Log,
 		keys: []string{cfg.Value(sp, "webhook_primary_key"), cfg.Value(sp, "webhook_secondary_key")},
 		self: map[string]bool{cfg.Value(sp, "client_id"): true},
@@ -221,6 +222,7 @@ func (s *session) Discover(ctx context.Context, scope connector.Scope, emit func
 		want = func(u apiUser) bool { return members[u.ID] }
 	}
 	marker := ""
+	guard := paging.New("box users", 0)
 	for {
 		q := url.Values{"limit": {strconv.Itoa(pageLimit)}, "usemarker": {"true"}, "user_type": {"managed"}, "fields": {"id,name,login,status"}}
 		if marker != "" {
@@ -249,6 +251,9 @@ func (s *session) Discover(ctx context.Context, scope connector.Scope, emit func
 		if page.NextMarker == "" {
 			return res, nil
 		}
+		if err := guard.Next(page.NextMarker); err != nil {
+			return res, err
+		}
 		marker = page.NextMarker
 	}
 }
@@ -260,6 +265,7 @@ func (s *session) groupMembers(ctx context.Context, names []string) (map[string]
 		wanted[n] = true
 	}
 	found := map[string]string{} // name -> id
+	guard := paging.New("box groups", 0)
 	for offset := 0; ; {
 		var page apiGroups
 		q := url.Values{"limit": {strconv.Itoa(pageLimit)}, "offset": {strconv.Itoa(offset)}, "fields": {"id,name"}}
@@ -278,6 +284,9 @@ func (s *session) groupMembers(ctx context.Context, names []string) (map[string]
 		if len(page.Entries) == 0 || int64(offset) >= page.TotalCount {
 			break
 		}
+		if err := guard.Next(strconv.Itoa(offset)); err != nil {
+			return nil, nil, err
+		}
 	}
 	members := map[string]bool{}
 	var missing []string
@@ -287,6 +296,7 @@ func (s *session) groupMembers(ctx context.Context, names []string) (map[string]
 			missing = append(missing, n)
 			continue
 		}
+		guard := paging.New("box members of group "+strconv.Quote(n), 0)
 		for offset := 0; ; {
 			var page apiMemberships
 			q := url.Values{"limit": {strconv.Itoa(pageLimit)}, "offset": {strconv.Itoa(offset)}}
@@ -299,6 +309,9 @@ func (s *session) groupMembers(ctx context.Context, names []string) (map[string]
 			offset += len(page.Entries)
 			if len(page.Entries) == 0 || int64(offset) >= page.TotalCount {
 				break
+			}
+			if err := guard.Next(strconv.Itoa(offset)); err != nil {
+				return nil, nil, err
 			}
 		}
 	}
@@ -747,6 +760,7 @@ var _ connector.Pusher = (*session)(nil)
 func (s *session) webhooksOf(ctx context.Context, user string) (map[string]string, error) {
 	out := map[string]string{}
 	q := url.Values{"limit": {"200"}}
+	guard := paging.New("box webhooks of user "+user, 0)
 	for {
 		var page apiWebhooks
 		if err := s.api.getJSON(ctx, "/webhooks", q, user, &page); err != nil {
@@ -757,6 +771,9 @@ func (s *session) webhooksOf(ctx context.Context, user string) (map[string]strin
 		}
 		if page.NextMarker == nil || *page.NextMarker == "" || len(page.Entries) == 0 {
 			return out, nil
+		}
+		if err := guard.Next(*page.NextMarker); err != nil {
+			return nil, err
 		}
 		q.Set("marker", *page.NextMarker)
 	}

@@ -10,27 +10,36 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
-	"time"
+
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/telltale-dev/telltale/internal/connector"
+	"github.com/telltale-dev/telltale/internal/connector/kit/oauth"
 	"github.com/telltale-dev/telltale/internal/httpx"
 )
 
 // apiClient is a thin REST client for the Box API calls the connector makes: the client
-// credentials grant (re-minted before expiry; Box gives no refresh token for it), JSON GETs with the
-// as-user header, and content downloads. Pacing, retries and Retry-After are httpx's.
+// credentials grant (the kit's token source, re-minted before expiry on the injected clock; Box
+// gives no refresh token for it), JSON GETs with the as-user header, and content downloads.
+// Pacing, retries and Retry-After are httpx's.
 type apiClient struct {
 	http       *httpx.Client
 	base       string // e.g. https://api.box.com
 	enterprise string
-	clientID   string
-	secret     string
-	clock      nower
+	tokens     *oauth.Source
+}
 
-	mu      sync.Mutex
-	token   string
-	expires time.Time
+// newAPIClient is the client of one connection: its token requests go through hc like every other
+// call, with Box's extras for an enterprise's service account.
+func newAPIClient(hc *httpx.Client, base, enterprise, clientID, secret string, clk nower) *apiClient {
+	cfg := clientcredentials.Config{
+		ClientID: clientID, ClientSecret: secret, TokenURL: base + "/oauth2/token",
+		AuthStyle:      oauth2.AuthStyleInParams,
+		EndpointParams: url.Values{"box_subject_type": {"enterprise"}, "box_subject_id": {enterprise}},
+	}
+	return &apiClient{http: hc, base: base, enterprise: enterprise,
+		tokens: oauth.ClientCredentials(cfg, oauth.Options{HTTP: hc, Key: "box:token", Limit: 1 << 20, Clock: clk})}
 }
 
 // boxError is a Box API error answer, classified. It unwraps to the HTTP answer, so that callers
@@ -51,63 +60,38 @@ func (e *boxError) Error() string {
 	return fmt.Sprintf("box: %d %s: %s", e.Status, e.Code, e.Msg)
 }
 
+// accessToken is the enterprise's token; renew drops the cached one first (Verify checks the
+// credentials as they are now).
 func (c *apiClient) accessToken(ctx context.Context, renew bool) (string, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if !renew && c.token != "" && c.clock.Now().Before(c.expires) {
-		return c.token, nil
+	if renew {
+		c.tokens.Invalidate("")
 	}
-	form := url.Values{
-		"grant_type":       {"client_credentials"},
-		"client_id":        {c.clientID},
-		"client_secret":    {c.secret},
-		"box_subject_type": {"enterprise"},
-		"box_subject_id":   {c.enterprise},
-	}
-	body := []byte(form.Encode())
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+"/oauth2/token", bytes.NewReader(body))
-	if err != nil {
-		return "", err
-	}
-	req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	_, b, err := c.http.Do(ctx, "box:token", req, 1<<20)
+	tok, err := c.tokens.Token(ctx)
 	if err != nil {
 		return "", tokenError(err, c.enterprise)
 	}
-	var t apiToken
-	if err := json.Unmarshal(b, &t); err != nil || t.AccessToken == "" {
-		return "", fmt.Errorf("%w: box token answer without access_token", connector.ErrMalformed)
-	}
-	ttl := time.Duration(t.ExpiresIn) * time.Second
-	if ttl <= 0 {
-		ttl = time.Hour
-	}
-	c.token = t.AccessToken
-	c.expires = c.clock.Now().Add(ttl - ttl/10) // renew before Box expires it
-	return c.token, nil
+	return tok, nil
 }
 
-// tokenError turns a refused token request into an error that says what the admin must fix.
+// tokenError turns a failed token request into an error that says what the admin must fix.
 func tokenError(err error, enterprise string) error {
-	var se *httpx.StatusError
-	if !errors.As(err, &se) {
+	if errors.Is(err, connector.ErrMalformed) {
+		return fmt.Errorf("%w: box token answer without access_token", connector.ErrMalformed)
+	}
+	var re *oauth.RefusedError
+	if !errors.As(err, &re) {
 		return fmt.Errorf("box: requesting an access token: %w", err)
 	}
-	var oe apiOAuthError
-	_ = json.Unmarshal(se.Body, &oe)
-	desc := strings.ToLower(oe.ErrorDescription)
+	desc := strings.ToLower(re.Description)
 	switch {
-	case oe.Error == "invalid_client":
-		return fmt.Errorf("%w: Box refused the client ID or client secret (%s): copy both again from the app's Configuration tab in the Box Developer Console", connector.ErrAuth, oe.ErrorDescription)
-	case oe.Error == "unauthorized_client" || strings.Contains(desc, "unauthorized") || strings.Contains(desc, "not authorized"):
-		return fmt.Errorf("%w: the app is not authorized in this enterprise (%s): in the Box Admin Console open Integrations > Platform Apps Manager, add the app by its client ID and authorize it", connector.ErrAuth, oe.ErrorDescription)
-	case oe.Error == "invalid_grant" || strings.Contains(desc, "enterprise") || strings.Contains(desc, "subject"):
-		return fmt.Errorf("%w: Box did not accept enterprise ID %s for this app (%s): check the enterprise ID (Admin Console > Account & Billing) and that the app uses the Client Credentials Grant", connector.ErrAuth, enterprise, oe.ErrorDescription)
-	case se.Code == http.StatusUnauthorized || se.Code == http.StatusBadRequest || se.Code == http.StatusForbidden:
-		return fmt.Errorf("%w: Box refused the token request: %s %s", connector.ErrAuth, oe.Error, oe.ErrorDescription)
+	case re.Code == "invalid_client":
+		return fmt.Errorf("%w: Box refused the client ID or client secret (%s): copy both again from the app's Configuration tab in the Box Developer Console", connector.ErrAuth, re.Description)
+	case re.Code == "unauthorized_client" || strings.Contains(desc, "unauthorized") || strings.Contains(desc, "not authorized"):
+		return fmt.Errorf("%w: the app is not authorized in this enterprise (%s): in the Box Admin Console open Integrations > Platform Apps Manager, add the app by its client ID and authorize it", connector.ErrAuth, re.Description)
+	case re.Code == "invalid_grant" || strings.Contains(desc, "enterprise") || strings.Contains(desc, "subject"):
+		return fmt.Errorf("%w: Box did not accept enterprise ID %s for this app (%s): check the enterprise ID (Admin Console > Account & Billing) and that the app uses the Client Credentials Grant", connector.ErrAuth, enterprise, re.Description)
 	}
-	return fmt.Errorf("box: requesting an access token: %w", err)
+	return fmt.Errorf("%w: Box refused the token request: %s %s", connector.ErrAuth, re.Code, re.Description)
 }
 
 // getJSON GETs base+path with query q, as the given user when asUser is not empty, into out.
@@ -145,9 +129,7 @@ func (c *apiClient) call(ctx context.Context, path string, q url.Values, asUser 
 		var se *httpx.StatusError
 		if errors.As(err, &se) && se.Code == http.StatusUnauthorized && !renewed {
 			// The token expired or was revoked: mint a new one once.
-			c.mu.Lock()
-			c.token = ""
-			c.mu.Unlock()
+			c.tokens.Invalidate(tok)
 			renewed = true
 			continue
 		}

@@ -3,7 +3,11 @@ package box_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/telltale-dev/telltale/internal/connector"
@@ -65,5 +69,40 @@ func TestOpenRefusesUnsafeURL(t *testing.T) {
 		if err == nil {
 			t.Errorf("api_url %s accepted", u)
 		}
+	}
+}
+
+// TestDiscoverStopsOnRepeatedMarker: a users listing whose next_marker never changes ends with
+// ErrMalformed (the kit's paging guard) instead of paging forever.
+func TestDiscoverStopsOnRepeatedMarker(t *testing.T) {
+	var pages atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		switch r.URL.Path {
+		case "/oauth2/token":
+			fmt.Fprint(w, `{"access_token":"t","expires_in":3600,"token_type":"bearer"}`)
+		case "/2.0/users":
+			if pages.Add(1) > 100 {
+				w.WriteHeader(http.StatusTeapot) // the guard did not stop the loop: end it here
+				return
+			}
+			fmt.Fprint(w, `{"limit":1000,"next_marker":"same","entries":[{"type":"user","id":"1","name":"A","login":"a@example.com","status":"active"}]}`)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer srv.Close()
+	sess, err := box.New().Open(context.Background(), connector.Config{TenantID: "900001",
+		Settings:    map[string]string{"enterprise_id": "900001", "client_id": "c", "admin_email": "admin@example.com", "api_url": srv.URL, "rate_limit": "0"},
+		Credentials: map[string]string{"client_secret": "s"}}, connector.Deps{AllowLoopback: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = sess.Discover(context.Background(), connector.Scope{}, func([]connector.Drive) error { return nil })
+	if !errors.Is(err, connector.ErrMalformed) || !strings.Contains(err.Error(), "box users") {
+		t.Fatalf("Discover = %v, want ErrMalformed naming box users", err)
+	}
+	if n := pages.Load(); n != 2 {
+		t.Errorf("%d pages read, want 2 (the second repeats the marker)", n)
 	}
 }

@@ -23,8 +23,9 @@
 //     Items a user cannot see answer 404 not_found; items in the trash 404 trashed.
 //   - GET /2.0/events with stream_type admin_logs (chronological, created_after/created_before,
 //     one year of history) and admin_logs_streaming (at least once; Faults.DuplicateRate and
-//     Faults.Reorder make duplicates and reordering happen; StreamRetention of history, an older
-//     position continues from the oldest retained event and is counted in
+//     Faults.Reorder make duplicates and reordering happen, through the vendor kit's
+//     faults.Stream; StreamRetention of history, an older position, or the next one after
+//     ExpireNextPosition, continues from the oldest retained event and is counted in
 //     Stats.ExpiredPositions). Positions are decimal strings from 2^60 (numbers with
 //     Options.NumericStreamPositions); a short page is not the end, an empty page is.
 //   - restarts of one organization (Options.Epoch): the same org from the seed, then activity,

@@ -130,7 +130,9 @@ type Emulator struct {
 	rng    *rand.Rand
 	faults Faults
 	inject *faults.Injector // transport faults (internal/connector/kit/faults)
-	stats  Stats
+	// streamFaults duplicate and reorder admin_logs_streaming and expire its positions on demand.
+	streamFaults *faults.Stream
+	stats        Stats
 
 	nextID   int64
 	users    []*user
@@ -153,7 +155,7 @@ type Emulator struct {
 	records  []*record // every event in creation order (admin_logs order)
 	stream   []int     // admin_logs_streaming order: indexes into records (may repeat)
 	streamed int       // how many records are already in stream
-	pending  []int     // records held back by Reorder for the next batch
+	pending  []int     // records held back by Reorder, or to come again, for the next batch
 	lastAt   time.Time
 
 	webhooks   map[string]*webhook
@@ -173,25 +175,26 @@ func New(o Options) *Emulator {
 	ctx, cancel := context.WithCancel(context.Background())
 	e := &Emulator{
 		o: o, clk: o.Clock, log: o.Log, ctx: ctx, stop: cancel,
-		rng:        rand.New(rand.NewPCG(uint64(o.Seed), 0x7e11a1e)),
-		inject:     faults.New(uint64(o.Seed)),
-		nextID:     1,
-		byID:       map[string]*user{},
-		byLogin:    map[string]*user{},
-		groupsBy:   map[string]*group{},
-		items:      map[string]*item{},
-		collabs:    map[string]*collab{},
-		collabIx:   map[string][]string{},
-		tokens:     map[string]*token{},
-		buckets:    map[string]*bucket{},
-		retryAfter: map[string]throttle{},
-		dl:         map[string]dlTicket{},
-		webhooks:   map[string]*webhook{},
-		sha:        map[string]string{},
-		data:       map[string][]byte{},
-		alias:      map[string]string{},
-		stats:      Stats{ByUser: map[string]UserStats{}},
-		httpClient: &http.Client{Timeout: 30 * time.Second}, // Box: no 2xx within 30 s is a failure
+		rng:          rand.New(rand.NewPCG(uint64(o.Seed), 0x7e11a1e)),
+		inject:       faults.New(uint64(o.Seed)),
+		streamFaults: faults.NewStream(uint64(o.Seed) ^ uint64(o.Epoch)*0x9e3779b97f4a7c15),
+		nextID:       1,
+		byID:         map[string]*user{},
+		byLogin:      map[string]*user{},
+		groupsBy:     map[string]*group{},
+		items:        map[string]*item{},
+		collabs:      map[string]*collab{},
+		collabIx:     map[string][]string{},
+		tokens:       map[string]*token{},
+		buckets:      map[string]*bucket{},
+		retryAfter:   map[string]throttle{},
+		dl:           map[string]dlTicket{},
+		webhooks:     map[string]*webhook{},
+		sha:          map[string]string{},
+		data:         map[string][]byte{},
+		alias:        map[string]string{},
+		stats:        Stats{ByUser: map[string]UserStats{}},
+		httpClient:   &http.Client{Timeout: 30 * time.Second}, // Box: no 2xx within 30 s is a failure
 	}
 	e.mu.Lock()
 	e.generate()
@@ -320,7 +323,13 @@ func (e *Emulator) SetFaults(f Faults) {
 		kinds = boxFaults
 	}
 	e.inject.Set(f.Rate, kinds, f.HangFor, time.Second)
+	e.streamFaults.Set(f.DuplicateRate, f.Reorder)
 }
+
+// ExpireNextPosition makes the next admin_logs_streaming read from a position answer as Box does
+// for a position older than its retention: from the oldest event still kept, counted in
+// Stats.ExpiredPositions. Conformance and crash tests use it to expire a cursor on demand.
+func (e *Emulator) ExpireNextPosition() { e.streamFaults.ExpireNext() }
 
 // boxFaults are the kinds drawn when Faults.Kinds is empty (every kind of the vendor kit but the
 // dropped connection, which the Box tests written before it did not expect).

@@ -388,6 +388,31 @@ func TestExpiredStreamPosition(t *testing.T) {
 	}
 }
 
+// TestExpireNextPosition: a test can expire the next position on demand; the read answers as Box
+// does for an expired position (from the oldest retained event) and the one after is normal again.
+func TestExpireNextPosition(t *testing.T) {
+	h := newHarness(t, Options{})
+	all, pos := readStream(t, h, "0", 500)
+	recent := h.emu.Step(3)
+	h.emu.ExpireNextPosition()
+	m := h.mustGet("/2.0/events?stream_type=admin_logs_streaming&limit=500&stream_position="+pos, "")
+	if got, want := len(entries(m)), len(all)+len(recent); got != want {
+		t.Errorf("an expired position read %d events, want all %d retained", got, want)
+	}
+	if s := h.emu.Stats(); s.ExpiredPositions != 1 {
+		t.Errorf("ExpiredPositions = %d", s.ExpiredPositions)
+	}
+	next := m["next_stream_position"].(string)
+	more := h.emu.Step(2)
+	m = h.mustGet("/2.0/events?stream_type=admin_logs_streaming&limit=500&stream_position="+next, "")
+	if got := len(entries(m)); got != len(more) {
+		t.Errorf("the read after the expired one got %d events, want the %d new", got, len(more))
+	}
+	if s := h.emu.Stats(); s.ExpiredPositions != 1 {
+		t.Errorf("ExpiredPositions = %d after a normal read", s.ExpiredPositions)
+	}
+}
+
 func TestAdminLogsTimeFilters(t *testing.T) {
 	h := newHarness(t, Options{})
 	var windows [][]Activity

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/telltale-dev/telltale/internal/connector/kit/faults"
 )
 
 // Enterprise event records.
@@ -147,43 +149,18 @@ func (e *Emulator) eventJSON(r *record) map[string]any {
 	return m
 }
 
-// materialize appends the records not yet in the admin_logs_streaming order. With Faults.Reorder a
-// new batch is shuffled and about a fifth of it is held back to the next batch (released on the
-// next read even when nothing new happened, so an empty page still means the end); with
-// Faults.DuplicateRate records are queued again for the next batch. Called with e.mu held.
+// materialize appends the records not yet in the admin_logs_streaming order, mangled by the kit's
+// stream faults (Faults.DuplicateRate and Faults.Reorder): with Reorder a new batch is shuffled and
+// about a fifth of it is held back to the next batch (released on the next read even when nothing
+// new happened, so an empty page still means the end); with DuplicateRate records are queued again
+// for the next batch. Called with e.mu held.
 func (e *Emulator) materialize() {
-	batch := e.pending
-	e.pending = nil
 	fresh := make([]int, 0, len(e.records)-e.streamed)
 	for i := e.streamed; i < len(e.records); i++ {
 		fresh = append(fresh, i)
 	}
 	e.streamed = len(e.records)
-	f := e.faults
-	if f.Reorder {
-		e.rng.Shuffle(len(fresh), func(i, j int) { fresh[i], fresh[j] = fresh[j], fresh[i] })
-		keep := fresh[:0:0]
-		for _, i := range fresh {
-			if len(fresh) > 1 && e.rng.IntN(5) == 0 {
-				e.pending = append(e.pending, i)
-			} else {
-				keep = append(keep, i)
-			}
-		}
-		fresh = keep
-	}
-	batch = append(batch, fresh...)
-	if f.DuplicateRate > 0 {
-		for _, i := range fresh {
-			if e.rng.Float64() < f.DuplicateRate {
-				e.pending = append(e.pending, i)
-			}
-		}
-	}
-	if f.Reorder {
-		e.rng.Shuffle(len(batch), func(i, j int) { batch[i], batch[j] = batch[j], batch[i] })
-	}
-	e.stream = append(e.stream, batch...)
+	e.stream = append(e.stream, faults.Mangle(e.streamFaults, &e.pending, fresh)...)
 }
 
 type eventsQuery struct {
@@ -299,8 +276,10 @@ func (e *Emulator) events(q url.Values) (int, any, *apiError) {
 			// with that epoch; continue from the start of this epoch's activity.
 			e.log.Info("box emulator: stream position from an earlier start of the simulated organization; continuing from this start's activity", "stream_position", ev.position, "epoch", e.o.Epoch)
 			start = oldest
-		case idx < int64(oldest):
-			if ev.streamType == "admin_logs_streaming" {
+		case idx < int64(oldest) || (streaming && e.streamFaults.Expired()):
+			// Box keeps admin_logs_streaming two weeks and reads from an older position as from the
+			// oldest event it still has; a test expires the next position with ExpireNextPosition.
+			if streaming {
 				e.stats.ExpiredPositions++
 				e.log.Warn("box emulator: admin_logs_streaming read from an expired position; continuing from the oldest retained event", "stream_position", ev.position)
 			}

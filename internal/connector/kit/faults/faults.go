@@ -1,8 +1,9 @@
 // Package faults injects the failures a real vendor API shows into an emulator's answers: server
 // errors, throttles with Retry-After, hangs that end in a gateway timeout, bodies cut short, and
-// connections dropped without an answer. It is part of the vendor kit (issue 13): every emulator
-// draws a fault per request with the same classes and the same rate, and writes the error bodies in
-// its vendor's own format, so every connector's fault tests mean the same thing.
+// connections dropped without an answer (Injector); and, in an activity stream, records delivered
+// again, out of order, and cursors that expire (Stream). It is part of the vendor kit (issue 13):
+// every emulator draws a fault per request with the same classes and the same rate, and writes the
+// error bodies in its vendor's own format, so every connector's fault tests mean the same thing.
 package faults
 
 import (
