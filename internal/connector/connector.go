@@ -61,6 +61,10 @@ type Spec struct {
 	// DriveLimit is the default most drives one connection monitors (R1.9); 0: no limit. The
 	// operator's --drive-limit-* flags override it.
 	DriveLimit int
+	// DedupeHorizon is the longest the vendor may deliver a record again (a stream re-read after a
+	// resync, a time-windowed feed's overlap, the vendor's own at-least-once retries): ingest
+	// remembers record ids at least this long, so a repeat is never stored twice (R3.8).
+	DedupeHorizon time.Duration
 }
 
 // Field returns the named field and whether it exists.

@@ -65,7 +65,8 @@ type Options struct {
 	// HashMaxSize and HashConcurrency bound content hashing (R3.10).
 	HashMaxSize     int64
 	HashConcurrency int
-	// RecordRetention is how long vendor record ids are remembered for dedupe (Box streams keep 14 days).
+	// RecordRetention is how long vendor record ids are remembered for dedupe: at least a week past
+	// the longest connector's Spec.DedupeHorizon (Box: 14 days); default 21 days.
 	RecordRetention time.Duration
 	// AllowLoopback lets connections use loopback vendor URLs (demo mode, tests).
 	AllowLoopback bool
@@ -180,6 +181,12 @@ func New(o Options) *Service {
 	}
 	if o.RecordRetention <= 0 {
 		o.RecordRetention = 21 * 24 * time.Hour
+	}
+	if o.Registry != nil {
+		// Record ids are kept at least as long as any vendor may deliver a record again.
+		for _, sp := range o.Registry.Specs() {
+			o.RecordRetention = max(o.RecordRetention, sp.DedupeHorizon+7*24*time.Hour)
+		}
 	}
 	if o.PageBudget <= 0 {
 		o.PageBudget = 20 * time.Second

@@ -86,6 +86,9 @@ func (Connector) Spec() connector.Spec {
 		DiscoveryInterval: 5 * time.Minute, // new Box drives are found within minutes (R3.4)
 		PollInterval:      5 * time.Minute,
 		DriveLimit:        500000, // R1.9: Box connections monitor up to 500,000 user drives
+		// A resync re-reads up to the 14 days admin_logs_streaming keeps, and Box may repeat records
+		// within them.
+		DedupeHorizon: 14 * 24 * time.Hour,
 	}
 }
 
