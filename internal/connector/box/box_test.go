@@ -148,3 +148,9 @@ var (
 	_ connectortest.PushVendor  = (*boxVendor)(nil)
 	_ connectortest.IndexVendor = (*boxVendor)(nil)
 )
+
+// ExpireCursor and CursorsExpired make the Box vendor a connectortest.CursorVendor.
+func (v *boxVendor) ExpireCursor()         { v.emu.ExpireNextPosition() }
+func (v *boxVendor) CursorsExpired() int64 { return int64(v.emu.Stats().ExpiredPositions) }
+
+var _ connectortest.CursorVendor = (*boxVendor)(nil)

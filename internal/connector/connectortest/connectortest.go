@@ -95,6 +95,17 @@ type IndexVendor interface {
 	DuringIndex(fn func())
 }
 
+// CursorVendor is a Vendor that can expire a stream position on demand.
+type CursorVendor interface {
+	Vendor
+	// ExpireCursor makes the vendor treat the next stream position it is given as expired,
+	// answering as the vendor does then (Box: from the oldest event kept; Drive: 410 for the page
+	// token; Graph: 410 resyncRequired).
+	ExpireCursor()
+	// CursorsExpired counts the positions the vendor treated as expired.
+	CursorsExpired() int64
+}
+
 // Harness is what a connector brings to the suite.
 type Harness struct {
 	Connector connector.Connector
@@ -251,6 +262,27 @@ func Run(t *testing.T, h Harness) {
 	t.Run("DeauthorizeResume", func(t *testing.T) { testDeauthorizeResume(t, h) })
 	t.Run("ActDuringIndexing", func(t *testing.T) { testActDuringIndexing(t, h) })
 	t.Run("PushDeliveredAndDropped", func(t *testing.T) { testPush(t, h) })
+	t.Run("CursorExpiredOnDemand", func(t *testing.T) { testExpireOnDemand(t, h) })
+}
+
+// testExpireOnDemand: a stream position the vendor refuses mid-collection costs nothing: whatever
+// the vendor answers (a re-read, a resync), every activity is stored once.
+func testExpireOnDemand(t *testing.T, h Harness) {
+	e := NewEnv(t, h, "all", nil)
+	cv, ok := e.V.(CursorVendor)
+	if !ok {
+		t.Fatalf("the %s harness's vendor cannot expire a cursor: implement connectortest.CursorVendor", h.Connector.Spec().Service)
+	}
+	e.Settle(400)
+	truths := e.V.Act(30)
+	e.Poll()
+	cv.ExpireCursor()
+	truths = append(truths, e.V.Act(30)...)
+	active, _ := e.V.Owners()
+	collectAll(t, e, truths, func(tr Truth) bool { return slices.Contains(active, tr.Owner) })
+	if cv.CursorsExpired() == 0 {
+		t.Errorf("the vendor expired no position: the case proves nothing")
+	}
 }
 
 func status(e *Env) connection.Status { return connection.Status(e.Connection().Status) }
