@@ -117,7 +117,7 @@ var folderExposure = map[string]bool{"SHARE": true, "ITEM_SHARED_UPDATE": true, 
 	"COLLABORATION_ACCEPT": true, "COLLABORATION_ROLE_CHANGE": true, "COLLABORATION_REMOVE": true, "COLLABORATION_EXPIRATION": true}
 
 func (v *boxVendor) Faults(rate, dup float64, reorder bool) {
-	v.emu.SetFaults(boxemu.Faults{Rate: rate, Kinds: []string{"500", "502", "503", "429", "truncate"}, DuplicateRate: dup, Reorder: reorder})
+	v.emu.SetFaults(boxemu.Faults{Rate: rate, Kinds: []string{"500", "502", "503", "429", "truncate", "drop"}, DuplicateRate: dup, Reorder: reorder})
 }
 
 func (v *boxVendor) RateLimit(perMinute int) { v.emu.SetRateLimit(perMinute) }
@@ -154,3 +154,5 @@ func (v *boxVendor) ExpireCursor()         { v.emu.ExpireNextPosition() }
 func (v *boxVendor) CursorsExpired() int64 { return int64(v.emu.Stats().ExpiredPositions) }
 
 var _ connectortest.CursorVendor = (*boxVendor)(nil)
+
+func (v *boxVendor) FaultsInjected() int64 { return int64(v.emu.Stats().Faults) }

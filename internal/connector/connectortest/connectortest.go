@@ -61,8 +61,12 @@ type Vendor interface {
 	AddUser(name string) string
 	// Act generates n random activities now and returns them.
 	Act(n int) []Truth
-	// Faults sets the share of failing requests and of repeated stream records, and reordering.
+	// Faults sets the share of failing requests (every transport fault class the vendor's emulator
+	// has: 5xx, 429, truncated bodies, dropped connections) and of repeated stream records, and
+	// reordering.
 	Faults(rate, duplicates float64, reorder bool)
+	// FaultsInjected counts the requests the emulator failed on purpose.
+	FaultsInjected() int64
 	// RateLimit sets the vendor's per-user limit (requests per minute; < 0 off).
 	RateLimit(perMinute int)
 	// Throttled reports how many requests the vendor answered with a throttle.
@@ -621,6 +625,9 @@ func testExactlyOnce(t *testing.T, h Harness) {
 	st := e.Ingest.Stats()
 	if st.Duplicates == 0 {
 		t.Errorf("the vendor repeated records but ingest dropped none as duplicates: %+v", st)
+	}
+	if e.V.FaultsInjected() == 0 {
+		t.Errorf("the vendor failed no request: the case proves nothing about faults")
 	}
 }
 
