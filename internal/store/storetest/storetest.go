@@ -36,6 +36,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		"WorkConcurrent":   testWorkConcurrent,
 		"ReleaseLeases":    testReleaseLeases,
 		"Outbox":           testOutbox,
+		"HashQueue":        testHashQueue,
 		"People":           testPeople,
 		"Users":            testUsers,
 		"Audit":            testAudit,
