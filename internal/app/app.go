@@ -242,6 +242,7 @@ func (a *App) registerCollectionMetrics() {
 		emit(float64(st.Coalesced), "coalesced")
 		emit(float64(st.Hashed), "hashed")
 		emit(float64(st.HashErrors), "hash_failed")
+		emit(float64(st.HashLeftOut), "hash_left_out")
 	})
 	a.Metrics.CounterFunc("telltale_collect_records_skipped_total", "Vendor records skipped since start because they are not file activity, by reason.", []string{"reason"}, func(emit func(float64, ...string)) {
 		for reason, n := range a.Ingest.Stats().Skipped {

@@ -65,7 +65,16 @@ type Spec struct {
 	// resync, a time-windowed feed's overlap, the vendor's own at-least-once retries): ingest
 	// remembers record ids at least this long, so a repeat is never stored twice (R3.8).
 	DedupeHorizon time.Duration
+	// Hashes names the hashes the vendor itself gives on its file records, as event.Hash keeps
+	// them (HashNames): Box "sha1"; Google Drive "md5" and "sha256"; OneDrive "quick_xor" (the
+	// vendor's base64). The adapter fills them where the record has them (Box activity records
+	// often do not; its file listings do). Telltale's own MD5 and SHA-256 (R3.10) are downloaded and computed only where an event
+	// lacks either, so a vendor that gives both saves the download.
+	Hashes []string
 }
+
+// HashNames are the hashes a Spec may name in Hashes.
+func HashNames() []string { return []string{"md5", "sha1", "sha256", "quick_xor"} }
 
 // Field returns the named field and whether it exists.
 func (s Spec) Field(name string) (Field, bool) {

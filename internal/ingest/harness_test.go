@@ -30,20 +30,22 @@ var ctx = context.Background()
 // env is the real ingest machinery on SQLite and a fake clock, with the Box connector (or a
 // wrapper of it) talking to the Box emulator over loopback HTTP.
 type env struct {
-	t       *testing.T
-	clock   *clock.Fake
-	store   store.Store
-	conns   *connection.Service
-	keyring *secret.Keyring
-	reg     *connector.Registry
-	ingest  *ingest.Service
-	runner  *work.Runner
-	metrics *metrics.Registry
-	logs    *syncbuf.Buffer
-	kicks   int
-	emu     *boxemu.Emulator
-	emuURL  string
-	opts    ingest.Options
+	t        *testing.T
+	clock    *clock.Fake
+	store    store.Store
+	conns    *connection.Service
+	keyring  *secret.Keyring
+	reg      *connector.Registry
+	ingest   *ingest.Service
+	runner   *work.Runner
+	metrics  *metrics.Registry
+	logs     *syncbuf.Buffer
+	kicks    int
+	emu      *boxemu.Emulator
+	emuURL   string
+	opts     ingest.Options
+	dbPath   string
+	services map[string]connection.ServiceInfo
 }
 
 func newEnv(t *testing.T, con connector.Connector, allowLoopback bool) *env {
@@ -58,18 +60,20 @@ func newEnv(t *testing.T, con connector.Connector, allowLoopback bool) *env {
 	srv := httptest.NewServer(e.emu.Handler())
 	t.Cleanup(func() { srv.Close(); e.emu.Close() })
 	e.emuURL = srv.URL
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "t.db"), sqlite.Options{})
+	e.dbPath = filepath.Join(t.TempDir(), "t.db")
+	st, err := sqlite.Open(ctx, e.dbPath, sqlite.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { st.Close() })
+	t.Cleanup(func() { e.store.Close() })
 	e.store = st
 	key := make([]byte, 32)
 	rand.Read(key)
 	if e.keyring, err = secret.LoadKeyring(secret.KeyConfig{Key: base64.StdEncoding.EncodeToString(key)}); err != nil {
 		t.Fatal(err)
 	}
-	e.conns = connection.NewService(connection.Options{Store: st, Clock: e.clock, Log: slog.New(slog.DiscardHandler), Services: connection.ServicesOf(con.Spec())})
+	e.services = connection.ServicesOf(con.Spec())
+	e.conns = connection.NewService(connection.Options{Store: st, Clock: e.clock, Log: slog.New(slog.DiscardHandler), Services: e.services})
 	e.opts = ingest.Options{AllowLoopback: allowLoopback}
 	e.start()
 	return e
@@ -86,6 +90,25 @@ func (e *env) start() {
 	o.Kick = func() { e.kicks++ }
 	e.ingest = ingest.New(o)
 	e.ingest.Register(e.runner)
+}
+
+// reopen restarts on the same database as a process killed and started again: the store is
+// opened anew, the leases the dead process held are released, and ingest is built again.
+func (e *env) reopen() {
+	e.t.Helper()
+	if err := e.store.Close(); err != nil {
+		e.t.Fatal(err)
+	}
+	st, err := sqlite.Open(ctx, e.dbPath, sqlite.Options{})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.store = st
+	if _, err := st.ReleaseLeases(ctx); err != nil {
+		e.t.Fatal(err)
+	}
+	e.conns = connection.NewService(connection.Options{Store: st, Clock: e.clock, Log: slog.New(slog.DiscardHandler), Services: e.services})
+	e.start()
 }
 
 // connect stores a Box connection to the emulator (or to apiURL when not empty) the way the

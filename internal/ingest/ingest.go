@@ -1,9 +1,10 @@
 // Package ingest drives connectors and owns every write of collected data. It schedules, per
 // connection, a discovery unit, a stream unit and one indexing unit per drive in the database
 // (internal/work), and for each page it normalizes, drops records already seen, keeps only in-scope
-// drives, coalesces rapid repeats, enriches (exposure, trust, category), hashes new content, and
-// writes events + touched files + the cursor in ONE transaction: a crash redoes at most one page
-// and the redo stores nothing twice (R3.6, R3.8).
+// drives, coalesces rapid repeats, enriches (exposure, trust, category), and writes events +
+// touched files + the cursor + the hash jobs of new content in ONE transaction: a crash redoes at
+// most one page and the redo stores nothing twice (R3.6, R3.8). Content is hashed off the stream by
+// a per-connection unit that drains the hash queue (hash.go).
 package ingest
 
 import (
@@ -36,6 +37,7 @@ const (
 	WorkStream   = "collect.stream"   // key: connection id ":" stream key (connector.StreamSpec)
 	WorkPush     = "collect.push"     // key: connection id; keeps push subscriptions (connector.Pusher)
 	WorkUnpush   = "collect.unpush"   // key: connection id; removes them once collection stops
+	WorkHash     = "collect.hash"     // key: connection id; drains the connection's hash queue (hash.go)
 )
 
 // pushEvery is how often a connection's push subscriptions are checked and what is missing made
@@ -65,6 +67,9 @@ type Options struct {
 	// HashMaxSize and HashConcurrency bound content hashing (R3.10).
 	HashMaxSize     int64
 	HashConcurrency int
+	// HashQueueMax bounds a connection's pending hash jobs; jobs beyond it are left out (the event
+	// keeps no hash) and counted. Default DefaultHashQueueMax.
+	HashQueueMax int
 	// RecordRetention is how long vendor record ids are remembered for dedupe: at least a week past
 	// the longest connector's Spec.DedupeHorizon (Box: 14 days); default 21 days.
 	RecordRetention time.Duration
@@ -152,9 +157,12 @@ func (s *Service) CursorTimes() []CursorTime {
 
 // Stats counts what collection skipped or refused, for metrics and tests.
 type Stats struct {
-	Records, Events, Duplicates, OutOfScope, Coalesced, Hashed, HashErrors int64
-	Skipped                                                                map[string]int64
-	WebhooksAccepted, WebhooksRefused, WebhookDuplicates                   int64
+	Records, Events, Duplicates, OutOfScope, Coalesced int64
+	// Hashed and HashErrors count files downloaded and hashed, or not readable; HashLeftOut counts
+	// events left without hashes because their connection's hash queue was full.
+	Hashed, HashErrors, HashLeftOut                      int64
+	Skipped                                              map[string]int64
+	WebhooksAccepted, WebhooksRefused, WebhookDuplicates int64
 }
 
 type session struct {
@@ -197,6 +205,9 @@ func New(o Options) *Service {
 	if o.Metrics == nil {
 		o.Metrics = metrics.New()
 	}
+	if o.HashQueueMax <= 0 {
+		o.HashQueueMax = DefaultHashQueueMax
+	}
 	return &Service{hooks: newWebhookGate(o.Metrics), m: newCollectMetrics(o.Metrics), cursorAt: map[string]CursorTime{}, o: o, st: o.Store, conns: o.Connections, log: o.Log, clock: o.Clock,
 		hasher: hashing.New(o.HashMaxSize, o.HashConcurrency), sessions: map[int64]*session{}, lastInline: map[int64]time.Time{}, streaks: map[int64]map[string]*streak{},
 		stats: Stats{Skipped: map[string]int64{}}}
@@ -209,6 +220,7 @@ func (s *Service) Register(r *work.Runner) {
 	r.Handle(WorkStream, s.stream)
 	r.Handle(WorkPush, s.keepPush)
 	r.Handle(WorkUnpush, s.removePush)
+	r.Handle(WorkHash, s.hash)
 }
 
 // Stats returns a copy of the counters.
@@ -298,7 +310,7 @@ func (s *Service) stop(ctx context.Context, id int64) error {
 			}
 		}
 		switch w.Kind {
-		case WorkDiscover, WorkIndex, WorkStream, WorkPush:
+		case WorkDiscover, WorkIndex, WorkStream, WorkPush, WorkHash:
 			if err := s.st.DeleteWork(ctx, w.Kind, w.Key); err != nil && !errors.Is(err, store.ErrNotFound) {
 				return err
 			}
@@ -311,6 +323,11 @@ func (s *Service) stop(ctx context.Context, id int64) error {
 		if _, err := s.st.EnsureWork(ctx, store.Work{Kind: WorkUnpush, Key: key(id), ConnectionID: id, NextRunAt: s.clock.Now()}); err != nil {
 			return err
 		}
+	}
+	// Nothing is downloaded for a connection that does not collect: its pending hash jobs go (their
+	// events keep no hash), so a resumed connection does not download what it no longer may.
+	if _, err := s.st.DeleteHashJobs(ctx, id); err != nil {
+		return err
 	}
 	if stopped {
 		// Likewise the one cursor of a connection from before streams had keys.

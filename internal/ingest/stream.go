@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"path"
 	"slices"
 	"sort"
@@ -128,7 +127,8 @@ func resyncNote(sp connector.StreamSpec, rs *connector.Resync) string {
 }
 
 // storePage writes one page: records seen before are dropped, records on drives out of scope are
-// dropped (R2.8), the rest is coalesced, enriched, hashed and stored with the next cursor.
+// dropped (R2.8), the rest is coalesced, enriched and stored with the next cursor, and the
+// downloads its new content needs for hashing are queued in the same transaction (hash.go).
 // PageResult counts what storing one page did.
 type PageResult struct {
 	Newest                           time.Time
@@ -192,9 +192,6 @@ func (s *Service) storePage(ctx context.Context, c store.Connection, ss *session
 		}
 		recs = append(recs, r)
 	}
-	if ss != nil {
-		s.hashContent(ctx, ss, recs)
-	}
 	trust := s.trusted(ctx)
 	committed := false // the page's cursor was saved with it
 	err = s.st.InTx(ctx, func(q store.Queries) error {
@@ -249,6 +246,12 @@ func (s *Service) storePage(ctx context.Context, c store.Connection, ss *session
 		}
 		if err := q.UpsertFiles(ctx, s.touchedFiles(ctx, q, c.ID, merged, drives)); err != nil {
 			return err
+		}
+		if ss != nil {
+			// Content is hashed off the stream: the jobs commit with the events they fill.
+			if err := s.enqueueHashes(ctx, q, c, merged); err != nil {
+				return err
+			}
 		}
 		if saveCursor {
 			if err := q.SaveCursor(ctx, c.ID, streamCursorName(stream), page.Next); err != nil {
@@ -389,62 +392,6 @@ func (s *Service) scopeDrives(ctx context.Context, c store.Connection, ss *sessi
 		return nil, err
 	}
 	return find()
-}
-
-// hashContent computes MD5 and SHA-256 of files created or modified (R3.3, R3.10). A file that
-// cannot be read is stored without hashes and counted.
-func (s *Service) hashContent(ctx context.Context, ss *session, recs []connector.Record) {
-	// One download per file of the page: its created and modified events get the same content's
-	// digests (a download reads the file as it is now, whichever event asked for it).
-	type ref struct{ r, e int }
-	type file struct{ drive, id string }
-	jobs := map[file][]ref{}
-	var order []file
-	for i, r := range recs {
-		for j, e := range r.Events {
-			if (e.Event.Action == event.ActionCreated || e.Event.Action == event.ActionModified) && e.File.ID != "" &&
-				!strings.HasPrefix(e.File.ID, "folder:") && e.File.Hash.SHA256 == "" && (e.File.Size == 0 || e.File.Size <= s.hasher.MaxSize()) {
-				f := file{e.File.DriveID, e.File.ID}
-				if f.drive == "" {
-					f.drive = r.Drive
-				}
-				if _, ok := jobs[f]; !ok {
-					order = append(order, f)
-				}
-				jobs[f] = append(jobs[f], ref{i, j})
-			}
-		}
-	}
-	if len(order) == 0 {
-		return
-	}
-	done := make(chan struct{}, len(order))
-	for _, f := range order {
-		refs := jobs[f]
-		go func() {
-			defer func() { done <- struct{}{} }()
-			// The slot is taken before the download is opened (a waiting job holds no connection).
-			got, err := s.hasher.Open(ctx, func(ctx context.Context) (io.ReadCloser, error) {
-				return ss.Content(ctx, connector.ContentRef{Drive: f.drive, File: f.id})
-			})
-			if err != nil {
-				s.count(func(st *Stats) { st.HashErrors++ })
-				s.log.Debug("hashing skipped", "file", f.id, "err", err)
-				return
-			}
-			for _, x := range refs {
-				e := &recs[x.r].Events[x.e]
-				e.File.Hash.MD5, e.File.Hash.SHA256 = got.MD5, got.SHA256
-				if e.File.Size == 0 {
-					e.File.Size = got.Size
-				}
-			}
-			s.count(func(st *Stats) { st.Hashed++ })
-		}()
-	}
-	for range order {
-		<-done
-	}
 }
 
 // touchedFiles is the file-index update of stored events: activity on a file not yet indexed indexes

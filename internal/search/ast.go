@@ -249,12 +249,14 @@ func (t *Term) Severities() []string {
 	return out
 }
 
-// HashField returns which hash column a hash term compares: md5, sha1 or sha256.
+// HashField returns which hash a hash term compares: md5, sha1, sha256 or quick_xor.
 func (t *Term) HashField() string {
 	if t.Field != "hash" {
 		return t.Field
 	}
 	switch len(t.Value) {
+	case quickXorLen:
+		return "quick_xor"
 	case 32:
 		return "md5"
 	case 40:

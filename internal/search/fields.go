@@ -17,7 +17,7 @@ const (
 	TypeSize       Type = "size"       // bytes with a unit (10MB, 1.5GiB); > >= < <= and :
 	TypeEnum       Type = "enum"       // one of a fixed list of values
 	TypeSeverity   Type = "severity"   // none < low < moderate < high < critical; > >= < <= and :
-	TypeHash       Type = "hash"       // lowercase or uppercase hex digest
+	TypeHash       Type = "hash"       // lowercase or uppercase hex digest; quick_xor: base64
 	TypeBool       Type = "bool"       // true or false
 	TypeNumber     Type = "number"     // a whole number; > >= < <= and :
 	TypeConnection Type = "connection" // a connection id or name
@@ -115,8 +115,8 @@ func specs() []spec {
 		{FieldInfo: FieldInfo{Name: "directory", Aliases: []string{"dir", "folder", "file.directory"}, Type: TypeText,
 			Help: "The folder holding the file.", Examples: []string{"folder:/Finance/Q3", "dir:/HR*"}}},
 		{FieldInfo: FieldInfo{Name: "hash", Aliases: []string{"checksum", "digest"}, Type: TypeHash,
-			Help:     "Any of the file's hashes; the length of the hex digest says which (32 md5, 40 sha1, 64 sha256).",
-			Examples: []string{"hash:d41d8cd98f00b204e9800998ecf8427e"}}},
+			Help:     "Any of the file's hashes; the value says which: a hex digest by its length (32 md5, 40 sha1, 64 sha256), 28 base64 characters a quick_xor. Quotes are not needed (+ / = are part of the value) but allowed.",
+			Examples: []string{"hash:d41d8cd98f00b204e9800998ecf8427e", "hash:aGVsbG8gd29ybGQgcXVpY2t4b3I="}}},
 		{FieldInfo: FieldInfo{Name: "md5", Aliases: []string{"file.hash.md5"}, Type: TypeHash,
 			Help: "The file's MD5 (32 hex digits).", Examples: []string{"md5:d41d8cd98f00b204e9800998ecf8427e"}}},
 		{FieldInfo: FieldInfo{Name: "sha1", Aliases: []string{"file.hash.sha1"}, Type: TypeHash,
@@ -124,6 +124,9 @@ func specs() []spec {
 		{FieldInfo: FieldInfo{Name: "sha256", Aliases: []string{"file.hash.sha256"}, Type: TypeHash,
 			Help:     "The file's SHA-256 (64 hex digits).",
 			Examples: []string{"sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"}}},
+		{FieldInfo: FieldInfo{Name: "quick_xor", Aliases: []string{"file.hash.quick_xor", "quickxor"}, Type: TypeHash,
+			Help:     "The file's QuickXorHash as OneDrive reports it: 28 base64 characters, case-sensitive. Quotes are not needed (+ / = are part of the value) but allowed.",
+			Examples: []string{"quick_xor:aGVsbG8gd29ybGQgcXVpY2t4b3I=", `quick_xor:"aGVsbG8gd29ybGQgcXVpY2t4b3I="`}}},
 		{FieldInfo: FieldInfo{Name: "size", Aliases: []string{"file.size", "bytes"}, Type: TypeSize,
 			Help:     "The file size. Units B, KB, MB, GB, TB (powers of 1000) and KiB, MiB, GiB, TiB (powers of 1024); no unit means bytes. Events without a size count as 0.",
 			Examples: []string{"size>10MB", "size<=1.5GiB", "size:0"}}},

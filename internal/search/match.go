@@ -67,9 +67,9 @@ func matchTerm(t *Term, e *event.FileEvent) bool {
 		return t.matchText(e.File.Path)
 	case "directory":
 		return t.matchText(e.File.Directory)
-	case "hash", "md5", "sha1", "sha256":
+	case "hash", "md5", "sha1", "sha256", "quick_xor":
 		h := e.File.Hash
-		return t.Value == map[string]string{"md5": h.MD5, "sha1": h.SHA1, "sha256": h.SHA256}[t.HashField()]
+		return t.Value == map[string]string{"md5": h.MD5, "sha1": h.SHA1, "sha256": h.SHA256, "quick_xor": h.QuickXor}[t.HashField()]
 	case "size":
 		return compareInt(e.File.Size, t.Op, t.Num)
 	case "category":

@@ -1,6 +1,7 @@
 package search
 
 import (
+	"encoding/base64"
 	"fmt"
 	"math"
 	"slices"
@@ -98,12 +99,22 @@ func (p *parser) term(t token) (Node, error) {
 		}
 	case TypeHash:
 		lit, ok := literal(v)
+		if ok && (s.Name == "quick_xor" || s.Name == "hash" && len(lit) == quickXorLen) {
+			if !isQuickXor(lit) {
+				return nil, errAt(t.valuePos, fmt.Sprintf("%q is not a quick_xor", v), "give the whole QuickXorHash: 28 base64 characters, as OneDrive reports it")
+			}
+			term.Value = lit // base64 is case-sensitive
+			break
+		}
+		if s.Name == "quick_xor" {
+			return nil, errAt(t.valuePos, fmt.Sprintf("%q is not a quick_xor", v), "give the whole QuickXorHash: 28 base64 characters, as OneDrive reports it")
+		}
 		lit = asciiLower(lit)
 		want := map[string]int{"md5": 32, "sha1": 40, "sha256": 64}[s.Name]
 		if !ok || !isHex(lit) || want != 0 && len(lit) != want || want == 0 && len(lit) != 32 && len(lit) != 40 && len(lit) != 64 {
 			how := fmt.Sprintf("give the whole digest: %d hex digits", want)
 			if want == 0 {
-				how = "give a whole hex digest: 32 digits (md5), 40 (sha1) or 64 (sha256)"
+				how = "give a whole hex digest: 32 digits (md5), 40 (sha1) or 64 (sha256), or a quick_xor's 28 base64 characters"
 			}
 			return nil, errAt(t.valuePos, fmt.Sprintf("%q is not a %s", v, s.Name), how)
 		}
@@ -184,6 +195,15 @@ func literal(p string) (string, bool) {
 		b.WriteRune(rs[i])
 	}
 	return b.String(), true
+}
+
+// quickXorLen is the length of a QuickXorHash in base64 (160 bits).
+const quickXorLen = 28
+
+// isQuickXor reports whether s is a QuickXorHash as vendors give it: 160 bits in standard base64.
+func isQuickXor(s string) bool {
+	b, err := base64.StdEncoding.DecodeString(s)
+	return err == nil && len(s) == quickXorLen && len(b) == 20
 }
 
 func isDigits(s string) bool {

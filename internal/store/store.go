@@ -44,6 +44,7 @@ type Queries interface {
 	SubscriptionQueries
 	WorkQueries
 	OutboxQueries
+	HashQueries
 	VendorRecordQueries
 	SavedSearchQueries
 	PeopleQueries
@@ -102,7 +103,7 @@ type ConnectionQueries interface {
 	// A display name taken by another connection gives ErrConflict.
 	UpdateConnection(ctx context.Context, c Connection) (Connection, error)
 	// DeleteConnection removes the connection and everything collected through it: status history,
-	// scope, drives, mailboxes, files, events, cursors, work and outbox rows of the connection.
+	// scope, drives, mailboxes, files, events, cursors, work, hash jobs and outbox rows of the connection.
 	// Callers with large connections first call DeleteConnectionEvents until it returns 0.
 	DeleteConnection(ctx context.Context, id int64) error
 	AppendStatusChange(ctx context.Context, s StatusChange) (StatusChange, error)
@@ -257,7 +258,8 @@ type EventQueries interface {
 	// ListEvents returns events in ID order.
 	ListEvents(ctx context.Context, f EventFilter) ([]event.FileEvent, error)
 	CountEvents(ctx context.Context, f EventFilter) (int64, error)
-	// ReleaseHeld makes a connection's withheld events visible and returns how many.
+	// ReleaseHeld makes a connection's withheld events visible and returns how many. Released
+	// events get new ids; pending hash jobs follow them.
 	ReleaseHeld(ctx context.Context, connectionID int64) (int64, error)
 	// DeleteConnectionEvents deletes up to limit events of the connection and returns how many.
 	DeleteConnectionEvents(ctx context.Context, connectionID int64, limit int) (int64, error)
@@ -515,6 +517,47 @@ type OutboxQueries interface {
 	// FinishOutbox records a delivery attempt by the lease owner: state done, dead, or pending with next.
 	FinishOutbox(ctx context.Context, id int64, owner, state string, next time.Time, errText string) error
 	ListOutbox(ctx context.Context, state string, limit int) ([]OutboxItem, error)
+}
+
+// ---- hash queue ----
+
+// HashJob asks for the content of one file to be downloaded and hashed into one stored event
+// (R3.10). Jobs are written in the transaction that stores their events, so hashing runs off the
+// activity stream and a crash loses none and runs none twice.
+type HashJob struct {
+	ID           int64
+	ConnectionID int64
+	Drive        string // the drive's vendor id ("" when the vendor needs none)
+	File         string // the file's vendor id
+	Part         string // an opaque reference within the file (connector.ContentRef.Part); "" for now
+	EventID      int64  // the event whose MD5 and SHA-256 the download fills
+	EnqueuedAt   time.Time
+}
+
+// HashSum is what one download hashed to.
+type HashSum struct {
+	MD5, SHA256 string // lowercase hex
+	Size        int64
+}
+
+// HashQueries keep the queue of pending hash jobs. Claiming is not a lease: one work unit per
+// connection (collect.hash) drains the connection's jobs, and its lease keeps other nodes off them.
+type HashQueries interface {
+	// EnqueueHashJobs adds jobs (EnqueuedAt set when zero) while their connection has fewer than max
+	// pending (max <= 0: no bound), in the order given, and returns how many were added: the rest
+	// are left out.
+	EnqueueHashJobs(ctx context.Context, jobs []HashJob, max int) (int, error)
+	// ClaimHashJobs returns every pending job of the connection's oldest files (at most files
+	// distinct Drive+File+Part), oldest first.
+	ClaimHashJobs(ctx context.Context, connectionID int64, files int) ([]HashJob, error)
+	// CountHashJobs counts the connection's pending jobs (0: every connection's).
+	CountHashJobs(ctx context.Context, connectionID int64) (int64, error)
+	// CompleteHashJobs removes jobs; with a sum it first fills the MD5 and SHA-256 of their events
+	// (and the size where an event has none) and of their files in the file index. Hashes an
+	// event already has are kept.
+	CompleteHashJobs(ctx context.Context, jobs []HashJob, sum *HashSum) error
+	// DeleteHashJobs removes every pending job of the connection and returns how many.
+	DeleteHashJobs(ctx context.Context, connectionID int64) (int64, error)
 }
 
 // ---- vendor records ----

@@ -49,6 +49,7 @@ func New() Connector { return Connector{} }
 func (Connector) Spec() connector.Spec {
 	return connector.Spec{
 		Service: "box", Title: "Box", ServiceType: "cloud",
+		Hashes: []string{"sha1"}, // file records carry sha1; MD5 and SHA-256 are downloaded
 		Fields: []connector.Field{
 			{Name: "enterprise_id", Label: "Enterprise ID", Required: true, Tenant: true,
 				Help: "Box Admin Console > Account & Billing > Account Information > Enterprise ID."},

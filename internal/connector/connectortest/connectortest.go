@@ -647,6 +647,12 @@ func testRestart(t *testing.T, h Harness) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The hashes the spec says the vendor gives are ones events keep.
+	for _, n := range h.Connector.Spec().Hashes {
+		if !slices.Contains(connector.HashNames(), n) {
+			t.Errorf("Spec.Hashes names %q; known hashes are %v", n, connector.HashNames())
+		}
+	}
 	var created, hashed int
 	for _, ev := range evs {
 		if ev.Event.Action == event.ActionCreated && !strings.HasPrefix(ev.File.ID, "folder:") {

@@ -437,11 +437,13 @@ func (q *Queries) ReleaseHeld(ctx context.Context, connectionID int64) (int64, e
 			if _, err := q.w.ExecContext(ctx, q.d.EventLock); err != nil {
 				return err
 			}
-			// nextval runs in the order of the ordered subquery: the new ids keep the old order.
-			res, err = q.w.ExecContext(ctx, q.d.q(`UPDATE file_events e SET held = 0, id = n.new_id
-FROM (SELECT id, nextval(pg_get_serial_sequence('file_events', 'id')) AS new_id
-      FROM (SELECT id FROM file_events WHERE connection_id = ? AND held = 1 ORDER BY id) h) n
-WHERE e.id = n.id`), connectionID)
+			// nextval runs in the order of the ordered subquery: the new ids keep the old order. The
+			// CTE is computed once, so the hash jobs of the events follow them to the same new ids.
+			res, err = q.w.ExecContext(ctx, q.d.q(`WITH n AS MATERIALIZED (
+  SELECT id, nextval(pg_get_serial_sequence('file_events', 'id')) AS new_id
+  FROM (SELECT id FROM file_events WHERE connection_id = ? AND held = 1 ORDER BY id) h),
+j AS (UPDATE hash_jobs SET event_id = n.new_id FROM n WHERE hash_jobs.event_id = n.id)
+UPDATE file_events e SET held = 0, id = n.new_id FROM n WHERE e.id = n.id`), connectionID)
 		} else {
 			// One shift moves every held id above the largest id handed out: no new id can collide
 			// with a stored one, and the order is kept.
@@ -456,7 +458,12 @@ WHERE e.id = n.id`), connectionID)
 			if err := q.w.QueryRowContext(ctx, `SELECT MAX(COALESCE(MAX(id), 0), COALESCE((SELECT id FROM event_id_floor), 0)) FROM file_events`).Scan(&top); err != nil {
 				return err
 			}
-			res, err = q.w.ExecContext(ctx, `UPDATE file_events SET held = 0, id = id + ? WHERE connection_id = ? AND held = 1`, top+1-lo.Int64, connectionID)
+			shift := top + 1 - lo.Int64
+			if _, err := q.w.ExecContext(ctx, `UPDATE hash_jobs SET event_id = event_id + ?
+WHERE event_id IN (SELECT id FROM file_events WHERE connection_id = ? AND held = 1)`, shift, connectionID); err != nil {
+				return err
+			}
+			res, err = q.w.ExecContext(ctx, `UPDATE file_events SET held = 0, id = id + ? WHERE connection_id = ? AND held = 1`, shift, connectionID)
 		}
 		if err != nil {
 			return err

@@ -305,10 +305,13 @@ func (s *sqlBuilder) term(t *search.Term) error {
 		s.text(t, "e.file_id")
 	case "path":
 		s.text(t, s.pathExpr())
-	case "hash", "md5", "sha1", "sha256":
+	case "hash", "md5", "sha1", "sha256", "quick_xor":
 		switch f := t.HashField(); f {
 		case "sha1":
 			s.w("COALESCE(", s.docText("f", "s"), ", '') = ")
+			s.arg(t.Value)
+		case "quick_xor":
+			s.w("COALESCE(", s.docText("f", "x"), ", '') = ")
 			s.arg(t.Value)
 		default:
 			b, err := hex.DecodeString(t.Value)

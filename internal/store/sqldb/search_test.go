@@ -2,6 +2,7 @@ package sqldb_test
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"path/filepath"
 	"slices"
@@ -79,6 +80,9 @@ func searchEvents() []*event.FileEvent {
 		if i%53 == 0 {
 			e.Sharing.LinkScope = event.LinkNone
 		}
+		if i%11 == 0 { // OneDrive's quickXorHash: 20 bytes as base64, some shared by several events
+			e.File.Hash.QuickXor = base64.StdEncoding.EncodeToString([]byte(fmt.Sprintf("quick xor hash %5d", i%3)))
+		}
 		if err := e.Validate(); err != nil {
 			panic(err)
 		}
@@ -139,9 +143,12 @@ func loadSearchEvents(t *testing.T, db *sqldb.DB) []event.FileEvent {
 // taken from the data so that most of them match something.
 func searchQueries(all []event.FileEvent) []string {
 	counts := map[string]int{}
-	var sha, md5, sha1, owner, exactName, exactPath, ts, ins string
+	var sha, md5, sha1, qx, owner, exactName, exactPath, ts, ins string
 	for _, e := range all {
 		counts[e.User.Email]++
+		if qx == "" && e.File.Hash.QuickXor != "" {
+			qx = e.File.Hash.QuickXor
+		}
 		if sha == "" && e.File.Hash.SHA256 != "" {
 			sha, md5 = e.File.Hash.SHA256, e.File.Hash.MD5
 		}
@@ -187,6 +194,8 @@ func searchQueries(all []event.FileEvent) []string {
 		"folder:/HR/2026", "dir:/Sales*", "directory:/Root/", "NOT dir:*",
 		"md5:" + md5, "sha256:" + sha, "sha1:" + sha1, "hash:" + md5, "hash:" + sha1, "hash:" + strings.ToUpper(sha),
 		"NOT sha256:" + sha, "NOT hash:" + sha1,
+		"quick_xor:" + qx, "file.hash.quick_xor:" + qx, "hash:" + qx, `hash:"` + qx + `"`, "NOT quick_xor:" + qx,
+		"quick_xor:" + strings.ToLower(qx), "hash:" + qx + " OR hash:" + md5,
 		"size>100KB", "size<=2KiB", "size:0", "size>=1MB size<2MB", "size<1.5MB", "NOT size>10KB", "size:" + fmt.Sprint(mid.File.Size),
 		"category:spreadsheet", "category:source_code", "category:source-code OR category:executable", "type:image",
 		"NOT category:document",

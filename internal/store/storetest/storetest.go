@@ -36,6 +36,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		"WorkConcurrent":   testWorkConcurrent,
 		"ReleaseLeases":    testReleaseLeases,
 		"Outbox":           testOutbox,
+		"HashQueue":        testHashQueue,
+		"Subscriptions":    testSubscriptions,
 		"People":           testPeople,
 		"Users":            testUsers,
 		"Audit":            testAudit,
