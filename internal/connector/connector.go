@@ -230,15 +230,20 @@ type Discovery struct {
 	SkippedInactive int
 }
 
-// File is one indexed file.
+// File is one file's state: a page of a baseline crawl, or a state a stream reports.
 type File struct {
 	VendorID string
+	// Drive is the vendor id of the file's drive when a stream reports it; "" for a crawl page's
+	// files and a drive stream's (the drive is known).
+	Drive    string
 	Name     string
 	Path     string
 	Size     int64
 	MimeType string
 	Owner    string
-	SHA1     string
+	// Hash holds the hashes the vendor gives (Spec.Hashes): Box sha1, Drive md5 and sha256,
+	// OneDrive quick_xor.
+	Hash     event.Hash
 	Modified time.Time
 }
 
@@ -307,11 +312,23 @@ type Resync struct {
 	Reason ResyncReason
 	Detail string    // what happened, in the vendor's terms
 	Since  time.Time // the backfill re-reads activity from then (records read twice are dropped)
+	// Recrawl asks for the stream's drive to be crawled again: the vendor cannot say what changed
+	// while the position was lost (Graph's 410 on a delta, an expired Drive page token). Ingest
+	// indexes the drive again and its streams start anew before that crawl; the page's Next is
+	// not used.
+	Recrawl bool
 }
 
 // ChangesPage is one page of the activity stream.
 type ChangesPage struct {
 	Records []Record
+	// Files are file states the stream reports (Drive changes, OneDrive delta), often without an
+	// actor: they update the file index in the page's transaction. The adapter makes Records only
+	// where a change means an event.
+	Files []File
+	// Removed are the vendor ids of files the stream reports gone (deleted, or no longer visible);
+	// they are marked deleted in the file index.
+	Removed []string
 	Next    string // the cursor after this page; saved with the page's events in one transaction
 	More    bool   // another page is ready now
 	// Resync, when set, says the stream's position could not be used and collection restarted

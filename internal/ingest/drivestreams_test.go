@@ -13,6 +13,7 @@ import (
 	"github.com/telltale-dev/telltale/internal/connection"
 	"github.com/telltale-dev/telltale/internal/connector"
 	"github.com/telltale-dev/telltale/internal/connector/box"
+	"github.com/telltale-dev/telltale/internal/event"
 	"github.com/telltale-dev/telltale/internal/ingest"
 	"github.com/telltale-dev/telltale/internal/store"
 )
@@ -228,4 +229,155 @@ func contains(xs []string, x string) bool {
 		}
 	}
 	return false
+}
+
+// stateFeed is perDrive whose feed reports file states instead of records, as Drive changes and
+// OneDrive delta do (often without an actor), and can be made to ask for a drive's re-crawl once
+// (Graph's 410 resyncRequired on a delta).
+type stateFeed struct {
+	*perDrive
+	recrawl sync.Map // drive vendor id -> true: the next read asks for a re-crawl
+	crawled sync.Map // drive vendor id -> a file id its crawl found
+}
+
+func (f *stateFeed) Open(ctx context.Context, cfg connector.Config, deps connector.Deps) (connector.Session, error) {
+	s, err := f.perDrive.Open(ctx, cfg, deps)
+	if err != nil {
+		return nil, err
+	}
+	return &stateFeedSession{perDriveSession: s.(*perDriveSession), f: f}, nil
+}
+
+type stateFeedSession struct {
+	*perDriveSession
+	f *stateFeed
+}
+
+func (s *stateFeedSession) Index(ctx context.Context, d connector.Drive, cursor string) (connector.IndexPage, error) {
+	page, err := s.perDriveSession.Index(ctx, d, cursor)
+	if err == nil && len(page.Files) > 0 {
+		s.f.crawled.LoadOrStore(d.VendorID, page.Files[0].VendorID)
+	}
+	return page, err
+}
+
+func (s *stateFeedSession) Changes(ctx context.Context, sp connector.StreamSpec, cursor string) (connector.ChangesPage, error) {
+	if _, ok := s.f.recrawl.LoadAndDelete(sp.Drive.VendorID); ok {
+		s.p.log("resync " + sp.Drive.VendorID)
+		return connector.ChangesPage{Next: cursor, Resync: &connector.Resync{Reason: connector.ResyncRefused, Recrawl: true,
+			Detail: "410 resyncRequired"}}, nil
+	}
+	page, err := s.perDriveSession.Changes(ctx, sp, cursor)
+	if err != nil {
+		return page, err
+	}
+	out := connector.ChangesPage{Next: page.Next, More: page.More}
+	for _, r := range page.Records {
+		for _, e := range r.Events {
+			if e.File.ID == "" || strings.HasPrefix(e.File.ID, "folder:") {
+				continue
+			}
+			switch e.Event.Action {
+			case event.ActionDeleted:
+				out.Removed = append(out.Removed, e.File.ID)
+			case event.ActionCreated, event.ActionModified, event.ActionRenamed, event.ActionMoved:
+				out.Files = append(out.Files, connector.File{VendorID: e.File.ID, Name: e.File.Name, Path: e.File.Path, Size: e.File.Size,
+					Owner: e.File.Owner, Hash: event.Hash{QuickXor: "aGVsbG8gd29ybGQgcXVpY2t4b3I="}})
+			}
+		}
+	}
+	return out, nil
+}
+
+// TestStreamFileStatesAndRecrawl (issue 13, contract v2): a stream page's file states update the
+// file index (new and changed files, removed ones marked deleted) with no event made of them, and a
+// resync that asks for a re-crawl indexes the drive again, its stream starting anew before that
+// crawl, with the reason in the connection's history.
+func TestStreamFileStatesAndRecrawl(t *testing.T) {
+	f := &stateFeed{perDrive: &perDrive{Connector: box.New(), handed: map[string]string{}, cursors: map[string][]string{}, noHandOf: map[string]bool{}}}
+	e := newEnv(t, f, true)
+	c := e.connect("State feed", "", nil)
+	e.settle(300)
+	if got := e.get(c.ID); got.Status != string(connection.Monitoring) {
+		t.Fatalf("setup: status %q (%q)", got.Status, got.ErrorReason)
+	}
+	drives, err := e.store.ListDrives(ctx, store.DriveFilter{ConnectionID: c.ID, Limit: 100})
+	if err != nil || len(drives) == 0 {
+		t.Fatalf("drives: %d %v", len(drives), err)
+	}
+	a := drives[0]
+	var root string
+	for _, u := range e.emu.Users() {
+		if u.ID == a.VendorID {
+			root = u.RootFolderID
+		}
+	}
+	newID, _ := e.emu.Upload(a.VendorID, root, "state-only.txt", []byte("reported as state"))
+	v, ok := f.crawled.Load(a.VendorID)
+	if !ok {
+		t.Fatalf("the crawl of drive %s found no file", a.VendorID)
+	}
+	gone := v.(string)
+	e.emu.Trash(a.VendorID, gone)
+	e.clock.Advance(3 * time.Minute)
+	e.settle(200)
+	got, err := e.store.FindFiles(ctx, c.ID, []string{newID, gone})
+	if err != nil {
+		t.Fatal(err)
+	}
+	byID := map[string]store.File{}
+	for _, sf := range got {
+		byID[sf.VendorID] = sf
+	}
+	if nf, ok := byID[newID]; !ok || nf.Name != "state-only.txt" || nf.DriveID != a.ID || nf.Deleted || nf.QuickXor == "" {
+		t.Errorf("the new file's state is not in the file index: %+v (found %v)", nf, ok)
+	}
+	if gf := byID[gone]; !gf.Deleted {
+		t.Errorf("the removed file is not marked deleted: %+v", gf)
+	}
+	if n := len(e.vendorIDs(c.ID)); n != 0 {
+		t.Errorf("%d events stored from states alone, want none", n)
+	}
+
+	// The vendor asks for a re-crawl of drive A.
+	p := f.perDrive
+	p.mu.Lock()
+	before := len(p.calls)
+	p.mu.Unlock()
+	f.recrawl.Store(a.VendorID, true)
+	e.clock.Advance(3 * time.Minute)
+	e.settle(300)
+	p.mu.Lock()
+	calls := append([]string(nil), p.calls[before:]...)
+	p.mu.Unlock()
+	resync, start, crawl := -1, -1, -1
+	for i, call := range calls {
+		switch {
+		case call == "resync "+a.VendorID && resync < 0:
+			resync = i
+		case call == "start "+a.VendorID && resync >= 0 && start < 0:
+			start = i
+		case call == "index "+a.VendorID+" " && resync >= 0 && crawl < 0:
+			crawl = i
+		}
+	}
+	if resync < 0 || start < 0 || crawl < 0 || !(resync < start && start < crawl) {
+		t.Errorf("after the resync: resync at %d, new start at %d, new crawl at %d: want resync, then start, then crawl (%v)", resync, start, crawl, calls)
+	}
+	if d, err := e.store.GetDrive(ctx, a.ID); err != nil || d.State != store.DriveIndexed {
+		t.Errorf("drive %s after the re-crawl: %+v %v", a.VendorID, d, err)
+	}
+	if got := e.get(c.ID); got.Status != string(connection.Monitoring) {
+		t.Errorf("status after the re-crawl %q, want Monitoring", got.Status)
+	}
+	hist, _ := e.store.ListStatusChanges(ctx, c.ID)
+	found := false
+	for _, h := range hist {
+		if strings.Contains(h.Reason, "the drive is indexed again") && strings.Contains(h.Reason, "410 resyncRequired") {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("no history line for the re-crawl: %+v", hist)
+	}
 }

@@ -109,11 +109,7 @@ func (s *Service) index(ctx context.Context, w store.Work) (time.Time, error) {
 		}
 		now := s.clock.Now()
 		for _, f := range page.Files {
-			sf := store.File{ConnectionID: c.ID, DriveID: d.ID, VendorID: f.VendorID, Name: f.Name, Path: f.Path,
-				Size: f.Size, MimeType: f.MimeType, Owner: f.Owner, SHA1: f.SHA1, Modified: f.Modified, IndexedAt: now}
-			if sf.Name == "" {
-				sf.Name = path.Base(f.Path)
-			}
+			sf := indexFile(c.ID, d.ID, f, now)
 			batch = append(batch, sf)
 		}
 		count += int64(len(page.Files))
@@ -145,4 +141,15 @@ func (s *Service) index(ctx context.Context, w store.Work) (time.Time, error) {
 			return s.clock.Now(), nil
 		}
 	}
+}
+
+// indexFile is a file state as the file index keeps it.
+func indexFile(conn, drive int64, f connector.File, now time.Time) store.File {
+	sf := store.File{ConnectionID: conn, DriveID: drive, VendorID: f.VendorID, Name: f.Name, Path: f.Path,
+		Size: f.Size, MimeType: f.MimeType, Owner: f.Owner, MD5: f.Hash.MD5, SHA256: f.Hash.SHA256, SHA1: f.Hash.SHA1,
+		QuickXor: f.Hash.QuickXor, Modified: f.Modified, IndexedAt: now}
+	if sf.Name == "" {
+		sf.Name = path.Base(f.Path)
+	}
+	return sf
 }

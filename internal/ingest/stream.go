@@ -78,6 +78,20 @@ func (s *Service) stream(ctx context.Context, w store.Work) (time.Time, error) {
 				return time.Time{}, err
 			}
 			s.log.Warn("activity stream resync", "connection", c.ID, "stream", sp.Key, "reason", string(rs.Reason), "detail", rs.Detail)
+			if rs.Recrawl && sp.Drive.VendorID != "" {
+				// The page's records are kept; then the drive is crawled again and its streams
+				// start anew before that crawl.
+				page.Next = cursor
+				if _, err := s.storePage(ctx, c, ss, page, streamName); err != nil {
+					return time.Time{}, err
+				}
+				return time.Time{}, s.recrawl(ctx, c, ss, streamName)
+			}
+		}
+		for i := range page.Files {
+			if page.Files[i].Drive == "" {
+				page.Files[i].Drive = sp.Drive.VendorID // a drive stream's files are its drive's
+			}
 		}
 		res, err := s.storePage(ctx, c, ss, page, streamName)
 		if err != nil {
@@ -119,6 +133,9 @@ func resyncNote(sp connector.StreamSpec, rs *connector.Resync) string {
 	note := fmt.Sprintf("activity stream %s resynced: %s", name, why)
 	if !rs.Since.IsZero() {
 		note += fmt.Sprintf("; activity since %s is read again (records already stored are skipped)", rs.Since.UTC().Format(time.RFC3339))
+	}
+	if rs.Recrawl {
+		note += "; the drive is indexed again"
 	}
 	if rs.Detail != "" {
 		note += " (" + rs.Detail + ")"
@@ -245,6 +262,9 @@ func (s *Service) storePage(ctx context.Context, c store.Connection, ss *session
 			return err
 		}
 		if err := q.UpsertFiles(ctx, s.touchedFiles(ctx, q, c.ID, merged, drives)); err != nil {
+			return err
+		}
+		if err := fileStates(ctx, q, c.ID, page.Files, page.Removed, s.clock.Now()); err != nil {
 			return err
 		}
 		if ss != nil {
@@ -546,4 +566,45 @@ func Enrich(e *event.FileEvent, c store.Connection, trust settings.Settings) {
 		xs = append(xs, event.ExposureOutsideTrustedDomain)
 	}
 	e.Sharing.Exposure = xs
+}
+
+// fileStates applies the file states and removals a stream page reports to the file index: states
+// of drives not followed are left out (R2.8).
+func fileStates(ctx context.Context, q store.Queries, conn int64, files []connector.File, removed []string, now time.Time) error {
+	if len(files) > 0 {
+		var ids []string
+		for _, f := range files {
+			if f.Drive != "" && !slices.Contains(ids, f.Drive) {
+				ids = append(ids, f.Drive)
+			}
+		}
+		ds, err := q.FindDrives(ctx, conn, ids)
+		if err != nil {
+			return err
+		}
+		byVendor := make(map[string]store.Drive, len(ds))
+		for _, d := range ds {
+			byVendor[d.VendorID] = d
+		}
+		batch := make([]store.File, 0, len(files))
+		for _, f := range files {
+			if d, ok := byVendor[f.Drive]; ok && followed(d) {
+				batch = append(batch, indexFile(conn, d.ID, f, now))
+			}
+		}
+		if err := q.UpsertFiles(ctx, batch); err != nil {
+			return err
+		}
+	}
+	if len(removed) > 0 {
+		gone, err := q.FindFiles(ctx, conn, removed)
+		if err != nil {
+			return err
+		}
+		for i := range gone {
+			gone[i].Deleted, gone[i].IndexedAt = true, now
+		}
+		return q.UpsertFiles(ctx, gone)
+	}
+	return nil
 }

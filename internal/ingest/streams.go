@@ -192,3 +192,39 @@ func (s *Service) driveLost(ctx context.Context, c store.Connection, name string
 	s.log.Warn("drive inaccessible: its activity stream stops until access is back", "connection", c.ID, "drive", d.VendorID, "err", cause)
 	return s.settleStatus(ctx, c.ID, false)
 }
+
+// recrawl indexes a drive's stream's drive again (a Resync with Recrawl): the drive goes back to
+// pending with its crawl cursor cleared, the drive's stream cursors are cleared (the index unit
+// takes new starts before its first page), and the status settles (Monitoring -> Indexing).
+func (s *Service) recrawl(ctx context.Context, c store.Connection, ss *session, name string) error {
+	rest, _ := strings.CutPrefix(name, "drive:")
+	idText, _, _ := strings.Cut(rest, ":")
+	id, err := strconv.ParseInt(idText, 10, 64)
+	if err != nil {
+		return err
+	}
+	d, err := s.st.GetDrive(ctx, id)
+	if err != nil {
+		return err
+	}
+	now := s.clock.Now()
+	err = s.st.InTx(ctx, func(q store.Queries) error {
+		if err := q.UpdateDriveState(ctx, d.ID, store.DrivePending, "", d.FileCount, time.Time{}); err != nil {
+			return err
+		}
+		if err := q.SaveCursor(ctx, c.ID, indexCursor+strconv.FormatInt(d.ID, 10), ""); err != nil {
+			return err
+		}
+		for _, sp := range ss.DriveStreams(connectorDrive(d)) {
+			if err := q.SaveCursor(ctx, c.ID, streamCursorName(driveStreamName(d.ID, sp.Key)), ""); err != nil {
+				return err
+			}
+		}
+		_, err := q.EnsureWork(ctx, store.Work{Kind: WorkIndex, Key: indexKey(c.ID, d.ID), ConnectionID: c.ID, NextRunAt: now})
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	return s.settleStatus(ctx, c.ID, true)
+}

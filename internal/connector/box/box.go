@@ -379,7 +379,7 @@ func (s *session) Index(ctx context.Context, d connector.Drive, cursor string) (
 		case "folder":
 			cr.Pending = append(cr.Pending, crawlFolder{ID: it.ID, Path: p})
 		case "file":
-			f := connector.File{VendorID: it.ID, Name: it.Name, Path: p, Size: it.Size, Owner: owner, SHA1: lowerHex(it.SHA1, 40)}
+			f := connector.File{VendorID: it.ID, Name: it.Name, Path: p, Size: it.Size, Owner: owner, Hash: event.Hash{SHA1: lowerHex(it.SHA1, 40)}}
 			if f.Owner == "" {
 				f.Owner = d.Owner
 			}
