@@ -3,6 +3,7 @@ package ingest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -28,6 +29,27 @@ func driveStreamName(drive int64, k string) string {
 	return "drive:" + strconv.FormatInt(drive, 10) + ":" + k
 }
 
+// parseDriveStream splits a drive stream's name into its drive row id and key; ok is false for a
+// tenant stream's name.
+func parseDriveStream(name string) (drive int64, k string, ok bool) {
+	rest, ok := strings.CutPrefix(name, "drive:")
+	if !ok {
+		return 0, "", false
+	}
+	idText, k, ok := strings.Cut(rest, ":")
+	drive, err := strconv.ParseInt(idText, 10, 64)
+	return drive, k, ok && err == nil
+}
+
+// streamDrive is the drive of a drive stream's name.
+func (s *Service) streamDrive(ctx context.Context, name string) (store.Drive, error) {
+	id, _, ok := parseDriveStream(name)
+	if !ok {
+		return store.Drive{}, fmt.Errorf("ingest: %q is not a drive's stream", name)
+	}
+	return s.st.GetDrive(ctx, id)
+}
+
 // connectorDrive is a stored drive as the connector sees it.
 func connectorDrive(d store.Drive) connector.Drive {
 	return connector.Drive{VendorID: d.VendorID, Kind: d.Kind, Owner: d.Owner, Name: d.Name}
@@ -40,15 +62,10 @@ func followed(d store.Drive) bool { return d.InScope && d.State != store.DriveIn
 // stream that no longer exists (the connector dropped it, its drive left the scope, was deleted or
 // became inaccessible) is not found.
 func (s *Service) resolveStream(ctx context.Context, c store.Connection, ss *session, name string) (connector.StreamSpec, bool, error) {
-	rest, ok := strings.CutPrefix(name, "drive:")
+	id, k, ok := parseDriveStream(name)
 	if !ok {
 		sp, found := findStream(ss.Streams(), name)
 		return sp, found, nil
-	}
-	idText, k, ok := strings.Cut(rest, ":")
-	id, err := strconv.ParseInt(idText, 10, 64)
-	if !ok || err != nil {
-		return connector.StreamSpec{}, false, nil
 	}
 	d, err := s.st.GetDrive(ctx, id)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && (d.ConnectionID != c.ID || !followed(d))) {
@@ -170,13 +187,7 @@ func (s *Service) wakeStreams(ctx context.Context, conn int64) error {
 // driveLost ends the stream name of a drive that became inaccessible: the drive is marked, the
 // stream's cursor goes, and the connection's status is settled.
 func (s *Service) driveLost(ctx context.Context, c store.Connection, name string, cause error) error {
-	rest, _ := strings.CutPrefix(name, "drive:")
-	idText, _, _ := strings.Cut(rest, ":")
-	id, err := strconv.ParseInt(idText, 10, 64)
-	if err != nil {
-		return err
-	}
-	d, err := s.st.GetDrive(ctx, id)
+	d, err := s.streamDrive(ctx, name)
 	if err != nil {
 		return err
 	}
@@ -197,13 +208,7 @@ func (s *Service) driveLost(ctx context.Context, c store.Connection, name string
 // pending with its crawl cursor cleared, the drive's stream cursors are cleared (the index unit
 // takes new starts before its first page), and the status settles (Monitoring -> Indexing).
 func (s *Service) recrawl(ctx context.Context, c store.Connection, ss *session, name string) error {
-	rest, _ := strings.CutPrefix(name, "drive:")
-	idText, _, _ := strings.Cut(rest, ":")
-	id, err := strconv.ParseInt(idText, 10, 64)
-	if err != nil {
-		return err
-	}
-	d, err := s.st.GetDrive(ctx, id)
+	d, err := s.streamDrive(ctx, name)
 	if err != nil {
 		return err
 	}
