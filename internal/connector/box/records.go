@@ -3,11 +3,12 @@ package box
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/telltale-dev/telltale/internal/connector/kit/records"
 )
 
 // This file holds the wire shapes of Box event records: entries of GET /2.0/events (enterprise
@@ -123,7 +124,7 @@ type Record struct {
 func DecodeRecord(raw []byte) (Record, error) {
 	var top map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &top); err != nil {
-		return Record{}, fmt.Errorf("box record: %s", jsonProblem(err))
+		return Record{}, fmt.Errorf("box record: %s", records.Problem(err))
 	}
 	if top == nil {
 		return Record{}, fmt.Errorf("box record: want a JSON object, got null")
@@ -186,12 +187,12 @@ func decodeRecordFields(top map[string]json.RawMessage, raw []byte) (Record, err
 
 // decodeSource decodes the polymorphic source field.
 func decodeSource(raw json.RawMessage) (Source, error) {
-	if isNull(raw) {
+	if records.IsNull(raw) {
 		return Source{}, nil
 	}
 	m := wireObject(raw)
 	if m == nil {
-		return Source{}, fmt.Errorf("box record: source: want an object or null, got %s", jsonKind(raw))
+		return Source{}, fmt.Errorf("box record: source: want an object or null, got %s", records.Kind(raw))
 	}
 	s := Source{Raw: json.RawMessage(bytes.Clone(raw))}
 	typ := looseString(m["type"])
@@ -206,7 +207,7 @@ func decodeSource(raw json.RawMessage) (Source, error) {
 		}
 	case m["folder_id"] != nil || m["file_id"] != nil:
 		// Enterprise collaboration records: {folder_id, folder_name | file_id, file_name, user_id, user_name}.
-		if m["file_id"] != nil && !isNull(m["file_id"]) {
+		if m["file_id"] != nil && !records.IsNull(m["file_id"]) {
 			s.Kind, s.ID, s.Name = SourceFile, looseID(m["file_id"]), looseString(m["file_name"])
 		} else {
 			s.Kind, s.ID, s.Name = SourceFolder, looseID(m["folder_id"]), looseString(m["folder_name"])
@@ -276,7 +277,7 @@ func decodeSource(raw json.RawMessage) (Source, error) {
 
 // decodeDetails decodes additional_details: an object, or a string holding one; anything else is nil.
 func decodeDetails(raw json.RawMessage) map[string]any {
-	if isNull(raw) {
+	if records.IsNull(raw) {
 		return nil
 	}
 	raw = bytes.TrimSpace(raw)
@@ -302,12 +303,12 @@ func decodeDetails(raw json.RawMessage) map[string]any {
 // wireString reads a string field; null and absent are "". A number or bool is a type error.
 func wireString(m map[string]json.RawMessage, key string) (string, error) {
 	raw, ok := m[key]
-	if !ok || isNull(raw) {
+	if !ok || records.IsNull(raw) {
 		return "", nil
 	}
 	var s string
 	if err := json.Unmarshal(raw, &s); err != nil {
-		return "", fmt.Errorf("box record: %s: want a string, got %s", key, jsonKind(raw))
+		return "", fmt.Errorf("box record: %s: want a string, got %s", key, records.Kind(raw))
 	}
 	return strings.TrimSpace(s), nil
 }
@@ -315,13 +316,13 @@ func wireString(m map[string]json.RawMessage, key string) (string, error) {
 // wireID reads an id: a string or a number (kept as written).
 func wireID(m map[string]json.RawMessage, key string) (string, error) {
 	raw, ok := m[key]
-	if !ok || isNull(raw) {
+	if !ok || records.IsNull(raw) {
 		return "", nil
 	}
 	if id, ok := idOf(raw); ok {
 		return id, nil
 	}
-	return "", fmt.Errorf("box record: %s: want a string or a number, got %s", key, jsonKind(raw))
+	return "", fmt.Errorf("box record: %s: want a string or a number, got %s", key, records.Kind(raw))
 }
 
 // wireTime reads an RFC 3339 time field.
@@ -349,11 +350,11 @@ func timeInRange(t time.Time) bool {
 // wireMini reads a user/group mini object; null or absent is nil, another type an error.
 func wireMini(m map[string]json.RawMessage, key string) (*Mini, error) {
 	raw, ok := m[key]
-	if !ok || isNull(raw) {
+	if !ok || records.IsNull(raw) {
 		return nil, nil
 	}
 	if wireObject(raw) == nil {
-		return nil, fmt.Errorf("box record: %s: want an object or null, got %s", key, jsonKind(raw))
+		return nil, fmt.Errorf("box record: %s: want an object or null, got %s", key, records.Kind(raw))
 	}
 	return miniOf(raw), nil
 }
@@ -461,44 +462,4 @@ func looseTime(raw json.RawMessage) time.Time {
 		return time.Time{}
 	}
 	return t
-}
-
-func isNull(raw json.RawMessage) bool {
-	raw = bytes.TrimSpace(raw)
-	return len(raw) == 0 || string(raw) == "null"
-}
-
-// jsonKind names the JSON type of raw for error messages.
-func jsonKind(raw json.RawMessage) string {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 {
-		return "nothing"
-	}
-	switch c := raw[0]; {
-	case c == '{':
-		return "an object"
-	case c == '[':
-		return "an array"
-	case c == '"':
-		return "a string"
-	case c == 't' || c == 'f':
-		return "a boolean"
-	case c == 'n':
-		return "null"
-	default:
-		return "a number"
-	}
-}
-
-// jsonProblem turns an encoding/json error into a short explanation.
-func jsonProblem(err error) string {
-	var se *json.SyntaxError
-	var te *json.UnmarshalTypeError
-	switch {
-	case errors.As(err, &se):
-		return fmt.Sprintf("malformed JSON at byte %d: %v", se.Offset, se)
-	case errors.As(err, &te):
-		return fmt.Sprintf("want a JSON object, got %s", te.Value)
-	}
-	return "malformed JSON: " + err.Error()
 }
