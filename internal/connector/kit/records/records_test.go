@@ -51,8 +51,8 @@ func TestSplitFormats(t *testing.T) {
 	}{
 		"lines": {lines, []got{{Line: 1, ID: "a"}, {Line: 3, ID: "b"}, {Line: 4, Err: "line 4: google drive record: malformed JSON: want a record object"},
 			{Line: 5, Err: "line 5: google drive record: malformed JSON: unexpected end of input"}}},
-		"page":  {page, []got{{Line: 4, ID: "a"}, {Line: 5, ID: "b"}}},
-		"array": {arr, []got{{Line: 2, ID: "a"}, {Line: 3, ID: "b"}, {Line: 4, Err: "line 4: google drive record: want a JSON object, got a number"}}},
+		"page":                  {page, []got{{Line: 4, ID: "a"}, {Line: 5, ID: "b"}}},
+		"array":                 {arr, []got{{Line: 2, ID: "a"}, {Line: 3, ID: "b"}, {Line: 4, Err: "line 4: google drive record: want a JSON object, got a number"}}},
 		"page key not an array": {`{"items":{"etag":"a"}}`, []got{{Line: 1, Err: "line 1: google drive page: items: want an array, got an object"}}},
 	} {
 		out := split(t, tc.in)
