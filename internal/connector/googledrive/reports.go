@@ -8,7 +8,6 @@ package googledrive
 import (
 	"encoding/json"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -80,7 +79,7 @@ func decodeFields(top map[string]json.RawMessage) (Activity, error) {
 	if err := object(top["id"], &id); err != nil {
 		return a, fmt.Errorf("google drive activity: id: %w", err)
 	}
-	ts, err := str(id["time"])
+	ts, err := records.String(id["time"])
 	if err != nil {
 		return a, fmt.Errorf("google drive activity: id.time: %w", err)
 	}
@@ -91,18 +90,18 @@ func decodeFields(top map[string]json.RawMessage) (Activity, error) {
 		return a, fmt.Errorf("google drive activity: id.time %q is not RFC 3339", ts)
 	}
 	a.Time = a.Time.UTC()
-	a.UniqueQualifier = loose(id["uniqueQualifier"])
-	a.Application = loose(id["applicationName"])
-	a.Customer = loose(id["customerId"])
+	a.UniqueQualifier = records.Scalar(id["uniqueQualifier"])
+	a.Application = records.Scalar(id["applicationName"])
+	a.Customer = records.Scalar(id["customerId"])
 	var actor map[string]json.RawMessage
 	if object(top["actor"], &actor) == nil {
-		a.ActorEmail = strings.ToLower(loose(actor["email"]))
-		a.ActorProfileID = loose(actor["profileId"])
-		a.CallerType = loose(actor["callerType"])
-		a.ActorKey = loose(actor["key"])
+		a.ActorEmail = strings.ToLower(records.Scalar(actor["email"]))
+		a.ActorProfileID = records.Scalar(actor["profileId"])
+		a.CallerType = records.Scalar(actor["callerType"])
+		a.ActorKey = records.Scalar(actor["key"])
 	}
-	a.IP = loose(top["ipAddress"])
-	a.OwnerDomain = strings.ToLower(loose(top["ownerDomain"]))
+	a.IP = records.Scalar(top["ipAddress"])
+	a.OwnerDomain = strings.ToLower(records.Scalar(top["ownerDomain"]))
 	var evs []json.RawMessage
 	if raw := top["events"]; !records.IsNull(raw) {
 		if err := json.Unmarshal(raw, &evs); err != nil {
@@ -126,10 +125,10 @@ func decodeEvent(raw json.RawMessage) (Event, error) {
 	}
 	var e Event
 	var err error
-	if e.Name, err = str(m["name"]); err != nil {
+	if e.Name, err = records.String(m["name"]); err != nil {
 		return e, fmt.Errorf("name: %w", err)
 	}
-	e.Type = loose(m["type"])
+	e.Type = records.Scalar(m["type"])
 	var ps []json.RawMessage
 	if raw := m["parameters"]; !records.IsNull(raw) {
 		if err := json.Unmarshal(raw, &ps); err != nil {
@@ -142,24 +141,24 @@ func decodeEvent(raw json.RawMessage) (Event, error) {
 		if err := object(raw, &pm); err != nil {
 			return e, fmt.Errorf("parameters[%d]: %w", i, err)
 		}
-		name, err := str(pm["name"])
+		name, err := records.String(pm["name"])
 		if err != nil || name == "" {
 			return e, fmt.Errorf("parameters[%d]: name: want a non-empty string", i)
 		}
 		var p Param
 		switch {
 		case !records.IsNull(pm["value"]):
-			p.Value = loose(pm["value"])
+			p.Value = records.Scalar(pm["value"])
 		case !records.IsNull(pm["intValue"]):
-			p.Value = loose(pm["intValue"])
+			p.Value = records.Scalar(pm["intValue"])
 		case !records.IsNull(pm["boolValue"]):
-			p.Value = loose(pm["boolValue"])
+			p.Value = records.Scalar(pm["boolValue"])
 		}
 		for _, k := range []string{"multiValue", "multiIntValue"} {
 			var xs []json.RawMessage
 			if json.Unmarshal(pm[k], &xs) == nil {
 				for _, x := range xs {
-					p.Multi = append(p.Multi, loose(x))
+					p.Multi = append(p.Multi, records.Scalar(x))
 				}
 			}
 		}
@@ -178,37 +177,4 @@ func object(raw json.RawMessage, into *map[string]json.RawMessage) error {
 		return fmt.Errorf("want an object, got %s", records.Kind(raw))
 	}
 	return nil
-}
-
-// str decodes a string field; absent or null is "".
-func str(raw json.RawMessage) (string, error) {
-	if records.IsNull(raw) {
-		return "", nil
-	}
-	var s string
-	if err := json.Unmarshal(raw, &s); err != nil {
-		return "", fmt.Errorf("want a string, got %s", records.Kind(raw))
-	}
-	return s, nil
-}
-
-// loose decodes a scalar as text: a string, a number (int64 fields arrive either way), a boolean;
-// anything else is "".
-func loose(raw json.RawMessage) string {
-	if records.IsNull(raw) {
-		return ""
-	}
-	var s string
-	if json.Unmarshal(raw, &s) == nil {
-		return s
-	}
-	var n json.Number
-	if json.Unmarshal(raw, &n) == nil {
-		return n.String()
-	}
-	var b bool
-	if json.Unmarshal(raw, &b) == nil {
-		return strconv.FormatBool(b)
-	}
-	return ""
 }

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 )
 
 // Format says how one vendor's exported records look.
@@ -313,4 +314,38 @@ func Problem(err error) string {
 		return fmt.Sprintf("want a JSON object, got %s", te.Value)
 	}
 	return "malformed JSON: " + err.Error()
+}
+
+// String decodes a JSON string field; absent or null is "". Any other type is an error saying what
+// was there instead.
+func String(raw json.RawMessage) (string, error) {
+	if IsNull(raw) {
+		return "", nil
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return "", fmt.Errorf("want a string, got %s", Kind(raw))
+	}
+	return s, nil
+}
+
+// Scalar decodes a scalar leniently as text: a string, a number (as written: int64 fields arrive as
+// strings or numbers), a boolean ("true"/"false"); absent, null, objects and arrays are "".
+func Scalar(raw json.RawMessage) string {
+	if IsNull(raw) {
+		return ""
+	}
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return s
+	}
+	var n json.Number
+	if json.Unmarshal(raw, &n) == nil {
+		return n.String()
+	}
+	var b bool
+	if json.Unmarshal(raw, &b) == nil {
+		return strconv.FormatBool(b)
+	}
+	return ""
 }
