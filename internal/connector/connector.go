@@ -252,10 +252,8 @@ type IndexPage struct {
 	Files []File
 	Next  string // the cursor to resume the crawl from
 	Done  bool
-	// StreamStart, on the last page (Done), hands over positions the crawl learned for the drive's
-	// own streams (DriveStreams), by stream key: Graph's deltaLink at the end of a delta crawl. It
-	// replaces the position taken before the crawl. Empty: the start taken before the crawl stands
-	// (Drive's startPageToken).
+	// StreamStart, on the last page (Done), hands over the start positions of the drive's streams
+	// declared FromCrawl, by stream key: Graph's deltaLink at the end of a delta crawl.
 	StreamStart map[string]string
 }
 
@@ -292,6 +290,13 @@ type StreamSpec struct {
 	// Every is how often the stream is polled when no push notification arrives; 0: the spec's
 	// PollInterval.
 	Every time.Duration
+	// FromCrawl says a drive stream's start is handed over by the drive's crawl
+	// (IndexPage.StreamStart on its last page: Graph's deltaLink after a delta enumeration) instead
+	// of taken before it: ingest then takes no start before the crawl and makes the stream's unit
+	// in the transaction of the crawl's last page. What happens during such a crawl is in the
+	// crawl's state, not in the stream. Without it, the start is taken before the crawl (Drive's
+	// startPageToken) and a handed-over position is ignored: one stream never gets both.
+	FromCrawl bool
 }
 
 // ResyncReason says why a stream restarted.

@@ -165,7 +165,7 @@ func (s *Service) upsertDrives(ctx context.Context, c store.Connection, ss *sess
 	}
 	// A drive back in scope, or one indexed before its connector had drive streams, gets them now.
 	for _, d := range indexed {
-		if err := s.startDriveStreams(ctx, c, ss, d, unitOf(WorkDiscover, key(c.ID))); err != nil {
+		if _, err := s.startDriveStreams(ctx, c, ss, d, unitOf(WorkDiscover, key(c.ID))); err != nil {
 			return fresh, err
 		}
 	}

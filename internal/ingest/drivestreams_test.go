@@ -24,11 +24,13 @@ import (
 // (as Graph's deltaLink does). It records the calls ingest makes, in order.
 type perDrive struct {
 	connector.Connector
-	mu       sync.Mutex
-	calls    []string            // "start <drive>", "index <drive> <cursor>", "changes <drive>"
-	handed   map[string]string   // drive -> position handed over by its crawl
-	cursors  map[string][]string // drive -> cursors Changes was called with
-	noHandOf map[string]bool     // drives whose crawl hands nothing over
+	mu      sync.Mutex
+	calls   []string            // "start <drive>", "index <drive> <cursor>", "changes <drive>"
+	handed  map[string]string   // drive -> position handed over by its crawl
+	cursors map[string][]string // drive -> cursors Changes was called with
+	// fromCrawl: the feed's start comes from the crawl's last page (Graph's deltaLink), not from
+	// before the crawl (Drive's startPageToken).
+	fromCrawl bool
 }
 
 func (p *perDrive) log(s string) {
@@ -56,7 +58,7 @@ type perDriveSession struct {
 func (s *perDriveSession) Streams() []connector.StreamSpec { return nil }
 
 func (s *perDriveSession) DriveStreams(d connector.Drive) []connector.StreamSpec {
-	return []connector.StreamSpec{{Key: "feed", Every: 2 * time.Minute}}
+	return []connector.StreamSpec{{Key: "feed", Every: 2 * time.Minute, FromCrawl: s.p.fromCrawl}}
 }
 
 func (s *perDriveSession) boxStream() connector.StreamSpec { return s.Session.Streams()[0] }
@@ -72,7 +74,9 @@ func (s *perDriveSession) StreamStart(ctx context.Context, sp connector.StreamSp
 func (s *perDriveSession) Index(ctx context.Context, d connector.Drive, cursor string) (connector.IndexPage, error) {
 	s.p.log("index " + d.VendorID + " " + cursor)
 	page, err := s.Session.Index(ctx, d, cursor)
-	if err != nil || !page.Done || s.p.noHandOf[d.VendorID] {
+	// The crawl hands a position over in both modes: a stream that does not start from the crawl
+	// must ignore it (a start taken before the crawl is never overwritten).
+	if err != nil || !page.Done {
 		return page, err
 	}
 	pos, err := s.Session.StreamStart(ctx, s.boxStream())
@@ -114,13 +118,42 @@ func (s *perDriveSession) Changes(ctx context.Context, sp connector.StreamSpec, 
 }
 
 // TestDriveStreams (issue 13, contract v2): a connector's per-drive streams get their own unit and
-// cursor per in-scope drive; each starts before its drive's crawl, a position the crawl hands over
-// replaces it, activity on each drive is captured once by its own stream, and a drive that leaves
-// the scope loses its stream and cursor while the others go on.
+// cursor per in-scope drive; a stream's start is taken before its drive's crawl (activity during
+// the crawl is captured once), or, for a stream that starts from the crawl, the position the
+// crawl's last page hands over is where it starts (and nothing is taken before); activity on each
+// drive is captured once by its own stream, and a drive that leaves the scope or becomes
+// inaccessible loses its stream and cursor while the others go on.
 func TestDriveStreams(t *testing.T) {
-	p := &perDrive{Connector: box.New(), handed: map[string]string{}, cursors: map[string][]string{}, noHandOf: map[string]bool{}}
+	t.Run("start before the crawl", func(t *testing.T) { testDriveStreams(t, false) })
+	t.Run("start from the crawl", func(t *testing.T) { testDriveStreams(t, true) })
+}
+
+func testDriveStreams(t *testing.T, fromCrawl bool) {
+	p := &perDrive{Connector: box.New(), handed: map[string]string{}, cursors: map[string][]string{}, fromCrawl: fromCrawl}
 	e := newEnv(t, p, true)
+	roots := map[string]string{}
+	for _, u := range e.emu.Users() {
+		roots[u.ID] = u.RootFolderID
+	}
+	// Something happens on a drive while it is crawled (the review's case: the crawl's hand-over
+	// used to overwrite a start taken before it, losing this).
+	var during string
+	e.emu.DuringIndex(func() {
+		p.mu.Lock()
+		var drive string
+		for i := len(p.calls) - 1; i >= 0; i-- {
+			if rest, ok := strings.CutPrefix(p.calls[i], "index "); ok {
+				drive, _, _ = strings.Cut(rest, " ")
+				break
+			}
+		}
+		p.mu.Unlock()
+		_, act := e.emu.Upload(drive, roots[drive], "during-crawl.txt", []byte("made while the drive is crawled"))
+		during = act.EventID
+	})
 	c := e.connect("Per-drive streams", "", nil)
+	e.settle(300)
+	e.clock.Advance(3 * time.Minute)
 	e.settle(300)
 	if got := e.get(c.ID); got.Status != string(connection.Monitoring) {
 		t.Fatalf("setup: status %q (%q)", got.Status, got.ErrorReason)
@@ -137,6 +170,12 @@ func TestDriveStreams(t *testing.T) {
 		}
 		return cur
 	}
+	if during == "" {
+		t.Fatal("no activity was made during a crawl")
+	}
+	if n := e.vendorIDs(c.ID)[during]; !fromCrawl && n != 1 {
+		t.Errorf("activity %s made during a drive's crawl stored %d times, want once", during, n)
+	}
 	p.mu.Lock()
 	calls := append([]string(nil), p.calls...)
 	p.mu.Unlock()
@@ -147,7 +186,6 @@ func TestDriveStreams(t *testing.T) {
 		if cursorOf(d) == "" {
 			t.Errorf("drive %s has no stream cursor", d.VendorID)
 		}
-		// The start is taken before the first crawl page.
 		start, index := -1, -1
 		for i, call := range calls {
 			if call == "start "+d.VendorID && start < 0 {
@@ -157,15 +195,22 @@ func TestDriveStreams(t *testing.T) {
 				index = i
 			}
 		}
-		if start < 0 || index < 0 || start > index {
-			t.Errorf("drive %s: stream start at call %d, first crawl page at call %d: the start must come first", d.VendorID, start, index)
-		}
-		// The position the crawl handed over is where the stream went on from.
 		p.mu.Lock()
 		handed, used := p.handed[d.VendorID], p.cursors[d.VendorID]
 		p.mu.Unlock()
-		if handed == "" || !contains(used, handed) {
-			t.Errorf("drive %s: the stream never read from the position its crawl handed over (%q; read from %q)", d.VendorID, handed, used)
+		if !fromCrawl {
+			// The start is taken before the first crawl page.
+			if start < 0 || index < 0 || start > index {
+				t.Errorf("drive %s: stream start at call %d, first crawl page at call %d: the start must come first", d.VendorID, start, index)
+			}
+			continue
+		}
+		// The start is the crawl's: nothing taken before, and the stream read from it.
+		if start >= 0 {
+			t.Errorf("drive %s: a start was taken (call %d) for a stream that starts from the crawl", d.VendorID, start)
+		}
+		if handed == "" || len(used) == 0 || used[0] != handed {
+			t.Errorf("drive %s: the stream did not start from the position its crawl handed over (%q; read from %q)", d.VendorID, handed, used)
 		}
 	}
 	if _, err := e.store.GetWork(ctx, ingest.WorkStream, fmt.Sprint(c.ID, ":admin_logs_streaming")); err == nil {
@@ -294,7 +339,7 @@ func (s *stateFeedSession) Changes(ctx context.Context, sp connector.StreamSpec,
 // resync that asks for a re-crawl indexes the drive again, its stream starting anew before that
 // crawl, with the reason in the connection's history.
 func TestStreamFileStatesAndRecrawl(t *testing.T) {
-	f := &stateFeed{perDrive: &perDrive{Connector: box.New(), handed: map[string]string{}, cursors: map[string][]string{}, noHandOf: map[string]bool{}}}
+	f := &stateFeed{perDrive: &perDrive{Connector: box.New(), handed: map[string]string{}, cursors: map[string][]string{}}}
 	e := newEnv(t, f, true)
 	c := e.connect("State feed", "", nil)
 	e.settle(300)
@@ -379,5 +424,62 @@ func TestStreamFileStatesAndRecrawl(t *testing.T) {
 	}
 	if !found {
 		t.Errorf("no history line for the re-crawl: %+v", hist)
+	}
+}
+
+// startRefused refuses the stream start of one drive as inaccessible (Gmail's unlicensed mailbox,
+// a suspended Drive user).
+type startRefused struct {
+	*perDrive
+	mu  sync.Mutex
+	bad string
+}
+
+func (r *startRefused) Open(ctx context.Context, cfg connector.Config, deps connector.Deps) (connector.Session, error) {
+	s, err := r.perDrive.Open(ctx, cfg, deps)
+	if err != nil {
+		return nil, err
+	}
+	return &startRefusedSession{perDriveSession: s.(*perDriveSession), r: r}, nil
+}
+
+type startRefusedSession struct {
+	*perDriveSession
+	r *startRefused
+}
+
+func (s *startRefusedSession) StreamStart(ctx context.Context, sp connector.StreamSpec) (string, error) {
+	s.r.mu.Lock()
+	if s.r.bad == "" {
+		s.r.bad = sp.Drive.VendorID
+	}
+	bad := s.r.bad
+	s.r.mu.Unlock()
+	if sp.Drive.VendorID == bad {
+		return "", fmt.Errorf("%w: mail service not enabled for this user", connector.ErrInaccessible)
+	}
+	return s.perDriveSession.StreamStart(ctx, sp)
+}
+
+// TestStreamStartInaccessible (review of issue 13): a drive whose stream start the vendor refuses
+// as inaccessible is marked inaccessible, and the connection monitors the others; before, the
+// refusal went through the failure path, the connection went to Error and the drive stayed pending.
+func TestStreamStartInaccessible(t *testing.T) {
+	r := &startRefused{perDrive: &perDrive{Connector: box.New(), handed: map[string]string{}, cursors: map[string][]string{}}}
+	e := newEnv(t, r, true)
+	c := e.connect("Start refused", "", nil)
+	for range 5 {
+		e.settle(100)
+		e.clock.Advance(time.Minute)
+	}
+	if got := e.get(c.ID); got.Status != string(connection.Monitoring) {
+		t.Errorf("status %q (%q), want Monitoring with one drive inaccessible", got.Status, got.ErrorReason)
+	}
+	r.mu.Lock()
+	bad := r.bad
+	r.mu.Unlock()
+	ds, _ := e.store.FindDrives(ctx, c.ID, []string{bad})
+	if len(ds) != 1 || ds[0].State != store.DriveInaccessible || !strings.Contains(ds[0].Error, "mail service not enabled") {
+		t.Errorf("drive %s whose stream start was refused as inaccessible: %+v", bad, ds)
 	}
 }

@@ -52,7 +52,7 @@ func (s *Service) index(ctx context.Context, w store.Work) (time.Time, error) {
 		return time.Time{}, err
 	}
 	// The drive's own streams start before its crawl (a run resuming a crawl finds them started).
-	if err := s.startDriveStreams(ctx, c, ss, d, unit); err != nil {
+	if lost, err := s.startDriveStreams(ctx, c, ss, d, unit); err != nil || lost {
 		return time.Time{}, err
 	}
 	cd := connectorDrive(d)
@@ -72,13 +72,21 @@ func (s *Service) index(ctx context.Context, w store.Work) (time.Time, error) {
 			if err := q.SaveCursor(ctx, c.ID, cursorName, next); err != nil {
 				return err
 			}
-			// Positions the crawl handed over replace the ones taken before it, with the crawl's
-			// end: the stream goes on from the state the index now holds.
+			// The streams that start from the crawl start where it ended, their units made with
+			// this last page: the stream goes on from the state the index now holds.
 			for k, pos := range starts {
-				if _, ok := findStream(ss.DriveStreams(connectorDrive(d)), k); ok && pos != "" {
-					if err := q.SaveCursor(ctx, c.ID, streamCursorName(driveStreamName(d.ID, k)), pos); err != nil {
-						return err
-					}
+				sp, ok := findStream(ss.DriveStreams(connectorDrive(d)), k)
+				if !ok || !sp.FromCrawl || pos == "" {
+					s.log.Warn("a crawl handed over a start for a stream that does not take one from the crawl: ignored",
+						"connection", c.ID, "drive", d.VendorID, "stream", k)
+					continue
+				}
+				name := driveStreamName(d.ID, k)
+				if err := q.SaveCursor(ctx, c.ID, streamCursorName(name), pos); err != nil {
+					return err
+				}
+				if _, err := q.EnsureWork(ctx, store.Work{Kind: WorkStream, Key: streamUnitKey(c.ID, name), ConnectionID: c.ID, NextRunAt: now}); err != nil {
+					return err
 				}
 			}
 			if done {

@@ -114,7 +114,7 @@ func (s *graphLikeSession) Deliver(_ context.Context, p connector.Push) (connect
 // reauthorizationRequired, drops the subscriptions of a drive no longer followed, and removes every
 // subscription at the vendor when collection stops.
 func TestPushSubscriptionLifecycle(t *testing.T) {
-	p := &perDrive{Connector: box.New(), handed: map[string]string{}, cursors: map[string][]string{}, noHandOf: map[string]bool{}}
+	p := &perDrive{Connector: box.New(), handed: map[string]string{}, cursors: map[string][]string{}}
 	g := &graphLike{perDrive: p, live: map[string]connector.Subscription{}, renewed: map[string]int{}}
 	e := newEnv(t, g, true)
 	g.clk = e.clock

@@ -52,10 +52,14 @@ func (s *Service) stream(ctx context.Context, w store.Work) (time.Time, error) {
 	name := streamCursorName(streamName)
 	cursor, err := s.st.GetCursor(ctx, c.ID, name)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && cursor == "") {
-		if cursor, err = ss.StreamStart(ctx, sp); err != nil {
+		pos, err := ss.StreamStart(ctx, sp)
+		if errors.Is(err, connector.ErrInaccessible) && sp.Drive.VendorID != "" {
+			return time.Time{}, s.driveLost(ctx, c, streamName, err)
+		}
+		if err != nil {
 			return time.Time{}, s.fail(ctx, c, unit, "taking the stream start position", err)
 		}
-		if err := s.st.SaveCursor(ctx, c.ID, name, cursor); err != nil {
+		if cursor, err = s.st.InitCursor(ctx, c.ID, name, pos); err != nil {
 			return time.Time{}, err
 		}
 	} else if err != nil {
@@ -85,7 +89,7 @@ func (s *Service) stream(ctx context.Context, w store.Work) (time.Time, error) {
 				if _, err := s.storePage(ctx, c, ss, page, streamName); err != nil {
 					return time.Time{}, err
 				}
-				return time.Time{}, s.recrawl(ctx, c, ss, streamName)
+				return time.Time{}, s.recrawl(ctx, c, streamName)
 			}
 		}
 		for i := range page.Files {

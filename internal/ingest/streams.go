@@ -82,34 +82,44 @@ func (s *Service) resolveStream(ctx context.Context, c store.Connection, ss *ses
 
 // startDriveStreams gives a drive's own streams their start positions (those without one) and
 // their work units. The index unit calls it before the drive's first crawl page, so that nothing
-// done during the crawl is missed; discovery calls it for drives already indexed.
-func (s *Service) startDriveStreams(ctx context.Context, c store.Connection, ss *session, d store.Drive, unit string) error {
+// done during the crawl is missed; discovery calls it for drives already indexed. A stream whose
+// start comes from the crawl (FromCrawl) is left to the crawl's last page unless the drive is
+// indexed already (back in scope: no crawl comes). lost reports that the vendor refused the drive
+// as inaccessible: the drive is marked so, and the caller stops.
+func (s *Service) startDriveStreams(ctx context.Context, c store.Connection, ss *session, d store.Drive, unit string) (lost bool, err error) {
 	if !followed(d) {
-		return nil
+		return false, nil
 	}
 	cd := connectorDrive(d)
 	now := s.clock.Now()
 	for _, sp := range ss.DriveStreams(cd) {
+		if sp.FromCrawl && d.State != store.DriveIndexed {
+			continue
+		}
 		sp.Drive = cd
 		name := driveStreamName(d.ID, sp.Key)
 		cur, err := s.st.GetCursor(ctx, c.ID, streamCursorName(name))
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
-			return err
+			return false, err
 		}
 		if cur == "" {
 			pos, err := ss.StreamStart(ctx, sp)
-			if err != nil {
-				return s.fail(ctx, c, unit, "taking the start position of drive "+d.VendorID+"'s stream "+sp.Key, err)
+			if errors.Is(err, connector.ErrInaccessible) {
+				return true, s.driveLost(ctx, c, name, err)
 			}
-			if err := s.st.SaveCursor(ctx, c.ID, streamCursorName(name), pos); err != nil {
-				return err
+			if err != nil {
+				return false, s.fail(ctx, c, unit, "taking the start position of drive "+d.VendorID+"'s stream "+sp.Key, err)
+			}
+			// Of two runs taking the start at once (this one and the stream's own), one wins.
+			if _, err := s.st.InitCursor(ctx, c.ID, streamCursorName(name), pos); err != nil {
+				return false, err
 			}
 		}
 		if _, err := s.st.EnsureWork(ctx, store.Work{Kind: WorkStream, Key: streamUnitKey(c.ID, name), ConnectionID: c.ID, NextRunAt: now}); err != nil {
-			return err
+			return false, err
 		}
 	}
-	return nil
+	return false, nil
 }
 
 func findStream(ss []connector.StreamSpec, k string) (connector.StreamSpec, bool) {
@@ -154,7 +164,7 @@ func (s *Service) ensureStreams(ctx context.Context, c store.Connection, ss *ses
 			if err != nil {
 				return s.fail(ctx, c, unit, "taking the stream start position", err)
 			}
-			if err := s.st.SaveCursor(ctx, c.ID, name, pos); err != nil {
+			if _, err := s.st.InitCursor(ctx, c.ID, name, pos); err != nil {
 				return err
 			}
 		}
@@ -205,9 +215,10 @@ func (s *Service) driveLost(ctx context.Context, c store.Connection, name string
 }
 
 // recrawl indexes a drive's stream's drive again (a Resync with Recrawl): the drive goes back to
-// pending with its crawl cursor cleared, the drive's stream cursors are cleared (the index unit
-// takes new starts before its first page), and the status settles (Monitoring -> Indexing).
-func (s *Service) recrawl(ctx context.Context, c store.Connection, ss *session, name string) error {
+// pending with its crawl cursor cleared, the stream's cursor is cleared (the index unit takes a new
+// start before its first page, or the crawl hands one over), and the status settles (Monitoring ->
+// Indexing).
+func (s *Service) recrawl(ctx context.Context, c store.Connection, name string) error {
 	d, err := s.streamDrive(ctx, name)
 	if err != nil {
 		return err
@@ -220,10 +231,9 @@ func (s *Service) recrawl(ctx context.Context, c store.Connection, ss *session, 
 		if err := q.SaveCursor(ctx, c.ID, indexCursor+strconv.FormatInt(d.ID, 10), ""); err != nil {
 			return err
 		}
-		for _, sp := range ss.DriveStreams(connectorDrive(d)) {
-			if err := q.SaveCursor(ctx, c.ID, streamCursorName(driveStreamName(d.ID, sp.Key)), ""); err != nil {
-				return err
-			}
+		// Only the stream that asked starts anew; the drive's other streams had no gap.
+		if err := q.SaveCursor(ctx, c.ID, streamCursorName(name), ""); err != nil {
+			return err
 		}
 		_, err := q.EnsureWork(ctx, store.Work{Kind: WorkIndex, Key: indexKey(c.ID, d.ID), ConnectionID: c.ID, NextRunAt: now})
 		return err

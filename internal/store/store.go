@@ -424,6 +424,10 @@ type CursorQueries interface {
 	// GetCursor returns ErrNotFound when the stream has no cursor yet.
 	GetCursor(ctx context.Context, connectionID int64, stream string) (string, error)
 	SaveCursor(ctx context.Context, connectionID int64, stream, value string) error
+	// InitCursor sets the cursor to value only when it has none (absent or ""), and returns the
+	// cursor as stored: of two nodes or units taking a stream's start at once, one wins and both
+	// go on from it.
+	InitCursor(ctx context.Context, connectionID int64, stream, value string) (string, error)
 }
 
 // ---- work scheduling ----

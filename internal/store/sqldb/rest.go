@@ -241,6 +241,19 @@ ON CONFLICT (connection_id, stream) DO UPDATE SET value = excluded.value, update
 	return q.wrap("save cursor "+stream, err)
 }
 
+// InitCursor implements store.CursorQueries.
+func (q *Queries) InitCursor(ctx context.Context, connectionID int64, stream, value string) (string, error) {
+	var stored string
+	err := q.w.QueryRowContext(ctx, q.d.q(`INSERT INTO cursors (connection_id, stream, value, updated_at) VALUES (?, ?, ?, ?)
+ON CONFLICT (connection_id, stream) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at WHERE cursors.value = ''
+RETURNING value`), connectionID, stream, value, micros(nowUTC())).Scan(&stored)
+	if errors.Is(err, sql.ErrNoRows) {
+		// The cursor was set already: the update's condition left it as it was.
+		return q.GetCursor(ctx, connectionID, stream)
+	}
+	return stored, q.wrap("init cursor "+stream, err)
+}
+
 // ---- people ----
 
 const personCols = `id, email, name, aliases, department, manager, employment_status, status, updated_at`

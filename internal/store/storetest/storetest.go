@@ -540,6 +540,20 @@ func testCursors(t *testing.T, s store.Store) {
 	if got := ok(s.GetCursor(ctx, 1, "x"))(t); got != big {
 		t.Errorf("cursor %q", got)
 	}
+	// InitCursor: sets an absent or empty cursor, keeps one that is set, and says what is stored.
+	if got := ok(s.InitCursor(ctx, 1, "y", "first"))(t); got != "first" {
+		t.Errorf("init of an absent cursor stored %q", got)
+	}
+	if got := ok(s.InitCursor(ctx, 1, "y", "second"))(t); got != "first" {
+		t.Errorf("init of a set cursor gave %q, want the one stored (first)", got)
+	}
+	noErr(t, s.SaveCursor(ctx, 1, "y", ""))
+	if got := ok(s.InitCursor(ctx, 1, "y", "third"))(t); got != "third" {
+		t.Errorf("init of an emptied cursor gave %q, want third", got)
+	}
+	if got := ok(s.GetCursor(ctx, 1, "y"))(t); got != "third" {
+		t.Errorf("stored %q", got)
+	}
 }
 
 // testReleaseLeases: a dead process's leases end at once; a run asked for during the lease
