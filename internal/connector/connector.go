@@ -233,8 +233,10 @@ type Discovery struct {
 // File is one file's state: a page of a baseline crawl, or a state a stream reports.
 type File struct {
 	VendorID string
-	// Drive is the vendor id of the file's drive when a stream reports it; "" for a crawl page's
-	// files and a drive stream's (the drive is known).
+	// Drive is the vendor id of the file's drive when a stream reports it (Drive: from owners or
+	// driveId), "" for a crawl page's files. A drive stream's state without it is taken as the
+	// stream's drive's, unless the file is indexed under another drive (a file shared with the
+	// stream's user stays its owner's).
 	Drive    string
 	Name     string
 	Path     string
@@ -332,7 +334,7 @@ type ChangesPage struct {
 	// where a change means an event.
 	Files []File
 	// Removed are the vendor ids of files the stream reports gone (deleted, or no longer visible);
-	// they are marked deleted in the file index.
+	// they are marked deleted in the file index, for a drive stream only the files of its drive.
 	Removed []string
 	Next    string // the cursor after this page; saved with the page's events in one transaction
 	More    bool   // another page is ready now

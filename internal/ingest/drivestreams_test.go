@@ -483,3 +483,75 @@ func TestStreamStartInaccessible(t *testing.T) {
 		t.Errorf("drive %s whose stream start was refused as inaccessible: %+v", bad, ds)
 	}
 }
+
+// otherDriveStates makes drive `by`'s feed report a file of another drive as its own state (no
+// Drive named) and as removed: what Drive's per-user changes feed does for a file shared with that
+// user and then unshared from them.
+type otherDriveStates struct {
+	*stateFeed
+	mu         sync.Mutex
+	victim, by string
+}
+
+func (o *otherDriveStates) Open(ctx context.Context, cfg connector.Config, deps connector.Deps) (connector.Session, error) {
+	s, err := o.stateFeed.Open(ctx, cfg, deps)
+	if err != nil {
+		return nil, err
+	}
+	return &otherDriveSession{stateFeedSession: s.(*stateFeedSession), o: o}, nil
+}
+
+type otherDriveSession struct {
+	*stateFeedSession
+	o *otherDriveStates
+}
+
+func (s *otherDriveSession) Changes(ctx context.Context, sp connector.StreamSpec, cursor string) (connector.ChangesPage, error) {
+	page, err := s.stateFeedSession.Changes(ctx, sp, cursor)
+	s.o.mu.Lock()
+	victim, by := s.o.victim, s.o.by
+	s.o.mu.Unlock()
+	if err == nil && victim != "" && sp.Drive.VendorID == by {
+		page.Files = append(page.Files, connector.File{VendorID: victim, Name: "seen-by-another-user.pdf"})
+		page.Removed = append(page.Removed, victim)
+	}
+	return page, err
+}
+
+// TestStatesOfAnotherDrivesFile (review of issue 13): a drive's feed that reports a file of another
+// drive (shared with its user, then unshared) neither moves that file to its drive nor deletes it.
+// Before, the state reassigned the file and the removal marked it deleted.
+func TestStatesOfAnotherDrivesFile(t *testing.T) {
+	o := &otherDriveStates{stateFeed: &stateFeed{perDrive: &perDrive{Connector: box.New(), handed: map[string]string{}, cursors: map[string][]string{}}}}
+	e := newEnv(t, o, true)
+	c := e.connect("Other drive's file", "", nil)
+	e.settle(300)
+	drives, err := e.store.ListDrives(ctx, store.DriveFilter{ConnectionID: c.ID, Limit: 100})
+	if err != nil || len(drives) < 2 {
+		t.Fatalf("drives: %d %v", len(drives), err)
+	}
+	owner, other := drives[0], drives[1]
+	v, ok := o.crawled.Load(owner.VendorID)
+	if !ok {
+		t.Fatalf("the crawl of %s found no file", owner.VendorID)
+	}
+	before, err := e.store.FindFiles(ctx, c.ID, []string{v.(string)})
+	if err != nil || len(before) != 1 {
+		t.Fatal(before, err)
+	}
+	o.mu.Lock()
+	o.victim, o.by = v.(string), other.VendorID
+	o.mu.Unlock()
+	e.clock.Advance(3 * time.Minute)
+	e.settle(100)
+	got, err := e.store.FindFiles(ctx, c.ID, []string{v.(string)})
+	if err != nil || len(got) != 1 {
+		t.Fatal(got, err)
+	}
+	if got[0].Deleted {
+		t.Errorf("file %s of drive %s marked deleted because drive %s's stream reported it removed", v, owner.VendorID, other.VendorID)
+	}
+	if got[0].DriveID != owner.ID || got[0].Name != before[0].Name {
+		t.Errorf("file %s moved to drive row %d / renamed %q by another drive's feed (was drive %d, %q)", v, got[0].DriveID, got[0].Name, owner.ID, before[0].Name)
+	}
+}

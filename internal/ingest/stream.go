@@ -92,11 +92,7 @@ func (s *Service) stream(ctx context.Context, w store.Work) (time.Time, error) {
 				return time.Time{}, s.recrawl(ctx, c, streamName)
 			}
 		}
-		for i := range page.Files {
-			if page.Files[i].Drive == "" {
-				page.Files[i].Drive = sp.Drive.VendorID // a drive stream's files are its drive's
-			}
-		}
+
 		res, err := s.storePage(ctx, c, ss, page, streamName)
 		if err != nil {
 			return time.Time{}, err
@@ -268,7 +264,8 @@ func (s *Service) storePage(ctx context.Context, c store.Connection, ss *session
 		if err := q.UpsertFiles(ctx, s.touchedFiles(ctx, q, c.ID, merged, drives)); err != nil {
 			return err
 		}
-		if err := fileStates(ctx, q, c.ID, page.Files, page.Removed, s.clock.Now()); err != nil {
+		streamDrive, _, _ := parseDriveStream(stream)
+		if err := fileStates(ctx, q, c.ID, streamDrive, page.Files, page.Removed, s.clock.Now()); err != nil {
 			return err
 		}
 		if ss != nil {
@@ -572,43 +569,69 @@ func Enrich(e *event.FileEvent, c store.Connection, trust settings.Settings) {
 	e.Sharing.Exposure = xs
 }
 
-// fileStates applies the file states and removals a stream page reports to the file index: states
-// of drives not followed are left out (R2.8).
-func fileStates(ctx context.Context, q store.Queries, conn int64, files []connector.File, removed []string, now time.Time) error {
-	if len(files) > 0 {
-		var ids []string
-		for _, f := range files {
-			if f.Drive != "" && !slices.Contains(ids, f.Drive) {
-				ids = append(ids, f.Drive)
-			}
+// fileStates applies the file states and removals a stream page reports to the file index. A state
+// names its drive, or is the stream's drive's (streamDrive, a drive row id; 0 for a tenant stream)
+// unless the file is indexed under another drive: a user's feed also reports files shared with
+// them (Drive), which stay their owner's. Removals reported by a drive's stream only remove that
+// drive's files (a file unshared from one user is not deleted). States of drives not followed are
+// left out (R2.8).
+func fileStates(ctx context.Context, q store.Queries, conn, streamDrive int64, files []connector.File, removed []string, now time.Time) error {
+	if len(files) == 0 && len(removed) == 0 {
+		return nil
+	}
+	ids := make([]string, 0, len(files)+len(removed))
+	var driveIDs []string
+	for _, f := range files {
+		ids = append(ids, f.VendorID)
+		if f.Drive != "" && !slices.Contains(driveIDs, f.Drive) {
+			driveIDs = append(driveIDs, f.Drive)
 		}
-		ds, err := q.FindDrives(ctx, conn, ids)
-		if err != nil {
-			return err
-		}
-		byVendor := make(map[string]store.Drive, len(ds))
-		for _, d := range ds {
-			byVendor[d.VendorID] = d
-		}
-		batch := make([]store.File, 0, len(files))
-		for _, f := range files {
-			if d, ok := byVendor[f.Drive]; ok && followed(d) {
-				batch = append(batch, indexFile(conn, d.ID, f, now))
-			}
-		}
-		if err := q.UpsertFiles(ctx, batch); err != nil {
+	}
+	ids = append(ids, removed...)
+	known, err := q.FindFiles(ctx, conn, ids)
+	if err != nil {
+		return err
+	}
+	indexed := make(map[string]store.File, len(known))
+	for _, f := range known {
+		indexed[f.VendorID] = f
+	}
+	ds, err := q.FindDrives(ctx, conn, driveIDs)
+	if err != nil {
+		return err
+	}
+	byVendor := make(map[string]store.Drive, len(ds))
+	for _, d := range ds {
+		byVendor[d.VendorID] = d
+	}
+	var own store.Drive
+	if streamDrive != 0 {
+		if own, err = q.GetDrive(ctx, streamDrive); err != nil && !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
 	}
-	if len(removed) > 0 {
-		gone, err := q.FindFiles(ctx, conn, removed)
-		if err != nil {
-			return err
+	batch := make([]store.File, 0, len(files))
+	for _, f := range files {
+		d, ok := byVendor[f.Drive]
+		if f.Drive == "" {
+			if k, had := indexed[f.VendorID]; had && k.DriveID != own.ID {
+				continue // another drive's file, seen from this drive's feed
+			}
+			d, ok = own, own.ID != 0
 		}
-		for i := range gone {
-			gone[i].Deleted, gone[i].IndexedAt = true, now
+		if ok && followed(d) {
+			batch = append(batch, indexFile(conn, d.ID, f, now))
 		}
-		return q.UpsertFiles(ctx, gone)
 	}
-	return nil
+	if err := q.UpsertFiles(ctx, batch); err != nil {
+		return err
+	}
+	var gone []store.File
+	for _, id := range removed {
+		if k, had := indexed[id]; had && (streamDrive == 0 || k.DriveID == streamDrive) {
+			k.Deleted, k.IndexedAt = true, now
+			gone = append(gone, k)
+		}
+	}
+	return q.UpsertFiles(ctx, gone)
 }
