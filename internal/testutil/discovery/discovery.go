@@ -218,7 +218,11 @@ func (c *checker) check(path string, s *Schema, v any, where string) {
 		c.fail(path, "null is not allowed (%s)", where)
 		return
 	}
-	switch s.Type {
+	typ := s.Type
+	if typ == "" && s.Properties != nil {
+		typ = "object" // some inline schemas declare properties without a type
+	}
+	switch typ {
 	case "any", "":
 		return
 	case "object":
