@@ -150,6 +150,9 @@ func (e *Emulator) generate() {
 	for i := 0; i < o.Groups; i++ {
 		w := words[i%len(words)]
 		g := &group{id: e.groupID(), name: strings.ToUpper(w[:1]) + w[1:] + " team", email: fmt.Sprintf("%s-team@%s", w, o.Domain)}
+		if k := i / len(words); k > 0 { // group emails are unique
+			g.name, g.email = fmt.Sprintf("%s %d", g.name, k+1), fmt.Sprintf("%s-team%d@%s", w, k+1, o.Domain)
+		}
 		for _, u := range e.pick(2 + e.rng.IntN(4)) {
 			g.members = append(g.members, u.email)
 		}
