@@ -190,7 +190,7 @@ func (e *Emulator) generate() {
 		e.drives = append(e.drives, d)
 		e.drivesBy[d.id] = d
 		folders := []string{d.id}
-		creators := d.members[:1]
+		var creators []*perm
 		for _, p := range d.members {
 			if p.typ == "user" {
 				creators = append(creators, p)
