@@ -131,10 +131,21 @@ func (e *Emulator) changesList(c *call) (int, any, *apiError) {
 	driveID := q.Get("driveId")
 	includeAll := boolParam(q, "includeItemsFromAllDrives", false) && boolParam(q, "supportsAllDrives", false)
 	includeRemoved := boolParam(q, "includeRemoved", true)
+	// The feed keeps the most recent change of each file only (Drive: a file changed again shows
+	// once, at its latest change, in its current state).
+	latest := map[string]int64{}
+	for j := i; j < len(e.changes); j++ {
+		if ok, _ := e.sees(c.user, e.changes[j], driveID, includeAll); ok {
+			latest[e.changes[j].fileID] = e.changes[j].seq
+		}
+	}
 	list := []any{}
 	out := map[string]any{"kind": "drive#changeList"}
 	for ; i < len(e.changes); i++ {
 		ch := e.changes[i]
+		if latest[ch.fileID] != ch.seq {
+			continue
+		}
 		ok, removed := e.sees(c.user, ch, driveID, includeAll)
 		if !ok || (removed && !includeRemoved) {
 			continue
