@@ -57,9 +57,14 @@ func TestChangesFollowActionsPerUser(t *testing.T) {
 		return mine
 	}
 	none := func() []string { return nil }
-	one := func(s *string, suffix string) func() []string { return func() []string { return []string{*s + suffix} } }
+	one := func(s *string, suffix string) func() []string {
+		return func() []string { return []string{*s + suffix} }
+	}
 	var err error
-	ch := step("upload", func() error { id, err = h.emu.Upload(a.Email, "", "deal.pdf", "application/pdf", []byte("v1")); return err }, one(&id, ""), none)
+	ch := step("upload", func() error {
+		id, err = h.emu.Upload(a.Email, "", "deal.pdf", "application/pdf", []byte("v1"))
+		return err
+	}, one(&id, ""), none)
 	if f := ch[0].File; f.Md5Checksum != "6654c734ccab8f440ff0825eb443dc7f" || f.Size != 2 || f.Owners[0].EmailAddress != a.Email {
 		t.Errorf("the uploaded file in the change: %+v", f)
 	}
@@ -267,7 +272,7 @@ func TestWatchPushesChanges(t *testing.T) {
 	id, _ := h.emu.Upload(a.Email, "", "a.txt", "text/plain", nil)
 	h.emu.Edit(a.Email, id, nil)
 	h.emu.Upload(b.Email, "", "b.txt", "text/plain", nil) // not in a's feed
-	h.emu.Download(a.Email, id)                          // not in any feed
+	h.emu.Download(a.Email, id)                           // not in any feed
 	got = sink.wait(t, 3)
 	for i, hd := range got {
 		want := map[string]string{"X-Goog-Channel-Id": "chan-1", "X-Goog-Channel-Token": "secret-1", "X-Goog-Resource-Id": ch.ResourceId,
