@@ -232,3 +232,5 @@ func sortedKeys[M ~map[string]V, V any](m M) []string {
 }
 
 var _ = fmt.Sprint
+
+func clockAt() *clock.Fake { return clock.NewFake(t0) }
