@@ -1,0 +1,63 @@
+// Package google is a stateful, in-memory emulator of the Google Workspace APIs the Google Drive
+// connector uses (issue 14, part 1), served over real HTTP (loopback only) for connector tests,
+// the conformance suite, benchmarks and, later, `telltale demo`. It is built to be driven by the
+// official clients, google.golang.org/api (drive/v3, admin/directory/v1) with golang.org/x/oauth2:
+// Drive takes option.WithEndpoint(url + "/drive/v3/"), the Directory API the host root, and the
+// service account key (ServiceAccountKey) has token_uri url + "/token". Every answer is checked in
+// its tests against the discovery documents shipped in google.golang.org/api
+// (internal/testutil/discovery); facts come from those documents, the vendor notes (sections 2
+// and 5, Corrections 10) and the sources named where each answer is produced.
+//
+// Emulated:
+//   - POST /token: the JWT bearer grant (RFC 7523) of the service account: RS256 signature checked
+//     with its public key, iss, aud (the token URL), scope and sub (or prn) for domain-wide
+//     delegation, granted per scope (Options.DelegatedScopes, SetDelegation). Refusals as Google
+//     answers them: a wrong key 400 invalid_grant "Invalid JWT Signature.", an unknown service
+//     account 400 invalid_grant "Invalid grant: account not found", a scope not delegated 401
+//     unauthorized_client, an unknown, suspended or archived subject 400 invalid_grant. Tokens last
+//     Options.TokenTTL (expires_in 3600) on the emulator's clock and act as their subject with their
+//     scopes only (403 insufficientPermissions otherwise; 401 authError once expired).
+//   - Directory API: users.list (customer my_customer or the customer id, or domain; maxResults
+//     1..500, else 400; pageToken), users.get, groups.list (at most 200 a page), members.list (at most
+//     200, roles, includeDerivedMembership for nested groups). Only an administrator may call it (403
+//     "Not Authorized to access this resource/api").
+//   - Drive v3: files.list (corpora user, drive, allDrives with driveId, includeItemsFromAllDrives
+//     and supportsAllDrives; q with "'<id>' in parents", trashed, mimeType and name clauses joined by
+//     "and"; pageSize 1..1000; pageToken), files.get, files.get alt=media (binary files; Docs editors
+//     files answer 403 fileNotDownloadable), files.export (Docs, Sheets and Slides as text, CSV or
+//     PDF), permissions.list (a file's, or a shared drive's members with its id), drives.list
+//     (useDomainAdminAccess for administrators; pageSize 1..100), changes.getStartPageToken and
+//     changes.list (per user, or per shared drive with driveId; pageSize 1..1000, includeRemoved,
+//     includeItemsFromAllDrives; newStartPageToken on the last page), changes.watch and
+//     channels.stop with push deliveries (X-Goog-Channel-ID, X-Goog-Channel-Token,
+//     X-Goog-Channel-Expiration, X-Goog-Resource-State sync then change, X-Goog-Resource-ID,
+//     X-Goog-Resource-URI, X-Goog-Message-Number) POSTed asynchronously, in order, until the channel
+//     expires or is stopped. The fields parameter is honoured (nested selections too); without it
+//     files and changes carry Drive's default fields (kind, id, name, mimeType). Files have owners
+//     (not in shared drives), parents, size and md5/sha1/sha256 checksums (binary content only),
+//     times, trashed, driveId, lastModifyingUser, webViewLink, permissions (user, group, domain,
+//     anyone with or without discovery; external addresses; only for those who can share, and not
+//     for shared drive items).
+//   - The changes feed is per user: a change shows to the users whose corpus (owned, shared with
+//     them or a group of theirs, or their shared drives) held the file before or after it, as a
+//     removal to those who lost it, and only a file's latest change is listed, in the file's current
+//     state. A page token older than Options.ChangeRetention, or the next read after
+//     ExpireNextPageToken, answers 400 "Invalid Value" at location pageToken (counted in
+//     Stats.ExpiredPageTokens).
+//   - Quotas and faults: a per-user token bucket (Options.RateLimitPerMinute, RateBurst) answering 403
+//     userRateLimitExceeded, 403 rateLimitExceeded or 429 (Options.RateLimitAnswer); every fault
+//     class of internal/connector/kit/faults with Google's error body; Stats per user.
+//   - A simulated domain from Options.Seed: users (an administrator, suspended and archived users),
+//     groups (one nested), My Drive folders and files (about a third Docs editors files) with random
+//     sharing, shared drives with user and group members; scripted actions (Upload, Edit, Rename,
+//     Move, Trash, Untrash, Delete, Share, Unshare, Copy, Download, View) and random ones (Step); the
+//     Activities are the ground truth, named as the Reports API names Drive events.
+//
+// Not emulated (yet): Gmail, the Reports API and Pub/Sub push (issue 14's next parts); any write
+// through the API (uploads, updates, permission changes come from the scripted actions); files.watch;
+// changeType "drive" changes; search beyond the q clauses above; Drive's retries of failed push
+// deliveries; moving items between drives; trash or sharing cascading to a folder's children; the
+// Directory's query, orderBy and projection parameters; resource keys, labels, revisions and
+// about.get. Error texts Google does not document are modelled on its documented ones and say so
+// where they are produced.
+package google
