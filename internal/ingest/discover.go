@@ -106,6 +106,9 @@ func (s *Service) runDiscovery(ctx context.Context, c store.Connection, ss *sess
 			return err
 		}
 	}
+	ss.mu.Lock()
+	ss.streamsChecked = true
+	ss.mu.Unlock()
 	s.log.Info("discovery finished", "connection", c.ID, "drives", seen, "new", newDrives, "inactive_skipped", res.SkippedInactive, "missing_groups", len(res.MissingGroups))
 	return s.settleStatus(ctx, c.ID, newDrives > 0)
 }
@@ -117,17 +120,22 @@ func (s *Service) upsertDrives(ctx context.Context, c store.Connection, ss *sess
 	for i, d := range ds {
 		ids[i] = d.VendorID
 	}
-	known, err := s.st.FindDrives(ctx, c.ID, ids)
-	if err != nil {
-		return 0, err
-	}
-	byID := make(map[string]store.Drive, len(known))
-	for _, d := range known {
-		byID[d.VendorID] = d
-	}
 	fresh := 0
 	var indexed []store.Drive // drives whose own streams run (started by their crawl otherwise)
-	err = s.st.InTx(ctx, func(q store.Queries) error {
+	ss.mu.Lock()
+	checked := ss.streamsChecked
+	ss.mu.Unlock()
+	err := s.st.InTx(ctx, func(q store.Queries) error {
+		// The drives' state is read in the transaction that writes it back: a re-crawl or a lost
+		// drive marked meanwhile by a stream is not undone.
+		known, err := q.FindDrives(ctx, c.ID, ids)
+		if err != nil {
+			return err
+		}
+		byID := make(map[string]store.Drive, len(known))
+		for _, d := range known {
+			byID[d.VendorID] = d
+		}
 		for _, d := range ds {
 			old, had := byID[d.VendorID]
 			row := store.Drive{ConnectionID: c.ID, VendorID: d.VendorID, Kind: d.Kind, Owner: d.Owner, Name: d.Name,
@@ -145,7 +153,9 @@ func (s *Service) upsertDrives(ctx context.Context, c store.Connection, ss *sess
 			if err != nil {
 				return err
 			}
-			if stored.State == store.DriveIndexed {
+			// Indexed drives' streams are started once per session (one indexed before its
+			// connector had drive streams) and when the drive comes back in scope or to access.
+			if stored.State == store.DriveIndexed && (!checked || !had || !old.InScope || old.State != store.DriveIndexed) {
 				indexed = append(indexed, stored)
 			}
 			if stored.State == store.DrivePending || stored.State == store.DriveIndexing {

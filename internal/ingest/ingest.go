@@ -121,7 +121,7 @@ type Service struct {
 // collectMetrics are collection's per-connection counters (label values are connection ids and
 // service names: closed sets).
 type collectMetrics struct {
-	records, events, throttles, leftOut metrics.Counter
+	records, events, throttles, leftOut, pushFailed metrics.Counter
 }
 
 func newCollectMetrics(reg *metrics.Registry) collectMetrics {
@@ -131,6 +131,8 @@ func newCollectMetrics(reg *metrics.Registry) collectMetrics {
 		leftOut: reg.Counter("telltale_connection_records_left_out_total",
 			"Activity records of a connection not captured because they are outside its scope, by reason: out_of_scope (the drive is not monitored), owner_unknown (no drive or owner could be found for them under a users or groups scope).",
 			"connection_id", "service", "reason"),
+		pushFailed: reg.Counter("telltale_push_subscription_failures_total",
+			"Drives whose push subscriptions could not be made or renewed in a round (polling still collects them; the next round tries again within the hour).", "connection_id", "service"),
 		throttles: reg.Counter("telltale_vendor_throttles_total",
 			"Throttling answers (429, 503 with Retry-After, or a vendor's own) a connection's vendor gave this node; each is honoured before the next call.", "connection_id", "service"),
 	}
@@ -170,7 +172,10 @@ type session struct {
 	spec      connector.Spec
 	key       string
 	throttled time.Time
-	mu        sync.Mutex
+	// streamsChecked: a discovery with this session has started the drive streams of every drive
+	// already indexed; later discoveries start them only for drives whose state or scope changed.
+	streamsChecked bool
+	mu             sync.Mutex
 }
 
 // New returns a Service.

@@ -37,19 +37,38 @@ func (s *Service) keepPush(ctx context.Context, w store.Work) (time.Time, error)
 	defer s.afterRun(ctx, c, ss, time.Time{})
 	now := s.clock.Now()
 	next := now.Add(pushEvery)
+	failed := 0
 	err = s.eachSubscribed(ctx, c.ID, func(d store.Drive, have []store.Subscription) error {
 		if d.ID != 0 && !followed(d) {
-			s.unsubscribe(ctx, c, p, d, have, false)
-			return nil
+			return s.unsubscribe(ctx, c, p, d, have)
 		}
 		at, err := s.keepDrivePush(ctx, c, ss, p, url, d, have, now)
 		if !at.IsZero() && at.Before(next) {
 			next = at
 		}
-		return err
+		if err == nil || errors.Is(err, errStopped) {
+			return err
+		}
+		// Credentials refused or the vendor throttling: the whole round waits. Anything else is
+		// this drive's (a folder deleted meanwhile, a per-drive limit): counted, logged, and the
+		// round goes on; polling keeps the drive collected, and the next round tries again.
+		if _, throttled := throttledFor(err, s.clock.Now()); throttled || errors.Is(err, connector.ErrAuth) {
+			return err
+		}
+		failed++
+		s.m.pushFailed.Inc(key(c.ID), c.Service)
+		s.log.Warn("keeping a drive's push subscriptions failed; polling covers it, the next round tries again",
+			"connection", c.ID, "drive", d.VendorID, "err", err)
+		return nil
 	})
+	if errors.Is(err, errStopped) {
+		return time.Time{}, nil // collection stopped during the round: what it made was removed
+	}
 	if err != nil {
 		return time.Time{}, s.fail(ctx, c, unit, "keeping the push subscriptions", err)
+	}
+	if failed > 0 && next.After(now.Add(time.Hour)) {
+		next = now.Add(time.Hour) // the drives that failed are tried again within the hour
 	}
 	if err := s.succeeded(ctx, c, unit); err != nil {
 		return time.Time{}, err
@@ -82,15 +101,26 @@ func (s *Service) keepDrivePush(ctx context.Context, c store.Connection, ss *ses
 		}
 		live = append(live, sub)
 	}
-	subs, err := p.Subscribe(ctx, cd, url, live)
-	if errors.Is(err, connector.ErrInaccessible) {
+	subs, subErr := p.Subscribe(ctx, cd, url, live)
+	if errors.Is(subErr, connector.ErrInaccessible) {
 		return time.Time{}, nil // the drive's state says so; its stream stops on its own
 	}
-	if err != nil {
-		return time.Time{}, err
+	if subErr != nil {
+		// What was made before the failure is kept (a row for every subscription that exists
+		// at the vendor, so that it is renewed and removed); what Telltale held stays.
+		subs = append(subs, live...)
 	}
 	var first time.Time
-	err = s.st.InTx(ctx, func(q store.Queries) error {
+	stopped := false
+	err := s.st.InTx(ctx, func(q store.Queries) error {
+		// Collection may have stopped while the vendor was called: then nothing is saved, and
+		// what this round made is removed below (the unpush unit only sees rows).
+		if cur, err := q.GetConnection(ctx, c.ID); err != nil {
+			return err
+		} else if !collecting(cur.Status) {
+			stopped = true
+			return nil
+		}
 		kept := map[string]bool{}
 		for _, sub := range subs {
 			row := store.Subscription{ConnectionID: c.ID, DriveID: d.ID, VendorID: sub.ID, Stream: s.subscriptionStream(ss, d, cd, sub.Stream),
@@ -112,8 +142,22 @@ func (s *Service) keepDrivePush(ctx context.Context, c store.Connection, ss *ses
 		}
 		return nil
 	})
-	return first, err
+	if err != nil {
+		return first, err
+	}
+	if stopped {
+		for _, sub := range subs {
+			if err := p.Unsubscribe(ctx, sub); err != nil {
+				s.log.Warn("removing a push subscription made while collection stopped failed", "connection", c.ID, "subscription", sub.ID, "err", err)
+			}
+		}
+		return first, errStopped
+	}
+	return first, subErr
 }
+
+// errStopped ends a push round whose connection stopped collecting meanwhile.
+var errStopped = errors.New("collection stopped during the push round")
 
 // renewAt is when a subscription is renewed: pushRenewMargin before it expires, or halfway
 // through its life when that is shorter.
@@ -138,26 +182,28 @@ func subscriptionOf(row store.Subscription, cd connector.Drive) connector.Subscr
 	return connector.Subscription{ID: row.VendorID, Drive: cd.VendorID, Stream: k, Resource: row.Resource, Detail: row.Detail, Expires: row.ExpiresAt}
 }
 
-// unsubscribe removes a drive's subscriptions at the vendor and forgets them. A failure keeps the
-// row (the next round tries again) unless strict, when it is returned.
-func (s *Service) unsubscribe(ctx context.Context, c store.Connection, p connector.Pusher, d store.Drive, have []store.Subscription, strict bool) error {
+// unsubscribe removes a drive's subscriptions at the vendor and forgets them. Every subscription is
+// tried; one that fails keeps its row (the next round tries again) and the first error is returned
+// after the others were tried.
+func (s *Service) unsubscribe(ctx context.Context, c store.Connection, p connector.Pusher, d store.Drive, have []store.Subscription) error {
 	var cd connector.Drive
 	if d.ID != 0 {
 		cd = connectorDrive(d)
 	}
+	var first error
 	for _, row := range have {
 		if err := p.Unsubscribe(ctx, subscriptionOf(row, cd)); err != nil {
-			if strict {
-				return err
+			s.log.Warn("removing a push subscription failed; tried again later", "connection", c.ID, "subscription", row.VendorID, "err", err)
+			if first == nil {
+				first = err
 			}
-			s.log.Warn("removing a push subscription failed; tried again in the next round", "connection", c.ID, "subscription", row.VendorID, "err", err)
 			continue
 		}
 		if err := s.st.DeleteSubscription(ctx, c.ID, row.VendorID); err != nil {
 			return err
 		}
 	}
-	return nil
+	return first
 }
 
 // removePush removes what a connection registered at its vendor once it stopped collecting
@@ -181,10 +227,18 @@ func (s *Service) removePush(ctx context.Context, w store.Work) (time.Time, erro
 		return time.Time{}, nil
 	}
 	n := 0
+	var first error
 	err = s.eachSubscribed(ctx, c.ID, func(d store.Drive, have []store.Subscription) error {
 		n += len(have)
-		return s.unsubscribe(ctx, c, p, d, have, true)
+		// Every drive is tried even when one fails: the rows left are tried again with backoff.
+		if err := s.unsubscribe(ctx, c, p, d, have); err != nil && first == nil {
+			first = err
+		}
+		return nil
 	})
+	if err == nil {
+		err = first
+	}
 	if err != nil {
 		return time.Time{}, fmt.Errorf("ingest: removing the push subscriptions of connection %d: %w", c.ID, err)
 	}

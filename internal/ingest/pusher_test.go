@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -269,4 +270,129 @@ func TestPushSubscriptionLifecycle(t *testing.T) {
 		}
 	}
 
+}
+
+// failOne makes one drive's Subscribe fail (a per-drive limit), or run a hook first.
+type failOne struct {
+	*graphLike
+	mu     sync.Mutex
+	bad    string
+	before func(d connector.Drive) // called in Subscribe before it answers
+}
+
+func (f *failOne) Open(ctx context.Context, cfg connector.Config, deps connector.Deps) (connector.Session, error) {
+	s, err := f.graphLike.Open(ctx, cfg, deps)
+	if err != nil {
+		return nil, err
+	}
+	return &failOneSession{graphLikeSession: s.(*graphLikeSession), f: f}, nil
+}
+
+type failOneSession struct {
+	*graphLikeSession
+	f *failOne
+}
+
+func (s *failOneSession) Subscribe(ctx context.Context, d connector.Drive, url string, have []connector.Subscription) ([]connector.Subscription, error) {
+	s.f.mu.Lock()
+	if d.VendorID != "" && s.f.bad == "" {
+		s.f.bad = d.VendorID
+	}
+	bad, before := s.f.bad, s.f.before
+	s.f.mu.Unlock()
+	if before != nil && d.VendorID != "" {
+		before(d)
+	}
+	if before == nil && d.VendorID != "" && d.VendorID == bad {
+		return nil, errors.New("vendor: 400 subscription limit reached for this drive")
+	}
+	return s.graphLikeSession.Subscribe(ctx, d, url, have)
+}
+
+// TestOneDrivePushFailureDoesNotStopTheRound (review of issue 13): one drive whose subscription
+// cannot be made neither keeps the other drives from theirs nor puts the connection in Error.
+func TestOneDrivePushFailureDoesNotStopTheRound(t *testing.T) {
+	p := &perDrive{Connector: box.New(), handed: map[string]string{}, cursors: map[string][]string{}}
+	g := &graphLike{perDrive: p, live: map[string]connector.Subscription{}, renewed: map[string]int{}}
+	f := &failOne{graphLike: g}
+	e := newEnv(t, f, true)
+	g.clk = e.clock
+	e.opts.PublicURL = "https://telltale.example.com"
+	e.start()
+	c := e.connect("One bad drive", "", nil)
+	e.settle(300)
+	for range 10 {
+		e.clock.Advance(2 * time.Minute)
+		e.settle(50)
+	}
+	drives, err := e.store.ListDrives(ctx, store.DriveFilter{ConnectionID: c.ID, Limit: 100})
+	if err != nil || len(drives) < 3 {
+		t.Fatalf("drives: %d %v", len(drives), err)
+	}
+	f.mu.Lock()
+	bad := f.bad
+	f.mu.Unlock()
+	for _, d := range drives {
+		rows, err := e.store.ListSubscriptions(ctx, c.ID, []int64{d.ID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.VendorID != bad && len(rows) == 0 {
+			t.Errorf("drive %s has no subscription because drive %s's could not be made", d.VendorID, bad)
+		}
+	}
+	if got := e.get(c.ID); got.Status != string(connection.Monitoring) {
+		t.Errorf("one drive's push subscription failing moved the connection to %q: %q", got.Status, got.ErrorReason)
+	}
+	failures := e.metrics.Counter("telltale_push_subscription_failures_total", "", "connection_id", "service")
+	if n := failures.Value(fmt.Sprint(c.ID), "box"); n == 0 {
+		t.Errorf("the failure was not counted")
+	}
+}
+
+// TestPushRoundStoppedByDeauthorize (review of issue 13): a connection deauthorized while a push
+// round is calling the vendor keeps no subscription: what the round made is removed at the vendor
+// and no row is saved (the unpush unit only sees rows).
+func TestPushRoundStoppedByDeauthorize(t *testing.T) {
+	p := &perDrive{Connector: box.New(), handed: map[string]string{}, cursors: map[string][]string{}}
+	g := &graphLike{perDrive: p, live: map[string]connector.Subscription{}, renewed: map[string]int{}}
+	f := &failOne{graphLike: g}
+	e := newEnv(t, f, true)
+	g.clk = e.clock
+	e.opts.PublicURL = "https://telltale.example.com"
+	e.start()
+	c := e.connect("Deauthorized mid-round", "", nil)
+	var once sync.Once
+	f.mu.Lock()
+	f.before = func(connector.Drive) {
+		once.Do(func() {
+			// Another node stops collection and removes the subscriptions it finds (none yet
+			// for this round's) while this round is at the vendor.
+			if _, err := e.conns.Deauthorize(ctx, c.ID, "admin"); err != nil {
+				t.Error(err)
+			}
+			if err := e.ingest.Reconcile(ctx); err != nil {
+				t.Error(err)
+			}
+			if _, err := e.runner.RunDue(ctx); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	f.mu.Unlock()
+	e.settle(300)
+	e.clock.Advance(2 * time.Minute)
+	e.settle(300)
+	if _, err := e.conns.Apply(ctx, c.ID, connection.ActionDeauthorized, "system", "stopped"); err != nil {
+		t.Fatal(err)
+	}
+	e.settle(100)
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if len(g.live) != 0 {
+		t.Errorf("%d subscriptions left at the vendor after a deauthorize during the push round: %v", len(g.live), g.live)
+	}
+	if g.n == 0 {
+		t.Errorf("the round made no subscription: the case proves nothing")
+	}
 }

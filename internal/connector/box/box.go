@@ -814,6 +814,7 @@ func (s *session) Subscribe(ctx context.Context, d connector.Drive, pushURL stri
 		return connector.Subscription{ID: id, Drive: d.VendorID, Stream: boxStream.Key, Resource: "folder:" + folder}
 	}
 	n := 0
+	var conflicts []string
 	for _, it := range root.Entries {
 		if it.Type != "folder" || (it.OwnedBy != nil && it.OwnedBy.ID != "" && it.OwnedBy.ID != d.VendorID) {
 			continue
@@ -831,11 +832,25 @@ func (s *session) Subscribe(ctx context.Context, d connector.Drive, pushURL stri
 		body := map[string]any{"target": map[string]string{"id": it.ID, "type": "folder"}, "address": pushURL, "triggers": webhookTriggers}
 		if err := s.api.postJSON(ctx, "/webhooks", body, &made, d.VendorID); err != nil {
 			if isStatus(err, http.StatusConflict) {
-				continue // made meanwhile: found by the next renewal round's Subscribe
+				conflicts = append(conflicts, it.ID) // made meanwhile: looked up below
+				continue
 			}
 			return out, fmt.Errorf("box: registering a webhook on %s's folder %s: %w", d.Owner, it.ID, err)
 		}
 		out = append(out, sub(made.ID, it.ID))
+	}
+	if len(conflicts) > 0 {
+		// Box says the folder has our webhook already (made by a concurrent round): its id is
+		// in the user's list now, and it gets a row like any other.
+		again, err := s.webhooksOf(ctx, d.VendorID)
+		if err != nil {
+			return out, err
+		}
+		for _, f := range conflicts {
+			if id, ok := again["folder:"+f]; ok {
+				out = append(out, sub(id, f))
+			}
+		}
 	}
 	return out, nil
 }
