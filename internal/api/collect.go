@@ -1,7 +1,6 @@
 package api
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -280,5 +279,6 @@ func (s *Server) webhook(r *http.Request, _ auth.Principal) (any, error) {
 	if err != nil || reply == nil {
 		return nil, err
 	}
-	return answer{status: cmp.Or(reply.Status, http.StatusOK), contentType: reply.ContentType, body: reply.Body}, nil
+	// A handshake's reply is plain text, bounded (connector.MaxReply), always 200.
+	return answer{status: http.StatusOK, contentType: "text/plain; charset=utf-8", body: reply.Body}, nil
 }

@@ -432,26 +432,37 @@ const (
 // Delivery is what a verified push notification says.
 type Delivery struct {
 	// ID identifies the notification: covered by the signature (a replay cannot change it) and the
-	// same for a replay and for the vendor's retries of it, so that it acts once.
+	// same for a replay and for the vendor's retries of it, so that it acts once. "" for a
+	// validation handshake, which only gets its Reply.
 	ID string
 	// FreshUntil is when the signature's freshness window ends; after it a replay is refused as
 	// stale anyway, so the ID need not be remembered longer.
 	FreshUntil time.Time
-	// Subscription is the vendor's id of the subscription it came through: only that
-	// subscription's stream polls. "": every stream of the connection polls.
-	Subscription string
-	// Lifecycle is one of the Lifecycle* notifications, "" for activity.
-	Lifecycle string
-	// Reply, when set, is the answer the vendor expects (Graph's validation handshake echoes
-	// validationToken as text/plain); otherwise Telltale answers 200 with no body.
+	// Notices are what the delivery says, one per subscription it concerns (Graph batches
+	// notifications of several subscriptions in one request). None: the connection's tenant
+	// streams poll.
+	Notices []Notice
+	// Reply, when set, is the answer the vendor expects: the text of a validation handshake
+	// (Graph echoes validationToken), answered 200 text/plain, at most MaxReply bytes. Otherwise
+	// Telltale answers 200 with no body.
 	Reply *Reply
 }
 
-// Reply is an answer to a push notification.
+// Notice is one subscription's part of a delivery.
+type Notice struct {
+	// Subscription is the vendor's id of the subscription: only its stream polls. One Telltale
+	// does not hold: the tenant streams poll.
+	Subscription string
+	// Lifecycle is one of the Lifecycle* notifications, "" for activity.
+	Lifecycle string
+}
+
+// MaxReply bounds a handshake's reply.
+const MaxReply = 1024
+
+// Reply is the text answering a validation handshake.
 type Reply struct {
-	Status      int
-	ContentType string
-	Body        []byte
+	Body []byte
 }
 
 // Reasons of a WebhookRefusal, used as metric label values.

@@ -116,6 +116,9 @@ type Service struct {
 	hooks      *webhookGate
 	m          collectMetrics
 	cursorAt   map[string]CursorTime // when each stream's cursor was last committed here, by unit key
+	// making counts the push rounds of each connection under way on this node: a validation
+	// handshake is answered only then (the vendor validates while Subscribe is called).
+	making map[int64]int
 }
 
 // collectMetrics are collection's per-connection counters (label values are connection ids and

@@ -35,6 +35,7 @@ func (s *Service) keepPush(ctx context.Context, w store.Work) (time.Time, error)
 		return time.Time{}, nil // nothing to keep: the unit ends (discovery schedules it again)
 	}
 	defer s.afterRun(ctx, c, ss, time.Time{})
+	defer s.makingSubscriptions(c.ID)()
 	now := s.clock.Now()
 	next := now.Add(pushEvery)
 	failed := 0
@@ -281,4 +282,29 @@ func (s *Service) eachSubscribed(ctx context.Context, conn int64, fn func(store.
 			}
 		}
 	}
+}
+
+// makingSubscriptions marks a push round of the connection under way on this node until the
+// returned function is called.
+func (s *Service) makingSubscriptions(conn int64) (done func()) {
+	s.mu.Lock()
+	if s.making == nil {
+		s.making = map[int64]int{}
+	}
+	s.making[conn]++
+	s.mu.Unlock()
+	return func() {
+		s.mu.Lock()
+		if s.making[conn]--; s.making[conn] <= 0 {
+			delete(s.making, conn)
+		}
+		s.mu.Unlock()
+	}
+}
+
+// subscribing reports whether a push round of the connection is under way on this node.
+func (s *Service) subscribing(conn int64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.making[conn] > 0
 }

@@ -36,6 +36,10 @@ type graphLike struct {
 	live    map[string]connector.Subscription // by id
 	renewed map[string]int
 	removed []string
+	// onSubscribe runs in Subscribe before a subscription is made (outside mu), as the vendor's
+	// validation request does; handshakes counts them.
+	onSubscribe func()
+	handshakes  int
 }
 
 func (g *graphLike) Open(ctx context.Context, cfg connector.Config, deps connector.Deps) (connector.Session, error) {
@@ -61,6 +65,12 @@ func (s *graphLikeSession) Subscribe(_ context.Context, d connector.Drive, url s
 		return have, nil // Graph cannot be asked cheaply: what Telltale holds is the truth
 	}
 	g := s.g
+	g.mu.Lock()
+	hook := g.onSubscribe
+	g.mu.Unlock()
+	if hook != nil {
+		hook()
+	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.n++
@@ -96,7 +106,7 @@ func (s *graphLikeSession) Unsubscribe(_ context.Context, sub connector.Subscrip
 // clientState and an optional lifecycle event, as Graph's do.
 func (s *graphLikeSession) Deliver(_ context.Context, p connector.Push) (connector.Delivery, error) {
 	if tok := p.Query.Get("validationToken"); tok != "" {
-		return connector.Delivery{Reply: &connector.Reply{Status: http.StatusOK, ContentType: "text/plain", Body: []byte(tok)}}, nil
+		return connector.Delivery{Reply: &connector.Reply{Body: []byte(tok)}}, nil
 	}
 	var n struct {
 		ID, SubscriptionID, ClientState, LifecycleEvent string
@@ -106,7 +116,7 @@ func (s *graphLikeSession) Deliver(_ context.Context, p connector.Push) (connect
 	}
 	lc := map[string]string{"reauthorizationRequired": connector.LifecycleReauthorize, "missed": connector.LifecycleMissed,
 		"subscriptionRemoved": connector.LifecycleRemoved}[n.LifecycleEvent]
-	return connector.Delivery{ID: n.ID, FreshUntil: s.g.clk.Now().Add(time.Hour), Subscription: n.SubscriptionID, Lifecycle: lc}, nil
+	return connector.Delivery{ID: n.ID, FreshUntil: s.g.clk.Now().Add(time.Hour), Notices: []connector.Notice{{Subscription: n.SubscriptionID, Lifecycle: lc}}}, nil
 }
 
 // TestPushSubscriptionLifecycle (issue 13, contract v2 push): ingest keeps one row per vendor
@@ -151,11 +161,42 @@ func TestPushSubscriptionLifecycle(t *testing.T) {
 		return e.ingest.Webhook(ctx, "box", fmt.Sprint(c.ID), http.Header{}, query, bytes.NewReader(b))
 	}
 
-	// The validation handshake gets the connector's reply, and acts on nothing.
-	reply, err := deliver(nil, url.Values{"validationToken": {"Validation: token <1>"}})
-	if err != nil || reply == nil || string(reply.Body) != "Validation: token <1>" || reply.ContentType != "text/plain" {
-		t.Fatalf("handshake: %+v %v", reply, err)
+	// A validation handshake outside a push round is refused like a forgery (it carries no
+	// signature: answering it would tell a sender which connections exist, in Telltale's name).
+	if reply, err := deliver(nil, url.Values{"validationToken": {"Validation: token <1>"}}); err == nil || reply != nil {
+		t.Errorf("a handshake while no subscription is being made was answered: %+v %v", reply, err)
 	}
+	if r := ingest.WebhookRefusalReason(func() error { _, err := deliver(nil, url.Values{"validationToken": {"x"}}); return err }()); r != ingest.WebhookUnexpectedHandshake {
+		t.Errorf("refusal reason %q", r)
+	}
+	// During a push round (the vendor validates while Subscribe runs), it gets the connector's reply.
+	g.mu.Lock()
+	g.onSubscribe = func() {
+		reply, err := deliver(nil, url.Values{"validationToken": {"Validation: token <1>"}})
+		if err != nil || reply == nil || string(reply.Body) != "Validation: token <1>" {
+			t.Errorf("handshake during a push round: %+v %v", reply, err)
+		}
+		g.handshakes++
+	}
+	g.mu.Unlock()
+	// The vendor lost drive 0's subscription and Telltale its row: the next round subscribes.
+	lost := rowsOf(drives[0])[0].VendorID
+	g.mu.Lock()
+	delete(g.live, lost)
+	g.mu.Unlock()
+	if err := e.store.DeleteSubscription(ctx, c.ID, lost); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.store.ScheduleWork(ctx, store.Work{Kind: ingest.WorkPush, Key: fmt.Sprint(c.ID), ConnectionID: c.ID, NextRunAt: e.clock.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	e.settle(50)
+	g.mu.Lock()
+	if g.handshakes == 0 {
+		t.Errorf("no handshake was tried during the push round: the case proves nothing")
+	}
+	g.onSubscribe = nil
+	g.mu.Unlock()
 	// A forged notification is refused.
 	if _, err := deliver(map[string]string{"ID": "n0", "SubscriptionID": rowsOf(drives[0])[0].VendorID, "ClientState": "guess"}, nil); err == nil {
 		t.Fatal("a notification with the wrong clientState was accepted")
@@ -176,6 +217,28 @@ func TestPushSubscriptionLifecycle(t *testing.T) {
 		woken := !w.NextRunAt.After(now)
 		if woken != (d.ID == a.ID) {
 			t.Errorf("drive %s: stream due %v at %v after a notification for drive %s", d.VendorID, w.NextRunAt, now, a.VendorID)
+		}
+	}
+	e.settle(100)
+
+	// A notification of a subscription Telltale does not hold wakes no drive's stream (only the
+	// tenant's, of which this vendor has none) and makes no unit.
+	e.clock.Advance(30 * time.Second)
+	unitsBefore, _ := e.store.ListWork(ctx, c.ID)
+	if _, err := deliver(map[string]string{"ID": "n-unknown", "SubscriptionID": "sub-nobody-made", "ClientState": graphClientState}, nil); err != nil {
+		t.Fatal(err)
+	}
+	unitsAfter, _ := e.store.ListWork(ctx, c.ID)
+	if len(unitsAfter) != len(unitsBefore) {
+		t.Errorf("a notification of an unknown subscription changed the units: %d before, %d after", len(unitsBefore), len(unitsAfter))
+	}
+	for _, d := range drives {
+		w, err := e.store.GetWork(ctx, ingest.WorkStream, fmt.Sprintf("%d:drive:%d:feed", c.ID, d.ID))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !w.NextRunAt.After(e.clock.Now()) {
+			t.Errorf("drive %s's stream woken by a notification of a subscription nobody holds", d.VendorID)
 		}
 	}
 	e.settle(100)

@@ -175,16 +175,17 @@ func (s *Service) ensureStreams(ctx context.Context, c store.Connection, ss *ses
 	return nil
 }
 
-// wakeStreams makes every stream of a connection poll now (a push notification; contract v2 names
-// the streams concerned).
-func (s *Service) wakeStreams(ctx context.Context, conn int64) error {
+// wakeTenantStreams makes a connection's tenant-wide streams poll now (a push notification that
+// names no subscription Telltale holds).
+func (s *Service) wakeTenantStreams(ctx context.Context, conn int64) error {
 	ws, err := s.st.ListWork(ctx, conn)
 	if err != nil {
 		return err
 	}
 	now := s.clock.Now()
 	for _, w := range ws {
-		if w.Kind != WorkStream {
+		_, name, _ := strings.Cut(w.Key, ":")
+		if w.Kind != WorkStream || strings.HasPrefix(name, "drive:") {
 			continue
 		}
 		if _, err := s.st.ScheduleWork(ctx, store.Work{Kind: WorkStream, Key: w.Key, ConnectionID: conn, NextRunAt: now}); err != nil {

@@ -29,12 +29,13 @@ var ErrWebhookRefused = errors.New("push notification refused")
 
 // Refusal reasons besides the connector's (connector.Webhook*).
 const (
-	WebhookUnknownConnection = "unknown_connection" // no connection with that id (or not an id)
-	WebhookWrongService      = "wrong_service"      // the connection is of another service
-	WebhookNotCollecting     = "not_collecting"     // deauthorized, deleting, ...
-	WebhookUnverifiable      = "unverifiable"       // the connection's session cannot be opened to verify
-	WebhookTooLarge          = "too_large"          // the body is larger than MaxWebhookBody
-	WebhookUnreadable        = "unreadable"         // the body could not be read
+	WebhookUnknownConnection   = "unknown_connection"   // no connection with that id (or not an id)
+	WebhookWrongService        = "wrong_service"        // the connection is of another service
+	WebhookNotCollecting       = "not_collecting"       // deauthorized, deleting, ...
+	WebhookUnverifiable        = "unverifiable"         // the connection's session cannot be opened to verify
+	WebhookTooLarge            = "too_large"            // the body is larger than MaxWebhookBody
+	WebhookUnreadable          = "unreadable"           // the body could not be read
+	WebhookUnexpectedHandshake = "unexpected_handshake" // a validation handshake while no subscription is being made
 )
 
 // Limits of the push-notification gate.
@@ -231,7 +232,13 @@ func (s *Service) Webhook(ctx context.Context, service, id string, header http.H
 		return nil, s.refuseWebhook(label, reason, connID, err.Error())
 	}
 	if d.ID == "" {
-		// A handshake (Graph's validation request): nothing to act on, only the reply.
+		// A handshake (Graph's validation request) carries no signature: it is answered only
+		// while this node is making the connection's subscriptions (the vendor validates during
+		// the Subscribe call), with bounded plain text; otherwise it is refused like any forgery,
+		// so that it tells a sender nothing about which connections exist.
+		if d.Reply == nil || len(d.Reply.Body) > connector.MaxReply || !s.subscribing(connID) {
+			return nil, s.refuseWebhook(label, WebhookUnexpectedHandshake, connID, "a handshake while no subscription is being made")
+		}
 		s.hooks.deliveries.Inc(label, "handshake")
 		return d.Reply, nil
 	}
@@ -254,39 +261,60 @@ func (s *Service) Webhook(ctx context.Context, service, id string, header http.H
 	return d.Reply, nil
 }
 
-// actOnDelivery wakes the stream a delivery concerns, or, for a lifecycle notification, has its
-// subscription renewed (reauthorize) or made again (removed) by the push unit, now.
+// actOnDelivery wakes the streams a delivery concerns, or, for a lifecycle notification, has the
+// subscription renewed (reauthorize) or made again (removed) by the push unit, now. A notice of a
+// subscription Telltale does not hold (made before Telltale kept them, or left behind), and a
+// delivery without notices, wake the tenant streams only: no sender can make every drive's stream
+// poll.
 func (s *Service) actOnDelivery(ctx context.Context, conn int64, d connector.Delivery, now time.Time) error {
-	if d.Subscription == "" {
-		return s.wakeStreams(ctx, conn)
-	}
-	sub, err := s.st.FindSubscription(ctx, conn, d.Subscription)
-	if errors.Is(err, store.ErrNotFound) {
-		return s.wakeStreams(ctx, conn) // one we do not hold (made before Telltale kept them)
-	}
-	if err != nil {
-		return err
-	}
-	switch d.Lifecycle {
-	case connector.LifecycleReauthorize, connector.LifecycleRemoved:
-		if d.Lifecycle == connector.LifecycleRemoved {
-			err = s.st.DeleteSubscription(ctx, conn, sub.VendorID)
-		} else {
-			sub.ExpiresAt, sub.CheckedAt = now, now.Add(-time.Second) // due for renewal now
-			_, err = s.st.SaveSubscription(ctx, sub)
+	tenant := len(d.Notices) == 0
+	for _, n := range d.Notices {
+		sub, err := s.st.FindSubscription(ctx, conn, n.Subscription)
+		if errors.Is(err, store.ErrNotFound) || n.Subscription == "" {
+			tenant = true
+			continue
 		}
 		if err != nil {
 			return err
 		}
-		if _, err := s.st.ScheduleWork(ctx, store.Work{Kind: WorkPush, Key: key(conn), ConnectionID: conn, NextRunAt: now}); err != nil {
+		switch n.Lifecycle {
+		case connector.LifecycleReauthorize, connector.LifecycleRemoved:
+			if n.Lifecycle == connector.LifecycleRemoved {
+				err = s.st.DeleteSubscription(ctx, conn, sub.VendorID)
+			} else {
+				sub.ExpiresAt, sub.CheckedAt = now, now.Add(-time.Second) // due for renewal now
+				_, err = s.st.SaveSubscription(ctx, sub)
+			}
+			if err != nil {
+				return err
+			}
+			if _, err := s.st.ScheduleWork(ctx, store.Work{Kind: WorkPush, Key: key(conn), ConnectionID: conn, NextRunAt: now}); err != nil {
+				return err
+			}
+			if n.Lifecycle == connector.LifecycleReauthorize {
+				continue
+			}
+		}
+		// Activity, missed notifications, or a removed subscription (whose gap the stream covers).
+		if err := s.wake(ctx, conn, sub.Stream, now); err != nil {
 			return err
 		}
-		if d.Lifecycle == connector.LifecycleReauthorize {
-			return nil
-		}
 	}
-	// Activity, missed notifications, or a removed subscription (whose gap the stream covers).
-	_, err = s.st.ScheduleWork(ctx, store.Work{Kind: WorkStream, Key: streamUnitKey(conn, sub.Stream), ConnectionID: conn, NextRunAt: now})
+	if tenant {
+		return s.wakeTenantStreams(ctx, conn)
+	}
+	return nil
+}
+
+// wake makes one stream's unit poll now, if the unit exists (a notification never creates one).
+func (s *Service) wake(ctx context.Context, conn int64, stream string, now time.Time) error {
+	k := streamUnitKey(conn, stream)
+	if _, err := s.st.GetWork(ctx, WorkStream, k); errors.Is(err, store.ErrNotFound) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	_, err := s.st.ScheduleWork(ctx, store.Work{Kind: WorkStream, Key: k, ConnectionID: conn, NextRunAt: now})
 	return err
 }
 

@@ -678,7 +678,11 @@ func (s *session) Deliver(_ context.Context, p connector.Push) (connector.Delive
 	if !matched {
 		return refuse(connector.WebhookBadSignature, "the Box signature does not match either configured key")
 	}
-	return connector.Delivery{ID: webhookDeliveryID(body, ts), FreshUntil: at.Add(webhookMaxAge), Subscription: webhookOf(body)}, nil
+	d := connector.Delivery{ID: webhookDeliveryID(body, ts), FreshUntil: at.Add(webhookMaxAge)}
+	if id := webhookOf(body); id != "" {
+		d.Notices = []connector.Notice{{Subscription: id}}
+	}
+	return d, nil
 }
 
 // webhookOf is the id of the webhook a signed delivery came through ("" when the body has none:
