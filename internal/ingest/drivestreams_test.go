@@ -389,9 +389,18 @@ func TestStreamFileStatesAndRecrawl(t *testing.T) {
 	p.mu.Lock()
 	before := len(p.calls)
 	p.mu.Unlock()
+	// A file deleted at the vendor while the position was lost: nothing reports it; the re-crawl
+	// does not find it, so it must leave the index.
+	ghost := store.File{ConnectionID: c.ID, DriveID: a.ID, VendorID: "deleted-while-lost", Name: "gone.txt", IndexedAt: e.clock.Now().Add(-time.Hour)}
+	if err := e.store.UpsertFiles(ctx, []store.File{ghost}); err != nil {
+		t.Fatal(err)
+	}
 	f.recrawl.Store(a.VendorID, true)
 	e.clock.Advance(3 * time.Minute)
 	e.settle(300)
+	if got, err := e.store.FindFiles(ctx, c.ID, []string{ghost.VendorID}); err != nil || len(got) != 1 || !got[0].Deleted {
+		t.Errorf("a file the re-crawl did not find is still live: %+v %v", got, err)
+	}
 	p.mu.Lock()
 	calls := append([]string(nil), p.calls[before:]...)
 	p.mu.Unlock()

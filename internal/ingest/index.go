@@ -3,6 +3,7 @@ package ingest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path"
 	"strconv"
 	"strings"
@@ -51,6 +52,17 @@ func (s *Service) index(ctx context.Context, w store.Work) (time.Time, error) {
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return time.Time{}, err
 	}
+	// When this crawl began (kept across runs and restarts): at its end, the drive's files it did
+	// not find are gone (a re-crawl after a lost position must not leave deleted files live).
+	startName := indexStartCursor + strconv.FormatInt(d.ID, 10)
+	began, err := s.st.InitCursor(ctx, c.ID, startName, s.clock.Now().UTC().Format(time.RFC3339Nano))
+	if err != nil {
+		return time.Time{}, err
+	}
+	crawlStart, err := time.Parse(time.RFC3339Nano, began)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("ingest: crawl start of drive %d: %w", d.ID, err)
+	}
 	// The drive's own streams start before its crawl (a run resuming a crawl finds them started).
 	if lost, err := s.startDriveStreams(ctx, c, ss, d, unit); err != nil || lost {
 		return time.Time{}, err
@@ -90,6 +102,12 @@ func (s *Service) index(ctx context.Context, w store.Work) (time.Time, error) {
 				}
 			}
 			if done {
+				if _, err := q.MarkFilesGone(ctx, c.ID, d.ID, crawlStart); err != nil {
+					return err
+				}
+				if err := q.SaveCursor(ctx, c.ID, startName, ""); err != nil {
+					return err
+				}
 				n, err := q.CountFiles(ctx, c.ID, d.ID)
 				if err != nil {
 					return err

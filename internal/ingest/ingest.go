@@ -47,6 +47,9 @@ const pushEvery = 24 * time.Hour
 // Cursors of a drive's crawl (streams: streams.go).
 const indexCursor = "index:" // + drive row id
 
+// indexStartCursor keeps when a drive's crawl began ("indexstart:" + drive row id), until it ends.
+const indexStartCursor = "indexstart:"
+
 // Options configure a Service.
 type Options struct {
 	Store       store.Store

@@ -232,6 +232,9 @@ type FileQueries interface {
 	GetFile(ctx context.Context, connectionID int64, vendorID string) (File, error)
 	// CountFiles counts the non-deleted files of a connection (driveID 0) or of one drive.
 	CountFiles(ctx context.Context, connectionID, driveID int64) (int64, error)
+	// MarkFilesGone marks deleted the drive's files not indexed since before (a finished re-crawl
+	// did not find them) and returns how many.
+	MarkFilesGone(ctx context.Context, connectionID, driveID int64, before time.Time) (int64, error)
 	// FindFiles returns the connection's files with the given vendor ids (missing ones are absent).
 	FindFiles(ctx context.Context, connectionID int64, vendorIDs []string) ([]File, error)
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/telltale-dev/telltale/internal/store"
 )
@@ -239,6 +240,17 @@ func (q *Queries) SaveCursor(ctx context.Context, connectionID int64, stream, va
 	_, err := q.w.ExecContext(ctx, q.d.q(`INSERT INTO cursors (connection_id, stream, value, updated_at) VALUES (?, ?, ?, ?)
 ON CONFLICT (connection_id, stream) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`), connectionID, stream, value, micros(nowUTC()))
 	return q.wrap("save cursor "+stream, err)
+}
+
+// MarkFilesGone implements store.FileQueries.
+func (q *Queries) MarkFilesGone(ctx context.Context, connectionID, driveID int64, before time.Time) (int64, error) {
+	res, err := q.w.ExecContext(ctx, q.d.q(`UPDATE files SET deleted = 1 WHERE connection_id = ? AND drive_id = ? AND deleted = 0 AND indexed_at < ?`),
+		connectionID, driveID, micros(before))
+	if err != nil {
+		return 0, q.wrap("mark files gone", err)
+	}
+	n, err := res.RowsAffected()
+	return n, q.wrap("mark files gone", err)
 }
 
 // InitCursor implements store.CursorQueries.

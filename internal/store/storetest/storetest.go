@@ -239,6 +239,20 @@ func testFiles(t *testing.T, s store.Store) {
 	if _, err := s.GetFile(ctx, c.ID, "nope"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("missing file: %v", err)
 	}
+	// MarkFilesGone: a drive's files not indexed since the given time are marked deleted, others kept.
+	gc := mkConn(t, s, "files gone")
+	t0 := time.Date(2026, 11, 1, 9, 0, 0, 0, time.UTC)
+	noErr(t, s.UpsertFiles(ctx, []store.File{{ConnectionID: gc.ID, DriveID: 7, VendorID: "old", Name: "old", IndexedAt: t0},
+		{ConnectionID: gc.ID, DriveID: 7, VendorID: "seen", Name: "seen", IndexedAt: t0.Add(time.Hour)},
+		{ConnectionID: gc.ID, DriveID: 8, VendorID: "other", Name: "other", IndexedAt: t0}}))
+	if n := ok(s.MarkFilesGone(ctx, gc.ID, 7, t0.Add(time.Minute)))(t); n != 1 {
+		t.Errorf("marked %d files gone, want 1", n)
+	}
+	for _, f := range ok(s.FindFiles(ctx, gc.ID, []string{"old", "seen", "other"}))(t) {
+		if f.Deleted != (f.VendorID == "old") {
+			t.Errorf("file %s deleted=%v", f.VendorID, f.Deleted)
+		}
+	}
 }
 
 // Event builds a valid event for tests.
