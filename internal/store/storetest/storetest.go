@@ -353,6 +353,11 @@ func everyField(c store.Connection) *event.FileEvent {
 			s.Index(0).SetString(fmt.Sprint(name, "-a"))
 			s.Index(1).SetString(fmt.Sprint(name, "-b"))
 			v.Set(s)
+		case v.Kind() == reflect.Slice && v.Type().Elem().Kind() == reflect.Struct:
+			s := reflect.MakeSlice(v.Type(), 2, 2)
+			fill(s.Index(0), name+"[0]")
+			fill(s.Index(1), name+"[1]")
+			v.Set(s)
 		case v.Kind() == reflect.Int || v.Kind() == reflect.Int64:
 			v.SetInt(int64(n))
 		case v.Kind() == reflect.Bool:
