@@ -47,6 +47,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		"Transactions":     testTransactions,
 		"DriveScope":       testDriveScope,
 		"VendorRecords":    testVendorRecords,
+		"Destinations":     testDestinations,
 		"CountGroup":       testCountGroup,
 		"SavedSearches":    testSavedSearches,
 		"Checkpoints":      testCheckpoints,
