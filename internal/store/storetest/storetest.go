@@ -49,6 +49,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		"VendorRecords":    testVendorRecords,
 		"Destinations":     testDestinations,
 		"CountGroup":       testCountGroup,
+		"SearchRisk":       testSearchRisk,
 		"SavedSearches":    testSavedSearches,
 		"Checkpoints":      testCheckpoints,
 	}
