@@ -121,6 +121,33 @@ type DriveList struct {
 type Settings struct {
 	TrustedDomains []string `json:"trusted_domains"`
 	RetentionDays  int      `json:"retention_days"`
+	// Risk is how events are scored (docs/RISK.md). A PUT without it keeps the stored one; a PUT
+	// with it replaces it, and what it leaves out takes the default.
+	Risk *RiskSettings `json:"risk,omitempty"`
+}
+
+// RiskSettings are the weights of the risk indicators, the severity bands and the working hours.
+type RiskSettings struct {
+	Weights      map[string]int `json:"weights"` // indicator -> weight (0 turns it off)
+	Bands        RiskBands      `json:"bands"`
+	WorkingHours WorkingHours   `json:"working_hours"`
+}
+
+// RiskBands are the lowest score of each severity; below Low is none.
+type RiskBands struct {
+	Low      int `json:"low"`
+	Moderate int `json:"moderate"`
+	High     int `json:"high"`
+	Critical int `json:"critical"`
+}
+
+// WorkingHours are the organization's working hours: "HH:MM" to "HH:MM" on days (mon ... sun)
+// in an IANA time zone; outside them an event has the off_hours indicator.
+type WorkingHours struct {
+	TimeZone string   `json:"time_zone"`
+	Start    string   `json:"start"`
+	End      string   `json:"end"`
+	Days     []string `json:"days"`
 }
 
 // User is someone (or a service account) who signs in to Telltale.

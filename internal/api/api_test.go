@@ -562,3 +562,51 @@ func TestMustChangePasswordSession(t *testing.T) {
 		t.Errorf("after the change, GET connections: %d %s", code, body)
 	}
 }
+
+// TestRiskSettings: an admin edits weights, bands and working hours through the settings; a bad
+// value is refused saying what is wrong; a PUT without risk keeps it; every change is audited.
+func TestRiskSettings(t *testing.T) {
+	f := newFixture(t)
+	var got client.Settings
+	code, body := f.do(t, f.admin, "GET", "/api/v1/settings", nil)
+	json.Unmarshal(body, &got)
+	if code != 200 || got.Risk == nil || got.Risk.Weights["public_link"] != 4 || got.Risk.Bands != (client.RiskBands{Low: 1, Moderate: 4, High: 7, Critical: 9}) ||
+		got.Risk.WorkingHours.TimeZone != "UTC" {
+		t.Fatalf("defaults: %d %s", code, body)
+	}
+	bad := client.Settings{TrustedDomains: []string{}, RetentionDays: 30, Risk: &client.RiskSettings{
+		Weights: map[string]int{"off_hours": -1}, Bands: client.RiskBands{Low: 1, Moderate: 7, High: 7, Critical: 9}}}
+	code, body = f.do(t, f.admin, "PUT", "/api/v1/settings", bad)
+	p := problem(t, body)
+	for _, want := range []string{"risk.weights.off_hours: -1 is negative", "risk.bands.high: starts at 7, not above moderate (7): the bands overlap"} {
+		if code != 400 || !strings.Contains(p.Detail, want) {
+			t.Errorf("bad risk settings: %d %q lacks %q", code, p.Detail, want)
+		}
+	}
+	good := client.Settings{TrustedDomains: []string{"corp.example"}, RetentionDays: 30, Risk: &client.RiskSettings{
+		Weights: map[string]int{"off_hours": 3}, WorkingHours: client.WorkingHours{TimeZone: "Europe/Paris"}}}
+	code, body = f.do(t, f.admin, "PUT", "/api/v1/settings", good)
+	json.Unmarshal(body, &got)
+	if code != 200 || got.Risk.Weights["off_hours"] != 3 || got.Risk.Weights["public_link"] != 4 || got.Risk.WorkingHours.TimeZone != "Europe/Paris" ||
+		got.Risk.WorkingHours.Start != "08:00" {
+		t.Fatalf("risk settings: %d %s", code, body)
+	}
+	// without risk: trusted domains change, risk stays
+	code, body = f.do(t, f.admin, "PUT", "/api/v1/settings", client.Settings{TrustedDomains: []string{"corp.example", "partner.example"}, RetentionDays: 30})
+	json.Unmarshal(body, &got)
+	if code != 200 || got.Risk.Weights["off_hours"] != 3 || got.Risk.WorkingHours.TimeZone != "Europe/Paris" {
+		t.Errorf("a PUT without risk changed it: %d %s", code, body)
+	}
+	_, body = f.do(t, f.admin, "GET", "/api/v1/audit?action=settings.update", nil)
+	var audit client.AuditList
+	json.Unmarshal(body, &audit)
+	found := false
+	for _, e := range audit.Items {
+		var d struct{ Risk client.RiskSettings }
+		json.Unmarshal(e.Details, &d)
+		found = found || e.Outcome == "ok" && d.Risk.Weights["off_hours"] == 3 && d.Risk.WorkingHours.TimeZone == "Europe/Paris"
+	}
+	if !found {
+		t.Errorf("the risk change is not in the audit log: %s", body)
+	}
+}

@@ -412,6 +412,8 @@ func TestBrowserWalkthrough(t *testing.T) {
 	u.waitText("#ev-file", fileName, 10*time.Second)
 	u.waitText("#ev-action", "file-shared", time.Second) // newest first
 	u.waitText("#timeline", "file-created", time.Second)
+	u.waitText("#ev-risk", "public_link", time.Second) // the risk, explained (issue 16)
+	u.waitText("#ev-risk", "a link anyone who has it can open", time.Second)
 	u.checkPage("event")
 
 	u.step = "export CSV"

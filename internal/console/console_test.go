@@ -23,6 +23,7 @@ import (
 	"github.com/telltale-dev/telltale/internal/auth"
 	"github.com/telltale-dev/telltale/internal/config"
 	"github.com/telltale-dev/telltale/internal/console"
+	"github.com/telltale-dev/telltale/internal/event"
 )
 
 // httpBrowser is a cookie-keeping HTTP client that does not follow redirects.
@@ -561,5 +562,38 @@ func TestPasswordChangeKeepsYouSignedIn(t *testing.T) {
 	resp, page = b.get("/connections")
 	if resp.StatusCode != http.StatusOK || !strings.Contains(page, "Your password was changed.") || !strings.Contains(page, "Data connections") {
 		t.Errorf("after the change: %d\n%s", resp.StatusCode, page)
+	}
+}
+
+// TestEventPageExplainsRisk (issue 16): the event page shows the severity and score, each
+// indicator with its weight and why, or the trust that made the event score 0.
+func TestEventPageExplainsRisk(t *testing.T) {
+	t.Parallel()
+	ta := newTestApp(t, false)
+	srv := ta.httpServer(t)
+	at := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	risky := &event.FileEvent{Timestamp: at, Event: event.Meta{Action: event.ActionShared, Observer: event.ObserverBox, VendorIDs: []string{"r1"}},
+		User: event.User{Email: "ann@example.com"}, File: event.File{ID: "f1", Name: "tool.py"},
+		Risk: event.Risk{Score: 8, Severity: event.SeverityHigh, Indicators: []string{"public_link", "off_hours", "category_source_code"},
+			Reasons: []event.Reason{{Indicator: "public_link", Weight: 4, Why: "a link anyone who has it can open"},
+				{Indicator: "off_hours", Weight: 1, Why: "tue 02:00 in America/Denver; working hours are 08:00-18:00 mon tue wed thu fri"},
+				{Indicator: "category_source_code", Weight: 3, Why: "a source code file"}}}}
+	trusted := &event.FileEvent{Timestamp: at, Event: event.Meta{Action: event.ActionShared, Observer: event.ObserverBox, VendorIDs: []string{"t1"}},
+		User: event.User{Email: "ann@example.com"}, File: event.File{ID: "f2", Name: "memo.txt"},
+		Risk: event.Risk{Severity: event.SeverityNone, Trusted: true, TrustReason: "every destination is in a trusted domain (example.com)"}}
+	if _, err := ta.App.Store.InsertEvents(context.Background(), []*event.FileEvent{risky, trusted}, false); err != nil {
+		t.Fatal(err)
+	}
+	b := newBrowser(t, srv.URL)
+	b.login("rita", readerPassword)
+	_, page := b.get(fmt.Sprint("/events/", risky.Event.ID))
+	for _, want := range []string{`<strong>high</strong>, score 8`, `<span class="tag">public_link</span> +4: a link anyone who has it can open`,
+		`<span class="tag">off_hours</span> +1: tue 02:00 in America/Denver`, `<span class="tag">category_source_code</span> +3: a source code file`} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the event page lacks %s", want)
+		}
+	}
+	if _, page = b.get(fmt.Sprint("/events/", trusted.Event.ID)); !strings.Contains(page, "trusted: every destination is in a trusted domain (example.com)") {
+		t.Errorf("the trusted event's page does not say why it is trusted")
 	}
 }

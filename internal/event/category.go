@@ -52,7 +52,7 @@ func init() {
 		CategorySourceCode:   "go c h cc cpp cxx hpp cs java kt kts scala py rb rs swift m mm php pl pm lua r sql ts tsx jsx vue dart hs erl ex exs clj fs ipynb",
 		CategorySpreadsheet:  "xls xlsx xlsm xlsb xlt xltx ods csv tsv numbers gsheet",
 		CategoryVideo:        "mp4 m4v mov avi wmv mkv webm flv mpg mpeg 3gp",
-		CategoryVirtualDisk:  "vmdk vdi vhd vhdx qcow2 ova ovf",
+		CategoryVirtualDisk:  "vmdk vdi vhd vhdx qcow2 ova ovf img dsk hdd hds",
 		CategoryEmail:        "eml msg pst ost mbox",
 	} {
 		for _, e := range strings.Fields(exts) {
@@ -87,6 +87,13 @@ var byMIMEPrefix = []struct {
 	{"application/x-executable", CategoryExecutable},
 	{"application/vnd.microsoft.portable-executable", CategoryExecutable},
 	{"application/x-sh", CategoryScript},
+	{"text/x-shellscript", CategoryScript},
+	{"application/x-powershell", CategoryScript},
+	{"application/x-virtualbox-", CategoryVirtualDisk},
+	{"application/x-vhd", CategoryVirtualDisk},
+	{"application/x-vmdk", CategoryVirtualDisk},
+	{"application/x-qemu-disk", CategoryVirtualDisk},
+	{"application/x-raw-disk-image", CategoryVirtualDisk},
 	{"application/javascript", CategoryScript},
 	{"text/javascript", CategoryScript},
 	{"message/rfc822", CategoryEmail},

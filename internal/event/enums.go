@@ -135,3 +135,38 @@ func (s Severity) Valid() bool { return slices.Contains(severities, s) }
 
 // Rank orders severities: none 0 ... critical 4; unknown -1.
 func (s Severity) Rank() int { return slices.Index(severities, s) }
+
+// Risk indicators: what can make an event risky (docs/RISK.md). Their names are part of the public
+// contract (stored on events, searched with risk.indicator:...): add, never rename.
+const (
+	IndicatorPublicLink       = "public_link"       // shared by a link anyone can open
+	IndicatorOrganizationLink = "organization_link" // shared by a link anyone in the organization can open
+	IndicatorUntrustedDomain  = "untrusted_domain"  // shared or sent to an address outside the trusted domains
+	IndicatorPersonalMail     = "personal_mail"     // shared or sent to a personal-mail address (gmail.com, ...)
+	IndicatorFirstUse         = "first_use"         // a destination this person never shared or sent to before
+	IndicatorOffHours         = "off_hours"         // outside the organization's working hours
+)
+
+// CategoryIndicatorPrefix starts the name of a file category's indicator: category_source_code.
+const CategoryIndicatorPrefix = "category_"
+
+// CategoryIndicator returns the indicator of a file category ("" for other and unknown categories).
+func CategoryIndicator(c Category) string {
+	if c == CategoryOther || !c.Valid() {
+		return ""
+	}
+	return CategoryIndicatorPrefix + string(c)
+}
+
+// Indicators lists every risk indicator: the destination and context ones, then one per file
+// category (other has none).
+func Indicators() []string {
+	out := []string{IndicatorPublicLink, IndicatorOrganizationLink, IndicatorUntrustedDomain, IndicatorPersonalMail,
+		IndicatorFirstUse, IndicatorOffHours}
+	for _, c := range categories {
+		if i := CategoryIndicator(c); i != "" {
+			out = append(out, i)
+		}
+	}
+	return out
+}

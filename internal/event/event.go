@@ -91,12 +91,23 @@ type Source struct {
 	UserAgent string `json:"user_agent,omitempty"`
 }
 
-// Risk holds trust and severity, set by enrichment and alert rules.
+// Risk is the event's risk as ingest assessed it (docs/RISK.md): trust, the score (the sum of the
+// weights of its indicators), the severity band of the score, the indicators and, for each, its
+// weight and why it applies, as they were when the event was stored.
 type Risk struct {
 	Trusted     bool     `json:"trusted,omitempty"`
 	TrustReason string   `json:"trust_reason,omitempty"`
+	Score       int      `json:"score,omitempty"`
 	Severity    Severity `json:"severity,omitempty"`
-	Indicators  []string `json:"indicators,omitempty"`
+	Indicators  []string `json:"indicators,omitempty"` // names, as Indicators lists them
+	Reasons     []Reason `json:"reasons,omitempty"`    // one per indicator, in the same order
+}
+
+// Reason explains one indicator of an event's risk.
+type Reason struct {
+	Indicator string `json:"indicator"`
+	Weight    int    `json:"weight"`
+	Why       string `json:"why,omitempty"`
 }
 
 // Validate reports the first reason the event cannot be stored, naming the field.
@@ -128,6 +139,9 @@ func (e *FileEvent) Validate() error {
 	}
 	if e.Risk.Severity != "" && !e.Risk.Severity.Valid() {
 		return fmt.Errorf("event: risk.severity %q is not one of %v", e.Risk.Severity, Severities())
+	}
+	if e.Risk.Score < 0 {
+		return fmt.Errorf("event: risk.score %d is negative", e.Risk.Score)
 	}
 	return nil
 }

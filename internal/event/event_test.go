@@ -121,6 +121,17 @@ func TestCategoryOf(t *testing.T) {
 		{"x.unknownext", "application/x-thing", CategoryOther},
 		{"", "", CategoryOther},
 		{"sheet", "application/vnd.google-apps.spreadsheet", CategorySpreadsheet},
+		// disk images by extension and MIME type (issue 16)
+		{"usb.img", "", CategoryVirtualDisk},
+		{"floppy.dsk", "", CategoryVirtualDisk},
+		{"vm.hdd", "", CategoryVirtualDisk},
+		{"disk", "application/x-virtualbox-vdi", CategoryVirtualDisk},
+		{"disk", "application/x-vhd", CategoryVirtualDisk},
+		{"disk", "application/x-qemu-disk", CategoryVirtualDisk},
+		// scripts by MIME type before the generic source code of text/x-
+		{"deploy", "text/x-shellscript", CategoryScript},
+		{"setup", "application/x-powershell", CategoryScript},
+		{"tool", "text/x-python", CategorySourceCode},
 	} {
 		if got := CategoryOf(tc.name, tc.mime); got != tc.want {
 			t.Errorf("CategoryOf(%q, %q) = %q, want %q", tc.name, tc.mime, got, tc.want)

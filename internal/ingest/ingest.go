@@ -24,6 +24,7 @@ import (
 	"github.com/telltale-dev/telltale/internal/hashing"
 	"github.com/telltale-dev/telltale/internal/httpx"
 	"github.com/telltale-dev/telltale/internal/metrics"
+	"github.com/telltale-dev/telltale/internal/risk"
 	"github.com/telltale-dev/telltale/internal/secret"
 	"github.com/telltale-dev/telltale/internal/settings"
 	"github.com/telltale-dev/telltale/internal/store"
@@ -468,6 +469,18 @@ func (s *Service) trusted(ctx context.Context) settings.Settings {
 		s.log.Warn("ingest: loading trusted domains", "err", err)
 	}
 	return st
+}
+
+// scorer prepares the risk settings loaded with the trusted domains. Settings are validated when
+// saved, so a failure here means a stored value this version refuses: the defaults score instead,
+// and the log says so.
+func (s *Service) scorer(st settings.Settings) *risk.Scorer {
+	sc, err := risk.NewScorer(st.Risk, st.TrustedDomains)
+	if err != nil {
+		s.log.Warn("ingest: the stored risk settings are not valid; scoring with the defaults", "err", err)
+		sc, _ = risk.NewScorer(risk.Defaults(), st.TrustedDomains)
+	}
+	return sc
 }
 
 // Verify opens a throwaway session with cfg and asks the vendor who it is.

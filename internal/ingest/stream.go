@@ -15,6 +15,7 @@ import (
 	"github.com/telltale-dev/telltale/internal/connection"
 	"github.com/telltale-dev/telltale/internal/connector"
 	"github.com/telltale-dev/telltale/internal/event"
+	"github.com/telltale-dev/telltale/internal/risk"
 	"github.com/telltale-dev/telltale/internal/settings"
 	"github.com/telltale-dev/telltale/internal/store"
 )
@@ -210,6 +211,7 @@ func (s *Service) storePage(ctx context.Context, c store.Connection, ss *session
 		recs = append(recs, r)
 	}
 	trust := s.trusted(ctx)
+	scorer := s.scorer(trust)
 	committed := false // the page's cursor was saved with it
 	err = s.st.InTx(ctx, func(q store.Queries) error {
 		cur, err := q.GetConnection(ctx, c.ID)
@@ -252,6 +254,11 @@ func (s *Service) storePage(ctx context.Context, c store.Connection, ss *session
 		ptrs := make([]*event.FileEvent, len(merged))
 		for i := range merged {
 			Enrich(&merged[i], c, trust)
+			// in time order (Coalesce sorts), so the first event of the page to use a
+			// destination is the one that is first use
+			if err := assessRisk(ctx, q, scorer, &merged[i]); err != nil {
+				return err
+			}
 			ptrs[i] = &merged[i]
 			if merged[i].Timestamp.After(res.Newest) {
 				res.Newest = merged[i].Timestamp
@@ -567,6 +574,21 @@ func Enrich(e *event.FileEvent, c store.Connection, trust settings.Settings) {
 		xs = append(xs, event.ExposureOutsideTrustedDomain)
 	}
 	e.Sharing.Exposure = xs
+}
+
+// assessRisk sets e's risk (internal/risk, docs/RISK.md). The destinations e's actor uses for the
+// first time are recorded in q, the page's transaction, so a crash redoing the page finds them new
+// again and a page using a new destination twice makes only its first event first use.
+func assessRisk(ctx context.Context, q store.DestinationQueries, sc *risk.Scorer, e *event.FileEvent) error {
+	var fresh []string
+	if keys := sc.Destinations(e); len(keys) > 0 {
+		var err error
+		if fresh, err = q.MarkDestinations(ctx, risk.Person(e), keys, e.Timestamp); err != nil {
+			return err
+		}
+	}
+	e.Risk = sc.Assess(e, fresh)
+	return nil
 }
 
 // fileStates applies the file states and removals a stream page reports to the file index. A state

@@ -85,6 +85,10 @@ func matchTerm(t *Term, e *event.FileEvent) bool {
 	case "severity":
 		r := e.Risk.Severity.Rank()
 		return r >= 0 && compareInt(int64(r), t.Op, t.Num)
+	case "score":
+		return e.Risk.Severity != "" && compareInt(int64(e.Risk.Score), t.Op, t.Num)
+	case "indicator":
+		return slices.Contains(e.Risk.Indicators, t.Value)
 	case "trusted":
 		return e.Risk.Trusted == (t.Value == "true")
 	case "id":

@@ -1,5 +1,6 @@
 // Package settings holds the organization-wide settings kept in the store: trusted domains (R6.5,
-// used to mark sharing outside the company) and the retention of deauthorized connections (R1.8).
+// used to mark sharing outside the company), the retention of deauthorized connections (R1.8) and
+// the risk settings (weights, severity bands, working hours: internal/risk, docs/RISK.md).
 // It validates them once, for the API, the console and the CLI alike.
 package settings
 
@@ -12,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/telltale-dev/telltale/internal/risk"
 	"github.com/telltale-dev/telltale/internal/store"
 )
 
@@ -19,12 +21,14 @@ import (
 type Settings struct {
 	TrustedDomains []string // lower-case domain names; a domain also trusts its subdomains
 	RetentionDays  int
+	Risk           risk.Config // zero: the defaults (Save stores them in full)
 }
 
 // Keys in the settings table.
 const (
 	keyTrustedDomains = "trusted_domains"
 	keyRetentionDays  = "retention_days"
+	keyRisk           = "risk"
 )
 
 // Limits of the retention setting, in days.
@@ -42,6 +46,11 @@ func Load(ctx context.Context, q store.SettingQueries, defaultRetentionDays int)
 	if err := get(ctx, q, keyRetentionDays, &s.RetentionDays); err != nil {
 		return s, err
 	}
+	if err := get(ctx, q, keyRisk, &s.Risk); err != nil {
+		return s, err
+	}
+	// an indicator added since the settings were saved gets its default weight
+	s.Risk = s.Risk.WithDefaults()
 	return s, nil
 }
 
@@ -67,6 +76,11 @@ func (s Settings) Retention() time.Duration { return time.Duration(s.RetentionDa
 func Normalize(s Settings) (Settings, error) {
 	var errs []error
 	out := Settings{RetentionDays: s.RetentionDays, TrustedDomains: []string{}}
+	r, err := risk.Normalize(s.Risk)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	out.Risk = r
 	for i, d := range s.TrustedDomains {
 		n := strings.TrimSuffix(strings.ToLower(strings.TrimSpace(d)), ".")
 		n = strings.TrimPrefix(n, "*.")
@@ -118,8 +132,12 @@ func Save(ctx context.Context, st store.Store, s Settings) (Settings, error) {
 	}
 	td, _ := json.Marshal(n.TrustedDomains)
 	rd, _ := json.Marshal(n.RetentionDays)
+	rk, _ := json.Marshal(n.Risk)
 	err = st.InTx(ctx, func(q store.Queries) error {
 		if err := q.PutSetting(ctx, keyTrustedDomains, td); err != nil {
+			return err
+		}
+		if err := q.PutSetting(ctx, keyRisk, rk); err != nil {
 			return err
 		}
 		return q.PutSetting(ctx, keyRetentionDays, rd)
@@ -130,14 +148,5 @@ func Save(ctx context.Context, st store.Store, s Settings) (Settings, error) {
 // Trusted reports whether an email address or domain is inside the trusted domains (a trusted
 // domain also covers its subdomains).
 func (s Settings) Trusted(addrOrDomain string) bool {
-	d := strings.ToLower(strings.TrimSpace(addrOrDomain))
-	if i := strings.LastIndexByte(d, '@'); i >= 0 {
-		d = d[i+1:]
-	}
-	for _, t := range s.TrustedDomains {
-		if d == t || strings.HasSuffix(d, "."+t) {
-			return true
-		}
-	}
-	return false
+	return risk.TrustedBy(s.TrustedDomains, addrOrDomain) != ""
 }

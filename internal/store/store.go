@@ -46,6 +46,7 @@ type Queries interface {
 	OutboxQueries
 	HashQueries
 	VendorRecordQueries
+	DestinationQueries
 	SavedSearchQueries
 	PeopleQueries
 	UserQueries
@@ -578,6 +579,17 @@ type VendorRecordQueries interface {
 	MarkVendorRecords(ctx context.Context, connectionID int64, ids []string, at time.Time) ([]string, error)
 	// PruneVendorRecords forgets records seen before the given time and returns how many.
 	PruneVendorRecords(ctx context.Context, before time.Time) (int64, error)
+}
+
+// ---- risk ----
+
+// DestinationQueries remember the destinations each person has shared or sent files to, for the
+// first_use risk indicator (internal/risk). Ingest calls them in the transaction that stores the
+// events, so a destination used twice in one page is new only for the first event.
+type DestinationQueries interface {
+	// MarkDestinations records that person used each destination (first seen at) and returns those
+	// never recorded for the person before, in the order given (duplicates within dests count once).
+	MarkDestinations(ctx context.Context, person string, dests []string, at time.Time) ([]string, error)
 }
 
 // ---- people ----

@@ -150,6 +150,53 @@ func (q *Queries) MarkVendorRecords(ctx context.Context, connectionID int64, ids
 	return out, nil
 }
 
+// MarkDestinations implements store.DestinationQueries.
+func (q *Queries) MarkDestinations(ctx context.Context, person string, dests []string, at time.Time) ([]string, error) {
+	seen := make(map[string]bool, len(dests))
+	uniq := make([]string, 0, len(dests))
+	for _, d := range dests {
+		if !seen[d] {
+			seen[d] = true
+			uniq = append(uniq, d)
+		}
+	}
+	fresh := make(map[string]bool, len(uniq))
+	err := chunks(uniq, func(part []string) error {
+		query := `INSERT INTO risk_destinations (person, destination, first_seen) VALUES `
+		args := make([]any, 0, 3*len(part))
+		for i, d := range part {
+			if i > 0 {
+				query += ", "
+			}
+			query += "(?, ?, ?)"
+			args = append(args, person, d, micros(at))
+		}
+		rows, err := q.w.QueryContext(ctx, q.d.q(query+` ON CONFLICT (person, destination) DO NOTHING RETURNING destination`), args...)
+		if err != nil {
+			return q.wrap("mark destinations", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var d string
+			if err := rows.Scan(&d); err != nil {
+				return q.wrap("mark destinations", err)
+			}
+			fresh[d] = true
+		}
+		return q.wrap("mark destinations", rows.Err())
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, 0, len(fresh))
+	for _, d := range uniq {
+		if fresh[d] {
+			out = append(out, d)
+		}
+	}
+	return out, nil
+}
+
 // PruneVendorRecords implements store.VendorRecordQueries.
 func (q *Queries) PruneVendorRecords(ctx context.Context, before time.Time) (int64, error) {
 	res, err := q.w.ExecContext(ctx, q.d.q(`DELETE FROM vendor_records WHERE seen_at < ?`), micros(before))

@@ -173,6 +173,44 @@ func (p *docParser) strsField(dst *[]string) bool {
 	return ok
 }
 
+// reasons reads an array of {"i": indicator, "w": weight, "y": why} objects.
+func (p *docParser) reasons(dst *[]docReason) bool {
+	if !p.byte('[') {
+		return false
+	}
+	out := []docReason{}
+	if p.byte(']') {
+		*dst = out
+		return true
+	}
+	for {
+		var r docReason
+		if !p.object(func(k string) bool {
+			switch k {
+			case "i":
+				return p.strField(&r.I)
+			case "w":
+				n, ok := p.int()
+				r.W = int(n)
+				return ok && int64(r.W) == n
+			case "y":
+				return p.strField(&r.Y)
+			}
+			return false
+		}) {
+			return false
+		}
+		out = append(out, r)
+		if p.byte(']') {
+			*dst = out
+			return true
+		}
+		if !p.byte(',') {
+			return false
+		}
+	}
+}
+
 func (p *docParser) doc(d *doc) bool {
 	return p.object(func(k string) bool {
 		switch k {
@@ -270,6 +308,12 @@ func (p *docParser) doc(d *doc) bool {
 					return p.strField(&d.R.R)
 				case "i":
 					return p.strsField(&d.R.I)
+				case "s":
+					n, ok := p.int()
+					d.R.S = int(n)
+					return ok && int64(d.R.S) == n
+				case "w":
+					return p.reasons(&d.R.W)
 				}
 				return false
 			})

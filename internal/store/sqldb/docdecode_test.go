@@ -32,6 +32,9 @@ var docCases = []string{
 	`{"f":{"p":"/a/b.txt","m":"text/plain","c":1700000000000000,"d":-5,"u":"https://x/y?z=1","r":"d1","o":"old.txt","q":"/old","s":"da39","x":"qx"}}`,
 	`{"f":{"p":""}}`,
 	`{"s":{"w":[]},"m":{"s":"a@x","f":"b@y","r":["c@z"],"j":"Subject","i":"<id@x>"},"o":{"i":"10.0.0.1","a":"UA/1.0"},"r":{"r":"domain","i":["x","y"]}}`,
+	`{"r":{"i":["off_hours"],"s":7,"w":[{"i":"off_hours","w":1,"y":"02:00 Tue"},{"i":"public_link","w":6}]}}`,
+	`{"r":{"s":0,"w":[]}}`, `{"r":{"w":[{}]}}`, `{"r":{"w":[{"i":"x","w":1.5}]}}`, `{"r":{"w":[{"i":"x","z":1}]}}`,
+	`{"r":{"w":null,"s":null}}`, `{"r":{"w":[{"i":"x"},]}}`, `{"r":{"w":{"i":"x"}}}`,
 	` { "e" : { "c" : 1 } , "u" : { "n" : "Zoë 東京" } } `,
 	"{\"u\":{\"n\":\"tab\there\"}}",            // a raw control character: invalid JSON
 	`{"u":{"n":"quote \" and \\ backslash"}}`,  // escapes: the slow path
@@ -63,6 +66,7 @@ func TestUnmarshalDocMatchesEncodingJSON(t *testing.T) {
 		e.Email = event.Email{Sender: "s@x", Recipients: []string{"r@y"}, Subject: []string{"Q3", "Über\tplan"}[i%2]}
 		e.Source = event.Source{IP: "192.0.2.1", UserAgent: "agent/1"}
 		e.Risk.TrustReason, e.Risk.Indicators = "trusted-domain", []string{"a", "b"}[:i%3]
+		e.Risk.Score, e.Risk.Reasons = i%12, []event.Reason{{Indicator: "a", Weight: 3, Why: "x@gmail.com"}, {Indicator: "b", Weight: 0}}[:i%3]
 		js, err := encodeDoc(&e)
 		if err != nil {
 			t.Fatal(err)

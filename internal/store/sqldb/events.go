@@ -62,9 +62,18 @@ type doc struct {
 		A string `json:"a,omitempty"` // user agent
 	} `json:"o,omitzero"`
 	R struct {
-		R string   `json:"r,omitempty"` // trust reason
-		I []string `json:"i,omitempty"` // indicators
+		R string      `json:"r,omitempty"` // trust reason
+		I []string    `json:"i,omitempty"` // indicators (searched: risk.indicator)
+		S int         `json:"s,omitempty"` // score (searched: risk.score)
+		W []docReason `json:"w,omitempty"` // each indicator's weight and why
 	} `json:"r,omitzero"`
+}
+
+// docReason is an event.Reason in the doc.
+type docReason struct {
+	I string `json:"i"`           // indicator
+	W int    `json:"w"`           // weight
+	Y string `json:"y,omitempty"` // why
 }
 
 func derivedPath(dir, name string) string {
@@ -110,7 +119,13 @@ func encodeDoc(e *event.FileEvent) ([]byte, error) {
 	d.S.W = e.Sharing.SharedWith
 	d.M.S, d.M.F, d.M.R, d.M.J, d.M.I = e.Email.Sender, e.Email.From, e.Email.Recipients, e.Email.Subject, e.Email.MessageID
 	d.O.I, d.O.A = e.Source.IP, e.Source.UserAgent
-	d.R.R, d.R.I = e.Risk.TrustReason, e.Risk.Indicators
+	d.R.R, d.R.I, d.R.S = e.Risk.TrustReason, e.Risk.Indicators, e.Risk.Score
+	if len(e.Risk.Reasons) > 0 {
+		d.R.W = make([]docReason, len(e.Risk.Reasons))
+		for i, r := range e.Risk.Reasons {
+			d.R.W[i] = docReason{I: r.Indicator, W: r.Weight, Y: r.Why}
+		}
+	}
 	return json.Marshal(&d)
 }
 
@@ -135,7 +150,14 @@ func decodeDoc(js []byte, e *event.FileEvent) error {
 	e.Sharing.SharedWith = d.S.W
 	e.Email = event.Email{Sender: d.M.S, From: d.M.F, Recipients: d.M.R, Subject: d.M.J, MessageID: d.M.I}
 	e.Source = event.Source{IP: d.O.I, UserAgent: d.O.A}
-	e.Risk.TrustReason, e.Risk.Indicators = d.R.R, d.R.I
+	e.Risk.TrustReason, e.Risk.Indicators, e.Risk.Score = d.R.R, d.R.I, d.R.S
+	e.Risk.Reasons = nil
+	if len(d.R.W) > 0 {
+		e.Risk.Reasons = make([]event.Reason, len(d.R.W))
+		for i, r := range d.R.W {
+			e.Risk.Reasons[i] = event.Reason{Indicator: r.I, Weight: r.W, Why: r.Y}
+		}
+	}
 	return nil
 }
 

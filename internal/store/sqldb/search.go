@@ -359,6 +359,20 @@ func (s *sqlBuilder) term(t *search.Term) error {
 			s.arg(v)
 		}
 		s.w(")")
+	case "score":
+		// the score is in the doc (r.s, absent when 0); unassessed events have no severity and
+		// match no score term, as search.Match says
+		score := "COALESCE(" + s.docText("r", "s") + ", 0)"
+		if s.pg() {
+			score = "COALESCE((" + s.docText("r", "s") + ")::bigint, 0)"
+		}
+		s.w("COALESCE(e.severity, '') <> '' AND ", score, " ", cmpOp(t.Op), " ")
+		s.arg(t.Num)
+	case "indicator":
+		s.docArray(func(elem string) {
+			s.w(elem, " = ")
+			s.arg(t.Value)
+		}, "r", "i")
 	case "trusted":
 		s.w("e.trusted = ")
 		if t.Value == "true" {

@@ -73,6 +73,13 @@ func searchEvents() []*event.FileEvent {
 		}
 		if i%13 == 0 {
 			e.Risk.Severity = sev[(i/13)%len(sev)]
+			// a score (0 is left out of the doc) and indicators, one or two, some shared
+			e.Risk.Score = (i / 13) % 12
+			inds := event.Indicators()
+			e.Risk.Indicators = []string{inds[(i/13)%len(inds)]}
+			if i%2 == 0 {
+				e.Risk.Indicators = append(e.Risk.Indicators, event.IndicatorOffHours)
+			}
 		}
 		if i%17 == 0 {
 			e.Risk.Trusted = true
@@ -208,6 +215,10 @@ func searchQueries(all []event.FileEvent) []string {
 		"severity>=high", "severity:critical", "severity<moderate", "severity<none", "NOT severity>=low", "severity>none",
 		"severity<=low", "NOT severity:none",
 		"trusted:true", "NOT trusted:true", "trusted:false",
+		"risk.score>=7", "score:0", "risk.score<3", "NOT risk.score>=4", "risk.score>0 risk.score<=5", "risk_score:11",
+		"risk.indicator:off_hours", "indicator:public_link OR indicator:first_use", "NOT risk.indicator:off_hours",
+		"risk.indicator:category-source-code", "risk.severity:high risk.indicator:off_hours", "risk.severity>=moderate OR risk.score>=9",
+		"NOT (risk.indicator:off_hours OR risk.score<2)",
 		"id>100", "id<=50", "id:7", "id>=1400 OR id<3",
 		"observed:7d", "after:2026-10-15", "before:2026-10-10", "after:2026-10-01 before:2026-10-08", "observed:2026-10-20",
 		"observed>2026-10-20", "observed<=2026-10-20", "observed:2026-10-20T10:00Z", "observed>=2026-10-20T10:00:00+02:00",

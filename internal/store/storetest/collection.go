@@ -107,3 +107,46 @@ func testVendorRecords(t *testing.T, s store.Store) {
 		t.Errorf("DeleteConnection kept vendor records")
 	}
 }
+
+// testDestinations: a destination is new once per person, whatever the batching; a transaction
+// sees its own marks (the second event of a page to a new destination is not new) and a
+// rolled-back one leaves none.
+func testDestinations(t *testing.T, s store.Store) {
+	t0 := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	fresh := ok(s.MarkDestinations(ctx, "ann@corp.example", []string{"vendor.example", "x@gmail.com", "vendor.example"}, t0))(t)
+	if !slices.Equal(fresh, []string{"vendor.example", "x@gmail.com"}) {
+		t.Errorf("first mark: %v", fresh)
+	}
+	if f := ok(s.MarkDestinations(ctx, "ann@corp.example", []string{"x@gmail.com", "rival.example"}, t0))(t); !slices.Equal(f, []string{"rival.example"}) {
+		t.Errorf("second mark: %v, want [rival.example]", f)
+	}
+	if f := ok(s.MarkDestinations(ctx, "bob@corp.example", []string{"vendor.example"}, t0))(t); !slices.Equal(f, []string{"vendor.example"}) {
+		t.Errorf("another person shares destinations: %v", f)
+	}
+	if f := ok(s.MarkDestinations(ctx, "bob@corp.example", nil, t0))(t); len(f) != 0 {
+		t.Errorf("no destinations: %v", f)
+	}
+	var big []string
+	for i := range 700 {
+		big = append(big, time.Duration(i).String()+".example")
+	}
+	if f := ok(s.MarkDestinations(ctx, "cy@corp.example", big, t0))(t); len(f) != 700 {
+		t.Errorf("a large mark: %d fresh, want 700", len(f))
+	}
+	noErr(t, s.InTx(ctx, func(q store.Queries) error {
+		if f := ok(q.MarkDestinations(ctx, "dee@corp.example", []string{"new.example"}, t0))(t); len(f) != 1 {
+			t.Errorf("first in a transaction: %v", f)
+		}
+		if f := ok(q.MarkDestinations(ctx, "dee@corp.example", []string{"new.example"}, t0))(t); len(f) != 0 {
+			t.Errorf("the transaction does not see its own mark: %v", f)
+		}
+		return nil
+	}))
+	_ = s.InTx(ctx, func(q store.Queries) error {
+		ok(q.MarkDestinations(ctx, "eve@corp.example", []string{"tx.example"}, t0))(t)
+		return errors.New("roll back")
+	})
+	if f := ok(s.MarkDestinations(ctx, "eve@corp.example", []string{"tx.example"}, t0))(t); len(f) != 1 {
+		t.Errorf("a rolled-back mark was kept")
+	}
+}

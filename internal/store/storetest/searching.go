@@ -75,6 +75,60 @@ func testCountGroup(t *testing.T, s store.Store) {
 	}
 }
 
+// testSearchRisk: risk.severity, risk.score and risk.indicator find the events ingest scored,
+// and an event stored before risk existed (no severity) matches no severity or score term.
+func testSearchRisk(t *testing.T, s store.Store) {
+	c := mkConn(t, s, "c")
+	t0 := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+	mk := func(v string, score int, sev event.Severity, inds ...string) *event.FileEvent {
+		e := Event(c.ID, v, t0)
+		e.Risk = event.Risk{Score: score, Severity: sev, Indicators: inds}
+		for _, i := range inds {
+			e.Risk.Reasons = append(e.Risk.Reasons, event.Reason{Indicator: i, Weight: 1, Why: "because"})
+		}
+		return e
+	}
+	evs := []*event.FileEvent{
+		mk("high", 8, event.SeverityHigh, "public_link", "off_hours", "category_source_code"),
+		mk("low", 1, event.SeverityLow, "off_hours"),
+		mk("none", 0, event.SeverityNone),
+		mk("old", 0, ""),
+		mk("trusted", 0, event.SeverityNone),
+	}
+	evs[4].Risk.Trusted, evs[4].Risk.TrustReason = true, "every destination is in a trusted domain (corp.example)"
+	ok(s.InsertEvents(ctx, evs, false))(t)
+	for q, want := range map[string][]string{
+		"risk.severity:high":                     {"high"},
+		"risk.score>=7":                          {"high"},
+		"risk.score:0":                           {"none", "trusted"},
+		"NOT risk.score>=1":                      {"none", "old", "trusted"},
+		"risk.indicator:off_hours":               {"high", "low"},
+		"risk.indicator:category-source-code":    {"high"},
+		"NOT risk.indicator:off_hours":           {"none", "old", "trusted"},
+		"trusted:true":                           {"trusted"},
+		"risk.severity>=low -risk.indicator:off": nil,
+	} {
+		if q == "risk.severity>=low -risk.indicator:off" {
+			if _, err := search.Parse(q, t0); err == nil {
+				t.Errorf("%q: an unknown indicator was accepted", q)
+			}
+			continue
+		}
+		got := ok(s.SearchEvents(ctx, mustParse(t, q), store.SearchOptions{Sort: store.SortID}))(t)
+		var names []string
+		for _, e := range got {
+			names = append(names, e.Event.VendorIDs[0])
+		}
+		if fmt.Sprint(names) != fmt.Sprint(want) {
+			t.Errorf("%q: %v, want %v", q, names, want)
+		}
+	}
+	got := ok(s.SearchEvents(ctx, mustParse(t, "risk.severity:high"), store.SearchOptions{}))(t)
+	if len(got) != 1 || len(got[0].Risk.Reasons) != 3 || got[0].Risk.Reasons[0] != (event.Reason{Indicator: "public_link", Weight: 1, Why: "because"}) {
+		t.Errorf("the reasons did not come back: %+v", got)
+	}
+}
+
 func ok2[A, B any](a A, b B, err error) func(t *testing.T) (A, B) {
 	return func(t *testing.T) (A, B) {
 		t.Helper()

@@ -47,7 +47,9 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		"Transactions":     testTransactions,
 		"DriveScope":       testDriveScope,
 		"VendorRecords":    testVendorRecords,
+		"Destinations":     testDestinations,
 		"CountGroup":       testCountGroup,
+		"SearchRisk":       testSearchRisk,
 		"SavedSearches":    testSavedSearches,
 		"Checkpoints":      testCheckpoints,
 	}
@@ -366,6 +368,11 @@ func everyField(c store.Connection) *event.FileEvent {
 			s := reflect.MakeSlice(v.Type(), 2, 2)
 			s.Index(0).SetString(fmt.Sprint(name, "-a"))
 			s.Index(1).SetString(fmt.Sprint(name, "-b"))
+			v.Set(s)
+		case v.Kind() == reflect.Slice && v.Type().Elem().Kind() == reflect.Struct:
+			s := reflect.MakeSlice(v.Type(), 2, 2)
+			fill(s.Index(0), name+"[0]")
+			fill(s.Index(1), name+"[1]")
 			v.Set(s)
 		case v.Kind() == reflect.Int || v.Kind() == reflect.Int64:
 			v.SetInt(int64(n))
