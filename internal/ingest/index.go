@@ -52,17 +52,23 @@ func (s *Service) index(ctx context.Context, w store.Work) (time.Time, error) {
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return time.Time{}, err
 	}
-	// When this crawl began (kept across runs and restarts): at its end, the drive's files it did
-	// not find are gone (a re-crawl after a lost position must not leave deleted files live).
+	// When this crawl began: at its end, the drive's files it did not find are gone (a re-crawl
+	// after a lost position must not leave deleted files live). A crawl that ends in the run it
+	// began in keeps it in memory; one that goes on saves it with its first page (no commit of its
+	// own per drive), and a later run reads it back.
 	startName := indexStartCursor + strconv.FormatInt(d.ID, 10)
-	began, err := s.st.InitCursor(ctx, c.ID, startName, s.clock.Now().UTC().Format(time.RFC3339Nano))
-	if err != nil {
+	var crawlStart time.Time
+	saveStart := false
+	if cursor == "" {
+		crawlStart, saveStart = s.clock.Now(), true
+	} else if began, err := s.st.GetCursor(ctx, c.ID, startName); err == nil && began != "" {
+		if crawlStart, err = time.Parse(time.RFC3339Nano, began); err != nil {
+			return time.Time{}, fmt.Errorf("ingest: crawl start of drive %d: %w", d.ID, err)
+		}
+	} else if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return time.Time{}, err
 	}
-	crawlStart, err := time.Parse(time.RFC3339Nano, began)
-	if err != nil {
-		return time.Time{}, fmt.Errorf("ingest: crawl start of drive %d: %w", d.ID, err)
-	}
+	startSaved := !saveStart && !crawlStart.IsZero()
 	// The drive's own streams start before its crawl (a run resuming a crawl finds them started).
 	if lost, err := s.startDriveStreams(ctx, c, ss, d, unit); err != nil || lost {
 		return time.Time{}, err
@@ -101,12 +107,23 @@ func (s *Service) index(ctx context.Context, w store.Work) (time.Time, error) {
 					return err
 				}
 			}
-			if done {
-				if _, err := q.MarkFilesGone(ctx, c.ID, d.ID, crawlStart); err != nil {
+			if !done && saveStart {
+				if err := q.SaveCursor(ctx, c.ID, startName, crawlStart.UTC().Format(time.RFC3339Nano)); err != nil {
 					return err
 				}
-				if err := q.SaveCursor(ctx, c.ID, startName, ""); err != nil {
-					return err
+				saveStart, startSaved = false, true
+			}
+			if done {
+				// A crawl whose start is unknown (begun by an older version) sweeps nothing.
+				if !crawlStart.IsZero() {
+					if _, err := q.MarkFilesGone(ctx, c.ID, d.ID, crawlStart); err != nil {
+						return err
+					}
+				}
+				if startSaved {
+					if err := q.SaveCursor(ctx, c.ID, startName, ""); err != nil {
+						return err
+					}
 				}
 				n, err := q.CountFiles(ctx, c.ID, d.ID)
 				if err != nil {
