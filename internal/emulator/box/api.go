@@ -142,7 +142,9 @@ func (e *Emulator) requestID() string {
 // serveAPI authenticates, applies as-user, rate limits and faults, then routes.
 func (e *Emulator) serveAPI(w http.ResponseWriter, r *http.Request, api http.Handler) {
 	c := &call{r: r, reqID: e.requestID(), baseURL: "http://" + r.Host, header: http.Header{}}
-	e.hooks.beforeRequest(r)
+	if isCrawlPage(r) {
+		e.hooks.Fire() // outside e.mu: the hook may act on the emulator
+	}
 	e.mu.Lock()
 	e.stats.Requests++
 	aerr := e.authenticate(c)

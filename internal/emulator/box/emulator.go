@@ -160,7 +160,7 @@ type Emulator struct {
 
 	webhooks   map[string]*webhook
 	httpClient *http.Client
-	hooks      testHooks // test hooks (hooks.go): acting during a crawl, losing webhook deliveries
+	hooks      faults.Hooks // test hooks (hooks.go): acting during a crawl, losing webhook deliveries
 
 	shaMu sync.Mutex
 	sha   map[string]string // version id -> sha1 hex

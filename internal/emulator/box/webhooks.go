@@ -53,7 +53,7 @@ var webhookTriggers = map[string][2]string{ // event type -> {file trigger, fold
 // fireWebhooks queues deliveries for webhooks on the item or a folder above it. Called with e.mu
 // held; the deliveries run on their own goroutines.
 func (e *Emulator) fireWebhooks(r *record, it *item) {
-	if len(e.webhooks) == 0 || e.hooks.dropWebhooks.Load() {
+	if len(e.webhooks) == 0 || e.hooks.Losing() {
 		return
 	}
 	tr := webhookTriggers[r.act.EventType]

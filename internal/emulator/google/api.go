@@ -150,7 +150,9 @@ func hasAny(have map[string]bool, want []string) bool {
 // serveAPI authenticates, counts, rate limits and injects faults, then routes.
 func (e *Emulator) serveAPI(w http.ResponseWriter, r *http.Request, api http.Handler) {
 	c := &call{r: r, base: "http://" + r.Host}
-	e.hooks.beforeRequest(r)
+	if isCrawlPage(r) {
+		e.hooks.Fire() // outside e.mu: the hook may act on the emulator
+	}
 	e.mu.Lock()
 	e.stats.Requests++
 	tokStr, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")

@@ -321,7 +321,7 @@ func (e *Emulator) deliver(ch *channel) {
 		ch.msg++
 		n := ch.msg
 		e.mu.Unlock()
-		if e.hooks.losePushes.Load() {
+		if e.hooks.Losing() {
 			continue
 		}
 		req, err := http.NewRequestWithContext(e.ctx, http.MethodPost, ch.address, nil)

@@ -170,7 +170,7 @@ type Emulator struct {
 	nextSeq  int64
 	channels map[string]*channel
 	acts     []Activity
-	hooks    testHooks
+	hooks    faults.Hooks
 	hc       *http.Client
 }
 
