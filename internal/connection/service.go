@@ -372,8 +372,28 @@ func (s *Service) Held(c store.Connection) bool {
 	return Status(c.Status) == Maintenance
 }
 
+// unpushGrace is how long a deleted connection waits for its push subscriptions to be removed at
+// the vendor before it is purged anyway.
+const unpushGrace = 7 * 24 * time.Hour
+
+// deletingSince is when the connection's deletion began (its last move to Deleting).
+func (s *Service) deletingSince(ctx context.Context, id int64) (time.Time, error) {
+	hist, err := s.st.ListStatusChanges(ctx, id)
+	if err != nil {
+		return time.Time{}, err
+	}
+	for i := len(hist) - 1; i >= 0; i-- {
+		if Status(hist[i].To) == Deleting {
+			return hist[i].At, nil
+		}
+	}
+	return s.clock.Now(), nil
+}
+
 // Delete deletes a deauthorized connection and everything collected through it before retention
 // would: it moves to Deleting, then is purged. A purge cut short is finished by RunRetention.
+// While ingest still removes its push subscriptions at the vendor, the purge waits (RunRetention
+// finishes it).
 func (s *Service) Delete(ctx context.Context, id int64, actor string) error {
 	if _, err := s.Apply(ctx, id, ActionDelete, actor, "deleted by an admin"); err != nil {
 		return err
@@ -520,6 +540,23 @@ func (s *Service) RunRetention(ctx context.Context) (int, error) {
 
 // purge removes a connection in Deleting and everything collected through it, events in batches.
 func (s *Service) purge(ctx context.Context, id int64) error {
+	// Push subscriptions the connection still holds at the vendor are removed by ingest's unpush
+	// unit, which needs the connection (its credentials, its rows): the purge waits for it, up to
+	// unpushGrace after the deletion began, then goes on and says what may remain at the vendor.
+	if n, err := s.st.CountSubscriptions(ctx, id); err != nil {
+		return fmt.Errorf("connection %d: counting push subscriptions: %w", id, err)
+	} else if n > 0 {
+		since, err := s.deletingSince(ctx, id)
+		if err != nil {
+			return err
+		}
+		if s.clock.Now().Sub(since) < unpushGrace {
+			s.log.Info("connection deletion waits for its push subscriptions to be removed at the vendor", "id", id, "subscriptions", n)
+			return nil
+		}
+		s.log.Warn("connection deleted although its push subscriptions could not all be removed at the vendor: remove them in the vendor's console",
+			"id", id, "subscriptions", n, "waited", unpushGrace)
+	}
 	var total int64
 	for {
 		n, err := s.st.DeleteConnectionEvents(ctx, id, purgeBatch)

@@ -487,3 +487,42 @@ func TestConcurrentTransitions(t *testing.T) {
 		t.Errorf("%d deauthorizations succeeded, want 1", ok)
 	}
 }
+
+// TestDeleteWaitsForPushRemoval: a deleted connection that still holds push subscriptions (ingest
+// removes them at the vendor) stays in Deleting, and is purged by RunRetention once they are gone,
+// or after unpushGrace at the latest (the vendor may refuse for good: the app was revoked).
+func TestDeleteWaitsForPushRemoval(t *testing.T) {
+	f := newFixture(t, Options{})
+	for _, gone := range []bool{true, false} {
+		c := f.create(t, fmt.Sprintf("Box %v", gone), "box", fmt.Sprint(gone))
+		f.deauthorized(t, c.ID)
+		if _, err := f.st.SaveSubscription(f.ctx, store.Subscription{ConnectionID: c.ID, DriveID: 1, VendorID: "wh-1", Stream: "s", CheckedAt: t0}); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.svc.Delete(f.ctx, c.ID, "admin"); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := f.st.GetConnection(f.ctx, c.ID); err != nil || Status(got.Status) != Deleting {
+			t.Fatalf("with a subscription left: %+v %v, want it kept in Deleting", got.Status, err)
+		}
+		if gone {
+			// Ingest removed it at the vendor: the next run purges.
+			if err := f.st.DeleteSubscription(f.ctx, c.ID, "wh-1"); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := f.svc.RunRetention(f.ctx); err != nil || !f.gone(t, c.ID) {
+				t.Fatalf("after the subscription was removed: %v, gone %v", err, f.gone(t, c.ID))
+			}
+			continue
+		}
+		// The vendor keeps refusing: within the grace the connection stays, after it it goes.
+		f.clk.Advance(unpushGrace - time.Hour)
+		if _, err := f.svc.RunRetention(f.ctx); err != nil || f.gone(t, c.ID) {
+			t.Fatalf("purged before the grace ended: %v", err)
+		}
+		f.clk.Advance(2 * time.Hour)
+		if _, err := f.svc.RunRetention(f.ctx); err != nil || !f.gone(t, c.ID) {
+			t.Fatalf("not purged after the grace: %v", err)
+		}
+	}
+}

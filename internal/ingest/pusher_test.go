@@ -40,6 +40,8 @@ type graphLike struct {
 	// validation request does; handshakes counts them.
 	onSubscribe func()
 	handshakes  int
+	// refuseUnsubscribe makes Unsubscribe fail (the vendor down, or refusing).
+	refuseUnsubscribe bool
 }
 
 func (g *graphLike) Open(ctx context.Context, cfg connector.Config, deps connector.Deps) (connector.Session, error) {
@@ -97,6 +99,9 @@ func (s *graphLikeSession) Unsubscribe(_ context.Context, sub connector.Subscrip
 	g := s.g
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	if g.refuseUnsubscribe {
+		return errors.New("vendor: 503 service unavailable")
+	}
 	delete(g.live, sub.ID)
 	g.removed = append(g.removed, sub.ID)
 	return nil
@@ -457,5 +462,62 @@ func TestPushRoundStoppedByDeauthorize(t *testing.T) {
 	}
 	if g.n == 0 {
 		t.Errorf("the round made no subscription: the case proves nothing")
+	}
+}
+
+// TestDeleteWaitsForUnpush (review of issue 13): deleting a connection whose push subscriptions
+// could not yet be removed at the vendor keeps it in Deleting (with its credentials and rows) until
+// ingest has removed them, then purges it; before, the purge deleted the rows at once and the
+// subscriptions stayed at the vendor for good.
+func TestDeleteWaitsForUnpush(t *testing.T) {
+	p := &perDrive{Connector: box.New(), handed: map[string]string{}, cursors: map[string][]string{}}
+	g := &graphLike{perDrive: p, live: map[string]connector.Subscription{}, renewed: map[string]int{}}
+	e := newEnv(t, g, true)
+	g.clk = e.clock
+	e.opts.PublicURL = "https://telltale.example.com"
+	e.start()
+	c := e.connect("Delete waits", "", nil)
+	e.settle(300)
+	e.clock.Advance(2 * time.Minute)
+	e.settle(300)
+	g.mu.Lock()
+	made := len(g.live)
+	g.refuseUnsubscribe = true
+	g.mu.Unlock()
+	if made == 0 {
+		t.Fatal("no subscription was made: the case proves nothing")
+	}
+	if _, err := e.conns.Deauthorize(ctx, c.ID, "admin"); err != nil {
+		t.Fatal(err)
+	}
+	e.settle(50)
+	if _, err := e.conns.Apply(ctx, c.ID, connection.ActionDeauthorized, "system", "stopped"); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.conns.Delete(ctx, c.ID, "admin"); err != nil {
+		t.Fatal(err)
+	}
+	got, err := e.store.GetConnection(ctx, c.ID)
+	if err != nil || got.Status != string(connection.Deleting) {
+		t.Fatalf("while the vendor refuses to remove its subscriptions the connection is %+v (%v), want it kept in Deleting", got.Status, err)
+	}
+	// The vendor answers again: ingest removes the subscriptions, then the purge finishes.
+	g.mu.Lock()
+	g.refuseUnsubscribe = false
+	g.mu.Unlock()
+	for range 5 {
+		e.clock.Advance(time.Minute)
+		e.settle(50)
+	}
+	if _, err := e.conns.RunRetention(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.store.GetConnection(ctx, c.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("the connection was not purged once its subscriptions were removed: %v", err)
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if len(g.live) != 0 {
+		t.Errorf("%d subscriptions left at the vendor after the connection was deleted", len(g.live))
 	}
 }

@@ -421,6 +421,8 @@ type SubscriptionQueries interface {
 	// FindSubscription returns the subscription with the vendor's id, or ErrNotFound.
 	FindSubscription(ctx context.Context, connectionID int64, vendorID string) (Subscription, error)
 	DeleteSubscription(ctx context.Context, connectionID int64, vendorID string) error
+	// CountSubscriptions counts a connection's subscriptions.
+	CountSubscriptions(ctx context.Context, connectionID int64) (int64, error)
 }
 
 // CursorQueries keep opaque collection cursors (Box stream positions exceed 2^53: strings only).

@@ -74,3 +74,10 @@ func (q *Queries) DeleteSubscription(ctx context.Context, connectionID int64, ve
 	_, err := q.w.ExecContext(ctx, q.d.q(`DELETE FROM push_subscriptions WHERE connection_id = ? AND vendor_id = ?`), connectionID, vendorID)
 	return q.wrap("delete push subscription", err)
 }
+
+// CountSubscriptions implements store.SubscriptionQueries.
+func (q *Queries) CountSubscriptions(ctx context.Context, connectionID int64) (int64, error) {
+	var n int64
+	err := q.r.QueryRowContext(ctx, q.d.q(`SELECT COUNT(*) FROM push_subscriptions WHERE connection_id = ?`), connectionID).Scan(&n)
+	return n, q.wrap("count push subscriptions", err)
+}

@@ -46,6 +46,9 @@ func testSubscriptions(t *testing.T, s store.Store) {
 	if _, err := s.FindSubscription(ctx, c1.ID, "nope"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("unknown vendor id: %v, want ErrNotFound", err)
 	}
+	if n := ok(s.CountSubscriptions(ctx, c1.ID))(t); n != 3 {
+		t.Errorf("connection one holds %d subscriptions, want 3", n)
+	}
 	noErr(t, s.DeleteSubscription(ctx, c1.ID, "b"))
 	if got := ok(s.ListSubscriptions(ctx, c1.ID, []int64{2}))(t); len(got) != 0 {
 		t.Errorf("deleted, still listed: %+v", got)
