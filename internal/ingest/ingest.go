@@ -71,6 +71,9 @@ type Options struct {
 	// HashMaxSize and HashConcurrency bound content hashing (R3.10).
 	HashMaxSize     int64
 	HashConcurrency int
+	// PushDrivesPerRun bounds the drives one run of a connection's push round visits (the next run
+	// goes on from there); default 2000.
+	PushDrivesPerRun int
 	// HashQueueMax bounds a connection's pending hash jobs; jobs beyond it are left out (the event
 	// keeps no hash) and counted. Default DefaultHashQueueMax.
 	HashQueueMax int
@@ -207,6 +210,9 @@ func New(o Options) *Service {
 		for _, sp := range o.Registry.Specs() {
 			o.RecordRetention = max(o.RecordRetention, sp.DedupeHorizon+7*24*time.Hour)
 		}
+	}
+	if o.PushDrivesPerRun <= 0 {
+		o.PushDrivesPerRun = 2000
 	}
 	if o.PageBudget <= 0 {
 		o.PageBudget = 20 * time.Second

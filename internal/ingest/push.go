@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -39,7 +40,26 @@ func (s *Service) keepPush(ctx context.Context, w store.Work) (time.Time, error)
 	now := s.clock.Now()
 	next := now.Add(pushEvery)
 	failed := 0
-	err = s.eachSubscribed(ctx, c.ID, func(d store.Drive, have []store.Subscription) error {
+	// A round visits at most PushDrivesPerRun drives a run (Box: two vendor calls each), so one
+	// connection's round neither holds a worker for hours nor restarts from the first drive after a
+	// lost lease: it goes on from where the last run stopped.
+	// The cursor is "<last drive row id>:<earliest renewal seen so far, Unix ns>".
+	var from int64
+	if at, err := s.st.GetCursor(ctx, c.ID, pushResumeCursor); err == nil && at != "" {
+		id, due, _ := strings.Cut(at, ":")
+		from, _ = strconv.ParseInt(id, 10, 64)
+		if ns, err := strconv.ParseInt(due, 10, 64); err == nil && ns > 0 && time.Unix(0, ns).Before(next) {
+			next = time.Unix(0, ns).UTC()
+		}
+	}
+	visited := 0
+	last, err := s.eachSubscribed(ctx, c.ID, from, func(d store.Drive, have []store.Subscription) error {
+		if d.ID != 0 {
+			if visited >= s.o.PushDrivesPerRun {
+				return errYield
+			}
+			visited++
+		}
 		if d.ID != 0 && !followed(d) {
 			return s.unsubscribe(ctx, c, p, d, have)
 		}
@@ -64,6 +84,18 @@ func (s *Service) keepPush(ctx context.Context, w store.Work) (time.Time, error)
 	})
 	if errors.Is(err, errStopped) {
 		return time.Time{}, nil // collection stopped during the round: what it made was removed
+	}
+	if errors.Is(err, errYield) {
+		at := strconv.FormatInt(last, 10) + ":" + strconv.FormatInt(next.UnixNano(), 10)
+		if err := s.st.SaveCursor(ctx, c.ID, pushResumeCursor, at); err != nil {
+			return time.Time{}, err
+		}
+		return now, nil // the rest of the round, at once
+	}
+	if err == nil && from != 0 {
+		if err := s.st.SaveCursor(ctx, c.ID, pushResumeCursor, ""); err != nil {
+			return time.Time{}, err
+		}
 	}
 	if err != nil {
 		return time.Time{}, s.fail(ctx, c, unit, "keeping the push subscriptions", err)
@@ -229,7 +261,7 @@ func (s *Service) removePush(ctx context.Context, w store.Work) (time.Time, erro
 	}
 	n := 0
 	var first error
-	err = s.eachSubscribed(ctx, c.ID, func(d store.Drive, have []store.Subscription) error {
+	_, err = s.eachSubscribed(ctx, c.ID, 0, func(d store.Drive, have []store.Subscription) error {
 		n += len(have)
 		// Every drive is tried even when one fails: the rows left are tried again with backoff.
 		if err := s.unsubscribe(ctx, c, p, d, have); err != nil && first == nil {
@@ -247,21 +279,25 @@ func (s *Service) removePush(ctx context.Context, w store.Work) (time.Time, erro
 	return time.Time{}, nil
 }
 
-// eachSubscribed calls fn for the tenant (a zero drive) and then every drive of the connection,
-// page by page, with the subscriptions each holds.
-func (s *Service) eachSubscribed(ctx context.Context, conn int64, fn func(store.Drive, []store.Subscription) error) error {
-	tenant, err := s.st.ListSubscriptions(ctx, conn, []int64{0})
-	if err != nil {
-		return err
+// eachSubscribed calls fn for the tenant (a zero drive) and then every drive of the connection
+// after drive row id from (0: from the start, the tenant first), page by page, with the
+// subscriptions each holds. fn returning errYield stops the walk before that drive; last is the
+// last drive fn was called for.
+func (s *Service) eachSubscribed(ctx context.Context, conn, from int64, fn func(store.Drive, []store.Subscription) error) (last int64, err error) {
+	if from == 0 {
+		tenant, err := s.st.ListSubscriptions(ctx, conn, []int64{0})
+		if err != nil {
+			return 0, err
+		}
+		if err := fn(store.Drive{}, tenant); err != nil {
+			return 0, err
+		}
 	}
-	if err := fn(store.Drive{}, tenant); err != nil {
-		return err
-	}
-	var after int64
+	last = from
 	for {
-		ds, err := s.st.ListDrives(ctx, store.DriveFilter{ConnectionID: conn, AfterID: after, Limit: 500})
+		ds, err := s.st.ListDrives(ctx, store.DriveFilter{ConnectionID: conn, AfterID: last, Limit: 500})
 		if err != nil || len(ds) == 0 {
-			return err
+			return last, err
 		}
 		ids := make([]int64, len(ds))
 		for i, d := range ds {
@@ -269,20 +305,26 @@ func (s *Service) eachSubscribed(ctx context.Context, conn int64, fn func(store.
 		}
 		subs, err := s.st.ListSubscriptions(ctx, conn, ids)
 		if err != nil {
-			return err
+			return last, err
 		}
 		byDrive := map[int64][]store.Subscription{}
 		for _, sub := range subs {
 			byDrive[sub.DriveID] = append(byDrive[sub.DriveID], sub)
 		}
 		for _, d := range ds {
-			after = d.ID
 			if err := fn(d, byDrive[d.ID]); err != nil {
-				return err
+				return last, err
 			}
+			last = d.ID
 		}
 	}
 }
+
+// errYield ends a push round's run early: the next run goes on from where it stopped.
+var errYield = errors.New("push round yields")
+
+// pushResumeCursor keeps where a connection's push round stopped (a drive row id).
+const pushResumeCursor = "push:resume"
 
 // makingSubscriptions marks a push round of the connection under way on this node until the
 // returned function is called.

@@ -521,3 +521,49 @@ func TestDeleteWaitsForUnpush(t *testing.T) {
 		t.Errorf("%d subscriptions left at the vendor after the connection was deleted", len(g.live))
 	}
 }
+
+// TestPushRoundResumes (review of issue 13): a push round visits a bounded number of drives per
+// run and goes on from where it stopped, so every drive gets its subscription and a big
+// connection's round neither holds a worker for hours nor restarts from the first drive.
+func TestPushRoundResumes(t *testing.T) {
+	p := &perDrive{Connector: box.New(), handed: map[string]string{}, cursors: map[string][]string{}}
+	g := &graphLike{perDrive: p, live: map[string]connector.Subscription{}, renewed: map[string]int{}}
+	e := newEnv(t, g, true)
+	g.clk = e.clock
+	e.opts.PushDrivesPerRun = 1
+	e.start()
+	c := e.connect("Resuming push round", "", nil)
+	e.settle(300) // no public URL yet: no push round
+	drives, err := e.store.ListDrives(ctx, store.DriveFilter{ConnectionID: c.ID, Limit: 100})
+	if err != nil || len(drives) < 3 {
+		t.Fatalf("drives: %d %v", len(drives), err)
+	}
+	// The node restarts with a public URL: the first run of the round visits one drive and
+	// leaves where it stopped.
+	e.opts.PublicURL = "https://telltale.example.com"
+	e.start()
+	if err := e.ingest.Reconcile(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(61 * time.Second)
+	if _, err := e.runner.RunDue(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if at, _ := e.store.GetCursor(ctx, c.ID, "push:resume"); at == "" {
+		t.Errorf("a round cut by its budget left no resume point")
+	}
+	e.settle(100)
+	for _, d := range drives {
+		if rows, _ := e.store.ListSubscriptions(ctx, c.ID, []int64{d.ID}); len(rows) != 1 {
+			t.Errorf("drive %s: %d subscriptions after the resumed round, want 1", d.VendorID, len(rows))
+		}
+	}
+	if at, _ := e.store.GetCursor(ctx, c.ID, "push:resume"); at != "" {
+		t.Errorf("the finished round kept its resume point %q", at)
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.n != len(drives) {
+		t.Errorf("%d subscriptions made for %d drives: a resumed round made some twice or missed some", g.n, len(drives))
+	}
+}
