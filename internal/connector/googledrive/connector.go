@@ -13,7 +13,6 @@ import (
 	"golang.org/x/oauth2/google"
 	"golang.org/x/oauth2/jwt"
 
-	"github.com/telltale-dev/telltale/internal/clock"
 	"github.com/telltale-dev/telltale/internal/connector"
 	"github.com/telltale-dev/telltale/internal/connector/kit/oauth"
 	"github.com/telltale-dev/telltale/internal/httpx"
@@ -103,7 +102,7 @@ func (c Connector) Open(ctx context.Context, cfg connector.Config, deps connecto
 		return nil, err
 	}
 	if deps.Clock == nil {
-		deps.Clock = clock.Real{}
+		deps.Clock = realClock{}
 	}
 	if deps.Log == nil {
 		deps.Log = slog.New(slog.DiscardHandler)
@@ -183,6 +182,11 @@ type session struct {
 var _ connector.Session = (*session)(nil)
 
 func (s *session) Close() error { return nil }
+
+// realClock is the wall clock, when Deps has none.
+type realClock struct{}
+
+func (realClock) Now() time.Time { return time.Now().UTC() }
 
 // Deliver refuses every notification: Drive push channels (changes.watch) are not built yet, so
 // no channel points here and collection polls.
