@@ -690,3 +690,27 @@ func TestThrottleClassified(t *testing.T) {
 		t.Errorf("403 forbidden: %v", d)
 	}
 }
+
+// TestThrottledByEmulator: the emulator's 403 userRateLimitExceeded is retried by httpx after a
+// wait on the injected clock (the generated clients would not retry it), and the throttle is
+// reported; collection then goes on.
+func TestThrottledByEmulator(t *testing.T) {
+	f := newFixture(t, gemu.Options{Users: 4, FilesPerUser: 30, RateLimitPerMinute: 60, RateBurst: 2})
+	throttled := 0
+	deps := connector.Deps{AllowLoopback: true, Clock: f.clk,
+		Sleep:      func(_ context.Context, d time.Duration) error { f.clk.Advance(d); return nil },
+		OnThrottle: func(time.Time) { throttled++ }}
+	s, err := New().Open(context.Background(), f.config(f.emu.ServiceAccountKey(f.tokenURL()), f.admin()), deps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := f.active()[0].Email
+	for i := 0; i < 4; i++ {
+		if _, err := s.Index(context.Background(), connector.Drive{VendorID: u, Kind: "user", Owner: u}, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if f.emu.Stats().Throttled == 0 || throttled == 0 {
+		t.Errorf("the emulator throttled %d times, the connector reported %d: want both", f.emu.Stats().Throttled, throttled)
+	}
+}
