@@ -313,10 +313,11 @@ func (s *session) actor(ctx context.Context, d connector.Drive) (string, error) 
 	}
 	try := func(email string) (bool, error) {
 		if _, err := s.source(email).Token(ctx); err != nil {
-			if errors.Is(err, errBadSubject) || errors.Is(err, connector.ErrAuth) {
+			terr := s.tokenError(err, email)
+			if errors.Is(terr, errBadSubject) {
 				return false, nil // suspended or gone: the next member
 			}
-			return false, s.tokenError(err, email)
+			return false, terr // a refused key or delegation is the connection's, not the drive's
 		}
 		s.mu.Lock()
 		s.members[d.VendorID] = email
