@@ -24,6 +24,13 @@ type ThrottledError struct {
 }
 
 func (e *ThrottledError) Error() string { return e.msg }
+
+// Throttled is the ThrottledError of a throttle a vendor's client classified itself (Google's 403
+// rateLimitExceeded, which carries no Retry-After): the scheduler comes back at until, as after a
+// fence.
+func Throttled(key string, until time.Time, why string) *ThrottledError {
+	return &ThrottledError{Key: key, Until: until, msg: fmt.Sprintf("%v: %s until %s: %s", ErrThrottled, key, until.UTC().Format(time.RFC3339), why)}
+}
 func (e *ThrottledError) Unwrap() error { return ErrThrottled }
 
 // errAttemptTimeout is the cause of an attempt's context when Options.Timeout runs out.

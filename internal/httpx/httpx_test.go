@@ -807,3 +807,16 @@ func TestRetriableErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestThrottled: a throttle a connector classified itself matches ErrThrottled and says until when.
+func TestThrottled(t *testing.T) {
+	until := time.Date(2026, 3, 2, 9, 1, 0, 0, time.UTC)
+	var err error = fmt.Errorf("listing: %w", Throttled("google", until, "403 userRateLimitExceeded"))
+	var te *ThrottledError
+	if !errors.Is(err, ErrThrottled) || !errors.As(err, &te) || !te.Until.Equal(until) || te.Key != "google" {
+		t.Fatalf("%v: not a ThrottledError until %s", err, until)
+	}
+	if !strings.Contains(err.Error(), "2026-03-02T09:01:00Z") || !strings.Contains(err.Error(), "userRateLimitExceeded") {
+		t.Errorf("%q does not say until when and why", err)
+	}
+}

@@ -4,9 +4,10 @@ package all
 import (
 	"github.com/telltale-dev/telltale/internal/connector"
 	"github.com/telltale-dev/telltale/internal/connector/box"
+	"github.com/telltale-dev/telltale/internal/connector/googledrive"
 )
 
 // Registry returns every connector Telltale ships.
 func Registry() *connector.Registry {
-	return connector.NewRegistry(box.New())
+	return connector.NewRegistry(box.New(), googledrive.New())
 }

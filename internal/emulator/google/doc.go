@@ -22,7 +22,7 @@
 //     200, roles, includeDerivedMembership for nested groups). Only an administrator may call it (403
 //     "Not Authorized to access this resource/api").
 //   - Drive v3: files.list (corpora user, drive, allDrives with driveId, includeItemsFromAllDrives
-//     and supportsAllDrives; q with "'<id>' in parents", trashed, mimeType and name clauses joined by
+//     and supportsAllDrives; q with "'<id>' in parents", "'me' in owners", trashed, mimeType and name clauses joined by
 //     "and"; pageSize 1..1000; pageToken), files.get, files.get alt=media (binary files; Docs editors
 //     files answer 403 fileNotDownloadable), files.export (Docs, Sheets and Slides as text, CSV or
 //     PDF), permissions.list (a file's, or a shared drive's members with its id), drives.list

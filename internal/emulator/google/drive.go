@@ -211,6 +211,7 @@ func exportBytes(f *file, mt string) []byte {
 type query struct {
 	parent, mime, notMime, name string
 	trashed                     *bool
+	mine                        bool // 'me' in owners: files the caller owns
 }
 
 var (
@@ -218,6 +219,7 @@ var (
 	reTrashed = regexp.MustCompile(`^trashed\s*=\s*(true|false)$`)
 	reMime    = regexp.MustCompile(`^mimeType\s*(!?=)\s*'([^']*)'$`)
 	reName    = regexp.MustCompile(`^name\s*=\s*'([^']*)'$`)
+	reMine    = regexp.MustCompile(`^'me'\s+in\s+owners$`)
 	reAnd     = regexp.MustCompile(`(?i)\s+and\s+`)
 )
 
@@ -241,6 +243,8 @@ func parseQuery(q string) (query, bool) {
 			}
 		} else if m := reName.FindStringSubmatch(cl); m != nil {
 			out.name = m[1]
+		} else if reMine.MatchString(cl) {
+			out.mine = true
 		} else {
 			return out, false
 		}
@@ -311,7 +315,7 @@ func (e *Emulator) filesList(c *call) (int, any, *apiError) {
 	next := ""
 	i := 0
 	for _, f := range e.order {
-		if f.deleted || f.root || !qq.match(f, rootOf) {
+		if f.deleted || f.root || !qq.match(f, rootOf) || (qq.mine && f.owner != u) {
 			continue
 		}
 		in := false

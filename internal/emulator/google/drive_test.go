@@ -89,6 +89,16 @@ func TestFilesListPagingAndFields(t *testing.T) {
 			t.Errorf("q returned %+v", f)
 		}
 	}
+	// 'me' in owners: only the caller's own files, not those shared with them.
+	mine := mustList(t, s.Files.List().Q("'me' in owners and trashed=false").Fields("files(id,owners(emailAddress))").PageSize(1000))
+	if len(mine) == 0 {
+		t.Error("'me' in owners gave no file")
+	}
+	for _, f := range mine {
+		if len(f.Owners) != 1 || f.Owners[0].EmailAddress != u.Email {
+			t.Errorf("'me' in owners answered %s owned by %+v", f.Id, f.Owners)
+		}
+	}
 	_, err = s.Files.List().Q("fullText contains 'x'").Do()
 	apiErr(t, err, 400, "invalid")
 }
