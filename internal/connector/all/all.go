@@ -4,10 +4,12 @@ package all
 import (
 	"github.com/telltale-dev/telltale/internal/connector"
 	"github.com/telltale-dev/telltale/internal/connector/box"
-	"github.com/telltale-dev/telltale/internal/connector/googledrive"
 )
 
-// Registry returns every connector Telltale ships.
+// Registry returns every connector Telltale ships. A vendor joins when it collects its activity:
+// the Google Drive connector (connector/googledrive) discovers, indexes and follows drive changes
+// but records no events yet, and a connection that shows Monitoring while recording nothing would
+// be a blind spot that looks healthy (issue 14).
 func Registry() *connector.Registry {
-	return connector.NewRegistry(box.New(), googledrive.New())
+	return connector.NewRegistry(box.New())
 }
