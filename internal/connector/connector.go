@@ -185,6 +185,18 @@ type Deps struct {
 	PushURL string
 }
 
+// WithDefaults fills what a session needs and the caller left out: the wall clock, a log that
+// discards.
+func (d Deps) WithDefaults() Deps {
+	if d.Clock == nil {
+		d.Clock = clock.Real{}
+	}
+	if d.Log == nil {
+		d.Log = slog.New(slog.DiscardHandler)
+	}
+	return d
+}
+
 // FileIndex answers what Telltale already knows about vendor files.
 type FileIndex interface {
 	// Lookup returns the known files among ids, keyed by vendor id.

@@ -8,6 +8,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -67,6 +68,21 @@ type Hash struct {
 	SHA256   string `json:"sha256,omitempty"`
 	SHA1     string `json:"sha1,omitempty"`
 	QuickXor string `json:"quick_xor,omitempty"`
+}
+
+// HexDigest is s as a digest of digits lowercase hex digits (a vendor's checksum, whatever its
+// case), or "" when it is not one: a malformed vendor hash is dropped, not stored.
+func HexDigest(s string, digits int) string {
+	s = strings.ToLower(s)
+	if len(s) != digits {
+		return ""
+	}
+	for _, r := range s {
+		if !(r >= '0' && r <= '9' || r >= 'a' && r <= 'f') {
+			return ""
+		}
+	}
+	return s
 }
 
 // Sharing is the sharing state of the file after the event.

@@ -151,3 +151,15 @@ func TestExposureBits(t *testing.T) {
 		t.Error(diff)
 	}
 }
+
+// TestHexDigest: a vendor's checksum is kept as lowercase hex of the right length, or dropped.
+func TestHexDigest(t *testing.T) {
+	for in, want := range map[string]string{
+		"ABCDEF0123456789ABCDEF0123456789ABCDEF01": "abcdef0123456789abcdef0123456789abcdef01",
+		"abc": "", "zzcdef0123456789abcdef0123456789abcdef01": "", "": "",
+	} {
+		if got := HexDigest(in, 40); got != want {
+			t.Errorf("HexDigest(%q, 40) = %q, want %q", in, got, want)
+		}
+	}
+}

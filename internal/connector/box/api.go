@@ -122,10 +122,6 @@ func (e apiEvents) position() (string, bool) {
 // nower tells the time (the injected clock of connector.Deps).
 type nower interface{ Now() time.Time }
 
-type realClock struct{}
-
-func (realClock) Now() time.Time { return time.Now().UTC() }
-
 // apiWebhooks is the page of GET /webhooks (Webhooks: marker paging of Webhook--Mini).
 type apiWebhooks struct {
 	Entries []struct {

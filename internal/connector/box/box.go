@@ -99,12 +99,7 @@ func (c Connector) Open(ctx context.Context, cfg connector.Config, deps connecto
 	if err := sp.Validate(cfg); err != nil {
 		return nil, err
 	}
-	if deps.Clock == nil {
-		deps.Clock = realClock{}
-	}
-	if deps.Log == nil {
-		deps.Log = slog.New(slog.DiscardHandler)
-	}
+	deps = deps.WithDefaults()
 	base := strings.TrimRight(cfg.Value(sp, "api_url"), "/")
 	var guard *httpx.Guard
 	if base != DefaultAPIURL {
@@ -379,7 +374,7 @@ func (s *session) Index(ctx context.Context, d connector.Drive, cursor string) (
 		case "folder":
 			cr.Pending = append(cr.Pending, crawlFolder{ID: it.ID, Path: p})
 		case "file":
-			f := connector.File{VendorID: it.ID, Name: it.Name, Path: p, Size: it.Size, Owner: owner, Hash: event.Hash{SHA1: lowerHex(it.SHA1, 40)}}
+			f := connector.File{VendorID: it.ID, Name: it.Name, Path: p, Size: it.Size, Owner: owner, Hash: event.Hash{SHA1: event.HexDigest(it.SHA1, 40)}}
 			if f.Owner == "" {
 				f.Owner = d.Owner
 			}
@@ -399,19 +394,6 @@ func (s *session) Index(ctx context.Context, d connector.Drive, cursor string) (
 	b, _ := json.Marshal(cr)
 	out.Next = string(b)
 	return out, nil
-}
-
-func lowerHex(s string, n int) string {
-	s = strings.ToLower(s)
-	if len(s) != n {
-		return ""
-	}
-	for _, r := range s {
-		if !(r >= '0' && r <= '9' || r >= 'a' && r <= 'f') {
-			return ""
-		}
-	}
-	return s
 }
 
 // streamCursor is the connector's activity cursor: the admin_logs_streaming position and when it was

@@ -101,12 +101,7 @@ func (c Connector) Open(ctx context.Context, cfg connector.Config, deps connecto
 	if err := sp.Validate(cfg); err != nil {
 		return nil, err
 	}
-	if deps.Clock == nil {
-		deps.Clock = realClock{}
-	}
-	if deps.Log == nil {
-		deps.Log = slog.New(slog.DiscardHandler)
-	}
+	deps = deps.WithDefaults()
 	key := []byte(cfg.Value(sp, "service_account_key"))
 	jc, err := google.JWTConfigFromJSON(key, Scopes...)
 	if err != nil {
@@ -182,11 +177,6 @@ type session struct {
 var _ connector.Session = (*session)(nil)
 
 func (s *session) Close() error { return nil }
-
-// realClock is the wall clock, when Deps has none.
-type realClock struct{}
-
-func (realClock) Now() time.Time { return time.Now().UTC() }
 
 // Deliver refuses every notification: Drive push channels (changes.watch) are not built yet, so
 // no channel points here and collection polls.

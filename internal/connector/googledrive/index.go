@@ -152,7 +152,7 @@ func folderOf(f *drive.File) folder {
 // the drive's user stays its owner's.
 func (s *session) file(ctx context.Context, svc *services, d connector.Drive, f *drive.File) connector.File {
 	out := connector.File{VendorID: f.Id, Name: f.Name, Size: f.Size, MimeType: f.MimeType,
-		Hash: event.Hash{MD5: hexOf(f.Md5Checksum, 32), SHA256: hexOf(f.Sha256Checksum, 64), SHA1: hexOf(f.Sha1Checksum, 40)}}
+		Hash: event.Hash{MD5: event.HexDigest(f.Md5Checksum, 32), SHA256: event.HexDigest(f.Sha256Checksum, 64), SHA1: event.HexDigest(f.Sha1Checksum, 40)}}
 	if len(f.Owners) > 0 {
 		out.Owner = strings.ToLower(f.Owners[0].EmailAddress)
 	}
@@ -212,19 +212,6 @@ func (s *session) dirPath(ctx context.Context, svc *services, d connector.Drive,
 		return ""
 	}
 	return "/" + strings.Join(parts, "/")
-}
-
-func hexOf(s string, n int) string {
-	s = strings.ToLower(s)
-	if len(s) != n {
-		return ""
-	}
-	for _, r := range s {
-		if !(r >= '0' && r <= '9' || r >= 'a' && r <= 'f') {
-			return ""
-		}
-	}
-	return s
 }
 
 // Content downloads a file's bytes (alt=media) as the drive's user, or a member for a shared
