@@ -203,11 +203,17 @@ type FileIndex interface {
 	Lookup(ctx context.Context, ids []string) (map[string]KnownFile, error)
 }
 
-// KnownFile is a file as indexed before.
+// KnownFile is a file as indexed before: what a connector compares a vendor's new file state with
+// to tell which action it means (a new name is a rename, a new parent a move, new content an edit).
 type KnownFile struct {
 	Path, Owner, DriveID string
+	Name, MimeType       string
 	Size                 int64
 	SHA1                 string
+	// Hash holds every hash the index has (the vendor's and Telltale's).
+	Hash     event.Hash
+	Modified time.Time
+	Deleted  bool // the file is gone (trashed or deleted) as last known
 }
 
 // Connector is a vendor.

@@ -564,3 +564,62 @@ func TestStatesOfAnotherDrivesFile(t *testing.T) {
 		t.Errorf("file %s moved to drive row %d / renamed %q by another drive's feed (was drive %d, %q)", v, got[0].DriveID, got[0].Name, owner.ID, before[0].Name)
 	}
 }
+
+// filesSeen keeps the file index a session was given.
+type filesSeen struct {
+	*stateFeed
+	mu    sync.Mutex
+	files connector.FileIndex
+}
+
+func (f *filesSeen) Open(ctx context.Context, cfg connector.Config, deps connector.Deps) (connector.Session, error) {
+	f.mu.Lock()
+	f.files = deps.Files
+	f.mu.Unlock()
+	return f.stateFeed.Open(ctx, cfg, deps)
+}
+
+// TestKnownFilesCarryState (contract v2): what a connector learns of an indexed file is enough to
+// tell which action a new state means: name, size, hashes, modification time, and whether it is
+// gone (Drive's changes and OneDrive's delta report state, not actions).
+func TestKnownFilesCarryState(t *testing.T) {
+	f := &filesSeen{stateFeed: &stateFeed{perDrive: &perDrive{Connector: box.New(), handed: map[string]string{}, cursors: map[string][]string{}}}}
+	e := newEnv(t, f, true)
+	c := e.connect("Known files", "", nil)
+	e.settle(300)
+	drives, err := e.store.ListDrives(ctx, store.DriveFilter{ConnectionID: c.ID, Limit: 100})
+	if err != nil || len(drives) == 0 {
+		t.Fatalf("drives: %d %v", len(drives), err)
+	}
+	v, ok := f.crawled.Load(drives[0].VendorID)
+	if !ok {
+		t.Fatal("nothing crawled")
+	}
+	id := v.(string)
+	stored, err := e.store.FindFiles(ctx, c.ID, []string{id})
+	if err != nil || len(stored) != 1 {
+		t.Fatal(stored, err)
+	}
+	f.mu.Lock()
+	files := f.files
+	f.mu.Unlock()
+	known, err := files.Lookup(ctx, []string{id, "no-such-file"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, ok := known[id]
+	if !ok || len(known) != 1 {
+		t.Fatalf("lookup: %+v", known)
+	}
+	want := stored[0]
+	if k.Name != want.Name || k.Size != want.Size || k.Hash.SHA1 == "" || k.Hash.SHA1 != want.SHA1 || !k.Modified.Equal(want.Modified) || k.Deleted {
+		t.Errorf("known file %+v, stored %+v", k, want)
+	}
+	// Trashed: the next state says so.
+	e.emu.Trash(drives[0].VendorID, id)
+	e.clock.Advance(3 * time.Minute)
+	e.settle(100)
+	if known, err = files.Lookup(ctx, []string{id}); err != nil || !known[id].Deleted {
+		t.Errorf("after the file was removed: %+v %v", known[id], err)
+	}
+}

@@ -21,6 +21,7 @@ import (
 	"github.com/telltale-dev/telltale/internal/clock"
 	"github.com/telltale-dev/telltale/internal/connection"
 	"github.com/telltale-dev/telltale/internal/connector"
+	"github.com/telltale-dev/telltale/internal/event"
 	"github.com/telltale-dev/telltale/internal/hashing"
 	"github.com/telltale-dev/telltale/internal/httpx"
 	"github.com/telltale-dev/telltale/internal/metrics"
@@ -525,7 +526,9 @@ func (f fileIndex) Lookup(ctx context.Context, ids []string) (map[string]connect
 	}
 	out := make(map[string]connector.KnownFile, len(fs))
 	for _, x := range fs {
-		out[x.VendorID] = connector.KnownFile{Path: x.Path, Owner: x.Owner, Size: x.Size, SHA1: x.SHA1}
+		out[x.VendorID] = connector.KnownFile{Path: x.Path, Owner: x.Owner, Size: x.Size, SHA1: x.SHA1,
+			Name: x.Name, MimeType: x.MimeType, Modified: x.Modified, Deleted: x.Deleted,
+			Hash: event.Hash{MD5: x.MD5, SHA256: x.SHA256, SHA1: x.SHA1, QuickXor: x.QuickXor}}
 	}
 	return out, nil
 }
