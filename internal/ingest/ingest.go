@@ -38,6 +38,7 @@ const (
 	WorkIndex    = "collect.index"    // key: connection id ":" drive row id
 	WorkStream   = "collect.stream"   // key: connection id ":" stream key (connector.StreamSpec)
 	WorkPush     = "collect.push"     // key: connection id; keeps push subscriptions (connector.Pusher)
+	WorkRenew    = "collect.renew"    // key: connection id; renews the push subscriptions due, and only those
 	WorkUnpush   = "collect.unpush"   // key: connection id; removes them once collection stops
 	WorkHash     = "collect.hash"     // key: connection id; drains the connection's hash queue (hash.go)
 )
@@ -238,6 +239,7 @@ func (s *Service) Register(r *work.Runner) {
 	r.Handle(WorkIndex, s.index)
 	r.Handle(WorkStream, s.stream)
 	r.Handle(WorkPush, s.keepPush)
+	r.Handle(WorkRenew, s.renewDue)
 	r.Handle(WorkUnpush, s.removePush)
 	r.Handle(WorkHash, s.hash)
 }
@@ -305,6 +307,9 @@ func (s *Service) Reconcile(ctx context.Context) error {
 			if _, err := s.st.EnsureWork(ctx, store.Work{Kind: WorkPush, Key: key(c.ID), ConnectionID: c.ID, NextRunAt: now.Add(time.Minute)}); err != nil {
 				return err
 			}
+			if _, err := s.st.EnsureWork(ctx, store.Work{Kind: WorkRenew, Key: key(c.ID), ConnectionID: c.ID, NextRunAt: now.Add(time.Minute)}); err != nil {
+				return err
+			}
 		}
 	}
 	if _, err := s.st.PruneVendorRecords(ctx, now.Add(-s.o.RecordRetention)); err != nil {
@@ -329,7 +334,7 @@ func (s *Service) stop(ctx context.Context, id int64) error {
 			}
 		}
 		switch w.Kind {
-		case WorkDiscover, WorkIndex, WorkStream, WorkPush, WorkHash:
+		case WorkDiscover, WorkIndex, WorkStream, WorkPush, WorkRenew, WorkHash:
 			if err := s.st.DeleteWork(ctx, w.Kind, w.Key); err != nil && !errors.Is(err, store.ErrNotFound) {
 				return err
 			}

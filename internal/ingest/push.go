@@ -18,8 +18,8 @@ const pushRenewMargin = 24 * time.Hour
 
 // keepPush keeps a connection's push subscriptions (WorkPush): for every followed drive (and the
 // tenant's feeds) it renews what expires soon and makes what is missing; subscriptions of drives no
-// longer followed are removed at the vendor. It runs after discovery, daily, and before the first
-// subscription expires.
+// longer followed are removed at the vendor. It runs after discovery and daily; between rounds the
+// renewal unit (renewDue) renews what comes due without walking the drives.
 func (s *Service) keepPush(ctx context.Context, w store.Work) (time.Time, error) {
 	c, ok, err := s.load(ctx, w.Key)
 	if err != nil || !ok {
@@ -63,10 +63,8 @@ func (s *Service) keepPush(ctx context.Context, w store.Work) (time.Time, error)
 		if d.ID != 0 && !followed(d) {
 			return s.unsubscribe(ctx, c, p, d, have)
 		}
-		at, err := s.keepDrivePush(ctx, c, ss, p, url, d, have, now)
-		if !at.IsZero() && at.Before(next) {
-			next = at
-		}
+		// Renewals are the renewal unit's (collect.renew): the round itself runs daily.
+		_, err := s.keepDrivePush(ctx, c, ss, p, url, d, have, now)
 		if err == nil || errors.Is(err, errStopped) {
 			return err
 		}
@@ -349,4 +347,98 @@ func (s *Service) subscribing(conn int64) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.making[conn] > 0
+}
+
+// renewWindow is how far ahead the renewal unit looks: a subscription is renewed at most
+// pushRenewMargin before it expires, so none due is further away.
+const renewWindow = pushRenewMargin + time.Hour
+
+// renewDue renews a connection's subscriptions that are due (WorkRenew), reading only those that
+// expire within renewWindow, soonest first, in batches: O(due) per run, not O(drives). It runs
+// again when the next one comes due, and at least hourly (subscriptions made meanwhile).
+func (s *Service) renewDue(ctx context.Context, w store.Work) (time.Time, error) {
+	c, ok, err := s.load(ctx, w.Key)
+	if err != nil || !ok {
+		return time.Time{}, err
+	}
+	unit := unitOf(WorkRenew, w.Key)
+	ss, err := s.session(ctx, c)
+	if err != nil {
+		return time.Time{}, s.fail(ctx, c, unit, "opening the connection", err)
+	}
+	p, ok := ss.Session.(connector.Pusher)
+	if !ok || s.pushURL(c) == "" {
+		return time.Time{}, nil
+	}
+	defer s.afterRun(ctx, c, ss, time.Time{})
+	now := s.clock.Now()
+	next := now.Add(time.Hour)
+	gone := false
+	for {
+		rows, err := s.st.ListExpiringSubscriptions(ctx, c.ID, now.Add(renewWindow), 500)
+		if err != nil {
+			return time.Time{}, err
+		}
+		renewed := 0
+		for _, row := range rows {
+			at := renewAt(row)
+			if at.After(now) {
+				if at.Before(next) {
+					next = at
+				}
+				continue
+			}
+			var cd connector.Drive
+			if row.DriveID != 0 {
+				d, err := s.st.GetDrive(ctx, row.DriveID)
+				if err != nil && !errors.Is(err, store.ErrNotFound) {
+					return time.Time{}, err
+				}
+				cd = connectorDrive(d)
+			}
+			sub, err := p.Renew(ctx, subscriptionOf(row, cd))
+			switch {
+			case errors.Is(err, connector.ErrSubscriptionGone):
+				if err := s.st.DeleteSubscription(ctx, c.ID, row.VendorID); err != nil {
+					return time.Time{}, err
+				}
+				gone = true
+				continue
+			case err != nil:
+				if _, throttled := throttledFor(err, s.clock.Now()); throttled || errors.Is(err, connector.ErrAuth) {
+					return time.Time{}, s.fail(ctx, c, unit, "renewing push subscriptions", err)
+				}
+				s.m.pushFailed.Inc(key(c.ID), c.Service)
+				s.log.Warn("renewing a push subscription failed; tried again in the next run", "connection", c.ID, "subscription", row.VendorID, "err", err)
+				if soon := now.Add(5 * time.Minute); soon.Before(next) {
+					next = soon
+				}
+				continue
+			}
+			row.ExpiresAt, row.CheckedAt = sub.Expires, now
+			if _, err := s.st.SaveSubscription(ctx, row); err != nil {
+				return time.Time{}, err
+			}
+			renewed++
+			if at := renewAt(row); !row.ExpiresAt.IsZero() && at.Before(next) {
+				next = at
+			}
+		}
+		if len(rows) < 500 || renewed == 0 {
+			break
+		}
+	}
+	if gone {
+		// The vendor dropped some: the round makes them again, now.
+		if _, err := s.st.ScheduleWork(ctx, store.Work{Kind: WorkPush, Key: key(c.ID), ConnectionID: c.ID, NextRunAt: now}); err != nil {
+			return time.Time{}, err
+		}
+	}
+	if err := s.succeeded(ctx, c, unit); err != nil {
+		return time.Time{}, err
+	}
+	if soonest := now.Add(time.Minute); next.Before(soonest) {
+		next = soonest
+	}
+	return next, nil
 }

@@ -42,6 +42,16 @@ type graphLike struct {
 	handshakes  int
 	// refuseUnsubscribe makes Unsubscribe fail (the vendor down, or refusing).
 	refuseUnsubscribe bool
+	// life is how long a subscription lasts (0: subLife); subscribes counts Subscribe calls.
+	life       time.Duration
+	subscribes int
+}
+
+func (g *graphLike) lifetime() time.Duration {
+	if g.life > 0 {
+		return g.life
+	}
+	return subLife
 }
 
 func (g *graphLike) Open(ctx context.Context, cfg connector.Config, deps connector.Deps) (connector.Session, error) {
@@ -60,6 +70,9 @@ type graphLikeSession struct {
 const graphClientState = "client-state-secret"
 
 func (s *graphLikeSession) Subscribe(_ context.Context, d connector.Drive, url string, have []connector.Subscription) ([]connector.Subscription, error) {
+	s.g.mu.Lock()
+	s.g.subscribes++
+	s.g.mu.Unlock()
 	if d.VendorID == "" {
 		return nil, nil // no tenant feed
 	}
@@ -77,7 +90,7 @@ func (s *graphLikeSession) Subscribe(_ context.Context, d connector.Drive, url s
 	defer g.mu.Unlock()
 	g.n++
 	sub := connector.Subscription{ID: fmt.Sprintf("sub-%d", g.n), Drive: d.VendorID, Stream: "feed",
-		Resource: "/drives/" + d.VendorID + "/root", Expires: g.clk.Now().Add(subLife)}
+		Resource: "/drives/" + d.VendorID + "/root", Expires: g.clk.Now().Add(g.lifetime())}
 	g.live[sub.ID] = sub
 	return []connector.Subscription{sub}, nil
 }
@@ -89,7 +102,7 @@ func (s *graphLikeSession) Renew(_ context.Context, sub connector.Subscription) 
 	if _, ok := g.live[sub.ID]; !ok {
 		return sub, fmt.Errorf("%w: %s", connector.ErrSubscriptionGone, sub.ID)
 	}
-	sub.Expires = g.clk.Now().Add(subLife)
+	sub.Expires = g.clk.Now().Add(g.lifetime())
 	g.live[sub.ID] = sub
 	g.renewed[sub.ID]++
 	return sub, nil
@@ -565,5 +578,46 @@ func TestPushRoundResumes(t *testing.T) {
 	defer g.mu.Unlock()
 	if g.n != len(drives) {
 		t.Errorf("%d subscriptions made for %d drives: a resumed round made some twice or missed some", g.n, len(drives))
+	}
+}
+
+// TestRenewalsDoNotWalkTheDrives (review of issue 13): subscriptions coming due are renewed by the
+// renewal unit, which reads only those expiring soon; the daily round that walks every drive is not
+// run for them (before, a round reran whole whenever any subscription was due).
+func TestRenewalsDoNotWalkTheDrives(t *testing.T) {
+	p := &perDrive{Connector: box.New(), handed: map[string]string{}, cursors: map[string][]string{}}
+	g := &graphLike{perDrive: p, live: map[string]connector.Subscription{}, renewed: map[string]int{}, life: 6 * time.Hour}
+	e := newEnv(t, g, true)
+	g.clk = e.clock
+	e.opts.PublicURL = "https://telltale.example.com"
+	e.start()
+	c := e.connect("Renewals", "", nil)
+	e.settle(300)
+	e.clock.Advance(2 * time.Minute)
+	e.settle(300)
+	g.mu.Lock()
+	made, calls := len(g.live), g.subscribes
+	g.mu.Unlock()
+	if made < 3 {
+		t.Fatalf("%d subscriptions made", made)
+	}
+	// Six-hour subscriptions are renewed halfway: within four hours every one is, with no round.
+	for range 16 {
+		e.clock.Advance(15 * time.Minute)
+		e.settle(20)
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for id := range g.live {
+		if g.renewed[id] == 0 {
+			t.Errorf("subscription %s was not renewed halfway through its life", id)
+		}
+	}
+	if g.subscribes != calls {
+		t.Errorf("Subscribe was called %d times more while only renewals were due: the round walked the drives", g.subscribes-calls)
+	}
+	rows, err := e.store.ListExpiringSubscriptions(ctx, c.ID, e.clock.Now().Add(time.Hour), 10)
+	if err != nil || len(rows) != 0 {
+		t.Errorf("subscriptions expiring within the hour after the renewals: %+v %v", rows, err)
 	}
 }

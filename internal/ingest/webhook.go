@@ -288,7 +288,12 @@ func (s *Service) actOnDelivery(ctx context.Context, conn int64, d connector.Del
 			if err != nil {
 				return err
 			}
-			if _, err := s.st.ScheduleWork(ctx, store.Work{Kind: WorkPush, Key: key(conn), ConnectionID: conn, NextRunAt: now}); err != nil {
+			// A subscription to renew now is the renewal unit's; one removed is made again by the round.
+			kind := WorkRenew
+			if n.Lifecycle == connector.LifecycleRemoved {
+				kind = WorkPush
+			}
+			if _, err := s.st.ScheduleWork(ctx, store.Work{Kind: kind, Key: key(conn), ConnectionID: conn, NextRunAt: now}); err != nil {
 				return err
 			}
 			if n.Lifecycle == connector.LifecycleReauthorize {

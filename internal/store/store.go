@@ -421,6 +421,9 @@ type SubscriptionQueries interface {
 	// FindSubscription returns the subscription with the vendor's id, or ErrNotFound.
 	FindSubscription(ctx context.Context, connectionID int64, vendorID string) (Subscription, error)
 	DeleteSubscription(ctx context.Context, connectionID int64, vendorID string) error
+	// ListExpiringSubscriptions lists a connection's subscriptions that expire (expires_at set)
+	// by before, soonest first, at most limit.
+	ListExpiringSubscriptions(ctx context.Context, connectionID int64, before time.Time, limit int) ([]Subscription, error)
 	// CountSubscriptions counts a connection's subscriptions.
 	CountSubscriptions(ctx context.Context, connectionID int64) (int64, error)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/telltale-dev/telltale/internal/store"
 )
@@ -80,4 +81,23 @@ func (q *Queries) CountSubscriptions(ctx context.Context, connectionID int64) (i
 	var n int64
 	err := q.r.QueryRowContext(ctx, q.d.q(`SELECT COUNT(*) FROM push_subscriptions WHERE connection_id = ?`), connectionID).Scan(&n)
 	return n, q.wrap("count push subscriptions", err)
+}
+
+// ListExpiringSubscriptions implements store.SubscriptionQueries.
+func (q *Queries) ListExpiringSubscriptions(ctx context.Context, connectionID int64, before time.Time, limit int) ([]store.Subscription, error) {
+	rows, err := q.r.QueryContext(ctx, q.d.q(`SELECT `+subscriptionCols+` FROM push_subscriptions
+WHERE connection_id = ? AND expires_at > 0 AND expires_at <= ? ORDER BY expires_at, id LIMIT ?`), connectionID, micros(before), limit)
+	if err != nil {
+		return nil, q.wrap("list expiring push subscriptions", err)
+	}
+	defer rows.Close()
+	var out []store.Subscription
+	for rows.Next() {
+		s, err := scanSubscription(rows)
+		if err != nil {
+			return nil, q.wrap("list expiring push subscriptions", err)
+		}
+		out = append(out, s)
+	}
+	return out, q.wrap("list expiring push subscriptions", rows.Err())
 }

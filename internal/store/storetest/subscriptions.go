@@ -46,6 +46,13 @@ func testSubscriptions(t *testing.T, s store.Store) {
 	if _, err := s.FindSubscription(ctx, c1.ID, "nope"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("unknown vendor id: %v, want ErrNotFound", err)
 	}
+	// Expiring: "a" expires at t0+144h (renewed above), "b" and "tenant" at t0+72h; c2's not listed.
+	if got := ok(s.ListExpiringSubscriptions(ctx, c1.ID, t0.Add(100*time.Hour), 10))(t); len(got) != 2 || got[0].VendorID != "b" || got[1].VendorID != "tenant" {
+		t.Errorf("expiring by t0+100h: %+v", got)
+	}
+	if got := ok(s.ListExpiringSubscriptions(ctx, c1.ID, t0.Add(200*time.Hour), 1))(t); len(got) != 1 {
+		t.Errorf("limit 1: %+v", got)
+	}
 	if n := ok(s.CountSubscriptions(ctx, c1.ID))(t); n != 3 {
 		t.Errorf("connection one holds %d subscriptions, want 3", n)
 	}
