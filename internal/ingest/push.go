@@ -64,7 +64,7 @@ func (s *Service) keepPush(ctx context.Context, w store.Work) (time.Time, error)
 			return s.unsubscribe(ctx, c, p, d, have)
 		}
 		// Renewals are the renewal unit's (collect.renew): the round itself runs daily.
-		_, err := s.keepDrivePush(ctx, c, ss, p, url, d, have, now)
+		err := s.keepDrivePush(ctx, c, ss, p, url, d, have, now)
 		if err == nil || errors.Is(err, errStopped) {
 			return err
 		}
@@ -111,8 +111,8 @@ func (s *Service) keepPush(ctx context.Context, w store.Work) (time.Time, error)
 }
 
 // keepDrivePush renews a followed drive's subscriptions that expire soon and lets the connector
-// make what is missing. It returns when the drive's first subscription is due for renewal.
-func (s *Service) keepDrivePush(ctx context.Context, c store.Connection, ss *session, p connector.Pusher, url string, d store.Drive, have []store.Subscription, now time.Time) (time.Time, error) {
+// make what is missing.
+func (s *Service) keepDrivePush(ctx context.Context, c store.Connection, ss *session, p connector.Pusher, url string, d store.Drive, have []store.Subscription, now time.Time) error {
 	var cd connector.Drive
 	if d.ID != 0 {
 		cd = connectorDrive(d)
@@ -126,7 +126,7 @@ func (s *Service) keepDrivePush(ctx context.Context, c store.Connection, ss *ses
 			case errors.Is(err, connector.ErrSubscriptionGone):
 				continue // made again by Subscribe below
 			case err != nil:
-				return time.Time{}, err
+				return err
 			}
 			sub = renewed
 		}
@@ -134,14 +134,13 @@ func (s *Service) keepDrivePush(ctx context.Context, c store.Connection, ss *ses
 	}
 	subs, subErr := p.Subscribe(ctx, cd, url, live)
 	if errors.Is(subErr, connector.ErrInaccessible) {
-		return time.Time{}, nil // the drive's state says so; its stream stops on its own
+		return nil // the drive's state says so; its stream stops on its own
 	}
 	if subErr != nil {
 		// What was made before the failure is kept (a row for every subscription that exists
 		// at the vendor, so that it is renewed and removed); what Telltale held stays.
 		subs = append(subs, live...)
 	}
-	var first time.Time
 	stopped := false
 	err := s.st.InTx(ctx, func(q store.Queries) error {
 		// Collection may have stopped while the vendor was called: then nothing is saved, and
@@ -160,9 +159,6 @@ func (s *Service) keepDrivePush(ctx context.Context, c store.Connection, ss *ses
 				return err
 			}
 			kept[sub.ID] = true
-			if at := renewAt(row); !row.ExpiresAt.IsZero() && (first.IsZero() || at.Before(first)) {
-				first = at
-			}
 		}
 		for _, row := range have {
 			if !kept[row.VendorID] {
@@ -174,7 +170,7 @@ func (s *Service) keepDrivePush(ctx context.Context, c store.Connection, ss *ses
 		return nil
 	})
 	if err != nil {
-		return first, err
+		return err
 	}
 	if stopped {
 		for _, sub := range subs {
@@ -182,9 +178,9 @@ func (s *Service) keepDrivePush(ctx context.Context, c store.Connection, ss *ses
 				s.log.Warn("removing a push subscription made while collection stopped failed", "connection", c.ID, "subscription", sub.ID, "err", err)
 			}
 		}
-		return first, errStopped
+		return errStopped
 	}
-	return first, subErr
+	return subErr
 }
 
 // errStopped ends a push round whose connection stopped collecting meanwhile.
