@@ -143,12 +143,7 @@ func (s *graphLikeSession) Deliver(_ context.Context, p connector.Push) (connect
 // reauthorizationRequired, drops the subscriptions of a drive no longer followed, and removes every
 // subscription at the vendor when collection stops.
 func TestPushSubscriptionLifecycle(t *testing.T) {
-	p := &perDrive{Connector: box.New(), handed: map[string]string{}, cursors: map[string][]string{}}
-	g := &graphLike{perDrive: p, live: map[string]connector.Subscription{}, renewed: map[string]int{}}
-	e := newEnv(t, g, true)
-	g.clk = e.clock
-	e.opts.PublicURL = "https://telltale.example.com"
-	e.start()
+	e, g := newGraphLike(t, 0)
 	c := e.connect("Graph-like push", "", nil)
 	e.settle(300)
 	e.clock.Advance(2 * time.Minute) // the push unit's first round after start
@@ -393,13 +388,8 @@ func (s *failOneSession) Subscribe(ctx context.Context, d connector.Drive, url s
 // TestOneDrivePushFailureDoesNotStopTheRound (review of issue 13): one drive whose subscription
 // cannot be made neither keeps the other drives from theirs nor puts the connection in Error.
 func TestOneDrivePushFailureDoesNotStopTheRound(t *testing.T) {
-	p := &perDrive{Connector: box.New(), handed: map[string]string{}, cursors: map[string][]string{}}
-	g := &graphLike{perDrive: p, live: map[string]connector.Subscription{}, renewed: map[string]int{}}
-	f := &failOne{graphLike: g}
-	e := newEnv(t, f, true)
-	g.clk = e.clock
-	e.opts.PublicURL = "https://telltale.example.com"
-	e.start()
+	var f *failOne
+	e, _ := newGraphLike(t, 0, func(g *graphLike) connector.Connector { f = &failOne{graphLike: g}; return f })
 	c := e.connect("One bad drive", "", nil)
 	e.settle(300)
 	for range 10 {
@@ -435,13 +425,8 @@ func TestOneDrivePushFailureDoesNotStopTheRound(t *testing.T) {
 // round is calling the vendor keeps no subscription: what the round made is removed at the vendor
 // and no row is saved (the unpush unit only sees rows).
 func TestPushRoundStoppedByDeauthorize(t *testing.T) {
-	p := &perDrive{Connector: box.New(), handed: map[string]string{}, cursors: map[string][]string{}}
-	g := &graphLike{perDrive: p, live: map[string]connector.Subscription{}, renewed: map[string]int{}}
-	f := &failOne{graphLike: g}
-	e := newEnv(t, f, true)
-	g.clk = e.clock
-	e.opts.PublicURL = "https://telltale.example.com"
-	e.start()
+	var f *failOne
+	e, g := newGraphLike(t, 0, func(g *graphLike) connector.Connector { f = &failOne{graphLike: g}; return f })
 	c := e.connect("Deauthorized mid-round", "", nil)
 	var once sync.Once
 	f.mu.Lock()
@@ -483,12 +468,7 @@ func TestPushRoundStoppedByDeauthorize(t *testing.T) {
 // ingest has removed them, then purges it; before, the purge deleted the rows at once and the
 // subscriptions stayed at the vendor for good.
 func TestDeleteWaitsForUnpush(t *testing.T) {
-	p := &perDrive{Connector: box.New(), handed: map[string]string{}, cursors: map[string][]string{}}
-	g := &graphLike{perDrive: p, live: map[string]connector.Subscription{}, renewed: map[string]int{}}
-	e := newEnv(t, g, true)
-	g.clk = e.clock
-	e.opts.PublicURL = "https://telltale.example.com"
-	e.start()
+	e, g := newGraphLike(t, 0)
 	c := e.connect("Delete waits", "", nil)
 	e.settle(300)
 	e.clock.Advance(2 * time.Minute)
@@ -585,12 +565,7 @@ func TestPushRoundResumes(t *testing.T) {
 // renewal unit, which reads only those expiring soon; the daily round that walks every drive is not
 // run for them (before, a round reran whole whenever any subscription was due).
 func TestRenewalsDoNotWalkTheDrives(t *testing.T) {
-	p := &perDrive{Connector: box.New(), handed: map[string]string{}, cursors: map[string][]string{}}
-	g := &graphLike{perDrive: p, live: map[string]connector.Subscription{}, renewed: map[string]int{}, life: 6 * time.Hour}
-	e := newEnv(t, g, true)
-	g.clk = e.clock
-	e.opts.PublicURL = "https://telltale.example.com"
-	e.start()
+	e, g := newGraphLike(t, 6*time.Hour)
 	c := e.connect("Renewals", "", nil)
 	e.settle(300)
 	e.clock.Advance(2 * time.Minute)
@@ -620,4 +595,20 @@ func TestRenewalsDoNotWalkTheDrives(t *testing.T) {
 	if err != nil || len(rows) != 0 {
 		t.Errorf("subscriptions expiring within the hour after the renewals: %+v %v", rows, err)
 	}
+}
+
+// newGraphLike is an env whose vendor is graphLike (subscriptions lasting life; 0: subLife),
+// optionally wrapped, with a public URL so that push subscriptions are made.
+func newGraphLike(t *testing.T, life time.Duration, wrap ...func(*graphLike) connector.Connector) (*env, *graphLike) {
+	p := &perDrive{Connector: box.New(), handed: map[string]string{}, cursors: map[string][]string{}}
+	g := &graphLike{perDrive: p, live: map[string]connector.Subscription{}, renewed: map[string]int{}, life: life}
+	var con connector.Connector = g
+	for _, w := range wrap {
+		con = w(g)
+	}
+	e := newEnv(t, con, true)
+	g.clk = e.clock
+	e.opts.PublicURL = "https://telltale.example.com"
+	e.start()
+	return e, g
 }
