@@ -128,6 +128,8 @@ type Service struct {
 	// making counts the push rounds of each connection under way on this node: a validation
 	// handshake is answered only then (the vendor validates while Subscribe is called).
 	making map[int64]int
+	// pushChecked: the connections whose push round this node's first Reconcile brought forward.
+	pushChecked map[int64]bool
 }
 
 // collectMetrics are collection's per-connection counters (label values are connection ids and
@@ -303,8 +305,25 @@ func (s *Service) Reconcile(ctx context.Context) error {
 			return err
 		}
 		if s.o.PublicURL != "" {
-			// Push subscriptions are checked soon after collection starts (again) and then daily.
-			if _, err := s.st.EnsureWork(ctx, store.Work{Kind: WorkPush, Key: key(c.ID), ConnectionID: c.ID, NextRunAt: now.Add(time.Minute)}); err != nil {
+			// Push subscriptions are checked soon after collection starts (again), and soon after
+			// this node starts (the vendor may have dropped some while it was down: Box drops a
+			// webhook whose deliveries keep failing), then daily.
+			pw := store.Work{Kind: WorkPush, Key: key(c.ID), ConnectionID: c.ID, NextRunAt: now.Add(time.Minute)}
+			s.mu.Lock()
+			first := !s.pushChecked[c.ID]
+			if s.pushChecked == nil {
+				s.pushChecked = map[int64]bool{}
+			}
+			s.pushChecked[c.ID] = true
+			s.mu.Unlock()
+			if first {
+				if cur, err := s.st.GetWork(ctx, WorkPush, pw.Key); err == nil && cur.NextRunAt.After(pw.NextRunAt) {
+					if _, err := s.st.ScheduleWork(ctx, pw); err != nil {
+						return err
+					}
+				}
+			}
+			if _, err := s.st.EnsureWork(ctx, pw); err != nil {
 				return err
 			}
 			if _, err := s.st.EnsureWork(ctx, store.Work{Kind: WorkRenew, Key: key(c.ID), ConnectionID: c.ID, NextRunAt: now.Add(time.Minute)}); err != nil {

@@ -59,3 +59,29 @@ func TestPushLifecycle(t *testing.T) {
 		t.Errorf("after resume: %d webhooks, want %d", n, registered)
 	}
 }
+
+// TestPushCheckedAfterRestart: a node that starts checks push subscriptions within minutes, not at
+// the next daily round: while it was down the vendor may have dropped some (Box drops a webhook
+// whose deliveries keep failing). Found running the demo: after a restart no webhook was re-made
+// for a day.
+func TestPushCheckedAfterRestart(t *testing.T) {
+	e := newEnv(t, nil, true)
+	e.opts.PublicURL = "https://telltale.example"
+	e.start()
+	e.connect("Box hooks", "", nil)
+	e.settle(300)
+	e.clock.Advance(2 * time.Minute)
+	e.settle(300)
+	registered := e.emu.Webhooks()
+	if registered == 0 {
+		t.Fatal("no webhooks registered")
+	}
+	e.emu.DropWebhooks() // while the node is down
+	e.start()            // the node starts again
+	e.settle(50)
+	e.clock.Advance(2 * time.Minute)
+	e.settle(50)
+	if n := e.emu.Webhooks(); n != registered {
+		t.Errorf("%d webhooks a few minutes after the restart, want %d", n, registered)
+	}
+}
