@@ -240,6 +240,7 @@ func (a *App) registerCollectionMetrics() {
 		emit(float64(st.Duplicates), "duplicate")
 		emit(float64(st.OutOfScope), "out_of_scope")
 		emit(float64(st.Coalesced), "coalesced")
+		emit(float64(st.Merged), "merged")
 		emit(float64(st.Hashed), "hashed")
 		emit(float64(st.HashErrors), "hash_failed")
 		emit(float64(st.HashLeftOut), "hash_left_out")

@@ -71,6 +71,13 @@ type Spec struct {
 	// often do not; its file listings do). Telltale's own MD5 and SHA-256 (R3.10) are downloaded and computed only where an event
 	// lacks either, so a vendor that gives both saves the download.
 	Hashes []string
+	// StateFeed names, for a connector whose records carry a Feed, the feed whose file state
+	// (name, path, size, MIME type, hashes, modified time) replaces the other feed's when their
+	// events merge (Google Drive: "changes"); every other field is filled only where it is empty.
+	StateFeed string
+	// MergeHorizon is how late a second feed may report an action the first one stored (Google's
+	// Reports API: hours): merge candidates are kept this long. Default 3 days.
+	MergeHorizon time.Duration
 }
 
 // HashNames are the hashes a Spec may name in Hashes.
@@ -213,7 +220,8 @@ type KnownFile struct {
 	// Hash holds every hash the index has (the vendor's and Telltale's).
 	Hash     event.Hash
 	Modified time.Time
-	Deleted  bool // the file is gone (trashed or deleted) as last known
+	Deleted  bool   // the file is gone (trashed or deleted) as last known
+	State    string // File.State as last stored
 }
 
 // Connector is a vendor.
@@ -265,6 +273,10 @@ type File struct {
 	// OneDrive quick_xor.
 	Hash     event.Hash
 	Modified time.Time
+	// State is vendor state the connector wants back in KnownFile.State to compare the next state
+	// with (Drive: the parent and who the file is shared with), opaque to ingest; keep it to a few
+	// hundred bytes. "" keeps what is stored.
+	State string
 }
 
 // IndexPage is one page of a drive's baseline crawl.
@@ -286,6 +298,11 @@ type Record struct {
 	// Drive is the vendor id of the drive the item belongs to ("" if unknown); records on drives out of
 	// scope are not captured (R2.8).
 	Drive string
+	// Feed names the feed of a connector that reads each action from two feeds (Google Drive:
+	// "changes" and "reports"). Its events are merged with a stored event of another feed of the
+	// connection for the same action (ingest, merge.go: same file, action, actor and sharing target,
+	// times within MergeWindow) instead of being stored again. "": never merged.
+	Feed string
 }
 
 // ContentRef names content to read: the file File of drive Drive (vendor ids), or, when Part is set,

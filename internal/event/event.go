@@ -34,6 +34,18 @@ type Meta struct {
 	Inserted       time.Time `json:"inserted,omitzero"` // when the store accepted it
 	Count          int       `json:"count,omitempty"`   // vendor actions coalesced into this event (R3.6)
 	VendorIDs      []string  `json:"vendor_ids,omitempty"`
+	// Feeds are the vendor feeds that reported this action, the one that stored it first, where a
+	// connector reads one action from two feeds (Google Drive: "changes" within seconds, "reports"
+	// hours later) and merges them into one event; empty for a connector with one feed.
+	Feeds []string `json:"feeds,omitempty"`
+	// Enriched names the fields a later feed filled after the event was stored, and that feed.
+	Enriched []Provenance `json:"enriched,omitempty"`
+}
+
+// Provenance says which feed supplied a field (a dotted name of this schema: "source.ip").
+type Provenance struct {
+	Field string `json:"field"`
+	Feed  string `json:"feed"`
 }
 
 // User is the actor.

@@ -82,6 +82,9 @@ type Options struct {
 	// RecordRetention is how long vendor record ids are remembered for dedupe: at least a week past
 	// the longest connector's Spec.DedupeHorizon (Box: 14 days); default 21 days.
 	RecordRetention time.Duration
+	// MergeHorizon is how long merge candidates are kept: the longest Spec.MergeHorizon, default
+	// 3 days (merge.go).
+	MergeHorizon time.Duration
 	// AllowLoopback lets connections use loopback vendor URLs (demo mode, tests).
 	AllowLoopback bool
 	// Resolver resolves the host names of admin-typed vendor URLs for the SSRF guard's checks
@@ -174,6 +177,8 @@ func (s *Service) CursorTimes() []CursorTime {
 // Stats counts what collection skipped or refused, for metrics and tests.
 type Stats struct {
 	Records, Events, Duplicates, OutOfScope, Coalesced int64
+	// Merged counts events of a second feed that enriched an event another feed stored (merge.go).
+	Merged int64
 	// Hashed and HashErrors count files downloaded and hashed, or not readable; HashLeftOut counts
 	// events left without hashes because their connection's hash queue was full.
 	Hashed, HashErrors, HashLeftOut                      int64
@@ -213,7 +218,11 @@ func New(o Options) *Service {
 		// Record ids are kept at least as long as any vendor may deliver a record again.
 		for _, sp := range o.Registry.Specs() {
 			o.RecordRetention = max(o.RecordRetention, sp.DedupeHorizon+7*24*time.Hour)
+			o.MergeHorizon = max(o.MergeHorizon, sp.MergeHorizon)
 		}
+	}
+	if o.MergeHorizon <= 0 {
+		o.MergeHorizon = defaultMergeHorizon
 	}
 	if o.PushDrivesPerRun <= 0 {
 		o.PushDrivesPerRun = 2000
@@ -332,6 +341,9 @@ func (s *Service) Reconcile(ctx context.Context) error {
 		}
 	}
 	if _, err := s.st.PruneVendorRecords(ctx, now.Add(-s.o.RecordRetention)); err != nil {
+		return err
+	}
+	if _, err := s.st.PruneMergeCandidates(ctx, now.Add(-s.o.MergeHorizon)); err != nil {
 		return err
 	}
 	return nil
@@ -551,7 +563,7 @@ func (f fileIndex) Lookup(ctx context.Context, ids []string) (map[string]connect
 	out := make(map[string]connector.KnownFile, len(fs))
 	for _, x := range fs {
 		out[x.VendorID] = connector.KnownFile{Path: x.Path, Owner: x.Owner, Size: x.Size, SHA1: x.SHA1,
-			Name: x.Name, MimeType: x.MimeType, Modified: x.Modified, Deleted: x.Deleted,
+			Name: x.Name, MimeType: x.MimeType, Modified: x.Modified, Deleted: x.Deleted, State: x.State,
 			Hash: event.Hash{MD5: x.MD5, SHA256: x.SHA256, SHA1: x.SHA1, QuickXor: x.QuickXor}}
 	}
 	return out, nil

@@ -151,6 +151,7 @@ func resyncNote(sp connector.StreamSpec, rs *connector.Resync) string {
 type PageResult struct {
 	Newest                           time.Time
 	Inserted, Duplicates, OutOfScope int64
+	Merged                           int64 // events of a second feed that enriched a stored event (merge.go)
 }
 
 // stream names the stream whose cursor is saved with the page ("" for an import: no cursor).
@@ -247,10 +248,24 @@ func (s *Service) storePage(ctx context.Context, c store.Connection, ss *session
 				if r.Drive != "" && e.File.DriveID == "" {
 					e.File.DriveID = r.Drive
 				}
+				if r.Feed != "" {
+					e.Event.Feeds = []string{r.Feed}
+				}
 				evs = append(evs, e)
 			}
 		}
 		merged := Coalesce(evs, s.o.CoalesceWindow)
+		// Actions another feed of the connection stored already enrich that event (merge.go).
+		var sp connector.Spec
+		if ss != nil {
+			sp = ss.spec
+		} else if con, ok := s.o.Registry.Get(c.Service); ok {
+			sp = con.Spec()
+		}
+		merged, joined, err := s.mergeFeeds(ctx, q, c, sp, merged, trust, scorer)
+		if err != nil {
+			return err
+		}
 		ptrs := make([]*event.FileEvent, len(merged))
 		for i := range merged {
 			Enrich(&merged[i], c, trust)
@@ -266,6 +281,9 @@ func (s *Service) storePage(ctx context.Context, c store.Connection, ss *session
 		}
 		n, err := q.InsertEvents(ctx, ptrs, cur.Status == string(connection.Maintenance))
 		if err != nil {
+			return err
+		}
+		if err := addCandidates(ctx, q, c.ID, ptrs); err != nil {
 			return err
 		}
 		if err := q.UpsertFiles(ctx, s.touchedFiles(ctx, q, c.ID, merged, drives)); err != nil {
@@ -286,11 +304,12 @@ func (s *Service) storePage(ctx context.Context, c store.Connection, ss *session
 				return err
 			}
 		}
-		res.Inserted, res.Duplicates = int64(n), int64(dups)
+		res.Inserted, res.Duplicates, res.Merged = int64(n), int64(dups), int64(joined)
 		s.count(func(st *Stats) {
 			st.Duplicates += int64(dups)
 			st.Events += int64(n)
-			st.Coalesced += int64(len(evs) - len(merged))
+			st.Merged += int64(joined)
+			st.Coalesced += int64(len(evs) - len(merged) - joined)
 		})
 		committed = saveCursor
 		return nil

@@ -46,6 +46,7 @@ type Queries interface {
 	OutboxQueries
 	HashQueries
 	VendorRecordQueries
+	MergeQueries
 	DestinationQueries
 	SavedSearchQueries
 	PeopleQueries
@@ -223,6 +224,9 @@ type File struct {
 	Modified     time.Time
 	IndexedAt    time.Time
 	Deleted      bool
+	// State is the vendor state the connector compares a new state with (opaque, at most a few
+	// hundred bytes); an empty State does not overwrite a stored one.
+	State string
 }
 
 // FileQueries keep the file index.
@@ -584,6 +588,36 @@ type VendorRecordQueries interface {
 	MarkVendorRecords(ctx context.Context, connectionID int64, ids []string, at time.Time) ([]string, error)
 	// PruneVendorRecords forgets records seen before the given time and returns how many.
 	PruneVendorRecords(ctx context.Context, before time.Time) (int64, error)
+}
+
+// ---- merging two feeds ----
+
+// MergeCandidate is a stored event that another feed of its connection may report again (Google
+// Drive's changes feed and Reports API): the keys a later report is matched on.
+type MergeCandidate struct {
+	ID, ConnectionID, EventID int64
+	FileID, Action            string
+	Actor                     string // lowercase address; "" when the feed did not name one
+	Target                    string // the sharing target(s) the event names, canonical; "" for none
+	Feed                      string // the feed that stored the event
+	Observed                  time.Time
+	Joined                    bool // the other feed has reported it
+}
+
+// MergeQueries keep the merge candidates and rewrite an event a second feed enriched. Ingest calls
+// them in the transaction that stores a page.
+type MergeQueries interface {
+	AddMergeCandidates(ctx context.Context, cs []MergeCandidate) error
+	// FindMergeCandidates returns the connection's candidates for the files observed within
+	// [from, to], by observed time then id.
+	FindMergeCandidates(ctx context.Context, connectionID int64, fileIDs []string, from, to time.Time) ([]MergeCandidate, error)
+	// JoinMergeCandidate marks a candidate as reported by the other feed.
+	JoinMergeCandidate(ctx context.Context, id int64) error
+	// UpdateEvent rewrites the stored event e.Event.ID with e (its id, insertion time, dedupe key
+	// and held state are kept). ErrNotFound if there is none.
+	UpdateEvent(ctx context.Context, e *event.FileEvent) error
+	// PruneMergeCandidates forgets candidates observed before the given time and returns how many.
+	PruneMergeCandidates(ctx context.Context, before time.Time) (int64, error)
 }
 
 // ---- risk ----

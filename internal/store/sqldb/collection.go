@@ -82,7 +82,7 @@ func (q *Queries) FindFiles(ctx context.Context, connectionID int64, vendorIDs [
 	err := chunks(vendorIDs, func(part []string) error {
 		ph, args := in(part)
 		rows, err := q.r.QueryContext(ctx, q.d.q(`SELECT id, connection_id, drive_id, vendor_id, name, path, size, mime_type, owner, md5, sha256,
-sha1, quick_xor, modified, indexed_at, deleted FROM files WHERE connection_id = ? AND vendor_id IN `+ph+` ORDER BY id`),
+sha1, quick_xor, modified, indexed_at, deleted, state FROM files WHERE connection_id = ? AND vendor_id IN `+ph+` ORDER BY id`),
 			append([]any{connectionID}, args...)...)
 		if err != nil {
 			return q.wrap("find files", err)
@@ -92,7 +92,7 @@ sha1, quick_xor, modified, indexed_at, deleted FROM files WHERE connection_id = 
 			var f store.File
 			var mod, idx int64
 			if err := rows.Scan(&f.ID, &f.ConnectionID, &f.DriveID, &f.VendorID, &f.Name, &f.Path, &f.Size, &f.MimeType, &f.Owner, &f.MD5,
-				&f.SHA256, &f.SHA1, &f.QuickXor, &mod, &idx, &f.Deleted); err != nil {
+				&f.SHA256, &f.SHA1, &f.QuickXor, &mod, &idx, &f.Deleted, &f.State); err != nil {
 				return q.wrap("find files", err)
 			}
 			f.Modified, f.IndexedAt = fromMicros(mod), fromMicros(idx)

@@ -223,6 +223,10 @@ func (p *docParser) doc(d *doc) bool {
 					return ok && int64(d.E.C) == n
 				case "v":
 					return p.strsField(&d.E.V)
+				case "f":
+					return p.strsField(&d.E.F)
+				case "p":
+					return p.strsField(&d.E.P)
 				}
 				return false
 			})

@@ -30,6 +30,8 @@ type doc struct {
 	E struct {
 		C int      `json:"c,omitempty"` // count
 		V []string `json:"v,omitempty"` // vendor ids
+		F []string `json:"f,omitempty"` // feeds
+		P []string `json:"p,omitempty"` // enriched fields, "field=feed"
 	} `json:"e,omitzero"`
 	U struct {
 		V string `json:"v,omitempty"` // vendor id
@@ -103,7 +105,10 @@ func standardMIMEOf(name string) string {
 
 func encodeDoc(e *event.FileEvent) ([]byte, error) {
 	var d doc
-	d.E.C, d.E.V = e.Event.Count, e.Event.VendorIDs
+	d.E.C, d.E.V, d.E.F = e.Event.Count, e.Event.VendorIDs, e.Event.Feeds
+	for _, p := range e.Event.Enriched {
+		d.E.P = append(d.E.P, p.Field+"="+p.Feed)
+	}
 	d.U.V, d.U.N = e.User.VendorID, e.User.Name
 	f := &e.File
 	if f.Path != derivedPath(f.Directory, f.Name) {
@@ -135,7 +140,12 @@ func decodeDoc(js []byte, e *event.FileEvent) error {
 	if err := unmarshalDoc(js, &d); err != nil {
 		return err
 	}
-	e.Event.Count, e.Event.VendorIDs = d.E.C, d.E.V
+	e.Event.Count, e.Event.VendorIDs, e.Event.Feeds = d.E.C, d.E.V, d.E.F
+	e.Event.Enriched = nil
+	for _, p := range d.E.P {
+		field, feed, _ := strings.Cut(p, "=")
+		e.Event.Enriched = append(e.Event.Enriched, event.Provenance{Field: field, Feed: feed})
+	}
 	e.User.VendorID, e.User.Name = d.U.V, d.U.N
 	f := &e.File
 	f.Path, f.MimeType = derivedPath(f.Directory, f.Name), standardMIMEOf(f.Name)

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/telltale-dev/telltale/internal/event"
 	"github.com/telltale-dev/telltale/internal/store"
 )
 
@@ -148,5 +149,78 @@ func testDestinations(t *testing.T, s store.Store) {
 	})
 	if f := ok(s.MarkDestinations(ctx, "eve@corp.example", []string{"tx.example"}, t0))(t); len(f) != 1 {
 		t.Errorf("a rolled-back mark was kept")
+	}
+}
+
+// testMerge: merge candidates are found by file and time window, per connection, joined once,
+// pruned by time and dropped with their connection; UpdateEvent rewrites an event in place; a
+// file's State survives an upsert without one.
+func testMerge(t *testing.T, s store.Store) {
+	c := mkConn(t, s, "c")
+	other := mkConn(t, s, "other")
+	t0 := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
+	e := Event(c.ID, "change:f1:1", t0)
+	e.File.ID, e.File.Name, e.Event.Action = "f1", "a.txt", event.ActionModified
+	ok(s.InsertEvents(ctx, []*event.FileEvent{e}, false))(t)
+	cands := []store.MergeCandidate{
+		{ConnectionID: c.ID, EventID: e.Event.ID, FileID: "f1", Action: string(event.ActionModified), Feed: "changes", Observed: t0},
+		{ConnectionID: c.ID, EventID: e.Event.ID, FileID: "f1", Action: string(event.ActionShared), Actor: "a@x.com", Target: "b@y.com", Feed: "changes", Observed: t0.Add(-time.Minute)},
+		{ConnectionID: c.ID, EventID: 99, FileID: "f2", Action: string(event.ActionModified), Feed: "reports", Observed: t0},
+		{ConnectionID: c.ID, EventID: 98, FileID: "f1", Action: string(event.ActionModified), Feed: "changes", Observed: t0.Add(time.Hour)},
+		{ConnectionID: other.ID, EventID: 97, FileID: "f1", Action: string(event.ActionModified), Feed: "changes", Observed: t0},
+	}
+	noErr(t, s.AddMergeCandidates(ctx, cands))
+	got := ok(s.FindMergeCandidates(ctx, c.ID, []string{"f1", "nope"}, t0.Add(-10*time.Minute), t0.Add(10*time.Minute)))(t)
+	if len(got) != 2 || got[0].Action != string(event.ActionShared) || got[0].Actor != "a@x.com" || got[0].Target != "b@y.com" ||
+		!got[0].Observed.Equal(t0.Add(-time.Minute)) || got[1].EventID != e.Event.ID || got[1].Feed != "changes" || got[1].Joined {
+		t.Fatalf("FindMergeCandidates: %+v", got)
+	}
+	noErr(t, s.JoinMergeCandidate(ctx, got[1].ID))
+	if g := ok(s.FindMergeCandidates(ctx, c.ID, []string{"f1"}, t0, t0))(t); len(g) != 1 || !g[0].Joined {
+		t.Errorf("after join: %+v", g)
+	}
+	if err := s.JoinMergeCandidate(ctx, 999999); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("joining a missing candidate: %v, want ErrNotFound", err)
+	}
+	// Enrichment rewrites the event in place: same id, new fields, searchable columns too.
+	e.User.Email, e.Source.IP = "ann@corp.example", "203.0.113.9"
+	e.Event.VendorIDs = append(e.Event.VendorIDs, "2026-11-01T10:00:00Z/1/0/edit")
+	e.Event.Feeds = []string{"changes", "reports"}
+	e.Event.Enriched = []event.Provenance{{Field: "user.email", Feed: "reports"}, {Field: "source.ip", Feed: "reports"}}
+	noErr(t, s.UpdateEvent(ctx, e))
+	back := ok(s.GetEvent(ctx, e.Event.ID))(t)
+	if back.User.Email != "ann@corp.example" || back.Source.IP != "203.0.113.9" || len(back.Event.VendorIDs) != 2 ||
+		!slices.Equal(back.Event.Feeds, e.Event.Feeds) || !slices.Equal(back.Event.Enriched, e.Event.Enriched) || !back.Event.Inserted.Equal(e.Event.Inserted) {
+		t.Errorf("UpdateEvent round trip: %+v", back)
+	}
+	// The dedupe key is kept: the first record delivered again is still a duplicate.
+	again := Event(c.ID, "change:f1:1", t0)
+	if n := ok(s.InsertEvents(ctx, []*event.FileEvent{again}, false))(t); n != 0 {
+		t.Errorf("after UpdateEvent the first record was stored again")
+	}
+	missing := *e
+	missing.Event.ID = 999999
+	if err := s.UpdateEvent(ctx, &missing); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("updating a missing event: %v, want ErrNotFound", err)
+	}
+	if n := ok(s.PruneMergeCandidates(ctx, t0))(t); n != 1 {
+		t.Errorf("prune removed %d, want 1 (the share a minute before)", n)
+	}
+	noErr(t, s.DeleteConnection(ctx, c.ID))
+	if g := ok(s.FindMergeCandidates(ctx, c.ID, []string{"f1", "f2"}, t0.Add(-time.Hour), t0.Add(2*time.Hour)))(t); len(g) != 0 {
+		t.Errorf("DeleteConnection kept merge candidates: %+v", g)
+	}
+	if g := ok(s.FindMergeCandidates(ctx, other.ID, []string{"f1"}, t0, t0))(t); len(g) != 1 {
+		t.Errorf("the other connection's candidates: %+v", g)
+	}
+	// A file's State is kept by an upsert that does not say it.
+	noErr(t, s.UpsertFiles(ctx, []store.File{{ConnectionID: other.ID, VendorID: "s1", Name: "a", State: `{"p":"root"}`}}))
+	noErr(t, s.UpsertFiles(ctx, []store.File{{ConnectionID: other.ID, VendorID: "s1", Name: "b"}}))
+	if f := ok(s.GetFile(ctx, other.ID, "s1"))(t); f.State != `{"p":"root"}` || f.Name != "b" {
+		t.Errorf("state after an upsert without it: %+v", f)
+	}
+	noErr(t, s.UpsertFiles(ctx, []store.File{{ConnectionID: other.ID, VendorID: "s1", Name: "b", State: `{"p":"x"}`}}))
+	if fs := ok(s.FindFiles(ctx, other.ID, []string{"s1"}))(t); len(fs) != 1 || fs[0].State != `{"p":"x"}` {
+		t.Errorf("state after an upsert with it: %+v", fs)
 	}
 }

@@ -47,6 +47,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		"Transactions":     testTransactions,
 		"DriveScope":       testDriveScope,
 		"VendorRecords":    testVendorRecords,
+		"Merge":            testMerge,
 		"Destinations":     testDestinations,
 		"CountGroup":       testCountGroup,
 		"SearchRisk":       testSearchRisk,
