@@ -235,8 +235,10 @@ func pList(name string, v ...string) map[string]any {
 // field samples show for one link change; which one Google marks primary is modelled). A share
 // with a user or group is one change_user_access event carrying the visibility change as its
 // visibility, old_visibility and visibility_change parameters, as in the field samples. Parameters
-// the appendix types as lists of strings (old_value and new_value, the move's folder ids and
-// titles) are multiValue, as the field samples carry old_value and new_value of sharing events;
+// old_value and new_value are multiValue, as field samples of sharing events carry them (Panther's
+// Drive detections; a normaliser notes "Drive emits new_value natively (as a list)"); the rename's
+// old_value/new_value and the move's folder ids and titles are modelled the same way (not verified
+// against the appendix's rows for rename and move; the adapter reads a value or a list alike);
 // originating_app_id (only for actions through an app), deletion_reason and the newer
 // resourceDetails, networkInfo and userDeviceInfo are left out.
 func (e *Emulator) reportRecord(i int) map[string]any {
