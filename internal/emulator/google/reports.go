@@ -530,8 +530,9 @@ func (e *Emulator) activitiesList(c *call) (int, any, *apiError) {
 		if hasCur && !(a.At.Before(curAt) || (a.At.Equal(curAt) && i < curIdx)) {
 			continue
 		}
-		rec := e.reportRecord(i)
+		var rec map[string]any // built here only when the events must be matched, else for the page
 		if eventName != "" || len(filters) > 0 {
+			rec = e.reportRecord(i)
 			match := false
 			for _, raw := range rec["events"].([]any) {
 				ev := raw.(map[string]any)
@@ -562,6 +563,9 @@ func (e *Emulator) activitiesList(c *call) (int, any, *apiError) {
 	if len(hits) > 0 {
 		items := make([]any, len(hits))
 		for k, h := range hits {
+			if h.rec == nil {
+				h.rec = e.reportRecord(h.i)
+			}
 			items[k] = h.rec
 		}
 		body["items"] = items
