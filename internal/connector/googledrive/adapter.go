@@ -66,7 +66,7 @@ var Mapping = []rule{
 	{"preview", event.ActionViewed, kindPlain, ""},
 	{"email_as_attachment", event.ActionEmailed, kindPlain, "Drive's \"Email as attachment\""},
 	{"change_user_access", event.ActionShared, kindUserAccess, "file-unshared when new_value is none"},
-	{"change_document_visibility", event.ActionShared, kindVisibility, "file-unshared when visibility becomes private"},
+	{"change_document_visibility", event.ActionShared, kindVisibility, "file-unshared when visibility becomes private or the link's reach narrows"},
 	{"change_document_access_scope", event.ActionShared, kindAccessScope, "target_domain all is anyone; file-unshared when new_value is none"},
 	{"shared_drive_membership_change", event.ActionShared, kindMembership, "on the shared drive as a folder; file-unshared when the member is removed"},
 }
@@ -197,6 +197,11 @@ func adaptEvent(a Activity, e Event, o Options) (event.FileEvent, string, string
 			ev.Sharing.LinkScope = event.LinkNone
 			ev.Event.Action = event.ActionUnshared
 		}
+		// A link narrowed (anyone to the organization, or a link removed while people keep their
+		// access) is access taken away, whatever remains.
+		if linkReach(e.Str("old_visibility")) > linkReach(e.Str("visibility")) {
+			ev.Event.Action = event.ActionUnshared
+		}
 	case kindAccessScope:
 		switch d := strings.ToLower(e.Str("target_domain")); {
 		case d == "all":
@@ -211,6 +216,17 @@ func adaptEvent(a Activity, e Event, o Options) (event.FileEvent, string, string
 		}
 	}
 	return ev, drive, ""
+}
+
+// linkReach ranks a visibility by who its link reaches: anyone 2, the organization 1, no link 0.
+func linkReach(visibility string) int {
+	switch visibility {
+	case "people_with_link", "public_on_the_web":
+		return 2
+	case "people_within_domain_with_link", "public_in_the_domain":
+		return 1
+	}
+	return 0
 }
 
 // revoked reports whether an ACL event's new role is none (access removed).

@@ -114,6 +114,22 @@ func TestAdapt(t *testing.T) {
 				t.Errorf("move: %+v", e.File)
 			}
 		}}},
+		"rename, names as lists": {ev("access", "rename", with(doc("d1", "new.pdf", "pdf"), p("old_value", []string{"old.pdf"}), p("new_value", []string{"new.pdf"}))...), want{action: event.ActionRenamed, check: func(t *testing.T, e event.FileEvent, _ string) {
+			if e.File.Name != "new.pdf" || e.File.OriginalName != "old.pdf" {
+				t.Errorf("rename: %+v", e.File)
+			}
+		}}},
+		"move, folders as lists": {ev("access", "move", with(doc("d1", "plan.pdf", "pdf"), p("source_folder_id", []string{"f0"}), p("source_folder_title", []string{"Inbox"}), p("destination_folder_id", []string{"f1"}), p("destination_folder_title", []string{"Finance"}))...), want{action: event.ActionMoved, check: func(t *testing.T, e event.FileEvent, _ string) {
+			if e.File.OriginalDirectory != "/Inbox" || e.File.Directory != "/Finance" || e.File.Path != "/Finance/plan.pdf" {
+				t.Errorf("move: %+v", e.File)
+			}
+		}}},
+		"link removed, people keep access": {ev("acl_change", "change_document_visibility", with(doc("d1", "plan.pdf", "pdf"), p("visibility", "shared_internally"), p("old_visibility", "people_with_link"), p("target_domain", "all"))...), want{action: event.ActionUnshared, check: func(t *testing.T, e event.FileEvent, _ string) {
+			if e.Sharing.LinkScope != event.LinkSpecific {
+				t.Errorf("sharing %+v", e.Sharing)
+			}
+		}}},
+		"link narrowed to the domain": {ev("acl_change", "change_document_visibility", with(doc("d1", "plan.pdf", "pdf"), p("visibility", "people_within_domain_with_link"), p("old_visibility", "people_with_link"))...), want{action: event.ActionUnshared}},
 		"public link": {ev("acl_change", "change_document_visibility", with(doc("d1", "plan.pdf", "pdf"), p("visibility", "people_with_link"), p("old_visibility", "private"))...), want{action: event.ActionShared, check: func(t *testing.T, e event.FileEvent, _ string) {
 			if e.Sharing.LinkScope != event.LinkAnyone {
 				t.Errorf("sharing %+v", e.Sharing)

@@ -52,8 +52,16 @@ type Param struct {
 	Multi []string // multiValue, or multiIntValue as text
 }
 
-// Str returns the named parameter's value ("" when absent).
-func (e Event) Str(name string) string { return e.Params[name].Value }
+// Str returns the named parameter's value ("" when absent): its value, or else the first of its
+// multiValue. Drive sends some parameters as lists (the appendix's "list of strings": old_value and
+// new_value, the move's source_folder_title and destination_folder_title).
+func (e Event) Str(name string) string {
+	p := e.Params[name]
+	if p.Value == "" && len(p.Multi) > 0 {
+		return p.Multi[0]
+	}
+	return p.Value
+}
 
 // Bool reports the named boolean parameter and whether it was given.
 func (e Event) Bool(name string) (v, ok bool) {

@@ -155,7 +155,8 @@ func (e *Emulator) Move(actor, id, folder string) error {
 		return err
 	}
 	return e.act(actor, id, "edit", "move", func(f *file) map[string]string {
-		return map[string]string{"source_folder_id": f.parent, "destination_folder_id": pid}
+		return map[string]string{"source_folder_id": f.parent, "destination_folder_id": pid,
+			"source_folder_title": e.folderTitle(f.parent), "destination_folder_title": e.folderTitle(pid)}
 	}, func(u *user, f *file) {
 		f.parent, f.version = pid, f.version+1
 	})
@@ -201,7 +202,13 @@ func (e *Emulator) Share(actor, id string, s Share) (string, error) {
 	}
 	var pid string
 	err := e.act(actor, id, "edit", name, func(f *file) map[string]string {
-		return map[string]string{"target": p.email + p.domain, "type": s.Type, "role": s.Role, "discoverable": fmt.Sprint(s.Discoverable)}
+		d := map[string]string{"target": p.email + p.domain, "type": s.Type, "role": s.Role, "discoverable": fmt.Sprint(s.Discoverable)}
+		for _, q := range f.perms {
+			if q.typ == p.typ && q.email+q.domain == p.email+p.domain {
+				d["old_role"] = q.role // a principal's permission is replaced
+			}
+		}
+		return d
 	}, func(u *user, f *file) {
 		if p.typ == "user" {
 			if v := e.byEmail[p.email]; v != nil {
@@ -215,23 +222,33 @@ func (e *Emulator) Share(actor, id string, s Share) (string, error) {
 	return pid, err
 }
 
-// Unshare removes a permission (not the owner's).
+// Unshare removes a permission (not the owner's): "change_user_access" for a user or group,
+// "change_document_visibility" for the domain or anyone, as Share names them.
 func (e *Emulator) Unshare(actor, id, permID string) error {
 	e.mu.Lock()
 	f := e.files[id]
-	found := false
+	var gone *perm
 	if f != nil {
 		for _, p := range f.perms {
-			found = found || (p.id == permID && p.role != "owner")
+			if p.id == permID && p.role != "owner" {
+				gone = p
+			}
+		}
+	}
+	var d map[string]string
+	name := "change_user_access"
+	if gone != nil {
+		d = map[string]string{"permission_id": permID, "new_value": "none", "target": gone.email + gone.domain, "type": gone.typ,
+			"role": gone.role, "discoverable": fmt.Sprint(gone.discover)}
+		if gone.typ == "domain" || gone.typ == "anyone" {
+			name = "change_document_visibility"
 		}
 	}
 	e.mu.Unlock()
-	if !found {
+	if gone == nil {
 		return fmt.Errorf("%w: permission %s on %s", ErrNotFound, permID, id)
 	}
-	return e.act(actor, id, "edit", "change_user_access", func(f *file) map[string]string {
-		return map[string]string{"permission_id": permID, "new_value": "none"}
-	}, func(u *user, f *file) {
+	return e.act(actor, id, "edit", name, func(f *file) map[string]string { return d }, func(u *user, f *file) {
 		for i, p := range f.perms {
 			if p.id == permID {
 				f.perms = append(f.perms[:i:i], f.perms[i+1:]...)

@@ -83,8 +83,8 @@ type call struct {
 
 type callKey struct{}
 
-// Handler serves the token endpoint (POST /token), Drive v3 under /drive/v3/ and the Directory API
-// under /admin/directory/v1/.
+// Handler serves the token endpoint (POST /token), Drive v3 under /drive/v3/, the Directory API
+// under /admin/directory/v1/ and the Reports API under /admin/reports/v1/.
 func (e *Emulator) Handler() http.Handler {
 	api := http.NewServeMux()
 	route := func(pattern string, scopes []string, h func(*call) (int, any, *apiError)) {
@@ -124,17 +124,20 @@ func (e *Emulator) Handler() http.Handler {
 	route("GET /admin/directory/v1/users/{key}", dirUsers, e.usersGet)
 	route("GET /admin/directory/v1/groups", dirGroups, e.groupsList)
 	route("GET /admin/directory/v1/groups/{key}/members", []string{ScopeDirectoryMemberRO, ScopeDirectoryGroupRO}, e.membersList)
+	route("GET /admin/reports/v1/activity/users/{userKey}/applications/{applicationName}", []string{ScopeReportsAudit}, e.activitiesList)
 	notServed := func(c *call) (int, any, *apiError) {
 		return 0, nil, gerr(404, "notFound", "The emulator does not serve %s %s; see internal/emulator/google/doc.go", c.r.Method, c.r.URL.Path)
 	}
 	route("/drive/v3/", driveRO, notServed)
 	route("/admin/directory/v1/", dirUsers, notServed)
+	route("/admin/reports/v1/", []string{ScopeReportsAudit}, notServed)
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /token", e.tokenEndpoint)
 	serve := func(w http.ResponseWriter, r *http.Request) { e.serveAPI(w, r, api) }
 	mux.HandleFunc("/drive/v3/", serve)
 	mux.HandleFunc("/admin/directory/v1/", serve)
+	mux.HandleFunc("/admin/reports/v1/", serve)
 	return mux
 }
 

@@ -34,12 +34,15 @@ func (e *Emulator) corpus(f *file) map[string]bool {
 
 // mutate applies fn to f and logs the change it makes, and the activity. Called with e.mu held.
 func (e *Emulator) mutate(actor *user, f *file, name string, detail map[string]string, fn func()) {
-	before := e.corpus(f)
+	before, vis := e.corpus(f), e.visibility(f)
 	fn()
 	ch := &change{seq: e.nextSeq, at: e.clk.Now(), fileID: f.id, drive: f.drive, before: before, after: e.corpus(f)}
 	e.nextSeq++
 	e.changes = append(e.changes, ch)
 	e.record(actor, f, name, true, detail)
+	if aclEvent(name) {
+		e.acts[len(e.acts)-1].OldVisibility = vis
+	}
 	e.notify(ch)
 }
 
@@ -50,6 +53,7 @@ func (e *Emulator) record(actor *user, f *file, name string, feed bool, detail m
 	if f.owner != nil {
 		a.Owner = f.owner.email
 	}
+	e.reportFacts(&a, actor, f)
 	e.acts = append(e.acts, a)
 }
 

@@ -1,8 +1,9 @@
 // Package google is a stateful, in-memory emulator of the Google Workspace APIs the Google Drive
 // connector uses (issue 14, part 1), served over real HTTP (loopback only) for connector tests,
 // the conformance suite, benchmarks and, later, `telltale demo`. It is built to be driven by the
-// official clients, google.golang.org/api (drive/v3, admin/directory/v1) with golang.org/x/oauth2:
-// Drive takes option.WithEndpoint(url + "/drive/v3/"), the Directory API the host root, and the
+// official clients, google.golang.org/api (drive/v3, admin/directory/v1, admin/reports/v1) with
+// golang.org/x/oauth2: Drive takes option.WithEndpoint(url + "/drive/v3/"), the Directory and
+// Reports APIs the host root, and the
 // service account key (ServiceAccountKey) has token_uri url + "/token". Every answer is checked in
 // its tests against the discovery documents shipped in google.golang.org/api
 // (internal/testutil/discovery); facts come from those documents, the vendor notes (sections 2
@@ -44,6 +45,22 @@
 //     state. A page token older than Options.ChangeRetention, or the next read after
 //     ExpireNextPageToken, answers 400 "Invalid Value" at location pageToken (counted in
 //     Stats.ExpiredPageTokens).
+//   - Reports API activities.list for applicationName drive (reports.go): each Activity is one
+//     activity record (kind, etag, id {time, uniqueQualifier, applicationName, customerId}, actor
+//     {email, profileId, callerType USER}, ipAddress stable per user, ownerDomain, events {type
+//     access or acl_change, name, parameters}) with the Drive audit appendix's parameters
+//     (primary_event, billable, doc_id, doc_title, doc_type, owner, owner_is_shared_drive,
+//     owner_shared_drive_id, visibility, ...; old_value/new_value, folder ids and titles as
+//     multiValue; target_user, target_domain, old_visibility, visibility_change for sharing; a
+//     link change is change_document_visibility with a change_document_access_scope side effect).
+//     A record is listed only from Activity.ReportedAt = At + a lag drawn from the seed in
+//     [Options.ReportsLagMin, ReportsLagMax] (30 min to 3 h by default), so records arrive out of
+//     order. userKey all, an email or an id; startTime and endTime inclusive (400 when start is
+//     after end or now); 180 days back at most; maxResults 1..1000; pageToken (a keyset cursor);
+//     eventName; filters (==, <>, <, <=, >, >=); actorIpAddress; customerId. Newest first. Only an
+//     administrator (401 "Access denied. You are not authorized to read activity records."), scope
+//     admin.reports.audit.readonly (403 otherwise). Other applications answer an empty report.
+//     Stats.ReportsRecords counts the records served.
 //   - Quotas and faults: a per-user token bucket (Options.RateLimitPerMinute, RateBurst) answering 403
 //     userRateLimitExceeded, 403 rateLimitExceeded or 429 (Options.RateLimitAnswer); every fault
 //     class of internal/connector/kit/faults with Google's error body; Stats per user.
@@ -53,7 +70,11 @@
 //     Move, Trash, Untrash, Delete, Share, Unshare, Copy, Download, View) and random ones (Step); the
 //     Activities are the ground truth, named as the Reports API names Drive events.
 //
-// Not emulated (yet): Gmail, the Reports API and Pub/Sub push (issue 14's next parts); any write
+// Not emulated (yet): Gmail and Pub/Sub push (issue 14's next parts); Reports activities.watch,
+// records of applications other than drive, the orgUnitID, groupIdFilter and newer *Filter
+// parameters (ignored), networkInfo, resourceDetails and userDeviceInfo, originating_app_id and
+// deletion_reason, Drive events no scripted action makes (preview, print, add_to_folder,
+// *_hierarchy_reconciled, change_acl_editors, shared_drive_membership_change, ...); any write
 // through the API (uploads, updates, permission changes come from the scripted actions); files.watch;
 // changeType "drive" changes; search beyond the q clauses above; Drive's retries of failed push
 // deliveries; moving items between drives; trash or sharing cascading to a folder's children; the

@@ -76,6 +76,11 @@ type Options struct {
 	ChangeRetention time.Duration
 
 	MinFileSize, MaxFileSize int // binary content sizes, default 256 B .. 8 KiB (generated from the seed)
+
+	// ReportsLagMin and ReportsLagMax bound the delay before the Reports API lists an activity
+	// (Activity.ReportedAt = At + a lag drawn from the seed and the activity): 30 min and 3 h when
+	// both are 0 (vendor notes, Corrections 11), no lag when both are negative.
+	ReportsLagMin, ReportsLagMax time.Duration
 }
 
 // Faults inject transport failures into the API (never the token endpoint).
@@ -95,6 +100,7 @@ type Stats struct {
 	PushDeliveries    int // push notifications answered 2xx
 	PushFailures      int // push notifications that failed
 	ExpiredPageTokens int // changes.list answered as an invalid (expired) page token
+	ReportsRecords    int // activity records served by the Reports API (activities.list items)
 }
 
 // UserStats count requests per impersonated user (by primary email).
@@ -119,9 +125,10 @@ type SharedDrive struct {
 	Members  map[string]string
 }
 
-// Activity is one action in the simulated domain: the ground truth for tests (and, later, for the
-// Reports API). Name is the Reports API drive event name (upload, edit, rename, move, trash,
-// delete, change_user_access, change_document_visibility, copy, download, view, create).
+// Activity is one action in the simulated domain: the ground truth for tests and for the Reports
+// API (reports.go), which lists each as one activity record. Name is the Reports API drive event
+// name (upload, edit, rename, move, trash, delete, change_user_access, change_document_visibility,
+// copy, source_copy, download, view, create).
 type Activity struct {
 	ID       string
 	Name     string
@@ -133,7 +140,14 @@ type Activity struct {
 	Owner    string // owner email, "" for shared drive items
 	// Feed is true when the action shows in the changes feed (every action but download and view).
 	Feed   bool
-	Detail map[string]string // e.g. old_name, new_name, source_folder_id, target_user, visibility
+	Detail map[string]string // e.g. old_value, new_value, source_folder_id, target, type, role
+
+	// What the Reports API record says beyond the above (reports.go).
+	IP            string    // the actor's IP address (ipAddress), stable per user
+	ReportedAt    time.Time // when activities.list starts listing it: At + the Reports lag
+	DocType       string    // doc_type (document, spreadsheet, pdf, folder, unknown, ...)
+	Visibility    string    // visibility after the action (private, shared_internally, people_with_link, ...)
+	OldVisibility string    // visibility before the action, for sharing changes ("" otherwise)
 }
 
 // Emulator is an in-memory Google Workspace domain served over HTTP. Safe for concurrent use.
@@ -255,6 +269,14 @@ func withDefaults(o Options) Options {
 	if o.TokenTTL <= 0 {
 		o.TokenTTL = time.Hour
 	}
+	switch {
+	case o.ReportsLagMin == 0 && o.ReportsLagMax == 0:
+		o.ReportsLagMin, o.ReportsLagMax = 30*time.Minute, 3*time.Hour
+	case o.ReportsLagMin < 0 && o.ReportsLagMax < 0:
+		o.ReportsLagMin, o.ReportsLagMax = 0, 0
+	}
+	o.ReportsLagMin = max(o.ReportsLagMin, 0)
+	o.ReportsLagMax = max(o.ReportsLagMax, o.ReportsLagMin)
 	return o
 }
 

@@ -53,6 +53,8 @@ func check(t *testing.T, x exchange) error {
 		return d.ValidateResponse(x.method, x.path, x.body)
 	case strings.HasPrefix(x.path, "/admin/directory/v1/"):
 		return a.ValidateResponse(x.method, x.path, x.body)
+	case strings.HasPrefix(x.path, "/admin/reports/v1/"):
+		return reportsDoc(t).ValidateResponse(x.method, x.path, x.body)
 	}
 	return fmt.Errorf("%s %s: an answer from no API", x.method, x.path)
 }
