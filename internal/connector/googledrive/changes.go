@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"time"
 
 	"google.golang.org/api/drive/v3"
 	"google.golang.org/api/googleapi"
@@ -54,7 +55,8 @@ func (s *session) StreamStart(ctx context.Context, st connector.StreamSpec) (str
 	if t.StartPageToken == "" {
 		return "", fmt.Errorf("%w: google drive: changes.getStartPageToken answered no token for %s", connector.ErrMalformed, driveName(d))
 	}
-	return t.StartPageToken, nil
+	// The token is taken now: a file created from now on is news even if the crawl indexes it.
+	return cursor{token: t.StartPageToken, since: s.deps.Clock.Now()}.String(), nil
 }
 
 // changeFields are the change fields the stream asks for.
@@ -62,14 +64,15 @@ const changeFields = "nextPageToken,newStartPageToken,changes(changeType,fileId,
 
 // Changes reads one page of the drive's changes feed. A change is file state (Files, with Drive
 // set from the file's owner or shared drive) or a removal: a file deleted, trashed, or no longer
-// visible to the drive's user. No Records yet: which changes are actions (created, modified,
-// renamed, moved, shared) needs the state before the change, which the merge with the Reports
-// stream (ARCHITECTURE, "Google Drive: two feeds") will decide.
-func (s *session) Changes(ctx context.Context, st connector.StreamSpec, cursor string) (connector.ChangesPage, error) {
+// visible to the drive's user. Compared with the file as indexed (Deps.Files), a change is also
+// the records of the actions it means (changeRecords, feed "changes"), which the Reports API's
+// records of the same actions enrich when they arrive (ingest merge).
+func (s *session) Changes(ctx context.Context, st connector.StreamSpec, pos string) (connector.ChangesPage, error) {
 	if st.Key != changesKey || st.Drive.VendorID == "" {
 		return connector.ChangesPage{}, fmt.Errorf("google drive: no stream %q", st.Key)
 	}
-	if cursor == "" {
+	cur := parseCursor(pos)
+	if cur.token == "" {
 		return connector.ChangesPage{}, fmt.Errorf("%w: google drive: empty changes cursor for %s", connector.ErrMalformed, driveName(st.Drive))
 	}
 	d := st.Drive
@@ -81,7 +84,7 @@ func (s *session) Changes(ctx context.Context, st connector.StreamSpec, cursor s
 	if err != nil {
 		return connector.ChangesPage{}, err
 	}
-	call := svc.drive.Changes.List(cursor).PageSize(filesPage).IncludeRemoved(true).Fields(googleapi.Field(changeFields))
+	call := svc.drive.Changes.List(cur.token).PageSize(filesPage).IncludeRemoved(true).Fields(googleapi.Field(changeFields))
 	if d.Kind == "shared" {
 		call = call.DriveId(d.VendorID).SupportsAllDrives(true).IncludeItemsFromAllDrives(true)
 	}
@@ -96,28 +99,58 @@ func (s *session) Changes(ctx context.Context, st connector.StreamSpec, cursor s
 	}
 	var out connector.ChangesPage
 	var live []*drive.File
+	var ids []string
 	for _, c := range page.Changes {
 		if c.ChangeType != "" && c.ChangeType != "file" {
 			continue // a shared drive's own changes (changeType drive)
 		}
+		ids = append(ids, c.FileId)
+		if c.File != nil && !c.File.Trashed {
+			live = append(live, c.File)
+		}
+	}
+	s.learn(live) // a folder renamed or moved on this page names the paths of the files on it
+	known := map[string]connector.KnownFile{}
+	if s.deps.Files != nil && len(ids) > 0 {
+		if known, err = s.deps.Files.Lookup(ctx, ids); err != nil {
+			return connector.ChangesPage{}, fmt.Errorf("google drive: reading the indexed state of %s's changed files: %w", driveName(d), err)
+		}
+	}
+	for _, c := range page.Changes {
+		if c.ChangeType != "" && c.ChangeType != "file" {
+			continue
+		}
+		at, _ := time.Parse(time.RFC3339, c.Time)
+		if at.IsZero() {
+			at = s.deps.Clock.Now()
+		}
+		k, had := known[c.FileId]
 		if c.Removed || c.File == nil || c.File.Trashed {
 			s.forget(c.FileId)
 			out.Removed = append(out.Removed, c.FileId)
+			if c.File != nil && c.File.MimeType != mimeFolder {
+				f := s.file(ctx, svc, d, c.File)
+				out.Records = append(out.Records, changeRecords(d, at.UTC(), c.File, f, k, had, cur.since)...)
+			} else if c.File == nil {
+				out.Records = append(out.Records, changeRecords(d, at.UTC(), nil, connector.File{VendorID: c.FileId}, k, had, cur.since)...)
+			}
 			continue
 		}
-		live = append(live, c.File)
-	}
-	s.learn(live) // a folder renamed or moved on this page names the paths of the files on it
-	for _, f := range live {
-		if f.MimeType != mimeFolder {
-			out.Files = append(out.Files, s.file(ctx, svc, d, f))
+		if c.File.MimeType == mimeFolder {
+			continue
 		}
+		f := s.file(ctx, svc, d, c.File)
+		out.Files = append(out.Files, f)
+		out.Records = append(out.Records, changeRecords(d, at.UTC(), c.File, f, k, had, cur.since)...)
 	}
+	next := cursor{since: cur.since}
 	switch {
 	case page.NextPageToken != "":
-		out.Next, out.More = page.NextPageToken, true
+		next.token, out.More = page.NextPageToken, true
+		out.Next = next.String()
 	case page.NewStartPageToken != "":
-		out.Next = page.NewStartPageToken
+		next.token = page.NewStartPageToken
+		out.Next = next.String()
 	default:
 		return connector.ChangesPage{}, fmt.Errorf("%w: google drive: a changes page of %s without nextPageToken nor newStartPageToken", connector.ErrMalformed, driveName(d))
 	}

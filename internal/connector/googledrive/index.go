@@ -21,7 +21,8 @@ const (
 	filesPage  = 1000 // files.list and changes.list pageSize (NOTES 2b)
 	mimeFolder = "application/vnd.google-apps.folder"
 	// fileFields are the file fields the crawl and the changes feed ask for.
-	fileFields = "id,name,mimeType,parents,owners(emailAddress),size,md5Checksum,sha256Checksum,sha1Checksum,modifiedTime,trashed,driveId"
+	fileFields = "id,name,mimeType,parents,owners(emailAddress),size,md5Checksum,sha256Checksum,sha1Checksum,createdTime,modifiedTime," +
+		"trashed,driveId,lastModifyingUser(emailAddress),permissions(id,type,role,emailAddress,domain,deleted)"
 	// maxFolders bounds the session's folder map (about 100 bytes an entry); past it the map
 	// starts again.
 	maxFolders = 200000
@@ -170,6 +171,7 @@ func (s *session) file(ctx context.Context, svc *services, d connector.Drive, f 
 		dir = s.dirPath(ctx, svc, d, f.Parents[0])
 	}
 	out.Path = dir + "/" + f.Name
+	out.State = stateOf(f).encode()
 	return out
 }
 
