@@ -228,7 +228,7 @@ func New(o Options) *Emulator {
 		mailboxes: map[string]*mailbox{},
 		topics:    map[string]bool{},
 		subs:      map[string]*pushSub{},
-		hc:       &http.Client{Timeout: 10 * time.Second},
+		hc:        &http.Client{Timeout: 10 * time.Second},
 	}
 	e.SetDelegation(o.DelegatedScopes)
 	e.mu.Lock()

@@ -796,7 +796,9 @@ func (e *Emulator) messagesList(c *call) (int, any, *apiError) {
 			continue
 		}
 		if len(list) == n {
-			out["nextPageToken"] = pageToken("gmail-messages", i)
+			if _, ok := out["nextPageToken"]; !ok {
+				out["nextPageToken"] = pageToken("gmail-messages", i)
+			}
 			total++
 			continue // resultSizeEstimate counts the rest
 		}
