@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	mrand "math/rand/v2"
+	"net/mail"
 	"slices"
 	"strconv"
 	"strings"
@@ -31,9 +32,9 @@ type MailAttachment struct {
 // SentMail is the ground truth of one sent message, in the sender's mailbox.
 type SentMail struct {
 	ID, ThreadID, HistoryID string
-	From                    string // the sender's address
-	To, Cc, Bcc             []string
-	Subject, MessageID      string // MessageID: the Message-ID header
+	From                    string   // the sender's address
+	To, Cc, Bcc             []string // the recipients' addresses, lowercase
+	Subject, MessageID      string   // MessageID: the Message-ID header
 	At                      time.Time
 	DraftID                 string // the draft it was sent from, "" for a message sent directly
 	Attachments             []SentAttachment
@@ -178,7 +179,7 @@ var errNoRecipient = fmt.Errorf("%w: a message needs a recipient", ErrNotFound)
 func (e *Emulator) compose(from *user, to, cc, bcc []string, subject string, atts []MailAttachment, labels ...string) *message {
 	now := e.clk.Now().Truncate(time.Millisecond)
 	m := &message{id: e.messageID(now), labels: labels, internal: now, from: from.email,
-		to: lower(to), cc: lower(cc), bcc: lower(bcc), subject: subject,
+		to: trimmed(to), cc: trimmed(cc), bcc: trimmed(bcc), subject: subject,
 		msgID:    "<CA+" + e.token(24) + "@mail.gmail.com>",
 		boundary: fmt.Sprintf("%028x", e.mailRand().Uint64()), related: fmt.Sprintf("%028x", e.mailRand().Uint64()),
 		alternative: fmt.Sprintf("%028x", e.mailRand().Uint64())}
@@ -201,12 +202,25 @@ func (e *Emulator) compose(from *user, to, cc, bcc []string, subject string, att
 	return m
 }
 
-func lower(l []string) []string {
+// trimmed are the non-empty recipients as given ("Name <a@b>" or "a@b"): the header text.
+func trimmed(l []string) []string {
 	out := make([]string, 0, len(l))
 	for _, s := range l {
-		if s = strings.ToLower(strings.TrimSpace(s)); s != "" {
+		if s = strings.TrimSpace(s); s != "" {
 			out = append(out, s)
 		}
+	}
+	return out
+}
+
+// addrs are the recipients' addresses, lowercase.
+func addrs(l []string) []string {
+	out := make([]string, 0, len(l))
+	for _, s := range l {
+		if a, err := mail.ParseAddress(s); err == nil {
+			s = a.Address
+		}
+		out = append(out, strings.ToLower(s))
 	}
 	return out
 }
@@ -222,7 +236,7 @@ func (e *Emulator) SendMail(from string, to, cc, bcc []string, subject string, a
 	if err != nil {
 		return "", err
 	}
-	if len(lower(to))+len(lower(cc))+len(lower(bcc)) == 0 {
+	if len(trimmed(to))+len(trimmed(cc))+len(trimmed(bcc)) == 0 {
 		return "", errNoRecipient
 	}
 	m := e.compose(u, to, cc, bcc, subject, attachments, LabelSent)
@@ -236,7 +250,7 @@ func (e *Emulator) send(u *user, m *message, draftID string) {
 	mb := e.mailbox(u)
 	e.addMessage(mb, m)
 	sm := SentMail{ID: m.id, ThreadID: m.threadID, HistoryID: strconv.FormatInt(m.historyID, 10), From: u.email,
-		To: slices.Clone(m.to), Cc: slices.Clone(m.cc), Bcc: slices.Clone(m.bcc), Subject: m.subject, MessageID: m.msgID,
+		To: addrs(m.to), Cc: addrs(m.cc), Bcc: addrs(m.bcc), Subject: m.subject, MessageID: m.msgID,
 		At: m.internal, DraftID: draftID}
 	for _, a := range m.atts {
 		md, sh := md5.Sum(a.data), sha256.Sum256(a.data)
@@ -245,7 +259,7 @@ func (e *Emulator) send(u *user, m *message, draftID string) {
 	}
 	e.sent = append(e.sent, sm)
 	seen := map[string]bool{u.email: true}
-	for _, r := range slices.Concat(m.to, m.cc, m.bcc) {
+	for _, r := range addrs(slices.Concat(m.to, m.cc, m.bcc)) {
 		ru := e.byEmail[r]
 		if seen[r] || ru == nil || ru.suspended || ru.archived {
 			continue
