@@ -209,6 +209,15 @@ func TestEmulatorRoundTrip(t *testing.T) {
 		t.Errorf("only %d events", events)
 	}
 
+	// format=metadata, as Gmail answers it, is refused with what to do, not taken for a message
+	// without attachments.
+	if _, err := s.Users.Messages.Get("me", ids[0]).Format("metadata").Do(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := DecodeMessage(w.bodies["/gmail/v1/users/me/messages/"+ids[0]]); err == nil || !strings.Contains(err.Error(), "export with format=full") {
+		t.Errorf("a metadata answer decodes: %v", err)
+	}
+
 	// A draft and a received copy are skipped.
 	emu.SaveDraft("", alice, []string{"x@gmail.com"}, nil, nil, "left", []gemu.MailAttachment{{Name: "left.pdf", MimeType: "application/pdf", Content: []byte("pdf")}})
 	l, err := s.Users.Messages.List("me").LabelIds("DRAFT").Do()
