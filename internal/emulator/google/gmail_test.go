@@ -478,6 +478,11 @@ func gmailWalk(t *testing.T) []exchange {
 	ignore(s.Users.Messages.List(b.Email).Do())
 	ignore(h.gmail(a.Email, ScopeGmailMetadata).Users.Messages.Get("me", id).Do())
 	ignore(h.gmail("").Users.GetProfile("me").Do())
+	for _, kind := range []string{"503", "429"} {
+		h.emu.SetFaults(Faults{Rate: 1, Kinds: []string{kind}})
+		ignore(s.Users.History.List("me").StartHistoryId(start).Do())
+	}
+	h.emu.SetFaults(Faults{})
 	h.certs()
 	return h.rec.all()
 }
@@ -495,7 +500,7 @@ func TestGmailResponsesMatchDiscovery(t *testing.T) {
 			methods[m.ID] = true
 		}
 	}
-	for _, want := range []int{200, 204, 400, 403, 404} {
+	for _, want := range []int{200, 204, 400, 403, 404, 429, 503} {
 		if statuses[want] == 0 {
 			t.Errorf("the walk never produced a %d answer: %v", want, statuses)
 		}
