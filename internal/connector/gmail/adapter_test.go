@@ -133,14 +133,15 @@ func TestSkipped(t *testing.T) {
 // TestDecodeErrors: what the adapter cannot rely on is refused naming the field and what to do.
 func TestDecodeErrors(t *testing.T) {
 	for in, want := range map[string]string{
-		`{"labelIds":["SENT"],"internalDate":"1","payload":{}}`:                          "id is missing",
-		`{"id":"m","internalDate":"soon","payload":{}}`:                                  `internalDate "soon" is not milliseconds`,
-		`{"id":"m","internalDate":"1","raw":"UmVjZWl2ZWQ6"}`:                             "format raw has no MIME part tree: export with format=full",
-		`{"id":"m","internalDate":"1"}`:                                                  "payload is missing: export with format=full",
-		`{"id":"m","internalDate":"1","payload":{"parts":{"a":1}}}`:                      "payload.parts: want an array, got an object",
-		`{"id":"m","internalDate":"1","payload":{"parts":[{"body":[1]}]}}`:               "payload.parts[0].body: want an object, got an array",
-		`{"id":"m","internalDate":"1","payload":{"filename":"a","body":{"data":"%%%"}}}`: "payload.body.data: not base64url",
-		`{"id":7,"internalDate":"1","payload":{}}`:                                       "id: want a string, got a number",
+		`{"labelIds":["SENT"],"internalDate":"1","payload":{}}`:                               "id is missing",
+		`{"id":"m","internalDate":"soon","payload":{}}`:                                       `internalDate "soon" is not milliseconds`,
+		`{"id":"m","internalDate":"1","raw":"UmVjZWl2ZWQ6"}`:                                  "format raw has no MIME part tree: export with format=full",
+		`{"id":"m","internalDate":"1"}`:                                                       "payload is missing: export with format=full",
+		`{"id":"m","internalDate":"1","payload":{"mimeType":"multipart/mixed","headers":[]}}`: "without parts (format metadata has no part tree): export with format=full",
+		`{"id":"m","internalDate":"1","payload":{"parts":{"a":1}}}`:                           "payload.parts: want an array, got an object",
+		`{"id":"m","internalDate":"1","payload":{"parts":[{"body":[1]}]}}`:                    "payload.parts[0].body: want an object, got an array",
+		`{"id":"m","internalDate":"1","payload":{"filename":"a","body":{"data":"%%%"}}}`:      "payload.body.data: not base64url",
+		`{"id":7,"internalDate":"1","payload":{}}`:                                            "id: want a string, got a number",
 	} {
 		_, err := DecodeMessage([]byte(in))
 		if err == nil || !strings.Contains(err.Error(), want) {

@@ -150,6 +150,13 @@ func decodeFields(top map[string]json.RawMessage) (Message, error) {
 	if err := walk(top["payload"], "payload", true); err != nil {
 		return m, fmt.Errorf("gmail message %s: %w", m.ID, err)
 	}
+	// format=metadata keeps a payload (the top-level headers and MIME type) but no part tree: a
+	// multipart payload without parts is one, not a message without attachments.
+	var payload map[string]json.RawMessage
+	json.Unmarshal(top["payload"], &payload)
+	if mt := records.Scalar(payload["mimeType"]); strings.HasPrefix(strings.ToLower(mt), "multipart/") && records.IsNull(payload["parts"]) {
+		return m, fmt.Errorf("gmail message %s: payload is %s without parts (format metadata has no part tree): export with format=full", m.ID, mt)
+	}
 	return m, nil
 }
 

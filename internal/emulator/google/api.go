@@ -84,7 +84,8 @@ type call struct {
 type callKey struct{}
 
 // Handler serves the token endpoint (POST /token), Drive v3 under /drive/v3/, the Directory API
-// under /admin/directory/v1/ and the Reports API under /admin/reports/v1/.
+// under /admin/directory/v1/, the Reports API under /admin/reports/v1/, Gmail under /gmail/v1/
+// and Google's signing keys (the Pub/Sub push tokens') at GET /oauth2/v3/certs.
 func (e *Emulator) Handler() http.Handler {
 	api := http.NewServeMux()
 	route := func(pattern string, scopes []string, h func(*call) (int, any, *apiError)) {
@@ -128,9 +129,20 @@ func (e *Emulator) Handler() http.Handler {
 	notServed := func(c *call) (int, any, *apiError) {
 		return 0, nil, gerr(404, "notFound", "The emulator does not serve %s %s; see internal/emulator/google/doc.go", c.r.Method, c.r.URL.Path)
 	}
+	gmail := "GET /gmail/v1/users/{userId}"
+	route(gmail+"/profile", gmailRO, e.gmailProfile)
+	route(gmail+"/messages", gmailRO, e.messagesList)
+	route(gmail+"/messages/{id}", gmailRO, e.messagesGet)
+	route(gmail+"/messages/{messageId}/attachments/{id}", []string{ScopeGmailReadonly}, e.attachmentsGet)
+	route(gmail+"/history", gmailRO, e.historyList)
+	route(gmail+"/drafts", []string{ScopeGmailReadonly}, e.draftsList)
+	route(gmail+"/drafts/{id}", []string{ScopeGmailReadonly}, e.draftsGet)
+	route("POST /gmail/v1/users/{userId}/watch", gmailRO, e.usersWatch)
+	route("POST /gmail/v1/users/{userId}/stop", gmailRO, e.usersStop)
 	route("/drive/v3/", driveRO, notServed)
 	route("/admin/directory/v1/", dirUsers, notServed)
 	route("/admin/reports/v1/", []string{ScopeReportsAudit}, notServed)
+	route("/gmail/v1/", gmailRO, notServed)
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /token", e.tokenEndpoint)
@@ -138,6 +150,8 @@ func (e *Emulator) Handler() http.Handler {
 	mux.HandleFunc("/drive/v3/", serve)
 	mux.HandleFunc("/admin/directory/v1/", serve)
 	mux.HandleFunc("/admin/reports/v1/", serve)
+	mux.HandleFunc("/gmail/v1/", serve)
+	mux.HandleFunc("GET /oauth2/v3/certs", e.certs)
 	return mux
 }
 

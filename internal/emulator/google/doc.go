@@ -1,13 +1,14 @@
 // Package google is a stateful, in-memory emulator of the Google Workspace APIs the Google Drive
-// connector uses (issue 14, part 1), served over real HTTP (loopback only) for connector tests,
+// and Gmail connectors use (issue 14), served over real HTTP (loopback only) for connector tests,
 // the conformance suite, benchmarks and, later, `telltale demo`. It is built to be driven by the
-// official clients, google.golang.org/api (drive/v3, admin/directory/v1, admin/reports/v1) with
-// golang.org/x/oauth2: Drive takes option.WithEndpoint(url + "/drive/v3/"), the Directory and
-// Reports APIs the host root, and the
-// service account key (ServiceAccountKey) has token_uri url + "/token". Every answer is checked in
-// its tests against the discovery documents shipped in google.golang.org/api
-// (internal/testutil/discovery); facts come from those documents, the vendor notes (sections 2
-// and 5, Corrections 10) and the sources named where each answer is produced.
+// official clients, google.golang.org/api (drive/v3, admin/directory/v1, admin/reports/v1,
+// gmail/v1) with golang.org/x/oauth2: Drive takes option.WithEndpoint(url + "/drive/v3/"), the
+// Directory API, the Reports API and Gmail the host root, and the service account key
+// (ServiceAccountKey) has token_uri url + "/token". Every answer is checked in its tests against
+// the discovery documents shipped in google.golang.org/api (internal/testutil/discovery); facts
+// come from those documents, the vendor notes (sections 2 and 5, Corrections 10 and 11) and the
+// sources named where each answer is produced; what no source documents says "modelled" where it
+// is produced.
 //
 // Emulated:
 //   - POST /token: the JWT bearer grant (RFC 7523) of the service account: RS256 signature checked
@@ -69,13 +70,45 @@
 //     sharing, shared drives with user and group members; scripted actions (Upload, Edit, Rename,
 //     Move, Trash, Untrash, Delete, Share, Unshare, Copy, Download, View) and random ones (Step); the
 //     Activities are the ground truth, named as the Reports API names Drive events.
+//   - Gmail v1 (userId "me" or the impersonated user's address; another user's 403 "Delegation
+//     denied", the service account as itself 400 failedPrecondition): users.getProfile,
+//     messages.list (q with has:attachment, in:/label:, from:, to:, cc:, bcc:, subject:,
+//     filename:, after:, before: and words of the subject or text; labelIds; maxResults up to
+//     500; newest first), messages.get (format full: multipart/mixed > multipart/related >
+//     multipart/alternative text and HTML, files and inline images with filename, headers with
+//     Content-Disposition, body.attachmentId and size; metadata, minimal, raw),
+//     messages.attachments.get (base64url data), history.list (startHistoryId required;
+//     historyTypes, labelId, maxResults up to 500, pageToken; records of messages added and deleted
+//     with their labels at the time; history ids increase with gaps; a startHistoryId older than
+//     Options.HistoryRetention or ExpireHistory, or newer than the mailbox's, answers 404
+//     notFound), drafts.list and drafts.get, users.watch (topicName in the service account's
+//     project, labelIds, labelFilterBehavior include or exclude; expiration 7 days) and users.stop.
+//     Scopes gmail.readonly, or gmail.metadata with its limits (no format full or raw, no q, no
+//     attachments; even alongside gmail.readonly). Scripted actions SendMail (internal
+//     recipients get an inbox copy without Bcc), SaveDraft (every autosave a new message id,
+//     labelled DRAFT, the previous one deleted), SendDraft, and random ones (StepMail, apart from
+//     Step's random stream); the sent messages are the ground truth (SentMails: recipients,
+//     attachments with part id, attachment id, name, MIME type, size, MD5 and SHA-256).
+//   - Pub/Sub push of Gmail's notifications: SetPushEndpoint creates a topic and its push
+//     subscription; a watched mailbox's change is POSTed asynchronously, in order, in Pub/Sub's
+//     envelope ({"message": {"data" (base64 of {"emailAddress", "historyId"}), "messageId",
+//     "message_id", "publishTime", "publish_time"}, "subscription"}) with an OIDC token (RS256, kid;
+//     iss https://accounts.google.com, aud, azp, sub, email Options.PushServiceAccount,
+//     email_verified, iat, exp an hour later) verifiable with the JWK Set at GET /oauth2/v3/certs;
+//     RotatePushKey (the retired key served for Options.PushKeyOverlap), LosePushes, retries of a
+//     failed push (Options.PushRetries), Stats.PushDeliveries and PushFailures.
 //
-// Not emulated (yet): Gmail and Pub/Sub push (issue 14's next parts); Reports activities.watch,
-// records of applications other than drive, the orgUnitID, groupIdFilter and newer *Filter
-// parameters (ignored), networkInfo, resourceDetails and userDeviceInfo, originating_app_id and
-// deletion_reason, Drive events no scripted action makes (preview, print, add_to_folder,
-// *_hierarchy_reconciled, change_acl_editors, shared_drive_membership_change, ...); any write
-// through the API (uploads, updates, permission changes come from the scripted actions); files.watch;
+// Not emulated (yet): Reports activities.watch, records of applications other than drive, the
+// orgUnitID, groupIdFilter and newer *Filter parameters (ignored), networkInfo, resourceDetails and
+// userDeviceInfo, originating_app_id and deletion_reason, Drive events no scripted action makes
+// (preview, print, add_to_folder, *_hierarchy_reconciled, change_acl_editors,
+// shared_drive_membership_change, ...); any write through the API (uploads, updates, permission
+// changes, Gmail sends and drafts come from the scripted actions); Gmail's threads, labels,
+// settings and batch endpoints, labelAdded/labelRemoved history, spam and trash, attached messages
+// (message/rfc822), non-ASCII file names (RFC 2231/2047), Gmail's per-method quota units (the
+// token bucket counts requests); the Pub/Sub API itself (topics exist only through
+// SetPushEndpoint; no pull, no attributes, no dead letters; a topic the emulator was not told of
+// answers users.watch as one Gmail may not publish to); files.watch;
 // changeType "drive" changes; search beyond the q clauses above; Drive's retries of failed push
 // deliveries; moving items between drives; trash or sharing cascading to a folder's children; the
 // Directory's query, orderBy and projection parameters; resource keys, labels, revisions and

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	mrand "math/rand/v2"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -25,11 +26,12 @@ const (
 	ScopeDirectoryMemberRO     = "https://www.googleapis.com/auth/admin.directory.group.member.readonly"
 	ScopeReportsAudit          = "https://www.googleapis.com/auth/admin.reports.audit.readonly"
 	ScopeGmailReadonly         = "https://www.googleapis.com/auth/gmail.readonly"
+	ScopeGmailMetadata         = "https://www.googleapis.com/auth/gmail.metadata"
 )
 
 // AllScopes is every scope the emulator knows: the default delegation.
 var AllScopes = []string{ScopeDrive, ScopeDriveReadonly, ScopeDriveMetadataReadonly, ScopeDirectoryUserRO,
-	ScopeDirectoryGroupRO, ScopeDirectoryMemberRO, ScopeReportsAudit, ScopeGmailReadonly}
+	ScopeDirectoryGroupRO, ScopeDirectoryMemberRO, ScopeReportsAudit, ScopeGmailReadonly, ScopeGmailMetadata}
 
 // Rate limit answers (Options.RateLimitAnswer), as Drive's limits page lists them.
 const (
@@ -81,6 +83,18 @@ type Options struct {
 	// (Activity.ReportedAt = At + a lag drawn from the seed and the activity): 30 min and 3 h when
 	// both are 0 (vendor notes, Corrections 11), no lag when both are negative.
 	ReportsLagMin, ReportsLagMax time.Duration
+	// HistoryRetention: Gmail history records older than this are dropped, and history.list from
+	// a startHistoryId before them answers 404. 0 = kept (Gmail: "typically valid for at least a
+	// week"); ExpireHistory drops a mailbox's on demand.
+	HistoryRetention time.Duration
+	// PushServiceAccount is the email of the push subscriptions' OIDC tokens, default
+	// gmail-push@<the service account's project>.iam.gserviceaccount.com.
+	PushServiceAccount string
+	// PushKeyOverlap: how long a push signing key retired by RotatePushKey is still served by
+	// GET /oauth2/v3/certs; default 24 h.
+	PushKeyOverlap time.Duration
+	// PushRetries: how many times a Pub/Sub push that failed is tried again; 0 = default 3, < 0 none.
+	PushRetries int
 }
 
 // Faults inject transport failures into the API (never the token endpoint).
@@ -101,6 +115,8 @@ type Stats struct {
 	PushFailures      int // push notifications that failed
 	ExpiredPageTokens int // changes.list answered as an invalid (expired) page token
 	ReportsRecords    int // activity records served by the Reports API (activities.list items)
+	ExpiredHistoryIDs int // Gmail history.list answered 404 for an out-of-date startHistoryId
+	CertsRequests     int // GET /oauth2/v3/certs
 }
 
 // UserStats count requests per impersonated user (by primary email).
@@ -186,6 +202,16 @@ type Emulator struct {
 	acts     []Activity
 	hooks    faults.Hooks
 	hc       *http.Client
+
+	// Gmail and Pub/Sub push (gmail.go, pubsub.go).
+	mrng      *mrand.Rand
+	mailSeq   int64
+	mailboxes map[string]*mailbox // by user id
+	sent      []SentMail
+	topics    map[string]bool     // topics Gmail may publish to
+	subs      map[string]*pushSub // push subscriptions by topic
+	pubsubSeq int64
+	pushKeys  []*pushKey
 }
 
 // New builds the simulated domain from Options.Seed.
@@ -211,7 +237,11 @@ func New(o Options) *Emulator {
 		buckets:  map[string]*bucket{},
 		channels: map[string]*channel{},
 		nextSeq:  1,
-		hc:       &http.Client{Timeout: 10 * time.Second},
+
+		mailboxes: map[string]*mailbox{},
+		topics:    map[string]bool{},
+		subs:      map[string]*pushSub{},
+		hc:        &http.Client{Timeout: 10 * time.Second},
 	}
 	e.SetDelegation(o.DelegatedScopes)
 	e.mu.Lock()
@@ -277,6 +307,19 @@ func withDefaults(o Options) Options {
 	}
 	o.ReportsLagMin = max(o.ReportsLagMin, 0)
 	o.ReportsLagMax = max(o.ReportsLagMax, o.ReportsLagMin)
+	if o.PushServiceAccount == "" {
+		project := "telltale-emu"
+		if at := strings.Index(o.ClientEmail, "@"); at >= 0 {
+			project = strings.Split(o.ClientEmail[at+1:], ".")[0]
+		}
+		o.PushServiceAccount = "gmail-push@" + project + ".iam.gserviceaccount.com"
+	}
+	if o.PushRetries == 0 {
+		o.PushRetries = 3
+	}
+	if o.PushKeyOverlap <= 0 {
+		o.PushKeyOverlap = 24 * time.Hour
+	}
 	return o
 }
 

@@ -18,6 +18,7 @@ import (
 	googleoauth "golang.org/x/oauth2/google"
 	admin "google.golang.org/api/admin/directory/v1"
 	"google.golang.org/api/drive/v3"
+	"google.golang.org/api/gmail/v1"
 	"google.golang.org/api/googleapi"
 	"google.golang.org/api/option"
 
@@ -234,3 +235,17 @@ func sortedKeys[M ~map[string]V, V any](m M) []string {
 var _ = fmt.Sprint
 
 func clockAt() *clock.Fake { return clock.NewFake(t0) }
+
+// gmail is a Gmail client acting as subject (gmail.readonly unless scopes are given); Gmail takes
+// the host root as its endpoint.
+func (h *harness) gmail(subject string, scopes ...string) *gmail.Service {
+	h.t.Helper()
+	if len(scopes) == 0 {
+		scopes = []string{ScopeGmailReadonly}
+	}
+	s, err := gmail.NewService(context.Background(), option.WithEndpoint(h.srv.URL+"/"), option.WithHTTPClient(h.client(subject, scopes...)))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return s
+}

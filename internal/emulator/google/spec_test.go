@@ -37,6 +37,20 @@ var docs = func() func(t *testing.T) (drive, directory *discovery.Doc) {
 	}
 }()
 
+// gmailDoc is gmail/v1's discovery document.
+var gmailDoc = func() func(t *testing.T) *discovery.Doc {
+	var once sync.Once
+	var d *discovery.Doc
+	var err error
+	return func(t *testing.T) *discovery.Doc {
+		once.Do(func() { d, err = discovery.LoadFromModule("gmail/v1/gmail-api.json") })
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+}()
+
 // check validates one recorded answer: a 2xx JSON answer against its method's response schema in
 // the discovery document, an error against Google's error shape, a token endpoint answer against
 // RFC 6749's.
@@ -45,6 +59,8 @@ func check(t *testing.T, x exchange) error {
 	switch {
 	case x.path == "/token":
 		return checkOAuth(x)
+	case x.path == "/oauth2/v3/certs":
+		return checkJWKS(x)
 	case x.status >= 300:
 		return checkError(x)
 	case strings.Contains(x.query, "alt=media") || strings.HasSuffix(x.path, "/export"):
@@ -55,6 +71,8 @@ func check(t *testing.T, x exchange) error {
 		return a.ValidateResponse(x.method, x.path, x.body)
 	case strings.HasPrefix(x.path, "/admin/reports/v1/"):
 		return reportsDoc(t).ValidateResponse(x.method, x.path, x.body)
+	case strings.HasPrefix(x.path, "/gmail/v1/"):
+		return gmailDoc(t).ValidateResponse(x.method, x.path, x.body)
 	}
 	return fmt.Errorf("%s %s: an answer from no API", x.method, x.path)
 }
