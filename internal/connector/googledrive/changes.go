@@ -16,9 +16,9 @@ import (
 // changesKey is the key of each drive's changes stream.
 const changesKey = "changes"
 
-// Streams: no tenant stream yet (the Reports API stream is the next part); every drive has its
-// own changes stream, so a connection with drives has streams.
-func (s *session) Streams() []connector.StreamSpec { return nil }
+// Streams is the tenant-wide Reports API stream (reportstream.go); every drive also has its own
+// changes stream (DriveStreams).
+func (s *session) Streams() []connector.StreamSpec { return []connector.StreamSpec{reportsSpec()} }
 
 // DriveStreams is the drive's changes feed. Its start page token is taken before the crawl (not
 // FromCrawl): whatever changes during the crawl is read again from the feed.
@@ -32,6 +32,9 @@ func (s *session) DriveStreams(d connector.Drive) []connector.StreamSpec {
 // StreamStart is the drive's changes.getStartPageToken, as its user (or a member of the shared
 // drive, with driveId).
 func (s *session) StreamStart(ctx context.Context, st connector.StreamSpec) (string, error) {
+	if st.Key == reportsKey && st.Drive.VendorID == "" {
+		return s.reportsStart(), nil
+	}
 	if st.Key != changesKey || st.Drive.VendorID == "" {
 		return "", fmt.Errorf("google drive: no stream %q", st.Key)
 	}
@@ -68,6 +71,9 @@ const changeFields = "nextPageToken,newStartPageToken,changes(changeType,fileId,
 // the records of the actions it means (changeRecords, feed "changes"), which the Reports API's
 // records of the same actions enrich when they arrive (ingest merge).
 func (s *session) Changes(ctx context.Context, st connector.StreamSpec, pos string) (connector.ChangesPage, error) {
+	if st.Key == reportsKey && st.Drive.VendorID == "" {
+		return s.reportsChanges(ctx, pos)
+	}
 	if st.Key != changesKey || st.Drive.VendorID == "" {
 		return connector.ChangesPage{}, fmt.Errorf("google drive: no stream %q", st.Key)
 	}

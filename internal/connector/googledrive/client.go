@@ -11,6 +11,7 @@ import (
 	"time"
 
 	admin "google.golang.org/api/admin/directory/v1"
+	reports "google.golang.org/api/admin/reports/v1"
 	"google.golang.org/api/drive/v3"
 	"google.golang.org/api/googleapi"
 	"google.golang.org/api/option"
@@ -24,8 +25,9 @@ import (
 // session's httpx client (pacing per user, retries, Retry-After, the SSRF guard) with that user's
 // token from the kit's JWT source.
 type services struct {
-	drive *drive.Service
-	dir   *admin.Service
+	drive   *drive.Service
+	dir     *admin.Service
+	reports *reports.Service
 }
 
 // errBadSubject: Google refused to mint a token for the impersonated user (unknown, suspended or
@@ -66,7 +68,11 @@ func (s *session) as(subject string) (*services, error) {
 	if err != nil {
 		return nil, fmt.Errorf("google drive: directory client: %w", err)
 	}
-	svc = &services{drive: d, dir: a}
+	r, err := reports.NewService(ctx, option.WithHTTPClient(hc), option.WithEndpoint(s.dirURL))
+	if err != nil {
+		return nil, fmt.Errorf("google drive: reports client: %w", err)
+	}
+	svc = &services{drive: d, dir: a, reports: r}
 	s.mu.Lock()
 	s.svcs[subject] = svc
 	s.mu.Unlock()

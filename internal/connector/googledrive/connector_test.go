@@ -537,7 +537,7 @@ func TestChanges(t *testing.T) {
 	u, v := f.active()[0].Email, f.active()[1].Email
 	d := connector.Drive{VendorID: u, Kind: "user", Owner: u}
 	sts := s.DriveStreams(d)
-	if len(sts) != 1 || sts[0].Key != "changes" || sts[0].FromCrawl || len(s.Streams()) != 0 {
+	if len(sts) != 1 || sts[0].Key != "changes" || sts[0].FromCrawl || len(s.Streams()) != 1 || s.Streams()[0].Key != "reports" {
 		t.Fatalf("streams: %+v, tenant %+v", sts, s.Streams())
 	}
 	st := sts[0]
