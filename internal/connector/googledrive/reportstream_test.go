@@ -30,7 +30,7 @@ func TestReportsStream(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.clk.Advance(time.Second)
-	seen := map[string]int{}  // record id -> times read
+	seen := map[string]int{}   // record id -> times read
 	byFile := map[string]int{} // "action file actor" of each fresh event
 	polls, pages := 0, 0
 	poll := func() {
