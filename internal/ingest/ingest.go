@@ -139,7 +139,11 @@ type Service struct {
 // service names: closed sets).
 type collectMetrics struct {
 	records, events, throttles, leftOut, pushFailed metrics.Counter
+	lag                                             metrics.Histogram
 }
+
+// lagBuckets span a push-fed feed's seconds to the Reports API's hours.
+var lagBuckets = []float64{1, 5, 15, 30, 60, 300, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400}
 
 func newCollectMetrics(reg *metrics.Registry) collectMetrics {
 	return collectMetrics{
@@ -150,6 +154,9 @@ func newCollectMetrics(reg *metrics.Registry) collectMetrics {
 			"connection_id", "service", "reason"),
 		pushFailed: reg.Counter("telltale_push_subscription_failures_total",
 			"Drives whose push subscriptions could not be made or renewed in a round (polling still collects them; the next round tries again within the hour).", "connection_id", "service"),
+		lag: reg.Histogram("telltale_collect_lag_seconds",
+			"How long after the action a connection's vendor records were stored (or merged into a stored event) by this node, by feed: \"changes\" and \"reports\" for Google Drive's two feeds, \"stream\" for a connector with one.",
+			lagBuckets, "connection_id", "service", "feed"),
 		throttles: reg.Counter("telltale_vendor_throttles_total",
 			"Throttling answers (429, 503 with Retry-After, or a vendor's own) a connection's vendor gave this node; each is honoured before the next call.", "connection_id", "service"),
 	}

@@ -180,4 +180,10 @@ func TestMergeTwoFeeds(t *testing.T) {
 	if st := e.ingest.Stats(); st.Merged != 3 {
 		t.Errorf("Stats.Merged = %d, want 3", st.Merged)
 	}
+	// The lag of each fresh record, by feed: 4 changes and 8 reports were fresh (r-1 once).
+	lag := e.metrics.Histogram("telltale_collect_lag_seconds", "", nil, "connection_id", "service", "feed")
+	id := fmt.Sprint(c.ID)
+	if ch, rp := lag.Count(id, "box", "changes"), lag.Count(id, "box", "reports"); ch != 4 || rp != 8 {
+		t.Errorf("lag observations: changes %d, reports %d; want 4 and 8", ch, rp)
+	}
 }

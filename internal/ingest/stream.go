@@ -214,6 +214,11 @@ func (s *Service) storePage(ctx context.Context, c store.Connection, ss *session
 	trust := s.trusted(ctx)
 	scorer := s.scorer(trust)
 	committed := false // the page's cursor was saved with it
+	type stamp struct {
+		at   time.Time
+		feed string
+	}
+	var lags []stamp // the actions the page stored or merged, for the lag histogram
 	err = s.st.InTx(ctx, func(q store.Queries) error {
 		cur, err := q.GetConnection(ctx, c.ID)
 		if err != nil {
@@ -283,6 +288,11 @@ func (s *Service) storePage(ctx context.Context, c store.Connection, ss *session
 		if err != nil {
 			return err
 		}
+		lags = lags[:0]
+		for _, e := range evs {
+			// every fresh record's action: merged, coalesced or stored (duplicates are not in evs)
+			lags = append(lags, stamp{e.Timestamp, cmp.Or(feedOf(&e), "stream")})
+		}
 		if err := addCandidates(ctx, q, c.ID, ptrs); err != nil {
 			return err
 		}
@@ -316,6 +326,10 @@ func (s *Service) storePage(ctx context.Context, c store.Connection, ss *session
 	})
 	if err == nil && committed {
 		s.m.events.Add(res.Inserted, connLabel, c.Service)
+		now := s.clock.Now()
+		for _, at := range lags {
+			s.m.lag.Observe(max(now.Sub(at.at), 0).Seconds(), connLabel, c.Service, at.feed)
+		}
 		s.mu.Lock()
 		s.cursorAt[streamUnitKey(c.ID, stream)] = CursorTime{ConnectionID: c.ID, Service: c.Service, Stream: stream, At: s.clock.Now()}
 		s.mu.Unlock()
