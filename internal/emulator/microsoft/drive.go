@@ -365,7 +365,6 @@ type deltaTok struct {
 	C int64  `json:"c"`           // the position served up to
 	N int    `json:"n"`           // page size ($top of the first call)
 	S string `json:"s,omitempty"` // $select of the first call
-	H bool   `json:"h,omitempty"` // Prefer: deltashowsharingchanges
 	T int64  `json:"t"`           // issued (Unix seconds): links expire
 }
 
@@ -426,7 +425,7 @@ func (e *Emulator) delta(c *call) (int, any, *graphError) {
 	var t deltaTok
 	switch s := q.Get("token"); s {
 	case "":
-		t = deltaTok{N: e.o.DeltaPageSize, S: q.Get("$select"), H: strings.Contains(strings.ToLower(c.r.Header.Get("Prefer")), "deltashowsharingchanges")}
+		t = deltaTok{N: e.o.DeltaPageSize, S: q.Get("$select")}
 		if v := q.Get("$top"); v != "" {
 			n, err := strconv.Atoi(v)
 			if err != nil || n < 1 {
@@ -445,8 +444,10 @@ func (e *Emulator) delta(c *call) (int, any, *graphError) {
 			return 0, nil, errResync(self)
 		}
 	}
+	// Prefer headers count on every call (they are headers, not in the links).
+	sharing := strings.Contains(strings.ToLower(c.r.Header.Get("Prefer")), "deltashowsharingchanges")
 	key := func(it *item) int64 {
-		if t.H && it.shareSeq > it.seq {
+		if sharing && it.shareSeq > it.seq {
 			return it.shareSeq
 		}
 		return it.seq
@@ -463,7 +464,7 @@ func (e *Emulator) delta(c *call) (int, any, *graphError) {
 	out := make([]any, 0, len(page)+1)
 	add := func(it *item) {
 		m := selectProps(e.itemJSON(it, tr, true), t.S, nil)
-		if t.H && it.shareSeq > it.seq && it.shareSeq > t.L {
+		if sharing && it.shareSeq > it.seq && it.shareSeq > t.L {
 			m["@microsoft.graph.sharedChanged"] = "True"
 		}
 		out = append(out, m)
