@@ -275,7 +275,7 @@ func (e *Emulator) ShareLink(actor, id, scope, typ string, recipients ...string)
 		e.mu.Lock()
 		u, it := e.userByKey(actor), e.items[id]
 		for _, r := range recipients {
-			e.record(u, it, "AddedToSecureLink", false, map[string]string{"target": strings.ToLower(r), "permission_id": pid, "external": fmt.Sprint(!e.internal(r))})
+			e.record(u, it, "AddedToSecureLink", true, map[string]string{"target": strings.ToLower(r), "permission_id": pid, "external": fmt.Sprint(!e.internal(r))})
 		}
 		e.mu.Unlock()
 	}
@@ -372,8 +372,7 @@ func (e *Emulator) act(actor, id string, fn func(*user, *item) (string, map[stri
 	if err != nil {
 		return err
 	}
-	inDelta := !strings.Contains(op, "Link") && !strings.HasPrefix(op, "Sharing")
-	e.record(u, it, op, inDelta, detail)
+	e.record(u, it, op, true, detail)
 	return nil
 }
 

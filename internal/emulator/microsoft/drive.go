@@ -383,7 +383,9 @@ func decodeTok(s string) (deltaTok, bool) {
 }
 
 // errResync is the 410 of a delta or next link Graph no longer knows (NOTES, Corrections 1: the
-// code seen is resyncRequired; Location holds a link that enumerates the drive again).
+// code seen is resyncRequired, where the docs name resyncChangesApplyDifferences; the message is
+// that code's instructions in driveitem-delta; Location holds a next link that enumerates the
+// drive again).
 func errResync(loc string) *graphError {
 	return gerr(410, "resyncRequired", "Resync required. Replace any local items with the server's version (including deletes) if you're sure that the service was up to date with your local changes when you last sync'd. Upload any local changes that the server doesn't know about.").with("Location", loc)
 }
@@ -399,9 +401,14 @@ func errResync(loc string) *graphError {
 //     and a page may repeat an item sent earlier in the round (Options.DeltaRepeat), both of which
 //     Graph documents ("the same item may appear more than once in a delta feed, for various
 //     reasons. You should use the last occurrence you see");
-//   - with Prefer: deltashowsharingchanges, items whose permissions changed come too, with
-//     "@microsoft.graph.sharedChanged":"True" (NOTES 3a);
-//   - an expired, unknown or malformed token answers 410 resyncRequired with Location.
+//   - a sharing change brings the item too ("by default, the delta query response includes
+//     sharing information for all items in the query that changed"); with Prefer:
+//     deltashowsharingchanges, items there because their permissions changed carry
+//     "@microsoft.graph.sharedChanged":"True" (driveitem-delta, "Scanning permissions
+//     hierarchies"; the emulator does not require the deltashowremovedasdeleted and
+//     deltatraversepermissiongaps values Graph asks to send with it);
+//   - an expired, unknown or malformed token answers 410 resyncRequired with a Location header
+//     "containing a new nextLink that starts a fresh delta enumeration from scratch".
 func (e *Emulator) delta(c *call) (int, any, *graphError) {
 	q := c.r.URL.Query()
 	e.mu.Lock()
@@ -441,17 +448,12 @@ func (e *Emulator) delta(c *call) (int, any, *graphError) {
 		t, ok = decodeTok(s)
 		if !ok || t.D != d.id || t.E != e.epoch || now.Sub(time.Unix(t.T, 0)) > e.o.DeltaTokenTTL || t.C > e.logSeq {
 			e.stats.ExpiredDeltaTokens++
-			return 0, nil, errResync(self)
+			return 0, nil, errResync(link(deltaTok{N: e.o.DeltaPageSize}))
 		}
 	}
 	// Prefer headers count on every call (they are headers, not in the links).
 	sharing := strings.Contains(strings.ToLower(c.r.Header.Get("Prefer")), "deltashowsharingchanges")
-	key := func(it *item) int64 {
-		if sharing && it.shareSeq > it.seq {
-			return it.shareSeq
-		}
-		return it.seq
-	}
+	key := func(it *item) int64 { return it.seq }
 	var cands []*item
 	for _, it := range d.items {
 		if key(it) > t.C && !(t.L == 0 && it.deleted) {
@@ -464,7 +466,7 @@ func (e *Emulator) delta(c *call) (int, any, *graphError) {
 	out := make([]any, 0, len(page)+1)
 	add := func(it *item) {
 		m := selectProps(e.itemJSON(it, tr, true), t.S, nil)
-		if sharing && it.shareSeq > it.seq && it.shareSeq > t.L {
+		if sharing && it.shareSeq == it.seq && !it.deleted {
 			m["@microsoft.graph.sharedChanged"] = "True"
 		}
 		out = append(out, m)

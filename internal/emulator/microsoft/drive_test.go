@@ -161,14 +161,14 @@ func TestDeltaRound(t *testing.T) {
 			}
 		}
 	}
-	// A sharing change shows only with Prefer: deltashowsharingchanges.
+	// A sharing change brings the item, marked only with Prefer: deltashowsharingchanges.
 	if _, err := h.emu.ShareLink(u.UPN, file, ScopeAnonymous, LinkView); err != nil {
 		t.Fatal(err)
 	}
-	if vs, _ := h.round(tok, dl); len(vs) != 0 {
+	if vs, _ := h.round(tok, dl); len(vs) != 1 || vs[0]["id"] != file || vs[0]["@microsoft.graph.sharedChanged"] != nil {
 		t.Fatalf("sharing change without Prefer: %v", vs)
 	}
-	vs, _ = h.round(tok, dl, "Prefer", "deltashowsharingchanges")
+	vs, _ = h.round(tok, dl, "Prefer", "deltashowremovedasdeleted, deltatraversepermissiongaps, deltashowsharingchanges")
 	if len(vs) != 1 || vs[0]["id"] != file || vs[0]["@microsoft.graph.sharedChanged"] != "True" {
 		t.Fatalf("sharing change with Prefer: %v", vs)
 	}

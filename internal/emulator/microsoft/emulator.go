@@ -142,9 +142,9 @@ type Activity struct {
 	ItemID    string
 	ItemName  string
 	Owner     string // the drive owner's userPrincipalName
-	// Delta is true when the action shows in the drive's delta feed without Prefer headers
-	// (content and name changes, moves, deletes). Sharing changes show only with
-	// Prefer: deltashowsharingchanges; downloads never.
+	// Delta is true when the action shows in the drive's delta feed: every action but downloads
+	// (sharing changes are marked "@microsoft.graph.sharedChanged" with
+	// Prefer: deltashowsharingchanges).
 	Delta  bool
 	Detail map[string]string // e.g. old_name, new_name, from_parent, to_parent, scope, type, target, permission_id
 }

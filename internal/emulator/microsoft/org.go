@@ -52,7 +52,7 @@ type item struct {
 	version           int
 	tag               string // the GUID of eTag and cTag
 	seq               int64  // the delta log position of its last delta-visible change
-	shareSeq          int64  // ... of its last sharing change
+	shareSeq          int64  // ... of its last sharing change (== seq: the last change was one)
 	deleted           bool
 	perms             []*perm
 }
@@ -241,10 +241,11 @@ func (e *Emulator) touch(it *item) {
 	it.seq = e.logSeq
 }
 
-// touchSharing logs a sharing change of it. Called with e.mu held.
+// touchSharing logs a sharing change of it: the item comes in delta, marked as a sharing change.
+// Called with e.mu held.
 func (e *Emulator) touchSharing(it *item) {
-	e.logSeq++
-	it.shareSeq = e.logSeq
+	e.touch(it)
+	it.shareSeq = it.seq
 }
 
 // pick returns n distinct enabled users (the admin included), in a random order.
