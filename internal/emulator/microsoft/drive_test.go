@@ -436,3 +436,50 @@ func TestActionsAndStep(t *testing.T) {
 		t.Fatal("an unknown item")
 	}
 }
+
+// Query parameters count on the first call only: $select and $top ride in the links.
+func TestDeltaSelectInLinks(t *testing.T) {
+	h := newHarness(t, Options{DeltaRepeat: -1})
+	tok := h.bearer()
+	u := h.licensed()
+	vs, dl := h.round(tok, "/v1.0/drives/"+u.DriveID+"/root/delta?$select=id,name,deleted&$top=2")
+	if len(vs) < 3 {
+		t.Fatalf("%d items", len(vs))
+	}
+	for _, v := range vs {
+		for k := range v {
+			if k != "id" && k != "name" {
+				t.Fatalf("$select lost in a next link: %v", v)
+			}
+		}
+	}
+	id, _ := h.emu.Upload(u.UPN, "", "", nil)
+	must(t, h.emu.Delete(u.UPN, id))
+	vs, _ = h.round(tok, dl)
+	got := lastByID(vs)
+	if got[id] == nil || got[id]["deleted"] == nil || len(got[id]) != 2 {
+		t.Fatalf("$select lost in the delta link: %v", vs)
+	}
+}
+
+func TestUserLifecycle(t *testing.T) {
+	h := newHarness(t, Options{})
+	tok := h.bearer()
+	id := h.emu.AddUser("Nia", "Moss", false)
+	if a := h.getAs(tok, "/v1.0/users/"+id+"/drive"); a.status != 404 {
+		t.Fatalf("unlicensed new user: %d", a.status)
+	}
+	must(t, h.emu.SetLicensed("nia.moss@example.com", true))
+	a := h.getAs(tok, "/v1.0/users/"+id+"/drive")
+	if a.status != 200 {
+		t.Fatalf("licensed: %d %s", a.status, a.raw)
+	}
+	must(t, h.emu.SetEnabled("nia.moss@example.com", false))
+	if _, err := h.emu.Upload("nia.moss@example.com", "", "", nil); err == nil {
+		t.Fatal("a disabled user acted")
+	}
+	u := h.getAs(tok, "/v1.0/users/"+id+"?$select=accountEnabled,assignedLicenses")
+	if u.body["accountEnabled"] != false || len(u.body["assignedLicenses"].([]any)) != 1 {
+		t.Fatalf("%s", u.raw)
+	}
+}
