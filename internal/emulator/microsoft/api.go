@@ -154,7 +154,7 @@ func (e *Emulator) serveGraph(w http.ResponseWriter, r *http.Request, api http.H
 	}
 	e.mu.Lock()
 	e.stats.Requests++
-	c := &call{r: r, base: "http://" + r.Host, reqID: e.newGUID()}
+	c := &call{r: r, base: "http://" + r.Host, reqID: e.serveGUID()}
 	tokStr, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	t := e.tokens[tokStr]
 	var fail *graphError
@@ -299,17 +299,19 @@ func (e *Emulator) respond(w http.ResponseWriter, c *call, status int, body any,
 	writeJSON(w, status, body)
 }
 
-func writeJSON(w http.ResponseWriter, status int, body any) {
+// Content types: Graph's OData JSON and the token endpoint's plain JSON.
+const (
+	ctGraph = "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8"
+	ctToken = "application/json; charset=utf-8"
+)
+
+func writeJSON(w http.ResponseWriter, status int, body any) { writeJSONAs(w, status, ctGraph, body) }
+
+func writeJSONAs(w http.ResponseWriter, status int, ct string, body any) {
 	b, err := json.Marshal(body)
 	if err != nil {
 		http.Error(w, "emulator: "+err.Error(), 500)
 		return
-	}
-	ct := "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8"
-	if _, isMap := body.(map[string]any); isMap {
-		if m := body.(map[string]any); m["error_codes"] != nil || m["access_token"] != nil {
-			ct = "application/json; charset=utf-8" // the token endpoint
-		}
 	}
 	w.Header().Set("Content-Type", ct)
 	w.Header().Set("Content-Length", strconv.Itoa(len(b)))

@@ -45,12 +45,12 @@ const (
 func (e *Emulator) aadError(w http.ResponseWriter, status int, errCode string, code int, desc string) {
 	e.mu.Lock()
 	e.stats.TokenErrors++
-	trace, corr := e.newGUID(), e.newGUID()
+	trace, corr := e.serveGUID(), e.serveGUID()
 	e.mu.Unlock()
 	now := e.clk.Now().UTC()
 	ts := now.Format("2006-01-02 15:04:05Z")
 	full := fmt.Sprintf("AADSTS%d: %s\r\nTrace ID: %s\r\nCorrelation ID: %s\r\nTimestamp: %s", code, desc, trace, corr, ts)
-	writeJSON(w, status, map[string]any{
+	writeJSONAs(w, status, ctToken, map[string]any{
 		"error": errCode, "error_description": full, "error_codes": []int{code}, "timestamp": ts,
 		"trace_id": trace, "correlation_id": corr, "error_uri": fmt.Sprintf("https://login.microsoftonline.com/error?code=%d", code),
 	})
@@ -144,5 +144,5 @@ func (e *Emulator) tokenEndpoint(w http.ResponseWriter, r *http.Request, tenant 
 	e.tokens[s] = t
 	e.mu.Unlock()
 	ttl := int64(e.o.TokenTTL / time.Second)
-	writeJSON(w, 200, map[string]any{"token_type": "Bearer", "expires_in": ttl, "ext_expires_in": ttl, "access_token": s})
+	writeJSONAs(w, 200, ctToken, map[string]any{"token_type": "Bearer", "expires_in": ttl, "ext_expires_in": ttl, "access_token": s})
 }

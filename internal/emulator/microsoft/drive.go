@@ -316,7 +316,7 @@ func (e *Emulator) content(c *call) (int, any, *graphError) {
 	if it.folder {
 		return 0, nil, errItemNotFound // modelled: folders have no content stream
 	}
-	tok := base64.RawURLEncoding.EncodeToString(e.bytesFor(24))
+	tok := base64.RawURLEncoding.EncodeToString(e.serveBytes(24))
 	now := e.clk.Now()
 	for k, g := range e.dl {
 		if !now.Before(g.expires) {
@@ -474,7 +474,7 @@ func (e *Emulator) delta(c *call) (int, any, *graphError) {
 	for _, it := range page {
 		add(it)
 	}
-	if e.o.DeltaRepeat > 0 && t.C > t.L && e.rng.Float64() < e.o.DeltaRepeat {
+	if e.o.DeltaRepeat > 0 && t.C > t.L && e.srng.Float64() < e.o.DeltaRepeat {
 		var sent []*item
 		for _, it := range d.items {
 			if k := key(it); k > t.L && k <= t.C && !it.deleted {
@@ -483,7 +483,7 @@ func (e *Emulator) delta(c *call) (int, any, *graphError) {
 		}
 		if len(sent) > 0 {
 			sort.Slice(sent, func(i, j int) bool { return sent[i].id < sent[j].id })
-			add(sent[e.rng.IntN(len(sent))])
+			add(sent[e.srng.IntN(len(sent))])
 		}
 	}
 	body := map[string]any{"@odata.context": ctx, "value": out}

@@ -483,3 +483,26 @@ func TestUserLifecycle(t *testing.T) {
 		t.Fatalf("%s", u.raw)
 	}
 }
+
+// How a client reads (requests, delta repeats, downloads) never changes what the tenant does.
+func TestReadsDoNotChangeTheTenant(t *testing.T) {
+	quiet := newHarness(t, Options{Seed: 11})
+	busy := newHarness(t, Options{Seed: 11, DeltaRepeat: 0.9})
+	tok := busy.bearer()
+	for _, u := range busy.emu.Users() {
+		if u.DriveID != "" {
+			busy.round(tok, "/v1.0/drives/"+u.DriveID+"/root/delta?$top=2")
+		}
+	}
+	quiet.emu.Step(100)
+	busy.emu.Step(100)
+	a, b := quiet.emu.Activities(), busy.emu.Activities()
+	if len(a) != len(b) {
+		t.Fatalf("%d and %d activities", len(a), len(b))
+	}
+	for i := range a {
+		if a[i].ID != b[i].ID || a[i].ItemID != b[i].ItemID || a[i].Operation != b[i].Operation {
+			t.Fatalf("activity %d differs: %+v / %+v", i, a[i], b[i])
+		}
+	}
+}

@@ -156,7 +156,9 @@ type Emulator struct {
 	log *slog.Logger
 
 	mu      sync.Mutex
-	rng     *mrand.Rand
+	rng     *mrand.Rand // the tenant and its actions
+	srng    *mrand.Rand // serving (delta repeats): reads never change what the tenant does
+	srvSeq  uint64      // serving ids (request ids, trace ids, download URLs)
 	inject  *faults.Injector
 	hooks   faults.Hooks
 	consent map[string]bool
@@ -183,6 +185,7 @@ func New(o Options) *Emulator {
 	e := &Emulator{
 		o: o, clk: o.Clock, log: o.Log,
 		rng:      mrand.New(mrand.NewPCG(uint64(o.Seed), 0x365)),
+		srng:     mrand.New(mrand.NewPCG(uint64(o.Seed), 0x5e7e)),
 		inject:   faults.New(uint64(o.Seed)),
 		stats:    Stats{ByUser: map[string]UserStats{}},
 		usersBy:  map[string]*user{},

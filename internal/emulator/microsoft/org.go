@@ -123,9 +123,26 @@ func (e *Emulator) bytesFor(n int) []byte {
 	return b[:n]
 }
 
-// newGUID is a deterministic GUID (object ids, trace ids, request ids).
+// newGUID is a deterministic GUID of the tenant (object ids, permission ids, activity ids).
 func (e *Emulator) newGUID() string {
 	b := e.bytesFor(16)
+	return guid(binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:]))
+}
+
+// serveBytes and serveGUID are ids of serving (request and trace ids, download URLs), drawn apart
+// from the tenant's so that how a client reads never changes the tenant's ids. Called with e.mu
+// held.
+func (e *Emulator) serveBytes(n int) []byte {
+	e.srvSeq++
+	var b []byte
+	for i := uint64(0); len(b) < n; i++ {
+		b = binary.BigEndian.AppendUint64(b, splitmix(uint64(e.o.Seed)^0x5e7e5e7e^e.srvSeq<<20^i))
+	}
+	return b[:n]
+}
+
+func (e *Emulator) serveGUID() string {
+	b := e.serveBytes(16)
 	return guid(binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:]))
 }
 
