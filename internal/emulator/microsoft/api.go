@@ -43,8 +43,17 @@ var (
 	errBadToken     = gerr(401, "InvalidAuthenticationToken", "Access token validation failure.")
 	errBadAudience  = gerr(401, "InvalidAuthenticationToken", "Access token validation failure. Invalid audience.")
 	errTokenExpired = gerr(401, "InvalidAuthenticationToken", "Lifetime validation failed, the token is expired.")
-	// 403 without the application permission (no admin consent): NOTES, Corrections 6.
+	// A token without any application permission (the admin never consented: Entra ID still
+	// issues it, without a roles claim): 401 AccessDenied "Either scp or roles claim need to be
+	// present in the token." (observed: TheNetworg/oauth2-azure#86, pnp/cli-microsoft365#2578
+	// "when the admin consent is missing", and later reports; the status is modelled as 401).
+	errNoRoles = gerr(401, "AccessDenied", "Either scp or roles claim need to be present in the token.")
+	// A token with permissions, but not the one a directory call needs: 403
+	// Authorization_RequestDenied (NOTES, Corrections 6).
 	errDenied = gerr(403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
+	// ... a files call: OneDrive's accessDenied (learn.microsoft.com/graph/errors; message
+	// modelled).
+	errFilesDenied = gerr(403, "accessDenied", "Access denied")
 )
 
 // faultError is Graph's answer for an injected fault (learn.microsoft.com/graph/errors lists
@@ -86,7 +95,14 @@ func (e *Emulator) Handler() http.Handler {
 				e.mu.Lock()
 				e.stats.Denied++
 				e.mu.Unlock()
-				e.respond(w, c, 0, nil, errDenied)
+				deny := errDenied
+				switch {
+				case len(c.tok.roles) == 0:
+					deny = errNoRoles
+				case strings.Contains(pattern, "drive"):
+					deny = errFilesDenied
+				}
+				e.respond(w, c, 0, nil, deny)
 				return
 			}
 			status, body, gerr := h(c)

@@ -104,31 +104,38 @@ func TestGraphTokenChecks(t *testing.T) {
 	}
 }
 
-// A tenant whose admin never consented still issues tokens; Graph refuses them (NOTES,
-// Corrections 6): Verify must call Graph.
+// A tenant whose admin never consented still issues tokens; Graph refuses them: a token without
+// any permission 401 AccessDenied "Either scp or roles claim need to be present in the token.", a
+// token without the permission a call needs 403 (Authorization_RequestDenied for the directory,
+// NOTES Corrections 6). Verify must call Graph.
 func TestNoConsent(t *testing.T) {
 	h := newHarness(t, Options{Consent: []string{}})
 	tok := h.bearer()
 	u := h.licensed()
 	for _, p := range []string{"/v1.0/users", "/v1.0/groups", "/v1.0/users/" + u.ID + "/drive", "/v1.0/drives/" + u.DriveID + "/root/delta"} {
 		a := h.getAs(tok, p)
-		if a.status != 403 || a.errCode() != "Authorization_RequestDenied" || a.errMessage() != "Insufficient privileges to complete the operation." {
+		if a.status != 401 || a.errCode() != "AccessDenied" || a.errMessage() != "Either scp or roles claim need to be present in the token." {
 			t.Fatalf("%s: %d %s", p, a.status, a.raw)
 		}
 	}
-	// Consent granted later: a new token carries the roles, the old one does not.
-	h.emu.SetConsent([]string{RoleUserReadAll})
-	if a := h.getAs(tok, "/v1.0/users"); a.status != 403 {
+	// Consent granted later for some permissions: a new token carries them, the old one does not.
+	h.emu.SetConsent([]string{RoleFilesReadAll})
+	if a := h.getAs(tok, "/v1.0/drives/"+u.DriveID); a.status != 401 {
 		t.Fatalf("old token: %d", a.status)
 	}
 	tok = h.bearer()
-	if a := h.getAs(tok, "/v1.0/users"); a.status != 200 {
+	if a := h.getAs(tok, "/v1.0/drives/"+u.DriveID); a.status != 200 {
 		t.Fatalf("new token: %d %s", a.status, a.raw)
 	}
-	if a := h.getAs(tok, "/v1.0/drives/"+u.DriveID); a.status != 403 {
-		t.Fatalf("Files.Read.All not granted: %d", a.status)
+	a := h.getAs(tok, "/v1.0/users")
+	if a.status != 403 || a.errCode() != "Authorization_RequestDenied" || a.errMessage() != "Insufficient privileges to complete the operation." {
+		t.Fatalf("User.Read.All not granted: %d %s", a.status, a.raw)
 	}
-	if h.emu.Stats().Denied != 6 {
+	h.emu.SetConsent([]string{RoleUserReadAll})
+	if a := h.getAs(h.bearer(), "/v1.0/drives/"+u.DriveID+"/root/delta"); a.status != 403 || a.errCode() != "accessDenied" {
+		t.Fatalf("Files.Read.All not granted: %d %s", a.status, a.raw)
+	}
+	if h.emu.Stats().Denied != 7 {
 		t.Fatalf("Denied %d", h.emu.Stats().Denied)
 	}
 }

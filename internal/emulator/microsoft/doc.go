@@ -21,8 +21,10 @@
 //     application not in the tenant (400 unauthorized_client), 90002 unknown tenant (400
 //     invalid_request), 1002012 scope without /.default (400 invalid_scope), 500011 unknown
 //     resource, 7000216 no secret, 900144 missing parameter, 70003 other grant types. A tenant
-//     without admin consent still issues tokens; Graph then answers 403 Authorization_RequestDenied
-//     "Insufficient privileges to complete the operation.".
+//     without admin consent still issues tokens, without permissions; Graph refuses them with 401
+//     AccessDenied "Either scp or roles claim need to be present in the token.", and a token
+//     without the permission a call needs with 403 Authorization_RequestDenied "Insufficient
+//     privileges to complete the operation." (directory) or 403 accessDenied (files).
 //   - Graph authentication: 401 InvalidAuthenticationToken for a missing, unknown, expired or
 //     other-resource token (with WWW-Authenticate); request-id and client-request-id headers;
 //     errors as {"error":{"code","message","innerError":{"date","request-id",

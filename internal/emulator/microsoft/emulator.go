@@ -53,7 +53,8 @@ type Options struct {
 	// derived from Seed, ClientSecret default "emu~" and 36 characters derived from Seed.
 	ClientID, ClientSecret string
 	// Consent is the application permissions the tenant's admin granted. nil = AllRoles; empty =
-	// none (the admin never consented: tokens are still issued, Graph answers 403).
+	// none (the admin never consented: tokens are still issued, without roles, and Graph refuses
+	// them with 401 AccessDenied; with some permissions but not the one a call needs, 403).
 	Consent []string
 
 	Users           int // default 20; the first is the admin admin@<Domain>
@@ -96,7 +97,7 @@ type Stats struct {
 	TokenErrors        int // token requests refused
 	Throttled          int // 429 answers of the rate limit (not injected faults)
 	Faults             int // injected faults
-	Denied             int // 403 answers for missing consent
+	Denied             int // answers for missing consent (401 without any permission, 403 without the one needed)
 	Downloads          int // content served from pre-authenticated URLs
 	ExpiredDeltaTokens int // delta reads answered 410 resyncRequired
 	ByUser             map[string]UserStats
