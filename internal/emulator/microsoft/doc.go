@@ -61,7 +61,8 @@
 // Not emulated (yet): mail (sentitems message delta, attachments, mailbox limits), the Office 365
 // Management Activity API and change-notification subscriptions (the next parts of issue 15);
 // any write through the API; SharePoint sites and shared document libraries; $filter, $expand,
-// $orderby and $count; delta with a timestamp token; Prefer: hierarchicalsharing; permission
+// $orderby and $count; delta with a timestamp token; the deltaExcludeParent header (folders
+// whose children were added or removed always come too); Prefer: hierarchicalsharing; permission
 // inheritance in the permissions list (an item lists only its own); the directory's resource-unit
 // costs (every request costs one token); identities' dynamic "email" property (identity is an open
 // type in the CSDL and Graph often adds email; the strict schema check allows only declared
