@@ -1,0 +1,219 @@
+package microsoft
+
+import (
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/telltale-dev/telltale/internal/testutil/csdl"
+)
+
+// graphTypes maps the Graph paths the emulator serves to the CSDL type of their answer; a
+// collection answer is marked by "[]".
+var graphTypes = []struct {
+	re  *regexp.Regexp
+	typ string
+}{
+	{regexp.MustCompile(`^/v1\.0/users$`), "[]user"},
+	{regexp.MustCompile(`^/v1\.0/users/[^/]+$`), "user"},
+	{regexp.MustCompile(`^/v1\.0/users/[^/]+/drive$`), "drive"},
+	{regexp.MustCompile(`^/v1\.0/(users/[^/]+/drive|drives/[^/]+)/root/delta$`), "[]driveItem"},
+	{regexp.MustCompile(`^/v1\.0/groups$`), "[]group"},
+	{regexp.MustCompile(`^/v1\.0/groups/[^/]+$`), "group"},
+	{regexp.MustCompile(`^/v1\.0/groups/[^/]+/(transitiveMembers|members)$`), "[]directoryObject"},
+	{regexp.MustCompile(`^/v1\.0/drives/[^/]+$`), "drive"},
+	{regexp.MustCompile(`^/v1\.0/drives/[^/]+/(root|items/[^/]+)$`), "driveItem"},
+	{regexp.MustCompile(`^/v1\.0/drives/[^/]+/items/[^/]+/permissions$`), "[]permission"},
+}
+
+// check validates one recorded answer: a Graph JSON answer against Graph's CSDL, a Graph error
+// against Graph's error shape, a token endpoint answer against Entra ID's, a redirect by its
+// Location. Download URLs answer bytes.
+func check(t *testing.T, x exchange) error {
+	where := fmt.Sprintf("%s %s?%s %d", x.method, x.path, x.query, x.status)
+	switch {
+	case strings.HasSuffix(x.path, "/oauth2/v2.0/token"):
+		return wrap(where, checkToken(x))
+	case strings.HasPrefix(x.path, "/download/"):
+		return nil
+	case !strings.HasPrefix(x.path, "/v1.0/"):
+		return fmt.Errorf("%s: an answer from no API", where)
+	case x.status == 302:
+		if !strings.Contains(x.header.Get("Location"), "/download/") || len(x.body) != 0 {
+			return fmt.Errorf("%s: a redirect without Location or with a body", where)
+		}
+		return nil
+	case x.status >= 300:
+		return wrap(where, checkGraphError(x))
+	}
+	m, err := csdl.Graph()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(x.header.Get("Content-Type"), "application/json") || x.header.Get("request-id") == "" {
+		return fmt.Errorf("%s: headers %v", where, x.header)
+	}
+	for _, g := range graphTypes {
+		if g.re.MatchString(x.path) {
+			if typ, ok := strings.CutPrefix(g.typ, "[]"); ok {
+				return wrap(where, m.ValidateCollection(typ, x.body))
+			}
+			return wrap(where, m.Validate(g.typ, x.body))
+		}
+	}
+	return fmt.Errorf("%s: no type known for this path", where)
+}
+
+func wrap(where string, err error) error {
+	if err != nil {
+		return fmt.Errorf("%s: %w", where, err)
+	}
+	return nil
+}
+
+// strictKeys decodes body as an object whose keys must be among allowed.
+func strictKeys(body []byte, allowed ...string) (map[string]any, error) {
+	var m map[string]any
+	if err := json.Unmarshal(body, &m); err != nil {
+		return nil, fmt.Errorf("not a JSON object: %.100q", body)
+	}
+	ok := map[string]bool{}
+	for _, k := range allowed {
+		ok[k] = true
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if !ok[k] {
+			return nil, fmt.Errorf("%s: key not in the vendor's shape", k)
+		}
+	}
+	return m, nil
+}
+
+var guidRe = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
+
+// checkGraphError: {"error":{"code","message","innerError":{"date","request-id",
+// "client-request-id"}}} (learn.microsoft.com/graph/errors).
+func checkGraphError(x exchange) error {
+	top, err := strictKeys(x.body, "error")
+	if err != nil {
+		return err
+	}
+	b, _ := json.Marshal(top["error"])
+	e, err := strictKeys(b, "code", "message", "innerError")
+	if err != nil {
+		return fmt.Errorf("error.%w", err)
+	}
+	if c, _ := e["code"].(string); c == "" {
+		return fmt.Errorf("error.code is not a string")
+	}
+	if _, ok := e["message"].(string); !ok {
+		return fmt.Errorf("error.message is not a string")
+	}
+	b, _ = json.Marshal(e["innerError"])
+	in, err := strictKeys(b, "date", "request-id", "client-request-id")
+	if err != nil {
+		return fmt.Errorf("error.innerError.%w", err)
+	}
+	if d, _ := in["date"].(string); d == "" {
+		return fmt.Errorf("innerError.date missing")
+	} else if _, err := time.Parse("2006-01-02T15:04:05", d); err != nil {
+		return fmt.Errorf("innerError.date %q", d)
+	}
+	if id, _ := in["request-id"].(string); !guidRe.MatchString(id) || x.header.Get("request-id") != id {
+		return fmt.Errorf("innerError.request-id %q", id)
+	}
+	if (x.status == 429 || x.status == 503) && x.header.Get("Retry-After") == "" && e["code"] != "generalException" {
+		return fmt.Errorf("a %d without Retry-After", x.status)
+	}
+	if x.status == 410 && x.header.Get("Location") == "" {
+		return fmt.Errorf("a 410 without Location")
+	}
+	return nil
+}
+
+// checkToken: a token answer (token_type, expires_in, ext_expires_in, access_token) or an AADSTS
+// error (error, error_description, error_codes, timestamp, trace_id, correlation_id, error_uri),
+// the shapes of the Microsoft identity platform's token endpoint.
+func checkToken(x exchange) error {
+	if x.status == 200 {
+		m, err := strictKeys(x.body, "token_type", "expires_in", "ext_expires_in", "access_token")
+		if err != nil {
+			return err
+		}
+		if m["token_type"] != "Bearer" || m["expires_in"] == nil || m["access_token"] == nil || m["ext_expires_in"] == nil {
+			return fmt.Errorf("token answer %v", m)
+		}
+		return nil
+	}
+	m, err := strictKeys(x.body, "error", "error_description", "error_codes", "timestamp", "trace_id", "correlation_id", "error_uri")
+	if err != nil {
+		return err
+	}
+	if len(m) != 7 {
+		return fmt.Errorf("an AADSTS error without every field: %v", m)
+	}
+	codes, _ := m["error_codes"].([]any)
+	if len(codes) == 0 {
+		return fmt.Errorf("no error_codes")
+	}
+	desc, _ := m["error_description"].(string)
+	code, _ := codes[0].(float64)
+	if len(codes) != 1 || !strings.HasPrefix(desc, fmt.Sprintf("AADSTS%d: ", int(code))) {
+		return fmt.Errorf("error_codes %v and error_description %q disagree", codes, desc)
+	}
+	for _, k := range []string{"trace_id", "correlation_id"} {
+		if s, _ := m[k].(string); !guidRe.MatchString(s) {
+			return fmt.Errorf("%s %v", k, m[k])
+		}
+	}
+	return nil
+}
+
+// TestSpecCheckBites proves the harness's check fails on an answer Graph would not give: a field
+// renamed in a driveItem, an extra key in an error, a token answer with an unknown key.
+func TestSpecCheckBites(t *testing.T) {
+	h := newHarness(t, Options{})
+	tok := h.bearer()
+	u := h.licensed()
+	h.getAs(tok, "/v1.0/drives/"+u.DriveID+"/root/delta")
+	h.getAs(tok, "/v1.0/drives/b!nope")
+	var delta, notFound exchange
+	for _, x := range h.rec.all() {
+		switch {
+		case strings.HasSuffix(x.path, "/root/delta"):
+			delta = x
+		case x.status == 404:
+			notFound = x
+		}
+	}
+	if err := check(t, delta); err != nil {
+		t.Fatal(err)
+	}
+	broken := delta
+	broken.body = []byte(strings.Replace(string(delta.body), `"quickXorHash"`, `"quickXorHsh"`, 1))
+	if err := check(t, broken); err == nil || !strings.Contains(err.Error(), "quickXorHsh") {
+		t.Fatalf("a renamed field passed: %v", err)
+	}
+	broken.body = []byte(strings.Replace(string(delta.body), `"lastModifiedBy"`, `"modifiedBy"`, 1))
+	if err := check(t, broken); err == nil {
+		t.Fatal("a renamed property passed")
+	}
+	broken = notFound
+	broken.body = []byte(strings.Replace(string(notFound.body), `"message"`, `"msg"`, 1))
+	if err := check(t, broken); err == nil {
+		t.Fatal("a renamed error field passed")
+	}
+	tokenAnswer := exchange{method: "POST", path: "/t/oauth2/v2.0/token", status: 200, body: []byte(`{"token_type":"Bearer","expires_in":3599,"ext_expires_in":3599,"access_token":"x","refresh_token":"y"}`)}
+	if err := check(t, tokenAnswer); err == nil {
+		t.Fatal("a token answer with a refresh_token passed")
+	}
+}
