@@ -36,8 +36,12 @@ type Options struct {
 	// Classify decides what to do with a non-2xx answer; nil: DefaultClassify. body is the whole body for Do,
 	// its first 4 KiB for Stream.
 	Classify func(resp *http.Response, body []byte) Decision
-	Sleep    func(ctx context.Context, d time.Duration) error // tests inject; default: a real timer honouring ctx
-	Now      func() time.Time                                 // tests inject (with Sleep moving it); default time.Now
+	// ThrottleWait is the wait after a throttle that carries no Retry-After, before retry n
+	// (1-based), where the vendor documents its own backoff (Google: 1, 2, 4, ... seconds plus a
+	// random fraction); nil: the client's backoff.
+	ThrottleWait func(n int) time.Duration
+	Sleep        func(ctx context.Context, d time.Duration) error // tests inject; default: a real timer honouring ctx
+	Now          func() time.Time                                 // tests inject (with Sleep moving it); default time.Now
 }
 
 // Client sends requests with retries and pacing. It is safe for concurrent use.
@@ -279,6 +283,8 @@ func (c *Client) run(ctx context.Context, key string, req *http.Request, once at
 		if dec == RetryAfter {
 			if ra, ok := ParseRetryAfter(resp.Header, c.now()); ok && ra > 0 {
 				wait = ra
+			} else if c.o.ThrottleWait != nil {
+				wait = c.o.ThrottleWait(n + 1)
 			}
 			until := c.setFence(key, c.now().Add(wait))
 			c.count(key, func(s *KeyStats) { s.Throttled++ })

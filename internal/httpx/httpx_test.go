@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -818,5 +819,27 @@ func TestThrottled(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), "2026-03-02T09:01:00Z") || !strings.Contains(err.Error(), "userRateLimitExceeded") {
 		t.Errorf("%q does not say until when and why", err)
+	}
+}
+
+// TestThrottleWaitWithoutRetryAfter: a vendor's own backoff (Options.ThrottleWait) is the wait
+// after a throttle without Retry-After, retry by retry; a Retry-After still wins.
+func TestThrottleWaitWithoutRetryAfter(t *testing.T) {
+	ft := newFakeTime()
+	throttle := func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusTooManyRequests) }
+	srv := newScript(t, throttle, throttle, throttle, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Retry-After", "9")
+		w.WriteHeader(http.StatusTooManyRequests)
+	}, ok("done"))
+	o := ft.options()
+	var asked []int
+	o.ThrottleWait = func(n int) time.Duration { asked = append(asked, n); return time.Duration(n) * 10 * time.Second }
+	c := New(o)
+	if _, body, err := c.Do(context.Background(), "google:user:a", get(t, srv.URL), 0); err != nil || string(body) != "done" {
+		t.Fatalf("%q %v", body, err)
+	}
+	want := []time.Duration{10 * time.Second, 20 * time.Second, 30 * time.Second, 9 * time.Second}
+	if got := ft.Sleeps(); !slices.Equal(got, want) || !slices.Equal(asked, []int{1, 2, 3}) {
+		t.Errorf("waits %v (asked for retries %v), want %v", got, asked, want)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"strings"
@@ -126,6 +127,17 @@ func classifyAnswer(resp *http.Response, body []byte) httpx.Decision {
 		return httpx.RetryAfter
 	}
 	return httpx.DefaultClassify(resp, body)
+}
+
+// googleBackoff is Google's documented exponential backoff for its throttles, which carry no
+// Retry-After: before retry n, 2^(n-1) seconds plus a random fraction of a second, at most 64
+// seconds (Drive API, "Resolve errors": exponential backoff).
+func googleBackoff(n int) time.Duration {
+	d := 64 * time.Second
+	if n >= 1 && n <= 6 {
+		d = time.Duration(1<<(n-1)) * time.Second
+	}
+	return d + time.Duration(rand.Int64N(int64(time.Second)))
 }
 
 func reasonOf(body []byte) string {

@@ -135,7 +135,7 @@ func (c Connector) Open(ctx context.Context, cfg connector.Config, deps connecto
 	onThrottle := deps.OnThrottle
 	ho := httpx.Options{
 		Timeout: 60 * time.Second, Guard: guard, Log: deps.Log, UserAgent: "telltale-google-drive/1",
-		Classify: classifyAnswer,
+		Classify: classifyAnswer, ThrottleWait: googleBackoff,
 		OnThrottle: func(_ string, until time.Time) {
 			if onThrottle != nil {
 				onThrottle(until)

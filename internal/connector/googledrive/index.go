@@ -101,6 +101,10 @@ func (s *session) Index(ctx context.Context, d connector.Drive, cursor string) (
 // (suspended meanwhile) or the shared drive is gone makes the drive inaccessible.
 func (s *session) driveErr(err error, d connector.Drive, who, what string) error {
 	err = plain(err)
+	if ge, ok := googleErr(err); ok && ge.Code == http.StatusForbidden && reason(ge) == "domainPolicy" {
+		return fmt.Errorf("%w: google drive: %s of %s: Drive is turned off for %s (%d domainPolicy: %s): turn it on in the Admin console (Apps > Google Workspace > Drive and Docs > Service status) for the user's organizational unit",
+			connector.ErrInaccessible, what, driveName(d), who, ge.Code, ge.Message)
+	}
 	if errors.Is(err, errBadSubject) {
 		if d.Kind == "shared" {
 			s.mu.Lock()

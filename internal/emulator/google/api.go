@@ -187,15 +187,23 @@ func (e *Emulator) serveAPI(w http.ResponseWriter, r *http.Request, api http.Han
 	}
 	us := e.stats.ByUser[key]
 	us.Requests++
+	sig := r.Method + " " + r.URL.RequestURI()
 	if !e.allow(key) {
 		us.Throttled++
 		e.stats.ByUser[key] = us
 		e.stats.Throttled++
+		e.noteRequest(key, sig, true)
 		e.mu.Unlock()
 		e.respond(w, r, 0, nil, e.rateLimited())
 		return
 	}
+	e.noteRequest(key, sig, false)
 	e.stats.ByUser[key] = us
+	if c.user != nil && e.driveOff[c.user.email] && strings.HasPrefix(r.URL.Path, "/drive/v3/") {
+		e.mu.Unlock()
+		e.respond(w, r, 0, nil, errDriveOff)
+		return
+	}
 	fault := e.inject.Pick()
 	if fault != "" {
 		e.stats.Faults++

@@ -54,6 +54,7 @@ func (e *Emulator) record(actor *user, f *file, name string, feed bool, detail m
 		a.Owner = f.owner.email
 	}
 	e.reportFacts(&a, actor, f)
+	a.Qualifier = e.uniqueQualifier(len(e.acts))
 	e.acts = append(e.acts, a)
 }
 

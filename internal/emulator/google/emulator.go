@@ -114,6 +114,9 @@ type Stats struct {
 	PushDeliveries    int // push notifications answered 2xx
 	PushFailures      int // push notifications that failed
 	ExpiredPageTokens int // changes.list answered as an invalid (expired) page token
+	// EarlyRetries counts requests that repeated the user's last throttled request before Google's
+	// exponential backoff allowed (1 s after the first throttle in a row, then 2, 4, ... up to 32 s).
+	EarlyRetries int
 	ReportsRecords    int // activity records served by the Reports API (activities.list items)
 	ExpiredHistoryIDs int // Gmail history.list answered 404 for an out-of-date startHistoryId
 	CertsRequests     int // GET /oauth2/v3/certs
@@ -159,6 +162,7 @@ type Activity struct {
 	Detail map[string]string // e.g. old_value, new_value, source_folder_id, target, type, role
 
 	// What the Reports API record says beyond the above (reports.go).
+	Qualifier     string    // the record's id.uniqueQualifier
 	IP            string    // the actor's IP address (ipAddress), stable per user
 	ReportedAt    time.Time // when activities.list starts listing it: At + the Reports lag
 	DocType       string    // doc_type (document, spreadsheet, pdf, folder, unknown, ...)
@@ -201,6 +205,10 @@ type Emulator struct {
 	channels map[string]*channel
 	acts     []Activity
 	hooks    faults.Hooks
+	// driveOff are users whose Drive is turned off (SetDriveDisabled); lastThrottle is each user's
+	// last throttled request (EarlyRetries).
+	driveOff     map[string]bool
+	lastThrottle map[string]throttle
 	hc       *http.Client
 
 	// Gmail and Pub/Sub push (gmail.go, pubsub.go).

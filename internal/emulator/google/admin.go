@@ -1,0 +1,154 @@
+package google
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// What an administrator of the simulated domain does outside the APIs (the Admin console): add a
+// user, change a group's members, turn Drive off for a user, change the rate limit. The
+// conformance suite drives collection through these.
+
+// AddUser adds an active user with an empty My Drive and returns it. name is "Given Family"; the
+// address is given.family@<Domain>, made unique.
+func (e *Emulator) AddUser(name string) User {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	given, family, _ := strings.Cut(strings.TrimSpace(name), " ")
+	local := strings.ToLower(strings.ReplaceAll(strings.TrimSpace(name), " ", "."))
+	email := local + "@" + e.o.Domain
+	for n := 2; e.byEmail[email] != nil; n++ {
+		email = fmt.Sprintf("%s%d@%s", local, n, e.o.Domain)
+	}
+	now := e.clk.Now()
+	u := &user{id: e.userID(), email: email, given: given, family: family, created: now}
+	e.users = append(e.users, u)
+	e.byEmail[u.email] = u
+	e.byID[u.id] = u
+	root := &file{id: e.driveID(), name: "My Drive", mime: MimeFolder, owner: u, created: now, modified: now, root: true, lastMod: u, version: 1}
+	u.root = root.id
+	e.files[root.id] = root
+	return User{ID: u.id, Email: u.email, Name: u.name(), RootFolderID: u.root}
+}
+
+// AddToGroup adds a user or group (by email) to a group (by email, id or name).
+func (e *Emulator) AddToGroup(group, member string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	g := e.findGroup(group)
+	if g == nil {
+		return fmt.Errorf("%w: group %s", ErrNotFound, group)
+	}
+	member = strings.ToLower(member)
+	for _, m := range g.members {
+		if m == member {
+			return nil
+		}
+	}
+	g.members = append(g.members, member)
+	return nil
+}
+
+// RemoveFromGroup removes a member (by email) from a group (by email, id or name).
+func (e *Emulator) RemoveFromGroup(group, member string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	g := e.findGroup(group)
+	if g == nil {
+		return fmt.Errorf("%w: group %s", ErrNotFound, group)
+	}
+	member = strings.ToLower(member)
+	for i, m := range g.members {
+		if m == member {
+			g.members = append(g.members[:i:i], g.members[i+1:]...)
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: %s is not a member of %s", ErrNotFound, member, group)
+}
+
+// findGroup finds a group by email, id or name. Called with e.mu held.
+func (e *Emulator) findGroup(key string) *group {
+	if g := e.groupsBy[strings.ToLower(key)]; g != nil {
+		return g
+	}
+	if g := e.groupsBy[key]; g != nil {
+		return g
+	}
+	for _, g := range e.groups {
+		if g.name == key {
+			return g
+		}
+	}
+	return nil
+}
+
+// SetDriveDisabled turns Drive off (true) or on for a user, as the Admin console's Drive service
+// status per organizational unit does: the Drive API then answers the user 403 domainPolicy "The
+// domain administrators have disabled Drive apps." (the Drive API's handle-errors page), while
+// the user stays active in the Directory.
+func (e *Emulator) SetDriveDisabled(email string, disabled bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.driveOff == nil {
+		e.driveOff = map[string]bool{}
+	}
+	e.driveOff[strings.ToLower(email)] = disabled
+}
+
+// errDriveOff is the Drive API's answer to a user whose Drive is turned off.
+var errDriveOff = gerr(http.StatusForbidden, "domainPolicy", "The domain administrators have disabled Drive apps.")
+
+// SetRateLimit changes the per-user limit (requests per minute; < 0 off) and empties the buckets.
+func (e *Emulator) SetRateLimit(perMinute int) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.o.RateLimitPerMinute = perMinute
+	e.buckets = map[string]*bucket{}
+}
+
+// minBackoff is the least wait before retrying a request after its k-th throttle in a row that
+// Google's guidance allows: exponential backoff from 1 second (1, 2, 4, ... seconds plus a random
+// fraction), at most 32 seconds (the usual maximum_backoff).
+func minBackoff(k int) time.Duration {
+	if k < 1 {
+		k = 1
+	}
+	if k > 6 {
+		return 32 * time.Second
+	}
+	return time.Duration(1<<(k-1)) * time.Second
+}
+
+// throttle remembers a user's last throttled request, to count retries sent too early.
+type throttle struct {
+	request string // method and URI
+	times   int    // throttles of this request in a row
+	until   time.Time
+}
+
+// noteRequest counts the request as early when it repeats the user's last throttled request
+// before Google's exponential backoff allows, and records a throttle when throttled. Called with
+// e.mu held.
+func (e *Emulator) noteRequest(key, sig string, throttled bool) {
+	if e.lastThrottle == nil {
+		e.lastThrottle = map[string]throttle{}
+	}
+	last, had := e.lastThrottle[key]
+	if had && last.request == sig && e.clk.Now().Before(last.until) {
+		e.stats.EarlyRetries++
+	}
+	if !throttled {
+		if had && last.request == sig {
+			delete(e.lastThrottle, key)
+		}
+		return
+	}
+	k := 1
+	if had && last.request == sig {
+		k = last.times + 1
+	}
+	e.lastThrottle[key] = throttle{request: sig, times: k, until: e.clk.Now().Add(minBackoff(k))}
+}
