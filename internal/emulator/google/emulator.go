@@ -116,7 +116,7 @@ type Stats struct {
 	ExpiredPageTokens int // changes.list answered as an invalid (expired) page token
 	// EarlyRetries counts requests that repeated the user's last throttled request before Google's
 	// exponential backoff allowed (1 s after the first throttle in a row, then 2, 4, ... up to 32 s).
-	EarlyRetries int
+	EarlyRetries      int
 	ReportsRecords    int // activity records served by the Reports API (activities.list items)
 	ExpiredHistoryIDs int // Gmail history.list answered 404 for an out-of-date startHistoryId
 	CertsRequests     int // GET /oauth2/v3/certs
@@ -209,7 +209,7 @@ type Emulator struct {
 	// last throttled request (EarlyRetries).
 	driveOff     map[string]bool
 	lastThrottle map[string]throttle
-	hc       *http.Client
+	hc           *http.Client
 
 	// Gmail and Pub/Sub push (gmail.go, pubsub.go).
 	mrng      *mrand.Rand
