@@ -71,6 +71,10 @@ type Spec struct {
 	// often do not; its file listings do). Telltale's own MD5 and SHA-256 (R3.10) are downloaded and computed only where an event
 	// lacks either, so a vendor that gives both saves the download.
 	Hashes []string
+	// NoContent are MIME type prefixes of items the vendor holds no bytes for (Google Docs editors
+	// files, "application/vnd.google-apps."): they are never downloaded for hashing and have no
+	// MD5 or SHA-256.
+	NoContent []string
 	// StateFeed names, for a connector whose records carry a Feed, the feed whose file state
 	// (name, path, size, MIME type, hashes, modified time) replaces the other feed's when their
 	// events merge (Google Drive: "changes"); every other field is filled only where it is empty.
@@ -78,6 +82,16 @@ type Spec struct {
 	// MergeHorizon is how late a second feed may report an action the first one stored (Google's
 	// Reports API: hours): merge candidates are kept this long. Default 3 days.
 	MergeHorizon time.Duration
+}
+
+// HasContent reports whether an item of the MIME type has bytes to download (NoContent).
+func (s Spec) HasContent(mime string) bool {
+	for _, p := range s.NoContent {
+		if strings.HasPrefix(mime, p) {
+			return false
+		}
+	}
+	return true
 }
 
 // HashNames are the hashes a Spec may name in Hashes.

@@ -33,8 +33,8 @@ const hashBatchFiles = 64
 // needsHash reports whether e asks for a download: a created or modified file still missing
 // Telltale's MD5 or SHA-256 (R3.10) that is not known to be over the size cap. The hashes the
 // vendor gives itself (connector.Spec.Hashes) do not replace them.
-func (s *Service) needsHash(e *event.FileEvent) bool {
-	return (e.Event.Action == event.ActionCreated || e.Event.Action == event.ActionModified) && e.File.ID != "" &&
+func (s *Service) needsHash(sp connector.Spec, e *event.FileEvent) bool {
+	return sp.HasContent(e.File.MimeType) && (e.Event.Action == event.ActionCreated || e.Event.Action == event.ActionModified) && e.File.ID != "" &&
 		!strings.HasPrefix(e.File.ID, "folder:") && (e.File.Hash.MD5 == "" || e.File.Hash.SHA256 == "") &&
 		(e.File.Size == 0 || e.File.Size <= s.hasher.MaxSize())
 }
@@ -42,11 +42,11 @@ func (s *Service) needsHash(e *event.FileEvent) bool {
 // enqueueHashes queues the downloads the page's stored events need, in the page's transaction
 // q, and has the connection's hash unit run now. Jobs over the connection's bound are left out
 // and counted: those events keep no hash, like a file over the size cap.
-func (s *Service) enqueueHashes(ctx context.Context, q store.Queries, c store.Connection, evs []event.FileEvent) error {
+func (s *Service) enqueueHashes(ctx context.Context, q store.Queries, c store.Connection, sp connector.Spec, evs []event.FileEvent) error {
 	var jobs []store.HashJob
 	for i := range evs {
 		e := &evs[i]
-		if e.Event.ID == 0 || !s.needsHash(e) { // ID 0: a duplicate, stored (and queued) before
+		if e.Event.ID == 0 || !s.needsHash(sp, e) { // ID 0: a duplicate, stored (and queued) before
 			continue
 		}
 		jobs = append(jobs, store.HashJob{ConnectionID: c.ID, Drive: e.File.DriveID, File: e.File.ID, EventID: e.Event.ID})

@@ -256,6 +256,9 @@ func (s *Service) storePage(ctx context.Context, c store.Connection, ss *session
 				if r.Feed != "" {
 					e.Event.Feeds = []string{r.Feed}
 				}
+				if len(e.Event.VendorIDs) == 0 && r.VendorID != "" {
+					e.Event.VendorIDs = []string{r.VendorID} // the record's id keys the event (DedupeKey)
+				}
 				evs = append(evs, e)
 			}
 		}
@@ -305,7 +308,7 @@ func (s *Service) storePage(ctx context.Context, c store.Connection, ss *session
 		}
 		if ss != nil {
 			// Content is hashed off the stream: the jobs commit with the events they fill.
-			if err := s.enqueueHashes(ctx, q, c, merged); err != nil {
+			if err := s.enqueueHashes(ctx, q, c, sp, merged); err != nil {
 				return err
 			}
 		}

@@ -6,6 +6,7 @@
 package connectortest
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -41,6 +42,14 @@ type Truth struct {
 	Kind     string // the vendor's record type, for messages
 	// File is true for activity a data connection records (see each emulator's ground truth).
 	File bool
+	// Shared is true for activity on a shared drive (Google's shared drives): always monitored,
+	// whatever the scope (R3.1); Owner is then "".
+	Shared bool
+}
+
+// monitored: the activity is on the drive of one of owners, or on a shared drive.
+func monitored(owners []string) func(Truth) bool {
+	return func(tr Truth) bool { return tr.Shared || slices.Contains(owners, tr.Owner) }
 }
 
 // Vendor controls a vendor emulator for the suite.
@@ -49,7 +58,8 @@ type Vendor interface {
 	Connection() (tenant string, settings, credentials map[string]string)
 	// Owners returns the emails of the active and the inactive users.
 	Owners() (active, inactive []string)
-	// Files returns how many files each active user's drive holds.
+	// Files returns how many files each active user's drive holds (by the user's email) and each
+	// shared drive (by its vendor id).
 	Files() map[string]int
 	// Groups returns group names with their members' emails.
 	Groups() map[string][]string
@@ -282,7 +292,7 @@ func testExpireOnDemand(t *testing.T, h Harness) {
 	cv.ExpireCursor()
 	truths = append(truths, e.V.Act(30)...)
 	active, _ := e.V.Owners()
-	collectAll(t, e, truths, func(tr Truth) bool { return slices.Contains(active, tr.Owner) })
+	collectAll(t, e, truths, monitored(active))
 	if cv.CursorsExpired() == 0 {
 		t.Errorf("the vendor expired no position: the case proves nothing")
 	}
@@ -300,9 +310,11 @@ func testDiscovery(t *testing.T, h Harness) {
 	}
 	var owners []string
 	for _, d := range drives {
-		owners = append(owners, d.Owner)
+		if d.Kind != "shared" {
+			owners = append(owners, d.Owner)
+		}
 		if d.State != store.DriveIndexed {
-			t.Errorf("drive %s is %s, want indexed", d.Owner, d.State)
+			t.Errorf("drive %s is %s, want indexed", cmp.Or(d.Owner, d.Name), d.State)
 		}
 	}
 	sort.Strings(owners)
@@ -317,8 +329,12 @@ func testDiscovery(t *testing.T, h Harness) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if n != int64(files[d.Owner]) || d.FileCount != n {
-			t.Errorf("drive %s: %d files stored (count shown %d), the vendor holds %d", d.Owner, n, d.FileCount, files[d.Owner])
+		key := d.Owner
+		if d.Kind == "shared" {
+			key = d.VendorID
+		}
+		if n != int64(files[key]) || d.FileCount != n {
+			t.Errorf("drive %s: %d files stored (count shown %d), the vendor holds %d", key, n, d.FileCount, files[key])
 		}
 	}
 	if s := status(e); s != connection.Monitoring {
@@ -357,7 +373,7 @@ func testActDuringIndexing(t *testing.T, h Harness) {
 		t.Fatal("the vendor served no crawl page: nothing was indexed")
 	}
 	active, _ := e.V.Owners()
-	collectAll(t, e, during, func(tr Truth) bool { return slices.Contains(active, tr.Owner) })
+	collectAll(t, e, during, monitored(active))
 }
 
 // testPush: with a public URL, the connector subscribes to push; a vendor's notification makes the
@@ -392,7 +408,7 @@ func testPush(t *testing.T, h Harness) {
 	e.Clock.Advance(2 * time.Minute) // the push unit's first round after start
 	e.Settle(400)
 	active, _ := e.V.Owners()
-	inScope := func(tr Truth) bool { return tr.File && slices.Contains(active, tr.Owner) }
+	inScope := func(tr Truth) bool { return tr.File && monitored(active)(tr) }
 	missing := func(truths []Truth) int {
 		got := e.VendorIDs()
 		n := 0
@@ -443,7 +459,7 @@ func testPush(t *testing.T, h Harness) {
 	if missing(dropped) == 0 {
 		t.Errorf("activity was collected although its push notifications were dropped and no poll came due: the case proves nothing")
 	}
-	collectAll(t, e, append(pushed, dropped...), func(tr Truth) bool { return slices.Contains(active, tr.Owner) })
+	collectAll(t, e, append(pushed, dropped...), monitored(active))
 	pv.DropPushes(false)
 }
 
@@ -523,7 +539,9 @@ func testScopeUsers(t *testing.T, h Harness) {
 	drives, _ := e.Store.ListDrives(ctx, store.DriveFilter{ConnectionID: e.Conn.ID})
 	var owners []string
 	for _, d := range drives {
-		owners = append(owners, d.Owner)
+		if d.Kind != "shared" { // shared drives are monitored whatever the scope (R3.1)
+			owners = append(owners, d.Owner)
+		}
 	}
 	sort.Strings(owners)
 	want := []string{active[0], active[1]}
@@ -532,7 +550,7 @@ func testScopeUsers(t *testing.T, h Harness) {
 		t.Errorf("drives %v, want %v (the inactive user in the CSV is not monitored)", owners, want)
 	}
 	truths := e.V.Act(150)
-	collectAll(t, e, truths, func(tr Truth) bool { return tr.Owner == active[0] || tr.Owner == active[1] })
+	collectAll(t, e, truths, monitored([]string{active[0], active[1]}))
 }
 
 func testScopeGroups(t *testing.T, h Harness) {
@@ -564,7 +582,7 @@ func testScopeGroups(t *testing.T, h Harness) {
 		ds, _ := e.Store.ListDrives(ctx, store.DriveFilter{ConnectionID: e.Conn.ID})
 		var out []string
 		for _, d := range ds {
-			if d.InScope {
+			if d.InScope && d.Kind != "shared" {
 				out = append(out, d.Owner)
 			}
 		}
@@ -619,7 +637,7 @@ func testExactlyOnce(t *testing.T, h Harness) {
 	}
 	e.V.Faults(0, 0, false)
 	active, _ := e.V.Owners()
-	collectAll(t, e, truths, func(tr Truth) bool { return slices.Contains(active, tr.Owner) })
+	collectAll(t, e, truths, monitored(active))
 	st := e.Ingest.Stats()
 	if st.Duplicates == 0 {
 		t.Errorf("the vendor repeated records but ingest dropped none as duplicates: %+v", st)
@@ -639,7 +657,7 @@ func testRestart(t *testing.T, h Harness) {
 	e.Poll()
 	e.Restart()
 	active, _ := e.V.Owners()
-	collectAll(t, e, truths, func(tr Truth) bool { return slices.Contains(active, tr.Owner) })
+	collectAll(t, e, truths, monitored(active))
 	// New and changed files are hashed while monitoring (R3.3, R3.10).
 	evs, err := e.Store.ListEvents(ctx, store.EventFilter{ConnectionID: e.Conn.ID, Limit: 10000})
 	if err != nil {
@@ -652,8 +670,10 @@ func testRestart(t *testing.T, h Harness) {
 		}
 	}
 	var created, hashed int
+	sp := h.Connector.Spec()
 	for _, ev := range evs {
-		if ev.Event.Action == event.ActionCreated && !strings.HasPrefix(ev.File.ID, "folder:") {
+		// Items the vendor holds no bytes for (Spec.NoContent: Google Docs) have no hashes.
+		if ev.Event.Action == event.ActionCreated && !strings.HasPrefix(ev.File.ID, "folder:") && sp.HasContent(ev.File.MimeType) {
 			created++
 			if len(ev.File.Hash.MD5) == 32 && len(ev.File.Hash.SHA256) == 64 {
 				hashed++
@@ -674,7 +694,7 @@ func testResync(t *testing.T, h Harness) {
 	e.Clock.Advance(e.V.StreamRetention() + 24*time.Hour)
 	truths = append(truths, e.V.Act(40)...)
 	active, _ := e.V.Owners()
-	collectAll(t, e, truths, func(tr Truth) bool { return slices.Contains(active, tr.Owner) })
+	collectAll(t, e, truths, monitored(active))
 	hist, _ := e.Store.ListStatusChanges(ctx, e.Conn.ID)
 	found := false
 	for _, hc := range hist {
@@ -698,7 +718,7 @@ func testThrottling(t *testing.T, h Harness) {
 	e.Settle(2000)
 	truths := e.V.Act(400) // a page whose downloads exceed the burst of one user
 	active, _ := e.V.Owners()
-	collectAll(t, e, truths, func(tr Truth) bool { return slices.Contains(active, tr.Owner) })
+	collectAll(t, e, truths, monitored(active))
 	if e.V.Throttled() == 0 {
 		t.Fatalf("the vendor throttled nothing: the case needs a lower limit to test anything (status %s, stats %+v)", status(e), e.Ingest.Stats())
 	}
@@ -753,7 +773,7 @@ func testDeauthorizeResume(t *testing.T, h Harness) {
 	e := NewEnv(t, h, "all", nil)
 	e.Settle(400)
 	active, _ := e.V.Owners()
-	inScope := func(tr Truth) bool { return slices.Contains(active, tr.Owner) }
+	inScope := monitored(active)
 	before := e.V.Act(30)
 	collectAll(t, e, before, inScope)
 	if _, err := e.Conns.Deauthorize(ctx, e.Conn.ID, "admin"); err != nil {

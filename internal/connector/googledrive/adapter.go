@@ -155,7 +155,10 @@ func adaptEvent(a Activity, e Event, o Options) (event.FileEvent, string, string
 		drive = cmpOr(e.Str("owner_shared_drive_id"), e.Str("shared_drive_id"))
 		ev.File.DriveID = drive
 	} else {
+		// A My Drive item's drive is its owner's (the drive's vendor id is the owner's address):
+		// activity on the drive of a user who is not monitored is not captured (R2.8).
 		ev.File.Owner = strings.ToLower(e.Str("owner"))
+		drive = ev.File.Owner
 	}
 	if r.kind == kindMembership {
 		drive = docID

@@ -83,7 +83,7 @@ func TestAdapt(t *testing.T) {
 		want  want
 	}{
 		"upload": {ev("access", "upload", doc("d1", "plan.pdf", "pdf")...), want{action: event.ActionCreated, check: func(t *testing.T, e event.FileEvent, drive string) {
-			if e.File.ID != "d1" || e.File.Name != "plan.pdf" || e.File.MimeType != "application/pdf" || e.File.Owner != "alice@corp.example" || drive != "" {
+			if e.File.ID != "d1" || e.File.Name != "plan.pdf" || e.File.MimeType != "application/pdf" || e.File.Owner != "alice@corp.example" || drive != "alice@corp.example" {
 				t.Errorf("file %+v drive %q", e.File, drive)
 			}
 			if e.User.Email != "bob@corp.example" || e.User.VendorID != "1134" || e.Source.IP != "203.0.113.9" || e.Event.Observer != event.ObserverGoogleDrive {

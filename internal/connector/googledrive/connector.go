@@ -56,6 +56,8 @@ func (Connector) Spec() connector.Spec {
 		// Drive gives md5Checksum and sha256Checksum (Telltale's MD5 and SHA-256) for binary files,
 		// and sha1Checksum; Docs editors files have none and are not downloadable.
 		Hashes: []string{"md5", "sha256"},
+		// Docs editors files (Docs, Sheets, Slides, ...) have no bytes: Drive exports renderings.
+		NoContent: []string{"application/vnd.google-apps."},
 		Fields: []connector.Field{
 			{Name: "service_account_key", Label: "Service account key (JSON)", Required: true, Secret: true,
 				Help: "Google Cloud console > IAM & Admin > Service accounts > your account > Keys > Add key > JSON: paste the whole file."},

@@ -31,7 +31,11 @@ const (
 // listed when it was read has been read) and, while a window is being paged, the window and the
 // next page token.
 type reportsCursor struct {
-	Mark  time.Time `json:"w"`
+	Mark time.Time `json:"w"`
+	// Floor is when the stream started (StreamStart): the overlap never reaches before it, so a
+	// stream started anew (a new connection, a resume after deauthorization) reads nothing of the
+	// time before.
+	Floor time.Time `json:"f,omitzero"`
 	Start time.Time `json:"s,omitzero"`
 	End   time.Time `json:"e,omitzero"`
 	Page  string    `json:"p,omitempty"`
@@ -49,7 +53,8 @@ func reportsSpec() connector.StreamSpec {
 
 // reportsStart: the stream starts now; activity before the connection is the crawl's baseline.
 func (s *session) reportsStart() string {
-	return reportsCursor{Mark: s.deps.Clock.Now().UTC().Truncate(time.Second)}.String()
+	now := s.deps.Clock.Now().UTC().Truncate(time.Second)
+	return reportsCursor{Mark: now, Floor: now}.String()
 }
 
 // reportsChanges reads one page of the Reports API's Drive activities in the cursor's window
@@ -62,6 +67,9 @@ func (s *session) reportsChanges(ctx context.Context, pos string) (connector.Cha
 	if cur.Start.IsZero() {
 		now := s.deps.Clock.Now().UTC().Truncate(time.Second)
 		cur.Start, cur.End = cur.Mark.Add(-reportsOverlap), now
+		if cur.Start.Before(cur.Floor) {
+			cur.Start = cur.Floor
+		}
 		if !cur.End.After(cur.Start) {
 			return connector.ChangesPage{Next: pos}, nil
 		}
@@ -101,7 +109,7 @@ func (s *session) reportsChanges(ctx context.Context, pos string) (connector.Cha
 		out.Next, out.More = cur.String(), true
 		return out, nil
 	}
-	out.Next = reportsCursor{Mark: cur.End}.String()
+	out.Next = reportsCursor{Mark: cur.End, Floor: cur.Floor}.String()
 	return out, nil
 }
 

@@ -101,12 +101,36 @@ func (e *Emulator) SetDriveDisabled(email string, disabled bool) {
 // errDriveOff is the Drive API's answer to a user whose Drive is turned off.
 var errDriveOff = gerr(http.StatusForbidden, "domainPolicy", "The domain administrators have disabled Drive apps.")
 
-// SetRateLimit changes the per-user limit (requests per minute; < 0 off) and empties the buckets.
-func (e *Emulator) SetRateLimit(perMinute int) {
+// SetRateLimit changes the per-user limit (requests per minute; < 0 off) and burst (<= 0: keep)
+// and empties the buckets.
+func (e *Emulator) SetRateLimit(perMinute, burst int) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.o.RateLimitPerMinute = perMinute
+	if burst > 0 {
+		e.o.RateBurst = burst
+	}
 	e.buckets = map[string]*bucket{}
+}
+
+// FileCounts counts the files a crawl finds (not folders, not trashed or deleted) of each user's My
+// Drive, by the owner's email, and of each shared drive, by its id.
+func (e *Emulator) FileCounts() map[string]int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := map[string]int{}
+	for _, f := range e.files {
+		if f.mime == MimeFolder || f.trashed || f.deleted || f.root {
+			continue
+		}
+		switch {
+		case f.drive != "":
+			out[f.drive]++
+		case f.owner != nil:
+			out[f.owner.email]++
+		}
+	}
+	return out
 }
 
 // minBackoff is the least wait before retrying a request after its k-th throttle in a row that

@@ -82,7 +82,7 @@ func TestEarlyRetries(t *testing.T) {
 	if n := h.emu.Stats().EarlyRetries; n != 2 {
 		t.Errorf("early retries %d, want 2", n)
 	}
-	h.emu.SetRateLimit(-1)
+	h.emu.SetRateLimit(-1, 0)
 	h.clk.Advance(30 * time.Minute)
 	if _, err := s.Files.List().Do(); err != nil {
 		t.Errorf("limit off: %v", err)

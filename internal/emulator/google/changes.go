@@ -86,7 +86,34 @@ func (e *Emulator) changesStart(c *call) (int, any, *apiError) {
 	if aerr := e.checkDriveFeed(c, q); aerr != nil {
 		return 0, nil, aerr
 	}
-	return 200, map[string]any{"kind": "drive#startPageToken", "startPageToken": strconv.FormatInt(e.nextSeq, 10)}, nil
+	return 200, map[string]any{"kind": "drive#startPageToken", "startPageToken": e.issue(c, q.Get("driveId"), e.nextSeq)}, nil
+}
+
+// issue returns the page token of position seq, given to the caller of a feed now: under
+// Options.ChangeRetention a token not given again within it is refused (positionExpired). Called
+// with e.mu held.
+func (e *Emulator) issue(c *call, driveID string, seq int64) string {
+	tok := strconv.FormatInt(seq, 10)
+	if e.issued == nil {
+		e.issued = map[string]time.Time{}
+	}
+	e.issued[issuedKey(c, driveID, tok)] = e.clk.Now()
+	return tok
+}
+
+func issuedKey(c *call, driveID, tok string) string {
+	who := ""
+	if c.user != nil {
+		who = c.user.email
+	}
+	return who + "|" + driveID + "|" + tok
+}
+
+// positionExpired: the token was last given to this caller longer than ChangeRetention ago.
+// Called with e.mu held.
+func (e *Emulator) positionExpired(c *call, driveID, tok string) bool {
+	at, ok := e.issued[issuedKey(c, driveID, tok)]
+	return ok && e.o.ChangeRetention > 0 && at.Before(e.clk.Now().Add(-e.o.ChangeRetention))
 }
 
 // checkDriveFeed checks driveId: a shared drive the caller is a member of, with supportsAllDrives.
@@ -129,7 +156,8 @@ func (e *Emulator) changesList(c *call) (int, any, *apiError) {
 		return 0, nil, errBadPageToken()
 	}
 	i := sort.Search(len(e.changes), func(i int) bool { return e.changes[i].seq >= tok })
-	if e.expire.Expired() || (e.o.ChangeRetention > 0 && i < len(e.changes) && e.changes[i].at.Before(e.clk.Now().Add(-e.o.ChangeRetention))) {
+	if e.expire.Expired() || e.positionExpired(c, q.Get("driveId"), q.Get("pageToken")) ||
+		(e.o.ChangeRetention > 0 && i < len(e.changes) && e.changes[i].at.Before(e.clk.Now().Add(-e.o.ChangeRetention))) {
 		e.stats.ExpiredPageTokens++
 		return 0, nil, errBadPageToken()
 	}
@@ -156,7 +184,7 @@ func (e *Emulator) changesList(c *call) (int, any, *apiError) {
 			continue
 		}
 		if len(list) == n {
-			out["nextPageToken"] = strconv.FormatInt(ch.seq, 10)
+			out["nextPageToken"] = e.issue(c, driveID, ch.seq)
 			break
 		}
 		m := map[string]any{"kind": "drive#change", "changeType": "file", "fileId": ch.fileID, "time": ts(ch.at), "removed": removed}
@@ -169,7 +197,7 @@ func (e *Emulator) changesList(c *call) (int, any, *apiError) {
 		list = append(list, m)
 	}
 	if _, more := out["nextPageToken"]; !more {
-		out["newStartPageToken"] = strconv.FormatInt(e.nextSeq, 10)
+		out["newStartPageToken"] = e.issue(c, driveID, e.nextSeq)
 	}
 	out["changes"] = list
 	return 200, withDefaultFields(c, out, defaultChangeFields), nil

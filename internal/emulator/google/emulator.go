@@ -72,8 +72,8 @@ type Options struct {
 	RateBurst          int    // token bucket burst, default 100
 	RateLimitAnswer    string // AnswerUserRateLimit (default), AnswerRateLimit or Answer429
 
-	// ChangeRetention: a changes page token older than this (its changes dropped from the log)
-	// answers Drive's invalid page token error. 0 = never (Drive documents that page tokens do not
+	// ChangeRetention: a changes page token not given to its caller again within this (or whose
+	// changes were dropped from the log) answers Drive's invalid page token error. 0 = never (Drive documents that page tokens do not
 	// expire); ExpireNextPageToken expires one on demand.
 	ChangeRetention time.Duration
 
@@ -209,6 +209,7 @@ type Emulator struct {
 	// last throttled request (EarlyRetries).
 	driveOff     map[string]bool
 	lastThrottle map[string]throttle
+	issued       map[string]time.Time // page tokens by caller, drive and token: when last given
 	hc           *http.Client
 
 	// Gmail and Pub/Sub push (gmail.go, pubsub.go).
