@@ -708,8 +708,11 @@ type AlertQueries interface {
 	// MarkAlertRuleSeeded sets Seeded if the rule is still at version (else ErrConflict).
 	MarkAlertRuleSeeded(ctx context.Context, id, version int64) error
 
-	// GetAlertPosition returns the id of the last event the evaluator evaluated (0 before the first).
+	// GetAlertPosition returns the id of the last event the evaluator evaluated; ErrNotFound
+	// before InitAlertPosition.
 	GetAlertPosition(ctx context.Context) (int64, error)
+	// InitAlertPosition sets the position to at when it has none, and returns it as stored.
+	InitAlertPosition(ctx context.Context, at int64) (int64, error)
 	// AdvanceAlertPosition moves the position from from to to; ErrConflict when it is not at from
 	// (another run evaluated those events: its transaction must roll back).
 	AdvanceAlertPosition(ctx context.Context, from, to int64) error

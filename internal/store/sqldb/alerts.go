@@ -142,20 +142,21 @@ func (q *Queries) isNoRows(err error) bool { return errors.Is(err, sql.ErrNoRows
 func (q *Queries) GetAlertPosition(ctx context.Context) (int64, error) {
 	var n int64
 	err := q.r.QueryRowContext(ctx, q.d.q(`SELECT after_id FROM alert_position WHERE name = ?`), positionName).Scan(&n)
-	if q.isNoRows(err) {
-		return 0, nil
-	}
 	return n, q.wrap("get alert position", err)
+}
+
+// InitAlertPosition implements store.AlertQueries.
+func (q *Queries) InitAlertPosition(ctx context.Context, at int64) (int64, error) {
+	if _, err := q.w.ExecContext(ctx, q.d.q(`INSERT INTO alert_position (name, after_id) VALUES (?, ?) ON CONFLICT (name) DO NOTHING`), positionName, at); err != nil {
+		return 0, q.wrap("init alert position", err)
+	}
+	var n int64
+	err := q.w.QueryRowContext(ctx, q.d.q(`SELECT after_id FROM alert_position WHERE name = ?`), positionName).Scan(&n)
+	return n, q.wrap("init alert position", err)
 }
 
 // AdvanceAlertPosition implements store.AlertQueries.
 func (q *Queries) AdvanceAlertPosition(ctx context.Context, from, to int64) error {
-	if from == 0 {
-		res, err := q.w.ExecContext(ctx, q.d.q(`INSERT INTO alert_position (name, after_id) VALUES (?, ?) ON CONFLICT (name) DO NOTHING`), positionName, to)
-		if err := affected(res, err, "advance alert position", q, store.ErrConflict); err == nil {
-			return nil
-		}
-	}
 	res, err := q.w.ExecContext(ctx, q.d.q(`UPDATE alert_position SET after_id = ? WHERE name = ? AND after_id = ?`), to, positionName, from)
 	return affected(res, err, fmt.Sprintf("advance alert position from %d", from), q, store.ErrConflict)
 }

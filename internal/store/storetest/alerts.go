@@ -75,9 +75,18 @@ func testAlertRules(t *testing.T, s store.Store) {
 // the open alert of a group, updates by compare-and-set with history, listing and paging.
 func testAlerts(t *testing.T, s store.Store) {
 	t0 := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
-	// Position: compare-and-set from 0, then onwards.
-	if p := ok(s.GetAlertPosition(ctx))(t); p != 0 {
-		t.Fatalf("position %d before any run", p)
+	// Position: none before it is set; set once; then compare-and-set onwards.
+	if _, err := s.GetAlertPosition(ctx); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("position before any run: %v, want ErrNotFound", err)
+	}
+	if err := s.AdvanceAlertPosition(ctx, 0, 10); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("advance a position never set: %v, want ErrConflict", err)
+	}
+	if p := ok(s.InitAlertPosition(ctx, 0))(t); p != 0 {
+		t.Fatalf("init at 0: %d", p)
+	}
+	if p := ok(s.InitAlertPosition(ctx, 7))(t); p != 0 {
+		t.Fatalf("init again at 7: %d, want the stored 0", p)
 	}
 	noErr(t, s.AdvanceAlertPosition(ctx, 0, 10))
 	if err := s.AdvanceAlertPosition(ctx, 0, 20); !errors.Is(err, store.ErrConflict) {
