@@ -41,7 +41,9 @@ func TestBacktest(t *testing.T) {
 		t.Fatalf("a backtest stored %d alerts", len(as))
 	}
 	// new_terms reads its history before the window: bob's domain used 5 days before is not new.
-	to := func(addr string) func(*event.FileEvent) { return func(x *event.FileEvent) { x.Email.Recipients = []string{addr} } }
+	to := func(addr string) func(*event.FileEvent) {
+		return func(x *event.FileEvent) { x.Email.Recipients = []string{addr} }
+	}
 	e.insert(e.ev("bob@corp.example", 4*24*time.Hour, event.ActionEmailed, to("a@gmail.com")),
 		e.ev("bob@corp.example", 9*24*time.Hour, event.ActionEmailed, to("b@gmail.com")),
 		e.ev("carol@corp.example", 9*24*time.Hour, event.ActionEmailed, to("c@gmail.com")))

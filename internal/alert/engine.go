@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -24,6 +25,11 @@ type State interface {
 	AddAlertEvents(ctx context.Context, alertID int64, eventIDs []int64, first, last time.Time) error
 	CountAlertsRaised(ctx context.Context, ruleID int64, since time.Time) (int64, error)
 }
+
+// Lateness is how late (in observed time) an event may be stored and still add up with the
+// matches of its window that arrived before it: vendor feeds deliver up to a day late (Microsoft's
+// audit feed; Google's Reports up to 3 hours).
+const Lateness = 24 * time.Hour
 
 // Outcome counts what one evaluation did.
 type Outcome struct {
@@ -110,20 +116,10 @@ func threshold(ctx context.Context, st State, r *Compiled, e *event.FileEvent, n
 		if err != nil {
 			return err
 		}
-		var in []store.AlertMatch
-		files := map[string]bool{}
-		var bytes int64
-		for _, m := range ms {
-			if m.At.After(e.Timestamp) {
-				continue // later in observed time: its own window counts it
-			}
-			in = append(in, m)
-			files[m.File] = true
-			bytes += m.Size
-		}
-		measured := map[string]int64{MeasureCount: int64(len(in)), MeasureFiles: int64(len(files)), MeasureBytes: bytes}[r.P.Measure]
-		if measured < r.P.Value {
-			if err := st.DeleteAlertMatches(ctx, r.ID, g, from); err != nil { // what left the window
+		in, measured := reached(r, ms, e.Timestamp)
+		if in == nil {
+			// Forget what left the window, keeping what an event arriving up to Lateness late needs.
+			if err := st.DeleteAlertMatches(ctx, r.ID, g, from.Add(-Lateness)); err != nil {
 				return err
 			}
 			continue
@@ -179,6 +175,40 @@ func newTerms(ctx context.Context, st State, r *Compiled, e *event.FileEvent, no
 	}
 	out.Raised++
 	return nil
+}
+
+// reached looks for a window of the rule's length holding the event's time at whose matches reach
+// the rule's value (events arrive in id order, not always in observed order) and returns them
+// and what they measure, or nil.
+func reached(r *Compiled, ms []store.AlertMatch, at time.Time) ([]store.AlertMatch, int64) {
+	ms = slices.DeleteFunc(slices.Clone(ms), func(m store.AlertMatch) bool { return m.At.After(at.Add(r.window)) })
+	slices.SortStableFunc(ms, func(a, b store.AlertMatch) int { return a.At.Compare(b.At) })
+	for i := range ms {
+		if ms[i].At.After(at) {
+			break // windows starting after the event do not hold it
+		}
+		end := ms[i].At.Add(r.window)
+		files := map[string]bool{}
+		var n, bytes int64
+		var in []store.AlertMatch
+		for _, m := range ms[i:] {
+			if m.At.After(end) {
+				break
+			}
+			in = append(in, m)
+			n++
+			files[m.File] = true
+			bytes += m.Size
+		}
+		if end.Before(at) {
+			continue
+		}
+		measured := map[string]int64{MeasureCount: n, MeasureFiles: int64(len(files)), MeasureBytes: bytes}[r.P.Measure]
+		if measured >= r.P.Value {
+			return in, measured
+		}
+	}
+	return nil, 0
 }
 
 // person is the actor a threshold group is about: the group's actor value, or the event's actor.

@@ -432,3 +432,22 @@ func TestFirstStartSkipsStoredEvents(t *testing.T) {
 		t.Fatalf("alerts %s, want only the event after the first start", got)
 	}
 }
+
+// TestThresholdOutOfOrder: events stored in another order than observed (a late vendor feed)
+// still add up within their window, and never beyond it.
+func TestThresholdOutOfOrder(t *testing.T) {
+	e := newEnv(t)
+	r := e.rule("downloads", "", Threshold, Params{Value: 3, Window: "1h"}, "low")
+	e.insert(e.ev("alice@corp.example", 50*time.Minute, event.ActionDownloaded), e.ev("alice@corp.example", 2*time.Hour, event.ActionDownloaded))
+	e.insert(e.ev("alice@corp.example", 0, event.ActionDownloaded))
+	e.drain()
+	if as := e.alerts(r.ID); len(as) != 0 {
+		t.Fatalf("three events over two hours: %s", summary(as))
+	}
+	e.insert(e.ev("alice@corp.example", 30*time.Minute, event.ActionDownloaded))
+	e.drain()
+	as := e.alerts(r.ID)
+	if len(as) != 1 || as[0].EventCount != 3 || !as[0].FirstEventAt.Equal(t0) || !as[0].LastEventAt.Equal(t0.Add(50*time.Minute)) {
+		t.Fatalf("0, 30 and 50 minutes, stored last first: %+v", as)
+	}
+}
