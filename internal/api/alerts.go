@@ -115,7 +115,9 @@ func (s *Server) ruleInput(in client.AlertRuleInput, prefix string) (store.Alert
 	return r, nil
 }
 
-func isText(s string) bool { return textcheck.Label(strings.NewReplacer("\n", " ", "\t", " ").Replace(s), 1<<20) == "" }
+func isText(s string) bool {
+	return textcheck.Label(strings.NewReplacer("\n", " ", "\t", " ").Replace(s), 1<<20) == ""
+}
 
 func (s *Server) listRules(r *http.Request, _ auth.Principal) (any, error) {
 	rs, err := s.store.ListAlertRules(r.Context())
