@@ -14,7 +14,9 @@ import (
 	"github.com/telltale-dev/telltale/internal/event"
 	"github.com/telltale-dev/telltale/internal/search"
 	"github.com/telltale-dev/telltale/internal/store"
+	"github.com/telltale-dev/telltale/internal/store/postgres"
 	"github.com/telltale-dev/telltale/internal/store/sqlite"
+	"github.com/telltale-dev/telltale/internal/testutil/pgtest"
 )
 
 var ctx = context.Background()
@@ -30,12 +32,40 @@ type env struct {
 	n     int
 }
 
-func newEnv(t *testing.T) *env {
-	t.Helper()
+// openStore opens the store the tests run on: SQLite, or PostgreSQL in TestOnPostgres.
+var openStore = func(t *testing.T) store.Store {
 	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "t.db"), sqlite.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	return st
+}
+
+// TestOnPostgres runs the evaluator's tests on PostgreSQL (skipped without one, unless
+// TELLTALE_TEST_POSTGRES=require).
+func TestOnPostgres(t *testing.T) {
+	pgtest.DSN(t) // skips (or fails when required) without a server
+	defer func(o func(t *testing.T) store.Store) { openStore = o }(openStore)
+	openStore = func(t *testing.T) store.Store {
+		st, err := postgres.Open(ctx, pgtest.DSN(t), postgres.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	for name, fn := range map[string]func(*testing.T){
+		"ThresholdGroupsByPerson": TestThresholdGroupsByPerson, "ThresholdOutOfOrder": TestThresholdOutOfOrder,
+		"ThresholdFilesAndBytes": TestThresholdFilesAndBytes, "ThresholdGroupByFields": TestThresholdGroupByFields,
+		"NewTerms": TestNewTerms, "TrustedEventsNeverAlert": TestTrustedEventsNeverAlert, "CapGroupsAFlood": TestCapGroupsAFlood,
+		"ExactlyOnce": TestExactlyOnce, "Backtest": TestBacktest, "Templates": TestTemplates, "ConcurrentEvaluators": TestConcurrentEvaluators,
+	} {
+		t.Run(name, fn)
+	}
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	st := openStore(t)
 	t.Cleanup(func() { st.Close() })
 	c, err := st.CreateConnection(ctx, store.Connection{Name: "box", Service: "box", ServiceType: "cloud", Status: "Monitoring", ScopeKind: "all"})
 	if err != nil {
@@ -449,5 +479,61 @@ func TestThresholdOutOfOrder(t *testing.T) {
 	as := e.alerts(r.ID)
 	if len(as) != 1 || as[0].EventCount != 3 || !as[0].FirstEventAt.Equal(t0) || !as[0].LastEventAt.Equal(t0.Add(50*time.Minute)) {
 		t.Fatalf("0, 30 and 50 minutes, stored last first: %+v", as)
+	}
+}
+
+// TestConcurrentEvaluators: evaluators running at once on one database (nodes whose leases
+// overlapped) still give every event exactly one alert: the position's compare-and-set lets one
+// batch through and rolls the others back.
+func TestConcurrentEvaluators(t *testing.T) {
+	e := newEnv(t)
+	r := e.rule("every file", "", Threshold, Params{Value: 1, GroupBy: []string{"file_id"}, MaxAlertsPerHour: MaxCap}, "low")
+	const total = 300
+	done := make(chan error, 4)
+	for w := range 4 {
+		v := New(Options{Store: e.st, Clock: e.clock, Batch: 10 + w})
+		go func() {
+			idle := 0
+			for idle < 20 {
+				n, err := v.RunOnce(ctx)
+				if err != nil {
+					done <- err
+					return
+				}
+				if n == 0 {
+					idle++
+					time.Sleep(5 * time.Millisecond)
+				}
+			}
+			done <- nil
+		}()
+	}
+	for i := range total / 10 {
+		var evs []*event.FileEvent
+		for range 10 {
+			evs = append(evs, e.ev(fmt.Sprint("p", i%5, "@corp.example"), time.Duration(i)*time.Second, event.ActionModified))
+		}
+		e.insert(evs...)
+	}
+	for range 4 {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.drain()
+	per := map[int64]int{}
+	as := e.alerts(r.ID)
+	for _, a := range as {
+		for _, id := range e.eventIDs(a) {
+			per[id]++
+		}
+	}
+	if len(as) != total || len(per) != total {
+		t.Fatalf("%d alerts over %d events, want %d each", len(as), len(per), total)
+	}
+	for id, n := range per {
+		if n != 1 {
+			t.Errorf("event %d in %d alerts", id, n)
+		}
 	}
 }
