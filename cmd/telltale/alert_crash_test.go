@@ -7,6 +7,7 @@ import (
 	mathrand "math/rand/v2"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"sync"
 	"syscall"
 	"testing"
@@ -140,6 +141,38 @@ func TestKill9DuringAlertEvaluation(t *testing.T) {
 	}
 	if len(lost) > 0 || len(doubled) > 0 || alerts != committed {
 		t.Errorf("lost %d: %v\ndoubled %d: %v\nlast stderr:\n%s", len(lost), headIDs(lost), len(doubled), headIDs(doubled), n.stderr)
+	}
+
+	// Commit to alert on a quiet node: one event at a time, the time until its alert is listed.
+	var delays []time.Duration
+	for i := range 10 {
+		time.Sleep(time.Duration(mathrand.IntN(700)) * time.Millisecond) // not in step with the evaluator's rhythm
+		e := &event.FileEvent{Timestamp: time.Now().UTC(), Event: event.Meta{Action: event.ActionModified, Observer: event.ObserverBox,
+			ConnectionID: conn.ID, VendorIDs: []string{fmt.Sprint("latency-", i)}}, User: event.User{Email: "late@corp.example"},
+			File: event.File{ID: fmt.Sprint("latency-file-", i), Name: "b.docx"}}
+		t0 := time.Now()
+		if _, err := st.InsertEvents(ctx, []*event.FileEvent{e}, false); err != nil {
+			t.Fatal(err)
+		}
+		for {
+			as, err := st.ListAlerts(ctx, store.AlertFilter{Limit: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(as) == 1 && as[0].GroupKey == e.File.ID {
+				break
+			}
+			if time.Since(t0) > 30*time.Second {
+				t.Fatalf("no alert for event %d after 30 s", e.Event.ID)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		delays = append(delays, time.Since(t0))
+	}
+	slices.Sort(delays)
+	t.Logf("event committed to alert listed, 10 events one at a time: median %v, max %v", delays[4].Round(10*time.Millisecond), delays[9].Round(10*time.Millisecond))
+	if delays[9] > 5*time.Second {
+		t.Errorf("commit to alert took up to %v, want at most 5 s", delays[9])
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 
 	"github.com/telltale-dev/telltale/internal/clock"
 	"github.com/telltale-dev/telltale/internal/event"
+	"github.com/telltale-dev/telltale/internal/metrics"
 	"github.com/telltale-dev/telltale/internal/search"
 	"github.com/telltale-dev/telltale/internal/store"
 	"github.com/telltale-dev/telltale/internal/work"
@@ -44,6 +45,8 @@ type Options struct {
 	Idle time.Duration
 	// SeedLimit bounds the stored events read to seed a new_terms rule's history; default 100,000.
 	SeedLimit int
+	// Metrics records alerts raised and how long events waited for evaluation; default: a private registry.
+	Metrics *metrics.Registry
 	// Hook, when set, runs inside each batch's transaction after evaluation and before the commit
 	// (tests make it fail to prove a failed batch leaves nothing behind).
 	Hook func(q store.Queries) error
@@ -51,7 +54,9 @@ type Options struct {
 
 // Evaluator follows committed events and raises alerts.
 type Evaluator struct {
-	o Options
+	o       Options
+	alerts  metrics.Counter
+	latency metrics.Histogram
 }
 
 // New returns an Evaluator.
@@ -74,7 +79,14 @@ func New(o Options) *Evaluator {
 	if o.SeedLimit <= 0 {
 		o.SeedLimit = 100_000
 	}
-	return &Evaluator{o: o}
+	if o.Metrics == nil {
+		o.Metrics = metrics.New()
+	}
+	return &Evaluator{o: o,
+		alerts: o.Metrics.Counter("telltale_alerts_total", "Alert rule outcomes on this node: raised (new alerts), gathered (events added to an open alert), suppressed (alerts a rule's hourly cap held back).", "outcome"),
+		latency: o.Metrics.Histogram("telltale_alert_evaluation_delay_seconds", "Time from an event's commit to the commit of its evaluation (its alert raised or updated), per event.",
+			[]float64{.1, .25, .5, 1, 2, 3, 5, 10, 30, 60, 300}),
+	}
 }
 
 // Register adds the evaluation handler to the runner.
@@ -158,6 +170,19 @@ func (v *Evaluator) RunOnce(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	done := v.o.Clock.Now()
+	for i := range evs {
+		if !evs[i].Event.Inserted.IsZero() {
+			v.latency.Observe(max(0, done.Sub(evs[i].Event.Inserted).Seconds()))
+		}
+	}
+	var suppressed int64
+	for _, n := range out.Suppressed {
+		suppressed += n
+	}
+	v.alerts.Add(int64(out.Raised), "raised")
+	v.alerts.Add(int64(out.Gathered), "gathered")
+	v.alerts.Add(suppressed, "suppressed")
 	if out.Raised > 0 || out.Gathered > 0 {
 		v.o.Log.Info("alerts raised", "raised", out.Raised, "events_gathered", out.Gathered, "through_event", last)
 	}

@@ -340,6 +340,9 @@ func TestCapGroupsAFlood(t *testing.T) {
 			t.Errorf("alert %s holds %d events, want each of the person's 20", a.GroupKey, a.EventCount)
 		}
 	}
+	if r, g, s := e.v.alerts.Value("raised"), e.v.alerts.Value("gathered"), e.v.alerts.Value("suppressed"); r != 3 || g != 57 || s != 140 || e.v.latency.Count() != 200 {
+		t.Errorf("metrics: raised %d, gathered %d, suppressed %d, delays %d", r, g, s, e.v.latency.Count())
+	}
 	got, err := e.st.GetAlertRule(ctx, r.ID)
 	if err != nil || !strings.Contains(got.Warning, "cap of 3 alerts per hour") || got.Suppressed != 7*20 {
 		t.Errorf("rule warning %q, suppressed %d (%v)", got.Warning, got.Suppressed, err)

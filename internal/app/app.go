@@ -149,7 +149,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		DefaultRetentionDays: int(cfg.Retention / (24 * time.Hour)), Metrics: a.Metrics, SpoolDir: cfg.DataDir,
 	})
 	a.Ingest.Register(a.Runner)
-	a.Alerts = alert.New(alert.Options{Store: a.Store, Clock: a.Clock, Log: log})
+	a.Alerts = alert.New(alert.Options{Store: a.Store, Clock: a.Clock, Log: log, Metrics: a.Metrics})
 	a.Alerts.Register(a.Runner)
 	if n, err := alert.InstallTemplates(ctx, a.Store, a.Clock.Now()); err != nil {
 		return fail(fmt.Errorf("app: installing the alert rule templates: %w", err))
