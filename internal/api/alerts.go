@@ -109,8 +109,14 @@ func (s *Server) ruleInput(in client.AlertRuleInput, prefix string) (store.Alert
 	if len(r.Description) > maxNote || !isText(r.Description) {
 		return r, invalidField(prefix+"description", "must be text of at most %d bytes", maxNote)
 	}
-	if _, err := alert.Compile(r, s.clock.Now()); err != nil {
+	c, err := alert.Compile(r, s.clock.Now())
+	if err != nil {
 		return r, ruleError(err, prefix)
+	}
+	// Stored in one spelling, with the defaults written out, so that a rule shows what it does
+	// and an edit that changes nothing keeps the rule's evaluation state.
+	if r.Params, err = json.Marshal(c.P); err != nil {
+		return r, err
 	}
 	return r, nil
 }
