@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -56,7 +57,9 @@ func TestAlertRulesAndAlertsOverHTTP(t *testing.T) {
 	in := client.AlertRuleInput{Name: "Downloads", Query: "action:downloaded", Kind: "threshold", Params: json.RawMessage(`{"value":2,"window":"1h"}`), Severity: "high"}
 	code, body = f.do(t, f.admin, "POST", "/api/v1/rules", in)
 	rule := decodeAs[client.AlertRule](t, code, body, 201)
-	if string(rule.Params) != `{"measure":"count","value":2,"window":"1h","max_alerts_per_hour":100}` || !rule.Enabled || rule.CreatedBy != "admin" {
+	var compact bytes.Buffer
+	json.Compact(&compact, rule.Params)
+	if compact.String() != `{"measure":"count","value":2,"window":"1h","max_alerts_per_hour":100}` || !rule.Enabled || rule.CreatedBy != "admin" {
 		t.Errorf("created %+v, params %s", rule, rule.Params)
 	}
 	if code, body := f.do(t, f.admin, "POST", "/api/v1/rules", in); code != 409 {
