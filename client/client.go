@@ -433,3 +433,67 @@ func (c *Client) SaveSearch(ctx context.Context, in SavedSearchInput) (SavedSear
 	var out SavedSearch
 	return out, c.json(ctx, "POST", "/api/v1/saved-searches", in, &out)
 }
+
+// Rules lists the alert rules.
+func (c *Client) Rules(ctx context.Context) ([]AlertRule, error) {
+	var out AlertRuleList
+	return out.Items, c.json(ctx, "GET", "/api/v1/rules", nil, &out)
+}
+
+// CreateRule creates an alert rule.
+func (c *Client) CreateRule(ctx context.Context, in AlertRuleInput) (AlertRule, error) {
+	var out AlertRule
+	return out, c.json(ctx, "POST", "/api/v1/rules", in, &out)
+}
+
+// TestRule backtests a rule on the stored events of the last days.
+func (c *Client) TestRule(ctx context.Context, r RuleTestRequest) (RuleTestResult, error) {
+	var out RuleTestResult
+	return out, c.json(ctx, "POST", "/api/v1/rules/test", r, &out)
+}
+
+// AlertQuery selects alerts to list.
+type AlertQuery struct {
+	States   []string
+	Rule     string
+	Person   string
+	Assignee string
+	Before   string
+	Limit    int
+}
+
+// Alerts lists alerts, newest first.
+func (c *Client) Alerts(ctx context.Context, q AlertQuery) (AlertList, error) {
+	v := url.Values{}
+	for k, s := range map[string]string{"rule": q.Rule, "person": q.Person, "assignee": q.Assignee, "before": q.Before} {
+		if s != "" {
+			v.Set(k, s)
+		}
+	}
+	for _, s := range q.States {
+		v.Add("state", s)
+	}
+	if q.Limit > 0 {
+		v.Set("limit", fmt.Sprint(q.Limit))
+	}
+	var out AlertList
+	return out, c.json(ctx, "GET", "/api/v1/alerts?"+v.Encode(), nil, &out)
+}
+
+// Alert returns an alert with its first events and its history.
+func (c *Client) Alert(ctx context.Context, alertID string) (AlertDetails, error) {
+	var out AlertDetails
+	return out, c.json(ctx, "GET", "/api/v1/alerts/"+id(alertID), nil, &out)
+}
+
+// UpdateAlert changes an alert's state, resolution or assignee, or adds a note.
+func (c *Client) UpdateAlert(ctx context.Context, alertID string, u AlertUpdate) (Alert, error) {
+	var out Alert
+	return out, c.json(ctx, "PATCH", "/api/v1/alerts/"+id(alertID), u, &out)
+}
+
+// BulkUpdateAlerts changes the state of many alerts.
+func (c *Client) BulkUpdateAlerts(ctx context.Context, u AlertBulkUpdate) (AlertBulkResult, error) {
+	var out AlertBulkResult
+	return out, c.json(ctx, "POST", "/api/v1/alerts/bulk", u, &out)
+}

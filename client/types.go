@@ -445,3 +445,146 @@ type SavedSearchInput struct {
 	Name  string `json:"name"`
 	Query string `json:"query"`
 }
+
+// AlertRule is an alert rule (docs/ALERTS.md): a search query plus a threshold or new_terms kind.
+type AlertRule struct {
+	ID          string          `json:"id"`
+	Name        string          `json:"name"`
+	Description string          `json:"description,omitempty"`
+	Query       string          `json:"query"`
+	Kind        string          `json:"kind"`   // threshold or new_terms
+	Params      json.RawMessage `json:"params"` // the kind's parameters (docs/ALERTS.md)
+	Severity    string          `json:"severity"`
+	Enabled     bool            `json:"enabled"`
+	Template    string          `json:"template,omitempty"` // the shipped template it came from
+	// Warning says why the rule did not raise every alert it could (its hourly cap) or why it is
+	// not evaluated; Suppressed counts the alerts the cap held back.
+	Warning    string    `json:"warning,omitempty"`
+	Suppressed int64     `json:"suppressed,omitempty"`
+	CreatedAt  time.Time `json:"created_at"`
+	CreatedBy  string    `json:"created_by,omitempty"`
+	UpdatedAt  time.Time `json:"updated_at"`
+	UpdatedBy  string    `json:"updated_by,omitempty"`
+	Version    int64     `json:"version"`
+}
+
+// AlertRuleInput creates or replaces a rule. On a replace, Version (when not 0) must be the
+// stored one, so two admins editing at once do not overwrite each other.
+type AlertRuleInput struct {
+	Name        string          `json:"name"`
+	Description string          `json:"description,omitempty"`
+	Query       string          `json:"query"`
+	Kind        string          `json:"kind"`
+	Params      json.RawMessage `json:"params,omitempty"`
+	Severity    string          `json:"severity"`
+	Enabled     *bool           `json:"enabled,omitempty"` // default true
+	Version     int64           `json:"version,omitempty"`
+}
+
+// AlertRuleList lists rules by id.
+type AlertRuleList struct {
+	Items []AlertRule `json:"items"`
+}
+
+// RuleTestRequest asks what a rule would have raised on the stored events of the last Days days.
+type RuleTestRequest struct {
+	Rule AlertRuleInput `json:"rule"`
+	Days int            `json:"days"` // 1 to 365; default 7
+}
+
+// RuleTestResult is a backtest's answer.
+type RuleTestResult struct {
+	From       time.Time        `json:"from"`
+	To         time.Time        `json:"to"`
+	Alerts     int              `json:"alerts"`
+	Suppressed int64            `json:"suppressed,omitempty"` // alerts the hourly cap would have held back
+	Events     int              `json:"events_read"`          // matching events read
+	Truncated  bool             `json:"truncated,omitempty"`  // the read limit was reached: counts cover the oldest events only
+	People     []RuleTestPerson `json:"people"`               // most alerts first, at most 50
+}
+
+// RuleTestPerson is one person's share of a backtest.
+type RuleTestPerson struct {
+	Person string `json:"person"`
+	Alerts int    `json:"alerts"`
+	Events int64  `json:"events"`
+}
+
+// Alert is what a rule raised for a person (or group of up to 3 fields) within a window.
+type Alert struct {
+	ID           string    `json:"id"`
+	RuleID       string    `json:"rule_id"`
+	RuleName     string    `json:"rule_name"`
+	Group        string    `json:"group"`
+	Person       string    `json:"person,omitempty"`
+	State        string    `json:"state"` // open, in_progress, resolved, dismissed
+	Resolution   string    `json:"resolution,omitempty"`
+	Assignee     string    `json:"assignee,omitempty"`
+	Severity     string    `json:"severity"`
+	Summary      string    `json:"summary"`
+	FirstEventAt time.Time `json:"first_event_at"`
+	LastEventAt  time.Time `json:"last_event_at"`
+	WindowEnd    time.Time `json:"window_end"`
+	EventCount   int64     `json:"event_count"`
+	CreatedAt    time.Time `json:"created_at"`
+	UpdatedAt    time.Time `json:"updated_at"`
+	Version      int64     `json:"version"`
+}
+
+// AlertList is a page of alerts, newest first.
+type AlertList struct {
+	Items []Alert `json:"items"`
+	Next  string  `json:"next,omitempty"` // pass as before= for the next page
+}
+
+// AlertChange is one line of an alert's history.
+type AlertChange struct {
+	At    time.Time `json:"at"`
+	Actor string    `json:"actor"`
+	Field string    `json:"field"` // raised, state, resolution, assignee, note
+	From  string    `json:"from,omitempty"`
+	To    string    `json:"to,omitempty"`
+	Note  string    `json:"note,omitempty"`
+}
+
+// AlertHistory is an alert's history, oldest first.
+type AlertHistory struct {
+	Items []AlertChange `json:"items"`
+}
+
+// AlertEvents is a page of an alert's events in id order.
+type AlertEvents struct {
+	Items []json.RawMessage `json:"items"`
+	Next  string            `json:"next,omitempty"` // pass as after= for the next page
+}
+
+// AlertDetails is an alert with its first events and its history.
+type AlertDetails struct {
+	Alert   Alert         `json:"alert"`
+	Events  AlertEvents   `json:"events"`
+	History []AlertChange `json:"history"`
+}
+
+// AlertUpdate changes an alert; fields left out are kept. Version (when not 0) must be the stored one.
+type AlertUpdate struct {
+	State      *string `json:"state,omitempty"`
+	Resolution *string `json:"resolution,omitempty"` // true_positive, benign_true_positive, false_positive, or ""
+	Assignee   *string `json:"assignee,omitempty"`
+	Note       string  `json:"note,omitempty"`
+	Version    int64   `json:"version,omitempty"`
+}
+
+// AlertBulkUpdate changes the state (and resolution, note) of many alerts at once.
+type AlertBulkUpdate struct {
+	IDs        []string `json:"ids"`
+	State      string   `json:"state"`
+	Resolution *string  `json:"resolution,omitempty"`
+	Note       string   `json:"note,omitempty"`
+}
+
+// AlertBulkResult says how many alerts changed and which could not.
+type AlertBulkResult struct {
+	Updated   int          `json:"updated"`
+	Unchanged int          `json:"unchanged"` // already in that state
+	Errors    []FieldError `json:"errors,omitempty"`
+}

@@ -104,6 +104,7 @@ func (s *Server) routes() []Route {
 	rs = append(rs, s.collectRoutes()...)
 	rs = append(rs, s.eventRoutes()...)
 	rs = append(rs, s.settingRoutes()...)
+	rs = append(rs, s.alertRoutes()...)
 	rs = append(rs, s.userRoutes()...)
 	rs = append(rs, s.auditRoutes()...)
 	return rs

@@ -19,6 +19,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/telltale-dev/telltale/internal/alert"
 	"github.com/telltale-dev/telltale/internal/api"
 	"github.com/telltale-dev/telltale/internal/auth"
 	"github.com/telltale-dev/telltale/internal/clock"
@@ -58,6 +59,7 @@ type App struct {
 	Runner      *work.Runner
 	Connectors  *connector.Registry
 	Ingest      *ingest.Service
+	Alerts      *alert.Evaluator
 	Metrics     *metrics.Registry
 	API         *api.Server
 	Console     *console.Console
@@ -147,6 +149,13 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		DefaultRetentionDays: int(cfg.Retention / (24 * time.Hour)), Metrics: a.Metrics, SpoolDir: cfg.DataDir,
 	})
 	a.Ingest.Register(a.Runner)
+	a.Alerts = alert.New(alert.Options{Store: a.Store, Clock: a.Clock, Log: log, Metrics: a.Metrics})
+	a.Alerts.Register(a.Runner)
+	if n, err := alert.InstallTemplates(ctx, a.Store, a.Clock.Now()); err != nil {
+		return fail(fmt.Errorf("app: installing the alert rule templates: %w", err))
+	} else if n > 0 {
+		log.Info("alert rule templates installed and enabled", "rules", n)
+	}
 	if a.Bootstrap, err = a.Auth.Bootstrap(ctx, cfg.BootstrapToken); err != nil {
 		return fail(err)
 	}
@@ -323,6 +332,14 @@ func securityHeaders(h http.Handler, httpsPublic bool) http.Handler {
 func (a *App) Run(ctx context.Context, ln net.Listener) error {
 	if _, err := a.Store.EnsureWork(ctx, store.Work{Kind: WorkLifecycle, Key: "all", NextRunAt: a.Clock.Now()}); err != nil {
 		return fmt.Errorf("app: scheduling lifecycle work: %w", err)
+	}
+	// Alerts are raised for events stored from the first start with alerts on (Start), by one
+	// evaluation unit that any node may hold.
+	if err := a.Alerts.Start(ctx); err != nil {
+		return fmt.Errorf("app: starting alert evaluation: %w", err)
+	}
+	if _, err := a.Store.EnsureWork(ctx, a.Alerts.Unit()); err != nil {
+		return fmt.Errorf("app: scheduling alert evaluation: %w", err)
 	}
 	srv := &http.Server{
 		Handler:           a.Handler(),

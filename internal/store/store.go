@@ -48,6 +48,7 @@ type Queries interface {
 	VendorRecordQueries
 	MergeQueries
 	DestinationQueries
+	AlertQueries
 	SavedSearchQueries
 	PeopleQueries
 	UserQueries
@@ -629,6 +630,158 @@ type DestinationQueries interface {
 	// MarkDestinations records that person used each destination (first seen at) and returns those
 	// never recorded for the person before, in the order given (duplicates within dests count once).
 	MarkDestinations(ctx context.Context, person string, dests []string, at time.Time) ([]string, error)
+}
+
+// ---- alert rules and alerts (issue 16, internal/alert) ----
+
+// Alert states and resolutions.
+const (
+	AlertOpen       = "open"
+	AlertInProgress = "in_progress"
+	AlertResolved   = "resolved"
+	AlertDismissed  = "dismissed"
+)
+
+// AlertRule is a search query plus a kind (threshold, new_terms) whose parameters the store keeps
+// as JSON; internal/alert validates and interprets them.
+type AlertRule struct {
+	ID          int64
+	Name        string // unique, compared trimmed and case-insensitively
+	Description string
+	Query       string // the search language (internal/search)
+	Kind        string // threshold or new_terms
+	Params      []byte // JSON of the kind's parameters
+	Severity    string
+	Enabled     bool
+	Template    string // the shipped template it was made from; "" for an admin's own rule
+	// Warning says why the rule did not raise every alert it could (the hourly cap); Suppressed
+	// counts the alerts it did not raise. Set by the evaluator (SetAlertRuleWarning).
+	Warning    string
+	Suppressed int64
+	// Seeded: a new_terms rule's history was read from the stored events. UpdateAlertRule clears it.
+	Seeded    bool
+	CreatedAt time.Time
+	CreatedBy string
+	UpdatedAt time.Time
+	UpdatedBy string
+	Version   int64 // incremented by every UpdateAlertRule; compare-and-set
+}
+
+// Alert is what a rule raised for one group (a person, or up to 3 fields) within a window.
+type Alert struct {
+	ID           int64
+	RuleID       int64
+	RuleName     string // the rule's name when the alert was raised
+	GroupKey     string // the grouping values, e.g. "alice@corp.example" or "alice@corp.example | gmail.com"
+	Person       string // the actor of the group (or of its first event)
+	State        string // open, in_progress, resolved, dismissed
+	Resolution   string // true_positive, benign_true_positive, false_positive, or ""
+	Assignee     string
+	Severity     string
+	Summary      string
+	FirstEventAt time.Time // observed time of its earliest event
+	LastEventAt  time.Time // observed time of its latest event
+	WindowEnd    time.Time // events of the group observed before it join the alert while it is open
+	EventCount   int64
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+	Version      int64
+}
+
+// AlertChange is one line of an alert's history: raised, events added, state, resolution,
+// assignee changed, or a note.
+type AlertChange struct {
+	ID      int64
+	AlertID int64
+	At      time.Time
+	Actor   string // a user name, or "system"
+	Field   string // raised, events, state, resolution, assignee, note
+	From    string
+	To      string
+	Note    string
+}
+
+// AlertMatch is an event a threshold rule matched for a group that has no alert yet.
+type AlertMatch struct {
+	RuleID  int64
+	Group   string
+	EventID int64
+	At      time.Time // observed
+	File    string    // the file's vendor id
+	Size    int64
+}
+
+// AlertFilter selects alerts, newest first.
+type AlertFilter struct {
+	States   []string // empty: every state
+	RuleID   int64
+	Person   string
+	Assignee string
+	BeforeID int64 // keyset paging: alerts with ID < BeforeID
+	Limit    int   // <= 0: 100
+}
+
+// AlertQueries keep alert rules, alerts, their events and history, and the evaluator's state.
+// The evaluator calls them in one transaction per batch of events, with the new position, so
+// each event is evaluated exactly once.
+type AlertQueries interface {
+	// CreateAlertRule inserts r (Version 1; CreatedAt and UpdatedAt set when zero); a taken name gives ErrConflict.
+	CreateAlertRule(ctx context.Context, r AlertRule) (AlertRule, error)
+	GetAlertRule(ctx context.Context, id int64) (AlertRule, error)
+	// ListAlertRules returns every rule by id.
+	ListAlertRules(ctx context.Context) ([]AlertRule, error)
+	// UpdateAlertRule writes name, description, query, kind, params, severity, enabled, updated
+	// time and author if the stored Version equals r.Version (else ErrConflict; ErrNotFound if
+	// absent), clears the warning, Suppressed and Seeded when the query, kind or params changed and
+	// then forgets the rule's pending matches and terms; returns the row with Version+1.
+	UpdateAlertRule(ctx context.Context, r AlertRule) (AlertRule, error)
+	// DeleteAlertRule removes the rule, its pending matches and terms; its alerts stay.
+	DeleteAlertRule(ctx context.Context, id int64) error
+	// SetAlertRuleWarning sets the rule's warning and adds to its suppressed count (not a new version).
+	SetAlertRuleWarning(ctx context.Context, id int64, warning string, suppressed int64) error
+	// MarkAlertRuleSeeded sets Seeded if the rule is still at version (else ErrConflict).
+	MarkAlertRuleSeeded(ctx context.Context, id, version int64) error
+
+	// GetAlertPosition returns the id of the last event the evaluator evaluated; ErrNotFound
+	// before InitAlertPosition.
+	GetAlertPosition(ctx context.Context) (int64, error)
+	// InitAlertPosition sets the position to at when it has none, and returns it as stored.
+	InitAlertPosition(ctx context.Context, at int64) (int64, error)
+	// AdvanceAlertPosition moves the position from from to to; ErrConflict when it is not at from
+	// (another run evaluated those events: its transaction must roll back).
+	AdvanceAlertPosition(ctx context.Context, from, to int64) error
+	// AddAlertMatches records pending threshold matches (a match already recorded is kept).
+	AddAlertMatches(ctx context.Context, ms []AlertMatch) error
+	// ListAlertMatches returns a group's pending matches observed at or after since, by event id.
+	ListAlertMatches(ctx context.Context, ruleID int64, group string, since time.Time) ([]AlertMatch, error)
+	// DeleteAlertMatches forgets a group's pending matches observed before before (zero: all of them).
+	DeleteAlertMatches(ctx context.Context, ruleID int64, group string, before time.Time) error
+	// MarkAlertTerms records that the rule saw each term at at, and returns, in the order given,
+	// those it had not seen at or after since (duplicates within terms count once). A term's last
+	// seen time only moves forward.
+	MarkAlertTerms(ctx context.Context, ruleID int64, terms []string, at, since time.Time) ([]string, error)
+	// OpenAlertFor returns the newest open or in-progress alert of the rule and group whose window
+	// ends after at, or ErrNotFound.
+	OpenAlertFor(ctx context.Context, ruleID int64, group string, at time.Time) (Alert, error)
+	// CreateAlert inserts a (Version 1, EventCount = len(eventIDs)) with its events and a "raised"
+	// history line by actor system.
+	CreateAlert(ctx context.Context, a Alert, eventIDs []int64) (Alert, error)
+	// AddAlertEvents adds events to an alert (ids it holds are ignored), widening its first and
+	// last event times to first and last, and counts them; ErrNotFound when the alert is gone.
+	AddAlertEvents(ctx context.Context, alertID int64, eventIDs []int64, first, last time.Time) error
+	// CountAlertsRaised counts the rule's alerts created at or after since.
+	CountAlertsRaised(ctx context.Context, ruleID int64, since time.Time) (int64, error)
+
+	GetAlert(ctx context.Context, id int64) (Alert, error)
+	ListAlerts(ctx context.Context, f AlertFilter) ([]Alert, error)
+	// UpdateAlert writes state, resolution, assignee and UpdatedAt if the stored Version equals
+	// a.Version (else ErrConflict; ErrNotFound if absent) and appends changes, in one statement
+	// group; returns the row with Version+1.
+	UpdateAlert(ctx context.Context, a Alert, changes []AlertChange) (Alert, error)
+	// ListAlertChanges returns an alert's history oldest first.
+	ListAlertChanges(ctx context.Context, alertID int64) ([]AlertChange, error)
+	// ListAlertEventIDs returns the ids of an alert's events after afterID, ascending, at most limit (<= 0: 1000).
+	ListAlertEventIDs(ctx context.Context, alertID, afterID int64, limit int) ([]int64, error)
 }
 
 // ---- people ----

@@ -53,6 +53,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		"SearchRisk":       testSearchRisk,
 		"SavedSearches":    testSavedSearches,
 		"Checkpoints":      testCheckpoints,
+		"AlertRules":       testAlertRules,
+		"Alerts":           testAlerts,
 	}
 	names := make([]string, 0, len(tests))
 	for n := range tests {

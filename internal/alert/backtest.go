@@ -1,0 +1,131 @@
+package alert
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/telltale-dev/telltale/internal/event"
+	"github.com/telltale-dev/telltale/internal/search"
+	"github.com/telltale-dev/telltale/internal/store"
+)
+
+// Backtest limits.
+const (
+	MaxBacktestDays      = 365
+	DefaultBacktestLimit = 200_000 // matching events read at most
+	backtestPeople       = 50      // people listed at most
+)
+
+// Searcher reads stored events for a backtest.
+type Searcher interface {
+	SearchEvents(ctx context.Context, q search.Query, opt store.SearchOptions) ([]event.FileEvent, error)
+}
+
+// BacktestResult is what a rule would have raised on the stored events.
+type BacktestResult struct {
+	From, To   time.Time
+	Alerts     int
+	Suppressed int64 // alerts the hourly cap would have held back
+	Events     int   // matching events read (the history of a new_terms rule included)
+	Truncated  bool  // the limit was reached: the counts cover the oldest events only
+	People     []PersonAlerts
+}
+
+// PersonAlerts is one person's share of a backtest, most alerts first.
+type PersonAlerts struct {
+	Person string
+	Alerts int
+	Events int64
+}
+
+// Backtest evaluates rule r over the stored events observed in the last days before now, in id
+// order as the evaluator would, in memory (nothing is written), reading at most limit matching
+// events (<= 0: DefaultBacktestLimit). A new_terms rule also reads its history window before them.
+// The hourly cap counts by the events' own times. The rule is validated first (Compile's errors).
+func Backtest(ctx context.Context, st Searcher, r store.AlertRule, days int, now time.Time, limit int) (BacktestResult, error) {
+	if days < 1 || days > MaxBacktestDays {
+		return BacktestResult{}, errf("days", "%d is not between 1 and %d", days, MaxBacktestDays)
+	}
+	if limit <= 0 {
+		limit = DefaultBacktestLimit
+	}
+	c, err := Compile(r, now)
+	if err != nil {
+		return BacktestResult{}, err
+	}
+	c.ID = -1 // never a stored rule's state
+	res := BacktestResult{From: now.AddDate(0, 0, -days), To: now}
+	read := days
+	if c.Kind == NewTerms {
+		read += c.P.HistoryDays
+	}
+	q, err := bounded(c.Query, fmt.Sprintf("after:%dd", read), now)
+	if err != nil {
+		return res, err
+	}
+	mem := newMemState()
+	var after *store.SearchCursor
+	sup := Outcome{Suppressed: map[int64]int64{}}
+	for res.Events < limit {
+		page, err := st.SearchEvents(ctx, q, store.SearchOptions{Sort: store.SortID, Limit: min(1000, limit-res.Events), After: after})
+		if err != nil {
+			return res, err
+		}
+		if len(page) == 0 {
+			break
+		}
+		res.Events += len(page)
+		cur := store.CursorOf(&page[len(page)-1], store.SortID)
+		after = &cur
+		var in []event.FileEvent
+		for i := range page {
+			e := &page[i]
+			if e.Timestamp.Before(res.From) {
+				if !e.Risk.Trusted && c.Kind == NewTerms { // history: terms seen, nothing raised
+					if _, err := mem.MarkAlertTerms(ctx, c.ID, combos(c.fields, e), e.Timestamp, time.Time{}); err != nil {
+						return res, err
+					}
+				}
+				continue
+			}
+			in = append(in, *e)
+		}
+		out, err := evaluate(ctx, mem, []*Compiled{c}, in, func(e *event.FileEvent) time.Time { return e.Timestamp })
+		if err != nil {
+			return res, err
+		}
+		sup.Suppressed[c.ID] += out.Suppressed[c.ID]
+		if len(page) < 1000 {
+			break
+		}
+	}
+	res.Truncated = res.Events >= limit
+	res.Suppressed = sup.Suppressed[c.ID]
+	res.Alerts = len(mem.alerts)
+	by := map[string]*PersonAlerts{}
+	for _, a := range mem.alerts {
+		p := by[a.Person]
+		if p == nil {
+			p = &PersonAlerts{Person: a.Person}
+			by[a.Person] = p
+		}
+		p.Alerts++
+		p.Events += a.EventCount
+	}
+	for _, p := range by {
+		res.People = append(res.People, *p)
+	}
+	sort.Slice(res.People, func(i, j int) bool {
+		a, b := res.People[i], res.People[j]
+		if a.Alerts != b.Alerts {
+			return a.Alerts > b.Alerts
+		}
+		return a.Person < b.Person
+	})
+	if len(res.People) > backtestPeople {
+		res.People = res.People[:backtestPeople]
+	}
+	return res, nil
+}

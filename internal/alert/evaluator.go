@@ -1,0 +1,287 @@
+package alert
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/telltale-dev/telltale/internal/clock"
+	"github.com/telltale-dev/telltale/internal/event"
+	"github.com/telltale-dev/telltale/internal/metrics"
+	"github.com/telltale-dev/telltale/internal/search"
+	"github.com/telltale-dev/telltale/internal/store"
+	"github.com/telltale-dev/telltale/internal/work"
+)
+
+// WorkEvaluate is the work kind of the evaluator: one unit (key "all"), so one node at a time
+// evaluates, under the unit's lease; any node may hold it.
+const WorkEvaluate = "alerts.evaluate"
+
+// Store is what the evaluator uses: events in id order, rules, and one transaction per batch.
+type Store interface {
+	InTx(ctx context.Context, fn func(q store.Queries) error) error
+	GetAlertPosition(ctx context.Context) (int64, error)
+	InitAlertPosition(ctx context.Context, at int64) (int64, error)
+	NewestEventID(ctx context.Context) (int64, error)
+	ListEvents(ctx context.Context, f store.EventFilter) ([]event.FileEvent, error)
+	SearchEvents(ctx context.Context, q search.Query, opt store.SearchOptions) ([]event.FileEvent, error)
+	ListAlertRules(ctx context.Context) ([]store.AlertRule, error)
+	SetAlertRuleWarning(ctx context.Context, id int64, warning string, suppressed int64) error
+	MarkAlertRuleSeeded(ctx context.Context, id, version int64) error
+}
+
+// Options configure an Evaluator. Zero fields get the defaults noted.
+type Options struct {
+	Store Store
+	Clock clock.Clock  // default clock.Real
+	Log   *slog.Logger // default: discard
+	// Batch is how many events one transaction evaluates; default 500.
+	Batch int
+	// Budget is how long one run of the unit evaluates before yielding; default 10s.
+	Budget time.Duration
+	// Idle is how long the unit waits when it has caught up; default 2s.
+	Idle time.Duration
+	// SeedLimit bounds the stored events read to seed a new_terms rule's history; default 100,000.
+	SeedLimit int
+	// Metrics records alerts raised and how long events waited for evaluation; default: a private registry.
+	Metrics *metrics.Registry
+	// Hook, when set, runs inside each batch's transaction after evaluation and before the commit
+	// (tests make it fail to prove a failed batch leaves nothing behind).
+	Hook func(q store.Queries) error
+}
+
+// Evaluator follows committed events and raises alerts.
+type Evaluator struct {
+	o       Options
+	alerts  metrics.Counter
+	latency metrics.Histogram
+}
+
+// New returns an Evaluator.
+func New(o Options) *Evaluator {
+	if o.Clock == nil {
+		o.Clock = clock.Real{}
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if o.Batch <= 0 {
+		o.Batch = 500
+	}
+	if o.Budget <= 0 {
+		o.Budget = 10 * time.Second
+	}
+	if o.Idle <= 0 {
+		o.Idle = 2 * time.Second
+	}
+	if o.SeedLimit <= 0 {
+		o.SeedLimit = 100_000
+	}
+	if o.Metrics == nil {
+		o.Metrics = metrics.New()
+	}
+	return &Evaluator{o: o,
+		alerts: o.Metrics.Counter("telltale_alerts_total", "Alert rule outcomes on this node: raised (new alerts), gathered (events added to an open alert), suppressed (alerts a rule's hourly cap held back).", "outcome"),
+		latency: o.Metrics.Histogram("telltale_alert_evaluation_delay_seconds", "Time from an event's commit to the commit of its evaluation (its alert raised or updated), per event.",
+			[]float64{.1, .25, .5, 1, 2, 3, 5, 10, 30, 60, 300}),
+	}
+}
+
+// Register adds the evaluation handler to the runner.
+func (v *Evaluator) Register(r *work.Runner) { r.Handle(WorkEvaluate, v.run) }
+
+// Unit is the evaluation unit, to EnsureWork at start.
+func (v *Evaluator) Unit() store.Work {
+	return store.Work{Kind: WorkEvaluate, Key: "all", NextRunAt: v.o.Clock.Now()}
+}
+
+func (v *Evaluator) run(ctx context.Context, _ store.Work) (time.Time, error) {
+	start := v.o.Clock.Now()
+	for {
+		n, err := v.RunOnce(ctx)
+		if err != nil {
+			return time.Time{}, err
+		}
+		now := v.o.Clock.Now()
+		if n == 0 {
+			return now.Add(v.o.Idle), nil
+		}
+		if now.Sub(start) >= v.o.Budget {
+			return now, nil // more to do: yield to other work, run again at once
+		}
+	}
+}
+
+// RunOnce evaluates the next batch of events after the position and returns how many events it
+// passed (0 when caught up). The batch's alerts, their events, the rules' pending matches and
+// terms and the new position commit together: a crash or a lost race (another node moved the
+// position first) leaves nothing of the batch behind, so every event is evaluated once.
+func (v *Evaluator) RunOnce(ctx context.Context) (int, error) {
+	pos, err := v.position(ctx)
+	if err != nil {
+		return 0, err
+	}
+	evs, err := v.o.Store.ListEvents(ctx, store.EventFilter{AfterID: pos, Limit: v.o.Batch})
+	if err != nil || len(evs) == 0 {
+		return 0, err
+	}
+	now := v.o.Clock.Now()
+	rules, err := v.rules(ctx, now)
+	if err != nil {
+		return 0, err
+	}
+	for _, r := range rules {
+		if r.Kind == NewTerms && !r.Seeded {
+			if err := v.seed(ctx, r, pos, now); err != nil {
+				return 0, err
+			}
+		}
+	}
+	last := evs[len(evs)-1].Event.ID
+	var out Outcome
+	err = v.o.Store.InTx(ctx, func(q store.Queries) error {
+		if err := q.AdvanceAlertPosition(ctx, pos, last); err != nil {
+			return err
+		}
+		var err error
+		if out, err = evaluate(ctx, q, rules, evs, func(*event.FileEvent) time.Time { return now }); err != nil {
+			return err
+		}
+		for _, r := range rules {
+			if n := out.Suppressed[r.ID]; n > 0 {
+				w := fmt.Sprintf("reached its cap of %d alerts per hour at %s and did not raise %d more; narrow the query or raise params.max_alerts_per_hour",
+					r.P.MaxAlertsPerHour, now.UTC().Format(time.RFC3339), n)
+				if err := q.SetAlertRuleWarning(ctx, r.ID, w, n); err != nil && !errors.Is(err, store.ErrNotFound) {
+					return err
+				}
+			}
+		}
+		if v.o.Hook != nil {
+			return v.o.Hook(q)
+		}
+		return nil
+	})
+	if errors.Is(err, store.ErrConflict) {
+		v.o.Log.Info("alert: another run evaluated these events first", "after", pos)
+		return len(evs), nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	done := v.o.Clock.Now()
+	for i := range evs {
+		if !evs[i].Event.Inserted.IsZero() {
+			v.latency.Observe(max(0, done.Sub(evs[i].Event.Inserted).Seconds()))
+		}
+	}
+	var suppressed int64
+	for _, n := range out.Suppressed {
+		suppressed += n
+	}
+	v.alerts.Add(int64(out.Raised), "raised")
+	v.alerts.Add(int64(out.Gathered), "gathered")
+	v.alerts.Add(suppressed, "suppressed")
+	if out.Raised > 0 || out.Gathered > 0 {
+		v.o.Log.Info("alerts raised", "raised", out.Raised, "events_gathered", out.Gathered, "through_event", last)
+	}
+	return len(evs), nil
+}
+
+// position returns the evaluator's position. The first run ever starts after the newest event
+// stored: rules raise alerts from then on (a backtest shows what they would have raised before),
+// so an upgraded node with years of events does not raise a flood of old alerts.
+func (v *Evaluator) position(ctx context.Context) (int64, error) {
+	pos, err := v.o.Store.GetAlertPosition(ctx)
+	if !errors.Is(err, store.ErrNotFound) {
+		return pos, err
+	}
+	newest, err := v.o.Store.NewestEventID(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return v.o.Store.InitAlertPosition(ctx, newest)
+}
+
+// Start sets the position when it has none (the first start of a node with alerts).
+func (v *Evaluator) Start(ctx context.Context) error {
+	_, err := v.position(ctx)
+	return err
+}
+
+// rules compiles the enabled rules. A stored rule that no longer compiles (a field a later
+// version renamed) is skipped with a warning on the rule.
+func (v *Evaluator) rules(ctx context.Context, now time.Time) ([]*Compiled, error) {
+	all, err := v.o.Store.ListAlertRules(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []*Compiled
+	for _, r := range all {
+		if !r.Enabled {
+			continue
+		}
+		c, err := Compile(r, now)
+		if err != nil {
+			w := "not evaluated: " + err.Error()
+			if r.Warning != w {
+				if err := v.o.Store.SetAlertRuleWarning(ctx, r.ID, w, 0); err != nil && !errors.Is(err, store.ErrNotFound) {
+					return nil, err
+				}
+			}
+			continue
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// seed records the terms of a new_terms rule's stored history (events up to the position, within
+// its history window, at most SeedLimit), so that the rule's first days do not find every term
+// new. Seeding is idempotent; a rule changed meanwhile is seeded again for its new version.
+func (v *Evaluator) seed(ctx context.Context, r *Compiled, pos int64, now time.Time) error {
+	q, err := bounded(r.Query, fmt.Sprintf("after:%dd id<=%d", r.P.HistoryDays, pos), now)
+	if err != nil {
+		return err
+	}
+	var after *store.SearchCursor
+	for read := 0; read < v.o.SeedLimit; {
+		page, err := v.o.Store.SearchEvents(ctx, q, store.SearchOptions{Sort: store.SortID, Limit: 1000, After: after})
+		if err != nil {
+			return err
+		}
+		if len(page) == 0 {
+			break
+		}
+		read += len(page)
+		c := store.CursorOf(&page[len(page)-1], store.SortID)
+		after = &c
+		if err := v.o.Store.InTx(ctx, func(tx store.Queries) error {
+			for i := range page {
+				e := &page[i]
+				if e.Risk.Trusted {
+					continue
+				}
+				if _, err := tx.MarkAlertTerms(ctx, r.ID, combos(r.fields, e), e.Timestamp, time.Time{}); err != nil {
+					return err
+				}
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+	}
+	if err := v.o.Store.MarkAlertRuleSeeded(ctx, r.ID, r.Version); err != nil && !errors.Is(err, store.ErrConflict) {
+		return err
+	}
+	return nil
+}
+
+// bounded parses a rule's query ANDed with extra terms.
+func bounded(query, extra string, now time.Time) (search.Query, error) {
+	if query != "" {
+		extra = "(" + query + ") " + extra
+	}
+	return search.Parse(extra, now)
+}

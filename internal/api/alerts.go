@@ -1,0 +1,528 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/telltale-dev/telltale/client"
+	"github.com/telltale-dev/telltale/internal/alert"
+	"github.com/telltale-dev/telltale/internal/auth"
+	"github.com/telltale-dev/telltale/internal/search"
+	"github.com/telltale-dev/telltale/internal/store"
+	"github.com/telltale-dev/telltale/internal/textcheck"
+)
+
+// Alert limits.
+const (
+	alertPage        = 100  // alerts per page by default
+	maxAlertPage     = 1000 // at most
+	alertEventsShown = 100  // events of an alert shown with it
+	maxNote          = 4000 // characters of a note
+	defaultTestDays  = 7
+)
+
+var (
+	alertStates      = []string{store.AlertOpen, store.AlertInProgress, store.AlertResolved, store.AlertDismissed}
+	alertResolutions = []string{"", "true_positive", "benign_true_positive", "false_positive"}
+)
+
+func (s *Server) alertRoutes() []Route {
+	const rules, alerts = "alert-rules", "alerts"
+	return []Route{
+		{Method: "GET", Path: "/api/v1/rules", Need: auth.RoleReadOnly, Tag: rules, Summary: "List alert rules with their warnings",
+			Out: client.AlertRuleList{}, Handle: s.listRules},
+		{Method: "POST", Path: "/api/v1/rules", Need: auth.RoleAdmin, Tag: rules, Audit: "rule.create",
+			Summary: "Create an alert rule; a query that does not parse is refused with the parser's message, position and suggestion",
+			In:      client.AlertRuleInput{}, Out: client.AlertRule{}, MaxBody: 64 << 10, Handle: s.createRule},
+		{Method: "POST", Path: "/api/v1/rules/test", Need: auth.RoleAnalyst, Tag: rules, Audit: "rule.test", Reads: true,
+			Summary: "Backtest a rule: how many alerts it would have raised on the stored events of the last N days, and for whom",
+			In:      client.RuleTestRequest{}, Out: client.RuleTestResult{}, MaxBody: 64 << 10, Handle: s.testRule},
+		{Method: "GET", Path: "/api/v1/rules/{id}", Need: auth.RoleReadOnly, Tag: rules, Summary: "Get an alert rule",
+			Out: client.AlertRule{}, Handle: s.getRule},
+		{Method: "PUT", Path: "/api/v1/rules/{id}", Need: auth.RoleAdmin, Tag: rules, Audit: "rule.update",
+			Summary: "Replace an alert rule (a changed query, kind or parameters starts its evaluation state afresh)",
+			In:      client.AlertRuleInput{}, Out: client.AlertRule{}, MaxBody: 64 << 10, Handle: s.updateRule},
+		{Method: "DELETE", Path: "/api/v1/rules/{id}", Need: auth.RoleAdmin, Tag: rules, Audit: "rule.delete",
+			Summary: "Delete an alert rule; its alerts stay", Handle: s.deleteRule},
+		{Method: "GET", Path: "/api/v1/alerts", Need: auth.RoleReadOnly, Tag: alerts, Summary: "List alerts, newest first",
+			Out: client.AlertList{}, Handle: s.listAlerts, Query: []Param{
+				{"state", "open, in_progress, resolved or dismissed; repeat or separate with commas"}, {"rule", "a rule id"},
+				{"person", "the person's address"}, {"assignee", "user name"}, {"before", "the next value of the previous page"},
+				{"limit", "1 to 1000, default 100"}}},
+		{Method: "GET", Path: "/api/v1/alerts/{id}", Need: auth.RoleReadOnly, Tag: alerts,
+			Summary: "An alert with its first 100 events and its history", Out: client.AlertDetails{}, Handle: s.getAlert},
+		{Method: "GET", Path: "/api/v1/alerts/{id}/events", Need: auth.RoleReadOnly, Tag: alerts, Summary: "An alert's events in id order",
+			Out: client.AlertEvents{}, Handle: s.alertEvents, Query: []Param{{"after", "the next value of the previous page"}, {"limit", "1 to 1000, default 100"}}},
+		{Method: "GET", Path: "/api/v1/alerts/{id}/history", Need: auth.RoleReadOnly, Tag: alerts, Summary: "Every change of an alert, oldest first",
+			Out: client.AlertHistory{}, Handle: s.alertHistory},
+		{Method: "PATCH", Path: "/api/v1/alerts/{id}", Need: auth.RoleAnalyst, Tag: alerts, Audit: "alert.update",
+			Summary: "Change an alert's state, resolution or assignee, or add a note", In: client.AlertUpdate{}, Out: client.Alert{},
+			MaxBody: 64 << 10, Handle: s.updateAlert},
+		{Method: "POST", Path: "/api/v1/alerts/bulk", Need: auth.RoleAnalyst, Tag: alerts, Audit: "alert.bulk_update",
+			Summary: "Change the state of many alerts at once (no cap on their number)", In: client.AlertBulkUpdate{}, Out: client.AlertBulkResult{},
+			Handle: s.bulkUpdateAlerts},
+	}
+}
+
+func ruleWire(r store.AlertRule) client.AlertRule {
+	return client.AlertRule{ID: strconv.FormatInt(r.ID, 10), Name: r.Name, Description: r.Description, Query: r.Query, Kind: r.Kind,
+		Params: json.RawMessage(r.Params), Severity: r.Severity, Enabled: r.Enabled, Template: r.Template, Warning: r.Warning,
+		Suppressed: r.Suppressed, CreatedAt: r.CreatedAt, CreatedBy: r.CreatedBy, UpdatedAt: r.UpdatedAt, UpdatedBy: r.UpdatedBy, Version: r.Version}
+}
+
+func alertWire(a store.Alert) client.Alert {
+	return client.Alert{ID: strconv.FormatInt(a.ID, 10), RuleID: strconv.FormatInt(a.RuleID, 10), RuleName: a.RuleName, Group: a.GroupKey,
+		Person: a.Person, State: a.State, Resolution: a.Resolution, Assignee: a.Assignee, Severity: a.Severity, Summary: a.Summary,
+		FirstEventAt: a.FirstEventAt, LastEventAt: a.LastEventAt, WindowEnd: a.WindowEnd, EventCount: a.EventCount,
+		CreatedAt: a.CreatedAt, UpdatedAt: a.UpdatedAt, Version: a.Version}
+}
+
+// ruleError turns a refused rule into the API's problem: the parser's own for the query (field
+// "query", position and suggestion), a field error otherwise.
+func ruleError(err error, prefix string) error {
+	var se *search.Error
+	if errors.As(err, &se) {
+		e := *se
+		return &queryError{e: &e, field: prefix + "query"}
+	}
+	var re *alert.Error
+	if errors.As(err, &re) {
+		return invalidField(prefix+re.Field, "%s", re.Msg)
+	}
+	return err
+}
+
+// ruleInput decodes and validates a rule body into a stored rule.
+func (s *Server) ruleInput(in client.AlertRuleInput, prefix string) (store.AlertRule, error) {
+	r := store.AlertRule{Name: strings.TrimSpace(in.Name), Description: in.Description, Query: in.Query, Kind: in.Kind,
+		Params: []byte(in.Params), Severity: in.Severity, Enabled: in.Enabled == nil || *in.Enabled, Version: in.Version}
+	if len(r.Params) == 0 || string(r.Params) == "null" {
+		r.Params = []byte("{}")
+	}
+	if msg := textcheck.Label(r.Name, 200); msg != "" {
+		return r, invalidField(prefix+"name", "%s", msg)
+	}
+	if len(r.Description) > maxNote || !isText(r.Description) {
+		return r, invalidField(prefix+"description", "must be text of at most %d bytes", maxNote)
+	}
+	c, err := alert.Compile(r, s.clock.Now())
+	if err != nil {
+		return r, ruleError(err, prefix)
+	}
+	// Stored in one spelling, with the defaults written out, so that a rule shows what it does
+	// and an edit that changes nothing keeps the rule's evaluation state.
+	if r.Params, err = json.Marshal(c.P); err != nil {
+		return r, err
+	}
+	return r, nil
+}
+
+func isText(s string) bool {
+	return textcheck.Label(strings.NewReplacer("\n", " ", "\t", " ").Replace(s), 1<<20) == ""
+}
+
+func (s *Server) listRules(r *http.Request, _ auth.Principal) (any, error) {
+	rs, err := s.store.ListAlertRules(r.Context())
+	if err != nil {
+		return nil, err
+	}
+	out := client.AlertRuleList{Items: []client.AlertRule{}}
+	for _, x := range rs {
+		out.Items = append(out.Items, ruleWire(x))
+	}
+	return out, nil
+}
+
+func (s *Server) createRule(r *http.Request, p auth.Principal) (any, error) {
+	var in client.AlertRuleInput
+	if err := decode(r, &in); err != nil {
+		return nil, err
+	}
+	x, err := s.ruleInput(in, "")
+	if err != nil {
+		return nil, err
+	}
+	x.CreatedBy, x.CreatedAt = p.Username, s.clock.Now()
+	saved, err := s.store.CreateAlertRule(r.Context(), x)
+	if errors.Is(err, store.ErrConflict) {
+		return nil, withField(http.StatusConflict, "name", "a rule named %q exists: choose another name", x.Name)
+	}
+	if err != nil {
+		return nil, err
+	}
+	noteAudit(r, "rule/"+strconv.FormatInt(saved.ID, 10), ruleAudit(saved))
+	return created{ruleWire(saved)}, nil
+}
+
+func ruleAudit(r store.AlertRule) map[string]any {
+	return map[string]any{"name": r.Name, "query": r.Query, "kind": r.Kind, "params": json.RawMessage(r.Params), "severity": r.Severity, "enabled": r.Enabled}
+}
+
+func (s *Server) getRule(r *http.Request, _ auth.Principal) (any, error) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return nil, err
+	}
+	x, err := s.store.GetAlertRule(r.Context(), id)
+	if err != nil {
+		return nil, err
+	}
+	return ruleWire(x), nil
+}
+
+func (s *Server) updateRule(r *http.Request, p auth.Principal) (any, error) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return nil, err
+	}
+	var in client.AlertRuleInput
+	if err := decode(r, &in); err != nil {
+		return nil, err
+	}
+	x, err := s.ruleInput(in, "")
+	if err != nil {
+		return nil, err
+	}
+	cur, err := s.store.GetAlertRule(r.Context(), id)
+	if err != nil {
+		return nil, err
+	}
+	if x.Version != 0 && x.Version != cur.Version {
+		return nil, withField(http.StatusConflict, "version", "the rule changed since you read it (version %d, now %d): read it again and reapply your change", x.Version, cur.Version)
+	}
+	x.ID, x.Version, x.UpdatedBy, x.UpdatedAt = id, cur.Version, p.Username, s.clock.Now()
+	saved, err := s.store.UpdateAlertRule(r.Context(), x)
+	if errors.Is(err, store.ErrConflict) {
+		if strings.Contains(err.Error(), "version") {
+			return nil, withField(http.StatusConflict, "version", "the rule changed while you saved it: read it again and reapply your change")
+		}
+		return nil, withField(http.StatusConflict, "name", "a rule named %q exists: choose another name", x.Name)
+	}
+	if err != nil {
+		return nil, err
+	}
+	d := ruleAudit(saved)
+	d["before"] = ruleAudit(cur)
+	noteAudit(r, "rule/"+strconv.FormatInt(id, 10), d)
+	return ruleWire(saved), nil
+}
+
+func (s *Server) deleteRule(r *http.Request, _ auth.Principal) (any, error) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return nil, err
+	}
+	cur, err := s.store.GetAlertRule(r.Context(), id)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.store.DeleteAlertRule(r.Context(), id); err != nil {
+		return nil, err
+	}
+	noteAudit(r, "rule/"+strconv.FormatInt(id, 10), ruleAudit(cur))
+	return nil, nil
+}
+
+func (s *Server) testRule(r *http.Request, _ auth.Principal) (any, error) {
+	var in client.RuleTestRequest
+	if err := decode(r, &in); err != nil {
+		return nil, err
+	}
+	if in.Days == 0 {
+		in.Days = defaultTestDays
+	}
+	if in.Days < 1 || in.Days > alert.MaxBacktestDays {
+		return nil, invalidField("days", "%d is not between 1 and %d", in.Days, alert.MaxBacktestDays)
+	}
+	x, err := s.ruleInput(in.Rule, "rule.")
+	if err != nil {
+		return nil, err
+	}
+	res, err := alert.Backtest(r.Context(), s.store, x, in.Days, s.clock.Now(), 0)
+	if err != nil {
+		return nil, ruleError(err, "rule.")
+	}
+	out := client.RuleTestResult{From: res.From, To: res.To, Alerts: res.Alerts, Suppressed: res.Suppressed, Events: res.Events,
+		Truncated: res.Truncated, People: []client.RuleTestPerson{}}
+	for _, p := range res.People {
+		out.People = append(out.People, client.RuleTestPerson(p))
+	}
+	noteAudit(r, "", map[string]any{"query": x.Query, "kind": x.Kind, "days": in.Days, "alerts": res.Alerts})
+	return out, nil
+}
+
+func limitParam(r *http.Request, def int) (int, error) {
+	v := r.URL.Query().Get("limit")
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > maxAlertPage {
+		return 0, invalidField("limit", "want a whole number from 1 to %d, got %q", maxAlertPage, v)
+	}
+	return n, nil
+}
+
+func (s *Server) listAlerts(r *http.Request, _ auth.Principal) (any, error) {
+	q := r.URL.Query()
+	f := store.AlertFilter{Person: strings.ToLower(q.Get("person")), Assignee: q.Get("assignee")}
+	for _, v := range q["state"] {
+		for _, st := range strings.Split(v, ",") {
+			st = strings.TrimSpace(st)
+			if !slices.Contains(alertStates, st) {
+				return nil, invalidField("state", "%q is not one of %s", st, strings.Join(alertStates, ", "))
+			}
+			f.States = append(f.States, st)
+		}
+	}
+	var err error
+	if v := q.Get("rule"); v != "" {
+		if f.RuleID, err = strconv.ParseInt(v, 10, 64); err != nil {
+			return nil, invalidField("rule", "want a rule id, got %q", v)
+		}
+	}
+	if v := q.Get("before"); v != "" {
+		if f.BeforeID, err = strconv.ParseInt(v, 10, 64); err != nil {
+			return nil, invalidField("before", "want the next value of the previous page, got %q", v)
+		}
+	}
+	if f.Limit, err = limitParam(r, alertPage); err != nil {
+		return nil, err
+	}
+	as, err := s.store.ListAlerts(r.Context(), f)
+	if err != nil {
+		return nil, err
+	}
+	out := client.AlertList{Items: []client.Alert{}}
+	for _, a := range as {
+		out.Items = append(out.Items, alertWire(a))
+	}
+	if len(as) == f.Limit {
+		out.Next = strconv.FormatInt(as[len(as)-1].ID, 10)
+	}
+	return out, nil
+}
+
+// events returns one page of an alert's events (those still stored: retention may have removed some).
+func (s *Server) alertEventPage(r *http.Request, id, after int64, limit int) (client.AlertEvents, error) {
+	out := client.AlertEvents{Items: []json.RawMessage{}}
+	ids, err := s.store.ListAlertEventIDs(r.Context(), id, after, limit)
+	if err != nil {
+		return out, err
+	}
+	for _, eid := range ids {
+		e, err := s.store.GetEvent(r.Context(), eid)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return out, err
+		}
+		b, err := json.Marshal(&e)
+		if err != nil {
+			return out, err
+		}
+		out.Items = append(out.Items, b)
+	}
+	if len(ids) == limit {
+		out.Next = strconv.FormatInt(ids[len(ids)-1], 10)
+	}
+	return out, nil
+}
+
+func (s *Server) alertChanges(r *http.Request, id int64) ([]client.AlertChange, error) {
+	cs, err := s.store.ListAlertChanges(r.Context(), id)
+	out := []client.AlertChange{}
+	for _, c := range cs {
+		out = append(out, client.AlertChange{At: c.At, Actor: c.Actor, Field: c.Field, From: c.From, To: c.To, Note: c.Note})
+	}
+	return out, err
+}
+
+func (s *Server) getAlert(r *http.Request, _ auth.Principal) (any, error) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return nil, err
+	}
+	a, err := s.store.GetAlert(r.Context(), id)
+	if err != nil {
+		return nil, err
+	}
+	out := client.AlertDetails{Alert: alertWire(a)}
+	if out.Events, err = s.alertEventPage(r, id, 0, alertEventsShown); err != nil {
+		return nil, err
+	}
+	if out.History, err = s.alertChanges(r, id); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (s *Server) alertEvents(r *http.Request, _ auth.Principal) (any, error) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.store.GetAlert(r.Context(), id); err != nil {
+		return nil, err
+	}
+	var after int64
+	if v := r.URL.Query().Get("after"); v != "" {
+		if after, err = strconv.ParseInt(v, 10, 64); err != nil {
+			return nil, invalidField("after", "want the next value of the previous page, got %q", v)
+		}
+	}
+	limit, err := limitParam(r, alertEventsShown)
+	if err != nil {
+		return nil, err
+	}
+	return s.alertEventPage(r, id, after, limit)
+}
+
+func (s *Server) alertHistory(r *http.Request, _ auth.Principal) (any, error) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.store.GetAlert(r.Context(), id); err != nil {
+		return nil, err
+	}
+	h, err := s.alertChanges(r, id)
+	return client.AlertHistory{Items: h}, err
+}
+
+// alertChange is a validated change of one alert.
+type alertChange struct {
+	state, resolution, assignee *string
+	note                        string
+}
+
+func checkChange(state, resolution, assignee *string, note string) (alertChange, error) {
+	if state != nil && !slices.Contains(alertStates, *state) {
+		return alertChange{}, invalidField("state", "%q is not one of %s", *state, strings.Join(alertStates, ", "))
+	}
+	if resolution != nil && !slices.Contains(alertResolutions, *resolution) {
+		return alertChange{}, invalidField("resolution", "%q is not one of true_positive, benign_true_positive, false_positive (or \"\" to clear it)", *resolution)
+	}
+	if assignee != nil {
+		if msg := textcheck.Label(*assignee, 200); msg != "" {
+			return alertChange{}, invalidField("assignee", "%s", msg)
+		}
+	}
+	if len(note) > maxNote || !isText(note) {
+		return alertChange{}, invalidField("note", "must be text of at most %d bytes", maxNote)
+	}
+	return alertChange{state, resolution, assignee, note}, nil
+}
+
+// apply changes an alert by compare-and-set (version 0: whatever the stored one is, retried on a
+// concurrent change), recording each changed field and the note in its history. It reports whether
+// anything changed.
+func (s *Server) apply(r *http.Request, id, version int64, c alertChange, actor string) (store.Alert, bool, error) {
+	for attempt := 0; ; attempt++ {
+		a, err := s.store.GetAlert(r.Context(), id)
+		if err != nil {
+			return a, false, err
+		}
+		if version != 0 && a.Version != version {
+			return a, false, withField(http.StatusConflict, "version", "the alert changed since you read it (version %d, now %d): read it again", version, a.Version)
+		}
+		next := a
+		var changes []store.AlertChange
+		set := func(field string, dst *string, v *string) {
+			if v != nil && *v != *dst {
+				changes = append(changes, store.AlertChange{Actor: actor, Field: field, From: *dst, To: *v})
+				*dst = *v
+			}
+		}
+		set("state", &next.State, c.state)
+		if c.resolution == nil && c.state != nil && (*c.state == store.AlertOpen || *c.state == store.AlertInProgress) && next.Resolution != "" {
+			empty := ""
+			set("resolution", &next.Resolution, &empty) // reopened: no longer resolved
+		}
+		set("resolution", &next.Resolution, c.resolution)
+		set("assignee", &next.Assignee, c.assignee)
+		if c.note != "" {
+			changes = append(changes, store.AlertChange{Actor: actor, Field: "note", Note: c.note})
+		}
+		if len(changes) == 0 {
+			return a, false, nil
+		}
+		next.UpdatedAt = s.clock.Now()
+		out, err := s.store.UpdateAlert(r.Context(), next, changes)
+		if errors.Is(err, store.ErrConflict) && version == 0 && attempt < 5 {
+			continue // the evaluator or another analyst changed it meanwhile: apply to the new version
+		}
+		return out, err == nil, err
+	}
+}
+
+func (s *Server) updateAlert(r *http.Request, p auth.Principal) (any, error) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return nil, err
+	}
+	var in client.AlertUpdate
+	if err := decode(r, &in); err != nil {
+		return nil, err
+	}
+	c, err := checkChange(in.State, in.Resolution, in.Assignee, in.Note)
+	if err != nil {
+		return nil, err
+	}
+	before, err := s.store.GetAlert(r.Context(), id)
+	if err != nil {
+		return nil, err
+	}
+	a, _, err := s.apply(r, id, in.Version, c, p.Username)
+	if err != nil {
+		return nil, err
+	}
+	noteAudit(r, "alert/"+strconv.FormatInt(id, 10), map[string]any{"from": map[string]string{"state": before.State, "resolution": before.Resolution,
+		"assignee": before.Assignee}, "to": map[string]string{"state": a.State, "resolution": a.Resolution, "assignee": a.Assignee}, "note": in.Note})
+	return alertWire(a), nil
+}
+
+func (s *Server) bulkUpdateAlerts(r *http.Request, p auth.Principal) (any, error) {
+	var in client.AlertBulkUpdate
+	if err := decode(r, &in); err != nil {
+		return nil, err
+	}
+	if len(in.IDs) == 0 {
+		return nil, invalidField("ids", "name at least one alert id")
+	}
+	c, err := checkChange(&in.State, in.Resolution, nil, in.Note)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]int64, 0, len(in.IDs))
+	for i, v := range in.IDs {
+		id, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || id <= 0 {
+			return nil, invalidField("ids["+strconv.Itoa(i)+"]", "%q is not an alert id", v)
+		}
+		ids = append(ids, id)
+	}
+	out := client.AlertBulkResult{}
+	for i, id := range ids {
+		_, changed, err := s.apply(r, id, 0, c, p.Username)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			if len(out.Errors) < 100 {
+				out.Errors = append(out.Errors, client.FieldError{Field: "ids[" + strconv.Itoa(i) + "]", Value: in.IDs[i], Message: "no such alert"})
+			}
+		case err != nil:
+			return nil, err
+		case changed:
+			out.Updated++
+		default:
+			out.Unchanged++
+		}
+	}
+	noteAudit(r, "alerts", map[string]any{"count": len(ids), "ids": in.IDs[:min(len(in.IDs), 1000)], "state": in.State, "resolution": in.Resolution, "note": in.Note, "updated": out.Updated})
+	return out, nil
+}

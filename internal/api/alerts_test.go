@@ -1,0 +1,201 @@
+package api_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/telltale-dev/telltale/client"
+	"github.com/telltale-dev/telltale/internal/auth"
+	"github.com/telltale-dev/telltale/internal/event"
+	"github.com/telltale-dev/telltale/internal/store"
+)
+
+func decodeAs[T any](t *testing.T, code int, body []byte, want int) T {
+	t.Helper()
+	if code != want {
+		t.Fatalf("status %d, want %d: %s", code, want, body)
+	}
+	var v T
+	if err := json.Unmarshal(body, &v); err != nil {
+		t.Fatalf("%v: %s", err, body)
+	}
+	return v
+}
+
+// TestAlertRulesAndAlertsOverHTTP: templates are there on first start; a rule with a syntax error
+// is refused with the parser's message, position and suggestion; a rule is created, backtested,
+// raises alerts that analysts list, read, update one by one and in bulk, every change in the
+// alert's history and the audit log.
+func TestAlertRulesAndAlertsOverHTTP(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	code, body := f.do(t, f.admin, "GET", "/api/v1/rules", nil)
+	rules := decodeAs[client.AlertRuleList](t, code, body, 200)
+	if len(rules.Items) != 5 || !rules.Items[0].Enabled || rules.Items[0].Template == "" {
+		t.Fatalf("shipped templates: %+v", rules.Items)
+	}
+
+	// Refusals.
+	code, body = f.do(t, f.admin, "POST", "/api/v1/rules", client.AlertRuleInput{Name: "x", Query: "action:shared actr:bob", Kind: "threshold",
+		Params: json.RawMessage(`{"value":1}`), Severity: "high"})
+	p := problem(t, body)
+	if code != 400 || p.Position == nil || *p.Position != 14 || p.Suggestion != "actor" || len(p.Errors) != 1 || p.Errors[0].Field != "query" {
+		t.Fatalf("syntax error: %d %s", code, body)
+	}
+	code, body = f.do(t, f.admin, "POST", "/api/v1/rules", client.AlertRuleInput{Name: "x", Query: "", Kind: "threshold",
+		Params: json.RawMessage(`{"value":0}`), Severity: "high"})
+	if p := problem(t, body); code != 400 || len(p.Errors) != 1 || p.Errors[0].Field != "params.value" {
+		t.Fatalf("bad params: %d %s", code, body)
+	}
+
+	// A rule: 2 downloads within an hour per person.
+	in := client.AlertRuleInput{Name: "Downloads", Query: "action:downloaded", Kind: "threshold", Params: json.RawMessage(`{"value":2,"window":"1h"}`), Severity: "high"}
+	code, body = f.do(t, f.admin, "POST", "/api/v1/rules", in)
+	rule := decodeAs[client.AlertRule](t, code, body, 201)
+	var compact bytes.Buffer
+	json.Compact(&compact, rule.Params)
+	if compact.String() != `{"measure":"count","value":2,"window":"1h","max_alerts_per_hour":100}` || !rule.Enabled || rule.CreatedBy != "admin" {
+		t.Errorf("created %+v, params %s", rule, rule.Params)
+	}
+	if code, body := f.do(t, f.admin, "POST", "/api/v1/rules", in); code != 409 {
+		t.Fatalf("same name: %d %s", code, body)
+	}
+
+	// Events, evaluated.
+	if err := f.app.Alerts.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c, err := f.app.Store.CreateConnection(ctx, store.Connection{Name: "box", Service: "box", ServiceType: "cloud", Status: "Monitoring", ScopeKind: "all"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC().Truncate(time.Second)
+	var evs []*event.FileEvent
+	for i := range 6 {
+		evs = append(evs, &event.FileEvent{Timestamp: now.Add(-time.Duration(i) * time.Minute),
+			Event: event.Meta{Action: event.ActionDownloaded, Observer: event.ObserverBox, ConnectionID: c.ID, VendorIDs: []string{fmt.Sprint("v", i)}},
+			User:  event.User{Email: fmt.Sprintf("p%d@corp.example", i%3)}, File: event.File{ID: fmt.Sprint("f", i), Name: "a.xlsx"}})
+	}
+	if _, err := f.app.Store.InsertEvents(ctx, evs, false); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		n, err := f.app.Alerts.RunOnce(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			break
+		}
+	}
+
+	// Backtest: the same three alerts, for three people.
+	code, body = f.do(t, f.userToken(t, auth.RoleAnalyst), "POST", "/api/v1/rules/test", client.RuleTestRequest{Rule: in, Days: 1})
+	bt := decodeAs[client.RuleTestResult](t, code, body, 200)
+	if bt.Alerts != 3 || len(bt.People) != 3 || bt.Events != 6 {
+		t.Fatalf("backtest %+v", bt)
+	}
+	code, body = f.do(t, f.admin, "POST", "/api/v1/rules/test", client.RuleTestRequest{Rule: client.AlertRuleInput{Name: "t", Query: "action:downlaoded",
+		Kind: "threshold", Params: json.RawMessage(`{"value":2}`), Severity: "low"}})
+	if p := problem(t, body); code != 400 || p.Suggestion != "file-downloaded" || p.Errors[0].Field != "rule.query" {
+		t.Fatalf("backtest of a bad rule: %d %s", code, body)
+	}
+
+	code, body = f.do(t, f.admin, "GET", "/api/v1/alerts?state=open&rule="+rule.ID+"&limit=2", nil)
+	page := decodeAs[client.AlertList](t, code, body, 200)
+	if len(page.Items) != 2 || page.Next == "" {
+		t.Fatalf("first page %+v", page)
+	}
+	code, body = f.do(t, f.admin, "GET", "/api/v1/alerts?state=open&rule="+rule.ID+"&limit=2&before="+page.Next, nil)
+	if rest := decodeAs[client.AlertList](t, code, body, 200); len(rest.Items) != 1 {
+		t.Fatalf("second page %+v", rest)
+	}
+	if code, _ := f.do(t, f.admin, "GET", "/api/v1/alerts?state=closed", nil); code != 400 {
+		t.Errorf("bad state: %d", code)
+	}
+	a := page.Items[0]
+	code, body = f.do(t, f.admin, "GET", "/api/v1/alerts/"+a.ID, nil)
+	d := decodeAs[client.AlertDetails](t, code, body, 200)
+	if d.Alert.EventCount != 2 || len(d.Events.Items) != 2 || len(d.History) != 1 || d.History[0].Field != "raised" {
+		t.Fatalf("details %+v", d)
+	}
+
+	// One alert by an analyst, with a note; a stale version is refused.
+	analyst := f.namedToken(t, "ann", auth.RoleAnalyst)
+	st, res, who := "resolved", "true_positive", "ann"
+	code, body = f.do(t, analyst, "PATCH", "/api/v1/alerts/"+a.ID, client.AlertUpdate{State: &st, Resolution: &res, Assignee: &who, Note: "confirmed", Version: a.Version})
+	up := decodeAs[client.Alert](t, code, body, 200)
+	if up.State != "resolved" || up.Resolution != "true_positive" || up.Assignee != "ann" || up.Version != a.Version+1 {
+		t.Fatalf("updated %+v", up)
+	}
+	if code, body := f.do(t, analyst, "PATCH", "/api/v1/alerts/"+a.ID, client.AlertUpdate{Note: "again", Version: a.Version}); code != 409 {
+		t.Errorf("stale version: %d %s", code, body)
+	}
+	bad := "fixed"
+	if code, _ := f.do(t, analyst, "PATCH", "/api/v1/alerts/"+a.ID, client.AlertUpdate{State: &bad}); code != 400 {
+		t.Errorf("bad state: %d", code)
+	}
+	code, body = f.do(t, f.admin, "GET", "/api/v1/alerts/"+a.ID+"/history", nil)
+	h := decodeAs[client.AlertHistory](t, code, body, 200)
+	if len(h.Items) != 5 || h.Items[1].Field != "state" || h.Items[1].From != "open" || h.Items[1].Actor != "ann" || h.Items[4].Note != "confirmed" {
+		t.Fatalf("history %+v", h.Items)
+	}
+
+	// Bulk: every alert dismissed; the resolved one too, a missing one reported.
+	var ids []string
+	code, body = f.do(t, f.admin, "GET", "/api/v1/alerts?rule="+rule.ID, nil)
+	for _, x := range decodeAs[client.AlertList](t, code, body, 200).Items {
+		ids = append(ids, x.ID)
+	}
+	code, body = f.do(t, analyst, "POST", "/api/v1/alerts/bulk", client.AlertBulkUpdate{IDs: append(ids, "999999"), State: "dismissed", Note: "test data"})
+	br := decodeAs[client.AlertBulkResult](t, code, body, 200)
+	if br.Updated != 3 || len(br.Errors) != 1 || br.Errors[0].Value != "999999" {
+		t.Fatalf("bulk %+v", br)
+	}
+	code, body = f.do(t, analyst, "POST", "/api/v1/alerts/bulk", client.AlertBulkUpdate{IDs: ids, State: "dismissed"})
+	if br := decodeAs[client.AlertBulkResult](t, code, body, 200); br.Updated != 0 || br.Unchanged != 3 {
+		t.Fatalf("bulk again %+v", br)
+	}
+	code, body = f.do(t, f.admin, "GET", "/api/v1/alerts?state=dismissed", nil)
+	if l := decodeAs[client.AlertList](t, code, body, 200); len(l.Items) != 3 {
+		t.Fatalf("dismissed: %d", len(l.Items))
+	}
+
+	// Rule update and delete; the audit log has every change.
+	in.Enabled = new(bool)
+	in.Version = rule.Version
+	code, body = f.do(t, f.admin, "PUT", "/api/v1/rules/"+rule.ID, in)
+	if r := decodeAs[client.AlertRule](t, code, body, 200); r.Enabled || r.Version != rule.Version+1 {
+		t.Fatalf("disabled %+v", r)
+	}
+	if code, _ := f.do(t, f.admin, "PUT", "/api/v1/rules/"+rule.ID, in); code != 409 {
+		t.Errorf("stale rule version: %d", code)
+	}
+	if code, body := f.do(t, f.admin, "DELETE", "/api/v1/rules/"+rule.ID, nil); code != http.StatusNoContent {
+		t.Fatalf("delete: %d %s", code, body)
+	}
+	code, body = f.do(t, f.admin, "GET", "/api/v1/alerts?rule="+rule.ID, nil)
+	if l := decodeAs[client.AlertList](t, code, body, 200); len(l.Items) != 3 {
+		t.Errorf("alerts of a deleted rule: %d, want them kept", len(l.Items))
+	}
+	entries, err := f.app.Store.ListAudit(ctx, store.AuditFilter{Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]int{}
+	for _, e := range entries {
+		if e.Outcome == "ok" {
+			seen[e.Action]++
+		}
+	}
+	for _, act := range []string{"rule.create", "rule.update", "rule.delete", "rule.test", "alert.update", "alert.bulk_update"} {
+		if seen[act] == 0 {
+			t.Errorf("no audit entry %s: %v", act, seen)
+		}
+	}
+}

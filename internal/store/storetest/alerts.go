@@ -1,0 +1,238 @@
+package storetest
+
+import (
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/telltale-dev/telltale/internal/store"
+)
+
+// testAlertRules: rules are created with a unique name, updated by compare-and-set (a change of
+// query forgets the rule's evaluator state), warned, seeded and deleted.
+func testAlertRules(t *testing.T, s store.Store) {
+	t0 := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	r := ok(s.CreateAlertRule(ctx, store.AlertRule{Name: " Public links ", Query: "exposure:public_link", Kind: "threshold",
+		Params: []byte(`{"count":3}`), Severity: "high", Enabled: true, Template: "public_link", CreatedBy: "admin", CreatedAt: t0}))(t)
+	if r.ID == 0 || r.Name != "Public links" || r.Version != 1 || !r.Enabled || string(r.Params) != `{"count":3}` || r.UpdatedBy != "admin" ||
+		!r.CreatedAt.Equal(t0) || !r.UpdatedAt.Equal(t0) || r.Template != "public_link" {
+		t.Fatalf("created %+v", r)
+	}
+	if _, err := s.CreateAlertRule(ctx, store.AlertRule{Name: "PUBLIC LINKS", Query: "x", Kind: "threshold", Severity: "low"}); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("taken name: %v, want ErrConflict", err)
+	}
+	// Evaluator state of the rule, which a change of query forgets.
+	noErr(t, s.AddAlertMatches(ctx, []store.AlertMatch{{RuleID: r.ID, Group: "a", EventID: 1, At: t0}}))
+	ok(s.MarkAlertTerms(ctx, r.ID, []string{"x"}, t0, t0))(t)
+	noErr(t, s.SetAlertRuleWarning(ctx, r.ID, "capped", 5))
+	noErr(t, s.SetAlertRuleWarning(ctx, r.ID, "capped again", 2))
+	noErr(t, s.MarkAlertRuleSeeded(ctx, r.ID, 1))
+	if err := s.MarkAlertRuleSeeded(ctx, r.ID, 7); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("seeded at a stale version: %v, want ErrConflict", err)
+	}
+	got := ok(s.GetAlertRule(ctx, r.ID))(t)
+	if got.Warning != "capped again" || got.Suppressed != 7 || !got.Seeded || got.Version != 1 {
+		t.Fatalf("warned and seeded: %+v", got)
+	}
+	// A rename keeps the state.
+	got.Name, got.UpdatedBy = "Links", "bob"
+	u := ok(s.UpdateAlertRule(ctx, got))(t)
+	if u.Version != 2 || u.Name != "Links" || u.UpdatedBy != "bob" || u.Warning == "" || !u.Seeded {
+		t.Errorf("renamed %+v", u)
+	}
+	if _, err := s.UpdateAlertRule(ctx, got); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("stale version: %v, want ErrConflict", err)
+	}
+	u.Query = "exposure:public_link category:spreadsheet"
+	u = ok(s.UpdateAlertRule(ctx, u))(t)
+	if u.Version != 3 || u.Warning != "" || u.Suppressed != 0 || u.Seeded {
+		t.Errorf("new query keeps the old state: %+v", u)
+	}
+	if m := ok(s.ListAlertMatches(ctx, r.ID, "a", time.Time{}))(t); len(m) != 0 {
+		t.Errorf("matches after a new query: %+v", m)
+	}
+	if n := ok(s.MarkAlertTerms(ctx, r.ID, []string{"x"}, t0, t0))(t); len(n) != 1 {
+		t.Errorf("terms after a new query: %v new, want x", n)
+	}
+	r2 := ok(s.CreateAlertRule(ctx, store.AlertRule{Name: "Second", Query: "", Kind: "new_terms", Severity: "low"}))(t)
+	if l := ok(s.ListAlertRules(ctx))(t); len(l) != 2 || l[0].ID != r.ID || l[1].ID != r2.ID || string(l[1].Params) != "{}" {
+		t.Errorf("list %+v", l)
+	}
+	noErr(t, s.DeleteAlertRule(ctx, r.ID))
+	if _, err := s.GetAlertRule(ctx, r.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("deleted rule: %v", err)
+	}
+	if err := s.DeleteAlertRule(ctx, r.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("deleted twice: %v", err)
+	}
+	if _, err := s.UpdateAlertRule(ctx, u); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("update a deleted rule: %v", err)
+	}
+}
+
+// testAlerts: the evaluator's state (position, pending matches, terms), alerts with their events,
+// the open alert of a group, updates by compare-and-set with history, listing and paging.
+func testAlerts(t *testing.T, s store.Store) {
+	t0 := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	// Position: none before it is set; set once; then compare-and-set onwards.
+	if _, err := s.GetAlertPosition(ctx); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("position before any run: %v, want ErrNotFound", err)
+	}
+	if err := s.AdvanceAlertPosition(ctx, 0, 10); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("advance a position never set: %v, want ErrConflict", err)
+	}
+	if p := ok(s.InitAlertPosition(ctx, 0))(t); p != 0 {
+		t.Fatalf("init at 0: %d", p)
+	}
+	if p := ok(s.InitAlertPosition(ctx, 7))(t); p != 0 {
+		t.Fatalf("init again at 7: %d, want the stored 0", p)
+	}
+	noErr(t, s.AdvanceAlertPosition(ctx, 0, 10))
+	if err := s.AdvanceAlertPosition(ctx, 0, 20); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("advance from a stale 0: %v, want ErrConflict", err)
+	}
+	if err := s.AdvanceAlertPosition(ctx, 5, 20); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("advance from 5: %v, want ErrConflict", err)
+	}
+	noErr(t, s.AdvanceAlertPosition(ctx, 10, 20))
+	// A transaction that fails leaves the position where it was.
+	boom := errors.New("boom")
+	err := s.InTx(ctx, func(q store.Queries) error {
+		noErr(t, q.AdvanceAlertPosition(ctx, 20, 30))
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatal(err)
+	}
+	if p := ok(s.GetAlertPosition(ctx))(t); p != 20 {
+		t.Errorf("position %d after a rolled back advance, want 20", p)
+	}
+
+	// Pending matches: kept once, listed from a time, pruned before a time.
+	m := func(ev int64, at time.Duration) store.AlertMatch {
+		return store.AlertMatch{RuleID: 1, Group: "alice", EventID: ev, At: t0.Add(at), File: "f", Size: ev * 10}
+	}
+	noErr(t, s.AddAlertMatches(ctx, []store.AlertMatch{m(1, 0), m(2, time.Minute), m(3, time.Hour)}))
+	noErr(t, s.AddAlertMatches(ctx, []store.AlertMatch{m(2, time.Minute), {RuleID: 1, Group: "bob", EventID: 4, At: t0}}))
+	if got := ok(s.ListAlertMatches(ctx, 1, "alice", t0.Add(time.Minute)))(t); len(got) != 2 || got[0].EventID != 2 || got[1].Size != 30 || !got[1].At.Equal(t0.Add(time.Hour)) {
+		t.Errorf("matches since t0+1m: %+v", got)
+	}
+	noErr(t, s.DeleteAlertMatches(ctx, 1, "alice", t0.Add(30*time.Minute)))
+	if got := ok(s.ListAlertMatches(ctx, 1, "alice", time.Time{}))(t); len(got) != 1 || got[0].EventID != 3 {
+		t.Errorf("after pruning: %+v", got)
+	}
+	noErr(t, s.DeleteAlertMatches(ctx, 1, "alice", time.Time{}))
+	if got := ok(s.ListAlertMatches(ctx, 1, "alice", time.Time{}))(t); len(got) != 0 {
+		t.Errorf("after clearing: %+v", got)
+	}
+	if got := ok(s.ListAlertMatches(ctx, 1, "bob", time.Time{}))(t); len(got) != 1 {
+		t.Errorf("bob's were cleared too: %+v", got)
+	}
+
+	// Terms: new when never seen or not seen since the history start; last seen only moves forward.
+	if n := ok(s.MarkAlertTerms(ctx, 1, []string{"a", "b", "a"}, t0, t0.Add(-24*time.Hour)))(t); !slices.Equal(n, []string{"a", "b"}) {
+		t.Errorf("first terms new: %v", n)
+	}
+	if n := ok(s.MarkAlertTerms(ctx, 1, []string{"b", "c"}, t0.Add(-time.Hour), t0.Add(-24*time.Hour)))(t); !slices.Equal(n, []string{"c"}) {
+		t.Errorf("second: %v, want c", n)
+	}
+	if n := ok(s.MarkAlertTerms(ctx, 2, []string{"a"}, t0, t0))(t); !slices.Equal(n, []string{"a"}) {
+		t.Errorf("another rule's terms: %v", n)
+	}
+	// 10 days later with a 7-day history: a and b were last seen at t0, c at t0-1h: all new again,
+	// but a history of 30 days still knows them.
+	if n := ok(s.MarkAlertTerms(ctx, 1, []string{"a"}, t0.Add(240*time.Hour), t0.Add(72*time.Hour)))(t); !slices.Equal(n, []string{"a"}) {
+		t.Errorf("a forgotten after its history: %v", n)
+	}
+	if n := ok(s.MarkAlertTerms(ctx, 1, []string{"a", "c"}, t0.Add(241*time.Hour), t0.Add(-24*time.Hour)))(t); !slices.Equal(n, nil) {
+		t.Errorf("known within 30 days: %v", n)
+	}
+
+	// Alerts.
+	a := ok(s.CreateAlert(ctx, store.Alert{RuleID: 1, RuleName: "r", GroupKey: "alice", Person: "alice", State: store.AlertOpen,
+		Severity: "high", Summary: "3 files", FirstEventAt: t0, LastEventAt: t0.Add(time.Minute), WindowEnd: t0.Add(time.Hour), CreatedAt: t0},
+		[]int64{5, 6, 6, 7}))(t)
+	if a.ID == 0 || a.EventCount != 3 || a.Version != 1 || !a.WindowEnd.Equal(t0.Add(time.Hour)) || a.State != "open" {
+		t.Fatalf("created %+v", a)
+	}
+	if got := ok(s.OpenAlertFor(ctx, 1, "alice", t0.Add(30*time.Minute)))(t); got.ID != a.ID {
+		t.Errorf("open alert within the window: %+v", got)
+	}
+	if _, err := s.OpenAlertFor(ctx, 1, "alice", t0.Add(time.Hour)); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("at the window's end: %v, want ErrNotFound", err)
+	}
+	if _, err := s.OpenAlertFor(ctx, 1, "bob", t0); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("another group: %v, want ErrNotFound", err)
+	}
+	noErr(t, s.AddAlertEvents(ctx, a.ID, []int64{7, 8, 9}, t0.Add(-time.Minute), t0.Add(2*time.Minute)))
+	if err := s.AddAlertEvents(ctx, 9999, []int64{1}, t0, t0); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("events for a missing alert: %v", err)
+	}
+	got := ok(s.GetAlert(ctx, a.ID))(t)
+	if got.EventCount != 5 || !got.FirstEventAt.Equal(t0.Add(-time.Minute)) || !got.LastEventAt.Equal(t0.Add(2*time.Minute)) {
+		t.Errorf("after adding events: %+v", got)
+	}
+	if ids := ok(s.ListAlertEventIDs(ctx, a.ID, 0, 0))(t); !slices.Equal(ids, []int64{5, 6, 7, 8, 9}) {
+		t.Errorf("events %v", ids)
+	}
+	if ids := ok(s.ListAlertEventIDs(ctx, a.ID, 6, 2))(t); !slices.Equal(ids, []int64{7, 8}) {
+		t.Errorf("events page %v", ids)
+	}
+	if n := ok(s.CountAlertsRaised(ctx, 1, t0))(t); n != 1 {
+		t.Errorf("raised since t0: %d", n)
+	}
+	if n := ok(s.CountAlertsRaised(ctx, 1, t0.Add(time.Second)))(t); n != 0 {
+		t.Errorf("raised since t0+1s: %d", n)
+	}
+
+	// Update by compare-and-set, with history.
+	got.State, got.Assignee, got.UpdatedAt = store.AlertResolved, "carol", t0.Add(time.Hour)
+	got.Resolution = "true_positive"
+	up := ok(s.UpdateAlert(ctx, got, []store.AlertChange{{Actor: "carol", Field: "state", From: "open", To: "resolved"},
+		{Actor: "carol", Field: "note", Note: "confirmed with HR"}}))(t)
+	if up.Version != 2 || up.State != "resolved" || up.Resolution != "true_positive" || up.Assignee != "carol" || !up.UpdatedAt.Equal(t0.Add(time.Hour)) {
+		t.Errorf("updated %+v", up)
+	}
+	if _, err := s.UpdateAlert(ctx, got, nil); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("stale version: %v, want ErrConflict", err)
+	}
+	missing := got
+	missing.ID = 9999
+	if _, err := s.UpdateAlert(ctx, missing, nil); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("missing alert: %v, want ErrNotFound", err)
+	}
+	h := ok(s.ListAlertChanges(ctx, a.ID))(t)
+	if len(h) != 3 || h[0].Field != "raised" || h[0].Actor != "system" || h[1].Field != "state" || h[1].To != "resolved" ||
+		h[2].Note != "confirmed with HR" || !h[2].At.Equal(t0.Add(time.Hour)) {
+		t.Errorf("history %+v", h)
+	}
+	// A resolved alert gathers nothing.
+	if _, err := s.OpenAlertFor(ctx, 1, "alice", t0.Add(30*time.Minute)); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("resolved alert still open: %v", err)
+	}
+
+	// Listing: newest first, filtered, paged.
+	for i := range 4 {
+		ok(s.CreateAlert(ctx, store.Alert{RuleID: int64(2 + i%2), RuleName: "r", GroupKey: "bob", Person: "bob", State: store.AlertOpen,
+			Severity: "low", FirstEventAt: t0, LastEventAt: t0, WindowEnd: t0, CreatedAt: t0}, []int64{int64(100 + i)}))(t)
+	}
+	all := ok(s.ListAlerts(ctx, store.AlertFilter{}))(t)
+	if len(all) != 5 || all[0].ID < all[4].ID {
+		t.Fatalf("all: %d, newest first? %+v", len(all), all)
+	}
+	if l := ok(s.ListAlerts(ctx, store.AlertFilter{States: []string{"open"}, RuleID: 2}))(t); len(l) != 2 {
+		t.Errorf("open of rule 2: %d", len(l))
+	}
+	if l := ok(s.ListAlerts(ctx, store.AlertFilter{Person: "alice"}))(t); len(l) != 1 || l[0].ID != a.ID {
+		t.Errorf("alice's: %+v", l)
+	}
+	if l := ok(s.ListAlerts(ctx, store.AlertFilter{Assignee: "carol", States: []string{"resolved", "dismissed"}}))(t); len(l) != 1 {
+		t.Errorf("carol's closed: %+v", l)
+	}
+	p1 := ok(s.ListAlerts(ctx, store.AlertFilter{Limit: 2}))(t)
+	p2 := ok(s.ListAlerts(ctx, store.AlertFilter{Limit: 2, BeforeID: p1[1].ID}))(t)
+	if len(p1) != 2 || len(p2) != 2 || p2[0].ID >= p1[1].ID {
+		t.Errorf("pages %+v then %+v", p1, p2)
+	}
+}
