@@ -31,9 +31,14 @@ func feedOf(e *event.FileEvent) string {
 }
 
 // mergeTarget is the sharing target an event names, canonical: who it was shared with and the
-// link's reach. Two events naming different targets are different actions.
+// link's reach. Two events naming different targets are different actions. An unshare's link
+// scope is left out: feeds describe it differently (the reach removed, or the reach left).
 func mergeTarget(e *event.FileEvent) string {
-	if len(e.Sharing.SharedWith) == 0 && e.Sharing.LinkScope == "" {
+	scope := e.Sharing.LinkScope
+	if e.Event.Action == event.ActionUnshared {
+		scope = ""
+	}
+	if len(e.Sharing.SharedWith) == 0 && scope == "" {
 		return ""
 	}
 	with := make([]string, len(e.Sharing.SharedWith))
@@ -41,7 +46,7 @@ func mergeTarget(e *event.FileEvent) string {
 		with[i] = strings.ToLower(w)
 	}
 	slices.Sort(with)
-	return strings.Join(with, ",") + "|" + string(e.Sharing.LinkScope)
+	return strings.Join(with, ",") + "|" + string(scope)
 }
 
 // compatible: both name the same value, or one does not say.

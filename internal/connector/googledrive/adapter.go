@@ -2,6 +2,7 @@ package googledrive
 
 import (
 	"fmt"
+	"slices"
 	"path"
 	"strings"
 	"time"
@@ -12,9 +13,10 @@ import (
 
 // Options are what Adapt needs to know beyond the record.
 type Options struct {
-	// OwnApp is the OAuth client id Telltale's service account acts as: activity with that
-	// originating_app_id is Telltale's own reading (hashing), not the user's.
-	OwnApp string
+	// OwnApps identify Telltale's own application (the service account key's project id and
+	// client id: Google documents originating_app_id as the Cloud project of the application):
+	// activity with such an originating_app_id is Telltale's own reading (hashing), not the user's.
+	OwnApps []string
 }
 
 // Skip reasons (connector.Record.Skip), used as metric labels: stable.
@@ -123,7 +125,7 @@ func adaptEvent(a Activity, e Event, o Options) (event.FileEvent, string, string
 	if primary, given := e.Bool("primary_event"); given && !primary {
 		return event.FileEvent{}, "", SkipSecondary
 	}
-	if o.OwnApp != "" && e.Str("originating_app_id") == o.OwnApp {
+	if app := e.Str("originating_app_id"); app != "" && slices.Contains(o.OwnApps, app) {
 		return event.FileEvent{}, "", SkipOwnRead
 	}
 	docID := e.Str("doc_id")

@@ -190,7 +190,7 @@ func TestAdapt(t *testing.T) {
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			recs := adaptRaw(t, activity("358068855354", "Bob@corp.example", tc.event), Options{OwnApp: "telltale-app"})
+			recs := adaptRaw(t, activity("358068855354", "Bob@corp.example", tc.event), Options{OwnApps: []string{"telltale-app"}})
 			if len(recs) != 1 {
 				t.Fatalf("%d records, want 1", len(recs))
 			}

@@ -25,10 +25,16 @@ type googleVendor struct {
 // ChangeRetention; Drive documents no expiry, so the harness sets one to exercise the resync).
 const streamRetention = 7 * 24 * time.Hour
 
+// newGoogleVendor lists Reports records 1 to 20 minutes late (Google: 30 minutes to 3 hours;
+// TestMergeOneEventPerAction runs with those), so that the suite's polls see both feeds.
 func newGoogleVendor(t *testing.T, clk *clock.Fake) connectortest.Vendor {
+	return googleVendorWith(t, clk, time.Minute, 20*time.Minute)
+}
+
+func googleVendorWith(t *testing.T, clk *clock.Fake, lagMin, lagMax time.Duration) *googleVendor {
 	emu := gemu.New(gemu.Options{Seed: 21, Clock: clk, Users: 8, SuspendedUsers: 1, ArchivedUsers: 1, Groups: 3, FilesPerUser: 10,
 		FoldersPerUser: 2, SharedDrives: 2, FilesPerDrive: 6, RateLimitPerMinute: -1, TokenTTL: time.Hour,
-		ChangeRetention: streamRetention, ReportsLagMin: time.Minute, ReportsLagMax: 20 * time.Minute})
+		ChangeRetention: streamRetention, ReportsLagMin: lagMin, ReportsLagMax: lagMax})
 	srv := httptest.NewServer(emu.Handler())
 	t.Cleanup(func() { srv.Close(); emu.Close() })
 	return &googleVendor{t: t, emu: emu, url: srv.URL}

@@ -117,7 +117,8 @@ func (c Connector) Open(ctx context.Context, cfg connector.Config, deps connecto
 			Message: fmt.Sprintf("the service account key is not a Google service account JSON key (%v): download a new JSON key from the Cloud console", err)}}
 	}
 	var kf struct {
-		ClientID string `json:"client_id"`
+		ClientID  string `json:"client_id"`
+		ProjectID string `json:"project_id"`
 	}
 	_ = json.Unmarshal(key, &kf) // JWTConfigFromJSON read it already
 	if t := cfg.Value(sp, "token_url"); t != "" {
@@ -154,7 +155,7 @@ func (c Connector) Open(ctx context.Context, cfg connector.Config, deps connecto
 	s := &session{
 		hc: httpx.New(ho), jwt: *jc, deps: deps, log: deps.Log,
 		admin:           strings.ToLower(strings.TrimSpace(cfg.Value(sp, "admin_email"))),
-		clientIDFromKey: kf.ClientID,
+		clientIDFromKey: kf.ClientID, projectFromKey: kf.ProjectID,
 		customer:        customer, driveURL: driveURL, dirURL: dirURL,
 		sources: map[string]*oauth.Source{}, svcs: map[string]*services{},
 		folders: map[string]folder{}, members: map[string]string{},
@@ -171,6 +172,7 @@ type session struct {
 	admin string
 	// clientIDFromKey is the key's client_id: the id the admin console's delegation asks for.
 	clientIDFromKey string
+	projectFromKey  string // the key's project_id
 	customer        string // my_customer, a customer id, or a domain
 	driveURL        string
 	dirURL          string

@@ -19,7 +19,7 @@ func FuzzAdapt(f *testing.F) {
 			}
 			return
 		}
-		for _, r := range Adapt(a, Options{OwnApp: "app"}) {
+		for _, r := range Adapt(a, Options{OwnApps: []string{"app"}}) {
 			if r.VendorID == "" {
 				t.Fatal("a record without an id")
 			}

@@ -99,7 +99,7 @@ func (s *session) reportsChanges(ctx context.Context, pos string) (connector.Cha
 			s.log.Warn("google drive: a Reports API record could not be read", "err", err)
 			continue
 		}
-		for _, r := range Adapt(a, Options{OwnApp: s.clientIDFromKey}) {
+		for _, r := range Adapt(a, Options{OwnApps: s.ownApps()}) {
 			r.Feed = feedReports
 			out.Records = append(out.Records, r)
 		}
@@ -111,6 +111,17 @@ func (s *session) reportsChanges(ctx context.Context, pos string) (connector.Cha
 	}
 	out.Next = reportsCursor{Mark: cur.End, Floor: cur.Floor}.String()
 	return out, nil
+}
+
+// ownApps identify Telltale's own reads in the audit log (Options.OwnApps).
+func (s *session) ownApps() []string {
+	var out []string
+	for _, v := range []string{s.projectFromKey, s.clientIDFromKey} {
+		if v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 // SkipUndecodable: a Reports API record without the fields every record has.

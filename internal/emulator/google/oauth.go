@@ -169,16 +169,24 @@ func NewServiceAccountKey(email, clientID, tokenURL string) []byte {
 	return ServiceAccountKeyJSON(k, email, clientID, "other-key", tokenURL)
 }
 
+// projectOf is the project id of a service account's email (name@project.iam.gserviceaccount.com).
+func projectOf(email string) string {
+	if at := strings.Index(email, "@"); at >= 0 {
+		return strings.Split(email[at+1:], ".")[0]
+	}
+	return "telltale-emu"
+}
+
+// projectID is the service account's project id (its key's project_id).
+func (e *Emulator) projectID() string { return projectOf(e.o.ClientEmail) }
+
 // ServiceAccountKeyJSON encodes a service account key file.
 func ServiceAccountKeyJSON(k *rsa.PrivateKey, email, clientID, keyID, tokenURL string) []byte {
 	der, err := x509.MarshalPKCS8PrivateKey(k)
 	if err != nil {
 		panic(err)
 	}
-	project := "telltale-emu"
-	if at := strings.Index(email, "@"); at >= 0 {
-		project = strings.Split(email[at+1:], ".")[0]
-	}
+	project := projectOf(email)
 	b, _ := json.MarshalIndent(map[string]string{
 		"type": "service_account", "project_id": project, "private_key_id": keyID,
 		"private_key":  string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})),

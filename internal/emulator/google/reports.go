@@ -267,6 +267,12 @@ func (e *Emulator) reportRecord(i int) map[string]any {
 		} else {
 			ps = append(ps, pBool("owner_is_shared_drive", false), pStr("owner", owner))
 		}
+		if a.Detail["api"] == "true" {
+			// An action through the API names the application: the appendix's originating_app_id,
+			// "the Google Cloud project ID of the application that performed the action" (modelled
+			// as the service account key's project_id).
+			ps = append(ps, pStr("originating_app_id", e.projectID()))
+		}
 		return append(ps, pStr("doc_id", a.FileID), pStr("doc_type", a.DocType), pBool("is_encrypted", false),
 			pStr("doc_title", a.FileName), pStr("visibility", a.Visibility), pBool("actor_is_collaborator_account", false))
 	}
