@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"hash/fnv"
 	"net/http"
 	"net/url"
 	"path"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -180,10 +182,11 @@ func (s *session) actor(ctx context.Context, id *identitySet) string {
 // Record ids are "delta:<item id>:<action>:<detail>", the detail naming the change: the item's
 // lastModifiedDateTime (and the new name, parent or hash), so that the same state read twice (a
 // repeat within a round, a page read again after a crash) is the same record; a sharing change,
-// which does not move lastModifiedDateTime, takes the time it was read. The actor is the item's
+// which does not move lastModifiedDateTime, names the delta link it was read from. The actor is the item's
 // lastModifiedBy (createdBy for a creation); delta names none for deletions and sharing changes,
 // which the Management Activity API's records of the same actions fill (part 2, merge).
-func (s *session) itemRecords(ctx context.Context, d connector.Drive, it driveItem, f connector.File, known connector.KnownFile, had bool) ([]connector.Record, state, error) {
+// cursor is the delta link the item was read from.
+func (s *session) itemRecords(ctx context.Context, d connector.Drive, cursor string, it driveItem, f connector.File, known connector.KnownFile, had bool) ([]connector.Record, state, error) {
 	var out []connector.Record
 	modified := f.Modified
 	stamp := modified.UTC().Format(time.RFC3339)
@@ -267,8 +270,10 @@ func (s *session) itemRecords(ctx context.Context, d connector.Drive, it driveIt
 		e.User.Email = editor
 		add("modified", stamp+":"+f.Hash.QuickXor, e)
 	}
-	// Sharing: a sharing change does not move lastModifiedDateTime; it is dated when it is read.
-	shareAt, shareStamp := now, now.Format(time.RFC3339)
+	// Sharing: a sharing change does not move lastModifiedDateTime; it is dated when it is read,
+	// and its id names the delta link it was read from, so that the same page read again (a crash
+	// before ingest's commit) gives the same ids, and a later change of the same target new ones.
+	shareAt, shareStamp := now, "r"+linkTag(cursor)
 	if modified.After(known.Modified) {
 		shareAt, shareStamp = modified, stamp
 	}
@@ -315,6 +320,13 @@ func gained(before, after state) []string {
 		}
 	}
 	return out
+}
+
+// linkTag is a short stable tag of a delta link.
+func linkTag(link string) string {
+	h := fnv.New64a()
+	h.Write([]byte(link))
+	return strconv.FormatUint(h.Sum64(), 36)
 }
 
 // sharingState fills an event's sharing state from targets (a created file already shared).

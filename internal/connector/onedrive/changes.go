@@ -101,7 +101,7 @@ func (s *session) Changes(ctx context.Context, st connector.StreamSpec, cursor s
 			continue
 		}
 		f := s.file(ctx, d, it)
-		recs, st, err := s.itemRecords(ctx, d, it, f, k, had)
+		recs, st, err := s.itemRecords(ctx, d, cursor, it, f, k, had)
 		if err != nil {
 			return connector.ChangesPage{}, err
 		}

@@ -23,6 +23,8 @@ type fixture struct {
 	emu *memu.Emulator
 	srv *httptest.Server
 	clk *clock.Fake
+	// repeats: the emulator sends items again later in a delta round (Options.DeltaRepeat)
+	repeats bool
 
 	mu        sync.Mutex
 	downloads []string // the Authorization header of each request to a pre-authenticated URL
@@ -44,7 +46,7 @@ func newFixture(t *testing.T, o memu.Options) *fixture {
 	if o.DeltaRepeat == 0 {
 		o.DeltaRepeat = -1
 	}
-	f := &fixture{emu: memu.New(o), clk: clk}
+	f := &fixture{emu: memu.New(o), clk: clk, repeats: o.DeltaRepeat > 0}
 	h := f.emu.Handler()
 	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasPrefix(r.URL.Path, "/download/") {
