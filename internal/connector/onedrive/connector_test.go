@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"slices"
 	"sort"
 	"strings"
@@ -339,3 +340,60 @@ func sorted(s []string) []string {
 }
 
 func isThrottle(err error) bool { return errors.Is(err, httpx.ErrThrottled) }
+
+// TestDocumented: docs/connectors/onedrive.md names every permission, action and AADSTS code the
+// connector handles, and says it is not registered yet.
+func TestDocumented(t *testing.T) {
+	b, err := os.ReadFile("../../../docs/connectors/onedrive.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(b)
+	for _, s := range append(slices.Clone(Permissions), "file-created", "file-modified", "file-renamed", "file-moved", "file-deleted",
+		"file-restored", "file-shared", "file-unshared", "AADSTS7000215", "AADSTS700016", "AADSTS90002", "not registered") {
+		if !strings.Contains(doc, s) {
+			t.Errorf("docs/connectors/onedrive.md does not mention %s", s)
+		}
+	}
+}
+
+// TestLinksStayOnGraph: a link from a page is followed only under the configured Graph URL, so
+// the bearer token goes nowhere else.
+func TestLinksStayOnGraph(t *testing.T) {
+	f := newFixture(t, memu.Options{Users: 4})
+	s := f.open(t)
+	for _, l := range []string{"https://evil.example/v1.0/drives", f.srv.URL + "/v1.0.evil/x", "http://127.0.0.1:1/v1.0/x"} {
+		if _, err := s.api.resolve(l); !errors.Is(err, connector.ErrMalformed) {
+			t.Errorf("%s: %v", l, err)
+		}
+	}
+	_, err := s.Index(context.Background(), f.drive(f.licensed()[1]), "https://evil.example/v1.0/drives/x/root/delta")
+	if !errors.Is(err, connector.ErrMalformed) {
+		t.Errorf("a crawl cursor off Graph: %v", err)
+	}
+}
+
+// TestDrivesRefused: without Files.Read.All every user's drive is inaccessible with the reason,
+// and reading it says so.
+func TestDrivesRefused(t *testing.T) {
+	f := newFixture(t, memu.Options{Users: 4, UnlicensedUsers: 1})
+	f.emu.SetConsent([]string{memu.RoleUserReadAll, memu.RoleGroupMemberReadAll})
+	s := f.open(t)
+	got, _ := discover(t, s, connector.Scope{Kind: "all"})
+	enabled := 0 // licensed or not: a refused call cannot tell which users have a OneDrive
+	for _, u := range f.emu.Users() {
+		if u.Enabled {
+			enabled++
+		}
+	}
+	if len(got) != enabled {
+		t.Errorf("%d drives, want %d", len(got), enabled)
+	}
+	for _, d := range got {
+		if !strings.Contains(d.Inaccessible, PermFilesReadAll) {
+			t.Errorf("drive %+v: want inaccessible naming %s", d, PermFilesReadAll)
+		}
+		_, err := s.Index(context.Background(), d, "")
+		mustSay(t, err, connector.ErrInaccessible, PermFilesReadAll)
+	}
+}
