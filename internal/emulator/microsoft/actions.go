@@ -175,7 +175,7 @@ func (e *Emulator) Edit(actor, id string, content []byte) error {
 func (e *Emulator) Rename(actor, id, name string) error {
 	return e.act(actor, id, func(u *user, it *item) (string, map[string]string, error) {
 		old := it.name
-		it.name = e.uniqueName(it.parent, name)
+		it.name = e.uniqueNameFor(it.parent, name, it)
 		e.changed(u, it)
 		op := "FileRenamed"
 		if it.folder {
@@ -203,7 +203,7 @@ func (e *Emulator) Move(actor, id, folder string) error {
 		}
 		from := it.parent
 		it.parent = dest
-		it.name = e.uniqueName(dest, it.name)
+		it.name = e.uniqueNameFor(dest, it.name, it)
 		e.changed(u, it)
 		op := "FileMoved"
 		if it.folder {

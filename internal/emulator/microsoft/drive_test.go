@@ -506,3 +506,42 @@ func TestReadsDoNotChangeTheTenant(t *testing.T) {
 		}
 	}
 }
+
+// TestMoveAndRenameKeepAFreeName: an item moved, or renamed to a different case of its own name,
+// keeps the name when no other item in the folder has it (it is no sibling of itself); a name
+// taken by another item is still made unique. Found by the OneDrive connector's tests: every move
+// used to rename the item to "<name> 1", so a move read as a move and a rename.
+func TestMoveAndRenameKeepAFreeName(t *testing.T) {
+	h := newHarness(t, Options{Users: 3, FilesPerUser: 2, FoldersPerUser: 1})
+	u := h.emu.Users()[1]
+	dir, err := h.emu.CreateFolder(u.UPN, "", "Target")
+	must(t, err)
+	id, err := h.emu.Upload(u.UPN, "", "unique name.txt", []byte("x"))
+	must(t, err)
+	name := func(id string) string {
+		for _, it := range h.emu.Items(u.DriveID) {
+			if it.ID == id {
+				return it.Name
+			}
+		}
+		return ""
+	}
+	must(t, h.emu.Move(u.UPN, id, dir))
+	if n := name(id); n != "unique name.txt" {
+		t.Errorf("moved into a folder without that name: %q", n)
+	}
+	must(t, h.emu.Rename(u.UPN, id, "Unique Name.txt"))
+	if n := name(id); n != "Unique Name.txt" {
+		t.Errorf("renamed to another case of its name: %q", n)
+	}
+	other, err := h.emu.Upload(u.UPN, "", "Unique Name.txt", []byte("y"))
+	must(t, err)
+	must(t, h.emu.Move(u.UPN, other, dir))
+	names := map[string]string{}
+	for _, it := range h.emu.Items(u.DriveID) {
+		names[it.ID] = it.Name
+	}
+	if names[id] != "Unique Name.txt" || names[other] != "Unique Name 1.txt" {
+		t.Errorf("names %q and %q, want %q and %q", names[id], names[other], "Unique Name.txt", "Unique Name 1.txt")
+	}
+}

@@ -318,9 +318,15 @@ func (e *Emulator) newItem(u *user, parent *item, name string, folder bool, cont
 // refuses duplicates with nameAlreadyExists or renames on conflictBehavior=rename; uploads here
 // take the rename behaviour).
 func (e *Emulator) uniqueName(parent *item, name string) string {
+	return e.uniqueNameFor(parent, name, nil)
+}
+
+// uniqueNameFor is uniqueName for an item that is (or is about to be) in parent: the item itself
+// is not a sibling, so a move or rename whose name is free keeps it.
+func (e *Emulator) uniqueNameFor(parent *item, name string, self *item) string {
 	taken := func(n string) bool {
 		for _, s := range parent.drive.items {
-			if s.parent == parent && !s.deleted && strings.EqualFold(s.name, n) {
+			if s != self && s.parent == parent && !s.deleted && strings.EqualFold(s.name, n) {
 				return true
 			}
 		}

@@ -1,0 +1,196 @@
+// Package onedrive is the OneDrive for Business data connector (issue 15, part 1): Entra ID users
+// and groups through Microsoft Graph, each in-scope user's OneDrive crawled with driveItem delta
+// and then followed by that drive's own delta stream, whose file states become action records by
+// comparison with the file index; content downloaded through Graph's pre-authenticated URLs. It
+// talks to Graph and Entra ID with a thin REST client (client.go) over Telltale's httpx and the
+// kit's client-credentials token source: no msgraph-sdk-go, no azidentity (vendor NOTES 3f and
+// Corrections 7). The Office 365 Management Activity API (who did what: downloads, views, the
+// actor of deletes and shares) is part 2; until then the connector is not registered
+// (internal/connector/all), see docs/connectors/onedrive.md.
+package onedrive
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/telltale-dev/telltale/internal/connector"
+	"github.com/telltale-dev/telltale/internal/httpx"
+)
+
+// Microsoft's endpoints: the Entra ID authority (the token URL is {authority}/{tenant}/oauth2/v2.0/token)
+// and Graph v1.0.
+const (
+	DefaultLoginURL = "https://login.microsoftonline.com"
+	DefaultGraphURL = "https://graph.microsoft.com/v1.0"
+)
+
+// The Graph application permissions (app roles) the connector needs, all read-only.
+const (
+	PermFilesReadAll       = "Files.Read.All"
+	PermUserReadAll        = "User.Read.All"
+	PermGroupMemberReadAll = "GroupMember.Read.All"
+)
+
+// Permissions are the application permissions to grant, in the order the Entra admin center
+// lists them.
+var Permissions = []string{PermFilesReadAll, PermGroupMemberReadAll, PermUserReadAll}
+
+// graphScope is the client-credentials scope of Graph: every application permission consented.
+const graphScope = "https://graph.microsoft.com/.default"
+
+// Connector is the OneDrive for Business data connector.
+type Connector struct{}
+
+var _ connector.Connector = Connector{}
+
+// New returns the OneDrive for Business connector.
+func New() Connector { return Connector{} }
+
+// deltaKey names each drive's delta stream; it is also the feed of its records (Record.Feed), so
+// that the Management Activity API's records of the same actions (part 2) merge with them.
+const deltaKey = "delta"
+
+// Spec declares the OneDrive settings, permissions and setup steps.
+func (Connector) Spec() connector.Spec {
+	return connector.Spec{
+		Service: "onedrive", Title: "OneDrive for Business", ServiceType: "cloud",
+		// quickXorHash is the one hash OneDrive for Business guarantees (NOTES 3a); Telltale's MD5
+		// and SHA-256 are computed by downloading.
+		Hashes: []string{"quick_xor"},
+		Fields: []connector.Field{
+			{Name: "tenant_id", Label: "Directory (tenant) ID", Required: true, Tenant: true,
+				Help: "Entra admin center > Identity > Overview > Tenant ID (a GUID); the tenant's verified domain also works."},
+			{Name: "client_id", Label: "Application (client) ID", Required: true,
+				Help: "Entra admin center > App registrations > your app > Overview > Application (client) ID."},
+			{Name: "client_secret", Label: "Client secret", Required: true, Secret: true,
+				Help: "App registrations > your app > Certificates & secrets > New client secret: paste its Value (not its Secret ID)."},
+			{Name: "login_url", Label: "Entra ID authority", Default: DefaultLoginURL, Advanced: true, URL: true,
+				Help: "Only for a national cloud, a proxy or the built-in emulator: the authority tokens are requested from."},
+			{Name: "graph_url", Label: "Microsoft Graph URL", Default: DefaultGraphURL, Advanced: true, URL: true,
+				Help: "Only for a national cloud, a proxy or the built-in emulator (ends in /v1.0)."},
+		},
+		Permissions: []connector.Permission{
+			{Name: PermFilesReadAll, Why: "to crawl every in-scope user's OneDrive with delta, follow each drive's changes, read who a changed file is shared with, and download content for MD5/SHA-256 (R3.2, R3.5, R3.10); read-only: Telltale never writes, moves or deletes content (R1.12)"},
+			{Name: PermGroupMemberReadAll, Why: "to resolve a groups scope into its members, nested groups included (R2.5-R2.7)"},
+			{Name: PermUserReadAll, Why: "to list the tenant's users, skip disabled accounts (R3.9), find each user's OneDrive and name the people who change files"},
+		},
+		Steps: []string{
+			"In the Microsoft Entra admin center open Identity > Applications > App registrations > New registration; name it (e.g. Telltale), choose 'Accounts in this organizational directory only' and register.",
+			"On the app's Overview copy the Application (client) ID and the Directory (tenant) ID.",
+			"Open Certificates & secrets > Client secrets > New client secret; copy its Value at once (it is shown once) and note when it expires.",
+			"Open API permissions > Add a permission > Microsoft Graph > Application permissions and add exactly the permissions listed below.",
+			"Click 'Grant admin consent for <your organization>' (a Global Administrator or Privileged Role Administrator must do it), or open the admin-consent URL Telltale shows, then Verify.",
+		},
+		DiscoveryInterval: 8 * time.Hour, // R3.4: new OneDrives within 8 hours
+		PollInterval:      5 * time.Minute,
+		DriveLimit:        55000, // R1.9
+		// A delta round may repeat an item (Graph: "use the last occurrence"), and a resync re-reads
+		// a whole drive; the Management Activity API (part 2) will re-read a 24 h overlap and keeps
+		// content 7 days (NOTES 3b): its records can come again for that long.
+		DedupeHorizon: 7 * 24 * time.Hour,
+		// Delta's file state (name, path, size, quickXorHash) wins over the Management Activity
+		// API's when their events merge (part 2).
+		StateFeed:    deltaKey,
+		MergeHorizon: 3 * 24 * time.Hour,
+	}
+}
+
+// Open starts a session: it checks the settings and the URLs (the SSRF guard) and calls nothing.
+func (c Connector) Open(ctx context.Context, cfg connector.Config, deps connector.Deps) (connector.Session, error) {
+	sp := c.Spec()
+	if err := sp.Validate(cfg); err != nil {
+		return nil, err
+	}
+	deps = deps.WithDefaults()
+	tenant := strings.TrimSpace(cfg.Value(sp, "tenant_id"))
+	if tenant == "" {
+		tenant = cfg.TenantID
+	}
+	login := strings.TrimRight(cfg.Value(sp, "login_url"), "/")
+	graph := strings.TrimRight(cfg.Value(sp, "graph_url"), "/")
+	guard := &httpx.Guard{AllowLoopback: deps.AllowLoopback}
+	for _, u := range []struct{ name, v, def string }{{"login_url", login, DefaultLoginURL}, {"graph_url", graph, DefaultGraphURL}} {
+		if u.v == u.def {
+			continue // Microsoft's own: checked when dialed (the guard's transport), not resolved here
+		}
+		if err := guard.CheckURL(u.v); err != nil {
+			return nil, connector.ConfigError{{Field: u.name, Message: fmt.Sprintf("onedrive: %s: %v", u.name, err)}}
+		}
+	}
+	onThrottle := deps.OnThrottle
+	ho := httpx.Options{
+		Timeout: 60 * time.Second, Guard: guard, Log: deps.Log, UserAgent: "ISV|Telltale|telltale-onedrive/1",
+		// Graph's pre-authenticated download URLs must not get the bearer token (noAuthOnRedirect).
+		Transport: noAuthOnRedirect{guard.Transport()},
+		OnThrottle: func(_ string, until time.Time) {
+			if onThrottle != nil {
+				onThrottle(until)
+			}
+		},
+	}
+	if deps.Sleep != nil {
+		ho.Now, ho.Sleep = deps.Clock.Now, deps.Sleep
+	}
+	hc := httpx.New(ho)
+	s := &session{
+		deps: deps, log: deps.Log, tenant: tenant, clientID: strings.TrimSpace(cfg.Value(sp, "client_id")),
+		login: login, graph: graph,
+		folders: map[string]folder{}, people: map[string]string{},
+	}
+	s.api = newGraphClient(hc, s, cfg.Value(sp, "client_secret"))
+	return s, nil
+}
+
+// session is one connection's work with Microsoft.
+type session struct {
+	api      *graphClient
+	deps     connector.Deps
+	log      *slog.Logger
+	tenant   string
+	clientID string
+	login    string // authority, no trailing slash
+	graph    string // Graph v1.0 base, no trailing slash
+
+	mu      sync.Mutex
+	folders map[string]folder // folder item id -> name and parent, for paths (delta has no parentReference.path)
+	people  map[string]string // Entra user id -> userPrincipalName (lower case), for actors
+}
+
+var _ connector.Session = (*session)(nil)
+
+func (s *session) Close() error { return nil }
+
+// Streams has no tenant-wide stream yet: the Management Activity API's Audit.SharePoint feed is
+// part 2 of issue 15.
+func (s *session) Streams() []connector.StreamSpec { return nil }
+
+// Deliver refuses every notification: Graph change notifications are not built yet (part 2), so
+// no subscription points here and drives are polled.
+func (s *session) Deliver(context.Context, connector.Push) (connector.Delivery, error) {
+	return connector.Delivery{}, &connector.WebhookRefusal{Reason: connector.WebhookNoKeys,
+		Detail: "the OneDrive connector makes no Graph subscriptions yet: its drives are polled"}
+}
+
+// adminConsentURL is where a Global Administrator grants the app's permissions in the tenant.
+func (s *session) adminConsentURL() string {
+	return s.login + "/" + s.tenant + "/adminconsent?client_id=" + s.clientID
+}
+
+// noAuthOnRedirect drops the Authorization header from a request made by following a redirect:
+// Graph's content download answers 302 to a pre-authenticated URL ("the URL is pre-authenticated;
+// no Authorization header is needed"), which must never see the bearer token, whatever its host
+// (net/http keeps the header when the host is the same, as with the emulator).
+type noAuthOnRedirect struct{ next http.RoundTripper }
+
+func (t noAuthOnRedirect) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Response != nil && req.Header.Get("Authorization") != "" {
+		req = req.Clone(req.Context())
+		req.Header.Del("Authorization")
+	}
+	return t.next.RoundTrip(req)
+}

@@ -1,0 +1,297 @@
+package onedrive
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/telltale-dev/telltale/internal/connector"
+	"github.com/telltale-dev/telltale/internal/connector/kit/paging"
+)
+
+// usersPage is the directory's largest page ($top 1..999, user-list); a variable for tests.
+var usersPage = 999
+
+// userFields are the user properties discovery reads (accountEnabled needs $select).
+const userFields = "id,userPrincipalName,mail,displayName,accountEnabled"
+
+type graphUser struct {
+	ID                string `json:"id"`
+	UserPrincipalName string `json:"userPrincipalName"`
+	Mail              string `json:"mail"`
+	DisplayName       string `json:"displayName"`
+	AccountEnabled    *bool  `json:"accountEnabled"`
+	ODataType         string `json:"@odata.type"`
+}
+
+// upn is the user's sign-in name, lower case: the drive's owner and the actor of its events.
+func (u graphUser) upn() string { return strings.ToLower(strings.TrimSpace(u.UserPrincipalName)) }
+
+type usersPageJSON struct {
+	Value    []graphUser `json:"value"`
+	NextLink string      `json:"@odata.nextLink"`
+}
+
+type graphDrive struct {
+	ID        string `json:"id"`
+	DriveType string `json:"driveType"`
+	Name      string `json:"name"`
+}
+
+// Verify mints a fresh token (the secret, the application and the tenant are checked there),
+// then calls Graph as discovery will: the users list (User.Read.All), the groups list
+// (GroupMember.Read.All) and users' drives (Files.Read.All), so a permission granted without
+// admin consent, or not granted, is named here rather than found by a failing collection. It
+// returns the tenant as configured (its id or verified domain).
+func (s *session) Verify(ctx context.Context) (string, error) {
+	s.api.tokens.Invalidate("") // check the credentials as they are now
+	var users usersPageJSON
+	if err := s.api.get(ctx, "/users?$top=5&$select="+userFields, PermUserReadAll, nil, &users); err != nil {
+		return "", s.denied(err, PermUserReadAll, "listing users")
+	}
+	var groups struct {
+		Value []struct {
+			ID string `json:"id"`
+		} `json:"value"`
+	}
+	if err := s.api.get(ctx, "/groups?$top=1&$select=id,displayName", PermGroupMemberReadAll, nil, &groups); err != nil {
+		return "", s.denied(err, PermGroupMemberReadAll, "listing groups")
+	}
+	for _, u := range users.Value {
+		var d graphDrive
+		err := s.api.get(ctx, "/users/"+url.PathEscape(u.ID)+"/drive?$select=id,driveType,name", PermFilesReadAll, nil, &d)
+		if err == nil || isStatus(err, http.StatusNotFound) {
+			break // a drive, or a user without a OneDrive: the permission is there either way
+		}
+		return "", s.denied(err, PermFilesReadAll, "reading the OneDrive of "+u.UserPrincipalName)
+	}
+	return s.tenant, nil
+}
+
+// Discover pages the tenant's users and emits, for each enabled in-scope user with a OneDrive, the
+// drive (vendor id: Graph's drive id; owner: the userPrincipalName). Disabled accounts are skipped
+// and counted (R3.9). A user Graph answers 404 for has no OneDrive (no license, or never signed in
+// so never provisioned): there is nothing to monitor, so it is skipped, not an inaccessible drive,
+// which would put a tenant with many unlicensed accounts (frontline, shared mailboxes) in Error
+// (R1.5 counts inaccessible drives); discovery finds the drive once it is provisioned (R3.4).
+// Any other refusal of one user's drive makes that drive Inaccessible with the reason.
+func (s *session) Discover(ctx context.Context, scope connector.Scope, emit func([]connector.Drive) error) (connector.Discovery, error) {
+	var res connector.Discovery
+	want := func(graphUser) bool { return true }
+	switch scope.Kind {
+	case "users":
+		set := map[string]bool{}
+		for _, u := range scope.Users {
+			set[strings.ToLower(strings.TrimSpace(u))] = true
+		}
+		want = func(u graphUser) bool { return set[u.upn()] || (u.Mail != "" && set[strings.ToLower(u.Mail)]) }
+	case "groups":
+		members, missing, err := s.groupMembers(ctx, scope.Groups)
+		if err != nil {
+			return res, err
+		}
+		res.MissingGroups = missing
+		want = func(u graphUser) bool { return members[u.ID] }
+	}
+	guard := paging.New("graph users", 0)
+	next := "/users?$top=" + fmt.Sprint(usersPage) + "&$select=" + userFields
+	for next != "" {
+		var page usersPageJSON
+		if err := s.api.get(ctx, next, PermUserReadAll, nil, &page); err != nil {
+			return res, s.denied(err, PermUserReadAll, "listing users")
+		}
+		var ds []connector.Drive
+		for _, u := range page.Value {
+			s.remember(u)
+			if !want(u) {
+				continue
+			}
+			if u.AccountEnabled != nil && !*u.AccountEnabled {
+				res.SkippedInactive++ // R3.9
+				continue
+			}
+			d, ok, err := s.userDrive(ctx, u)
+			if err != nil {
+				return res, err
+			}
+			if ok {
+				ds = append(ds, d)
+			}
+		}
+		if len(ds) > 0 {
+			if err := emit(ds); err != nil {
+				return res, err
+			}
+		}
+		next = page.NextLink
+		if next != "" {
+			if err := guard.Next(next); err != nil {
+				return res, err
+			}
+		}
+	}
+	return res, nil
+}
+
+// userDrive is u's OneDrive; ok false when u has none (404).
+func (s *session) userDrive(ctx context.Context, u graphUser) (connector.Drive, bool, error) {
+	var gd graphDrive
+	err := s.api.get(ctx, "/users/"+url.PathEscape(u.ID)+"/drive?$select=id,driveType,name", PermFilesReadAll, nil, &gd)
+	name := u.DisplayName
+	if name == "" {
+		name = u.upn()
+	}
+	switch {
+	case err == nil && gd.ID != "":
+		return connector.Drive{VendorID: gd.ID, Kind: "user", Owner: u.upn(), Name: name}, true, nil
+	case err == nil:
+		return connector.Drive{}, false, fmt.Errorf("%w: onedrive: the drive of %s has no id", connector.ErrMalformed, u.upn())
+	case isStatus(err, http.StatusNotFound):
+		s.log.Debug("onedrive: user without a OneDrive skipped", "user", u.upn())
+		return connector.Drive{}, false, nil
+	case isStatus(err, http.StatusForbidden), isStatus(err, http.StatusLocked):
+		ge, _ := asGraphError(err)
+		// No drive id without an answer: the user's id stands for the drive, marked inaccessible.
+		return connector.Drive{VendorID: "user:" + u.ID, Kind: "user", Owner: u.upn(), Name: name,
+			Inaccessible: fmt.Sprintf("Microsoft Graph refused the OneDrive of %s (%d %s: %s): check that the app has the application permission %s with admin consent and that the OneDrive is not locked", u.upn(), ge.Status, ge.Code, ge.Message, PermFilesReadAll)}, true, nil
+	}
+	return connector.Drive{}, false, refusedToken(err)
+}
+
+// groupMembers resolves scope groups (by exact display name, R2.5, or mail address) to the ids of
+// their user members, nested groups included (transitiveMembers); groups the tenant does not
+// have are missing (looked up again later, R2.6).
+func (s *session) groupMembers(ctx context.Context, groups []string) (map[string]bool, []string, error) {
+	type g struct{ ID, DisplayName, Mail string }
+	var all []g
+	guard := paging.New("graph groups", 0)
+	next := "/groups?$top=999&$select=id,displayName,mail"
+	for next != "" {
+		var page struct {
+			Value []struct {
+				ID          string `json:"id"`
+				DisplayName string `json:"displayName"`
+				Mail        string `json:"mail"`
+			} `json:"value"`
+			NextLink string `json:"@odata.nextLink"`
+		}
+		if err := s.api.get(ctx, next, PermGroupMemberReadAll, nil, &page); err != nil {
+			return nil, nil, s.denied(err, PermGroupMemberReadAll, "listing groups")
+		}
+		for _, x := range page.Value {
+			all = append(all, g{x.ID, x.DisplayName, x.Mail})
+		}
+		next = page.NextLink
+		if next != "" {
+			if err := guard.Next(next); err != nil {
+				return nil, nil, err
+			}
+		}
+	}
+	members := map[string]bool{}
+	var missing []string
+	for _, name := range groups {
+		key := strings.TrimSpace(name)
+		var ids []string
+		for _, x := range all {
+			if x.DisplayName == key || (strings.Contains(key, "@") && strings.EqualFold(x.Mail, key)) {
+				ids = append(ids, x.ID)
+			}
+		}
+		if len(ids) == 0 {
+			missing = append(missing, name)
+			continue
+		}
+		for _, id := range ids {
+			found, err := s.transitiveUsers(ctx, id)
+			if isStatus(err, http.StatusNotFound) {
+				continue // deleted since it was listed
+			}
+			if err != nil {
+				return nil, nil, err
+			}
+			for _, m := range found {
+				members[m] = true
+			}
+		}
+	}
+	return members, missing, nil
+}
+
+// transitiveUsers lists the ids of a group's user members, nested groups expanded.
+func (s *session) transitiveUsers(ctx context.Context, groupID string) ([]string, error) {
+	var out []string
+	guard := paging.New("graph members of group "+groupID, 0)
+	next := "/groups/" + url.PathEscape(groupID) + "/transitiveMembers?$top=999&$select=id,userPrincipalName,mail,displayName"
+	for next != "" {
+		var page usersPageJSON
+		if err := s.api.get(ctx, next, PermGroupMemberReadAll, nil, &page); err != nil {
+			if isStatus(err, http.StatusNotFound) {
+				return nil, err
+			}
+			return nil, s.denied(err, PermGroupMemberReadAll, "listing the members of group "+groupID)
+		}
+		for _, m := range page.Value {
+			if m.ODataType == "" || m.ODataType == "#microsoft.graph.user" {
+				out = append(out, m.ID)
+				s.remember(m)
+			}
+		}
+		next = page.NextLink
+		if next != "" {
+			if err := guard.Next(next); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return out, nil
+}
+
+// maxPeople bounds the session's user map; past it the map starts again.
+const maxPeople = 200000
+
+// remember keeps a user's userPrincipalName by id, to name the actors of delta items (Graph's
+// identities carry an id and a display name).
+func (s *session) remember(u graphUser) {
+	if u.ID == "" || u.upn() == "" {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.people) >= maxPeople {
+		s.people = map[string]string{}
+	}
+	s.people[u.ID] = u.upn()
+}
+
+// person is the userPrincipalName of a user id: from the session's map, or asked of Graph once.
+// "" when Graph does not know the id (an external or deleted user).
+func (s *session) person(ctx context.Context, id string) string {
+	if id == "" {
+		return ""
+	}
+	s.mu.Lock()
+	upn, ok := s.people[id]
+	s.mu.Unlock()
+	if ok {
+		return upn
+	}
+	var u graphUser
+	err := s.api.get(ctx, "/users/"+url.PathEscape(id)+"?$select=id,userPrincipalName", PermUserReadAll, nil, &u)
+	if err != nil {
+		if !isStatus(err, http.StatusNotFound) && !errors.Is(err, context.Canceled) {
+			s.log.Debug("onedrive: cannot name a user", "id", id, "err", err)
+		}
+		if isStatus(err, http.StatusNotFound) {
+			s.mu.Lock()
+			s.people[id] = ""
+			s.mu.Unlock()
+		}
+		return ""
+	}
+	s.remember(u)
+	return u.upn()
+}
