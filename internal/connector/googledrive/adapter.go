@@ -2,8 +2,8 @@ package googledrive
 
 import (
 	"fmt"
-	"slices"
 	"path"
+	"slices"
 	"strings"
 	"time"
 

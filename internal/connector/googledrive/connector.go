@@ -156,7 +156,7 @@ func (c Connector) Open(ctx context.Context, cfg connector.Config, deps connecto
 		hc: httpx.New(ho), jwt: *jc, deps: deps, log: deps.Log,
 		admin:           strings.ToLower(strings.TrimSpace(cfg.Value(sp, "admin_email"))),
 		clientIDFromKey: kf.ClientID, projectFromKey: kf.ProjectID,
-		customer:        customer, driveURL: driveURL, dirURL: dirURL,
+		customer: customer, driveURL: driveURL, dirURL: dirURL,
 		sources: map[string]*oauth.Source{}, svcs: map[string]*services{},
 		folders: map[string]folder{}, members: map[string]string{},
 	}
