@@ -109,7 +109,7 @@ func (s *Service) stream(ctx context.Context, w store.Work) (time.Time, error) {
 		}
 		if !page.More {
 			every := sp.Every
-			if every <= 0 {
+			if every <= 0 || s.o.PollInterval > 0 { // the operator's --poll-interval wins
 				every = s.pollInterval(ss.spec)
 			}
 			return s.clock.Now().Add(every), nil

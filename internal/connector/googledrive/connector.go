@@ -65,6 +65,8 @@ func (Connector) Spec() connector.Spec {
 				Help: "A super administrator of the domain: Telltale acts as this user (domain-wide delegation) to list users, groups and shared drives."},
 			{Name: "customer", Label: "Customer ID or primary domain", Tenant: true, Default: "my_customer",
 				Help: "Admin console > Account > Account settings > Customer ID (or the primary domain); empty: the admin's own account. Verify records the customer ID."},
+			{Name: "reports_overlap", Label: "Reports API overlap", Default: reportsOverlap.String(), Advanced: true,
+				Help: "How far back each poll of the Reports API reads again (a Go duration, 1m to 48h): Google lists Drive activity 30 minutes to 3 hours late, so a shorter overlap can miss actions. Shorten only for the built-in emulator."},
 			{Name: "token_url", Label: "Token URL", Advanced: true, URL: true,
 				Help: "Only for the built-in emulator or a proxy: replaces the key's token_uri."},
 			{Name: "drive_url", Label: "Drive API URL", Default: DefaultDriveURL, Advanced: true, URL: true,
@@ -148,6 +150,11 @@ func (c Connector) Open(ctx context.Context, cfg connector.Config, deps connecto
 	if deps.Sleep != nil {
 		ho.Now, ho.Sleep = deps.Clock.Now, deps.Sleep
 	}
+	overlap, err := time.ParseDuration(cmpOr(cfg.Value(sp, "reports_overlap"), reportsOverlap.String()))
+	if err != nil || overlap < time.Minute || overlap > 48*time.Hour {
+		return nil, connector.ConfigError{{Field: "reports_overlap",
+			Message: fmt.Sprintf("the Reports API overlap %q is not a duration between 1m and 48h (for example 3h15m)", cfg.Value(sp, "reports_overlap"))}}
+	}
 	customer := cfg.Value(sp, "customer")
 	if customer == "" {
 		customer = cmpOr(cfg.TenantID, "my_customer")
@@ -156,7 +163,7 @@ func (c Connector) Open(ctx context.Context, cfg connector.Config, deps connecto
 		hc: httpx.New(ho), jwt: *jc, deps: deps, log: deps.Log,
 		admin:           strings.ToLower(strings.TrimSpace(cfg.Value(sp, "admin_email"))),
 		clientIDFromKey: kf.ClientID, projectFromKey: kf.ProjectID,
-		customer: customer, driveURL: driveURL, dirURL: dirURL,
+		customer: customer, driveURL: driveURL, dirURL: dirURL, overlap: overlap,
 		sources: map[string]*oauth.Source{}, svcs: map[string]*services{},
 		folders: map[string]folder{}, members: map[string]string{},
 	}
@@ -172,8 +179,9 @@ type session struct {
 	admin string
 	// clientIDFromKey is the key's client_id: the id the admin console's delegation asks for.
 	clientIDFromKey string
-	projectFromKey  string // the key's project_id
-	customer        string // my_customer, a customer id, or a domain
+	projectFromKey  string        // the key's project_id
+	customer        string        // my_customer, a customer id, or a domain
+	overlap         time.Duration // how far back each Reports API poll reads again
 	driveURL        string
 	dirURL          string
 

@@ -66,7 +66,7 @@ func (s *session) reportsChanges(ctx context.Context, pos string) (connector.Cha
 	}
 	if cur.Start.IsZero() {
 		now := s.deps.Clock.Now().UTC().Truncate(time.Second)
-		cur.Start, cur.End = cur.Mark.Add(-reportsOverlap), now
+		cur.Start, cur.End = cur.Mark.Add(-s.overlap), now
 		if cur.Start.Before(cur.Floor) {
 			cur.Start = cur.Floor
 		}

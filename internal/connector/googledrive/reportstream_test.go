@@ -160,3 +160,35 @@ func sameRecord(a, b connector.Record) bool {
 	jb, _ := json.Marshal(b)
 	return string(ja) == string(jb)
 }
+
+// TestReportsOverlapSetting: the overlap is an advanced setting; a value outside 1m..48h is
+// refused at Open naming the field; a valid one opens, and a poll moves the watermark from the
+// stream's start.
+func TestReportsOverlapSetting(t *testing.T) {
+	f := newFixture(t, gemu.Options{Users: 4})
+	key := f.emu.ServiceAccountKey(f.tokenURL())
+	for _, bad := range []string{"5s", "72h", "soon"} {
+		cfg := f.config(key, f.admin())
+		cfg.Settings["reports_overlap"] = bad
+		_, err := New().Open(context.Background(), cfg, connector.Deps{AllowLoopback: true, Clock: f.clk})
+		var ce connector.ConfigError
+		if !errors.As(err, &ce) || len(ce) != 1 || ce[0].Field != "reports_overlap" {
+			t.Errorf("overlap %q: %v, want a ConfigError on reports_overlap", bad, err)
+		}
+	}
+	cfg := f.config(key, f.admin())
+	cfg.Settings["reports_overlap"] = "10m"
+	s, err := New().Open(context.Background(), cfg, connector.Deps{AllowLoopback: true, Clock: f.clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pos, _ := s.StreamStart(context.Background(), reportsSpec())
+	f.clk.Advance(time.Hour)
+	p, err := s.Changes(context.Background(), reportsSpec(), pos)
+	must(t, err)
+	var c reportsCursor
+	must(t, json.Unmarshal([]byte(p.Next), &c))
+	if !c.Mark.Equal(c.Floor.Add(time.Hour)) {
+		t.Errorf("cursor after a poll: %+v", c)
+	}
+}
