@@ -18,23 +18,27 @@ import (
 	"github.com/telltale-dev/telltale/internal/config"
 	"github.com/telltale-dev/telltale/internal/connection"
 	boxemu "github.com/telltale-dev/telltale/internal/emulator/box"
+	googleemu "github.com/telltale-dev/telltale/internal/emulator/google"
 	"github.com/telltale-dev/telltale/internal/settings"
 	"github.com/telltale-dev/telltale/internal/store"
 )
 
-// demoConnection is the display name of the demo's Box connection.
-const demoConnection = "Box (demo emulator)"
+// demoConnection and demoGoogleConnection are the display names of the demo's connections.
+const (
+	demoConnection       = "Box (demo emulator)"
+	demoGoogleConnection = "Google Drive (demo emulator)"
+)
 
 func (e *env) demoCmd() *cobra.Command {
-	var users int
+	var users, googleUsers int
 	var every time.Duration
 	cmd := &cobra.Command{
 		Use:   "demo",
-		Short: "Run Telltale on SQLite against a built-in Box emulator with a simulated organization",
+		Short: "Run Telltale on SQLite against built-in Box and Google Workspace emulators with simulated organizations",
 		Long: `Run a Telltale node on embedded SQLite (in --data-dir, default a new temporary directory) together
-with the built-in Box API emulator on loopback. A simulated organization produces activity, a Box
-connection to it is added, and events start arriving within seconds. Prints the console URL and
-the demo login. Nothing leaves this machine.
+with the built-in Box and Google Workspace API emulators on loopback. Simulated organizations produce
+activity, a Box and a Google Drive connection to them are added, and events start arriving within
+seconds. Prints the console URL and the demo login. Nothing leaves this machine.
 
 Demo mode always lets vendor URLs point at loopback, whatever --allow-loopback-vendors says: its
 emulator serves on loopback. Use "telltale serve" for anything but a demo.`,
@@ -56,7 +60,7 @@ emulator serves on loopback. Use "telltale serve" for anything but a demo.`,
 				cfg.DiscoveryEvery = time.Minute
 			}
 			cfg.AllowLoopback = true
-			fmt.Fprintf(e.stderr, "Telltale demo starting (compiling is done): opening the data in %s and starting the Box emulator\n", cfg.DataDir)
+			fmt.Fprintf(e.stderr, "Telltale demo starting (compiling is done): opening the data in %s and starting the Box and Google Workspace emulators\n", cfg.DataDir)
 			ctx := cmd.Context()
 			log := newLogger(e.stderr, cfg)
 			epoch, err := demoEpoch(cfg.DataDir)
@@ -68,11 +72,21 @@ emulator serves on loopback. Use "telltale serve" for anything but a demo.`,
 				return err
 			}
 			defer stopEmu()
+			gemu, googleURL, stopGoogle, err := startGoogleEmulator(ctx, googleemu.Options{Seed: 1, Users: googleUsers, Log: log.With("emulator", "google"),
+				ReportsLagMin: 10 * time.Second, ReportsLagMax: 2 * time.Minute, RateLimitPerMinute: -1})
+			if err != nil {
+				return err
+			}
+			defer stopGoogle()
 			a, err := app.New(ctx, cfg, log)
 			if err != nil {
 				return err
 			}
 			if err := addDemoConnection(ctx, a, emuURL); err != nil {
+				a.Close()
+				return err
+			}
+			if err := addGoogleDemoConnection(ctx, a, gemu, googleURL); err != nil {
 				a.Close()
 				return err
 			}
@@ -82,14 +96,17 @@ emulator serves on loopback. Use "telltale serve" for anything but a demo.`,
 				return fmt.Errorf("listen on %s: %w (is another process using it? choose another with --listen)", cfg.Listen, err)
 			}
 			go emu.Run(ctx, every)
+			go runGoogle(ctx, gemu, every)
 			a.PrintBootstrap(e.stdout)
 			fmt.Fprintf(e.stdout, "Telltale %s demo serving on http://%s (data: %s)\n", app.Version, ln.Addr(), cfg.DataDir)
 			fmt.Fprintf(e.stdout, "Box emulator on %s with %d simulated users (start %d of this organization); connection %q collects every %s.\n", emuURL, users, epoch+1, demoConnection, cfg.PollInterval)
+			fmt.Fprintf(e.stdout, "Google Workspace emulator on %s with %d simulated users; connection %q follows each drive's changes and the Drive audit log (records listed 10 s to 2 min late).\n", googleURL, googleUsers, demoGoogleConnection)
 			return a.Run(ctx, ln)
 		},
 	}
 	config.Bind(cmd.Flags())
 	cmd.Flags().IntVar(&users, "demo-users", 25, "simulated Box users")
+	cmd.Flags().IntVar(&googleUsers, "demo-google-users", 15, "simulated Google Workspace users")
 	cmd.Flags().DurationVar(&every, "demo-activity-every", 2*time.Second, "how often the simulated organization acts")
 	return cmd
 }
@@ -223,4 +240,80 @@ func writeFileSync(path string, b []byte) error {
 	}
 	defer d.Close()
 	return d.Sync()
+}
+
+// startGoogleEmulator serves the Google Workspace emulator on a loopback port.
+func startGoogleEmulator(ctx context.Context, o googleemu.Options) (*googleemu.Emulator, string, func(), error) {
+	emu := googleemu.New(o)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		emu.Close()
+		return nil, "", nil, err
+	}
+	srv := &http.Server{Handler: emu.Handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(slog.Default().Handler(), slog.LevelWarn)}
+	go srv.Serve(ln)
+	stop := func() {
+		c, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		defer cancel()
+		srv.Shutdown(c)
+		emu.Close()
+	}
+	return emu, "http://" + ln.Addr().String(), stop, nil
+}
+
+// runGoogle makes the simulated Google organization act every interval until ctx ends.
+func runGoogle(ctx context.Context, emu *googleemu.Emulator, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			emu.Step(2)
+		}
+	}
+}
+
+// googleDemoSettings point the Google Drive connection at the emulator; the emulator lists audit
+// records within two minutes, so the Reports API overlap is short.
+func googleDemoSettings(emu *googleemu.Emulator, url string) map[string]string {
+	return map[string]string{"admin_email": emu.Users()[0].Email, "customer": "C01emu7x9", "reports_overlap": "5m",
+		"token_url": url + "/token", "drive_url": url + "/drive/v3/", "directory_url": url + "/"}
+}
+
+// addGoogleDemoConnection adds the Google Drive connection to the emulator, or points the one a
+// previous start added at this run's emulator. The emulator's organization is the same at every
+// start but its feeds start over: the connection's stored positions are refused and its drives
+// crawled again (recorded in its history), and activity from then on is collected.
+func addGoogleDemoConnection(ctx context.Context, a *app.App, emu *googleemu.Emulator, url string) error {
+	cs, err := a.Store.ListConnections(ctx)
+	if err != nil {
+		return err
+	}
+	key := emu.ServiceAccountKey(url + "/token")
+	creds, err := json.Marshal(map[string]string{"service_account_key": string(key)})
+	if err != nil {
+		return err
+	}
+	sealed, err := a.Keyring.Seal(creds)
+	if err != nil {
+		return err
+	}
+	st, _ := json.Marshal(googleDemoSettings(emu, url))
+	for _, c := range cs {
+		if c.Name == demoGoogleConnection {
+			// A restarted demo: a new emulator (a new key) on a new port.
+			c.Settings, c.Credentials = st, sealed
+			if _, err := a.Store.UpdateConnection(ctx, c); errors.Is(err, store.ErrConflict) {
+				return fmt.Errorf("demo: the demo connection changed while starting; start again")
+			} else if err != nil {
+				return err
+			}
+			return nil
+		}
+	}
+	_, err = a.Connections.Create(ctx, connection.NewConnection{Name: demoGoogleConnection, Service: "google_drive", TenantID: "C01emu7x9",
+		ScopeKind: "all", Settings: st, Credentials: sealed}, "demo")
+	return err
 }

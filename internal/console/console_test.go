@@ -597,3 +597,27 @@ func TestEventPageExplainsRisk(t *testing.T) {
 		t.Errorf("the trusted event's page does not say why it is trusted")
 	}
 }
+
+// TestEventPageShowsFeeds (issue 14): an event two feeds reported says which, in order, and which
+// fields the second filled in.
+func TestEventPageShowsFeeds(t *testing.T) {
+	t.Parallel()
+	ta := newTestApp(t, false)
+	srv := ta.httpServer(t)
+	merged := &event.FileEvent{Timestamp: time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC),
+		Event: event.Meta{Action: event.ActionRenamed, Observer: event.ObserverGoogleDrive, VendorIDs: []string{"change:f1:renamed:x", "r1"},
+			Feeds: []string{"changes", "reports"}, Enriched: []event.Provenance{{Field: "user.email", Feed: "reports"}, {Field: "source.ip", Feed: "reports"}}},
+		User: event.User{Email: "ann@example.com"}, Source: event.Source{IP: "198.18.0.9"}, File: event.File{ID: "f1", Name: "plan.pdf"}}
+	if _, err := ta.App.Store.InsertEvents(context.Background(), []*event.FileEvent{merged}, false); err != nil {
+		t.Fatal(err)
+	}
+	b := newBrowser(t, srv.URL)
+	b.login("rita", readerPassword)
+	_, page := b.get(fmt.Sprint("/events/", merged.Event.ID))
+	for _, want := range []string{`the changes feed, then the reports feed`, `<span class="tag">user.email</span> from reports`,
+		`<span class="tag">source.ip</span> from reports`} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the event page lacks %s", want)
+		}
+	}
+}
