@@ -143,3 +143,35 @@ func TestDemo(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 }
+
+// googleRecords are Reports API Drive activities: one per line, then a page as the API answers
+// (items), a malformed line, and a login (not file activity).
+const googleRecords = `{"kind":"admin#reports#activity","id":{"time":"2026-11-20T18:00:00.000Z","uniqueQualifier":"-42","applicationName":"drive","customerId":"C01"},"actor":{"email":"Ann@example.com","profileId":"11"},"ipAddress":"203.0.113.9","events":[{"type":"access","name":"upload","parameters":[{"name":"primary_event","boolValue":true},{"name":"doc_id","value":"d1"},{"name":"doc_title","value":"plan.pdf"},{"name":"doc_type","value":"pdf"},{"name":"owner","value":"ann@example.com"}]}]}
+{"kind":"admin#reports#activities","items":[{"id":{"time":"2026-11-20T18:05:00Z","uniqueQualifier":"7","applicationName":"drive"},"actor":{"email":"ann@example.com"},"events":[{"type":"acl_change","name":"change_document_visibility","parameters":[{"name":"primary_event","boolValue":true},{"name":"doc_id","value":"d1"},{"name":"doc_title","value":"plan.pdf"},{"name":"owner","value":"ann@example.com"},{"name":"visibility","value":"people_with_link"}]},{"type":"acl_change","name":"change_document_access_scope","parameters":[{"name":"primary_event","boolValue":false},{"name":"doc_id","value":"d1"}]}]}]}
+{"id": {"time": 
+{"id":{"time":"2026-11-20T18:06:00Z","uniqueQualifier":"8","applicationName":"drive"},"actor":{"email":"ann@example.com"},"events":[{"type":"access","name":"search","parameters":[{"name":"primary_event","boolValue":true}]}]}
+`
+
+// TestNormalizeGoogleDrive: `telltale normalize --service google_drive` reads exported Reports
+// API Drive activities (lines or API pages) as the Box one does: events printed, a side effect and
+// a non-file event counted, the malformed line named, exit status 1.
+func TestNormalizeGoogleDrive(t *testing.T) {
+	var out, errb bytes.Buffer
+	code := Main(context.Background(), []string{"normalize", "--service", "google_drive"}, strings.NewReader(googleRecords), &out, &errb)
+	if code != 1 || !strings.Contains(errb.String(), "stdin:3:") {
+		t.Errorf("exit %d, stderr %q: want 1 and line 3 named", code, errb.String())
+	}
+	var evs []event.FileEvent
+	sc := bufio.NewScanner(&out)
+	for sc.Scan() {
+		var e event.FileEvent
+		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+			t.Fatalf("line %q: %v", sc.Text(), err)
+		}
+		evs = append(evs, e)
+	}
+	if len(evs) != 2 || evs[0].Event.Action != event.ActionCreated || evs[0].User.Email != "ann@example.com" || evs[0].Source.IP != "203.0.113.9" ||
+		evs[1].Event.Action != event.ActionShared || evs[1].Sharing.LinkScope != event.LinkAnyone || evs[0].Event.Observer != event.ObserverGoogleDrive {
+		t.Errorf("events: %+v", evs)
+	}
+}
