@@ -18,6 +18,7 @@ import (
 	"time"
 
 	boxemu "github.com/telltale-dev/telltale/internal/emulator/box"
+	googleemu "github.com/telltale-dev/telltale/internal/emulator/google"
 	"github.com/telltale-dev/telltale/internal/store"
 	"github.com/telltale-dev/telltale/internal/store/sqlite"
 )
@@ -44,7 +45,7 @@ type crashRun struct {
 	want func(started time.Time) map[string]string
 }
 
-var crashVendors = []crashVendor{{name: "box", start: boxCrashRun}}
+var crashVendors = []crashVendor{{name: "box", start: boxCrashRun}, {name: "google_drive", start: googleCrashRun}}
 
 var folderExposure = map[string]bool{"SHARE": true, "ITEM_SHARED_UPDATE": true, "UNSHARE": true, "COLLABORATION_INVITE": true,
 	"COLLABORATION_ACCEPT": true, "COLLABORATION_ROLE_CHANGE": true, "COLLABORATION_REMOVE": true, "COLLABORATION_EXPIRATION": true}
@@ -77,6 +78,49 @@ func boxCrashRun(t *testing.T) crashRun {
 				if a.FileActivity && (a.ItemType == "file" || folderExposure[a.EventType]) && active[strings.ToLower(a.OwnerLogin)] &&
 					a.Detail["via_api"] != "true" && !a.At.Before(started) {
 					want[a.EventID] = a.EventType
+				}
+			}
+			return want
+		},
+	}
+}
+
+// googleFileEvents are the Drive audit event names the emulator produces that are file activity
+// (googledrive.Mapping); sharing ones count for folders too.
+var googleFileEvents = map[string]bool{"create": false, "upload": false, "copy": false, "edit": false, "rename": false, "move": false,
+	"trash": false, "delete": false, "untrash": false, "download": false, "view": false, "change_user_access": true, "change_document_visibility": true}
+
+// googleCrashRun: the Google emulator with transport faults and its Reports API listing records
+// up to 2 s late and out of order; every file action on a monitored drive (an active user's or a
+// shared drive) that Telltale did not cause itself is expected once, identified by its Reports
+// record's id (which the event carries whether the changes feed or the record stored it first).
+func googleCrashRun(t *testing.T) crashRun {
+	emu := googleemu.New(googleemu.Options{Seed: 42, Users: 6, FilesPerUser: 30, FoldersPerUser: 3, SharedDrives: 2, FilesPerDrive: 10,
+		RateLimitPerMinute: -1, ReportsLagMin: 100 * time.Millisecond, ReportsLagMax: 2 * time.Second})
+	emu.SetFaults(googleemu.Faults{Rate: 0.03, Kinds: []string{"500", "502", "503", "429", "truncate", "drop"}})
+	emuURL := serveLoopback(t, emu.Handler(), emu.Close)
+	return crashRun{
+		connection: map[string]any{
+			"name": "Google crash", "service": "google_drive", "tenant_id": "C01emu7x9",
+			"settings": map[string]string{"admin_email": emu.Users()[0].Email, "customer": "C01emu7x9", "reports_overlap": "1m",
+				"token_url": emuURL + "/token", "drive_url": emuURL + "/drive/v3/", "directory_url": emuURL + "/"},
+			"credentials": map[string]string{"service_account_key": string(emu.ServiceAccountKey(emuURL + "/token"))},
+		},
+		act:    func(n int) { emu.Step(n) },
+		settle: func() { emu.SetFaults(googleemu.Faults{}) },
+		want: func(started time.Time) map[string]string {
+			active := map[string]bool{}
+			for _, u := range emu.Users() {
+				if !u.Suspended && !u.Archived {
+					active[u.Email] = true
+				}
+			}
+			want := map[string]string{}
+			for _, a := range emu.Activities() {
+				sharing, mapped := googleFileEvents[a.Name]
+				if mapped && (a.DocType != "folder" || sharing) && (a.DriveID != "" || active[a.Owner]) && a.Detail["api"] != "true" && !a.At.Before(started) {
+					at, _ := time.Parse(time.RFC3339Nano, a.At.UTC().Format("2006-01-02T15:04:05.000Z07:00"))
+					want[at.UTC().Format(time.RFC3339Nano)+"/"+a.Qualifier+"/0/"+a.Name] = a.Name
 				}
 			}
 			return want
