@@ -200,6 +200,9 @@ func (s *session) classify(err error, format string, a ...any) error {
 		return fmt.Errorf("google drive: %s: %w", what, httpx.Throttled("google", until, fmt.Sprintf("Google answered %d %s", ge.Code, reason(ge))))
 	case ge.Code == http.StatusUnauthorized:
 		return fmt.Errorf("%w: google drive: %s: Google refused the access token twice (%v)", connector.ErrAuth, what, ge)
+	case ge.Code == http.StatusForbidden && reason(ge) == "accessNotConfigured":
+		return fmt.Errorf("%w: google drive: %s: an API Telltale uses is not enabled in the service account's Cloud project (%s): enable it in the Cloud console (APIs & Services > Library: Google Drive API and Admin SDK API), wait a few minutes, then verify again",
+			connector.ErrPermission, what, ge.Message)
 	case ge.Code == http.StatusForbidden && reason(ge) == "domainPolicy":
 		return fmt.Errorf("%w: google drive: %s: Drive is turned off for this user (%d domainPolicy: %s): turn it on in the Admin console (Apps > Google Workspace > Drive and Docs > Service status) for the user's organizational unit",
 			connector.ErrPermission, what, ge.Code, ge.Message)

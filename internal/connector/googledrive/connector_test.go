@@ -213,6 +213,20 @@ func TestVerify(t *testing.T) {
 		_, err := f.openWith(t, f.emu.ServiceAccountKey(f.tokenURL()), sus).Verify(ctx)
 		mustSay(t, err, connector.ErrAuth, "cannot act as "+sus, "suspended")
 	})
+	t.Run("API not enabled", func(t *testing.T) {
+		for _, api := range []string{"drive", "admin"} {
+			f.emu.DisableAPI(api, true)
+			_, err := f.open(t).Verify(ctx)
+			mustSay(t, err, connector.ErrPermission, "not enabled in the service account's Cloud project", "has not been used in project", "APIs & Services > Library")
+			f.emu.DisableAPI(api, false)
+		}
+	})
+	t.Run("no Reports privilege", func(t *testing.T) {
+		f.emu.SetDelegation([]string{gemu.ScopeDriveReadonly, gemu.ScopeDirectoryUserRO, gemu.ScopeDirectoryGroupRO})
+		defer f.emu.SetDelegation(nil)
+		_, err := f.open(t).Verify(ctx)
+		mustSay(t, err, connector.ErrPermission, ScopeReportsAudit)
+	})
 	t.Run("key not JSON", func(t *testing.T) {
 		_, err := New().Open(ctx, f.config([]byte("{"), f.admin()), connector.Deps{AllowLoopback: true})
 		mustSay(t, err, nil, "service account key")

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	admin "google.golang.org/api/admin/directory/v1"
 
@@ -31,7 +32,7 @@ func (s *session) usersCall(a *admin.Service) *admin.UsersListCall {
 // adminErr says what is wrong when the Directory refuses the admin.
 func (s *session) adminErr(err error, what string) error {
 	err = plain(err)
-	if ge, ok := googleErr(err); ok && ge.Code == http.StatusForbidden && !rateLimitReasons[reason(ge)] {
+	if ge, ok := googleErr(err); ok && ge.Code == http.StatusForbidden && !rateLimitReasons[reason(ge)] && reason(ge) != "accessNotConfigured" {
 		return fmt.Errorf("%w: the Directory API refused %s to %s (%d %s: %s): admin_email must be a super administrator of the domain (Admin console > Directory > Users > the user > Admin roles and privileges)",
 			connector.ErrPermission, what, s.admin, ge.Code, reason(ge), ge.Message)
 	}
@@ -52,11 +53,22 @@ func (s *session) Verify(ctx context.Context) (string, error) {
 	}
 	_, err = svc.drive.Drives.List().UseDomainAdminAccess(true).PageSize(1).Fields("drives(id)").Context(ctx).Do()
 	if err != nil {
-		if ge, ok := googleErr(err); ok && ge.Code == http.StatusForbidden && !rateLimitReasons[reason(ge)] {
+		if ge, ok := googleErr(err); ok && ge.Code == http.StatusForbidden && !rateLimitReasons[reason(ge)] && reason(ge) != "accessNotConfigured" {
 			return "", fmt.Errorf("%w: Drive refused to list the domain's shared drives to %s (%d %s: %s): admin_email must be a super administrator, and the Drive API enabled in the service account's project",
 				connector.ErrPermission, s.admin, ge.Code, reason(ge), ge.Message)
 		}
 		return "", s.classify(err, "listing shared drives as %s", s.admin)
+	}
+	// The Drive audit log: the Reports API with the admin's reports.audit scope.
+	now := s.deps.Clock.Now().UTC()
+	_, err = svc.reports.Activities.List("all", "drive").MaxResults(1).StartTime(now.Add(-time.Hour).Format(time.RFC3339)).
+		EndTime(now.Format(time.RFC3339)).Context(ctx).Do()
+	if err != nil {
+		if ge, ok := googleErr(err); ok && (ge.Code == http.StatusForbidden || ge.Code == http.StatusUnauthorized) && !rateLimitReasons[reason(ge)] && reason(ge) != "accessNotConfigured" {
+			return "", fmt.Errorf("%w: the Reports API refused the Drive audit log to %s (%d %s: %s): admin_email must be a super administrator (or hold the Reports privilege), with the scope %s delegated",
+				connector.ErrPermission, s.admin, ge.Code, reason(ge), ge.Message, ScopeReportsAudit)
+		}
+		return "", s.classify(err, "reading the Drive audit log as %s", s.admin)
 	}
 	if len(users.Users) > 0 && users.Users[0].CustomerId != "" {
 		return users.Users[0].CustomerId, nil

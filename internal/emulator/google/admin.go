@@ -176,3 +176,40 @@ func (e *Emulator) noteRequest(key, sig string, throttled bool) {
 	}
 	e.lastThrottle[key] = throttle{request: sig, times: k, until: e.clk.Now().Add(minBackoff(k))}
 }
+
+// APIs the Cloud project can enable (DisableAPI), by the path prefix they serve and the service
+// name and title Google's error names.
+var cloudAPIs = map[string]struct{ prefix, service, title string }{
+	"drive": {"/drive/v3/", "drive.googleapis.com", "Google Drive API"},
+	"admin": {"/admin/", "admin.googleapis.com", "Admin SDK API"},
+	"gmail": {"/gmail/v1/", "gmail.googleapis.com", "Gmail API"},
+}
+
+// DisableAPI turns an API off (true) or on in the service account's Cloud project: "drive",
+// "admin" (the Directory and Reports APIs) or "gmail". Its calls then answer 403
+// accessNotConfigured as Google does.
+func (e *Emulator) DisableAPI(api string, disabled bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.apisOff == nil {
+		e.apisOff = map[string]bool{}
+	}
+	e.apisOff[api] = disabled
+}
+
+// apiOff is the error of a call to an API the project has not enabled, or nil. Called with e.mu
+// held. The message and reason are Google's (403, reason accessNotConfigured, domain usageLimits,
+// status PERMISSION_DENIED, "<API> has not been used in project N before or it is disabled.
+// Enable it by visiting https://console.developers.google.com/apis/api/<service>/overview?project=N
+// then retry. ..."); the project number is modelled.
+func (e *Emulator) apiOff(path string) *apiError {
+	for name, api := range cloudAPIs {
+		if e.apisOff[name] && strings.HasPrefix(path, api.prefix) {
+			const project = "104857600001"
+			return &apiError{code: http.StatusForbidden, reason: "accessNotConfigured", domain: "usageLimits", status: "PERMISSION_DENIED",
+				message: fmt.Sprintf("%s has not been used in project %s before or it is disabled. Enable it by visiting https://console.developers.google.com/apis/api/%s/overview?project=%s then retry. If you enabled this API recently, wait a few minutes for the action to propagate to our systems and retry.",
+					api.title, project, api.service, project)}
+		}
+	}
+	return nil
+}

@@ -199,6 +199,11 @@ func (e *Emulator) serveAPI(w http.ResponseWriter, r *http.Request, api http.Han
 	}
 	e.noteRequest(key, sig, false)
 	e.stats.ByUser[key] = us
+	if aerr := e.apiOff(r.URL.Path); aerr != nil {
+		e.mu.Unlock()
+		e.respond(w, r, 0, nil, aerr)
+		return
+	}
 	if c.user != nil && e.driveOff[c.user.email] && strings.HasPrefix(r.URL.Path, "/drive/v3/") {
 		e.mu.Unlock()
 		e.respond(w, r, 0, nil, errDriveOff)

@@ -210,6 +210,7 @@ type Emulator struct {
 	driveOff     map[string]bool
 	lastThrottle map[string]throttle
 	issued       map[string]time.Time // page tokens by caller, drive and token: when last given
+	apisOff      map[string]bool      // Cloud APIs not enabled (DisableAPI)
 	hc           *http.Client
 
 	// Gmail and Pub/Sub push (gmail.go, pubsub.go).
