@@ -57,7 +57,7 @@ func pushSession(t *testing.T, f *fixture, r *receiver, conn int64) connector.Se
 	t.Helper()
 	s, err := New().Open(context.Background(), connector.Config{ConnectionID: conn,
 		Credentials: map[string]string{"service_account_key": string(f.emu.ServiceAccountKey(f.tokenURL()))},
-		Settings: map[string]string{"admin_email": f.admin(), "drive_url": f.srv.URL + "/drive/v3/", "directory_url": f.srv.URL + "/"}},
+		Settings:    map[string]string{"admin_email": f.admin(), "drive_url": f.srv.URL + "/drive/v3/", "directory_url": f.srv.URL + "/"}},
 		connector.Deps{Clock: f.clk, AllowLoopback: true, PushURL: r.url})
 	if err != nil {
 		t.Fatal(err)
