@@ -99,9 +99,10 @@ func (s *session) channelToken(id string) string {
 
 var _ connector.Pusher = (*session)(nil)
 
-// Subscribe makes the drive's changes channel unless have holds a live one (Drive channels
-// cannot be listed: what Telltale holds is the truth). Expired channels are left out (forgotten:
-// Drive dropped them). Nothing for the tenant (the Reports API has no push) nor without a URL.
+// Subscribe makes the drive's changes channel unless have holds a live one to pushURL (Drive
+// channels cannot be listed: what Telltale holds is the truth). Expired channels are left out
+// (forgotten: Drive dropped them); live ones to another address (the public URL changed) are
+// stopped and left out. Nothing for the tenant (the Reports API has no push) nor without a URL.
 func (s *session) Subscribe(ctx context.Context, d connector.Drive, pushURL string, have []connector.Subscription) ([]connector.Subscription, error) {
 	if d.VendorID == "" || pushURL == "" {
 		return nil, nil
@@ -109,9 +110,18 @@ func (s *session) Subscribe(ctx context.Context, d connector.Drive, pushURL stri
 	now := s.deps.Clock.Now()
 	var live []connector.Subscription
 	for _, h := range have {
-		if h.Stream == changesKey && h.Expires.After(now) {
-			live = append(live, h)
+		if h.Stream != changesKey || !h.Expires.After(now) {
+			continue
 		}
+		if !strings.HasSuffix(h.Resource, resourceTo+pushURL) {
+			// Made for another address (the public URL changed): it would push where Telltale no
+			// longer listens. Stopped, and made again below.
+			if err := s.stop(ctx, h); err != nil {
+				s.log.Warn("stopping a channel to an old address failed; it stops at its expiry", "channel", h.ID, "expires", h.Expires, "err", err)
+			}
+			continue
+		}
+		live = append(live, h)
 	}
 	if len(live) > 0 {
 		return live, nil
@@ -162,6 +172,9 @@ func driveOf(sub connector.Subscription) connector.Drive {
 	}
 	return connector.Drive{VendorID: sub.Drive, Kind: "shared"}
 }
+
+// resourceTo ends a subscription's Resource before the address the channel pushes to.
+const resourceTo = " to "
 
 // channelDetail is a subscription's Detail: the channel's resourceId (channels.stop needs it) and
 // the user it was made as, "<resourceId> <email>".
@@ -214,7 +227,7 @@ func (s *session) watch(ctx context.Context, d connector.Drive, address string) 
 	if ch.Expiration > 0 {
 		expires = time.UnixMilli(ch.Expiration).UTC()
 	}
-	return connector.Subscription{ID: id, Drive: d.VendorID, Stream: changesKey, Resource: "changes of " + driveName(d),
+	return connector.Subscription{ID: id, Drive: d.VendorID, Stream: changesKey, Resource: "changes of " + driveName(d) + resourceTo + address,
 		Detail: channelDetail(ch.ResourceId, who), Expires: expires}, nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -126,6 +127,9 @@ func TestPushChannels(t *testing.T) {
 		t.Errorf("Subscribe with the channel held: %+v %v, want the same channel", again, err)
 	}
 	r.none(t, "Subscribe with a live channel held")
+	if !strings.HasSuffix(sub.Resource, " to "+r.url) {
+		t.Errorf("resource %q does not say where the channel pushes", sub.Resource)
+	}
 
 	// A change: a delivery naming the channel.
 	if _, err := f.emu.Upload(user, "", "push.txt", "", []byte("pushed")); err != nil {
@@ -233,6 +237,49 @@ func TestPushChannels(t *testing.T) {
 	fresh, err := p.Subscribe(ctx, d, r.url, []connector.Subscription{renewed})
 	if err != nil || len(fresh) != 1 || fresh[0].ID == renewed.ID {
 		t.Errorf("Subscribe holding only an expired channel: %+v %v, want a new one", fresh, err)
+	}
+}
+
+// TestPushAddressChanged: a channel held for another address (the public URL changed) is stopped
+// and made again to the new one.
+func TestPushAddressChanged(t *testing.T) {
+	f := newFixture(t, gemu.Options{Seed: 8, Users: 4, FilesPerUser: 2})
+	r, moved := newReceiver(t), newReceiver(t)
+	s := pushSession(t, f, r, 3)
+	p := s.(connector.Pusher)
+	ctx := context.Background()
+	user := f.active()[0].Email
+	d := connector.Drive{VendorID: user, Kind: "user", Owner: user}
+	old, err := p.Subscribe(ctx, d, r.url, nil)
+	if err != nil || len(old) != 1 {
+		t.Fatalf("Subscribe: %+v %v", old, err)
+	}
+	r.next(t) // sync
+	subs, err := p.Subscribe(ctx, d, moved.url, old)
+	if err != nil || len(subs) != 1 || subs[0].ID == old[0].ID {
+		t.Fatalf("Subscribe to a new address holding the old channel: %+v %v, want a new channel", subs, err)
+	}
+	moved.next(t) // the new channel's sync
+	if _, err := f.emu.Upload(user, "", "moved.txt", "", nil); err != nil {
+		t.Fatal(err)
+	}
+	if h := moved.next(t); h.Get("X-Goog-Channel-ID") != subs[0].ID {
+		t.Errorf("change through %s, want the new channel", h.Get("X-Goog-Channel-ID"))
+	}
+	r.none(t, "the old address after the channel was moved")
+}
+
+// TestPushRefusalsDocumented: every reason Deliver refuses with is in the document's table.
+func TestPushRefusalsDocumented(t *testing.T) {
+	b, err := os.ReadFile("../../../docs/connectors/google_drive.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []string{connector.WebhookMalformed, connector.WebhookUnknownSubscription, connector.WebhookBadSignature,
+		connector.WebhookStale, connector.WebhookReplayed} {
+		if !strings.Contains(string(b), "| `"+r+"` |") {
+			t.Errorf("docs/connectors/google_drive.md does not explain the push refusal %s", r)
+		}
 	}
 }
 
