@@ -449,7 +449,10 @@ type Pusher interface {
 	// drive after discovery and daily.
 	Subscribe(ctx context.Context, d Drive, url string, have []Subscription) ([]Subscription, error)
 	// Renew extends a subscription before it expires, or checks that one without expiry still
-	// exists. An error matching ErrSubscriptionGone: the vendor no longer has it.
+	// exists. An error matching ErrSubscriptionGone: the vendor no longer has it. A vendor whose
+	// subscriptions cannot be extended (Drive channels) replaces it: the answer has another ID,
+	// which ingest keeps instead of sub's, and the connector has stopped sub (or it stops at its
+	// expiry).
 	Renew(ctx context.Context, sub Subscription) (Subscription, error)
 	// Unsubscribe removes a subscription at the vendor; one already gone is not an error.
 	Unsubscribe(ctx context.Context, sub Subscription) error
@@ -520,6 +523,12 @@ const (
 	WebhookStale        = "stale"         // the signed timestamp is outside the freshness window
 	WebhookNoKeys       = "no_keys"       // the connection has no signature key configured
 	WebhookBadSignature = "bad_signature" // no configured key produces the signature
+	// WebhookUnknownSubscription: the notification names a subscription the connector never made
+	// (a Drive channel id not of Telltale's form).
+	WebhookUnknownSubscription = "unknown_subscription"
+	// WebhookReplayed: a signed notification already taken, or older than one taken (a Drive
+	// channel's X-Goog-Message-Number not above the last one seen).
+	WebhookReplayed = "replayed"
 )
 
 // WebhookRefusal is why a push notification failed verification. It matches ErrForged. Its text is

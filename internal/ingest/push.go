@@ -412,7 +412,20 @@ func (s *Service) renewDue(ctx context.Context, w store.Work) (time.Time, error)
 				continue
 			}
 			row.ExpiresAt, row.CheckedAt = sub.Expires, now
-			if _, err := s.st.SaveSubscription(ctx, row); err != nil {
+			if sub.ID != "" && sub.ID != row.VendorID {
+				// Replaced, not extended (Drive channels): the new subscription takes the row's place.
+				old := row.VendorID
+				row.VendorID, row.Resource, row.Detail = sub.ID, sub.Resource, sub.Detail
+				err := s.st.InTx(ctx, func(q store.Queries) error {
+					if _, err := q.SaveSubscription(ctx, row); err != nil {
+						return err
+					}
+					return q.DeleteSubscription(ctx, c.ID, old)
+				})
+				if err != nil {
+					return time.Time{}, err
+				}
+			} else if _, err := s.st.SaveSubscription(ctx, row); err != nil {
 				return time.Time{}, err
 			}
 			renewed++

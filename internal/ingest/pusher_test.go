@@ -45,6 +45,9 @@ type graphLike struct {
 	// life is how long a subscription lasts (0: subLife); subscribes counts Subscribe calls.
 	life       time.Duration
 	subscribes int
+	// replace makes Renew answer a new subscription and drop the old one, as Drive channels must
+	// be renewed.
+	replace bool
 }
 
 func (g *graphLike) lifetime() time.Duration {
@@ -103,6 +106,12 @@ func (s *graphLikeSession) Renew(_ context.Context, sub connector.Subscription) 
 		return sub, fmt.Errorf("%w: %s", connector.ErrSubscriptionGone, sub.ID)
 	}
 	sub.Expires = g.clk.Now().Add(g.lifetime())
+	if g.replace {
+		delete(g.live, sub.ID)
+		g.n++
+		sub.ID = fmt.Sprintf("sub-%d", g.n)
+		sub.Detail = "replaced"
+	}
 	g.live[sub.ID] = sub
 	g.renewed[sub.ID]++
 	return sub, nil
@@ -611,4 +620,55 @@ func newGraphLike(t *testing.T, life time.Duration, wrap ...func(*graphLike) con
 	e.opts.PublicURL = "https://telltale.example.com"
 	e.start()
 	return e, g
+}
+
+// TestRenewalThatReplaces (issue 14, Drive channels): a vendor that cannot extend a subscription
+// answers Renew with a new one (another id); ingest keeps the new one in the old one's row, so
+// deliveries through it wake the drive's stream and the next renewal and the unpush reach it.
+func TestRenewalThatReplaces(t *testing.T) {
+	e, g := newGraphLike(t, 6*time.Hour)
+	g.mu.Lock()
+	g.replace = true
+	g.mu.Unlock()
+	c := e.connect("Replacing renewals", "", nil)
+	e.settle(300)
+	e.clock.Advance(2 * time.Minute)
+	e.settle(300)
+	for range 40 { // ten hours: every subscription is replaced at least twice
+		e.clock.Advance(15 * time.Minute)
+		e.settle(20)
+	}
+	drives, err := e.store.ListDrives(ctx, store.DriveFilter{ConnectionID: c.ID, Limit: 100})
+	if err != nil || len(drives) < 3 {
+		t.Fatalf("drives: %d %v", len(drives), err)
+	}
+	g.mu.Lock()
+	live := map[string]bool{}
+	for id := range g.live {
+		live[id] = true
+	}
+	renewed := len(g.renewed)
+	g.mu.Unlock()
+	if renewed < 2*len(drives) {
+		t.Fatalf("%d replacements for %d drives in ten hours of six-hour subscriptions", renewed, len(drives))
+	}
+	held := 0
+	for _, d := range drives {
+		rows, err := e.store.ListSubscriptions(ctx, c.ID, []int64{d.ID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range rows {
+			held++
+			if !live[r.VendorID] {
+				t.Errorf("drive %s holds subscription %s, which the vendor replaced", d.VendorID, r.VendorID)
+			}
+			if r.Detail != "replaced" || r.Stream != fmt.Sprintf("drive:%d:feed", d.ID) {
+				t.Errorf("drive %s: row %+v, want the replacement's detail and the drive's stream", d.VendorID, r)
+			}
+		}
+	}
+	if held != len(live) {
+		t.Errorf("%d rows for %d subscriptions live at the vendor", held, len(live))
+	}
 }

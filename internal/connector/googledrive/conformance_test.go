@@ -129,9 +129,29 @@ func (v *googleVendor) AddUser(name string) string {
 func (v *googleVendor) Act(n int) []connectortest.Truth {
 	before := len(v.emu.Activities())
 	v.emu.Step(n)
+	acts := v.emu.Activities()[before:]
+	// What a push-woken changes stream stores of a file is its state at the poll: the file's
+	// actions of this batch are one event at least when one of them surely changes what the
+	// index compares (new, new content, new name, new parent, trashed) and none deletes it (a
+	// file made and deleted between two polls never shows; an already trashed one deleted shows
+	// nothing new). Sharing changes show only where the targets differ (not a role change, not on
+	// a shared drive): left to the polls, as downloads and views are.
+	shows, deleted := map[string]bool{}, map[string]bool{}
+	for _, a := range acts {
+		switch a.Name {
+		case "upload", "create", "edit", "rename", "move", "trash":
+			shows[a.FileID] = true
+		case "delete":
+			deleted[a.FileID] = true
+		}
+	}
 	var out []connectortest.Truth
-	for _, a := range v.emu.Activities()[before:] {
-		out = append(out, truthOf(a))
+	for _, a := range acts {
+		tr := truthOf(a)
+		if tr.PushFile != "" && (!shows[a.FileID] || deleted[a.FileID]) {
+			tr.PushFile, tr.NoPush = "", true
+		}
+		out = append(out, tr)
 	}
 	return out
 }
@@ -141,8 +161,17 @@ func (v *googleVendor) Act(n int) []connectortest.Truth {
 func truthOf(a gemu.Activity) connectortest.Truth {
 	r, mapped := lookup(a.Name)
 	sharing := r.kind == kindUserAccess || r.kind == kindVisibility || r.kind == kindAccessScope || r.kind == kindMembership
-	return connectortest.Truth{VendorID: reportsRecordID(a), Owner: strings.ToLower(a.Owner), Actor: a.Actor, Kind: a.Name,
+	tr := connectortest.Truth{VendorID: reportsRecordID(a), Owner: strings.ToLower(a.Owner), Actor: a.Actor, Kind: a.Name,
 		File: mapped && (a.DocType != "folder" || sharing), Shared: a.DriveID != ""}
+	// A push wakes the drive's changes stream, which stores the action as an event on its file
+	// (the Reports record, hours later, enriches it); downloads and views are not in the changes
+	// feed, and folders are not files there: only the Reports stream's polls collect those.
+	if a.Feed && a.DocType != "folder" {
+		tr.PushFile = a.FileID
+	} else {
+		tr.NoPush = true
+	}
+	return tr
 }
 
 // reportsRecordID is Adapt's VendorID for the activity's primary event (the first of its record).
@@ -172,8 +201,13 @@ func (v *googleVendor) Inaccessible(emails []string, yes bool) {
 }
 
 func (v *googleVendor) DuringIndex(fn func()) { v.emu.DuringIndex(fn) }
-func (v *googleVendor) ExpireCursor()         { v.emu.ExpireNextPageToken() }
-func (v *googleVendor) CursorsExpired() int64 { return int64(v.emu.Stats().ExpiredPageTokens) }
+
+// DropPushes loses the emulator's channel notifications (message numbers still advance, as for a
+// notification Google sent that never arrived).
+func (v *googleVendor) DropPushes(drop bool)   { v.emu.LosePushes(drop) }
+func (v *googleVendor) PushesDelivered() int64 { return int64(v.emu.Stats().PushDeliveries) }
+func (v *googleVendor) ExpireCursor()          { v.emu.ExpireNextPageToken() }
+func (v *googleVendor) CursorsExpired() int64  { return int64(v.emu.Stats().ExpiredPageTokens) }
 
 func TestConformance(t *testing.T) {
 	connectortest.Run(t, connectortest.Harness{Connector: New(), NewVendor: newGoogleVendor})

@@ -166,6 +166,7 @@ func (c Connector) Open(ctx context.Context, cfg connector.Config, deps connecto
 		customer: customer, driveURL: driveURL, dirURL: dirURL, overlap: overlap,
 		sources: map[string]*oauth.Source{}, svcs: map[string]*services{},
 		folders: map[string]folder{}, members: map[string]string{},
+		chanKey: channelKeyOf(jc.PrivateKey, cfg.ConnectionID),
 	}
 	return s, nil
 }
@@ -190,15 +191,13 @@ type session struct {
 	svcs    map[string]*services
 	folders map[string]folder // folder id -> name and parent, for paths (see paths.go)
 	members map[string]string // shared drive id -> the member Telltale acts as
+
+	// chanKey signs push channel tokens (push.go); pushSeen keeps each channel's last message
+	// number.
+	chanKey  []byte
+	pushSeen pushSeen
 }
 
 var _ connector.Session = (*session)(nil)
 
 func (s *session) Close() error { return nil }
-
-// Deliver refuses every notification: Drive push channels (changes.watch) are not built yet, so
-// no channel points here and collection polls.
-func (s *session) Deliver(context.Context, connector.Push) (connector.Delivery, error) {
-	return connector.Delivery{}, &connector.WebhookRefusal{Reason: connector.WebhookNoKeys,
-		Detail: "the Google Drive connector makes no push channels yet: its drives are polled"}
-}
