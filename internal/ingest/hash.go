@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/telltale-dev/telltale/internal/connection"
 	"github.com/telltale-dev/telltale/internal/connector"
 	"github.com/telltale-dev/telltale/internal/event"
 	"github.com/telltale-dev/telltale/internal/hashing"
@@ -30,11 +31,14 @@ const DefaultHashQueueMax = 100_000
 // commits and runs again.
 const hashBatchFiles = 64
 
-// needsHash reports whether e asks for a download: a created or modified file still missing
-// Telltale's MD5 or SHA-256 (R3.10) that is not known to be over the size cap. The hashes the
-// vendor gives itself (connector.Spec.Hashes) do not replace them.
+// needsHash reports whether e asks for a download: a created or modified file, or an attachment
+// an email connection's user sent (R4.3), still missing Telltale's MD5 or SHA-256 (R3.10) that is
+// not known to be over the size cap. The hashes the vendor gives itself (connector.Spec.Hashes) do
+// not replace them.
 func (s *Service) needsHash(sp connector.Spec, e *event.FileEvent) bool {
-	return sp.HasContent(e.File.MimeType) && (e.Event.Action == event.ActionCreated || e.Event.Action == event.ActionModified) && e.File.ID != "" &&
+	act := e.Event.Action == event.ActionCreated || e.Event.Action == event.ActionModified ||
+		(sp.ServiceType == connection.Email && e.Event.Action == event.ActionEmailed)
+	return sp.HasContent(e.File.MimeType) && act && e.File.ID != "" &&
 		!strings.HasPrefix(e.File.ID, "folder:") && (e.File.Hash.MD5 == "" || e.File.Hash.SHA256 == "") &&
 		(e.File.Size == 0 || e.File.Size <= s.hasher.MaxSize())
 }

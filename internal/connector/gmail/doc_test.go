@@ -12,7 +12,7 @@ func TestMappingIsDocumented(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range []string{SkipDraft, SkipNotSent, SkipNoAttachment} {
+	for _, s := range []string{SkipDraft, SkipNotSent, SkipNoAttachment, SkipGone} {
 		if !strings.Contains(string(b), "skipped: `"+s+"`") {
 			t.Errorf("docs/connectors/gmail.md does not explain the skip reason %s", s)
 		}

@@ -1,7 +1,8 @@
-// Package gmail is the Gmail data connector (service gmail). This part reads Gmail API messages
-// (users.messages.get format=full, schema Message of gmail/v1) and maps every attachment of a sent
-// message to a file-emailed event with the pure function Adapt; the live connector (history.list per
-// mailbox with labelId SENT as a drive stream, attachments hashed by streaming) builds on it.
+// Package gmail is the Gmail data connector (service gmail): every in-scope user's mailbox is a
+// drive (Kind "mailbox") followed by history.list with labelId SENT (stream.go), attachments read
+// for hashing by reference (Content), Pub/Sub push verified with Google's keys (push.go). This file
+// reads Gmail API messages (users.messages.get format=full, schema Message of gmail/v1); Adapt maps
+// every attachment of a sent message to a file-emailed event.
 package gmail
 
 import (

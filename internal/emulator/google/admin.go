@@ -98,6 +98,19 @@ func (e *Emulator) SetDriveDisabled(email string, disabled bool) {
 	e.driveOff[strings.ToLower(email)] = disabled
 }
 
+// SetMailDisabled turns the Gmail service off (or on again) for a user, as an administrator does
+// for an organizational unit: the user's Gmail API calls answer 400 failedPrecondition "Mail
+// service not enabled" (the answer Gmail's users report for a user without Gmail; modelled: its
+// exact body is not documented).
+func (e *Emulator) SetMailDisabled(email string, disabled bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.mailOff == nil {
+		e.mailOff = map[string]bool{}
+	}
+	e.mailOff[strings.ToLower(email)] = disabled
+}
+
 // errDriveOff is the Drive API's answer to a user whose Drive is turned off.
 var errDriveOff = gerr(http.StatusForbidden, "domainPolicy", "The domain administrators have disabled Drive apps.")
 

@@ -81,7 +81,8 @@
 //     historyTypes, labelId, maxResults up to 500, pageToken; records of messages added and deleted
 //     with their labels at the time; history ids increase with gaps; a startHistoryId older than
 //     Options.HistoryRetention or ExpireHistory, or newer than the mailbox's, answers 404
-//     notFound), drafts.list and drafts.get, users.watch (topicName in the service account's
+//     notFound; ExpireHistory also retires the mailbox's current id), SetMailDisabled (the user's
+//     Gmail calls answer 400 failedPrecondition "Mail service not enabled"), drafts.list and drafts.get, users.watch (topicName in the service account's
 //     project, labelIds, labelFilterBehavior include or exclude; expiration 7 days) and users.stop.
 //     Scopes gmail.readonly, or gmail.metadata with its limits (no format full or raw, no q, no
 //     attachments; even alongside gmail.readonly). Scripted actions SendMail (internal

@@ -208,6 +208,7 @@ type Emulator struct {
 	// driveOff are users whose Drive is turned off (SetDriveDisabled); lastThrottle is each user's
 	// last throttled request (EarlyRetries).
 	driveOff     map[string]bool
+	mailOff      map[string]bool // users whose Gmail service is turned off (SetMailDisabled)
 	lastThrottle map[string]throttle
 	issued       map[string]time.Time // page tokens by caller, drive and token: when last given
 	apisOff      map[string]bool      // Cloud APIs not enabled (DisableAPI)

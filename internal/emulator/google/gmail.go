@@ -354,7 +354,9 @@ func (e *Emulator) SentMails() []SentMail {
 }
 
 // ExpireHistory drops the retained history of email's mailbox: history.list from any
-// startHistoryId before now answers 404, as Gmail does for an out-of-date one.
+// startHistoryId given out before now (the mailbox's current one included) answers 404, as Gmail
+// does for an out-of-date one; the mailbox moves on to a new history id (users.getProfile), from
+// which history.list works.
 func (e *Emulator) ExpireHistory(email string) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -363,7 +365,7 @@ func (e *Emulator) ExpireHistory(email string) error {
 		return err
 	}
 	mb := e.mailbox(u)
-	mb.records, mb.floor = nil, mb.hist
+	mb.records, mb.floor = nil, e.nextHistory(mb)
 	return nil
 }
 
@@ -653,6 +655,7 @@ func messageJSON(m *message, format string, metaHeaders []string) map[string]any
 var (
 	errGmailNoSubject = &apiError{code: 400, reason: "failedPrecondition", domain: "global", message: "Precondition check failed.", status: "FAILED_PRECONDITION"}
 	errGmailNotFound  = gerr(404, "notFound", "Requested entity was not found.")
+	errGmailOff       = &apiError{code: 400, reason: "failedPrecondition", domain: "global", message: "Mail service not enabled", status: "FAILED_PRECONDITION"}
 )
 
 // Gmail scopes a read-only connector may hold.
@@ -666,6 +669,9 @@ func (e *Emulator) gmailBox(c *call) (*mailbox, *apiError) {
 	}
 	if id := c.r.PathValue("userId"); id != "me" && !strings.EqualFold(id, c.user.email) {
 		return nil, gerr(403, "forbidden", "Delegation denied for %s", c.user.email)
+	}
+	if e.mailOff[c.user.email] {
+		return nil, errGmailOff
 	}
 	return e.mailbox(c.user), nil
 }

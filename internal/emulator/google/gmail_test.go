@@ -314,9 +314,18 @@ func TestGmailHistoryExpires(t *testing.T) {
 	h.emu.ExpireHistory(a.Email)
 	_, err = s.Users.History.List("me").StartHistoryId(now).Do()
 	apiErr(t, err, 404, "notFound")
+	// The mailbox's current id is out of date too (a reader caught up to now is expired as well);
+	// the profile's new one works.
+	cur := profileHistory(t, s)
+	h.emu.ExpireHistory(a.Email)
+	_, err = s.Users.History.List("me").StartHistoryId(cur).Do()
+	apiErr(t, err, 404, "notFound")
+	if _, err := s.Users.History.List("me").StartHistoryId(profileHistory(t, s)).Do(); err != nil {
+		t.Errorf("from the history id after an expiry: %v", err)
+	}
 	_, err = s.Users.History.List("me").Do()
 	apiErr(t, err, 400, "invalidArgument")
-	if st := h.emu.Stats(); st.ExpiredHistoryIDs != 3 {
+	if st := h.emu.Stats(); st.ExpiredHistoryIDs != 4 {
 		t.Errorf("ExpiredHistoryIDs %d", st.ExpiredHistoryIDs)
 	}
 }
@@ -574,5 +583,22 @@ func TestGmailDiscoveryCatchesBrokenResponses(t *testing.T) {
 	broken.body = mutate(t, certs.body, "keys[0].x5c", set("x"))
 	if err := check(t, broken); err == nil || !strings.Contains(err.Error(), "x5c") {
 		t.Errorf("a broken JWKS passed: %v", err)
+	}
+}
+
+// TestGmailMailDisabled: a user whose Gmail is turned off gets 400 failedPrecondition "Mail
+// service not enabled" on every Gmail call, and Gmail again once it is turned back on.
+func TestGmailMailDisabled(t *testing.T) {
+	h := newHarness(t, Options{Users: 4})
+	a := h.active()[0]
+	s := h.gmail(a.Email)
+	h.emu.SetMailDisabled(a.Email, true)
+	_, err := s.Users.GetProfile("me").Do()
+	if ge := apiErr(t, err, 400, "failedPrecondition"); ge.Message != "Mail service not enabled" {
+		t.Errorf("message %q", ge.Message)
+	}
+	h.emu.SetMailDisabled(a.Email, false)
+	if _, err := s.Users.GetProfile("me").Do(); err != nil {
+		t.Errorf("after turning Gmail on again: %v", err)
 	}
 }
