@@ -83,8 +83,9 @@ type call struct {
 
 type callKey struct{}
 
-// Handler serves the token endpoint (POST /{tenant}/oauth2/v2.0/token), Graph under /v1.0/ and
-// the pre-authenticated download URLs under /download/.
+// Handler serves the token endpoint (POST /{tenant}/oauth2/v2.0/token), Graph under /v1.0/, the
+// pre-authenticated download URLs under /download/ and the Office 365 Management Activity API
+// under /api/v1.0/{tenant}/activity/feed/.
 func (e *Emulator) Handler() http.Handler {
 	api := http.NewServeMux()
 	route := func(pattern string, roles []string, h func(*call) (int, any, *graphError)) {
@@ -145,6 +146,8 @@ func (e *Emulator) Handler() http.Handler {
 			e.serveGraph(w, r, api)
 		case strings.HasPrefix(p, "/download/"):
 			e.download(w, r)
+		case strings.HasPrefix(p, "/api/v1.0/"):
+			e.serveManage(w, r)
 		default:
 			http.NotFound(w, r)
 		}

@@ -40,6 +40,8 @@ func check(t *testing.T, x exchange) error {
 		return wrap(where, checkToken(x))
 	case strings.HasPrefix(x.path, "/download/"):
 		return nil
+	case strings.HasPrefix(x.path, "/api/v1.0/"):
+		return wrap(where, checkManage(x))
 	case !strings.HasPrefix(x.path, "/v1.0/"):
 		return fmt.Errorf("%s: an answer from no API", where)
 	case x.status == 302:
@@ -216,4 +218,82 @@ func TestSpecCheckBites(t *testing.T) {
 	if err := check(t, tokenAnswer); err == nil {
 		t.Fatal("a token answer with a refresh_token passed")
 	}
+}
+
+var contentTimeRe = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$`)
+
+// checkManage validates a Management Activity API answer against the reference: errors
+// {"error":{"code":"AF...","message"}} (or the 401 of an unauthenticated request), subscriptions
+// {contentType, status, webhook}, content listings {contentType, contentId, contentUri,
+// contentCreated, contentExpiration}, and blobs, arrays of records checked against the schema.
+func checkManage(x exchange) error {
+	if x.status == 401 && !strings.Contains(string(x.body), `"error"`) {
+		_, err := strictKeys(x.body, "Message")
+		return err
+	}
+	if x.status >= 300 {
+		top, err := strictKeys(x.body, "error")
+		if err != nil {
+			return err
+		}
+		b, _ := json.Marshal(top["error"])
+		e, err := strictKeys(b, "code", "message")
+		if err != nil {
+			return fmt.Errorf("error.%w", err)
+		}
+		if c, _ := e["code"].(string); !regexp.MustCompile(`^AF\d+$`).MatchString(c) {
+			return fmt.Errorf("error.code %v", e["code"])
+		}
+		if m, _ := e["message"].(string); m == "" {
+			return fmt.Errorf("error.message %v", e["message"])
+		}
+		return nil
+	}
+	if !strings.HasPrefix(x.header.Get("Content-Type"), "application/json") && len(x.body) > 0 {
+		return fmt.Errorf("Content-Type %q", x.header.Get("Content-Type"))
+	}
+	op := x.path[strings.Index(x.path, "/activity/feed/")+len("/activity/feed/"):]
+	var arr []json.RawMessage
+	switch {
+	case op == "subscriptions/stop":
+		if len(x.body) != 0 {
+			return fmt.Errorf("a stop with a body")
+		}
+		return nil
+	case op == "subscriptions/start":
+		_, err := strictKeys(x.body, "contentType", "status", "webhook")
+		return err
+	}
+	if err := json.Unmarshal(x.body, &arr); err != nil {
+		return fmt.Errorf("not a JSON array: %.80q", x.body)
+	}
+	for i, raw := range arr {
+		var err error
+		switch {
+		case op == "subscriptions/list":
+			_, err = strictKeys(raw, "contentType", "status", "webhook")
+		case op == "subscriptions/content":
+			var m map[string]any
+			m, err = strictKeys(raw, "contentType", "contentId", "contentUri", "contentCreated", "contentExpiration")
+			if err == nil && len(m) != 5 {
+				err = fmt.Errorf("content without every field: %v", m)
+			}
+			for _, k := range []string{"contentCreated", "contentExpiration"} {
+				if s, _ := m[k].(string); err == nil && !contentTimeRe.MatchString(s) {
+					err = fmt.Errorf("%s %v", k, m[k])
+				}
+			}
+			if u, _ := m["contentUri"].(string); err == nil && !strings.HasSuffix(u, "/activity/feed/audit/"+fmt.Sprint(m["contentId"])) {
+				err = fmt.Errorf("contentUri %v", u)
+			}
+		case strings.HasPrefix(op, "audit/"):
+			err = checkAuditRecord(raw)
+		default:
+			err = fmt.Errorf("no shape known for %s", op)
+		}
+		if err != nil {
+			return fmt.Errorf("[%d]: %w", i, err)
+		}
+	}
+	return nil
 }
