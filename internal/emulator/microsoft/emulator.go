@@ -105,6 +105,10 @@ type Options struct {
 	// baseline), < 0 = off. Requests without PublisherIdentifier share a pool of
 	// AuditSharedPoolPerMinute (modelled, default 60; < 0 = off) and are throttled first.
 	AuditRateLimitPerMinute, AuditSharedPoolPerMinute int
+
+	// Exchange's limits per app per mailbox (mail.go): concurrent requests (default 4) and
+	// requests per 10 minutes (default 10,000); < 0 = off.
+	MailboxConcurrency, MailboxRequestsPer10Min int
 }
 
 // Faults inject transport failures into Graph (never the token endpoint nor download URLs).
@@ -131,6 +135,8 @@ type Stats struct {
 	AuditNoPublisher   int // ... without PublisherIdentifier
 	AuditBlobsServed   int // content blobs served
 	AuditRecordsServed int // records in them (duplicates included)
+
+	MailThrottled int // 429 ApplicationThrottled answers of the mailbox limits
 }
 
 // UserStats count Graph requests per user addressed (by userPrincipalName): /users/{id}/...,
@@ -210,6 +216,7 @@ type Emulator struct {
 	acts     []Activity
 
 	audit auditState // the Management Activity API (mgmt.go)
+	mail  mailState  // mailboxes (mail.go)
 }
 
 // New builds the simulated tenant from Options.Seed.
@@ -303,6 +310,18 @@ func withDefaults(o Options) Options {
 		o.AuditDuplicate = 0.01
 	}
 	pos(&o.AuditPageSize, 100)
+	if o.MailboxConcurrency == 0 {
+		o.MailboxConcurrency = 4
+	}
+	if o.MailboxConcurrency < 0 {
+		o.MailboxConcurrency = 1 << 30
+	}
+	if o.MailboxRequestsPer10Min == 0 {
+		o.MailboxRequestsPer10Min = 10000
+	}
+	if o.MailboxRequestsPer10Min < 0 {
+		o.MailboxRequestsPer10Min = 1 << 30
+	}
 	if o.AuditRateLimitPerMinute == 0 {
 		o.AuditRateLimitPerMinute = 2000
 	}
@@ -347,7 +366,8 @@ func (e *Emulator) SetFaults(f Faults) {
 	e.inject.Set(f.Rate, f.Kinds, f.HangFor, time.Second)
 }
 
-// ExpireDeltaTokens makes every delta and next link handed out so far answer 410 resyncRequired.
+// ExpireDeltaTokens makes every delta and next link handed out so far answer 410: drive links
+// resyncRequired, message links SyncStateNotFound.
 func (e *Emulator) ExpireDeltaTokens() {
 	e.mu.Lock()
 	e.epoch++

@@ -28,6 +28,10 @@ var graphTypes = []struct {
 	{regexp.MustCompile(`^/v1\.0/drives/[^/]+$`), "drive"},
 	{regexp.MustCompile(`^/v1\.0/drives/[^/]+/(root|items/[^/]+)$`), "driveItem"},
 	{regexp.MustCompile(`^/v1\.0/drives/[^/]+/items/[^/]+/permissions$`), "[]permission"},
+	{regexp.MustCompile(`^/v1\.0/users/[^/]+/mailFolders/[^/]+/messages/delta$`), "[]message"},
+	{regexp.MustCompile(`^/v1\.0/users/[^/]+/(mailFolders/[^/]+/)?messages/[^/]+$`), "message"},
+	{regexp.MustCompile(`^/v1\.0/users/[^/]+/messages/[^/]+/attachments$`), "[]attachment"},
+	{regexp.MustCompile(`^/v1\.0/users/[^/]+/messages/[^/]+/attachments/[^/]+$`), "attachment"},
 }
 
 // check validates one recorded answer: a Graph JSON answer against Graph's CSDL, a Graph error
@@ -51,6 +55,11 @@ func check(t *testing.T, x exchange) error {
 		return nil
 	case x.status >= 300:
 		return wrap(where, checkGraphError(x))
+	case strings.HasSuffix(x.path, "/$value"):
+		if x.header.Get("Content-Type") == "" || x.header.Get("request-id") == "" {
+			return fmt.Errorf("%s: a $value answer without Content-Type or request-id", where)
+		}
+		return nil
 	}
 	m, err := csdl.Graph()
 	if err != nil {
@@ -136,8 +145,11 @@ func checkGraphError(x exchange) error {
 	if (x.status == 429 || x.status == 503) && x.header.Get("Retry-After") == "" && e["code"] != "generalException" {
 		return fmt.Errorf("a %d without Retry-After", x.status)
 	}
-	if x.status == 410 && x.header.Get("Location") == "" {
-		return fmt.Errorf("a 410 without Location")
+	if x.status == 410 && e["code"] == "resyncRequired" && x.header.Get("Location") == "" {
+		return fmt.Errorf("a 410 resyncRequired without Location")
+	}
+	if x.status == 410 && e["code"] != "resyncRequired" && e["code"] != "SyncStateNotFound" {
+		return fmt.Errorf("a 410 %v", e["code"])
 	}
 	return nil
 }
