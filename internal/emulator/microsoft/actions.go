@@ -108,6 +108,9 @@ func (e *Emulator) record(u *user, it *item, op string, inDelta bool, detail map
 		ItemID: it.id, ItemName: it.name, Owner: it.drive.owner.upn, Delta: inDelta, Detail: detail}
 	e.acts = append(e.acts, a)
 	e.auditFor(a, u, it)
+	if inDelta {
+		e.notifyDrive(it.drive)
+	}
 }
 
 // changed marks a content or metadata change of it by u.

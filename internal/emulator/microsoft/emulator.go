@@ -109,6 +109,14 @@ type Options struct {
 	// Exchange's limits per app per mailbox (mail.go): concurrent requests (default 4) and
 	// requests per 10 minutes (default 10,000); < 0 = off.
 	MailboxConcurrency, MailboxRequestsPer10Min int
+
+	// Change notifications (subs.go), in real time: ValidationTimeout is how long the handshake
+	// waits (default 10 s, Graph's), PushTimeout how long a delivery waits for its 2xx (default
+	// 3 s, Graph's), PushRetries how often a failed delivery is retried (default 7; < 0 = never)
+	// after PushRetryBase, doubling (default 1 minute; modelled: Graph retries for up to 4 hours).
+	ValidationTimeout, PushTimeout time.Duration
+	PushRetries                    int
+	PushRetryBase                  time.Duration
 }
 
 // Faults inject transport failures into Graph (never the token endpoint nor download URLs).
@@ -137,6 +145,11 @@ type Stats struct {
 	AuditRecordsServed int // records in them (duplicates included)
 
 	MailThrottled int // 429 ApplicationThrottled answers of the mailbox limits
+
+	PushValidations int // validationToken handshakes sent
+	PushDeliveries  int // notifications (and lifecycle notifications) answered 2xx
+	PushFailures    int // delivery attempts that failed (non-2xx, error, timeout)
+	PushLost        int // deliveries dropped by LosePushes
 }
 
 // UserStats count Graph requests per user addressed (by userPrincipalName): /users/{id}/...,
@@ -217,6 +230,7 @@ type Emulator struct {
 
 	audit auditState // the Management Activity API (mgmt.go)
 	mail  mailState  // mailboxes (mail.go)
+	subs  subsState  // change-notification subscriptions (subs.go)
 }
 
 // New builds the simulated tenant from Options.Seed.
@@ -237,6 +251,7 @@ func New(o Options) *Emulator {
 	}
 	e.SetConsent(o.Consent)
 	e.audit.init(o)
+	e.subsInit()
 	e.mu.Lock()
 	e.generate()
 	e.mu.Unlock()
@@ -322,6 +337,21 @@ func withDefaults(o Options) Options {
 	if o.MailboxRequestsPer10Min < 0 {
 		o.MailboxRequestsPer10Min = 1 << 30
 	}
+	if o.ValidationTimeout <= 0 {
+		o.ValidationTimeout = 10 * time.Second
+	}
+	if o.PushTimeout <= 0 {
+		o.PushTimeout = 3 * time.Second
+	}
+	if o.PushRetries == 0 {
+		o.PushRetries = 7
+	}
+	if o.PushRetries < 0 {
+		o.PushRetries = 0
+	}
+	if o.PushRetryBase <= 0 {
+		o.PushRetryBase = time.Minute
+	}
 	if o.AuditRateLimitPerMinute == 0 {
 		o.AuditRateLimitPerMinute = 2000
 	}
@@ -331,8 +361,11 @@ func withDefaults(o Options) Options {
 	return o
 }
 
-// Close releases nothing yet; it is here for the next parts (subscription deliveries).
-func (e *Emulator) Close() {}
+// Close stops change-notification deliveries in flight and waits for them.
+func (e *Emulator) Close() {
+	e.subs.stop()
+	e.subs.wg.Wait()
+}
 
 // TenantID is the tenant's id (a GUID); the token endpoint also takes the domains.
 func (e *Emulator) TenantID() string { return e.o.TenantID }

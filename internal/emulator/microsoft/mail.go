@@ -648,6 +648,3 @@ func (e *Emulator) mailboxLimit(path string) (func(), *graphError) {
 		e.mu.Unlock()
 	}, nil
 }
-
-// notifyMail tells change-notification subscriptions on the mailbox's sent items (subs.go).
-func (e *Emulator) notifyMail(u *user, m *message, change string) {}

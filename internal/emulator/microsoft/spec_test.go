@@ -29,6 +29,8 @@ var graphTypes = []struct {
 	{regexp.MustCompile(`^/v1\.0/drives/[^/]+/(root|items/[^/]+)$`), "driveItem"},
 	{regexp.MustCompile(`^/v1\.0/drives/[^/]+/items/[^/]+/permissions$`), "[]permission"},
 	{regexp.MustCompile(`^/v1\.0/users/[^/]+/mailFolders/[^/]+/messages/delta$`), "[]message"},
+	{regexp.MustCompile(`^/v1\.0/subscriptions$`), "[]subscription"},
+	{regexp.MustCompile(`^/v1\.0/subscriptions/[^/]+$`), "subscription"},
 	{regexp.MustCompile(`^/v1\.0/users/[^/]+/(mailFolders/[^/]+/)?messages/[^/]+$`), "message"},
 	{regexp.MustCompile(`^/v1\.0/users/[^/]+/messages/[^/]+/attachments$`), "[]attachment"},
 	{regexp.MustCompile(`^/v1\.0/users/[^/]+/messages/[^/]+/attachments/[^/]+$`), "attachment"},
@@ -55,6 +57,17 @@ func check(t *testing.T, x exchange) error {
 		return nil
 	case x.status >= 300:
 		return wrap(where, checkGraphError(x))
+	case x.status == 204:
+		if len(x.body) != 0 {
+			return fmt.Errorf("%s: a 204 with a body", where)
+		}
+		return nil
+	case x.method == "POST" && x.path == "/v1.0/subscriptions":
+		m, err := csdl.Graph()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return wrap(where, m.Validate("subscription", x.body))
 	case strings.HasSuffix(x.path, "/$value"):
 		if x.header.Get("Content-Type") == "" || x.header.Get("request-id") == "" {
 			return fmt.Errorf("%s: a $value answer without Content-Type or request-id", where)
