@@ -226,6 +226,7 @@ func (e *Emulator) SendMail(from string, m Mail) (string, error) {
 	mb.msgs = append(mb.msgs, msg)
 	mb.byID[msg.id] = msg
 	e.mail.sent = append(e.mail.sent, sm)
+	e.auditSend(u, mb, msg)
 	e.notifyMail(u, msg, "created")
 	return msg.id, nil
 }
@@ -647,4 +648,59 @@ func (e *Emulator) mailboxLimit(path string) (func(), *graphError) {
 		mb.inflight--
 		e.mu.Unlock()
 	}, nil
+}
+
+// StepMail sends n random mails from random licensed enabled users, deterministic by
+// Options.Seed: to colleagues and external addresses, with no attachment or with files, an
+// attached message or a link to one of the sender's files.
+func (e *Emulator) StepMail(n int) {
+	for i := 0; i < n; i++ {
+		e.mu.Lock()
+		var from *user
+		for _, u := range e.pick(len(e.users)) {
+			if u.licensed && u.drive != nil {
+				from = u
+				break
+			}
+		}
+		if from == nil {
+			e.mu.Unlock()
+			return
+		}
+		m := Mail{Subject: e.title(e.rng.IntN(3))}
+		for _, u := range e.pick(1 + e.rng.IntN(2)) {
+			if u != from {
+				m.To = append(m.To, u.upn)
+			}
+		}
+		if e.rng.IntN(2) == 0 || len(m.To) == 0 {
+			m.To = append(m.To, e.externalAddress())
+		}
+		if e.rng.IntN(4) == 0 {
+			m.Cc = append(m.Cc, e.externalAddress())
+		}
+		var files []*item
+		for _, it := range from.drive.items {
+			if !it.folder && !it.deleted {
+				files = append(files, it)
+			}
+		}
+		sortItems(files)
+		switch r := e.rng.IntN(10); {
+		case r < 3:
+		case r < 7:
+			for k := 0; k <= e.rng.IntN(2); k++ {
+				m.Attachments = append(m.Attachments, Attachment{Kind: AttachFile})
+			}
+		case r < 8:
+			m.Attachments = append(m.Attachments, Attachment{Kind: AttachItem})
+		default:
+			if len(files) > 0 {
+				m.Attachments = append(m.Attachments, Attachment{Kind: AttachReference, ItemID: files[e.rng.IntN(len(files))].id})
+			}
+		}
+		upn := from.upn
+		e.mu.Unlock()
+		e.SendMail(upn, m)
+	}
 }

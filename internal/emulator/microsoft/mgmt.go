@@ -23,7 +23,8 @@ import (
 // URL, the root a client configures in place of https://manage.office.com.
 
 // Content types the API knows (the reference's list); the emulator produces records for
-// Audit.SharePoint only, the others are subscribable and empty.
+// Audit.SharePoint (drive actions) and Audit.Exchange (Send), the others are subscribable and
+// empty.
 const (
 	ContentSharePoint = "Audit.SharePoint"
 	ContentExchange   = "Audit.Exchange"
@@ -199,6 +200,56 @@ func (e *Emulator) auditFor(a Activity, u *user, it *item) {
 		lag += time.Duration(st.rng.Int64N(int64(span) + 1))
 	}
 	st.pending = append(st.pending, &auditRecord{ctype: ContentSharePoint, avail: a.At.Add(lag), body: rec})
+	st.all = append(st.all, rec)
+}
+
+// auditSend queues the Audit.Exchange record of a sent message: RecordType 2 (ExchangeItem),
+// Operation Send, Workload Exchange, with the Exchange Mailbox schema (LogonType 0 Owner,
+// InternalLogonType, MailboxGuid, MailboxOwnerUPN, ExternalAccess, OrganizationName,
+// ClientIPAddress, ClientInfoString, recipientCount, recipientList) and the mailbox audit record's
+// Item (Id, Subject, ParentFolder {Id, Path}, Attachments "names and file size",
+// InternetMessageId, SizeInBytes) and SaveToSentItems. Whether Send is audited depends on the
+// tenant's licensing and mailbox audit settings (NOTES 3b); the emulator audits every Send.
+// Value formats (Attachments, ClientInfoString, the folder path) are modelled. Called with e.mu
+// held.
+func (e *Emulator) auditSend(u *user, mb *mailbox, m *message) {
+	var names []string
+	size := len(m.body) + len(m.subject) + 2000
+	for _, a := range m.atts {
+		names = append(names, fmt.Sprintf("%s (%db)", a.name, a.size))
+		size += a.size
+	}
+	var rl []any
+	for _, r := range append(append(append([]string(nil), m.to...), m.cc...), m.bcc...) {
+		name := r
+		if x := e.usersBy[r]; x != nil {
+			name = x.name()
+		}
+		rl = append(rl, map[string]any{"Address": r, "Name": name})
+	}
+	item := map[string]any{"Id": m.id, "Subject": m.subject, "InternetMessageId": m.imid, "SizeInBytes": size,
+		"ParentFolder": map[string]any{"Id": mb.folderID, "Path": "\\Sent Items"}}
+	if len(names) > 0 {
+		item["Attachments"] = strings.Join(names, "; ")
+	}
+	rec := map[string]any{
+		"Id": hashGUID("send:" + m.id), "RecordType": 2, "CreationTime": m.sent.UTC().Format(auditTimeFmt), "Operation": "Send",
+		"OrganizationId": e.o.TenantID, "UserType": 0, "UserKey": strings.TrimPrefix(strings.TrimSuffix(userKey(u), "@live.com"), "i:0h.f|membership|"),
+		"Workload": "Exchange", "ResultStatus": "Succeeded", "UserId": strings.ToLower(u.upn), "ClientIP": clientIP(u),
+		"LogonType": 0, "InternalLogonType": 0, "MailboxGuid": hashGUID("mailbox:" + u.id), "MailboxOwnerUPN": strings.ToLower(u.upn),
+		"ExternalAccess": false, "OrganizationName": e.o.InitialDomain, "ClientIPAddress": clientIP(u),
+		"ClientInfoString": "Client=OWA;Action=ViaProxy", "Item": item, "SaveToSentItems": true,
+		"recipientCount": len(rl), "recipientList": rl,
+	}
+	if u.admin {
+		rec["UserType"] = 2
+	}
+	st := &e.audit
+	lag := e.o.AuditLagMin
+	if span := e.o.AuditLagMax - e.o.AuditLagMin; span > 0 {
+		lag += time.Duration(st.rng.Int64N(int64(span) + 1))
+	}
+	st.pending = append(st.pending, &auditRecord{ctype: ContentExchange, avail: m.sent.Add(lag), body: rec})
 	st.all = append(st.all, rec)
 }
 
@@ -730,8 +781,8 @@ func (e *Emulator) mgmtBlob(c *mgmtCall) (int, any, *mgmtError) {
 	return 200, json.RawMessage(raw), nil
 }
 
-// AuditRecords returns every Audit.SharePoint record made so far, available or not (for tests:
-// what the feed will hold), in action order.
+// AuditRecords returns every audit record made so far (Audit.SharePoint and Audit.Exchange),
+// available or not (for tests: what the feed will hold), in action order.
 func (e *Emulator) AuditRecords() []map[string]any {
 	e.mu.Lock()
 	defer e.mu.Unlock()

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/telltale-dev/telltale/internal/connector/kit/faults"
 )
 
 const testPublisher = "46b472a7-c68e-4adf-8ade-3db49497518e"
@@ -73,10 +75,15 @@ func (h *harness) mg(tok, method, op string, noPub ...bool) mresp {
 // returns them with the number of pages (with a fresh token: tests move the clock by hours).
 func (h *harness) feed(_, window string) ([]map[string]any, int) {
 	h.t.Helper()
+	return h.feedOf(ContentSharePoint, window)
+}
+
+func (h *harness) feedOf(ct, window string) ([]map[string]any, int) {
+	h.t.Helper()
 	tok := h.manageToken()
 	var out []map[string]any
 	pages := 0
-	u := "subscriptions/content?contentType=Audit.SharePoint" + window
+	u := "subscriptions/content?contentType=" + ct + window
 	for u != "" {
 		r := h.mg(tok, "GET", u)
 		if r.status != 200 {
@@ -385,6 +392,71 @@ func TestManageThrottling(t *testing.T) {
 	}
 	if s := h.emu.Stats(); s.AuditThrottled != 2 || s.AuditNoPublisher != 3 {
 		t.Fatalf("stats %+v", s)
+	}
+	// Injected faults: AF429 (403) and AF50000.
+	for k, want := range map[faults.Kind]int{faults.Throttle: 403, faults.Status500: 500, faults.Status503: 503} {
+		h.emu.SetFaults(Faults{Rate: 1, Kinds: []faults.Kind{k}})
+		h.clk.Advance(time.Minute)
+		r := h.mg(h.manageToken(), "GET", "subscriptions/list")
+		if r.status != want || (k == faults.Throttle) != (r.code() == "AF429") || (k != faults.Throttle && r.code() != "AF50000") {
+			t.Errorf("%s: %d %s", k, r.status, r.raw)
+		}
+	}
+	h.emu.SetFaults(Faults{})
+}
+
+func TestManageExchange(t *testing.T) {
+	h := newHarness(t, Options{AuditDuplicate: -1})
+	tok := h.manageToken()
+	if r := h.mg(tok, "POST", "subscriptions/start?contentType=Audit.Exchange"); r.status != 200 {
+		t.Fatalf("start: %d %s", r.status, r.raw)
+	}
+	u := h.licensed()
+	_, sm := sendAll(t, h, u)
+	h.emu.StepMail(20)
+	h.clk.Advance(3 * time.Hour)
+	got, _ := h.feedOf(ContentExchange, "")
+	sent := h.emu.SentMails()
+	if len(got) != len(sent) || len(sent) < 20 {
+		t.Fatalf("%d Send records, %d mails sent", len(got), len(sent))
+	}
+	kinds := map[string]bool{}
+	for _, m := range sent {
+		for _, a := range m.Attachments {
+			kinds[a.Kind] = true
+		}
+	}
+	if len(kinds) != 3 {
+		t.Fatalf("StepMail sent attachments of kinds %v", kinds)
+	}
+	var rec map[string]any
+	for _, r := range got {
+		if r["Item"].(map[string]any)["InternetMessageId"] == sm.InternetMessageID {
+			rec = r
+		}
+	}
+	if rec == nil || rec["Operation"] != "Send" || rec["Workload"] != "Exchange" || rec["recipientCount"] != 3.0 || rec["UserId"] != strings.ToLower(u.UPN) ||
+		!strings.Contains(rec["Item"].(map[string]any)["Attachments"].(string), "q3.xlsx (") {
+		t.Fatalf("Send record %v", rec)
+	}
+	// The SharePoint feed does not carry them.
+	if r := h.mg(h.manageToken(), "GET", "subscriptions/content?contentType=Audit.SharePoint"); r.code() != "AF20022" {
+		t.Fatalf("no SharePoint subscription: %d %s", r.status, r.raw)
+	}
+	raw, _ := json.Marshal(rec)
+	for _, c := range []struct{ from, to string }{
+		{`"InternetMessageId"`, `"InternetMessageID"`}, // renamed inside Item
+		{`"Address"`, `"Adress"`},                      // renamed inside recipientList
+		{`"LogonType":0`, `"LogonType":9`},
+		{`"ExternalAccess":false,`, ``}, // a mandatory field missing
+	} {
+		broken := strings.Replace(string(raw), c.from, c.to, 1)
+		if broken == string(raw) {
+			t.Fatalf("%s not in %s", c.from, raw)
+		}
+		if err := checkAuditRecord([]byte(broken)); err == nil {
+			t.Errorf("%s -> %s passed", c.from, c.to)
+		}
 	}
 }
 
