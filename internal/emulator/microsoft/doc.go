@@ -78,7 +78,9 @@
 //     (401 AF10001 without it), for the tenant in the URL (AF20013 not a GUID, AF20010 another);
 //     the tenant's quota (2,000 a minute) and a shared pool for requests without
 //     PublisherIdentifier, answered 403 AF429 "Too many requests. Method=..., PublisherId=...";
-//     faults as AF429 or AF50000. Other content types are subscribable and empty.
+//     faults as AF429 or AF50000. Audit.Exchange holds a Send record for every sent mail
+//     (Exchange Mailbox schema, Item with Subject, attachment names and sizes,
+//     InternetMessageId; recipientList); the other content types are subscribable and empty.
 //   - Mail (mail.go): /users/{id}/mailFolders/sentitems/messages/delta (pages of Prefer:
 //     odata.maxpagesize or $top, $skiptoken next links and $deltatoken delta links, $select,
 //     changeType, deleted messages as @removed, 410 SyncStateNotFound for an expired or unknown
@@ -91,7 +93,8 @@
 //     Options.MailboxRequestsPer10Min (10,000), 429 ApplicationThrottled with Retry-After. Scripted
 //     SendMail (to/cc/bcc, attachments of each kind; a reference to a drive item shares it with the
 //     recipients by a specific-people link, SecureLinkCreated and AddedToSecureLink) and
-//     DeleteMail; SentMails is the ground truth, with each attachment's SHA-256.
+//     DeleteMail, and random mail (StepMail); SentMails is the ground truth, with each
+//     attachment's SHA-256.
 //   - Change notifications (subs.go): POST /subscriptions for drives/{id}/root,
 //     users/{id}/drive/root (changeType updated) and users/{id}/mailFolders('sentitems')/messages
 //     (created, updated, deleted), validating notificationUrl and lifecycleNotificationUrl with
