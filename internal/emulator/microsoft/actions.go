@@ -102,9 +102,15 @@ func (e *Emulator) folderFor(u *user, id string) (*item, error) {
 }
 
 // record adds an Activity. Called with e.mu held.
+// Its Audit.SharePoint record is made now, from the state right after the action (mgmt.go).
 func (e *Emulator) record(u *user, it *item, op string, inDelta bool, detail map[string]string) {
-	e.acts = append(e.acts, Activity{ID: e.newGUID(), Operation: op, At: e.clk.Now(), Actor: u.upn, DriveID: it.drive.id,
-		ItemID: it.id, ItemName: it.name, Owner: it.drive.owner.upn, Delta: inDelta, Detail: detail})
+	a := Activity{ID: e.newGUID(), Operation: op, At: e.clk.Now(), Actor: u.upn, DriveID: it.drive.id,
+		ItemID: it.id, ItemName: it.name, Owner: it.drive.owner.upn, Delta: inDelta, Detail: detail}
+	e.acts = append(e.acts, a)
+	e.auditFor(a, u, it)
+	if inDelta {
+		e.notifyDrive(it.drive)
+	}
 }
 
 // changed marks a content or metadata change of it by u.
@@ -203,7 +209,7 @@ func (e *Emulator) Move(actor, id, folder string) error {
 		}
 		from := it.parent
 		it.parent = dest
-		it.name = e.uniqueNameFor(dest, it.name, it)
+		it.name = e.uniqueNameFor(dest, it.name, it) // a name taken in the destination gets a number; the item is not its own clash
 		e.changed(u, it)
 		op := "FileMoved"
 		if it.folder {
@@ -338,7 +344,12 @@ func (e *Emulator) Unshare(actor, id, permID string) error {
 }
 
 // Download records a download by the actor (any access): an Activity only. FileDownloaded.
-func (e *Emulator) Download(actor, id string) error {
+func (e *Emulator) Download(actor, id string) error { return e.read(actor, id, "FileDownloaded") }
+
+// View records that the actor opened a file (any access): an Activity only. FileAccessed.
+func (e *Emulator) View(actor, id string) error { return e.read(actor, id, "FileAccessed") }
+
+func (e *Emulator) read(actor, id, op string) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	u, err := e.actor(actor)
@@ -352,7 +363,7 @@ func (e *Emulator) Download(actor, id string) error {
 	if it.folder {
 		return fmt.Errorf("%w: %s is a folder", ErrForbidden, id)
 	}
-	e.record(u, it, "FileDownloaded", false, nil)
+	e.record(u, it, op, false, nil)
 	return nil
 }
 
@@ -495,8 +506,10 @@ func (e *Emulator) Step(n int) {
 			e.Invite(u.upn, it.id, other, "write")
 		case r < 77 && unshare != "":
 			e.Unshare(u.upn, it.id, unshare)
-		default:
+		case r < 88:
 			e.Download(u.upn, it.id)
+		default:
+			e.View(u.upn, it.id)
 		}
 	}
 }

@@ -83,8 +83,9 @@ type call struct {
 
 type callKey struct{}
 
-// Handler serves the token endpoint (POST /{tenant}/oauth2/v2.0/token), Graph under /v1.0/ and
-// the pre-authenticated download URLs under /download/.
+// Handler serves the token endpoint (POST /{tenant}/oauth2/v2.0/token), Graph under /v1.0/, the
+// pre-authenticated download URLs under /download/ and the Office 365 Management Activity API
+// under /api/v1.0/{tenant}/activity/feed/.
 func (e *Emulator) Handler() http.Handler {
 	api := http.NewServeMux()
 	route := func(pattern string, roles []string, h func(*call) (int, any, *graphError)) {
@@ -101,6 +102,8 @@ func (e *Emulator) Handler() http.Handler {
 					deny = errNoRoles
 				case strings.Contains(pattern, "drive"):
 					deny = errFilesDenied
+				case isMailPath(strings.TrimPrefix(pattern, "GET ")):
+					deny = errMailDenied
 				}
 				e.respond(w, c, 0, nil, deny)
 				return
@@ -116,6 +119,20 @@ func (e *Emulator) Handler() http.Handler {
 	route("GET /v1.0/users/{id}", users, e.usersGet)
 	route("GET /v1.0/users/{id}/drive", files, e.userDrive)
 	route("GET /v1.0/users/{id}/drive/root/delta", files, e.delta)
+	mail := []string{RoleMailRead}
+	route("GET /v1.0/users/{id}/mailFolders/{folder}/messages/delta", mail, e.mailDelta)
+	route("GET /v1.0/users/{id}/mailFolders/{folder}/messages/{mid}", mail, e.messageGet)
+	route("GET /v1.0/users/{id}/messages/{mid}", mail, e.messageGet)
+	route("GET /v1.0/users/{id}/messages/{mid}/$value", mail, e.messageValue)
+	route("GET /v1.0/users/{id}/messages/{mid}/attachments", mail, e.attachmentsList)
+	route("GET /v1.0/users/{id}/messages/{mid}/attachments/{aid}", mail, e.attachmentGet)
+	route("GET /v1.0/users/{id}/messages/{mid}/attachments/{aid}/$value", mail, e.attachmentValue)
+	route("POST /v1.0/subscriptions", nil, e.subCreate)
+	route("GET /v1.0/subscriptions", nil, e.subList)
+	route("GET /v1.0/subscriptions/{sid}", nil, e.subGet)
+	route("PATCH /v1.0/subscriptions/{sid}", nil, e.subPatch)
+	route("DELETE /v1.0/subscriptions/{sid}", nil, e.subDelete)
+	route("POST /v1.0/subscriptions/{sid}/reauthorize", nil, e.subReauthorize)
 	route("GET /v1.0/groups", groups, e.groupsList)
 	route("GET /v1.0/groups/{id}", groups, e.groupsGet)
 	route("GET /v1.0/groups/{id}/members", groups, e.members)
@@ -145,6 +162,8 @@ func (e *Emulator) Handler() http.Handler {
 			e.serveGraph(w, r, api)
 		case strings.HasPrefix(p, "/download/"):
 			e.download(w, r)
+		case strings.HasPrefix(p, "/api/v1.0/"):
+			e.serveManage(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -203,6 +222,16 @@ func (e *Emulator) serveGraph(w http.ResponseWriter, r *http.Request, api http.H
 		return
 	}
 	e.stats.ByUser[key] = us
+	if isMailPath(r.URL.Path) {
+		release, ge := e.mailboxLimit(r.URL.Path)
+		if ge != nil {
+			e.stats.MailThrottled++
+			e.mu.Unlock()
+			e.respond(w, c, 0, nil, ge)
+			return
+		}
+		defer release()
+	}
 	fault := e.inject.Pick()
 	if fault != "" {
 		e.stats.Faults++
@@ -301,6 +330,17 @@ func (e *Emulator) respond(w http.ResponseWriter, c *call, status int, body any,
 		}
 		writeJSON(w, ge.status, map[string]any{"error": map[string]any{"code": ge.code, "message": ge.message,
 			"innerError": map[string]any{"date": e.clk.Now().UTC().Format("2006-01-02T15:04:05"), "request-id": c.reqID, "client-request-id": crid}}})
+		return
+	}
+	if h, ok := body.(withHeader); ok {
+		w.Header().Set(h.k, h.v)
+		body = h.body
+	}
+	if raw, ok := body.(rawBody); ok {
+		w.Header().Set("Content-Type", raw.ctype)
+		w.Header().Set("Content-Length", strconv.Itoa(len(raw.data)))
+		w.WriteHeader(status)
+		w.Write(raw.data)
 		return
 	}
 	if loc, ok := body.(locationBody); ok {

@@ -81,6 +81,42 @@ type Options struct {
 	DeltaPageSize int
 
 	MinFileSize, MaxFileSize int // content sizes, default 256 B .. 8 KiB (generated from the seed)
+
+	// The Office 365 Management Activity API (mgmt.go). Each action's audit record becomes
+	// available a lag after it, drawn uniformly from [AuditLagMin, AuditLagMax]: default 60 to 90
+	// minutes, the troubleshooting page's "for core services (such as Exchange, SharePoint,
+	// OneDrive, and Teams) event availability is typically 60 to 90 minutes". Lower them for
+	// tests and demos (the issue's "scaled by a flag").
+	AuditLagMin, AuditLagMax time.Duration
+	// AuditFirstContentDelay holds back the first content of a subscription: content made before
+	// start+delay becomes available at start+delay ("it can take up to 12 hours for the first
+	// content blobs to become available"). Default 0; 12 h is the documented maximum.
+	AuditFirstContentDelay time.Duration
+	// AuditBlobInterval is how often records are gathered into content blobs (modelled: Microsoft
+	// does not document it), default 5 minutes.
+	AuditBlobInterval time.Duration
+	// AuditDuplicate is the chance that a record is also delivered again in a later blob
+	// ("duplicates may appear", troubleshooting FAQ). 0 = 0.01; < 0 = never.
+	AuditDuplicate float64
+	// AuditPageSize is the number of blobs per subscriptions/content page before NextPageUri
+	// (modelled; the reference says only that results are limited), default 100.
+	AuditPageSize int
+	// AuditRateLimitPerMinute is the tenant's Management API quota: 0 = 2,000 (the documented
+	// baseline), < 0 = off. Requests without PublisherIdentifier share a pool of
+	// AuditSharedPoolPerMinute (modelled, default 60; < 0 = off) and are throttled first.
+	AuditRateLimitPerMinute, AuditSharedPoolPerMinute int
+
+	// Exchange's limits per app per mailbox (mail.go): concurrent requests (default 4) and
+	// requests per 10 minutes (default 10,000); < 0 = off.
+	MailboxConcurrency, MailboxRequestsPer10Min int
+
+	// Change notifications (subs.go), in real time: ValidationTimeout is how long the handshake
+	// waits (default 10 s, Graph's), PushTimeout how long a delivery waits for its 2xx (default
+	// 3 s, Graph's), PushRetries how often a failed delivery is retried (default 7; < 0 = never)
+	// after PushRetryBase, doubling (default 1 minute; modelled: Graph retries for up to 4 hours).
+	ValidationTimeout, PushTimeout time.Duration
+	PushRetries                    int
+	PushRetryBase                  time.Duration
 }
 
 // Faults inject transport failures into Graph (never the token endpoint nor download URLs).
@@ -101,6 +137,19 @@ type Stats struct {
 	Downloads          int // content served from pre-authenticated URLs
 	ExpiredDeltaTokens int // delta reads answered 410 resyncRequired
 	ByUser             map[string]UserStats
+
+	AuditRequests      int // Management Activity API requests
+	AuditThrottled     int // ... answered AF429 by the quota (not injected)
+	AuditNoPublisher   int // ... without PublisherIdentifier
+	AuditBlobsServed   int // content blobs served
+	AuditRecordsServed int // records in them (duplicates included)
+
+	MailThrottled int // 429 ApplicationThrottled answers of the mailbox limits
+
+	PushValidations int // validationToken handshakes sent
+	PushDeliveries  int // notifications (and lifecycle notifications) answered 2xx
+	PushFailures    int // delivery attempts that failed (non-2xx, error, timeout)
+	PushLost        int // deliveries dropped by LosePushes
 }
 
 // UserStats count Graph requests per user addressed (by userPrincipalName): /users/{id}/...,
@@ -133,7 +182,7 @@ type Item struct {
 // Management Activity API). Operation is the Audit.SharePoint operation name (FileUploaded,
 // FolderCreated, FileModified, FileRenamed, FileMoved, FileRecycled, AnonymousLinkCreated,
 // CompanyLinkCreated, SecureLinkCreated, AddedToSecureLink, SharingSet, SharingInvitationCreated,
-// SharingRevoked, SharedLinkDisabled, FileDownloaded).
+// SharingRevoked, SharedLinkDisabled, FileDownloaded, FileAccessed).
 type Activity struct {
 	ID        string
 	Operation string
@@ -178,6 +227,10 @@ type Emulator struct {
 	logSeq   int64              // the delta log position: every delta-visible change takes the next
 	epoch    int                // ExpireDeltaTokens bumps it
 	acts     []Activity
+
+	audit auditState // the Management Activity API (mgmt.go)
+	mail  mailState  // mailboxes (mail.go)
+	subs  subsState  // change-notification subscriptions (subs.go)
 }
 
 // New builds the simulated tenant from Options.Seed.
@@ -197,6 +250,8 @@ func New(o Options) *Emulator {
 		dl:       map[string]dlGrant{},
 	}
 	e.SetConsent(o.Consent)
+	e.audit.init(o)
+	e.subsInit()
 	e.mu.Lock()
 	e.generate()
 	e.mu.Unlock()
@@ -257,11 +312,60 @@ func withDefaults(o Options) Options {
 	if o.DeltaRepeat == 0 {
 		o.DeltaRepeat = 0.05
 	}
+	if o.AuditLagMin <= 0 && o.AuditLagMax <= 0 {
+		o.AuditLagMin, o.AuditLagMax = 60*time.Minute, 90*time.Minute
+	}
+	if o.AuditLagMax < o.AuditLagMin {
+		o.AuditLagMax = o.AuditLagMin
+	}
+	if o.AuditBlobInterval <= 0 {
+		o.AuditBlobInterval = 5 * time.Minute
+	}
+	if o.AuditDuplicate == 0 {
+		o.AuditDuplicate = 0.01
+	}
+	pos(&o.AuditPageSize, 100)
+	if o.MailboxConcurrency == 0 {
+		o.MailboxConcurrency = 4
+	}
+	if o.MailboxConcurrency < 0 {
+		o.MailboxConcurrency = 1 << 30
+	}
+	if o.MailboxRequestsPer10Min == 0 {
+		o.MailboxRequestsPer10Min = 10000
+	}
+	if o.MailboxRequestsPer10Min < 0 {
+		o.MailboxRequestsPer10Min = 1 << 30
+	}
+	if o.ValidationTimeout <= 0 {
+		o.ValidationTimeout = 10 * time.Second
+	}
+	if o.PushTimeout <= 0 {
+		o.PushTimeout = 3 * time.Second
+	}
+	if o.PushRetries == 0 {
+		o.PushRetries = 7
+	}
+	if o.PushRetries < 0 {
+		o.PushRetries = 0
+	}
+	if o.PushRetryBase <= 0 {
+		o.PushRetryBase = time.Minute
+	}
+	if o.AuditRateLimitPerMinute == 0 {
+		o.AuditRateLimitPerMinute = 2000
+	}
+	if o.AuditSharedPoolPerMinute == 0 {
+		o.AuditSharedPoolPerMinute = 60
+	}
 	return o
 }
 
-// Close releases nothing yet; it is here for the next parts (subscription deliveries).
-func (e *Emulator) Close() {}
+// Close stops change-notification deliveries in flight and waits for them.
+func (e *Emulator) Close() {
+	e.subs.stop()
+	e.subs.wg.Wait()
+}
 
 // TenantID is the tenant's id (a GUID); the token endpoint also takes the domains.
 func (e *Emulator) TenantID() string { return e.o.TenantID }
@@ -295,7 +399,8 @@ func (e *Emulator) SetFaults(f Faults) {
 	e.inject.Set(f.Rate, f.Kinds, f.HangFor, time.Second)
 }
 
-// ExpireDeltaTokens makes every delta and next link handed out so far answer 410 resyncRequired.
+// ExpireDeltaTokens makes every delta and next link handed out so far answer 410: drive links
+// resyncRequired, message links SyncStateNotFound.
 func (e *Emulator) ExpireDeltaTokens() {
 	e.mu.Lock()
 	e.epoch++

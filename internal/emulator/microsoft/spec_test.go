@@ -28,6 +28,12 @@ var graphTypes = []struct {
 	{regexp.MustCompile(`^/v1\.0/drives/[^/]+$`), "drive"},
 	{regexp.MustCompile(`^/v1\.0/drives/[^/]+/(root|items/[^/]+)$`), "driveItem"},
 	{regexp.MustCompile(`^/v1\.0/drives/[^/]+/items/[^/]+/permissions$`), "[]permission"},
+	{regexp.MustCompile(`^/v1\.0/users/[^/]+/mailFolders/[^/]+/messages/delta$`), "[]message"},
+	{regexp.MustCompile(`^/v1\.0/subscriptions$`), "[]subscription"},
+	{regexp.MustCompile(`^/v1\.0/subscriptions/[^/]+$`), "subscription"},
+	{regexp.MustCompile(`^/v1\.0/users/[^/]+/(mailFolders/[^/]+/)?messages/[^/]+$`), "message"},
+	{regexp.MustCompile(`^/v1\.0/users/[^/]+/messages/[^/]+/attachments$`), "[]attachment"},
+	{regexp.MustCompile(`^/v1\.0/users/[^/]+/messages/[^/]+/attachments/[^/]+$`), "attachment"},
 }
 
 // check validates one recorded answer: a Graph JSON answer against Graph's CSDL, a Graph error
@@ -40,6 +46,8 @@ func check(t *testing.T, x exchange) error {
 		return wrap(where, checkToken(x))
 	case strings.HasPrefix(x.path, "/download/"):
 		return nil
+	case strings.HasPrefix(x.path, "/api/v1.0/"):
+		return wrap(where, checkManage(x))
 	case !strings.HasPrefix(x.path, "/v1.0/"):
 		return fmt.Errorf("%s: an answer from no API", where)
 	case x.status == 302:
@@ -49,6 +57,22 @@ func check(t *testing.T, x exchange) error {
 		return nil
 	case x.status >= 300:
 		return wrap(where, checkGraphError(x))
+	case x.status == 204:
+		if len(x.body) != 0 {
+			return fmt.Errorf("%s: a 204 with a body", where)
+		}
+		return nil
+	case x.method == "POST" && x.path == "/v1.0/subscriptions":
+		m, err := csdl.Graph()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return wrap(where, m.Validate("subscription", x.body))
+	case strings.HasSuffix(x.path, "/$value"):
+		if x.header.Get("Content-Type") == "" || x.header.Get("request-id") == "" {
+			return fmt.Errorf("%s: a $value answer without Content-Type or request-id", where)
+		}
+		return nil
 	}
 	m, err := csdl.Graph()
 	if err != nil {
@@ -134,8 +158,11 @@ func checkGraphError(x exchange) error {
 	if (x.status == 429 || x.status == 503) && x.header.Get("Retry-After") == "" && e["code"] != "generalException" {
 		return fmt.Errorf("a %d without Retry-After", x.status)
 	}
-	if x.status == 410 && x.header.Get("Location") == "" {
-		return fmt.Errorf("a 410 without Location")
+	if x.status == 410 && e["code"] == "resyncRequired" && x.header.Get("Location") == "" {
+		return fmt.Errorf("a 410 resyncRequired without Location")
+	}
+	if x.status == 410 && e["code"] != "resyncRequired" && e["code"] != "SyncStateNotFound" {
+		return fmt.Errorf("a 410 %v", e["code"])
 	}
 	return nil
 }
@@ -216,4 +243,82 @@ func TestSpecCheckBites(t *testing.T) {
 	if err := check(t, tokenAnswer); err == nil {
 		t.Fatal("a token answer with a refresh_token passed")
 	}
+}
+
+var contentTimeRe = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$`)
+
+// checkManage validates a Management Activity API answer against the reference: errors
+// {"error":{"code":"AF...","message"}} (or the 401 of an unauthenticated request), subscriptions
+// {contentType, status, webhook}, content listings {contentType, contentId, contentUri,
+// contentCreated, contentExpiration}, and blobs, arrays of records checked against the schema.
+func checkManage(x exchange) error {
+	if x.status == 401 && !strings.Contains(string(x.body), `"error"`) {
+		_, err := strictKeys(x.body, "Message")
+		return err
+	}
+	if x.status >= 300 {
+		top, err := strictKeys(x.body, "error")
+		if err != nil {
+			return err
+		}
+		b, _ := json.Marshal(top["error"])
+		e, err := strictKeys(b, "code", "message")
+		if err != nil {
+			return fmt.Errorf("error.%w", err)
+		}
+		if c, _ := e["code"].(string); !regexp.MustCompile(`^AF\d+$`).MatchString(c) {
+			return fmt.Errorf("error.code %v", e["code"])
+		}
+		if m, _ := e["message"].(string); m == "" {
+			return fmt.Errorf("error.message %v", e["message"])
+		}
+		return nil
+	}
+	if !strings.HasPrefix(x.header.Get("Content-Type"), "application/json") && len(x.body) > 0 {
+		return fmt.Errorf("Content-Type %q", x.header.Get("Content-Type"))
+	}
+	op := x.path[strings.Index(x.path, "/activity/feed/")+len("/activity/feed/"):]
+	var arr []json.RawMessage
+	switch {
+	case op == "subscriptions/stop":
+		if len(x.body) != 0 {
+			return fmt.Errorf("a stop with a body")
+		}
+		return nil
+	case op == "subscriptions/start":
+		_, err := strictKeys(x.body, "contentType", "status", "webhook")
+		return err
+	}
+	if err := json.Unmarshal(x.body, &arr); err != nil {
+		return fmt.Errorf("not a JSON array: %.80q", x.body)
+	}
+	for i, raw := range arr {
+		var err error
+		switch {
+		case op == "subscriptions/list":
+			_, err = strictKeys(raw, "contentType", "status", "webhook")
+		case op == "subscriptions/content":
+			var m map[string]any
+			m, err = strictKeys(raw, "contentType", "contentId", "contentUri", "contentCreated", "contentExpiration")
+			if err == nil && len(m) != 5 {
+				err = fmt.Errorf("content without every field: %v", m)
+			}
+			for _, k := range []string{"contentCreated", "contentExpiration"} {
+				if s, _ := m[k].(string); err == nil && !contentTimeRe.MatchString(s) {
+					err = fmt.Errorf("%s %v", k, m[k])
+				}
+			}
+			if u, _ := m["contentUri"].(string); err == nil && !strings.HasSuffix(u, "/activity/feed/audit/"+fmt.Sprint(m["contentId"])) {
+				err = fmt.Errorf("contentUri %v", u)
+			}
+		case strings.HasPrefix(op, "audit/"):
+			err = checkAuditRecord(raw)
+		default:
+			err = fmt.Errorf("no shape known for %s", op)
+		}
+		if err != nil {
+			return fmt.Errorf("[%d]: %w", i, err)
+		}
+	}
+	return nil
 }

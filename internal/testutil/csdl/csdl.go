@@ -277,9 +277,11 @@ func decode(body []byte) (any, error) {
 	return v, nil
 }
 
-// isAnnotation: an instance annotation of OData or of Microsoft Graph.
+// isAnnotation: an instance annotation of OData or of Microsoft Graph, or "@removed", the
+// OData JSON delta marker of a removed entity Graph's delta answers carry
+// ({"id":...,"@removed":{"reason":"deleted"}}, learn.microsoft.com/graph/delta-query-overview).
 func isAnnotation(k string) bool {
-	return strings.HasPrefix(k, "@odata.") || strings.HasPrefix(k, "@microsoft.graph.")
+	return strings.HasPrefix(k, "@odata.") || strings.HasPrefix(k, "@microsoft.graph.") || k == "@removed"
 }
 
 var (

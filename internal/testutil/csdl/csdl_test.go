@@ -31,6 +31,7 @@ func TestSmallModel(t *testing.T) {
 	ok := []string{
 		`{"id":"1","name":"a","size":3,"when":"2026-01-02T03:04:05Z","color":"blue","tags":["x"],"inner":{"hash":"h","guid":"6fd2c87f-b296-42f0-b197-1e91e994b900"}}`,
 		`{"@odata.context":"x","id":"1","name":null}`,
+		`{"id":"1","@removed":{"reason":"deleted"}}`,
 		`{"@odata.type":"#microsoft.graph.special","id":"1","extra":true}`,
 		`{"id":"1","children":[{"id":"2","@microsoft.graph.sharedChanged":"True"}]}`,
 	}
