@@ -45,7 +45,7 @@ type crashRun struct {
 	want func(started time.Time) map[string]string
 }
 
-var crashVendors = []crashVendor{{name: "box", start: boxCrashRun}, {name: "google_drive", start: googleCrashRun}}
+var crashVendors = []crashVendor{{name: "box", start: boxCrashRun}, {name: "google_drive", start: googleCrashRun}, {name: "gmail", start: gmailCrashRun}}
 
 var folderExposure = map[string]bool{"SHARE": true, "ITEM_SHARED_UPDATE": true, "UNSHARE": true, "COLLABORATION_INVITE": true,
 	"COLLABORATION_ACCEPT": true, "COLLABORATION_ROLE_CHANGE": true, "COLLABORATION_REMOVE": true, "COLLABORATION_EXPIRATION": true}
@@ -121,6 +121,41 @@ func googleCrashRun(t *testing.T) crashRun {
 				if mapped && (a.DocType != "folder" || sharing) && (a.DriveID != "" || active[a.Owner]) && a.Detail["api"] != "true" && !a.At.Before(started) {
 					at, _ := time.Parse(time.RFC3339Nano, a.At.UTC().Format("2006-01-02T15:04:05.000Z07:00"))
 					want[at.UTC().Format(time.RFC3339Nano)+"/"+a.Qualifier+"/0/"+a.Name] = a.Name
+				}
+			}
+			return want
+		},
+	}
+}
+
+// gmailCrashRun: the Gmail emulator with transport faults; every attachment of every message an
+// active user sends is expected once (record id: message id and part id).
+func gmailCrashRun(t *testing.T) crashRun {
+	emu := googleemu.New(googleemu.Options{Seed: 43, Users: 6, FilesPerUser: 1, RateLimitPerMinute: -1, MinFileSize: 64, MaxFileSize: 2048})
+	emu.SetFaults(googleemu.Faults{Rate: 0.03, Kinds: []string{"500", "502", "503", "429", "truncate", "drop"}})
+	emuURL := serveLoopback(t, emu.Handler(), emu.Close)
+	return crashRun{
+		connection: map[string]any{
+			"name": "Gmail crash", "service": "gmail", "tenant_id": "C01emu7x9",
+			"settings": map[string]string{"admin_email": emu.Users()[0].Email, "customer": "C01emu7x9", "token_url": emuURL + "/token",
+				"gmail_url": emuURL + "/", "directory_url": emuURL + "/", "jwks_url": emuURL + "/oauth2/v3/certs"},
+			"credentials": map[string]string{"service_account_key": string(emu.ServiceAccountKey(emuURL + "/token"))},
+		},
+		act:    func(n int) { emu.StepMail(n) },
+		settle: func() { emu.SetFaults(googleemu.Faults{}) },
+		want: func(started time.Time) map[string]string {
+			active := map[string]bool{}
+			for _, u := range emu.Users() {
+				if !u.Suspended && !u.Archived {
+					active[u.Email] = true
+				}
+			}
+			want := map[string]string{}
+			for _, m := range emu.SentMails() {
+				if active[m.From] && !m.At.Before(started) {
+					for _, a := range m.Attachments {
+						want[m.ID+"/"+a.PartID] = "attachment"
+					}
 				}
 			}
 			return want

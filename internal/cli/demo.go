@@ -27,6 +27,7 @@ import (
 const (
 	demoConnection       = "Box (demo emulator)"
 	demoGoogleConnection = "Google Drive (demo emulator)"
+	demoGmailConnection  = "Gmail (demo emulator)"
 )
 
 func (e *env) demoCmd() *cobra.Command {
@@ -37,8 +38,8 @@ func (e *env) demoCmd() *cobra.Command {
 		Short: "Run Telltale on SQLite against built-in Box and Google Workspace emulators with simulated organizations",
 		Long: `Run a Telltale node on embedded SQLite (in --data-dir, default a new temporary directory) together
 with the built-in Box and Google Workspace API emulators on loopback. Simulated organizations produce
-activity, a Box and a Google Drive connection to them are added, and events start arriving within
-seconds. Prints the console URL and the demo login. Nothing leaves this machine.
+activity, Box, Google Drive and Gmail connections to them are added, and events start arriving
+within seconds. Prints the console URL and the demo login. Nothing leaves this machine.
 
 Demo mode always lets vendor URLs point at loopback, whatever --allow-loopback-vendors says: its
 emulator serves on loopback. Use "telltale serve" for anything but a demo.`,
@@ -100,7 +101,7 @@ emulator serves on loopback. Use "telltale serve" for anything but a demo.`,
 			a.PrintBootstrap(e.stdout)
 			fmt.Fprintf(e.stdout, "Telltale %s demo serving on http://%s (data: %s)\n", app.Version, ln.Addr(), cfg.DataDir)
 			fmt.Fprintf(e.stdout, "Box emulator on %s with %d simulated users (start %d of this organization); connection %q collects every %s.\n", emuURL, users, epoch+1, demoConnection, cfg.PollInterval)
-			fmt.Fprintf(e.stdout, "Google Workspace emulator on %s with %d simulated users; connection %q follows each drive's changes and the Drive audit log (records listed 10 s to 2 min late).\n", googleURL, googleUsers, demoGoogleConnection)
+			fmt.Fprintf(e.stdout, "Google Workspace emulator on %s with %d simulated users; connection %q follows each drive's changes and the Drive audit log (records listed 10 s to 2 min late), %q the attachments they send.\n", googleURL, googleUsers, demoGoogleConnection, demoGmailConnection)
 			return a.Run(ctx, ln)
 		},
 	}
@@ -271,6 +272,7 @@ func runGoogle(ctx context.Context, emu *googleemu.Emulator, every time.Duration
 			return
 		case <-t.C:
 			emu.Step(2)
+			emu.StepMail(1)
 		}
 	}
 }
@@ -282,8 +284,8 @@ func googleDemoSettings(emu *googleemu.Emulator, url string) map[string]string {
 		"token_url": url + "/token", "drive_url": url + "/drive/v3/", "directory_url": url + "/"}
 }
 
-// addGoogleDemoConnection adds the Google Drive connection to the emulator, or points the one a
-// previous start added at this run's emulator. The emulator's organization is the same at every
+// addGoogleDemoConnection adds the Google Drive and Gmail connections to the emulator, or points
+// the ones a previous start added at this run's emulator (Gmail is polled: no Pub/Sub push). The emulator's organization is the same at every
 // start but its feeds start over: the connection's stored positions are refused and its drives
 // crawled again (recorded in its history), and activity from then on is collected.
 func addGoogleDemoConnection(ctx context.Context, a *app.App, emu *googleemu.Emulator, url string) error {
@@ -300,20 +302,34 @@ func addGoogleDemoConnection(ctx context.Context, a *app.App, emu *googleemu.Emu
 	if err != nil {
 		return err
 	}
-	st, _ := json.Marshal(googleDemoSettings(emu, url))
-	for _, c := range cs {
-		if c.Name == demoGoogleConnection {
+	drive, _ := json.Marshal(googleDemoSettings(emu, url))
+	mail, _ := json.Marshal(map[string]string{"admin_email": emu.Users()[0].Email, "customer": "C01emu7x9",
+		"token_url": url + "/token", "gmail_url": url + "/", "directory_url": url + "/", "jwks_url": url + "/oauth2/v3/certs"})
+	for _, want := range []struct {
+		name, service string
+		settings      []byte
+	}{{demoGoogleConnection, "google_drive", drive}, {demoGmailConnection, "gmail", mail}} {
+		found := false
+		for _, c := range cs {
+			if c.Name != want.name {
+				continue
+			}
 			// A restarted demo: a new emulator (a new key) on a new port.
-			c.Settings, c.Credentials = st, sealed
+			found = true
+			c.Settings, c.Credentials = want.settings, sealed
 			if _, err := a.Store.UpdateConnection(ctx, c); errors.Is(err, store.ErrConflict) {
 				return fmt.Errorf("demo: the demo connection changed while starting; start again")
 			} else if err != nil {
 				return err
 			}
-			return nil
+		}
+		if found {
+			continue
+		}
+		if _, err := a.Connections.Create(ctx, connection.NewConnection{Name: want.name, Service: want.service, TenantID: "C01emu7x9",
+			ScopeKind: "all", Settings: want.settings, Credentials: sealed}, "demo"); err != nil {
+			return err
 		}
 	}
-	_, err = a.Connections.Create(ctx, connection.NewConnection{Name: demoGoogleConnection, Service: "google_drive", TenantID: "C01emu7x9",
-		ScopeKind: "all", Settings: st, Credentials: sealed}, "demo")
-	return err
+	return nil
 }

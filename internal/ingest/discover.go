@@ -158,6 +158,11 @@ func (s *Service) upsertDrives(ctx context.Context, c store.Connection, ss *sess
 			if stored.State == store.DriveIndexed && (!checked || !had || !old.InScope || old.State != store.DriveIndexed) {
 				indexed = append(indexed, stored)
 			}
+			if (stored.State == store.DrivePending || stored.State == store.DriveIndexing) && c.ServiceType == connection.Email {
+				// A mailbox has no baseline and its connection monitors as soon as discovery ends
+				// (R4.1): its streams start now, before the status says so, not in its index unit.
+				indexed = append(indexed, stored)
+			}
 			if stored.State == store.DrivePending || stored.State == store.DriveIndexing {
 				w := store.Work{Kind: WorkIndex, Key: indexKey(c.ID, stored.ID), ConnectionID: c.ID, NextRunAt: now}
 				if _, err := q.EnsureWork(ctx, w); err != nil {
@@ -173,7 +178,8 @@ func (s *Service) upsertDrives(ctx context.Context, c store.Connection, ss *sess
 	if err != nil {
 		return fresh, err
 	}
-	// A drive back in scope, or one indexed before its connector had drive streams, gets them now.
+	// A drive back in scope, one indexed before its connector had drive streams, or a new mailbox
+	// gets them now.
 	for _, d := range indexed {
 		if _, err := s.startDriveStreams(ctx, c, ss, d, unitOf(WorkDiscover, key(c.ID))); err != nil {
 			return fresh, err

@@ -1,8 +1,10 @@
 package gmail
 
 import (
+	"context"
 	"math/rand/v2"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -209,4 +211,47 @@ func (v *gmailVendor) PushesDelivered() int64  { return int64(v.emu.Stats().Push
 
 func TestConformance(t *testing.T) {
 	connectortest.Run(t, connectortest.Harness{Connector: New(), NewVendor: newGmailVendor})
+}
+
+// TestMonitoringMeansStarted: an email connection says Monitoring as soon as discovery ends
+// (R4.1); a message sent at that moment, before any other unit has run, is collected: every
+// mailbox's stream start is taken by discovery, not later by its index unit.
+func TestMonitoringMeansStarted(t *testing.T) {
+	e := connectortest.NewEnv(t, connectortest.Harness{Connector: New(), NewVendor: newGmailVendor}, "all", nil)
+	v := e.V.(*gmailVendor)
+	if err := e.Ingest.Reconcile(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; e.Connection().Status != "monitoring"; i++ {
+		if i > 50 {
+			t.Fatalf("not monitoring: %+v", e.Connection())
+		}
+		if _, err := e.Runner.RunDue(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var want []string
+	for _, mb := range v.activeMailboxes() {
+		id, err := v.emu.SendMail(mb, []string{"x@partner.example"}, nil, nil, "at once",
+			[]gemu.MailAttachment{{Name: "plan.pdf", MimeType: "application/pdf", Content: []byte("%PDF-1.4 plan")}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, id)
+	}
+	for range 5 {
+		e.Poll()
+	}
+	got := e.VendorIDs()
+	for _, id := range want {
+		found := false
+		for vid := range got {
+			if strings.HasPrefix(vid, id+"/") {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("message %s sent when the connection first said Monitoring was not collected", id)
+		}
+	}
 }
