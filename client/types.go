@@ -588,3 +588,59 @@ type AlertBulkResult struct {
 	Unchanged int          `json:"unchanged"` // already in that state
 	Errors    []FieldError `json:"errors,omitempty"`
 }
+
+// Watchlist is a list of people who deserve closer attention (R6.3, docs/ALERTS.md): one per
+// built-in type, and custom ones with their own names. Rules name watchlists by name (a
+// built-in list's name is its type).
+type Watchlist struct {
+	ID          string    `json:"id"`
+	Type        string    `json:"type"`
+	Name        string    `json:"name"`
+	Description string    `json:"description,omitempty"`
+	Members     int64     `json:"members"`
+	CreatedAt   time.Time `json:"created_at"`
+	CreatedBy   string    `json:"created_by,omitempty"`
+}
+
+// WatchlistList lists watchlists by id.
+type WatchlistList struct {
+	Items []Watchlist `json:"items"`
+}
+
+// WatchlistInput creates a custom watchlist.
+type WatchlistInput struct {
+	Name        string `json:"name"`
+	Description string `json:"description,omitempty"`
+}
+
+// WatchlistMember is a person on a watchlist.
+type WatchlistMember struct {
+	Email         string    `json:"email"`
+	DepartureDate string    `json:"departure_date,omitempty"` // YYYY-MM-DD, departing_employee only
+	Notes         string    `json:"notes,omitempty"`
+	AddedBy       string    `json:"added_by,omitempty"`
+	AddedAt       time.Time `json:"added_at,omitzero"`
+}
+
+// WatchlistMembers is one page of a watchlist's members by address.
+type WatchlistMembers struct {
+	Items []WatchlistMember `json:"items"`
+	Next  string            `json:"next,omitempty"` // pass as after for the next page
+}
+
+// WatchlistMembersInput adds members (or updates the departure date and notes of members).
+type WatchlistMembersInput struct {
+	Members []WatchlistMember `json:"members"`
+}
+
+// WatchlistRemoveInput removes members by address.
+type WatchlistRemoveInput struct {
+	Emails []string `json:"emails"`
+}
+
+// WatchlistChange says what a change of members did.
+type WatchlistChange struct {
+	Added   int64 `json:"added"`
+	Updated int64 `json:"updated"`
+	Removed int64 `json:"removed"`
+}

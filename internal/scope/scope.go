@@ -604,3 +604,6 @@ func thousands(n int) string {
 	}
 	return s
 }
+
+// CheckEmail returns why v is not a bare email address (as a scope CSV checks it), or "".
+func CheckEmail(v string) string { return checkEmail(v) }
