@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 	"github.com/telltale-dev/telltale/internal/search"
 	"github.com/telltale-dev/telltale/internal/store"
 	"github.com/telltale-dev/telltale/internal/textcheck"
+	"github.com/telltale-dev/telltale/internal/watchlist"
 )
 
 // Alert limits.
@@ -97,7 +99,7 @@ func ruleError(err error, prefix string) error {
 }
 
 // ruleInput decodes and validates a rule body into a stored rule.
-func (s *Server) ruleInput(in client.AlertRuleInput, prefix string) (store.AlertRule, error) {
+func (s *Server) ruleInput(ctx context.Context, in client.AlertRuleInput, prefix string) (store.AlertRule, error) {
 	r := store.AlertRule{Name: strings.TrimSpace(in.Name), Description: in.Description, Query: in.Query, Kind: in.Kind,
 		Params: []byte(in.Params), Severity: in.Severity, Enabled: in.Enabled == nil || *in.Enabled, Version: in.Version}
 	if len(r.Params) == 0 || string(r.Params) == "null" {
@@ -112,6 +114,21 @@ func (s *Server) ruleInput(in client.AlertRuleInput, prefix string) (store.Alert
 	c, err := alert.Compile(r, s.clock.Now())
 	if err != nil {
 		return r, ruleError(err, prefix)
+	}
+	if len(c.P.Watchlists) > 0 {
+		ws, err := s.store.ListWatchlists(ctx)
+		if err != nil {
+			return r, err
+		}
+		var names []string
+		for _, w := range ws {
+			names = append(names, watchlist.Key(w.Name))
+		}
+		for _, n := range c.P.Watchlists {
+			if !slices.Contains(names, watchlist.Key(n)) {
+				return r, invalidField(prefix+"params.watchlists", "no watchlist is named %q; the watchlists are %s", clip(n, 200), strings.Join(names, ", "))
+			}
+		}
 	}
 	// Stored in one spelling, with the defaults written out, so that a rule shows what it does
 	// and an edit that changes nothing keeps the rule's evaluation state.
@@ -142,7 +159,7 @@ func (s *Server) createRule(r *http.Request, p auth.Principal) (any, error) {
 	if err := decode(r, &in); err != nil {
 		return nil, err
 	}
-	x, err := s.ruleInput(in, "")
+	x, err := s.ruleInput(r.Context(), in, "")
 	if err != nil {
 		return nil, err
 	}
@@ -183,7 +200,7 @@ func (s *Server) updateRule(r *http.Request, p auth.Principal) (any, error) {
 	if err := decode(r, &in); err != nil {
 		return nil, err
 	}
-	x, err := s.ruleInput(in, "")
+	x, err := s.ruleInput(r.Context(), in, "")
 	if err != nil {
 		return nil, err
 	}
@@ -238,7 +255,7 @@ func (s *Server) testRule(r *http.Request, _ auth.Principal) (any, error) {
 	if in.Days < 1 || in.Days > alert.MaxBacktestDays {
 		return nil, invalidField("days", "%d is not between 1 and %d", in.Days, alert.MaxBacktestDays)
 	}
-	x, err := s.ruleInput(in.Rule, "rule.")
+	x, err := s.ruleInput(r.Context(), in.Rule, "rule.")
 	if err != nil {
 		return nil, err
 	}
