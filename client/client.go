@@ -455,7 +455,8 @@ func (c *Client) TestRule(ctx context.Context, r RuleTestRequest) (RuleTestResul
 
 // AlertQuery selects alerts to list.
 type AlertQuery struct {
-	States   []string
+	States     []string
+	Severities []string
 	Rule     string
 	Person   string
 	Assignee string
@@ -473,6 +474,9 @@ func (c *Client) Alerts(ctx context.Context, q AlertQuery) (AlertList, error) {
 	}
 	for _, s := range q.States {
 		v.Add("state", s)
+	}
+	for _, s := range q.Severities {
+		v.Add("severity", s)
 	}
 	if q.Limit > 0 {
 		v.Set("limit", fmt.Sprint(q.Limit))

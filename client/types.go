@@ -466,6 +466,8 @@ type AlertRule struct {
 	UpdatedAt  time.Time `json:"updated_at"`
 	UpdatedBy  string    `json:"updated_by,omitempty"`
 	Version    int64     `json:"version"`
+	// Alerts counts the rule's alerts by outcome (list and get): effectiveness, so noisy rules show.
+	Alerts *AlertRuleCounts `json:"alerts,omitempty"`
 }
 
 // AlertRuleInput creates or replaces a rule. On a replace, Version (when not 0) must be the
@@ -643,4 +645,14 @@ type WatchlistChange struct {
 	Added   int64 `json:"added"`
 	Updated int64 `json:"updated"`
 	Removed int64 `json:"removed"`
+}
+
+// AlertRuleCounts are a rule's alerts by outcome. Effectiveness is confirmed / (confirmed +
+// dismissed), absent while neither is counted.
+type AlertRuleCounts struct {
+	Total         int64    `json:"total"`
+	Open          int64    `json:"open"`      // open or in progress
+	Confirmed     int64    `json:"confirmed"` // resolved as a true positive (benign or not)
+	Dismissed     int64    `json:"dismissed"` // dismissed, or resolved as a false positive
+	Effectiveness *float64 `json:"effectiveness,omitempty"`
 }

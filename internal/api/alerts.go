@@ -12,6 +12,7 @@ import (
 	"github.com/telltale-dev/telltale/client"
 	"github.com/telltale-dev/telltale/internal/alert"
 	"github.com/telltale-dev/telltale/internal/auth"
+	"github.com/telltale-dev/telltale/internal/event"
 	"github.com/telltale-dev/telltale/internal/search"
 	"github.com/telltale-dev/telltale/internal/store"
 	"github.com/telltale-dev/telltale/internal/textcheck"
@@ -52,7 +53,8 @@ func (s *Server) alertRoutes() []Route {
 			Summary: "Delete an alert rule; its alerts stay", Handle: s.deleteRule},
 		{Method: "GET", Path: "/api/v1/alerts", Need: auth.RoleReadOnly, Tag: alerts, Summary: "List alerts, newest first",
 			Out: client.AlertList{}, Handle: s.listAlerts, Query: []Param{
-				{"state", "open, in_progress, resolved or dismissed; repeat or separate with commas"}, {"rule", "a rule id"},
+				{"state", "open, in_progress, resolved or dismissed; repeat or separate with commas"},
+				{"severity", "low, moderate, high or critical; repeat or separate with commas"}, {"rule", "a rule id"},
 				{"person", "the person's address"}, {"assignee", "user name"}, {"before", "the next value of the previous page"},
 				{"limit", "1 to 1000, default 100"}}},
 		{Method: "GET", Path: "/api/v1/alerts/{id}", Need: auth.RoleReadOnly, Tag: alerts,
@@ -147,11 +149,32 @@ func (s *Server) listRules(r *http.Request, _ auth.Principal) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	counts, err := s.ruleCounts(r)
+	if err != nil {
+		return nil, err
+	}
 	out := client.AlertRuleList{Items: []client.AlertRule{}}
 	for _, x := range rs {
-		out.Items = append(out.Items, ruleWire(x))
+		w := ruleWire(x)
+		w.Alerts = counts[x.ID]
+		out.Items = append(out.Items, w)
 	}
 	return out, nil
+}
+
+// ruleCounts are every rule's alerts by outcome, with its effectiveness.
+func (s *Server) ruleCounts(r *http.Request) (map[int64]*client.AlertRuleCounts, error) {
+	cs, err := s.store.CountAlertsByRule(r.Context())
+	out := map[int64]*client.AlertRuleCounts{}
+	for _, c := range cs {
+		w := &client.AlertRuleCounts{Total: c.Total, Open: c.Open, Confirmed: c.Confirmed, Dismissed: c.Dismissed}
+		if c.Confirmed+c.Dismissed > 0 {
+			e := float64(c.Confirmed) / float64(c.Confirmed+c.Dismissed)
+			w.Effectiveness = &e
+		}
+		out[c.RuleID] = w
+	}
+	return out, err
 }
 
 func (s *Server) createRule(r *http.Request, p auth.Principal) (any, error) {
@@ -188,7 +211,13 @@ func (s *Server) getRule(r *http.Request, _ auth.Principal) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return ruleWire(x), nil
+	counts, err := s.ruleCounts(r)
+	if err != nil {
+		return nil, err
+	}
+	w := ruleWire(x)
+	w.Alerts = counts[x.ID]
+	return w, nil
 }
 
 func (s *Server) updateRule(r *http.Request, p auth.Principal) (any, error) {
@@ -294,6 +323,15 @@ func (s *Server) listAlerts(r *http.Request, _ auth.Principal) (any, error) {
 				return nil, invalidField("state", "%q is not one of %s", st, strings.Join(alertStates, ", "))
 			}
 			f.States = append(f.States, st)
+		}
+	}
+	for _, v := range q["severity"] {
+		for _, sv := range strings.Split(v, ",") {
+			sv = strings.TrimSpace(sv)
+			if sev := event.Severity(sv); sev == event.SeverityNone || !sev.Valid() {
+				return nil, invalidField("severity", "%q is not one of low, moderate, high, critical", sv)
+			}
+			f.Severities = append(f.Severities, sv)
 		}
 	}
 	var err error

@@ -133,6 +133,21 @@ func TestAlertRulesAndAlertsOverHTTP(t *testing.T) {
 	if code, _ := f.do(t, f.admin, "GET", "/api/v1/alerts?state=closed", nil); code != 400 {
 		t.Errorf("bad state: %d", code)
 	}
+	if code, _ := f.do(t, f.admin, "GET", "/api/v1/alerts?severity=none", nil); code != 400 {
+		t.Errorf("bad severity: %d", code)
+	}
+	code, body = f.do(t, f.admin, "GET", "/api/v1/alerts?severity=low,moderate&rule="+rule.ID, nil)
+	if l := decodeAs[client.AlertList](t, code, body, 200); len(l.Items) != 0 {
+		t.Errorf("low or moderate alerts of a high rule: %+v", l.Items)
+	}
+	code, body = f.do(t, f.admin, "GET", "/api/v1/alerts?severity=high&rule="+rule.ID, nil)
+	if l := decodeAs[client.AlertList](t, code, body, 200); len(l.Items) != 3 {
+		t.Errorf("high alerts: %d, want 3", len(l.Items))
+	}
+	code, body = f.do(t, f.admin, "GET", "/api/v1/rules/"+rule.ID, nil)
+	if got := decodeAs[client.AlertRule](t, code, body, 200); got.Alerts == nil || got.Alerts.Total != 3 || got.Alerts.Open != 3 || got.Alerts.Effectiveness != nil {
+		t.Errorf("rule counts %+v", got.Alerts)
+	}
 	a := page.Items[0]
 	code, body = f.do(t, f.admin, "GET", "/api/v1/alerts/"+a.ID, nil)
 	d := decodeAs[client.AlertDetails](t, code, body, 200)

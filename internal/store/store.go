@@ -714,7 +714,8 @@ type AlertMatch struct {
 
 // AlertFilter selects alerts, newest first.
 type AlertFilter struct {
-	States   []string // empty: every state
+	States     []string // empty: every state
+	Severities []string // empty: every severity
 	RuleID   int64
 	Person   string
 	Assignee string
@@ -783,6 +784,18 @@ type AlertQueries interface {
 	ListAlertChanges(ctx context.Context, alertID int64) ([]AlertChange, error)
 	// ListAlertEventIDs returns the ids of an alert's events after afterID, ascending, at most limit (<= 0: 1000).
 	ListAlertEventIDs(ctx context.Context, alertID, afterID int64, limit int) ([]int64, error)
+	// CountAlertsByRule counts every rule's alerts (rules without alerts are absent), by rule id.
+	CountAlertsByRule(ctx context.Context) ([]AlertRuleCounts, error)
+}
+
+// AlertRuleCounts are a rule's alerts by outcome: its effectiveness is Confirmed / (Confirmed +
+// Dismissed).
+type AlertRuleCounts struct {
+	RuleID    int64
+	Total     int64
+	Open      int64 // open or in progress
+	Confirmed int64 // resolved as a true positive (benign or not)
+	Dismissed int64 // dismissed, or resolved as a false positive
 }
 
 // ---- watchlists (issue 16, R6.3, internal/watchlist) ----
