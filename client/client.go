@@ -457,11 +457,11 @@ func (c *Client) TestRule(ctx context.Context, r RuleTestRequest) (RuleTestResul
 type AlertQuery struct {
 	States     []string
 	Severities []string
-	Rule     string
-	Person   string
-	Assignee string
-	Before   string
-	Limit    int
+	Rule       string
+	Person     string
+	Assignee   string
+	Before     string
+	Limit      int
 }
 
 // Alerts lists alerts, newest first.

@@ -716,11 +716,11 @@ type AlertMatch struct {
 type AlertFilter struct {
 	States     []string // empty: every state
 	Severities []string // empty: every severity
-	RuleID   int64
-	Person   string
-	Assignee string
-	BeforeID int64 // keyset paging: alerts with ID < BeforeID
-	Limit    int   // <= 0: 100
+	RuleID     int64
+	Person     string
+	Assignee   string
+	BeforeID   int64 // keyset paging: alerts with ID < BeforeID
+	Limit      int   // <= 0: 100
 }
 
 // AlertQueries keep alert rules, alerts, their events and history, and the evaluator's state.
