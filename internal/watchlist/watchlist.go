@@ -47,10 +47,12 @@ func ParseCSV(r io.Reader, typ string) ([]store.WatchlistMember, error) {
 		return nil, err
 	}
 	var bad []scope.RowError
+	badRows := 0
 	out := make([]store.WatchlistMember, 0, len(l.Entries))
 	for _, e := range l.Entries {
 		m := store.WatchlistMember{Email: strings.ToLower(e.Value), DepartureDate: e.Extra[0], Notes: e.Extra[1]}
 		if why := CheckMember(typ, m); why != "" {
+			badRows++
 			if len(bad) < scope.MaxRowErrors {
 				v := m.DepartureDate
 				if strings.HasPrefix(why, "notes") {
@@ -62,8 +64,15 @@ func ParseCSV(r io.Reader, typ string) ([]store.WatchlistMember, error) {
 		}
 		out = append(out, m)
 	}
-	if len(bad) > 0 {
-		return nil, &scope.Error{Message: fmt.Sprintf("%d rows are not usable members; nothing was changed", len(bad)), Rows: bad}
+	if badRows > 0 {
+		msg := fmt.Sprintf("%d rows are not usable members; nothing was changed", badRows)
+		if badRows == 1 {
+			msg = "1 row is not a usable member; nothing was changed"
+		}
+		if badRows > len(bad) {
+			msg += fmt.Sprintf(" (the first %d are listed)", len(bad))
+		}
+		return nil, &scope.Error{Message: msg, Rows: bad}
 	}
 	return out, nil
 }
