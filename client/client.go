@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -454,12 +455,13 @@ func (c *Client) TestRule(ctx context.Context, r RuleTestRequest) (RuleTestResul
 
 // AlertQuery selects alerts to list.
 type AlertQuery struct {
-	States   []string
-	Rule     string
-	Person   string
-	Assignee string
-	Before   string
-	Limit    int
+	States     []string
+	Severities []string
+	Rule       string
+	Person     string
+	Assignee   string
+	Before     string
+	Limit      int
 }
 
 // Alerts lists alerts, newest first.
@@ -472,6 +474,9 @@ func (c *Client) Alerts(ctx context.Context, q AlertQuery) (AlertList, error) {
 	}
 	for _, s := range q.States {
 		v.Add("state", s)
+	}
+	for _, s := range q.Severities {
+		v.Add("severity", s)
 	}
 	if q.Limit > 0 {
 		v.Set("limit", fmt.Sprint(q.Limit))
@@ -496,4 +501,42 @@ func (c *Client) UpdateAlert(ctx context.Context, alertID string, u AlertUpdate)
 func (c *Client) BulkUpdateAlerts(ctx context.Context, u AlertBulkUpdate) (AlertBulkResult, error) {
 	var out AlertBulkResult
 	return out, c.json(ctx, "POST", "/api/v1/alerts/bulk", u, &out)
+}
+
+// Watchlists lists the watchlists with their member counts.
+func (c *Client) Watchlists(ctx context.Context) (WatchlistList, error) {
+	var out WatchlistList
+	return out, c.json(ctx, "GET", "/api/v1/watchlists", nil, &out)
+}
+
+// WatchlistMembers lists one page of a watchlist's members after the address after.
+func (c *Client) WatchlistMembers(ctx context.Context, watchlistID, after string, limit int) (WatchlistMembers, error) {
+	v := url.Values{}
+	if after != "" {
+		v.Set("after", after)
+	}
+	if limit > 0 {
+		v.Set("limit", strconv.Itoa(limit))
+	}
+	var out WatchlistMembers
+	return out, c.json(ctx, "GET", "/api/v1/watchlists/"+id(watchlistID)+"/members?"+v.Encode(), nil, &out)
+}
+
+// AddWatchlistMembers adds members to a watchlist (or updates them).
+func (c *Client) AddWatchlistMembers(ctx context.Context, watchlistID string, ms []WatchlistMember) (WatchlistChange, error) {
+	var out WatchlistChange
+	return out, c.json(ctx, "POST", "/api/v1/watchlists/"+id(watchlistID)+"/members", WatchlistMembersInput{Members: ms}, &out)
+}
+
+// RemoveWatchlistMembers removes members from a watchlist by address.
+func (c *Client) RemoveWatchlistMembers(ctx context.Context, watchlistID string, emails []string) (WatchlistChange, error) {
+	var out WatchlistChange
+	return out, c.json(ctx, "POST", "/api/v1/watchlists/"+id(watchlistID)+"/members/remove", WatchlistRemoveInput{Emails: emails}, &out)
+}
+
+// UploadWatchlistMembers adds the members of a CSV (Email, optional Departure Date and Notes) to a
+// watchlist, or with replace makes them its only members. A bad file changes nothing.
+func (c *Client) UploadWatchlistMembers(ctx context.Context, watchlistID string, csv io.Reader, replace bool) (WatchlistChange, error) {
+	var out WatchlistChange
+	return out, c.streamJSON(ctx, "POST", "/api/v1/watchlists/"+id(watchlistID)+"/members.csv?replace="+strconv.FormatBool(replace), csv, "text/csv", 0, &out)
 }

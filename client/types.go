@@ -466,6 +466,8 @@ type AlertRule struct {
 	UpdatedAt  time.Time `json:"updated_at"`
 	UpdatedBy  string    `json:"updated_by,omitempty"`
 	Version    int64     `json:"version"`
+	// Alerts counts the rule's alerts by outcome (list and get): effectiveness, so noisy rules show.
+	Alerts *AlertRuleCounts `json:"alerts,omitempty"`
 }
 
 // AlertRuleInput creates or replaces a rule. On a replace, Version (when not 0) must be the
@@ -587,4 +589,70 @@ type AlertBulkResult struct {
 	Updated   int          `json:"updated"`
 	Unchanged int          `json:"unchanged"` // already in that state
 	Errors    []FieldError `json:"errors,omitempty"`
+}
+
+// Watchlist is a list of people who deserve closer attention (R6.3, docs/ALERTS.md): one per
+// built-in type, and custom ones with their own names. Rules name watchlists by name (a
+// built-in list's name is its type).
+type Watchlist struct {
+	ID          string    `json:"id"`
+	Type        string    `json:"type"`
+	Name        string    `json:"name"`
+	Description string    `json:"description,omitempty"`
+	Members     int64     `json:"members"`
+	CreatedAt   time.Time `json:"created_at"`
+	CreatedBy   string    `json:"created_by,omitempty"`
+}
+
+// WatchlistList lists watchlists by id.
+type WatchlistList struct {
+	Items []Watchlist `json:"items"`
+}
+
+// WatchlistInput creates a custom watchlist.
+type WatchlistInput struct {
+	Name        string `json:"name"`
+	Description string `json:"description,omitempty"`
+}
+
+// WatchlistMember is a person on a watchlist.
+type WatchlistMember struct {
+	Email         string    `json:"email"`
+	DepartureDate string    `json:"departure_date,omitempty"` // YYYY-MM-DD, departing_employee only
+	Notes         string    `json:"notes,omitempty"`
+	AddedBy       string    `json:"added_by,omitempty"`
+	AddedAt       time.Time `json:"added_at,omitzero"`
+}
+
+// WatchlistMembers is one page of a watchlist's members by address.
+type WatchlistMembers struct {
+	Items []WatchlistMember `json:"items"`
+	Next  string            `json:"next,omitempty"` // pass as after for the next page
+}
+
+// WatchlistMembersInput adds members (or updates the departure date and notes of members).
+type WatchlistMembersInput struct {
+	Members []WatchlistMember `json:"members"`
+}
+
+// WatchlistRemoveInput removes members by address.
+type WatchlistRemoveInput struct {
+	Emails []string `json:"emails"`
+}
+
+// WatchlistChange says what a change of members did.
+type WatchlistChange struct {
+	Added   int64 `json:"added"`
+	Updated int64 `json:"updated"`
+	Removed int64 `json:"removed"`
+}
+
+// AlertRuleCounts are a rule's alerts by outcome. Effectiveness is confirmed / (confirmed +
+// dismissed), absent while neither is counted.
+type AlertRuleCounts struct {
+	Total         int64    `json:"total"`
+	Open          int64    `json:"open"`      // open or in progress
+	Confirmed     int64    `json:"confirmed"` // resolved as a true positive (benign or not)
+	Dismissed     int64    `json:"dismissed"` // dismissed, or resolved as a false positive
+	Effectiveness *float64 `json:"effectiveness,omitempty"`
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/telltale-dev/telltale/internal/event"
 	"github.com/telltale-dev/telltale/internal/search"
 	"github.com/telltale-dev/telltale/internal/store"
+	"github.com/telltale-dev/telltale/internal/watchlist"
 )
 
 // Backtest limits.
@@ -21,6 +22,8 @@ const (
 // Searcher reads stored events for a backtest.
 type Searcher interface {
 	SearchEvents(ctx context.Context, q search.Query, opt store.SearchOptions) ([]event.FileEvent, error)
+	// ListWatchlistMemberships: a rule scoped to watchlists is tested with today's members.
+	ListWatchlistMemberships(ctx context.Context) ([]store.WatchlistMembership, error)
 }
 
 // BacktestResult is what a rule would have raised on the stored events.
@@ -65,6 +68,14 @@ func Backtest(ctx context.Context, st Searcher, r store.AlertRule, days int, now
 	if err != nil {
 		return res, err
 	}
+	var set watchlist.Set
+	if len(c.watch) > 0 {
+		ms, err := st.ListWatchlistMemberships(ctx)
+		if err != nil {
+			return res, err
+		}
+		set = watchlist.NewSet(ms)
+	}
 	mem := newMemState()
 	var after *store.SearchCursor
 	sup := Outcome{Suppressed: map[int64]int64{}}
@@ -83,7 +94,7 @@ func Backtest(ctx context.Context, st Searcher, r store.AlertRule, days int, now
 		for i := range page {
 			e := &page[i]
 			if e.Timestamp.Before(res.From) {
-				if !e.Risk.Trusted && c.Kind == NewTerms { // history: terms seen, nothing raised
+				if !e.Risk.Trusted && c.Kind == NewTerms && c.applies(e, set) { // history: terms seen, nothing raised
 					if _, err := mem.MarkAlertTerms(ctx, c.ID, combos(c.fields, e), e.Timestamp, time.Time{}); err != nil {
 						return res, err
 					}
@@ -92,7 +103,7 @@ func Backtest(ctx context.Context, st Searcher, r store.AlertRule, days int, now
 			}
 			in = append(in, *e)
 		}
-		out, err := evaluate(ctx, mem, []*Compiled{c}, in, func(e *event.FileEvent) time.Time { return e.Timestamp })
+		out, err := evaluate(ctx, mem, []*Compiled{c}, in, func(e *event.FileEvent) time.Time { return e.Timestamp }, set)
 		if err != nil {
 			return res, err
 		}

@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/telltale-dev/telltale/internal/event"
-	"github.com/telltale-dev/telltale/internal/search"
 	"github.com/telltale-dev/telltale/internal/store"
+	"github.com/telltale-dev/telltale/internal/watchlist"
 )
 
 // State is what evaluation reads and writes: the store's alert queries inside the evaluator's
@@ -41,7 +41,9 @@ type Outcome struct {
 // evaluate runs every rule on each event, in the order given (id order), writing to st. now is
 // the evaluation time of an event (alert creation time, the hourly cap's clock): the clock for the
 // evaluator, the event's own time for a backtest.
-func evaluate(ctx context.Context, st State, rules []*Compiled, evs []event.FileEvent, clock func(*event.FileEvent) time.Time) (Outcome, error) {
+//
+// set is who is on which watchlist, for rules scoped to watchlists.
+func evaluate(ctx context.Context, st State, rules []*Compiled, evs []event.FileEvent, clock func(*event.FileEvent) time.Time, set watchlist.Set) (Outcome, error) {
 	out := Outcome{Suppressed: map[int64]int64{}}
 	for i := range evs {
 		e := &evs[i]
@@ -50,7 +52,7 @@ func evaluate(ctx context.Context, st State, rules []*Compiled, evs []event.File
 		}
 		now := clock(e)
 		for _, r := range rules {
-			if !search.Match(r.Q, e) {
+			if !r.applies(e, set) {
 				continue
 			}
 			var err error

@@ -12,6 +12,7 @@ import (
 	"github.com/telltale-dev/telltale/internal/metrics"
 	"github.com/telltale-dev/telltale/internal/search"
 	"github.com/telltale-dev/telltale/internal/store"
+	"github.com/telltale-dev/telltale/internal/watchlist"
 	"github.com/telltale-dev/telltale/internal/work"
 )
 
@@ -30,6 +31,7 @@ type Store interface {
 	ListAlertRules(ctx context.Context) ([]store.AlertRule, error)
 	SetAlertRuleWarning(ctx context.Context, id int64, warning string, suppressed int64) error
 	MarkAlertRuleSeeded(ctx context.Context, id, version int64) error
+	watchlist.Source
 }
 
 // Options configure an Evaluator. Zero fields get the defaults noted.
@@ -55,6 +57,7 @@ type Options struct {
 // Evaluator follows committed events and raises alerts.
 type Evaluator struct {
 	o       Options
+	watch   *watchlist.Cache
 	alerts  metrics.Counter
 	latency metrics.Histogram
 }
@@ -82,7 +85,7 @@ func New(o Options) *Evaluator {
 	if o.Metrics == nil {
 		o.Metrics = metrics.New()
 	}
-	return &Evaluator{o: o,
+	return &Evaluator{o: o, watch: watchlist.NewCache(o.Store),
 		alerts: o.Metrics.Counter("telltale_alerts_total", "Alert rule outcomes on this node: raised (new alerts), gathered (events added to an open alert), suppressed (alerts a rule's hourly cap held back).", "outcome"),
 		latency: o.Metrics.Histogram("telltale_alert_evaluation_delay_seconds", "Time from an event's commit to the commit of its evaluation (its alert raised or updated), per event.",
 			[]float64{.1, .25, .5, 1, 2, 3, 5, 10, 30, 60, 300}),
@@ -132,9 +135,13 @@ func (v *Evaluator) RunOnce(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	set, err := v.watch.Get(ctx)
+	if err != nil {
+		return 0, err
+	}
 	for _, r := range rules {
 		if r.Kind == NewTerms && !r.Seeded {
-			if err := v.seed(ctx, r, pos, now); err != nil {
+			if err := v.seed(ctx, r, pos, now, set); err != nil {
 				return 0, err
 			}
 		}
@@ -146,7 +153,7 @@ func (v *Evaluator) RunOnce(ctx context.Context) (int, error) {
 			return err
 		}
 		var err error
-		if out, err = evaluate(ctx, q, rules, evs, func(*event.FileEvent) time.Time { return now }); err != nil {
+		if out, err = evaluate(ctx, q, rules, evs, func(*event.FileEvent) time.Time { return now }, set); err != nil {
 			return err
 		}
 		for _, r := range rules {
@@ -240,7 +247,7 @@ func (v *Evaluator) rules(ctx context.Context, now time.Time) ([]*Compiled, erro
 // seed records the terms of a new_terms rule's stored history (events up to the position, within
 // its history window, at most SeedLimit), so that the rule's first days do not find every term
 // new. Seeding is idempotent; a rule changed meanwhile is seeded again for its new version.
-func (v *Evaluator) seed(ctx context.Context, r *Compiled, pos int64, now time.Time) error {
+func (v *Evaluator) seed(ctx context.Context, r *Compiled, pos int64, now time.Time, set watchlist.Set) error {
 	q, err := bounded(r.Query, fmt.Sprintf("after:%dd id<=%d", r.P.HistoryDays, pos), now)
 	if err != nil {
 		return err
@@ -260,7 +267,7 @@ func (v *Evaluator) seed(ctx context.Context, r *Compiled, pos int64, now time.T
 		if err := v.o.Store.InTx(ctx, func(tx store.Queries) error {
 			for i := range page {
 				e := &page[i]
-				if e.Risk.Trusted {
+				if e.Risk.Trusted || !r.applies(e, set) {
 					continue
 				}
 				if _, err := tx.MarkAlertTerms(ctx, r.ID, combos(r.fields, e), e.Timestamp, time.Time{}); err != nil {

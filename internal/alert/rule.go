@@ -18,6 +18,7 @@ import (
 	"github.com/telltale-dev/telltale/internal/event"
 	"github.com/telltale-dev/telltale/internal/search"
 	"github.com/telltale-dev/telltale/internal/store"
+	"github.com/telltale-dev/telltale/internal/watchlist"
 )
 
 // Rule kinds.
@@ -61,7 +62,13 @@ type Params struct {
 	// MaxAlertsPerHour caps the alerts the rule raises per hour (default 100); the rest are counted
 	// as suppressed and the rule shows a warning.
 	MaxAlertsPerHour int `json:"max_alerts_per_hour,omitempty"`
+	// Watchlists limits the rule to events whose actor is on one of these watchlists (by name; a
+	// built-in list's name is its type). Empty: everyone.
+	Watchlists []string `json:"watchlists,omitempty"`
 }
+
+// MaxWatchlists bounds the watchlists one rule is scoped to.
+const MaxWatchlists = 20
 
 // Error is a refused rule: the field it is about (name, query, kind, severity, params.window, ...)
 // and why. A query that does not parse is a *search.Error instead (position and suggestion).
@@ -83,6 +90,17 @@ type Compiled struct {
 	P      Params
 	window time.Duration
 	fields []string // canonical group (threshold) or term (new_terms) fields
+	watch  []string // watchlist.Key of each watchlist the rule is scoped to; nil: everyone
+}
+
+// applies reports whether the rule looks at e at all: its query matches and, for a rule scoped to
+// watchlists, e's actor is on one of them. A scoped rule neither raises, gathers, counts nor
+// learns terms from anyone else's events.
+func (c *Compiled) applies(e *event.FileEvent, set watchlist.Set) bool {
+	if len(c.watch) > 0 && !set.OnAny(strings.ToLower(e.User.Email), c.watch) {
+		return false
+	}
+	return search.Match(c.Q, e)
 }
 
 // Window is how long an alert of the rule gathers its group's events (and a threshold's window).
@@ -234,6 +252,19 @@ func Compile(r store.AlertRule, now time.Time) (*Compiled, error) {
 			out = append(out, cf)
 		}
 		return out, nil
+	}
+	if len(p.Watchlists) > MaxWatchlists {
+		return nil, errf("params.watchlists", "%d watchlists; at most %d", len(p.Watchlists), MaxWatchlists)
+	}
+	for i, w := range p.Watchlists {
+		k := watchlist.Key(w)
+		if k == "" || len(k) > 200 {
+			return nil, errf("params.watchlists", "entry %d is not a watchlist name", i)
+		}
+		if slices.Contains(c.watch, k) {
+			return nil, errf("params.watchlists", "%q is listed twice", w)
+		}
+		c.watch = append(c.watch, k)
 	}
 	switch r.Kind {
 	case Threshold:

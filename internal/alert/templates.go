@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"time"
 
@@ -27,8 +28,7 @@ const sensitive = `(category:document OR category:spreadsheet OR category:presen
 // fileSharing is destinations of consumer file-sharing services.
 const fileSharing = `(domain:dropbox.com OR domain:wetransfer.com OR domain:we.tl OR domain:mega.nz OR domain:mediafire.com OR domain:sendspace.com OR domain:box.net)`
 
-// Templates lists the shipped rules. "Departing employee exfiltration" needs watchlists, which are
-// not built yet; it is not shipped until they are.
+// Templates lists the shipped rules.
 func Templates() []Template {
 	return []Template{
 		{Key: "public_link_sensitive", Name: "Public link to a sensitive file",
@@ -49,6 +49,10 @@ func Templates() []Template {
 			Description: "A person sends or shares a file to a personal-mail or consumer file-sharing domain they had not used in 90 days.",
 			Query:       "(action:emailed OR action:shared) (indicator:personal_mail OR " + fileSharing + ")", Kind: NewTerms,
 			Params: Params{Fields: []string{"actor", "domain"}, HistoryDays: 90, Window: "24h"}, Severity: "moderate"},
+		{Key: "departing_employee_exfiltration", Name: "Departing employee exfiltration",
+			Description: "A person on the departing_employee watchlist moves a file out: a scored share or e-mail (a public link, a destination outside the trusted domains) or a download. One alert per person per day gathers the rest. It raises nothing until the watchlist has members.",
+			Query:       "(action:shared OR action:emailed OR action:downloaded) risk.score>=1", Kind: Threshold,
+			Params: Params{Value: 1, Window: "24h", Watchlists: []string{"departing_employee"}}, Severity: "high"},
 	}
 }
 
@@ -61,16 +65,42 @@ type TemplateStore interface {
 	InTx(ctx context.Context, fn func(q store.Queries) error) error
 }
 
-// InstallTemplates creates the shipped rules, enabled, once per database (on its first start with
-// alerts), and returns how many it created. A template whose name an admin's rule already has is
-// left out.
+// firstTemplates are the templates of the first release with alerts, which recorded their number
+// only.
+var firstTemplates = []string{"public_link_sensitive", "external_sharing_volume", "attachments_personal_mail", "off_hours_bulk_download", "first_personal_destination"}
+
+// installed is the templates setting: which templates were installed once.
+type installed struct {
+	At        time.Time `json:"at"`
+	Templates int       `json:"templates"`
+	Keys      []string  `json:"keys,omitempty"`
+}
+
+// InstallTemplates creates the shipped rules, enabled, each once per database (the first start with
+// alerts installs them all, a later version's first start the templates it adds), and returns how
+// many it created. A template whose name an admin's rule already has is left out.
 func InstallTemplates(ctx context.Context, st TemplateStore, now time.Time) (int, error) {
 	n := 0
 	err := st.InTx(ctx, func(q store.Queries) error {
-		if _, err := q.GetSetting(ctx, templatesSetting); err == nil {
-			return nil
+		var done installed
+		if b, err := q.GetSetting(ctx, templatesSetting); err == nil {
+			if err := json.Unmarshal(b, &done); err != nil {
+				return err
+			}
+			if done.Keys == nil {
+				done.Keys = firstTemplates
+			}
 		} else if !errors.Is(err, store.ErrNotFound) {
 			return err
+		}
+		var todo []Template
+		for _, t := range Templates() {
+			if !slices.Contains(done.Keys, t.Key) {
+				todo = append(todo, t)
+			}
+		}
+		if len(todo) == 0 {
+			return nil
 		}
 		have, err := q.ListAlertRules(ctx)
 		if err != nil {
@@ -80,7 +110,8 @@ func InstallTemplates(ctx context.Context, st TemplateStore, now time.Time) (int
 		for _, r := range have {
 			taken[strings.ToLower(strings.TrimSpace(r.Name))] = true
 		}
-		for _, t := range Templates() {
+		for _, t := range todo {
+			done.Keys = append(done.Keys, t.Key)
 			p, err := json.Marshal(t.Params)
 			if err != nil {
 				return err
@@ -98,7 +129,8 @@ func InstallTemplates(ctx context.Context, st TemplateStore, now time.Time) (int
 			}
 			n++
 		}
-		b, _ := json.Marshal(map[string]any{"at": now.UTC(), "templates": len(Templates())})
+		done.At, done.Templates = now.UTC(), len(done.Keys)
+		b, _ := json.Marshal(done)
 		return q.PutSetting(ctx, templatesSetting, b)
 	})
 	return n, err

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -11,9 +12,11 @@ import (
 	"github.com/telltale-dev/telltale/client"
 	"github.com/telltale-dev/telltale/internal/alert"
 	"github.com/telltale-dev/telltale/internal/auth"
+	"github.com/telltale-dev/telltale/internal/event"
 	"github.com/telltale-dev/telltale/internal/search"
 	"github.com/telltale-dev/telltale/internal/store"
 	"github.com/telltale-dev/telltale/internal/textcheck"
+	"github.com/telltale-dev/telltale/internal/watchlist"
 )
 
 // Alert limits.
@@ -50,7 +53,8 @@ func (s *Server) alertRoutes() []Route {
 			Summary: "Delete an alert rule; its alerts stay", Handle: s.deleteRule},
 		{Method: "GET", Path: "/api/v1/alerts", Need: auth.RoleReadOnly, Tag: alerts, Summary: "List alerts, newest first",
 			Out: client.AlertList{}, Handle: s.listAlerts, Query: []Param{
-				{"state", "open, in_progress, resolved or dismissed; repeat or separate with commas"}, {"rule", "a rule id"},
+				{"state", "open, in_progress, resolved or dismissed; repeat or separate with commas"},
+				{"severity", "low, moderate, high or critical; repeat or separate with commas"}, {"rule", "a rule id"},
 				{"person", "the person's address"}, {"assignee", "user name"}, {"before", "the next value of the previous page"},
 				{"limit", "1 to 1000, default 100"}}},
 		{Method: "GET", Path: "/api/v1/alerts/{id}", Need: auth.RoleReadOnly, Tag: alerts,
@@ -97,7 +101,7 @@ func ruleError(err error, prefix string) error {
 }
 
 // ruleInput decodes and validates a rule body into a stored rule.
-func (s *Server) ruleInput(in client.AlertRuleInput, prefix string) (store.AlertRule, error) {
+func (s *Server) ruleInput(ctx context.Context, in client.AlertRuleInput, prefix string) (store.AlertRule, error) {
 	r := store.AlertRule{Name: strings.TrimSpace(in.Name), Description: in.Description, Query: in.Query, Kind: in.Kind,
 		Params: []byte(in.Params), Severity: in.Severity, Enabled: in.Enabled == nil || *in.Enabled, Version: in.Version}
 	if len(r.Params) == 0 || string(r.Params) == "null" {
@@ -112,6 +116,21 @@ func (s *Server) ruleInput(in client.AlertRuleInput, prefix string) (store.Alert
 	c, err := alert.Compile(r, s.clock.Now())
 	if err != nil {
 		return r, ruleError(err, prefix)
+	}
+	if len(c.P.Watchlists) > 0 {
+		ws, err := s.store.ListWatchlists(ctx)
+		if err != nil {
+			return r, err
+		}
+		var names []string
+		for _, w := range ws {
+			names = append(names, watchlist.Key(w.Name))
+		}
+		for _, n := range c.P.Watchlists {
+			if !slices.Contains(names, watchlist.Key(n)) {
+				return r, invalidField(prefix+"params.watchlists", "no watchlist is named %q; the watchlists are %s", clip(n, 200), strings.Join(names, ", "))
+			}
+		}
 	}
 	// Stored in one spelling, with the defaults written out, so that a rule shows what it does
 	// and an edit that changes nothing keeps the rule's evaluation state.
@@ -130,11 +149,32 @@ func (s *Server) listRules(r *http.Request, _ auth.Principal) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	counts, err := s.ruleCounts(r)
+	if err != nil {
+		return nil, err
+	}
 	out := client.AlertRuleList{Items: []client.AlertRule{}}
 	for _, x := range rs {
-		out.Items = append(out.Items, ruleWire(x))
+		w := ruleWire(x)
+		w.Alerts = counts[x.ID]
+		out.Items = append(out.Items, w)
 	}
 	return out, nil
+}
+
+// ruleCounts are every rule's alerts by outcome, with its effectiveness.
+func (s *Server) ruleCounts(r *http.Request) (map[int64]*client.AlertRuleCounts, error) {
+	cs, err := s.store.CountAlertsByRule(r.Context())
+	out := map[int64]*client.AlertRuleCounts{}
+	for _, c := range cs {
+		w := &client.AlertRuleCounts{Total: c.Total, Open: c.Open, Confirmed: c.Confirmed, Dismissed: c.Dismissed}
+		if c.Confirmed+c.Dismissed > 0 {
+			e := float64(c.Confirmed) / float64(c.Confirmed+c.Dismissed)
+			w.Effectiveness = &e
+		}
+		out[c.RuleID] = w
+	}
+	return out, err
 }
 
 func (s *Server) createRule(r *http.Request, p auth.Principal) (any, error) {
@@ -142,7 +182,7 @@ func (s *Server) createRule(r *http.Request, p auth.Principal) (any, error) {
 	if err := decode(r, &in); err != nil {
 		return nil, err
 	}
-	x, err := s.ruleInput(in, "")
+	x, err := s.ruleInput(r.Context(), in, "")
 	if err != nil {
 		return nil, err
 	}
@@ -171,7 +211,13 @@ func (s *Server) getRule(r *http.Request, _ auth.Principal) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return ruleWire(x), nil
+	counts, err := s.ruleCounts(r)
+	if err != nil {
+		return nil, err
+	}
+	w := ruleWire(x)
+	w.Alerts = counts[x.ID]
+	return w, nil
 }
 
 func (s *Server) updateRule(r *http.Request, p auth.Principal) (any, error) {
@@ -183,7 +229,7 @@ func (s *Server) updateRule(r *http.Request, p auth.Principal) (any, error) {
 	if err := decode(r, &in); err != nil {
 		return nil, err
 	}
-	x, err := s.ruleInput(in, "")
+	x, err := s.ruleInput(r.Context(), in, "")
 	if err != nil {
 		return nil, err
 	}
@@ -238,7 +284,7 @@ func (s *Server) testRule(r *http.Request, _ auth.Principal) (any, error) {
 	if in.Days < 1 || in.Days > alert.MaxBacktestDays {
 		return nil, invalidField("days", "%d is not between 1 and %d", in.Days, alert.MaxBacktestDays)
 	}
-	x, err := s.ruleInput(in.Rule, "rule.")
+	x, err := s.ruleInput(r.Context(), in.Rule, "rule.")
 	if err != nil {
 		return nil, err
 	}
@@ -277,6 +323,15 @@ func (s *Server) listAlerts(r *http.Request, _ auth.Principal) (any, error) {
 				return nil, invalidField("state", "%q is not one of %s", st, strings.Join(alertStates, ", "))
 			}
 			f.States = append(f.States, st)
+		}
+	}
+	for _, v := range q["severity"] {
+		for _, sv := range strings.Split(v, ",") {
+			sv = strings.TrimSpace(sv)
+			if sev := event.Severity(sv); sev == event.SeverityNone || !sev.Valid() {
+				return nil, invalidField("severity", "%q is not one of low, moderate, high, critical", sv)
+			}
+			f.Severities = append(f.Severities, sv)
 		}
 	}
 	var err error

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -36,7 +37,7 @@ func TestAlertRulesAndAlertsOverHTTP(t *testing.T) {
 	ctx := context.Background()
 	code, body := f.do(t, f.admin, "GET", "/api/v1/rules", nil)
 	rules := decodeAs[client.AlertRuleList](t, code, body, 200)
-	if len(rules.Items) != 5 || !rules.Items[0].Enabled || rules.Items[0].Template == "" {
+	if len(rules.Items) != 6 || !rules.Items[0].Enabled || rules.Items[0].Template == "" {
 		t.Fatalf("shipped templates: %+v", rules.Items)
 	}
 
@@ -51,6 +52,20 @@ func TestAlertRulesAndAlertsOverHTTP(t *testing.T) {
 		Params: json.RawMessage(`{"value":0}`), Severity: "high"})
 	if p := problem(t, body); code != 400 || len(p.Errors) != 1 || p.Errors[0].Field != "params.value" {
 		t.Fatalf("bad params: %d %s", code, body)
+	}
+
+	code, body = f.do(t, f.admin, "POST", "/api/v1/rules", client.AlertRuleInput{Name: "x", Query: "", Kind: "threshold",
+		Params: json.RawMessage(`{"value":1,"watchlists":["departing_employee","nope"]}`), Severity: "high"})
+	if p := problem(t, body); code != 400 || len(p.Errors) != 1 || p.Errors[0].Field != "params.watchlists" || !strings.Contains(p.Detail, `"nope"`) {
+		t.Fatalf("unknown watchlist: %d %s", code, body)
+	}
+	code, body = f.do(t, f.admin, "POST", "/api/v1/rules", client.AlertRuleInput{Name: "scoped", Query: "", Kind: "threshold",
+		Params: json.RawMessage(`{"value":1,"watchlists":["Departing_Employee"]}`), Severity: "high"})
+	scoped := decodeAs[client.AlertRule](t, code, body, 201)
+	var sp bytes.Buffer
+	json.Compact(&sp, scoped.Params)
+	if !strings.Contains(sp.String(), `"watchlists":["Departing_Employee"]`) {
+		t.Errorf("scoped rule %s", sp.String())
 	}
 
 	// A rule: 2 downloads within an hour per person.
@@ -117,6 +132,21 @@ func TestAlertRulesAndAlertsOverHTTP(t *testing.T) {
 	}
 	if code, _ := f.do(t, f.admin, "GET", "/api/v1/alerts?state=closed", nil); code != 400 {
 		t.Errorf("bad state: %d", code)
+	}
+	if code, _ := f.do(t, f.admin, "GET", "/api/v1/alerts?severity=none", nil); code != 400 {
+		t.Errorf("bad severity: %d", code)
+	}
+	code, body = f.do(t, f.admin, "GET", "/api/v1/alerts?severity=low,moderate&rule="+rule.ID, nil)
+	if l := decodeAs[client.AlertList](t, code, body, 200); len(l.Items) != 0 {
+		t.Errorf("low or moderate alerts of a high rule: %+v", l.Items)
+	}
+	code, body = f.do(t, f.admin, "GET", "/api/v1/alerts?severity=high&rule="+rule.ID, nil)
+	if l := decodeAs[client.AlertList](t, code, body, 200); len(l.Items) != 3 {
+		t.Errorf("high alerts: %d, want 3", len(l.Items))
+	}
+	code, body = f.do(t, f.admin, "GET", "/api/v1/rules/"+rule.ID, nil)
+	if got := decodeAs[client.AlertRule](t, code, body, 200); got.Alerts == nil || got.Alerts.Total != 3 || got.Alerts.Open != 3 || got.Alerts.Effectiveness != nil {
+		t.Errorf("rule counts %+v", got.Alerts)
 	}
 	a := page.Items[0]
 	code, body = f.do(t, f.admin, "GET", "/api/v1/alerts/"+a.ID, nil)

@@ -105,6 +105,7 @@ func (s *Server) routes() []Route {
 	rs = append(rs, s.eventRoutes()...)
 	rs = append(rs, s.settingRoutes()...)
 	rs = append(rs, s.alertRoutes()...)
+	rs = append(rs, s.watchlistRoutes()...)
 	rs = append(rs, s.userRoutes()...)
 	rs = append(rs, s.auditRoutes()...)
 	return rs

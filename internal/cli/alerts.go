@@ -40,6 +40,7 @@ func (e *env) alertsCmd() *cobra.Command {
 		},
 	}
 	list.Flags().StringSliceVar(&q.States, "state", nil, "open, in_progress, resolved or dismissed (repeat or separate with commas)")
+	list.Flags().StringSliceVar(&q.Severities, "severity", nil, "low, moderate, high or critical (repeat or separate with commas)")
 	list.Flags().StringVar(&q.Rule, "rule", "", "a rule id")
 	list.Flags().StringVar(&q.Person, "person", "", "the person's address")
 	list.Flags().StringVar(&q.Assignee, "assignee", "", "user name")

@@ -171,6 +171,23 @@ func (c *Console) pageTable() []Page {
 		{"POST /searches", an, c.saveSearch},
 		{"GET /searches/{id}/run", ro, c.runSaved},
 
+		{"GET /alerts", ro, c.alertsPage},
+		{"POST /alerts/bulk", an, c.bulkAlerts},
+		{"GET /alerts/{id}", ro, c.alertPage},
+		{"POST /alerts/{id}", an, c.updateAlert},
+		{"GET /rules", ro, c.rulesPage},
+		{"GET /rules/new", ad, c.newRulePage},
+		{"POST /rules", ad, c.saveRule},
+		{"POST /rules/test", an, c.testRule},
+		{"GET /rules/{id}", ro, c.rulePage},
+		{"POST /rules/{id}", ad, c.saveRule},
+		{"GET /watchlists", ro, c.watchlistsPage},
+		{"POST /watchlists", ad, c.createWatchlist},
+		{"GET /watchlists/{id}", ro, c.watchlistPage},
+		{"POST /watchlists/{id}/members", an, c.addMember},
+		{"POST /watchlists/{id}/remove", an, c.removeMember},
+		{"POST /watchlists/{id}/upload", an, c.uploadMembers},
+
 		{"GET /health", ro, c.healthPage},
 		{"GET /audit", ad, c.auditPage},
 	}

@@ -116,8 +116,10 @@ var funcs = template.FuncMap{
 	"serviceName": serviceName, "serviceType": serviceType, "statusTone": statusTone,
 	"transitional": transitional, "fmtTime": fmtTime, "isoTime": isoTime, "prettyJSON": prettyJSON, "compactJSON": compactJSON,
 	"humanSize": humanSize, "blindSpot": blindSpot,
-	"add":     func(a, b int) int { return a + b },
-	"fieldOf": fieldOf,
+	"add":       func(a, b int) int { return a + b },
+	"percent":   func(f float64) string { return fmt.Sprintf("%.0f%%", f*100) },
+	"hasPrefix": strings.HasPrefix,
+	"fieldOf":   fieldOf,
 }
 
 // specField is one connector field with what was typed and the API's message for it.

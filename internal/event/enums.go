@@ -158,8 +158,39 @@ func CategoryIndicator(c Category) string {
 	return CategoryIndicatorPrefix + string(c)
 }
 
-// Indicators lists every risk indicator: the destination and context ones, then one per file
-// category (other has none).
+// Watchlist types (R6.3, internal/watchlist): a person on a watchlist of a type gets its
+// indicator (WatchlistIndicator) on their scored events.
+const (
+	WatchlistDepartingEmployee     = "departing_employee"
+	WatchlistFlightRisk            = "flight_risk"
+	WatchlistContractor            = "contractor"
+	WatchlistNewHire               = "new_hire"
+	WatchlistElevatedAccess        = "elevated_access"
+	WatchlistHighImpact            = "high_impact"
+	WatchlistPerformanceConcerns   = "performance_concerns"
+	WatchlistPoorSecurityPractices = "poor_security_practices"
+	WatchlistCustom                = "custom"
+)
+
+var watchlistTypes = []string{WatchlistDepartingEmployee, WatchlistFlightRisk, WatchlistContractor, WatchlistNewHire,
+	WatchlistElevatedAccess, WatchlistHighImpact, WatchlistPerformanceConcerns, WatchlistPoorSecurityPractices, WatchlistCustom}
+
+// WatchlistTypes lists the watchlist types, custom last.
+func WatchlistTypes() []string { return slices.Clone(watchlistTypes) }
+
+// WatchlistIndicatorPrefix starts the name of a watchlist type's indicator: watchlist_flight_risk.
+const WatchlistIndicatorPrefix = "watchlist_"
+
+// WatchlistIndicator returns the indicator of a watchlist type ("" for an unknown type).
+func WatchlistIndicator(t string) string {
+	if !slices.Contains(watchlistTypes, t) {
+		return ""
+	}
+	return WatchlistIndicatorPrefix + t
+}
+
+// Indicators lists every risk indicator: the destination and context ones, one per file
+// category (other has none), then one per watchlist type.
 func Indicators() []string {
 	out := []string{IndicatorPublicLink, IndicatorOrganizationLink, IndicatorUntrustedDomain, IndicatorPersonalMail,
 		IndicatorFirstUse, IndicatorOffHours}
@@ -167,6 +198,9 @@ func Indicators() []string {
 		if i := CategoryIndicator(c); i != "" {
 			out = append(out, i)
 		}
+	}
+	for _, t := range watchlistTypes {
+		out = append(out, WatchlistIndicator(t))
 	}
 	return out
 }

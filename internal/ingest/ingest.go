@@ -29,6 +29,7 @@ import (
 	"github.com/telltale-dev/telltale/internal/secret"
 	"github.com/telltale-dev/telltale/internal/settings"
 	"github.com/telltale-dev/telltale/internal/store"
+	"github.com/telltale-dev/telltale/internal/watchlist"
 	"github.com/telltale-dev/telltale/internal/work"
 )
 
@@ -133,6 +134,8 @@ type Service struct {
 	making map[int64]int
 	// pushChecked: the connections whose push round this node's first Reconcile brought forward.
 	pushChecked map[int64]bool
+	// watch is who is on which watchlist, for the watchlist risk indicators (reloaded on change).
+	watch *watchlist.Cache
 }
 
 // collectMetrics are collection's per-connection counters (label values are connection ids and
@@ -246,7 +249,7 @@ func New(o Options) *Service {
 	if o.HashQueueMax <= 0 {
 		o.HashQueueMax = DefaultHashQueueMax
 	}
-	return &Service{hooks: newWebhookGate(o.Metrics), m: newCollectMetrics(o.Metrics), cursorAt: map[string]CursorTime{}, o: o, st: o.Store, conns: o.Connections, log: o.Log, clock: o.Clock,
+	return &Service{watch: watchlist.NewCache(o.Store), hooks: newWebhookGate(o.Metrics), m: newCollectMetrics(o.Metrics), cursorAt: map[string]CursorTime{}, o: o, st: o.Store, conns: o.Connections, log: o.Log, clock: o.Clock,
 		hasher: hashing.New(o.HashMaxSize, o.HashConcurrency), sessions: map[int64]*session{}, lastInline: map[int64]time.Time{}, streaks: map[int64]map[string]*streak{},
 		stats: Stats{Skipped: map[string]int64{}}}
 }
@@ -524,13 +527,20 @@ func (s *Service) trusted(ctx context.Context) settings.Settings {
 // scorer prepares the risk settings loaded with the trusted domains. Settings are validated when
 // saved, so a failure here means a stored value this version refuses: the defaults score instead,
 // and the log says so.
-func (s *Service) scorer(st settings.Settings) *risk.Scorer {
+//
+// The scorer also knows who is on which watchlist (the watchlist indicators), from a copy in
+// memory that is reloaded only when a watchlist changed: one small query per page, none per event.
+func (s *Service) scorer(ctx context.Context, st settings.Settings) (*risk.Scorer, error) {
 	sc, err := risk.NewScorer(st.Risk, st.TrustedDomains)
 	if err != nil {
 		s.log.Warn("ingest: the stored risk settings are not valid; scoring with the defaults", "err", err)
 		sc, _ = risk.NewScorer(risk.Defaults(), st.TrustedDomains)
 	}
-	return sc
+	set, err := s.watch.Get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return sc.WithWatchlists(set.Types), nil
 }
 
 // Verify opens a throwaway session with cfg and asks the vendor who it is.

@@ -127,3 +127,54 @@ func bobFile(t *testing.T, e *env, bob string) string {
 	}
 	return id
 }
+
+// TestWatchlistIndicator (issue 16): a download by a person on the departing_employee watchlist
+// carries watchlist_departing_employee; once she is taken off the list, her next download does
+// not (ingest's copy of the lists reloads when they change), and the first keeps what it got.
+func TestWatchlistIndicator(t *testing.T) {
+	e := newEnv(t, nil, true)
+	c := e.connect("Box watchlist", "", nil)
+	e.settle(200)
+	var ann, login string
+	for _, u := range e.emu.Users() {
+		if !strings.HasPrefix(u.Login, "admin@") {
+			ann, login = u.ID, u.Login
+			break
+		}
+	}
+	f1, _ := e.emu.Upload(ann, "0", "w1.txt", []byte("1\n"))
+	f2, _ := e.emu.Upload(ann, "0", "w2.txt", []byte("2\n"))
+	poll := func() { e.clock.Advance(6 * time.Minute); e.settle(50) }
+	poll()
+	ls, err := e.store.ListWatchlists(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dep := ls[slices.IndexFunc(ls, func(w store.Watchlist) bool { return w.Type == event.WatchlistDepartingEmployee })]
+	if _, err := e.store.PutWatchlistMembers(ctx, dep.ID, []store.WatchlistMember{{Email: login, DepartureDate: "2026-12-31"}}); err != nil {
+		t.Fatal(err)
+	}
+	e.emu.Download(ann, f1)
+	poll()
+	if _, err := e.store.RemoveWatchlistMembers(ctx, dep.ID, []string{login}); err != nil {
+		t.Fatal(err)
+	}
+	e.emu.Download(ann, f2)
+	poll()
+	evs, err := e.store.ListEvents(ctx, store.EventFilter{ConnectionID: c.ID, Limit: 10000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string][]string{}
+	for _, ev := range evs {
+		if ev.Event.Action == event.ActionDownloaded {
+			got[ev.File.Name] = ev.Risk.Indicators
+		}
+	}
+	if !slices.Contains(got["w1.txt"], "watchlist_departing_employee") {
+		t.Errorf("download while on the list: %v", got["w1.txt"])
+	}
+	if w2, ok := got["w2.txt"]; !ok || slices.Contains(w2, "watchlist_departing_employee") {
+		t.Errorf("download after leaving the list: %v (stored %v)", w2, ok)
+	}
+}

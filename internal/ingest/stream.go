@@ -212,7 +212,10 @@ func (s *Service) storePage(ctx context.Context, c store.Connection, ss *session
 		recs = append(recs, r)
 	}
 	trust := s.trusted(ctx)
-	scorer := s.scorer(trust)
+	scorer, err := s.scorer(ctx, trust)
+	if err != nil {
+		return res, err
+	}
 	committed := false // the page's cursor was saved with it
 	type stamp struct {
 		at   time.Time

@@ -63,6 +63,16 @@ var defaultWeights = map[string]int{
 	event.CategoryIndicator(event.CategoryVideo):        0,
 	event.CategoryIndicator(event.CategoryVirtualDisk):  3,
 	event.CategoryIndicator(event.CategoryEmail):        2,
+
+	event.WatchlistIndicator(event.WatchlistDepartingEmployee):     3,
+	event.WatchlistIndicator(event.WatchlistFlightRisk):            2,
+	event.WatchlistIndicator(event.WatchlistContractor):            1,
+	event.WatchlistIndicator(event.WatchlistNewHire):               1,
+	event.WatchlistIndicator(event.WatchlistElevatedAccess):        1,
+	event.WatchlistIndicator(event.WatchlistHighImpact):            1,
+	event.WatchlistIndicator(event.WatchlistPerformanceConcerns):   2,
+	event.WatchlistIndicator(event.WatchlistPoorSecurityPractices): 2,
+	event.WatchlistIndicator(event.WatchlistCustom):                1,
 }
 
 // DefaultBands are the reference product's: 1-3 low, 4-6 moderate, 7-8 high, 9+ critical.

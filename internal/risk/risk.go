@@ -20,6 +20,14 @@ type Scorer struct {
 	start, end int // minutes after midnight
 	days       [7]bool
 	trusted    []string
+	watchlists func(person string) []string
+}
+
+// WithWatchlists makes the scorer add, to every scored event, one indicator per type of watchlist
+// its actor is on: f returns those types for a lower-case address (internal/watchlist's Set.Types).
+func (s *Scorer) WithWatchlists(f func(person string) []string) *Scorer {
+	s.watchlists = f
+	return s
 }
 
 // NewScorer validates c (see Normalize) and prepares it; trusted are the trusted domains.
@@ -205,6 +213,13 @@ func (s *Scorer) Assess(e *event.FileEvent, firstUse []string) event.Risk {
 	if c := e.File.Category; c != "" {
 		if i := event.CategoryIndicator(c); i != "" {
 			add(i, "a "+strings.ReplaceAll(string(c), "_", " ")+" file")
+		}
+	}
+	if p := Person(e); p != "" && s.watchlists != nil {
+		for _, t := range s.watchlists(p) {
+			if i := event.WatchlistIndicator(t); i != "" {
+				add(i, "the person is on a "+strings.ReplaceAll(t, "_", " ")+" watchlist")
+			}
 		}
 	}
 	r.Severity = s.cfg.Bands.Severity(r.Score)

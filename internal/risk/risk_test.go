@@ -308,3 +308,32 @@ func TestPersonalMail(t *testing.T) {
 		t.Error("the personal-mail list is not sorted")
 	}
 }
+
+// TestWatchlists: a scored event of a person on watchlists gets one indicator per type, with its
+// weight and why; an event that moves nothing out stays at 0, and a person on no list gets none.
+func TestWatchlists(t *testing.T) {
+	on := map[string][]string{"ann@corp.example": {event.WatchlistDepartingEmployee, event.WatchlistCustom}}
+	sc := scorer(t, Config{}).WithWatchlists(func(p string) []string { return on[p] })
+	r := sc.Assess(ev(event.ActionDownloaded, tue, nil), nil)
+	if want := []string{"watchlist_departing_employee", "watchlist_custom"}; !slices.Equal(r.Indicators, want) || r.Score != 3+1 {
+		t.Errorf("download by a departing employee: %v score %d, want %v score 4", r.Indicators, r.Score, want)
+	}
+	if why := r.Reasons[0].Why; !strings.Contains(why, "departing employee watchlist") {
+		t.Errorf("reason %q", why)
+	}
+	if r := sc.Assess(ev(event.ActionViewed, tue, nil), nil); r.Score != 0 || len(r.Indicators) != 0 {
+		t.Errorf("a view is not scored: %+v", r)
+	}
+	if r := sc.Assess(ev(event.ActionDownloaded, tue, func(e *event.FileEvent) { e.User.Email = "bob@corp.example" }), nil); len(r.Indicators) != 0 {
+		t.Errorf("a person on no list: %+v", r)
+	}
+	if r := sc.Assess(ev(event.ActionShared, tue, share("ann@partner.example")), nil); !r.Trusted || r.Score != 0 {
+		t.Errorf("a trusted share stays trusted: %+v", r)
+	}
+	c := Defaults()
+	c.Weights["watchlist_departing_employee"] = 0
+	off := scorer(t, c).WithWatchlists(func(p string) []string { return on[p] })
+	if r := off.Assess(ev(event.ActionDownloaded, tue, nil), nil); !slices.Equal(r.Indicators, []string{"watchlist_custom"}) {
+		t.Errorf("weight 0 turns it off: %v", r.Indicators)
+	}
+}

@@ -89,6 +89,9 @@ const MaxFileSize = 8 << 20
 type Entry struct {
 	Row   int    // the row of the CSV it came from (header = 1)
 	Value string // an email address or a group name, trimmed, otherwise as uploaded
+	// Extra holds the row's cells of the extra columns ParseUsers was asked for, trimmed, in the
+	// order asked ("" for a column the file lacks or a cell left empty).
+	Extra []string
 }
 
 // Duplicate is a row that repeats the value of an earlier row; it was skipped.
@@ -206,9 +209,43 @@ func Parse(r io.Reader, kind Kind) (List, error) {
 	if e != nil {
 		return List{}, e
 	}
-	l, e, found := parseWith(data, kind, ',')
+	return parseData(data, kind, Options{})
+}
+
+// Options widen Parse for other lists of people read with the same rules (watchlists).
+type Options struct {
+	// Extra names columns to read besides the address (matched by header, trimmed and
+	// case-insensitively); their cells land in Entry.Extra.
+	Extra []string
+	// Max replaces MaxEntries, and Noun "a scope" in the message about it.
+	Max  int
+	Noun string
+}
+
+// ParseUsers reads a CSV of email addresses exactly as Parse does for kind users (R2.9: the whole
+// list or an *Error naming the rows), with the extra columns and limit of o.
+func ParseUsers(r io.Reader, o Options) (List, error) {
+	data, err := io.ReadAll(io.LimitReader(r, MaxFileSize+1))
+	if err != nil {
+		return List{}, refuse("the file could not be read: %v", err)
+	}
+	if len(data) > MaxFileSize {
+		return List{}, refuse("the file is larger than %d MiB, so this is probably not the right file", MaxFileSize>>20)
+	}
+	data, e := decode(data)
+	if e != nil {
+		return List{}, e
+	}
+	return parseData(data, Users, o)
+}
+
+func parseData(data []byte, kind Kind, o Options) (List, error) {
+	if o.Max <= 0 {
+		o.Max, o.Noun = MaxEntries, "a scope"
+	}
+	l, e, found := parseWith(data, kind, ',', o)
 	if !found && bytes.ContainsRune(firstLine(data), ';') {
-		if l2, e2, found2 := parseWith(data, kind, ';'); found2 {
+		if l2, e2, found2 := parseWith(data, kind, ';', o); found2 {
 			l, e = l2, e2
 		}
 	}
@@ -276,7 +313,7 @@ func headers(kind Kind) []string {
 
 // parseWith parses data with the given separator. found reports whether the header row has the
 // column the kind needs, so that Parse can try another separator.
-func parseWith(data []byte, kind Kind, comma rune) (l List, e *Error, found bool) {
+func parseWith(data []byte, kind Kind, comma rune, o Options) (l List, e *Error, found bool) {
 	cr := csv.NewReader(bytes.NewReader(data))
 	cr.Comma = comma
 	cr.FieldsPerRecord = -1
@@ -320,6 +357,16 @@ func parseWith(data []byte, kind Kind, comma rune) (l List, e *Error, found bool
 	if col < 0 {
 		return List{}, missingHeader(kind, header), false
 	}
+	extra := make([]int, len(o.Extra)) // column of each extra, -1 when absent
+	for i, name := range o.Extra {
+		extra[i] = -1
+		for j, h := range header {
+			if strings.EqualFold(strings.TrimSpace(h), name) {
+				extra[i] = j
+				break
+			}
+		}
+	}
 
 	l = List{Kind: kind}
 	var bad []RowError // the first MaxRowErrors of badRows
@@ -362,13 +409,27 @@ func parseWith(data []byte, kind Kind, comma rune) (l List, e *Error, found bool
 			continue
 		}
 		first[key] = row
-		l.Entries = append(l.Entries, Entry{Row: row, Value: value})
+		en := Entry{Row: row, Value: value}
+		for _, j := range extra {
+			v := ""
+			if j >= 0 && j < len(rec) {
+				v = strings.TrimSpace(csvsafe.Unneutralize(strings.TrimSpace(rec[j])))
+			}
+			if len(o.Extra) > 0 {
+				en.Extra = append(en.Extra, v)
+			}
+		}
+		l.Entries = append(l.Entries, en)
 	}
 
 	var problems []string
-	if n := len(l.Entries); n > MaxEntries {
-		problems = append(problems, fmt.Sprintf("the file lists %s but a scope holds at most %s; split the list or monitor all users",
-			count(n, "different "+kind.singular()), thousands(MaxEntries)))
+	if n := len(l.Entries); n > o.Max {
+		advice := "; split the list or monitor all users"
+		if o.Noun != "a scope" {
+			advice = "; split the list"
+		}
+		problems = append(problems, fmt.Sprintf("the file lists %s but %s holds at most %s%s",
+			count(n, "different "+kind.singular()), o.Noun, thousands(o.Max), advice))
 	}
 	if badRows > 0 {
 		if kind == Users {
@@ -543,3 +604,6 @@ func thousands(n int) string {
 	}
 	return s
 }
+
+// CheckEmail returns why v is not a bare email address (as a scope CSV checks it), or "".
+func CheckEmail(v string) string { return checkEmail(v) }

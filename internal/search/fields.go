@@ -152,7 +152,7 @@ func specs() []spec {
 			Help:     "The risk score: the sum of the weights of the event's risk indicators (docs/RISK.md). Events not yet assessed match no score term.",
 			Examples: []string{"risk.score>=7", "score:0"}}},
 		{FieldInfo: FieldInfo{Name: "indicator", Aliases: []string{"risk.indicator", "risk.indicators", "indicators", "risk_indicator"}, Type: TypeEnum,
-			Help:   "A risk indicator of the event (docs/RISK.md): an untrusted destination, first use, off hours or the file's category.",
+			Help:   "A risk indicator of the event (docs/RISK.md): an untrusted destination, first use, off hours, the file's category or a watchlist the actor is on.",
 			Values: event.Indicators(), Examples: []string{"risk.indicator:off_hours", "indicator:public_link", "indicator:category_source_code"}},
 			aliasValues: underscored(event.Indicators())},
 		{FieldInfo: FieldInfo{Name: "trusted", Aliases: []string{"risk.trusted"}, Type: TypeBool,

@@ -49,6 +49,7 @@ type Queries interface {
 	MergeQueries
 	DestinationQueries
 	AlertQueries
+	WatchlistQueries
 	SavedSearchQueries
 	PeopleQueries
 	UserQueries
@@ -713,12 +714,13 @@ type AlertMatch struct {
 
 // AlertFilter selects alerts, newest first.
 type AlertFilter struct {
-	States   []string // empty: every state
-	RuleID   int64
-	Person   string
-	Assignee string
-	BeforeID int64 // keyset paging: alerts with ID < BeforeID
-	Limit    int   // <= 0: 100
+	States     []string // empty: every state
+	Severities []string // empty: every severity
+	RuleID     int64
+	Person     string
+	Assignee   string
+	BeforeID   int64 // keyset paging: alerts with ID < BeforeID
+	Limit      int   // <= 0: 100
 }
 
 // AlertQueries keep alert rules, alerts, their events and history, and the evaluator's state.
@@ -782,6 +784,72 @@ type AlertQueries interface {
 	ListAlertChanges(ctx context.Context, alertID int64) ([]AlertChange, error)
 	// ListAlertEventIDs returns the ids of an alert's events after afterID, ascending, at most limit (<= 0: 1000).
 	ListAlertEventIDs(ctx context.Context, alertID, afterID int64, limit int) ([]int64, error)
+	// CountAlertsByRule counts every rule's alerts (rules without alerts are absent), by rule id.
+	CountAlertsByRule(ctx context.Context) ([]AlertRuleCounts, error)
+}
+
+// AlertRuleCounts are a rule's alerts by outcome: its effectiveness is Confirmed / (Confirmed +
+// Dismissed).
+type AlertRuleCounts struct {
+	RuleID    int64
+	Total     int64
+	Open      int64 // open or in progress
+	Confirmed int64 // resolved as a true positive (benign or not)
+	Dismissed int64 // dismissed, or resolved as a false positive
+}
+
+// ---- watchlists (issue 16, R6.3, internal/watchlist) ----
+
+// Watchlist is a list of people who deserve closer attention: one per built-in type (created by
+// migration 0016) and any number of custom ones, each with its own name.
+type Watchlist struct {
+	ID          int64
+	Type        string // departing_employee, flight_risk, ..., custom
+	Name        string // unique, compared trimmed and case-insensitively; a built-in list's name is its type
+	Description string
+	Members     int64 // counted when listed
+	CreatedAt   time.Time
+	CreatedBy   string
+}
+
+// WatchlistMember is a person on a watchlist, by address (stored lower case).
+type WatchlistMember struct {
+	WatchlistID   int64
+	Email         string
+	DepartureDate string // YYYY-MM-DD, departing_employee only; "" when unknown
+	Notes         string
+	AddedBy       string
+	AddedAt       time.Time
+}
+
+// WatchlistMembership is one person on one watchlist, what risk and alert rules look up.
+type WatchlistMembership struct {
+	Email       string
+	WatchlistID int64
+	Type        string
+	Name        string
+}
+
+// WatchlistQueries keep watchlists and their members. Every change of membership moves the
+// revision, so that caches of the memberships (ingest, the alert evaluator) reload only then.
+type WatchlistQueries interface {
+	// CreateWatchlist inserts w; a taken name gives ErrConflict.
+	CreateWatchlist(ctx context.Context, w Watchlist) (Watchlist, error)
+	GetWatchlist(ctx context.Context, id int64) (Watchlist, error)
+	// ListWatchlists returns every watchlist by id, with its member count.
+	ListWatchlists(ctx context.Context) ([]Watchlist, error)
+	// PutWatchlistMembers adds the members to the watchlist, or updates the departure date and
+	// notes of those already on it (their added_by and added_at stay), and returns how many were
+	// added. ErrNotFound when the watchlist is absent.
+	PutWatchlistMembers(ctx context.Context, watchlistID int64, ms []WatchlistMember) (added int64, err error)
+	// RemoveWatchlistMembers removes the addresses from the watchlist and returns how many were on it.
+	RemoveWatchlistMembers(ctx context.Context, watchlistID int64, emails []string) (int64, error)
+	// ListWatchlistMembers returns the watchlist's members by address after afterEmail, at most limit (<= 0: 1000).
+	ListWatchlistMembers(ctx context.Context, watchlistID int64, afterEmail string, limit int) ([]WatchlistMember, error)
+	// ListWatchlistMemberships returns every membership of every watchlist (for caches).
+	ListWatchlistMemberships(ctx context.Context) ([]WatchlistMembership, error)
+	// WatchlistRevision returns a number that changes whenever a watchlist or a membership does.
+	WatchlistRevision(ctx context.Context) (int64, error)
 }
 
 // ---- people ----

@@ -342,6 +342,10 @@ func (q *Queries) ListAlerts(ctx context.Context, f store.AlertFilter) ([]store.
 		ph, a := in(f.States)
 		where, args = append(where, "state IN "+ph), append(args, a...)
 	}
+	if len(f.Severities) > 0 {
+		ph, a := in(f.Severities)
+		where, args = append(where, "severity IN "+ph), append(args, a...)
+	}
 	if f.RuleID != 0 {
 		where, args = append(where, "rule_id = ?"), append(args, f.RuleID)
 	}
@@ -452,4 +456,26 @@ func (q *Queries) ListAlertEventIDs(ctx context.Context, alertID, afterID int64,
 		out = append(out, id)
 	}
 	return out, q.wrap("list alert events", rows.Err())
+}
+
+// CountAlertsByRule implements store.AlertQueries.
+func (q *Queries) CountAlertsByRule(ctx context.Context) ([]store.AlertRuleCounts, error) {
+	rows, err := q.r.QueryContext(ctx, `SELECT rule_id, COUNT(*),
+SUM(CASE WHEN state IN ('open', 'in_progress') THEN 1 ELSE 0 END),
+SUM(CASE WHEN state NOT IN ('open', 'in_progress') AND resolution IN ('true_positive', 'benign_true_positive') THEN 1 ELSE 0 END),
+SUM(CASE WHEN state = 'dismissed' OR (state = 'resolved' AND resolution = 'false_positive') THEN 1 ELSE 0 END)
+FROM alerts GROUP BY rule_id ORDER BY rule_id`)
+	if err != nil {
+		return nil, q.wrap("count alerts by rule", err)
+	}
+	defer rows.Close()
+	var out []store.AlertRuleCounts
+	for rows.Next() {
+		var c store.AlertRuleCounts
+		if err := rows.Scan(&c.RuleID, &c.Total, &c.Open, &c.Confirmed, &c.Dismissed); err != nil {
+			return nil, q.wrap("count alerts by rule", err)
+		}
+		out = append(out, c)
+	}
+	return out, q.wrap("count alerts by rule", rows.Err())
 }

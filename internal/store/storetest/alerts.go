@@ -235,4 +235,25 @@ func testAlerts(t *testing.T, s store.Store) {
 	if len(p1) != 2 || len(p2) != 2 || p2[0].ID >= p1[1].ID {
 		t.Errorf("pages %+v then %+v", p1, p2)
 	}
+	if l := ok(s.ListAlerts(ctx, store.AlertFilter{Severities: []string{"low"}}))(t); len(l) != 4 {
+		t.Errorf("low: %d, want 4", len(l))
+	}
+	if l := ok(s.ListAlerts(ctx, store.AlertFilter{Severities: []string{"high", "critical"}}))(t); len(l) != 1 || l[0].ID != a.ID {
+		t.Errorf("high or critical: %+v", l)
+	}
+
+	// Counts by rule: one rule-2 alert dismissed, one rule-3 alert a false positive.
+	for _, x := range ok(s.ListAlerts(ctx, store.AlertFilter{RuleID: 2, Limit: 1}))(t) {
+		x.State = store.AlertDismissed
+		ok(s.UpdateAlert(ctx, x, nil))(t)
+	}
+	for _, x := range ok(s.ListAlerts(ctx, store.AlertFilter{RuleID: 3, Limit: 1}))(t) {
+		x.State, x.Resolution = store.AlertResolved, "false_positive"
+		ok(s.UpdateAlert(ctx, x, nil))(t)
+	}
+	counts := ok(s.CountAlertsByRule(ctx))(t)
+	want := []store.AlertRuleCounts{{RuleID: 1, Total: 1, Confirmed: 1}, {RuleID: 2, Total: 2, Open: 1, Dismissed: 1}, {RuleID: 3, Total: 2, Open: 1, Dismissed: 1}}
+	if !slices.Equal(counts, want) {
+		t.Errorf("counts by rule %+v, want %+v", counts, want)
+	}
 }

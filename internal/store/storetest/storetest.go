@@ -55,6 +55,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		"Checkpoints":      testCheckpoints,
 		"AlertRules":       testAlertRules,
 		"Alerts":           testAlerts,
+		"Watchlists":       testWatchlists,
 	}
 	names := make([]string, 0, len(tests))
 	for n := range tests {

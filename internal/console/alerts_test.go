@@ -1,0 +1,52 @@
+package console_test
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+)
+
+// TestAlertPagesFollowRoles: read-only people see alerts, rules and watchlists but no triage,
+// bulk, rule or member forms; analysts triage and change members but neither save rules nor
+// create watchlists; every form needs the session's CSRF token; what people type is escaped.
+func TestAlertPagesFollowRoles(t *testing.T) {
+	t.Parallel()
+	ta := newTestApp(t, false)
+	srv := ta.httpServer(t)
+
+	reader := newBrowser(t, srv.URL)
+	reader.login("rita", readerPassword)
+	for path, hidden := range map[string]string{"/rules": `href="/rules/new"`, "/watchlists": `action="/watchlists"`, "/watchlists/1": `id="add-member"`, "/rules/1": `id="backtest"`} {
+		resp, page := reader.get(path)
+		if resp.StatusCode != http.StatusOK || strings.Contains(page, hidden) {
+			t.Errorf("read-only %s: %d, shows %s: %v", path, resp.StatusCode, hidden, strings.Contains(page, hidden))
+		}
+	}
+	if _, page := reader.get("/alerts"); !strings.Contains(page, `href="/alerts"`) || !strings.Contains(page, `href="/watchlists"`) || !strings.Contains(page, `href="/rules"`) {
+		t.Errorf("navigation lacks the alert pages")
+	}
+
+	analyst := newBrowser(t, srv.URL)
+	atok := analyst.login("ana", analystPassword)
+	if resp, _ := analyst.post("/watchlists/1/members", url.Values{"email": {"x@corp.example"}}); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("add a member without CSRF: %d", resp.StatusCode)
+	}
+	if resp, _ := analyst.post("/rules", url.Values{"csrf": {atok}, "name": {"x"}}); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("analyst saves a rule: %d", resp.StatusCode)
+	}
+	resp, page := analyst.post("/watchlists/1/members", url.Values{"csrf": {atok}, "email": {"<script>alert(1)</script>"}})
+	if resp.StatusCode != http.StatusBadRequest || strings.Contains(page, "<script>alert(1)") || !strings.Contains(page, "&lt;script&gt;") {
+		t.Errorf("a bad address: %d, escaped? %s", resp.StatusCode, page)
+	}
+	if !strings.Contains(page, `class="err"`) || !strings.Contains(page, "is not an email address") {
+		t.Errorf("the API's message is not beside the field")
+	}
+	resp, _ = analyst.post("/watchlists/1/members", url.Values{"csrf": {atok}, "email": {"leaver@corp.example"}, "departure_date": {"2026-12-31"}})
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("add a member: %d", resp.StatusCode)
+	}
+	if _, page := analyst.get("/watchlists/1"); !strings.Contains(page, "leaver@corp.example") || !strings.Contains(page, "2026-12-31") {
+		t.Errorf("the member is not listed")
+	}
+}
