@@ -11,10 +11,10 @@ import (
 	"time"
 
 	"golang.org/x/oauth2/google"
-	"golang.org/x/oauth2/jwt"
 
 	"github.com/telltale-dev/telltale/internal/connector"
-	"github.com/telltale-dev/telltale/internal/connector/kit/oauth"
+
+	"github.com/telltale-dev/telltale/internal/connector/kit/googlekit"
 	"github.com/telltale-dev/telltale/internal/httpx"
 )
 
@@ -154,7 +154,7 @@ func (c Connector) Open(ctx context.Context, cfg connector.Config, deps connecto
 	onThrottle := deps.OnThrottle
 	ho := httpx.Options{
 		Timeout: 60 * time.Second, Guard: guard, Log: deps.Log, UserAgent: "telltale-gmail/1",
-		Classify: classifyAnswer, ThrottleWait: googleBackoff,
+		Classify: googlekit.ClassifyAnswer, ThrottleWait: googlekit.Backoff,
 		OnThrottle: func(_ string, until time.Time) {
 			if onThrottle != nil {
 				onThrottle(until)
@@ -168,13 +168,14 @@ func (c Connector) Open(ctx context.Context, cfg connector.Config, deps connecto
 	if customer == "" {
 		customer = cmpOr(cfg.TenantID, "my_customer")
 	}
+	hc := httpx.New(ho)
+	g := &googlekit.Client{Product: product, JWT: *jc, HC: hc, Clock: deps.Clock, ClientID: kf.ClientID}
+	admin := strings.ToLower(strings.TrimSpace(cfg.Value(sp, "admin_email")))
 	s := &session{
-		hc: httpx.New(ho), jwt: *jc, deps: deps, log: deps.Log,
-		admin:           strings.ToLower(strings.TrimSpace(cfg.Value(sp, "admin_email"))),
-		clientIDFromKey: kf.ClientID,
-		customer:        customer, gmailURL: gmailURL, dirURL: dirURL,
+		g: g, dir: googlekit.Directory{C: g, Admin: admin, Customer: customer}, hc: hc, deps: deps, log: deps.Log,
+		admin: admin, customer: customer, gmailURL: gmailURL, dirURL: dirURL,
 		topic: topic, pushSA: pushSA, audience: strings.TrimSpace(cfg.Value(sp, "push_audience")), jwksURL: jwksURL,
-		sources: map[string]*oauth.Source{}, svcs: map[string]*services{},
+		svcs: map[string]*services{},
 	}
 	if s.audience == "" {
 		s.audience = deps.PushURL
@@ -182,19 +183,21 @@ func (c Connector) Open(ctx context.Context, cfg connector.Config, deps connecto
 	return s, nil
 }
 
+// product is how the connector's errors name it and what the admin sets up (googlekit).
+var product = googlekit.Product{Name: "gmail", Scopes: Scopes, APIs: "Gmail API and Admin SDK API"}
+
 // session is one connection's work with Google.
 type session struct {
-	hc   *httpx.Client
-	jwt  jwt.Config // Subject empty: each subject's token source copies it
+	g    *googlekit.Client   // acts as any user of the domain
+	dir  googlekit.Directory // the domain's users and groups, as the admin
+	hc   *httpx.Client       // also for Google's signing keys (push.go)
 	deps connector.Deps
 	log  *slog.Logger
 	// admin is the super administrator Telltale acts as for the Directory.
-	admin string
-	// clientIDFromKey is the key's client_id: the id the admin console's delegation asks for.
-	clientIDFromKey string
-	customer        string // my_customer, a customer id, or a domain
-	gmailURL        string
-	dirURL          string
+	admin    string
+	customer string // my_customer, a customer id, or a domain
+	gmailURL string
+	dirURL   string
 
 	// Push (push.go): the topic users.watch names, and what a push's OIDC token must say.
 	topic, pushSA, audience, jwksURL string
@@ -202,9 +205,8 @@ type session struct {
 
 	parts partCache // message parts by id, for Content
 
-	mu      sync.Mutex
-	sources map[string]*oauth.Source // by subject: one token per impersonated user, cached
-	svcs    map[string]*services
+	mu   sync.Mutex
+	svcs map[string]*services
 }
 
 var (

@@ -20,8 +20,6 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/api/googleapi"
-
 	"github.com/telltale-dev/telltale/internal/clock"
 	"github.com/telltale-dev/telltale/internal/connector"
 	gemu "github.com/telltale-dev/telltale/internal/emulator/google"
@@ -105,12 +103,14 @@ func TestVerify(t *testing.T) {
 		_, err := f.open(t, f.active()[0], nil, "").Verify(ctx)
 		mustSay(t, err, connector.ErrPermission, "super administrator", f.active()[0])
 	})
-	t.Run("gmail api not enabled", func(t *testing.T) {
-		// The emulator does not model a disabled API: Google's answer, as the client decodes it.
-		ge := &googleapi.Error{Code: 403, Message: "Gmail API has not been used in project 1234 before or it is disabled.",
-			Errors: []googleapi.ErrorItem{{Reason: "accessNotConfigured"}}}
-		err := f.open(t, f.admin(), nil, "").classify(ge, "reading the Gmail profile of %s", f.admin())
-		mustSay(t, err, connector.ErrPermission, "Gmail API is not enabled", "APIs & Services > Library > Gmail API")
+	t.Run("an API not enabled", func(t *testing.T) {
+		for _, api := range []string{"gmail", "admin"} {
+			f.emu.DisableAPI(api, true)
+			_, err := f.open(t, f.admin(), nil, "").Verify(ctx)
+			mustSay(t, err, connector.ErrPermission, "not enabled in the service account's Cloud project", "has not been used in project",
+				"Gmail API and Admin SDK API", "APIs & Services > Library")
+			f.emu.DisableAPI(api, false)
+		}
 	})
 	t.Run("push without its service account", func(t *testing.T) {
 		_, err := New().Open(ctx, connector.Config{Settings: map[string]string{"admin_email": f.admin(), "pubsub_topic": pushTopic},

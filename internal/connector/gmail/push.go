@@ -20,6 +20,7 @@ import (
 	gmailapi "google.golang.org/api/gmail/v1"
 
 	"github.com/telltale-dev/telltale/internal/connector"
+	"github.com/telltale-dev/telltale/internal/connector/kit/googlekit"
 )
 
 // Push: users.watch makes Gmail publish {"emailAddress", "historyId"} to a Cloud Pub/Sub topic
@@ -62,9 +63,9 @@ func (s *session) watch(ctx context.Context, mb string) (connector.Subscription,
 	}
 	r, err := svc.gmail.Users.Watch("me", &gmailapi.WatchRequest{TopicName: s.topic, LabelIds: []string{"SENT"}, LabelFilterBehavior: "include"}).Context(ctx).Do()
 	if err != nil {
-		if ge, ok := googleErr(plain(err)); ok && (ge.Code == http.StatusForbidden || ge.Code == http.StatusBadRequest) && !rateLimitReasons[reason(ge)] && !mailOff(plain(err)) && !notEnabled(plain(err)) {
+		if ge, ok := googlekit.Err(googlekit.Plain(err)); ok && (ge.Code == http.StatusForbidden || ge.Code == http.StatusBadRequest) && !googlekit.RateLimited(ge) && !mailOff(googlekit.Plain(err)) && !googlekit.NotEnabled(googlekit.Plain(err)) {
 			return connector.Subscription{}, fmt.Errorf("%w: gmail: users.watch of %s to topic %s refused (%d %s: %s): the topic must be in the service account's project, and gmail-api-push@system.gserviceaccount.com must have the Pub/Sub Publisher role on it",
-				connector.ErrPermission, mb, s.topic, ge.Code, reason(ge), ge.Message)
+				connector.ErrPermission, mb, s.topic, ge.Code, googlekit.Reason(ge), ge.Message)
 		}
 		return connector.Subscription{}, s.mailboxErr(err, mb, "watching")
 	}
@@ -90,8 +91,8 @@ func (s *session) Unsubscribe(ctx context.Context, sub connector.Subscription) e
 	if err != nil {
 		return err
 	}
-	err = plain(svc.gmail.Users.Stop("me").Context(ctx).Do())
-	if err == nil || isCode(err, http.StatusNotFound) || mailOff(err) || errors.Is(err, errBadSubject) {
+	err = googlekit.Plain(svc.gmail.Users.Stop("me").Context(ctx).Do())
+	if err == nil || googlekit.IsCode(err, http.StatusNotFound) || mailOff(err) || errors.Is(err, googlekit.ErrBadSubject) {
 		return nil
 	}
 	return s.mailboxErr(err, sub.Drive, "stopping the watch")

@@ -17,6 +17,7 @@ import (
 	gmailapi "google.golang.org/api/gmail/v1"
 
 	"github.com/telltale-dev/telltale/internal/connector"
+	"github.com/telltale-dev/telltale/internal/connector/kit/googlekit"
 )
 
 // historyKey is the key of each mailbox's stream.
@@ -133,7 +134,7 @@ func (s *session) Changes(ctx context.Context, st connector.StreamSpec, pos stri
 	now := s.deps.Clock.Now()
 	r, err := svc.gmail.Users.History.List("me").StartHistoryId(start).LabelId("SENT").HistoryTypes("messageAdded").
 		MaxResults(historyPage).Fields("history(id,messagesAdded(message(id,labelIds))),historyId,nextPageToken").Context(ctx).Do()
-	if isCode(plain(err), http.StatusNotFound) {
+	if googlekit.IsCode(googlekit.Plain(err), http.StatusNotFound) {
 		// "If you receive an HTTP 404 error response, your application should perform a full
 		// sync" (history.list): the history id is taken first, then sent mail since the last
 		// position is listed; what the two share is dropped by record id.
@@ -225,7 +226,7 @@ func (s *session) messages(ctx context.Context, svc *services, mb string, ids []
 	var out []connector.Record
 	for _, id := range ids {
 		m, err := svc.gmail.Users.Messages.Get("me", id).Format("full").Context(ctx).Do()
-		if isCode(plain(err), http.StatusNotFound) {
+		if googlekit.IsCode(googlekit.Plain(err), http.StatusNotFound) {
 			out = append(out, connector.Record{VendorID: id, Skip: SkipGone, Drive: strings.ToLower(mb)})
 			continue
 		}

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/api/googleapi"
 
 	"github.com/telltale-dev/telltale/internal/connector"
+	"github.com/telltale-dev/telltale/internal/connector/kit/googlekit"
 )
 
 // changesKey is the key of each drive's changes stream.
@@ -96,10 +97,10 @@ func (s *session) Changes(ctx context.Context, st connector.StreamSpec, pos stri
 	}
 	page, err := call.Context(ctx).Do()
 	if err != nil {
-		if ge, ok := googleErr(err); ok && ge.Code == http.StatusBadRequest && pageTokenRefused(ge) {
+		if ge, ok := googlekit.Err(err); ok && ge.Code == http.StatusBadRequest && pageTokenRefused(ge) {
 			now := s.deps.Clock.Now()
 			return connector.ChangesPage{Resync: &connector.Resync{Reason: connector.ResyncExpired, Since: now, Recrawl: true,
-				Detail: fmt.Sprintf("Drive refused the changes page token of %s (%d %s: %s): what changed since cannot be read, so the drive is crawled again", driveName(d), ge.Code, reason(ge), ge.Message)}}, nil
+				Detail: fmt.Sprintf("Drive refused the changes page token of %s (%d %s: %s): what changed since cannot be read, so the drive is crawled again", driveName(d), ge.Code, googlekit.Reason(ge), ge.Message)}}, nil
 		}
 		return connector.ChangesPage{}, s.driveErr(err, d, who, "reading changes")
 	}

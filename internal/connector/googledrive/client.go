@@ -2,51 +2,21 @@ package googledrive
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"math/rand/v2"
-	"net/http"
-	"net/url"
-	"strings"
-	"time"
 
 	admin "google.golang.org/api/admin/directory/v1"
 	reports "google.golang.org/api/admin/reports/v1"
 	"google.golang.org/api/drive/v3"
-	"google.golang.org/api/googleapi"
 	"google.golang.org/api/option"
-
-	"github.com/telltale-dev/telltale/internal/connector"
-	"github.com/telltale-dev/telltale/internal/connector/kit/oauth"
-	"github.com/telltale-dev/telltale/internal/httpx"
 )
 
 // services are Google's generated clients acting as one user. Their requests go through the
 // session's httpx client (pacing per user, retries, Retry-After, the SSRF guard) with that user's
-// token from the kit's JWT source.
+// token (googlekit: the service account with domain-wide delegation, shared with Gmail).
 type services struct {
 	drive   *drive.Service
 	dir     *admin.Service
 	reports *reports.Service
-}
-
-// errBadSubject: Google refused to mint a token for the impersonated user (unknown, suspended or
-// archived: 400 invalid_grant "Invalid email or User ID").
-var errBadSubject = errors.New("google refused to act as this user")
-
-// source is subject's token source, made once per session.
-func (s *session) source(subject string) *oauth.Source {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	src := s.sources[subject]
-	if src == nil {
-		cfg := s.jwt
-		cfg.Subject = subject
-		src = oauth.JWT(cfg, oauth.Options{HTTP: s.hc, Key: "google:token", Clock: s.deps.Clock})
-		s.sources[subject] = src
-	}
-	return src
 }
 
 // as returns the clients acting as subject.
@@ -57,9 +27,7 @@ func (s *session) as(subject string) (*services, error) {
 	if svc != nil {
 		return svc, nil
 	}
-	hc := &http.Client{Transport: &transport{s: s, subject: subject}, CheckRedirect: func(*http.Request, []*http.Request) error {
-		return http.ErrUseLastResponse // httpx follows redirects itself
-	}}
+	hc := s.g.HTTPClient(subject)
 	ctx := context.Background()
 	d, err := drive.NewService(ctx, option.WithHTTPClient(hc), option.WithEndpoint(s.driveURL))
 	if err != nil {
@@ -78,175 +46,4 @@ func (s *session) as(subject string) (*services, error) {
 	s.svcs[subject] = svc
 	s.mu.Unlock()
 	return svc, nil
-}
-
-// transport authorizes a request as its subject and sends it through httpx: downloads (alt=media)
-// as a stream, everything else read whole. A 401 mints a new token once.
-type transport struct {
-	s       *session
-	subject string
-}
-
-func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
-	ctx := req.Context()
-	src := t.s.source(t.subject)
-	key := "google:user:" + t.subject
-	for renewed := false; ; renewed = true {
-		tok, err := src.Token(ctx)
-		if err != nil {
-			return nil, t.s.tokenError(err, t.subject)
-		}
-		r := req.Clone(ctx)
-		r.Header.Set("Authorization", "Bearer "+tok)
-		var resp *http.Response
-		if req.URL.Query().Get("alt") == "media" {
-			resp, err = t.s.hc.Stream(ctx, key, r)
-		} else {
-			resp, _, err = t.s.hc.Do(ctx, key, r, 0)
-		}
-		var se *httpx.StatusError
-		if err != nil && !errors.As(err, &se) {
-			return nil, err // no answer: a transport failure, a fence, the guard
-		}
-		if resp.StatusCode == http.StatusUnauthorized && !renewed {
-			src.Invalidate(tok) // expired or revoked: mint once more
-			continue
-		}
-		return resp, nil // googleapi.CheckResponse turns a non-2xx answer into a *googleapi.Error
-	}
-}
-
-// rateLimitReasons are the reasons of Drive's and the Directory's over-quota 403s.
-var rateLimitReasons = map[string]bool{"rateLimitExceeded": true, "userRateLimitExceeded": true}
-
-// classifyAnswer tells httpx that Google's 403 rateLimitExceeded and userRateLimitExceeded are
-// throttles like a 429 (the generated clients retry neither): httpx backs off, fences the user
-// and reports the throttle.
-func classifyAnswer(resp *http.Response, body []byte) httpx.Decision {
-	if resp.StatusCode == http.StatusForbidden && rateLimitReasons[reasonOf(body)] {
-		return httpx.RetryAfter
-	}
-	return httpx.DefaultClassify(resp, body)
-}
-
-// googleBackoff is Google's documented exponential backoff for its throttles, which carry no
-// Retry-After: before retry n, 2^(n-1) seconds plus a random fraction of a second, at most 64
-// seconds (Drive API, "Resolve errors": exponential backoff).
-func googleBackoff(n int) time.Duration {
-	d := 64 * time.Second
-	if n >= 1 && n <= 6 {
-		d = time.Duration(1<<(n-1)) * time.Second
-	}
-	return d + time.Duration(rand.Int64N(int64(time.Second)))
-}
-
-func reasonOf(body []byte) string {
-	var e struct {
-		Error struct {
-			Errors []struct {
-				Reason string `json:"reason"`
-			} `json:"errors"`
-		} `json:"error"`
-	}
-	if json.Unmarshal(body, &e) != nil || len(e.Error.Errors) == 0 {
-		return ""
-	}
-	return e.Error.Errors[0].Reason
-}
-
-// googleErr is err's *googleapi.Error, if any.
-func googleErr(err error) (*googleapi.Error, bool) {
-	var ge *googleapi.Error
-	if errors.As(err, &ge) {
-		return ge, true
-	}
-	return nil, false
-}
-
-// reason is the first error reason of a Google answer ("" when none).
-func reason(ge *googleapi.Error) string {
-	if len(ge.Errors) > 0 {
-		return ge.Errors[0].Reason
-	}
-	return ""
-}
-
-// isCode reports whether err is Google's answer with one of codes.
-func isCode(err error, codes ...int) bool {
-	ge, ok := googleErr(err)
-	if !ok {
-		return false
-	}
-	for _, c := range codes {
-		if ge.Code == c {
-			return true
-		}
-	}
-	return false
-}
-
-// classify names what failed and turns Google's throttles into httpx.ThrottledError (the
-// scheduler comes back later instead of counting a failure) and a refused token into ErrAuth.
-func (s *session) classify(err error, format string, a ...any) error {
-	err = plain(err)
-	what := fmt.Sprintf(format, a...)
-	ge, ok := googleErr(err)
-	if !ok {
-		return fmt.Errorf("google drive: %s: %w", what, err)
-	}
-	switch {
-	case ge.Code == http.StatusTooManyRequests || (ge.Code == http.StatusForbidden && rateLimitReasons[reason(ge)]):
-		until := s.deps.Clock.Now().Add(time.Minute) // Google sends no Retry-After: back off a minute
-		return fmt.Errorf("google drive: %s: %w", what, httpx.Throttled("google", until, fmt.Sprintf("Google answered %d %s", ge.Code, reason(ge))))
-	case ge.Code == http.StatusUnauthorized:
-		return fmt.Errorf("%w: google drive: %s: Google refused the access token twice (%v)", connector.ErrAuth, what, ge)
-	case ge.Code == http.StatusForbidden && reason(ge) == "accessNotConfigured":
-		return fmt.Errorf("%w: google drive: %s: an API Telltale uses is not enabled in the service account's Cloud project (%s): enable it in the Cloud console (APIs & Services > Library: Google Drive API and Admin SDK API), wait a few minutes, then verify again",
-			connector.ErrPermission, what, ge.Message)
-	case ge.Code == http.StatusForbidden && reason(ge) == "domainPolicy":
-		return fmt.Errorf("%w: google drive: %s: Drive is turned off for this user (%d domainPolicy: %s): turn it on in the Admin console (Apps > Google Workspace > Drive and Docs > Service status) for the user's organizational unit",
-			connector.ErrPermission, what, ge.Code, ge.Message)
-	}
-	return fmt.Errorf("google drive: %s: %w", what, err)
-}
-
-// plain strips net/http's *url.Error from a failure the transport returned (a refused token):
-// its text repeats the request's URL, which tells the admin nothing.
-func plain(err error) error {
-	var ue *url.Error
-	for errors.As(err, &ue) && ue.Err != nil {
-		err = ue.Err
-	}
-	return err
-}
-
-// tokenError says what the admin must fix when Google refuses to mint a token for subject.
-func (s *session) tokenError(err error, subject string) error {
-	var re *oauth.RefusedError
-	if !errors.As(err, &re) {
-		return err // an outage, a throttle, a malformed answer: the kit's own error
-	}
-	sa, id := s.jwt.Email, s.clientID()
-	desc := re.Description
-	switch {
-	case re.Code == "unauthorized_client":
-		return fmt.Errorf("%w: Google refused domain-wide delegation to service account %s acting as %s (%d %s: %s): in the Admin console open Security > Access and data control > API controls > Manage Domain Wide Delegation and give client ID %s exactly these scopes: %s",
-			connector.ErrPermission, sa, subject, re.Status, re.Code, desc, id, strings.Join(Scopes, ","))
-	case strings.Contains(desc, "Invalid JWT Signature"):
-		return fmt.Errorf("%w: Google does not accept the key of service account %s (%s %q): the key was deleted or is not this account's; add a new JSON key under the service account's Keys in the Cloud console and paste it",
-			connector.ErrAuth, sa, re.Code, desc)
-	case strings.Contains(desc, "account not found"):
-		return fmt.Errorf("%w: Google does not know service account %s (%s %q): it was deleted or disabled; create or enable it in the Cloud console, add a JSON key and paste it",
-			connector.ErrAuth, sa, re.Code, desc)
-	case strings.Contains(desc, "Invalid email or User ID"):
-		return fmt.Errorf("%w: %w: Google cannot act as %s (%s %q): the user does not exist, or is suspended or archived", connector.ErrAuth, errBadSubject, subject, re.Code, desc)
-	case strings.Contains(desc, "short-lived"):
-		return fmt.Errorf("%w: Google refused the token request's times (%s %q): check this node's clock (NTP)", connector.ErrAuth, re.Code, desc)
-	}
-	return fmt.Errorf("%w: Google refused the token request for %s: %d %s %q", connector.ErrAuth, subject, re.Status, re.Code, desc)
-}
-
-// clientID is the service account's client id from the key (the id the admin console asks for).
-func (s *session) clientID() string {
-	return cmpOr(s.clientIDFromKey, "(the service account's Unique ID)")
 }

@@ -11,10 +11,10 @@ import (
 	"time"
 
 	"golang.org/x/oauth2/google"
-	"golang.org/x/oauth2/jwt"
 
 	"github.com/telltale-dev/telltale/internal/connector"
-	"github.com/telltale-dev/telltale/internal/connector/kit/oauth"
+
+	"github.com/telltale-dev/telltale/internal/connector/kit/googlekit"
 	"github.com/telltale-dev/telltale/internal/httpx"
 )
 
@@ -140,7 +140,7 @@ func (c Connector) Open(ctx context.Context, cfg connector.Config, deps connecto
 	onThrottle := deps.OnThrottle
 	ho := httpx.Options{
 		Timeout: 60 * time.Second, Guard: guard, Log: deps.Log, UserAgent: "telltale-google-drive/1",
-		Classify: classifyAnswer, ThrottleWait: googleBackoff,
+		Classify: googlekit.ClassifyAnswer, ThrottleWait: googlekit.Backoff,
 		OnThrottle: func(_ string, until time.Time) {
 			if onThrottle != nil {
 				onThrottle(until)
@@ -159,22 +159,25 @@ func (c Connector) Open(ctx context.Context, cfg connector.Config, deps connecto
 	if customer == "" {
 		customer = cmpOr(cfg.TenantID, "my_customer")
 	}
+	g := &googlekit.Client{Product: product, JWT: *jc, HC: httpx.New(ho), Clock: deps.Clock, ClientID: kf.ClientID}
+	admin := strings.ToLower(strings.TrimSpace(cfg.Value(sp, "admin_email")))
 	s := &session{
-		hc: httpx.New(ho), jwt: *jc, deps: deps, log: deps.Log,
-		admin:           strings.ToLower(strings.TrimSpace(cfg.Value(sp, "admin_email"))),
-		clientIDFromKey: kf.ClientID, projectFromKey: kf.ProjectID,
+		g: g, dir: googlekit.Directory{C: g, Admin: admin, Customer: customer}, deps: deps, log: deps.Log,
+		admin: admin, clientIDFromKey: kf.ClientID, projectFromKey: kf.ProjectID,
 		customer: customer, driveURL: driveURL, dirURL: dirURL, overlap: overlap,
-		sources: map[string]*oauth.Source{}, svcs: map[string]*services{},
-		folders: map[string]folder{}, members: map[string]string{},
+		svcs: map[string]*services{}, folders: map[string]folder{}, members: map[string]string{},
 		chanKey: channelKeyOf(jc.PrivateKey, cfg.ConnectionID),
 	}
 	return s, nil
 }
 
+// product is how the connector's errors name it and what the admin sets up (googlekit).
+var product = googlekit.Product{Name: "google drive", Scopes: Scopes, APIs: "Google Drive API and Admin SDK API"}
+
 // session is one connection's work with Google.
 type session struct {
-	hc    *httpx.Client
-	jwt   jwt.Config // Subject empty: each subject's token source copies it
+	g     *googlekit.Client   // acts as any user of the domain
+	dir   googlekit.Directory // the domain's users and groups, as the admin
 	deps  connector.Deps
 	log   *slog.Logger
 	admin string
@@ -187,7 +190,6 @@ type session struct {
 	dirURL          string
 
 	mu      sync.Mutex
-	sources map[string]*oauth.Source // by subject: one token per impersonated user, cached
 	svcs    map[string]*services
 	folders map[string]folder // folder id -> name and parent, for paths (see paths.go)
 	members map[string]string // shared drive id -> the member Telltale acts as

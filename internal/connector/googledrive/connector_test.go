@@ -23,6 +23,7 @@ import (
 
 	"github.com/telltale-dev/telltale/internal/clock"
 	"github.com/telltale-dev/telltale/internal/connector"
+	"github.com/telltale-dev/telltale/internal/connector/kit/googlekit"
 	gemu "github.com/telltale-dev/telltale/internal/emulator/google"
 	"github.com/telltale-dev/telltale/internal/httpx"
 )
@@ -692,7 +693,7 @@ func isThrottle(err error) bool { return errors.Is(err, httpx.ErrThrottled) }
 // TestThrottleClassified: Google's 403 rate limits and 429 are throttles for the scheduler (the
 // generated clients retry neither), other 403s are not.
 func TestThrottleClassified(t *testing.T) {
-	s := &session{deps: connector.Deps{Clock: clock.NewFake(time.Unix(0, 0))}}
+	s := &session{g: &googlekit.Client{Product: product, Clock: clock.NewFake(time.Unix(0, 0))}}
 	for _, c := range []struct {
 		err  *googleapi.Error
 		want bool
@@ -702,17 +703,17 @@ func TestThrottleClassified(t *testing.T) {
 		{&googleapi.Error{Code: 429, Errors: []googleapi.ErrorItem{{Reason: "rateLimitExceeded"}}}, true},
 		{&googleapi.Error{Code: 403, Errors: []googleapi.ErrorItem{{Reason: "forbidden"}}}, false},
 	} {
-		err := s.classify(c.err, "listing")
+		err := s.g.Classify(c.err, "listing")
 		var te *httpx.ThrottledError
 		if got := errors.As(err, &te); got != c.want || (got && te.Until.IsZero()) {
-			t.Errorf("%d %s: throttle %v, want %v (%v)", c.err.Code, reason(c.err), got, c.want, err)
+			t.Errorf("%d %s: throttle %v, want %v (%v)", c.err.Code, googlekit.Reason(c.err), got, c.want, err)
 		}
 	}
 	body := []byte(`{"error":{"code":403,"errors":[{"reason":"userRateLimitExceeded"}]}}`)
-	if d := classifyAnswer(&http.Response{StatusCode: 403}, body); d != httpx.RetryAfter {
+	if d := googlekit.ClassifyAnswer(&http.Response{StatusCode: 403}, body); d != httpx.RetryAfter {
 		t.Errorf("403 userRateLimitExceeded: %v", d)
 	}
-	if d := classifyAnswer(&http.Response{StatusCode: 403}, []byte(`{"error":{"errors":[{"reason":"forbidden"}]}}`)); d != httpx.Fail {
+	if d := googlekit.ClassifyAnswer(&http.Response{StatusCode: 403}, []byte(`{"error":{"errors":[{"reason":"forbidden"}]}}`)); d != httpx.Fail {
 		t.Errorf("403 forbidden: %v", d)
 	}
 }

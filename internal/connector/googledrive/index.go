@@ -14,6 +14,7 @@ import (
 	"google.golang.org/api/googleapi"
 
 	"github.com/telltale-dev/telltale/internal/connector"
+	"github.com/telltale-dev/telltale/internal/connector/kit/googlekit"
 	"github.com/telltale-dev/telltale/internal/event"
 )
 
@@ -100,12 +101,12 @@ func (s *session) Index(ctx context.Context, d connector.Drive, cursor string) (
 // driveErr classifies a failure to read drive d as who: the user cannot be impersonated any more
 // (suspended meanwhile) or the shared drive is gone makes the drive inaccessible.
 func (s *session) driveErr(err error, d connector.Drive, who, what string) error {
-	err = plain(err)
-	if ge, ok := googleErr(err); ok && ge.Code == http.StatusForbidden && reason(ge) == "domainPolicy" {
+	err = googlekit.Plain(err)
+	if ge, ok := googlekit.Err(err); ok && ge.Code == http.StatusForbidden && googlekit.Reason(ge) == "domainPolicy" {
 		return fmt.Errorf("%w: google drive: %s of %s: Drive is turned off for %s (%d domainPolicy: %s): turn it on in the Admin console (Apps > Google Workspace > Drive and Docs > Service status) for the user's organizational unit",
 			connector.ErrInaccessible, what, driveName(d), who, ge.Code, ge.Message)
 	}
-	if errors.Is(err, errBadSubject) {
+	if errors.Is(err, googlekit.ErrBadSubject) {
 		if d.Kind == "shared" {
 			s.mu.Lock()
 			delete(s.members, d.VendorID) // the member left or was suspended: choose again
@@ -113,13 +114,13 @@ func (s *session) driveErr(err error, d connector.Drive, who, what string) error
 		}
 		return fmt.Errorf("%w: google drive: %s of %s: %v", connector.ErrInaccessible, what, driveName(d), err)
 	}
-	if d.Kind == "shared" && isCode(err, http.StatusNotFound) {
+	if d.Kind == "shared" && googlekit.IsCode(err, http.StatusNotFound) {
 		s.mu.Lock()
 		delete(s.members, d.VendorID)
 		s.mu.Unlock()
 		return fmt.Errorf("%w: google drive: shared drive %s is gone, or %s is no longer its member: %v", connector.ErrInaccessible, driveName(d), who, err)
 	}
-	return s.classify(err, "%s of %s as %s", what, driveName(d), who)
+	return s.g.Classify(err, "%s of %s as %s", what, driveName(d), who)
 }
 
 func driveName(d connector.Drive) string {
@@ -241,7 +242,7 @@ func (s *session) Content(ctx context.Context, ref connector.ContentRef) (io.Rea
 	}
 	resp, err := svc.drive.Files.Get(ref.File).SupportsAllDrives(true).Context(ctx).Download()
 	if err != nil {
-		if ge, ok := googleErr(err); ok && reason(ge) == "fileNotDownloadable" {
+		if ge, ok := googlekit.Err(err); ok && googlekit.Reason(ge) == "fileNotDownloadable" {
 			return nil, fmt.Errorf("%w: file %s of %s (%s)", ErrNotDownloadable, ref.File, ref.Drive, ge.Message)
 		}
 		return nil, s.driveErr(err, d, who, "downloading file "+ref.File)

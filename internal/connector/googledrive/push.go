@@ -18,6 +18,7 @@ import (
 	"google.golang.org/api/drive/v3"
 
 	"github.com/telltale-dev/telltale/internal/connector"
+	"github.com/telltale-dev/telltale/internal/connector/kit/googlekit"
 )
 
 // Push channels (docs/connectors/google_drive.md, "Push channels"). Each followed drive gets one
@@ -250,9 +251,9 @@ func (s *session) stop(ctx context.Context, sub connector.Subscription) error {
 	}
 	err = svc.drive.Channels.Stop(&drive.Channel{Id: sub.ID, ResourceId: rid}).Context(ctx).Do()
 	switch {
-	case err == nil, isCode(err, http.StatusNotFound):
+	case err == nil, googlekit.IsCode(err, http.StatusNotFound):
 		return nil
-	case errors.Is(err, errBadSubject):
+	case errors.Is(err, googlekit.ErrBadSubject):
 		return nil // the user is gone (deleted, suspended): Drive delivers nothing for them
 	}
 	return s.driveErr(err, d, who, "stopping channel "+sub.ID)

@@ -11,6 +11,7 @@ import (
 	reports "google.golang.org/api/admin/reports/v1"
 
 	"github.com/telltale-dev/telltale/internal/connector"
+	"github.com/telltale-dev/telltale/internal/connector/kit/googlekit"
 )
 
 // reportsKey is the key of the connection's Reports API stream.
@@ -88,7 +89,7 @@ func (s *session) reportsChanges(ctx context.Context, pos string) (connector.Cha
 	}
 	page, err := call.Context(ctx).Do()
 	if err != nil {
-		return connector.ChangesPage{}, s.classify(plain(err), "reading Drive activity from the Reports API as %s", s.admin)
+		return connector.ChangesPage{}, s.g.Classify(googlekit.Plain(err), "reading Drive activity from the Reports API as %s", s.admin)
 	}
 	var out connector.ChangesPage
 	for i, item := range page.Items {
