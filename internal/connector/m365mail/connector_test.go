@@ -25,8 +25,10 @@ type fixture struct {
 	srv *httptest.Server
 	clk *clock.Fake
 
-	mu   sync.Mutex
-	deny map[string]bool
+	mu     sync.Mutex
+	deny   map[string]bool
+	noMbox map[string]bool // mailbox paths answer 404 MailboxNotEnabledForRESTAPI (a license without Exchange)
+	slow   time.Duration   // attachment downloads take this long (requests overlap)
 }
 
 func newFixture(t *testing.T, o memu.Options) *fixture {
@@ -45,16 +47,42 @@ func newFixture(t *testing.T, o memu.Options) *fixture {
 	if o.MinFileSize == 0 {
 		o.MinFileSize, o.MaxFileSize = 64, 2048
 	}
-	f := &fixture{emu: memu.New(o), clk: clk, deny: map[string]bool{}}
-	f.srv = httptest.NewServer(denying(f.emu.Handler(), f.denied))
+	f := &fixture{emu: memu.New(o), clk: clk, deny: map[string]bool{}, noMbox: map[string]bool{}}
+	h := denying(f.emu.Handler(), f.denied, f.noMailbox)
+	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		f.mu.Lock()
+		slow := f.slow
+		f.mu.Unlock()
+		if slow > 0 && strings.HasSuffix(r.URL.Path, "/$value") {
+			w = slowWriter{w, slow} // the emulator counts the request in flight until it has written
+		}
+		h.ServeHTTP(w, r)
+	}))
 	t.Cleanup(func() { f.srv.Close(); f.emu.Close() })
 	return f
+}
+
+// slowWriter waits before the answer's body is written.
+type slowWriter struct {
+	http.ResponseWriter
+	d time.Duration
+}
+
+func (w slowWriter) Write(b []byte) (int, error) {
+	time.Sleep(w.d)
+	return w.ResponseWriter.Write(b)
 }
 
 func (f *fixture) denied(uid string) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.deny[uid]
+}
+
+func (f *fixture) noMailbox(uid string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.noMbox[uid]
 }
 
 func (f *fixture) setDenied(uid string, yes bool) {
@@ -66,10 +94,17 @@ func (f *fixture) setDenied(uid string, yes bool) {
 // denying answers 403 ErrorAccessDenied for the mailbox paths (/v1.0/users/{id}/messages...,
 // /mailFolders...) and subscriptions of users denied says, as Exchange answers for a mailbox an
 // application access policy leaves out.
-func denying(h http.Handler, denied func(uid string) bool) http.Handler {
+func denying(h http.Handler, denied, noMailbox func(uid string) bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		seg := strings.Split(strings.TrimPrefix(r.URL.Path, "/v1.0/"), "/")
-		if len(seg) >= 3 && seg[0] == "users" && (seg[2] == "messages" || seg[2] == "mailFolders") && denied(seg[1]) {
+		mail := len(seg) >= 3 && seg[0] == "users" && (seg[2] == "messages" || seg[2] == "mailFolders")
+		if mail && noMailbox != nil && noMailbox(seg[1]) {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusNotFound)
+			w.Write([]byte(`{"error":{"code":"MailboxNotEnabledForRESTAPI","message":"The mailbox is either inactive, soft-deleted, or is hosted on-premise."}}`))
+			return
+		}
+		if mail && denied(seg[1]) {
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(http.StatusForbidden)
 			w.Write([]byte(`{"error":{"code":"ErrorAccessDenied","message":"Access to OData is disabled: [RAOP] : Blocked by tenant configured AppOnly AccessPolicy settings."}}`))
@@ -296,13 +331,23 @@ func TestDiscover(t *testing.T) {
 		t.Errorf("a second discovery within a day made %d requests: mailboxes are probed again", n)
 	}
 	f.clk.Advance(probeTTL)
-	f.emu.SetLicensed(u.UPN, false) // the emulator answers 404 MailboxNotEnabledForRESTAPI for it
-	s2 := f.open(t)
-	got, _ = discover(t, s2, connector.Scope{Kind: "all"})
+	f.mu.Lock()
+	f.noMbox[u.ID] = true
+	f.mu.Unlock()
+	got, _ = discover(t, s, connector.Scope{Kind: "all"})
 	if _, ok := got[strings.ToLower(u.UPN)]; ok {
-		t.Errorf("unlicensed %s still discovered", u.UPN)
+		t.Errorf("%s without a mailbox still discovered", u.UPN)
 	}
-	f.emu.SetLicensed(u.UPN, true)
+	f.mu.Lock()
+	f.noMbox[u.ID] = false
+	f.mu.Unlock()
+	if got, _ = discover(t, s, connector.Scope{Kind: "all"}); len(got) != len(want)-1 {
+		t.Errorf("the probe's 404 is not remembered for a day: %d mailboxes", len(got))
+	}
+	f.clk.Advance(probeTTL)
+	if got, _ = discover(t, s, connector.Scope{Kind: "all"}); len(got) != len(want) {
+		t.Errorf("a mailbox that appeared is not found a day later: %d mailboxes", len(got))
+	}
 
 	// A mailbox Exchange refuses (an application access policy) is inaccessible, with why.
 	f.setDenied(u.ID, true)
