@@ -59,3 +59,37 @@ func FuzzDeliver(f *testing.F) {
 		}
 	})
 }
+
+// FuzzAdapt: DecodeMessage and Adapt never panic; an error says it is a message's; every record
+// carries one valid event or a skip reason, and an id.
+func FuzzAdapt(f *testing.F) {
+	f.Add([]byte(`{"id":"m","sentDateTime":"2026-03-02T09:00:00Z","hasAttachments":true,"subject":"s","from":{"emailAddress":{"address":"A@corp.example"}},` +
+		`"toRecipients":[{"emailAddress":{"address":"x@gmail.com"}}],"body":{"content":"a.docx: https://x/y"},` +
+		`"attachments":[{"@odata.type":"#microsoft.graph.fileAttachment","id":"a1","name":"a.pdf","size":10,"contentType":"application/pdf"},` +
+		`{"@odata.type":"#microsoft.graph.referenceAttachment","id":"a2","name":"a.docx"},{"@odata.type":"#microsoft.graph.itemAttachment","id":"a3","name":"fw"}]}`))
+	f.Add([]byte(`{"id":"m","sentDateTime":"2026-03-02T09:00:00.1234567Z","toRecipients":null}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		m, err := DecodeMessage(data)
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), "microsoft365_mail message") {
+				t.Fatalf("error does not say what failed: %v", err)
+			}
+			return
+		}
+		for _, mb := range []Mailbox{{}, {UserID: "u", UPN: "ann@corp.example"}} {
+			for _, r := range Adapt(m, mb) {
+				if r.VendorID == "" {
+					t.Fatal("a record without an id")
+				}
+				if (r.Skip == "") != (len(r.Events) == 1) {
+					t.Fatalf("skip %q with %d events", r.Skip, len(r.Events))
+				}
+				for i := range r.Events {
+					if err := r.Events[i].Validate(); err != nil {
+						t.Fatalf("invalid event: %v", err)
+					}
+				}
+			}
+		}
+	})
+}
