@@ -29,6 +29,7 @@ type fixture struct {
 	deny   map[string]bool
 	noMbox map[string]bool // mailbox paths answer 404 MailboxNotEnabledForRESTAPI (a license without Exchange)
 	slow   time.Duration   // attachment downloads take this long (requests overlap)
+	before func(r *http.Request) // called before each request is served
 }
 
 func newFixture(t *testing.T, o memu.Options) *fixture {
@@ -51,8 +52,11 @@ func newFixture(t *testing.T, o memu.Options) *fixture {
 	h := denying(f.emu.Handler(), f.denied, f.noMailbox)
 	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
-		slow := f.slow
+		slow, before := f.slow, f.before
 		f.mu.Unlock()
+		if before != nil {
+			before(r)
+		}
 		if slow > 0 && strings.HasSuffix(r.URL.Path, "/$value") {
 			w = slowWriter{w, slow} // the emulator counts the request in flight until it has written
 		}

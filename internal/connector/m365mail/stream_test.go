@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net/http"
 	"slices"
 	"strings"
 	"sync"
@@ -166,6 +167,21 @@ func TestStream(t *testing.T) {
 	// Nothing new: nothing reported.
 	if recs, _, _ := drain(t, s, st, pos2); len(recs) != 0 {
 		t.Errorf("an idle mailbox reports %d records", len(recs))
+	}
+	// Deleted between delta and the attachments' listing: skipped as gone.
+	gone, err := f.emu.SendMail(u.UPN, memu.Mail{To: []string{peer.UPN}, Attachments: []memu.Attachment{{Kind: memu.AttachFile}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.mu.Lock()
+	f.before = func(r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, gone+"/attachments") {
+			f.emu.DeleteMail(u.UPN, gone)
+		}
+	}
+	f.mu.Unlock()
+	if recs, _, _ := drain(t, s, st, pos2); len(recs) != 1 || recs[0].Skip != SkipGone || recs[0].VendorID != gone {
+		t.Errorf("a message deleted before its attachments were read: %+v", recs)
 	}
 }
 
