@@ -27,8 +27,8 @@ type fixture struct {
 
 	mu     sync.Mutex
 	deny   map[string]bool
-	noMbox map[string]bool // mailbox paths answer 404 MailboxNotEnabledForRESTAPI (a license without Exchange)
-	slow   time.Duration   // attachment downloads take this long (requests overlap)
+	noMbox map[string]bool       // mailbox paths answer 404 MailboxNotEnabledForRESTAPI (a license without Exchange)
+	slow   time.Duration         // attachment downloads take this long (requests overlap)
 	before func(r *http.Request) // called before each request is served
 }
 
