@@ -275,6 +275,18 @@ func TestVerify(t *testing.T) {
 	if _, err := f.open(t).Verify(ctx); err != nil {
 		t.Errorf("with exactly the permissions the spec lists: %v", err)
 	}
+	// An application access policy that leaves out the first mailboxes is not an error while one
+	// mailbox answers; when none does, the error says the policy may be why.
+	ms := f.mailboxes()
+	for _, u := range ms[:len(ms)-1] {
+		f.setDenied(u.ID, true)
+	}
+	if _, err := f.open(t).Verify(ctx); err != nil {
+		t.Errorf("with a policy leaving out all but one mailbox: %v", err)
+	}
+	f.setDenied(ms[len(ms)-1].ID, true)
+	_, err = f.open(t).Verify(ctx)
+	mustSay(t, err, connector.ErrPermission, "application access policy", "Mail.Read")
 }
 
 // discover runs Discover and returns the mailboxes by owner.

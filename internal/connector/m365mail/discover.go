@@ -72,20 +72,36 @@ func (s *session) Verify(ctx context.Context) (string, error) {
 	if err := s.api.get(ctx, "/groups?$top=1&$select=id,displayName", "", nil, &groups); err != nil {
 		return "", s.denied(err, PermGroupMemberReadAll, "listing groups")
 	}
+	var blocked error // a mailbox an application access policy leaves out
 	for _, u := range users.Value {
 		if u.unlicensed() || (u.AccountEnabled != nil && !*u.AccountEnabled) {
 			continue
 		}
 		err := s.api.get(ctx, startPath(u.ID, s.deps.Clock.Now()), u.ID, preferStart, nil)
 		if err == nil {
-			break
+			return s.tenant, nil
 		}
 		if isStatus(err, http.StatusNotFound) {
 			continue // a user without an Exchange Online mailbox: try the next
 		}
+		if policyBlocked(err) {
+			blocked = err // the policy may well leave this one out: try the next
+			continue
+		}
 		return "", s.denied(err, PermMailRead, "reading the sent items of "+u.upn())
 	}
+	if blocked != nil {
+		return "", s.denied(blocked, PermMailRead, "reading the sent items of the first users")
+	}
 	return s.tenant, nil
+}
+
+// policyBlocked reports whether Graph refused a mailbox because an Exchange application access
+// policy leaves it out ("Access to OData is disabled: [RAOP] : Blocked by tenant configured
+// AppOnly AccessPolicy settings."), not for a missing permission.
+func policyBlocked(err error) bool {
+	ge, ok := asGraphError(err)
+	return ok && ge.Status == http.StatusForbidden && strings.Contains(ge.Message, "AccessPolicy")
 }
 
 // Discover pages the tenant's users and emits, for each enabled in-scope user with an Exchange

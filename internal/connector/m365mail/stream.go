@@ -74,6 +74,16 @@ func startPath(userID string, since time.Time) string {
 		"&$filter=" + strings.ReplaceAll(url.QueryEscape(f), "+", "%20")
 }
 
+// rel is a link Graph gave, relative to the configured Graph URL, as cursors keep it: a cursor
+// then follows the connection to another Graph URL (a proxy, an emulator on another port), where
+// a state Graph does not know answers 410 and the stream resyncs instead of failing.
+func (s *session) rel(link string) string {
+	if r, ok := strings.CutPrefix(link, s.graph); ok && strings.HasPrefix(r, "/") {
+		return r
+	}
+	return link
+}
+
 type deltaPage struct {
 	Value     []Message `json:"value"`
 	NextLink  string    `json:"@odata.nextLink"`
@@ -115,7 +125,7 @@ func (s *session) StreamStart(ctx context.Context, st connector.StreamSpec) (str
 		}
 		switch {
 		case page.DeltaLink != "":
-			return cursor{L: page.DeltaLink, T: now.Unix()}.String(), nil
+			return cursor{L: s.rel(page.DeltaLink), T: now.Unix()}.String(), nil
 		case page.NextLink == "":
 			return "", fmt.Errorf("%w: microsoft365_mail: a delta page of %s without nextLink nor deltaLink", connector.ErrMalformed, d.Owner)
 		}
@@ -181,9 +191,9 @@ func (s *session) Changes(ctx context.Context, st connector.StreamSpec, pos stri
 	var next cursor
 	switch {
 	case page.NextLink != "":
-		next, out.More = cursor{L: page.NextLink, T: c.T, S: c.S}, true
+		next, out.More = cursor{L: s.rel(page.NextLink), T: c.T, S: c.S}, true
 	case page.DeltaLink != "":
-		next = cursor{L: page.DeltaLink, T: now.Unix()}
+		next = cursor{L: s.rel(page.DeltaLink), T: now.Unix()}
 	default:
 		return connector.ChangesPage{}, fmt.Errorf("%w: microsoft365_mail: a delta page of %s without nextLink nor deltaLink", connector.ErrMalformed, d.Owner)
 	}

@@ -90,6 +90,9 @@ func TestStream(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if c, err := parseCursor(pos); err != nil || !strings.HasPrefix(c.L, "/users/"+u.ID+"/") || c.T != f.clk.Now().Unix() {
+		t.Errorf("start %q (%v): want a deltaLink relative to the Graph URL and the time", pos, err)
+	}
 	if recs, _, _ := drain(t, s, st, pos); len(recs) != 0 {
 		t.Fatalf("mail sent before the start is reported: %+v", recs)
 	}
