@@ -38,6 +38,14 @@ const (
 // mailbox (a fifth is answered 429 MailboxConcurrency).
 const mailboxConcurrency = 4
 
+// Each mailbox's requests are paced below Exchange's 10,000 per 10 minutes per app per mailbox
+// (Corso's 16 a second, burst 100: at most 9,700 in any 10 minutes), so that a busy mailbox waits
+// its turn instead of drawing 429s; variables for tests.
+var (
+	mailboxPerMinute = 960.0
+	mailboxBurst     = 100
+)
+
 // graphClient is a thin REST client for the Graph calls the connector makes, with the
 // connection's app-only token (the kit's client-credentials source, minted on the injected
 // clock). Retries, pacing and Retry-After are httpx's.
@@ -116,6 +124,7 @@ func (s *session) slot(ctx context.Context, mailbox string) (release func(), err
 	if ch == nil {
 		ch = make(chan struct{}, mailboxConcurrency)
 		s.slots[mailbox] = ch
+		s.api.http.SetRate(keyMailbox+mailbox, mailboxPerMinute, mailboxBurst)
 	}
 	s.mu.Unlock()
 	select {

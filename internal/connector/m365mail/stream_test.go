@@ -314,3 +314,26 @@ func TestMailboxLimits(t *testing.T) {
 		}
 	}
 }
+
+// TestMailboxPacing: a mailbox's requests are paced (on the injected clock) below Exchange's
+// requests per 10 minutes: past the burst, each waits its turn instead of drawing a 429.
+func TestMailboxPacing(t *testing.T) {
+	defer func(r float64, b int) { mailboxPerMinute, mailboxBurst = r, b }(mailboxPerMinute, mailboxBurst)
+	mailboxPerMinute, mailboxBurst = 60, 5
+	f := newFixture(t, memu.Options{Users: 4, UnlicensedUsers: -1, DisabledUsers: -1, MailboxRequestsPer10Min: 30})
+	s := f.openWith(t, f.config(), connector.Deps{Clock: f.clk, Sleep: f.clk.Sleep})
+	u := f.mailboxes()[1]
+	st := s.DriveStreams(f.drive(u))[0]
+	start := f.clk.Now()
+	for range 25 {
+		if _, err := s.StreamStart(bg, st); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if waited := f.clk.Now().Sub(start); waited < 19*time.Second {
+		t.Errorf("25 requests at 60 a minute after a burst of 5 took %s", waited)
+	}
+	if n := f.emu.Stats().MailThrottled; n != 0 {
+		t.Errorf("%d requests throttled", n)
+	}
+}
