@@ -213,15 +213,29 @@ func (e *Emulator) serveGraph(w http.ResponseWriter, r *http.Request, api http.H
 	key := e.statsKey(r.URL.Path)
 	us := e.stats.ByUser[key]
 	us.Requests++
+	if now := e.clk.Now(); now.After(e.throttledAt) && now.Before(e.retryAt) {
+		// After the 429 was answered (requests of the same instant were in flight with it) and
+		// before its Retry-After.
+		e.stats.EarlyRetries++
+	}
 	if wait, ok := e.allow(); !ok {
 		us.Throttled++
 		e.stats.ByUser[key] = us
 		e.stats.Throttled++
+		if at := e.clk.Now().Add(time.Duration(wait) * time.Second); at.After(e.retryAt) {
+			e.retryAt, e.throttledAt = at, e.clk.Now()
+		}
 		e.mu.Unlock()
 		e.respond(w, c, 0, nil, e.throttled(r.URL.Path).with("Retry-After", strconv.Itoa(wait)))
 		return
 	}
 	e.stats.ByUser[key] = us
+	if ge := e.lockedDrive(r.URL.Path); ge != nil {
+		e.stats.Locked++
+		e.mu.Unlock()
+		e.respond(w, c, 0, nil, ge)
+		return
+	}
 	if isMailPath(r.URL.Path) {
 		release, ge := e.mailboxLimit(r.URL.Path)
 		if ge != nil {
