@@ -27,6 +27,10 @@ type state struct {
 	Parent  string   `json:"p,omitempty"`
 	Scope   string   `json:"c,omitempty"`
 	Sharing []string `json:"s,omitempty"` // canonical targets (targetOf), sorted; ["-"] when none
+	// UID is the SharePoint list item's UniqueId (the eTag's GUID): how audit records name the
+	// file, kept so that a file deleted before the audit record of an earlier action arrives is
+	// still named by its driveItem id (resolve.go).
+	UID string `json:"u,omitempty"`
 }
 
 // maxTargets bounds the targets kept per file, so that State stays small: past it only the first
@@ -34,7 +38,7 @@ type state struct {
 const maxTargets = 24
 
 func crawlState(it driveItem) state {
-	st := state{Parent: it.parent()}
+	st := state{Parent: it.parent(), UID: etagGUID(it.ETag)}
 	if it.Shared != nil {
 		st.Scope = it.Shared.Scope
 	}
@@ -206,7 +210,7 @@ func (s *session) itemRecords(ctx context.Context, d connector.Drive, cursor str
 		at = now
 	}
 	before, _ := decodeState(known.State)
-	after := state{Parent: it.parent()}
+	after := state{Parent: it.parent(), UID: etagGUID(it.ETag)}
 	if it.Shared != nil {
 		after.Scope = it.Shared.Scope
 	}

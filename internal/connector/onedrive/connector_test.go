@@ -129,8 +129,8 @@ func TestSpec(t *testing.T) {
 		}
 		perms = append(perms, p.Name)
 	}
-	if !slices.Equal(perms, Permissions) {
-		t.Errorf("permissions %v, want %v", perms, Permissions)
+	if want := append(slices.Clone(Permissions), PermActivityFeedRead); !slices.Equal(perms, want) {
+		t.Errorf("permissions %v, want %v", perms, want)
 	}
 	for _, name := range []string{"login_url", "graph_url"} {
 		if fl, ok := sp.Field(name); !ok || !fl.URL || !fl.Advanced || fl.Default == "" {
