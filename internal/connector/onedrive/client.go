@@ -130,7 +130,7 @@ func (c *graphClient) send(ctx context.Context, method, pathOrLink, need string,
 		}
 		req.Header.Set("Authorization", "Bearer "+tok)
 		req.Header.Set("Accept", "application/json")
-		resp, body, err := c.http.Do(ctx, keyGraph, req, 64<<20)
+		resp, answer, err := c.http.Do(ctx, keyGraph, req, 64<<20)
 		if err != nil {
 			gerr := c.classify(resp, err, need)
 			if ge, ok := asGraphError(gerr); ok && ge.Status == http.StatusUnauthorized && ge.Code == "InvalidAuthenticationToken" && !renewed {
@@ -139,10 +139,10 @@ func (c *graphClient) send(ctx context.Context, method, pathOrLink, need string,
 			}
 			return gerr
 		}
-		if out == nil || len(body) == 0 {
+		if out == nil || len(answer) == 0 {
 			return nil
 		}
-		if err := json.Unmarshal(body, out); err != nil {
+		if err := json.Unmarshal(answer, out); err != nil {
 			return fmt.Errorf("%w: onedrive: GET %s: %v", connector.ErrMalformed, req.URL.Path, err)
 		}
 		return nil

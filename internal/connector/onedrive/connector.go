@@ -71,7 +71,7 @@ func (Connector) Spec() connector.Spec {
 		Hashes: []string{"quick_xor"},
 		Fields: []connector.Field{
 			{Name: "tenant_id", Label: "Directory (tenant) ID", Required: true, Tenant: true,
-				Help: "Entra admin center > Identity > Overview > Tenant ID (a GUID); the tenant's verified domain also works."},
+				Help: "Entra admin center > Identity > Overview > Tenant ID (a GUID: the Management Activity API takes nothing else)."},
 			{Name: "client_id", Label: "Application (client) ID", Required: true,
 				Help: "Entra admin center > App registrations > your app > Overview > Application (client) ID."},
 			{Name: "client_secret", Label: "Client secret", Required: true, Secret: true,

@@ -211,9 +211,14 @@ func TestVerify(t *testing.T) {
 		mustSay(t, err, connector.ErrPermission, "permission "+missing, "admin consent")
 	}
 	f.emu.SetConsent([]string{memu.RoleUserReadAll, memu.RoleGroupMemberReadAll, memu.RoleFilesReadAll})
+	_, err = f.open(t).Verify(ctx)
+	mustSay(t, err, connector.ErrPermission, PermActivityFeedRead, "Office 365 Management APIs", "admin consent")
+	f.emu.SetConsent([]string{memu.RoleUserReadAll, memu.RoleGroupMemberReadAll, memu.RoleFilesReadAll, memu.RoleActivityFeedRead})
 	if _, err := f.open(t).Verify(ctx); err != nil {
 		t.Errorf("with exactly the permissions the spec lists: %v", err)
 	}
+	_, err = with("tenant_id", f.emu.Domain()).Verify(ctx)
+	mustSay(t, err, connector.ErrAuth, "GUID")
 }
 
 // discover runs Discover and returns the drives by owner.
