@@ -151,7 +151,7 @@ type Stats struct {
 	PushFailures    int // delivery attempts that failed (non-2xx, error, timeout)
 	PushLost        int // deliveries dropped by LosePushes
 
-	EarlyRetries int // Graph requests sent before the Retry-After of the last 429 had passed (suite.go)
+	EarlyRetries int // Graph requests answered 429 and sent again before their Retry-After had passed (suite.go)
 	Locked       int // drive requests answered 423 for a locked OneDrive (SetDriveLocked)
 }
 
@@ -231,9 +231,8 @@ type Emulator struct {
 	epoch    int                // ExpireDeltaTokens bumps it
 	acts     []Activity
 
-	retryAt     time.Time       // the Retry-After of the last 429 (suite.go)
-	throttledAt time.Time       // when it was answered
-	locked      map[string]bool // drive ids answered 423 (SetDriveLocked)
+	retryAt map[string]time.Time // the Retry-After of each request answered 429 (suite.go)
+	locked  map[string]bool      // drive ids answered 423 (SetDriveLocked)
 
 	audit auditState // the Management Activity API (mgmt.go)
 	mail  mailState  // mailboxes (mail.go)

@@ -7,7 +7,8 @@ import (
 
 // Controls for the connector conformance suite (internal/connector/connectortest): group
 // membership changes, a Graph rate limit set while running, locked OneDrives, and a count of
-// requests that did not wait out a 429's Retry-After (Stats.EarlyRetries).
+// requests answered 429 and sent again before their Retry-After (Stats.EarlyRetries; as the
+// Google emulator counts them: a different request sent meanwhile by another worker is no retry).
 
 // AddToGroup adds a user (by userPrincipalName) to the group of that display name.
 func (e *Emulator) AddToGroup(group, upn string) error {
