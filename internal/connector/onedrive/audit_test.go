@@ -351,3 +351,18 @@ func TestAuditRefusals(t *testing.T) {
 	_, err = s2.StreamStart(ctx, connector.StreamSpec{Key: auditKey})
 	mustSay(t, err, connector.ErrAuth, "GUID")
 }
+
+// TestAuditBrokenRecords: a blob's broken records are skipped and counted (undecodable), its good
+// ones kept.
+func TestAuditBrokenRecords(t *testing.T) {
+	_, s := auditFixture(t)
+	raws := []rawAudit{{raw: []byte(`{"Id":"x"}`)}, {raw: []byte(`[1]`)}, {raw: rec(map[string]any{"ListItemUniqueId": nil})}}
+	recs, err := s.adaptAudit(context.Background(), raws)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 3 || recs[0].Skip != SkipUndecodable || recs[1].Skip != SkipUndecodable || recs[0].VendorID == recs[1].VendorID ||
+		recs[2].Skip != "" || len(recs[2].Events) != 1 {
+		t.Errorf("%+v", recs)
+	}
+}
