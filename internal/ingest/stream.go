@@ -302,7 +302,7 @@ func (s *Service) storePage(ctx context.Context, c store.Connection, ss *session
 		if err := addCandidates(ctx, q, c.ID, ptrs); err != nil {
 			return err
 		}
-		if err := q.UpsertFiles(ctx, s.touchedFiles(ctx, q, c.ID, merged, drives)); err != nil {
+		if err := q.UpsertFiles(ctx, s.touchedFiles(ctx, q, c.ID, stateEvents(sp, merged), drives)); err != nil {
 			return err
 		}
 		streamDrive, _, _ := parseDriveStream(stream)
@@ -528,6 +528,23 @@ func (s *Service) touchedFiles(ctx context.Context, q store.Queries, conn int64,
 	}
 	sort.Slice(files, func(i, j int) bool { return files[i].VendorID < files[j].VendorID })
 	return files
+}
+
+// stateEvents are the events whose file state the file index takes: all of them, except, for a
+// connector with a StateFeed, the other feeds' (an audit log reports a file's name and path as
+// they were at the action, often an hour or more before: written over the state feed's, they
+// would make its next change look like a rename or move back).
+func stateEvents(sp connector.Spec, evs []event.FileEvent) []event.FileEvent {
+	if sp.StateFeed == "" {
+		return evs
+	}
+	out := make([]event.FileEvent, 0, len(evs))
+	for _, e := range evs {
+		if f := feedOf(&e); f == "" || f == sp.StateFeed {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // Coalesce combines rapid repeats: events with the same action, actor and file whose times are

@@ -702,7 +702,7 @@ func testScopeGroups(t *testing.T, h Harness) {
 	}
 	e.V.AddToGroup(g, outsider)
 	e.V.RemoveFromGroup(g, want[0])
-	e.Clock.Advance(10 * time.Minute)
+	e.Clock.Advance(rediscover(h, 10*time.Minute))
 	e.Settle(300)
 	got := inScope()
 	if !slices.Contains(got, outsider) || slices.Contains(got, want[0]) {
@@ -829,7 +829,7 @@ func testInaccessible(t *testing.T, h Harness) {
 		t.Fatalf("with most drives inaccessible: status %s reason %q, want Error (R1.5)", c.Status, c.ErrorReason)
 	}
 	e.V.Inaccessible(active[:len(active)/2+1], false)
-	e.Clock.Advance(10 * time.Minute)
+	e.Clock.Advance(rediscover(h, 10*time.Minute))
 	e.Settle(400)
 	e.Clock.Advance(10 * time.Minute)
 	e.Settle(400)
@@ -838,11 +838,18 @@ func testInaccessible(t *testing.T, h Harness) {
 	}
 }
 
+// rediscover is how long a case waits for discovery to run again: at least d, and past the
+// connector's discovery interval (R3.4: Box within minutes, Google Drive and OneDrive within 8
+// hours; group membership and access coming back are seen by the same discovery).
+func rediscover(h Harness, d time.Duration) time.Duration {
+	return max(d, h.Connector.Spec().DiscoveryInterval+time.Minute)
+}
+
 func testNewDrive(t *testing.T, h Harness) {
 	e := NewEnv(t, h, "all", nil)
 	e.Settle(400)
 	email := e.V.AddUser("New Hire")
-	e.Clock.Advance(6 * time.Minute) // within minutes (R3.4)
+	e.Clock.Advance(rediscover(h, 6*time.Minute)) // within minutes, or the vendor's discovery interval (R3.4)
 	e.Settle(400)
 	ds, _ := e.Store.ListDrives(ctx, store.DriveFilter{ConnectionID: e.Conn.ID, Limit: 10000})
 	for _, d := range ds {

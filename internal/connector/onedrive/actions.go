@@ -27,6 +27,10 @@ type state struct {
 	Parent  string   `json:"p,omitempty"`
 	Scope   string   `json:"c,omitempty"`
 	Sharing []string `json:"s,omitempty"` // canonical targets (targetOf), sorted; ["-"] when none
+	// UID is the SharePoint list item's UniqueId (the eTag's GUID): how audit records name the
+	// file, kept so that a file deleted before the audit record of an earlier action arrives is
+	// still named by its driveItem id (resolve.go).
+	UID string `json:"u,omitempty"`
 }
 
 // maxTargets bounds the targets kept per file, so that State stays small: past it only the first
@@ -34,7 +38,7 @@ type state struct {
 const maxTargets = 24
 
 func crawlState(it driveItem) state {
-	st := state{Parent: it.parent()}
+	st := state{Parent: it.parent(), UID: etagGUID(it.ETag)}
 	if it.Shared != nil {
 		st.Scope = it.Shared.Scope
 	}
@@ -97,8 +101,12 @@ func (s *session) sharing(ctx context.Context, d connector.Drive, itemID string)
 }
 
 // targetsOf is a permission as sharing targets: "anyone:<type>" and "organization:<type>" for
-// links (anonymous, organization), "user:<address>" for each person a "specific people" link,
-// a direct grant or an invitation reaches; none for the owner's own permission.
+// links (anonymous, organization), "user:<address>" for each person a direct grant or an
+// invitation reaches, "link:<address>" for each person a "specific people" link reaches; none
+// for the owner's own permission. A specific-people link's people are kept in the state but not
+// reported as delta actions: the audit feed names each (AddedToSecureLink, with who shared), and
+// delta, reading them at once with no actor, would give one event for several people (ingest
+// coalesces them, R3.6) that no single audit record matches.
 func (s *session) targetsOf(ctx context.Context, p permission) []string {
 	if slices.Contains(p.Roles, "owner") {
 		return nil
@@ -112,9 +120,13 @@ func (s *session) targetsOf(ctx context.Context, p permission) []string {
 		}
 	}
 	var out []string
+	kind := "user:"
+	if p.Link != nil && p.Link.Scope == "users" {
+		kind = "link:"
+	}
 	add := func(addr string) {
 		if addr = strings.ToLower(strings.TrimSpace(addr)); addr != "" {
-			out = append(out, "user:"+addr)
+			out = append(out, kind+addr)
 		}
 	}
 	if p.Invitation != nil && p.Invitation.Email != "" {
@@ -206,7 +218,7 @@ func (s *session) itemRecords(ctx context.Context, d connector.Drive, cursor str
 		at = now
 	}
 	before, _ := decodeState(known.State)
-	after := state{Parent: it.parent()}
+	after := state{Parent: it.parent(), UID: etagGUID(it.ETag)}
 	if it.Shared != nil {
 		after.Scope = it.Shared.Scope
 	}
@@ -278,13 +290,16 @@ func (s *session) itemRecords(ctx context.Context, d connector.Drive, cursor str
 		shareAt, shareStamp = modified, stamp
 	}
 	for _, t := range gained(before, after) {
+		if strings.HasPrefix(t, "link:") {
+			continue // the audit feed's (targetsOf)
+		}
 		e := base(event.ActionShared, shareAt)
 		shareEvent(&e, t)
 		add("shared", t+":"+shareStamp, e)
 	}
 	if before.Sharing != nil && after.Sharing != nil && len(before.Sharing) < maxTargets {
 		for _, t := range before.Sharing {
-			if t != "-" && !slices.Contains(after.Sharing, t) {
+			if t != "-" && !strings.HasPrefix(t, "link:") && !slices.Contains(after.Sharing, t) {
 				e := base(event.ActionUnshared, shareAt)
 				shareEvent(&e, t)
 				add("unshared", t+":"+shareStamp, e)
@@ -340,7 +355,7 @@ func sharingState(e *event.FileEvent, targets []string) {
 			if e.Sharing.LinkScope != event.LinkAnyone {
 				e.Sharing.LinkScope = event.LinkOrganization
 			}
-		case "user":
+		case "user", "link":
 			e.Sharing.SharedWith = append(e.Sharing.SharedWith, who)
 		}
 	}

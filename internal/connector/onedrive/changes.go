@@ -19,12 +19,16 @@ func (s *session) DriveStreams(d connector.Drive) []connector.StreamSpec {
 	if d.VendorID == "" {
 		return nil
 	}
+	s.res.learnDrive(d) // its personal site, for the audit records of its files
 	return []connector.StreamSpec{{Key: deltaKey, Drive: d, FromCrawl: true}}
 }
 
 // StreamStart is a deltaLink from now (token=latest). Ingest takes none before a FromCrawl
 // stream's crawl; it is here for a stream started anew without one.
 func (s *session) StreamStart(ctx context.Context, st connector.StreamSpec) (string, error) {
+	if st.Key == auditKey && st.Drive.VendorID == "" {
+		return s.auditStart(ctx)
+	}
 	if st.Key != deltaKey || st.Drive.VendorID == "" {
 		return "", fmt.Errorf("onedrive: no stream %q", st.Key)
 	}
@@ -49,6 +53,9 @@ func (s *session) StreamStart(ctx context.Context, st connector.StreamSpec) (str
 // expired, or Graph wants a resync) is a Resync that crawls the drive again: delta cannot say
 // what changed meanwhile, and deletions missed are found by the new crawl.
 func (s *session) Changes(ctx context.Context, st connector.StreamSpec, cursor string) (connector.ChangesPage, error) {
+	if st.Key == auditKey && st.Drive.VendorID == "" {
+		return s.auditChanges(ctx, cursor)
+	}
 	if st.Key != deltaKey || st.Drive.VendorID == "" {
 		return connector.ChangesPage{}, fmt.Errorf("onedrive: no stream %q", st.Key)
 	}
@@ -59,6 +66,7 @@ func (s *session) Changes(ctx context.Context, st connector.StreamSpec, cursor s
 	if cursor == "" {
 		return connector.ChangesPage{}, fmt.Errorf("%w: onedrive: empty delta cursor for %s", connector.ErrMalformed, driveName(d))
 	}
+	cursor = s.res.splitCursor(cursor) // the link; the deleted files it carries (resolve.go)
 	var page deltaPage
 	err := s.api.get(ctx, cursor, PermFilesReadAll, http.Header{"Prefer": {preferSharing}}, &page)
 	if err != nil {
@@ -71,6 +79,8 @@ func (s *session) Changes(ctx context.Context, st connector.StreamSpec, cursor s
 	}
 	items := lastOccurrences(page.Value)
 	s.learn(items) // a folder renamed or moved on this page names the paths of the files on it
+	s.res.learnDrive(d)
+	s.res.learnItems(d, items) // the GUIDs audit records name files by (resolve.go)
 	var ids []string
 	for _, it := range items {
 		if !it.isFolder() {
@@ -87,6 +97,9 @@ func (s *session) Changes(ctx context.Context, st connector.StreamSpec, cursor s
 	now := s.deps.Clock.Now().UTC()
 	for _, it := range items {
 		k, had := known[it.ID]
+		if it.Deleted != nil && had {
+			s.res.learnKnown(d, it.ID, k, now) // its GUID, for audit records of its last actions
+		}
 		if it.Deleted != nil {
 			if s.forget(it.ID) && !had {
 				continue // a folder: its files come deleted too
@@ -111,9 +124,10 @@ func (s *session) Changes(ctx context.Context, st connector.StreamSpec, cursor s
 	}
 	switch {
 	case page.NextLink != "":
-		out.Next, out.More = page.NextLink, true
+		out.Next, out.More = s.res.goneCursor(d, page.NextLink, now), true
 	case page.DeltaLink != "":
-		out.Next = page.DeltaLink
+		out.Next = s.res.goneCursor(d, page.DeltaLink, now)
+		s.res.learnLink(d, page.DeltaLink, false)
 	default:
 		return connector.ChangesPage{}, fmt.Errorf("%w: onedrive: a delta page of %s without nextLink nor deltaLink", connector.ErrMalformed, driveName(d))
 	}

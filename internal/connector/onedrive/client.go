@@ -1,6 +1,7 @@
 package onedrive
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -23,9 +24,8 @@ import (
 // Pacing keys: every Graph call of the connection shares one fence, so that a 429's Retry-After
 // pauses them all (Graph throttles per app per tenant; Corso's "timed fence", NOTES 3d).
 const (
-	keyGraph    = "graph"
-	keyToken    = "microsoft:token"
-	keyDownload = "graph:download"
+	keyGraph = "graph"
+	keyToken = "microsoft:token"
 )
 
 // graphClient is a thin REST client for the Graph calls the connector makes: JSON GETs with the
@@ -94,25 +94,43 @@ func (c *graphClient) resolve(pathOrLink string) (string, error) {
 // get GETs a Graph path or link into out. need names the application permission the call needs,
 // for the error that says what to grant. header adds request headers (Prefer).
 func (c *graphClient) get(ctx context.Context, pathOrLink, need string, header http.Header, out any) error {
+	return c.send(ctx, http.MethodGet, pathOrLink, need, header, nil, out)
+}
+
+// send is get for any method: body, when not nil, is sent as JSON (subscriptions).
+func (c *graphClient) send(ctx context.Context, method, pathOrLink, need string, header http.Header, body, out any) error {
 	u, err := c.resolve(pathOrLink)
 	if err != nil {
 		return err
+	}
+	var payload []byte
+	if body != nil {
+		if payload, err = json.Marshal(body); err != nil {
+			return err
+		}
 	}
 	for renewed := false; ; renewed = true {
 		tok, err := c.token(ctx)
 		if err != nil {
 			return err
 		}
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+		var rd io.Reader
+		if payload != nil {
+			rd = bytes.NewReader(payload)
+		}
+		req, err := http.NewRequestWithContext(ctx, method, u, rd)
 		if err != nil {
 			return err
+		}
+		if payload != nil {
+			req.Header.Set("Content-Type", "application/json")
 		}
 		for k, v := range header {
 			req.Header[k] = v
 		}
 		req.Header.Set("Authorization", "Bearer "+tok)
 		req.Header.Set("Accept", "application/json")
-		resp, body, err := c.http.Do(ctx, keyGraph, req, 64<<20)
+		resp, answer, err := c.http.Do(ctx, keyGraph, req, 64<<20)
 		if err != nil {
 			gerr := c.classify(resp, err, need)
 			if ge, ok := asGraphError(gerr); ok && ge.Status == http.StatusUnauthorized && ge.Code == "InvalidAuthenticationToken" && !renewed {
@@ -121,10 +139,10 @@ func (c *graphClient) get(ctx context.Context, pathOrLink, need string, header h
 			}
 			return gerr
 		}
-		if out == nil {
+		if out == nil || len(answer) == 0 {
 			return nil
 		}
-		if err := json.Unmarshal(body, out); err != nil {
+		if err := json.Unmarshal(answer, out); err != nil {
 			return fmt.Errorf("%w: onedrive: GET %s: %v", connector.ErrMalformed, req.URL.Path, err)
 		}
 		return nil
@@ -246,7 +264,9 @@ func (c *graphClient) stream(ctx context.Context, path, need string) (io.ReadClo
 			return nil, err
 		}
 		req.Header.Set("Authorization", "Bearer "+tok)
-		resp, err := c.http.Stream(ctx, keyDownload, req)
+		// keyGraph: a 429 on any Graph call fences downloads too (Graph throttles per app per
+		// tenant, content included).
+		resp, err := c.http.Stream(ctx, keyGraph, req)
 		if err != nil {
 			gerr := c.classify(resp, err, need)
 			if ge, ok := asGraphError(gerr); ok && ge.Status == http.StatusUnauthorized && !renewed {

@@ -1,17 +1,20 @@
-// Package onedrive is the OneDrive for Business data connector (issue 15, part 1): Entra ID users
-// and groups through Microsoft Graph, each in-scope user's OneDrive crawled with driveItem delta
-// and then followed by that drive's own delta stream, whose file states become action records by
-// comparison with the file index; content downloaded through Graph's pre-authenticated URLs. It
-// talks to Graph and Entra ID with a thin REST client (client.go) over Telltale's httpx and the
-// kit's client-credentials token source: no msgraph-sdk-go, no azidentity (vendor NOTES 3f and
-// Corrections 7). The Office 365 Management Activity API (who did what: downloads, views, the
-// actor of deletes and shares) is part 2; until then the connector is not registered
-// (internal/connector/all), see docs/connectors/onedrive.md.
+// Package onedrive is the OneDrive for Business data connector (issue 15): Entra ID users and
+// groups through Microsoft Graph, each in-scope user's OneDrive crawled with driveItem delta and
+// then followed by that drive's own delta stream (feed "delta"), whose file states become action
+// records by comparison with the file index, woken by Graph change notifications (push.go); the
+// Office 365 Management Activity API's Audit.SharePoint content as the tenant stream "audit" (who
+// did what: downloads, views, the actors of deletes and shares), each action both feeds report
+// merged into one event (ingest, merge.go) because both name the file by its driveItem id
+// (resolve.go); content downloaded through Graph's pre-authenticated URLs. It talks to Microsoft
+// with a thin REST client (client.go, audit.go) over Telltale's httpx and the kit's
+// client-credentials token source: no msgraph-sdk-go, no azidentity (vendor NOTES 3f and
+// Corrections 7). Not registered yet (internal/connector/all), see docs/connectors/onedrive.md.
 package onedrive
 
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -36,8 +39,9 @@ const (
 	PermGroupMemberReadAll = "GroupMember.Read.All"
 )
 
-// Permissions are the application permissions to grant, in the order the Entra admin center
-// lists them.
+// Permissions are the Microsoft Graph application permissions to grant, in the order the Entra
+// admin center lists them; the audit stream also needs PermActivityFeedRead of the Office 365
+// Management APIs.
 var Permissions = []string{PermFilesReadAll, PermGroupMemberReadAll, PermUserReadAll}
 
 // graphScope is the client-credentials scope of Graph: every application permission consented.
@@ -46,7 +50,10 @@ const graphScope = "https://graph.microsoft.com/.default"
 // Connector is the OneDrive for Business data connector.
 type Connector struct{}
 
-var _ connector.Connector = Connector{}
+var (
+	_ connector.Connector    = Connector{}
+	_ connector.RecordReader = Connector{}
+)
 
 // New returns the OneDrive for Business connector.
 func New() Connector { return Connector{} }
@@ -64,7 +71,7 @@ func (Connector) Spec() connector.Spec {
 		Hashes: []string{"quick_xor"},
 		Fields: []connector.Field{
 			{Name: "tenant_id", Label: "Directory (tenant) ID", Required: true, Tenant: true,
-				Help: "Entra admin center > Identity > Overview > Tenant ID (a GUID); the tenant's verified domain also works."},
+				Help: "Entra admin center > Identity > Overview > Tenant ID (a GUID: the Management Activity API takes nothing else)."},
 			{Name: "client_id", Label: "Application (client) ID", Required: true,
 				Help: "Entra admin center > App registrations > your app > Overview > Application (client) ID."},
 			{Name: "client_secret", Label: "Client secret", Required: true, Secret: true,
@@ -73,28 +80,35 @@ func (Connector) Spec() connector.Spec {
 				Help: "Only for a national cloud, a proxy or the built-in emulator: the authority tokens are requested from."},
 			{Name: "graph_url", Label: "Microsoft Graph URL", Default: DefaultGraphURL, Advanced: true, URL: true,
 				Help: "Only for a national cloud, a proxy or the built-in emulator (ends in /v1.0)."},
+			{Name: "manage_url", Label: "Management Activity API URL", Default: DefaultManageURL, Advanced: true, URL: true,
+				Help: "Only for a government cloud (GCC https://manage-gcc.office.com, GCC High https://manage.office365.us, DoD https://manage.protection.apps.mil), a proxy or the built-in emulator: the host the audit log is read from."},
+			{Name: "audit_overlap", Label: "Audit log overlap", Default: defaultAuditOverlap.String(), Advanced: true,
+				Help: "How far back each poll of the Management Activity API reads again (a Go duration, 1m to 24h): Microsoft lists OneDrive activity typically 60 to 90 minutes late with no guaranteed maximum, so a shorter overlap can miss actions. Shorten only for the built-in emulator."},
 		},
 		Permissions: []connector.Permission{
 			{Name: PermFilesReadAll, Why: "to crawl every in-scope user's OneDrive with delta, follow each drive's changes, read who a changed file is shared with, and download content for MD5/SHA-256 (R3.2, R3.5, R3.10); read-only: Telltale never writes, moves or deletes content (R1.12)"},
 			{Name: PermGroupMemberReadAll, Why: "to resolve a groups scope into its members, nested groups included (R2.5-R2.7)"},
 			{Name: PermUserReadAll, Why: "to list the tenant's users, skip disabled accounts (R3.9), find each user's OneDrive and name the people who change files"},
+			{Name: PermActivityFeedRead, Why: "Office 365 Management APIs (not Graph): to read the tenant's Audit.SharePoint log, who downloaded, viewed, shared, deleted or changed each file and from which IP address, which delta does not say (R3.5)"},
 		},
 		Steps: []string{
 			"In the Microsoft Entra admin center open Identity > Applications > App registrations > New registration; name it (e.g. Telltale), choose 'Accounts in this organizational directory only' and register.",
 			"On the app's Overview copy the Application (client) ID and the Directory (tenant) ID.",
 			"Open Certificates & secrets > Client secrets > New client secret; copy its Value at once (it is shown once) and note when it expires.",
-			"Open API permissions > Add a permission > Microsoft Graph > Application permissions and add exactly the permissions listed below.",
+			"Open API permissions > Add a permission > Microsoft Graph > Application permissions and add Files.Read.All, GroupMember.Read.All and User.Read.All; then Add a permission > Office 365 Management APIs > Application permissions and add ActivityFeed.Read.",
+			"Make sure unified audit logging is on (Microsoft Purview portal > Audit: 'Start recording user and admin activity'); Telltale starts the Audit.SharePoint subscription itself, and Microsoft can take up to 12 hours to deliver its first audit content.",
 			"Click 'Grant admin consent for <your organization>' (a Global Administrator or Privileged Role Administrator must do it), or open the admin-consent URL Telltale shows, then Verify.",
 		},
 		DiscoveryInterval: 8 * time.Hour, // R3.4: new OneDrives within 8 hours
 		PollInterval:      5 * time.Minute,
 		DriveLimit:        55000, // R1.9
 		// A delta round may repeat an item (Graph: "use the last occurrence"), and a resync re-reads
-		// a whole drive; the Management Activity API (part 2) will re-read a 24 h overlap and keeps
-		// content 7 days (NOTES 3b): its records can come again for that long.
+		// a whole drive; the Management Activity API repeats records across blobs, each poll
+		// re-reads the overlap, and content is kept 7 days (NOTES 3b): a record can come again for
+		// that long.
 		DedupeHorizon: 7 * 24 * time.Hour,
 		// Delta's file state (name, path, size, quickXorHash) wins over the Management Activity
-		// API's when their events merge (part 2).
+		// API's when their events merge.
 		StateFeed:    deltaKey,
 		MergeHorizon: 3 * 24 * time.Hour,
 	}
@@ -113,8 +127,14 @@ func (c Connector) Open(ctx context.Context, cfg connector.Config, deps connecto
 	}
 	login := strings.TrimRight(cfg.Value(sp, "login_url"), "/")
 	graph := strings.TrimRight(cfg.Value(sp, "graph_url"), "/")
+	manage := strings.TrimRight(cfg.Value(sp, "manage_url"), "/")
+	overlap, err := time.ParseDuration(cfg.Value(sp, "audit_overlap"))
+	if err != nil || overlap < time.Minute || overlap > 24*time.Hour {
+		return nil, connector.ConfigError{{Field: "audit_overlap",
+			Message: fmt.Sprintf("the audit log overlap %q is not a duration between 1m and 24h (for example 3h)", cfg.Value(sp, "audit_overlap"))}}
+	}
 	guard := &httpx.Guard{AllowLoopback: deps.AllowLoopback}
-	for _, u := range []struct{ name, v, def string }{{"login_url", login, DefaultLoginURL}, {"graph_url", graph, DefaultGraphURL}} {
+	for _, u := range []struct{ name, v, def string }{{"login_url", login, DefaultLoginURL}, {"graph_url", graph, DefaultGraphURL}, {"manage_url", manage, DefaultManageURL}} {
 		if u.v == u.def {
 			continue // Microsoft's own: checked when dialed (the guard's transport), not resolved here
 		}
@@ -127,6 +147,7 @@ func (c Connector) Open(ctx context.Context, cfg connector.Config, deps connecto
 		Timeout: 60 * time.Second, Guard: guard, Log: deps.Log, UserAgent: "ISV|Telltale|telltale-onedrive/1",
 		// Graph's pre-authenticated download URLs must not get the bearer token (noAuthOnRedirect).
 		Transport: noAuthOnRedirect{guard.Transport()},
+		Classify:  classifyManage,
 		OnThrottle: func(_ string, until time.Time) {
 			if onThrottle != nil {
 				onThrottle(until)
@@ -139,16 +160,22 @@ func (c Connector) Open(ctx context.Context, cfg connector.Config, deps connecto
 	hc := httpx.New(ho)
 	s := &session{
 		deps: deps, log: deps.Log, tenant: tenant, clientID: strings.TrimSpace(cfg.Value(sp, "client_id")),
-		login: login, graph: graph,
+		login: login, graph: graph, overlap: overlap, res: newResolver(),
 		folders: map[string]folder{}, people: map[string]string{},
+		stateKey: clientStateKey(cfg.Value(sp, "client_secret"), cfg.ConnectionID, tenant),
 	}
 	s.api = newGraphClient(hc, s, cfg.Value(sp, "client_secret"))
+	s.mgmt = newManageClient(hc, s, cfg.Value(sp, "client_secret"), manage)
 	return s, nil
 }
 
 // session is one connection's work with Microsoft.
 type session struct {
 	api      *graphClient
+	mgmt     *manageClient
+	res      *resolver     // GUIDs and sites of audit records (resolve.go)
+	overlap  time.Duration // how far back each audit poll reads again
+	stateKey []byte        // signs subscriptions' clientState (push.go)
 	deps     connector.Deps
 	log      *slog.Logger
 	tenant   string
@@ -165,15 +192,11 @@ var _ connector.Session = (*session)(nil)
 
 func (s *session) Close() error { return nil }
 
-// Streams has no tenant-wide stream yet: the Management Activity API's Audit.SharePoint feed is
-// part 2 of issue 15.
-func (s *session) Streams() []connector.StreamSpec { return nil }
-
-// Deliver refuses every notification: Graph change notifications are not built yet (part 2), so
-// no subscription points here and drives are polled.
-func (s *session) Deliver(context.Context, connector.Push) (connector.Delivery, error) {
-	return connector.Delivery{}, &connector.WebhookRefusal{Reason: connector.WebhookNoKeys,
-		Detail: "the OneDrive connector makes no Graph subscriptions yet: its drives are polled"}
+// ReadRecords reads exported Management Activity API records (a content blob's JSON array, JSON
+// lines, or a page under "value") and adapts each without calling Microsoft (telltale normalize):
+// files are named by their ListItemUniqueId, which only Graph turns into a driveItem id.
+func (Connector) ReadRecords(r io.Reader, fn func(line int, rec connector.Record, err error) error) error {
+	return ReadRecords(r, fn)
 }
 
 // adminConsentURL is where a Global Administrator grants the app's permissions in the tenant.

@@ -65,7 +65,7 @@ func (f *fixture) config() connector.Config {
 	return connector.Config{
 		Credentials: map[string]string{"client_secret": f.emu.ClientSecret()},
 		Settings: map[string]string{"tenant_id": f.emu.TenantID(), "client_id": f.emu.ClientID(),
-			"login_url": f.srv.URL, "graph_url": f.srv.URL + "/v1.0"},
+			"login_url": f.srv.URL, "graph_url": f.srv.URL + "/v1.0", "manage_url": f.srv.URL},
 	}
 }
 
@@ -129,8 +129,8 @@ func TestSpec(t *testing.T) {
 		}
 		perms = append(perms, p.Name)
 	}
-	if !slices.Equal(perms, Permissions) {
-		t.Errorf("permissions %v, want %v", perms, Permissions)
+	if want := append(slices.Clone(Permissions), PermActivityFeedRead); !slices.Equal(perms, want) {
+		t.Errorf("permissions %v, want %v", perms, want)
 	}
 	for _, name := range []string{"login_url", "graph_url"} {
 		if fl, ok := sp.Field(name); !ok || !fl.URL || !fl.Advanced || fl.Default == "" {
@@ -211,9 +211,14 @@ func TestVerify(t *testing.T) {
 		mustSay(t, err, connector.ErrPermission, "permission "+missing, "admin consent")
 	}
 	f.emu.SetConsent([]string{memu.RoleUserReadAll, memu.RoleGroupMemberReadAll, memu.RoleFilesReadAll})
+	_, err = f.open(t).Verify(ctx)
+	mustSay(t, err, connector.ErrPermission, PermActivityFeedRead, "Office 365 Management APIs", "admin consent")
+	f.emu.SetConsent([]string{memu.RoleUserReadAll, memu.RoleGroupMemberReadAll, memu.RoleFilesReadAll, memu.RoleActivityFeedRead})
 	if _, err := f.open(t).Verify(ctx); err != nil {
 		t.Errorf("with exactly the permissions the spec lists: %v", err)
 	}
+	_, err = with("tenant_id", f.emu.Domain()).Verify(ctx)
+	mustSay(t, err, connector.ErrAuth, "GUID")
 }
 
 // discover runs Discover and returns the drives by owner.

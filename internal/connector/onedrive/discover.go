@@ -43,9 +43,10 @@ type graphDrive struct {
 
 // Verify mints a fresh token (the secret, the application and the tenant are checked there),
 // then calls Graph as discovery will: the users list (User.Read.All), the groups list
-// (GroupMember.Read.All) and users' drives (Files.Read.All), so a permission granted without
-// admin consent, or not granted, is named here rather than found by a failing collection. It
-// returns the tenant as configured (its id or verified domain).
+// (GroupMember.Read.All) and users' drives (Files.Read.All), and the Management Activity API as
+// the audit stream will (subscriptions/list: ActivityFeed.Read, the tenant's GUID), so a
+// permission granted without admin consent, or not granted, is named here rather than found by a
+// failing collection. It returns the tenant as configured.
 func (s *session) Verify(ctx context.Context) (string, error) {
 	s.api.tokens.Invalidate("") // check the credentials as they are now
 	var users usersPageJSON
@@ -67,6 +68,14 @@ func (s *session) Verify(ctx context.Context) (string, error) {
 			break // a drive, or a user without a OneDrive: the permission is there either way
 		}
 		return "", s.denied(err, PermFilesReadAll, "reading the OneDrive of "+u.UserPrincipalName)
+	}
+	// The audit stream: the tenant's GUID and ActivityFeed.Read (a separate API and token).
+	if err := s.checkTenantGUID(); err != nil {
+		return "", err
+	}
+	s.mgmt.tokens.Invalidate("")
+	if _, _, err := s.mgmt.call(ctx, http.MethodGet, "/subscriptions/list"); err != nil {
+		return "", fmt.Errorf("onedrive: listing the Management Activity API subscriptions: %w", err)
 	}
 	return s.tenant, nil
 }

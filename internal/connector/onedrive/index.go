@@ -15,7 +15,7 @@ import (
 
 // itemFields are the driveItem properties the crawl and the delta stream read. deleted must be
 // selected to see deletions; shared is the item's sharing summary (its widest audience).
-const itemFields = "id,name,size,file,folder,root,deleted,parentReference,createdDateTime,lastModifiedDateTime,createdBy,lastModifiedBy,shared,webUrl"
+const itemFields = "id,name,eTag,size,file,folder,root,deleted,parentReference,createdDateTime,lastModifiedDateTime,createdBy,lastModifiedBy,shared,webUrl"
 
 const (
 	// maxFolders bounds the session's folder map (about 100 bytes an entry); past it the map
@@ -28,6 +28,7 @@ const (
 type driveItem struct {
 	ID                   string       `json:"id"`
 	Name                 string       `json:"name"`
+	ETag                 string       `json:"eTag"` // "{GUID},version": the GUID is the SharePoint list item's UniqueId
 	Size                 int64        `json:"size"`
 	WebURL               string       `json:"webUrl"`
 	CreatedDateTime      string       `json:"createdDateTime"`
@@ -135,6 +136,9 @@ func (s *session) Index(ctx context.Context, d connector.Drive, cursor string) (
 	}
 	items := lastOccurrences(page.Value)
 	s.learn(items)
+	s.res.learnDrive(d)
+	s.res.learnItems(d, items)
+	s.res.crawlPage(d, cursor, page.DeltaLink)
 	var out connector.IndexPage
 	for _, it := range items {
 		if it.Deleted != nil || it.isFolder() || it.File == nil {
@@ -151,6 +155,7 @@ func (s *session) Index(ctx context.Context, d connector.Drive, cursor string) (
 	case page.DeltaLink != "":
 		out.Done = true
 		out.StreamStart = map[string]string{deltaKey: page.DeltaLink}
+
 	default:
 		return connector.IndexPage{}, fmt.Errorf("%w: onedrive: a delta page of %s without nextLink nor deltaLink", connector.ErrMalformed, driveName(d))
 	}

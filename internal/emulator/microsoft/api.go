@@ -213,15 +213,30 @@ func (e *Emulator) serveGraph(w http.ResponseWriter, r *http.Request, api http.H
 	key := e.statsKey(r.URL.Path)
 	us := e.stats.ByUser[key]
 	us.Requests++
+	sig := r.Method + " " + r.URL.RequestURI()
+	if until, ok := e.retryAt[sig]; ok && e.clk.Now().Before(until) {
+		// This request was answered 429 and is sent again before the Retry-After it was given.
+		e.stats.EarlyRetries++
+	}
 	if wait, ok := e.allow(); !ok {
 		us.Throttled++
 		e.stats.ByUser[key] = us
 		e.stats.Throttled++
+		if e.retryAt == nil || len(e.retryAt) > 10000 {
+			e.retryAt = map[string]time.Time{}
+		}
+		e.retryAt[sig] = e.clk.Now().Add(time.Duration(wait) * time.Second)
 		e.mu.Unlock()
 		e.respond(w, c, 0, nil, e.throttled(r.URL.Path).with("Retry-After", strconv.Itoa(wait)))
 		return
 	}
 	e.stats.ByUser[key] = us
+	if ge := e.lockedDrive(r.URL.Path); ge != nil {
+		e.stats.Locked++
+		e.mu.Unlock()
+		e.respond(w, c, 0, nil, ge)
+		return
+	}
 	if isMailPath(r.URL.Path) {
 		release, ge := e.mailboxLimit(r.URL.Path)
 		if ge != nil {

@@ -109,6 +109,9 @@
 //     (driveItem subscriptions get reauthorizationRequired only; subscriptionRemoved removes);
 //     LosePushes(n) drops deliveries; Stats PushValidations, PushDeliveries, PushFailures,
 //     PushLost. Expiry follows the emulator's clock, deliveries real time.
+//   - Suite controls (suite.go): AddToGroup, RemoveFromGroup, SetRateLimit, SetDriveLocked
+//     (requests under /drives/{id} answer 423 resourceLocked), and Stats.EarlyRetries (a request
+//     answered 429 sent again before its Retry-After), for the connector conformance suite.
 //
 // Not emulated: any write through the API (mail is sent by SendMail, not /sendMail); SharePoint
 // sites and shared document libraries; $filter, $expand (an itemAttachment's item), $orderby and

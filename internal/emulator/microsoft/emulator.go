@@ -150,6 +150,9 @@ type Stats struct {
 	PushDeliveries  int // notifications (and lifecycle notifications) answered 2xx
 	PushFailures    int // delivery attempts that failed (non-2xx, error, timeout)
 	PushLost        int // deliveries dropped by LosePushes
+
+	EarlyRetries int // Graph requests answered 429 and sent again before their Retry-After had passed (suite.go)
+	Locked       int // drive requests answered 423 for a locked OneDrive (SetDriveLocked)
 }
 
 // UserStats count Graph requests per user addressed (by userPrincipalName): /users/{id}/...,
@@ -227,6 +230,9 @@ type Emulator struct {
 	logSeq   int64              // the delta log position: every delta-visible change takes the next
 	epoch    int                // ExpireDeltaTokens bumps it
 	acts     []Activity
+
+	retryAt map[string]time.Time // the Retry-After of each request answered 429 (suite.go)
+	locked  map[string]bool      // drive ids answered 423 (SetDriveLocked)
 
 	audit auditState // the Management Activity API (mgmt.go)
 	mail  mailState  // mailboxes (mail.go)
