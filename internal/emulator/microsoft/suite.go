@@ -10,11 +10,12 @@ import (
 // requests answered 429 and sent again before their Retry-After (Stats.EarlyRetries; as the
 // Google emulator counts them: a different request sent meanwhile by another worker is no retry).
 
-// AddToGroup adds a user (by userPrincipalName) to the group of that display name.
+// AddToGroup makes a user (id or userPrincipalName) a direct member of the group (id, display
+// name or mail).
 func (e *Emulator) AddToGroup(group, upn string) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	g, u := e.groupNamed(group), e.userByKey(upn)
+	g, u := e.groupByKey(group), e.userByKey(upn)
 	if g == nil || u == nil {
 		return fmt.Errorf("%w: group %q or user %s", ErrNotFound, group, upn)
 	}
@@ -24,12 +25,12 @@ func (e *Emulator) AddToGroup(group, upn string) error {
 	return nil
 }
 
-// RemoveFromGroup removes a user from the group, or from a group nested in it that holds the
-// user directly.
+// RemoveFromGroup removes a user (id or userPrincipalName) from the group (id, display name or
+// mail), or from a group nested in it that holds the user directly.
 func (e *Emulator) RemoveFromGroup(name, upn string) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	g, u := e.groupNamed(name), e.userByKey(upn)
+	g, u := e.groupByKey(name), e.userByKey(upn)
 	if g == nil || u == nil {
 		return fmt.Errorf("%w: group %q or user %s", ErrNotFound, name, upn)
 	}
@@ -42,15 +43,6 @@ func (e *Emulator) RemoveFromGroup(name, upn string) error {
 		}
 	}
 	return fmt.Errorf("%w: %s is not in group %q", ErrNotFound, upn, name)
-}
-
-func (e *Emulator) groupNamed(name string) *group {
-	for _, g := range e.groups {
-		if g.name == name {
-			return g
-		}
-	}
-	return nil
 }
 
 // nested is every group nested in g, at any depth.
