@@ -18,7 +18,9 @@ import (
 	"time"
 
 	boxemu "github.com/telltale-dev/telltale/internal/emulator/box"
+	"github.com/telltale-dev/telltale/internal/connector/onedrive"
 	googleemu "github.com/telltale-dev/telltale/internal/emulator/google"
+	msemu "github.com/telltale-dev/telltale/internal/emulator/microsoft"
 	"github.com/telltale-dev/telltale/internal/store"
 	"github.com/telltale-dev/telltale/internal/store/sqlite"
 )
@@ -45,7 +47,8 @@ type crashRun struct {
 	want func(started time.Time) map[string]string
 }
 
-var crashVendors = []crashVendor{{name: "box", start: boxCrashRun}, {name: "google_drive", start: googleCrashRun}, {name: "gmail", start: gmailCrashRun}}
+var crashVendors = []crashVendor{{name: "box", start: boxCrashRun}, {name: "google_drive", start: googleCrashRun}, {name: "gmail", start: gmailCrashRun},
+	{name: "onedrive", start: oneDriveCrashRun}, {name: "microsoft365_mail", start: m365MailCrashRun}}
 
 var folderExposure = map[string]bool{"SHARE": true, "ITEM_SHARED_UPDATE": true, "UNSHARE": true, "COLLABORATION_INVITE": true,
 	"COLLABORATION_ACCEPT": true, "COLLABORATION_ROLE_CHANGE": true, "COLLABORATION_REMOVE": true, "COLLABORATION_EXPIRATION": true}
@@ -155,6 +158,79 @@ func gmailCrashRun(t *testing.T) crashRun {
 				if active[m.From] && !m.At.Before(started) {
 					for _, a := range m.Attachments {
 						want[m.ID+"/"+a.PartID] = "attachment"
+					}
+				}
+			}
+			return want
+		},
+	}
+}
+
+// msConnection is the POST /api/v1/connections body of a Microsoft 365 connection to the emulator.
+func msConnection(name, service string, emu *msemu.Emulator, url string, extra map[string]string) map[string]any {
+	settings := map[string]string{"tenant_id": emu.TenantID(), "client_id": emu.ClientID(), "login_url": url, "graph_url": url + "/v1.0"}
+	for k, v := range extra {
+		settings[k] = v
+	}
+	return map[string]any{"name": name, "service": service, "tenant_id": emu.TenantID(), "settings": settings,
+		"credentials": map[string]string{"client_secret": emu.ClientSecret()}}
+}
+
+// msActive are the emulator's enabled users, by userPrincipalName.
+func msActive(emu *msemu.Emulator) map[string]bool {
+	active := map[string]bool{}
+	for _, u := range emu.Users() {
+		if u.Enabled {
+			active[strings.ToLower(u.UPN)] = true
+		}
+	}
+	return active
+}
+
+// oneDriveCrashRun: the Microsoft emulator with transport faults, delta repeating items and the
+// audit log listing records up to 2 s late, out of order and repeated; every file action on an
+// enabled user's OneDrive is expected once by its audit record id (which the event carries whether
+// delta or the audit log stored it first).
+func oneDriveCrashRun(t *testing.T) crashRun {
+	emu := msemu.New(msemu.Options{Seed: 44, Users: 6, UnlicensedUsers: 1, DisabledUsers: 1, FilesPerUser: 20, FoldersPerUser: 3,
+		RateLimitPerMinute: -1, AuditLagMin: 100 * time.Millisecond, AuditLagMax: 2 * time.Second, AuditDuplicate: 0.1})
+	emu.SetFaults(msemu.Faults{Rate: 0.03})
+	emuURL := serveLoopback(t, emu.Handler(), emu.Close)
+	return crashRun{
+		connection: msConnection("OneDrive crash", "onedrive", emu, emuURL, map[string]string{"manage_url": emuURL, "audit_overlap": "1m"}),
+		act:        func(n int) { emu.Step(n) },
+		settle:     func() { emu.SetFaults(msemu.Faults{}) },
+		want: func(started time.Time) map[string]string {
+			active := msActive(emu)
+			want := map[string]string{}
+			for _, a := range emu.Activities() {
+				if onedrive.FileOperation(a.Operation) && active[strings.ToLower(a.Owner)] && !a.At.Before(started) {
+					want[a.ID] = a.Operation
+				}
+			}
+			return want
+		},
+	}
+}
+
+// m365MailCrashRun: every attachment of every message an enabled, licensed user sends is
+// expected once (record id: message id and attachment id).
+func m365MailCrashRun(t *testing.T) crashRun {
+	emu := msemu.New(msemu.Options{Seed: 45, Users: 6, UnlicensedUsers: 1, DisabledUsers: 1, FilesPerUser: 2, RateLimitPerMinute: -1,
+		MinFileSize: 64, MaxFileSize: 2048})
+	emu.SetFaults(msemu.Faults{Rate: 0.03})
+	emuURL := serveLoopback(t, emu.Handler(), emu.Close)
+	return crashRun{
+		connection: msConnection("Mail crash", "microsoft365_mail", emu, emuURL, nil),
+		act:        func(n int) { emu.StepMail(n) },
+		settle:     func() { emu.SetFaults(msemu.Faults{}) },
+		want: func(started time.Time) map[string]string {
+			active := msActive(emu)
+			want := map[string]string{}
+			for _, m := range emu.SentMails() {
+				if active[strings.ToLower(m.From)] && !m.At.Before(started) {
+					for _, a := range m.Attachments {
+						want[m.ID+"/"+a.ID] = "attachment"
 					}
 				}
 			}

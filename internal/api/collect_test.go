@@ -139,13 +139,13 @@ func TestRefusedVendorURLs(t *testing.T) {
 			}
 		}
 	}
-	// A service Telltale knows but has no connector for yet.
+	// A service Telltale has no connector for: refused, naming the ones it has.
 	nc := newConn("")
-	nc.Service, nc.Settings = "onedrive", nil
+	nc.Service, nc.Settings = "dropbox", nil
 	code, body := f.do(t, f.admin, "POST", "/api/v1/connections", nc)
 	if p := problem(t, body); code != 422 || len(p.Errors) != 1 || p.Errors[0].Field != "service" ||
-		!strings.Contains(p.Detail, "no connector for onedrive yet; available: box, ") {
-		t.Errorf("onedrive: %d %+v", code, p)
+		!strings.Contains(p.Detail, `service "dropbox" is not supported; available: box, gmail, google_drive, microsoft365_mail, onedrive`) {
+		t.Errorf("dropbox: %d %+v", code, p)
 	}
 	// Nothing was stored.
 	code, body = f.do(t, f.admin, "GET", "/api/v1/connections", nil)
@@ -219,7 +219,7 @@ func TestWebhookRefusalsLookAlike(t *testing.T) {
 		{"unknown id", "/api/v1/webhooks/box/987654", signed("pk-1", now)},
 		{"not an id", "/api/v1/webhooks/box/x1", signed("pk-1", now)},
 		{"deauthorized connection", "/api/v1/webhooks/box/" + gone, signed("pk-1", now)},
-		{"wrong service", "/api/v1/webhooks/onedrive/" + live, signed("pk-1", now)},
+		{"wrong service", "/api/v1/webhooks/endpoint/" + live, signed("pk-1", now)},
 		{"no connector", "/api/v1/webhooks/dropbox/" + live, signed("pk-1", now)},
 		{"unsigned", "/api/v1/webhooks/box/" + live, func(*http.Request) {}},
 	}
@@ -257,7 +257,7 @@ func TestWebhookRefusalsLookAlike(t *testing.T) {
 		`telltale_webhook_refused_total{reason="stale",service="box"} 1`,
 		`telltale_webhook_refused_total{reason="unknown_connection",service="box"} 2`,
 		`telltale_webhook_refused_total{reason="not_collecting",service="box"} 1`,
-		`telltale_webhook_refused_total{reason="wrong_service",service="onedrive"} 0`,
+		`telltale_webhook_refused_total{reason="wrong_service",service="endpoint"} 0`,
 		`telltale_webhook_refused_total{reason="wrong_service",service="unknown"} 2`,
 		`telltale_webhook_deliveries_total{result="accepted",service="box"} 1`,
 		`telltale_webhook_deliveries_total{result="duplicate",service="box"} 1`,

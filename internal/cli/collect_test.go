@@ -127,14 +127,15 @@ func TestDemo(t *testing.T) {
 	cl := client.New(url, tok)
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		// Every demo connection (Box, Google Drive, Gmail) reaches Monitoring without any user
-		// action and records activity.
+		// Every demo connection (Box, Google Drive, Gmail, OneDrive, Microsoft 365 mail) reaches
+		// Monitoring without any user action and records activity.
 		cs, err := cl.Connections(ctx)
 		collecting := map[string]bool{}
 		for _, c := range cs {
 			collecting[c.Service] = c.Status == "monitoring" && !c.LastEventAt.IsZero()
 		}
-		if err == nil && len(cs) == 3 && collecting["box"] && collecting["google_drive"] && collecting["gmail"] {
+		if err == nil && len(cs) == 5 && collecting["box"] && collecting["google_drive"] && collecting["gmail"] &&
+			collecting["onedrive"] && collecting["microsoft365_mail"] {
 			return
 		}
 		if time.Now().After(deadline) {

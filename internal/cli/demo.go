@@ -19,6 +19,7 @@ import (
 	"github.com/telltale-dev/telltale/internal/connection"
 	boxemu "github.com/telltale-dev/telltale/internal/emulator/box"
 	googleemu "github.com/telltale-dev/telltale/internal/emulator/google"
+	msemu "github.com/telltale-dev/telltale/internal/emulator/microsoft"
 	"github.com/telltale-dev/telltale/internal/settings"
 	"github.com/telltale-dev/telltale/internal/store"
 )
@@ -28,18 +29,21 @@ const (
 	demoConnection       = "Box (demo emulator)"
 	demoGoogleConnection = "Google Drive (demo emulator)"
 	demoGmailConnection  = "Gmail (demo emulator)"
+	// the Microsoft 365 ones
+	demoOneDriveConnection = "OneDrive (demo emulator)"
+	demoM365MailConnection = "Microsoft 365 mail (demo emulator)"
 )
 
 func (e *env) demoCmd() *cobra.Command {
-	var users, googleUsers int
+	var users, googleUsers, msUsers int
 	var every time.Duration
 	cmd := &cobra.Command{
 		Use:   "demo",
-		Short: "Run Telltale on SQLite against built-in Box and Google Workspace emulators with simulated organizations",
+		Short: "Run Telltale on SQLite against built-in Box, Google Workspace and Microsoft 365 emulators with simulated organizations",
 		Long: `Run a Telltale node on embedded SQLite (in --data-dir, default a new temporary directory) together
-with the built-in Box and Google Workspace API emulators on loopback. Simulated organizations produce
-activity, Box, Google Drive and Gmail connections to them are added, and events start arriving
-within seconds. Prints the console URL and the demo login. Nothing leaves this machine.
+with the built-in Box, Google Workspace and Microsoft 365 API emulators on loopback. Simulated
+organizations produce activity, Box, Google Drive, Gmail, OneDrive and Microsoft 365 mail
+connections to them are added, and events start arriving within seconds. Prints the console URL and the demo login. Nothing leaves this machine.
 
 Demo mode always lets vendor URLs point at loopback, whatever --allow-loopback-vendors says: its
 emulator serves on loopback. Use "telltale serve" for anything but a demo.`,
@@ -61,7 +65,7 @@ emulator serves on loopback. Use "telltale serve" for anything but a demo.`,
 				cfg.DiscoveryEvery = time.Minute
 			}
 			cfg.AllowLoopback = true
-			fmt.Fprintf(e.stderr, "Telltale demo starting (compiling is done): opening the data in %s and starting the Box and Google Workspace emulators\n", cfg.DataDir)
+			fmt.Fprintf(e.stderr, "Telltale demo starting (compiling is done): opening the data in %s and starting the Box, Google Workspace and Microsoft 365 emulators\n", cfg.DataDir)
 			ctx := cmd.Context()
 			log := newLogger(e.stderr, cfg)
 			epoch, err := demoEpoch(cfg.DataDir)
@@ -73,6 +77,12 @@ emulator serves on loopback. Use "telltale serve" for anything but a demo.`,
 				return err
 			}
 			defer stopEmu()
+			memu, msURL, stopMS, err := startMicrosoftEmulator(ctx, msemu.Options{Seed: 1, Users: msUsers, RateLimitPerMinute: -1,
+				AuditLagMin: 10 * time.Second, AuditLagMax: 2 * time.Minute})
+			if err != nil {
+				return err
+			}
+			defer stopMS()
 			gemu, googleURL, stopGoogle, err := startGoogleEmulator(ctx, googleemu.Options{Seed: 1, Users: googleUsers, Log: log.With("emulator", "google"),
 				ReportsLagMin: 10 * time.Second, ReportsLagMax: 2 * time.Minute, RateLimitPerMinute: -1})
 			if err != nil {
@@ -91,6 +101,10 @@ emulator serves on loopback. Use "telltale serve" for anything but a demo.`,
 				a.Close()
 				return err
 			}
+			if err := addMicrosoftDemoConnections(ctx, a, memu, msURL); err != nil {
+				a.Close()
+				return err
+			}
 			ln, err := net.Listen("tcp", cfg.Listen)
 			if err != nil {
 				a.Close()
@@ -98,16 +112,19 @@ emulator serves on loopback. Use "telltale serve" for anything but a demo.`,
 			}
 			go emu.Run(ctx, every)
 			go runGoogle(ctx, gemu, every)
+			go runMicrosoft(ctx, memu, every)
 			a.PrintBootstrap(e.stdout)
 			fmt.Fprintf(e.stdout, "Telltale %s demo serving on http://%s (data: %s)\n", app.Version, ln.Addr(), cfg.DataDir)
 			fmt.Fprintf(e.stdout, "Box emulator on %s with %d simulated users (start %d of this organization); connection %q collects every %s.\n", emuURL, users, epoch+1, demoConnection, cfg.PollInterval)
 			fmt.Fprintf(e.stdout, "Google Workspace emulator on %s with %d simulated users; connection %q follows each drive's changes and the Drive audit log (records listed 10 s to 2 min late), %q the attachments they send.\n", googleURL, googleUsers, demoGoogleConnection, demoGmailConnection)
+			fmt.Fprintf(e.stdout, "Microsoft 365 emulator on %s with %d simulated users; connections %q (delta and the audit log, 10 s to 2 min late) and %q.\n", msURL, msUsers, demoOneDriveConnection, demoM365MailConnection)
 			return a.Run(ctx, ln)
 		},
 	}
 	config.Bind(cmd.Flags())
 	cmd.Flags().IntVar(&users, "demo-users", 25, "simulated Box users")
 	cmd.Flags().IntVar(&googleUsers, "demo-google-users", 15, "simulated Google Workspace users")
+	cmd.Flags().IntVar(&msUsers, "demo-microsoft-users", 15, "simulated Microsoft 365 users")
 	cmd.Flags().DurationVar(&every, "demo-activity-every", 2*time.Second, "how often the simulated organization acts")
 	return cmd
 }
@@ -327,6 +344,92 @@ func addGoogleDemoConnection(ctx context.Context, a *app.App, emu *googleemu.Emu
 			continue
 		}
 		if _, err := a.Connections.Create(ctx, connection.NewConnection{Name: want.name, Service: want.service, TenantID: "C01emu7x9",
+			ScopeKind: "all", Settings: want.settings, Credentials: sealed}, "demo"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// startMicrosoftEmulator serves the Microsoft 365 emulator on a loopback port.
+func startMicrosoftEmulator(ctx context.Context, o msemu.Options) (*msemu.Emulator, string, func(), error) {
+	emu := msemu.New(o)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		emu.Close()
+		return nil, "", nil, err
+	}
+	srv := &http.Server{Handler: emu.Handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(slog.Default().Handler(), slog.LevelWarn)}
+	go srv.Serve(ln)
+	stop := func() {
+		c, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		defer cancel()
+		srv.Shutdown(c)
+		emu.Close()
+	}
+	return emu, "http://" + ln.Addr().String(), stop, nil
+}
+
+// runMicrosoft makes the simulated Microsoft 365 tenant act every interval until ctx ends.
+func runMicrosoft(ctx context.Context, emu *msemu.Emulator, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			emu.Step(2)
+			emu.StepMail(1)
+		}
+	}
+}
+
+// addMicrosoftDemoConnections adds the OneDrive and Microsoft 365 mail connections to the
+// emulator, or points the ones a previous start added at this run's emulator. The emulator's
+// tenant is the same at every start (its secret too) but its feeds start over: stored positions
+// are refused and drives crawled again (recorded in the history).
+func addMicrosoftDemoConnections(ctx context.Context, a *app.App, emu *msemu.Emulator, url string) error {
+	cs, err := a.Store.ListConnections(ctx)
+	if err != nil {
+		return err
+	}
+	creds, err := json.Marshal(map[string]string{"client_secret": emu.ClientSecret()})
+	if err != nil {
+		return err
+	}
+	sealed, err := a.Keyring.Seal(creds)
+	if err != nil {
+		return err
+	}
+	base := map[string]string{"tenant_id": emu.TenantID(), "client_id": emu.ClientID(), "login_url": url, "graph_url": url + "/v1.0"}
+	drive := map[string]string{"manage_url": url, "audit_overlap": "5m"}
+	for k, v := range base {
+		drive[k] = v
+	}
+	ds, _ := json.Marshal(drive)
+	ms, _ := json.Marshal(base)
+	for _, want := range []struct {
+		name, service string
+		settings      []byte
+	}{{demoOneDriveConnection, "onedrive", ds}, {demoM365MailConnection, "microsoft365_mail", ms}} {
+		found := false
+		for _, c := range cs {
+			if c.Name != want.name {
+				continue
+			}
+			found = true
+			c.Settings, c.Credentials = want.settings, sealed
+			if _, err := a.Store.UpdateConnection(ctx, c); errors.Is(err, store.ErrConflict) {
+				return fmt.Errorf("demo: the demo connection changed while starting; start again")
+			} else if err != nil {
+				return err
+			}
+		}
+		if found {
+			continue
+		}
+		if _, err := a.Connections.Create(ctx, connection.NewConnection{Name: want.name, Service: want.service, TenantID: emu.TenantID(),
 			ScopeKind: "all", Settings: want.settings, Credentials: sealed}, "demo"); err != nil {
 			return err
 		}

@@ -305,3 +305,10 @@ func segmentOf(upn string) string {
 	}
 	return string(b)
 }
+
+// FileOperation reports whether an Audit.SharePoint operation is file activity the connector
+// records (an event), for ground truth in tests outside this package.
+func FileOperation(op string) bool {
+	r, ok := auditRules[op]
+	return ok && r.action != ""
+}
