@@ -17,8 +17,8 @@ import (
 	"testing"
 	"time"
 
-	boxemu "github.com/telltale-dev/telltale/internal/emulator/box"
 	"github.com/telltale-dev/telltale/internal/connector/onedrive"
+	boxemu "github.com/telltale-dev/telltale/internal/emulator/box"
 	googleemu "github.com/telltale-dev/telltale/internal/emulator/google"
 	msemu "github.com/telltale-dev/telltale/internal/emulator/microsoft"
 	"github.com/telltale-dev/telltale/internal/store"
