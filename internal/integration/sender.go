@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -244,7 +245,15 @@ func (d *Sender) send(ctx context.Context, i store.Integration, it store.OutboxI
 	case KindWebhook:
 		return d.webhook(ctx, v.Config, sec, it)
 	case KindSlack:
-		return d.slack(ctx, v.Config, sec, it)
+		a := d.slack(ctx, v.Config, sec, it)
+		// An incoming webhook's URL is a secret: keep it out of errors and answers (R9.3).
+		if u, err := url.Parse(sec.WebhookURL); err == nil && len(u.Path) > 1 {
+			a.Response = strings.ReplaceAll(a.Response, u.Path, "/[incoming webhook]")
+			if a.Err != nil {
+				a.Err.Msg = strings.ReplaceAll(a.Err.Msg, u.Path, "/[incoming webhook]")
+			}
+		}
+		return a
 	}
 	return Attempt{Err: &Failure{Msg: fmt.Sprintf("unknown integration kind %q", i.Kind), Permanent: true}}
 }

@@ -101,4 +101,14 @@ func TestSlack(t *testing.T) {
 	if d, _ = e.st.GetOutbox(ctx, it.ID); d.State != store.OutboxDead || !strings.Contains(d.LastError, "invalid_token") {
 		t.Errorf("revoked incoming webhook: %+v", d)
 	}
+	// The incoming webhook's URL is a secret: an error naming the URL does not show it.
+	down, _ := e.svc.Create(ctx, integration.Input{Kind: integration.KindSlack, Name: "down", Settings: integration.Settings{Mode: integration.SlackWebhook},
+		Secrets: &integration.Secrets{WebhookURL: "http://127.0.0.1:1/services/T0AAA/B0BBB/s3cr3tp4th"}}, "ann")
+	it, _ = e.svc.Test(ctx, down.ID, "ann")
+	e.sendDue()
+	d, _ = e.st.GetOutbox(ctx, it.ID)
+	i, _ := e.st.GetIntegration(ctx, down.ID)
+	if d.LastError == "" || strings.Contains(d.LastError+d.Response+i.LastError, "s3cr3tp4th") {
+		t.Errorf("unreachable incoming webhook: error %q, integration %q", d.LastError, i.LastError)
+	}
 }
