@@ -258,8 +258,9 @@ func (d *Sender) send(ctx context.Context, i store.Integration, it store.OutboxI
 	return Attempt{Err: &Failure{Msg: fmt.Sprintf("unknown integration kind %q", i.Kind), Permanent: true}}
 }
 
-// post sends body and classifies transport-level outcomes; ok is false when the attempt already
-// failed (a refused address, a timeout, a fence).
+// post sends req and classifies what happened before an answer: a Failure when there is none (a
+// refused address, a network error, a timeout, the key fenced by an earlier Retry-After); a
+// non-2xx answer is returned for the action to classify.
 func (d *Sender) post(ctx context.Context, key string, req *http.Request) (*http.Response, []byte, *Failure) {
 	resp, body, err := d.client.Do(ctx, key, req, 1<<20)
 	if err == nil {
@@ -269,7 +270,7 @@ func (d *Sender) post(ctx context.Context, key string, req *http.Request) (*http
 	var se *httpx.StatusError
 	switch {
 	case errors.As(err, &te):
-		return nil, nil, &Failure{Msg: "waiting for the destination's Retry-After", RetryAfter: max(time.Until(te.Until), time.Second)}
+		return nil, nil, &Failure{Msg: "waiting for the destination's Retry-After", RetryAfter: max(te.Until.Sub(d.o.Clock.Now()), time.Second)}
 	case errors.Is(err, httpx.ErrBlocked):
 		return nil, nil, &Failure{Msg: err.Error(), Permanent: true}
 	case errors.As(err, &se):
