@@ -540,3 +540,71 @@ func (c *Client) UploadWatchlistMembers(ctx context.Context, watchlistID string,
 	var out WatchlistChange
 	return out, c.streamJSON(ctx, "POST", "/api/v1/watchlists/"+id(watchlistID)+"/members.csv?replace="+strconv.FormatBool(replace), csv, "text/csv", 0, &out)
 }
+
+// Integrations lists the automated integrations.
+func (c *Client) Integrations(ctx context.Context) (IntegrationList, error) {
+	var out IntegrationList
+	return out, c.json(ctx, "GET", "/api/v1/integrations", nil, &out)
+}
+
+// CreateIntegration adds an integration.
+func (c *Client) CreateIntegration(ctx context.Context, in IntegrationInput) (Integration, error) {
+	var out Integration
+	return out, c.json(ctx, "POST", "/api/v1/integrations", in, &out)
+}
+
+// SetIntegrationConnected connects (verifying its credentials) or disconnects an integration.
+func (c *Client) SetIntegrationConnected(ctx context.Context, integrationID string, connected bool) (Integration, error) {
+	action := "disconnect"
+	if connected {
+		action = "connect"
+	}
+	var out Integration
+	return out, c.json(ctx, "POST", "/api/v1/integrations/"+id(integrationID)+"/"+action, nil, &out)
+}
+
+// TestIntegration sends a test delivery.
+func (c *Client) TestIntegration(ctx context.Context, integrationID string) (Delivery, error) {
+	var out Delivery
+	return out, c.json(ctx, "POST", "/api/v1/integrations/"+id(integrationID)+"/test", nil, &out)
+}
+
+// Deliveries lists an integration's deliveries, newest first (state "" for all).
+func (c *Client) Deliveries(ctx context.Context, integrationID, state, before string, limit int) (DeliveryList, error) {
+	v := url.Values{}
+	if state != "" {
+		v.Set("state", state)
+	}
+	if before != "" {
+		v.Set("before", before)
+	}
+	if limit > 0 {
+		v.Set("limit", strconv.Itoa(limit))
+	}
+	var out DeliveryList
+	return out, c.json(ctx, "GET", "/api/v1/integrations/"+id(integrationID)+"/deliveries?"+v.Encode(), nil, &out)
+}
+
+// ReplayDelivery sends a finished delivery again with its idempotency key.
+func (c *Client) ReplayDelivery(ctx context.Context, deliveryID string) (Delivery, error) {
+	var out Delivery
+	return out, c.json(ctx, "POST", "/api/v1/deliveries/"+id(deliveryID)+"/replay", nil, &out)
+}
+
+// Flows lists the flows.
+func (c *Client) Flows(ctx context.Context) (FlowList, error) {
+	var out FlowList
+	return out, c.json(ctx, "GET", "/api/v1/flows", nil, &out)
+}
+
+// CreateFlow adds a flow.
+func (c *Client) CreateFlow(ctx context.Context, in FlowInput) (Flow, error) {
+	var out Flow
+	return out, c.json(ctx, "POST", "/api/v1/flows", in, &out)
+}
+
+// TestFlow sends a test delivery to each of the flow's integrations.
+func (c *Client) TestFlow(ctx context.Context, flowID string) (DeliveryList, error) {
+	var out DeliveryList
+	return out, c.json(ctx, "POST", "/api/v1/flows/"+id(flowID)+"/test", nil, &out)
+}

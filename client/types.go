@@ -656,3 +656,103 @@ type AlertRuleCounts struct {
 	Dismissed     int64    `json:"dismissed"` // dismissed, or resolved as a false positive
 	Effectiveness *float64 `json:"effectiveness,omitempty"`
 }
+
+// Integration is an automated integration (R7): a signed generic webhook or Slack. Its secrets are
+// never returned, only which ones are set.
+type Integration struct {
+	ID          string              `json:"id"`
+	Kind        string              `json:"kind"` // webhook, slack
+	Name        string              `json:"name"`
+	ServiceType string              `json:"service_type"` // always "integration" (R1.1: Automated integration)
+	Status      string              `json:"status"`       // connected, disconnected
+	LastError   string              `json:"last_error,omitempty"`
+	LastErrorAt time.Time           `json:"last_error_at,omitzero"`
+	Settings    IntegrationSettings `json:"settings"`
+	SecretsSet  []string            `json:"secrets_set"`
+	CreatedAt   time.Time           `json:"created_at"`
+	CreatedBy   string              `json:"created_by,omitempty"`
+	UpdatedAt   time.Time           `json:"updated_at"`
+	Version     int64               `json:"version"`
+}
+
+// IntegrationSettings are an integration's non-secret settings.
+type IntegrationSettings struct {
+	URL     string `json:"url,omitempty"`      // webhook: where deliveries are POSTed
+	Mode    string `json:"mode,omitempty"`     // slack: bot (chat.postMessage) or webhook (incoming webhook)
+	Channel string `json:"channel,omitempty"`  // slack bot: the channel id
+	APIBase string `json:"api_base,omitempty"` // slack bot: the Web API base, default https://slack.com/api
+}
+
+// IntegrationSecrets are write-only.
+type IntegrationSecrets struct {
+	SigningSecret string `json:"signing_secret,omitempty"` // webhook: the HMAC-SHA256 key, 16 characters or more
+	Token         string `json:"token,omitempty"`          // slack bot: xoxb-...
+	WebhookURL    string `json:"webhook_url,omitempty"`    // slack webhook: the incoming webhook's URL
+}
+
+// IntegrationInput creates an integration, or (PATCH) changes its name, settings and, when
+// given, its secrets.
+type IntegrationInput struct {
+	Kind     string              `json:"kind,omitempty"`
+	Name     string              `json:"name,omitempty"`
+	Settings IntegrationSettings `json:"settings"`
+	Secrets  *IntegrationSecrets `json:"secrets,omitempty"`
+	Version  int64               `json:"version,omitempty"`
+}
+
+// IntegrationList lists integrations.
+type IntegrationList struct {
+	Items []Integration `json:"items"`
+}
+
+// Delivery is one message to an integration (R7.5): pending, sent (done) or failed for good (dead),
+// with the destination's last answer.
+type Delivery struct {
+	ID             string    `json:"id"`
+	IntegrationID  string    `json:"integration_id"`
+	Subject        string    `json:"subject"` // alert/<id>, or test
+	Event          string    `json:"event"`   // alert.raised, test
+	IdempotencyKey string    `json:"idempotency_key"`
+	State          string    `json:"state"` // pending, done, dead
+	Attempts       int       `json:"attempts"`
+	LastError      string    `json:"last_error,omitempty"`
+	Response       string    `json:"response,omitempty"`
+	NextAttemptAt  time.Time `json:"next_attempt_at,omitzero"`
+	CreatedAt      time.Time `json:"created_at"`
+	DoneAt         time.Time `json:"done_at,omitzero"`
+}
+
+// DeliveryList is a page of deliveries, newest first.
+type DeliveryList struct {
+	Items []Delivery `json:"items"`
+	Next  string     `json:"next,omitempty"` // pass as before= for the next page
+}
+
+// Flow ties the trigger "alert raised", with a filter, to integrations (R7.3).
+type Flow struct {
+	ID             string    `json:"id"`
+	Name           string    `json:"name"`
+	Enabled        bool      `json:"enabled"`
+	Trigger        string    `json:"trigger"`                // alert.raised
+	MinSeverity    string    `json:"min_severity,omitempty"` // low, moderate, high, critical
+	RuleIDs        []string  `json:"rule_ids,omitempty"`
+	Query          string    `json:"query,omitempty"` // search language, matched against the alert's events
+	IntegrationIDs []string  `json:"integration_ids"`
+	CreatedAt      time.Time `json:"created_at"`
+	CreatedBy      string    `json:"created_by,omitempty"`
+}
+
+// FlowInput creates a flow.
+type FlowInput struct {
+	Name           string   `json:"name"`
+	Enabled        *bool    `json:"enabled,omitempty"` // default true
+	MinSeverity    string   `json:"min_severity,omitempty"`
+	RuleIDs        []string `json:"rule_ids,omitempty"`
+	Query          string   `json:"query,omitempty"`
+	IntegrationIDs []string `json:"integration_ids"`
+}
+
+// FlowList lists flows.
+type FlowList struct {
+	Items []Flow `json:"items"`
+}

@@ -36,6 +36,7 @@ type Outcome struct {
 	Raised     int             // alerts created
 	Gathered   int             // events added to an open alert
 	Suppressed map[int64]int64 // rule id -> alerts not raised because of the hourly cap
+	New        []store.Alert   // the alerts created, as stored
 }
 
 // evaluate runs every rule on each event, in the order given (id order), writing to st. now is
@@ -142,9 +143,11 @@ func threshold(ctx context.Context, st State, r *Compiled, e *event.FileEvent, n
 		a := store.Alert{RuleID: r.ID, RuleName: r.Name, GroupKey: g, Person: person(r, g, e), State: store.AlertOpen,
 			Severity: r.Severity, Summary: fmt.Sprintf("%s: %s within %v (threshold %s)", g, measure(r.P.Measure, measured), r.window, measure(r.P.Measure, r.P.Value)),
 			FirstEventAt: first, LastEventAt: last, WindowEnd: first.Add(r.window), CreatedAt: now}
-		if _, err := st.CreateAlert(ctx, a, ids); err != nil {
+		a, err = st.CreateAlert(ctx, a, ids)
+		if err != nil {
 			return err
 		}
+		out.New = append(out.New, a)
 		if err := st.DeleteAlertMatches(ctx, r.ID, g, time.Time{}); err != nil {
 			return err
 		}
@@ -172,9 +175,11 @@ func newTerms(ctx context.Context, st State, r *Compiled, e *event.FileEvent, no
 	a := store.Alert{RuleID: r.ID, RuleName: r.Name, GroupKey: g, Person: g, State: store.AlertOpen, Severity: r.Severity,
 		Summary:      fmt.Sprintf("%s: first %s (%s) in %d days", g, strings.Join(fresh, ", "), strings.Join(r.fields, " | "), r.P.HistoryDays),
 		FirstEventAt: e.Timestamp, LastEventAt: e.Timestamp, WindowEnd: e.Timestamp.Add(r.window), CreatedAt: now}
-	if _, err := st.CreateAlert(ctx, a, []int64{e.Event.ID}); err != nil {
+	a, err = st.CreateAlert(ctx, a, []int64{e.Event.ID})
+	if err != nil {
 		return err
 	}
+	out.New = append(out.New, a)
 	out.Raised++
 	return nil
 }

@@ -52,6 +52,10 @@ type Options struct {
 	// Hook, when set, runs inside each batch's transaction after evaluation and before the commit
 	// (tests make it fail to prove a failed batch leaves nothing behind).
 	Hook func(q store.Queries) error
+	// Raised, when set, runs inside each batch's transaction with the alerts the batch created,
+	// before the commit: what it writes (the deliveries of flows, internal/integration) commits
+	// with the alerts or not at all, so an alert is announced exactly once and never lost.
+	Raised func(ctx context.Context, q store.Queries, alerts []store.Alert) error
 }
 
 // Evaluator follows committed events and raises alerts.
@@ -163,6 +167,11 @@ func (v *Evaluator) RunOnce(ctx context.Context) (int, error) {
 				if err := q.SetAlertRuleWarning(ctx, r.ID, w, n); err != nil && !errors.Is(err, store.ErrNotFound) {
 					return err
 				}
+			}
+		}
+		if v.o.Raised != nil && len(out.New) > 0 {
+			if err := v.o.Raised(ctx, q, out.New); err != nil {
+				return err
 			}
 		}
 		if v.o.Hook != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/telltale-dev/telltale/internal/auth"
 	"github.com/telltale-dev/telltale/internal/clock"
 	"github.com/telltale-dev/telltale/internal/connection"
+	"github.com/telltale-dev/telltale/internal/integration"
 	"github.com/telltale-dev/telltale/internal/metrics"
 	"github.com/telltale-dev/telltale/internal/secret"
 	"github.com/telltale-dev/telltale/internal/store"
@@ -40,6 +41,10 @@ type Deps struct {
 	Collector Collector
 	// ImportMaxSize bounds an uploaded import in bytes (--import-max-size; 0: DefaultImportMaxSize).
 	ImportMaxSize int64
+	// Integrations manages integrations and flows (R7); nil answers 503 on their routes.
+	Integrations *integration.Service
+	// VerifyIntegration checks an integration's credentials when an admin connects it.
+	VerifyIntegration func(ctx context.Context, i store.Integration, sec integration.Secrets) error
 }
 
 // Server is the API handler.
@@ -58,6 +63,8 @@ type Server struct {
 	changed       func(ctx context.Context)
 	collector     Collector
 	importMaxSize int64
+	integ         *integration.Service
+	verifyInteg   func(ctx context.Context, i store.Integration, sec integration.Secrets) error
 	requests      metrics.Counter
 	seconds       metrics.Histogram
 }
@@ -67,7 +74,7 @@ func New(d Deps) *Server {
 	s := &Server{
 		store: d.Store, clock: d.Clock, log: d.Log, auth: d.Auth, conns: d.Connections, keyring: d.Keyring,
 		metrics: d.Metrics, retentionDays: d.RetentionDays, trustProxy: d.TrustProxy, ready: d.Ready, version: d.Version, changed: d.Changed, collector: d.Collector,
-		importMaxSize: d.ImportMaxSize,
+		importMaxSize: d.ImportMaxSize, integ: d.Integrations, verifyInteg: d.VerifyIntegration,
 	}
 	if s.importMaxSize <= 0 {
 		s.importMaxSize = DefaultImportMaxSize
@@ -106,6 +113,7 @@ func (s *Server) routes() []Route {
 	rs = append(rs, s.settingRoutes()...)
 	rs = append(rs, s.alertRoutes()...)
 	rs = append(rs, s.watchlistRoutes()...)
+	rs = append(rs, s.integrationRoutes()...)
 	rs = append(rs, s.userRoutes()...)
 	rs = append(rs, s.auditRoutes()...)
 	return rs

@@ -28,7 +28,9 @@ import (
 	"github.com/telltale-dev/telltale/internal/connector"
 	"github.com/telltale-dev/telltale/internal/connector/all"
 	"github.com/telltale-dev/telltale/internal/console"
+	"github.com/telltale-dev/telltale/internal/httpx"
 	"github.com/telltale-dev/telltale/internal/ingest"
+	"github.com/telltale-dev/telltale/internal/integration"
 	"github.com/telltale-dev/telltale/internal/metrics"
 	"github.com/telltale-dev/telltale/internal/secret"
 	"github.com/telltale-dev/telltale/internal/settings"
@@ -60,9 +62,13 @@ type App struct {
 	Connectors  *connector.Registry
 	Ingest      *ingest.Service
 	Alerts      *alert.Evaluator
-	Metrics     *metrics.Registry
-	API         *api.Server
-	Console     *console.Console
+	// Integrations and Deliveries: automated integrations and flows (R7), and the sender of
+	// their deliveries.
+	Integrations *integration.Service
+	Deliveries   *integration.Sender
+	Metrics      *metrics.Registry
+	API          *api.Server
+	Console      *console.Console
 	// Bootstrap is what the first start created (the first admin), empty afterwards.
 	Bootstrap auth.Bootstrap
 
@@ -149,7 +155,12 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		DefaultRetentionDays: int(cfg.Retention / (24 * time.Hour)), Metrics: a.Metrics, SpoolDir: cfg.DataDir,
 	})
 	a.Ingest.Register(a.Runner)
-	a.Alerts = alert.New(alert.Options{Store: a.Store, Clock: a.Clock, Log: log, Metrics: a.Metrics})
+	a.Integrations = integration.New(integration.Options{Store: a.Store, Keyring: a.Keyring, Clock: a.Clock, Log: log,
+		Guard: &httpx.Guard{AllowLoopback: cfg.AllowLoopback}, Kick: a.Runner.Kick})
+	a.Deliveries = integration.NewSender(integration.SenderOptions{Service: a.Integrations, Clock: a.Clock, Log: log, Metrics: a.Metrics})
+	a.Deliveries.Register(a.Runner)
+	// An alert's deliveries commit in the evaluator's transaction with the alert (Raised).
+	a.Alerts = alert.New(alert.Options{Store: a.Store, Clock: a.Clock, Log: log, Metrics: a.Metrics, Raised: a.Integrations.Raised})
 	a.Alerts.Register(a.Runner)
 	if n, err := alert.InstallTemplates(ctx, a.Store, a.Clock.Now()); err != nil {
 		return fail(fmt.Errorf("app: installing the alert rule templates: %w", err))
@@ -163,6 +174,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		Store: a.Store, Clock: a.Clock, Log: log, Auth: a.Auth, Connections: a.Connections, Keyring: a.Keyring,
 		Metrics: a.Metrics, RetentionDays: defaultDays, TrustProxy: cfg.TrustProxy, Ready: a.ready, Version: Version,
 		Changed: a.kickLifecycle, Collector: a.Ingest, ImportMaxSize: cfg.ImportMaxSize,
+		Integrations: a.Integrations, VerifyIntegration: a.Deliveries.Verify,
 	})
 	if a.Console, err = console.New(console.Deps{Auth: a.Auth, API: a.API.Handler(), Log: log, Clock: a.Clock,
 		SecureCookies: strings.HasPrefix(strings.ToLower(cfg.PublicURL), "https://"), TrustProxy: cfg.TrustProxy}); err != nil {
@@ -340,6 +352,9 @@ func (a *App) Run(ctx context.Context, ln net.Listener) error {
 	}
 	if _, err := a.Store.EnsureWork(ctx, a.Alerts.Unit()); err != nil {
 		return fmt.Errorf("app: scheduling alert evaluation: %w", err)
+	}
+	if _, err := a.Store.EnsureWork(ctx, a.Deliveries.Unit()); err != nil {
+		return fmt.Errorf("app: scheduling deliveries: %w", err)
 	}
 	srv := &http.Server{
 		Handler:           a.Handler(),

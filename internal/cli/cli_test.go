@@ -43,8 +43,22 @@ func startServer(t *testing.T) (*app.App, string) {
 // run executes the CLI with the given args against the server and returns stdout, stderr, status.
 func run(t *testing.T, url string, stdin string, args ...string) (string, string, int) {
 	t.Helper()
+	return runWith(t, url, stdin, nil, args...)
+}
+
+// runEnv is run with more environment variables.
+func runEnv(t *testing.T, url string, vars map[string]string, args ...string) (string, string, int) {
+	t.Helper()
+	return runWith(t, url, "", vars, args...)
+}
+
+func runWith(t *testing.T, url string, stdin string, vars map[string]string, args ...string) (string, string, int) {
+	t.Helper()
 	var out, errb bytes.Buffer
 	e := &env{getenv: func(k string) string {
+		if v, ok := vars[k]; ok {
+			return v
+		}
 		return map[string]string{"TELLTALE_SERVER": url, "TELLTALE_TOKEN": token}[k]
 	}, stdin: strings.NewReader(stdin), stdout: &out, stderr: &errb}
 	root := e.root()

@@ -44,6 +44,9 @@ type connectionList struct {
 	Items  []client.Connection
 	Errors []client.Connection // in Error (R1.10) or over the drive limit (R1.9): a banner each
 	Pager  pager
+	// Integrations are listed with the connections as service type Automated integration (R1.1),
+	// after them, on the last page.
+	Integrations []client.Integration
 }
 
 // listItems GETs an API list ({"items": [...]}) as the signed-in user.
@@ -75,6 +78,13 @@ func (c *Console) connectionsPage(w http.ResponseWriter, r *http.Request, s *ses
 	}
 	d.Pager = paginate(r, len(items), pageSize)
 	d.Items = items[d.Pager.From:d.Pager.To]
+	if d.Pager.To == len(items) {
+		ints, err := listItems[client.Integration](c, r, s, "/api/v1/integrations")
+		if err != nil {
+			c.d.Log.Warn("console: listing integrations with the connections", "err", err)
+		}
+		d.Integrations = ints
+	}
 	v.Data = d
 	c.render(w, r, http.StatusOK, "connections", v)
 }

@@ -188,6 +188,13 @@ func (c *Console) pageTable() []Page {
 		{"POST /watchlists/{id}/remove", an, c.removeMember},
 		{"POST /watchlists/{id}/upload", an, c.uploadMembers},
 
+		{"GET /integrations", ro, c.integrationsPage},
+		{"GET /integrations/{id}", ro, c.integrationPage},
+		{"POST /integrations/{id}/test", ad, c.integrationAction("test", "A test delivery is queued: it appears below once sent.")},
+		{"POST /integrations/{id}/connect", ad, c.integrationAction("connect", "Connected: its credentials were verified.")},
+		{"POST /integrations/{id}/disconnect", ad, c.integrationAction("disconnect", "Disconnected: flows stop sending to it; its configuration is kept.")},
+		{"POST /deliveries/{id}/replay", ad, c.replayDelivery},
+
 		{"GET /health", ro, c.healthPage},
 		{"GET /audit", ad, c.auditPage},
 	}

@@ -37,7 +37,7 @@ func serviceType(s string) string {
 // statusTone is the colour class of a status; the text label always accompanies it.
 func statusTone(status string) string {
 	switch status {
-	case "monitoring":
+	case "monitoring", "connected":
 		return "ok"
 	case "searching", "indexing":
 		return "busy"
@@ -116,10 +116,40 @@ var funcs = template.FuncMap{
 	"serviceName": serviceName, "serviceType": serviceType, "statusTone": statusTone,
 	"transitional": transitional, "fmtTime": fmtTime, "isoTime": isoTime, "prettyJSON": prettyJSON, "compactJSON": compactJSON,
 	"humanSize": humanSize, "blindSpot": blindSpot,
-	"add":       func(a, b int) int { return a + b },
-	"percent":   func(f float64) string { return fmt.Sprintf("%.0f%%", f*100) },
-	"hasPrefix": strings.HasPrefix,
-	"fieldOf":   fieldOf,
+	"add":             func(a, b int) int { return a + b },
+	"percent":         func(f float64) string { return fmt.Sprintf("%.0f%%", f*100) },
+	"hasPrefix":       strings.HasPrefix,
+	"fieldOf":         fieldOf,
+	"join":            strings.Join,
+	"trimPrefix":      strings.TrimPrefix,
+	"integrationKind": integrationKind,
+	"deliveryState":   deliveryState,
+}
+
+// integrationKind names an integration's kind for people.
+func integrationKind(i client.Integration) string {
+	switch {
+	case i.Kind == "webhook":
+		return "Generic webhook (signed)"
+	case i.Kind == "slack" && i.Settings.Mode == "bot":
+		return "Slack (bot)"
+	case i.Kind == "slack":
+		return "Slack (incoming webhook)"
+	}
+	return i.Kind
+}
+
+// deliveryState names a delivery's state for people.
+func deliveryState(s string) string {
+	switch s {
+	case "done":
+		return "Sent"
+	case "dead":
+		return "Failed"
+	case "pending":
+		return "Pending"
+	}
+	return s
 }
 
 // specField is one connector field with what was typed and the API's message for it.

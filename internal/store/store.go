@@ -44,6 +44,7 @@ type Queries interface {
 	SubscriptionQueries
 	WorkQueries
 	OutboxQueries
+	IntegrationQueries
 	HashQueries
 	VendorRecordQueries
 	MergeQueries
@@ -514,12 +515,15 @@ const (
 type OutboxItem struct {
 	ID             int64
 	ConnectionID   int64 // the integration's connection, 0 if none
-	Topic          string
+	IntegrationID  int64 // the integration it goes to (internal/integration), 0 if none
+	Subject        string
+	Topic          string // the event kind, e.g. alert.raised, test
 	IdempotencyKey string
 	Payload        []byte
 	State          string
 	Attempts       int
-	LastError      string
+	LastError      string // why the last attempt failed ("" once sent)
+	Response       string // the destination's last answer (status and a bounded excerpt of its body)
 	NextRunAt      time.Time
 	LeaseOwner     string
 	LeaseUntil     time.Time
@@ -533,9 +537,89 @@ type OutboxQueries interface {
 	EnqueueOutbox(ctx context.Context, it OutboxItem) (OutboxItem, error)
 	// ClaimOutbox leases due pending items like ClaimWork.
 	ClaimOutbox(ctx context.Context, r ClaimRequest) ([]OutboxItem, error)
-	// FinishOutbox records a delivery attempt by the lease owner: state done, dead, or pending with next.
-	FinishOutbox(ctx context.Context, id int64, owner, state string, next time.Time, errText string) error
+	// FinishOutbox records a delivery attempt by the lease owner: state done, dead, or pending with
+	// next; errText is why it failed ("" when sent), response what the destination answered.
+	FinishOutbox(ctx context.Context, id int64, owner, state string, next time.Time, errText, response string) error
 	ListOutbox(ctx context.Context, state string, limit int) ([]OutboxItem, error)
+	// GetOutbox returns one item; ErrNotFound when absent.
+	GetOutbox(ctx context.Context, id int64) (OutboxItem, error)
+	// ListDeliveries returns items newest first.
+	ListDeliveries(ctx context.Context, f DeliveryFilter) ([]OutboxItem, error)
+	// ReplayOutbox makes an item that is done or dead pending again, due at at, with its attempts
+	// restarted (its key, payload and last answer stay); ErrConflict when it is pending already,
+	// ErrNotFound when absent.
+	ReplayOutbox(ctx context.Context, id int64, at time.Time) (OutboxItem, error)
+}
+
+// DeliveryFilter selects outbox items.
+type DeliveryFilter struct {
+	IntegrationID int64  // 0: every integration
+	State         string // "": every state
+	BeforeID      int64  // keyset paging: items with ID < BeforeID
+	Limit         int    // <= 0: 100
+}
+
+// ---- integrations and flows (R7, internal/integration) ----
+
+// Integration statuses (R1.5: integrations are Connected or Disconnected).
+const (
+	IntegrationConnected    = "connected"
+	IntegrationDisconnected = "disconnected"
+)
+
+// Integration is an outbound destination: a generic webhook or Slack. Settings are JSON of the
+// non-secret settings; Secrets are sealed by internal/secret and never returned by the API.
+type Integration struct {
+	ID          int64
+	Kind        string // webhook, slack
+	Name        string // unique, compared trimmed and case-insensitively
+	Settings    []byte
+	Secrets     []byte
+	Status      string    // connected, disconnected
+	LastError   string    // the destination's last actionable error; "" once a delivery succeeds
+	LastErrorAt time.Time // zero when LastError is ""
+	CreatedAt   time.Time
+	CreatedBy   string
+	UpdatedAt   time.Time
+	Version     int64 // incremented by every UpdateIntegration; compare-and-set
+}
+
+// Flow ties the trigger "alert raised" with a filter to integrations (R7.3). An alert matches when
+// its severity is at least MinSeverity (when set), its rule is among RuleIDs (when any) and Query
+// (when set) accepts it.
+type Flow struct {
+	ID             int64
+	Name           string // unique, compared trimmed and case-insensitively
+	Enabled        bool
+	MinSeverity    string
+	RuleIDs        []int64
+	Query          string
+	IntegrationIDs []int64
+	CreatedAt      time.Time
+	CreatedBy      string
+}
+
+// IntegrationQueries keep integrations and flows.
+type IntegrationQueries interface {
+	// CreateIntegration inserts i (Version 1; times set when zero); a taken name gives ErrConflict.
+	CreateIntegration(ctx context.Context, i Integration) (Integration, error)
+	GetIntegration(ctx context.Context, id int64) (Integration, error)
+	// ListIntegrations returns every integration by id.
+	ListIntegrations(ctx context.Context) ([]Integration, error)
+	// UpdateIntegration writes name, settings, secrets, status, last error and UpdatedAt if the
+	// stored Version equals i.Version (else ErrConflict; ErrNotFound if absent); returns the row
+	// with Version+1. A taken name gives ErrConflict.
+	UpdateIntegration(ctx context.Context, i Integration) (Integration, error)
+	// SetIntegrationError records the destination's last error ("" clears it) without a new version.
+	SetIntegrationError(ctx context.Context, id int64, errText string, at time.Time) error
+	// DeleteIntegration removes the integration and its deliveries; flows keep pointing at nothing.
+	DeleteIntegration(ctx context.Context, id int64) error
+	// CreateFlow inserts f; a taken name gives ErrConflict.
+	CreateFlow(ctx context.Context, f Flow) (Flow, error)
+	GetFlow(ctx context.Context, id int64) (Flow, error)
+	// ListFlows returns every flow by id.
+	ListFlows(ctx context.Context) ([]Flow, error)
+	DeleteFlow(ctx context.Context, id int64) error
 }
 
 // ---- hash queue ----

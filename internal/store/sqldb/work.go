@@ -2,6 +2,7 @@ package sqldb
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"time"
@@ -184,12 +185,12 @@ func (q *Queries) ListWork(ctx context.Context, connectionID int64) ([]store.Wor
 
 // ---- outbox ----
 
-const outboxCols = `id, connection_id, topic, idempotency_key, payload, state, attempts, last_error, next_run_at, lease_owner, lease_until, created_at, done_at`
+const outboxCols = `id, connection_id, integration_id, subject, topic, idempotency_key, payload, state, attempts, last_error, response, next_run_at, lease_owner, lease_until, created_at, done_at`
 
 func scanOutbox(s scanner) (store.OutboxItem, error) {
 	var it store.OutboxItem
 	var next, until, created, done int64
-	err := s.Scan(&it.ID, &it.ConnectionID, &it.Topic, &it.IdempotencyKey, &it.Payload, &it.State, &it.Attempts, &it.LastError,
+	err := s.Scan(&it.ID, &it.ConnectionID, &it.IntegrationID, &it.Subject, &it.Topic, &it.IdempotencyKey, &it.Payload, &it.State, &it.Attempts, &it.LastError, &it.Response,
 		&next, &it.LeaseOwner, &until, &created, &done)
 	it.NextRunAt, it.LeaseUntil, it.CreatedAt, it.DoneAt = fromMicros(next), fromMicros(until), fromMicros(created), fromMicros(done)
 	return it, err
@@ -204,8 +205,8 @@ func (q *Queries) EnqueueOutbox(ctx context.Context, it store.OutboxItem) (store
 		if next == 0 {
 			next = now
 		}
-		if _, err := q.w.ExecContext(ctx, q.d.q(`INSERT INTO outbox (connection_id, topic, idempotency_key, payload, state, next_run_at, created_at)
-VALUES (?, ?, ?, ?, 'pending', ?, ?) ON CONFLICT (idempotency_key) DO NOTHING`), it.ConnectionID, it.Topic, it.IdempotencyKey, it.Payload, next, now); err != nil {
+		if _, err := q.w.ExecContext(ctx, q.d.q(`INSERT INTO outbox (connection_id, integration_id, subject, topic, idempotency_key, payload, state, next_run_at, created_at)
+VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?) ON CONFLICT (idempotency_key) DO NOTHING`), it.ConnectionID, it.IntegrationID, it.Subject, it.Topic, it.IdempotencyKey, it.Payload, next, now); err != nil {
 			return q.wrap("enqueue outbox", err)
 		}
 		var err error
@@ -239,7 +240,7 @@ func (q *Queries) ClaimOutbox(ctx context.Context, r store.ClaimRequest) ([]stor
 }
 
 // FinishOutbox implements store.OutboxQueries.
-func (q *Queries) FinishOutbox(ctx context.Context, id int64, owner, state string, next time.Time, errText string) error {
+func (q *Queries) FinishOutbox(ctx context.Context, id int64, owner, state string, next time.Time, errText, response string) error {
 	switch state {
 	case store.OutboxPending, store.OutboxDone, store.OutboxDead:
 	default:
@@ -249,8 +250,8 @@ func (q *Queries) FinishOutbox(ctx context.Context, id int64, owner, state strin
 	if state != store.OutboxPending {
 		done = micros(nowUTC())
 	}
-	res, err := q.w.ExecContext(ctx, q.d.q(`UPDATE outbox SET state = ?, next_run_at = ?, last_error = ?, attempts = attempts + 1,
-lease_owner = '', lease_until = 0, done_at = ? WHERE id = ? AND lease_owner = ?`), state, micros(next), errText, done, id, owner)
+	res, err := q.w.ExecContext(ctx, q.d.q(`UPDATE outbox SET state = ?, next_run_at = ?, last_error = ?, response = ?, attempts = attempts + 1,
+lease_owner = '', lease_until = 0, done_at = ? WHERE id = ? AND lease_owner = ?`), state, micros(next), errText, response, done, id, owner)
 	return affected(res, err, fmt.Sprintf("finish outbox %d", id), q, store.ErrConflict)
 }
 
@@ -273,4 +274,67 @@ func (q *Queries) ListOutbox(ctx context.Context, state string, limit int) ([]st
 		out = append(out, it)
 	}
 	return out, q.wrap("list outbox", rows.Err())
+}
+
+func (q *Queries) listOutbox(ctx context.Context, op, where string, args ...any) ([]store.OutboxItem, error) {
+	rows, err := q.r.QueryContext(ctx, q.d.q(`SELECT `+outboxCols+` FROM outbox `+where), args...)
+	if err != nil {
+		return nil, q.wrap(op, err)
+	}
+	defer rows.Close()
+	var out []store.OutboxItem
+	for rows.Next() {
+		it, err := scanOutbox(rows)
+		if err != nil {
+			return nil, q.wrap(op, err)
+		}
+		out = append(out, it)
+	}
+	return out, q.wrap(op, rows.Err())
+}
+
+// GetOutbox implements store.OutboxQueries.
+func (q *Queries) GetOutbox(ctx context.Context, id int64) (store.OutboxItem, error) {
+	it, err := scanOutbox(q.r.QueryRowContext(ctx, q.d.q(`SELECT `+outboxCols+` FROM outbox WHERE id = ?`), id))
+	return it, q.wrap(fmt.Sprintf("get outbox %d", id), err)
+}
+
+// ListDeliveries implements store.OutboxQueries.
+func (q *Queries) ListDeliveries(ctx context.Context, f store.DeliveryFilter) ([]store.OutboxItem, error) {
+	where, args := `WHERE 1 = 1`, []any{}
+	if f.IntegrationID != 0 {
+		where += ` AND integration_id = ?`
+		args = append(args, f.IntegrationID)
+	}
+	if f.State != "" {
+		where += ` AND state = ?`
+		args = append(args, f.State)
+	}
+	if f.BeforeID > 0 {
+		where += ` AND id < ?`
+		args = append(args, f.BeforeID)
+	}
+	if f.Limit <= 0 {
+		f.Limit = 100
+	}
+	args = append(args, f.Limit)
+	return q.listOutbox(ctx, "list deliveries", where+` ORDER BY id DESC LIMIT ?`, args...)
+}
+
+// ReplayOutbox implements store.OutboxQueries.
+func (q *Queries) ReplayOutbox(ctx context.Context, id int64, at time.Time) (store.OutboxItem, error) {
+	var out store.OutboxItem
+	err := q.inTx(ctx, func(q *Queries) error {
+		res, err := q.w.ExecContext(ctx, q.d.q(`UPDATE outbox SET state = 'pending', next_run_at = ?, attempts = 0, done_at = 0,
+lease_owner = '', lease_until = 0 WHERE id = ? AND state <> 'pending'`), micros(at), id)
+		if err := affected(res, err, fmt.Sprintf("replay outbox %d", id), q, store.ErrConflict); err != nil {
+			if _, gerr := q.GetOutbox(ctx, id); errors.Is(gerr, store.ErrNotFound) {
+				return gerr
+			}
+			return err
+		}
+		out, err = q.GetOutbox(ctx, id)
+		return err
+	})
+	return out, err
 }

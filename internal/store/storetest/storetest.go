@@ -36,6 +36,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		"WorkConcurrent":   testWorkConcurrent,
 		"ReleaseLeases":    testReleaseLeases,
 		"Outbox":           testOutbox,
+		"Integrations":     testIntegrations,
+		"Deliveries":       testDeliveries,
 		"HashQueue":        testHashQueue,
 		"Subscriptions":    testSubscriptions,
 		"People":           testPeople,
@@ -741,10 +743,10 @@ func testOutbox(t *testing.T, s store.Store) {
 	if len(got) != 1 {
 		t.Fatalf("claim outbox %+v", got)
 	}
-	if err := s.FinishOutbox(ctx, a.ID, "n2", store.OutboxDone, time.Time{}, ""); !errors.Is(err, store.ErrConflict) {
+	if err := s.FinishOutbox(ctx, a.ID, "n2", store.OutboxDone, time.Time{}, "", ""); !errors.Is(err, store.ErrConflict) {
 		t.Errorf("finish by non-owner: %v", err)
 	}
-	noErr(t, s.FinishOutbox(ctx, a.ID, "n1", store.OutboxDone, time.Time{}, ""))
+	noErr(t, s.FinishOutbox(ctx, a.ID, "n1", store.OutboxDone, time.Time{}, "", ""))
 	if len(ok(s.ListOutbox(ctx, store.OutboxDone, 10))(t)) != 1 || len(ok(s.ClaimOutbox(ctx, store.ClaimRequest{Owner: "n1", Now: t0.Add(time.Hour), LeaseFor: time.Minute, Limit: 5}))(t)) != 0 {
 		t.Error("done item listed wrong or claimed again")
 	}
@@ -992,7 +994,7 @@ func testSentinels(t *testing.T, s store.Store) {
 		{"CreateSession", s.CreateSession(ctx, store.Session{Hash: []byte("s"), UserID: u.ID, CSRF: "y", ExpiresAt: t0}), store.ErrConflict},
 		{"ExtendLease", s.ExtendLease(ctx, w.ID, "b", t0.Add(time.Hour)), store.ErrConflict},
 		{"FinishWork", s.FinishWork(ctx, w.ID, "b", t0.Add(time.Hour), ""), store.ErrConflict},
-		{"FinishOutbox", s.FinishOutbox(ctx, it.ID, "b", store.OutboxDone, time.Time{}, ""), store.ErrConflict},
+		{"FinishOutbox", s.FinishOutbox(ctx, it.ID, "b", store.OutboxDone, time.Time{}, "", ""), store.ErrConflict},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if !errors.Is(tc.err, tc.want) {

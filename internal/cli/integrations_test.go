@@ -1,0 +1,51 @@
+package cli
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestIntegrationsCommands: create a webhook integration with its secret from the environment
+// (never on the command line), a flow to it, list both, queue test deliveries and list them,
+// disconnect; a flow with an unknown integration is refused.
+func TestIntegrationsCommands(t *testing.T) {
+	_, url := startServer(t)
+	out, errs, code := run(t, url, "", "integrations", "create", "SOAR", "--kind", "webhook", "--url", "https://93.184.215.14/hook", "--secret-env", "TT_HOOK_SECRET")
+	if code == 0 || !strings.Contains(errs, "TT_HOOK_SECRET") {
+		t.Fatalf("an unset variable: %d %s %s", code, out, errs)
+	}
+	_, errs, code = run(t, url, "", "integrations", "create", "SOAR", "--kind", "webhook", "--url", "https://93.184.215.14/hook")
+	if code == 0 || !strings.Contains(errs, "signing_secret") {
+		t.Fatalf("no secret: %d %s", code, errs)
+	}
+	out, errs, code = runEnv(t, url, map[string]string{"TT_HOOK_SECRET": "whsec-from-the-environment-01"},
+		"integrations", "create", "SOAR", "--kind", "webhook", "--url", "https://93.184.215.14/hook", "--secret-env", "TT_HOOK_SECRET")
+	if code != 0 || !strings.Contains(out, "SOAR") || !strings.Contains(out, "connected") {
+		t.Fatalf("create: %d %s %s", code, out, errs)
+	}
+	if _, errs, code = run(t, url, "", "flows", "create", "x", "--integration", "99"); code == 0 || !strings.Contains(errs, "integration 99") {
+		t.Fatalf("unknown integration: %d %s", code, errs)
+	}
+	out, errs, code = run(t, url, "", "flows", "create", "High to SOAR", "--integration", "1", "--min-severity", "high")
+	if code != 0 || !strings.Contains(out, "High to SOAR") {
+		t.Fatalf("flow: %d %s %s", code, out, errs)
+	}
+	if out, _, _ = run(t, url, "", "flows", "list"); !strings.Contains(out, "high") {
+		t.Errorf("flows list: %s", out)
+	}
+	if out, errs, code = run(t, url, "", "flows", "test", "1"); code != 0 || !strings.Contains(out, "1 test deliveries") {
+		t.Errorf("flow test: %d %s %s", code, out, errs)
+	}
+	if out, errs, code = run(t, url, "", "integrations", "test", "1"); code != 0 || !strings.Contains(out, "queued") {
+		t.Errorf("test: %d %s %s", code, out, errs)
+	}
+	if out, _, _ = run(t, url, "", "integrations", "deliveries", "1"); strings.Count(out, "pending") != 2 {
+		t.Errorf("deliveries: %s", out)
+	}
+	if out, _, code = run(t, url, "", "integrations", "disconnect", "1"); code != 0 || !strings.Contains(out, "disconnected") {
+		t.Errorf("disconnect: %s", out)
+	}
+	if out, _, _ = run(t, url, "", "integrations", "list", "-o", "json"); strings.Contains(out, "whsec-") || !strings.Contains(out, "signing_secret") {
+		t.Errorf("list shows %s", out)
+	}
+}

@@ -1,0 +1,565 @@
+// Package integration delivers what Telltale raises to automated integrations (R7): a generic
+// signed webhook and Slack. An integration holds its settings and its secrets (sealed by
+// internal/secret, never returned); a flow ties the trigger "alert raised", with a filter, to
+// integrations.
+//
+// Deliveries are rows of the store's outbox. The alert evaluator calls Service.Raised inside the
+// transaction that creates the alerts (alert.Options.Raised), so a delivery commits with the alert
+// that caused it or not at all; its idempotency key (alert id, integration id and event kind) makes
+// a second enqueue a no-op. The Sender, a unit of the work runner, claims due deliveries under a
+// lease, sends each at least once with its key, retries with backoff and jitter honouring
+// Retry-After, and after MaxAttempts (or at once for an answer that retrying cannot fix) marks it
+// failed for good with the destination's answer kept. An admin replays one. See docs/INTEGRATIONS.md.
+package integration
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/telltale-dev/telltale/internal/clock"
+	"github.com/telltale-dev/telltale/internal/event"
+	"github.com/telltale-dev/telltale/internal/httpx"
+	"github.com/telltale-dev/telltale/internal/search"
+	"github.com/telltale-dev/telltale/internal/secret"
+	"github.com/telltale-dev/telltale/internal/store"
+)
+
+// Kinds of integration.
+const (
+	KindWebhook = "webhook"
+	KindSlack   = "slack"
+)
+
+// Slack modes.
+const (
+	SlackBot     = "bot"     // chat.postMessage with a bot token
+	SlackWebhook = "webhook" // an incoming webhook URL
+)
+
+// Event kinds (the outbox topic).
+const (
+	TopicAlertRaised = "alert.raised"
+	TopicTest        = "test"
+)
+
+// DefaultSlackAPI is Slack's Web API base.
+const DefaultSlackAPI = "https://slack.com/api"
+
+// ErrInvalid is wrapped by errors about what an admin entered.
+var ErrInvalid = errors.New("invalid")
+
+// Settings are an integration's non-secret settings.
+type Settings struct {
+	URL     string `json:"url,omitempty"`      // webhook: where to POST
+	Mode    string `json:"mode,omitempty"`     // slack: bot or webhook
+	Channel string `json:"channel,omitempty"`  // slack bot: the channel id (C0123ABCDEF) or name
+	APIBase string `json:"api_base,omitempty"` // slack bot: the Web API base (default DefaultSlackAPI)
+}
+
+// Secrets are an integration's secrets, sealed at rest and never returned.
+type Secrets struct {
+	SigningSecret string `json:"signing_secret,omitempty"` // webhook: the HMAC key
+	Token         string `json:"token,omitempty"`          // slack bot: xoxb-...
+	WebhookURL    string `json:"webhook_url,omitempty"`    // slack webhook: the incoming webhook URL (it is a secret)
+}
+
+// names lists which secrets are set, for display.
+func (s Secrets) names() []string {
+	var out []string
+	if s.SigningSecret != "" {
+		out = append(out, "signing_secret")
+	}
+	if s.Token != "" {
+		out = append(out, "token")
+	}
+	if s.WebhookURL != "" {
+		out = append(out, "webhook_url")
+	}
+	return out
+}
+
+// Input is what an admin enters to create or change an integration. A nil Secrets keeps the
+// stored ones.
+type Input struct {
+	Kind     string
+	Name     string
+	Settings Settings
+	Secrets  *Secrets
+}
+
+// View is an integration as shown: its secrets only by name.
+type View struct {
+	store.Integration
+	Config     Settings
+	SecretsSet []string
+}
+
+// Options configure a Service.
+type Options struct {
+	Store   store.Store
+	Keyring *secret.Keyring
+	Clock   clock.Clock  // default clock.Real
+	Log     *slog.Logger // default discard
+	// Guard checks every admin-typed URL, when saved and on every dial; nil: a Guard refusing
+	// loopback and private addresses.
+	Guard *httpx.Guard
+	// Kick wakes the sender (a test delivery, a replay); may be nil.
+	Kick func()
+}
+
+// Service manages integrations and flows and turns raised alerts into deliveries.
+type Service struct {
+	o Options
+}
+
+// New returns a Service.
+func New(o Options) *Service {
+	if o.Clock == nil {
+		o.Clock = clock.Real{}
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if o.Guard == nil {
+		o.Guard = &httpx.Guard{}
+	}
+	return &Service{o: o}
+}
+
+func invalid(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))
+}
+
+func (s *Service) checkURL(ctx context.Context, what, raw string) error {
+	if raw == "" {
+		return invalid("%s is required", what)
+	}
+	if err := s.o.Guard.CheckURLContext(ctx, raw); err != nil {
+		return invalid("%s: %v", what, err)
+	}
+	return nil
+}
+
+// validate checks an integration's settings and secrets.
+func (s *Service) validate(ctx context.Context, kind string, st *Settings, sec Secrets) error {
+	switch kind {
+	case KindWebhook:
+		if err := s.checkURL(ctx, "url", st.URL); err != nil {
+			return err
+		}
+		if len(sec.SigningSecret) < 16 {
+			return invalid("signing_secret must be at least 16 characters")
+		}
+		st.Mode, st.Channel, st.APIBase = "", "", ""
+	case KindSlack:
+		st.URL = ""
+		switch st.Mode {
+		case SlackBot:
+			if st.APIBase == "" {
+				st.APIBase = DefaultSlackAPI
+			}
+			st.APIBase = strings.TrimRight(st.APIBase, "/")
+			if err := s.checkURL(ctx, "api_base", st.APIBase); err != nil {
+				return err
+			}
+			if st.Channel == "" {
+				return invalid("channel is required: the channel id (e.g. C0123ABCDEF) the bot posts to")
+			}
+			if !strings.HasPrefix(sec.Token, "xoxb-") {
+				return invalid("token must be a bot token (xoxb-...)")
+			}
+		case SlackWebhook:
+			st.APIBase, st.Channel = "", ""
+			if err := s.checkURL(ctx, "webhook_url", sec.WebhookURL); err != nil {
+				return err
+			}
+		default:
+			return invalid("mode must be %q or %q", SlackBot, SlackWebhook)
+		}
+	default:
+		return invalid("kind must be %q or %q", KindWebhook, KindSlack)
+	}
+	return nil
+}
+
+func (s *Service) view(i store.Integration) (View, error) {
+	v := View{Integration: i}
+	v.Secrets = nil
+	if len(i.Settings) > 0 {
+		if err := json.Unmarshal(i.Settings, &v.Config); err != nil {
+			return v, fmt.Errorf("integration %d: settings: %w", i.ID, err)
+		}
+	}
+	sec, err := s.secrets(i)
+	if err != nil {
+		return v, err
+	}
+	v.SecretsSet = sec.names()
+	return v, nil
+}
+
+func (s *Service) secrets(i store.Integration) (Secrets, error) {
+	var sec Secrets
+	if len(i.Secrets) == 0 {
+		return sec, nil
+	}
+	b, err := s.o.Keyring.Open(i.Secrets)
+	if err != nil {
+		return sec, fmt.Errorf("integration %d: opening its secrets: %w", i.ID, err)
+	}
+	return sec, json.Unmarshal(b, &sec)
+}
+
+func (s *Service) seal(sec Secrets) ([]byte, error) {
+	b, err := json.Marshal(sec)
+	if err != nil {
+		return nil, err
+	}
+	return s.o.Keyring.Seal(b)
+}
+
+// Create adds an integration, Connected.
+func (s *Service) Create(ctx context.Context, in Input, actor string) (View, error) {
+	in.Name = strings.TrimSpace(in.Name)
+	if in.Name == "" || len(in.Name) > 200 {
+		return View{}, invalid("name is required (at most 200 characters)")
+	}
+	var sec Secrets
+	if in.Secrets != nil {
+		sec = *in.Secrets
+	}
+	if err := s.validate(ctx, in.Kind, &in.Settings, sec); err != nil {
+		return View{}, err
+	}
+	st, _ := json.Marshal(in.Settings)
+	sealed, err := s.seal(sec)
+	if err != nil {
+		return View{}, err
+	}
+	now := s.o.Clock.Now().UTC()
+	i, err := s.o.Store.CreateIntegration(ctx, store.Integration{Kind: in.Kind, Name: in.Name, Settings: st, Secrets: sealed,
+		Status: store.IntegrationConnected, CreatedAt: now, CreatedBy: actor})
+	if err != nil {
+		return View{}, err
+	}
+	return s.view(i)
+}
+
+// Update changes an integration's name, settings and (when given) secrets at version.
+func (s *Service) Update(ctx context.Context, id, version int64, in Input) (View, error) {
+	cur, err := s.o.Store.GetIntegration(ctx, id)
+	if err != nil {
+		return View{}, err
+	}
+	if version != 0 && version != cur.Version {
+		return View{}, fmt.Errorf("integration %d changed since version %d: %w", id, version, store.ErrConflict)
+	}
+	sec, err := s.secrets(cur)
+	if err != nil {
+		return View{}, err
+	}
+	if in.Secrets != nil {
+		sec = *in.Secrets
+	}
+	if in.Name = strings.TrimSpace(in.Name); in.Name == "" {
+		in.Name = cur.Name
+	}
+	if err := s.validate(ctx, cur.Kind, &in.Settings, sec); err != nil {
+		return View{}, err
+	}
+	cur.Name = in.Name
+	cur.Settings, _ = json.Marshal(in.Settings)
+	if cur.Secrets, err = s.seal(sec); err != nil {
+		return View{}, err
+	}
+	cur.UpdatedAt = s.o.Clock.Now().UTC()
+	up, err := s.o.Store.UpdateIntegration(ctx, cur)
+	if err != nil {
+		return View{}, err
+	}
+	return s.view(up)
+}
+
+// Get returns one integration.
+func (s *Service) Get(ctx context.Context, id int64) (View, error) {
+	i, err := s.o.Store.GetIntegration(ctx, id)
+	if err != nil {
+		return View{}, err
+	}
+	return s.view(i)
+}
+
+// List returns every integration.
+func (s *Service) List(ctx context.Context) ([]View, error) {
+	is, err := s.o.Store.ListIntegrations(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]View, 0, len(is))
+	for _, i := range is {
+		v, err := s.view(i)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+// Delete removes an integration and its deliveries.
+func (s *Service) Delete(ctx context.Context, id int64) error {
+	return s.o.Store.DeleteIntegration(ctx, id)
+}
+
+// SetStatus connects (after verifying the credentials, R7.4) or disconnects an integration. A
+// disconnected integration gets no new deliveries and its pending ones fail for good when due.
+func (s *Service) SetStatus(ctx context.Context, id int64, connected bool, verify func(context.Context, store.Integration, Secrets) error) (View, error) {
+	cur, err := s.o.Store.GetIntegration(ctx, id)
+	if err != nil {
+		return View{}, err
+	}
+	cur.Status = store.IntegrationDisconnected
+	if connected {
+		sec, err := s.secrets(cur)
+		if err != nil {
+			return View{}, err
+		}
+		if verify != nil {
+			if err := verify(ctx, cur, sec); err != nil {
+				_ = s.o.Store.SetIntegrationError(ctx, id, err.Error(), s.o.Clock.Now())
+				return View{}, err
+			}
+		}
+		cur.Status, cur.LastError, cur.LastErrorAt = store.IntegrationConnected, "", time.Time{}
+	}
+	cur.UpdatedAt = s.o.Clock.Now().UTC()
+	up, err := s.o.Store.UpdateIntegration(ctx, cur)
+	if err != nil {
+		return View{}, err
+	}
+	return s.view(up)
+}
+
+// Test enqueues a test delivery to the integration and returns it.
+func (s *Service) Test(ctx context.Context, id int64, actor string) (store.OutboxItem, error) {
+	i, err := s.o.Store.GetIntegration(ctx, id)
+	if err != nil {
+		return store.OutboxItem{}, err
+	}
+	now := s.o.Clock.Now().UTC()
+	key := fmt.Sprintf("test/integration/%d/%d", i.ID, now.UnixNano())
+	p := Payload{Event: TopicTest, IdempotencyKey: key, Test: true, Alert: AlertBody{Summary: "Telltale test delivery sent by " + actor,
+		Severity: "low", RuleName: "test", CreatedAt: now}, Events: []EventSummary{}}
+	b, _ := json.Marshal(p)
+	it, err := s.o.Store.EnqueueOutbox(ctx, store.OutboxItem{IntegrationID: i.ID, Subject: "test", Topic: TopicTest, IdempotencyKey: key, Payload: b, NextRunAt: now})
+	if err == nil && s.o.Kick != nil {
+		s.o.Kick()
+	}
+	return it, err
+}
+
+// Replay makes a finished delivery pending again, due now.
+func (s *Service) Replay(ctx context.Context, deliveryID int64) (store.OutboxItem, error) {
+	it, err := s.o.Store.ReplayOutbox(ctx, deliveryID, s.o.Clock.Now())
+	if err == nil && s.o.Kick != nil {
+		s.o.Kick()
+	}
+	return it, err
+}
+
+// ---- flows ----
+
+// FlowInput is what an admin enters for a flow.
+type FlowInput struct {
+	Name           string
+	Enabled        bool
+	MinSeverity    string
+	RuleIDs        []int64
+	Query          string
+	IntegrationIDs []int64
+}
+
+// CreateFlow validates and stores a flow.
+func (s *Service) CreateFlow(ctx context.Context, in FlowInput, actor string) (store.Flow, error) {
+	in.Name = strings.TrimSpace(in.Name)
+	if in.Name == "" || len(in.Name) > 200 {
+		return store.Flow{}, invalid("name is required (at most 200 characters)")
+	}
+	if in.MinSeverity != "" {
+		if sv := event.Severity(in.MinSeverity); !sv.Valid() || sv == event.SeverityNone {
+			return store.Flow{}, invalid("min_severity %q is not one of low, moderate, high, critical", in.MinSeverity)
+		}
+	}
+	if in.Query != "" {
+		if _, err := search.Parse(in.Query, s.o.Clock.Now()); err != nil {
+			return store.Flow{}, invalid("query: %v", err)
+		}
+	}
+	if len(in.IntegrationIDs) == 0 {
+		return store.Flow{}, invalid("a flow needs at least one integration")
+	}
+	for _, id := range in.IntegrationIDs {
+		if _, err := s.o.Store.GetIntegration(ctx, id); errors.Is(err, store.ErrNotFound) {
+			return store.Flow{}, invalid("integration %d does not exist", id)
+		} else if err != nil {
+			return store.Flow{}, err
+		}
+	}
+	for _, id := range in.RuleIDs {
+		if _, err := s.o.Store.GetAlertRule(ctx, id); errors.Is(err, store.ErrNotFound) {
+			return store.Flow{}, invalid("alert rule %d does not exist", id)
+		} else if err != nil {
+			return store.Flow{}, err
+		}
+	}
+	return s.o.Store.CreateFlow(ctx, store.Flow{Name: in.Name, Enabled: in.Enabled, MinSeverity: in.MinSeverity, RuleIDs: in.RuleIDs,
+		Query: in.Query, IntegrationIDs: in.IntegrationIDs, CreatedAt: s.o.Clock.Now().UTC(), CreatedBy: actor})
+}
+
+// TestFlow enqueues a test delivery to each of the flow's integrations.
+func (s *Service) TestFlow(ctx context.Context, id int64, actor string) ([]store.OutboxItem, error) {
+	f, err := s.o.Store.GetFlow(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	var out []store.OutboxItem
+	for _, iid := range f.IntegrationIDs {
+		it, err := s.Test(ctx, iid, actor)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return out, err
+		}
+		out = append(out, it)
+	}
+	return out, nil
+}
+
+// Key is the idempotency key of the delivery of an alert's event to an integration.
+func Key(alertID, integrationID int64, kind string) string {
+	return "alert/" + strconv.FormatInt(alertID, 10) + "/integration/" + strconv.FormatInt(integrationID, 10) + "/" + kind
+}
+
+// Raised is the alert evaluator's hook (alert.Options.Raised): inside the transaction that creates
+// the alerts, it enqueues one delivery per connected integration of each enabled flow the alert
+// matches. A flow whose query no longer parses is skipped and logged, never failing the batch.
+func (s *Service) Raised(ctx context.Context, q store.Queries, alerts []store.Alert) error {
+	flows, err := q.ListFlows(ctx)
+	if err != nil || len(flows) == 0 {
+		return err
+	}
+	integ := map[int64]store.Integration{}
+	now := s.o.Clock.Now().UTC()
+	for _, a := range alerts {
+		var p *Payload
+		var evs []event.FileEvent
+		sent := map[int64]bool{}
+		for _, f := range flows {
+			if !f.Enabled {
+				continue
+			}
+			if p == nil {
+				if evs, err = alertEvents(ctx, q, a.ID); err != nil {
+					return err
+				}
+				p = newPayload(a, evs)
+			}
+			if !s.matches(f, a, evs, now) {
+				continue
+			}
+			for _, iid := range f.IntegrationIDs {
+				if sent[iid] {
+					continue
+				}
+				i, ok := integ[iid]
+				if !ok {
+					if i, err = q.GetIntegration(ctx, iid); errors.Is(err, store.ErrNotFound) {
+						continue
+					} else if err != nil {
+						return err
+					}
+					integ[iid] = i
+				}
+				if i.Status != store.IntegrationConnected {
+					continue
+				}
+				sent[iid] = true
+				p.IdempotencyKey = Key(a.ID, iid, TopicAlertRaised)
+				b, err := json.Marshal(p)
+				if err != nil {
+					return err
+				}
+				if _, err := q.EnqueueOutbox(ctx, store.OutboxItem{IntegrationID: iid, Subject: "alert/" + strconv.FormatInt(a.ID, 10),
+					Topic: TopicAlertRaised, IdempotencyKey: p.IdempotencyKey, Payload: b, NextRunAt: now}); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// matches reports whether the flow's filter accepts the alert: severity at least MinSeverity, rule
+// among RuleIDs, and Query accepting one of its events (the first 100).
+func (s *Service) matches(f store.Flow, a store.Alert, evs []event.FileEvent, now time.Time) bool {
+	if f.MinSeverity != "" && event.Severity(a.Severity).Rank() < event.Severity(f.MinSeverity).Rank() {
+		return false
+	}
+	if len(f.RuleIDs) > 0 && !slices.Contains(f.RuleIDs, a.RuleID) {
+		return false
+	}
+	if f.Query == "" {
+		return true
+	}
+	q, err := search.Parse(f.Query, now)
+	if err != nil {
+		s.o.Log.Warn("integration: a flow's query does not parse; the flow is skipped", "flow", f.ID, "err", err)
+		return false
+	}
+	for i := range evs {
+		if search.Match(q, &evs[i]) {
+			return true
+		}
+	}
+	return false
+}
+
+// maxPayloadEvents bounds the events a payload and a flow's query look at.
+const maxPayloadEvents = 100
+
+func alertEvents(ctx context.Context, q store.Queries, alertID int64) ([]event.FileEvent, error) {
+	ids, err := q.ListAlertEventIDs(ctx, alertID, 0, maxPayloadEvents)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]event.FileEvent, 0, len(ids))
+	for _, id := range ids {
+		e, err := q.GetEvent(ctx, id)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// hostOf is the host of a URL, for messages.
+func hostOf(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "?"
+	}
+	return u.Host
+}
