@@ -106,6 +106,8 @@ func (s *Server) routes() []Route {
 	rs = append(rs, s.settingRoutes()...)
 	rs = append(rs, s.alertRoutes()...)
 	rs = append(rs, s.watchlistRoutes()...)
+	rs = append(rs, s.caseRoutes()...)
+	rs = append(rs, s.personRoutes()...)
 	rs = append(rs, s.userRoutes()...)
 	rs = append(rs, s.auditRoutes()...)
 	return rs

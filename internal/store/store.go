@@ -851,6 +851,8 @@ type WatchlistQueries interface {
 	RemoveWatchlistMembers(ctx context.Context, watchlistID int64, emails []string) (int64, error)
 	// ListWatchlistMembers returns the watchlist's members by address after afterEmail, at most limit (<= 0: 1000).
 	ListWatchlistMembers(ctx context.Context, watchlistID int64, afterEmail string, limit int) ([]WatchlistMember, error)
+	// ListPersonMemberships returns the person's rows on every watchlist they are on, by watchlist id.
+	ListPersonMemberships(ctx context.Context, email string) ([]WatchlistMember, error)
 	// ListWatchlistMemberships returns every membership of every watchlist (for caches).
 	ListWatchlistMemberships(ctx context.Context) ([]WatchlistMembership, error)
 	// WatchlistRevision returns a number that changes whenever a watchlist or a membership does.
