@@ -764,7 +764,7 @@ type PersonRisk struct {
 	WindowDays int             `json:"window_days"`
 	Score      int64           `json:"score"`
 	Events     int64           `json:"events"` // events that scored above 0
-	Trend      []PersonRiskDay `json:"trend"` // oldest first, days without scored events left out
+	Trend      []PersonRiskDay `json:"trend"`  // oldest first, days without scored events left out
 }
 
 // PersonWatchlist is a watchlist a person is on.
