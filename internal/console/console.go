@@ -188,6 +188,15 @@ func (c *Console) pageTable() []Page {
 		{"POST /watchlists/{id}/remove", an, c.removeMember},
 		{"POST /watchlists/{id}/upload", an, c.uploadMembers},
 
+		{"GET /people/{email}", ro, c.personPage},
+		{"GET /people/{email}/exposure.csv", ro, c.personExposureCSV},
+		{"GET /cases", ro, c.casesPage},
+		{"POST /cases", an, c.createCase},
+		{"GET /cases/{id}", ro, c.casePage},
+		{"POST /cases/{id}", an, c.updateCase},
+		{"POST /cases/{id}/items", an, c.addToCase},
+		{"POST /cases/{id}/export", an, c.exportCase},
+
 		{"GET /health", ro, c.healthPage},
 		{"GET /audit", ad, c.auditPage},
 	}
