@@ -19,25 +19,37 @@ func day(t time.Time) int64 { return t.UTC().Unix() / 86400 }
 // the transaction that stores them: one statement per person and day of the page, none for a page
 // without scored events.
 func (q *Queries) addPersonRisk(ctx context.Context, evs []*event.FileEvent) error {
-	type key struct {
-		email string
-		day   int64
-	}
-	sums := map[key][2]int64{}
+	sums := riskSums{}
 	for _, e := range evs {
-		if e.Risk.Score <= 0 || e.User.Email == "" {
-			continue
+		sums.add(e, 1)
+	}
+	return q.writePersonRisk(ctx, sums)
+}
+
+type riskKey struct {
+	email string
+	day   int64
+}
+
+// riskSums are changes of person_risk rows: score and events.
+type riskSums map[riskKey][2]int64
+
+// add counts e's score (sign -1: takes it back) when it has a score and an actor.
+func (s riskSums) add(e *event.FileEvent, sign int64) {
+	if e.Risk.Score <= 0 || e.User.Email == "" {
+		return
+	}
+	k := riskKey{strings.ToLower(e.User.Email), day(e.Timestamp)}
+	v := s[k]
+	s[k] = [2]int64{v[0] + sign*int64(e.Risk.Score), v[1] + sign}
+}
+
+func (q *Queries) writePersonRisk(ctx context.Context, sums riskSums) error {
+	keys := make([]riskKey, 0, len(sums))
+	for k, v := range sums {
+		if v != [2]int64{} {
+			keys = append(keys, k)
 		}
-		k := key{strings.ToLower(e.User.Email), day(e.Timestamp)}
-		v := sums[k]
-		sums[k] = [2]int64{v[0] + int64(e.Risk.Score), v[1] + 1}
-	}
-	if len(sums) == 0 {
-		return nil
-	}
-	keys := make([]key, 0, len(sums))
-	for k := range sums {
-		keys = append(keys, k)
 	}
 	sort.Slice(keys, func(i, j int) bool { // one order for every writer: no deadlock on PostgreSQL
 		if keys[i].email != keys[j].email {
@@ -50,7 +62,7 @@ func (q *Queries) addPersonRisk(ctx context.Context, evs []*event.FileEvent) err
 		if _, err := q.w.ExecContext(ctx, q.d.q(`INSERT INTO person_risk (email, day, score, events) VALUES (?, ?, ?, ?)
 ON CONFLICT (email, day) DO UPDATE SET score = person_risk.score + excluded.score, events = person_risk.events + excluded.events`),
 			k.email, k.day, v[0], v[1]); err != nil {
-			return q.wrap("insert events: person risk", err)
+			return q.wrap("person risk", err)
 		}
 	}
 	return nil

@@ -150,7 +150,8 @@ func testLegalHold(t *testing.T, s store.Store) {
 }
 
 // testPersonRisk: InsertEvents adds each inserted event's score to its actor's day (lower case,
-// by time observed); duplicates, unscored events and events without an actor add nothing.
+// by time observed); duplicates, unscored events and events without an actor add nothing; a
+// rewritten event (a merge) moves its score; a rolled back transaction leaves no score.
 func testPersonRisk(t *testing.T, s store.Store) {
 	c := mkConn(t, s, "c")
 	d1 := time.Date(2026, 12, 1, 23, 0, 0, 0, time.UTC)
@@ -172,6 +173,18 @@ func testPersonRisk(t *testing.T, s store.Store) {
 	if got := ok(s.PersonRiskDays(ctx, "bob@corp.example", d2))(t); len(got) != 1 || got[0].Score != 8 {
 		t.Errorf("since the second day %+v", got)
 	}
+	// A merge rewrites an event (UpdateEvent): its old score leaves its old actor's day, the new
+	// one counts.
+	first := mk("1", d1, "bob@corp.example", 4)
+	first.Event.ID = ok(s.ListEvents(ctx, store.EventFilter{Limit: 1}))(t)[0].Event.ID
+	first.Risk.Score, first.User.Email = 1, "carol@corp.example"
+	noErr(t, s.UpdateEvent(ctx, first))
+	if got := ok(s.PersonRiskDays(ctx, "bob@corp.example", d1))(t); got[0].Score != 3 || got[0].Events != 1 {
+		t.Errorf("bob's first day after the merge %+v, want score 3 of 1 event", got[0])
+	}
+	if got := ok(s.PersonRiskDays(ctx, "carol@corp.example", d1))(t); len(got) != 1 || got[0].Score != 3 || got[0].Events != 2 {
+		t.Errorf("carol's days after the merge %+v, want score 3 of 2 events", got)
+	}
 	// A transaction that fails stores neither the events nor their scores.
 	err := s.InTx(ctx, func(q store.Queries) error {
 		if _, err := q.InsertEvents(ctx, []*event.FileEvent{mk("8", d1, "carol@corp.example", 5)}, false); err != nil {
@@ -182,7 +195,7 @@ func testPersonRisk(t *testing.T, s store.Store) {
 	if err == nil {
 		t.Fatal("the transaction did not fail")
 	}
-	if got := ok(s.PersonRiskDays(ctx, "carol@corp.example", d1))(t); len(got) != 1 || got[0].Score != 2 {
+	if got := ok(s.PersonRiskDays(ctx, "carol@corp.example", d1))(t); len(got) != 1 || got[0].Score != 3 {
 		t.Errorf("carol's days after a rollback %+v", got)
 	}
 }
