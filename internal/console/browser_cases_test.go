@@ -20,7 +20,8 @@ import (
 // score and trend, departure exposure (the file shared by public link now, not the one unshared
 // since), alerts and recent events; open a case gathering the person and the alert with a legal
 // hold, see its people, alerts and events, close it with a note and see the history; the person's
-// page then lists the case. Every page passes axe-core.
+// page then lists the case; an alert opens a new case with itself and its person. Every page
+// passes axe-core.
 func TestBrowserPersonAndCases(t *testing.T) {
 	t.Parallel()
 	if testing.Short() && !browserRequired() {
@@ -126,6 +127,13 @@ func TestBrowserPersonAndCases(t *testing.T) {
 	}
 	u.do(chromedp.Click(chromedp.CSS(`#case-people a`)))
 	u.waitText("#person-cases", "Bob leaves", 10*time.Second)
+
+	u.step = "a case from an alert"
+	u.open("/alerts/" + strconv.FormatInt(a.ID, 10))
+	u.do(chromedp.Click(chromedp.CSS(`#to-case button`)))
+	u.waitText(".flash", "opened with alert", 10*time.Second)
+	u.waitText("h1", "Manual review", time.Second)
+	u.waitText("#case-people", "bob@corp.example", time.Second)
 	u.checkClean()
 }
 

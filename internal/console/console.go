@@ -175,6 +175,7 @@ func (c *Console) pageTable() []Page {
 		{"POST /alerts/bulk", an, c.bulkAlerts},
 		{"GET /alerts/{id}", ro, c.alertPage},
 		{"POST /alerts/{id}", an, c.updateAlert},
+		{"POST /alerts/{id}/case", an, c.alertToCase},
 		{"GET /rules", ro, c.rulesPage},
 		{"GET /rules/new", ad, c.newRulePage},
 		{"POST /rules", ad, c.saveRule},

@@ -196,3 +196,35 @@ func atoi64(s string) int64 {
 	}
 	return n
 }
+
+// alertToCase adds the alert and its person to the case named in the form, or opens a new case
+// with them when none is named.
+func (c *Console) alertToCase(w http.ResponseWriter, r *http.Request, s *session) {
+	id := r.PathValue("id")
+	var a client.AlertDetails
+	if err := c.call(r, s, "GET", "/api/v1/alerts/"+url.PathEscape(id), nil, &a); err != nil {
+		c.showAlert(w, r, s, statusOf(err), err)
+		return
+	}
+	items := client.CaseItemsInput{AlertIDs: []string{a.Alert.ID}}
+	if a.Alert.Person != "" {
+		items.People = []string{a.Alert.Person}
+	}
+	caseID := strings.TrimSpace(r.PostFormValue("case"))
+	if caseID == "" {
+		var out client.Case
+		in := client.CaseInput{Title: "Alert " + a.Alert.ID + ": " + a.Alert.RuleName, CaseItemsInput: items}
+		if err := c.call(r, s, "POST", "/api/v1/cases", in, &out); err != nil {
+			c.showAlert(w, r, s, statusOf(err), err)
+			return
+		}
+		c.redirect(w, r, "/cases/"+out.ID, "Case "+out.ID+" opened with alert "+a.Alert.ID+".")
+		return
+	}
+	var out client.CaseItemsAdded
+	if err := c.call(r, s, "POST", "/api/v1/cases/"+url.PathEscape(caseID)+"/items", items, &out); err != nil {
+		c.showAlert(w, r, s, statusOf(err), err)
+		return
+	}
+	c.redirect(w, r, "/cases/"+url.PathEscape(caseID), "Alert "+a.Alert.ID+" added to the case.")
+}
