@@ -620,3 +620,12 @@ func (c *Client) Exposure(ctx context.Context, email, after string, limit int) (
 	var out Exposure
 	return out, c.json(ctx, "GET", "/api/v1/people/"+url.PathEscape(email)+"/exposure?"+v.Encode(), nil, &out)
 }
+
+// ExposureCSV streams every file the person owns that is shared now, as CSV.
+func (c *Client) ExposureCSV(ctx context.Context, email string) (io.ReadCloser, error) {
+	resp, err := c.stream(ctx, "GET", "/api/v1/people/"+url.PathEscape(email)+"/exposure.csv", nil, "", 0, false)
+	if err != nil {
+		return nil, err
+	}
+	return resp.Body, nil
+}

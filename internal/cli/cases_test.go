@@ -77,3 +77,34 @@ func TestCasesCommands(t *testing.T) {
 		t.Errorf("export over an existing file: %d %s", code, errs)
 	}
 }
+
+// TestPeopleCommands: show prints the rolling score and the watchlists; exposure prints the CSV of
+// the files shared now.
+func TestPeopleCommands(t *testing.T) {
+	a, url := startServer(t)
+	ctx := context.Background()
+	c, err := a.Store.CreateConnection(ctx, store.Connection{Name: "Box", Service: "box", ServiceType: "cloud", Status: "monitoring", ScopeKind: "all"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := storetest.Event(c.ID, "1", time.Now())
+	e.Event.Action, e.File.ID, e.Risk.Score = event.ActionShared, "f1", 7
+	e.Sharing = event.Sharing{LinkScope: event.LinkAnyone, Exposure: []event.Exposure{event.ExposurePublicLink}}
+	if _, err := a.Store.InsertEvents(ctx, []*event.FileEvent{e}, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Store.UpsertFiles(ctx, []store.File{{ConnectionID: c.ID, VendorID: "f1", Name: "plan.xlsx", Owner: "alice@corp.example"}}); err != nil {
+		t.Fatal(err)
+	}
+	if out, errs, code := run(t, url, "", "watchlists", "add", "departing_employee", "alice@corp.example", "--departure-date", "2026-12-31"); code != 0 {
+		t.Fatalf("watchlist: %d %s %s", code, out, errs)
+	}
+	out, errs, code := run(t, url, "", "people", "show", "alice@corp.example")
+	if code != 0 || !strings.Contains(out, "7 (1 scored events in 30 days)") || !strings.Contains(out, "departing_employee, leaving 2026-12-31") {
+		t.Fatalf("show: %d %s %s", code, out, errs)
+	}
+	out, errs, code = run(t, url, "", "people", "exposure", "alice@corp.example")
+	if code != 0 || !strings.HasPrefix(out, "owner,") || !strings.Contains(out, "plan.xlsx") || !strings.Contains(out, "public_link") {
+		t.Fatalf("exposure: %d %s %s", code, out, errs)
+	}
+}
