@@ -608,3 +608,92 @@ func (c *Client) TestFlow(ctx context.Context, flowID string) (DeliveryList, err
 	var out DeliveryList
 	return out, c.json(ctx, "POST", "/api/v1/flows/"+id(flowID)+"/test", nil, &out)
 }
+
+// CaseQuery selects cases to list.
+type CaseQuery struct {
+	States   []string
+	Person   string
+	Alert    string
+	Assignee string
+	Before   string
+	Limit    int
+}
+
+// Cases lists a page of cases, newest first.
+func (c *Client) Cases(ctx context.Context, q CaseQuery) (CaseList, error) {
+	v := url.Values{}
+	if len(q.States) > 0 {
+		v.Set("state", strings.Join(q.States, ","))
+	}
+	for k, x := range map[string]string{"person": q.Person, "alert": q.Alert, "assignee": q.Assignee, "before": q.Before} {
+		if x != "" {
+			v.Set(k, x)
+		}
+	}
+	if q.Limit > 0 {
+		v.Set("limit", strconv.Itoa(q.Limit))
+	}
+	var out CaseList
+	return out, c.json(ctx, "GET", "/api/v1/cases?"+v.Encode(), nil, &out)
+}
+
+// CreateCase opens a case.
+func (c *Client) CreateCase(ctx context.Context, in CaseInput) (Case, error) {
+	var out Case
+	return out, c.json(ctx, "POST", "/api/v1/cases", in, &out)
+}
+
+// Case reads a case with its people, alerts, first events and history.
+func (c *Client) Case(ctx context.Context, caseID string) (CaseDetails, error) {
+	var out CaseDetails
+	return out, c.json(ctx, "GET", "/api/v1/cases/"+id(caseID), nil, &out)
+}
+
+// UpdateCase changes a case.
+func (c *Client) UpdateCase(ctx context.Context, caseID string, u CaseUpdate) (Case, error) {
+	var out Case
+	return out, c.json(ctx, "PATCH", "/api/v1/cases/"+id(caseID), u, &out)
+}
+
+// AddToCase adds people, alerts and events to a case.
+func (c *Client) AddToCase(ctx context.Context, caseID string, in CaseItemsInput) (CaseItemsAdded, error) {
+	var out CaseItemsAdded
+	return out, c.json(ctx, "POST", "/api/v1/cases/"+id(caseID)+"/items", in, &out)
+}
+
+// ExportCase streams a case's zip archive.
+func (c *Client) ExportCase(ctx context.Context, caseID string) (io.ReadCloser, error) {
+	resp, err := c.stream(ctx, "POST", "/api/v1/cases/"+id(caseID)+"/export", nil, "", 0, false)
+	if err != nil {
+		return nil, err
+	}
+	return resp.Body, nil
+}
+
+// Person reads a person's page: watchlists, rolling risk, alerts, cases and recent events.
+func (c *Client) Person(ctx context.Context, email string) (Person, error) {
+	var out Person
+	return out, c.json(ctx, "GET", "/api/v1/people/"+url.PathEscape(email), nil, &out)
+}
+
+// Exposure reads a page of what the person owns that is shared now.
+func (c *Client) Exposure(ctx context.Context, email, after string, limit int) (Exposure, error) {
+	v := url.Values{}
+	if after != "" {
+		v.Set("after", after)
+	}
+	if limit > 0 {
+		v.Set("limit", strconv.Itoa(limit))
+	}
+	var out Exposure
+	return out, c.json(ctx, "GET", "/api/v1/people/"+url.PathEscape(email)+"/exposure?"+v.Encode(), nil, &out)
+}
+
+// ExposureCSV streams every file the person owns that is shared now, as CSV.
+func (c *Client) ExposureCSV(ctx context.Context, email string) (io.ReadCloser, error) {
+	resp, err := c.stream(ctx, "GET", "/api/v1/people/"+url.PathEscape(email)+"/exposure.csv", nil, "", 0, false)
+	if err != nil {
+		return nil, err
+	}
+	return resp.Body, nil
+}

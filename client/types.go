@@ -756,3 +756,159 @@ type FlowInput struct {
 type FlowList struct {
 	Items []Flow `json:"items"`
 }
+
+// Case gathers people, alerts and events for an investigation (R6.4, docs/CASES.md).
+type Case struct {
+	ID          string    `json:"id"`
+	Title       string    `json:"title"`
+	Description string    `json:"description,omitempty"`
+	State       string    `json:"state"` // open, closed, archived
+	Assignee    string    `json:"assignee,omitempty"`
+	LegalHold   bool      `json:"legal_hold"` // the case's events are kept past retention
+	People      int64     `json:"people"`
+	Alerts      int64     `json:"alerts"`
+	Events      int64     `json:"events"` // events added directly (its alerts' events come on top)
+	CreatedAt   time.Time `json:"created_at"`
+	CreatedBy   string    `json:"created_by,omitempty"`
+	UpdatedAt   time.Time `json:"updated_at"`
+	Version     int64     `json:"version"`
+}
+
+// CaseList is a page of cases, newest first.
+type CaseList struct {
+	Items []Case `json:"items"`
+	Next  string `json:"next,omitempty"` // pass as before= for the next page
+}
+
+// CaseInput creates a case, with what it gathers from the start.
+type CaseInput struct {
+	Title       string `json:"title"`
+	Description string `json:"description,omitempty"`
+	Assignee    string `json:"assignee,omitempty"`
+	LegalHold   bool   `json:"legal_hold,omitempty"`
+	CaseItemsInput
+}
+
+// CaseItemsInput adds people (addresses), alerts and events (ids) to a case: up to 1,000 in all per call.
+type CaseItemsInput struct {
+	People   []string `json:"people,omitempty"`
+	AlertIDs []string `json:"alert_ids,omitempty"`
+	EventIDs []string `json:"event_ids,omitempty"`
+}
+
+// CaseItemsAdded is what a call added (items the case held already are left out).
+type CaseItemsAdded struct {
+	People   []string `json:"people"`
+	AlertIDs []string `json:"alert_ids"`
+	EventIDs []string `json:"event_ids"`
+}
+
+// CaseUpdate changes a case; fields left out are kept. Version (when not 0) must be the stored one.
+// Lifting a legal hold needs the admin role.
+type CaseUpdate struct {
+	Title       *string `json:"title,omitempty"`
+	Description *string `json:"description,omitempty"`
+	State       *string `json:"state,omitempty"`
+	Assignee    *string `json:"assignee,omitempty"`
+	LegalHold   *bool   `json:"legal_hold,omitempty"`
+	Note        string  `json:"note,omitempty"`
+	Version     int64   `json:"version,omitempty"`
+}
+
+// CaseChange is one line of a case's history.
+type CaseChange struct {
+	At    time.Time `json:"at"`
+	Actor string    `json:"actor"`
+	Field string    `json:"field"` // created, title, description, state, assignee, legal_hold, people, alerts, events, note
+	From  string    `json:"from,omitempty"`
+	To    string    `json:"to,omitempty"`
+	Note  string    `json:"note,omitempty"`
+}
+
+// CaseDetails is a case with its people, alerts, first events and history.
+type CaseDetails struct {
+	Case    Case         `json:"case"`
+	People  []string     `json:"people"`
+	Alerts  []Alert      `json:"alerts"`
+	Events  AlertEvents  `json:"events"` // its events (added and of its alerts) in id order
+	History []CaseChange `json:"history"`
+}
+
+// CaseManifest is manifest.json of a case export: every other file of the archive with its SHA-256.
+type CaseManifest struct {
+	Case       string             `json:"case"`
+	ExportedAt time.Time          `json:"exported_at"`
+	ExportedBy string             `json:"exported_by"`
+	Events     int64              `json:"events"`            // events written to events.csv and events.json
+	Missing    []string           `json:"missing,omitempty"` // ids of the case's events no longer stored
+	Files      []CaseManifestFile `json:"files"`
+}
+
+// CaseManifestFile is one file of a case export.
+type CaseManifestFile struct {
+	Name   string `json:"name"`
+	Bytes  int64  `json:"bytes"`
+	SHA256 string `json:"sha256"`
+}
+
+// PersonRiskDay is the risk of a person's scored events observed on one UTC day.
+type PersonRiskDay struct {
+	Day    string `json:"day"` // YYYY-MM-DD
+	Score  int64  `json:"score"`
+	Events int64  `json:"events"`
+}
+
+// PersonRisk is a person's rolling risk score: the sum of the scores of their events observed in
+// the last WindowDays days (today included), with the days that make it up.
+type PersonRisk struct {
+	WindowDays int             `json:"window_days"`
+	Score      int64           `json:"score"`
+	Events     int64           `json:"events"` // events that scored above 0
+	Trend      []PersonRiskDay `json:"trend"`  // oldest first, days without scored events left out
+}
+
+// PersonWatchlist is a watchlist a person is on.
+type PersonWatchlist struct {
+	ID            string `json:"id"`
+	Type          string `json:"type"`
+	Name          string `json:"name"`
+	DepartureDate string `json:"departure_date,omitempty"`
+	Notes         string `json:"notes,omitempty"`
+}
+
+// Person is what Telltale knows of a person: watchlists, risk, alerts, cases and recent events.
+type Person struct {
+	Email        string            `json:"email"`
+	Watchlists   []PersonWatchlist `json:"watchlists"`
+	Departing    bool              `json:"departing"` // on the departing_employee watchlist
+	Risk         PersonRisk        `json:"risk"`
+	Alerts       []Alert           `json:"alerts"`        // newest first, at most 20
+	Cases        []Case            `json:"cases"`         // newest first, at most 20
+	RecentEvents []json.RawMessage `json:"recent_events"` // newest first (time observed), at most 20
+}
+
+// ExposedFile is a file a person owns that is shared now, by its latest sharing state.
+type ExposedFile struct {
+	Connection   string    `json:"connection"`
+	ConnectionID string    `json:"connection_id"`
+	FileID       string    `json:"file_id"`
+	Name         string    `json:"name"`
+	Path         string    `json:"path,omitempty"`
+	Size         int64     `json:"size,omitempty"`
+	Exposure     []string  `json:"exposure"`
+	LinkScope    string    `json:"link_scope,omitempty"`
+	SharedWith   []string  `json:"shared_with,omitempty"`
+	SharedBy     string    `json:"shared_by,omitempty"` // the actor of the sharing event
+	SharedAt     time.Time `json:"shared_at"`           // the sharing event's time observed
+	EventID      string    `json:"event_id"`
+}
+
+// Exposure is one page of what a person owns that is shared now by public link or with people
+// outside the trusted domains (departure exposure, docs/CASES.md).
+type Exposure struct {
+	Email         string        `json:"email"`
+	Departing     bool          `json:"departing"`
+	DepartureDate string        `json:"departure_date,omitempty"`
+	Items         []ExposedFile `json:"items"`
+	Next          string        `json:"next,omitempty"` // pass as after= for the next page
+}

@@ -114,6 +114,8 @@ func (s *Server) routes() []Route {
 	rs = append(rs, s.alertRoutes()...)
 	rs = append(rs, s.watchlistRoutes()...)
 	rs = append(rs, s.integrationRoutes()...)
+	rs = append(rs, s.caseRoutes()...)
+	rs = append(rs, s.personRoutes()...)
 	rs = append(rs, s.userRoutes()...)
 	rs = append(rs, s.auditRoutes()...)
 	return rs

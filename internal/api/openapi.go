@@ -86,6 +86,8 @@ func content(v any, schemas map[string]any) map[string]any {
 	switch v.(type) {
 	case csvBody:
 		return map[string]any{"text/csv": map[string]any{"schema": map[string]any{"type": "string"}}}
+	case zipBody:
+		return map[string]any{"application/zip": map[string]any{"schema": map[string]any{"type": "string", "format": "binary"}}}
 	case textBody:
 		return map[string]any{"text/plain": map[string]any{"schema": map[string]any{"type": "string"}}}
 	case rawJSON:

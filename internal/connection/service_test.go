@@ -526,3 +526,34 @@ func TestDeleteWaitsForPushRemoval(t *testing.T) {
 		}
 	}
 }
+
+// TestRetentionKeepsLegalHold: retention deletes a connection and its events except those a case on
+// legal hold gathered, which stay readable after their connection is gone.
+func TestRetentionKeepsLegalHold(t *testing.T) {
+	f := newFixture(t, Options{})
+	c := f.create(t, "Box", "box", "")
+	f.fill(t, c.ID, 12)
+	evs, err := f.st.ListEvents(f.ctx, store.EventFilter{ConnectionID: c.ID})
+	if err != nil || len(evs) != 12 {
+		t.Fatalf("events %d %v", len(evs), err)
+	}
+	k, err := f.st.CreateCase(f.ctx, store.Case{Title: "hold", State: store.CaseOpen, LegalHold: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.st.AddCaseItems(f.ctx, k.ID, store.CaseItems{EventIDs: []int64{evs[3].Event.ID, evs[7].Event.ID}}, "ann", time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	f.deauthorized(t, c.ID)
+	f.clk.Advance(91 * 24 * time.Hour)
+	if n, err := f.svc.RunRetention(f.ctx); err != nil || n != 1 {
+		t.Fatalf("retention: %d %v", n, err)
+	}
+	if _, err := f.st.GetConnection(f.ctx, c.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("the connection is still there: %v", err)
+	}
+	left, err := f.st.ListEvents(f.ctx, store.EventFilter{})
+	if err != nil || len(left) != 2 || left[0].Event.ID != evs[3].Event.ID || left[1].Event.ID != evs[7].Event.ID {
+		t.Fatalf("after retention %d events (%v), want the 2 held ones", len(left), err)
+	}
+}

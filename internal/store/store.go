@@ -51,6 +51,9 @@ type Queries interface {
 	DestinationQueries
 	AlertQueries
 	WatchlistQueries
+	CaseQueries
+	PersonRiskQueries
+	ExposureQueries
 	SavedSearchQueries
 	PeopleQueries
 	UserQueries
@@ -109,7 +112,8 @@ type ConnectionQueries interface {
 	UpdateConnection(ctx context.Context, c Connection) (Connection, error)
 	// DeleteConnection removes the connection and everything collected through it: status history,
 	// scope, drives, mailboxes, files, events, cursors, work, hash jobs and outbox rows of the connection.
-	// Callers with large connections first call DeleteConnectionEvents until it returns 0.
+	// Callers with large connections first call DeleteConnectionEvents until it returns 0. Events
+	// a case on legal hold keeps (CaseQueries) stay, without their connection.
 	DeleteConnection(ctx context.Context, id int64) error
 	AppendStatusChange(ctx context.Context, s StatusChange) (StatusChange, error)
 	// ListStatusChanges returns the history oldest first.
@@ -272,7 +276,8 @@ type EventQueries interface {
 	// ReleaseHeld makes a connection's withheld events visible and returns how many. Released
 	// events get new ids; pending hash jobs follow them.
 	ReleaseHeld(ctx context.Context, connectionID int64) (int64, error)
-	// DeleteConnectionEvents deletes up to limit events of the connection and returns how many.
+	// DeleteConnectionEvents deletes up to limit events of the connection and returns how many;
+	// events a case on legal hold keeps (CaseQueries) are not deleted.
 	DeleteConnectionEvents(ctx context.Context, connectionID int64, limit int) (int64, error)
 	// SearchEvents returns one page of the events matching q (the same events search.Match accepts),
 	// sorted by opt.Sort with ties broken by id, after opt.After.
@@ -930,10 +935,131 @@ type WatchlistQueries interface {
 	RemoveWatchlistMembers(ctx context.Context, watchlistID int64, emails []string) (int64, error)
 	// ListWatchlistMembers returns the watchlist's members by address after afterEmail, at most limit (<= 0: 1000).
 	ListWatchlistMembers(ctx context.Context, watchlistID int64, afterEmail string, limit int) ([]WatchlistMember, error)
+	// ListPersonMemberships returns the person's rows on every watchlist they are on, by watchlist id.
+	ListPersonMemberships(ctx context.Context, email string) ([]WatchlistMember, error)
 	// ListWatchlistMemberships returns every membership of every watchlist (for caches).
 	ListWatchlistMemberships(ctx context.Context) ([]WatchlistMembership, error)
 	// WatchlistRevision returns a number that changes whenever a watchlist or a membership does.
 	WatchlistRevision(ctx context.Context) (int64, error)
+}
+
+// ---- cases (issue 16, R6.4, docs/CASES.md) ----
+
+// Case states.
+const (
+	CaseOpen     = "open"
+	CaseClosed   = "closed"
+	CaseArchived = "archived"
+)
+
+// Case gathers people, alerts and events for an investigation.
+type Case struct {
+	ID          int64
+	Title       string
+	Description string
+	State       string // open, closed, archived
+	Assignee    string
+	// LegalHold keeps the case's events (those added and those of its alerts) past retention and
+	// connection deletion.
+	LegalHold bool
+	// Counted when read: the people, alerts and directly added events of the case.
+	People, Alerts, Events int64
+	CreatedAt              time.Time
+	CreatedBy              string
+	UpdatedAt              time.Time
+	Version                int64 // incremented by every change (UpdateCase, AddCaseItems)
+}
+
+// CaseChange is one line of a case's history: created, title, description, state, assignee,
+// legal_hold, people, alerts, events (items added: To lists them) or a note.
+type CaseChange struct {
+	ID     int64
+	CaseID int64
+	At     time.Time
+	Actor  string
+	Field  string
+	From   string
+	To     string
+	Note   string
+}
+
+// CaseItems are what a case gathers.
+type CaseItems struct {
+	People   []string // addresses, lower case
+	AlertIDs []int64
+	EventIDs []int64
+}
+
+// CaseFilter selects cases, newest first.
+type CaseFilter struct {
+	States   []string // empty: every state
+	Person   string   // cases with this person
+	AlertID  int64    // cases with this alert
+	Assignee string
+	BeforeID int64 // keyset paging: cases with ID < BeforeID
+	Limit    int   // <= 0: 100
+}
+
+// CaseQueries keep cases, what they gather and their history.
+type CaseQueries interface {
+	// CreateCase inserts c (Version 1) with a "created" history line by c.CreatedBy.
+	CreateCase(ctx context.Context, c Case) (Case, error)
+	GetCase(ctx context.Context, id int64) (Case, error)
+	ListCases(ctx context.Context, f CaseFilter) ([]Case, error)
+	// UpdateCase writes title, description, state, assignee, legal hold and UpdatedAt if the stored
+	// Version equals c.Version (else ErrConflict; ErrNotFound if absent) and appends changes;
+	// returns the row with Version+1. Lifting the last hold on an event whose connection was
+	// deleted meanwhile deletes the event (retention would have).
+	UpdateCase(ctx context.Context, c Case, changes []CaseChange) (Case, error)
+	// AddCaseItems adds people, alerts and events to the case (those it holds are ignored), with one
+	// history line per kind of item added, and moves its version; it returns what was new.
+	// ErrNotFound when the case is absent.
+	AddCaseItems(ctx context.Context, caseID int64, items CaseItems, actor string, at time.Time) (CaseItems, error)
+	// ListCasePeople returns the case's people by address.
+	ListCasePeople(ctx context.Context, caseID int64) ([]string, error)
+	// ListCaseAlertIDs returns the ids of the case's alerts, ascending.
+	ListCaseAlertIDs(ctx context.Context, caseID int64) ([]int64, error)
+	// ListCaseEventIDs returns, ascending, the ids after afterID of the case's events: those added
+	// and those of its alerts (still stored or not), at most limit (<= 0: 1000).
+	ListCaseEventIDs(ctx context.Context, caseID, afterID int64, limit int) ([]int64, error)
+	// ListCaseChanges returns the case's history oldest first.
+	ListCaseChanges(ctx context.Context, caseID int64) ([]CaseChange, error)
+}
+
+// ---- per-person risk (issue 16, docs/RISK.md) ----
+
+// PersonRiskDay is the risk of a person's scored events observed on one UTC day.
+type PersonRiskDay struct {
+	Day    time.Time // midnight UTC
+	Score  int64     // the sum of the events' scores
+	Events int64     // how many events scored above 0
+}
+
+// PersonRiskQueries read the per-person risk that InsertEvents keeps: every inserted event with a
+// score above 0 and an actor adds its score to its actor's day (UTC, by time observed), in the
+// transaction that stores it.
+type PersonRiskQueries interface {
+	// PersonRiskDays returns the person's days from since (a UTC day) on, oldest first.
+	PersonRiskDays(ctx context.Context, email string, since time.Time) ([]PersonRiskDay, error)
+}
+
+// ---- departure exposure (issue 16, docs/CASES.md) ----
+
+// ExposedFile is a file of the index that is exposed now: its latest sharing state (the latest
+// event of the file that carries one) has one of the exposures asked for.
+type ExposedFile struct {
+	File  File
+	Event event.FileEvent // the latest sharing event of the file
+}
+
+// ExposureQueries answer what a person owns that is shared now.
+type ExposureQueries interface {
+	// ExposedFiles returns, by file id after afterFileID, at most limit (<= 0: 1000) files not
+	// deleted, owned by owner (the file's owner compared in lower case, or, for files without one,
+	// the owner of their user drive), whose latest sharing event (action shared or unshared, or any
+	// event carrying exposure or a link scope; held events excluded) has an exposure bit in mask
+	// (event.ExposureBits).
+	ExposedFiles(ctx context.Context, owner string, mask int, afterFileID int64, limit int) ([]ExposedFile, error)
 }
 
 // ---- people ----

@@ -237,10 +237,13 @@ func (q *Queries) InsertEvents(ctx context.Context, evs []*event.FileEvent, held
 				return q.wrap("insert events: lock", err)
 			}
 		}
+		var inserted []*event.FileEvent
 		if !q.d.LastInsertID {
 			var err error
-			n, err = q.insertChunks(ctx, evs, held, now)
-			return err
+			if n, err = q.insertChunks(ctx, evs, held, now, &inserted); err != nil {
+				return err
+			}
+			return q.addPersonRisk(ctx, inserted)
 		}
 		st, err := q.w.PrepareContext(ctx, q.d.q(InsertEventSQL))
 		if err != nil {
@@ -266,9 +269,10 @@ func (q *Queries) InsertEvents(ctx context.Context, evs []*event.FileEvent, held
 				return q.wrap("insert events", err)
 			}
 			e.Event.ID, e.Event.Inserted = id, now
+			inserted = append(inserted, e)
 			n++
 		}
-		return nil
+		return q.addPersonRisk(ctx, inserted)
 	})
 	if err != nil {
 		for _, e := range evs { // nothing was stored: do not claim otherwise
@@ -298,7 +302,7 @@ func MultiRowInsert(n int, suffix string) string {
 }
 
 // insertChunks inserts in multi-row statements and maps the returned ids back by dedupe key.
-func (q *Queries) insertChunks(ctx context.Context, evs []*event.FileEvent, held bool, now time.Time) (int, error) {
+func (q *Queries) insertChunks(ctx context.Context, evs []*event.FileEvent, held bool, now time.Time, inserted *[]*event.FileEvent) (int, error) {
 	n := 0
 	for start := 0; start < len(evs); start += InsertChunk {
 		part := evs[start:min(start+InsertChunk, len(evs))]
@@ -336,6 +340,7 @@ func (q *Queries) insertChunks(ctx context.Context, evs []*event.FileEvent, held
 			if id, ok := ids[keys[i]]; ok {
 				e.Event.ID, e.Event.Inserted = id, now
 				delete(ids, keys[i]) // a second event with the same key in this chunk was a duplicate
+				*inserted = append(*inserted, e)
 				n++
 			}
 		}
@@ -528,7 +533,8 @@ func (q *Queries) DeleteConnectionEvents(ctx context.Context, connectionID int64
 		if err := q.keepIDFloor(ctx); err != nil {
 			return err
 		}
-		res, err := q.w.ExecContext(ctx, q.d.q(`DELETE FROM file_events WHERE id IN (SELECT id FROM file_events WHERE connection_id = ? ORDER BY id LIMIT ?)`), connectionID, limit)
+		// Events a case on legal hold keeps stay (cases.go).
+		res, err := q.w.ExecContext(ctx, q.d.q(`DELETE FROM file_events WHERE id IN (SELECT id FROM file_events WHERE connection_id = ? AND NOT `+heldEvent+` ORDER BY id LIMIT ?)`), connectionID, limit)
 		if err != nil {
 			return err
 		}

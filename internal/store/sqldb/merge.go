@@ -88,8 +88,21 @@ func (q *Queries) UpdateEvent(ctx context.Context, e *event.FileEvent) error {
 	// row: dedupe, held, observed, inserted, action, observer, connection_id, actor, file_id, file_name,
 	// directory, size, category, owner, md5, sha256, exposure, link_scope, trusted, severity, doc
 	args := append([]any{row[2]}, row[4:]...)
-	res, err := q.w.ExecContext(ctx, q.d.q(`UPDATE file_events SET observed = ?, action = ?, observer = ?, connection_id = ?, actor = ?,
+	return q.inTx(ctx, func(q *Queries) error {
+		// The person risk moves from what the event scored to what it scores now.
+		old, err := scanEvent(q.w.QueryRowContext(ctx, q.d.q(`SELECT `+eventCols+eventFrom+`WHERE e.id = ?`), e.Event.ID))
+		if err != nil {
+			return q.wrap(fmt.Sprintf("update event %d", e.Event.ID), err)
+		}
+		res, err := q.w.ExecContext(ctx, q.d.q(`UPDATE file_events SET observed = ?, action = ?, observer = ?, connection_id = ?, actor = ?,
 file_id = ?, file_name = ?, directory = ?, size = ?, category = ?, owner = ?, md5 = ?, sha256 = ?, exposure = ?, link_scope = ?,
 trusted = ?, severity = ?, doc = ? WHERE id = ?`), append(args, e.Event.ID)...)
-	return affected(res, err, fmt.Sprintf("update event %d", e.Event.ID), q, store.ErrNotFound)
+		if err := affected(res, err, fmt.Sprintf("update event %d", e.Event.ID), q, store.ErrNotFound); err != nil {
+			return err
+		}
+		sums := riskSums{}
+		sums.add(&old, -1)
+		sums.add(e, 1)
+		return q.writePersonRisk(ctx, sums)
+	})
 }

@@ -175,3 +175,24 @@ func (q *Queries) WatchlistRevision(ctx context.Context) (int64, error) {
 	err := q.r.QueryRowContext(ctx, q.d.q(`SELECT n FROM watchlist_revision WHERE name = 'all'`)).Scan(&n)
 	return n, q.wrap("watchlist revision", err)
 }
+
+// ListPersonMemberships implements store.WatchlistQueries.
+func (q *Queries) ListPersonMemberships(ctx context.Context, email string) ([]store.WatchlistMember, error) {
+	rows, err := q.r.QueryContext(ctx, q.d.q(`SELECT watchlist_id, email, departure_date, notes, added_by, added_at FROM watchlist_members
+WHERE email = ? ORDER BY watchlist_id`), strings.ToLower(strings.TrimSpace(email)))
+	if err != nil {
+		return nil, q.wrap("list person memberships", err)
+	}
+	defer rows.Close()
+	var out []store.WatchlistMember
+	for rows.Next() {
+		var m store.WatchlistMember
+		var at int64
+		if err := rows.Scan(&m.WatchlistID, &m.Email, &m.DepartureDate, &m.Notes, &m.AddedBy, &at); err != nil {
+			return nil, q.wrap("list person memberships", err)
+		}
+		m.AddedAt = fromMicros(at)
+		out = append(out, m)
+	}
+	return out, q.wrap("list person memberships", rows.Err())
+}

@@ -58,6 +58,10 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		"AlertRules":       testAlertRules,
 		"Alerts":           testAlerts,
 		"Watchlists":       testWatchlists,
+		"Cases":            testCases,
+		"LegalHold":        testLegalHold,
+		"PersonRisk":       testPersonRisk,
+		"ExposedFiles":     testExposedFiles,
 	}
 	names := make([]string, 0, len(tests))
 	for n := range tests {

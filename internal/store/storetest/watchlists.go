@@ -73,6 +73,9 @@ func testWatchlists(t *testing.T, s store.Store) {
 	if p := ok(s.ListWatchlistMembers(ctx, dep.ID, "alice@corp.example", 1))(t); len(p) != 1 || p[0].Email != "bob@corp.example" {
 		t.Errorf("second page %+v", p)
 	}
+	if pm := ok(s.ListPersonMemberships(ctx, "BOB@corp.example"))(t); len(pm) != 2 || pm[0].WatchlistID != dep.ID || pm[0].DepartureDate != "2027-01-15" || pm[1].WatchlistID != c.ID {
+		t.Errorf("bob's memberships %+v", pm)
+	}
 	if w := ok(s.GetWatchlist(ctx, dep.ID))(t); w.Members != 2 || w.Type != "departing_employee" {
 		t.Errorf("get %+v", w)
 	}

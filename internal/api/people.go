@@ -1,0 +1,221 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/telltale-dev/telltale/client"
+	"github.com/telltale-dev/telltale/internal/auth"
+	"github.com/telltale-dev/telltale/internal/csvsafe"
+	"github.com/telltale-dev/telltale/internal/event"
+	"github.com/telltale-dev/telltale/internal/scope"
+	"github.com/telltale-dev/telltale/internal/search"
+	"github.com/telltale-dev/telltale/internal/store"
+	"github.com/telltale-dev/telltale/internal/watchlist"
+)
+
+// RiskWindowDays is the rolling window of a person's risk score, today included.
+const RiskWindowDays = 30
+
+const personShown = 20 // alerts, cases and recent events on a person's page
+
+// ExposedMask is what departure exposure counts: a public link, or people outside the trusted domains.
+var ExposedMask = event.ExposureBits([]event.Exposure{event.ExposurePublicLink, event.ExposureOutsideTrustedDomain})
+
+func (s *Server) personRoutes() []Route {
+	const tag = "people"
+	return []Route{
+		{Method: "GET", Path: "/api/v1/people/{email}", Need: auth.RoleReadOnly, Tag: tag,
+			Summary: "A person: watchlists, rolling 30-day risk score and its trend, alerts, cases and recent events",
+			Out:     client.Person{}, Handle: s.getPerson},
+		{Method: "GET", Path: "/api/v1/people/{email}/exposure", Need: auth.RoleReadOnly, Tag: tag,
+			Summary: "Departure exposure: the files the person owns that are shared now by public link or with people outside the trusted domains",
+			Out:     client.Exposure{}, Query: []Param{{"after", "the next value of the previous page"}, {"limit", "1 to 1000, default 100"}}, Handle: s.personExposure},
+		{Method: "GET", Path: "/api/v1/people/{email}/exposure.csv", Need: auth.RoleReadOnly, Tag: tag,
+			Summary: "Departure exposure as CSV (every exposed file)", Out: CSV, Handle: s.personExposureCSV},
+	}
+}
+
+func emailParam(r *http.Request) (string, error) {
+	v := strings.TrimSpace(r.PathValue("email"))
+	if why := scope.CheckEmail(v); why != "" {
+		return "", withField(http.StatusBadRequest, "email", "%q %s", clip(v, 200), why)
+	}
+	return strings.ToLower(v), nil
+}
+
+// PersonRiskOf sums the person's days of the rolling window ending on now's UTC day.
+func PersonRiskOf(ctx context.Context, st store.PersonRiskQueries, email string, now time.Time) (client.PersonRisk, error) {
+	today := now.UTC().Truncate(24 * time.Hour)
+	days, err := st.PersonRiskDays(ctx, email, today.AddDate(0, 0, -(RiskWindowDays-1)))
+	out := client.PersonRisk{WindowDays: RiskWindowDays, Trend: []client.PersonRiskDay{}}
+	for _, d := range days {
+		if d.Day.After(today) {
+			continue // observed in the future (a vendor's clock): not in the window yet
+		}
+		out.Score += d.Score
+		out.Events += d.Events
+		out.Trend = append(out.Trend, client.PersonRiskDay{Day: d.Day.Format(time.DateOnly), Score: d.Score, Events: d.Events})
+	}
+	return out, err
+}
+
+func (s *Server) personWatchlists(ctx context.Context, email string) ([]client.PersonWatchlist, bool, string, error) {
+	ms, err := s.store.ListPersonMemberships(ctx, email)
+	out := []client.PersonWatchlist{}
+	if err != nil || len(ms) == 0 {
+		return out, false, "", err
+	}
+	ws, err := s.store.ListWatchlists(ctx)
+	if err != nil {
+		return out, false, "", err
+	}
+	byID := map[int64]store.Watchlist{}
+	for _, w := range ws {
+		byID[w.ID] = w
+	}
+	departing, date := false, ""
+	for _, m := range ms {
+		w := byID[m.WatchlistID]
+		out = append(out, client.PersonWatchlist{ID: strconv.FormatInt(w.ID, 10), Type: w.Type, Name: w.Name, DepartureDate: m.DepartureDate, Notes: m.Notes})
+		if w.Type == watchlist.DepartingEmployee {
+			departing, date = true, m.DepartureDate
+		}
+	}
+	return out, departing, date, nil
+}
+
+func (s *Server) getPerson(r *http.Request, _ auth.Principal) (any, error) {
+	email, err := emailParam(r)
+	if err != nil {
+		return nil, err
+	}
+	ctx := r.Context()
+	out := client.Person{Email: email, Alerts: []client.Alert{}, Cases: []client.Case{}, RecentEvents: []json.RawMessage{}}
+	if out.Watchlists, out.Departing, _, err = s.personWatchlists(ctx, email); err != nil {
+		return nil, err
+	}
+	if out.Risk, err = PersonRiskOf(ctx, s.store, email, s.clock.Now()); err != nil {
+		return nil, err
+	}
+	as, err := s.store.ListAlerts(ctx, store.AlertFilter{Person: email, Limit: personShown})
+	if err != nil {
+		return nil, err
+	}
+	for _, a := range as {
+		out.Alerts = append(out.Alerts, alertWire(a))
+	}
+	cs, err := s.store.ListCases(ctx, store.CaseFilter{Person: email, Limit: personShown})
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range cs {
+		out.Cases = append(out.Cases, caseWire(c))
+	}
+	q, err := search.Parse("actor:"+quote(email), s.clock.Now())
+	if err != nil {
+		return nil, err
+	}
+	evs, err := s.store.SearchEvents(ctx, q, store.SearchOptions{Sort: store.SortObserved, Desc: true, Limit: personShown})
+	if err != nil {
+		return nil, err
+	}
+	for i := range evs {
+		b, err := json.Marshal(&evs[i])
+		if err != nil {
+			return nil, err
+		}
+		out.RecentEvents = append(out.RecentEvents, b)
+	}
+	return out, nil
+}
+
+func exposedWire(x store.ExposedFile) client.ExposedFile {
+	e := &x.Event
+	xs := []string{}
+	for _, v := range e.Sharing.Exposure {
+		xs = append(xs, string(v))
+	}
+	return client.ExposedFile{Connection: e.Event.ConnectionName, ConnectionID: strconv.FormatInt(x.File.ConnectionID, 10), FileID: x.File.VendorID,
+		Name: x.File.Name, Path: x.File.Path, Size: x.File.Size, Exposure: xs, LinkScope: string(e.Sharing.LinkScope), SharedWith: e.Sharing.SharedWith,
+		SharedBy: e.User.Email, SharedAt: e.Timestamp, EventID: strconv.FormatInt(e.Event.ID, 10)}
+}
+
+func (s *Server) personExposure(r *http.Request, _ auth.Principal) (any, error) {
+	email, err := emailParam(r)
+	if err != nil {
+		return nil, err
+	}
+	var after int64
+	if v := r.URL.Query().Get("after"); v != "" {
+		if after, err = strconv.ParseInt(v, 10, 64); err != nil {
+			return nil, invalidField("after", "want the next value of the previous page, got %q", clip(v, 50))
+		}
+	}
+	limit, err := limitParam(r, 100)
+	if err != nil {
+		return nil, err
+	}
+	out := client.Exposure{Email: email, Items: []client.ExposedFile{}}
+	if _, out.Departing, out.DepartureDate, err = s.personWatchlists(r.Context(), email); err != nil {
+		return nil, err
+	}
+	xs, err := s.store.ExposedFiles(r.Context(), email, ExposedMask, after, limit)
+	if err != nil {
+		return nil, err
+	}
+	for _, x := range xs {
+		out.Items = append(out.Items, exposedWire(x))
+	}
+	if len(xs) == limit {
+		out.Next = strconv.FormatInt(xs[len(xs)-1].File.ID, 10)
+	}
+	return out, nil
+}
+
+// ExposureCSVHeader is the header of the departure exposure CSV.
+var ExposureCSVHeader = []string{"owner", "connection", "connection_id", "file_id", "name", "path", "size", "exposure", "link_scope", "shared_with", "shared_by", "shared_at", "event_id"}
+
+// WriteExposureCSV writes every file the person owns that is exposed now as CSV.
+func WriteExposureCSV(ctx context.Context, st store.ExposureQueries, email string, w io.Writer) error {
+	cw := csvsafe.NewWriter(w)
+	if err := cw.Write(ExposureCSVHeader); err != nil {
+		return err
+	}
+	for after := int64(0); ; {
+		xs, err := st.ExposedFiles(ctx, email, ExposedMask, after, 1000)
+		if err != nil {
+			return err
+		}
+		for _, x := range xs {
+			f := exposedWire(x)
+			if err := cw.Write([]string{email, f.Connection, f.ConnectionID, f.FileID, f.Name, f.Path, strconv.FormatInt(f.Size, 10), strings.Join(f.Exposure, ";"),
+				f.LinkScope, strings.Join(f.SharedWith, ";"), f.SharedBy, f.SharedAt.UTC().Format(time.RFC3339), f.EventID}); err != nil {
+				return err
+			}
+		}
+		cw.Flush()
+		if err := cw.Error(); err != nil {
+			return err
+		}
+		if len(xs) < 1000 {
+			return nil
+		}
+		after = xs[len(xs)-1].File.ID
+	}
+}
+
+func (s *Server) personExposureCSV(r *http.Request, _ auth.Principal) (any, error) {
+	email, err := emailParam(r)
+	if err != nil {
+		return nil, err
+	}
+	return rawBody{contentType: "text/csv; charset=utf-8", filename: fmt.Sprintf("exposure-%s.csv", strings.NewReplacer("@", "_at_", "/", "_").Replace(email)),
+		write: func(w io.Writer) error { return WriteExposureCSV(r.Context(), s.store, email, w) }}, nil
+}
