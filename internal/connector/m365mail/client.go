@@ -9,7 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"regexp"
+
 	"strings"
 	"time"
 
@@ -17,6 +17,7 @@ import (
 	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/telltale-dev/telltale/internal/connector"
+	"github.com/telltale-dev/telltale/internal/connector/kit/graphkit"
 	"github.com/telltale-dev/telltale/internal/connector/kit/oauth"
 	"github.com/telltale-dev/telltale/internal/httpx"
 )
@@ -65,33 +66,14 @@ func newGraphClient(hc *httpx.Client, s *session, secret string) *graphClient {
 	return &graphClient{http: hc, s: s, tokens: oauth.ClientCredentials(cfg, oauth.Options{HTTP: hc, Key: keyToken, Clock: s.deps.Clock})}
 }
 
-// graphError is Graph's error answer, {"error":{"code","message"}}, classified by the caller.
-type graphError struct {
-	Status  int
-	Code    string
-	Message string
-	answer  *httpx.StatusError
-}
+// graphError is Graph's error answer (graphkit, shared with the other Microsoft 365 connector).
+type graphError = graphkit.Error
 
-func (e *graphError) Unwrap() error { return e.answer }
-
-func (e *graphError) Error() string {
-	if e.Code == "" {
-		return fmt.Sprintf("graph answered %d", e.Status)
-	}
-	return fmt.Sprintf("graph answered %d %s: %s", e.Status, e.Code, e.Message)
-}
-
-func asGraphError(err error) (*graphError, bool) {
-	var ge *graphError
-	return ge, errors.As(err, &ge)
-}
-
-// isStatus reports whether err is Graph's answer with status code.
-func isStatus(err error, code int) bool {
-	ge, ok := asGraphError(err)
-	return ok && ge.Status == code
-}
+var (
+	asGraphError = graphkit.As
+	isStatus     = graphkit.IsStatus
+	refusedToken = graphkit.RefusedToken
+)
 
 // call is one Graph request: a path ("/users") or a link Graph gave (@odata.nextLink,
 // @odata.deltaLink), for a mailbox (its user id: paced and limited as that mailbox) or the
@@ -273,15 +255,9 @@ func (c *graphClient) classify(err error, key string) error {
 	if !errors.As(err, &se) {
 		return fmt.Errorf("microsoft365_mail: %w", err) // no answer: httpx's own error (a fence, a transport failure, the guard)
 	}
-	ge := &graphError{Status: se.Code, answer: se}
-	var body struct {
-		Error struct {
-			Code    string `json:"code"`
-			Message string `json:"message"`
-		} `json:"error"`
-	}
-	if json.Unmarshal(se.Body, &body) == nil {
-		ge.Code, ge.Message = body.Error.Code, body.Error.Message
+	ge := graphkit.ParseError(se, nil)
+	if err, ok := c.s.app().NoConsent(ge); ok {
+		return err // a token without any consented permission
 	}
 	switch {
 	case se.Code == http.StatusTooManyRequests || (se.Code == http.StatusServiceUnavailable && se.RetryAfter > 0):
@@ -290,64 +266,28 @@ func (c *graphClient) classify(err error, key string) error {
 			wait = time.Minute
 		}
 		return fmt.Errorf("microsoft365_mail: %w", httpx.Throttled(key, c.s.deps.Clock.Now().Add(wait), ge.Error()))
-	case se.Code == http.StatusUnauthorized && strings.Contains(ge.Message, "scp or roles claim"):
-		return fmt.Errorf("%w: Microsoft Graph refused the app's token: it carries no application permission (%s), so admin consent was not given in tenant %s: in the Entra admin center open App registrations > the app (client ID %s) > API permissions, add the Microsoft Graph application permissions %s and click 'Grant admin consent', or have a Global Administrator open %s",
-			connector.ErrPermission, ge, c.s.tenant, c.s.clientID, strings.Join(Permissions, ", "), c.s.adminConsentURL())
 	}
 	return ge
 }
 
-// refusedToken is a Graph token refused twice: ErrAuth.
-func refusedToken(err error) error {
-	if ge, ok := asGraphError(err); ok && ge.Status == http.StatusUnauthorized {
-		return fmt.Errorf("%w: Microsoft Graph refused a fresh access token (%v): check that the app's client secret is current and the app is enabled in the tenant", connector.ErrAuth, ge)
-	}
-	return err
+// app is the connection's Entra ID application, as graphkit words its errors.
+func (s *session) app() graphkit.App {
+	return graphkit.App{Product: "microsoft365_mail", Login: s.login, Tenant: s.tenant, ClientID: s.clientID, Permissions: Permissions}
 }
 
-// denied says which permission is missing when Graph answers 403 (Authorization_RequestDenied
-// for the directory, ErrorAccessDenied for mail).
+// denied says which permission is missing when Graph answers 403.
 func (s *session) denied(err error, need, what string) error {
-	ge, ok := asGraphError(err)
-	if !ok || ge.Status != http.StatusForbidden {
-		return refusedToken(err)
-	}
-	hint := ""
-	if need == PermMailRead {
-		hint = "; if an Exchange application access policy limits the app, the mailbox must be in its scope group"
-	}
-	return fmt.Errorf("%w: Microsoft Graph refused %s (403 %s: %s): grant the Microsoft Graph application permission %s to the app (client ID %s) in the Entra admin center (App registrations > API permissions > Add a permission), then click 'Grant admin consent' (or open %s); a permission added without admin consent is not in the token%s",
-		connector.ErrPermission, what, ge.Code, ge.Message, need, s.clientID, s.adminConsentURL(), hint)
+	return s.app().Denied(err, need, what, accessPolicyHint(need))
 }
 
-var aadsts = regexp.MustCompile(`AADSTS(\d+)`)
+// tokenError says what the admin must fix when Entra ID refuses the token request.
+func (s *session) tokenError(err error) error { return s.app().TokenError(err) }
 
-// tokenError says what the admin must fix when Entra ID refuses the token request (the AADSTS
-// codes of NOTES Corrections 6).
-func (s *session) tokenError(err error) error {
-	var re *oauth.RefusedError
-	if !errors.As(err, &re) {
-		return fmt.Errorf("microsoft365_mail: requesting an access token from %s: %w", s.login, err)
+// accessPolicyHint is the denied error's hint for mail: an Exchange application access policy
+// limits which mailboxes the app reads.
+func accessPolicyHint(need string) string {
+	if need == PermMailRead {
+		return "; if an Exchange application access policy limits the app, the mailbox must be in its scope group"
 	}
-	code := ""
-	if m := aadsts.FindStringSubmatch(re.Description); m != nil {
-		code = m[1]
-	}
-	desc, _, _ := strings.Cut(re.Description, "\r\n") // drop the Trace ID, Correlation ID and Timestamp lines
-	desc = strings.TrimSpace(strings.SplitN(desc, "\n", 2)[0])
-	switch code {
-	case "7000215", "7000222", "7000216":
-		return fmt.Errorf("%w: Entra ID refused the client secret (%s): it is wrong or expired, or the Secret ID was pasted instead of its Value; in the Entra admin center open App registrations > the app (client ID %s) > Certificates & secrets, create a new client secret and paste its Value",
-			connector.ErrAuth, desc, s.clientID)
-	case "700016":
-		return fmt.Errorf("%w: Entra ID does not know application %s in tenant %s (%s): check the Application (client) ID and the Directory (tenant) ID; a multi-tenant app must be consented in this tenant by a Global Administrator: open %s",
-			connector.ErrAuth, s.clientID, s.tenant, desc, s.adminConsentURL())
-	case "90002", "900023":
-		return fmt.Errorf("%w: Entra ID does not know tenant %q (%s): enter the Directory (tenant) ID from the Entra admin center > Identity > Overview (or a verified domain of the tenant)",
-			connector.ErrAuth, s.tenant, desc)
-	case "700023", "7000112", "7000229":
-		return fmt.Errorf("%w: Entra ID refused application %s (%s): the app is disabled or has no service principal in tenant %s; grant admin consent: open %s",
-			connector.ErrAuth, s.clientID, desc, s.tenant, s.adminConsentURL())
-	}
-	return fmt.Errorf("%w: Entra ID refused the token request for application %s in tenant %s: %d %s: %s", connector.ErrAuth, s.clientID, s.tenant, re.Status, re.Code, desc)
+	return ""
 }

@@ -181,5 +181,5 @@ func (s *session) Streams() []connector.StreamSpec { return nil }
 
 // adminConsentURL is where a Global Administrator grants the app's permissions in the tenant.
 func (s *session) adminConsentURL() string {
-	return s.login + "/" + s.tenant + "/adminconsent?client_id=" + s.clientID
+	return s.app().ConsentURL()
 }

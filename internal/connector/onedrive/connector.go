@@ -201,7 +201,7 @@ func (Connector) ReadRecords(r io.Reader, fn func(line int, rec connector.Record
 
 // adminConsentURL is where a Global Administrator grants the app's permissions in the tenant.
 func (s *session) adminConsentURL() string {
-	return s.login + "/" + s.tenant + "/adminconsent?client_id=" + s.clientID
+	return s.app().ConsentURL()
 }
 
 // noAuthOnRedirect drops the Authorization header from a request made by following a redirect:

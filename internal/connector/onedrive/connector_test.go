@@ -347,7 +347,7 @@ func sorted(s []string) []string {
 func isThrottle(err error) bool { return errors.Is(err, httpx.ErrThrottled) }
 
 // TestDocumented: docs/connectors/onedrive.md names every permission, action and AADSTS code the
-// connector handles, and says it is not registered yet.
+// connector handles, and says it is a connection type.
 func TestDocumented(t *testing.T) {
 	b, err := os.ReadFile("../../../docs/connectors/onedrive.md")
 	if err != nil {
@@ -355,7 +355,7 @@ func TestDocumented(t *testing.T) {
 	}
 	doc := string(b)
 	for _, s := range append(slices.Clone(Permissions), "file-created", "file-modified", "file-renamed", "file-moved", "file-deleted",
-		"file-restored", "file-shared", "file-unshared", "AADSTS7000215", "AADSTS700016", "AADSTS90002", "not registered") {
+		"file-restored", "file-shared", "file-unshared", "AADSTS7000215", "AADSTS700016", "AADSTS90002", "a connection type") {
 		if !strings.Contains(doc, s) {
 			t.Errorf("docs/connectors/onedrive.md does not mention %s", s)
 		}
