@@ -394,6 +394,7 @@ func (a *App) Run(ctx context.Context, ln net.Listener) error {
 	if e := srv.Shutdown(httpCtx); e != nil {
 		a.Log.Warn("http shutdown", "err", e)
 	}
+	a.Ingest.WaitWebhooks() // push notifications accepted before the server stopped are acted on
 	if e := a.Store.Close(); e != nil {
 		a.Log.Warn("store close", "err", e)
 	}

@@ -180,7 +180,9 @@ func TestPushSubscriptionLifecycle(t *testing.T) {
 	}
 	deliver := func(body map[string]string, query url.Values) (*connector.Reply, error) {
 		b, _ := json.Marshal(body)
-		return e.ingest.Webhook(ctx, "box", fmt.Sprint(c.ID), http.Header{}, query, bytes.NewReader(b))
+		reply, err := e.ingest.Webhook(ctx, "box", fmt.Sprint(c.ID), http.Header{}, query, bytes.NewReader(b))
+		e.ingest.WaitWebhooks()
+		return reply, err
 	}
 
 	// A validation handshake outside a push round is refused like a forgery (it carries no

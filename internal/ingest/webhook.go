@@ -71,6 +71,9 @@ type webhookGate struct {
 	refused    metrics.Counter // telltale_webhook_refused_total{service,reason}
 	deliveries metrics.Counter // telltale_webhook_deliveries_total{service,result}
 
+	acting chan struct{}  // slots of notifications being acted on (maxActing)
+	wg     sync.WaitGroup // notifications being acted on
+
 	mu        sync.Mutex
 	seen      map[int64]*seenSet
 	lastSweep time.Time
@@ -99,9 +102,10 @@ func newWebhookGate(reg *metrics.Registry) *webhookGate {
 		refused: reg.Counter("telltale_webhook_refused_total",
 			"Vendor push notifications refused, by service and reason (every refusal gets the same answer; the reason is only here and in the debug log).", "service", "reason"),
 		deliveries: reg.Counter("telltale_webhook_deliveries_total",
-			"Vendor push notifications received, by service and result: accepted (collection polls now), duplicate (a replay or retry of an accepted one, acknowledged without effect), refused.", "service", "result"),
-		seen: map[int64]*seenSet{},
-		logs: map[string]*refusalLog{},
+			"Vendor push notifications received, by service and result: accepted (collection polls now), duplicate (a replay or retry of an accepted one, acknowledged without effect), not_acted_on (accepted, but the store could not be told: the next poll collects), refused.", "service", "result"),
+		seen:   map[int64]*seenSet{},
+		logs:   map[string]*refusalLog{},
+		acting: make(chan struct{}, maxActing),
 	}
 }
 
@@ -249,17 +253,42 @@ func (s *Service) Webhook(ctx context.Context, service, id string, header http.H
 		s.log.Debug("push notification already accepted: acknowledged without effect", "service", label, "connection", connID, "delivery", d.ID)
 		return d.Reply, nil
 	}
-	if err := s.actOnDelivery(ctx, connID, d, now); err != nil {
-		s.hooks.forget(connID, d.ID) // not acted on: the vendor's retry must be accepted
-		return nil, err
+	// Queue, then work: the vendor gets its answer now, whatever the store's pace (Graph drops a
+	// notification not answered within 3 seconds, and a slow answer slows its next ones); waking
+	// the streams, which writes to the store, follows. A notification only brings collection
+	// forward: one lost here (queue full, the node stopping) is collected by the next poll.
+	select {
+	case s.hooks.acting <- struct{}{}:
+		s.hooks.wg.Add(1)
+		go func() {
+			defer func() { <-s.hooks.acting; s.hooks.wg.Done() }()
+			actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+			defer cancel()
+			if err := s.actOnDelivery(actx, connID, d, now); err != nil {
+				s.hooks.forget(connID, d.ID) // not acted on: a retry of the vendor's is accepted
+				s.hooks.deliveries.Inc(label, "not_acted_on")
+				s.log.Warn("push notification accepted but not acted on: the next poll collects its activity", "service", label, "connection", connID, "err", err)
+				return
+			}
+			if s.o.Kick != nil {
+				s.o.Kick()
+			}
+		}()
+	default:
+		s.hooks.deliveries.Inc(label, "not_acted_on")
+		s.log.Warn("push notifications arrive faster than they are acted on: this one waits for the next poll", "service", label, "connection", connID)
 	}
 	s.hooks.deliveries.Inc(label, "accepted")
 	s.count(func(st *Stats) { st.WebhooksAccepted++ })
-	if s.o.Kick != nil {
-		s.o.Kick()
-	}
 	return d.Reply, nil
 }
+
+// WaitWebhooks waits until the push notifications accepted so far have been acted on (tests, and
+// a node stopping).
+func (s *Service) WaitWebhooks() { s.hooks.wg.Wait() }
+
+// maxActing bounds the push notifications being acted on at once; past it they wait for the poll.
+const maxActing = 256
 
 // actOnDelivery wakes the streams a delivery concerns, or, for a lifecycle notification, has the
 // subscription renewed (reauthorize) or made again (removed) by the push unit, now. A notice of a

@@ -127,5 +127,6 @@ func TestWebhookRefusalsDoNotFloodTheLog(t *testing.T) {
 // webhook hands a push notification to ingest as the API does (no query), keeping the error.
 func (e *env) webhook(service, id string, h http.Header, body io.Reader) error {
 	_, err := e.ingest.Webhook(ctx, service, id, h, nil, body)
+	e.ingest.WaitWebhooks() // acted on after the answer: wait, as a test looks at the effect
 	return err
 }

@@ -215,6 +215,13 @@ func (e *Env) restart() {
 // Restart simulates a process restart: new sessions, new runner, same database.
 func (e *Env) Restart() { e.restart() }
 
+// SetPublicURL makes url the node's address as the vendor reaches it (push notifications to
+// url + /api/v1/webhooks/{service}/{id}) and restarts the node with it.
+func (e *Env) SetPublicURL(url string) {
+	e.publicURL = url
+	e.restart()
+}
+
 // Settle runs due work until none is due, advancing the clock by a second between rounds so that
 // retries come due, for at most rounds rounds.
 func (e *Env) Settle(rounds int) {
