@@ -193,6 +193,8 @@ func (s *Service) auditSession(ctx context.Context, action string, u store.User,
 // refusal says why a sign-in with a password check result ok is refused, or "" when it is not.
 func refusal(ok bool, u store.User) string {
 	switch {
+	case u.Provider != "":
+		return "signs in through identity provider " + u.Provider
 	case u.ServiceAccount || u.PasswordHash == "":
 		return "service accounts sign in with API tokens only"
 	case !ok:
@@ -335,6 +337,9 @@ func (s *Service) ChangePassword(ctx context.Context, userID int64, oldPassword,
 	if err != nil {
 		return err
 	}
+	if u.Provider != "" {
+		return fmt.Errorf("%w: you sign in through identity provider %s and have no password here", ErrInvalid, u.Provider)
+	}
 	if u.ServiceAccount || u.PasswordHash == "" {
 		return fmt.Errorf("%w: service accounts have no password", ErrInvalid)
 	}
@@ -360,6 +365,9 @@ func (s *Service) SetPassword(ctx context.Context, userID int64, newPassword str
 	}
 	if u.ServiceAccount {
 		return fmt.Errorf("%w: service accounts have no password", ErrInvalid)
+	}
+	if u.Provider != "" {
+		return fmt.Errorf("%w: this user signs in through identity provider %s and has no password here", ErrInvalid, u.Provider)
 	}
 	return s.setPassword(ctx, u, newPassword, true)
 }

@@ -30,10 +30,12 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/telltale-dev/telltale/client"
 	"github.com/telltale-dev/telltale/internal/auth"
 	"github.com/telltale-dev/telltale/internal/clock"
+	"github.com/telltale-dev/telltale/internal/sso"
 )
 
 // CSP is the Content-Security-Policy of every console response: nothing inline, nothing external.
@@ -60,6 +62,10 @@ type Deps struct {
 	// SecureCookies marks cookies Secure even on plain-HTTP requests: set it when a TLS-terminating
 	// proxy serves the console (the app sets it when the public URL is https).
 	SecureCookies bool
+	// SSO signs people in through identity providers; nil: local accounts only.
+	SSO *sso.Manager
+	// SSOSessionTTL is how long a session opened through an identity provider lasts (0: 8 hours).
+	SSOSessionTTL time.Duration
 	// TrustProxy takes the client address from X-Forwarded-For (sign-in throttling and the audit
 	// log), as the API does (config trust-proxy).
 	TrustProxy bool
@@ -121,6 +127,8 @@ func (c *Console) routes() {
 	})))
 	c.mux.HandleFunc("GET /login", c.loginPage)
 	c.mux.HandleFunc("POST /login", c.login)
+	c.mux.HandleFunc("GET /login/sso/{id}", c.ssoStart)
+	c.mux.HandleFunc("GET /login/sso/{id}/callback", c.ssoCallback)
 	c.mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/connections", http.StatusSeeOther) })
 	for _, p := range c.pageTable() {
 		if p.Need == "" {
