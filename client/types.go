@@ -152,13 +152,13 @@ type WorkingHours struct {
 
 // User is someone (or a service account) who signs in to Telltale.
 type User struct {
-	ID                 string    `json:"id"`
-	Username           string    `json:"username"`
-	Name               string    `json:"name,omitempty"`
-	Role               string    `json:"role"`
-	ServiceAccount     bool      `json:"service_account"`
-	Disabled           bool      `json:"disabled"`
-	MustChangePassword bool      `json:"must_change_password"`
+	ID                 string `json:"id"`
+	Username           string `json:"username"`
+	Name               string `json:"name,omitempty"`
+	Role               string `json:"role"`
+	ServiceAccount     bool   `json:"service_account"`
+	Disabled           bool   `json:"disabled"`
+	MustChangePassword bool   `json:"must_change_password"`
 	// Provider is the identity provider the person signs in through; "" for local users and
 	// service accounts. Subject is their id there.
 	Provider string `json:"provider,omitempty"`
