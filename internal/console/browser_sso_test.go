@@ -2,6 +2,9 @@ package console_test
 
 import (
 	"context"
+	"fmt"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -51,4 +54,50 @@ func TestBrowserSSO(t *testing.T) {
 	u.waitText("h1", "Sign in", 10*time.Second)
 	u.waitText("main", `Emulated IdP says you are in the groups "staff", and none of them is mapped to a Telltale role`, 5*time.Second)
 	u.checkPage("login-sso-refused")
+}
+
+// TestBrowserUsersPage: an admin sees each person's provider, role source and last sign-in, and
+// disables an SSO user, who then cannot sign in through the provider.
+func TestBrowserUsersPage(t *testing.T) {
+	t.Parallel()
+	if testing.Short() && !browserRequired() {
+		t.Skip("browser test skipped in -short mode")
+	}
+	chromium := findChromium(t)
+	s := newSSOApp(t)
+	b := newBrowser(t, s.Srv.URL)
+	if resp, _ := s.signIn(b, "/", "ada@corp.example", "ada-pw"); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("sign-in: %d", resp.StatusCode)
+	}
+	ada, err := s.App.Store.GetUserBySubject(context.Background(), "emu", "00u-ada")
+	if err != nil {
+		t.Fatal(err)
+	}
+	row := fmt.Sprintf("#user-%d", ada.ID)
+	u := newUI(t, chromium, s.Srv.URL)
+	u.step = "sign in as the local admin"
+	u.open("/login")
+	u.do(chromedp.SendKeys(chromedp.CSS("#username"), "alice"), chromedp.SendKeys(chromedp.CSS("#password"), adminPassword),
+		chromedp.Click(chromedp.CSS("form.card button[type=submit]")))
+	u.waitText("h1", "Data connections", 10*time.Second)
+	u.step = "users page"
+	u.open("/users")
+	u.waitText("h1", "Users", 10*time.Second)
+	got := u.waitText(row, "ada@corp.example", 5*time.Second)
+	for _, want := range []string{"analyst", "group:tt-analysts", "emu", "active"} {
+		if !strings.Contains(got, want) {
+			u.fatal("ada's row %q lacks %q", got, want)
+		}
+	}
+	if strings.Contains(got, "never") {
+		u.fatal("ada's row %q shows no last sign-in", got)
+	}
+	u.checkPage("users")
+	u.step = "disable"
+	u.do(chromedp.Click(chromedp.CSS(row + " button")))
+	u.waitText(row, "disabled", 10*time.Second)
+	u.checkClean()
+	if resp, page := s.signIn(newBrowser(t, s.Srv.URL), "/", "ada@corp.example", "ada-pw"); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("a disabled SSO user signed in: %d %s", resp.StatusCode, page)
+	}
 }

@@ -29,6 +29,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -198,6 +199,9 @@ func (c *Console) pageTable() []Page {
 
 		{"GET /health", ro, c.healthPage},
 		{"GET /audit", ad, c.auditPage},
+		{"GET /users", ad, c.usersPage},
+		{"POST /users/{id}/disable", ad, c.disableUser},
+		{"POST /users/{id}/enable", ad, c.enableUser},
 	}
 }
 
@@ -222,10 +226,11 @@ type session struct {
 	cookie string
 }
 
-func (s *session) IsAdmin() bool    { return s.Role.Satisfies(auth.RoleAdmin) }
-func (s *session) CanExport() bool  { return s.Role.Satisfies(auth.RoleAnalyst) }
-func (s *session) CSRF() string     { return s.SessionCSRF }
-func (s *session) RoleName() string { return string(s.Role) }
+func (s *session) IsAdmin() bool        { return s.Role.Satisfies(auth.RoleAdmin) }
+func (s *session) CanExport() bool      { return s.Role.Satisfies(auth.RoleAnalyst) }
+func (s *session) CSRF() string         { return s.SessionCSRF }
+func (s *session) RoleName() string     { return string(s.Role) }
+func (s *session) UserIDString() string { return strconv.FormatInt(s.UserID, 10) }
 
 // maxForm bounds a posted form, scope CSV uploads included (the API takes at most 1,000 entries).
 const maxForm = 8 << 20
