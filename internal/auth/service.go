@@ -163,8 +163,7 @@ func (s *Service) Login(ctx context.Context, username, password, clientAddr stri
 		s.st.DeleteSession(ctx, sess.Hash) // a sign-in the audit log does not show does not happen
 		return Principal{}, "", fmt.Errorf("auth: sign in: audit: %w", err)
 	}
-	u.LastSignInAt = now
-	if _, err := s.st.UpdateUser(ctx, u); err != nil {
+	if err := s.st.RecordSignIn(ctx, u.ID, now); err != nil {
 		s.log.Warn("auth: recording the last sign-in failed", "user_id", u.ID, "err", err)
 	}
 	return Principal{UserID: u.ID, Username: u.Username, Role: Role(u.Role), SessionCSRF: sess.CSRF, Via: "session", MustChangePassword: u.MustChangePassword}, cookie, nil

@@ -939,6 +939,8 @@ type UserQueries interface {
 	CreateUser(ctx context.Context, u User) (User, error)
 	GetUser(ctx context.Context, id int64) (User, error)
 	GetUserByUsername(ctx context.Context, username string) (User, error)
+	// RecordSignIn sets a user's last sign-in time and nothing else.
+	RecordSignIn(ctx context.Context, id int64, at time.Time) error
 	// GetUserBySubject finds the user of an identity provider's subject.
 	GetUserBySubject(ctx context.Context, provider, subject string) (User, error)
 	ListUsers(ctx context.Context) ([]User, error)

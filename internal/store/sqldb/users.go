@@ -44,6 +44,12 @@ func (q *Queries) GetUserByUsername(ctx context.Context, username string) (store
 	return u, q.wrap("get user "+username, err)
 }
 
+// RecordSignIn implements store.UserQueries.
+func (q *Queries) RecordSignIn(ctx context.Context, id int64, at time.Time) error {
+	res, err := q.w.ExecContext(ctx, q.d.q(`UPDATE users SET last_sign_in_at = ? WHERE id = ?`), micros(at), id)
+	return affected(res, err, fmt.Sprintf("record sign-in of user %d", id), q, store.ErrNotFound)
+}
+
 // GetUserBySubject implements store.UserQueries. Local users (provider "") have no subject.
 func (q *Queries) GetUserBySubject(ctx context.Context, provider, subject string) (store.User, error) {
 	u, err := scanUser(q.r.QueryRowContext(ctx, q.d.q(`SELECT `+userCols+` FROM users WHERE provider = ? AND subject = ? AND provider <> ''`), provider, subject))

@@ -777,6 +777,13 @@ func testUsers(t *testing.T, s store.Store) {
 	if g := ok(s.UpdateUser(ctx, u))(t); !g.Disabled || g.Role != "analyst" {
 		t.Errorf("update user %+v", g)
 	}
+	noErr(t, s.RecordSignIn(ctx, u.ID, time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC)))
+	if g := ok(s.GetUser(ctx, u.ID))(t); !g.LastSignInAt.Equal(time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC)) || g.Role != "analyst" || !g.Disabled {
+		t.Errorf("record sign-in %+v", g)
+	}
+	if err := s.RecordSignIn(ctx, 999999, time.Now()); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("record sign-in of nobody: %v", err)
+	}
 	if n := ok(s.CountUsers(ctx))(t); n != 1 {
 		t.Errorf("count users %d", n)
 	}
