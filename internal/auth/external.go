@@ -133,7 +133,7 @@ func (s *Service) LoginExternal(ctx context.Context, x External, clientAddr stri
 		s.st.DeleteSession(ctx, sess.Hash)
 		return Principal{}, "", fmt.Errorf("auth: sign in: audit: %w", err)
 	}
-	return Principal{UserID: u.ID, Username: u.Username, Role: Role(u.Role), SessionCSRF: sess.CSRF, Via: "session"}, cookie, nil
+	return Principal{UserID: u.ID, Username: u.Username, Role: Role(u.Role), SessionCSRF: sess.CSRF, Via: "session", Provider: u.Provider}, cookie, nil
 }
 
 // audit appends an audit entry with details.

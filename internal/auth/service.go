@@ -231,7 +231,8 @@ func (s *Service) AuthenticateSession(ctx context.Context, cookie string) (Princ
 	if u.Disabled || u.ServiceAccount {
 		return Principal{}, ErrUnauthenticated
 	}
-	return Principal{UserID: u.ID, Username: u.Username, Role: Role(u.Role), SessionCSRF: sess.CSRF, Via: "session", MustChangePassword: u.MustChangePassword}, nil
+	return Principal{UserID: u.ID, Username: u.Username, Role: Role(u.Role), SessionCSRF: sess.CSRF, Via: "session", MustChangePassword: u.MustChangePassword,
+		Provider: u.Provider}, nil
 }
 
 // Logout ends the session of the cookie value, recorded in the audit log as session.delete. An

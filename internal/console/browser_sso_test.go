@@ -38,6 +38,9 @@ func TestBrowserSSO(t *testing.T) {
 		chromedp.Click(chromedp.CSS("#idp-submit")))
 	u.waitText("h1", "Alerts", 10*time.Second) // back where she was going
 	u.waitText(".who", "ada@corp.example (analyst)", 5*time.Second)
+	if strings.Contains(u.text(".who"), "Change password") {
+		u.fatal("a person from an identity provider is offered a password change")
+	}
 
 	u.step = "unmapped person refused"
 	if err := chromedp.Do(u.ctx, chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
