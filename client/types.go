@@ -152,14 +152,22 @@ type WorkingHours struct {
 
 // User is someone (or a service account) who signs in to Telltale.
 type User struct {
-	ID                 string    `json:"id"`
-	Username           string    `json:"username"`
-	Name               string    `json:"name,omitempty"`
-	Role               string    `json:"role"`
-	ServiceAccount     bool      `json:"service_account"`
-	Disabled           bool      `json:"disabled"`
-	MustChangePassword bool      `json:"must_change_password"`
-	CreatedAt          time.Time `json:"created_at"`
+	ID                 string `json:"id"`
+	Username           string `json:"username"`
+	Name               string `json:"name,omitempty"`
+	Role               string `json:"role"`
+	ServiceAccount     bool   `json:"service_account"`
+	Disabled           bool   `json:"disabled"`
+	MustChangePassword bool   `json:"must_change_password"`
+	// Provider is the identity provider the person signs in through; "" for local users and
+	// service accounts. Subject is their id there.
+	Provider string `json:"provider,omitempty"`
+	Subject  string `json:"subject,omitempty"`
+	// RoleSource says where the role came from: "local" (set here by an admin) or
+	// "group:<name>" (mapped from the provider's groups at the last sign-in).
+	RoleSource   string     `json:"role_source"`
+	LastSignInAt *time.Time `json:"last_sign_in_at,omitempty"`
+	CreatedAt    time.Time  `json:"created_at"`
 }
 
 // NewUser is the body of POST /api/v1/users.

@@ -43,8 +43,17 @@ func (s *Server) userRoutes() []Route {
 }
 
 func userWire(u store.User) client.User {
-	return client.User{ID: strconv.FormatInt(u.ID, 10), Username: u.Username, Name: u.Name, Role: u.Role,
-		ServiceAccount: u.ServiceAccount, Disabled: u.Disabled, MustChangePassword: u.MustChangePassword, CreatedAt: u.CreatedAt}
+	w := client.User{ID: strconv.FormatInt(u.ID, 10), Username: u.Username, Name: u.Name, Role: u.Role,
+		ServiceAccount: u.ServiceAccount, Disabled: u.Disabled, MustChangePassword: u.MustChangePassword, CreatedAt: u.CreatedAt,
+		Provider: u.Provider, Subject: u.Subject, RoleSource: u.RoleSource}
+	if w.RoleSource == "" {
+		w.RoleSource = "local"
+	}
+	if !u.LastSignInAt.IsZero() {
+		t := u.LastSignInAt
+		w.LastSignInAt = &t
+	}
+	return w
 }
 
 func tokenWire(t store.Token) client.Token {
@@ -144,8 +153,11 @@ func (s *Server) updateUser(r *http.Request, p auth.Principal) (any, error) {
 		if u.ID == p.UserID && role != auth.RoleAdmin {
 			return nil, invalidField("role", "you cannot lower your own role: ask another admin")
 		}
-		u.Role = string(role)
+		u.Role, u.RoleSource = string(role), "local"
 		changes["role"] = u.Role
+		if u.Provider != "" {
+			changes["note"] = "the role of a person from identity provider " + u.Provider + " is mapped from their groups again at their next sign-in"
+		}
 	}
 	if in.Disabled != nil {
 		if u.ID == p.UserID && *in.Disabled {

@@ -34,6 +34,7 @@ import (
 	"github.com/telltale-dev/telltale/internal/metrics"
 	"github.com/telltale-dev/telltale/internal/secret"
 	"github.com/telltale-dev/telltale/internal/settings"
+	"github.com/telltale-dev/telltale/internal/sso"
 	"github.com/telltale-dev/telltale/internal/store"
 	"github.com/telltale-dev/telltale/internal/store/postgres"
 	"github.com/telltale-dev/telltale/internal/store/sqlite"
@@ -176,8 +177,18 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		Changed: a.kickLifecycle, Collector: a.Ingest, ImportMaxSize: cfg.ImportMaxSize,
 		Integrations: a.Integrations, VerifyIntegration: a.Deliveries.Verify,
 	})
+	var signOn *sso.Manager
+	if cfg.SSOProviders != "" {
+		ps, err := sso.Load(cfg.SSOProviders, os.Getenv)
+		if err != nil {
+			return fail(err)
+		}
+		signOn = sso.New(sso.Options{Providers: ps, Store: a.Store, Clock: a.Clock, Log: log, PublicURL: cfg.PublicURL})
+		log.Info("single sign-on configured", "providers", len(ps))
+	}
 	if a.Console, err = console.New(console.Deps{Auth: a.Auth, API: a.API.Handler(), Log: log, Clock: a.Clock,
-		SecureCookies: strings.HasPrefix(strings.ToLower(cfg.PublicURL), "https://"), TrustProxy: cfg.TrustProxy}); err != nil {
+		SecureCookies: strings.HasPrefix(strings.ToLower(cfg.PublicURL), "https://"), TrustProxy: cfg.TrustProxy,
+		SSO: signOn, SSOSessionTTL: cfg.SSOSessionTTL}); err != nil {
 		return fail(err)
 	}
 	a.registerMetrics()

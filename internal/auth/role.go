@@ -80,6 +80,7 @@ type Principal struct {
 	TokenID     int64  // the API token used; 0 for sessions
 	SessionCSRF string // the session's CSRF token; "" for API tokens
 	Via         string // "token" or "session"
+	Provider    string // the identity provider the person signed in through; "" for local users
 	// MustChangePassword: a session of a user whose password was generated or reset; the API
 	// refuses it everything but reading who it is and changing the password.
 	MustChangePassword bool

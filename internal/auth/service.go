@@ -163,6 +163,9 @@ func (s *Service) Login(ctx context.Context, username, password, clientAddr stri
 		s.st.DeleteSession(ctx, sess.Hash) // a sign-in the audit log does not show does not happen
 		return Principal{}, "", fmt.Errorf("auth: sign in: audit: %w", err)
 	}
+	if err := s.st.RecordSignIn(ctx, u.ID, now); err != nil {
+		s.log.Warn("auth: recording the last sign-in failed", "user_id", u.ID, "err", err)
+	}
 	return Principal{UserID: u.ID, Username: u.Username, Role: Role(u.Role), SessionCSRF: sess.CSRF, Via: "session", MustChangePassword: u.MustChangePassword}, cookie, nil
 }
 
@@ -193,6 +196,8 @@ func (s *Service) auditSession(ctx context.Context, action string, u store.User,
 // refusal says why a sign-in with a password check result ok is refused, or "" when it is not.
 func refusal(ok bool, u store.User) string {
 	switch {
+	case u.Provider != "":
+		return "signs in through identity provider " + u.Provider
 	case u.ServiceAccount || u.PasswordHash == "":
 		return "service accounts sign in with API tokens only"
 	case !ok:
@@ -226,7 +231,8 @@ func (s *Service) AuthenticateSession(ctx context.Context, cookie string) (Princ
 	if u.Disabled || u.ServiceAccount {
 		return Principal{}, ErrUnauthenticated
 	}
-	return Principal{UserID: u.ID, Username: u.Username, Role: Role(u.Role), SessionCSRF: sess.CSRF, Via: "session", MustChangePassword: u.MustChangePassword}, nil
+	return Principal{UserID: u.ID, Username: u.Username, Role: Role(u.Role), SessionCSRF: sess.CSRF, Via: "session", MustChangePassword: u.MustChangePassword,
+		Provider: u.Provider}, nil
 }
 
 // Logout ends the session of the cookie value, recorded in the audit log as session.delete. An
@@ -335,6 +341,9 @@ func (s *Service) ChangePassword(ctx context.Context, userID int64, oldPassword,
 	if err != nil {
 		return err
 	}
+	if u.Provider != "" {
+		return fmt.Errorf("%w: you sign in through identity provider %s and have no password here", ErrInvalid, u.Provider)
+	}
 	if u.ServiceAccount || u.PasswordHash == "" {
 		return fmt.Errorf("%w: service accounts have no password", ErrInvalid)
 	}
@@ -360,6 +369,9 @@ func (s *Service) SetPassword(ctx context.Context, userID int64, newPassword str
 	}
 	if u.ServiceAccount {
 		return fmt.Errorf("%w: service accounts have no password", ErrInvalid)
+	}
+	if u.Provider != "" {
+		return fmt.Errorf("%w: this user signs in through identity provider %s and has no password here", ErrInvalid, u.Provider)
 	}
 	return s.setPassword(ctx, u, newPassword, true)
 }

@@ -44,8 +44,10 @@ type Config struct {
 	DriveLimitGoog  int
 	DriveLimitOne   int
 	SessionTTL      time.Duration
-	TrustProxy      bool   // take the client IP from X-Forwarded-For (only behind a trusted proxy)
-	DebugListen     string // loopback address serving Go's pprof profiles; "" = off
+	SSOProviders    string        // path of the identity providers JSON file (issue 20); "" = local accounts only
+	SSOSessionTTL   time.Duration // how long a session opened through an identity provider lasts
+	TrustProxy      bool          // take the client IP from X-Forwarded-For (only behind a trusted proxy)
+	DebugListen     string        // loopback address serving Go's pprof profiles; "" = off
 	File            string
 }
 
@@ -194,6 +196,10 @@ func Settings() []Setting {
 	add("drive-limit-onedrive", "TELLTALE_DRIVE_LIMIT_ONEDRIVE", "0", "maximum drives per OneDrive connection (R1.9); 0: the connector's", false, s, g)
 	s, g = dur(func(c *Config) *time.Duration { return &c.SessionTTL })
 	add("session-ttl", "TELLTALE_SESSION_TTL", "12h", "how long a console session lasts", false, s, g)
+	s, g = str(func(c *Config) *string { return &c.SSOProviders })
+	add("sso-providers", "TELLTALE_SSO_PROVIDERS", "", "path of the JSON file of OpenID Connect identity providers people sign in through, with their group-to-role mappings (docs/OPERATIONS.md); empty: local accounts only", false, s, g)
+	s, g = dur(func(c *Config) *time.Duration { return &c.SSOSessionTTL })
+	add("sso-session-ttl", "TELLTALE_SSO_SESSION_TTL", "8h", "how long a console session opened through an identity provider lasts: a person whose groups no longer map to a role loses access at the next sign-in and within this time", false, s, g)
 	bs, bg := boolean(func(c *Config) *bool { return &c.TrustProxy })
 	add("trust-proxy", "TELLTALE_TRUST_PROXY", "false", "take the client address from X-Forwarded-For (only behind a proxy you run)", false, bs, bg)
 	s, g = str(func(c *Config) *string { return &c.DebugListen })

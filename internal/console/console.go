@@ -29,11 +29,14 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/telltale-dev/telltale/client"
 	"github.com/telltale-dev/telltale/internal/auth"
 	"github.com/telltale-dev/telltale/internal/clock"
+	"github.com/telltale-dev/telltale/internal/sso"
 )
 
 // CSP is the Content-Security-Policy of every console response: nothing inline, nothing external.
@@ -60,6 +63,10 @@ type Deps struct {
 	// SecureCookies marks cookies Secure even on plain-HTTP requests: set it when a TLS-terminating
 	// proxy serves the console (the app sets it when the public URL is https).
 	SecureCookies bool
+	// SSO signs people in through identity providers; nil: local accounts only.
+	SSO *sso.Manager
+	// SSOSessionTTL is how long a session opened through an identity provider lasts (0: 8 hours).
+	SSOSessionTTL time.Duration
 	// TrustProxy takes the client address from X-Forwarded-For (sign-in throttling and the audit
 	// log), as the API does (config trust-proxy).
 	TrustProxy bool
@@ -121,6 +128,8 @@ func (c *Console) routes() {
 	})))
 	c.mux.HandleFunc("GET /login", c.loginPage)
 	c.mux.HandleFunc("POST /login", c.login)
+	c.mux.HandleFunc("GET /login/sso/{id}", c.ssoStart)
+	c.mux.HandleFunc("GET /login/sso/{id}/callback", c.ssoCallback)
 	c.mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/connections", http.StatusSeeOther) })
 	for _, p := range c.pageTable() {
 		if p.Need == "" {
@@ -206,6 +215,9 @@ func (c *Console) pageTable() []Page {
 
 		{"GET /health", ro, c.healthPage},
 		{"GET /audit", ad, c.auditPage},
+		{"GET /users", ad, c.usersPage},
+		{"POST /users/{id}/disable", ad, c.disableUser},
+		{"POST /users/{id}/enable", ad, c.enableUser},
 	}
 }
 
@@ -230,10 +242,11 @@ type session struct {
 	cookie string
 }
 
-func (s *session) IsAdmin() bool    { return s.Role.Satisfies(auth.RoleAdmin) }
-func (s *session) CanExport() bool  { return s.Role.Satisfies(auth.RoleAnalyst) }
-func (s *session) CSRF() string     { return s.SessionCSRF }
-func (s *session) RoleName() string { return string(s.Role) }
+func (s *session) IsAdmin() bool        { return s.Role.Satisfies(auth.RoleAdmin) }
+func (s *session) CanExport() bool      { return s.Role.Satisfies(auth.RoleAnalyst) }
+func (s *session) CSRF() string         { return s.SessionCSRF }
+func (s *session) RoleName() string     { return string(s.Role) }
+func (s *session) UserIDString() string { return strconv.FormatInt(s.UserID, 10) }
 
 // maxForm bounds a posted form, scope CSV uploads included (the API takes at most 1,000 entries).
 const maxForm = 8 << 20

@@ -10,12 +10,14 @@ import (
 
 	"github.com/telltale-dev/telltale/client"
 	"github.com/telltale-dev/telltale/internal/auth"
+	"github.com/telltale-dev/telltale/internal/sso"
 )
 
 type loginData struct {
-	CSRF     string
-	Next     string
-	Username string
+	CSRF      string
+	Next      string
+	Username  string
+	Providers []sso.Info
 }
 
 // safeNext keeps redirects after sign-in on this site: it accepts only a path that a browser also
@@ -58,6 +60,7 @@ func (c *Console) loginPage(w http.ResponseWriter, r *http.Request) {
 
 func (c *Console) showLogin(w http.ResponseWriter, r *http.Request, status int, d loginData, msg string) {
 	d.CSRF = randomToken()
+	d.Providers = c.d.SSO.Providers()
 	http.SetCookie(w, &http.Cookie{Name: loginCSRF, Value: d.CSRF, Path: "/login", HttpOnly: true,
 		SameSite: http.SameSiteStrictMode, Secure: c.secure(r)})
 	c.render(w, r, status, "login", &view{Title: "Sign in", Error: msg, Data: d})

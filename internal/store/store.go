@@ -1097,8 +1097,16 @@ type User struct {
 	ServiceAccount     bool
 	Disabled           bool
 	MustChangePassword bool
-	CreatedAt          time.Time
-	UpdatedAt          time.Time
+	// Provider is the id of the identity provider a person signs in through ("" for local users
+	// and service accounts); Subject is the person's stable id there. The pair is unique.
+	Provider string
+	Subject  string
+	// RoleSource says where Role came from: "local" or "" (set here) or "group:<name>" (mapped
+	// from the provider's groups at the last sign-in).
+	RoleSource   string
+	LastSignInAt time.Time // zero: never signed in to the console
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
 }
 
 // Token is an API token. Only its hash is stored.
@@ -1123,12 +1131,28 @@ type Session struct {
 	ExpiresAt time.Time
 }
 
+// SSOState is a single sign-on in flight, between the redirect to the identity provider and its
+// answer. Only hashes of the state parameter and of the browser's cookie secret are stored.
+type SSOState struct {
+	Hash      []byte // of the state parameter
+	Provider  string
+	Browser   []byte // of the secret in the browser's cookie
+	Nonce     string
+	Verifier  string // the PKCE code verifier
+	Next      string // where the person goes after signing in
+	ExpiresAt time.Time
+}
+
 // UserQueries keep users, tokens and sessions.
 type UserQueries interface {
 	// CreateUser gives ErrConflict when the user name is taken.
 	CreateUser(ctx context.Context, u User) (User, error)
 	GetUser(ctx context.Context, id int64) (User, error)
 	GetUserByUsername(ctx context.Context, username string) (User, error)
+	// RecordSignIn sets a user's last sign-in time and nothing else.
+	RecordSignIn(ctx context.Context, id int64, at time.Time) error
+	// GetUserBySubject finds the user of an identity provider's subject.
+	GetUserBySubject(ctx context.Context, provider, subject string) (User, error)
 	ListUsers(ctx context.Context) ([]User, error)
 	UpdateUser(ctx context.Context, u User) (User, error)
 	CountUsers(ctx context.Context) (int64, error)
@@ -1145,6 +1169,11 @@ type UserQueries interface {
 	DeleteSession(ctx context.Context, hash []byte) error
 	DeleteUserSessions(ctx context.Context, userID int64) error
 	DeleteExpiredSessions(ctx context.Context, now time.Time) (int64, error)
+
+	CreateSSOState(ctx context.Context, st SSOState) error
+	// TakeSSOState deletes and returns the state with the hash, once: a second take gives
+	// ErrNotFound. States that expired before now are deleted on the way and not returned.
+	TakeSSOState(ctx context.Context, hash []byte, now time.Time) (SSOState, error)
 }
 
 // ---- audit log (R8.8) ----

@@ -9,13 +9,15 @@ import (
 	"github.com/telltale-dev/telltale/internal/store"
 )
 
-const userCols = `id, username, name, role, password_hash, service_account, disabled, must_change_password, created_at, updated_at`
+const userCols = `id, username, name, role, password_hash, service_account, disabled, must_change_password, provider, subject,
+role_source, last_sign_in_at, created_at, updated_at`
 
 func scanUser(s scanner) (store.User, error) {
 	var u store.User
-	var created, updated int64
-	err := s.Scan(&u.ID, &u.Username, &u.Name, &u.Role, &u.PasswordHash, &u.ServiceAccount, &u.Disabled, &u.MustChangePassword, &created, &updated)
-	u.CreatedAt, u.UpdatedAt = fromMicros(created), fromMicros(updated)
+	var created, updated, last int64
+	err := s.Scan(&u.ID, &u.Username, &u.Name, &u.Role, &u.PasswordHash, &u.ServiceAccount, &u.Disabled, &u.MustChangePassword,
+		&u.Provider, &u.Subject, &u.RoleSource, &last, &created, &updated)
+	u.CreatedAt, u.UpdatedAt, u.LastSignInAt = fromMicros(created), fromMicros(updated), fromMicros(last)
 	return u, err
 }
 
@@ -23,8 +25,10 @@ func scanUser(s scanner) (store.User, error) {
 func (q *Queries) CreateUser(ctx context.Context, u store.User) (store.User, error) {
 	now := micros(nowUTC())
 	out, err := scanUser(q.w.QueryRowContext(ctx, q.d.q(`INSERT INTO users (username, username_key, name, role, password_hash,
-service_account, disabled, must_change_password, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING `+userCols),
-		u.Username, strings.ToLower(u.Username), u.Name, u.Role, u.PasswordHash, b2i(u.ServiceAccount), b2i(u.Disabled), b2i(u.MustChangePassword), now, now))
+service_account, disabled, must_change_password, provider, subject, role_source, last_sign_in_at, created_at, updated_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING `+userCols),
+		u.Username, strings.ToLower(u.Username), u.Name, u.Role, u.PasswordHash, b2i(u.ServiceAccount), b2i(u.Disabled), b2i(u.MustChangePassword),
+		u.Provider, u.Subject, u.RoleSource, micros(u.LastSignInAt), now, now))
 	return out, q.wrap("create user "+u.Username, err)
 }
 
@@ -38,6 +42,18 @@ func (q *Queries) GetUser(ctx context.Context, id int64) (store.User, error) {
 func (q *Queries) GetUserByUsername(ctx context.Context, username string) (store.User, error) {
 	u, err := scanUser(q.r.QueryRowContext(ctx, q.d.q(`SELECT `+userCols+` FROM users WHERE username_key = ?`), strings.ToLower(username)))
 	return u, q.wrap("get user "+username, err)
+}
+
+// RecordSignIn implements store.UserQueries.
+func (q *Queries) RecordSignIn(ctx context.Context, id int64, at time.Time) error {
+	res, err := q.w.ExecContext(ctx, q.d.q(`UPDATE users SET last_sign_in_at = ? WHERE id = ?`), micros(at), id)
+	return affected(res, err, fmt.Sprintf("record sign-in of user %d", id), q, store.ErrNotFound)
+}
+
+// GetUserBySubject implements store.UserQueries. Local users (provider "") have no subject.
+func (q *Queries) GetUserBySubject(ctx context.Context, provider, subject string) (store.User, error) {
+	u, err := scanUser(q.r.QueryRowContext(ctx, q.d.q(`SELECT `+userCols+` FROM users WHERE provider = ? AND subject = ? AND provider <> ''`), provider, subject))
+	return u, q.wrap("get user of "+provider+" subject", err)
 }
 
 // ListUsers implements store.UserQueries.
@@ -61,9 +77,10 @@ func (q *Queries) ListUsers(ctx context.Context) ([]store.User, error) {
 // UpdateUser implements store.UserQueries.
 func (q *Queries) UpdateUser(ctx context.Context, u store.User) (store.User, error) {
 	out, err := scanUser(q.w.QueryRowContext(ctx, q.d.q(`UPDATE users SET username = ?, username_key = ?, name = ?, role = ?,
-password_hash = ?, service_account = ?, disabled = ?, must_change_password = ?, updated_at = ? WHERE id = ? RETURNING `+userCols),
+password_hash = ?, service_account = ?, disabled = ?, must_change_password = ?, provider = ?, subject = ?, role_source = ?,
+last_sign_in_at = ?, updated_at = ? WHERE id = ? RETURNING `+userCols),
 		u.Username, strings.ToLower(u.Username), u.Name, u.Role, u.PasswordHash, b2i(u.ServiceAccount), b2i(u.Disabled),
-		b2i(u.MustChangePassword), micros(nowUTC()), u.ID))
+		b2i(u.MustChangePassword), u.Provider, u.Subject, u.RoleSource, micros(u.LastSignInAt), micros(nowUTC()), u.ID))
 	return out, q.wrap(fmt.Sprintf("update user %d", u.ID), err)
 }
 
@@ -175,4 +192,24 @@ func (q *Queries) DeleteExpiredSessions(ctx context.Context, now time.Time) (int
 	}
 	n, err := res.RowsAffected()
 	return n, q.wrap("delete expired sessions", err)
+}
+
+// CreateSSOState implements store.UserQueries.
+func (q *Queries) CreateSSOState(ctx context.Context, st store.SSOState) error {
+	_, err := q.w.ExecContext(ctx, q.d.q(`INSERT INTO sso_states (hash, provider, browser, nonce, verifier, next, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)`),
+		st.Hash, st.Provider, st.Browser, st.Nonce, st.Verifier, st.Next, micros(st.ExpiresAt))
+	return q.wrap("create sso state", err)
+}
+
+// TakeSSOState implements store.UserQueries.
+func (q *Queries) TakeSSOState(ctx context.Context, hash []byte, now time.Time) (store.SSOState, error) {
+	if _, err := q.w.ExecContext(ctx, q.d.q(`DELETE FROM sso_states WHERE expires_at <= ?`), micros(now)); err != nil {
+		return store.SSOState{}, q.wrap("take sso state", err)
+	}
+	var st store.SSOState
+	var e int64
+	err := q.w.QueryRowContext(ctx, q.d.q(`DELETE FROM sso_states WHERE hash = ? RETURNING hash, provider, browser, nonce, verifier, next, expires_at`), hash).
+		Scan(&st.Hash, &st.Provider, &st.Browser, &st.Nonce, &st.Verifier, &st.Next, &e)
+	st.ExpiresAt = fromMicros(e)
+	return st, q.wrap("take sso state", err)
 }

@@ -783,6 +783,13 @@ func testUsers(t *testing.T, s store.Store) {
 	if g := ok(s.UpdateUser(ctx, u))(t); !g.Disabled || g.Role != "analyst" {
 		t.Errorf("update user %+v", g)
 	}
+	noErr(t, s.RecordSignIn(ctx, u.ID, time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC)))
+	if g := ok(s.GetUser(ctx, u.ID))(t); !g.LastSignInAt.Equal(time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC)) || g.Role != "analyst" || !g.Disabled {
+		t.Errorf("record sign-in %+v", g)
+	}
+	if err := s.RecordSignIn(ctx, 999999, time.Now()); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("record sign-in of nobody: %v", err)
+	}
 	if n := ok(s.CountUsers(ctx))(t); n != 1 {
 		t.Errorf("count users %d", n)
 	}
@@ -811,6 +818,42 @@ func testUsers(t *testing.T, s store.Store) {
 	noErr(t, s.DeleteUserSessions(ctx, u.ID))
 	if _, err := s.GetSession(ctx, []byte("s2")); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("user sessions not deleted: %v", err)
+	}
+	testSSOUsers(t, s, at)
+}
+
+// testSSOUsers: people from identity providers are found by (provider, subject), which is unique;
+// sign-in states are taken once and not after they expire.
+func testSSOUsers(t *testing.T, s store.Store, at time.Time) {
+	p := ok(s.CreateUser(ctx, store.User{Username: "ada@corp.example", Role: "analyst", Provider: "okta", Subject: "00u1",
+		RoleSource: "group:tt-analysts", LastSignInAt: at}))(t)
+	if g := ok(s.GetUserBySubject(ctx, "okta", "00u1"))(t); g.ID != p.ID || g.RoleSource != "group:tt-analysts" || !g.LastSignInAt.Equal(at) {
+		t.Errorf("by subject %+v", g)
+	}
+	if _, err := s.GetUserBySubject(ctx, "entra", "00u1"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("another provider's subject: %v", err)
+	}
+	if _, err := s.GetUserBySubject(ctx, "", ""); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("local users have no subject: %v", err)
+	}
+	if _, err := s.CreateUser(ctx, store.User{Username: "ada2", Role: "analyst", Provider: "okta", Subject: "00u1"}); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("duplicate subject: %v", err)
+	}
+	p.Role, p.RoleSource, p.LastSignInAt = "admin", "group:tt-admins", at.Add(time.Hour)
+	if g := ok(s.UpdateUser(ctx, p))(t); g.RoleSource != "group:tt-admins" || !g.LastSignInAt.Equal(at.Add(time.Hour)) || g.Provider != "okta" {
+		t.Errorf("update sso user %+v", g)
+	}
+	st := store.SSOState{Hash: []byte("state-1"), Provider: "okta", Browser: []byte("b"), Nonce: "n", Verifier: "v", Next: "/alerts", ExpiresAt: at.Add(10 * time.Minute)}
+	noErr(t, s.CreateSSOState(ctx, st))
+	noErr(t, s.CreateSSOState(ctx, store.SSOState{Hash: []byte("state-2"), Provider: "okta", Browser: []byte("b"), ExpiresAt: at}))
+	if g := ok(s.TakeSSOState(ctx, []byte("state-1"), at))(t); g.Nonce != "n" || g.Verifier != "v" || g.Next != "/alerts" || string(g.Browser) != "b" || !g.ExpiresAt.Equal(st.ExpiresAt) {
+		t.Errorf("take %+v", g)
+	}
+	if _, err := s.TakeSSOState(ctx, []byte("state-1"), at); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("second take: %v", err)
+	}
+	if _, err := s.TakeSSOState(ctx, []byte("state-2"), at); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("expired state taken: %v", err)
 	}
 }
 

@@ -1,0 +1,106 @@
+package console_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/chromedp"
+)
+
+// TestBrowserSSO drives the sign-in through the OpenID provider emulator in headless Chromium:
+// the sign-in page offers the provider by name, the provider's own page takes the password, and
+// the person lands in the console with the role their group maps to; a person in no mapped group
+// is refused with the message that names the missing mapping.
+func TestBrowserSSO(t *testing.T) {
+	t.Parallel()
+	if testing.Short() && !browserRequired() {
+		t.Skip("browser test skipped in -short mode")
+	}
+	chromium := findChromium(t)
+	s := newSSOApp(t)
+	u := newUI(t, chromium, s.Srv.URL)
+
+	u.step = "sign-in page"
+	u.open("/alerts")
+	u.waitText("h1", "Sign in", 10*time.Second)
+	u.waitText("#sso-emu", "Sign in with Emulated IdP", 5*time.Second)
+	u.checkPage("login-sso")
+
+	u.step = "sign in at the provider"
+	u.do(chromedp.Click(chromedp.CSS("#sso-emu")))
+	u.waitText("h1", "Emulated identity provider", 10*time.Second)
+	u.do(chromedp.SendKeys(chromedp.CSS("#idp-username"), "ada@corp.example"), chromedp.SendKeys(chromedp.CSS("#idp-password"), "ada-pw"),
+		chromedp.Click(chromedp.CSS("#idp-submit")))
+	u.waitText("h1", "Alerts", 10*time.Second) // back where she was going
+	u.waitText(".who", "ada@corp.example (analyst)", 5*time.Second)
+	if strings.Contains(u.text(".who"), "Change password") {
+		u.fatal("a person from an identity provider is offered a password change")
+	}
+
+	u.step = "unmapped person refused"
+	if err := chromedp.Do(u.ctx, chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+		_, err := chromedp.Call(ctx, network.ClearBrowserCookies, struct{}{})
+		return err
+	})); err != nil {
+		u.fatal("clearing cookies: %v", err)
+	}
+	u.open("/login")
+	u.do(chromedp.Click(chromedp.CSS("#sso-emu")))
+	u.waitText("h1", "Emulated identity provider", 10*time.Second)
+	u.do(chromedp.SendKeys(chromedp.CSS("#idp-username"), "bob@corp.example"), chromedp.SendKeys(chromedp.CSS("#idp-password"), "bob-pw"),
+		chromedp.Click(chromedp.CSS("#idp-submit")))
+	u.waitText("h1", "Sign in", 10*time.Second)
+	u.waitText("main", `Emulated IdP says you are in the groups "staff", and none of them is mapped to a Telltale role`, 5*time.Second)
+	u.checkPage("login-sso-refused")
+}
+
+// TestBrowserUsersPage: an admin sees each person's provider, role source and last sign-in, and
+// disables an SSO user, who then cannot sign in through the provider.
+func TestBrowserUsersPage(t *testing.T) {
+	t.Parallel()
+	if testing.Short() && !browserRequired() {
+		t.Skip("browser test skipped in -short mode")
+	}
+	chromium := findChromium(t)
+	s := newSSOApp(t)
+	b := newBrowser(t, s.Srv.URL)
+	if resp, _ := s.signIn(b, "/", "ada@corp.example", "ada-pw"); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("sign-in: %d", resp.StatusCode)
+	}
+	ada, err := s.App.Store.GetUserBySubject(context.Background(), "emu", "00u-ada")
+	if err != nil {
+		t.Fatal(err)
+	}
+	row := fmt.Sprintf("#user-%d", ada.ID)
+	u := newUI(t, chromium, s.Srv.URL)
+	u.step = "sign in as the local admin"
+	u.open("/login")
+	u.do(chromedp.SendKeys(chromedp.CSS("#username"), "alice"), chromedp.SendKeys(chromedp.CSS("#password"), adminPassword),
+		chromedp.Click(chromedp.CSS("form.card button[type=submit]")))
+	u.waitText("h1", "Data connections", 10*time.Second)
+	u.step = "users page"
+	u.open("/users")
+	u.waitText("h1", "Users", 10*time.Second)
+	got := u.waitText(row, "ada@corp.example", 5*time.Second)
+	for _, want := range []string{"analyst", "group:tt-analysts", "emu", "active"} {
+		if !strings.Contains(got, want) {
+			u.fatal("ada's row %q lacks %q", got, want)
+		}
+	}
+	if strings.Contains(got, "never") {
+		u.fatal("ada's row %q shows no last sign-in", got)
+	}
+	u.checkPage("users")
+	u.step = "disable"
+	u.do(chromedp.Click(chromedp.CSS(row + " button")))
+	u.waitText(row, "disabled", 10*time.Second)
+	u.checkClean()
+	if resp, page := s.signIn(newBrowser(t, s.Srv.URL), "/", "ada@corp.example", "ada-pw"); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("a disabled SSO user signed in: %d %s", resp.StatusCode, page)
+	}
+}
