@@ -193,7 +193,7 @@ func msActive(emu *msemu.Emulator) map[string]bool {
 // delta or the audit log stored it first).
 func oneDriveCrashRun(t *testing.T) crashRun {
 	emu := msemu.New(msemu.Options{Seed: 44, Users: 6, UnlicensedUsers: 1, DisabledUsers: 1, FilesPerUser: 20, FoldersPerUser: 3,
-		RateLimitPerMinute: -1, AuditLagMin: 100 * time.Millisecond, AuditLagMax: 2 * time.Second, AuditDuplicate: 0.1})
+		RateLimitPerMinute: -1, AuditLagMin: 100 * time.Millisecond, AuditLagMax: 2 * time.Second, AuditDuplicate: 0.1, AuditBlobInterval: time.Second})
 	emu.SetFaults(msemu.Faults{Rate: 0.03})
 	emuURL := serveLoopback(t, emu.Handler(), emu.Close)
 	return crashRun{

@@ -78,7 +78,7 @@ emulator serves on loopback. Use "telltale serve" for anything but a demo.`,
 			}
 			defer stopEmu()
 			memu, msURL, stopMS, err := startMicrosoftEmulator(ctx, msemu.Options{Seed: 1, Users: msUsers, RateLimitPerMinute: -1,
-				AuditLagMin: 10 * time.Second, AuditLagMax: 2 * time.Minute})
+				AuditLagMin: 10 * time.Second, AuditLagMax: 2 * time.Minute, AuditBlobInterval: 10 * time.Second})
 			if err != nil {
 				return err
 			}
