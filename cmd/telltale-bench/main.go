@@ -169,7 +169,7 @@ func runGoogle() {
 	fs.IntVar(&o.RSSFiles, "rss-files", 2, "(d) files per user")
 	fs.IntVar(&o.Workers, "workers", 0, "TELLTALE_WORKERS of the node (0: Telltale's default)")
 	fs.DurationVar(&o.MaxRun, "max", 10*time.Minute, "cut an indexing run after this long and report what it did (0: no limit)")
-	fs.StringVar(&o.Profile, "profile", "", "(b) write a 30 s CPU profile of the node during the last run to this file")
+	fs.StringVar(&o.ProfileDir, "profile", "", "a directory for profiles of the node: 30 s of CPU from the start of the last (b) run (cpu-b.pprof), from half of the last (d) run (cpu-d.pprof), and its heap at the end (heap-d.pprof)")
 	fs.StringVar(&o.Binary, "binary", "", "a built telltale binary (default: go build ./cmd/telltale)")
 	write := fs.String("write", "", "write the result section into this markdown file")
 	fs.Parse(os.Args[2:])

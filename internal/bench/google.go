@@ -45,9 +45,10 @@ type GoogleOptions struct {
 
 	Workers int           // TELLTALE_WORKERS of the node in (a), (b), (d); 0 = Telltale's default
 	MaxRun  time.Duration // cut an indexing run after this long and report what it did; 0 = no limit
-	// Profile, when set, is a file to write a CPU profile of the node to: the first 30 s of the
-	// largest (b) run, through the node's TELLTALE_DEBUG_LISTEN.
-	Profile string
+	// ProfileDir, when set, receives profiles of the node taken through its TELLTALE_DEBUG_LISTEN:
+	// cpu-b.pprof, 30 s from the start of the last (b) run; cpu-d.pprof, 30 s from when half the
+	// drives of the last (d) run are indexed, and heap-d.pprof at its end.
+	ProfileDir string
 
 	TempDir string
 	Binary  string   // a built telltale binary; "" = go build ./cmd/telltale into TempDir
@@ -80,12 +81,12 @@ type GoogleRateResult struct {
 
 // GoogleResults are the outcomes of the runs that were asked for.
 type GoogleResults struct {
-	Rate    *GoogleRateResult
-	CPU     []CPURun
-	Latency *LatencyResult
-	RSS     []CPURun
-	Workers int
-	Profile string // where the CPU profile was written, if it was
+	Rate     *GoogleRateResult
+	CPU      []CPURun
+	Latency  *LatencyResult
+	RSS      []CPURun
+	Workers  int
+	Profiles []string // the profiles written
 	// LoadBefore and LoadAfter are /proc/loadavg's 1-, 5- and 15-minute load averages when the
 	// runs started and ended: how busy the shared machine was.
 	LoadBefore, LoadAfter string
@@ -140,20 +141,18 @@ func RunGoogle(ctx context.Context, o GoogleOptions, progress io.Writer) (Google
 		case "cpu":
 			for i, n := range o.CPUFiles {
 				users := max(1, o.CPUUsers)
-				profile := ""
-				if i == len(o.CPUFiles)-1 {
-					profile = o.Profile
+				var prof profiling
+				if i == len(o.CPUFiles)-1 && o.ProfileDir != "" {
+					prof = profiling{cpu: filepath.Join(o.ProfileDir, "cpu-b.pprof")}
 				}
 				fmt.Fprintf(progress, "(b) CPU-bound: %d files over %d users\n", n, users)
 				cr, err := runGoogleIndex(ctx, o, fmt.Sprintf("cpu-%d", n), googleemu.Options{Seed: 5, Users: users, Groups: 2,
 					FilesPerUser: max(1, n/users), FoldersPerUser: max(1, n/users/100), SharedDrives: 1, FilesPerDrive: 1,
-					MinFileSize: 256, MaxFileSize: 1024, RateLimitPerMinute: -1}, profile, progress)
+					MinFileSize: 256, MaxFileSize: 1024, RateLimitPerMinute: -1}, prof, progress)
 				if err != nil {
 					return res, fmt.Errorf("CPU-bound indexing, %d files: %w", n, err)
 				}
-				if profile != "" {
-					res.Profile = profile
-				}
+				res.Profiles = append(res.Profiles, prof.written...)
 				res.CPU = append(res.CPU, cr)
 			}
 		case "latency":
@@ -163,14 +162,19 @@ func RunGoogle(ctx context.Context, o GoogleOptions, progress io.Writer) (Google
 			}
 			res.Latency = &lr
 		case "rss":
-			for _, n := range o.RSSUsers {
+			for i, n := range o.RSSUsers {
+				var prof profiling
+				if i == len(o.RSSUsers)-1 && o.ProfileDir != "" {
+					prof = profiling{cpu: filepath.Join(o.ProfileDir, "cpu-d.pprof"), atHalf: true, heap: filepath.Join(o.ProfileDir, "heap-d.pprof")}
+				}
 				fmt.Fprintf(progress, "(d) RSS: %d users x %d files\n", n, o.RSSFiles)
 				cr, err := runGoogleIndex(ctx, o, fmt.Sprintf("rss-%d", n), googleemu.Options{Seed: 9, Users: n, Groups: 2,
 					FilesPerUser: max(1, o.RSSFiles), FoldersPerUser: 1, SharedDrives: 1, FilesPerDrive: 1,
-					MinFileSize: 256, MaxFileSize: 1024, RateLimitPerMinute: -1}, "", progress)
+					MinFileSize: 256, MaxFileSize: 1024, RateLimitPerMinute: -1}, prof, progress)
 				if err != nil {
 					return res, fmt.Errorf("RSS, %d users: %w", n, err)
 				}
+				res.Profiles = append(res.Profiles, prof.written...)
 				res.RSS = append(res.RSS, cr)
 			}
 		}
@@ -351,9 +355,18 @@ func runGoogleRate(ctx context.Context, o GoogleOptions, progress io.Writer) (Go
 	return r, nil
 }
 
+// profiling says which profiles of the node an indexing run takes.
+type profiling struct {
+	cpu    string // a 30 s CPU profile to this file
+	atHalf bool   // from when half the drives are indexed (else from the connection's creation)
+	heap   string // a heap profile at the end to this file
+
+	written []string
+}
+
 // runGoogleIndex indexes the emulator's organization with rate limits off and measures the node:
-// files/s, its CPU time and its peak RSS. profile, when set, receives a CPU profile of the node.
-func runGoogleIndex(ctx context.Context, o GoogleOptions, tag string, eo googleemu.Options, profile string, progress io.Writer) (CPURun, error) {
+// files/s, its CPU time and its peak RSS.
+func runGoogleIndex(ctx context.Context, o GoogleOptions, tag string, eo googleemu.Options, prof profiling, progress io.Writer) (CPURun, error) {
 	t0 := time.Now()
 	emu, err := startGoogleEmulator(eo)
 	if err != nil {
@@ -365,7 +378,7 @@ func runGoogleIndex(ctx context.Context, o GoogleOptions, tag string, eo googlee
 	fmt.Fprintf(progress, "  emulator ready in %s: %d drives, %d files to index\n", time.Since(t0).Round(time.Millisecond), r.Users, r.Files)
 	env := o.nodeEnv()
 	debug := ""
-	if profile != "" {
+	if prof.cpu != "" || prof.heap != "" {
 		if debug, err = freeAddr(); err != nil {
 			return r, err
 		}
@@ -388,8 +401,28 @@ func runGoogleIndex(ctx context.Context, o GoogleOptions, tag string, eo googlee
 		return r, err
 	}
 	profiled := make(chan error, 1)
-	if debug != "" {
-		go func() { profiled <- cpuProfile(ctx, "http://"+debug, 30*time.Second, profile) }()
+	pctx, stopProfile := context.WithCancel(ctx)
+	defer stopProfile()
+	if prof.cpu != "" {
+		go func() {
+			for prof.atHalf {
+				cur, err := c.Connection(pctx, conn.ID)
+				if err != nil {
+					profiled <- err
+					return
+				}
+				if d := cur.Drives; d != nil && d.Total > 0 && d.Indexed*2 >= d.Total {
+					break
+				}
+				select {
+				case <-pctx.Done():
+					profiled <- errors.New("the run ended before half the drives were indexed")
+					return
+				case <-time.After(2 * time.Second):
+				}
+			}
+			profiled <- pprofTo(ctx, "http://"+debug+"/debug/pprof/profile?seconds=30", prof.cpu)
+		}()
 	} else {
 		profiled <- nil
 	}
@@ -426,17 +459,27 @@ func runGoogleIndex(ctx context.Context, o GoogleOptions, tag string, eo googlee
 		return r, err
 	}
 	r.FilesPerSecond = float64(r.Indexed) / r.Elapsed.Seconds()
+	if prof.heap != "" {
+		if err := pprofTo(ctx, "http://"+debug+"/debug/pprof/heap", prof.heap); err != nil {
+			fmt.Fprintf(progress, "  heap profile: %v\n", err)
+		} else {
+			prof.written = append(prof.written, prof.heap)
+		}
+	}
+	stopProfile()
 	if err := <-profiled; err != nil {
 		fmt.Fprintf(progress, "  CPU profile: %v\n", err)
+	} else if prof.cpu != "" {
+		prof.written = append(prof.written, prof.cpu)
 	}
 	fmt.Fprintf(progress, "  %d of %d files, %d of %d drives indexed in %s: %.0f files/s, Telltale CPU %.1fs (%.0f files per CPU-second), peak RSS %.0f MiB, %d emulator requests\n",
 		r.Indexed, r.Files, r.DrivesIndexed, r.Users, r.Elapsed.Round(time.Second), r.FilesPerSecond, r.CPUSeconds, r.filesPerCPUSecond(), float64(r.PeakRSS)/(1<<20), r.Requests)
 	return r, nil
 }
 
-// cpuProfile saves a CPU profile of d from the node's pprof endpoint.
-func cpuProfile(ctx context.Context, debugURL string, d time.Duration, path string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", debugURL, int(d.Seconds())), nil)
+// pprofTo saves a profile from the node's pprof endpoint.
+func pprofTo(ctx context.Context, url, path string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return err
 	}
@@ -637,9 +680,6 @@ func FormatGoogle(r GoogleResults, o GoogleOptions, command string) string {
 		fmt.Fprintf(&b, "The files of each run spread over %d users (0.25-1 KiB each, about 100 files a folder), rate limits off in the emulator. Files per second from connection creation to Monitoring with every drive indexed; Telltale's own CPU time (user+system of its process: the emulator's share of the cores is left out) and its peak RSS (VmHWM). Runs side by side in one invocation%s.\n\n",
 			max(1, o.CPUUsers), cutNote(o.MaxRun))
 		indexTable(&b, r.CPU, true)
-		if r.Profile != "" {
-			fmt.Fprintf(&b, "\nA CPU profile of the node over the first 30 s of the last run: `%s` (`go tool pprof -top %s`).\n", r.Profile, r.Profile)
-		}
 	}
 	if l := r.Latency; l != nil {
 		fmt.Fprintf(&b, "\n### (c) Drive change to searchable\n\n")
@@ -663,6 +703,9 @@ func FormatGoogle(r GoogleResults, o GoogleOptions, command string) string {
 			fmt.Fprintf(&b, "\nPeak RSS at %d vs %d drives: x%.2f for x%.1f the drives (target: flat; %s at a 1.5x tolerance).\n",
 				hi.Users, lo.Users, g, float64(hi.Users)/float64(max(1, lo.Users)), met(g <= 1.5 && !hi.Cut))
 		}
+	}
+	if len(r.Profiles) > 0 {
+		fmt.Fprintf(&b, "\nProfiles of the node taken in this run (read with `go tool pprof -top FILE`): %s.\n", "`"+strings.Join(r.Profiles, "`, `")+"`")
 	}
 	return b.String()
 }
