@@ -167,8 +167,9 @@ func RunGoogle(ctx context.Context, o GoogleOptions, progress io.Writer) (Google
 				if i == len(o.RSSUsers)-1 && o.ProfileDir != "" {
 					prof = profiling{cpu: filepath.Join(o.ProfileDir, "cpu-d.pprof"), atHalf: true, heap: filepath.Join(o.ProfileDir, "heap-d.pprof")}
 				}
-				fmt.Fprintf(progress, "(d) RSS: %d users x %d files\n", n, o.RSSFiles)
-				cr, err := runGoogleIndex(ctx, o, fmt.Sprintf("rss-%d", n), googleemu.Options{Seed: 9, Users: n, Groups: 2,
+				users := usersForDrives(n)
+				fmt.Fprintf(progress, "(d) RSS: %d drives (%d users) x %d files\n", n, users, o.RSSFiles)
+				cr, err := runGoogleIndex(ctx, o, fmt.Sprintf("rss-%d", n), googleemu.Options{Seed: 9, Users: users, Groups: 2,
 					FilesPerUser: max(1, o.RSSFiles), FoldersPerUser: 1, SharedDrives: 1, FilesPerDrive: 1,
 					MinFileSize: 256, MaxFileSize: 1024, RateLimitPerMinute: -1}, prof, progress)
 				if err != nil {
@@ -181,6 +182,16 @@ func RunGoogle(ctx context.Context, o GoogleOptions, progress io.Writer) (Google
 	}
 	res.LoadAfter = loadAvg()
 	return res, nil
+}
+
+// usersForDrives is how many users the emulator needs for n drives: it suspends a tenth of its
+// users and archives one (neither is a drive), and the runs add one shared drive.
+func usersForDrives(n int) int {
+	u := n
+	for u-u/10 < n {
+		u++
+	}
+	return u
 }
 
 // googleEmulator is a Google emulator served on loopback.
@@ -695,7 +706,7 @@ func FormatGoogle(r GoogleResults, o GoogleOptions, command string) string {
 	}
 	if len(r.RSS) > 0 {
 		fmt.Fprintf(&b, "\n### (d) Memory from %d to %d drives\n\n", r.RSS[0].Users, r.RSS[len(r.RSS)-1].Users)
-		fmt.Fprintf(&b, "Users with %d files each (the emulator suspends a tenth of them and archives one: those are not drives; one shared drive), rate limits off: discovery and indexing of every drive, then the node's peak RSS (VmHWM). Runs side by side in one invocation%s.\n\n", o.RSSFiles, cutNote(o.MaxRun))
+		fmt.Fprintf(&b, "Users with %d files each, one shared drive; the emulator suspends a tenth of its users and archives one (neither is a drive), so it has a ninth more users than drives, rate limits off: discovery and indexing of every drive, then the node's peak RSS (VmHWM). Runs side by side in one invocation%s.\n\n", o.RSSFiles, cutNote(o.MaxRun))
 		indexTable(&b, r.RSS, false)
 		if len(r.RSS) >= 2 {
 			lo, hi := r.RSS[0], r.RSS[len(r.RSS)-1]

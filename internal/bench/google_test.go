@@ -73,3 +73,13 @@ func TestFormatGoogleLatencyPath(t *testing.T) {
 		t.Errorf("push section:\n%s", push)
 	}
 }
+
+func TestUsersForDrives(t *testing.T) {
+	for _, n := range []int{1, 9, 20, 5000, 50000} {
+		u := usersForDrives(n)
+		// drives: users, less the suspended tenth and the archived one, plus the shared drive
+		if got := u - u/10 - 1 + 1; got != n {
+			t.Errorf("usersForDrives(%d) = %d users: %d drives", n, u, got)
+		}
+	}
+}
