@@ -4,6 +4,7 @@
 //
 //	go run ./cmd/telltale-bench store [-events 100000] [-rounds 3] [-drivers sqlite,postgres] [-write docs/BENCHMARKS.md]
 //	go run ./cmd/telltale-bench box [-runs rate,cpu,latency] [-files 200000] [-users 5000,50000] [-write docs/BENCHMARKS.md]
+//	go run ./cmd/telltale-bench google [-runs rate,cpu,latency,rss] [-rate-limit 60] [-cpu-files 20000,100000] [-rss-users 5000,50000] [-write docs/BENCHMARKS.md]
 //	go run ./cmd/telltale-bench search [-events 10000000] [-drivers sqlite,postgres] [-dir DIR -reuse] [-dsn URL] [-write docs/BENCHMARKS.md]
 //	go run ./cmd/telltale-bench load [-duration 60s] [-rounds 2] [-activity 4000] [-searchers 2 -exporters 1 -pages 2] [-drivers sqlite,postgres] [-dsn URL] [-write docs/BENCHMARKS.md]
 package main
@@ -33,6 +34,10 @@ func main() {
 		runBox()
 		return
 	}
+	if len(os.Args) >= 2 && os.Args[1] == "google" {
+		runGoogle()
+		return
+	}
 	commands := map[string]func(ctx context.Context, args []string, stdout, stderr io.Writer) error{
 		"search": bench.SearchCommand,
 		"load":   bench.LoadCommand,
@@ -50,7 +55,7 @@ func main() {
 		return
 	}
 	if len(os.Args) < 2 || os.Args[1] != "store" {
-		fmt.Fprintln(os.Stderr, "usage: telltale-bench store|box|search|load [flags]   (run with -h for the flags)")
+		fmt.Fprintln(os.Stderr, "usage: telltale-bench store|box|google|search|load [flags]   (run with -h for the flags)")
 		os.Exit(2)
 	}
 	fs := flag.NewFlagSet("store", flag.ExitOnError)
@@ -145,4 +150,70 @@ func launch(ctx context.Context, cfg config.Config, ln net.Listener, log *slog.L
 func fail(err error) {
 	fmt.Fprintln(os.Stderr, "telltale-bench:", err)
 	os.Exit(1)
+}
+
+// runGoogle runs the Google Drive collection benchmarks (issue 14).
+func runGoogle() {
+	fs := flag.NewFlagSet("google", flag.ExitOnError)
+	o := bench.GoogleOptions{}
+	runs := fs.String("runs", "rate,cpu,latency,rss", "which measurements: rate (a), cpu (b), latency (c), rss (d)")
+	fs.IntVar(&o.RateUsers, "rate-users", 3, "(a) users crawled at once, the admin included")
+	fs.IntVar(&o.RateFiles, "rate-files", 40000, "(a) files in each user's My Drive")
+	fs.IntVar(&o.RateLimit, "rate-limit", 60, "(a) the emulator's limit, requests per minute per user")
+	fs.IntVar(&o.RateBurst, "rate-burst", 10, "(a) the emulator's burst per user")
+	cpuFiles := fs.String("cpu-files", "20000,100000", "(b) files of each run, side by side")
+	fs.IntVar(&o.CPUUsers, "cpu-users", 50, "(b) users the files of a run are spread over")
+	fs.IntVar(&o.LatencyEvents, "events", 60, "(c) uploads")
+	fs.DurationVar(&o.PollInterval, "poll", 10*time.Second, "(c) TELLTALE_POLL_INTERVAL of the node")
+	rssUsers := fs.String("rss-users", "5000,50000", "(d) users (drives) of each run, side by side")
+	fs.IntVar(&o.RSSFiles, "rss-files", 2, "(d) files per user")
+	fs.IntVar(&o.Workers, "workers", 0, "TELLTALE_WORKERS of the node (0: Telltale's default)")
+	fs.DurationVar(&o.MaxRun, "max", 10*time.Minute, "cut an indexing run after this long and report what it did (0: no limit)")
+	fs.StringVar(&o.ProfileDir, "profile", "", "a directory for profiles of the node: 30 s of CPU from the start of the last (b) run (cpu-b.pprof), from half of the last (d) run (cpu-d.pprof), and its heap at the end (heap-d.pprof)")
+	fs.StringVar(&o.Binary, "binary", "", "a built telltale binary (default: go build ./cmd/telltale)")
+	write := fs.String("write", "", "write the result section into this markdown file")
+	fs.Parse(os.Args[2:])
+	o.Runs = strings.Split(*runs, ",")
+	var err error
+	if o.CPUFiles, err = numbers("-cpu-files", *cpuFiles); err != nil {
+		fail(err)
+	}
+	if o.RSSUsers, err = numbers("-rss-users", *rssUsers); err != nil {
+		fail(err)
+	}
+	dir, err := os.MkdirTemp("", "telltale-bench-google-")
+	if err != nil {
+		fail(err)
+	}
+	defer os.RemoveAll(dir)
+	o.TempDir = dir
+	o.Log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	o.Launch = launch
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	rs, err := bench.RunGoogle(ctx, o, os.Stderr)
+	if err != nil {
+		fail(err)
+	}
+	cmd := "go run ./cmd/telltale-bench " + strings.Join(os.Args[1:], " ")
+	section := bench.FormatGoogle(rs, o, cmd)
+	fmt.Println(section)
+	if *write != "" {
+		if err := bench.WriteSection(*write, "google", section); err != nil {
+			fail(err)
+		}
+	}
+}
+
+// numbers reads a comma-separated list of positive numbers.
+func numbers(flagName, s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("%s: %q is not a positive number: write a comma-separated list like 5000,50000", flagName, f)
+		}
+		out = append(out, n)
+	}
+	return out, nil
 }
