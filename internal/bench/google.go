@@ -217,11 +217,17 @@ func startGoogleEmulator(o googleemu.Options) (*googleEmulator, error) {
 	}}, nil
 }
 
-// googleConnection is the Google Drive connection to the emulator (as internal/cli/demo.go's).
-func googleConnection(emu *googleEmulator) client.NewConnection {
+// googleConnection is the Google Drive connection to the emulator (as internal/cli/demo.go's),
+// paced at rateLimit requests per minute per user ("" the connector's default), as an admin sets it
+// to the project's Drive quota.
+func googleConnection(emu *googleEmulator, rateLimit string) client.NewConnection {
+	settings := map[string]string{"admin_email": emu.Users()[0].Email, "customer": "C01emu7x9", "reports_overlap": "5m",
+		"token_url": emu.URL + "/token", "drive_url": emu.URL + "/drive/v3/", "directory_url": emu.URL + "/"}
+	if rateLimit != "" {
+		settings["rate_limit"] = rateLimit
+	}
 	return client.NewConnection{Name: "Google Drive bench", Service: "google_drive", TenantID: "C01emu7x9",
-		Settings: map[string]string{"admin_email": emu.Users()[0].Email, "customer": "C01emu7x9", "reports_overlap": "5m",
-			"token_url": emu.URL + "/token", "drive_url": emu.URL + "/drive/v3/", "directory_url": emu.URL + "/"},
+		Settings:    settings,
 		Credentials: map[string]string{"service_account_key": string(emu.ServiceAccountKey(emu.URL + "/token"))}}
 }
 
@@ -307,7 +313,7 @@ func runGoogleRate(ctx context.Context, o GoogleOptions, progress io.Writer) (Go
 		}
 	}()
 	start := time.Now()
-	conn, err := c.CreateConnection(ctx, googleConnection(emu))
+	conn, err := c.CreateConnection(ctx, googleConnection(emu, strconv.Itoa(o.RateLimit)))
 	if err != nil {
 		stopSampling()
 		return r, err
@@ -407,7 +413,7 @@ func runGoogleIndex(ctx context.Context, o GoogleOptions, tag string, eo googlee
 		return r, err
 	}
 	start := time.Now()
-	conn, err := c.CreateConnection(ctx, googleConnection(emu))
+	conn, err := c.CreateConnection(ctx, googleConnection(emu, strconv.Itoa(o.RateLimit)))
 	if err != nil {
 		return r, err
 	}
@@ -544,7 +550,7 @@ func runGoogleLatency(ctx context.Context, o GoogleOptions, progress io.Writer) 
 	}
 	defer func() { stopNode(); wait() }()
 	c := client.New("http://"+ln.Addr().String(), benchToken)
-	conn, err := c.CreateConnection(ctx, googleConnection(emu))
+	conn, err := c.CreateConnection(ctx, googleConnection(emu, ""))
 	if err != nil {
 		return lr, err
 	}
@@ -671,7 +677,7 @@ func FormatGoogle(r GoogleResults, o GoogleOptions, command string) string {
 	fmt.Fprintf(&b, "- Telltale runs on SQLite against the Google emulator (`internal/emulator/google`) served on loopback by the benchmark process; both share the machine's cores. (a), (b) and (d) run the telltale binary as a subprocess (`TELLTALE_WORKERS` = %s, poll interval 5m); (c) runs the node in-process to read its store.\n", workers)
 	if a := r.Rate; a != nil {
 		fmt.Fprintf(&b, "\n### (a) Rate-bound indexing\n\n")
-		fmt.Fprintf(&b, "%d users (the admin included) with %d files each in My Drive, crawled at once; the emulator limits each user to %d requests a minute (token bucket, burst %d) and answers over-quota requests 403 `userRateLimitExceeded`, as Drive does. Google documents 12,000 queries a minute per user (Drive API usage limits page; its newer version counts 325,000 quota units a minute per user): the limit is scaled down so that a crawl of 1,000-file pages is bound by it on this machine and not by CPU. The connector sets no pace of its own for Google: it finds the limit by being throttled, then waits Google's documented backoff (1, 2, 4 ... s plus a random fraction). Each user's allowed requests are the limit x that user's window (its first to its last request, sampled every 50 ms), as Box's ratio is the achieved rate over the allowed one; achieved / allowed counts accepted requests only, summed over the users, so the initial burst can take it a little over 1 (by at most burst / allowed).\n\n",
+		fmt.Fprintf(&b, "%d users (the admin included) with %d files each in My Drive, crawled at once; the emulator limits each user to %d requests a minute (token bucket, burst %d) and answers over-quota requests 403 `userRateLimitExceeded`, as Drive does. Google documents 12,000 queries a minute per user (Drive API usage limits page; its newer version counts 325,000 quota units a minute per user): the limit is scaled down so that a crawl of 1,000-file pages is bound by it on this machine and not by CPU. The connection's `rate_limit` is set to the emulator's limit, as an admin sets it to the project's quota: the connector paces each user at 0.97 of it (burst 1) and, when throttled anyway, waits Google's documented backoff (1, 2, 4 ... s plus a random fraction). Each user's allowed requests are the limit x that user's window (its first to its last request, sampled every 50 ms), as Box's ratio is the achieved rate over the allowed one; achieved / allowed counts accepted requests only, summed over the users, so the initial burst can take it a little over 1 (by at most burst / allowed).\n\n",
 			len(a.Users), o.RateFiles, a.Limit, a.Burst)
 		fmt.Fprintln(&b, "| user | files | requests | throttled | window | allowed | achieved / allowed |")
 		fmt.Fprintln(&b, "|---|---:|---:|---:|---:|---:|---:|")
