@@ -156,7 +156,7 @@ func fail(err error) {
 func runGoogle() {
 	fs := flag.NewFlagSet("google", flag.ExitOnError)
 	o := bench.GoogleOptions{}
-	runs := fs.String("runs", "rate,cpu,latency,rss", "which measurements: rate (a), cpu (b), latency (c), rss (d)")
+	runs := fs.String("runs", "rate,cpu,latency,rss,gmail", "which measurements: rate (a), cpu (b), latency (c), rss (d), gmail (e: a sent attachment to searchable through Pub/Sub push)")
 	fs.IntVar(&o.RateUsers, "rate-users", 3, "(a) users crawled at once, the admin included")
 	fs.IntVar(&o.RateFiles, "rate-files", 40000, "(a) files in each user's My Drive")
 	fs.IntVar(&o.RateLimit, "rate-limit", 60, "(a) the emulator's limit, requests per minute per user")

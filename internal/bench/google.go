@@ -27,7 +27,7 @@ import (
 // served on loopback by this process, side by side in one run; only (c) runs the node in-process,
 // to read its store.
 type GoogleOptions struct {
-	Runs []string // of "rate", "cpu", "latency", "rss"
+	Runs []string // of "rate", "cpu", "latency", "rss", "gmail"
 
 	RateUsers int // (a) users crawled at once, the admin included (each has its own per-user limit)
 	RateFiles int // (a) files in each user's My Drive
@@ -84,6 +84,7 @@ type GoogleResults struct {
 	Rate     *GoogleRateResult
 	CPU      []CPURun
 	Latency  *LatencyResult
+	Gmail    *LatencyResult // (e) a sent attachment to searchable, through Gmail's Pub/Sub push
 	RSS      []CPURun
 	Workers  int
 	Profiles []string // the profiles written
@@ -116,12 +117,12 @@ func RunGoogle(ctx context.Context, o GoogleOptions, progress io.Writer) (Google
 		switch r {
 		case "rate", "cpu", "rss":
 			needBinary = true
-		case "latency":
+		case "latency", "gmail":
 			if o.Launch == nil {
-				return res, errors.New("bench: the latency run needs a Launcher (run it through cmd/telltale-bench)")
+				return res, errors.New("bench: the latency runs need a Launcher (run them through cmd/telltale-bench)")
 			}
 		default:
-			return res, fmt.Errorf("bench: unknown google run %q: choose from rate, cpu, latency, rss", r)
+			return res, fmt.Errorf("bench: unknown google run %q: choose from rate, cpu, latency, rss, gmail", r)
 		}
 	}
 	if needBinary && o.Binary == "" {
@@ -161,6 +162,12 @@ func RunGoogle(ctx context.Context, o GoogleOptions, progress io.Writer) (Google
 				return res, fmt.Errorf("latency: %w", err)
 			}
 			res.Latency = &lr
+		case "gmail":
+			lr, err := runGmailLatency(ctx, o, progress)
+			if err != nil {
+				return res, fmt.Errorf("gmail: %w", err)
+			}
+			res.Gmail = &lr
 		case "rss":
 			for i, n := range o.RSSUsers {
 				var prof profiling
@@ -710,6 +717,18 @@ func FormatGoogle(r GoogleResults, o GoogleOptions, command string) string {
 			l.P50.Round(time.Millisecond), l.P95.Round(time.Millisecond), l.Max.Round(time.Millisecond), l.SeenP50.Round(time.Millisecond), l.SeenP95.Round(time.Millisecond),
 			config.FormatDuration(l.Target), met(ok), l.Deliveries)
 	}
+	if l := r.Gmail; l != nil {
+		fmt.Fprintf(&b, "\n### (e) Gmail: a sent attachment to searchable\n\n")
+		fmt.Fprintf(&b, "One message a second with one attachment, from a rotating user (9 active users), through a Gmail connection with a Pub/Sub topic: the emulator publishes each mailbox change to the node's webhook with a signed OIDC token, as Pub/Sub push does. Start: when the emulator's `SendMail` returns. End: the event's insert time; *seen* as in (c).")
+		if l.Path == "poll" {
+			fmt.Fprintf(&b, " **No push arrived (%d deliveries): this is the polled path** at %s.", l.Deliveries, config.FormatDuration(l.PollInterval))
+		}
+		fmt.Fprintf(&b, "\n\n| path | poll interval | arrived / sent | p50 | p95 | max | seen p50 / p95 | target (p95) | push deliveries |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+		ok := l.P95 <= l.Target && l.Arrived == l.Sent
+		fmt.Fprintf(&b, "| %s | %s | %d / %d | %s | %s | %s | %s / %s | <= %s (%s) | %d |\n", l.Path, config.FormatDuration(l.PollInterval), l.Arrived, l.Sent,
+			l.P50.Round(time.Millisecond), l.P95.Round(time.Millisecond), l.Max.Round(time.Millisecond), l.SeenP50.Round(time.Millisecond), l.SeenP95.Round(time.Millisecond),
+			config.FormatDuration(l.Target), met(ok), l.Deliveries)
+	}
 	if len(r.RSS) > 0 {
 		fmt.Fprintf(&b, "\n### (d) Memory from %d to %d drives\n\n", r.RSS[0].Users, r.RSS[len(r.RSS)-1].Users)
 		fmt.Fprintf(&b, "Users with %d files each, one shared drive; the emulator suspends a tenth of its users and archives one (neither is a drive), so it has a ninth more users than drives, rate limits off: discovery and indexing of every drive, then the node's peak RSS (VmHWM). Runs side by side in one invocation%s.\n\n", o.RSSFiles, cutNote(o.MaxRun))
@@ -753,4 +772,187 @@ func indexTable(b *strings.Builder, runs []CPURun, target bool) {
 		fmt.Fprintf(b, "| %d | %d | %d | %d | %s | %s | %.1fs | %.0f | %.0f MiB | %d |\n", c.Users, c.Files, c.DrivesIndexed, c.Indexed, el, fps,
 			c.CPUSeconds, c.filesPerCPUSecond(), float64(c.PeakRSS)/(1<<20), c.Requests)
 	}
+}
+
+// gmailTopic is the Pub/Sub topic of the Gmail latency run (in the emulator's project).
+const gmailTopic = "projects/telltale-emu/topics/gmail-bench"
+
+// runGmailLatency measures (e): a message with an attachment sent in the emulator to its
+// file-emailed event stored, with the Gmail connection's Pub/Sub push (the emulator publishes to
+// the node's webhook URL with a signed OIDC token).
+func runGmailLatency(ctx context.Context, o GoogleOptions, progress io.Writer) (LatencyResult, error) {
+	lr := LatencyResult{Path: "poll", PollInterval: o.PollInterval, Target: o.PollInterval + 5*time.Second}
+	cfg := config.Default()
+	cfg.DataDir = filepath.Join(o.TempDir, "gmail-latency")
+	cfg.BootstrapToken = benchToken
+	cfg.AllowLoopback = true
+	cfg.PollInterval = o.PollInterval
+	fmt.Fprintf(progress, "(e) gmail latency: node with a public URL, poll interval %s\n", o.PollInterval)
+	emu, err := startGoogleEmulator(googleemu.Options{Seed: 8, Users: 11, Groups: 2, FilesPerUser: 1, MinFileSize: 256, MaxFileSize: 1024})
+	if err != nil {
+		return lr, err
+	}
+	defer emu.stop()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return lr, err
+	}
+	cfg.Listen = ln.Addr().String()
+	cfg.PublicURL = "http://" + ln.Addr().String()
+	nctx, stopNode := context.WithCancel(ctx)
+	st, wait, err := o.Launch(nctx, cfg, ln, o.Log)
+	if err != nil {
+		stopNode()
+		ln.Close()
+		return lr, err
+	}
+	defer func() { stopNode(); wait() }()
+	emu.SetPushEndpoint(gmailTopic, "", "") // the topic exists; its push subscription follows the connection
+	c := client.New(cfg.PublicURL, benchToken)
+	conn, err := c.CreateConnection(ctx, client.NewConnection{Name: "Gmail bench", Service: "gmail", TenantID: "C01emu7x9",
+		Settings: map[string]string{"admin_email": emu.Users()[0].Email, "customer": "C01emu7x9", "token_url": emu.URL + "/token",
+			"gmail_url": emu.URL + "/", "directory_url": emu.URL + "/", "jwks_url": emu.URL + "/oauth2/v3/certs",
+			"pubsub_topic": gmailTopic, "push_service_account": "gmail-push@telltale-emu.iam.gserviceaccount.com"},
+		Credentials: map[string]string{"service_account_key": string(emu.ServiceAccountKey(emu.URL + "/token"))}})
+	if err != nil {
+		return lr, err
+	}
+	emu.SetPushEndpoint(gmailTopic, cfg.PublicURL+"/api/v1/webhooks/gmail/"+conn.ID, "")
+	// An email connection monitors once its mailboxes are found (no baseline).
+	for deadline := time.Now().Add(2 * time.Minute); ; {
+		got, err := c.Connection(ctx, conn.ID)
+		if err != nil {
+			return lr, err
+		}
+		if got.Status == "monitoring" {
+			break
+		}
+		if got.Status == "error" || time.Now().After(deadline) {
+			return lr, fmt.Errorf("the Gmail connection is %s (%s), want monitoring", got.Status, got.ErrorReason)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// The push round makes the mailboxes' users.watch within a minute of the node's start.
+	watchUntil := time.Now().Add(90 * time.Second)
+	for emu.Stats().PushDeliveries == 0 && time.Now().Before(watchUntil) {
+		var probe string
+		for _, u := range emu.Users() {
+			if !u.Suspended && !u.Archived && !u.Admin {
+				probe = u.Email
+				break
+			}
+		}
+		if _, err := emu.SendMail(probe, []string{"x@partner.example"}, nil, nil, "warm-up", nil); err != nil {
+			return lr, err
+		}
+		time.Sleep(2 * time.Second)
+	}
+	connID, _ := strconv.ParseInt(conn.ID, 10, 64)
+	var active []googleemu.User
+	for _, u := range emu.Users() {
+		if !u.Suspended && !u.Archived && !u.Admin {
+			active = append(active, u)
+		}
+	}
+	var after int64
+	for {
+		page, err := st.ListEvents(ctx, store.EventFilter{ConnectionID: connID, AfterID: after, Limit: 1000})
+		if err != nil {
+			return lr, err
+		}
+		if len(page) == 0 {
+			break
+		}
+		after = page[len(page)-1].Event.ID
+	}
+	before := emu.Stats().PushDeliveries
+	var mu sync.Mutex
+	sent := map[string]time.Time{} // message id -> when SendMail returned
+	var lat, seenLat []time.Duration
+	found := map[string]bool{}
+	wctx, stopWatch := context.WithCancel(ctx)
+	watchDone := make(chan error, 1)
+	go func() {
+		t := time.NewTicker(50 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-wctx.Done():
+				watchDone <- nil
+				return
+			case <-t.C:
+			}
+			for {
+				page, err := st.ListEvents(wctx, store.EventFilter{ConnectionID: connID, AfterID: after, Limit: 1000})
+				if err != nil {
+					if wctx.Err() != nil {
+						watchDone <- nil
+					} else {
+						watchDone <- err
+					}
+					return
+				}
+				now := time.Now()
+				mu.Lock()
+				for _, e := range page {
+					for _, v := range e.Event.VendorIDs {
+						msg, _, _ := strings.Cut(v, "/")
+						if at, ok := sent[msg]; ok && !found[msg] {
+							found[msg] = true
+							lat = append(lat, e.Event.Inserted.Sub(at))
+							seenLat = append(seenLat, now.Sub(at))
+						}
+					}
+				}
+				mu.Unlock()
+				if len(page) == 0 {
+					break
+				}
+				after = page[len(page)-1].Event.ID
+			}
+		}
+	}()
+	tick := time.NewTicker(time.Second)
+	for i := 0; i < o.LatencyEvents; i++ {
+		u := active[i%len(active)]
+		id, err := emu.SendMail(u.Email, []string{"x@partner.example"}, nil, nil, fmt.Sprintf("latency probe %d", i),
+			[]googleemu.MailAttachment{{Name: fmt.Sprintf("probe-%03d.pdf", i), MimeType: "application/pdf", Content: []byte(fmt.Sprintf("%%PDF-1.4 probe %d", i))}})
+		if err != nil {
+			tick.Stop()
+			stopWatch()
+			return lr, fmt.Errorf("the emulator refused message %d: %w", i, err)
+		}
+		mu.Lock()
+		sent[id] = time.Now()
+		mu.Unlock()
+		<-tick.C
+	}
+	tick.Stop()
+	lr.Sent = o.LatencyEvents
+	deadline := time.Now().Add(lr.Target + 30*time.Second)
+	for time.Now().Before(deadline) {
+		mu.Lock()
+		n := len(found)
+		mu.Unlock()
+		if n == lr.Sent {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	stopWatch()
+	if err := <-watchDone; err != nil {
+		return lr, err
+	}
+	lr.Deliveries = emu.Stats().PushDeliveries - before
+	if lr.Deliveries > 0 {
+		lr.Path, lr.Target = "push", 5*time.Second
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	lr.Arrived = len(lat)
+	lr.P50, lr.P95, lr.Max = quantile(lat, 0.50), quantile(lat, 0.95), quantile(lat, 1)
+	lr.SeenP50, lr.SeenP95 = quantile(seenLat, 0.50), quantile(seenLat, 0.95)
+	fmt.Fprintf(progress, "  %s path: %d of %d arrived: stored p50 %s, p95 %s, max %s; seen p50 %s, p95 %s (%d push deliveries)\n", lr.Path, lr.Arrived, lr.Sent,
+		lr.P50.Round(time.Millisecond), lr.P95.Round(time.Millisecond), lr.Max.Round(time.Millisecond), lr.SeenP50.Round(time.Millisecond), lr.SeenP95.Round(time.Millisecond), lr.Deliveries)
+	return lr, nil
 }
