@@ -119,7 +119,7 @@ func RunGoogle(ctx context.Context, o GoogleOptions, progress io.Writer) (Google
 			needBinary = true
 		case "latency", "gmail":
 			if o.Launch == nil {
-				return res, errors.New("bench: the latency runs need a Launcher (run them through cmd/telltale-bench)")
+				return res, fmt.Errorf("bench: the %s run needs a Launcher (run it through cmd/telltale-bench)", r)
 			}
 		default:
 			return res, fmt.Errorf("bench: unknown google run %q: choose from rate, cpu, latency, rss, gmail", r)
