@@ -19,6 +19,7 @@ import (
 	"github.com/telltale-dev/telltale/client"
 	"github.com/telltale-dev/telltale/internal/config"
 	googleemu "github.com/telltale-dev/telltale/internal/emulator/google"
+	"github.com/telltale-dev/telltale/internal/event"
 	"github.com/telltale-dev/telltale/internal/store"
 )
 
@@ -571,104 +572,12 @@ func runGoogleLatency(ctx context.Context, o GoogleOptions, progress io.Writer) 
 			active = append(active, u)
 		}
 	}
-	var after int64
-	for {
-		page, err := st.ListEvents(ctx, store.EventFilter{ConnectionID: connID, AfterID: after, Limit: 1000})
-		if err != nil {
-			return lr, err
-		}
-		if len(page) == 0 {
-			break
-		}
-		after = page[len(page)-1].Event.ID
-	}
-	before := emu.Stats().PushDeliveries
-
-	var mu sync.Mutex
-	sent := map[string]time.Time{} // file id -> when the upload returned
-	var lat, seenLat []time.Duration
-	found := map[string]bool{}
-	wctx, stopWatch := context.WithCancel(ctx)
-	watchDone := make(chan error, 1)
-	go func() {
-		t := time.NewTicker(50 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-wctx.Done():
-				watchDone <- nil
-				return
-			case <-t.C:
-			}
-			for {
-				page, err := st.ListEvents(wctx, store.EventFilter{ConnectionID: connID, AfterID: after, Limit: 1000})
-				if err != nil {
-					if wctx.Err() != nil {
-						watchDone <- nil
-					} else {
-						watchDone <- err
-					}
-					return
-				}
-				now := time.Now()
-				mu.Lock()
-				for _, e := range page {
-					if at, ok := sent[e.File.ID]; ok && !found[e.File.ID] {
-						found[e.File.ID] = true
-						lat = append(lat, e.Event.Inserted.Sub(at))
-						seenLat = append(seenLat, now.Sub(at))
-					}
-				}
-				mu.Unlock()
-				if len(page) == 0 {
-					break
-				}
-				after = page[len(page)-1].Event.ID
-			}
-		}
-	}()
-	tick := time.NewTicker(time.Second)
-	for i := 0; i < o.LatencyEvents; i++ {
+	send := func(i int) (string, error) {
 		u := active[i%len(active)]
-		id, err := emu.Upload(u.Email, "", fmt.Sprintf("bench-latency-%03d.bin", i), "application/octet-stream", []byte(fmt.Sprintf("latency probe %d", i)))
-		if err != nil {
-			tick.Stop()
-			stopWatch()
-			return lr, fmt.Errorf("the emulator refused upload %d: %w", i, err)
-		}
-		mu.Lock()
-		sent[id] = time.Now()
-		mu.Unlock()
-		<-tick.C
+		return emu.Upload(u.Email, "", fmt.Sprintf("bench-latency-%03d.bin", i), "application/octet-stream", []byte(fmt.Sprintf("latency probe %d", i)))
 	}
-	tick.Stop()
-	lr.Sent = o.LatencyEvents
-	deadline := time.Now().Add(lr.Target + 30*time.Second)
-	for time.Now().Before(deadline) {
-		mu.Lock()
-		n := len(found)
-		mu.Unlock()
-		if n == lr.Sent {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	stopWatch()
-	if err := <-watchDone; err != nil {
-		return lr, err
-	}
-	lr.Deliveries = emu.Stats().PushDeliveries - before
-	if lr.Deliveries > 0 {
-		lr.Path, lr.Target = "push", 5*time.Second
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	lr.Arrived = len(lat)
-	lr.P50, lr.P95, lr.Max = quantile(lat, 0.50), quantile(lat, 0.95), quantile(lat, 1)
-	lr.SeenP50, lr.SeenP95 = quantile(seenLat, 0.50), quantile(seenLat, 0.95)
-	fmt.Fprintf(progress, "  %s path: %d of %d arrived: stored p50 %s, p95 %s, max %s; seen p50 %s, p95 %s (%d push deliveries)\n", lr.Path, lr.Arrived, lr.Sent,
-		lr.P50.Round(time.Millisecond), lr.P95.Round(time.Millisecond), lr.Max.Round(time.Millisecond), lr.SeenP50.Round(time.Millisecond), lr.SeenP95.Round(time.Millisecond), lr.Deliveries)
-	return lr, nil
+	byFile := func(e event.FileEvent) []string { return []string{e.File.ID} }
+	return probeLatency(ctx, o, lr, st, connID, send, byFile, func() int { return emu.Stats().PushDeliveries }, progress)
 }
 
 // FormatGoogle renders the results as the BENCHMARKS.md section.
@@ -854,6 +763,28 @@ func runGmailLatency(ctx context.Context, o GoogleOptions, progress io.Writer) (
 			active = append(active, u)
 		}
 	}
+	send := func(i int) (string, error) {
+		u := active[i%len(active)]
+		return emu.SendMail(u.Email, []string{"x@partner.example"}, nil, nil, fmt.Sprintf("latency probe %d", i),
+			[]googleemu.MailAttachment{{Name: fmt.Sprintf("probe-%03d.pdf", i), MimeType: "application/pdf", Content: []byte(fmt.Sprintf("%%PDF-1.4 probe %d", i))}})
+	}
+	byMessage := func(e event.FileEvent) []string { // record ids are "<message id>/<part id>"
+		var out []string
+		for _, v := range e.Event.VendorIDs {
+			msg, _, _ := strings.Cut(v, "/")
+			out = append(out, msg)
+		}
+		return out
+	}
+	return probeLatency(ctx, o, lr, st, connID, send, byMessage, func() int { return emu.Stats().PushDeliveries }, progress)
+}
+
+// probeLatency sends o.LatencyEvents probes one a second (send returns each probe's key) and
+// measures, for each, the time to the first event of connID whose keys (keysOf) name it: its
+// insert time (stamped in the transaction that makes it searchable) and when a 50 ms reader of
+// the store saw it. A run whose vendor delivered pushes is the push path, with its 5 s target.
+func probeLatency(ctx context.Context, o GoogleOptions, lr LatencyResult, st store.Store, connID int64, send func(i int) (string, error),
+	keysOf func(event.FileEvent) []string, pushes func() int, progress io.Writer) (LatencyResult, error) {
 	var after int64
 	for {
 		page, err := st.ListEvents(ctx, store.EventFilter{ConnectionID: connID, AfterID: after, Limit: 1000})
@@ -865,9 +796,9 @@ func runGmailLatency(ctx context.Context, o GoogleOptions, progress io.Writer) (
 		}
 		after = page[len(page)-1].Event.ID
 	}
-	before := emu.Stats().PushDeliveries
+	before := pushes()
 	var mu sync.Mutex
-	sent := map[string]time.Time{} // message id -> when SendMail returned
+	sent := map[string]time.Time{} // probe key -> when send returned
 	var lat, seenLat []time.Duration
 	found := map[string]bool{}
 	wctx, stopWatch := context.WithCancel(ctx)
@@ -895,10 +826,9 @@ func runGmailLatency(ctx context.Context, o GoogleOptions, progress io.Writer) (
 				now := time.Now()
 				mu.Lock()
 				for _, e := range page {
-					for _, v := range e.Event.VendorIDs {
-						msg, _, _ := strings.Cut(v, "/")
-						if at, ok := sent[msg]; ok && !found[msg] {
-							found[msg] = true
+					for _, k := range keysOf(e) {
+						if at, ok := sent[k]; ok && !found[k] {
+							found[k] = true
 							lat = append(lat, e.Event.Inserted.Sub(at))
 							seenLat = append(seenLat, now.Sub(at))
 						}
@@ -914,16 +844,14 @@ func runGmailLatency(ctx context.Context, o GoogleOptions, progress io.Writer) (
 	}()
 	tick := time.NewTicker(time.Second)
 	for i := 0; i < o.LatencyEvents; i++ {
-		u := active[i%len(active)]
-		id, err := emu.SendMail(u.Email, []string{"x@partner.example"}, nil, nil, fmt.Sprintf("latency probe %d", i),
-			[]googleemu.MailAttachment{{Name: fmt.Sprintf("probe-%03d.pdf", i), MimeType: "application/pdf", Content: []byte(fmt.Sprintf("%%PDF-1.4 probe %d", i))}})
+		key, err := send(i)
 		if err != nil {
 			tick.Stop()
 			stopWatch()
-			return lr, fmt.Errorf("the emulator refused message %d: %w", i, err)
+			return lr, fmt.Errorf("the emulator refused probe %d: %w", i, err)
 		}
 		mu.Lock()
-		sent[id] = time.Now()
+		sent[key] = time.Now()
 		mu.Unlock()
 		<-tick.C
 	}
@@ -943,7 +871,7 @@ func runGmailLatency(ctx context.Context, o GoogleOptions, progress io.Writer) (
 	if err := <-watchDone; err != nil {
 		return lr, err
 	}
-	lr.Deliveries = emu.Stats().PushDeliveries - before
+	lr.Deliveries = pushes() - before
 	if lr.Deliveries > 0 {
 		lr.Path, lr.Target = "push", 5*time.Second
 	}
