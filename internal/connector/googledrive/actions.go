@@ -210,7 +210,9 @@ func changeRecords(d connector.Drive, changeTime time.Time, raw *drive.File, f c
 	young := !created.IsZero() && changeTime.Sub(created) <= createdNews
 	if young && (!had || !created.Before(since.Add(-sinceMargin))) {
 		e := base(event.ActionCreated)
-		e.User.Email = lastMod
+		if !f.Modified.After(created) {
+			e.User.Email = lastMod // not modified since: the last modifying user is its creator
+		}
 		if f.Drive != "" && f.Drive == f.Owner && f.Owner != "" {
 			e.User.Email = f.Owner // an upload to My Drive: its owner
 		}

@@ -245,3 +245,50 @@ func TestChangeActions(t *testing.T) {
 		t.Errorf("at the end of the feed: %s", describe(again))
 	}
 }
+
+// TestCreatedActorIsTheCreator: a shared drive file (no owner) is created by its last modifying
+// user only if nobody modified it since; edited by another writer before the feed is read, its
+// creation names no actor (the Reports record says who), never the editor.
+func TestCreatedActorIsTheCreator(t *testing.T) {
+	f := newFixture(t, gemu.Options{Users: 6, SharedDrives: 1, FilesPerDrive: 2})
+	ctx := context.Background()
+	s := f.openDeps(t, connector.Deps{Clock: f.clk, Files: &memIndex{files: map[string]connector.KnownFile{}}})
+	sd := f.emu.SharedDrives()[0]
+	var writers []string
+	for m, r := range sd.Members {
+		if (r == "organizer" || r == "writer") && strings.Contains(m, "@") {
+			writers = append(writers, m)
+		}
+	}
+	sort.Strings(writers)
+	if len(writers) < 2 {
+		t.Fatalf("shared drive %s has %d writers, want 2", sd.Name, len(writers))
+	}
+	st := s.DriveStreams(connector.Drive{VendorID: sd.ID, Kind: "shared", Name: sd.Name})[0]
+	for _, c := range []struct {
+		name   string
+		editor string
+		want   string
+	}{{"not modified since", "", writers[0]}, {"edited by another", writers[1], ""}} {
+		pos, err := s.StreamStart(ctx, st)
+		must(t, err)
+		f.clk.Advance(time.Minute)
+		id, err := f.emu.Upload(writers[0], sd.ID, "team-"+strings.ReplaceAll(c.name, " ", "-")+".bin", "", []byte(c.name))
+		must(t, err)
+		if c.editor != "" {
+			f.clk.Advance(time.Minute)
+			must(t, f.emu.Edit(c.editor, id, []byte("v2")))
+		}
+		p, err := s.Changes(ctx, st, pos)
+		must(t, err)
+		var got []string
+		for _, r := range p.Records {
+			if e := r.Events[0]; e.File.ID == id && e.Event.Action == event.ActionCreated {
+				got = append(got, e.User.Email)
+			}
+		}
+		if len(got) != 1 || got[0] != c.want {
+			t.Errorf("%s: created by %q, want %q", c.name, got, c.want)
+		}
+	}
+}
