@@ -20,37 +20,34 @@ import (
 	"github.com/telltale-dev/telltale/internal/connector/kit/googlekit"
 )
 
-// services are Google's generated clients acting as one user. Their requests go through the
-// session's httpx client (pacing per user, retries, the SSRF guard) with that user's token from
-// the kit's JWT source.
+// services are Google's generated clients, one set per session. Their requests go through the
+// session's httpx client (pacing per user, retries, the SSRF guard) with the token of the user the
+// request's context acts as (googlekit.As). One set for every mailbox keeps memory flat in their
+// number.
 type services struct {
 	gmail *gmailapi.Service
 	dir   *admin.Service
 }
 
-// as returns the clients acting as subject.
-func (s *session) as(subject string) (*services, error) {
-	s.mu.Lock()
-	svc := s.svcs[subject]
-	s.mu.Unlock()
-	if svc != nil {
-		return svc, nil
-	}
-	hc := s.g.HTTPClient(subject)
+// newServices makes the session's clients.
+func newServices(g *googlekit.Client, gmailURL, dirURL string) (*services, error) {
+	hc := g.HTTPClient()
 	ctx := context.Background()
-	g, err := gmailapi.NewService(ctx, option.WithHTTPClient(hc), option.WithEndpoint(s.gmailURL))
+	gm, err := gmailapi.NewService(ctx, option.WithHTTPClient(hc), option.WithEndpoint(gmailURL))
 	if err != nil {
 		return nil, fmt.Errorf("gmail: gmail client: %w", err)
 	}
-	a, err := admin.NewService(ctx, option.WithHTTPClient(hc), option.WithEndpoint(s.dirURL))
+	a, err := admin.NewService(ctx, option.WithHTTPClient(hc), option.WithEndpoint(dirURL))
 	if err != nil {
 		return nil, fmt.Errorf("gmail: directory client: %w", err)
 	}
-	svc = &services{gmail: g, dir: a}
-	s.mu.Lock()
-	s.svcs[subject] = svc
-	s.mu.Unlock()
-	return svc, nil
+	return &services{gmail: gm, dir: a}, nil
+}
+
+// as returns ctx acting as subject and the session's clients: every call made with them must
+// pass that ctx (.Context(ctx)), or it is refused (googlekit.ErrNoSubject).
+func (s *session) as(ctx context.Context, subject string) (context.Context, *services) {
+	return googlekit.As(ctx, subject), s.svcs
 }
 
 // mailOff reports whether err is Gmail's answer for a user without the Gmail service

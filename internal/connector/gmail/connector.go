@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"strings"
-	"sync"
 	"time"
 
 	"golang.org/x/oauth2/google"
@@ -175,7 +174,9 @@ func (c Connector) Open(ctx context.Context, cfg connector.Config, deps connecto
 		g: g, dir: googlekit.Directory{C: g, Admin: admin, Customer: customer}, hc: hc, deps: deps, log: deps.Log,
 		admin: admin, customer: customer, gmailURL: gmailURL, dirURL: dirURL,
 		topic: topic, pushSA: pushSA, audience: strings.TrimSpace(cfg.Value(sp, "push_audience")), jwksURL: jwksURL,
-		svcs: map[string]*services{},
+	}
+	if s.svcs, err = newServices(g, gmailURL, dirURL); err != nil {
+		return nil, err
 	}
 	if s.audience == "" {
 		s.audience = deps.PushURL
@@ -205,8 +206,7 @@ type session struct {
 
 	parts partCache // message parts by id, for Content
 
-	mu   sync.Mutex
-	svcs map[string]*services
+	svcs *services // Google's generated clients, for every mailbox (as)
 }
 
 var (

@@ -12,10 +12,7 @@ import (
 // and gmail.readonly delegated), and returns the customer id.
 func (s *session) Verify(ctx context.Context) (string, error) {
 	s.g.Source(s.admin).Invalidate("") // check the delegation as it is now
-	svc, err := s.as(s.admin)
-	if err != nil {
-		return "", err
-	}
+	ctx, svc := s.as(ctx, s.admin)
 	users, err := s.dir.UsersCall(svc.dir).MaxResults(1).Fields("users(id,primaryEmail,customerId)").Context(ctx).Do()
 	if err != nil {
 		return "", s.dir.AdminErr(err, "listing users")
@@ -33,10 +30,7 @@ func (s *session) Verify(ctx context.Context) (string, error) {
 // Discover pages the domain's users and emits the active in-scope ones' mailboxes, by primary
 // email (Gmail impersonates by email); suspended and archived users are counted, not monitored.
 func (s *session) Discover(ctx context.Context, scope connector.Scope, emit func([]connector.Drive) error) (connector.Discovery, error) {
-	svc, err := s.as(s.admin)
-	if err != nil {
-		return connector.Discovery{}, err
-	}
+	ctx, svc := s.as(ctx, s.admin)
 	return s.dir.Users(ctx, svc.dir, scope, func(us []googlekit.User) error {
 		ds := make([]connector.Drive, len(us))
 		for i, u := range us {

@@ -57,10 +57,7 @@ func (s *session) Subscribe(ctx context.Context, d connector.Drive, _ string, ha
 
 // watch is users.watch of mb's SENT label to the topic.
 func (s *session) watch(ctx context.Context, mb string) (connector.Subscription, error) {
-	svc, err := s.as(mb)
-	if err != nil {
-		return connector.Subscription{}, s.mailboxErr(err, mb, "watching")
-	}
+	ctx, svc := s.as(ctx, mb)
 	r, err := svc.gmail.Users.Watch("me", &gmailapi.WatchRequest{TopicName: s.topic, LabelIds: []string{"SENT"}, LabelFilterBehavior: "include"}).Context(ctx).Do()
 	if err != nil {
 		if ge, ok := googlekit.Err(googlekit.Plain(err)); ok && (ge.Code == http.StatusForbidden || ge.Code == http.StatusBadRequest) && !googlekit.RateLimited(ge) && !mailOff(googlekit.Plain(err)) && !googlekit.NotEnabled(googlekit.Plain(err)) {
@@ -87,11 +84,8 @@ func (s *session) Renew(ctx context.Context, sub connector.Subscription) (connec
 
 // Unsubscribe is users.stop as the mailbox's user; a user gone or without Gmail has no watch.
 func (s *session) Unsubscribe(ctx context.Context, sub connector.Subscription) error {
-	svc, err := s.as(sub.Drive)
-	if err != nil {
-		return err
-	}
-	err = googlekit.Plain(svc.gmail.Users.Stop("me").Context(ctx).Do())
+	ctx, svc := s.as(ctx, sub.Drive)
+	err := googlekit.Plain(svc.gmail.Users.Stop("me").Context(ctx).Do())
 	if err == nil || googlekit.IsCode(err, http.StatusNotFound) || mailOff(err) || errors.Is(err, googlekit.ErrBadSubject) {
 		return nil
 	}

@@ -93,10 +93,7 @@ func (s *session) StreamStart(ctx context.Context, st connector.StreamSpec) (str
 }
 
 func (s *session) profileHistory(ctx context.Context, mb string) (string, error) {
-	svc, err := s.as(mb)
-	if err != nil {
-		return "", err
-	}
+	ctx, svc := s.as(ctx, mb)
 	p, err := svc.gmail.Users.GetProfile("me").Fields("historyId").Context(ctx).Do()
 	if err != nil {
 		return "", s.mailboxErr(err, mb, "reading the Gmail profile")
@@ -123,10 +120,7 @@ func (s *session) Changes(ctx context.Context, st connector.StreamSpec, pos stri
 	if c.Page != "" {
 		return s.recover(ctx, mb, c, nil)
 	}
-	svc, err := s.as(mb)
-	if err != nil {
-		return connector.ChangesPage{}, s.mailboxErr(err, mb, "reading the history")
-	}
+	ctx, svc := s.as(ctx, mb)
 	start, err := strconv.ParseUint(c.H, 10, 64)
 	if err != nil {
 		return connector.ChangesPage{}, fmt.Errorf("%w: gmail: history id %q", connector.ErrMalformed, c.H)
@@ -191,10 +185,7 @@ func (s *session) Changes(ctx context.Context, st connector.StreamSpec, pos stri
 // after:<seconds>", newest first), going on from c.Page; the last page hands the stream back to
 // the history from c.H.
 func (s *session) recover(ctx context.Context, mb string, c cursor, rs *connector.Resync) (connector.ChangesPage, error) {
-	svc, err := s.as(mb)
-	if err != nil {
-		return connector.ChangesPage{}, s.mailboxErr(err, mb, "listing sent mail")
-	}
+	ctx, svc := s.as(ctx, mb)
 	call := svc.gmail.Users.Messages.List("me").LabelIds("SENT").Q(fmt.Sprintf("in:sent after:%d", c.Since)).
 		MaxResults(historyPage).Fields("messages(id),nextPageToken")
 	if c.Page != "" && c.Page != "-" {
@@ -257,10 +248,7 @@ func (s *session) Content(ctx context.Context, ref connector.ContentRef) (io.Rea
 	if mb == "" || ref.File == "" {
 		return nil, fmt.Errorf("gmail: content needs a mailbox and a message, got %+v", ref)
 	}
-	svc, err := s.as(mb)
-	if err != nil {
-		return nil, s.mailboxErr(err, mb, "reading an attachment")
-	}
+	ctx, svc := s.as(ctx, mb)
 	msgID, partID, _ := strings.Cut(ref.File, "/")
 	attID := ref.Part
 	if attID == "" {

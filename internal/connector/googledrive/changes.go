@@ -44,10 +44,7 @@ func (s *session) StreamStart(ctx context.Context, st connector.StreamSpec) (str
 	if err != nil {
 		return "", err
 	}
-	svc, err := s.as(who)
-	if err != nil {
-		return "", err
-	}
+	ctx, svc := s.as(ctx, who)
 	call := svc.drive.Changes.GetStartPageToken()
 	if d.Kind == "shared" {
 		call = call.DriveId(d.VendorID).SupportsAllDrives(true)
@@ -87,10 +84,7 @@ func (s *session) Changes(ctx context.Context, st connector.StreamSpec, pos stri
 	if err != nil {
 		return connector.ChangesPage{}, err
 	}
-	svc, err := s.as(who)
-	if err != nil {
-		return connector.ChangesPage{}, err
-	}
+	ctx, svc := s.as(ctx, who)
 	call := svc.drive.Changes.List(cur.token).PageSize(filesPage).IncludeRemoved(true).Fields(googleapi.Field(changeFields))
 	if d.Kind == "shared" {
 		call = call.DriveId(d.VendorID).SupportsAllDrives(true).IncludeItemsFromAllDrives(true)

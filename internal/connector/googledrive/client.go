@@ -8,42 +8,41 @@ import (
 	reports "google.golang.org/api/admin/reports/v1"
 	"google.golang.org/api/drive/v3"
 	"google.golang.org/api/option"
+
+	"github.com/telltale-dev/telltale/internal/connector/kit/googlekit"
 )
 
-// services are Google's generated clients acting as one user. Their requests go through the
-// session's httpx client (pacing per user, retries, Retry-After, the SSRF guard) with that user's
-// token (googlekit: the service account with domain-wide delegation, shared with Gmail).
+// services are Google's generated clients, one set per session. Their requests go through the
+// session's httpx client (pacing per user, retries, Retry-After, the SSRF guard) with the token of
+// the user the request's context acts as (googlekit.As: the service account with domain-wide
+// delegation, shared with Gmail). One set for every user keeps memory flat in the number of drives.
 type services struct {
 	drive   *drive.Service
 	dir     *admin.Service
 	reports *reports.Service
 }
 
-// as returns the clients acting as subject.
-func (s *session) as(subject string) (*services, error) {
-	s.mu.Lock()
-	svc := s.svcs[subject]
-	s.mu.Unlock()
-	if svc != nil {
-		return svc, nil
-	}
-	hc := s.g.HTTPClient(subject)
+// newServices makes the session's clients.
+func newServices(g *googlekit.Client, driveURL, dirURL string) (*services, error) {
+	hc := g.HTTPClient()
 	ctx := context.Background()
-	d, err := drive.NewService(ctx, option.WithHTTPClient(hc), option.WithEndpoint(s.driveURL))
+	d, err := drive.NewService(ctx, option.WithHTTPClient(hc), option.WithEndpoint(driveURL))
 	if err != nil {
 		return nil, fmt.Errorf("google drive: drive client: %w", err)
 	}
-	a, err := admin.NewService(ctx, option.WithHTTPClient(hc), option.WithEndpoint(s.dirURL))
+	a, err := admin.NewService(ctx, option.WithHTTPClient(hc), option.WithEndpoint(dirURL))
 	if err != nil {
 		return nil, fmt.Errorf("google drive: directory client: %w", err)
 	}
-	r, err := reports.NewService(ctx, option.WithHTTPClient(hc), option.WithEndpoint(s.dirURL))
+	r, err := reports.NewService(ctx, option.WithHTTPClient(hc), option.WithEndpoint(dirURL))
 	if err != nil {
 		return nil, fmt.Errorf("google drive: reports client: %w", err)
 	}
-	svc = &services{drive: d, dir: a, reports: r}
-	s.mu.Lock()
-	s.svcs[subject] = svc
-	s.mu.Unlock()
-	return svc, nil
+	return &services{drive: d, dir: a, reports: r}, nil
+}
+
+// as returns ctx acting as subject and the session's clients: every call made with them must
+// pass that ctx (.Context(ctx)), or it is refused (googlekit.ErrNoSubject).
+func (s *session) as(ctx context.Context, subject string) (context.Context, *services) {
+	return googlekit.As(ctx, subject), s.svcs
 }

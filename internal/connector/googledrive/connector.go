@@ -181,8 +181,11 @@ func (c Connector) Open(ctx context.Context, cfg connector.Config, deps connecto
 		g: g, dir: googlekit.Directory{C: g, Admin: admin, Customer: customer}, deps: deps, log: deps.Log,
 		admin: admin, clientIDFromKey: kf.ClientID, projectFromKey: kf.ProjectID,
 		customer: customer, driveURL: driveURL, dirURL: dirURL, overlap: overlap,
-		svcs: map[string]*services{}, folders: map[string]folder{}, members: map[string]string{},
+		folders: map[string]folder{}, members: map[string]string{},
 		chanKey: channelKeyOf(jc.PrivateKey, cfg.ConnectionID),
+	}
+	if s.svcs, err = newServices(g, driveURL, dirURL); err != nil {
+		return nil, err
 	}
 	return s, nil
 }
@@ -205,8 +208,9 @@ type session struct {
 	driveURL        string
 	dirURL          string
 
+	svcs *services // Google's generated clients, for every user (as)
+
 	mu      sync.Mutex
-	svcs    map[string]*services
 	folders map[string]folder // folder id -> name and parent, for paths (see paths.go)
 	members map[string]string // shared drive id -> the member Telltale acts as
 

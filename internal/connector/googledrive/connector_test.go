@@ -741,3 +741,60 @@ func TestThrottledByEmulator(t *testing.T) {
 		t.Errorf("the emulator throttled %d times, the connector reported %d: want both", f.emu.Stats().Throttled, throttled)
 	}
 }
+
+// TestOneClientActsAsEachUser: the session holds one set of Google's generated clients for every
+// user (memory flat in the number of drives); each request acts as the user its context names, so
+// two users listed at once through the same client each see their own files, and a request whose
+// context names nobody is refused before it leaves.
+func TestOneClientActsAsEachUser(t *testing.T) {
+	f := newFixture(t, gemu.Options{Seed: 3, Users: 4, FilesPerUser: 5})
+	s := f.open(t).(*session)
+	users := f.active()
+	if len(users) < 2 {
+		t.Fatalf("fixture has %d active users", len(users))
+	}
+	a, b := users[0].Email, users[1].Email
+	list := func(who string) (map[string]bool, error) {
+		ctx, svc := s.as(context.Background(), who)
+		out := map[string]bool{}
+		r, err := svc.drive.Files.List().PageSize(1000).Fields("files(id,mimeType,owners,trashed)").Context(ctx).Do()
+		if err != nil {
+			return nil, err
+		}
+		for _, x := range r.Files {
+			if x.MimeType != mimeFolder && !x.Trashed && len(x.Owners) > 0 && x.Owners[0].EmailAddress == who {
+				out[x.Id] = true
+			}
+		}
+		return out, nil
+	}
+	type res struct {
+		got map[string]bool
+		err error
+	}
+	ca, cb := make(chan res, 1), make(chan res, 1)
+	go func() { g, err := list(a); ca <- res{g, err} }()
+	go func() { g, err := list(b); cb <- res{g, err} }()
+	for _, c := range []struct {
+		who string
+		ch  chan res
+	}{{a, ca}, {b, cb}} {
+		r := <-c.ch
+		if r.err != nil {
+			t.Fatalf("listing as %s: %v", c.who, r.err)
+		}
+		want := f.owned(t, c.who)
+		if len(want) == 0 || len(r.got) != len(want) {
+			t.Fatalf("as %s: %d files, Drive says %d", c.who, len(r.got), len(want))
+		}
+		for id := range want {
+			if !r.got[id] {
+				t.Errorf("as %s: file %s missing", c.who, id)
+			}
+		}
+	}
+	_, err := s.svcs.drive.Files.List().Context(context.Background()).Do()
+	if !errors.Is(err, googlekit.ErrNoSubject) {
+		t.Errorf("a request acting as nobody: %v, want ErrNoSubject", err)
+	}
+}

@@ -21,10 +21,7 @@ const (
 // user and one shared drive as the admin, and returns the customer id.
 func (s *session) Verify(ctx context.Context) (string, error) {
 	s.g.Source(s.admin).Invalidate("") // check the delegation as it is now
-	svc, err := s.as(s.admin)
-	if err != nil {
-		return "", err
-	}
+	ctx, svc := s.as(ctx, s.admin)
 	users, err := s.dir.UsersCall(svc.dir).MaxResults(1).Fields("users(id,primaryEmail,customerId)").Context(ctx).Do()
 	if err != nil {
 		return "", s.dir.AdminErr(err, "listing users")
@@ -59,11 +56,8 @@ func (s *session) Verify(ctx context.Context) (string, error) {
 // drive belongs to none).
 func (s *session) Discover(ctx context.Context, scope connector.Scope, emit func([]connector.Drive) error) (connector.Discovery, error) {
 	var res connector.Discovery
-	svc, err := s.as(s.admin)
-	if err != nil {
-		return res, err
-	}
-	res, err = s.dir.Users(ctx, svc.dir, scope, func(us []googlekit.User) error {
+	ctx, svc := s.as(ctx, s.admin)
+	res, err := s.dir.Users(ctx, svc.dir, scope, func(us []googlekit.User) error {
 		ds := make([]connector.Drive, len(us))
 		for i, u := range us {
 			ds[i] = connector.Drive{VendorID: u.Email, Kind: "user", Owner: u.Email, Name: u.Name}
@@ -118,10 +112,7 @@ func (s *session) actor(ctx context.Context, d connector.Drive) (string, error) 
 	if m != "" {
 		return m, nil
 	}
-	svc, err := s.as(s.admin)
-	if err != nil {
-		return "", err
-	}
+	ctx, svc := s.as(ctx, s.admin)
 	type cand struct {
 		email, typ string
 		rank       int

@@ -63,10 +63,7 @@ func (s *session) Index(ctx context.Context, d connector.Drive, cursor string) (
 	if err != nil {
 		return connector.IndexPage{}, err
 	}
-	svc, err := s.as(who)
-	if err != nil {
-		return connector.IndexPage{}, err
-	}
+	ctx, svc := s.as(ctx, who)
 	call := svc.drive.Files.List().PageSize(filesPage).Fields(googleapi.Field("nextPageToken,files(" + fileFields + ")"))
 	if d.Kind == "shared" {
 		call = call.Corpora("drive").DriveId(d.VendorID).IncludeItemsFromAllDrives(true).SupportsAllDrives(true).Q("trashed = false")
@@ -236,10 +233,7 @@ func (s *session) Content(ctx context.Context, ref connector.ContentRef) (io.Rea
 	if err != nil {
 		return nil, err
 	}
-	svc, err := s.as(who)
-	if err != nil {
-		return nil, err
-	}
+	ctx, svc := s.as(ctx, who)
 	resp, err := svc.drive.Files.Get(ref.File).SupportsAllDrives(true).Context(ctx).Download()
 	if err != nil {
 		if ge, ok := googlekit.Err(err); ok && googlekit.Reason(ge) == "fileNotDownloadable" {

@@ -193,10 +193,7 @@ func (s *session) watch(ctx context.Context, d connector.Drive, address string) 
 	if err != nil {
 		return connector.Subscription{}, err
 	}
-	svc, err := s.as(who)
-	if err != nil {
-		return connector.Subscription{}, err
-	}
+	ctx, svc := s.as(ctx, who)
 	start := svc.drive.Changes.GetStartPageToken()
 	if d.Kind == "shared" {
 		start = start.DriveId(d.VendorID).SupportsAllDrives(true)
@@ -245,11 +242,8 @@ func (s *session) stop(ctx context.Context, sub connector.Subscription) error {
 			return err
 		}
 	}
-	svc, err := s.as(who)
-	if err != nil {
-		return err
-	}
-	err = svc.drive.Channels.Stop(&drive.Channel{Id: sub.ID, ResourceId: rid}).Context(ctx).Do()
+	ctx, svc := s.as(ctx, who)
+	err := svc.drive.Channels.Stop(&drive.Channel{Id: sub.ID, ResourceId: rid}).Context(ctx).Do()
 	switch {
 	case err == nil, googlekit.IsCode(err, http.StatusNotFound):
 		return nil

@@ -75,10 +75,7 @@ func (s *session) reportsChanges(ctx context.Context, pos string) (connector.Cha
 			return connector.ChangesPage{Next: pos}, nil
 		}
 	}
-	svc, err := s.as(s.admin)
-	if err != nil {
-		return connector.ChangesPage{}, err
-	}
+	ctx, svc := s.as(ctx, s.admin)
 	call := svc.reports.Activities.List("all", "drive").MaxResults(reportsPage).
 		StartTime(cur.Start.Format(time.RFC3339)).EndTime(cur.End.Format(time.RFC3339))
 	if s.customer != "my_customer" && !strings.Contains(s.customer, ".") {

@@ -7,6 +7,7 @@
 package googlekit
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -69,30 +70,52 @@ func (c *Client) Source(subject string) *oauth.Source {
 	return src
 }
 
-// HTTPClient is the client of Google's generated services acting as subject: requests authorized
-// with subject's token and sent through HC (pacing per user, retries, the SSRF guard); downloads
-// (alt=media) streamed; redirects left to httpx.
-func (c *Client) HTTPClient(subject string) *http.Client {
-	return &http.Client{Transport: &transport{c: c, subject: subject}, CheckRedirect: func(*http.Request, []*http.Request) error {
+// subjectKey carries the user a request acts as (As).
+type subjectKey struct{}
+
+// As returns ctx carrying subject: the user the generated services' requests made with it act as.
+// One set of generated services serves every user of a connection (HTTPClient), so what grows with
+// the number of users is their token sources only, not a client each.
+func As(ctx context.Context, subject string) context.Context {
+	return context.WithValue(ctx, subjectKey{}, subject)
+}
+
+// subjectOf is the user ctx acts as ("" when As was not called).
+func subjectOf(ctx context.Context) string {
+	s, _ := ctx.Value(subjectKey{}).(string)
+	return s
+}
+
+// ErrNoSubject: a request was made without As; a programming error, never an admin's.
+var ErrNoSubject = errors.New("googlekit: request made without a subject (googlekit.As)")
+
+// HTTPClient is the client of Google's generated services: each request authorized with the token
+// of the user its context acts as (As) and sent through HC (pacing per user, retries, the SSRF
+// guard); downloads (alt=media) streamed; redirects left to httpx.
+func (c *Client) HTTPClient() *http.Client {
+	return &http.Client{Transport: &transport{c: c}, CheckRedirect: func(*http.Request, []*http.Request) error {
 		return http.ErrUseLastResponse // httpx follows redirects itself
 	}}
 }
 
-// transport authorizes a request as its subject and sends it through httpx. A 401 mints a new
-// token once.
+// transport authorizes a request as its context's subject and sends it through httpx. A 401 mints
+// a new token once.
 type transport struct {
-	c       *Client
-	subject string
+	c *Client
 }
 
 func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
-	src := t.c.Source(t.subject)
-	key := "google:user:" + t.subject
+	subject := subjectOf(ctx)
+	if subject == "" {
+		return nil, ErrNoSubject
+	}
+	src := t.c.Source(subject)
+	key := "google:user:" + subject
 	for renewed := false; ; renewed = true {
 		tok, err := src.Token(ctx)
 		if err != nil {
-			return nil, t.c.TokenError(err, t.subject)
+			return nil, t.c.TokenError(err, subject)
 		}
 		r := req.Clone(ctx)
 		r.Header.Set("Authorization", "Bearer "+tok)
