@@ -39,6 +39,16 @@ type Outcome struct {
 	New        []store.Alert   // the alerts created, as stored
 }
 
+// add adds o's counts and alerts to out's.
+func (out *Outcome) add(o Outcome) {
+	out.Raised += o.Raised
+	out.Gathered += o.Gathered
+	for id, n := range o.Suppressed {
+		out.Suppressed[id] += n
+	}
+	out.New = append(out.New, o.New...)
+}
+
 // evaluate runs every rule on each event, in the order given (id order), writing to st. now is
 // the evaluation time of an event (alert creation time, the hourly cap's clock): the clock for the
 // evaluator, the event's own time for a backtest.

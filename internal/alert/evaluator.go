@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/telltale-dev/telltale/internal/clock"
@@ -31,6 +32,9 @@ type Store interface {
 	ListAlertRules(ctx context.Context) ([]store.AlertRule, error)
 	SetAlertRuleWarning(ctx context.Context, id int64, warning string, suppressed int64) error
 	MarkAlertRuleSeeded(ctx context.Context, id, version int64) error
+	GetUpdatesPosition(ctx context.Context) (int64, error)
+	InitUpdatesPosition(ctx context.Context) (int64, error)
+	ListEventUpdates(ctx context.Context, after int64, limit int) (int64, []event.FileEvent, error)
 	watchlist.Source
 }
 
@@ -125,7 +129,21 @@ func (v *Evaluator) run(ctx context.Context, _ store.Work) (time.Time, error) {
 // passed (0 when caught up). The batch's alerts, their events, the rules' pending matches and
 // terms and the new position commit together: a crash or a lost race (another node moved the
 // position first) leaves nothing of the batch behind, so every event is evaluated once.
+//
+// Then it evaluates again the events a merge of two feeds rewrote after the main pass had
+// evaluated them (runUpdates), so an event whose actor, target or risk was learned only from the
+// second feed is judged on what is known now.
 func (v *Evaluator) RunOnce(ctx context.Context) (int, error) {
+	n, err := v.runEvents(ctx)
+	if err != nil {
+		return n, err
+	}
+	u, err := v.runUpdates(ctx)
+	return n + u, err
+}
+
+// runEvents evaluates the next batch of new events.
+func (v *Evaluator) runEvents(ctx context.Context) (int, error) {
 	pos, err := v.position(ctx)
 	if err != nil {
 		return 0, err
@@ -192,6 +210,12 @@ func (v *Evaluator) RunOnce(ctx context.Context) (int, error) {
 			v.latency.Observe(max(0, done.Sub(evs[i].Event.Inserted).Seconds()))
 		}
 	}
+	v.count(out, "through_event", last)
+	return len(evs), nil
+}
+
+// count records an evaluation's outcome in the metrics and the log.
+func (v *Evaluator) count(out Outcome, where string, last int64) {
 	var suppressed int64
 	for _, n := range out.Suppressed {
 		suppressed += n
@@ -200,9 +224,149 @@ func (v *Evaluator) RunOnce(ctx context.Context) (int, error) {
 	v.alerts.Add(int64(out.Gathered), "gathered")
 	v.alerts.Add(suppressed, "suppressed")
 	if out.Raised > 0 || out.Gathered > 0 {
-		v.o.Log.Info("alerts raised", "raised", out.Raised, "events_gathered", out.Gathered, "through_event", last)
+		v.o.Log.Info("alerts raised", "raised", out.Raised, "events_gathered", out.Gathered, where, last)
 	}
+}
+
+// runUpdates evaluates the next batch of event updates (store.MergeQueries.UpdateEvent: a
+// second feed's report of an action enriched the event stored from the first). An updated event
+// the main pass has not reached yet is left to it (it reads the event as stored now). For one it
+// has evaluated, every rule is asked again, as for a new event, except a rule whose alert already
+// holds the event (an alert raised stays raised, and the event is not counted twice): there the
+// alert only learns its person when it named nobody and its events now agree on one. The event's
+// pending threshold matches are dropped first, so it counts under the group it belongs to now
+// (the person learned), or under none if the rule no longer matches it. The position, the alerts
+// and the deliveries of flows commit together, so each update is evaluated exactly once.
+func (v *Evaluator) runUpdates(ctx context.Context) (int, error) {
+	upos, err := v.o.Store.GetUpdatesPosition(ctx)
+	if errors.Is(err, store.ErrNotFound) {
+		upos, err = v.o.Store.InitUpdatesPosition(ctx)
+	}
+	if err != nil {
+		return 0, err
+	}
+	last, evs, err := v.o.Store.ListEventUpdates(ctx, upos, v.o.Batch)
+	if err != nil || last == upos {
+		return 0, err
+	}
+	now := v.o.Clock.Now()
+	rules, err := v.rules(ctx, now)
+	if err != nil {
+		return 0, err
+	}
+	set, err := v.watch.Get(ctx)
+	if err != nil {
+		return 0, err
+	}
+	out := Outcome{Suppressed: map[int64]int64{}}
+	err = v.o.Store.InTx(ctx, func(q store.Queries) error {
+		if err := q.AdvanceUpdatesPosition(ctx, upos, last); err != nil {
+			return err
+		}
+		pos, err := q.GetAlertPosition(ctx) // in the transaction: where the main pass is now
+		if err != nil {
+			return err
+		}
+		out = Outcome{Suppressed: map[int64]int64{}}
+		for i := range evs {
+			e := &evs[i]
+			if e.Event.ID > pos {
+				continue // the main pass has not evaluated it: it will, as it is now
+			}
+			again, err := v.reevaluate(ctx, q, rules, e)
+			if err != nil {
+				return err
+			}
+			o, err := evaluate(ctx, q, again, evs[i:i+1], func(*event.FileEvent) time.Time { return now }, set)
+			if err != nil {
+				return err
+			}
+			out.add(o)
+		}
+		if v.o.Raised != nil && len(out.New) > 0 {
+			if err := v.o.Raised(ctx, q, out.New); err != nil {
+				return err
+			}
+		}
+		if v.o.Hook != nil {
+			return v.o.Hook(q)
+		}
+		return nil
+	})
+	if errors.Is(err, store.ErrConflict) {
+		v.o.Log.Info("alert: another run evaluated these updates first", "after", upos)
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	v.count(out, "through_update", last)
 	return len(evs), nil
+}
+
+// reevaluate prepares an updated event for evaluation: its pending matches dropped, the alerts
+// holding it given their person where they lacked one; it returns the rules to ask again (those
+// with no alert holding the event).
+func (v *Evaluator) reevaluate(ctx context.Context, q store.Queries, rules []*Compiled, e *event.FileEvent) ([]*Compiled, error) {
+	if err := q.DeleteEventMatches(ctx, e.Event.ID); err != nil {
+		return nil, err
+	}
+	held, err := q.AlertsWithEvent(ctx, e.Event.ID)
+	if err != nil {
+		return nil, err
+	}
+	in := map[int64]bool{}
+	for _, a := range held {
+		in[a.RuleID] = true
+		if a.Person != "" {
+			continue
+		}
+		p, err := alertPerson(ctx, q, a.ID)
+		if err != nil {
+			return nil, err
+		}
+		if p != "" {
+			note := fmt.Sprintf("learned from event %d, enriched by a second feed", e.Event.ID)
+			if err := q.SetAlertPerson(ctx, a.ID, p, note); err != nil {
+				return nil, err
+			}
+		}
+	}
+	var out []*Compiled
+	for _, r := range rules {
+		if !in[r.ID] {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+// alertPersonLimit bounds the events read to name an alert's person.
+const alertPersonLimit = 100
+
+// alertPerson is the one actor every event of the alert names now ("" when they name none, or
+// several, or the alert holds more than alertPersonLimit events).
+func alertPerson(ctx context.Context, q store.Queries, alertID int64) (string, error) {
+	ids, err := q.ListAlertEventIDs(ctx, alertID, 0, alertPersonLimit+1)
+	if err != nil || len(ids) > alertPersonLimit {
+		return "", err
+	}
+	who := ""
+	for _, id := range ids {
+		e, err := q.GetEvent(ctx, id)
+		if errors.Is(err, store.ErrNotFound) {
+			continue // deleted with its connection
+		}
+		if err != nil {
+			return "", err
+		}
+		p := strings.ToLower(e.User.Email)
+		if p == "" || (who != "" && p != who) {
+			return "", nil
+		}
+		who = p
+	}
+	return who, nil
 }
 
 // position returns the evaluator's position. The first run ever starts after the newest event

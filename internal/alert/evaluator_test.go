@@ -58,7 +58,7 @@ func TestOnPostgres(t *testing.T) {
 		"ThresholdFilesAndBytes": TestThresholdFilesAndBytes, "ThresholdGroupByFields": TestThresholdGroupByFields,
 		"NewTerms": TestNewTerms, "TrustedEventsNeverAlert": TestTrustedEventsNeverAlert, "CapGroupsAFlood": TestCapGroupsAFlood,
 		"ExactlyOnce": TestExactlyOnce, "Backtest": TestBacktest, "Templates": TestTemplates, "ConcurrentEvaluators": TestConcurrentEvaluators,
-		"WatchlistScoping": TestWatchlistScoping, "DepartingTemplate": TestDepartingTemplate,
+		"WatchlistScoping": TestWatchlistScoping, "DepartingTemplate": TestDepartingTemplate, "MergedEventEvaluatedAgain": TestMergedEventEvaluatedAgain,
 	} {
 		t.Run(name, fn)
 	}
@@ -539,5 +539,72 @@ func TestConcurrentEvaluators(t *testing.T) {
 		if n != 1 {
 			t.Errorf("event %d in %d alerts", id, n)
 		}
+	}
+}
+
+// TestMergedEventEvaluatedAgain: an event stored from one feed without its actor (a Drive change)
+// and enriched later by the other feed's report (ingest merge, store.UpdateEvent) is evaluated
+// again as it is now: an alert it raised learns its person, a rule that matches only the enriched
+// event raises, its pending threshold matches move to the person's group, and nothing is counted
+// or raised twice however often the evaluator runs.
+func TestMergedEventEvaluatedAgain(t *testing.T) {
+	e := newEnv(t)
+	any := e.rule("every share", "action:shared", Threshold, Params{Value: 1, Window: "1h"}, "low")
+	carol := e.rule("carol shares", "action:shared AND actor:carol@corp.example", Threshold, Params{Value: 1, Window: "1h"}, "high")
+	three := e.rule("three downloads", "action:downloaded", Threshold, Params{Value: 3, Window: "1h"}, "moderate")
+	shared := e.ev("", 0, event.ActionShared)
+	d1, d2 := e.ev("", time.Minute, event.ActionDownloaded), e.ev("", 2*time.Minute, event.ActionDownloaded)
+	e.insert(shared, d1, d2)
+	e.drain()
+	if as := e.alerts(any.ID); len(as) != 1 || as[0].Person != "" {
+		t.Fatalf("before the merge: %s", summary(as))
+	}
+	if as := e.alerts(carol.ID); len(as) != 0 {
+		t.Fatalf("before the merge, carol's rule: %s", summary(as))
+	}
+	// An event stored after the evaluator's position and updated before it gets there is
+	// evaluated once, as it is then.
+	later := e.ev("", 3*time.Minute, event.ActionShared)
+	e.insert(later)
+	for _, x := range []*event.FileEvent{shared, d1, d2, later} {
+		x.User.Email = "carol@corp.example"
+		if err := e.st.UpdateEvent(ctx, x); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.drain()
+	e.drain()
+	as := e.alerts(any.ID)
+	if len(as) != 2 || as[0].Person != "carol@corp.example" || as[0].EventCount != 1 || as[1].EventCount != 1 {
+		t.Fatalf("after the merge, the first alert names carol and the later event has its own: %s", summary(as))
+	}
+	h, err := e.st.ListAlertChanges(ctx, as[0].ID)
+	if err != nil || len(h) != 2 || h[1].Field != "person" || h[1].To != "carol@corp.example" || !strings.Contains(h[1].Note, "second feed") {
+		t.Errorf("history %+v %v", h, err)
+	}
+	// The share evaluated again raises carol's alert; the later share, in its window, joins it.
+	if as := e.alerts(carol.ID); len(as) != 1 || as[0].EventCount != 2 {
+		t.Fatalf("carol's rule after the merge: %s", summary(as))
+	}
+	// The two downloads now count for carol: a third one of hers reaches the threshold.
+	if as := e.alerts(three.ID); len(as) != 0 {
+		t.Fatalf("two downloads: %s", summary(as))
+	}
+	// And they no longer count for nobody: one more download without an actor is one, not three.
+	e.insert(e.ev("carol@corp.example", 4*time.Minute, event.ActionDownloaded), e.ev("", 5*time.Minute, event.ActionDownloaded))
+	e.drain()
+	if as := e.alerts(three.ID); len(as) != 1 || as[0].Person != "carol@corp.example" || as[0].EventCount != 3 {
+		t.Fatalf("three downloads by carol: %s", summary(as))
+	}
+	// Updated again (the same fields): evaluated again, nothing new.
+	if err := e.st.UpdateEvent(ctx, shared); err != nil {
+		t.Fatal(err)
+	}
+	e.drain()
+	if n := len(e.alerts(any.ID)) + len(e.alerts(carol.ID)) + len(e.alerts(three.ID)); n != 4 {
+		t.Errorf("after a second update: %d alerts, want 4", n)
+	}
+	if as := e.alerts(carol.ID); len(as) != 1 || as[0].EventCount != 2 {
+		t.Errorf("after a second update, carol's rule: %s", summary(as))
 	}
 }

@@ -421,7 +421,9 @@ func runGoogleIndex(ctx context.Context, o GoogleOptions, tag string, eo googlee
 		return r, err
 	}
 	start := time.Now()
-	conn, err := c.CreateConnection(ctx, googleConnection(emu, strconv.Itoa(o.RateLimit)))
+	// The emulator's rate limits are off in these runs, and so is Telltale's pacing ("0"): -rate-limit
+	// is (a)'s. Paced at 60 a minute per user, a run measured the pacing (a few drives a second).
+	conn, err := c.CreateConnection(ctx, googleConnection(emu, "0"))
 	if err != nil {
 		return r, err
 	}

@@ -841,6 +841,26 @@ type AlertQueries interface {
 	// AdvanceAlertPosition moves the position from from to to; ErrConflict when it is not at from
 	// (another run evaluated those events: its transaction must roll back).
 	AdvanceAlertPosition(ctx context.Context, from, to int64) error
+	// GetUpdatesPosition returns the seq of the last event update (MergeQueries.UpdateEvent) the
+	// evaluator evaluated; ErrNotFound before InitUpdatesPosition.
+	GetUpdatesPosition(ctx context.Context) (int64, error)
+	// InitUpdatesPosition sets the updates position after the newest update when it has none, and
+	// returns it as stored.
+	InitUpdatesPosition(ctx context.Context) (int64, error)
+	// AdvanceUpdatesPosition moves the updates position from from to to (ErrConflict when it is
+	// not at from) and forgets the updates passed.
+	AdvanceUpdatesPosition(ctx context.Context, from, to int64) error
+	// ListEventUpdates reads up to limit updates after seq after and returns the seq of the last
+	// one read (after when none) and the events they rewrote, as stored now, each once, in id
+	// order; held events are left out.
+	ListEventUpdates(ctx context.Context, after int64, limit int) (int64, []event.FileEvent, error)
+	// AlertsWithEvent returns the alerts that hold the event, by id.
+	AlertsWithEvent(ctx context.Context, eventID int64) ([]Alert, error)
+	// DeleteEventMatches forgets every pending threshold match of the event.
+	DeleteEventMatches(ctx context.Context, eventID int64) error
+	// SetAlertPerson names the person of an alert that names nobody yet (a no-op otherwise),
+	// recording the change with note.
+	SetAlertPerson(ctx context.Context, alertID int64, person, note string) error
 	// AddAlertMatches records pending threshold matches (a match already recorded is kept).
 	AddAlertMatches(ctx context.Context, ms []AlertMatch) error
 	// ListAlertMatches returns a group's pending matches observed at or after since, by event id.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/telltale-dev/telltale/internal/event"
@@ -79,7 +80,8 @@ func (q *Queries) PruneMergeCandidates(ctx context.Context, before time.Time) (i
 }
 
 // UpdateEvent implements store.MergeQueries: every column but the id, the dedupe key, the
-// insertion time and held is rewritten from e (EventRow's values, so the row reads back as e).
+// insertion time and held is rewritten from e (EventRow's values, so the row reads back as e), and
+// the rewrite is appended to event_updates.
 func (q *Queries) UpdateEvent(ctx context.Context, e *event.FileEvent) error {
 	row, err := EventRow(e, false, 0)
 	if err != nil {
@@ -89,6 +91,13 @@ func (q *Queries) UpdateEvent(ctx context.Context, e *event.FileEvent) error {
 	// directory, size, category, owner, md5, sha256, exposure, link_scope, trusted, severity, doc
 	args := append([]any{row[2]}, row[4:]...)
 	return q.inTx(ctx, func(q *Queries) error {
+		// The update is numbered in commit order, as inserts are (the same lock), for the followers
+		// of event_updates (the alert evaluator).
+		if q.d.EventLock != "" {
+			if _, err := q.w.ExecContext(ctx, q.d.EventLock); err != nil {
+				return q.wrap("update event: lock", err)
+			}
+		}
 		// The person risk moves from what the event scored to what it scores now.
 		old, err := scanEvent(q.w.QueryRowContext(ctx, q.d.q(`SELECT `+eventCols+eventFrom+`WHERE e.id = ?`), e.Event.ID))
 		if err != nil {
@@ -100,9 +109,149 @@ trusted = ?, severity = ?, doc = ? WHERE id = ?`), append(args, e.Event.ID)...)
 		if err := affected(res, err, fmt.Sprintf("update event %d", e.Event.ID), q, store.ErrNotFound); err != nil {
 			return err
 		}
+		if _, err := q.w.ExecContext(ctx, q.d.q(`INSERT INTO event_updates (event_id, at) VALUES (?, ?)`), e.Event.ID, micros(nowUTC())); err != nil {
+			return q.wrap(fmt.Sprintf("update event %d", e.Event.ID), err)
+		}
 		sums := riskSums{}
 		sums.add(&old, -1)
 		sums.add(e, 1)
 		return q.writePersonRisk(ctx, sums)
+	})
+}
+
+// updatesPosition is the alert evaluator's position in event_updates (alert_position).
+const updatesPosition = "updates"
+
+// GetUpdatesPosition implements store.AlertQueries.
+func (q *Queries) GetUpdatesPosition(ctx context.Context) (int64, error) {
+	var n int64
+	err := q.r.QueryRowContext(ctx, q.d.q(`SELECT after_id FROM alert_position WHERE name = ?`), updatesPosition).Scan(&n)
+	return n, q.wrap("get updates position", err)
+}
+
+// InitUpdatesPosition implements store.AlertQueries: after the newest update stored.
+func (q *Queries) InitUpdatesPosition(ctx context.Context) (int64, error) {
+	if _, err := q.w.ExecContext(ctx, q.d.q(`INSERT INTO alert_position (name, after_id)
+SELECT ?, COALESCE(MAX(seq), 0) FROM event_updates WHERE true ON CONFLICT (name) DO NOTHING`), updatesPosition); err != nil {
+		return 0, q.wrap("init updates position", err)
+	}
+	var n int64
+	err := q.w.QueryRowContext(ctx, q.d.q(`SELECT after_id FROM alert_position WHERE name = ?`), updatesPosition).Scan(&n)
+	return n, q.wrap("init updates position", err)
+}
+
+// AdvanceUpdatesPosition implements store.AlertQueries; the updates passed are deleted.
+func (q *Queries) AdvanceUpdatesPosition(ctx context.Context, from, to int64) error {
+	res, err := q.w.ExecContext(ctx, q.d.q(`UPDATE alert_position SET after_id = ? WHERE name = ? AND after_id = ?`), to, updatesPosition, from)
+	if err := affected(res, err, fmt.Sprintf("advance updates position from %d", from), q, store.ErrConflict); err != nil {
+		return err
+	}
+	_, err = q.w.ExecContext(ctx, q.d.q(`DELETE FROM event_updates WHERE seq <= ?`), to)
+	return q.wrap("advance updates position", err)
+}
+
+// ListEventUpdates implements store.AlertQueries.
+func (q *Queries) ListEventUpdates(ctx context.Context, after int64, limit int) (int64, []event.FileEvent, error) {
+	if limit <= 0 {
+		limit = 1000
+	}
+	rows, err := q.r.QueryContext(ctx, q.d.q(`SELECT seq, event_id FROM event_updates WHERE seq > ? ORDER BY seq LIMIT ?`), after, limit)
+	if err != nil {
+		return after, nil, q.wrap("list event updates", err)
+	}
+	last := after
+	var ids []any
+	seen := map[int64]bool{}
+	for rows.Next() {
+		var seq, id int64
+		if err := rows.Scan(&seq, &id); err != nil {
+			rows.Close()
+			return after, nil, q.wrap("list event updates", err)
+		}
+		last = seq
+		if !seen[id] {
+			seen[id] = true
+			ids = append(ids, id)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return after, nil, q.wrap("list event updates", err)
+	}
+	if len(ids) == 0 {
+		return last, nil, nil
+	}
+	marks := strings.TrimSuffix(strings.Repeat("?, ", len(ids)), ", ")
+	er, err := q.r.QueryContext(ctx, q.d.q(`SELECT `+eventCols+eventFrom+`WHERE e.id IN (`+marks+`) AND e.held = 0 ORDER BY e.id`), ids...)
+	if err != nil {
+		return after, nil, q.wrap("list event updates", err)
+	}
+	defer er.Close()
+	var out []event.FileEvent
+	for er.Next() {
+		e, err := scanEvent(er)
+		if err != nil {
+			return after, nil, q.wrap("list event updates", err)
+		}
+		out = append(out, e)
+	}
+	if err := er.Err(); err != nil {
+		return after, nil, q.wrap("list event updates", err)
+	}
+	return last, out, nil
+}
+
+// AlertsWithEvent implements store.AlertQueries.
+func (q *Queries) AlertsWithEvent(ctx context.Context, eventID int64) ([]store.Alert, error) {
+	rows, err := q.w.QueryContext(ctx, q.d.q(`SELECT a.id FROM alerts a JOIN alert_events ae ON ae.alert_id = a.id WHERE ae.event_id = ? ORDER BY a.id`), eventID)
+	if err != nil {
+		return nil, q.wrap("alerts with event", err)
+	}
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return nil, q.wrap("alerts with event", err)
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, q.wrap("alerts with event", err)
+	}
+	out := make([]store.Alert, 0, len(ids))
+	for _, id := range ids {
+		a, err := q.GetAlert(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	return out, nil
+}
+
+// DeleteEventMatches implements store.AlertQueries.
+func (q *Queries) DeleteEventMatches(ctx context.Context, eventID int64) error {
+	_, err := q.w.ExecContext(ctx, q.d.q(`DELETE FROM alert_matches WHERE event_id = ?`), eventID)
+	return q.wrap("delete event matches", err)
+}
+
+// SetAlertPerson implements store.AlertQueries: only an alert that names nobody gets a person, and
+// the change is recorded (actor "system").
+func (q *Queries) SetAlertPerson(ctx context.Context, alertID int64, person, note string) error {
+	return q.inTx(ctx, func(q *Queries) error {
+		now := nowUTC()
+		res, err := q.w.ExecContext(ctx, q.d.q(`UPDATE alerts SET person = ?, updated_at = ?, version = version + 1 WHERE id = ? AND person = ''`),
+			person, micros(now), alertID)
+		if err != nil {
+			return q.wrap("set alert person", err)
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			return q.wrap("set alert person", err) // named already: nothing to do
+		}
+		_, err = q.w.ExecContext(ctx, q.d.q(`INSERT INTO alert_changes (alert_id, at, actor, field, from_value, to_value, note)
+VALUES (?, ?, 'system', 'person', '', ?, ?)`), alertID, micros(now), person, note)
+		return q.wrap("set alert person", err)
 	})
 }

@@ -203,6 +203,40 @@ func testMerge(t *testing.T, s store.Store) {
 	if err := s.UpdateEvent(ctx, &missing); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("updating a missing event: %v, want ErrNotFound", err)
 	}
+	// Each rewrite is an update the alert evaluator follows: from where it starts (after the
+	// updates already stored), the event is listed once, as it is now, however often rewritten;
+	// a held event is left out; advancing forgets the updates passed.
+	if _, err := s.GetUpdatesPosition(ctx); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("updates position before init: %v, want ErrNotFound", err)
+	}
+	upos := ok(s.InitUpdatesPosition(ctx))(t)
+	if last, evs := ok2(s.ListEventUpdates(ctx, upos, 10))(t); last != upos || len(evs) != 0 {
+		t.Errorf("updates after init: %d %d", last, len(evs))
+	}
+	held := Event(c.ID, "change:f9:1", t0)
+	ok(s.InsertEvents(ctx, []*event.FileEvent{held}, true))(t)
+	noErr(t, s.UpdateEvent(ctx, held))
+	e.Source.IP = "203.0.113.10"
+	noErr(t, s.UpdateEvent(ctx, e))
+	e.Source.IP = "203.0.113.11"
+	noErr(t, s.UpdateEvent(ctx, e))
+	last, evs := ok2(s.ListEventUpdates(ctx, upos, 10))(t)
+	if last <= upos || len(evs) != 1 || evs[0].Event.ID != e.Event.ID || evs[0].Source.IP != "203.0.113.11" {
+		t.Errorf("ListEventUpdates: last %d (from %d), %d events %+v", last, upos, len(evs), evs)
+	}
+	if l2, evs2 := ok2(s.ListEventUpdates(ctx, upos, 1))(t); l2 != upos+1 || len(evs2) != 0 {
+		t.Errorf("ListEventUpdates limit 1 (the held event's update): last %d, %d events", l2, len(evs2))
+	}
+	noErr(t, s.AdvanceUpdatesPosition(ctx, upos, last))
+	if err := s.AdvanceUpdatesPosition(ctx, upos, last); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("advancing from a stale position: %v, want ErrConflict", err)
+	}
+	if p := ok(s.GetUpdatesPosition(ctx))(t); p != last {
+		t.Errorf("updates position %d, want %d", p, last)
+	}
+	if l3, evs3 := ok2(s.ListEventUpdates(ctx, 0, 10))(t); l3 != 0 || len(evs3) != 0 {
+		t.Errorf("updates passed were kept: last %d, %d events", l3, len(evs3))
+	}
 	if n := ok(s.PruneMergeCandidates(ctx, t0))(t); n != 1 {
 		t.Errorf("prune removed %d, want 1 (the share a minute before)", n)
 	}
