@@ -154,7 +154,8 @@ func (c cursor) String() string {
 // that no other change explains) a modification, and each sharing target gained or lost a share or
 // unshare. Record ids name the file, the action and the change's time (or, for content, the new
 // MD5), so the same change read from two users' feeds is one record. The actor is Drive's
-// lastModifyingUser for created and modified, the owner for a My Drive upload, and otherwise unknown
+// lastModifyingUser for created and modified, the owner for a My Drive upload, trashingUser for a
+// shared drive item trashed (at its trashedTime), and otherwise unknown
 // until the Reports record of the action fills it (merge).
 func changeRecords(d connector.Drive, changeTime time.Time, raw *drive.File, f connector.File, known connector.KnownFile, had bool, since time.Time) []connector.Record {
 	var out []connector.Record
@@ -192,6 +193,16 @@ func changeRecords(d connector.Drive, changeTime time.Time, raw *drive.File, f c
 					Owner: known.Owner, DriveID: d.VendorID, Modified: known.Modified, Hash: known.Hash}
 				if known.Path != "" {
 					e.File.Directory = path.Dir(known.Path)
+				}
+			} else {
+				// A shared drive item says when it was trashed and by whom (File.trashedTime and
+				// trashingUser, "only populated for items in shared drives"): the action's own time,
+				// not the change's, and its actor before the Reports record arrives.
+				if t, err := time.Parse(time.RFC3339, raw.TrashedTime); err == nil {
+					e.Timestamp = t.UTC()
+				}
+				if raw.TrashingUser != nil {
+					e.User.Email = strings.ToLower(raw.TrashingUser.EmailAddress)
 				}
 			}
 			add(id("deleted", at), e)

@@ -12,6 +12,8 @@ import (
 	"github.com/telltale-dev/telltale/internal/connector"
 	gemu "github.com/telltale-dev/telltale/internal/emulator/google"
 	"github.com/telltale-dev/telltale/internal/event"
+
+	"google.golang.org/api/drive/v3"
 )
 
 // memIndex is the file index as ingest keeps it (ingest/stream.go fileStates, index.go): crawl
@@ -290,5 +292,32 @@ func TestCreatedActorIsTheCreator(t *testing.T) {
 		if len(got) != 1 || got[0] != c.want {
 			t.Errorf("%s: created by %q, want %q", c.name, got, c.want)
 		}
+	}
+}
+
+// TestTrashedSharedDriveItem: a shared drive item's change names when it was trashed and by whom
+// (trashedTime, trashingUser): the deletion has that time and actor, not the change's time and
+// nobody; a My Drive item (no such fields) keeps the change's time.
+func TestTrashedSharedDriveItem(t *testing.T) {
+	changed := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
+	known := connector.KnownFile{Name: "plan.pdf", Path: "/Finance/plan.pdf", Size: 10}
+	sd := connector.Drive{VendorID: "0ASD", Kind: "shared", Name: "Finance"}
+	raw := &drive.File{Id: "f1", Name: "plan.pdf", Trashed: true, DriveId: "0ASD", MimeType: "application/pdf",
+		TrashedTime: "2026-03-02T09:41:07.120Z", TrashingUser: &drive.User{EmailAddress: "Bob@Corp.example"}}
+	f := connector.File{VendorID: "f1", Name: "plan.pdf", Drive: "0ASD", MimeType: "application/pdf"}
+	recs := changeRecords(sd, changed, raw, f, known, true, changed.Add(-time.Hour))
+	if len(recs) != 1 || len(recs[0].Events) != 1 {
+		t.Fatalf("records: %+v", recs)
+	}
+	e := recs[0].Events[0]
+	if e.Event.Action != event.ActionDeleted || !e.Timestamp.Equal(time.Date(2026, 3, 2, 9, 41, 7, 120e6, time.UTC)) || e.User.Email != "bob@corp.example" {
+		t.Errorf("deleted: %s at %s by %q", e.Event.Action, e.Timestamp, e.User.Email)
+	}
+	my := connector.Drive{VendorID: "ann@corp.example", Kind: "user", Owner: "ann@corp.example"}
+	raw2 := &drive.File{Id: "f2", Name: "a.txt", Trashed: true, Owners: []*drive.User{{EmailAddress: "ann@corp.example"}}}
+	f2 := connector.File{VendorID: "f2", Name: "a.txt", Drive: "ann@corp.example", Owner: "ann@corp.example"}
+	recs = changeRecords(my, changed, raw2, f2, connector.KnownFile{Name: "a.txt", Owner: "ann@corp.example"}, true, changed.Add(-time.Hour))
+	if len(recs) != 1 || !recs[0].Events[0].Timestamp.Equal(changed) || recs[0].Events[0].User.Email != "" {
+		t.Errorf("My Drive trash: %+v", recs)
 	}
 }

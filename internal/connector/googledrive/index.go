@@ -23,7 +23,7 @@ const (
 	mimeFolder = "application/vnd.google-apps.folder"
 	// fileFields are the file fields the crawl and the changes feed ask for.
 	fileFields = "id,name,mimeType,parents,owners(emailAddress),size,md5Checksum,sha256Checksum,sha1Checksum,createdTime,modifiedTime," +
-		"trashed,driveId,lastModifyingUser(emailAddress),permissions(id,type,role,emailAddress,domain,deleted)"
+		"trashed,trashedTime,trashingUser(emailAddress),driveId,lastModifyingUser(emailAddress),permissions(id,type,role,emailAddress,domain,deleted)"
 	// maxFolders bounds the session's folder map (about 100 bytes an entry); past it the map
 	// starts again.
 	maxFolders = 200000

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 )
 
 // Scripted actions. Each acts as a user of the domain (by email), changes the domain, logs a
@@ -164,12 +165,16 @@ func (e *Emulator) Move(actor, id, folder string) error {
 
 // Trash moves a file to the trash (it stays in the feed, trashed).
 func (e *Emulator) Trash(actor, id string) error {
-	return e.act(actor, id, "edit", "trash", nil, func(u *user, f *file) { f.trashed, f.version = true, f.version+1 })
+	return e.act(actor, id, "edit", "trash", nil, func(u *user, f *file) {
+		f.trashed, f.version, f.trashedAt, f.trashedBy = true, f.version+1, e.clk.Now(), u
+	})
 }
 
 // Untrash restores a file from the trash.
 func (e *Emulator) Untrash(actor, id string) error {
-	return e.act(actor, id, "edit", "untrash", nil, func(u *user, f *file) { f.trashed, f.version = false, f.version+1 })
+	return e.act(actor, id, "edit", "untrash", nil, func(u *user, f *file) {
+		f.trashed, f.version, f.trashedAt, f.trashedBy = false, f.version+1, time.Time{}, nil
+	})
 }
 
 // Delete deletes a file for good: the feed reports it removed.

@@ -90,6 +90,10 @@ func (e *Emulator) fileJSON(f *file, u *user) map[string]any {
 		m["driveId"] = f.drive
 		m["ownedByMe"] = false
 		m["shared"] = true
+		if f.trashed && !f.trashedAt.IsZero() { // File.trashedTime, trashingUser: "Only populated for items in shared drives."
+			m["trashedTime"] = ts(f.trashedAt)
+			m["trashingUser"] = driveUser(f.trashedBy, u)
+		}
 	} else {
 		m["owners"] = []any{driveUser(f.owner, u)}
 		m["ownedByMe"] = f.owner == u

@@ -54,6 +54,8 @@ type file struct {
 	drive             string // shared drive id
 	created, modified time.Time
 	trashed, deleted  bool
+	trashedAt         time.Time // when trashed (Drive gives it for shared drive items only)
+	trashedBy         *user
 	root              bool // a user's My Drive root folder
 	lastMod           *user
 	version           int64
