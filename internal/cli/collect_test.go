@@ -92,7 +92,12 @@ var demoToken = regexp.MustCompile(`API token: (tt_[a-z0-9]+)`)
 
 // TestDemo runs the README's first command: a node with the Box emulator, whose connection reaches
 // Monitoring and collects events within seconds.
+//
+// The demo's departing employee moves files out within seconds here (minutes in a real demo) and
+// the shipped rule "Departing employee exfiltration" raises an alert naming them.
 func TestDemo(t *testing.T) {
+	defer func(first, every time.Duration) { demoDepartingFirst, demoDepartingEvery = first, every }(demoDepartingFirst, demoDepartingEvery)
+	demoDepartingFirst, demoDepartingEvery = 5*time.Second, 3*time.Second
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	var errb syncbuf.Buffer
@@ -136,12 +141,25 @@ func TestDemo(t *testing.T) {
 		}
 		if err == nil && len(cs) == 5 && collecting["box"] && collecting["google_drive"] && collecting["gmail"] &&
 			collecting["onedrive"] && collecting["microsoft365_mail"] {
-			return
+			break
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("demo connections not collecting after 60 s: %+v %v; stderr %s", cs, err, errb.String())
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+	deadline = time.Now().Add(60 * time.Second)
+	for {
+		as, err := cl.Alerts(ctx, client.AlertQuery{})
+		for _, a := range as.Items {
+			if a.RuleName == "Departing employee exfiltration" && a.Person != "" {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no departing employee alert after 60 s: %+v %v; stderr %s", as.Items, err, errb.String())
+		}
+		time.Sleep(500 * time.Millisecond)
 	}
 }
 

@@ -105,6 +105,11 @@ emulator serves on loopback. Use "telltale serve" for anything but a demo.`,
 				a.Close()
 				return err
 			}
+			departing, err := addDemoDeparting(ctx, a, emu)
+			if err != nil {
+				a.Close()
+				return err
+			}
 			ln, err := net.Listen("tcp", cfg.Listen)
 			if err != nil {
 				a.Close()
@@ -113,10 +118,12 @@ emulator serves on loopback. Use "telltale serve" for anything but a demo.`,
 			go emu.Run(ctx, every)
 			go runGoogle(ctx, gemu, every)
 			go runMicrosoft(ctx, memu, every)
+			go runDemoDeparting(ctx, emu, departing, log.With("demo", "departing employee"))
 			a.PrintBootstrap(e.stdout)
 			fmt.Fprintf(e.stdout, "Telltale %s demo serving on http://%s (data: %s)\n", app.Version, ln.Addr(), cfg.DataDir)
 			fmt.Fprintf(e.stdout, "Box emulator on %s with %d simulated users (start %d of this organization); connection %q collects every %s.\n", emuURL, users, epoch+1, demoConnection, cfg.PollInterval)
 			fmt.Fprintf(e.stdout, "Google Workspace emulator on %s with %d simulated users; connection %q follows each drive's changes and the Drive audit log (records listed 10 s to 2 min late), %q the attachments they send.\n", googleURL, googleUsers, demoGoogleConnection, demoGmailConnection)
+			fmt.Fprintf(e.stdout, "Departing employee: %s (Box) is on the departing employee watchlist and moves files out from %s on; the shipped rule %q alerts on it.\n", departing.Login, demoDepartingFirst, "Departing employee exfiltration")
 			fmt.Fprintf(e.stdout, "Microsoft 365 emulator on %s with %d simulated users; connections %q (delta and the audit log, 10 s to 2 min late) and %q.\n", msURL, msUsers, demoOneDriveConnection, demoM365MailConnection)
 			return a.Run(ctx, ln)
 		},
