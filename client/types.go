@@ -513,6 +513,30 @@ type RuleTestResult struct {
 	People     []RuleTestPerson `json:"people"`               // most alerts first, at most 50
 }
 
+// UncoveredRisks are the high and critical events of the last days that no enabled rule matches
+// ("risks not covered"), grouped by risk indicator (GET /api/v1/rules/uncovered).
+type UncoveredRisks struct {
+	From      time.Time        `json:"from"`
+	To        time.Time        `json:"to"`
+	Scanned   int              `json:"events_read"`         // high and critical events read, newest first
+	Uncovered int              `json:"uncovered"`           // of them, matched by no enabled rule
+	Truncated bool             `json:"truncated,omitempty"` // the read limit was reached: older events were not read
+	Rules     int              `json:"rules"`               // enabled rules asked
+	Groups    []UncoveredGroup `json:"groups"`              // most events first
+}
+
+// UncoveredGroup is one indicator's uncovered events, with a rule draft and its backtest.
+type UncoveredGroup struct {
+	Indicator string         `json:"indicator"`
+	Events    int            `json:"events"`
+	People    int            `json:"people"`
+	Critical  int            `json:"critical"`
+	Sample    []string       `json:"sample_event_ids"` // newest first, at most 5
+	Draft     AlertRuleInput `json:"draft"`            // POST it to /api/v1/rules to save it
+	// Backtest is the draft's backtest over the same days (the first 10 groups only).
+	Backtest *RuleTestResult `json:"backtest,omitempty"`
+}
+
 // RuleTestPerson is one person's share of a backtest.
 type RuleTestPerson struct {
 	Person string `json:"person"`

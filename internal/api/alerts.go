@@ -44,6 +44,9 @@ func (s *Server) alertRoutes() []Route {
 		{Method: "POST", Path: "/api/v1/rules/test", Need: auth.RoleAnalyst, Tag: rules, Audit: "rule.test", Reads: true,
 			Summary: "Backtest a rule: how many alerts it would have raised on the stored events of the last N days, and for whom",
 			In:      client.RuleTestRequest{}, Out: client.RuleTestResult{}, MaxBody: 64 << 10, Handle: s.testRule},
+		{Method: "GET", Path: "/api/v1/rules/uncovered", Need: auth.RoleAnalyst, Tag: rules, Audit: "rule.uncovered", Reads: true,
+			Summary: "Risks not covered: the high and critical events of the last days that no enabled rule matches, by indicator, each with a rule draft and its backtest",
+			Out:     client.UncoveredRisks{}, Handle: s.uncoveredRisks, Query: []Param{{"days", "1 to 90, default 7"}}},
 		{Method: "GET", Path: "/api/v1/rules/{id}", Need: auth.RoleReadOnly, Tag: rules, Summary: "Get an alert rule",
 			Out: client.AlertRule{}, Handle: s.getRule},
 		{Method: "PUT", Path: "/api/v1/rules/{id}", Need: auth.RoleAdmin, Tag: rules, Audit: "rule.update",
@@ -292,12 +295,60 @@ func (s *Server) testRule(r *http.Request, _ auth.Principal) (any, error) {
 	if err != nil {
 		return nil, ruleError(err, "rule.")
 	}
+	noteAudit(r, "", map[string]any{"query": x.Query, "kind": x.Kind, "days": in.Days, "alerts": res.Alerts})
+	return ruleTestWire(res), nil
+}
+
+func ruleTestWire(res alert.BacktestResult) client.RuleTestResult {
 	out := client.RuleTestResult{From: res.From, To: res.To, Alerts: res.Alerts, Suppressed: res.Suppressed, Events: res.Events,
 		Truncated: res.Truncated, People: []client.RuleTestPerson{}}
 	for _, p := range res.People {
 		out.People = append(out.People, client.RuleTestPerson(p))
 	}
-	noteAudit(r, "", map[string]any{"query": x.Query, "kind": x.Kind, "days": in.Days, "alerts": res.Alerts})
+	return out
+}
+
+// uncoveredBacktests is how many groups of the risks not covered get their draft backtested, and
+// uncoveredBacktestLimit the events each backtest reads at most: the answer stays bounded.
+const (
+	uncoveredBacktests     = 10
+	uncoveredBacktestLimit = 20_000
+)
+
+func (s *Server) uncoveredRisks(r *http.Request, _ auth.Principal) (any, error) {
+	days := alert.DefaultUncoveredDays
+	if v := r.URL.Query().Get("days"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > alert.MaxUncoveredDays {
+			return nil, invalidField("days", "%q is not a whole number of days between 1 and %d", v, alert.MaxUncoveredDays)
+		}
+		days = n
+	}
+	now := s.clock.Now()
+	res, err := alert.Uncovered(r.Context(), s.store, days, now, 0)
+	if err != nil {
+		return nil, err
+	}
+	out := client.UncoveredRisks{From: res.From, To: res.To, Scanned: res.Scanned, Uncovered: res.Uncovered, Truncated: res.Truncated,
+		Rules: res.Rules, Groups: []client.UncoveredGroup{}}
+	for i, g := range res.Groups {
+		cg := client.UncoveredGroup{Indicator: g.Indicator, Events: g.Events, People: g.People, Critical: g.Critical, Sample: []string{},
+			Draft: client.AlertRuleInput{Name: g.Draft.Name, Description: g.Draft.Description, Query: g.Draft.Query, Kind: g.Draft.Kind,
+				Params: json.RawMessage(g.Draft.Params), Severity: g.Draft.Severity}}
+		for _, id := range g.Sample {
+			cg.Sample = append(cg.Sample, strconv.FormatInt(id, 10))
+		}
+		if i < uncoveredBacktests {
+			bt, err := alert.Backtest(r.Context(), s.store, g.Draft, days, now, uncoveredBacktestLimit)
+			if err != nil {
+				return nil, err
+			}
+			t := ruleTestWire(bt)
+			cg.Backtest = &t
+		}
+		out.Groups = append(out.Groups, cg)
+	}
+	noteAudit(r, "", map[string]any{"days": days, "uncovered": res.Uncovered})
 	return out, nil
 }
 

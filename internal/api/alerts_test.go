@@ -229,3 +229,50 @@ func TestAlertRulesAndAlertsOverHTTP(t *testing.T) {
 		}
 	}
 }
+
+// TestUncoveredRisksOverHTTP: analysts see the high and critical events no enabled rule matches,
+// by indicator, each with a draft that saves as it is and its backtest; read-only users may not;
+// a bad days value is refused, naming it.
+func TestUncoveredRisksOverHTTP(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	c, err := f.app.Store.CreateConnection(ctx, store.Connection{Name: "box", Service: "box", ServiceType: "cloud", Status: "Monitoring", ScopeKind: "all"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC().Truncate(time.Second)
+	e := &event.FileEvent{Timestamp: now.Add(-time.Hour),
+		Event: event.Meta{Action: event.ActionShared, Observer: event.ObserverBox, ConnectionID: c.ID, VendorIDs: []string{"u1"}},
+		User:  event.User{Email: "zed@corp.example"}, File: event.File{ID: "f1", Name: "a.bin"},
+		Risk:  event.Risk{Score: 9, Severity: event.SeverityCritical, Indicators: []string{event.IndicatorOffHours}}}
+	if _, err := f.app.Store.InsertEvents(ctx, []*event.FileEvent{e}, false); err != nil {
+		t.Fatal(err)
+	}
+	analyst := f.userToken(t, auth.RoleAnalyst)
+	code, body := f.do(t, analyst, "GET", "/api/v1/rules/uncovered?days=3", nil)
+	res := decodeAs[client.UncoveredRisks](t, code, body, http.StatusOK)
+	var g *client.UncoveredGroup
+	for i := range res.Groups {
+		if res.Groups[i].Indicator == event.IndicatorOffHours {
+			g = &res.Groups[i]
+		}
+	}
+	if res.Uncovered != 1 || g == nil || g.Events != 1 || g.Critical != 1 || len(g.Sample) != 1 || g.Sample[0] != fmt.Sprint(e.Event.ID) ||
+		g.Backtest == nil || g.Backtest.Alerts != 1 || len(g.Backtest.People) != 1 || g.Backtest.People[0].Person != "zed@corp.example" {
+		t.Fatalf("uncovered: %s", body)
+	}
+	code, body = f.do(t, f.admin, "POST", "/api/v1/rules", g.Draft)
+	if code != http.StatusCreated && code != http.StatusOK {
+		t.Fatalf("saving the draft: %d %s", code, body)
+	}
+	code, body = f.do(t, analyst, "GET", "/api/v1/rules/uncovered?days=3", nil)
+	if res := decodeAs[client.UncoveredRisks](t, code, body, http.StatusOK); res.Uncovered != 0 || len(res.Groups) != 0 {
+		t.Errorf("after saving the draft: %s", body)
+	}
+	if code, body := f.do(t, f.userToken(t, auth.RoleReadOnly), "GET", "/api/v1/rules/uncovered", nil); code != http.StatusForbidden {
+		t.Errorf("read-only: %d %s", code, body)
+	}
+	if code, body := f.do(t, analyst, "GET", "/api/v1/rules/uncovered?days=abc", nil); code != http.StatusBadRequest || !strings.Contains(string(body), "days") {
+		t.Errorf("days=abc: %d %s", code, body)
+	}
+}

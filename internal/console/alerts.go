@@ -192,6 +192,38 @@ func (c *Console) rulesPage(w http.ResponseWriter, r *http.Request, s *session) 
 	c.render(w, r, status, "rules", v)
 }
 
+// uncoveredPage lists the risks not covered, each group with its draft (a link to the prefilled
+// new rule form) and the draft's backtest.
+func (c *Console) uncoveredPage(w http.ResponseWriter, r *http.Request, s *session) {
+	v := &view{Title: "Risks not covered", Nav: "rules", User: s, Wide: true}
+	days := r.URL.Query().Get("days")
+	if days == "" {
+		days = "7"
+	}
+	var out client.UncoveredRisks
+	status := http.StatusOK
+	if err := c.call(r, s, "GET", "/api/v1/rules/uncovered?days="+url.QueryEscape(days), nil, &out); err != nil {
+		v.problem(err)
+		status = statusOf(err)
+	}
+	type row struct {
+		client.UncoveredGroup
+		DraftURL string
+	}
+	var rows []row
+	for _, g := range out.Groups {
+		q := url.Values{"name": {g.Draft.Name}, "description": {g.Draft.Description}, "query": {g.Draft.Query}, "kind": {g.Draft.Kind},
+			"params": {string(g.Draft.Params)}, "severity": {g.Draft.Severity}}
+		rows = append(rows, row{UncoveredGroup: g, DraftURL: "/rules/new?" + q.Encode()})
+	}
+	v.Data = struct {
+		client.UncoveredRisks
+		Days string
+		Rows []row
+	}{out, days, rows}
+	c.render(w, r, status, "uncovered", v)
+}
+
 // ruleForm is the create/edit form as typed.
 type ruleForm struct {
 	ID, Name, Description, Query, Kind, Params, Severity string
@@ -254,8 +286,19 @@ func (c *Console) renderRule(w http.ResponseWriter, r *http.Request, s *session,
 	c.render(w, r, status, "rule", v)
 }
 
+// newRulePage is the empty form, or one prefilled from the URL (name, description, query, kind,
+// params, severity): the drafts of the risks not covered link here.
 func (c *Console) newRulePage(w http.ResponseWriter, r *http.Request, s *session) {
 	f := ruleForm{Kind: "threshold", Severity: "moderate", Enabled: true, Params: `{"value": 1, "window": "1h"}`}
+	q := r.URL.Query()
+	for _, x := range []struct {
+		key string
+		to  *string
+	}{{"name", &f.Name}, {"description", &f.Description}, {"query", &f.Query}, {"kind", &f.Kind}, {"params", &f.Params}, {"severity", &f.Severity}} {
+		if v := q.Get(x.key); v != "" {
+			*x.to = v
+		}
+	}
 	f.fill()
 	c.renderRule(w, r, s, http.StatusOK, f, nil)
 }

@@ -49,4 +49,23 @@ func TestAlertPagesFollowRoles(t *testing.T) {
 	if _, page := analyst.get("/watchlists/1"); !strings.Contains(page, "leaver@corp.example") || !strings.Contains(page, "2026-12-31") {
 		t.Errorf("the member is not listed")
 	}
+	// Risks not covered: analysts read them (drafts shown as queries), read-only users may not;
+	// the admin's draft link opens the new rule form prefilled.
+	if resp, page := analyst.get("/rules/uncovered?days=3"); resp.StatusCode != http.StatusOK || !strings.Contains(page, "Risks not covered") ||
+		!strings.Contains(page, "<strong>3</strong> days") {
+		t.Errorf("analyst, risks not covered: %d", resp.StatusCode)
+	}
+	if resp, _ := reader.get("/rules/uncovered"); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("read-only, risks not covered: %d", resp.StatusCode)
+	}
+	if resp, page := analyst.get("/rules/uncovered?days=500"); resp.StatusCode != http.StatusBadRequest || !strings.Contains(page, "between 1 and 90") {
+		t.Errorf("days=500: %d", resp.StatusCode)
+	}
+	admin := newBrowser(t, srv.URL)
+	admin.login("alice", adminPassword)
+	q := url.Values{"name": {"Uncovered: off_hours"}, "query": {"indicator:off_hours severity>=high"}, "kind": {"threshold"}, "severity": {"high"}}
+	if resp, page := admin.get("/rules/new?" + q.Encode()); resp.StatusCode != http.StatusOK || !strings.Contains(page, `value="Uncovered: off_hours"`) ||
+		!strings.Contains(page, "indicator:off_hours severity&gt;=high") {
+		t.Errorf("prefilled draft: %d", resp.StatusCode)
+	}
 }

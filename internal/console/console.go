@@ -187,6 +187,7 @@ func (c *Console) pageTable() []Page {
 		{"POST /alerts/{id}/case", an, c.alertToCase},
 		{"GET /rules", ro, c.rulesPage},
 		{"GET /rules/new", ad, c.newRulePage},
+		{"GET /rules/uncovered", an, c.uncoveredPage},
 		{"POST /rules", ad, c.saveRule},
 		{"POST /rules/test", an, c.testRule},
 		{"GET /rules/{id}", ro, c.rulePage},
