@@ -244,7 +244,7 @@ func TestUncoveredRisksOverHTTP(t *testing.T) {
 	e := &event.FileEvent{Timestamp: now.Add(-time.Hour),
 		Event: event.Meta{Action: event.ActionShared, Observer: event.ObserverBox, ConnectionID: c.ID, VendorIDs: []string{"u1"}},
 		User:  event.User{Email: "zed@corp.example"}, File: event.File{ID: "f1", Name: "a.bin"},
-		Risk:  event.Risk{Score: 9, Severity: event.SeverityCritical, Indicators: []string{event.IndicatorOffHours}}}
+		Risk: event.Risk{Score: 9, Severity: event.SeverityCritical, Indicators: []string{event.IndicatorOffHours}}}
 	if _, err := f.app.Store.InsertEvents(ctx, []*event.FileEvent{e}, false); err != nil {
 		t.Fatal(err)
 	}
