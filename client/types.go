@@ -537,6 +537,22 @@ type UncoveredGroup struct {
 	Backtest *RuleTestResult `json:"backtest,omitempty"`
 }
 
+// TrustRecommendations are destination domains offered for trust (GET
+// /api/v1/trust/recommendations): used by many people, often, and never by an alert confirmed as
+// a true positive. Trusting one is the admin's choice (PUT /api/v1/settings).
+type TrustRecommendations struct {
+	Items []TrustRecommendation `json:"items"` // most people first
+}
+
+// TrustRecommendation is one domain offered for trust, with its counts.
+type TrustRecommendation struct {
+	Domain    string    `json:"domain"`
+	People    int       `json:"people"`
+	Events    int64     `json:"events_30d"`          // events toward it in the last 30 days
+	Truncated bool      `json:"truncated,omitempty"` // counting stopped at 10,000
+	FirstSeen time.Time `json:"first_seen"`
+}
+
 // RuleTestPerson is one person's share of a backtest.
 type RuleTestPerson struct {
 	Person string `json:"person"`

@@ -58,7 +58,7 @@ func TestOnPostgres(t *testing.T) {
 		"ThresholdFilesAndBytes": TestThresholdFilesAndBytes, "ThresholdGroupByFields": TestThresholdGroupByFields,
 		"NewTerms": TestNewTerms, "TrustedEventsNeverAlert": TestTrustedEventsNeverAlert, "CapGroupsAFlood": TestCapGroupsAFlood,
 		"ExactlyOnce": TestExactlyOnce, "Backtest": TestBacktest, "Templates": TestTemplates, "ConcurrentEvaluators": TestConcurrentEvaluators,
-		"WatchlistScoping": TestWatchlistScoping, "DepartingTemplate": TestDepartingTemplate, "MergedEventEvaluatedAgain": TestMergedEventEvaluatedAgain, "Uncovered": TestUncovered,
+		"WatchlistScoping": TestWatchlistScoping, "DepartingTemplate": TestDepartingTemplate, "MergedEventEvaluatedAgain": TestMergedEventEvaluatedAgain, "Uncovered": TestUncovered, "TrustRecommendations": TestTrustRecommendations,
 	} {
 		t.Run(name, fn)
 	}

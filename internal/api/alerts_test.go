@@ -276,3 +276,55 @@ func TestUncoveredRisksOverHTTP(t *testing.T) {
 		t.Errorf("days=abc: %d %s", code, body)
 	}
 }
+
+// TestTrustRecommendationsOverHTTP: admins are offered a domain many people use often, with its
+// counts; trusting it (PUT /api/v1/settings) withdraws the offer; analysts may not read them; a
+// bad threshold is refused, naming it.
+func TestTrustRecommendationsOverHTTP(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	c, err := f.app.Store.CreateConnection(ctx, store.Connection{Name: "box", Service: "box", ServiceType: "cloud", Status: "Monitoring", ScopeKind: "all"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC().Truncate(time.Second)
+	var evs []*event.FileEvent
+	for i := range 5 {
+		p := fmt.Sprintf("p%d@corp.example", i)
+		if _, err := f.app.Store.MarkDestinations(ctx, p, []string{"vendor.example"}, now.Add(-time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		for j := range 4 {
+			evs = append(evs, &event.FileEvent{Timestamp: now.Add(-time.Duration(j+1) * time.Minute),
+				Event: event.Meta{Action: event.ActionShared, Observer: event.ObserverBox, ConnectionID: c.ID, VendorIDs: []string{fmt.Sprint("t", i, j)}},
+				User:  event.User{Email: p}, File: event.File{ID: fmt.Sprint("f", i, j), Name: "a.pdf"}, Sharing: event.Sharing{SharedWith: []string{"ops@vendor.example"}}})
+		}
+	}
+	if _, err := f.app.Store.InsertEvents(ctx, evs, false); err != nil {
+		t.Fatal(err)
+	}
+	code, body := f.do(t, f.admin, "GET", "/api/v1/trust/recommendations", nil)
+	got := decodeAs[client.TrustRecommendations](t, code, body, http.StatusOK)
+	if len(got.Items) != 1 || got.Items[0].Domain != "vendor.example" || got.Items[0].People != 5 || got.Items[0].Events != 20 {
+		t.Fatalf("recommendations: %s", body)
+	}
+	if code, body := f.do(t, f.admin, "GET", "/api/v1/trust/recommendations?min_events=21", nil); code != http.StatusOK || strings.Contains(string(body), "vendor.example") {
+		t.Errorf("min_events=21: %d %s", code, body)
+	}
+	code, body = f.do(t, f.admin, "GET", "/api/v1/settings", nil)
+	st := decodeAs[client.Settings](t, code, body, http.StatusOK)
+	st.TrustedDomains = append(st.TrustedDomains, "vendor.example")
+	if code, body := f.do(t, f.admin, "PUT", "/api/v1/settings", st); code != http.StatusOK {
+		t.Fatalf("trusting it: %d %s", code, body)
+	}
+	code, body = f.do(t, f.admin, "GET", "/api/v1/trust/recommendations", nil)
+	if got := decodeAs[client.TrustRecommendations](t, code, body, http.StatusOK); len(got.Items) != 0 {
+		t.Errorf("after trusting it: %s", body)
+	}
+	if code, body := f.do(t, f.userToken(t, auth.RoleAnalyst), "GET", "/api/v1/trust/recommendations", nil); code != http.StatusForbidden {
+		t.Errorf("analyst: %d %s", code, body)
+	}
+	if code, body := f.do(t, f.admin, "GET", "/api/v1/trust/recommendations?min_people=0", nil); code != http.StatusBadRequest || !strings.Contains(string(body), "min_people") {
+		t.Errorf("min_people=0: %d %s", code, body)
+	}
+}

@@ -3,8 +3,10 @@ package api
 import (
 	"context"
 	"net/http"
+	"strconv"
 
 	"github.com/telltale-dev/telltale/client"
+	"github.com/telltale-dev/telltale/internal/alert"
 	"github.com/telltale-dev/telltale/internal/auth"
 	"github.com/telltale-dev/telltale/internal/risk"
 	"github.com/telltale-dev/telltale/internal/settings"
@@ -18,7 +20,40 @@ func (s *Server) settingRoutes() []Route {
 			}},
 		{Method: "PUT", Path: "/api/v1/settings", Need: auth.RoleAdmin, Tag: "settings", Audit: "settings.update", Summary: "Replace trusted domains, retention and (when given) risk settings",
 			In: client.Settings{}, Out: client.Settings{}, Handle: s.putSettings},
+		{Method: "GET", Path: "/api/v1/trust/recommendations", Need: auth.RoleAdmin, Tag: "settings", Audit: "trust.recommendations", Reads: true,
+			Summary: "Destination domains many people use often and no alert was confirmed on, offered for trust with their counts (never applied by themselves)",
+			Out:     client.TrustRecommendations{}, Handle: s.trustRecommendations, Query: []Param{
+				{"min_people", "people who used the domain, at least (default 5)"}, {"min_events", "events toward it in the last 30 days, at least (default 20)"}}},
 	}
+}
+
+func (s *Server) trustRecommendations(r *http.Request, _ auth.Principal) (any, error) {
+	var o alert.TrustOptions
+	for _, p := range []struct {
+		name string
+		to   func(int)
+	}{{"min_people", func(n int) { o.MinPeople = n }}, {"min_events", func(n int) { o.MinEvents = int64(n) }}} {
+		if v := r.URL.Query().Get(p.name); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > 1_000_000 {
+				return nil, invalidField(p.name, "%q is not a whole number between 1 and 1000000", v)
+			}
+			p.to(n)
+		}
+	}
+	st, err := settings.Load(r.Context(), s.store, s.retentionDays)
+	if err != nil {
+		return nil, err
+	}
+	recs, err := alert.Recommend(r.Context(), s.store, st.TrustedDomains, o, s.clock.Now())
+	if err != nil {
+		return nil, err
+	}
+	out := client.TrustRecommendations{Items: []client.TrustRecommendation{}}
+	for _, x := range recs {
+		out.Items = append(out.Items, client.TrustRecommendation{Domain: x.Domain, People: x.People, Events: x.Events, Truncated: x.Truncated, FirstSeen: x.FirstSeen})
+	}
+	return out, nil
 }
 
 func (s *Server) loadSettings(ctx context.Context) (client.Settings, error) {

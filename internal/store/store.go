@@ -720,6 +720,16 @@ type DestinationQueries interface {
 	// MarkDestinations records that person used each destination (first seen at) and returns those
 	// never recorded for the person before, in the order given (duplicates within dests count once).
 	MarkDestinations(ctx context.Context, person string, dests []string, at time.Time) ([]string, error)
+	// ListDestinationUse returns the destination domains (not whole addresses) used by at least
+	// minPeople people, most people first, then by name, at most limit (<= 0: 100).
+	ListDestinationUse(ctx context.Context, minPeople, limit int) ([]DestinationUse, error)
+}
+
+// DestinationUse is how many people have used a destination domain, and since when.
+type DestinationUse struct {
+	Destination string
+	People      int
+	FirstSeen   time.Time // the earliest first use
 }
 
 // ---- alert rules and alerts (issue 16, internal/alert) ----

@@ -206,3 +206,27 @@ func (q *Queries) PruneVendorRecords(ctx context.Context, before time.Time) (int
 	n, err := res.RowsAffected()
 	return n, q.wrap("prune vendor records", err)
 }
+
+// ListDestinationUse implements store.DestinationQueries.
+func (q *Queries) ListDestinationUse(ctx context.Context, minPeople, limit int) ([]store.DestinationUse, error) {
+	if limit <= 0 {
+		limit = 100
+	}
+	rows, err := q.r.QueryContext(ctx, q.d.q(`SELECT destination, COUNT(*), MIN(first_seen) FROM risk_destinations
+WHERE destination NOT LIKE '%@%' GROUP BY destination HAVING COUNT(*) >= ? ORDER BY COUNT(*) DESC, destination LIMIT ?`), max(1, minPeople), limit)
+	if err != nil {
+		return nil, q.wrap("list destination use", err)
+	}
+	defer rows.Close()
+	var out []store.DestinationUse
+	for rows.Next() {
+		var u store.DestinationUse
+		var first int64
+		if err := rows.Scan(&u.Destination, &u.People, &first); err != nil {
+			return nil, q.wrap("list destination use", err)
+		}
+		u.FirstSeen = fromMicros(first)
+		out = append(out, u)
+	}
+	return out, q.wrap("list destination use", rows.Err())
+}

@@ -150,6 +150,17 @@ func testDestinations(t *testing.T, s store.Store) {
 	if f := ok(s.MarkDestinations(ctx, "eve@corp.example", []string{"tx.example"}, t0))(t); len(f) != 1 {
 		t.Errorf("a rolled-back mark was kept")
 	}
+	// Use by people: domains only (x@gmail.com is a whole address), most people first.
+	ok(s.MarkDestinations(ctx, "fay@corp.example", []string{"vendor.example", "x@gmail.com"}, t0.Add(-time.Hour)))(t)
+	ok(s.MarkDestinations(ctx, "gus@corp.example", []string{"x@gmail.com", "rival.example"}, t0))(t)
+	use := ok(s.ListDestinationUse(ctx, 2, 10))(t)
+	if len(use) != 2 || use[0].Destination != "vendor.example" || use[0].People != 3 || !use[0].FirstSeen.Equal(t0.Add(-time.Hour)) ||
+		use[1].Destination != "rival.example" || use[1].People != 2 {
+		t.Errorf("ListDestinationUse: %+v", use)
+	}
+	if use := ok(s.ListDestinationUse(ctx, 2, 1))(t); len(use) != 1 {
+		t.Errorf("ListDestinationUse limit 1: %+v", use)
+	}
 }
 
 // testMerge: merge candidates are found by file and time window, per connection, joined once,
