@@ -23,7 +23,7 @@ const (
 	DefaultTrustMinPeople = 5
 	DefaultTrustMinEvents = 20
 	trustWindowDays       = 30
-	trustCandidates       = 50  // domains looked at, most people first
+	trustCandidates       = 50 // domains looked at, most people first
 	trustCountLimit       = 10_000
 	trustAlertsRead       = 500 // confirmed alerts read at most
 	trustEventsPerAlert   = 100 // of each, events read at most
