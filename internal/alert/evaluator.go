@@ -178,24 +178,7 @@ func (v *Evaluator) runEvents(ctx context.Context) (int, error) {
 		if out, err = evaluate(ctx, q, rules, evs, func(*event.FileEvent) time.Time { return now }, set); err != nil {
 			return err
 		}
-		for _, r := range rules {
-			if n := out.Suppressed[r.ID]; n > 0 {
-				w := fmt.Sprintf("reached its cap of %d alerts per hour at %s and did not raise %d more; narrow the query or raise params.max_alerts_per_hour",
-					r.P.MaxAlertsPerHour, now.UTC().Format(time.RFC3339), n)
-				if err := q.SetAlertRuleWarning(ctx, r.ID, w, n); err != nil && !errors.Is(err, store.ErrNotFound) {
-					return err
-				}
-			}
-		}
-		if v.o.Raised != nil && len(out.New) > 0 {
-			if err := v.o.Raised(ctx, q, out.New); err != nil {
-				return err
-			}
-		}
-		if v.o.Hook != nil {
-			return v.o.Hook(q)
-		}
-		return nil
+		return v.conclude(ctx, q, rules, out, now)
 	})
 	if errors.Is(err, store.ErrConflict) {
 		v.o.Log.Info("alert: another run evaluated these events first", "after", pos)
@@ -212,6 +195,29 @@ func (v *Evaluator) runEvents(ctx context.Context) (int, error) {
 	}
 	v.count(out, "through_event", last)
 	return len(evs), nil
+}
+
+// conclude ends a batch's transaction: the rules' cap warnings, the deliveries of the alerts raised
+// (Options.Raised) and the test hook, all committed with the batch or not at all.
+func (v *Evaluator) conclude(ctx context.Context, q store.Queries, rules []*Compiled, out Outcome, now time.Time) error {
+	for _, r := range rules {
+		if n := out.Suppressed[r.ID]; n > 0 {
+			w := fmt.Sprintf("reached its cap of %d alerts per hour at %s and did not raise %d more; narrow the query or raise params.max_alerts_per_hour",
+				r.P.MaxAlertsPerHour, now.UTC().Format(time.RFC3339), n)
+			if err := q.SetAlertRuleWarning(ctx, r.ID, w, n); err != nil && !errors.Is(err, store.ErrNotFound) {
+				return err
+			}
+		}
+	}
+	if v.o.Raised != nil && len(out.New) > 0 {
+		if err := v.o.Raised(ctx, q, out.New); err != nil {
+			return err
+		}
+	}
+	if v.o.Hook != nil {
+		return v.o.Hook(q)
+	}
+	return nil
 }
 
 // count records an evaluation's outcome in the metrics and the log.
@@ -283,15 +289,7 @@ func (v *Evaluator) runUpdates(ctx context.Context) (int, error) {
 			}
 			out.add(o)
 		}
-		if v.o.Raised != nil && len(out.New) > 0 {
-			if err := v.o.Raised(ctx, q, out.New); err != nil {
-				return err
-			}
-		}
-		if v.o.Hook != nil {
-			return v.o.Hook(q)
-		}
-		return nil
+		return v.conclude(ctx, q, rules, out, now)
 	})
 	if errors.Is(err, store.ErrConflict) {
 		v.o.Log.Info("alert: another run evaluated these updates first", "after", upos)

@@ -140,25 +140,40 @@ func (q *Queries) isNoRows(err error) bool { return errors.Is(err, sql.ErrNoRows
 
 // GetAlertPosition implements store.AlertQueries.
 func (q *Queries) GetAlertPosition(ctx context.Context) (int64, error) {
-	var n int64
-	err := q.r.QueryRowContext(ctx, q.d.q(`SELECT after_id FROM alert_position WHERE name = ?`), positionName).Scan(&n)
-	return n, q.wrap("get alert position", err)
+	return q.getPosition(ctx, positionName)
 }
 
 // InitAlertPosition implements store.AlertQueries.
 func (q *Queries) InitAlertPosition(ctx context.Context, at int64) (int64, error) {
-	if _, err := q.w.ExecContext(ctx, q.d.q(`INSERT INTO alert_position (name, after_id) VALUES (?, ?) ON CONFLICT (name) DO NOTHING`), positionName, at); err != nil {
-		return 0, q.wrap("init alert position", err)
-	}
-	var n int64
-	err := q.w.QueryRowContext(ctx, q.d.q(`SELECT after_id FROM alert_position WHERE name = ?`), positionName).Scan(&n)
-	return n, q.wrap("init alert position", err)
+	return q.initPosition(ctx, positionName, `INSERT INTO alert_position (name, after_id) VALUES (?, ?) ON CONFLICT (name) DO NOTHING`, positionName, at)
 }
 
 // AdvanceAlertPosition implements store.AlertQueries.
 func (q *Queries) AdvanceAlertPosition(ctx context.Context, from, to int64) error {
-	res, err := q.w.ExecContext(ctx, q.d.q(`UPDATE alert_position SET after_id = ? WHERE name = ? AND after_id = ?`), to, positionName, from)
-	return affected(res, err, fmt.Sprintf("advance alert position from %d", from), q, store.ErrConflict)
+	return q.advancePosition(ctx, positionName, from, to)
+}
+
+// getPosition reads a named position of alert_position; ErrNotFound before it is set.
+func (q *Queries) getPosition(ctx context.Context, name string) (int64, error) {
+	var n int64
+	err := q.r.QueryRowContext(ctx, q.d.q(`SELECT after_id FROM alert_position WHERE name = ?`), name).Scan(&n)
+	return n, q.wrap("get position "+name, err)
+}
+
+// initPosition runs insert (which sets the position unless it is set) and returns it as stored.
+func (q *Queries) initPosition(ctx context.Context, name, insert string, args ...any) (int64, error) {
+	if _, err := q.w.ExecContext(ctx, q.d.q(insert), args...); err != nil {
+		return 0, q.wrap("init position "+name, err)
+	}
+	var n int64
+	err := q.w.QueryRowContext(ctx, q.d.q(`SELECT after_id FROM alert_position WHERE name = ?`), name).Scan(&n)
+	return n, q.wrap("init position "+name, err)
+}
+
+// advancePosition moves a named position from from to to; ErrConflict when it is not at from.
+func (q *Queries) advancePosition(ctx context.Context, name string, from, to int64) error {
+	res, err := q.w.ExecContext(ctx, q.d.q(`UPDATE alert_position SET after_id = ? WHERE name = ? AND after_id = ?`), to, name, from)
+	return affected(res, err, fmt.Sprintf("advance position %s from %d", name, from), q, store.ErrConflict)
 }
 
 // AddAlertMatches implements store.AlertQueries.

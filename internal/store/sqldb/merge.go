@@ -124,29 +124,21 @@ const updatesPosition = "updates"
 
 // GetUpdatesPosition implements store.AlertQueries.
 func (q *Queries) GetUpdatesPosition(ctx context.Context) (int64, error) {
-	var n int64
-	err := q.r.QueryRowContext(ctx, q.d.q(`SELECT after_id FROM alert_position WHERE name = ?`), updatesPosition).Scan(&n)
-	return n, q.wrap("get updates position", err)
+	return q.getPosition(ctx, updatesPosition)
 }
 
 // InitUpdatesPosition implements store.AlertQueries: after the newest update stored.
 func (q *Queries) InitUpdatesPosition(ctx context.Context) (int64, error) {
-	if _, err := q.w.ExecContext(ctx, q.d.q(`INSERT INTO alert_position (name, after_id)
-SELECT ?, COALESCE(MAX(seq), 0) FROM event_updates WHERE true ON CONFLICT (name) DO NOTHING`), updatesPosition); err != nil {
-		return 0, q.wrap("init updates position", err)
-	}
-	var n int64
-	err := q.w.QueryRowContext(ctx, q.d.q(`SELECT after_id FROM alert_position WHERE name = ?`), updatesPosition).Scan(&n)
-	return n, q.wrap("init updates position", err)
+	return q.initPosition(ctx, updatesPosition, `INSERT INTO alert_position (name, after_id)
+SELECT ?, COALESCE(MAX(seq), 0) FROM event_updates WHERE true ON CONFLICT (name) DO NOTHING`, updatesPosition)
 }
 
 // AdvanceUpdatesPosition implements store.AlertQueries; the updates passed are deleted.
 func (q *Queries) AdvanceUpdatesPosition(ctx context.Context, from, to int64) error {
-	res, err := q.w.ExecContext(ctx, q.d.q(`UPDATE alert_position SET after_id = ? WHERE name = ? AND after_id = ?`), to, updatesPosition, from)
-	if err := affected(res, err, fmt.Sprintf("advance updates position from %d", from), q, store.ErrConflict); err != nil {
+	if err := q.advancePosition(ctx, updatesPosition, from, to); err != nil {
 		return err
 	}
-	_, err = q.w.ExecContext(ctx, q.d.q(`DELETE FROM event_updates WHERE seq <= ?`), to)
+	_, err := q.w.ExecContext(ctx, q.d.q(`DELETE FROM event_updates WHERE seq <= ?`), to)
 	return q.wrap("advance updates position", err)
 }
 
