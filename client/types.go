@@ -703,6 +703,8 @@ type AlertRuleCounts struct {
 	Confirmed     int64    `json:"confirmed"` // resolved as a true positive (benign or not)
 	Dismissed     int64    `json:"dismissed"` // dismissed, or resolved as a false positive
 	Effectiveness *float64 `json:"effectiveness,omitempty"`
+	// Daily are the alerts raised on each of the last 30 UTC days, oldest first (today last).
+	Daily []int64 `json:"daily,omitempty"`
 }
 
 // Integration is an automated integration (R7): a signed generic webhook or Slack. Its secrets are

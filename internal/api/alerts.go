@@ -17,6 +17,7 @@ import (
 	"github.com/telltale-dev/telltale/internal/store"
 	"github.com/telltale-dev/telltale/internal/textcheck"
 	"github.com/telltale-dev/telltale/internal/watchlist"
+	"time"
 )
 
 // Alert limits.
@@ -165,19 +166,38 @@ func (s *Server) listRules(r *http.Request, _ auth.Principal) (any, error) {
 	return out, nil
 }
 
-// ruleCounts are every rule's alerts by outcome, with its effectiveness.
+// ruleDays is how many days of alert counts a rule shows (AlertRuleCounts.Daily).
+const ruleDays = 30
+
+// ruleCounts are every rule's alerts by outcome, with its effectiveness and its alerts per day
+// over the last ruleDays days, so a noisy rule shows.
 func (s *Server) ruleCounts(r *http.Request) (map[int64]*client.AlertRuleCounts, error) {
 	cs, err := s.store.CountAlertsByRule(r.Context())
+	if err != nil {
+		return nil, err
+	}
 	out := map[int64]*client.AlertRuleCounts{}
 	for _, c := range cs {
-		w := &client.AlertRuleCounts{Total: c.Total, Open: c.Open, Confirmed: c.Confirmed, Dismissed: c.Dismissed}
+		w := &client.AlertRuleCounts{Total: c.Total, Open: c.Open, Confirmed: c.Confirmed, Dismissed: c.Dismissed, Daily: make([]int64, ruleDays)}
 		if c.Confirmed+c.Dismissed > 0 {
 			e := float64(c.Confirmed) / float64(c.Confirmed+c.Dismissed)
 			w.Effectiveness = &e
 		}
 		out[c.RuleID] = w
 	}
-	return out, err
+	today := s.clock.Now().UTC().Truncate(24 * time.Hour)
+	first := today.AddDate(0, 0, -(ruleDays - 1))
+	days, err := s.store.CountAlertsByRuleDay(r.Context(), first)
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range days {
+		i := int(d.Day.Sub(first) / (24 * time.Hour))
+		if w := out[d.RuleID]; w != nil && i >= 0 && i < ruleDays {
+			w.Daily[i] += d.Alerts
+		}
+	}
+	return out, nil
 }
 
 func (s *Server) createRule(r *http.Request, p auth.Principal) (any, error) {

@@ -145,7 +145,8 @@ func TestAlertRulesAndAlertsOverHTTP(t *testing.T) {
 		t.Errorf("high alerts: %d, want 3", len(l.Items))
 	}
 	code, body = f.do(t, f.admin, "GET", "/api/v1/rules/"+rule.ID, nil)
-	if got := decodeAs[client.AlertRule](t, code, body, 200); got.Alerts == nil || got.Alerts.Total != 3 || got.Alerts.Open != 3 || got.Alerts.Effectiveness != nil {
+	if got := decodeAs[client.AlertRule](t, code, body, 200); got.Alerts == nil || got.Alerts.Total != 3 || got.Alerts.Open != 3 || got.Alerts.Effectiveness != nil ||
+		len(got.Alerts.Daily) != 30 || got.Alerts.Daily[29] != 3 || got.Alerts.Daily[28] != 0 {
 		t.Errorf("rule counts %+v", got.Alerts)
 	}
 	a := page.Items[0]

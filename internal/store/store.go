@@ -905,6 +905,8 @@ type AlertQueries interface {
 	ListAlertEventIDs(ctx context.Context, alertID, afterID int64, limit int) ([]int64, error)
 	// CountAlertsByRule counts every rule's alerts (rules without alerts are absent), by rule id.
 	CountAlertsByRule(ctx context.Context) ([]AlertRuleCounts, error)
+	// CountAlertsByRuleDay counts the alerts raised since since, by rule and UTC day of creation.
+	CountAlertsByRuleDay(ctx context.Context, since time.Time) ([]AlertDayCount, error)
 }
 
 // AlertRuleCounts are a rule's alerts by outcome: its effectiveness is Confirmed / (Confirmed +
@@ -915,6 +917,13 @@ type AlertRuleCounts struct {
 	Open      int64 // open or in progress
 	Confirmed int64 // resolved as a true positive (benign or not)
 	Dismissed int64 // dismissed, or resolved as a false positive
+}
+
+// AlertDayCount is how many alerts a rule raised on one UTC day.
+type AlertDayCount struct {
+	RuleID int64
+	Day    time.Time // midnight UTC
+	Alerts int64
 }
 
 // ---- watchlists (issue 16, R6.3, internal/watchlist) ----

@@ -494,3 +494,24 @@ FROM alerts GROUP BY rule_id ORDER BY rule_id`)
 	}
 	return out, q.wrap("count alerts by rule", rows.Err())
 }
+
+// CountAlertsByRuleDay implements store.AlertQueries.
+func (q *Queries) CountAlertsByRuleDay(ctx context.Context, since time.Time) ([]store.AlertDayCount, error) {
+	rows, err := q.r.QueryContext(ctx, q.d.q(`SELECT rule_id, day, COUNT(*) FROM (SELECT rule_id, created_at / ? AS day FROM alerts
+WHERE created_at >= ?) x GROUP BY rule_id, day ORDER BY rule_id, day`), microsPerDay, micros(since))
+	if err != nil {
+		return nil, q.wrap("count alerts by rule and day", err)
+	}
+	defer rows.Close()
+	var out []store.AlertDayCount
+	for rows.Next() {
+		var c store.AlertDayCount
+		var day int64
+		if err := rows.Scan(&c.RuleID, &day, &c.Alerts); err != nil {
+			return nil, q.wrap("count alerts by rule and day", err)
+		}
+		c.Day = fromMicros(day * microsPerDay)
+		out = append(out, c)
+	}
+	return out, q.wrap("count alerts by rule and day", rows.Err())
+}

@@ -256,4 +256,23 @@ func testAlerts(t *testing.T, s store.Store) {
 	if !slices.Equal(counts, want) {
 		t.Errorf("counts by rule %+v, want %+v", counts, want)
 	}
+	// By UTC day: every alert so far was raised at t0; one more the next day, for rule 2.
+	ok(s.CreateAlert(ctx, store.Alert{RuleID: 2, RuleName: "r", GroupKey: "dan", Person: "dan", State: store.AlertOpen,
+		Severity: "low", FirstEventAt: t0, LastEventAt: t0, WindowEnd: t0, CreatedAt: t0.Add(24 * time.Hour)}, []int64{200}))(t)
+	day := t0.UTC().Truncate(24 * time.Hour)
+	days := ok(s.CountAlertsByRuleDay(ctx, day))(t)
+	wantDays := []store.AlertDayCount{{RuleID: 1, Day: day, Alerts: 1}, {RuleID: 2, Day: day, Alerts: 2}, {RuleID: 2, Day: day.AddDate(0, 0, 1), Alerts: 1},
+		{RuleID: 3, Day: day, Alerts: 2}}
+	if len(days) != len(wantDays) {
+		t.Fatalf("counts by rule and day %+v, want %+v", days, wantDays)
+	}
+	for i := range days {
+		if days[i].RuleID != wantDays[i].RuleID || !days[i].Day.Equal(wantDays[i].Day) || days[i].Alerts != wantDays[i].Alerts {
+			t.Errorf("counts by rule and day %+v, want %+v", days, wantDays)
+			break
+		}
+	}
+	if days := ok(s.CountAlertsByRuleDay(ctx, day.Add(48*time.Hour)))(t); len(days) != 0 {
+		t.Errorf("since after every alert: %+v", days)
+	}
 }
