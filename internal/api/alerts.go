@@ -12,11 +12,13 @@ import (
 	"github.com/telltale-dev/telltale/client"
 	"github.com/telltale-dev/telltale/internal/alert"
 	"github.com/telltale-dev/telltale/internal/auth"
+	"github.com/telltale-dev/telltale/internal/csvsafe"
 	"github.com/telltale-dev/telltale/internal/event"
 	"github.com/telltale-dev/telltale/internal/search"
 	"github.com/telltale-dev/telltale/internal/store"
 	"github.com/telltale-dev/telltale/internal/textcheck"
 	"github.com/telltale-dev/telltale/internal/watchlist"
+	"io"
 	"time"
 )
 
@@ -56,11 +58,10 @@ func (s *Server) alertRoutes() []Route {
 		{Method: "DELETE", Path: "/api/v1/rules/{id}", Need: auth.RoleAdmin, Tag: rules, Audit: "rule.delete",
 			Summary: "Delete an alert rule; its alerts stay", Handle: s.deleteRule},
 		{Method: "GET", Path: "/api/v1/alerts", Need: auth.RoleReadOnly, Tag: alerts, Summary: "List alerts, newest first",
-			Out: client.AlertList{}, Handle: s.listAlerts, Query: []Param{
-				{"state", "open, in_progress, resolved or dismissed; repeat or separate with commas"},
-				{"severity", "low, moderate, high or critical; repeat or separate with commas"}, {"rule", "a rule id"},
-				{"person", "the person's address"}, {"assignee", "user name"}, {"before", "the next value of the previous page"},
-				{"limit", "1 to 1000, default 100"}}},
+			Out: client.AlertList{}, Handle: s.listAlerts, Query: append(alertQueryParams(), Param{"limit", "1 to 1000, default 100"})},
+		{Method: "GET", Path: "/api/v1/alerts/export", Need: auth.RoleAnalyst, Tag: alerts, Audit: "alert.export", Reads: true,
+			Summary: "Every alert matching the list's filters, newest first, as CSV or JSON lines (streamed)", Out: CSV,
+			Handle: s.exportAlerts, Query: append(alertQueryParams(), Param{"format", "csv (default) or jsonl"})},
 		{Method: "GET", Path: "/api/v1/alerts/{id}", Need: auth.RoleReadOnly, Tag: alerts,
 			Summary: "An alert with its first 100 events and its history", Out: client.AlertDetails{}, Handle: s.getAlert},
 		{Method: "GET", Path: "/api/v1/alerts/{id}/events", Need: auth.RoleReadOnly, Tag: alerts, Summary: "An alert's events in id order",
@@ -385,36 +386,9 @@ func limitParam(r *http.Request, def int) (int, error) {
 }
 
 func (s *Server) listAlerts(r *http.Request, _ auth.Principal) (any, error) {
-	q := r.URL.Query()
-	f := store.AlertFilter{Person: strings.ToLower(q.Get("person")), Assignee: q.Get("assignee")}
-	for _, v := range q["state"] {
-		for _, st := range strings.Split(v, ",") {
-			st = strings.TrimSpace(st)
-			if !slices.Contains(alertStates, st) {
-				return nil, invalidField("state", "%q is not one of %s", st, strings.Join(alertStates, ", "))
-			}
-			f.States = append(f.States, st)
-		}
-	}
-	for _, v := range q["severity"] {
-		for _, sv := range strings.Split(v, ",") {
-			sv = strings.TrimSpace(sv)
-			if sev := event.Severity(sv); sev == event.SeverityNone || !sev.Valid() {
-				return nil, invalidField("severity", "%q is not one of low, moderate, high, critical", sv)
-			}
-			f.Severities = append(f.Severities, sv)
-		}
-	}
-	var err error
-	if v := q.Get("rule"); v != "" {
-		if f.RuleID, err = strconv.ParseInt(v, 10, 64); err != nil {
-			return nil, invalidField("rule", "want a rule id, got %q", v)
-		}
-	}
-	if v := q.Get("before"); v != "" {
-		if f.BeforeID, err = strconv.ParseInt(v, 10, 64); err != nil {
-			return nil, invalidField("before", "want the next value of the previous page, got %q", v)
-		}
+	f, err := alertFilter(r)
+	if err != nil {
+		return nil, err
 	}
 	if f.Limit, err = limitParam(r, alertPage); err != nil {
 		return nil, err
@@ -431,6 +405,147 @@ func (s *Server) listAlerts(r *http.Request, _ auth.Principal) (any, error) {
 		out.Next = strconv.FormatInt(as[len(as)-1].ID, 10)
 	}
 	return out, nil
+}
+
+// alertQueryParams are the filters of the alert list and export.
+func alertQueryParams() []Param {
+	return []Param{
+		{"state", "open, in_progress, resolved or dismissed; repeat or separate with commas"},
+		{"severity", "low, moderate, high or critical; repeat or separate with commas"}, {"rule", "a rule id"},
+		{"person", "the person's address"}, {"assignee", "user name"},
+		{"q", "text in the rule name, summary, person or group (case-insensitive, at most 200 bytes)"},
+		{"from", "created at or after (2026-12-06 or RFC 3339)"}, {"to", "created before"},
+		{"before", "the next value of the previous page"}}
+}
+
+// maxAlertText bounds the text an alert search looks for.
+const maxAlertText = 200
+
+// alertFilter reads the filters of the alert list and export from the URL.
+func alertFilter(r *http.Request) (store.AlertFilter, error) {
+	q := r.URL.Query()
+	f := store.AlertFilter{Person: strings.ToLower(q.Get("person")), Assignee: q.Get("assignee"), Text: strings.TrimSpace(q.Get("q"))}
+	if len(f.Text) > maxAlertText {
+		return f, invalidField("q", "%d bytes long; search for at most %d", len(f.Text), maxAlertText)
+	}
+	for _, b := range []struct {
+		name string
+		to   *time.Time
+	}{{"from", &f.From}, {"to", &f.To}} {
+		v := q.Get(b.name)
+		if v == "" {
+			continue
+		}
+		t, err := time.Parse(time.RFC3339, v)
+		if err != nil {
+			if t, err = time.Parse("2006-01-02", v); err != nil {
+				return f, invalidField(b.name, "%q is not a time: use 2026-12-06 or 2026-12-06T09:00:00Z", v)
+			}
+		}
+		*b.to = t
+	}
+	if !f.From.IsZero() && !f.To.IsZero() && !f.From.Before(f.To) {
+		return f, invalidField("to", "must be after from")
+	}
+	for _, v := range q["state"] {
+		for _, st := range strings.Split(v, ",") {
+			st = strings.TrimSpace(st)
+			if !slices.Contains(alertStates, st) {
+				return f, invalidField("state", "%q is not one of %s", st, strings.Join(alertStates, ", "))
+			}
+			f.States = append(f.States, st)
+		}
+	}
+	for _, v := range q["severity"] {
+		for _, sv := range strings.Split(v, ",") {
+			sv = strings.TrimSpace(sv)
+			if sev := event.Severity(sv); sev == event.SeverityNone || !sev.Valid() {
+				return f, invalidField("severity", "%q is not one of low, moderate, high, critical", sv)
+			}
+			f.Severities = append(f.Severities, sv)
+		}
+	}
+	var err error
+	if v := q.Get("rule"); v != "" {
+		if f.RuleID, err = strconv.ParseInt(v, 10, 64); err != nil {
+			return f, invalidField("rule", "want a rule id, got %q", v)
+		}
+	}
+	if v := q.Get("before"); v != "" {
+		if f.BeforeID, err = strconv.ParseInt(v, 10, 64); err != nil {
+			return f, invalidField("before", "want the next value of the previous page, got %q", v)
+		}
+	}
+	return f, nil
+}
+
+// alertExportPage is how many alerts an export reads at a time: its memory, whatever the total.
+const alertExportPage = 500
+
+// exportAlerts streams every alert matching the list's filters, newest first, as CSV or JSON
+// lines, a page at a time.
+func (s *Server) exportAlerts(r *http.Request, _ auth.Principal) (any, error) {
+	f, err := alertFilter(r)
+	if err != nil {
+		return nil, err
+	}
+	format := r.URL.Query().Get("format")
+	switch format {
+	case "":
+		format = "csv"
+	case "csv", "jsonl":
+	default:
+		return nil, invalidField("format", "%q is not csv or jsonl", format)
+	}
+	noteAudit(r, "alerts", map[string]any{"format": format, "q": f.Text, "states": f.States, "severities": f.Severities, "person": f.Person})
+	ctype := "text/csv; charset=utf-8"
+	if format == "jsonl" {
+		ctype = "application/x-ndjson"
+	}
+	return rawBody{contentType: ctype, filename: "alerts." + format, write: func(w io.Writer) error {
+		cw := csvsafe.NewWriter(w)
+		if format == "csv" {
+			if err := cw.Write(alertCSVHeader); err != nil {
+				return err
+			}
+		}
+		enc := json.NewEncoder(w)
+		f.Limit = alertExportPage
+		for {
+			as, err := s.store.ListAlerts(r.Context(), f)
+			if err != nil {
+				return err
+			}
+			for _, a := range as {
+				if format == "jsonl" {
+					if err := enc.Encode(alertWire(a)); err != nil {
+						return err
+					}
+					continue
+				}
+				if err := cw.Write(alertCSVRow(a)); err != nil {
+					return err
+				}
+			}
+			cw.Flush()
+			if err := cw.Error(); err != nil {
+				return err
+			}
+			if len(as) < f.Limit {
+				return nil
+			}
+			f.BeforeID = as[len(as)-1].ID
+		}
+	}}, nil
+}
+
+var alertCSVHeader = []string{"id", "created_at", "rule_id", "rule", "severity", "state", "resolution", "assignee", "person", "group",
+	"events", "first_event_at", "last_event_at", "summary"}
+
+func alertCSVRow(a store.Alert) []string {
+	t := func(x time.Time) string { return x.UTC().Format(time.RFC3339) }
+	return []string{strconv.FormatInt(a.ID, 10), t(a.CreatedAt), strconv.FormatInt(a.RuleID, 10), a.RuleName, a.Severity, a.State,
+		a.Resolution, a.Assignee, a.Person, a.GroupKey, strconv.FormatInt(a.EventCount, 10), t(a.FirstEventAt), t(a.LastEventAt), a.Summary}
 }
 
 // events returns one page of an alert's events (those still stored: retention may have removed some).

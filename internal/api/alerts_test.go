@@ -10,10 +10,12 @@ import (
 	"testing"
 	"time"
 
+	"encoding/csv"
 	"github.com/telltale-dev/telltale/client"
 	"github.com/telltale-dev/telltale/internal/auth"
 	"github.com/telltale-dev/telltale/internal/event"
 	"github.com/telltale-dev/telltale/internal/store"
+	"net/url"
 )
 
 func decodeAs[T any](t *testing.T, code int, body []byte, want int) T {
@@ -327,5 +329,59 @@ func TestTrustRecommendationsOverHTTP(t *testing.T) {
 	}
 	if code, body := f.do(t, f.admin, "GET", "/api/v1/trust/recommendations?min_people=0", nil); code != http.StatusBadRequest || !strings.Contains(string(body), "min_people") {
 		t.Errorf("min_people=0: %d %s", code, body)
+	}
+}
+
+// TestAlertSearchAndExportOverHTTP: alerts are found by text and creation time and exported, every
+// one that matches, as CSV (formula cells neutralized) or JSON lines; read-only users may not
+// export; a bad filter is refused, naming it.
+func TestAlertSearchAndExportOverHTTP(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	now := time.Now().UTC().Truncate(time.Second)
+	for i := range 1203 {
+		summary := fmt.Sprintf("p%d: 3 files within 1h", i)
+		if i == 7 {
+			summary = "=HYPERLINK(\"http://x\") exfil"
+		}
+		if _, err := f.app.Store.CreateAlert(ctx, store.Alert{RuleID: 1, RuleName: "Public link", GroupKey: fmt.Sprintf("p%d@corp.example", i),
+			Person: fmt.Sprintf("p%d@corp.example", i), State: store.AlertOpen, Severity: "high", Summary: summary,
+			FirstEventAt: now, LastEventAt: now, WindowEnd: now.Add(time.Hour), CreatedAt: now.Add(-time.Duration(i) * time.Minute)}, []int64{int64(i + 1)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	analyst := f.userToken(t, auth.RoleAnalyst)
+	code, body := f.do(t, analyst, "GET", "/api/v1/alerts?q=P12%40CORP", nil)
+	if l := decodeAs[client.AlertList](t, code, body, http.StatusOK); len(l.Items) != 1 || l.Items[0].Person != "p12@corp.example" {
+		t.Errorf("q=P12@CORP: %s", body)
+	}
+	from := url.QueryEscape(now.Add(-10 * time.Minute).Format(time.RFC3339))
+	code, body = f.do(t, analyst, "GET", "/api/v1/alerts?limit=1000&from="+from, nil)
+	if l := decodeAs[client.AlertList](t, code, body, http.StatusOK); len(l.Items) != 11 {
+		t.Errorf("from 10 minutes ago: %d alerts, want 11", len(l.Items))
+	}
+	code, body = f.do(t, analyst, "GET", "/api/v1/alerts/export", nil)
+	if code != http.StatusOK {
+		t.Fatalf("export: %d %s", code, body)
+	}
+	rows, err := csv.NewReader(bytes.NewReader(body)).ReadAll()
+	if err != nil || len(rows) != 1204 || rows[0][0] != "id" || rows[1][8] != "p1202@corp.example" || rows[1204-1][8] != "p0@corp.example" {
+		t.Fatalf("export: %d rows, %v", len(rows), err)
+	}
+	if !strings.Contains(string(body), `'=HYPERLINK`) {
+		t.Errorf("a formula cell was not neutralized")
+	}
+	code, body = f.do(t, analyst, "GET", "/api/v1/alerts/export?format=jsonl&q=p12", nil)
+	// p12, p120 to p129 and p1200 to p1202: 14 alerts.
+	if n := strings.Count(string(body), "\n"); code != http.StatusOK || n != 14 {
+		t.Errorf("jsonl q=p12: %d, %d lines", code, n)
+	}
+	if code, _ := f.do(t, f.userToken(t, auth.RoleReadOnly), "GET", "/api/v1/alerts/export", nil); code != http.StatusForbidden {
+		t.Errorf("read-only export: %d", code)
+	}
+	for q, field := range map[string]string{"from=yesterday": "from", "format=xml": "format", "q=" + strings.Repeat("x", 201): "q", "from=2026-12-06&to=2026-12-05": "to"} {
+		if code, body := f.do(t, analyst, "GET", "/api/v1/alerts/export?"+q, nil); code != http.StatusBadRequest || !strings.Contains(string(body), field) {
+			t.Errorf("%s: %d %s", q, code, body)
+		}
 	}
 }

@@ -46,10 +46,24 @@ type alertsData struct {
 	Self               string // this page, where a bulk change returns
 	Resolutions        []option
 	BulkStates         []option
+	Text, From, To     string // the text search and the creation time range, as typed
+	ExportURL          string // every alert matching the filters, as CSV
 }
 
-// alertsPage lists alerts newest first, filtered by state, severity and rule, paged by the API's
-// cursor, with a bulk state change for analysts.
+// exportAlerts downloads every alert matching the page's filters as CSV (the API's export).
+func (c *Console) exportAlerts(w http.ResponseWriter, r *http.Request, s *session) {
+	in := r.URL.Query()
+	q := url.Values{}
+	for _, k := range []string{"state", "severity", "rule", "q", "from", "to"} {
+		for _, x := range in[k] {
+			q.Add(k, x)
+		}
+	}
+	c.stream(w, r, s, "GET", "/api/v1/alerts/export?"+q.Encode(), nil)
+}
+
+// alertsPage lists alerts newest first, filtered by state, severity, rule, text and creation
+// time, paged by the API's cursor, with a bulk state change and a CSV export for analysts.
 func (c *Console) alertsPage(w http.ResponseWriter, r *http.Request, s *session) {
 	v := &view{Title: "Alerts", Nav: "alerts", User: s, Wide: true}
 	in := r.URL.Query()
@@ -63,10 +77,15 @@ func (c *Console) alertsPage(w http.ResponseWriter, r *http.Request, s *session)
 	if rule := in.Get("rule"); rule != "" {
 		q.Set("rule", rule)
 	}
+	for _, k := range []string{"q", "from", "to"} {
+		if x := strings.TrimSpace(in.Get(k)); x != "" {
+			q.Set(k, x)
+		}
+	}
 	if b := in.Get("before"); b != "" {
 		q.Set("before", b)
 	}
-	d := alertsData{States: options(alertStateNames, in["state"]...), Severities: options(severityNames, in["severity"]...),
+	d := alertsData{Text: in.Get("q"), From: in.Get("from"), To: in.Get("to"), States: options(alertStateNames, in["state"]...), Severities: options(severityNames, in["severity"]...),
 		Resolutions: options(resolutionNames), BulkStates: options(alertStateNames), Self: "/alerts?" + in.Encode()}
 	var rules client.AlertRuleList
 	if err := c.call(r, s, "GET", "/api/v1/rules", nil, &rules); err == nil {
@@ -83,6 +102,7 @@ func (c *Console) alertsPage(w http.ResponseWriter, r *http.Request, s *session)
 	d.Items = out.Items
 	q.Del("limit")
 	q.Del("before")
+	d.ExportURL = "/alerts/export?" + q.Encode()
 	if in.Get("before") != "" {
 		d.FirstURL = "/alerts?" + q.Encode()
 	}

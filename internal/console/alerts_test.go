@@ -49,6 +49,21 @@ func TestAlertPagesFollowRoles(t *testing.T) {
 	if _, page := analyst.get("/watchlists/1"); !strings.Contains(page, "leaver@corp.example") || !strings.Contains(page, "2026-12-31") {
 		t.Errorf("the member is not listed")
 	}
+	// Alerts searched by text and exported as CSV by analysts; not exported by read-only users.
+	if resp, page := analyst.get("/alerts?q=nobody-matches&from=2026-01-01"); resp.StatusCode != http.StatusOK || !strings.Contains(page, `value="nobody-matches"`) ||
+		!strings.Contains(page, `href="/alerts/export?from=2026-01-01&amp;q=nobody-matches"`) {
+		t.Errorf("alert search: %d", resp.StatusCode)
+	}
+	if resp, page := analyst.get("/alerts/export?q=x"); resp.StatusCode != http.StatusOK || !strings.HasPrefix(page, "id,created_at,rule_id,rule,") ||
+		!strings.Contains(resp.Header.Get("Content-Type"), "text/csv") {
+		t.Errorf("alert export: %d %q %q", resp.StatusCode, resp.Header.Get("Content-Type"), page)
+	}
+	if resp, _ := reader.get("/alerts/export"); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("read-only alert export: %d", resp.StatusCode)
+	}
+	if _, page := reader.get("/alerts"); strings.Contains(page, `id="export-alerts"`) {
+		t.Errorf("read-only users are offered the export")
+	}
 	// Risks not covered: analysts read them (drafts shown as queries), read-only users may not;
 	// the admin's draft link opens the new rule form prefilled.
 	if resp, page := analyst.get("/rules/uncovered?days=3"); resp.StatusCode != http.StatusOK || !strings.Contains(page, "Risks not covered") ||

@@ -181,6 +181,7 @@ func (c *Console) pageTable() []Page {
 		{"GET /searches/{id}/run", ro, c.runSaved},
 
 		{"GET /alerts", ro, c.alertsPage},
+		{"GET /alerts/export", an, c.exportAlerts},
 		{"POST /alerts/bulk", an, c.bulkAlerts},
 		{"GET /alerts/{id}", ro, c.alertPage},
 		{"POST /alerts/{id}", an, c.updateAlert},

@@ -820,6 +820,11 @@ type AlertFilter struct {
 	Assignee   string
 	BeforeID   int64 // keyset paging: alerts with ID < BeforeID
 	Limit      int   // <= 0: 100
+	// Text, when set, matches alerts whose rule name, summary, person or group contains it
+	// (case-insensitive; no wildcards).
+	Text string
+	// From and To, when set, bound the alerts' creation time (From inclusive, To exclusive).
+	From, To time.Time
 }
 
 // AlertQueries keep alert rules, alerts, their events and history, and the evaluator's state.

@@ -373,6 +373,17 @@ func (q *Queries) ListAlerts(ctx context.Context, f store.AlertFilter) ([]store.
 	if f.BeforeID > 0 {
 		where, args = append(where, "id < ?"), append(args, f.BeforeID)
 	}
+	if f.Text != "" {
+		pat := "%" + likeEscaper.Replace(strings.ToLower(f.Text)) + "%"
+		where = append(where, `(LOWER(rule_name) LIKE ? ESCAPE '\' OR LOWER(summary) LIKE ? ESCAPE '\' OR LOWER(person) LIKE ? ESCAPE '\' OR LOWER(group_key) LIKE ? ESCAPE '\')`)
+		args = append(args, pat, pat, pat, pat)
+	}
+	if !f.From.IsZero() {
+		where, args = append(where, "created_at >= ?"), append(args, micros(f.From))
+	}
+	if !f.To.IsZero() {
+		where, args = append(where, "created_at < ?"), append(args, micros(f.To))
+	}
 	if f.Limit <= 0 {
 		f.Limit = 100
 	}
@@ -515,3 +526,6 @@ WHERE created_at >= ?) x GROUP BY rule_id, day ORDER BY rule_id, day`), microsPe
 	}
 	return out, q.wrap("count alerts by rule and day", rows.Err())
 }
+
+// likeEscaper escapes LIKE's wildcards and its escape character (a backslash).
+var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)

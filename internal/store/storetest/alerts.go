@@ -242,6 +242,25 @@ func testAlerts(t *testing.T, s store.Store) {
 		t.Errorf("high or critical: %+v", l)
 	}
 
+	// Text (rule name, summary, person, group; no wildcards) and creation time.
+	if l := ok(s.ListAlerts(ctx, store.AlertFilter{Text: "3 FILES"}))(t); len(l) != 1 || l[0].ID != a.ID {
+		t.Errorf("text '3 FILES': %+v", l)
+	}
+	if l := ok(s.ListAlerts(ctx, store.AlertFilter{Text: "BO", Limit: 1000}))(t); len(l) != 4 {
+		t.Errorf("text 'BO' (bob's): %d, want 4", len(l))
+	}
+	for _, lit := range []string{"%", "_", `\`} {
+		if l := ok(s.ListAlerts(ctx, store.AlertFilter{Text: lit}))(t); len(l) != 0 {
+			t.Errorf("text %q is not a wildcard: %d alerts", lit, len(l))
+		}
+	}
+	if l := ok(s.ListAlerts(ctx, store.AlertFilter{From: t0, To: t0.Add(time.Second), Limit: 1000}))(t); len(l) != 5 {
+		t.Errorf("created in [t0, t0+1s): %d, want 5", len(l))
+	}
+	if l := ok(s.ListAlerts(ctx, store.AlertFilter{From: t0.Add(time.Second)}))(t); len(l) != 0 {
+		t.Errorf("created from t0+1s: %d, want 0", len(l))
+	}
+
 	// Counts by rule: one rule-2 alert dismissed, one rule-3 alert a false positive.
 	for _, x := range ok(s.ListAlerts(ctx, store.AlertFilter{RuleID: 2, Limit: 1}))(t) {
 		x.State = store.AlertDismissed
