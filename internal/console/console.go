@@ -130,6 +130,8 @@ func (c *Console) routes() {
 	c.mux.HandleFunc("POST /login", c.login)
 	c.mux.HandleFunc("GET /login/sso/{id}", c.ssoStart)
 	c.mux.HandleFunc("GET /login/sso/{id}/callback", c.ssoCallback)
+	c.mux.HandleFunc("POST /login/sso/{id}/acs", c.ssoACS)
+	c.mux.HandleFunc("GET /login/sso/{id}/metadata", c.ssoMetadata)
 	c.mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/connections", http.StatusSeeOther) })
 	for _, p := range c.pageTable() {
 		if p.Need == "" {

@@ -1174,6 +1174,9 @@ type UserQueries interface {
 	// TakeSSOState deletes and returns the state with the hash, once: a second take gives
 	// ErrNotFound. States that expired before now are deleted on the way and not returned.
 	TakeSSOState(ctx context.Context, hash []byte, now time.Time) (SSOState, error)
+	// ConsumeSSOAssertion records a SAML assertion id as used until expiresAt; ErrConflict when it
+	// is recorded already (a replay). Records that expired before now are deleted on the way.
+	ConsumeSSOAssertion(ctx context.Context, id string, expiresAt, now time.Time) error
 }
 
 // ---- audit log (R8.8) ----

@@ -213,3 +213,12 @@ func (q *Queries) TakeSSOState(ctx context.Context, hash []byte, now time.Time) 
 	st.ExpiresAt = fromMicros(e)
 	return st, q.wrap("take sso state", err)
 }
+
+// ConsumeSSOAssertion implements store.UserQueries.
+func (q *Queries) ConsumeSSOAssertion(ctx context.Context, id string, expiresAt, now time.Time) error {
+	if _, err := q.w.ExecContext(ctx, q.d.q(`DELETE FROM sso_assertions WHERE expires_at <= ?`), micros(now)); err != nil {
+		return q.wrap("consume sso assertion", err)
+	}
+	_, err := q.w.ExecContext(ctx, q.d.q(`INSERT INTO sso_assertions (id, expires_at) VALUES (?, ?)`), id, micros(expiresAt))
+	return q.wrap("consume sso assertion", err)
+}
