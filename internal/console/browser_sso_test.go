@@ -104,3 +104,47 @@ func TestBrowserUsersPage(t *testing.T) {
 		t.Errorf("a disabled SSO user signed in: %d %s", resp.StatusCode, page)
 	}
 }
+
+// TestBrowserSAML drives the sign-in through the SAML IdP emulator (crewjam/saml's samlidp) in
+// headless Chromium: the sign-in page offers it by name, the IdP's page takes the password, its
+// auto-posting form brings the signed response to the ACS, and the person lands in the console
+// with the role their group maps to; a person in no mapped group is refused with the message
+// that names the missing mapping.
+func TestBrowserSAML(t *testing.T) {
+	t.Parallel()
+	if testing.Short() && !browserRequired() {
+		t.Skip("browser test skipped in -short mode")
+	}
+	chromium := findChromium(t)
+	s := newSAMLApp(t)
+	u := newUI(t, chromium, s.Srv.URL)
+
+	u.step = "sign-in page"
+	u.open("/alerts")
+	u.waitText("h1", "Sign in", 10*time.Second)
+	u.waitText("#sso-corp", "Sign in with Corp SAML", 5*time.Second)
+
+	u.step = "sign in at the SAML IdP"
+	u.do(chromedp.Click(chromedp.CSS("#sso-corp")))
+	u.waitText("h1", "Emulated SAML identity provider", 10*time.Second)
+	u.do(chromedp.SendKeys(chromedp.CSS("#idp-username"), "ada"), chromedp.SendKeys(chromedp.CSS("#idp-password"), "ada-pw"),
+		chromedp.Click(chromedp.CSS("#idp-submit")))
+	u.waitText("h1", "Alerts", 10*time.Second) // back where she was going, through the ACS
+	u.waitText(".who", "ada@corp.example (analyst)", 5*time.Second)
+
+	u.step = "unmapped person refused"
+	if err := chromedp.Do(u.ctx, chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+		_, err := chromedp.Call(ctx, network.ClearBrowserCookies, struct{}{})
+		return err
+	})); err != nil {
+		u.fatal("clearing cookies: %v", err)
+	}
+	u.open("/login")
+	u.do(chromedp.Click(chromedp.CSS("#sso-corp")))
+	u.waitText("h1", "Emulated SAML identity provider", 10*time.Second)
+	u.do(chromedp.SendKeys(chromedp.CSS("#idp-username"), "bob"), chromedp.SendKeys(chromedp.CSS("#idp-password"), "bob-pw"),
+		chromedp.Click(chromedp.CSS("#idp-submit")))
+	u.waitText("h1", "Sign in", 10*time.Second)
+	u.waitText("main", `Corp SAML says you are in the groups "staff", and none of them is mapped to a Telltale role`, 5*time.Second)
+	u.checkPage("login-saml-refused")
+}

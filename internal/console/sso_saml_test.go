@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"html"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -315,5 +317,34 @@ func TestSAMLBadResponsesSignNobodyIn(t *testing.T) {
 	form.Del("RelayState")
 	if resp, page := b.fetch("POST", acs, form); resp.StatusCode != http.StatusUnauthorized || !strings.Contains(page, "dashboard is not supported") {
 		t.Errorf("no RelayState: %d %s", resp.StatusCode, page)
+	}
+}
+
+// TestSAMLProviderDownOrGarbage: an IdP whose metadata URL is down or answers garbage gives a
+// clear message on the sign-in page, and local sign-in still works.
+func TestSAMLProviderDownOrGarbage(t *testing.T) {
+	t.Parallel()
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	down := "http://" + ln.Addr().String() + "/metadata"
+	ln.Close()
+	garbage := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "<html>garbage{") }))
+	t.Cleanup(garbage.Close)
+	s := newSAMLApp(t,
+		fmt.Sprintf(`, {"id": "down", "name": "Down SAML", "protocol": "saml", "saml": {"idp_metadata_url": %q}, "groups": {"a": "admin"}}`, down),
+		fmt.Sprintf(`, {"id": "junk", "name": "Junk SAML", "protocol": "saml", "saml": {"idp_metadata_url": %q}, "groups": {"a": "admin"}}`, garbage.URL))
+	b := newBrowser(t, s.Srv.URL)
+	for _, id := range []string{"down", "junk"} {
+		resp, page := b.get("/login/sso/" + id)
+		if resp.StatusCode != http.StatusBadGateway || !strings.Contains(page, "cannot be reached or did not answer with SAML metadata") || !strings.Contains(page, `name="password"`) {
+			t.Errorf("%s: %d\n%s", id, resp.StatusCode, page)
+		}
+	}
+	// Garbage posted to the ACS signs nobody in.
+	if resp, _ := b.fetch("POST", s.Srv.URL+"/login/sso/corp/acs", url.Values{"SAMLResponse": {"garbage"}, "RelayState": {"x"}}); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("garbage at the ACS: %d", resp.StatusCode)
+	}
+	b.login("alice", adminPassword) // break-glass
+	if s.sessionCookie(b) == "" {
+		t.Error("local sign-in failed while the SAML IdPs are down")
 	}
 }

@@ -469,6 +469,13 @@ func TestSSOProviderDownOrGarbage(t *testing.T) {
 	}
 	// The token endpoint answering garbage after a good start.
 	cb := s.toCallback(b, "/", "ada@corp.example", "ada-pw")
+	s.IdP.AnswerGarbage(true)
+	if resp, page := b.fetch("GET", cb, nil); resp.StatusCode != http.StatusBadGateway || !strings.Contains(page, "cannot be reached or answered garbage") || s.sessionCookie(b) != "" {
+		t.Errorf("token endpoint answering garbage: %d\n%s", resp.StatusCode, page)
+	}
+	s.IdP.AnswerGarbage(false)
+	// The token endpoint down after a good start.
+	cb = s.toCallback(b, "/", "ada@corp.example", "ada-pw")
 	s.IdP.Close()
 	if resp, page := b.fetch("GET", cb, nil); resp.StatusCode != http.StatusBadGateway || !strings.Contains(page, "cannot be reached or answered garbage") {
 		t.Errorf("token endpoint down: %d\n%s", resp.StatusCode, page)
