@@ -132,7 +132,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		return fail(err)
 	}
 	log.Info("secret key loaded: back it up separately from the database", "source", a.Keyring.Source(), "key_id", a.Keyring.KeyID())
-	a.Auth = auth.NewService(a.Store, a.Clock, log, auth.Options{SessionTTL: cfg.SessionTTL})
+	a.Auth = auth.NewService(a.Store, a.Clock, log, auth.Options{SessionTTL: cfg.SessionTTL, Keyring: a.Keyring})
 	defaultDays := int(cfg.Retention / (24 * time.Hour))
 	a.Connectors = all.Registry()
 	a.Connections = connection.NewService(connection.Options{
