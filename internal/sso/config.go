@@ -1,12 +1,20 @@
-// Package sso signs people in through their organization's identity providers, OpenID Connect
-// or SAML 2.0
-// (issue 20, R9.2): the providers come from a JSON file (config sso-providers); each sign-in is
-// the authorization code flow with PKCE, its state a single-use row in the store bound to the
-// browser by a cookie secret; the ID token is verified with go-oidc (signature from the provider's
-// JWKS, which it refetches when an unknown key id appears, so keys can rotate; iss; aud; exp;
-// only asymmetric algorithms, so "none" and HS256 are refused) and then here (nonce; iat within a
-// small skew). The claims give the user name, email, display name and groups; the groups give
-// the role through the provider's mapping. The console drives the flow and auth opens the session.
+// Package sso signs people in through their organization's identity providers (issue 20, R9.2),
+// OpenID Connect or SAML 2.0; the providers come from a JSON file (config sso-providers).
+//
+// OpenID Connect: each sign-in is the authorization code flow with PKCE, its state a single-use
+// row in the store bound to the browser by a cookie secret; the ID token is verified with go-oidc
+// (signature from the provider's JWKS, which it refetches when an unknown key id appears, so keys
+// can rotate; iss; aud; exp; only asymmetric algorithms, so "none" and HS256 are refused) and then
+// here (nonce; iat within a small skew).
+//
+// SAML 2.0 (saml.go): an AuthnRequest by HTTP-Redirect whose RelayState is the same kind of
+// single-use state; the response, posted to the ACS, is checked by crewjam/saml (signature by the
+// IdP metadata's certificates, destination, recipient, audience, InResponseTo, validity) and its
+// assertion id is kept in the store so that it is accepted once.
+//
+// Either way the claims or attributes give the user name, email, display name and groups; the
+// groups give the role through the provider's mapping. The console drives the flow and auth opens
+// the session.
 package sso
 
 import (
