@@ -10,6 +10,7 @@ import (
 
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
+	"github.com/pquerna/otp/totp"
 )
 
 // TestBrowserSSO drives the sign-in through the OpenID provider emulator in headless Chromium:
@@ -147,4 +148,59 @@ func TestBrowserSAML(t *testing.T) {
 	u.waitText("h1", "Sign in", 10*time.Second)
 	u.waitText("main", `Corp SAML says you are in the groups "staff", and none of them is mapped to a Telltale role`, 5*time.Second)
 	u.checkPage("login-saml-refused")
+}
+
+// TestBrowserTOTP: a local admin sets up TOTP in headless Chromium (QR code, secret, first code,
+// recovery codes shown once), and the next password sign-in asks for the code.
+func TestBrowserTOTP(t *testing.T) {
+	t.Parallel()
+	if testing.Short() && !browserRequired() {
+		t.Skip("browser test skipped in -short mode")
+	}
+	chromium := findChromium(t)
+	ta := newTestApp(t, false)
+	srv := ta.httpServer(t)
+	u := newUI(t, chromium, srv.URL)
+	signIn := func() {
+		u.open("/login")
+		u.waitText("h1", "Sign in", 10*time.Second)
+		u.do(chromedp.SendKeys(chromedp.CSS("#username"), "alice"), chromedp.SendKeys(chromedp.CSS("#password"), adminPassword),
+			chromedp.Click(chromedp.CSS("form button[type=submit]")))
+	}
+
+	u.step = "set up"
+	signIn()
+	u.waitText("h1", "Data connections", 10*time.Second)
+	u.do(chromedp.Click(chromedp.CSS(`a[href="/account/totp"]`)))
+	u.waitText("#totp-status", "Two-factor sign-in is off", 10*time.Second)
+	u.checkPage("totp-off")
+	u.do(chromedp.Click(chromedp.CSS("#totp-begin")))
+	u.waitText("#totp-confirm", "Scan this code", 10*time.Second)
+	secret := u.text("#totp-secret")
+	if u.eval(`String(document.querySelector("#totp-confirm img").naturalWidth)`) != "200" {
+		u.fatal("the QR code did not load (blocked by the CSP?)")
+	}
+	u.checkPage("totp-set-up")
+	now := time.Now()
+	first, _ := totp.GenerateCode(strings.TrimSpace(secret), now)
+	u.do(chromedp.SendKeys(chromedp.CSS("#code"), first), chromedp.Click(chromedp.CSS("#totp-confirm button[type=submit]")))
+	u.waitText("#recovery-codes", "shown only now", 10*time.Second)
+	if n := u.eval(`String(document.querySelectorAll("#recovery-codes li").length)`); n != "10" {
+		u.fatal("%s recovery codes shown, want 10", n)
+	}
+	u.checkPage("totp-recovery-codes")
+
+	u.step = "sign in with the code"
+	if err := chromedp.Do(u.ctx, chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+		_, err := chromedp.Call(ctx, network.ClearBrowserCookies, struct{}{})
+		return err
+	})); err != nil {
+		u.fatal("clearing cookies: %v", err)
+	}
+	signIn()
+	u.waitText("label[for=code]", "Code from your authenticator app", 10*time.Second)
+	u.checkPage("login-totp")
+	next, _ := totp.GenerateCode(strings.TrimSpace(secret), now.Add(30*time.Second))
+	u.do(chromedp.SendKeys(chromedp.CSS("#code"), next), chromedp.Click(chromedp.CSS("form button[type=submit]")))
+	u.waitText("h1", "Data connections", 10*time.Second)
 }
