@@ -52,6 +52,7 @@ func (e *PolicyError) Error() string { return "auth: sign-in policy: " + e.Messa
 
 type mfaTicket struct {
 	userID  int64
+	typed   string // the user name as typed, the throttle's key
 	addr    string
 	expires time.Time
 	tries   int
@@ -89,8 +90,7 @@ func (s *Service) Policy(ctx context.Context) (SignInPolicy, error) {
 
 // SetPolicy changes the sign-in policy as admin by. Turning password sign-in off needs a break-
 // glass account that is a local, enabled admin with a password, and at least one admin who has
-// signed in through an identity provider (so SSO is known to work); a break-glass admin without
-// TOTP is refused while TOTP is required of admins. The change is audited.
+// signed in through an identity provider (so SSO is known to work). The change is audited.
 func (s *Service) SetPolicy(ctx context.Context, by Principal, p SignInPolicy, clientAddr string) error {
 	p.BreakGlass = strings.TrimSpace(p.BreakGlass)
 	old, err := s.Policy(ctx)
@@ -228,8 +228,9 @@ func (s *Service) DisableTOTP(ctx context.Context, by Principal, userID int64, c
 
 // LoginMFA finishes a password sign-in that answered *MFARequiredError: code is a TOTP code or
 // an unused recovery code. A ticket is good for five minutes, from the same address, and five
-// tries; each TOTP code and each recovery code is accepted once. The session and every refusal
-// are audited as session.create.
+// tries; each TOTP code and each recovery code is accepted once; a wrong code counts as a failed
+// sign-in for the throttle, so that new tickets do not buy more guesses. The session and every
+// refusal are audited as session.create.
 func (s *Service) LoginMFA(ctx context.Context, ticket, code, clientAddr string) (Principal, string, error) {
 	now := s.clk.Now()
 	key := string(HashToken(ticket))
@@ -258,12 +259,14 @@ func (s *Service) LoginMFA(ctx context.Context, ticket, code, clientAddr string)
 	how := "totp"
 	if step, err := s.matchTOTP(t, code); err == nil {
 		if err := s.st.UseTOTPStep(ctx, u.ID, step); err != nil {
+			s.throttle.failed(tk.typed, clientAddr, now)
 			s.auditSignIn(ctx, u, clientAddr, http.StatusUnauthorized, "second factor: TOTP code already used")
 			return Principal{}, "", ErrMFA
 		}
 	} else {
 		how = "recovery code"
 		if err := s.st.UseRecoveryCode(ctx, u.ID, recoveryHash(code), now); err != nil {
+			s.throttle.failed(tk.typed, clientAddr, now)
 			s.auditSignIn(ctx, u, clientAddr, http.StatusUnauthorized, "second factor: wrong or used code")
 			return Principal{}, "", ErrMFA
 		}
@@ -271,6 +274,7 @@ func (s *Service) LoginMFA(ctx context.Context, ticket, code, clientAddr string)
 	s.mu.Lock()
 	delete(s.tickets, key)
 	s.mu.Unlock()
+	s.throttle.succeeded(tk.typed, clientAddr)
 	return s.openSession(ctx, u, clientAddr, "password and "+how)
 }
 
@@ -301,7 +305,7 @@ func recoveryHash(code string) []byte {
 }
 
 // newTicket starts the second step of a sign-in.
-func (s *Service) newTicket(u store.User, clientAddr string) *MFARequiredError {
+func (s *Service) newTicket(u store.User, typed, clientAddr string) *MFARequiredError {
 	t := randomURL(32)
 	now := s.clk.Now()
 	s.mu.Lock()
@@ -311,7 +315,7 @@ func (s *Service) newTicket(u store.User, clientAddr string) *MFARequiredError {
 			delete(s.tickets, k)
 		}
 	}
-	s.tickets[string(HashToken(t))] = &mfaTicket{userID: u.ID, addr: clientAddr, expires: now.Add(mfaTicketTTL)}
+	s.tickets[string(HashToken(t))] = &mfaTicket{userID: u.ID, typed: typed, addr: clientAddr, expires: now.Add(mfaTicketTTL)}
 	return &MFARequiredError{Ticket: t}
 }
 

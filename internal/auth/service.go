@@ -163,12 +163,13 @@ func (s *Service) Login(ctx context.Context, username, password, clientAddr stri
 		s.log.Info("auth: sign-in refused", "user_id", u.ID, "reason", reason)
 		return refuse(u, reason)
 	}
-	s.throttle.succeeded(username, clientAddr)
 	if t, err := s.st.GetUserTOTP(ctx, u.ID); err == nil && !t.EnabledAt.IsZero() {
-		return Principal{}, "", s.newTicket(u, clientAddr)
+		// The failures are forgotten only once the code is right too (LoginMFA).
+		return Principal{}, "", s.newTicket(u, username, clientAddr)
 	} else if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return Principal{}, "", fmt.Errorf("auth: sign in: %w", err)
 	}
+	s.throttle.succeeded(username, clientAddr)
 	return s.openSession(ctx, u, clientAddr, "")
 }
 

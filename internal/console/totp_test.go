@@ -131,6 +131,11 @@ func TestTOTPSetUpAndSignIn(t *testing.T) {
 	if r := (&ssoApp{testApp: s.testApp}).audit(t, "session.create"); !strings.Contains(fmt.Sprint(r[0]["reason"]), "ticket") {
 		t.Errorf("refusal audit %v", r[0])
 	}
+	// Wrong codes count as failed sign-ins: a new ticket buys no more guesses.
+	if _, resp, _ := passwordStep(newBrowser(t, s.Srv.URL), "alice", adminPassword); resp.StatusCode != http.StatusTooManyRequests {
+		t.Errorf("password after many wrong codes: %d, want 429", resp.StatusCode)
+	}
+	s.App.Auth.Unlock("alice")
 
 	// An admin resets it for someone who lost everything: the password alone signs in again.
 	admin := newBrowser(t, s.Srv.URL)
