@@ -88,33 +88,33 @@ func (s *Service) Policy(ctx context.Context) (SignInPolicy, error) {
 	return p, nil
 }
 
-// SetPolicy changes the sign-in policy as admin by. Turning password sign-in off needs a break-
-// glass account that is a local, enabled admin with a password, and at least one admin who has
-// signed in through an identity provider (so SSO is known to work). The change is audited.
-func (s *Service) SetPolicy(ctx context.Context, by Principal, p SignInPolicy, clientAddr string) error {
+// SetPolicy replaces the sign-in policy and returns the old one and the one saved. Turning
+// password sign-in off needs a break-glass account that is a local, enabled admin with a
+// password, and at least one admin who has signed in through an identity provider (so SSO is
+// known to work); a refusal is a *PolicyError. The API audits the change.
+func (s *Service) SetPolicy(ctx context.Context, p SignInPolicy) (old, saved SignInPolicy, err error) {
 	p.BreakGlass = strings.TrimSpace(p.BreakGlass)
-	old, err := s.Policy(ctx)
-	if err != nil {
-		return err
+	if old, err = s.Policy(ctx); err != nil {
+		return old, saved, err
 	}
 	if p.PasswordSignInOff {
 		if p.BreakGlass == "" {
-			return &PolicyError{"name the break-glass admin who keeps a password, so that someone can sign in when the identity provider is down"}
+			return old, saved, &PolicyError{"name the break-glass admin who keeps a password, so that someone can sign in when the identity provider is down"}
 		}
 		bg, err := s.st.GetUserByUsername(ctx, p.BreakGlass)
 		if errors.Is(err, store.ErrNotFound) {
-			return &PolicyError{fmt.Sprintf("there is no user %q to keep as the break-glass admin", p.BreakGlass)}
+			return old, saved, &PolicyError{fmt.Sprintf("there is no user %q to keep as the break-glass admin", p.BreakGlass)}
 		}
 		if err != nil {
-			return fmt.Errorf("auth: sign-in policy: %w", err)
+			return old, saved, fmt.Errorf("auth: sign-in policy: %w", err)
 		}
 		if bg.Role != string(RoleAdmin) || bg.Provider != "" || bg.ServiceAccount || bg.Disabled || bg.PasswordHash == "" {
-			return &PolicyError{fmt.Sprintf("the break-glass account %q must be an enabled local admin with a password", bg.Username)}
+			return old, saved, &PolicyError{fmt.Sprintf("the break-glass account %q must be an enabled local admin with a password", bg.Username)}
 		}
 		p.BreakGlass = bg.Username
 		users, err := s.st.ListUsers(ctx)
 		if err != nil {
-			return fmt.Errorf("auth: sign-in policy: %w", err)
+			return old, saved, fmt.Errorf("auth: sign-in policy: %w", err)
 		}
 		ssoWorks := false
 		for _, u := range users {
@@ -123,15 +123,14 @@ func (s *Service) SetPolicy(ctx context.Context, by Principal, p SignInPolicy, c
 			}
 		}
 		if !ssoWorks {
-			return &PolicyError{"no admin has signed in through an identity provider yet: make sure single sign-on works (an admin's group mapped to admin) before turning password sign-in off"}
+			return old, saved, &PolicyError{"no admin has signed in through an identity provider yet: make sure single sign-on works (an admin's group mapped to admin) before turning password sign-in off"}
 		}
 	}
 	b, _ := json.Marshal(p)
 	if err := s.st.PutSetting(ctx, policyKey, b); err != nil {
-		return fmt.Errorf("auth: sign-in policy: %w", err)
+		return old, saved, fmt.Errorf("auth: sign-in policy: %w", err)
 	}
-	return s.audit(ctx, "settings.sign_in_policy", store.User{ID: by.UserID, Username: by.Username}, "settings/sign_in_policy", clientAddr, http.StatusOK,
-		map[string]any{"from": old, "to": p})
+	return old, p, nil
 }
 
 // TOTPStatus says whether a user has TOTP enabled and how many recovery codes are left.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/pquerna/otp"
 
+	"github.com/telltale-dev/telltale/client"
 	"github.com/telltale-dev/telltale/internal/auth"
 )
 
@@ -125,20 +126,15 @@ func (c *Console) resetTOTP(w http.ResponseWriter, r *http.Request, s *session) 
 	c.redirect(w, r, "/users", "Two-factor sign-in is off for that account: they sign in with the password and can set it up again.")
 }
 
-// savePolicy changes the sign-in policy.
+// savePolicy changes the sign-in policy through the API (which checks and audits it).
 func (c *Console) savePolicy(w http.ResponseWriter, r *http.Request, s *session) {
-	p := auth.SignInPolicy{AdminTOTPRequired: r.PostFormValue("admin_totp_required") == "on",
+	in := client.SignInPolicy{AdminTOTPRequired: r.PostFormValue("admin_totp_required") == "on",
 		PasswordSignInOff: r.PostFormValue("password_sign_in_off") == "on", BreakGlass: r.PostFormValue("break_glass")}
-	if err := c.d.Auth.SetPolicy(r.Context(), s.Principal, p, auth.ClientAddr(r, c.d.TrustProxy)); err != nil {
-		var pe *auth.PolicyError
-		msg := "The sign-in policy could not be saved; see the server log."
-		status := http.StatusInternalServerError
-		if errors.As(err, &pe) {
-			msg, status = "The sign-in policy was not changed: "+pe.Message+".", http.StatusUnprocessableEntity
-		} else {
-			c.d.Log.Error("console: sign-in policy", "err", err)
-		}
-		c.render(w, r, status, "error", &view{Title: "Users", Nav: "users", User: s, Error: msg})
+	if err := c.call(r, s, "PUT", "/api/v1/settings/sign-in-policy", in, nil); err != nil {
+		v := &view{Title: "Users", Nav: "users", User: s}
+		v.problem(err)
+		v.Error = "The sign-in policy was not changed: " + v.Error
+		c.render(w, r, statusOf(err), "error", v)
 		return
 	}
 	c.redirect(w, r, "/users", "The sign-in policy is saved.")

@@ -217,8 +217,18 @@ func TestSignInPolicy(t *testing.T) {
 	if resp, _ := ada.get("/connections"); resp.StatusCode != http.StatusOK {
 		t.Errorf("an SSO analyst with TOTP required of admins: %d", resp.StatusCode)
 	}
-	if a := (&ssoApp{testApp: s.testApp}).audit(t, "settings.sign_in_policy"); len(a) != 2 || a[0]["_actor"] != "alice" {
-		t.Errorf("policy audit %v", a)
+	// Every attempt is audited: the two changes with what they changed, the refusals with why.
+	var ok, refused int
+	for _, e := range (&ssoApp{testApp: s.testApp}).audit(t, "settings.sign_in_policy") {
+		switch {
+		case e["_outcome"] == "ok" && e["_actor"] == "alice" && e["to"] != nil && e["from"] != nil:
+			ok++
+		case strings.HasPrefix(fmt.Sprint(e["_outcome"]), "422"):
+			refused++
+		}
+	}
+	if ok != 2 || refused != 5 {
+		t.Errorf("policy audit: %d changes, %d refusals; want 2 and 5", ok, refused)
 	}
 	_ = ctx
 }
