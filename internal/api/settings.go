@@ -26,7 +26,7 @@ func (s *Server) settingRoutes() []Route {
 			}},
 		{Method: "PUT", Path: "/api/v1/settings/sign-in-policy", Need: auth.RoleAdmin, Tag: "settings", Audit: "settings.sign_in_policy",
 			Summary: "Replace the sign-in policy (password sign-in can be turned off only once an admin has signed in through an identity provider, and needs a break-glass admin)",
-			In: client.SignInPolicy{}, Out: client.SignInPolicy{}, Handle: s.putPolicy},
+			In:      client.SignInPolicy{}, Out: client.SignInPolicy{}, Handle: s.putPolicy},
 	}
 }
 
