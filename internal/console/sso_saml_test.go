@@ -2,9 +2,12 @@ package console_test
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"fmt"
 	"html"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -18,6 +21,7 @@ import (
 
 	"github.com/beevik/etree"
 
+	"github.com/telltale-dev/telltale/internal/app"
 	"github.com/telltale-dev/telltale/internal/config"
 	samlemu "github.com/telltale-dev/telltale/internal/emulator/saml"
 )
@@ -346,5 +350,78 @@ func TestSAMLProviderDownOrGarbage(t *testing.T) {
 	b.login("alice", adminPassword) // break-glass
 	if s.sessionCookie(b) == "" {
 		t.Error("local sign-in failed while the SAML IdPs are down")
+	}
+}
+
+// TestSAMLReplayRefusedAfterRestart: the ids of accepted assertions are in the database, not in
+// the process: a node started anew on the same database refuses an assertion the first accepted.
+func TestSAMLReplayRefusedAfterRestart(t *testing.T) {
+	t.Parallel()
+	idp, err := samlemu.Start(samlemu.Options{Users: []samlemu.User{{Username: "ada", Password: "ada-pw", Email: "ada@corp.example", Groups: []string{"tt-analysts"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(idp.Close)
+	file := filepath.Join(t.TempDir(), "sso.json")
+	os.WriteFile(file, []byte(fmt.Sprintf(`{"providers": [{"id": "corp", "name": "Corp SAML", "protocol": "saml", "saml": {"idp_metadata_url": %q},
+  "claims": {"email": "mail", "groups": "eduPersonAffiliation"}, "groups": {"tt-analysts": "analyst"}}]}`, idp.MetadataURL())), 0o600)
+	// Both nodes answer as the same public URL, so the IdP knows one service provider.
+	dir, key := t.TempDir(), make([]byte, 32)
+	rand.Read(key)
+	ta := newTestApp(t, false, func(c *config.Config) {
+		c.SSOProviders, c.DataDir, c.SecretKey, c.PublicURL = file, dir, base64.StdEncoding.EncodeToString(key), "http://telltale.test"
+	})
+	first := &samlApp{testApp: ta, Srv: ta.httpServer(t), IdP: idp}
+	if err := idp.AddServiceProvider("telltale", first.Srv.URL+"/login/sso/corp/metadata"); err != nil {
+		t.Fatal(err)
+	}
+	// signIn posts the IdP's form to the node's real address (the form names the public URL).
+	signIn := func(s *samlApp) (*http.Response, string) {
+		b := newBrowser(t, s.Srv.URL)
+		acs, form := s.toACS(b, "/", "ada", "ada-pw")
+		return b.fetch("POST", strings.Replace(acs, "http://telltale.test", s.Srv.URL, 1), form)
+	}
+	var genuine *etree.Element
+	idp.SetResponseHook(func(doc *etree.Document) { genuine = doc.Root().SelectElement("Assertion").Copy() })
+	if resp, page := signIn(first); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("first node: %d %s", resp.StatusCode, page)
+	}
+
+	// The first node stops (its cleanup closing it again does nothing); the second opens the same
+	// database.
+	first.Srv.Close()
+	first.App.Close()
+	cfg := config.Default()
+	cfg.SSOProviders, cfg.DataDir, cfg.SecretKey, cfg.PublicURL = file, dir, base64.StdEncoding.EncodeToString(key), "http://telltale.test"
+	cfg.BootstrapToken, cfg.AllowLoopback = bootstrapToken, true
+	a, err := app.New(context.Background(), cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	second := &samlApp{testApp: &testApp{App: a}, IdP: idp}
+	second.Srv = second.httpServer(t)
+	idp.SetResponseHook(func(doc *etree.Document) {
+		root := doc.Root()
+		old := genuine.Copy()
+		old.FindElement(".//SubjectConfirmationData").CreateAttr("InResponseTo", root.SelectAttrValue("InResponseTo", ""))
+		signed, _ := idp.Sign(old)
+		a := root.SelectElement("Assertion")
+		i := a.Index()
+		root.RemoveChildAt(i)
+		root.InsertChildAt(i, signed)
+		signedRoot, _ := idp.Sign(root.Copy())
+		doc.SetRoot(signedRoot)
+	})
+	if resp, page := signIn(second); resp.StatusCode != http.StatusUnauthorized || !strings.Contains(page, "failed a check") {
+		t.Fatalf("replay on the second node: %d\n%s", resp.StatusCode, page)
+	}
+	if r := (&ssoApp{testApp: second.testApp}).audit(t, "session.create")[0]; !strings.Contains(fmt.Sprint(r["reason"]), "replayed") {
+		t.Errorf("replay audit %v", r)
+	}
+	// A fresh assertion still signs in there.
+	idp.SetResponseHook(nil)
+	if resp, page := signIn(second); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("fresh assertion on the second node: %d %s", resp.StatusCode, page)
 	}
 }
