@@ -163,6 +163,13 @@ func TestSAMLSignInRolesFromGroups(t *testing.T) {
 		t.Errorf("role change audit %v", ch)
 	}
 
+	// The return URL stays on this site.
+	for _, next := range []string{"//evil.example/x", "https://evil.example/", "/\\evil.example"} {
+		if resp, _ := s.signIn(newBrowser(t, s.Srv.URL), next, "ada", "ada-pw"); resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/connections" {
+			t.Errorf("next %q: %d to %q", next, resp.StatusCode, resp.Header.Get("Location"))
+		}
+	}
+
 	// In no mapped group: refused with the mapping named.
 	resp, page = s.signIn(newBrowser(t, s.Srv.URL), "/", "bob", "bob-pw")
 	if resp.StatusCode != http.StatusForbidden || !strings.Contains(page, "Corp SAML says you are in the groups &#34;staff&#34;") || !strings.Contains(page, "tt-analysts") {
