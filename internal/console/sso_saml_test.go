@@ -232,6 +232,11 @@ func TestSAMLBadResponsesSignNobodyIn(t *testing.T) {
 				el.RemoveChild(el.SelectElement("Signature"))
 			}
 		}},
+		{"assertion unsigned, response signed", "assertion is not signed", func(doc *etree.Document) {
+			a := doc.Root().SelectElement("Assertion")
+			a.RemoveChild(a.SelectElement("Signature"))
+			doc.SetRoot(resign(t, doc.Root().Copy()))
+		}},
 		// Signature wrapping (XSW): the genuine signed assertion stays in the document, where a
 		// careless verifier finds its signature valid, while an evil copy naming another person
 		// with an admin group is the one a careless reader reads.
@@ -275,7 +280,7 @@ func TestSAMLBadResponsesSignNobodyIn(t *testing.T) {
 		s.IdP.SetResponseHook(tc.hook)
 		b := newBrowser(t, s.Srv.URL)
 		resp, page := s.signIn(b, "/", "ada", "ada-pw")
-		if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(page, "The SAML response from Corp SAML failed a check") || s.sessionCookie(b) != "" {
+		if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(page, "so nobody was signed in") || s.sessionCookie(b) != "" {
 			t.Errorf("%s: %d, session %q\n%s", tc.name, resp.StatusCode, s.sessionCookie(b), page)
 		}
 		if r := audit(); r["provider"] != "corp" || !strings.Contains(strings.ToLower(fmt.Sprint(r["reason"])), tc.reason) {

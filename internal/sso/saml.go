@@ -3,6 +3,7 @@ package sso
 import (
 	"context"
 	"crypto/subtle"
+	"encoding/base64"
 	"encoding/xml"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/beevik/etree"
 	"github.com/crewjam/saml"
 	"github.com/crewjam/saml/samlsp"
 
@@ -184,8 +186,8 @@ func (m *Manager) startSAML(ctx context.Context, p *provider, acs, next string) 
 
 // FinishSAML completes a sign-in at the assertion consumer service of provider id: r is the
 // IdP's POST (its form parsed here), acs this endpoint's URL, browser the cookie secret. The
-// response must answer the request this browser started, be signed by a certificate of the
-// IdP's metadata (the response or the assertion in it), be for this service provider (audience)
+// response must answer the request this browser started, carry an assertion signed by a
+// certificate of the IdP's metadata, be for this service provider (audience)
 // at this URL (destination, recipient), be within its validity time, and carry an assertion
 // never accepted before. Every failure is an *Error.
 func (m *Manager) FinishSAML(ctx context.Context, id, acs string, r *http.Request, browser string) (Identity, string, error) {
@@ -244,6 +246,14 @@ func (m *Manager) FinishSAML(ctx context.Context, id, acs string, r *http.Reques
 		}
 		return Identity{}, st.Next, fail(KindRefused, msg, "SAML response refused: %s", reason)
 	}
+	// Signed assertions are required, not only a signed response: an assertion is what vouches
+	// for the person, and every IdP of note signs it (Okta, Entra ID, Google and ADFS by default).
+	// crewjam/saml has checked every signature present, so a Signature in the one assertion is a
+	// valid one.
+	if !assertionSigned(r.PostForm.Get("SAMLResponse")) {
+		return Identity{}, st.Next, fail(KindRefused, fmt.Sprintf("The SAML response from %s has an unsigned assertion, so nobody was signed in: an admin must turn on assertion signing at the identity provider.", p.cfg.Name),
+			"SAML response refused: the assertion is not signed (only the response is); signed assertions are required")
+	}
 	x := Identity{Provider: id, Email: first(attr(a, p.cfg.Claims.Email)), Name: first(attr(a, p.cfg.Claims.Name)), Groups: attr(a, p.cfg.Claims.Groups)}
 	if a.Subject != nil && a.Subject.NameID != nil {
 		x.Subject = strings.TrimSpace(a.Subject.NameID.Value)
@@ -257,6 +267,29 @@ func (m *Manager) FinishSAML(ctx context.Context, id, acs string, r *http.Reques
 		x.Username = firstNonEmpty(x.Email, x.Subject)
 	}
 	return x, st.Next, nil
+}
+
+// assertionSigned says whether the response's assertion carries its own signature.
+func assertionSigned(b64 string) bool {
+	raw, err := base64.StdEncoding.DecodeString(b64)
+	if err != nil {
+		return false
+	}
+	doc := etree.NewDocument()
+	if doc.ReadFromBytes(raw) != nil || doc.Root() == nil {
+		return false
+	}
+	for _, a := range doc.Root().ChildElements() {
+		if a.Tag != "Assertion" || a.NamespaceURI() != "urn:oasis:names:tc:SAML:2.0:assertion" {
+			continue
+		}
+		for _, c := range a.ChildElements() {
+			if c.Tag == "Signature" && c.NamespaceURI() == "http://www.w3.org/2000/09/xmldsig#" {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // attr returns the values of the assertion's attribute called name (its Name or FriendlyName).
