@@ -148,8 +148,9 @@ func (s *Service) TOTPStatus(ctx context.Context, userID int64) (enabled bool, r
 
 // BeginTOTP gives a local person a new TOTP secret, not yet in force: it returns the secret (base
 // 32, to type) and the otpauth:// URL (for a QR code). Any earlier secret and recovery codes
-// are gone. The secret is stored sealed with the server's key.
-func (s *Service) BeginTOTP(ctx context.Context, userID int64) (secret, url string, err error) {
+// are gone, so it is audited (user.totp.begin, saying whether TOTP was on). The secret is stored
+// sealed with the server's key.
+func (s *Service) BeginTOTP(ctx context.Context, userID int64, clientAddr string) (secret, url string, err error) {
 	if s.keys == nil {
 		return "", "", errors.New("auth: TOTP needs the server's key (Options.Keyring)")
 	}
@@ -168,9 +169,14 @@ func (s *Service) BeginTOTP(ctx context.Context, userID int64) (secret, url stri
 	if err != nil {
 		return "", "", fmt.Errorf("auth: begin totp: %w", err)
 	}
+	wasOn, _, err := s.TOTPStatus(ctx, userID)
+	if err != nil {
+		return "", "", fmt.Errorf("auth: begin totp: %w", err)
+	}
 	if err := s.st.PutUserTOTP(ctx, store.UserTOTP{UserID: userID, Secret: sealed}); err != nil {
 		return "", "", fmt.Errorf("auth: begin totp: %w", err)
 	}
+	s.audit(ctx, "user.totp.begin", u, "user/"+strconv.FormatInt(userID, 10), clientAddr, http.StatusOK, map[string]any{"was_on": wasOn})
 	return key.Secret(), key.URL(), nil
 }
 

@@ -55,7 +55,7 @@ func (c *Console) totpPage(w http.ResponseWriter, r *http.Request, s *session) {
 
 // totpBegin makes a new secret and shows it, with its QR code, until the person confirms a code.
 func (c *Console) totpBegin(w http.ResponseWriter, r *http.Request, s *session) {
-	secret, url, err := c.d.Auth.BeginTOTP(r.Context(), s.UserID)
+	secret, url, err := c.d.Auth.BeginTOTP(r.Context(), s.UserID, auth.ClientAddr(r, c.d.TrustProxy))
 	if err != nil {
 		c.totpFailed(w, r, s, err)
 		return

@@ -81,6 +81,9 @@ func TestTOTPSetUpAndSignIn(t *testing.T) {
 	if a := (&ssoApp{testApp: s.testApp}).audit(t, "user.totp.enable"); len(a) != 1 || a[0]["_actor"] != "alice" {
 		t.Errorf("enable audit %v", a)
 	}
+	if a := (&ssoApp{testApp: s.testApp}).audit(t, "user.totp.begin"); len(a) != 1 || a[0]["_actor"] != "alice" || a[0]["was_on"] != false {
+		t.Errorf("begin audit %v", a)
+	}
 
 	// The password alone no longer signs in: it asks for the code.
 	b2 := newBrowser(t, s.Srv.URL)
