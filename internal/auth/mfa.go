@@ -257,9 +257,16 @@ func (s *Service) LoginMFA(ctx context.Context, ticket, code, clientAddr string)
 	if err != nil {
 		return Principal{}, "", notFoundIsUnauth(err)
 	}
+	if reason := refusal(true, u); reason != "" { // disabled since the password step
+		s.auditSignIn(ctx, u, clientAddr, http.StatusUnauthorized, reason)
+		return Principal{}, "", ErrUnauthenticated
+	}
 	t, err := s.st.GetUserTOTP(ctx, u.ID)
 	if err != nil {
 		return Principal{}, "", notFoundIsUnauth(err)
+	}
+	if t.EnabledAt.IsZero() { // reset or being set up anew since the password step
+		return Principal{}, "", fmt.Errorf("%w: two-factor sign-in changed meanwhile: start again", ErrUnauthenticated)
 	}
 	how := "totp"
 	if step, err := s.matchTOTP(t, code); err == nil {
