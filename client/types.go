@@ -118,6 +118,14 @@ type DriveList struct {
 }
 
 // Settings are the organization-wide settings.
+// SignInPolicy is the organization's sign-in policy (docs/OPERATIONS.md, "Second factor"):
+// TOTP required of local admins, and password sign-in off for people but one break-glass admin.
+type SignInPolicy struct {
+	AdminTOTPRequired bool   `json:"admin_totp_required"`
+	PasswordSignInOff bool   `json:"password_sign_in_off"`
+	BreakGlass        string `json:"break_glass,omitempty"`
+}
+
 type Settings struct {
 	TrustedDomains []string `json:"trusted_domains"`
 	RetentionDays  int      `json:"retention_days"`

@@ -192,6 +192,9 @@ func (s *Server) serveRoute(w http.ResponseWriter, r *http.Request, rt Route, pa
 		if err == nil && p.Via == "session" && p.MustChangePassword && !beforePasswordChange[rt.Method+" "+rt.Path] {
 			err = fmt.Errorf("%w: your password was generated or reset: change it first (POST /api/v1/me/password, or the console's password page)", auth.ErrForbidden)
 		}
+		if err == nil && p.Via == "session" && p.MustEnrollTOTP && rt.Method+" "+rt.Path != "GET /api/v1/me" {
+			err = fmt.Errorf("%w: two-factor sign-in is required of admins: set it up first (the console's Two-factor page)", auth.ErrForbidden)
+		}
 		if err == nil && !p.Role.Satisfies(rt.Need) {
 			err = fmt.Errorf("%w: this needs the %s role and you are %s; ask an admin", auth.ErrForbidden, rt.Need, p.Role)
 		}

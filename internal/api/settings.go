@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strconv"
 
@@ -24,6 +25,14 @@ func (s *Server) settingRoutes() []Route {
 			Summary: "Destination domains many people use often and no alert was confirmed on, offered for trust with their counts (never applied by themselves)",
 			Out:     client.TrustRecommendations{}, Handle: s.trustRecommendations, Query: []Param{
 				{"min_people", "people who used the domain, at least (default 5)"}, {"min_events", "events toward it in the last 30 days, at least (default 20)"}}},
+		{Method: "GET", Path: "/api/v1/settings/sign-in-policy", Need: auth.RoleAdmin, Tag: "settings", Summary: "The sign-in policy: TOTP required of local admins, password sign-in off but for the break-glass admin",
+			Out: client.SignInPolicy{}, Handle: func(r *http.Request, _ auth.Principal) (any, error) {
+				p, err := s.auth.Policy(r.Context())
+				return client.SignInPolicy(p), err
+			}},
+		{Method: "PUT", Path: "/api/v1/settings/sign-in-policy", Need: auth.RoleAdmin, Tag: "settings", Audit: "settings.sign_in_policy",
+			Summary: "Replace the sign-in policy (password sign-in can be turned off only once an admin has signed in through an identity provider, and needs a break-glass admin)",
+			In:      client.SignInPolicy{}, Out: client.SignInPolicy{}, Handle: s.putPolicy},
 	}
 }
 
@@ -54,6 +63,23 @@ func (s *Server) trustRecommendations(r *http.Request, _ auth.Principal) (any, e
 		out.Items = append(out.Items, client.TrustRecommendation{Domain: x.Domain, People: x.People, Events: x.Events, Truncated: x.Truncated, FirstSeen: x.FirstSeen})
 	}
 	return out, nil
+}
+
+func (s *Server) putPolicy(r *http.Request, _ auth.Principal) (any, error) {
+	var in client.SignInPolicy
+	if err := decode(r, &in); err != nil {
+		return nil, err
+	}
+	old, saved, err := s.auth.SetPolicy(r.Context(), auth.SignInPolicy(in))
+	var pe *auth.PolicyError
+	if errors.As(err, &pe) {
+		return nil, withStatusOf(http.StatusUnprocessableEntity, &badRequest{msg: pe.Message})
+	}
+	if err != nil {
+		return nil, err
+	}
+	noteAudit(r, "settings/sign_in_policy", map[string]any{"from": client.SignInPolicy(old), "to": client.SignInPolicy(saved)})
+	return client.SignInPolicy(saved), nil
 }
 
 func (s *Server) loadSettings(ctx context.Context) (client.Settings, error) {

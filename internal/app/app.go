@@ -132,7 +132,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		return fail(err)
 	}
 	log.Info("secret key loaded: back it up separately from the database", "source", a.Keyring.Source(), "key_id", a.Keyring.KeyID())
-	a.Auth = auth.NewService(a.Store, a.Clock, log, auth.Options{SessionTTL: cfg.SessionTTL})
+	a.Auth = auth.NewService(a.Store, a.Clock, log, auth.Options{SessionTTL: cfg.SessionTTL, Keyring: a.Keyring})
 	defaultDays := int(cfg.Retention / (24 * time.Hour))
 	a.Connectors = all.Registry()
 	a.Connections = connection.NewService(connection.Options{
@@ -183,7 +183,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		if err != nil {
 			return fail(err)
 		}
-		signOn = sso.New(sso.Options{Providers: ps, Store: a.Store, Clock: a.Clock, Log: log, PublicURL: cfg.PublicURL})
+		// The providers' URLs come from the operator's file, but go through the SSRF guard all the
+		// same; private ranges are allowed, since an IdP such as ADFS often lives on one.
+		signOn = sso.New(sso.Options{Providers: ps, Store: a.Store, Clock: a.Clock, Log: log, PublicURL: cfg.PublicURL,
+			Guard: &httpx.Guard{AllowLoopback: cfg.AllowLoopback, AllowPrivate: true}})
 		log.Info("single sign-on configured", "providers", len(ps))
 	}
 	if a.Console, err = console.New(console.Deps{Auth: a.Auth, API: a.API.Handler(), Log: log, Clock: a.Clock,

@@ -84,4 +84,7 @@ type Principal struct {
 	// MustChangePassword: a session of a user whose password was generated or reset; the API
 	// refuses it everything but reading who it is and changing the password.
 	MustChangePassword bool
+	// MustEnrollTOTP: a session of a local admin without TOTP while the sign-in policy requires
+	// it; the console sends it to the TOTP set-up and the API refuses it everything else.
+	MustEnrollTOTP bool
 }

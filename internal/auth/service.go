@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/telltale-dev/telltale/internal/clock"
+	"github.com/telltale-dev/telltale/internal/secret"
 	"github.com/telltale-dev/telltale/internal/store"
 	"github.com/telltale-dev/telltale/internal/textcheck"
 )
@@ -21,6 +22,8 @@ import (
 type Options struct {
 	// SessionTTL is how long a console session lasts; 0 means 12 hours.
 	SessionTTL time.Duration
+	// Keyring seals the TOTP secrets of local accounts; nil: TOTP cannot be set up.
+	Keyring *secret.Keyring
 }
 
 // touchEvery bounds how often a token's LastUsedAt is written.
@@ -36,9 +39,12 @@ type Service struct {
 	log *slog.Logger
 	ttl time.Duration
 
+	keys *secret.Keyring
+
 	mu       sync.Mutex
-	touched  map[int64]time.Time // token ID -> when LastUsedAt was last written by this node
-	throttle throttle            // failed sign-ins (throttle.go)
+	touched  map[int64]time.Time   // token ID -> when LastUsedAt was last written by this node
+	throttle throttle              // failed sign-ins (throttle.go)
+	tickets  map[string]*mfaTicket // hash of ticket -> a password sign-in waiting for its code (mfa.go)
 }
 
 // NewService returns a Service on st.
@@ -52,7 +58,7 @@ func NewService(st store.Store, clk clock.Clock, log *slog.Logger, o Options) *S
 	if o.SessionTTL <= 0 {
 		o.SessionTTL = 12 * time.Hour
 	}
-	return &Service{st: st, clk: clk, log: log, ttl: o.SessionTTL, touched: map[int64]time.Time{}}
+	return &Service{st: st, clk: clk, log: log, ttl: o.SessionTTL, keys: o.Keyring, touched: map[int64]time.Time{}, tickets: map[string]*mfaTicket{}}
 }
 
 // notFoundIsUnauth turns a missing row into ErrUnauthenticated (no oracle); other store errors
@@ -126,6 +132,14 @@ func (s *Service) Login(ctx context.Context, username, password, clientAddr stri
 		s.auditSignIn(ctx, u, clientAddr, http.StatusUnauthorized, reason)
 		return Principal{}, "", ErrUnauthenticated
 	}
+	// Password sign-in turned off for people: only the break-glass admin keeps it. Checked before
+	// the user name, so the answer tells nothing about who exists.
+	if pol, err := s.Policy(ctx); err != nil {
+		return Principal{}, "", err
+	} else if pol.PasswordSignInOff && !strings.EqualFold(strings.TrimSpace(username), pol.BreakGlass) {
+		s.auditSignIn(ctx, store.User{}, clientAddr, http.StatusUnauthorized, "password sign-in is turned off (sign-in policy)")
+		return Principal{}, "", ErrPasswordSignInOff
+	}
 	u, err := s.st.GetUserByUsername(ctx, strings.TrimSpace(username))
 	if err != nil {
 		if !errors.Is(err, store.ErrNotFound) {
@@ -149,7 +163,20 @@ func (s *Service) Login(ctx context.Context, username, password, clientAddr stri
 		s.log.Info("auth: sign-in refused", "user_id", u.ID, "reason", reason)
 		return refuse(u, reason)
 	}
+	if t, err := s.st.GetUserTOTP(ctx, u.ID); err == nil && !t.EnabledAt.IsZero() {
+		// The failures are forgotten only once the code is right too (LoginMFA).
+		return Principal{}, "", s.newTicket(u, username, clientAddr)
+	} else if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return Principal{}, "", fmt.Errorf("auth: sign in: %w", err)
+	}
 	s.throttle.succeeded(username, clientAddr)
+	return s.openSession(ctx, u, clientAddr, "")
+}
+
+// openSession opens a console session for u after a password sign-in (how names the second
+// factor, if any), audited as session.create.
+func (s *Service) openSession(ctx context.Context, u store.User, clientAddr, how string) (Principal, string, error) {
+	now := s.clk.Now()
 	cookie := randomURL(32)
 	// Sweep sessions that expired without being used again; sign-ins are rare enough.
 	if _, err := s.st.DeleteExpiredSessions(ctx, now); err != nil {
@@ -159,14 +186,21 @@ func (s *Service) Login(ctx context.Context, username, password, clientAddr stri
 	if err := s.st.CreateSession(ctx, sess); err != nil {
 		return Principal{}, "", fmt.Errorf("auth: sign in: %w", err)
 	}
-	if err := s.auditSignIn(ctx, u, clientAddr, http.StatusOK, ""); err != nil {
+	var err error
+	if how != "" {
+		err = s.audit(ctx, "session.create", u, "session", clientAddr, http.StatusOK, map[string]any{"factors": how})
+	} else {
+		err = s.auditSignIn(ctx, u, clientAddr, http.StatusOK, "")
+	}
+	if err != nil {
 		s.st.DeleteSession(ctx, sess.Hash) // a sign-in the audit log does not show does not happen
 		return Principal{}, "", fmt.Errorf("auth: sign in: audit: %w", err)
 	}
 	if err := s.st.RecordSignIn(ctx, u.ID, now); err != nil {
 		s.log.Warn("auth: recording the last sign-in failed", "user_id", u.ID, "err", err)
 	}
-	return Principal{UserID: u.ID, Username: u.Username, Role: Role(u.Role), SessionCSRF: sess.CSRF, Via: "session", MustChangePassword: u.MustChangePassword}, cookie, nil
+	return Principal{UserID: u.ID, Username: u.Username, Role: Role(u.Role), SessionCSRF: sess.CSRF, Via: "session", MustChangePassword: u.MustChangePassword,
+		MustEnrollTOTP: s.mustEnrollTOTP(ctx, u)}, cookie, nil
 }
 
 // auditSignIn records a sign-in (status 200) or its refusal as session.create. An unknown user
@@ -232,7 +266,7 @@ func (s *Service) AuthenticateSession(ctx context.Context, cookie string) (Princ
 		return Principal{}, ErrUnauthenticated
 	}
 	return Principal{UserID: u.ID, Username: u.Username, Role: Role(u.Role), SessionCSRF: sess.CSRF, Via: "session", MustChangePassword: u.MustChangePassword,
-		Provider: u.Provider}, nil
+		Provider: u.Provider, MustEnrollTOTP: s.mustEnrollTOTP(ctx, u)}, nil
 }
 
 // Logout ends the session of the cookie value, recorded in the audit log as session.delete. An

@@ -5,7 +5,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"html"
 	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -115,6 +119,7 @@ func TestDemo(t *testing.T) {
 		}
 	})
 	var url, tok string
+	sso := false
 	sc := bufio.NewScanner(pr)
 	for sc.Scan() {
 		if m := demoToken.FindStringSubmatch(sc.Text()); m != nil {
@@ -122,12 +127,21 @@ func TestDemo(t *testing.T) {
 		}
 		if m := demoURL.FindStringSubmatch(sc.Text()); m != nil {
 			url = m[1]
+		}
+		if strings.HasPrefix(sc.Text(), "Sign in with the demo IdP") {
+			sso = true
 			break
 		}
 	}
 	go io.Copy(io.Discard, pr)
-	if url == "" || tok == "" {
-		t.Fatalf("demo printed no URL or token; stderr %s", errb.String())
+	if url == "" || tok == "" || !sso {
+		t.Fatalf("demo printed no URL, token or demo IdP; stderr %s", errb.String())
+	}
+	// The demo analyst signs in through each demo IdP and lands as an analyst.
+	for _, id := range []string{"demo-oidc", "demo-saml"} {
+		if page := demoSSOSignIn(t, url, id); !strings.Contains(page, demoSSOUser) || !strings.Contains(page, "(analyst)") {
+			t.Errorf("%s: the console does not show the demo analyst:\n%s", id, page)
+		}
 	}
 	cl := client.New(url, tok)
 	deadline := time.Now().Add(60 * time.Second)
@@ -162,6 +176,54 @@ func TestDemo(t *testing.T) {
 		time.Sleep(500 * time.Millisecond)
 	}
 }
+
+var (
+	formAction = regexp.MustCompile(`<form method="post" action="([^"]*)"`)
+	formInput  = regexp.MustCompile(`<input type="hidden" name="([A-Za-z]+)" value="([^"]*)"`)
+)
+
+// demoSSOSignIn signs the demo analyst in through demo IdP id as a browser does (cookies,
+// redirects, the IdP's forms) and returns the console page it lands on.
+func demoSSOSignIn(t *testing.T, base, id string) string {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar, Timeout: 30 * time.Second}
+	page := func(resp *http.Response, err error) (string, string) {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("%s: %v", id, err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.Request.URL.String(), string(b)
+	}
+	// submit posts the page's form with extra fields, as its submit button does.
+	submit := func(at, p string, extra url.Values) (string, string) {
+		t.Helper()
+		m := formAction.FindStringSubmatch(p)
+		if m == nil {
+			t.Fatalf("%s: no form at %s:\n%s", id, at, p)
+		}
+		to, _ := url.Parse(at)
+		to, _ = to.Parse(html.UnescapeString(m[1]))
+		form := url.Values{}
+		for _, f := range formInput.FindAllStringSubmatch(p, -1) {
+			form.Set(f[1], html.UnescapeString(f[2]))
+		}
+		for k, v := range extra {
+			form[k] = v
+		}
+		return page(c.PostForm(to.String(), form))
+	}
+	at, p := page(c.Get(base + "/login/sso/" + id))
+	if id == "demo-oidc" {
+		return pageAfter(submit(at, p, url.Values{"username": {demoSSOUser}, "password": {demoSSOPassword}}))
+	}
+	at, p = submit(at, p, url.Values{"user": {demoSSOUser}, "password": {demoSSOPassword}})
+	return pageAfter(submit(at, p, nil)) // the IdP's auto-posting form, to the ACS
+}
+
+func pageAfter(_, p string) string { return p }
 
 // googleRecords are Reports API Drive activities: one per line, then a page as the API answers
 // (items), a malformed line, and a login (not file activity).

@@ -45,6 +45,10 @@ with the built-in Box, Google Workspace and Microsoft 365 API emulators on loopb
 organizations produce activity, Box, Google Drive, Gmail, OneDrive and Microsoft 365 mail
 connections to them are added, and events start arriving within seconds. Prints the console URL and the demo login. Nothing leaves this machine.
 
+Unless --sso-providers is given, a demo OpenID provider and a demo SAML IdP run on loopback too:
+the sign-in page offers "Sign in with the demo IdP" beside the local admin, for the demo analyst
+it prints.
+
 Demo mode always lets vendor URLs point at loopback, whatever --allow-loopback-vendors says: its
 emulator serves on loopback. Use "telltale serve" for anything but a demo.`,
 		Args: cobra.NoArgs,
@@ -89,31 +93,45 @@ emulator serves on loopback. Use "telltale serve" for anything but a demo.`,
 				return err
 			}
 			defer stopGoogle()
+			// Listen first: the demo's identity providers must know the console's address.
+			ln, err := net.Listen("tcp", cfg.Listen)
+			if err != nil {
+				return fmt.Errorf("listen on %s: %w (is another process using it? choose another with --listen)", cfg.Listen, err)
+			}
+			var idps *demoIdPs
+			if cfg.SSOProviders == "" {
+				if idps, err = startDemoIdPs(cfg.DataDir, "http://"+ln.Addr().String()); err != nil {
+					ln.Close()
+					return err
+				}
+				defer idps.Close()
+				cfg.SSOProviders = idps.file
+			}
 			a, err := app.New(ctx, cfg, log)
 			if err != nil {
+				ln.Close()
 				return err
 			}
 			if err := addDemoConnection(ctx, a, emuURL); err != nil {
 				a.Close()
+				ln.Close()
 				return err
 			}
 			if err := addGoogleDemoConnection(ctx, a, gemu, googleURL); err != nil {
 				a.Close()
+				ln.Close()
 				return err
 			}
 			if err := addMicrosoftDemoConnections(ctx, a, memu, msURL); err != nil {
 				a.Close()
+				ln.Close()
 				return err
 			}
 			departing, err := addDemoDeparting(ctx, a, emu)
 			if err != nil {
 				a.Close()
+				ln.Close()
 				return err
-			}
-			ln, err := net.Listen("tcp", cfg.Listen)
-			if err != nil {
-				a.Close()
-				return fmt.Errorf("listen on %s: %w (is another process using it? choose another with --listen)", cfg.Listen, err)
 			}
 			go emu.Run(ctx, every)
 			go runGoogle(ctx, gemu, every)
@@ -125,6 +143,15 @@ emulator serves on loopback. Use "telltale serve" for anything but a demo.`,
 			fmt.Fprintf(e.stdout, "Google Workspace emulator on %s with %d simulated users; connection %q follows each drive's changes and the Drive audit log (records listed 10 s to 2 min late), %q the attachments they send.\n", googleURL, googleUsers, demoGoogleConnection, demoGmailConnection)
 			fmt.Fprintf(e.stdout, "Departing employee: %s (Box) is on the departing employee watchlist and moves files out from %s on; the shipped rule %q alerts on it.\n", departing.Login, demoDepartingFirst, "Departing employee exfiltration")
 			fmt.Fprintf(e.stdout, "Microsoft 365 emulator on %s with %d simulated users; connections %q (delta and the audit log, 10 s to 2 min late) and %q.\n", msURL, msUsers, demoOneDriveConnection, demoM365MailConnection)
+			if idps != nil {
+				go func() {
+					if err := idps.registerSP(ctx); err != nil && ctx.Err() == nil {
+						log.Warn("demo: the SAML IdP could not read the console's SP metadata; SAML sign-in will fail", "err", err)
+					}
+				}()
+				fmt.Fprintf(e.stdout, "Sign in with the demo IdP: on the sign-in page choose \"Sign in with the demo IdP (OpenID Connect)\" (on %s) or \"(SAML)\" (on %s), as %s with the password %s: an analyst through the group %s. The local admin above stays the break-glass account.\n",
+					idps.oidc.URL, idps.saml.URL, demoSSOUser, demoSSOPassword, demoSSOGroup)
+			}
 			return a.Run(ctx, ln)
 		},
 	}

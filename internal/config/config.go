@@ -197,7 +197,7 @@ func Settings() []Setting {
 	s, g = dur(func(c *Config) *time.Duration { return &c.SessionTTL })
 	add("session-ttl", "TELLTALE_SESSION_TTL", "12h", "how long a console session lasts", false, s, g)
 	s, g = str(func(c *Config) *string { return &c.SSOProviders })
-	add("sso-providers", "TELLTALE_SSO_PROVIDERS", "", "path of the JSON file of OpenID Connect identity providers people sign in through, with their group-to-role mappings (docs/OPERATIONS.md); empty: local accounts only", false, s, g)
+	add("sso-providers", "TELLTALE_SSO_PROVIDERS", "", "path of the JSON file of identity providers (OpenID Connect or SAML 2.0) people sign in through, with their group-to-role mappings (docs/OPERATIONS.md); empty: local accounts only", false, s, g)
 	s, g = dur(func(c *Config) *time.Duration { return &c.SSOSessionTTL })
 	add("sso-session-ttl", "TELLTALE_SSO_SESSION_TTL", "8h", "how long a console session opened through an identity provider lasts: a person whose groups no longer map to a role loses access at the next sign-in and within this time", false, s, g)
 	bs, bg := boolean(func(c *Config) *bool { return &c.TrustProxy })

@@ -128,8 +128,11 @@ func (c *Console) routes() {
 	})))
 	c.mux.HandleFunc("GET /login", c.loginPage)
 	c.mux.HandleFunc("POST /login", c.login)
+	c.mux.HandleFunc("POST /login/mfa", c.loginMFA)
 	c.mux.HandleFunc("GET /login/sso/{id}", c.ssoStart)
 	c.mux.HandleFunc("GET /login/sso/{id}/callback", c.ssoCallback)
+	c.mux.HandleFunc("POST /login/sso/{id}/acs", c.ssoACS)
+	c.mux.HandleFunc("GET /login/sso/{id}/metadata", c.ssoMetadata)
 	c.mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/connections", http.StatusSeeOther) })
 	for _, p := range c.pageTable() {
 		if p.Need == "" {
@@ -158,6 +161,10 @@ func (c *Console) pageTable() []Page {
 	return []Page{
 		{"POST /logout", ro, c.logout},
 		{"GET /password", ro, c.passwordPage},
+		{"GET /account/totp", ro, c.totpPage},
+		{"POST /account/totp/begin", ro, c.totpBegin},
+		{"POST /account/totp/confirm", ro, c.totpConfirm},
+		{"POST /account/totp/disable", ro, c.totpDisable},
 		{"POST /password", ro, c.changePassword},
 
 		{"GET /connections", ro, c.connectionsPage},
@@ -220,6 +227,8 @@ func (c *Console) pageTable() []Page {
 		{"GET /users", ad, c.usersPage},
 		{"POST /users/{id}/disable", ad, c.disableUser},
 		{"POST /users/{id}/enable", ad, c.enableUser},
+		{"POST /users/{id}/totp/reset", ad, c.resetTOTP},
+		{"POST /users/sign-in-policy", ad, c.savePolicy},
 	}
 }
 
@@ -281,6 +290,11 @@ func (c *Console) page(need auth.Role, h func(w http.ResponseWriter, r *http.Req
 			return
 		}
 		s := &session{Principal: p, cookie: ck.Value}
+		// An admin who must set up TOTP reaches only its set-up (and can sign out).
+		if p.MustEnrollTOTP && !strings.HasPrefix(r.URL.Path, "/account/totp") && r.URL.Path != "/logout" {
+			c.redirect(w, r, "/account/totp", "")
+			return
+		}
 		if !p.Role.Satisfies(need) {
 			c.render(w, r, http.StatusForbidden, "error", &view{Title: "Not allowed", User: s,
 				Error: fmt.Sprintf("This page needs the %s role and you are %s; ask an admin.", need, p.Role)})

@@ -18,6 +18,7 @@ type loginData struct {
 	Next      string
 	Username  string
 	Providers []sso.Info
+	Ticket    string // set: the password was right, the second factor's code is asked for
 }
 
 // safeNext keeps redirects after sign-in on this site: it accepts only a path that a browser also
@@ -79,8 +80,48 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	_, cookie, err := c.d.Auth.Login(r.Context(), d.Username, r.PostFormValue("password"), auth.ClientAddr(r, c.d.TrustProxy))
+	var mfa *auth.MFARequiredError
+	if errors.As(err, &mfa) {
+		d.Ticket = mfa.Ticket
+		c.showLogin(w, r, http.StatusOK, d, "")
+		return
+	}
+	c.finishLogin(w, r, d, cookie, err)
+}
+
+// loginMFA is the second step of a password sign-in: the TOTP or recovery code.
+func (c *Console) loginMFA(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	if err := r.ParseForm(); err != nil {
+		c.showLogin(w, r, http.StatusBadRequest, loginData{}, "The form could not be read.")
+		return
+	}
+	d := loginData{Next: safeNext(r.PostFormValue("next")), Ticket: r.PostFormValue("ticket")}
+	ck, err := r.Cookie(loginCSRF)
+	if err != nil || !sameToken(ck.Value, r.PostFormValue("csrf")) {
+		c.showLogin(w, r, http.StatusForbidden, loginData{Next: d.Next}, "The sign-in form expired (CSRF check). Sign in again.")
+		return
+	}
+	_, cookie, err := c.d.Auth.LoginMFA(r.Context(), d.Ticket, r.PostFormValue("code"), auth.ClientAddr(r, c.d.TrustProxy))
+	if errors.Is(err, auth.ErrMFA) {
+		c.showLogin(w, r, http.StatusUnauthorized, d, "That code is wrong or was used already: type the current code of your authenticator app, or one of your recovery codes.")
+		return
+	}
+	if err != nil && errors.Is(err, auth.ErrUnauthenticated) {
+		c.showLogin(w, r, http.StatusUnauthorized, loginData{Next: d.Next}, "The sign-in took too long or had too many wrong codes: sign in again.")
+		return
+	}
+	c.finishLogin(w, r, d, cookie, err)
+}
+
+// finishLogin ends a password sign-in with the session cookie, or shows what went wrong.
+func (c *Console) finishLogin(w http.ResponseWriter, r *http.Request, d loginData, cookie string, err error) {
+	d.Ticket = ""
 	if err != nil {
 		status, msg := http.StatusUnauthorized, "Wrong user name or password, or the account is disabled."
+		if errors.Is(err, auth.ErrPasswordSignInOff) {
+			msg = "Password sign-in is turned off here: sign in through your organization's identity provider above."
+		}
 		var th *auth.ThrottledError
 		if errors.As(err, &th) {
 			mins := int(th.RetryAfter.Minutes()) + 1
@@ -97,6 +138,10 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 	c.setSession(w, r, cookie)
 	// A first admin must replace the generated password first.
 	p, err := c.d.Auth.AuthenticateSession(r.Context(), cookie)
+	if err == nil && p.MustEnrollTOTP {
+		c.redirect(w, r, "/account/totp", "")
+		return
+	}
 	if err == nil {
 		var me client.Me
 		if c.call(r, &session{Principal: p, cookie: cookie}, "GET", "/api/v1/me", nil, &me) == nil && me.MustChangePassword {

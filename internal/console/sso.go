@@ -21,21 +21,73 @@ func (c *Console) ssoStart(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.SetCookie(w, &http.Cookie{Name: ssoCookie, Value: browser, Path: "/login/sso/", MaxAge: 600, HttpOnly: true,
-		SameSite: http.SameSiteLaxMode, Secure: c.secure(r)})
+		SameSite: c.ssoSameSite(r, id), Secure: c.secure(r)})
 	http.Redirect(w, r, to, http.StatusSeeOther)
 }
 
-// ssoCallback is where the identity provider sends the browser back.
+// ssoSameSite is the SameSite mode of the cookie that binds a sign-in to the browser. An OpenID
+// provider comes back with a top-level GET, which Lax cookies go with. A SAML IdP comes back
+// with a cross-site POST (the HTTP-POST binding), which only SameSite=None cookies go with, and
+// browsers take those only with Secure, so over https; over http (loopback, the demo) the IdP
+// must be same-site, as it is on the same host.
+func (c *Console) ssoSameSite(r *http.Request, id string) http.SameSite {
+	if cfg, ok := c.d.SSO.Config(id); ok && cfg.Protocol == sso.ProtocolSAML && c.secure(r) {
+		return http.SameSiteNoneMode
+	}
+	return http.SameSiteLaxMode
+}
+
+// takeSSOCookie reads and clears the cookie that binds a sign-in to the browser.
+func (c *Console) takeSSOCookie(w http.ResponseWriter, r *http.Request, id string) string {
+	http.SetCookie(w, &http.Cookie{Name: ssoCookie, Value: "", Path: "/login/sso/", MaxAge: -1, HttpOnly: true,
+		SameSite: c.ssoSameSite(r, id), Secure: c.secure(r)})
+	if ck, err := r.Cookie(ssoCookie); err == nil {
+		return ck.Value
+	}
+	return ""
+}
+
+// ssoCallback is where an OpenID provider sends the browser back.
 func (c *Console) ssoCallback(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	http.SetCookie(w, &http.Cookie{Name: ssoCookie, Value: "", Path: "/login/sso/", MaxAge: -1, HttpOnly: true,
-		SameSite: http.SameSiteLaxMode, Secure: c.secure(r)})
-	var browser string
-	if ck, err := r.Cookie(ssoCookie); err == nil {
-		browser = ck.Value
-	}
+	browser := c.takeSSOCookie(w, r, id)
 	x, next, err := c.d.SSO.Finish(r.Context(), id, c.d.SSO.RedirectURL(id, r), r.URL.Query(), browser)
-	next = safeNext(next)
+	c.ssoSignIn(w, r, id, x, safeNext(next), err)
+}
+
+// ssoACS is the assertion consumer service: a SAML IdP posts its response here.
+func (c *Console) ssoACS(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	r.Body = http.MaxBytesReader(w, r.Body, sso.MaxSAMLResponse)
+	browser := c.takeSSOCookie(w, r, id)
+	x, next, err := c.d.SSO.FinishSAML(r.Context(), id, c.d.SSO.RedirectURL(id, r), r, browser)
+	c.ssoSignIn(w, r, id, x, safeNext(next), err)
+}
+
+// ssoMetadata serves this server's SAML service provider metadata for provider id, for the
+// admin to give the IdP. It holds no secret (URLs and the entity id), so it needs no sign-in:
+// IdPs fetch it from its URL.
+func (c *Console) ssoMetadata(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	b, err := c.d.SSO.SPMetadata(id, c.d.SSO.RedirectURL(id, r))
+	if err != nil {
+		var e *sso.Error
+		if errors.As(err, &e) {
+			c.render(w, r, http.StatusNotFound, "error", &view{Title: "Not found", Error: e.Message})
+			return
+		}
+		c.d.Log.Error("console: SAML metadata", "provider", id, "err", err)
+		c.render(w, r, http.StatusInternalServerError, "error", &view{Title: "Error", Error: "The metadata could not be made; see the server log."})
+		return
+	}
+	w.Header().Set("Content-Type", "application/samlmetadata+xml")
+	w.Write(b)
+}
+
+// ssoSignIn is the one piece both protocols end in: the identity an IdP vouched for (or the
+// error that refused it) becomes a session with the role its groups map to, a refusal that
+// names the missing mapping, or the sign-in page with what went wrong; every outcome audited.
+func (c *Console) ssoSignIn(w http.ResponseWriter, r *http.Request, id string, x sso.Identity, next string, err error) {
 	if err != nil {
 		c.ssoFailed(w, r, id, next, err)
 		return

@@ -453,7 +453,9 @@ func TestSSOProviderDownOrGarbage(t *testing.T) {
 	t.Cleanup(garbage.Close)
 	s := newSSOApp(t,
 		fmt.Sprintf(`, {"id": "down", "name": "Down IdP", "issuer": %q, "client_id": "x", "client_secret": "y", "groups": {"a": "admin"}}`, down),
-		fmt.Sprintf(`, {"id": "junk", "name": "Junk IdP", "issuer": %q, "client_id": "x", "client_secret": "y", "groups": {"a": "admin"}}`, garbage.URL))
+		fmt.Sprintf(`, {"id": "junk", "name": "Junk IdP", "issuer": %q, "client_id": "x", "client_secret": "y", "groups": {"a": "admin"}}`, garbage.URL),
+		// The cloud metadata address: the SSRF guard refuses it before any connection.
+		`, {"id": "meta", "name": "Metadata IdP", "issuer": "http://169.254.169.254/", "client_id": "x", "client_secret": "y", "groups": {"a": "admin"}}`)
 	b := newBrowser(t, s.Srv.URL)
 	_, page := b.get("/login")
 	for _, want := range []string{"Sign in with Emulated IdP", "Sign in with Down IdP", "Sign in with Junk IdP", `name="password"`} {
@@ -467,8 +469,21 @@ func TestSSOProviderDownOrGarbage(t *testing.T) {
 			t.Errorf("%s: %d\n%s", id, resp.StatusCode, page)
 		}
 	}
+	if resp, _ := b.get("/login/sso/meta"); resp.StatusCode != http.StatusBadGateway {
+		t.Errorf("a provider at the cloud metadata address: %d", resp.StatusCode)
+	}
+	if r := s.audit(t, "session.create")[0]; r["provider"] != "meta" || !strings.Contains(fmt.Sprint(r["reason"]), "SSRF guard") {
+		t.Errorf("guard refusal audit %v", r)
+	}
 	// The token endpoint answering garbage after a good start.
 	cb := s.toCallback(b, "/", "ada@corp.example", "ada-pw")
+	s.IdP.AnswerGarbage(true)
+	if resp, page := b.fetch("GET", cb, nil); resp.StatusCode != http.StatusBadGateway || !strings.Contains(page, "cannot be reached or answered garbage") || s.sessionCookie(b) != "" {
+		t.Errorf("token endpoint answering garbage: %d\n%s", resp.StatusCode, page)
+	}
+	s.IdP.AnswerGarbage(false)
+	// The token endpoint down after a good start.
+	cb = s.toCallback(b, "/", "ada@corp.example", "ada-pw")
 	s.IdP.Close()
 	if resp, page := b.fetch("GET", cb, nil); resp.StatusCode != http.StatusBadGateway || !strings.Contains(page, "cannot be reached or answered garbage") {
 		t.Errorf("token endpoint down: %d\n%s", resp.StatusCode, page)

@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/telltale-dev/telltale/client"
+	"github.com/telltale-dev/telltale/internal/auth"
 )
 
 // usersPage lists users with where they sign in, their role's source and their last sign-in.
@@ -17,7 +18,14 @@ func (c *Console) usersPage(w http.ResponseWriter, r *http.Request, s *session) 
 		v.problem(err)
 		status = statusOf(err)
 	}
-	v.Data = out.Items
+	pol, err := c.d.Auth.Policy(r.Context())
+	if err != nil {
+		c.d.Log.Error("console: sign-in policy", "err", err)
+	}
+	v.Data = struct {
+		Items  []client.User
+		Policy auth.SignInPolicy
+	}{out.Items, pol}
 	c.render(w, r, status, "users", v)
 }
 

@@ -1,11 +1,20 @@
-// Package sso signs people in through their organization's OpenID Connect identity providers
-// (issue 20, R9.2): the providers come from a JSON file (config sso-providers); each sign-in is
-// the authorization code flow with PKCE, its state a single-use row in the store bound to the
-// browser by a cookie secret; the ID token is verified with go-oidc (signature from the provider's
-// JWKS, which it refetches when an unknown key id appears, so keys can rotate; iss; aud; exp;
-// only asymmetric algorithms, so "none" and HS256 are refused) and then here (nonce; iat within a
-// small skew). The claims give the user name, email, display name and groups; the groups give
-// the role through the provider's mapping. The console drives the flow and auth opens the session.
+// Package sso signs people in through their organization's identity providers (issue 20, R9.2),
+// OpenID Connect or SAML 2.0; the providers come from a JSON file (config sso-providers).
+//
+// OpenID Connect: each sign-in is the authorization code flow with PKCE, its state a single-use
+// row in the store bound to the browser by a cookie secret; the ID token is verified with go-oidc
+// (signature from the provider's JWKS, which it refetches when an unknown key id appears, so keys
+// can rotate; iss; aud; exp; only asymmetric algorithms, so "none" and HS256 are refused) and then
+// here (nonce; iat within a small skew).
+//
+// SAML 2.0 (saml.go): an AuthnRequest by HTTP-Redirect whose RelayState is the same kind of
+// single-use state; the response, posted to the ACS, is checked by crewjam/saml (signature by the
+// IdP metadata's certificates, destination, recipient, audience, InResponseTo, validity) and its
+// assertion id is kept in the store so that it is accepted once.
+//
+// Either way the claims or attributes give the user name, email, display name and groups; the
+// groups give the role through the provider's mapping. The console drives the flow and auth opens
+// the session.
 package sso
 
 import (
@@ -18,6 +27,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/crewjam/saml"
+
 	"github.com/telltale-dev/telltale/internal/auth"
 )
 
@@ -27,12 +38,17 @@ type ProviderConfig struct {
 	// letters, digits and dashes. Changing it orphans the provider's users.
 	ID string `json:"id"`
 	// Name is shown on the sign-in page: "Sign in with {Name}".
-	Name   string `json:"name"`
-	Issuer string `json:"issuer"`
+	Name string `json:"name"`
+	// Protocol is "oidc" (OpenID Connect, the default) or "saml" (SAML 2.0, configured in SAML).
+	Protocol string `json:"protocol,omitempty"`
+	// SAML configures a provider of protocol "saml"; Issuer and the client fields are then unused.
+	SAML SAMLConfig `json:"saml,omitzero"`
+	// Issuer is the OpenID provider's issuer URL.
+	Issuer string `json:"issuer,omitempty"`
 	// ClientID and the client secret registered at the provider. The secret is read from
 	// ClientSecretFile or the environment variable ClientSecretEnv when ClientSecret is empty,
 	// so that the file can be kept without secrets.
-	ClientID         string `json:"client_id"`
+	ClientID         string `json:"client_id,omitempty"`
 	ClientSecret     string `json:"client_secret,omitempty"`
 	ClientSecretFile string `json:"client_secret_file,omitempty"`
 	ClientSecretEnv  string `json:"client_secret_env,omitempty"`
@@ -49,9 +65,22 @@ type ProviderConfig struct {
 	RedirectURL string `json:"redirect_url,omitempty"`
 }
 
-// Claims are the names of the claims read from the ID token.
+// SAMLConfig is a SAML 2.0 identity provider: its metadata (one of MetadataURL and MetadataFile)
+// and this server's entity id at it.
+type SAMLConfig struct {
+	MetadataURL  string `json:"idp_metadata_url,omitempty"`
+	MetadataFile string `json:"idp_metadata_file,omitempty"`
+	// EntityID is this server's entity id (the audience of the assertions); default the SP
+	// metadata URL, public URL + /login/sso/{id}/metadata.
+	EntityID string `json:"entity_id,omitempty"`
+
+	idp *saml.EntityDescriptor // MetadataFile's, read at load
+}
+
+// Claims are the names of the claims read from the ID token, or of the SAML attributes (their
+// Name or FriendlyName) read from the assertion.
 type Claims struct {
-	Username string `json:"username,omitempty"` // default preferred_username, then email
+	Username string `json:"username,omitempty"` // default preferred_username, then email (SAML: email, then the NameID)
 	Email    string `json:"email,omitempty"`    // default email
 	Name     string `json:"name,omitempty"`     // default name
 	Groups   string `json:"groups,omitempty"`   // default groups
@@ -102,26 +131,24 @@ func (p *ProviderConfig) check(getenv func(string) string) error {
 	if p.Name == "" {
 		p.Name = p.ID
 	}
-	if u, err := url.Parse(p.Issuer); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return fmt.Errorf(`"issuer" must be the provider's https URL (the "iss" of its tokens), got %q`, p.Issuer)
-	}
-	if p.ClientID == "" {
-		return errors.New(`"client_id" is missing`)
-	}
-	switch {
-	case p.ClientSecret != "":
-	case p.ClientSecretFile != "":
-		b, err := os.ReadFile(p.ClientSecretFile)
-		if err != nil {
-			return fmt.Errorf("client_secret_file: %w", err)
+	switch p.Protocol {
+	case "", ProtocolOIDC:
+		p.Protocol = ProtocolOIDC
+		if p.SAML != (SAMLConfig{}) {
+			return errors.New(`"saml" is set but "protocol" is not "saml"`)
 		}
-		p.ClientSecret = strings.TrimSpace(string(b))
-	case p.ClientSecretEnv != "":
-		if p.ClientSecret = getenv(p.ClientSecretEnv); p.ClientSecret == "" {
-			return fmt.Errorf("client_secret_env: the environment variable %s is empty", p.ClientSecretEnv)
+		if err := p.checkOIDC(getenv); err != nil {
+			return err
+		}
+	case ProtocolSAML:
+		if p.Issuer != "" || p.ClientID != "" || p.ClientSecret != "" || p.ClientSecretFile != "" || p.ClientSecretEnv != "" {
+			return errors.New(`a SAML provider has no "issuer" or client credentials: its metadata says all (set "saml": {"idp_metadata_url": ...})`)
+		}
+		if err := p.SAML.check(); err != nil {
+			return err
 		}
 	default:
-		return errors.New(`set "client_secret", "client_secret_file" or "client_secret_env"`)
+		return fmt.Errorf(`"protocol" is %q; use "oidc" or "saml"`, p.Protocol)
 	}
 	if len(p.Groups) == 0 {
 		return errors.New(`"groups" maps no group to a role: nobody could sign in`)
@@ -146,8 +173,59 @@ func (p *ProviderConfig) check(getenv func(string) string) error {
 	if p.Claims.Groups == "" {
 		p.Claims.Groups = "groups"
 	}
-	if len(p.Scopes) == 0 {
+	if len(p.Scopes) == 0 && p.Protocol == ProtocolOIDC {
 		p.Scopes = []string{"profile", "email"}
+	}
+	return nil
+}
+
+func (c *SAMLConfig) check() error {
+	switch {
+	case (c.MetadataURL == "") == (c.MetadataFile == ""):
+		return errors.New(`"saml" needs one of "idp_metadata_url" (the IdP's metadata URL) and "idp_metadata_file" (its metadata XML saved to a file)`)
+	case c.MetadataURL != "":
+		if u, err := url.Parse(c.MetadataURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return fmt.Errorf(`"idp_metadata_url" must be the IdP's https metadata URL, got %q`, c.MetadataURL)
+		}
+	default:
+		b, err := os.ReadFile(c.MetadataFile)
+		if err != nil {
+			return fmt.Errorf("idp_metadata_file: %w", err)
+		}
+		if len(b) > maxMetadata {
+			return fmt.Errorf("idp_metadata_file %s is larger than %d bytes", c.MetadataFile, maxMetadata)
+		}
+		if c.idp, err = parseMetadata(b); err != nil {
+			return fmt.Errorf("idp_metadata_file %s: %w", c.MetadataFile, err)
+		}
+	}
+	if c.EntityID != "" && strings.TrimSpace(c.EntityID) != c.EntityID {
+		return fmt.Errorf(`"entity_id" %q has spaces around it`, c.EntityID)
+	}
+	return nil
+}
+
+func (p *ProviderConfig) checkOIDC(getenv func(string) string) error {
+	if u, err := url.Parse(p.Issuer); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return fmt.Errorf(`"issuer" must be the provider's https URL (the "iss" of its tokens), got %q`, p.Issuer)
+	}
+	if p.ClientID == "" {
+		return errors.New(`"client_id" is missing`)
+	}
+	switch {
+	case p.ClientSecret != "":
+	case p.ClientSecretFile != "":
+		b, err := os.ReadFile(p.ClientSecretFile)
+		if err != nil {
+			return fmt.Errorf("client_secret_file: %w", err)
+		}
+		p.ClientSecret = strings.TrimSpace(string(b))
+	case p.ClientSecretEnv != "":
+		if p.ClientSecret = getenv(p.ClientSecretEnv); p.ClientSecret == "" {
+			return fmt.Errorf("client_secret_env: the environment variable %s is empty", p.ClientSecretEnv)
+		}
+	default:
+		return errors.New(`set "client_secret", "client_secret_file" or "client_secret_env"`)
 	}
 	return nil
 }

@@ -16,9 +16,11 @@ import (
 	"time"
 
 	gooidc "github.com/coreos/go-oidc/v3/oidc"
+	"github.com/crewjam/saml"
 	"golang.org/x/oauth2"
 
 	"github.com/telltale-dev/telltale/internal/clock"
+	"github.com/telltale-dev/telltale/internal/httpx"
 	"github.com/telltale-dev/telltale/internal/store"
 )
 
@@ -72,8 +74,11 @@ type Options struct {
 	// PublicURL is this server's URL as browsers reach it; the default redirect URLs are built
 	// from it. "" derives them from each request (behind no proxy only).
 	PublicURL string
-	// HTTPClient talks to the providers; nil is a client with a 15-second timeout.
+	// HTTPClient talks to the providers; nil is a client with a 15-second timeout whose
+	// connections go through Guard.
 	HTTPClient *http.Client
+	// Guard keeps the providers' URLs (admin-typed) away from addresses it refuses; nil: none.
+	Guard *httpx.Guard
 }
 
 // Manager runs sign-ins through the configured providers.
@@ -86,8 +91,9 @@ type Manager struct {
 type provider struct {
 	cfg ProviderConfig
 
-	mu sync.Mutex
-	op *gooidc.Provider // discovered on first use; retried while it fails
+	mu  sync.Mutex
+	op  *gooidc.Provider       // OIDC: discovered on first use; retried while it fails
+	idp *saml.EntityDescriptor // SAML: the metadata from its URL, fetched on first use
 }
 
 // New returns a Manager of the providers.
@@ -100,6 +106,9 @@ func New(o Options) *Manager {
 	}
 	if o.HTTPClient == nil {
 		o.HTTPClient = &http.Client{Timeout: 15 * time.Second}
+		if o.Guard != nil {
+			o.HTTPClient.Transport = o.Guard.Transport()
+		}
 	}
 	m := &Manager{o: o, byID: map[string]*provider{}}
 	for _, c := range o.Providers {
@@ -165,13 +174,19 @@ func (m *Manager) provider(id string) (*provider, error) {
 	return m.byID[id], nil
 }
 
-// RedirectURL is the callback URL of provider id for a request r.
+// RedirectURL is the callback URL of provider id for a request r: for SAML, the assertion
+// consumer service (ACS) URL.
 func (m *Manager) RedirectURL(id string, r *http.Request) string {
 	if m == nil {
 		return ""
 	}
-	if p, ok := m.byID[id]; ok && p.cfg.RedirectURL != "" {
+	p, ok := m.byID[id]
+	if ok && p.cfg.RedirectURL != "" {
 		return p.cfg.RedirectURL
+	}
+	end := "/callback"
+	if ok && p.cfg.Protocol == ProtocolSAML {
+		end = "/acs"
 	}
 	base := strings.TrimSuffix(m.o.PublicURL, "/")
 	if base == "" {
@@ -181,7 +196,7 @@ func (m *Manager) RedirectURL(id string, r *http.Request) string {
 		}
 		base = scheme + "://" + r.Host
 	}
-	return base + "/login/sso/" + url.PathEscape(id) + "/callback"
+	return base + "/login/sso/" + url.PathEscape(id) + end
 }
 
 func (m *Manager) oauth(p *provider, op *gooidc.Provider, redirect string) *oauth2.Config {
@@ -208,6 +223,9 @@ func (m *Manager) Start(ctx context.Context, id, redirect, next string) (authURL
 	if err != nil {
 		return "", "", err
 	}
+	if p.cfg.Protocol == ProtocolSAML {
+		return m.startSAML(ctx, p, redirect, next)
+	}
 	op, err := m.discover(ctx, p)
 	if err != nil {
 		return "", "", err
@@ -229,6 +247,9 @@ func (m *Manager) Finish(ctx context.Context, id, redirect string, q url.Values,
 	p, err := m.provider(id)
 	if err != nil {
 		return Identity{}, "", err
+	}
+	if p.cfg.Protocol == ProtocolSAML {
+		return Identity{}, "", fail(KindRefused, "That identity provider uses SAML: its answer comes to another address.", "OIDC callback of SAML provider %q", id)
 	}
 	expired := fmt.Sprintf("This sign-in with %s expired, was already used or was started in another browser: start again.", p.cfg.Name)
 	state := q.Get("state")

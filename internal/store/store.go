@@ -1218,6 +1218,35 @@ type UserQueries interface {
 	// TakeSSOState deletes and returns the state with the hash, once: a second take gives
 	// ErrNotFound. States that expired before now are deleted on the way and not returned.
 	TakeSSOState(ctx context.Context, hash []byte, now time.Time) (SSOState, error)
+	// ConsumeSSOAssertion records a SAML assertion id as used until expiresAt; ErrConflict when it
+	// is recorded already (a replay). Records that expired before now are deleted on the way.
+	ConsumeSSOAssertion(ctx context.Context, id string, expiresAt, now time.Time) error
+
+	// PutUserTOTP sets a user's TOTP secret anew, not yet enabled, and deletes their recovery codes.
+	PutUserTOTP(ctx context.Context, t UserTOTP) error
+	// GetUserTOTP gives ErrNotFound when the user has none.
+	GetUserTOTP(ctx context.Context, userID int64) (UserTOTP, error)
+	// EnableUserTOTP marks the user's TOTP enabled at at and replaces their recovery codes by
+	// the hashes; ErrNotFound when the user has no TOTP secret.
+	EnableUserTOTP(ctx context.Context, userID int64, at time.Time, codeHashes [][]byte) error
+	// UseTOTPStep records that a code of time step step was accepted: ErrConflict when a code of
+	// that step or a later one was accepted already (a code is good once).
+	UseTOTPStep(ctx context.Context, userID, step int64) error
+	// UseRecoveryCode marks the user's unused recovery code with the hash used; ErrNotFound when
+	// there is none.
+	UseRecoveryCode(ctx context.Context, userID int64, hash []byte, at time.Time) error
+	// CountRecoveryCodes counts the user's unused recovery codes.
+	CountRecoveryCodes(ctx context.Context, userID int64) (int, error)
+	// DeleteUserTOTP removes the user's TOTP secret and recovery codes.
+	DeleteUserTOTP(ctx context.Context, userID int64) error
+}
+
+// UserTOTP is a local account's second factor (RFC 6238).
+type UserTOTP struct {
+	UserID    int64
+	Secret    []byte    // sealed with the server's key
+	EnabledAt time.Time // zero while being set up
+	LastStep  int64     // the time step of the last accepted code
 }
 
 // ---- audit log (R8.8) ----

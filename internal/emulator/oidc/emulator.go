@@ -58,6 +58,7 @@ type Server struct {
 	tokens    map[string]string // access token id -> subject
 	keys      []*signingKey     // the last one signs; all are published
 	hook      func(idToken string) string
+	garbage   bool
 }
 
 // Start runs a provider on 127.0.0.1 and a random port.
@@ -159,12 +160,25 @@ func (s *Server) SetIDTokenHook(f func(idToken string) string) {
 	s.hook = f
 }
 
+// AnswerGarbage makes every endpoint of the provider (discovery, token, keys) answer 200 with
+// a body that is not JSON, as a broken proxy in front of a provider does; false undoes it.
+func (s *Server) AnswerGarbage(on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.garbage = on
+}
+
 // tokenHook rewrites the id_token of successful token responses when a hook is set.
 func (s *Server) tokenHook(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
-		hook := s.hook
+		hook, garbage := s.hook, s.garbage
 		s.mu.Unlock()
+		if garbage {
+			w.Header().Set("Content-Type", "text/html")
+			w.Write([]byte("<html><body>502 Bad Gateway{"))
+			return
+		}
 		if hook == nil || r.URL.Path != "/oauth/token" {
 			next.ServeHTTP(w, r)
 			return

@@ -2,6 +2,7 @@ package sqldb
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"strings"
 	"time"
@@ -212,4 +213,98 @@ func (q *Queries) TakeSSOState(ctx context.Context, hash []byte, now time.Time) 
 		Scan(&st.Hash, &st.Provider, &st.Browser, &st.Nonce, &st.Verifier, &st.Next, &e)
 	st.ExpiresAt = fromMicros(e)
 	return st, q.wrap("take sso state", err)
+}
+
+// ConsumeSSOAssertion implements store.UserQueries.
+func (q *Queries) ConsumeSSOAssertion(ctx context.Context, id string, expiresAt, now time.Time) error {
+	if _, err := q.w.ExecContext(ctx, q.d.q(`DELETE FROM sso_assertions WHERE expires_at <= ?`), micros(now)); err != nil {
+		return q.wrap("consume sso assertion", err)
+	}
+	_, err := q.w.ExecContext(ctx, q.d.q(`INSERT INTO sso_assertions (id, expires_at) VALUES (?, ?)`), id, micros(expiresAt))
+	return q.wrap("consume sso assertion", err)
+}
+
+// PutUserTOTP implements store.UserQueries.
+func (q *Queries) PutUserTOTP(ctx context.Context, t store.UserTOTP) error {
+	return q.inTx(ctx, func(q *Queries) error {
+		if _, err := q.w.ExecContext(ctx, q.d.q(`DELETE FROM recovery_codes WHERE user_id = ?`), t.UserID); err != nil {
+			return q.wrap("put user totp", err)
+		}
+		_, err := q.w.ExecContext(ctx, q.d.q(`INSERT INTO user_totp (user_id, secret, enabled_at, last_step) VALUES (?, ?, 0, 0)
+ON CONFLICT (user_id) DO UPDATE SET secret = excluded.secret, enabled_at = 0, last_step = 0`), t.UserID, t.Secret)
+		return q.wrap("put user totp", err)
+	})
+}
+
+// GetUserTOTP implements store.UserQueries.
+func (q *Queries) GetUserTOTP(ctx context.Context, userID int64) (store.UserTOTP, error) {
+	t := store.UserTOTP{UserID: userID}
+	var e int64
+	err := q.r.QueryRowContext(ctx, q.d.q(`SELECT secret, enabled_at, last_step FROM user_totp WHERE user_id = ?`), userID).Scan(&t.Secret, &e, &t.LastStep)
+	t.EnabledAt = fromMicros(e)
+	return t, q.wrap("get user totp", err)
+}
+
+// EnableUserTOTP implements store.UserQueries.
+func (q *Queries) EnableUserTOTP(ctx context.Context, userID int64, at time.Time, codeHashes [][]byte) error {
+	return q.inTx(ctx, func(q *Queries) error {
+		res, err := q.w.ExecContext(ctx, q.d.q(`UPDATE user_totp SET enabled_at = ? WHERE user_id = ?`), micros(at), userID)
+		if err != nil {
+			return q.wrap("enable user totp", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return q.wrap("enable user totp", sql.ErrNoRows)
+		}
+		if _, err := q.w.ExecContext(ctx, q.d.q(`DELETE FROM recovery_codes WHERE user_id = ?`), userID); err != nil {
+			return q.wrap("enable user totp", err)
+		}
+		for _, h := range codeHashes {
+			if _, err := q.w.ExecContext(ctx, q.d.q(`INSERT INTO recovery_codes (user_id, hash) VALUES (?, ?)`), userID, h); err != nil {
+				return q.wrap("enable user totp", err)
+			}
+		}
+		return nil
+	})
+}
+
+// UseTOTPStep implements store.UserQueries.
+func (q *Queries) UseTOTPStep(ctx context.Context, userID, step int64) error {
+	res, err := q.w.ExecContext(ctx, q.d.q(`UPDATE user_totp SET last_step = ? WHERE user_id = ? AND last_step < ?`), step, userID, step)
+	if err != nil {
+		return q.wrap("use totp step", err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return fmt.Errorf("store: use totp step: %w", store.ErrConflict)
+	}
+	return nil
+}
+
+// UseRecoveryCode implements store.UserQueries.
+func (q *Queries) UseRecoveryCode(ctx context.Context, userID int64, hash []byte, at time.Time) error {
+	res, err := q.w.ExecContext(ctx, q.d.q(`UPDATE recovery_codes SET used_at = ? WHERE user_id = ? AND hash = ? AND used_at = 0`), micros(at), userID, hash)
+	if err != nil {
+		return q.wrap("use recovery code", err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return q.wrap("use recovery code", sql.ErrNoRows)
+	}
+	return nil
+}
+
+// CountRecoveryCodes implements store.UserQueries.
+func (q *Queries) CountRecoveryCodes(ctx context.Context, userID int64) (int, error) {
+	var n int
+	err := q.r.QueryRowContext(ctx, q.d.q(`SELECT COUNT(*) FROM recovery_codes WHERE user_id = ? AND used_at = 0`), userID).Scan(&n)
+	return n, q.wrap("count recovery codes", err)
+}
+
+// DeleteUserTOTP implements store.UserQueries.
+func (q *Queries) DeleteUserTOTP(ctx context.Context, userID int64) error {
+	return q.inTx(ctx, func(q *Queries) error {
+		if _, err := q.w.ExecContext(ctx, q.d.q(`DELETE FROM recovery_codes WHERE user_id = ?`), userID); err != nil {
+			return q.wrap("delete user totp", err)
+		}
+		_, err := q.w.ExecContext(ctx, q.d.q(`DELETE FROM user_totp WHERE user_id = ?`), userID)
+		return q.wrap("delete user totp", err)
+	})
 }

@@ -855,6 +855,57 @@ func testSSOUsers(t *testing.T, s store.Store, at time.Time) {
 	if _, err := s.TakeSSOState(ctx, []byte("state-2"), at); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("expired state taken: %v", err)
 	}
+	// SAML assertion ids: each accepted once until it expires; an expired record is swept, so the
+	// table does not grow (the id could not pass the assertion's own expiry check anyway).
+	noErr(t, s.ConsumeSSOAssertion(ctx, "okta:id-1", at.Add(5*time.Minute), at))
+	if err := s.ConsumeSSOAssertion(ctx, "okta:id-1", at.Add(5*time.Minute), at.Add(time.Minute)); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("replayed assertion: %v", err)
+	}
+	noErr(t, s.ConsumeSSOAssertion(ctx, "entra:id-1", at.Add(5*time.Minute), at))
+	noErr(t, s.ConsumeSSOAssertion(ctx, "okta:id-1", at.Add(20*time.Minute), at.Add(10*time.Minute)))
+
+	// TOTP: set up (not enabled), enabled with recovery codes, each step and each code once.
+	alice := ok(s.CreateUser(ctx, store.User{Username: "totp-alice", Role: "admin", PasswordHash: "x"}))(t)
+	if _, err := s.GetUserTOTP(ctx, alice.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("no totp yet: %v", err)
+	}
+	if err := s.EnableUserTOTP(ctx, alice.ID, at, nil); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("enable without a secret: %v", err)
+	}
+	noErr(t, s.PutUserTOTP(ctx, store.UserTOTP{UserID: alice.ID, Secret: []byte("sealed-1")}))
+	if g := ok(s.GetUserTOTP(ctx, alice.ID))(t); string(g.Secret) != "sealed-1" || !g.EnabledAt.IsZero() {
+		t.Errorf("put totp %+v", g)
+	}
+	noErr(t, s.EnableUserTOTP(ctx, alice.ID, at, [][]byte{[]byte("h1"), []byte("h2")}))
+	if g := ok(s.GetUserTOTP(ctx, alice.ID))(t); !g.EnabledAt.Equal(at) {
+		t.Errorf("enabled totp %+v", g)
+	}
+	noErr(t, s.UseTOTPStep(ctx, alice.ID, 100))
+	for _, step := range []int64{100, 99} {
+		if err := s.UseTOTPStep(ctx, alice.ID, step); !errors.Is(err, store.ErrConflict) {
+			t.Errorf("step %d after 100: %v", step, err)
+		}
+	}
+	noErr(t, s.UseTOTPStep(ctx, alice.ID, 101))
+	noErr(t, s.UseRecoveryCode(ctx, alice.ID, []byte("h1"), at))
+	if err := s.UseRecoveryCode(ctx, alice.ID, []byte("h1"), at); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("recovery code used twice: %v", err)
+	}
+	if n := ok(s.CountRecoveryCodes(ctx, alice.ID))(t); n != 1 {
+		t.Errorf("%d recovery codes left, want 1", n)
+	}
+	// Setting a new secret drops the old codes and starts disabled again.
+	noErr(t, s.PutUserTOTP(ctx, store.UserTOTP{UserID: alice.ID, Secret: []byte("sealed-2")}))
+	if g := ok(s.GetUserTOTP(ctx, alice.ID))(t); string(g.Secret) != "sealed-2" || !g.EnabledAt.IsZero() || g.LastStep != 0 {
+		t.Errorf("reset totp %+v", g)
+	}
+	if n := ok(s.CountRecoveryCodes(ctx, alice.ID))(t); n != 0 {
+		t.Errorf("%d recovery codes after a reset", n)
+	}
+	noErr(t, s.DeleteUserTOTP(ctx, alice.ID))
+	if _, err := s.GetUserTOTP(ctx, alice.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("deleted totp: %v", err)
+	}
 }
 
 func testAudit(t *testing.T, s store.Store) {
