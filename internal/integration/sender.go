@@ -67,6 +67,9 @@ type Sender struct {
 	s      *Service
 	client *httpx.Client
 	count  metrics.Counter
+
+	mu     sync.Mutex
+	tokens map[int64]snToken // ServiceNow OAuth access tokens by integration
 }
 
 // DefaultBackoff is 10s·2^(n-1) capped at one hour, with up to ±20% jitter.
@@ -113,7 +116,7 @@ func NewSender(o SenderOptions) *Sender {
 	// fences the integration's key; a send while fenced returns at once (MaxWait) and is rescheduled.
 	c := httpx.New(httpx.Options{Timeout: o.Timeout, MaxRetries: -1, MaxWait: time.Millisecond, Guard: o.Service.o.Guard,
 		Transport: o.Transport, UserAgent: "Telltale-Integrations/1", Now: o.Clock.Now})
-	return &Sender{o: o, s: o.Service, client: c,
+	return &Sender{o: o, s: o.Service, client: c, tokens: map[int64]snToken{},
 		count: o.Metrics.Counter("telltale_deliveries_total", "Delivery attempts to integrations on this node, by outcome: sent, retry, failed (for good).", "outcome")}
 }
 
@@ -254,6 +257,12 @@ func (d *Sender) send(ctx context.Context, i store.Integration, it store.OutboxI
 			}
 		}
 		return a
+	case KindServiceNow:
+		return d.servicenow(ctx, i, v.Config, sec, it)
+	case KindJira:
+		return d.jira(ctx, i, v.Config, sec, it)
+	case KindOkta:
+		return d.okta(ctx, i, v.Config, sec, it)
 	}
 	return Attempt{Err: &Failure{Msg: fmt.Sprintf("unknown integration kind %q", i.Kind), Permanent: true}}
 }

@@ -186,6 +186,12 @@ func (d *Sender) Verify(ctx context.Context, i store.Integration, sec Secrets) e
 	}
 	st := v.Config
 	switch {
+	case i.Kind == KindServiceNow:
+		return d.verifyServiceNow(ctx, i, st, sec)
+	case i.Kind == KindJira:
+		return d.verifyJira(ctx, i, st, sec)
+	case i.Kind == KindOkta:
+		return d.verifyOkta(ctx, i, st, sec)
 	case i.Kind == KindWebhook:
 		return d.s.checkURL(ctx, "url", st.URL)
 	case st.Mode != SlackBot:
