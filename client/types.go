@@ -668,11 +668,15 @@ type AlertRuleCounts struct {
 // Integration is an automated integration (R7): a signed generic webhook or Slack. Its secrets are
 // never returned, only which ones are set.
 type Integration struct {
-	ID          string              `json:"id"`
-	Kind        string              `json:"kind"` // webhook, slack
-	Name        string              `json:"name"`
-	ServiceType string              `json:"service_type"` // always "integration" (R1.1: Automated integration)
-	Status      string              `json:"status"`       // connected, disconnected
+	ID          string `json:"id"`
+	Kind        string `json:"kind"` // webhook, slack, servicenow, jira, okta
+	Name        string `json:"name"`
+	ServiceType string `json:"service_type"` // always "integration" (R1.1: Automated integration)
+	Status      string `json:"status"`       // connected, disconnected
+	// Condition is what its last delivery or verification found: ok, credentials_refused (fix the
+	// credentials, then connect again), rate_limited (deliveries wait for the destination's
+	// limit to reset) or failing (see last_error).
+	Condition   string              `json:"condition"`
 	LastError   string              `json:"last_error,omitempty"`
 	LastErrorAt time.Time           `json:"last_error_at,omitzero"`
 	Settings    IntegrationSettings `json:"settings"`

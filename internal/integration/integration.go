@@ -335,6 +335,27 @@ func (s *Service) seal(sec Secrets) ([]byte, error) {
 	return s.o.Keyring.Seal(b)
 }
 
+// Conditions of an integration (View.Condition): what its last delivery or verification found.
+const (
+	ConditionOK                 = "ok"
+	ConditionCredentialsRefused = "credentials_refused"
+	ConditionRateLimited        = "rate_limited"
+	ConditionFailing            = "failing"
+)
+
+// Condition is the integration's condition from its last error's kind.
+func Condition(i store.Integration) string {
+	switch {
+	case i.LastError == "":
+		return ConditionOK
+	case i.ErrorKind == store.IntegrationErrAuth:
+		return ConditionCredentialsRefused
+	case i.ErrorKind == store.IntegrationErrRateLimited:
+		return ConditionRateLimited
+	}
+	return ConditionFailing
+}
+
 // Create adds an integration, Connected.
 func (s *Service) Create(ctx context.Context, in Input, actor string) (View, error) {
 	in.Name = strings.TrimSpace(in.Name)
@@ -443,11 +464,16 @@ func (s *Service) SetStatus(ctx context.Context, id int64, connected bool, verif
 		}
 		if verify != nil {
 			if err := verify(ctx, cur, sec); err != nil {
-				_ = s.o.Store.SetIntegrationError(ctx, id, err.Error(), s.o.Clock.Now())
+				var f *Failure
+				kind := ""
+				if errors.As(err, &f) {
+					kind = f.Kind
+				}
+				_ = s.o.Store.SetIntegrationError(ctx, id, err.Error(), kind, s.o.Clock.Now())
 				return View{}, err
 			}
 		}
-		cur.Status, cur.LastError, cur.LastErrorAt = store.IntegrationConnected, "", time.Time{}
+		cur.Status, cur.LastError, cur.LastErrorAt, cur.ErrorKind = store.IntegrationConnected, "", time.Time{}, ""
 	}
 	cur.UpdatedAt = s.o.Clock.Now().UTC()
 	up, err := s.o.Store.UpdateIntegration(ctx, cur)

@@ -182,12 +182,13 @@ func (d *Sender) jiraCall(ctx context.Context, i store.Integration, st Settings,
 		return rb, nil
 	case c == http.StatusUnauthorized:
 		return nil, &Failure{Msg: fmt.Sprintf("Jira refused the email and API token (401 %s): create a new API token for %s at id.atlassian.com > Security > API tokens, enter it and connect again",
-			cmpStr(msg, "Unauthorized"), st.Email), Permanent: true}
+			cmpStr(msg, "Unauthorized"), st.Email), Permanent: true, Kind: store.IntegrationErrAuth}
 	case c == http.StatusForbidden:
 		return nil, &Failure{Msg: fmt.Sprintf("Jira refused the operation (403 %s): give %s the Browse projects, Create issues and Add comments permissions in project %s",
 			cmpStr(msg, "Forbidden"), st.Email, st.Project), Permanent: true}
 	case c == http.StatusTooManyRequests:
 		f := statusFailure(resp, rb, d.o.Clock.Now(), "Jira")
+		f.Kind = store.IntegrationErrRateLimited
 		f.Msg = fmt.Sprintf("Jira is rate limiting this account (429 %s): retrying after its Retry-After", cmpStr(msg, "Too Many Requests"))
 		return nil, f
 	case c == http.StatusBadRequest:

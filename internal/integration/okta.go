@@ -76,14 +76,15 @@ func (d *Sender) oktaCall(ctx context.Context, i store.Integration, st Settings,
 		return rb, nil
 	case c == http.StatusUnauthorized:
 		return nil, &Failure{Msg: fmt.Sprintf("Okta refused the API token (401 %s): create a token in the Admin Console (Security > API > Tokens), enter it and connect again",
-			cmpStr(msg, "Unauthorized")), Permanent: true}
+			cmpStr(msg, "Unauthorized")), Permanent: true, Kind: store.IntegrationErrAuth}
 	case c == http.StatusForbidden:
 		return nil, &Failure{Msg: fmt.Sprintf("Okta refused the operation (403 %s): the token's admin needs a role that manages group %s's membership (Group Membership Admin or Super Admin)",
 			cmpStr(msg, "Forbidden"), st.GroupID), Permanent: true}
 	case c == http.StatusNotFound:
 		return nil, &Failure{Msg: fmt.Sprintf("Okta has no %s (404 %s)", what, cmpStr(msg, "Not Found")), Permanent: true}
 	case c == http.StatusTooManyRequests:
-		f := &Failure{Msg: fmt.Sprintf("Okta is rate limiting this token (429 %s): retrying when X-Rate-Limit-Reset says the limit resets", cmpStr(msg, "Too Many Requests"))}
+		f := &Failure{Msg: fmt.Sprintf("Okta is rate limiting this token (429 %s): retrying when X-Rate-Limit-Reset says the limit resets", cmpStr(msg, "Too Many Requests")),
+			Kind: store.IntegrationErrRateLimited}
 		if d, ok := oktaReset(resp.Header, now); ok {
 			f.RetryAfter = d
 		}

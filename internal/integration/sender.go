@@ -30,6 +30,10 @@ type Failure struct {
 	Msg        string
 	Permanent  bool
 	RetryAfter time.Duration
+	// Kind is store.IntegrationErrAuth when the destination refused the credentials,
+	// store.IntegrationErrRateLimited when it is rate limiting; "" for anything else. The
+	// integration shows it as its condition.
+	Kind string
 }
 
 func (f *Failure) Error() string { return f.Msg }
@@ -207,13 +211,13 @@ func (d *Sender) deliver(ctx context.Context, owner string, it store.OutboxItem)
 	if a.Err == nil {
 		d.count.Add(1, "sent")
 		if i.LastError != "" {
-			if err := d.s.o.Store.SetIntegrationError(ctx, i.ID, "", now); err != nil {
+			if err := d.s.o.Store.SetIntegrationError(ctx, i.ID, "", "", now); err != nil {
 				return err
 			}
 		}
 		return finish(store.OutboxDone, time.Time{}, "", a.Response)
 	}
-	if err := d.s.o.Store.SetIntegrationError(ctx, i.ID, a.Err.Msg, now); err != nil && !errors.Is(err, store.ErrNotFound) {
+	if err := d.s.o.Store.SetIntegrationError(ctx, i.ID, a.Err.Msg, a.Err.Kind, now); err != nil && !errors.Is(err, store.ErrNotFound) {
 		return err
 	}
 	attempts := it.Attempts + 1
@@ -279,7 +283,7 @@ func (d *Sender) post(ctx context.Context, key string, req *http.Request) (*http
 	var se *httpx.StatusError
 	switch {
 	case errors.As(err, &te):
-		return nil, nil, &Failure{Msg: "waiting for the destination's Retry-After", RetryAfter: max(te.Until.Sub(d.o.Clock.Now()), time.Second)}
+		return nil, nil, &Failure{Msg: "waiting for the destination's Retry-After", RetryAfter: max(te.Until.Sub(d.o.Clock.Now()), time.Second), Kind: store.IntegrationErrRateLimited}
 	case errors.Is(err, httpx.ErrBlocked):
 		return nil, nil, &Failure{Msg: err.Error(), Permanent: true}
 	case errors.As(err, &se):
@@ -297,8 +301,14 @@ func statusFailure(resp *http.Response, body []byte, now time.Time, what string)
 		if ra, ok := httpx.ParseRetryAfter(resp.Header, now); ok {
 			f.RetryAfter = ra
 		}
+		if c == 429 {
+			f.Kind = store.IntegrationErrRateLimited
+		}
 	default:
 		f.Permanent = true
+		if c == 401 {
+			f.Kind = store.IntegrationErrAuth
+		}
 	}
 	return f
 }

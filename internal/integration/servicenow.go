@@ -110,7 +110,7 @@ func (d *Sender) snAuth(ctx context.Context, i store.Integration, st Settings, s
 			what = "client_id, client_secret, username and password"
 		}
 		return &Failure{Msg: fmt.Sprintf("ServiceNow's OAuth endpoint refused the credentials (%s %s): check the %s against System OAuth > Application Registry and connect again",
-			resp.Status, cmpStr(ans.Description, excerpt(body, 100)), what), Permanent: true}
+			resp.Status, cmpStr(ans.Description, excerpt(body, 100)), what), Permanent: true, Kind: store.IntegrationErrAuth}
 	default:
 		f := statusFailure(resp, body, d.o.Clock.Now(), "ServiceNow's OAuth endpoint")
 		if resp.StatusCode == http.StatusOK {
@@ -182,11 +182,12 @@ func (d *Sender) snCall(ctx context.Context, i store.Integration, st Settings, s
 			if st.Auth == AuthOAuthPassword || st.Auth == AuthClientCredentials {
 				what = "OAuth client and user"
 			}
-			return nil, &Failure{Msg: fmt.Sprintf("ServiceNow refused the credentials (401 %s): check the %s in the integration and connect again", cmpStr(msg, "Unauthorized"), what), Permanent: true}
+			return nil, &Failure{Msg: fmt.Sprintf("ServiceNow refused the credentials (401 %s): check the %s in the integration and connect again", cmpStr(msg, "Unauthorized"), what), Permanent: true, Kind: store.IntegrationErrAuth}
 		case c == http.StatusForbidden:
 			return nil, &Failure{Msg: fmt.Sprintf("ServiceNow refused the operation (403 %s): give the integration user the itil role, or ACLs to read, create and write incidents", cmpStr(msg, "Forbidden")), Permanent: true}
 		case c == http.StatusTooManyRequests:
 			f := statusFailure(resp, rb, d.o.Clock.Now(), "ServiceNow")
+			f.Kind = store.IntegrationErrRateLimited
 			f.Msg = fmt.Sprintf("ServiceNow is rate limiting the integration user (429 %s): retrying after its Retry-After; raise the user's inbound REST API rate limit rule if this persists", cmpStr(msg, "Too Many Requests"))
 			return nil, f
 		default:

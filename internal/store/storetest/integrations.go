@@ -23,16 +23,20 @@ func testIntegrations(t *testing.T, s store.Store) {
 		t.Errorf("duplicate name: %v", err)
 	}
 	w := ok(s.CreateIntegration(ctx, store.Integration{Kind: "webhook", Name: "hook", Status: store.IntegrationConnected}))(t)
-	noErr(t, s.SetIntegrationError(ctx, i.ID, "invalid_auth: the token is revoked", t0.Add(time.Minute)))
+	noErr(t, s.SetIntegrationError(ctx, i.ID, "invalid_auth: the token is revoked", store.IntegrationErrAuth, t0.Add(time.Minute)))
 	got := ok(s.GetIntegration(ctx, i.ID))(t)
-	if got.LastError != "invalid_auth: the token is revoked" || !got.LastErrorAt.Equal(t0.Add(time.Minute)) || got.Version != 1 {
+	if got.LastError != "invalid_auth: the token is revoked" || got.ErrorKind != store.IntegrationErrAuth || !got.LastErrorAt.Equal(t0.Add(time.Minute)) || got.Version != 1 {
 		t.Errorf("error set: %+v", got)
 	}
-	noErr(t, s.SetIntegrationError(ctx, i.ID, "", t0.Add(2*time.Minute)))
-	if got = ok(s.GetIntegration(ctx, i.ID))(t); got.LastError != "" || !got.LastErrorAt.IsZero() {
+	noErr(t, s.SetIntegrationError(ctx, i.ID, "503 from the destination", "", t0.Add(time.Minute)))
+	if got = ok(s.GetIntegration(ctx, i.ID))(t); got.ErrorKind != store.IntegrationErrOther {
+		t.Errorf("an error of no named kind: %+v", got)
+	}
+	noErr(t, s.SetIntegrationError(ctx, i.ID, "", store.IntegrationErrRateLimited, t0.Add(2*time.Minute)))
+	if got = ok(s.GetIntegration(ctx, i.ID))(t); got.LastError != "" || !got.LastErrorAt.IsZero() || got.ErrorKind != "" {
 		t.Errorf("error cleared: %+v", got)
 	}
-	if err := s.SetIntegrationError(ctx, 999, "x", t0); !errors.Is(err, store.ErrNotFound) {
+	if err := s.SetIntegrationError(ctx, 999, "x", "", t0); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("error of a missing integration: %v", err)
 	}
 	got.Status, got.Name = store.IntegrationDisconnected, "SOC"
