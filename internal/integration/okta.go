@@ -85,8 +85,8 @@ func (d *Sender) oktaCall(ctx context.Context, i store.Integration, st Settings,
 	case c == http.StatusTooManyRequests:
 		f := &Failure{Msg: fmt.Sprintf("Okta is rate limiting this token (429 %s): retrying when X-Rate-Limit-Reset says the limit resets", cmpStr(msg, "Too Many Requests")),
 			Kind: store.IntegrationErrRateLimited}
-		if d, ok := oktaReset(resp.Header, now); ok {
-			f.RetryAfter = d
+		if wait, ok := oktaReset(resp.Header, now); ok {
+			f.RetryAfter = wait
 		}
 		return nil, f
 	default:

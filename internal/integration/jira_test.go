@@ -1,0 +1,153 @@
+package integration_test
+
+import (
+	"encoding/json"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	jiraemu "github.com/telltale-dev/telltale/internal/emulator/jira"
+	"github.com/telltale-dev/telltale/internal/event"
+	"github.com/telltale-dev/telltale/internal/integration"
+	"github.com/telltale-dev/telltale/internal/store"
+)
+
+// TestJira: an alert becomes one issue with its details in Atlassian Document Format and its
+// delivery key as a label (searched with JQL before creating, so a redelivery finds the issue);
+// later changes become comments; Jira's 401 and 429 (Retry-After) show on the integration as an
+// actionable error and condition; a refused issue (400) says which field.
+func TestJira(t *testing.T) {
+	e := newEnv(t)
+	emu := jiraemu.New(jiraemu.Options{Email: "sec-bot@corp.example", Token: "atl-token-1", Projects: []string{"SEC"}, Now: e.clock.Now})
+	srv := httptest.NewServer(emu)
+	defer srv.Close()
+	in := integration.Input{Kind: integration.KindJira, Settings: integration.Settings{URL: srv.URL, Email: "sec-bot@corp.example", Project: "sec"},
+		Secrets: &integration.Secrets{Token: "atl-token-1"}}
+	j := e.integration(in)
+	if v, _ := e.svc.Get(ctx, j.ID); v.Config.Project != "SEC" || v.Config.IssueType != "Task" {
+		t.Errorf("settings %+v", v.Config)
+	}
+	if err := e.send.Verify(ctx, j, integration.Secrets{Token: "atl-token-1"}); err != nil {
+		t.Errorf("verify: %v", err)
+	}
+	if err := e.send.Verify(ctx, j, integration.Secrets{Token: "revoked"}); err == nil || !strings.Contains(err.Error(), "create a new API token") {
+		t.Errorf("verify a bad token: %v", err)
+	}
+	e.rule("shared outside", "action:file-shared", "high")
+	e.flow(integration.FlowInput{IntegrationIDs: []int64{j.ID}})
+	e.raise("alice@corp.example", event.ActionShared)
+	e.sendDue()
+	ds := e.deliveries(j.ID)
+	iss := emu.Issues()
+	if len(iss) != 1 || len(ds) != 1 || ds[0].State != store.OutboxDone {
+		t.Fatalf("issues %+v, deliveries %+v", iss, ds)
+	}
+	key := ds[0].IdempotencyKey
+	label := integration.JiraLabel(key)
+	if iss[0].Key != "SEC-1" || iss[0].IssueType != "Task" || !strings.Contains(iss[0].Summary, "shared outside (high)") || !strings.Contains(strings.Join(iss[0].Labels, " "), label) {
+		t.Errorf("issue %+v", iss[0])
+	}
+	if p, _ := iss[0].Properties["telltale"].(map[string]any); p["idempotency_key"] != key {
+		t.Errorf("issue property %v", iss[0].Properties)
+	}
+	desc, _ := json.Marshal(iss[0].Description)
+	for _, want := range []string{`"type":"doc"`, `"version":1`, `"bulletList"`, "alice@corp.example", "plan1.xlsx", "rival@other.example", key} {
+		if !strings.Contains(string(desc), want) {
+			t.Errorf("the ADF description lacks %s: %s", want, desc)
+		}
+	}
+	if strings.ContainsAny(label, " /") {
+		t.Errorf("label %q", label)
+	}
+
+	// Sent again: found by its label, not created again.
+	e.svc.Replay(ctx, ds[0].ID)
+	e.sendDue()
+	if n := emu.ByLabel()[label]; n != 1 || len(emu.Issues()) != 1 {
+		t.Fatalf("after a redelivery: %d issues with the label", n)
+	}
+	// Changes become comments on the issue.
+	e.change(store.AlertResolved, "confirmed with HR")
+	e.sendDue()
+	iss = emu.Issues()
+	c, _ := json.Marshal(iss[0].Comments)
+	if len(iss[0].Comments) != 1 || !strings.Contains(string(c), "confirmed with HR") || !strings.Contains(string(c), "resolved") {
+		t.Errorf("comments %s", c)
+	}
+
+	// Jira's answers.
+	cases := []struct {
+		fault     jiraemu.Fault
+		token     string
+		dead      bool
+		errSubstr string
+		condition string
+	}{
+		{token: "revoked", dead: true, errSubstr: "Jira refused the email and API token (401 Client must be authenticated to access this resource.): create a new API token for sec-bot@corp.example", condition: integration.ConditionCredentialsRefused},
+		{fault: jiraemu.Fault{RateLimit: 15 * time.Minute}, errSubstr: "Jira is rate limiting this account (429 Rate limit exceeded.)", condition: integration.ConditionRateLimited},
+		{fault: jiraemu.Fault{Status: 403}, dead: true, errSubstr: "Create issues", condition: integration.ConditionFailing},
+		{fault: jiraemu.Fault{Garbage: true}, errSubstr: "not JSON", condition: integration.ConditionFailing},
+		{fault: jiraemu.Fault{Status: 503}, errSubstr: "503", condition: integration.ConditionFailing},
+	}
+	for _, c := range cases {
+		e.clock.Advance(time.Second)
+		it, _ := e.svc.Test(ctx, j.ID, "ann")
+		if c.token != "" {
+			emu.SetToken(c.token)
+		} else {
+			emu.Fail(c.fault)
+		}
+		e.sendDue()
+		emu.SetToken("atl-token-1")
+		d, _ := e.st.GetOutbox(ctx, it.ID)
+		i, _ := e.st.GetIntegration(ctx, j.ID)
+		if (d.State == store.OutboxDead) != c.dead || !strings.Contains(d.LastError, c.errSubstr) || integration.Condition(i) != c.condition {
+			t.Errorf("%+v: delivery %s %q, integration %q (%s)", c, d.State, d.LastError, i.LastError, integration.Condition(i))
+		}
+		if c.fault.RateLimit > 0 && d.NextRunAt.Before(e.clock.Now().Add(c.fault.RateLimit)) {
+			t.Errorf("429 with Retry-After %v: next attempt %v (now %v)", c.fault.RateLimit, d.NextRunAt, e.clock.Now())
+		}
+		e.clock.Advance(time.Hour)
+		e.sendDue()
+		if d, _ = e.st.GetOutbox(ctx, it.ID); !c.dead && d.State != store.OutboxDone {
+			t.Errorf("%+v: not delivered on retry: %+v", c, d)
+		}
+	}
+
+	// A project key that does not exist: Jira's 400 names the field.
+	bad := e.integration(integration.Input{Kind: integration.KindJira, Name: "bad", Settings: integration.Settings{URL: srv.URL, Email: "sec-bot@corp.example", Project: "SEC", IssueType: "Epic"},
+		Secrets: &integration.Secrets{Token: "atl-token-1"}})
+	it, _ := e.svc.Test(ctx, bad.ID, "ann")
+	e.sendDue()
+	if d, _ := e.st.GetOutbox(ctx, it.ID); d.State != store.OutboxDead || !strings.Contains(d.LastError, "issuetype: Specify a valid issue type") || !strings.Contains(d.LastError, `"Epic"`) {
+		t.Errorf("a bad issue type: %+v", d)
+	}
+	for l, n := range emu.ByLabel() {
+		if n > 1 && l != "telltale" {
+			t.Errorf("label %s on %d issues", l, n)
+		}
+	}
+
+	// Bad input is refused with what to fix, and nothing is stored.
+	before, _ := e.svc.List(ctx)
+	for _, c := range []struct {
+		s    integration.Settings
+		sec  integration.Secrets
+		want string
+	}{
+		{integration.Settings{URL: srv.URL, Email: "x@corp.example", Project: "1SEC"}, integration.Secrets{Token: "t"}, "project key"},
+		{integration.Settings{URL: srv.URL, Project: "SEC"}, integration.Secrets{Token: "t"}, "email is required"},
+		{integration.Settings{URL: srv.URL, Email: "x@corp.example", Project: "SEC"}, integration.Secrets{}, "API token"},
+		{integration.Settings{URL: srv.URL + "/rest/api/3", Email: "x@corp.example", Project: "SEC"}, integration.Secrets{Token: "t"}, "base URL only"},
+		{integration.Settings{URL: "http://10.0.0.1", Email: "x@corp.example", Project: "SEC"}, integration.Secrets{Token: "t"}, "url"},
+	} {
+		sec := c.sec
+		if _, err := e.svc.Create(ctx, integration.Input{Kind: integration.KindJira, Name: "x", Settings: c.s, Secrets: &sec}, "ann"); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%+v: %v, want %q", c.s, err, c.want)
+		}
+	}
+	if after, _ := e.svc.List(ctx); len(after) != len(before) {
+		t.Errorf("refused input stored an integration")
+	}
+}
