@@ -54,7 +54,7 @@ func TestOnPostgres(t *testing.T) {
 	for name, fn := range map[string]func(*testing.T){
 		"AlertToWebhook": TestAlertToWebhook, "FailedBatchLeavesNoDelivery": TestFailedBatchLeavesNoDelivery,
 		"RetriesHonourRetryAfter": TestRetriesHonourRetryAfter, "GarbageFailsForGoodThenReplay": TestGarbageFailsForGoodThenReplay,
-		"Slack": TestSlack,
+		"Slack": TestSlack, "ServiceNow": TestServiceNow, "Jira": TestJira, "Okta": TestOkta,
 	} {
 		t.Run(name, fn)
 	}
