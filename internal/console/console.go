@@ -199,6 +199,7 @@ func (c *Console) pageTable() []Page {
 		{"POST /watchlists/{id}/upload", an, c.uploadMembers},
 
 		{"GET /integrations", ro, c.integrationsPage},
+		{"POST /integrations", ad, c.createIntegration},
 		{"GET /integrations/{id}", ro, c.integrationPage},
 		{"POST /integrations/{id}/test", ad, c.integrationAction("test", "A test delivery is queued: it appears below once sent.")},
 		{"POST /integrations/{id}/connect", ad, c.integrationAction("connect", "Connected: its credentials were verified.")},
