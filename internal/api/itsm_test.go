@@ -36,6 +36,12 @@ func TestServiceNowOverHTTP(t *testing.T) {
 		Settings: client.IntegrationSettings{URL: srv.URL, Auth: "oauth_password", Username: "u"}, Secrets: &client.IntegrationSecrets{Password: "p"}}); code != 422 || !strings.Contains(string(body), "client_id") {
 		t.Errorf("oauth without a client: %d %s", code, body)
 	}
+	code, body = f.do(t, f.admin, "GET", "/api/v1/openapi.json", nil)
+	for _, want := range []string{`"condition"`, `"group_id"`, `"client_secret"`, `"issue_type"`, "ServiceNow, Jira or Okta"} {
+		if code != 200 || !strings.Contains(string(body), want) {
+			t.Errorf("the OpenAPI description lacks %s", want)
+		}
+	}
 	code, body = f.do(t, f.admin, "POST", "/api/v1/integrations/"+in.ID+"/connect", nil)
 	if code < 400 || !strings.Contains(string(body), "refused the credentials") {
 		t.Errorf("connect with a wrong password: %d %s", code, body)
