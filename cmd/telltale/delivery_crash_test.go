@@ -51,7 +51,7 @@ func TestKill9DuringDelivery(t *testing.T) {
 		sn.ServeHTTP(w, r)
 	}))
 	defer snSrv.Close()
-	jr := jiraemu.New(jiraemu.Options{Email: "bot@corp.example", Token: "jira-token-1", Projects: []string{"SEC"}})
+	jr := jiraemu.New(jiraemu.Options{Email: "bot@corp.example", Token: "jira-token-1", Projects: []string{"SEC"}, IndexDelay: 2 * time.Second}) // search lags creation, as in Jira
 	jrSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		time.Sleep(time.Duration(mathrand.IntN(20)) * time.Millisecond)
 		jr.ServeHTTP(w, r)

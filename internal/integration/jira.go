@@ -203,6 +203,20 @@ func (d *Sender) jiraCall(ctx context.Context, i store.Integration, st Settings,
 	}
 }
 
+// jiraCreatingPrefix starts a delivery's answer while its Jira create has an unknown outcome.
+const jiraCreatingPrefix = "creating in Jira at "
+
+// jiraCreating reads the time of a create with an unknown outcome from a delivery's answer.
+func jiraCreating(resp string) (time.Time, bool) {
+	rest, ok := strings.CutPrefix(resp, jiraCreatingPrefix)
+	if !ok {
+		return time.Time{}, false
+	}
+	ts, _, _ := strings.Cut(rest, ";")
+	t, err := time.Parse(time.RFC3339Nano, strings.TrimSpace(ts))
+	return t, err == nil
+}
+
 type jiraIssue struct {
 	ID  string `json:"id"`
 	Key string `json:"key"`
@@ -260,6 +274,22 @@ func (d *Sender) jira(ctx context.Context, i store.Integration, st Settings, sec
 		out.Response = "already in Jira as " + iss.Key + " (label " + JiraLabel(p.IdempotencyKey) + "): not created again"
 		return out
 	}
+	// Jira's search is eventually consistent: an issue created moments ago may not be found yet. A
+	// create whose outcome is unknown (the process died after sending it, or its answer was lost)
+	// left its time in the delivery's answer; until JiraIndexWait has passed since, wait rather than
+	// create a second issue.
+	now := d.o.Clock.Now()
+	if at, ok := jiraCreating(it.Response); ok && now.Sub(at) < d.o.JiraIndexWait {
+		out.Response = it.Response
+		out.Err = &Failure{Msg: fmt.Sprintf("a create of this issue at %s has an unknown outcome and Jira's search does not show it yet (its index lags): waiting %s before creating it again",
+			at.UTC().Format(time.RFC3339), d.o.JiraIndexWait), RetryAfter: max(d.o.JiraIndexWait-now.Sub(at), time.Second)}
+		return out
+	}
+	marker := jiraCreatingPrefix + now.UTC().Format(time.RFC3339Nano)
+	if err := d.s.o.Store.NoteOutbox(ctx, it.ID, it.LeaseOwner, marker); err != nil {
+		out.Err = &Failure{Msg: "noting the create before sending it: " + err.Error()}
+		return out
+	}
 	body := map[string]any{
 		"fields": map[string]any{
 			"project":     map[string]string{"key": st.Project},
@@ -272,6 +302,9 @@ func (d *Sender) jira(ctx context.Context, i store.Integration, st Settings, sec
 	}
 	b, f := d.jiraCall(ctx, i, st, sec, http.MethodPost, "/rest/api/3/issue", body, &out.Response)
 	if f != nil {
+		if !f.Permanent && f.Kind != store.IntegrationErrRateLimited {
+			out.Response = marker + "; " + out.Response // the outcome is unknown: keep the time for the next attempt
+		}
 		out.Err = f
 		return out
 	}

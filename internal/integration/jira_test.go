@@ -2,8 +2,11 @@ package integration_test
 
 import (
 	"encoding/json"
+	"errors"
+	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -149,5 +152,96 @@ func TestJira(t *testing.T) {
 	}
 	if after, _ := e.svc.List(ctx); len(after) != len(before) {
 		t.Errorf("refused input stored an integration")
+	}
+}
+
+// dropFirstCreate forwards Jira's create issue call, then loses its answer once (a timeout or a
+// reset connection after Jira created the issue).
+type dropFirstCreate struct {
+	mu      sync.Mutex
+	dropped bool
+}
+
+func (d *dropFirstCreate) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := http.DefaultTransport.RoundTrip(r)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err == nil && r.Method == http.MethodPost && r.URL.Path == "/rest/api/3/issue" && !d.dropped {
+		d.dropped = true
+		resp.Body.Close()
+		return nil, errors.New("read: connection reset by peer")
+	}
+	return resp, err
+}
+
+// TestJiraIndexLag: Jira's search is eventually consistent, so a create whose outcome is unknown
+// must not be followed by a second create while the index lags: when the answer to a create is
+// lost, or the process dies after sending it, the next attempt that finds nothing waits until
+// JiraIndexWait has passed since that create, then finds the issue. One issue in the end.
+func TestJiraIndexLag(t *testing.T) {
+	e := newEnv(t)
+	emu := jiraemu.New(jiraemu.Options{Email: "bot@corp.example", Token: "tok", Projects: []string{"SEC"}, Now: e.clock.Now, IndexDelay: 5 * time.Minute})
+	srv := httptest.NewServer(emu)
+	defer srv.Close()
+	send := integration.NewSender(integration.SenderOptions{Service: e.svc, Clock: e.clock, MaxAttempts: 8, Transport: &dropFirstCreate{},
+		Backoff: func(n int) time.Duration { return time.Duration(n) * time.Minute }, JiraIndexWait: 10 * time.Minute})
+	run := func() {
+		if _, err := send.RunOnce(ctx, "node"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	j := e.integration(integration.Input{Kind: integration.KindJira, Settings: integration.Settings{URL: srv.URL, Email: "bot@corp.example", Project: "SEC"},
+		Secrets: &integration.Secrets{Token: "tok"}})
+
+	// The answer to the create is lost.
+	it, _ := e.svc.Test(ctx, j.ID, "ann")
+	run()
+	d, _ := e.st.GetOutbox(ctx, it.ID)
+	if len(emu.Issues()) != 1 || d.State != store.OutboxPending || !strings.Contains(d.Response, "creating in Jira at") {
+		t.Fatalf("after a lost answer: %d issues, %+v", len(emu.Issues()), d)
+	}
+	e.clock.Advance(time.Minute + time.Second)
+	run() // the search does not show the issue yet: wait
+	d, _ = e.st.GetOutbox(ctx, it.ID)
+	if len(emu.Issues()) != 1 || d.State != store.OutboxPending || !strings.Contains(d.LastError, "index lags") || d.NextRunAt.Before(t0.Add(10*time.Minute)) {
+		t.Fatalf("while the index lags: %d issues, %+v", len(emu.Issues()), d)
+	}
+	e.clock.Advance(10 * time.Minute)
+	run()
+	if d, _ = e.st.GetOutbox(ctx, it.ID); len(emu.Issues()) != 1 || d.State != store.OutboxDone || !strings.Contains(d.Response, "not created again") {
+		t.Fatalf("after the index caught up: %d issues, %+v", len(emu.Issues()), d)
+	}
+
+	// The process died after sending the create (its note is the delivery's answer, its lease
+	// released at restart).
+	e.clock.Advance(time.Hour)
+	it, _ = e.svc.Test(ctx, j.ID, "ann")
+	claimed, err := e.st.ClaimOutbox(ctx, store.ClaimRequest{Owner: "dead-node", Now: e.clock.Now(), LeaseFor: time.Hour, Limit: 10})
+	if err != nil || len(claimed) != 1 {
+		t.Fatalf("claim: %v %v", claimed, err)
+	}
+	if err := e.st.NoteOutbox(ctx, it.ID, "dead-node", "creating in Jira at "+e.clock.Now().UTC().Format(time.RFC3339Nano)); err != nil {
+		t.Fatal(err)
+	}
+	var p integration.Payload
+	json.Unmarshal(claimed[0].Payload, &p)
+	body := `{"fields":{"project":{"key":"SEC"},"issuetype":{"name":"Task"},"summary":"s","labels":["` + integration.JiraLabel(p.IdempotencyKey) + `"]}}`
+	req, _ := http.NewRequest("POST", srv.URL+"/rest/api/3/issue", strings.NewReader(body))
+	req.SetBasicAuth("bot@corp.example", "tok")
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 201 {
+		t.Fatalf("the create the dead process sent: %v %v", resp, err)
+	}
+	if _, err := e.st.ReleaseLeases(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(2 * time.Second)
+	run()
+	if d, _ = e.st.GetOutbox(ctx, it.ID); len(emu.Issues()) != 2 || d.State != store.OutboxPending {
+		t.Fatalf("after the restart: %d issues, %+v", len(emu.Issues()), d)
+	}
+	e.clock.Advance(11 * time.Minute)
+	run()
+	if d, _ = e.st.GetOutbox(ctx, it.ID); len(emu.Issues()) != 2 || d.State != store.OutboxDone {
+		t.Fatalf("finally: %d issues, %+v", len(emu.Issues()), d)
 	}
 }

@@ -63,6 +63,10 @@ type SenderOptions struct {
 	Transport http.RoundTripper
 	Timeout   time.Duration // per attempt; default 30s
 	Metrics   *metrics.Registry
+	// JiraIndexWait is how long a Jira create whose outcome is unknown (the process died, or the
+	// answer was lost) is given to appear in Jira's eventually consistent search before the
+	// delivery creates the issue again; default 30s.
+	JiraIndexWait time.Duration
 }
 
 // Sender delivers due outbox items.
@@ -115,6 +119,9 @@ func NewSender(o SenderOptions) *Sender {
 	}
 	if o.Metrics == nil {
 		o.Metrics = metrics.New()
+	}
+	if o.JiraIndexWait <= 0 {
+		o.JiraIndexWait = 30 * time.Second
 	}
 	// No retries inside the client: retries are the outbox's, durable and visible. A Retry-After
 	// fences the integration's key; a send while fenced returns at once (MaxWait) and is rescheduled.

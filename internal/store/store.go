@@ -545,6 +545,10 @@ type OutboxQueries interface {
 	// FinishOutbox records a delivery attempt by the lease owner: state done, dead, or pending with
 	// next; errText is why it failed ("" when sent), response what the destination answered.
 	FinishOutbox(ctx context.Context, id int64, owner, state string, next time.Time, errText, response string) error
+	// NoteOutbox records response on an item its lease owner holds, without finishing it: an
+	// action notes what it is about to do (a ticket being created) so that an attempt after a crash
+	// knows; ErrConflict when owner does not hold it.
+	NoteOutbox(ctx context.Context, id int64, owner, response string) error
 	ListOutbox(ctx context.Context, state string, limit int) ([]OutboxItem, error)
 	// GetOutbox returns one item; ErrNotFound when absent.
 	GetOutbox(ctx context.Context, id int64) (OutboxItem, error)

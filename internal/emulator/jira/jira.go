@@ -22,6 +22,11 @@
 //   - Atlassian Document Format (https://developer.atlassian.com/cloud/jira/platform/apis/document/structure/):
 //     a doc node of version 1 whose content are block nodes; text nodes must not be empty.
 //
+// Options.IndexDelay makes new issues invisible to search for a while, as Jira's enhanced search is
+// eventually consistent ("The search results may not include the most recent changes": the
+// search/jql endpoint's reconcileIssues parameter exists for read-after-write); the issue itself
+// exists at once.
+//
 // The JQL it understands is what Telltale sends: clauses `field = "value"` (project, labels, key)
 // joined by AND; anything else answers 400 as Jira does for a query it cannot parse.
 package jira
@@ -56,6 +61,7 @@ type Issue struct {
 	Labels      []string
 	Properties  map[string]any
 	Comments    []map[string]any // the ADF bodies
+	Created     time.Time
 }
 
 // Options configure a Server.
@@ -64,6 +70,9 @@ type Options struct {
 	Projects     []string // project keys
 	IssueTypes   []string // default Task, Bug
 	Now          func() time.Time
+	// IndexDelay is how long a new issue stays out of search results, as Jira's enhanced search is
+	// eventually consistent (the issue exists at once; the search index lags); default 0.
+	IndexDelay time.Duration
 }
 
 // Server is the emulator.
@@ -274,8 +283,9 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request) {
 	}
 	start, _ := strconv.Atoi(in.NextPageToken)
 	var hits []*Issue
+	now := s.o.Now()
 	for _, iss := range s.issues {
-		ok := true
+		ok := !iss.Created.Add(s.o.IndexDelay).After(now) // not indexed yet
 		for _, c := range conds {
 			switch c[0] {
 			case "project":
@@ -426,7 +436,7 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 	}
 	s.seq[pkey]++
 	iss := &Issue{ID: strconv.Itoa(10000 + len(s.issues)), Key: fmt.Sprintf("%s-%d", pkey, s.seq[pkey]), Project: pkey, IssueType: tname,
-		Summary: summary, Description: desc, Labels: labels, Properties: map[string]any{}}
+		Summary: summary, Description: desc, Labels: labels, Properties: map[string]any{}, Created: s.o.Now()}
 	for _, p := range in.Properties {
 		iss.Properties[p.Key] = p.Value
 	}

@@ -110,6 +110,17 @@ func testDeliveries(t *testing.T, s store.Store) {
 	if len(got) != 2 || got[0].ID != ids[0] {
 		t.Fatalf("claimed %+v", got)
 	}
+	// A note by the lease owner is kept without finishing the item; another owner's is refused.
+	noErr(t, s.NoteOutbox(ctx, ids[0], "n1", "creating in Jira at 2026-12-01T09:00:00Z"))
+	if n := ok(s.GetOutbox(ctx, ids[0]))(t); n.Response != "creating in Jira at 2026-12-01T09:00:00Z" || n.State != store.OutboxPending || n.LeaseOwner != "n1" || n.Attempts != 0 {
+		t.Errorf("noted %+v", n)
+	}
+	if err := s.NoteOutbox(ctx, ids[0], "n2", "x"); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("a note by another owner: %v", err)
+	}
+	if err := s.NoteOutbox(ctx, ids[2], "n1", "x"); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("a note on an unclaimed item: %v", err)
+	}
 	noErr(t, s.FinishOutbox(ctx, ids[0], "n1", store.OutboxDead, time.Time{}, "500 Internal Server Error", "500: <html>oops</html>"))
 	noErr(t, s.FinishOutbox(ctx, ids[1], "n1", store.OutboxPending, t0.Add(time.Minute), "429", "429: slow down"))
 	dead := ok(s.GetOutbox(ctx, ids[0]))(t)
