@@ -257,6 +257,17 @@ func (d *Sender) jira(ctx context.Context, i store.Integration, st Settings, sec
 			out.Err = &Failure{Msg: "the alert's Jira issue does not exist yet (its alert.raised delivery has not been sent): retrying"}
 			return out
 		}
+		// A comment has no idempotency key either: its text carries the delivery's key, and the
+		// issue's latest comments (read consistently, unlike search) are checked for it first.
+		cb, f := d.jiraCall(ctx, i, st, sec, http.MethodGet, "/rest/api/3/issue/"+url.PathEscape(iss.Key)+"/comment?orderBy=-created&maxResults=100", nil, &out.Response)
+		if f != nil {
+			out.Err = f
+			return out
+		}
+		if bytes.Contains(cb, []byte(strconv.Quote(p.IdempotencyKey))) {
+			out.Response = "already commented on " + iss.Key + " (delivery " + p.IdempotencyKey + "): not commented again"
+			return out
+		}
 		b, f := d.jiraCall(ctx, i, st, sec, http.MethodPost, "/rest/api/3/issue/"+url.PathEscape(iss.Key)+"/comment", map[string]any{"body": changeADF(p)}, &out.Response)
 		if f != nil {
 			out.Err = f

@@ -78,6 +78,16 @@ func TestJira(t *testing.T) {
 	if len(iss[0].Comments) != 1 || !strings.Contains(string(c), "confirmed with HR") || !strings.Contains(string(c), "resolved") {
 		t.Errorf("comments %s", c)
 	}
+	// The update sent again (a replay, or a crash after Jira answered): no second comment.
+	for _, d := range e.deliveries(j.ID) {
+		if d.Topic == integration.TopicAlertUpdated {
+			e.svc.Replay(ctx, d.ID)
+		}
+	}
+	e.sendDue()
+	if n := len(emu.Issues()[0].Comments); n != 1 {
+		t.Errorf("after the update was sent again: %d comments", n)
+	}
 
 	// Jira's answers.
 	cases := []struct {

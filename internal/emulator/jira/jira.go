@@ -12,7 +12,8 @@
 //     fields, maxResults, nextPageToken; answering {"issues":[...],"isLast":...} with nextPageToken
 //     only when there is a next page (JRACLOUD-92184);
 //   - Issue comments: POST /rest/api/3/issue/{issueIdOrKey}/comment with an ADF body, 201 with the
-//     comment; 404 "Issue does not exist or you do not have permission to see it.";
+//     comment; GET the same path (PageOfComments: startAt, maxResults, total, comments; orderBy
+//     -created); 404 "Issue does not exist or you do not have permission to see it.";
 //   - Myself (GET /rest/api/3/myself) and Projects (GET /rest/api/3/project/{projectIdOrKey});
 //   - Basic auth with an email and API token
 //     (https://developer.atlassian.com/cloud/jira/platform/basic-auth-for-rest-apis/);
@@ -62,6 +63,7 @@ type Issue struct {
 	Properties  map[string]any
 	Comments    []map[string]any // the ADF bodies
 	Created     time.Time
+	commentAt   []string // each comment's created time
 }
 
 // Options configure a Server.
@@ -226,6 +228,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case commentPath.MatchString(p) && r.Method == http.MethodPost:
 		s.calls["comment"]++
 		s.comment(w, r, commentPath.FindStringSubmatch(p)[1])
+	case commentPath.MatchString(p) && r.Method == http.MethodGet:
+		s.calls["comments"]++
+		s.comments(w, r, commentPath.FindStringSubmatch(p)[1])
 	default:
 		s.fail(w, r, http.StatusNotFound, []string{"null for uri: " + r.URL.String()}, nil)
 	}
@@ -467,9 +472,47 @@ func (s *Server) comment(w http.ResponseWriter, r *http.Request, key string) {
 	}
 	body := in.Body.(map[string]any)
 	iss.Comments = append(iss.Comments, body)
-	id := strconv.Itoa(20000 + len(iss.Comments))
-	now := s.o.Now().UTC().Format("2006-01-02T15:04:05.000-0700")
-	author := map[string]any{"accountId": "5b10a2844c20165700ede21g", "displayName": "Telltale integration", "active": true}
-	s.reply(w, r, http.StatusCreated, map[string]any{"self": "https://" + r.Host + "/rest/api/3/issue/" + iss.ID + "/comment/" + id, "id": id,
-		"author": author, "updateAuthor": author, "body": body, "created": now, "updated": now, "jsdPublic": true})
+	iss.commentAt = append(iss.commentAt, s.o.Now().UTC().Format("2006-01-02T15:04:05.000-0700"))
+	s.reply(w, r, http.StatusCreated, commentJSON(r, iss, len(iss.Comments)-1))
+}
+
+var author = map[string]any{"accountId": "5b10a2844c20165700ede21g", "displayName": "Telltale integration", "active": true}
+
+func commentJSON(r *http.Request, iss *Issue, i int) map[string]any {
+	id := strconv.Itoa(20000 + i + 1)
+	return map[string]any{"self": "https://" + r.Host + "/rest/api/3/issue/" + iss.ID + "/comment/" + id, "id": id,
+		"author": author, "updateAuthor": author, "body": iss.Comments[i], "created": iss.commentAt[i], "updated": iss.commentAt[i], "jsdPublic": true}
+}
+
+// comments answers GET /rest/api/3/issue/{key}/comment (PageOfComments): startAt, maxResults
+// (default and at most 5000 here), orderBy created or -created.
+func (s *Server) comments(w http.ResponseWriter, r *http.Request, key string) {
+	var iss *Issue
+	for _, i := range s.issues {
+		if i.Key == key || i.ID == key {
+			iss = i
+		}
+	}
+	if iss == nil {
+		s.fail(w, r, http.StatusNotFound, []string{"Issue does not exist or you do not have permission to see it."}, nil)
+		return
+	}
+	q := r.URL.Query()
+	start, _ := strconv.Atoi(q.Get("startAt"))
+	max := 5000
+	if m, err := strconv.Atoi(q.Get("maxResults")); err == nil && m >= 0 {
+		max = min(m, 5000)
+	}
+	idx := make([]int, len(iss.Comments))
+	for i := range idx {
+		idx[i] = i
+	}
+	if q.Get("orderBy") == "-created" {
+		slices.Reverse(idx)
+	}
+	list := []map[string]any{}
+	for n := start; n < len(idx) && len(list) < max; n++ {
+		list = append(list, commentJSON(r, iss, idx[n]))
+	}
+	s.reply(w, r, http.StatusOK, map[string]any{"startAt": start, "maxResults": max, "total": len(iss.Comments), "comments": list})
 }
