@@ -288,7 +288,7 @@ func changeText(p Payload) string {
 		}
 		fmt.Fprintf(&b, "%s changed %s from %q to %q", cmpStr(c.Actor, "?"), c.Field, c.From, c.To)
 	}
-	return clip("Telltale alert "+p.Alert.ID+" changed:\n"+b.String(), 30000)
+	return clip("Telltale alert "+p.Alert.ID+" changed:\n"+b.String(), 29000) + "\nDelivery " + p.IdempotencyKey
 }
 
 func (d *Sender) servicenow(ctx context.Context, i store.Integration, st Settings, sec Secrets, it store.OutboxItem) Attempt {
@@ -305,6 +305,22 @@ func (d *Sender) servicenow(ctx context.Context, i store.Integration, st Setting
 		}
 		if inc == nil {
 			out.Err = &Failure{Msg: "the alert's incident is not in ServiceNow yet (its alert.raised delivery has not been sent): retrying"}
+			return out
+		}
+		// A work note has no key: its text ends with the delivery's, and the incident's journal is
+		// read for it first, so an update sent again does not note twice.
+		q := url.Values{"sysparm_fields": {"work_notes"}, "sysparm_display_value": {"true"}}
+		jb, f := d.snCall(ctx, i, st, sec, http.MethodGet, "/api/now/table/incident/"+url.PathEscape(inc.SysID)+"?"+q.Encode(), nil, &out.Response)
+		if f != nil {
+			out.Err = f
+			return out
+		}
+		var journal struct {
+			WorkNotes string `json:"work_notes"`
+		}
+		_ = json.Unmarshal(jb, &journal)
+		if strings.Contains(journal.WorkNotes, "Delivery "+p.IdempotencyKey) {
+			out.Response = "already noted on " + inc.Number + " (delivery " + p.IdempotencyKey + "): not updated again"
 			return out
 		}
 		fields := map[string]string{"work_notes": changeText(p)}

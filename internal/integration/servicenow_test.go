@@ -128,6 +128,16 @@ func TestServiceNow(t *testing.T) {
 			t.Errorf("delivery %d (%s) %s: %s", d.ID, d.Topic, d.State, d.LastError)
 		}
 	}
+	// The updates sent again (a replay, or a crash after ServiceNow answered): no second work note.
+	for _, d := range e.deliveries(sn.ID) {
+		if d.Topic == integration.TopicAlertUpdated {
+			e.svc.Replay(ctx, d.ID)
+		}
+	}
+	e.sendDue()
+	if inc := emu.Incidents()[0]; len(inc.Notes) != 2 {
+		t.Errorf("after the updates were sent again: %d work notes", len(inc.Notes))
+	}
 
 	// An update whose incident does not exist yet waits (only the raised delivery creates).
 	emu2 := servicenow.New(servicenow.Options{Users: map[string]string{"u": "p"}, Now: e.clock.Now})

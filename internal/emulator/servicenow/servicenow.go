@@ -8,7 +8,9 @@
 //     GET /api/now/table/{tableName} with sysparm_query (encoded query, field=value joined by ^),
 //     sysparm_fields, sysparm_limit, answering {"result":[...]} with X-Total-Count;
 //     POST answering 201 {"result":{...}} with a Location header; PATCH and PUT
-//     /api/now/table/{tableName}/{sys_id} answering 200 {"result":{...}}; every field value a string.
+//     /api/now/table/{tableName}/{sys_id} answering 200 {"result":{...}}; every field value a string;
+//     a journal field (work_notes) empty as a value and the journal as a display value
+//     (sysparm_display_value=true, Table API FAQs KB0534905).
 //   - REST API error bodies ({"error":{"message":...,"detail":...},"status":"failure"}), as on the
 //     REST API reference's status codes and the community examples of 401 "User Not Authenticated" /
 //     "Required to provide Auth information" and 404 "No Record found".
@@ -33,6 +35,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -246,7 +249,19 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			s.fail(w, r, http.StatusNotFound, "No Record found", "Record doesn't exist or ACL restricts the record retrieval")
 			return
 		}
-		s.reply(w, r, http.StatusOK, map[string]any{"result": record(i, nil)})
+		var fields []string
+		if f := r.URL.Query().Get("sysparm_fields"); f != "" {
+			fields = strings.Split(f, ",")
+		}
+		rec := record(i, fields)
+		if len(fields) == 0 || slices.Contains(fields, "work_notes") {
+			// A journal field's value is empty; its display value is the journal, newest first.
+			rec["work_notes"] = ""
+			if r.URL.Query().Get("sysparm_display_value") == "true" {
+				rec["work_notes"] = s.journal(i)
+			}
+		}
+		s.reply(w, r, http.StatusOK, map[string]any{"result": rec})
 	case sysID != "" && (r.Method == http.MethodPatch || r.Method == http.MethodPut):
 		s.calls["update"]++
 		s.update(w, r, sysID)
@@ -324,6 +339,16 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	s.tokens[tok] = s.o.Now().Add(s.o.TokenTTL)
 	out["access_token"] = tok
 	s.reply(w, r, http.StatusOK, out)
+}
+
+// journal is the display value of an incident's work_notes: each entry, newest first, under a
+// header line "<time> - <user> (Work notes)".
+func (s *Server) journal(i *Incident) string {
+	var b strings.Builder
+	for n := len(i.Notes) - 1; n >= 0; n-- {
+		fmt.Fprintf(&b, "%s - telltale.integration (Work notes)\n%s\n\n", i.Fields["sys_updated_on"], i.Notes[n])
+	}
+	return b.String()
 }
 
 // record is an incident as the Table API shows it: every value a string, only fields if given.

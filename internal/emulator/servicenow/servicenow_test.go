@@ -63,6 +63,15 @@ func TestAnswersLikeServiceNow(t *testing.T) {
 	if resp, m = do("PATCH", "/api/now/table/incident/"+sysID, `{"state":"6"}`, "u", "p"); resp.StatusCode != 403 || !isFailure(m, "Operation Failed") {
 		t.Errorf("resolve without a close code: %d %v", resp.StatusCode, m)
 	}
+	if resp, _ = do("PATCH", "/api/now/table/incident/"+sysID, `{"state":"2","work_notes":"first note"}`, "u", "p"); resp.StatusCode != 200 {
+		t.Errorf("a work note: %d", resp.StatusCode)
+	}
+	if _, m = do("GET", "/api/now/table/incident/"+sysID+"?sysparm_fields=work_notes", "", "u", "p"); m["result"].(map[string]any)["work_notes"] != "" {
+		t.Errorf("a journal's value: %v", m)
+	}
+	if _, m = do("GET", "/api/now/table/incident/"+sysID+"?sysparm_fields=work_notes&sysparm_display_value=true", "", "u", "p"); !strings.Contains(m["result"].(map[string]any)["work_notes"].(string), "(Work notes)\nfirst note") {
+		t.Errorf("a journal's display value: %v", m)
+	}
 	if resp, m = do("PATCH", "/api/now/table/incident/nope", `{"state":"2"}`, "u", "p"); resp.StatusCode != 404 || !isFailure(m, "No Record found") {
 		t.Errorf("404: %d %v", resp.StatusCode, m)
 	}
