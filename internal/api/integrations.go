@@ -25,7 +25,7 @@ func (s *Server) integrationRoutes() []Route {
 		{Method: "GET", Path: "/api/v1/integrations/{id}", Need: auth.RoleReadOnly, Tag: tag, Summary: "Get an integration (its secrets only by name)",
 			Out: client.Integration{}, Handle: s.getIntegration},
 		{Method: "PATCH", Path: "/api/v1/integrations/{id}", Need: auth.RoleAdmin, Tag: tag, Audit: "integration.update",
-			Summary: "Change an integration's name, settings and (when given) secrets", In: client.IntegrationInput{}, Out: client.Integration{},
+			Summary: "Change an integration's name and settings (all of them) and secrets (each one given replaces the stored one; empty ones are kept)", In: client.IntegrationInput{}, Out: client.Integration{},
 			MaxBody: 64 << 10, Handle: s.updateIntegration},
 		{Method: "DELETE", Path: "/api/v1/integrations/{id}", Need: auth.RoleAdmin, Tag: tag, Audit: "integration.delete",
 			Summary: "Delete an integration and its deliveries", Handle: s.deleteIntegration},

@@ -17,7 +17,8 @@ import (
 // TestBrowserITSM drives the "add an integration" forms in headless Chromium: a refused ServiceNow
 // form says why and keeps what was typed (never the password); a ServiceNow integration whose
 // password the emulator refuses shows "Connected · credentials refused" and what to fix after its
-// test delivery; a Jira integration's test delivery becomes an issue in the emulator. Every page
+// test delivery, and the admin fixes the password in the console (verified on save) and replays the
+// delivery, which becomes an incident; a Jira integration's test delivery becomes an issue in the emulator. Every page
 // passes axe-core.
 func TestBrowserITSM(t *testing.T) {
 	t.Parallel()
@@ -79,9 +80,25 @@ func TestBrowserITSM(t *testing.T) {
 	u.waitText("#deliveries", "Failed", time.Second)
 	u.checkPage("credentials refused")
 
+	u.step = "the password fixed in the console, verified, the delivery replayed"
+	u.do(chromedp.SendKeys(chromedp.CSS("#e-password"), "right-password"), chromedp.Click(chromedp.CSS("#edit button[type=submit]")))
+	u.waitText("main", "Saved, verified and Connected", 10*time.Second)
+	u.waitText("#integration-status", "Connected", time.Second)
+	if st := u.eval(`document.querySelector("#integration-status").textContent`); strings.Contains(st, "refused") {
+		t.Errorf("after fixing the password: %q", st)
+	}
+	u.do(chromedp.Click(chromedp.CSS(`#deliveries button`)))
+	u.waitText("main", "pending again", 10*time.Second)
+	for deadline := time.Now().Add(20 * time.Second); len(sn.Incidents()) == 0; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the replayed test delivery made no incident")
+		}
+	}
+	u.checkPage("fixed")
+
 	u.step = "Jira added, its test delivery an issue"
 	u.open("/integrations")
-	u.waitText("#integrations", "credentials refused", 10*time.Second)
+	u.waitText("#integrations", "ServiceNow", 10*time.Second)
 	u.do(chromedp.Click(chromedp.CSS("#add-jira summary")),
 		chromedp.SendKeys(chromedp.CSS("#jira-name"), "Jira SEC"),
 		chromedp.SendKeys(chromedp.CSS("#jira-url"), jrSrv.URL),

@@ -200,6 +200,7 @@ func (c *Console) pageTable() []Page {
 
 		{"GET /integrations", ro, c.integrationsPage},
 		{"POST /integrations", ad, c.createIntegration},
+		{"POST /integrations/{id}/edit", ad, c.editIntegration},
 		{"GET /integrations/{id}", ro, c.integrationPage},
 		{"POST /integrations/{id}/test", ad, c.integrationAction("test", "A test delivery is queued: it appears below once sent.")},
 		{"POST /integrations/{id}/connect", ad, c.integrationAction("connect", "Connected: its credentials were verified.")},

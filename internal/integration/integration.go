@@ -110,6 +110,18 @@ type Secrets struct {
 	ClientSecret  string `json:"client_secret,omitempty"`  // servicenow OAuth: the client secret
 }
 
+// merge returns s with the fields set in given replacing its own: an empty field keeps the stored
+// value (a form that changes a password need not repeat the client secret).
+func (s Secrets) merge(given Secrets) Secrets {
+	for _, f := range []struct{ dst, src *string }{{&s.SigningSecret, &given.SigningSecret}, {&s.Token, &given.Token},
+		{&s.WebhookURL, &given.WebhookURL}, {&s.Password, &given.Password}, {&s.ClientSecret, &given.ClientSecret}} {
+		if *f.src != "" {
+			*f.dst = *f.src
+		}
+	}
+	return s
+}
+
 // names lists which secrets are set, for display.
 func (s Secrets) names() []string {
 	var out []string
@@ -383,7 +395,8 @@ func (s *Service) Create(ctx context.Context, in Input, actor string) (View, err
 	return s.view(i)
 }
 
-// Update changes an integration's name, settings and (when given) secrets at version.
+// Update changes an integration's name, settings and (when given) secrets at version: each secret
+// given replaces the stored one, an empty one keeps it.
 func (s *Service) Update(ctx context.Context, id, version int64, in Input) (View, error) {
 	cur, err := s.o.Store.GetIntegration(ctx, id)
 	if err != nil {
@@ -397,7 +410,7 @@ func (s *Service) Update(ctx context.Context, id, version int64, in Input) (View
 		return View{}, err
 	}
 	if in.Secrets != nil {
-		sec = *in.Secrets
+		sec = sec.merge(*in.Secrets)
 	}
 	if in.Name = strings.TrimSpace(in.Name); in.Name == "" {
 		in.Name = cur.Name

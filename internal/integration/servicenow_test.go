@@ -178,6 +178,17 @@ func TestServiceNow(t *testing.T) {
 	if n := emu.Calls()["token"]; n != 2 {
 		t.Errorf("%d token requests, want 2 (one, reused, then one after the revocation)", n)
 	}
+	// A change that gives only the password keeps the client secret (a new version: a new token).
+	if _, err := e.svc.Update(ctx, oauth.ID, 0, integration.Input{Settings: integration.Settings{URL: srv.URL, Auth: integration.AuthOAuthPassword,
+		Username: "telltale.integration", ClientID: "cid-1"}, Secrets: &integration.Secrets{Password: "pw-1"}}); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(time.Second)
+	it0, _ := e.svc.Test(ctx, oauth.ID, "ann")
+	e.sendDue()
+	if d, _ := e.st.GetOutbox(ctx, it0.ID); d.State != store.OutboxDone || emu.Calls()["token"] != 3 {
+		t.Errorf("after changing only the password: %+v, %d token requests", d, emu.Calls()["token"])
+	}
 	cc := e.integration(integration.Input{Kind: integration.KindServiceNow, Name: "cc", Settings: integration.Settings{URL: srv.URL,
 		Auth: integration.AuthClientCredentials, ClientID: "cid-1"}, Secrets: &integration.Secrets{ClientSecret: "wrong"}})
 	it, _ := e.svc.Test(ctx, cc.ID, "ann")
