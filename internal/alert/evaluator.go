@@ -56,6 +56,9 @@ type Options struct {
 	// before the commit: what it writes (the deliveries of flows, internal/integration) commits
 	// with the alerts or not at all, so an alert is announced exactly once and never lost.
 	Raised func(ctx context.Context, q store.Queries, alerts []store.Alert) error
+	// Grown, when set, runs inside each batch's transaction with the ids of the open alerts the
+	// batch added events to (internal/integration tells their tickets), before the commit.
+	Grown func(ctx context.Context, q store.Queries, alertIDs []int64) error
 }
 
 // Evaluator follows committed events and raises alerts.
@@ -171,6 +174,11 @@ func (v *Evaluator) RunOnce(ctx context.Context) (int, error) {
 		}
 		if v.o.Raised != nil && len(out.New) > 0 {
 			if err := v.o.Raised(ctx, q, out.New); err != nil {
+				return err
+			}
+		}
+		if v.o.Grown != nil && len(out.Grown) > 0 {
+			if err := v.o.Grown(ctx, q, out.Grown); err != nil {
 				return err
 			}
 		}

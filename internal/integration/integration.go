@@ -665,6 +665,32 @@ func updatable(kind string) bool { return kind == KindServiceNow || kind == Kind
 // alert.updated delivery keyed by the alert's new version, so the update commits with the change
 // and is sent once per version. The delivery finds its ticket by the alert.raised delivery's key.
 func (s *Service) Changed(ctx context.Context, q store.Queries, a store.Alert, changes []store.AlertChange) error {
+	return s.updated(ctx, q, a, changes, "v"+strconv.FormatInt(a.Version, 10))
+}
+
+// Grown is the alert evaluator's hook (alert.Options.Grown): inside the transaction that added
+// events to open alerts, it enqueues an alert.updated delivery per alert for the ServiceNow and
+// Jira integrations its flows send it to, keyed by the alert's event count (one per batch that
+// grew it).
+func (s *Service) Grown(ctx context.Context, q store.Queries, alertIDs []int64) error {
+	for _, id := range alertIDs {
+		a, err := q.GetAlert(ctx, id)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		count := strconv.FormatInt(a.EventCount, 10)
+		if err := s.updated(ctx, q, a, []store.AlertChange{{Actor: "system", Field: "events", To: count}}, "events-"+count); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// updated enqueues the alert.updated deliveries of a change of a, keyed with suffix.
+func (s *Service) updated(ctx context.Context, q store.Queries, a store.Alert, changes []store.AlertChange, suffix string) error {
 	flows, err := q.ListFlows(ctx)
 	if err != nil || len(flows) == 0 || len(changes) == 0 {
 		return err
@@ -705,7 +731,7 @@ func (s *Service) Changed(ctx context.Context, q store.Queries, a store.Alert, c
 				continue
 			}
 			p.Ticket = Key(a.ID, iid, TopicAlertRaised)
-			p.IdempotencyKey = Key(a.ID, iid, TopicAlertUpdated) + "/v" + strconv.FormatInt(a.Version, 10)
+			p.IdempotencyKey = Key(a.ID, iid, TopicAlertUpdated) + "/" + suffix
 			b, err := json.Marshal(p)
 			if err != nil {
 				return err

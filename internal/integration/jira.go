@@ -138,6 +138,10 @@ func changeADF(p Payload) map[string]any {
 			items = append(items, []map[string]any{adfText("Note by "+cmpStr(c.Actor, "?")+": ", "strong"), adfText(c.Note)})
 			continue
 		}
+		if c.Field == "events" {
+			items = append(items, []map[string]any{adfText("More events joined the alert: ", "strong"), adfText(c.To + " in all")})
+			continue
+		}
 		items = append(items, []map[string]any{adfText(c.Field, "strong"), adfText(fmt.Sprintf(" changed from %q to %q by %s", c.From, c.To, cmpStr(c.Actor, "?")))})
 	}
 	content := []map[string]any{adfPara(adfText("Telltale alert " + p.Alert.ID + " changed (now " + p.Alert.State + ")"))}

@@ -286,6 +286,10 @@ func changeText(p Payload) string {
 			fmt.Fprintf(&b, "Note by %s: %s", cmpStr(c.Actor, "?"), c.Note)
 			continue
 		}
+		if c.Field == "events" {
+			fmt.Fprintf(&b, "More events joined the alert: %s in all", c.To)
+			continue
+		}
 		fmt.Fprintf(&b, "%s changed %s from %q to %q", cmpStr(c.Actor, "?"), c.Field, c.From, c.To)
 	}
 	return clip("Telltale alert "+p.Alert.ID+" changed:\n"+b.String(), 29000) + "\nDelivery " + p.IdempotencyKey

@@ -110,6 +110,13 @@ func TestServiceNow(t *testing.T) {
 		t.Errorf("redelivery %+v", d)
 	}
 
+	// More events join the open alert: a work note says so (no second incident).
+	e.raiseFile("alice@corp.example", event.ActionShared, "plan1.xlsx")
+	e.sendDue()
+	if inc := emu.Incidents(); len(inc) != 1 || len(inc[0].Notes) != 1 || !strings.Contains(inc[0].Notes[0], "More events joined the alert: 2 in all") {
+		t.Fatalf("after an event joined the alert: %+v", inc)
+	}
+
 	// The alert changes: its incident follows.
 	e.change(store.AlertInProgress, "")
 	e.sendDue()
@@ -120,7 +127,7 @@ func TestServiceNow(t *testing.T) {
 	e.sendDue()
 	inc := emu.Incidents()[0]
 	if inc.Fields["state"] != "6" || inc.Fields["close_code"] == "" || !strings.Contains(inc.Fields["close_notes"], "true_positive") ||
-		len(inc.Notes) != 2 || !strings.Contains(inc.Notes[1], "confirmed with HR") || len(emu.Incidents()) != 1 {
+		len(inc.Notes) != 3 || !strings.Contains(inc.Notes[2], "confirmed with HR") || len(emu.Incidents()) != 1 {
 		t.Errorf("resolved: %+v", inc)
 	}
 	for _, d := range e.deliveries(sn.ID) {
@@ -135,7 +142,7 @@ func TestServiceNow(t *testing.T) {
 		}
 	}
 	e.sendDue()
-	if inc := emu.Incidents()[0]; len(inc.Notes) != 2 {
+	if inc := emu.Incidents()[0]; len(inc.Notes) != 3 {
 		t.Errorf("after the updates were sent again: %d work notes", len(inc.Notes))
 	}
 
