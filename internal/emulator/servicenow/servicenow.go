@@ -61,8 +61,8 @@ type Incident struct {
 type Options struct {
 	Users   map[string]string // user name -> password (basic auth and the password grant)
 	Clients map[string]string // OAuth client id -> secret
-	// ClientCredentials lets OAuth clients use grant_type client_credentials (an instance property
-	// since Washington DC); default on.
+	// NoClientCredentials refuses grant_type client_credentials, as an instance does where the
+	// client credentials grant is not enabled (it is an instance property since Washington DC).
 	NoClientCredentials bool
 	// TokenTTL is how long an access token lives; default 30 minutes (ServiceNow's default 1,800 s).
 	TokenTTL time.Duration
