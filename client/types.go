@@ -718,11 +718,15 @@ type AlertRuleCounts struct {
 // Integration is an automated integration (R7): a signed generic webhook or Slack. Its secrets are
 // never returned, only which ones are set.
 type Integration struct {
-	ID          string              `json:"id"`
-	Kind        string              `json:"kind"` // webhook, slack
-	Name        string              `json:"name"`
-	ServiceType string              `json:"service_type"` // always "integration" (R1.1: Automated integration)
-	Status      string              `json:"status"`       // connected, disconnected
+	ID          string `json:"id"`
+	Kind        string `json:"kind"` // webhook, slack, servicenow, jira, okta
+	Name        string `json:"name"`
+	ServiceType string `json:"service_type"` // always "integration" (R1.1: Automated integration)
+	Status      string `json:"status"`       // connected, disconnected
+	// Condition is what its last delivery or verification found: ok, credentials_refused (fix the
+	// credentials, then connect again), rate_limited (deliveries wait for the destination's
+	// limit to reset) or failing (see last_error).
+	Condition   string              `json:"condition"`
 	LastError   string              `json:"last_error,omitempty"`
 	LastErrorAt time.Time           `json:"last_error_at,omitzero"`
 	Settings    IntegrationSettings `json:"settings"`
@@ -735,17 +739,32 @@ type Integration struct {
 
 // IntegrationSettings are an integration's non-secret settings.
 type IntegrationSettings struct {
-	URL     string `json:"url,omitempty"`      // webhook: where deliveries are POSTed
+	// URL: webhook: where deliveries are POSTed; servicenow, jira, okta: the instance's, site's or
+	// org's base URL (https://acme.service-now.com, https://acme.atlassian.net, https://acme.okta.com).
+	URL     string `json:"url,omitempty"`
 	Mode    string `json:"mode,omitempty"`     // slack: bot (chat.postMessage) or webhook (incoming webhook)
 	Channel string `json:"channel,omitempty"`  // slack bot: the channel id
 	APIBase string `json:"api_base,omitempty"` // slack bot: the Web API base, default https://slack.com/api
+
+	Auth     string `json:"auth,omitempty"`      // servicenow: basic (default), oauth_password or oauth_client_credentials
+	Username string `json:"username,omitempty"`  // servicenow: the integration user (basic, oauth_password)
+	ClientID string `json:"client_id,omitempty"` // servicenow OAuth: the client id
+
+	Email     string `json:"email,omitempty"`      // jira: the Atlassian account whose API token is given
+	Project   string `json:"project,omitempty"`    // jira: the project key, e.g. SEC
+	IssueType string `json:"issue_type,omitempty"` // jira: the issue type's name, default Task
+
+	GroupID   string `json:"group_id,omitempty"`  // okta: the group's id (00g...)
+	Operation string `json:"operation,omitempty"` // okta: add (default) or remove the alert's person
 }
 
 // IntegrationSecrets are write-only.
 type IntegrationSecrets struct {
 	SigningSecret string `json:"signing_secret,omitempty"` // webhook: the HMAC-SHA256 key, 16 characters or more
-	Token         string `json:"token,omitempty"`          // slack bot: xoxb-...
+	Token         string `json:"token,omitempty"`          // slack bot: xoxb-...; jira: the API token; okta: the API token (without "SSWS ")
 	WebhookURL    string `json:"webhook_url,omitempty"`    // slack webhook: the incoming webhook's URL
+	Password      string `json:"password,omitempty"`       // servicenow: the integration user's password
+	ClientSecret  string `json:"client_secret,omitempty"`  // servicenow OAuth: the client secret
 }
 
 // IntegrationInput creates an integration, or (PATCH) changes its name, settings and, when

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	jiraemu "github.com/telltale-dev/telltale/internal/emulator/jira"
+	"github.com/telltale-dev/telltale/internal/emulator/servicenow"
 	"github.com/telltale-dev/telltale/internal/emulator/webhook"
 	"github.com/telltale-dev/telltale/internal/event"
 	"github.com/telltale-dev/telltale/internal/integration"
@@ -24,10 +26,13 @@ import (
 // TestKill9DuringDelivery kills `telltale serve` with SIGKILL at random moments while events keep
 // being committed, its evaluator raises an alert per event and a flow delivers each alert to a
 // signed webhook (a receiver that acts once per Idempotency-Key and counts the keys it saw again),
-// restarts it each time (10 cycles, TELLTALE_KILL9_CYCLES for more), and checks that every alert
-// was delivered, that none was acted on twice, and that no delivery failed; it reports how many
-// arrivals were repeats (at-least-once: a kill between the receiver's answer and the commit of
-// "sent" repeats that delivery, with its key).
+// to the ServiceNow emulator (an incident per alert) and to the Jira emulator (an issue per
+// alert), restarts it each time (10 cycles, TELLTALE_KILL9_CYCLES for more), and checks that every
+// alert was delivered, that none was acted on twice, that every alert has exactly one incident and
+// one issue (the emulators' state: a redelivery after a kill must find its ticket by correlation_id
+// or label, never open a second), and that no delivery failed; it reports how many arrivals were
+// repeats (at-least-once: a kill between the receiver's answer and the commit of "sent" repeats
+// that delivery, with its key).
 func TestKill9DuringDelivery(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and kills the real binary")
@@ -40,6 +45,18 @@ func TestKill9DuringDelivery(t *testing.T) {
 	})
 	srv := httptest.NewServer(slow)
 	defer srv.Close()
+	sn := servicenow.New(servicenow.Options{Users: map[string]string{"telltale.integration": "sn-pw-1"}})
+	snSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(time.Duration(mathrand.IntN(20)) * time.Millisecond)
+		sn.ServeHTTP(w, r)
+	}))
+	defer snSrv.Close()
+	jr := jiraemu.New(jiraemu.Options{Email: "bot@corp.example", Token: "jira-token-1", Projects: []string{"SEC"}, IndexDelay: 2 * time.Second}) // search lags creation, as in Jira
+	jrSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(time.Duration(mathrand.IntN(20)) * time.Millisecond)
+		jr.ServeHTTP(w, r)
+	}))
+	defer jrSrv.Close()
 
 	bin := buildBinary(t)
 	dataDir := t.TempDir()
@@ -58,9 +75,21 @@ func TestKill9DuringDelivery(t *testing.T) {
 	if err != nil || code != http.StatusCreated {
 		t.Fatalf("create integration: %d %s %v", code, body, err)
 	}
-	var integ struct{ ID string }
+	var integ, snInteg, jrInteg struct{ ID string }
 	json.Unmarshal(body, &integ)
-	code, body, err = api(ctx, n.url, token, "POST", "/api/v1/flows", map[string]any{"name": "all to receiver", "integration_ids": []string{integ.ID}})
+	code, body, err = api(ctx, n.url, token, "POST", "/api/v1/integrations", map[string]any{"kind": "servicenow", "name": "ServiceNow",
+		"settings": map[string]any{"url": snSrv.URL, "username": "telltale.integration"}, "secrets": map[string]any{"password": "sn-pw-1"}})
+	if err != nil || code != http.StatusCreated {
+		t.Fatalf("create the ServiceNow integration: %d %s %v", code, body, err)
+	}
+	json.Unmarshal(body, &snInteg)
+	code, body, err = api(ctx, n.url, token, "POST", "/api/v1/integrations", map[string]any{"kind": "jira", "name": "Jira",
+		"settings": map[string]any{"url": jrSrv.URL, "email": "bot@corp.example", "project": "SEC"}, "secrets": map[string]any{"token": "jira-token-1"}})
+	if err != nil || code != http.StatusCreated {
+		t.Fatalf("create the Jira integration: %d %s %v", code, body, err)
+	}
+	json.Unmarshal(body, &jrInteg)
+	code, body, err = api(ctx, n.url, token, "POST", "/api/v1/flows", map[string]any{"name": "all to receiver", "integration_ids": []string{integ.ID, snInteg.ID, jrInteg.ID}})
 	if err != nil || code != http.StatusCreated {
 		t.Fatalf("create flow: %d %s %v", code, body, err)
 	}
@@ -140,14 +169,39 @@ func TestKill9DuringDelivery(t *testing.T) {
 			before = a.ID
 		}
 	}
-	var integID int64
+	var integID, snID, jrID int64
 	fmt.Sscan(integ.ID, &integID)
+	fmt.Sscan(snInteg.ID, &snID)
+	fmt.Sscan(jrInteg.ID, &jrID)
 	keys := rx.Keys()
-	var missing []int64
+	incidents, issues := sn.ByCorrelation(), jr.ByLabel()
+	var missing, noIncident, noIssue []int64
 	for a := range alerts {
 		if keys[integration.Key(a, integID, integration.TopicAlertRaised)] == 0 {
 			missing = append(missing, a)
 		}
+		if incidents[integration.Key(a, snID, integration.TopicAlertRaised)] != 1 {
+			noIncident = append(noIncident, a)
+		}
+		if issues[integration.JiraLabel(integration.Key(a, jrID, integration.TopicAlertRaised))] != 1 {
+			noIssue = append(noIssue, a)
+		}
+	}
+	var secondTickets int
+	for _, n := range incidents {
+		secondTickets += n - 1
+	}
+	for l, n := range issues {
+		if l != "telltale" {
+			secondTickets += n - 1
+		}
+	}
+	snCalls, jrCalls := sn.Calls(), jr.Calls()
+	t.Logf("kill -9 tickets: %d incidents (%d creates, %d searches), %d issues (%d creates, %d searches), %d second tickets, %d alerts without exactly one incident, %d without exactly one issue",
+		len(sn.Incidents()), snCalls["create"], snCalls["search"], len(jr.Issues()), jrCalls["create"], jrCalls["search"], secondTickets, len(noIncident), len(noIssue))
+	if len(noIncident) > 0 || len(noIssue) > 0 || secondTickets > 0 || len(sn.Incidents()) != len(alerts) || len(jr.Issues()) != len(alerts) {
+		t.Errorf("tickets: alerts without exactly one incident %v, without exactly one issue %v; %d second tickets; %d incidents and %d issues for %d alerts",
+			headIDs(noIncident), headIDs(noIssue), secondTickets, len(sn.Incidents()), len(jr.Issues()), len(alerts))
 	}
 	dead, err := st.ListDeliveries(ctx, store.DeliveryFilter{State: store.OutboxDead, Limit: 10})
 	if err != nil {

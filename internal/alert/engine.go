@@ -37,6 +37,7 @@ type Outcome struct {
 	Gathered   int             // events added to an open alert
 	Suppressed map[int64]int64 // rule id -> alerts not raised because of the hourly cap
 	New        []store.Alert   // the alerts created, as stored
+	Grown      []int64         // the open alerts events were added to, each once, in order
 }
 
 // add adds o's counts and alerts to out's.
@@ -47,6 +48,11 @@ func (out *Outcome) add(o Outcome) {
 		out.Suppressed[id] += n
 	}
 	out.New = append(out.New, o.New...)
+	for _, id := range o.Grown {
+		if !slices.Contains(out.Grown, id) {
+			out.Grown = append(out.Grown, id)
+		}
+	}
 }
 
 // evaluate runs every rule on each event, in the order given (id order), writing to st. now is
@@ -94,6 +100,9 @@ func gather(ctx context.Context, st State, r *Compiled, group string, e *event.F
 		return false, err
 	}
 	out.Gathered++
+	if !slices.Contains(out.Grown, a.ID) {
+		out.Grown = append(out.Grown, a.ID)
+	}
 	return true, nil
 }
 

@@ -60,6 +60,9 @@ type Options struct {
 	// before the commit: what it writes (the deliveries of flows, internal/integration) commits
 	// with the alerts or not at all, so an alert is announced exactly once and never lost.
 	Raised func(ctx context.Context, q store.Queries, alerts []store.Alert) error
+	// Grown, when set, runs inside each batch's transaction with the ids of the open alerts the
+	// batch added events to (internal/integration tells their tickets), before the commit.
+	Grown func(ctx context.Context, q store.Queries, alertIDs []int64) error
 }
 
 // Evaluator follows committed events and raises alerts.
@@ -198,7 +201,7 @@ func (v *Evaluator) runEvents(ctx context.Context) (int, error) {
 }
 
 // conclude ends a batch's transaction: the rules' cap warnings, the deliveries of the alerts raised
-// (Options.Raised) and the test hook, all committed with the batch or not at all.
+// (Options.Raised) and grown (Options.Grown), and the test hook, all committed with the batch or not at all.
 func (v *Evaluator) conclude(ctx context.Context, q store.Queries, rules []*Compiled, out Outcome, now time.Time) error {
 	for _, r := range rules {
 		if n := out.Suppressed[r.ID]; n > 0 {
@@ -211,6 +214,11 @@ func (v *Evaluator) conclude(ctx context.Context, q store.Queries, rules []*Comp
 	}
 	if v.o.Raised != nil && len(out.New) > 0 {
 		if err := v.o.Raised(ctx, q, out.New); err != nil {
+			return err
+		}
+	}
+	if v.o.Grown != nil && len(out.Grown) > 0 {
+		if err := v.o.Grown(ctx, q, out.Grown); err != nil {
 			return err
 		}
 	}

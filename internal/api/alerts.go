@@ -694,7 +694,16 @@ func (s *Server) apply(r *http.Request, id, version int64, c alertChange, actor 
 			return a, false, nil
 		}
 		next.UpdatedAt = s.clock.Now()
-		out, err := s.store.UpdateAlert(r.Context(), next, changes)
+		// The change and the ServiceNow and Jira deliveries that carry it to the alert's ticket
+		// (internal/integration) commit together.
+		var out store.Alert
+		err = s.store.InTx(r.Context(), func(q store.Queries) error {
+			var err error
+			if out, err = q.UpdateAlert(r.Context(), next, changes); err != nil || s.integ == nil {
+				return err
+			}
+			return s.integ.Changed(r.Context(), q, out, changes)
+		})
 		if errors.Is(err, store.ErrConflict) && version == 0 && attempt < 5 {
 			continue // the evaluator or another analyst changed it meanwhile: apply to the new version
 		}

@@ -20,17 +20,17 @@ func (s *Server) integrationRoutes() []Route {
 		{Method: "GET", Path: "/api/v1/integrations", Need: auth.RoleReadOnly, Tag: tag, Summary: "List the automated integrations with their status and last error",
 			Out: client.IntegrationList{}, Handle: s.listIntegrations},
 		{Method: "POST", Path: "/api/v1/integrations", Need: auth.RoleAdmin, Tag: tag, Audit: "integration.create",
-			Summary: "Add an integration (a signed webhook or Slack); its URL must pass the SSRF guard; it starts Connected",
+			Summary: "Add an integration (a signed webhook, Slack, ServiceNow, Jira or Okta); its URL must pass the SSRF guard; it starts Connected",
 			In:      client.IntegrationInput{}, Out: client.Integration{}, MaxBody: 64 << 10, Handle: s.createIntegration},
 		{Method: "GET", Path: "/api/v1/integrations/{id}", Need: auth.RoleReadOnly, Tag: tag, Summary: "Get an integration (its secrets only by name)",
 			Out: client.Integration{}, Handle: s.getIntegration},
 		{Method: "PATCH", Path: "/api/v1/integrations/{id}", Need: auth.RoleAdmin, Tag: tag, Audit: "integration.update",
-			Summary: "Change an integration's name, settings and (when given) secrets", In: client.IntegrationInput{}, Out: client.Integration{},
+			Summary: "Change an integration's name and settings (all of them) and secrets (each one given replaces the stored one; empty ones are kept)", In: client.IntegrationInput{}, Out: client.Integration{},
 			MaxBody: 64 << 10, Handle: s.updateIntegration},
 		{Method: "DELETE", Path: "/api/v1/integrations/{id}", Need: auth.RoleAdmin, Tag: tag, Audit: "integration.delete",
 			Summary: "Delete an integration and its deliveries", Handle: s.deleteIntegration},
 		{Method: "POST", Path: "/api/v1/integrations/{id}/connect", Need: auth.RoleAdmin, Tag: tag, Audit: "integration.connect",
-			Summary: "Verify the credentials (Slack: auth.test) and mark the integration Connected", Out: client.Integration{}, Handle: s.connectIntegration},
+			Summary: "Verify the credentials (Slack: auth.test; ServiceNow: read the incident table; Jira: myself and the project; Okta: the group) and mark the integration Connected", Out: client.Integration{}, Handle: s.connectIntegration},
 		{Method: "POST", Path: "/api/v1/integrations/{id}/disconnect", Need: auth.RoleAdmin, Tag: tag, Audit: "integration.disconnect",
 			Summary: "Disconnect: flows stop sending to it, its configuration stays", Out: client.Integration{}, Handle: s.disconnectIntegration},
 		{Method: "POST", Path: "/api/v1/integrations/{id}/test", Need: auth.RoleAdmin, Tag: tag, Audit: "integration.test",
@@ -64,7 +64,7 @@ func integrationWire(v integration.View) client.Integration {
 		set = []string{}
 	}
 	return client.Integration{ID: strconv.FormatInt(v.ID, 10), Kind: v.Kind, Name: v.Name, ServiceType: "integration", Status: v.Status,
-		LastError: v.LastError, LastErrorAt: v.LastErrorAt, Settings: client.IntegrationSettings(v.Config), SecretsSet: set,
+		Condition: integration.Condition(v.Integration), LastError: v.LastError, LastErrorAt: v.LastErrorAt, Settings: client.IntegrationSettings(v.Config), SecretsSet: set,
 		CreatedAt: v.CreatedAt, CreatedBy: v.CreatedBy, UpdatedAt: v.UpdatedAt, Version: v.Version}
 }
 

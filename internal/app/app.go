@@ -161,7 +161,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	a.Deliveries = integration.NewSender(integration.SenderOptions{Service: a.Integrations, Clock: a.Clock, Log: log, Metrics: a.Metrics})
 	a.Deliveries.Register(a.Runner)
 	// An alert's deliveries commit in the evaluator's transaction with the alert (Raised).
-	a.Alerts = alert.New(alert.Options{Store: a.Store, Clock: a.Clock, Log: log, Metrics: a.Metrics, Raised: a.Integrations.Raised})
+	a.Alerts = alert.New(alert.Options{Store: a.Store, Clock: a.Clock, Log: log, Metrics: a.Metrics, Raised: a.Integrations.Raised,
+		Grown: a.Integrations.Grown})
 	a.Alerts.Register(a.Runner)
 	if n, err := alert.InstallTemplates(ctx, a.Store, a.Clock.Now()); err != nil {
 		return fail(fmt.Errorf("app: installing the alert rule templates: %w", err))

@@ -23,7 +23,7 @@ func (e *env) secretFromEnv(flag, name string) (string, error) {
 }
 
 func (e *env) integrationsCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "integrations", Short: "Automated integrations: signed webhooks and Slack, their deliveries (docs/INTEGRATIONS.md)"}
+	cmd := &cobra.Command{Use: "integrations", Short: "Automated integrations: signed webhooks, Slack, ServiceNow, Jira and Okta, their deliveries (docs/INTEGRATIONS.md)"}
 	list := &cobra.Command{
 		Use: "list", Short: "List the integrations with their status and last error", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -35,22 +35,22 @@ func (e *env) integrationsCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			t := table{headers: []string{"ID", "NAME", "KIND", "STATUS", "LAST ERROR"}, value: l}
+			t := table{headers: []string{"ID", "NAME", "KIND", "STATUS", "CONDITION", "LAST ERROR"}, value: l}
 			for _, i := range l.Items {
 				kind := i.Kind
 				if i.Settings.Mode != "" {
 					kind += "/" + i.Settings.Mode
 				}
-				t.rows = append(t.rows, []string{i.ID, i.Name, kind, i.Status, i.LastError})
+				t.rows = append(t.rows, []string{i.ID, i.Name, kind, i.Status, i.Condition, i.LastError})
 			}
 			return render(cmd, e.stdout, t)
 		},
 	}
 	var in client.IntegrationInput
-	var secretEnv, tokenEnv, hookEnv string
+	var secretEnv, tokenEnv, hookEnv, passwordEnv, clientSecretEnv string
 	create := &cobra.Command{
 		Use:   "create NAME",
-		Short: "Add an integration; secrets are read from the environment variables named by --secret-env, --token-env or --webhook-url-env",
+		Short: "Add an integration; secrets are read from the environment variables named by --secret-env, --token-env, --webhook-url-env, --password-env or --client-secret-env",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := e.client(cmd)
@@ -68,6 +68,12 @@ func (e *env) integrationsCmd() *cobra.Command {
 			if sec.WebhookURL, err = e.secretFromEnv("webhook-url-env", hookEnv); err != nil {
 				return err
 			}
+			if sec.Password, err = e.secretFromEnv("password-env", passwordEnv); err != nil {
+				return err
+			}
+			if sec.ClientSecret, err = e.secretFromEnv("client-secret-env", clientSecretEnv); err != nil {
+				return err
+			}
 			in.Secrets = &sec
 			i, err := c.CreateIntegration(cmd.Context(), in)
 			if err != nil {
@@ -77,13 +83,23 @@ func (e *env) integrationsCmd() *cobra.Command {
 			return render(cmd, e.stdout, t)
 		},
 	}
-	create.Flags().StringVar(&in.Kind, "kind", "webhook", "webhook or slack")
-	create.Flags().StringVar(&in.Settings.URL, "url", "", "webhook: the URL deliveries are POSTed to")
+	create.Flags().StringVar(&in.Kind, "kind", "webhook", "webhook, slack, servicenow, jira or okta")
+	create.Flags().StringVar(&in.Settings.URL, "url", "", "webhook: the URL deliveries are POSTed to; servicenow, jira, okta: the instance's, site's or org's base URL")
+	create.Flags().StringVar(&in.Settings.Auth, "auth", "", "servicenow: basic (default), oauth_password or oauth_client_credentials")
+	create.Flags().StringVar(&in.Settings.Username, "username", "", "servicenow: the integration user (itil role)")
+	create.Flags().StringVar(&in.Settings.ClientID, "client-id", "", "servicenow OAuth: the client id")
+	create.Flags().StringVar(&in.Settings.Email, "email", "", "jira: the account whose API token is given")
+	create.Flags().StringVar(&in.Settings.Project, "project", "", "jira: the project key, e.g. SEC")
+	create.Flags().StringVar(&in.Settings.IssueType, "issue-type", "", "jira: the issue type (default Task)")
+	create.Flags().StringVar(&in.Settings.GroupID, "group-id", "", "okta: the group's id (00g...)")
+	create.Flags().StringVar(&in.Settings.Operation, "operation", "", "okta: add (default) or remove the alert's person")
+	create.Flags().StringVar(&passwordEnv, "password-env", "", "servicenow: the environment variable holding the user's password")
+	create.Flags().StringVar(&clientSecretEnv, "client-secret-env", "", "servicenow OAuth: the environment variable holding the client secret")
 	create.Flags().StringVar(&in.Settings.Mode, "mode", "", "slack: bot (chat.postMessage) or webhook (incoming webhook)")
 	create.Flags().StringVar(&in.Settings.Channel, "channel", "", "slack bot: the channel id")
 	create.Flags().StringVar(&in.Settings.APIBase, "api-base", "", "slack bot: the Web API base (default https://slack.com/api)")
 	create.Flags().StringVar(&secretEnv, "secret-env", "", "webhook: the environment variable holding the signing secret")
-	create.Flags().StringVar(&tokenEnv, "token-env", "", "slack bot: the environment variable holding the xoxb- token")
+	create.Flags().StringVar(&tokenEnv, "token-env", "", "slack bot, jira, okta: the environment variable holding the token (xoxb-, the API token)")
 	create.Flags().StringVar(&hookEnv, "webhook-url-env", "", "slack webhook: the environment variable holding the incoming webhook URL")
 
 	status := func(use string, connected bool, short string) *cobra.Command {

@@ -48,4 +48,26 @@ func TestIntegrationsCommands(t *testing.T) {
 	if out, _, _ = run(t, url, "", "integrations", "list", "-o", "json"); strings.Contains(out, "whsec-") || !strings.Contains(out, "signing_secret") {
 		t.Errorf("list shows %s", out)
 	}
+	// Jira and Okta: settings as flags, tokens from the environment; bad settings say what to fix.
+	_, errs, code = runEnv(t, url, map[string]string{"TT_JIRA": "atl-token"}, "integrations", "create", "Jira", "--kind", "jira",
+		"--url", "https://93.184.215.14", "--email", "bot@corp.example", "--project", "1X", "--token-env", "TT_JIRA")
+	if code == 0 || !strings.Contains(errs, "project key") {
+		t.Errorf("a bad project key: %d %s", code, errs)
+	}
+	out, errs, code = runEnv(t, url, map[string]string{"TT_JIRA": "atl-token"}, "integrations", "create", "Jira", "--kind", "jira",
+		"--url", "https://93.184.215.14", "--email", "bot@corp.example", "--project", "SEC", "--token-env", "TT_JIRA")
+	if code != 0 || !strings.Contains(out, "jira") {
+		t.Errorf("jira: %d %s %s", code, out, errs)
+	}
+	out, errs, code = runEnv(t, url, map[string]string{"TT_SN_PW": "sn-password"}, "integrations", "create", "ServiceNow", "--kind", "servicenow",
+		"--url", "https://93.184.215.14", "--username", "telltale.integration", "--password-env", "TT_SN_PW")
+	if code != 0 || !strings.Contains(out, "servicenow") {
+		t.Errorf("servicenow: %d %s %s", code, out, errs)
+	}
+	if out, _, _ = run(t, url, "", "integrations", "list", "-o", "json"); strings.Contains(out, "sn-password") || strings.Contains(out, "atl-token") || !strings.Contains(out, `"password"`) {
+		t.Errorf("list shows %s", out)
+	}
+	if out, _, _ = run(t, url, "", "integrations", "list"); !strings.Contains(out, "CONDITION") || !strings.Contains(out, "ok") {
+		t.Errorf("list: %s", out)
+	}
 }

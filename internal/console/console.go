@@ -208,6 +208,8 @@ func (c *Console) pageTable() []Page {
 		{"POST /watchlists/{id}/upload", an, c.uploadMembers},
 
 		{"GET /integrations", ro, c.integrationsPage},
+		{"POST /integrations", ad, c.createIntegration},
+		{"POST /integrations/{id}/edit", ad, c.editIntegration},
 		{"GET /integrations/{id}", ro, c.integrationPage},
 		{"POST /integrations/{id}/test", ad, c.integrationAction("test", "A test delivery is queued: it appears below once sent.")},
 		{"POST /integrations/{id}/connect", ad, c.integrationAction("connect", "Connected: its credentials were verified.")},

@@ -123,6 +123,9 @@ var funcs = template.FuncMap{
 	"join":            strings.Join,
 	"trimPrefix":      strings.TrimPrefix,
 	"integrationKind": integrationKind,
+	"conditionText":   conditionText,
+	"conditionTone":   conditionTone,
+	"dict":            func() map[string]string { return map[string]string{} },
 	"deliveryState":   deliveryState,
 	"sparkline":       sparkline,
 }
@@ -162,8 +165,37 @@ func integrationKind(i client.Integration) string {
 		return "Slack (bot)"
 	case i.Kind == "slack":
 		return "Slack (incoming webhook)"
+	case i.Kind == "servicenow":
+		return "ServiceNow incident"
+	case i.Kind == "jira":
+		return "Jira issue"
+	case i.Kind == "okta" && i.Settings.Operation == "remove":
+		return "Okta group (remove the person)"
+	case i.Kind == "okta":
+		return "Okta group (add the person)"
 	}
 	return i.Kind
+}
+
+// conditionText names an integration's condition for people ("" when it is fine).
+func conditionText(c string) string {
+	switch c {
+	case "credentials_refused":
+		return "credentials refused"
+	case "rate_limited":
+		return "rate limited"
+	case "failing":
+		return "failing"
+	}
+	return ""
+}
+
+// conditionTone is the colour class of a condition.
+func conditionTone(c string) string {
+	if c == "credentials_refused" {
+		return "bad"
+	}
+	return "warn"
 }
 
 // deliveryState names a delivery's state for people.

@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -34,8 +35,24 @@ import (
 
 // Kinds of integration.
 const (
-	KindWebhook = "webhook"
-	KindSlack   = "slack"
+	KindWebhook    = "webhook"
+	KindSlack      = "slack"
+	KindServiceNow = "servicenow"
+	KindJira       = "jira"
+	KindOkta       = "okta"
+)
+
+// ServiceNow authentication modes.
+const (
+	AuthBasic             = "basic"                    // user name and password on every call
+	AuthOAuthPassword     = "oauth_password"           // OAuth password grant: client, user and password
+	AuthClientCredentials = "oauth_client_credentials" // OAuth client credentials grant: client only
+)
+
+// Okta operations.
+const (
+	OktaAdd    = "add"    // add the alert's person to the group
+	OktaRemove = "remove" // remove the alert's person from the group
 )
 
 // Slack modes.
@@ -46,29 +63,63 @@ const (
 
 // Event kinds (the outbox topic).
 const (
-	TopicAlertRaised = "alert.raised"
-	TopicTest        = "test"
+	TopicAlertRaised  = "alert.raised"
+	TopicAlertUpdated = "alert.updated" // ServiceNow and Jira: the ticket follows the alert's changes
+	TopicTest         = "test"
 )
 
 // DefaultSlackAPI is Slack's Web API base.
 const DefaultSlackAPI = "https://slack.com/api"
+
+var (
+	jiraProjectKey = regexp.MustCompile(`^[A-Z][A-Z0-9_]{1,9}$`)
+	oktaID         = regexp.MustCompile(`^00[a-zA-Z0-9]{18}$`)
+)
 
 // ErrInvalid is wrapped by errors about what an admin entered.
 var ErrInvalid = errors.New("invalid")
 
 // Settings are an integration's non-secret settings.
 type Settings struct {
-	URL     string `json:"url,omitempty"`      // webhook: where to POST
+	// URL is where to send: the webhook's URL, or the base URL of a ServiceNow instance
+	// (https://acme.service-now.com), a Jira Cloud site (https://acme.atlassian.net) or an Okta org
+	// (https://acme.okta.com).
+	URL     string `json:"url,omitempty"`
 	Mode    string `json:"mode,omitempty"`     // slack: bot or webhook
 	Channel string `json:"channel,omitempty"`  // slack bot: the channel id (C0123ABCDEF) or name
 	APIBase string `json:"api_base,omitempty"` // slack bot: the Web API base (default DefaultSlackAPI)
+
+	Auth     string `json:"auth,omitempty"`      // servicenow: basic, oauth_password or oauth_client_credentials
+	Username string `json:"username,omitempty"`  // servicenow: the integration user (basic, oauth_password)
+	ClientID string `json:"client_id,omitempty"` // servicenow OAuth: the application registry's client id
+
+	Email     string `json:"email,omitempty"`      // jira: the Atlassian account's email (API token auth)
+	Project   string `json:"project,omitempty"`    // jira: the project key, e.g. SEC
+	IssueType string `json:"issue_type,omitempty"` // jira: the issue type's name; default Task
+
+	GroupID   string `json:"group_id,omitempty"`  // okta: the group's id (00g...)
+	Operation string `json:"operation,omitempty"` // okta: add (default) or remove
 }
 
 // Secrets are an integration's secrets, sealed at rest and never returned.
 type Secrets struct {
 	SigningSecret string `json:"signing_secret,omitempty"` // webhook: the HMAC key
-	Token         string `json:"token,omitempty"`          // slack bot: xoxb-...
+	Token         string `json:"token,omitempty"`          // slack bot: xoxb-...; jira: the API token; okta: the API (SSWS) token
 	WebhookURL    string `json:"webhook_url,omitempty"`    // slack webhook: the incoming webhook URL (it is a secret)
+	Password      string `json:"password,omitempty"`       // servicenow: the integration user's password
+	ClientSecret  string `json:"client_secret,omitempty"`  // servicenow OAuth: the client secret
+}
+
+// merge returns s with the fields set in given replacing its own: an empty field keeps the stored
+// value (a form that changes a password need not repeat the client secret).
+func (s Secrets) merge(given Secrets) Secrets {
+	for _, f := range []struct{ dst, src *string }{{&s.SigningSecret, &given.SigningSecret}, {&s.Token, &given.Token},
+		{&s.WebhookURL, &given.WebhookURL}, {&s.Password, &given.Password}, {&s.ClientSecret, &given.ClientSecret}} {
+		if *f.src != "" {
+			*f.dst = *f.src
+		}
+	}
+	return s
 }
 
 // names lists which secrets are set, for display.
@@ -82,6 +133,12 @@ func (s Secrets) names() []string {
 	}
 	if s.WebhookURL != "" {
 		out = append(out, "webhook_url")
+	}
+	if s.Password != "" {
+		out = append(out, "password")
+	}
+	if s.ClientSecret != "" {
+		out = append(out, "client_secret")
 	}
 	return out
 }
@@ -158,9 +215,9 @@ func (s *Service) validate(ctx context.Context, kind string, st *Settings, sec S
 		if len(sec.SigningSecret) < 16 {
 			return invalid("signing_secret must be at least 16 characters")
 		}
-		st.Mode, st.Channel, st.APIBase = "", "", ""
+		*st = Settings{URL: st.URL}
 	case KindSlack:
-		st.URL = ""
+		*st = Settings{Mode: st.Mode, Channel: st.Channel, APIBase: st.APIBase}
 		switch st.Mode {
 		case SlackBot:
 			if st.APIBase == "" {
@@ -184,9 +241,73 @@ func (s *Service) validate(ctx context.Context, kind string, st *Settings, sec S
 		default:
 			return invalid("mode must be %q or %q", SlackBot, SlackWebhook)
 		}
+	case KindServiceNow, KindJira, KindOkta:
+		return s.validateITSM(ctx, kind, st, sec)
 	default:
-		return invalid("kind must be %q or %q", KindWebhook, KindSlack)
+		return invalid("kind must be one of %s, %s, %s, %s, %s", KindWebhook, KindSlack, KindServiceNow, KindJira, KindOkta)
 	}
+	return nil
+}
+
+// validateITSM checks a ServiceNow, Jira or Okta integration and clears the settings of other kinds.
+func (s *Service) validateITSM(ctx context.Context, kind string, st *Settings, sec Secrets) error {
+	st.URL = strings.TrimRight(strings.TrimSpace(st.URL), "/")
+	what := map[string]string{KindServiceNow: "url (the instance, e.g. https://acme.service-now.com)",
+		KindJira: "url (the Jira Cloud site, e.g. https://acme.atlassian.net)", KindOkta: "url (the Okta org, e.g. https://acme.okta.com)"}[kind]
+	if err := s.checkURL(ctx, what, st.URL); err != nil {
+		return err
+	}
+	if u, err := url.Parse(st.URL); err != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+		return invalid("%s: give the base URL only, without a path or query", what)
+	}
+	keep := Settings{URL: st.URL}
+	switch kind {
+	case KindServiceNow:
+		keep.Auth = cmpStr(st.Auth, AuthBasic)
+		keep.Username, keep.ClientID = strings.TrimSpace(st.Username), strings.TrimSpace(st.ClientID)
+		switch keep.Auth {
+		case AuthBasic:
+			keep.ClientID = ""
+			if keep.Username == "" || sec.Password == "" {
+				return invalid("basic auth needs username and password (a ServiceNow user with the itil role)")
+			}
+		case AuthOAuthPassword:
+			if keep.Username == "" || sec.Password == "" || keep.ClientID == "" || sec.ClientSecret == "" {
+				return invalid("auth oauth_password needs client_id and client_secret (System OAuth > Application Registry) and the user's username and password")
+			}
+		case AuthClientCredentials:
+			keep.Username = ""
+			if keep.ClientID == "" || sec.ClientSecret == "" {
+				return invalid("auth oauth_client_credentials needs client_id and client_secret (System OAuth > Application Registry)")
+			}
+		default:
+			return invalid("auth must be %q, %q or %q", AuthBasic, AuthOAuthPassword, AuthClientCredentials)
+		}
+	case KindJira:
+		keep.Email, keep.Project, keep.IssueType = strings.TrimSpace(st.Email), strings.ToUpper(strings.TrimSpace(st.Project)), strings.TrimSpace(st.IssueType)
+		keep.IssueType = cmpStr(keep.IssueType, "Task")
+		if !strings.Contains(keep.Email, "@") {
+			return invalid("email is required: the Atlassian account whose API token is given")
+		}
+		if !jiraProjectKey.MatchString(keep.Project) {
+			return invalid("project must be a Jira project key: capital letters and digits starting with a letter, e.g. SEC")
+		}
+		if sec.Token == "" {
+			return invalid("token is required: an API token of the account (id.atlassian.com > Security > API tokens)")
+		}
+	case KindOkta:
+		keep.GroupID, keep.Operation = strings.TrimSpace(st.GroupID), cmpStr(st.Operation, OktaAdd)
+		if !oktaID.MatchString(keep.GroupID) {
+			return invalid("group_id must be the Okta group's id (20 letters and digits starting 00g, shown in the group's URL in the Admin Console)")
+		}
+		if keep.Operation != OktaAdd && keep.Operation != OktaRemove {
+			return invalid("operation must be %q or %q", OktaAdd, OktaRemove)
+		}
+		if sec.Token == "" || strings.HasPrefix(sec.Token, "SSWS ") {
+			return invalid("token is required: an Okta API token (Security > API > Tokens), without the SSWS prefix")
+		}
+	}
+	*st = keep
 	return nil
 }
 
@@ -226,6 +347,27 @@ func (s *Service) seal(sec Secrets) ([]byte, error) {
 	return s.o.Keyring.Seal(b)
 }
 
+// Conditions of an integration (View.Condition): what its last delivery or verification found.
+const (
+	ConditionOK                 = "ok"
+	ConditionCredentialsRefused = "credentials_refused"
+	ConditionRateLimited        = "rate_limited"
+	ConditionFailing            = "failing"
+)
+
+// Condition is the integration's condition from its last error's kind.
+func Condition(i store.Integration) string {
+	switch {
+	case i.LastError == "":
+		return ConditionOK
+	case i.ErrorKind == store.IntegrationErrAuth:
+		return ConditionCredentialsRefused
+	case i.ErrorKind == store.IntegrationErrRateLimited:
+		return ConditionRateLimited
+	}
+	return ConditionFailing
+}
+
 // Create adds an integration, Connected.
 func (s *Service) Create(ctx context.Context, in Input, actor string) (View, error) {
 	in.Name = strings.TrimSpace(in.Name)
@@ -253,7 +395,8 @@ func (s *Service) Create(ctx context.Context, in Input, actor string) (View, err
 	return s.view(i)
 }
 
-// Update changes an integration's name, settings and (when given) secrets at version.
+// Update changes an integration's name, settings and (when given) secrets at version: each secret
+// given replaces the stored one, an empty one keeps it.
 func (s *Service) Update(ctx context.Context, id, version int64, in Input) (View, error) {
 	cur, err := s.o.Store.GetIntegration(ctx, id)
 	if err != nil {
@@ -267,7 +410,7 @@ func (s *Service) Update(ctx context.Context, id, version int64, in Input) (View
 		return View{}, err
 	}
 	if in.Secrets != nil {
-		sec = *in.Secrets
+		sec = sec.merge(*in.Secrets)
 	}
 	if in.Name = strings.TrimSpace(in.Name); in.Name == "" {
 		in.Name = cur.Name
@@ -334,11 +477,16 @@ func (s *Service) SetStatus(ctx context.Context, id int64, connected bool, verif
 		}
 		if verify != nil {
 			if err := verify(ctx, cur, sec); err != nil {
-				_ = s.o.Store.SetIntegrationError(ctx, id, err.Error(), s.o.Clock.Now())
+				var f *Failure
+				kind := ""
+				if errors.As(err, &f) {
+					kind = f.Kind
+				}
+				_ = s.o.Store.SetIntegrationError(ctx, id, err.Error(), kind, s.o.Clock.Now())
 				return View{}, err
 			}
 		}
-		cur.Status, cur.LastError, cur.LastErrorAt = store.IntegrationConnected, "", time.Time{}
+		cur.Status, cur.LastError, cur.LastErrorAt, cur.ErrorKind = store.IntegrationConnected, "", time.Time{}, ""
 	}
 	cur.UpdatedAt = s.o.Clock.Now().UTC()
 	up, err := s.o.Store.UpdateIntegration(ctx, cur)
@@ -506,6 +654,102 @@ func (s *Service) Raised(ctx context.Context, q store.Queries, alerts []store.Al
 		}
 	}
 	return nil
+}
+
+// updatable are the kinds whose ticket follows the alert's later changes.
+func updatable(kind string) bool { return kind == KindServiceNow || kind == KindJira }
+
+// Changed is the alert API's hook, called inside the transaction that changes an alert (its state,
+// resolution, assignee, or a note): for each connected ServiceNow or Jira integration a flow sends
+// the alert to (flows created before the alert was raised, as for Raised), it enqueues an
+// alert.updated delivery keyed by the alert's new version, so the update commits with the change
+// and is sent once per version. The delivery finds its ticket by the alert.raised delivery's key.
+func (s *Service) Changed(ctx context.Context, q store.Queries, a store.Alert, changes []store.AlertChange) error {
+	return s.updated(ctx, q, a, changes, "v"+strconv.FormatInt(a.Version, 10))
+}
+
+// Grown is the alert evaluator's hook (alert.Options.Grown): inside the transaction that added
+// events to open alerts, it enqueues an alert.updated delivery per alert for the ServiceNow and
+// Jira integrations its flows send it to, keyed by the alert's event count (one per batch that
+// grew it).
+func (s *Service) Grown(ctx context.Context, q store.Queries, alertIDs []int64) error {
+	for _, id := range alertIDs {
+		a, err := q.GetAlert(ctx, id)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		count := strconv.FormatInt(a.EventCount, 10)
+		if err := s.updated(ctx, q, a, []store.AlertChange{{Actor: "system", Field: "events", To: count}}, "events-"+count); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// updated enqueues the alert.updated deliveries of a change of a, keyed with suffix.
+func (s *Service) updated(ctx context.Context, q store.Queries, a store.Alert, changes []store.AlertChange, suffix string) error {
+	flows, err := q.ListFlows(ctx)
+	if err != nil || len(flows) == 0 || len(changes) == 0 {
+		return err
+	}
+	now := s.o.Clock.Now().UTC()
+	var p *Payload
+	var evs []event.FileEvent
+	sent := map[int64]bool{}
+	for _, f := range flows {
+		if !f.Enabled || (!f.CreatedAt.IsZero() && f.CreatedAt.After(a.CreatedAt)) {
+			continue
+		}
+		if p == nil {
+			if evs, err = alertEvents(ctx, q, a.ID); err != nil {
+				return err
+			}
+			p = newPayload(a, evs)
+			p.Event = TopicAlertUpdated
+			for _, c := range changes {
+				p.Changes = append(p.Changes, ChangeBody{Field: c.Field, From: c.From, To: c.To, Note: clip(c.Note, 2000), Actor: c.Actor, At: cmpTime(c.At, now)})
+			}
+		}
+		if !s.matches(f, a, evs, now) {
+			continue
+		}
+		for _, iid := range f.IntegrationIDs {
+			if sent[iid] {
+				continue
+			}
+			sent[iid] = true
+			i, err := q.GetIntegration(ctx, iid)
+			if errors.Is(err, store.ErrNotFound) {
+				continue
+			} else if err != nil {
+				return err
+			}
+			if i.Status != store.IntegrationConnected || !updatable(i.Kind) {
+				continue
+			}
+			p.Ticket = Key(a.ID, iid, TopicAlertRaised)
+			p.IdempotencyKey = Key(a.ID, iid, TopicAlertUpdated) + "/" + suffix
+			b, err := json.Marshal(p)
+			if err != nil {
+				return err
+			}
+			if _, err := q.EnqueueOutbox(ctx, store.OutboxItem{IntegrationID: iid, Subject: "alert/" + strconv.FormatInt(a.ID, 10),
+				Topic: TopicAlertUpdated, IdempotencyKey: p.IdempotencyKey, Payload: b, NextRunAt: now}); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func cmpTime(a, b time.Time) time.Time {
+	if a.IsZero() {
+		return b
+	}
+	return a.UTC()
 }
 
 // matches reports whether the flow's filter accepts the alert: severity at least MinSeverity, rule

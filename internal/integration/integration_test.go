@@ -54,7 +54,7 @@ func TestOnPostgres(t *testing.T) {
 	for name, fn := range map[string]func(*testing.T){
 		"AlertToWebhook": TestAlertToWebhook, "FailedBatchLeavesNoDelivery": TestFailedBatchLeavesNoDelivery,
 		"RetriesHonourRetryAfter": TestRetriesHonourRetryAfter, "GarbageFailsForGoodThenReplay": TestGarbageFailsForGoodThenReplay,
-		"Slack": TestSlack,
+		"Slack": TestSlack, "ServiceNow": TestServiceNow, "Jira": TestJira, "Okta": TestOkta,
 	} {
 		t.Run(name, fn)
 	}
@@ -87,7 +87,7 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	e := &env{t: t, st: st, clock: fc, svc: svc, send: send, conn: c.ID}
-	e.eval = alert.New(alert.Options{Store: st, Clock: fc, Raised: svc.Raised})
+	e.eval = alert.New(alert.Options{Store: st, Clock: fc, Raised: svc.Raised, Grown: svc.Grown})
 	if err := e.eval.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -107,10 +107,17 @@ func (e *env) rule(name, query, sev string) store.AlertRule {
 // raise stores an event of action by actor and evaluates it.
 func (e *env) raise(actor string, action event.Action) {
 	e.t.Helper()
+	e.raiseFile(actor, action, fmt.Sprint("plan", e.n+1, ".xlsx"))
+}
+
+// raiseFile stores an event of action by actor on the file named and evaluates it (rules group by
+// file name: an event on the file of an open alert joins it).
+func (e *env) raiseFile(actor string, action event.Action, file string) {
+	e.t.Helper()
 	e.n++
 	ev := &event.FileEvent{Timestamp: t0.Add(time.Duration(e.n) * time.Second),
 		Event: event.Meta{Action: action, Observer: event.ObserverBox, ConnectionID: e.conn, VendorIDs: []string{fmt.Sprint("v", e.n)}},
-		User:  event.User{Email: actor}, File: event.File{ID: fmt.Sprint("f", e.n), Name: fmt.Sprint("plan", e.n, ".xlsx"), Size: 1 << 20},
+		User:  event.User{Email: actor}, File: event.File{ID: fmt.Sprint("f", e.n), Name: file, Size: 1 << 20},
 		Sharing: event.Sharing{SharedWith: []string{"rival@other.example"}}}
 	if _, err := e.st.InsertEvents(ctx, []*event.FileEvent{ev}, false); err != nil {
 		e.t.Fatal(err)

@@ -22,6 +22,20 @@ type Payload struct {
 	Alert          AlertBody      `json:"alert"`
 	Events         []EventSummary `json:"events"`
 	MoreEvents     int64          `json:"more_events,omitempty"` // the alert's events not listed
+	// Ticket, on alert.updated, is the key of the alert.raised delivery whose ticket the update
+	// goes to (the ServiceNow correlation_id, the Jira label's source).
+	Ticket  string       `json:"ticket_key,omitempty"`
+	Changes []ChangeBody `json:"changes,omitempty"` // alert.updated: what changed
+}
+
+// ChangeBody is one change of an alert, on alert.updated.
+type ChangeBody struct {
+	Field string    `json:"field"` // state, resolution, assignee, note
+	From  string    `json:"from,omitempty"`
+	To    string    `json:"to,omitempty"`
+	Note  string    `json:"note,omitempty"`
+	Actor string    `json:"actor,omitempty"`
+	At    time.Time `json:"at,omitzero"`
 }
 
 // AlertBody is the alert as delivered.
@@ -31,6 +45,7 @@ type AlertBody struct {
 	RuleName     string    `json:"rule_name"`
 	Severity     string    `json:"severity"`
 	State        string    `json:"state,omitempty"`
+	Resolution   string    `json:"resolution,omitempty"`
 	Person       string    `json:"person,omitempty"`
 	GroupKey     string    `json:"group_key,omitempty"`
 	Summary      string    `json:"summary"`
@@ -58,7 +73,7 @@ const payloadEvents = 20
 
 func newPayload(a store.Alert, evs []event.FileEvent) *Payload {
 	p := &Payload{Event: TopicAlertRaised, Alert: AlertBody{ID: strconv.FormatInt(a.ID, 10), RuleID: strconv.FormatInt(a.RuleID, 10),
-		RuleName: a.RuleName, Severity: a.Severity, State: a.State, Person: a.Person, GroupKey: a.GroupKey, Summary: a.Summary,
+		RuleName: a.RuleName, Severity: a.Severity, State: a.State, Resolution: a.Resolution, Person: a.Person, GroupKey: a.GroupKey, Summary: a.Summary,
 		EventCount: a.EventCount, FirstEventAt: a.FirstEventAt.UTC(), LastEventAt: a.LastEventAt.UTC(), CreatedAt: a.CreatedAt.UTC()}}
 	p.Events = []EventSummary{}
 	for i := range evs {

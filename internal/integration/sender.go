@@ -30,6 +30,10 @@ type Failure struct {
 	Msg        string
 	Permanent  bool
 	RetryAfter time.Duration
+	// Kind is store.IntegrationErrAuth when the destination refused the credentials,
+	// store.IntegrationErrRateLimited when it is rate limiting; "" for anything else. The
+	// integration shows it as its condition.
+	Kind string
 }
 
 func (f *Failure) Error() string { return f.Msg }
@@ -59,6 +63,10 @@ type SenderOptions struct {
 	Transport http.RoundTripper
 	Timeout   time.Duration // per attempt; default 30s
 	Metrics   *metrics.Registry
+	// JiraIndexWait is how long a Jira create whose outcome is unknown (the process died, or the
+	// answer was lost) is given to appear in Jira's eventually consistent search before the
+	// delivery creates the issue again; default 30s.
+	JiraIndexWait time.Duration
 }
 
 // Sender delivers due outbox items.
@@ -67,6 +75,9 @@ type Sender struct {
 	s      *Service
 	client *httpx.Client
 	count  metrics.Counter
+
+	mu     sync.Mutex
+	tokens map[int64]snToken // ServiceNow OAuth access tokens by integration
 }
 
 // DefaultBackoff is 10s·2^(n-1) capped at one hour, with up to ±20% jitter.
@@ -109,11 +120,14 @@ func NewSender(o SenderOptions) *Sender {
 	if o.Metrics == nil {
 		o.Metrics = metrics.New()
 	}
+	if o.JiraIndexWait <= 0 {
+		o.JiraIndexWait = 30 * time.Second
+	}
 	// No retries inside the client: retries are the outbox's, durable and visible. A Retry-After
 	// fences the integration's key; a send while fenced returns at once (MaxWait) and is rescheduled.
 	c := httpx.New(httpx.Options{Timeout: o.Timeout, MaxRetries: -1, MaxWait: time.Millisecond, Guard: o.Service.o.Guard,
 		Transport: o.Transport, UserAgent: "Telltale-Integrations/1", Now: o.Clock.Now})
-	return &Sender{o: o, s: o.Service, client: c,
+	return &Sender{o: o, s: o.Service, client: c, tokens: map[int64]snToken{},
 		count: o.Metrics.Counter("telltale_deliveries_total", "Delivery attempts to integrations on this node, by outcome: sent, retry, failed (for good).", "outcome")}
 }
 
@@ -204,13 +218,13 @@ func (d *Sender) deliver(ctx context.Context, owner string, it store.OutboxItem)
 	if a.Err == nil {
 		d.count.Add(1, "sent")
 		if i.LastError != "" {
-			if err := d.s.o.Store.SetIntegrationError(ctx, i.ID, "", now); err != nil {
+			if err := d.s.o.Store.SetIntegrationError(ctx, i.ID, "", "", now); err != nil {
 				return err
 			}
 		}
 		return finish(store.OutboxDone, time.Time{}, "", a.Response)
 	}
-	if err := d.s.o.Store.SetIntegrationError(ctx, i.ID, a.Err.Msg, now); err != nil && !errors.Is(err, store.ErrNotFound) {
+	if err := d.s.o.Store.SetIntegrationError(ctx, i.ID, a.Err.Msg, a.Err.Kind, now); err != nil && !errors.Is(err, store.ErrNotFound) {
 		return err
 	}
 	attempts := it.Attempts + 1
@@ -254,6 +268,12 @@ func (d *Sender) send(ctx context.Context, i store.Integration, it store.OutboxI
 			}
 		}
 		return a
+	case KindServiceNow:
+		return d.servicenow(ctx, i, v.Config, sec, it)
+	case KindJira:
+		return d.jira(ctx, i, v.Config, sec, it)
+	case KindOkta:
+		return d.okta(ctx, i, v.Config, sec, it)
 	}
 	return Attempt{Err: &Failure{Msg: fmt.Sprintf("unknown integration kind %q", i.Kind), Permanent: true}}
 }
@@ -270,7 +290,7 @@ func (d *Sender) post(ctx context.Context, key string, req *http.Request) (*http
 	var se *httpx.StatusError
 	switch {
 	case errors.As(err, &te):
-		return nil, nil, &Failure{Msg: "waiting for the destination's Retry-After", RetryAfter: max(te.Until.Sub(d.o.Clock.Now()), time.Second)}
+		return nil, nil, &Failure{Msg: "waiting for the destination's Retry-After", RetryAfter: max(te.Until.Sub(d.o.Clock.Now()), time.Second), Kind: store.IntegrationErrRateLimited}
 	case errors.Is(err, httpx.ErrBlocked):
 		return nil, nil, &Failure{Msg: err.Error(), Permanent: true}
 	case errors.As(err, &se):
@@ -288,8 +308,14 @@ func statusFailure(resp *http.Response, body []byte, now time.Time, what string)
 		if ra, ok := httpx.ParseRetryAfter(resp.Header, now); ok {
 			f.RetryAfter = ra
 		}
+		if c == 429 {
+			f.Kind = store.IntegrationErrRateLimited
+		}
 	default:
 		f.Permanent = true
+		if c == 401 {
+			f.Kind = store.IntegrationErrAuth
+		}
 	}
 	return f
 }

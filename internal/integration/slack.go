@@ -34,9 +34,16 @@ var slackErrors = map[string]string{
 	"posting_to_general_channel_denied": "only admins may post to this channel (posting_to_general_channel_denied): choose another channel",
 }
 
+// slackAuthErrors are Slack's answers refusing the credentials.
+var slackAuthErrors = map[string]bool{"invalid_auth": true, "not_authed": true, "token_revoked": true, "account_inactive": true, "invalid_token": true, "no_service": true}
+
 func slackFailure(code string) *Failure {
 	if msg, ok := slackErrors[code]; ok {
-		return &Failure{Msg: msg, Permanent: true}
+		f := &Failure{Msg: msg, Permanent: true}
+		if slackAuthErrors[code] {
+			f.Kind = store.IntegrationErrAuth
+		}
+		return f
 	}
 	return &Failure{Msg: "Slack answered " + code}
 }
@@ -136,6 +143,7 @@ func (d *Sender) slack(ctx context.Context, st Settings, sec Secrets, it store.O
 	if resp.StatusCode == http.StatusTooManyRequests {
 		f := statusFailure(resp, rb, now, what)
 		f.Msg = "Slack is rate limiting this integration (rate_limited); retrying after its Retry-After"
+		f.Kind = store.IntegrationErrRateLimited
 		out.Err = f
 		return out
 	}
@@ -167,7 +175,7 @@ func (d *Sender) slack(ctx context.Context, st Settings, sec Secrets, it store.O
 	}
 	if !*ans.OK {
 		if ans.Error == "rate_limited" || ans.Error == "ratelimited" {
-			out.Err = &Failure{Msg: "Slack is rate limiting this integration (rate_limited)"}
+			out.Err = &Failure{Msg: "Slack is rate limiting this integration (rate_limited)", Kind: store.IntegrationErrRateLimited}
 			return out
 		}
 		out.Err = slackFailure(ans.Error)
@@ -186,6 +194,12 @@ func (d *Sender) Verify(ctx context.Context, i store.Integration, sec Secrets) e
 	}
 	st := v.Config
 	switch {
+	case i.Kind == KindServiceNow:
+		return d.verifyServiceNow(ctx, i, st, sec)
+	case i.Kind == KindJira:
+		return d.verifyJira(ctx, i, st, sec)
+	case i.Kind == KindOkta:
+		return d.verifyOkta(ctx, i, st, sec)
 	case i.Kind == KindWebhook:
 		return d.s.checkURL(ctx, "url", st.URL)
 	case st.Mode != SlackBot:

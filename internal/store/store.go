@@ -545,6 +545,10 @@ type OutboxQueries interface {
 	// FinishOutbox records a delivery attempt by the lease owner: state done, dead, or pending with
 	// next; errText is why it failed ("" when sent), response what the destination answered.
 	FinishOutbox(ctx context.Context, id int64, owner, state string, next time.Time, errText, response string) error
+	// NoteOutbox records response on an item its lease owner holds, without finishing it: an
+	// action notes what it is about to do (a ticket being created) so that an attempt after a crash
+	// knows; ErrConflict when owner does not hold it.
+	NoteOutbox(ctx context.Context, id int64, owner, response string) error
 	ListOutbox(ctx context.Context, state string, limit int) ([]OutboxItem, error)
 	// GetOutbox returns one item; ErrNotFound when absent.
 	GetOutbox(ctx context.Context, id int64) (OutboxItem, error)
@@ -572,17 +576,26 @@ const (
 	IntegrationDisconnected = "disconnected"
 )
 
-// Integration is an outbound destination: a generic webhook or Slack. Settings are JSON of the
-// non-secret settings; Secrets are sealed by internal/secret and never returned by the API.
+// Kinds of an integration's last error (Integration.ErrorKind).
+const (
+	IntegrationErrAuth        = "auth"         // the destination refused the credentials
+	IntegrationErrRateLimited = "rate_limited" // the destination is rate limiting the integration
+	IntegrationErrOther       = "error"        // anything else
+)
+
+// Integration is an outbound destination: a generic webhook, Slack, ServiceNow, Jira or Okta.
+// Settings are JSON of the non-secret settings; Secrets are sealed by internal/secret and never
+// returned by the API.
 type Integration struct {
 	ID          int64
-	Kind        string // webhook, slack
+	Kind        string // webhook, slack, servicenow, jira, okta
 	Name        string // unique, compared trimmed and case-insensitively
 	Settings    []byte
 	Secrets     []byte
 	Status      string    // connected, disconnected
 	LastError   string    // the destination's last actionable error; "" once a delivery succeeds
 	LastErrorAt time.Time // zero when LastError is ""
+	ErrorKind   string    // IntegrationErrAuth, IntegrationErrRateLimited, IntegrationErrOther; "" when LastError is ""
 	CreatedAt   time.Time
 	CreatedBy   string
 	UpdatedAt   time.Time
@@ -611,12 +624,13 @@ type IntegrationQueries interface {
 	GetIntegration(ctx context.Context, id int64) (Integration, error)
 	// ListIntegrations returns every integration by id.
 	ListIntegrations(ctx context.Context) ([]Integration, error)
-	// UpdateIntegration writes name, settings, secrets, status, last error and UpdatedAt if the
+	// UpdateIntegration writes name, settings, secrets, status, last error (and its kind) and UpdatedAt if the
 	// stored Version equals i.Version (else ErrConflict; ErrNotFound if absent); returns the row
 	// with Version+1. A taken name gives ErrConflict.
 	UpdateIntegration(ctx context.Context, i Integration) (Integration, error)
-	// SetIntegrationError records the destination's last error ("" clears it) without a new version.
-	SetIntegrationError(ctx context.Context, id int64, errText string, at time.Time) error
+	// SetIntegrationError records the destination's last error and its kind ("" clears both)
+	// without a new version.
+	SetIntegrationError(ctx context.Context, id int64, errText, kind string, at time.Time) error
 	// DeleteIntegration removes the integration and its deliveries; flows keep pointing at nothing.
 	DeleteIntegration(ctx context.Context, id int64) error
 	// CreateFlow inserts f; a taken name gives ErrConflict.

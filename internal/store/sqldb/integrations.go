@@ -10,12 +10,12 @@ import (
 	"github.com/telltale-dev/telltale/internal/store"
 )
 
-const integrationCols = `id, kind, name, settings, secrets, status, last_error, last_error_at, created_at, created_by, updated_at, version`
+const integrationCols = `id, kind, name, settings, secrets, status, last_error, last_error_at, error_kind, created_at, created_by, updated_at, version`
 
 func scanIntegration(s scanner) (store.Integration, error) {
 	var i store.Integration
 	var errAt, created, updated int64
-	err := s.Scan(&i.ID, &i.Kind, &i.Name, &i.Settings, &i.Secrets, &i.Status, &i.LastError, &errAt, &created, &i.CreatedBy, &updated, &i.Version)
+	err := s.Scan(&i.ID, &i.Kind, &i.Name, &i.Settings, &i.Secrets, &i.Status, &i.LastError, &errAt, &i.ErrorKind, &created, &i.CreatedBy, &updated, &i.Version)
 	i.LastErrorAt, i.CreatedAt, i.UpdatedAt = fromMicros(errAt), fromMicros(created), fromMicros(updated)
 	return i, err
 }
@@ -29,8 +29,8 @@ func (q *Queries) CreateIntegration(ctx context.Context, i store.Integration) (s
 		i.UpdatedAt = i.CreatedAt
 	}
 	out, err := scanIntegration(q.w.QueryRowContext(ctx, q.d.q(`INSERT INTO integrations (kind, name, name_key, settings, secrets, status,
-last_error, last_error_at, created_at, created_by, updated_at, version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1) RETURNING `+integrationCols),
-		i.Kind, strings.TrimSpace(i.Name), nameKey(i.Name), i.Settings, i.Secrets, i.Status, i.LastError, micros(i.LastErrorAt),
+last_error, last_error_at, error_kind, created_at, created_by, updated_at, version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1) RETURNING `+integrationCols),
+		i.Kind, strings.TrimSpace(i.Name), nameKey(i.Name), i.Settings, i.Secrets, i.Status, i.LastError, micros(i.LastErrorAt), errKind(i.LastError, i.ErrorKind),
 		micros(i.CreatedAt), i.CreatedBy, micros(i.UpdatedAt)))
 	return out, q.wrap("create integration", err)
 }
@@ -74,8 +74,8 @@ func (q *Queries) UpdateIntegration(ctx context.Context, i store.Integration) (s
 			i.UpdatedAt = nowUTC()
 		}
 		out, err = scanIntegration(q.w.QueryRowContext(ctx, q.d.q(`UPDATE integrations SET name = ?, name_key = ?, settings = ?, secrets = ?,
-status = ?, last_error = ?, last_error_at = ?, updated_at = ?, version = version + 1 WHERE id = ? AND version = ? RETURNING `+integrationCols),
-			strings.TrimSpace(i.Name), nameKey(i.Name), i.Settings, i.Secrets, i.Status, i.LastError, micros(i.LastErrorAt), micros(i.UpdatedAt),
+status = ?, last_error = ?, last_error_at = ?, error_kind = ?, updated_at = ?, version = version + 1 WHERE id = ? AND version = ? RETURNING `+integrationCols),
+			strings.TrimSpace(i.Name), nameKey(i.Name), i.Settings, i.Secrets, i.Status, i.LastError, micros(i.LastErrorAt), errKind(i.LastError, i.ErrorKind), micros(i.UpdatedAt),
 			i.ID, i.Version))
 		return q.wrap("update integration", err)
 	})
@@ -83,12 +83,23 @@ status = ?, last_error = ?, last_error_at = ?, updated_at = ?, version = version
 }
 
 // SetIntegrationError implements store.IntegrationQueries.
-func (q *Queries) SetIntegrationError(ctx context.Context, id int64, errText string, at time.Time) error {
+func (q *Queries) SetIntegrationError(ctx context.Context, id int64, errText, kind string, at time.Time) error {
 	if errText == "" {
 		at = time.Time{}
 	}
-	res, err := q.w.ExecContext(ctx, q.d.q(`UPDATE integrations SET last_error = ?, last_error_at = ? WHERE id = ?`), errText, micros(at), id)
+	res, err := q.w.ExecContext(ctx, q.d.q(`UPDATE integrations SET last_error = ?, last_error_at = ?, error_kind = ? WHERE id = ?`), errText, micros(at), errKind(errText, kind), id)
 	return affected(res, err, fmt.Sprintf("set integration %d error", id), q, store.ErrNotFound)
+}
+
+// errKind is the kind stored with an error: none without one, "error" when unnamed.
+func errKind(errText, kind string) string {
+	switch {
+	case errText == "":
+		return ""
+	case kind == "":
+		return store.IntegrationErrOther
+	}
+	return kind
 }
 
 // DeleteIntegration implements store.IntegrationQueries.

@@ -321,6 +321,12 @@ func (q *Queries) ListDeliveries(ctx context.Context, f store.DeliveryFilter) ([
 	return q.listOutbox(ctx, "list deliveries", where+` ORDER BY id DESC LIMIT ?`, args...)
 }
 
+// NoteOutbox implements store.OutboxQueries.
+func (q *Queries) NoteOutbox(ctx context.Context, id int64, owner, response string) error {
+	res, err := q.w.ExecContext(ctx, q.d.q(`UPDATE outbox SET response = ? WHERE id = ? AND lease_owner = ? AND state = ?`), response, id, owner, store.OutboxPending)
+	return affected(res, err, fmt.Sprintf("note outbox %d", id), q, store.ErrConflict)
+}
+
 // ReplayOutbox implements store.OutboxQueries.
 func (q *Queries) ReplayOutbox(ctx context.Context, id int64, at time.Time) (store.OutboxItem, error) {
 	var out store.OutboxItem

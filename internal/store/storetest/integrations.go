@@ -23,16 +23,20 @@ func testIntegrations(t *testing.T, s store.Store) {
 		t.Errorf("duplicate name: %v", err)
 	}
 	w := ok(s.CreateIntegration(ctx, store.Integration{Kind: "webhook", Name: "hook", Status: store.IntegrationConnected}))(t)
-	noErr(t, s.SetIntegrationError(ctx, i.ID, "invalid_auth: the token is revoked", t0.Add(time.Minute)))
+	noErr(t, s.SetIntegrationError(ctx, i.ID, "invalid_auth: the token is revoked", store.IntegrationErrAuth, t0.Add(time.Minute)))
 	got := ok(s.GetIntegration(ctx, i.ID))(t)
-	if got.LastError != "invalid_auth: the token is revoked" || !got.LastErrorAt.Equal(t0.Add(time.Minute)) || got.Version != 1 {
+	if got.LastError != "invalid_auth: the token is revoked" || got.ErrorKind != store.IntegrationErrAuth || !got.LastErrorAt.Equal(t0.Add(time.Minute)) || got.Version != 1 {
 		t.Errorf("error set: %+v", got)
 	}
-	noErr(t, s.SetIntegrationError(ctx, i.ID, "", t0.Add(2*time.Minute)))
-	if got = ok(s.GetIntegration(ctx, i.ID))(t); got.LastError != "" || !got.LastErrorAt.IsZero() {
+	noErr(t, s.SetIntegrationError(ctx, i.ID, "503 from the destination", "", t0.Add(time.Minute)))
+	if got = ok(s.GetIntegration(ctx, i.ID))(t); got.ErrorKind != store.IntegrationErrOther {
+		t.Errorf("an error of no named kind: %+v", got)
+	}
+	noErr(t, s.SetIntegrationError(ctx, i.ID, "", store.IntegrationErrRateLimited, t0.Add(2*time.Minute)))
+	if got = ok(s.GetIntegration(ctx, i.ID))(t); got.LastError != "" || !got.LastErrorAt.IsZero() || got.ErrorKind != "" {
 		t.Errorf("error cleared: %+v", got)
 	}
-	if err := s.SetIntegrationError(ctx, 999, "x", t0); !errors.Is(err, store.ErrNotFound) {
+	if err := s.SetIntegrationError(ctx, 999, "x", "", t0); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("error of a missing integration: %v", err)
 	}
 	got.Status, got.Name = store.IntegrationDisconnected, "SOC"
@@ -105,6 +109,17 @@ func testDeliveries(t *testing.T, s store.Store) {
 	got := ok(s.ClaimOutbox(ctx, store.ClaimRequest{Owner: "n1", Now: t0, LeaseFor: time.Minute, Limit: 2}))(t)
 	if len(got) != 2 || got[0].ID != ids[0] {
 		t.Fatalf("claimed %+v", got)
+	}
+	// A note by the lease owner is kept without finishing the item; another owner's is refused.
+	noErr(t, s.NoteOutbox(ctx, ids[0], "n1", "creating in Jira at 2026-12-01T09:00:00Z"))
+	if n := ok(s.GetOutbox(ctx, ids[0]))(t); n.Response != "creating in Jira at 2026-12-01T09:00:00Z" || n.State != store.OutboxPending || n.LeaseOwner != "n1" || n.Attempts != 0 {
+		t.Errorf("noted %+v", n)
+	}
+	if err := s.NoteOutbox(ctx, ids[0], "n2", "x"); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("a note by another owner: %v", err)
+	}
+	if err := s.NoteOutbox(ctx, ids[2], "n1", "x"); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("a note on an unclaimed item: %v", err)
 	}
 	noErr(t, s.FinishOutbox(ctx, ids[0], "n1", store.OutboxDead, time.Time{}, "500 Internal Server Error", "500: <html>oops</html>"))
 	noErr(t, s.FinishOutbox(ctx, ids[1], "n1", store.OutboxPending, t0.Add(time.Minute), "429", "429: slow down"))
