@@ -27,7 +27,8 @@ type Record struct {
 	Time time.Time
 	// Body is the payload: a JSON object (json, ocsf) or a CEF line (cef).
 	Body []byte
-	// Class names the record's kind for a sourcetype: "file_event", or the OCSF class name.
+	// Class names the record's kind (a token for a sourcetype or a syslog MSGID): "file_event", or
+	// the OCSF class ("file_hosting_activity", "email_activity").
 	Class string
 }
 
@@ -42,7 +43,7 @@ func Format(f, version string, e *event.FileEvent) (Record, error) {
 		r.Body = CEF(version, e)
 	case FormatOCSF:
 		o := OCSF(version, e)
-		r.Class = o.ClassName
+		r.Class = strings.ToLower(strings.ReplaceAll(o.ClassName, " ", "_"))
 		r.Body, err = json.Marshal(o)
 	default:
 		err = fmt.Errorf("forward: unknown format %q (want json, cef or ocsf)", f)

@@ -100,10 +100,14 @@ func TestOCSFValidatorIsStrict(t *testing.T) {
 		t.Fatalf("the base record is invalid: %v", errs)
 	}
 	mutations := map[string]func(m map[string]any){
-		"file renamed":              func(m map[string]any) { m["files"] = m["file"]; delete(m, "file") },
-		"metadata.uid renamed":      func(m map[string]any) { md := m["metadata"].(map[string]any); md["id"] = md["uid"]; delete(md, "uid") },
-		"file.name renamed":         func(m map[string]any) { f := m["file"].(map[string]any); f["filename"] = f["name"]; delete(f, "name") },
-		"hash value renamed":        func(m map[string]any) { h := m["file"].(map[string]any)["hashes"].([]any)[0].(map[string]any); h["hash"] = h["value"]; delete(h, "value") },
+		"file renamed":         func(m map[string]any) { m["files"] = m["file"]; delete(m, "file") },
+		"metadata.uid renamed": func(m map[string]any) { md := m["metadata"].(map[string]any); md["id"] = md["uid"]; delete(md, "uid") },
+		"file.name renamed":    func(m map[string]any) { f := m["file"].(map[string]any); f["filename"] = f["name"]; delete(f, "name") },
+		"hash value renamed": func(m map[string]any) {
+			h := m["file"].(map[string]any)["hashes"].([]any)[0].(map[string]any)
+			h["hash"] = h["value"]
+			delete(h, "value")
+		},
 		"actor missing":             func(m map[string]any) { delete(m, "actor") },
 		"time as a string":          func(m map[string]any) { m["time"] = "2026-12-01T10:04:05Z" },
 		"severity_id out of enum":   func(m map[string]any) { m["severity_id"] = 7 },
