@@ -150,7 +150,7 @@ func TestHECRestartIsDeduplicable(t *testing.T) {
 		t.Errorf("after: %+v", got)
 	}
 	ev := h.Events()[0]
-	if ev.Fields["event_id"] == "" || ev.Sourcetype != "telltale:file_hosting_activity" || !strings.Contains(string(ev.Event), `"uid":"`+ev.Fields["event_id"]+`"`) {
+	if ev.Fields.EventID == "" || ev.Sourcetype != "telltale:file_hosting_activity" || !strings.Contains(string(ev.Event), `"uid":"`+ev.Fields.EventID+`"`) {
 		t.Errorf("an HEC event carries its id in fields and in the OCSF metadata: %+v %s", ev, ev.Event)
 	}
 }

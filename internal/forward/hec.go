@@ -290,6 +290,11 @@ func (h *hecSink) waitAcks(ctx context.Context, ids []int64) error {
 func (h *hecSink) encode(recs []Record) [][]byte {
 	var bodies [][]byte
 	var buf bytes.Buffer
+	size := 0
+	for _, r := range recs {
+		size += len(r.Body) + 160
+	}
+	buf.Grow(min(size, h.o.MaxBatchBytes+64<<10))
 	for _, r := range recs {
 		start := buf.Len()
 		buf.WriteString(`{"time":`)

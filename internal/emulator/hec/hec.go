@@ -65,13 +65,18 @@ type pendingAck struct {
 
 // Event is one received HEC event.
 type Event struct {
-	Time       json.Number       `json:"time,omitempty"`
-	Host       string            `json:"host,omitempty"`
-	Source     string            `json:"source,omitempty"`
-	Sourcetype string            `json:"sourcetype,omitempty"`
-	Index      string            `json:"index,omitempty"`
-	Event      json.RawMessage   `json:"event"`
-	Fields     map[string]string `json:"fields,omitempty"`
+	Time       json.Number     `json:"time,omitempty"`
+	Host       string          `json:"host,omitempty"`
+	Source     string          `json:"source,omitempty"`
+	Sourcetype string          `json:"sourcetype,omitempty"`
+	Index      string          `json:"index,omitempty"`
+	Event      json.RawMessage `json:"event"`
+	Fields     Fields          `json:"fields,omitzero"`
+}
+
+// Fields are the index-time fields the emulator reads (others are ignored, as Splunk would keep them).
+type Fields struct {
+	EventID string `json:"event_id,omitempty"`
 }
 
 // New returns an emulator accepting token, with indexer acknowledgement on when acks.
@@ -240,7 +245,7 @@ func (s *Server) event(w http.ResponseWriter, r *http.Request) {
 			answer(w, http.StatusBadRequest, fmt.Sprintf(`{"text":"Event field cannot be blank","code":13,"invalid-event-number":%d}`, n))
 			return
 		}
-		id, _ := strconv.ParseInt(e.Fields["event_id"], 10, 64)
+		id, _ := strconv.ParseInt(e.Fields.EventID, 10, 64)
 		ids = append(ids, id)
 		evs = append(evs, e)
 	}
