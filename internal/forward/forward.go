@@ -673,20 +673,37 @@ func (s *Service) read(ctx context.Context, format string, pos int64, filter *se
 			out <- batch{err: err}
 			return
 		}
-		b := batch{last: pos, recs: make([]Record, 0, len(evs)), inserted: make([]time.Time, 0, len(evs))}
+		b := batch{last: pos}
+		if len(evs) > 0 {
+			b.last = evs[len(evs)-1].Event.ID
+		}
+		keep := evs[:0]
 		for i := range evs {
-			e := &evs[i]
-			b.last = e.Event.ID
-			if filter != nil && !search.Match(*filter, e) {
-				continue
+			if filter == nil || search.Match(*filter, &evs[i]) {
+				keep = append(keep, evs[i])
 			}
-			r, err := Format(format, s.o.Version, e)
-			if err != nil {
-				out <- batch{err: err}
-				return
-			}
-			b.recs = append(b.recs, r)
-			b.inserted = append(b.inserted, e.Event.Inserted)
+		}
+		// Format in two halves side by side (formatting is a third of the forwarder's CPU).
+		b.recs, b.inserted = make([]Record, len(keep)), make([]time.Time, len(keep))
+		errs := make([]error, 2)
+		var wg sync.WaitGroup
+		for p := range 2 {
+			lo, hi := p*len(keep)/2, (p+1)*len(keep)/2
+			wg.Go(func() {
+				for i := lo; i < hi; i++ {
+					r, err := Format(format, s.o.Version, &keep[i])
+					if err != nil {
+						errs[p] = err
+						return
+					}
+					b.recs[i], b.inserted[i] = r, keep[i].Event.Inserted
+				}
+			})
+		}
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
+			out <- batch{err: err}
+			return
 		}
 		out <- b
 	}()
