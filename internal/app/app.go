@@ -409,6 +409,7 @@ func (a *App) Run(ctx context.Context, ln net.Listener) error {
 	if e := a.Runner.Stop(stopCtx); e != nil {
 		a.Log.Warn("work runner stop", "err", e)
 	}
+	a.Forward.Close() // the SIEM destinations' connections
 	httpCtx, cancel2 := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel2()
 	if e := srv.Shutdown(httpCtx); e != nil {

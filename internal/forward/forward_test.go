@@ -249,6 +249,11 @@ func TestHECBadAnswers(t *testing.T) {
 		!strings.Contains(got.LastError, "upstream exploded") {
 		t.Errorf("500: %+v", got)
 	}
+	h.SetStatus(400, "proxy says: bad request with header Authorization: Splunk tok-1")
+	drain(t, s, good, 1)
+	if got = get(t, s, good); got.State != store.ForwardFailed || strings.Contains(got.LastError, "tok-1") || !strings.Contains(got.LastError, "[token]") {
+		t.Errorf("an answer echoing the token: %+v", got)
+	}
 	h.SetStatus(0, "")
 	drain(t, s, good, 1)
 	if got = get(t, s, good); got.State != store.ForwardOK || got.Sent != 10 {

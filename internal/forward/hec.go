@@ -124,16 +124,32 @@ func (h *hecSink) post(ctx context.Context, path string, body []byte) ([]byte, e
 	if err == nil {
 		return ans, nil
 	}
+	return nil, h.scrub(h.classify(ctx, err))
+}
+
+// scrub removes the token from an error's text, should a server echo the request in its answer:
+// the text is stored as the destination's last error and logged.
+func (h *hecSink) scrub(err error) error {
+	var se *SendError
+	if h.o.Token != "" && errors.As(err, &se) && strings.Contains(se.Msg, h.o.Token) {
+		c := *se
+		c.Msg = strings.ReplaceAll(c.Msg, h.o.Token, "[token]")
+		return &c
+	}
+	return err
+}
+
+func (h *hecSink) classify(ctx context.Context, err error) error {
 	var se *httpx.StatusError
 	switch {
 	case errors.As(err, &se):
-		return nil, hecError(se.Code, se.Body, se.RetryAfter)
+		return hecError(se.Code, se.Body, se.RetryAfter)
 	case errors.Is(err, httpx.ErrBlocked):
-		return nil, permanent("splunk_hec: %v", err)
+		return permanent("splunk_hec: %v", err)
 	case ctx.Err() != nil:
-		return nil, ctx.Err()
+		return ctx.Err()
 	}
-	return nil, transient("splunk_hec: %v: retried with backoff", err)
+	return transient("splunk_hec: %v: retried with backoff", err)
 }
 
 // excerpt bounds an answer for display.
