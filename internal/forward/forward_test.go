@@ -443,3 +443,42 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// TestTwoNodesRace: two nodes run the same destination's unit at once (a lease lost while one was
+// paused), with different batch sizes: every event arrives and the position ends at the newest
+// event. (That the position moves only by compare-and-set is storetest's Forward.)
+func TestTwoNodesRace(t *testing.T) {
+	e := newEnv(t)
+	h, url := hecServer(t, true)
+	a, b := e.service(forward.Options{Batch: 37}), e.service(forward.Options{Batch: 53})
+	v, err := a.Create(ctx, forward.Input{Name: "splunk", Kind: forward.KindHEC, Format: forward.FormatJSON,
+		Settings: forward.Settings{URL: url, Acks: true}, Secrets: &forward.Secrets{Token: "tok-1"}, FromStart: true}, "ann")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.insert(3000)
+	done := make(chan error, 2)
+	for _, s := range []*forward.Service{a, b} {
+		go func() {
+			for range 200 {
+				if _, err := s.Run(ctx, store.Work{Key: strconv.FormatInt(v.ID, 10)}); err != nil {
+					done <- err
+					return
+				}
+				if got, _ := s.Get(ctx, v.ID); got.Position == 3000 {
+					break
+				}
+			}
+			done <- nil
+		}()
+	}
+	for range 2 {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := get(t, a, v.ID)
+	if st := h.Stats(); got.Position != 3000 || st.Distinct != 3000 {
+		t.Errorf("position %d, emulator %+v", got.Position, st)
+	}
+}
