@@ -1,9 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	mathrand "math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -30,8 +32,18 @@ func TestKill9DuringForwarding(t *testing.T) {
 	}
 	splunk := hec.New("crash-hec-token", true)
 	splunk.SetKeep(0)
+	// Requests take a while, and one whose sender died meanwhile is dropped (a connection cut before
+	// Splunk answered indexes nothing), so a kill lands between sending and acknowledgement.
 	slow := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, err := io.ReadAll(r.Body)
+		if err != nil {
+			return
+		}
 		time.Sleep(time.Duration(mathrand.IntN(40)) * time.Millisecond)
+		if r.Context().Err() != nil {
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(b))
 		splunk.Handler().ServeHTTP(w, r)
 	})
 	srv := httptest.NewServer(slow)
