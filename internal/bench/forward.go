@@ -47,7 +47,7 @@ type ForwardOptions struct {
 type ForwardResult struct {
 	Throughput []ForwardRate
 	Lag        []ForwardLag
-	Outage     ForwardOutage
+	Outages    []ForwardOutage
 	Load       string
 }
 
@@ -236,41 +236,59 @@ func RunForward(ctx context.Context, o ForwardOptions) (ForwardResult, error) {
 		return forward.Input{Name: name, Kind: forward.KindSyslog, Format: format, FromStart: fromStart,
 			Settings: forward.Settings{Address: e.sys.TCPAddr(), Transport: forward.SyslogTCP}}
 	}
-	// (a) throughput, one destination at a time so that each has the machine.
+	// (a) throughput, one destination at a time so that each has the machine, each to a fresh
+	// receiver (so that its repeats are this run's).
 	for _, f := range o.Formats {
-		for _, mk := range []struct {
-			dest string
-			in   forward.Input
-			got  func() (int64, int64)
-		}{
-			{"Splunk HEC, indexer acks", hecIn("hec-"+f, f, true), func() (int64, int64) { s := e.hec.Stats(); return s.Events, s.Repeats }},
-			{"syslog TCP (RFC 5424, octet counting)", sysIn("syslog-"+f, f, true), func() (int64, int64) { s := e.sys.Stats(); return s.Messages, s.Repeats }},
-		} {
-			before, _ := mk.got()
-			v, err := e.svc.Create(ctx, mk.in, "bench")
+		for _, kind := range []string{forward.KindHEC, forward.KindSyslog} {
+			var in forward.Input
+			var got func() (int64, int64)
+			var closeRx func()
+			dest := "Splunk HEC, indexer acks"
+			if kind == forward.KindHEC {
+				h := hec.New("bench-token", true)
+				h.SetKeep(0)
+				srv := httptest.NewServer(h.Handler())
+				closeRx = srv.Close
+				in = forward.Input{Name: "hec-" + f, Kind: forward.KindHEC, Format: f, FromStart: true,
+					Settings: forward.Settings{URL: srv.URL, Acks: true}, Secrets: &forward.Secrets{Token: "bench-token"}}
+				got = func() (int64, int64) { s := h.Stats(); return s.Events, s.Repeats }
+			} else {
+				rx, err := syslog.Listen(nil)
+				if err != nil {
+					return res, err
+				}
+				rx.SetKeep(0)
+				closeRx = func() { rx.Close() }
+				dest = "syslog TCP (RFC 5424, octet counting)"
+				in = forward.Input{Name: "syslog-" + f, Kind: forward.KindSyslog, Format: f, FromStart: true,
+					Settings: forward.Settings{Address: rx.TCPAddr(), Transport: forward.SyslogTCP}}
+				got = func() (int64, int64) { s := rx.Stats(); return s.Messages, s.Repeats }
+			}
+			v, err := e.svc.Create(ctx, in, "bench")
 			if err != nil {
+				closeRx()
 				return res, err
 			}
 			start, cpu0 := time.Now(), cpuSeconds()
 			if err := e.drain(ctx, v.ID); err != nil {
+				closeRx()
 				return res, err
 			}
 			el := time.Since(start).Seconds()
 			cpu := cpuSeconds() - cpu0
-			var after, rep int64
-			deadline := time.Now().Add(30 * time.Second)
-			for {
-				after, rep = mk.got()
-				if after-before >= int64(o.Events) || time.Now().After(deadline) {
+			var n, rep int64
+			for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+				n, rep = got()
+				if n >= int64(o.Events) || time.Now().After(deadline) {
 					break
 				}
-				time.Sleep(10 * time.Millisecond)
 			}
-			if after-before < int64(o.Events) {
-				return res, fmt.Errorf("%s %s: the receiver got %d of %d events", mk.dest, f, after-before, o.Events)
+			closeRx()
+			if n < int64(o.Events) {
+				return res, fmt.Errorf("%s %s: the receiver got %d of %d events", dest, f, n, o.Events)
 			}
-			res.Throughput = append(res.Throughput, ForwardRate{Dest: mk.dest, Format: f, Events: after - before, Seconds: el, CPUSeconds: cpu, Repeats: rep})
-			fmt.Fprintf(o.Progress, "forward: %s %s: %d events in %.1f s = %.0f events/s\n", mk.dest, f, after-before, el, float64(after-before)/el)
+			res.Throughput = append(res.Throughput, ForwardRate{Dest: dest, Format: f, Events: n, Seconds: el, CPUSeconds: cpu, Repeats: rep})
+			fmt.Fprintf(o.Progress, "forward: %s %s: %d events in %.1f s = %.0f events/s (%.1f CPU s)\n", dest, f, n, el, float64(n)/el, cpu)
 			if err := e.svc.Delete(ctx, v.ID); err != nil {
 				return res, err
 			}
@@ -344,74 +362,14 @@ func RunForward(ctx context.Context, o ForwardOptions) (ForwardResult, error) {
 		fmt.Fprintf(o.Progress, "forward: lag %s: %d events, p50 %.3f s, p95 %.3f s, max %.3f s\n", l.Dest, l.Events, l.P50, l.P95, l.Max)
 		_ = e.svc.Delete(ctx, id)
 	}
-	// (c) Splunk down (503 Server is busy) while a backlog is stored, then back.
-	out := &res.Outage
-	out.Backlog = o.Backlog
-	v, err := e.svc.Create(ctx, hecIn("outage", forward.FormatJSON, false), "bench")
-	if err != nil {
-		return res, err
-	}
-	before := e.hec.Stats()
-	out.RSSBefore = rss()
-	e.hec.SetBusy(true)
-	stopSample := make(chan struct{})
-	var peak int64
-	var pmu sync.Mutex
-	go func() {
-		t := time.NewTicker(100 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-stopSample:
-				return
-			case <-t.C:
-				pmu.Lock()
-				peak = max(peak, rss())
-				pmu.Unlock()
-			}
+	// (c) Splunk down (503 Server is busy) while a backlog is stored, then back: a tenth of the
+	// backlog, then all of it, so that memory can be compared across backlog sizes.
+	for _, n := range []int{o.Backlog / 10, o.Backlog} {
+		out, err := e.outage(ctx, hecIn, n)
+		if err != nil {
+			return res, err
 		}
-	}()
-	resetPeak := func() int64 { pmu.Lock(); defer pmu.Unlock(); p := peak; peak = 0; return p }
-	fmt.Fprintf(o.Progress, "forward: outage: %d events stored while Splunk answers 503\n", o.Backlog)
-	start := time.Now()
-	var failures int
-	insErr := make(chan error, 1)
-	go func() { insErr <- e.insert(ctx, o.Backlog) }()
-	for waiting := true; waiting; {
-		select {
-		case err := <-insErr:
-			if err != nil {
-				return res, err
-			}
-			waiting = false
-		default:
-			if _, err := e.svc.Run(ctx, store.Work{Key: strconv.FormatInt(v.ID, 10)}); err != nil {
-				return res, err
-			}
-			failures++
-			time.Sleep(200 * time.Millisecond)
-		}
-	}
-	var ms runtimeMem
-	out.HeapDown = ms.heap()
-	out.DownSeconds = time.Since(start).Seconds()
-	out.RSSDown = resetPeak()
-	d, _ := st.GetForwardDestination(ctx, v.ID)
-	out.Failures = d.Failures
-	e.hec.SetBusy(false)
-	fmt.Fprintf(o.Progress, "forward: Splunk back after %.0f s (%d failed batches, state %s); draining\n", out.DownSeconds, d.Failures, d.State)
-	start = time.Now()
-	if err := e.drain(ctx, v.ID); err != nil {
-		return res, err
-	}
-	out.DrainSeconds = time.Since(start).Seconds()
-	out.HeapDrain = ms.heap()
-	out.RSSDrain = resetPeak()
-	close(stopSample)
-	after := e.hec.Stats()
-	out.Delivered, out.Repeats = after.Distinct-before.Distinct, after.Repeats-before.Repeats
-	if out.Delivered != int64(o.Backlog) {
-		return res, fmt.Errorf("outage: %d of %d events delivered", out.Delivered, o.Backlog)
+		res.Outages = append(res.Outages, out)
 	}
 	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
 		res.Load = strings.Join(strings.Fields(string(b))[:3], " ")
@@ -437,14 +395,13 @@ func FormatForward(r ForwardResult, o ForwardOptions, command string) string {
 	for _, l := range r.Lag {
 		fmt.Fprintf(&b, "| %s | %d | %.3f | %.3f | %.3f |\n", l.Dest, l.Events, l.P50, l.P95, l.Max)
 	}
-	out := r.Outage
-	fmt.Fprintf(&b, "\n**(c) Memory while Splunk is down, then back.** The hour is compressed into a backlog: Splunk answers 503 `Server is busy` while %d events are stored (%.0f s here; an hour of a %d-person organization's activity at about %.0f events/s), with the forwarder retrying (backoff capped at 2 s for the run instead of 5 minutes, so that the return is seen at once); then Splunk answers again and the backlog drains. Peak RSS of the whole process (VmRSS sampled every 100 ms):\n\n",
-		out.Backlog, out.DownSeconds, 5000, float64(out.Backlog)/3600)
-	b.WriteString("| phase | seconds | peak RSS MiB | Go heap MiB at the end |\n|---|---|---|---|\n")
-	fmt.Fprintf(&b, "| before the outage | | %.0f | |\n", fmib(out.RSSBefore))
-	fmt.Fprintf(&b, "| down: %d events stored, %d failed batches in a row | %.0f | %.0f | %.0f |\n", out.Backlog, out.Failures, out.DownSeconds, fmib(out.RSSDown), float64(out.HeapDown)/(1<<20))
-	fmt.Fprintf(&b, "| back: backlog drained | %.0f | %.0f | %.0f |\n", out.DrainSeconds, fmib(out.RSSDrain), float64(out.HeapDrain)/(1<<20))
-	fmt.Fprintf(&b, "\nDelivered after the outage: %d of %d distinct events, %d repeats.\n", out.Delivered, out.Backlog, out.Repeats)
+	fmt.Fprintf(&b, "\n**(c) Memory while Splunk is down, then back.** The hour is compressed into a backlog: Splunk answers 503 `Server is busy` while the events are stored, the forwarder retrying (its backoff capped at 2 s for the run instead of 5 minutes, so that the return is seen at once); then Splunk answers again and the backlog drains in order. Twice, with a tenth of the backlog and with all of it: an hour of activity at %.0f events/s is %d events. Peak RSS of the whole process (VmRSS sampled every 100 ms; it includes SQLite's page cache and the emulators) and the Go heap at the end of each phase:\n\n",
+		float64(o.Backlog)/3600, o.Backlog)
+	b.WriteString("| backlog | before: RSS MiB | down: seconds, failed batches in a row | down: peak RSS MiB, heap MiB | back: seconds to drain | back: peak RSS MiB, heap MiB | delivered (distinct) | repeats |\n|---|---|---|---|---|---|---|---|\n")
+	for _, out := range r.Outages {
+		fmt.Fprintf(&b, "| %d | %.0f | %.0f, %d | %.0f, %.0f | %.0f | %.0f, %.0f | %d | %d |\n", out.Backlog, fmib(out.RSSBefore), out.DownSeconds, out.Failures,
+			fmib(out.RSSDown), float64(out.HeapDown)/(1<<20), out.DrainSeconds, fmib(out.RSSDrain), float64(out.HeapDrain)/(1<<20), out.Delivered, out.Repeats)
+	}
 	return b.String()
 }
 
@@ -465,4 +422,75 @@ func cpuSeconds() float64 {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+}
+
+// outage stores n events while Splunk answers 503, then lets the backlog drain, sampling RSS.
+func (e *fwdEnv) outage(ctx context.Context, hecIn func(name, format string, fromStart bool) forward.Input, n int) (ForwardOutage, error) {
+	out := ForwardOutage{Backlog: n}
+	v, err := e.svc.Create(ctx, hecIn(fmt.Sprintf("outage-%d", n), forward.FormatJSON, false), "bench")
+	if err != nil {
+		return out, err
+	}
+	before := e.hec.Stats()
+	runtime.GC()
+	out.RSSBefore = rss()
+	e.hec.SetBusy(true)
+	stopSample := make(chan struct{})
+	var peak int64
+	var pmu sync.Mutex
+	go func() {
+		t := time.NewTicker(100 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-stopSample:
+				return
+			case <-t.C:
+				pmu.Lock()
+				peak = max(peak, rss())
+				pmu.Unlock()
+			}
+		}
+	}()
+	defer close(stopSample)
+	resetPeak := func() int64 { pmu.Lock(); defer pmu.Unlock(); p := peak; peak = 0; return p }
+	fmt.Fprintf(e.o.Progress, "forward: outage: %d events stored while Splunk answers 503\n", n)
+	start := time.Now()
+	insErr := make(chan error, 1)
+	go func() { insErr <- e.insert(ctx, n) }()
+	for waiting := true; waiting; {
+		select {
+		case err := <-insErr:
+			if err != nil {
+				return out, err
+			}
+			waiting = false
+		default:
+			if _, err := e.svc.Run(ctx, store.Work{Key: strconv.FormatInt(v.ID, 10)}); err != nil {
+				return out, err
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	var ms runtimeMem
+	out.HeapDown = ms.heap()
+	out.DownSeconds = time.Since(start).Seconds()
+	out.RSSDown = resetPeak()
+	d, _ := e.st.GetForwardDestination(ctx, v.ID)
+	out.Failures = d.Failures
+	e.hec.SetBusy(false)
+	fmt.Fprintf(e.o.Progress, "forward: Splunk back after %.0f s (%d failed batches, state %s); draining\n", out.DownSeconds, d.Failures, d.State)
+	start = time.Now()
+	if err := e.drain(ctx, v.ID); err != nil {
+		return out, err
+	}
+	out.DrainSeconds = time.Since(start).Seconds()
+	out.HeapDrain = ms.heap()
+	out.RSSDrain = resetPeak()
+	after := e.hec.Stats()
+	out.Delivered, out.Repeats = after.Distinct-before.Distinct, after.Repeats-before.Repeats
+	if out.Delivered != int64(n) {
+		return out, fmt.Errorf("outage: %d of %d events delivered", out.Delivered, n)
+	}
+	return out, e.svc.Delete(ctx, v.ID)
 }
