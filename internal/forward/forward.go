@@ -118,10 +118,11 @@ type Options struct {
 	Kick    func() // wakes the runner after a change; may be nil
 	// Batch is how many events one send carries; default 2,000.
 	Batch int
-	// Budget is how long one run of a unit sends before yielding; default 30 s.
+	// Budget is how long one run of a unit sends before yielding; default 10 s (as the alert
+	// evaluator: a stopping node waits for a running unit at most about this long).
 	Budget time.Duration
 	// Idle is the poll interval while caught up; default 200 ms. Linger is how long a run keeps
-	// polling once caught up before it gives its runner slot back; default 5 s (negative: none).
+	// polling once caught up before it gives its runner slot back; default 3 s (negative: none).
 	Idle, Linger time.Duration
 	// MaxBackoff caps the wait between failed batches; default 5 minutes.
 	MaxBackoff time.Duration
@@ -166,13 +167,13 @@ func New(o Options) *Service {
 		o.Batch = 2000
 	}
 	if o.Budget <= 0 {
-		o.Budget = 30 * time.Second
+		o.Budget = 10 * time.Second
 	}
 	if o.Idle <= 0 {
 		o.Idle = 200 * time.Millisecond
 	}
 	if o.Linger == 0 {
-		o.Linger = 5 * time.Second
+		o.Linger = 3 * time.Second
 	}
 	if o.MaxBackoff <= 0 {
 		o.MaxBackoff = 5 * time.Minute
