@@ -12,6 +12,7 @@ import (
 	"github.com/telltale-dev/telltale/internal/auth"
 	"github.com/telltale-dev/telltale/internal/clock"
 	"github.com/telltale-dev/telltale/internal/connection"
+	"github.com/telltale-dev/telltale/internal/forward"
 	"github.com/telltale-dev/telltale/internal/integration"
 	"github.com/telltale-dev/telltale/internal/metrics"
 	"github.com/telltale-dev/telltale/internal/secret"
@@ -45,6 +46,8 @@ type Deps struct {
 	Integrations *integration.Service
 	// VerifyIntegration checks an integration's credentials when an admin connects it.
 	VerifyIntegration func(ctx context.Context, i store.Integration, sec integration.Secrets) error
+	// Forward manages SIEM destinations (R8.7); nil answers 503 on their routes.
+	Forward *forward.Service
 }
 
 // Server is the API handler.
@@ -65,6 +68,7 @@ type Server struct {
 	importMaxSize int64
 	integ         *integration.Service
 	verifyInteg   func(ctx context.Context, i store.Integration, sec integration.Secrets) error
+	forward       *forward.Service
 	requests      metrics.Counter
 	seconds       metrics.Histogram
 }
@@ -75,6 +79,7 @@ func New(d Deps) *Server {
 		store: d.Store, clock: d.Clock, log: d.Log, auth: d.Auth, conns: d.Connections, keyring: d.Keyring,
 		metrics: d.Metrics, retentionDays: d.RetentionDays, trustProxy: d.TrustProxy, ready: d.Ready, version: d.Version, changed: d.Changed, collector: d.Collector,
 		importMaxSize: d.ImportMaxSize, integ: d.Integrations, verifyInteg: d.VerifyIntegration,
+		forward: d.Forward,
 	}
 	if s.importMaxSize <= 0 {
 		s.importMaxSize = DefaultImportMaxSize
@@ -114,6 +119,7 @@ func (s *Server) routes() []Route {
 	rs = append(rs, s.alertRoutes()...)
 	rs = append(rs, s.watchlistRoutes()...)
 	rs = append(rs, s.integrationRoutes()...)
+	rs = append(rs, s.forwardRoutes()...)
 	rs = append(rs, s.caseRoutes()...)
 	rs = append(rs, s.personRoutes()...)
 	rs = append(rs, s.userRoutes()...)

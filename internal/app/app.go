@@ -28,6 +28,7 @@ import (
 	"github.com/telltale-dev/telltale/internal/connector"
 	"github.com/telltale-dev/telltale/internal/connector/all"
 	"github.com/telltale-dev/telltale/internal/console"
+	"github.com/telltale-dev/telltale/internal/forward"
 	"github.com/telltale-dev/telltale/internal/httpx"
 	"github.com/telltale-dev/telltale/internal/ingest"
 	"github.com/telltale-dev/telltale/internal/integration"
@@ -67,9 +68,11 @@ type App struct {
 	// their deliveries.
 	Integrations *integration.Service
 	Deliveries   *integration.Sender
-	Metrics      *metrics.Registry
-	API          *api.Server
-	Console      *console.Console
+	// Forward sends every event to SIEM destinations (R8.7).
+	Forward *forward.Service
+	Metrics *metrics.Registry
+	API     *api.Server
+	Console *console.Console
 	// Bootstrap is what the first start created (the first admin), empty afterwards.
 	Bootstrap auth.Bootstrap
 
@@ -164,6 +167,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	a.Alerts = alert.New(alert.Options{Store: a.Store, Clock: a.Clock, Log: log, Metrics: a.Metrics, Raised: a.Integrations.Raised,
 		Grown: a.Integrations.Grown})
 	a.Alerts.Register(a.Runner)
+	a.Forward = forward.New(forward.Options{Store: a.Store, Keyring: a.Keyring, Clock: a.Clock, Log: log, Metrics: a.Metrics,
+		Guard: &httpx.Guard{AllowLoopback: cfg.AllowLoopback}, Version: Version, Kick: a.Runner.Kick})
+	a.Forward.Register(a.Runner)
 	if n, err := alert.InstallTemplates(ctx, a.Store, a.Clock.Now()); err != nil {
 		return fail(fmt.Errorf("app: installing the alert rule templates: %w", err))
 	} else if n > 0 {
@@ -176,7 +182,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		Store: a.Store, Clock: a.Clock, Log: log, Auth: a.Auth, Connections: a.Connections, Keyring: a.Keyring,
 		Metrics: a.Metrics, RetentionDays: defaultDays, TrustProxy: cfg.TrustProxy, Ready: a.ready, Version: Version,
 		Changed: a.kickLifecycle, Collector: a.Ingest, ImportMaxSize: cfg.ImportMaxSize,
-		Integrations: a.Integrations, VerifyIntegration: a.Deliveries.Verify,
+		Integrations: a.Integrations, VerifyIntegration: a.Deliveries.Verify, Forward: a.Forward,
 	})
 	var signOn *sso.Manager
 	if cfg.SSOProviders != "" {
@@ -371,6 +377,9 @@ func (a *App) Run(ctx context.Context, ln net.Listener) error {
 	if _, err := a.Store.EnsureWork(ctx, a.Deliveries.Unit()); err != nil {
 		return fmt.Errorf("app: scheduling deliveries: %w", err)
 	}
+	if err := a.Forward.EnsureUnits(ctx); err != nil {
+		return fmt.Errorf("app: scheduling SIEM forwarding: %w", err)
+	}
 	srv := &http.Server{
 		Handler:           a.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -404,6 +413,7 @@ func (a *App) Run(ctx context.Context, ln net.Listener) error {
 	if e := a.Runner.Stop(stopCtx); e != nil {
 		a.Log.Warn("work runner stop", "err", e)
 	}
+	a.Forward.Close() // the SIEM destinations' connections
 	httpCtx, cancel2 := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel2()
 	if e := srv.Shutdown(httpCtx); e != nil {

@@ -45,6 +45,7 @@ type Queries interface {
 	WorkQueries
 	OutboxQueries
 	IntegrationQueries
+	ForwardQueries
 	HashQueries
 	VendorRecordQueries
 	MergeQueries
@@ -639,6 +640,59 @@ type IntegrationQueries interface {
 	// ListFlows returns every flow by id.
 	ListFlows(ctx context.Context) ([]Flow, error)
 	DeleteFlow(ctx context.Context, id int64) error
+}
+
+// ---- SIEM forwarding (R8.7) ----
+
+// Forward destination states (internal/forward sets them).
+const (
+	ForwardOK       = "ok"       // the last batch was acknowledged (or nothing was sent yet)
+	ForwardRetrying = "retrying" // the last batches failed; retried with backoff
+	ForwardFailed   = "failed"   // failed too often or for a reason retrying cannot fix; still retried, slower
+)
+
+// ForwardDestination is a SIEM destination: where events are sent, in which format, and how far
+// the destination has acknowledged the event log (Position: the largest event id it acknowledged).
+type ForwardDestination struct {
+	ID          int64
+	Name        string // unique compared trimmed and case-insensitively
+	Kind        string // splunk_hec, syslog
+	Format      string // json, cef, ocsf
+	Settings    []byte // JSON of the non-secret settings
+	Secrets     []byte // sealed by internal/secret; never returned by the API
+	Paused      bool
+	Position    int64 // the largest event id acknowledged; events after it are still to send
+	Sent        int64 // events acknowledged in total
+	State       string
+	Failures    int    // failed attempts in a row
+	LastError   string // the last failure with the destination's answer; "" after a success
+	LastErrorAt time.Time
+	LastSentAt  time.Time // when a batch was last acknowledged
+	CreatedAt   time.Time
+	CreatedBy   string
+	UpdatedAt   time.Time
+	Version     int64 // moved by UpdateForwardDestination only (configuration), not by progress
+}
+
+// ForwardQueries keep SIEM destinations and their positions.
+type ForwardQueries interface {
+	// CreateForwardDestination inserts d (Version 1; times set when zero); a taken name gives ErrConflict.
+	CreateForwardDestination(ctx context.Context, d ForwardDestination) (ForwardDestination, error)
+	GetForwardDestination(ctx context.Context, id int64) (ForwardDestination, error)
+	// ListForwardDestinations returns every destination by id.
+	ListForwardDestinations(ctx context.Context) ([]ForwardDestination, error)
+	// UpdateForwardDestination writes name, format, settings, secrets, paused and UpdatedAt if the
+	// stored Version equals d.Version (else ErrConflict; ErrNotFound if absent) and returns the row
+	// with Version+1. Position and progress are not written. A taken name gives ErrConflict.
+	UpdateForwardDestination(ctx context.Context, d ForwardDestination) (ForwardDestination, error)
+	// AdvanceForwardPosition moves the position from `from` to `to` (compare-and-set: ErrConflict
+	// when the stored position is not `from`, ErrNotFound when the destination is gone), adds n to
+	// Sent, sets LastSentAt=at, State ok, and clears Failures and LastError.
+	AdvanceForwardPosition(ctx context.Context, id, from, to, n int64, at time.Time) error
+	// SetForwardFailure records a failed attempt: State, Failures, LastError and LastErrorAt.
+	SetForwardFailure(ctx context.Context, id int64, state string, failures int, errText string, at time.Time) error
+	// DeleteForwardDestination removes a destination (ErrNotFound if absent).
+	DeleteForwardDestination(ctx context.Context, id int64) error
 }
 
 // ---- hash queue ----

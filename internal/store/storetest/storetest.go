@@ -37,6 +37,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		"ReleaseLeases":    testReleaseLeases,
 		"Outbox":           testOutbox,
 		"Integrations":     testIntegrations,
+		"Forward":          testForward,
 		"Deliveries":       testDeliveries,
 		"HashQueue":        testHashQueue,
 		"Subscriptions":    testSubscriptions,
