@@ -28,7 +28,10 @@ import (
 // instead, which Graph repeats in every notification: "tt1.<user id>.<HMAC>", the HMAC of the
 // mailbox's user id under a key derived from the client secret and the connection (stateKeyOf).
 // A delivery is verified without any state, and a notification whose resource names another
-// mailbox than its clientState is refused. After the client secret changes, held subscriptions
+// mailbox than its clientState is refused. The subscription's id is not covered, so each notice
+// carries its clientState (Notice.State) and ingest matches it against the one the named
+// subscription was made with (Subscription.Detail): another mailbox's genuine notification with
+// its subscription id changed is refused there. After the client secret changes, held subscriptions
 // no longer verify: Subscribe and Renew replace them.
 
 // subLife is the expiry Telltale asks for: Graph's longest for Outlook messages is 10,070
@@ -276,7 +279,7 @@ func (s *session) Deliver(_ context.Context, p connector.Push) (connector.Delive
 			what = "lifecycle:" + n.LifecycleEvent + ":" + n.Expiration
 		}
 		ids = append(ids, n.SubscriptionID+"\x00"+what)
-		nt := connector.Notice{Subscription: n.SubscriptionID, Lifecycle: life}
+		nt := connector.Notice{Subscription: n.SubscriptionID, Lifecycle: life, State: n.ClientState}
 		if !seen[nt] {
 			seen[nt] = true
 			notices = append(notices, nt)

@@ -108,7 +108,7 @@ func TestPush(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := h.wait(t, 1)
-	if len(got) != 1 || got[0].ID == "" || len(got[0].Notices) != 1 || got[0].Notices[0] != (connector.Notice{Subscription: sub.ID}) || !got[0].FreshUntil.After(f.clk.Now()) {
+	if len(got) != 1 || got[0].ID == "" || len(got[0].Notices) != 1 || got[0].Notices[0] != (connector.Notice{Subscription: sub.ID, State: sub.Detail}) || !got[0].FreshUntil.After(f.clk.Now()) {
 		t.Fatalf("deliveries %+v", got)
 	}
 	f.emu.SendLifecycle(memu.LifecycleMissed)

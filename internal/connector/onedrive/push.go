@@ -26,13 +26,15 @@ import (
 // notification costs latency, never activity. The audit stream has no push (the Management API's
 // webhooks are not used): it is polled.
 //
-// clientState is stateless: "tt1.<nonce>.<mac>", the mac an HMAC-SHA256 of the nonce under a key
-// derived from the connection's client secret, its id and tenant, so a delivery is verified
-// without any stored state. Graph chooses the subscription id after the clientState is sent, so
-// the mac cannot cover it: a clientState copied from a genuine notification onto another
-// subscription id passes here, and ingest then finds no subscription of that id and wakes the
-// tenant streams only (ingest/webhook.go), never a drive's. Rotating the client secret changes
-// the key: deliveries of older subscriptions are refused until they are made again.
+// clientState is "tt1.<nonce>.<mac>", the mac an HMAC-SHA256 of the nonce under a key derived
+// from the connection's client secret, its id and tenant, so a delivery is verified here without
+// any stored state. Graph chooses the subscription id after the clientState is sent, so the mac
+// cannot cover it: each subscription keeps the clientState it was made with (Subscription.Detail)
+// and each notice carries the one it came with (Notice.State), which ingest matches against the
+// subscription the notification names (ingest/webhook.go): a genuine clientState copied from one
+// of the connection's subscriptions onto another's id is refused there. Rotating the client
+// secret changes the key: deliveries of older subscriptions are refused, and Subscribe replaces
+// held subscriptions whose clientState no longer verifies.
 
 // subLife is the expiry Telltale asks for: driveItem's maximum, 42,300 minutes, less a minute for
 // the clocks.
@@ -111,9 +113,9 @@ func (s *session) Subscribe(ctx context.Context, d connector.Drive, pushURL stri
 		if h.Stream != deltaKey || !h.Expires.After(now) {
 			continue
 		}
-		if !strings.HasSuffix(h.Resource, resourceTo+pushURL) {
+		if !strings.HasSuffix(h.Resource, resourceTo+pushURL) || !s.checkClientState(h.Detail) {
 			if err := s.Unsubscribe(ctx, h); err != nil {
-				s.log.Warn("onedrive: deleting a subscription to an old address failed; it ends at its expiry", "subscription", h.ID, "expires", h.Expires, "err", err)
+				s.log.Warn("onedrive: deleting an outdated subscription (an old address, or made before its clientState was kept or with another client secret) failed; it ends at its expiry", "subscription", h.ID, "expires", h.Expires, "err", err)
 			}
 			continue
 		}
@@ -133,7 +135,7 @@ func (s *session) Subscribe(ctx context.Context, d connector.Drive, pushURL stri
 		return nil, fmt.Errorf("%w: onedrive: POST /subscriptions answered no id for %s", connector.ErrMalformed, driveName(d))
 	}
 	return []connector.Subscription{{ID: got.ID, Drive: d.VendorID, Stream: deltaKey,
-		Resource: driveResource(d.VendorID) + resourceTo + pushURL, Expires: parseExpiry(got.ExpirationDateTime, exp)}}, nil
+		Resource: driveResource(d.VendorID) + resourceTo + pushURL, Detail: body["clientState"], Expires: parseExpiry(got.ExpirationDateTime, exp)}}, nil
 }
 
 func parseExpiry(s string, def time.Time) time.Time {
@@ -253,7 +255,7 @@ func (s *session) Deliver(_ context.Context, p connector.Push) (connector.Delive
 		case now.After(exp.Add(subSlack)) && n.LifecycleEvent == "":
 			return refuse(connector.WebhookStale, "subscription %s expired at %s", n.SubscriptionID, exp.Format(time.RFC3339))
 		}
-		nt := connector.Notice{Subscription: n.SubscriptionID, Lifecycle: lifecycles[n.LifecycleEvent]}
+		nt := connector.Notice{Subscription: n.SubscriptionID, Lifecycle: lifecycles[n.LifecycleEvent], State: n.ClientState}
 		if !seen[nt] {
 			seen[nt] = true
 			out.Notices = append(out.Notices, nt)

@@ -82,6 +82,9 @@ func TestSubscriptions(t *testing.T) {
 		t.Fatalf("subscriptions %+v, %d validations", subs, f.emu.Stats().PushValidations)
 	}
 	sub := subs[0]
+	if !s.checkClientState(sub.Detail) {
+		t.Errorf("the subscription keeps clientState %q, not one the connection made", sub.Detail)
+	}
 	if again, err := s.Subscribe(ctx, d, srv.URL, subs); err != nil || len(again) != 1 || again[0].ID != sub.ID {
 		t.Errorf("held and live: %+v %v", again, err)
 	}
@@ -89,7 +92,7 @@ func TestSubscriptions(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := ep.wait(t, 1)
-	if got[0].ID == "" || len(got[0].Notices) != 1 || got[0].Notices[0] != (connector.Notice{Subscription: sub.ID}) {
+	if got[0].ID == "" || len(got[0].Notices) != 1 || got[0].Notices[0] != (connector.Notice{Subscription: sub.ID, State: sub.Detail}) {
 		t.Errorf("delivery %+v", got[0])
 	}
 	f.emu.SendLifecycle(memu.LifecycleReauthorizationRequired)
@@ -134,9 +137,10 @@ func TestDeliverRefusals(t *testing.T) {
 	}
 	sid := "0f3c2a8e-1b4d-4e5f-9a6b-7c8d9e0f1a2b"
 	exp := f.clk.Now().Add(time.Hour).UTC().Format(time.RFC3339Nano)
+	cs := s.newClientState()
 	note := func(m map[string]any) map[string]any {
 		n := map[string]any{"subscriptionId": sid, "subscriptionExpirationDateTime": exp, "changeType": "updated",
-			"resource": "drives/x/root", "clientState": s.newClientState(), "tenantId": f.emu.TenantID()}
+			"resource": "drives/x/root", "clientState": cs, "tenantId": f.emu.TenantID()}
 		for k, v := range m {
 			n[k] = v
 		}
@@ -148,10 +152,12 @@ func TestDeliverRefusals(t *testing.T) {
 	}
 	deliver := func(b []byte) (connector.Delivery, error) { return s.Deliver(ctx, connector.Push{Body: b}) }
 	d, err = deliver(body(note(nil), note(nil), note(map[string]any{"lifecycleEvent": "missed", "changeType": nil})))
-	if err != nil || len(d.Notices) != 2 || d.Notices[1].Lifecycle != connector.LifecycleMissed || d.ID == "" || !d.FreshUntil.After(f.clk.Now()) {
+	if err != nil || len(d.Notices) != 2 || d.Notices[1].Lifecycle != connector.LifecycleMissed || d.ID == "" || !d.FreshUntil.After(f.clk.Now()) ||
+		d.Notices[0].State != cs {
 		t.Errorf("genuine: %+v %v", d, err)
 	}
-	if d2, _ := deliver(body(note(nil), note(nil), note(map[string]any{"lifecycleEvent": "missed", "changeType": nil}))); d2.ID == d.ID {
+	other2 := s.newClientState()
+	if d2, _ := deliver(body(note(map[string]any{"clientState": other2}), note(nil), note(map[string]any{"lifecycleEvent": "missed", "changeType": nil}))); d2.ID == d.ID {
 		t.Errorf("two deliveries with other clientStates share an id")
 	}
 	for _, c := range []struct {

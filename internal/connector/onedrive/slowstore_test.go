@@ -1,15 +1,21 @@
 package onedrive
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/telltale-dev/telltale/internal/connector/connectortest"
+	"github.com/telltale-dev/telltale/internal/ingest"
 	"github.com/telltale-dev/telltale/internal/store"
 )
 
@@ -114,4 +120,82 @@ func slowest(ds []time.Duration) time.Duration {
 		m = max(m, d)
 	}
 	return m
+}
+
+// TestClientStateOfAnotherSubscription (issue 15, known gap): Graph's genuine notification for one
+// drive, with its subscriptionId changed to another drive's subscription of the same connection,
+// carries a clientState this connection made, so the connector's own check passes; ingest matches
+// it against the clientState the named subscription was made with and refuses it
+// (wrong_subscription). The genuine notification, as Graph sent it, is accepted.
+func TestClientStateOfAnotherSubscription(t *testing.T) {
+	e := connectortest.NewEnv(t, connectortest.Harness{Connector: New(), NewVendor: newMSVendor}, "all", nil)
+	v := e.V.(*msVendor)
+	var mu sync.Mutex
+	bodies := map[string][]byte{} // a genuine notification body by its subscription id
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		parts := strings.Split(strings.TrimPrefix(r.URL.Path, "/api/v1/webhooks/"), "/")
+		if len(parts) != 2 {
+			http.NotFound(w, r)
+			return
+		}
+		b, _ := io.ReadAll(r.Body)
+		reply, err := e.Ingest.Webhook(r.Context(), parts[0], parts[1], r.Header, r.URL.Query(), bytes.NewReader(b))
+		switch {
+		case err != nil:
+			http.Error(w, "refused", http.StatusUnauthorized)
+		case reply != nil:
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			w.Write(reply.Body)
+		default:
+			var n struct {
+				Value []struct {
+					SubscriptionID string `json:"subscriptionId"`
+				} `json:"value"`
+			}
+			if json.Unmarshal(b, &n) == nil && len(n.Value) == 1 {
+				mu.Lock()
+				bodies[n.Value[0].SubscriptionID] = b
+				mu.Unlock()
+			}
+			w.WriteHeader(http.StatusAccepted)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	e.SetPublicURL(srv.URL)
+	e.Settle(400)
+	e.Clock.Advance(2 * time.Minute) // the push round after start makes the subscriptions
+	e.Settle(400)
+	for range 5 {
+		e.V.Act(20)
+		if v.emu.Stats().PushDeliveries > 0 {
+			e.Ingest.WaitWebhooks()
+		}
+		mu.Lock()
+		n := len(bodies)
+		mu.Unlock()
+		if n >= 2 {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	var ids []string
+	for id := range bodies {
+		ids = append(ids, id)
+	}
+	if len(ids) < 2 {
+		t.Fatalf("notifications of %d subscriptions arrived, want 2", len(ids))
+	}
+	a, b := ids[0], ids[1]
+	copied := bytes.ReplaceAll(bodies[b], []byte(b), []byte(a))
+	_, err := e.Ingest.Webhook(context.Background(), "onedrive", fmt.Sprint(e.Conn.ID), http.Header{}, url.Values{}, bytes.NewReader(copied))
+	if ingest.WebhookRefusalReason(err) != ingest.WebhookWrongSubscription {
+		t.Errorf("the notification of %s with the id of %s: %v, want refused as %s", b, a, err, ingest.WebhookWrongSubscription)
+	}
+	// The same body as Graph sent it is genuine (a retry of one accepted: acknowledged).
+	if _, err := e.Ingest.Webhook(context.Background(), "onedrive", fmt.Sprint(e.Conn.ID), http.Header{}, url.Values{}, bytes.NewReader(bodies[b])); err != nil {
+		t.Errorf("the genuine notification: %v", err)
+	}
+	e.Ingest.WaitWebhooks()
 }
