@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/telltale-dev/telltale/internal/connector"
+	"github.com/telltale-dev/telltale/internal/connector/kit/graphkit"
 )
 
 // Graph change notifications (docs/connectors/onedrive.md, "Change notifications"; NOTES
@@ -128,7 +129,23 @@ func (s *session) Subscribe(ctx context.Context, d connector.Drive, pushURL stri
 	body := map[string]string{"changeType": "updated", "notificationUrl": pushURL, "lifecycleNotificationUrl": pushURL,
 		"resource": driveResource(d.VendorID), "expirationDateTime": exp.Format(time.RFC3339), "clientState": s.newClientState()}
 	var got graphSub
-	if err := s.api.send(ctx, http.MethodPost, "/subscriptions", PermFilesReadAll, nil, body, &got); err != nil {
+	err := s.api.create(ctx, "/subscriptions", PermFilesReadAll, body, &got)
+	if graphkit.MaybeCreated(err) {
+		// Graph may have made it: keep that one if it lists it, delete any other of ours for
+		// the drive, so the connection never holds two (or one it does not know).
+		kept, ok, serr := graphkit.Settle(ctx, func(ctx context.Context, p string, out any) error {
+			return s.api.get(ctx, p, PermFilesReadAll, nil, out)
+		}, func(ctx context.Context, id string) error {
+			return s.api.send(ctx, http.MethodDelete, "/subscriptions/"+url.PathEscape(id), PermFilesReadAll, nil, nil, nil)
+		}, body["resource"], pushURL, body["clientState"])
+		if serr != nil {
+			s.log.Warn("onedrive: settling a failed subscription creation: a subscription Graph made may remain until its expiry", "drive", d.VendorID, "err", serr)
+		}
+		if ok {
+			got, err = graphSub{ID: kept.ID, ExpirationDateTime: kept.ExpirationDateTime}, nil
+		}
+	}
+	if err != nil {
 		return nil, s.driveErr(err, d, "subscribing to changes of")
 	}
 	if got.ID == "" {

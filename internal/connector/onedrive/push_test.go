@@ -189,3 +189,36 @@ func TestDeliverRefusals(t *testing.T) {
 		}
 	}
 }
+
+// TestSubscribeAfterA5xx (issue 15, known gap): Graph makes the drive's subscription and answers
+// 500; the connector does not send the creation again blindly, but finds Graph's by
+// notificationUrl and resource: one live subscription for the drive, the one it holds, whose
+// notifications carry the clientState it keeps.
+func TestSubscribeAfterA5xx(t *testing.T) {
+	f := newFixture(t, memu.Options{PushRetries: -1})
+	s := f.open(t)
+	ep := &pushEndpoint{}
+	srv := ep.serve(s)
+	defer srv.Close()
+	ctx := context.Background()
+	u := f.licensed()[1]
+	d := f.drive(u)
+	f.emu.FailAfterCreate(1)
+	subs, err := s.Subscribe(ctx, d, srv.URL, nil)
+	if err != nil { // a retry of the round, as ingest makes one
+		subs, err = s.Subscribe(ctx, d, srv.URL, nil)
+	}
+	if err != nil || len(subs) != 1 {
+		t.Fatalf("subscribe after a 500: %+v %v", subs, err)
+	}
+	live := f.emu.Subscriptions()
+	if len(live) != 1 || !strings.HasPrefix(live[0], subs[0].ID+" ") || f.emu.Stats().SubsCreatedButFailed != 1 {
+		t.Fatalf("live at Graph %v, want only the one held (%s)", live, subs[0].ID)
+	}
+	if _, err := f.emu.Upload(u.UPN, "", "pushed.txt", []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	if got := ep.wait(t, 1); got[0].Notices[0] != (connector.Notice{Subscription: subs[0].ID, State: subs[0].Detail}) {
+		t.Errorf("delivery %+v", got[0])
+	}
+}
