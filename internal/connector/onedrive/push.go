@@ -44,9 +44,9 @@ const subLife = 42300*time.Minute - time.Minute
 // subSlack is how long after its subscription's expiry a notification is still taken.
 const subSlack = 5 * time.Minute
 
-// deliveryFresh bounds how long a delivery's id is remembered: Graph retries a notification for
-// up to 4 hours.
-const deliveryFresh = 4*time.Hour + subSlack
+// deliveryFresh is how long ingest remembers a delivery's id. Each id is new (Deliver), so it only
+// bounds that memory.
+const deliveryFresh = time.Minute
 
 const statePrefix = "tt1."
 
@@ -278,8 +278,18 @@ func (s *session) Deliver(_ context.Context, p connector.Push) (connector.Delive
 			out.Notices = append(out.Notices, nt)
 		}
 	}
+	// A driveItem notification says only "something in this drive changed": every notification of
+	// a drive is the same body (no resourceData, no change id), so a retry of Graph's cannot be
+	// told from the next change's notification. Each delivery is therefore its own (a random id):
+	// deduplicating by body would drop every change's notification after a drive's first for as
+	// long as the id is remembered, leaving those changes to the poll. A retry or a replay only
+	// wakes the stream once more (one delta read that finds nothing).
 	sum := sha256.Sum256(p.Body)
-	out.ID = "graph:" + hex.EncodeToString(sum[:16])
+	var nonce [8]byte
+	if _, err := rand.Read(nonce[:]); err != nil {
+		panic("onedrive: no randomness for a delivery id: " + err.Error())
+	}
+	out.ID = "graph:" + hex.EncodeToString(sum[:8]) + "." + hex.EncodeToString(nonce[:])
 	out.FreshUntil = fresh
 	return out, nil
 }
