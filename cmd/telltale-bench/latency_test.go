@@ -45,3 +45,27 @@ func TestLatencyIsEventDriven(t *testing.T) {
 		}
 	}
 }
+
+// TestMicrosoftLatencyRuns (issue 15): (c) measures the push path (Graph's change notifications
+// reached the node) and every probe arrives; (d) finds every download's audit record searchable
+// and measures it from the record's availability, so no latency is negative.
+func TestMicrosoftLatencyRuns(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a node and the Microsoft emulator for a minute or two")
+	}
+	o := bench.MicrosoftOptions{Runs: []string{"latency", "audit"}, LatencyEvents: 4, PollInterval: 5 * time.Second,
+		AuditEvents: 4, AuditPoll: 3 * time.Second, AuditLagMin: time.Second, AuditLagMax: 3 * time.Second, AuditBlobInterval: time.Second,
+		TempDir: t.TempDir(), Log: slog.New(slog.DiscardHandler), Launch: launch}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	rs, err := bench.RunMicrosoft(ctx, o, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l := rs.Latency; l == nil || l.Path != "push" || l.Arrived != l.Sent || l.Sent != 4 || l.P50 <= 0 {
+		t.Errorf("latency: %+v", rs.Latency)
+	}
+	if a := rs.Audit; a == nil || a.Records < 4 || a.Found != a.Records || a.Available != a.Records || a.P50 < 0 || a.Max < a.P95 {
+		t.Errorf("audit: %+v", rs.Audit)
+	}
+}

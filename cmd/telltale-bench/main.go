@@ -5,6 +5,7 @@
 //	go run ./cmd/telltale-bench store [-events 100000] [-rounds 3] [-drivers sqlite,postgres] [-write docs/BENCHMARKS.md]
 //	go run ./cmd/telltale-bench box [-runs rate,cpu,latency] [-files 200000] [-users 5000,50000] [-write docs/BENCHMARKS.md]
 //	go run ./cmd/telltale-bench google [-runs rate,cpu,latency,rss] [-rate-limit 60] [-cpu-files 20000,100000] [-rss-users 5000,50000] [-write docs/BENCHMARKS.md]
+//	go run ./cmd/telltale-bench microsoft [-runs rate,cpu,latency,audit,rss] [-rate-limit 240] [-cpu-files 20000,100000] [-rss-drives 5000,50000] [-write docs/BENCHMARKS.md]
 //	go run ./cmd/telltale-bench search [-events 10000000] [-drivers sqlite,postgres] [-dir DIR -reuse] [-dsn URL] [-write docs/BENCHMARKS.md]
 //	go run ./cmd/telltale-bench forward [-events 500000] [-formats json,cef,ocsf] [-rate 2000 -lag-for 30s] [-backlog 1000000] [-write docs/BENCHMARKS.md]
 //	go run ./cmd/telltale-bench load [-duration 60s] [-rounds 2] [-activity 4000] [-searchers 2 -exporters 1 -pages 2] [-drivers sqlite,postgres] [-dsn URL] [-write docs/BENCHMARKS.md]
@@ -39,6 +40,10 @@ func main() {
 		runGoogle()
 		return
 	}
+	if len(os.Args) >= 2 && os.Args[1] == "microsoft" {
+		runMicrosoft()
+		return
+	}
 	commands := map[string]func(ctx context.Context, args []string, stdout, stderr io.Writer) error{
 		"search":  bench.SearchCommand,
 		"load":    bench.LoadCommand,
@@ -57,7 +62,7 @@ func main() {
 		return
 	}
 	if len(os.Args) < 2 || os.Args[1] != "store" {
-		fmt.Fprintln(os.Stderr, "usage: telltale-bench store|box|google|search|load|forward [flags]   (run with -h for the flags)")
+		fmt.Fprintln(os.Stderr, "usage: telltale-bench store|box|google|microsoft|search|load|forward [flags]   (run with -h for the flags)")
 		os.Exit(2)
 	}
 	fs := flag.NewFlagSet("store", flag.ExitOnError)
@@ -202,6 +207,64 @@ func runGoogle() {
 	fmt.Println(section)
 	if *write != "" {
 		if err := bench.WriteSection(*write, "google", section); err != nil {
+			fail(err)
+		}
+	}
+}
+
+// runMicrosoft runs the OneDrive for Business collection benchmarks (issue 15).
+func runMicrosoft() {
+	fs := flag.NewFlagSet("microsoft", flag.ExitOnError)
+	o := bench.MicrosoftOptions{}
+	runs := fs.String("runs", "rate,cpu,latency,audit,rss", "which measurements: rate (a), cpu (b), latency (c: change notification to searchable), audit (d: Management Activity API record to searchable), rss (e)")
+	fs.IntVar(&o.RateDrives, "rate-drives", 3, "(a) OneDrives crawled at once")
+	fs.IntVar(&o.RateFiles, "rate-files", 20000, "(a) files in each OneDrive")
+	fs.IntVar(&o.RateLimit, "rate-limit", 240, "(a) the emulator's Graph limit for the app in the tenant, requests per minute")
+	fs.IntVar(&o.RateBurst, "rate-burst", 20, "(a) the emulator's burst")
+	cpuFiles := fs.String("cpu-files", "20000,100000", "(b) files of each run, side by side")
+	fs.IntVar(&o.CPUUsers, "cpu-users", 50, "(b) OneDrives the files of a run are spread over")
+	fs.IntVar(&o.LatencyEvents, "events", 60, "(c) uploads")
+	fs.DurationVar(&o.PollInterval, "poll", 10*time.Second, "(c) TELLTALE_POLL_INTERVAL of the node")
+	fs.IntVar(&o.AuditEvents, "audit-events", 60, "(d) downloads")
+	fs.DurationVar(&o.AuditPoll, "audit-poll", 10*time.Second, "(d) TELLTALE_POLL_INTERVAL of the node: one poll of the audit stream")
+	fs.DurationVar(&o.AuditLagMin, "audit-lag-min", 5*time.Second, "(d) the emulator's least audit lag (Microsoft: typically 60 minutes)")
+	fs.DurationVar(&o.AuditLagMax, "audit-lag-max", 20*time.Second, "(d) the emulator's greatest audit lag (Microsoft: typically 90 minutes)")
+	fs.DurationVar(&o.AuditBlobInterval, "audit-blobs", 2*time.Second, "(d) how often the emulator gathers records into content blobs")
+	rssDrives := fs.String("rss-drives", "5000,50000", "(e) OneDrives of each run, side by side")
+	fs.IntVar(&o.RSSFiles, "rss-files", 2, "(e) files per OneDrive")
+	fs.IntVar(&o.Workers, "workers", 0, "TELLTALE_WORKERS of the node (0: Telltale's default)")
+	fs.DurationVar(&o.MaxRun, "max", 10*time.Minute, "cut an indexing run after this long and report what it did (0: no limit)")
+	fs.StringVar(&o.ProfileDir, "profile", "", "a directory for profiles of the node: 30 s of CPU from the start of the last (b) run (cpu-b.pprof), from half of the last (e) run (cpu-e.pprof), and its heap at the end (heap-e.pprof)")
+	fs.StringVar(&o.Binary, "binary", "", "a built telltale binary (default: go build ./cmd/telltale)")
+	write := fs.String("write", "", "write the result section into this markdown file")
+	fs.Parse(os.Args[2:])
+	o.Runs = strings.Split(*runs, ",")
+	var err error
+	if o.CPUFiles, err = numbers("-cpu-files", *cpuFiles); err != nil {
+		fail(err)
+	}
+	if o.RSSDrives, err = numbers("-rss-drives", *rssDrives); err != nil {
+		fail(err)
+	}
+	dir, err := os.MkdirTemp("", "telltale-bench-microsoft-")
+	if err != nil {
+		fail(err)
+	}
+	defer os.RemoveAll(dir)
+	o.TempDir = dir
+	o.Log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	o.Launch = launch
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	rs, err := bench.RunMicrosoft(ctx, o, os.Stderr)
+	if err != nil {
+		fail(err)
+	}
+	cmd := "go run ./cmd/telltale-bench " + strings.Join(os.Args[1:], " ")
+	section := bench.FormatMicrosoft(rs, o, cmd)
+	fmt.Println(section)
+	if *write != "" {
+		if err := bench.WriteSection(*write, "microsoft", section); err != nil {
 			fail(err)
 		}
 	}

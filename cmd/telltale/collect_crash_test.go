@@ -197,7 +197,7 @@ func oneDriveCrashRun(t *testing.T) crashRun {
 	emu.SetFaults(msemu.Faults{Rate: 0.03})
 	emuURL := serveLoopback(t, emu.Handler(), emu.Close)
 	return crashRun{
-		connection: msConnection("OneDrive crash", "onedrive", emu, emuURL, map[string]string{"manage_url": emuURL, "audit_overlap": "1m"}),
+		connection: msConnection("OneDrive crash", "onedrive", emu, emuURL, map[string]string{"manage_url": emuURL, "audit_overlap": "1m", "rate_limit": "0"}),
 		act:        func(n int) { emu.Step(n) },
 		settle:     func() { emu.SetFaults(msemu.Faults{}) },
 		want: func(started time.Time) map[string]string {

@@ -286,40 +286,13 @@ func runGoogleRate(ctx context.Context, o GoogleOptions, progress io.Writer) (Go
 	emu.ResetStats()
 
 	// Each user's first and last request, as seen by sampling the emulator's counters.
-	type seen struct {
-		first, last time.Time
-		n           int
-	}
-	var mu sync.Mutex
-	users := map[string]*seen{}
-	sctx, stopSampling := context.WithCancel(ctx)
-	sampled := make(chan struct{})
-	go func() {
-		defer close(sampled)
-		t := time.NewTicker(50 * time.Millisecond)
-		defer t.Stop()
-		for {
-			now := time.Now()
-			st := emu.Stats()
-			mu.Lock()
-			for k, v := range st.ByUser {
-				s := users[k]
-				if s == nil {
-					s = &seen{first: now}
-					users[k] = s
-				}
-				if v.Requests != s.n {
-					s.n, s.last = v.Requests, now
-				}
-			}
-			mu.Unlock()
-			select {
-			case <-sctx.Done():
-				return
-			case <-t.C:
-			}
+	stopSampling := sampleWindows(ctx, func() map[string]int {
+		out := map[string]int{}
+		for k, v := range emu.Stats().ByUser {
+			out[k] = v.Requests
 		}
-	}()
+		return out
+	})
 	start := time.Now()
 	conn, err := c.CreateConnection(ctx, googleConnection(emu, strconv.Itoa(o.RateLimit)))
 	if err != nil {
@@ -333,8 +306,7 @@ func runGoogleRate(ctx context.Context, o GoogleOptions, progress io.Writer) (Go
 	_, err = waitMonitoring(wctx, c, conn.ID, 100*time.Millisecond, progress)
 	cancel()
 	r.Elapsed = time.Since(start)
-	stopSampling()
-	<-sampled
+	users := stopSampling()
 	switch {
 	case err != nil && ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded):
 		r.Cut = true
@@ -346,11 +318,7 @@ func runGoogleRate(ctx context.Context, o GoogleOptions, progress io.Writer) (Go
 	counts := emu.FileCounts()
 	var accepted, allowed float64
 	for email, v := range st.ByUser {
-		s := users[email]
-		u := GoogleUserRate{Email: email, Files: counts[email], Requests: v.Requests, Throttled: v.Throttled}
-		if s != nil {
-			u.Window = s.last.Sub(s.first)
-		}
+		u := GoogleUserRate{Email: email, Files: counts[email], Requests: v.Requests, Throttled: v.Throttled, Window: users[email]}
 		u.Allowed = float64(o.RateLimit) * u.Window.Minutes()
 		if u.Allowed > 0 {
 			u.Ratio = float64(v.Requests-v.Throttled) / u.Allowed
@@ -380,6 +348,53 @@ func runGoogleRate(ctx context.Context, o GoogleOptions, progress io.Writer) (Go
 	return r, nil
 }
 
+// sampleWindows samples counters (read, by key) every 50 ms until the returned stop is called,
+// which gives each key's window: from when it was first seen to its last change. A rate-bound run
+// divides what was accepted by the limit over that window.
+func sampleWindows(ctx context.Context, read func() map[string]int) (stop func() map[string]time.Duration) {
+	type seen struct {
+		first, last time.Time
+		n           int
+	}
+	keys := map[string]*seen{}
+	sctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(50 * time.Millisecond)
+		defer t.Stop()
+		for {
+			now := time.Now()
+			for k, n := range read() {
+				s := keys[k]
+				if s == nil {
+					s = &seen{first: now}
+					keys[k] = s
+				}
+				if n != s.n {
+					s.n, s.last = n, now
+				}
+			}
+			select {
+			case <-sctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() map[string]time.Duration {
+		cancel()
+		<-done
+		out := map[string]time.Duration{}
+		for k, s := range keys {
+			if !s.last.IsZero() {
+				out[k] = s.last.Sub(s.first)
+			}
+		}
+		return out
+	}
+}
+
 // profiling says which profiles of the node an indexing run takes.
 type profiling struct {
 	cpu    string // a 30 s CPU profile to this file
@@ -398,10 +413,38 @@ func runGoogleIndex(ctx context.Context, o GoogleOptions, tag string, eo googlee
 		return CPURun{}, err
 	}
 	defer emu.stop()
-	var r CPURun
-	r.Files, r.Users = monitoredFiles(emu)
-	fmt.Fprintf(progress, "  emulator ready in %s: %d drives, %d files to index\n", time.Since(t0).Round(time.Millisecond), r.Users, r.Files)
-	env := o.nodeEnv()
+	files, drives := monitoredFiles(emu)
+	fmt.Fprintf(progress, "  emulator ready in %s: %d drives, %d files to index\n", time.Since(t0).Round(time.Millisecond), drives, files)
+	return indexRun(ctx, indexSpec{binary: o.Binary, tempDir: o.TempDir, tag: "google-" + tag, env: o.nodeEnv(), maxRun: o.MaxRun,
+		// The emulator's rate limits are off in these runs, and so is Telltale's pacing ("0"):
+		// -rate-limit is (a)'s. Paced at 60 a minute per user, a run measured the pacing.
+		files: files, drives: drives, conn: googleConnection(emu, "0"),
+		resetStats: emu.ResetStats, requests: func() int { return emu.Stats().Requests }}, prof, progress)
+}
+
+// indexSpec is one indexing run of a vendor's emulator (already serving): the node's binary and
+// environment, the ground truth (files and drives to index), the connection to make, and the
+// emulator's request counter.
+type indexSpec struct {
+	binary, tempDir, tag string
+	env                  map[string]string
+	maxRun               time.Duration // cut the run after this long (0: no limit)
+	files, drives        int
+	conn                 client.NewConnection
+	resetStats           func()
+	requests             func() int
+}
+
+// indexRun starts the telltale binary, makes the connection and measures the node from then to
+// Monitoring with every drive indexed: files/s, its CPU time and its peak RSS, with the profiles
+// prof asks for.
+func indexRun(ctx context.Context, sp indexSpec, prof profiling, progress io.Writer) (CPURun, error) {
+	var err error
+	r := CPURun{Files: sp.files, Users: sp.drives}
+	env := map[string]string{}
+	for k, v := range sp.env {
+		env[k] = v
+	}
 	debug := ""
 	if prof.cpu != "" || prof.heap != "" {
 		if debug, err = freeAddr(); err != nil {
@@ -409,21 +452,19 @@ func runGoogleIndex(ctx context.Context, o GoogleOptions, tag string, eo googlee
 		}
 		env["TELLTALE_DEBUG_LISTEN"] = debug
 	}
-	node, err := startNode(ctx, o.Binary, o.TempDir, "google-"+tag, env)
+	node, err := startNode(ctx, sp.binary, sp.tempDir, sp.tag, env)
 	if err != nil {
 		return r, err
 	}
 	defer node.stop()
 	c := client.New(node.URL, benchToken)
-	emu.ResetStats()
+	sp.resetStats()
 	cpu0, err := node.cpuSeconds()
 	if err != nil {
 		return r, err
 	}
 	start := time.Now()
-	// The emulator's rate limits are off in these runs, and so is Telltale's pacing ("0"): -rate-limit
-	// is (a)'s. Paced at 60 a minute per user, a run measured the pacing (a few drives a second).
-	conn, err := c.CreateConnection(ctx, googleConnection(emu, "0"))
+	conn, err := c.CreateConnection(ctx, sp.conn)
 	if err != nil {
 		return r, err
 	}
@@ -454,8 +495,8 @@ func runGoogleIndex(ctx context.Context, o GoogleOptions, tag string, eo googlee
 		profiled <- nil
 	}
 	wctx, cancel := ctx, context.CancelFunc(func() {})
-	if o.MaxRun > 0 {
-		wctx, cancel = context.WithTimeout(ctx, o.MaxRun)
+	if sp.maxRun > 0 {
+		wctx, cancel = context.WithTimeout(ctx, sp.maxRun)
 	}
 	last, err := waitMonitoring(wctx, c, conn.ID, time.Second, progress)
 	cancel()
@@ -481,7 +522,7 @@ func runGoogleIndex(ctx context.Context, o GoogleOptions, tag string, eo googlee
 		return r, err
 	}
 	r.CPUSeconds = cpu1 - cpu0
-	r.Requests = emu.Stats().Requests
+	r.Requests = sp.requests()
 	if r.Indexed, err = indexedFiles(ctx, c, conn.ID); err != nil {
 		return r, err
 	}
@@ -531,11 +572,6 @@ func pprofTo(ctx context.Context, url, path string) error {
 
 func runGoogleLatency(ctx context.Context, o GoogleOptions, progress io.Writer) (LatencyResult, error) {
 	lr := LatencyResult{Path: "poll", PollInterval: o.PollInterval, Target: o.PollInterval + 5*time.Second}
-	cfg := config.Default()
-	cfg.DataDir = filepath.Join(o.TempDir, "google-latency")
-	cfg.BootstrapToken = benchToken
-	cfg.AllowLoopback = true
-	cfg.PollInterval = o.PollInterval
 	fmt.Fprintf(progress, "(c) latency: node with a public URL, poll interval %s\n", o.PollInterval)
 	// The Reports API lags 30 minutes to 3 hours (its default, as Google's): within the run only
 	// the changes feed (its push channel, or its poll) can make an upload searchable.
@@ -545,21 +581,12 @@ func runGoogleLatency(ctx context.Context, o GoogleOptions, progress io.Writer) 
 		return lr, err
 	}
 	defer emu.stop()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	node, err := startInProcess(ctx, o.Launch, filepath.Join(o.TempDir, "google-latency"), o.PollInterval, o.Log)
 	if err != nil {
 		return lr, err
 	}
-	cfg.Listen = ln.Addr().String()
-	cfg.PublicURL = "http://" + ln.Addr().String()
-	nctx, stopNode := context.WithCancel(ctx)
-	st, wait, err := o.Launch(nctx, cfg, ln, o.Log)
-	if err != nil {
-		stopNode()
-		ln.Close()
-		return lr, err
-	}
-	defer func() { stopNode(); wait() }()
-	c := client.New("http://"+ln.Addr().String(), benchToken)
+	defer node.stop()
+	st, c := node.st, node.c
 	conn, err := c.CreateConnection(ctx, googleConnection(emu, ""))
 	if err != nil {
 		return lr, err
@@ -579,7 +606,7 @@ func runGoogleLatency(ctx context.Context, o GoogleOptions, progress io.Writer) 
 		return emu.Upload(u.Email, "", fmt.Sprintf("bench-latency-%03d.bin", i), "application/octet-stream", []byte(fmt.Sprintf("latency probe %d", i)))
 	}
 	byFile := func(e event.FileEvent) []string { return []string{e.File.ID} }
-	return probeLatency(ctx, o, lr, st, connID, send, byFile, func() int { return emu.Stats().PushDeliveries }, progress)
+	return probeLatency(ctx, o.LatencyEvents, lr, st, connID, send, byFile, func() int { return emu.Stats().PushDeliveries }, progress)
 }
 
 // FormatGoogle renders the results as the BENCHMARKS.md section.
@@ -622,11 +649,8 @@ func FormatGoogle(r GoogleResults, o GoogleOptions, command string) string {
 		if l.Path == "poll" {
 			fmt.Fprintf(&b, " **The connector made no push channel (the emulator delivered %d pushes): this is the polled path**, at `TELLTALE_POLL_INTERVAL` = %s; its target is the interval + 5 s, as Box's poll path. The issue's 5 s target is for push and is not measured here.", l.Deliveries, config.FormatDuration(l.PollInterval))
 		}
-		fmt.Fprintf(&b, "\n\n| path | poll interval | arrived / sent | p50 | p95 | max | seen p50 / p95 | target (p95) | push deliveries |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
-		ok := l.P95 <= l.Target && l.Arrived == l.Sent
-		fmt.Fprintf(&b, "| %s | %s | %d / %d | %s | %s | %s | %s / %s | <= %s (%s) | %d |\n", l.Path, config.FormatDuration(l.PollInterval), l.Arrived, l.Sent,
-			l.P50.Round(time.Millisecond), l.P95.Round(time.Millisecond), l.Max.Round(time.Millisecond), l.SeenP50.Round(time.Millisecond), l.SeenP95.Round(time.Millisecond),
-			config.FormatDuration(l.Target), met(ok), l.Deliveries)
+		b.WriteString("\n\n")
+		latencyTable(&b, l)
 	}
 	if l := r.Gmail; l != nil {
 		fmt.Fprintf(&b, "\n### (e) Gmail: a sent attachment to searchable\n\n")
@@ -634,11 +658,8 @@ func FormatGoogle(r GoogleResults, o GoogleOptions, command string) string {
 		if l.Path == "poll" {
 			fmt.Fprintf(&b, " **No push arrived (%d deliveries): this is the polled path** at %s.", l.Deliveries, config.FormatDuration(l.PollInterval))
 		}
-		fmt.Fprintf(&b, "\n\n| path | poll interval | arrived / sent | p50 | p95 | max | seen p50 / p95 | target (p95) | push deliveries |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
-		ok := l.P95 <= l.Target && l.Arrived == l.Sent
-		fmt.Fprintf(&b, "| %s | %s | %d / %d | %s | %s | %s | %s / %s | <= %s (%s) | %d |\n", l.Path, config.FormatDuration(l.PollInterval), l.Arrived, l.Sent,
-			l.P50.Round(time.Millisecond), l.P95.Round(time.Millisecond), l.Max.Round(time.Millisecond), l.SeenP50.Round(time.Millisecond), l.SeenP95.Round(time.Millisecond),
-			config.FormatDuration(l.Target), met(ok), l.Deliveries)
+		b.WriteString("\n\n")
+		latencyTable(&b, l)
 	}
 	if len(r.RSS) > 0 {
 		fmt.Fprintf(&b, "\n### (d) Memory from %d to %d drives\n\n", r.RSS[0].Users, r.RSS[len(r.RSS)-1].Users)
@@ -655,6 +676,16 @@ func FormatGoogle(r GoogleResults, o GoogleOptions, command string) string {
 		fmt.Fprintf(&b, "\nProfiles of the node taken in this run (read with `go tool pprof -top FILE`): %s.\n", "`"+strings.Join(r.Profiles, "`, `")+"`")
 	}
 	return b.String()
+}
+
+// latencyTable is the table of a latency run: quantiles of the insert time, the reader's, the
+// target and whether it is met.
+func latencyTable(b *strings.Builder, l *LatencyResult) {
+	fmt.Fprintf(b, "| path | poll interval | arrived / sent | p50 | p95 | max | seen p50 / p95 | target (p95) | push deliveries |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	ok := l.P95 <= l.Target && l.Arrived == l.Sent
+	fmt.Fprintf(b, "| %s | %s | %d / %d | %s | %s | %s | %s / %s | <= %s (%s) | %d |\n", l.Path, config.FormatDuration(l.PollInterval), l.Arrived, l.Sent,
+		l.P50.Round(time.Millisecond), l.P95.Round(time.Millisecond), l.Max.Round(time.Millisecond), l.SeenP50.Round(time.Millisecond), l.SeenP95.Round(time.Millisecond),
+		config.FormatDuration(l.Target), met(ok), l.Deliveries)
 }
 
 func cutNote(d time.Duration) string {
@@ -693,33 +724,19 @@ const gmailTopic = "projects/telltale-emu/topics/gmail-bench"
 // the node's webhook URL with a signed OIDC token).
 func runGmailLatency(ctx context.Context, o GoogleOptions, progress io.Writer) (LatencyResult, error) {
 	lr := LatencyResult{Path: "poll", PollInterval: o.PollInterval, Target: o.PollInterval + 5*time.Second}
-	cfg := config.Default()
-	cfg.DataDir = filepath.Join(o.TempDir, "gmail-latency")
-	cfg.BootstrapToken = benchToken
-	cfg.AllowLoopback = true
-	cfg.PollInterval = o.PollInterval
 	fmt.Fprintf(progress, "(e) gmail latency: node with a public URL, poll interval %s\n", o.PollInterval)
 	emu, err := startGoogleEmulator(googleemu.Options{Seed: 8, Users: 11, Groups: 2, FilesPerUser: 1, MinFileSize: 256, MaxFileSize: 1024})
 	if err != nil {
 		return lr, err
 	}
 	defer emu.stop()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	node, err := startInProcess(ctx, o.Launch, filepath.Join(o.TempDir, "gmail-latency"), o.PollInterval, o.Log)
 	if err != nil {
 		return lr, err
 	}
-	cfg.Listen = ln.Addr().String()
-	cfg.PublicURL = "http://" + ln.Addr().String()
-	nctx, stopNode := context.WithCancel(ctx)
-	st, wait, err := o.Launch(nctx, cfg, ln, o.Log)
-	if err != nil {
-		stopNode()
-		ln.Close()
-		return lr, err
-	}
-	defer func() { stopNode(); wait() }()
+	defer node.stop()
+	st, c := node.st, node.c
 	emu.SetPushEndpoint(gmailTopic, "", "") // the topic exists; its push subscription follows the connection
-	c := client.New(cfg.PublicURL, benchToken)
 	conn, err := c.CreateConnection(ctx, client.NewConnection{Name: "Gmail bench", Service: "gmail", TenantID: "C01emu7x9",
 		Settings: map[string]string{"admin_email": emu.Users()[0].Email, "customer": "C01emu7x9", "token_url": emu.URL + "/token",
 			"gmail_url": emu.URL + "/", "directory_url": emu.URL + "/", "jwks_url": emu.URL + "/oauth2/v3/certs",
@@ -728,7 +745,7 @@ func runGmailLatency(ctx context.Context, o GoogleOptions, progress io.Writer) (
 	if err != nil {
 		return lr, err
 	}
-	emu.SetPushEndpoint(gmailTopic, cfg.PublicURL+"/api/v1/webhooks/gmail/"+conn.ID, "")
+	emu.SetPushEndpoint(gmailTopic, node.url+"/api/v1/webhooks/gmail/"+conn.ID, "")
 	// An email connection monitors once its mailboxes are found (no baseline).
 	for deadline := time.Now().Add(2 * time.Minute); ; {
 		got, err := c.Connection(ctx, conn.ID)
@@ -778,65 +795,85 @@ func runGmailLatency(ctx context.Context, o GoogleOptions, progress io.Writer) (
 		}
 		return out
 	}
-	return probeLatency(ctx, o, lr, st, connID, send, byMessage, func() int { return emu.Stats().PushDeliveries }, progress)
+	return probeLatency(ctx, o.LatencyEvents, lr, st, connID, send, byMessage, func() int { return emu.Stats().PushDeliveries }, progress)
 }
 
-// probeLatency sends o.LatencyEvents probes one a second (send returns each probe's key) and
-// measures, for each, the time to the first event of connID whose keys (keysOf) name it: its
-// insert time (stamped in the transaction that makes it searchable) and when a 50 ms reader of
-// the store saw it. A run whose vendor delivered pushes is the push path, with its 5 s target.
-func probeLatency(ctx context.Context, o GoogleOptions, lr LatencyResult, st store.Store, connID int64, send func(i int) (string, error),
-	keysOf func(event.FileEvent) []string, pushes func() int, progress io.Writer) (LatencyResult, error) {
+// inProcess is a node run in this process (its store read directly) with a public URL, its own
+// loopback address, so that vendors push to it.
+type inProcess struct {
+	st   store.Store
+	url  string
+	c    *client.Client
+	stop func()
+}
+
+// startInProcess runs a node through launch with its data in dir and the poll interval poll.
+func startInProcess(ctx context.Context, launch Launcher, dir string, poll time.Duration, log *slog.Logger) (*inProcess, error) {
+	cfg := config.Default()
+	cfg.DataDir = dir
+	cfg.BootstrapToken = benchToken
+	cfg.AllowLoopback = true
+	cfg.PollInterval = poll
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	cfg.Listen = ln.Addr().String()
+	cfg.PublicURL = "http://" + ln.Addr().String()
+	nctx, stopNode := context.WithCancel(ctx)
+	st, wait, err := launch(nctx, cfg, ln, log)
+	if err != nil {
+		stopNode()
+		ln.Close()
+		return nil, err
+	}
+	return &inProcess{st: st, url: cfg.PublicURL, c: client.New(cfg.PublicURL, benchToken), stop: func() { stopNode(); wait() }}, nil
+}
+
+// lastEventID is the id of the connection's newest event (0: none).
+func lastEventID(ctx context.Context, st store.Store, connID int64) (int64, error) {
 	var after int64
 	for {
 		page, err := st.ListEvents(ctx, store.EventFilter{ConnectionID: connID, AfterID: after, Limit: 1000})
 		if err != nil {
-			return lr, err
+			return 0, err
 		}
 		if len(page) == 0 {
-			break
+			return after, nil
 		}
 		after = page[len(page)-1].Event.ID
 	}
-	before := pushes()
-	var mu sync.Mutex
-	sent := map[string]time.Time{} // probe key -> when send returned
-	var lat, seenLat []time.Duration
-	found := map[string]bool{}
-	wctx, stopWatch := context.WithCancel(ctx)
-	watchDone := make(chan error, 1)
+}
+
+// watchEvents reads the connection's events after the id after every 50 ms, handing each to fn
+// with when it was read, until ctx ends; the returned channel gives the reader's error (nil when
+// ctx ended it).
+func watchEvents(ctx context.Context, st store.Store, connID, after int64, fn func(e event.FileEvent, seen time.Time)) <-chan error {
+	done := make(chan error, 1)
 	go func() {
 		t := time.NewTicker(50 * time.Millisecond)
 		defer t.Stop()
 		for {
 			select {
-			case <-wctx.Done():
-				watchDone <- nil
+			case <-ctx.Done():
+				done <- nil
 				return
 			case <-t.C:
 			}
 			for {
-				page, err := st.ListEvents(wctx, store.EventFilter{ConnectionID: connID, AfterID: after, Limit: 1000})
+				page, err := st.ListEvents(ctx, store.EventFilter{ConnectionID: connID, AfterID: after, Limit: 1000})
 				if err != nil {
-					if wctx.Err() != nil {
-						watchDone <- nil
+					if ctx.Err() != nil {
+						done <- nil
 					} else {
-						watchDone <- err
+						done <- err
 					}
 					return
 				}
 				now := time.Now()
-				mu.Lock()
 				for _, e := range page {
-					for _, k := range keysOf(e) {
-						if at, ok := sent[k]; ok && !found[k] {
-							found[k] = true
-							lat = append(lat, e.Event.Inserted.Sub(at))
-							seenLat = append(seenLat, now.Sub(at))
-						}
-					}
+					fn(e, now)
 				}
-				mu.Unlock()
 				if len(page) == 0 {
 					break
 				}
@@ -844,8 +881,38 @@ func probeLatency(ctx context.Context, o GoogleOptions, lr LatencyResult, st sto
 			}
 		}
 	}()
+	return done
+}
+
+// probeLatency sends n probes one a second (send returns each probe's key) and measures, for
+// each, the time to the first event of connID whose keys (keysOf) name it: its insert time
+// (stamped in the transaction that makes it searchable) and when a 50 ms reader of the store saw
+// it. A run whose vendor delivered pushes is the push path, with its 5 s target.
+func probeLatency(ctx context.Context, n int, lr LatencyResult, st store.Store, connID int64, send func(i int) (string, error),
+	keysOf func(event.FileEvent) []string, pushes func() int, progress io.Writer) (LatencyResult, error) {
+	after, err := lastEventID(ctx, st, connID)
+	if err != nil {
+		return lr, err
+	}
+	before := pushes()
+	var mu sync.Mutex
+	sent := map[string]time.Time{} // probe key -> when send returned
+	var lat, seenLat []time.Duration
+	found := map[string]bool{}
+	wctx, stopWatch := context.WithCancel(ctx)
+	watchDone := watchEvents(wctx, st, connID, after, func(e event.FileEvent, now time.Time) {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, k := range keysOf(e) {
+			if at, ok := sent[k]; ok && !found[k] {
+				found[k] = true
+				lat = append(lat, e.Event.Inserted.Sub(at))
+				seenLat = append(seenLat, now.Sub(at))
+			}
+		}
+	})
 	tick := time.NewTicker(time.Second)
-	for i := 0; i < o.LatencyEvents; i++ {
+	for i := 0; i < n; i++ {
 		key, err := send(i)
 		if err != nil {
 			tick.Stop()
@@ -858,13 +925,13 @@ func probeLatency(ctx context.Context, o GoogleOptions, lr LatencyResult, st sto
 		<-tick.C
 	}
 	tick.Stop()
-	lr.Sent = o.LatencyEvents
+	lr.Sent = n
 	deadline := time.Now().Add(lr.Target + 30*time.Second)
 	for time.Now().Before(deadline) {
 		mu.Lock()
-		n := len(found)
+		got := len(found)
 		mu.Unlock()
-		if n == lr.Sent {
+		if got == lr.Sent {
 			break
 		}
 		time.Sleep(100 * time.Millisecond)

@@ -507,6 +507,13 @@ type Notice struct {
 	Subscription string
 	// Lifecycle is one of the Lifecycle* notifications, "" for activity.
 	Lifecycle string
+	// State, when set, is the secret the notification carried that ties it to one subscription
+	// (Graph's clientState, already verified by the connector as one it made). The vendor chose the
+	// subscription's id after the secret was made, so the connector cannot tell whether the pair
+	// belongs together: ingest refuses the delivery unless the held subscription of that id was
+	// made with this State (Subscription.Detail), so that a state copied from one of the
+	// connection's subscriptions onto another's id wakes nothing.
+	State string
 }
 
 // MaxReply bounds a handshake's reply.

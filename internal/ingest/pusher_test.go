@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -93,7 +94,7 @@ func (s *graphLikeSession) Subscribe(_ context.Context, d connector.Drive, url s
 	defer g.mu.Unlock()
 	g.n++
 	sub := connector.Subscription{ID: fmt.Sprintf("sub-%d", g.n), Drive: d.VendorID, Stream: "feed",
-		Resource: "/drives/" + d.VendorID + "/root", Expires: g.clk.Now().Add(g.lifetime())}
+		Resource: "/drives/" + d.VendorID + "/root", Detail: fmt.Sprintf("cs-%d", g.n), Expires: g.clk.Now().Add(g.lifetime())}
 	g.live[sub.ID] = sub
 	return []connector.Subscription{sub}, nil
 }
@@ -130,7 +131,8 @@ func (s *graphLikeSession) Unsubscribe(_ context.Context, sub connector.Subscrip
 }
 
 // Deliver: a validation request echoes its token; a notification carries the subscription id, its
-// clientState and an optional lifecycle event, as Graph's do.
+// clientState and an optional lifecycle event, as Graph's do. A clientState "cs-<n>" is one made
+// for a subscription (Subscription.Detail), given to ingest as the notice's State to match.
 func (s *graphLikeSession) Deliver(_ context.Context, p connector.Push) (connector.Delivery, error) {
 	if tok := p.Query.Get("validationToken"); tok != "" {
 		return connector.Delivery{Reply: &connector.Reply{Body: []byte(tok)}}, nil
@@ -138,12 +140,18 @@ func (s *graphLikeSession) Deliver(_ context.Context, p connector.Push) (connect
 	var n struct {
 		ID, SubscriptionID, ClientState, LifecycleEvent string
 	}
-	if err := json.Unmarshal(p.Body, &n); err != nil || n.ClientState != graphClientState {
+	err := json.Unmarshal(p.Body, &n)
+	perSub := strings.HasPrefix(n.ClientState, "cs-")
+	if err != nil || (n.ClientState != graphClientState && !perSub) {
 		return connector.Delivery{}, &connector.WebhookRefusal{Reason: connector.WebhookBadSignature, Detail: "clientState"}
 	}
 	lc := map[string]string{"reauthorizationRequired": connector.LifecycleReauthorize, "missed": connector.LifecycleMissed,
 		"subscriptionRemoved": connector.LifecycleRemoved}[n.LifecycleEvent]
-	return connector.Delivery{ID: n.ID, FreshUntil: s.g.clk.Now().Add(time.Hour), Notices: []connector.Notice{{Subscription: n.SubscriptionID, Lifecycle: lc}}}, nil
+	nt := connector.Notice{Subscription: n.SubscriptionID, Lifecycle: lc}
+	if perSub {
+		nt.State = n.ClientState
+	}
+	return connector.Delivery{ID: n.ID, FreshUntil: s.g.clk.Now().Add(time.Hour), Notices: []connector.Notice{nt}}, nil
 }
 
 // TestPushSubscriptionLifecycle (issue 13, contract v2 push): ingest keeps one row per vendor
@@ -672,5 +680,60 @@ func TestRenewalThatReplaces(t *testing.T) {
 	}
 	if held != len(live) {
 		t.Errorf("%d rows for %d subscriptions live at the vendor", held, len(live))
+	}
+}
+
+// TestNotificationStateOfAnotherSubscription (issue 15, known gap): a notification carrying a
+// genuine clientState of one of the connection's subscriptions, copied onto another of its
+// subscription ids, is refused (wrong_subscription, counted in telltale_webhook_refused_total) and
+// wakes nothing; the same clientState on its own subscription is accepted and wakes that stream.
+func TestNotificationStateOfAnotherSubscription(t *testing.T) {
+	e, _ := newGraphLike(t, 0)
+	c := e.connect("Graph-like push", "", nil)
+	e.settle(300)
+	e.clock.Advance(2 * time.Minute)
+	e.settle(300)
+	drives, err := e.store.ListDrives(ctx, store.DriveFilter{ConnectionID: c.ID, Limit: 100})
+	if err != nil || len(drives) < 2 {
+		t.Fatalf("drives: %d %v", len(drives), err)
+	}
+	var subs []store.Subscription
+	for _, d := range drives[:2] {
+		rows, err := e.store.ListSubscriptions(ctx, c.ID, []int64{d.ID})
+		if err != nil || len(rows) != 1 || rows[0].Detail == "" {
+			t.Fatalf("drive %s: subscriptions %+v %v", d.VendorID, rows, err)
+		}
+		subs = append(subs, rows[0])
+	}
+	a, b := subs[0], subs[1]
+	deliver := func(id, sub, state string) error {
+		body, _ := json.Marshal(map[string]string{"ID": id, "SubscriptionID": sub, "ClientState": state})
+		return e.webhook("box", fmt.Sprint(c.ID), http.Header{}, bytes.NewReader(body))
+	}
+	due := func(stream string) bool {
+		w, err := e.store.GetWork(ctx, ingest.WorkStream, fmt.Sprintf("%d:%s", c.ID, stream))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return !w.NextRunAt.After(e.clock.Now())
+	}
+	if due(a.Stream) {
+		t.Fatalf("setup: the stream of %s is already due", a.VendorID)
+	}
+	refused := e.metrics.Counter("telltale_webhook_refused_total", "", "service", "reason")
+	if err := deliver("copied", a.VendorID, b.Detail); ingest.WebhookRefusalReason(err) != ingest.WebhookWrongSubscription {
+		t.Errorf("%s's clientState on %s: %v, want refused as %s", b.VendorID, a.VendorID, err, ingest.WebhookWrongSubscription)
+	}
+	if n := refused.Value("box", ingest.WebhookWrongSubscription); n != 1 {
+		t.Errorf("telltale_webhook_refused_total{reason=wrong_subscription} = %d, want 1", n)
+	}
+	if due(a.Stream) {
+		t.Errorf("the refused notification woke the stream of %s", a.VendorID)
+	}
+	if err := deliver("genuine", a.VendorID, a.Detail); err != nil {
+		t.Fatalf("its own clientState: %v", err)
+	}
+	if !due(a.Stream) {
+		t.Errorf("the genuine notification did not wake the stream of %s", a.VendorID)
 	}
 }

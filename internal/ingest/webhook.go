@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"io"
@@ -36,6 +37,9 @@ const (
 	WebhookTooLarge            = "too_large"            // the body is larger than MaxWebhookBody
 	WebhookUnreadable          = "unreadable"           // the body could not be read
 	WebhookUnexpectedHandshake = "unexpected_handshake" // a validation handshake while no subscription is being made
+	// WebhookWrongSubscription: a notice's verified State (Graph's clientState) is not the one the
+	// held subscription it names was made with (copied from another of the connection's).
+	WebhookWrongSubscription = "wrong_subscription"
 )
 
 // Limits of the push-notification gate.
@@ -52,7 +56,7 @@ const (
 )
 
 // webhookRefusal is ErrWebhookRefused with its reason (for tests and logs, never for the sender).
-type webhookRefusal struct{ reason string }
+type webhookRefusal struct{ reason, detail string }
 
 func (e *webhookRefusal) Error() string { return "push notification refused: " + e.reason }
 func (e *webhookRefusal) Unwrap() error { return ErrWebhookRefused }
@@ -246,6 +250,13 @@ func (s *Service) Webhook(ctx context.Context, service, id string, header http.H
 		s.hooks.deliveries.Inc(label, "handshake")
 		return d.Reply, nil
 	}
+	if err := s.checkNoticeStates(ctx, connID, d); err != nil {
+		var wr *webhookRefusal
+		if errors.As(err, &wr) {
+			return nil, s.refuseWebhook(label, wr.reason, connID, wr.detail)
+		}
+		return nil, err
+	}
 	now := s.clock.Now()
 	if !s.hooks.remember(connID, d, now) {
 		s.hooks.deliveries.Inc(label, "duplicate")
@@ -281,6 +292,31 @@ func (s *Service) Webhook(ctx context.Context, service, id string, header http.H
 	s.hooks.deliveries.Inc(label, "accepted")
 	s.count(func(st *Stats) { st.WebhooksAccepted++ })
 	return d.Reply, nil
+}
+
+// checkNoticeStates refuses a delivery one of whose notices carries a State that is not the one
+// the held subscription it names was made with: a genuine secret of the connection copied onto
+// another of its subscription ids. A notice of a subscription Telltale does not hold is left to
+// actOnDelivery (it wakes the tenant streams only). One indexed read per subscription named:
+// reads go on while the store's writer is busy, so the answer is not held by a slow store.
+func (s *Service) checkNoticeStates(ctx context.Context, conn int64, d connector.Delivery) error {
+	for _, n := range d.Notices {
+		if n.State == "" || n.Subscription == "" {
+			continue
+		}
+		sub, err := s.st.FindSubscription(ctx, conn, n.Subscription)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if subtle.ConstantTimeCompare([]byte(sub.Detail), []byte(n.State)) != 1 {
+			return &webhookRefusal{reason: WebhookWrongSubscription,
+				detail: fmt.Sprintf("subscription %.64q: the notification's clientState was made for another subscription of the connection", n.Subscription)}
+		}
+	}
+	return nil
 }
 
 // WaitWebhooks waits until the push notifications accepted so far have been acted on (tests, and

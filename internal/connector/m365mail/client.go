@@ -82,6 +82,9 @@ type call struct {
 	method, path, mailbox string
 	header                http.Header
 	body                  any // JSON request body
+	// once sends the call without retries after a 5xx or a transport failure, which may have
+	// created what was asked for (POST /subscriptions: the caller settles, graphkit.Settle).
+	once bool
 }
 
 // resolve is the URL of a Graph path or of a link Graph gave, which must lie under the configured
@@ -146,6 +149,9 @@ func (c *graphClient) do(ctx context.Context, k call, out any) error {
 		req, err := http.NewRequestWithContext(ctx, k.method, u, body)
 		if err != nil {
 			return err
+		}
+		if k.once {
+			req.GetBody = nil // httpx sends a body it cannot rewind once
 		}
 		for h, v := range k.header {
 			req.Header[h] = v

@@ -4,12 +4,11 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
 	"github.com/telltale-dev/telltale/internal/connector"
-	"github.com/telltale-dev/telltale/internal/connector/kit/paging"
+	"github.com/telltale-dev/telltale/internal/connector/kit/graphkit"
 )
 
 // usersPage is the directory's largest page ($top 1..999, user-list); a variable for tests.
@@ -23,27 +22,20 @@ const userFields = "id,userPrincipalName,mail,displayName,accountEnabled,assigne
 // asked about again once a day (R4.2), not at every discovery.
 const probeTTL = 24 * time.Hour
 
-type graphUser struct {
-	ID                string            `json:"id"`
-	UserPrincipalName string            `json:"userPrincipalName"`
-	Mail              string            `json:"mail"`
-	DisplayName       string            `json:"displayName"`
-	AccountEnabled    *bool             `json:"accountEnabled"`
-	AssignedLicenses  *[]map[string]any `json:"assignedLicenses"`
-	ODataType         string            `json:"@odata.type"`
-}
-
-// upn is the user's sign-in name, lower case: the mailbox's owner and the actor of its events.
-func (u graphUser) upn() string { return strings.ToLower(strings.TrimSpace(u.UserPrincipalName)) }
-
-// unlicensed: Graph says the user has no license (so no Exchange Online mailbox).
-func (u graphUser) unlicensed() bool {
-	return u.AssignedLicenses != nil && len(*u.AssignedLicenses) == 0
-}
+// graphUser is a directory user (graphkit's, shared with the OneDrive connector).
+type graphUser = graphkit.User
 
 type usersPageJSON struct {
 	Value    []graphUser `json:"value"`
 	NextLink string      `json:"@odata.nextLink"`
+}
+
+// directory is the tenant's Entra ID directory as discovery reads it.
+func (s *session) directory() graphkit.Directory {
+	return graphkit.Directory{
+		Get:    func(ctx context.Context, p string, out any) error { return s.api.get(ctx, p, "", nil, out) },
+		Denied: s.denied, Fields: userFields, PageSize: usersPage,
+	}
 }
 
 // probe is what asking a mailbox found: has one (mailbox) or not (why), when.
@@ -74,7 +66,7 @@ func (s *session) Verify(ctx context.Context) (string, error) {
 	}
 	var blocked error // a mailbox an application access policy leaves out
 	for _, u := range users.Value {
-		if u.unlicensed() || (u.AccountEnabled != nil && !*u.AccountEnabled) {
+		if u.Unlicensed() || (u.AccountEnabled != nil && !*u.AccountEnabled) {
 			continue
 		}
 		err := s.api.get(ctx, startPath(u.ID, s.deps.Clock.Now()), u.ID, preferStart, nil)
@@ -88,7 +80,7 @@ func (s *session) Verify(ctx context.Context) (string, error) {
 			blocked = err // the policy may well leave this one out: try the next
 			continue
 		}
-		return "", s.denied(err, PermMailRead, "reading the sent items of "+u.upn())
+		return "", s.denied(err, PermMailRead, "reading the sent items of "+u.UPN())
 	}
 	if blocked != nil {
 		return "", s.denied(blocked, PermMailRead, "reading the sent items of the first users")
@@ -113,75 +105,33 @@ func policyBlocked(err error) bool {
 // inaccessible, which would put a tenant with many such accounts in Error (R1.5). A mailbox Graph
 // refuses (403: outside an application access policy) is Inaccessible with the reason.
 func (s *session) Discover(ctx context.Context, scope connector.Scope, emit func([]connector.Drive) error) (connector.Discovery, error) {
-	var res connector.Discovery
-	want := func(graphUser) bool { return true }
-	switch scope.Kind {
-	case "users":
-		set := map[string]bool{}
-		for _, u := range scope.Users {
-			set[strings.ToLower(strings.TrimSpace(u))] = true
-		}
-		want = func(u graphUser) bool { return set[u.upn()] || (u.Mail != "" && set[strings.ToLower(u.Mail)]) }
-	case "groups":
-		members, missing, err := s.groupMembers(ctx, scope.Groups)
-		if err != nil {
-			return res, err
-		}
-		res.MissingGroups = missing
-		want = func(u graphUser) bool { return members[u.ID] }
-	}
-	guard := paging.New("graph users", 0)
-	next := "/users?$top=" + fmt.Sprint(usersPage) + "&$select=" + userFields
-	for next != "" {
-		var page usersPageJSON
-		if err := s.api.get(ctx, next, "", nil, &page); err != nil {
-			return res, s.denied(err, PermUserReadAll, "listing users")
-		}
+	return s.directory().Users(ctx, scope, func(users []graphUser) error {
 		var ds []connector.Drive
-		for _, u := range page.Value {
-			if !want(u) || u.ID == "" || u.upn() == "" {
-				continue
-			}
-			if u.AccountEnabled != nil && !*u.AccountEnabled {
-				res.SkippedInactive++ // R3.9
-				continue
-			}
-			if u.unlicensed() {
-				s.log.Debug("microsoft365_mail: user without a license (no mailbox) skipped", "user", u.upn())
+		for _, u := range users {
+			if u.Unlicensed() {
+				s.log.Debug("microsoft365_mail: user without a license (no mailbox) skipped", "user", u.UPN())
 				continue
 			}
 			d, ok, err := s.mailbox(ctx, u)
 			if err != nil {
-				return res, err
+				return err
 			}
 			if ok {
 				ds = append(ds, d)
 			}
 		}
-		if len(ds) > 0 {
-			if err := emit(ds); err != nil {
-				return res, err
-			}
+		if len(ds) == 0 {
+			return nil
 		}
-		next = page.NextLink
-		if next != "" {
-			if err := guard.Next(next); err != nil {
-				return res, err
-			}
-		}
-	}
-	return res, nil
+		return emit(ds)
+	})
 }
 
 // mailbox is u's mailbox as a drive; ok false when u has none. A mailbox is probed (one delta
 // page of one id) at most once per probeTTL; a refusal is not remembered, so access given back is
 // seen at the next discovery.
 func (s *session) mailbox(ctx context.Context, u graphUser) (connector.Drive, bool, error) {
-	name := u.DisplayName
-	if name == "" {
-		name = u.upn()
-	}
-	d := connector.Drive{VendorID: u.ID, Kind: "mailbox", Owner: u.upn(), Name: name}
+	d := connector.Drive{VendorID: u.ID, Kind: "mailbox", Owner: u.UPN(), Name: u.Name()}
 	now := s.deps.Clock.Now()
 	s.mu.Lock()
 	p, ok := s.probed[u.ID]
@@ -192,9 +142,9 @@ func (s *session) mailbox(ctx context.Context, u graphUser) (connector.Drive, bo
 		case err == nil:
 			p = probe{at: now, mailbox: true}
 		case isStatus(err, http.StatusNotFound):
-			p = probe{at: now, why: fmt.Sprintf("Microsoft Graph has no mailbox for %s (404 %s: %s): the user's license has no Exchange Online plan, or the mailbox is on-premises or soft-deleted", u.upn(), ge.Code, ge.Message)}
+			p = probe{at: now, why: fmt.Sprintf("Microsoft Graph has no mailbox for %s (404 %s: %s): the user's license has no Exchange Online plan, or the mailbox is on-premises or soft-deleted", u.UPN(), ge.Code, ge.Message)}
 		case isStatus(err, http.StatusForbidden):
-			d.Inaccessible = fmt.Sprintf("Microsoft Graph refused the mailbox of %s (403 %s: %s): check that the app has the application permission %s with admin consent, and that an Exchange application access policy, if any, includes this mailbox", u.upn(), ge.Code, ge.Message, PermMailRead)
+			d.Inaccessible = fmt.Sprintf("Microsoft Graph refused the mailbox of %s (403 %s: %s): check that the app has the application permission %s with admin consent, and that an Exchange application access policy, if any, includes this mailbox", u.UPN(), ge.Code, ge.Message, PermMailRead)
 			return d, true, nil
 		default:
 			return d, false, refusedToken(err)
@@ -207,7 +157,7 @@ func (s *session) mailbox(ctx context.Context, u graphUser) (connector.Drive, bo
 		s.mu.Unlock()
 	}
 	if !p.mailbox {
-		s.log.Debug("microsoft365_mail: user without a mailbox skipped", "user", u.upn(), "why", p.why)
+		s.log.Debug("microsoft365_mail: user without a mailbox skipped", "user", u.UPN(), "why", p.why)
 		return d, false, nil
 	}
 	return d, true, nil
@@ -215,91 +165,3 @@ func (s *session) mailbox(ctx context.Context, u graphUser) (connector.Drive, bo
 
 // maxProbed bounds the session's probe map; past it the map starts again.
 const maxProbed = 200000
-
-// groupMembers resolves scope groups (by exact display name, R2.5, or mail address) to the ids of
-// their user members, nested groups included (transitiveMembers); groups the tenant does not have
-// are missing (looked up again later, R2.6).
-func (s *session) groupMembers(ctx context.Context, groups []string) (map[string]bool, []string, error) {
-	type g struct{ ID, DisplayName, Mail string }
-	var all []g
-	guard := paging.New("graph groups", 0)
-	next := "/groups?$top=999&$select=id,displayName,mail"
-	for next != "" {
-		var page struct {
-			Value []struct {
-				ID          string `json:"id"`
-				DisplayName string `json:"displayName"`
-				Mail        string `json:"mail"`
-			} `json:"value"`
-			NextLink string `json:"@odata.nextLink"`
-		}
-		if err := s.api.get(ctx, next, "", nil, &page); err != nil {
-			return nil, nil, s.denied(err, PermGroupMemberReadAll, "listing groups")
-		}
-		for _, x := range page.Value {
-			all = append(all, g{x.ID, x.DisplayName, x.Mail})
-		}
-		next = page.NextLink
-		if next != "" {
-			if err := guard.Next(next); err != nil {
-				return nil, nil, err
-			}
-		}
-	}
-	members := map[string]bool{}
-	var missing []string
-	for _, name := range groups {
-		key := strings.TrimSpace(name)
-		var ids []string
-		for _, x := range all {
-			if x.DisplayName == key || (strings.Contains(key, "@") && strings.EqualFold(x.Mail, key)) {
-				ids = append(ids, x.ID)
-			}
-		}
-		if len(ids) == 0 {
-			missing = append(missing, name)
-			continue
-		}
-		for _, id := range ids {
-			found, err := s.transitiveUsers(ctx, id)
-			if isStatus(err, http.StatusNotFound) {
-				continue // deleted since it was listed
-			}
-			if err != nil {
-				return nil, nil, err
-			}
-			for _, m := range found {
-				members[m] = true
-			}
-		}
-	}
-	return members, missing, nil
-}
-
-// transitiveUsers lists the ids of a group's user members, nested groups expanded.
-func (s *session) transitiveUsers(ctx context.Context, groupID string) ([]string, error) {
-	var out []string
-	guard := paging.New("graph members of group "+groupID, 0)
-	next := "/groups/" + url.PathEscape(groupID) + "/transitiveMembers?$top=999&$select=id,userPrincipalName"
-	for next != "" {
-		var page usersPageJSON
-		if err := s.api.get(ctx, next, "", nil, &page); err != nil {
-			if isStatus(err, http.StatusNotFound) {
-				return nil, err
-			}
-			return nil, s.denied(err, PermGroupMemberReadAll, "listing the members of group "+groupID)
-		}
-		for _, m := range page.Value {
-			if m.ODataType == "" || m.ODataType == "#microsoft.graph.user" {
-				out = append(out, m.ID)
-			}
-		}
-		next = page.NextLink
-		if next != "" {
-			if err := guard.Next(next); err != nil {
-				return nil, err
-			}
-		}
-	}
-	return out, nil
-}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/telltale-dev/telltale/internal/connector"
+	"github.com/telltale-dev/telltale/internal/connector/kit/graphkit"
 )
 
 // Graph change notifications (docs/connectors/microsoft365_mail.md, "Push"). Each followed
@@ -28,7 +29,10 @@ import (
 // instead, which Graph repeats in every notification: "tt1.<user id>.<HMAC>", the HMAC of the
 // mailbox's user id under a key derived from the client secret and the connection (stateKeyOf).
 // A delivery is verified without any state, and a notification whose resource names another
-// mailbox than its clientState is refused. After the client secret changes, held subscriptions
+// mailbox than its clientState is refused. The subscription's id is not covered, so each notice
+// carries its clientState (Notice.State) and ingest matches it against the one the named
+// subscription was made with (Subscription.Detail): another mailbox's genuine notification with
+// its subscription id changed is refused there. After the client secret changes, held subscriptions
 // no longer verify: Subscribe and Renew replace them.
 
 // subLife is the expiry Telltale asks for: Graph's longest for Outlook messages is 10,070
@@ -109,11 +113,29 @@ func (s *session) Subscribe(ctx context.Context, d connector.Drive, pushURL stri
 	exp := now.Add(subLife)
 	state := s.clientState(d.VendorID)
 	var got graphSub
-	err := s.api.do(ctx, call{method: http.MethodPost, path: "/subscriptions", body: map[string]any{
+	err := s.api.do(ctx, call{method: http.MethodPost, path: "/subscriptions", once: true, body: map[string]any{
 		"changeType": "created", "notificationUrl": pushURL, "lifecycleNotificationUrl": pushURL,
 		"resource": subResource(d.VendorID), "expirationDateTime": exp.UTC().Format(time.RFC3339),
 		"clientState": state, "latestSupportedTlsVersion": "v1_2",
 	}}, &got)
+	if graphkit.MaybeCreated(err) {
+		// Graph may have made it: keep that one if it lists it, delete any other of ours for the
+		// mailbox, so the connection never holds two (or one it does not know).
+		kept, ok, serr := graphkit.Settle(ctx, func(ctx context.Context, p string, out any) error {
+			return s.api.get(ctx, p, "", nil, out)
+		}, func(ctx context.Context, id string) error {
+			return s.api.do(ctx, call{method: http.MethodDelete, path: "/subscriptions/" + url.PathEscape(id)}, nil)
+		}, subResource(d.VendorID), pushURL, state)
+		if serr != nil {
+			s.log.Warn("microsoft365_mail: settling a failed subscription creation: a subscription Graph made may remain until its expiry", "mailbox", d.VendorID, "err", serr)
+		}
+		if ok {
+			got, err = graphSub{ID: kept.ID}, nil
+			if t, perr := time.Parse(time.RFC3339Nano, kept.ExpirationDateTime); perr == nil {
+				got.ExpirationDateTime = t
+			}
+		}
+	}
 	if ge, ok := asGraphError(err); ok && ge.Status == http.StatusBadRequest && (ge.Code == "ValidationError" || strings.Contains(ge.Message, "validation")) {
 		return nil, fmt.Errorf("microsoft365_mail: subscribing to the sent items of %s: Microsoft Graph could not validate Telltale's webhook URL %s (400 %s: %s): it must be reachable from the internet over HTTPS and answer the validationToken within 10 seconds",
 			d.Owner, pushURL, ge.Code, ge.Message)
@@ -276,7 +298,7 @@ func (s *session) Deliver(_ context.Context, p connector.Push) (connector.Delive
 			what = "lifecycle:" + n.LifecycleEvent + ":" + n.Expiration
 		}
 		ids = append(ids, n.SubscriptionID+"\x00"+what)
-		nt := connector.Notice{Subscription: n.SubscriptionID, Lifecycle: life}
+		nt := connector.Notice{Subscription: n.SubscriptionID, Lifecycle: life, State: n.ClientState}
 		if !seen[nt] {
 			seen[nt] = true
 			notices = append(notices, nt)

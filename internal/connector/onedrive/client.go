@@ -78,6 +78,17 @@ func (c *graphClient) get(ctx context.Context, pathOrLink, need string, header h
 
 // send is get for any method: body, when not nil, is sent as JSON (subscriptions).
 func (c *graphClient) send(ctx context.Context, method, pathOrLink, need string, header http.Header, body, out any) error {
+	return c.sendOpt(ctx, method, pathOrLink, need, header, body, out, false)
+}
+
+// create POSTs body once: no retry after a 5xx or a transport failure, which may have created
+// what was asked for (POST /subscriptions); the caller settles what Graph holds
+// (graphkit.Settle). A 401 for an expired token is still sent again (nothing was created).
+func (c *graphClient) create(ctx context.Context, path, need string, body, out any) error {
+	return c.sendOpt(ctx, http.MethodPost, path, need, nil, body, out, true)
+}
+
+func (c *graphClient) sendOpt(ctx context.Context, method, pathOrLink, need string, header http.Header, body, out any, once bool) error {
 	u, err := c.resolve(pathOrLink)
 	if err != nil {
 		return err
@@ -103,6 +114,9 @@ func (c *graphClient) send(ctx context.Context, method, pathOrLink, need string,
 		}
 		if payload != nil {
 			req.Header.Set("Content-Type", "application/json")
+		}
+		if once {
+			req.GetBody = nil // httpx sends a body it cannot rewind once
 		}
 		for k, v := range header {
 			req.Header[k] = v

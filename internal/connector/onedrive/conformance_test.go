@@ -45,7 +45,7 @@ func msVendorWith(t *testing.T, clk *clock.Fake, lagMin, lagMax time.Duration) *
 
 func (v *msVendor) Connection() (string, map[string]string, map[string]string) {
 	return v.emu.TenantID(), map[string]string{"tenant_id": v.emu.TenantID(), "client_id": v.emu.ClientID(),
-			"login_url": v.url, "graph_url": v.url + "/v1.0", "manage_url": v.url, "audit_overlap": "1h"},
+			"login_url": v.url, "graph_url": v.url + "/v1.0", "manage_url": v.url, "audit_overlap": "1h", "rate_limit": "0"},
 		map[string]string{"client_secret": v.emu.ClientSecret()}
 }
 

@@ -65,7 +65,7 @@ func (f *fixture) config() connector.Config {
 	return connector.Config{
 		Credentials: map[string]string{"client_secret": f.emu.ClientSecret()},
 		Settings: map[string]string{"tenant_id": f.emu.TenantID(), "client_id": f.emu.ClientID(),
-			"login_url": f.srv.URL, "graph_url": f.srv.URL + "/v1.0", "manage_url": f.srv.URL},
+			"login_url": f.srv.URL, "graph_url": f.srv.URL + "/v1.0", "manage_url": f.srv.URL, "rate_limit": "0"},
 	}
 }
 

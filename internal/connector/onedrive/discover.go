@@ -9,7 +9,7 @@ import (
 	"strings"
 
 	"github.com/telltale-dev/telltale/internal/connector"
-	"github.com/telltale-dev/telltale/internal/connector/kit/paging"
+	"github.com/telltale-dev/telltale/internal/connector/kit/graphkit"
 )
 
 // usersPage is the directory's largest page ($top 1..999, user-list); a variable for tests.
@@ -18,21 +18,27 @@ var usersPage = 999
 // userFields are the user properties discovery reads (accountEnabled needs $select).
 const userFields = "id,userPrincipalName,mail,displayName,accountEnabled"
 
-type graphUser struct {
-	ID                string `json:"id"`
-	UserPrincipalName string `json:"userPrincipalName"`
-	Mail              string `json:"mail"`
-	DisplayName       string `json:"displayName"`
-	AccountEnabled    *bool  `json:"accountEnabled"`
-	ODataType         string `json:"@odata.type"`
-}
-
-// upn is the user's sign-in name, lower case: the drive's owner and the actor of its events.
-func (u graphUser) upn() string { return strings.ToLower(strings.TrimSpace(u.UserPrincipalName)) }
+// graphUser is a directory user (graphkit's, shared with the mail connector).
+type graphUser = graphkit.User
 
 type usersPageJSON struct {
 	Value    []graphUser `json:"value"`
 	NextLink string      `json:"@odata.nextLink"`
+}
+
+// directory is the tenant's Entra ID directory as discovery reads it; every user read names the
+// actors of delta items (remember).
+func (s *session) directory() graphkit.Directory {
+	return graphkit.Directory{
+		Get: func(ctx context.Context, p string, out any) error {
+			need := PermUserReadAll
+			if strings.Contains(p, "/groups") {
+				need = PermGroupMemberReadAll
+			}
+			return s.api.get(ctx, p, need, nil, out)
+		},
+		Denied: s.denied, Fields: userFields, PageSize: usersPage, Seen: s.remember,
+	}
 }
 
 type graphDrive struct {
@@ -88,175 +94,44 @@ func (s *session) Verify(ctx context.Context) (string, error) {
 // (R1.5 counts inaccessible drives); discovery finds the drive once it is provisioned (R3.4).
 // Any other refusal of one user's drive makes that drive Inaccessible with the reason.
 func (s *session) Discover(ctx context.Context, scope connector.Scope, emit func([]connector.Drive) error) (connector.Discovery, error) {
-	var res connector.Discovery
-	want := func(graphUser) bool { return true }
-	switch scope.Kind {
-	case "users":
-		set := map[string]bool{}
-		for _, u := range scope.Users {
-			set[strings.ToLower(strings.TrimSpace(u))] = true
-		}
-		want = func(u graphUser) bool { return set[u.upn()] || (u.Mail != "" && set[strings.ToLower(u.Mail)]) }
-	case "groups":
-		members, missing, err := s.groupMembers(ctx, scope.Groups)
-		if err != nil {
-			return res, err
-		}
-		res.MissingGroups = missing
-		want = func(u graphUser) bool { return members[u.ID] }
-	}
-	guard := paging.New("graph users", 0)
-	next := "/users?$top=" + fmt.Sprint(usersPage) + "&$select=" + userFields
-	for next != "" {
-		var page usersPageJSON
-		if err := s.api.get(ctx, next, PermUserReadAll, nil, &page); err != nil {
-			return res, s.denied(err, PermUserReadAll, "listing users")
-		}
+	return s.directory().Users(ctx, scope, func(users []graphUser) error {
 		var ds []connector.Drive
-		for _, u := range page.Value {
-			s.remember(u)
-			if !want(u) {
-				continue
-			}
-			if u.AccountEnabled != nil && !*u.AccountEnabled {
-				res.SkippedInactive++ // R3.9
-				continue
-			}
+		for _, u := range users {
 			d, ok, err := s.userDrive(ctx, u)
 			if err != nil {
-				return res, err
+				return err
 			}
 			if ok {
 				ds = append(ds, d)
 			}
 		}
-		if len(ds) > 0 {
-			if err := emit(ds); err != nil {
-				return res, err
-			}
+		if len(ds) == 0 {
+			return nil
 		}
-		next = page.NextLink
-		if next != "" {
-			if err := guard.Next(next); err != nil {
-				return res, err
-			}
-		}
-	}
-	return res, nil
+		return emit(ds)
+	})
 }
 
 // userDrive is u's OneDrive; ok false when u has none (404).
 func (s *session) userDrive(ctx context.Context, u graphUser) (connector.Drive, bool, error) {
 	var gd graphDrive
 	err := s.api.get(ctx, "/users/"+url.PathEscape(u.ID)+"/drive?$select=id,driveType,name", PermFilesReadAll, nil, &gd)
-	name := u.DisplayName
-	if name == "" {
-		name = u.upn()
-	}
+	name := u.Name()
 	switch {
 	case err == nil && gd.ID != "":
-		return connector.Drive{VendorID: gd.ID, Kind: "user", Owner: u.upn(), Name: name}, true, nil
+		return connector.Drive{VendorID: gd.ID, Kind: "user", Owner: u.UPN(), Name: name}, true, nil
 	case err == nil:
-		return connector.Drive{}, false, fmt.Errorf("%w: onedrive: the drive of %s has no id", connector.ErrMalformed, u.upn())
+		return connector.Drive{}, false, fmt.Errorf("%w: onedrive: the drive of %s has no id", connector.ErrMalformed, u.UPN())
 	case isStatus(err, http.StatusNotFound):
-		s.log.Debug("onedrive: user without a OneDrive skipped", "user", u.upn())
+		s.log.Debug("onedrive: user without a OneDrive skipped", "user", u.UPN())
 		return connector.Drive{}, false, nil
 	case isStatus(err, http.StatusForbidden), isStatus(err, http.StatusLocked):
 		ge, _ := asGraphError(err)
 		// No drive id without an answer: the user's id stands for the drive, marked inaccessible.
-		return connector.Drive{VendorID: "user:" + u.ID, Kind: "user", Owner: u.upn(), Name: name,
-			Inaccessible: fmt.Sprintf("Microsoft Graph refused the OneDrive of %s (%d %s: %s): check that the app has the application permission %s with admin consent and that the OneDrive is not locked", u.upn(), ge.Status, ge.Code, ge.Message, PermFilesReadAll)}, true, nil
+		return connector.Drive{VendorID: "user:" + u.ID, Kind: "user", Owner: u.UPN(), Name: name,
+			Inaccessible: fmt.Sprintf("Microsoft Graph refused the OneDrive of %s (%d %s: %s): check that the app has the application permission %s with admin consent and that the OneDrive is not locked", u.UPN(), ge.Status, ge.Code, ge.Message, PermFilesReadAll)}, true, nil
 	}
 	return connector.Drive{}, false, refusedToken(err)
-}
-
-// groupMembers resolves scope groups (by exact display name, R2.5, or mail address) to the ids of
-// their user members, nested groups included (transitiveMembers); groups the tenant does not
-// have are missing (looked up again later, R2.6).
-func (s *session) groupMembers(ctx context.Context, groups []string) (map[string]bool, []string, error) {
-	type g struct{ ID, DisplayName, Mail string }
-	var all []g
-	guard := paging.New("graph groups", 0)
-	next := "/groups?$top=999&$select=id,displayName,mail"
-	for next != "" {
-		var page struct {
-			Value []struct {
-				ID          string `json:"id"`
-				DisplayName string `json:"displayName"`
-				Mail        string `json:"mail"`
-			} `json:"value"`
-			NextLink string `json:"@odata.nextLink"`
-		}
-		if err := s.api.get(ctx, next, PermGroupMemberReadAll, nil, &page); err != nil {
-			return nil, nil, s.denied(err, PermGroupMemberReadAll, "listing groups")
-		}
-		for _, x := range page.Value {
-			all = append(all, g{x.ID, x.DisplayName, x.Mail})
-		}
-		next = page.NextLink
-		if next != "" {
-			if err := guard.Next(next); err != nil {
-				return nil, nil, err
-			}
-		}
-	}
-	members := map[string]bool{}
-	var missing []string
-	for _, name := range groups {
-		key := strings.TrimSpace(name)
-		var ids []string
-		for _, x := range all {
-			if x.DisplayName == key || (strings.Contains(key, "@") && strings.EqualFold(x.Mail, key)) {
-				ids = append(ids, x.ID)
-			}
-		}
-		if len(ids) == 0 {
-			missing = append(missing, name)
-			continue
-		}
-		for _, id := range ids {
-			found, err := s.transitiveUsers(ctx, id)
-			if isStatus(err, http.StatusNotFound) {
-				continue // deleted since it was listed
-			}
-			if err != nil {
-				return nil, nil, err
-			}
-			for _, m := range found {
-				members[m] = true
-			}
-		}
-	}
-	return members, missing, nil
-}
-
-// transitiveUsers lists the ids of a group's user members, nested groups expanded.
-func (s *session) transitiveUsers(ctx context.Context, groupID string) ([]string, error) {
-	var out []string
-	guard := paging.New("graph members of group "+groupID, 0)
-	next := "/groups/" + url.PathEscape(groupID) + "/transitiveMembers?$top=999&$select=id,userPrincipalName,mail,displayName"
-	for next != "" {
-		var page usersPageJSON
-		if err := s.api.get(ctx, next, PermGroupMemberReadAll, nil, &page); err != nil {
-			if isStatus(err, http.StatusNotFound) {
-				return nil, err
-			}
-			return nil, s.denied(err, PermGroupMemberReadAll, "listing the members of group "+groupID)
-		}
-		for _, m := range page.Value {
-			if m.ODataType == "" || m.ODataType == "#microsoft.graph.user" {
-				out = append(out, m.ID)
-				s.remember(m)
-			}
-		}
-		next = page.NextLink
-		if next != "" {
-			if err := guard.Next(next); err != nil {
-				return nil, err
-			}
-		}
-	}
-	return out, nil
 }
 
 // maxPeople bounds the session's user map; past it the map starts again.
@@ -265,7 +140,7 @@ const maxPeople = 200000
 // remember keeps a user's userPrincipalName by id, to name the actors of delta items (Graph's
 // identities carry an id and a display name).
 func (s *session) remember(u graphUser) {
-	if u.ID == "" || u.upn() == "" {
+	if u.ID == "" || u.UPN() == "" {
 		return
 	}
 	s.mu.Lock()
@@ -273,7 +148,7 @@ func (s *session) remember(u graphUser) {
 	if len(s.people) >= maxPeople {
 		s.people = map[string]string{}
 	}
-	s.people[u.ID] = u.upn()
+	s.people[u.ID] = u.UPN()
 }
 
 // person is the userPrincipalName of a user id: from the session's map, or asked of Graph once.
@@ -302,5 +177,5 @@ func (s *session) person(ctx context.Context, id string) string {
 		return ""
 	}
 	s.remember(u)
-	return u.upn()
+	return u.UPN()
 }

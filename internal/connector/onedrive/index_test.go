@@ -191,3 +191,36 @@ func TestContent(t *testing.T) {
 	_, err = s.Content(context.Background(), connector.ContentRef{Drive: u.DriveID, File: id, Part: "x"})
 	mustSay(t, err, nil, "no part")
 }
+
+// TestPacedBelowTheLimit (issue 15, benchmark (a)): with rate_limit set to Graph's limit for the
+// app, a crawl of several drives is paced just below it, so Graph answers no 429; with no
+// pace the same crawl is throttled. The pacing and the emulator's bucket share the fake clock
+// (one drive after the other: the fake clock's sleeps are then the pace's own).
+func TestPacedBelowTheLimit(t *testing.T) {
+	for _, c := range []struct {
+		rate      string
+		throttled bool
+	}{{"600", false}, {"0", true}} {
+		f := newFixture(t, memu.Options{Users: 4, UnlicensedUsers: -1, DisabledUsers: -1, FilesPerUser: 600, DeltaPageSize: 50,
+			RateLimitPerMinute: 600, RateBurst: 2})
+		cfg := f.config()
+		cfg.Settings["rate_limit"] = c.rate
+		s := f.openWith(t, cfg, connector.Deps{Clock: f.clk, Sleep: f.clk.Sleep})
+		for _, u := range f.licensed() {
+			for cursor := ""; ; {
+				p, err := s.Index(context.Background(), f.drive(u), cursor)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if p.Done {
+					break
+				}
+				cursor = p.Next
+			}
+		}
+		st := f.emu.Stats()
+		if (st.Throttled > 0) != c.throttled || st.Requests < 40 {
+			t.Errorf("rate_limit %s: %d of %d Graph requests throttled", c.rate, st.Throttled, st.Requests)
+		}
+	}
+}

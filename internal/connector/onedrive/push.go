@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/telltale-dev/telltale/internal/connector"
+	"github.com/telltale-dev/telltale/internal/connector/kit/graphkit"
 )
 
 // Graph change notifications (docs/connectors/onedrive.md, "Change notifications"; NOTES
@@ -26,13 +27,15 @@ import (
 // notification costs latency, never activity. The audit stream has no push (the Management API's
 // webhooks are not used): it is polled.
 //
-// clientState is stateless: "tt1.<nonce>.<mac>", the mac an HMAC-SHA256 of the nonce under a key
-// derived from the connection's client secret, its id and tenant, so a delivery is verified
-// without any stored state. Graph chooses the subscription id after the clientState is sent, so
-// the mac cannot cover it: a clientState copied from a genuine notification onto another
-// subscription id passes here, and ingest then finds no subscription of that id and wakes the
-// tenant streams only (ingest/webhook.go), never a drive's. Rotating the client secret changes
-// the key: deliveries of older subscriptions are refused until they are made again.
+// clientState is "tt1.<nonce>.<mac>", the mac an HMAC-SHA256 of the nonce under a key derived
+// from the connection's client secret, its id and tenant, so a delivery is verified here without
+// any stored state. Graph chooses the subscription id after the clientState is sent, so the mac
+// cannot cover it: each subscription keeps the clientState it was made with (Subscription.Detail)
+// and each notice carries the one it came with (Notice.State), which ingest matches against the
+// subscription the notification names (ingest/webhook.go): a genuine clientState copied from one
+// of the connection's subscriptions onto another's id is refused there. Rotating the client
+// secret changes the key: deliveries of older subscriptions are refused, and Subscribe replaces
+// held subscriptions whose clientState no longer verifies.
 
 // subLife is the expiry Telltale asks for: driveItem's maximum, 42,300 minutes, less a minute for
 // the clocks.
@@ -41,9 +44,9 @@ const subLife = 42300*time.Minute - time.Minute
 // subSlack is how long after its subscription's expiry a notification is still taken.
 const subSlack = 5 * time.Minute
 
-// deliveryFresh bounds how long a delivery's id is remembered: Graph retries a notification for
-// up to 4 hours.
-const deliveryFresh = 4*time.Hour + subSlack
+// deliveryFresh is how long ingest remembers a delivery's id. Each id is new (Deliver), so it only
+// bounds that memory.
+const deliveryFresh = time.Minute
 
 const statePrefix = "tt1."
 
@@ -111,9 +114,9 @@ func (s *session) Subscribe(ctx context.Context, d connector.Drive, pushURL stri
 		if h.Stream != deltaKey || !h.Expires.After(now) {
 			continue
 		}
-		if !strings.HasSuffix(h.Resource, resourceTo+pushURL) {
+		if !strings.HasSuffix(h.Resource, resourceTo+pushURL) || !s.checkClientState(h.Detail) {
 			if err := s.Unsubscribe(ctx, h); err != nil {
-				s.log.Warn("onedrive: deleting a subscription to an old address failed; it ends at its expiry", "subscription", h.ID, "expires", h.Expires, "err", err)
+				s.log.Warn("onedrive: deleting an outdated subscription (an old address, or made before its clientState was kept or with another client secret) failed; it ends at its expiry", "subscription", h.ID, "expires", h.Expires, "err", err)
 			}
 			continue
 		}
@@ -126,14 +129,30 @@ func (s *session) Subscribe(ctx context.Context, d connector.Drive, pushURL stri
 	body := map[string]string{"changeType": "updated", "notificationUrl": pushURL, "lifecycleNotificationUrl": pushURL,
 		"resource": driveResource(d.VendorID), "expirationDateTime": exp.Format(time.RFC3339), "clientState": s.newClientState()}
 	var got graphSub
-	if err := s.api.send(ctx, http.MethodPost, "/subscriptions", PermFilesReadAll, nil, body, &got); err != nil {
+	err := s.api.create(ctx, "/subscriptions", PermFilesReadAll, body, &got)
+	if graphkit.MaybeCreated(err) {
+		// Graph may have made it: keep that one if it lists it, delete any other of ours for
+		// the drive, so the connection never holds two (or one it does not know).
+		kept, ok, serr := graphkit.Settle(ctx, func(ctx context.Context, p string, out any) error {
+			return s.api.get(ctx, p, PermFilesReadAll, nil, out)
+		}, func(ctx context.Context, id string) error {
+			return s.api.send(ctx, http.MethodDelete, "/subscriptions/"+url.PathEscape(id), PermFilesReadAll, nil, nil, nil)
+		}, body["resource"], pushURL, body["clientState"])
+		if serr != nil {
+			s.log.Warn("onedrive: settling a failed subscription creation: a subscription Graph made may remain until its expiry", "drive", d.VendorID, "err", serr)
+		}
+		if ok {
+			got, err = graphSub{ID: kept.ID, ExpirationDateTime: kept.ExpirationDateTime}, nil
+		}
+	}
+	if err != nil {
 		return nil, s.driveErr(err, d, "subscribing to changes of")
 	}
 	if got.ID == "" {
 		return nil, fmt.Errorf("%w: onedrive: POST /subscriptions answered no id for %s", connector.ErrMalformed, driveName(d))
 	}
 	return []connector.Subscription{{ID: got.ID, Drive: d.VendorID, Stream: deltaKey,
-		Resource: driveResource(d.VendorID) + resourceTo + pushURL, Expires: parseExpiry(got.ExpirationDateTime, exp)}}, nil
+		Resource: driveResource(d.VendorID) + resourceTo + pushURL, Detail: body["clientState"], Expires: parseExpiry(got.ExpirationDateTime, exp)}}, nil
 }
 
 func parseExpiry(s string, def time.Time) time.Time {
@@ -253,14 +272,24 @@ func (s *session) Deliver(_ context.Context, p connector.Push) (connector.Delive
 		case now.After(exp.Add(subSlack)) && n.LifecycleEvent == "":
 			return refuse(connector.WebhookStale, "subscription %s expired at %s", n.SubscriptionID, exp.Format(time.RFC3339))
 		}
-		nt := connector.Notice{Subscription: n.SubscriptionID, Lifecycle: lifecycles[n.LifecycleEvent]}
+		nt := connector.Notice{Subscription: n.SubscriptionID, Lifecycle: lifecycles[n.LifecycleEvent], State: n.ClientState}
 		if !seen[nt] {
 			seen[nt] = true
 			out.Notices = append(out.Notices, nt)
 		}
 	}
+	// A driveItem notification says only "something in this drive changed": every notification of
+	// a drive is the same body (no resourceData, no change id), so a retry of Graph's cannot be
+	// told from the next change's notification. Each delivery is therefore its own (a random id):
+	// deduplicating by body would drop every change's notification after a drive's first for as
+	// long as the id is remembered, leaving those changes to the poll. A retry or a replay only
+	// wakes the stream once more (one delta read that finds nothing).
 	sum := sha256.Sum256(p.Body)
-	out.ID = "graph:" + hex.EncodeToString(sum[:16])
+	var nonce [8]byte
+	if _, err := rand.Read(nonce[:]); err != nil {
+		panic("onedrive: no randomness for a delivery id: " + err.Error())
+	}
+	out.ID = "graph:" + hex.EncodeToString(sum[:8]) + "." + hex.EncodeToString(nonce[:])
 	out.FreshUntil = fresh
 	return out, nil
 }

@@ -82,6 +82,9 @@ func TestSubscriptions(t *testing.T) {
 		t.Fatalf("subscriptions %+v, %d validations", subs, f.emu.Stats().PushValidations)
 	}
 	sub := subs[0]
+	if !s.checkClientState(sub.Detail) {
+		t.Errorf("the subscription keeps clientState %q, not one the connection made", sub.Detail)
+	}
 	if again, err := s.Subscribe(ctx, d, srv.URL, subs); err != nil || len(again) != 1 || again[0].ID != sub.ID {
 		t.Errorf("held and live: %+v %v", again, err)
 	}
@@ -89,7 +92,7 @@ func TestSubscriptions(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := ep.wait(t, 1)
-	if got[0].ID == "" || len(got[0].Notices) != 1 || got[0].Notices[0] != (connector.Notice{Subscription: sub.ID}) {
+	if got[0].ID == "" || len(got[0].Notices) != 1 || got[0].Notices[0] != (connector.Notice{Subscription: sub.ID, State: sub.Detail}) {
 		t.Errorf("delivery %+v", got[0])
 	}
 	f.emu.SendLifecycle(memu.LifecycleReauthorizationRequired)
@@ -134,9 +137,10 @@ func TestDeliverRefusals(t *testing.T) {
 	}
 	sid := "0f3c2a8e-1b4d-4e5f-9a6b-7c8d9e0f1a2b"
 	exp := f.clk.Now().Add(time.Hour).UTC().Format(time.RFC3339Nano)
+	cs := s.newClientState()
 	note := func(m map[string]any) map[string]any {
 		n := map[string]any{"subscriptionId": sid, "subscriptionExpirationDateTime": exp, "changeType": "updated",
-			"resource": "drives/x/root", "clientState": s.newClientState(), "tenantId": f.emu.TenantID()}
+			"resource": "drives/x/root", "clientState": cs, "tenantId": f.emu.TenantID()}
 		for k, v := range m {
 			n[k] = v
 		}
@@ -148,11 +152,15 @@ func TestDeliverRefusals(t *testing.T) {
 	}
 	deliver := func(b []byte) (connector.Delivery, error) { return s.Deliver(ctx, connector.Push{Body: b}) }
 	d, err = deliver(body(note(nil), note(nil), note(map[string]any{"lifecycleEvent": "missed", "changeType": nil})))
-	if err != nil || len(d.Notices) != 2 || d.Notices[1].Lifecycle != connector.LifecycleMissed || d.ID == "" || !d.FreshUntil.After(f.clk.Now()) {
+	if err != nil || len(d.Notices) != 2 || d.Notices[1].Lifecycle != connector.LifecycleMissed || d.ID == "" || !d.FreshUntil.After(f.clk.Now()) ||
+		d.Notices[0].State != cs {
 		t.Errorf("genuine: %+v %v", d, err)
 	}
-	if d2, _ := deliver(body(note(nil), note(nil), note(map[string]any{"lifecycleEvent": "missed", "changeType": nil}))); d2.ID == d.ID {
-		t.Errorf("two deliveries with other clientStates share an id")
+	// Every notification of a drive has the same body ("this drive changed"): the next change's
+	// notification must not be taken for a retry of the last one, which would leave the change to
+	// the poll.
+	if d2, _ := deliver(body(note(nil), note(nil), note(map[string]any{"lifecycleEvent": "missed", "changeType": nil}))); d2.ID == d.ID || d2.ID == "" {
+		t.Errorf("two deliveries of the same body share the id %q: the second change's notification would be dropped as a duplicate", d.ID)
 	}
 	for _, c := range []struct {
 		name, reason string
@@ -181,5 +189,38 @@ func TestDeliverRefusals(t *testing.T) {
 		if _, err := s.Deliver(ctx, connector.Push{Query: q}); err == nil {
 			t.Errorf("handshake %.20v answered", q)
 		}
+	}
+}
+
+// TestSubscribeAfterA5xx (issue 15, known gap): Graph makes the drive's subscription and answers
+// 500; the connector does not send the creation again blindly, but finds Graph's by
+// notificationUrl and resource: one live subscription for the drive, the one it holds, whose
+// notifications carry the clientState it keeps.
+func TestSubscribeAfterA5xx(t *testing.T) {
+	f := newFixture(t, memu.Options{PushRetries: -1})
+	s := f.open(t)
+	ep := &pushEndpoint{}
+	srv := ep.serve(s)
+	defer srv.Close()
+	ctx := context.Background()
+	u := f.licensed()[1]
+	d := f.drive(u)
+	f.emu.FailAfterCreate(1)
+	subs, err := s.Subscribe(ctx, d, srv.URL, nil)
+	if err != nil { // a retry of the round, as ingest makes one
+		subs, err = s.Subscribe(ctx, d, srv.URL, nil)
+	}
+	if err != nil || len(subs) != 1 {
+		t.Fatalf("subscribe after a 500: %+v %v", subs, err)
+	}
+	live := f.emu.Subscriptions()
+	if len(live) != 1 || !strings.HasPrefix(live[0], subs[0].ID+" ") || f.emu.Stats().SubsCreatedButFailed != 1 {
+		t.Fatalf("live at Graph %v, want only the one held (%s)", live, subs[0].ID)
+	}
+	if _, err := f.emu.Upload(u.UPN, "", "pushed.txt", []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	if got := ep.wait(t, 1); got[0].Notices[0] != (connector.Notice{Subscription: subs[0].ID, State: subs[0].Detail}) {
+		t.Errorf("delivery %+v", got[0])
 	}
 }

@@ -411,34 +411,24 @@ func (s *session) findSites(ctx context.Context, segs []string) error {
 	for _, seg := range segs {
 		want[seg] = true
 	}
-	guard := paging.New("graph users for audit sites", 0)
-	next := "/users?$top=" + strconv.Itoa(usersPage) + "&$select=" + userFields
-	for next != "" && len(want) > 0 {
-		var page usersPageJSON
-		if err := s.api.get(ctx, next, PermUserReadAll, nil, &page); err != nil {
-			return s.denied(err, PermUserReadAll, "listing users to place audit records")
-		}
-		for _, u := range page.Value {
-			s.remember(u)
-			seg := segmentOf(u.upn())
+	if len(want) == 0 {
+		return nil
+	}
+	return s.directory().EachPage(ctx, "listing users to place audit records", func(users []graphUser) (bool, error) {
+		for _, u := range users {
+			seg := segmentOf(u.UPN())
 			if !want[seg] {
 				continue
 			}
 			d, ok, err := s.userDrive(ctx, u)
 			if err != nil {
-				return err
+				return false, err
 			}
 			if ok && !strings.HasPrefix(d.VendorID, "user:") {
 				s.res.learnDrive(d)
 				delete(want, seg)
 			}
 		}
-		next = page.NextLink
-		if next != "" {
-			if err := guard.Next(next); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
+		return len(want) > 0, nil
+	})
 }

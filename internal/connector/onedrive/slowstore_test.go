@@ -1,15 +1,22 @@
 package onedrive
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/telltale-dev/telltale/internal/connector/connectortest"
+	memu "github.com/telltale-dev/telltale/internal/emulator/microsoft"
+	"github.com/telltale-dev/telltale/internal/ingest"
 	"github.com/telltale-dev/telltale/internal/store"
 )
 
@@ -114,4 +121,166 @@ func slowest(ds []time.Duration) time.Duration {
 		m = max(m, d)
 	}
 	return m
+}
+
+// TestClientStateOfAnotherSubscription (issue 15, known gap): Graph's genuine notification for one
+// drive, with its subscriptionId changed to another drive's subscription of the same connection,
+// carries a clientState this connection made, so the connector's own check passes; ingest matches
+// it against the clientState the named subscription was made with and refuses it
+// (wrong_subscription). The genuine notification, as Graph sent it, is accepted.
+func TestClientStateOfAnotherSubscription(t *testing.T) {
+	e := connectortest.NewEnv(t, connectortest.Harness{Connector: New(), NewVendor: newMSVendor}, "all", nil)
+	v := e.V.(*msVendor)
+	var mu sync.Mutex
+	bodies := map[string][]byte{} // a genuine notification body by its subscription id
+	srv := webhookServer(e, func(b []byte) {
+		var n struct {
+			Value []struct {
+				SubscriptionID string `json:"subscriptionId"`
+			} `json:"value"`
+		}
+		if json.Unmarshal(b, &n) == nil && len(n.Value) == 1 {
+			mu.Lock()
+			bodies[n.Value[0].SubscriptionID] = b
+			mu.Unlock()
+		}
+	})
+	t.Cleanup(srv.Close)
+	e.SetPublicURL(srv.URL)
+	e.Settle(400)
+	e.Clock.Advance(2 * time.Minute) // the push round after start makes the subscriptions
+	e.Settle(400)
+	for range 5 {
+		e.V.Act(20)
+		if v.emu.Stats().PushDeliveries > 0 {
+			e.Ingest.WaitWebhooks()
+		}
+		mu.Lock()
+		n := len(bodies)
+		mu.Unlock()
+		if n >= 2 {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	var ids []string
+	for id := range bodies {
+		ids = append(ids, id)
+	}
+	if len(ids) < 2 {
+		t.Fatalf("notifications of %d subscriptions arrived, want 2", len(ids))
+	}
+	a, b := ids[0], ids[1]
+	copied := bytes.ReplaceAll(bodies[b], []byte(b), []byte(a))
+	_, err := e.Ingest.Webhook(context.Background(), "onedrive", fmt.Sprint(e.Conn.ID), http.Header{}, url.Values{}, bytes.NewReader(copied))
+	if ingest.WebhookRefusalReason(err) != ingest.WebhookWrongSubscription {
+		t.Errorf("the notification of %s with the id of %s: %v, want refused as %s", b, a, err, ingest.WebhookWrongSubscription)
+	}
+	// The same body as Graph sent it is genuine (a retry of one accepted: acknowledged).
+	if _, err := e.Ingest.Webhook(context.Background(), "onedrive", fmt.Sprint(e.Conn.ID), http.Header{}, url.Values{}, bytes.NewReader(bodies[b])); err != nil {
+		t.Errorf("the genuine notification: %v", err)
+	}
+	e.Ingest.WaitWebhooks()
+}
+
+// webhookServer serves the node's webhook path as the API does (ingest's Webhook: a refusal 401,
+// a handshake's reply as text/plain, else 202), handing each accepted notification's body to
+// accepted.
+func webhookServer(e *connectortest.Env, accepted func(body []byte)) *httptest.Server {
+	return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		parts := strings.Split(strings.TrimPrefix(r.URL.Path, "/api/v1/webhooks/"), "/")
+		if len(parts) != 2 {
+			http.NotFound(w, r)
+			return
+		}
+		b, _ := io.ReadAll(r.Body)
+		reply, err := e.Ingest.Webhook(r.Context(), parts[0], parts[1], r.Header, r.URL.Query(), bytes.NewReader(b))
+		switch {
+		case err != nil:
+			http.Error(w, "refused", http.StatusUnauthorized)
+		case reply != nil:
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			w.Write(reply.Body)
+		default:
+			if accepted != nil {
+				accepted(b)
+			}
+			w.WriteHeader(http.StatusAccepted)
+		}
+	}))
+}
+
+// TestEveryChangeNotificationWakes (issue 15, found by benchmark (c)): every notification of a
+// drive is the same body (driveItem notifications carry no change id), so the second upload's
+// notification must wake the drive's stream as the first did, not be taken for a retry of it: both
+// uploads are searchable without waiting for the poll.
+func TestEveryChangeNotificationWakes(t *testing.T) {
+	e := connectortest.NewEnv(t, connectortest.Harness{Connector: New(), NewVendor: newMSVendor}, "all", nil)
+	v := e.V.(*msVendor)
+	var mu sync.Mutex
+	accepted := 0
+	srv := webhookServer(e, func([]byte) { mu.Lock(); accepted++; mu.Unlock() })
+	t.Cleanup(srv.Close)
+	e.SetPublicURL(srv.URL)
+	e.Settle(400)
+	e.Clock.Advance(2 * time.Minute) // the push round after start makes the subscriptions
+	e.Settle(400)
+	if len(v.emu.Subscriptions()) == 0 {
+		t.Fatal("setup: no subscription made")
+	}
+	var owner memu.User
+	for _, u := range v.emu.Users() {
+		if u.Enabled && u.DriveID != "" && !strings.HasPrefix(u.UPN, "admin@") {
+			owner = u
+			break
+		}
+	}
+	for i := range 2 {
+		mu.Lock()
+		before := accepted
+		mu.Unlock()
+		id, err := v.emu.Upload(owner.UPN, "", fmt.Sprintf("pushed-%d.txt", i), []byte("x"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+			mu.Lock()
+			n := accepted
+			mu.Unlock()
+			if n > before {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("upload %d: no notification accepted", i)
+			}
+		}
+		e.Ingest.WaitWebhooks()
+		e.Settle(20) // the woken stream runs; 20 s is far below the poll interval
+		if !fileStored(t, e, id) {
+			t.Errorf("upload %d (%s) is not searchable after its notification: the notification did not wake the drive", i, id)
+		}
+	}
+}
+
+// fileStored reports whether an event of the connection names the file id.
+func fileStored(t *testing.T, e *connectortest.Env, id string) bool {
+	t.Helper()
+	var after int64
+	for {
+		evs, err := e.Store.ListEvents(context.Background(), store.EventFilter{ConnectionID: e.Conn.ID, AfterID: after, Limit: 1000, IncludeHeld: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(evs) == 0 {
+			return false
+		}
+		for _, ev := range evs {
+			if ev.File.ID == id {
+				return true
+			}
+			after = ev.Event.ID
+		}
+	}
 }

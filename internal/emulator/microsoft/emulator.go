@@ -151,6 +151,8 @@ type Stats struct {
 	PushFailures    int // delivery attempts that failed (non-2xx, error, timeout)
 	PushLost        int // deliveries dropped by LosePushes
 
+	SubsCreatedButFailed int // subscriptions created and answered 500 (FailAfterCreate)
+
 	EarlyRetries int // Graph requests answered 429 and sent again before their Retry-After had passed (suite.go)
 	Locked       int // drive requests answered 423 for a locked OneDrive (SetDriveLocked)
 }

@@ -781,6 +781,29 @@ func (e *Emulator) mgmtBlob(c *mgmtCall) (int, any, *mgmtError) {
 	return 200, json.RawMessage(raw), nil
 }
 
+// AuditAvailable returns, for every audit record listed by now, when it became available: the
+// earliest time a content blob holding it is listed by subscriptions/content (its contentCreated),
+// by record Id (for benchmarks: availability to searchable).
+func (e *Emulator) AuditAvailable() map[string]time.Time {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.gather()
+	out := map[string]time.Time{}
+	for _, b := range e.audit.blobs {
+		at := e.visible(e.audit.subs[b.ctype], b)
+		if at.IsZero() {
+			continue
+		}
+		for _, r := range b.records {
+			id, _ := r["Id"].(string)
+			if prev, ok := out[id]; id != "" && (!ok || at.Before(prev)) {
+				out[id] = at
+			}
+		}
+	}
+	return out
+}
+
 // AuditRecords returns every audit record made so far (Audit.SharePoint and Audit.Exchange),
 // available or not (for tests: what the feed will hold), in action order.
 func (e *Emulator) AuditRecords() []map[string]any {

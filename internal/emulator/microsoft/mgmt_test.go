@@ -300,7 +300,20 @@ func TestManageDuplicatesAndFirstDelay(t *testing.T) {
 	if got, _ := h.feed(tok, ""); len(got) != 0 {
 		t.Fatalf("%d records before the first content delay", len(got))
 	}
+	if av := h.emu.AuditAvailable(); len(av) != 0 {
+		t.Fatalf("%d records available before the first content delay", len(av))
+	}
 	h.clk.Set(start.Add(12*time.Hour + time.Minute))
+	// Every record is available when the first content is, duplicates by their first blob.
+	av := h.emu.AuditAvailable()
+	if len(av) != len(h.emu.Activities()) {
+		t.Fatalf("%d records available, %d actions", len(av), len(h.emu.Activities()))
+	}
+	for id, at := range av {
+		if !at.Equal(start.Add(12 * time.Hour)) {
+			t.Fatalf("record %s available at %s, want the first content's %s", id, at, start.Add(12*time.Hour))
+		}
+	}
 	r := h.mg(h.manageToken(), "GET", "subscriptions/content?contentType=Audit.SharePoint")
 	first := r.array()[0]["contentCreated"].(string)
 	if first != start.Add(12*time.Hour).UTC().Format(contentTimeFmt) {

@@ -40,12 +40,14 @@ type gsub struct {
 }
 
 type subsState struct {
-	byID  map[string]*gsub
-	lose  int // the next deliveries to drop (LosePushes)
-	ctx   context.Context
-	stop  context.CancelFunc
-	wg    sync.WaitGroup
-	httpc *http.Client
+	byID map[string]*gsub
+	lose int // the next deliveries to drop (LosePushes)
+	// createdButFail: the next creations to keep and answer 500 anyway (FailAfterCreate)
+	createdButFail int
+	ctx            context.Context
+	stop           context.CancelFunc
+	wg             sync.WaitGroup
+	httpc          *http.Client
 }
 
 func (e *Emulator) subsInit() {
@@ -64,6 +66,9 @@ var (
 	errValidationBody = gerr(400, "ValidationError", "Subscription validation request failed. Response must exactly match validationToken query parameter.")
 	errValidationTime = gerr(400, "InvalidRequest", "Subscription validation request timed out.")
 	errSubNotFound    = gerr(404, "ResourceNotFound", "The object was not found.")
+	// errCreatedButFailed answers a creation kept anyway (FailAfterCreate): Graph's generic 500
+	// (the faults' generalException).
+	errCreatedButFailed = gerr(500, "generalException", "An unexpected error occurred.")
 )
 
 var (
@@ -213,6 +218,11 @@ func (e *Emulator) subCreate(c *call) (int, any, *graphError) {
 	s.id = e.serveGUID()
 	s.creatorID = hashGUID("sp:" + e.o.ClientID)
 	e.subs.byID[s.id] = s
+	if e.subs.createdButFail > 0 {
+		e.subs.createdButFail--
+		e.stats.SubsCreatedButFailed++
+		return 0, nil, errCreatedButFailed
+	}
 	return http.StatusCreated, e.subJSON(s, c.base), nil
 }
 
@@ -431,6 +441,16 @@ func (e *Emulator) SendLifecycle(kind string) int {
 		n++
 	}
 	return n
+}
+
+// FailAfterCreate makes the next n subscription creations that succeed keep the subscription
+// (live, validated, delivering) but answer 500 generalException, as Graph can when it fails after
+// creating it: a client that takes the 500 at its word and creates again holds two subscriptions
+// for one resource, one of them unknown to it.
+func (e *Emulator) FailAfterCreate(n int) {
+	e.mu.Lock()
+	e.subs.createdButFail += n
+	e.mu.Unlock()
 }
 
 // LosePushes drops the next n deliveries (notifications and lifecycle notifications) without

@@ -313,3 +313,29 @@ func TestSubscriptionRefusals(t *testing.T) {
 		t.Errorf("unknown: %d", a.status)
 	}
 }
+
+// TestFailAfterCreate: a creation answered 500 by FailAfterCreate is kept: listed, delivering.
+func TestFailAfterCreate(t *testing.T) {
+	h := newHarness(t, Options{})
+	tok := h.bearer()
+	u := h.licensed()
+	rc := newReceiver(t)
+	h.emu.FailAfterCreate(1)
+	a := h.send(tok, "POST", "/v1.0/subscriptions", subBody(rc, "drives/"+u.DriveID+"/root", "updated", h.clk.Now().Add(time.Hour)))
+	if a.status != 500 || a.errCode() != "generalException" {
+		t.Fatalf("create: %d %s", a.status, a.raw)
+	}
+	l := h.getAs(tok, "/v1.0/subscriptions")
+	if l.status != 200 || len(l.values()) != 1 || h.emu.Stats().SubsCreatedButFailed != 1 {
+		t.Fatalf("list after a 500: %d %s", l.status, l.raw)
+	}
+	if _, err := h.emu.Upload(u.UPN, "", "new.txt", []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	if _, n := rc.next(t); n["clientState"] != "s3cret-state" {
+		t.Fatalf("notification %v", n)
+	}
+	if a := h.send(tok, "POST", "/v1.0/subscriptions", subBody(rc, "drives/"+u.DriveID+"/root", "updated", h.clk.Now().Add(time.Hour))); a.status != 201 {
+		t.Fatalf("the next creation: %d %s", a.status, a.raw)
+	}
+}
