@@ -12,8 +12,10 @@ import (
 	"testing"
 )
 
-// ocsfDir is the OCSF schema release vendored for the project (ocsf-schema 1.8.0 sources).
-const ocsfDir = "../../../shared/vendor/ocsf"
+// ocsfDir is the OCSF schema release (ocsf-schema 1.8.0 sources, Apache-2.0, LICENSE beside it),
+// copied from the project's vendor notes (../shared/vendor/ocsf) into testdata so that a clean
+// clone anywhere checks the records against it.
+const ocsfDir = "testdata/ocsf"
 
 // ocsfSchema reads the OCSF schema sources (dictionary, categories, event classes, objects and
 // profiles, with their extends and $include) and validates records against them: required
