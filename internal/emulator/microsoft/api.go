@@ -184,6 +184,7 @@ func hasAny(have map[string]bool, want []string) bool {
 
 // serveGraph authenticates, counts, rate limits and injects faults, then routes.
 func (e *Emulator) serveGraph(w http.ResponseWriter, r *http.Request, api http.Handler) {
+	arrived := time.Now() // before the lock: a request queued behind a 429 being written arrived before it
 	if strings.HasSuffix(r.URL.Path, "/root/delta") {
 		e.hooks.Fire() // outside e.mu: the hook may act on the emulator
 	}
@@ -215,8 +216,12 @@ func (e *Emulator) serveGraph(w http.ResponseWriter, r *http.Request, api http.H
 	us.Requests++
 	sig := r.Method + " " + r.URL.RequestURI()
 	if until, ok := e.retryAt[sig]; ok && e.clk.Now().Before(until) {
-		// This request was answered 429 and is sent again before the Retry-After it was given.
-		e.stats.EarlyRetries++
+		// This request was answered 429 and is sent again before the Retry-After it was given. One
+		// that arrived before that answer was written was sent before its client could read it:
+		// another worker's identical request in flight (two units reading one delta page), no retry.
+		if written, ok := e.retryWritten[sig]; ok && !arrived.Before(written) {
+			e.stats.EarlyRetries++
+		}
 	}
 	if wait, ok := e.allow(); !ok {
 		us.Throttled++
@@ -226,8 +231,15 @@ func (e *Emulator) serveGraph(w http.ResponseWriter, r *http.Request, api http.H
 			e.retryAt = map[string]time.Time{}
 		}
 		e.retryAt[sig] = e.clk.Now().Add(time.Duration(wait) * time.Second)
+		delete(e.retryWritten, sig)
 		e.mu.Unlock()
 		e.respond(w, c, 0, nil, e.throttled(r.URL.Path).with("Retry-After", strconv.Itoa(wait)))
+		e.mu.Lock()
+		if e.retryWritten == nil || len(e.retryWritten) > 10000 {
+			e.retryWritten = map[string]time.Time{}
+		}
+		e.retryWritten[sig] = time.Now() // from now on the client can have read it
+		e.mu.Unlock()
 		return
 	}
 	e.stats.ByUser[key] = us
