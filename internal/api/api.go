@@ -45,6 +45,8 @@ type Deps struct {
 	Integrations *integration.Service
 	// VerifyIntegration checks an integration's credentials when an admin connects it.
 	VerifyIntegration func(ctx context.Context, i store.Integration, sec integration.Secrets) error
+	// Devices are the endpoint agent and device settings (issue 18).
+	Devices DeviceOptions
 }
 
 // Server is the API handler.
@@ -67,6 +69,10 @@ type Server struct {
 	verifyInteg   func(ctx context.Context, i store.Integration, sec integration.Secrets) error
 	requests      metrics.Counter
 	seconds       metrics.Histogram
+	devOpts       DeviceOptions
+	enrollLimit   *addrLimiter
+	agentRefused  metrics.Counter
+	agentCheckIns metrics.Counter
 }
 
 // New builds the API server.
@@ -76,6 +82,9 @@ func New(d Deps) *Server {
 		metrics: d.Metrics, retentionDays: d.RetentionDays, trustProxy: d.TrustProxy, ready: d.Ready, version: d.Version, changed: d.Changed, collector: d.Collector,
 		importMaxSize: d.ImportMaxSize, integ: d.Integrations, verifyInteg: d.VerifyIntegration,
 	}
+	s.devOpts = d.Devices
+	s.devOpts.defaults(d.Version)
+	s.enrollLimit = &addrLimiter{perMn: s.devOpts.EnrollPerMin}
 	if s.importMaxSize <= 0 {
 		s.importMaxSize = DefaultImportMaxSize
 	}
@@ -90,6 +99,8 @@ func New(d Deps) *Server {
 	}
 	s.requests = s.metrics.Counter("telltale_http_requests_total", "HTTP requests by route and status code.", "route", "code")
 	s.seconds = s.metrics.Histogram("telltale_http_request_duration_seconds", "Time to serve an HTTP request, by route (the route pattern, never the raw path).", metrics.LatencyBuckets, "route")
+	s.agentRefused = s.metrics.Counter("telltale_agent_refused_total", "Endpoint agent messages refused, by kind (enrolment, check-in) and reason (rate_limited, oversized, malformed, signature, unknown_device, replay, deactivated, secret, enrolled_already).", "kind", "reason")
+	s.agentCheckIns = s.metrics.Counter("telltale_agent_checkins_total", "Endpoint agent check-ins accepted.")
 	return s
 }
 
@@ -116,6 +127,7 @@ func (s *Server) routes() []Route {
 	rs = append(rs, s.integrationRoutes()...)
 	rs = append(rs, s.caseRoutes()...)
 	rs = append(rs, s.personRoutes()...)
+	rs = append(rs, s.deviceRoutes()...)
 	rs = append(rs, s.userRoutes()...)
 	rs = append(rs, s.auditRoutes()...)
 	return rs

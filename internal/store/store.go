@@ -1272,7 +1272,7 @@ type CheckIn struct {
 	Arch           string
 	AgentVersion   string
 	UserName       string
-	Person         string
+	Person         string    // "": the device keeps the person it had
 	LastActivityAt time.Time // kept when newer than the stored one
 }
 

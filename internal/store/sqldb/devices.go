@@ -197,9 +197,9 @@ func (q *Queries) CountDevices(ctx context.Context, f store.DeviceFilter) (int64
 // RecordCheckIn implements store.DeviceQueries.
 func (q *Queries) RecordCheckIn(ctx context.Context, id int64, c store.CheckIn) (store.Device, error) {
 	d, err := scanDevice(q.w.QueryRowContext(ctx, q.d.q(`UPDATE devices SET counter = ?, last_checkin_at = ?, host_name = ?, os = ?, arch = ?,
- agent_version = ?, user_name = ?, person = ?, last_activity_at = CASE WHEN ? > last_activity_at THEN ? ELSE last_activity_at END
+ agent_version = ?, user_name = ?, person = CASE WHEN ? <> '' THEN ? ELSE person END, last_activity_at = CASE WHEN ? > last_activity_at THEN ? ELSE last_activity_at END
  WHERE id = ? AND counter < ? RETURNING `+deviceCols),
-		c.Counter, micros(c.At), c.HostName, c.OS, c.Arch, c.AgentVersion, c.UserName, strings.ToLower(c.Person),
+		c.Counter, micros(c.At), c.HostName, c.OS, c.Arch, c.AgentVersion, c.UserName, strings.ToLower(c.Person), strings.ToLower(c.Person),
 		micros(c.LastActivityAt), micros(c.LastActivityAt), id, c.Counter))
 	if err == nil || !errors.Is(err, sql.ErrNoRows) {
 		return d, q.wrap("record check-in", err)

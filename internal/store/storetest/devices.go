@@ -90,6 +90,10 @@ func testDevices(t *testing.T, s store.Store) {
 	if g := ok(s.RecordCheckIn(ctx, d1.ID, c))(t); !g.LastActivityAt.Equal(act) || !g.LastCheckInAt.Equal(at.Add(time.Minute)) {
 		t.Errorf("older activity: %+v", g)
 	}
+	c.Counter, c.Person = 7, ""
+	if g := ok(s.RecordCheckIn(ctx, d1.ID, c))(t); g.Person != "ann@corp.example" {
+		t.Errorf("a check-in without a person cleared it: %+v", g)
+	}
 	if _, err := s.RecordCheckIn(ctx, 999, c); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("absent device: %v", err)
 	}
