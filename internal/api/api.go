@@ -99,7 +99,7 @@ func New(d Deps) *Server {
 	}
 	s.requests = s.metrics.Counter("telltale_http_requests_total", "HTTP requests by route and status code.", "route", "code")
 	s.seconds = s.metrics.Histogram("telltale_http_request_duration_seconds", "Time to serve an HTTP request, by route (the route pattern, never the raw path).", metrics.LatencyBuckets, "route")
-	s.agentRefused = s.metrics.Counter("telltale_agent_refused_total", "Endpoint agent messages refused, by kind (enrolment, check-in) and reason (rate_limited, oversized, malformed, signature, unknown_device, replay, deactivated, secret, enrolled_already).", "kind", "reason")
+	s.agentRefused = s.metrics.Counter("telltale_agent_refused_total", "Endpoint agent messages refused, by kind (enrolment, check-in) and reason (rate_limited, oversized, malformed, signature, unknown_device, replay, deactivated, secret_unknown, secret_expired, secret_revoked, enrolled_already).", "kind", "reason")
 	s.agentCheckIns = s.metrics.Counter("telltale_agent_checkins_total", "Endpoint agent check-ins accepted.")
 	return s
 }

@@ -37,7 +37,9 @@ const (
 	refusedUnknown     = "unknown_device"
 	refusedReplay      = "replay"
 	refusedInactive    = "deactivated"
-	refusedSecret      = "secret" // unknown, expired or revoked deployment secret
+	refusedUnknownKey  = "secret_unknown"
+	refusedExpired     = "secret_expired"
+	refusedRevoked     = "secret_revoked"
 	refusedEnrolled    = "enrolled_already"
 )
 
@@ -538,10 +540,20 @@ func (s *Server) reactivateDevice(r *http.Request, p auth.Principal) (any, error
 
 // ---- what agents call ----
 
+// agentRefusal is a refused agent message: its problem type names the reason
+// (device.RefusalType), so that the agent can tell a revoked secret from a bad request.
+type agentRefusal struct {
+	error
+	reason string
+}
+
+func (e agentRefusal) Unwrap() error       { return e.error }
+func (e agentRefusal) ProblemType() string { return device.RefusalType + e.reason }
+
 // agentRefuse counts a refused agent message and returns its error.
 func (s *Server) agentRefuse(kind, reason string, err error) error {
 	s.agentRefused.Inc(kind, reason)
-	return err
+	return agentRefusal{err, reason}
 }
 
 // readAgentBody reads a bounded body; too large or unreadable is counted and refused.
@@ -638,6 +650,7 @@ func (s *Server) enroll(r *http.Request, _ auth.Principal) (any, error) {
 	}
 	sec, err := s.store.GetDeploymentSecretByHash(ctx, device.HashSecret(secret))
 	var refusal error
+	reason := refusedUnknownKey
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		refusal = withField(http.StatusUnauthorized, "secret", "unknown deployment secret: no secret here matches it; check that it was copied whole (it starts with %s), or ask an admin for a new one", device.SecretPrefix)
@@ -647,8 +660,10 @@ func (s *Server) enroll(r *http.Request, _ auth.Principal) (any, error) {
 		details["secret"] = sec.Prefix
 		switch device.SecretState(sec.ExpiresAt, sec.RevokedAt, now) {
 		case device.SecretRevoked:
+			reason = refusedRevoked
 			refusal = withField(http.StatusForbidden, "secret", "deployment secret %q (%s) was revoked at %s: ask an admin to reactivate it or to create a new one", sec.Name, sec.Prefix, sec.RevokedAt.Format(time.RFC3339))
 		case device.SecretExpired:
+			reason = refusedExpired
 			refusal = withField(http.StatusForbidden, "secret", "deployment secret %q (%s) expired at %s: ask an admin to extend it or to create a new one", sec.Name, sec.Prefix, sec.ExpiresAt.Format(time.RFC3339))
 		}
 	}
@@ -657,7 +672,7 @@ func (s *Server) enroll(r *http.Request, _ auth.Principal) (any, error) {
 		if err := audit("deployment-secret", auditOutcome(pr.Status), details); err != nil {
 			return nil, err
 		}
-		return nil, s.agentRefuse(kind, refusedSecret, refusal)
+		return nil, s.agentRefuse(kind, reason, refusal)
 	}
 	d, err := s.store.CreateDevice(ctx, store.Device{PublicKey: pub, SecretID: sec.ID, HostName: in.HostName, OS: in.OS, Arch: in.Arch,
 		AgentVersion: in.AgentVersion, UserName: in.UserName, Person: personOf(in.AgentReport), EnrolledAt: now})
@@ -719,7 +734,7 @@ func (s *Server) checkIn(r *http.Request, _ auth.Principal) (any, error) {
 		return nil, err
 	}
 	if !sec.RevokedAt.IsZero() {
-		return nil, s.agentRefuse(kind, refusedSecret, withStatus(http.StatusForbidden, "deployment secret %q (%s), which device %d enrolled with, was revoked at %s: ask an admin to reactivate it, or enrol again with a new secret", sec.Name, sec.Prefix, d.ID, sec.RevokedAt.Format(time.RFC3339)))
+		return nil, s.agentRefuse(kind, refusedRevoked, withStatus(http.StatusForbidden, "deployment secret %q (%s), which device %d enrolled with, was revoked at %s: ask an admin to reactivate it, or enrol again with a new secret", sec.Name, sec.Prefix, d.ID, sec.RevokedAt.Format(time.RFC3339)))
 	}
 	now := s.clock.Now()
 	c := store.CheckIn{Counter: in.Counter, At: now, HostName: in.HostName, OS: in.OS, Arch: in.Arch, AgentVersion: in.AgentVersion,

@@ -31,6 +31,11 @@ const (
 	ContextEvents  = "telltale-agent-events-v1"
 )
 
+// RefusalType starts the problem type of a refused agent message; the reason follows
+// (rate_limited, oversized, malformed, signature, unknown_device, replay, deactivated,
+// secret_unknown, secret_expired, secret_revoked, enrolled_already).
+const RefusalType = "urn:telltale:agent:"
+
 // MaxMessage bounds an enrolment or check-in body in bytes; MaxEvents bounds a batch of file events.
 const (
 	MaxMessage = 16 << 10
