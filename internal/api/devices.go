@@ -254,6 +254,9 @@ func (s *Server) secretParam(r *http.Request) (store.DeploymentSecret, error) {
 
 // optionalBody decodes a JSON body when there is one.
 func optionalBody(r *http.Request, v any) error {
+	if r.ContentLength == 0 { // none (an in-process request from the console may have a nil Body)
+		return nil
+	}
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
 		return err
