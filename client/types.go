@@ -1025,3 +1025,31 @@ type DeviceList struct {
 	CurrentVersion string   `json:"current_version,omitempty"`
 	SilentAfter    string   `json:"silent_after"` // e.g. 24h
 }
+
+// AgentFileEvent is one change of a file in a folder an agent watches. Seq is the device's own
+// sequence number: it grows by one per change and the server keeps each number once.
+type AgentFileEvent struct {
+	Seq          int64     `json:"seq"`
+	Action       string    `json:"action"` // file-created, file-modified, file-deleted, file-renamed, file-moved
+	At           time.Time `json:"at"`
+	Path         string    `json:"path"`
+	Size         int64     `json:"size,omitempty"`
+	Modified     time.Time `json:"modified,omitzero"`
+	MD5          string    `json:"md5,omitempty"`
+	SHA256       string    `json:"sha256,omitempty"`
+	OriginalPath string    `json:"original_path,omitempty"` // renamed or moved from
+	UserName     string    `json:"user_name,omitempty"`
+}
+
+// AgentEventsRequest is a signed batch of file events, in sequence order.
+type AgentEventsRequest struct {
+	DeviceID string           `json:"device_id"`
+	Events   []AgentFileEvent `json:"events"`
+}
+
+// AgentEventsResponse acknowledges every sequence number up to AckedThrough: the agent may forget
+// them. Duplicates (numbers acknowledged before) are acknowledged again and stored once.
+type AgentEventsResponse struct {
+	AckedThrough int64 `json:"acked_through"`
+	Inserted     int   `json:"inserted"`
+}

@@ -65,6 +65,8 @@ type Options struct {
 	CAFile string
 	// HTTP is the client to use (tests); nil builds one with timeouts and CAFile.
 	HTTP *http.Client
+	// Watch lists folders whose file changes Run sends as file events (none: check-ins only).
+	Watch WatchOptions
 }
 
 // State is what enrolment leaves in the state directory (besides the key).
@@ -299,6 +301,13 @@ func (a *Agent) CheckIn(ctx context.Context) (client.CheckInResponse, error) {
 // backoff while it does not, logging why.
 func (a *Agent) Run(ctx context.Context) error {
 	a.log.Info("agent running", "server", a.st.Server, "device_id", a.st.DeviceID)
+	watchErr := make(chan error, 1)
+	if len(a.o.Watch.Folders) > 0 {
+		ctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		defer func() { cancel(); <-done }()
+		go func() { defer close(done); watchErr <- a.Watch(ctx, a.o.Watch) }()
+	}
 	interval := a.o.Interval
 	failures := 0
 	for {
@@ -329,6 +338,11 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 		select {
 		case <-ctx.Done():
+			return nil
+		case err := <-watchErr:
+			if err != nil {
+				return err
+			}
 			return nil
 		case <-time.After(wait):
 		}

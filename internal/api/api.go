@@ -73,6 +73,7 @@ type Server struct {
 	enrollLimit   *addrLimiter
 	agentRefused  metrics.Counter
 	agentCheckIns metrics.Counter
+	agentEventsIn metrics.Counter
 }
 
 // New builds the API server.
@@ -101,6 +102,7 @@ func New(d Deps) *Server {
 	s.seconds = s.metrics.Histogram("telltale_http_request_duration_seconds", "Time to serve an HTTP request, by route (the route pattern, never the raw path).", metrics.LatencyBuckets, "route")
 	s.agentRefused = s.metrics.Counter("telltale_agent_refused_total", "Endpoint agent messages refused, by kind (enrolment, check-in) and reason (rate_limited, oversized, malformed, signature, unknown_device, replay, deactivated, secret_unknown, secret_expired, secret_revoked, enrolled_already).", "kind", "reason")
 	s.agentCheckIns = s.metrics.Counter("telltale_agent_checkins_total", "Endpoint agent check-ins accepted.")
+	s.agentEventsIn = s.metrics.Counter("telltale_agent_events_total", "File events from endpoint agents stored (duplicates not counted).")
 	return s
 }
 

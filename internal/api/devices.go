@@ -19,6 +19,7 @@ import (
 	"github.com/telltale-dev/telltale/internal/auth"
 	"github.com/telltale-dev/telltale/internal/config"
 	"github.com/telltale-dev/telltale/internal/device"
+	"github.com/telltale-dev/telltale/internal/event"
 	"github.com/telltale-dev/telltale/internal/scope"
 	"github.com/telltale-dev/telltale/internal/store"
 	"github.com/telltale-dev/telltale/internal/textcheck"
@@ -156,6 +157,9 @@ func (s *Server) deviceRoutes() []Route {
 		{Method: "POST", Path: "/api/v1/agent/checkin", Tag: tag, MaxBody: device.MaxMessage,
 			Public:  "an enrolled agent signs each check-in with its device key, verified before anything is stored",
 			Summary: "An agent's signed check-in (telltale agent run)", In: client.CheckInRequest{}, Out: client.CheckInResponse{}, Handle: s.checkIn},
+		{Method: "POST", Path: "/api/v1/agent/events", Tag: tag, MaxBody: device.MaxEvents,
+			Public:  "an enrolled agent signs each batch of file events with its device key, verified before anything is stored",
+			Summary: "An agent's signed batch of file events from the folders it watches; each sequence number is stored once", In: client.AgentEventsRequest{}, Out: client.AgentEventsResponse{}, Handle: s.agentEvents},
 	}
 }
 
@@ -694,34 +698,54 @@ func (s *Server) enroll(r *http.Request, _ auth.Principal) (any, error) {
 	return created{client.EnrollResponse{DeviceID: strconv.FormatInt(d.ID, 10), CheckInSeconds: int(s.devOpts.CheckIn / time.Second)}}, nil
 }
 
-func (s *Server) checkIn(r *http.Request, _ auth.Principal) (any, error) {
-	const kind = "check-in"
+// signedDevice reads an agent's signed message: the body (bounded), the device it names, the
+// signature, and whether the device may still speak (active, its secret not revoked).
+func (s *Server) signedDevice(r *http.Request, kind, sigContext string) (store.Device, []byte, error) {
 	body, err := s.readAgentBody(r, kind)
 	if err != nil {
-		return nil, err
+		return store.Device{}, nil, err
 	}
 	idText := r.Header.Get(device.HeaderDevice)
 	id, err := strconv.ParseInt(idText, 10, 64)
 	if err != nil || id <= 0 {
-		return nil, s.agentRefuse(kind, refusedUnknown, withStatus(http.StatusUnauthorized, "the %s header must carry the device id the enrolment gave, got %q", device.HeaderDevice, clip(idText, 30)))
+		return store.Device{}, nil, s.agentRefuse(kind, refusedUnknown, withStatus(http.StatusUnauthorized, "the %s header must carry the device id the enrolment gave, got %q", device.HeaderDevice, clip(idText, 30)))
 	}
 	ctx := r.Context()
 	d, err := s.store.GetDevice(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, s.agentRefuse(kind, refusedUnknown, withStatus(http.StatusUnauthorized, "device %d is not enrolled on this server: enrol the agent again (telltale agent enroll)", id))
+		return d, nil, s.agentRefuse(kind, refusedUnknown, withStatus(http.StatusUnauthorized, "device %d is not enrolled on this server: enrol the agent again (telltale agent enroll)", id))
 	}
 	if err != nil {
-		return nil, err
+		return d, nil, err
 	}
-	if err := device.Verify(d.PublicKey, device.ContextCheckIn, body, r.Header.Get(device.HeaderSignature)); err != nil {
-		return nil, s.agentRefuse(kind, refusedSignature, withStatus(http.StatusUnauthorized, "check-in refused: %v", err))
+	if err := device.Verify(d.PublicKey, sigContext, body, r.Header.Get(device.HeaderSignature)); err != nil {
+		return d, nil, s.agentRefuse(kind, refusedSignature, withStatus(http.StatusUnauthorized, "%s refused: %v", kind, err))
+	}
+	if !d.Active {
+		return d, nil, s.agentRefuse(kind, refusedInactive, withStatus(http.StatusForbidden, "device %d was deactivated by %s at %s: an admin can reactivate it on the devices page", d.ID, d.DeactivatedBy, d.DeactivatedAt.Format(time.RFC3339)))
+	}
+	sec, err := s.store.GetDeploymentSecret(ctx, d.SecretID)
+	if err != nil {
+		return d, nil, err
+	}
+	if !sec.RevokedAt.IsZero() {
+		return d, nil, s.agentRefuse(kind, refusedRevoked, withStatus(http.StatusForbidden, "deployment secret %q (%s), which device %d enrolled with, was revoked at %s: ask an admin to reactivate it, or enrol again with a new secret", sec.Name, sec.Prefix, d.ID, sec.RevokedAt.Format(time.RFC3339)))
+	}
+	return d, body, nil
+}
+
+func (s *Server) checkIn(r *http.Request, _ auth.Principal) (any, error) {
+	const kind = "check-in"
+	d, body, err := s.signedDevice(r, kind, device.ContextCheckIn)
+	if err != nil {
+		return nil, err
 	}
 	var in client.CheckInRequest
 	if err := decodeJSON(body, &in); err != nil {
 		return nil, s.agentRefuse(kind, refusedMalformed, err)
 	}
-	if in.DeviceID != idText {
-		return nil, s.agentRefuse(kind, refusedMalformed, invalidField("device_id", "is %q but the %s header says %q", clip(in.DeviceID, 30), device.HeaderDevice, idText))
+	if in.DeviceID != strconv.FormatInt(d.ID, 10) {
+		return nil, s.agentRefuse(kind, refusedMalformed, invalidField("device_id", "is %q but the %s header says %d", clip(in.DeviceID, 30), device.HeaderDevice, d.ID))
 	}
 	if in.Counter <= 0 {
 		return nil, s.agentRefuse(kind, refusedMalformed, invalidField("counter", "want a positive number that grows with every message"))
@@ -729,23 +753,13 @@ func (s *Server) checkIn(r *http.Request, _ auth.Principal) (any, error) {
 	if err := checkReport(&in.AgentReport); err != nil {
 		return nil, s.agentRefuse(kind, refusedMalformed, err)
 	}
-	if !d.Active {
-		return nil, s.agentRefuse(kind, refusedInactive, withStatus(http.StatusForbidden, "device %d was deactivated by %s at %s: an admin can reactivate it on the devices page", d.ID, d.DeactivatedBy, d.DeactivatedAt.Format(time.RFC3339)))
-	}
-	sec, err := s.store.GetDeploymentSecret(ctx, d.SecretID)
-	if err != nil {
-		return nil, err
-	}
-	if !sec.RevokedAt.IsZero() {
-		return nil, s.agentRefuse(kind, refusedRevoked, withStatus(http.StatusForbidden, "deployment secret %q (%s), which device %d enrolled with, was revoked at %s: ask an admin to reactivate it, or enrol again with a new secret", sec.Name, sec.Prefix, d.ID, sec.RevokedAt.Format(time.RFC3339)))
-	}
 	now := s.clock.Now()
 	c := store.CheckIn{Counter: in.Counter, At: now, HostName: in.HostName, OS: in.OS, Arch: in.Arch, AgentVersion: in.AgentVersion,
 		UserName: in.UserName, Person: personOf(in.AgentReport)}
 	if in.LastActivityAt != nil && !in.LastActivityAt.After(now.Add(5*time.Minute)) {
 		c.LastActivityAt = *in.LastActivityAt
 	}
-	if _, err := s.store.RecordCheckIn(ctx, d.ID, c); err != nil {
+	if _, err := s.store.RecordCheckIn(r.Context(), d.ID, c); err != nil {
 		if errors.Is(err, store.ErrConflict) {
 			return nil, s.agentRefuse(kind, refusedReplay, withStatus(http.StatusConflict, "check-in counter %d was used already (a replayed message): refused", in.Counter))
 		}
@@ -754,4 +768,97 @@ func (s *Server) checkIn(r *http.Request, _ auth.Principal) (any, error) {
 	s.agentCheckIns.Inc()
 	return client.CheckInResponse{CheckInSeconds: int(s.devOpts.CheckIn / time.Second), CurrentVersion: s.devOpts.CurrentVersion,
 		Outdated: device.Older(in.AgentVersion, s.devOpts.CurrentVersion)}, nil
+}
+
+// maxAgentEvents bounds a batch of file events; maxAgentPath a path in one.
+const (
+	maxAgentEvents = 1000
+	maxAgentPath   = 4096
+)
+
+var agentActions = []event.Action{event.ActionCreated, event.ActionModified, event.ActionDeleted, event.ActionRenamed, event.ActionMoved}
+
+// splitPath cuts a path an agent reports (slashes or, from Windows, backslashes) into directory and name.
+func splitPath(p string) (dir, name string) {
+	i := strings.LastIndexAny(p, `/\`)
+	if i < 0 {
+		return "", p
+	}
+	return p[:i], p[i+1:]
+}
+
+// deviceEvent is the stored event of an agent's file event.
+func deviceEvent(d store.Device, in client.AgentFileEvent) (*event.FileEvent, error) {
+	a := event.Action(in.Action)
+	if !slices.Contains(agentActions, a) {
+		return nil, fmt.Errorf("action %q is not one of file-created, file-modified, file-deleted, file-renamed, file-moved", clip(in.Action, 30))
+	}
+	if in.Path == "" || len(in.Path) > maxAgentPath || (in.OriginalPath != "" && len(in.OriginalPath) > maxAgentPath) {
+		return nil, fmt.Errorf("path must hold 1 to %d bytes", maxAgentPath)
+	}
+	if in.At.IsZero() {
+		return nil, fmt.Errorf("at is required")
+	}
+	if in.Size < 0 {
+		return nil, fmt.Errorf("size is negative")
+	}
+	md5, sha := event.HexDigest(in.MD5, 32), event.HexDigest(in.SHA256, 64)
+	if (in.MD5 != "" && md5 == "") || (in.SHA256 != "" && sha == "") {
+		return nil, fmt.Errorf("md5 and sha256 must be hex digests")
+	}
+	dev := "device/" + strconv.FormatInt(d.ID, 10)
+	dir, name := splitPath(in.Path)
+	user := in.UserName
+	if user == "" {
+		user = d.UserName
+	}
+	e := &event.FileEvent{Timestamp: in.At.UTC().Truncate(time.Microsecond),
+		Event: event.Meta{Action: a, Observer: event.ObserverEndpoint, VendorIDs: []string{dev + "/" + strconv.FormatInt(in.Seq, 10)}},
+		User:  event.User{Email: d.Person, Name: user, VendorID: user},
+		File: event.File{ID: dev + ":" + in.Path, Name: name, Directory: dir, Path: in.Path, Size: in.Size, Category: event.CategoryOf(name, ""),
+			Modified: in.Modified.UTC().Truncate(time.Microsecond), DriveID: dev, Hash: event.Hash{MD5: md5, SHA256: sha}},
+		Source: event.Source{UserAgent: "telltale-agent " + d.AgentVersion + " on " + d.HostName}}
+	if in.OriginalPath != "" {
+		e.File.OriginalDirectory, e.File.OriginalName = splitPath(in.OriginalPath)
+	}
+	if err := e.Validate(); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+func (s *Server) agentEvents(r *http.Request, _ auth.Principal) (any, error) {
+	const kind = "events"
+	d, body, err := s.signedDevice(r, kind, device.ContextEvents)
+	if err != nil {
+		return nil, err
+	}
+	var in client.AgentEventsRequest
+	if err := decodeJSON(body, &in); err != nil {
+		return nil, s.agentRefuse(kind, refusedMalformed, err)
+	}
+	if in.DeviceID != strconv.FormatInt(d.ID, 10) {
+		return nil, s.agentRefuse(kind, refusedMalformed, invalidField("device_id", "is %q but the %s header says %d", clip(in.DeviceID, 30), device.HeaderDevice, d.ID))
+	}
+	if len(in.Events) == 0 || len(in.Events) > maxAgentEvents {
+		return nil, s.agentRefuse(kind, refusedMalformed, invalidField("events", "send 1 to %d events, got %d", maxAgentEvents, len(in.Events)))
+	}
+	evs := make([]*event.FileEvent, 0, len(in.Events))
+	seqs := make([]int64, 0, len(in.Events))
+	for i, fe := range in.Events {
+		if fe.Seq <= 0 || (i > 0 && fe.Seq <= in.Events[i-1].Seq) {
+			return nil, s.agentRefuse(kind, refusedMalformed, invalidField(fmt.Sprintf("events[%d].seq", i), "sequence numbers are positive and ascending, got %d", fe.Seq))
+		}
+		e, err := deviceEvent(d, fe)
+		if err != nil {
+			return nil, s.agentRefuse(kind, refusedMalformed, invalidField(fmt.Sprintf("events[%d]", i), "%v", err))
+		}
+		evs, seqs = append(evs, e), append(seqs, fe.Seq)
+	}
+	acked, n, err := s.store.AcceptDeviceEvents(r.Context(), d.ID, evs, seqs)
+	if err != nil {
+		return nil, err
+	}
+	s.agentEventsIn.Add(int64(n))
+	return client.AgentEventsResponse{AckedThrough: acked, Inserted: n}, nil
 }

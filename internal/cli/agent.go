@@ -96,6 +96,8 @@ with backoff.`,
 		},
 	}
 	run.Flags().DurationVar(&o.Interval, "interval", 0, "check-in rhythm; 0: the server's (agent-checkin-interval)")
+	run.Flags().StringArrayVar(&o.Watch.Folders, "watch", nil, "a folder whose file changes are sent as file events (repeat for several); changes are queued in the state directory while the server cannot be reached")
+	run.Flags().DurationVar(&o.Watch.RescanEvery, "rescan", 10*time.Minute, "how often the watched folders are compared with what the agent has seen (finds changes the system's notifications missed)")
 	run.Flags().DurationVar(&o.MaxBackoff, "max-backoff", 5*time.Minute, "longest wait between retries while the server cannot be reached")
 	cmd.AddCommand(enroll, run)
 	return cmd

@@ -1321,4 +1321,10 @@ type DeviceQueries interface {
 	RecordCheckIn(ctx context.Context, id int64, c CheckIn) (Device, error)
 	// SetDeviceActive deactivates (by whom, when) or reactivates a device.
 	SetDeviceActive(ctx context.Context, id int64, active bool, by string, at time.Time) (Device, error)
+	// AcceptDeviceEvents stores a device's file events in one transaction: those whose sequence
+	// number (seqs[i] for evs[i], ascending) is above the device's event sequence are inserted (the
+	// events' dedupe keys keep a number once even so), the device's event sequence moves to the
+	// largest number and its last activity to the newest event. It returns the device's event
+	// sequence after the call and how many events were inserted.
+	AcceptDeviceEvents(ctx context.Context, id int64, evs []*event.FileEvent, seqs []int64) (int64, int, error)
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/telltale-dev/telltale/internal/event"
 	"github.com/telltale-dev/telltale/internal/store"
 )
 
@@ -220,4 +221,43 @@ func (q *Queries) SetDeviceActive(ctx context.Context, id int64, active bool, by
 		d, err = scanDevice(q.w.QueryRowContext(ctx, q.d.q(`UPDATE devices SET active = 0, deactivated_at = ?, deactivated_by = ? WHERE id = ? RETURNING `+deviceCols), micros(at), by, id))
 	}
 	return d, q.wrap(fmt.Sprintf("set device %d active=%v", id, active), err)
+}
+
+// AcceptDeviceEvents implements store.DeviceQueries.
+func (q *Queries) AcceptDeviceEvents(ctx context.Context, id int64, evs []*event.FileEvent, seqs []int64) (int64, int, error) {
+	if len(evs) != len(seqs) {
+		return 0, 0, fmt.Errorf("store: accept device events: %d events and %d sequence numbers", len(evs), len(seqs))
+	}
+	var acked int64
+	inserted := 0
+	err := q.inTx(ctx, func(q *Queries) error {
+		var cur, activity int64
+		// The update takes the device row's lock first (PostgreSQL), so two batches of one device
+		// are accepted one after the other.
+		if err := q.w.QueryRowContext(ctx, q.d.q(`UPDATE devices SET event_seq = event_seq WHERE id = ? RETURNING event_seq, last_activity_at`), id).Scan(&cur, &activity); err != nil {
+			return q.wrap(fmt.Sprintf("accept events of device %d", id), err)
+		}
+		var fresh []*event.FileEvent
+		top, newest := cur, activity
+		for i, e := range evs {
+			if seqs[i] <= top {
+				continue
+			}
+			fresh = append(fresh, e)
+			top = seqs[i]
+			newest = max(newest, micros(e.Timestamp))
+		}
+		acked = top
+		if len(fresh) == 0 {
+			return nil
+		}
+		n, err := q.InsertEvents(ctx, fresh, false)
+		if err != nil {
+			return err
+		}
+		inserted = n
+		_, err = q.w.ExecContext(ctx, q.d.q(`UPDATE devices SET event_seq = ?, last_activity_at = ? WHERE id = ?`), top, newest, id)
+		return q.wrap("accept device events", err)
+	})
+	return acked, inserted, err
 }

@@ -2,9 +2,11 @@ package storetest
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
+	"github.com/telltale-dev/telltale/internal/event"
 	"github.com/telltale-dev/telltale/internal/store"
 )
 
@@ -157,5 +159,46 @@ func testDevices(t *testing.T, s store.Store) {
 	}
 	if _, err := s.SetDeviceActive(ctx, 999, false, "ann", at); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("absent: %v", err)
+	}
+}
+
+// testDeviceEvents: a device's events are stored once by sequence number: a batch sent again
+// inserts nothing and acknowledges the same number; an overlapping batch inserts only what is new;
+// the device's last activity follows the newest event; an unknown device changes nothing.
+func testDeviceEvents(t *testing.T, s store.Store) {
+	t0 := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	sec := ok(s.CreateDeploymentSecret(ctx, store.DeploymentSecret{Name: "all", Prefix: "p", Hash: []byte("h"), ExpiresAt: t0}))(t)
+	d := ok(s.CreateDevice(ctx, store.Device{PublicKey: []byte("k"), SecretID: sec.ID, HostName: "h", EnrolledAt: t0}))(t)
+	mk := func(seqs ...int64) []*event.FileEvent {
+		var out []*event.FileEvent
+		for _, n := range seqs {
+			e := Event(0, fmt.Sprintf("device/%d/%d", d.ID, n), t0.Add(time.Duration(n)*time.Minute))
+			e.Event.Observer = event.ObserverEndpoint
+			out = append(out, e)
+		}
+		return out
+	}
+	acked, n := ok2(s.AcceptDeviceEvents(ctx, d.ID, mk(1, 2, 3), []int64{1, 2, 3}))(t)
+	if acked != 3 || n != 3 {
+		t.Fatalf("first batch: acked %d inserted %d", acked, n)
+	}
+	if acked, n = ok2(s.AcceptDeviceEvents(ctx, d.ID, mk(1, 2, 3), []int64{1, 2, 3}))(t); acked != 3 || n != 0 {
+		t.Errorf("the same batch again: acked %d inserted %d", acked, n)
+	}
+	if acked, n = ok2(s.AcceptDeviceEvents(ctx, d.ID, mk(2, 3, 4, 5), []int64{2, 3, 4, 5}))(t); acked != 5 || n != 2 {
+		t.Errorf("overlapping batch: acked %d inserted %d", acked, n)
+	}
+	if c := ok(s.CountEvents(ctx, store.EventFilter{}))(t); c != 5 {
+		t.Errorf("%d events stored", c)
+	}
+	got := ok(s.GetDevice(ctx, d.ID))(t)
+	if got.EventSeq != 5 || !got.LastActivityAt.Equal(t0.Add(5*time.Minute)) {
+		t.Errorf("device after: %+v", got)
+	}
+	if _, _, err := s.AcceptDeviceEvents(ctx, 999, mk(6), []int64{6}); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("unknown device: %v", err)
+	}
+	if c := ok(s.CountEvents(ctx, store.EventFilter{}))(t); c != 5 {
+		t.Errorf("an unknown device's event was stored: %d", c)
 	}
 }
