@@ -497,3 +497,61 @@ func TestDeactivationRefusedUnderHoldOrOpenCase(t *testing.T) {
 		t.Errorf("the refusal's reason is not in the audit entry: %s", audit[len(audit)-2].Details)
 	}
 }
+
+// TestAgentEventsRefused: a batch of file events is signed like a check-in; one with sequence
+// numbers out of order, an unknown action, a bad hash or no events is refused by field, counted,
+// and stores nothing; a batch sent again is acknowledged and stored once.
+func TestAgentEventsRefused(t *testing.T) {
+	f := newFixture(t)
+	s := newSecret(t, f, "all", "1d")
+	a := newTestAgent()
+	if code, b := a.enroll(t, f, s.Secret, nil); code != http.StatusCreated {
+		t.Fatalf("enrol: %d %s", code, b)
+	}
+	send := func(evs []client.AgentFileEvent, key ed25519.PrivateKey) (int, []byte) {
+		body, _ := json.Marshal(client.AgentEventsRequest{DeviceID: a.id, Events: evs})
+		return f.send(t, "POST", "/api/v1/agent/events", body, func(r *http.Request) {
+			r.Header.Set(device.HeaderDevice, a.id)
+			r.Header.Set(device.HeaderSignature, device.Sign(key, device.ContextEvents, body))
+		})
+	}
+	at := time.Now().UTC()
+	ev := func(seq int64, action, path string) client.AgentFileEvent {
+		return client.AgentFileEvent{Seq: seq, Action: action, At: at, Path: path, Size: 3, SHA256: strings.Repeat("ab", 32)}
+	}
+	for name, tc := range map[string]struct {
+		evs  []client.AgentFileEvent
+		text string
+	}{
+		"none":       {nil, "send 1 to"},
+		"descending": {[]client.AgentFileEvent{ev(2, "file-created", "/a"), ev(1, "file-created", "/b")}, "events[1].seq"},
+		"action":     {[]client.AgentFileEvent{ev(1, "file-shared", "/a")}, "is not one of"},
+		"bad hash":   {[]client.AgentFileEvent{{Seq: 1, Action: "file-created", At: at, Path: "/a", SHA256: "xyz"}}, "hex digests"},
+		"no path":    {[]client.AgentFileEvent{ev(1, "file-created", "")}, "path must hold"},
+		"zero seq":   {[]client.AgentFileEvent{ev(0, "file-created", "/a")}, "events[0].seq"},
+	} {
+		code, b := send(tc.evs, a.key)
+		wantProblem(t, name, code, b, 400, tc.text)
+	}
+	code, b := send([]client.AgentFileEvent{ev(1, "file-created", "/a")}, newTestAgent().key)
+	wantProblem(t, "other key", code, b, 401, "does not match")
+	if n, _ := f.app.Store.CountEvents(context.Background(), store.EventFilter{}); n != 0 {
+		t.Fatalf("refused batches stored %d events", n)
+	}
+	if n := metric(t, f, `telltale_agent_refused_total{kind="events",reason="malformed"}`); n != 6 {
+		t.Errorf("malformed counted %v", n)
+	}
+	batch := []client.AgentFileEvent{ev(1, "file-created", `C:\Users\ann\plan.xlsx`), ev(2, "file-deleted", "/home/ann/b.txt")}
+	for i := 0; i < 2; i++ {
+		code, b := send(batch, a.key)
+		var r client.AgentEventsResponse
+		json.Unmarshal(b, &r)
+		if code != 200 || r.AckedThrough != 2 || r.Inserted != 2-2*i {
+			t.Errorf("batch %d: %d %s", i, code, b)
+		}
+	}
+	evs, _ := f.app.Store.ListEvents(context.Background(), store.EventFilter{})
+	if len(evs) != 2 || evs[0].File.Name != "plan.xlsx" || evs[0].File.Directory != `C:\Users\ann` || evs[0].User.Email != "ann@corp.example" || evs[0].Event.Observer != "endpoint" {
+		t.Errorf("stored: %+v", evs)
+	}
+}
