@@ -17,6 +17,7 @@ import (
 	"github.com/telltale-dev/telltale/internal/app"
 	"github.com/telltale-dev/telltale/internal/config"
 	"github.com/telltale-dev/telltale/internal/connection"
+	"github.com/telltale-dev/telltale/internal/device"
 	boxemu "github.com/telltale-dev/telltale/internal/emulator/box"
 	googleemu "github.com/telltale-dev/telltale/internal/emulator/google"
 	msemu "github.com/telltale-dev/telltale/internal/emulator/microsoft"
@@ -89,6 +90,9 @@ emulator serves on loopback. Use "telltale serve" for anything but a demo.`,
 				return err
 			}
 			defer stopGoogle()
+			if cfg.AgentVersion == "" && !device.IsVersion(app.Version) {
+				cfg.AgentVersion = demoAgentVersion // a development build: the demo's agents still show one outdated
+			}
 			a, err := app.New(ctx, cfg, log)
 			if err != nil {
 				return err
@@ -113,10 +117,24 @@ emulator serves on loopback. Use "telltale serve" for anything but a demo.`,
 			go emu.Run(ctx, every)
 			go runGoogle(ctx, gemu, every)
 			go runMicrosoft(ctx, memu, every)
+			var people []string
+			for _, u := range gemu.Users() {
+				people = append(people, u.Email)
+			}
+			current := cfg.AgentVersion
+			if current == "" {
+				current = app.Version
+			}
+			go func() {
+				if err := startDemoAgents(ctx, a, "http://"+ln.Addr().String(), current, people, log.With("demo", "agents")); err != nil && ctx.Err() == nil {
+					log.Error("demo: the simulated endpoint agents did not start", "err", err)
+				}
+			}()
 			a.PrintBootstrap(e.stdout)
 			fmt.Fprintf(e.stdout, "Telltale %s demo serving on http://%s (data: %s)\n", app.Version, ln.Addr(), cfg.DataDir)
 			fmt.Fprintf(e.stdout, "Box emulator on %s with %d simulated users (start %d of this organization); connection %q collects every %s.\n", emuURL, users, epoch+1, demoConnection, cfg.PollInterval)
 			fmt.Fprintf(e.stdout, "Google Workspace emulator on %s with %d simulated users; connection %q follows each drive's changes and the Drive audit log (records listed 10 s to 2 min late), %q the attachments they send.\n", googleURL, googleUsers, demoGoogleConnection, demoGmailConnection)
+			fmt.Fprintf(e.stdout, "%d simulated endpoint agents (one outdated, one silent) check in; ann-laptop watches %s.\n", len(demoAgents), filepath.Join(cfg.DataDir, "demo-agents", "ann-laptop-documents"))
 			fmt.Fprintf(e.stdout, "Microsoft 365 emulator on %s with %d simulated users; connections %q (delta and the audit log, 10 s to 2 min late) and %q.\n", msURL, msUsers, demoOneDriveConnection, demoM365MailConnection)
 			return a.Run(ctx, ln)
 		},

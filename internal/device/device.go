@@ -139,6 +139,12 @@ func Older(v, current string) bool {
 	return a.pre != "" && b.pre == "" || a.pre != "" && b.pre != "" && a.pre < b.pre
 }
 
+// IsVersion reports whether s is a version Older can compare (a development build's "dev" is not).
+func IsVersion(s string) bool {
+	_, ok := parseVersion(s)
+	return ok
+}
+
 type version struct {
 	n   [3]int
 	pre string

@@ -57,6 +57,12 @@ func TestOlder(t *testing.T) {
 	}
 }
 
+func TestIsVersion(t *testing.T) {
+	if !IsVersion("1.4.0") || !IsVersion("v2") || IsVersion("dev") || IsVersion("") {
+		t.Error("IsVersion")
+	}
+}
+
 func TestSecrets(t *testing.T) {
 	s, p := NewSecret()
 	s2, _ := NewSecret()
