@@ -6,6 +6,7 @@
 //	go run ./cmd/telltale-bench box [-runs rate,cpu,latency] [-files 200000] [-users 5000,50000] [-write docs/BENCHMARKS.md]
 //	go run ./cmd/telltale-bench google [-runs rate,cpu,latency,rss] [-rate-limit 60] [-cpu-files 20000,100000] [-rss-users 5000,50000] [-write docs/BENCHMARKS.md]
 //	go run ./cmd/telltale-bench search [-events 10000000] [-drivers sqlite,postgres] [-dir DIR -reuse] [-dsn URL] [-write docs/BENCHMARKS.md]
+//	go run ./cmd/telltale-bench agents [-agents 10000] [-every 1m] [-duration 2m] [-rounds 2] [-write docs/BENCHMARKS.md]
 //	go run ./cmd/telltale-bench load [-duration 60s] [-rounds 2] [-activity 4000] [-searchers 2 -exporters 1 -pages 2] [-drivers sqlite,postgres] [-dsn URL] [-write docs/BENCHMARKS.md]
 package main
 
@@ -41,6 +42,7 @@ func main() {
 	commands := map[string]func(ctx context.Context, args []string, stdout, stderr io.Writer) error{
 		"search": bench.SearchCommand,
 		"load":   bench.LoadCommand,
+		"agents": bench.AgentsCommand,
 	}
 	if len(os.Args) >= 2 && commands[os.Args[1]] != nil {
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
@@ -55,7 +57,7 @@ func main() {
 		return
 	}
 	if len(os.Args) < 2 || os.Args[1] != "store" {
-		fmt.Fprintln(os.Stderr, "usage: telltale-bench store|box|google|search|load [flags]   (run with -h for the flags)")
+		fmt.Fprintln(os.Stderr, "usage: telltale-bench store|box|google|search|load|agents [flags]   (run with -h for the flags)")
 		os.Exit(2)
 	}
 	fs := flag.NewFlagSet("store", flag.ExitOnError)

@@ -74,6 +74,7 @@ type Server struct {
 	agentRefused  metrics.Counter
 	agentCheckIns metrics.Counter
 	agentEventsIn metrics.Counter
+	checkIns      *checkInBatcher
 }
 
 // New builds the API server.
@@ -86,6 +87,7 @@ func New(d Deps) *Server {
 	s.devOpts = d.Devices
 	s.devOpts.defaults(d.Version)
 	s.enrollLimit = &addrLimiter{perMn: s.devOpts.EnrollPerMin}
+	s.checkIns = &checkInBatcher{st: d.Store}
 	if s.importMaxSize <= 0 {
 		s.importMaxSize = DefaultImportMaxSize
 	}

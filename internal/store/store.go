@@ -1261,6 +1261,9 @@ type Device struct {
 	Active         bool
 	DeactivatedAt  time.Time
 	DeactivatedBy  string
+	// SecretRevokedAt is when the deployment secret it enrolled with was revoked (zero: not), read
+	// by GetDevice only: an agent's message needs both, in one query.
+	SecretRevokedAt time.Time
 }
 
 // CheckIn is what one accepted check-in writes.

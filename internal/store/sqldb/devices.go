@@ -85,11 +85,11 @@ func (q *Queries) UpdateDeploymentSecret(ctx context.Context, id int64, expiresA
 const deviceCols = `id, public_key, secret_id, host_name, os, arch, agent_version, user_name, person, enrolled_at,
  last_checkin_at, last_activity_at, counter, event_seq, active, deactivated_at, deactivated_by`
 
-func scanDevice(s scanner) (store.Device, error) {
+func scanDevice(s scanner, more ...any) (store.Device, error) {
 	var d store.Device
 	var en, ci, la, da, act int64
-	err := s.Scan(&d.ID, &d.PublicKey, &d.SecretID, &d.HostName, &d.OS, &d.Arch, &d.AgentVersion, &d.UserName, &d.Person, &en,
-		&ci, &la, &d.Counter, &d.EventSeq, &act, &da, &d.DeactivatedBy)
+	err := s.Scan(append([]any{&d.ID, &d.PublicKey, &d.SecretID, &d.HostName, &d.OS, &d.Arch, &d.AgentVersion, &d.UserName, &d.Person, &en,
+		&ci, &la, &d.Counter, &d.EventSeq, &act, &da, &d.DeactivatedBy}, more...)...)
 	d.EnrolledAt, d.LastCheckInAt, d.LastActivityAt, d.DeactivatedAt, d.Active = fromMicros(en), fromMicros(ci), fromMicros(la), fromMicros(da), act != 0
 	return d, err
 }
@@ -108,7 +108,10 @@ func (q *Queries) CreateDevice(ctx context.Context, d store.Device) (store.Devic
 
 // GetDevice implements store.DeviceQueries.
 func (q *Queries) GetDevice(ctx context.Context, id int64) (store.Device, error) {
-	d, err := scanDevice(q.r.QueryRowContext(ctx, q.d.q(`SELECT `+deviceCols+` FROM devices WHERE id = ?`), id))
+	var revoked int64
+	d, err := scanDevice(q.r.QueryRowContext(ctx, q.d.q(`SELECT `+deviceCols+`,
+ COALESCE((SELECT s.revoked_at FROM deployment_secrets s WHERE s.id = devices.secret_id), 0) FROM devices WHERE id = ?`), id), &revoked)
+	d.SecretRevokedAt = fromMicros(revoked)
 	return d, q.wrap(fmt.Sprintf("get device %d", id), err)
 }
 

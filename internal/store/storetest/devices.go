@@ -143,6 +143,13 @@ func testDevices(t *testing.T, s store.Store) {
 		t.Errorf("count linux: %d", n)
 	}
 
+	if g := ok(s.GetDevice(ctx, d2.ID))(t); !g.SecretRevokedAt.IsZero() {
+		t.Errorf("secret not revoked: %+v", g)
+	}
+	ok(s.UpdateDeploymentSecret(ctx, sec.ID, sec.ExpiresAt, at, at))(t)
+	if g := ok(s.GetDevice(ctx, d2.ID))(t); !g.SecretRevokedAt.Equal(at) {
+		t.Errorf("secret revoked at %s: the device says %s", at, g.SecretRevokedAt)
+	}
 	off := ok(s.SetDeviceActive(ctx, d2.ID, false, "ann", at))(t)
 	if off.Active || !off.DeactivatedAt.Equal(at) || off.DeactivatedBy != "ann" {
 		t.Errorf("deactivated: %+v", off)

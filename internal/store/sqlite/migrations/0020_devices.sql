@@ -41,3 +41,4 @@ CREATE TABLE devices (
 );
 CREATE INDEX devices_checkin ON devices(last_checkin_at, id);
 CREATE INDEX devices_person ON devices(person, id);
+CREATE INDEX devices_secret ON devices(secret_id);
