@@ -137,10 +137,14 @@ func (r *agentRig) remove(name string) {
 func (r *agentRig) changes(cycle int) []func() {
 	var fs []func()
 	for j := 0; j < 4; j++ {
-		fs = append(fs, func() { r.put(fmt.Sprintf("c%d-%d.txt", cycle, j), fmt.Sprintf("cycle %d file %d %d", cycle, j, mathrand.Int64())) })
+		fs = append(fs, func() {
+			r.put(fmt.Sprintf("c%d-%d.txt", cycle, j), fmt.Sprintf("cycle %d file %d %d", cycle, j, mathrand.Int64()))
+		})
 	}
 	if cycle > 0 {
-		fs = append(fs, func() { r.put(fmt.Sprintf("c%d-0.txt", cycle-1), fmt.Sprintf("cycle %d changed %d", cycle, mathrand.Int64())) })
+		fs = append(fs, func() {
+			r.put(fmt.Sprintf("c%d-0.txt", cycle-1), fmt.Sprintf("cycle %d changed %d", cycle, mathrand.Int64()))
+		})
 		fs = append(fs, func() { r.remove(fmt.Sprintf("c%d-1.txt", cycle-1)) })
 	}
 	return fs

@@ -555,3 +555,30 @@ func TestAgentEventsRefused(t *testing.T) {
 		t.Errorf("stored: %+v", evs)
 	}
 }
+
+// TestCheckInReplayedConcurrently: the same signed check-in sent many times at once (check-ins
+// are committed in groups) is accepted once and refused as a replay every other time.
+func TestCheckInReplayedConcurrently(t *testing.T) {
+	f := newFixture(t)
+	s := newSecret(t, f, "all", "1d")
+	a := newTestAgent()
+	if code, b := a.enroll(t, f, s.Secret, nil); code != http.StatusCreated {
+		t.Fatalf("enrol: %d %s", code, b)
+	}
+	body := a.checkInBody(nil)
+	sig := device.Sign(a.key, device.ContextCheckIn, body)
+	codes := make(chan int, 20)
+	for i := 0; i < 20; i++ {
+		go func() {
+			code, _ := a.post(t, f, body, sig)
+			codes <- code
+		}()
+	}
+	got := map[int]int{}
+	for i := 0; i < 20; i++ {
+		got[<-codes]++
+	}
+	if got[200] != 1 || got[409] != 19 {
+		t.Errorf("answers %v, want one 200 and 19 409", got)
+	}
+}
