@@ -94,6 +94,11 @@ func (o *Options) defaults() error {
 	if o.StateDir == "" {
 		return errors.New("agent: no state directory: pass --state-dir")
 	}
+	abs, err := filepath.Abs(o.StateDir)
+	if err != nil {
+		return fmt.Errorf("agent: --state-dir: %w", err)
+	}
+	o.StateDir = filepath.Clean(abs) // the folder watch leaves it out by this name
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}

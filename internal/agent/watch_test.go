@@ -186,3 +186,32 @@ func setState(t *testing.T, dir string, st agent.State) {
 		t.Fatal(err)
 	}
 }
+
+// TestStateDirInsideWatchedFolder: an agent whose state directory lies in a folder it watches
+// does not report its own queue and key files.
+func TestStateDirInsideWatchedFolder(t *testing.T) {
+	s := newServer(t)
+	sec := s.secret(t)
+	root := t.TempDir()
+	var logs syncbuf.Buffer
+	o := opts(filepath.Join(root, ".telltale-agent"), &logs)
+	o.Interval = time.Hour
+	o.Watch = agent.WatchOptions{Folders: []string{root}, Settle: 20 * time.Millisecond, RescanEvery: 100 * time.Millisecond}
+	if _, err := agent.Enroll(context.Background(), s.srv.URL, sec.Secret, o); err != nil {
+		t.Fatal(err)
+	}
+	a, err := agent.Open(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	p := filepath.Join(root, "doc.txt")
+	os.WriteFile(p, []byte("x"), 0o644)
+	waitEvents(t, s, []string{"file-created " + p + " " + sum("x")})
+	time.Sleep(300 * time.Millisecond) // rescans and queue writes: still nothing more
+	cancel()
+	<-done
+	waitEvents(t, s, []string{"file-created " + p + " " + sum("x")})
+}
