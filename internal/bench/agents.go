@@ -233,7 +233,7 @@ func FormatAgents(ps []AgentsPhase, o AgentsOptions, command string) string {
 	fmt.Fprintf(&b, "## Endpoint agents checking in (issue 18)\n\n")
 	fmt.Fprintf(&b, "- Date: %s. Machine: %s. The machine is shared: other builds and tests may have been running during the run.\n", Stamp(), Machine())
 	fmt.Fprintf(&b, "- Command: `%s`\n", command)
-	fmt.Fprintf(&b, "- Telltale runs as a subprocess (`telltale serve`, SQLite) with %d enrolled devices. The benchmark process simulates the agents: in a **check-ins** phase each one sends a signed check-in (`POST /api/v1/agent/checkin`: ed25519 verification, device and secret lookups, a compare-and-set of the counter) once every %s at its own offset, through %d HTTP clients; an **idle** phase of the same length sends none. Node CPU is the process's user+system time over the phase, as a share of one core. %d rounds, alternated.\n\n",
+	fmt.Fprintf(&b, "- Telltale runs as a subprocess (`telltale serve`, SQLite) with %d enrolled devices. The benchmark process simulates the agents: in a **check-ins** phase each one sends a signed check-in (`POST /api/v1/agent/checkin`: ed25519 verification, one read of the device with its secret's revocation, a compare-and-set of the counter committed in groups) once every %s at its own offset, through %d HTTP clients; an **idle** phase of the same length sends none. Node CPU is the process's user+system time over the phase, as a share of one core. %d rounds, alternated.\n\n",
 		o.Agents, o.Every, o.Clients, o.Rounds)
 	fmt.Fprintf(&b, "| round | phase | seconds | check-ins | errors | check-ins/s | node CPU s | share of one core | latency p50 / p95 / p99 ms |\n|---:|---|---:|---:|---:|---:|---:|---:|---:|\n")
 	var idle, busy []float64

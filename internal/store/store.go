@@ -1295,7 +1295,7 @@ type DeviceFilter struct {
 	Person       string    // exact address, lower case
 	Host         string    // substring, case-insensitive
 	State        string    // "active", "inactive" or "" (both)
-	SilentBefore time.Time // non-zero: only devices whose last check-in is before it
+	SilentBefore time.Time // non-zero: only devices last heard from (checked in, or else enrolled) before it
 	Sort         string    // a DeviceSort* key; "" = last check-in
 	Desc         bool
 	Offset       int

@@ -139,7 +139,7 @@ func deviceWhere(f store.DeviceFilter) (string, []any) {
 		conds = append(conds, `active = 0`)
 	}
 	if !f.SilentBefore.IsZero() {
-		conds, args = append(conds, `last_checkin_at < ?`), append(args, micros(f.SilentBefore))
+		conds, args = append(conds, `(CASE WHEN last_checkin_at = 0 THEN enrolled_at ELSE last_checkin_at END) < ?`), append(args, micros(f.SilentBefore))
 	}
 	if len(conds) == 0 {
 		return "", nil

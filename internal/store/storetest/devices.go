@@ -136,6 +136,12 @@ func testDevices(t *testing.T, s store.Store) {
 			}
 		}
 	}
+	// Never checked in: silent by the time it enrolled.
+	fresh := ok(s.CreateDevice(ctx, store.Device{PublicKey: []byte("k4"), SecretID: sec.ID, HostName: "new", EnrolledAt: t0.Add(10 * time.Hour)}))(t)
+	old := ok(s.CreateDevice(ctx, store.Device{PublicKey: []byte("k5"), SecretID: sec.ID, HostName: "old", EnrolledAt: t0.Add(-time.Hour)}))(t)
+	if got := ids(ok(s.ListDevices(ctx, store.DeviceFilter{SilentBefore: t0.Add(150 * time.Minute)}))(t)); len(got) != 3 || got[0] != old.ID {
+		t.Errorf("silent with the never checked in: %v (fresh %d, old %d)", got, fresh.ID, old.ID)
+	}
 	if _, err := s.ListDevices(ctx, store.DeviceFilter{Sort: "name; DROP TABLE devices"}); err == nil {
 		t.Error("an unknown sort was accepted")
 	}
@@ -157,7 +163,7 @@ func testDevices(t *testing.T, s store.Store) {
 	if got := ids(ok(s.ListDevices(ctx, store.DeviceFilter{State: "inactive"}))(t)); len(got) != 1 || got[0] != d2.ID {
 		t.Errorf("inactive: %v", got)
 	}
-	if n := ok(s.CountDevices(ctx, store.DeviceFilter{State: "active"}))(t); n != 2 {
+	if n := ok(s.CountDevices(ctx, store.DeviceFilter{State: "active"}))(t); n != 4 {
 		t.Errorf("active: %d", n)
 	}
 	on := ok(s.SetDeviceActive(ctx, d2.ID, true, "bob", at))(t)
