@@ -676,7 +676,11 @@ func (s *Server) enroll(r *http.Request, _ auth.Principal) (any, error) {
 	}
 	if refusal != nil {
 		pr := problemFor(refusal)
-		if err := audit("deployment-secret", auditOutcome(pr.Status), details); err != nil {
+		target := "deployment-secret"
+		if sec.ID > 0 {
+			target += "/" + strconv.FormatInt(sec.ID, 10)
+		}
+		if err := audit(target, auditOutcome(pr.Status), details); err != nil {
 			return nil, err
 		}
 		return nil, s.agentRefuse(kind, reason, refusal)
