@@ -8,13 +8,14 @@ CREATE TABLE deployment_secrets (
   id BIGSERIAL PRIMARY KEY,
   name TEXT NOT NULL,
   prefix TEXT NOT NULL,
-  hash BYTEA NOT NULL UNIQUE,
+  hash BYTEA NOT NULL,
   created_at BIGINT NOT NULL,
   created_by TEXT NOT NULL DEFAULT '',
   expires_at BIGINT NOT NULL,
   revoked_at BIGINT NOT NULL DEFAULT 0,
   updated_at BIGINT NOT NULL
 );
+CREATE UNIQUE INDEX deployment_secrets_hash ON deployment_secrets(hash);
 
 -- devices: one row per enrolled agent, keyed by its ed25519 public key (the device keeps the
 -- private key). counter is the largest signed-message counter accepted (a replay carries one not
@@ -22,7 +23,7 @@ CREATE TABLE deployment_secrets (
 -- are duplicates).
 CREATE TABLE devices (
   id BIGSERIAL PRIMARY KEY,
-  public_key BYTEA NOT NULL UNIQUE,
+  public_key BYTEA NOT NULL,
   secret_id BIGINT NOT NULL,
   host_name TEXT NOT NULL DEFAULT '',
   os TEXT NOT NULL DEFAULT '',
@@ -39,6 +40,7 @@ CREATE TABLE devices (
   deactivated_at BIGINT NOT NULL DEFAULT 0,
   deactivated_by TEXT NOT NULL DEFAULT ''
 );
+CREATE UNIQUE INDEX devices_public_key ON devices(public_key);
 CREATE INDEX devices_checkin ON devices(last_checkin_at, id);
 CREATE INDEX devices_person ON devices(person, id);
 CREATE INDEX devices_secret ON devices(secret_id);

@@ -8,13 +8,14 @@ CREATE TABLE deployment_secrets (
   id INTEGER PRIMARY KEY,
   name TEXT NOT NULL,
   prefix TEXT NOT NULL,
-  hash BLOB NOT NULL UNIQUE,
+  hash BLOB NOT NULL,
   created_at INTEGER NOT NULL,
   created_by TEXT NOT NULL DEFAULT '',
   expires_at INTEGER NOT NULL,
   revoked_at INTEGER NOT NULL DEFAULT 0,
   updated_at INTEGER NOT NULL
 );
+CREATE UNIQUE INDEX deployment_secrets_hash ON deployment_secrets(hash);
 
 -- devices: one row per enrolled agent, keyed by its ed25519 public key (the device keeps the
 -- private key). counter is the largest signed-message counter accepted (a replay carries one not
@@ -22,7 +23,7 @@ CREATE TABLE deployment_secrets (
 -- are duplicates).
 CREATE TABLE devices (
   id INTEGER PRIMARY KEY,
-  public_key BLOB NOT NULL UNIQUE,
+  public_key BLOB NOT NULL,
   secret_id INTEGER NOT NULL,
   host_name TEXT NOT NULL DEFAULT '',
   os TEXT NOT NULL DEFAULT '',
@@ -39,6 +40,7 @@ CREATE TABLE devices (
   deactivated_at INTEGER NOT NULL DEFAULT 0,
   deactivated_by TEXT NOT NULL DEFAULT ''
 );
+CREATE UNIQUE INDEX devices_public_key ON devices(public_key);
 CREATE INDEX devices_checkin ON devices(last_checkin_at, id);
 CREATE INDEX devices_person ON devices(person, id);
 CREATE INDEX devices_secret ON devices(secret_id);
