@@ -58,7 +58,9 @@ func RunAgents(ctx context.Context, o AgentsOptions, progress io.Writer) ([]Agen
 		}
 	}
 	node, err := startNode(ctx, bin, o.TempDir, "agents", map[string]string{"TELLTALE_ENROLL_RATE": "100000000",
-		"TELLTALE_AGENT_CHECKIN_INTERVAL": o.Every.String(), "TELLTALE_DEVICE_SILENT_AFTER": "24h", "TELLTALE_AGENT_VERSION": "1.4.0"})
+		// What the node tells agents (at least 5s); the simulated ones keep o.Every.
+		"TELLTALE_AGENT_CHECKIN_INTERVAL": max(o.Every, 5*time.Second).String(),
+		"TELLTALE_DEVICE_SILENT_AFTER":    "24h", "TELLTALE_AGENT_VERSION": "1.4.0"})
 	if err != nil {
 		return nil, err
 	}
