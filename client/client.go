@@ -697,3 +697,43 @@ func (c *Client) ExposureCSV(ctx context.Context, email string) (io.ReadCloser, 
 	}
 	return resp.Body, nil
 }
+
+// DeploymentSecrets lists the deployment secrets endpoint agents enrol with (admins).
+func (c *Client) DeploymentSecrets(ctx context.Context) (DeploymentSecretList, error) {
+	var out DeploymentSecretList
+	return out, c.json(ctx, "GET", "/api/v1/deployment-secrets", nil, &out)
+}
+
+// CreateDeploymentSecret creates one; the answer holds the secret, shown this once.
+func (c *Client) CreateDeploymentSecret(ctx context.Context, in DeploymentSecretInput) (DeploymentSecret, error) {
+	var out DeploymentSecret
+	return out, c.json(ctx, "POST", "/api/v1/deployment-secrets", in, &out)
+}
+
+// DeploymentSecretAction extends, revokes or reactivates a secret (action extend, revoke or
+// reactivate; in is nil for revoke, and for reactivating a secret that has not expired).
+func (c *Client) DeploymentSecretAction(ctx context.Context, secretID, action string, in *DeploymentSecretExpiry) (DeploymentSecret, error) {
+	var out DeploymentSecret
+	var body any
+	if in != nil {
+		body = in
+	}
+	return out, c.json(ctx, "POST", "/api/v1/deployment-secrets/"+id(secretID)+"/"+url.PathEscape(action), body, &out)
+}
+
+// Devices lists devices; q holds the filters (os, version, person, host, state, flag, sort,
+// order, offset, limit).
+func (c *Client) Devices(ctx context.Context, q url.Values) (DeviceList, error) {
+	var out DeviceList
+	path := "/api/v1/devices"
+	if len(q) > 0 {
+		path += "?" + q.Encode()
+	}
+	return out, c.json(ctx, "GET", path, nil, &out)
+}
+
+// DeviceAction deactivates or reactivates a device (action deactivate or reactivate).
+func (c *Client) DeviceAction(ctx context.Context, deviceID, action string) (Device, error) {
+	var out Device
+	return out, c.json(ctx, "POST", "/api/v1/devices/"+id(deviceID)+"/"+url.PathEscape(action), nil, &out)
+}

@@ -989,3 +989,136 @@ type Exposure struct {
 	Items         []ExposedFile `json:"items"`
 	Next          string        `json:"next,omitempty"` // pass as after= for the next page
 }
+
+// ---- endpoint agents and devices (issue 18, R8.2) ----
+
+// DeploymentSecret is what endpoint agents enrol with. Secret is set only in the answer that
+// creates it: the server keeps only its hash.
+type DeploymentSecret struct {
+	ID        string     `json:"id"`
+	Name      string     `json:"name"`
+	Prefix    string     `json:"prefix"` // the first characters of the secret, to tell secrets apart
+	Secret    string     `json:"secret,omitempty"`
+	State     string     `json:"state"` // active, expired, revoked
+	CreatedAt time.Time  `json:"created_at"`
+	CreatedBy string     `json:"created_by,omitempty"`
+	ExpiresAt time.Time  `json:"expires_at"`
+	RevokedAt *time.Time `json:"revoked_at,omitempty"`
+	UpdatedAt time.Time  `json:"updated_at"`
+	Devices   int64      `json:"devices"` // enrolled with it
+}
+
+// DeploymentSecretList is every deployment secret, newest first.
+type DeploymentSecretList struct {
+	Items []DeploymentSecret `json:"items"`
+}
+
+// DeploymentSecretInput creates a deployment secret (expires_in such as 30d, or expires_at).
+type DeploymentSecretInput struct {
+	Name      string     `json:"name"`
+	ExpiresIn string     `json:"expires_in,omitempty"`
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+}
+
+// DeploymentSecretExpiry sets a new expiry (extend; reactivate when the secret has expired).
+type DeploymentSecretExpiry struct {
+	ExpiresIn string     `json:"expires_in,omitempty"`
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+}
+
+// AgentReport is what an agent says about its machine, at enrolment and in every check-in.
+type AgentReport struct {
+	HostName     string `json:"host_name"`
+	OS           string `json:"os"`
+	Arch         string `json:"arch"`
+	AgentVersion string `json:"agent_version"`
+	UserName     string `json:"user_name,omitempty"`  // the signed-in user
+	UserEmail    string `json:"user_email,omitempty"` // the person's address, when the deployment knows it
+}
+
+// EnrollRequest enrols an endpoint agent; the body is signed with the new device key (proof that
+// the agent holds it).
+type EnrollRequest struct {
+	Secret    string `json:"secret"`
+	PublicKey string `json:"public_key"` // base64 of the ed25519 public key
+	AgentReport
+}
+
+// EnrollResponse names the new device.
+type EnrollResponse struct {
+	DeviceID       string `json:"device_id"`
+	CheckInSeconds int    `json:"checkin_seconds"` // the rhythm the server expects
+}
+
+// CheckInRequest is one signed check-in. Counter must grow from one message to the next.
+type CheckInRequest struct {
+	DeviceID       string     `json:"device_id"`
+	Counter        int64      `json:"counter"`
+	SentAt         time.Time  `json:"sent_at"`
+	LastActivityAt *time.Time `json:"last_activity_at,omitempty"`
+	AgentReport
+}
+
+// CheckInResponse acknowledges a check-in.
+type CheckInResponse struct {
+	CheckInSeconds int    `json:"checkin_seconds"`
+	CurrentVersion string `json:"current_version,omitempty"` // the version devices should run
+	Outdated       bool   `json:"outdated"`
+}
+
+// Device is an enrolled endpoint agent.
+type Device struct {
+	ID             string     `json:"id"`
+	HostName       string     `json:"host_name"`
+	OS             string     `json:"os"`
+	Arch           string     `json:"arch,omitempty"`
+	AgentVersion   string     `json:"agent_version"`
+	UserName       string     `json:"user_name,omitempty"`
+	Person         string     `json:"person,omitempty"`
+	SecretID       string     `json:"secret_id"`
+	EnrolledAt     time.Time  `json:"enrolled_at"`
+	LastCheckInAt  *time.Time `json:"last_checkin_at,omitempty"`
+	LastActivityAt *time.Time `json:"last_activity_at,omitempty"`
+	State          string     `json:"state"` // active, inactive
+	DeactivatedAt  *time.Time `json:"deactivated_at,omitempty"`
+	DeactivatedBy  string     `json:"deactivated_by,omitempty"`
+	Outdated       bool       `json:"outdated"` // older than current_version
+	Silent         bool       `json:"silent"`   // active and no check-in for longer than silent_after
+}
+
+// DeviceList is a page of devices.
+type DeviceList struct {
+	Items          []Device `json:"items"`
+	Total          int64    `json:"total"`          // devices the filter selects
+	Next           string   `json:"next,omitempty"` // pass as offset= for the next page
+	CurrentVersion string   `json:"current_version,omitempty"`
+	SilentAfter    string   `json:"silent_after"` // e.g. 24h
+}
+
+// AgentFileEvent is one change of a file in a folder an agent watches. Seq is the device's own
+// sequence number: it grows by one per change and the server keeps each number once.
+type AgentFileEvent struct {
+	Seq          int64     `json:"seq"`
+	Action       string    `json:"action"` // file-created, file-modified, file-deleted, file-renamed, file-moved
+	At           time.Time `json:"at"`
+	Path         string    `json:"path"`
+	Size         int64     `json:"size,omitempty"`
+	Modified     time.Time `json:"modified,omitzero"`
+	MD5          string    `json:"md5,omitempty"`
+	SHA256       string    `json:"sha256,omitempty"`
+	OriginalPath string    `json:"original_path,omitempty"` // renamed or moved from
+	UserName     string    `json:"user_name,omitempty"`
+}
+
+// AgentEventsRequest is a signed batch of file events, in sequence order.
+type AgentEventsRequest struct {
+	DeviceID string           `json:"device_id"`
+	Events   []AgentFileEvent `json:"events"`
+}
+
+// AgentEventsResponse acknowledges every sequence number up to AckedThrough: the agent may forget
+// them. Duplicates (numbers acknowledged before) are acknowledged again and stored once.
+type AgentEventsResponse struct {
+	AckedThrough int64 `json:"acked_through"`
+	Inserted     int   `json:"inserted"`
+}

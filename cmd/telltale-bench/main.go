@@ -8,6 +8,7 @@
 //	go run ./cmd/telltale-bench microsoft [-runs rate,cpu,latency,audit,rss] [-rate-limit 240] [-cpu-files 20000,100000] [-rss-drives 5000,50000] [-write docs/BENCHMARKS.md]
 //	go run ./cmd/telltale-bench search [-events 10000000] [-drivers sqlite,postgres] [-dir DIR -reuse] [-dsn URL] [-write docs/BENCHMARKS.md]
 //	go run ./cmd/telltale-bench forward [-events 500000] [-formats json,cef,ocsf] [-rate 2000 -lag-for 30s] [-backlog 1000000] [-write docs/BENCHMARKS.md]
+//	go run ./cmd/telltale-bench agents [-agents 10000] [-every 1m] [-duration 2m] [-rounds 2] [-write docs/BENCHMARKS.md]
 //	go run ./cmd/telltale-bench load [-duration 60s] [-rounds 2] [-activity 4000] [-searchers 2 -exporters 1 -pages 2] [-drivers sqlite,postgres] [-dsn URL] [-write docs/BENCHMARKS.md]
 package main
 
@@ -48,6 +49,7 @@ func main() {
 		"search":  bench.SearchCommand,
 		"load":    bench.LoadCommand,
 		"forward": bench.ForwardCommand,
+		"agents":  bench.AgentsCommand,
 	}
 	if len(os.Args) >= 2 && commands[os.Args[1]] != nil {
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
@@ -62,7 +64,7 @@ func main() {
 		return
 	}
 	if len(os.Args) < 2 || os.Args[1] != "store" {
-		fmt.Fprintln(os.Stderr, "usage: telltale-bench store|box|google|microsoft|search|load|forward [flags]   (run with -h for the flags)")
+		fmt.Fprintln(os.Stderr, "usage: telltale-bench store|box|google|microsoft|search|load|forward|agents [flags]   (run with -h for the flags)")
 		os.Exit(2)
 	}
 	fs := flag.NewFlagSet("store", flag.ExitOnError)

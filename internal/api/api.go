@@ -48,6 +48,8 @@ type Deps struct {
 	VerifyIntegration func(ctx context.Context, i store.Integration, sec integration.Secrets) error
 	// Forward manages SIEM destinations (R8.7); nil answers 503 on their routes.
 	Forward *forward.Service
+	// Devices are the endpoint agent and device settings (issue 18).
+	Devices DeviceOptions
 }
 
 // Server is the API handler.
@@ -71,6 +73,12 @@ type Server struct {
 	forward       *forward.Service
 	requests      metrics.Counter
 	seconds       metrics.Histogram
+	devOpts       DeviceOptions
+	enrollLimit   *addrLimiter
+	agentRefused  metrics.Counter
+	agentCheckIns metrics.Counter
+	agentEventsIn metrics.Counter
+	checkIns      *checkInBatcher
 }
 
 // New builds the API server.
@@ -81,6 +89,10 @@ func New(d Deps) *Server {
 		importMaxSize: d.ImportMaxSize, integ: d.Integrations, verifyInteg: d.VerifyIntegration,
 		forward: d.Forward,
 	}
+	s.devOpts = d.Devices
+	s.devOpts.defaults(d.Version)
+	s.enrollLimit = &addrLimiter{perMn: s.devOpts.EnrollPerMin}
+	s.checkIns = &checkInBatcher{st: d.Store}
 	if s.importMaxSize <= 0 {
 		s.importMaxSize = DefaultImportMaxSize
 	}
@@ -95,6 +107,9 @@ func New(d Deps) *Server {
 	}
 	s.requests = s.metrics.Counter("telltale_http_requests_total", "HTTP requests by route and status code.", "route", "code")
 	s.seconds = s.metrics.Histogram("telltale_http_request_duration_seconds", "Time to serve an HTTP request, by route (the route pattern, never the raw path).", metrics.LatencyBuckets, "route")
+	s.agentRefused = s.metrics.Counter("telltale_agent_refused_total", "Endpoint agent messages refused, by kind (enrolment, check-in) and reason (rate_limited, oversized, malformed, signature, unknown_device, replay, deactivated, secret_unknown, secret_expired, secret_revoked, enrolled_already).", "kind", "reason")
+	s.agentCheckIns = s.metrics.Counter("telltale_agent_checkins_total", "Endpoint agent check-ins accepted.")
+	s.agentEventsIn = s.metrics.Counter("telltale_agent_events_total", "File events from endpoint agents stored (duplicates not counted).")
 	return s
 }
 
@@ -122,6 +137,7 @@ func (s *Server) routes() []Route {
 	rs = append(rs, s.forwardRoutes()...)
 	rs = append(rs, s.caseRoutes()...)
 	rs = append(rs, s.personRoutes()...)
+	rs = append(rs, s.deviceRoutes()...)
 	rs = append(rs, s.userRoutes()...)
 	rs = append(rs, s.auditRoutes()...)
 	return rs

@@ -117,6 +117,10 @@ func problemFor(err error) client.Problem {
 	}
 	p.Title = http.StatusText(p.Status)
 	p.Type = "about:blank"
+	var pt interface{ ProblemType() string }
+	if errors.As(err, &pt) {
+		p.Type = pt.ProblemType()
+	}
 	return p
 }
 

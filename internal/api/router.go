@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"regexp"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"time"
 
@@ -171,6 +172,10 @@ func (s *Server) serveRoute(w http.ResponseWriter, r *http.Request, rt Route, pa
 			s.log.Warn("api: handler failed", "route", pattern, "status", pr.Status, "err", err)
 		}
 		audited(pr.Status)
+		var ra interface{ RetryAfter() time.Duration }
+		if errors.As(err, &ra) {
+			sw.Header().Set("Retry-After", strconv.Itoa(int(ra.RetryAfter().Round(time.Second)/time.Second)))
+		}
 		writeProblem(sw, r, pr)
 	}
 	// succeed writes the outcome of a call that worked; if the audit log refuses it, the call

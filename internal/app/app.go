@@ -183,6 +183,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		Metrics: a.Metrics, RetentionDays: defaultDays, TrustProxy: cfg.TrustProxy, Ready: a.ready, Version: Version,
 		Changed: a.kickLifecycle, Collector: a.Ingest, ImportMaxSize: cfg.ImportMaxSize,
 		Integrations: a.Integrations, VerifyIntegration: a.Deliveries.Verify, Forward: a.Forward,
+		Devices: api.DeviceOptions{CurrentVersion: cfg.AgentVersion, CheckIn: cfg.AgentCheckIn, SilentAfter: cfg.DeviceSilent, EnrollPerMin: cfg.EnrollRate},
 	})
 	var signOn *sso.Manager
 	if cfg.SSOProviders != "" {

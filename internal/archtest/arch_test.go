@@ -122,6 +122,12 @@ func forbidden(me, imp string) string {
 	if under(imp, "internal/emulator") && !under(me, "internal/app") && !under(me, "internal/cli") && !under(me, "internal/emulator") && !isTestSupport(me) && me != "internal/bench" {
 		return "emulators are imported only by tests, app (demo mode), cli and the benchmark program"
 	}
+	if under(me, "internal/agent") && !isTestSupport(me) && strings.HasPrefix(imp, "internal/") && imp != "internal/device" {
+		return "the endpoint agent runs on people's machines: it imports only client and device"
+	}
+	if me == "internal/device" && (imp == "client" || strings.HasPrefix(imp, "internal/")) {
+		return "device is the agent's and the server's shared ground: standard library only"
+	}
 	if (me == "internal/api" && under(imp, "internal/console")) || (me == "internal/console" && under(imp, "internal/api")) {
 		return "api and console never import each other"
 	}
@@ -145,6 +151,8 @@ func TestRulesBite(t *testing.T) {
 		{"internal/connector/kit/oauth", "internal/connector/box"},
 		{"internal/connector/kit/faults", "internal/store"},
 		{"internal/integration/jira", "internal/connector/kit/oauth"},
+		{"internal/agent", "internal/store"},
+		{"internal/device", "client"},
 	} {
 		if forbidden(c[0], c[1]) == "" {
 			t.Errorf("%s -> %s should be forbidden", c[0], c[1])
@@ -158,6 +166,8 @@ func TestRulesBite(t *testing.T) {
 		{"internal/connector/kit/oauth", "internal/connector"},
 		{"internal/cli", "internal/app"},
 		{"internal/api", "client"},
+		{"internal/agent", "internal/device"},
+		{"internal/agent", "client"},
 	} {
 		if r := forbidden(c[0], c[1]); r != "" {
 			t.Errorf("%s -> %s should be allowed, got %q", c[0], c[1], r)

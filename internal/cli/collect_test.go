@@ -163,17 +163,45 @@ func TestDemo(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	deadline = time.Now().Add(60 * time.Second)
-	for {
+	for found := false; ; {
 		as, err := cl.Alerts(ctx, client.AlertQuery{})
 		for _, a := range as.Items {
 			if a.RuleName == "Departing employee exfiltration" && a.Person != "" {
-				return
+				found = true
 			}
+		}
+		if found {
+			break
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("no departing employee alert after 60 s: %+v %v; stderr %s", as.Items, err, errb.String())
 		}
 		time.Sleep(500 * time.Millisecond)
+	}
+	deadline = time.Now().Add(60 * time.Second)
+	// The simulated endpoint agents (issue 18): five devices, one outdated, one silent, the others
+	// checking in; the one that watches a folder sends endpoint file events.
+	for {
+		l, err := cl.Devices(ctx, nil)
+		outdated, silent, checkedIn := 0, 0, 0
+		for _, d := range l.Items {
+			if d.Outdated {
+				outdated++
+			}
+			if d.Silent {
+				silent++
+			} else if d.LastCheckInAt != nil {
+				checkedIn++
+			}
+		}
+		res, serr := cl.SearchEvents(ctx, client.SearchRequest{Query: "service:endpoint", Limit: 1})
+		if err == nil && serr == nil && len(l.Items) == 5 && outdated == 1 && silent == 1 && checkedIn == 4 && len(res.Items) > 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("demo devices: %+v %v; endpoint events %v; stderr %s", l, err, serr, errb.String())
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }
 

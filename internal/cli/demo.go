@@ -17,6 +17,7 @@ import (
 	"github.com/telltale-dev/telltale/internal/app"
 	"github.com/telltale-dev/telltale/internal/config"
 	"github.com/telltale-dev/telltale/internal/connection"
+	"github.com/telltale-dev/telltale/internal/device"
 	boxemu "github.com/telltale-dev/telltale/internal/emulator/box"
 	googleemu "github.com/telltale-dev/telltale/internal/emulator/google"
 	msemu "github.com/telltale-dev/telltale/internal/emulator/microsoft"
@@ -107,6 +108,9 @@ emulator serves on loopback. Use "telltale serve" for anything but a demo.`,
 				defer idps.Close()
 				cfg.SSOProviders = idps.file
 			}
+			if cfg.AgentVersion == "" && !device.IsVersion(app.Version) {
+				cfg.AgentVersion = demoAgentVersion // a development build: the demo's agents still show one outdated
+			}
 			a, err := app.New(ctx, cfg, log)
 			if err != nil {
 				ln.Close()
@@ -137,11 +141,25 @@ emulator serves on loopback. Use "telltale serve" for anything but a demo.`,
 			go runGoogle(ctx, gemu, every)
 			go runMicrosoft(ctx, memu, every)
 			go runDemoDeparting(ctx, emu, departing, log.With("demo", "departing employee"))
+			var people []string
+			for _, u := range gemu.Users() {
+				people = append(people, u.Email)
+			}
+			current := cfg.AgentVersion
+			if current == "" {
+				current = app.Version
+			}
+			go func() {
+				if err := startDemoAgents(ctx, a, "http://"+ln.Addr().String(), current, people, log.With("demo", "agents")); err != nil && ctx.Err() == nil {
+					log.Error("demo: the simulated endpoint agents did not start", "err", err)
+				}
+			}()
 			a.PrintBootstrap(e.stdout)
 			fmt.Fprintf(e.stdout, "Telltale %s demo serving on http://%s (data: %s)\n", app.Version, ln.Addr(), cfg.DataDir)
 			fmt.Fprintf(e.stdout, "Box emulator on %s with %d simulated users (start %d of this organization); connection %q collects every %s.\n", emuURL, users, epoch+1, demoConnection, cfg.PollInterval)
 			fmt.Fprintf(e.stdout, "Google Workspace emulator on %s with %d simulated users; connection %q follows each drive's changes and the Drive audit log (records listed 10 s to 2 min late), %q the attachments they send.\n", googleURL, googleUsers, demoGoogleConnection, demoGmailConnection)
 			fmt.Fprintf(e.stdout, "Departing employee: %s (Box) is on the departing employee watchlist and moves files out from %s on; the shipped rule %q alerts on it.\n", departing.Login, demoDepartingFirst, "Departing employee exfiltration")
+			fmt.Fprintf(e.stdout, "%d simulated endpoint agents (one outdated, one silent) check in; ann-laptop watches %s.\n", len(demoAgents), filepath.Join(cfg.DataDir, "demo-agents", "ann-laptop-documents"))
 			fmt.Fprintf(e.stdout, "Microsoft 365 emulator on %s with %d simulated users; connections %q (delta and the audit log, 10 s to 2 min late) and %q.\n", msURL, msUsers, demoOneDriveConnection, demoM365MailConnection)
 			if idps != nil {
 				go func() {

@@ -48,6 +48,10 @@ type Config struct {
 	SSOSessionTTL   time.Duration // how long a session opened through an identity provider lasts
 	TrustProxy      bool          // take the client IP from X-Forwarded-For (only behind a trusted proxy)
 	DebugListen     string        // loopback address serving Go's pprof profiles; "" = off
+	AgentVersion    string        // the endpoint agent version devices should run; "" = this server's
+	AgentCheckIn    time.Duration // how often agents check in
+	DeviceSilent    time.Duration // a device without a check-in for longer is flagged silent
+	EnrollRate      int           // enrolments allowed per minute per source address
 	File            string
 }
 
@@ -204,6 +208,14 @@ func Settings() []Setting {
 	add("trust-proxy", "TELLTALE_TRUST_PROXY", "false", "take the client address from X-Forwarded-For (only behind a proxy you run)", false, bs, bg)
 	s, g = str(func(c *Config) *string { return &c.DebugListen })
 	add("debug-listen", "TELLTALE_DEBUG_LISTEN", "", "loopback address (e.g. 127.0.0.1:6060) serving Go's pprof profiles at /debug/pprof/ for performance work; empty: off", false, s, g)
+	s, g = str(func(c *Config) *string { return &c.AgentVersion })
+	add("agent-version", "TELLTALE_AGENT_VERSION", "", "the endpoint agent version devices should run: devices reporting an older one are flagged outdated (R8.2); empty: this server's own version", false, s, g)
+	s, g = dur(func(c *Config) *time.Duration { return &c.AgentCheckIn })
+	add("agent-checkin-interval", "TELLTALE_AGENT_CHECKIN_INTERVAL", "1m", "how often endpoint agents check in (the server tells them at enrolment and in every answer)", false, s, g)
+	s, g = dur(func(c *Config) *time.Duration { return &c.DeviceSilent })
+	add("device-silent-after", "TELLTALE_DEVICE_SILENT_AFTER", "24h", "an active device whose last check-in is older than this is flagged silent (R8.2)", false, s, g)
+	s, g = integer(func(c *Config) *int { return &c.EnrollRate }, 1)
+	add("enroll-rate", "TELLTALE_ENROLL_RATE", "30", "agent enrolments allowed per minute from one source address; more are refused with 429 and Retry-After", false, s, g)
 	return out
 }
 
@@ -313,6 +325,12 @@ func (c *Config) validate() error {
 	}
 	if c.Retention < 24*time.Hour {
 		errs = append(errs, fmt.Errorf("retention: at least 1d, got %s", FormatDuration(c.Retention)))
+	}
+	if c.AgentCheckIn < 5*time.Second || c.AgentCheckIn > 24*time.Hour {
+		errs = append(errs, fmt.Errorf("agent-checkin-interval: want 5s to 24h, got %s", FormatDuration(c.AgentCheckIn)))
+	}
+	if c.DeviceSilent < c.AgentCheckIn {
+		errs = append(errs, fmt.Errorf("device-silent-after: want at least the check-in interval (%s), got %s", FormatDuration(c.AgentCheckIn), FormatDuration(c.DeviceSilent)))
 	}
 	if c.DebugListen != "" {
 		// Profiles reveal memory contents: never on a routable address.

@@ -229,6 +229,15 @@ func (c *Console) pageTable() []Page {
 		{"POST /cases/{id}/items", an, c.addToCase},
 		{"POST /cases/{id}/export", an, c.exportCase},
 
+		{"GET /devices", ro, c.devicesPage},
+		{"POST /devices/{id}/deactivate", ad, c.deviceAction("deactivate", "is deactivated: its check-ins are refused.")},
+		{"POST /devices/{id}/reactivate", ad, c.deviceAction("reactivate", "is active again.")},
+		{"GET /devices/secrets", ad, c.secretsPage},
+		{"POST /devices/secrets", ad, c.createSecret},
+		{"POST /devices/secrets/{id}/extend", ad, c.secretAction("extend", "now expires later.")},
+		{"POST /devices/secrets/{id}/revoke", ad, c.secretAction("revoke", "is revoked: no enrolment with it, and its devices' check-ins are refused.")},
+		{"POST /devices/secrets/{id}/reactivate", ad, c.secretAction("reactivate", "is active again.")},
+
 		{"GET /health", ro, c.healthPage},
 		{"GET /audit", ad, c.auditPage},
 		{"GET /users", ad, c.usersPage},

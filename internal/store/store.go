@@ -60,6 +60,7 @@ type Queries interface {
 	UserQueries
 	AuditQueries
 	SettingQueries
+	DeviceQueries
 }
 
 // ---- connections (R1) ----
@@ -1364,4 +1365,110 @@ type SettingQueries interface {
 	// GetSetting returns ErrNotFound when unset.
 	GetSetting(ctx context.Context, key string) ([]byte, error)
 	PutSetting(ctx context.Context, key string, value []byte) error
+}
+
+// ---- endpoint agents and devices (issue 18, R8.2) ----
+
+// DeploymentSecret is what endpoint agents enrol with. Only the hash of the secret is kept.
+type DeploymentSecret struct {
+	ID        int64
+	Name      string
+	Prefix    string // the first characters of the secret, shown to tell secrets apart
+	Hash      []byte // SHA-256 of the secret; unique
+	CreatedAt time.Time
+	CreatedBy string
+	ExpiresAt time.Time // enrolment refused from then on
+	RevokedAt time.Time // zero: not revoked; set: no enrolment and no check-in of its devices
+	UpdatedAt time.Time
+	Devices   int64 // counted when read: devices enrolled with it
+}
+
+// Device is an enrolled endpoint agent.
+type Device struct {
+	ID             int64
+	PublicKey      []byte // ed25519; unique
+	SecretID       int64  // the deployment secret it enrolled with
+	HostName       string
+	OS             string
+	Arch           string
+	AgentVersion   string
+	UserName       string // the signed-in user as the agent reports it
+	Person         string // the person's address (lower case), "" when unknown
+	EnrolledAt     time.Time
+	LastCheckInAt  time.Time
+	LastActivityAt time.Time
+	Counter        int64 // the largest signed-message counter accepted
+	EventSeq       int64 // the largest file-event sequence number accepted
+	Active         bool
+	DeactivatedAt  time.Time
+	DeactivatedBy  string
+	// SecretRevokedAt is when the deployment secret it enrolled with was revoked (zero: not), read
+	// by GetDevice only: an agent's message needs both, in one query.
+	SecretRevokedAt time.Time
+}
+
+// CheckIn is what one accepted check-in writes.
+type CheckIn struct {
+	Counter        int64 // must be above the stored one
+	At             time.Time
+	HostName       string
+	OS             string
+	Arch           string
+	AgentVersion   string
+	UserName       string
+	Person         string    // "": the device keeps the person it had
+	LastActivityAt time.Time // kept when newer than the stored one
+}
+
+// Device sort keys.
+const (
+	DeviceSortCheckIn = "last_checkin"
+	DeviceSortOS      = "os"
+	DeviceSortVersion = "version"
+	DeviceSortPerson  = "person"
+	DeviceSortHost    = "host"
+)
+
+// DeviceFilter selects devices.
+type DeviceFilter struct {
+	OS           string    // exact, case-insensitive
+	AgentVersion string    // exact
+	Person       string    // exact address, lower case
+	Host         string    // substring, case-insensitive
+	State        string    // "active", "inactive" or "" (both)
+	SilentBefore time.Time // non-zero: only devices last heard from (checked in, or else enrolled) before it
+	Sort         string    // a DeviceSort* key; "" = last check-in
+	Desc         bool
+	Offset       int
+	Limit        int // <= 0: 100
+}
+
+// DeviceQueries keep deployment secrets and devices.
+type DeviceQueries interface {
+	// CreateDeploymentSecret inserts s; ErrConflict when its hash exists.
+	CreateDeploymentSecret(ctx context.Context, s DeploymentSecret) (DeploymentSecret, error)
+	GetDeploymentSecret(ctx context.Context, id int64) (DeploymentSecret, error)
+	GetDeploymentSecretByHash(ctx context.Context, hash []byte) (DeploymentSecret, error)
+	// ListDeploymentSecrets returns every secret, newest first.
+	ListDeploymentSecrets(ctx context.Context) ([]DeploymentSecret, error)
+	// UpdateDeploymentSecret writes the expiry and the revocation (zero: reactivated) and UpdatedAt.
+	UpdateDeploymentSecret(ctx context.Context, id int64, expiresAt, revokedAt, at time.Time) (DeploymentSecret, error)
+
+	// CreateDevice inserts d (active); ErrConflict when its public key is enrolled already.
+	CreateDevice(ctx context.Context, d Device) (Device, error)
+	GetDevice(ctx context.Context, id int64) (Device, error)
+	ListDevices(ctx context.Context, f DeviceFilter) ([]Device, error)
+	// CountDevices counts the devices f selects (its sort and paging ignored).
+	CountDevices(ctx context.Context, f DeviceFilter) (int64, error)
+	// RecordCheckIn stores a check-in if c.Counter is above the device's counter (compare-and-set);
+	// a counter not above it is a replay: ErrConflict. ErrNotFound when the device is absent.
+	RecordCheckIn(ctx context.Context, id int64, c CheckIn) (Device, error)
+	// SetDeviceActive deactivates (by whom, when) or reactivates a device.
+	SetDeviceActive(ctx context.Context, id int64, active bool, by string, at time.Time) (Device, error)
+	// AcceptDeviceEvents stores a device's file events in one transaction: those whose sequence
+	// number (seqs[i] for evs[i], ascending) is above the device's event sequence are inserted (the
+	// events' dedupe keys keep a number once even so), the device's event sequence moves to the
+	// largest number and its last activity to the newest event. It returns the device's event
+	// sequence after the call and how many events were inserted.
+	AcceptDeviceEvents(ctx context.Context, id int64, evs []*event.FileEvent, seqs []int64) (int64, int, error)
 }

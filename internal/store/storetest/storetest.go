@@ -63,6 +63,9 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		"LegalHold":        testLegalHold,
 		"PersonRisk":       testPersonRisk,
 		"ExposedFiles":     testExposedFiles,
+		"DeploySecrets":    testDeploymentSecrets,
+		"Devices":          testDevices,
+		"DeviceEvents":     testDeviceEvents,
 	}
 	names := make([]string, 0, len(tests))
 	for n := range tests {
