@@ -110,24 +110,8 @@ func RunBox(ctx context.Context, o BoxOptions, progress io.Writer) (BoxResults, 
 	}
 	var res BoxResults
 	res.Workers = o.Workers
-	needBinary := false
-	for _, r := range o.Runs {
-		switch r {
-		case "rate", "cpu":
-			needBinary = true
-		case "latency":
-			if o.Launch == nil {
-				return res, errors.New("bench: the latency run needs a Launcher (run it through cmd/telltale-bench)")
-			}
-		default:
-			return res, fmt.Errorf("bench: unknown box run %q: choose from rate, cpu, latency", r)
-		}
-	}
-	if needBinary && o.Binary == "" {
-		var err error
-		if o.Binary, err = buildTelltale(ctx, o.TempDir, progress); err != nil {
-			return res, err
-		}
+	if err := checkRuns(ctx, "box", o.Runs, []string{"rate", "cpu"}, []string{"latency"}, o.Launch, &o.Binary, o.TempDir, progress); err != nil {
+		return res, err
 	}
 	for _, r := range o.Runs {
 		switch r {

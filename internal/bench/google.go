@@ -21,6 +21,7 @@ import (
 	googleemu "github.com/telltale-dev/telltale/internal/emulator/google"
 	"github.com/telltale-dev/telltale/internal/event"
 	"github.com/telltale-dev/telltale/internal/store"
+	"slices"
 )
 
 // GoogleOptions configure the Google Drive collection benchmarks (issue 14, "Done when"). The
@@ -107,30 +108,41 @@ func loadAvg() string {
 	return strings.Join(f[:3], " ")
 }
 
+// checkRuns refuses a run name not in binaryRuns or launchRuns (of vendor), and a launched run
+// without a Launcher; when a run needs the telltale binary and none is given, it builds one into
+// tempDir and sets *binary.
+func checkRuns(ctx context.Context, vendor string, runs, binaryRuns, launchRuns []string, launch Launcher, binary *string, tempDir string, progress io.Writer) error {
+	needBinary := false
+	for _, r := range runs {
+		switch {
+		case slices.Contains(binaryRuns, r):
+			needBinary = true
+		case slices.Contains(launchRuns, r):
+			if launch == nil {
+				return fmt.Errorf("bench: the %s run needs a Launcher (run it through cmd/telltale-bench)", r)
+			}
+		default:
+			return fmt.Errorf("bench: unknown %s run %q: choose from %s", vendor, r, strings.Join(append(slices.Clone(binaryRuns), launchRuns...), ", "))
+		}
+	}
+	if needBinary && *binary == "" {
+		b, err := buildTelltale(ctx, tempDir, progress)
+		if err != nil {
+			return err
+		}
+		*binary = b
+	}
+	return nil
+}
+
 // RunGoogle runs the Google Drive benchmarks named in o.Runs, printing progress to progress.
 func RunGoogle(ctx context.Context, o GoogleOptions, progress io.Writer) (GoogleResults, error) {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
 	res := GoogleResults{Workers: o.Workers, LoadBefore: loadAvg()}
-	needBinary := false
-	for _, r := range o.Runs {
-		switch r {
-		case "rate", "cpu", "rss":
-			needBinary = true
-		case "latency", "gmail":
-			if o.Launch == nil {
-				return res, fmt.Errorf("bench: the %s run needs a Launcher (run it through cmd/telltale-bench)", r)
-			}
-		default:
-			return res, fmt.Errorf("bench: unknown google run %q: choose from rate, cpu, latency, rss, gmail", r)
-		}
-	}
-	if needBinary && o.Binary == "" {
-		var err error
-		if o.Binary, err = buildTelltale(ctx, o.TempDir, progress); err != nil {
-			return res, err
-		}
+	if err := checkRuns(ctx, "google", o.Runs, []string{"rate", "cpu", "rss"}, []string{"latency", "gmail"}, o.Launch, &o.Binary, o.TempDir, progress); err != nil {
+		return res, err
 	}
 	for _, r := range o.Runs {
 		switch r {

@@ -103,24 +103,8 @@ func RunMicrosoft(ctx context.Context, o MicrosoftOptions, progress io.Writer) (
 		o.Log = slog.New(slog.DiscardHandler)
 	}
 	res := MicrosoftResults{Workers: o.Workers, LoadBefore: loadAvg()}
-	needBinary := false
-	for _, r := range o.Runs {
-		switch r {
-		case "rate", "cpu", "rss":
-			needBinary = true
-		case "latency", "audit":
-			if o.Launch == nil {
-				return res, fmt.Errorf("bench: the %s run needs a Launcher (run it through cmd/telltale-bench)", r)
-			}
-		default:
-			return res, fmt.Errorf("bench: unknown microsoft run %q: choose from rate, cpu, latency, audit, rss", r)
-		}
-	}
-	if needBinary && o.Binary == "" {
-		var err error
-		if o.Binary, err = buildTelltale(ctx, o.TempDir, progress); err != nil {
-			return res, err
-		}
+	if err := checkRuns(ctx, "microsoft", o.Runs, []string{"rate", "cpu", "rss"}, []string{"latency", "audit"}, o.Launch, &o.Binary, o.TempDir, progress); err != nil {
+		return res, err
 	}
 	for _, r := range o.Runs {
 		switch r {
