@@ -25,6 +25,7 @@ import (
 	"github.com/telltale-dev/telltale/client"
 	"github.com/telltale-dev/telltale/internal/config"
 	boxemu "github.com/telltale-dev/telltale/internal/emulator/box"
+	"github.com/telltale-dev/telltale/internal/event"
 	"github.com/telltale-dev/telltale/internal/store"
 )
 
@@ -580,47 +581,18 @@ func runLatency(ctx context.Context, o BoxOptions, path string, progress io.Writ
 	var lat, seen []time.Duration
 	found := map[string]bool{}
 	wctx, stopWatch := context.WithCancel(ctx)
-	watchDone := make(chan error, 1)
-	go func() {
-		t := time.NewTicker(50 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-wctx.Done():
-				watchDone <- nil
-				return
-			case <-t.C:
-			}
-			for {
-				page, err := st.ListEvents(wctx, store.EventFilter{ConnectionID: connID, AfterID: after, Limit: 1000})
-				if err != nil {
-					if wctx.Err() != nil {
-						watchDone <- nil
-					} else {
-						watchDone <- err
-					}
-					return
-				}
-				now := time.Now()
-				mu.Lock()
-				for _, e := range page {
-					for _, v := range e.Event.VendorIDs {
-						if at, ok := sent[v]; ok && !found[v] {
-							found[v] = true
-							// The event's own insert time, not this poller's tick, ends the latency.
-							lat = append(lat, e.Event.Inserted.Sub(at))
-							seen = append(seen, now.Sub(at))
-						}
-					}
-				}
-				mu.Unlock()
-				if len(page) == 0 {
-					break
-				}
-				after = page[len(page)-1].Event.ID
+	watchDone := watchEvents(wctx, st, connID, after, func(e event.FileEvent, now time.Time) {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, v := range e.Event.VendorIDs {
+			if at, ok := sent[v]; ok && !found[v] {
+				found[v] = true
+				// The event's own insert time, not this poller's tick, ends the latency.
+				lat = append(lat, e.Event.Inserted.Sub(at))
+				seen = append(seen, now.Sub(at))
 			}
 		}
-	}()
+	})
 	// One upload a second, into a top-level folder of a rotating user.
 	tick := time.NewTicker(time.Second)
 	for i := 0; i < o.LatencyEvents; i++ {
