@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"html"
 	"io"
 	"net/http"
@@ -178,6 +179,43 @@ func TestDemo(t *testing.T) {
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
+	// The demo's integrations (issue 17): the departing employee's alert became a ServiceNow
+	// incident through the demo flow (the emulator's own record), and the syslog receiver parsed
+	// forwarded events.
+	deadline = time.Now().Add(60 * time.Second)
+	for {
+		l, err := cl.Integrations(ctx)
+		connected, incidents := 0, 0
+		for _, i := range l.Items {
+			if i.Status == "connected" && (i.Name == demoServiceNowName || i.Name == demoSlackName) {
+				connected++
+			}
+			if i.Name != demoServiceNowName {
+				continue
+			}
+			ds, _ := cl.Deliveries(ctx, i.ID, "done", "", 100)
+			for _, d := range ds.Items {
+				if d.Event == "alert.raised" && strings.Contains(d.Response, "created INC") {
+					incidents++
+				}
+			}
+		}
+		var fw client.ForwardList
+		ferr := getJSON(ctx, url+"/api/v1/forward-destinations", tok, &fw)
+		forwarded := int64(0)
+		for _, f := range fw.Items {
+			if f.Name == demoSyslogName && f.Kind == "syslog" {
+				forwarded = f.Sent
+			}
+		}
+		if err == nil && ferr == nil && connected == 2 && incidents > 0 && forwarded > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("demo integrations after 60 s: %d connected, %d incidents, %d events forwarded (%v %v); stderr %s", connected, incidents, forwarded, err, ferr, errb.String())
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
 	deadline = time.Now().Add(60 * time.Second)
 	// The simulated endpoint agents (issue 18): five devices, one outdated, one silent, the others
 	// checking in; the one that watches a folder sends endpoint file events.
@@ -305,4 +343,22 @@ func TestNormalizeGmail(t *testing.T) {
 		len(e.Email.Recipients) != 1 || e.Email.Recipients[0] != "x@gmail.com" || e.Event.Observer != event.ObserverGmail {
 		t.Errorf("event %+v", e)
 	}
+}
+
+// getJSON GETs an API path with a bearer token into out.
+func getJSON(ctx context.Context, u, tok string, out any) error {
+	req, err := http.NewRequestWithContext(ctx, "GET", u, nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		return fmt.Errorf("GET %s: %s", u, resp.Status)
+	}
+	return json.NewDecoder(resp.Body).Decode(out)
 }

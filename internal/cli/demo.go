@@ -50,6 +50,10 @@ Unless --sso-providers is given, a demo OpenID provider and a demo SAML IdP run 
 the sign-in page offers "Sign in with the demo IdP" beside the local admin, for the demo analyst
 it prints.
 
+The ServiceNow and Slack emulators and a syslog receiver run on loopback too: a ServiceNow
+integration gets an incident for every alert, Slack a message for high and critical ones, and the
+syslog receiver every event as CEF, so deliveries and forwarding show without setup.
+
 Demo mode always lets vendor URLs point at loopback, whatever --allow-loopback-vendors says: its
 emulator serves on loopback. Use "telltale serve" for anything but a demo.`,
 		Args: cobra.NoArgs,
@@ -94,6 +98,11 @@ emulator serves on loopback. Use "telltale serve" for anything but a demo.`,
 				return err
 			}
 			defer stopGoogle()
+			ints, err := startDemoIntegrations(ctx)
+			if err != nil {
+				return err
+			}
+			defer ints.Close()
 			// Listen first: the demo's identity providers must know the console's address.
 			ln, err := net.Listen("tcp", cfg.Listen)
 			if err != nil {
@@ -131,6 +140,11 @@ emulator serves on loopback. Use "telltale serve" for anything but a demo.`,
 				ln.Close()
 				return err
 			}
+			if err := addDemoIntegrations(ctx, a, ints); err != nil {
+				a.Close()
+				ln.Close()
+				return err
+			}
 			departing, err := addDemoDeparting(ctx, a, emu)
 			if err != nil {
 				a.Close()
@@ -161,6 +175,8 @@ emulator serves on loopback. Use "telltale serve" for anything but a demo.`,
 			fmt.Fprintf(e.stdout, "Departing employee: %s (Box) is on the departing employee watchlist and moves files out from %s on; the shipped rule %q alerts on it.\n", departing.Login, demoDepartingFirst, "Departing employee exfiltration")
 			fmt.Fprintf(e.stdout, "%d simulated endpoint agents (one outdated, one silent) check in; ann-laptop watches %s.\n", len(demoAgents), filepath.Join(cfg.DataDir, "demo-agents", "ann-laptop-documents"))
 			fmt.Fprintf(e.stdout, "Microsoft 365 emulator on %s with %d simulated users; connections %q (delta and the audit log, 10 s to 2 min late) and %q.\n", msURL, msUsers, demoOneDriveConnection, demoM365MailConnection)
+			fmt.Fprintf(e.stdout, "Integrations: the ServiceNow emulator on %s gets an incident for every alert (flow %q; see each delivery and the incident number on the integration's page), the Slack emulator on %s a message for high and critical ones, and a syslog receiver on %s every event as CEF (%q, on the Forwarding page).\n",
+				ints.ServiceNowURL, demoFlowName, ints.SlackURL, ints.Syslog.TCPAddr(), demoSyslogName)
 			if idps != nil {
 				go func() {
 					if err := idps.registerSP(ctx); err != nil && ctx.Err() == nil {
