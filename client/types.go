@@ -210,12 +210,23 @@ type Token struct {
 	ExpiresAt  time.Time `json:"expires_at,omitzero"`
 	LastUsedAt time.Time `json:"last_used_at,omitzero"`
 	RevokedAt  time.Time `json:"revoked_at,omitzero"`
+	// Scopes limit the token to parts of the API (R7.6); empty: everything its user's role allows.
+	Scopes []string `json:"scopes,omitempty"`
 }
 
 // NewToken is the body of POST /api/v1/tokens and POST /api/v1/users/{id}/tokens.
 type NewToken struct {
 	Name          string `json:"name"`
 	ExpiresInDays int    `json:"expires_in_days,omitempty"`
+	// Scopes limit the token to API areas: "<area>:read" (GET, searches and exports) or
+	// "<area>:write" (which includes read), the area being an OpenAPI tag such as file-events,
+	// alerts or watchlists (GET /api/v1/token-scopes lists them). They never widen the role.
+	Scopes []string `json:"scopes,omitempty"`
+}
+
+// TokenScopes lists the scopes a token can be limited to.
+type TokenScopes struct {
+	Items []string `json:"items"`
 }
 
 // CreatedToken is a new token with its secret, shown this once.

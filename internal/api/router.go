@@ -203,6 +203,10 @@ func (s *Server) serveRoute(w http.ResponseWriter, r *http.Request, rt Route, pa
 		if err == nil && !p.Role.Satisfies(rt.Need) {
 			err = fmt.Errorf("%w: this needs the %s role and you are %s; ask an admin", auth.ErrForbidden, rt.Need, p.Role)
 		}
+		if write := rt.Method != "GET" && !rt.Reads; err == nil && !p.Allows(rt.Tag, write) && rt.Method+" "+rt.Path != "GET /api/v1/me" {
+			err = fmt.Errorf("%w: this API token is limited to the scopes %s, and %s %s needs %s (or a token without scopes): create a token with it",
+				auth.ErrForbidden, strings.Join(p.Scopes, " "), rt.Method, rt.Path, auth.Scope(rt.Tag, write))
+		}
 		if err == nil && p.Via == "session" && r.Method != "GET" && r.Method != "HEAD" {
 			if got := r.Header.Get("X-CSRF-Token"); got == "" || got != p.SessionCSRF {
 				err = withStatus(http.StatusForbidden, "missing or wrong X-CSRF-Token header for a session request: reload the page and try again")

@@ -1,7 +1,9 @@
 package api
 
 import (
+	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -35,6 +37,10 @@ func (s *Server) userRoutes() []Route {
 		{Method: "POST", Path: "/api/v1/users/{id}/tokens", Need: auth.RoleAdmin, Tag: tag, Audit: "token.create",
 			Summary: "Create an API token for a user or service account; the token is shown once", In: client.NewToken{}, Out: client.CreatedToken{}, Handle: s.createUserToken},
 		{Method: "GET", Path: "/api/v1/tokens", Need: auth.RoleReadOnly, Tag: tag, Summary: "List my API tokens", Out: tokens, Handle: s.listOwnTokens},
+		{Method: "GET", Path: "/api/v1/token-scopes", Need: auth.RoleReadOnly, Tag: tag, Summary: "The scopes an API token can be limited to (R7.6)",
+			Out: client.TokenScopes{}, Handle: func(*http.Request, auth.Principal) (any, error) {
+				return client.TokenScopes{Items: s.tokenScopes()}, nil
+			}},
 		{Method: "POST", Path: "/api/v1/tokens", Need: auth.RoleReadOnly, Tag: tag, Audit: "token.create",
 			Summary: "Create an API token for myself; the token is shown once", In: client.NewToken{}, Out: client.CreatedToken{}, Handle: s.createOwnToken},
 		{Method: "DELETE", Path: "/api/v1/tokens/{id}", Need: auth.RoleReadOnly, Tag: tag, Audit: "token.revoke",
@@ -58,7 +64,66 @@ func userWire(u store.User) client.User {
 
 func tokenWire(t store.Token) client.Token {
 	return client.Token{ID: strconv.FormatInt(t.ID, 10), UserID: strconv.FormatInt(t.UserID, 10), Name: t.Name, Prefix: t.Prefix,
-		CreatedAt: t.CreatedAt, ExpiresAt: t.ExpiresAt, LastUsedAt: t.LastUsedAt, RevokedAt: t.RevokedAt}
+		CreatedAt: t.CreatedAt, ExpiresAt: t.ExpiresAt, LastUsedAt: t.LastUsedAt, RevokedAt: t.RevokedAt, Scopes: t.Scopes}
+}
+
+// tokenScopes lists every scope a token can be limited to: read and write of each API area.
+func (s *Server) tokenScopes() []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, rt := range s.routes() {
+		if rt.Public != "" || rt.Tag == "" || seen[rt.Tag] {
+			continue
+		}
+		seen[rt.Tag] = true
+		out = append(out, auth.Scope(rt.Tag, false), auth.Scope(rt.Tag, true))
+	}
+	slices.Sort(out)
+	return out
+}
+
+// checkScopes refuses a scope that names no API area, with the closest one.
+func (s *Server) checkScopes(in []string) error {
+	known := s.tokenScopes()
+	for _, sc := range in {
+		sc = strings.TrimSpace(sc)
+		if slices.Contains(known, sc) {
+			continue
+		}
+		best, bestD := "", 4
+		for _, k := range known {
+			if d := editDistance(sc, k); d < bestD {
+				best, bestD = k, d
+			}
+		}
+		hint := "GET /api/v1/token-scopes lists them"
+		if best != "" {
+			hint = fmt.Sprintf("did you mean %q? (GET /api/v1/token-scopes lists them)", best)
+		}
+		return invalidField("scopes", "%q is not a scope: want <area>:read or <area>:write for an API area; %s", sc, hint)
+	}
+	return nil
+}
+
+// editDistance is the Levenshtein distance of a and b (short strings: scope names).
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
 }
 
 func (s *Server) me(r *http.Request, p auth.Principal) (any, error) {
@@ -217,7 +282,7 @@ func (s *Server) listUserTokens(r *http.Request, _ auth.Principal) (any, error) 
 	return s.tokenList(r, u.ID)
 }
 
-func (s *Server) newToken(r *http.Request, userID int64) (any, error) {
+func (s *Server) newToken(r *http.Request, p auth.Principal, userID int64) (any, error) {
 	var in client.NewToken
 	if err := decode(r, &in); err != nil {
 		return nil, err
@@ -225,24 +290,41 @@ func (s *Server) newToken(r *http.Request, userID int64) (any, error) {
 	if in.ExpiresInDays < 0 || in.ExpiresInDays > 3650 {
 		return nil, invalidField("expires_in_days", "want 0 (never) to 3650 days, got %d", in.ExpiresInDays)
 	}
-	t, plain, err := s.auth.CreateToken(r.Context(), userID, in.Name, time.Duration(in.ExpiresInDays)*24*time.Hour)
+	if err := s.checkScopes(in.Scopes); err != nil {
+		return nil, err
+	}
+	// A token limited to scopes makes only tokens within them: never a wider one.
+	if len(p.Scopes) > 0 {
+		if len(in.Scopes) == 0 {
+			return nil, withStatus(http.StatusForbidden, "this API token is limited to the scopes %s: the tokens it creates must name scopes within them",
+				strings.Join(p.Scopes, " "))
+		}
+		for _, sc := range in.Scopes {
+			area, access, _ := strings.Cut(strings.TrimSpace(sc), ":")
+			if !p.Allows(area, access == "write") {
+				return nil, withStatus(http.StatusForbidden, "this API token is limited to the scopes %s and cannot create a token with %q",
+					strings.Join(p.Scopes, " "), sc)
+			}
+		}
+	}
+	t, plain, err := s.auth.CreateToken(r.Context(), userID, in.Name, time.Duration(in.ExpiresInDays)*24*time.Hour, in.Scopes...)
 	if err != nil {
 		return nil, err
 	}
-	noteAudit(r, "token/"+strconv.FormatInt(t.ID, 10), map[string]any{"user_id": userID, "name": t.Name, "prefix": t.Prefix})
+	noteAudit(r, "token/"+strconv.FormatInt(t.ID, 10), map[string]any{"user_id": userID, "name": t.Name, "prefix": t.Prefix, "scopes": t.Scopes})
 	return created{client.CreatedToken{Token: tokenWire(t), Secret: plain}}, nil
 }
 
 func (s *Server) createOwnToken(r *http.Request, p auth.Principal) (any, error) {
-	return s.newToken(r, p.UserID)
+	return s.newToken(r, p, p.UserID)
 }
 
-func (s *Server) createUserToken(r *http.Request, _ auth.Principal) (any, error) {
+func (s *Server) createUserToken(r *http.Request, p auth.Principal) (any, error) {
 	u, err := s.userByPath(r)
 	if err != nil {
 		return nil, err
 	}
-	return s.newToken(r, u.ID)
+	return s.newToken(r, p, u.ID)
 }
 
 func (s *Server) revokeToken(r *http.Request, p auth.Principal) (any, error) {

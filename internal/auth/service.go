@@ -92,7 +92,7 @@ func (s *Service) AuthenticateToken(ctx context.Context, plain string) (Principa
 		return Principal{}, ErrUnauthenticated
 	}
 	s.touch(ctx, t.ID, now)
-	return Principal{UserID: u.ID, Username: u.Username, Role: Role(u.Role), TokenID: t.ID, Via: "token"}, nil
+	return Principal{UserID: u.ID, Username: u.Username, Role: Role(u.Role), TokenID: t.ID, Via: "token", Scopes: t.Scopes}, nil
 }
 
 // touch writes the token's LastUsedAt at most once a minute per token.
@@ -438,22 +438,28 @@ func (s *Service) Unlock(username string) { s.throttle.clearUser(username) }
 
 // CreateToken creates an API token for the user and returns the stored row and the token, which is
 // shown once and never stored. ttl 0 means the token never expires. The name is trimmed; "" means "token".
-func (s *Service) CreateToken(ctx context.Context, userID int64, name string, ttl time.Duration) (store.Token, string, error) {
+// Scopes, when given, limit the token to those parts of the API (see Scope); they never widen what
+// the user's role allows.
+func (s *Service) CreateToken(ctx context.Context, userID int64, name string, ttl time.Duration, scopes ...string) (store.Token, string, error) {
 	if ttl < 0 {
 		return store.Token{}, "", fmt.Errorf("%w: a token's lifetime cannot be negative", ErrInvalid)
+	}
+	scopes, err := normalizeScopes(scopes)
+	if err != nil {
+		return store.Token{}, "", err
 	}
 	if _, err := s.st.GetUser(ctx, userID); err != nil {
 		return store.Token{}, "", err
 	}
 	plain, prefix, hash := NewToken()
-	t, err := s.createToken(ctx, userID, name, ttl, prefix, hash)
+	t, err := s.createToken(ctx, userID, name, ttl, prefix, hash, scopes)
 	if err != nil {
 		return store.Token{}, "", err
 	}
 	return t, plain, nil
 }
 
-func (s *Service) createToken(ctx context.Context, userID int64, name string, ttl time.Duration, prefix string, hash []byte) (store.Token, error) {
+func (s *Service) createToken(ctx context.Context, userID int64, name string, ttl time.Duration, prefix string, hash []byte, scopes []string) (store.Token, error) {
 	name = strings.TrimSpace(name)
 	if name == "" {
 		name = "token"
@@ -462,7 +468,7 @@ func (s *Service) createToken(ctx context.Context, userID int64, name string, tt
 		return store.Token{}, fmt.Errorf("%w: a token name has at most 200 characters", ErrInvalid)
 	}
 	now := s.clk.Now()
-	t := store.Token{UserID: userID, Name: name, Prefix: prefix, Hash: hash, CreatedAt: now}
+	t := store.Token{UserID: userID, Name: name, Prefix: prefix, Hash: hash, CreatedAt: now, Scopes: scopes}
 	if ttl > 0 {
 		t.ExpiresAt = now.Add(ttl)
 	}

@@ -199,6 +199,7 @@ func (e *env) tokensCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "tokens", Short: "Manage API tokens"}
 	var name, user string
 	var days int
+	var scopes []string
 	create := &cobra.Command{
 		Use: "create", Short: "Create an API token (for yourself, or with --user for a service account); it is shown once", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -206,7 +207,7 @@ func (e *env) tokensCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			t, err := c.CreateToken(cmd.Context(), user, client.NewToken{Name: name, ExpiresInDays: days})
+			t, err := c.CreateToken(cmd.Context(), user, client.NewToken{Name: name, ExpiresInDays: days, Scopes: scopes})
 			if err != nil {
 				return err
 			}
@@ -220,6 +221,7 @@ func (e *env) tokensCmd() *cobra.Command {
 	create.Flags().StringVar(&name, "name", "cli", "a name to tell the token apart")
 	create.Flags().StringVar(&user, "user", "", "user id to create the token for (admins)")
 	create.Flags().IntVar(&days, "expires-in-days", 0, "days until the token expires (0: never)")
+	create.Flags().StringSliceVar(&scopes, "scope", nil, "limit the token to an API area, as area:read or area:write (repeat or comma-separate; e.g. file-events:read,watchlists:write; default: all its role allows)")
 	cmd.AddCommand(create)
 	return cmd
 }

@@ -1233,6 +1233,9 @@ type Token struct {
 	ExpiresAt  time.Time // zero: never
 	LastUsedAt time.Time
 	RevokedAt  time.Time
+	// Scopes limit the token to parts of the API ("file-events:read", "watchlists:write"; R7.6),
+	// sorted; none: everything its user's role allows.
+	Scopes []string
 }
 
 // Session is a console session. Only the hash of its cookie value is stored.

@@ -92,13 +92,15 @@ func (q *Queries) CountUsers(ctx context.Context) (int64, error) {
 	return n, q.wrap("count users", err)
 }
 
-const tokenCols = `id, user_id, name, prefix, hash, created_at, expires_at, last_used_at, revoked_at`
+const tokenCols = `id, user_id, name, prefix, hash, created_at, expires_at, last_used_at, revoked_at, scopes`
 
 func scanToken(s scanner) (store.Token, error) {
 	var t store.Token
 	var c, e, l, r int64
-	err := s.Scan(&t.ID, &t.UserID, &t.Name, &t.Prefix, &t.Hash, &c, &e, &l, &r)
+	var scopes string
+	err := s.Scan(&t.ID, &t.UserID, &t.Name, &t.Prefix, &t.Hash, &c, &e, &l, &r, &scopes)
 	t.CreatedAt, t.ExpiresAt, t.LastUsedAt, t.RevokedAt = fromMicros(c), fromMicros(e), fromMicros(l), fromMicros(r)
+	t.Scopes = strings.Fields(scopes)
 	return t, err
 }
 
@@ -108,8 +110,8 @@ func (q *Queries) CreateToken(ctx context.Context, t store.Token) (store.Token, 
 	if created == 0 {
 		created = micros(nowUTC())
 	}
-	out, err := scanToken(q.w.QueryRowContext(ctx, q.d.q(`INSERT INTO api_tokens (user_id, name, prefix, hash, created_at, expires_at)
-VALUES (?, ?, ?, ?, ?, ?) RETURNING `+tokenCols), t.UserID, t.Name, t.Prefix, t.Hash, created, micros(t.ExpiresAt)))
+	out, err := scanToken(q.w.QueryRowContext(ctx, q.d.q(`INSERT INTO api_tokens (user_id, name, prefix, hash, created_at, expires_at, scopes)
+VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING `+tokenCols), t.UserID, t.Name, t.Prefix, t.Hash, created, micros(t.ExpiresAt), strings.Join(t.Scopes, " ")))
 	return out, q.wrap("create token", err)
 }
 

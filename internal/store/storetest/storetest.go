@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -798,6 +799,10 @@ func testUsers(t *testing.T, s store.Store) {
 		t.Errorf("count users %d", n)
 	}
 	tok := ok(s.CreateToken(ctx, store.Token{UserID: u.ID, Name: "cli", Prefix: "tt_abc", Hash: []byte("hash-1")}))(t)
+	scoped := ok(s.CreateToken(ctx, store.Token{UserID: u.ID, Name: "siem", Hash: []byte("hash-scoped"), Scopes: []string{"alerts:read", "file-events:read"}}))(t)
+	if got := ok(s.GetTokenByHash(ctx, []byte("hash-scoped")))(t); !slices.Equal(got.Scopes, []string{"alerts:read", "file-events:read"}) || len(tok.Scopes) != 0 {
+		t.Errorf("token scopes: stored %v, read %v; unscoped %v", scoped.Scopes, got.Scopes, tok.Scopes)
+	}
 	if _, err := s.CreateToken(ctx, store.Token{UserID: u.ID, Hash: []byte("hash-1")}); !errors.Is(err, store.ErrConflict) {
 		t.Errorf("duplicate token hash: %v", err)
 	}
