@@ -813,7 +813,7 @@ func testUsers(t *testing.T, s store.Store) {
 	if !g.LastUsedAt.Equal(at) || !g.RevokedAt.Equal(at) {
 		t.Errorf("token %+v", g)
 	}
-	if l := ok(s.ListTokens(ctx, u.ID))(t); len(l) != 1 {
+	if l := ok(s.ListTokens(ctx, u.ID))(t); len(l) != 2 || !slices.Equal(l[1].Scopes, scoped.Scopes) {
 		t.Errorf("tokens %d", len(l))
 	}
 	noErr(t, s.CreateSession(ctx, store.Session{Hash: []byte("s1"), UserID: u.ID, CSRF: "c", ExpiresAt: at}))
