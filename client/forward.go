@@ -21,12 +21,14 @@ type ForwardDestination struct {
 	Position string `json:"position"`
 	Sent     int64  `json:"sent"`
 	// LagEvents counts event ids after the position; LagSeconds is how long the oldest of them has waited.
-	LagEvents  int64     `json:"lag_events"`
-	LagSeconds float64   `json:"lag_seconds"`
-	CreatedAt  time.Time `json:"created_at"`
-	CreatedBy  string    `json:"created_by,omitempty"`
-	UpdatedAt  time.Time `json:"updated_at"`
-	Version    int64     `json:"version"`
+	// Streams: the progress over the alert and audit streams it takes, by stream.
+	Streams    map[string]ForwardStream `json:"streams,omitempty"`
+	LagEvents  int64                    `json:"lag_events"`
+	LagSeconds float64                  `json:"lag_seconds"`
+	CreatedAt  time.Time                `json:"created_at"`
+	CreatedBy  string                   `json:"created_by,omitempty"`
+	UpdatedAt  time.Time                `json:"updated_at"`
+	Version    int64                    `json:"version"`
 }
 
 // ForwardSettings are a destination's non-secret settings.
@@ -40,6 +42,15 @@ type ForwardSettings struct {
 	ServerName string `json:"server_name,omitempty"` // syslog tls: the name to verify, default the address's host
 	CAPEM      string `json:"ca_pem,omitempty"`      // syslog tls: extra CA certificates (PEM) to trust
 	Query      string `json:"query,omitempty"`       // only events this search query matches (docs/SEARCH.md)
+	// Streams: what the destination takes, of events, alerts and audit (default: events only).
+	Streams []string `json:"streams,omitempty"`
+}
+
+// ForwardStream is a destination's progress over the alert or audit stream.
+type ForwardStream struct {
+	Position   string    `json:"position"` // the largest alert or audit entry id acknowledged
+	Sent       int64     `json:"sent"`
+	LastSentAt time.Time `json:"last_sent_at,omitzero"`
 }
 
 // ForwardSecrets are write-only.

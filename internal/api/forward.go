@@ -48,7 +48,14 @@ func forwardWire(v forward.View) client.ForwardDestination {
 	if set == nil {
 		set = []string{}
 	}
-	return client.ForwardDestination{ID: strconv.FormatInt(v.ID, 10), Name: v.Name, Kind: v.Kind, Format: v.Format,
+	var streams map[string]client.ForwardStream
+	for name, p := range v.Streams {
+		if streams == nil {
+			streams = map[string]client.ForwardStream{}
+		}
+		streams[name] = client.ForwardStream{Position: strconv.FormatInt(p.Position, 10), Sent: p.Sent, LastSentAt: p.LastSentAt}
+	}
+	return client.ForwardDestination{ID: strconv.FormatInt(v.ID, 10), Name: v.Name, Kind: v.Kind, Format: v.Format, Streams: streams,
 		Settings: client.ForwardSettings(v.Config), SecretsSet: set, Paused: v.Paused, State: v.State, Failures: v.Failures,
 		LastError: v.LastError, LastErrorAt: v.LastErrorAt, LastSentAt: v.LastSentAt, Position: strconv.FormatInt(v.Position, 10),
 		Sent: v.Sent, LagEvents: v.Lag, LagSeconds: v.LagAge.Seconds(), CreatedAt: v.CreatedAt, CreatedBy: v.CreatedBy,

@@ -42,7 +42,7 @@ func (c *Console) createForward(w http.ResponseWriter, r *http.Request, s *sessi
 	in := client.ForwardInput{Name: r.PostFormValue("name"), Kind: r.PostFormValue("kind"), Format: r.PostFormValue("format"),
 		Settings: client.ForwardSettings{URL: strings.TrimSpace(r.PostFormValue("url")), Acks: r.PostFormValue("acks") == "on",
 			Index: r.PostFormValue("index"), Address: strings.TrimSpace(r.PostFormValue("address")), Transport: r.PostFormValue("transport"),
-			Query: r.PostFormValue("query")},
+			Query: r.PostFormValue("query"), Streams: r.PostForm["streams"]},
 		FromStart: r.PostFormValue("from_start") == "on"}
 	if tok := r.PostFormValue("token"); tok != "" {
 		in.Secrets = &client.ForwardSecrets{Token: tok}

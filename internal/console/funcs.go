@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"html/template"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -121,6 +122,7 @@ var funcs = template.FuncMap{
 	"hasPrefix":       strings.HasPrefix,
 	"fieldOf":         fieldOf,
 	"join":            strings.Join,
+	"has":             slices.Contains[[]string],
 	"trimPrefix":      strings.TrimPrefix,
 	"integrationKind": integrationKind,
 	"conditionText":   conditionText,

@@ -27,9 +27,22 @@ type Record struct {
 	Time time.Time
 	// Body is the payload: a JSON object (json, ocsf) or a CEF line (cef).
 	Body []byte
-	// Class names the record's kind (a token for a sourcetype or a syslog MSGID): "file_event", or
-	// the OCSF class ("file_hosting_activity", "email_activity").
+	// Class names the record's kind (a token for a sourcetype or a syslog MSGID): "file_event",
+	// "alert", "audit", or the OCSF class ("file_hosting_activity", "email_activity",
+	// "detection_finding", "api_activity").
 	Class string
+	// IDName names ID where a sink carries it beside the payload (the syslog structured-data
+	// parameter, the HEC index-time field): "event_id" (the default, when empty), "alert_id" or
+	// "audit_id", so that ids of different streams never look like the same record.
+	IDName string
+}
+
+// idName is r's IDName, event_id by default.
+func (r *Record) idName() string {
+	if r.IDName == "" {
+		return "event_id"
+	}
+	return r.IDName
 }
 
 // Format renders e in format f. Version is Telltale's version, named in CEF headers and OCSF metadata.
@@ -117,20 +130,26 @@ func CEFValueEscape(s string) string {
 // CEF renders e as one CEF:0 line (no syslog header): Device Event Class ID is the action, Name
 // says what happened, and the extension uses the standard keys (externalId is the event id).
 func CEF(version string, e *event.FileEvent) []byte {
+	return cefLine(version, string(e.Event.Action), "File "+strings.TrimPrefix(string(e.Event.Action), "file-"), cefSeverity(e.Risk.Severity),
+		func(kv func(k, v string)) { cefFileEvent(kv, e) })
+}
+
+// cefLine renders one CEF:0 line: the header with Telltale as vendor and product, then the
+// extension that ext writes through kv (empty values are left out; values are escaped).
+func cefLine(version, classID, name, severity string, ext func(kv func(k, v string))) []byte {
 	var b strings.Builder
 	b.Grow(512)
 	b.WriteString("CEF:0|Telltale|Telltale|")
 	b.WriteString(CEFHeaderEscape(version))
 	b.WriteByte('|')
-	b.WriteString(CEFHeaderEscape(string(e.Event.Action)))
+	b.WriteString(CEFHeaderEscape(classID))
 	b.WriteByte('|')
-	name := strings.TrimPrefix(string(e.Event.Action), "file-")
-	b.WriteString(CEFHeaderEscape("File " + name))
+	b.WriteString(CEFHeaderEscape(name))
 	b.WriteByte('|')
-	b.WriteString(cefSeverity(e.Risk.Severity))
+	b.WriteString(severity)
 	b.WriteByte('|')
 	first := true
-	kv := func(k, v string) {
+	ext(func(k, v string) {
 		if v == "" {
 			return
 		}
@@ -141,7 +160,12 @@ func CEF(version string, e *event.FileEvent) []byte {
 		b.WriteString(k)
 		b.WriteByte('=')
 		b.WriteString(CEFValueEscape(v))
-	}
+	})
+	return []byte(b.String())
+}
+
+// cefFileEvent writes a file event's CEF extension.
+func cefFileEvent(kv func(k, v string), e *event.FileEvent) {
 	kv("externalId", strconv.FormatInt(e.Event.ID, 10))
 	kv("rt", strconv.FormatInt(e.Timestamp.UnixMilli(), 10))
 	kv("act", string(e.Event.Action))
@@ -186,7 +210,6 @@ func CEF(version string, e *event.FileEvent) []byte {
 		kv("cn1Label", "riskScore")
 		kv("cn1", strconv.Itoa(e.Risk.Score))
 	}
-	return []byte(b.String())
 }
 
 func joinExposure(xs []event.Exposure) string {

@@ -77,6 +77,8 @@ type Settings struct {
 	CAPEM      string `json:"ca_pem,omitempty"` // extra CA to trust for TLS (a certificate is not a secret)
 	// Query, when set, forwards only the events it matches (the search language, docs/SEARCH.md).
 	Query string `json:"query,omitempty"`
+	// Streams are what the destination takes: events, alerts, audit (default: events only).
+	Streams []string `json:"streams,omitempty"`
 }
 
 // Secrets are a destination's secrets, sealed at rest and never returned.
@@ -104,6 +106,8 @@ type View struct {
 	// oldest event not yet acknowledged has waited (0 when caught up).
 	Lag    int64
 	LagAge time.Duration
+	// Streams are the positions over the alert and audit streams the destination takes.
+	Streams map[string]store.ForwardStream
 }
 
 // Options configure a Service.
@@ -196,6 +200,9 @@ func (s *Service) validate(ctx context.Context, in *Input, sec Secrets) error {
 		return invalid("format must be json, cef or ocsf")
 	}
 	st := &in.Settings
+	if err := checkStreams(st); err != nil {
+		return err
+	}
 	if st.Query != "" {
 		if _, err := search.Parse(st.Query, s.o.Clock.Now()); err != nil {
 			return invalid("query: %v", err)
@@ -285,6 +292,18 @@ func (s *Service) view(ctx context.Context, d store.ForwardDestination) (View, e
 	}
 	if sec.Token != "" {
 		v.SecretsSet = []string{"token"}
+	}
+	if len(v.Config.Streams) > 0 {
+		all, err := s.o.Store.ListForwardStreams(ctx, d.ID)
+		if err != nil {
+			return v, err
+		}
+		v.Streams = map[string]store.ForwardStream{}
+		for _, name := range v.Config.Streams {
+			if name != StreamEvents {
+				v.Streams[name] = all[name]
+			}
+		}
 	}
 	newest, err := s.o.Store.NewestEventID(ctx)
 	if err != nil {
@@ -583,6 +602,13 @@ func (s *Service) Run(ctx context.Context, w store.Work) (time.Time, error) {
 		filter = &q
 	}
 	name := d.Name
+	// The alert and audit streams first, then whenever the file events are caught up.
+	if err := s.sendStreams(ctx, d, st, sink); err != nil {
+		return s.sideFailed(ctx, d, err)
+	}
+	if !slices.Contains(streamsOf(st), StreamEvents) {
+		return s.o.Clock.Now().Add(s.o.Idle), nil
+	}
 	start := time.Now()
 	caughtUp := time.Time{}
 	pos := d.Position
@@ -593,6 +619,9 @@ func (s *Service) Run(ctx context.Context, w store.Work) (time.Time, error) {
 			return time.Time{}, b.err
 		}
 		if b.last == pos { // nothing new
+			if err := s.sendStreams(ctx, d, st, sink); err != nil {
+				return s.sideFailed(ctx, d, err)
+			}
 			if s.o.Linger < 0 {
 				return s.o.Clock.Now().Add(s.o.Idle), nil
 			}
@@ -709,6 +738,20 @@ func (s *Service) read(ctx context.Context, format string, pos int64, filter *se
 		out <- b
 	}()
 	return out
+}
+
+// sideFailed handles an error of sendStreams: a failed send is recorded as any failed batch;
+// another error (the store) is the run's.
+func (s *Service) sideFailed(ctx context.Context, d store.ForwardDestination, err error) (time.Time, error) {
+	var se *streamError
+	if !errors.As(err, &se) {
+		return time.Time{}, err
+	}
+	if ctx.Err() != nil {
+		return time.Time{}, ctx.Err()
+	}
+	s.fails.Inc(d.Name)
+	return s.failed(ctx, d, err)
 }
 
 // failed records a failed batch and says when to try again.

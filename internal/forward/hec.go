@@ -333,7 +333,9 @@ func (h *hecSink) encode(recs []Record) [][]byte {
 		} else {
 			writeJSONString(&buf, string(r.Body))
 		}
-		buf.WriteString(`,"fields":{"event_id":"`)
+		buf.WriteString(`,"fields":{"`)
+		buf.WriteString(r.idName())
+		buf.WriteString(`":"`)
 		buf.WriteString(strconv.FormatInt(r.ID, 10))
 		buf.WriteString("\"}}\n")
 		if buf.Len() > h.o.MaxBatchBytes && start > 0 {

@@ -1,11 +1,13 @@
 package forward
 
 import (
+	"encoding/json"
 	"regexp"
 	"strconv"
 	"strings"
 
 	"github.com/telltale-dev/telltale/internal/event"
+	"github.com/telltale-dev/telltale/internal/store"
 )
 
 // OCSF schema version the records follow (the schema vendored in ../shared/vendor/ocsf).
@@ -302,6 +304,189 @@ func OCSF(version string, e *event.FileEvent) *OCSFEvent {
 		if e.Source.UserAgent != "" {
 			o.HTTPRequest = &OCSFHTTP{UserAgent: e.Source.UserAgent}
 		}
+	}
+	o.TypeUID = int64(o.ClassUID)*100 + int64(o.ActivityID)
+	o.TypeName = o.ClassName + ": " + o.ActivityName
+	return o
+}
+
+// OCSF classes of the alert and audit streams.
+const (
+	ocsfCategoryFindings = 2
+	ocsfClassDetection   = 2004 // Detection Finding
+	ocsfClassAPIActivity = 6003 // API Activity
+)
+
+// OCSFFinding is an alert as a Detection Finding (2004).
+type OCSFFinding struct {
+	ActivityID   int             `json:"activity_id"`
+	ActivityName string          `json:"activity_name,omitempty"`
+	CategoryUID  int             `json:"category_uid"`
+	CategoryName string          `json:"category_name,omitempty"`
+	ClassUID     int             `json:"class_uid"`
+	ClassName    string          `json:"class_name,omitempty"`
+	TypeUID      int64           `json:"type_uid"`
+	TypeName     string          `json:"type_name,omitempty"`
+	SeverityID   int             `json:"severity_id"`
+	Severity     string          `json:"severity,omitempty"`
+	StatusID     int             `json:"status_id,omitempty"`
+	Status       string          `json:"status,omitempty"`
+	Time         int64           `json:"time"`
+	Count        int64           `json:"count,omitempty"`
+	Message      string          `json:"message,omitempty"`
+	Metadata     OCSFMetadata    `json:"metadata"`
+	FindingInfo  OCSFFindingInfo `json:"finding_info"`
+	IsAlert      bool            `json:"is_alert"`
+	RiskLevelID  int             `json:"risk_level_id,omitempty"`
+	RiskLevel    string          `json:"risk_level,omitempty"`
+	Unmapped     map[string]any  `json:"unmapped,omitempty"`
+}
+
+// OCSFFindingInfo is the finding_info object.
+type OCSFFindingInfo struct {
+	UID           string       `json:"uid"`
+	Title         string       `json:"title,omitempty"`
+	Desc          string       `json:"desc,omitempty"`
+	CreatedTime   int64        `json:"created_time,omitempty"`
+	FirstSeenTime int64        `json:"first_seen_time,omitempty"`
+	LastSeenTime  int64        `json:"last_seen_time,omitempty"`
+	Analytic      OCSFAnalytic `json:"analytic"`
+}
+
+// OCSFAnalytic is the analytic object: the alert rule.
+type OCSFAnalytic struct {
+	UID    string `json:"uid,omitempty"`
+	Name   string `json:"name,omitempty"`
+	TypeID int    `json:"type_id"`
+	Type   string `json:"type,omitempty"`
+}
+
+// findingStatus maps an alert's state to the finding's status_id and caption.
+var findingStatus = map[string]struct {
+	id   int
+	name string
+}{
+	store.AlertOpen: {1, "New"}, store.AlertInProgress: {2, "In Progress"}, store.AlertResolved: {4, "Resolved"}, store.AlertDismissed: {3, "Suppressed"},
+}
+
+// OCSFAlert maps an alert to a Detection Finding: the rule is the analytic, the alert's first and
+// last events the seen times; the person and grouping go to unmapped (a finding has no actor).
+func OCSFAlert(version string, a *store.Alert) *OCSFFinding {
+	o := &OCSFFinding{ActivityID: 1, ActivityName: "Create", CategoryUID: ocsfCategoryFindings, CategoryName: "Findings",
+		ClassUID: ocsfClassDetection, ClassName: "Detection Finding", Time: a.CreatedAt.UnixMilli(), Count: a.EventCount, Message: a.Summary,
+		Metadata: OCSFMetadata{Product: OCSFProduct{Name: "Telltale", VendorName: "Telltale", Version: version}, Version: OCSFVersion,
+			UID: "alert-" + strconv.FormatInt(a.ID, 10), LogName: "alerts"},
+		FindingInfo: OCSFFindingInfo{UID: strconv.FormatInt(a.ID, 10), Title: a.RuleName, Desc: a.Summary, CreatedTime: a.CreatedAt.UnixMilli(),
+			Analytic: OCSFAnalytic{UID: strconv.FormatInt(a.RuleID, 10), Name: a.RuleName, TypeID: 1, Type: "Rule"}},
+		IsAlert: true}
+	if !a.FirstEventAt.IsZero() {
+		o.FindingInfo.FirstSeenTime = a.FirstEventAt.UnixMilli()
+	}
+	if !a.LastEventAt.IsZero() {
+		o.FindingInfo.LastSeenTime = a.LastEventAt.UnixMilli()
+	}
+	o.SeverityID, o.Severity, o.RiskLevelID, o.RiskLevel = ocsfSeverity(event.Severity(a.Severity))
+	if s, ok := findingStatus[a.State]; ok {
+		o.StatusID, o.Status = s.id, s.name
+	}
+	un := map[string]any{"state": a.State}
+	for k, v := range map[string]string{"person": a.Person, "group": a.GroupKey, "resolution": a.Resolution, "assignee": a.Assignee} {
+		if v != "" {
+			un[k] = v
+		}
+	}
+	o.Unmapped = un
+	o.TypeUID = int64(o.ClassUID)*100 + int64(o.ActivityID)
+	o.TypeName = o.ClassName + ": " + o.ActivityName
+	return o
+}
+
+// OCSFAPIActivity is an audit entry as API Activity (6003).
+type OCSFAPIActivity struct {
+	ActivityID   int            `json:"activity_id"`
+	ActivityName string         `json:"activity_name,omitempty"`
+	CategoryUID  int            `json:"category_uid"`
+	CategoryName string         `json:"category_name,omitempty"`
+	ClassUID     int            `json:"class_uid"`
+	ClassName    string         `json:"class_name,omitempty"`
+	TypeUID      int64          `json:"type_uid"`
+	TypeName     string         `json:"type_name,omitempty"`
+	SeverityID   int            `json:"severity_id"`
+	Severity     string         `json:"severity,omitempty"`
+	StatusID     int            `json:"status_id,omitempty"`
+	Status       string         `json:"status,omitempty"`
+	StatusDetail string         `json:"status_detail,omitempty"`
+	Time         int64          `json:"time"`
+	Metadata     OCSFMetadata   `json:"metadata"`
+	Actor        OCSFActor      `json:"actor"`
+	API          OCSFAPI        `json:"api"`
+	SrcEndpoint  OCSFEndpoint   `json:"src_endpoint"`
+	Unmapped     map[string]any `json:"unmapped,omitempty"`
+}
+
+// OCSFAPI is the api object: the operation is the audit action.
+type OCSFAPI struct {
+	Operation string      `json:"operation"`
+	Service   OCSFService `json:"service"`
+}
+
+// OCSFService names Telltale.
+type OCSFService struct {
+	Name string `json:"name"`
+}
+
+// auditActivity maps an audit action's verb (its last dotted word) to API Activity's activity_id.
+func auditActivity(action string) (int, string) {
+	verb := action[strings.LastIndexByte(action, '.')+1:]
+	switch {
+	case verb == "create" || verb == "add" || strings.HasPrefix(verb, "import") || verb == "upload" || verb == "enroll":
+		return 1, "Create"
+	case verb == "search" || verb == "export" || verb == "read" || verb == "view" || verb == "test" || verb == "verify":
+		return 2, "Read"
+	case verb == "delete" || verb == "remove" || verb == "revoke":
+		return 4, "Delete"
+	}
+	return 3, "Update"
+}
+
+// OCSFAudit maps an audit entry to API Activity: the actor's user, the action as the operation,
+// the client address as the source; the target and details go to unmapped.
+func OCSFAudit(version string, e *store.AuditEntry) *OCSFAPIActivity {
+	o := &OCSFAPIActivity{CategoryUID: ocsfCategoryApplication, CategoryName: "Application Activity", ClassUID: ocsfClassAPIActivity,
+		ClassName: "API Activity", SeverityID: 1, Severity: "Informational", Time: e.At.UnixMilli(),
+		Metadata: OCSFMetadata{Product: OCSFProduct{Name: "Telltale", VendorName: "Telltale", Version: version}, Version: OCSFVersion,
+			UID: "audit-" + strconv.FormatInt(e.ID, 10), LogName: "audit"},
+		API: OCSFAPI{Operation: e.Action, Service: OCSFService{Name: "Telltale"}}}
+	o.ActivityID, o.ActivityName = auditActivity(e.Action)
+	actor := e.Actor
+	if actor == "" {
+		actor = "system"
+	}
+	o.Actor = OCSFActor{User: &OCSFUser{Name: actor, UID: strconv.FormatInt(e.ActorID, 10)}}
+	if e.ActorID == 0 {
+		o.Actor.User.UID = ""
+	}
+	o.SrcEndpoint = OCSFEndpoint{IP: e.ClientIP}
+	if e.ClientIP == "" {
+		o.SrcEndpoint.SvcName = "telltale"
+	}
+	switch e.Outcome {
+	case "ok":
+		o.StatusID, o.Status = 1, "Success"
+	case store.AuditStarted:
+		o.StatusID, o.Status, o.StatusDetail = 0, "Unknown", "started; no outcome recorded"
+	default:
+		o.StatusID, o.Status, o.StatusDetail = 2, "Failure", e.Outcome
+	}
+	un := map[string]any{}
+	if e.Target != "" {
+		un["target"] = e.Target
+	}
+	if len(e.Details) > 0 && json.Valid(e.Details) {
+		un["details"] = json.RawMessage(e.Details)
+	}
+	if len(un) > 0 {
+		o.Unmapped = un
 	}
 	o.TypeUID = int64(o.ClassUID)*100 + int64(o.ActivityID)
 	o.TypeName = o.ClassName + ": " + o.ActivityName

@@ -694,6 +694,21 @@ type ForwardQueries interface {
 	SetForwardFailure(ctx context.Context, id int64, state string, failures int, errText string, at time.Time) error
 	// DeleteForwardDestination removes a destination (ErrNotFound if absent).
 	DeleteForwardDestination(ctx context.Context, id int64) error
+	// ListForwardStreams returns the destination's positions over the streams other than file
+	// events, by stream name (a stream never advanced is absent: position 0).
+	ListForwardStreams(ctx context.Context, id int64) (map[string]ForwardStream, error)
+	// AdvanceForwardStream moves the destination's position over stream from `from` to `to`
+	// (compare-and-set: ErrConflict when the stored position, 0 when none, is not `from`;
+	// ErrNotFound when the destination is gone), adds n to its Sent, and, like
+	// AdvanceForwardPosition, sets the destination's LastSentAt and State ok and clears its failures.
+	AdvanceForwardStream(ctx context.Context, id int64, stream string, from, to, n int64, at time.Time) error
+}
+
+// ForwardStream is a destination's position over a stream other than file events (alerts, audit).
+type ForwardStream struct {
+	Position   int64 // the largest id acknowledged
+	Sent       int64
+	LastSentAt time.Time
 }
 
 // ---- hash queue ----
@@ -889,6 +904,10 @@ type AlertFilter struct {
 	Assignee   string
 	BeforeID   int64 // keyset paging: alerts with ID < BeforeID
 	Limit      int   // <= 0: 100
+	// Oldest: alerts with ID > AfterID, oldest first (the stream SIEM forwarding follows: alerts
+	// are made by the one evaluator, so their ids appear in commit order).
+	Oldest  bool
+	AfterID int64
 	// Text, when set, matches alerts whose rule name, summary, person or group contains it
 	// (case-insensitive; no wildcards).
 	Text string
@@ -1344,7 +1363,9 @@ type AuditFilter struct {
 	Since    time.Time
 	Until    time.Time
 	BeforeID int64 // keyset paging: entries with ID < BeforeID
-	Limit    int   // <= 0: 100
+	Oldest   bool  // entries with ID > AfterID, oldest first
+	AfterID  int64
+	Limit    int // <= 0: 100
 }
 
 // AuditStarted is the outcome of an entry written before its action runs (R8.8: no action

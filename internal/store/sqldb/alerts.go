@@ -373,6 +373,10 @@ func (q *Queries) ListAlerts(ctx context.Context, f store.AlertFilter) ([]store.
 	if f.BeforeID > 0 {
 		where, args = append(where, "id < ?"), append(args, f.BeforeID)
 	}
+	order := " ORDER BY id DESC LIMIT ?"
+	if f.Oldest {
+		where, args, order = append(where, "id > ?"), append(args, f.AfterID), " ORDER BY id LIMIT ?"
+	}
 	if f.Text != "" {
 		pat := "%" + likeEscaper.Replace(strings.ToLower(f.Text)) + "%"
 		where = append(where, `(LOWER(rule_name) LIKE ? ESCAPE '\' OR LOWER(summary) LIKE ? ESCAPE '\' OR LOWER(person) LIKE ? ESCAPE '\' OR LOWER(group_key) LIKE ? ESCAPE '\')`)
@@ -391,7 +395,7 @@ func (q *Queries) ListAlerts(ctx context.Context, f store.AlertFilter) ([]store.
 	if len(where) > 0 {
 		query += " WHERE " + strings.Join(where, " AND ")
 	}
-	query += " ORDER BY id DESC LIMIT ?"
+	query += order
 	args = append(args, f.Limit)
 	rows, err := q.r.QueryContext(ctx, q.d.q(query), args...)
 	if err != nil {

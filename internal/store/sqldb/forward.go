@@ -118,3 +118,54 @@ func (q *Queries) DeleteForwardDestination(ctx context.Context, id int64) error 
 	res, err := q.w.ExecContext(ctx, q.d.q(`DELETE FROM forward_destinations WHERE id = ?`), id)
 	return affected(res, err, fmt.Sprintf("delete forward destination %d", id), q, store.ErrNotFound)
 }
+
+// ListForwardStreams implements store.ForwardQueries.
+func (q *Queries) ListForwardStreams(ctx context.Context, id int64) (map[string]store.ForwardStream, error) {
+	rows, err := q.r.QueryContext(ctx, q.d.q(`SELECT stream, position, sent, last_sent_at FROM forward_streams WHERE destination_id = ?`), id)
+	if err != nil {
+		return nil, q.wrap("list forward streams", err)
+	}
+	defer rows.Close()
+	out := map[string]store.ForwardStream{}
+	for rows.Next() {
+		var name string
+		var s store.ForwardStream
+		var at int64
+		if err := rows.Scan(&name, &s.Position, &s.Sent, &at); err != nil {
+			return nil, q.wrap("list forward streams", err)
+		}
+		s.LastSentAt = fromMicros(at)
+		out[name] = s
+	}
+	return out, q.wrap("list forward streams", rows.Err())
+}
+
+// AdvanceForwardStream implements store.ForwardQueries. The stream's row appears with its first
+// batch (from 0); after that the update is a compare-and-set on its position.
+func (q *Queries) AdvanceForwardStream(ctx context.Context, id int64, stream string, from, to, n int64, at time.Time) error {
+	return q.inTx(ctx, func(q *Queries) error {
+		res, err := q.w.ExecContext(ctx, q.d.q(`UPDATE forward_destinations SET last_sent_at = ?, state = ?, failures = 0, last_error = '',
+last_error_at = 0 WHERE id = ?`), micros(at), store.ForwardOK, id)
+		if err := affected(res, err, fmt.Sprintf("advance forward destination %d stream %s", id, stream), q, store.ErrNotFound); err != nil {
+			return err
+		}
+		res, err = q.w.ExecContext(ctx, q.d.q(`UPDATE forward_streams SET position = ?, sent = sent + ?, last_sent_at = ?
+WHERE destination_id = ? AND stream = ? AND position = ?`), to, n, micros(at), id, stream, from)
+		if err != nil {
+			return q.wrap("advance forward stream", err)
+		}
+		if k, err := res.RowsAffected(); err != nil || k > 0 {
+			return q.wrap("advance forward stream", err)
+		}
+		cur, err := q.ListForwardStreams(ctx, id)
+		if err != nil {
+			return err
+		}
+		if s, ok := cur[stream]; ok || from != 0 {
+			return fmt.Errorf("store: advance forward destination %d stream %s from %d: stored position is %d: %w", id, stream, from, s.Position, store.ErrConflict)
+		}
+		_, err = q.w.ExecContext(ctx, q.d.q(`INSERT INTO forward_streams (destination_id, stream, position, sent, last_sent_at) VALUES (?, ?, ?, ?, ?)`),
+			id, stream, to, n, micros(at))
+		return q.wrap("advance forward stream", err)
+	})
+}

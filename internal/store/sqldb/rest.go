@@ -386,8 +386,13 @@ func (q *Queries) ListAudit(ctx context.Context, f store.AuditFilter) ([]store.A
 	if f.BeforeID > 0 {
 		add("id < ?", f.BeforeID)
 	}
+	order := "id DESC"
+	if f.Oldest {
+		add("id > ?", f.AfterID)
+		order = "id"
+	}
 	rows, err := q.r.QueryContext(ctx, q.d.q(`SELECT id, at, actor, actor_id, action, target, details, client_ip, outcome FROM audit_log
-WHERE `+strings.Join(where, " AND ")+` ORDER BY id DESC LIMIT ?`), append(args, f.Limit)...)
+WHERE `+strings.Join(where, " AND ")+` ORDER BY `+order+` LIMIT ?`), append(args, f.Limit)...)
 	if err != nil {
 		return nil, q.wrap("list audit", err)
 	}

@@ -235,6 +235,14 @@ func testAlerts(t *testing.T, s store.Store) {
 	if len(p1) != 2 || len(p2) != 2 || p2[0].ID >= p1[1].ID {
 		t.Errorf("pages %+v then %+v", p1, p2)
 	}
+	// Oldest first after an id (the stream SIEM forwarding follows), from the start too.
+	every := ok(s.ListAlerts(ctx, store.AlertFilter{Limit: 1000}))(t)
+	if o := ok(s.ListAlerts(ctx, store.AlertFilter{Oldest: true, Limit: 2}))(t); len(o) != 2 || o[0].ID != every[len(every)-1].ID || o[1].ID <= o[0].ID {
+		t.Errorf("oldest first: %+v (all %d)", o, len(every))
+	}
+	if o := ok(s.ListAlerts(ctx, store.AlertFilter{Oldest: true, AfterID: every[1].ID, Limit: 10}))(t); len(o) != 1 || o[0].ID != every[0].ID {
+		t.Errorf("after the second newest: %+v", o)
+	}
 	if l := ok(s.ListAlerts(ctx, store.AlertFilter{Severities: []string{"low"}}))(t); len(l) != 4 {
 		t.Errorf("low: %d, want 4", len(l))
 	}

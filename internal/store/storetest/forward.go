@@ -44,6 +44,32 @@ func testForward(t *testing.T, s store.Store) {
 		t.Errorf("a success clears the failure: %+v", got)
 	}
 
+	// Streams other than file events: a position each, appearing with the first batch, moved by
+	// compare-and-set, gone with the destination.
+	if m := ok(s.ListForwardStreams(ctx, d.ID))(t); len(m) != 0 {
+		t.Errorf("streams before any batch: %+v", m)
+	}
+	if err := s.AdvanceForwardStream(ctx, d.ID, "alerts", 3, 7, 4, t0); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("advance a stream never advanced from 3: %v", err)
+	}
+	noErr(t, s.SetForwardFailure(ctx, d.ID, store.ForwardRetrying, 2, "503 busy", t0))
+	noErr(t, s.AdvanceForwardStream(ctx, d.ID, "alerts", 0, 7, 4, t0.Add(4*time.Minute)))
+	noErr(t, s.AdvanceForwardStream(ctx, d.ID, "audit", 0, 12, 12, t0.Add(4*time.Minute)))
+	if err := s.AdvanceForwardStream(ctx, d.ID, "alerts", 0, 9, 2, t0); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("advance a stream from a stale 0: %v", err)
+	}
+	noErr(t, s.AdvanceForwardStream(ctx, d.ID, "alerts", 7, 9, 2, t0.Add(5*time.Minute)))
+	if err := s.AdvanceForwardStream(ctx, 999, "alerts", 0, 1, 1, t0); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("advance a stream of a missing destination: %v", err)
+	}
+	m := ok(s.ListForwardStreams(ctx, d.ID))(t)
+	if m["alerts"].Position != 9 || m["alerts"].Sent != 6 || !m["alerts"].LastSentAt.Equal(t0.Add(5*time.Minute)) || m["audit"].Position != 12 || len(m) != 2 {
+		t.Errorf("streams %+v", m)
+	}
+	if got = ok(s.GetForwardDestination(ctx, d.ID))(t); got.State != store.ForwardOK || got.Failures != 0 || got.Position != 100 || got.Sent != 40 {
+		t.Errorf("a stream's batch clears the destination's failure and leaves the event position: %+v", got)
+	}
+
 	got.Name, got.Format, got.Paused, got.Settings = "Splunk prod", "json", true, []byte(`{"url":"https://hec2"}`)
 	up := ok(s.UpdateForwardDestination(ctx, got))(t)
 	if up.Version != 2 || up.Name != "Splunk prod" || up.Format != "json" || !up.Paused || string(up.Settings) != `{"url":"https://hec2"}` || up.Position != 100 {
@@ -62,6 +88,9 @@ func testForward(t *testing.T, s store.Store) {
 	noErr(t, s.DeleteForwardDestination(ctx, d.ID))
 	if _, err := s.GetForwardDestination(ctx, d.ID); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("deleted: %v", err)
+	}
+	if m := ok(s.ListForwardStreams(ctx, d.ID))(t); len(m) != 0 {
+		t.Errorf("streams of a deleted destination: %+v", m)
 	}
 	if err := s.DeleteForwardDestination(ctx, d.ID); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("delete twice: %v", err)

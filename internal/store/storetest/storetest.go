@@ -941,6 +941,12 @@ func testAudit(t *testing.T, s store.Store) {
 	if got := ok(s.ListAudit(ctx, store.AuditFilter{Target: "connection/4"}))(t); len(got) != 1 {
 		t.Errorf("target: %d", len(got))
 	}
+	if got := ok(s.ListAudit(ctx, store.AuditFilter{Oldest: true, Limit: 2}))(t); len(got) != 2 || got[0].ID != all[4].ID || got[1].ID != all[3].ID {
+		t.Errorf("oldest first: %+v", got)
+	}
+	if got := ok(s.ListAudit(ctx, store.AuditFilter{Oldest: true, AfterID: all[2].ID}))(t); len(got) != 2 || got[0].ID != all[1].ID {
+		t.Errorf("oldest first after an id: %+v", got)
+	}
 
 	// A started entry gets its outcome once; finished entries never change.
 	st := ok(s.AppendAudit(ctx, store.AuditEntry{At: t0, Actor: "admin", Action: "connection.delete", Target: "connection", Outcome: store.AuditStarted}))(t)
