@@ -175,7 +175,7 @@ emulator serves on loopback. Use "telltale serve" for anything but a demo.`,
 			fmt.Fprintf(e.stdout, "Departing employee: %s (Box) is on the departing employee watchlist and moves files out from %s on; the shipped rule %q alerts on it.\n", departing.Login, demoDepartingFirst, "Departing employee exfiltration")
 			fmt.Fprintf(e.stdout, "%d simulated endpoint agents (one outdated, one silent) check in; ann-laptop watches %s.\n", len(demoAgents), filepath.Join(cfg.DataDir, "demo-agents", "ann-laptop-documents"))
 			fmt.Fprintf(e.stdout, "Microsoft 365 emulator on %s with %d simulated users; connections %q (delta and the audit log, 10 s to 2 min late) and %q.\n", msURL, msUsers, demoOneDriveConnection, demoM365MailConnection)
-			fmt.Fprintf(e.stdout, "Integrations: the ServiceNow emulator on %s gets an incident for every alert (flow %q; see each delivery and the incident number on the integration's page), the Slack emulator on %s a message for high and critical ones, and a syslog receiver on %s every event as CEF (%q, on the Forwarding page).\n",
+			fmt.Fprintf(e.stdout, "Integrations: the ServiceNow emulator on %s gets an incident for every alert (flow %q; see each delivery and the incident number on the integration's page), the Slack emulator on %s a message for high and critical ones, and a syslog receiver on %s every event, alert and audit entry as CEF (%q, on the Forwarding page).\n",
 				ints.ServiceNowURL, demoFlowName, ints.SlackURL, ints.Syslog.TCPAddr(), demoSyslogName)
 			if idps != nil {
 				go func() {

@@ -148,7 +148,7 @@ func addDemoIntegrations(ctx context.Context, a *app.App, d *demoIntegrations) e
 		}
 	}
 	fwd := forward.Input{Name: demoSyslogName, Kind: forward.KindSyslog, Format: "cef",
-		Settings: forward.Settings{Address: d.Syslog.TCPAddr(), Transport: "tcp"}}
+		Settings: forward.Settings{Address: d.Syslog.TCPAddr(), Transport: "tcp", Streams: forward.Streams()}}
 	dests, err := a.Forward.List(ctx)
 	if err != nil {
 		return err
