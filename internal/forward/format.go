@@ -35,6 +35,9 @@ type Record struct {
 	// parameter, the HEC index-time field): "event_id" (the default, when empty), "alert_id" or
 	// "audit_id", so that ids of different streams never look like the same record.
 	IDName string
+	// Updated marks a file event sent again because a later report rewrote it (an enriched actor,
+	// a new risk): sinks carry updated="true" beside the id, and the payload is the event as it is now.
+	Updated bool
 }
 
 // idName is r's IDName, event_id by default.

@@ -603,7 +603,7 @@ func (s *Service) Run(ctx context.Context, w store.Work) (time.Time, error) {
 	}
 	name := d.Name
 	// The alert and audit streams first, then whenever the file events are caught up.
-	if err := s.sendStreams(ctx, d, st, sink); err != nil {
+	if err := s.sendStreams(ctx, d, st, filter, sink, d.Position); err != nil {
 		return s.sideFailed(ctx, d, err)
 	}
 	if !slices.Contains(streamsOf(st), StreamEvents) {
@@ -619,7 +619,7 @@ func (s *Service) Run(ctx context.Context, w store.Work) (time.Time, error) {
 			return time.Time{}, b.err
 		}
 		if b.last == pos { // nothing new
-			if err := s.sendStreams(ctx, d, st, sink); err != nil {
+			if err := s.sendStreams(ctx, d, st, filter, sink, pos); err != nil {
 				return s.sideFailed(ctx, d, err)
 			}
 			if s.o.Linger < 0 {

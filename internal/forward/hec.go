@@ -337,6 +337,9 @@ func (h *hecSink) encode(recs []Record) [][]byte {
 		buf.WriteString(r.idName())
 		buf.WriteString(`":"`)
 		buf.WriteString(strconv.FormatInt(r.ID, 10))
+		if r.Updated {
+			buf.WriteString(`","updated":"true`)
+		}
 		buf.WriteString("\"}}\n")
 		if buf.Len() > h.o.MaxBatchBytes && start > 0 {
 			b := buf.Bytes()

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/telltale-dev/telltale/internal/event"
+	"github.com/telltale-dev/telltale/internal/search"
 	"github.com/telltale-dev/telltale/internal/store"
 )
 
@@ -77,47 +78,75 @@ func checkStreams(st *Settings) error {
 }
 
 // sendStreams sends what the alert and audit streams hold after the destination's positions, up
-// to sideBatches batches each. An error is a failed send (the caller records it); a position moved
-// by someone else ends the call without error (the next run reads again).
-func (s *Service) sendStreams(ctx context.Context, d store.ForwardDestination, st Settings, sink Sink) error {
+// to sideBatches batches each, and, for a destination taking file events, the events rewritten
+// since they were sent (store.ForwardUpdatesStream). events is the file events' position now: an
+// update of an event after it is left out, the events loop reads that event as it is now. An
+// error is a failed send (the caller records it); a position moved by someone else ends the call
+// without error (the next run reads again).
+func (s *Service) sendStreams(ctx context.Context, d store.ForwardDestination, st Settings, filter *search.Query, sink Sink, events int64) error {
 	var side []string
 	for _, name := range streamsOf(st) {
 		if name != StreamEvents {
 			side = append(side, name)
+		} else {
+			side = append(side, store.ForwardUpdatesStream)
 		}
-	}
-	if len(side) == 0 {
-		return nil
 	}
 	pos, err := s.o.Store.ListForwardStreams(ctx, d.ID)
 	if err != nil {
 		return err
 	}
 	for _, name := range side {
-		from := pos[name].Position
-		for range sideBatches {
-			recs, last, err := s.readStream(ctx, name, d.Format, from)
+		from, ok := pos[name]
+		if !ok && name == store.ForwardUpdatesStream {
+			// The first run: follow the updates from the newest one (the events after the
+			// position are read as they are now; those before were sent before).
+			newest, err := s.o.Store.NewestEventUpdate(ctx)
 			if err != nil {
 				return err
 			}
-			if last == from {
-				break
-			}
-			if len(recs) > 0 {
-				if err := sink.Send(ctx, recs); err != nil {
-					return &streamError{stream: name, err: err}
-				}
-			}
-			err = s.o.Store.AdvanceForwardStream(ctx, d.ID, name, from, last, int64(len(recs)), s.o.Clock.Now())
-			if errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrNotFound) {
-				return nil
-			}
+			err = s.o.Store.AdvanceForwardStream(ctx, d.ID, name, 0, newest, 0, s.o.Clock.Now())
 			if err != nil {
-				return err
+				return ignoreMoved(err)
 			}
-			s.sent.Add(int64(len(recs)), d.Name)
-			from = last
+			from.Position = newest
 		}
+		if err := s.sendStream(ctx, d, name, filter, sink, from.Position, events); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ignoreMoved is nil for a position moved by another run (or a destination deleted meanwhile).
+func ignoreMoved(err error) error {
+	if errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	return err
+}
+
+// sendStream sends up to sideBatches batches of one side stream after from.
+func (s *Service) sendStream(ctx context.Context, d store.ForwardDestination, name string, filter *search.Query, sink Sink, from, events int64) error {
+	for range sideBatches {
+		recs, last, err := s.readStream(ctx, name, d.Format, filter, from, events)
+		if err != nil {
+			return err
+		}
+		if last == from {
+			return nil
+		}
+		if len(recs) > 0 {
+			if err := sink.Send(ctx, recs); err != nil {
+				return &streamError{stream: name, err: err}
+			}
+		}
+		err = s.o.Store.AdvanceForwardStream(ctx, d.ID, name, from, last, int64(len(recs)), s.o.Clock.Now())
+		if err != nil {
+			return ignoreMoved(err)
+		}
+		s.sent.Add(int64(len(recs)), d.Name)
+		from = last
 	}
 	return nil
 }
@@ -133,9 +162,26 @@ func (e *streamError) Unwrap() error { return e.err }
 
 // readStream reads and formats the batch of stream after pos; last is the largest id it covers
 // (pos when nothing is ready).
-func (s *Service) readStream(ctx context.Context, stream, format string, pos int64) (recs []Record, last int64, err error) {
+func (s *Service) readStream(ctx context.Context, stream, format string, filter *search.Query, pos, events int64) (recs []Record, last int64, err error) {
 	last = pos
 	switch stream {
+	case store.ForwardUpdatesStream:
+		seq, evs, err := s.o.Store.ListEventUpdates(ctx, pos, s.o.Batch)
+		if err != nil {
+			return nil, pos, err
+		}
+		for i := range evs {
+			if evs[i].Event.ID > events || (filter != nil && !search.Match(*filter, &evs[i])) {
+				continue
+			}
+			r, err := Format(format, s.o.Version, &evs[i])
+			if err != nil {
+				return nil, pos, err
+			}
+			r.Updated = true
+			recs = append(recs, r)
+		}
+		last = seq
 	case StreamAlerts:
 		as, err := s.o.Store.ListAlerts(ctx, store.AlertFilter{Oldest: true, AfterID: pos, Limit: s.o.Batch})
 		if err != nil {

@@ -103,3 +103,70 @@ func TestAlertAndAuditStreams(t *testing.T) {
 }
 
 func itoa[T int | int64](n T) string { return strconv.FormatInt(int64(n), 10) }
+
+// TestUpdatedEventsSentAgain: an event rewritten after it was sent (a later report filled in its
+// actor or changed its risk) is sent again as it is now, marked updated; one rewritten before it
+// was sent goes once, as it is now; the updates are kept until every follower passed them.
+func TestUpdatedEventsSentAgain(t *testing.T) {
+	e := newEnv(t)
+	r, err := syslog.Listen(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	s := e.service(forward.Options{Batch: 10})
+	v, err := s.Create(ctx, forward.Input{Name: "siem", Kind: forward.KindSyslog, Format: forward.FormatJSON,
+		Settings: forward.Settings{Address: r.TCPAddr(), Transport: forward.SyslogTCP}, FromStart: true}, "ann")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The alert evaluator follows the updates too, from before any.
+	if _, err := e.st.InitUpdatesPosition(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e.insert(5)
+	drain(t, s, v.ID, 1)
+	waitFor(t, func() bool { return r.Stats().Messages == 5 })
+	update := func(id int64, who string) {
+		t.Helper()
+		evs, err := e.st.ListEvents(ctx, store.EventFilter{AfterID: id - 1, Limit: 1})
+		if err != nil || len(evs) != 1 {
+			t.Fatal(evs, err)
+		}
+		evs[0].User.Email = who
+		if err := e.st.UpdateEvent(ctx, &evs[0]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	update(2, "bob@corp.example")
+	e.insert(1) // event 6, rewritten before it is sent
+	update(6, "carol@corp.example")
+	// The evaluator passes the updates first: they stay for the destination.
+	if err := e.st.AdvanceUpdatesPosition(ctx, 0, 2); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := e.st.NewestEventUpdate(ctx); err != nil || n != 2 {
+		t.Fatalf("updates the destination has not passed are gone: newest %d %v", n, err)
+	}
+	drain(t, s, v.ID, 2)
+	waitFor(t, func() bool { return r.Stats().Messages == 7 })
+	time.Sleep(100 * time.Millisecond)
+	msgs := r.Messages()
+	if len(msgs) != 7 {
+		t.Fatalf("%d messages", len(msgs))
+	}
+	again := map[string]string{}
+	for _, m := range msgs[5:] {
+		again[m.SD[forward.SDID]["event_id"]] = m.SD[forward.SDID]["updated"]
+		if !strings.Contains(m.Msg, "bob@corp.example") && !strings.Contains(m.Msg, "carol@corp.example") {
+			t.Errorf("not the event as it is now: %s", m.Msg)
+		}
+	}
+	if again["2"] != "true" || again["6"] != "" || len(again) != 2 {
+		t.Errorf("sent after the updates: %v (event 2 again marked updated, event 6 once)", again)
+	}
+	// Every follower passed them: they are gone.
+	if n, _ := e.st.NewestEventUpdate(ctx); n != 0 {
+		t.Errorf("updates every follower passed are kept: newest %d", n)
+	}
+}

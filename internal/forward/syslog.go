@@ -240,6 +240,9 @@ func (s *syslogSink) message(b []byte, r Record) []byte {
 	b = append(b, r.idName()...)
 	b = append(b, `="`...)
 	b = strconv.AppendInt(b, r.ID, 10)
+	if r.Updated {
+		b = append(b, `" updated="true`...)
+	}
 	b = append(b, `"] `...)
 	b = append(b, r.Body...)
 	return b

@@ -704,6 +704,11 @@ type ForwardQueries interface {
 	AdvanceForwardStream(ctx context.Context, id int64, stream string, from, to, n int64, at time.Time) error
 }
 
+// ForwardUpdatesStream is the stream of a destination's position over the event updates
+// (MergeQueries.UpdateEvent): events sent before a later report rewrote them are sent again.
+// Event updates are kept until the alert evaluator and every destination passed them.
+const ForwardUpdatesStream = "event_updates"
+
 // ForwardStream is a destination's position over a stream other than file events (alerts, audit).
 type ForwardStream struct {
 	Position   int64 // the largest id acknowledged
@@ -791,6 +796,8 @@ type MergeQueries interface {
 	// UpdateEvent rewrites the stored event e.Event.ID with e (its id, insertion time, dedupe key
 	// and held state are kept). ErrNotFound if there is none.
 	UpdateEvent(ctx context.Context, e *event.FileEvent) error
+	// NewestEventUpdate returns the seq of the newest event update kept (0 when none).
+	NewestEventUpdate(ctx context.Context) (int64, error)
 	// PruneMergeCandidates forgets candidates observed before the given time and returns how many.
 	PruneMergeCandidates(ctx context.Context, before time.Time) (int64, error)
 }

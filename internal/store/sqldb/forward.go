@@ -143,7 +143,7 @@ func (q *Queries) ListForwardStreams(ctx context.Context, id int64) (map[string]
 // AdvanceForwardStream implements store.ForwardQueries. The stream's row appears with its first
 // batch (from 0); after that the update is a compare-and-set on its position.
 func (q *Queries) AdvanceForwardStream(ctx context.Context, id int64, stream string, from, to, n int64, at time.Time) error {
-	return q.inTx(ctx, func(q *Queries) error {
+	err := q.inTx(ctx, func(q *Queries) error {
 		res, err := q.w.ExecContext(ctx, q.d.q(`UPDATE forward_destinations SET last_sent_at = ?, state = ?, failures = 0, last_error = '',
 last_error_at = 0 WHERE id = ?`), micros(at), store.ForwardOK, id)
 		if err := affected(res, err, fmt.Sprintf("advance forward destination %d stream %s", id, stream), q, store.ErrNotFound); err != nil {
@@ -168,4 +168,8 @@ WHERE destination_id = ? AND stream = ? AND position = ?`), to, n, micros(at), i
 			id, stream, to, n, micros(at))
 		return q.wrap("advance forward stream", err)
 	})
+	if err == nil && stream == store.ForwardUpdatesStream {
+		err = q.pruneEventUpdates(ctx)
+	}
+	return err
 }

@@ -133,13 +133,30 @@ func (q *Queries) InitUpdatesPosition(ctx context.Context) (int64, error) {
 SELECT ?, COALESCE(MAX(seq), 0) FROM event_updates WHERE true ON CONFLICT (name) DO NOTHING`, updatesPosition)
 }
 
-// AdvanceUpdatesPosition implements store.AlertQueries; the updates passed are deleted.
+// AdvanceUpdatesPosition implements store.AlertQueries; the updates every follower passed are deleted.
 func (q *Queries) AdvanceUpdatesPosition(ctx context.Context, from, to int64) error {
 	if err := q.advancePosition(ctx, updatesPosition, from, to); err != nil {
 		return err
 	}
-	_, err := q.w.ExecContext(ctx, q.d.q(`DELETE FROM event_updates WHERE seq <= ?`), to)
-	return q.wrap("advance updates position", err)
+	return q.pruneEventUpdates(ctx)
+}
+
+// pruneEventUpdates deletes the event updates that every follower has passed: the alert
+// evaluator (alert_position "updates") and each SIEM destination's updates stream
+// (forward_streams store.ForwardUpdatesStream). A follower without a position yet starts after
+// the newest update when it gets one, so it holds nothing back.
+func (q *Queries) pruneEventUpdates(ctx context.Context) error {
+	_, err := q.w.ExecContext(ctx, q.d.q(`DELETE FROM event_updates WHERE seq <= (SELECT MIN(p) FROM (
+SELECT after_id AS p FROM alert_position WHERE name = ? UNION ALL SELECT position AS p FROM forward_streams WHERE stream = ?) AS followers)`),
+		updatesPosition, store.ForwardUpdatesStream)
+	return q.wrap("prune event updates", err)
+}
+
+// NewestEventUpdate implements store.MergeQueries.
+func (q *Queries) NewestEventUpdate(ctx context.Context) (int64, error) {
+	var n int64
+	err := q.r.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM event_updates`).Scan(&n)
+	return n, q.wrap("newest event update", err)
 }
 
 // ListEventUpdates implements store.AlertQueries.

@@ -238,7 +238,15 @@ func testMerge(t *testing.T, s store.Store) {
 	if l2, evs2 := ok2(s.ListEventUpdates(ctx, upos, 1))(t); l2 != upos+1 || len(evs2) != 0 {
 		t.Errorf("ListEventUpdates limit 1 (the held event's update): last %d, %d events", l2, len(evs2))
 	}
+	// A SIEM destination following the updates from upos holds them back from the evaluator's pruning.
+	dest := ok(s.CreateForwardDestination(ctx, store.ForwardDestination{Name: "siem", Kind: "syslog", Format: "json"}))(t)
+	noErr(t, s.AdvanceForwardStream(ctx, dest.ID, store.ForwardUpdatesStream, 0, upos, 0, t0))
 	noErr(t, s.AdvanceUpdatesPosition(ctx, upos, last))
+	if n := ok(s.NewestEventUpdate(ctx))(t); n != last {
+		t.Errorf("updates a destination has not passed were pruned: newest %d, want %d", n, last)
+	}
+	noErr(t, s.AdvanceForwardStream(ctx, dest.ID, store.ForwardUpdatesStream, upos, last, 1, t0))
+	noErr(t, s.DeleteForwardDestination(ctx, dest.ID))
 	if err := s.AdvanceUpdatesPosition(ctx, upos, last); !errors.Is(err, store.ErrConflict) {
 		t.Errorf("advancing from a stale position: %v, want ErrConflict", err)
 	}
