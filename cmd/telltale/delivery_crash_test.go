@@ -15,6 +15,7 @@ import (
 	"time"
 
 	jiraemu "github.com/telltale-dev/telltale/internal/emulator/jira"
+	oktaemu "github.com/telltale-dev/telltale/internal/emulator/okta"
 	"github.com/telltale-dev/telltale/internal/emulator/servicenow"
 	"github.com/telltale-dev/telltale/internal/emulator/webhook"
 	"github.com/telltale-dev/telltale/internal/event"
@@ -27,10 +28,11 @@ import (
 // being committed, its evaluator raises an alert per event and a flow delivers each alert to a
 // signed webhook (a receiver that acts once per Idempotency-Key and counts the keys it saw again),
 // to the ServiceNow emulator (an incident per alert) and to the Jira emulator (an issue per
-// alert), restarts it each time (10 cycles, TELLTALE_KILL9_CYCLES for more), and checks that every
+// alert) and to the Okta emulator (the alert's person added to a group), restarts it each time (10 cycles, TELLTALE_KILL9_CYCLES for more), and checks that every
 // alert was delivered, that none was acted on twice, that every alert has exactly one incident and
 // one issue (the emulators' state: a redelivery after a kill must find its ticket by correlation_id
-// or label, never open a second), and that no delivery failed; it reports how many arrivals were
+// or label, never open a second), that every alert's Okta delivery was made and every person is in
+// the group, and that no delivery failed; it reports how many arrivals were
 // repeats (at-least-once: a kill between the receiver's answer and the commit of "sent" repeats
 // that delivery, with its key).
 func TestKill9DuringDelivery(t *testing.T) {
@@ -57,6 +59,17 @@ func TestKill9DuringDelivery(t *testing.T) {
 		jr.ServeHTTP(w, r)
 	}))
 	defer jrSrv.Close()
+	const oktaToken, oktaGroup = "00OktaCrashToken0123456789abcdefghijklm", "00gRESTRICTED0000001"
+	var people []oktaemu.User
+	for i := range 7 {
+		people = append(people, oktaemu.User{ID: fmt.Sprintf("00uCRASH%012d", i), Login: fmt.Sprintf("p%d@corp.example", i), First: "P", Last: fmt.Sprint(i)})
+	}
+	ok := oktaemu.New(oktaToken, people, []oktaemu.Group{{ID: oktaGroup, Name: "Restricted"}})
+	okSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(time.Duration(mathrand.IntN(20)) * time.Millisecond)
+		ok.ServeHTTP(w, r)
+	}))
+	defer okSrv.Close()
 
 	bin := buildBinary(t)
 	dataDir := t.TempDir()
@@ -89,7 +102,14 @@ func TestKill9DuringDelivery(t *testing.T) {
 		t.Fatalf("create the Jira integration: %d %s %v", code, body, err)
 	}
 	json.Unmarshal(body, &jrInteg)
-	code, body, err = api(ctx, n.url, token, "POST", "/api/v1/flows", map[string]any{"name": "all to receiver", "integration_ids": []string{integ.ID, snInteg.ID, jrInteg.ID}})
+	var okInteg struct{ ID string }
+	code, body, err = api(ctx, n.url, token, "POST", "/api/v1/integrations", map[string]any{"kind": "okta", "name": "Okta",
+		"settings": map[string]any{"url": okSrv.URL, "group_id": oktaGroup, "operation": "add"}, "secrets": map[string]any{"token": oktaToken}})
+	if err != nil || code != http.StatusCreated {
+		t.Fatalf("create the Okta integration: %d %s %v", code, body, err)
+	}
+	json.Unmarshal(body, &okInteg)
+	code, body, err = api(ctx, n.url, token, "POST", "/api/v1/flows", map[string]any{"name": "all to receiver", "integration_ids": []string{integ.ID, snInteg.ID, jrInteg.ID, okInteg.ID}})
 	if err != nil || code != http.StatusCreated {
 		t.Fatalf("create flow: %d %s %v", code, body, err)
 	}
@@ -202,6 +222,31 @@ func TestKill9DuringDelivery(t *testing.T) {
 	if len(noIncident) > 0 || len(noIssue) > 0 || secondTickets > 0 || len(sn.Incidents()) != len(alerts) || len(jr.Issues()) != len(alerts) {
 		t.Errorf("tickets: alerts without exactly one incident %v, without exactly one issue %v; %d second tickets; %d incidents and %d issues for %d alerts",
 			headIDs(noIncident), headIDs(noIssue), secondTickets, len(sn.Incidents()), len(jr.Issues()), len(alerts))
+	}
+	// Okta: one delivery per alert, each done (a group assignment is idempotent: a repeat after a
+	// kill assigns again, harmlessly), and every person in the group.
+	var okID int64
+	fmt.Sscan(okInteg.ID, &okID)
+	okDone := 0
+	for before := int64(0); ; {
+		ds, err := st.ListDeliveries(ctx, store.DeliveryFilter{IntegrationID: okID, BeforeID: before, Limit: 1000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ds) == 0 {
+			break
+		}
+		for _, d := range ds {
+			if d.State == store.OutboxDone && d.Topic == integration.TopicAlertRaised {
+				okDone++
+			}
+			before = d.ID
+		}
+	}
+	members := ok.Members(oktaGroup)
+	t.Logf("kill -9 Okta: %d deliveries done for %d alerts, %d assignment calls, group members %v", okDone, len(alerts), ok.Calls()["assign"], members)
+	if okDone != len(alerts) || len(members) != len(people) || ok.Calls()["assign"] < len(alerts) {
+		t.Errorf("Okta: %d deliveries done for %d alerts, %d assignments; members %v, want all %d people", okDone, len(alerts), ok.Calls()["assign"], members, len(people))
 	}
 	dead, err := st.ListDeliveries(ctx, store.DeliveryFilter{State: store.OutboxDead, Limit: 10})
 	if err != nil {
