@@ -123,6 +123,7 @@ var funcs = template.FuncMap{
 	"fieldOf":         fieldOf,
 	"join":            strings.Join,
 	"has":             slices.Contains[[]string],
+	"list":            func(xs ...string) []string { return xs },
 	"trimPrefix":      strings.TrimPrefix,
 	"integrationKind": integrationKind,
 	"conditionText":   conditionText,

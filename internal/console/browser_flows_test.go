@@ -1,0 +1,83 @@
+package console_test
+
+import (
+	"context"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/telltale-dev/telltale/client"
+	"github.com/telltale-dev/telltale/internal/emulator/webhook"
+)
+
+// TestBrowserFlows drives the flows page in headless Chromium as an admin (issue 17, R7.3): a flow
+// whose query does not parse is refused with the parser's message and the form kept; a flow from
+// high alerts of one rule to a webhook is added, a test sent through it arrives at the receiver,
+// and the flow is deleted. Every page passes axe-core.
+func TestBrowserFlows(t *testing.T) {
+	t.Parallel()
+	if testing.Short() && !browserRequired() {
+		t.Skip("browser test skipped in -short mode")
+	}
+	chromium := findChromium(t)
+	ta := newTestApp(t, true)
+	ctx := context.Background()
+	const secret = "whsec-console-flows-0123456789"
+	rx := webhook.New(secret)
+	hook := httptest.NewServer(rx)
+	defer hook.Close()
+	api := client.New(ta.URL, bootstrapToken)
+	in, err := api.CreateIntegration(ctx, client.IntegrationInput{Kind: "webhook", Name: "SOAR hook",
+		Settings: client.IntegrationSettings{URL: hook.URL + "/in"}, Secrets: &client.IntegrationSecrets{SigningSecret: secret}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rules, err := api.Rules(ctx)
+	if err != nil || len(rules) == 0 {
+		t.Fatalf("rules: %+v %v", rules, err)
+	}
+	rule := rules[0]
+
+	u := newUI(t, chromium, ta.URL)
+	u.step = "sign in"
+	u.open("/login?next=/flows")
+	u.do(chromedp.SendKeys(chromedp.CSS("#username"), "alice"), chromedp.SendKeys(chromedp.CSS("#password"), adminPassword),
+		chromedp.Click(chromedp.CSS("form button[type=submit]")))
+	u.waitText("h1", "Flows", 10*time.Second)
+	u.waitText("main", "No flows yet", time.Second)
+	u.checkPage("flows, empty")
+
+	u.step = "a query that does not parse is refused, the form kept"
+	u.do(chromedp.SendKeys(chromedp.CSS("#fl-name"), "High to SOAR"), chromedp.SetValue(chromedp.CSS("#fl-sev"), "high"),
+		chromedp.Click(chromedp.CSS(`input[name=rule_ids][value="`+rule.ID+`"]`)), chromedp.SendKeys(chromedp.CSS("#fl-query"), "acton:file-shared"),
+		chromedp.Click(chromedp.CSS(`input[name=integration_ids][value="`+in.ID+`"]`)), chromedp.Click(chromedp.CSS("#add-flow button[type=submit]")))
+	u.waitText("main", `unknown field "acton" at 0: did you mean "actor"?`, 10*time.Second)
+	u.checkPage("flows, refused")
+
+	u.step = "add the flow"
+	u.do(chromedp.SetValue(chromedp.CSS("#fl-query"), "action:file-shared"), chromedp.Click(chromedp.CSS("#add-flow button[type=submit]")))
+	u.waitText("#flows", "High to SOAR", 10*time.Second)
+	u.waitText("#flows", "severity at least high", time.Second)
+	u.waitText("#flows", rule.Name, time.Second)
+	u.waitText("#flows", "SOAR hook", time.Second)
+	u.checkPage("flows, one")
+
+	u.step = "send a test through it"
+	u.do(chromedp.Click(chromedp.CSS(`#flows form[action$="/test"] button`)))
+	u.waitText("#test-result", "Test deliveries queued through High to SOAR", 10*time.Second)
+	for deadline := time.Now().Add(20 * time.Second); len(rx.Keys()) == 0; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the test delivery did not arrive at the receiver")
+		}
+	}
+
+	u.step = "delete it"
+	u.do(chromedp.Click(chromedp.CSS(`#flows form[action$="/delete"] button`)))
+	u.waitText("main", "The flow is deleted", 10*time.Second)
+	u.waitText("main", "No flows yet", time.Second)
+	if fl, err := api.Flows(ctx); err != nil || len(fl.Items) != 0 {
+		t.Errorf("flows after delete: %+v %v", fl, err)
+	}
+}
