@@ -9,10 +9,13 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/telltale-dev/telltale/client"
+	slackemu "github.com/telltale-dev/telltale/internal/emulator/slack"
 	"github.com/telltale-dev/telltale/internal/emulator/webhook"
 )
 
-// TestBrowserFlows drives the flows page in headless Chromium as an admin (issue 17, R7.3): a flow
+// TestBrowserFlows drives the integrations forms and the flows page in headless Chromium as an
+// admin (issue 17, R7.3): a signed webhook and a Slack bot are added through their forms (a user
+// token refused with what to use instead); a flow
 // whose query does not parse is refused with the parser's message and the form kept; a flow from
 // high alerts of one rule to a webhook is added, a test sent through it arrives at the receiver,
 // and the flow is deleted. Every page passes axe-core.
@@ -28,12 +31,10 @@ func TestBrowserFlows(t *testing.T) {
 	rx := webhook.New(secret)
 	hook := httptest.NewServer(rx)
 	defer hook.Close()
+	slack := slackemu.New("xoxb-console-test", slackemu.Channel{ID: "C0SECURITY1", Member: true})
+	slackSrv := httptest.NewServer(slack)
+	defer slackSrv.Close()
 	api := client.New(ta.URL, bootstrapToken)
-	in, err := api.CreateIntegration(ctx, client.IntegrationInput{Kind: "webhook", Name: "SOAR hook",
-		Settings: client.IntegrationSettings{URL: hook.URL + "/in"}, Secrets: &client.IntegrationSecrets{SigningSecret: secret}})
-	if err != nil {
-		t.Fatal(err)
-	}
 	rules, err := api.Rules(ctx)
 	if err != nil || len(rules) == 0 {
 		t.Fatalf("rules: %+v %v", rules, err)
@@ -42,9 +43,39 @@ func TestBrowserFlows(t *testing.T) {
 
 	u := newUI(t, chromium, ta.URL)
 	u.step = "sign in"
-	u.open("/login?next=/flows")
+	u.open("/login?next=/integrations")
 	u.do(chromedp.SendKeys(chromedp.CSS("#username"), "alice"), chromedp.SendKeys(chromedp.CSS("#password"), adminPassword),
 		chromedp.Click(chromedp.CSS("form button[type=submit]")))
+	u.waitText("h1", "Integrations", 10*time.Second)
+
+	u.step = "add a signed webhook through the form"
+	u.do(chromedp.Click(chromedp.CSS("#add-webhook summary")), chromedp.SendKeys(chromedp.CSS("#wh-name"), "SOAR hook"),
+		chromedp.SendKeys(chromedp.CSS("#wh-url"), hook.URL+"/in"), chromedp.SendKeys(chromedp.CSS("#wh-secret"), secret),
+		chromedp.Click(chromedp.CSS("#add-webhook button[type=submit]")))
+	u.waitText("h1", "SOAR hook", 10*time.Second)
+
+	u.step = "a Slack bot token of the wrong kind is refused, then a good one is added"
+	u.open("/integrations")
+	u.do(chromedp.Click(chromedp.CSS("#add-slack summary")), chromedp.SendKeys(chromedp.CSS("#slack-name"), "Slack security"),
+		chromedp.SendKeys(chromedp.CSS("#slack-token"), "xoxp-user-token"), chromedp.SendKeys(chromedp.CSS("#slack-channel"), "C0SECURITY1"),
+		chromedp.SendKeys(chromedp.CSS("#slack-api"), slackSrv.URL+"/api"), chromedp.Click(chromedp.CSS("#add-slack button[type=submit]")))
+	u.waitText("main", "bot token (xoxb-", 10*time.Second)
+	u.do(chromedp.SetValue(chromedp.CSS("#slack-token"), "xoxb-console-test"), chromedp.Click(chromedp.CSS("#add-slack button[type=submit]")))
+	u.waitText("h1", "Slack security", 10*time.Second)
+	u.checkPage("integrations, added through the forms")
+	ints, err := api.Integrations(ctx)
+	if err != nil || len(ints.Items) != 2 {
+		t.Fatalf("integrations: %+v %v", ints, err)
+	}
+	var in client.Integration
+	for _, x := range ints.Items {
+		if x.Name == "SOAR hook" {
+			in = x
+		}
+	}
+
+	u.step = "flows page"
+	u.open("/flows")
 	u.waitText("h1", "Flows", 10*time.Second)
 	u.waitText("main", "No flows yet", time.Second)
 	u.checkPage("flows, empty")

@@ -47,7 +47,7 @@ func (c *Console) integrationsView(w http.ResponseWriter, r *http.Request, s *se
 }
 
 // integrationFields are the form fields of the kinds the console adds; secrets are never echoed.
-var integrationFields = []string{"name", "url", "auth", "username", "client_id", "email", "project", "issue_type", "group_id", "operation"}
+var integrationFields = []string{"name", "url", "auth", "username", "client_id", "email", "project", "issue_type", "group_id", "operation", "mode", "channel", "api_base"}
 
 // integrationInput reads an integration form: its settings, and its secrets (empty ones: keep).
 func integrationInput(r *http.Request) (integrationForm, client.IntegrationInput) {
@@ -58,8 +58,9 @@ func integrationInput(r *http.Request) (integrationForm, client.IntegrationInput
 	fv := form.Values
 	in := client.IntegrationInput{Kind: form.Kind, Name: fv["name"], Settings: client.IntegrationSettings{URL: fv["url"], Auth: fv["auth"],
 		Username: fv["username"], ClientID: fv["client_id"], Email: fv["email"], Project: fv["project"], IssueType: fv["issue_type"],
-		GroupID: fv["group_id"], Operation: fv["operation"]},
-		Secrets: &client.IntegrationSecrets{Password: r.PostFormValue("password"), ClientSecret: r.PostFormValue("client_secret"), Token: strings.TrimSpace(r.PostFormValue("token"))}}
+		GroupID: fv["group_id"], Operation: fv["operation"], Mode: fv["mode"], Channel: fv["channel"], APIBase: fv["api_base"]},
+		Secrets: &client.IntegrationSecrets{Password: r.PostFormValue("password"), ClientSecret: r.PostFormValue("client_secret"), Token: strings.TrimSpace(r.PostFormValue("token")),
+			SigningSecret: r.PostFormValue("signing_secret"), WebhookURL: strings.TrimSpace(r.PostFormValue("webhook_url"))}}
 	return form, in
 }
 
@@ -92,7 +93,7 @@ func (c *Console) editIntegration(w http.ResponseWriter, r *http.Request, s *ses
 	c.redirect(w, r, "/integrations/"+id, "Saved.")
 }
 
-// createIntegration adds a ServiceNow, Jira or Okta integration from its form.
+// createIntegration adds an integration (ServiceNow, Jira, Okta, Slack, signed webhook) from its form.
 func (c *Console) createIntegration(w http.ResponseWriter, r *http.Request, s *session) {
 	form, in := integrationInput(r)
 	var out client.Integration
