@@ -38,8 +38,10 @@ func TestBrowserIntegrations(t *testing.T) {
 	if _, err := api.CreateFlow(ctx, client.FlowInput{Name: "High to SOAR", MinSeverity: "high", IntegrationIDs: []string{in.ID}}); err != nil {
 		t.Fatal(err)
 	}
-	// The destination answers its first attempt with garbage.
-	rx.Fail(webhook.Fault{Status: 502})
+	// The destination answers its first two attempts with garbage: the retry after the first
+	// (8-12 s later) fails too, so the pages below show the failure however slow the machine; the
+	// third attempt (16-24 s after the second) is sent.
+	rx.Fail(webhook.Fault{Status: 502}, webhook.Fault{Status: 502})
 	d, err := api.TestIntegration(ctx, in.ID)
 	if err != nil {
 		t.Fatal(err)
@@ -82,14 +84,14 @@ func TestBrowserIntegrations(t *testing.T) {
 	u.checkPage("integration")
 
 	u.step = "replay after it was sent"
-	// Let the retry come due now: the sender's first backoff is 10 s or so; the test waits for it.
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+	// The retries come due after 10 s and 20 s or so (±20 %); the test waits for them.
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(200 * time.Millisecond) {
 		l, _ := api.Deliveries(ctx, in.ID, "done", "", 10)
 		if len(l.Items) == 1 {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("the retry was not sent within 30 s")
+			t.Fatal("the retry was not sent within 60 s")
 		}
 	}
 	u.open("/integrations/" + in.ID + "?state=done")
