@@ -24,21 +24,7 @@ const (
 // OCSFEvent is an OCSF record: the base event's attributes, the security_control profile's risk
 // attributes, and those of File Hosting Activity or Email Activity.
 type OCSFEvent struct {
-	ActivityID   int          `json:"activity_id"`
-	ActivityName string       `json:"activity_name,omitempty"`
-	CategoryUID  int          `json:"category_uid"`
-	CategoryName string       `json:"category_name,omitempty"`
-	ClassUID     int          `json:"class_uid"`
-	ClassName    string       `json:"class_name,omitempty"`
-	TypeUID      int64        `json:"type_uid"`
-	TypeName     string       `json:"type_name,omitempty"`
-	SeverityID   int          `json:"severity_id"`
-	Severity     string       `json:"severity,omitempty"`
-	StatusID     int          `json:"status_id,omitempty"`
-	Time         int64        `json:"time"`
-	Count        int          `json:"count,omitempty"`
-	Message      string       `json:"message,omitempty"`
-	Metadata     OCSFMetadata `json:"metadata"`
+	OCSFBase
 	// security_control profile
 	RiskLevelID int    `json:"risk_level_id,omitempty"`
 	RiskLevel   string `json:"risk_level,omitempty"`
@@ -55,6 +41,39 @@ type OCSFEvent struct {
 	Email       *OCSFEmail `json:"email,omitempty"`
 	// Unmapped keeps what no attribute holds: the sharing targets and exposure, the connection.
 	Unmapped map[string]any `json:"unmapped,omitempty"`
+}
+
+// OCSFBase holds the base event's attributes every record has.
+type OCSFBase struct {
+	ActivityID   int          `json:"activity_id"`
+	ActivityName string       `json:"activity_name,omitempty"`
+	CategoryUID  int          `json:"category_uid"`
+	CategoryName string       `json:"category_name,omitempty"`
+	ClassUID     int          `json:"class_uid"`
+	ClassName    string       `json:"class_name,omitempty"`
+	TypeUID      int64        `json:"type_uid"`
+	TypeName     string       `json:"type_name,omitempty"`
+	SeverityID   int          `json:"severity_id"`
+	Severity     string       `json:"severity,omitempty"`
+	StatusID     int          `json:"status_id,omitempty"`
+	Status       string       `json:"status,omitempty"`
+	StatusDetail string       `json:"status_detail,omitempty"`
+	Time         int64        `json:"time"`
+	Count        int64        `json:"count,omitempty"`
+	Message      string       `json:"message,omitempty"`
+	Metadata     OCSFMetadata `json:"metadata"`
+}
+
+// ocsfMetadata is the metadata of a record Telltale makes: uid is the record's stable id, log the
+// stream it belongs to.
+func ocsfMetadata(version, uid, log string) OCSFMetadata {
+	return OCSFMetadata{Product: OCSFProduct{Name: "Telltale", VendorName: "Telltale", Version: version}, Version: OCSFVersion, UID: uid, LogName: log}
+}
+
+// setType sets type_uid (class_uid × 100 + activity_id) and its caption.
+func (b *OCSFBase) setType() {
+	b.TypeUID = int64(b.ClassUID)*100 + int64(b.ActivityID)
+	b.TypeName = b.ClassName + ": " + b.ActivityName
 }
 
 // OCSFMetadata is the metadata object; UID is the Telltale event id, stable across retries.
@@ -224,9 +243,9 @@ func ocsfFile(e *event.FileEvent) OCSFFile {
 // OCSF maps e to an OCSF record: an emailed file is Email Activity (Send) with the file in
 // email.files; every other action is File Hosting Activity with its activity.
 func OCSF(version string, e *event.FileEvent) *OCSFEvent {
-	o := &OCSFEvent{Time: e.Timestamp.UnixMilli(), StatusID: 1, Count: e.Event.Count,
-		Metadata: OCSFMetadata{Product: OCSFProduct{Name: "Telltale", VendorName: "Telltale", Version: version}, Version: OCSFVersion,
-			UID: strconv.FormatInt(e.Event.ID, 10), LogName: string(e.Event.Observer), Profiles: []string{"security_control"}}}
+	o := &OCSFEvent{OCSFBase: OCSFBase{Time: e.Timestamp.UnixMilli(), StatusID: 1, Count: int64(e.Event.Count),
+		Metadata: ocsfMetadata(version, strconv.FormatInt(e.Event.ID, 10), string(e.Event.Observer))}}
+	o.Metadata.Profiles = []string{"security_control"}
 	if !e.Event.Inserted.IsZero() {
 		o.Metadata.LoggedTime = e.Event.Inserted.UnixMilli()
 	}
@@ -305,8 +324,7 @@ func OCSF(version string, e *event.FileEvent) *OCSFEvent {
 			o.HTTPRequest = &OCSFHTTP{UserAgent: e.Source.UserAgent}
 		}
 	}
-	o.TypeUID = int64(o.ClassUID)*100 + int64(o.ActivityID)
-	o.TypeName = o.ClassName + ": " + o.ActivityName
+	o.setType()
 	return o
 }
 
@@ -319,27 +337,12 @@ const (
 
 // OCSFFinding is an alert as a Detection Finding (2004).
 type OCSFFinding struct {
-	ActivityID   int             `json:"activity_id"`
-	ActivityName string          `json:"activity_name,omitempty"`
-	CategoryUID  int             `json:"category_uid"`
-	CategoryName string          `json:"category_name,omitempty"`
-	ClassUID     int             `json:"class_uid"`
-	ClassName    string          `json:"class_name,omitempty"`
-	TypeUID      int64           `json:"type_uid"`
-	TypeName     string          `json:"type_name,omitempty"`
-	SeverityID   int             `json:"severity_id"`
-	Severity     string          `json:"severity,omitempty"`
-	StatusID     int             `json:"status_id,omitempty"`
-	Status       string          `json:"status,omitempty"`
-	Time         int64           `json:"time"`
-	Count        int64           `json:"count,omitempty"`
-	Message      string          `json:"message,omitempty"`
-	Metadata     OCSFMetadata    `json:"metadata"`
-	FindingInfo  OCSFFindingInfo `json:"finding_info"`
-	IsAlert      bool            `json:"is_alert"`
-	RiskLevelID  int             `json:"risk_level_id,omitempty"`
-	RiskLevel    string          `json:"risk_level,omitempty"`
-	Unmapped     map[string]any  `json:"unmapped,omitempty"`
+	OCSFBase
+	FindingInfo OCSFFindingInfo `json:"finding_info"`
+	IsAlert     bool            `json:"is_alert"`
+	RiskLevelID int             `json:"risk_level_id,omitempty"`
+	RiskLevel   string          `json:"risk_level,omitempty"`
+	Unmapped    map[string]any  `json:"unmapped,omitempty"`
 }
 
 // OCSFFindingInfo is the finding_info object.
@@ -372,10 +375,9 @@ var findingStatus = map[string]struct {
 // OCSFAlert maps an alert to a Detection Finding: the rule is the analytic, the alert's first and
 // last events the seen times; the person and grouping go to unmapped (a finding has no actor).
 func OCSFAlert(version string, a *store.Alert) *OCSFFinding {
-	o := &OCSFFinding{ActivityID: 1, ActivityName: "Create", CategoryUID: ocsfCategoryFindings, CategoryName: "Findings",
+	o := &OCSFFinding{OCSFBase: OCSFBase{ActivityID: 1, ActivityName: "Create", CategoryUID: ocsfCategoryFindings, CategoryName: "Findings",
 		ClassUID: ocsfClassDetection, ClassName: "Detection Finding", Time: a.CreatedAt.UnixMilli(), Count: a.EventCount, Message: a.Summary,
-		Metadata: OCSFMetadata{Product: OCSFProduct{Name: "Telltale", VendorName: "Telltale", Version: version}, Version: OCSFVersion,
-			UID: "alert-" + strconv.FormatInt(a.ID, 10), LogName: "alerts"},
+		Metadata: ocsfMetadata(version, "alert-"+strconv.FormatInt(a.ID, 10), "alerts")},
 		FindingInfo: OCSFFindingInfo{UID: strconv.FormatInt(a.ID, 10), Title: a.RuleName, Desc: a.Summary, CreatedTime: a.CreatedAt.UnixMilli(),
 			Analytic: OCSFAnalytic{UID: strconv.FormatInt(a.RuleID, 10), Name: a.RuleName, TypeID: 1, Type: "Rule"}},
 		IsAlert: true}
@@ -396,32 +398,17 @@ func OCSFAlert(version string, a *store.Alert) *OCSFFinding {
 		}
 	}
 	o.Unmapped = un
-	o.TypeUID = int64(o.ClassUID)*100 + int64(o.ActivityID)
-	o.TypeName = o.ClassName + ": " + o.ActivityName
+	o.setType()
 	return o
 }
 
 // OCSFAPIActivity is an audit entry as API Activity (6003).
 type OCSFAPIActivity struct {
-	ActivityID   int            `json:"activity_id"`
-	ActivityName string         `json:"activity_name,omitempty"`
-	CategoryUID  int            `json:"category_uid"`
-	CategoryName string         `json:"category_name,omitempty"`
-	ClassUID     int            `json:"class_uid"`
-	ClassName    string         `json:"class_name,omitempty"`
-	TypeUID      int64          `json:"type_uid"`
-	TypeName     string         `json:"type_name,omitempty"`
-	SeverityID   int            `json:"severity_id"`
-	Severity     string         `json:"severity,omitempty"`
-	StatusID     int            `json:"status_id,omitempty"`
-	Status       string         `json:"status,omitempty"`
-	StatusDetail string         `json:"status_detail,omitempty"`
-	Time         int64          `json:"time"`
-	Metadata     OCSFMetadata   `json:"metadata"`
-	Actor        OCSFActor      `json:"actor"`
-	API          OCSFAPI        `json:"api"`
-	SrcEndpoint  OCSFEndpoint   `json:"src_endpoint"`
-	Unmapped     map[string]any `json:"unmapped,omitempty"`
+	OCSFBase
+	Actor       OCSFActor      `json:"actor"`
+	API         OCSFAPI        `json:"api"`
+	SrcEndpoint OCSFEndpoint   `json:"src_endpoint"`
+	Unmapped    map[string]any `json:"unmapped,omitempty"`
 }
 
 // OCSFAPI is the api object: the operation is the audit action.
@@ -452,10 +439,9 @@ func auditActivity(action string) (int, string) {
 // OCSFAudit maps an audit entry to API Activity: the actor's user, the action as the operation,
 // the client address as the source; the target and details go to unmapped.
 func OCSFAudit(version string, e *store.AuditEntry) *OCSFAPIActivity {
-	o := &OCSFAPIActivity{CategoryUID: ocsfCategoryApplication, CategoryName: "Application Activity", ClassUID: ocsfClassAPIActivity,
+	o := &OCSFAPIActivity{OCSFBase: OCSFBase{CategoryUID: ocsfCategoryApplication, CategoryName: "Application Activity", ClassUID: ocsfClassAPIActivity,
 		ClassName: "API Activity", SeverityID: 1, Severity: "Informational", Time: e.At.UnixMilli(),
-		Metadata: OCSFMetadata{Product: OCSFProduct{Name: "Telltale", VendorName: "Telltale", Version: version}, Version: OCSFVersion,
-			UID: "audit-" + strconv.FormatInt(e.ID, 10), LogName: "audit"},
+		Metadata: ocsfMetadata(version, "audit-"+strconv.FormatInt(e.ID, 10), "audit")},
 		API: OCSFAPI{Operation: e.Action, Service: OCSFService{Name: "Telltale"}}}
 	o.ActivityID, o.ActivityName = auditActivity(e.Action)
 	actor := e.Actor
@@ -488,7 +474,6 @@ func OCSFAudit(version string, e *store.AuditEntry) *OCSFAPIActivity {
 	if len(un) > 0 {
 		o.Unmapped = un
 	}
-	o.TypeUID = int64(o.ClassUID)*100 + int64(o.ActivityID)
-	o.TypeName = o.ClassName + ": " + o.ActivityName
+	o.setType()
 	return o
 }
