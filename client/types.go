@@ -756,6 +756,9 @@ type IntegrationSettings struct {
 
 	GroupID   string `json:"group_id,omitempty"`  // okta: the group's id (00g...)
 	Operation string `json:"operation,omitempty"` // okta: add (default) or remove the alert's person
+
+	Company    string `json:"company,omitempty"`     // bamboohr: the company's subdomain (acme for acme.bamboohr.com)
+	WindowDays int    `json:"window_days,omitempty"` // workday: how many days back the report's termination dates reach (default 30)
 }
 
 // IntegrationSecrets are write-only.

@@ -99,6 +99,9 @@ type Settings struct {
 
 	GroupID   string `json:"group_id,omitempty"`  // okta: the group's id (00g...)
 	Operation string `json:"operation,omitempty"` // okta: add (default) or remove
+
+	Company    string `json:"company,omitempty"`     // bamboohr: the company's subdomain
+	WindowDays int    `json:"window_days,omitempty"` // workday: days back the report's termination dates reach
 }
 
 // Secrets are an integration's secrets, sealed at rest and never returned.
@@ -243,8 +246,11 @@ func (s *Service) validate(ctx context.Context, kind string, st *Settings, sec S
 		}
 	case KindServiceNow, KindJira, KindOkta:
 		return s.validateITSM(ctx, kind, st, sec)
+	case KindWorkday, KindBambooHR, KindHRCSV, KindHRWebhook:
+		return s.validateHR(ctx, kind, st, sec)
 	default:
-		return invalid("kind must be one of %s, %s, %s, %s, %s", KindWebhook, KindSlack, KindServiceNow, KindJira, KindOkta)
+		return invalid("kind must be one of %s, %s, %s, %s, %s, or an HR source: %s", KindWebhook, KindSlack, KindServiceNow, KindJira, KindOkta,
+			strings.Join(HRKinds(), ", "))
 	}
 	return nil
 }
@@ -555,10 +561,14 @@ func (s *Service) CreateFlow(ctx context.Context, in FlowInput, actor string) (s
 		return store.Flow{}, invalid("a flow needs at least one integration")
 	}
 	for _, id := range in.IntegrationIDs {
-		if _, err := s.o.Store.GetIntegration(ctx, id); errors.Is(err, store.ErrNotFound) {
+		i, err := s.o.Store.GetIntegration(ctx, id)
+		if errors.Is(err, store.ErrNotFound) {
 			return store.Flow{}, invalid("integration %d does not exist", id)
 		} else if err != nil {
 			return store.Flow{}, err
+		}
+		if IsHR(i.Kind) {
+			return store.Flow{}, invalid("integration %d (%s) is an HR source: it sends people to Telltale and cannot receive a flow's deliveries", id, i.Name)
 		}
 	}
 	for _, id := range in.RuleIDs {
@@ -612,7 +622,7 @@ func (s *Service) Raised(ctx context.Context, q store.Queries, alerts []store.Al
 		var evs []event.FileEvent
 		sent := map[int64]bool{}
 		for _, f := range flows {
-			if !f.Enabled {
+			if !f.Enabled || !alertFlow(f) {
 				continue
 			}
 			if p == nil {
@@ -655,6 +665,10 @@ func (s *Service) Raised(ctx context.Context, q store.Queries, alerts []store.Al
 	}
 	return nil
 }
+
+// alertFlow reports whether the flow's trigger is an alert raised (flows made before triggers
+// existed have none).
+func alertFlow(f store.Flow) bool { return f.Trigger == "" || f.Trigger == TopicAlertRaised }
 
 // updatable are the kinds whose ticket follows the alert's later changes.
 func updatable(kind string) bool { return kind == KindServiceNow || kind == KindJira }
@@ -700,7 +714,7 @@ func (s *Service) updated(ctx context.Context, q store.Queries, a store.Alert, c
 	var evs []event.FileEvent
 	sent := map[int64]bool{}
 	for _, f := range flows {
-		if !f.Enabled || (!f.CreatedAt.IsZero() && f.CreatedAt.After(a.CreatedAt)) {
+		if !f.Enabled || !alertFlow(f) || (!f.CreatedAt.IsZero() && f.CreatedAt.After(a.CreatedAt)) {
 			continue
 		}
 		if p == nil {
