@@ -5,6 +5,9 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+
+	"github.com/telltale-dev/telltale/internal/httpx"
+	"github.com/telltale-dev/telltale/internal/store"
 )
 
 // Kinds of HR source (R7.2, internal/hr): inbound integrations that put people on the Departing
@@ -92,3 +95,12 @@ func (s *Service) validateHR(ctx context.Context, kind string, st *Settings, sec
 	*st = keep
 	return nil
 }
+
+// Secrets opens an integration's sealed secrets (for the HR sources, which run in internal/hr).
+func (s *Service) Secrets(i store.Integration) (Secrets, error) { return s.secrets(i) }
+
+// Guard is the SSRF guard that checks admin-typed URLs.
+func (s *Service) Guard() *httpx.Guard { return s.o.Guard }
+
+// Store is the service's store.
+func (s *Service) Store() store.Store { return s.o.Store }
