@@ -192,8 +192,15 @@ func (s *Service) workday(ctx context.Context, i store.Integration, st integrati
 	if f != nil {
 		return nil, 0, f
 	}
-	if len(rep.Entries) > 0 {
-		if _, ok := rep.Entries[0][WorkdayEmail]; !ok {
+	hasEmail := false
+	for _, e := range rep.Entries {
+		if _, ok := e[WorkdayEmail]; ok {
+			hasEmail = true
+			break
+		}
+	}
+	if len(rep.Entries) > 0 { // Workday leaves empty cells out of a row, but a column nobody has is misnamed
+		if !hasEmail {
 			return nil, 0, &Failure{Msg: fmt.Sprintf("the report's rows have no %s column (they have %s): give the work email column the alias %s and the termination date %s",
 				WorkdayEmail, keys(rep.Entries[0]), WorkdayEmail, WorkdayDate)}
 		}
