@@ -153,7 +153,7 @@ func TestWorkday(t *testing.T) {
 	emu.Put(workday.Worker{ID: "21001", Email: "Dana@Corp.Example", TerminationDate: "2026-12-31"})
 	emu.Put(workday.Worker{ID: "21002", Email: "eli@corp.example", TerminationDate: "2026-11-20"})
 	emu.Put(workday.Worker{ID: "21003", Email: "old@corp.example", TerminationDate: "2024-01-31"}) // outside the window
-	emu.Put(workday.Worker{ID: "21004", TerminationDate: "2026-12-15"})                           // no email: skipped
+	emu.Put(workday.Worker{ID: "21004", TerminationDate: "2026-12-15"})                            // no email: skipped
 	src := e.source(integration.Input{Kind: integration.KindWorkday, Name: "Workday", Settings: integration.Settings{URL: srv.URL + emu.Path(), Username: "isu_telltale"},
 		Secrets: &integration.Secrets{Password: "pw-0123456789"}})
 	// Someone put on the list by hand, whom Workday does not list, stays.
@@ -392,7 +392,7 @@ func TestGenericWebhook(t *testing.T) {
 	bad := []byte(`{"changes":[{"email":"pat@corp.example"},{"email":"quin@corp.example","departure_date":"next week"}]}`)
 	for _, c := range []struct {
 		name, header, reason string
-		body             []byte
+		body                 []byte
 	}{
 		{"unsigned", "", "unsigned", body},
 		{"forged", integration.Sign("another-secret-0123456789", e.clock.Now(), body), "bad_signature", body},

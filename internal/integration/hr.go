@@ -36,8 +36,8 @@ func IsHR(kind string) bool {
 
 // Defaults of HR sources.
 const (
-	DefaultWindowDays = 30                          // workday: how far back the report's window reaches
-	MaxWindowDays     = 365                         //
+	DefaultWindowDays = 30                         // workday: how far back the report's window reaches
+	MaxWindowDays     = 365                        //
 	DefaultBambooAPI  = "https://api.bamboohr.com" // bamboohr: the API's base
 )
 
