@@ -70,15 +70,6 @@ const (
 	ActionRemoved = "removed"
 )
 
-// MemberChange is one change applied to the Departing employees watchlist, what the Changed hook gets.
-type MemberChange struct {
-	Email         string
-	Action        string // added, updated, removed
-	DepartureDate string
-	WatchlistID   int64
-	Source        store.Integration
-}
-
 // Options configure a Service.
 type Options struct {
 	Integrations *integration.Service
@@ -90,8 +81,9 @@ type Options struct {
 	Timeout   time.Duration // per request; default 60s
 	// Interval is how often Workday and BambooHR sources are polled; default 15 minutes.
 	Interval time.Duration
-	// Changed, when set, runs inside the transaction that applied changes (the flows' hook).
-	Changed func(ctx context.Context, q store.Queries, changes []MemberChange) error
+	// Changed, when set, runs inside the transaction that applied changes: the flows' hook
+	// (integration.Service.WatchlistChanged).
+	Changed func(ctx context.Context, q store.Queries, changes []integration.WatchlistChange) error
 }
 
 // Service runs HR sources.
@@ -152,7 +144,7 @@ func departingList(ctx context.Context, q store.Queries) (store.Watchlist, error
 func (s *Service) Apply(ctx context.Context, i store.Integration, changes []Change, actor string) (Result, error) {
 	var res Result
 	now := s.o.Clock.Now().UTC()
-	var done []MemberChange
+	var done []integration.WatchlistChange
 	err := s.st.InTx(ctx, func(q store.Queries) error {
 		res, done = Result{}, nil
 		dep, err := departingList(ctx, q)
@@ -211,8 +203,9 @@ func (s *Service) Apply(ctx context.Context, i store.Integration, changes []Chan
 			case ActionRemoved:
 				res.Removed++
 			}
-			if _, err := q.AppendPersonChange(ctx, store.PersonChange{Email: c.Email, At: now, WatchlistID: dep.ID, Action: action,
-				DepartureDate: c.DepartureDate, Source: i.Name, Actor: actor}); err != nil {
+			line, err := q.AppendPersonChange(ctx, store.PersonChange{Email: c.Email, At: now, WatchlistID: dep.ID, Action: action,
+				DepartureDate: c.DepartureDate, Source: i.Name, Actor: actor})
+			if err != nil {
 				return err
 			}
 			details, _ := json.Marshal(map[string]any{"source": i.Name, "source_id": i.ID, "kind": i.Kind, "watchlist": dep.Name,
@@ -221,7 +214,8 @@ func (s *Service) Apply(ctx context.Context, i store.Integration, changes []Chan
 				Details: details, Outcome: "ok"}); err != nil {
 				return err
 			}
-			done = append(done, MemberChange{Email: c.Email, Action: action, DepartureDate: c.DepartureDate, WatchlistID: dep.ID, Source: i})
+			done = append(done, integration.WatchlistChange{ChangeID: line.ID, Email: c.Email, Action: action, DepartureDate: c.DepartureDate,
+				WatchlistID: dep.ID, Watchlist: dep.Name, Source: i.Name})
 		}
 		if s.o.Changed != nil && len(done) > 0 {
 			return s.o.Changed(ctx, q, done)

@@ -508,6 +508,9 @@ func (s *Service) Test(ctx context.Context, id int64, actor string) (store.Outbo
 	if err != nil {
 		return store.OutboxItem{}, err
 	}
+	if IsHR(i.Kind) {
+		return store.OutboxItem{}, invalid("%s is an HR source: it receives changes and has no deliveries to test; sync it instead", i.Name)
+	}
 	now := s.o.Clock.Now().UTC()
 	key := fmt.Sprintf("test/integration/%d/%d", i.ID, now.UnixNano())
 	p := Payload{Event: TopicTest, IdempotencyKey: key, Test: true, Alert: AlertBody{Summary: "Telltale test delivery sent by " + actor,
@@ -534,6 +537,7 @@ func (s *Service) Replay(ctx context.Context, deliveryID int64) (store.OutboxIte
 // FlowInput is what an admin enters for a flow.
 type FlowInput struct {
 	Name           string
+	Trigger        string // alert.raised (default), watchlist.changed or hr.departure
 	Enabled        bool
 	MinSeverity    string
 	RuleIDs        []int64
@@ -546,6 +550,15 @@ func (s *Service) CreateFlow(ctx context.Context, in FlowInput, actor string) (s
 	in.Name = strings.TrimSpace(in.Name)
 	if in.Name == "" || len(in.Name) > 200 {
 		return store.Flow{}, invalid("name is required (at most 200 characters)")
+	}
+	if in.Trigger == "" {
+		in.Trigger = TopicAlertRaised
+	}
+	if !slices.Contains(Triggers(), in.Trigger) {
+		return store.Flow{}, invalid("trigger %q is not one of %s", in.Trigger, strings.Join(Triggers(), ", "))
+	}
+	if in.Trigger != TopicAlertRaised && (in.MinSeverity != "" || len(in.RuleIDs) > 0 || in.Query != "") {
+		return store.Flow{}, invalid("min_severity, rule_ids and query filter alerts: a %s flow takes none", in.Trigger)
 	}
 	if in.MinSeverity != "" {
 		if sv := event.Severity(in.MinSeverity); !sv.Valid() || sv == event.SeverityNone {
@@ -578,7 +591,7 @@ func (s *Service) CreateFlow(ctx context.Context, in FlowInput, actor string) (s
 			return store.Flow{}, err
 		}
 	}
-	return s.o.Store.CreateFlow(ctx, store.Flow{Name: in.Name, Enabled: in.Enabled, MinSeverity: in.MinSeverity, RuleIDs: in.RuleIDs,
+	return s.o.Store.CreateFlow(ctx, store.Flow{Name: in.Name, Trigger: in.Trigger, Enabled: in.Enabled, MinSeverity: in.MinSeverity, RuleIDs: in.RuleIDs,
 		Query: in.Query, IntegrationIDs: in.IntegrationIDs, CreatedAt: s.o.Clock.Now().UTC(), CreatedBy: actor})
 }
 
