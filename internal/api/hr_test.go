@@ -10,6 +10,7 @@ import (
 	"github.com/telltale-dev/telltale/client"
 	"github.com/telltale-dev/telltale/internal/auth"
 	"github.com/telltale-dev/telltale/internal/config"
+	"github.com/telltale-dev/telltale/internal/emulator/bamboohr"
 	"github.com/telltale-dev/telltale/internal/emulator/workday"
 	"github.com/telltale-dev/telltale/internal/integration"
 )
@@ -121,5 +122,53 @@ func TestHRSourcesOverHTTP(t *testing.T) {
 	code, body = f.do(t, f.admin, "POST", "/api/v1/hr-sources/"+cs.ID+"/upload", "Email,Departure Date\ngus@corp.example,2027-02-01\n")
 	if got := decodeAs[client.HRSyncResult](t, code, body, 200); got.Added != 1 {
 		t.Errorf("upload: %s", body)
+	}
+}
+
+// TestBambooHRWebhookOverHTTP: BambooHR's webhook, signed with the private key as BambooHR signs
+// it, reaches the source's path and puts the departing person on the list; a signature made with
+// another key gets the one 401 and is counted; a source without a private key has no webhook.
+func TestBambooHRWebhookOverHTTP(t *testing.T) {
+	f := newFixtureWith(t, func(c *config.Config) { c.AllowLoopback = true })
+	emu := bamboohr.New("acme", "bamboo-key-0123456789")
+	bsrv := httptest.NewServer(emu)
+	defer bsrv.Close()
+	const key = "bamboo-private-key-0123456789"
+	code, body := f.do(t, f.admin, "POST", "/api/v1/integrations", client.IntegrationInput{Kind: "bamboohr", Name: "BambooHR",
+		Settings: client.IntegrationSettings{Company: "acme", APIBase: bsrv.URL}, Secrets: &client.IntegrationSecrets{Token: "bamboo-key-0123456789", SigningSecret: key}})
+	src := decodeAs[client.Integration](t, code, body, 201)
+	code, body = f.do(t, f.admin, "GET", "/api/v1/hr-sources/"+src.ID, nil)
+	path := decodeAs[client.HRSource](t, code, body, 200).WebhookPath
+	if path != "/api/v1/hr-sources/"+src.ID+"/bamboohr" {
+		t.Fatalf("webhook path %q", path)
+	}
+	leaving := bamboohr.Employee{ID: "9", WorkEmail: "ivy@corp.example", Status: "Active", TerminationDate: time.Now().UTC().AddDate(0, 0, 14).Format(time.DateOnly)}
+	resp, err := bamboohr.SendWebhook(http.DefaultClient, f.srv.URL+path, "another-private-key-0123", time.Now(), leaving)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	refused := f.app.Metrics.Counter("telltale_hr_webhook_refused_total", "", "kind", "reason")
+	if resp.StatusCode != 401 || refused.Value("bamboohr", "bad_signature") != 1 {
+		t.Errorf("forged: %d, counted %d", resp.StatusCode, refused.Value("bamboohr", "bad_signature"))
+	}
+	if resp, err = bamboohr.SendWebhook(http.DefaultClient, f.srv.URL+path, key, time.Now(), leaving); err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	code, body = f.do(t, f.admin, "GET", "/api/v1/people/ivy@corp.example", nil)
+	if p := decodeAs[client.Person](t, code, body, 200); resp.StatusCode != 200 || !p.Departing || len(p.History) != 1 || p.History[0].Source != "BambooHR" {
+		t.Errorf("signed webhook: %d, person %s", resp.StatusCode, body)
+	}
+	code, body = f.do(t, f.admin, "POST", "/api/v1/integrations", client.IntegrationInput{Kind: "bamboohr", Name: "no hook",
+		Settings: client.IntegrationSettings{Company: "acme", APIBase: bsrv.URL}, Secrets: &client.IntegrationSecrets{Token: "bamboo-key-0123456789"}})
+	other := decodeAs[client.Integration](t, code, body, 201)
+	resp, err = bamboohr.SendWebhook(http.DefaultClient, f.srv.URL+"/api/v1/hr-sources/"+other.ID+"/bamboohr", key, time.Now(), leaving)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 401 || refused.Value("bamboohr", "unsigned") != 1 {
+		t.Errorf("a source without a private key: %d, counted %d", resp.StatusCode, refused.Value("bamboohr", "unsigned"))
 	}
 }

@@ -427,3 +427,49 @@ func TestDocTestVector(t *testing.T) {
 		t.Fatal("the documented header does not verify")
 	}
 }
+
+// TestPollDue: the poller syncs each connected Workday and BambooHR source when its last sync is
+// an interval old (the first time at once), skips disconnected, CSV and webhook sources, and
+// says when to look again; a source's failure does not stop the others.
+func TestPollDue(t *testing.T) {
+	e := newEnv(t)
+	e.hr = hr.New(hr.Options{Integrations: e.integ, Clock: e.clock, Metrics: e.reg, Interval: 10 * time.Minute})
+	emu := workday.New("acme", "ISU", "Departures", "isu", "pw-0123456789")
+	srv := httptest.NewServer(emu)
+	defer srv.Close()
+	emu.Put(workday.Worker{ID: "1", Email: "dana@corp.example", TerminationDate: "2026-12-31"})
+	bad := e.source(integration.Input{Kind: integration.KindWorkday, Name: "wrong password", Settings: integration.Settings{URL: srv.URL + emu.Path(), Username: "isu"},
+		Secrets: &integration.Secrets{Password: "wrong"}})
+	good := e.source(integration.Input{Kind: integration.KindWorkday, Name: "Workday", Settings: integration.Settings{URL: srv.URL + emu.Path(), Username: "isu"},
+		Secrets: &integration.Secrets{Password: "pw-0123456789"}})
+	off := e.source(integration.Input{Kind: integration.KindWorkday, Name: "off", Settings: integration.Settings{URL: srv.URL + emu.Path(), Username: "isu"},
+		Secrets: &integration.Secrets{Password: "pw-0123456789"}})
+	if _, err := e.integ.SetStatus(ctx, off.ID, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	e.source(integration.Input{Kind: integration.KindHRCSV, Name: "csv"})
+	next, err := e.hr.PollDue(ctx)
+	if err != nil || emu.Calls() != 1 || e.members() != "dana@corp.example=2026-12-31" {
+		t.Fatalf("first poll: %v, report calls %d, members %s", err, emu.Calls(), e.members())
+	}
+	if !next.After(e.clock.Now()) || next.After(e.clock.Now().Add(time.Minute)) {
+		t.Errorf("next %v", next)
+	}
+	if cond, _ := e.condition(bad.ID); cond != integration.ConditionCredentialsRefused {
+		t.Errorf("the failing source's condition %s", cond)
+	}
+	if st, _ := e.st.GetHRSync(ctx, off.ID); !st.LastSyncAt.IsZero() {
+		t.Errorf("a disconnected source was synced: %+v", st)
+	}
+	e.clock.Advance(5 * time.Minute)
+	if _, err := e.hr.PollDue(ctx); err != nil || emu.Calls() != 1 {
+		t.Errorf("polled again before the interval: %v, calls %d", err, emu.Calls())
+	}
+	e.clock.Advance(6 * time.Minute)
+	if _, err := e.hr.PollDue(ctx); err != nil || emu.Calls() != 2 {
+		t.Errorf("not polled after the interval: %v, calls %d", err, emu.Calls())
+	}
+	if st, _ := e.st.GetHRSync(ctx, good.ID); !st.LastSyncAt.Equal(e.clock.Now()) {
+		t.Errorf("last sync %v", st.LastSyncAt)
+	}
+}
