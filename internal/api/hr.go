@@ -167,7 +167,7 @@ var hrRefused = func() answer {
 	return answer{status: http.StatusUnauthorized, contentType: "application/problem+json", body: append(b, '\n')}
 }()
 
-func (s *Server) hrInbound(r *http.Request, do func(id int64, body []byte) (hr.Result, error)) (any, error) {
+func (s *Server) hrInbound(r *http.Request, kind string, do func(id int64, body []byte) (hr.Result, error)) (any, error) {
 	if err := s.hrOn(); err != nil {
 		return nil, err
 	}
@@ -177,6 +177,9 @@ func (s *Server) hrInbound(r *http.Request, do func(id int64, body []byte) (hr.R
 	}
 	body, err := io.ReadAll(r.Body) // bounded by the route's MaxBody
 	if err != nil {
+		if mb := (*http.MaxBytesError)(nil); errors.As(err, &mb) {
+			s.hr.Refused(kind, "malformed")
+		}
 		return nil, err
 	}
 	res, err := do(id, body)
@@ -193,13 +196,13 @@ func (s *Server) hrInbound(r *http.Request, do func(id int64, body []byte) (hr.R
 }
 
 func (s *Server) hrWebhook(r *http.Request, _ auth.Principal) (any, error) {
-	return s.hrInbound(r, func(id int64, body []byte) (hr.Result, error) {
+	return s.hrInbound(r, integration.KindHRWebhook, func(id int64, body []byte) (hr.Result, error) {
 		return s.hr.Webhook(r.Context(), id, r.Header.Get(hr.SignatureHeader), body)
 	})
 }
 
 func (s *Server) bambooWebhook(r *http.Request, _ auth.Principal) (any, error) {
-	return s.hrInbound(r, func(id int64, body []byte) (hr.Result, error) {
+	return s.hrInbound(r, integration.KindBambooHR, func(id int64, body []byte) (hr.Result, error) {
 		return s.hr.BambooWebhook(r.Context(), id, r.Header.Get(hr.BambooTimestampHeader), r.Header.Get(hr.BambooSignatureHeader), body)
 	})
 }

@@ -103,8 +103,12 @@ func TestHRSourcesOverHTTP(t *testing.T) {
 	if refused.Value("hr_webhook", "unsigned") != 1 || refused.Value("hr_webhook", "bad_signature") != 1 {
 		t.Errorf("refusals counted %d unsigned, %d forged", refused.Value("hr_webhook", "unsigned"), refused.Value("hr_webhook", "bad_signature"))
 	}
+	huge := []byte(`{"changes":[{"email":"` + strings.Repeat("a", 2<<20) + `@corp.example"}]}`)
+	if code, _ := post(huge, integration.Sign(secret, time.Now(), huge)); code != 413 || refused.Value("hr_webhook", "malformed") != 1 {
+		t.Errorf("a body over 1 MiB: %d, counted %d", code, refused.Value("hr_webhook", "malformed"))
+	}
 	bad := []byte(`{"changes":[{"email":"fay@corp.example","action":"fire"}]}`)
-	if code, body := post(bad, integration.Sign(secret, time.Now(), bad)); code != 422 || !strings.Contains(string(body), "changes[0].action") {
+	if code, body := post(bad, integration.Sign(secret, time.Now(), bad)); code != 422 || !strings.Contains(string(body), "changes[0].action") || refused.Value("hr_webhook", "malformed") != 2 {
 		t.Errorf("a bad change: %d %s", code, body)
 	}
 

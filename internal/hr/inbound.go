@@ -120,6 +120,9 @@ func (s *Service) refuse(kind, reason, msg string) *Refusal {
 	return &Refusal{Reason: reason, Msg: msg, Malformed: reason == "malformed"}
 }
 
+// Refused counts a webhook refused before it reached the service (a body over MaxWebhookBody).
+func (s *Service) Refused(kind, reason string) { s.refused.Add(1, kind, reason) }
+
 // source returns the webhook's source, or a refusal.
 func (s *Service) source(ctx context.Context, id int64, kind string) (store.Integration, integration.Secrets, *Refusal) {
 	i, err := s.st.GetIntegration(ctx, id)
