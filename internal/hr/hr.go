@@ -138,6 +138,41 @@ func departingList(ctx context.Context, q store.Queries) (store.Watchlist, error
 	return store.Watchlist{}, errors.New("hr: the departing_employee watchlist is missing")
 }
 
+// bulkLookup is how many changes make reading the whole Departing employees list once cheaper
+// than asking for each person.
+const bulkLookup = 200
+
+// memberLookup returns a function that finds a person's row on the watchlist (nil when not on it):
+// for a few changes a query each, for many the whole list read once.
+func memberLookup(ctx context.Context, q store.Queries, watchlistID int64, changes int) (func(email string) (*store.WatchlistMember, error), error) {
+	if changes < bulkLookup {
+		return func(email string) (*store.WatchlistMember, error) {
+			ms, err := q.ListPersonMemberships(ctx, email)
+			for j := range ms {
+				if ms[j].WatchlistID == watchlistID {
+					return &ms[j], err
+				}
+			}
+			return nil, err
+		}, nil
+	}
+	all := map[string]*store.WatchlistMember{}
+	for after := ""; ; {
+		page, err := q.ListWatchlistMembers(ctx, watchlistID, after, 1000)
+		if err != nil {
+			return nil, err
+		}
+		for j := range page {
+			all[page[j].Email] = &page[j]
+		}
+		if len(page) < 1000 {
+			break
+		}
+		after = page[len(page)-1].Email
+	}
+	return func(email string) (*store.WatchlistMember, error) { return all[email], nil }, nil
+}
+
 // Apply applies changes from source i in one transaction: membership, the person's history, the
 // audit entry and the Changed hook of each change, or nothing. actor is who made them (an admin
 // uploading a CSV, or the source itself).
@@ -155,6 +190,12 @@ func (s *Service) Apply(ctx context.Context, i store.Integration, changes []Chan
 		for k, c := range changes { // the last word on a person wins
 			seen[c.Email] = k
 		}
+		lookup, err := memberLookup(ctx, q, dep.ID, len(changes))
+		if err != nil {
+			return err
+		}
+		var puts []store.WatchlistMember
+		var removes []string
 		for k, c := range changes {
 			if seen[c.Email] != k {
 				continue
@@ -164,32 +205,23 @@ func (s *Service) Apply(ctx context.Context, i store.Integration, changes []Chan
 					return err
 				}
 			}
-			ms, err := q.ListPersonMemberships(ctx, c.Email)
+			cur, err := lookup(c.Email)
 			if err != nil {
 				return err
-			}
-			var cur *store.WatchlistMember
-			for j := range ms {
-				if ms[j].WatchlistID == dep.ID {
-					cur = &ms[j]
-				}
 			}
 			action := ""
 			switch {
 			case c.Departing && cur == nil:
 				action = ActionAdded
-				_, err = q.PutWatchlistMembers(ctx, dep.ID, []store.WatchlistMember{{Email: c.Email, DepartureDate: c.DepartureDate,
-					Notes: "from HR source " + i.Name, AddedBy: Actor(i), AddedAt: now}})
+				puts = append(puts, store.WatchlistMember{Email: c.Email, DepartureDate: c.DepartureDate, Notes: "from HR source " + i.Name,
+					AddedBy: Actor(i), AddedAt: now})
 			case c.Departing && c.DepartureDate != "" && cur.DepartureDate != c.DepartureDate:
 				action = ActionUpdated
-				_, err = q.PutWatchlistMembers(ctx, dep.ID, []store.WatchlistMember{{Email: c.Email, DepartureDate: c.DepartureDate, Notes: cur.Notes}})
+				puts = append(puts, store.WatchlistMember{Email: c.Email, DepartureDate: c.DepartureDate, Notes: cur.Notes})
 			case !c.Departing && cur != nil && (c.Explicit || strings.HasPrefix(cur.AddedBy, "hr-source/")):
 				action = ActionRemoved
 				c.DepartureDate = cur.DepartureDate
-				_, err = q.RemoveWatchlistMembers(ctx, dep.ID, []string{c.Email})
-			}
-			if err != nil {
-				return err
+				removes = append(removes, c.Email)
 			}
 			if action == "" {
 				res.Unchanged++
@@ -216,6 +248,16 @@ func (s *Service) Apply(ctx context.Context, i store.Integration, changes []Chan
 			}
 			done = append(done, integration.WatchlistChange{ChangeID: line.ID, Email: c.Email, Action: action, DepartureDate: c.DepartureDate,
 				WatchlistID: dep.ID, Watchlist: dep.Name, Source: i.Name})
+		}
+		if len(puts) > 0 {
+			if _, err := q.PutWatchlistMembers(ctx, dep.ID, puts); err != nil {
+				return err
+			}
+		}
+		if len(removes) > 0 {
+			if _, err := q.RemoveWatchlistMembers(ctx, dep.ID, removes); err != nil {
+				return err
+			}
 		}
 		if s.o.Changed != nil && len(done) > 0 {
 			return s.o.Changed(ctx, q, done)
