@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"net/http/httptest"
 	"path/filepath"
 	"strconv"
@@ -373,6 +374,28 @@ func TestCSV(t *testing.T) {
 	}
 	if h, _ := e.st.ListPersonChanges(ctx, "hand@corp.example", 0); len(h) != 1 || h[0].Actor != "ann" || h[0].Source != "HR export" {
 		t.Errorf("hand's history %+v", h)
+	}
+	// A large file (the list is read once): 300 people, then again with 100 dates changed and kim removed.
+	var big, again strings.Builder
+	big.WriteString("Email,Departure Date\n")
+	again.WriteString("Email,Departure Date,Action\nkim@corp.example,,remove\n")
+	for i := range 300 {
+		fmt.Fprintf(&big, "p%03d@corp.example,2027-03-01\n", i)
+		d := "2027-03-01"
+		if i < 100 {
+			d = "2027-04-01"
+		}
+		fmt.Fprintf(&again, "p%03d@corp.example,%s\n", i, d)
+	}
+	if res, err := e.hr.Upload(ctx, src.ID, strings.NewReader(big.String()), "ann"); err != nil || res.Added != 300 {
+		t.Fatalf("300 rows: %+v %v", res, err)
+	}
+	res, err = e.hr.Upload(ctx, src.ID, strings.NewReader(again.String()), "ann")
+	if err != nil || res.Updated != 100 || res.Unchanged != 200 || res.Removed != 1 || res.Added != 0 {
+		t.Fatalf("300 rows again: %+v %v", res, err)
+	}
+	if m := e.members(); strings.Count(m, "=2027-04-01") != 100 || strings.Contains(m, "kim@") || !strings.Contains(m, "lee@corp.example=2027-01-02") {
+		t.Errorf("members after the large files: %d chars", len(m))
 	}
 }
 
