@@ -32,7 +32,7 @@ func (s *Server) hrRoutes() []Route {
 			Summary: "Upload a CSV to an hr_csv source (Email, optional Departure Date and Action: add or remove); a bad file changes nothing and its errors name the rows",
 			In:      CSV, Out: client.HRSyncResult{}, MaxBody: scope.MaxFileSize + 1, Handle: s.uploadHR},
 		{Method: "POST", Path: "/api/v1/hr-sources/{id}/webhook", Tag: tag,
-			Public:  "an HR system authenticates with the source's HMAC-SHA256 signature (Telltale-Signature: t=<unix seconds>,v1=<hex>), checked before anything is read or done",
+			Public:  "an HR system authenticates with the source's HMAC-SHA256 signature (Telltale-Signature: t=<unix seconds>,v1=<hex>), checked before the body is parsed or anything is done",
 			Summary: "Receive a generic HR webhook: {\"changes\": [{\"email\", \"action\": add|remove, \"departure_date\"}]}; unsigned, forged or stale requests get one 401 answer and are counted",
 			MaxBody: hr.MaxWebhookBody, Out: client.HRSyncResult{}, Handle: s.hrWebhook},
 		{Method: "POST", Path: "/api/v1/hr-sources/{id}/bamboohr", Tag: tag,

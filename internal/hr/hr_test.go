@@ -52,7 +52,8 @@ func TestOnPostgres(t *testing.T) {
 		}
 		return st
 	}
-	for name, fn := range map[string]func(*testing.T){"Workday": TestWorkday, "BambooHR": TestBambooHR, "CSV": TestCSV, "Webhook": TestGenericWebhook} {
+	for name, fn := range map[string]func(*testing.T){"Workday": TestWorkday, "BambooHR": TestBambooHR, "CSV": TestCSV, "Webhook": TestGenericWebhook,
+		"PollDue": TestPollDue, "DepartureFlowToOkta": TestDepartureFlowToOkta} {
 		t.Run(name, fn)
 	}
 }
