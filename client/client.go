@@ -591,6 +591,25 @@ func (c *Client) ReplayDelivery(ctx context.Context, deliveryID string) (Deliver
 	return out, c.json(ctx, "POST", "/api/v1/deliveries/"+id(deliveryID)+"/replay", nil, &out)
 }
 
+// HRSources lists the HR sources with their last sync.
+func (c *Client) HRSources(ctx context.Context) (HRSourceList, error) {
+	var out HRSourceList
+	return out, c.json(ctx, "GET", "/api/v1/hr-sources", nil, &out)
+}
+
+// SyncHRSource polls a Workday or BambooHR source now.
+func (c *Client) SyncHRSource(ctx context.Context, sourceID string) (HRSyncResult, error) {
+	var out HRSyncResult
+	return out, c.json(ctx, "POST", "/api/v1/hr-sources/"+id(sourceID)+"/sync", nil, &out)
+}
+
+// UploadHR applies a CSV (Email, optional Departure Date and Action) to an hr_csv source. A bad
+// file changes nothing.
+func (c *Client) UploadHR(ctx context.Context, sourceID string, csv io.Reader) (HRSyncResult, error) {
+	var out HRSyncResult
+	return out, c.streamJSON(ctx, "POST", "/api/v1/hr-sources/"+id(sourceID)+"/upload", csv, "text/csv", 0, &out)
+}
+
 // Flows lists the flows.
 func (c *Client) Flows(ctx context.Context) (FlowList, error) {
 	var out FlowList

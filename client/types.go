@@ -767,6 +767,9 @@ type IntegrationSettings struct {
 
 	GroupID   string `json:"group_id,omitempty"`  // okta: the group's id (00g...)
 	Operation string `json:"operation,omitempty"` // okta: add (default) or remove the alert's person
+
+	Company    string `json:"company,omitempty"`     // bamboohr: the company's subdomain (acme for acme.bamboohr.com)
+	WindowDays int    `json:"window_days,omitempty"` // workday: how many days back the report's termination dates reach (default 30)
 }
 
 // IntegrationSecrets are write-only.
@@ -821,7 +824,7 @@ type Flow struct {
 	ID             string    `json:"id"`
 	Name           string    `json:"name"`
 	Enabled        bool      `json:"enabled"`
-	Trigger        string    `json:"trigger"`                // alert.raised
+	Trigger        string    `json:"trigger"`                // alert.raised, watchlist.changed or hr.departure
 	MinSeverity    string    `json:"min_severity,omitempty"` // low, moderate, high, critical
 	RuleIDs        []string  `json:"rule_ids,omitempty"`
 	Query          string    `json:"query,omitempty"` // search language, matched against the alert's events
@@ -832,7 +835,12 @@ type Flow struct {
 
 // FlowInput creates a flow.
 type FlowInput struct {
-	Name           string   `json:"name"`
+	Name string `json:"name"`
+	// Trigger is alert.raised (the default: filtered by min_severity, rule_ids and query),
+	// watchlist.changed (an HR source added, updated or removed a watchlist member) or hr.departure
+	// (an HR source reported a departure: a member added or their date changed); the last two take
+	// no filter.
+	Trigger        string   `json:"trigger,omitempty"`
 	Enabled        *bool    `json:"enabled,omitempty"` // default true
 	MinSeverity    string   `json:"min_severity,omitempty"`
 	RuleIDs        []string `json:"rule_ids,omitempty"`
@@ -973,6 +981,44 @@ type Person struct {
 	Alerts       []Alert           `json:"alerts"`        // newest first, at most 20
 	Cases        []Case            `json:"cases"`         // newest first, at most 20
 	RecentEvents []json.RawMessage `json:"recent_events"` // newest first (time observed), at most 20
+	History      []PersonChange    `json:"history"`       // watchlist changes made by HR sources, newest first, at most 50
+}
+
+// PersonChange is one line of a person's history: a watchlist change and who or what made it.
+type PersonChange struct {
+	At            time.Time `json:"at"`
+	Watchlist     string    `json:"watchlist"`
+	WatchlistID   string    `json:"watchlist_id"`
+	Action        string    `json:"action"` // added, updated, removed
+	DepartureDate string    `json:"departure_date,omitempty"`
+	Source        string    `json:"source,omitempty"` // the HR source's name
+	Actor         string    `json:"actor"`
+}
+
+// HRSource is an HR source (an integration of kind workday, bamboohr, hr_csv or hr_webhook) with
+// its sync state.
+type HRSource struct {
+	Integration
+	LastSyncAt time.Time `json:"last_sync_at,omitzero"`
+	LastOKAt   time.Time `json:"last_ok_at,omitzero"`
+	Summary    string    `json:"summary,omitempty"` // the last sync's counts, or what failed
+	// WebhookPath is where the source's webhook is POSTed (hr_webhook, and bamboohr when it has a
+	// signing secret): append it to Telltale's public URL.
+	WebhookPath string `json:"webhook_path,omitempty"`
+}
+
+// HRSourceList lists the HR sources.
+type HRSourceList struct {
+	Items []HRSource `json:"items"`
+}
+
+// HRSyncResult counts what a sync, upload or webhook changed on the Departing employees watchlist.
+type HRSyncResult struct {
+	Added     int `json:"added"`
+	Updated   int `json:"updated"`
+	Removed   int `json:"removed"`
+	Unchanged int `json:"unchanged"`
+	Skipped   int `json:"skipped"`
 }
 
 // ExposedFile is a file a person owns that is shared now, by its latest sharing state.

@@ -13,6 +13,7 @@ import (
 	"github.com/telltale-dev/telltale/internal/clock"
 	"github.com/telltale-dev/telltale/internal/connection"
 	"github.com/telltale-dev/telltale/internal/forward"
+	"github.com/telltale-dev/telltale/internal/hr"
 	"github.com/telltale-dev/telltale/internal/integration"
 	"github.com/telltale-dev/telltale/internal/metrics"
 	"github.com/telltale-dev/telltale/internal/secret"
@@ -48,6 +49,8 @@ type Deps struct {
 	VerifyIntegration func(ctx context.Context, i store.Integration, sec integration.Secrets) error
 	// Forward manages SIEM destinations (R8.7); nil answers 503 on their routes.
 	Forward *forward.Service
+	// HR runs the HR sources (R7.2); nil answers 503 on their routes.
+	HR *hr.Service
 	// Devices are the endpoint agent and device settings (issue 18).
 	Devices DeviceOptions
 }
@@ -71,6 +74,7 @@ type Server struct {
 	integ         *integration.Service
 	verifyInteg   func(ctx context.Context, i store.Integration, sec integration.Secrets) error
 	forward       *forward.Service
+	hr            *hr.Service
 	requests      metrics.Counter
 	seconds       metrics.Histogram
 	devOpts       DeviceOptions
@@ -87,7 +91,7 @@ func New(d Deps) *Server {
 		store: d.Store, clock: d.Clock, log: d.Log, auth: d.Auth, conns: d.Connections, keyring: d.Keyring,
 		metrics: d.Metrics, retentionDays: d.RetentionDays, trustProxy: d.TrustProxy, ready: d.Ready, version: d.Version, changed: d.Changed, collector: d.Collector,
 		importMaxSize: d.ImportMaxSize, integ: d.Integrations, verifyInteg: d.VerifyIntegration,
-		forward: d.Forward,
+		forward: d.Forward, hr: d.HR,
 	}
 	s.devOpts = d.Devices
 	s.devOpts.defaults(d.Version)
@@ -134,6 +138,7 @@ func (s *Server) routes() []Route {
 	rs = append(rs, s.alertRoutes()...)
 	rs = append(rs, s.watchlistRoutes()...)
 	rs = append(rs, s.integrationRoutes()...)
+	rs = append(rs, s.hrRoutes()...)
 	rs = append(rs, s.forwardRoutes()...)
 	rs = append(rs, s.caseRoutes()...)
 	rs = append(rs, s.personRoutes()...)

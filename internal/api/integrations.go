@@ -43,7 +43,7 @@ func (s *Server) integrationRoutes() []Route {
 			Summary: "Send a delivery that was sent or failed for good again, with the same idempotency key", Out: client.Delivery{}, Handle: s.replayDelivery},
 		{Method: "GET", Path: "/api/v1/flows", Need: auth.RoleReadOnly, Tag: tag, Summary: "List the flows", Out: client.FlowList{}, Handle: s.listFlows},
 		{Method: "POST", Path: "/api/v1/flows", Need: auth.RoleAdmin, Tag: tag, Audit: "flow.create",
-			Summary: "Add a flow: alert raised (severity at least, rules, a search query over its events) to integrations",
+			Summary: "Add a flow: alert raised (severity at least, rules, a search query over its events), a watchlist change or an HR departure, to integrations",
 			In:      client.FlowInput{}, Out: client.Flow{}, MaxBody: 64 << 10, Handle: s.createFlow},
 		{Method: "DELETE", Path: "/api/v1/flows/{id}", Need: auth.RoleAdmin, Tag: tag, Audit: "flow.delete", Summary: "Delete a flow", Handle: s.deleteFlow},
 		{Method: "POST", Path: "/api/v1/flows/{id}/test", Need: auth.RoleAdmin, Tag: tag, Audit: "flow.test",
@@ -211,7 +211,7 @@ func (s *Server) testIntegration(r *http.Request, p auth.Principal) (any, error)
 	}
 	it, err := s.integ.Test(r.Context(), id, p.Username)
 	if err != nil {
-		return nil, err
+		return nil, integrationErr(err)
 	}
 	noteAudit(r, "integration/"+strconv.FormatInt(id, 10), map[string]any{"delivery": it.ID})
 	return created{deliveryWire(it)}, nil
@@ -279,7 +279,11 @@ func flowWire(f store.Flow) client.Flow {
 		}
 		return out
 	}
-	return client.Flow{ID: strconv.FormatInt(f.ID, 10), Name: f.Name, Enabled: f.Enabled, Trigger: integration.TopicAlertRaised,
+	trigger := f.Trigger
+	if trigger == "" {
+		trigger = integration.TopicAlertRaised
+	}
+	return client.Flow{ID: strconv.FormatInt(f.ID, 10), Name: f.Name, Enabled: f.Enabled, Trigger: trigger,
 		MinSeverity: f.MinSeverity, RuleIDs: ids(f.RuleIDs), Query: f.Query, IntegrationIDs: ids(f.IntegrationIDs), CreatedAt: f.CreatedAt, CreatedBy: f.CreatedBy}
 }
 
@@ -312,7 +316,7 @@ func (s *Server) createFlow(r *http.Request, p auth.Principal) (any, error) {
 	if err := decode(r, &in); err != nil {
 		return nil, err
 	}
-	x := integration.FlowInput{Name: in.Name, Enabled: in.Enabled == nil || *in.Enabled, MinSeverity: in.MinSeverity, Query: in.Query}
+	x := integration.FlowInput{Name: in.Name, Trigger: in.Trigger, Enabled: in.Enabled == nil || *in.Enabled, MinSeverity: in.MinSeverity, Query: in.Query}
 	var err error
 	if x.RuleIDs, err = parseIDList("rule_ids", in.RuleIDs); err != nil {
 		return nil, err

@@ -101,6 +101,9 @@ func (s *Server) getPerson(r *http.Request, _ auth.Principal) (any, error) {
 	if out.Watchlists, out.Departing, _, err = s.personWatchlists(ctx, email); err != nil {
 		return nil, err
 	}
+	if out.History, err = s.personHistory(r, email); err != nil {
+		return nil, err
+	}
 	if out.Risk, err = PersonRiskOf(ctx, s.store, email, s.clock.Now()); err != nil {
 		return nil, err
 	}

@@ -29,6 +29,7 @@ import (
 	"github.com/telltale-dev/telltale/internal/connector/all"
 	"github.com/telltale-dev/telltale/internal/console"
 	"github.com/telltale-dev/telltale/internal/forward"
+	"github.com/telltale-dev/telltale/internal/hr"
 	"github.com/telltale-dev/telltale/internal/httpx"
 	"github.com/telltale-dev/telltale/internal/ingest"
 	"github.com/telltale-dev/telltale/internal/integration"
@@ -68,6 +69,8 @@ type App struct {
 	// their deliveries.
 	Integrations *integration.Service
 	Deliveries   *integration.Sender
+	// HR runs the HR sources (R7.2): Workday and BambooHR polls, CSV uploads, signed webhooks.
+	HR *hr.Service
 	// Forward sends every event to SIEM destinations (R8.7).
 	Forward *forward.Service
 	Metrics *metrics.Registry
@@ -163,6 +166,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		Guard: &httpx.Guard{AllowLoopback: cfg.AllowLoopback}, Kick: a.Runner.Kick})
 	a.Deliveries = integration.NewSender(integration.SenderOptions{Service: a.Integrations, Clock: a.Clock, Log: log, Metrics: a.Metrics})
 	a.Deliveries.Register(a.Runner)
+	a.HR = hr.New(hr.Options{Integrations: a.Integrations, Clock: a.Clock, Log: log, Metrics: a.Metrics, Changed: a.Integrations.WatchlistChanged})
+	a.HR.Register(a.Runner)
 	// An alert's deliveries commit in the evaluator's transaction with the alert (Raised).
 	a.Alerts = alert.New(alert.Options{Store: a.Store, Clock: a.Clock, Log: log, Metrics: a.Metrics, Raised: a.Integrations.Raised,
 		Grown: a.Integrations.Grown})
@@ -182,7 +187,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		Store: a.Store, Clock: a.Clock, Log: log, Auth: a.Auth, Connections: a.Connections, Keyring: a.Keyring,
 		Metrics: a.Metrics, RetentionDays: defaultDays, TrustProxy: cfg.TrustProxy, Ready: a.ready, Version: Version,
 		Changed: a.kickLifecycle, Collector: a.Ingest, ImportMaxSize: cfg.ImportMaxSize,
-		Integrations: a.Integrations, VerifyIntegration: a.Deliveries.Verify, Forward: a.Forward,
+		Integrations: a.Integrations, VerifyIntegration: a.verifyIntegration, Forward: a.Forward, HR: a.HR,
 		Devices: api.DeviceOptions{CurrentVersion: cfg.AgentVersion, CheckIn: cfg.AgentCheckIn, SilentAfter: cfg.DeviceSilent, EnrollPerMin: cfg.EnrollRate},
 	})
 	var signOn *sso.Manager
@@ -230,6 +235,15 @@ func (a *App) lifecycle(ctx context.Context, _ store.Work) (time.Time, error) {
 		return time.Time{}, err
 	}
 	return a.Clock.Now().Add(time.Minute), nil
+}
+
+// verifyIntegration checks an integration's credentials when an admin connects it: an HR source's
+// with its HR system, the others' with their destination.
+func (a *App) verifyIntegration(ctx context.Context, i store.Integration, sec integration.Secrets) error {
+	if integration.IsHR(i.Kind) {
+		return a.HR.Verify(ctx, i, sec)
+	}
+	return a.Deliveries.Verify(ctx, i, sec)
 }
 
 func (a *App) kickLifecycle(ctx context.Context) {
@@ -374,6 +388,9 @@ func (a *App) Run(ctx context.Context, ln net.Listener) error {
 	}
 	if _, err := a.Store.EnsureWork(ctx, a.Alerts.Unit()); err != nil {
 		return fmt.Errorf("app: scheduling alert evaluation: %w", err)
+	}
+	if _, err := a.Store.EnsureWork(ctx, a.HR.Unit()); err != nil {
+		return fmt.Errorf("app: scheduling HR source polls: %w", err)
 	}
 	if _, err := a.Store.EnsureWork(ctx, a.Deliveries.Unit()); err != nil {
 		return fmt.Errorf("app: scheduling deliveries: %w", err)

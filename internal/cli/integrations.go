@@ -83,10 +83,12 @@ func (e *env) integrationsCmd() *cobra.Command {
 			return render(cmd, e.stdout, t)
 		},
 	}
-	create.Flags().StringVar(&in.Kind, "kind", "webhook", "webhook, slack, servicenow, jira or okta")
+	create.Flags().StringVar(&in.Kind, "kind", "webhook", "webhook, slack, servicenow, jira or okta; or an HR source: workday, bamboohr, hr_csv, hr_webhook (docs/OPERATIONS.md)")
+	create.Flags().StringVar(&in.Settings.Company, "company", "", "bamboohr: the company's subdomain (acme for acme.bamboohr.com)")
+	create.Flags().IntVar(&in.Settings.WindowDays, "window-days", 0, "workday: how many days back the report's termination dates reach (default 30)")
 	create.Flags().StringVar(&in.Settings.URL, "url", "", "webhook: the URL deliveries are POSTed to; servicenow, jira, okta: the instance's, site's or org's base URL")
 	create.Flags().StringVar(&in.Settings.Auth, "auth", "", "servicenow: basic (default), oauth_password or oauth_client_credentials")
-	create.Flags().StringVar(&in.Settings.Username, "username", "", "servicenow: the integration user (itil role)")
+	create.Flags().StringVar(&in.Settings.Username, "username", "", "servicenow: the integration user (itil role); workday: the integration system user")
 	create.Flags().StringVar(&in.Settings.ClientID, "client-id", "", "servicenow OAuth: the client id")
 	create.Flags().StringVar(&in.Settings.Email, "email", "", "jira: the account whose API token is given")
 	create.Flags().StringVar(&in.Settings.Project, "project", "", "jira: the project key, e.g. SEC")
@@ -167,7 +169,7 @@ func (e *env) integrationsCmd() *cobra.Command {
 }
 
 func (e *env) flowsCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "flows", Short: "Flows: alert raised, with a filter, to integrations (docs/INTEGRATIONS.md)"}
+	cmd := &cobra.Command{Use: "flows", Short: "Flows: alert raised (with a filter), an HR departure or a watchlist change, to integrations (docs/INTEGRATIONS.md)"}
 	list := &cobra.Command{Use: "list", Short: "List the flows", Args: cobra.NoArgs, RunE: func(cmd *cobra.Command, _ []string) error {
 		c, err := e.client(cmd)
 		if err != nil {
@@ -177,15 +179,15 @@ func (e *env) flowsCmd() *cobra.Command {
 		if err != nil {
 			return err
 		}
-		t := table{headers: []string{"ID", "NAME", "ENABLED", "MIN SEVERITY", "RULES", "QUERY", "INTEGRATIONS"}, value: l}
+		t := table{headers: []string{"ID", "NAME", "TRIGGER", "ENABLED", "MIN SEVERITY", "RULES", "QUERY", "INTEGRATIONS"}, value: l}
 		for _, f := range l.Items {
-			t.rows = append(t.rows, []string{f.ID, f.Name, strconv.FormatBool(f.Enabled), f.MinSeverity, strings.Join(f.RuleIDs, ","), f.Query, strings.Join(f.IntegrationIDs, ",")})
+			t.rows = append(t.rows, []string{f.ID, f.Name, f.Trigger, strconv.FormatBool(f.Enabled), f.MinSeverity, strings.Join(f.RuleIDs, ","), f.Query, strings.Join(f.IntegrationIDs, ",")})
 		}
 		return render(cmd, e.stdout, t)
 	}}
 	var in client.FlowInput
 	var disabled bool
-	create := &cobra.Command{Use: "create NAME", Short: "Add a flow from alert raised to integrations", Args: cobra.ExactArgs(1),
+	create := &cobra.Command{Use: "create NAME", Short: "Add a flow from a trigger (alert raised, HR departure, watchlist change) to integrations", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := e.client(cmd)
 			if err != nil {
@@ -201,6 +203,7 @@ func (e *env) flowsCmd() *cobra.Command {
 			t := table{headers: []string{"ID", "NAME", "INTEGRATIONS"}, value: f, rows: [][]string{{f.ID, f.Name, strings.Join(f.IntegrationIDs, ",")}}}
 			return render(cmd, e.stdout, t)
 		}}
+	create.Flags().StringVar(&in.Trigger, "trigger", "", "alert.raised (default), hr.departure (an HR source reports a departure) or watchlist.changed (any change an HR source makes)")
 	create.Flags().StringVar(&in.MinSeverity, "min-severity", "", "only alerts of this severity or higher (low, moderate, high, critical)")
 	create.Flags().StringSliceVar(&in.RuleIDs, "rule", nil, "only alerts of these rule ids (repeat or comma-separate)")
 	create.Flags().StringVar(&in.Query, "query", "", "only alerts with an event this search query matches")

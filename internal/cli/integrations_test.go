@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"os"
 	"strings"
 	"testing"
 )
@@ -69,5 +70,50 @@ func TestIntegrationsCommands(t *testing.T) {
 	}
 	if out, _, _ = run(t, url, "", "integrations", "list"); !strings.Contains(out, "CONDITION") || !strings.Contains(out, "ok") {
 		t.Errorf("list: %s", out)
+	}
+}
+
+// TestHRCommands: an hr_csv source made with `integrations create`, a CSV uploaded with `hr upload`
+// (a bad file refused naming its row, changing nothing), listed by `hr list` with its outcome; a
+// flow with the hr.departure trigger; `hr sync` of a CSV source says why not.
+func TestHRCommands(t *testing.T) {
+	_, url := startServer(t)
+	out, errs, code := run(t, url, "", "integrations", "create", "HR export", "--kind", "hr_csv")
+	if code != 0 || !strings.Contains(out, "hr_csv") {
+		t.Fatalf("create: %d %s %s", code, out, errs)
+	}
+	dir := t.TempDir()
+	bad, good := dir+"/bad.csv", dir+"/good.csv"
+	writeFile(t, bad, "Email,Departure Date\nann@corp.example,2027-01-31\nbob@corp.example,soon\n")
+	writeFile(t, good, "Email,Departure Date\nann@corp.example,2027-01-31\n")
+	if _, errs, code = run(t, url, "", "hr", "upload", "1", bad); code == 0 || !strings.Contains(errs, "3") || !strings.Contains(errs, "nothing was changed") {
+		t.Errorf("bad file: %d %s", code, errs)
+	}
+	if out, errs, code = run(t, url, "", "hr", "upload", "1", good); code != 0 || !strings.Contains(out, "1 added") {
+		t.Errorf("upload: %d %s %s", code, out, errs)
+	}
+	if out, _, _ = run(t, url, "", "hr", "list"); !strings.Contains(out, "HR export") || !strings.Contains(out, "1 added") {
+		t.Errorf("hr list: %s", out)
+	}
+	if _, errs, code = run(t, url, "", "hr", "sync", "1"); code == 0 || !strings.Contains(errs, "not polled") {
+		t.Errorf("sync a CSV source: %d %s", code, errs)
+	}
+	out, errs, code = runEnv(t, url, map[string]string{"TT_HOOK_SECRET": "whsec-from-the-environment-01"},
+		"integrations", "create", "SOAR", "--kind", "webhook", "--url", "https://93.184.215.14/hook", "--secret-env", "TT_HOOK_SECRET")
+	if code != 0 {
+		t.Fatalf("webhook: %d %s %s", code, out, errs)
+	}
+	if out, errs, code = run(t, url, "", "flows", "create", "Departures", "--trigger", "hr.departure", "--integration", "2"); code != 0 {
+		t.Fatalf("flow: %d %s %s", code, out, errs)
+	}
+	if out, _, _ = run(t, url, "", "flows", "list"); !strings.Contains(out, "hr.departure") {
+		t.Errorf("flows list: %s", out)
+	}
+}
+
+func writeFile(t *testing.T, path, body string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
 	}
 }

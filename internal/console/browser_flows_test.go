@@ -111,4 +111,14 @@ func TestBrowserFlows(t *testing.T) {
 	if fl, err := api.Flows(ctx); err != nil || len(fl.Items) != 0 {
 		t.Errorf("flows after delete: %+v %v", fl, err)
 	}
+
+	u.step = "an HR departure flow takes no alert filter"
+	u.do(chromedp.SendKeys(chromedp.CSS("#fl-name"), "Departures to SOAR"), chromedp.SetValue(chromedp.CSS("#fl-trigger"), "hr.departure"),
+		chromedp.SetValue(chromedp.CSS("#fl-sev"), "high"), chromedp.Click(chromedp.CSS(`input[name=integration_ids][value="`+in.ID+`"]`)),
+		chromedp.Click(chromedp.CSS("#add-flow button[type=submit]")))
+	u.waitText("main", "a hr.departure flow takes none", 10*time.Second)
+	u.do(chromedp.SetValue(chromedp.CSS("#fl-sev"), ""), chromedp.Click(chromedp.CSS("#add-flow button[type=submit]")))
+	u.waitText("#flows", "HR departure", 10*time.Second)
+	u.waitText("#flows", "every departure an HR source reports", time.Second)
+	u.checkPage("flows, HR departure")
 }

@@ -8,9 +8,13 @@ import (
 	"github.com/telltale-dev/telltale/client"
 )
 
-// The flows page (issue 17, R7.3): an admin builds a flow in the console - the trigger "alert
-// raised" filtered by severity, rules and a search query over the alert's events, to one or more
-// integrations - sends a test delivery through it, and deletes it.
+// The flows page (issue 17, R7.3): an admin builds a flow in the console - a trigger (an alert
+// raised, filtered by severity, rules and a search query over the alert's events; an HR
+// departure; a watchlist change) to one or more integrations - sends a test delivery through it,
+// and deletes it.
+
+// hrKinds are the integration kinds of HR sources (internal/integration.HRKinds).
+var hrKinds = map[string]bool{"workday": true, "bamboohr": true, "hr_csv": true, "hr_webhook": true}
 
 type flowRow struct {
 	client.Flow
@@ -72,7 +76,12 @@ func (c *Console) flowsView(w http.ResponseWriter, r *http.Request, s *session, 
 		}
 		d.Flows = append(d.Flows, row)
 	}
-	d.Integrations, d.Rules = ints.Items, rules.Items
+	for _, i := range ints.Items {
+		if !hrKinds[i.Kind] { // HR sources bring people in: a flow sends to the others
+			d.Integrations = append(d.Integrations, i)
+		}
+	}
+	d.Rules = rules.Items
 	v.Data = d
 	c.render(w, r, status, "flows", v)
 }
@@ -80,8 +89,9 @@ func (c *Console) flowsView(w http.ResponseWriter, r *http.Request, s *session, 
 // createFlow adds a flow from its form; a refused one is shown again with the API's message.
 func (c *Console) createFlow(w http.ResponseWriter, r *http.Request, s *session) {
 	enabled := r.PostFormValue("enabled") == "on"
-	in := client.FlowInput{Name: strings.TrimSpace(r.PostFormValue("name")), Enabled: &enabled, MinSeverity: r.PostFormValue("min_severity"),
-		RuleIDs: r.PostForm["rule_ids"], Query: strings.TrimSpace(r.PostFormValue("query")), IntegrationIDs: r.PostForm["integration_ids"]}
+	in := client.FlowInput{Name: strings.TrimSpace(r.PostFormValue("name")), Enabled: &enabled, Trigger: r.PostFormValue("trigger"),
+		MinSeverity: r.PostFormValue("min_severity"), RuleIDs: r.PostForm["rule_ids"], Query: strings.TrimSpace(r.PostFormValue("query")),
+		IntegrationIDs: r.PostForm["integration_ids"]}
 	var out client.Flow
 	if err := c.call(r, s, "POST", "/api/v1/flows", in, &out); err != nil {
 		v := &view{Title: "Flows", Nav: "integrations", User: s}

@@ -176,6 +176,14 @@ func integrationKind(i client.Integration) string {
 		return "Okta group (remove the person)"
 	case i.Kind == "okta":
 		return "Okta group (add the person)"
+	case i.Kind == "workday":
+		return "HR source: Workday report"
+	case i.Kind == "bamboohr":
+		return "HR source: BambooHR"
+	case i.Kind == "hr_csv":
+		return "HR source: CSV upload"
+	case i.Kind == "hr_webhook":
+		return "HR source: signed webhook"
 	}
 	return i.Kind
 }

@@ -99,6 +99,9 @@ type Settings struct {
 
 	GroupID   string `json:"group_id,omitempty"`  // okta: the group's id (00g...)
 	Operation string `json:"operation,omitempty"` // okta: add (default) or remove
+
+	Company    string `json:"company,omitempty"`     // bamboohr: the company's subdomain
+	WindowDays int    `json:"window_days,omitempty"` // workday: days back the report's termination dates reach
 }
 
 // Secrets are an integration's secrets, sealed at rest and never returned.
@@ -243,8 +246,11 @@ func (s *Service) validate(ctx context.Context, kind string, st *Settings, sec S
 		}
 	case KindServiceNow, KindJira, KindOkta:
 		return s.validateITSM(ctx, kind, st, sec)
+	case KindWorkday, KindBambooHR, KindHRCSV, KindHRWebhook:
+		return s.validateHR(ctx, kind, st, sec)
 	default:
-		return invalid("kind must be one of %s, %s, %s, %s, %s", KindWebhook, KindSlack, KindServiceNow, KindJira, KindOkta)
+		return invalid("kind must be one of %s, %s, %s, %s, %s, or an HR source: %s", KindWebhook, KindSlack, KindServiceNow, KindJira, KindOkta,
+			strings.Join(HRKinds(), ", "))
 	}
 	return nil
 }
@@ -502,6 +508,9 @@ func (s *Service) Test(ctx context.Context, id int64, actor string) (store.Outbo
 	if err != nil {
 		return store.OutboxItem{}, err
 	}
+	if IsHR(i.Kind) {
+		return store.OutboxItem{}, invalid("%s is an HR source: it receives changes and has no deliveries to test; sync it instead", i.Name)
+	}
 	now := s.o.Clock.Now().UTC()
 	key := fmt.Sprintf("test/integration/%d/%d", i.ID, now.UnixNano())
 	p := Payload{Event: TopicTest, IdempotencyKey: key, Test: true, Alert: AlertBody{Summary: "Telltale test delivery sent by " + actor,
@@ -528,6 +537,7 @@ func (s *Service) Replay(ctx context.Context, deliveryID int64) (store.OutboxIte
 // FlowInput is what an admin enters for a flow.
 type FlowInput struct {
 	Name           string
+	Trigger        string // alert.raised (default), watchlist.changed or hr.departure
 	Enabled        bool
 	MinSeverity    string
 	RuleIDs        []int64
@@ -540,6 +550,15 @@ func (s *Service) CreateFlow(ctx context.Context, in FlowInput, actor string) (s
 	in.Name = strings.TrimSpace(in.Name)
 	if in.Name == "" || len(in.Name) > 200 {
 		return store.Flow{}, invalid("name is required (at most 200 characters)")
+	}
+	if in.Trigger == "" {
+		in.Trigger = TopicAlertRaised
+	}
+	if !slices.Contains(Triggers(), in.Trigger) {
+		return store.Flow{}, invalid("trigger %q is not one of %s", in.Trigger, strings.Join(Triggers(), ", "))
+	}
+	if in.Trigger != TopicAlertRaised && (in.MinSeverity != "" || len(in.RuleIDs) > 0 || in.Query != "") {
+		return store.Flow{}, invalid("min_severity, rule_ids and query filter alerts: a %s flow takes none", in.Trigger)
 	}
 	if in.MinSeverity != "" {
 		if sv := event.Severity(in.MinSeverity); !sv.Valid() || sv == event.SeverityNone {
@@ -555,10 +574,14 @@ func (s *Service) CreateFlow(ctx context.Context, in FlowInput, actor string) (s
 		return store.Flow{}, invalid("a flow needs at least one integration")
 	}
 	for _, id := range in.IntegrationIDs {
-		if _, err := s.o.Store.GetIntegration(ctx, id); errors.Is(err, store.ErrNotFound) {
+		i, err := s.o.Store.GetIntegration(ctx, id)
+		if errors.Is(err, store.ErrNotFound) {
 			return store.Flow{}, invalid("integration %d does not exist", id)
 		} else if err != nil {
 			return store.Flow{}, err
+		}
+		if IsHR(i.Kind) {
+			return store.Flow{}, invalid("integration %d (%s) is an HR source: it sends people to Telltale and cannot receive a flow's deliveries", id, i.Name)
 		}
 	}
 	for _, id := range in.RuleIDs {
@@ -568,7 +591,7 @@ func (s *Service) CreateFlow(ctx context.Context, in FlowInput, actor string) (s
 			return store.Flow{}, err
 		}
 	}
-	return s.o.Store.CreateFlow(ctx, store.Flow{Name: in.Name, Enabled: in.Enabled, MinSeverity: in.MinSeverity, RuleIDs: in.RuleIDs,
+	return s.o.Store.CreateFlow(ctx, store.Flow{Name: in.Name, Trigger: in.Trigger, Enabled: in.Enabled, MinSeverity: in.MinSeverity, RuleIDs: in.RuleIDs,
 		Query: in.Query, IntegrationIDs: in.IntegrationIDs, CreatedAt: s.o.Clock.Now().UTC(), CreatedBy: actor})
 }
 
@@ -612,7 +635,7 @@ func (s *Service) Raised(ctx context.Context, q store.Queries, alerts []store.Al
 		var evs []event.FileEvent
 		sent := map[int64]bool{}
 		for _, f := range flows {
-			if !f.Enabled {
+			if !f.Enabled || !alertFlow(f) {
 				continue
 			}
 			if p == nil {
@@ -655,6 +678,10 @@ func (s *Service) Raised(ctx context.Context, q store.Queries, alerts []store.Al
 	}
 	return nil
 }
+
+// alertFlow reports whether the flow's trigger is an alert raised (flows made before triggers
+// existed have none).
+func alertFlow(f store.Flow) bool { return f.Trigger == "" || f.Trigger == TopicAlertRaised }
 
 // updatable are the kinds whose ticket follows the alert's later changes.
 func updatable(kind string) bool { return kind == KindServiceNow || kind == KindJira }
@@ -700,7 +727,7 @@ func (s *Service) updated(ctx context.Context, q store.Queries, a store.Alert, c
 	var evs []event.FileEvent
 	sent := map[int64]bool{}
 	for _, f := range flows {
-		if !f.Enabled || (!f.CreatedAt.IsZero() && f.CreatedAt.After(a.CreatedAt)) {
+		if !f.Enabled || !alertFlow(f) || (!f.CreatedAt.IsZero() && f.CreatedAt.After(a.CreatedAt)) {
 			continue
 		}
 		if p == nil {

@@ -26,6 +26,9 @@ type Payload struct {
 	// goes to (the ServiceNow correlation_id, the Jira label's source).
 	Ticket  string       `json:"ticket_key,omitempty"`
 	Changes []ChangeBody `json:"changes,omitempty"` // alert.updated: what changed
+	// Watchlist, on watchlist.changed and hr.departure, is the membership change; Alert.Person
+	// names the person and Alert.Summary says what changed.
+	Watchlist *WatchlistBody `json:"watchlist,omitempty"`
 }
 
 // ChangeBody is one change of an alert, on alert.updated.

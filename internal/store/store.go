@@ -61,6 +61,7 @@ type Queries interface {
 	AuditQueries
 	SettingQueries
 	DeviceQueries
+	HRQueries
 }
 
 // ---- connections (R1) ----
@@ -610,6 +611,7 @@ type Integration struct {
 type Flow struct {
 	ID             int64
 	Name           string // unique, compared trimmed and case-insensitively
+	Trigger        string // alert.raised (default), watchlist.changed or hr.departure (internal/integration)
 	Enabled        bool
 	MinSeverity    string
 	RuleIDs        []int64
@@ -1502,4 +1504,43 @@ type DeviceQueries interface {
 	// largest number and its last activity to the newest event. It returns the device's event
 	// sequence after the call and how many events were inserted.
 	AcceptDeviceEvents(ctx context.Context, id int64, evs []*event.FileEvent, seqs []int64) (int64, int, error)
+}
+
+// ---- HR sources (issue 17, R7.2, internal/hr) ----
+
+// HRSync is an HR source's sync state: where its next poll starts and how the last one went.
+type HRSync struct {
+	IntegrationID int64
+	Cursor        string    // source-specific: BambooHR's "latest" of its last answer
+	LastSyncAt    time.Time // the last sync attempt (poll, upload or webhook), zero before the first
+	LastOKAt      time.Time // the last one that succeeded
+	Summary       string    // the last sync's outcome: counts, or what failed
+}
+
+// PersonChange is one line of a person's history: a watchlist change and who or what made it.
+type PersonChange struct {
+	ID            int64
+	Email         string // lower case
+	At            time.Time
+	WatchlistID   int64
+	Action        string // added, updated, removed
+	DepartureDate string
+	Source        string // the HR source's name, "" for a change by hand
+	Actor         string
+}
+
+// HRQueries keep the HR sources' state and the people's history.
+type HRQueries interface {
+	// GetHRSync returns the source's state; a source never synced has a zero state (ID set), not ErrNotFound.
+	GetHRSync(ctx context.Context, integrationID int64) (HRSync, error)
+	// PutHRSync writes the source's state.
+	PutHRSync(ctx context.Context, s HRSync) error
+	// PutHRPerson records that the source's employee externalID has address email (lower case).
+	PutHRPerson(ctx context.Context, integrationID int64, externalID, email string) error
+	// GetHRPerson returns the address of the source's employee externalID; ErrNotFound when never seen.
+	GetHRPerson(ctx context.Context, integrationID int64, externalID string) (string, error)
+	// AppendPersonChange adds a line to a person's history.
+	AppendPersonChange(ctx context.Context, c PersonChange) (PersonChange, error)
+	// ListPersonChanges returns the person's history newest first, at most limit (<= 0: 100).
+	ListPersonChanges(ctx context.Context, email string, limit int) ([]PersonChange, error)
 }

@@ -114,7 +114,7 @@ func (q *Queries) DeleteIntegration(ctx context.Context, id int64) error {
 	})
 }
 
-const flowCols = `id, name, enabled, min_severity, rule_ids, query, integration_ids, created_at, created_by`
+const flowCols = `id, name, trigger_kind, enabled, min_severity, rule_ids, query, integration_ids, created_at, created_by`
 
 func idsText(ids []int64) string {
 	s := make([]string, len(ids))
@@ -138,7 +138,7 @@ func scanFlow(s scanner) (store.Flow, error) {
 	var f store.Flow
 	var enabled, created int64
 	var rules, integ string
-	err := s.Scan(&f.ID, &f.Name, &enabled, &f.MinSeverity, &rules, &f.Query, &integ, &created, &f.CreatedBy)
+	err := s.Scan(&f.ID, &f.Name, &f.Trigger, &enabled, &f.MinSeverity, &rules, &f.Query, &integ, &created, &f.CreatedBy)
 	f.Enabled, f.RuleIDs, f.IntegrationIDs, f.CreatedAt = enabled != 0, parseIDs(rules), parseIDs(integ), fromMicros(created)
 	return f, err
 }
@@ -148,8 +148,11 @@ func (q *Queries) CreateFlow(ctx context.Context, f store.Flow) (store.Flow, err
 	if f.CreatedAt.IsZero() {
 		f.CreatedAt = nowUTC()
 	}
-	out, err := scanFlow(q.w.QueryRowContext(ctx, q.d.q(`INSERT INTO flows (name, name_key, enabled, min_severity, rule_ids, query, integration_ids,
-created_at, created_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING `+flowCols), strings.TrimSpace(f.Name), nameKey(f.Name), b2i(f.Enabled),
+	if f.Trigger == "" {
+		f.Trigger = "alert.raised"
+	}
+	out, err := scanFlow(q.w.QueryRowContext(ctx, q.d.q(`INSERT INTO flows (name, name_key, trigger_kind, enabled, min_severity, rule_ids, query, integration_ids,
+created_at, created_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING `+flowCols), strings.TrimSpace(f.Name), nameKey(f.Name), f.Trigger, b2i(f.Enabled),
 		f.MinSeverity, idsText(f.RuleIDs), f.Query, idsText(f.IntegrationIDs), micros(f.CreatedAt), f.CreatedBy))
 	return out, q.wrap("create flow", err)
 }

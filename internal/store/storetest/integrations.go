@@ -67,6 +67,14 @@ func testIntegrations(t *testing.T, s store.Store) {
 		t.Errorf("duplicate flow: %v", err)
 	}
 	g := ok(s.CreateFlow(ctx, store.Flow{Name: "all"}))(t)
+	if f.Trigger != "alert.raised" || g.Trigger != "alert.raised" {
+		t.Errorf("default trigger %q %q, want alert.raised", f.Trigger, g.Trigger)
+	}
+	h := ok(s.CreateFlow(ctx, store.Flow{Name: "departures", Trigger: "hr.departure", IntegrationIDs: []int64{i.ID}}))(t)
+	if got := ok(s.GetFlow(ctx, h.ID))(t); got.Trigger != "hr.departure" {
+		t.Errorf("trigger %q, want hr.departure", got.Trigger)
+	}
+	noErr(t, s.DeleteFlow(ctx, h.ID))
 	if g.Enabled || len(g.RuleIDs) != 0 || len(g.IntegrationIDs) != 0 {
 		t.Errorf("empty flow %+v", g)
 	}

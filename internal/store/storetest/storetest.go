@@ -60,6 +60,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		"AlertRules":       testAlertRules,
 		"Alerts":           testAlerts,
 		"Watchlists":       testWatchlists,
+		"HRSources":        testHRSources,
 		"Cases":            testCases,
 		"LegalHold":        testLegalHold,
 		"PersonRisk":       testPersonRisk,
