@@ -132,6 +132,17 @@ type Settings struct {
 	// Risk is how events are scored (docs/RISK.md). A PUT without it keeps the stored one; a PUT
 	// with it replaces it, and what it leaves out takes the default.
 	Risk *RiskSettings `json:"risk,omitempty"`
+	// TrustedActivities are trusted recipients and shared drives, each with a reason
+	// (docs/RISK.md, Trust). A PUT without them keeps the stored ones; [] removes them all.
+	TrustedActivities []TrustedActivity `json:"trusted_activities"`
+}
+
+// TrustedActivity is a destination trusted besides the trusted domains: kind recipient (an
+// address) or shared_drive (a drive id, file.drive_id of its events), and why.
+type TrustedActivity struct {
+	Kind   string `json:"kind"`
+	Value  string `json:"value"`
+	Reason string `json:"reason"`
 }
 
 // RiskSettings are the weights of the risk indicators, the severity bands and the working hours.

@@ -45,8 +45,9 @@ type Store interface {
 
 // Snapshot is what a job applies, taken from the settings when it starts.
 type Snapshot struct {
-	Risk           risk.Config `json:"risk"`
-	TrustedDomains []string    `json:"trusted_domains"`
+	Risk              risk.Config       `json:"risk"`
+	TrustedDomains    []string          `json:"trusted_domains"`
+	TrustedActivities []risk.TrustEntry `json:"trusted_activities,omitempty"`
 }
 
 // Error is a refused request: the field and why.
@@ -78,7 +79,7 @@ func Start(ctx context.Context, st Store, from, to time.Time, by string, default
 	if err != nil {
 		return store.RescoreJob{}, fmt.Errorf("the stored risk settings are not valid (%v): save them again first", err)
 	}
-	b, err := json.Marshal(Snapshot{Risk: cfg, TrustedDomains: s.TrustedDomains})
+	b, err := json.Marshal(Snapshot{Risk: cfg, TrustedDomains: s.TrustedDomains, TrustedActivities: s.TrustedActivities})
 	if err != nil {
 		return store.RescoreJob{}, err
 	}
@@ -227,7 +228,11 @@ func scorer(b []byte, snap *Snapshot) (*risk.Scorer, error) {
 	if err := json.Unmarshal(b, snap); err != nil {
 		return nil, err
 	}
-	return risk.NewScorer(snap.Risk, snap.TrustedDomains)
+	sc, err := risk.NewScorer(snap.Risk, snap.TrustedDomains)
+	if err != nil {
+		return nil, err
+	}
+	return sc.WithTrust(snap.TrustedActivities), nil
 }
 
 // Assess returns a stored event's risk under sc's settings. What the event's risk recorded as a
