@@ -1150,16 +1150,17 @@ type RescoreJob struct {
 	State string    `json:"state"` // running, done, failed, cancelled
 	// Total is the events of the range stored when the job started; Scanned how many it has
 	// read, Changed how many of those got a different risk.
-	Total          int64         `json:"total"`
-	Scanned        int64         `json:"scanned"`
-	Changed        int64         `json:"changed"`
-	Error          string        `json:"error,omitempty"`
-	Risk           *RiskSettings `json:"risk,omitempty"` // the settings it applies, fixed when it started
-	TrustedDomains []string      `json:"trusted_domains"`
-	CreatedBy      string        `json:"created_by"`
-	CreatedAt      time.Time     `json:"created_at"`
-	UpdatedAt      time.Time     `json:"updated_at"`
-	FinishedAt     *time.Time    `json:"finished_at,omitempty"`
+	Total             int64             `json:"total"`
+	Scanned           int64             `json:"scanned"`
+	Changed           int64             `json:"changed"`
+	Error             string            `json:"error,omitempty"`
+	Risk              *RiskSettings     `json:"risk,omitempty"` // the settings it applies, fixed when it started
+	TrustedDomains    []string          `json:"trusted_domains"`
+	TrustedActivities []TrustedActivity `json:"trusted_activities"`
+	CreatedBy         string            `json:"created_by"`
+	CreatedAt         time.Time         `json:"created_at"`
+	UpdatedAt         time.Time         `json:"updated_at"`
+	FinishedAt        *time.Time        `json:"finished_at,omitempty"`
 }
 
 // RescoreJobs lists re-score jobs, newest first.

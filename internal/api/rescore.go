@@ -75,7 +75,8 @@ func (s *Server) startRescore(r *http.Request, p auth.Principal) (any, error) {
 
 func rescoreWire(j store.RescoreJob) client.RescoreJob {
 	out := client.RescoreJob{ID: strconv.FormatInt(j.ID, 10), From: j.From, To: j.To, State: j.State, Total: j.Total, Scanned: j.Scanned,
-		Changed: j.Changed, Error: j.Error, CreatedBy: j.CreatedBy, CreatedAt: j.CreatedAt, UpdatedAt: j.UpdatedAt, TrustedDomains: []string{}}
+		Changed: j.Changed, Error: j.Error, CreatedBy: j.CreatedBy, CreatedAt: j.CreatedAt, UpdatedAt: j.UpdatedAt, TrustedDomains: []string{},
+		TrustedActivities: []client.TrustedActivity{}}
 	if !j.FinishedAt.IsZero() {
 		t := j.FinishedAt
 		out.FinishedAt = &t
@@ -86,6 +87,9 @@ func rescoreWire(j store.RescoreJob) client.RescoreJob {
 		out.Risk = &client.RiskSettings{Weights: r.Weights, Bands: client.RiskBands(r.Bands), WorkingHours: client.WorkingHours(r.WorkingHours)}
 		if snap.TrustedDomains != nil {
 			out.TrustedDomains = snap.TrustedDomains
+		}
+		for _, t := range snap.TrustedActivities {
+			out.TrustedActivities = append(out.TrustedActivities, client.TrustedActivity(t))
 		}
 	}
 	return out

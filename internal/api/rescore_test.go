@@ -34,7 +34,7 @@ func TestRescoreAPI(t *testing.T) {
 		t.Fatal(err)
 	}
 	code, body := f.do(t, f.admin, "PUT", "/api/v1/settings", client.Settings{TrustedDomains: []string{"corp.example"}, RetentionDays: 30,
-		Risk: &client.RiskSettings{Weights: map[string]int{"public_link": 9}}})
+		Risk: &client.RiskSettings{Weights: map[string]int{"public_link": 9}}, TrustedActivities: []client.TrustedActivity{{Kind: "recipient", Value: "ann@ally.example", Reason: "NDA"}}})
 	if code != 200 {
 		t.Fatalf("settings: %d %s", code, body)
 	}
@@ -53,7 +53,8 @@ func TestRescoreAPI(t *testing.T) {
 	var j client.RescoreJob
 	code, body = f.do(t, f.admin, "POST", "/api/v1/risk/rescore", req)
 	json.Unmarshal(body, &j)
-	if code != http.StatusCreated || j.State != "running" || j.Total != 1 || j.Risk == nil || j.Risk.Weights["public_link"] != 9 || j.CreatedBy == "" {
+	if code != http.StatusCreated || j.State != "running" || j.Total != 1 || j.Risk == nil || j.Risk.Weights["public_link"] != 9 || j.CreatedBy == "" ||
+		len(j.TrustedActivities) != 1 || j.TrustedActivities[0].Value != "ann@ally.example" {
 		t.Fatalf("start: %d %s", code, body)
 	}
 	if code, body := f.do(t, f.admin, "POST", "/api/v1/risk/rescore", req); code != http.StatusConflict || !strings.Contains(string(body), "running already") {
