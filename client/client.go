@@ -756,3 +756,27 @@ func (c *Client) DeviceAction(ctx context.Context, deviceID, action string) (Dev
 	var out Device
 	return out, c.json(ctx, "POST", "/api/v1/devices/"+id(deviceID)+"/"+url.PathEscape(action), nil, &out)
 }
+
+// StartRescore starts a re-score job over a range of observed time (docs/RISK.md).
+func (c *Client) StartRescore(ctx context.Context, from, to time.Time) (RescoreJob, error) {
+	var out RescoreJob
+	return out, c.json(ctx, "POST", "/api/v1/risk/rescore", RescoreRequest{From: from, To: to}, &out)
+}
+
+// RescoreJob returns a re-score job and its progress.
+func (c *Client) RescoreJob(ctx context.Context, id string) (RescoreJob, error) {
+	var out RescoreJob
+	return out, c.json(ctx, "GET", "/api/v1/risk/rescore/"+url.PathEscape(id), nil, &out)
+}
+
+// RescoreJobs lists the latest re-score jobs, newest first.
+func (c *Client) RescoreJobs(ctx context.Context) (RescoreJobs, error) {
+	var out RescoreJobs
+	return out, c.json(ctx, "GET", "/api/v1/risk/rescore", nil, &out)
+}
+
+// CancelRescore stops a running re-score job; the events it re-scored keep their new risk.
+func (c *Client) CancelRescore(ctx context.Context, id string) (RescoreJob, error) {
+	var out RescoreJob
+	return out, c.json(ctx, "POST", "/api/v1/risk/rescore/"+url.PathEscape(id)+"/cancel", nil, &out)
+}

@@ -132,6 +132,17 @@ type Settings struct {
 	// Risk is how events are scored (docs/RISK.md). A PUT without it keeps the stored one; a PUT
 	// with it replaces it, and what it leaves out takes the default.
 	Risk *RiskSettings `json:"risk,omitempty"`
+	// TrustedActivities are trusted recipients and shared drives, each with a reason
+	// (docs/RISK.md, Trust). A PUT without them keeps the stored ones; [] removes them all.
+	TrustedActivities []TrustedActivity `json:"trusted_activities"`
+}
+
+// TrustedActivity is a destination trusted besides the trusted domains: kind recipient (an
+// address) or shared_drive (a drive id, file.drive_id of its events), and why.
+type TrustedActivity struct {
+	Kind   string `json:"kind"`
+	Value  string `json:"value"`
+	Reason string `json:"reason"`
 }
 
 // RiskSettings are the weights of the risk indicators, the severity bands and the working hours.
@@ -1178,4 +1189,38 @@ type AgentEventsRequest struct {
 type AgentEventsResponse struct {
 	AckedThrough int64 `json:"acked_through"`
 	Inserted     int   `json:"inserted"`
+}
+
+// RescoreRequest starts a re-score job (POST /api/v1/risk/rescore, docs/RISK.md): the current
+// risk settings and trusted domains are applied to the events observed from From (included) to
+// To (excluded).
+type RescoreRequest struct {
+	From time.Time `json:"from"`
+	To   time.Time `json:"to"`
+}
+
+// RescoreJob is a re-score job and its progress.
+type RescoreJob struct {
+	ID    string    `json:"id"`
+	From  time.Time `json:"from"`
+	To    time.Time `json:"to"`
+	State string    `json:"state"` // running, done, failed, cancelled
+	// Total is the events of the range stored when the job started; Scanned how many it has
+	// read, Changed how many of those got a different risk.
+	Total             int64             `json:"total"`
+	Scanned           int64             `json:"scanned"`
+	Changed           int64             `json:"changed"`
+	Error             string            `json:"error,omitempty"`
+	Risk              *RiskSettings     `json:"risk,omitempty"` // the settings it applies, fixed when it started
+	TrustedDomains    []string          `json:"trusted_domains"`
+	TrustedActivities []TrustedActivity `json:"trusted_activities"`
+	CreatedBy         string            `json:"created_by"`
+	CreatedAt         time.Time         `json:"created_at"`
+	UpdatedAt         time.Time         `json:"updated_at"`
+	FinishedAt        *time.Time        `json:"finished_at,omitempty"`
+}
+
+// RescoreJobs lists re-score jobs, newest first.
+type RescoreJobs struct {
+	Items []RescoreJob `json:"items"`
 }

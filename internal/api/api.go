@@ -135,6 +135,7 @@ func (s *Server) routes() []Route {
 	rs = append(rs, s.collectRoutes()...)
 	rs = append(rs, s.eventRoutes()...)
 	rs = append(rs, s.settingRoutes()...)
+	rs = append(rs, s.rescoreRoutes()...)
 	rs = append(rs, s.alertRoutes()...)
 	rs = append(rs, s.watchlistRoutes()...)
 	rs = append(rs, s.integrationRoutes()...)

@@ -89,8 +89,13 @@ func (s *Server) loadSettings(ctx context.Context) (client.Settings, error) {
 
 func wireSettings(st settings.Settings) client.Settings {
 	r := st.Risk
-	return client.Settings{TrustedDomains: st.TrustedDomains, RetentionDays: st.RetentionDays, Risk: &client.RiskSettings{
-		Weights: r.Weights, Bands: client.RiskBands(r.Bands), WorkingHours: client.WorkingHours(r.WorkingHours)}}
+	out := client.Settings{TrustedDomains: st.TrustedDomains, RetentionDays: st.RetentionDays, Risk: &client.RiskSettings{
+		Weights: r.Weights, Bands: client.RiskBands(r.Bands), WorkingHours: client.WorkingHours(r.WorkingHours)},
+		TrustedActivities: []client.TrustedActivity{}}
+	for _, t := range st.TrustedActivities {
+		out.TrustedActivities = append(out.TrustedActivities, client.TrustedActivity(t))
+	}
+	return out
 }
 
 func (s *Server) putSettings(r *http.Request, _ auth.Principal) (any, error) {
@@ -102,20 +107,29 @@ func (s *Server) putSettings(r *http.Request, _ auth.Principal) (any, error) {
 		return nil, invalidField("trusted_domains", "is required (send [] for none)")
 	}
 	next := settings.Settings{TrustedDomains: in.TrustedDomains, RetentionDays: in.RetentionDays}
+	cur, err := settings.Load(r.Context(), s.store, s.retentionDays)
+	if err != nil {
+		return nil, err
+	}
 	if in.Risk != nil {
 		next.Risk = risk.Config{Weights: in.Risk.Weights, Bands: risk.Bands(in.Risk.Bands), WorkingHours: risk.WorkingHours(in.Risk.WorkingHours)}
 	} else {
-		cur, err := settings.Load(r.Context(), s.store, s.retentionDays)
-		if err != nil {
-			return nil, err
-		}
 		next.Risk = cur.Risk // a PUT without risk keeps it
+	}
+	if in.TrustedActivities != nil {
+		next.TrustedActivities = []risk.TrustEntry{}
+		for _, t := range in.TrustedActivities {
+			next.TrustedActivities = append(next.TrustedActivities, risk.TrustEntry(t))
+		}
+	} else {
+		next.TrustedActivities = cur.TrustedActivities // a PUT without them keeps them
 	}
 	saved, err := settings.Save(r.Context(), s.store, next)
 	if err != nil {
 		return nil, invalid("%v", err)
 	}
 	out := wireSettings(saved)
-	noteAudit(r, "settings", map[string]any{"trusted_domains": saved.TrustedDomains, "retention_days": saved.RetentionDays, "risk": out.Risk})
+	noteAudit(r, "settings", map[string]any{"trusted_domains": saved.TrustedDomains, "retention_days": saved.RetentionDays, "risk": out.Risk,
+		"trusted_activities": out.TrustedActivities})
 	return out, nil
 }

@@ -34,6 +34,7 @@ import (
 	"github.com/telltale-dev/telltale/internal/ingest"
 	"github.com/telltale-dev/telltale/internal/integration"
 	"github.com/telltale-dev/telltale/internal/metrics"
+	"github.com/telltale-dev/telltale/internal/rescore"
 	"github.com/telltale-dev/telltale/internal/secret"
 	"github.com/telltale-dev/telltale/internal/settings"
 	"github.com/telltale-dev/telltale/internal/sso"
@@ -65,6 +66,7 @@ type App struct {
 	Connectors  *connector.Registry
 	Ingest      *ingest.Service
 	Alerts      *alert.Evaluator
+	Rescore     *rescore.Rescorer
 	// Integrations and Deliveries: automated integrations and flows (R7), and the sender of
 	// their deliveries.
 	Integrations *integration.Service
@@ -172,6 +174,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	a.Alerts = alert.New(alert.Options{Store: a.Store, Clock: a.Clock, Log: log, Metrics: a.Metrics, Raised: a.Integrations.Raised,
 		Grown: a.Integrations.Grown})
 	a.Alerts.Register(a.Runner)
+	// Re-score jobs (docs/RISK.md): each job's unit is scheduled when an admin starts it and
+	// resumes from the job's committed position after a restart.
+	a.Rescore = rescore.New(rescore.Options{Store: a.Store, Clock: a.Clock, Log: log})
+	a.Rescore.Register(a.Runner)
 	a.Forward = forward.New(forward.Options{Store: a.Store, Keyring: a.Keyring, Clock: a.Clock, Log: log, Metrics: a.Metrics,
 		Guard: &httpx.Guard{AllowLoopback: cfg.AllowLoopback}, Version: Version, Kick: a.Runner.Kick})
 	a.Forward.Register(a.Runner)

@@ -540,7 +540,7 @@ func (s *Service) scorer(ctx context.Context, st settings.Settings) (*risk.Score
 	if err != nil {
 		return nil, err
 	}
-	return sc.WithWatchlists(set.Types), nil
+	return sc.WithWatchlists(set.Types).WithTrust(st.TrustedActivities), nil
 }
 
 // Verify opens a throwaway session with cfg and asks the vendor who it is.

@@ -8,6 +8,7 @@ import (
 
 	"github.com/telltale-dev/telltale/internal/event"
 	"github.com/telltale-dev/telltale/internal/risk"
+	"github.com/telltale-dev/telltale/internal/search"
 	"github.com/telltale-dev/telltale/internal/settings"
 	"github.com/telltale-dev/telltale/internal/store"
 )
@@ -176,5 +177,64 @@ func TestWatchlistIndicator(t *testing.T) {
 	}
 	if w2, ok := got["w2.txt"]; !ok || slices.Contains(w2, "watchlist_departing_employee") {
 		t.Errorf("download after leaving the list: %v (stored %v)", w2, ok)
+	}
+}
+
+// TestTrustedRecipientAtIngest: ingest applies the trusted activities of the settings: a share to
+// a trusted recipient is stored trusted, its trust reason naming the entry, and trusted:true finds
+// it; a share to another person at the same domain is scored.
+func TestTrustedRecipientAtIngest(t *testing.T) {
+	e := newEnv(t, nil, true)
+	if _, err := settings.Save(ctx, e.store, settings.Settings{TrustedDomains: []string{"example.com"}, RetentionDays: 90,
+		TrustedActivities: []risk.TrustEntry{{Kind: risk.TrustRecipient, Value: "x@vendor.example", Reason: "NDA, ticket SEC-12"}}}); err != nil {
+		t.Fatal(err)
+	}
+	c := e.connect("Box trust", "", nil)
+	e.settle(200)
+	var ann string
+	for _, u := range e.emu.Users() {
+		if !strings.HasPrefix(u.Login, "admin@") {
+			ann = u.ID
+			break
+		}
+	}
+	plan, _ := e.emu.Upload(ann, "0", "plan.xlsx", []byte("a,b\n"))
+	notes, _ := e.emu.Upload(ann, "0", "notes.txt", []byte("hi\n"))
+	poll := func() { e.clock.Advance(6 * time.Minute); e.settle(50) }
+	poll()
+	e.emu.Collaborate(ann, "file", plan, "x@vendor.example", "")
+	e.emu.Collaborate(ann, "file", notes, "y@vendor.example", "")
+	poll()
+	evs, err := e.store.ListEvents(ctx, store.EventFilter{ConnectionID: c.ID, Limit: 10000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := 0
+	for _, ev := range evs {
+		if ev.Event.Action != event.ActionShared {
+			continue
+		}
+		switch {
+		case slices.Contains(ev.Sharing.SharedWith, "x@vendor.example"):
+			seen++
+			if !ev.Risk.Trusted || ev.Risk.Score != 0 || !strings.Contains(ev.Risk.TrustReason, "the trusted recipient x@vendor.example (NDA, ticket SEC-12)") {
+				t.Errorf("share to the trusted recipient: %+v", ev.Risk)
+			}
+		case slices.Contains(ev.Sharing.SharedWith, "y@vendor.example"):
+			seen++
+			if ev.Risk.Trusted || ev.Risk.Score == 0 {
+				t.Errorf("share to another person at the domain: %+v", ev.Risk)
+			}
+		}
+	}
+	if seen != 2 {
+		t.Fatalf("found %d of the 2 shares among %d events", seen, len(evs))
+	}
+	q, err := search.Parse("trusted:true", e.clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, _, err := e.store.CountSearch(ctx, q, 100, false); err != nil || n != 1 {
+		t.Errorf("trusted:true finds %d (%v), want 1", n, err)
 	}
 }

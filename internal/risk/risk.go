@@ -21,6 +21,8 @@ type Scorer struct {
 	days       [7]bool
 	trusted    []string
 	watchlists func(person string) []string
+	recipients map[string]TrustEntry // trusted activities (WithTrust)
+	drives     map[string]TrustEntry
 }
 
 // WithWatchlists makes the scorer add, to every scored event, one indicator per type of watchlist
@@ -95,6 +97,7 @@ type destinations struct {
 	untrusted   []string // addresses outside the trusted domains (lower case, in order)
 	personal    []string // those at personal-mail domains
 	trustedBy   []string // the trusted domains covering the other addresses
+	entries     []string // the trusted activities covering the rest, as the trust reason names them
 	judged      int      // destinations judged: links and addresses (a group is none)
 }
 
@@ -124,12 +127,32 @@ func (s *Scorer) destinations(e *event.FileEvent) destinations {
 			}
 			continue
 		}
+		if t, ok := s.trustEntry(e, a); ok {
+			if l := t.label(); !slices.Contains(d.entries, l) {
+				d.entries = append(d.entries, l)
+			}
+			continue
+		}
 		d.untrusted = append(d.untrusted, a)
 		if PersonalMail(a) {
 			d.personal = append(d.personal, a)
 		}
 	}
 	return d
+}
+
+// trustEntry returns the trusted activity covering address a of e: the recipient itself, or the
+// shared drive e's file is in.
+func (s *Scorer) trustEntry(e *event.FileEvent, a string) (TrustEntry, bool) {
+	if t, ok := s.recipients[a]; ok {
+		return t, true
+	}
+	if e.File.DriveID != "" {
+		if t, ok := s.drives[e.File.DriveID]; ok {
+			return t, true
+		}
+	}
+	return TrustEntry{}, false
 }
 
 // Person is the key of an event's actor for first use: the lower-case address ("" when unknown).
@@ -178,9 +201,18 @@ func (s *Scorer) Assess(e *event.FileEvent, firstUse []string) event.Risk {
 	case sends(e.Event.Action):
 		d := s.destinations(e)
 		if !d.risky() {
-			if d.judged > 0 && len(d.trustedBy) > 0 {
+			switch {
+			case d.judged == 0:
+			case len(d.entries) == 0 && len(d.trustedBy) > 0:
 				r.Trusted = true
 				r.TrustReason = "every destination is in a trusted domain (" + strings.Join(d.trustedBy, ", ") + ")"
+			case len(d.entries) > 0:
+				r.Trusted = true
+				by := slices.Clone(d.entries)
+				if len(d.trustedBy) > 0 {
+					by = append(by, "the trusted domains "+strings.Join(d.trustedBy, ", "))
+				}
+				r.TrustReason = "every destination is trusted: " + strings.Join(by, "; ")
 			}
 			return r
 		}

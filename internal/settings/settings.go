@@ -22,6 +22,8 @@ type Settings struct {
 	TrustedDomains []string // lower-case domain names; a domain also trusts its subdomains
 	RetentionDays  int
 	Risk           risk.Config // zero: the defaults (Save stores them in full)
+	// TrustedActivities are trusted recipients and shared drives, each with a reason (R6.5).
+	TrustedActivities []risk.TrustEntry
 }
 
 // Keys in the settings table.
@@ -29,6 +31,7 @@ const (
 	keyTrustedDomains = "trusted_domains"
 	keyRetentionDays  = "retention_days"
 	keyRisk           = "risk"
+	keyTrustActivity  = "trusted_activities"
 )
 
 // Limits of the retention setting, in days.
@@ -39,7 +42,7 @@ const (
 
 // Load reads the settings, using defaultRetentionDays when none is stored.
 func Load(ctx context.Context, q store.SettingQueries, defaultRetentionDays int) (Settings, error) {
-	s := Settings{TrustedDomains: []string{}, RetentionDays: defaultRetentionDays}
+	s := Settings{TrustedDomains: []string{}, RetentionDays: defaultRetentionDays, TrustedActivities: []risk.TrustEntry{}}
 	if err := get(ctx, q, keyTrustedDomains, &s.TrustedDomains); err != nil {
 		return s, err
 	}
@@ -47,6 +50,9 @@ func Load(ctx context.Context, q store.SettingQueries, defaultRetentionDays int)
 		return s, err
 	}
 	if err := get(ctx, q, keyRisk, &s.Risk); err != nil {
+		return s, err
+	}
+	if err := get(ctx, q, keyTrustActivity, &s.TrustedActivities); err != nil {
 		return s, err
 	}
 	// an indicator added since the settings were saved gets its default weight
@@ -81,6 +87,9 @@ func Normalize(s Settings) (Settings, error) {
 		errs = append(errs, err)
 	}
 	out.Risk = r
+	if out.TrustedActivities, err = risk.NormalizeTrust(s.TrustedActivities); err != nil {
+		errs = append(errs, err)
+	}
 	for i, d := range s.TrustedDomains {
 		n := strings.TrimSuffix(strings.ToLower(strings.TrimSpace(d)), ".")
 		n = strings.TrimPrefix(n, "*.")
@@ -133,7 +142,11 @@ func Save(ctx context.Context, st store.Store, s Settings) (Settings, error) {
 	td, _ := json.Marshal(n.TrustedDomains)
 	rd, _ := json.Marshal(n.RetentionDays)
 	rk, _ := json.Marshal(n.Risk)
+	ta, _ := json.Marshal(n.TrustedActivities)
 	err = st.InTx(ctx, func(q store.Queries) error {
+		if err := q.PutSetting(ctx, keyTrustActivity, ta); err != nil {
+			return err
+		}
 		if err := q.PutSetting(ctx, keyTrustedDomains, td); err != nil {
 			return err
 		}

@@ -54,6 +54,7 @@ type Queries interface {
 	WatchlistQueries
 	CaseQueries
 	PersonRiskQueries
+	RescoreQueries
 	ExposureQueries
 	SavedSearchQueries
 	PeopleQueries
@@ -1182,6 +1183,64 @@ type PersonRiskDay struct {
 type PersonRiskQueries interface {
 	// PersonRiskDays returns the person's days from since (a UTC day) on, oldest first.
 	PersonRiskDays(ctx context.Context, email string, since time.Time) ([]PersonRiskDay, error)
+}
+
+// ---- risk re-score jobs (issue 16, docs/RISK.md) ----
+
+// Re-score job states.
+const (
+	RescoreRunning   = "running"
+	RescoreDone      = "done"
+	RescoreFailed    = "failed"
+	RescoreCancelled = "cancelled"
+)
+
+// RescoreJob applies risk settings to the events observed in [From, To) that were stored up to
+// MaxID (those stored later were scored with these settings already). Its progress is a keyset
+// position in (observed, id) order, committed with each page of rewritten events.
+type RescoreJob struct {
+	ID       int64
+	From, To time.Time
+	Settings []byte // what the job applies, fixed at creation (JSON: internal/rescore)
+	State    string
+	MaxID    int64
+	// The last event done: events before it in (observed, id) order are done.
+	AfterObserved time.Time
+	AfterID       int64
+	Total         int64 // events in the range when the job was created (at most MaxID)
+	Scanned       int64 // events read
+	Changed       int64 // events whose risk changed
+	Error         string
+	CreatedBy     string
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
+	FinishedAt    time.Time // zero while running
+}
+
+// RescoreQueries keep re-score jobs and rewrite stored risk in place.
+type RescoreQueries interface {
+	// CreateRescoreJob inserts j as running (ID, MaxID, Total set from the events stored now);
+	// ErrConflict while another job is running.
+	CreateRescoreJob(ctx context.Context, j RescoreJob) (RescoreJob, error)
+	GetRescoreJob(ctx context.Context, id int64) (RescoreJob, error)
+	// ListRescoreJobs returns the newest jobs first, at most limit (<= 0: 20).
+	ListRescoreJobs(ctx context.Context, limit int) ([]RescoreJob, error)
+	// RescorePage returns the next events of the job after its position, in (observed, id)
+	// order, at most limit, held events included.
+	RescorePage(ctx context.Context, j RescoreJob, limit int) ([]event.FileEvent, error)
+	// AdvanceRescoreJob moves a running job from its stored position (j.AfterObserved, j.AfterID)
+	// to (observed, id), adding scanned and changed; ErrConflict when the job is not running or
+	// is no longer at j's position (another run moved it).
+	AdvanceRescoreJob(ctx context.Context, j RescoreJob, observed time.Time, id, scanned, changed int64, now time.Time) error
+	// FinishRescoreJob ends a running job in state (done, failed, cancelled) with errText;
+	// ErrConflict when it is not running, ErrNotFound when absent.
+	FinishRescoreJob(ctx context.Context, id int64, state, errText string, now time.Time) error
+	// SetEventRisks stores each event's Risk in place of the stored one: the trusted flag, the
+	// severity and the risk in the event (what search reads for risk.* and trusted), moving the
+	// person risk from the old score to the new. It appends no event_updates row (a re-score is
+	// not new activity and raises no alert, docs/RISK.md). Events deleted meanwhile are skipped;
+	// it returns how many were rewritten.
+	SetEventRisks(ctx context.Context, evs []*event.FileEvent) (int, error)
 }
 
 // ---- departure exposure (issue 16, docs/CASES.md) ----

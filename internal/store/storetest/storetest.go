@@ -64,6 +64,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		"Cases":            testCases,
 		"LegalHold":        testLegalHold,
 		"PersonRisk":       testPersonRisk,
+		"Rescore":          testRescore,
 		"ExposedFiles":     testExposedFiles,
 		"DeploySecrets":    testDeploymentSecrets,
 		"Devices":          testDevices,

@@ -1,0 +1,46 @@
+package bench
+
+import (
+	"io"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/telltale-dev/telltale/internal/alert"
+)
+
+func TestParseAlertsArgs(t *testing.T) {
+	o, write, err := parseAlertsArgs(nil, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Rules != 50 || o.BacktestEvents != 10_000_000 || o.BacktestDays != 30 || !slices.Equal(o.Runs, []string{"ingest", "latency", "backtest"}) || write != "" {
+		t.Errorf("defaults: %+v", o)
+	}
+	for _, bad := range [][]string{{"-runs", "ingest,speed"}, {"-rules", "0"}, {"-reuse"}, {"-days", "400"}} {
+		if _, _, err := parseAlertsArgs(bad, io.Discard); err == nil {
+			t.Errorf("%v accepted", bad)
+		}
+	}
+}
+
+// TestBenchRules: the rules compile, threshold and new_terms are mixed, and the canary rule comes first.
+func TestBenchRules(t *testing.T) {
+	rs := benchRules(50)
+	kinds := map[string]int{}
+	for _, r := range rs {
+		if _, err := alert.Compile(r, time.Now()); err != nil {
+			t.Errorf("%s %q: %v", r.Name, r.Query, err)
+		}
+		kinds[r.Kind]++
+	}
+	if len(rs) != 50 || kinds[alert.Threshold] < 20 || kinds[alert.NewTerms] < 20 || !strings.Contains(rs[0].Query, "canary") {
+		t.Errorf("%d rules, kinds %v, first %q", len(rs), kinds, rs[0].Query)
+	}
+	for _, r := range backtestRules() {
+		if _, err := alert.Compile(r, time.Now()); err != nil {
+			t.Errorf("backtest rule %s: %v", r.Name, err)
+		}
+	}
+}
