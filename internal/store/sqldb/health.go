@@ -1,0 +1,232 @@
+package sqldb
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/telltale-dev/telltale/internal/store"
+)
+
+// Environment health (issue 18, R8.1): throttling over time, stream progress, per-feed counts
+// and the aggregates the health view reads.
+
+// RecordThrottle implements store.HealthQueries.
+func (q *Queries) RecordThrottle(ctx context.Context, t store.Throttle) error {
+	_, err := q.w.ExecContext(ctx, q.d.q(`INSERT INTO health_throttles (connection_id, at, until_at) VALUES (?, ?, ?)`),
+		t.ConnectionID, micros(t.At), micros(t.Until))
+	return q.wrap("record throttle", err)
+}
+
+// ListThrottles implements store.HealthQueries.
+func (q *Queries) ListThrottles(ctx context.Context, since time.Time, limit int) ([]store.Throttle, error) {
+	if limit <= 0 {
+		limit = 1000
+	}
+	rows, err := q.r.QueryContext(ctx, q.d.q(`SELECT connection_id, at, until_at FROM health_throttles WHERE at >= ? ORDER BY at, id LIMIT ?`), micros(since), limit)
+	if err != nil {
+		return nil, q.wrap("list throttles", err)
+	}
+	defer rows.Close()
+	var out []store.Throttle
+	for rows.Next() {
+		var t store.Throttle
+		var at, until int64
+		if err := rows.Scan(&t.ConnectionID, &at, &until); err != nil {
+			return nil, q.wrap("list throttles", err)
+		}
+		t.At, t.Until = fromMicros(at), fromMicros(until)
+		out = append(out, t)
+	}
+	return out, q.wrap("list throttles", rows.Err())
+}
+
+// RecordStreamPage implements store.HealthQueries.
+func (q *Queries) RecordStreamPage(ctx context.Context, p store.StreamPage) error {
+	ev := micros(p.NewestEvent)
+	stored, lag := int64(0), int64(0)
+	if ev != 0 {
+		stored, lag = micros(p.At), p.Lag.Microseconds()
+	}
+	_, err := q.w.ExecContext(ctx, q.d.q(`INSERT INTO health_streams (connection_id, stream, page_at, event_at, stored_at, lag) VALUES (?, ?, ?, ?, ?, ?)
+ON CONFLICT (connection_id, stream) DO UPDATE SET page_at = excluded.page_at,
+ stored_at = CASE WHEN excluded.event_at >= health_streams.event_at AND excluded.event_at <> 0 THEN excluded.stored_at ELSE health_streams.stored_at END,
+ lag = CASE WHEN excluded.event_at >= health_streams.event_at AND excluded.event_at <> 0 THEN excluded.lag ELSE health_streams.lag END,
+ event_at = CASE WHEN excluded.event_at >= health_streams.event_at THEN excluded.event_at ELSE health_streams.event_at END`),
+		p.ConnectionID, p.Stream, micros(p.At), ev, stored, lag)
+	return q.wrap("record stream page", err)
+}
+
+// ListStreamHealth implements store.HealthQueries.
+func (q *Queries) ListStreamHealth(ctx context.Context, connectionID int64, limit int) ([]store.StreamHealth, error) {
+	if limit <= 0 {
+		limit = 1000
+	}
+	query := `SELECT connection_id, stream, page_at, event_at, stored_at, lag FROM health_streams`
+	args := []any{}
+	if connectionID != 0 {
+		query += ` WHERE connection_id = ?`
+		args = append(args, connectionID)
+	}
+	rows, err := q.r.QueryContext(ctx, q.d.q(query+` ORDER BY connection_id, stream LIMIT ?`), append(args, limit)...)
+	if err != nil {
+		return nil, q.wrap("list stream health", err)
+	}
+	defer rows.Close()
+	var out []store.StreamHealth
+	for rows.Next() {
+		var h store.StreamHealth
+		var page, ev, stored, lag int64
+		if err := rows.Scan(&h.ConnectionID, &h.Stream, &page, &ev, &stored, &lag); err != nil {
+			return nil, q.wrap("list stream health", err)
+		}
+		h.PageAt, h.EventAt, h.StoredAt, h.Lag = fromMicros(page), fromMicros(ev), fromMicros(stored), time.Duration(lag)*time.Microsecond
+		out = append(out, h)
+	}
+	return out, q.wrap("list stream health", rows.Err())
+}
+
+// AddFeedCounts implements store.HealthQueries.
+func (q *Queries) AddFeedCounts(ctx context.Context, cs []store.FeedCount) error {
+	for _, c := range cs {
+		if _, err := q.w.ExecContext(ctx, q.d.q(`INSERT INTO health_feed_counts (connection_id, hour, file_id, feed, n) VALUES (?, ?, ?, ?, ?)
+ON CONFLICT (connection_id, hour, file_id, feed) DO UPDATE SET n = health_feed_counts.n + excluded.n`),
+			c.ConnectionID, micros(c.Hour.UTC().Truncate(time.Hour)), c.FileID, c.Feed, c.N); err != nil {
+			return q.wrap("add feed counts", err)
+		}
+	}
+	return nil
+}
+
+// ListFeedCounts implements store.HealthQueries.
+func (q *Queries) ListFeedCounts(ctx context.Context, connectionID int64, from, to time.Time, limit int) ([]store.FeedCount, error) {
+	if limit <= 0 {
+		limit = 10000
+	}
+	rows, err := q.r.QueryContext(ctx, q.d.q(`SELECT hour, file_id, feed, n FROM health_feed_counts
+WHERE connection_id = ? AND hour >= ? AND hour < ? ORDER BY hour, file_id, feed LIMIT ?`), connectionID, micros(from), micros(to), limit)
+	if err != nil {
+		return nil, q.wrap("list feed counts", err)
+	}
+	defer rows.Close()
+	var out []store.FeedCount
+	for rows.Next() {
+		c := store.FeedCount{ConnectionID: connectionID}
+		var hour int64
+		if err := rows.Scan(&hour, &c.FileID, &c.Feed, &c.N); err != nil {
+			return nil, q.wrap("list feed counts", err)
+		}
+		c.Hour = fromMicros(hour)
+		out = append(out, c)
+	}
+	return out, q.wrap("list feed counts", rows.Err())
+}
+
+// PruneHealth implements store.HealthQueries.
+func (q *Queries) PruneHealth(ctx context.Context, before time.Time) (int64, error) {
+	var n int64
+	for _, del := range []string{`DELETE FROM health_throttles WHERE at < ?`, `DELETE FROM health_feed_counts WHERE hour < ?`} {
+		res, err := q.w.ExecContext(ctx, q.d.q(del), micros(before))
+		if err != nil {
+			return n, q.wrap("prune health", err)
+		}
+		k, _ := res.RowsAffected()
+		n += k
+	}
+	return n, nil
+}
+
+// ListArrivals implements store.HealthQueries. It walks the connection's events newest first by
+// id (file_events_connection), which is insertion order.
+func (q *Queries) ListArrivals(ctx context.Context, connectionID int64, since time.Time, limit int) ([]time.Time, error) {
+	if limit <= 0 {
+		limit = 1000
+	}
+	rows, err := q.r.QueryContext(ctx, q.d.q(`SELECT inserted FROM file_events WHERE connection_id = ? AND inserted >= ? ORDER BY id DESC LIMIT ?`),
+		connectionID, micros(since), limit)
+	if err != nil {
+		return nil, q.wrap("list arrivals", err)
+	}
+	defer rows.Close()
+	var out []time.Time
+	for rows.Next() {
+		var at int64
+		if err := rows.Scan(&at); err != nil {
+			return nil, q.wrap("list arrivals", err)
+		}
+		out = append(out, fromMicros(at))
+	}
+	return out, q.wrap("list arrivals", rows.Err())
+}
+
+// CountActors implements store.HealthQueries.
+func (q *Queries) CountActors(ctx context.Context, since time.Time) (int64, error) {
+	var n int64
+	err := q.r.QueryRowContext(ctx, q.d.q(`SELECT COUNT(DISTINCT lower(actor)) FROM file_events WHERE observed >= ? AND held = 0 AND actor IS NOT NULL AND actor <> ''`),
+		micros(since)).Scan(&n)
+	return n, q.wrap("count actors", err)
+}
+
+// CountAlertPeopleByRule implements store.HealthQueries.
+func (q *Queries) CountAlertPeopleByRule(ctx context.Context, since time.Time) ([]store.RulePeople, error) {
+	rows, err := q.r.QueryContext(ctx, q.d.q(`SELECT rule_id, COUNT(*), COUNT(DISTINCT CASE WHEN person <> '' THEN lower(person) END)
+FROM alerts WHERE created_at >= ? GROUP BY rule_id ORDER BY rule_id`), micros(since))
+	if err != nil {
+		return nil, q.wrap("count alert people by rule", err)
+	}
+	defer rows.Close()
+	var out []store.RulePeople
+	for rows.Next() {
+		var r store.RulePeople
+		if err := rows.Scan(&r.RuleID, &r.Alerts, &r.People); err != nil {
+			return nil, q.wrap("count alert people by rule", err)
+		}
+		out = append(out, r)
+	}
+	return out, q.wrap("count alert people by rule", rows.Err())
+}
+
+// PeopleWithSources implements store.HealthQueries.
+func (q *Queries) PeopleWithSources(ctx context.Context, emails []string, statuses []string) ([]string, error) {
+	seen := map[string]bool{}
+	var out []string
+	if len(statuses) == 0 {
+		statuses = []string{""}
+	}
+	for start := 0; start < len(emails); start += 500 {
+		part := emails[start:min(start+500, len(emails))]
+		args := make([]any, 0, 2*len(part)+len(statuses))
+		for _, e := range part {
+			args = append(args, strings.ToLower(e))
+		}
+		for _, s := range statuses {
+			args = append(args, s)
+		}
+		for _, e := range part {
+			args = append(args, strings.ToLower(e))
+		}
+		rows, err := q.r.QueryContext(ctx, q.d.q(`SELECT DISTINCT d.owner FROM drives d JOIN connections c ON c.id = d.connection_id
+WHERE d.owner IN `+placeholders(len(part))+` AND d.in_scope = 1 AND c.status IN `+placeholders(len(statuses))+`
+UNION SELECT DISTINCT person FROM devices WHERE person IN `+placeholders(len(part))+` AND active = 1`), args...)
+		if err != nil {
+			return nil, q.wrap("people with sources", err)
+		}
+		for rows.Next() {
+			var e string
+			if err := rows.Scan(&e); err != nil {
+				rows.Close()
+				return nil, q.wrap("people with sources", err)
+			}
+			if !seen[e] {
+				seen[e] = true
+				out = append(out, e)
+			}
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, q.wrap("people with sources", err)
+		}
+	}
+	return out, nil
+}
