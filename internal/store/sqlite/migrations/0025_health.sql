@@ -1,4 +1,4 @@
--- 0027 environment health (issue 18, R8.1, docs/ARCHITECTURE.md "Environment health"). Times are
+-- 0025 (assigned 0027: renumber at merge) environment health (issue 18, R8.1, docs/ARCHITECTURE.md "Environment health"). Times are
 -- microseconds. Keep in step with the other driver's migrations.
 --
 -- health_throttles: each throttling a connection's vendor imposed (until when), kept a week, so
