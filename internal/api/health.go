@@ -1,0 +1,23 @@
+package api
+
+import (
+	"net/http"
+
+	"github.com/telltale-dev/telltale/client"
+	"github.com/telltale-dev/telltale/internal/auth"
+	"github.com/telltale-dev/telltale/internal/health"
+)
+
+// Environment health (issue 18, R8.1): internal/health builds the view; this is its route.
+
+func (s *Server) healthRoutes() []Route {
+	return []Route{
+		{Method: "GET", Path: "/api/v1/health", Need: auth.RoleReadOnly, Tag: "health",
+			Summary: "Environment health: every connection's status and history (blind spots first), last event and ingest lag per connection and stream, throttling now and over the last day, integrations and forwarders, device check-in coverage, and warnings (silent connections, feeds that disagree, rule health, unmonitored watchlist members). Bounded: at most 500 connections, 10 status changes and 20 streams each, 200 warnings; truncated says when a list was cut.",
+			Out: client.Health{}, Handle: s.getHealth},
+	}
+}
+
+func (s *Server) getHealth(r *http.Request, _ auth.Principal) (any, error) {
+	return health.New(health.Options{Store: s.store, Clock: s.clock, DeviceSilentAfter: s.devOpts.SilentAfter}).Report(r.Context())
+}
