@@ -1,6 +1,9 @@
 package client
 
-import "time"
+import (
+	"context"
+	"time"
+)
 
 // Health is the environment health view (GET /api/v1/health, R8.1): every connection's status
 // with its history and collection progress, throttling, integrations and forwarders, device
@@ -110,4 +113,10 @@ type HealthWarning struct {
 	Subject  string `json:"subject"` // the connection, rule, watchlist or HR source, by name
 	Link     string `json:"link,omitempty"`
 	Message  string `json:"message"`
+}
+
+// Health returns the environment health view.
+func (c *Client) Health(ctx context.Context) (Health, error) {
+	var out Health
+	return out, c.json(ctx, "GET", "/api/v1/health", nil, &out)
 }

@@ -82,8 +82,15 @@ func New(o Options) *Checker {
 // collecting: statuses in which a connection is expected to bring events.
 var collecting = []string{string(connection.Indexing), string(connection.Monitoring), string(connection.Maintenance)}
 
-// BlindSpot reports whether a connection in status s collects nothing although it should: Error.
-func BlindSpot(s string) bool { return s == string(connection.Error) }
+// BlindSpot reports whether a connection in status s collects nothing new: in Error (failing, or
+// over its drive limit), or deauthorized or being deauthorized (as the health page always showed).
+func BlindSpot(s string) bool {
+	switch connection.Status(s) {
+	case connection.Error, connection.Deauthorizing, connection.Deauthorized:
+		return true
+	}
+	return false
+}
 
 // Report builds the health view as of the checker's clock.
 func (c *Checker) Report(ctx context.Context) (client.Health, error) {

@@ -54,7 +54,7 @@ func (c *Checker) rules(ctx context.Context, h *client.Health, now time.Time) er
 		if since.IsZero() || r.CreatedAt.After(since) {
 			since = r.CreatedAt
 		}
-		link := "/alerts/rules/" + id(r.ID)
+		link := "/rules/" + id(r.ID)
 		if fired[r.ID] == 0 && now.Sub(since) > c.o.RuleQuietAfter {
 			h.Warnings = append(h.Warnings, client.HealthWarning{Kind: "rule_never_fired", Severity: "low", Subject: r.Name, Link: link,
 				Message: fmt.Sprintf("enabled and unchanged for %d days, this rule has never raised an alert: check that its query matches the events collected (try it on the search page) or disable it.",
