@@ -14,7 +14,7 @@ func (s *Server) healthRoutes() []Route {
 	return []Route{
 		{Method: "GET", Path: "/api/v1/health", Need: auth.RoleReadOnly, Tag: "health",
 			Summary: "Environment health: every connection's status and history (blind spots first), last event and ingest lag per connection and stream, throttling now and over the last day, integrations and forwarders, device check-in coverage, and warnings (silent connections, feeds that disagree, rule health, unmonitored watchlist members). Bounded: at most 500 connections, 10 status changes and 20 streams each, 200 warnings; truncated says when a list was cut.",
-			Out: client.Health{}, Handle: s.getHealth},
+			Out:     client.Health{}, Handle: s.getHealth},
 	}
 }
 
