@@ -213,8 +213,8 @@ func TestFeedsDisagree(t *testing.T) {
 }
 
 // TestRuleHealth: an enabled rule unchanged for 20 days without an alert is flagged until it
-// raises one; a rule whose alerts name 2 of 10 active people (20 %) is flagged until the people
-// active grow to 20 (10 %). A disabled rule is not judged.
+// raises one; a rule whose alerts name 2 of the 10 people monitored (owners of in-scope drives:
+// 20 %) is flagged until the people monitored grow to 20 (10 %). A disabled rule is not judged.
 func TestRuleHealth(t *testing.T) {
 	e := newEnv(t, nil)
 	c := e.conn(t, "Box", "box", "monitoring")
@@ -237,9 +237,16 @@ func TestRuleHealth(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for i := range 10 {
-		e.arrive(t, c, "a"+string(rune('a'+i)), "p"+string(rune('a'+i))+"@x.com", now.Add(-time.Hour))
+	people := func(prefix string) {
+		t.Helper()
+		for i := range 10 {
+			who := prefix + string(rune('a'+i)) + "@x.com"
+			if _, err := e.st.UpsertDrive(ctx, store.Drive{ConnectionID: c.ID, VendorID: who, Kind: "user", Owner: who, State: store.DriveIndexed, InScope: true, DiscoveredAt: now}); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
+	people("p")
 	alert(broad, "pa@x.com")
 	alert(broad, "pb@x.com")
 	h := e.report(t)
@@ -248,13 +255,11 @@ func TestRuleHealth(t *testing.T) {
 		t.Errorf("never fired: %+v", never)
 	}
 	tooBroad := warnings(h, "rule_too_broad")
-	if len(tooBroad) != 1 || tooBroad[0].Subject != "Broad" || !strings.Contains(tooBroad[0].Message, "2 of the 10 people") {
+	if len(tooBroad) != 1 || tooBroad[0].Subject != "Broad" || !strings.Contains(tooBroad[0].Message, "2 of the 10 people monitored") {
 		t.Errorf("too broad: %+v", tooBroad)
 	}
 	alert(quiet, "pc@x.com")
-	for i := range 10 {
-		e.arrive(t, c, "b"+string(rune('a'+i)), "q"+string(rune('a'+i))+"@x.com", now.Add(-time.Hour))
-	}
+	people("q")
 	h = e.report(t)
 	if w := warnings(h, "rule_never_fired"); len(w) != 0 {
 		t.Errorf("after Quiet fired: %+v", w)

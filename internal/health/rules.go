@@ -10,10 +10,11 @@ import (
 )
 
 // RuleWindow is the time over which a rule's reach is measured: its alerts' distinct persons
-// against the distinct actors of events observed in it.
+// against the people monitored (owners of in-scope drives and mailboxes of collecting
+// connections, and people with an active device).
 const RuleWindow = 30 * 24 * time.Hour
 
-// MinPeople: with fewer active people a share says little; the "too broad" check waits.
+// MinPeople: with fewer people monitored a share says little; the "too broad" check waits.
 const MinPeople = 10
 
 // rules flags enabled rules that never fired and rules that fire for too many people.
@@ -42,7 +43,7 @@ func (c *Checker) rules(ctx context.Context, h *client.Health, now time.Time) er
 	for _, r := range recent {
 		people[r.RuleID] = r.People
 	}
-	actors, err := st.CountActors(ctx, now.Add(-RuleWindow))
+	actors, err := st.CountMonitoredPeople(ctx, collecting)
 	if err != nil {
 		return fmt.Errorf("health: people: %w", err)
 	}
@@ -62,7 +63,7 @@ func (c *Checker) rules(ctx context.Context, h *client.Health, now time.Time) er
 		}
 		if n := people[r.ID]; actors >= MinPeople && float64(n) > c.o.RuleShare*float64(actors) {
 			h.Warnings = append(h.Warnings, client.HealthWarning{Kind: "rule_too_broad", Severity: "medium", Subject: r.Name, Link: link,
-				Message: fmt.Sprintf("over the last 30 days this rule raised alerts for %d of the %d people active (%.0f %%, more than %.0f %%): narrow its query or raise its threshold, or analysts will learn to ignore it.",
+				Message: fmt.Sprintf("over the last 30 days this rule raised alerts for %d of the %d people monitored (%.0f %%, more than %.0f %%): narrow its query or raise its threshold, or analysts will learn to ignore it.",
 					n, actors, 100*float64(n)/float64(actors), 100*c.o.RuleShare)})
 		}
 	}

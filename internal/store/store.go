@@ -1540,9 +1540,9 @@ type HealthQueries interface {
 	// ListArrivals returns the insertion times of the connection's newest events (held ones
 	// too) inserted at or after since, newest first, at most limit (<= 0: 1000).
 	ListArrivals(ctx context.Context, connectionID int64, since time.Time, limit int) ([]time.Time, error)
-	// CountActors counts the distinct actors (lower case) of events observed at or after since
-	// (held events excluded).
-	CountActors(ctx context.Context, since time.Time) (int64, error)
+	// CountMonitoredPeople counts the distinct people (lower case) who own an in-scope drive or
+	// mailbox of a connection in one of statuses, or an active device.
+	CountMonitoredPeople(ctx context.Context, statuses []string) (int64, error)
 	// CountAlertPeopleByRule counts each rule's alerts created at or after since and their
 	// distinct persons (rules without such alerts are absent).
 	CountAlertPeopleByRule(ctx context.Context, since time.Time) ([]RulePeople, error)

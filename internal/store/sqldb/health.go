@@ -159,12 +159,21 @@ func (q *Queries) ListArrivals(ctx context.Context, connectionID int64, since ti
 	return out, q.wrap("list arrivals", rows.Err())
 }
 
-// CountActors implements store.HealthQueries.
-func (q *Queries) CountActors(ctx context.Context, since time.Time) (int64, error) {
+// CountMonitoredPeople implements store.HealthQueries. It reads drives and devices, never events:
+// the health view stays fast whatever the event count.
+func (q *Queries) CountMonitoredPeople(ctx context.Context, statuses []string) (int64, error) {
+	if len(statuses) == 0 {
+		statuses = []string{""}
+	}
+	args := make([]any, len(statuses))
+	for i, s := range statuses {
+		args[i] = s
+	}
 	var n int64
-	err := q.r.QueryRowContext(ctx, q.d.q(`SELECT COUNT(DISTINCT lower(actor)) FROM file_events WHERE observed >= ? AND held = 0 AND actor IS NOT NULL AND actor <> ''`),
-		micros(since)).Scan(&n)
-	return n, q.wrap("count actors", err)
+	err := q.r.QueryRowContext(ctx, q.d.q(`SELECT COUNT(*) FROM (SELECT lower(d.owner) AS p FROM drives d JOIN connections c ON c.id = d.connection_id
+WHERE d.owner <> '' AND d.in_scope = 1 AND c.status IN `+placeholders(len(statuses))+`
+UNION SELECT person FROM devices WHERE person <> '' AND active = 1) x`), args...).Scan(&n)
+	return n, q.wrap("count monitored people", err)
 }
 
 // CountAlertPeopleByRule implements store.HealthQueries.

@@ -80,10 +80,9 @@ func testHealthRecords(t *testing.T, s store.Store) {
 	}
 }
 
-// testHealthAggregates: arrivals come newest first from a time on; actors are counted once
-// whatever their case, held events aside; a rule's alerts count their distinct persons; people
-// with sources are those owning an in-scope drive of a connection in a given status, or an active
-// device.
+// testHealthAggregates: arrivals come newest first from a time on; a rule's alerts count their
+// distinct persons; people with sources are those owning an in-scope drive of a connection in a
+// given status, or an active device; monitored people are those, counted once.
 func testHealthAggregates(t *testing.T, s store.Store) {
 	c := mkConn(t, s, "c")
 	t0 := time.Now().UTC().Add(-time.Hour).Truncate(time.Microsecond)
@@ -104,12 +103,6 @@ func testHealthAggregates(t *testing.T, s store.Store) {
 	}
 	if got := ok(s.ListArrivals(ctx, c.ID, time.Now().Add(time.Hour), 0))(t); len(got) != 0 {
 		t.Errorf("arrivals after now %v", got)
-	}
-	if n := ok(s.CountActors(ctx, t0.Add(-time.Minute)))(t); n != 2 {
-		t.Errorf("actors %d, want 2 (ann once, bob; held carl and the empty actor left out)", n)
-	}
-	if n := ok(s.CountActors(ctx, t0.Add(time.Minute)))(t); n != 0 {
-		t.Errorf("actors after the events %d", n)
 	}
 
 	for i, who := range []string{"ann", "ANN", "bob", ""} {
@@ -138,5 +131,14 @@ func testHealthAggregates(t *testing.T, s store.Store) {
 	got = ok(s.PeopleWithSources(ctx, emails, []string{"monitoring"}))(t)
 	if !slices.Equal(got, []string{"carl@x.com"}) {
 		t.Errorf("with sources in monitoring connections %v, want carl only", got)
+	}
+	// A second drive of ann's (another case) and a device of hers count her once.
+	ok(s.UpsertDrive(ctx, store.Drive{ConnectionID: c.ID, VendorID: "d3", Kind: "user", Owner: "ann@x.com", State: store.DriveIndexed, InScope: true, DiscoveredAt: t0}))(t)
+	ok(s.CreateDevice(ctx, store.Device{PublicKey: []byte("k3"), SecretID: sec.ID, Person: "ann@x.com", EnrolledAt: t0}))(t)
+	if n := ok(s.CountMonitoredPeople(ctx, []string{"searching"}))(t); n != 2 {
+		t.Errorf("monitored people %d, want 2 (ann, carl; bob's drive is out of scope, dan's device inactive)", n)
+	}
+	if n := ok(s.CountMonitoredPeople(ctx, []string{"monitoring"}))(t); n != 2 {
+		t.Errorf("monitored people of monitoring connections %d, want 2 (ann and carl by their devices)", n)
 	}
 }
