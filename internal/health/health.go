@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/telltale-dev/telltale/client"
@@ -115,14 +114,6 @@ func (c *Checker) Report(ctx context.Context) (client.Health, error) {
 	for _, t := range throttles {
 		byConnThrottles[t.ConnectionID] = append(byConnThrottles[t.ConnectionID], t)
 	}
-	streams, err := st.ListStreamHealth(ctx, 0, 20000)
-	if err != nil {
-		return h, fmt.Errorf("health: streams: %w", err)
-	}
-	byConnStreams := map[int64][]store.StreamHealth{}
-	for _, s := range streams {
-		byConnStreams[s.ConnectionID] = append(byConnStreams[s.ConnectionID], s)
-	}
 	counts := map[string]int{}
 	for _, x := range conns {
 		if _, ok := counts[x.Status]; !ok {
@@ -144,7 +135,7 @@ func (c *Checker) Report(ctx context.Context) (client.Health, error) {
 			h.Truncated = true
 			break
 		}
-		hc, warn, err := c.connection(ctx, x, now, byConnThrottles[x.ID], byConnStreams[x.ID])
+		hc, warn, err := c.connection(ctx, x, now, byConnThrottles[x.ID])
 		if err != nil {
 			return h, err
 		}
@@ -186,7 +177,7 @@ func rank(status string) int {
 func id(n int64) string { return strconv.FormatInt(n, 10) }
 
 // connection builds one connection's line and its silence warning.
-func (c *Checker) connection(ctx context.Context, x store.Connection, now time.Time, throttles []store.Throttle, streams []store.StreamHealth) (client.HealthConnection, []client.HealthWarning, error) {
+func (c *Checker) connection(ctx context.Context, x store.Connection, now time.Time, throttles []store.Throttle) (client.HealthConnection, []client.HealthWarning, error) {
 	st := connection.Status(x.Status)
 	hc := client.HealthConnection{ID: id(x.ID), Name: x.Name, Service: x.Service, Status: x.Status, StatusLabel: st.Label(x.ServiceType),
 		ErrorReason: x.ErrorReason, BlindSpot: BlindSpot(x.Status), LastEventAt: x.LastEventAt,
@@ -203,20 +194,18 @@ func (c *Checker) connection(ctx context.Context, x store.Connection, now time.T
 			ToLabel: labelOf(s.To, x.ServiceType), Actor: s.Actor, Reason: s.Reason})
 	}
 	// Streams: the most lagging first; the connection's lag is that of its freshest stored page.
-	slices.SortFunc(streams, func(a, b store.StreamHealth) int {
-		return cmp.Or(cmp.Compare(b.Lag, a.Lag), strings.Compare(a.Stream, b.Stream))
-	})
-	hc.StreamsTotal = len(streams)
-	var freshest store.StreamHealth
-	for _, s := range streams {
-		if len(hc.Streams) < MaxStreams {
-			hc.Streams = append(hc.Streams, client.HealthStream{Stream: s.Stream, PageAt: s.PageAt, EventAt: s.EventAt, StoredAt: s.StoredAt, LagSeconds: s.Lag.Seconds()})
-		}
-		if s.StoredAt.After(freshest.StoredAt) {
-			freshest = s
-		}
+	streams, err := c.o.Store.ListStreamHealth(ctx, x.ID, MaxStreams)
+	if err != nil {
+		return hc, nil, fmt.Errorf("health: streams of connection %d: %w", x.ID, err)
 	}
-	hc.LagSeconds = freshest.Lag.Seconds()
+	for _, s := range streams {
+		hc.Streams = append(hc.Streams, client.HealthStream{Stream: s.Stream, PageAt: s.PageAt, EventAt: s.EventAt, StoredAt: s.StoredAt, LagSeconds: s.Lag.Seconds()})
+	}
+	total, freshest, err := c.o.Store.StreamHealthSummary(ctx, x.ID)
+	if err != nil {
+		return hc, nil, fmt.Errorf("health: streams of connection %d: %w", x.ID, err)
+	}
+	hc.StreamsTotal, hc.LagSeconds = int(total), freshest.Lag.Seconds()
 	arrivals, err := c.o.Store.ListArrivals(ctx, x.ID, now.Add(-RhythmHistory), RhythmArrivals)
 	if err != nil {
 		return hc, nil, fmt.Errorf("health: arrivals of connection %d: %w", x.ID, err)

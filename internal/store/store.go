@@ -1527,9 +1527,12 @@ type HealthQueries interface {
 	// RecordStreamPage updates the stream's row: the page time always; the newest event time,
 	// its commit time and lag when p.NewestEvent is not before the stored one.
 	RecordStreamPage(ctx context.Context, p StreamPage) error
-	// ListStreamHealth returns every stream's row (connectionID 0: of every connection) by
-	// connection and stream, at most limit (<= 0: 1000).
+	// ListStreamHealth returns the connection's streams most lagging first (lag descending, then
+	// by stream), at most limit (<= 0: 1000).
 	ListStreamHealth(ctx context.Context, connectionID int64, limit int) ([]StreamHealth, error)
+	// StreamHealthSummary counts the connection's streams and returns the one that stored an
+	// event last (zero when none has).
+	StreamHealthSummary(ctx context.Context, connectionID int64) (int64, StreamHealth, error)
 	// AddFeedCounts adds each count to the stored one of its connection, hour, file and feed.
 	AddFeedCounts(ctx context.Context, cs []FeedCount) error
 	// ListFeedCounts returns the connection's counts of hours in [from, to), by hour, file and

@@ -2,6 +2,8 @@ package sqldb
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"strings"
 	"time"
 
@@ -62,28 +64,43 @@ func (q *Queries) ListStreamHealth(ctx context.Context, connectionID int64, limi
 	if limit <= 0 {
 		limit = 1000
 	}
-	query := `SELECT connection_id, stream, page_at, event_at, stored_at, lag FROM health_streams`
-	args := []any{}
-	if connectionID != 0 {
-		query += ` WHERE connection_id = ?`
-		args = append(args, connectionID)
-	}
-	rows, err := q.r.QueryContext(ctx, q.d.q(query+` ORDER BY connection_id, stream LIMIT ?`), append(args, limit)...)
+	rows, err := q.r.QueryContext(ctx, q.d.q(streamHealthSelect+` WHERE connection_id = ? ORDER BY lag DESC, stream LIMIT ?`), connectionID, limit)
 	if err != nil {
 		return nil, q.wrap("list stream health", err)
 	}
 	defer rows.Close()
 	var out []store.StreamHealth
 	for rows.Next() {
-		var h store.StreamHealth
-		var page, ev, stored, lag int64
-		if err := rows.Scan(&h.ConnectionID, &h.Stream, &page, &ev, &stored, &lag); err != nil {
+		h, err := scanStreamHealth(rows)
+		if err != nil {
 			return nil, q.wrap("list stream health", err)
 		}
-		h.PageAt, h.EventAt, h.StoredAt, h.Lag = fromMicros(page), fromMicros(ev), fromMicros(stored), time.Duration(lag)*time.Microsecond
 		out = append(out, h)
 	}
 	return out, q.wrap("list stream health", rows.Err())
+}
+
+const streamHealthSelect = `SELECT connection_id, stream, page_at, event_at, stored_at, lag FROM health_streams`
+
+func scanStreamHealth(s scanner) (store.StreamHealth, error) {
+	var h store.StreamHealth
+	var page, ev, stored, lag int64
+	err := s.Scan(&h.ConnectionID, &h.Stream, &page, &ev, &stored, &lag)
+	h.PageAt, h.EventAt, h.StoredAt, h.Lag = fromMicros(page), fromMicros(ev), fromMicros(stored), time.Duration(lag)*time.Microsecond
+	return h, err
+}
+
+// StreamHealthSummary implements store.HealthQueries.
+func (q *Queries) StreamHealthSummary(ctx context.Context, connectionID int64) (int64, store.StreamHealth, error) {
+	var n int64
+	if err := q.r.QueryRowContext(ctx, q.d.q(`SELECT COUNT(*) FROM health_streams WHERE connection_id = ?`), connectionID).Scan(&n); err != nil {
+		return 0, store.StreamHealth{}, q.wrap("stream health summary", err)
+	}
+	h, err := scanStreamHealth(q.r.QueryRowContext(ctx, q.d.q(streamHealthSelect+` WHERE connection_id = ? AND stored_at > 0 ORDER BY stored_at DESC, stream LIMIT 1`), connectionID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return n, store.StreamHealth{}, nil
+	}
+	return n, h, q.wrap("stream health summary", err)
 }
 
 // AddFeedCounts implements store.HealthQueries.

@@ -42,15 +42,23 @@ func testHealthRecords(t *testing.T, s store.Store) {
 	page("drive:1", t0.Add(3*time.Minute), t0.Add(2*time.Minute))
 	noErr(t, s.RecordStreamPage(ctx, store.StreamPage{ConnectionID: other.ID, Stream: "events", At: t0}))
 	hs := ok(s.ListStreamHealth(ctx, c.ID, 0))(t)
-	if len(hs) != 2 || hs[0].Stream != "drive:1" || hs[1].Stream != "events" {
-		t.Fatalf("streams %+v", hs)
+	if len(hs) != 2 || hs[0].Stream != "events" || hs[1].Stream != "drive:1" {
+		t.Fatalf("streams, most lagging first %+v", hs)
 	}
-	ev := hs[1]
+	ev := hs[0]
 	if !ev.PageAt.Equal(t0.Add(2*time.Minute)) || !ev.EventAt.Equal(t0.Add(-5*time.Minute)) || !ev.StoredAt.Equal(t0) || ev.Lag != 5*time.Minute {
 		t.Errorf("events stream keeps its newest event, its commit and lag, and the last page time: %+v", ev)
 	}
-	if all := ok(s.ListStreamHealth(ctx, 0, 0))(t); len(all) != 3 {
-		t.Errorf("every connection's streams: %+v", all)
+	if got := ok(s.ListStreamHealth(ctx, c.ID, 1))(t); len(got) != 1 || got[0].Stream != "events" {
+		t.Errorf("limit 1: %+v", got)
+	}
+	n, fresh, err := s.StreamHealthSummary(ctx, c.ID)
+	if err != nil || n != 2 || fresh.Stream != "drive:1" || fresh.Lag != time.Minute {
+		t.Errorf("summary: %d streams, freshest %+v, %v", n, fresh, err)
+	}
+	n, fresh, err = s.StreamHealthSummary(ctx, other.ID)
+	if err != nil || n != 1 || fresh.Stream != "" {
+		t.Errorf("summary of a connection whose stream stored nothing: %d %+v %v", n, fresh, err)
 	}
 
 	h := t0.Truncate(time.Hour)
@@ -75,8 +83,11 @@ func testHealthRecords(t *testing.T, s store.Store) {
 	if got := ok(s.ListThrottles(ctx, time.Time{}, 0))(t); len(got) != 0 {
 		t.Errorf("throttles after delete: %+v", got)
 	}
-	if got := ok(s.ListStreamHealth(ctx, 0, 0))(t); len(got) != 1 || got[0].ConnectionID != other.ID {
+	if got := ok(s.ListStreamHealth(ctx, c.ID, 0))(t); len(got) != 0 {
 		t.Errorf("streams after delete: %+v", got)
+	}
+	if got := ok(s.ListStreamHealth(ctx, other.ID, 0))(t); len(got) != 1 {
+		t.Errorf("the other connection's streams after delete: %+v", got)
 	}
 }
 
