@@ -153,14 +153,14 @@ func (q *Queries) PruneHealth(ctx context.Context, before time.Time) (int64, err
 	return n, nil
 }
 
-// ListArrivals implements store.HealthQueries. It walks the connection's events newest first by
-// id (file_events_connection), which is insertion order.
+// ListArrivals implements store.HealthQueries. It walks the connection's newest limit events by
+// id (file_events_connection; ids follow insertion order) and drops those inserted before since
+// here: a filter on inserted in SQL would walk a quiet connection's whole history backwards.
 func (q *Queries) ListArrivals(ctx context.Context, connectionID int64, since time.Time, limit int) ([]time.Time, error) {
 	if limit <= 0 {
 		limit = 1000
 	}
-	rows, err := q.r.QueryContext(ctx, q.d.q(`SELECT inserted FROM file_events WHERE connection_id = ? AND inserted >= ? ORDER BY id DESC LIMIT ?`),
-		connectionID, micros(since), limit)
+	rows, err := q.r.QueryContext(ctx, q.d.q(`SELECT inserted FROM file_events WHERE connection_id = ? ORDER BY id DESC LIMIT ?`), connectionID, limit)
 	if err != nil {
 		return nil, q.wrap("list arrivals", err)
 	}
@@ -170,6 +170,9 @@ func (q *Queries) ListArrivals(ctx context.Context, connectionID int64, since ti
 		var at int64
 		if err := rows.Scan(&at); err != nil {
 			return nil, q.wrap("list arrivals", err)
+		}
+		if at < micros(since) {
+			break
 		}
 		out = append(out, fromMicros(at))
 	}
