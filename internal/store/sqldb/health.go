@@ -103,17 +103,39 @@ func (q *Queries) StreamHealthSummary(ctx context.Context, connectionID int64) (
 	return n, h, q.wrap("stream health summary", err)
 }
 
-// AddFeedCounts implements store.HealthQueries.
+// AddFeedCounts implements store.HealthQueries: the counts of one key are summed first (one
+// statement cannot update a row twice), then written feedCountChunk rows a statement.
 func (q *Queries) AddFeedCounts(ctx context.Context, cs []store.FeedCount) error {
+	type key struct {
+		conn, hour int64
+		file, feed string
+	}
+	sums := map[key]int64{}
+	var keys []key
 	for _, c := range cs {
-		if _, err := q.w.ExecContext(ctx, q.d.q(`INSERT INTO health_feed_counts (connection_id, hour, file_id, feed, n) VALUES (?, ?, ?, ?, ?)
-ON CONFLICT (connection_id, hour, file_id, feed) DO UPDATE SET n = health_feed_counts.n + excluded.n`),
-			c.ConnectionID, micros(c.Hour.UTC().Truncate(time.Hour)), c.FileID, c.Feed, c.N); err != nil {
+		k := key{c.ConnectionID, micros(c.Hour.UTC().Truncate(time.Hour)), c.FileID, c.Feed}
+		if _, ok := sums[k]; !ok {
+			keys = append(keys, k)
+		}
+		sums[k] += c.N
+	}
+	for start := 0; start < len(keys); start += feedCountChunk {
+		part := keys[start:min(start+feedCountChunk, len(keys))]
+		args := make([]any, 0, 5*len(part))
+		for _, k := range part {
+			args = append(args, k.conn, k.hour, k.file, k.feed, sums[k])
+		}
+		rows := strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?), ", len(part)), ", ")
+		if _, err := q.w.ExecContext(ctx, q.d.q(`INSERT INTO health_feed_counts (connection_id, hour, file_id, feed, n) VALUES `+rows+`
+ON CONFLICT (connection_id, hour, file_id, feed) DO UPDATE SET n = health_feed_counts.n + excluded.n`), args...); err != nil {
 			return q.wrap("add feed counts", err)
 		}
 	}
 	return nil
 }
+
+// feedCountChunk bounds the rows of one statement (5 parameters each: SQLite allows 32,766).
+const feedCountChunk = 200
 
 // ListFeedCounts implements store.HealthQueries.
 func (q *Queries) ListFeedCounts(ctx context.Context, connectionID int64, from, to time.Time, limit int) ([]store.FeedCount, error) {

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -64,7 +65,17 @@ func testHealthRecords(t *testing.T, s store.Store) {
 	h := t0.Truncate(time.Hour)
 	noErr(t, s.AddFeedCounts(ctx, []store.FeedCount{{ConnectionID: c.ID, Hour: h.Add(10 * time.Minute), FileID: "f1", Feed: "changes", N: 2},
 		{ConnectionID: c.ID, Hour: h, FileID: "f1", Feed: "reports", N: 1}, {ConnectionID: c.ID, Hour: h.Add(-48 * time.Hour), FileID: "f0", Feed: "changes", N: 1}}))
-	noErr(t, s.AddFeedCounts(ctx, []store.FeedCount{{ConnectionID: c.ID, Hour: h, FileID: "f1", Feed: "changes", N: 3}}))
+	noErr(t, s.AddFeedCounts(ctx, []store.FeedCount{{ConnectionID: c.ID, Hour: h, FileID: "f1", Feed: "changes", N: 2}, {ConnectionID: c.ID, Hour: h.Add(time.Minute), FileID: "f1", Feed: "changes", N: 1}}))
+	// more rows than one statement takes, the same key among them twice
+	many := make([]store.FeedCount, 0, 501)
+	for i := range 500 {
+		many = append(many, store.FeedCount{ConnectionID: other.ID, Hour: h, FileID: fmt.Sprint("m", i), Feed: "audit", N: 1})
+	}
+	many = append(many, store.FeedCount{ConnectionID: other.ID, Hour: h, FileID: "m7", Feed: "audit", N: 1})
+	noErr(t, s.AddFeedCounts(ctx, many))
+	if got := ok(s.ListFeedCounts(ctx, other.ID, h, h.Add(time.Hour), 0))(t); len(got) != 500 || got[slices.IndexFunc(got, func(c store.FeedCount) bool { return c.FileID == "m7" })].N != 2 {
+		t.Errorf("500 keys in one call: %d rows", len(got))
+	}
 	fc := ok(s.ListFeedCounts(ctx, c.ID, h, h.Add(time.Hour), 0))(t)
 	want := []store.FeedCount{{ConnectionID: c.ID, Hour: h, FileID: "f1", Feed: "changes", N: 5}, {ConnectionID: c.ID, Hour: h, FileID: "f1", Feed: "reports", N: 1}}
 	if !slices.EqualFunc(fc, want, func(a, b store.FeedCount) bool {
@@ -75,8 +86,8 @@ func testHealthRecords(t *testing.T, s store.Store) {
 	if n := ok(s.PruneHealth(ctx, t0.Add(-time.Hour)))(t); n != 1 {
 		t.Errorf("pruned %d (the feed count of two days before)", n)
 	}
-	if n := ok(s.PruneHealth(ctx, t0.Add(90*time.Minute)))(t); n != 4 {
-		t.Errorf("pruned %d (two throttlings, the two counts of the first hour)", n)
+	if n := ok(s.PruneHealth(ctx, t0.Add(90*time.Minute)))(t); n != 504 {
+		t.Errorf("pruned %d (two throttlings, the 502 counts of the first hour)", n)
 	}
 	noErr(t, s.RecordThrottle(ctx, store.Throttle{ConnectionID: c.ID, At: t0, Until: t0}))
 	noErr(t, s.DeleteConnection(ctx, c.ID))
