@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/telltale-dev/telltale/client"
@@ -61,13 +62,22 @@ func (c *Checker) completeness(ctx context.Context, x store.Connection, now time
 	var warns []client.HealthWarning
 	if out.Disagreeing > 0 && float64(out.Disagreeing) > CompareShare*float64(out.Files) {
 		warns = append(warns, client.HealthWarning{Kind: "feeds_disagree", Severity: "medium", Subject: x.Name, Link: "/connections/" + id(x.ID),
-			Message: fmt.Sprintf("the feeds %v disagree about %d of %d files between %s and %s (actions per feed: %v); one feed may be missing activity - check the audit settings of the tenant (auditing on, licences) and the connection's throttling.",
-				names, out.Disagreeing, out.Files, from.Format(time.RFC3339), to.Format(time.RFC3339), feeds)})
+			Message: fmt.Sprintf("the feeds %s disagree about %d of %d files between %s and %s (actions per feed: %s); one feed may be missing activity - check the audit settings of the tenant (auditing on, licences) and the connection's throttling.",
+				strings.Join(names, " and "), out.Disagreeing, out.Files, from.Format(time.RFC3339), to.Format(time.RFC3339), perFeed(names, feeds))})
 	}
 	if len(counts) == compareLimit {
 		out.Examples = append(out.Examples, "(more counts than were read)")
 	}
 	return out, warns, nil
+}
+
+// perFeed shows the actions per feed: "changes 4, reports 3".
+func perFeed(names []string, n map[string]int64) string {
+	parts := make([]string, len(names))
+	for i, f := range names {
+		parts[i] = fmt.Sprintf("%s %d", f, n[f])
+	}
+	return strings.Join(parts, ", ")
 }
 
 // disagree: a feed saw the file and another did not, or their counts are far apart.
