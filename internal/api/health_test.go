@@ -14,7 +14,8 @@ import (
 // TestHealthOverHTTP: a read-only user reads the health view; a connection in Error comes first
 // as a blind spot with its status history; its throttling of the last day is counted; a watchlist
 // member added over the API without a monitored data source raises a warning that goes when a
-// monitoring connection's drive covers them. The route is in the OpenAPI document.
+// monitoring connection's drive covers them. A forwarder's last error is shown to admins only. The
+// route is in the OpenAPI document.
 func TestHealthOverHTTP(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)
@@ -67,6 +68,20 @@ func TestHealthOverHTTP(t *testing.T) {
 	for _, w := range decodeAs[client.Health](t, code, body, 200).Warnings {
 		if w.Kind == "watchlist_unmonitored" {
 			t.Errorf("bob covered by a drive: %+v", w)
+		}
+	}
+	// A SIEM destination's answer is an admin's to read; others see its state.
+	fd, err := st.CreateForwardDestination(ctx, store.ForwardDestination{Name: "splunk", Kind: "splunk_hec", Format: "json", State: store.ForwardOK})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SetForwardFailure(ctx, fd.ID, store.ForwardRetrying, 1, "403 from https://splunk.corp.example:8088: invalid token", now); err != nil {
+		t.Fatal(err)
+	}
+	for token, want := range map[string]string{reader: "(shown to admins)", f.admin: "403 from https://splunk.corp.example:8088: invalid token"} {
+		code, body = f.do(t, token, "GET", "/api/v1/health", nil)
+		if fw := decodeAs[client.Health](t, code, body, 200).Forwarders; len(fw) != 1 || fw[0].State != "retrying" || fw[0].LastError != want {
+			t.Errorf("forwarders %+v, want last error %q", fw, want)
 		}
 	}
 	code, body = f.do(t, reader, "GET", "/api/v1/openapi.json", nil)
