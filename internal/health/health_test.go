@@ -26,7 +26,7 @@ type env struct {
 	chk *Checker
 }
 
-func newEnv(t *testing.T, edit func(*Options)) *env {
+func newEnv(t testing.TB, edit func(*Options)) *env {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "t.db")
 	st, err := sqlite.Open(ctx, path, sqlite.Options{})
