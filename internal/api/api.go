@@ -144,6 +144,7 @@ func (s *Server) routes() []Route {
 	rs = append(rs, s.caseRoutes()...)
 	rs = append(rs, s.personRoutes()...)
 	rs = append(rs, s.deviceRoutes()...)
+	rs = append(rs, s.healthRoutes()...)
 	rs = append(rs, s.userRoutes()...)
 	rs = append(rs, s.auditRoutes()...)
 	return rs

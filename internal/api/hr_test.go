@@ -1,8 +1,10 @@
 package api_test
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +15,7 @@ import (
 	"github.com/telltale-dev/telltale/internal/emulator/bamboohr"
 	"github.com/telltale-dev/telltale/internal/emulator/workday"
 	"github.com/telltale-dev/telltale/internal/integration"
+	"github.com/telltale-dev/telltale/internal/store"
 )
 
 // TestHRSourcesOverHTTP: an admin adds a Workday source as an integration (listed with the
@@ -174,5 +177,42 @@ func TestBambooHRWebhookOverHTTP(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 401 || refused.Value("bamboohr", "unsigned") != 1 {
 		t.Errorf("a source without a private key: %d, counted %d", resp.StatusCode, refused.Value("bamboohr", "unsigned"))
+	}
+}
+
+// TestHealthFlagsSilentHRSource: the health check "HR source silent" reads the connected HR
+// sources and their last successful sync: one not synced for more than 3 days is a warning, and
+// the warning goes once it syncs.
+func TestHealthFlagsSilentHRSource(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	code, body := f.do(t, f.admin, "POST", "/api/v1/integrations", client.IntegrationInput{Kind: "hr_csv", Name: "HR export"})
+	cs := decodeAs[client.Integration](t, code, body, 201)
+	id, _ := strconv.ParseInt(cs.ID, 10, 64)
+	silent := func() bool {
+		t.Helper()
+		code, body := f.do(t, f.admin, "GET", "/api/v1/health", nil)
+		h := decodeAs[client.Health](t, code, body, 200)
+		for _, w := range h.Warnings {
+			if w.Kind == "hr_source_silent" && w.Subject == "HR export" {
+				return true
+			}
+		}
+		return false
+	}
+	if silent() {
+		t.Errorf("a source added just now is flagged silent")
+	}
+	if err := f.app.Store.PutHRSync(ctx, store.HRSync{IntegrationID: id, LastSyncAt: time.Now(), LastOKAt: time.Now().Add(-4 * 24 * time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	if !silent() {
+		t.Errorf("a source whose last good sync is 4 days old is not flagged")
+	}
+	if err := f.app.Store.PutHRSync(ctx, store.HRSync{IntegrationID: id, LastSyncAt: time.Now(), LastOKAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if silent() {
+		t.Errorf("the warning stays after a good sync")
 	}
 }

@@ -590,12 +590,17 @@ func (s *Service) Note(ctx context.Context, id int64, actor, reason string) erro
 }
 
 // RecordCollection stores when the vendor last throttled collection and the newest event time, each
-// only when later than the stored value (R3.7, R8.1).
+// only when later than the stored value (R3.7, R8.1); a later throttling is also kept in the
+// throttle log (store.HealthQueries) for the health view.
 func (s *Service) RecordCollection(ctx context.Context, id int64, throttledUntil, lastEventAt time.Time) error {
-	_, err := s.mutate(ctx, id, SystemActor, func(_ store.Queries, c *store.Connection) (string, error) {
+	_, err := s.mutate(ctx, id, SystemActor, func(q store.Queries, c *store.Connection) (string, error) {
 		changed := false
 		if throttledUntil.After(c.ThrottledUntil) {
 			c.ThrottledUntil, changed = throttledUntil, true
+			// kept a week for the health view's "throttling over the last day"
+			if err := q.RecordThrottle(ctx, store.Throttle{ConnectionID: id, At: s.clock.Now(), Until: throttledUntil}); err != nil {
+				return "", err
+			}
 		}
 		if lastEventAt.After(c.LastEventAt) {
 			c.LastEventAt, changed = lastEventAt, true

@@ -557,3 +557,26 @@ func TestRetentionKeepsLegalHold(t *testing.T) {
 		t.Fatalf("after retention %d events (%v), want the 2 held ones", len(left), err)
 	}
 }
+
+// TestRecordCollectionKeepsThrottles: each later throttling is kept in the throttle log (the
+// health view's "throttling over the last day"); one not later than the stored one is not.
+func TestRecordCollectionKeepsThrottles(t *testing.T) {
+	f := newFixture(t, Options{})
+	c := f.create(t, "Box", "box", "1")
+	for _, until := range []time.Time{t0.Add(time.Minute), t0.Add(30 * time.Second), t0.Add(5 * time.Minute)} {
+		if err := f.svc.RecordCollection(f.ctx, c.ID, until, time.Time{}); err != nil {
+			t.Fatal(err)
+		}
+		f.clk.Advance(time.Second)
+	}
+	ts, err := f.st.ListThrottles(f.ctx, t0.Add(-time.Hour), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ts) != 2 || !ts[0].Until.Equal(t0.Add(time.Minute)) || !ts[1].Until.Equal(t0.Add(5*time.Minute)) || !ts[1].At.Equal(t0.Add(2*time.Second)) || ts[0].ConnectionID != c.ID {
+		t.Errorf("throttle log %+v", ts)
+	}
+	if got, _ := f.st.GetConnection(f.ctx, c.ID); !got.ThrottledUntil.Equal(t0.Add(5 * time.Minute)) {
+		t.Errorf("throttled until %v", got.ThrottledUntil)
+	}
+}

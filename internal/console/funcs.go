@@ -131,6 +131,19 @@ var funcs = template.FuncMap{
 	"dict":            func() map[string]string { return map[string]string{} },
 	"deliveryState":   deliveryState,
 	"sparkline":       sparkline,
+	"secs":            secs,
+}
+
+// secs shows a number of seconds as a duration: "45s", "12m0s", "3h5m0s"; "-" for none.
+func secs(n float64) string {
+	if n <= 0 {
+		return "-"
+	}
+	d := time.Duration(n * float64(time.Second))
+	if d >= time.Minute {
+		return d.Round(time.Minute).String()
+	}
+	return d.Round(time.Second).String()
 }
 
 // sparkline draws counts (oldest first) as an inline SVG bar chart, 3 pixels a bar, with a text

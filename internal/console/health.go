@@ -3,60 +3,31 @@ package console
 import (
 	"net/http"
 	"net/url"
-	"slices"
 	"strconv"
 	"time"
 
 	"github.com/telltale-dev/telltale/client"
 )
 
-type statusCount struct {
-	Status, StatusLabel string
-	Count               int
-}
-
 type healthData struct {
-	ByStatus    []statusCount
-	Connections []client.Connection // blind spots first
-	BlindSpots  int
+	H           client.Health
+	Connections []client.HealthConnection // this page of them, blind spots first
 	Pager       pager
 }
 
-// healthPage is R8.1 as far as it exists: connections by status, blind spots first, last event.
+// healthPage is the environment health view (R8.1) as GET /api/v1/health gives it: blind spots
+// first, then the warnings, connections with their history, streams and throttling,
+// integrations and forwarders, device coverage and the feed comparison.
 func (c *Console) healthPage(w http.ResponseWriter, r *http.Request, s *session) {
-	v := &view{Title: "Environment health", Nav: "health", User: s}
-	items, err := c.listConnections(r, s)
-	if err != nil {
+	v := &view{Title: "Environment health", Nav: "health", User: s, Wide: true}
+	var d healthData
+	if err := c.call(r, s, "GET", "/api/v1/health", nil, &d.H); err != nil {
 		v.problem(err)
 		c.render(w, r, statusOf(err), "health", v)
 		return
 	}
-	d := healthData{}
-	idx := map[string]int{}
-	for _, x := range items {
-		if blindSpot(x.Status) {
-			d.BlindSpots++
-		}
-		i, ok := idx[x.Status]
-		if !ok {
-			i = len(d.ByStatus)
-			idx[x.Status] = i
-			d.ByStatus = append(d.ByStatus, statusCount{Status: x.Status, StatusLabel: x.StatusLabel})
-		}
-		d.ByStatus[i].Count++
-	}
-	slices.SortStableFunc(items, func(a, b client.Connection) int {
-		ra, rb := 1, 1
-		if blindSpot(a.Status) {
-			ra = 0
-		}
-		if blindSpot(b.Status) {
-			rb = 0
-		}
-		return ra - rb
-	})
-	d.Pager = paginate(r, len(items), pageSize)
-	d.Connections = items[d.Pager.From:d.Pager.To]
+	d.Pager = paginate(r, len(d.H.Connections), pageSize)
+	d.Connections = d.H.Connections[d.Pager.From:d.Pager.To]
 	v.Data = d
 	c.render(w, r, http.StatusOK, "health", v)
 }

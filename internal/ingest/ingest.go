@@ -129,6 +129,7 @@ type Service struct {
 	hooks      *webhookGate
 	m          collectMetrics
 	cursorAt   map[string]CursorTime // when each stream's cursor was last committed here, by unit key
+	prunedAt   time.Time             // when this node last pruned the health records (PruneHealth)
 	// making counts the push rounds of each connection under way on this node: a validation
 	// handshake is answered only then (the vendor validates while Subscribe is called).
 	making map[int64]int
@@ -484,8 +485,24 @@ func sessionKeyOf(c store.Connection) string {
 	return string(c.Credentials) + "\x00" + string(c.Settings) + "\x00" + c.TenantID
 }
 
-// afterRun persists throttling seen during a unit run (R3.7).
+// healthKeep is how long throttlings and feed counts are kept for the health view.
+const healthKeep = 8 * 24 * time.Hour
+
+// afterRun persists throttling seen during a unit run (R3.7), and prunes the health records at
+// most once an hour.
 func (s *Service) afterRun(ctx context.Context, c store.Connection, ss *session, lastEvent time.Time) {
+	now := s.clock.Now()
+	s.mu.Lock()
+	prune := now.Sub(s.prunedAt) >= time.Hour
+	if prune {
+		s.prunedAt = now
+	}
+	s.mu.Unlock()
+	if prune {
+		if _, err := s.st.PruneHealth(ctx, now.Add(-healthKeep)); err != nil {
+			s.log.Warn("ingest: pruning health records", "err", err)
+		}
+	}
 	ss.mu.Lock()
 	until := ss.throttled
 	ss.mu.Unlock()

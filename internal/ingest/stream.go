@@ -319,6 +319,22 @@ func (s *Service) storePage(ctx context.Context, c store.Connection, ss *session
 			if err := q.SaveCursor(ctx, c.ID, streamCursorName(stream), page.Next); err != nil {
 				return err
 			}
+			hp := store.StreamPage{ConnectionID: c.ID, Stream: stream, At: s.clock.Now()}
+			for _, l := range lags {
+				if l.at.After(hp.NewestEvent) {
+					hp.NewestEvent = l.at
+				}
+			}
+			if !hp.NewestEvent.IsZero() {
+				hp.Lag = max(hp.At.Sub(hp.NewestEvent), 0)
+			}
+			if err := q.RecordStreamPage(ctx, hp); err != nil {
+				return err
+			}
+		}
+		// What each feed reported, per file and hour: the health view's completeness check.
+		if err := q.AddFeedCounts(ctx, feedCounts(c.ID, evs)); err != nil {
+			return err
 		}
 		res.Inserted, res.Duplicates, res.Merged = int64(n), int64(dups), int64(joined)
 		s.count(func(st *Stats) {
@@ -712,4 +728,31 @@ func fileStates(ctx context.Context, q store.Queries, conn, streamDrive int64, f
 		}
 	}
 	return q.UpsertFiles(ctx, gone)
+}
+
+// feedCounts counts the actions of a page's fresh records per file, UTC hour and feed, for a
+// connector that reads from more than one feed (records without a feed are not counted).
+func feedCounts(conn int64, evs []event.FileEvent) []store.FeedCount {
+	type k struct {
+		hour       time.Time
+		file, feed string
+	}
+	n := map[k]int64{}
+	var order []k
+	for i := range evs {
+		f := feedOf(&evs[i])
+		if f == "" || evs[i].File.ID == "" {
+			continue
+		}
+		key := k{evs[i].Timestamp.UTC().Truncate(time.Hour), evs[i].File.ID, f}
+		if _, ok := n[key]; !ok {
+			order = append(order, key)
+		}
+		n[key] += int64(max(evs[i].Event.Count, 1))
+	}
+	out := make([]store.FeedCount, len(order))
+	for i, key := range order {
+		out[i] = store.FeedCount{ConnectionID: conn, Hour: key.hour, FileID: key.file, Feed: key.feed, N: n[key]}
+	}
+	return out
 }

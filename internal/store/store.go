@@ -63,6 +63,7 @@ type Queries interface {
 	SettingQueries
 	DeviceQueries
 	HRQueries
+	HealthQueries
 }
 
 // ---- connections (R1) ----
@@ -1602,4 +1603,84 @@ type HRQueries interface {
 	AppendPersonChange(ctx context.Context, c PersonChange) (PersonChange, error)
 	// ListPersonChanges returns the person's history newest first, at most limit (<= 0: 100).
 	ListPersonChanges(ctx context.Context, email string, limit int) ([]PersonChange, error)
+}
+
+// ---- environment health (R8.1, internal/health) ----
+
+// Throttle is one throttling a connection's vendor imposed: seen at At, honoured until Until.
+type Throttle struct {
+	ConnectionID int64
+	At, Until    time.Time
+}
+
+// StreamPage is what one committed page of an activity stream tells about the stream's health.
+type StreamPage struct {
+	ConnectionID int64
+	Stream       string
+	At           time.Time     // when the page committed
+	NewestEvent  time.Time     // the newest vendor time of the page's records (zero: an empty page)
+	Lag          time.Duration // how long after NewestEvent the page committed
+}
+
+// StreamHealth is an activity stream as its last pages left it.
+type StreamHealth struct {
+	ConnectionID int64
+	Stream       string
+	PageAt       time.Time     // the last committed page, even an empty one
+	EventAt      time.Time     // the newest vendor time stored through the stream (zero: none yet)
+	StoredAt     time.Time     // when the page holding EventAt committed
+	Lag          time.Duration // the lag of that page
+}
+
+// FeedCount is how many actions one feed of a connection reported for one file in one UTC hour.
+type FeedCount struct {
+	ConnectionID int64
+	Hour         time.Time // the start of the UTC hour of the actions
+	FileID       string
+	Feed         string
+	N            int64
+}
+
+// RulePeople is how many alerts a rule raised since a time, and for how many people.
+type RulePeople struct {
+	RuleID int64
+	Alerts int64
+	People int64 // distinct persons (alerts without a person are not counted)
+}
+
+// HealthQueries keep what the health view needs beyond the other tables: throttling over time,
+// stream progress and per-feed counts (written by collection), and the aggregates it reads.
+type HealthQueries interface {
+	// RecordThrottle appends a throttling.
+	RecordThrottle(ctx context.Context, t Throttle) error
+	// ListThrottles returns the throttlings seen at or after since, oldest first, at most limit (<= 0: 1000).
+	ListThrottles(ctx context.Context, since time.Time, limit int) ([]Throttle, error)
+	// RecordStreamPage updates the stream's row: the page time always; the newest event time,
+	// its commit time and lag when p.NewestEvent is not before the stored one.
+	RecordStreamPage(ctx context.Context, p StreamPage) error
+	// ListStreamHealth returns the connection's streams most lagging first (lag descending, then
+	// by stream), at most limit (<= 0: 1000).
+	ListStreamHealth(ctx context.Context, connectionID int64, limit int) ([]StreamHealth, error)
+	// StreamHealthSummary counts the connection's streams and returns the one that stored an
+	// event last (zero when none has).
+	StreamHealthSummary(ctx context.Context, connectionID int64) (int64, StreamHealth, error)
+	// AddFeedCounts adds each count to the stored one of its connection, hour, file and feed.
+	AddFeedCounts(ctx context.Context, cs []FeedCount) error
+	// ListFeedCounts returns the connection's counts of hours in [from, to), by hour, file and
+	// feed, at most limit (<= 0: 10000).
+	ListFeedCounts(ctx context.Context, connectionID int64, from, to time.Time, limit int) ([]FeedCount, error)
+	// PruneHealth deletes throttlings seen and feed counts of hours before before; it returns how many.
+	PruneHealth(ctx context.Context, before time.Time) (int64, error)
+	// ListArrivals returns the insertion times of the connection's newest events (held ones
+	// too) inserted at or after since, newest first, at most limit (<= 0: 1000).
+	ListArrivals(ctx context.Context, connectionID int64, since time.Time, limit int) ([]time.Time, error)
+	// CountMonitoredPeople counts the distinct people (lower case) who own an in-scope drive or
+	// mailbox of a connection in one of statuses, or an active device.
+	CountMonitoredPeople(ctx context.Context, statuses []string) (int64, error)
+	// CountAlertPeopleByRule counts each rule's alerts created at or after since and their
+	// distinct persons (rules without such alerts are absent).
+	CountAlertPeopleByRule(ctx context.Context, since time.Time) ([]RulePeople, error)
+	// PeopleWithSources returns those of the addresses (compared in lower case) that own an
+	// in-scope drive or mailbox of a connection in one of statuses, or an active device; lower case.
+	PeopleWithSources(ctx context.Context, emails []string, statuses []string) ([]string, error)
 }

@@ -93,7 +93,7 @@ func (q *Queries) DeleteConnection(ctx context.Context, id int64) error {
 		if err := q.keepIDFloor(ctx); err != nil {
 			return q.wrap("delete connection", err)
 		}
-		for _, t := range []string{"status_changes", "scope_entries", "files", "drives", "file_events", "cursors", "push_subscriptions", "work", "hash_jobs", "outbox", "vendor_records", "event_merge"} {
+		for _, t := range []string{"status_changes", "scope_entries", "files", "drives", "file_events", "cursors", "push_subscriptions", "work", "hash_jobs", "outbox", "vendor_records", "event_merge", "health_throttles", "health_streams", "health_feed_counts"} {
 			where := ` WHERE connection_id = ?`
 			if t == "file_events" {
 				where += ` AND NOT ` + heldEvent // a case on legal hold keeps them (cases.go)

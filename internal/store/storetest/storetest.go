@@ -69,6 +69,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		"DeploySecrets":    testDeploymentSecrets,
 		"Devices":          testDevices,
 		"DeviceEvents":     testDeviceEvents,
+		"HealthRecords":    testHealthRecords,
+		"HealthAggregates": testHealthAggregates,
 	}
 	names := make([]string, 0, len(tests))
 	for n := range tests {
