@@ -61,6 +61,7 @@ type Queries interface {
 	AuditQueries
 	SettingQueries
 	DeviceQueries
+	DashboardQueries
 }
 
 // ---- connections (R1) ----

@@ -66,6 +66,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		"DeploySecrets":    testDeploymentSecrets,
 		"Devices":          testDevices,
 		"DeviceEvents":     testDeviceEvents,
+		"Dashboards":       testDashboards,
 	}
 	names := make([]string, 0, len(tests))
 	for n := range tests {
