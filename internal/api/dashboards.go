@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/telltale-dev/telltale/client"
 	"github.com/telltale-dev/telltale/internal/auth"
+	"github.com/telltale-dev/telltale/internal/event"
 	"github.com/telltale-dev/telltale/internal/store"
 )
 
@@ -212,12 +214,17 @@ func (s *Server) riskExposure(r *http.Request, _ auth.Principal) (any, error) {
 		}
 		q.Dim, q.Value = dim, v
 	}
-	ctx := r.Context()
+	return RiskExposureOf(r.Context(), s.store, q, top)
+}
+
+// RiskExposureOf builds the Risk Exposure dashboard's answer from the store's counts (q checked,
+// top 1 to 100): what GET /api/v1/dashboards/risk-exposure answers, and what the benchmark times.
+func RiskExposureOf(ctx context.Context, st store.DashboardQueries, q store.DashQuery, top int) (client.RiskExposure, error) {
 	bs := buckets(q)
 	out := client.RiskExposure{Range: dashRangeWire(q, bs), Vector: q.Vector, DrillKind: q.Dim, DrillValue: q.Value}
-	ps, err := s.store.DashboardSeries(ctx, q)
+	ps, err := st.DashboardSeries(ctx, q)
 	if err != nil {
-		return nil, err
+		return out, err
 	}
 	for _, v := range store.Vectors() {
 		if q.Vector == "" || q.Vector == v {
@@ -228,16 +235,20 @@ func (s *Server) riskExposure(r *http.Request, _ auth.Principal) (any, error) {
 		dim string
 		out *[]client.DashboardCount
 	}{{store.DimPerson, &out.TopPeople}, {store.DimDevice, &out.TopDevices}, {store.DimDestination, &out.TopDestinations}} {
-		cs, err := s.store.DashboardTop(ctx, store.DashQuery{From: q.From, To: q.To, Step: q.Step, Vector: q.Vector}, t.dim, top)
+		cs, err := st.DashboardTop(ctx, store.DashQuery{From: q.From, To: q.To, Step: q.Step, Vector: q.Vector}, t.dim, top)
 		if err != nil {
-			return nil, err
+			return out, err
 		}
 		*t.out = countsWire(cs)
 	}
-	b, err := s.store.DashboardBreakdown(ctx, store.DashQuery{From: q.From, To: q.To, Step: q.Step, Vector: q.Vector})
+	b, err := st.DashboardBreakdown(ctx, store.DashQuery{From: q.From, To: q.To, Step: q.Step, Vector: q.Vector})
 	if err != nil {
-		return nil, err
+		return out, err
 	}
+	// most severe first; unscored events (stored before risk scoring) last
+	slices.SortStableFunc(b.BySeverity, func(x, y store.DashCount) int {
+		return event.Severity(y.Value).Rank() - event.Severity(x.Value).Rank()
+	})
 	out.BySeverity, out.TrustedExcluded = countsWire(b.BySeverity), b.Trusted
 	return out, nil
 }
@@ -247,31 +258,35 @@ func (s *Server) insiderRisk(r *http.Request, _ auth.Principal) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	ctx := r.Context()
+	return InsiderRiskOf(r.Context(), s.store, q, top)
+}
+
+// InsiderRiskOf builds the Insider risk trends dashboard's answer (GET /api/v1/dashboards/insider-risk).
+func InsiderRiskOf(ctx context.Context, st store.DashboardQueries, q store.DashQuery, top int) (client.InsiderRiskTrends, error) {
 	bs := buckets(q)
 	out := client.InsiderRiskTrends{Range: dashRangeWire(q, bs), Alerts: []client.DashboardAlerts{}}
-	ps, err := s.store.DashboardPeople(ctx, q)
+	ps, err := st.DashboardPeople(ctx, q)
 	if err != nil {
-		return nil, err
+		return out, err
 	}
 	out.People = dense("people", bs, ps)
 	out.People.Total = 0 // a sum of distinct counts per bucket means nothing
-	deps, err := s.store.DashboardDepartments(ctx, q, top)
+	deps, err := st.DashboardDepartments(ctx, q, top)
 	if err != nil {
-		return nil, err
+		return out, err
 	}
 	out.TopDepartments = countsWire(deps)
-	b, err := s.store.DashboardBreakdown(ctx, q)
+	b, err := st.DashboardBreakdown(ctx, q)
 	if err != nil {
-		return nil, err
+		return out, err
 	}
 	out.Categories, out.Vectors = countsWire(b.ByCategory), countsWire(b.ByVector)
 	if len(out.Categories) > top {
 		out.Categories = out.Categories[:top]
 	}
-	as, err := s.store.DashboardAlerts(ctx, q)
+	as, err := st.DashboardAlerts(ctx, q)
 	if err != nil {
-		return nil, err
+		return out, err
 	}
 	for _, a := range as {
 		out.Alerts = append(out.Alerts, client.DashboardAlerts{Severity: a.Severity, State: a.State, Alerts: a.Alerts})

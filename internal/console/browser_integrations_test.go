@@ -59,7 +59,7 @@ func TestBrowserIntegrations(t *testing.T) {
 	u.open("/login")
 	u.do(chromedp.SendKeys(chromedp.CSS("#username"), "alice"), chromedp.SendKeys(chromedp.CSS("#password"), adminPassword),
 		chromedp.Click(chromedp.CSS("form button[type=submit]")))
-	u.waitText("h1", "Data connections", 10*time.Second)
+	u.waitText("h1", "Risk exposure", 10*time.Second)
 	u.step = "listed with the connections"
 	u.waitText("main table", "SOAR hook", 5*time.Second)
 	u.waitText("main table", "Automated integration", time.Second)
