@@ -56,10 +56,10 @@ func TestBrowserIntegrations(t *testing.T) {
 
 	u := newUI(t, chromium, ta.URL)
 	u.step = "sign in"
-	u.open("/login")
+	u.open("/login?next=/connections")
 	u.do(chromedp.SendKeys(chromedp.CSS("#username"), "alice"), chromedp.SendKeys(chromedp.CSS("#password"), adminPassword),
 		chromedp.Click(chromedp.CSS("form button[type=submit]")))
-	u.waitText("h1", "Risk exposure", 10*time.Second)
+	u.waitText("h1", "Data connections", 10*time.Second)
 	u.step = "listed with the connections"
 	u.waitText("main table", "SOAR hook", 5*time.Second)
 	u.waitText("main table", "Automated integration", time.Second)
