@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/telltale-dev/telltale/client"
@@ -222,7 +223,18 @@ func (s *Server) riskExposure(r *http.Request, _ auth.Principal) (any, error) {
 func RiskExposureOf(ctx context.Context, st store.DashboardQueries, q store.DashQuery, top int) (client.RiskExposure, error) {
 	bs := buckets(q)
 	out := client.RiskExposure{Range: dashRangeWire(q, bs), Vector: q.Vector, DrillKind: q.Dim, DrillValue: q.Value}
-	ps, err := st.DashboardSeries(ctx, q)
+	whole := store.DashQuery{From: q.From, To: q.To, Step: q.Step, Vector: q.Vector} // the top lists ignore the drill-down
+	var ps []store.DashPoint
+	var tops [3][]store.DashCount
+	var b store.DashBreakdown
+	// The reads are independent: they run side by side on the store's reader connections.
+	err := parallel(
+		func() (err error) { ps, err = st.DashboardSeries(ctx, q); return },
+		func() (err error) { tops[0], err = st.DashboardTop(ctx, whole, store.DimPerson, top); return },
+		func() (err error) { tops[1], err = st.DashboardTop(ctx, whole, store.DimDevice, top); return },
+		func() (err error) { tops[2], err = st.DashboardTop(ctx, whole, store.DimDestination, top); return },
+		func() (err error) { b, err = st.DashboardBreakdown(ctx, whole); return },
+	)
 	if err != nil {
 		return out, err
 	}
@@ -231,26 +243,24 @@ func RiskExposureOf(ctx context.Context, st store.DashboardQueries, q store.Dash
 			out.Series = append(out.Series, dense(v, bs, ps))
 		}
 	}
-	for _, t := range []struct {
-		dim string
-		out *[]client.DashboardCount
-	}{{store.DimPerson, &out.TopPeople}, {store.DimDevice, &out.TopDevices}, {store.DimDestination, &out.TopDestinations}} {
-		cs, err := st.DashboardTop(ctx, store.DashQuery{From: q.From, To: q.To, Step: q.Step, Vector: q.Vector}, t.dim, top)
-		if err != nil {
-			return out, err
-		}
-		*t.out = countsWire(cs)
-	}
-	b, err := st.DashboardBreakdown(ctx, store.DashQuery{From: q.From, To: q.To, Step: q.Step, Vector: q.Vector})
-	if err != nil {
-		return out, err
-	}
+	out.TopPeople, out.TopDevices, out.TopDestinations = countsWire(tops[0]), countsWire(tops[1]), countsWire(tops[2])
 	// most severe first; unscored events (stored before risk scoring) last
 	slices.SortStableFunc(b.BySeverity, func(x, y store.DashCount) int {
 		return event.Severity(y.Value).Rank() - event.Severity(x.Value).Rank()
 	})
 	out.BySeverity, out.TrustedExcluded = countsWire(b.BySeverity), b.Trusted
 	return out, nil
+}
+
+// parallel runs fns side by side and returns their errors joined.
+func parallel(fns ...func() error) error {
+	errs := make([]error, len(fns))
+	var wg sync.WaitGroup
+	for i, fn := range fns {
+		wg.Go(func() { errs[i] = fn() })
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 func (s *Server) insiderRisk(r *http.Request, _ auth.Principal) (any, error) {
@@ -265,28 +275,25 @@ func (s *Server) insiderRisk(r *http.Request, _ auth.Principal) (any, error) {
 func InsiderRiskOf(ctx context.Context, st store.DashboardQueries, q store.DashQuery, top int) (client.InsiderRiskTrends, error) {
 	bs := buckets(q)
 	out := client.InsiderRiskTrends{Range: dashRangeWire(q, bs), Alerts: []client.DashboardAlerts{}}
-	ps, err := st.DashboardPeople(ctx, q)
+	var ps []store.DashPoint
+	var deps []store.DashCount
+	var b store.DashBreakdown
+	var as []store.DashAlertCount
+	err := parallel(
+		func() (err error) { ps, err = st.DashboardPeople(ctx, q); return },
+		func() (err error) { deps, err = st.DashboardDepartments(ctx, q, top); return },
+		func() (err error) { b, err = st.DashboardBreakdown(ctx, q); return },
+		func() (err error) { as, err = st.DashboardAlerts(ctx, q); return },
+	)
 	if err != nil {
 		return out, err
 	}
 	out.People = dense("people", bs, ps)
 	out.People.Total = 0 // a sum of distinct counts per bucket means nothing
-	deps, err := st.DashboardDepartments(ctx, q, top)
-	if err != nil {
-		return out, err
-	}
 	out.TopDepartments = countsWire(deps)
-	b, err := st.DashboardBreakdown(ctx, q)
-	if err != nil {
-		return out, err
-	}
 	out.Categories, out.Vectors = countsWire(b.ByCategory), countsWire(b.ByVector)
 	if len(out.Categories) > top {
 		out.Categories = out.Categories[:top]
-	}
-	as, err := st.DashboardAlerts(ctx, q)
-	if err != nil {
-		return out, err
 	}
 	for _, a := range as {
 		out.Alerts = append(out.Alerts, client.DashboardAlerts{Severity: a.Severity, State: a.State, Alerts: a.Alerts})

@@ -31,5 +31,3 @@ CREATE TABLE dash_dims (
   risky BIGINT NOT NULL,
   PRIMARY KEY (kind, span, at, value, vector)
 );
--- A drill-down reads one value's buckets.
-CREATE INDEX dash_dims_value ON dash_dims(kind, value, span, at);
