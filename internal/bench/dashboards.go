@@ -252,11 +252,13 @@ func dashIngest(ctx context.Context, s store.Store, dw dashWriter, o DashOptions
 		return err
 	}
 	run := func(seed uint64, on bool) (float64, error) {
-		g := eventgen.New(eventgen.Options{Seed: seed, People: o.People, Days: 1, End: end,
-			Connections: []eventgen.Conn{{ID: 2, Name: "ingest", Observer: event.ObserverBox}}})
+		// The last day's events in the order a collector stores them (observed order, a few late),
+		// as pages of a vendor's activity stream arrive.
+		g := eventgen.NewTimeline(eventgen.Options{Seed: seed, People: o.People, Days: 1, End: end,
+			Connections: []eventgen.Conn{{ID: 2, Name: "ingest", Observer: event.ObserverBox}}}, o.IngestEvents)
 		evs := make([]*event.FileEvent, o.IngestEvents)
 		for i := range evs {
-			e := g.Next()
+			e, _ := g.Next()
 			sc.score(&e)
 			evs[i] = &e
 		}
@@ -268,6 +270,11 @@ func dashIngest(ctx context.Context, s store.Store, dw dashWriter, o DashOptions
 			}
 		}
 		return float64(len(evs)) / time.Since(t0).Seconds(), nil
+	}
+	// One run first, not measured: the first writes after the queries warm the caches and the
+	// prepared statements of both sides, and would otherwise be charged to whichever side goes first.
+	if _, err := run(o.Seed*1000+999, true); err != nil {
+		return err
 	}
 	for round := 0; round < o.Rounds; round++ {
 		order := []bool{true, false}
@@ -320,7 +327,7 @@ func FormatDashboards(rs []DashResult, o DashOptions, cmd string) string {
 			fmt.Fprintf(&b, "| %s | %d | %.1f | **%.1f** |\n", q.Name, q.Buckets, q.P50, q.P95)
 		}
 		fmt.Fprintln(&b)
-		fmt.Fprintf(&b, "Ingest into that database, side by side: %d rounds of %d fresh events of the last day, %d per `InsertEvents` transaction, counts on and off alternated.\n\n",
+		fmt.Fprintf(&b, "Ingest into that database, side by side: after one unmeasured run, %d rounds of %d fresh events of the last day in observed order (`eventgen.Timeline`: as a collector stores a vendor's stream), %d per `InsertEvents` transaction, counts on and off alternated (which goes first alternates too).\n\n",
 			o.Rounds, o.IngestEvents, o.IngestBatch)
 		fmt.Fprintln(&b, "| counts | events/s per round | median |")
 		fmt.Fprintln(&b, "|---|---|---:|")

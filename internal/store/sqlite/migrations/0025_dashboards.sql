@@ -7,8 +7,6 @@
 -- hours since 1970-01-01 UTC. vector is public_link, external_share, email or endpoint
 -- (store.ExposureVector); severity the event's risk severity ('' unscored); category its file
 -- category ('' unknown); trusted 1 for a share or e-mail whose destinations are all trusted.
--- WITHOUT ROWID: the rows sit in key order, so a range of buckets is read in one pass with its
--- counts (with a rowid, every row of the range was a lookup from the key's index into the table).
 CREATE TABLE dash_hours (
   span INTEGER NOT NULL,
   at INTEGER NOT NULL,
@@ -18,7 +16,7 @@ CREATE TABLE dash_hours (
   trusted INTEGER NOT NULL,
   events BIGINT NOT NULL,
   PRIMARY KEY (span, at, vector, severity, category, trusted)
-) WITHOUT ROWID;
+);
 
 -- dash_dims: the same untrusted events per drill-down value: kind p (person, the actor's address
 -- in lower case), v (device, "device/ID") or d (destination domain). risky counts those with a
@@ -32,4 +30,4 @@ CREATE TABLE dash_dims (
   events BIGINT NOT NULL,
   risky BIGINT NOT NULL,
   PRIMARY KEY (kind, span, at, value, vector)
-) WITHOUT ROWID;
+);
