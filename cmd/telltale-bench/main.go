@@ -10,6 +10,7 @@
 //	go run ./cmd/telltale-bench forward [-events 500000] [-formats json,cef,ocsf] [-rate 2000 -lag-for 30s] [-backlog 1000000] [-write docs/BENCHMARKS.md]
 //	go run ./cmd/telltale-bench agents [-agents 10000] [-every 1m] [-duration 2m] [-rounds 2] [-write docs/BENCHMARKS.md]
 //	go run ./cmd/telltale-bench alerts [-runs ingest,latency,backtest] [-events 100000] [-rules 50] [-latency-for 1m] [-backtest-events 10000000] [-dir DIR -reuse] [-write docs/BENCHMARKS.md]
+//	go run ./cmd/telltale-bench dashboards [-events 10000000] [-ingest 50000] [-rounds 3] [-drivers sqlite,postgres] [-dir DIR -reuse] [-write docs/BENCHMARKS.md]
 //	go run ./cmd/telltale-bench load [-duration 60s] [-rounds 2] [-activity 4000] [-searchers 2 -exporters 1 -pages 2] [-drivers sqlite,postgres] [-dsn URL] [-write docs/BENCHMARKS.md]
 package main
 
@@ -47,11 +48,12 @@ func main() {
 		return
 	}
 	commands := map[string]func(ctx context.Context, args []string, stdout, stderr io.Writer) error{
-		"search":  bench.SearchCommand,
-		"load":    bench.LoadCommand,
-		"forward": bench.ForwardCommand,
-		"agents":  bench.AgentsCommand,
-		"alerts":  bench.AlertsCommand,
+		"search":     bench.SearchCommand,
+		"load":       bench.LoadCommand,
+		"forward":    bench.ForwardCommand,
+		"agents":     bench.AgentsCommand,
+		"alerts":     bench.AlertsCommand,
+		"dashboards": bench.DashboardsCommand,
 	}
 	if len(os.Args) >= 2 && commands[os.Args[1]] != nil {
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
@@ -66,7 +68,7 @@ func main() {
 		return
 	}
 	if len(os.Args) < 2 || os.Args[1] != "store" {
-		fmt.Fprintln(os.Stderr, "usage: telltale-bench store|box|google|microsoft|search|load|forward|agents|alerts [flags]   (run with -h for the flags)")
+		fmt.Fprintln(os.Stderr, "usage: telltale-bench store|box|google|microsoft|search|dashboards|load|forward|agents|alerts [flags]   (run with -h for the flags)")
 		os.Exit(2)
 	}
 	fs := flag.NewFlagSet("store", flag.ExitOnError)

@@ -143,6 +143,7 @@ func (s *Server) routes() []Route {
 	rs = append(rs, s.forwardRoutes()...)
 	rs = append(rs, s.caseRoutes()...)
 	rs = append(rs, s.personRoutes()...)
+	rs = append(rs, s.dashboardRoutes()...)
 	rs = append(rs, s.deviceRoutes()...)
 	rs = append(rs, s.healthRoutes()...)
 	rs = append(rs, s.userRoutes()...)

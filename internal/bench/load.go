@@ -593,12 +593,12 @@ func (n *loadNode) consoleSessions(ctx context.Context, k int) ([]*http.Client, 
 	if err != nil {
 		return nil, err
 	}
-	if err := postForm(ctx, hc, n.p.URL+"/password", url.Values{"csrf": {csrf}, "current": {consoleFirstPW}, "new": {consolePassword}, "confirm": {consolePassword}}, "/connections"); err != nil {
+	if err := postForm(ctx, hc, n.p.URL+"/password", url.Values{"csrf": {csrf}, "current": {consoleFirstPW}, "new": {consolePassword}, "confirm": {consolePassword}}, "/"); err != nil {
 		return nil, err
 	}
 	var out []*http.Client
 	for i := 0; i < k; i++ {
-		hc, err := n.signIn(ctx, consolePassword, "/connections")
+		hc, err := n.signIn(ctx, consolePassword, "/") // the landing page
 		if err != nil {
 			return nil, err
 		}
@@ -617,7 +617,7 @@ func (n *loadNode) signIn(ctx context.Context, password, want string) (*http.Cli
 	if err != nil {
 		return nil, err
 	}
-	return hc, postForm(ctx, hc, n.p.URL+"/login", url.Values{"csrf": {csrf}, "username": {consoleUser}, "password": {password}, "next": {"/connections"}}, want)
+	return hc, postForm(ctx, hc, n.p.URL+"/login", url.Values{"csrf": {csrf}, "username": {consoleUser}, "password": {password}, "next": {"/"}}, want)
 }
 
 // formCSRF loads a console page and returns the CSRF token of its first form.

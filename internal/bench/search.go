@@ -22,6 +22,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/telltale-dev/telltale/internal/api"
+	"github.com/telltale-dev/telltale/internal/event"
 	"github.com/telltale-dev/telltale/internal/eventgen"
 	"github.com/telltale-dev/telltale/internal/search"
 	"github.com/telltale-dev/telltale/internal/store"
@@ -51,6 +52,9 @@ type SearchOptions struct {
 	LoadOnly    bool     // load (or find loaded) and stop: measure in a later run with Reuse
 	ProfileDir  string   // when set, CPU profiles of each driver's query and export phases go here
 	Seed        uint64
+	// Prepare, when set, is given every generated event before it is stored (the dashboards
+	// benchmark scores it and counts it for the dashboards). It runs in the generator's goroutine.
+	Prepare func(e *event.FileEvent)
 }
 
 // QueryResult is one reference query's latencies, in milliseconds.
@@ -286,6 +290,9 @@ func loadSearch(ctx context.Context, o SearchOptions, driver string, bdb *benchD
 				e, ok := gen.Next()
 				if !ok {
 					break
+				}
+				if o.Prepare != nil {
+					o.Prepare(&e)
 				}
 				row, err := sqldb.EventRow(&e, false, inserted)
 				if err != nil {

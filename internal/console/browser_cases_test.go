@@ -75,7 +75,7 @@ func TestBrowserPersonAndCases(t *testing.T) {
 	u.open("/login")
 	u.do(chromedp.SendKeys(chromedp.CSS("#username"), "alice"), chromedp.SendKeys(chromedp.CSS("#password"), adminPassword),
 		chromedp.Click(chromedp.CSS("form button[type=submit]")))
-	u.waitText("h1", "Data connections", 10*time.Second)
+	u.waitText("h1", "Risk exposure", 10*time.Second)
 
 	u.step = "person page from an alert"
 	u.open("/alerts/" + strconv.FormatInt(a.ID, 10))

@@ -58,7 +58,7 @@ func TestBrowserIntegrations(t *testing.T) {
 
 	u := newUI(t, chromium, ta.URL)
 	u.step = "sign in"
-	u.open("/login")
+	u.open("/login?next=/connections")
 	u.do(chromedp.SendKeys(chromedp.CSS("#username"), "alice"), chromedp.SendKeys(chromedp.CSS("#password"), adminPassword),
 		chromedp.Click(chromedp.CSS("form button[type=submit]")))
 	u.waitText("h1", "Data connections", 10*time.Second)

@@ -83,7 +83,7 @@ func TestBrowserUsersPage(t *testing.T) {
 	u.open("/login")
 	u.do(chromedp.SendKeys(chromedp.CSS("#username"), "alice"), chromedp.SendKeys(chromedp.CSS("#password"), adminPassword),
 		chromedp.Click(chromedp.CSS("form.card button[type=submit]")))
-	u.waitText("h1", "Data connections", 10*time.Second)
+	u.waitText("h1", "Risk exposure", 10*time.Second)
 	u.step = "users page"
 	u.open("/users")
 	u.waitText("h1", "Users", 10*time.Second)
@@ -170,7 +170,7 @@ func TestBrowserTOTP(t *testing.T) {
 
 	u.step = "set up"
 	signIn()
-	u.waitText("h1", "Data connections", 10*time.Second)
+	u.waitText("h1", "Risk exposure", 10*time.Second)
 	u.do(chromedp.Click(chromedp.CSS(`a[href="/account/totp"]`)))
 	u.waitText("#totp-status", "Two-factor sign-in is off", 10*time.Second)
 	u.checkPage("totp-off")
@@ -202,5 +202,5 @@ func TestBrowserTOTP(t *testing.T) {
 	u.checkPage("login-totp")
 	next, _ := totp.GenerateCode(strings.TrimSpace(secret), now.Add(30*time.Second))
 	u.do(chromedp.SendKeys(chromedp.CSS("#code"), next), chromedp.Click(chromedp.CSS("form button[type=submit]")))
-	u.waitText("h1", "Data connections", 10*time.Second)
+	u.waitText("h1", "Risk exposure", 10*time.Second)
 }

@@ -537,7 +537,7 @@ func TestBrowserErrorBanner(t *testing.T) {
 
 	u := newUI(t, chromium, ta.URL)
 	u.step = "sign in"
-	u.open("/login")
+	u.open("/login?next=/connections")
 	u.do(chromedp.SendKeys(chromedp.CSS("#username"), "rita"), chromedp.SendKeys(chromedp.CSS("#password"), readerPassword),
 		chromedp.Click(chromedp.CSS("form button[type=submit]")))
 	u.step = "banner"

@@ -133,7 +133,6 @@ func (c *Console) routes() {
 	c.mux.HandleFunc("GET /login/sso/{id}/callback", c.ssoCallback)
 	c.mux.HandleFunc("POST /login/sso/{id}/acs", c.ssoACS)
 	c.mux.HandleFunc("GET /login/sso/{id}/metadata", c.ssoMetadata)
-	c.mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/connections", http.StatusSeeOther) })
 	for _, p := range c.pageTable() {
 		if p.Need == "" {
 			panic("console: page " + p.Pattern + " declares no role")
@@ -166,6 +165,13 @@ func (c *Console) pageTable() []Page {
 		{"POST /account/totp/confirm", ro, c.totpConfirm},
 		{"POST /account/totp/disable", ro, c.totpDisable},
 		{"POST /password", ro, c.changePassword},
+
+		{"GET /{$}", ro, c.landing},
+		{"GET /dashboards/exposure", ro, c.exposurePage},
+		{"GET /dashboards/exposure.csv", ro, c.dashboardCSV(c.exposureData, "risk-exposure")},
+		{"GET /dashboards/trends", ro, c.trendsPage},
+		{"GET /dashboards/trends.csv", ro, c.dashboardCSV(c.trendsData, "insider-risk-trends")},
+		{"POST /dashboards/landing", ad, c.saveLanding},
 
 		{"GET /connections", ro, c.connectionsPage},
 		{"GET /connections/new", ad, c.chooseService},

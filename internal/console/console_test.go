@@ -193,7 +193,7 @@ func TestLogin(t *testing.T) {
 		b := newBrowser(t, srv.URL)
 		_, page := b.get("/login?next=//evil.example/")
 		resp, _ := b.post("/login", url.Values{"csrf": {csrfOf(t, page)}, "username": {"alice"}, "password": {adminPassword}, "next": {"//evil.example/"}})
-		if resp.Header.Get("Location") != "/connections" {
+		if resp.Header.Get("Location") != "/" {
 			t.Errorf("open redirect: %q", resp.Header.Get("Location"))
 		}
 		var sess *http.Cookie
@@ -556,7 +556,7 @@ func TestPasswordChangeKeepsYouSignedIn(t *testing.T) {
 	_, page = b.get("/password")
 	resp, _ = b.post("/password", url.Values{"csrf": {csrfOf(t, page)}, "current": {"reset password, long enough"},
 		"new": {"carol's own password, long"}, "confirm": {"carol's own password, long"}})
-	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/connections" {
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/" {
 		t.Fatalf("password change: %d to %q", resp.StatusCode, resp.Header.Get("Location"))
 	}
 	resp, page = b.get("/connections")

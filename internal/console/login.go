@@ -27,7 +27,7 @@ type loginData struct {
 // "/\\evil.example" lead off-site; any such character is refused rather than cleaned, and so is a
 // path whose decoded form starts with two slashes.
 // defaultNext is where sign-in leads when nothing else was asked for.
-const defaultNext = "/connections"
+const defaultNext = "/" // the landing page: the Risk exposure dashboard, or health (an admin's choice)
 
 func safeNext(next string) string {
 	const home = defaultNext

@@ -165,7 +165,7 @@ func TestSAMLSignInRolesFromGroups(t *testing.T) {
 
 	// The return URL stays on this site.
 	for _, next := range []string{"//evil.example/x", "https://evil.example/", "/\\evil.example"} {
-		if resp, _ := s.signIn(newBrowser(t, s.Srv.URL), next, "ada", "ada-pw"); resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/connections" {
+		if resp, _ := s.signIn(newBrowser(t, s.Srv.URL), next, "ada", "ada-pw"); resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/" {
 			t.Errorf("next %q: %d to %q", next, resp.StatusCode, resp.Header.Get("Location"))
 		}
 	}

@@ -293,7 +293,7 @@ func TestSSOOpenRedirectRefused(t *testing.T) {
 	for _, next := range []string{"//evil.example/x", "https://evil.example/", "/\\evil.example", "/login/sso/emu"} {
 		b := newBrowser(t, s.Srv.URL)
 		resp, _ := s.signIn(b, next, "ada@corp.example", "ada-pw")
-		if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusSeeOther || loc != "/connections" {
+		if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusSeeOther || loc != "/" {
 			t.Errorf("next %q: %d to %q", next, resp.StatusCode, loc)
 		}
 	}

@@ -64,6 +64,7 @@ type Queries interface {
 	DeviceQueries
 	HRQueries
 	HealthQueries
+	DashboardQueries
 }
 
 // ---- connections (R1) ----

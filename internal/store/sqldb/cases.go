@@ -158,10 +158,14 @@ func (q *Queries) deleteReleased(ctx context.Context, caseID int64) error {
 	if err := q.keepIDFloor(ctx); err != nil {
 		return q.wrap("release case events", err)
 	}
-	_, err := q.w.ExecContext(ctx, q.d.q(`DELETE FROM file_events WHERE id IN (
+	ids := `SELECT id FROM file_events WHERE id IN (
   SELECT event_id FROM case_events WHERE case_id = ?
   UNION SELECT ae.event_id FROM alert_events ae JOIN case_alerts ca ON ca.alert_id = ae.alert_id WHERE ca.case_id = ?)
-AND NOT EXISTS (SELECT 1 FROM connections c WHERE c.id = file_events.connection_id) AND NOT `+heldEvent), caseID, caseID)
+AND NOT EXISTS (SELECT 1 FROM connections c WHERE c.id = file_events.connection_id) AND NOT ` + heldEvent
+	if err := q.takeBackDashboards(ctx, ids, caseID, caseID); err != nil {
+		return err
+	}
+	_, err := q.w.ExecContext(ctx, q.d.q(`DELETE FROM file_events WHERE id IN (`+ids+`)`), caseID, caseID)
 	return q.wrap("release case events", err)
 }
 

@@ -243,7 +243,7 @@ func (q *Queries) InsertEvents(ctx context.Context, evs []*event.FileEvent, held
 			if n, err = q.insertChunks(ctx, evs, held, now, &inserted); err != nil {
 				return err
 			}
-			return q.addPersonRisk(ctx, inserted)
+			return q.addCounts(ctx, inserted)
 		}
 		st, err := q.w.PrepareContext(ctx, q.d.q(InsertEventSQL))
 		if err != nil {
@@ -272,7 +272,7 @@ func (q *Queries) InsertEvents(ctx context.Context, evs []*event.FileEvent, held
 			inserted = append(inserted, e)
 			n++
 		}
-		return q.addPersonRisk(ctx, inserted)
+		return q.addCounts(ctx, inserted)
 	})
 	if err != nil {
 		for _, e := range evs { // nothing was stored: do not claim otherwise
@@ -281,6 +281,15 @@ func (q *Queries) InsertEvents(ctx context.Context, evs []*event.FileEvent, held
 		return 0, err
 	}
 	return n, nil
+}
+
+// addCounts adds the inserted events to the counts kept with them: the per-person risk and the
+// dashboards'.
+func (q *Queries) addCounts(ctx context.Context, inserted []*event.FileEvent) error {
+	if err := q.addPersonRisk(ctx, inserted); err != nil {
+		return err
+	}
+	return q.addDashboards(ctx, inserted)
 }
 
 // InsertChunk is how many events one multi-row INSERT carries where the driver needs RETURNING to
@@ -534,7 +543,11 @@ func (q *Queries) DeleteConnectionEvents(ctx context.Context, connectionID int64
 			return err
 		}
 		// Events a case on legal hold keeps stay (cases.go).
-		res, err := q.w.ExecContext(ctx, q.d.q(`DELETE FROM file_events WHERE id IN (SELECT id FROM file_events WHERE connection_id = ? AND NOT `+heldEvent+` ORDER BY id LIMIT ?)`), connectionID, limit)
+		ids := `SELECT id FROM file_events WHERE connection_id = ? AND NOT ` + heldEvent + ` ORDER BY id LIMIT ?`
+		if err := q.takeBackDashboards(ctx, ids, connectionID, limit); err != nil {
+			return err
+		}
+		res, err := q.w.ExecContext(ctx, q.d.q(`DELETE FROM file_events WHERE id IN (`+ids+`)`), connectionID, limit)
 		if err != nil {
 			return err
 		}

@@ -115,7 +115,17 @@ trusted = ?, severity = ?, doc = ? WHERE id = ?`), append(args, e.Event.ID)...)
 		sums := riskSums{}
 		sums.add(&old, -1)
 		sums.add(e, 1)
-		return q.writePersonRisk(ctx, sums)
+		if err := q.writePersonRisk(ctx, sums); err != nil {
+			return err
+		}
+		// The dashboards' counts move from the event's old buckets to its new ones.
+		if q.dashboardsOff() {
+			return nil
+		}
+		dash := NewDashSums()
+		dash.Add(&old, -1)
+		dash.Add(e, 1)
+		return q.WriteDashSums(ctx, dash)
 	})
 }
 

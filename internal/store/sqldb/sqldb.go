@@ -33,6 +33,9 @@ type Dialect struct {
 	// CacheStatements keeps the writer's statements prepared (stmtcache.go): SQLite parses each
 	// statement it prepares. pgx caches prepared statements per connection already.
 	CacheStatements bool
+	// NoDashboards leaves the dashboards' counts out of event inserts and updates (DB.SetDashboards:
+	// for the benchmark measuring their cost only).
+	NoDashboards bool
 
 	mu    sync.Mutex
 	cache map[string]string

@@ -71,6 +71,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		"DeviceEvents":     testDeviceEvents,
 		"HealthRecords":    testHealthRecords,
 		"HealthAggregates": testHealthAggregates,
+		"Dashboards":       testDashboards,
 	}
 	names := make([]string, 0, len(tests))
 	for n := range tests {

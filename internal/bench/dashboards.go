@@ -1,0 +1,399 @@
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/telltale-dev/telltale/internal/api"
+	"github.com/telltale-dev/telltale/internal/event"
+	"github.com/telltale-dev/telltale/internal/eventgen"
+	"github.com/telltale-dev/telltale/internal/risk"
+	"github.com/telltale-dev/telltale/internal/store"
+	"github.com/telltale-dev/telltale/internal/store/sqldb"
+)
+
+// DashOptions configure the dashboards benchmark (issue 18, R8.4).
+type DashOptions struct {
+	Events, People, Days, Batch int // the loaded database, as the search benchmark loads it
+	Runs, Warmup                int // measured and unmeasured runs of each dashboard request
+	IngestEvents                int // events inserted per ingest run
+	IngestBatch                 int // events per InsertEvents call (one transaction)
+	Rounds                      int // ingest runs of each side (counts on, off), alternated
+	Drivers                     []string
+	DSN, TempDir                string
+	Reuse                       bool
+	Seed                        uint64
+}
+
+// DashRequest is one dashboard request's latencies, in milliseconds.
+type DashRequest struct {
+	Name     string
+	Buckets  int
+	P50, P95 float64
+}
+
+// DashResult is one driver's outcome.
+type DashResult struct {
+	Driver        string
+	Events        int
+	Load          LoadRecord
+	Reused        bool
+	CountRows     int64 // rows of dash_hours and dash_dims
+	CountSecs     float64
+	Requests      []DashRequest
+	With, Without []float64 // ingest rates, events/s, per round
+	WithMed       float64
+	WithoutMed    float64
+	Cost          float64 // 1 - with/without: the share of ingest throughput the counts take
+	LoadAvg       string
+}
+
+// dashTrusted is the organization's domain in the generated events (eventgen's default).
+var dashTrusted = []string{"corp.example"}
+
+// scorer scores generated events as ingest does: the default risk settings, corp.example trusted,
+// first use of a destination per person remembered.
+type scorer struct {
+	s    *risk.Scorer
+	seen map[string]bool
+}
+
+func newScorer() (*scorer, error) {
+	s, err := risk.NewScorer(risk.Defaults(), dashTrusted)
+	return &scorer{s: s, seen: map[string]bool{}}, err
+}
+
+func (sc *scorer) score(e *event.FileEvent) {
+	var first []string
+	p := risk.Person(e)
+	for _, k := range sc.s.Destinations(e) {
+		if !sc.seen[p+"|"+k] {
+			sc.seen[p+"|"+k] = true
+			first = append(first, k)
+		}
+	}
+	e.Risk = sc.s.Assess(e, first)
+}
+
+// RunDashboards loads (or reuses) a database of o.Events scored events with the dashboards'
+// counts, times the dashboard requests, then measures ingest with the counts on and off, side by
+// side.
+func RunDashboards(ctx context.Context, o DashOptions, progress io.Writer) ([]DashResult, error) {
+	return eachDriver(o.Drivers, func(d string) (DashResult, error) { return dashDriver(ctx, o, d, progress) })
+}
+
+type dashWriter interface {
+	InTx(ctx context.Context, fn func(q store.Queries) error) error
+	SetDashboards(on bool)
+}
+
+func dashDriver(ctx context.Context, o DashOptions, driver string, progress io.Writer) (DashResult, error) {
+	r := DashResult{Driver: driver, Events: o.Events}
+	so := SearchOptions{Events: o.Events, People: o.People, Days: o.Days, Batch: o.Batch, Drivers: []string{driver}, DSN: o.DSN,
+		TempDir: o.TempDir, Reuse: o.Reuse, Seed: o.Seed}
+	bdb, err := openBenchDB(ctx, so, driver)
+	if err != nil {
+		return r, err
+	}
+	defer bdb.remove()
+	defer bdb.s.Close()
+	dw, ok := bdb.s.(dashWriter)
+	if !ok {
+		return r, fmt.Errorf("%s: the store cannot switch its dashboards' counts", driver)
+	}
+	var have int64
+	if err := bdb.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM file_events WHERE connection_id = 1`).Scan(&have); err != nil {
+		return r, err
+	}
+	record := filepath.Join(o.TempDir, "dashboards-"+driver+".load.json")
+	switch {
+	case have == 0:
+		sc, err := newScorer()
+		if err != nil {
+			return r, err
+		}
+		sums := sqldb.NewDashSums()
+		so.Prepare = func(e *event.FileEvent) { sc.score(e); sums.Add(e, 1) }
+		if r.Load, err = loadSearch(ctx, so, driver, bdb, progress); err != nil {
+			return r, err
+		}
+		// The counts the store would have written event by event, written at once (as a restore
+		// would bring them), then their statistics.
+		t0 := time.Now()
+		if err := dw.InTx(ctx, func(q store.Queries) error { return q.(*sqldb.Queries).WriteDashSums(ctx, sums) }); err != nil {
+			return r, fmt.Errorf("writing the dashboards' counts: %w", err)
+		}
+		analyze := `ANALYZE dash_hours`
+		if _, err := bdb.db.ExecContext(ctx, analyze); err != nil {
+			return r, err
+		}
+		if _, err := bdb.db.ExecContext(ctx, `ANALYZE dash_dims`); err != nil {
+			return r, err
+		}
+		r.CountSecs = time.Since(t0).Seconds()
+		fmt.Fprintf(progress, "%s: wrote %d count rows in %.0f s\n", driver, sums.Len(), r.CountSecs)
+		if b, err := json.Marshal(r.Load); err == nil {
+			os.WriteFile(record, b, 0o644)
+		}
+	case have == int64(o.Events) && o.Reuse:
+		b, err := os.ReadFile(record)
+		if err == nil {
+			err = json.Unmarshal(b, &r.Load)
+		}
+		if err != nil {
+			return r, fmt.Errorf("the database holds %d events but its load record %s: %v", have, record, err)
+		}
+		r.Reused = true
+		fmt.Fprintf(progress, "%s: reusing the database loaded on %s (%d events)\n", driver, r.Load.Date, have)
+	default:
+		return r, fmt.Errorf("the database already holds %d events, not %d: remove it or use another -dir/-dsn", have, o.Events)
+	}
+	if err := bdb.db.QueryRowContext(ctx, `SELECT (SELECT COUNT(*) FROM dash_hours) + (SELECT COUNT(*) FROM dash_dims)`).Scan(&r.CountRows); err != nil {
+		return r, err
+	}
+
+	end := eventgen.NewTimeline(eventgen.Options{Seed: o.Seed, People: o.People, Days: o.Days}, 1).End()
+	if r.Requests, err = dashRequests(ctx, bdb.s, o, end, progress, driver); err != nil {
+		return r, err
+	}
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		r.LoadAvg = strings.Join(strings.Fields(string(b))[:3], " ")
+	}
+	if err := dashIngest(ctx, bdb.s, dw, o, end, &r, progress); err != nil {
+		return r, err
+	}
+	return r, nil
+}
+
+// dashRequests times what the API does for each reference dashboard request (the store's reads
+// and the answer's JSON), o.Runs times after o.Warmup.
+func dashRequests(ctx context.Context, s store.Store, o DashOptions, end time.Time, progress io.Writer, driver string) ([]DashRequest, error) {
+	day, hour := 24*time.Hour, time.Hour
+	q := func(days int, step time.Duration) store.DashQuery {
+		return store.DashQuery{From: end.Add(-time.Duration(days) * day), To: end, Step: step}
+	}
+	top, err := s.DashboardTop(ctx, q(30, day), store.DimPerson, 1)
+	if err != nil || len(top) == 0 {
+		return nil, fmt.Errorf("no person to drill down into: %v", err)
+	}
+	drill := q(30, day)
+	drill.Dim, drill.Value = store.DimPerson, top[0].Value
+	email := q(30, day)
+	email.Vector = store.VectorEmail
+	type req struct {
+		name string
+		q    store.DashQuery
+		kind string
+	}
+	reqs := []req{
+		{"Risk exposure, last 24 h per hour", q(1, hour), "x"},
+		{"Risk exposure, last 7 days per hour", q(7, hour), "x"},
+		{"Risk exposure, last 7 days per day", q(7, day), "x"},
+		{"Risk exposure, last 30 days per day", q(30, day), "x"},
+		{"Risk exposure, last 90 days per day", q(90, day), "x"},
+		{"Risk exposure, 30 days, e-mail only", email, "x"},
+		{"Risk exposure, 30 days, drill-down: the busiest person", drill, "x"},
+		{"Insider risk trends, last 7 days per day", q(7, day), "t"},
+		{"Insider risk trends, last 30 days per day", q(30, day), "t"},
+		{"Insider risk trends, last 90 days per day", q(90, day), "t"},
+	}
+	var out []DashRequest
+	for _, rq := range reqs {
+		var ms []float64
+		var buckets int
+		for i := 0; i < o.Warmup+o.Runs; i++ {
+			t0 := time.Now()
+			var v any
+			var err error
+			if rq.kind == "x" {
+				var ex any
+				ex, err = api.RiskExposureOf(ctx, s, rq.q, 10)
+				v = ex
+			} else {
+				v, err = api.InsiderRiskOf(ctx, s, rq.q, 10)
+			}
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", rq.name, err)
+			}
+			b, err := json.Marshal(v)
+			if err != nil {
+				return nil, err
+			}
+			if i >= o.Warmup {
+				ms = append(ms, float64(time.Since(t0).Microseconds())/1000)
+			}
+			buckets = strings.Count(string(b), `"at":`)
+		}
+		sort.Float64s(ms)
+		d := DashRequest{Name: rq.name, Buckets: buckets, P50: Median(ms), P95: ms[min(len(ms)-1, int(float64(len(ms))*0.95))]}
+		fmt.Fprintf(progress, "%s: %s: p50 %.1f ms, p95 %.1f ms\n", driver, d.Name, d.P50, d.P95)
+		out = append(out, d)
+	}
+	return out, nil
+}
+
+// dashIngest inserts o.IngestEvents fresh scored events of the last day per run through
+// InsertEvents, o.IngestBatch per call, with the counts on and off, alternating which goes first.
+// The events are attributed to connection 2 and deleted afterwards (with the counts off: the
+// counts of the runs with them on stay, a few hundred thousand events in a bench database).
+func dashIngest(ctx context.Context, s store.Store, dw dashWriter, o DashOptions, end time.Time, r *DashResult, progress io.Writer) error {
+	defer dw.SetDashboards(true)
+	sc, err := newScorer()
+	if err != nil {
+		return err
+	}
+	run := func(seed uint64, on bool) (float64, error) {
+		// The last day's events in the order a collector stores them (observed order, a few late),
+		// as pages of a vendor's activity stream arrive.
+		g := eventgen.NewTimeline(eventgen.Options{Seed: seed, People: o.People, Days: 1, End: end,
+			Connections: []eventgen.Conn{{ID: 2, Name: "ingest", Observer: event.ObserverBox}}}, o.IngestEvents)
+		evs := make([]*event.FileEvent, o.IngestEvents)
+		for i := range evs {
+			e, _ := g.Next()
+			sc.score(&e)
+			evs[i] = &e
+		}
+		dw.SetDashboards(on)
+		t0 := time.Now()
+		for i := 0; i < len(evs); i += o.IngestBatch {
+			if _, err := s.InsertEvents(ctx, evs[i:min(i+o.IngestBatch, len(evs))], false); err != nil {
+				return 0, err
+			}
+		}
+		return float64(len(evs)) / time.Since(t0).Seconds(), nil
+	}
+	// One run first, not measured: the first writes after the queries warm the caches and the
+	// prepared statements of both sides, and would otherwise be charged to whichever side goes first.
+	if _, err := run(o.Seed*1000+999, true); err != nil {
+		return err
+	}
+	for round := 0; round < o.Rounds; round++ {
+		order := []bool{true, false}
+		if round%2 == 1 {
+			order = []bool{false, true}
+		}
+		for _, on := range order {
+			rate, err := run(o.Seed*1000+uint64(round*2)+map[bool]uint64{true: 1}[on], on)
+			if err != nil {
+				return err
+			}
+			if on {
+				r.With = append(r.With, rate)
+			} else {
+				r.Without = append(r.Without, rate)
+			}
+			fmt.Fprintf(progress, "%s: ingest round %d, counts %s: %.0f events/s\n", r.Driver, round+1, map[bool]string{true: "on", false: "off"}[on], rate)
+		}
+	}
+	r.WithMed, r.WithoutMed = Median(r.With), Median(r.Without)
+	if r.WithoutMed > 0 {
+		r.Cost = 1 - r.WithMed/r.WithoutMed
+	}
+	dw.SetDashboards(false)
+	for {
+		n, err := s.DeleteConnectionEvents(ctx, 2, 5000)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return nil
+		}
+	}
+}
+
+// FormatDashboards renders the section of docs/BENCHMARKS.md.
+func FormatDashboards(rs []DashResult, o DashOptions, cmd string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "### Dashboards (issue 18, R8.4)\n\n%s; %s. Command: `%s`.\n\n", Machine(), Stamp(), cmd)
+	for _, r := range rs {
+		load := fmt.Sprintf("loaded in %.0f s (%s)", r.Load.Seconds, r.Load.Method)
+		if r.Reused {
+			load = fmt.Sprintf("reused, loaded on %s in %.0f s", r.Load.Date, r.Load.Seconds)
+		}
+		fmt.Fprintf(&b, "**%s**: %d events (`eventgen` timeline: %d people, %d days, scored with the default risk settings, corp.example trusted), %s; %d count rows (`dash_hours` + `dash_dims`). Load average during the measurements: %s (2 cores).\n\n",
+			r.Driver, r.Events, o.People, o.Days, load, r.CountRows, r.LoadAvg)
+		fmt.Fprintln(&b, "| request | buckets | p50 ms | p95 ms (target ≤ 200) |")
+		fmt.Fprintln(&b, "|---|---:|---:|---:|")
+		for _, q := range r.Requests {
+			fmt.Fprintf(&b, "| %s | %d | %.1f | **%.1f** |\n", q.Name, q.Buckets, q.P50, q.P95)
+		}
+		fmt.Fprintln(&b)
+		fmt.Fprintf(&b, "Ingest into that database, side by side: after one unmeasured run, %d rounds of %d fresh events of the last day in observed order (`eventgen.Timeline`: as a collector stores a vendor's stream), %d per `InsertEvents` transaction, counts on and off alternated (which goes first alternates too).\n\n",
+			o.Rounds, o.IngestEvents, o.IngestBatch)
+		fmt.Fprintln(&b, "| counts | events/s per round | median |")
+		fmt.Fprintln(&b, "|---|---|---:|")
+		fmt.Fprintf(&b, "| on | %s | %.0f |\n| off | %s | %.0f |\n\n", rates(r.With), r.WithMed, rates(r.Without), r.WithoutMed)
+		fmt.Fprintf(&b, "Cost of the counts: **%.1f %%** of ingest throughput (1 − on/off, medians; target ≤ 10 %%).\n\n", 100*r.Cost)
+	}
+	fmt.Fprintln(&b, "A request is what the API handler does (`api.RiskExposureOf` / `api.InsiderRiskOf`: the store's reads of the counts and the JSON answer), timed in process; HTTP adds a loopback round trip. The counts are read per day or per hour, never from `file_events`, so a request's time follows the number of buckets and of people in the range, not the number of events.")
+	return b.String()
+}
+
+func rates(xs []float64) string {
+	var s []string
+	for _, x := range xs {
+		s = append(s, fmt.Sprintf("%.0f", x))
+	}
+	return strings.Join(s, ", ")
+}
+
+// DashboardsCommand is `telltale-bench dashboards`.
+func DashboardsCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("dashboards", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	o := DashOptions{}
+	fs.IntVar(&o.Events, "events", 10000000, "events loaded")
+	fs.IntVar(&o.People, "people", 5000, "people in the population")
+	fs.IntVar(&o.Days, "days", 90, "days the events span")
+	fs.IntVar(&o.Batch, "batch", 5000, "events per transaction while loading")
+	fs.IntVar(&o.Runs, "runs", 20, "measured runs of each dashboard request")
+	fs.IntVar(&o.Warmup, "warmup", 2, "unmeasured runs of each request first")
+	fs.IntVar(&o.IngestEvents, "ingest", 50000, "events per ingest run")
+	fs.IntVar(&o.IngestBatch, "ingest-batch", 500, "events per InsertEvents transaction while ingesting")
+	fs.IntVar(&o.Rounds, "rounds", 3, "ingest runs of each side (counts on, off)")
+	drivers := fs.String("drivers", "sqlite", "drivers to measure: sqlite, postgres")
+	fs.StringVar(&o.DSN, "dsn", "", "a PostgreSQL database to use (default: a throwaway server)")
+	fs.StringVar(&o.TempDir, "dir", "", "directory for the SQLite database (default: a new temporary directory)")
+	fs.BoolVar(&o.Reuse, "reuse", false, "keep the database and reuse one that already holds -events events (needs -dir)")
+	seed := fs.Uint64("seed", 1, "generator seed")
+	write := fs.String("write", "", "write the result section into this markdown file")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	o.Seed = *seed
+	for _, d := range strings.Split(*drivers, ",") {
+		switch d = strings.TrimSpace(d); d {
+		case "sqlite", "postgres":
+			o.Drivers = append(o.Drivers, d)
+		default:
+			return fmt.Errorf("dashboards: -drivers: unknown driver %q: use sqlite, postgres or both", d)
+		}
+	}
+	switch {
+	case o.Events < 10000 || o.Batch < 1:
+		return errors.New("dashboards: -events must be at least 10000 and -batch at least 1")
+	case o.Runs < 1 || o.Warmup < 0 || o.Rounds < 1 || o.IngestEvents < 1 || o.IngestBatch < 1:
+		return errors.New("dashboards: -runs, -rounds, -ingest and -ingest-batch must be at least 1, -warmup not negative")
+	case o.Reuse && o.TempDir == "":
+		return errors.New("dashboards: -reuse needs -dir (a temporary directory is gone when the program ends)")
+	}
+	done, err := scratchDir(&o.TempDir, "telltale-bench-dashboards-")
+	if err != nil {
+		return err
+	}
+	defer done()
+	rs, err := RunDashboards(ctx, o, stderr)
+	if err != nil {
+		return err
+	}
+	return publish(stdout, *write, "dashboards", FormatDashboards(rs, o, "go run ./cmd/telltale-bench dashboards "+strings.Join(args, " ")))
+}
