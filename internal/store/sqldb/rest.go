@@ -341,53 +341,116 @@ ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.up
 
 // ---- audit ----
 
+// The audit log is a hash chain (store.AuditHash; docs/ARCHITECTURE.md "Audit log"). Every append
+// first moves the one row of audit_chain, which serializes appenders: on PostgreSQL its row lock
+// is held by the appending transaction until it commits, across nodes; SQLite has one writer.
+// The record's id is assigned after that lock is taken, so id order is chain order, and a reader
+// that sees the head sees every record up to it.
+
+// lockAuditChain takes the chain's lock and returns its head. Inside a transaction only.
+func (q *Queries) lockAuditChain(ctx context.Context) (store.AuditHead, int64, error) {
+	var h store.AuditHead
+	var legacy int64
+	err := q.w.QueryRowContext(ctx, `UPDATE audit_chain SET records = records WHERE id = 1 RETURNING records, head_hash, legacy_until`).Scan(&h.Count, &h.Hash, &legacy)
+	return h, legacy, err
+}
+
+// appendAuditLocked chains e after head and inserts it; the caller holds the lock and moves the
+// head with setAuditHead.
+func (q *Queries) appendAuditLocked(ctx context.Context, head store.AuditHead, e *store.AuditEntry) error {
+	e.At = fromMicros(micros(e.At))
+	e.Seq, e.PrevHash = head.Count+1, head.Hash
+	e.Hash = store.AuditHash(*e)
+	return q.w.QueryRowContext(ctx, q.d.q(`INSERT INTO audit_log (at, actor, actor_id, action, target, details, client_ip, outcome, seq, finishes, prev_hash, hash)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`), micros(e.At), e.Actor, e.ActorID, e.Action, e.Target, e.Details, e.ClientIP, e.Outcome,
+		e.Seq, e.Finishes, nullBytes(e.PrevHash), e.Hash).Scan(&e.ID)
+}
+
+func (q *Queries) setAuditHead(ctx context.Context, h store.AuditHead, legacy int64) error {
+	_, err := q.w.ExecContext(ctx, q.d.q(`UPDATE audit_chain SET records = ?, head_hash = ?, legacy_until = ? WHERE id = 1`), h.Count, h.Hash, legacy)
+	return err
+}
+
+func nullBytes(b []byte) any {
+	if len(b) == 0 {
+		return nil
+	}
+	return b
+}
+
 // AppendAudit implements store.AuditQueries.
 func (q *Queries) AppendAudit(ctx context.Context, e store.AuditEntry) (store.AuditEntry, error) {
 	if e.At.IsZero() {
 		e.At = nowUTC()
 	}
-	err := q.w.QueryRowContext(ctx, q.d.q(`INSERT INTO audit_log (at, actor, actor_id, action, target, details, client_ip, outcome)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`), micros(e.At), e.Actor, e.ActorID, e.Action, e.Target, e.Details, e.ClientIP, e.Outcome).Scan(&e.ID)
-	e.At = fromMicros(micros(e.At))
+	e.Finishes = 0
+	err := q.inTx(ctx, func(q *Queries) error {
+		head, legacy, err := q.lockAuditChain(ctx)
+		if err != nil {
+			return err
+		}
+		if err := q.appendAuditLocked(ctx, head, &e); err != nil {
+			return err
+		}
+		return q.setAuditHead(ctx, store.AuditHead{Count: e.Seq, Hash: e.Hash}, legacy)
+	})
 	return e, q.wrap("append audit", err)
 }
 
-// FinishAudit implements store.AuditQueries.
+// FinishAudit implements store.AuditQueries: the outcome is a record of its own.
 func (q *Queries) FinishAudit(ctx context.Context, id int64, target string, details []byte, outcome string) error {
-	res, err := q.w.ExecContext(ctx, q.d.q(`UPDATE audit_log SET outcome = ?,
-target = CASE WHEN ? = '' THEN target ELSE ? END, details = COALESCE(?, details)
-WHERE id = ? AND outcome = ?`), outcome, target, target, details, id, store.AuditStarted)
-	return affected(res, err, fmt.Sprintf("finish audit entry %d", id), q, store.ErrNotFound)
+	op := fmt.Sprintf("finish audit entry %d", id)
+	return q.wrap(op, q.inTx(ctx, func(q *Queries) error {
+		head, legacy, err := q.lockAuditChain(ctx)
+		if err != nil {
+			return err
+		}
+		e := store.AuditEntry{At: nowUTC(), Target: target, Details: details, Outcome: outcome, Finishes: id}
+		err = q.r.QueryRowContext(ctx, q.d.q(`SELECT actor, actor_id, action, client_ip FROM audit_log s
+WHERE s.id = ? AND s.outcome = ? AND s.finishes = 0 AND NOT EXISTS (SELECT 1 FROM audit_log f WHERE f.finishes = s.id)`), id, store.AuditStarted).Scan(&e.Actor, &e.ActorID, &e.Action, &e.ClientIP)
+		if err != nil {
+			return err // sql.ErrNoRows: not started, or finished already
+		}
+		if err := q.appendAuditLocked(ctx, head, &e); err != nil {
+			return err
+		}
+		return q.setAuditHead(ctx, store.AuditHead{Count: e.Seq, Hash: e.Hash}, legacy)
+	}))
 }
+
+// auditFolded is a call: its started (or only) record with its outcome record folded in.
+const auditFolded = `SELECT a.id, a.at, a.actor, a.actor_id, a.action, COALESCE(NULLIF(f.target, ''), a.target), COALESCE(f.details, a.details),
+a.client_ip, COALESCE(f.outcome, a.outcome), a.seq, a.prev_hash, a.hash, COALESCE(f.at, 0)
+FROM audit_log a LEFT JOIN audit_log f ON f.finishes = a.id`
 
 // ListAudit implements store.AuditQueries.
 func (q *Queries) ListAudit(ctx context.Context, f store.AuditFilter) ([]store.AuditEntry, error) {
 	if f.Limit <= 0 {
 		f.Limit = 100
 	}
-	where, args := []string{"1 = 1"}, []any{}
+	where, args := []string{"a.finishes = 0"}, []any{}
 	add := func(cond string, v any) { where = append(where, cond); args = append(args, v) }
 	if f.Actor != "" {
-		add("actor = ?", f.Actor)
+		add("a.actor = ?", f.Actor)
 	}
 	if f.Action != "" {
-		add("substr(action, 1, ?) = ?", len(f.Action))
+		add("substr(a.action, 1, ?) = ?", len(f.Action))
 		args = append(args, f.Action)
 	}
 	if f.Target != "" {
-		add("target = ?", f.Target)
+		add("COALESCE(NULLIF(f.target, ''), a.target) = ?", f.Target)
 	}
 	if !f.Since.IsZero() {
-		add("at >= ?", micros(f.Since))
+		add("a.at >= ?", micros(f.Since))
 	}
 	if !f.Until.IsZero() {
-		add("at < ?", micros(f.Until))
+		add("a.at < ?", micros(f.Until))
 	}
 	if f.BeforeID > 0 {
-		add("id < ?", f.BeforeID)
+		add("a.id < ?", f.BeforeID)
 	}
-	rows, err := q.r.QueryContext(ctx, q.d.q(`SELECT id, at, actor, actor_id, action, target, details, client_ip, outcome FROM audit_log
-WHERE `+strings.Join(where, " AND ")+` ORDER BY id DESC LIMIT ?`), append(args, f.Limit)...)
+	rows, err := q.r.QueryContext(ctx, q.d.q(auditFolded+`
+WHERE `+strings.Join(where, " AND ")+` ORDER BY a.id DESC LIMIT ?`), append(args, f.Limit)...)
 	if err != nil {
 		return nil, q.wrap("list audit", err)
 	}
@@ -395,12 +458,81 @@ WHERE `+strings.Join(where, " AND ")+` ORDER BY id DESC LIMIT ?`), append(args, 
 	var out []store.AuditEntry
 	for rows.Next() {
 		var e store.AuditEntry
-		var at int64
-		if err := rows.Scan(&e.ID, &at, &e.Actor, &e.ActorID, &e.Action, &e.Target, &e.Details, &e.ClientIP, &e.Outcome); err != nil {
+		var at, fin int64
+		if err := rows.Scan(&e.ID, &at, &e.Actor, &e.ActorID, &e.Action, &e.Target, &e.Details, &e.ClientIP, &e.Outcome, &e.Seq, &e.PrevHash, &e.Hash, &fin); err != nil {
 			return nil, q.wrap("list audit", err)
+		}
+		e.At, e.FinishedAt = fromMicros(at), fromMicros(fin)
+		out = append(out, e)
+	}
+	return out, q.wrap("list audit", rows.Err())
+}
+
+// AuditRecords implements store.AuditQueries.
+func (q *Queries) AuditRecords(ctx context.Context, afterID int64, limit int) ([]store.AuditEntry, error) {
+	rows, err := q.r.QueryContext(ctx, q.d.q(`SELECT id, at, actor, actor_id, action, target, details, client_ip, outcome, seq, finishes, prev_hash, hash
+FROM audit_log WHERE id > ? ORDER BY id LIMIT ?`), afterID, limit)
+	if err != nil {
+		return nil, q.wrap("audit records", err)
+	}
+	defer rows.Close()
+	var out []store.AuditEntry
+	for rows.Next() {
+		var e store.AuditEntry
+		var at int64
+		if err := rows.Scan(&e.ID, &at, &e.Actor, &e.ActorID, &e.Action, &e.Target, &e.Details, &e.ClientIP, &e.Outcome, &e.Seq, &e.Finishes, &e.PrevHash, &e.Hash); err != nil {
+			return nil, q.wrap("audit records", err)
 		}
 		e.At = fromMicros(at)
 		out = append(out, e)
 	}
-	return out, q.wrap("list audit", rows.Err())
+	return out, q.wrap("audit records", rows.Err())
+}
+
+// AuditHead implements store.AuditQueries.
+func (q *Queries) AuditHead(ctx context.Context) (store.AuditHead, error) {
+	var h store.AuditHead
+	err := q.r.QueryRowContext(ctx, `SELECT records, head_hash FROM audit_chain WHERE id = 1`).Scan(&h.Count, &h.Hash)
+	return h, q.wrap("audit head", err)
+}
+
+// SealLegacyAudit chains the records written before the chain existed (migration 0025 notes
+// the largest such id), in id order, once. The drivers call it when they open the store, before
+// anything else writes; a record that turns up later without a seal stays unsealed, and
+// verification reports it.
+func (db *DB) SealLegacyAudit(ctx context.Context) (int, error) {
+	n := 0
+	err := db.InTx(ctx, func(s store.Queries) error {
+		q := s.(*Queries)
+		head, legacy, err := q.lockAuditChain(ctx)
+		if err != nil || legacy == 0 {
+			return err
+		}
+		for after, past := int64(0), false; !past; {
+			page, err := q.AuditRecords(ctx, after, 1000)
+			if err != nil {
+				return err
+			}
+			past = len(page) < 1000
+			for _, e := range page {
+				if e.ID > legacy {
+					past = true
+					break
+				}
+				after = e.ID
+				if len(e.Hash) > 0 {
+					continue
+				}
+				e.Seq, e.PrevHash = head.Count+1, head.Hash
+				e.Hash = store.AuditHash(e)
+				if _, err := q.w.ExecContext(ctx, q.d.q(`UPDATE audit_log SET seq = ?, prev_hash = ?, hash = ? WHERE id = ?`), e.Seq, nullBytes(e.PrevHash), e.Hash, e.ID); err != nil {
+					return err
+				}
+				head = store.AuditHead{Count: e.Seq, Hash: e.Hash}
+				n++
+			}
+		}
+		return q.setAuditHead(ctx, head, 0)
+	})
+	return n, db.wrap("seal audit log", err)
 }
