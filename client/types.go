@@ -240,6 +240,30 @@ type AuditEntry struct {
 	Details  json.RawMessage `json:"details,omitempty"`
 	ClientIP string          `json:"client_ip,omitempty"`
 	Outcome  string          `json:"outcome"`
+	// FinishedAt is when the outcome of a call that changes something was recorded (absent
+	// while it runs, or when the node stopped before it ended: the outcome then stays started).
+	FinishedAt *time.Time `json:"finished_at,omitempty"`
+	// Hash is the SHA-256 seal of the entry's (first) record in the audit chain, hex.
+	Hash string `json:"hash,omitempty"`
+}
+
+// AuditVerification is the result of checking the audit log's hash chain: OK with the number of
+// records and the last one's id and hash (note them: a later check must still find that record
+// with that hash), or Break, the first record where the chain breaks and what differs.
+type AuditVerification struct {
+	OK       bool        `json:"ok"`
+	Records  int64       `json:"records"` // records that verified (before the break, if any)
+	HeadID   string      `json:"head_id,omitempty"`
+	HeadHash string      `json:"head_hash,omitempty"`
+	Break    *AuditBreak `json:"break,omitempty"`
+}
+
+// AuditBreak is where the audit chain breaks: the record (empty ID for the end of the log) and
+// what differs.
+type AuditBreak struct {
+	ID       string `json:"id,omitempty"`
+	Position int64  `json:"position,omitempty"`
+	Reason   string `json:"reason"`
 }
 
 // AuditList is a page of the audit log, newest first.
