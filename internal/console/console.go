@@ -240,6 +240,7 @@ func (c *Console) pageTable() []Page {
 
 		{"GET /health", ro, c.healthPage},
 		{"GET /audit", ad, c.auditPage},
+		{"GET /audit/export", ad, c.exportAudit},
 		{"GET /users", ad, c.usersPage},
 		{"POST /users/{id}/disable", ad, c.disableUser},
 		{"POST /users/{id}/enable", ad, c.enableUser},
