@@ -1196,6 +1196,39 @@ type PeopleQueries interface {
 	UpsertPerson(ctx context.Context, p Person) (Person, error)
 	GetPersonByEmail(ctx context.Context, email string) (Person, error)
 	ListPeople(ctx context.Context, afterID int64, limit int) ([]Person, error)
+
+	// AddPersonAlias makes alias another address of the person whose primary address is email
+	// (both compared lower-case). Adding an alias the person has already is a no-op. It gives
+	// ErrConflict, saying with whom, when alias is email, when alias belongs to someone else,
+	// when alias is a primary with aliases of its own, or when email is itself someone's alias.
+	AddPersonAlias(ctx context.Context, email, alias, by string) error
+	// RemovePersonAlias gives ErrNotFound when alias is not one of the person's.
+	RemovePersonAlias(ctx context.Context, email, alias string) error
+	// PersonAliases returns the aliases of the people with these primary addresses, by address.
+	PersonAliases(ctx context.Context, emails []string) ([]PersonAlias, error)
+	// ResolvePerson returns the primary address of an address: the person it is an alias of,
+	// or itself (lower case).
+	ResolvePerson(ctx context.Context, address string) (string, error)
+	// ListKnownPeople lists people by primary address after after (""): everyone with a people
+	// row, an alias, or file events as actor, aliases folded into their person. A page may hold
+	// fewer than limit people (aliases dropped); next is "" at the end.
+	ListKnownPeople(ctx context.Context, after string, limit int) (people []KnownPerson, next string, err error)
+}
+
+// PersonAlias is another address of a person (issue 18, R8.3).
+type PersonAlias struct {
+	Email     string // the person's primary address
+	Alias     string
+	CreatedBy string
+	CreatedAt time.Time
+}
+
+// KnownPerson is a line of the people list: the primary address, with what the people table
+// knows (InTable false: known only from events or aliases, status unknown).
+type KnownPerson struct {
+	Email   string
+	InTable bool
+	Person  Person
 }
 
 // ---- login users, tokens, sessions ----

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 
@@ -535,4 +536,190 @@ func (db *DB) SealLegacyAudit(ctx context.Context) (int, error) {
 		return q.setAuditHead(ctx, head, 0)
 	})
 	return n, db.wrap("seal audit log", err)
+}
+
+// ---- person aliases (issue 18, R8.3) ----
+
+func lowerAddr(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
+
+// AddPersonAlias implements store.PeopleQueries.
+func (q *Queries) AddPersonAlias(ctx context.Context, email, alias, by string) error {
+	email, alias = lowerAddr(email), lowerAddr(alias)
+	return q.wrap("add person alias", q.inTx(ctx, func(q *Queries) error {
+		if email == alias {
+			return fmt.Errorf("%w: %s is the person's own address", store.ErrConflict, alias)
+		}
+		var owner string
+		switch err := q.w.QueryRowContext(ctx, q.d.q(`SELECT email FROM person_aliases WHERE alias = ?`), email).Scan(&owner); {
+		case err == nil:
+			return fmt.Errorf("%w: %s is an alias of %s: add the alias to %s", store.ErrConflict, email, owner, owner)
+		case !errors.Is(err, sql.ErrNoRows):
+			return err
+		}
+		switch err := q.w.QueryRowContext(ctx, q.d.q(`SELECT email FROM person_aliases WHERE alias = ?`), alias).Scan(&owner); {
+		case err == nil && owner == email:
+			return nil
+		case err == nil:
+			return fmt.Errorf("%w: %s is already an alias of %s: remove it there first", store.ErrConflict, alias, owner)
+		case !errors.Is(err, sql.ErrNoRows):
+			return err
+		}
+		var n int
+		if err := q.w.QueryRowContext(ctx, q.d.q(`SELECT COUNT(*) FROM person_aliases WHERE email = ?`), alias).Scan(&n); err != nil {
+			return err
+		}
+		if n > 0 {
+			return fmt.Errorf("%w: %s has %d alias(es) of its own: add %s to %s instead, or remove them first", store.ErrConflict, alias, n, email, alias)
+		}
+		_, err := q.w.ExecContext(ctx, q.d.q(`INSERT INTO person_aliases (alias, email, created_by, created_at) VALUES (?, ?, ?, ?)`), alias, email, by, micros(nowUTC()))
+		return err
+	}))
+}
+
+// RemovePersonAlias implements store.PeopleQueries.
+func (q *Queries) RemovePersonAlias(ctx context.Context, email, alias string) error {
+	res, err := q.w.ExecContext(ctx, q.d.q(`DELETE FROM person_aliases WHERE alias = ? AND email = ?`), lowerAddr(alias), lowerAddr(email))
+	return affected(res, err, "remove person alias", q, store.ErrNotFound)
+}
+
+// PersonAliases implements store.PeopleQueries.
+func (q *Queries) PersonAliases(ctx context.Context, emails []string) ([]store.PersonAlias, error) {
+	if len(emails) == 0 {
+		return nil, nil
+	}
+	for i := range emails {
+		emails[i] = lowerAddr(emails[i])
+	}
+	ph, args := in(emails)
+	rows, err := q.r.QueryContext(ctx, q.d.q(`SELECT email, alias, created_by, created_at FROM person_aliases WHERE email IN `+ph+` ORDER BY email, alias`), args...)
+	if err != nil {
+		return nil, q.wrap("person aliases", err)
+	}
+	defer rows.Close()
+	var out []store.PersonAlias
+	for rows.Next() {
+		var a store.PersonAlias
+		var at int64
+		if err := rows.Scan(&a.Email, &a.Alias, &a.CreatedBy, &at); err != nil {
+			return nil, q.wrap("person aliases", err)
+		}
+		a.CreatedAt = fromMicros(at)
+		out = append(out, a)
+	}
+	return out, q.wrap("person aliases", rows.Err())
+}
+
+// ResolvePerson implements store.PeopleQueries.
+func (q *Queries) ResolvePerson(ctx context.Context, address string) (string, error) {
+	address = lowerAddr(address)
+	var owner string
+	err := q.r.QueryRowContext(ctx, q.d.q(`SELECT email FROM person_aliases WHERE alias = ?`), address).Scan(&owner)
+	if errors.Is(err, sql.ErrNoRows) {
+		return address, nil
+	}
+	return owner, q.wrap("resolve person", err)
+}
+
+// ListKnownPeople implements store.PeopleQueries. The actors come from the events' actor index
+// (lower-case address first) by a loose index scan: one index seek per distinct actor, so a page
+// costs its size, not the number of events.
+func (q *Queries) ListKnownPeople(ctx context.Context, after string, limit int) ([]store.KnownPerson, string, error) {
+	if limit <= 0 {
+		limit = 100
+	}
+	after = lowerAddr(after)
+	fold := "lower(COALESCE(actor, ''))"
+	if q.d.Name == "postgres" {
+		fold = "translate(COALESCE(actor, ''), 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')"
+	}
+	strs := func(query string, args ...any) ([]string, error) {
+		rows, err := q.r.QueryContext(ctx, q.d.q(query), args...)
+		if err != nil {
+			return nil, err
+		}
+		defer rows.Close()
+		var out []string
+		for rows.Next() {
+			var s sql.NullString
+			if err := rows.Scan(&s); err != nil {
+				return nil, err
+			}
+			if s.Valid && s.String != "" {
+				out = append(out, s.String)
+			}
+		}
+		return out, rows.Err()
+	}
+	actors, err := strs(`WITH RECURSIVE t(a, n) AS (
+  SELECT (SELECT `+fold+` FROM file_events WHERE `+fold+` > ? ORDER BY 1 LIMIT 1), 1
+  UNION ALL
+  SELECT (SELECT `+fold+` FROM file_events WHERE `+fold+` > t.a ORDER BY 1 LIMIT 1), t.n + 1 FROM t WHERE t.a IS NOT NULL AND t.n < ?
+) SELECT a FROM t WHERE a IS NOT NULL`, after, limit)
+	if err != nil {
+		return nil, "", q.wrap("list known people: actors", err)
+	}
+	rows, err := strs(`SELECT email FROM people WHERE email > ? ORDER BY email LIMIT ?`, after, limit)
+	if err != nil {
+		return nil, "", q.wrap("list known people", err)
+	}
+	owners, err := strs(`SELECT DISTINCT email FROM person_aliases WHERE email > ? ORDER BY email LIMIT ?`, after, limit)
+	if err != nil {
+		return nil, "", q.wrap("list known people: aliases", err)
+	}
+	full := len(actors) == limit || len(rows) == limit || len(owners) == limit
+	seen := map[string]bool{}
+	var cands []string
+	for _, l := range [][]string{actors, rows, owners} {
+		for _, a := range l {
+			if !seen[a] {
+				seen[a] = true
+				cands = append(cands, a)
+			}
+		}
+	}
+	sort.Strings(cands)
+	next := ""
+	if len(cands) > limit {
+		cands, full = cands[:limit], true
+	}
+	if full && len(cands) > 0 {
+		next = cands[len(cands)-1]
+	}
+	if len(cands) == 0 {
+		return nil, "", nil
+	}
+	ph, args := in(cands)
+	aliased, err := strs(`SELECT alias FROM person_aliases WHERE alias IN `+ph, args...)
+	if err != nil {
+		return nil, "", q.wrap("list known people: aliases", err)
+	}
+	isAlias := map[string]bool{}
+	for _, a := range aliased {
+		isAlias[a] = true
+	}
+	known := map[string]store.Person{}
+	prow, err := q.r.QueryContext(ctx, q.d.q(`SELECT `+personCols+` FROM people WHERE email IN `+ph), args...)
+	if err != nil {
+		return nil, "", q.wrap("list known people", err)
+	}
+	defer prow.Close()
+	for prow.Next() {
+		p, err := scanPerson(prow)
+		if err != nil {
+			return nil, "", q.wrap("list known people", err)
+		}
+		known[p.Email] = p
+	}
+	if err := prow.Err(); err != nil {
+		return nil, "", q.wrap("list known people", err)
+	}
+	var out []store.KnownPerson
+	for _, c := range cands {
+		if isAlias[c] {
+			continue
+		}
+		p, ok := known[c]
+		out = append(out, store.KnownPerson{Email: c, InTable: ok, Person: p})
+	}
+	return out, next, nil
 }

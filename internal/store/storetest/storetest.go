@@ -42,6 +42,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		"HashQueue":        testHashQueue,
 		"Subscriptions":    testSubscriptions,
 		"People":           testPeople,
+		"PersonAliases":    testPersonAliases,
+		"KnownPeople":      testKnownPeople,
 		"Users":            testUsers,
 		"Audit":            testAudit,
 		"AuditChain":       testAuditChain,

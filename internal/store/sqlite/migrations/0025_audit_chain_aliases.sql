@@ -23,3 +23,15 @@ CREATE TABLE audit_chain (
   legacy_until INTEGER NOT NULL
 );
 INSERT INTO audit_chain (id, records, head_hash, legacy_until) SELECT 1, 0, NULL, COALESCE(MAX(id), 0) FROM audit_log;
+
+-- person_aliases: one person across services (issue 18, R8.3). A person is their primary address
+-- (email, lower case); each alias (a Box login, a Google address, a Microsoft UPN that is not the
+-- primary, lower case) belongs to at most one person and is never a primary itself. Addresses
+-- that differ only in case need no alias: they are one person already.
+CREATE TABLE person_aliases (
+  alias TEXT PRIMARY KEY,
+  email TEXT NOT NULL,
+  created_by TEXT NOT NULL DEFAULT '',
+  created_at INTEGER NOT NULL
+);
+CREATE INDEX person_aliases_email ON person_aliases(email);
