@@ -707,6 +707,30 @@ func (c *Client) Person(ctx context.Context, email string) (Person, error) {
 	return out, c.json(ctx, "GET", "/api/v1/people/"+url.PathEscape(email), nil, &out)
 }
 
+// People lists a page of people by address (after: the previous page's Next).
+func (c *Client) People(ctx context.Context, after string, limit int) (PeopleList, error) {
+	v := url.Values{}
+	if after != "" {
+		v.Set("after", after)
+	}
+	if limit > 0 {
+		v.Set("limit", strconv.Itoa(limit))
+	}
+	var out PeopleList
+	return out, c.json(ctx, "GET", "/api/v1/people?"+v.Encode(), nil, &out)
+}
+
+// AddAlias makes alias another address of the person (admins).
+func (c *Client) AddAlias(ctx context.Context, email, alias string) ([]PersonAlias, error) {
+	var out PersonAliases
+	return out.Items, c.json(ctx, "POST", "/api/v1/people/"+url.PathEscape(email)+"/aliases", AliasInput{Alias: alias}, &out)
+}
+
+// RemoveAlias removes one of the person's aliases (admins).
+func (c *Client) RemoveAlias(ctx context.Context, email, alias string) error {
+	return c.json(ctx, "DELETE", "/api/v1/people/"+url.PathEscape(email)+"/aliases/"+url.PathEscape(alias), nil, nil)
+}
+
 // Exposure reads a page of what the person owns that is shared now.
 func (c *Client) Exposure(ctx context.Context, email, after string, limit int) (Exposure, error) {
 	v := url.Values{}

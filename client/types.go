@@ -985,7 +985,52 @@ type Person struct {
 	Risk         PersonRisk        `json:"risk"`
 	Alerts       []Alert           `json:"alerts"`        // newest first, at most 20
 	Cases        []Case            `json:"cases"`         // newest first, at most 20
-	RecentEvents []json.RawMessage `json:"recent_events"` // newest first (time observed), at most 20
+	RecentEvents []json.RawMessage `json:"recent_events"` // newest first (time observed), at most 20, under any of the person's addresses
+	// Status is active, inactive or blocked where a directory said so; empty when unknown.
+	Status string `json:"status,omitempty"`
+	// Aliases are the person's other addresses (another service's login, UPN or address).
+	Aliases []PersonAlias `json:"aliases"`
+	// Sources are the person's last activity per service and address, newest first.
+	Sources []PersonSource `json:"sources"`
+}
+
+// PersonAlias is another address of a person, added by an admin.
+type PersonAlias struct {
+	Alias   string    `json:"alias"`
+	AddedBy string    `json:"added_by,omitempty"`
+	AddedAt time.Time `json:"added_at"`
+}
+
+// PersonSource is a person's last activity seen from one service under one address.
+type PersonSource struct {
+	Service      string    `json:"service"`
+	Address      string    `json:"address"`
+	LastActivity time.Time `json:"last_activity"`
+}
+
+// PersonAliases are a person's aliases, by address.
+type PersonAliases struct {
+	Items []PersonAlias `json:"items"`
+}
+
+// AliasInput adds an alias to a person.
+type AliasInput struct {
+	Alias string `json:"alias"`
+}
+
+// PersonSummary is a line of the people list.
+type PersonSummary struct {
+	Email      string   `json:"email"`
+	Name       string   `json:"name,omitempty"`
+	Status     string   `json:"status,omitempty"` // active, inactive or blocked where known
+	Department string   `json:"department,omitempty"`
+	Aliases    []string `json:"aliases,omitempty"`
+}
+
+// PeopleList is a page of people by address.
+type PeopleList struct {
+	Items []PersonSummary `json:"items"`
+	Next  string          `json:"next,omitempty"` // pass as ?after= for the next page
 }
 
 // ExposedFile is a file a person owns that is shared now, by its latest sharing state.
