@@ -72,3 +72,26 @@ func TestAuditVerifyAndExport(t *testing.T) {
 		}
 	}
 }
+
+// TestPeopleAliasCommands: people alias add and remove, people list and show over the API.
+func TestPeopleAliasCommands(t *testing.T) {
+	_, url := startServer(t)
+	out, errs, code := run(t, url, "", "people", "alias", "add", "alice@corp.example", "ASmith@corp.onmicrosoft.example")
+	if code != 0 || !strings.Contains(out, "alice@corp.example now has the aliases: asmith@corp.onmicrosoft.example") {
+		t.Fatalf("add: %d %q %s", code, out, errs)
+	}
+	if _, errs, code = run(t, url, "", "people", "alias", "add", "bob@corp.example", "asmith@corp.onmicrosoft.example"); code == 0 || !strings.Contains(errs, "already an alias of alice@corp.example") {
+		t.Errorf("conflicting add: %d %s", code, errs)
+	}
+	out, errs, code = run(t, url, "", "people", "list", "-o", "csv")
+	if code != 0 || !strings.Contains(out, "alice@corp.example,,,,asmith@corp.onmicrosoft.example") {
+		t.Errorf("list: %d %q %s", code, out, errs)
+	}
+	out, errs, code = run(t, url, "", "people", "show", "asmith@corp.onmicrosoft.example")
+	if code != 0 || !strings.Contains(out, "alice@corp.example") || !strings.Contains(out, "status") {
+		t.Errorf("show by alias: %d %q %s", code, out, errs)
+	}
+	if out, errs, code = run(t, url, "", "people", "alias", "remove", "alice@corp.example", "asmith@corp.onmicrosoft.example"); code != 0 || !strings.Contains(out, "no longer an alias") {
+		t.Errorf("remove: %d %q %s", code, out, errs)
+	}
+}
