@@ -992,6 +992,8 @@ type Person struct {
 	Aliases []PersonAlias `json:"aliases"`
 	// Sources are the person's last activity per service and address, newest first.
 	Sources []PersonSource `json:"sources"`
+	// Devices are the endpoint agents of any of the person's addresses, last check-in first (at most 20).
+	Devices []Device `json:"devices"`
 }
 
 // PersonAlias is another address of a person, added by an admin.

@@ -40,6 +40,13 @@ func TestPersonAliases(t *testing.T) {
 	if _, err := f.app.Store.UpsertPerson(ctx, store.Person{Email: "bob@corp.example", Status: "blocked"}); err != nil {
 		t.Fatal(err)
 	}
+	sec, err := f.app.Store.CreateDeploymentSecret(ctx, store.DeploymentSecret{Name: "laptops", Prefix: "tds_x", Hash: []byte("h"), ExpiresAt: t0.Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.app.Store.CreateDevice(ctx, store.Device{PublicKey: []byte("k"), SecretID: sec.ID, HostName: "asmith-laptop", Person: "asmith@corp.onmicrosoft.example", EnrolledAt: t0}); err != nil {
+		t.Fatal(err)
+	}
 
 	st, out := f.do(t, f.admin, "POST", "/api/v1/people/alice@corp.example/aliases", client.AliasInput{Alias: " ASmith@corp.onmicrosoft.example "})
 	var as client.PersonAliases
@@ -70,6 +77,9 @@ func TestPersonAliases(t *testing.T) {
 	var p client.Person
 	if st != 200 || json.Unmarshal(out, &p) != nil {
 		t.Fatalf("person: %d %s", st, out)
+	}
+	if len(p.Devices) != 1 || p.Devices[0].HostName != "asmith-laptop" {
+		t.Errorf("devices under any address: %+v", p.Devices)
 	}
 	if p.Email != "alice@corp.example" || len(p.Aliases) != 1 || len(p.RecentEvents) != 3 {
 		t.Errorf("person by alias: %s, aliases %+v, %d events (want 3: every address, any case)", p.Email, p.Aliases, len(p.RecentEvents))

@@ -130,6 +130,19 @@ func (s *Server) getPerson(r *http.Request, _ auth.Principal) (any, error) {
 	if out.Sources, err = s.personSources(ctx, addrs); err != nil {
 		return nil, err
 	}
+	out.Devices = []client.Device{}
+	now := s.clock.Now()
+	for _, a := range addrs {
+		ds, err := s.store.ListDevices(ctx, store.DeviceFilter{Person: a, Desc: true, Limit: personShown})
+		if err != nil {
+			return nil, err
+		}
+		for _, d := range ds {
+			if len(out.Devices) < personShown {
+				out.Devices = append(out.Devices, s.deviceWire(d, now))
+			}
+		}
+	}
 	if out.Watchlists, out.Departing, _, err = s.personWatchlists(ctx, email); err != nil {
 		return nil, err
 	}

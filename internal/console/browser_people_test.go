@@ -16,7 +16,7 @@ import (
 // TestBrowserPeople drives the people pages (issue 18, R8.3) in headless Chromium: the people list
 // shows everyone known with their status where a directory gave one; on a person's page an admin
 // adds their Microsoft UPN as an alias (a bad one first, refused beside the field), after which
-// the page shows the alias, the last activity per service and address and the UPN's events, and
+// the page shows the alias, the last activity per service and address, the UPN's events and device, and
 // the list folds the UPN into the person; the alias is removed again. Every page passes axe-core.
 func TestBrowserPeople(t *testing.T) {
 	t.Parallel()
@@ -45,6 +45,14 @@ func TestBrowserPeople(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, err := ta.App.Store.UpsertPerson(ctx, store.Person{Email: "bob@corp.example", Status: "blocked"}); err != nil {
+		t.Fatal(err)
+	}
+	sec, err := ta.App.Store.CreateDeploymentSecret(ctx, store.DeploymentSecret{Name: "laptops", Prefix: "tds_x", Hash: []byte("h"), ExpiresAt: now.Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ta.App.Store.CreateDevice(ctx, store.Device{PublicKey: []byte("k"), SecretID: sec.ID, HostName: "asmith-laptop", OS: "windows", AgentVersion: "1.0.0",
+		Person: "asmith@corp.onmicrosoft.example", EnrolledAt: now}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -80,6 +88,7 @@ func TestBrowserPeople(t *testing.T) {
 		u.fatal("sources: %q", src)
 	}
 	u.waitText("#person-events", "upn-only.docx", time.Second)
+	u.waitText("#person-devices", "asmith-laptop", time.Second)
 	u.checkPage("person")
 
 	u.step = "the list folds the alias"
