@@ -50,6 +50,7 @@ func main() {
 		"load":    bench.LoadCommand,
 		"forward": bench.ForwardCommand,
 		"agents":  bench.AgentsCommand,
+		"audit":   bench.AuditCommand,
 	}
 	if len(os.Args) >= 2 && commands[os.Args[1]] != nil {
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
@@ -64,7 +65,7 @@ func main() {
 		return
 	}
 	if len(os.Args) < 2 || os.Args[1] != "store" {
-		fmt.Fprintln(os.Stderr, "usage: telltale-bench store|box|google|microsoft|search|load|forward|agents [flags]   (run with -h for the flags)")
+		fmt.Fprintln(os.Stderr, "usage: telltale-bench store|box|google|microsoft|search|load|forward|agents|audit [flags]   (run with -h for the flags)")
 		os.Exit(2)
 	}
 	fs := flag.NewFlagSet("store", flag.ExitOnError)
