@@ -1200,7 +1200,8 @@ type PeopleQueries interface {
 	// AddPersonAlias makes alias another address of the person whose primary address is email
 	// (both compared lower-case). Adding an alias the person has already is a no-op. It gives
 	// ErrConflict, saying with whom, when alias is email, when alias belongs to someone else,
-	// when alias is a primary with aliases of its own, or when email is itself someone's alias.
+	// when alias is a primary with aliases of its own, when email is itself someone's alias, or
+	// when the person has MaxPersonAliases already.
 	AddPersonAlias(ctx context.Context, email, alias, by string) error
 	// RemovePersonAlias gives ErrNotFound when alias is not one of the person's.
 	RemovePersonAlias(ctx context.Context, email, alias string) error
@@ -1214,6 +1215,10 @@ type PeopleQueries interface {
 	// fewer than limit people (aliases dropped); next is "" at the end.
 	ListKnownPeople(ctx context.Context, after string, limit int) (people []KnownPerson, next string, err error)
 }
+
+// MaxPersonAliases bounds a person's aliases, and so the work of reading a person (a search per
+// address and service).
+const MaxPersonAliases = 50
 
 // PersonAlias is another address of a person (issue 18, R8.3).
 type PersonAlias struct {

@@ -571,6 +571,12 @@ func (q *Queries) AddPersonAlias(ctx context.Context, email, alias, by string) e
 		if n > 0 {
 			return fmt.Errorf("%w: %s has %d alias(es) of its own: add %s to %s instead, or remove them first", store.ErrConflict, alias, n, email, alias)
 		}
+		if err := q.w.QueryRowContext(ctx, q.d.q(`SELECT COUNT(*) FROM person_aliases WHERE email = ?`), email).Scan(&n); err != nil {
+			return err
+		}
+		if n >= store.MaxPersonAliases {
+			return fmt.Errorf("%w: %s has %d aliases, the most a person may have: remove one first", store.ErrConflict, email, n)
+		}
 		_, err := q.w.ExecContext(ctx, q.d.q(`INSERT INTO person_aliases (alias, email, created_by, created_at) VALUES (?, ?, ?, ?)`), alias, email, by, micros(nowUTC()))
 		return err
 	}))

@@ -40,6 +40,12 @@ func testPersonAliases(t *testing.T, s store.Store) {
 	if err := s.RemovePersonAlias(ctx, "bob@corp.example", "alice.box@corp.example"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("removing another person's alias: %v", err)
 	}
+	for i := range store.MaxPersonAliases {
+		noErr(t, s.AddPersonAlias(ctx, "many@corp.example", fmt.Sprintf("m%d@corp.example", i), "admin"))
+	}
+	if err := s.AddPersonAlias(ctx, "many@corp.example", "one-more@corp.example", "admin"); !errors.Is(err, store.ErrConflict) || !strings.Contains(err.Error(), "the most a person may have") {
+		t.Errorf("alias %d: %v", store.MaxPersonAliases+1, err)
+	}
 	noErr(t, s.RemovePersonAlias(ctx, "alice@corp.example", "Alice.Box@corp.example"))
 	if as := ok(s.PersonAliases(ctx, []string{"alice@corp.example"}))(t); len(as) != 1 {
 		t.Errorf("after remove: %+v", as)
