@@ -296,6 +296,11 @@ func (c *Client) CreateToken(ctx context.Context, userID string, t NewToken) (Cr
 
 // Audit lists the audit log, newest first.
 func (c *Client) Audit(ctx context.Context, q AuditQuery) (AuditList, error) {
+	var out AuditList
+	return out, c.json(ctx, "GET", "/api/v1/audit?"+auditValues(q).Encode(), nil, &out)
+}
+
+func auditValues(q AuditQuery) url.Values {
 	v := url.Values{}
 	for k, s := range map[string]string{"actor": q.Actor, "action": q.Action, "target": q.Target, "before": q.Before} {
 		if s != "" {
@@ -311,8 +316,34 @@ func (c *Client) Audit(ctx context.Context, q AuditQuery) (AuditList, error) {
 	if q.Limit > 0 {
 		v.Set("limit", fmt.Sprint(q.Limit))
 	}
-	var out AuditList
-	return out, c.json(ctx, "GET", "/api/v1/audit?"+v.Encode(), nil, &out)
+	return v
+}
+
+// ExportAudit streams every audit entry matching q (Before and Limit ignored), newest first, as
+// CSV or JSON lines (format "csv" or "jsonl"). The caller closes the body.
+func (c *Client) ExportAudit(ctx context.Context, q AuditQuery, format string) (io.ReadCloser, error) {
+	q.Before, q.Limit = "", 0
+	v := auditValues(q)
+	v.Set("format", format)
+	resp, err := c.stream(ctx, "GET", "/api/v1/audit/export?"+v.Encode(), nil, "", 0, false)
+	if err != nil {
+		return nil, err
+	}
+	return resp.Body, nil
+}
+
+// VerifyAudit checks the audit log's hash chain from its first record to its last.
+func (c *Client) VerifyAudit(ctx context.Context) (AuditVerification, error) {
+	var out AuditVerification
+	resp, err := c.stream(ctx, "GET", "/api/v1/audit/verify", nil, "", 0, false)
+	if err != nil {
+		return out, err
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		return out, fmt.Errorf("telltale: GET /api/v1/audit/verify: decode response: %w", err)
+	}
+	return out, nil
 }
 
 // ImportRecords sends exported vendor records (Box: admin events as JSON lines or API pages) to be
@@ -693,6 +724,30 @@ func (c *Client) ExportCase(ctx context.Context, caseID string) (io.ReadCloser, 
 func (c *Client) Person(ctx context.Context, email string) (Person, error) {
 	var out Person
 	return out, c.json(ctx, "GET", "/api/v1/people/"+url.PathEscape(email), nil, &out)
+}
+
+// People lists a page of people by address (after: the previous page's Next).
+func (c *Client) People(ctx context.Context, after string, limit int) (PeopleList, error) {
+	v := url.Values{}
+	if after != "" {
+		v.Set("after", after)
+	}
+	if limit > 0 {
+		v.Set("limit", strconv.Itoa(limit))
+	}
+	var out PeopleList
+	return out, c.json(ctx, "GET", "/api/v1/people?"+v.Encode(), nil, &out)
+}
+
+// AddAlias makes alias another address of the person (admins).
+func (c *Client) AddAlias(ctx context.Context, email, alias string) ([]PersonAlias, error) {
+	var out PersonAliases
+	return out.Items, c.json(ctx, "POST", "/api/v1/people/"+url.PathEscape(email)+"/aliases", AliasInput{Alias: alias}, &out)
+}
+
+// RemoveAlias removes one of the person's aliases (admins).
+func (c *Client) RemoveAlias(ctx context.Context, email, alias string) error {
+	return c.json(ctx, "DELETE", "/api/v1/people/"+url.PathEscape(email)+"/aliases/"+url.PathEscape(alias), nil, nil)
 }
 
 // Exposure reads a page of what the person owns that is shared now.

@@ -262,6 +262,30 @@ type AuditEntry struct {
 	Details  json.RawMessage `json:"details,omitempty"`
 	ClientIP string          `json:"client_ip,omitempty"`
 	Outcome  string          `json:"outcome"`
+	// FinishedAt is when the outcome of a call that changes something was recorded (absent
+	// while it runs, or when the node stopped before it ended: the outcome then stays started).
+	FinishedAt *time.Time `json:"finished_at,omitempty"`
+	// Hash is the SHA-256 seal of the entry's (first) record in the audit chain, hex.
+	Hash string `json:"hash,omitempty"`
+}
+
+// AuditVerification is the result of checking the audit log's hash chain: OK with the number of
+// records and the last one's id and hash (note them: a later check must still find that record
+// with that hash), or Break, the first record where the chain breaks and what differs.
+type AuditVerification struct {
+	OK       bool        `json:"ok"`
+	Records  int64       `json:"records"` // records that verified (before the break, if any)
+	HeadID   string      `json:"head_id,omitempty"`
+	HeadHash string      `json:"head_hash,omitempty"`
+	Break    *AuditBreak `json:"break,omitempty"`
+}
+
+// AuditBreak is where the audit chain breaks: the record (empty ID for the end of the log) and
+// what differs.
+type AuditBreak struct {
+	ID       string `json:"id,omitempty"`
+	Position int64  `json:"position,omitempty"`
+	Reason   string `json:"reason"`
 }
 
 // AuditList is a page of the audit log, newest first.
@@ -991,8 +1015,16 @@ type Person struct {
 	Risk         PersonRisk        `json:"risk"`
 	Alerts       []Alert           `json:"alerts"`        // newest first, at most 20
 	Cases        []Case            `json:"cases"`         // newest first, at most 20
-	RecentEvents []json.RawMessage `json:"recent_events"` // newest first (time observed), at most 20
-	History      []PersonChange    `json:"history"`       // watchlist changes made by HR sources, newest first, at most 50
+	RecentEvents []json.RawMessage `json:"recent_events"` // newest first (time observed), at most 20, under any of the person's addresses
+	// Status is active, inactive or blocked where a directory said so; empty when unknown.
+	Status string `json:"status,omitempty"`
+	// Aliases are the person's other addresses (another service's login, UPN or address).
+	Aliases []PersonAlias `json:"aliases"`
+	// Sources are the person's last activity per service and address, newest first.
+	Sources []PersonSource `json:"sources"`
+	// Devices are the endpoint agents of any of the person's addresses, last check-in first (at most 20).
+	Devices []Device       `json:"devices"`
+	History []PersonChange `json:"history"` // watchlist changes made by HR sources, newest first, at most 50
 }
 
 // PersonChange is one line of a person's history: a watchlist change and who or what made it.
@@ -1030,6 +1062,45 @@ type HRSyncResult struct {
 	Removed   int `json:"removed"`
 	Unchanged int `json:"unchanged"`
 	Skipped   int `json:"skipped"`
+}
+
+// PersonAlias is another address of a person, added by an admin.
+type PersonAlias struct {
+	Alias   string    `json:"alias"`
+	AddedBy string    `json:"added_by,omitempty"`
+	AddedAt time.Time `json:"added_at"`
+}
+
+// PersonSource is a person's last activity seen from one service under one address.
+type PersonSource struct {
+	Service      string    `json:"service"`
+	Address      string    `json:"address"`
+	LastActivity time.Time `json:"last_activity"`
+}
+
+// PersonAliases are a person's aliases, by address.
+type PersonAliases struct {
+	Items []PersonAlias `json:"items"`
+}
+
+// AliasInput adds an alias to a person.
+type AliasInput struct {
+	Alias string `json:"alias"`
+}
+
+// PersonSummary is a line of the people list.
+type PersonSummary struct {
+	Email      string   `json:"email"`
+	Name       string   `json:"name,omitempty"`
+	Status     string   `json:"status,omitempty"` // active, inactive or blocked where known
+	Department string   `json:"department,omitempty"`
+	Aliases    []string `json:"aliases,omitempty"`
+}
+
+// PeopleList is a page of people by address.
+type PeopleList struct {
+	Items []PersonSummary `json:"items"`
+	Next  string          `json:"next,omitempty"` // pass as ?after= for the next page
 }
 
 // ExposedFile is a file a person owns that is shared now, by its latest sharing state.

@@ -54,6 +54,7 @@ func main() {
 		"agents":     bench.AgentsCommand,
 		"alerts":     bench.AlertsCommand,
 		"dashboards": bench.DashboardsCommand,
+		"audit":      bench.AuditCommand,
 	}
 	if len(os.Args) >= 2 && commands[os.Args[1]] != nil {
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
@@ -68,7 +69,7 @@ func main() {
 		return
 	}
 	if len(os.Args) < 2 || os.Args[1] != "store" {
-		fmt.Fprintln(os.Stderr, "usage: telltale-bench store|box|google|microsoft|search|dashboards|load|forward|agents|alerts [flags]   (run with -h for the flags)")
+		fmt.Fprintln(os.Stderr, "usage: telltale-bench store|box|google|microsoft|search|dashboards|load|forward|agents|alerts|audit [flags]   (run with -h for the flags)")
 		os.Exit(2)
 	}
 	fs := flag.NewFlagSet("store", flag.ExitOnError)

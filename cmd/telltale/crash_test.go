@@ -237,6 +237,16 @@ func TestKill9LosesNoAcknowledgedWrite(t *testing.T) {
 			}
 			before = al.Next
 		}
+		// The audit chain survives the kill: each record is sealed in the transaction that
+		// writes it, so a record is either whole and chained or absent.
+		vcode, vbody, verr := api(context.Background(), n2.url, token, "GET", "/api/v1/audit/verify", nil)
+		var v struct {
+			OK      bool  `json:"ok"`
+			Records int64 `json:"records"`
+		}
+		if verr != nil || vcode != 200 || json.Unmarshal(vbody, &v) != nil || !v.OK || v.Records == 0 {
+			t.Errorf("round %d: audit chain after kill -9: %d %v %s", round, vcode, verr, vbody)
+		}
 		lost, unaudited := 0, 0
 		for name := range acked {
 			if !have[name] {

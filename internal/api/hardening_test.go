@@ -228,9 +228,9 @@ func TestActionFailsWhenItsAuditEntryCannotBeWritten(t *testing.T) {
 		t.Errorf("audit entries: %+v %v", es, err)
 	}
 
-	// The outcome cannot be written: the change is made (its entry says started) but not
-	// acknowledged.
-	exec(`CREATE TRIGGER audit_finish_broken BEFORE UPDATE ON audit_log BEGIN SELECT RAISE(FAIL, 'disk full (test)'); END`)
+	// The outcome (a record of its own: the audit chain never updates a record) cannot be
+	// written: the change is made (its entry says started) but not acknowledged.
+	exec(`CREATE TRIGGER audit_finish_broken BEFORE INSERT ON audit_log WHEN NEW.finishes > 0 BEGIN SELECT RAISE(FAIL, 'disk full (test)'); END`)
 	status, out = f.do(t, f.admin, "POST", "/api/v1/saved-searches", client.SavedSearchInput{Name: "half", Query: ""})
 	if status != http.StatusInternalServerError || !strings.Contains(string(out), "records it as started") {
 		t.Errorf("outcome not written: %d %s", status, out)

@@ -3,9 +3,11 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -31,6 +33,14 @@ var ExposedMask = event.ExposureBits([]event.Exposure{event.ExposurePublicLink, 
 func (s *Server) personRoutes() []Route {
 	const tag = "people"
 	return []Route{
+		{Method: "GET", Path: "/api/v1/people", Need: auth.RoleReadOnly, Tag: tag,
+			Summary: "People by address: everyone known from a directory, an alias or their file events, aliases folded into their person",
+			Out:     client.PeopleList{}, Query: []Param{{"after", "the next value of the previous page"}, {"limit", "1 to 1000, default 100"}}, Handle: s.listPeople},
+		{Method: "POST", Path: "/api/v1/people/{email}/aliases", Need: auth.RoleAdmin, Tag: tag, Audit: "person.alias.add",
+			Summary: "Make an address (another service's login, UPN or address) an alias of the person", In: client.AliasInput{},
+			Out: client.PersonAliases{}, MaxBody: 4 << 10, Handle: s.addAlias},
+		{Method: "DELETE", Path: "/api/v1/people/{email}/aliases/{alias}", Need: auth.RoleAdmin, Tag: tag, Audit: "person.alias.remove",
+			Summary: "Remove one of the person's aliases", Handle: s.removeAlias},
 		{Method: "GET", Path: "/api/v1/people/{email}", Need: auth.RoleReadOnly, Tag: tag,
 			Summary: "A person: watchlists, rolling 30-day risk score and its trend, alerts, cases and recent events",
 			Out:     client.Person{}, Handle: s.getPerson},
@@ -97,7 +107,42 @@ func (s *Server) getPerson(r *http.Request, _ auth.Principal) (any, error) {
 		return nil, err
 	}
 	ctx := r.Context()
-	out := client.Person{Email: email, Alerts: []client.Alert{}, Cases: []client.Case{}, RecentEvents: []json.RawMessage{}}
+	// An alias shows its person.
+	if email, err = s.store.ResolvePerson(ctx, email); err != nil {
+		return nil, err
+	}
+	out := client.Person{Email: email, Alerts: []client.Alert{}, Cases: []client.Case{}, RecentEvents: []json.RawMessage{},
+		Aliases: []client.PersonAlias{}, Sources: []client.PersonSource{}}
+	addrs := []string{email}
+	as, err := s.store.PersonAliases(ctx, []string{email})
+	if err != nil {
+		return nil, err
+	}
+	for _, a := range as {
+		out.Aliases = append(out.Aliases, client.PersonAlias{Alias: a.Alias, AddedBy: a.CreatedBy, AddedAt: a.CreatedAt})
+		addrs = append(addrs, a.Alias)
+	}
+	if p, err := s.store.GetPersonByEmail(ctx, email); err == nil {
+		out.Status = p.Status
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return nil, err
+	}
+	if out.Sources, err = s.personSources(ctx, addrs); err != nil {
+		return nil, err
+	}
+	out.Devices = []client.Device{}
+	now := s.clock.Now()
+	for _, a := range addrs {
+		ds, err := s.store.ListDevices(ctx, store.DeviceFilter{Person: a, Desc: true, Limit: personShown})
+		if err != nil {
+			return nil, err
+		}
+		for _, d := range ds {
+			if len(out.Devices) < personShown {
+				out.Devices = append(out.Devices, s.deviceWire(d, now))
+			}
+		}
+	}
 	if out.Watchlists, out.Departing, _, err = s.personWatchlists(ctx, email); err != nil {
 		return nil, err
 	}
@@ -107,11 +152,11 @@ func (s *Server) getPerson(r *http.Request, _ auth.Principal) (any, error) {
 	if out.Risk, err = PersonRiskOf(ctx, s.store, email, s.clock.Now()); err != nil {
 		return nil, err
 	}
-	as, err := s.store.ListAlerts(ctx, store.AlertFilter{Person: email, Limit: personShown})
+	als, err := s.store.ListAlerts(ctx, store.AlertFilter{Person: email, Limit: personShown})
 	if err != nil {
 		return nil, err
 	}
-	for _, a := range as {
+	for _, a := range als {
 		out.Alerts = append(out.Alerts, alertWire(a))
 	}
 	cs, err := s.store.ListCases(ctx, store.CaseFilter{Person: email, Limit: personShown})
@@ -121,7 +166,7 @@ func (s *Server) getPerson(r *http.Request, _ auth.Principal) (any, error) {
 	for _, c := range cs {
 		out.Cases = append(out.Cases, caseWire(c))
 	}
-	q, err := search.Parse("actor:"+quote(email), s.clock.Now())
+	q, err := search.Parse(actorQuery(addrs), s.clock.Now())
 	if err != nil {
 		return nil, err
 	}
@@ -221,4 +266,130 @@ func (s *Server) personExposureCSV(r *http.Request, _ auth.Principal) (any, erro
 	}
 	return rawBody{contentType: "text/csv; charset=utf-8", filename: fmt.Sprintf("exposure-%s.csv", strings.NewReplacer("@", "_at_", "/", "_").Replace(email)),
 		write: func(w io.Writer) error { return WriteExposureCSV(r.Context(), s.store, email, w) }}, nil
+}
+
+// actorQuery is a search for events by any of a person's addresses.
+func actorQuery(addrs []string) string {
+	terms := make([]string, len(addrs))
+	for i, a := range addrs {
+		terms[i] = "actor:" + quote(a)
+	}
+	return "(" + strings.Join(terms, " OR ") + ")"
+}
+
+// personSources is the person's last activity per service and address: one search per pair,
+// each the newest event by the actor index (addresses are compared case-insensitively, so a Box
+// login and a Google address that differ only in case count as one address).
+func (s *Server) personSources(ctx context.Context, addrs []string) ([]client.PersonSource, error) {
+	out := []client.PersonSource{}
+	for _, a := range addrs {
+		for _, o := range event.Observers() {
+			q, err := search.Parse("actor:"+quote(a)+" service:"+string(o), s.clock.Now())
+			if err != nil {
+				return nil, err
+			}
+			evs, err := s.store.SearchEvents(ctx, q, store.SearchOptions{Sort: store.SortObserved, Desc: true, Limit: 1})
+			if err != nil {
+				return nil, err
+			}
+			if len(evs) == 1 {
+				out = append(out, client.PersonSource{Service: string(o), Address: a, LastActivity: evs[0].Timestamp})
+			}
+		}
+	}
+	slices.SortStableFunc(out, func(x, y client.PersonSource) int { return y.LastActivity.Compare(x.LastActivity) })
+	return out, nil
+}
+
+func (s *Server) listPeople(r *http.Request, _ auth.Principal) (any, error) {
+	q := r.URL.Query()
+	limit := 100
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1000 {
+			return nil, invalidField("limit", "want a whole number from 1 to 1000, got %q", clip(v, 40))
+		}
+		limit = n
+	}
+	after := q.Get("after")
+	if len(after) > 320 {
+		return nil, invalidField("after", "want the next value of the previous page (an address), got %d characters", len(after))
+	}
+	ps, next, err := s.store.ListKnownPeople(r.Context(), after, limit)
+	if err != nil {
+		return nil, err
+	}
+	out := client.PeopleList{Items: []client.PersonSummary{}, Next: next}
+	emails := make([]string, 0, len(ps))
+	for _, p := range ps {
+		emails = append(emails, p.Email)
+	}
+	as, err := s.store.PersonAliases(r.Context(), emails)
+	if err != nil {
+		return nil, err
+	}
+	byEmail := map[string][]string{}
+	for _, a := range as {
+		byEmail[a.Email] = append(byEmail[a.Email], a.Alias)
+	}
+	for _, p := range ps {
+		out.Items = append(out.Items, client.PersonSummary{Email: p.Email, Name: p.Person.Name, Status: p.Person.Status,
+			Department: p.Person.Department, Aliases: byEmail[p.Email]})
+	}
+	return out, nil
+}
+
+func (s *Server) addAlias(r *http.Request, p auth.Principal) (any, error) {
+	email, err := emailParam(r)
+	if err != nil {
+		return nil, err
+	}
+	var in client.AliasInput
+	if err := decode(r, &in); err != nil {
+		return nil, err
+	}
+	alias := strings.TrimSpace(in.Alias)
+	if why := scope.CheckEmail(alias); why != "" {
+		return nil, invalidField("alias", "%q %s: an alias is an address, such as a Box login, a Google address or a Microsoft UPN", clip(alias, 200), why)
+	}
+	alias = strings.ToLower(alias)
+	noteAudit(r, "person/"+email, map[string]any{"alias": alias})
+	if alias == email {
+		return nil, invalidField("alias", "%s is the person's own address; addresses that differ only in case are one person already and need no alias", alias)
+	}
+	if err := s.store.AddPersonAlias(r.Context(), email, alias, p.Username); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			msg := err.Error()
+			if i := strings.Index(msg, "conflict: "); i >= 0 {
+				msg = msg[i+len("conflict: "):]
+			}
+			return nil, withField(http.StatusConflict, "alias", "%s", msg)
+		}
+		return nil, err
+	}
+	as, err := s.store.PersonAliases(r.Context(), []string{email})
+	if err != nil {
+		return nil, err
+	}
+	out := client.PersonAliases{Items: []client.PersonAlias{}}
+	for _, a := range as {
+		out.Items = append(out.Items, client.PersonAlias{Alias: a.Alias, AddedBy: a.CreatedBy, AddedAt: a.CreatedAt})
+	}
+	return out, nil
+}
+
+func (s *Server) removeAlias(r *http.Request, _ auth.Principal) (any, error) {
+	email, err := emailParam(r)
+	if err != nil {
+		return nil, err
+	}
+	alias := strings.ToLower(strings.TrimSpace(r.PathValue("alias")))
+	noteAudit(r, "person/"+email, map[string]any{"alias": clip(alias, 320)})
+	if err := s.store.RemovePersonAlias(r.Context(), email, alias); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, withStatus(http.StatusNotFound, "%s is not an alias of %s: see the person's aliases with GET /api/v1/people/%s", clip(alias, 320), email, email)
+		}
+		return nil, err
+	}
+	return noContent{}, nil
 }

@@ -191,7 +191,7 @@ func (e *env) auditCmd() *cobra.Command {
 	list.Flags().StringVar(&until, "until", "", "only entries before this time (RFC 3339 or YYYY-MM-DD)")
 	list.Flags().StringVar(&q.Before, "before", "", "page: entries older than this id")
 	list.Flags().IntVar(&q.Limit, "limit", 100, "at most this many entries (1 to 1000)")
-	cmd.AddCommand(list)
+	cmd.AddCommand(list, e.auditVerifyCmd(), e.auditExportCmd())
 	return cmd
 }
 

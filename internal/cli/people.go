@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 
 	"github.com/spf13/cobra"
 )
@@ -28,8 +29,18 @@ func (e *env) peopleCmd() *cobra.Command {
 			if f == "json" {
 				return render(cmd, e.stdout, table{value: p})
 			}
-			t := table{headers: []string{"FIELD", "VALUE"}, rows: [][]string{{"email", p.Email},
+			status := p.Status
+			if status == "" {
+				status = "unknown"
+			}
+			t := table{headers: []string{"FIELD", "VALUE"}, rows: [][]string{{"email", p.Email}, {"status", status},
 				{"risk score", fmt.Sprintf("%d (%d scored events in %d days)", p.Risk.Score, p.Risk.Events, p.Risk.WindowDays)}}}
+			for _, a := range p.Aliases {
+				t.rows = append(t.rows, []string{"alias", a.Alias})
+			}
+			for _, s := range p.Sources {
+				t.rows = append(t.rows, []string{"last " + s.Service, s.Address + " " + ts(s.LastActivity)})
+			}
 			for _, w := range p.Watchlists {
 				v := w.Name
 				if w.DepartureDate != "" {
@@ -65,6 +76,67 @@ func (e *env) peopleCmd() *cobra.Command {
 			return err
 		},
 	}
-	cmd.AddCommand(show, exposure)
+	var after string
+	var limit int
+	list := &cobra.Command{
+		Use: "list", Short: "People by address, aliases folded into their person, with status where known", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := e.client(cmd)
+			if err != nil {
+				return err
+			}
+			l, err := c.People(cmd.Context(), after, limit)
+			if err != nil {
+				return err
+			}
+			t := table{headers: []string{"email", "name", "status", "department", "aliases"}, value: l}
+			for _, p := range l.Items {
+				t.rows = append(t.rows, []string{p.Email, p.Name, p.Status, p.Department, strings.Join(p.Aliases, " ")})
+			}
+			if err := render(cmd, e.stdout, t); err != nil {
+				return err
+			}
+			if l.Next != "" {
+				fmt.Fprintf(e.stderr, "more: --after %s\n", l.Next)
+			}
+			return nil
+		},
+	}
+	list.Flags().StringVar(&after, "after", "", "page: people after this address")
+	list.Flags().IntVar(&limit, "limit", 100, "at most this many people (1 to 1000)")
+	alias := &cobra.Command{Use: "alias", Short: "A person's other addresses (admins)"}
+	alias.AddCommand(&cobra.Command{
+		Use: "add EMAIL ALIAS", Short: "Make ALIAS (another service's login, UPN or address) another address of the person EMAIL", Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := e.client(cmd)
+			if err != nil {
+				return err
+			}
+			as, err := c.AddAlias(cmd.Context(), args[0], args[1])
+			if err != nil {
+				return err
+			}
+			names := make([]string, len(as))
+			for i, a := range as {
+				names[i] = a.Alias
+			}
+			fmt.Fprintf(e.stdout, "%s now has the aliases: %s\n", args[0], strings.Join(names, ", "))
+			return nil
+		},
+	}, &cobra.Command{
+		Use: "remove EMAIL ALIAS", Short: "Remove one of the person's aliases", Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := e.client(cmd)
+			if err != nil {
+				return err
+			}
+			if err := c.RemoveAlias(cmd.Context(), args[0], args[1]); err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "%s is no longer an alias of %s\n", args[1], args[0])
+			return nil
+		},
+	})
+	cmd.AddCommand(show, exposure, list, alias)
 	return cmd
 }

@@ -88,7 +88,7 @@ func TestBrowserHealth(t *testing.T) {
 	u.open("/login")
 	u.do(chromedp.SendKeys(chromedp.CSS("#username"), "rita"), chromedp.SendKeys(chromedp.CSS("#password"), readerPassword),
 		chromedp.Click(chromedp.CSS("form button[type=submit]")))
-	u.waitText("h1", "Data connections", 10*time.Second)
+	u.waitText("h1", "Risk exposure", 10*time.Second) // sign-in lands on the dashboard
 
 	u.step = "health"
 	u.do(chromedp.Click(chromedp.CSS(`header nav a[href="/health"]`)))

@@ -36,7 +36,7 @@ func TestBrowserHR(t *testing.T) {
 	u.open("/login")
 	u.do(chromedp.SendKeys(chromedp.CSS("#username"), "alice"), chromedp.SendKeys(chromedp.CSS("#password"), adminPassword),
 		chromedp.Click(chromedp.CSS("form button[type=submit]")))
-	u.waitText("h1", "Data connections", 10*time.Second)
+	u.waitText("h1", "Risk exposure", 10*time.Second) // sign-in lands on the dashboard
 
 	u.step = "add a Workday source"
 	u.do(chromedp.Click(chromedp.CSS(`header nav a[href="/hr"]`)))

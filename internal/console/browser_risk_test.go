@@ -50,7 +50,7 @@ func TestBrowserRiskRescore(t *testing.T) {
 	u.open("/login")
 	u.do(chromedp.SendKeys(chromedp.CSS("#username"), "alice"), chromedp.SendKeys(chromedp.CSS("#password"), adminPassword),
 		chromedp.Click(chromedp.CSS("form button[type=submit]")))
-	u.waitText("h1", "Data connections", 10*time.Second)
+	u.waitText("h1", "Risk exposure", 10*time.Second) // sign-in lands on the dashboard
 
 	u.step = "risk page"
 	u.do(chromedp.Click(chromedp.CSS(`header nav a[href="/risk"]`)))
@@ -92,7 +92,7 @@ func TestBrowserRiskRescore(t *testing.T) {
 	r.open("/login")
 	r.do(chromedp.SendKeys(chromedp.CSS("#username"), "rita"), chromedp.SendKeys(chromedp.CSS("#password"), readerPassword),
 		chromedp.Click(chromedp.CSS("form button[type=submit]")))
-	r.waitText("h1", "Data connections", 10*time.Second)
+	r.waitText("h1", "Risk exposure", 10*time.Second) // sign-in lands on the dashboard
 	r.open("/risk")
 	r.waitText("#jobs", "done", 10*time.Second)
 	if n := r.eval(`String(document.querySelectorAll('form[action="/risk/rescore"]').length)`); n != "0" {

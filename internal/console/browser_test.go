@@ -481,6 +481,7 @@ func TestBrowserWalkthrough(t *testing.T) {
 	u.step = "audit"
 	u.open("/audit")
 	u.waitText("#audit", "connection.deauthorize", 10*time.Second)
+	u.waitText("#audit-downloads", "JSON lines", time.Second)
 	u.checkPage("audit")
 
 	u.step = "resume"

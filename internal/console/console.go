@@ -241,7 +241,10 @@ func (c *Console) pageTable() []Page {
 		{"POST /forwarding/{id}/test", ad, c.forwardAction("test", "")},
 		{"POST /forwarding/{id}/pause", ad, c.forwardAction("pause", "Paused: events wait in the store from its position.")},
 		{"POST /forwarding/{id}/resume", ad, c.forwardAction("resume", "Resumed: it sends the events that waited, in order.")},
+		{"GET /people", ro, c.peoplePage},
 		{"GET /people/{email}", ro, c.personPage},
+		{"POST /people/{email}/aliases", ad, c.addAlias},
+		{"POST /people/{email}/aliases/remove", ad, c.removeAlias},
 		{"GET /people/{email}/exposure.csv", ro, c.personExposureCSV},
 		{"GET /cases", ro, c.casesPage},
 		{"POST /cases", an, c.createCase},
@@ -261,6 +264,7 @@ func (c *Console) pageTable() []Page {
 
 		{"GET /health", ro, c.healthPage},
 		{"GET /audit", ad, c.auditPage},
+		{"GET /audit/export", ad, c.exportAudit},
 		{"GET /users", ad, c.usersPage},
 		{"POST /users/{id}/disable", ad, c.disableUser},
 		{"POST /users/{id}/enable", ad, c.enableUser},

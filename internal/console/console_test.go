@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"html"
 	"io"
 	"io/fs"
 	"mime/multipart"
@@ -462,9 +463,34 @@ func TestAuditFilters(t *testing.T) {
 	if !strings.Contains(page, "saved_search.create") || strings.Contains(page, "file_events.search") {
 		t.Errorf("filtered audit log:\n%s", page)
 	}
+	// The downloads take the page's filter: the whole of it, as CSV or JSON lines, audited.
+	m := regexp.MustCompile(`href="(/audit/export\?[^"]*format=csv[^"]*)"`).FindStringSubmatch(page)
+	if m == nil {
+		t.Fatalf("no CSV download on the audit page:\n%s", page)
+	}
+	resp, csvText := b.get(html.UnescapeString(m[1]))
+	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/csv") || !strings.HasPrefix(csvText, "id,at,actor,action") ||
+		!strings.Contains(csvText, "saved_search.create") || strings.Contains(csvText, "file_events.search") {
+		t.Errorf("CSV download: %d %s\n%s", resp.StatusCode, resp.Header.Get("Content-Type"), csvText)
+	}
+	m = regexp.MustCompile(`href="(/audit/export\?[^"]*format=jsonl[^"]*)"`).FindStringSubmatch(page)
+	if m == nil {
+		t.Fatalf("no JSON download on the audit page")
+	}
+	resp, jsonText := b.get(html.UnescapeString(m[1]))
+	if resp.StatusCode != 200 || strings.Count(jsonText, "\n") != 1 || !strings.Contains(jsonText, `"action":"saved_search.create"`) {
+		t.Errorf("JSON download: %d\n%s", resp.StatusCode, jsonText)
+	}
+	_, page = b.get("/audit?action=audit.export")
+	if strings.Count(page, "<td>audit.export</td>") != 2 {
+		t.Errorf("the downloads are not in the audit log:\n%s", page)
+	}
 	_, page = b.get("/audit?" + url.Values{"action": {"saved_search."}, "to": {"2000-01-01"}}.Encode())
 	if !strings.Contains(page, "No entries match") {
 		t.Errorf("audit log before 2000 is not empty")
+	}
+	if _, page = b.get("/audit?from=yesterday"); strings.Contains(page, "/audit/export") {
+		t.Errorf("a download offered for a filter the page refused")
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/telltale-dev/telltale/client"
@@ -19,18 +20,23 @@ type personData struct {
 	Events   []event.FileEvent
 	Exposure *client.Exposure // departing people only
 	CSVURL   string
+	Alias    string // the add-alias form as typed
 }
 
 func (c *Console) personPage(w http.ResponseWriter, r *http.Request, s *session) {
+	c.showPerson(w, r, s, http.StatusOK, nil, "")
+}
+
+func (c *Console) showPerson(w http.ResponseWriter, r *http.Request, s *session, status int, formErr error, alias string) {
 	email := strings.ToLower(strings.TrimSpace(r.PathValue("email")))
-	v := &view{Title: email, Nav: "", User: s, Wide: true}
+	v := &view{Title: email, Nav: "people", User: s, Wide: true}
 	var p client.Person
 	if err := c.call(r, s, "GET", "/api/v1/people/"+url.PathEscape(email), nil, &p); err != nil {
 		v.problem(err)
 		c.render(w, r, statusOf(err), "error", v)
 		return
 	}
-	d := personData{Person: p, CSVURL: "/people/" + url.PathEscape(p.Email) + "/exposure.csv"}
+	d := personData{Person: p, CSVURL: "/people/" + url.PathEscape(p.Email) + "/exposure.csv", Alias: alias}
 	for _, t := range p.Risk.Trend {
 		d.MaxDay = max(d.MaxDay, t.Score)
 	}
@@ -48,9 +54,62 @@ func (c *Console) personPage(w http.ResponseWriter, r *http.Request, s *session)
 			d.Exposure = &x
 		}
 	}
+	if formErr != nil {
+		v.problem(formErr)
+	}
 	v.Title = "Person: " + p.Email
 	v.Data = d
-	c.render(w, r, http.StatusOK, "person", v)
+	c.render(w, r, status, "person", v)
+}
+
+// addAlias makes an address another of the person's (admins; the API checks and audits).
+func (c *Console) addAlias(w http.ResponseWriter, r *http.Request, s *session) {
+	email, alias := r.PathValue("email"), r.PostFormValue("alias")
+	var out client.PersonAliases
+	if err := c.call(r, s, "POST", "/api/v1/people/"+url.PathEscape(email)+"/aliases", client.AliasInput{Alias: alias}, &out); err != nil {
+		c.showPerson(w, r, s, statusOf(err), err, alias)
+		return
+	}
+	c.redirect(w, r, "/people/"+url.PathEscape(email), strings.ToLower(strings.TrimSpace(alias))+" is now an alias of "+email+".")
+}
+
+func (c *Console) removeAlias(w http.ResponseWriter, r *http.Request, s *session) {
+	email, alias := r.PathValue("email"), r.PostFormValue("alias")
+	if err := c.call(r, s, "DELETE", "/api/v1/people/"+url.PathEscape(email)+"/aliases/"+url.PathEscape(alias), nil, nil); err != nil {
+		c.showPerson(w, r, s, statusOf(err), err, "")
+		return
+	}
+	c.redirect(w, r, "/people/"+url.PathEscape(email), alias+" is no longer an alias of "+email+".")
+}
+
+type peopleData struct {
+	Items             []client.PersonSummary
+	NextURL, FirstURL string
+}
+
+// peoplePage lists people by address (R8.3), a page at a time.
+func (c *Console) peoplePage(w http.ResponseWriter, r *http.Request, s *session) {
+	v := &view{Title: "People", Nav: "people", User: s, Wide: true}
+	after := r.URL.Query().Get("after")
+	q := url.Values{"limit": {strconv.Itoa(pageSize)}}
+	if after != "" {
+		q.Set("after", after)
+	}
+	var out client.PeopleList
+	status := http.StatusOK
+	if err := c.call(r, s, "GET", "/api/v1/people?"+q.Encode(), nil, &out); err != nil {
+		v.problem(err)
+		status = statusOf(err)
+	}
+	d := peopleData{Items: out.Items}
+	if after != "" {
+		d.FirstURL = "/people"
+	}
+	if out.Next != "" {
+		d.NextURL = "/people?" + url.Values{"after": {out.Next}}.Encode()
+	}
+	v.Data = d
+	c.render(w, r, status, "people", v)
 }
 
 func (c *Console) personExposureCSV(w http.ResponseWriter, r *http.Request, s *session) {

@@ -1285,6 +1285,44 @@ type PeopleQueries interface {
 	UpsertPerson(ctx context.Context, p Person) (Person, error)
 	GetPersonByEmail(ctx context.Context, email string) (Person, error)
 	ListPeople(ctx context.Context, afterID int64, limit int) ([]Person, error)
+
+	// AddPersonAlias makes alias another address of the person whose primary address is email
+	// (both compared lower-case). Adding an alias the person has already is a no-op. It gives
+	// ErrConflict, saying with whom, when alias is email, when alias belongs to someone else,
+	// when alias is a primary with aliases of its own, when email is itself someone's alias, or
+	// when the person has MaxPersonAliases already.
+	AddPersonAlias(ctx context.Context, email, alias, by string) error
+	// RemovePersonAlias gives ErrNotFound when alias is not one of the person's.
+	RemovePersonAlias(ctx context.Context, email, alias string) error
+	// PersonAliases returns the aliases of the people with these primary addresses, by address.
+	PersonAliases(ctx context.Context, emails []string) ([]PersonAlias, error)
+	// ResolvePerson returns the primary address of an address: the person it is an alias of,
+	// or itself (lower case).
+	ResolvePerson(ctx context.Context, address string) (string, error)
+	// ListKnownPeople lists people by primary address after after (""): everyone with a people
+	// row, an alias, or file events as actor, aliases folded into their person. A page may hold
+	// fewer than limit people (aliases dropped); next is "" at the end.
+	ListKnownPeople(ctx context.Context, after string, limit int) (people []KnownPerson, next string, err error)
+}
+
+// MaxPersonAliases bounds a person's aliases, and so the work of reading a person (a search per
+// address and service).
+const MaxPersonAliases = 50
+
+// PersonAlias is another address of a person (issue 18, R8.3).
+type PersonAlias struct {
+	Email     string // the person's primary address
+	Alias     string
+	CreatedBy string
+	CreatedAt time.Time
+}
+
+// KnownPerson is a line of the people list: the primary address, with what the people table
+// knows (InTable false: known only from events or aliases, status unknown).
+type KnownPerson struct {
+	Email   string
+	InTable bool
+	Person  Person
 }
 
 // ---- login users, tokens, sessions ----
@@ -1413,6 +1451,11 @@ type UserTOTP struct {
 // ---- audit log (R8.8) ----
 
 // AuditEntry records one mutating call: who, what, when, from where.
+//
+// The log is a hash chain (tamper-evident, R8.8; docs/OPERATIONS.md "Audit log" gives the
+// encoding): every record, once written, is never changed. A call that changes something writes a
+// started record before it runs, and its outcome as a second record that Finishes it; ListAudit
+// shows the two as one entry.
 type AuditEntry struct {
 	ID       int64
 	At       time.Time
@@ -1423,6 +1466,17 @@ type AuditEntry struct {
 	Details  []byte // JSON, never a secret
 	ClientIP string
 	Outcome  string // ok, or the error
+
+	// The chain (set by the store). Seq is the record's position, 1 for the first; PrevHash is
+	// the hash of the record before it (empty for the first); Hash is AuditHash of the record.
+	// Finishes is the id of the started record whose outcome this record is (0: none).
+	Seq      int64
+	Finishes int64
+	PrevHash []byte
+	Hash     []byte
+	// FinishedAt is when the outcome of a started entry was recorded (ListAudit only; zero while
+	// the call runs, or if the node stopped before it ended).
+	FinishedAt time.Time
 }
 
 // AuditFilter selects audit entries, newest first.
@@ -1442,14 +1496,27 @@ type AuditFilter struct {
 // without its audit entry); FinishAudit then records the outcome.
 const AuditStarted = "started"
 
-// AuditQueries keep the audit log; it is append-only, except that an entry whose outcome is
-// AuditStarted gets its outcome, target and details once.
+// AuditHead is the end of the chain as the store keeps it beside the records, so that deleting
+// the newest records is detected too: Count records, the last with hash Hash.
+type AuditHead struct {
+	Count int64
+	Hash  []byte
+}
+
+// AuditQueries keep the audit log. It is append-only: each record is chained to the one before
+// it when it is written, in id order, under a lock shared by every node.
 type AuditQueries interface {
 	AppendAudit(ctx context.Context, e AuditEntry) (AuditEntry, error)
 	// FinishAudit records the outcome of a started entry (its target and details too, when not
-	// empty). An entry that is not started gives ErrNotFound.
+	// empty) as a record of its own. An entry that is not started, or already finished, gives
+	// ErrNotFound.
 	FinishAudit(ctx context.Context, id int64, target string, details []byte, outcome string) error
+	// ListAudit lists calls: a started record with its outcome folded in, newest first.
 	ListAudit(ctx context.Context, f AuditFilter) ([]AuditEntry, error)
+	// AuditRecords lists the raw records with ids above afterID, in id order, for verification.
+	AuditRecords(ctx context.Context, afterID int64, limit int) ([]AuditEntry, error)
+	// AuditHead returns the end of the chain.
+	AuditHead(ctx context.Context) (AuditHead, error)
 }
 
 // ---- settings ----

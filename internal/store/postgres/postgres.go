@@ -69,6 +69,9 @@ func Open(ctx context.Context, dsn string, o Options) (*Store, error) {
 	if err == nil {
 		err = s.Migrate(ctx, ms)
 	}
+	if err == nil {
+		_, err = s.SealLegacyAudit(ctx) // records from before the audit chain (migration 0025)
+	}
 	if err != nil {
 		s.Close()
 		return nil, fmt.Errorf("postgres: %w", err)

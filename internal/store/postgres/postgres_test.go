@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"database/sql"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -99,6 +100,37 @@ func TestCheckpointOwnerMigration(t *testing.T) {
 	}
 	old.SetDashboards(false) // the schema before migration 0030 has no dashboards' counts
 	storetest.CheckpointOwnerMigration(t, old, func(q string) error { _, err := db.ExecContext(ctx, q); return err }, func(t *testing.T) store.Store {
+		s, err := Open(ctx, dsn, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	})
+}
+
+// TestAuditLegacyMigration: migration 0031 and the first open seal the audit records written
+// before the chain existed.
+func TestAuditLegacyMigration(t *testing.T) {
+	ctx := context.Background()
+	dsn := pgtest.DSN(t)
+	ms, err := Migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := slices.IndexFunc(ms, func(m sqldb.Migration) bool { return strings.Contains(m.Name, "audit_chain") })
+	if i < 0 {
+		t.Fatal("no audit_chain migration")
+	}
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	old := sqldb.New(dialect(), db, db)
+	if err := old.Migrate(ctx, ms[:i]); err != nil {
+		t.Fatal(err)
+	}
+	storetest.AuditLegacyMigration(t, func(q string) error { _, err := db.ExecContext(ctx, q); return err }, func(t *testing.T) store.Store {
 		s, err := Open(ctx, dsn, Options{})
 		if err != nil {
 			t.Fatal(err)

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 
@@ -341,57 +342,120 @@ ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.up
 
 // ---- audit ----
 
+// The audit log is a hash chain (store.AuditHash; docs/ARCHITECTURE.md "Audit log"). Every append
+// first moves the one row of audit_chain, which serializes appenders: on PostgreSQL its row lock
+// is held by the appending transaction until it commits, across nodes; SQLite has one writer.
+// The record's id is assigned after that lock is taken, so id order is chain order, and a reader
+// that sees the head sees every record up to it.
+
+// lockAuditChain takes the chain's lock and returns its head. Inside a transaction only.
+func (q *Queries) lockAuditChain(ctx context.Context) (store.AuditHead, int64, error) {
+	var h store.AuditHead
+	var legacy int64
+	err := q.w.QueryRowContext(ctx, `UPDATE audit_chain SET records = records WHERE id = 1 RETURNING records, head_hash, legacy_until`).Scan(&h.Count, &h.Hash, &legacy)
+	return h, legacy, err
+}
+
+// appendAuditLocked chains e after head and inserts it; the caller holds the lock and moves the
+// head with setAuditHead.
+func (q *Queries) appendAuditLocked(ctx context.Context, head store.AuditHead, e *store.AuditEntry) error {
+	e.At = fromMicros(micros(e.At))
+	e.Seq, e.PrevHash = head.Count+1, head.Hash
+	e.Hash = store.AuditHash(*e)
+	return q.w.QueryRowContext(ctx, q.d.q(`INSERT INTO audit_log (at, actor, actor_id, action, target, details, client_ip, outcome, seq, finishes, prev_hash, hash)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`), micros(e.At), e.Actor, e.ActorID, e.Action, e.Target, e.Details, e.ClientIP, e.Outcome,
+		e.Seq, e.Finishes, nullBytes(e.PrevHash), e.Hash).Scan(&e.ID)
+}
+
+func (q *Queries) setAuditHead(ctx context.Context, h store.AuditHead, legacy int64) error {
+	_, err := q.w.ExecContext(ctx, q.d.q(`UPDATE audit_chain SET records = ?, head_hash = ?, legacy_until = ? WHERE id = 1`), h.Count, h.Hash, legacy)
+	return err
+}
+
+func nullBytes(b []byte) any {
+	if len(b) == 0 {
+		return nil
+	}
+	return b
+}
+
 // AppendAudit implements store.AuditQueries.
 func (q *Queries) AppendAudit(ctx context.Context, e store.AuditEntry) (store.AuditEntry, error) {
 	if e.At.IsZero() {
 		e.At = nowUTC()
 	}
-	err := q.w.QueryRowContext(ctx, q.d.q(`INSERT INTO audit_log (at, actor, actor_id, action, target, details, client_ip, outcome)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`), micros(e.At), e.Actor, e.ActorID, e.Action, e.Target, e.Details, e.ClientIP, e.Outcome).Scan(&e.ID)
-	e.At = fromMicros(micros(e.At))
+	e.Finishes = 0
+	err := q.inTx(ctx, func(q *Queries) error {
+		head, legacy, err := q.lockAuditChain(ctx)
+		if err != nil {
+			return err
+		}
+		if err := q.appendAuditLocked(ctx, head, &e); err != nil {
+			return err
+		}
+		return q.setAuditHead(ctx, store.AuditHead{Count: e.Seq, Hash: e.Hash}, legacy)
+	})
 	return e, q.wrap("append audit", err)
 }
 
-// FinishAudit implements store.AuditQueries.
+// FinishAudit implements store.AuditQueries: the outcome is a record of its own.
 func (q *Queries) FinishAudit(ctx context.Context, id int64, target string, details []byte, outcome string) error {
-	res, err := q.w.ExecContext(ctx, q.d.q(`UPDATE audit_log SET outcome = ?,
-target = CASE WHEN ? = '' THEN target ELSE ? END, details = COALESCE(?, details)
-WHERE id = ? AND outcome = ?`), outcome, target, target, details, id, store.AuditStarted)
-	return affected(res, err, fmt.Sprintf("finish audit entry %d", id), q, store.ErrNotFound)
+	op := fmt.Sprintf("finish audit entry %d", id)
+	return q.wrap(op, q.inTx(ctx, func(q *Queries) error {
+		head, legacy, err := q.lockAuditChain(ctx)
+		if err != nil {
+			return err
+		}
+		e := store.AuditEntry{At: nowUTC(), Target: target, Details: details, Outcome: outcome, Finishes: id}
+		err = q.r.QueryRowContext(ctx, q.d.q(`SELECT actor, actor_id, action, client_ip FROM audit_log s
+WHERE s.id = ? AND s.outcome = ? AND s.finishes = 0 AND NOT EXISTS (SELECT 1 FROM audit_log f WHERE f.finishes = s.id)`), id, store.AuditStarted).Scan(&e.Actor, &e.ActorID, &e.Action, &e.ClientIP)
+		if err != nil {
+			return err // sql.ErrNoRows: not started, or finished already
+		}
+		if err := q.appendAuditLocked(ctx, head, &e); err != nil {
+			return err
+		}
+		return q.setAuditHead(ctx, store.AuditHead{Count: e.Seq, Hash: e.Hash}, legacy)
+	}))
 }
+
+// auditFolded is a call: its started (or only) record with its outcome record folded in.
+const auditFolded = `SELECT a.id, a.at, a.actor, a.actor_id, a.action, COALESCE(NULLIF(f.target, ''), a.target), COALESCE(f.details, a.details),
+a.client_ip, COALESCE(f.outcome, a.outcome), a.seq, a.prev_hash, a.hash, COALESCE(f.at, 0)
+FROM audit_log a LEFT JOIN audit_log f ON f.finishes = a.id`
 
 // ListAudit implements store.AuditQueries.
 func (q *Queries) ListAudit(ctx context.Context, f store.AuditFilter) ([]store.AuditEntry, error) {
 	if f.Limit <= 0 {
 		f.Limit = 100
 	}
-	where, args := []string{"1 = 1"}, []any{}
+	where, args := []string{"a.finishes = 0"}, []any{}
 	add := func(cond string, v any) { where = append(where, cond); args = append(args, v) }
 	if f.Actor != "" {
-		add("actor = ?", f.Actor)
+		add("a.actor = ?", f.Actor)
 	}
 	if f.Action != "" {
-		add("substr(action, 1, ?) = ?", len(f.Action))
+		add("substr(a.action, 1, ?) = ?", len(f.Action))
 		args = append(args, f.Action)
 	}
 	if f.Target != "" {
-		add("target = ?", f.Target)
+		add("COALESCE(NULLIF(f.target, ''), a.target) = ?", f.Target)
 	}
 	if !f.Since.IsZero() {
-		add("at >= ?", micros(f.Since))
+		add("a.at >= ?", micros(f.Since))
 	}
 	if !f.Until.IsZero() {
-		add("at < ?", micros(f.Until))
+		add("a.at < ?", micros(f.Until))
 	}
 	if f.BeforeID > 0 {
-		add("id < ?", f.BeforeID)
+		add("a.id < ?", f.BeforeID)
 	}
-	order := "id DESC"
+	order := "a.id DESC"
 	if f.Oldest {
-		add("id > ?", f.AfterID)
-		order = "id"
+		add("a.id > ?", f.AfterID)
+		order = "a.id"
 	}
-	rows, err := q.r.QueryContext(ctx, q.d.q(`SELECT id, at, actor, actor_id, action, target, details, client_ip, outcome FROM audit_log
+	rows, err := q.r.QueryContext(ctx, q.d.q(auditFolded+`
 WHERE `+strings.Join(where, " AND ")+` ORDER BY `+order+` LIMIT ?`), append(args, f.Limit)...)
 	if err != nil {
 		return nil, q.wrap("list audit", err)
@@ -400,12 +464,273 @@ WHERE `+strings.Join(where, " AND ")+` ORDER BY `+order+` LIMIT ?`), append(args
 	var out []store.AuditEntry
 	for rows.Next() {
 		var e store.AuditEntry
-		var at int64
-		if err := rows.Scan(&e.ID, &at, &e.Actor, &e.ActorID, &e.Action, &e.Target, &e.Details, &e.ClientIP, &e.Outcome); err != nil {
+		var at, fin int64
+		if err := rows.Scan(&e.ID, &at, &e.Actor, &e.ActorID, &e.Action, &e.Target, &e.Details, &e.ClientIP, &e.Outcome, &e.Seq, &e.PrevHash, &e.Hash, &fin); err != nil {
 			return nil, q.wrap("list audit", err)
+		}
+		e.At, e.FinishedAt = fromMicros(at), fromMicros(fin)
+		out = append(out, e)
+	}
+	return out, q.wrap("list audit", rows.Err())
+}
+
+// AuditRecords implements store.AuditQueries.
+func (q *Queries) AuditRecords(ctx context.Context, afterID int64, limit int) ([]store.AuditEntry, error) {
+	rows, err := q.r.QueryContext(ctx, q.d.q(`SELECT id, at, actor, actor_id, action, target, details, client_ip, outcome, seq, finishes, prev_hash, hash
+FROM audit_log WHERE id > ? ORDER BY id LIMIT ?`), afterID, limit)
+	if err != nil {
+		return nil, q.wrap("audit records", err)
+	}
+	defer rows.Close()
+	var out []store.AuditEntry
+	for rows.Next() {
+		var e store.AuditEntry
+		var at int64
+		if err := rows.Scan(&e.ID, &at, &e.Actor, &e.ActorID, &e.Action, &e.Target, &e.Details, &e.ClientIP, &e.Outcome, &e.Seq, &e.Finishes, &e.PrevHash, &e.Hash); err != nil {
+			return nil, q.wrap("audit records", err)
 		}
 		e.At = fromMicros(at)
 		out = append(out, e)
 	}
-	return out, q.wrap("list audit", rows.Err())
+	return out, q.wrap("audit records", rows.Err())
+}
+
+// AuditHead implements store.AuditQueries.
+func (q *Queries) AuditHead(ctx context.Context) (store.AuditHead, error) {
+	var h store.AuditHead
+	err := q.r.QueryRowContext(ctx, `SELECT records, head_hash FROM audit_chain WHERE id = 1`).Scan(&h.Count, &h.Hash)
+	return h, q.wrap("audit head", err)
+}
+
+// SealLegacyAudit chains the records written before the chain existed (migration 0031 notes
+// the largest such id), in id order, once. The drivers call it when they open the store, before
+// anything else writes; a record that turns up later without a seal stays unsealed, and
+// verification reports it.
+func (db *DB) SealLegacyAudit(ctx context.Context) (int, error) {
+	n := 0
+	err := db.InTx(ctx, func(s store.Queries) error {
+		q := s.(*Queries)
+		head, legacy, err := q.lockAuditChain(ctx)
+		if err != nil || legacy == 0 {
+			return err
+		}
+		for after, past := int64(0), false; !past; {
+			page, err := q.AuditRecords(ctx, after, 1000)
+			if err != nil {
+				return err
+			}
+			past = len(page) < 1000
+			for _, e := range page {
+				if e.ID > legacy {
+					past = true
+					break
+				}
+				after = e.ID
+				if len(e.Hash) > 0 {
+					continue
+				}
+				e.Seq, e.PrevHash = head.Count+1, head.Hash
+				e.Hash = store.AuditHash(e)
+				if _, err := q.w.ExecContext(ctx, q.d.q(`UPDATE audit_log SET seq = ?, prev_hash = ?, hash = ? WHERE id = ?`), e.Seq, nullBytes(e.PrevHash), e.Hash, e.ID); err != nil {
+					return err
+				}
+				head = store.AuditHead{Count: e.Seq, Hash: e.Hash}
+				n++
+			}
+		}
+		return q.setAuditHead(ctx, head, 0)
+	})
+	return n, db.wrap("seal audit log", err)
+}
+
+// ---- person aliases (issue 18, R8.3) ----
+
+func lowerAddr(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
+
+// AddPersonAlias implements store.PeopleQueries.
+func (q *Queries) AddPersonAlias(ctx context.Context, email, alias, by string) error {
+	email, alias = lowerAddr(email), lowerAddr(alias)
+	return q.wrap("add person alias", q.inTx(ctx, func(q *Queries) error {
+		if email == alias {
+			return fmt.Errorf("%w: %s is the person's own address", store.ErrConflict, alias)
+		}
+		var owner string
+		switch err := q.w.QueryRowContext(ctx, q.d.q(`SELECT email FROM person_aliases WHERE alias = ?`), email).Scan(&owner); {
+		case err == nil:
+			return fmt.Errorf("%w: %s is an alias of %s: add the alias to %s", store.ErrConflict, email, owner, owner)
+		case !errors.Is(err, sql.ErrNoRows):
+			return err
+		}
+		switch err := q.w.QueryRowContext(ctx, q.d.q(`SELECT email FROM person_aliases WHERE alias = ?`), alias).Scan(&owner); {
+		case err == nil && owner == email:
+			return nil
+		case err == nil:
+			return fmt.Errorf("%w: %s is already an alias of %s: remove it there first", store.ErrConflict, alias, owner)
+		case !errors.Is(err, sql.ErrNoRows):
+			return err
+		}
+		var n int
+		if err := q.w.QueryRowContext(ctx, q.d.q(`SELECT COUNT(*) FROM person_aliases WHERE email = ?`), alias).Scan(&n); err != nil {
+			return err
+		}
+		if n > 0 {
+			return fmt.Errorf("%w: %s has %d alias(es) of its own: add %s to %s instead, or remove them first", store.ErrConflict, alias, n, email, alias)
+		}
+		if err := q.w.QueryRowContext(ctx, q.d.q(`SELECT COUNT(*) FROM person_aliases WHERE email = ?`), email).Scan(&n); err != nil {
+			return err
+		}
+		if n >= store.MaxPersonAliases {
+			return fmt.Errorf("%w: %s has %d aliases, the most a person may have: remove one first", store.ErrConflict, email, n)
+		}
+		_, err := q.w.ExecContext(ctx, q.d.q(`INSERT INTO person_aliases (alias, email, created_by, created_at) VALUES (?, ?, ?, ?)`), alias, email, by, micros(nowUTC()))
+		return err
+	}))
+}
+
+// RemovePersonAlias implements store.PeopleQueries.
+func (q *Queries) RemovePersonAlias(ctx context.Context, email, alias string) error {
+	res, err := q.w.ExecContext(ctx, q.d.q(`DELETE FROM person_aliases WHERE alias = ? AND email = ?`), lowerAddr(alias), lowerAddr(email))
+	return affected(res, err, "remove person alias", q, store.ErrNotFound)
+}
+
+// PersonAliases implements store.PeopleQueries.
+func (q *Queries) PersonAliases(ctx context.Context, emails []string) ([]store.PersonAlias, error) {
+	if len(emails) == 0 {
+		return nil, nil
+	}
+	for i := range emails {
+		emails[i] = lowerAddr(emails[i])
+	}
+	ph, args := in(emails)
+	rows, err := q.r.QueryContext(ctx, q.d.q(`SELECT email, alias, created_by, created_at FROM person_aliases WHERE email IN `+ph+` ORDER BY email, alias`), args...)
+	if err != nil {
+		return nil, q.wrap("person aliases", err)
+	}
+	defer rows.Close()
+	var out []store.PersonAlias
+	for rows.Next() {
+		var a store.PersonAlias
+		var at int64
+		if err := rows.Scan(&a.Email, &a.Alias, &a.CreatedBy, &at); err != nil {
+			return nil, q.wrap("person aliases", err)
+		}
+		a.CreatedAt = fromMicros(at)
+		out = append(out, a)
+	}
+	return out, q.wrap("person aliases", rows.Err())
+}
+
+// ResolvePerson implements store.PeopleQueries.
+func (q *Queries) ResolvePerson(ctx context.Context, address string) (string, error) {
+	address = lowerAddr(address)
+	var owner string
+	err := q.r.QueryRowContext(ctx, q.d.q(`SELECT email FROM person_aliases WHERE alias = ?`), address).Scan(&owner)
+	if errors.Is(err, sql.ErrNoRows) {
+		return address, nil
+	}
+	return owner, q.wrap("resolve person", err)
+}
+
+// ListKnownPeople implements store.PeopleQueries. The actors come from the events' actor index
+// (lower-case address first) by a loose index scan: one index seek per distinct actor, so a page
+// costs its size, not the number of events.
+func (q *Queries) ListKnownPeople(ctx context.Context, after string, limit int) ([]store.KnownPerson, string, error) {
+	if limit <= 0 {
+		limit = 100
+	}
+	after = lowerAddr(after)
+	fold := "lower(COALESCE(actor, ''))"
+	if q.d.Name == "postgres" {
+		fold = "translate(COALESCE(actor, ''), 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')"
+	}
+	strs := func(query string, args ...any) ([]string, error) {
+		rows, err := q.r.QueryContext(ctx, q.d.q(query), args...)
+		if err != nil {
+			return nil, err
+		}
+		defer rows.Close()
+		var out []string
+		for rows.Next() {
+			var s sql.NullString
+			if err := rows.Scan(&s); err != nil {
+				return nil, err
+			}
+			if s.Valid && s.String != "" {
+				out = append(out, s.String)
+			}
+		}
+		return out, rows.Err()
+	}
+	actors, err := strs(`WITH RECURSIVE t(a, n) AS (
+  SELECT (SELECT `+fold+` FROM file_events WHERE `+fold+` > ? ORDER BY 1 LIMIT 1), 1
+  UNION ALL
+  SELECT (SELECT `+fold+` FROM file_events WHERE `+fold+` > t.a ORDER BY 1 LIMIT 1), t.n + 1 FROM t WHERE t.a IS NOT NULL AND t.n < ?
+) SELECT a FROM t WHERE a IS NOT NULL`, after, limit)
+	if err != nil {
+		return nil, "", q.wrap("list known people: actors", err)
+	}
+	rows, err := strs(`SELECT email FROM people WHERE email > ? ORDER BY email LIMIT ?`, after, limit)
+	if err != nil {
+		return nil, "", q.wrap("list known people", err)
+	}
+	owners, err := strs(`SELECT DISTINCT email FROM person_aliases WHERE email > ? ORDER BY email LIMIT ?`, after, limit)
+	if err != nil {
+		return nil, "", q.wrap("list known people: aliases", err)
+	}
+	full := len(actors) == limit || len(rows) == limit || len(owners) == limit
+	seen := map[string]bool{}
+	var cands []string
+	for _, l := range [][]string{actors, rows, owners} {
+		for _, a := range l {
+			if !seen[a] {
+				seen[a] = true
+				cands = append(cands, a)
+			}
+		}
+	}
+	sort.Strings(cands)
+	next := ""
+	if len(cands) > limit {
+		cands, full = cands[:limit], true
+	}
+	if full && len(cands) > 0 {
+		next = cands[len(cands)-1]
+	}
+	if len(cands) == 0 {
+		return nil, "", nil
+	}
+	ph, args := in(cands)
+	aliased, err := strs(`SELECT alias FROM person_aliases WHERE alias IN `+ph, args...)
+	if err != nil {
+		return nil, "", q.wrap("list known people: aliases", err)
+	}
+	isAlias := map[string]bool{}
+	for _, a := range aliased {
+		isAlias[a] = true
+	}
+	known := map[string]store.Person{}
+	prow, err := q.r.QueryContext(ctx, q.d.q(`SELECT `+personCols+` FROM people WHERE email IN `+ph), args...)
+	if err != nil {
+		return nil, "", q.wrap("list known people", err)
+	}
+	defer prow.Close()
+	for prow.Next() {
+		p, err := scanPerson(prow)
+		if err != nil {
+			return nil, "", q.wrap("list known people", err)
+		}
+		known[p.Email] = p
+	}
+	if err := prow.Err(); err != nil {
+		return nil, "", q.wrap("list known people", err)
+	}
+	var out []store.KnownPerson
+	for _, c := range cands {
+		if isAlias[c] {
+			continue
+		}
+		p, ok := known[c]
+		out = append(out, store.KnownPerson{Email: c, InTable: ok, Person: p})
+	}
+	return out, next, nil
 }

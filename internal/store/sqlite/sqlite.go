@@ -88,6 +88,9 @@ func Open(ctx context.Context, path string, o Options) (*Store, error) {
 	if err == nil {
 		err = db.Migrate(ctx, ms)
 	}
+	if err == nil {
+		_, err = db.SealLegacyAudit(ctx) // records from before the audit chain (migration 0025)
+	}
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("sqlite: %s: %w", path, err)

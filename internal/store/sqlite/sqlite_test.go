@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -139,4 +140,35 @@ func TestCheckpointOwnerMigration(t *testing.T) {
 		}
 		return s
 	})
+}
+
+// TestAuditLegacyMigration: migration 0031 and the first open seal the audit records written
+// before the chain existed.
+func TestAuditLegacyMigration(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "t.db")
+	ms, err := Migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := slices.IndexFunc(ms, func(m sqldb.Migration) bool { return strings.Contains(m.Name, "audit_chain") })
+	if i < 0 {
+		t.Fatal("no audit_chain migration")
+	}
+	w, err := sql.Open("sqlite", DSN(path, false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := sqldb.New(dialect(), w, w)
+	if err := old.Migrate(ctx, ms[:i]); err != nil {
+		t.Fatal(err)
+	}
+	storetest.AuditLegacyMigration(t, func(q string) error { _, err := w.ExecContext(ctx, q); return err }, func(t *testing.T) store.Store {
+		s, err := Open(ctx, path, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	})
+	old.Close()
 }

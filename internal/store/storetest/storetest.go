@@ -43,8 +43,12 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		"HashQueue":        testHashQueue,
 		"Subscriptions":    testSubscriptions,
 		"People":           testPeople,
+		"PersonAliases":    testPersonAliases,
+		"KnownPeople":      testKnownPeople,
 		"Users":            testUsers,
 		"Audit":            testAudit,
+		"AuditChain":       testAuditChain,
+		"AuditConcurrent":  testAuditConcurrent,
 		"Settings":         testSettings,
 		"Sentinels":        testSentinels,
 		"EventsRename":     testEventsConnectionName,
@@ -78,6 +82,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		names = append(names, n)
 	}
 	sort.Strings(names)
+	t.Run("AuditTamper", func(t *testing.T) { testAuditTamper(t, open) })
 	for _, n := range names {
 		t.Run(n, func(t *testing.T) {
 			s := open(t)
@@ -965,6 +970,12 @@ func testAudit(t *testing.T, s store.Store) {
 	got := ok(s.ListAudit(ctx, store.AuditFilter{Action: "connection.delete"}))(t)
 	if len(got) != 1 || got[0].Outcome != "ok" || got[0].Target != "connection/9" || string(got[0].Details) != `{"b":2}` {
 		t.Errorf("finished entry: %+v", got)
+	}
+	if got := ok(s.ListAudit(ctx, store.AuditFilter{Target: "connection/9"}))(t); len(got) != 1 || got[0].ID != st.ID {
+		t.Errorf("the target an outcome sets is the one filtered on: %+v", got)
+	}
+	if got := ok(s.ListAudit(ctx, store.AuditFilter{Target: "connection"}))(t); len(got) != 0 {
+		t.Errorf("the started target is replaced: %+v", got)
 	}
 	st = ok(s.AppendAudit(ctx, store.AuditEntry{At: t0, Actor: "admin", Action: "user.update", Target: "user/3", Details: []byte(`{"c":3}`), Outcome: store.AuditStarted}))(t)
 	noErr(t, s.FinishAudit(ctx, st.ID, "", nil, "404 Not Found"))

@@ -1,0 +1,101 @@
+package storetest
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/telltale-dev/telltale/internal/event"
+	"github.com/telltale-dev/telltale/internal/store"
+)
+
+// testPersonAliases: one person across services (issue 18, R8.3). An alias belongs to one person,
+// is never a primary itself, and resolves to its person whatever its case.
+func testPersonAliases(t *testing.T, s store.Store) {
+	noErr(t, s.AddPersonAlias(ctx, "Alice@Corp.example", "ASmith@corp.onmicrosoft.example", "admin"))
+	noErr(t, s.AddPersonAlias(ctx, "alice@corp.example", "alice.box@corp.example", "admin"))
+	noErr(t, s.AddPersonAlias(ctx, "alice@corp.example", "asmith@corp.onmicrosoft.example", "admin")) // again: a no-op
+	for _, c := range []struct{ email, alias, want string }{
+		{"alice@corp.example", "ALICE@corp.example", "own address"},
+		{"bob@corp.example", "asmith@corp.onmicrosoft.example", "already an alias of alice@corp.example"},
+		{"asmith@corp.onmicrosoft.example", "x@corp.example", "is an alias of alice@corp.example"},
+		{"carol@corp.example", "alice@corp.example", "has 2 alias(es) of its own"},
+	} {
+		if err := s.AddPersonAlias(ctx, c.email, c.alias, "admin"); !errors.Is(err, store.ErrConflict) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("add %s to %s: %v, want a conflict saying %q", c.alias, c.email, err, c.want)
+		}
+	}
+	as := ok(s.PersonAliases(ctx, []string{"ALICE@corp.example", "bob@corp.example"}))(t)
+	if len(as) != 2 || as[0].Alias != "alice.box@corp.example" || as[1].Alias != "asmith@corp.onmicrosoft.example" || as[0].Email != "alice@corp.example" ||
+		as[0].CreatedBy != "admin" || as[0].CreatedAt.IsZero() {
+		t.Fatalf("aliases: %+v", as)
+	}
+	for addr, want := range map[string]string{"ASMITH@corp.onmicrosoft.example": "alice@corp.example", "alice@corp.example": "alice@corp.example", "Bob@corp.example": "bob@corp.example"} {
+		if got := ok(s.ResolvePerson(ctx, addr))(t); got != want {
+			t.Errorf("resolve %s: %s, want %s", addr, got, want)
+		}
+	}
+	if err := s.RemovePersonAlias(ctx, "bob@corp.example", "alice.box@corp.example"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("removing another person's alias: %v", err)
+	}
+	for i := range store.MaxPersonAliases {
+		noErr(t, s.AddPersonAlias(ctx, "many@corp.example", fmt.Sprintf("m%d@corp.example", i), "admin"))
+	}
+	if err := s.AddPersonAlias(ctx, "many@corp.example", "one-more@corp.example", "admin"); !errors.Is(err, store.ErrConflict) || !strings.Contains(err.Error(), "the most a person may have") {
+		t.Errorf("alias %d: %v", store.MaxPersonAliases+1, err)
+	}
+	noErr(t, s.RemovePersonAlias(ctx, "alice@corp.example", "Alice.Box@corp.example"))
+	if as := ok(s.PersonAliases(ctx, []string{"alice@corp.example"}))(t); len(as) != 1 {
+		t.Errorf("after remove: %+v", as)
+	}
+}
+
+// testKnownPeople: the people list joins the people table, the aliases' people and the events'
+// actors, folds aliases and case into one person, and pages.
+func testKnownPeople(t *testing.T, s store.Store) {
+	c := mkConn(t, s, "c")
+	t0 := time.Date(2026, 11, 1, 9, 0, 0, 0, time.UTC)
+	var evs []*event.FileEvent
+	for i, actor := range []string{"dave@corp.example", "Dave@Corp.example", "asmith@corp.onmicrosoft.example", "erin@corp.example", "", "dave@corp.example"} {
+		e := Event(c.ID, fmt.Sprint("kp", i), t0.Add(time.Duration(i)*time.Minute))
+		e.User.Email = actor
+		evs = append(evs, e)
+	}
+	ok(s.InsertEvents(ctx, evs, false))(t)
+	ok(s.UpsertPerson(ctx, store.Person{Email: "bob@corp.example", Status: "blocked", Name: "Bob"}))(t)
+	ok(s.UpsertPerson(ctx, store.Person{Email: "erin@corp.example", Status: "inactive"}))(t)
+	noErr(t, s.AddPersonAlias(ctx, "alice@corp.example", "asmith@corp.onmicrosoft.example", "admin"))
+
+	var got []string
+	status := map[string]string{}
+	pages := 0
+	for after := ""; ; {
+		ps, next := ok2(s.ListKnownPeople(ctx, after, 2))(t)
+		pages++
+		for _, p := range ps {
+			got = append(got, p.Email)
+			if p.InTable {
+				status[p.Email] = p.Person.Status
+			}
+		}
+		if next == "" {
+			break
+		}
+		if next <= after || pages > 10 {
+			t.Fatalf("paging does not advance: %q after %q", next, after)
+		}
+		after = next
+	}
+	if want := "alice@corp.example bob@corp.example dave@corp.example erin@corp.example"; strings.Join(got, " ") != want {
+		t.Errorf("people: %v, want %s", got, want)
+	}
+	if status["bob@corp.example"] != "blocked" || status["erin@corp.example"] != "inactive" || status["dave@corp.example"] != "" {
+		t.Errorf("status where known: %v", status)
+	}
+	all, next := ok2(s.ListKnownPeople(ctx, "", 100))(t)
+	if len(all) != 4 || next != "" {
+		t.Errorf("one page: %+v next %q", all, next)
+	}
+}
