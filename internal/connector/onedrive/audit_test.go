@@ -220,7 +220,9 @@ func readAudit(t *testing.T, s *session, pos string) ([]connector.Record, string
 // across blobs and the overlap dropped by id here as ingest does), names files by their
 // driveItem id and drive (the delta feed's), and reads nothing from before its start.
 func TestAuditStream(t *testing.T) {
-	f, s := auditFixture(t)
+	f := newFixture(t, memu.Options{AuditLagMin: 2 * time.Minute, AuditLagMax: 10 * time.Minute, AuditDuplicate: 0.3})
+	idx := &memIndex{files: map[string]connector.KnownFile{}}
+	s := f.openWith(t, f.config(), connector.Deps{Clock: f.clk, Files: idx})
 	ctx := context.Background()
 	u := f.licensed()[1]
 	early, err := f.emu.Upload(u.UPN, "", "before.txt", []byte("before the stream"))
@@ -232,11 +234,13 @@ func TestAuditStream(t *testing.T) {
 		t.Fatalf("streams %+v", sp)
 	}
 	for _, lu := range f.licensed() { // the baseline crawl, as ingest runs it first
+		idx.drives = append(idx.drives, f.drive(lu))
 		for cur, done := "", false; !done; {
 			p, err := s.Index(ctx, f.drive(lu), cur)
 			if err != nil {
 				t.Fatal(err)
 			}
+			idx.put(f.drive(lu), p.Files) // as ingest indexes it: files with their GUIDs
 			cur, done = p.Next, p.Done
 		}
 	}
