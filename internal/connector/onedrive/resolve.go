@@ -308,7 +308,7 @@ func (s *session) findSites(ctx context.Context, missing map[string]map[string]b
 			sites[seg] = ref
 			continue
 		}
-		if l := s.lookups(); l != nil {
+		if l := s.lookups(); l != nil && segmentOf(seg) == seg { // only letters, digits and '_': a LIKE pattern of itself
 			ds, err := l.DrivesOwnedLike(ctx, seg, 20)
 			if err != nil {
 				return fmt.Errorf("onedrive: finding the drive of personal site %s: %w", seg, err)
