@@ -244,9 +244,9 @@ func parseTime(s string) time.Time {
 	return t.UTC()
 }
 
-// dirPath is a folder's path below the drive's root ("" for the root), from the folder map,
-// asking Graph for folders it does not hold (a crawl resumed by another node, a map started
-// again). A folder that cannot be read ends the path there.
+// dirPath is a folder's path below the drive's root ("" for the root), from the folder cache,
+// asking Graph for folders it does not hold (a crawl resumed by another node, one the cache
+// dropped). A folder that cannot be read ends the path there.
 func (s *session) dirPath(ctx context.Context, d connector.Drive, id string) string {
 	var parts []string
 	for depth := 0; depth < maxDepth && id != ""; depth++ {
