@@ -229,9 +229,9 @@ type FileIndex interface {
 // number of drives). A connector type-asserts Deps.Files to it and works without it (tests'
 // in-memory indexes).
 type IndexLookups interface {
-	// LookupAlt returns the known files among alternative ids (File.AltID), deleted ones
-	// included, keyed by alt id, with VendorID and DriveID (the drive's vendor id) set.
-	LookupAlt(ctx context.Context, alts []string) (map[string]KnownFile, error)
+	// LookupAlt returns the known files of the drive with vendor id drive among alternative ids
+	// (File.AltID), deleted ones included, keyed by alt id, with VendorID and DriveID set.
+	LookupAlt(ctx context.Context, drive string, alts []string) (map[string]KnownFile, error)
 	// DrivesOwnedLike returns at most limit of the connection's drives whose owner matches a SQL
 	// LIKE pattern ("_" any one character), in lower case.
 	DrivesOwnedLike(ctx context.Context, pattern string, limit int) ([]Drive, error)

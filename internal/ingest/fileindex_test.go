@@ -49,7 +49,7 @@ func TestFileIndexLookups(t *testing.T) {
 	if !ok {
 		t.Fatal("ingest's FileIndex does not answer IndexLookups")
 	}
-	got, err := l.LookupAlt(ctx, []string{"guid-a", "guid-b", "nope"})
+	got, err := l.LookupAlt(ctx, "b!ada", []string{"guid-a", "guid-b", "nope"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -589,8 +589,8 @@ func (f fileIndex) Lookup(ctx context.Context, ids []string) (map[string]connect
 var _ connector.IndexLookups = fileIndex{}
 
 // LookupAlt implements connector.IndexLookups.
-func (f fileIndex) LookupAlt(ctx context.Context, alts []string) (map[string]connector.KnownFile, error) {
-	fs, err := f.st.FindFilesByAlt(ctx, f.conn, alts)
+func (f fileIndex) LookupAlt(ctx context.Context, drive string, alts []string) (map[string]connector.KnownFile, error) {
+	fs, err := f.st.FindFilesByAlt(ctx, f.conn, drive, alts)
 	if err != nil {
 		return nil, err
 	}

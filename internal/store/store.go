@@ -243,7 +243,7 @@ type File struct {
 	// UniqueId, which audit records use), unique per connection when set; an empty AltID does not
 	// overwrite a stored one.
 	AltID string
-	// DriveVendorID is the vendor id of the file's drive: read only, filled by FindFilesByAlt.
+	// DriveVendorID is the vendor id of the file's drive: read only, set by FindFilesByAlt.
 	DriveVendorID string
 }
 
@@ -260,9 +260,9 @@ type FileQueries interface {
 	MarkFilesGone(ctx context.Context, connectionID, driveID int64, before time.Time) (int64, error)
 	// FindFiles returns the connection's files with the given vendor ids (missing ones are absent).
 	FindFiles(ctx context.Context, connectionID int64, vendorIDs []string) ([]File, error)
-	// FindFilesByAlt returns the connection's files with the given alternative ids (File.AltID;
-	// missing ones are absent), with their drive's vendor id.
-	FindFilesByAlt(ctx context.Context, connectionID int64, altIDs []string) ([]File, error)
+	// FindFilesByAlt returns the files of the connection's drive with vendor id driveVendorID
+	// that have the given alternative ids (File.AltID; missing ones are absent), DriveVendorID set.
+	FindFilesByAlt(ctx context.Context, connectionID int64, driveVendorID string, altIDs []string) ([]File, error)
 }
 
 // ---- file events ----

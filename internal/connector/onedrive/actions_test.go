@@ -32,13 +32,13 @@ type memIndex struct {
 var _ connector.IndexLookups = (*memIndex)(nil)
 
 // LookupAlt finds files by GUID as ingest's index does (deleted ones included).
-func (m *memIndex) LookupAlt(_ context.Context, alts []string) (map[string]connector.KnownFile, error) {
+func (m *memIndex) LookupAlt(_ context.Context, drive string, alts []string) (map[string]connector.KnownFile, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	out := map[string]connector.KnownFile{}
 	for _, a := range alts {
 		for _, k := range m.files {
-			if a != "" && k.AltID == a {
+			if a != "" && k.AltID == a && k.DriveID == drive {
 				out[a] = k
 			}
 		}

@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"maps"
 	"net/http"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -25,21 +27,22 @@ import (
 // UniqueId (ListItemUniqueId), which never changes. Graph gives the same UniqueId as the GUID of
 // every OneDrive for Business driveItem's eTag ("{GUID},version"; also its
 // sharepointIds.listItemUniqueId). So every file the crawl and the delta streams index carries
-// its GUID as its alternative id (connector.File.AltID), and the audit stream finds a record's
-// file in the file index by it (connector.IndexLookups.LookupAlt): both feeds' events of one
-// action then carry the same File.ID and merge. Nothing per file is kept in memory, so the
-// node's memory does not grow with the number of files or drives; deleted files stay in the
-// index with their GUID.
+// its GUID as its alternative id (connector.File.AltID). The audit stream finds a record's drive
+// by its site: SiteUrl's personal segment ("/personal/ada_contoso_com/") is SharePoint's segment
+// of the owner's UPN, so the drive is found among the stored drives by owner pattern, or, for a
+// site named after an older UPN, learned from items' webUrl or by listing the users. Then it
+// finds the record's file in that drive's part of the file index by GUID
+// (connector.IndexLookups.LookupAlt; the index is by drive, so a crawl's random GUIDs stay
+// cheap to insert): both feeds' events of one action carry the same File.ID and merge. Nothing
+// per file or per drive is kept beyond bounded caches, so the node's memory does not grow with
+// the number of files or drives; deleted files stay in the index with their GUID.
 //
 // A GUID the index does not have yet (the file changed after the drive's stream last read) sends
 // the resolver to the drive's delta feed from the stream's stored position (StreamCursor), or a
-// whole enumeration of the drive when its stream has none yet (still crawling): what that read
-// lists is used for the page being adapted and forgotten. The record's drive is its site:
-// SiteUrl's personal segment ("/personal/ada_contoso_com/") is SharePoint's segment of the
-// owner's UPN, so the drive is found among the stored drives by owner pattern, or, for a site
-// named after an older UPN, learned from items' webUrl or by listing the users. A record whose
-// file Graph never lists with that GUID any more (made and deleted between two reads) keeps the
-// GUID as its file id: stored once, never merged.
+// whole enumeration of the drive when its stream has none yet (still crawling); what it finds is
+// kept in a bounded cache until the stream indexes it. A record whose file Graph never lists
+// with that GUID any more (made and deleted between two reads) keeps the GUID as its file id:
+// stored once, never merged.
 
 const (
 	usersListed = 10 * time.Minute
@@ -176,57 +179,53 @@ func needsFile(r auditRecord) bool {
 	return ok && rule.action != "" && r.ListItemUniqueID != "" && (r.Workload == "" || r.Workload == "OneDrive") && !strings.EqualFold(r.ItemType, "Folder")
 }
 
-// resolve finds the files of recs: in the file index by GUID, then, for GUIDs it lacks, by
-// reading once the delta feed of each drive that holds one (its site found first).
+// resolve finds the files of recs: each record's drive by its personal site, then its file in the
+// drive's part of the file index by GUID, then, for GUIDs the index lacks, by reading once the
+// delta feed of each drive that holds one.
 func (s *session) resolve(ctx context.Context, recs []auditRecord) (resolution, error) {
 	rs := resolution{files: map[string]fileRef{}, sites: map[string]siteRef{}}
-	var guids []string
-	for _, r := range recs {
-		if g := recordGUID(r); needsFile(r) && g != "" {
-			guids = append(guids, g)
-		}
-	}
-	if len(guids) == 0 {
-		return rs, nil
-	}
-	if l := s.lookups(); l != nil {
-		known, err := l.LookupAlt(ctx, guids)
-		if err != nil {
-			return rs, fmt.Errorf("onedrive: finding the files of audit records in the index: %w", err)
-		}
-		for g, k := range known {
-			rs.files[g] = fileRef{item: k.VendorID, drive: k.DriveID, owner: k.Owner}
-		}
-	}
-	missing := map[string]map[string]bool{} // personal segment -> GUIDs the index lacks
+	wanted := map[string]map[string]bool{} // personal segment -> GUIDs of its records
 	for _, r := range recs {
 		g := recordGUID(r)
 		if !needsFile(r) || g == "" {
 			continue
 		}
-		if _, ok := rs.files[g]; ok {
-			continue
-		}
-		if ref, ok := s.res.found.get(g); ok {
-			rs.files[g] = ref
-			continue
-		}
 		if seg := personalSegment(cmpOr(r.SiteURL, r.ObjectID)); seg != "" {
-			if missing[seg] == nil {
-				missing[seg] = map[string]bool{}
+			if wanted[seg] == nil {
+				wanted[seg] = map[string]bool{}
 			}
-			missing[seg][g] = true
+			wanted[seg][g] = true
 		}
 	}
-	if len(missing) == 0 {
+	if len(wanted) == 0 {
 		return rs, nil
 	}
-	if err := s.findSites(ctx, missing, rs.sites); err != nil {
+	if err := s.findSites(ctx, wanted, rs.sites); err != nil {
 		return rs, err
 	}
-	for seg, want := range missing {
+	l := s.lookups()
+	for seg, want := range wanted {
 		site := rs.sites[seg]
 		if site.drive == "" {
+			continue
+		}
+		if l != nil {
+			known, err := l.LookupAlt(ctx, site.drive, slices.Collect(maps.Keys(want)))
+			if err != nil {
+				return rs, fmt.Errorf("onedrive: finding the files of audit records in the index: %w", err)
+			}
+			for g, k := range known {
+				rs.files[g] = fileRef{item: k.VendorID, drive: cmpOr(k.DriveID, site.drive), owner: cmpOr(k.Owner, site.owner)}
+				delete(want, g)
+			}
+		}
+		for g := range want {
+			if ref, ok := s.res.found.get(g); ok {
+				rs.files[g] = ref
+				delete(want, g)
+			}
+		}
+		if len(want) == 0 {
 			continue
 		}
 		d := connector.Drive{VendorID: site.drive, Kind: "user", Owner: site.owner}
@@ -297,13 +296,13 @@ func (s *session) readForGUIDs(ctx context.Context, d connector.Drive, want map[
 	}
 }
 
-// findSites finds the drives of personal sites (segments of missing) into sites: from the
+// findSites finds the drives of personal sites (segments of wanted) into sites: from the
 // session's cache, then among the stored drives by owner pattern (the segment with every '_' any
 // one character, checked exactly), then by listing the directory's users (at most every 10
 // minutes) and asking the drive of each user whose UPN makes one of the segments.
-func (s *session) findSites(ctx context.Context, missing map[string]map[string]bool, sites map[string]siteRef) error {
+func (s *session) findSites(ctx context.Context, wanted map[string]map[string]bool, sites map[string]siteRef) error {
 	want := map[string]bool{}
-	for seg := range missing {
+	for seg := range wanted {
 		if ref, ok := s.res.sites.get(seg); ok {
 			sites[seg] = ref
 			continue
@@ -315,7 +314,9 @@ func (s *session) findSites(ctx context.Context, missing map[string]map[string]b
 			}
 			for _, d := range ds {
 				if segmentOf(d.Owner) == seg && !strings.HasPrefix(d.VendorID, "user:") {
-					sites[seg] = siteRef{d.VendorID, d.Owner}
+					ref := siteRef{d.VendorID, d.Owner}
+					s.res.sites.put(seg, ref)
+					sites[seg] = ref
 					break
 				}
 			}

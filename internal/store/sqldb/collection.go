@@ -2,7 +2,10 @@ package sqldb
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -102,31 +105,41 @@ func (q *Queries) MarkDrivesOutOfScope(ctx context.Context, connectionID int64, 
 
 // FindFiles implements store.FileQueries.
 func (q *Queries) FindFiles(ctx context.Context, connectionID int64, vendorIDs []string) ([]store.File, error) {
-	return q.findFiles(ctx, connectionID, "find files", `SELECT `+fileCols+`, '' FROM files f WHERE f.connection_id = ? AND f.vendor_id IN `, vendorIDs)
+	return q.findFiles(ctx, "find files", `SELECT `+fileCols+` FROM files f WHERE f.connection_id = ? AND f.vendor_id IN `, vendorIDs, "", connectionID)
 }
 
 // FindFilesByAlt implements store.FileQueries.
-func (q *Queries) FindFilesByAlt(ctx context.Context, connectionID int64, altIDs []string) ([]store.File, error) {
+func (q *Queries) FindFilesByAlt(ctx context.Context, connectionID int64, driveVendorID string, altIDs []string) ([]store.File, error) {
 	var ids []string
 	for _, a := range altIDs {
 		if a != "" {
 			ids = append(ids, a)
 		}
 	}
-	return q.findFiles(ctx, connectionID, "find files by alt id", `SELECT `+fileCols+`, COALESCE(d.vendor_id, '') FROM files f
-LEFT JOIN drives d ON d.id = f.drive_id WHERE f.connection_id = ? AND f.alt_id <> '' AND f.alt_id IN `, ids)
+	var d int64
+	err := q.r.QueryRowContext(ctx, q.d.q(`SELECT id FROM drives WHERE connection_id = ? AND vendor_id = ?`), connectionID, driveVendorID).Scan(&d)
+	if errors.Is(err, sql.ErrNoRows) || len(ids) == 0 {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, q.wrap("find files by alt id", err)
+	}
+	// By drive row id first: the index is files(drive_id, alt_id).
+	return q.findFiles(ctx, "find files by alt id", `SELECT `+fileCols+` FROM files f WHERE f.connection_id = ? AND f.drive_id = ? AND f.alt_id IN `,
+		ids, driveVendorID, connectionID, d)
 }
 
 // fileCols are the columns findFiles scans, of files as f.
 const fileCols = `f.id, f.connection_id, f.drive_id, f.vendor_id, f.name, f.path, f.size, f.mime_type, f.owner, f.md5, f.sha256,
 f.sha1, f.quick_xor, f.modified, f.indexed_at, f.deleted, f.state, f.alt_id`
 
-// findFiles runs query (fileCols and the drive's vendor id, ending in "IN ") over values in chunks.
-func (q *Queries) findFiles(ctx context.Context, connectionID int64, op, query string, values []string) ([]store.File, error) {
+// findFiles runs query (fileCols of files as f, its parameters pre, ending in "IN ") over values
+// in chunks; each file's DriveVendorID is driveVendorID.
+func (q *Queries) findFiles(ctx context.Context, op, query string, values []string, driveVendorID string, pre ...any) ([]store.File, error) {
 	var out []store.File
 	err := chunks(values, func(part []string) error {
 		ph, args := in(part)
-		rows, err := q.r.QueryContext(ctx, q.d.q(query+ph+` ORDER BY f.id`), append([]any{connectionID}, args...)...)
+		rows, err := q.r.QueryContext(ctx, q.d.q(query+ph+` ORDER BY f.id`), append(slices.Clone(pre), args...)...)
 		if err != nil {
 			return q.wrap(op, err)
 		}
@@ -135,9 +148,10 @@ func (q *Queries) findFiles(ctx context.Context, connectionID int64, op, query s
 			var f store.File
 			var mod, idx int64
 			if err := rows.Scan(&f.ID, &f.ConnectionID, &f.DriveID, &f.VendorID, &f.Name, &f.Path, &f.Size, &f.MimeType, &f.Owner, &f.MD5,
-				&f.SHA256, &f.SHA1, &f.QuickXor, &mod, &idx, &f.Deleted, &f.State, &f.AltID, &f.DriveVendorID); err != nil {
+				&f.SHA256, &f.SHA1, &f.QuickXor, &mod, &idx, &f.Deleted, &f.State, &f.AltID); err != nil {
 				return q.wrap(op, err)
 			}
+			f.DriveVendorID = driveVendorID
 			f.Modified, f.IndexedAt = fromMicros(mod), fromMicros(idx)
 			out = append(out, f)
 		}
