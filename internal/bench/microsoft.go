@@ -556,8 +556,10 @@ func FormatMicrosoft(r MicrosoftResults, o MicrosoftOptions, command string) str
 		if len(r.RSS) >= 2 {
 			lo, hi := r.RSS[0], r.RSS[len(r.RSS)-1]
 			g := float64(hi.PeakRSS) / float64(lo.PeakRSS)
-			fmt.Fprintf(&b, "\nPeak RSS at %d vs %d OneDrives: x%.2f for x%.1f the OneDrives (target: flat; %s at a 1.5x tolerance).\n",
-				hi.Users, lo.Users, g, float64(hi.Users)/float64(max(1, lo.Users)), met(g <= 1.5 && !hi.Cut))
+			// Flat: within 1.1x (issue 15). Google's section says 1.5x; OneDrive's grew x1.40 before
+			// the session's per-drive maps moved to the store, which that tolerance called met.
+			fmt.Fprintf(&b, "\nPeak RSS at %d vs %d OneDrives: x%.2f for x%.1f the OneDrives (target: flat; %s at a 1.1x tolerance).\n",
+				hi.Users, lo.Users, g, float64(hi.Users)/float64(max(1, lo.Users)), met(g <= 1.1 && !hi.Cut))
 		}
 	}
 	if len(r.Profiles) > 0 {

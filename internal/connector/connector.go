@@ -224,9 +224,26 @@ type FileIndex interface {
 	Lookup(ctx context.Context, ids []string) (map[string]KnownFile, error)
 }
 
+// IndexLookups is what ingest's FileIndex also answers, so that a connector can find in the store
+// what it would otherwise keep in memory for every drive or file (OneDrive: memory flat in the
+// number of drives). A connector type-asserts Deps.Files to it and works without it (tests'
+// in-memory indexes).
+type IndexLookups interface {
+	// LookupAlt returns the known files of the drive with vendor id drive among alternative ids
+	// (File.AltID), deleted ones included, keyed by alt id, with VendorID and DriveID set.
+	LookupAlt(ctx context.Context, drive string, alts []string) (map[string]KnownFile, error)
+	// DrivesOwnedLike returns at most limit of the connection's drives whose owner matches a SQL
+	// LIKE pattern ("_" any one character), in lower case.
+	DrivesOwnedLike(ctx context.Context, pattern string, limit int) ([]Drive, error)
+	// StreamCursor is the stored position of the stream key of the drive with vendor id drive
+	// ("" when the stream has none yet, or there is no such drive).
+	StreamCursor(ctx context.Context, drive, key string) (string, error)
+}
+
 // KnownFile is a file as indexed before: what a connector compares a vendor's new file state with
 // to tell which action it means (a new name is a rename, a new parent a move, new content an edit).
 type KnownFile struct {
+	VendorID, AltID      string // set by IndexLookups.LookupAlt
 	Path, Owner, DriveID string
 	Name, MimeType       string
 	Size                 int64
@@ -291,6 +308,10 @@ type File struct {
 	// with (Drive: the parent and who the file is shared with), opaque to ingest; keep it to a few
 	// hundred bytes. "" keeps what is stored.
 	State string
+	// AltID is another id the vendor names the file by, unique in the connection (OneDrive: the
+	// SharePoint list item's UniqueId, which audit records name files by), for IndexLookups.
+	// "" keeps what is stored.
+	AltID string
 }
 
 // IndexPage is one page of a drive's baseline crawl.

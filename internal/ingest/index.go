@@ -190,7 +190,7 @@ func (s *Service) index(ctx context.Context, w store.Work) (time.Time, error) {
 func indexFile(conn, drive int64, f connector.File, now time.Time) store.File {
 	sf := store.File{ConnectionID: conn, DriveID: drive, VendorID: f.VendorID, Name: f.Name, Path: f.Path,
 		Size: f.Size, MimeType: f.MimeType, Owner: f.Owner, MD5: f.Hash.MD5, SHA256: f.Hash.SHA256, SHA1: f.Hash.SHA1,
-		QuickXor: f.Hash.QuickXor, Modified: f.Modified, IndexedAt: now, State: f.State}
+		QuickXor: f.Hash.QuickXor, Modified: f.Modified, IndexedAt: now, State: f.State, AltID: f.AltID}
 	if sf.Name == "" {
 		sf.Name = path.Base(f.Path)
 	}

@@ -603,6 +603,49 @@ func (f fileIndex) Lookup(ctx context.Context, ids []string) (map[string]connect
 	return out, nil
 }
 
+var _ connector.IndexLookups = fileIndex{}
+
+// LookupAlt implements connector.IndexLookups.
+func (f fileIndex) LookupAlt(ctx context.Context, drive string, alts []string) (map[string]connector.KnownFile, error) {
+	fs, err := f.st.FindFilesByAlt(ctx, f.conn, drive, alts)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]connector.KnownFile, len(fs))
+	for _, x := range fs {
+		out[x.AltID] = connector.KnownFile{VendorID: x.VendorID, AltID: x.AltID, DriveID: x.DriveVendorID, Path: x.Path, Owner: x.Owner,
+			Size: x.Size, SHA1: x.SHA1, Name: x.Name, MimeType: x.MimeType, Modified: x.Modified, Deleted: x.Deleted, State: x.State,
+			Hash: event.Hash{MD5: x.MD5, SHA256: x.SHA256, SHA1: x.SHA1, QuickXor: x.QuickXor}}
+	}
+	return out, nil
+}
+
+// DrivesOwnedLike implements connector.IndexLookups.
+func (f fileIndex) DrivesOwnedLike(ctx context.Context, pattern string, limit int) ([]connector.Drive, error) {
+	ds, err := f.st.FindDrivesByOwnerLike(ctx, f.conn, pattern, limit)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]connector.Drive, 0, len(ds))
+	for _, d := range ds {
+		out = append(out, connector.Drive{VendorID: d.VendorID, Kind: d.Kind, Owner: d.Owner, Name: d.Name})
+	}
+	return out, nil
+}
+
+// StreamCursor implements connector.IndexLookups.
+func (f fileIndex) StreamCursor(ctx context.Context, drive, key string) (string, error) {
+	ds, err := f.st.FindDrives(ctx, f.conn, []string{drive})
+	if err != nil || len(ds) == 0 {
+		return "", err
+	}
+	c, err := f.st.GetCursor(ctx, f.conn, streamCursorName(driveStreamName(ds[0].ID, key)))
+	if errors.Is(err, store.ErrNotFound) {
+		return "", nil
+	}
+	return c, err
+}
+
 // load reads a connection and says whether it still collects.
 func (s *Service) load(ctx context.Context, id string) (store.Connection, bool, error) {
 	n, err := strconv.ParseInt(strings.SplitN(id, ":", 2)[0], 10, 64)

@@ -210,6 +210,9 @@ type DriveQueries interface {
 	// FindDrivesByOwner returns the connection's drives owned by the given addresses, compared as
 	// stored (discovery stores owners in lower case).
 	FindDrivesByOwner(ctx context.Context, connectionID int64, owners []string) ([]Drive, error)
+	// FindDrivesByOwnerLike returns at most limit of the connection's drives whose lower-case owner
+	// matches a LIKE pattern ("_" any one character, "%" any run; compared in lower case), by id.
+	FindDrivesByOwnerLike(ctx context.Context, connectionID int64, pattern string, limit int) ([]Drive, error)
 	// UpdateDriveState sets state, error, file count and indexed time of one drive (ErrNotFound if absent).
 	UpdateDriveState(ctx context.Context, id int64, state, errText string, fileCount int64, indexedAt time.Time) error
 	// MarkDrivesOutOfScope takes out of scope every in-scope drive of the connection whose SeenAt is
@@ -240,6 +243,12 @@ type File struct {
 	// State is the vendor state the connector compares a new state with (opaque, at most a few
 	// hundred bytes); an empty State does not overwrite a stored one.
 	State string
+	// AltID is another id the vendor names the file by (OneDrive: the SharePoint list item's
+	// UniqueId, which audit records use), unique per connection when set; an empty AltID does not
+	// overwrite a stored one.
+	AltID string
+	// DriveVendorID is the vendor id of the file's drive: read only, set by FindFilesByAlt.
+	DriveVendorID string
 }
 
 // FileQueries keep the file index.
@@ -255,6 +264,9 @@ type FileQueries interface {
 	MarkFilesGone(ctx context.Context, connectionID, driveID int64, before time.Time) (int64, error)
 	// FindFiles returns the connection's files with the given vendor ids (missing ones are absent).
 	FindFiles(ctx context.Context, connectionID int64, vendorIDs []string) ([]File, error)
+	// FindFilesByAlt returns the files of the connection's drive with vendor id driveVendorID
+	// that have the given alternative ids (File.AltID; missing ones are absent), DriveVendorID set.
+	FindFilesByAlt(ctx context.Context, connectionID int64, driveVendorID string, altIDs []string) ([]File, error)
 }
 
 // ---- file events ----

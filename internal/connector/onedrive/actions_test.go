@@ -22,9 +22,52 @@ import (
 // pages and stream states upsert (an empty State keeps the stored one), a drive stream's removals
 // of its own files mark them deleted.
 type memIndex struct {
-	mu     sync.Mutex
-	files  map[string]connector.KnownFile
-	before map[string]connector.KnownFile // snapshot
+	mu      sync.Mutex
+	files   map[string]connector.KnownFile
+	before  map[string]connector.KnownFile // snapshot
+	drives  []connector.Drive              // for DrivesOwnedLike
+	cursors map[string]string              // drive -> delta stream position, for StreamCursor
+}
+
+var _ connector.IndexLookups = (*memIndex)(nil)
+
+// LookupAlt finds files by GUID as ingest's index does (deleted ones included).
+func (m *memIndex) LookupAlt(_ context.Context, drive string, alts []string) (map[string]connector.KnownFile, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := map[string]connector.KnownFile{}
+	for _, a := range alts {
+		for _, k := range m.files {
+			if a != "" && k.AltID == a && k.DriveID == drive {
+				out[a] = k
+			}
+		}
+	}
+	return out, nil
+}
+
+// DrivesOwnedLike matches owners as SQL LIKE does with only '_' (any one character).
+func (m *memIndex) DrivesOwnedLike(_ context.Context, pattern string, limit int) ([]connector.Drive, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []connector.Drive
+	for _, d := range m.drives {
+		o, p := strings.ToLower(d.Owner), strings.ToLower(pattern)
+		match := len(o) == len(p)
+		for i := 0; match && i < len(p); i++ {
+			match = p[i] == '_' || p[i] == o[i]
+		}
+		if match && len(out) < limit {
+			out = append(out, d)
+		}
+	}
+	return out, nil
+}
+
+func (m *memIndex) StreamCursor(_ context.Context, drive, _ string) (string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.cursors[drive], nil
 }
 
 func (m *memIndex) Lookup(_ context.Context, ids []string) (map[string]connector.KnownFile, error) {
@@ -52,7 +95,11 @@ func (m *memIndex) put(d connector.Drive, fs []connector.File) {
 		if drive == "" {
 			drive = d.VendorID
 		}
-		m.files[f.VendorID] = connector.KnownFile{Path: f.Path, Owner: f.Owner, DriveID: drive, Name: f.Name,
+		alt := k.AltID
+		if f.AltID != "" {
+			alt = f.AltID
+		}
+		m.files[f.VendorID] = connector.KnownFile{VendorID: f.VendorID, AltID: alt, Path: f.Path, Owner: f.Owner, DriveID: drive, Name: f.Name,
 			MimeType: f.MimeType, Size: f.Size, Hash: f.Hash, Modified: f.Modified, State: st}
 	}
 }

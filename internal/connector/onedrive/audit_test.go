@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -220,7 +221,9 @@ func readAudit(t *testing.T, s *session, pos string) ([]connector.Record, string
 // across blobs and the overlap dropped by id here as ingest does), names files by their
 // driveItem id and drive (the delta feed's), and reads nothing from before its start.
 func TestAuditStream(t *testing.T) {
-	f, s := auditFixture(t)
+	f := newFixture(t, memu.Options{AuditLagMin: 2 * time.Minute, AuditLagMax: 10 * time.Minute, AuditDuplicate: 0.3})
+	idx := &memIndex{files: map[string]connector.KnownFile{}}
+	s := f.openWith(t, f.config(), connector.Deps{Clock: f.clk, Files: idx})
 	ctx := context.Background()
 	u := f.licensed()[1]
 	early, err := f.emu.Upload(u.UPN, "", "before.txt", []byte("before the stream"))
@@ -232,11 +235,13 @@ func TestAuditStream(t *testing.T) {
 		t.Fatalf("streams %+v", sp)
 	}
 	for _, lu := range f.licensed() { // the baseline crawl, as ingest runs it first
+		idx.drives = append(idx.drives, f.drive(lu))
 		for cur, done := "", false; !done; {
 			p, err := s.Index(ctx, f.drive(lu), cur)
 			if err != nil {
 				t.Fatal(err)
 			}
+			idx.put(f.drive(lu), p.Files) // as ingest indexes it: files with their GUIDs
 			cur, done = p.Next, p.Done
 		}
 	}
@@ -365,4 +370,113 @@ func TestAuditBrokenRecords(t *testing.T) {
 		recs[2].Skip != "" || len(recs[2].Events) != 1 {
 		t.Errorf("%+v", recs)
 	}
+}
+
+// TestAuditAfterRestart: a session that has never seen a drive (a restarted node) names the files
+// of audit records by their driveItem id from the file index alone (their GUIDs are indexed with
+// them), a deleted file included, without reading the drive again; a file the index lacks yet is
+// caught up from the drive stream's stored position.
+func TestAuditAfterRestart(t *testing.T) {
+	f := newFixture(t, memu.Options{AuditLagMin: 2 * time.Minute, AuditLagMax: 5 * time.Minute, DeltaPageSize: 3})
+	ctx := context.Background()
+	idx := &memIndex{files: map[string]connector.KnownFile{}, cursors: map[string]string{}}
+	first := f.openWith(t, f.config(), connector.Deps{Clock: f.clk, Files: idx})
+	for _, lu := range f.licensed() {
+		d := f.drive(lu)
+		idx.drives = append(idx.drives, d)
+		for cur, done := "", false; !done; {
+			p, err := first.Index(ctx, d, cur)
+			if err != nil {
+				t.Fatal(err)
+			}
+			idx.put(d, p.Files)
+			cur, done = p.Next, p.Done
+			if done {
+				idx.cursors[d.VendorID] = p.StreamStart[deltaKey]
+			}
+		}
+	}
+	u := f.licensed()[1]
+	d := f.drive(u)
+	var files []string
+	for _, it := range f.emu.Items(u.DriveID) {
+		if !it.Folder && !it.Root && !it.Deleted {
+			files = append(files, it.ID)
+		}
+	}
+	if len(files) < 2 {
+		t.Fatalf("%d files in the drive", len(files))
+	}
+	f.clk.Advance(time.Second)
+	sp := first.Streams()[0]
+	pos, err := first.StreamStart(ctx, sp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.emu.Download(u.UPN, files[0]); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.emu.Delete(u.UPN, files[1]); err != nil {
+		t.Fatal(err)
+	}
+	// The drive's stream reads the deletion (as ingest: the file stays indexed, deleted).
+	for more := true; more; {
+		p, err := first.Changes(ctx, connector.StreamSpec{Key: deltaKey, Drive: d}, idx.cursors[d.VendorID])
+		if err != nil {
+			t.Fatal(err)
+		}
+		idx.put(d, p.Files)
+		idx.remove(d, p.Removed)
+		idx.cursors[d.VendorID], more = p.Next, p.More
+	}
+	if k := idx.files[files[1]]; !k.Deleted || k.AltID == "" {
+		t.Fatalf("the deleted file as indexed: %+v", k)
+	}
+	// A file made now is not indexed: its record is caught up from the stream's position.
+	late, err := f.emu.Upload(u.UPN, "", "late.txt", []byte("made after the stream read"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.emu.Download(u.UPN, late); err != nil {
+		t.Fatal(err)
+	}
+
+	again := f.openWith(t, f.config(), connector.Deps{Clock: f.clk, Files: idx}) // the restart
+	f.clk.Advance(10 * time.Minute)
+	f.emu.ResetStats()
+	recs, _ := readAudit(t, again, pos)
+	got := map[string]connector.Record{}
+	for _, r := range recs {
+		if len(r.Events) > 0 {
+			got[string(r.Events[0].Event.Action)+" "+r.Events[0].File.ID] = r
+		}
+	}
+	for _, want := range []string{"file-downloaded " + files[0], "file-deleted " + files[1], "file-downloaded " + late, "file-created " + late} {
+		r, ok := got[want]
+		if !ok {
+			t.Errorf("no %s record; got %v", want, keys(got))
+			continue
+		}
+		if r.Drive != d.VendorID || r.Events[0].File.Owner != d.Owner {
+			t.Errorf("%s: drive %s owner %s, want %s %s", want, r.Drive, r.Events[0].File.Owner, d.VendorID, d.Owner)
+		}
+	}
+	// Only the late file's catch-up read the drive: one delta page from the stream's position, not
+	// a whole enumeration per drive.
+	// The personal site's drive is found among the stored drives, not by listing the directory.
+	if n := f.emu.Stats().ByUser[""].Requests; n != 0 {
+		t.Errorf("%d directory requests after the restart, want none (the site's drive is in the index)", n)
+	}
+	if n := f.emu.Stats().ByUser[u.UPN].Requests; n > 2 {
+		t.Errorf("%d Graph requests on the drive after the restart, want at most 2 (one delta read from the stream's position)", n)
+	}
+}
+
+func keys[V any](m map[string]V) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
 }

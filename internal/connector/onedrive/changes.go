@@ -19,7 +19,6 @@ func (s *session) DriveStreams(d connector.Drive) []connector.StreamSpec {
 	if d.VendorID == "" {
 		return nil
 	}
-	s.res.learnDrive(d) // its personal site, for the audit records of its files
 	return []connector.StreamSpec{{Key: deltaKey, Drive: d, FromCrawl: true}}
 }
 
@@ -66,7 +65,7 @@ func (s *session) Changes(ctx context.Context, st connector.StreamSpec, cursor s
 	if cursor == "" {
 		return connector.ChangesPage{}, fmt.Errorf("%w: onedrive: empty delta cursor for %s", connector.ErrMalformed, driveName(d))
 	}
-	cursor = s.res.splitCursor(cursor) // the link; the deleted files it carries (resolve.go)
+	cursor = splitCursor(cursor) // the link (an older cursor carried more lines: resolve.go)
 	var page deltaPage
 	err := s.api.get(ctx, cursor, PermFilesReadAll, http.Header{"Prefer": {preferSharing}}, &page)
 	if err != nil {
@@ -78,9 +77,8 @@ func (s *session) Changes(ctx context.Context, st connector.StreamSpec, cursor s
 		return connector.ChangesPage{}, s.driveErr(err, d, "reading the delta of")
 	}
 	items := lastOccurrences(page.Value)
-	s.learn(items) // a folder renamed or moved on this page names the paths of the files on it
-	s.res.learnDrive(d)
-	s.res.learnItems(d, items) // the GUIDs audit records name files by (resolve.go)
+	s.learn(items)             // a folder renamed or moved on this page names the paths of the files on it
+	s.res.learnItems(d, items) // a personal site named otherwise than its owner (resolve.go)
 	var ids []string
 	for _, it := range items {
 		if !it.isFolder() {
@@ -97,9 +95,6 @@ func (s *session) Changes(ctx context.Context, st connector.StreamSpec, cursor s
 	now := s.deps.Clock.Now().UTC()
 	for _, it := range items {
 		k, had := known[it.ID]
-		if it.Deleted != nil && had {
-			s.res.learnKnown(d, it.ID, k, now) // its GUID, for audit records of its last actions
-		}
 		if it.Deleted != nil {
 			if s.forget(it.ID) && !had {
 				continue // a folder: its files come deleted too
@@ -118,16 +113,15 @@ func (s *session) Changes(ctx context.Context, st connector.StreamSpec, cursor s
 		if err != nil {
 			return connector.ChangesPage{}, err
 		}
-		f.State = st.encode()
+		f.State, f.AltID = st.encode(), st.UID
 		out.Files = append(out.Files, f)
 		out.Records = append(out.Records, recs...)
 	}
 	switch {
 	case page.NextLink != "":
-		out.Next, out.More = s.res.goneCursor(d, page.NextLink, now), true
+		out.Next, out.More = page.NextLink, true
 	case page.DeltaLink != "":
-		out.Next = s.res.goneCursor(d, page.DeltaLink, now)
-		s.res.learnLink(d, page.DeltaLink, false)
+		out.Next = page.DeltaLink
 	default:
 		return connector.ChangesPage{}, fmt.Errorf("%w: onedrive: a delta page of %s without nextLink nor deltaLink", connector.ErrMalformed, driveName(d))
 	}

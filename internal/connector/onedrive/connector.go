@@ -19,7 +19,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/telltale-dev/telltale/internal/connector"
@@ -179,7 +178,7 @@ func (c Connector) Open(ctx context.Context, cfg connector.Config, deps connecto
 	s := &session{
 		deps: deps, log: deps.Log, tenant: tenant, clientID: strings.TrimSpace(cfg.Value(sp, "client_id")),
 		login: login, graph: graph, overlap: overlap, res: newResolver(),
-		folders: map[string]folder{}, people: map[string]string{},
+		folders: newCache[string, folder](folderCache), people: newCache[string, string](cacheSize),
 		stateKey: clientStateKey(cfg.Value(sp, "client_secret"), cfg.ConnectionID, tenant),
 	}
 	s.api = newGraphClient(hc, s, cfg.Value(sp, "client_secret"))
@@ -201,9 +200,8 @@ type session struct {
 	login    string // authority, no trailing slash
 	graph    string // Graph v1.0 base, no trailing slash
 
-	mu      sync.Mutex
-	folders map[string]folder // folder item id -> name and parent, for paths (delta has no parentReference.path)
-	people  map[string]string // Entra user id -> userPrincipalName (lower case), for actors
+	folders *cache[string, folder] // folder item id -> name and parent, for paths (delta has no parentReference.path)
+	people  *cache[string, string] // Entra user id -> userPrincipalName (lower case, "" unknown), for actors
 }
 
 var _ connector.Session = (*session)(nil)

@@ -134,21 +134,14 @@ func (s *session) userDrive(ctx context.Context, u graphUser) (connector.Drive, 
 	return connector.Drive{}, false, refusedToken(err)
 }
 
-// maxPeople bounds the session's user map; past it the map starts again.
-const maxPeople = 200000
-
 // remember keeps a user's userPrincipalName by id, to name the actors of delta items (Graph's
-// identities carry an id and a display name).
+// identities carry an id and a display name); the cache holds the latest few thousand, the rest
+// are asked of Graph again (person).
 func (s *session) remember(u graphUser) {
 	if u.ID == "" || u.UPN() == "" {
 		return
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if len(s.people) >= maxPeople {
-		s.people = map[string]string{}
-	}
-	s.people[u.ID] = u.UPN()
+	s.people.put(u.ID, u.UPN())
 }
 
 // person is the userPrincipalName of a user id: from the session's map, or asked of Graph once.
@@ -157,10 +150,7 @@ func (s *session) person(ctx context.Context, id string) string {
 	if id == "" {
 		return ""
 	}
-	s.mu.Lock()
-	upn, ok := s.people[id]
-	s.mu.Unlock()
-	if ok {
+	if upn, ok := s.people.get(id); ok {
 		return upn
 	}
 	var u graphUser
@@ -170,9 +160,7 @@ func (s *session) person(ctx context.Context, id string) string {
 			s.log.Debug("onedrive: cannot name a user", "id", id, "err", err)
 		}
 		if isStatus(err, http.StatusNotFound) {
-			s.mu.Lock()
-			s.people[id] = ""
-			s.mu.Unlock()
+			s.people.put(id, "")
 		}
 		return ""
 	}

@@ -18,10 +18,11 @@ import (
 const itemFields = "id,name,eTag,size,file,folder,root,deleted,parentReference,createdDateTime,lastModifiedDateTime,createdBy,lastModifiedBy,shared,webUrl"
 
 const (
-	// maxFolders bounds the session's folder map (about 100 bytes an entry); past it the map
-	// starts again and folders are fetched as paths need them.
-	maxFolders = 200000
-	maxDepth   = 64
+	// folderCache bounds the session's folder names (two generations of it, about 100 bytes an
+	// entry): a crawl page learns its folders and uses them at once; a folder no longer held is
+	// asked of Graph when a path needs it.
+	folderCache = 8192
+	maxDepth    = 64
 )
 
 // driveItem is the part of Graph's driveItem the connector reads.
@@ -136,9 +137,7 @@ func (s *session) Index(ctx context.Context, d connector.Drive, cursor string) (
 	}
 	items := lastOccurrences(page.Value)
 	s.learn(items)
-	s.res.learnDrive(d)
 	s.res.learnItems(d, items)
-	s.res.crawlPage(d, cursor, page.DeltaLink)
 	var out connector.IndexPage
 	for _, it := range items {
 		if it.Deleted != nil || it.isFolder() || it.File == nil {
@@ -146,7 +145,8 @@ func (s *session) Index(ctx context.Context, d connector.Drive, cursor string) (
 		}
 		f := s.file(ctx, d, it)
 		f.Drive = "" // a crawl page's files are its drive's
-		f.State = crawlState(it).encode()
+		st := crawlState(it)
+		f.State, f.AltID = st.encode(), st.UID // the GUID audit records name it by (resolve.go)
 		out.Files = append(out.Files, f)
 	}
 	switch {
@@ -206,28 +206,19 @@ func driveName(d connector.Drive) string {
 	return "drive " + d.VendorID
 }
 
-// learn keeps the folders among items in the folder map.
+// learn keeps the folders among items in the folder cache.
 func (s *session) learn(items []driveItem) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	for _, it := range items {
 		if it.Deleted != nil || !it.isFolder() {
 			continue
 		}
-		if len(s.folders) >= maxFolders {
-			s.folders = map[string]folder{}
-		}
-		s.folders[it.ID] = folder{name: it.Name, parent: it.parent(), root: it.Root != nil}
+		s.folders.put(it.ID, folder{name: it.Name, parent: it.parent(), root: it.Root != nil})
 	}
 }
 
-// forget drops a deleted folder from the folder map; it reports whether id was a known folder.
+// forget drops a deleted folder from the folder cache; it reports whether id was a folder held.
 func (s *session) forget(id string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	_, ok := s.folders[id]
-	delete(s.folders, id)
-	return ok
+	return s.folders.del(id)
 }
 
 // file is the connector's File of a delta item of drive d (its owner's).
@@ -253,15 +244,13 @@ func parseTime(s string) time.Time {
 	return t.UTC()
 }
 
-// dirPath is a folder's path below the drive's root ("" for the root), from the folder map,
-// asking Graph for folders it does not hold (a crawl resumed by another node, a map started
-// again). A folder that cannot be read ends the path there.
+// dirPath is a folder's path below the drive's root ("" for the root), from the folder cache,
+// asking Graph for folders it does not hold (a crawl resumed by another node, one the cache
+// dropped). A folder that cannot be read ends the path there.
 func (s *session) dirPath(ctx context.Context, d connector.Drive, id string) string {
 	var parts []string
 	for depth := 0; depth < maxDepth && id != ""; depth++ {
-		s.mu.Lock()
-		fo, ok := s.folders[id]
-		s.mu.Unlock()
+		fo, ok := s.folders.get(id)
 		if !ok {
 			var it driveItem
 			err := s.api.get(ctx, "/drives/"+url.PathEscape(d.VendorID)+"/items/"+url.PathEscape(id)+"?$select=id,name,folder,root,parentReference", PermFilesReadAll, nil, &it)

@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"maps"
 	"net/http"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -24,40 +26,43 @@ import (
 // URL (ObjectId, which changes with every rename and move) and by the SharePoint list item's
 // UniqueId (ListItemUniqueId), which never changes. Graph gives the same UniqueId as the GUID of
 // every OneDrive for Business driveItem's eTag ("{GUID},version"; also its
-// sharepointIds.listItemUniqueId). So the connector learns GUID -> driveItem id from every item
-// its crawls, delta pages and its own catch-up reads see, and names the audit event's file by the
-// driveItem id: both feeds' events of one action then carry the same File.ID and merge. The
-// record's drive is its site: SiteUrl's personal segment ("/personal/ada_contoso_com/") is
-// learned from items' webUrl and drives' owners (SharePoint's segment of the owner's UPN).
+// sharepointIds.listItemUniqueId). So every file the crawl and the delta streams index carries
+// its GUID as its alternative id (connector.File.AltID). The audit stream finds a record's drive
+// by its site: SiteUrl's personal segment ("/personal/ada_contoso_com/") is SharePoint's segment
+// of the owner's UPN, so the drive is found among the stored drives by owner pattern, or, for a
+// site named after an older UPN, learned from items' webUrl or by listing the users. Then it
+// finds the record's file in that drive's part of the file index by GUID
+// (connector.IndexLookups.LookupAlt; the index is by drive, so a crawl's random GUIDs stay
+// cheap to insert): both feeds' events of one action carry the same File.ID and merge. Nothing
+// per file or per drive is kept beyond bounded caches, so the node's memory does not grow with
+// the number of files or drives; deleted files stay in the index with their GUID.
 //
-// A GUID not learned yet (the file changed after the drive's stream last read, or the process
-// restarted) sends the resolver to the drive's delta feed: from the last delta link it holds for
-// the drive (incremental), or a full enumeration of the drive when it holds none (once per drive
-// per process). A record whose file Graph never lists with that GUID any more (made and deleted
-// between two reads) keeps the GUID as its file id: stored once, never merged.
+// A GUID the index does not have yet (the file changed after the drive's stream last read) sends
+// the resolver to the drive's delta feed from the stream's stored position (StreamCursor), or a
+// whole enumeration of the drive when its stream has none yet (still crawling); what it finds is
+// kept in a bounded cache until the stream indexes it. A record whose file Graph never lists
+// with that GUID any more (made and deleted between two reads) keeps the GUID as its file id:
+// stored once, never merged.
 
 const (
-	maxUIDs     = 1 << 20 // GUIDs remembered (about 150 bytes each); past it the map starts again
 	usersListed = 10 * time.Minute
+	// cacheSize bounds each of the session's caches (two generations of it: cache.go).
+	cacheSize = 4096
 )
 
 type siteRef struct{ drive, owner string }
 
-// resolver is the session's memory of GUIDs, sites and delta links.
+// resolver is what the session keeps for audit records: bounded caches only.
 type resolver struct {
+	sites *cache[string, siteRef] // personal segment -> drive
+	found *cache[string, fileRef] // GUID -> file, found by catch-up reads (not indexed yet then)
+
 	mu        sync.Mutex
-	uids      map[string]fileRef
-	sites     map[string]siteRef // personal segment -> drive
-	links     map[string]string  // drive -> a delta link to catch up from
-	whole     map[string]bool    // drives whose every item this resolver has seen (a whole enumeration)
-	gone      []goneFile         // files lately deleted, oldest first: carried in the audit cursor
-	crawling  map[string]bool    // drives whose crawl this resolver saw start
 	usersRead time.Time
 }
 
 func newResolver() *resolver {
-	return &resolver{uids: map[string]fileRef{}, sites: map[string]siteRef{}, links: map[string]string{},
-		whole: map[string]bool{}, crawling: map[string]bool{}}
+	return &resolver{sites: newCache[string, siteRef](cacheSize), found: newCache[string, fileRef](cacheSize)}
 }
 
 var etagRe = regexp.MustCompile(`\{([0-9A-Fa-f-]{36})\}`)
@@ -71,173 +76,54 @@ func etagGUID(etag string) string {
 	return strings.ToLower(m[1])
 }
 
-// learnDrive remembers a drive's personal site by its owner.
-func (r *resolver) learnDrive(d connector.Drive) {
-	if d.VendorID == "" || d.Owner == "" || strings.HasPrefix(d.VendorID, "user:") {
-		return
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.sites[segmentOf(d.Owner)] = siteRef{d.VendorID, d.Owner}
-}
-
-// learnItems remembers the GUIDs and site of a page of drive d's items.
+// learnItems remembers the personal site of drive d when its items' webUrl names another one
+// than its owner's UPN makes (a site named before the UPN changed); the owner's own segment is
+// found in the store.
 func (r *resolver) learnItems(d connector.Drive, items []driveItem) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
 	for _, it := range items {
-		if it.Deleted != nil || it.isFolder() {
+		if it.Deleted != nil || it.WebURL == "" || (it.ParentReference != nil && it.ParentReference.DriveID != "" && it.ParentReference.DriveID != d.VendorID) {
 			continue
 		}
-		drive := d.VendorID
-		if it.ParentReference != nil && it.ParentReference.DriveID != "" {
-			drive = it.ParentReference.DriveID
+		if seg := personalSegment(it.WebURL); seg != "" && seg != segmentOf(d.Owner) {
+			r.sites.put(strings.Clone(seg), siteRef{d.VendorID, d.Owner})
 		}
-		if g := etagGUID(it.ETag); g != "" {
-			if len(r.uids) >= maxUIDs {
-				r.uids = map[string]fileRef{}
-			}
-			r.uids[g] = fileRef{item: it.ID, drive: drive, owner: d.Owner}
-		}
-		if seg := personalSegment(it.WebURL); seg != "" && drive == d.VendorID {
-			r.sites[seg] = siteRef{drive, d.Owner}
-		}
+		return // one item tells the drive's site
 	}
 }
 
-// goneFile is a deleted file's GUID and driveItem: no enumeration lists it any more, so the
-// drive's delta cursor carries the last ones (goneCursor) across restarts, for the audit records
-// of their last actions.
-type goneFile struct {
-	UID   string    `json:"u"`
-	Item  string    `json:"i"`
-	Drive string    `json:"d"`
-	Owner string    `json:"o,omitempty"`
-	At    time.Time `json:"t"`
-}
-
-const (
-	maxGone      = 20000 // in the session
-	maxGoneDrive = 200   // in a drive's cursor
-	goneFor      = 24 * time.Hour
-)
-
-// learnKnown remembers the GUID of an indexed file delta reports deleted (it carries no eTag)
-// from its indexed state.
-func (r *resolver) learnKnown(d connector.Drive, id string, k connector.KnownFile, now time.Time) {
-	st, ok := decodeState(k.State)
-	if !ok || st.UID == "" {
-		return
-	}
-	ref := fileRef{item: id, drive: cmpOr(k.DriveID, d.VendorID), owner: cmpOr(k.Owner, d.Owner)}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.remember(st.UID, ref)
-	r.gone = append(r.gone, goneFile{UID: st.UID, Item: ref.item, Drive: ref.drive, Owner: ref.owner, At: now.UTC().Truncate(time.Second)})
-	if len(r.gone) > maxGone {
-		r.gone = r.gone[len(r.gone)-maxGone:]
-	}
-}
-
-func (r *resolver) remember(uid string, ref fileRef) {
-	if len(r.uids) >= maxUIDs {
-		r.uids = map[string]fileRef{}
-	}
-	r.uids[uid] = ref
-}
-
-// goneCursor is a delta stream's cursor: Graph's delta link, then, on a second line, the drive's
-// files deleted within goneFor as JSON (their GUIDs: no enumeration names them any more, and an
-// audit record of their last actions may come after a restart).
-func (r *resolver) goneCursor(d connector.Drive, link string, now time.Time) string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var keep []goneFile
-	for _, g := range r.gone {
-		if g.Drive == d.VendorID && now.Sub(g.At) <= goneFor {
-			keep = append(keep, g)
-		}
-	}
-	if len(keep) > maxGoneDrive {
-		keep = keep[len(keep)-maxGoneDrive:]
-	}
-	if len(keep) == 0 {
-		return link
-	}
-	b, _ := json.Marshal(keep)
-	return link + "\n" + string(b)
-}
-
-// splitCursor reads a delta stream's cursor: the link, and the deleted files it carries (known
-// to the resolver from then on).
-func (r *resolver) splitCursor(cursor string) string {
-	link, rest, ok := strings.Cut(cursor, "\n")
-	if !ok {
-		return cursor
-	}
-	var gone []goneFile
-	if json.Unmarshal([]byte(rest), &gone) != nil {
-		return link
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	have := map[string]bool{}
-	for _, g := range r.gone {
-		have[g.UID] = true
-	}
-	for _, g := range gone {
-		if _, ok := r.uids[g.UID]; !ok {
-			r.remember(g.UID, fileRef{item: g.Item, drive: g.Drive, owner: g.Owner})
-		}
-		if !have[g.UID] {
-			r.gone = append(r.gone, g)
-		}
-	}
-	if len(r.gone) > maxGone {
-		r.gone = r.gone[len(r.gone)-maxGone:]
-	}
+// splitCursor is the delta link of a delta stream's cursor: an older cursor carried the drive's
+// lately deleted files on a second line (the file index keeps them now).
+func splitCursor(cursor string) string {
+	link, _, _ := strings.Cut(cursor, "\n")
 	return link
 }
 
-// learnLink keeps a delta link of drive d to catch up from; whole says every item before it was
-// seen by this resolver (an enumeration from the start, in this process).
-func (r *resolver) learnLink(d connector.Drive, link string, whole bool) {
-	if link == "" {
-		return
-	}
-	r.mu.Lock()
-	r.links[d.VendorID] = link
-	if whole {
-		r.whole[d.VendorID] = true
-	}
-	r.mu.Unlock()
+// lookups is the session's store lookups, or nil when Deps.Files has none (tests' indexes).
+func (s *session) lookups() connector.IndexLookups {
+	l, _ := s.deps.Files.(connector.IndexLookups)
+	return l
 }
 
-// crawlPage notes a crawl page of d: a crawl started here (cursor "") that ends (done) saw the
-// whole drive.
-func (r *resolver) crawlPage(d connector.Drive, cursor, deltaLink string) {
-	r.mu.Lock()
-	if cursor == "" {
-		r.crawling[d.VendorID] = true
-	}
-	whole := r.crawling[d.VendorID]
-	if deltaLink != "" {
-		delete(r.crawling, d.VendorID)
-	}
-	r.mu.Unlock()
-	r.learnLink(d, deltaLink, whole)
+// recordGUID is a record's file GUID, lower case.
+func recordGUID(r auditRecord) string {
+	return strings.ToLower(strings.Trim(r.ListItemUniqueID, "{}"))
 }
 
-func (r *resolver) lookup(rec auditRecord) (fileRef, bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	site := r.sites[personalSegment(rec.SiteURL)]
-	if site.drive == "" {
-		site = r.sites[personalSegment(rec.ObjectID)]
+// resolution is what one page of audit records resolved to: files by GUID, sites by segment.
+type resolution struct {
+	files map[string]fileRef
+	sites map[string]siteRef
+}
+
+func (rs resolution) lookup(rec auditRecord) (fileRef, bool) {
+	if g := recordGUID(rec); g != "" {
+		if ref, ok := rs.files[g]; ok {
+			return ref, true
+		}
 	}
-	g := strings.ToLower(strings.Trim(rec.ListItemUniqueID, "{}"))
-	if ref, ok := r.uids[g]; ok && g != "" {
-		return ref, true
+	site, ok := rs.sites[personalSegment(rec.SiteURL)]
+	if !ok {
+		site = rs.sites[personalSegment(rec.ObjectID)]
 	}
 	return fileRef{drive: site.drive, owner: site.owner}, false
 }
@@ -250,10 +136,10 @@ type rawAudit struct {
 }
 
 // adaptAudit decodes and adapts a page's records, resolving their files first (catching up the
-// drives of GUIDs not known yet). A record whose file is still unknown is left for the next poll
-// when that poll reads its blob again (the drive's stream may learn the file meanwhile: a file
-// deleted before this process saw it is named by its indexed state only once the stream has read
-// the deletion); otherwise it is adapted with its GUID as the file id.
+// drives of GUIDs the index does not have yet). A record whose file is still unknown is left for
+// the next poll when that poll reads its blob again (the drive's stream may index the file
+// meanwhile: a file deleted before the stream saw it is in the index only once the stream has
+// read the deletion); otherwise it is adapted with its GUID as the file id.
 func (s *session) adaptAudit(ctx context.Context, raws []rawAudit) ([]connector.Record, error) {
 	var out []connector.Record
 	var recs []auditRecord
@@ -271,13 +157,14 @@ func (s *session) adaptAudit(ctx context.Context, raws []rawAudit) ([]connector.
 		recs = append(recs, r)
 		again = append(again, ra.seenAgain)
 	}
-	if err := s.catchUp(ctx, recs); err != nil {
+	rs, err := s.resolve(ctx, recs)
+	if err != nil {
 		return nil, err
 	}
-	o := auditOptions{ownApp: s.clientID, resolve: s.res.lookup}
+	o := auditOptions{ownApp: s.clientID, resolve: rs.lookup}
 	for i, r := range recs {
 		if again[i] && needsFile(r) {
-			if _, ok := s.res.lookup(r); !ok {
+			if _, ok := rs.lookup(r); !ok {
 				continue // read again at the next poll
 			}
 		}
@@ -292,62 +179,81 @@ func needsFile(r auditRecord) bool {
 	return ok && rule.action != "" && r.ListItemUniqueID != "" && (r.Workload == "" || r.Workload == "OneDrive") && !strings.EqualFold(r.ItemType, "Folder")
 }
 
-// catchUp reads, once, the delta feed of each drive that holds a file of recs the resolver does
-// not know, and lists the users when a record's site is unknown.
-func (s *session) catchUp(ctx context.Context, recs []auditRecord) error {
-	missing := map[string]bool{} // personal segments with unknown files
+// resolve finds the files of recs: each record's drive by its personal site, then its file in the
+// drive's part of the file index by GUID, then, for GUIDs the index lacks, by reading once the
+// delta feed of each drive that holds one.
+func (s *session) resolve(ctx context.Context, recs []auditRecord) (resolution, error) {
+	rs := resolution{files: map[string]fileRef{}, sites: map[string]siteRef{}}
+	wanted := map[string]map[string]bool{} // personal segment -> GUIDs of its records
 	for _, r := range recs {
-		if !needsFile(r) {
+		g := recordGUID(r)
+		if !needsFile(r) || g == "" {
 			continue
 		}
-		if _, ok := s.res.lookup(r); !ok {
-			if seg := personalSegment(cmpOr(r.SiteURL, r.ObjectID)); seg != "" {
-				missing[seg] = true
+		if seg := personalSegment(cmpOr(r.SiteURL, r.ObjectID)); seg != "" {
+			if wanted[seg] == nil {
+				wanted[seg] = map[string]bool{}
 			}
+			wanted[seg][g] = true
 		}
 	}
-	if len(missing) == 0 {
-		return nil
+	if len(wanted) == 0 {
+		return rs, nil
 	}
-	var unknownSites []string
-	s.res.mu.Lock()
-	for seg := range missing {
-		if s.res.sites[seg].drive == "" {
-			unknownSites = append(unknownSites, seg)
-		}
+	if err := s.findSites(ctx, wanted, rs.sites); err != nil {
+		return rs, err
 	}
-	s.res.mu.Unlock()
-	if len(unknownSites) > 0 {
-		if err := s.findSites(ctx, unknownSites); err != nil {
-			return err
-		}
-	}
-	for seg := range missing {
-		s.res.mu.Lock()
-		site := s.res.sites[seg]
-		s.res.mu.Unlock()
+	l := s.lookups()
+	for seg, want := range wanted {
+		site := rs.sites[seg]
 		if site.drive == "" {
 			continue
 		}
+		if l != nil {
+			known, err := l.LookupAlt(ctx, site.drive, slices.Collect(maps.Keys(want)))
+			if err != nil {
+				return rs, fmt.Errorf("onedrive: finding the files of audit records in the index: %w", err)
+			}
+			for g, k := range known {
+				rs.files[g] = fileRef{item: k.VendorID, drive: cmpOr(k.DriveID, site.drive), owner: cmpOr(k.Owner, site.owner)}
+				delete(want, g)
+			}
+		}
+		for g := range want {
+			if ref, ok := s.res.found.get(g); ok {
+				rs.files[g] = ref
+				delete(want, g)
+			}
+		}
+		if len(want) == 0 {
+			continue
+		}
 		d := connector.Drive{VendorID: site.drive, Kind: "user", Owner: site.owner}
-		if err := s.readForGUIDs(ctx, d); err != nil {
+		if err := s.readForGUIDs(ctx, d, want, rs.files); err != nil {
 			if errors.Is(err, httpx.ErrThrottled) || errors.Is(err, context.Canceled) {
-				return err // the page is read again after the throttle: its records resolve then
+				return rs, err // the page is read again after the throttle: its records resolve then
 			}
 			s.log.Warn("onedrive: the drive of audit records could not be read to name their files", "drive", d.VendorID, "err", err)
 		}
 	}
-	return nil
+	return rs, nil
 }
 
-// readForGUIDs reads drive d's delta feed from the resolver's link (a full enumeration without
-// one) to its end, learning every item's GUID.
-func (s *session) readForGUIDs(ctx context.Context, d connector.Drive) error {
-	s.res.mu.Lock()
-	link, whole := s.res.links[d.VendorID], s.res.whole[d.VendorID]
-	s.res.mu.Unlock()
-	if link == "" || !whole {
-		// Files this process never saw (made before it started) are only in a whole enumeration.
+// readForGUIDs reads drive d's delta feed to its end, from the drive stream's position (a whole
+// enumeration while it has none), and adds the files among want it lists to found and to the
+// session's cache of files found so (until the stream indexes them).
+func (s *session) readForGUIDs(ctx context.Context, d connector.Drive, want map[string]bool, found map[string]fileRef) error {
+	// Every file the stream has not indexed yet is after its position; a drive without one (still
+	// crawling) is enumerated whole.
+	link := ""
+	if l := s.lookups(); l != nil {
+		c, err := l.StreamCursor(ctx, d.VendorID, deltaKey)
+		if err != nil {
+			return err
+		}
+		link = splitCursor(c)
+	}
+	if link == "" {
 		link = deltaPath(d)
 	}
 	guard := paging.New("graph delta for audit files", 0)
@@ -364,26 +270,23 @@ func (s *session) readForGUIDs(ctx context.Context, d connector.Drive) error {
 		items := lastOccurrences(page.Value)
 		s.learn(items)
 		s.res.learnItems(d, items)
-		var gone []string
 		for _, it := range items {
-			if it.Deleted != nil {
-				gone = append(gone, it.ID)
+			g := etagGUID(it.ETag)
+			if it.Deleted != nil || it.isFolder() || !want[g] {
+				continue
 			}
-		}
-		if len(gone) > 0 && s.deps.Files != nil {
-			known, err := s.deps.Files.Lookup(ctx, gone)
-			if err != nil {
-				return err
+			drive := d.VendorID
+			if it.ParentReference != nil && it.ParentReference.DriveID != "" {
+				drive = it.ParentReference.DriveID
 			}
-			for id, k := range known {
-				s.res.learnKnown(d, id, k, s.deps.Clock.Now())
-			}
+			ref := fileRef{item: it.ID, drive: drive, owner: d.Owner}
+			found[g] = ref
+			s.res.found.put(g, ref)
 		}
 		if page.NextLink == "" {
 			if page.DeltaLink == "" {
 				return fmt.Errorf("%w: onedrive: a delta page of %s without nextLink nor deltaLink", connector.ErrMalformed, driveName(d))
 			}
-			s.res.learnLink(d, page.DeltaLink, true)
 			return nil
 		}
 		if err := guard.Next(page.NextLink); err != nil {
@@ -393,10 +296,39 @@ func (s *session) readForGUIDs(ctx context.Context, d connector.Drive) error {
 	}
 }
 
-// findSites finds the drives of personal sites the resolver does not know: it lists the
-// directory's users (at most every 10 minutes) and asks for the drive of each user whose UPN
-// makes one of the segments.
-func (s *session) findSites(ctx context.Context, segs []string) error {
+// findSites finds the drives of personal sites (segments of wanted) into sites: from the
+// session's cache, then among the stored drives by owner pattern (the segment with every '_' any
+// one character, checked exactly), then by listing the directory's users (at most every 10
+// minutes) and asking the drive of each user whose UPN makes one of the segments.
+func (s *session) findSites(ctx context.Context, wanted map[string]map[string]bool, sites map[string]siteRef) error {
+	want := map[string]bool{}
+	for seg := range wanted {
+		if ref, ok := s.res.sites.get(seg); ok {
+			sites[seg] = ref
+			continue
+		}
+		if l := s.lookups(); l != nil && segmentOf(seg) == seg { // only letters, digits and '_': a LIKE pattern of itself
+			ds, err := l.DrivesOwnedLike(ctx, seg, 20)
+			if err != nil {
+				return fmt.Errorf("onedrive: finding the drive of personal site %s: %w", seg, err)
+			}
+			for _, d := range ds {
+				if segmentOf(d.Owner) == seg && !strings.HasPrefix(d.VendorID, "user:") {
+					ref := siteRef{d.VendorID, d.Owner}
+					s.res.sites.put(seg, ref)
+					sites[seg] = ref
+					break
+				}
+			}
+			if _, ok := sites[seg]; ok {
+				continue
+			}
+		}
+		want[seg] = true
+	}
+	if len(want) == 0 {
+		return nil
+	}
 	now := s.deps.Clock.Now()
 	s.res.mu.Lock()
 	recent := !s.res.usersRead.IsZero() && now.Sub(s.res.usersRead) < usersListed
@@ -405,13 +337,6 @@ func (s *session) findSites(ctx context.Context, segs []string) error {
 	}
 	s.res.mu.Unlock()
 	if recent {
-		return nil
-	}
-	want := map[string]bool{}
-	for _, seg := range segs {
-		want[seg] = true
-	}
-	if len(want) == 0 {
 		return nil
 	}
 	return s.directory().EachPage(ctx, "listing users to place audit records", func(users []graphUser) (bool, error) {
@@ -425,7 +350,9 @@ func (s *session) findSites(ctx context.Context, segs []string) error {
 				return false, err
 			}
 			if ok && !strings.HasPrefix(d.VendorID, "user:") {
-				s.res.learnDrive(d)
+				ref := siteRef{d.VendorID, d.Owner}
+				s.res.sites.put(seg, ref)
+				sites[seg] = ref
 				delete(want, seg)
 			}
 		}

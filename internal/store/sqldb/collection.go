@@ -2,7 +2,11 @@ package sqldb
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/telltale-dev/telltale/internal/store"
@@ -31,6 +35,29 @@ func (q *Queries) FindDrives(ctx context.Context, connectionID int64, vendorIDs 
 // FindDrivesByOwner implements store.DriveQueries.
 func (q *Queries) FindDrivesByOwner(ctx context.Context, connectionID int64, owners []string) ([]store.Drive, error) {
 	return q.findDrives(ctx, connectionID, "owner", owners)
+}
+
+// FindDrivesByOwnerLike implements store.DriveQueries.
+func (q *Queries) FindDrivesByOwnerLike(ctx context.Context, connectionID int64, pattern string, limit int) ([]store.Drive, error) {
+	const op = "find drives by owner pattern"
+	if limit <= 0 || pattern == "" {
+		return nil, nil
+	}
+	rows, err := q.r.QueryContext(ctx, q.d.q(`SELECT `+driveCols+` FROM drives WHERE connection_id = ? AND lower(owner) LIKE ? ORDER BY id LIMIT ?`),
+		connectionID, strings.ToLower(pattern), limit)
+	if err != nil {
+		return nil, q.wrap(op, err)
+	}
+	defer rows.Close()
+	var out []store.Drive
+	for rows.Next() {
+		d, err := scanDrive(rows)
+		if err != nil {
+			return nil, q.wrap(op, err)
+		}
+		out = append(out, d)
+	}
+	return out, q.wrap(op, rows.Err())
 }
 
 // findDrives returns the connection's drives whose column (a constant of the callers above) is
@@ -78,27 +105,57 @@ func (q *Queries) MarkDrivesOutOfScope(ctx context.Context, connectionID int64, 
 
 // FindFiles implements store.FileQueries.
 func (q *Queries) FindFiles(ctx context.Context, connectionID int64, vendorIDs []string) ([]store.File, error) {
+	return q.findFiles(ctx, "find files", `SELECT `+fileCols+` FROM files f WHERE f.connection_id = ? AND f.vendor_id IN `, vendorIDs, "", connectionID)
+}
+
+// FindFilesByAlt implements store.FileQueries.
+func (q *Queries) FindFilesByAlt(ctx context.Context, connectionID int64, driveVendorID string, altIDs []string) ([]store.File, error) {
+	var ids []string
+	for _, a := range altIDs {
+		if a != "" {
+			ids = append(ids, a)
+		}
+	}
+	var d int64
+	err := q.r.QueryRowContext(ctx, q.d.q(`SELECT id FROM drives WHERE connection_id = ? AND vendor_id = ?`), connectionID, driveVendorID).Scan(&d)
+	if errors.Is(err, sql.ErrNoRows) || len(ids) == 0 {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, q.wrap("find files by alt id", err)
+	}
+	// By drive row id first: the index is files(drive_id, alt_id).
+	return q.findFiles(ctx, "find files by alt id", `SELECT `+fileCols+` FROM files f WHERE f.connection_id = ? AND f.drive_id = ? AND f.alt_id IN `,
+		ids, driveVendorID, connectionID, d)
+}
+
+// fileCols are the columns findFiles scans, of files as f.
+const fileCols = `f.id, f.connection_id, f.drive_id, f.vendor_id, f.name, f.path, f.size, f.mime_type, f.owner, f.md5, f.sha256,
+f.sha1, f.quick_xor, f.modified, f.indexed_at, f.deleted, f.state, f.alt_id`
+
+// findFiles runs query (fileCols of files as f, its parameters pre, ending in "IN ") over values
+// in chunks; each file's DriveVendorID is driveVendorID.
+func (q *Queries) findFiles(ctx context.Context, op, query string, values []string, driveVendorID string, pre ...any) ([]store.File, error) {
 	var out []store.File
-	err := chunks(vendorIDs, func(part []string) error {
+	err := chunks(values, func(part []string) error {
 		ph, args := in(part)
-		rows, err := q.r.QueryContext(ctx, q.d.q(`SELECT id, connection_id, drive_id, vendor_id, name, path, size, mime_type, owner, md5, sha256,
-sha1, quick_xor, modified, indexed_at, deleted, state FROM files WHERE connection_id = ? AND vendor_id IN `+ph+` ORDER BY id`),
-			append([]any{connectionID}, args...)...)
+		rows, err := q.r.QueryContext(ctx, q.d.q(query+ph+` ORDER BY f.id`), append(slices.Clone(pre), args...)...)
 		if err != nil {
-			return q.wrap("find files", err)
+			return q.wrap(op, err)
 		}
 		defer rows.Close()
 		for rows.Next() {
 			var f store.File
 			var mod, idx int64
 			if err := rows.Scan(&f.ID, &f.ConnectionID, &f.DriveID, &f.VendorID, &f.Name, &f.Path, &f.Size, &f.MimeType, &f.Owner, &f.MD5,
-				&f.SHA256, &f.SHA1, &f.QuickXor, &mod, &idx, &f.Deleted, &f.State); err != nil {
-				return q.wrap("find files", err)
+				&f.SHA256, &f.SHA1, &f.QuickXor, &mod, &idx, &f.Deleted, &f.State, &f.AltID); err != nil {
+				return q.wrap(op, err)
 			}
+			f.DriveVendorID = driveVendorID
 			f.Modified, f.IndexedAt = fromMicros(mod), fromMicros(idx)
 			out = append(out, f)
 		}
-		return q.wrap("find files", rows.Err())
+		return q.wrap(op, rows.Err())
 	})
 	return out, err
 }

@@ -181,7 +181,7 @@ func (q *Queries) UpsertFiles(ctx context.Context, files []store.File) error {
 	}
 	return q.inTx(ctx, func(q *Queries) error {
 		st, err := q.w.PrepareContext(ctx, q.d.q(`INSERT INTO files (connection_id, drive_id, vendor_id, name, path, size, mime_type, owner,
-md5, sha256, sha1, quick_xor, modified, indexed_at, deleted, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+md5, sha256, sha1, quick_xor, modified, indexed_at, deleted, state, alt_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (connection_id, vendor_id) DO UPDATE SET drive_id = excluded.drive_id, name = excluded.name, path = excluded.path,
 size = excluded.size, mime_type = excluded.mime_type, owner = excluded.owner,
 md5 = CASE WHEN excluded.md5 = '' THEN files.md5 ELSE excluded.md5 END,
@@ -189,14 +189,15 @@ sha256 = CASE WHEN excluded.sha256 = '' THEN files.sha256 ELSE excluded.sha256 E
 sha1 = CASE WHEN excluded.sha1 = '' THEN files.sha1 ELSE excluded.sha1 END,
 quick_xor = CASE WHEN excluded.quick_xor = '' THEN files.quick_xor ELSE excluded.quick_xor END,
 modified = excluded.modified, indexed_at = excluded.indexed_at, deleted = excluded.deleted,
-state = CASE WHEN excluded.state = '' THEN files.state ELSE excluded.state END`))
+state = CASE WHEN excluded.state = '' THEN files.state ELSE excluded.state END,
+alt_id = CASE WHEN excluded.alt_id = '' THEN files.alt_id ELSE excluded.alt_id END`))
 		if err != nil {
 			return q.wrap("upsert files", err)
 		}
 		defer st.Close()
 		for _, f := range files {
 			if _, err := st.ExecContext(ctx, f.ConnectionID, f.DriveID, f.VendorID, f.Name, f.Path, f.Size, f.MimeType, f.Owner,
-				f.MD5, f.SHA256, f.SHA1, f.QuickXor, micros(f.Modified), micros(f.IndexedAt), b2i(f.Deleted), f.State); err != nil {
+				f.MD5, f.SHA256, f.SHA1, f.QuickXor, micros(f.Modified), micros(f.IndexedAt), b2i(f.Deleted), f.State, f.AltID); err != nil {
 				return q.wrap("upsert files", err)
 			}
 		}
@@ -209,9 +210,9 @@ func (q *Queries) GetFile(ctx context.Context, connectionID int64, vendorID stri
 	var f store.File
 	var mod, idx int64
 	err := q.r.QueryRowContext(ctx, q.d.q(`SELECT id, connection_id, drive_id, vendor_id, name, path, size, mime_type, owner, md5, sha256,
-sha1, quick_xor, modified, indexed_at, deleted, state FROM files WHERE connection_id = ? AND vendor_id = ?`), connectionID, vendorID).Scan(
+sha1, quick_xor, modified, indexed_at, deleted, state, alt_id FROM files WHERE connection_id = ? AND vendor_id = ?`), connectionID, vendorID).Scan(
 		&f.ID, &f.ConnectionID, &f.DriveID, &f.VendorID, &f.Name, &f.Path, &f.Size, &f.MimeType, &f.Owner, &f.MD5, &f.SHA256,
-		&f.SHA1, &f.QuickXor, &mod, &idx, &f.Deleted, &f.State)
+		&f.SHA1, &f.QuickXor, &mod, &idx, &f.Deleted, &f.State, &f.AltID)
 	f.Modified, f.IndexedAt = fromMicros(mod), fromMicros(idx)
 	return f, q.wrap("get file "+vendorID, err)
 }

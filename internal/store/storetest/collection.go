@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -275,5 +276,67 @@ func testMerge(t *testing.T, s store.Store) {
 	noErr(t, s.UpsertFiles(ctx, []store.File{{ConnectionID: other.ID, VendorID: "s1", Name: "b", State: `{"p":"x"}`}}))
 	if fs := ok(s.FindFiles(ctx, other.ID, []string{"s1"}))(t); len(fs) != 1 || fs[0].State != `{"p":"x"}` {
 		t.Errorf("state after an upsert with it: %+v", fs)
+	}
+}
+
+// testFileAltIDs: a file is found by the other id its vendor names it by (OneDrive's SharePoint
+// UniqueId) within its drive, per connection, deleted or not; an upsert without the id keeps it. Drives are found by an owner pattern (OneDrive's personal-site segment).
+func testFileAltIDs(t *testing.T, s store.Store) {
+	c := mkConn(t, s, "c")
+	other := mkConn(t, s, "other")
+	d := ok(s.UpsertDrive(ctx, store.Drive{ConnectionID: c.ID, VendorID: "b!ada", Kind: "user", Owner: "ada.lovelace@contoso.com", InScope: true}))(t)
+	ok(s.UpsertDrive(ctx, store.Drive{ConnectionID: c.ID, VendorID: "b!adax", Kind: "user", Owner: "ada_lovelace@contoso.com", InScope: true}))(t)
+	od := ok(s.UpsertDrive(ctx, store.Drive{ConnectionID: other.ID, VendorID: "b!ada", Kind: "user", Owner: "ada.lovelace@contoso.com", InScope: true}))(t)
+	var files []store.File
+	var alts []string
+	for i := range 300 { // crosses the chunk size
+		alt := fmt.Sprintf("5f0c%04d-0000-4000-8000-000000000000", i)
+		alts = append(alts, alt)
+		files = append(files, store.File{ConnectionID: c.ID, DriveID: d.ID, VendorID: fmt.Sprintf("01ITEM%d", i), Name: "f.txt", AltID: alt})
+	}
+	files = append(files, store.File{ConnectionID: c.ID, DriveID: d.ID, VendorID: "01NOALT", Name: "n.txt"},
+		store.File{ConnectionID: c.ID, DriveID: 0, VendorID: "01NODRIVE", Name: "x.txt", AltID: "no-drive"},
+		store.File{ConnectionID: other.ID, DriveID: od.ID, VendorID: "01OTHER", Name: "o.txt", AltID: alts[0]})
+	noErr(t, s.UpsertFiles(ctx, files))
+	got := ok(s.FindFilesByAlt(ctx, c.ID, "b!ada", append(alts, "", "missing", "no-drive")))(t)
+	if len(got) != 300 {
+		t.Fatalf("FindFilesByAlt: %d files, want 300", len(got))
+	}
+	if g := got[0]; g.VendorID != "01ITEM0" || g.AltID != alts[0] || g.DriveVendorID != "b!ada" || g.DriveID != d.ID || g.Name != "f.txt" {
+		t.Errorf("FindFilesByAlt first: %+v", g)
+	}
+	if o := ok(s.FindFilesByAlt(ctx, c.ID, "b!adax", alts[:2]))(t); len(o) != 0 {
+		t.Errorf("FindFilesByAlt crossed drives: %+v", o)
+	}
+	if o := ok(s.FindFilesByAlt(ctx, other.ID, "b!ada", alts[:2]))(t); len(o) != 1 || o[0].VendorID != "01OTHER" {
+		t.Errorf("FindFilesByAlt crossed connections: %+v", o)
+	}
+	if o := ok(s.FindFilesByAlt(ctx, c.ID, "b!nowhere", alts[:2]))(t); len(o) != 0 {
+		t.Errorf("FindFilesByAlt of an unknown drive: %+v", o)
+	}
+	if e := ok(s.FindFilesByAlt(ctx, c.ID, "b!ada", []string{""}))(t); len(e) != 0 {
+		t.Errorf("an empty alt id found %d files (those without one)", len(e))
+	}
+	// An upsert without the alt id (a delta state of a deleted file) keeps it, and finds it deleted.
+	noErr(t, s.UpsertFiles(ctx, []store.File{{ConnectionID: c.ID, DriveID: d.ID, VendorID: "01ITEM1", Name: "f.txt", Deleted: true}}))
+	if g := ok(s.FindFilesByAlt(ctx, c.ID, "b!ada", alts[1:2]))(t); len(g) != 1 || !g[0].Deleted || g[0].AltID != alts[1] {
+		t.Errorf("after an upsert without the alt id: %+v", g)
+	}
+	if f := ok(s.FindFiles(ctx, c.ID, []string{"01ITEM2"}))(t); len(f) != 1 || f[0].AltID != alts[2] || f[0].DriveVendorID != "" {
+		t.Errorf("FindFiles: %+v", f)
+	}
+	if f := ok(s.GetFile(ctx, c.ID, "01ITEM3"))(t); f.AltID != alts[3] {
+		t.Errorf("GetFile: %+v", f)
+	}
+	// Owner patterns: "_" is any one character, compared in lower case; the limit holds.
+	like := ok(s.FindDrivesByOwnerLike(ctx, c.ID, "ADA_lovelace_contoso_com", 10))(t)
+	if len(like) != 2 || like[0].VendorID != "b!ada" || like[1].VendorID != "b!adax" {
+		t.Errorf("FindDrivesByOwnerLike: %+v", like)
+	}
+	if l := ok(s.FindDrivesByOwnerLike(ctx, c.ID, "ada_lovelace_contoso_com", 1))(t); len(l) != 1 {
+		t.Errorf("FindDrivesByOwnerLike past its limit: %d", len(l))
+	}
+	if l := ok(s.FindDrivesByOwnerLike(ctx, c.ID, "bob_contoso_com", 10))(t); len(l) != 0 {
+		t.Errorf("FindDrivesByOwnerLike found another owner: %+v", l)
 	}
 }

@@ -27,6 +27,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		"Scope":            testScope,
 		"Drives":           testDrives,
 		"Files":            testFiles,
+		"FileAltIDs":       testFileAltIDs,
 		"EventsDedupe":     testEventsDedupe,
 		"EventsRoundTrip":  testEventsRoundTrip,
 		"EventsHeld":       testEventsHeld,
