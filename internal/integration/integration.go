@@ -651,16 +651,11 @@ func (s *Service) Raised(ctx context.Context, q store.Queries, alerts []store.Al
 				if sent[iid] {
 					continue
 				}
-				i, ok := integ[iid]
-				if !ok {
-					if i, err = q.GetIntegration(ctx, iid); errors.Is(err, store.ErrNotFound) {
-						continue
-					} else if err != nil {
-						return err
-					}
-					integ[iid] = i
+				_, ok, err := deliverable(ctx, q, integ, iid)
+				if err != nil {
+					return err
 				}
-				if i.Status != store.IntegrationConnected {
+				if !ok {
 					continue
 				}
 				sent[iid] = true
@@ -833,4 +828,21 @@ func hostOf(raw string) string {
 		return "?"
 	}
 	return u.Host
+}
+
+// deliverable returns a flow's integration iid, read once per call of the hook (integ caches it),
+// and whether it takes deliveries: it exists, is connected, and is not an HR source (HR sources
+// bring people in; a flow never sends to one).
+func deliverable(ctx context.Context, q store.Queries, integ map[int64]store.Integration, iid int64) (store.Integration, bool, error) {
+	i, ok := integ[iid]
+	if !ok {
+		var err error
+		if i, err = q.GetIntegration(ctx, iid); errors.Is(err, store.ErrNotFound) {
+			return i, false, nil
+		} else if err != nil {
+			return i, false, err
+		}
+		integ[iid] = i
+	}
+	return i, i.Status == store.IntegrationConnected && !IsHR(i.Kind), nil
 }

@@ -3,7 +3,6 @@ package integration
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strconv"
 
@@ -73,16 +72,11 @@ func (s *Service) WatchlistChanged(ctx context.Context, q store.Queries, cs []Wa
 				if sent[iid] {
 					continue
 				}
-				i, ok := integ[iid]
-				if !ok {
-					if i, err = q.GetIntegration(ctx, iid); errors.Is(err, store.ErrNotFound) {
-						continue
-					} else if err != nil {
-						return err
-					}
-					integ[iid] = i
+				_, ok, err := deliverable(ctx, q, integ, iid)
+				if err != nil {
+					return err
 				}
-				if i.Status != store.IntegrationConnected || IsHR(i.Kind) {
+				if !ok {
 					continue
 				}
 				sent[iid] = true
