@@ -166,6 +166,7 @@ func hasAny(have map[string]bool, want []string) bool {
 
 // serveAPI authenticates, counts, rate limits and injects faults, then routes.
 func (e *Emulator) serveAPI(w http.ResponseWriter, r *http.Request, api http.Handler) {
+	arrived := time.Now()
 	c := &call{r: r, base: "http://" + r.Host}
 	if isCrawlPage(r) {
 		e.hooks.Fire() // outside e.mu: the hook may act on the emulator
@@ -192,12 +193,13 @@ func (e *Emulator) serveAPI(w http.ResponseWriter, r *http.Request, api http.Han
 		us.Throttled++
 		e.stats.ByUser[key] = us
 		e.stats.Throttled++
-		e.noteRequest(key, sig, true)
+		e.noteRequest(key, sig, true, arrived)
 		e.mu.Unlock()
 		e.respond(w, r, 0, nil, e.rateLimited())
+		e.throttleWritten(key, sig, time.Now())
 		return
 	}
-	e.noteRequest(key, sig, false)
+	e.noteRequest(key, sig, false, arrived)
 	e.stats.ByUser[key] = us
 	if aerr := e.apiOff(r.URL.Path); aerr != nil {
 		e.mu.Unlock()
