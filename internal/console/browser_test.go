@@ -207,6 +207,23 @@ func (u *ui) waitText(sel, want string, d time.Duration) string {
 	}
 }
 
+// waitPath waits until the page's path and query contain want: the page a submitted form
+// navigates to has replaced the one it was submitted from.
+func (u *ui) waitPath(want string, d time.Duration) {
+	u.t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		got, err := u.tryEval(`location.pathname + location.search`)
+		if err == nil && strings.Contains(got, want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			u.fatal("the page is %q (%v), want it to contain %q", got, err, want)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 func (u *ui) open(path string) {
 	u.t.Helper()
 	u.do(chromedp.Navigate(u.base.String() + path))

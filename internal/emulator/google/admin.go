@@ -187,6 +187,11 @@ func (e *Emulator) noteRequest(key, sig string, throttled bool, arrived time.Tim
 	}
 	k := 1
 	if had && last.request == sig {
+		if last.written.IsZero() || arrived.Before(last.written) {
+			// The same request from another worker, sent before the first 429 could be read:
+			// each client has seen one throttle, so Google's backoff does not double for it.
+			return
+		}
 		k = last.times + 1
 	}
 	e.lastThrottle[key] = throttle{request: sig, times: k, until: e.clk.Now().Add(minBackoff(k))}
