@@ -84,6 +84,27 @@ func TestPersonAliases(t *testing.T) {
 	if p.Email != "alice@corp.example" || len(p.Aliases) != 1 || len(p.RecentEvents) != 3 {
 		t.Errorf("person by alias: %s, aliases %+v, %d events (want 3: every address, any case)", p.Email, p.Aliases, len(p.RecentEvents))
 	}
+	// actor: in a search means the person under every address (search.ExpandActors), by the
+	// primary address or an alias; NOT actor: excludes every one of them; the canonical query the
+	// answer carries names the addresses it ran with.
+	search := func(q string) (n int, canon string) {
+		t.Helper()
+		st, out := f.do(t, f.admin, "POST", "/api/v1/file-events/search", client.SearchRequest{Query: q})
+		var res client.SearchResult
+		if st != 200 || json.Unmarshal(out, &res) != nil {
+			t.Fatalf("search %s: %d %s", q, st, out)
+		}
+		return len(res.Items), res.Query
+	}
+	for q, want := range map[string]int{"actor:alice@corp.example": 3, "user:ASMITH@corp.onmicrosoft.example": 3, "NOT actor:asmith@corp.onmicrosoft.example": 1,
+		"actor:alice@corp.example service:onedrive": 1, "actor:bob@corp.example": 1} {
+		if n, canon := search(q); n != want {
+			t.Errorf("search %s: %d events (ran %q), want %d", q, n, canon, want)
+		}
+	}
+	if _, canon := search("actor:alice@corp.example"); canon != "actor:alice@corp.example OR actor:asmith@corp.onmicrosoft.example" {
+		t.Errorf("the search ran %q", canon)
+	}
 	var srcs []string
 	for _, s := range p.Sources {
 		srcs = append(srcs, s.Service+" "+s.Address)
@@ -112,6 +133,9 @@ func TestPersonAliases(t *testing.T) {
 	}
 	if st, out := f.do(t, f.admin, "DELETE", "/api/v1/people/alice@corp.example/aliases/asmith@corp.onmicrosoft.example", nil); st != 204 {
 		t.Errorf("remove: %d %s", st, out)
+	}
+	if n, canon := search("actor:alice@corp.example"); n != 2 || canon != "actor:alice@corp.example" {
+		t.Errorf("after the alias went: %d events, ran %q (want 2, the address alone)", n, canon)
 	}
 	es, err := f.app.Store.ListAudit(ctx, store.AuditFilter{Action: "person.alias."})
 	if err != nil || len(es) != 8 || es[0].Action != "person.alias.remove" || es[0].Outcome != "ok" || es[0].Target != "person/alice@corp.example" ||

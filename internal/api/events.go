@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
@@ -88,6 +89,21 @@ type queryError struct {
 }
 
 func (q *queryError) Error() string { return q.field + ": " + q.e.Error() }
+
+// searchQuery is parseQuery with actor: terms widened to every address of their person
+// (search.ExpandActors), as rules, flows and forwarding streams widen them: the query that runs.
+func (s *Server) searchQuery(ctx context.Context, text string, filter []client.FilterTerm) (search.Query, error) {
+	q, err := s.parseQuery(text, filter)
+	if err != nil {
+		return q, err
+	}
+	q, err = search.ExpandActors(q, func(a string) ([]string, error) { return store.PersonAddresses(ctx, s.store, a) })
+	var se *search.Error
+	if errors.As(err, &se) {
+		return q, &queryError{e: se, field: "query"}
+	}
+	return q, err
+}
 
 // parseQuery parses the query and ANDs the filter terms (their values literal).
 func (s *Server) parseQuery(text string, filter []client.FilterTerm) (search.Query, error) {
@@ -177,7 +193,7 @@ func (s *Server) searchEvents(r *http.Request, p auth.Principal) (any, error) {
 	if err := decode(r, &in); err != nil {
 		return nil, err
 	}
-	q, err := s.parseQuery(in.Query, in.Filter)
+	q, err := s.searchQuery(r.Context(), in.Query, in.Filter)
 	if err != nil {
 		return nil, err
 	}
@@ -303,7 +319,7 @@ func (s *Server) groupEvents(r *http.Request, _ auth.Principal) (any, error) {
 	if err := decode(r, &in); err != nil {
 		return nil, err
 	}
-	q, err := s.parseQuery(in.Query, in.Filter)
+	q, err := s.searchQuery(r.Context(), in.Query, in.Filter)
 	if err != nil {
 		return nil, err
 	}
@@ -344,7 +360,7 @@ func (s *Server) exportEvents(r *http.Request, p auth.Principal) (any, error) {
 	if err := decode(r, &in); err != nil {
 		return nil, err
 	}
-	q, err := s.parseQuery(in.Query, in.Filter)
+	q, err := s.searchQuery(r.Context(), in.Query, in.Filter)
 	if err != nil {
 		return nil, err
 	}

@@ -644,7 +644,9 @@ func (s *Service) Raised(ctx context.Context, q store.Queries, alerts []store.Al
 				}
 				p = newPayload(a, evs)
 			}
-			if !s.matches(f, a, evs, now) {
+			if ok, err := s.matches(ctx, q, f, a, evs, now); err != nil {
+				return err
+			} else if !ok {
 				continue
 			}
 			for _, iid := range f.IntegrationIDs {
@@ -735,7 +737,9 @@ func (s *Service) updated(ctx context.Context, q store.Queries, a store.Alert, c
 				p.Changes = append(p.Changes, ChangeBody{Field: c.Field, From: c.From, To: c.To, Note: clip(c.Note, 2000), Actor: c.Actor, At: cmpTime(c.At, now)})
 			}
 		}
-		if !s.matches(f, a, evs, now) {
+		if ok, err := s.matches(ctx, q, f, a, evs, now); err != nil {
+			return err
+		} else if !ok {
 			continue
 		}
 		for _, iid := range f.IntegrationIDs {
@@ -775,28 +779,36 @@ func cmpTime(a, b time.Time) time.Time {
 }
 
 // matches reports whether the flow's filter accepts the alert: severity at least MinSeverity, rule
-// among RuleIDs, and Query accepting one of its events (the first 100).
-func (s *Service) matches(f store.Flow, a store.Alert, evs []event.FileEvent, now time.Time) bool {
+// among RuleIDs, and Query accepting one of its events (the first 100). actor: terms mean the
+// person under every address, as in a search (search.ExpandActors).
+func (s *Service) matches(ctx context.Context, tx store.AliasReader, f store.Flow, a store.Alert, evs []event.FileEvent, now time.Time) (bool, error) {
 	if f.MinSeverity != "" && event.Severity(a.Severity).Rank() < event.Severity(f.MinSeverity).Rank() {
-		return false
+		return false, nil
 	}
 	if len(f.RuleIDs) > 0 && !slices.Contains(f.RuleIDs, a.RuleID) {
-		return false
+		return false, nil
 	}
 	if f.Query == "" {
-		return true
+		return true, nil
 	}
 	q, err := search.Parse(f.Query, now)
-	if err != nil {
+	if err == nil {
+		q, err = search.ExpandActors(q, func(a string) ([]string, error) { return store.PersonAddresses(ctx, tx, a) })
+	}
+	var se *search.Error
+	if errors.As(err, &se) {
 		s.o.Log.Warn("integration: a flow's query does not parse; the flow is skipped", "flow", f.ID, "err", err)
-		return false
+		return false, nil
+	}
+	if err != nil {
+		return false, err
 	}
 	for i := range evs {
 		if search.Match(q, &evs[i]) {
-			return true
+			return true, nil
 		}
 	}
-	return false
+	return false, nil
 }
 
 // maxPayloadEvents bounds the events a payload and a flow's query look at.

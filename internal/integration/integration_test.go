@@ -232,6 +232,28 @@ func TestAlertToWebhook(t *testing.T) {
 	}
 }
 
+// TestFlowQueryMeansThePerson (R8.3): a flow's actor: term selects the person under every address,
+// as a search does: an alert raised on the person's Microsoft UPN, an alias, is delivered by a
+// flow that names their primary address; another person's alert is not.
+func TestFlowQueryMeansThePerson(t *testing.T) {
+	e := newEnv(t)
+	hook := e.webhook("http://127.0.0.1:1/hook")
+	e.rule("shared outside", "action:file-shared", "high")
+	e.flow(integration.FlowInput{Query: `actor:"alice@corp.example"`, IntegrationIDs: []int64{hook.ID}})
+	if err := e.st.AddPersonAlias(ctx, "alice@corp.example", "asmith@corp.onmicrosoft.example", "ann"); err != nil {
+		t.Fatal(err)
+	}
+	e.raise("ASmith@corp.onmicrosoft.example", event.ActionShared)
+	e.raise("bob@corp.example", event.ActionShared)
+	ds := e.deliveries(hook.ID)
+	if len(ds) != 1 {
+		t.Fatalf("%d deliveries, want 1 (alice's, raised under her alias)", len(ds))
+	}
+	if !strings.Contains(strings.ToLower(string(ds[0].Payload)), `"person":"asmith@corp.onmicrosoft.example"`) {
+		t.Errorf("delivered %s", ds[0].Payload)
+	}
+}
+
 // TestFailedBatchLeavesNoDelivery: when the evaluator's transaction fails after the hook wrote the
 // deliveries, neither the alert nor its delivery remain; the next run writes both, once.
 func TestFailedBatchLeavesNoDelivery(t *testing.T) {
