@@ -1016,8 +1016,13 @@ type Person struct {
 	Alerts       []Alert           `json:"alerts"`        // newest first, at most 20
 	Cases        []Case            `json:"cases"`         // newest first, at most 20
 	RecentEvents []json.RawMessage `json:"recent_events"` // newest first (time observed), at most 20, under any of the person's addresses
-	// Status is active, inactive or blocked where a directory said so; empty when unknown.
+	// Status is active, inactive or blocked where a directory said so; empty when unknown. It is
+	// active when any connection monitors one of the person's drives or mailboxes, else blocked or
+	// inactive as Directories say.
 	Status string `json:"status,omitempty"`
+	// Directories are what connections' directories say of the person where they do not monitor
+	// them (a suspended Google user, a disabled Microsoft account, an inactive Box user).
+	Directories []PersonDirectory `json:"directories"`
 	// Aliases are the person's other addresses (another service's login, UPN or address).
 	Aliases []PersonAlias `json:"aliases"`
 	// Sources are the person's last activity per service and address, newest first.
@@ -1025,6 +1030,17 @@ type Person struct {
 	// Devices are the endpoint agents of any of the person's addresses, last check-in first (at most 20).
 	Devices []Device       `json:"devices"`
 	History []PersonChange `json:"history"` // watchlist changes made by HR sources, newest first, at most 50
+}
+
+// PersonDirectory is what one connection's directory says of a person it does not monitor.
+type PersonDirectory struct {
+	ConnectionID int64     `json:"connection_id"`
+	Connection   string    `json:"connection"`
+	Service      string    `json:"service"`
+	Address      string    `json:"address"`
+	Status       string    `json:"status"`  // blocked or inactive
+	Reason       string    `json:"reason"`  // the vendor's words
+	SeenAt       time.Time `json:"seen_at"` // the discovery that last said so
 }
 
 // PersonChange is one line of a person's history: a watchlist change and who or what made it.

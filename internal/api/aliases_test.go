@@ -124,6 +124,17 @@ func TestPersonAliases(t *testing.T) {
 	if st != 200 || json.Unmarshal(out, &l) != nil || len(l.Items) != 1 || l.Items[0].Email != "bob@corp.example" || l.Items[0].Status != "blocked" || l.Next != "" {
 		t.Fatalf("people page 2: %d %s", st, out)
 	}
+	// What a directory says of a person it does not monitor is on the person's page, with the
+	// connection and the vendor's words, and sets the status.
+	if err := f.app.Store.ReplacePersonStates(ctx, c.ID, []store.PersonState{{Email: "bob@corp.example", Status: store.PersonInactive, Reason: "sign-in disabled"}}); err != nil {
+		t.Fatal(err)
+	}
+	st, out = f.do(t, f.admin, "GET", "/api/v1/people/bob@corp.example", nil)
+	var bob client.Person
+	if st != 200 || json.Unmarshal(out, &bob) != nil || bob.Status != "inactive" || len(bob.Directories) != 1 || bob.Directories[0].Connection != "m365" ||
+		bob.Directories[0].Service != "onedrive" || bob.Directories[0].Reason != "sign-in disabled" || bob.Directories[0].SeenAt.IsZero() {
+		t.Errorf("bob: %d %s", st, out)
+	}
 	if st, _ := f.do(t, f.admin, "GET", "/api/v1/people?limit=5000", nil); st != 400 {
 		t.Errorf("limit 5000: %d", st)
 	}

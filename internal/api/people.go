@@ -111,7 +111,7 @@ func (s *Server) getPerson(r *http.Request, _ auth.Principal) (any, error) {
 	if email, err = s.store.ResolvePerson(ctx, email); err != nil {
 		return nil, err
 	}
-	out := client.Person{Email: email, Alerts: []client.Alert{}, Cases: []client.Case{}, RecentEvents: []json.RawMessage{},
+	out := client.Person{Email: email, Alerts: []client.Alert{}, Directories: []client.PersonDirectory{}, Cases: []client.Case{}, RecentEvents: []json.RawMessage{},
 		Aliases: []client.PersonAlias{}, Sources: []client.PersonSource{}}
 	addrs := []string{email}
 	as, err := s.store.PersonAliases(ctx, []string{email})
@@ -125,6 +125,9 @@ func (s *Server) getPerson(r *http.Request, _ auth.Principal) (any, error) {
 	if p, err := s.store.GetPersonByEmail(ctx, email); err == nil {
 		out.Status = p.Status
 	} else if !errors.Is(err, store.ErrNotFound) {
+		return nil, err
+	}
+	if out.Directories, err = s.personDirectories(ctx, addrs); err != nil {
 		return nil, err
 	}
 	if out.Sources, err = s.personSources(ctx, addrs); err != nil {
@@ -392,4 +395,26 @@ func (s *Server) removeAlias(r *http.Request, _ auth.Principal) (any, error) {
 		return nil, err
 	}
 	return noContent{}, nil
+}
+
+// personDirectories is what the connections' directories say of the person's addresses.
+func (s *Server) personDirectories(ctx context.Context, addrs []string) ([]client.PersonDirectory, error) {
+	sts, err := s.store.PersonStates(ctx, addrs)
+	if err != nil {
+		return nil, err
+	}
+	out := []client.PersonDirectory{}
+	conns := map[int64]store.Connection{}
+	for _, st := range sts {
+		c, ok := conns[st.ConnectionID]
+		if !ok {
+			if c, err = s.store.GetConnection(ctx, st.ConnectionID); err != nil && !errors.Is(err, store.ErrNotFound) {
+				return nil, err
+			}
+			conns[st.ConnectionID] = c
+		}
+		out = append(out, client.PersonDirectory{ConnectionID: st.ConnectionID, Connection: c.Name, Service: c.Service, Address: st.Email,
+			Status: st.Status, Reason: st.Reason, SeenAt: st.UpdatedAt})
+	}
+	return out, nil
 }

@@ -285,6 +285,33 @@ type Discovery struct {
 	MissingGroups []string
 	// SkippedInactive counts inactive vendor users not monitored (R3.9).
 	SkippedInactive int
+	// Inactive says, for the first MaxInactive of them, what the vendor's directory says of each
+	// user in scope it does not monitor (R8.3: people are active, inactive or blocked).
+	Inactive []PersonState
+}
+
+// MaxInactive bounds Discovery.Inactive: beyond it the people are counted, not named.
+const MaxInactive = 10000
+
+// Person statuses a directory gives (R8.3). Active people are the owners of discovered drives.
+const (
+	PersonBlocked  = "blocked"  // the vendor refuses the person's sign-in (suspended, disabled)
+	PersonInactive = "inactive" // deactivated or archived at the vendor
+)
+
+// PersonState is what a directory says of one person it does not monitor.
+type PersonState struct {
+	Address string // lower case
+	Status  string // PersonBlocked or PersonInactive
+	Reason  string // the vendor's words: "Box status inactive", "suspended in Google Workspace"
+}
+
+// NoteInactive counts a user not monitored and names them while there is room.
+func (d *Discovery) NoteInactive(address, status, reason string) {
+	d.SkippedInactive++ // R3.9
+	if len(d.Inactive) < MaxInactive && address != "" {
+		d.Inactive = append(d.Inactive, PersonState{Address: strings.ToLower(address), Status: status, Reason: reason})
+	}
 }
 
 // File is one file's state: a page of a baseline crawl, or a state a stream reports.

@@ -100,6 +100,15 @@ func (s *Service) runDiscovery(ctx context.Context, c store.Connection, ss *sess
 	if left > 0 {
 		s.log.Info("drives left scope; their history stays searchable", "connection", c.ID, "drives", left)
 	}
+	// What the directory says of the people it does not monitor sets their status (R8.3), after
+	// the drives' scope is settled: an in-scope drive anywhere makes a person active.
+	states := make([]store.PersonState, 0, len(res.Inactive))
+	for _, p := range res.Inactive {
+		states = append(states, store.PersonState{Email: p.Address, Status: p.Status, Reason: p.Reason})
+	}
+	if err := s.st.ReplacePersonStates(ctx, c.ID, states); err != nil {
+		return err
+	}
 	if newDrives > 0 {
 		// New drives get their push subscriptions now rather than at the next daily round.
 		if _, err := s.st.ScheduleWork(ctx, store.Work{Kind: WorkPush, Key: key(c.ID), ConnectionID: c.ID, NextRunAt: now}); err != nil {

@@ -1311,11 +1311,39 @@ type PeopleQueries interface {
 	// ResolvePerson returns the primary address of an address: the person it is an alias of,
 	// or itself (lower case).
 	ResolvePerson(ctx context.Context, address string) (string, error)
+	// ReplacePersonStates replaces what the connection's directory says of the people in scope it
+	// does not monitor (a discovery's Discovery.Inactive, at most MaxPersonStates) and refreshes
+	// people.status of everyone it named before or names now: active when they own an in-scope
+	// user drive or mailbox of any connection, else blocked when a directory says so, else
+	// inactive; a person without a people row gets one. Run it in a transaction.
+	ReplacePersonStates(ctx context.Context, connectionID int64, states []PersonState) error
+	// PersonStates returns what the directories say of these addresses (lower case), by address
+	// and connection.
+	PersonStates(ctx context.Context, emails []string) ([]PersonState, error)
 	// ListKnownPeople lists people by primary address after after (""): everyone with a people
 	// row, an alias, or file events as actor, aliases folded into their person. A page may hold
 	// fewer than limit people (aliases dropped); next is "" at the end.
 	ListKnownPeople(ctx context.Context, after string, limit int) (people []KnownPerson, next string, err error)
 }
+
+// PersonState is what one connection's directory says of a person it does not monitor.
+type PersonState struct {
+	ConnectionID int64
+	Email        string // lower case
+	Status       string // blocked or inactive (connector.PersonBlocked, PersonInactive)
+	Reason       string
+	UpdatedAt    time.Time
+}
+
+// People's statuses (R8.3); the directories' words are connector.PersonBlocked and PersonInactive.
+const (
+	PersonActive   = "active"
+	PersonBlocked  = "blocked"
+	PersonInactive = "inactive"
+)
+
+// MaxPersonStates bounds the states one connection's discovery records (connector.MaxInactive).
+const MaxPersonStates = 10000
 
 // MaxPersonAliases bounds a person's aliases, and so the work of reading a person (a search per
 // address and service).

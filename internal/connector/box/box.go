@@ -237,7 +237,12 @@ func (s *session) Discover(ctx context.Context, scope connector.Scope, emit func
 				continue
 			}
 			if u.Status != "" && u.Status != "active" {
-				res.SkippedInactive++ // R3.9
+				// inactive: deactivated; cannot_delete_edit(_upload): the admin restricted the user.
+				st := connector.PersonBlocked
+				if u.Status == "inactive" {
+					st = connector.PersonInactive
+				}
+				res.NoteInactive(u.Login, st, "Box status "+u.Status)
 				continue
 			}
 			ds = append(ds, connector.Drive{VendorID: u.ID, Kind: "user", Owner: strings.ToLower(u.Login), Name: u.Name})

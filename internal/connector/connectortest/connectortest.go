@@ -383,6 +383,29 @@ func testDiscovery(t *testing.T, h Harness) {
 	if !slices.Equal(owners, want) {
 		t.Errorf("drives %v\nwant the active users %v (inactive %v are not monitored, R3.9)", owners, want, inactive)
 	}
+	// The inactive users are people all the same (R8.3): each has a status that says so and the
+	// directory's reason; the active ones are active.
+	if len(inactive) == 0 {
+		t.Error("the vendor has no inactive user: the case cannot check their status")
+	}
+	sts, err := e.Store.PersonStates(ctx, inactive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sts) != len(inactive) {
+		t.Errorf("%d directory states for the %d inactive users %v: %+v", len(sts), len(inactive), inactive, sts)
+	}
+	for _, st := range sts {
+		if p, err := e.Store.GetPersonByEmail(ctx, st.Email); err != nil || p.Status != st.Status || st.Reason == "" ||
+			(st.Status != store.PersonBlocked && st.Status != store.PersonInactive) {
+			t.Errorf("inactive user %s: state %+v, person %+v (%v)", st.Email, st, p, err)
+		}
+	}
+	for _, a := range active {
+		if p, err := e.Store.GetPersonByEmail(ctx, a); err == nil && p.Status != store.PersonActive {
+			t.Errorf("active user %s has status %q", a, p.Status)
+		}
+	}
 	files := e.V.Files()
 	for _, d := range drives {
 		n, err := e.Store.CountFiles(ctx, e.Conn.ID, d.ID)

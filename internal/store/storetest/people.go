@@ -99,3 +99,72 @@ func testKnownPeople(t *testing.T, s store.Store) {
 		t.Errorf("one page: %+v next %q", all, next)
 	}
 }
+
+// testPersonStates (R8.3): what directories say of people they do not monitor sets their status:
+// blocked over inactive, an in-scope drive of any connection over both, a person no directory
+// names any more back to active; each discovery replaces its connection's states only.
+func testPersonStates(t *testing.T, s store.Store) {
+	c1 := ok(s.CreateConnection(ctx, store.Connection{Name: "box", Service: "box", ServiceType: "cloud", Status: "Monitoring", ScopeKind: "all"}))(t)
+	c2 := ok(s.CreateConnection(ctx, store.Connection{Name: "gws", Service: "google_drive", ServiceType: "cloud", Status: "Monitoring", ScopeKind: "all"}))(t)
+	ok(s.UpsertDrive(ctx, store.Drive{ConnectionID: c2.ID, VendorID: "g-carol", Kind: "user", Owner: "carol@corp.example", InScope: true, SeenAt: time.Now()}))(t)
+	ok(s.UpsertPerson(ctx, store.Person{Email: "dave@corp.example", Name: "Dave", Department: "Sales"}))(t)
+	status := func(email string) string {
+		t.Helper()
+		p, err := s.GetPersonByEmail(ctx, email)
+		if err != nil {
+			t.Fatalf("%s: %v", email, err)
+		}
+		return p.Status
+	}
+	if err := s.ReplacePersonStates(ctx, c1.ID, []store.PersonState{
+		{Email: "Bob@Corp.example", Status: store.PersonInactive, Reason: "Box status inactive"},
+		{Email: "carol@corp.example", Status: store.PersonBlocked, Reason: "Box status cannot_delete_edit"},
+		{Email: "dave@corp.example", Status: store.PersonBlocked, Reason: "Box status cannot_delete_edit_upload"},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ReplacePersonStates(ctx, c2.ID, []store.PersonState{{Email: "bob@corp.example", Status: store.PersonBlocked, Reason: "suspended in Google Workspace"}}); err != nil {
+		t.Fatal(err)
+	}
+	for e, want := range map[string]string{"bob@corp.example": "blocked", "carol@corp.example": "active", "dave@corp.example": "blocked"} {
+		if got := status(e); got != want {
+			t.Errorf("%s is %q, want %q", e, got, want)
+		}
+	}
+	if p := ok(s.GetPersonByEmail(ctx, "dave@corp.example"))(t); p.Name != "Dave" || p.Department != "Sales" {
+		t.Errorf("the status change lost the person's other fields: %+v", p)
+	}
+	sts := ok(s.PersonStates(ctx, []string{"BOB@corp.example"}))(t)
+	if len(sts) != 2 || sts[0].ConnectionID != c1.ID || sts[0].Reason != "Box status inactive" || sts[1].Status != "blocked" || sts[0].UpdatedAt.IsZero() {
+		t.Errorf("bob's states: %+v", sts)
+	}
+	// Google no longer suspends bob: Box's inactive remains. Box then names nobody: all active.
+	if err := s.ReplacePersonStates(ctx, c2.ID, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := status("bob@corp.example"); got != "inactive" {
+		t.Errorf("bob is %q once Google no longer suspends him, want inactive (Box)", got)
+	}
+	if err := s.ReplacePersonStates(ctx, c1.ID, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range []string{"bob@corp.example", "dave@corp.example"} {
+		if got := status(e); got != "active" {
+			t.Errorf("%s is %q once no directory names them, want active", e, got)
+		}
+	}
+	if n := len(ok(s.PersonStates(ctx, []string{"bob@corp.example", "dave@corp.example"}))(t)); n != 0 {
+		t.Errorf("%d states left", n)
+	}
+	// More than a discovery may name is refused and changes nothing.
+	many := make([]store.PersonState, store.MaxPersonStates+1)
+	for i := range many {
+		many[i] = store.PersonState{Email: fmt.Sprintf("p%d@corp.example", i), Status: store.PersonBlocked}
+	}
+	if err := s.ReplacePersonStates(ctx, c1.ID, many); err == nil {
+		t.Error("too many states were taken")
+	}
+	if _, err := s.GetPersonByEmail(ctx, "p1@corp.example"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("a refused replacement left a person: %v", err)
+	}
+}

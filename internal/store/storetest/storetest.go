@@ -45,6 +45,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		"Subscriptions":    testSubscriptions,
 		"People":           testPeople,
 		"PersonAliases":    testPersonAliases,
+		"PersonStates":     testPersonStates,
 		"KnownPeople":      testKnownPeople,
 		"Users":            testUsers,
 		"Audit":            testAudit,

@@ -84,7 +84,11 @@ func (d Directory) Users(ctx context.Context, a *admin.Service, scope connector.
 				continue
 			}
 			if u.Suspended || u.Archived {
-				res.SkippedInactive++ // R3.9
+				if u.Archived {
+					res.NoteInactive(email, connector.PersonInactive, "archived in Google Workspace")
+				} else {
+					res.NoteInactive(email, connector.PersonBlocked, "suspended in Google Workspace")
+				}
 				continue
 			}
 			name := email

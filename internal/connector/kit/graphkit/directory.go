@@ -107,7 +107,7 @@ func (d Directory) EachPage(ctx context.Context, what string, fn func([]User) (m
 }
 
 // Users pages the users in scope: fn gets each page's enabled users in scope with an id and a
-// UPN; disabled ones in scope are counted as SkippedInactive, scope groups the tenant lacks as
+// UPN; disabled ones in scope are counted and named (Discovery.NoteInactive), scope groups the tenant lacks as
 // MissingGroups (looked up again later, R2.6).
 func (d Directory) Users(ctx context.Context, scope connector.Scope, fn func([]User) error) (connector.Discovery, error) {
 	var res connector.Discovery
@@ -134,7 +134,7 @@ func (d Directory) Users(ctx context.Context, scope connector.Scope, fn func([]U
 				continue
 			}
 			if u.Disabled() {
-				res.SkippedInactive++ // R3.9
+				res.NoteInactive(u.UPN(), connector.PersonBlocked, "sign-in disabled in Microsoft Entra ID (accountEnabled false)")
 				continue
 			}
 			in = append(in, u)
