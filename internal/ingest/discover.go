@@ -182,7 +182,14 @@ func (s *Service) upsertDrives(ctx context.Context, c store.Connection, ss *sess
 				}
 			}
 		}
-		return nil
+		// The owners of user drives and mailboxes are people known to be active (R8.3).
+		var owners []string
+		for _, d := range ds {
+			if d.Owner != "" && d.Kind != "shared" {
+				owners = append(owners, d.Owner)
+			}
+		}
+		return q.EnsurePeople(ctx, owners)
 	})
 	if err != nil {
 		return fresh, err

@@ -1317,6 +1317,9 @@ type PeopleQueries interface {
 	// user drive or mailbox of any connection, else blocked when a directory says so, else
 	// inactive; a person without a people row gets one. Run it in a transaction.
 	ReplacePersonStates(ctx context.Context, connectionID int64, states []PersonState) error
+	// EnsurePeople gives each address (lower-cased) a people row, active, where it has none; an
+	// existing row is left as it is.
+	EnsurePeople(ctx context.Context, emails []string) error
 	// PersonStates returns what the directories say of these addresses (lower case), by address
 	// and connection.
 	PersonStates(ctx context.Context, emails []string) ([]PersonState, error)

@@ -402,8 +402,8 @@ func testDiscovery(t *testing.T, h Harness) {
 		}
 	}
 	for _, a := range active {
-		if p, err := e.Store.GetPersonByEmail(ctx, a); err == nil && p.Status != store.PersonActive {
-			t.Errorf("active user %s has status %q", a, p.Status)
+		if p, err := e.Store.GetPersonByEmail(ctx, a); err != nil || p.Status != store.PersonActive {
+			t.Errorf("active user %s: %+v (%v), want a person with status active", a, p, err)
 		}
 	}
 	files := e.V.Files()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/telltale-dev/telltale/internal/store"
 )
@@ -151,4 +152,29 @@ func (q *Queries) PersonStates(ctx context.Context, emails []string) ([]store.Pe
 		out = append(out, s)
 	}
 	return out, q.wrap("person states", rows.Err())
+}
+
+// EnsurePeople implements store.PeopleQueries.
+func (q *Queries) EnsurePeople(ctx context.Context, emails []string) error {
+	now := micros(nowUTC())
+	for chunk := range slices.Chunk(emails, 300) {
+		ph := make([]string, 0, len(chunk))
+		args := make([]any, 0, 2*len(chunk))
+		seen := map[string]bool{}
+		for _, e := range chunk {
+			if e = lowerAddr(e); e == "" || seen[e] {
+				continue
+			}
+			seen[e] = true
+			ph = append(ph, "(?, 'active', ?)")
+			args = append(args, e, now)
+		}
+		if len(ph) == 0 {
+			continue
+		}
+		if _, err := q.w.ExecContext(ctx, q.d.q(`INSERT INTO people (email, status, updated_at) VALUES `+strings.Join(ph, ", ")+` ON CONFLICT (email) DO NOTHING`), args...); err != nil {
+			return q.wrap("ensure people", err)
+		}
+	}
+	return nil
 }

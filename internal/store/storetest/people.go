@@ -156,6 +156,25 @@ func testPersonStates(t *testing.T, s store.Store) {
 	if n := len(ok(s.PersonStates(ctx, []string{"bob@corp.example", "dave@corp.example"}))(t)); n != 0 {
 		t.Errorf("%d states left", n)
 	}
+	// Drive owners get people rows as active; existing rows (a blocked person) are left alone.
+	if err := s.EnsurePeople(ctx, []string{"Erin@Corp.example", "erin@corp.example", "dave@corp.example", ""}); err != nil {
+		t.Fatal(err)
+	}
+	if got := status("erin@corp.example"); got != "active" {
+		t.Errorf("erin is %q, want active", got)
+	}
+	if err := s.ReplacePersonStates(ctx, c1.ID, []store.PersonState{{Email: "dave@corp.example", Status: store.PersonBlocked}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.EnsurePeople(ctx, []string{"dave@corp.example"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := status("dave@corp.example"); got != "blocked" {
+		t.Errorf("EnsurePeople made blocked dave %q", got)
+	}
+	if err := s.ReplacePersonStates(ctx, c1.ID, nil); err != nil {
+		t.Fatal(err)
+	}
 	// More than a discovery may name is refused and changes nothing.
 	many := make([]store.PersonState, store.MaxPersonStates+1)
 	for i := range many {
