@@ -16,21 +16,12 @@ func (q *Queries) ReplacePersonStates(ctx context.Context, connectionID int64, s
 	}
 	return q.wrap("replace person states", q.inTx(ctx, func(q *Queries) error {
 		touched := map[string]bool{}
-		rows, err := q.w.QueryContext(ctx, q.d.q(`SELECT email FROM person_states WHERE connection_id = ?`), connectionID)
+		old, err := q.strings(ctx, `SELECT email FROM person_states WHERE connection_id = ?`, connectionID)
 		if err != nil {
 			return err
 		}
-		for rows.Next() {
-			var e string
-			if err := rows.Scan(&e); err != nil {
-				rows.Close()
-				return err
-			}
+		for _, e := range old {
 			touched[e] = true
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return err
 		}
 		if _, err := q.w.ExecContext(ctx, q.d.q(`DELETE FROM person_states WHERE connection_id = ?`), connectionID); err != nil {
 			return err
@@ -97,21 +88,12 @@ func (q *Queries) refreshPersonStatus(ctx context.Context, emails []string, now 
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	rows, err = q.w.QueryContext(ctx, q.d.q(`SELECT DISTINCT owner FROM drives WHERE owner IN `+ph+` AND in_scope = 1 AND kind IN ('user', 'mailbox')`), args...)
+	owners, err := q.strings(ctx, `SELECT DISTINCT owner FROM drives WHERE owner IN `+ph+` AND in_scope = 1 AND kind IN ('user', 'mailbox')`, args...)
 	if err != nil {
 		return err
 	}
-	for rows.Next() {
-		var e string
-		if err := rows.Scan(&e); err != nil {
-			rows.Close()
-			return err
-		}
+	for _, e := range owners {
 		status[e] = store.PersonActive
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return err
 	}
 	for _, e := range emails {
 		st := status[e]
@@ -177,4 +159,22 @@ func (q *Queries) EnsurePeople(ctx context.Context, emails []string) error {
 		}
 	}
 	return nil
+}
+
+// strings runs a query of one text column on the writer (in the transaction) and returns its rows.
+func (q *Queries) strings(ctx context.Context, query string, args ...any) ([]string, error) {
+	rows, err := q.w.QueryContext(ctx, q.d.q(query), args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
 }
