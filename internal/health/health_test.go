@@ -310,6 +310,49 @@ func TestWatchlistUnmonitored(t *testing.T) {
 	}
 }
 
+// TestDepartedStillActive: departing employees past their departure date whom a monitored source
+// still sees as active (a drive a directory lists, under any of their addresses) are flagged;
+// one leaving later, one no source sees, and one whose account is suspended (its drive out of
+// scope) are not.
+func TestDepartedStillActive(t *testing.T) {
+	e := newEnv(t, nil)
+	mon := e.conn(t, "Box", "box", "monitoring")
+	lists, err := e.st.ListWatchlists(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dep := lists[0]
+	if dep.Type != "departing_employee" {
+		t.Fatalf("the first watchlist is %s", dep.Type)
+	}
+	day := func(d int) string { return e.clk.Now().AddDate(0, 0, d).UTC().Format(time.DateOnly) }
+	if _, err := e.st.PutWatchlistMembers(ctx, dep.ID, []store.WatchlistMember{{WatchlistID: dep.ID, Email: "ann@x.com", DepartureDate: day(-10)},
+		{WatchlistID: dep.ID, Email: "bob@x.com", DepartureDate: day(5)}, {WatchlistID: dep.ID, Email: "carol@x.com", DepartureDate: day(-3)},
+		{WatchlistID: dep.ID, Email: "dave@x.com", DepartureDate: day(-1)}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.st.AddPersonAlias(ctx, "dave@x.com", "dsmith@x.onmicrosoft.com", "admin"); err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range []string{"ann@x.com", "bob@x.com", "dsmith@x.onmicrosoft.com"} {
+		if _, err := e.st.UpsertDrive(ctx, store.Drive{ConnectionID: mon.ID, VendorID: o, Kind: "user", Owner: o, State: store.DriveIndexed, InScope: true, SeenAt: e.clk.Now(), DiscoveredAt: e.clk.Now()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w := warnings(e.report(t), "departed_still_active")
+	if len(w) != 1 || w[0].Severity != "high" || !strings.Contains(w[0].Message, "2 people") || !strings.Contains(w[0].Message, "ann@x.com (left "+day(-10)+")") ||
+		!strings.Contains(w[0].Message, "dave@x.com") || strings.Contains(w[0].Message, "bob@") || strings.Contains(w[0].Message, "carol@") {
+		t.Fatalf("ann and dave (under his alias) left and are active: %+v", w)
+	}
+	// The directory suspends ann and dave: discovery takes their drives out of scope.
+	if _, err := e.st.MarkDrivesOutOfScope(ctx, mon.ID, e.clk.Now().Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if w := warnings(e.report(t), "departed_still_active"); len(w) != 0 {
+		t.Errorf("no one active any more: %+v", w)
+	}
+}
+
 // TestHRSources: without HR sources the report says none are configured; a source silent for 4
 // days is flagged, one that delivered yesterday is not.
 func TestHRSources(t *testing.T) {

@@ -1,12 +1,15 @@
 package health
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/telltale-dev/telltale/client"
+	"github.com/telltale-dev/telltale/internal/store"
 )
 
 // RuleWindow is the time over which a rule's reach is measured: its alerts' distinct persons
@@ -72,7 +75,7 @@ func (c *Checker) rules(ctx context.Context, h *client.Health, now time.Time) er
 
 // watchlists flags watchlists with members that no monitored data source covers: no in-scope
 // drive or mailbox of a collecting connection, and no active device.
-func (c *Checker) watchlists(ctx context.Context, h *client.Health, _ time.Time) error {
+func (c *Checker) watchlists(ctx context.Context, h *client.Health, now time.Time) error {
 	st := c.o.Store
 	wls, err := st.ListWatchlists(ctx)
 	if err != nil {
@@ -90,13 +93,27 @@ func (c *Checker) watchlists(ctx context.Context, h *client.Health, _ time.Time)
 		for i, m := range ms {
 			emails[i] = strings.ToLower(m.Email)
 		}
-		covered, err := st.PeopleWithSources(ctx, emails, collecting)
+		// A person is covered under any of their addresses (aliases, R8.3).
+		as, err := st.PersonAliases(ctx, slices.Clone(emails))
+		if err != nil {
+			return fmt.Errorf("health: aliases of watchlist %d: %w", w.ID, err)
+		}
+		person := map[string]string{}
+		addrs := slices.Clone(emails)
+		for _, a := range as {
+			person[a.Alias] = a.Email
+			addrs = append(addrs, a.Alias)
+		}
+		covered, err := st.PeopleWithSources(ctx, addrs, collecting)
 		if err != nil {
 			return fmt.Errorf("health: sources of watchlist %d: %w", w.ID, err)
 		}
 		has := map[string]bool{}
 		for _, e := range covered {
-			has[e] = true
+			has[cmp.Or(person[e], e)] = true
+		}
+		if w.Type == "departing_employee" {
+			c.departed(h, w, ms, has, now)
 		}
 		var missing []string
 		for _, e := range emails {
@@ -121,6 +138,31 @@ func (c *Checker) watchlists(ctx context.Context, h *client.Health, _ time.Time)
 				len(missing), checked, strings.Join(sample, ", "), more)})
 	}
 	return nil
+}
+
+// departed flags departing employees whose departure date has passed while a monitored source
+// still sees them: a drive or mailbox a connection's directory lists as active (a directory's
+// suspended and disabled users are not monitored), or an active device. An account left enabled
+// after someone left is a way out for data that no peer points at.
+func (c *Checker) departed(h *client.Health, w store.Watchlist, ms []store.WatchlistMember, active map[string]bool, now time.Time) {
+	today := now.UTC().Format(time.DateOnly)
+	var still []string
+	for _, m := range ms {
+		if m.DepartureDate != "" && m.DepartureDate < today && active[strings.ToLower(m.Email)] {
+			still = append(still, strings.ToLower(m.Email)+" (left "+m.DepartureDate+")")
+		}
+	}
+	if len(still) == 0 {
+		return
+	}
+	sample := still[:min(len(still), 5)]
+	more := ""
+	if len(still) > len(sample) {
+		more = fmt.Sprintf(" and %d more", len(still)-len(sample))
+	}
+	h.Warnings = append(h.Warnings, client.HealthWarning{Kind: "departed_still_active", Severity: "high", Subject: w.Name, Link: "/watchlists/" + id(w.ID),
+		Message: fmt.Sprintf("%d people whose departure date has passed still have an account a connection's directory lists as active, or an active device: %s%s. Ask their administrators to suspend the accounts; until then they can still reach the organization's files.",
+			len(still), strings.Join(sample, ", "), more)})
 }
 
 // hr flags HR sources that stopped delivering (Options.HRSources: the API lists the connected
