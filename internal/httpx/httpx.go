@@ -36,9 +36,11 @@ type Options struct {
 	// Classify decides what to do with a non-2xx answer; nil: DefaultClassify. body is the whole body for Do,
 	// its first 4 KiB for Stream.
 	Classify func(resp *http.Response, body []byte) Decision
-	// ThrottleWait is the wait after a throttle that carries no Retry-After, before retry n
-	// (1-based), where the vendor documents its own backoff (Google: 1, 2, 4, ... seconds plus a
-	// random fraction); nil: the client's backoff.
+	// ThrottleWait is the wait after a throttle that carries no Retry-After, the request's n-th in
+	// a row (1-based), where the vendor documents its own backoff (Google: 1, 2, 4, ... seconds
+	// plus a random fraction); nil: the client's backoff. n counts across calls: a request given
+	// up on (MaxWait, MaxRetries) and sent again later by the caller continues where it was,
+	// until it succeeds or is not throttled for 10 minutes.
 	ThrottleWait func(n int) time.Duration
 	Sleep        func(ctx context.Context, d time.Duration) error // tests inject; default: a real timer honouring ctx
 	Now          func() time.Time                                 // tests inject (with Sleep moving it); default time.Now
@@ -234,6 +236,7 @@ func (c *Client) run(ctx context.Context, key string, req *http.Request, once at
 	if key == "" {
 		key = req.URL.Host
 	}
+	sig := req.Method + " " + req.URL.String()
 	maxRetries := c.o.MaxRetries
 	if req.Body != nil && req.Body != http.NoBody && req.GetBody == nil {
 		maxRetries = 0 // the body cannot be sent twice
@@ -274,6 +277,9 @@ func (c *Client) run(ctx context.Context, key string, req *http.Request, once at
 			}
 			dec = Retry
 		case resp.StatusCode >= 200 && resp.StatusCode < 300:
+			if c.o.ThrottleWait != nil {
+				c.endStreak(key, sig)
+			}
 			return resp, body, nil
 		default:
 			dec = c.o.Classify(resp, body)
@@ -284,7 +290,7 @@ func (c *Client) run(ctx context.Context, key string, req *http.Request, once at
 			if ra, ok := ParseRetryAfter(resp.Header, c.now()); ok && ra > 0 {
 				wait = ra
 			} else if c.o.ThrottleWait != nil {
-				wait = c.o.ThrottleWait(n + 1)
+				wait = c.o.ThrottleWait(c.throttleStreak(key, sig))
 			}
 			until := c.setFence(key, c.now().Add(wait))
 			c.count(key, func(s *KeyStats) { s.Throttled++ })

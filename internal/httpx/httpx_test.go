@@ -843,3 +843,33 @@ func TestThrottleWaitWithoutRetryAfter(t *testing.T) {
 		t.Errorf("waits %v (asked for retries %v), want %v", got, asked, want)
 	}
 }
+
+// TestThrottleStreakAcrossCalls: a request given up on while throttled and sent again by a later
+// call continues the vendor's exponential backoff (Google's emulator counts a restart at 1 s as a
+// retry before its backoff); a success ends the streak, and another request has its own.
+func TestThrottleStreakAcrossCalls(t *testing.T) {
+	ft := newFakeTime()
+	throttle := func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusTooManyRequests) }
+	srv := newScript(t, throttle, throttle, throttle, ok("a"), throttle, ok("b"), throttle, ok("a"))
+	o := ft.options()
+	o.MaxRetries = 1
+	var asked []int
+	o.ThrottleWait = func(n int) time.Duration { asked = append(asked, n); return time.Second }
+	c := New(o)
+	call := func(path string) error {
+		_, _, err := c.Do(context.Background(), "google:user:a", get(t, srv.URL+path), 0)
+		return err
+	}
+	if err := call("/a"); err == nil {
+		t.Fatal("two throttles with MaxRetries 1: no error")
+	}
+	for _, p := range []string{"/a", "/b", "/a"} {
+		if err := call(p); err != nil {
+			t.Fatalf("%s: %v", p, err)
+		}
+	}
+	// /a: 1, 2 (given up), 3 (continued), success; /b: 1; /a again after its success: 1.
+	if !slices.Equal(asked, []int{1, 2, 3, 1, 1}) {
+		t.Errorf("ThrottleWait asked for %v, want [1 2 3 1 1]", asked)
+	}
+}

@@ -22,6 +22,51 @@ type keyState struct {
 	own   bool          // lim was set for this key by SetRate(key, ...), not taken from the default
 	fence time.Time     // no request of the key starts before this
 	stats KeyStats
+	// streaks count each request's throttles in a row (by method and URL) across calls, for
+	// Options.ThrottleWait: a request given up on and sent again by a later call continues the
+	// vendor's exponential backoff instead of starting it over.
+	streaks map[string]streak
+}
+
+// streak is a request's throttles in a row and when the last one was.
+type streak struct {
+	n    int
+	last time.Time
+}
+
+// streakMax bounds a key's remembered streaks; streakIdle forgets a streak not throttled for
+// that long (past any vendor's maximum backoff).
+const (
+	streakMax  = 4096
+	streakIdle = 10 * time.Minute
+)
+
+// throttleStreak records a throttle of request sig under key and returns its throttles in a row.
+func (c *Client) throttleStreak(key, sig string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ks := c.state(key)
+	now := c.now()
+	if ks.streaks == nil || len(ks.streaks) >= streakMax {
+		ks.streaks = map[string]streak{}
+	}
+	st := ks.streaks[sig]
+	if now.Sub(st.last) > streakIdle {
+		st.n = 0
+	}
+	st.n++
+	st.last = now
+	ks.streaks[sig] = st
+	return st.n
+}
+
+// endStreak forgets request sig's throttles once it succeeds.
+func (c *Client) endStreak(key, sig string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if ks := c.keys[key]; ks != nil {
+		delete(ks.streaks, sig)
+	}
 }
 
 func newLimiter(perMinute float64, burst int) *rate.Limiter {
