@@ -43,6 +43,7 @@ type Queries interface {
 	CursorQueries
 	SubscriptionQueries
 	WorkQueries
+	NodeQueries
 	OutboxQueries
 	IntegrationQueries
 	ForwardQueries
@@ -523,7 +524,41 @@ type WorkQueries interface {
 	ReleaseLeases(ctx context.Context) (int64, error)
 	// ListWork lists a connection's units (0: all) ordered by ID.
 	ListWork(ctx context.Context, connectionID int64) ([]Work, error)
+	// WorkLoad counts, for each of kinds (empty: every kind) with any, the units due at now and
+	// not leased, and the units whose lease is live at now (fair share, internal/work). Due counts
+	// stop at DueCountLimit in all: a larger backlog keeps every node busy whatever its share.
+	WorkLoad(ctx context.Context, now time.Time, kinds []string) (map[string]WorkLoad, error)
 }
+
+// DueCountLimit bounds the due units WorkLoad counts.
+const DueCountLimit = 5000
+
+// WorkLoad is one kind's units due and held at a moment.
+type WorkLoad struct {
+	Due  int // due and not leased (counted up to DueCountLimit across the kinds)
+	Held int // leased, the lease still live
+}
+
+// Node is a process sharing the store: every `telltale serve` node on one PostgreSQL (one on
+// SQLite). Its runner's lease owner names it.
+type Node struct {
+	Owner       string
+	StartedAt   time.Time
+	HeartbeatAt time.Time
+}
+
+// NodeQueries keep the nodes table, from which each runner learns how many nodes share the work.
+type NodeQueries interface {
+	// BeatNode records that owner is alive at now (inserting it, started at now, when new) and
+	// returns the nodes heard from after now-liveFor, owner among them, ordered by Owner. Nodes
+	// silent for more than NodeForgetAfter are deleted.
+	BeatNode(ctx context.Context, owner string, now time.Time, liveFor time.Duration) ([]Node, error)
+	// LeaveNode deletes owner's row: a node stopping cleanly stops counting at once.
+	LeaveNode(ctx context.Context, owner string) error
+}
+
+// NodeForgetAfter is how long a silent node's row is kept (a restarted process has a new owner).
+const NodeForgetAfter = 24 * time.Hour
 
 // ---- outbox ----
 

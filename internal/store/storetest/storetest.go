@@ -36,6 +36,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		"Cursors":          testCursors,
 		"Work":             testWork,
 		"WorkConcurrent":   testWorkConcurrent,
+		"WorkLoad":         testWorkLoad,
+		"Nodes":            testNodes,
 		"ReleaseLeases":    testReleaseLeases,
 		"Outbox":           testOutbox,
 		"Integrations":     testIntegrations,
@@ -749,6 +751,75 @@ func testWorkConcurrent(t *testing.T, s store.Store) {
 	}
 	if len(owner) != units {
 		t.Errorf("%d of %d units claimed", len(owner), units)
+	}
+}
+
+// testWorkLoad: due units (not leased, next run passed) and held ones (live lease) per kind.
+func testWorkLoad(t *testing.T, s store.Store) {
+	t0 := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	for i := range 5 {
+		ok(s.EnsureWork(ctx, store.Work{Kind: "load-a", Key: fmt.Sprint(i), NextRunAt: t0}))(t)
+	}
+	ok(s.EnsureWork(ctx, store.Work{Kind: "load-a", Key: "later", NextRunAt: t0.Add(time.Hour)}))(t)
+	for i := range 3 {
+		ok(s.EnsureWork(ctx, store.Work{Kind: "load-b", Key: fmt.Sprint(i), NextRunAt: t0}))(t)
+	}
+	got := ok(s.ClaimWork(ctx, store.ClaimRequest{Owner: "n1", Now: t0, LeaseFor: time.Minute, Kinds: []string{"load-a"}, Limit: 2}))(t)
+	if len(got) != 2 {
+		t.Fatalf("claimed %d units, want 2", len(got))
+	}
+	ok(s.ClaimWork(ctx, store.ClaimRequest{Owner: "n2", Now: t0, LeaseFor: 10 * time.Minute, Kinds: []string{"load-b"}, Limit: 1}))(t)
+	want := map[string]store.WorkLoad{"load-a": {Due: 3, Held: 2}, "load-b": {Due: 2, Held: 1}}
+	if l := ok(s.WorkLoad(ctx, t0, []string{"load-a", "load-b"}))(t); !reflect.DeepEqual(l, want) {
+		t.Errorf("work load %v, want %v", l, want)
+	}
+	if l := ok(s.WorkLoad(ctx, t0, []string{"load-b"}))(t); !reflect.DeepEqual(l, map[string]store.WorkLoad{"load-b": {Due: 2, Held: 1}}) {
+		t.Errorf("work load of one kind %v", l)
+	}
+	// Two minutes on, n1's leases have run out: its units are due again, n2's still held.
+	want = map[string]store.WorkLoad{"load-a": {Due: 5}, "load-b": {Due: 2, Held: 1}}
+	if l := ok(s.WorkLoad(ctx, t0.Add(2*time.Minute), []string{"load-a", "load-b"}))(t); !reflect.DeepEqual(l, want) {
+		t.Errorf("work load after n1's leases ended %v, want %v", l, want)
+	}
+	// A finished unit is neither due nor held.
+	noErr(t, s.FinishWork(ctx, got[0].ID, "n1", t0.Add(time.Hour), ""))
+	if l := ok(s.WorkLoad(ctx, t0, []string{"load-a"}))(t); !reflect.DeepEqual(l, map[string]store.WorkLoad{"load-a": {Due: 3, Held: 1}}) {
+		t.Errorf("work load after a unit finished %v", l)
+	}
+}
+
+// testNodes: heartbeats, the live window, leaving, and forgetting long-silent nodes.
+func testNodes(t *testing.T, s store.Store) {
+	t0 := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	owners := func(ns []store.Node) []string {
+		var o []string
+		for _, n := range ns {
+			o = append(o, n.Owner)
+		}
+		return o
+	}
+	ok(s.BeatNode(ctx, "old", t0.Add(-25*time.Hour), time.Minute))(t)
+	ok(s.BeatNode(ctx, "node-b", t0, time.Minute))(t)
+	got := ok(s.BeatNode(ctx, "node-a", t0.Add(30*time.Second), time.Minute))(t)
+	if o := owners(got); !reflect.DeepEqual(o, []string{"node-a", "node-b"}) {
+		t.Errorf("live nodes %v, want node-a and node-b (old was silent for a day)", o)
+	}
+	if !got[0].StartedAt.Equal(t0.Add(30*time.Second)) || !got[1].HeartbeatAt.Equal(t0) {
+		t.Errorf("node times %+v", got)
+	}
+	// node-b is silent past the live window; node-a's beat keeps its start time.
+	got = ok(s.BeatNode(ctx, "node-a", t0.Add(90*time.Second), time.Minute))(t)
+	if o := owners(got); !reflect.DeepEqual(o, []string{"node-a"}) || !got[0].StartedAt.Equal(t0.Add(30*time.Second)) || !got[0].HeartbeatAt.Equal(t0.Add(90*time.Second)) {
+		t.Errorf("after node-b went silent: %+v", got)
+	}
+	ok(s.BeatNode(ctx, "node-b", t0.Add(100*time.Second), time.Minute))(t)
+	noErr(t, s.LeaveNode(ctx, "node-a"))
+	if o := owners(ok(s.BeatNode(ctx, "node-b", t0.Add(110*time.Second), time.Minute))(t)); !reflect.DeepEqual(o, []string{"node-b"}) {
+		t.Errorf("after node-a left: %v", o)
+	}
+	// "old" was forgotten, not just silent: a beat with a window of days does not see it.
+	if o := owners(ok(s.BeatNode(ctx, "node-b", t0.Add(120*time.Second), 48*time.Hour))(t)); !reflect.DeepEqual(o, []string{"node-b"}) {
+		t.Errorf("a node silent for more than a day was kept: %v", o)
 	}
 }
 
