@@ -239,6 +239,16 @@ func (q *Queries) ClaimOutbox(ctx context.Context, r store.ClaimRequest) ([]stor
 	return out, q.wrap("claim outbox", rows.Err())
 }
 
+// ReleaseOutbox implements store.OutboxQueries.
+func (q *Queries) ReleaseOutbox(ctx context.Context, keep string) (int64, error) {
+	res, err := q.w.ExecContext(ctx, q.d.q(`UPDATE outbox SET lease_owner = '', lease_until = 0 WHERE state = ? AND lease_owner <> '' AND lease_owner <> ?`), store.OutboxPending, keep)
+	if err != nil {
+		return 0, q.wrap("release outbox", err)
+	}
+	n, err := res.RowsAffected()
+	return n, q.wrap("release outbox", err)
+}
+
 // FinishOutbox implements store.OutboxQueries.
 func (q *Queries) FinishOutbox(ctx context.Context, id int64, owner, state string, next time.Time, errText, response string) error {
 	switch state {

@@ -38,6 +38,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		"WorkConcurrent":   testWorkConcurrent,
 		"WorkLoad":         testWorkLoad,
 		"Nodes":            testNodes,
+		"ReleaseOutbox":    testReleaseOutbox,
 		"ReleaseLeases":    testReleaseLeases,
 		"Outbox":           testOutbox,
 		"Integrations":     testIntegrations,
@@ -820,6 +821,40 @@ func testNodes(t *testing.T, s store.Store) {
 	// "old" was forgotten, not just silent: a beat with a window of days does not see it.
 	if o := owners(ok(s.BeatNode(ctx, "node-b", t0.Add(120*time.Second), 48*time.Hour))(t)); !reflect.DeepEqual(o, []string{"node-b"}) {
 		t.Errorf("a node silent for more than a day was kept: %v", o)
+	}
+}
+
+// testReleaseOutbox: the deliver unit's new holder frees pending items a gone owner leased, keeps
+// its own, and leaves finished items alone.
+func testReleaseOutbox(t *testing.T, s store.Store) {
+	t0 := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	for i := range 4 {
+		ok(s.EnqueueOutbox(ctx, store.OutboxItem{Topic: "t", IdempotencyKey: fmt.Sprint("rel-", i), Payload: []byte("x"), NextRunAt: t0}))(t)
+	}
+	gone := ok(s.ClaimOutbox(ctx, store.ClaimRequest{Owner: "gone/deliver", Now: t0, LeaseFor: time.Hour, Limit: 3}))(t)
+	if len(gone) != 3 {
+		t.Fatalf("claimed %d", len(gone))
+	}
+	noErr(t, s.FinishOutbox(ctx, gone[2].ID, "gone/deliver", store.OutboxDone, time.Time{}, "", "200"))
+	mine := ok(s.ClaimOutbox(ctx, store.ClaimRequest{Owner: "me/deliver", Now: t0, LeaseFor: time.Hour, Limit: 5}))(t)
+	if len(mine) != 1 {
+		t.Fatalf("the fourth item: %d", len(mine))
+	}
+	if n := ok(s.ReleaseOutbox(ctx, "me/deliver"))(t); n != 2 {
+		t.Errorf("released %d leases, want the gone owner's 2 pending items", n)
+	}
+	again := ok(s.ClaimOutbox(ctx, store.ClaimRequest{Owner: "me/deliver", Now: t0, LeaseFor: time.Hour, Limit: 5}))(t)
+	if len(again) != 2 || again[0].ID != gone[0].ID || again[1].ID != gone[1].ID {
+		t.Errorf("after the release the gone owner's items are claimable: %+v", again)
+	}
+	if it := ok(s.GetOutbox(ctx, mine[0].ID))(t); it.LeaseOwner != "me/deliver" {
+		t.Errorf("the caller's own lease was released: %+v", it)
+	}
+	if it := ok(s.GetOutbox(ctx, gone[2].ID))(t); it.State != store.OutboxDone || it.Attempts != 1 {
+		t.Errorf("a finished item changed: %+v", it)
+	}
+	if n := ok(s.ReleaseOutbox(ctx, "me/deliver"))(t); n != 0 {
+		t.Errorf("released %d with only the caller's leases left", n)
 	}
 }
 
