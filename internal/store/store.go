@@ -520,7 +520,8 @@ type WorkQueries interface {
 	// ReleaseLeases ends every lease of the work table and the outbox, whoever holds it; a unit
 	// asked to run again during its lease (ScheduleWork) becomes due at that time. Only a node
 	// that knows no other process uses the store may call it: the embedded SQLite node at start,
-	// holding its data directory's lock, releases what a killed process left.
+	// holding its data directory's lock, releases what a killed process left. It also empties the
+	// nodes table, so that the restarted node does not share the work with the killed one.
 	ReleaseLeases(ctx context.Context) (int64, error)
 	// ListWork lists a connection's units (0: all) ordered by ID.
 	ListWork(ctx context.Context, connectionID int64) ([]Work, error)

@@ -96,6 +96,9 @@ WHERE lease_owner <> ''`)
 		return 0, q.wrap("release outbox leases", err)
 	}
 	m, _ := res.RowsAffected()
+	if _, err := q.w.ExecContext(ctx, `DELETE FROM nodes`); err != nil {
+		return 0, q.wrap("release leases: forget the nodes", err)
+	}
 	return n + m, nil
 }
 

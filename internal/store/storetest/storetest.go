@@ -621,8 +621,13 @@ func testReleaseLeases(t *testing.T, s store.Store) {
 	if again := ok(s.ClaimWork(ctx, store.ClaimRequest{Owner: "new", Now: t0.Add(time.Minute), LeaseFor: time.Minute, Kinds: []string{"rl"}, Limit: 10}))(t); len(again) != 0 {
 		t.Fatalf("held units were claimed before their leases ended: %+v", again)
 	}
+	ok(s.BeatNode(ctx, "dead", t0, time.Hour))(t)
 	if n := ok(s.ReleaseLeases(ctx))(t); n < 2 {
 		t.Errorf("released %d leases, want at least 2", n)
+	}
+	// The killed process's node row goes too: the restarted node must not share with it.
+	if ns := ok(s.BeatNode(ctx, "new", t0.Add(time.Second), time.Hour))(t); len(ns) != 1 || ns[0].Owner != "new" {
+		t.Errorf("nodes after the release: %+v, want only the new one", ns)
 	}
 	again := ok(s.ClaimWork(ctx, store.ClaimRequest{Owner: "new", Now: t0.Add(time.Minute), LeaseFor: time.Minute, Kinds: []string{"rl"}, Limit: 10}))(t)
 	if len(again) != 2 || again[0].LeaseOwner != "new" {
