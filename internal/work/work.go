@@ -31,7 +31,9 @@
 // one renewal, both shorter than a lease; a killed node's units move once its leases and its
 // heartbeat have run out. So that a share held for a node that is gone (killed, not yet silent
 // long enough) or busy never strands work, units overdue by LeaseFor/4 go to any node with a free
-// slot. With one node (always on SQLite) nothing is capped.
+// slot, which keeps them (they are not given back, or they would bounce between nodes). With one
+// node (always on SQLite) nothing is capped and the claim is the single query it always was.
+// RunDue ignores shares: it is one explicit round.
 package work
 
 import (
