@@ -206,3 +206,48 @@ func fairShare(t *testing.T, open func(t *testing.T) store.Store) {
 		t.Errorf("units ran on two nodes at once: %v", overlaps)
 	}
 }
+
+// TestShareNeverStrands: a node that beat once and died still counts as live for a while; the
+// live runner claims its own share at once and the dead node's share once it is overdue by a
+// quarter lease, rather than waiting for the dead node's heartbeat to age out.
+func TestShareNeverStrands(t *testing.T) {
+	ctx := context.Background()
+	st := openSQLite(t)
+	const lease = 4 * time.Second
+	var mu sync.Mutex
+	running := 0
+	r := NewRunner(Options{Store: st, Owner: "live", Concurrency: 100, LeaseFor: lease, PollInterval: 20 * time.Millisecond})
+	r.Handle("k", func(ctx context.Context, w store.Work) (time.Time, error) {
+		mu.Lock()
+		running++
+		mu.Unlock()
+		<-ctx.Done()
+		return time.Now().UTC(), nil
+	})
+	now := time.Now().UTC()
+	if _, err := st.BeatNode(ctx, "ghost", now, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 10 {
+		ensure(t, st, "k", fmt.Sprint(i), now)
+	}
+	if err := r.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+		defer cancel()
+		r.Stop(sctx)
+	}()
+	count := func() int { mu.Lock(); defer mu.Unlock(); return running }
+	if share, nodes := r.Share("k", 10); share != 5 || nodes != 2 {
+		t.Fatalf("share %d of 10 among %d nodes, want 5 among 2 (the ghost counts)", share, nodes)
+	}
+	waitFor(t, "the live node's share", lease/8, func() bool { return count() == 5 })
+	time.Sleep(lease / 8)
+	if n := count(); n != 5 {
+		t.Fatalf("%d units running before the ghost's share was overdue, want 5", n)
+	}
+	// Overdue by a quarter lease (1 s after they came due): the ghost's share runs here.
+	waitFor(t, "the ghost's share, overdue", lease/2, func() bool { return count() == 10 })
+}
