@@ -596,10 +596,10 @@ type OutboxQueries interface {
 	EnqueueOutbox(ctx context.Context, it OutboxItem) (OutboxItem, error)
 	// ClaimOutbox leases due pending items like ClaimWork.
 	ClaimOutbox(ctx context.Context, r ClaimRequest) ([]OutboxItem, error)
-	// ReleaseOutbox ends the leases of pending items held by any owner but keep, and returns how
-	// many. Only the holder of the one unit that claims the outbox calls it (internal/integration's
-	// deliver unit): another owner's lease is then a killed or stalled node's, and its items would
-	// otherwise wait for the lease, minutes, to run out.
+	// ReleaseOutbox ends the leases of pending items held by any owner but keep ("": every
+	// owner), and returns how many. Only the holder of the one unit that claims the outbox calls
+	// it, between its runs (internal/integration's deliver unit): a lease is then a killed or
+	// stalled run's, and its items would otherwise wait for the lease, minutes, to run out.
 	ReleaseOutbox(ctx context.Context, keep string) (int64, error)
 	// FinishOutbox records a delivery attempt by the lease owner: state done, dead, or pending with
 	// next; errText is why it failed ("" when sent), response what the destination answered.

@@ -861,6 +861,12 @@ func testReleaseOutbox(t *testing.T, s store.Store) {
 	if n := ok(s.ReleaseOutbox(ctx, "me/deliver"))(t); n != 0 {
 		t.Errorf("released %d with only the caller's leases left", n)
 	}
+	if n := ok(s.ReleaseOutbox(ctx, ""))(t); n != 3 {
+		t.Errorf("released %d leases with no owner kept, want all 3 pending", n)
+	}
+	if it := ok(s.GetOutbox(ctx, mine[0].ID))(t); it.LeaseOwner != "" || it.State != store.OutboxPending {
+		t.Errorf("after releasing every lease: %+v", it)
+	}
 }
 
 func testOutbox(t *testing.T, s store.Store) {
