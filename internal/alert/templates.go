@@ -78,8 +78,19 @@ type installed struct {
 
 // InstallTemplates creates the shipped rules, enabled, each once per database (the first start with
 // alerts installs them all, a later version's first start the templates it adds), and returns how
-// many it created. A template whose name an admin's rule already has is left out.
+// many it created. A template whose name an admin's rule already has is left out. Nodes starting
+// together on one PostgreSQL race here: the loser's transaction meets the winner's rules
+// (ErrConflict) and is tried again, when it finds them installed.
 func InstallTemplates(ctx context.Context, st TemplateStore, now time.Time) (int, error) {
+	for attempt := 1; ; attempt++ {
+		n, err := installTemplates(ctx, st, now)
+		if !errors.Is(err, store.ErrConflict) || attempt == 3 {
+			return n, err
+		}
+	}
+}
+
+func installTemplates(ctx context.Context, st TemplateStore, now time.Time) (int, error) {
 	n := 0
 	err := st.InTx(ctx, func(q store.Queries) error {
 		var done installed

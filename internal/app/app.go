@@ -155,7 +155,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		},
 		Limits: connection.Limits{Drives: map[string]int{"box": cfg.DriveLimitBox, "google_drive": cfg.DriveLimitGoog, "onedrive": cfg.DriveLimitOne}},
 	})
-	a.Runner = work.NewRunner(work.Options{Store: a.Store, Clock: a.Clock, Log: log, Concurrency: cfg.Workers})
+	a.Runner = work.NewRunner(work.Options{Store: a.Store, Clock: a.Clock, Log: log, Concurrency: cfg.Workers, LeaseFor: cfg.WorkLease})
 	a.Runner.Handle(WorkLifecycle, a.lifecycle)
 	a.Ingest = ingest.New(ingest.Options{
 		Store: a.Store, Connections: a.Connections, Registry: a.Connectors, Keyring: a.Keyring, Clock: a.Clock, Log: log,

@@ -32,6 +32,7 @@ type Config struct {
 	LogFormat       string
 	ShutdownTimeout time.Duration
 	Workers         int
+	WorkLease       time.Duration // how long a node's claim on a unit of work lasts unrenewed
 	PollInterval    time.Duration
 	DiscoveryEvery  time.Duration // 0: each connector's default (Box 5m, Google/Microsoft 8h)
 	HashMaxSize     int64
@@ -175,6 +176,8 @@ func Settings() []Setting {
 	add("shutdown-timeout", "TELLTALE_SHUTDOWN_TIMEOUT", "30s", "how long running work may finish on shutdown before it is cancelled", false, s, g)
 	s, g = integer(func(c *Config) *int { return &c.Workers }, 1)
 	add("workers", "TELLTALE_WORKERS", "4", "units of scheduled work this node runs at once", false, s, g)
+	s, g = dur(func(c *Config) *time.Duration { return &c.WorkLease })
+	add("work-lease", "TELLTALE_WORK_LEASE", "1m", "how long a claim on a unit of work lasts unrenewed: the work of a killed node moves to the others within about this long (set the same on every node)", false, s, g)
 	s, g = dur(func(c *Config) *time.Duration { return &c.PollInterval })
 	add("poll-interval", "TELLTALE_POLL_INTERVAL", "5m", "how often monitored services are checked for new files and activity (R3.3)", false, s, g)
 	s, g = dur(func(c *Config) *time.Duration { return &c.DiscoveryEvery })
@@ -322,6 +325,9 @@ func (c *Config) validate() error {
 		errs = append(errs, fmt.Errorf("data-dir: must not be empty"))
 	} else if abs, err := filepath.Abs(c.DataDir); err == nil {
 		c.DataDir = abs
+	}
+	if c.WorkLease < time.Second || c.WorkLease > time.Hour {
+		errs = append(errs, fmt.Errorf("work-lease: want 1s to 1h, got %s", FormatDuration(c.WorkLease)))
 	}
 	if c.Retention < 24*time.Hour {
 		errs = append(errs, fmt.Errorf("retention: at least 1d, got %s", FormatDuration(c.Retention)))

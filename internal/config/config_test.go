@@ -45,6 +45,8 @@ func TestErrorsNameTheSetting(t *testing.T) {
 		{map[string]string{"TELLTALE_RETENTION": "forever"}, "90d"},
 		{map[string]string{"TELLTALE_RETENTION": "1h"}, "at least 1d"},
 		{map[string]string{"TELLTALE_LOG_FORMAT": "xml"}, "text or json"},
+		{map[string]string{"TELLTALE_WORK_LEASE": "500ms"}, "work-lease: want 1s to 1h, got 500ms"},
+		{map[string]string{"TELLTALE_WORK_LEASE": "2h"}, "work-lease: want 1s to 1h"},
 		{map[string]string{"TELLTALE_DEBUG_LISTEN": "0.0.0.0:6060"}, "want a loopback host:port"},
 		{map[string]string{"TELLTALE_DEBUG_LISTEN": "6060"}, "want a loopback host:port"},
 	} {

@@ -143,6 +143,15 @@ func (d *Sender) Unit() store.Work {
 
 func (d *Sender) run(ctx context.Context, owner string) (time.Time, error) {
 	deadline := d.o.Clock.Now().Add(10 * time.Second)
+	// This node holds the one deliver unit and no delivery is in flight between runs: an item
+	// still leased is a killed or stalled node's (several nodes on PostgreSQL), or this node's
+	// whose result could not be recorded (the database restarted). It is due again now rather
+	// than when its lease (twice the timeout and a minute) runs out.
+	if n, err := d.s.o.Store.ReleaseOutbox(ctx, ""); err != nil {
+		return time.Time{}, err
+	} else if n > 0 {
+		d.o.Log.Info("integration: released deliveries claimed by a run that ended before recording them", "deliveries", n)
+	}
 	for {
 		n, err := d.RunOnce(ctx, owner+"/deliver")
 		if err != nil {

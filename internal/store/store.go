@@ -43,6 +43,7 @@ type Queries interface {
 	CursorQueries
 	SubscriptionQueries
 	WorkQueries
+	NodeQueries
 	OutboxQueries
 	IntegrationQueries
 	ForwardQueries
@@ -519,11 +520,46 @@ type WorkQueries interface {
 	// ReleaseLeases ends every lease of the work table and the outbox, whoever holds it; a unit
 	// asked to run again during its lease (ScheduleWork) becomes due at that time. Only a node
 	// that knows no other process uses the store may call it: the embedded SQLite node at start,
-	// holding its data directory's lock, releases what a killed process left.
+	// holding its data directory's lock, releases what a killed process left. It also empties the
+	// nodes table, so that the restarted node does not share the work with the killed one.
 	ReleaseLeases(ctx context.Context) (int64, error)
 	// ListWork lists a connection's units (0: all) ordered by ID.
 	ListWork(ctx context.Context, connectionID int64) ([]Work, error)
+	// WorkLoad counts, for each of kinds (empty: every kind) with any, the units due at now and
+	// not leased, and the units whose lease is live at now (fair share, internal/work). Due counts
+	// stop at DueCountLimit in all: a larger backlog keeps every node busy whatever its share.
+	WorkLoad(ctx context.Context, now time.Time, kinds []string) (map[string]WorkLoad, error)
 }
+
+// DueCountLimit bounds the due units WorkLoad counts.
+const DueCountLimit = 5000
+
+// WorkLoad is one kind's units due and held at a moment.
+type WorkLoad struct {
+	Due  int // due and not leased (counted up to DueCountLimit across the kinds)
+	Held int // leased, the lease still live
+}
+
+// Node is a process sharing the store: every `telltale serve` node on one PostgreSQL (one on
+// SQLite). Its runner's lease owner names it.
+type Node struct {
+	Owner       string
+	StartedAt   time.Time
+	HeartbeatAt time.Time
+}
+
+// NodeQueries keep the nodes table, from which each runner learns how many nodes share the work.
+type NodeQueries interface {
+	// BeatNode records that owner is alive at now (inserting it, started at now, when new) and
+	// returns the nodes heard from after now-liveFor, owner among them, ordered by Owner. Nodes
+	// silent for more than NodeForgetAfter are deleted.
+	BeatNode(ctx context.Context, owner string, now time.Time, liveFor time.Duration) ([]Node, error)
+	// LeaveNode deletes owner's row: a node stopping cleanly stops counting at once.
+	LeaveNode(ctx context.Context, owner string) error
+}
+
+// NodeForgetAfter is how long a silent node's row is kept (a restarted process has a new owner).
+const NodeForgetAfter = 24 * time.Hour
 
 // ---- outbox ----
 
@@ -560,6 +596,11 @@ type OutboxQueries interface {
 	EnqueueOutbox(ctx context.Context, it OutboxItem) (OutboxItem, error)
 	// ClaimOutbox leases due pending items like ClaimWork.
 	ClaimOutbox(ctx context.Context, r ClaimRequest) ([]OutboxItem, error)
+	// ReleaseOutbox ends the leases of pending items held by any owner but keep ("": every
+	// owner), and returns how many. Only the holder of the one unit that claims the outbox calls
+	// it, between its runs (internal/integration's deliver unit): a lease is then a killed or
+	// stalled run's, and its items would otherwise wait for the lease, minutes, to run out.
+	ReleaseOutbox(ctx context.Context, keep string) (int64, error)
 	// FinishOutbox records a delivery attempt by the lease owner: state done, dead, or pending with
 	// next; errText is why it failed ("" when sent), response what the destination answered.
 	FinishOutbox(ctx context.Context, id int64, owner, state string, next time.Time, errText, response string) error

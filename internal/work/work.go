@@ -19,6 +19,21 @@
 //
 // Due-ness and lease times come from the injected clock; only the poll sleep and the lease-renewal
 // ticker use real time.
+//
+// Fair share. A started runner writes a heartbeat to the nodes table every LeaseFor/4
+// (store.BeatNode); the nodes heard from within 3/4 LeaseFor are the live ones. With N > 1 live nodes,
+// a runner claims of each kind at most its share of the units due or held now (store.WorkLoad):
+// T/N, the T mod N left over going to the first nodes in an order that turns with the kind, so the
+// shares add up to T and no node waits for a unit another node holds beyond its share. A runner
+// over its share (N grew, or the work shrank) gives back the surplus at its next lease renewal: the
+// handler is cancelled and the unit is released due now, for a node under its share. A node that
+// joins or leaves therefore changes every share within one heartbeat and the surplus moves within
+// one renewal, both shorter than a lease; a killed node's units move once its leases and its
+// heartbeat have run out. So that a share held for a node that is gone (killed, not yet silent
+// long enough) or busy never strands work, units overdue by LeaseFor/4 go to any node with a free
+// slot, which keeps them (they are not given back, or they would bounce between nodes). With one
+// node (always on SQLite) nothing is capped and the claim is the single query it always was.
+// RunDue ignores shares: it is one explicit round.
 package work
 
 import (
@@ -116,7 +131,20 @@ type Runner struct {
 	runCtx    context.Context // parent of handler contexts; cancelled when Stop gives up waiting
 	runCancel context.CancelFunc
 	wg        sync.WaitGroup // claimed units not yet finished
+
+	// Fair share (under mu).
+	nodes    []string                  // live nodes' owners, sorted; this runner among them once it beat
+	load     map[string]store.WorkLoad // units due and held per kind, as last counted
+	loadAt   time.Time                 // real time of that count
+	held     map[string]int            // units this runner holds per kind (claimed, not finished)
+	giving   map[string]int            // of those, units being given back
+	turn     int                       // rotates which kind gets a free slot first
+	beatStop context.CancelFunc
+	beatDone chan struct{}
 }
+
+// errGiveBack cancels a handler whose unit this runner holds beyond its fair share.
+var errGiveBack = errors.New("work: unit given back to a node under its fair share")
 
 // NewRunner returns a Runner. o.Store is required.
 func NewRunner(o Options) *Runner {
@@ -146,7 +174,8 @@ func NewRunner(o Options) *Runner {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Runner{o: o, sem: make(chan struct{}, o.Concurrency), handlers: map[string]Handler{},
-		kick: make(chan struct{}, 1), freed: make(chan struct{}, 1), runCtx: ctx, runCancel: cancel}
+		kick: make(chan struct{}, 1), freed: make(chan struct{}, 1), runCtx: ctx, runCancel: cancel,
+		held: map[string]int{}, giving: map[string]int{}}
 }
 
 func defaultOwner() string {
@@ -217,6 +246,13 @@ func (r *Runner) Start(ctx context.Context) error {
 		r.o.Log.Warn("work: runner started with no handlers; it will claim nothing")
 	}
 	r.started = true
+	// Join the nodes before the first claim, so that the others make room at their next heartbeat.
+	r.mu.Unlock()
+	r.beat(ctx)
+	r.mu.Lock()
+	bctx, bcancel := context.WithCancel(ctx)
+	r.beatStop, r.beatDone = bcancel, make(chan struct{})
+	go r.heartbeat(bctx, r.beatDone)
 	lctx, cancel := context.WithCancel(ctx)
 	r.loopStop, r.loopDone = cancel, make(chan struct{})
 	go r.loop(lctx, r.loopDone)
@@ -230,10 +266,22 @@ func (r *Runner) Stop(ctx context.Context) error {
 	r.mu.Lock()
 	r.stopped = true
 	stop, done := r.loopStop, r.loopDone
+	bstop, bdone := r.beatStop, r.beatDone
 	r.mu.Unlock()
 	if stop != nil {
 		stop()
 		<-done
+	}
+	if bstop != nil {
+		bstop()
+		<-bdone
+		// Leave the nodes at once, so that the others take this node's share at their next
+		// heartbeat rather than after a lease.
+		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finishTimeout)
+		if err := r.o.Store.LeaveNode(lctx, r.o.Owner); err != nil {
+			r.o.Log.Warn("work: leaving the nodes failed; the others see this node gone after a lease", "err", err)
+		}
+		cancel()
 	}
 	all := make(chan struct{})
 	go func() { r.wg.Wait(); close(all) }()
@@ -295,21 +343,21 @@ acquire:
 	// The claim itself is not cut short by Stop: a claim committed but never read would hold its
 	// units until their leases expire.
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finishTimeout)
-	units, err := r.o.Store.ClaimWork(cctx, store.ClaimRequest{Owner: r.o.Owner, Now: r.o.Clock.Now(), LeaseFor: r.o.LeaseFor, Kinds: kinds, Limit: free})
+	units, fair, err := r.claimShare(cctx, kinds, free)
 	cancel()
 	if err != nil {
-		units = nil
 		r.o.Log.Warn("work: claiming due work failed; retrying at the next poll", "err", err)
 	}
+	r.hold(units)
 	for range free - len(units) {
 		<-r.sem
 	}
-	for _, w := range units {
+	for i, w := range units {
 		r.wg.Add(1)
 		go func() {
 			defer r.wg.Done()
 			defer func() { <-r.sem; signal(r.freed) }()
-			r.run(r.runCtx, w)
+			r.run(r.runCtx, w, i < fair)
 		}()
 	}
 	return err == nil && len(units) == free
@@ -327,6 +375,7 @@ func (r *Runner) RunDue(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("work: claiming due work: %w", err)
 	}
+	r.hold(units)
 	parent, cancel := context.WithCancel(ctx)
 	defer cancel()
 	defer context.AfterFunc(r.runCtx, cancel)()
@@ -340,17 +389,18 @@ func (r *Runner) RunDue(ctx context.Context) (int, error) {
 			defer r.wg.Done()
 			defer wg.Done()
 			// Keep the lease while waiting for a slot.
-			stopRenew := r.renewLease(w, func(error) {})
+			stopRenew := r.renewLease(w, func(error) {}, false)
 			select {
 			case r.sem <- struct{}{}:
 			case <-parent.Done():
 				stopRenew()
 				r.release(w)
+				r.unhold(w.Kind, false)
 				return
 			}
 			defer func() { <-r.sem; signal(r.freed) }()
 			stopRenew()
-			r.run(parent, w)
+			r.run(parent, w, false)
 			mu.Lock()
 			ran++
 			mu.Unlock()
@@ -373,7 +423,9 @@ func (r *Runner) release(w store.Work) {
 
 // renewLease extends w's lease every LeaseFor/3 until the returned stop is called. When the lease
 // was taken by another owner, or could not be renewed before it ended, it calls lost and stops.
-func (r *Runner) renewLease(w store.Work, lost func(error)) (stop func()) {
+// A unit that may be given back (mayGive) is, at a renewal, when this runner holds more of its
+// kind than its fair share: lost is called with errGiveBack.
+func (r *Runner) renewLease(w store.Work, lost func(error), mayGive bool) (stop func()) {
 	done := make(chan struct{})
 	exited := make(chan struct{})
 	go func() {
@@ -396,6 +448,11 @@ func (r *Runner) renewLease(w store.Work, lost func(error)) (stop func()) {
 			switch {
 			case err == nil:
 				until = next
+				if mayGive && r.giveBack(w.Kind) {
+					r.o.Log.Info("work: giving a unit back to a node under its fair share", "kind", w.Kind, "key", w.Key, "owner", r.o.Owner)
+					lost(errGiveBack)
+					return
+				}
 			case errors.Is(err, store.ErrConflict):
 				r.o.Log.Warn("work: lease lost to another owner; cancelling the handler", "kind", w.Kind, "key", w.Key, "owner", r.o.Owner)
 				lost(errLeaseLost)
@@ -413,18 +470,25 @@ func (r *Runner) renewLease(w store.Work, lost func(error)) (stop func()) {
 	return func() { once.Do(func() { close(done); <-exited }) }
 }
 
-// run runs one claimed unit under parent and records its result. The caller holds a slot.
-func (r *Runner) run(parent context.Context, w store.Work) {
+// run runs one claimed unit under parent and records its result. The caller holds a slot. A unit
+// claimed within this runner's fair share may be given back (mayGive); one it took overdue, when
+// no node under its share had, is kept: giving it back would only bounce it between nodes.
+func (r *Runner) run(parent context.Context, w store.Work, mayGive bool) {
 	ctx, cancel := context.WithCancelCause(parent)
 	defer cancel(nil)
-	stopRenew := r.renewLease(w, cancel)
+	stopRenew := r.renewLease(w, cancel, mayGive)
 	next, err := r.call(ctx, w)
 	stopRenew()
+	gaveBack := errors.Is(context.Cause(ctx), errGiveBack)
+	defer func() { r.unhold(w.Kind, gaveBack) }()
 
 	now := r.o.Clock.Now()
 	errText := ""
 	var ra *retryAfter
 	switch {
+	case gaveBack && err != nil:
+		// Given back: due now, for a node under its share; cut short is not a failure.
+		next, err = now, nil
 	case errors.As(err, &ra):
 		next = now.Add(max(ra.d, 0))
 		r.o.Log.Debug("work: unit asked to run again later", "kind", w.Kind, "key", w.Key, "retry_at", next, "reason", err)
@@ -468,4 +532,212 @@ func truncate(s string, n int) string {
 		n--
 	}
 	return s[:n] + "…"
+}
+
+// ---- fair share ----
+
+// beatEvery is how often a runner writes its heartbeat and recounts the work: a quarter lease.
+func (r *Runner) beatEvery() time.Duration { return max(r.o.LeaseFor/4, time.Millisecond) }
+
+// liveFor is how recent a heartbeat keeps a node counted: three beats (one slow beat does not
+// drop a node). A killed node then stops counting about when its leases run out.
+func (r *Runner) liveFor() time.Duration { return 3 * r.beatEvery() }
+
+// heartbeat beats every beatEvery until ctx ends.
+func (r *Runner) heartbeat(ctx context.Context, done chan struct{}) {
+	defer close(done)
+	t := time.NewTicker(r.beatEvery())
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		r.beat(ctx)
+	}
+}
+
+// beat records this node alive, learns the live nodes and, with several, recounts the work. When
+// the nodes changed it kicks the loop: this node's share changed.
+func (r *Runner) beat(ctx context.Context) {
+	bctx, cancel := context.WithTimeout(ctx, r.beatEvery())
+	defer cancel()
+	ns, err := r.o.Store.BeatNode(bctx, r.o.Owner, r.o.Clock.Now(), r.liveFor())
+	if err != nil {
+		r.o.Log.Warn("work: node heartbeat failed; retrying", "err", err)
+		return
+	}
+	owners := make([]string, 0, len(ns))
+	for _, n := range ns {
+		owners = append(owners, n.Owner)
+	}
+	sort.Strings(owners)
+	r.mu.Lock()
+	changed := fmt.Sprint(owners) != fmt.Sprint(r.nodes)
+	if changed {
+		r.o.Log.Info("work: nodes sharing the work changed", "nodes", len(owners), "owner", r.o.Owner)
+	}
+	r.nodes = owners
+	r.mu.Unlock()
+	if len(owners) > 1 {
+		r.recount(bctx)
+	}
+	if changed {
+		r.Kick()
+	}
+}
+
+// recount reads the units due and held per kind.
+func (r *Runner) recount(ctx context.Context) error {
+	load, err := r.o.Store.WorkLoad(ctx, r.o.Clock.Now(), r.kinds())
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	r.load, r.loadAt = load, time.Now()
+	r.mu.Unlock()
+	return nil
+}
+
+// Share returns this runner's fair share of total units of kind among the live nodes, and the
+// number of live nodes; with fewer than two nodes the share is total.
+func (r *Runner) Share(kind string, total int) (share, nodes int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.shareLocked(kind, total), len(r.nodes)
+}
+
+func (r *Runner) shareLocked(kind string, total int) int {
+	n := len(r.nodes)
+	me := sort.SearchStrings(r.nodes, r.o.Owner)
+	if n < 2 || me == n || r.nodes[me] != r.o.Owner {
+		return total
+	}
+	// The T mod N units left over go to the nodes from an offset that depends on the kind, so
+	// that the kinds with a single unit spread over the nodes rather than all landing on the first.
+	var h uint32 = 2166136261
+	for i := 0; i < len(kind); i++ {
+		h = (h ^ uint32(kind[i])) * 16777619
+	}
+	rank := (me + n - int(h%uint32(n))) % n
+	share := total / n
+	if rank < total%n {
+		share++
+	}
+	return share
+}
+
+// capLocked is how many units of kind this runner may hold now.
+func (r *Runner) capLocked(kind string) int {
+	l := r.load[kind]
+	return r.shareLocked(kind, l.Due+l.Held)
+}
+
+// hold counts claimed units as held by this runner.
+func (r *Runner) hold(units []store.Work) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, w := range units {
+		r.held[w.Kind]++
+	}
+}
+
+// unhold counts a unit no longer held (its result recorded).
+func (r *Runner) unhold(kind string, gaveBack bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.held[kind]--; r.held[kind] <= 0 {
+		delete(r.held, kind)
+	}
+	if gaveBack {
+		if r.giving[kind]--; r.giving[kind] <= 0 {
+			delete(r.giving, kind)
+		}
+	}
+}
+
+// giveBack reports whether this runner holds units of kind beyond its share (counting those it is
+// already giving back), and if so reserves one to give back.
+func (r *Runner) giveBack(kind string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.nodes) < 2 || r.load == nil {
+		return false
+	}
+	if r.held[kind]-r.giving[kind] > r.capLocked(kind) {
+		r.giving[kind]++
+		return true
+	}
+	return false
+}
+
+// claimShare claims up to free due units of kinds: all of them with one node; with several, of
+// each kind up to this node's share less what it holds, then any unit overdue by a quarter lease.
+// The first fair units were claimed within the share (with one node: all).
+func (r *Runner) claimShare(ctx context.Context, kinds []string, free int) (units []store.Work, fair int, err error) {
+	now := r.o.Clock.Now()
+	r.mu.Lock()
+	several := len(r.nodes) > 1
+	stale := time.Since(r.loadAt) > min(r.o.PollInterval, r.beatEvery())/2
+	r.mu.Unlock()
+	if !several {
+		units, err := r.o.Store.ClaimWork(ctx, store.ClaimRequest{Owner: r.o.Owner, Now: now, LeaseFor: r.o.LeaseFor, Kinds: kinds, Limit: free})
+		return units, len(units), err
+	}
+	if stale {
+		if err := r.recount(ctx); err != nil {
+			return nil, 0, err
+		}
+	}
+	// Room per kind, handed out one slot at a time from a kind that turns with each claim, so that
+	// no kind starves the others of this node's free slots.
+	r.mu.Lock()
+	room := make([]int, len(kinds))
+	for i, k := range kinds {
+		if r.load[k].Due > 0 {
+			room[i] = max(r.capLocked(k)-r.held[k], 0)
+		}
+	}
+	r.turn++
+	start := r.turn
+	r.mu.Unlock()
+	take := make([]int, len(kinds))
+	for left := free; left > 0; {
+		gave := false
+		for j := range kinds {
+			i := (start + j) % len(kinds)
+			if left > 0 && take[i] < room[i] {
+				take[i]++
+				left--
+				gave = true
+			}
+		}
+		if !gave {
+			break
+		}
+	}
+	for i, k := range kinds {
+		if take[i] == 0 {
+			continue
+		}
+		got, err := r.o.Store.ClaimWork(ctx, store.ClaimRequest{Owner: r.o.Owner, Now: now, LeaseFor: r.o.LeaseFor, Kinds: []string{k}, Limit: take[i]})
+		units = append(units, got...)
+		if err != nil {
+			return units, len(units), err
+		}
+	}
+	fair = len(units)
+	// Units overdue by a quarter lease (their node's share is held for a node that is gone, or
+	// that node is busy) go to any node with a free slot. Claiming "as of" then keeps the lease
+	// as long as any other.
+	if left := free - len(units); left > 0 {
+		grace := r.beatEvery()
+		got, err := r.o.Store.ClaimWork(ctx, store.ClaimRequest{Owner: r.o.Owner, Now: now.Add(-grace), LeaseFor: r.o.LeaseFor + grace, Kinds: kinds, Limit: left})
+		units = append(units, got...)
+		if err != nil {
+			return units, fair, err
+		}
+	}
+	return units, fair, nil
 }

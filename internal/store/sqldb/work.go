@@ -96,6 +96,9 @@ WHERE lease_owner <> ''`)
 		return 0, q.wrap("release outbox leases", err)
 	}
 	m, _ := res.RowsAffected()
+	if _, err := q.w.ExecContext(ctx, `DELETE FROM nodes`); err != nil {
+		return 0, q.wrap("release leases: forget the nodes", err)
+	}
 	return n + m, nil
 }
 
@@ -237,6 +240,16 @@ func (q *Queries) ClaimOutbox(ctx context.Context, r store.ClaimRequest) ([]stor
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out, q.wrap("claim outbox", rows.Err())
+}
+
+// ReleaseOutbox implements store.OutboxQueries.
+func (q *Queries) ReleaseOutbox(ctx context.Context, keep string) (int64, error) {
+	res, err := q.w.ExecContext(ctx, q.d.q(`UPDATE outbox SET lease_owner = '', lease_until = 0 WHERE state = ? AND lease_owner <> '' AND lease_owner <> ?`), store.OutboxPending, keep)
+	if err != nil {
+		return 0, q.wrap("release outbox", err)
+	}
+	n, err := res.RowsAffected()
+	return n, q.wrap("release outbox", err)
 }
 
 // FinishOutbox implements store.OutboxQueries.

@@ -36,6 +36,9 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		"Cursors":          testCursors,
 		"Work":             testWork,
 		"WorkConcurrent":   testWorkConcurrent,
+		"WorkLoad":         testWorkLoad,
+		"Nodes":            testNodes,
+		"ReleaseOutbox":    testReleaseOutbox,
 		"ReleaseLeases":    testReleaseLeases,
 		"Outbox":           testOutbox,
 		"Integrations":     testIntegrations,
@@ -619,8 +622,13 @@ func testReleaseLeases(t *testing.T, s store.Store) {
 	if again := ok(s.ClaimWork(ctx, store.ClaimRequest{Owner: "new", Now: t0.Add(time.Minute), LeaseFor: time.Minute, Kinds: []string{"rl"}, Limit: 10}))(t); len(again) != 0 {
 		t.Fatalf("held units were claimed before their leases ended: %+v", again)
 	}
+	ok(s.BeatNode(ctx, "dead", t0, time.Hour))(t)
 	if n := ok(s.ReleaseLeases(ctx))(t); n < 2 {
 		t.Errorf("released %d leases, want at least 2", n)
+	}
+	// The killed process's node row goes too: the restarted node must not share with it.
+	if ns := ok(s.BeatNode(ctx, "new", t0.Add(time.Second), time.Hour))(t); len(ns) != 1 || ns[0].Owner != "new" {
+		t.Errorf("nodes after the release: %+v, want only the new one", ns)
 	}
 	again := ok(s.ClaimWork(ctx, store.ClaimRequest{Owner: "new", Now: t0.Add(time.Minute), LeaseFor: time.Minute, Kinds: []string{"rl"}, Limit: 10}))(t)
 	if len(again) != 2 || again[0].LeaseOwner != "new" {
@@ -750,6 +758,115 @@ func testWorkConcurrent(t *testing.T, s store.Store) {
 	}
 	if len(owner) != units {
 		t.Errorf("%d of %d units claimed", len(owner), units)
+	}
+}
+
+// testWorkLoad: due units (not leased, next run passed) and held ones (live lease) per kind.
+func testWorkLoad(t *testing.T, s store.Store) {
+	t0 := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	for i := range 5 {
+		ok(s.EnsureWork(ctx, store.Work{Kind: "load-a", Key: fmt.Sprint(i), NextRunAt: t0}))(t)
+	}
+	ok(s.EnsureWork(ctx, store.Work{Kind: "load-a", Key: "later", NextRunAt: t0.Add(time.Hour)}))(t)
+	for i := range 3 {
+		ok(s.EnsureWork(ctx, store.Work{Kind: "load-b", Key: fmt.Sprint(i), NextRunAt: t0}))(t)
+	}
+	got := ok(s.ClaimWork(ctx, store.ClaimRequest{Owner: "n1", Now: t0, LeaseFor: time.Minute, Kinds: []string{"load-a"}, Limit: 2}))(t)
+	if len(got) != 2 {
+		t.Fatalf("claimed %d units, want 2", len(got))
+	}
+	ok(s.ClaimWork(ctx, store.ClaimRequest{Owner: "n2", Now: t0, LeaseFor: 10 * time.Minute, Kinds: []string{"load-b"}, Limit: 1}))(t)
+	want := map[string]store.WorkLoad{"load-a": {Due: 3, Held: 2}, "load-b": {Due: 2, Held: 1}}
+	if l := ok(s.WorkLoad(ctx, t0, []string{"load-a", "load-b"}))(t); !reflect.DeepEqual(l, want) {
+		t.Errorf("work load %v, want %v", l, want)
+	}
+	if l := ok(s.WorkLoad(ctx, t0, []string{"load-b"}))(t); !reflect.DeepEqual(l, map[string]store.WorkLoad{"load-b": {Due: 2, Held: 1}}) {
+		t.Errorf("work load of one kind %v", l)
+	}
+	// Two minutes on, n1's leases have run out: its units are due again, n2's still held.
+	want = map[string]store.WorkLoad{"load-a": {Due: 5}, "load-b": {Due: 2, Held: 1}}
+	if l := ok(s.WorkLoad(ctx, t0.Add(2*time.Minute), []string{"load-a", "load-b"}))(t); !reflect.DeepEqual(l, want) {
+		t.Errorf("work load after n1's leases ended %v, want %v", l, want)
+	}
+	// A finished unit is neither due nor held.
+	noErr(t, s.FinishWork(ctx, got[0].ID, "n1", t0.Add(time.Hour), ""))
+	if l := ok(s.WorkLoad(ctx, t0, []string{"load-a"}))(t); !reflect.DeepEqual(l, map[string]store.WorkLoad{"load-a": {Due: 3, Held: 1}}) {
+		t.Errorf("work load after a unit finished %v", l)
+	}
+}
+
+// testNodes: heartbeats, the live window, leaving, and forgetting long-silent nodes.
+func testNodes(t *testing.T, s store.Store) {
+	t0 := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	owners := func(ns []store.Node) []string {
+		var o []string
+		for _, n := range ns {
+			o = append(o, n.Owner)
+		}
+		return o
+	}
+	ok(s.BeatNode(ctx, "old", t0.Add(-25*time.Hour), time.Minute))(t)
+	ok(s.BeatNode(ctx, "node-b", t0, time.Minute))(t)
+	got := ok(s.BeatNode(ctx, "node-a", t0.Add(30*time.Second), time.Minute))(t)
+	if o := owners(got); !reflect.DeepEqual(o, []string{"node-a", "node-b"}) {
+		t.Errorf("live nodes %v, want node-a and node-b (old was silent for a day)", o)
+	}
+	if !got[0].StartedAt.Equal(t0.Add(30*time.Second)) || !got[1].HeartbeatAt.Equal(t0) {
+		t.Errorf("node times %+v", got)
+	}
+	// node-b is silent past the live window; node-a's beat keeps its start time.
+	got = ok(s.BeatNode(ctx, "node-a", t0.Add(90*time.Second), time.Minute))(t)
+	if o := owners(got); !reflect.DeepEqual(o, []string{"node-a"}) || !got[0].StartedAt.Equal(t0.Add(30*time.Second)) || !got[0].HeartbeatAt.Equal(t0.Add(90*time.Second)) {
+		t.Errorf("after node-b went silent: %+v", got)
+	}
+	ok(s.BeatNode(ctx, "node-b", t0.Add(100*time.Second), time.Minute))(t)
+	noErr(t, s.LeaveNode(ctx, "node-a"))
+	if o := owners(ok(s.BeatNode(ctx, "node-b", t0.Add(110*time.Second), time.Minute))(t)); !reflect.DeepEqual(o, []string{"node-b"}) {
+		t.Errorf("after node-a left: %v", o)
+	}
+	// "old" was forgotten, not just silent: a beat with a window of days does not see it.
+	if o := owners(ok(s.BeatNode(ctx, "node-b", t0.Add(120*time.Second), 48*time.Hour))(t)); !reflect.DeepEqual(o, []string{"node-b"}) {
+		t.Errorf("a node silent for more than a day was kept: %v", o)
+	}
+}
+
+// testReleaseOutbox: the deliver unit's new holder frees pending items a gone owner leased, keeps
+// its own, and leaves finished items alone.
+func testReleaseOutbox(t *testing.T, s store.Store) {
+	t0 := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	for i := range 4 {
+		ok(s.EnqueueOutbox(ctx, store.OutboxItem{Topic: "t", IdempotencyKey: fmt.Sprint("rel-", i), Payload: []byte("x"), NextRunAt: t0}))(t)
+	}
+	gone := ok(s.ClaimOutbox(ctx, store.ClaimRequest{Owner: "gone/deliver", Now: t0, LeaseFor: time.Hour, Limit: 3}))(t)
+	if len(gone) != 3 {
+		t.Fatalf("claimed %d", len(gone))
+	}
+	noErr(t, s.FinishOutbox(ctx, gone[2].ID, "gone/deliver", store.OutboxDone, time.Time{}, "", "200"))
+	mine := ok(s.ClaimOutbox(ctx, store.ClaimRequest{Owner: "me/deliver", Now: t0, LeaseFor: time.Hour, Limit: 5}))(t)
+	if len(mine) != 1 {
+		t.Fatalf("the fourth item: %d", len(mine))
+	}
+	if n := ok(s.ReleaseOutbox(ctx, "me/deliver"))(t); n != 2 {
+		t.Errorf("released %d leases, want the gone owner's 2 pending items", n)
+	}
+	again := ok(s.ClaimOutbox(ctx, store.ClaimRequest{Owner: "me/deliver", Now: t0, LeaseFor: time.Hour, Limit: 5}))(t)
+	if len(again) != 2 || again[0].ID != gone[0].ID || again[1].ID != gone[1].ID {
+		t.Errorf("after the release the gone owner's items are claimable: %+v", again)
+	}
+	if it := ok(s.GetOutbox(ctx, mine[0].ID))(t); it.LeaseOwner != "me/deliver" {
+		t.Errorf("the caller's own lease was released: %+v", it)
+	}
+	if it := ok(s.GetOutbox(ctx, gone[2].ID))(t); it.State != store.OutboxDone || it.Attempts != 1 {
+		t.Errorf("a finished item changed: %+v", it)
+	}
+	if n := ok(s.ReleaseOutbox(ctx, "me/deliver"))(t); n != 0 {
+		t.Errorf("released %d with only the caller's leases left", n)
+	}
+	if n := ok(s.ReleaseOutbox(ctx, ""))(t); n != 3 {
+		t.Errorf("released %d leases with no owner kept, want all 3 pending", n)
+	}
+	if it := ok(s.GetOutbox(ctx, mine[0].ID))(t); it.LeaseOwner != "" || it.State != store.OutboxPending {
+		t.Errorf("after releasing every lease: %+v", it)
 	}
 }
 

@@ -28,6 +28,13 @@ var (
 	adminDSN string
 	startErr error
 	seq      atomic.Int64
+	// The throwaway server's controls (empty with TELLTALE_TEST_POSTGRES_URL), for Restart.
+	ctl struct {
+		run  func(name string, args ...string) *exec.Cmd
+		data string
+		opts string
+		log  string
+	}
 )
 
 // Required reports whether a missing server must fail the test run.
@@ -173,6 +180,7 @@ func start() (string, error) {
 		opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200", port, dir)
 		out, err := run("pg_ctl", "-D", data, "-o", opts, "-l", filepath.Join(dir, "log"), "-w", "-t", "60", "start").CombinedOutput()
 		if err == nil {
+			ctl.run, ctl.data, ctl.opts, ctl.log = run, data, opts, filepath.Join(dir, "log")
 			break
 		}
 		if attempt == 3 {
@@ -203,4 +211,23 @@ func freePort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// Restart stops the throwaway server the way an administrator restarts PostgreSQL (fast mode:
+// clients are disconnected, every committed transaction is kept), keeps it down for down, and
+// starts it again on the same port. Every database of the test binary goes down with it. On a
+// server given by TELLTALE_TEST_POSTGRES_URL it skips the test: that server is not ours to stop.
+func Restart(tb testing.TB, down time.Duration) {
+	tb.Helper()
+	if ctl.run == nil {
+		tb.Skipf("pgtest: restarting needs the throwaway server; %s names one this test may not stop", envURL)
+	}
+	if out, err := ctl.run("pg_ctl", "-D", ctl.data, "-m", "fast", "-w", "-t", "60", "stop").CombinedOutput(); err != nil {
+		tb.Fatalf("pgtest: pg_ctl stop: %v: %s", err, out)
+	}
+	time.Sleep(down)
+	if out, err := ctl.run("pg_ctl", "-D", ctl.data, "-o", ctl.opts, "-l", ctl.log, "-w", "-t", "60", "start").CombinedOutput(); err != nil {
+		log, _ := os.ReadFile(ctl.log)
+		tb.Fatalf("pgtest: pg_ctl start after a restart: %v: %s %s", err, out, log)
+	}
 }
