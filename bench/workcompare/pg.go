@@ -70,6 +70,15 @@ func startPG() (*pgServer, error) {
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("pg_ctl start: %v: %s %s", err, out, log)
 	}
+	// A watchdog stops the server and removes its files once this process is gone, even killed.
+	stop := fmt.Sprintf("%s -D %s -m immediate stop", filepath.Join(s.bin, "pg_ctl"), s.data)
+	if s.asPostgres {
+		stop = "runuser -u postgres -- " + stop
+	}
+	if err := exec.Command("sh", "-c", fmt.Sprintf("while kill -0 %d 2>/dev/null; do sleep 1; done; %s >/dev/null 2>&1; rm -rf %s", os.Getpid(), stop, dir)).Start(); err != nil {
+		s.stop()
+		return nil, fmt.Errorf("watchdog: %w", err)
+	}
 	// In template1, so that every database created for a run has the view.
 	db, err := sql.Open("pgx", s.dsn("template1"))
 	if err != nil {
