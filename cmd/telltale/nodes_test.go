@@ -7,6 +7,7 @@ import (
 	mathrand "math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -19,6 +20,7 @@ import (
 	"github.com/telltale-dev/telltale/internal/integration"
 	"github.com/telltale-dev/telltale/internal/store"
 	"github.com/telltale-dev/telltale/internal/store/postgres"
+	"github.com/telltale-dev/telltale/internal/testutil/netcut"
 	"github.com/telltale-dev/telltale/internal/testutil/pgtest"
 )
 
@@ -38,7 +40,7 @@ func TestThreeNodesKill9(t *testing.T) {
 	}
 	dsn := pgtest.DSN(t)
 	cycles := nodesKill9Cycles(t)
-	nodesUnderLoad(t, dsn, 3, func(nodes []*node, restart func(i int)) string {
+	nodesUnderLoad(t, dsn, dsn, 3, func(nodes []*node, restart func(i int)) string {
 		var killed []int
 		for round := 1; round <= cycles; round++ {
 			time.Sleep(time.Duration(500+mathrand.IntN(2500)) * time.Millisecond)
@@ -62,7 +64,7 @@ func TestPostgresRestartUnderLoad(t *testing.T) {
 		t.Skip("builds the real binary")
 	}
 	dsn := pgtest.DSN(t)
-	nodesUnderLoad(t, dsn, 2, func(nodes []*node, _ func(int)) string {
+	nodesUnderLoad(t, dsn, dsn, 2, func(nodes []*node, _ func(int)) string {
 		for range 2 {
 			time.Sleep(time.Duration(1000+mathrand.IntN(2000)) * time.Millisecond)
 			pgtest.Restart(t, 2*time.Second)
@@ -76,13 +78,69 @@ func TestPostgresRestartUnderLoad(t *testing.T) {
 	})
 }
 
-// nodesUnderLoad starts count nodes on the PostgreSQL at dsn collecting live from the Box emulator
+// TestPostgresNetworkCut cuts the network between two nodes and PostgreSQL for 30 s (a proxy that
+// stops every byte both ways and holds new connections unanswered, as a partition does) while the
+// nodes collect live from the Box emulator and raise and deliver alerts; then heals it. Every
+// lease ran out meanwhile: the nodes must notice they lost their work, take it up again, and lose
+// or double nothing. TELLTALE_NETCUT (a duration) changes the 30 s.
+func TestPostgresNetworkCut(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the real binary")
+	}
+	cut := 30 * time.Second
+	if v := os.Getenv("TELLTALE_NETCUT"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			t.Fatalf("TELLTALE_NETCUT=%q: want a duration such as 30s", v)
+		}
+		cut = d
+	}
+	dsn := pgtest.DSN(t)
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := netcut.Start(t, u.Host)
+	u.Host = proxy.Addr()
+	nodesUnderLoad(t, dsn, u.String(), 2, func(nodes []*node, _ func(int)) string {
+		time.Sleep(time.Duration(1000+mathrand.IntN(2000)) * time.Millisecond)
+		direct, err := postgres.Open(context.Background(), dsn, postgres.Options{MaxConns: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer direct.Close()
+		proxy.Cut()
+		time.Sleep(time.Second) // commits in flight when the cut came are lost to the nodes, not to PostgreSQL
+		before, err := direct.NewestEventID(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(cut - time.Second)
+		after, err := direct.NewestEventID(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		proxy.Heal()
+		if after != before {
+			t.Errorf("events %d to %d were stored while the network was cut: the nodes do not go through the proxy", before+1, after)
+		}
+		for i, n := range nodes {
+			if err := n.cmd.Process.Signal(syscall.Signal(0)); err != nil {
+				t.Errorf("node %d exited while the network to PostgreSQL was cut: %v\n%s", i, err, n.stderr)
+			}
+		}
+		return fmt.Sprintf("the network to PostgreSQL cut for %s", cut)
+	})
+}
+
+// nodesUnderLoad starts count nodes on the PostgreSQL at nodeDSN (dsn itself, or a proxy to it)
+// collecting live from the Box emulator
 // (which keeps acting, repeating and reordering its stream records), with a rule that alerts on
 // every Box event and a flow that delivers every alert to a signed webhook; runs disrupt (which
 // may restart node i with restart); and then checks that every file activity the emulator
 // generated is stored exactly once, every event is in exactly one alert of the rule, and every
 // alert reached the webhook, none failing for good.
-func nodesUnderLoad(t *testing.T, dsn string, count int, disrupt func(nodes []*node, restart func(i int)) string) {
+func nodesUnderLoad(t *testing.T, dsn, nodeDSN string, count int, disrupt func(nodes []*node, restart func(i int)) string) {
 	const signing = "whsec-nodes-test-0123456789"
 	rx := webhook.New(signing)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -94,7 +152,7 @@ func nodesUnderLoad(t *testing.T, dsn string, count int, disrupt func(nodes []*n
 	bin := buildBinary(t)
 
 	token := "nodes-crash-bootstrap-token-0123456789"
-	common := []string{"TELLTALE_DATABASE=" + dsn, "TELLTALE_BOOTSTRAP_TOKEN=" + token, "TELLTALE_SECRET_KEY=" + randomKey(t),
+	common := []string{"TELLTALE_DATABASE=" + nodeDSN, "TELLTALE_BOOTSTRAP_TOKEN=" + token, "TELLTALE_SECRET_KEY=" + randomKey(t),
 		"TELLTALE_LOG_LEVEL=warn", "TELLTALE_ALLOW_LOOPBACK_VENDORS=true", "TELLTALE_POLL_INTERVAL=300ms", "TELLTALE_DISCOVERY_INTERVAL=5s",
 		"TELLTALE_WORK_LEASE=3s"}
 	envs := make([][]string, count)
