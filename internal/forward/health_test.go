@@ -90,7 +90,10 @@ func TestDeviceAndConnectionStreams(t *testing.T) {
 		}
 		return out
 	}
-	waitFor(t, func() bool { n := ids(); return len(n["device_health/device_health_id"])+len(n["connection_status/status_change_id"]) >= 5 })
+	waitFor(t, func() bool {
+		n := ids()
+		return len(n["device_health/device_health_id"])+len(n["connection_status/status_change_id"]) >= 5
+	})
 	time.Sleep(100 * time.Millisecond)
 	got := ids()
 	dev := slices.Compact(slices.Sorted(slices.Values(got["device_health/device_health_id"])))
