@@ -1,4 +1,4 @@
--- 0033 (assigned 0036; renumbered at merge) device health and HR refusals (issues 17 and 18,
+-- 0033 device health and HR refusals (issues 17 and 18,
 -- docs/ARCHITECTURE.md "Health streams"). Times are microseconds. Keep in step with the other
 -- driver's migrations.
 --
