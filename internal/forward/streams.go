@@ -16,10 +16,11 @@ import (
 )
 
 // Streams a destination can take (R8.7). File events follow the event log with the destination's
-// own position; alerts, the audit log, device health and connection health each have a position of their own per destination
-// (store.ForwardStream), moved by compare-and-set after the destination acknowledged a batch, so
-// a restart resumes each where it stopped and a crash between acknowledgement and commit sends
-// that batch again (at least once; each record carries its alert or audit id).
+// own position; alerts, the audit log, device health and connection health each have a position
+// of their own per destination (store.ForwardStream), moved by compare-and-set after the
+// destination acknowledged a batch, so a restart resumes each where it stopped and a crash
+// between acknowledgement and commit sends that batch again (at least once; each record carries
+// its own id: alert, audit, device health or status change).
 //
 // One unit per destination sends every stream it takes, so one connection carries them in order:
 // the alert and audit streams are sent at the start of each run and whenever the file events are
