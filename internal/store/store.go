@@ -653,7 +653,8 @@ type IntegrationQueries interface {
 	// SetIntegrationError records the destination's last error and its kind ("" clears both)
 	// without a new version.
 	SetIntegrationError(ctx context.Context, id int64, errText, kind string, at time.Time) error
-	// DeleteIntegration removes the integration and its deliveries; flows keep pointing at nothing.
+	// DeleteIntegration removes the integration, its deliveries and its refused HR webhooks; flows
+	// keep pointing at nothing.
 	DeleteIntegration(ctx context.Context, id int64) error
 	// CreateFlow inserts f; a taken name gives ErrConflict.
 	CreateFlow(ctx context.Context, f Flow) (Flow, error)

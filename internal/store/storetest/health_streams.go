@@ -103,4 +103,11 @@ func testHRRefusals(t *testing.T, s store.Store) {
 	if got := ok(s.ListHRRefusals(ctx, 41, 1))(t); len(got) != 1 || got[0].Reason != "r4" {
 		t.Errorf("limit 1: %+v", got)
 	}
+	// Deleting the source deletes its refusals.
+	i := ok(s.CreateIntegration(ctx, store.Integration{Kind: "hr_webhook", Name: "refusing", Status: store.IntegrationConnected}))(t)
+	noErr(t, s.AppendHRRefusal(ctx, store.HRRefusal{IntegrationID: i.ID, Reason: "stale"}, 0))
+	noErr(t, s.DeleteIntegration(ctx, i.ID))
+	if got := ok(s.ListHRRefusals(ctx, i.ID, 0))(t); len(got) != 0 {
+		t.Errorf("refusals of a deleted source: %+v", got)
+	}
 }
