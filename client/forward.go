@@ -1,6 +1,9 @@
 package client
 
-import "time"
+import (
+	"context"
+	"time"
+)
 
 // ForwardDestination is a SIEM destination (R8.7): where every event is sent, in which format, how
 // far it has acknowledged the event log and its last error. Its secrets are shown by name only.
@@ -21,7 +24,8 @@ type ForwardDestination struct {
 	Position string `json:"position"`
 	Sent     int64  `json:"sent"`
 	// LagEvents counts event ids after the position; LagSeconds is how long the oldest of them has waited.
-	// Streams: the progress over the alert and audit streams it takes, by stream.
+	// Streams: the progress over the other streams it takes (alerts, audit, devices,
+	// connections, and event_updates: events sent again after a rewrite), by stream.
 	Streams    map[string]ForwardStream `json:"streams,omitempty"`
 	LagEvents  int64                    `json:"lag_events"`
 	LagSeconds float64                  `json:"lag_seconds"`
@@ -42,13 +46,14 @@ type ForwardSettings struct {
 	ServerName string `json:"server_name,omitempty"` // syslog tls: the name to verify, default the address's host
 	CAPEM      string `json:"ca_pem,omitempty"`      // syslog tls: extra CA certificates (PEM) to trust
 	Query      string `json:"query,omitempty"`       // only events this search query matches (docs/SEARCH.md)
-	// Streams: what the destination takes, of events, alerts and audit (default: events only).
+	// Streams: what the destination takes, of events, alerts, audit, devices (device health) and
+	// connections (connection health); default: events only.
 	Streams []string `json:"streams,omitempty"`
 }
 
-// ForwardStream is a destination's progress over the alert or audit stream.
+// ForwardStream is a destination's progress over a stream other than file events.
 type ForwardStream struct {
-	Position   string    `json:"position"` // the largest alert or audit entry id acknowledged
+	Position   string    `json:"position"` // the largest id of the stream acknowledged
 	Sent       int64     `json:"sent"`
 	LastSentAt time.Time `json:"last_sent_at,omitzero"`
 }
@@ -78,4 +83,22 @@ type ForwardList struct {
 type ForwardTest struct {
 	OK    bool   `json:"ok"`
 	Error string `json:"error,omitempty"`
+}
+
+// ForwardDestinations lists the SIEM destinations.
+func (c *Client) ForwardDestinations(ctx context.Context) (ForwardList, error) {
+	var out ForwardList
+	return out, c.json(ctx, "GET", "/api/v1/forward-destinations", nil, &out)
+}
+
+// ForwardDestination returns one SIEM destination.
+func (c *Client) ForwardDestination(ctx context.Context, destID string) (ForwardDestination, error) {
+	var out ForwardDestination
+	return out, c.json(ctx, "GET", "/api/v1/forward-destinations/"+id(destID), nil, &out)
+}
+
+// UpdateForwardDestination changes a destination (in.Version: the version read).
+func (c *Client) UpdateForwardDestination(ctx context.Context, destID string, in ForwardInput) (ForwardDestination, error) {
+	var out ForwardDestination
+	return out, c.json(ctx, "PATCH", "/api/v1/forward-destinations/"+id(destID), in, &out)
 }

@@ -1064,6 +1064,18 @@ type HRSource struct {
 	// WebhookPath is where the source's webhook is POSTed (hr_webhook, and bamboohr when it has a
 	// signing secret): append it to Telltale's public URL.
 	WebhookPath string `json:"webhook_path,omitempty"`
+	// Refusals are the source's last refused webhook deliveries (at most 20, newest first): when,
+	// why and from which address; the refused bodies are not kept.
+	Refusals []HRRefusal `json:"refusals"`
+}
+
+// HRRefusal is a refused webhook delivery of an HR source.
+type HRRefusal struct {
+	At time.Time `json:"at"`
+	// Reason: unsigned, bad_signature, stale, malformed or disconnected.
+	Reason     string `json:"reason"`
+	Detail     string `json:"detail,omitempty"` // what the sender was told
+	RemoteAddr string `json:"remote_addr,omitempty"`
 }
 
 // HRSourceList lists the HR sources.

@@ -759,7 +759,7 @@ func (s *Server) checkIn(r *http.Request, _ auth.Principal) (any, error) {
 	}
 	now := s.clock.Now()
 	c := store.CheckIn{Counter: in.Counter, At: now, HostName: in.HostName, OS: in.OS, Arch: in.Arch, AgentVersion: in.AgentVersion,
-		UserName: in.UserName, Person: personOf(in.AgentReport)}
+		UserName: in.UserName, Person: personOf(in.AgentReport), Outdated: device.Older(in.AgentVersion, s.devOpts.CurrentVersion)}
 	if in.LastActivityAt != nil && !in.LastActivityAt.After(now.Add(5*time.Minute)) {
 		c.LastActivityAt = *in.LastActivityAt
 	}

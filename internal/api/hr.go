@@ -3,6 +3,7 @@ package api
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -71,8 +72,16 @@ func HRWebhookPath(v integration.View) string {
 
 func (s *Server) hrWire(r *http.Request, v integration.View) (client.HRSource, error) {
 	st, err := s.store.GetHRSync(r.Context(), v.ID)
-	return client.HRSource{Integration: integrationWire(v), LastSyncAt: st.LastSyncAt, LastOKAt: st.LastOKAt, Summary: st.Summary,
-		WebhookPath: HRWebhookPath(v)}, err
+	if err != nil {
+		return client.HRSource{}, err
+	}
+	out := client.HRSource{Integration: integrationWire(v), LastSyncAt: st.LastSyncAt, LastOKAt: st.LastOKAt, Summary: st.Summary,
+		WebhookPath: HRWebhookPath(v), Refusals: []client.HRRefusal{}}
+	rs, err := s.store.ListHRRefusals(r.Context(), v.ID, hr.KeepRefusals)
+	for _, x := range rs {
+		out.Refusals = append(out.Refusals, client.HRRefusal{At: x.At, Reason: x.Reason, Detail: x.Detail, RemoteAddr: x.RemoteAddr})
+	}
+	return out, err
 }
 
 func (s *Server) listHRSources(r *http.Request, _ auth.Principal) (any, error) {
@@ -179,11 +188,15 @@ func (s *Server) hrInbound(r *http.Request, kind string, do func(id int64, body 
 	if err != nil {
 		if mb := (*http.MaxBytesError)(nil); errors.As(err, &mb) {
 			s.hr.Refused(kind, "malformed")
+			if v, gerr := s.integ.Get(r.Context(), id); gerr == nil && v.Kind == kind {
+				s.noteHRRefusal(r, id, &hr.Refusal{Reason: "malformed", Msg: fmt.Sprintf("the body is over %d bytes", hr.MaxWebhookBody), Malformed: true})
+			}
 		}
 		return nil, err
 	}
 	res, err := do(id, body)
 	if rf, ok := hr.IsRefusal(err); ok {
+		s.noteHRRefusal(r, id, rf)
 		if rf.Malformed {
 			return nil, withStatus(http.StatusUnprocessableEntity, "%s; nothing was changed", rf.Msg)
 		}
@@ -193,6 +206,13 @@ func (s *Server) hrInbound(r *http.Request, kind string, do func(id int64, body 
 		return nil, hrErr(err)
 	}
 	return resultWire(res), nil
+}
+
+// noteHRRefusal records a refusal for the source's page; failing to is logged, the answer stays.
+func (s *Server) noteHRRefusal(r *http.Request, id int64, rf *hr.Refusal) {
+	if err := s.hr.NoteRefusal(r.Context(), id, rf, s.clientIP(r)); err != nil {
+		s.log.Warn("hr: recording a refused webhook", "source", id, "err", err)
+	}
 }
 
 func (s *Server) hrWebhook(r *http.Request, _ auth.Principal) (any, error) {

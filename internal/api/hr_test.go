@@ -114,6 +114,25 @@ func TestHRSourcesOverHTTP(t *testing.T) {
 	if code, body := post(bad, integration.Sign(secret, time.Now(), bad)); code != 422 || !strings.Contains(string(body), "changes[0].action") || refused.Value("hr_webhook", "malformed") != 2 {
 		t.Errorf("a bad change: %d %s", code, body)
 	}
+	// The source's answer lists the refusals, newest first: when, why, from where; never the body.
+	code, body = f.do(t, f.admin, "GET", "/api/v1/hr-sources/"+wh.ID, nil)
+	var reasons []string
+	for _, x := range decodeAs[client.HRSource](t, code, body, 200).Refusals {
+		reasons = append(reasons, x.Reason)
+		if x.At.IsZero() || x.RemoteAddr == "" {
+			t.Errorf("refusal without time or address: %+v", x)
+		}
+	}
+	if strings.Join(reasons, ",") != "malformed,malformed,bad_signature,unsigned" || strings.Contains(string(body), "fay@corp.example") ||
+		strings.Contains(string(body), "aaaaaaaa") {
+		t.Errorf("refusals: %v in %s", reasons, body)
+	}
+	// A request naming no source is not recorded anywhere; the Workday source has none.
+	f.send(t, "POST", "/api/v1/hr-sources/"+wd.ID+"/webhook", good, func(*http.Request) {})
+	code, body = f.do(t, f.admin, "GET", "/api/v1/hr-sources/"+wd.ID, nil)
+	if got := decodeAs[client.HRSource](t, code, body, 200); len(got.Refusals) != 0 {
+		t.Errorf("refusals recorded on the Workday source for its wrong route: %s", body)
+	}
 
 	// The CSV source.
 	code, body = f.do(t, f.admin, "POST", "/api/v1/integrations", client.IntegrationInput{Kind: "hr_csv", Name: "HR export"})

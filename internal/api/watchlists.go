@@ -1,11 +1,13 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/telltale-dev/telltale/client"
 	"github.com/telltale-dev/telltale/internal/auth"
@@ -168,7 +170,17 @@ func (s *Server) addMembers(r *http.Request, p auth.Principal) (any, error) {
 		}
 		ms = append(ms, x)
 	}
-	added, err := s.store.PutWatchlistMembers(r.Context(), w.ID, ms)
+	var added int64
+	err = s.store.InTx(r.Context(), func(q store.Queries) error {
+		before, err := memberDates(r.Context(), q, w.ID)
+		if err != nil {
+			return err
+		}
+		if added, err = q.PutWatchlistMembers(r.Context(), w.ID, ms); err != nil {
+			return err
+		}
+		return handHistory(r.Context(), q, w.ID, p.Username, s.clock.Now(), before, ms, nil)
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -185,7 +197,7 @@ func emailsOf(ms []store.WatchlistMember) []string {
 	return out
 }
 
-func (s *Server) removeMembers(r *http.Request, _ auth.Principal) (any, error) {
+func (s *Server) removeMembers(r *http.Request, p auth.Principal) (any, error) {
 	w, err := s.watchlistByPath(r)
 	if err != nil {
 		return nil, err
@@ -205,7 +217,17 @@ func (s *Server) removeMembers(r *http.Request, _ auth.Principal) (any, error) {
 		}
 		emails = append(emails, v)
 	}
-	n, err := s.store.RemoveWatchlistMembers(r.Context(), w.ID, emails)
+	var n int64
+	err = s.store.InTx(r.Context(), func(q store.Queries) error {
+		before, err := memberDates(r.Context(), q, w.ID)
+		if err != nil {
+			return err
+		}
+		if n, err = q.RemoveWatchlistMembers(r.Context(), w.ID, emails); err != nil {
+			return err
+		}
+		return handHistory(r.Context(), q, w.ID, p.Username, s.clock.Now(), before, nil, emails)
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -234,27 +256,22 @@ func (s *Server) uploadMembers(r *http.Request, p auth.Principal) (any, error) {
 	}
 	var out client.WatchlistChange
 	err = s.store.InTx(r.Context(), func(q store.Queries) error {
+		before, err := memberDates(r.Context(), q, w.ID)
+		if err != nil {
+			return err
+		}
+		var gone []string
 		if replace {
 			keep := map[string]bool{}
 			for _, m := range ms {
 				keep[m.Email] = true
 			}
-			var gone []string
-			for after := ""; ; {
-				page, err := q.ListWatchlistMembers(r.Context(), w.ID, after, 1000)
-				if err != nil {
-					return err
+			for e := range before {
+				if !keep[e] {
+					gone = append(gone, e)
 				}
-				for _, m := range page {
-					if !keep[m.Email] {
-						gone = append(gone, m.Email)
-					}
-				}
-				if len(page) < 1000 {
-					break
-				}
-				after = page[len(page)-1].Email
 			}
+			slices.Sort(gone)
 			if len(gone) > 0 {
 				n, err := q.RemoveWatchlistMembers(r.Context(), w.ID, gone)
 				if err != nil {
@@ -265,7 +282,10 @@ func (s *Server) uploadMembers(r *http.Request, p auth.Principal) (any, error) {
 		}
 		added, err := q.PutWatchlistMembers(r.Context(), w.ID, ms)
 		out.Added, out.Updated = added, int64(len(ms))-added
-		return err
+		if err != nil {
+			return err
+		}
+		return handHistory(r.Context(), q, w.ID, p.Username, now, before, ms, gone)
 	})
 	if err != nil {
 		return nil, err
@@ -273,4 +293,55 @@ func (s *Server) uploadMembers(r *http.Request, p auth.Principal) (any, error) {
 	noteAudit(r, "watchlist/"+strconv.FormatInt(w.ID, 10), map[string]any{"watchlist": w.Name, "replace": replace, "rows": len(ms),
 		"added": out.Added, "updated": out.Updated, "removed": out.Removed})
 	return out, nil
+}
+
+// memberDates returns the watchlist's members now, each with their departure date.
+func memberDates(ctx context.Context, q store.Queries, id int64) (map[string]string, error) {
+	out := map[string]string{}
+	for after := ""; ; {
+		page, err := q.ListWatchlistMembers(ctx, id, after, 1000)
+		if err != nil {
+			return nil, err
+		}
+		for _, m := range page {
+			out[m.Email] = m.DepartureDate
+		}
+		if len(page) < 1000 {
+			return out, nil
+		}
+		after = page[len(page)-1].Email
+	}
+}
+
+// handHistory writes a line of each person's history for a change made by hand (API, console,
+// CSV upload), in the change's transaction, as HR sources do for theirs (internal/hr): added for
+// someone not on the list before, updated when their departure date changed, removed for someone
+// who was on it. The source is empty (by hand), the actor the user.
+func handHistory(ctx context.Context, q store.Queries, id int64, actor string, at time.Time, before map[string]string, put []store.WatchlistMember, removed []string) error {
+	for _, m := range put {
+		old, was := before[m.Email]
+		action := "added"
+		if was {
+			if old == m.DepartureDate {
+				continue
+			}
+			action = "updated"
+		}
+		before[m.Email] = m.DepartureDate // a CSV naming someone twice gets one line per change
+		if _, err := q.AppendPersonChange(ctx, store.PersonChange{Email: m.Email, At: at, WatchlistID: id, Action: action,
+			DepartureDate: m.DepartureDate, Actor: actor}); err != nil {
+			return err
+		}
+	}
+	for _, e := range removed {
+		old, was := before[e]
+		if !was {
+			continue
+		}
+		delete(before, e)
+		if _, err := q.AppendPersonChange(ctx, store.PersonChange{Email: e, At: at, WatchlistID: id, Action: "removed", DepartureDate: old, Actor: actor}); err != nil {
+			return err
+		}
+	}
+	return nil
 }

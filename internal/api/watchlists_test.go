@@ -102,6 +102,26 @@ func TestWatchlistsOverHTTP(t *testing.T) {
 	if ch := decodeAs[client.WatchlistChange](t, code, body, 200); ch.Removed != 1 {
 		t.Errorf("removed %+v", ch)
 	}
+	// Each person's history shows the changes made by hand, as it shows HR sources': who, when,
+	// what; newest first; a change that changed nothing (zed was never on the list) has no line.
+	for email, want := range map[string]string{
+		"bob@corp.example":   "updated  ann, updated 2027-01-15 ann, added 2026-12-31 ann",
+		"carol@corp.example": "removed  ann, added  ann",
+		"dan@corp.example":   "removed 2026-12-01 ann, added 2026-12-01 ann",
+		"zed@corp.example":   "",
+	} {
+		code, body := f.do(t, f.admin, "GET", "/api/v1/people/"+email, nil)
+		var lines []string
+		for _, h := range decodeAs[client.Person](t, code, body, 200).History {
+			lines = append(lines, h.Action+" "+h.DepartureDate+" "+h.Actor)
+			if h.Source != "" || h.At.IsZero() || h.Watchlist != "departing_employee" {
+				t.Errorf("%s: history line %+v", email, h)
+			}
+		}
+		if got := strings.Join(lines, ", "); got != want {
+			t.Errorf("%s: history %q, want %q", email, got, want)
+		}
+	}
 	code, body = f.do(t, f.admin, "GET", "/api/v1/watchlists/"+dep.ID, nil)
 	if w := decodeAs[client.Watchlist](t, code, body, 200); w.Members != 1 {
 		t.Errorf("count %+v", w)

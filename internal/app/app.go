@@ -179,7 +179,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	a.Rescore = rescore.New(rescore.Options{Store: a.Store, Clock: a.Clock, Log: log})
 	a.Rescore.Register(a.Runner)
 	a.Forward = forward.New(forward.Options{Store: a.Store, Keyring: a.Keyring, Clock: a.Clock, Log: log, Metrics: a.Metrics,
-		Guard: &httpx.Guard{AllowLoopback: cfg.AllowLoopback}, Version: Version, Kick: a.Runner.Kick})
+		Guard: &httpx.Guard{AllowLoopback: cfg.AllowLoopback}, Version: Version, Kick: a.Runner.Kick, DeviceSilentAfter: cfg.DeviceSilent})
 	a.Forward.Register(a.Runner)
 	if n, err := alert.InstallTemplates(ctx, a.Store, a.Clock.Now()); err != nil {
 		return fail(fmt.Errorf("app: installing the alert rule templates: %w", err))

@@ -68,7 +68,7 @@ func (e *env) root() *cobra.Command {
 	root.PersistentFlags().StringP("output", "o", "table", "output format: table, csv or json")
 	root.PersistentFlags().Duration("timeout", client.DefaultTimeout, "longest an ordinary API call may take; 0: no limit")
 	root.PersistentFlags().Duration("idle-timeout", client.DefaultIdleTimeout, "longest a streaming call (export, scope download and upload, import) may go without a byte moving; 0: no limit")
-	root.AddCommand(e.versionCmd(), e.serveCmd(), e.demoCmd(), e.emulateCmd(), e.normalizeCmd(), e.connectionsCmd(), e.eventsCmd(), e.searchesCmd(), e.alertsCmd(), e.rulesCmd(), e.watchlistsCmd(), e.riskCmd(), e.casesCmd(), e.peopleCmd(), e.integrationsCmd(), e.flowsCmd(), e.hrCmd(), e.auditCmd(), e.tokensCmd(), e.agentCmd(), e.devicesCmd(), e.secretsCmd())
+	root.AddCommand(e.versionCmd(), e.serveCmd(), e.demoCmd(), e.emulateCmd(), e.normalizeCmd(), e.connectionsCmd(), e.eventsCmd(), e.searchesCmd(), e.alertsCmd(), e.rulesCmd(), e.watchlistsCmd(), e.riskCmd(), e.casesCmd(), e.peopleCmd(), e.integrationsCmd(), e.flowsCmd(), e.hrCmd(), e.auditCmd(), e.tokensCmd(), e.agentCmd(), e.devicesCmd(), e.secretsCmd(), e.forwardCmd())
 	return root
 }
 

@@ -101,8 +101,10 @@ var demoToken = regexp.MustCompile(`API token: (tt_[a-z0-9]+)`)
 // The demo's departing employee moves files out within seconds here (minutes in a real demo) and
 // the shipped rule "Departing employee exfiltration" raises an alert naming them.
 func TestDemo(t *testing.T) {
-	defer func(first, every time.Duration) { demoDepartingFirst, demoDepartingEvery = first, every }(demoDepartingFirst, demoDepartingEvery)
-	demoDepartingFirst, demoDepartingEvery = 5*time.Second, 3*time.Second
+	defer func(first, every, hr time.Duration) {
+		demoDepartingFirst, demoDepartingEvery, demoHRFirst = first, every, hr
+	}(demoDepartingFirst, demoDepartingEvery, demoHRFirst)
+	demoDepartingFirst, demoDepartingEvery, demoHRFirst = 5*time.Second, 3*time.Second, 3*time.Second
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	var errb syncbuf.Buffer
@@ -213,6 +215,41 @@ func TestDemo(t *testing.T) {
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("demo integrations after 60 s: %d connected, %d incidents, %d events forwarded (%v %v); stderr %s", connected, incidents, forwarded, err, ferr, errb.String())
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	// The demo's HR source (issue 17): BambooHR's webhook for a resignation put the leaver on the
+	// departing employee watchlist, with a line of history by the HR source.
+	deadline = time.Now().Add(60 * time.Second)
+	for {
+		var srcs client.HRSourceList
+		herr := getJSON(ctx, url+"/api/v1/hr-sources", tok, &srcs)
+		connected := false
+		for _, s := range srcs.Items {
+			connected = connected || s.Name == demoHRName && s.Status == "connected"
+		}
+		var ws client.WatchlistList
+		werr := getJSON(ctx, url+"/api/v1/watchlists", tok, &ws)
+		byHR := ""
+		if werr == nil && len(ws.Items) > 0 {
+			var ms client.WatchlistMembers
+			werr = getJSON(ctx, url+"/api/v1/watchlists/"+ws.Items[0].ID+"/members", tok, &ms)
+			for _, m := range ms.Items {
+				var p client.Person
+				if getJSON(ctx, url+"/api/v1/people/"+m.Email, tok, &p) == nil && p.Departing {
+					for _, h := range p.History {
+						if h.Source == demoHRName && h.Action == "added" && h.DepartureDate != "" {
+							byHR = m.Email
+						}
+					}
+				}
+			}
+		}
+		if herr == nil && werr == nil && connected && byHR != "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("demo HR source after 60 s: connected %v, a departure by HR %q (%v %v); stderr %s", connected, byHR, herr, werr, errb.String())
 		}
 		time.Sleep(500 * time.Millisecond)
 	}

@@ -151,6 +151,16 @@ emulator serves on loopback. Use "telltale serve" for anything but a demo.`,
 				ln.Close()
 				return err
 			}
+			hrSource, err := addDemoHR(ctx, a, ints, emu)
+			if err != nil {
+				a.Close()
+				ln.Close()
+				return err
+			}
+			leaver, hasLeaver := demoHRLeaver(emu)
+			if hasLeaver {
+				go runDemoHR(ctx, ints, "http://"+ln.Addr().String(), hrSource, leaver, log.With("demo", "hr"))
+			}
 			go emu.Run(ctx, every)
 			go runGoogle(ctx, gemu, every)
 			go runMicrosoft(ctx, memu, every)
@@ -175,8 +185,12 @@ emulator serves on loopback. Use "telltale serve" for anything but a demo.`,
 			fmt.Fprintf(e.stdout, "Departing employee: %s (Box) is on the departing employee watchlist and moves files out from %s on; the shipped rule %q alerts on it.\n", departing.Login, demoDepartingFirst, "Departing employee exfiltration")
 			fmt.Fprintf(e.stdout, "%d simulated endpoint agents (one outdated, one silent) check in; ann-laptop watches %s.\n", len(demoAgents), filepath.Join(cfg.DataDir, "demo-agents", "ann-laptop-documents"))
 			fmt.Fprintf(e.stdout, "Microsoft 365 emulator on %s with %d simulated users; connections %q (delta and the audit log, 10 s to 2 min late) and %q.\n", msURL, msUsers, demoOneDriveConnection, demoM365MailConnection)
-			fmt.Fprintf(e.stdout, "Integrations: the ServiceNow emulator on %s gets an incident for every alert (flow %q; see each delivery and the incident number on the integration's page), the Slack emulator on %s a message for high and critical ones, and a syslog receiver on %s every event, alert and audit entry as CEF (%q, on the Forwarding page).\n",
+			fmt.Fprintf(e.stdout, "Integrations: the ServiceNow emulator on %s gets an incident for every alert (flow %q; see each delivery and the incident number on the integration's page), the Slack emulator on %s a message for high and critical ones, and a syslog receiver on %s every event, alert, audit entry and device and connection health change as CEF (%q, on the Forwarding page).\n",
 				ints.ServiceNowURL, demoFlowName, ints.SlackURL, ints.Syslog.TCPAddr(), demoSyslogName)
+			if hasLeaver {
+				fmt.Fprintf(e.stdout, "HR: the BambooHR emulator on %s (source %q, on the HR sources page) records %s's resignation %s after the start and posts its signed webhook: they appear on the departing employee watchlist, with the line of history on their person page.\n",
+					ints.BambooURL, demoHRName, leaver.Login, demoHRFirst)
+			}
 			if idps != nil {
 				go func() {
 					if err := idps.registerSP(ctx); err != nil && ctx.Err() == nil {

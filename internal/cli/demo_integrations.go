@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/telltale-dev/telltale/internal/app"
+	bambooemu "github.com/telltale-dev/telltale/internal/emulator/bamboohr"
 	snemu "github.com/telltale-dev/telltale/internal/emulator/servicenow"
 	slackemu "github.com/telltale-dev/telltale/internal/emulator/slack"
 	syslogemu "github.com/telltale-dev/telltale/internal/emulator/syslog"
@@ -42,6 +43,8 @@ type demoIntegrations struct {
 	Slack         *slackemu.Server
 	SlackURL      string
 	Syslog        *syslogemu.Receiver
+	Bamboo        *bambooemu.Server
+	BambooURL     string
 	stop          []func()
 }
 
@@ -58,20 +61,7 @@ func startDemoIntegrations(ctx context.Context) (*demoIntegrations, error) {
 		ServiceNow: snemu.New(snemu.Options{Users: map[string]string{demoServiceNowUser: demoServiceNowPassword}}),
 		Slack:      slackemu.New(demoSlackToken, slackemu.Channel{ID: demoSlackChannel, Member: true}),
 	}
-	serve := func(h http.Handler) (string, error) {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return "", err
-		}
-		srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(slog.Default().Handler(), slog.LevelWarn)}
-		go srv.Serve(ln)
-		d.stop = append(d.stop, func() {
-			c, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-			defer cancel()
-			srv.Shutdown(c)
-		})
-		return "http://" + ln.Addr().String(), nil
-	}
+	serve := func(h http.Handler) (string, error) { return d.serve(ctx, h) }
 	var err error
 	if d.ServiceNowURL, err = serve(d.ServiceNow); err != nil {
 		d.Close()
@@ -87,7 +77,27 @@ func startDemoIntegrations(ctx context.Context) (*demoIntegrations, error) {
 	}
 	d.Syslog.SetKeep(1000) // a demo runs for hours: keep the last thousand messages, count the rest
 	d.stop = append(d.stop, func() { d.Syslog.Close() })
+	if err := startDemoBamboo(ctx, d); err != nil {
+		d.Close()
+		return nil, err
+	}
 	return d, nil
+}
+
+// serve serves h on a loopback port until Close.
+func (d *demoIntegrations) serve(ctx context.Context, h http.Handler) (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(slog.Default().Handler(), slog.LevelWarn)}
+	go srv.Serve(ln)
+	d.stop = append(d.stop, func() {
+		c, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		defer cancel()
+		srv.Shutdown(c)
+	})
+	return "http://" + ln.Addr().String(), nil
 }
 
 // addDemoIntegrations adds (or, on a restarted demo, repoints) the demo's integrations, flows and

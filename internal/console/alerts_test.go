@@ -3,6 +3,7 @@ package console_test
 import (
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -48,6 +49,10 @@ func TestAlertPagesFollowRoles(t *testing.T) {
 	}
 	if _, page := analyst.get("/watchlists/1"); !strings.Contains(page, "leaver@corp.example") || !strings.Contains(page, "2026-12-31") {
 		t.Errorf("the member is not listed")
+	}
+	// The person's page shows the change made by hand in their history: what, when, by whom.
+	if _, page := analyst.get("/people/leaver@corp.example"); !regexp.MustCompile(`id="person-history"[^\n]*added on <a href="/watchlists/1">departing_employee</a> \(departure 2026-12-31\) by hand, \w+</li>`).MatchString(page) {
+		t.Errorf("the person's history lacks the change by hand")
 	}
 	// Alerts searched by text and exported as CSV by analysts; not exported by read-only users.
 	if resp, page := analyst.get("/alerts?q=nobody-matches&from=2026-01-01"); resp.StatusCode != http.StatusOK || !strings.Contains(page, `value="nobody-matches"`) ||

@@ -46,10 +46,11 @@ func TestBrowserForwarding(t *testing.T) {
 	u.open("/forwarding")
 	u.do(chromedp.SendKeys(chromedp.CSS("#f-name"), "Splunk prod"), chromedp.SendKeys(chromedp.CSS("#f-url"), srv.URL),
 		chromedp.SendKeys(chromedp.CSS("#f-token"), "a-wrong-token"), chromedp.Click(chromedp.CSS(`input[name=streams][value=alerts]`)),
-		chromedp.Click(chromedp.CSS(`input[name=streams][value=audit]`)), chromedp.Click(chromedp.CSS("#add-destination button[type=submit]")))
+		chromedp.Click(chromedp.CSS(`input[name=streams][value=audit]`)), chromedp.Click(chromedp.CSS(`input[name=streams][value=devices]`)),
+		chromedp.Click(chromedp.CSS(`input[name=streams][value=connections]`)), chromedp.Click(chromedp.CSS("#add-destination button[type=submit]")))
 	u.waitText("#destinations", "Splunk prod", 10*time.Second)
 	u.waitText("#destinations", "Splunk HEC", time.Second)
-	u.waitText("#destinations .streams", "streams: events, alerts, audit", time.Second)
+	u.waitText("#destinations .streams", "streams: events, alerts, audit, devices, connections", time.Second)
 
 	u.step = "test shows Splunk's answer"
 	u.do(chromedp.Click(chromedp.CSS(`#destinations form[action$="/test"] button`)))

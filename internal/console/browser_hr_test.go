@@ -1,6 +1,8 @@
 package console_test
 
 import (
+	"context"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -10,6 +12,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/telltale-dev/telltale/client"
 	"github.com/telltale-dev/telltale/internal/emulator/workday"
 )
 
@@ -97,5 +100,24 @@ func TestBrowserHR(t *testing.T) {
 	if strings.Contains(u.text("main"), "departing_employee") {
 		u.fatal("a refused file changed the watchlist")
 	}
+
+	u.step = "a webhook source shows its refused deliveries"
+	api := client.New(ta.URL, bootstrapToken)
+	wh, err := api.CreateIntegration(context.Background(), client.IntegrationInput{Kind: "hr_webhook", Name: "People system",
+		Secrets: &client.IntegrationSecrets{SigningSecret: "hr-webhook-secret-0123456789"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Post(ta.URL+"/api/v1/hr-sources/"+wh.ID+"/webhook", "application/json", strings.NewReader(`{"changes":[{"email":"secret-body@corp.example"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	u.open("/hr/" + wh.ID)
+	ref := u.waitText("#refusals", "unsigned", 10*time.Second)
+	if !strings.Contains(ref, "127.0.0.1") || strings.Contains(ref, "secret-body") {
+		u.fatal("refusals %q: want the reason and address, never the body", ref)
+	}
+	u.checkPage("hr-source-refusals")
 	u.checkClean()
 }

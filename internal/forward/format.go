@@ -28,12 +28,14 @@ type Record struct {
 	// Body is the payload: a JSON object (json, ocsf) or a CEF line (cef).
 	Body []byte
 	// Class names the record's kind (a token for a sourcetype or a syslog MSGID): "file_event",
-	// "alert", "audit", or the OCSF class ("file_hosting_activity", "email_activity",
-	// "detection_finding", "api_activity").
+	// "alert", "audit", "device_health", "connection_status", or the OCSF class
+	// ("file_hosting_activity", "email_activity", "detection_finding", "api_activity",
+	// "entity_management", "inventory_info").
 	Class string
 	// IDName names ID where a sink carries it beside the payload (the syslog structured-data
-	// parameter, the HEC index-time field): "event_id" (the default, when empty), "alert_id" or
-	// "audit_id", so that ids of different streams never look like the same record.
+	// parameter, the HEC index-time field): "event_id" (the default, when empty), "alert_id",
+	// "audit_id", "device_health_id" or "status_change_id", so that ids of different streams
+	// never look like the same record.
 	IDName string
 	// Updated marks a file event sent again because a later report rewrote it (an enriched actor,
 	// a new risk): sinks carry updated="true" beside the id, and the payload is the event as it is now.

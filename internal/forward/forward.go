@@ -77,7 +77,8 @@ type Settings struct {
 	CAPEM      string `json:"ca_pem,omitempty"` // extra CA to trust for TLS (a certificate is not a secret)
 	// Query, when set, forwards only the events it matches (the search language, docs/SEARCH.md).
 	Query string `json:"query,omitempty"`
-	// Streams are what the destination takes: events, alerts, audit (default: events only).
+	// Streams are what the destination takes: events, alerts, audit, devices, connections
+	// (default: events only).
 	Streams []string `json:"streams,omitempty"`
 }
 
@@ -133,6 +134,9 @@ type Options struct {
 	// OnAck, when set, is called after each acknowledged batch with its events' insert times (the
 	// benchmark's delivery lag).
 	OnAck func(dest int64, inserted []time.Time, at time.Time)
+	// DeviceSilentAfter is how long an active device may go without a check-in before the devices
+	// stream records it silent (the server's device-silent-after); default 24 hours.
+	DeviceSilentAfter time.Duration
 	// BeforeAdvance, when set, runs after a batch was acknowledged and before the position moves;
 	// an error stops there (tests: a crash between the two).
 	BeforeAdvance func(dest int64) error
@@ -146,6 +150,8 @@ type Service struct {
 	sent    metrics.Counter
 	fails   metrics.Counter
 	latency metrics.Histogram
+	// silenceAt is when the devices stream last looked for silent devices (markSilent).
+	silenceAt time.Time
 }
 
 type cachedSink struct {
@@ -166,6 +172,9 @@ func New(o Options) *Service {
 	}
 	if o.Metrics == nil {
 		o.Metrics = metrics.New()
+	}
+	if o.DeviceSilentAfter <= 0 {
+		o.DeviceSilentAfter = 24 * time.Hour
 	}
 	if o.Batch <= 0 {
 		o.Batch = 2000

@@ -16,10 +16,11 @@ import (
 )
 
 // Streams a destination can take (R8.7). File events follow the event log with the destination's
-// own position; alerts and the audit log each have a position of their own per destination
-// (store.ForwardStream), moved by compare-and-set after the destination acknowledged a batch, so
-// a restart resumes each where it stopped and a crash between acknowledgement and commit sends
-// that batch again (at least once; each record carries its alert or audit id).
+// own position; alerts, the audit log, device health and connection health each have a position
+// of their own per destination (store.ForwardStream), moved by compare-and-set after the
+// destination acknowledged a batch, so a restart resumes each where it stopped and a crash
+// between acknowledgement and commit sends that batch again (at least once; each record carries
+// its own id: alert, audit, device health or status change).
 //
 // One unit per destination sends every stream it takes, so one connection carries them in order:
 // the alert and audit streams are sent at the start of each run and whenever the file events are
@@ -29,10 +30,18 @@ const (
 	StreamEvents = "events" // file events (the default)
 	StreamAlerts = "alerts" // alerts as raised: rule, person, severity, summary, state then
 	StreamAudit  = "audit"  // the audit log: who did what, when, from where, and the outcome
+	// StreamDevices is device health: enrolled, checked in, outdated, silent, deactivated,
+	// reactivated (store.DeviceHealth).
+	StreamDevices = "devices"
+	// StreamConnections is connection health: every status change of a connection (its status
+	// history, store.StatusChange).
+	StreamConnections = "connections"
 )
 
 // Streams lists the streams.
-func Streams() []string { return []string{StreamEvents, StreamAlerts, StreamAudit} }
+func Streams() []string {
+	return []string{StreamEvents, StreamAlerts, StreamAudit, StreamDevices, StreamConnections}
+}
 
 // auditSettle is how long the audit stream waits for an entry written before its action ran
 // (outcome "started") to get its outcome; past it, the entry is sent as started. Entries after
@@ -43,6 +52,10 @@ const auditSettle = 2 * time.Minute
 // in short transactions, so an id can become visible a moment after a larger one; waiting this
 // long keeps the stream from passing over it.
 const auditLag = 2 * time.Second
+
+// silenceEvery is how often the devices stream looks for devices gone silent
+// (store.MarkSilentDevices): a silence is recorded within this of its threshold.
+const silenceEvery = 30 * time.Second
 
 // sideBatches bounds the batches of each side stream sent per call of sendStreams.
 const sideBatches = 5
@@ -61,7 +74,7 @@ func checkStreams(st *Settings) error {
 	for _, s := range st.Streams {
 		s = strings.ToLower(strings.TrimSpace(s))
 		if !slices.Contains(Streams(), s) {
-			return invalid("streams: %q is not a stream: want events, alerts or audit", s)
+			return invalid("streams: %q is not a stream: want events, alerts, audit, devices or connections", s)
 		}
 		if !slices.Contains(out, s) {
 			out = append(out, s)
@@ -111,11 +124,34 @@ func (s *Service) sendStreams(ctx context.Context, d store.ForwardDestination, s
 			}
 			from.Position = newest
 		}
+		if name == StreamDevices {
+			if err := s.markSilent(ctx); err != nil {
+				return err
+			}
+		}
 		if err := s.sendStream(ctx, d, name, filter, sink, from.Position, events); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// markSilent records the devices gone silent since it last looked, at most every silenceEvery
+// (every destination taking the devices stream reads the same rows; the store records one
+// silence once).
+func (s *Service) markSilent(ctx context.Context) error {
+	now := s.o.Clock.Now()
+	s.mu.Lock()
+	due := now.Sub(s.silenceAt) >= silenceEvery || now.Before(s.silenceAt)
+	if due {
+		s.silenceAt = now
+	}
+	s.mu.Unlock()
+	if !due {
+		return nil
+	}
+	_, err := s.o.Store.MarkSilentDevices(ctx, now.Add(-s.o.DeviceSilentAfter), now)
+	return err
 }
 
 // ignoreMoved is nil for a position moved by another run (or a destination deleted meanwhile).
@@ -139,6 +175,11 @@ func (s *Service) sendStream(ctx context.Context, d store.ForwardDestination, na
 		if len(recs) > 0 {
 			if err := sink.Send(ctx, recs); err != nil {
 				return &streamError{stream: name, err: err}
+			}
+			if s.o.BeforeAdvance != nil {
+				if err := s.o.BeforeAdvance(d.ID); err != nil {
+					return err
+				}
 			}
 		}
 		err = s.o.Store.AdvanceForwardStream(ctx, d.ID, name, from, last, int64(len(recs)), s.o.Clock.Now())
@@ -210,6 +251,46 @@ func (s *Service) readStream(ctx context.Context, stream, format string, filter 
 				return nil, pos, err
 			}
 			recs, last = append(recs, r), e.ID
+		}
+	case StreamDevices:
+		hs, err := s.o.Store.ListDeviceHealth(ctx, pos, s.o.Batch)
+		if err != nil {
+			return nil, pos, err
+		}
+		now := s.o.Clock.Now()
+		for i := range hs {
+			if now.Sub(hs[i].At) < auditLag {
+				break // as the audit log: an id written a moment ago may have a smaller one still to show
+			}
+			r, err := FormatDeviceHealth(format, s.o.Version, &hs[i])
+			if err != nil {
+				return nil, pos, err
+			}
+			recs, last = append(recs, r), hs[i].ID
+		}
+	case StreamConnections:
+		cs, err := s.o.Store.ListStatusChangesAfter(ctx, pos, s.o.Batch)
+		if err != nil || len(cs) == 0 {
+			return nil, pos, err
+		}
+		conns, err := s.o.Store.ListConnections(ctx)
+		if err != nil {
+			return nil, pos, err
+		}
+		byID := make(map[int64]*store.Connection, len(conns))
+		for i := range conns {
+			byID[conns[i].ID] = &conns[i]
+		}
+		now := s.o.Clock.Now()
+		for i := range cs {
+			if now.Sub(cs[i].At) < auditLag {
+				break
+			}
+			r, err := FormatConnectionStatus(format, s.o.Version, &cs[i], byID[cs[i].ConnectionID])
+			if err != nil {
+				return nil, pos, err
+			}
+			recs, last = append(recs, r), cs[i].ID
 		}
 	default:
 		return nil, pos, fmt.Errorf("forward: unknown stream %q", stream)

@@ -27,6 +27,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/telltale-dev/telltale/internal/clock"
@@ -94,6 +95,11 @@ type Service struct {
 	refused metrics.Counter
 	syncs   metrics.Counter
 	changes metrics.Counter
+
+	// noted limits the refusals recorded per source (NoteRefusal): refusals are unauthenticated
+	// requests, so a flood must not become as many writes.
+	mu    sync.Mutex
+	noted map[int64]*refusalWindow
 }
 
 // New returns a Service.
@@ -115,7 +121,7 @@ func New(o Options) *Service {
 	}
 	c := httpx.New(httpx.Options{Timeout: o.Timeout, MaxRetries: -1, MaxWait: time.Millisecond, Guard: o.Integrations.Guard(),
 		Transport: o.Transport, UserAgent: "Telltale-HR/1", Now: o.Clock.Now})
-	return &Service{o: o, st: o.Integrations.Store(), client: c,
+	return &Service{o: o, st: o.Integrations.Store(), client: c, noted: map[int64]*refusalWindow{},
 		refused: o.Metrics.Counter("telltale_hr_webhook_refused_total", "HR webhook requests refused, by source kind and reason (unsigned, bad_signature, stale, malformed, unknown_source, disconnected).", "kind", "reason"),
 		syncs:   o.Metrics.Counter("telltale_hr_syncs_total", "HR source syncs (polls, uploads, webhooks) by source kind and outcome (ok, auth, rate_limited, error).", "kind", "outcome"),
 		changes: o.Metrics.Counter("telltale_hr_changes_total", "Changes of the Departing employees watchlist made by HR sources, by action.", "action")}

@@ -497,3 +497,32 @@ func TestPollDue(t *testing.T) {
 		t.Errorf("last sync %v", st.LastSyncAt)
 	}
 }
+
+// TestNoteRefusal: a source keeps its newest refusals; a flood records at most 20 a minute per
+// source (the rest are only counted); a request naming no source is not recorded.
+func TestNoteRefusal(t *testing.T) {
+	e := newEnv(t)
+	src := e.source(integration.Input{Kind: integration.KindHRWebhook, Name: "People", Secrets: &integration.Secrets{SigningSecret: "hr-webhook-secret-0123456789"}})
+	for i := range 25 {
+		if err := e.hr.NoteRefusal(ctx, src.ID, &hr.Refusal{Reason: "bad_signature", Msg: "the signature does not match"}, "192.0.2."+itoa(int64(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rs, err := e.st.ListHRRefusals(ctx, src.ID, 0)
+	if err != nil || len(rs) != 20 || rs[0].RemoteAddr != "192.0.2.19" || rs[19].RemoteAddr != "192.0.2.0" {
+		t.Fatalf("after a flood of 25: %d %+v %v", len(rs), rs, err)
+	}
+	e.clock.Advance(time.Minute)
+	if err := e.hr.NoteRefusal(ctx, src.ID, &hr.Refusal{Reason: "stale", Msg: strings.Repeat("x", 500)}, "198.51.100.1"); err != nil {
+		t.Fatal(err)
+	}
+	if rs, _ := e.st.ListHRRefusals(ctx, src.ID, 0); len(rs) != 20 || rs[0].Reason != "stale" || len([]rune(rs[0].Detail)) > 201 || rs[19].RemoteAddr != "192.0.2.1" {
+		t.Errorf("a minute later: %+v", rs[0])
+	}
+	if err := e.hr.NoteRefusal(ctx, 999, &hr.Refusal{Reason: "unknown_source"}, "192.0.2.1"); err != nil {
+		t.Fatal(err)
+	}
+	if rs, _ := e.st.ListHRRefusals(ctx, 999, 0); len(rs) != 0 {
+		t.Errorf("a request naming no source was recorded: %+v", rs)
+	}
+}

@@ -344,6 +344,48 @@ func (s *Service) BambooWebhook(ctx context.Context, id int64, ts, sig string, b
 	return s.applyInbound(ctx, i, changes)
 }
 
+// Refusals kept per source, and at most how many are recorded per source and minute (a flood of
+// refused requests beyond it is only counted in telltale_hr_webhook_refused_total).
+const (
+	KeepRefusals      = 20
+	refusalsPerMinute = 20
+)
+
+type refusalWindow struct {
+	start time.Time
+	n     int
+}
+
+// NoteRefusal records a refused webhook delivery of source id (when, why, from where; never the
+// body) for its page, keeping the newest KeepRefusals. A request naming no HR source is not
+// recorded (there is no page to show it on), nor more than refusalsPerMinute per source and minute.
+func (s *Service) NoteRefusal(ctx context.Context, id int64, rf *Refusal, remote string) error {
+	if rf == nil || rf.Reason == "unknown_source" || id <= 0 {
+		return nil
+	}
+	now := s.o.Clock.Now()
+	s.mu.Lock()
+	w := s.noted[id]
+	if w == nil || now.Sub(w.start) >= time.Minute || now.Before(w.start) {
+		if len(s.noted) > 10000 {
+			clear(s.noted)
+		}
+		w = &refusalWindow{start: now}
+		s.noted[id] = w
+	}
+	w.n++
+	over := w.n > refusalsPerMinute
+	s.mu.Unlock()
+	if over {
+		return nil
+	}
+	detail := rf.Msg
+	if r := []rune(detail); len(r) > 200 {
+		detail = string(r[:200]) + "…"
+	}
+	return s.st.AppendHRRefusal(ctx, store.HRRefusal{IntegrationID: id, At: now, Reason: rf.Reason, Detail: detail, RemoteAddr: remote}, KeepRefusals)
+}
+
 // IsRefusal reports whether err is a webhook refusal, and it.
 func IsRefusal(err error) (*Refusal, bool) {
 	var r *Refusal

@@ -125,6 +125,9 @@ type ConnectionQueries interface {
 	AppendStatusChange(ctx context.Context, s StatusChange) (StatusChange, error)
 	// ListStatusChanges returns the history oldest first.
 	ListStatusChanges(ctx context.Context, connectionID int64) ([]StatusChange, error)
+	// ListStatusChangesAfter returns every connection's status changes with an id above afterID,
+	// oldest first, at most limit (<= 0: 100): the connections stream of SIEM forwarding.
+	ListStatusChangesAfter(ctx context.Context, afterID int64, limit int) ([]StatusChange, error)
 }
 
 // ---- scope (R2) ----
@@ -691,7 +694,8 @@ type IntegrationQueries interface {
 	// SetIntegrationError records the destination's last error and its kind ("" clears both)
 	// without a new version.
 	SetIntegrationError(ctx context.Context, id int64, errText, kind string, at time.Time) error
-	// DeleteIntegration removes the integration and its deliveries; flows keep pointing at nothing.
+	// DeleteIntegration removes the integration, its deliveries and its refused HR webhooks; flows
+	// keep pointing at nothing.
 	DeleteIntegration(ctx context.Context, id int64) error
 	// CreateFlow inserts f; a taken name gives ErrConflict.
 	CreateFlow(ctx context.Context, f Flow) (Flow, error)
@@ -1663,6 +1667,37 @@ type CheckIn struct {
 	UserName       string
 	Person         string    // "": the device keeps the person it had
 	LastActivityAt time.Time // kept when newer than the stored one
+	// Outdated says AgentVersion is older than the server's (device.Older): recorded in the
+	// device's health history when it changes.
+	Outdated bool
+}
+
+// Device health kinds (DeviceHealth.Kind).
+const (
+	DeviceEnrolled    = "enrolled"
+	DeviceCheckedIn   = "checked_in"
+	DeviceOutdated    = "outdated"
+	DeviceSilent      = "silent"
+	DeviceDeactivated = "deactivated"
+	DeviceReactivated = "reactivated"
+)
+
+// DeviceHealth is one change of a device's health, written in the transaction of the change
+// (the devices stream of SIEM forwarding, R8.7): enrolled; checked_in (the first check-in, one
+// back after silence, or one reporting other details than the last row); outdated (the same, with
+// a version older than the server's); silent (MarkSilentDevices); deactivated; reactivated.
+type DeviceHealth struct {
+	ID           int64
+	DeviceID     int64
+	At           time.Time
+	Kind         string
+	HostName     string
+	OS           string
+	AgentVersion string
+	Person       string
+	Outdated     bool
+	Since        time.Time // silent: when it was last heard from
+	Actor        string    // deactivated, reactivated: who
 }
 
 // Device sort keys.
@@ -1716,6 +1751,13 @@ type DeviceQueries interface {
 	// largest number and its last activity to the newest event. It returns the device's event
 	// sequence after the call and how many events were inserted.
 	AcceptDeviceEvents(ctx context.Context, id int64, evs []*event.FileEvent, seqs []int64) (int64, int, error)
+	// MarkSilentDevices records a silent row (at) for every active device last heard from (checked
+	// in, or else enrolled) before `before` whose silence since then has no row yet, and returns
+	// how many it recorded. Two callers at once record one silence once.
+	MarkSilentDevices(ctx context.Context, before, at time.Time) (int64, error)
+	// ListDeviceHealth returns the health rows with an id above afterID, oldest first, at most
+	// limit (<= 0: 100).
+	ListDeviceHealth(ctx context.Context, afterID int64, limit int) ([]DeviceHealth, error)
 }
 
 // ---- HR sources (issue 17, R7.2, internal/hr) ----
@@ -1755,6 +1797,21 @@ type HRQueries interface {
 	AppendPersonChange(ctx context.Context, c PersonChange) (PersonChange, error)
 	// ListPersonChanges returns the person's history newest first, at most limit (<= 0: 100).
 	ListPersonChanges(ctx context.Context, email string, limit int) ([]PersonChange, error)
+	// AppendHRRefusal records a refused webhook delivery of an HR source and keeps only the
+	// source's newest keep (<= 0: 20).
+	AppendHRRefusal(ctx context.Context, r HRRefusal, keep int) error
+	// ListHRRefusals returns the source's refusals newest first, at most limit (<= 0: 20).
+	ListHRRefusals(ctx context.Context, integrationID int64, limit int) ([]HRRefusal, error)
+}
+
+// HRRefusal is a refused webhook delivery of an HR source: when, why, from where; never the body.
+type HRRefusal struct {
+	ID            int64
+	IntegrationID int64
+	At            time.Time
+	Reason        string // signature, stale, malformed, ...
+	Detail        string // the answer the sender got
+	RemoteAddr    string
 }
 
 // ---- environment health (R8.1, internal/health) ----

@@ -138,3 +138,27 @@ WHERE connection_id = ? ORDER BY id`), connectionID)
 	}
 	return out, q.wrap("list status changes", rows.Err())
 }
+
+// ListStatusChangesAfter implements store.ConnectionQueries.
+func (q *Queries) ListStatusChangesAfter(ctx context.Context, afterID int64, limit int) ([]store.StatusChange, error) {
+	if limit <= 0 {
+		limit = 100
+	}
+	rows, err := q.r.QueryContext(ctx, q.d.q(`SELECT id, connection_id, at, from_status, to_status, actor, reason FROM status_changes
+WHERE id > ? ORDER BY id LIMIT ?`), afterID, limit)
+	if err != nil {
+		return nil, q.wrap("list status changes", err)
+	}
+	defer rows.Close()
+	var out []store.StatusChange
+	for rows.Next() {
+		var s store.StatusChange
+		var at int64
+		if err := rows.Scan(&s.ID, &s.ConnectionID, &at, &s.From, &s.To, &s.Actor, &s.Reason); err != nil {
+			return nil, q.wrap("list status changes", err)
+		}
+		s.At = fromMicros(at)
+		out = append(out, s)
+	}
+	return out, q.wrap("list status changes", rows.Err())
+}

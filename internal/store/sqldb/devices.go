@@ -99,11 +99,33 @@ func (q *Queries) CreateDevice(ctx context.Context, d store.Device) (store.Devic
 	if d.EnrolledAt.IsZero() {
 		d.EnrolledAt = nowUTC()
 	}
-	out, err := scanDevice(q.w.QueryRowContext(ctx, q.d.q(`INSERT INTO devices (public_key, secret_id, host_name, os, arch, agent_version, user_name, person,
+	var out store.Device
+	err := q.inTx(ctx, func(q *Queries) error {
+		var err error
+		out, err = scanDevice(q.w.QueryRowContext(ctx, q.d.q(`INSERT INTO devices (public_key, secret_id, host_name, os, arch, agent_version, user_name, person,
  enrolled_at, last_checkin_at, last_activity_at, counter, event_seq, active) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 1) RETURNING `+deviceCols),
-		d.PublicKey, d.SecretID, d.HostName, d.OS, d.Arch, d.AgentVersion, d.UserName, strings.ToLower(d.Person),
-		micros(d.EnrolledAt), micros(d.LastCheckInAt), micros(d.LastActivityAt), d.Counter))
+			d.PublicKey, d.SecretID, d.HostName, d.OS, d.Arch, d.AgentVersion, d.UserName, strings.ToLower(d.Person),
+			micros(d.EnrolledAt), micros(d.LastCheckInAt), micros(d.LastActivityAt), d.Counter))
+		if err != nil {
+			return err
+		}
+		return q.appendDeviceHealth(ctx, out, store.DeviceEnrolled, out.EnrolledAt, false, "")
+	})
 	return out, q.wrap("create device", err)
+}
+
+// appendDeviceHealth writes a health row of kind for d as it is now.
+func (q *Queries) appendDeviceHealth(ctx context.Context, d store.Device, kind string, at time.Time, outdated bool, actor string) error {
+	_, err := q.w.ExecContext(ctx, q.d.q(`INSERT INTO device_health (device_id, at, kind, host_name, os, agent_version, person, outdated, since, actor)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?)`), d.ID, micros(at), kind, d.HostName, d.OS, d.AgentVersion, d.Person, boolInt(outdated), actor)
+	return q.wrap("append device health", err)
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // GetDevice implements store.DeviceQueries.
@@ -198,13 +220,38 @@ func (q *Queries) CountDevices(ctx context.Context, f store.DeviceFilter) (int64
 	return n, q.wrap("count devices", err)
 }
 
-// RecordCheckIn implements store.DeviceQueries.
+// RecordCheckIn implements store.DeviceQueries. A health row is written when the device's last
+// one is not a check-in (the first check-in, one back after silence or reactivation) or reported
+// other details or another outdated flag.
 func (q *Queries) RecordCheckIn(ctx context.Context, id int64, c store.CheckIn) (store.Device, error) {
-	d, err := scanDevice(q.w.QueryRowContext(ctx, q.d.q(`UPDATE devices SET counter = ?, last_checkin_at = ?, host_name = ?, os = ?, arch = ?,
+	var d store.Device
+	err := q.inTx(ctx, func(q *Queries) error {
+		var err error
+		d, err = scanDevice(q.w.QueryRowContext(ctx, q.d.q(`UPDATE devices SET counter = ?, last_checkin_at = ?, host_name = ?, os = ?, arch = ?,
  agent_version = ?, user_name = ?, person = CASE WHEN ? <> '' THEN ? ELSE person END, last_activity_at = CASE WHEN ? > last_activity_at THEN ? ELSE last_activity_at END
  WHERE id = ? AND counter < ? RETURNING `+deviceCols),
-		c.Counter, micros(c.At), c.HostName, c.OS, c.Arch, c.AgentVersion, c.UserName, strings.ToLower(c.Person), strings.ToLower(c.Person),
-		micros(c.LastActivityAt), micros(c.LastActivityAt), id, c.Counter))
+			c.Counter, micros(c.At), c.HostName, c.OS, c.Arch, c.AgentVersion, c.UserName, strings.ToLower(c.Person), strings.ToLower(c.Person),
+			micros(c.LastActivityAt), micros(c.LastActivityAt), id, c.Counter))
+		if err != nil {
+			return err
+		}
+		var kind, host, os, version, person string
+		var outdated int
+		err = q.w.QueryRowContext(ctx, q.d.q(`SELECT kind, host_name, os, agent_version, person, outdated FROM device_health WHERE device_id = ? ORDER BY id DESC LIMIT 1`), id).
+			Scan(&kind, &host, &os, &version, &person, &outdated)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		if (kind == store.DeviceCheckedIn || kind == store.DeviceOutdated) && host == d.HostName && os == d.OS && version == d.AgentVersion &&
+			person == d.Person && (outdated == 1) == c.Outdated {
+			return nil // nothing new
+		}
+		kind = store.DeviceCheckedIn
+		if c.Outdated {
+			kind = store.DeviceOutdated
+		}
+		return q.appendDeviceHealth(ctx, d, kind, c.At, c.Outdated, "")
+	})
 	if err == nil || !errors.Is(err, sql.ErrNoRows) {
 		return d, q.wrap("record check-in", err)
 	}
@@ -216,14 +263,67 @@ func (q *Queries) RecordCheckIn(ctx context.Context, id int64, c store.CheckIn) 
 
 // SetDeviceActive implements store.DeviceQueries.
 func (q *Queries) SetDeviceActive(ctx context.Context, id int64, active bool, by string, at time.Time) (store.Device, error) {
-	var err error
 	var d store.Device
-	if active {
-		d, err = scanDevice(q.w.QueryRowContext(ctx, q.d.q(`UPDATE devices SET active = 1, deactivated_at = 0, deactivated_by = '' WHERE id = ? RETURNING `+deviceCols), id))
-	} else {
-		d, err = scanDevice(q.w.QueryRowContext(ctx, q.d.q(`UPDATE devices SET active = 0, deactivated_at = ?, deactivated_by = ? WHERE id = ? RETURNING `+deviceCols), micros(at), by, id))
-	}
+	err := q.inTx(ctx, func(q *Queries) error {
+		var err error
+		kind := store.DeviceReactivated
+		if active {
+			d, err = scanDevice(q.w.QueryRowContext(ctx, q.d.q(`UPDATE devices SET active = 1, deactivated_at = 0, deactivated_by = '' WHERE id = ? RETURNING `+deviceCols), id))
+		} else {
+			kind = store.DeviceDeactivated
+			d, err = scanDevice(q.w.QueryRowContext(ctx, q.d.q(`UPDATE devices SET active = 0, deactivated_at = ?, deactivated_by = ? WHERE id = ? RETURNING `+deviceCols), micros(at), by, id))
+		}
+		if err != nil {
+			return err
+		}
+		if at.IsZero() {
+			at = nowUTC()
+		}
+		return q.appendDeviceHealth(ctx, d, kind, at, false, by)
+	})
 	return d, q.wrap(fmt.Sprintf("set device %d active=%v", id, active), err)
+}
+
+// MarkSilentDevices implements store.DeviceQueries. The unique index over (device, since) of
+// silent rows keeps one silence once when two nodes look at the same time.
+func (q *Queries) MarkSilentDevices(ctx context.Context, before, at time.Time) (int64, error) {
+	res, err := q.w.ExecContext(ctx, q.d.q(`INSERT INTO device_health (device_id, at, kind, host_name, os, agent_version, person, outdated, since, actor)
+SELECT d.id, ?, 'silent', d.host_name, d.os, d.agent_version, d.person, 0, CASE WHEN d.last_checkin_at = 0 THEN d.enrolled_at ELSE d.last_checkin_at END, ''
+FROM devices d WHERE d.active = 1 AND (CASE WHEN d.last_checkin_at = 0 THEN d.enrolled_at ELSE d.last_checkin_at END) < ?
+ AND NOT EXISTS (SELECT 1 FROM device_health h WHERE h.device_id = d.id AND h.kind = 'silent'
+  AND h.since = (CASE WHEN d.last_checkin_at = 0 THEN d.enrolled_at ELSE d.last_checkin_at END))
+ORDER BY d.id
+ON CONFLICT DO NOTHING`), micros(at), micros(before))
+	if err != nil {
+		return 0, q.wrap("mark silent devices", err)
+	}
+	n, err := res.RowsAffected()
+	return n, q.wrap("mark silent devices", err)
+}
+
+// ListDeviceHealth implements store.DeviceQueries.
+func (q *Queries) ListDeviceHealth(ctx context.Context, afterID int64, limit int) ([]store.DeviceHealth, error) {
+	if limit <= 0 {
+		limit = 100
+	}
+	rows, err := q.r.QueryContext(ctx, q.d.q(`SELECT id, device_id, at, kind, host_name, os, agent_version, person, outdated, since, actor
+FROM device_health WHERE id > ? ORDER BY id LIMIT ?`), afterID, limit)
+	if err != nil {
+		return nil, q.wrap("list device health", err)
+	}
+	defer rows.Close()
+	var out []store.DeviceHealth
+	for rows.Next() {
+		var h store.DeviceHealth
+		var at, since int64
+		var outdated int
+		if err := rows.Scan(&h.ID, &h.DeviceID, &at, &h.Kind, &h.HostName, &h.OS, &h.AgentVersion, &h.Person, &outdated, &since, &h.Actor); err != nil {
+			return nil, q.wrap("list device health", err)
+		}
+		h.At, h.Since, h.Outdated = fromMicros(at), fromMicros(since), outdated == 1
+		out = append(out, h)
+	}
+	return out, q.wrap("list device health", rows.Err())
 }
 
 // AcceptDeviceEvents implements store.DeviceQueries.

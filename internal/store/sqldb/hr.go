@@ -88,3 +88,46 @@ func (q *Queries) ListPersonChanges(ctx context.Context, email string, limit int
 	}
 	return out, q.wrap("list person changes", rows.Err())
 }
+
+// AppendHRRefusal implements store.HRQueries.
+func (q *Queries) AppendHRRefusal(ctx context.Context, r store.HRRefusal, keep int) error {
+	if keep <= 0 {
+		keep = 20
+	}
+	if r.At.IsZero() {
+		r.At = nowUTC()
+	}
+	return q.inTx(ctx, func(q *Queries) error {
+		if _, err := q.w.ExecContext(ctx, q.d.q(`INSERT INTO hr_refusals (integration_id, at, reason, detail, remote_addr) VALUES (?, ?, ?, ?, ?)`),
+			r.IntegrationID, micros(r.At), r.Reason, r.Detail, r.RemoteAddr); err != nil {
+			return q.wrap("append hr refusal", err)
+		}
+		_, err := q.w.ExecContext(ctx, q.d.q(`DELETE FROM hr_refusals WHERE integration_id = ? AND id NOT IN
+ (SELECT id FROM hr_refusals WHERE integration_id = ? ORDER BY id DESC LIMIT ?)`), r.IntegrationID, r.IntegrationID, keep)
+		return q.wrap("prune hr refusals", err)
+	})
+}
+
+// ListHRRefusals implements store.HRQueries.
+func (q *Queries) ListHRRefusals(ctx context.Context, integrationID int64, limit int) ([]store.HRRefusal, error) {
+	if limit <= 0 {
+		limit = 20
+	}
+	rows, err := q.r.QueryContext(ctx, q.d.q(`SELECT id, integration_id, at, reason, detail, remote_addr FROM hr_refusals
+WHERE integration_id = ? ORDER BY id DESC LIMIT ?`), integrationID, limit)
+	if err != nil {
+		return nil, q.wrap("list hr refusals", err)
+	}
+	defer rows.Close()
+	var out []store.HRRefusal
+	for rows.Next() {
+		var r store.HRRefusal
+		var at int64
+		if err := rows.Scan(&r.ID, &r.IntegrationID, &at, &r.Reason, &r.Detail, &r.RemoteAddr); err != nil {
+			return nil, q.wrap("list hr refusals", err)
+		}
+		r.At = fromMicros(at)
+		out = append(out, r)
+	}
+	return out, q.wrap("list hr refusals", rows.Err())
+}

@@ -109,8 +109,11 @@ func (q *Queries) DeleteIntegration(ctx context.Context, id int64) error {
 		if err := affected(res, err, fmt.Sprintf("delete integration %d", id), q, store.ErrNotFound); err != nil {
 			return err
 		}
-		_, err = q.w.ExecContext(ctx, q.d.q(`DELETE FROM outbox WHERE integration_id = ?`), id)
-		return q.wrap("delete integration deliveries", err)
+		if _, err = q.w.ExecContext(ctx, q.d.q(`DELETE FROM outbox WHERE integration_id = ?`), id); err != nil {
+			return q.wrap("delete integration deliveries", err)
+		}
+		_, err = q.w.ExecContext(ctx, q.d.q(`DELETE FROM hr_refusals WHERE integration_id = ?`), id)
+		return q.wrap("delete integration refusals", err)
 	})
 }
 
