@@ -9,6 +9,7 @@ import (
 
 	"github.com/telltale-dev/telltale/internal/event"
 	"github.com/telltale-dev/telltale/internal/store"
+	"github.com/telltale-dev/telltale/internal/watchlist"
 )
 
 // TestBatchStateAgreesWithPerEventCalls: the evaluator's batch state (prepare, memory, flush)
@@ -121,4 +122,91 @@ func TestBatchStateAgreesWithPerEventCalls(t *testing.T) {
 		}
 	}
 	t.Logf("%d alerts agree", total)
+}
+
+// TestMemStateAgreesWithStore: a backtest's memory (memState) and the store's queries, given the
+// same rules and events in the same order with the events' own times as the clock, raise the same
+// alerts (groups, event counts, times, summaries) and hold back the same number at the hourly cap.
+func TestMemStateAgreesWithStore(t *testing.T) {
+	e := newEnv(t)
+	var rules []*Compiled
+	for i, p := range []struct {
+		query, kind string
+		p           Params
+	}{
+		{"action:downloaded", Threshold, Params{Value: 3, Window: "30m", MaxAlertsPerHour: 4}},
+		{"action:emailed", Threshold, Params{Measure: MeasureFiles, Value: 2, Window: "1h", GroupBy: []string{"actor", "domain"}}},
+		{"action:emailed", NewTerms, Params{Fields: []string{"actor", "domain"}, HistoryDays: 30, MaxAlertsPerHour: 5}},
+		{"", Threshold, Params{Measure: MeasureBytes, Value: 5 << 20, Window: "15m"}},
+	} {
+		r := e.rule(fmt.Sprint("rule ", i), p.query, p.kind, p.p, "high")
+		c, err := Compile(r, e.clock.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		rules = append(rules, c)
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	domains := []string{"partner.example", "gmail.com", "proton.me"}
+	var evs []*event.FileEvent
+	for i := range 1500 {
+		x := e.ev(fmt.Sprintf("p%d@corp.example", rng.IntN(8)), time.Duration(i)*20*time.Second,
+			[]event.Action{event.ActionDownloaded, event.ActionEmailed}[rng.IntN(2)])
+		x.Email.Recipients = []string{fmt.Sprintf("r%d@%s", rng.IntN(3), domains[rng.IntN(len(domains))])}
+		x.File.ID, x.File.Size = fmt.Sprint("f", rng.IntN(40)), int64(rng.IntN(3)+1)<<20
+		evs = append(evs, x)
+	}
+	e.insert(evs...)
+	stored, err := e.st.ListEvents(ctx, store.EventFilter{Limit: 5000})
+	if err != nil || len(stored) != len(evs) {
+		t.Fatalf("%d events read back: %v", len(stored), err)
+	}
+	at := func(x *event.FileEvent) time.Time { return x.Timestamp }
+	mem := newMemState()
+	memOut, err := evaluate(ctx, mem, rules, stored, at, watchlist.Set{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stOut Outcome
+	if err := e.st.InTx(ctx, func(q store.Queries) error {
+		var err error
+		stOut, err = evaluate(ctx, q, rules, stored, at, watchlist.Set{})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if memOut.Raised != stOut.Raised || memOut.Gathered != stOut.Gathered || len(memOut.Suppressed) != len(stOut.Suppressed) {
+		t.Fatalf("memory raised %d gathered %d suppressed %v; store %d %d %v", memOut.Raised, memOut.Gathered, memOut.Suppressed,
+			stOut.Raised, stOut.Gathered, stOut.Suppressed)
+	}
+	capped := int64(0)
+	for id, n := range stOut.Suppressed {
+		capped += n
+		if memOut.Suppressed[id] != n {
+			t.Errorf("rule %d: %d held back in memory, %d with the store", id, memOut.Suppressed[id], n)
+		}
+	}
+	for _, r := range rules {
+		want := e.alerts(r.ID)
+		var got []store.Alert
+		for _, a := range mem.alerts {
+			if a.RuleID == r.ID {
+				got = append(got, a)
+			}
+		}
+		if len(got) != len(want) {
+			t.Fatalf("rule %d: %d alerts in memory, %d with the store", r.ID, len(got), len(want))
+		}
+		for i := range got {
+			g, w := got[i], want[i]
+			if g.GroupKey != w.GroupKey || g.EventCount != w.EventCount || g.Summary != w.Summary ||
+				!g.FirstEventAt.Equal(w.FirstEventAt) || !g.LastEventAt.Equal(w.LastEventAt) || !g.WindowEnd.Equal(w.WindowEnd) {
+				t.Fatalf("rule %d alert %d: memory %+v, store %+v", r.ID, i, g, w)
+			}
+		}
+	}
+	if stOut.Raised < 30 || stOut.Gathered < 30 || capped == 0 {
+		t.Fatalf("raised %d, gathered %d, held back %d: the comparison proves little", stOut.Raised, stOut.Gathered, capped)
+	}
+	t.Logf("raised %d, gathered %d, held back %d: memory and store agree", stOut.Raised, stOut.Gathered, capped)
 }
