@@ -19,6 +19,11 @@ const (
 	backtestPeople       = 50      // people listed at most
 )
 
+// backtestBudget bounds the time one backtest reads and evaluates: past it, the backtest answers
+// with the pages it has evaluated (Truncated), as at the read limit, so an answer never waits on
+// the size of the store (a rule whose query no index narrows reads every event of its days).
+var backtestBudget = 20 * time.Second
+
 // Searcher reads stored events for a backtest.
 type Searcher interface {
 	SearchEvents(ctx context.Context, q search.Query, opt store.SearchOptions) ([]event.FileEvent, error)
@@ -32,7 +37,7 @@ type BacktestResult struct {
 	Alerts     int
 	Suppressed int64 // alerts the hourly cap would have held back
 	Events     int   // matching events read (the history of a new_terms rule included)
-	Truncated  bool  // the limit was reached: the counts cover the oldest events only
+	Truncated  bool  // the read limit or the time budget was reached: the counts cover the oldest events only
 	People     []PersonAlerts
 }
 
@@ -45,7 +50,8 @@ type PersonAlerts struct {
 
 // Backtest evaluates rule r over the stored events observed in the last days before now, in
 // observed order, in memory (nothing is written), reading at most limit matching events (<= 0:
-// DefaultBacktestLimit). A new_terms rule also reads its history window before them.
+// DefaultBacktestLimit) for at most backtestBudget (20 s). A new_terms rule also reads its history
+// window before them.
 //
 // Observed order, not the evaluator's id (arrival) order: the pages then follow the observed-time
 // indexes, so what a backtest reads is the rule's matches within its days, whatever the number of
@@ -83,6 +89,7 @@ func Backtest(ctx context.Context, st Searcher, r store.AlertRule, days int, now
 		set = watchlist.NewSet(ms)
 	}
 	mem := newMemState()
+	start := time.Now()
 	var after *store.SearchCursor
 	sup := Outcome{Suppressed: map[int64]int64{}}
 	for res.Events < limit {
@@ -117,8 +124,12 @@ func Backtest(ctx context.Context, st Searcher, r store.AlertRule, days int, now
 		if len(page) < 1000 {
 			break
 		}
+		if time.Since(start) >= backtestBudget {
+			res.Truncated = true
+			break
+		}
 	}
-	res.Truncated = res.Events >= limit
+	res.Truncated = res.Truncated || res.Events >= limit
 	res.Suppressed = sup.Suppressed[c.ID]
 	res.Alerts = len(mem.alerts)
 	by := map[string]*PersonAlerts{}
