@@ -708,7 +708,7 @@ func FormatAlerts(rs []AlertsResult, o AlertsOptions, command string) string {
 			for _, br := range r.Backtest {
 				tr := ""
 				if br.Truncated {
-					tr = " (limit reached: the oldest ones only)"
+					tr = " (truncated at the read limit or the 20 s budget: the oldest ones only)"
 				}
 				fmt.Fprintf(&b, "| %s | %s `%s` | %s | **%.2f s** (%s) | %d%s | %d |\n", r.Driver, br.Name, br.Query, br.Kind, br.Median, met(br.Median <= 30), br.Events, tr, br.Alerts)
 			}
