@@ -81,6 +81,7 @@ func (b *batchState) prepare(ctx context.Context, rules []*Compiled, evs []event
 		seenG, seenT  map[string]bool
 	}
 	var earliest time.Time
+	seen := false
 	by := map[int64]*touched{}
 	for i := range evs {
 		e := &evs[i]
@@ -91,8 +92,8 @@ func (b *batchState) prepare(ctx context.Context, rules []*Compiled, evs []event
 			if !r.applies(e, set) {
 				continue
 			}
-			if earliest.IsZero() || e.Timestamp.Before(earliest) {
-				earliest = e.Timestamp
+			if !seen || e.Timestamp.Before(earliest) {
+				earliest, seen = e.Timestamp, true
 			}
 			t := by[r.ID]
 			if t == nil {
