@@ -563,7 +563,7 @@ type RuleTestResult struct {
 	Alerts     int              `json:"alerts"`
 	Suppressed int64            `json:"suppressed,omitempty"` // alerts the hourly cap would have held back
 	Events     int              `json:"events_read"`          // matching events read
-	Truncated  bool             `json:"truncated,omitempty"`  // the read limit was reached: counts cover the oldest events only
+	Truncated  bool             `json:"truncated,omitempty"`  // the read limit or time budget was reached: counts cover the oldest events only
 	People     []RuleTestPerson `json:"people"`               // most alerts first, at most 50
 }
 

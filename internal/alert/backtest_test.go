@@ -117,3 +117,38 @@ func TestTemplates(t *testing.T) {
 		t.Fatalf("a public spreadsheet: %s", fmt.Sprint(as))
 	}
 }
+
+// TestBacktestBudget: past its time budget a backtest answers with the pages it has read, marked
+// truncated, covering the oldest events (observed order, whatever order they were stored in).
+func TestBacktestBudget(t *testing.T) {
+	e := newEnv(t)
+	now := t0.Add(3 * 24 * time.Hour)
+	var evs []*event.FileEvent
+	for i := range 2500 { // stored newest first; the newest 1000 minutes are late's
+		who, at := "early@corp.example", 2500-i
+		if at > 1500 {
+			who = "late@corp.example"
+		}
+		evs = append(evs, e.ev(who, time.Duration(at)*time.Minute, event.ActionDownloaded))
+	}
+	e.insert(evs...)
+	p, _ := json.Marshal(Params{Value: 2, Window: "1m"})
+	r := store.AlertRule{Name: "downloads", Query: "action:downloaded", Kind: Threshold, Params: p, Severity: "high"}
+	people := func(res BacktestResult) map[string]int {
+		out := map[string]int{}
+		for _, p := range res.People {
+			out[p.Person] = p.Alerts
+		}
+		return out
+	}
+	res, err := Backtest(ctx, e.st, r, 7, now, 0)
+	if err != nil || res.Truncated || res.Events != 2500 || people(res)["late@corp.example"] == 0 || people(res)["early@corp.example"] == 0 {
+		t.Fatalf("within the budget: %+v %v", res, err)
+	}
+	defer func(b time.Duration) { backtestBudget = b }(backtestBudget)
+	backtestBudget = 0
+	res, err = Backtest(ctx, e.st, r, 7, now, 0)
+	if err != nil || !res.Truncated || res.Events != 1000 || people(res)["late@corp.example"] != 0 || people(res)["early@corp.example"] == 0 {
+		t.Fatalf("no budget: the oldest page only, truncated: %+v %v", res, err)
+	}
+}

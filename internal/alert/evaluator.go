@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/telltale-dev/telltale/internal/clock"
@@ -67,10 +68,15 @@ type Options struct {
 
 // Evaluator follows committed events and raises alerts.
 type Evaluator struct {
-	o       Options
-	watch   *watchlist.Cache
-	alerts  metrics.Counter
-	latency metrics.Histogram
+	o      Options
+	mu     sync.Mutex
+	cache  map[int64]*Compiled // rule id -> compiled at its version, in minute
+	minute time.Time           // the minute cache's relative times were resolved in
+	// perEvent (tests) evaluates with a store call per event and rule instead of batchState.
+	perEvent bool
+	watch    *watchlist.Cache
+	alerts   metrics.Counter
+	latency  metrics.Histogram
 }
 
 // New returns an Evaluator.
@@ -177,8 +183,22 @@ func (v *Evaluator) runEvents(ctx context.Context) (int, error) {
 		if err := q.AdvanceAlertPosition(ctx, pos, last); err != nil {
 			return err
 		}
+		if v.perEvent { // tests: every call to the store, as before batchState, to compare with
+			var err error
+			if out, err = evaluate(ctx, q, rules, evs, func(*event.FileEvent) time.Time { return now }, set); err != nil {
+				return err
+			}
+			return v.conclude(ctx, q, rules, out, now)
+		}
+		st := newBatchState(q)
+		if err := st.prepare(ctx, rules, evs, set); err != nil {
+			return err
+		}
 		var err error
-		if out, err = evaluate(ctx, q, rules, evs, func(*event.FileEvent) time.Time { return now }, set); err != nil {
+		if out, err = evaluate(ctx, st, rules, evs, func(*event.FileEvent) time.Time { return now }, set); err != nil {
+			return err
+		}
+		if err := st.flush(ctx); err != nil {
 			return err
 		}
 		return v.conclude(ctx, q, rules, out, now)
@@ -396,19 +416,34 @@ func (v *Evaluator) Start(ctx context.Context) error {
 	return err
 }
 
-// rules compiles the enabled rules. A stored rule that no longer compiles (a field a later
+// rules compiles the enabled rules, each once per version (and per minute, for the relative times
+// a query may hold: after:7d). A stored rule that no longer compiles (a field a later
 // version renamed) is skipped with a warning on the rule.
 func (v *Evaluator) rules(ctx context.Context, now time.Time) ([]*Compiled, error) {
 	all, err := v.o.Store.ListAlertRules(ctx)
 	if err != nil {
 		return nil, err
 	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if m := now.Truncate(time.Minute); !m.Equal(v.minute) || v.cache == nil {
+		v.cache, v.minute = map[int64]*Compiled{}, m // relative times in queries move on each minute
+	}
 	var out []*Compiled
 	for _, r := range all {
 		if !r.Enabled {
 			continue
 		}
+		if c := v.cache[r.ID]; c != nil && c.Version == r.Version {
+			cc := *c
+			cc.AlertRule = r // warning, suppressed and seeded change without a new version
+			out = append(out, &cc)
+			continue
+		}
 		c, err := Compile(r, now)
+		if err == nil {
+			v.cache[r.ID] = c
+		}
 		if err != nil {
 			w := "not evaluated: " + err.Error()
 			if r.Warning != w {

@@ -13,7 +13,9 @@ type memState struct {
 	matches map[matchKey][]store.AlertMatch
 	terms   map[termKey]time.Time
 	alerts  []store.Alert
-	events  map[int64][]int64
+	events  map[int64]map[int64]bool // alert id -> its events
+	byGroup map[matchKey][]int       // rule and group -> indexes in alerts, oldest first
+	created map[int64][]time.Time    // rule -> its alerts' creation times, ascending
 }
 
 type matchKey struct {
@@ -27,7 +29,8 @@ type termKey struct {
 }
 
 func newMemState() *memState {
-	return &memState{matches: map[matchKey][]store.AlertMatch{}, terms: map[termKey]time.Time{}, events: map[int64][]int64{}}
+	return &memState{matches: map[matchKey][]store.AlertMatch{}, terms: map[termKey]time.Time{}, events: map[int64]map[int64]bool{},
+		byGroup: map[matchKey][]int{}, created: map[int64][]time.Time{}}
 }
 
 func (m *memState) AddAlertMatches(_ context.Context, ms []store.AlertMatch) error {
@@ -81,9 +84,9 @@ func (m *memState) MarkAlertTerms(_ context.Context, rule int64, terms []string,
 }
 
 func (m *memState) OpenAlertFor(_ context.Context, rule int64, group string, at time.Time) (store.Alert, error) {
-	for i := len(m.alerts) - 1; i >= 0; i-- {
-		a := m.alerts[i]
-		if a.RuleID == rule && a.GroupKey == group && a.WindowEnd.After(at) {
+	is := m.byGroup[matchKey{rule, group}]
+	for i := len(is) - 1; i >= 0; i-- {
+		if a := m.alerts[is[i]]; a.WindowEnd.After(at) {
 			return a, nil
 		}
 	}
@@ -92,17 +95,26 @@ func (m *memState) OpenAlertFor(_ context.Context, rule int64, group string, at 
 
 func (m *memState) CreateAlert(_ context.Context, a store.Alert, ids []int64) (store.Alert, error) {
 	a.ID = int64(len(m.alerts) + 1)
-	a.EventCount = int64(len(ids))
+	evs := make(map[int64]bool, len(ids))
+	for _, id := range ids {
+		evs[id] = true
+	}
+	a.EventCount = int64(len(evs))
+	k := matchKey{a.RuleID, a.GroupKey}
+	m.byGroup[k] = append(m.byGroup[k], len(m.alerts))
 	m.alerts = append(m.alerts, a)
-	m.events[a.ID] = slices.Clone(ids)
+	m.events[a.ID] = evs
+	ts := m.created[a.RuleID]
+	i, _ := slices.BinarySearchFunc(ts, a.CreatedAt, func(x, y time.Time) int { return x.Compare(y) })
+	m.created[a.RuleID] = slices.Insert(ts, i, a.CreatedAt)
 	return a, nil
 }
 
 func (m *memState) AddAlertEvents(_ context.Context, id int64, ids []int64, first, last time.Time) error {
 	a := &m.alerts[id-1]
 	for _, e := range ids {
-		if !slices.Contains(m.events[id], e) {
-			m.events[id] = append(m.events[id], e)
+		if !m.events[id][e] {
+			m.events[id][e] = true
 			a.EventCount++
 		}
 	}
@@ -111,11 +123,10 @@ func (m *memState) AddAlertEvents(_ context.Context, id int64, ids []int64, firs
 }
 
 func (m *memState) CountAlertsRaised(_ context.Context, rule int64, since time.Time) (int64, error) {
-	var n int64
-	for _, a := range m.alerts {
-		if a.RuleID == rule && !a.CreatedAt.Before(since) {
-			n++
-		}
+	ts := m.created[rule]
+	i, _ := slices.BinarySearchFunc(ts, since, func(x, y time.Time) int { return x.Compare(y) })
+	for i > 0 && ts[i-1].Equal(since) {
+		i--
 	}
-	return n, nil
+	return int64(len(ts) - i), nil
 }

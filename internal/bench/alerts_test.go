@@ -18,10 +18,14 @@ func TestParseAlertsArgs(t *testing.T) {
 	if o.Rules != 50 || o.BacktestEvents != 10_000_000 || o.BacktestDays != 30 || !slices.Equal(o.Runs, []string{"ingest", "latency", "backtest"}) || write != "" {
 		t.Errorf("defaults: %+v", o)
 	}
-	for _, bad := range [][]string{{"-runs", "ingest,speed"}, {"-rules", "0"}, {"-reuse"}, {"-days", "400"}} {
+	for _, bad := range [][]string{{"-runs", "ingest,speed"}, {"-rules", "0"}, {"-reuse"}, {"-days", "400"}, {"-backtest-drivers", "postgres"}} {
 		if _, _, err := parseAlertsArgs(bad, io.Discard); err == nil {
 			t.Errorf("%v accepted", bad)
 		}
+	}
+	o, _, err = parseAlertsArgs([]string{"-drivers", "sqlite,postgres", "-backtest-drivers", "sqlite"}, io.Discard)
+	if err != nil || !slices.Equal(o.BacktestDrivers, []string{"sqlite"}) || !slices.Equal(o.Drivers, []string{"sqlite", "postgres"}) {
+		t.Errorf("backtest on sqlite only: %+v %v", o, err)
 	}
 }
 

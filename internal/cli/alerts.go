@@ -242,7 +242,7 @@ func (e *env) rulesCmd() *cobra.Command {
 					fmt.Fprintf(e.stdout, "; %d more held back by the hourly cap", res.Suppressed)
 				}
 				if res.Truncated {
-					fmt.Fprint(e.stdout, "; stopped at the read limit: the counts cover the oldest events only")
+					fmt.Fprint(e.stdout, "; stopped at the read limit or the 20 s budget: the counts cover the oldest events only")
 				}
 				fmt.Fprint(e.stdout, ")\n\n")
 			}

@@ -1055,6 +1055,23 @@ type AlertQueries interface {
 	// CountAlertsRaised counts the rule's alerts created at or after since.
 	CountAlertsRaised(ctx context.Context, ruleID int64, since time.Time) (int64, error)
 
+	// The evaluator's batch reads and writes: what one batch of events needs, a statement per
+	// rule rather than per event and rule.
+
+	// ListAlertMatchesIn returns the pending matches of the rule's groups observed at or after
+	// since, by group and event id.
+	ListAlertMatchesIn(ctx context.Context, ruleID int64, groups []string, since time.Time) ([]AlertMatch, error)
+	// PruneAlertMatches forgets the pending matches of the rule's groups observed before before
+	// (zero: all of them).
+	PruneAlertMatches(ctx context.Context, ruleID int64, groups []string, before time.Time) error
+	// OpenAlertsIn returns the open and in-progress alerts of the rule's groups whose window ends
+	// after at, by id.
+	OpenAlertsIn(ctx context.Context, ruleID int64, groups []string, at time.Time) ([]Alert, error)
+	// AlertTermsIn returns when the rule last saw each of terms it has seen (absent: never).
+	AlertTermsIn(ctx context.Context, ruleID int64, terms []string) (map[string]time.Time, error)
+	// SetAlertTerms records when the rule last saw each term; a term's last seen time only moves forward.
+	SetAlertTerms(ctx context.Context, ruleID int64, seen map[string]time.Time) error
+
 	GetAlert(ctx context.Context, id int64) (Alert, error)
 	ListAlerts(ctx context.Context, f AlertFilter) ([]Alert, error)
 	// UpdateAlert writes state, resolution, assignee and UpdatedAt if the stored Version equals

@@ -1,10 +1,12 @@
 package sqldb
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -178,9 +180,18 @@ func (q *Queries) advancePosition(ctx context.Context, name string, from, to int
 
 // AddAlertMatches implements store.AlertQueries.
 func (q *Queries) AddAlertMatches(ctx context.Context, ms []store.AlertMatch) error {
-	for _, m := range ms {
+	for _, c := range alertChunks(ms, alertChunk) {
+		var sb strings.Builder
+		args := make([]any, 0, 6*len(c))
+		for i, m := range c {
+			if i > 0 {
+				sb.WriteString(", ")
+			}
+			sb.WriteString("(?, ?, ?, ?, ?, ?)")
+			args = append(args, m.RuleID, m.Group, m.EventID, micros(m.At), m.File, m.Size)
+		}
 		if _, err := q.w.ExecContext(ctx, q.d.q(`INSERT INTO alert_matches (rule_id, group_key, event_id, at, file, size)
-VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (rule_id, group_key, event_id) DO NOTHING`), m.RuleID, m.Group, m.EventID, micros(m.At), m.File, m.Size); err != nil {
+VALUES `+sb.String()+` ON CONFLICT (rule_id, group_key, event_id) DO NOTHING`), args...); err != nil {
 			return q.wrap("add alert matches", err)
 		}
 	}
@@ -307,8 +318,18 @@ VALUES (?, ?, 'system', 'raised', '', ?, ?)`), out.ID, micros(a.CreatedAt), a.St
 
 func (q *Queries) insertAlertEvents(ctx context.Context, alertID int64, ids []int64) (int64, error) {
 	var n int64
-	for _, id := range ids {
-		res, err := q.w.ExecContext(ctx, q.d.q(`INSERT INTO alert_events (alert_id, event_id) VALUES (?, ?) ON CONFLICT (alert_id, event_id) DO NOTHING`), alertID, id)
+	for _, c := range alertChunks(ids, alertChunk) {
+		var sb strings.Builder
+		args := make([]any, 0, 2*len(c))
+		for i, id := range c {
+			if i > 0 {
+				sb.WriteString(", ")
+			}
+			sb.WriteString("(?, ?)")
+			args = append(args, alertID, id)
+		}
+		res, err := q.w.ExecContext(ctx, q.d.q(`INSERT INTO alert_events (alert_id, event_id) VALUES `+sb.String()+`
+ON CONFLICT (alert_id, event_id) DO NOTHING`), args...)
 		if err != nil {
 			return 0, q.wrap("add alert events", err)
 		}
@@ -533,3 +554,145 @@ WHERE created_at >= ?) x GROUP BY rule_id, day ORDER BY rule_id, day`), microsPe
 
 // likeEscaper escapes LIKE's wildcards and its escape character (a backslash).
 var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+
+// alertChunk bounds the values of one IN list or multi-row INSERT (SQLite's older builds allow
+// 999 parameters a statement).
+const alertChunk = 150
+
+// alertChunks splits xs into slices of at most n.
+func alertChunks[T any](xs []T, n int) [][]T {
+	var out [][]T
+	for len(xs) > n {
+		out, xs = append(out, xs[:n]), xs[n:]
+	}
+	if len(xs) > 0 {
+		out = append(out, xs)
+	}
+	return out
+}
+
+// ListAlertMatchesIn implements store.AlertQueries.
+func (q *Queries) ListAlertMatchesIn(ctx context.Context, ruleID int64, groups []string, since time.Time) ([]store.AlertMatch, error) {
+	var out []store.AlertMatch
+	for _, gs := range alertChunks(groups, alertChunk) {
+		ph, args := in(gs)
+		rows, err := q.w.QueryContext(ctx, q.d.q(`SELECT group_key, event_id, at, file, size FROM alert_matches
+WHERE rule_id = ? AND group_key IN `+ph+` AND at >= ? ORDER BY group_key, event_id`), append(append([]any{ruleID}, args...), micros(since))...)
+		if err != nil {
+			return nil, q.wrap("list alert matches", err)
+		}
+		for rows.Next() {
+			m := store.AlertMatch{RuleID: ruleID}
+			var at int64
+			if err := rows.Scan(&m.Group, &m.EventID, &at, &m.File, &m.Size); err != nil {
+				rows.Close()
+				return nil, q.wrap("list alert matches", err)
+			}
+			m.At = fromMicros(at)
+			out = append(out, m)
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, q.wrap("list alert matches", err)
+		}
+	}
+	return out, nil
+}
+
+// PruneAlertMatches implements store.AlertQueries.
+func (q *Queries) PruneAlertMatches(ctx context.Context, ruleID int64, groups []string, before time.Time) error {
+	for _, gs := range alertChunks(groups, alertChunk) {
+		ph, args := in(gs)
+		query, args := `DELETE FROM alert_matches WHERE rule_id = ? AND group_key IN `+ph, append([]any{ruleID}, args...)
+		if !before.IsZero() {
+			query, args = query+` AND at < ?`, append(args, micros(before))
+		}
+		if _, err := q.w.ExecContext(ctx, q.d.q(query), args...); err != nil {
+			return q.wrap("prune alert matches", err)
+		}
+	}
+	return nil
+}
+
+// OpenAlertsIn implements store.AlertQueries.
+func (q *Queries) OpenAlertsIn(ctx context.Context, ruleID int64, groups []string, at time.Time) ([]store.Alert, error) {
+	var out []store.Alert
+	for _, gs := range alertChunks(groups, alertChunk) {
+		ph, args := in(gs)
+		rows, err := q.w.QueryContext(ctx, q.d.q(`SELECT `+alertCols+` FROM alerts WHERE rule_id = ? AND group_key IN `+ph+`
+AND window_end > ? AND state IN ('open', 'in_progress') ORDER BY id`), append(append([]any{ruleID}, args...), micros(at))...)
+		if err != nil {
+			return nil, q.wrap("list open alerts", err)
+		}
+		for rows.Next() {
+			a, err := scanAlert(rows)
+			if err != nil {
+				rows.Close()
+				return nil, q.wrap("list open alerts", err)
+			}
+			out = append(out, a)
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, q.wrap("list open alerts", err)
+		}
+	}
+	slices.SortFunc(out, func(a, b store.Alert) int { return cmp.Compare(a.ID, b.ID) })
+	return out, nil
+}
+
+// AlertTermsIn implements store.AlertQueries.
+func (q *Queries) AlertTermsIn(ctx context.Context, ruleID int64, terms []string) (map[string]time.Time, error) {
+	out := map[string]time.Time{}
+	for _, ts := range alertChunks(terms, alertChunk) {
+		ph, args := in(ts)
+		rows, err := q.w.QueryContext(ctx, q.d.q(`SELECT term, last_seen FROM alert_terms WHERE rule_id = ? AND term IN `+ph),
+			append([]any{ruleID}, args...)...)
+		if err != nil {
+			return nil, q.wrap("list alert terms", err)
+		}
+		for rows.Next() {
+			var t string
+			var last int64
+			if err := rows.Scan(&t, &last); err != nil {
+				rows.Close()
+				return nil, q.wrap("list alert terms", err)
+			}
+			out[t] = fromMicros(last)
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, q.wrap("list alert terms", err)
+		}
+	}
+	return out, nil
+}
+
+// SetAlertTerms implements store.AlertQueries.
+func (q *Queries) SetAlertTerms(ctx context.Context, ruleID int64, seen map[string]time.Time) error {
+	terms := make([]string, 0, len(seen))
+	for t := range seen {
+		terms = append(terms, t)
+	}
+	slices.Sort(terms) // a stable order of writes
+	for _, ts := range alertChunks(terms, alertChunk) {
+		var sb strings.Builder
+		args := make([]any, 0, 3*len(ts))
+		for i, t := range ts {
+			if i > 0 {
+				sb.WriteString(", ")
+			}
+			sb.WriteString("(?, ?, ?)")
+			args = append(args, ruleID, t, micros(seen[t]))
+		}
+		if _, err := q.w.ExecContext(ctx, q.d.q(`INSERT INTO alert_terms (rule_id, term, last_seen) VALUES `+sb.String()+`
+ON CONFLICT (rule_id, term) DO UPDATE SET last_seen = CASE WHEN excluded.last_seen > alert_terms.last_seen
+THEN excluded.last_seen ELSE alert_terms.last_seen END`), args...); err != nil {
+			return q.wrap("set alert terms", err)
+		}
+	}
+	return nil
+}

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -301,5 +302,100 @@ func testAlerts(t *testing.T, s store.Store) {
 	}
 	if days := ok(s.CountAlertsByRuleDay(ctx, day.Add(48*time.Hour)))(t); len(days) != 0 {
 		t.Errorf("since after every alert: %+v", days)
+	}
+}
+
+// testAlertBatch covers the evaluator's batch reads and writes: many groups and terms in one
+// call (more than one statement's worth), pruning by group, open alerts by group, terms that
+// only move forward.
+func testAlertBatch(t *testing.T, s store.Store) {
+	t0 := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	var ms []store.AlertMatch
+	var groups []string
+	for i := range 400 { // 400 groups of 2 matches: 800 rows, several multi-row statements
+		g := fmt.Sprintf("person-%03d@corp.example", i)
+		groups = append(groups, g)
+		ms = append(ms, store.AlertMatch{RuleID: 7, Group: g, EventID: int64(2*i + 1), At: t0, File: "f", Size: 1},
+			store.AlertMatch{RuleID: 7, Group: g, EventID: int64(2*i + 2), At: t0.Add(time.Hour), File: "g", Size: 2})
+	}
+	ms = append(ms, ms[0], store.AlertMatch{RuleID: 8, Group: groups[0], EventID: 1, At: t0}) // a duplicate is kept once; another rule
+	noErr(t, s.AddAlertMatches(ctx, ms))
+	got := ok(s.ListAlertMatchesIn(ctx, 7, groups, time.Time{}))(t)
+	if len(got) != 800 || got[0].Group != groups[0] || got[0].EventID != 1 || got[1].EventID != 2 || got[799].EventID != 800 ||
+		got[1].File != "g" || got[1].Size != 2 || !got[1].At.Equal(t0.Add(time.Hour)) || got[1].RuleID != 7 {
+		t.Fatalf("matches of 400 groups: %d, first %+v", len(got), got[:min(2, len(got))])
+	}
+	if got := ok(s.ListAlertMatchesIn(ctx, 7, groups[:3], t0.Add(time.Minute)))(t); len(got) != 3 || got[0].EventID != 2 || got[2].EventID != 6 {
+		t.Errorf("3 groups since t0+1m: %+v", got)
+	}
+	if got := ok(s.ListAlertMatchesIn(ctx, 7, nil, time.Time{}))(t); len(got) != 0 {
+		t.Errorf("no groups: %+v", got)
+	}
+	// Pruning: before a time in the groups named, all of a group's with a zero time, nothing else.
+	noErr(t, s.PruneAlertMatches(ctx, 7, groups[:300], t0.Add(time.Minute)))
+	noErr(t, s.PruneAlertMatches(ctx, 7, groups[399:], time.Time{}))
+	got = ok(s.ListAlertMatchesIn(ctx, 7, groups, time.Time{}))(t)
+	if len(got) != 300+2*99 || got[0].EventID != 2 || got[299].EventID != 600 || got[300].EventID != 601 {
+		t.Errorf("after pruning: %d rows, %+v", len(got), got[:min(1, len(got))])
+	}
+	if got := ok(s.ListAlertMatches(ctx, 8, groups[0], time.Time{}))(t); len(got) != 1 {
+		t.Errorf("another rule's match was pruned: %+v", got)
+	}
+
+	// Open alerts of many groups: window ending after at, open or in progress, by id.
+	mk := func(g string, end time.Duration) store.Alert {
+		return ok(s.CreateAlert(ctx, store.Alert{RuleID: 7, RuleName: "r", GroupKey: g, Person: g, State: store.AlertOpen, Severity: "high",
+			Summary: "s", FirstEventAt: t0, LastEventAt: t0, WindowEnd: t0.Add(end), CreatedAt: t0}, []int64{1}))(t)
+	}
+	var want []int64
+	for i, g := range groups[:200] {
+		a := mk(g, 2*time.Hour)
+		if i%2 == 0 {
+			want = append(want, a.ID)
+		} else {
+			a.State, a.UpdatedAt = store.AlertResolved, t0
+			ok(s.UpdateAlert(ctx, a, nil))(t)
+		}
+	}
+	mk(groups[0], time.Hour) // its window ends before at
+	late := mk(groups[1], 3*time.Hour)
+	want = append(want, late.ID)
+	gotA := ok(s.OpenAlertsIn(ctx, 7, groups, t0.Add(time.Hour)))(t)
+	var ids []int64
+	for _, a := range gotA {
+		ids = append(ids, a.ID)
+	}
+	if !slices.Equal(ids, want) {
+		t.Errorf("open alerts: %v, want %v", ids, want)
+	}
+	if len(gotA) > 0 && (gotA[0].GroupKey != groups[0] || !gotA[0].WindowEnd.Equal(t0.Add(2*time.Hour))) {
+		t.Errorf("open alert read back as %+v", gotA[0])
+	}
+	if got := ok(s.OpenAlertsIn(ctx, 8, groups, t0))(t); len(got) != 0 {
+		t.Errorf("another rule's open alerts: %+v", got)
+	}
+
+	// Terms: set many, read back those asked for; last seen only moves forward.
+	seen := map[string]time.Time{}
+	var terms []string
+	for i := range 300 {
+		k := fmt.Sprintf("term-%03d", i)
+		terms = append(terms, k)
+		seen[k] = t0.Add(time.Duration(i) * time.Minute)
+	}
+	noErr(t, s.SetAlertTerms(ctx, 7, seen))
+	noErr(t, s.SetAlertTerms(ctx, 7, map[string]time.Time{"term-000": t0.Add(-time.Hour), "term-001": t0.Add(time.Hour)}))
+	noErr(t, s.SetAlertTerms(ctx, 8, map[string]time.Time{"term-002": t0.Add(48 * time.Hour)}))
+	back := ok(s.AlertTermsIn(ctx, 7, append(terms, "never")))(t)
+	if len(back) != 300 || !back["term-000"].Equal(t0) || !back["term-001"].Equal(t0.Add(time.Hour)) ||
+		!back["term-002"].Equal(t0.Add(2*time.Minute)) || !back["term-299"].Equal(t0.Add(299*time.Minute)) {
+		t.Errorf("terms read back: %d, term-000 %v, term-001 %v, term-002 %v", len(back), back["term-000"], back["term-001"], back["term-002"])
+	}
+	if _, found := back["never"]; found {
+		t.Error("a term never set was read back")
+	}
+	// The evaluator's one-term-at-a-time reading agrees with the batch writes.
+	if n := ok(s.MarkAlertTerms(ctx, 7, []string{"term-001", "new"}, t0.Add(2*time.Hour), t0))(t); !slices.Equal(n, []string{"new"}) {
+		t.Errorf("MarkAlertTerms after SetAlertTerms: %v, want [new]", n)
 	}
 }

@@ -68,6 +68,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		"Checkpoints":      testCheckpoints,
 		"AlertRules":       testAlertRules,
 		"Alerts":           testAlerts,
+		"AlertBatch":       testAlertBatch,
 		"Watchlists":       testWatchlists,
 		"HRSources":        testHRSources,
 		"Cases":            testCases,
