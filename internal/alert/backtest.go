@@ -29,6 +29,7 @@ type Searcher interface {
 	SearchEvents(ctx context.Context, q search.Query, opt store.SearchOptions) ([]event.FileEvent, error)
 	// ListWatchlistMemberships: a rule scoped to watchlists is tested with today's members.
 	ListWatchlistMemberships(ctx context.Context) ([]store.WatchlistMembership, error)
+	store.AliasReader // actor: terms mean the person, as in the evaluator
 }
 
 // BacktestResult is what a rule would have raised on the stored events.
@@ -67,6 +68,9 @@ func Backtest(ctx context.Context, st Searcher, r store.AlertRule, days int, now
 		limit = DefaultBacktestLimit
 	}
 	c, err := Compile(r, now)
+	if err == nil {
+		err = c.expandActors(ctx, st)
+	}
 	if err != nil {
 		return BacktestResult{}, err
 	}
@@ -76,7 +80,7 @@ func Backtest(ctx context.Context, st Searcher, r store.AlertRule, days int, now
 	if c.Kind == NewTerms {
 		read += c.P.HistoryDays
 	}
-	q, err := bounded(c.Query, fmt.Sprintf("after:%dd", read), now)
+	q, err := bounded(c.Q, fmt.Sprintf("after:%dd", read), now)
 	if err != nil {
 		return res, err
 	}

@@ -37,6 +37,7 @@ type Store interface {
 	InitUpdatesPosition(ctx context.Context) (int64, error)
 	ListEventUpdates(ctx context.Context, after int64, limit int) (int64, []event.FileEvent, error)
 	watchlist.Source
+	store.AliasReader // actor: terms mean the person (search.ExpandActors)
 }
 
 // Options configure an Evaluator. Zero fields get the defaults noted.
@@ -442,6 +443,14 @@ func (v *Evaluator) rules(ctx context.Context, now time.Time) ([]*Compiled, erro
 		}
 		c, err := Compile(r, now)
 		if err == nil {
+			if err = c.expandActors(ctx, v.o.Store); err != nil {
+				var se *search.Error
+				if !errors.As(err, &se) {
+					return nil, err // the store failed: the batch is tried again
+				}
+			}
+		}
+		if err == nil {
 			v.cache[r.ID] = c
 		}
 		if err != nil {
@@ -462,7 +471,7 @@ func (v *Evaluator) rules(ctx context.Context, now time.Time) ([]*Compiled, erro
 // its history window, at most SeedLimit), so that the rule's first days do not find every term
 // new. Seeding is idempotent; a rule changed meanwhile is seeded again for its new version.
 func (v *Evaluator) seed(ctx context.Context, r *Compiled, pos int64, now time.Time, set watchlist.Set) error {
-	q, err := bounded(r.Query, fmt.Sprintf("after:%dd id<=%d", r.P.HistoryDays, pos), now)
+	q, err := bounded(r.Q, fmt.Sprintf("after:%dd id<=%d", r.P.HistoryDays, pos), now)
 	if err != nil {
 		return err
 	}
@@ -500,9 +509,21 @@ func (v *Evaluator) seed(ctx context.Context, r *Compiled, pos int64, now time.T
 }
 
 // bounded parses a rule's query ANDed with extra terms.
-func bounded(query, extra string, now time.Time) (search.Query, error) {
-	if query != "" {
-		extra = "(" + query + ") " + extra
+func bounded(q search.Query, extra string, now time.Time) (search.Query, error) {
+	x, err := search.Parse(extra, now)
+	if err != nil || q.Root == nil {
+		return x, err
 	}
-	return search.Parse(extra, now)
+	if x.Root == nil {
+		return q, nil
+	}
+	and := &search.And{}
+	for _, n := range []search.Node{q.Root, x.Root} {
+		if a, ok := n.(*search.And); ok { // an And never holds another And directly
+			and.Nodes = append(and.Nodes, a.Nodes...)
+		} else {
+			and.Nodes = append(and.Nodes, n)
+		}
+	}
+	return search.Query{Root: and}, nil
 }

@@ -609,3 +609,38 @@ func TestMergedEventEvaluatedAgain(t *testing.T) {
 		t.Errorf("after a second update, carol's rule: %s", summary(as))
 	}
 }
+
+// TestRuleActorMeansThePerson (R8.3): a rule on actor:one address matches the person's events
+// under every address (their aliases), as a search of the same query finds them; its backtest
+// agrees; another person is not counted; an alias added later applies when the rules are next
+// compiled (within a minute). (The rules group by action here: grouping by person still groups
+// by the address an event names.)
+func TestRuleActorMeansThePerson(t *testing.T) {
+	e := newEnv(t)
+	if err := e.st.AddPersonAlias(ctx, "alice@corp.example", "asmith@corp.onmicrosoft.example", "admin"); err != nil {
+		t.Fatal(err)
+	}
+	r := e.rule("alice downloads", "actor:alice@corp.example action:downloaded", Threshold, Params{Value: 3, Window: "1h", GroupBy: []string{"action"}}, "high")
+	e.insert(e.ev("alice@corp.example", 0, event.ActionDownloaded), e.ev("ASmith@corp.onmicrosoft.example", time.Minute, event.ActionDownloaded),
+		e.ev("bob@corp.example", 2*time.Minute, event.ActionDownloaded), e.ev("asmith@corp.onmicrosoft.example", 3*time.Minute, event.ActionDownloaded))
+	e.drain()
+	as := e.alerts(r.ID)
+	if len(as) != 1 || as[0].EventCount != 3 {
+		t.Fatalf("alerts %s, want one of alice's 3 downloads under both addresses", summary(as))
+	}
+	res, err := Backtest(ctx, e.st, r, 2, t0.Add(24*time.Hour), 0)
+	if err != nil || res.Alerts != 1 || res.Events != 3 {
+		t.Fatalf("backtest %+v %v, want the same alert of 3 events", res, err)
+	}
+	// bob's second address, added now, counts from the next minute's compile on.
+	if err := e.st.AddPersonAlias(ctx, "bob@corp.example", "robert@corp.example", "admin"); err != nil {
+		t.Fatal(err)
+	}
+	rb := e.rule("bob downloads", "actor:bob@corp.example action:downloaded", Threshold, Params{Value: 2, Window: "1h", GroupBy: []string{"action"}}, "high")
+	e.clock.Advance(time.Minute)
+	e.insert(e.ev("robert@corp.example", 4*time.Minute, event.ActionDownloaded), e.ev("bob@corp.example", 5*time.Minute, event.ActionDownloaded))
+	e.drain()
+	if as := e.alerts(rb.ID); len(as) != 1 || as[0].EventCount != 2 {
+		t.Fatalf("bob's alerts %s, want one of 2 under both addresses", summary(as))
+	}
+}

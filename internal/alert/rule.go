@@ -8,6 +8,7 @@ package alert
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -91,6 +92,18 @@ type Compiled struct {
 	window time.Duration
 	fields []string // canonical group (threshold) or term (new_terms) fields
 	watch  []string // watchlist.Key of each watchlist the rule is scoped to; nil: everyone
+}
+
+// expandActors widens the query's actor: terms to every address of their person
+// (search.ExpandActors), as a search of the same query does. Rules are compiled again each minute
+// (Evaluator.rules), so an alias added or removed applies within a minute.
+func (c *Compiled) expandActors(ctx context.Context, ar store.AliasReader) error {
+	q, err := search.ExpandActors(c.Q, func(a string) ([]string, error) { return store.PersonAddresses(ctx, ar, a) })
+	if err != nil {
+		return err
+	}
+	c.Q = q
+	return nil
 }
 
 // applies reports whether the rule looks at e at all: its query matches and, for a rule scoped to

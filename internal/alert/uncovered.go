@@ -3,12 +3,14 @@ package alert
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/telltale-dev/telltale/internal/event"
+	"github.com/telltale-dev/telltale/internal/search"
 	"github.com/telltale-dev/telltale/internal/store"
 	"github.com/telltale-dev/telltale/internal/watchlist"
 )
@@ -76,8 +78,18 @@ func Uncovered(ctx context.Context, st UncoveredStore, days int, now time.Time, 
 			continue
 		}
 		c, err := Compile(r, now)
+		if err == nil {
+			err = c.expandActors(ctx, st)
+		}
+		var se *search.Error
+		if errors.As(err, &se) {
+			continue
+		}
 		if err != nil {
-			continue // a stored rule that no longer compiles covers nothing (the rule shows why)
+			if _, ok := err.(*Error); ok {
+				continue // a stored rule that no longer compiles covers nothing (the rule shows why)
+			}
+			return res, err
 		}
 		rules = append(rules, c)
 	}
@@ -87,7 +99,7 @@ func Uncovered(ctx context.Context, st UncoveredStore, days int, now time.Time, 
 		return res, err
 	}
 	set := watchlist.NewSet(ms)
-	q, err := bounded("severity>=high trusted:false", fmt.Sprintf("after:%dd", days), now)
+	q, err := search.Parse(fmt.Sprintf("severity>=high trusted:false after:%dd", days), now)
 	if err != nil {
 		return res, err
 	}
