@@ -605,8 +605,17 @@ func (s *Service) Run(ctx context.Context, w store.Work) (time.Time, error) {
 	var filter *search.Query
 	if st.Query != "" {
 		q, err := search.Parse(st.Query, s.o.Clock.Now())
-		if err != nil {
+		if err == nil {
+			// actor: terms mean the person under every address, as in a search; an alias
+			// added or removed applies from the destination's next run.
+			q, err = search.ExpandActors(q, func(a string) ([]string, error) { return store.PersonAddresses(ctx, s.o.Store, a) })
+		}
+		var se *search.Error
+		if errors.As(err, &se) {
 			return s.failed(ctx, d, permanent("query: %v: change the destination's query", err))
+		}
+		if err != nil {
+			return time.Time{}, err
 		}
 		filter = &q
 	}

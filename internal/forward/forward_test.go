@@ -482,3 +482,45 @@ func TestTwoNodesRace(t *testing.T) {
 		t.Errorf("position %d, emulator %+v", got.Position, st)
 	}
 }
+
+// TestQueryActorMeansThePerson (R8.3): a destination's query on actor:one address takes the
+// person's events under every address (an alias), as a search does, and no one else's.
+func TestQueryActorMeansThePerson(t *testing.T) {
+	e := newEnv(t)
+	r, err := syslog.Listen(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if err := e.st.AddPersonAlias(ctx, "bob@corp.example", "robert@corp.example", "ann"); err != nil {
+		t.Fatal(err)
+	}
+	s := e.service(forward.Options{Batch: 20})
+	v, err := s.Create(ctx, forward.Input{Name: "siem", Kind: forward.KindSyslog, Format: forward.FormatJSON,
+		Settings: forward.Settings{Address: r.TCPAddr(), Transport: forward.SyslogTCP, Query: "actor:bob@corp.example"}, FromStart: true}, "ann")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var evs []*event.FileEvent
+	for i, who := range []string{"bob@corp.example", "Robert@corp.example", "alice@corp.example"} {
+		evs = append(evs, &event.FileEvent{Timestamp: e.clk.Now(), Event: event.Meta{Action: event.ActionShared, Observer: event.ObserverBox,
+			ConnectionID: e.conn, VendorIDs: []string{fmt.Sprint("p", i)}}, User: event.User{Email: who}, File: event.File{ID: fmt.Sprint("pf", i), Name: "x.txt"}})
+	}
+	if _, err := e.st.InsertEvents(ctx, evs, false); err != nil {
+		t.Fatal(err)
+	}
+	drain(t, s, v.ID, 2)
+	waitFor(t, func() bool { return r.Stats().Distinct == 2 })
+	time.Sleep(100 * time.Millisecond)
+	var who []string
+	for _, m := range r.Messages() {
+		for _, a := range []string{"bob@corp.example", "Robert@corp.example", "alice@corp.example"} {
+			if strings.Contains(m.Msg, `"`+a+`"`) {
+				who = append(who, a)
+			}
+		}
+	}
+	if strings.Join(who, ",") != "bob@corp.example,Robert@corp.example" {
+		t.Errorf("forwarded the events of %v, want bob's under both addresses", who)
+	}
+}
