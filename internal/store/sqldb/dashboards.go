@@ -28,6 +28,23 @@ const (
 	weekStart = 96
 )
 
+// allVectors is the vector of the dash_dims rows of days and weeks that total every vector of a
+// value (migration 0033), so a top list over a long range reads one row per value and bucket.
+// Hours have none: a range reads at most 46 edge hours.
+const allVectors = ""
+
+// dimVector is the condition on dash_dims.vector for reading a bucket of the span: one vector,
+// or every vector (the total row of a day or week, the vectors' own rows of an hour).
+func dimVector(vector string, span int64) (string, []any) {
+	switch {
+	case vector != "":
+		return ` AND vector = ?`, []any{vector}
+	case span == 1:
+		return ` AND vector <> ''`, nil
+	}
+	return ` AND vector = ''`, nil
+}
+
 // bucketStart is the start of the bucket of the given span that holds the hour.
 func bucketStart(hour, span int64) int64 {
 	off := int64(0)
@@ -104,6 +121,11 @@ func (s *DashSums) Add(e *event.FileEvent, sign int64) {
 			k := dashDimKey{kind, span, at, value, vec}
 			v := s.dims[k]
 			s.dims[k] = [2]int64{v[0] + sign, v[1] + risky}
+			if span != 1 { // days and weeks keep every vector's total too
+				k.vector = allVectors
+				v := s.dims[k]
+				s.dims[k] = [2]int64{v[0] + sign, v[1] + risky}
+			}
 		}
 		if person != "" {
 			dim("p", person)
@@ -328,13 +350,18 @@ func dashPieces(span, from, to int64) []dashPiece {
 }
 
 // dashRangeRows is a subquery of the rows of table in [from, to) read as dashPieces: cols of
-// each row, where the condition holds (its arguments are args, repeated for every piece).
-func dashRangeRows(table, cols, cond string, span, from, to int64, args ...any) (string, []any) {
+// each row, where the condition holds (its arguments are args, repeated for every piece) and
+// where the condition more gives for the piece's span holds.
+func dashRangeRows(table, cols, cond string, more func(span int64) (string, []any), span, from, to int64, args ...any) (string, []any) {
 	var parts []string
 	var all []any
 	for _, p := range dashPieces(span, from, to) {
-		parts = append(parts, `SELECT `+cols+` FROM `+table+` WHERE `+cond+` AND span = ? AND at >= ? AND at < ?`)
-		all = append(append(all, args...), p.span, p.from, p.to)
+		extra, eargs := "", []any(nil)
+		if more != nil {
+			extra, eargs = more(p.span)
+		}
+		parts = append(parts, `SELECT `+cols+` FROM `+table+` WHERE `+cond+` AND span = ? AND at >= ? AND at < ?`+extra)
+		all = append(append(append(all, args...), p.span, p.from, p.to), eargs...)
 	}
 	if len(parts) == 0 { // an empty range: no row
 		return `SELECT ` + cols + ` FROM ` + table + ` WHERE 1 = 0`, nil
@@ -375,6 +402,8 @@ func (q *Queries) DashboardSeries(ctx context.Context, dq store.DashQuery) ([]st
 	if dq.Vector != "" {
 		sqlText += ` AND vector = ?`
 		args = append(args, dq.Vector)
+	} else if dq.Dim != "" {
+		sqlText += ` AND vector <> ''` // not the days' totals of every vector
 	}
 	rows, err := q.r.QueryContext(ctx, q.d.q(sqlText+` GROUP BY at, vector HAVING SUM(events) <> 0 ORDER BY at, vector`), args...)
 	if err != nil {
@@ -411,12 +440,8 @@ func (q *Queries) DashboardTop(ctx context.Context, dq store.DashQuery, dim stri
 	if limit <= 0 || limit > 1000 {
 		limit = 1000
 	}
-	cond, cargs := `kind = ?`, []any{kind}
-	if dq.Vector != "" {
-		cond += ` AND vector = ?`
-		cargs = append(cargs, dq.Vector)
-	}
-	sub, args := dashRangeRows("dash_dims", "value, events, risky", cond, span, from, to, cargs...)
+	sub, args := dashRangeRows("dash_dims", "value, events, risky", `kind = ?`, func(span int64) (string, []any) { return dimVector(dq.Vector, span) },
+		span, from, to, kind)
 	return q.dashCounts(ctx, "dashboard top", `SELECT value, SUM(events), SUM(risky) FROM (`+sub+`) x GROUP BY value HAVING SUM(events) > 0 ORDER BY 2 DESC, value LIMIT ?`, append(args, limit)...)
 }
 
@@ -449,7 +474,7 @@ func (q *Queries) DashboardBreakdown(ctx context.Context, dq store.DashQuery) (s
 		cond, cargs = `vector = ?`, []any{dq.Vector}
 	}
 	// The range's rows once (its edges and whole weeks), grouped three ways in Go.
-	sub, args := dashRangeRows("dash_hours", "vector, severity, category, trusted, events", cond, span, from, to, cargs...)
+	sub, args := dashRangeRows("dash_hours", "vector, severity, category, trusted, events", cond, nil, span, from, to, cargs...)
 	rows, err := q.r.QueryContext(ctx, q.d.q(`SELECT vector, severity, category, trusted, SUM(events) FROM (`+sub+`) x GROUP BY vector, severity, category, trusted`), args...)
 	if err != nil {
 		return b, q.wrap("dashboard breakdown", err)
@@ -490,7 +515,9 @@ func (q *Queries) DashboardBreakdown(ctx context.Context, dq store.DashQuery) (s
 				*out = append(*out, *c)
 			}
 		}
-		slices.SortFunc(*out, func(x, y store.DashCount) int { return cmp.Or(cmp.Compare(y.Events, x.Events), strings.Compare(x.Value, y.Value)) })
+		slices.SortFunc(*out, func(x, y store.DashCount) int {
+			return cmp.Or(cmp.Compare(y.Events, x.Events), strings.Compare(x.Value, y.Value))
+		})
 	}
 	return b, nil
 }
@@ -529,7 +556,8 @@ func (q *Queries) DashboardDepartments(ctx context.Context, dq store.DashQuery, 
 	if limit <= 0 || limit > 1000 {
 		limit = 1000
 	}
-	sub, args := dashRangeRows("dash_dims", "value, events, risky", `kind = 'p'`, span, from, to)
+	sub, args := dashRangeRows("dash_dims", "value, events, risky", `kind = 'p'`, func(span int64) (string, []any) { return dimVector("", span) },
+		span, from, to)
 	return q.dashCounts(ctx, "dashboard departments", `SELECT COALESCE(p.department, ''), SUM(x.events), SUM(x.risky)
 FROM (SELECT value, SUM(events) AS events, SUM(risky) AS risky FROM (`+sub+`) r GROUP BY value) x
 LEFT JOIN people p ON p.email = x.value

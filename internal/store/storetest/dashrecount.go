@@ -29,7 +29,7 @@ func testDashboardsRecount(t *testing.T, s store.Store) {
 // opens it again (the migration runs). Every dashboard read then equals the recount.
 func DashboardWeeksMigration(t *testing.T, s store.Store, version int, reopen func(t *testing.T) store.Store) {
 	end := loadDashRecount(t, s)
-	for _, q := range []string{`DELETE FROM dash_hours WHERE span = 168`, `DELETE FROM dash_dims WHERE span = 168`,
+	for _, q := range []string{`DELETE FROM dash_hours WHERE span = 168`, `DELETE FROM dash_dims WHERE span = 168 OR vector = ''`,
 		`DROP TABLE dash_person_risky`, `DROP TABLE dash_people`, fmt.Sprintf(`DELETE FROM schema_migrations WHERE version >= %d`, version)} {
 		rawExec(t, s, q)
 	}
@@ -232,7 +232,9 @@ func sortedCounts(m map[string]*store.DashCount, limit int) []store.DashCount {
 			out = append(out, *c)
 		}
 	}
-	slices.SortFunc(out, func(a, b store.DashCount) int { return cmp.Or(cmp.Compare(b.Events, a.Events), strings.Compare(a.Value, b.Value)) })
+	slices.SortFunc(out, func(a, b store.DashCount) int {
+		return cmp.Or(cmp.Compare(b.Events, a.Events), strings.Compare(a.Value, b.Value))
+	})
 	if limit > 0 && len(out) > limit {
 		out = out[:limit]
 	}

@@ -16,6 +16,13 @@ SELECT kind, 168, at - (((at - 96) % 168) + 168) % 168, value, vector, SUM(event
 FROM dash_dims WHERE span = 24
 GROUP BY kind, at - (((at - 96) % 168) + 168) % 168, value, vector;
 
+-- dash_dims rows of days and weeks with vector '' total every vector of a value, so a top list
+-- over a long range reads one row per value and bucket.
+INSERT INTO dash_dims (kind, span, at, value, vector, events, risky)
+SELECT kind, span, at, value, '', SUM(events), SUM(risky)
+FROM dash_dims WHERE span IN (24, 168)
+GROUP BY kind, span, at, value;
+
 -- dash_person_risky: a person's events with a risk score above 0 toward untrusted destinations
 -- per hour (span 1) and day (span 24), every vector together.
 CREATE TABLE dash_person_risky (
