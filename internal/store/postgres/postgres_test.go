@@ -138,3 +138,26 @@ func TestAuditLegacyMigration(t *testing.T) {
 		return s
 	})
 }
+
+// TestDashboardWeeksMigration: migration 0036 sums the weeks and the people per bucket from the
+// counts written before it, so an upgraded database answers as one that counted them all along.
+func TestDashboardWeeksMigration(t *testing.T) {
+	ctx := context.Background()
+	dsn := pgtest.DSN(t)
+	ms, err := Migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := slices.IndexFunc(ms, func(m sqldb.Migration) bool { return strings.Contains(m.Name, "dashboard_weeks") })
+	if i < 0 {
+		t.Fatal("no dashboard_weeks migration")
+	}
+	open := func(t *testing.T) store.Store {
+		s, err := Open(ctx, dsn, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	storetest.DashboardWeeksMigration(t, open(t), ms[i].Version, open)
+}

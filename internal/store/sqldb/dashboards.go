@@ -16,8 +16,43 @@ import (
 // events, like person_risk: a count is committed exactly when its event is, so a crash can neither
 // lose nor double one, and the dashboards are current to the last commit.
 
-// spans are the bucket lengths kept, in hours.
-var spans = [2]int64{1, 24}
+// spans are the bucket lengths kept, in hours: an hour, a UTC day and a week (from Monday 00:00
+// UTC; migration 0033). The weeks serve the range totals (top lists, breakdowns): a range is read
+// as its edge hours and days and its whole weeks (dashPieces), so a 90-day total reads 12 or 13
+// weekly rows per value and a few daily ones, not 90.
+var spans = [3]int64{1, 24, week}
+
+// week is the longest bucket, in hours; weekStart is the hour of a Monday 00:00 UTC (1970-01-05).
+const (
+	week      = 168
+	weekStart = 96
+)
+
+// allVectors is the vector of the dash_dims rows of days and weeks that total every vector of a
+// value (migration 0033), so a top list over a long range reads one row per value and bucket.
+// Hours have none: a range reads at most 46 edge hours.
+const allVectors = ""
+
+// dimVector is the condition on dash_dims.vector for reading a bucket of the span: one vector,
+// or every vector (the total row of a day or week, the vectors' own rows of an hour).
+func dimVector(vector string, span int64) (string, []any) {
+	switch {
+	case vector != "":
+		return ` AND vector = ?`, []any{vector}
+	case span == 1:
+		return ` AND vector <> ''`, nil
+	}
+	return ` AND vector = ''`, nil
+}
+
+// bucketStart is the start of the bucket of the given span that holds the hour.
+func bucketStart(hour, span int64) int64 {
+	off := int64(0)
+	if span == week {
+		off = weekStart
+	}
+	return hour - (((hour-off)%span)+span)%span
+}
 
 type dashHourKey struct {
 	span, at                   int64
@@ -31,19 +66,26 @@ type dashDimKey struct {
 	value, vector string
 }
 
+// dashPersonKey is a person's bucket (an hour or a day) in dash_person_risky.
+type dashPersonKey struct {
+	span, at int64
+	value    string
+}
+
 // DashSums are changes of the dashboards' counts. The benchmark's bulk load builds them too.
 type DashSums struct {
-	hours map[dashHourKey]int64
-	dims  map[dashDimKey][2]int64 // events, risky
+	hours  map[dashHourKey]int64
+	dims   map[dashDimKey][2]int64 // events, risky
+	person map[dashPersonKey]int64 // risky events per person and hour or day, every vector
 }
 
 // NewDashSums returns empty sums.
 func NewDashSums() *DashSums {
-	return &DashSums{hours: map[dashHourKey]int64{}, dims: map[dashDimKey][2]int64{}}
+	return &DashSums{hours: map[dashHourKey]int64{}, dims: map[dashDimKey][2]int64{}, person: map[dashPersonKey]int64{}}
 }
 
-// Len is how many rows the sums would write.
-func (s *DashSums) Len() int { return len(s.hours) + len(s.dims) }
+// Len is how many rows the sums would write (the people per bucket they move not included).
+func (s *DashSums) Len() int { return len(s.hours) + len(s.dims) + len(s.person) }
 
 // dimKind maps a drill-down kind of the API to its letter in dash_dims.
 var dimKind = map[string]string{store.DimPerson: "p", store.DimDevice: "v", store.DimDestination: "d"}
@@ -70,7 +112,7 @@ func (s *DashSums) Add(e *event.FileEvent, sign int64) {
 	}
 	device := store.DeviceOf(e)
 	for _, span := range spans {
-		at := hour - ((hour%span)+span)%span
+		at := bucketStart(hour, span)
 		s.hours[dashHourKey{span, at, vec, string(e.Risk.Severity), string(e.File.Category), trusted}] += sign
 		if trusted {
 			continue
@@ -79,9 +121,17 @@ func (s *DashSums) Add(e *event.FileEvent, sign int64) {
 			k := dashDimKey{kind, span, at, value, vec}
 			v := s.dims[k]
 			s.dims[k] = [2]int64{v[0] + sign, v[1] + risky}
+			if span != 1 { // days and weeks keep every vector's total too
+				k.vector = allVectors
+				v := s.dims[k]
+				s.dims[k] = [2]int64{v[0] + sign, v[1] + risky}
+			}
 		}
 		if person != "" {
 			dim("p", person)
+			if risky != 0 && span != week {
+				s.person[dashPersonKey{span, at, person}] += risky
+			}
 		}
 		if device != "" {
 			dim("v", device)
@@ -160,6 +210,75 @@ func (q *Queries) WriteDashSums(ctx context.Context, s *DashSums) error {
 			return q.wrap("dashboards", err)
 		}
 	}
+	return q.writeDashPeople(ctx, s)
+}
+
+// writeDashPeople adds the sums' risky events to each person's hour and day in
+// dash_person_risky, and moves dash_people (how many people have a risky event in the bucket) by
+// the people whose total there crossed zero: the upsert returns the new totals, the old ones are
+// the new less the change. So the people per bucket are read as one row per bucket.
+func (q *Queries) writeDashPeople(ctx context.Context, s *DashSums) error {
+	pk := make([]dashPersonKey, 0, len(s.person))
+	for k, v := range s.person {
+		if v != 0 {
+			pk = append(pk, k)
+		}
+	}
+	slices.SortFunc(pk, func(a, b dashPersonKey) int {
+		return cmp.Or(cmp.Compare(a.span, b.span), cmp.Compare(a.at, b.at), strings.Compare(a.value, b.value))
+	})
+	moved := map[[2]int64]int64{} // span, at: change of the people
+	for start := 0; start < len(pk); start += dashChunk {
+		part := pk[start:min(start+dashChunk, len(pk))]
+		args := make([]any, 0, 4*len(part))
+		for _, k := range part {
+			args = append(args, k.span, k.at, k.value, s.person[k])
+		}
+		rows, err := q.w.QueryContext(ctx, q.d.q(`INSERT INTO dash_person_risky (span, at, value, risky) VALUES `+rowMarks(len(part), 4)+
+			` ON CONFLICT (span, at, value) DO UPDATE SET risky = dash_person_risky.risky + excluded.risky RETURNING span, at, value, risky`), args...)
+		if err != nil {
+			return q.wrap("dashboards", err)
+		}
+		for rows.Next() {
+			var k dashPersonKey
+			var now int64
+			if err := rows.Scan(&k.span, &k.at, &k.value, &now); err != nil {
+				rows.Close()
+				return q.wrap("dashboards", err)
+			}
+			was := now - s.person[k]
+			switch {
+			case was <= 0 && now > 0:
+				moved[[2]int64{k.span, k.at}]++
+			case was > 0 && now <= 0:
+				moved[[2]int64{k.span, k.at}]--
+			}
+		}
+		if err := rows.Close(); err != nil {
+			return q.wrap("dashboards", err)
+		}
+		if err := rows.Err(); err != nil {
+			return q.wrap("dashboards", err)
+		}
+	}
+	bk := make([][2]int64, 0, len(moved))
+	for k, v := range moved {
+		if v != 0 {
+			bk = append(bk, k)
+		}
+	}
+	slices.SortFunc(bk, func(a, b [2]int64) int { return cmp.Or(cmp.Compare(a[0], b[0]), cmp.Compare(a[1], b[1])) })
+	for start := 0; start < len(bk); start += dashChunk {
+		part := bk[start:min(start+dashChunk, len(bk))]
+		args := make([]any, 0, 3*len(part))
+		for _, k := range part {
+			args = append(args, k[0], k[1], moved[k])
+		}
+		if _, err := q.w.ExecContext(ctx, q.d.q(`INSERT INTO dash_people (span, at, people) VALUES `+rowMarks(len(part), 3)+
+			` ON CONFLICT (span, at) DO UPDATE SET people = dash_people.people + excluded.people`), args...); err != nil {
+			return q.wrap("dashboards", err)
+		}
+	}
 	return nil
 }
 
@@ -192,6 +311,64 @@ func dashRange(q store.DashQuery) (span, from, to int64, err error) {
 
 func hourTime(at int64) time.Time { return time.Unix(at*3600, 0).UTC() }
 
+// dashPiece is the buckets of one span in [from, to).
+type dashPiece struct{ span, from, to int64 }
+
+// dashPieces splits a range of buckets of the given span into the fewest buckets of the kept
+// spans (the same or longer) that cover it exactly: its edges in the given span, then in days,
+// its middle in weeks. A sum over the pieces equals the sum over the range's own buckets, since
+// every longer bucket holds exactly the shorter ones within it.
+func dashPieces(span, from, to int64) []dashPiece {
+	var out []dashPiece
+	var split func(levels []int64, from, to int64)
+	split = func(levels []int64, from, to int64) {
+		if from >= to {
+			return
+		}
+		if len(levels) > 1 {
+			next := levels[1]
+			a := bucketStart(from, next)
+			if a < from {
+				a += next
+			}
+			b := bucketStart(to, next)
+			if a < b {
+				out = append(out, dashPiece{levels[0], from, a})
+				split(levels[1:], a, b)
+				out = append(out, dashPiece{levels[0], b, to})
+				return
+			}
+		}
+		out = append(out, dashPiece{levels[0], from, to})
+	}
+	levels := spans[:]
+	for len(levels) > 1 && levels[0] != span {
+		levels = levels[1:]
+	}
+	split(levels, from, to)
+	return slices.DeleteFunc(out, func(p dashPiece) bool { return p.from >= p.to })
+}
+
+// dashRangeRows is a subquery of the rows of table in [from, to) read as dashPieces: cols of
+// each row, where the condition holds (its arguments are args, repeated for every piece) and
+// where the condition more gives for the piece's span holds.
+func dashRangeRows(table, cols, cond string, more func(span int64) (string, []any), span, from, to int64, args ...any) (string, []any) {
+	var parts []string
+	var all []any
+	for _, p := range dashPieces(span, from, to) {
+		extra, eargs := "", []any(nil)
+		if more != nil {
+			extra, eargs = more(p.span)
+		}
+		parts = append(parts, `SELECT `+cols+` FROM `+table+` WHERE `+cond+` AND span = ? AND at >= ? AND at < ?`+extra)
+		all = append(append(append(all, args...), p.span, p.from, p.to), eargs...)
+	}
+	if len(parts) == 0 { // an empty range: no row
+		return `SELECT ` + cols + ` FROM ` + table + ` WHERE 1 = 0`, nil
+	}
+	return strings.Join(parts, ` UNION ALL `), all
+}
+
 // DashboardSeries implements store.DashboardQueries.
 func (q *Queries) DashboardSeries(ctx context.Context, dq store.DashQuery) ([]store.DashPoint, error) {
 	span, from, to, err := dashRange(dq)
@@ -205,14 +382,28 @@ func (q *Queries) DashboardSeries(ctx context.Context, dq store.DashQuery) ([]st
 		if !ok {
 			return nil, fmt.Errorf("store: dashboards: unknown drill-down %q", dq.Dim)
 		}
-		sqlText = `SELECT at, vector, SUM(events) FROM dash_dims WHERE kind = ? AND span = ? AND at >= ? AND at < ? AND value = ?`
-		args = []any{kind, span, from, to, dq.Value}
+		// One value's buckets: the range's bucket starts are listed, so the primary key (kind,
+		// span, at, value, ...) seeks each one rather than reading every value's rows in range.
+		if n := (to - from) / span; n > 0 && n <= maxSeekBuckets {
+			marks := strings.TrimSuffix(strings.Repeat("?, ", int(n)), ", ")
+			sqlText = `SELECT at, vector, SUM(events) FROM dash_dims WHERE kind = ? AND span = ? AND at IN (` + marks + `) AND value = ?`
+			args = []any{kind, span}
+			for at := from; at < to; at += span {
+				args = append(args, at)
+			}
+			args = append(args, dq.Value)
+		} else {
+			sqlText = `SELECT at, vector, SUM(events) FROM dash_dims WHERE kind = ? AND span = ? AND at >= ? AND at < ? AND value = ?`
+			args = []any{kind, span, from, to, dq.Value}
+		}
 	} else {
 		sqlText = `SELECT at, vector, SUM(events) FROM dash_hours WHERE span = ? AND at >= ? AND at < ? AND trusted = 0`
 	}
 	if dq.Vector != "" {
 		sqlText += ` AND vector = ?`
 		args = append(args, dq.Vector)
+	} else if dq.Dim != "" {
+		sqlText += ` AND vector <> ''` // not the days' totals of every vector
 	}
 	rows, err := q.r.QueryContext(ctx, q.d.q(sqlText+` GROUP BY at, vector HAVING SUM(events) <> 0 ORDER BY at, vector`), args...)
 	if err != nil {
@@ -232,6 +423,10 @@ func (q *Queries) DashboardSeries(ctx context.Context, dq store.DashQuery) ([]st
 	return out, q.wrap("dashboard series", rows.Err())
 }
 
+// maxSeekBuckets is the most buckets a drill-down series lists (a year of days, a fortnight of
+// hours and more); a longer range is read as a range.
+const maxSeekBuckets = 1000
+
 // DashboardTop implements store.DashboardQueries.
 func (q *Queries) DashboardTop(ctx context.Context, dq store.DashQuery, dim string, limit int) ([]store.DashCount, error) {
 	span, from, to, err := dashRange(dq)
@@ -245,13 +440,9 @@ func (q *Queries) DashboardTop(ctx context.Context, dq store.DashQuery, dim stri
 	if limit <= 0 || limit > 1000 {
 		limit = 1000
 	}
-	sqlText := `SELECT value, SUM(events), SUM(risky) FROM dash_dims WHERE kind = ? AND span = ? AND at >= ? AND at < ?`
-	args := []any{kind, span, from, to}
-	if dq.Vector != "" {
-		sqlText += ` AND vector = ?`
-		args = append(args, dq.Vector)
-	}
-	return q.dashCounts(ctx, "dashboard top", sqlText+` GROUP BY value HAVING SUM(events) > 0 ORDER BY 2 DESC, value LIMIT ?`, append(args, limit)...)
+	sub, args := dashRangeRows("dash_dims", "value, events, risky", `kind = ?`, func(span int64) (string, []any) { return dimVector(dq.Vector, span) },
+		span, from, to, kind)
+	return q.dashCounts(ctx, "dashboard top", `SELECT value, SUM(events), SUM(risky) FROM (`+sub+`) x GROUP BY value HAVING SUM(events) > 0 ORDER BY 2 DESC, value LIMIT ?`, append(args, limit)...)
 }
 
 func (q *Queries) dashCounts(ctx context.Context, what, sqlText string, args ...any) ([]store.DashCount, error) {
@@ -278,23 +469,57 @@ func (q *Queries) DashboardBreakdown(ctx context.Context, dq store.DashQuery) (s
 	if err != nil {
 		return b, err
 	}
-	where, args := `span = ? AND at >= ? AND at < ?`, []any{span, from, to}
+	cond, cargs := `1 = 1`, []any{}
 	if dq.Vector != "" {
-		where += ` AND vector = ?`
-		args = append(args, dq.Vector)
+		cond, cargs = `vector = ?`, []any{dq.Vector}
 	}
-	risky := `SUM(CASE WHEN severity IN ('low', 'moderate', 'high', 'critical') THEN events ELSE 0 END)`
-	for _, g := range []struct {
-		col string
-		out *[]store.DashCount
-	}{{"vector", &b.ByVector}, {"severity", &b.BySeverity}, {"category", &b.ByCategory}} {
-		if *g.out, err = q.dashCounts(ctx, "dashboard breakdown", `SELECT `+g.col+`, SUM(events), `+risky+` FROM dash_hours WHERE `+where+
-			` AND trusted = 0 GROUP BY `+g.col+` HAVING SUM(events) > 0 ORDER BY 2 DESC, 1`, args...); err != nil {
-			return b, err
+	// The range's rows once (its edges and whole weeks), grouped three ways in Go.
+	sub, args := dashRangeRows("dash_hours", "vector, severity, category, trusted, events", cond, nil, span, from, to, cargs...)
+	rows, err := q.r.QueryContext(ctx, q.d.q(`SELECT vector, severity, category, trusted, SUM(events) FROM (`+sub+`) x GROUP BY vector, severity, category, trusted`), args...)
+	if err != nil {
+		return b, q.wrap("dashboard breakdown", err)
+	}
+	defer rows.Close()
+	groups := [3]map[string]*store.DashCount{{}, {}, {}}
+	for rows.Next() {
+		var vec, sev, cat string
+		var trusted, n int64
+		if err := rows.Scan(&vec, &sev, &cat, &trusted, &n); err != nil {
+			return b, q.wrap("dashboard breakdown", err)
+		}
+		if trusted != 0 {
+			b.Trusted += n
+			continue
+		}
+		var risky int64
+		switch event.Severity(sev) {
+		case event.SeverityLow, event.SeverityModerate, event.SeverityHigh, event.SeverityCritical:
+			risky = n
+		}
+		for i, v := range []string{vec, sev, cat} {
+			c := groups[i][v]
+			if c == nil {
+				c = &store.DashCount{Value: v}
+				groups[i][v] = c
+			}
+			c.Events += n
+			c.Risky += risky
 		}
 	}
-	err = q.r.QueryRowContext(ctx, q.d.q(`SELECT COALESCE(SUM(events), 0) FROM dash_hours WHERE `+where+` AND trusted = 1`), args...).Scan(&b.Trusted)
-	return b, q.wrap("dashboard breakdown", err)
+	if err := rows.Err(); err != nil {
+		return b, q.wrap("dashboard breakdown", err)
+	}
+	for i, out := range []*[]store.DashCount{&b.ByVector, &b.BySeverity, &b.ByCategory} {
+		for _, c := range groups[i] {
+			if c.Events > 0 {
+				*out = append(*out, *c)
+			}
+		}
+		slices.SortFunc(*out, func(x, y store.DashCount) int {
+			return cmp.Or(cmp.Compare(y.Events, x.Events), strings.Compare(x.Value, y.Value))
+		})
+	}
+	return b, nil
 }
 
 // DashboardPeople implements store.DashboardQueries.
@@ -303,9 +528,8 @@ func (q *Queries) DashboardPeople(ctx context.Context, dq store.DashQuery) ([]st
 	if err != nil {
 		return nil, err
 	}
-	// A person's row per vector: the inner query sums them, so a person counts once per bucket.
-	rows, err := q.r.QueryContext(ctx, q.d.q(`SELECT at, COUNT(*) FROM (SELECT at, value FROM dash_dims WHERE kind = 'p' AND span = ? AND at >= ? AND at < ?
-GROUP BY at, value HAVING SUM(risky) > 0) x GROUP BY at ORDER BY at`), span, from, to)
+	// dash_people keeps the count per bucket (writeDashPeople).
+	rows, err := q.r.QueryContext(ctx, q.d.q(`SELECT at, people FROM dash_people WHERE span = ? AND at >= ? AND at < ? AND people > 0 ORDER BY at`), span, from, to)
 	if err != nil {
 		return nil, q.wrap("dashboard people", err)
 	}
@@ -332,10 +556,12 @@ func (q *Queries) DashboardDepartments(ctx context.Context, dq store.DashQuery, 
 	if limit <= 0 || limit > 1000 {
 		limit = 1000
 	}
+	sub, args := dashRangeRows("dash_dims", "value, events, risky", `kind = 'p'`, func(span int64) (string, []any) { return dimVector("", span) },
+		span, from, to)
 	return q.dashCounts(ctx, "dashboard departments", `SELECT COALESCE(p.department, ''), SUM(x.events), SUM(x.risky)
-FROM (SELECT value, SUM(events) AS events, SUM(risky) AS risky FROM dash_dims WHERE kind = 'p' AND span = ? AND at >= ? AND at < ? GROUP BY value) x
+FROM (SELECT value, SUM(events) AS events, SUM(risky) AS risky FROM (`+sub+`) r GROUP BY value) x
 LEFT JOIN people p ON p.email = x.value
-GROUP BY COALESCE(p.department, '') HAVING SUM(x.events) > 0 ORDER BY 2 DESC, 1 LIMIT ?`, span, from, to, limit)
+GROUP BY COALESCE(p.department, '') HAVING SUM(x.events) > 0 ORDER BY 2 DESC, 1 LIMIT ?`, append(args, limit)...)
 }
 
 // DashboardAlerts implements store.DashboardQueries.

@@ -172,3 +172,26 @@ func TestAuditLegacyMigration(t *testing.T) {
 	})
 	old.Close()
 }
+
+// TestDashboardWeeksMigration: migration 0036 sums the weeks and the people per bucket from the
+// counts written before it, so an upgraded database answers as one that counted them all along.
+func TestDashboardWeeksMigration(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "t.db")
+	ms, err := Migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := slices.IndexFunc(ms, func(m sqldb.Migration) bool { return strings.Contains(m.Name, "dashboard_weeks") })
+	if i < 0 {
+		t.Fatal("no dashboard_weeks migration")
+	}
+	open := func(t *testing.T) store.Store {
+		s, err := Open(ctx, path, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	storetest.DashboardWeeksMigration(t, open(t), ms[i].Version, open)
+}

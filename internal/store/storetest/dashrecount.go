@@ -1,0 +1,311 @@
+package storetest
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	gocmp "github.com/google/go-cmp/cmp"
+	"github.com/telltale-dev/telltale/internal/event"
+	"github.com/telltale-dev/telltale/internal/eventgen"
+	"github.com/telltale-dev/telltale/internal/store"
+)
+
+// testDashboardsRecount: after inserts (in batches, with duplicates), updates that move events
+// across hours, days and weeks, and a connection's events deleted, every dashboard read over
+// every range (hours, days, weeks and their edges) equals a recount from the events stored:
+// whatever buckets the store reads a range from (issue 18: weeks for long ranges, one row per
+// bucket for the people), the answer is the same as summing the events.
+func testDashboardsRecount(t *testing.T, s store.Store) {
+	checkDashRecount(t, s, loadDashRecount(t, s))
+}
+
+// DashboardWeeksMigration checks migration 0036 (dashboard weeks) on counts written before it:
+// s is a store with every migration that has written events and counts; its weekly rows and
+// people tables are removed and its schema version set back to before version, then reopen
+// opens it again (the migration runs). Every dashboard read then equals the recount.
+func DashboardWeeksMigration(t *testing.T, s store.Store, version int, reopen func(t *testing.T) store.Store) {
+	end := loadDashRecount(t, s)
+	for _, q := range []string{`DELETE FROM dash_hours WHERE span = 168`, `DELETE FROM dash_dims WHERE span = 168 OR vector = ''`,
+		`DROP TABLE dash_person_risky`, `DROP TABLE dash_people`, fmt.Sprintf(`DELETE FROM schema_migrations WHERE version >= %d`, version)} {
+		rawExec(t, s, q)
+	}
+	noErr(t, s.Close())
+	s = reopen(t)
+	t.Cleanup(func() { s.Close() })
+	checkDashRecount(t, s, end)
+}
+
+// loadDashRecount stores, updates and deletes events, and returns the end of their time range.
+func loadDashRecount(t *testing.T, s store.Store) time.Time {
+	c1, c2 := mkConn(t, s, "recount-1"), mkConn(t, s, "recount-2")
+	end := time.Date(2026, 11, 18, 13, 0, 0, 0, time.UTC) // a Wednesday afternoon
+	g := eventgen.New(eventgen.Options{Seed: 7, People: 25, Days: 100, End: end,
+		Connections: []eventgen.Conn{{ID: c1.ID, Name: "recount-1", Observer: event.ObserverBox}, {ID: c2.ID, Name: "recount-2", Observer: event.ObserverBox}}})
+	evs := make([]*event.FileEvent, 0, 3000)
+	for i, e := range g.Batch(3000) {
+		e := e
+		if i%7 == 0 { // the endpoint agent: a device
+			e.Event.Observer, e.Event.Action, e.File.DriveID = event.ObserverEndpoint, event.ActionCreated, fmt.Sprintf("device/%d", i%5)
+		}
+		e.Risk.Score = i % 4
+		e.Risk.Severity = []event.Severity{event.SeverityNone, event.SeverityLow, event.SeverityModerate, event.SeverityHigh}[i%4]
+		e.Risk.Trusted = i%9 == 0
+		evs = append(evs, &e)
+	}
+	for i := 0; i < len(evs); i += 200 {
+		ok(s.InsertEvents(ctx, evs[i:min(i+200, len(evs))], false))(t)
+	}
+	dup := *evs[3]
+	dup.Event.ID = 0
+	ok(s.InsertEvents(ctx, []*event.FileEvent{&dup}, false))(t) // counts once
+	// Updates: later and earlier by hours and days (across weeks), another person, another score.
+	for i := 1; i < len(evs); i += 37 {
+		e := evs[i]
+		if e.Event.ID == 0 {
+			continue
+		}
+		e.Timestamp = e.Timestamp.Add(time.Duration(i%200-100) * 7 * time.Hour)
+		e.User.Email = fmt.Sprintf("Mover%d@corp.example", i%3)
+		e.Risk.Score, e.Risk.Severity = (e.Risk.Score+1)%4, event.SeverityCritical
+		noErr(t, s.UpdateEvent(ctx, e))
+	}
+	for {
+		if n := ok(s.DeleteConnectionEvents(ctx, c2.ID, 250))(t); n == 0 {
+			break
+		}
+	}
+	for i, p := range []string{"", "Sales", "Engineering"} {
+		if p != "" {
+			for _, e := range evs[i*11 : i*11+5] {
+				ok(s.UpsertPerson(ctx, store.Person{Email: e.User.Email, Department: p}))(t)
+			}
+		}
+	}
+	return end
+}
+
+// checkDashRecount compares every dashboard read over many ranges before end with a recount
+// from the stored events.
+func checkDashRecount(t *testing.T, s store.Store, end time.Time) {
+	var stored []event.FileEvent
+	for after := int64(0); ; {
+		page := ok(s.ListEvents(ctx, store.EventFilter{AfterID: after, Limit: 1000, IncludeHeld: true}))(t)
+		if len(page) == 0 {
+			break
+		}
+		stored = append(stored, page...)
+		after = page[len(page)-1].Event.ID
+	}
+	if len(stored) < 1000 {
+		t.Fatalf("only %d events stored", len(stored))
+	}
+	dept := map[string]string{}
+	for _, e := range stored {
+		k := strings.ToLower(strings.TrimSpace(e.User.Email))
+		if p, err := s.GetPersonByEmail(ctx, k); err == nil {
+			dept[k] = p.Department
+		}
+	}
+	rc := dashRecount{evs: stored, dept: dept}
+
+	day := 24 * time.Hour
+	ranges := []store.DashQuery{
+		{From: end.Add(-day), To: end, Step: time.Hour},
+		{From: end.Add(-7 * day), To: end, Step: time.Hour},
+		{From: end.Add(-14*day - 30*time.Minute), To: end.Add(-3*day + 10*time.Minute), Step: time.Hour},
+		{From: end.Add(-7 * day), To: end, Step: day},
+		{From: end.Add(-30 * day), To: end, Step: day},
+		{From: end.Add(-90 * day), To: end, Step: day},
+		{From: end.Add(-365 * day), To: end.Add(day), Step: day},
+		{From: end.Add(-61*day - 5*time.Hour), To: end.Add(-9 * day), Step: day},
+		{From: end.Add(-2 * day), To: end.Add(-2*day + time.Hour), Step: day},
+	}
+	for _, q := range ranges {
+		name := fmt.Sprintf("%s..%s per %s", q.From.Format(time.RFC3339), q.To.Format(time.RFC3339), q.Step)
+		for _, vec := range []string{"", store.VectorEmail, store.VectorEndpoint} {
+			vq := q
+			vq.Vector = vec
+			if d := gocmp.Diff(rc.series(vq), ok(s.DashboardSeries(ctx, vq))(t)); d != "" {
+				t.Errorf("%s, vector %q: series (-recount +store):\n%s", name, vec, d)
+			}
+			for _, dim := range []string{store.DimPerson, store.DimDevice, store.DimDestination} {
+				want := rc.top(vq, dim)
+				if d := gocmp.Diff(want, ok(s.DashboardTop(ctx, vq, dim, 1000))(t)); d != "" {
+					t.Errorf("%s, vector %q: top %s (-recount +store):\n%s", name, vec, dim, d)
+				}
+				if len(want) > 3 {
+					if d := gocmp.Diff(want[:3], ok(s.DashboardTop(ctx, vq, dim, 3))(t)); d != "" {
+						t.Errorf("%s, vector %q: top 3 %s (-recount +store):\n%s", name, vec, dim, d)
+					}
+				}
+				if len(want) > 0 { // drill down into the first and the last value
+					for _, v := range []string{want[0].Value, want[len(want)-1].Value} {
+						dq := vq
+						dq.Dim, dq.Value = dim, v
+						if d := gocmp.Diff(rc.series(dq), ok(s.DashboardSeries(ctx, dq))(t)); d != "" {
+							t.Errorf("%s, vector %q: %s %s's series (-recount +store):\n%s", name, vec, dim, v, d)
+						}
+					}
+				}
+			}
+			if d := gocmp.Diff(rc.breakdown(vq), ok(s.DashboardBreakdown(ctx, vq))(t)); d != "" {
+				t.Errorf("%s, vector %q: breakdown (-recount +store):\n%s", name, vec, d)
+			}
+		}
+		if d := gocmp.Diff(rc.people(q), ok(s.DashboardPeople(ctx, q))(t)); d != "" {
+			t.Errorf("%s: people (-recount +store):\n%s", name, d)
+		}
+		if d := gocmp.Diff(rc.departments(q), ok(s.DashboardDepartments(ctx, q, 1000))(t)); d != "" {
+			t.Errorf("%s: departments (-recount +store):\n%s", name, d)
+		}
+	}
+}
+
+// dashRecount answers the dashboards' reads from the events themselves.
+type dashRecount struct {
+	evs  []event.FileEvent
+	dept map[string]string
+}
+
+// each calls fn with the bucket start of every untrusted (or, with trusted, every) event in q's
+// range that moves a file out, and its vector.
+func (r dashRecount) each(q store.DashQuery, trustedToo bool, fn func(at time.Time, e *event.FileEvent, vec string, trusted bool)) {
+	from := q.From.UTC().Truncate(q.Step)
+	to := q.To.UTC().Truncate(q.Step)
+	if to.Before(q.To) {
+		to = to.Add(q.Step)
+	}
+	for i := range r.evs {
+		e := &r.evs[i]
+		vec, trusted := store.ExposureVector(e)
+		if vec == "" || (trusted && !trustedToo) || (q.Vector != "" && vec != q.Vector) {
+			continue
+		}
+		at := e.Timestamp.UTC().Truncate(q.Step)
+		if at.Before(from) || !at.Before(to) {
+			continue
+		}
+		fn(at, e, vec, trusted)
+	}
+}
+
+func dimValues(e *event.FileEvent, dim string) []string {
+	switch dim {
+	case store.DimPerson:
+		if p := strings.ToLower(strings.TrimSpace(e.User.Email)); p != "" {
+			return []string{p}
+		}
+	case store.DimDevice:
+		if d := store.DeviceOf(e); d != "" {
+			return []string{d}
+		}
+	case store.DimDestination:
+		return store.DestinationDomains(e)
+	}
+	return nil
+}
+
+func (r dashRecount) series(q store.DashQuery) []store.DashPoint {
+	sums := map[store.DashPoint]int64{}
+	r.each(q, false, func(at time.Time, e *event.FileEvent, vec string, _ bool) {
+		if q.Dim == "" || slices.Contains(dimValues(e, q.Dim), q.Value) {
+			sums[store.DashPoint{At: at, Series: vec}]++
+		}
+	})
+	var out []store.DashPoint
+	for p, n := range sums {
+		p.Events = n
+		out = append(out, p)
+	}
+	slices.SortFunc(out, func(a, b store.DashPoint) int { return cmp.Or(a.At.Compare(b.At), strings.Compare(a.Series, b.Series)) })
+	return out
+}
+
+func sortedCounts(m map[string]*store.DashCount, limit int) []store.DashCount {
+	var out []store.DashCount
+	for _, c := range m {
+		if c.Events > 0 {
+			out = append(out, *c)
+		}
+	}
+	slices.SortFunc(out, func(a, b store.DashCount) int {
+		return cmp.Or(cmp.Compare(b.Events, a.Events), strings.Compare(a.Value, b.Value))
+	})
+	if limit > 0 && len(out) > limit {
+		out = out[:limit]
+	}
+	return out
+}
+
+func addCount(m map[string]*store.DashCount, v string, risky bool) {
+	c := m[v]
+	if c == nil {
+		c = &store.DashCount{Value: v}
+		m[v] = c
+	}
+	c.Events++
+	if risky {
+		c.Risky++
+	}
+}
+
+func (r dashRecount) top(q store.DashQuery, dim string) []store.DashCount {
+	m := map[string]*store.DashCount{}
+	r.each(q, false, func(_ time.Time, e *event.FileEvent, _ string, _ bool) {
+		for _, v := range dimValues(e, dim) {
+			addCount(m, v, e.Risk.Score > 0)
+		}
+	})
+	return sortedCounts(m, 0)
+}
+
+func (r dashRecount) breakdown(q store.DashQuery) store.DashBreakdown {
+	var b store.DashBreakdown
+	ms := [3]map[string]*store.DashCount{{}, {}, {}}
+	r.each(q, true, func(_ time.Time, e *event.FileEvent, vec string, trusted bool) {
+		if trusted {
+			b.Trusted++
+			return
+		}
+		risky := slices.Contains([]event.Severity{event.SeverityLow, event.SeverityModerate, event.SeverityHigh, event.SeverityCritical}, e.Risk.Severity)
+		for i, v := range []string{vec, string(e.Risk.Severity), string(e.File.Category)} {
+			addCount(ms[i], v, risky)
+		}
+	})
+	b.ByVector, b.BySeverity, b.ByCategory = sortedCounts(ms[0], 0), sortedCounts(ms[1], 0), sortedCounts(ms[2], 0)
+	return b
+}
+
+func (r dashRecount) people(q store.DashQuery) []store.DashPoint {
+	q.Vector = ""
+	seen := map[time.Time]map[string]bool{}
+	r.each(q, false, func(at time.Time, e *event.FileEvent, _ string, _ bool) {
+		if p := dimValues(e, store.DimPerson); len(p) > 0 && e.Risk.Score > 0 {
+			if seen[at] == nil {
+				seen[at] = map[string]bool{}
+			}
+			seen[at][p[0]] = true
+		}
+	})
+	var out []store.DashPoint
+	for at, ps := range seen {
+		out = append(out, store.DashPoint{At: at, Series: "people", Events: int64(len(ps))})
+	}
+	slices.SortFunc(out, func(a, b store.DashPoint) int { return a.At.Compare(b.At) })
+	return out
+}
+
+func (r dashRecount) departments(q store.DashQuery) []store.DashCount {
+	q.Vector = ""
+	m := map[string]*store.DashCount{}
+	r.each(q, false, func(_ time.Time, e *event.FileEvent, _ string, _ bool) {
+		if p := dimValues(e, store.DimPerson); len(p) > 0 {
+			addCount(m, r.dept[p[0]], e.Risk.Score > 0)
+		}
+	})
+	return sortedCounts(m, 0)
+}
