@@ -26,7 +26,7 @@ var _ store.Store = (*Store)(nil)
 
 func dialect() *sqldb.Dialect {
 	return &sqldb.Dialect{
-		Name: "postgres", Numbered: true,
+		Name: "postgres", Numbered: true, UnnestInsert: true,
 		SkipLocked:    " FOR UPDATE SKIP LOCKED",
 		MigrationLock: "SELECT pg_advisory_xact_lock(724201)",
 		EventLock:     "SELECT pg_advisory_xact_lock(724202)",

@@ -238,9 +238,31 @@ func (q *Queries) InsertEvents(ctx context.Context, evs []*event.FileEvent, held
 			}
 		}
 		var inserted []*event.FileEvent
+		if q.d.UnnestInsert {
+			var err error
+			if n, err = q.insertUnnest(ctx, evs, held, now, &inserted); err != nil {
+				return err
+			}
+			return q.addCounts(ctx, inserted)
+		}
 		if !q.d.LastInsertID {
 			var err error
-			if n, err = q.insertChunks(ctx, evs, held, now, &inserted); err != nil {
+			if n, err = q.insertChunks(ctx, evs, held, now, InsertChunk, &inserted); err != nil {
+				return err
+			}
+			return q.addCounts(ctx, inserted)
+		}
+		// SQLite: multi-row statements of SQLiteInsertChunk events, unless event_id_floor is above
+		// the largest id (the newest events were deleted): then InsertEventSQL, one event a
+		// statement, places the ids above the floor. One statement per 500 rows instead of per row
+		// spares SQLite a statement journal and an FTS5 flush of the name index per row.
+		var ahead bool
+		if err := q.w.QueryRowContext(ctx, `SELECT COALESCE((SELECT id FROM event_id_floor), 0) > COALESCE((SELECT MAX(id) FROM file_events), 0)`).Scan(&ahead); err != nil {
+			return q.wrap("insert events: id floor", err)
+		}
+		if !ahead {
+			var err error
+			if n, err = q.insertChunks(ctx, evs, held, now, SQLiteInsertChunk, &inserted); err != nil {
 				return err
 			}
 			return q.addCounts(ctx, inserted)
@@ -292,9 +314,16 @@ func (q *Queries) addCounts(ctx context.Context, inserted []*event.FileEvent) er
 	return q.addDashboards(ctx, inserted)
 }
 
-// InsertChunk is how many events one multi-row INSERT carries where the driver needs RETURNING to
-// learn the new ids (PostgreSQL): one round trip per chunk instead of one per event.
+// InsertChunk is how many events one multi-row INSERT carries on a driver with neither
+// LastInsertID nor UnnestInsert: one round trip per chunk instead of one per event.
 const InsertChunk = 100
+
+// SQLiteInsertChunk is how many events one multi-row INSERT carries on SQLite (21 parameters a row;
+// SQLite allows 32,766 a statement).
+const SQLiteInsertChunk = 500
+
+// UnnestChunk is how many events one INSERT ... SELECT FROM unnest(...) carries on PostgreSQL.
+const UnnestChunk = 5000
 
 // MultiRowInsert returns the statement inserting n rows of EventColumns, with suffix appended.
 func MultiRowInsert(n int, suffix string) string {
@@ -311,10 +340,10 @@ func MultiRowInsert(n int, suffix string) string {
 }
 
 // insertChunks inserts in multi-row statements and maps the returned ids back by dedupe key.
-func (q *Queries) insertChunks(ctx context.Context, evs []*event.FileEvent, held bool, now time.Time, inserted *[]*event.FileEvent) (int, error) {
+func (q *Queries) insertChunks(ctx context.Context, evs []*event.FileEvent, held bool, now time.Time, chunk int, inserted *[]*event.FileEvent) (int, error) {
 	n := 0
-	for start := 0; start < len(evs); start += InsertChunk {
-		part := evs[start:min(start+InsertChunk, len(evs))]
+	for start := 0; start < len(evs); start += chunk {
+		part := evs[start:min(start+chunk, len(evs))]
 		args := make([]any, 0, len(part)*21)
 		keys := make([]string, len(part))
 		for i, e := range part {
@@ -326,6 +355,109 @@ func (q *Queries) insertChunks(ctx context.Context, evs []*event.FileEvent, held
 			args = append(args, row...)
 		}
 		rows, err := q.w.QueryContext(ctx, q.d.q(MultiRowInsert(len(part), ` ON CONFLICT (dedupe) DO NOTHING RETURNING id, dedupe`)), args...)
+		if err != nil {
+			return 0, q.wrap("insert events", err)
+		}
+		ids := make(map[string]int64, len(part))
+		for rows.Next() {
+			var id int64
+			var key []byte
+			if err := rows.Scan(&id, &key); err != nil {
+				rows.Close()
+				return 0, q.wrap("insert events", err)
+			}
+			ids[string(key)] = id
+		}
+		if err := rows.Close(); err != nil {
+			return 0, q.wrap("insert events", err)
+		}
+		if err := rows.Err(); err != nil {
+			return 0, q.wrap("insert events", err)
+		}
+		for i, e := range part {
+			if id, ok := ids[keys[i]]; ok {
+				e.Event.ID, e.Event.Inserted = id, now
+				delete(ids, keys[i]) // a second event with the same key in this chunk was a duplicate
+				*inserted = append(*inserted, e)
+				n++
+			}
+		}
+	}
+	return n, nil
+}
+
+// eventArrayTypes are the PostgreSQL types of EventColumns, in order, for insertUnnest.
+var eventArrayTypes = [...]string{"bytea", "bigint", "bigint", "bigint", "text", "text", "bigint", "text", "text", "text", "text",
+	"bigint", "text", "text", "bytea", "bytea", "bigint", "text", "bigint", "text", "bytea"}
+
+// unnestInsertSQL inserts the rows of 21 array parameters, one per column, and returns the new
+// ids by dedupe key (a duplicate, in the table or earlier in the arrays, is skipped).
+var unnestInsertSQL = func() string {
+	var b strings.Builder
+	b.WriteString(`INSERT INTO file_events (` + EventColumns + `) SELECT * FROM unnest(`)
+	for i, t := range eventArrayTypes {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "$%d::%s[]", i+1, t)
+	}
+	b.WriteString(`) ON CONFLICT (dedupe) DO NOTHING RETURNING id, dedupe`)
+	return b.String()
+}()
+
+// insertUnnest inserts on PostgreSQL with one statement per UnnestChunk events whose parameters
+// are one array per column: 21 parameters instead of 21 per row, and one plan.
+func (q *Queries) insertUnnest(ctx context.Context, evs []*event.FileEvent, held bool, now time.Time, inserted *[]*event.FileEvent) (int, error) {
+	n := 0
+	for start := 0; start < len(evs); start += UnnestChunk {
+		part := evs[start:min(start+UnnestChunk, len(evs))]
+		cols := make([]any, len(eventArrayTypes))
+		bytesCols := make([][][]byte, len(eventArrayTypes))
+		intCols := make([][]*int64, len(eventArrayTypes))
+		textCols := make([][]*string, len(eventArrayTypes))
+		ints := make([]int64, len(part)*len(eventArrayTypes))
+		texts := make([]string, len(part)*len(eventArrayTypes))
+		for c, t := range eventArrayTypes {
+			switch t {
+			case "bytea":
+				bytesCols[c] = make([][]byte, len(part))
+				cols[c] = bytesCols[c]
+			case "bigint":
+				intCols[c] = make([]*int64, len(part))
+				cols[c] = intCols[c]
+			default:
+				textCols[c] = make([]*string, len(part))
+				cols[c] = textCols[c]
+			}
+		}
+		keys := make([]string, len(part))
+		for i, e := range part {
+			row, err := EventRow(e, held, now.UnixMicro())
+			if err != nil {
+				return 0, fmt.Errorf("store: insert events: %w", err)
+			}
+			keys[i] = string(row[0].([]byte))
+			for c, v := range row {
+				slot := i*len(eventArrayTypes) + c
+				switch v := v.(type) {
+				case nil: // NULL: the nil element
+				case []byte:
+					bytesCols[c][i] = v
+				case int64:
+					ints[slot] = v
+					intCols[c][i] = &ints[slot]
+				case int:
+					ints[slot] = int64(v)
+					intCols[c][i] = &ints[slot]
+				case string:
+					texts[slot] = v
+					textCols[c][i] = &texts[slot]
+				default:
+					return 0, fmt.Errorf("store: insert events: column %d has a %T", c, v)
+				}
+			}
+		}
+		rows, err := q.w.QueryContext(ctx, unnestInsertSQL, cols...)
 		if err != nil {
 			return 0, q.wrap("insert events", err)
 		}

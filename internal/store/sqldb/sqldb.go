@@ -23,6 +23,9 @@ type Dialect struct {
 	// LastInsertID: the driver reports inserted row ids through sql.Result (SQLite), so inserts can
 	// use Exec instead of RETURNING, which costs a result set per row.
 	LastInsertID bool
+	// UnnestInsert: events are inserted with one INSERT ... SELECT FROM unnest of one array
+	// parameter per column (PostgreSQL), instead of multi-row VALUES.
+	UnnestInsert bool
 	// MigrationLock is run first inside the migration transaction (an advisory lock on PostgreSQL).
 	MigrationLock string
 	// EventLock is run inside a transaction before it inserts events, so that event ids become
