@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"path"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -238,9 +239,9 @@ func (q *Queries) InsertEvents(ctx context.Context, evs []*event.FileEvent, held
 			}
 		}
 		var inserted []*event.FileEvent
-		if q.d.UnnestInsert {
+		if q.d.CopyFrom != nil && q.conn != nil {
 			var err error
-			if n, err = q.insertUnnest(ctx, evs, held, now, &inserted); err != nil {
+			if n, err = q.insertCopy(ctx, evs, held, now, &inserted); err != nil {
 				return err
 			}
 			return q.addCounts(ctx, inserted)
@@ -315,15 +316,12 @@ func (q *Queries) addCounts(ctx context.Context, inserted []*event.FileEvent) er
 }
 
 // InsertChunk is how many events one multi-row INSERT carries on a driver with neither
-// LastInsertID nor UnnestInsert: one round trip per chunk instead of one per event.
+// LastInsertID nor CopyFrom: one round trip per chunk instead of one per event.
 const InsertChunk = 100
 
 // SQLiteInsertChunk is how many events one multi-row INSERT carries on SQLite (21 parameters a row;
 // SQLite allows 32,766 a statement).
 const SQLiteInsertChunk = 500
-
-// UnnestChunk is how many events one INSERT ... SELECT FROM unnest(...) carries on PostgreSQL.
-const UnnestChunk = 5000
 
 // MultiRowInsert returns the statement inserting n rows of EventColumns, with suffix appended.
 func MultiRowInsert(n int, suffix string) string {
@@ -386,107 +384,96 @@ func (q *Queries) insertChunks(ctx context.Context, evs []*event.FileEvent, held
 	return n, nil
 }
 
-// eventArrayTypes are the PostgreSQL types of EventColumns, in order, for insertUnnest.
-var eventArrayTypes = [...]string{"bytea", "bigint", "bigint", "bigint", "text", "text", "bigint", "text", "text", "text", "text",
-	"bigint", "text", "text", "bytea", "bytea", "bigint", "text", "bigint", "text", "bytea"}
+// eventColumnList is EventColumns as a list, for COPY.
+var eventColumnList = strings.Fields(strings.ReplaceAll(EventColumns, ",", " "))
 
-// unnestInsertSQL inserts the rows of 21 array parameters, one per column, and returns the new
-// ids by dedupe key (a duplicate, in the table or earlier in the arrays, is skipped).
-var unnestInsertSQL = func() string {
-	var b strings.Builder
-	b.WriteString(`INSERT INTO file_events (` + EventColumns + `) SELECT * FROM unnest(`)
-	for i, t := range eventArrayTypes {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		fmt.Fprintf(&b, "$%d::%s[]", i+1, t)
-	}
-	b.WriteString(`) ON CONFLICT (dedupe) DO NOTHING RETURNING id, dedupe`)
-	return b.String()
-}()
-
-// insertUnnest inserts on PostgreSQL with one statement per UnnestChunk events whose parameters
-// are one array per column: 21 parameters instead of 21 per row, and one plan.
-func (q *Queries) insertUnnest(ctx context.Context, evs []*event.FileEvent, held bool, now time.Time, inserted *[]*event.FileEvent) (int, error) {
-	n := 0
-	for start := 0; start < len(evs); start += UnnestChunk {
-		part := evs[start:min(start+UnnestChunk, len(evs))]
-		cols := make([]any, len(eventArrayTypes))
-		bytesCols := make([][][]byte, len(eventArrayTypes))
-		intCols := make([][]*int64, len(eventArrayTypes))
-		textCols := make([][]*string, len(eventArrayTypes))
-		ints := make([]int64, len(part)*len(eventArrayTypes))
-		texts := make([]string, len(part)*len(eventArrayTypes))
-		for c, t := range eventArrayTypes {
-			switch t {
-			case "bytea":
-				bytesCols[c] = make([][]byte, len(part))
-				cols[c] = bytesCols[c]
-			case "bigint":
-				intCols[c] = make([]*int64, len(part))
-				cols[c] = intCols[c]
-			default:
-				textCols[c] = make([]*string, len(part))
-				cols[c] = textCols[c]
-			}
-		}
-		keys := make([]string, len(part))
-		for i, e := range part {
-			row, err := EventRow(e, held, now.UnixMicro())
-			if err != nil {
-				return 0, fmt.Errorf("store: insert events: %w", err)
-			}
-			keys[i] = string(row[0].([]byte))
-			for c, v := range row {
-				slot := i*len(eventArrayTypes) + c
-				switch v := v.(type) {
-				case nil: // NULL: the nil element
-				case []byte:
-					bytesCols[c][i] = v
-				case int64:
-					ints[slot] = v
-					intCols[c][i] = &ints[slot]
-				case int:
-					ints[slot] = int64(v)
-					intCols[c][i] = &ints[slot]
-				case string:
-					texts[slot] = v
-					textCols[c][i] = &texts[slot]
-				default:
-					return 0, fmt.Errorf("store: insert events: column %d has a %T", c, v)
-				}
-			}
-		}
-		rows, err := q.w.QueryContext(ctx, unnestInsertSQL, cols...)
+// insertCopy inserts on PostgreSQL with COPY, which skips nothing, so it finds the duplicates first:
+// under the transaction's EventLock (every event insert holds it, so no other transaction can add a
+// key between the look-up and the COPY), one query finds the keys already stored, a map drops the
+// repeats within the call (the first one is stored, as ON CONFLICT DO NOTHING would), one query
+// draws the new ids from the table's sequence in order, and one COPY writes the rows with them.
+// A key stored despite all that would fail the COPY on the unique index (nothing is stored twice).
+func (q *Queries) insertCopy(ctx context.Context, evs []*event.FileEvent, held bool, now time.Time, inserted *[]*event.FileEvent) (int, error) {
+	keys := make([][]byte, len(evs))
+	rows := make([][]any, len(evs))
+	for i, e := range evs {
+		row, err := EventRow(e, held, now.UnixMicro())
 		if err != nil {
-			return 0, q.wrap("insert events", err)
+			return 0, fmt.Errorf("store: insert events: %w", err)
 		}
-		ids := make(map[string]int64, len(part))
-		for rows.Next() {
-			var id int64
-			var key []byte
-			if err := rows.Scan(&id, &key); err != nil {
-				rows.Close()
-				return 0, q.wrap("insert events", err)
-			}
-			ids[string(key)] = id
+		keys[i], rows[i] = row[0].([]byte), row
+	}
+	seen := make(map[string]bool, len(evs))
+	rs, err := q.w.QueryContext(ctx, `SELECT dedupe FROM file_events WHERE dedupe = ANY($1::bytea[])`, keys)
+	if err != nil {
+		return 0, q.wrap("insert events: dedupe", err)
+	}
+	for rs.Next() {
+		var k []byte
+		if err := rs.Scan(&k); err != nil {
+			rs.Close()
+			return 0, q.wrap("insert events: dedupe", err)
 		}
-		if err := rows.Close(); err != nil {
-			return 0, q.wrap("insert events", err)
-		}
-		if err := rows.Err(); err != nil {
-			return 0, q.wrap("insert events", err)
-		}
-		for i, e := range part {
-			if id, ok := ids[keys[i]]; ok {
-				e.Event.ID, e.Event.Inserted = id, now
-				delete(ids, keys[i]) // a second event with the same key in this chunk was a duplicate
-				*inserted = append(*inserted, e)
-				n++
-			}
+		seen[string(k)] = true
+	}
+	if err := rs.Close(); err != nil {
+		return 0, q.wrap("insert events: dedupe", err)
+	}
+	if err := rs.Err(); err != nil {
+		return 0, q.wrap("insert events: dedupe", err)
+	}
+	var fresh []int
+	for i := range evs {
+		if k := string(keys[i]); !seen[k] {
+			seen[k] = true
+			fresh = append(fresh, i)
 		}
 	}
-	return n, nil
+	if len(fresh) == 0 {
+		return 0, nil
+	}
+	ids := make([]int64, 0, len(fresh))
+	rs, err = q.w.QueryContext(ctx, `SELECT nextval(pg_get_serial_sequence('file_events', 'id')) FROM generate_series(1, $1::int)`, len(fresh))
+	if err != nil {
+		return 0, q.wrap("insert events: ids", err)
+	}
+	for rs.Next() {
+		var id int64
+		if err := rs.Scan(&id); err != nil {
+			rs.Close()
+			return 0, q.wrap("insert events: ids", err)
+		}
+		ids = append(ids, id)
+	}
+	if err := rs.Close(); err != nil {
+		return 0, q.wrap("insert events: ids", err)
+	}
+	if err := rs.Err(); err != nil {
+		return 0, q.wrap("insert events: ids", err)
+	}
+	if len(ids) != len(fresh) {
+		return 0, fmt.Errorf("store: insert events: the sequence gave %d ids for %d events", len(ids), len(fresh))
+	}
+	slices.Sort(ids)
+	out := make([][]any, len(fresh))
+	for j, i := range fresh {
+		out[j] = append([]any{ids[j]}, rows[i]...)
+	}
+	err = q.conn.Raw(func(dc any) error {
+		n, err := q.d.CopyFrom(ctx, dc, "file_events", append([]string{"id"}, eventColumnList...), out)
+		if err == nil && n != int64(len(out)) {
+			err = fmt.Errorf("copied %d rows of %d", n, len(out))
+		}
+		return err
+	})
+	if err != nil {
+		return 0, q.wrap("insert events: copy", err)
+	}
+	for j, i := range fresh {
+		evs[i].Event.ID, evs[i].Event.Inserted = ids[j], now
+		*inserted = append(*inserted, evs[i])
+	}
+	return len(fresh), nil
 }
 
 const eventCols = `e.id, e.observed, e.inserted, e.action, e.observer, e.connection_id, e.actor, e.file_id, e.file_name,
