@@ -79,7 +79,11 @@ func main() {
 	fs.IntVar(&o.Rounds, "rounds", 3, "runs of each side")
 	drivers := fs.String("drivers", "sqlite,postgres", "drivers to measure")
 	write := fs.String("write", "", "write the result section into this markdown file")
+	fs.BoolVar(&o.NoDashboards, "no-dashboards", false, "leave the dashboards' counts out of the store side (to measure their cost; refused with -write)")
 	fs.Parse(os.Args[2:])
+	if o.NoDashboards && *write != "" {
+		fail(errors.New("-no-dashboards measures the insert without the dashboards' counts, which is not the store's ingest path: run it without -write"))
+	}
 	o.Drivers = strings.Split(*drivers, ",")
 	for _, b := range strings.Split(*batches, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(b))

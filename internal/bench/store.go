@@ -29,6 +29,9 @@ type StoreOptions struct {
 	Rounds  int      // runs of each side, alternated
 	Drivers []string // sqlite, postgres
 	TempDir string
+	// NoDashboards leaves the dashboards' counts out of the store side (sqldb.DB.SetDashboards):
+	// to measure what they cost, not for the section.
+	NoDashboards bool
 }
 
 // StoreResult is one driver's outcome at one transaction size.
@@ -145,6 +148,9 @@ func storeRun(ctx context.Context, o StoreOptions, driver string, batch, round i
 		return 0, 0, err
 	}
 	defer db.s.Close()
+	if o.NoDashboards {
+		db.s.(interface{ SetDashboards(bool) }).SetDashboards(false)
+	}
 	base, err := db.size()
 	if err != nil {
 		return 0, 0, err
