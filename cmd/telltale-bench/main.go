@@ -2,7 +2,7 @@
 // docs/BENCHMARKS.md. It is a separate binary so that benchmark and test-support code never ships
 // in telltale itself.
 //
-//	go run ./cmd/telltale-bench store [-events 100000] [-rounds 3] [-drivers sqlite,postgres] [-write docs/BENCHMARKS.md]
+//	go run ./cmd/telltale-bench store [-events 100000] [-batches 500,5000] [-rounds 3] [-drivers sqlite,postgres] [-write docs/BENCHMARKS.md]
 //	go run ./cmd/telltale-bench box [-runs rate,cpu,latency] [-files 200000] [-users 5000,50000] [-write docs/BENCHMARKS.md]
 //	go run ./cmd/telltale-bench google [-runs rate,cpu,latency,rss] [-rate-limit 60] [-cpu-files 20000,100000] [-rss-users 5000,50000] [-write docs/BENCHMARKS.md]
 //	go run ./cmd/telltale-bench microsoft [-runs rate,cpu,latency,audit,rss] [-rate-limit 240] [-cpu-files 20000,100000] [-rss-drives 5000,50000] [-write docs/BENCHMARKS.md]
@@ -75,12 +75,24 @@ func main() {
 	fs := flag.NewFlagSet("store", flag.ExitOnError)
 	o := bench.StoreOptions{}
 	fs.IntVar(&o.Events, "events", 100000, "events per run")
-	fs.IntVar(&o.Batch, "batch", 500, "events per transaction")
+	batches := fs.String("batches", "500,5000", "events per transaction, each measured (a page; a backlog)")
 	fs.IntVar(&o.Rounds, "rounds", 3, "runs of each side")
 	drivers := fs.String("drivers", "sqlite,postgres", "drivers to measure")
 	write := fs.String("write", "", "write the result section into this markdown file")
+	fs.BoolVar(&o.NoDashboards, "no-dashboards", false, "leave the dashboards' counts out of the store side (to measure their cost; refused with -write)")
 	fs.Parse(os.Args[2:])
+	if o.NoDashboards && *write != "" {
+		fail(errors.New("-no-dashboards measures the insert without the dashboards' counts, which is not the store's ingest path: run it without -write"))
+	}
 	o.Drivers = strings.Split(*drivers, ",")
+	for _, b := range strings.Split(*batches, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(b))
+		if err != nil || n < 1 {
+			fail(fmt.Errorf("-batches: %q is not a positive number of events (write e.g. 500,5000)", b))
+		}
+		o.Batches = append(o.Batches, n)
+	}
+	load, _ := os.ReadFile("/proc/loadavg")
 	dir, err := os.MkdirTemp("", "telltale-bench-")
 	if err != nil {
 		fail(err)
@@ -94,7 +106,7 @@ func main() {
 		fail(err)
 	}
 	cmd := "go run ./cmd/telltale-bench " + strings.Join(os.Args[1:], " ")
-	section := bench.FormatStore(rs, o, cmd)
+	section := bench.FormatStore(rs, o, cmd, strings.Join(strings.Fields(string(load))[:min(3, len(strings.Fields(string(load))))], " "))
 	fmt.Println(section)
 	if *write != "" {
 		if err := bench.WriteSection(*write, "store", section); err != nil {

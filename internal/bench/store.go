@@ -10,6 +10,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+
 	"github.com/telltale-dev/telltale/internal/event"
 	"github.com/telltale-dev/telltale/internal/eventgen"
 	"github.com/telltale-dev/telltale/internal/store"
@@ -22,44 +25,62 @@ import (
 // StoreOptions configure the store insert benchmark.
 type StoreOptions struct {
 	Events  int      // events per run
-	Batch   int      // events per InsertEvents call / transaction
+	Batches []int    // events per InsertEvents call / transaction: each is measured (500: a page; 5,000: a backlog)
 	Rounds  int      // runs of each side, alternated
 	Drivers []string // sqlite, postgres
 	TempDir string
+	// NoDashboards leaves the dashboards' counts out of the store side (sqldb.DB.SetDashboards):
+	// to measure what they cost, not for the section.
+	NoDashboards bool
 }
 
-// StoreResult is one driver's outcome.
+// StoreResult is one driver's outcome at one transaction size.
 type StoreResult struct {
 	Driver                string
-	StoreRate, BareRate   float64 // medians, events/s
-	Ratio                 float64
-	BytesPerEvent         float64
-	StoreRates, BareRates []float64
+	Batch                 int
+	StoreRate, BulkRate   float64 // medians, events/s
+	Ratio                 float64 // of the medians
+	RoundRatio            float64 // median of each round's store / bulk (the two ran back to back)
+	BytesPerEvent         float64 // median over the store side's rounds
+	StoreRates, BulkRates []float64
 }
 
-// RunStore measures events inserted per second through the store next to the bare driver inserting
-// the same rows (same table, same statement shape, same batches, values computed before the clock
-// starts), alternating the two sides, and the bytes each stored event takes on disk.
+// BulkStatementRows is how many rows one multi-row INSERT of the SQLite bulk load carries.
+const BulkStatementRows = 500
+
+// RunStore measures events inserted per second through the store next to the driver's best bulk
+// load of the same rows (same table and indexes, same durability, same transaction size, values
+// computed before the clock starts): multi-row INSERTs of 500 rows on SQLite, COPY on PostgreSQL.
+// The sides alternate; it also reports the bytes each stored event takes on disk.
 func RunStore(ctx context.Context, o StoreOptions, progress io.Writer) ([]StoreResult, error) {
 	var out []StoreResult
 	for _, d := range o.Drivers {
-		r := StoreResult{Driver: d}
-		for round := 0; round < o.Rounds; round++ {
-			sr, size, err := storeRun(ctx, o, d, round)
-			if err != nil {
-				return nil, err
+		for _, batch := range o.Batches {
+			r := StoreResult{Driver: d, Batch: batch}
+			var sizes []float64
+			for round := 0; round < o.Rounds; round++ {
+				sr, size, err := storeRun(ctx, o, d, batch, round)
+				if err != nil {
+					return nil, err
+				}
+				br, err := bulkRun(ctx, o, d, batch, round)
+				if err != nil {
+					return nil, err
+				}
+				r.StoreRates, r.BulkRates = append(r.StoreRates, sr), append(r.BulkRates, br)
+				sizes = append(sizes, size)
+				fmt.Fprintf(progress, "%s, %d per transaction, round %d: store %.0f/s, bulk load %.0f/s, %.0f bytes/event\n", d, batch, round+1, sr, br, size)
 			}
-			br, err := bareRun(ctx, o, d, round)
-			if err != nil {
-				return nil, err
+			r.StoreRate, r.BulkRate = Median(r.StoreRates), Median(r.BulkRates)
+			r.Ratio = r.StoreRate / r.BulkRate
+			var rr []float64
+			for i := range r.StoreRates {
+				rr = append(rr, r.StoreRates[i]/r.BulkRates[i])
 			}
-			r.StoreRates, r.BareRates = append(r.StoreRates, sr), append(r.BareRates, br)
-			r.BytesPerEvent = size
-			fmt.Fprintf(progress, "%s round %d: store %.0f/s, bare driver %.0f/s, %.0f bytes/event\n", d, round+1, sr, br, size)
+			r.RoundRatio = Median(rr)
+			r.BytesPerEvent = Median(sizes)
+			out = append(out, r)
 		}
-		r.StoreRate, r.BareRate = Median(r.StoreRates), Median(r.BareRates)
-		r.Ratio = r.StoreRate / r.BareRate
-		out = append(out, r)
 	}
 	return out, nil
 }
@@ -121,24 +142,27 @@ func events(o StoreOptions, round int) []*event.FileEvent {
 	return out
 }
 
-func storeRun(ctx context.Context, o StoreOptions, driver string, round int) (rate, bytesPerEvent float64, err error) {
-	db, err := open(ctx, o, driver, fmt.Sprintf("store-%d", round))
+func storeRun(ctx context.Context, o StoreOptions, driver string, batch, round int) (rate, bytesPerEvent float64, err error) {
+	db, err := open(ctx, o, driver, fmt.Sprintf("store-%d-%d", batch, round))
 	if err != nil {
 		return 0, 0, err
 	}
 	defer db.s.Close()
+	if o.NoDashboards {
+		db.s.(interface{ SetDashboards(bool) }).SetDashboards(false)
+	}
 	base, err := db.size()
 	if err != nil {
 		return 0, 0, err
 	}
 	evs := events(o, round)
 	start := time.Now()
-	for i := 0; i < len(evs); i += o.Batch {
-		n, err := db.s.InsertEvents(ctx, evs[i:min(i+o.Batch, len(evs))], false)
+	for i := 0; i < len(evs); i += batch {
+		n, err := db.s.InsertEvents(ctx, evs[i:min(i+batch, len(evs))], false)
 		if err != nil {
 			return 0, 0, err
 		}
-		if n != min(o.Batch, len(evs)-i) {
+		if n != min(batch, len(evs)-i) {
 			return 0, 0, fmt.Errorf("inserted %d of a batch", n)
 		}
 	}
@@ -150,10 +174,11 @@ func storeRun(ctx context.Context, o StoreOptions, driver string, round int) (ra
 	return float64(len(evs)) / el.Seconds(), float64(size-base) / float64(len(evs)), nil
 }
 
-// bareRun inserts the same rows with the driver alone: prepared plain INSERT, one transaction per
-// batch, values precomputed.
-func bareRun(ctx context.Context, o StoreOptions, driver string, round int) (float64, error) {
-	db, err := open(ctx, o, driver, fmt.Sprintf("bare-%d", round))
+// bulkRun loads the same rows with the driver's best bulk path, one transaction per batch, values
+// precomputed: multi-row INSERTs of BulkStatementRows rows (one prepared statement per
+// transaction) on SQLite, COPY on PostgreSQL. No dedupe, no ids returned, no counts.
+func bulkRun(ctx context.Context, o StoreOptions, driver string, batch, round int) (float64, error) {
+	db, err := open(ctx, o, driver, fmt.Sprintf("bulk-%d-%d", batch, round))
 	if err != nil {
 		return 0, err
 	}
@@ -166,55 +191,47 @@ func bareRun(ctx context.Context, o StoreOptions, driver string, round int) (flo
 			return 0, err
 		}
 	}
-	// The same statement shapes the store uses, minus its work: one row per statement on SQLite,
-	// multi-row statements of sqldb.InsertChunk rows on PostgreSQL; no ON CONFLICT, no RETURNING.
-	rebind := func(q string) string {
-		if driver != "postgres" {
-			return q
-		}
-		var b strings.Builder
-		n := 0
-		for _, r := range q {
-			if r == '?' {
-				n++
-				fmt.Fprintf(&b, "$%d", n)
-				continue
-			}
-			b.WriteRune(r)
-		}
-		return b.String()
+	var el time.Duration
+	switch driver {
+	case "postgres":
+		el, err = copyLoad(ctx, db.db, rows, batch)
+	default:
+		el, err = multiRowLoad(ctx, db.db, rows, batch)
 	}
-	per := 1
-	if driver == "postgres" {
-		per = sqldb.InsertChunk
+	if err != nil {
+		return 0, err
 	}
+	return float64(len(rows)) / el.Seconds(), nil
+}
+
+func multiRowLoad(ctx context.Context, db *sql.DB, rows [][]any, batch int) (time.Duration, error) {
 	start := time.Now()
-	for i := 0; i < len(rows); i += o.Batch {
-		tx, err := db.db.BeginTx(ctx, nil)
+	for i := 0; i < len(rows); i += batch {
+		tx, err := db.BeginTx(ctx, nil)
 		if err != nil {
 			return 0, err
 		}
-		batch := rows[i:min(i+o.Batch, len(rows))]
+		part := rows[i:min(i+batch, len(rows))]
 		var st *sql.Stmt
-		if driver == "sqlite" {
-			if st, err = tx.PrepareContext(ctx, sqldb.MultiRowInsert(per, "")); err != nil {
+		if len(part) >= BulkStatementRows {
+			if st, err = tx.PrepareContext(ctx, sqldb.MultiRowInsert(BulkStatementRows, "")); err != nil {
+				tx.Rollback()
 				return 0, err
 			}
 		}
-		for j := 0; j < len(batch); j += per {
-			part := batch[j:min(j+per, len(batch))]
-			args := make([]any, 0, len(part)*21)
-			for _, r := range part {
+		for j := 0; j < len(part); j += BulkStatementRows {
+			chunk := part[j:min(j+BulkStatementRows, len(part))]
+			args := make([]any, 0, len(chunk)*len(chunk[0]))
+			for _, r := range chunk {
 				args = append(args, r...)
 			}
-			if len(part) == per && driver == "sqlite" {
-				// SQLite: one prepared statement per transaction, as InsertEvents does. PostgreSQL:
-				// plain Exec, as InsertEvents does; pgx caches the prepared statement per connection.
+			if len(chunk) == BulkStatementRows {
 				_, err = st.ExecContext(ctx, args...)
 			} else {
-				_, err = tx.ExecContext(ctx, rebind(sqldb.MultiRowInsert(len(part), "")), args...)
+				_, err = tx.ExecContext(ctx, sqldb.MultiRowInsert(len(chunk), ""), args...)
 			}
 			if err != nil {
+				tx.Rollback()
 				return 0, err
 			}
 		}
@@ -225,27 +242,59 @@ func bareRun(ctx context.Context, o StoreOptions, driver string, round int) (flo
 			return 0, err
 		}
 	}
-	return float64(len(rows)) / time.Since(start).Seconds(), nil
+	return time.Since(start), nil
+}
+
+// copyLoad runs one COPY per transaction on one pgx connection.
+func copyLoad(ctx context.Context, db *sql.DB, rows [][]any, batch int) (time.Duration, error) {
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close()
+	cols := strings.Fields(strings.ReplaceAll(sqldb.EventColumns, ",", " "))
+	var el time.Duration
+	err = conn.Raw(func(dc any) error {
+		pc := dc.(*stdlib.Conn).Conn()
+		start := time.Now()
+		for i := 0; i < len(rows); i += batch {
+			tx, err := pc.Begin(ctx)
+			if err != nil {
+				return err
+			}
+			part := rows[i:min(i+batch, len(rows))]
+			if _, err := tx.CopyFrom(ctx, pgx.Identifier{"file_events"}, cols, pgx.CopyFromRows(part)); err != nil {
+				tx.Rollback(ctx)
+				return err
+			}
+			if err := tx.Commit(ctx); err != nil {
+				return err
+			}
+		}
+		el = time.Since(start)
+		return nil
+	})
+	return el, err
 }
 
 // FormatStore renders the results as the BENCHMARKS.md section.
-func FormatStore(rs []StoreResult, o StoreOptions, command string) string {
+func FormatStore(rs []StoreResult, o StoreOptions, command string, load string) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "## Event inserts through the store (issue: foundation)\n\n")
-	fmt.Fprintf(&b, "- Date: %s. Machine: %s.\n- Command: `%s`\n", Stamp(), Machine(), command)
-	fmt.Fprintf(&b, "- Each run inserts %d realistic events (internal/eventgen: 5,000 people, skewed, 40%% hashed) in batches of %d, one transaction per batch, into a fresh database with the full schema and indexes. The store side calls `InsertEvents` (JSON encoding, column extraction, `ON CONFLICT (dedupe) DO NOTHING`; on PostgreSQL, multi-row statements of 100 events with `RETURNING id, dedupe`); the bare side runs plain `INSERT`s of the same precomputed rows in the same statement shapes (one row per statement on SQLite, 100 on PostgreSQL) through the same driver. Sides alternate, %d rounds each; medians shown. SQLite runs with `synchronous=FULL`; the throwaway PostgreSQL runs with `fsync=off`.\n\n", o.Events, o.Batch, o.Rounds)
-	fmt.Fprintln(&b, "| driver | store events/s | bare driver events/s | ratio (target >= 0.8) | bytes per stored event (target <= 500) |")
-	fmt.Fprintln(&b, "|---|---:|---:|---:|---:|")
+	fmt.Fprintf(&b, "## Event inserts through the store (issue: foundation; baseline and levers: issue 19)\n\n")
+	fmt.Fprintf(&b, "- Date: %s. Machine: %s. Load average at the start: %s.\n- Command: `%s`\n", Stamp(), Machine(), load, command)
+	fmt.Fprintf(&b, "- Each run inserts %d realistic events (internal/eventgen: 5,000 people, skewed, 40%% hashed) into a fresh database made by our migrations (full schema, every index, the FTS5 name index on SQLite), with the store's own settings: SQLite `synchronous=FULL`; the throwaway PostgreSQL runs with `fsync=off`. The **store** side calls `InsertEvents` with one transaction per call: JSON encoding, column extraction, exact dedupe, the new ids known to the caller, the per-person and dashboard counts in the same transaction. On SQLite that is multi-row `INSERT ... ON CONFLICT (dedupe) DO NOTHING RETURNING id, dedupe` of 500 rows; on PostgreSQL, under the event lock, one look-up of the keys already stored, one draw of ids from the sequence and one `COPY`. The **bulk** side is the driver's best bulk load of the same precomputed rows into the same table with the same indexes and durability, at the same transaction size: multi-row `INSERT`s of %d rows per statement on SQLite, `COPY` on PostgreSQL; no dedupe, no ids, no counts. Transaction sizes: 500 (one page) and 5,000 (a backlog). Sides alternate, %d rounds each; medians shown. Bytes per event: the database's growth (SQLite: file + WAL after a checkpoint; PostgreSQL: `pg_total_relation_size('file_events')` after `VACUUM ANALYZE`) over the events, median of the store side's rounds.\n\n", o.Events, BulkStatementRows, o.Rounds)
+	fmt.Fprintln(&b, "| driver | events per transaction | store events/s | bulk load events/s | ratio of the medians (target >= 0.8) | median of the rounds' ratios | bytes per stored event (target <= 500) |")
+	fmt.Fprintln(&b, "|---|---:|---:|---:|---:|---:|---:|")
 	for _, r := range rs {
-		fmt.Fprintf(&b, "| %s | %.0f | %.0f | %.2f | %.0f |\n", r.Driver, r.StoreRate, r.BareRate, r.Ratio, r.BytesPerEvent)
+		fmt.Fprintf(&b, "| %s | %d | %.0f | %.0f | %.2f (%s) | %.2f | %.0f (%s) |\n", r.Driver, r.Batch, r.StoreRate, r.BulkRate, r.Ratio, met(r.Ratio >= 0.8), r.RoundRatio, r.BytesPerEvent, met(r.BytesPerEvent <= 500))
 	}
-	fmt.Fprintf(&b, "\nAll rounds (store / bare, events/s):\n\n")
+	fmt.Fprintf(&b, "\nAll rounds (store / bulk load, events/s):\n\n")
 	for _, r := range rs {
 		var parts []string
 		for i := range r.StoreRates {
-			parts = append(parts, fmt.Sprintf("%.0f / %.0f", r.StoreRates[i], r.BareRates[i]))
+			parts = append(parts, fmt.Sprintf("%.0f / %.0f", r.StoreRates[i], r.BulkRates[i]))
 		}
-		fmt.Fprintf(&b, "- %s: %s\n", r.Driver, strings.Join(parts, "; "))
+		fmt.Fprintf(&b, "- %s, %d per transaction: %s\n", r.Driver, r.Batch, strings.Join(parts, "; "))
 	}
 	return b.String()
 }

@@ -8,8 +8,9 @@ import (
 	"fmt"
 	"io/fs"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
+	"github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
 	"github.com/telltale-dev/telltale/internal/store"
 	"github.com/telltale-dev/telltale/internal/store/sqldb"
 )
@@ -26,7 +27,7 @@ var _ store.Store = (*Store)(nil)
 
 func dialect() *sqldb.Dialect {
 	return &sqldb.Dialect{
-		Name: "postgres", Numbered: true,
+		Name: "postgres", Numbered: true, CopyFrom: copyFrom,
 		SkipLocked:    " FOR UPDATE SKIP LOCKED",
 		MigrationLock: "SELECT pg_advisory_xact_lock(724201)",
 		EventLock:     "SELECT pg_advisory_xact_lock(724202)",
@@ -35,6 +36,16 @@ func dialect() *sqldb.Dialect {
 			return errors.As(err, &pe) && pe.Code == "23505"
 		},
 	}
+}
+
+// copyFrom runs COPY on the pgx connection under a database/sql connection, inside the
+// transaction that connection has open.
+func copyFrom(ctx context.Context, driverConn any, table string, columns []string, rows [][]any) (int64, error) {
+	c, ok := driverConn.(*stdlib.Conn)
+	if !ok {
+		return 0, fmt.Errorf("postgres: copy: the connection is a %T, not pgx's", driverConn)
+	}
+	return c.Conn().CopyFrom(ctx, pgx.Identifier{table}, columns, pgx.CopyFromRows(rows))
 }
 
 //go:embed migrations/*.sql

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"path"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -238,9 +239,31 @@ func (q *Queries) InsertEvents(ctx context.Context, evs []*event.FileEvent, held
 			}
 		}
 		var inserted []*event.FileEvent
+		if q.d.CopyFrom != nil && q.conn != nil {
+			var err error
+			if n, err = q.insertCopy(ctx, evs, held, now, &inserted); err != nil {
+				return err
+			}
+			return q.addCounts(ctx, inserted)
+		}
 		if !q.d.LastInsertID {
 			var err error
-			if n, err = q.insertChunks(ctx, evs, held, now, &inserted); err != nil {
+			if n, err = q.insertChunks(ctx, evs, held, now, InsertChunk, &inserted); err != nil {
+				return err
+			}
+			return q.addCounts(ctx, inserted)
+		}
+		// SQLite: multi-row statements of SQLiteInsertChunk events, unless event_id_floor is above
+		// the largest id (the newest events were deleted): then InsertEventSQL, one event a
+		// statement, places the ids above the floor. One statement per 500 rows instead of per row
+		// spares SQLite a statement journal and an FTS5 flush of the name index per row.
+		var ahead bool
+		if err := q.w.QueryRowContext(ctx, `SELECT COALESCE((SELECT id FROM event_id_floor), 0) > COALESCE((SELECT MAX(id) FROM file_events), 0)`).Scan(&ahead); err != nil {
+			return q.wrap("insert events: id floor", err)
+		}
+		if !ahead {
+			var err error
+			if n, err = q.insertChunks(ctx, evs, held, now, SQLiteInsertChunk, &inserted); err != nil {
 				return err
 			}
 			return q.addCounts(ctx, inserted)
@@ -292,9 +315,13 @@ func (q *Queries) addCounts(ctx context.Context, inserted []*event.FileEvent) er
 	return q.addDashboards(ctx, inserted)
 }
 
-// InsertChunk is how many events one multi-row INSERT carries where the driver needs RETURNING to
-// learn the new ids (PostgreSQL): one round trip per chunk instead of one per event.
+// InsertChunk is how many events one multi-row INSERT carries on a driver with neither
+// LastInsertID nor CopyFrom: one round trip per chunk instead of one per event.
 const InsertChunk = 100
+
+// SQLiteInsertChunk is how many events one multi-row INSERT carries on SQLite (21 parameters a row;
+// SQLite allows 32,766 a statement).
+const SQLiteInsertChunk = 500
 
 // MultiRowInsert returns the statement inserting n rows of EventColumns, with suffix appended.
 func MultiRowInsert(n int, suffix string) string {
@@ -311,10 +338,10 @@ func MultiRowInsert(n int, suffix string) string {
 }
 
 // insertChunks inserts in multi-row statements and maps the returned ids back by dedupe key.
-func (q *Queries) insertChunks(ctx context.Context, evs []*event.FileEvent, held bool, now time.Time, inserted *[]*event.FileEvent) (int, error) {
+func (q *Queries) insertChunks(ctx context.Context, evs []*event.FileEvent, held bool, now time.Time, chunk int, inserted *[]*event.FileEvent) (int, error) {
 	n := 0
-	for start := 0; start < len(evs); start += InsertChunk {
-		part := evs[start:min(start+InsertChunk, len(evs))]
+	for start := 0; start < len(evs); start += chunk {
+		part := evs[start:min(start+chunk, len(evs))]
 		args := make([]any, 0, len(part)*21)
 		keys := make([]string, len(part))
 		for i, e := range part {
@@ -355,6 +382,98 @@ func (q *Queries) insertChunks(ctx context.Context, evs []*event.FileEvent, held
 		}
 	}
 	return n, nil
+}
+
+// eventColumnList is EventColumns as a list, for COPY.
+var eventColumnList = strings.Fields(strings.ReplaceAll(EventColumns, ",", " "))
+
+// insertCopy inserts on PostgreSQL with COPY, which skips nothing, so it finds the duplicates first:
+// under the transaction's EventLock (every event insert holds it, so no other transaction can add a
+// key between the look-up and the COPY), one query finds the keys already stored, a map drops the
+// repeats within the call (the first one is stored, as ON CONFLICT DO NOTHING would), one query
+// draws the new ids from the table's sequence in order, and one COPY writes the rows with them.
+// A key stored despite all that would fail the COPY on the unique index (nothing is stored twice).
+func (q *Queries) insertCopy(ctx context.Context, evs []*event.FileEvent, held bool, now time.Time, inserted *[]*event.FileEvent) (int, error) {
+	keys := make([][]byte, len(evs))
+	rows := make([][]any, len(evs))
+	for i, e := range evs {
+		row, err := EventRow(e, held, now.UnixMicro())
+		if err != nil {
+			return 0, fmt.Errorf("store: insert events: %w", err)
+		}
+		keys[i], rows[i] = row[0].([]byte), row
+	}
+	seen := make(map[string]bool, len(evs))
+	rs, err := q.w.QueryContext(ctx, `SELECT dedupe FROM file_events WHERE dedupe = ANY($1::bytea[])`, keys)
+	if err != nil {
+		return 0, q.wrap("insert events: dedupe", err)
+	}
+	for rs.Next() {
+		var k []byte
+		if err := rs.Scan(&k); err != nil {
+			rs.Close()
+			return 0, q.wrap("insert events: dedupe", err)
+		}
+		seen[string(k)] = true
+	}
+	if err := rs.Close(); err != nil {
+		return 0, q.wrap("insert events: dedupe", err)
+	}
+	if err := rs.Err(); err != nil {
+		return 0, q.wrap("insert events: dedupe", err)
+	}
+	var fresh []int
+	for i := range evs {
+		if k := string(keys[i]); !seen[k] {
+			seen[k] = true
+			fresh = append(fresh, i)
+		}
+	}
+	if len(fresh) == 0 {
+		return 0, nil
+	}
+	ids := make([]int64, 0, len(fresh))
+	rs, err = q.w.QueryContext(ctx, `SELECT nextval(pg_get_serial_sequence('file_events', 'id')) FROM generate_series(1, $1::int)`, len(fresh))
+	if err != nil {
+		return 0, q.wrap("insert events: ids", err)
+	}
+	for rs.Next() {
+		var id int64
+		if err := rs.Scan(&id); err != nil {
+			rs.Close()
+			return 0, q.wrap("insert events: ids", err)
+		}
+		ids = append(ids, id)
+	}
+	if err := rs.Close(); err != nil {
+		return 0, q.wrap("insert events: ids", err)
+	}
+	if err := rs.Err(); err != nil {
+		return 0, q.wrap("insert events: ids", err)
+	}
+	if len(ids) != len(fresh) {
+		return 0, fmt.Errorf("store: insert events: the sequence gave %d ids for %d events", len(ids), len(fresh))
+	}
+	slices.Sort(ids)
+	out := make([][]any, len(fresh))
+	for j, i := range fresh {
+		out[j] = append([]any{ids[j]}, rows[i]...)
+	}
+	err = q.conn.Raw(func(dc any) error {
+		n, err := q.d.CopyFrom(ctx, dc, "file_events", append([]string{"id"}, eventColumnList...), out)
+		if err == nil && n != int64(len(out)) {
+			err = fmt.Errorf("copied %d rows of %d", n, len(out))
+		}
+		return err
+	})
+	if err != nil {
+		return 0, q.wrap("insert events: copy", err)
+	}
+	for j, i := range fresh {
+		evs[i].Event.ID, evs[i].Event.Inserted = ids[j], now
+		*inserted = append(*inserted, evs[i])
+	}
+	return len(fresh), nil
 }
 
 const eventCols = `e.id, e.observed, e.inserted, e.action, e.observer, e.connection_id, e.actor, e.file_id, e.file_name,

@@ -23,6 +23,10 @@ type Dialect struct {
 	// LastInsertID: the driver reports inserted row ids through sql.Result (SQLite), so inserts can
 	// use Exec instead of RETURNING, which costs a result set per row.
 	LastInsertID bool
+	// CopyFrom, when set (PostgreSQL), bulk-loads rows with the driver's COPY on the connection
+	// of the current transaction (driverConn is what sql.Conn.Raw hands over): InTx then runs its
+	// transactions on a dedicated *sql.Conn so that InsertEvents can reach it (insertCopy).
+	CopyFrom func(ctx context.Context, driverConn any, table string, columns []string, rows [][]any) (int64, error)
 	// MigrationLock is run first inside the migration transaction (an advisory lock on PostgreSQL).
 	MigrationLock string
 	// EventLock is run inside a transaction before it inserts events, so that event ids become
@@ -77,10 +81,11 @@ type querier interface {
 
 // Queries implements store.Queries on a database or inside a transaction.
 type Queries struct {
-	d  *Dialect
-	w  querier // writes
-	r  querier // reads (a reader pool outside transactions on SQLite)
-	db *DB     // nil inside a transaction
+	d    *Dialect
+	w    querier   // writes
+	r    querier   // reads (a reader pool outside transactions on SQLite)
+	db   *DB       // nil inside a transaction
+	conn *sql.Conn // the transaction's connection, where the dialect has CopyFrom
 }
 
 var _ store.Queries = (*Queries)(nil)
@@ -134,7 +139,16 @@ func (db *DB) Writer() *sql.DB { return db.writer }
 
 // InTx runs fn in one transaction; an error or a panic rolls back.
 func (db *DB) InTx(ctx context.Context, fn func(q store.Queries) error) (err error) {
-	tx, err := db.writer.BeginTx(ctx, nil)
+	var conn *sql.Conn
+	begin := db.writer.BeginTx
+	if db.d.CopyFrom != nil {
+		if conn, err = db.writer.Conn(ctx); err != nil {
+			return fmt.Errorf("store: begin: %w", err)
+		}
+		defer conn.Close() // after the commit or rollback: back to the pool
+		begin = conn.BeginTx
+	}
+	tx, err := begin(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("store: begin: %w", err)
 	}
@@ -144,7 +158,7 @@ func (db *DB) InTx(ctx context.Context, fn func(q store.Queries) error) (err err
 			panic(p)
 		}
 	}()
-	q := &Queries{d: db.d, w: tx, r: tx}
+	q := &Queries{d: db.d, w: tx, r: tx, conn: conn}
 	if db.stmts != nil {
 		q.w = cachedTx{tx, db.stmts}
 		q.r = q.w

@@ -86,6 +86,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		"HealthAggregates":  testHealthAggregates,
 		"Dashboards":        testDashboards,
 		"DashboardsRecount": testDashboardsRecount,
+		"EventsDedupeBulk":  testEventsDedupeBulk,
 	}
 	names := make([]string, 0, len(tests))
 	for n := range tests {
@@ -329,6 +330,63 @@ func testEventsDedupe(t *testing.T, s store.Store) {
 	}
 	if len(seen) != 3 || !sort.SliceIsSorted(seen, func(i, j int) bool { return seen[i] < seen[j] }) {
 		t.Errorf("paging %v", seen)
+	}
+}
+
+// testEventsDedupeBulk: a transaction larger than one insert statement (500 rows on SQLite, 5,000
+// on PostgreSQL) keeps dedupe and the ids exact: duplicates within a statement, across statements of
+// one call and against stored events are stored once, and every stored event's id is its own row,
+// in the order given.
+func testEventsDedupeBulk(t *testing.T, s store.Store) {
+	c := mkConn(t, s, "c")
+	t0 := time.Date(2026, 11, 1, 9, 0, 0, 0, time.UTC)
+	stored := []*event.FileEvent{Event(c.ID, "old-1", t0), Event(c.ID, "old-2", t0)}
+	ok(s.InsertEvents(ctx, stored, false))(t)
+	var batch []*event.FileEvent
+	dup := map[int]bool{}
+	for i := 0; i < 5200; i++ {
+		switch {
+		case i == 3: // within the first statement
+			batch, dup[i] = append(batch, Event(c.ID, "v0", t0)), true
+		case i == 700 || i == 5100: // an earlier statement's event, in a later statement
+			batch, dup[i] = append(batch, Event(c.ID, "v1", t0)), true
+		case i == 4999: // stored by an earlier call
+			batch, dup[i] = append(batch, Event(c.ID, "old-1", t0)), true
+		case i == 5001:
+			batch, dup[i] = append(batch, Event(c.ID, "old-2", t0)), true
+		default:
+			batch = append(batch, Event(c.ID, fmt.Sprint("v", i), t0))
+		}
+	}
+	n := ok(s.InsertEvents(ctx, batch, false))(t)
+	if n != len(batch)-len(dup) {
+		t.Fatalf("inserted %d, want %d", n, len(batch)-len(dup))
+	}
+	last := stored[1].Event.ID
+	for i, e := range batch {
+		if dup[i] {
+			if e.Event.ID != 0 {
+				t.Fatalf("duplicate at %d got id %d", i, e.Event.ID)
+			}
+			continue
+		}
+		if e.Event.ID <= last {
+			t.Fatalf("event %d: id %d not above the previous %d", i, e.Event.ID, last)
+		}
+		last = e.Event.ID
+		if i%97 == 0 || i == 499 || i == 500 || i == 4999 || i == 5000 || i == len(batch)-1 {
+			got := ok(s.GetEvent(ctx, e.Event.ID))(t)
+			if got.Event.VendorIDs[0] != e.Event.VendorIDs[0] {
+				t.Fatalf("event %d: id %d holds %q, want %q", i, e.Event.ID, got.Event.VendorIDs[0], e.Event.VendorIDs[0])
+			}
+		}
+	}
+	if got := ok(s.CountEvents(ctx, store.EventFilter{}))(t); got != int64(len(stored)+n) {
+		t.Errorf("stored %d events, want %d", got, len(stored)+n)
+	}
+	again := ok(s.InsertEvents(ctx, batch[:1000], false))(t)
+	if again != 0 {
+		t.Errorf("the same events again: %d inserted, want 0", again)
 	}
 }
 
