@@ -21,7 +21,6 @@ import (
 	boxemu "github.com/telltale-dev/telltale/internal/emulator/box"
 	googleemu "github.com/telltale-dev/telltale/internal/emulator/google"
 	msemu "github.com/telltale-dev/telltale/internal/emulator/microsoft"
-	"github.com/telltale-dev/telltale/internal/store"
 	"github.com/telltale-dev/telltale/internal/store/sqlite"
 )
 
@@ -312,31 +311,7 @@ func kill9DuringCollection(t *testing.T, bin string, vendor crashRun) {
 	if len(want) < 100 {
 		t.Fatalf("only %d file activities generated; the test needs more", len(want))
 	}
-	var got map[string]int
-	deadline := time.Now().Add(90 * time.Second)
-	for {
-		got = storedVendorIDs(t, filepath.Join(dataDir, "telltale.db"))
-		missing := 0
-		for id := range want {
-			if got[id] == 0 {
-				missing++
-			}
-		}
-		if missing == 0 || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
-	var missing, doubled []string
-	for id, kind := range want {
-		switch got[id] {
-		case 0:
-			missing = append(missing, id+" "+kind)
-		case 1:
-		default:
-			doubled = append(doubled, fmt.Sprintf("%s %s x%d", id, kind, got[id]))
-		}
-	}
+	got, missing, doubled := storedOnce(want, func() map[string]int { return storedVendorIDs(t, filepath.Join(dataDir, "telltale.db")) })
 	t.Logf("kill -9 result: %d cycles, %d file activities generated, %d lost, %d doubled (%d stored events carry vendor ids), %s",
 		cycles, len(want), len(missing), len(doubled), len(got), time.Since(started).Round(time.Second))
 	if len(missing) > 0 || len(doubled) > 0 {
@@ -362,6 +337,36 @@ func kill9Cycles(t *testing.T) int {
 	return n
 }
 
+// storedOnce waits up to 90 s for every activity of want (vendor record id -> kind) to be stored,
+// reading the stored events' vendor ids with read, and returns what was read, the activities
+// missing and those stored more than once.
+func storedOnce(want map[string]string, read func() map[string]int) (got map[string]int, missing, doubled []string) {
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		got = read()
+		n := 0
+		for id := range want {
+			if got[id] == 0 {
+				n++
+			}
+		}
+		if n == 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	for id, kind := range want {
+		switch got[id] {
+		case 0:
+			missing = append(missing, id+" "+kind)
+		case 1:
+		default:
+			doubled = append(doubled, fmt.Sprintf("%s %s x%d", id, kind, got[id]))
+		}
+	}
+	return got, missing, doubled
+}
+
 func head(xs []string) []string {
 	if len(xs) > 8 {
 		return xs[:8]
@@ -378,23 +383,7 @@ func storedVendorIDs(t *testing.T, path string) map[string]int {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	out := map[string]int{}
-	var after int64
-	for {
-		evs, err := st.ListEvents(context.Background(), store.EventFilter{AfterID: after, Limit: 1000, IncludeHeld: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(evs) == 0 {
-			return out
-		}
-		for _, e := range evs {
-			for _, id := range e.Event.VendorIDs {
-				out[id]++
-			}
-			after = e.Event.ID
-		}
-	}
+	return vendorIDsIn(t, st)
 }
 
 // waitStatus waits until the connection's status is one of want.

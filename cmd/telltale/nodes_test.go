@@ -217,31 +217,7 @@ func nodesUnderLoad(t *testing.T, dsn, nodeDSN string, count int, disrupt func(n
 		}
 		return s
 	}
-	var got map[string]int
-	deadline := time.Now().Add(90 * time.Second)
-	for {
-		got = vendorIDsIn(t, st)
-		missing := 0
-		for id := range want {
-			if got[id] == 0 {
-				missing++
-			}
-		}
-		if missing == 0 || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
-	var missing, doubled []string
-	for id, kind := range want {
-		switch got[id] {
-		case 0:
-			missing = append(missing, id+" "+kind)
-		case 1:
-		default:
-			doubled = append(doubled, fmt.Sprintf("%s %s x%d", id, kind, got[id]))
-		}
-	}
+	got, missing, doubled := storedOnce(want, func() map[string]int { return vendorIDsIn(t, st) })
 	t.Logf("%d nodes, %s: %d file activities generated, %d lost, %d doubled (%d stored events carry vendor ids), %s",
 		count, what, len(want), len(missing), len(doubled), len(got), time.Since(started).Round(time.Second))
 	if len(missing) > 0 || len(doubled) > 0 {
@@ -253,7 +229,7 @@ func nodesUnderLoad(t *testing.T, dsn, nodeDSN string, count int, disrupt func(n
 	if err != nil {
 		t.Fatal(err)
 	}
-	deadline = time.Now().Add(90 * time.Second)
+	deadline := time.Now().Add(90 * time.Second)
 	for {
 		pos, err := st.GetAlertPosition(ctx)
 		pending, perr := st.ListDeliveries(ctx, store.DeliveryFilter{State: store.OutboxPending, Limit: 1})
