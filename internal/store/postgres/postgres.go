@@ -27,7 +27,7 @@ var _ store.Store = (*Store)(nil)
 
 func dialect() *sqldb.Dialect {
 	return &sqldb.Dialect{
-		Name: "postgres", Numbered: true, CopyFrom: copyFrom,
+		Name: "postgres", Numbered: true, Arrays: true, CopyFrom: copyFrom,
 		SkipLocked:    " FOR UPDATE SKIP LOCKED",
 		MigrationLock: "SELECT pg_advisory_xact_lock(724201)",
 		EventLock:     "SELECT pg_advisory_xact_lock(724202)",

@@ -3,6 +3,7 @@ package sqldb
 import (
 	"cmp"
 	"context"
+	"database/sql"
 	"fmt"
 	"slices"
 	"strings"
@@ -187,6 +188,9 @@ func (q *Queries) WriteDashSums(ctx context.Context, s *DashSums) error {
 		return cmp.Or(strings.Compare(a.kind, b.kind), cmp.Compare(a.span, b.span), cmp.Compare(a.at, b.at),
 			strings.Compare(a.value, b.value), strings.Compare(a.vector, b.vector))
 	})
+	if q.d.Arrays { // PostgreSQL: each table's rows in one statement, as arrays
+		return q.writeDashArrays(ctx, s, hk, dk)
+	}
 	for start := 0; start < len(hk); start += dashChunk {
 		part := hk[start:min(start+dashChunk, len(hk))]
 		args := make([]any, 0, 7*len(part))
@@ -228,7 +232,12 @@ func (q *Queries) writeDashPeople(ctx context.Context, s *DashSums) error {
 		return cmp.Or(cmp.Compare(a.span, b.span), cmp.Compare(a.at, b.at), strings.Compare(a.value, b.value))
 	})
 	moved := map[[2]int64]int64{} // span, at: change of the people
-	for start := 0; start < len(pk); start += dashChunk {
+	if q.d.Arrays {
+		if err := q.upsertDashPersonArrays(ctx, s, pk, moved); err != nil {
+			return err
+		}
+	}
+	for start := 0; start < len(pk) && !q.d.Arrays; start += dashChunk {
 		part := pk[start:min(start+dashChunk, len(pk))]
 		args := make([]any, 0, 4*len(part))
 		for _, k := range part {
@@ -239,25 +248,7 @@ func (q *Queries) writeDashPeople(ctx context.Context, s *DashSums) error {
 		if err != nil {
 			return q.wrap("dashboards", err)
 		}
-		for rows.Next() {
-			var k dashPersonKey
-			var now int64
-			if err := rows.Scan(&k.span, &k.at, &k.value, &now); err != nil {
-				rows.Close()
-				return q.wrap("dashboards", err)
-			}
-			was := now - s.person[k]
-			switch {
-			case was <= 0 && now > 0:
-				moved[[2]int64{k.span, k.at}]++
-			case was > 0 && now <= 0:
-				moved[[2]int64{k.span, k.at}]--
-			}
-		}
-		if err := rows.Close(); err != nil {
-			return q.wrap("dashboards", err)
-		}
-		if err := rows.Err(); err != nil {
+		if err := scanDashPeople(rows, s, moved); err != nil {
 			return q.wrap("dashboards", err)
 		}
 	}
@@ -268,6 +259,19 @@ func (q *Queries) writeDashPeople(ctx context.Context, s *DashSums) error {
 		}
 	}
 	slices.SortFunc(bk, func(a, b [2]int64) int { return cmp.Or(cmp.Compare(a[0], b[0]), cmp.Compare(a[1], b[1])) })
+	if q.d.Arrays && len(bk) > 0 {
+		var spans, ats, people []int64
+		for _, k := range bk {
+			spans, ats, people = append(spans, k[0]), append(ats, k[1]), append(people, moved[k])
+		}
+		if _, err := q.w.ExecContext(ctx, `INSERT INTO dash_people (span, at, people)
+SELECT span, at, people FROM unnest($1::int[], $2::bigint[], $3::bigint[]) WITH ORDINALITY AS r(span, at, people, n) ORDER BY n
+ON CONFLICT (span, at) DO UPDATE SET people = dash_people.people + excluded.people`,
+			spans, ats, people); err != nil {
+			return q.wrap("dashboards", err)
+		}
+		return nil
+	}
 	for start := 0; start < len(bk); start += dashChunk {
 		part := bk[start:min(start+dashChunk, len(bk))]
 		args := make([]any, 0, 3*len(part))
@@ -280,6 +284,88 @@ func (q *Queries) writeDashPeople(ctx context.Context, s *DashSums) error {
 		}
 	}
 	return nil
+}
+
+// scanDashPeople reads the new totals an upsert of dash_person_risky returned and moves the
+// people of each bucket by those whose total crossed zero (the old total is the new less the
+// change in s). It closes rows.
+func scanDashPeople(rows *sql.Rows, s *DashSums, moved map[[2]int64]int64) error {
+	defer rows.Close()
+	for rows.Next() {
+		var k dashPersonKey
+		var now int64
+		if err := rows.Scan(&k.span, &k.at, &k.value, &now); err != nil {
+			return err
+		}
+		was := now - s.person[k]
+		switch {
+		case was <= 0 && now > 0:
+			moved[[2]int64{k.span, k.at}]++
+		case was > 0 && now <= 0:
+			moved[[2]int64{k.span, k.at}]--
+		}
+	}
+	if err := rows.Close(); err != nil {
+		return err
+	}
+	return rows.Err()
+}
+
+// writeDashArrays writes the hours' and values' sums on PostgreSQL: one upsert per table whose
+// rows come from arrays (unnest) in the keys' order, so a page of events costs two statements
+// whatever its rows, and two writers still lock rows in one order (no deadlock between nodes).
+func (q *Queries) writeDashArrays(ctx context.Context, s *DashSums, hk []dashHourKey, dk []dashDimKey) error {
+	if len(hk) > 0 {
+		var spans, ats, trusted, events []int64
+		var vectors, severities, categories []string
+		for _, k := range hk {
+			spans, ats, trusted, events = append(spans, k.span), append(ats, k.at), append(trusted, b2i(k.trusted)), append(events, s.hours[k])
+			vectors, severities, categories = append(vectors, k.vector), append(severities, k.severity), append(categories, k.category)
+		}
+		if _, err := q.w.ExecContext(ctx, `INSERT INTO dash_hours (span, at, vector, severity, category, trusted, events)
+SELECT span, at, vector, severity, category, trusted, events FROM unnest($1::int[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::int[], $7::bigint[]) WITH ORDINALITY AS r(span, at, vector, severity, category, trusted, events, n) ORDER BY n
+ON CONFLICT (span, at, vector, severity, category, trusted) DO UPDATE SET events = dash_hours.events + excluded.events`,
+			spans, ats, vectors, severities, categories, trusted, events); err != nil {
+			return q.wrap("dashboards", err)
+		}
+	}
+	if len(dk) > 0 {
+		var spans, ats, events, risky []int64
+		var kinds, values, vectors []string
+		for _, k := range dk {
+			v := s.dims[k]
+			spans, ats, events, risky = append(spans, k.span), append(ats, k.at), append(events, v[0]), append(risky, v[1])
+			kinds, values, vectors = append(kinds, k.kind), append(values, k.value), append(vectors, k.vector)
+		}
+		if _, err := q.w.ExecContext(ctx, `INSERT INTO dash_dims (kind, span, at, value, vector, events, risky)
+SELECT kind, span, at, value, vector, events, risky FROM unnest($1::text[], $2::int[], $3::bigint[], $4::text[], $5::text[], $6::bigint[], $7::bigint[]) WITH ORDINALITY AS r(kind, span, at, value, vector, events, risky, n) ORDER BY n
+ON CONFLICT (kind, span, at, value, vector) DO UPDATE SET events = dash_dims.events + excluded.events, risky = dash_dims.risky + excluded.risky`,
+			kinds, spans, ats, values, vectors, events, risky); err != nil {
+			return q.wrap("dashboards", err)
+		}
+	}
+	return q.writeDashPeople(ctx, s)
+}
+
+// upsertDashPersonArrays is the dash_person_risky upsert of writeDashPeople on PostgreSQL: one
+// statement, its rows from arrays in the keys' order.
+func (q *Queries) upsertDashPersonArrays(ctx context.Context, s *DashSums, pk []dashPersonKey, moved map[[2]int64]int64) error {
+	if len(pk) == 0 {
+		return nil
+	}
+	var spans, ats, risky []int64
+	var values []string
+	for _, k := range pk {
+		spans, ats, values, risky = append(spans, k.span), append(ats, k.at), append(values, k.value), append(risky, s.person[k])
+	}
+	rows, err := q.w.QueryContext(ctx, `INSERT INTO dash_person_risky (span, at, value, risky)
+SELECT span, at, value, risky FROM unnest($1::int[], $2::bigint[], $3::text[], $4::bigint[]) WITH ORDINALITY AS r(span, at, value, risky, n) ORDER BY n
+ON CONFLICT (span, at, value) DO UPDATE SET risky = dash_person_risky.risky + excluded.risky RETURNING span, at, value, risky`,
+		spans, ats, values, risky)
+	if err != nil {
+		return q.wrap("dashboards", err)
+	}
+	return q.wrap("dashboards", scanDashPeople(rows, s, moved))
 }
 
 // rowMarks is n rows of k placeholders: "(?, ?), (?, ?)".

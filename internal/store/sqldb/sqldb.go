@@ -40,6 +40,9 @@ type Dialect struct {
 	// NoDashboards leaves the dashboards' counts out of event inserts and updates (DB.SetDashboards:
 	// for the benchmark measuring their cost only).
 	NoDashboards bool
+	// Arrays: the driver takes Go slices ([]int64, []string) as array parameters (pgx), so the
+	// dashboards' counts are written as one unnest upsert per table (writeDashArrays).
+	Arrays bool
 
 	mu    sync.Mutex
 	cache map[string]string
