@@ -206,7 +206,9 @@ func decodeJSON(body []byte, v any) error {
 	}
 	if !utf8.Valid(body) {
 		off := firstInvalidUTF8(body)
-		field := jsonFieldAt(body, off)
+		// The member's name may hold the bad bytes (each one grows to U+FFFD): clipped, so the
+		// answer stays bounded by the body (FuzzDecodeJSON found a 3x answer).
+		field := clip(strings.ToValidUTF8(jsonFieldAt(body, off), "?"), 100)
 		msg := fmt.Sprintf("is not UTF-8 text (byte %d of the request body): JSON text must be UTF-8", off)
 		if strings.HasSuffix(field, "csv") {
 			msg += `; save the file as "CSV UTF-8 (comma delimited)" and upload it again`
@@ -232,7 +234,9 @@ func decodeJSON(body []byte, v any) error {
 			return invalid("request body is truncated JSON: it ends at byte %d inside a value", len(body))
 		default:
 			if f, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-				f = strings.Trim(f, `"`)
+				// A name of invalid UTF-8 grows when quoted (each byte a \ufffd): clipped, so the
+				// answer stays bounded by the body (FuzzDecodeJSON found a 3x answer).
+				f = clip(strings.ToValidUTF8(strings.Trim(f, `"`), "?"), 100)
 				return invalidField(f, "unknown field %q (at byte %d): check its spelling against the API description (/api/v1/openapi.json)", f, dec.InputOffset())
 			}
 			return invalid("request body (at byte %d): %v", dec.InputOffset(), err)
