@@ -440,9 +440,15 @@ func (r *Runner) renewLease(w store.Work, lost func(error), mayGive bool) (stop 
 				return
 			case <-t.C:
 			}
-			next := r.o.Clock.Now().Add(r.o.LeaseFor)
-			// A renewal slower than two periods has all but lost the lease anyway.
-			ctx, cancel := context.WithTimeout(context.Background(), 2*every)
+			now := r.o.Clock.Now()
+			next := now.Add(r.o.LeaseFor)
+			// A renewal slower than two periods has all but lost the lease anyway, and one still
+			// waiting when the lease ends is too late: the unit may be another node's by then.
+			wait := 2 * every
+			if left := until.Sub(now); left > 0 && left < wait {
+				wait = left
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), max(wait, time.Millisecond))
 			err := r.o.Store.ExtendLease(ctx, w.ID, r.o.Owner, next)
 			cancel()
 			switch {
@@ -457,8 +463,10 @@ func (r *Runner) renewLease(w store.Work, lost func(error), mayGive bool) (stop 
 				r.o.Log.Warn("work: lease lost to another owner; cancelling the handler", "kind", w.Kind, "key", w.Key, "owner", r.o.Owner)
 				lost(errLeaseLost)
 				return
-			case !r.o.Clock.Now().Before(until):
-				r.o.Log.Warn("work: lease expired before it could be renewed; cancelling the handler", "kind", w.Kind, "key", w.Key, "err", err)
+			case !r.o.Clock.Now().Add(every).Before(until):
+				// The next try would come after the lease ends, when another node may have taken
+				// the unit: stop now rather than run beside it (a node cut off from the database).
+				r.o.Log.Warn("work: lease ends before it can be renewed; cancelling the handler", "kind", w.Kind, "key", w.Key, "err", err)
 				lost(errLeaseLost)
 				return
 			default:

@@ -533,3 +533,47 @@ func TestTwoNodesNeverOverlap(t *testing.T) {
 		return st
 	})
 }
+
+// unreachable is a store whose lease renewals fail the way an unreachable database's do (not a
+// conflict: nobody said the lease is gone), once cut is set.
+type unreachable struct {
+	store.Store
+	cut atomic.Bool
+}
+
+func (u *unreachable) ExtendLease(ctx context.Context, id int64, owner string, until time.Time) error {
+	if u.cut.Load() {
+		return errors.New("dial tcp 127.0.0.1:5432: connect: connection refused")
+	}
+	return u.Store.ExtendLease(ctx, id, owner, until)
+}
+
+// TestUnreachableStoreStopsBeforeLeaseEnds: a node that cannot renew its lease (the database
+// unreachable) cancels the handler before the lease ends, when another node may take the unit,
+// not at the first renewal after it (up to a third of a lease late, beside the other node).
+func TestUnreachableStoreStopsBeforeLeaseEnds(t *testing.T) {
+	ctx := context.Background()
+	st := &unreachable{Store: openSQLite(t)}
+	const lease = 600 * time.Millisecond // renewed every 200ms
+	r := NewRunner(Options{Store: st, Clock: clock.Real{}, Owner: "a", LeaseFor: lease})
+	entered := make(chan time.Time, 1)
+	stopped := make(chan time.Time, 1)
+	r.Handle("k", func(ctx context.Context, w store.Work) (time.Time, error) {
+		st.cut.Store(true) // the network goes as the handler starts
+		entered <- w.LeaseUntil
+		<-ctx.Done()
+		stopped <- time.Now()
+		return time.Time{}, ctx.Err()
+	})
+	ensure(t, st, "k", "1", time.Now().Add(-time.Second))
+	go r.RunDue(ctx)
+	until := <-entered
+	select {
+	case at := <-stopped:
+		if !at.Before(until) {
+			t.Fatalf("the handler stopped %v after its lease ended", at.Sub(until))
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the handler was never stopped")
+	}
+}
