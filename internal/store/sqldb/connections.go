@@ -120,23 +120,7 @@ VALUES (?, ?, ?, ?, ?, ?) RETURNING id`), s.ConnectionID, micros(s.At), s.From, 
 
 // ListStatusChanges implements store.ConnectionQueries.
 func (q *Queries) ListStatusChanges(ctx context.Context, connectionID int64) ([]store.StatusChange, error) {
-	rows, err := q.r.QueryContext(ctx, q.d.q(`SELECT id, connection_id, at, from_status, to_status, actor, reason FROM status_changes
-WHERE connection_id = ? ORDER BY id`), connectionID)
-	if err != nil {
-		return nil, q.wrap("list status changes", err)
-	}
-	defer rows.Close()
-	var out []store.StatusChange
-	for rows.Next() {
-		var s store.StatusChange
-		var at int64
-		if err := rows.Scan(&s.ID, &s.ConnectionID, &at, &s.From, &s.To, &s.Actor, &s.Reason); err != nil {
-			return nil, q.wrap("list status changes", err)
-		}
-		s.At = fromMicros(at)
-		out = append(out, s)
-	}
-	return out, q.wrap("list status changes", rows.Err())
+	return q.statusChanges(ctx, `WHERE connection_id = ? ORDER BY id`, connectionID)
 }
 
 // ListStatusChangesAfter implements store.ConnectionQueries.
@@ -144,8 +128,12 @@ func (q *Queries) ListStatusChangesAfter(ctx context.Context, afterID int64, lim
 	if limit <= 0 {
 		limit = 100
 	}
-	rows, err := q.r.QueryContext(ctx, q.d.q(`SELECT id, connection_id, at, from_status, to_status, actor, reason FROM status_changes
-WHERE id > ? ORDER BY id LIMIT ?`), afterID, limit)
+	return q.statusChanges(ctx, `WHERE id > ? ORDER BY id LIMIT ?`, afterID, limit)
+}
+
+// statusChanges reads the status changes the WHERE ... ORDER BY clause selects.
+func (q *Queries) statusChanges(ctx context.Context, where string, args ...any) ([]store.StatusChange, error) {
+	rows, err := q.r.QueryContext(ctx, q.d.q(`SELECT id, connection_id, at, from_status, to_status, actor, reason FROM status_changes `+where), args...)
 	if err != nil {
 		return nil, q.wrap("list status changes", err)
 	}
