@@ -162,15 +162,20 @@ func (s *syslogSink) Check(ctx context.Context) error {
 
 // alive tells whether the receiver still holds the connection open. Syslog over TCP has no
 // acknowledgement, so a batch written into a connection the receiver has closed would vanish in
-// the socket buffers: before each batch the sender peeks at the connection (the receiver never
-// sends, so a closed connection reads EOF and an open one times out) and reconnects when closed.
-func (s *syslogSink) alive() bool {
-	_ = s.raw.SetReadDeadline(time.Now().Add(time.Millisecond))
+// the socket buffers: before each batch the sender looks at the connection (the receiver never
+// sends, so a closed connection reads end of stream) and reconnects when closed.
+func (s *syslogSink) alive() bool { return !peerClosed(s.raw) }
+
+// deadlinePeerClosed is the portable check: a read with a 1 ms deadline. It can answer "open"
+// for a closed connection when the goroutine is descheduled past the deadline before the read,
+// which the unix check (peerClosed) cannot.
+func deadlinePeerClosed(c net.Conn) bool {
+	_ = c.SetReadDeadline(time.Now().Add(time.Millisecond))
 	var b [1]byte
-	_, err := s.raw.Read(b[:])
-	_ = s.raw.SetReadDeadline(time.Time{})
+	_, err := c.Read(b[:])
+	_ = c.SetReadDeadline(time.Time{})
 	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
+	return !errors.As(err, &ne) || !ne.Timeout()
 }
 
 // Send writes each record as an RFC 5424 message: octet-counted on TCP and TLS, one datagram on
