@@ -12,13 +12,11 @@ import (
 	"github.com/telltale-dev/telltale/client"
 	"github.com/telltale-dev/telltale/internal/alert"
 	"github.com/telltale-dev/telltale/internal/auth"
-	"github.com/telltale-dev/telltale/internal/csvsafe"
 	"github.com/telltale-dev/telltale/internal/event"
 	"github.com/telltale-dev/telltale/internal/search"
 	"github.com/telltale-dev/telltale/internal/store"
 	"github.com/telltale-dev/telltale/internal/textcheck"
 	"github.com/telltale-dev/telltale/internal/watchlist"
-	"io"
 	"time"
 )
 
@@ -479,9 +477,6 @@ func alertFilter(r *http.Request) (store.AlertFilter, error) {
 	return f, nil
 }
 
-// alertExportPage is how many alerts an export reads at a time: its memory, whatever the total.
-const alertExportPage = 500
-
 // exportAlerts streams every alert matching the list's filters, newest first, as CSV or JSON
 // lines, a page at a time.
 func (s *Server) exportAlerts(r *http.Request, _ auth.Principal) (any, error) {
@@ -489,54 +484,20 @@ func (s *Server) exportAlerts(r *http.Request, _ auth.Principal) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	format := r.URL.Query().Get("format")
-	switch format {
-	case "":
-		format = "csv"
-	case "csv", "jsonl":
-	default:
-		return nil, invalidField("format", "%q is not csv or jsonl", format)
+	format, err := exportFormat(r)
+	if err != nil {
+		return nil, err
 	}
 	noteAudit(r, "alerts", map[string]any{"format": format, "q": f.Text, "states": f.States, "severities": f.Severities, "person": f.Person})
-	ctype := "text/csv; charset=utf-8"
-	if format == "jsonl" {
-		ctype = "application/x-ndjson"
-	}
-	return rawBody{contentType: ctype, filename: "alerts." + format, write: func(w io.Writer) error {
-		cw := csvsafe.NewWriter(w)
-		if format == "csv" {
-			if err := cw.Write(alertCSVHeader); err != nil {
-				return err
-			}
-		}
-		enc := json.NewEncoder(w)
-		f.Limit = alertExportPage
-		for {
-			as, err := s.store.ListAlerts(r.Context(), f)
-			if err != nil {
-				return err
-			}
-			for _, a := range as {
-				if format == "jsonl" {
-					if err := enc.Encode(alertWire(a)); err != nil {
-						return err
-					}
-					continue
-				}
-				if err := cw.Write(alertCSVRow(a)); err != nil {
-					return err
-				}
-			}
-			cw.Flush()
-			if err := cw.Error(); err != nil {
-				return err
-			}
-			if len(as) < f.Limit {
-				return nil
-			}
-			f.BeforeID = as[len(as)-1].ID
-		}
-	}}, nil
+	return pagedExport[store.Alert]{format: format, name: "alerts", header: alertCSVHeader,
+		next: func(ctx context.Context, before int64, limit int) ([]store.Alert, error) {
+			f.BeforeID, f.Limit = before, limit
+			return s.store.ListAlerts(ctx, f)
+		},
+		id:   func(a store.Alert) int64 { return a.ID },
+		row:  alertCSVRow,
+		wire: func(a store.Alert) any { return alertWire(a) },
+	}.body(r.Context()), nil
 }
 
 var alertCSVHeader = []string{"id", "created_at", "rule_id", "rule", "severity", "state", "resolution", "assignee", "person", "group",

@@ -1,16 +1,15 @@
 package api
 
 import (
+	"context"
 	"encoding/hex"
 	"encoding/json"
-	"io"
 	"net/http"
 	"strconv"
 	"time"
 
 	"github.com/telltale-dev/telltale/client"
 	"github.com/telltale-dev/telltale/internal/auth"
-	"github.com/telltale-dev/telltale/internal/csvsafe"
 	"github.com/telltale-dev/telltale/internal/store"
 )
 
@@ -94,73 +93,39 @@ func (s *Server) listAudit(r *http.Request, _ auth.Principal) (any, error) {
 	return out, nil
 }
 
-// auditExportPage is how many entries the export holds at a time.
-const auditExportPage = 500
-
 var auditCSVHeader = []string{"id", "at", "actor", "action", "target", "outcome", "client_ip", "details", "finished_at", "hash"}
 
-// exportAudit streams the list's entries in pages of auditExportPage, whatever their number.
+// exportAudit streams the list's entries a page at a time, whatever their number.
 func (s *Server) exportAudit(r *http.Request, _ auth.Principal) (any, error) {
 	f, err := auditFilter(r, false)
 	if err != nil {
 		return nil, err
 	}
-	format := r.URL.Query().Get("format")
-	switch format {
-	case "":
-		format = "csv"
-	case "csv", "jsonl":
-	default:
-		return nil, invalidField("format", "%q is not csv or jsonl", format)
+	format, err := exportFormat(r)
+	if err != nil {
+		return nil, err
 	}
 	noteAudit(r, "audit", map[string]any{"format": format, "actor": f.Actor, "action": f.Action, "target": f.Target,
 		"since": timeOrEmpty(f.Since), "until": timeOrEmpty(f.Until)})
-	ctype := "text/csv; charset=utf-8"
-	if format == "jsonl" {
-		ctype = "application/x-ndjson"
+	return pagedExport[store.AuditEntry]{format: format, name: "audit", header: auditCSVHeader,
+		next: func(ctx context.Context, before int64, limit int) ([]store.AuditEntry, error) {
+			f.BeforeID, f.Limit = before, limit
+			return s.store.ListAudit(ctx, f)
+		},
+		id:   func(e store.AuditEntry) int64 { return e.ID },
+		row:  auditCSVRow,
+		wire: func(e store.AuditEntry) any { return auditWire(e) },
+	}.body(r.Context()), nil
+}
+
+func auditCSVRow(e store.AuditEntry) []string {
+	a := auditWire(e)
+	fin := ""
+	if a.FinishedAt != nil {
+		fin = a.FinishedAt.UTC().Format(time.RFC3339Nano)
 	}
-	return rawBody{contentType: ctype, filename: "audit." + format, write: func(w io.Writer) error {
-		cw := csvsafe.NewWriter(w)
-		if format == "csv" {
-			if err := cw.Write(auditCSVHeader); err != nil {
-				return err
-			}
-		}
-		enc := json.NewEncoder(w)
-		enc.SetEscapeHTML(false)
-		f.Limit = auditExportPage
-		for {
-			es, err := s.store.ListAudit(r.Context(), f)
-			if err != nil {
-				return err
-			}
-			for _, e := range es {
-				a := auditWire(e)
-				if format == "jsonl" {
-					if err := enc.Encode(a); err != nil {
-						return err
-					}
-					continue
-				}
-				fin := ""
-				if a.FinishedAt != nil {
-					fin = a.FinishedAt.UTC().Format(time.RFC3339Nano)
-				}
-				if err := cw.Write([]string{a.ID, a.At.UTC().Format(time.RFC3339Nano), a.Actor, a.Action, a.Target, a.Outcome, a.ClientIP,
-					string(e.Details), fin, a.Hash}); err != nil {
-					return err
-				}
-			}
-			cw.Flush()
-			if err := cw.Error(); err != nil {
-				return err
-			}
-			if len(es) < f.Limit {
-				return nil
-			}
-			f.BeforeID = es[len(es)-1].ID
-		}
-	}}, nil
+	return []string{a.ID, a.At.UTC().Format(time.RFC3339Nano), a.Actor, a.Action, a.Target, a.Outcome, a.ClientIP,
+		string(e.Details), fin, a.Hash}
 }
 
 func timeOrEmpty(t time.Time) string {
