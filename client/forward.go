@@ -102,3 +102,32 @@ func (c *Client) UpdateForwardDestination(ctx context.Context, destID string, in
 	var out ForwardDestination
 	return out, c.json(ctx, "PATCH", "/api/v1/forward-destinations/"+id(destID), in, &out)
 }
+
+// CreateForwardDestination adds a destination.
+func (c *Client) CreateForwardDestination(ctx context.Context, in ForwardInput) (ForwardDestination, error) {
+	var out ForwardDestination
+	return out, c.json(ctx, "POST", "/api/v1/forward-destinations", in, &out)
+}
+
+// DeleteForwardDestination deletes a destination; events not yet sent to it are not sent.
+func (c *Client) DeleteForwardDestination(ctx context.Context, destID string) error {
+	return c.json(ctx, "DELETE", "/api/v1/forward-destinations/"+id(destID), nil, nil)
+}
+
+// PauseForwardDestination pauses a destination: events wait in the store from its position.
+func (c *Client) PauseForwardDestination(ctx context.Context, destID string) (ForwardDestination, error) {
+	var out ForwardDestination
+	return out, c.json(ctx, "POST", "/api/v1/forward-destinations/"+id(destID)+"/pause", nil, &out)
+}
+
+// ResumeForwardDestination resumes a paused destination from its position.
+func (c *Client) ResumeForwardDestination(ctx context.Context, destID string) (ForwardDestination, error) {
+	var out ForwardDestination
+	return out, c.json(ctx, "POST", "/api/v1/forward-destinations/"+id(destID)+"/resume", nil, &out)
+}
+
+// TestForwardDestination checks that the destination answers, without sending an event.
+func (c *Client) TestForwardDestination(ctx context.Context, destID string) (ForwardTest, error) {
+	var out ForwardTest
+	return out, c.json(ctx, "POST", "/api/v1/forward-destinations/"+id(destID)+"/test", nil, &out)
+}

@@ -25,12 +25,21 @@ const token = "cli-test-bootstrap-token-0123456789abcdef"
 
 func startServer(t *testing.T) (*app.App, string) {
 	t.Helper()
+	return startServerWith(t, nil)
+}
+
+// startServerWith is startServer with the configuration changed by set first.
+func startServerWith(t *testing.T, set func(*config.Config)) (*app.App, string) {
+	t.Helper()
 	key := make([]byte, 32)
 	rand.Read(key)
 	cfg := config.Default()
 	cfg.DataDir = t.TempDir()
 	cfg.BootstrapToken = token
 	cfg.SecretKey = base64.StdEncoding.EncodeToString(key)
+	if set != nil {
+		set(&cfg)
+	}
 	a, err := app.New(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
