@@ -80,6 +80,7 @@ func main() {
 	drivers := fs.String("drivers", "sqlite,postgres", "drivers to measure")
 	write := fs.String("write", "", "write the result section into this markdown file")
 	fs.BoolVar(&o.NoDashboards, "no-dashboards", false, "leave the dashboards' counts out of the store side (to measure their cost; refused with -write)")
+	fs.StringVar(&o.ProfileDir, "cpuprofile", "", "write a CPU profile of each store-side run into this directory")
 	fs.Parse(os.Args[2:])
 	if o.NoDashboards && *write != "" {
 		fail(errors.New("-no-dashboards measures the insert without the dashboards' counts, which is not the store's ingest path: run it without -write"))

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -32,6 +33,9 @@ type StoreOptions struct {
 	// NoDashboards leaves the dashboards' counts out of the store side (sqldb.DB.SetDashboards):
 	// to measure what they cost, not for the section.
 	NoDashboards bool
+	// ProfileDir, when set, receives a CPU profile of each store-side run
+	// (store-<driver>-<batch>-<round>.pprof; `go tool pprof` merges several).
+	ProfileDir string
 }
 
 // StoreResult is one driver's outcome at one transaction size.
@@ -156,6 +160,17 @@ func storeRun(ctx context.Context, o StoreOptions, driver string, batch, round i
 		return 0, 0, err
 	}
 	evs := events(o, round)
+	if o.ProfileDir != "" {
+		f, err := os.Create(filepath.Join(o.ProfileDir, fmt.Sprintf("store-%s-%d-%d.pprof", driver, batch, round)))
+		if err != nil {
+			return 0, 0, err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			f.Close()
+			return 0, 0, err
+		}
+		defer func() { pprof.StopCPUProfile(); f.Close() }()
+	}
 	start := time.Now()
 	for i := 0; i < len(evs); i += batch {
 		n, err := db.s.InsertEvents(ctx, evs[i:min(i+batch, len(evs))], false)
