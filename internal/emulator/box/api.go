@@ -141,6 +141,7 @@ func (e *Emulator) requestID() string {
 
 // serveAPI authenticates, applies as-user, rate limits and faults, then routes.
 func (e *Emulator) serveAPI(w http.ResponseWriter, r *http.Request, api http.Handler) {
+	arrived := time.Now() // before the lock: a request queued behind a 429 being written arrived before it
 	c := &call{r: r, reqID: e.requestID(), baseURL: "http://" + r.Host, header: http.Header{}}
 	if isCrawlPage(r) {
 		e.hooks.Fire() // outside e.mu: the hook may act on the emulator
@@ -157,9 +158,10 @@ func (e *Emulator) serveAPI(w http.ResponseWriter, r *http.Request, api http.Han
 	us := e.stats.ByUser[key]
 	us.Requests++
 	sig := r.Method + " " + r.URL.RequestURI()
-	if ra, ok := e.retryAfter[key]; ok && ra.request == sig && e.clk.Now().Before(ra.until) {
-		// The throttled request sent again before its Retry-After passed: the client did not wait
-		// it out. (Other requests of the user may have been in flight beside it: not counted.)
+	early, inFlight := e.retries.Arrive(key, sig, arrived, e.clk.Now())
+	if early {
+		// The throttled request sent again before its Retry-After passed: the client did not
+		// wait it out. (An identical request sent before that 429 was written is not a retry.)
 		e.stats.EarlyRetries++
 	}
 	if wait, ok := e.allow(key); !ok {
@@ -167,20 +169,25 @@ func (e *Emulator) serveAPI(w http.ResponseWriter, r *http.Request, api http.Han
 		e.stats.ByUser[key] = us
 		e.stats.Throttled++
 		ra := rateLimited(wait)
-		e.retryAfter[key] = throttle{request: sig, until: e.clk.Now().Add(retryAfterOf(ra))}
+		_, ticket := e.retries.Throttled(key, sig, inFlight, e.clk.Now(), func(int) time.Duration { return retryAfterOf(ra) })
 		e.mu.Unlock()
 		e.respond(w, c, 0, nil, ra)
+		e.throttleWritten(key, ticket)
 		return
 	}
 	e.stats.ByUser[key] = us
 	fault := e.inject.Pick()
+	var ticket uint64
 	if fault != "" {
 		e.stats.Faults++
 		if fault == faults.Throttle {
-			e.retryAfter[key] = throttle{request: sig, until: e.clk.Now().Add(e.inject.RetryAfter())}
+			_, ticket = e.retries.Throttled(key, sig, inFlight, e.clk.Now(), func(int) time.Duration { return e.inject.RetryAfter() })
 		}
 	}
 	e.mu.Unlock()
+	if ticket != 0 {
+		defer e.throttleWritten(key, ticket)
+	}
 
 	next := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { api.ServeHTTP(w, r.WithContext(contextWith(r, c))) })
 	if fault == "" {
@@ -267,9 +274,12 @@ func (e *Emulator) allow(key string) (time.Duration, bool) {
 }
 
 // throttle is the request a user was last answered 429 for and until when it was asked to wait.
-type throttle struct {
-	request string
-	until   time.Time
+// throttleWritten records that the 429 of ticket has been written: an identical request
+// arriving from now on could have read it.
+func (e *Emulator) throttleWritten(key string, ticket uint64) {
+	e.mu.Lock()
+	e.retries.Written(key, ticket, time.Now())
+	e.mu.Unlock()
 }
 
 // retryAfterOf is the wait an answer's Retry-After header asks for.

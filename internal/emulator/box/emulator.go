@@ -146,9 +146,9 @@ type Emulator struct {
 	collabIx map[string][]string // principal ("u:<id>" | "g:<id>") -> collaboration ids, in creation order
 	tokens   map[string]*token
 	buckets  map[string]*bucket
-	// retryAfter is, per user, until when the last 429 asked the user to wait.
-	retryAfter map[string]throttle
-	dl         map[string]dlTicket
+	// retries is, per user, the last request answered 429 and until when it asked the user to wait.
+	retries faults.Retries
+	dl      map[string]dlTicket
 
 	posBase  int64     // stream position of index 0: streamBase + Epoch<<40
 	epochOff int64     // added to the ids of what this epoch creates after the generation
@@ -187,7 +187,6 @@ func New(o Options) *Emulator {
 		collabIx:     map[string][]string{},
 		tokens:       map[string]*token{},
 		buckets:      map[string]*bucket{},
-		retryAfter:   map[string]throttle{},
 		dl:           map[string]dlTicket{},
 		webhooks:     map[string]*webhook{},
 		sha:          map[string]string{},

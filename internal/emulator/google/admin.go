@@ -159,55 +159,6 @@ func minBackoff(k int) time.Duration {
 	return time.Duration(1<<(k-1)) * time.Second
 }
 
-// throttle remembers a user's last throttled request, to count retries sent too early.
-type throttle struct {
-	request string // method and URI
-	times   int    // throttles of this request in a row
-	until   time.Time
-	written time.Time // when the 429 was written (real time); zero while it is being written
-}
-
-// noteRequest counts the request as early when it repeats the user's last throttled request
-// before Google's exponential backoff allows, and records a throttle when throttled. A request
-// that arrived before that 429 was written was sent before its client could read it (another
-// worker's identical request in flight), not a retry: it is not counted. Called with e.mu held.
-func (e *Emulator) noteRequest(key, sig string, throttled bool, arrived time.Time) {
-	if e.lastThrottle == nil {
-		e.lastThrottle = map[string]throttle{}
-	}
-	last, had := e.lastThrottle[key]
-	if had && last.request == sig && e.clk.Now().Before(last.until) && !last.written.IsZero() && !arrived.Before(last.written) {
-		e.stats.EarlyRetries++
-	}
-	if !throttled {
-		if had && last.request == sig {
-			delete(e.lastThrottle, key)
-		}
-		return
-	}
-	k := 1
-	if had && last.request == sig {
-		if last.written.IsZero() || arrived.Before(last.written) {
-			// The same request from another worker, sent before the first 429 could be read:
-			// each client has seen one throttle, so Google's backoff does not double for it.
-			return
-		}
-		k = last.times + 1
-	}
-	e.lastThrottle[key] = throttle{request: sig, times: k, until: e.clk.Now().Add(minBackoff(k))}
-}
-
-// throttleWritten records when the 429 of key's last throttled request sig was written. Called
-// without e.mu.
-func (e *Emulator) throttleWritten(key, sig string, at time.Time) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if last, ok := e.lastThrottle[key]; ok && last.request == sig && last.written.IsZero() {
-		last.written = at
-		e.lastThrottle[key] = last
-	}
-}
-
 // APIs the Cloud project can enable (DisableAPI), by the path prefix they serve and the service
 // name and title Google's error names.
 var cloudAPIs = map[string]struct{ prefix, service, title string }{

@@ -189,17 +189,27 @@ func (e *Emulator) serveAPI(w http.ResponseWriter, r *http.Request, api http.Han
 	us := e.stats.ByUser[key]
 	us.Requests++
 	sig := r.Method + " " + r.URL.RequestURI()
+	// A request repeating the user's last throttled one before Google's exponential backoff
+	// allows is early; an identical one that arrived before that 429 was written was sent before
+	// its client could read it (another worker's request in flight): not a retry, and Google's
+	// backoff does not double for it.
+	early, inFlight := e.retries.Arrive(key, sig, arrived, e.clk.Now())
+	if early {
+		e.stats.EarlyRetries++
+	}
 	if !e.allow(key) {
 		us.Throttled++
 		e.stats.ByUser[key] = us
 		e.stats.Throttled++
-		e.noteRequest(key, sig, true, arrived)
+		_, ticket := e.retries.Throttled(key, sig, inFlight, e.clk.Now(), minBackoff)
 		e.mu.Unlock()
 		e.respond(w, r, 0, nil, e.rateLimited())
-		e.throttleWritten(key, sig, time.Now())
+		e.mu.Lock()
+		e.retries.Written(key, ticket, time.Now())
+		e.mu.Unlock()
 		return
 	}
-	e.noteRequest(key, sig, false, arrived)
+	e.retries.Served(key, sig)
 	e.stats.ByUser[key] = us
 	if aerr := e.apiOff(r.URL.Path); aerr != nil {
 		e.mu.Unlock()

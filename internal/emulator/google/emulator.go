@@ -205,14 +205,14 @@ type Emulator struct {
 	channels map[string]*channel
 	acts     []Activity
 	hooks    faults.Hooks
-	// driveOff are users whose Drive is turned off (SetDriveDisabled); lastThrottle is each user's
+	// driveOff are users whose Drive is turned off (SetDriveDisabled); retries is each user's
 	// last throttled request (EarlyRetries).
-	driveOff     map[string]bool
-	mailOff      map[string]bool // users whose Gmail service is turned off (SetMailDisabled)
-	lastThrottle map[string]throttle
-	issued       map[string]time.Time // page tokens by caller, drive and token: when last given
-	apisOff      map[string]bool      // Cloud APIs not enabled (DisableAPI)
-	hc           *http.Client
+	driveOff map[string]bool
+	mailOff  map[string]bool // users whose Gmail service is turned off (SetMailDisabled)
+	retries  faults.Retries
+	issued   map[string]time.Time // page tokens by caller, drive and token: when last given
+	apisOff  map[string]bool      // Cloud APIs not enabled (DisableAPI)
+	hc       *http.Client
 
 	// Gmail and Pub/Sub push (gmail.go, pubsub.go).
 	mrng      *mrand.Rand

@@ -215,40 +215,24 @@ func (e *Emulator) serveGraph(w http.ResponseWriter, r *http.Request, api http.H
 	us := e.stats.ByUser[key]
 	us.Requests++
 	sig := r.Method + " " + r.URL.RequestURI()
-	inFlight := false // another worker's identical request, sent before the last 429 could be read
-	if until, ok := e.retryAt[sig]; ok && e.clk.Now().Before(until) {
-		// This request was answered 429 and is sent again before the Retry-After it was given. One
-		// that arrived before that answer was written was sent before its client could read it:
-		// another worker's identical request in flight (two units reading one delta page), no retry.
-		written, ok := e.retryWritten[sig]
-		inFlight = !ok || arrived.Before(written)
-		if !inFlight {
-			e.stats.EarlyRetries++
-		}
+	// A request answered 429 and sent again before the Retry-After it was given is early. One that
+	// arrived before that answer was written was sent before its client could read it: another
+	// worker's identical request in flight (two units reading one delta page), no retry; if it is
+	// throttled too, its client is told a later Retry-After than the first one's, and the first
+	// client's retry after its own, shorter wait is on time, so the first answer's time stands.
+	early, inFlight := e.retries.Arrive(sig, sig, arrived, e.clk.Now())
+	if early {
+		e.stats.EarlyRetries++
 	}
 	if wait, ok := e.allow(); !ok {
 		us.Throttled++
 		e.stats.ByUser[key] = us
 		e.stats.Throttled++
-		if inFlight {
-			// Its client was told a later Retry-After than the first one's; the first client's
-			// retry after its own, shorter wait is on time, so the first answer's time stands.
-			e.mu.Unlock()
-			e.respond(w, c, 0, nil, e.throttled(r.URL.Path).with("Retry-After", strconv.Itoa(wait)))
-			return
-		}
-		if e.retryAt == nil || len(e.retryAt) > 10000 {
-			e.retryAt = map[string]time.Time{}
-		}
-		e.retryAt[sig] = e.clk.Now().Add(time.Duration(wait) * time.Second)
-		delete(e.retryWritten, sig)
+		_, ticket := e.retries.Throttled(sig, sig, inFlight, e.clk.Now(), func(int) time.Duration { return time.Duration(wait) * time.Second })
 		e.mu.Unlock()
 		e.respond(w, c, 0, nil, e.throttled(r.URL.Path).with("Retry-After", strconv.Itoa(wait)))
 		e.mu.Lock()
-		if e.retryWritten == nil || len(e.retryWritten) > 10000 {
-			e.retryWritten = map[string]time.Time{}
-		}
-		e.retryWritten[sig] = time.Now() // from now on the client can have read it
+		e.retries.Written(sig, ticket, time.Now()) // from now on the client can have read it
 		e.mu.Unlock()
 		return
 	}

@@ -233,9 +233,8 @@ type Emulator struct {
 	epoch    int                // ExpireDeltaTokens bumps it
 	acts     []Activity
 
-	retryAt      map[string]time.Time // the Retry-After of each request answered 429 (suite.go)
-	retryWritten map[string]time.Time // when each retryAt entry's 429 was written, in real time
-	locked       map[string]bool      // drive ids answered 423 (SetDriveLocked)
+	retries faults.Retries  // each request answered 429, its Retry-After and when it was written (suite.go)
+	locked  map[string]bool // drive ids answered 423 (SetDriveLocked)
 
 	audit auditState // the Management Activity API (mgmt.go)
 	mail  mailState  // mailboxes (mail.go)
