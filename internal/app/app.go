@@ -240,6 +240,12 @@ func (a *App) lifecycle(ctx context.Context, _ store.Work) (time.Time, error) {
 	if _, err := a.Connections.RunRetention(ctx); err != nil {
 		return time.Time{}, err
 	}
+	// The next months' event partitions exist before their events arrive (PostgreSQL).
+	if n, err := a.Store.PrepareEventPartitions(ctx, a.Clock.Now()); err != nil {
+		return time.Time{}, err
+	} else if n > 0 {
+		a.Log.Info("created event partitions ahead", "months", n)
+	}
 	return a.Clock.Now().Add(time.Minute), nil
 }
 

@@ -69,6 +69,7 @@ func TestSearchIndexMigration(t *testing.T) {
 		t.Fatal(err)
 	}
 	old.SetDashboards(false) // the schema before migration 0030 has no dashboards' counts
+	old.SetEventKeys(false)  // nor event_keys (0037)
 	storetest.SearchIndexMigration(t, old, func(t *testing.T) store.Store {
 		s, err := Open(ctx, dsn, Options{})
 		if err != nil {
@@ -99,6 +100,7 @@ func TestCheckpointOwnerMigration(t *testing.T) {
 		t.Fatal(err)
 	}
 	old.SetDashboards(false) // the schema before migration 0030 has no dashboards' counts
+	old.SetEventKeys(false)  // nor event_keys (0037)
 	storetest.CheckpointOwnerMigration(t, old, func(q string) error { _, err := db.ExecContext(ctx, q); return err }, func(t *testing.T) store.Store {
 		s, err := Open(ctx, dsn, Options{})
 		if err != nil {
