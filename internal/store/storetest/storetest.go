@@ -73,6 +73,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		"HRSources":         testHRSources,
 		"Cases":             testCases,
 		"LegalHold":         testLegalHold,
+		"EventPartitions":   testEventPartitions,
+		"DropEventsBefore":  testDropEventsBefore,
 		"PersonRisk":        testPersonRisk,
 		"Rescore":           testRescore,
 		"ExposedFiles":      testExposedFiles,
