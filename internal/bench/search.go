@@ -423,7 +423,9 @@ func dropForLoad(ctx context.Context, driver string, conn *sql.Conn) ([]string, 
 		if typ == "trigger" {
 			triggers = append(triggers, def)
 		} else {
-			indexes = append(indexes, def)
+			// A partitioned table's index reads back as "ON ONLY" (the parent alone): built again
+			// it must reach every partition.
+			indexes = append(indexes, strings.Replace(def, " ON ONLY ", " ON ", 1))
 		}
 	}
 	if err := rows.Close(); err != nil {
