@@ -94,9 +94,13 @@ func (q *Queries) DropEventsBefore(ctx context.Context, before time.Time) (int64
 	}
 	var total int64
 	err := q.inTx(ctx, func(q *Queries) error {
-		// Under the event lock no insert runs meanwhile (each takes it first): the moves below
-		// cannot deadlock against one.
+		// Under the event lock no insert runs meanwhile (each takes it first), and under the
+		// partitions' lock (telltale_event_partitions, migration 0037) no month is made: the moves
+		// below cannot deadlock against either.
 		if _, err := q.w.ExecContext(ctx, q.d.EventLock); err != nil {
+			return err
+		}
+		if _, err := q.w.ExecContext(ctx, `SELECT pg_advisory_xact_lock(724203)`); err != nil {
 			return err
 		}
 		months, err := q.eventMonths(ctx)
