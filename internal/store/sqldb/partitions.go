@@ -143,7 +143,7 @@ func (q *Queries) deleteEventsAccounted(ctx context.Context, ids string, args ..
 func (q *Queries) dropMonth(ctx context.Context, m eventMonth) (int64, error) {
 	p := `"` + m.name + `"` // from pg_class, matched to file_events_pYYYYMM
 	free := `SELECT id FROM ` + p + ` file_events WHERE NOT ` + heldEvent
-	if err := q.takeBackDashboards(ctx, free); err != nil {
+	if err := q.takeBackDashboardsIn(ctx, p, free); err != nil {
 		return 0, err
 	}
 	var n int64

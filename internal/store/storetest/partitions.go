@@ -119,3 +119,14 @@ func testDropEventsBefore(t *testing.T, s store.Store) {
 		t.Errorf("at the end %v, want %v", got, want[1:])
 	}
 }
+
+// testDropEventsDashboards: the dashboards' counts lose the events retention removes (whole months
+// on PostgreSQL): every dashboard read equals a recount of the events left.
+func testDropEventsDashboards(t *testing.T, s store.Store) {
+	ok(s.PrepareEventPartitions(ctx, time.Date(2026, 8, 1, 0, 0, 0, 0, time.UTC)))(t) // August to November
+	end := loadDashRecount(t, s)
+	if n := ok(s.DropEventsBefore(ctx, time.Date(2026, 9, 1, 0, 0, 0, 0, time.UTC)))(t); n == 0 {
+		t.Fatal("nothing dropped")
+	}
+	checkDashRecount(t, s, end)
+}
