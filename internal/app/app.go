@@ -240,6 +240,19 @@ func (a *App) lifecycle(ctx context.Context, _ store.Work) (time.Time, error) {
 	if _, err := a.Connections.RunRetention(ctx); err != nil {
 		return time.Time{}, err
 	}
+	// The next months' event partitions exist before their events arrive (PostgreSQL).
+	if n, err := a.Store.PrepareEventPartitions(ctx, a.Clock.Now()); err != nil {
+		return time.Time{}, err
+	} else if n > 0 {
+		a.Log.Info("created event partitions ahead", "months", n)
+	}
+	if keep := a.Config.EventRetention; keep > 0 {
+		if n, err := a.Store.DropEventsBefore(ctx, a.Clock.Now().Add(-keep)); err != nil {
+			return time.Time{}, err
+		} else if n > 0 {
+			a.Log.Info("removed events past the event retention", "events", n, "event_retention", config.FormatDuration(keep))
+		}
+	}
 	return a.Clock.Now().Add(time.Minute), nil
 }
 

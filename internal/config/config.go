@@ -41,6 +41,7 @@ type Config struct {
 	AllowLoopback   bool   // vendor URLs may point at loopback (emulators); never in production
 	PublicURL       string // where vendors reach this node for push notifications; "" = polling only
 	Retention       time.Duration
+	EventRetention  time.Duration // 0: events are kept until their connection is deleted
 	DriveLimitBox   int
 	DriveLimitGoog  int
 	DriveLimitOne   int
@@ -194,6 +195,8 @@ func Settings() []Setting {
 	add("allow-loopback-vendors", "TELLTALE_ALLOW_LOOPBACK_VENDORS", "false", "let vendor API URLs point at loopback addresses (the built-in emulators); keep false in production", false, bs0, bg0)
 	s, g = dur(func(c *Config) *time.Duration { return &c.Retention })
 	add("retention", "TELLTALE_RETENTION", "90d", "default time a deauthorized connection and its data are kept before deletion (R1.8); the settings API overrides it", false, s, g)
+	s, g = dur(func(c *Config) *time.Duration { return &c.EventRetention })
+	add("event-retention", "TELLTALE_EVENT_RETENTION", "0", "age (by time observed) past which events are removed, whole months at a time on PostgreSQL; events a case on legal hold keeps stay; 0: keep events as long as their connection", false, s, g)
 	// Drive limits are the connectors' to declare (Spec.DriveLimit); these override them.
 	s, g = integer(func(c *Config) *int { return &c.DriveLimitBox }, 0)
 	add("drive-limit-box", "TELLTALE_DRIVE_LIMIT_BOX", "0", "maximum user drives per Box connection (R1.9); 0: the connector's (500000)", false, s, g)
@@ -331,6 +334,9 @@ func (c *Config) validate() error {
 	}
 	if c.Retention < 24*time.Hour {
 		errs = append(errs, fmt.Errorf("retention: at least 1d, got %s", FormatDuration(c.Retention)))
+	}
+	if c.EventRetention != 0 && c.EventRetention < 31*24*time.Hour {
+		errs = append(errs, fmt.Errorf("event-retention: 0 (keep) or at least 31d, got %s", FormatDuration(c.EventRetention)))
 	}
 	if c.AgentCheckIn < 5*time.Second || c.AgentCheckIn > 24*time.Hour {
 		errs = append(errs, fmt.Errorf("agent-checkin-interval: want 5s to 24h, got %s", FormatDuration(c.AgentCheckIn)))

@@ -44,6 +44,7 @@ func TestErrorsNameTheSetting(t *testing.T) {
 		{map[string]string{"TELLTALE_DATABASE": "mysql://x"}, "postgres://"},
 		{map[string]string{"TELLTALE_RETENTION": "forever"}, "90d"},
 		{map[string]string{"TELLTALE_RETENTION": "1h"}, "at least 1d"},
+		{map[string]string{"TELLTALE_EVENT_RETENTION": "7d"}, "event-retention: 0 (keep) or at least 31d, got 7d"},
 		{map[string]string{"TELLTALE_LOG_FORMAT": "xml"}, "text or json"},
 		{map[string]string{"TELLTALE_WORK_LEASE": "500ms"}, "work-lease: want 1s to 1h, got 500ms"},
 		{map[string]string{"TELLTALE_WORK_LEASE": "2h"}, "work-lease: want 1s to 1h"},

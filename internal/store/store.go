@@ -301,6 +301,16 @@ type EventQueries interface {
 	// DeleteConnectionEvents deletes up to limit events of the connection and returns how many;
 	// events a case on legal hold keeps (CaseQueries) are not deleted.
 	DeleteConnectionEvents(ctx context.Context, connectionID int64, limit int) (int64, error)
+	// PrepareEventPartitions makes sure the month holding at and the EventMonthsAhead months after
+	// it have their own partition of the events (PostgreSQL; events outside every month land in a
+	// default partition, so none is refused) and returns how many it created. SQLite keeps one
+	// table and does nothing.
+	PrepareEventPartitions(ctx context.Context, at time.Time) (int, error)
+	// DropEventsBefore removes the events observed before before, except those a case on legal
+	// hold keeps, and returns how many. PostgreSQL drops each month partition that ends at or
+	// before it whole (after moving the held events to the default partition) and deletes the
+	// older rows of the default partition: the month holding before stays until it is wholly past.
+	DropEventsBefore(ctx context.Context, before time.Time) (int64, error)
 	// SearchEvents returns one page of the events matching q (the same events search.Match accepts),
 	// sorted by opt.Sort with ties broken by id, after opt.After.
 	SearchEvents(ctx context.Context, q search.Query, opt SearchOptions) ([]event.FileEvent, error)
@@ -314,6 +324,9 @@ type EventQueries interface {
 	// limit groups.
 	GroupEvents(ctx context.Context, q search.Query, by GroupBy, limit int) ([]GroupCount, error)
 }
+
+// EventMonthsAhead is how many months after the current one PrepareEventPartitions creates.
+const EventMonthsAhead = 3
 
 // SearchSort names the order of a search; ties are broken by event id in the same direction.
 type SearchSort string

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -82,6 +83,10 @@ func Open(ctx context.Context, dsn string, o Options) (*Store, error) {
 	}
 	if err == nil {
 		_, err = s.SealLegacyAudit(ctx) // records from before the audit chain (migration 0025)
+	}
+	if err == nil {
+		// This month's and the next months' event partitions; the lifecycle unit keeps them ahead.
+		_, err = s.PrepareEventPartitions(ctx, time.Now())
 	}
 	if err != nil {
 		s.Close()

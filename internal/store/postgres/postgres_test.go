@@ -3,10 +3,14 @@ package postgres
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/telltale-dev/telltale/internal/event"
 
 	"github.com/telltale-dev/telltale/internal/store"
 	"github.com/telltale-dev/telltale/internal/store/sqldb"
@@ -69,6 +73,7 @@ func TestSearchIndexMigration(t *testing.T) {
 		t.Fatal(err)
 	}
 	old.SetDashboards(false) // the schema before migration 0030 has no dashboards' counts
+	old.SetEventKeys(false)  // nor event_keys (0037)
 	storetest.SearchIndexMigration(t, old, func(t *testing.T) store.Store {
 		s, err := Open(ctx, dsn, Options{})
 		if err != nil {
@@ -99,6 +104,7 @@ func TestCheckpointOwnerMigration(t *testing.T) {
 		t.Fatal(err)
 	}
 	old.SetDashboards(false) // the schema before migration 0030 has no dashboards' counts
+	old.SetEventKeys(false)  // nor event_keys (0037)
 	storetest.CheckpointOwnerMigration(t, old, func(q string) error { _, err := db.ExecContext(ctx, q); return err }, func(t *testing.T) store.Store {
 		s, err := Open(ctx, dsn, Options{})
 		if err != nil {
@@ -160,4 +166,67 @@ func TestDashboardWeeksMigration(t *testing.T) {
 		return s
 	}
 	storetest.DashboardWeeksMigration(t, open(t), ms[i].Version, open)
+}
+
+// TestEventPartitionMigration: migration 0037 converts a file_events that holds events of several
+// months (and one far outside them) into month partitions: every event is kept with its id, each
+// in its month's partition (the far one in the default partition), their keys still refuse a
+// repeat, and new events get larger ids. Retention then drops a month as a whole table.
+func TestEventPartitionMigration(t *testing.T) {
+	ctx := context.Background()
+	dsn := pgtest.DSN(t)
+	ms, err := Migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := slices.IndexFunc(ms, func(m sqldb.Migration) bool { return strings.Contains(m.Name, "event_partitions") })
+	if i < 0 {
+		t.Fatal("no event_partitions migration")
+	}
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	old := sqldb.New(dialect(), db, db)
+	if err := old.Migrate(ctx, ms[:i]); err != nil {
+		t.Fatal(err)
+	}
+	old.SetEventKeys(false)
+	c, err := old.CreateConnection(ctx, store.Connection{Name: "c", Service: "box", ServiceType: "cloud", Status: "searching"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	times := []time.Time{time.Date(2025, 1, 5, 0, 0, 0, 0, time.UTC), time.Date(2025, 2, 28, 23, 59, 59, 0, time.UTC),
+		time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC), time.Date(1900, 1, 1, 0, 0, 0, 0, time.UTC)}
+	var evs []*event.FileEvent
+	for k, at := range times {
+		evs = append(evs, storetest.Event(c.ID, fmt.Sprint("v", k), at))
+	}
+	if n, err := old.InsertEvents(ctx, evs, false); err != nil || n != len(evs) {
+		t.Fatalf("inserted %d: %v", n, err)
+	}
+	s, err := Open(ctx, dsn, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	wantPart := []string{"file_events_p202501", "file_events_p202502", "file_events_p202503", "file_events_default"}
+	for k, e := range evs {
+		var part string
+		if err := db.QueryRowContext(ctx, `SELECT tableoid::regclass::text FROM file_events WHERE id = $1`, e.Event.ID).Scan(&part); err != nil || part != wantPart[k] {
+			t.Errorf("event %d at %v is in %q (%v), want %s", e.Event.ID, e.Timestamp, part, err, wantPart[k])
+		}
+	}
+	again := []*event.FileEvent{storetest.Event(c.ID, "v0", times[2]), storetest.Event(c.ID, "new", times[2])}
+	if n, err := s.InsertEvents(ctx, again, false); err != nil || n != 1 || again[1].Event.ID <= evs[len(evs)-1].Event.ID {
+		t.Fatalf("after the migration: %d inserted (%v), the new id %d", n, err, again[1].Event.ID)
+	}
+	if n, err := s.DropEventsBefore(ctx, time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC)); err != nil || n != 3 {
+		t.Fatalf("dropped %d (%v), want 3", n, err)
+	}
+	var left int
+	if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM pg_class WHERE relname IN ('file_events_p202501', 'file_events_p202502')`).Scan(&left); err != nil || left != 0 {
+		t.Errorf("%d of the dropped months' partitions are left (%v)", left, err)
+	}
 }

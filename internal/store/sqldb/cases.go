@@ -165,7 +165,7 @@ AND NOT EXISTS (SELECT 1 FROM connections c WHERE c.id = file_events.connection_
 	if err := q.takeBackDashboards(ctx, ids, caseID, caseID); err != nil {
 		return err
 	}
-	_, err := q.w.ExecContext(ctx, q.d.q(`DELETE FROM file_events WHERE id IN (`+ids+`)`), caseID, caseID)
+	_, err := q.deleteEvents(ctx, `id IN (`+ids+`)`, caseID, caseID)
 	return q.wrap("release case events", err)
 }
 

@@ -96,7 +96,11 @@ func (q *Queries) DeleteConnection(ctx context.Context, id int64) error {
 		for _, t := range []string{"status_changes", "scope_entries", "files", "drives", "file_events", "cursors", "push_subscriptions", "work", "hash_jobs", "outbox", "vendor_records", "event_merge", "health_throttles", "health_streams", "health_feed_counts"} {
 			where := ` WHERE connection_id = ?`
 			if t == "file_events" {
-				where += ` AND NOT ` + heldEvent // a case on legal hold keeps them (cases.go)
+				// A case on legal hold keeps them (cases.go).
+				if _, err := q.deleteEvents(ctx, `connection_id = ? AND NOT `+heldEvent, id); err != nil {
+					return q.wrap("delete connection: "+t, err)
+				}
+				continue
 			}
 			if _, err := q.w.ExecContext(ctx, q.d.q(`DELETE FROM `+t+where), id); err != nil {
 				return q.wrap("delete connection: "+t, err)

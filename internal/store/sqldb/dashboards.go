@@ -676,10 +676,16 @@ func (q *Queries) DashboardAlerts(ctx context.Context, dq store.DashQuery) ([]st
 // takeBackDashboards subtracts from the counts the events a delete is about to remove: those
 // whose ids the subquery ids selects (it reads file_events unaliased).
 func (q *Queries) takeBackDashboards(ctx context.Context, ids string, args ...any) error {
+	return q.takeBackDashboardsIn(ctx, "file_events", ids, args...)
+}
+
+// takeBackDashboardsIn is takeBackDashboards reading the events from table (a partition of
+// file_events, so that the ids are looked up in it alone).
+func (q *Queries) takeBackDashboardsIn(ctx context.Context, table, ids string, args ...any) error {
 	if q.dashboardsOff() {
 		return nil
 	}
-	rows, err := q.w.QueryContext(ctx, q.d.q(`SELECT `+eventCols+eventFrom+`WHERE e.id IN (`+ids+`)`), args...)
+	rows, err := q.w.QueryContext(ctx, q.d.q(`SELECT `+eventCols+` FROM `+table+` e LEFT JOIN connections c ON c.id = e.connection_id WHERE e.id IN (`+ids+`)`), args...)
 	if err != nil {
 		return q.wrap("dashboards", err)
 	}

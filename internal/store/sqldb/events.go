@@ -387,12 +387,14 @@ func (q *Queries) insertChunks(ctx context.Context, evs []*event.FileEvent, held
 // eventColumnList is EventColumns as a list, for COPY.
 var eventColumnList = strings.Fields(strings.ReplaceAll(EventColumns, ",", " "))
 
-// insertCopy inserts on PostgreSQL with COPY, which skips nothing, so it finds the duplicates first:
-// under the transaction's EventLock (every event insert holds it, so no other transaction can add a
-// key between the look-up and the COPY), one query finds the keys already stored, a map drops the
-// repeats within the call (the first one is stored, as ON CONFLICT DO NOTHING would), one query
-// draws the new ids from the table's sequence in order, and one COPY writes the rows with them.
-// A key stored despite all that would fail the COPY on the unique index (nothing is stored twice).
+// insertCopy inserts on PostgreSQL with COPY, which skips nothing, so it claims the keys first:
+// one INSERT into event_keys (the dedupe keys of every stored event, unique across the time
+// partitions of file_events, migration 0037) returns the keys it did not hold yet, ON CONFLICT DO
+// NOTHING drops both the keys already stored and the repeats within the call (the first event of a
+// key is stored, as before); one query draws the new ids from the table's sequence in order, and
+// one COPY writes the rows with them. Under the transaction's EventLock (every event insert holds
+// it) the ids are drawn in commit order; a concurrent insert of the same key waits on the claimed
+// key's row and then skips it, so nothing is stored twice.
 func (q *Queries) insertCopy(ctx context.Context, evs []*event.FileEvent, held bool, now time.Time, inserted *[]*event.FileEvent) (int, error) {
 	keys := make([][]byte, len(evs))
 	rows := make([][]any, len(evs))
@@ -403,8 +405,12 @@ func (q *Queries) insertCopy(ctx context.Context, evs []*event.FileEvent, held b
 		}
 		keys[i], rows[i] = row[0].([]byte), row
 	}
-	seen := make(map[string]bool, len(evs))
-	rs, err := q.w.QueryContext(ctx, `SELECT dedupe FROM file_events WHERE dedupe = ANY($1::bytea[])`, keys)
+	claimed := make(map[string]bool, len(evs))
+	claim := `INSERT INTO event_keys (dedupe) SELECT unnest($1::bytea[]) ON CONFLICT DO NOTHING RETURNING dedupe`
+	if q.d.NoEventKeys { // before migration 0037: the keys not stored yet
+		claim = `SELECT k FROM unnest($1::bytea[]) k WHERE NOT EXISTS (SELECT 1 FROM file_events WHERE dedupe = k)`
+	}
+	rs, err := q.w.QueryContext(ctx, claim, keys)
 	if err != nil {
 		return 0, q.wrap("insert events: dedupe", err)
 	}
@@ -414,7 +420,7 @@ func (q *Queries) insertCopy(ctx context.Context, evs []*event.FileEvent, held b
 			rs.Close()
 			return 0, q.wrap("insert events: dedupe", err)
 		}
-		seen[string(k)] = true
+		claimed[string(k)] = true
 	}
 	if err := rs.Close(); err != nil {
 		return 0, q.wrap("insert events: dedupe", err)
@@ -424,8 +430,8 @@ func (q *Queries) insertCopy(ctx context.Context, evs []*event.FileEvent, held b
 	}
 	var fresh []int
 	for i := range evs {
-		if k := string(keys[i]); !seen[k] {
-			seen[k] = true
+		if k := string(keys[i]); claimed[k] {
+			delete(claimed, k) // a later event with the same key in this call is a duplicate
 			fresh = append(fresh, i)
 		}
 	}
@@ -666,12 +672,27 @@ func (q *Queries) DeleteConnectionEvents(ctx context.Context, connectionID int64
 		if err := q.takeBackDashboards(ctx, ids, connectionID, limit); err != nil {
 			return err
 		}
-		res, err := q.w.ExecContext(ctx, q.d.q(`DELETE FROM file_events WHERE id IN (`+ids+`)`), connectionID, limit)
-		if err != nil {
-			return err
-		}
-		n, err = res.RowsAffected()
+		var err error
+		n, err = q.deleteEvents(ctx, `id IN (`+ids+`)`, connectionID, limit)
 		return err
 	})
 	return n, q.wrap("delete connection events", err)
+}
+
+// deleteEvents deletes the events matching where (a condition on file_events, unaliased) and
+// returns how many. On PostgreSQL their keys leave event_keys in the same statement, so that the
+// same event can be stored again later, as on SQLite, whose unique index goes with the row.
+func (q *Queries) deleteEvents(ctx context.Context, where string, args ...any) (int64, error) {
+	if q.d.Name == "postgres" && !q.d.NoEventKeys {
+		var n int64
+		err := q.w.QueryRowContext(ctx, q.d.q(`WITH d AS (DELETE FROM file_events WHERE `+where+` RETURNING dedupe),
+k AS (DELETE FROM event_keys WHERE dedupe IN (SELECT dedupe FROM d))
+SELECT COUNT(*) FROM d`), args...).Scan(&n)
+		return n, err
+	}
+	res, err := q.w.ExecContext(ctx, q.d.q(`DELETE FROM file_events WHERE `+where), args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
 }

@@ -54,20 +54,32 @@ func LoadMigrations(fsys fs.FS) ([]Migration, error) {
 	return ms, nil
 }
 
-// splitStatements splits a migration into its statements: they end with ";" at the end of a line.
-// Comment lines ("-- ...") are dropped, so a semicolon in a comment cannot split a statement.
+// splitStatements splits a migration into its statements: they end with ";" at the end of a line,
+// outside a dollar-quoted body ($$ ... $$: a PostgreSQL function or DO block, whose own lines end
+// with ";"). Comment lines ("-- ...") are dropped, so a semicolon in a comment cannot split a
+// statement.
 func splitStatements(s string) []string {
-	var lines []string
-	for _, l := range strings.Split(s, "\n") {
-		if !strings.HasPrefix(strings.TrimSpace(l), "--") {
-			lines = append(lines, l)
-		}
-	}
 	var out []string
-	for _, p := range strings.Split(strings.Join(lines, "\n"), ";\n") {
-		if p = strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(p), ";")); p != "" {
+	var cur []string
+	quoted := false
+	flush := func() {
+		if p := strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(strings.Join(cur, "\n")), ";")); p != "" {
 			out = append(out, p)
 		}
+		cur = nil
 	}
+	for _, l := range strings.Split(s, "\n") {
+		if !quoted && strings.HasPrefix(strings.TrimSpace(l), "--") {
+			continue
+		}
+		cur = append(cur, l)
+		if strings.Count(l, "$$")%2 == 1 {
+			quoted = !quoted
+		}
+		if !quoted && strings.HasSuffix(strings.TrimSpace(l), ";") {
+			flush()
+		}
+	}
+	flush()
 	return out
 }

@@ -40,6 +40,9 @@ type Dialect struct {
 	// NoDashboards leaves the dashboards' counts out of event inserts and updates (DB.SetDashboards:
 	// for the benchmark measuring their cost only).
 	NoDashboards bool
+	// NoEventKeys: the database predates event_keys (PostgreSQL migration 0037), and its
+	// file_events has the unique dedupe index instead (DB.SetEventKeys: migration tests only).
+	NoEventKeys bool
 	// Arrays: the driver takes Go slices ([]int64, []string) as array parameters (pgx), so the
 	// dashboards' counts are written as one unnest upsert per table (writeDashArrays).
 	Arrays bool

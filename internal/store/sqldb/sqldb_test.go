@@ -37,6 +37,12 @@ func TestSplitStatements(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Error(diff)
 	}
+	// A function body's lines end with ";" too: the statement ends after its closing $$.
+	got = splitStatements("CREATE FUNCTION f() RETURNS int LANGUAGE plpgsql AS $$\nBEGIN\n  -- one\n  RETURN 1;\nEND $$;\nDO $$ BEGIN PERFORM f(); END $$;\nSELECT 1;\n")
+	want = []string{"CREATE FUNCTION f() RETURNS int LANGUAGE plpgsql AS $$\nBEGIN\n  -- one\n  RETURN 1;\nEND $$", "DO $$ BEGIN PERFORM f(); END $$", "SELECT 1"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Error(diff)
+	}
 }
 
 func TestLoadMigrations(t *testing.T) {
