@@ -161,3 +161,26 @@ func TestDashboardWeeksMigration(t *testing.T) {
 	}
 	storetest.DashboardWeeksMigration(t, open(t), ms[i].Version, open)
 }
+
+// TestDashboardFold: the dashboards' counts kept as deltas (migration 0037) are read exactly
+// before they are folded, after a fold that fails midway, and after two nodes fold at once.
+func TestDashboardFold(t *testing.T) {
+	ctx := context.Background()
+	dsn := pgtest.DSN(t)
+	open := func() *Store {
+		s, err := Open(ctx, dsn, Options{DashFold: -1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+	a, b := open(), open()
+	fold := func(s *Store) func(int) (int, error) {
+		return func(limit int) (int, error) { return s.FoldDashboards(ctx, limit) }
+	}
+	storetest.DashboardFold(t, a, []func(int) (int, error){fold(a), fold(b)},
+		[]string{`CREATE FUNCTION dash_fold_fail() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RAISE EXCEPTION 'the test breaks this fold'; END$$`,
+			`CREATE TRIGGER dash_fold_fail BEFORE INSERT OR UPDATE ON dash_people FOR EACH ROW EXECUTE FUNCTION dash_fold_fail()`},
+		[]string{`DROP TRIGGER dash_fold_fail ON dash_people`})
+}
