@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -175,7 +176,7 @@ func dashDriver(ctx context.Context, o DashOptions, driver string, progress io.W
 	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
 		r.LoadAvg = strings.Join(strings.Fields(string(b))[:3], " ")
 	}
-	if err := dashIngest(ctx, bdb.s, dw, o, end, &r, progress); err != nil {
+	if err := dashIngest(ctx, bdb.s, bdb.db, dw, o, end, &r, progress); err != nil {
 		return r, err
 	}
 	return r, nil
@@ -252,7 +253,7 @@ func dashRequests(ctx context.Context, s store.Store, o DashOptions, end time.Ti
 // InsertEvents, o.IngestBatch per call, with the counts on and off, alternating which goes first.
 // The events are attributed to connection 2 and deleted afterwards (with the counts off: the
 // counts of the runs with them on stay, a few hundred thousand events in a bench database).
-func dashIngest(ctx context.Context, s store.Store, dw dashWriter, o DashOptions, end time.Time, r *DashResult, progress io.Writer) error {
+func dashIngest(ctx context.Context, s store.Store, db *sql.DB, dw dashWriter, o DashOptions, end time.Time, r *DashResult, progress io.Writer) error {
 	defer dw.SetDashboards(true)
 	sc, err := newScorer()
 	if err != nil {
@@ -275,6 +276,11 @@ func dashIngest(ctx context.Context, s store.Store, dw dashWriter, o DashOptions
 			if _, err := s.InsertEvents(ctx, evs[i:min(i+o.IngestBatch, len(evs))], false); err != nil {
 				return 0, err
 			}
+		}
+		// Where the counts are kept as deltas (PostgreSQL), the run ends when the background
+		// fold has folded them all, and is charged for it.
+		if err := drainDashDeltas(ctx, s, db); err != nil {
+			return 0, err
 		}
 		return float64(len(evs)) / time.Since(t0).Seconds(), nil
 	}
@@ -313,6 +319,33 @@ func dashIngest(ctx context.Context, s store.Store, dw dashWriter, o DashOptions
 		}
 		if n == 0 {
 			return nil
+		}
+	}
+}
+
+// drainDashDeltas folds the dashboards' deltas not yet folded, if the store keeps any, until none
+// is left (beside the store's own background fold, which may hold the fold lock meanwhile).
+func drainDashDeltas(ctx context.Context, s store.Store, db *sql.DB) error {
+	f, ok := s.(interface {
+		FoldDashboards(ctx context.Context, limit int) (int, error)
+	})
+	if !ok || s.Driver() != "postgres" {
+		return nil
+	}
+	for {
+		n, err := f.FoldDashboards(ctx, sqldb.DashFoldBatch)
+		if err != nil {
+			return err
+		}
+		var left int64
+		if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM dash_deltas`).Scan(&left); err != nil {
+			return err
+		}
+		if left == 0 {
+			return nil
+		}
+		if n == 0 {
+			time.Sleep(10 * time.Millisecond) // the background fold has the lock
 		}
 	}
 }
