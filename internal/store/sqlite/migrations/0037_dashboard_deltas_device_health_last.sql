@@ -1,4 +1,4 @@
--- 0037 dashboard deltas (the number assigned to this change is 0040; the loader wants no gaps).
+-- 0037 dashboard deltas and the devices' last health (the number assigned to this change is 0040; the loader wants no gaps).
 -- Issue 18, R8.4, docs/ARCHITECTURE.md "Dashboards". Keep in step with the other driver's
 -- migrations.
 --
@@ -21,3 +21,15 @@ CREATE TABLE IF NOT EXISTS dash_deltas (
     events BIGINT NOT NULL DEFAULT 0,
     risky BIGINT NOT NULL DEFAULT 0
 );
+
+-- Issue 18, agents' check-ins: what a device's last health row says is kept on the devices row,
+-- so a check-in that changes nothing is one update that reads no other table (RecordCheckIn).
+-- health_last: the last row's host, OS, agent version, outdated flag and person, separated by
+-- U+001F, if that row is a check-in (checked_in, outdated), else empty (enrolled, silent,
+-- deactivated, reactivated: the next check-in writes a row). health_moved: whether the last
+-- check-in changed health_last (the update's answer to RecordCheckIn).
+ALTER TABLE devices ADD COLUMN health_last TEXT NOT NULL DEFAULT '';
+ALTER TABLE devices ADD COLUMN health_moved INTEGER NOT NULL DEFAULT 0;
+UPDATE devices SET health_last = COALESCE((SELECT CASE WHEN h.kind IN ('checked_in', 'outdated')
+    THEN h.host_name || char(31) || h.os || char(31) || h.agent_version || char(31) || h.outdated || char(31) || h.person ELSE '' END
+  FROM device_health h WHERE h.device_id = devices.id ORDER BY h.id DESC LIMIT 1), '');
