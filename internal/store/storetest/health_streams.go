@@ -63,10 +63,11 @@ func testDeviceHealth(t *testing.T, s store.Store) {
 	// Deactivated and reactivated, the device's next check-in writes a row again, then nothing
 	// until something changes: here the person signed in (issue 18: what the last row says is kept
 	// on the device, so a check-in that changes nothing reads no other table).
+	ci(6, t0.Add(6*time.Hour+time.Minute), "1.1.0", false) // back from the silence
 	ok(s.SetDeviceActive(ctx, d.ID, false, "bob", t0.Add(7*time.Hour)))(t)
 	ok(s.SetDeviceActive(ctx, d.ID, true, "bob", t0.Add(8*time.Hour)))(t)
-	ci(6, t0.Add(9*time.Hour), "1.1.0", false)  // back
-	ci(7, t0.Add(10*time.Hour), "1.1.0", false) // nothing new
+	ci(7, t0.Add(9*time.Hour), "1.1.0", false)  // back after the reactivation
+	ci(8, t0.Add(10*time.Hour), "1.1.0", false) // nothing new
 	who := func(n int64, person string) {
 		t.Helper()
 		ok(s.RecordCheckIn(ctx, d.ID, store.CheckIn{Counter: n, At: t0.Add(time.Duration(n) * time.Hour), HostName: "mac-1", OS: "macOS", AgentVersion: "1.1.0", Person: person}))(t)
@@ -79,7 +80,7 @@ func testDeviceHealth(t *testing.T, s store.Store) {
 	for _, h := range ok(s.ListDeviceHealth(ctx, all[len(all)-1].ID, 0))(t) {
 		got = append(got, fmt.Sprintf("%d:%s:%s:%v", map[int64]int{d.ID: 1, quiet.ID: 2}[h.DeviceID], h.Kind, h.Person, h.Outdated))
 	}
-	want = "1:deactivated:ann@corp.example:false 1:reactivated:ann@corp.example:false 1:checked_in:ann@corp.example:false " +
+	want = "1:checked_in:ann@corp.example:false 1:deactivated:ann@corp.example:false 1:reactivated:ann@corp.example:false 1:checked_in:ann@corp.example:false " +
 		"1:checked_in:cy@corp.example:false 1:outdated:cy@corp.example:true"
 	if g := strings.Join(got, " "); g != want {
 		t.Errorf("health rows after the reactivation:\n got %s\nwant %s", g, want)
