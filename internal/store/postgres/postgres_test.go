@@ -184,3 +184,26 @@ func TestDashboardFold(t *testing.T) {
 			`CREATE TRIGGER dash_fold_fail BEFORE INSERT OR UPDATE ON dash_people FOR EACH ROW EXECUTE FUNCTION dash_fold_fail()`},
 		[]string{`DROP TRIGGER dash_fold_fail ON dash_people`})
 }
+
+// TestDeviceHealthLastMigration: migration 0037 takes each device's health_last from its last
+// health row, so an upgraded device's check-ins write rows as before the upgrade.
+func TestDeviceHealthLastMigration(t *testing.T) {
+	ctx := context.Background()
+	dsn := pgtest.DSN(t)
+	ms, err := Migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := slices.IndexFunc(ms, func(m sqldb.Migration) bool { return strings.Contains(m.Name, "device_health_last") })
+	if i < 0 {
+		t.Fatal("no device_health_last migration")
+	}
+	open := func(t *testing.T) store.Store {
+		s, err := Open(ctx, dsn, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	storetest.DeviceHealthLastMigration(t, open(t), ms[i].Version, open)
+}

@@ -136,3 +136,45 @@ func testHRRefusals(t *testing.T, s store.Store) {
 		t.Errorf("refusals of a deleted source: %+v", got)
 	}
 }
+
+// DeviceHealthLastMigration checks migration 0037's devices.health_last, taken from each
+// device's last health row: s is a store with every migration; its devices check in (one last
+// with a check-in row, one silent, one never), then the columns are dropped and the schema
+// version set back to before version, and reopen opens it again (the migration runs). A check-in
+// that changes nothing then writes no row, one after a silence or without a check-in does.
+func DeviceHealthLastMigration(t *testing.T, s store.Store, version int, reopen func(t *testing.T) store.Store) {
+	t0 := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	sec := ok(s.CreateDeploymentSecret(ctx, store.DeploymentSecret{Name: "upgrade", Prefix: "tds_u", Hash: []byte("hash-upgrade"), CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}))(t)
+	var ds []store.Device
+	for i, host := range []string{"kept", "silent", "new"} {
+		ds = append(ds, ok(s.CreateDevice(ctx, store.Device{PublicKey: []byte("pk-upgrade-" + host), SecretID: sec.ID, HostName: host, OS: "linux",
+			AgentVersion: "1.0.0", Person: fmt.Sprintf("p%d@corp.example", i), EnrolledAt: t0}))(t))
+	}
+	ci := func(s store.Store, i int, n int64, at time.Time) {
+		t.Helper()
+		ok(s.RecordCheckIn(ctx, ds[i].ID, store.CheckIn{Counter: n, At: at, HostName: ds[i].HostName, OS: "linux", AgentVersion: "1.0.0", Outdated: i == 0}))(t)
+	}
+	ci(s, 0, 1, t0.Add(time.Minute))
+	ci(s, 1, 1, t0.Add(time.Minute))
+	ci(s, 1, 2, t0.Add(2*time.Hour))
+	ok(s.MarkSilentDevices(ctx, t0.Add(150*time.Minute), t0.Add(3*time.Hour)))(t) // the first two silent
+	ci(s, 0, 2, t0.Add(4*time.Hour))                                              // back: the last row is a check-in
+	last := ok(s.ListDeviceHealth(ctx, 0, 1000))(t)
+	for _, q := range []string{`ALTER TABLE devices DROP COLUMN health_last`, `ALTER TABLE devices DROP COLUMN health_moved`,
+		fmt.Sprintf(`DELETE FROM schema_migrations WHERE version >= %d`, version)} {
+		rawExec(t, s, q)
+	}
+	noErr(t, s.Close())
+	s = reopen(t)
+	t.Cleanup(func() { s.Close() })
+	ci(s, 0, 3, t0.Add(5*time.Hour)) // nothing new
+	ci(s, 1, 3, t0.Add(5*time.Hour)) // back from the silence
+	ci(s, 2, 1, t0.Add(5*time.Hour)) // the first check-in
+	var got []string
+	for _, h := range ok(s.ListDeviceHealth(ctx, last[len(last)-1].ID, 0))(t) {
+		got = append(got, h.HostName+":"+h.Kind)
+	}
+	if g := strings.Join(got, " "); g != "silent:checked_in new:checked_in" {
+		t.Errorf("health rows after the migration: %s, want silent:checked_in new:checked_in", g)
+	}
+}
