@@ -33,6 +33,9 @@ type DashOptions struct {
 	DSN, TempDir                string
 	Reuse                       bool
 	Seed                        uint64
+	// FoldAfter stops the store's background fold of the counts' deltas (PostgreSQL): a round's
+	// deltas are folded after its inserts only, so its inserts run alone.
+	FoldAfter bool
 }
 
 // DashRequest is one dashboard request's latencies, in milliseconds.
@@ -119,6 +122,9 @@ func dashDriver(ctx context.Context, o DashOptions, driver string, progress io.W
 	dw, ok := bdb.s.(dashWriter)
 	if !ok {
 		return r, fmt.Errorf("%s: the store cannot switch its dashboards' counts", driver)
+	}
+	if f, ok := bdb.s.(interface{ StopDashFold() }); ok && o.FoldAfter {
+		f.StopDashFold()
 	}
 	var have int64
 	if err := bdb.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM file_events WHERE connection_id = 1`).Scan(&have); err != nil {
@@ -390,7 +396,9 @@ func FormatDashboards(rs []DashResult, o DashOptions, cmd string) string {
 		fmt.Fprintf(&b, "| off | %s | %.0f |\n\n", rates(r.Without), r.WithoutMed)
 		fmt.Fprintf(&b, "Cost of the counts: **%.1f %%** of ingest throughput (1 − on/off, medians; target ≤ 10 %%).\n\n", 100*r.Cost)
 		if len(r.WithInserts) > 0 && r.WithoutMed > 0 {
-			fmt.Fprintf(&b, "On PostgreSQL the counts are deltas appended by `COPY` in the event transaction and folded in the background (every 2 s, and all that is left when a round's inserts end): a round with the counts on ends when every delta is folded and is timed to then (the cost above). Timed to the last insert's commit instead, the event transactions' own share: **%.1f %%**.\n\n", 100*(1-r.WithInsertsMed/r.WithoutMed))
+			fmt.Fprintf(&b, "On PostgreSQL the counts are deltas appended by `COPY` in the event transaction and folded in the background (%s): a round with the counts on ends when every delta is folded and is timed to then (the cost above). Timed to the last insert's commit instead, the event transactions' own share: **%.1f %%**.\n\n",
+				map[bool]string{false: "every 2 s, and all that is left when a round's inserts end", true: "here, with `-fold-after`, only once a round's inserts have ended, so the inserts run alone"}[o.FoldAfter],
+				100*(1-r.WithInsertsMed/r.WithoutMed))
 		}
 	}
 	fmt.Fprintln(&b, "A request is what the API handler does (`api.RiskExposureOf` / `api.InsiderRiskOf`: the store's reads of the counts and the JSON answer), timed in process; HTTP adds a loopback round trip. The counts are read per hour, day or week, never from `file_events`: a chart reads one row per bucket and series, a drill-down seeks its value's row in each bucket, and a top list or breakdown reads the range as its edge hours and days and its whole weeks, so a request's time follows the number of buckets (and of values in them), not the number of events.")
@@ -422,6 +430,7 @@ func DashboardsCommand(ctx context.Context, args []string, stdout, stderr io.Wri
 	drivers := fs.String("drivers", "sqlite", "drivers to measure: sqlite, postgres")
 	fs.StringVar(&o.DSN, "dsn", "", "a PostgreSQL database to use (default: a throwaway server)")
 	fs.StringVar(&o.TempDir, "dir", "", "directory for the SQLite database (default: a new temporary directory)")
+	fs.BoolVar(&o.FoldAfter, "fold-after", false, "PostgreSQL: no background fold of the counts' deltas; each round folds them after its inserts")
 	fs.BoolVar(&o.Reuse, "reuse", false, "keep the database and reuse one that already holds -events events (needs -dir)")
 	seed := fs.Uint64("seed", 1, "generator seed")
 	write := fs.String("write", "", "write the result section into this markdown file")

@@ -181,8 +181,8 @@ func TestDashboardFold(t *testing.T) {
 	}
 	storetest.DashboardFold(t, a, []func(int) (int, error){fold(a), fold(b)},
 		[]string{`CREATE FUNCTION dash_fold_fail() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RAISE EXCEPTION 'the test breaks this fold'; END$$`,
-			`CREATE TRIGGER dash_fold_fail BEFORE INSERT OR UPDATE ON dash_people FOR EACH ROW EXECUTE FUNCTION dash_fold_fail()`},
-		[]string{`DROP TRIGGER dash_fold_fail ON dash_people`})
+			`CREATE TRIGGER dash_fold_fail BEFORE INSERT OR UPDATE ON dash_dims FOR EACH ROW EXECUTE FUNCTION dash_fold_fail()`},
+		[]string{`DROP TRIGGER dash_fold_fail ON dash_dims`})
 }
 
 // TestDeviceHealthLastMigration: migration 0037 takes each device's health_last from its last

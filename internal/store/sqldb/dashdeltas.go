@@ -101,6 +101,35 @@ LEFT JOIN dash_person_risky p ON p.span = d.span AND p.at = d.at AND p.value = d
 ) x GROUP BY at HAVING SUM(n) > 0 ORDER BY at`, 2
 }
 
+// dashFoldSQL folds up to $1 deltas (FoldDashboards). Its parts see one snapshot and each
+// changes one table.
+const dashFoldSQL = `WITH d AS (
+  DELETE FROM dash_deltas WHERE ctid = ANY(ARRAY(SELECT ctid FROM dash_deltas LIMIT $1))
+  RETURNING kind, span, at, value, vector, severity, category, trusted, events, risky),
+h AS (
+  INSERT INTO dash_hours (span, at, vector, severity, category, trusted, events)
+  SELECT span, at, vector, severity, category, trusted, SUM(events) FROM d WHERE kind = '` + deltaHours + `'
+  GROUP BY span, at, vector, severity, category, trusted HAVING SUM(events) <> 0 ORDER BY 1, 2, 3, 4, 5, 6
+  ON CONFLICT (span, at, vector, severity, category, trusted) DO UPDATE SET events = dash_hours.events + excluded.events),
+m AS (
+  INSERT INTO dash_dims (kind, span, at, value, vector, events, risky)
+  SELECT kind, span, at, value, vector, SUM(events), SUM(risky) FROM d WHERE kind IN ('p', 'v', 'd')
+  GROUP BY kind, span, at, value, vector HAVING SUM(events) <> 0 OR SUM(risky) <> 0 ORDER BY 1, 2, 3, 4, 5
+  ON CONFLICT (kind, span, at, value, vector) DO UPDATE SET events = dash_dims.events + excluded.events, risky = dash_dims.risky + excluded.risky),
+rs AS (
+  SELECT span, at, value, SUM(risky) AS r FROM d WHERE kind = '` + deltaPerson + `' GROUP BY span, at, value HAVING SUM(risky) <> 0),
+r AS (
+  INSERT INTO dash_person_risky (span, at, value, risky) SELECT span, at, value, r FROM rs ORDER BY 1, 2, 3
+  ON CONFLICT (span, at, value) DO UPDATE SET risky = dash_person_risky.risky + excluded.risky
+  RETURNING span, at, value, risky),
+pm AS (
+  SELECT r.span, r.at, SUM(CASE WHEN r.risky - rs.r <= 0 AND r.risky > 0 THEN 1 WHEN r.risky - rs.r > 0 AND r.risky <= 0 THEN -1 ELSE 0 END) AS moved
+  FROM r JOIN rs ON rs.span = r.span AND rs.at = r.at AND rs.value = r.value GROUP BY r.span, r.at),
+pp AS (
+  INSERT INTO dash_people (span, at, people) SELECT span, at, moved FROM pm WHERE moved <> 0 ORDER BY 1, 2
+  ON CONFLICT (span, at) DO UPDATE SET people = dash_people.people + excluded.people)
+SELECT COUNT(*) FROM d`
+
 // DashFoldBatch is how many deltas one fold transaction moves at most.
 const DashFoldBatch = 20000
 
@@ -129,38 +158,12 @@ func (db *DB) FoldDashboards(ctx context.Context, limit int) (int, error) {
 				return nil
 			}
 		}
-		rows, err := q.w.QueryContext(ctx, `DELETE FROM dash_deltas WHERE ctid = ANY(ARRAY(SELECT ctid FROM dash_deltas LIMIT $1))
-RETURNING kind, span, at, value, vector, severity, category, trusted, events, risky`, limit)
-		if err != nil {
-			return q.wrap("dashboards: fold", err)
-		}
-		defer rows.Close()
-		sums := NewDashSums()
-		for rows.Next() {
-			var kind, value, vector, severity, category string
-			var span, at, trusted, events, risky int64
-			if err := rows.Scan(&kind, &span, &at, &value, &vector, &severity, &category, &trusted, &events, &risky); err != nil {
-				return q.wrap("dashboards: fold", err)
-			}
-			n++
-			switch kind {
-			case deltaHours:
-				sums.hours[dashHourKey{span, at, vector, severity, category, trusted != 0}] += events
-			case deltaPerson:
-				sums.person[dashPersonKey{span, at, value}] += risky
-			case "p", "v", "d":
-				k := dashDimKey{kind, span, at, value, vector}
-				v := sums.dims[k]
-				sums.dims[k] = [2]int64{v[0] + events, v[1] + risky}
-			default:
-				return fmt.Errorf("store: dashboards: fold: unknown delta kind %q", kind)
-			}
-		}
-		if err := rows.Err(); err != nil {
-			return q.wrap("dashboards: fold", err)
-		}
-		rows.Close()
-		return q.WriteDashSums(ctx, sums)
+		// One statement: the deltas deleted, summed per count row and upserted in the keys'
+		// order, the people per bucket moved by the people whose total crossed zero (the
+		// upsert of dash_person_risky returns the new totals; the old are the new less the
+		// change), as WriteDashSums does, without the rows leaving the server.
+		err := q.w.QueryRowContext(ctx, dashFoldSQL, limit).Scan(&n)
+		return q.wrap("dashboards: fold", err)
 	})
 	if err != nil {
 		return 0, err
@@ -218,8 +221,9 @@ func (db *DB) StartDashFold(every time.Duration) {
 	go func() { <-f.stop; cancel() }()
 }
 
-// stopDashFold stops the background fold and waits for it (a fold under way rolls back).
-func (db *DB) stopDashFold() {
+// StopDashFold stops the background fold and waits for it (a fold under way rolls back); the
+// deltas then wait for FoldDashboards (the benchmark folds them itself, after each round).
+func (db *DB) StopDashFold() {
 	if db.fold != nil {
 		close(db.fold.stop)
 		db.fold.done.Wait()

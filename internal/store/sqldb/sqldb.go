@@ -131,7 +131,7 @@ func (db *DB) Driver() string { return db.d.Name }
 
 // Close closes both handles.
 func (db *DB) Close() error {
-	db.stopDashFold()
+	db.StopDashFold()
 	if db.stmts != nil {
 		db.stmts.close()
 	}
