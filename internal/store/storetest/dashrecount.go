@@ -317,8 +317,8 @@ func (r dashRecount) departments(q store.DashQuery) []store.DashCount {
 
 // DashboardFold checks counts kept as deltas and folded later (PostgreSQL, migration 0037): s
 // keeps deltas and folds none by itself; each of folds folds at most limit deltas through its own
-// database handle (a node); breakFold makes a fold fail after it has deleted its deltas and
-// upserted most of their sums (a crash midway), mendFold undoes that. Every dashboard read must
+// database handle (a node); breakFold makes a fold fail once it has deleted its deltas and begun
+// upserting their sums (a crash midway), mendFold undoes that. Every dashboard read must
 // equal the recount from the events with every delta pending, after the broken fold, with part
 // of them folded, and after two nodes folded the rest at once.
 func DashboardFold(t *testing.T, s store.Store, folds []func(limit int) (int, error), breakFold, mendFold []string) {
