@@ -67,7 +67,7 @@ func (q *Queries) writeDashChanges(ctx context.Context, s *DashSums) error {
 
 // Deltas are written for hours and days only: a week's is the sum of its days' (every week row
 // of the counts is kept with the day rows it holds), so the fold and the reads sum them from the
-// day deltas (weekSpan, weekOfDay) and the event transaction copies about a third fewer rows.
+// day deltas (weekSpan, weekOfDay) and the event transaction copies about 30 % fewer rows.
 const (
 	weekSpan  = "168"
 	weekOfDay = "at - (((at - 96) % 168) + 168) % 168" // bucketStart(at, week)
