@@ -19,7 +19,14 @@ import (
 // Options tune the driver.
 type Options struct {
 	MaxConns int // default 10
+	// DashFold is how often the dashboards' count deltas are folded into the counts (default
+	// DefaultDashFold; negative: never, for tests that look at deltas not yet folded).
+	DashFold time.Duration
 }
+
+// DefaultDashFold is how often a node folds the dashboards' deltas by default. The views add the
+// deltas not yet folded, so this bounds how many a view reads, not how current it is.
+const DefaultDashFold = 2 * time.Second
 
 // Store is an open PostgreSQL database.
 type Store struct{ *sqldb.DB }
@@ -32,6 +39,8 @@ func dialect() *sqldb.Dialect {
 		SkipLocked:    " FOR UPDATE SKIP LOCKED",
 		MigrationLock: "SELECT pg_advisory_xact_lock(724201)",
 		EventLock:     "SELECT pg_advisory_xact_lock(724202)",
+		DashDeltas:    true,
+		DashFoldLock:  "SELECT pg_try_advisory_xact_lock(724203)",
 		IsUnique: func(err error) bool {
 			var pe *pgconn.PgError
 			return errors.As(err, &pe) && pe.Code == "23505"
@@ -92,5 +101,9 @@ func Open(ctx context.Context, dsn string, o Options) (*Store, error) {
 		s.Close()
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
+	if o.DashFold == 0 {
+		o.DashFold = DefaultDashFold
+	}
+	s.StartDashFold(o.DashFold)
 	return &Store{s}, nil
 }

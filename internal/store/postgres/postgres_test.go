@@ -230,3 +230,49 @@ func TestEventPartitionMigration(t *testing.T) {
 		t.Errorf("%d of the dropped months' partitions are left (%v)", left, err)
 	}
 }
+
+// TestDashboardFold: the dashboards' counts kept as deltas (migration 0038) are read exactly
+// before they are folded, after a fold that fails midway, and after two nodes fold at once.
+func TestDashboardFold(t *testing.T) {
+	ctx := context.Background()
+	dsn := pgtest.DSN(t)
+	open := func() *Store {
+		s, err := Open(ctx, dsn, Options{DashFold: -1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+	a, b := open(), open()
+	fold := func(s *Store) func(int) (int, error) {
+		return func(limit int) (int, error) { return s.FoldDashboards(ctx, limit) }
+	}
+	storetest.DashboardFold(t, a, []func(int) (int, error){fold(a), fold(b)},
+		[]string{`CREATE FUNCTION dash_fold_fail() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RAISE EXCEPTION 'the test breaks this fold'; END$$`,
+			`CREATE TRIGGER dash_fold_fail BEFORE INSERT OR UPDATE ON dash_dims FOR EACH ROW EXECUTE FUNCTION dash_fold_fail()`},
+		[]string{`DROP TRIGGER dash_fold_fail ON dash_dims`})
+}
+
+// TestDeviceHealthLastMigration: migration 0038 takes each device's health_last from its last
+// health row, so an upgraded device's check-ins write rows as before the upgrade.
+func TestDeviceHealthLastMigration(t *testing.T) {
+	ctx := context.Background()
+	dsn := pgtest.DSN(t)
+	ms, err := Migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := slices.IndexFunc(ms, func(m sqldb.Migration) bool { return strings.Contains(m.Name, "device_health_last") })
+	if i < 0 {
+		t.Fatal("no device_health_last migration")
+	}
+	open := func(t *testing.T) store.Store {
+		s, err := Open(ctx, dsn, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	storetest.DeviceHealthLastMigration(t, open(t), ms[i].Version, open)
+}

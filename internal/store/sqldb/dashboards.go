@@ -159,7 +159,7 @@ func (q *Queries) addDashboards(ctx context.Context, evs []*event.FileEvent) err
 	for _, e := range evs {
 		s.Add(e, 1)
 	}
-	return q.WriteDashSums(ctx, s)
+	return q.writeDashChanges(ctx, s)
 }
 
 // dashChunk is how many rows one upsert statement carries.
@@ -472,18 +472,18 @@ func (q *Queries) DashboardSeries(ctx context.Context, dq store.DashQuery) ([]st
 		// span, at, value, ...) seeks each one rather than reading every value's rows in range.
 		if n := (to - from) / span; n > 0 && n <= maxSeekBuckets {
 			marks := strings.TrimSuffix(strings.Repeat("?, ", int(n)), ", ")
-			sqlText = `SELECT at, vector, SUM(events) FROM dash_dims WHERE kind = ? AND span = ? AND at IN (` + marks + `) AND value = ?`
+			sqlText = `SELECT at, vector, SUM(events) FROM ` + q.dashSource("dash_dims") + ` WHERE kind = ? AND span = ? AND at IN (` + marks + `) AND value = ?`
 			args = []any{kind, span}
 			for at := from; at < to; at += span {
 				args = append(args, at)
 			}
 			args = append(args, dq.Value)
 		} else {
-			sqlText = `SELECT at, vector, SUM(events) FROM dash_dims WHERE kind = ? AND span = ? AND at >= ? AND at < ? AND value = ?`
+			sqlText = `SELECT at, vector, SUM(events) FROM ` + q.dashSource("dash_dims") + ` WHERE kind = ? AND span = ? AND at >= ? AND at < ? AND value = ?`
 			args = []any{kind, span, from, to, dq.Value}
 		}
 	} else {
-		sqlText = `SELECT at, vector, SUM(events) FROM dash_hours WHERE span = ? AND at >= ? AND at < ? AND trusted = 0`
+		sqlText = `SELECT at, vector, SUM(events) FROM ` + q.dashSource("dash_hours") + ` WHERE span = ? AND at >= ? AND at < ? AND trusted = 0`
 	}
 	if dq.Vector != "" {
 		sqlText += ` AND vector = ?`
@@ -526,7 +526,7 @@ func (q *Queries) DashboardTop(ctx context.Context, dq store.DashQuery, dim stri
 	if limit <= 0 || limit > 1000 {
 		limit = 1000
 	}
-	sub, args := dashRangeRows("dash_dims", "value, events, risky", `kind = ?`, func(span int64) (string, []any) { return dimVector(dq.Vector, span) },
+	sub, args := dashRangeRows(q.dashSource("dash_dims"), "value, events, risky", `kind = ?`, func(span int64) (string, []any) { return dimVector(dq.Vector, span) },
 		span, from, to, kind)
 	return q.dashCounts(ctx, "dashboard top", `SELECT value, SUM(events), SUM(risky) FROM (`+sub+`) x GROUP BY value HAVING SUM(events) > 0 ORDER BY 2 DESC, value LIMIT ?`, append(args, limit)...)
 }
@@ -560,7 +560,7 @@ func (q *Queries) DashboardBreakdown(ctx context.Context, dq store.DashQuery) (s
 		cond, cargs = `vector = ?`, []any{dq.Vector}
 	}
 	// The range's rows once (its edges and whole weeks), grouped three ways in Go.
-	sub, args := dashRangeRows("dash_hours", "vector, severity, category, trusted, events", cond, nil, span, from, to, cargs...)
+	sub, args := dashRangeRows(q.dashSource("dash_hours"), "vector, severity, category, trusted, events", cond, nil, span, from, to, cargs...)
 	rows, err := q.r.QueryContext(ctx, q.d.q(`SELECT vector, severity, category, trusted, SUM(events) FROM (`+sub+`) x GROUP BY vector, severity, category, trusted`), args...)
 	if err != nil {
 		return b, q.wrap("dashboard breakdown", err)
@@ -614,8 +614,13 @@ func (q *Queries) DashboardPeople(ctx context.Context, dq store.DashQuery) ([]st
 	if err != nil {
 		return nil, err
 	}
-	// dash_people keeps the count per bucket (writeDashPeople).
-	rows, err := q.r.QueryContext(ctx, q.d.q(`SELECT at, people FROM dash_people WHERE span = ? AND at >= ? AND at < ? AND people > 0 ORDER BY at`), span, from, to)
+	// dash_people keeps the count per bucket (writeDashPeople); the deltas not yet folded move it.
+	sqlText, times := q.dashPeopleSQL()
+	args := []any{span, from, to}
+	if times == 2 {
+		args = append(args, span, from, to)
+	}
+	rows, err := q.r.QueryContext(ctx, q.d.q(sqlText), args...)
 	if err != nil {
 		return nil, q.wrap("dashboard people", err)
 	}
@@ -642,7 +647,7 @@ func (q *Queries) DashboardDepartments(ctx context.Context, dq store.DashQuery, 
 	if limit <= 0 || limit > 1000 {
 		limit = 1000
 	}
-	sub, args := dashRangeRows("dash_dims", "value, events, risky", `kind = 'p'`, func(span int64) (string, []any) { return dimVector("", span) },
+	sub, args := dashRangeRows(q.dashSource("dash_dims"), "value, events, risky", `kind = 'p'`, func(span int64) (string, []any) { return dimVector("", span) },
 		span, from, to)
 	return q.dashCounts(ctx, "dashboard departments", `SELECT COALESCE(p.department, ''), SUM(x.events), SUM(x.risky)
 FROM (SELECT value, SUM(events) AS events, SUM(risky) AS risky FROM (`+sub+`) r GROUP BY value) x
@@ -702,5 +707,5 @@ func (q *Queries) takeBackDashboardsIn(ctx context.Context, table, ids string, a
 		return q.wrap("dashboards", err)
 	}
 	rows.Close()
-	return q.WriteDashSums(ctx, s)
+	return q.writeDashChanges(ctx, s)
 }

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -114,11 +115,23 @@ func (q *Queries) CreateDevice(ctx context.Context, d store.Device) (store.Devic
 	return out, q.wrap("create device", err)
 }
 
-// appendDeviceHealth writes a health row of kind for d as it is now.
+// appendDeviceHealth writes a health row of kind for d as it is now. A row of another kind than a
+// check-in empties the device's health_last, so its next check-in writes a row again
+// (RecordCheckIn sets health_last itself).
 func (q *Queries) appendDeviceHealth(ctx context.Context, d store.Device, kind string, at time.Time, outdated bool, actor string) error {
 	_, err := q.w.ExecContext(ctx, q.d.q(`INSERT INTO device_health (device_id, at, kind, host_name, os, agent_version, person, outdated, since, actor)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?)`), d.ID, micros(at), kind, d.HostName, d.OS, d.AgentVersion, d.Person, boolInt(outdated), actor)
+	if err == nil && kind != store.DeviceCheckedIn && kind != store.DeviceOutdated {
+		_, err = q.w.ExecContext(ctx, q.d.q(`UPDATE devices SET health_last = '' WHERE id = ? AND health_last <> ''`), d.ID)
+	}
 	return q.wrap("append device health", err)
+}
+
+// healthLastPrefix is devices.health_last for a check-in's details, less the person that ends it
+// (as migration 0038 computes it from a device's last health row). The separator is U+001F, a
+// control character the API refuses in every one of these fields (textcheck.Label).
+func healthLastPrefix(host, os, version string, outdated bool) string {
+	return host + "\x1f" + os + "\x1f" + version + "\x1f" + strconv.Itoa(boolInt(outdated)) + "\x1f"
 }
 
 func boolInt(b bool) int {
@@ -222,31 +235,31 @@ func (q *Queries) CountDevices(ctx context.Context, f store.DeviceFilter) (int64
 
 // RecordCheckIn implements store.DeviceQueries. A health row is written when the device's last
 // one is not a check-in (the first check-in, one back after silence or reactivation) or reported
-// other details or another outdated flag.
+// other details or another outdated flag. What the last health row says is kept on the devices
+// row (health_last, migration 0038: its kind's check-in details, empty after any other kind), so
+// a check-in that changes nothing is one statement that reads no other table: the update
+// compares the details it writes with health_last as it was (SET sees the row before the update)
+// and keeps the answer in health_moved.
 func (q *Queries) RecordCheckIn(ctx context.Context, id int64, c store.CheckIn) (store.Device, error) {
 	var d store.Device
 	err := q.inTx(ctx, func(q *Queries) error {
 		var err error
+		var moved int
+		person := strings.ToLower(c.Person)
+		// The new health_last: the details as the update leaves them (the person stays when the
+		// check-in names none).
+		fp := healthLastPrefix(c.HostName, c.OS, c.AgentVersion, c.Outdated)
 		d, err = scanDevice(q.w.QueryRowContext(ctx, q.d.q(`UPDATE devices SET counter = ?, last_checkin_at = ?, host_name = ?, os = ?, arch = ?,
- agent_version = ?, user_name = ?, person = CASE WHEN ? <> '' THEN ? ELSE person END, last_activity_at = CASE WHEN ? > last_activity_at THEN ? ELSE last_activity_at END
- WHERE id = ? AND counter < ? RETURNING `+deviceCols),
-			c.Counter, micros(c.At), c.HostName, c.OS, c.Arch, c.AgentVersion, c.UserName, strings.ToLower(c.Person), strings.ToLower(c.Person),
-			micros(c.LastActivityAt), micros(c.LastActivityAt), id, c.Counter))
-		if err != nil {
-			return err
+ agent_version = ?, user_name = ?, person = CASE WHEN ? <> '' THEN ? ELSE person END, last_activity_at = CASE WHEN ? > last_activity_at THEN ? ELSE last_activity_at END,
+ health_moved = CASE WHEN health_last = ? || CASE WHEN ? <> '' THEN ? ELSE person END THEN 0 ELSE 1 END,
+ health_last = ? || CASE WHEN ? <> '' THEN ? ELSE person END
+ WHERE id = ? AND counter < ? RETURNING `+deviceCols+`, health_moved`),
+			c.Counter, micros(c.At), c.HostName, c.OS, c.Arch, c.AgentVersion, c.UserName, person, person,
+			micros(c.LastActivityAt), micros(c.LastActivityAt), fp, person, person, fp, person, person, id, c.Counter), &moved)
+		if err != nil || moved == 0 {
+			return err // nothing new when moved is 0
 		}
-		var kind, host, os, version, person string
-		var outdated int
-		err = q.w.QueryRowContext(ctx, q.d.q(`SELECT kind, host_name, os, agent_version, person, outdated FROM device_health WHERE device_id = ? ORDER BY id DESC LIMIT 1`), id).
-			Scan(&kind, &host, &os, &version, &person, &outdated)
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return err
-		}
-		if (kind == store.DeviceCheckedIn || kind == store.DeviceOutdated) && host == d.HostName && os == d.OS && version == d.AgentVersion &&
-			person == d.Person && (outdated == 1) == c.Outdated {
-			return nil // nothing new
-		}
-		kind = store.DeviceCheckedIn
+		kind := store.DeviceCheckedIn
 		if c.Outdated {
 			kind = store.DeviceOutdated
 		}
@@ -287,6 +300,19 @@ func (q *Queries) SetDeviceActive(ctx context.Context, id int64, active bool, by
 // MarkSilentDevices implements store.DeviceQueries. The unique index over (device, since) of
 // silent rows keeps one silence once when two nodes look at the same time.
 func (q *Queries) MarkSilentDevices(ctx context.Context, before, at time.Time) (int64, error) {
+	var n int64
+	err := q.inTx(ctx, func(q *Queries) error {
+		var err error
+		n, err = q.markSilentDevices(ctx, before, at)
+		return err
+	})
+	return n, err
+}
+
+// markSilentDevices is MarkSilentDevices in a transaction. Every device silent since before has a
+// silent row as its last health row then (new or from an earlier look; a deactivated one is not
+// looked at), so its health_last is emptied: its next check-in writes a row.
+func (q *Queries) markSilentDevices(ctx context.Context, before, at time.Time) (int64, error) {
 	res, err := q.w.ExecContext(ctx, q.d.q(`INSERT INTO device_health (device_id, at, kind, host_name, os, agent_version, person, outdated, since, actor)
 SELECT d.id, ?, 'silent', d.host_name, d.os, d.agent_version, d.person, 0, CASE WHEN d.last_checkin_at = 0 THEN d.enrolled_at ELSE d.last_checkin_at END, ''
 FROM devices d WHERE d.active = 1 AND (CASE WHEN d.last_checkin_at = 0 THEN d.enrolled_at ELSE d.last_checkin_at END) < ?
@@ -298,6 +324,11 @@ ON CONFLICT DO NOTHING`), micros(at), micros(before))
 		return 0, q.wrap("mark silent devices", err)
 	}
 	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, q.wrap("mark silent devices", err)
+	}
+	_, err = q.w.ExecContext(ctx, q.d.q(`UPDATE devices SET health_last = '' WHERE active = 1 AND health_last <> ''
+ AND (CASE WHEN last_checkin_at = 0 THEN enrolled_at ELSE last_checkin_at END) < ?`), micros(before))
 	return n, q.wrap("mark silent devices", err)
 }
 

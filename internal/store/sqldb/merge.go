@@ -125,7 +125,7 @@ trusted = ?, severity = ?, doc = ? WHERE id = ?`), append(args, e.Event.ID)...)
 		dash := NewDashSums()
 		dash.Add(&old, -1)
 		dash.Add(e, 1)
-		return q.WriteDashSums(ctx, dash)
+		return q.writeDashChanges(ctx, dash)
 	})
 }
 

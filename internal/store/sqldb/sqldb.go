@@ -46,6 +46,12 @@ type Dialect struct {
 	// Arrays: the driver takes Go slices ([]int64, []string) as array parameters (pgx), so the
 	// dashboards' counts are written as one unnest upsert per table (writeDashArrays).
 	Arrays bool
+	// DashDeltas: event transactions append the dashboards' count changes to dash_deltas by
+	// COPY, folded into the counts in the background (dashdeltas.go); needs CopyFrom.
+	DashDeltas bool
+	// DashFoldLock takes the fold's lock without waiting, answering whether it got it
+	// (pg_try_advisory_xact_lock): one node folds at a time.
+	DashFoldLock string
 
 	mu    sync.Mutex
 	cache map[string]string
@@ -101,8 +107,9 @@ type DB struct {
 	*Queries
 	writer *sql.DB
 	reader *sql.DB
-	stmts  *stmtCache // the writer's; nil unless the dialect caches statements
-	rstmts *stmtCache // the reader's
+	stmts  *stmtCache  // the writer's; nil unless the dialect caches statements
+	rstmts *stmtCache  // the reader's
+	fold   *dashFolder // the dashboards' background fold, if started
 }
 
 // New wraps opened handles. reader may equal writer.
@@ -127,6 +134,7 @@ func (db *DB) Driver() string { return db.d.Name }
 
 // Close closes both handles.
 func (db *DB) Close() error {
+	db.StopDashFold()
 	if db.stmts != nil {
 		db.stmts.close()
 	}

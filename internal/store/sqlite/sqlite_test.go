@@ -195,3 +195,26 @@ func TestDashboardWeeksMigration(t *testing.T) {
 	}
 	storetest.DashboardWeeksMigration(t, open(t), ms[i].Version, open)
 }
+
+// TestDeviceHealthLastMigration: migration 0038 takes each device's health_last from its last
+// health row, so an upgraded device's check-ins write rows as before the upgrade.
+func TestDeviceHealthLastMigration(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "t.db")
+	ms, err := Migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := slices.IndexFunc(ms, func(m sqldb.Migration) bool { return strings.Contains(m.Name, "device_health_last") })
+	if i < 0 {
+		t.Fatal("no device_health_last migration")
+	}
+	open := func(t *testing.T) store.Store {
+		s, err := Open(ctx, path, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	storetest.DeviceHealthLastMigration(t, open(t), ms[i].Version, open)
+}

@@ -2,9 +2,11 @@ package storetest
 
 import (
 	"cmp"
+	"database/sql"
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -30,7 +32,10 @@ func testDashboardsRecount(t *testing.T, s store.Store) {
 func DashboardWeeksMigration(t *testing.T, s store.Store, version int, reopen func(t *testing.T) store.Store) {
 	end := loadDashRecount(t, s)
 	for _, q := range []string{`DELETE FROM dash_hours WHERE span = 168`, `DELETE FROM dash_dims WHERE span = 168 OR vector = ''`,
-		`DROP TABLE dash_person_risky`, `DROP TABLE dash_people`, fmt.Sprintf(`DELETE FROM schema_migrations WHERE version >= %d`, version)} {
+		`DROP TABLE dash_person_risky`, `DROP TABLE dash_people`, fmt.Sprintf(`DELETE FROM schema_migrations WHERE version >= %d`, version),
+		// The later migrations run again too: undo what they cannot do twice (migration 0038's
+		// dash_deltas stays, with the deltas not yet folded: it is created if not there).
+		`ALTER TABLE devices DROP COLUMN health_last`, `ALTER TABLE devices DROP COLUMN health_moved`} {
 		rawExec(t, s, q)
 	}
 	noErr(t, s.Close())
@@ -308,4 +313,76 @@ func (r dashRecount) departments(q store.DashQuery) []store.DashCount {
 		}
 	})
 	return sortedCounts(m, 0)
+}
+
+// DashboardFold checks counts kept as deltas and folded later (PostgreSQL, migration 0038): s
+// keeps deltas and folds none by itself; each of folds folds at most limit deltas through its own
+// database handle (a node); breakFold makes a fold fail once it has deleted its deltas and begun
+// upserting their sums (a crash midway), mendFold undoes that. Every dashboard read must
+// equal the recount from the events with every delta pending, after the broken fold, with part
+// of them folded, and after two nodes folded the rest at once.
+func DashboardFold(t *testing.T, s store.Store, folds []func(limit int) (int, error), breakFold, mendFold []string) {
+	end := loadDashRecount(t, s)
+	pending := countRows(t, s, `SELECT COUNT(*) FROM dash_deltas`)
+	if pending == 0 {
+		t.Fatal("no dashboard deltas pending: the event transactions wrote the counts directly")
+	}
+	checkDashRecount(t, s, end) // the deltas not yet folded are counted
+	for _, q := range breakFold {
+		rawExec(t, s, q)
+	}
+	if n, err := folds[0](1 << 30); err == nil {
+		t.Fatalf("a fold that fails midway reported success (%d deltas folded)", n)
+	}
+	if n := countRows(t, s, `SELECT COUNT(*) FROM dash_deltas`); n != pending {
+		t.Fatalf("after a failed fold %d deltas are pending, want all %d", n, pending)
+	}
+	checkDashRecount(t, s, end) // neither lost nor doubled
+	for _, q := range mendFold {
+		rawExec(t, s, q)
+	}
+	if n := ok(folds[0](int(pending / 3)))(t); int64(n) != pending/3 {
+		t.Fatalf("a fold of at most %d deltas folded %d", pending/3, n)
+	}
+	checkDashRecount(t, s, end) // part folded, part pending
+	var wg sync.WaitGroup
+	errs := make([]error, len(folds))
+	for i, fold := range folds {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 10000 {
+				n, err := fold(97)
+				if err != nil {
+					errs[i] = err
+					return
+				}
+				if n == 0 && countRows(t, s, `SELECT COUNT(*) FROM dash_deltas`) == 0 {
+					return
+				}
+			}
+			errs[i] = fmt.Errorf("fold %d: deltas still pending after 10000 folds", i)
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		noErr(t, err)
+	}
+	if n := countRows(t, s, `SELECT COUNT(*) FROM dash_deltas`); n != 0 {
+		t.Fatalf("%d deltas pending after the folds", n)
+	}
+	checkDashRecount(t, s, end) // all folded, once
+}
+
+// countRows runs a raw COUNT query.
+func countRows(t *testing.T, s store.Store, query string) int64 {
+	w, isRaw := s.(interface{ Writer() *sql.DB })
+	if !isRaw {
+		t.Fatalf("the store %T gives no raw database handle", s)
+	}
+	var n int64
+	if err := w.Writer().QueryRowContext(ctx, query).Scan(&n); err != nil {
+		t.Errorf("%s: %v", query, err)
+	}
+	return n
 }

@@ -60,6 +60,31 @@ func testDeviceHealth(t *testing.T, s store.Store) {
 			t.Errorf("after %d, 2: %+v", all[2].ID, page)
 		}
 	}
+	// Deactivated and reactivated, the device's next check-in writes a row again, then nothing
+	// until something changes: here the person signed in (issue 18: what the last row says is kept
+	// on the device, so a check-in that changes nothing reads no other table).
+	ci(6, t0.Add(6*time.Hour+time.Minute), "1.1.0", false) // back from the silence
+	ok(s.SetDeviceActive(ctx, d.ID, false, "bob", t0.Add(7*time.Hour)))(t)
+	ok(s.SetDeviceActive(ctx, d.ID, true, "bob", t0.Add(8*time.Hour)))(t)
+	ci(7, t0.Add(9*time.Hour), "1.1.0", false)  // back after the reactivation
+	ci(8, t0.Add(10*time.Hour), "1.1.0", false) // nothing new
+	who := func(n int64, person string) {
+		t.Helper()
+		ok(s.RecordCheckIn(ctx, d.ID, store.CheckIn{Counter: n, At: t0.Add(time.Duration(n) * time.Hour), HostName: "mac-1", OS: "macOS", AgentVersion: "1.1.0", Person: person}))(t)
+	}
+	who(11, "Cy@Corp.Example")                  // another person: a row
+	who(12, "cy@corp.example")                  // the same
+	who(13, "")                                 // no person named: the device keeps cy, nothing new
+	ci(14, t0.Add(14*time.Hour), "1.1.0", true) // outdated now
+	got = nil
+	for _, h := range ok(s.ListDeviceHealth(ctx, all[len(all)-1].ID, 0))(t) {
+		got = append(got, fmt.Sprintf("%d:%s:%s:%v", map[int64]int{d.ID: 1, quiet.ID: 2}[h.DeviceID], h.Kind, h.Person, h.Outdated))
+	}
+	want = "1:checked_in:ann@corp.example:false 1:deactivated:ann@corp.example:false 1:reactivated:ann@corp.example:false 1:checked_in:ann@corp.example:false " +
+		"1:checked_in:cy@corp.example:false 1:outdated:cy@corp.example:true"
+	if g := strings.Join(got, " "); g != want {
+		t.Errorf("health rows after the reactivation:\n got %s\nwant %s", g, want)
+	}
 }
 
 // testStatusChangesAfter: every connection's status changes after an id, in id order, paged.
@@ -109,5 +134,47 @@ func testHRRefusals(t *testing.T, s store.Store) {
 	noErr(t, s.DeleteIntegration(ctx, i.ID))
 	if got := ok(s.ListHRRefusals(ctx, i.ID, 0))(t); len(got) != 0 {
 		t.Errorf("refusals of a deleted source: %+v", got)
+	}
+}
+
+// DeviceHealthLastMigration checks migration 0038's devices.health_last, taken from each
+// device's last health row: s is a store with every migration; its devices check in (one last
+// with a check-in row, one silent, one never), then the columns are dropped and the schema
+// version set back to before version, and reopen opens it again (the migration runs). A check-in
+// that changes nothing then writes no row, one after a silence or without a check-in does.
+func DeviceHealthLastMigration(t *testing.T, s store.Store, version int, reopen func(t *testing.T) store.Store) {
+	t0 := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	sec := ok(s.CreateDeploymentSecret(ctx, store.DeploymentSecret{Name: "upgrade", Prefix: "tds_u", Hash: []byte("hash-upgrade"), CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}))(t)
+	var ds []store.Device
+	for i, host := range []string{"kept", "silent", "new"} {
+		ds = append(ds, ok(s.CreateDevice(ctx, store.Device{PublicKey: []byte("pk-upgrade-" + host), SecretID: sec.ID, HostName: host, OS: "linux",
+			AgentVersion: "1.0.0", Person: fmt.Sprintf("p%d@corp.example", i), EnrolledAt: t0}))(t))
+	}
+	ci := func(s store.Store, i int, n int64, at time.Time) {
+		t.Helper()
+		ok(s.RecordCheckIn(ctx, ds[i].ID, store.CheckIn{Counter: n, At: at, HostName: ds[i].HostName, OS: "linux", AgentVersion: "1.0.0", Outdated: i == 0}))(t)
+	}
+	ci(s, 0, 1, t0.Add(time.Minute))
+	ci(s, 1, 1, t0.Add(time.Minute))
+	ci(s, 1, 2, t0.Add(2*time.Hour))
+	ok(s.MarkSilentDevices(ctx, t0.Add(150*time.Minute), t0.Add(3*time.Hour)))(t) // the first two silent
+	ci(s, 0, 2, t0.Add(4*time.Hour))                                              // back: the last row is a check-in
+	last := ok(s.ListDeviceHealth(ctx, 0, 1000))(t)
+	for _, q := range []string{`ALTER TABLE devices DROP COLUMN health_last`, `ALTER TABLE devices DROP COLUMN health_moved`,
+		fmt.Sprintf(`DELETE FROM schema_migrations WHERE version >= %d`, version)} {
+		rawExec(t, s, q)
+	}
+	noErr(t, s.Close())
+	s = reopen(t)
+	t.Cleanup(func() { s.Close() })
+	ci(s, 0, 3, t0.Add(5*time.Hour)) // nothing new
+	ci(s, 1, 3, t0.Add(5*time.Hour)) // back from the silence
+	ci(s, 2, 1, t0.Add(5*time.Hour)) // the first check-in
+	var got []string
+	for _, h := range ok(s.ListDeviceHealth(ctx, last[len(last)-1].ID, 0))(t) {
+		got = append(got, h.HostName+":"+h.Kind)
+	}
+	if g := strings.Join(got, " "); g != "silent:checked_in new:checked_in" {
+		t.Errorf("health rows after the migration: %s, want silent:checked_in new:checked_in", g)
 	}
 }
