@@ -155,11 +155,16 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		},
 		Limits: connection.Limits{Drives: map[string]int{"box": cfg.DriveLimitBox, "google_drive": cfg.DriveLimitGoog, "onedrive": cfg.DriveLimitOne}},
 	})
-	a.Runner = work.NewRunner(work.Options{Store: a.Store, Clock: a.Clock, Log: log, Concurrency: cfg.Workers, LeaseFor: cfg.WorkLease})
+	var waker work.Waker
+	if w, ok := a.Store.(work.Waker); ok && cfg.WorkNotify {
+		waker = w // PostgreSQL: LISTEN/NOTIFY between the nodes
+	}
+	a.Runner = work.NewRunner(work.Options{Store: a.Store, Clock: a.Clock, Log: log, Concurrency: cfg.Workers, LeaseFor: cfg.WorkLease,
+		PollInterval: cfg.WorkPoll, Waker: waker})
 	a.Runner.Handle(WorkLifecycle, a.lifecycle)
 	a.Ingest = ingest.New(ingest.Options{
 		Store: a.Store, Connections: a.Connections, Registry: a.Connectors, Keyring: a.Keyring, Clock: a.Clock, Log: log,
-		Kick: a.Runner.Kick, PollInterval: cfg.PollInterval, DiscoveryInterval: cfg.DiscoveryEvery,
+		Kick: a.Runner.Kick, Wake: a.Runner.Wake, PollInterval: cfg.PollInterval, DiscoveryInterval: cfg.DiscoveryEvery,
 		HashMaxSize: cfg.HashMaxSize, HashConcurrency: cfg.HashWorkers, AllowLoopback: cfg.AllowLoopback, PublicURL: cfg.PublicURL,
 		DefaultRetentionDays: int(cfg.Retention / (24 * time.Hour)), Metrics: a.Metrics, SpoolDir: cfg.DataDir,
 	})

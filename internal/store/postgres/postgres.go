@@ -21,7 +21,10 @@ type Options struct {
 }
 
 // Store is an open PostgreSQL database.
-type Store struct{ *sqldb.DB }
+type Store struct {
+	*sqldb.DB
+	dsn string // for the LISTEN connection (ListenWork)
+}
 
 var _ store.Store = (*Store)(nil)
 
@@ -87,5 +90,5 @@ func Open(ctx context.Context, dsn string, o Options) (*Store, error) {
 		s.Close()
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
-	return &Store{s}, nil
+	return &Store{DB: s, dsn: dsn}, nil
 }
