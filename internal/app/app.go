@@ -120,6 +120,12 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		a.unlock()
 		return nil, err
 	}
+	if s, ok := a.Store.(interface{ SchemaAhead() (int, int) }); ok {
+		if have, known := s.SchemaAhead(); have > 0 {
+			log.Warn("this node is older than the database: a newer release migrated it (a rolling upgrade); it runs, but upgrade it to that release",
+				"schema", have, "this_node_knows", known)
+		}
+	}
 	fail := func(err error) (*App, error) {
 		a.Store.Close()
 		a.unlock()
