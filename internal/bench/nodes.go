@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -328,10 +329,10 @@ func FormatNodes(rs []NodesResult, o NodesOptions, command string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "## Several nodes on one PostgreSQL: ingest rate (issue 19)\n\n")
 	fmt.Fprintf(&b, "- Date: %s. Machine: %s.\n- Command: `%s`\n", Stamp(), Machine(), command)
-	fmt.Fprintf(&b, "- %d Box enterprises (one emulator and one connection each: %d activity streams for the nodes to share), %d activities generated in each while no node runs (the streams start at \"now\", so one node first makes the connections, lets them reach Monitoring and stops); then N `telltale serve` nodes (`TELLTALE_WORKERS` %d, poll 1 s, content hashing off) start together on the fresh database and drain the backlog. Rate: file events stored / time from starting the nodes to the last one stored (startup included). Rounds alternate the node counts; medians over %d rounds. A throwaway PostgreSQL 15 on the same machine (fsync off) unless `-dsn`; the emulators run in the benchmark process. CPU seconds are of each party during the run (PostgreSQL: server and backends); *busy* is the machine's, every process included, the other engineers' too.\n\n",
+	fmt.Fprintf(&b, "- %d Box enterprises (one emulator and one connection each: %d activity streams for the nodes to share), %d activities generated in each while no node runs (the streams start at \"now\", so one node first makes the connections, lets them reach Monitoring and stops); then N `telltale serve` nodes (`TELLTALE_WORKERS` %d, poll 1 s, content hashing off) start together on the fresh database and drain the backlog. Rate: file events stored / time from starting the nodes to the last one stored (startup included). Rounds alternate the node counts; medians over %d rounds. A throwaway PostgreSQL 15 on the same machine (fsync off) unless `-dsn`; the emulators run in the benchmark process. CPU is each party's during the run (PostgreSQL: server and backends), per event stored; *cores used* is the three parties' CPU over the run's time; *busy* is the machine's, every process included, the other engineers' too: when it is near 100 %% the run is CPU-bound and the rate is what the run's share of two contended cores allows (the scheduler shares the CPU by runnable threads, so more node processes also win a larger share from the other work on the machine).\n\n",
 		o.Connections, o.Connections, o.Backlog, o.Workers, o.Rounds)
-	fmt.Fprintln(&b, "| nodes | events/s per round | median | vs 1 node | CPU s: nodes / PostgreSQL / emulators (median round) | machine busy | load average at the end |")
-	fmt.Fprintln(&b, "|---:|---|---:|---:|---|---:|---|")
+	fmt.Fprintln(&b, "| nodes | events/s per round | median | vs 1 node | CPU ms per event: nodes / PostgreSQL / emulators (median round) | cores used by the run (of "+strconv.Itoa(runtime.NumCPU())+") | machine busy | load average at the end |")
+	fmt.Fprintln(&b, "|---:|---|---:|---:|---|---:|---:|---|")
 	base := 0.0
 	for _, r := range rs {
 		if r.Nodes == 1 {
@@ -348,7 +349,13 @@ func FormatNodes(rs []NodesResult, o NodesOptions, command string) string {
 		if base > 0 {
 			ratio = fmt.Sprintf("x%.2f", r.Median/base)
 		}
-		fmt.Fprintf(&b, "| %d | %s | %.0f | %s | %.1f / %.1f / %.1f | %.0f%% | %s |\n", r.Nodes, strings.Join(per, ", "), r.Median, ratio, m.NodeCPU, m.PGCPU, m.BenchCPU, 100*m.Busy, m.Load)
+		perEvent := func(cpu float64) float64 { return 1000 * cpu / float64(max(m.Stored, 1)) }
+		used := 0.0
+		if m.Seconds > 0 {
+			used = (m.NodeCPU + m.PGCPU + m.BenchCPU) / m.Seconds
+		}
+		fmt.Fprintf(&b, "| %d | %s | %.0f | %s | %.3f / %.3f / %.3f | %.2f | %.0f%% | %s |\n", r.Nodes, strings.Join(per, ", "), r.Median, ratio,
+			perEvent(m.NodeCPU), perEvent(m.PGCPU), perEvent(m.BenchCPU), used, 100*m.Busy, m.Load)
 	}
 	return b.String()
 }

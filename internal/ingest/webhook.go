@@ -281,7 +281,7 @@ func (s *Service) Webhook(ctx context.Context, service, id string, header http.H
 				s.log.Warn("push notification accepted but not acted on: the next poll collects its activity", "service", label, "connection", connID, "err", err)
 				return
 			}
-			if s.o.Kick != nil {
+			if s.o.Kick != nil && s.o.Wake == nil { // Wake has kicked every node already
 				s.o.Kick()
 			}
 		}()

@@ -25,8 +25,8 @@ const wakeNotifyTimeout = 5 * time.Second
 
 // wakeMsg is a wake-up's payload.
 type wakeMsg struct {
-	Kind string `json:"kind"`
-	Key  string `json:"key"`
+	Kind string `json:"kind,omitempty"` // empty: some work became due (Kick)
+	Key  string `json:"key,omitempty"`
 	From string `json:"from"` // the sending runner's owner: it has woken itself already
 }
 
@@ -59,17 +59,41 @@ func (r *Runner) wakeLocal(kind, key string) {
 		r.rerun[unitName(kind, key)] = true
 	}
 	r.mu.Unlock()
-	r.Kick()
+	r.kickLocal()
 }
 
-// received handles a wake-up from the Waker.
+// broadcastKick tells the other nodes, without blocking, that work of some kind became due
+// (Kick). One broadcast at a time: kicks meanwhile add nothing, the others count afresh anyway.
+func (r *Runner) broadcastKick() {
+	if r.o.Waker == nil || !r.kicking.CompareAndSwap(false, true) {
+		return
+	}
+	go func() {
+		defer r.kicking.Store(false)
+		b, _ := json.Marshal(wakeMsg{From: r.o.Owner})
+		ctx, cancel := context.WithTimeout(context.Background(), wakeNotifyTimeout)
+		defer cancel()
+		if err := r.o.Waker.NotifyWork(ctx, string(b)); err != nil {
+			r.o.Log.Debug("work: waking the other nodes failed; they look at their next poll", "err", err)
+		}
+	}()
+}
+
+// received handles a wake-up from the Waker: a unit named (Wake), or none (Kick: look for any).
 func (r *Runner) received(payload string) {
 	var m wakeMsg
-	if err := json.Unmarshal([]byte(payload), &m); err != nil || m.Kind == "" {
+	if err := json.Unmarshal([]byte(payload), &m); err != nil || m.From == "" {
 		r.o.Log.Debug("work: ignoring a malformed wake-up", "bytes", len(payload))
 		return
 	}
-	if m.From == r.o.Owner || r.handler(m.Kind) == nil {
+	if m.From == r.o.Owner {
+		return
+	}
+	if m.Kind == "" {
+		r.kickLocal()
+		return
+	}
+	if r.handler(m.Kind) == nil {
 		return
 	}
 	r.o.Log.Debug("work: woken", "kind", m.Kind, "key", m.Key, "from", m.From)
@@ -84,7 +108,7 @@ func (r *Runner) listen(ctx context.Context, done chan struct{}) {
 		if err == nil {
 			if down {
 				r.o.Log.Info("work: listening for wake-ups again")
-				r.Kick() // units woken while this node was deaf
+				r.kickLocal() // units woken while this node was deaf
 			}
 			down = false
 			return

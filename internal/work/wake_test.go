@@ -30,7 +30,8 @@ func (w *switchWaker) NotifyWork(ctx context.Context, payload string) error {
 // the share of one of them (the holder). The other schedules it to run now and calls Wake, as a
 // node does for a push notification that reached it: the holder runs it within a fraction of a
 // second through LISTEN/NOTIFY, whether the unit was idle or running at the time (then it runs
-// again right after). Without the NOTIFY it does not run within 2 s. After PostgreSQL restarts,
+// again right after); a Kick there (no unit named) wakes the holder too. Without the NOTIFY it does
+// not run within 2 s. After PostgreSQL restarts,
 // the listener reconnects and the wake-ups work again.
 func TestWakePostgres(t *testing.T) {
 	dsn := pgtest.DSN(t)
@@ -166,6 +167,27 @@ func TestWakePostgres(t *testing.T) {
 			t.Errorf("wake-up %d: ran on %s, want the holder %s", i, by, holder.r.Owner())
 		}
 		t.Logf("with the NOTIFY, idle unit: ran on %s %s after the wake-up", by, d.Round(time.Millisecond))
+	}
+
+	// Kick (no unit named) on the other node after it scheduled work: the holder looks at once too.
+	for i := range 2 {
+		at := time.Now()
+		if _, err := seed.ScheduleWork(ctx, store.Work{Kind: "stream", Key: "s1", NextRunAt: time.Now().UTC()}); err != nil {
+			t.Fatal(err)
+		}
+		other.r.Kick()
+		for len(runsSince(at)) == 0 {
+			if time.Since(at) > 5*time.Second {
+				t.Fatalf("kick %d: the unit did not run within 5 s", i)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		if rs := runsSince(at); rs[0].start.Sub(at) > fast {
+			t.Fatalf("kick %d: the unit ran %s after the kick, want <= %s", i, rs[0].start.Sub(at), fast)
+		} else {
+			t.Logf("with the NOTIFY, a Kick on the other node: ran on %s %s after it", rs[0].node, rs[0].start.Sub(at).Round(time.Millisecond))
+		}
+		time.Sleep(100 * time.Millisecond) // one broadcast at a time
 	}
 
 	// Running unit, woken: it runs again right after the run in progress.

@@ -34,6 +34,10 @@
 // slot, which keeps them (they are not given back, or they would bounce between nodes). With one
 // node (always on SQLite) nothing is capped and the claim is the single query it always was.
 // RunDue ignores shares: it is one explicit round.
+//
+// Wake-ups. With several nodes, work scheduled now on one node (a push notification) is usually in
+// another node's share; Wake and Kick reach every node through Options.Waker (PostgreSQL
+// LISTEN/NOTIFY), so that node claims it at once rather than at its next poll (wake.go).
 package work
 
 import (
@@ -48,6 +52,7 @@ import (
 	"runtime/debug"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -161,6 +166,7 @@ type Runner struct {
 	rerun      map[string]bool // of those, the ones woken while running: claim again when they finish
 	listenStop context.CancelFunc
 	listenDone chan struct{}
+	kicking    atomic.Bool // a broadcast Kick is being sent
 }
 
 // errGiveBack cancels a handler whose unit this runner holds beyond its fair share.
@@ -241,9 +247,16 @@ func (r *Runner) handler(kind string) Handler {
 
 // Kick wakes the loop to claim due work now instead of at the next poll (for example after
 // scheduling a unit for now). It never blocks. With several nodes the work is counted afresh
-// before that claim (the unit may have just made this node's share non-zero). Kick reaches this
-// node only; Wake reaches every node.
+// before that claim (the unit may have just made this node's share non-zero), and the other
+// nodes are woken too through Options.Waker, since the new work may be in their share (Wake
+// names the unit; Kick does not).
 func (r *Runner) Kick() {
+	r.kickLocal()
+	r.broadcastKick()
+}
+
+// kickLocal wakes this runner's loop, with the work counted afresh first.
+func (r *Runner) kickLocal() {
 	r.mu.Lock()
 	r.loadAt = time.Time{}
 	r.mu.Unlock()
@@ -553,7 +566,7 @@ func (r *Runner) run(parent context.Context, w store.Work, mayGive bool) {
 		}
 	}
 	if endRunning() {
-		r.Kick() // woken while it ran: due again now (rerun_at), claim it rather than wait for a poll
+		r.kickLocal() // woken while it ran: due again now (rerun_at), claim it rather than wait for a poll
 	}
 }
 
@@ -633,7 +646,7 @@ func (r *Runner) beat(ctx context.Context) {
 		r.recount(bctx)
 	}
 	if changed {
-		r.Kick()
+		r.kickLocal()
 	}
 }
 
