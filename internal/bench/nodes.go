@@ -28,11 +28,12 @@ import (
 // on one PostgreSQL drain a backlog of Box activity from several Box enterprises (one emulator and
 // one connection each, so there are as many activity streams for the nodes to share).
 type NodesOptions struct {
-	Nodes       []int // node counts to compare, e.g. 1, 2, 3
-	Rounds      int   // each round runs every node count once, alternating
-	Connections int   // Box enterprises (emulators), one activity stream each
-	Backlog     int   // activities generated per enterprise while no node runs
-	Workers     int   // TELLTALE_WORKERS of every node
+	Nodes       []int    // node counts to compare, e.g. 1, 2, 3
+	Rounds      int      // each round runs every node count once, alternating
+	Connections int      // Box enterprises (emulators), one activity stream each
+	Backlog     int      // activities generated per enterprise while no node runs
+	Workers     int      // TELLTALE_WORKERS of every node
+	Env         []string // more KEY=VALUE for every node (e.g. GOMAXPROCS for a control run)
 	DSN         string
 	TempDir     string
 	Binary      string
@@ -113,6 +114,10 @@ func nodesRun(ctx context.Context, o NodesOptions, round, n int, progress io.Wri
 	env := map[string]string{"TELLTALE_DATABASE": dsn, "TELLTALE_SECRET_KEY": base64.StdEncoding.EncodeToString(key),
 		"TELLTALE_POLL_INTERVAL": "1s", "TELLTALE_DISCOVERY_INTERVAL": "1h", "TELLTALE_WORK_LEASE": "10s",
 		"TELLTALE_WORKERS": strconv.Itoa(o.Workers), "TELLTALE_HASH_MAX_SIZE": "1"}
+	for _, kv := range o.Env {
+		k, v, _ := strings.Cut(kv, "=")
+		env[k] = v
+	}
 	emus := make([]*emulator, o.Connections)
 	for i := range emus {
 		if emus[i], err = startEmulator(boxemu.Options{Seed: int64(100 + i), EnterpriseID: strconv.Itoa(910000 + i), Users: 20, FilesPerUser: 10,
@@ -143,7 +148,22 @@ func nodesRun(ctx context.Context, o NodesOptions, round, n int, progress io.Wri
 			return r, err
 		}
 	}
-	time.Sleep(2 * time.Second) // every stream has polled once: its cursor is set
+	// Every stream has polled once, so its cursor is at "now": the backlog comes after it.
+	for deadline := time.Now().Add(2 * time.Minute); ; {
+		var streams int
+		if err := db.QueryRowContext(ctx, `SELECT COUNT(DISTINCT connection_id) FROM cursors WHERE stream = 'stream:admin_logs_streaming' AND value <> ''`).Scan(&streams); err != nil {
+			setup.stop()
+			return r, err
+		}
+		if streams >= len(emus) {
+			break
+		}
+		if time.Now().After(deadline) {
+			setup.stop()
+			return r, fmt.Errorf("only %d of %d streams have a cursor after 2 min", streams, len(emus))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	setup.stop()
 	before, err := countEvents(ctx, db)
 	if err != nil {
@@ -216,6 +236,9 @@ func nodesRun(ctx context.Context, o NodesOptions, round, n int, progress io.Wri
 	la, _ := os.ReadFile("/proc/loadavg")
 	r.Load = strings.Join(strings.Fields(string(la))[:min(3, len(strings.Fields(string(la))))], " ")
 	r.Stored = last - before
+	if r.Stored == 0 {
+		return r, fmt.Errorf("no event stored in the run (%d activities waiting): the streams did not read the backlog", r.Generated)
+	}
 	r.Seconds = lastAt.Sub(start).Seconds()
 	if r.Seconds > 0 {
 		r.Rate = float64(r.Stored) / r.Seconds
@@ -331,6 +354,9 @@ func FormatNodes(rs []NodesResult, o NodesOptions, command string) string {
 	fmt.Fprintf(&b, "- Date: %s. Machine: %s.\n- Command: `%s`\n", Stamp(), Machine(), command)
 	fmt.Fprintf(&b, "- %d Box enterprises (one emulator and one connection each: %d activity streams for the nodes to share), %d activities generated in each while no node runs (the streams start at \"now\", so one node first makes the connections, lets them reach Monitoring and stops); then N `telltale serve` nodes (`TELLTALE_WORKERS` %d, poll 1 s, content hashing off) start together on the fresh database and drain the backlog. Rate: file events stored / time from starting the nodes to the last one stored (startup included). Rounds alternate the node counts; medians over %d rounds. A throwaway PostgreSQL 15 on the same machine (fsync off) unless `-dsn`; the emulators run in the benchmark process. CPU is each party's during the run (PostgreSQL: server and backends), per event stored; *cores used* is the three parties' CPU over the run's time; *busy* is the machine's, every process included, the other engineers' too: when it is near 100 %% the run is CPU-bound and the rate is what the run's share of two contended cores allows (the scheduler shares the CPU by runnable threads, so more node processes also win a larger share from the other work on the machine).\n\n",
 		o.Connections, o.Connections, o.Backlog, o.Workers, o.Rounds)
+	if len(o.Env) > 0 {
+		fmt.Fprintf(&b, "Every node also had %s in its environment.\n\n", strings.Join(o.Env, " "))
+	}
 	fmt.Fprintln(&b, "| nodes | events/s per round | median | vs 1 node | CPU ms per event: nodes / PostgreSQL / emulators (median round) | cores used by the run (of "+strconv.Itoa(runtime.NumCPU())+") | machine busy | load average at the end |")
 	fmt.Fprintln(&b, "|---:|---|---:|---:|---|---:|---:|---|")
 	base := 0.0
@@ -390,8 +416,15 @@ func NodesCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	fs.StringVar(&o.TempDir, "dir", "", "directory for data dirs and logs (default: a new temporary directory)")
 	fs.StringVar(&o.Binary, "binary", "", "a built telltale binary (default: go build ./cmd/telltale)")
 	write := fs.String("write", "", "write the result section into this markdown file")
+	fs.Func("env", "KEY=VALUE added to every node's environment (repeatable), e.g. GOMAXPROCS=6", func(kv string) error {
+		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
+			return fmt.Errorf("want KEY=VALUE, got %q", kv)
+		}
+		o.Env = append(o.Env, kv)
+		return nil
+	})
 	if err := fs.Parse(args); err != nil {
-		return err
+		return fmt.Errorf("nodes: %w", err)
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("nodes: unexpected argument %q", fs.Arg(0))
