@@ -51,6 +51,10 @@ type NodesRun struct {
 	BenchCPU     float64 // this process's: the emulators
 	Busy         float64 // the machine's busy share of all cores in the run (others' work included)
 	Load         string  // /proc/loadavg at the end
+	// LockWait and Active are the mean numbers of the database's backends waiting for the event
+	// lock (the advisory lock every event transaction takes, so that ids commit in order) and
+	// running a statement, sampled every 100 ms (the sampling query itself left out).
+	LockWait, Active float64
 }
 
 // NodesResult is a node count's runs and their median.
@@ -79,8 +83,8 @@ func RunNodes(ctx context.Context, o NodesOptions, progress io.Writer) ([]NodesR
 				return nil, fmt.Errorf("round %d, %d nodes: %w", round, n, err)
 			}
 			res[i].Runs = append(res[i].Runs, r)
-			fmt.Fprintf(progress, "round %d, %d nodes: %d events in %.1fs = %.0f/s; CPU s: nodes %.1f, PostgreSQL %.1f, emulators %.1f; machine busy %.0f%%; load %s\n",
-				round, n, r.Stored, r.Seconds, r.Rate, r.NodeCPU, r.PGCPU, r.BenchCPU, 100*r.Busy, r.Load)
+			fmt.Fprintf(progress, "round %d, %d nodes: %d events in %.1fs = %.0f/s; CPU s: nodes %.1f, PostgreSQL %.1f, emulators %.1f; backends active %.2f, waiting for the event lock %.2f; machine busy %.0f%%; load %s\n",
+				round, n, r.Stored, r.Seconds, r.Rate, r.NodeCPU, r.PGCPU, r.BenchCPU, r.Active, r.LockWait, 100*r.Busy, r.Load)
 		}
 	}
 	for i := range res {
@@ -201,6 +205,7 @@ func nodesRun(ctx context.Context, o NodesOptions, round, n int, progress io.Wri
 	}
 	// Drained: no new event for 5 s (every stream polls every second).
 	last, lastAt := before, time.Now()
+	samples := 0
 	for time.Since(lastAt) < 5*time.Second {
 		select {
 		case <-ctx.Done():
@@ -211,12 +216,26 @@ func nodesRun(ctx context.Context, o NodesOptions, round, n int, progress io.Wri
 		if err != nil {
 			return r, err
 		}
+		var waiting, active int
+		if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FILTER (WHERE wait_event_type = 'Lock' AND wait_event = 'advisory'),
+COUNT(*) FILTER (WHERE state = 'active') - 1 FROM pg_stat_activity WHERE datname = current_database()`).Scan(&waiting, &active); err != nil {
+			return r, err
+		}
+		if c != last || c == before {
+			samples++
+			r.LockWait += float64(waiting)
+			r.Active += float64(active)
+		}
 		if c != last {
 			last, lastAt = c, time.Now()
 		}
 		if time.Since(start) > 10*time.Minute {
 			return r, errors.New("the backlog was not drained in 10 min")
 		}
+	}
+	if samples > 0 {
+		r.LockWait /= float64(samples)
+		r.Active /= float64(samples)
 	}
 	for _, p := range nodes {
 		c, err := p.cpuSeconds()
@@ -357,8 +376,8 @@ func FormatNodes(rs []NodesResult, o NodesOptions, command string) string {
 	if len(o.Env) > 0 {
 		fmt.Fprintf(&b, "Every node also had %s in its environment.\n\n", strings.Join(o.Env, " "))
 	}
-	fmt.Fprintln(&b, "| nodes | events/s per round | median | vs 1 node | CPU ms per event: nodes / PostgreSQL / emulators (median round) | cores used by the run (of "+strconv.Itoa(runtime.NumCPU())+") | machine busy | load average at the end |")
-	fmt.Fprintln(&b, "|---:|---|---:|---:|---|---:|---:|---|")
+	fmt.Fprintln(&b, "| nodes | events/s per round | median | vs 1 node | CPU ms per event: nodes / PostgreSQL / emulators (median round) | cores used by the run (of "+strconv.Itoa(runtime.NumCPU())+") | PostgreSQL backends active / waiting for the event lock (mean) | machine busy | load average at the end |")
+	fmt.Fprintln(&b, "|---:|---|---:|---:|---|---:|---|---:|---|")
 	base := 0.0
 	for _, r := range rs {
 		if r.Nodes == 1 {
@@ -380,8 +399,8 @@ func FormatNodes(rs []NodesResult, o NodesOptions, command string) string {
 		if m.Seconds > 0 {
 			used = (m.NodeCPU + m.PGCPU + m.BenchCPU) / m.Seconds
 		}
-		fmt.Fprintf(&b, "| %d | %s | %.0f | %s | %.3f / %.3f / %.3f | %.2f | %.0f%% | %s |\n", r.Nodes, strings.Join(per, ", "), r.Median, ratio,
-			perEvent(m.NodeCPU), perEvent(m.PGCPU), perEvent(m.BenchCPU), used, 100*m.Busy, m.Load)
+		fmt.Fprintf(&b, "| %d | %s | %.0f | %s | %.3f / %.3f / %.3f | %.2f | %.2f / %.2f | %.0f%% | %s |\n", r.Nodes, strings.Join(per, ", "), r.Median, ratio,
+			perEvent(m.NodeCPU), perEvent(m.PGCPU), perEvent(m.BenchCPU), used, m.Active, m.LockWait, 100*m.Busy, m.Load)
 	}
 	return b.String()
 }
