@@ -217,6 +217,8 @@ func startNode(ctx context.Context, binary, tempDir, tag string, env map[string]
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
 	cmd.Stdout, cmd.Stderr = lf, lf
+	// A benchmark killed (or crashing) must not leave its nodes running, holding the CPU slot.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		lf.Close()
 		return nil, fmt.Errorf("starting %s: %w", binary, err)
