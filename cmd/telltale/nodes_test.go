@@ -141,6 +141,20 @@ func TestPostgresNetworkCut(t *testing.T) {
 // generated is stored exactly once, every event is in exactly one alert of the rule, and every
 // alert reached the webhook, none failing for good.
 func nodesUnderLoad(t *testing.T, dsn, nodeDSN string, count int, disrupt func(nodes []*node, restart func(i int)) string) {
+	bin := buildBinary(t)
+	bins := make([]string, count)
+	for i := range bins {
+		bins[i] = bin
+	}
+	nodesUnderLoadOn(t, dsn, nodeDSN, bins, func(nodes []*node, restart func(i int, bin string)) string {
+		return disrupt(nodes, func(i int) { restart(i, "") })
+	})
+}
+
+// nodesUnderLoadOn is nodesUnderLoad with node i running the binary bins[i] (the first node
+// migrates the database); restart(i, bin) starts node i again on bin ("": the one it ran).
+func nodesUnderLoadOn(t *testing.T, dsn, nodeDSN string, bins []string, disrupt func(nodes []*node, restart func(i int, bin string)) string) {
+	count := len(bins)
 	const signing = "whsec-nodes-test-0123456789"
 	rx := webhook.New(signing)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -149,7 +163,6 @@ func nodesUnderLoad(t *testing.T, dsn, nodeDSN string, count int, disrupt func(n
 	}))
 	defer srv.Close()
 	vendor := boxCrashRun(t)
-	bin := buildBinary(t)
 
 	token := "nodes-crash-bootstrap-token-0123456789"
 	common := []string{"TELLTALE_DATABASE=" + nodeDSN, "TELLTALE_BOOTSTRAP_TOKEN=" + token, "TELLTALE_SECRET_KEY=" + randomKey(t),
@@ -161,7 +174,7 @@ func nodesUnderLoad(t *testing.T, dsn, nodeDSN string, count int, disrupt func(n
 	}
 	nodes := make([]*node, count)
 	// The first node migrates the database and creates the admin; the others join it.
-	nodes[0] = startNode(t, bin, envs[0])
+	nodes[0] = startNode(t, bins[0], envs[0])
 	ctx := context.Background()
 	post := func(path string, body map[string]any) []byte {
 		t.Helper()
@@ -178,7 +191,7 @@ func nodesUnderLoad(t *testing.T, dsn, nodeDSN string, count int, disrupt func(n
 		"settings": map[string]any{"url": srv.URL + "/in"}, "secrets": map[string]any{"signing_secret": signing}}), &integ)
 	post("/api/v1/flows", map[string]any{"name": "alerts to the receiver", "integration_ids": []string{integ.ID}})
 	for i := 1; i < count; i++ {
-		nodes[i] = startNode(t, bin, envs[i])
+		nodes[i] = startNode(t, bins[i], envs[i])
 	}
 	json.Unmarshal(post("/api/v1/connections", vendor.connection), &conn)
 	waitStatus(t, nodes[0], token, conn.ID, "indexing", "monitoring")
@@ -194,7 +207,12 @@ func nodesUnderLoad(t *testing.T, dsn, nodeDSN string, count int, disrupt func(n
 			time.Sleep(20 * time.Millisecond)
 		}
 	}()
-	what := disrupt(nodes, func(i int) { nodes[i] = startNode(t, bin, envs[i]) })
+	what := disrupt(nodes, func(i int, bin string) {
+		if bin != "" {
+			bins[i] = bin
+		}
+		nodes[i] = startNode(t, bins[i], envs[i])
+	})
 	// Activity goes on for a lease after the last restart, then stops.
 	time.Sleep(3 * time.Second)
 	stopActing()

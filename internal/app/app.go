@@ -120,6 +120,12 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		a.unlock()
 		return nil, err
 	}
+	if s, ok := a.Store.(interface{ SchemaAhead() (int, int) }); ok {
+		if have, known := s.SchemaAhead(); have > 0 {
+			log.Warn("this node is older than the database: a newer release migrated it (a rolling upgrade); it runs, but upgrade it to that release",
+				"schema", have, "this_node_knows", known)
+		}
+	}
 	fail := func(err error) (*App, error) {
 		a.Store.Close()
 		a.unlock()
@@ -155,11 +161,16 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		},
 		Limits: connection.Limits{Drives: map[string]int{"box": cfg.DriveLimitBox, "google_drive": cfg.DriveLimitGoog, "onedrive": cfg.DriveLimitOne}},
 	})
-	a.Runner = work.NewRunner(work.Options{Store: a.Store, Clock: a.Clock, Log: log, Concurrency: cfg.Workers, LeaseFor: cfg.WorkLease})
+	var waker work.Waker
+	if w, ok := a.Store.(work.Waker); ok && cfg.WorkNotify {
+		waker = w // PostgreSQL: LISTEN/NOTIFY between the nodes
+	}
+	a.Runner = work.NewRunner(work.Options{Store: a.Store, Clock: a.Clock, Log: log, Concurrency: cfg.Workers, LeaseFor: cfg.WorkLease,
+		PollInterval: cfg.WorkPoll, Waker: waker})
 	a.Runner.Handle(WorkLifecycle, a.lifecycle)
 	a.Ingest = ingest.New(ingest.Options{
 		Store: a.Store, Connections: a.Connections, Registry: a.Connectors, Keyring: a.Keyring, Clock: a.Clock, Log: log,
-		Kick: a.Runner.Kick, PollInterval: cfg.PollInterval, DiscoveryInterval: cfg.DiscoveryEvery,
+		Kick: a.Runner.Kick, Wake: a.Runner.Wake, PollInterval: cfg.PollInterval, DiscoveryInterval: cfg.DiscoveryEvery,
 		HashMaxSize: cfg.HashMaxSize, HashConcurrency: cfg.HashWorkers, AllowLoopback: cfg.AllowLoopback, PublicURL: cfg.PublicURL,
 		DefaultRetentionDays: int(cfg.Retention / (24 * time.Hour)), Metrics: a.Metrics, SpoolDir: cfg.DataDir,
 	})

@@ -217,6 +217,8 @@ func startNode(ctx context.Context, binary, tempDir, tag string, env map[string]
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
 	cmd.Stdout, cmd.Stderr = lf, lf
+	// A benchmark killed (or crashing) must not leave its nodes running, holding the CPU slot.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		lf.Close()
 		return nil, fmt.Errorf("starting %s: %w", binary, err)
@@ -465,8 +467,8 @@ func runCPU(ctx context.Context, o BoxOptions, users int, progress io.Writer) (C
 	return r, nil
 }
 
-// topFolders lists each user's top-level folders through the emulator's API, as that user.
-func topFolders(ctx context.Context, emuURL string, users []boxemu.User) (map[string][]string, error) {
+// BoxTopFolders lists each user's top-level folders through the emulator's API, as that user.
+func BoxTopFolders(ctx context.Context, emuURL string, users []boxemu.User) (map[string][]string, error) {
 	form := url.Values{"grant_type": {"client_credentials"}, "client_id": {"emu-client-id"}, "client_secret": {"emu-client-secret"},
 		"box_subject_type": {"enterprise"}, "box_subject_id": {"900001"}}
 	resp, err := http.PostForm(emuURL+"/oauth2/token", form)
@@ -558,7 +560,7 @@ func runLatency(ctx context.Context, o BoxOptions, path string, progress io.Writ
 			active = append(active, u)
 		}
 	}
-	folders, err := topFolders(ctx, emu.URL, active)
+	folders, err := BoxTopFolders(ctx, emu.URL, active)
 	if err != nil {
 		return lr, err
 	}

@@ -33,6 +33,8 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	Workers         int
 	WorkLease       time.Duration // how long a node's claim on a unit of work lasts unrenewed
+	WorkPoll        time.Duration // how often an idle node looks for due work
+	WorkNotify      bool          // PostgreSQL: nodes wake each other with LISTEN/NOTIFY
 	PollInterval    time.Duration
 	DiscoveryEvery  time.Duration // 0: each connector's default (Box 5m, Google/Microsoft 8h)
 	HashMaxSize     int64
@@ -179,6 +181,10 @@ func Settings() []Setting {
 	add("workers", "TELLTALE_WORKERS", "4", "units of scheduled work this node runs at once", false, s, g)
 	s, g = dur(func(c *Config) *time.Duration { return &c.WorkLease })
 	add("work-lease", "TELLTALE_WORK_LEASE", "1m", "how long a claim on a unit of work lasts unrenewed: the work of a killed node moves to the others within about this long (set the same on every node)", false, s, g)
+	s, g = dur(func(c *Config) *time.Duration { return &c.WorkPoll })
+	add("work-poll", "TELLTALE_WORK_POLL", "1s", "how often an idle node looks for due work (with PostgreSQL, nodes also wake each other at once: work-notify)", false, s, g)
+	bsn, bgn := boolean(func(c *Config) *bool { return &c.WorkNotify })
+	add("work-notify", "TELLTALE_WORK_NOTIFY", "true", "PostgreSQL: a node that schedules work now (a push notification) wakes the node that runs it with NOTIFY, over one extra connection per node doing LISTEN; false behind a PgBouncer in transaction pooling mode (then work-poll bounds the delay)", false, bsn, bgn)
 	s, g = dur(func(c *Config) *time.Duration { return &c.PollInterval })
 	add("poll-interval", "TELLTALE_POLL_INTERVAL", "5m", "how often monitored services are checked for new files and activity (R3.3)", false, s, g)
 	s, g = dur(func(c *Config) *time.Duration { return &c.DiscoveryEvery })
@@ -328,6 +334,9 @@ func (c *Config) validate() error {
 		errs = append(errs, fmt.Errorf("data-dir: must not be empty"))
 	} else if abs, err := filepath.Abs(c.DataDir); err == nil {
 		c.DataDir = abs
+	}
+	if c.WorkPoll < 10*time.Millisecond || c.WorkPoll > 10*time.Minute {
+		errs = append(errs, fmt.Errorf("work-poll: want 10ms to 10m, got %s", FormatDuration(c.WorkPoll)))
 	}
 	if c.WorkLease < time.Second || c.WorkLease > time.Hour {
 		errs = append(errs, fmt.Errorf("work-lease: want 1s to 1h, got %s", FormatDuration(c.WorkLease)))

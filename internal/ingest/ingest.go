@@ -64,6 +64,9 @@ type Options struct {
 	Log         *slog.Logger
 	// Kick, when set, asks the work runner to claim due work now (webhooks, new connections).
 	Kick func()
+	// Wake, when set, tells every node's runner that a unit was scheduled to run now (work.Runner.Wake:
+	// PostgreSQL NOTIFY), so that the node whose share it is runs it at once; push notifications.
+	Wake func(ctx context.Context, kind, key string)
 	// PollInterval and DiscoveryInterval override the connectors' defaults when > 0.
 	PollInterval      time.Duration
 	DiscoveryInterval time.Duration

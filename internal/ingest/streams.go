@@ -191,6 +191,7 @@ func (s *Service) wakeTenantStreams(ctx context.Context, conn int64) error {
 		if _, err := s.st.ScheduleWork(ctx, store.Work{Kind: WorkStream, Key: w.Key, ConnectionID: conn, NextRunAt: now}); err != nil {
 			return err
 		}
+		s.woken(ctx, WorkStream, w.Key)
 	}
 	return nil
 }

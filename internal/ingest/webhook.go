@@ -281,7 +281,7 @@ func (s *Service) Webhook(ctx context.Context, service, id string, header http.H
 				s.log.Warn("push notification accepted but not acted on: the next poll collects its activity", "service", label, "connection", connID, "err", err)
 				return
 			}
-			if s.o.Kick != nil {
+			if s.o.Kick != nil && s.o.Wake == nil { // Wake has kicked every node already
 				s.o.Kick()
 			}
 		}()
@@ -361,6 +361,7 @@ func (s *Service) actOnDelivery(ctx context.Context, conn int64, d connector.Del
 			if _, err := s.st.ScheduleWork(ctx, store.Work{Kind: kind, Key: key(conn), ConnectionID: conn, NextRunAt: now}); err != nil {
 				return err
 			}
+			s.woken(ctx, kind, key(conn))
 			if n.Lifecycle == connector.LifecycleReauthorize {
 				continue
 			}
@@ -384,8 +385,19 @@ func (s *Service) wake(ctx context.Context, conn int64, stream string, now time.
 	} else if err != nil {
 		return err
 	}
-	_, err := s.st.ScheduleWork(ctx, store.Work{Kind: WorkStream, Key: k, ConnectionID: conn, NextRunAt: now})
-	return err
+	if _, err := s.st.ScheduleWork(ctx, store.Work{Kind: WorkStream, Key: k, ConnectionID: conn, NextRunAt: now}); err != nil {
+		return err
+	}
+	s.woken(ctx, WorkStream, k)
+	return nil
+}
+
+// woken tells the nodes that a unit was scheduled to run now (Options.Wake): the node holding it,
+// or whose share it is, runs it at once rather than at its next poll. Best effort.
+func (s *Service) woken(ctx context.Context, kind, key string) {
+	if s.o.Wake != nil {
+		s.o.Wake(ctx, kind, key)
+	}
 }
 
 // refuseWebhook counts a refusal, logs it at debug level, and at most once a minute per service

@@ -34,6 +34,10 @@
 // slot, which keeps them (they are not given back, or they would bounce between nodes). With one
 // node (always on SQLite) nothing is capped and the claim is the single query it always was.
 // RunDue ignores shares: it is one explicit round.
+//
+// Wake-ups. With several nodes, work scheduled now on one node (a push notification) is usually in
+// another node's share; Wake and Kick reach every node through Options.Waker (PostgreSQL
+// LISTEN/NOTIFY), so that node claims it at once rather than at its next poll (wake.go).
 package work
 
 import (
@@ -48,6 +52,7 @@ import (
 	"runtime/debug"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -87,6 +92,20 @@ type Options struct {
 	// Backoff is the delay before retrying a unit that has failed attempts times in a row
 	// (attempts >= 1). Default DefaultBackoff.
 	Backoff func(attempts int) time.Duration
+	// Waker carries Wake between the nodes sharing the database (PostgreSQL LISTEN/NOTIFY); nil:
+	// Wake reaches this node only (SQLite, one node).
+	Waker Waker
+}
+
+// Waker sends a payload to every node's runner, the sender's included, and receives them. The
+// PostgreSQL store is one (NOTIFY on the channel telltale_work, LISTEN on a connection of its own).
+// Delivery is best effort: nothing depends on a payload arriving, the runners poll as well.
+type Waker interface {
+	// NotifyWork sends payload to every listener; called after the change it announces committed.
+	NotifyWork(ctx context.Context, payload string) error
+	// ListenWork calls fn with each payload received until ctx ends, reconnecting when its
+	// connection drops; state gets nil when it (re)starts listening and the cause when it stops.
+	ListenWork(ctx context.Context, fn func(payload string), state func(err error))
 }
 
 // DefaultBackoff is 5s·2^(attempts-1) (5s, 10s, 20s, ...) capped at one hour, minus up to 20%
@@ -141,6 +160,13 @@ type Runner struct {
 	turn     int                       // rotates which kind gets a free slot first
 	beatStop context.CancelFunc
 	beatDone chan struct{}
+
+	// Wake-ups (under mu).
+	running    map[string]int  // units this runner is running, by unitName
+	rerun      map[string]bool // of those, the ones woken while running: claim again when they finish
+	listenStop context.CancelFunc
+	listenDone chan struct{}
+	kicking    atomic.Bool // a broadcast Kick is being sent
 }
 
 // errGiveBack cancels a handler whose unit this runner holds beyond its fair share.
@@ -175,7 +201,7 @@ func NewRunner(o Options) *Runner {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Runner{o: o, sem: make(chan struct{}, o.Concurrency), handlers: map[string]Handler{},
 		kick: make(chan struct{}, 1), freed: make(chan struct{}, 1), runCtx: ctx, runCancel: cancel,
-		held: map[string]int{}, giving: map[string]int{}}
+		held: map[string]int{}, giving: map[string]int{}, running: map[string]int{}, rerun: map[string]bool{}}
 }
 
 func defaultOwner() string {
@@ -220,8 +246,22 @@ func (r *Runner) handler(kind string) Handler {
 }
 
 // Kick wakes the loop to claim due work now instead of at the next poll (for example after
-// scheduling a unit for now). It never blocks.
-func (r *Runner) Kick() { signal(r.kick) }
+// scheduling a unit for now). It never blocks. With several nodes the work is counted afresh
+// before that claim (the unit may have just made this node's share non-zero), and the other
+// nodes are woken too through Options.Waker, since the new work may be in their share (Wake
+// names the unit; Kick does not).
+func (r *Runner) Kick() {
+	r.kickLocal()
+	r.broadcastKick()
+}
+
+// kickLocal wakes this runner's loop, with the work counted afresh first.
+func (r *Runner) kickLocal() {
+	r.mu.Lock()
+	r.loadAt = time.Time{}
+	r.mu.Unlock()
+	signal(r.kick)
+}
 
 func signal(c chan struct{}) {
 	select {
@@ -253,6 +293,11 @@ func (r *Runner) Start(ctx context.Context) error {
 	bctx, bcancel := context.WithCancel(ctx)
 	r.beatStop, r.beatDone = bcancel, make(chan struct{})
 	go r.heartbeat(bctx, r.beatDone)
+	if r.o.Waker != nil {
+		wctx, wcancel := context.WithCancel(ctx)
+		r.listenStop, r.listenDone = wcancel, make(chan struct{})
+		go r.listen(wctx, r.listenDone)
+	}
 	lctx, cancel := context.WithCancel(ctx)
 	r.loopStop, r.loopDone = cancel, make(chan struct{})
 	go r.loop(lctx, r.loopDone)
@@ -267,10 +312,15 @@ func (r *Runner) Stop(ctx context.Context) error {
 	r.stopped = true
 	stop, done := r.loopStop, r.loopDone
 	bstop, bdone := r.beatStop, r.beatDone
+	wstop, wdone := r.listenStop, r.listenDone
 	r.mu.Unlock()
 	if stop != nil {
 		stop()
 		<-done
+	}
+	if wstop != nil {
+		wstop()
+		<-wdone
 	}
 	if bstop != nil {
 		bstop()
@@ -484,6 +534,7 @@ func (r *Runner) renewLease(w store.Work, lost func(error), mayGive bool) (stop 
 func (r *Runner) run(parent context.Context, w store.Work, mayGive bool) {
 	ctx, cancel := context.WithCancelCause(parent)
 	defer cancel(nil)
+	endRunning := r.startRunning(w.Kind, w.Key)
 	stopRenew := r.renewLease(w, cancel, mayGive)
 	next, err := r.call(ctx, w)
 	stopRenew()
@@ -513,6 +564,9 @@ func (r *Runner) run(parent context.Context, w store.Work, mayGive bool) {
 		} else {
 			r.o.Log.Error("work: recording a unit's result failed; it runs again when its lease expires", "kind", w.Kind, "key", w.Key, "err", err)
 		}
+	}
+	if endRunning() {
+		r.kickLocal() // woken while it ran: due again now (rerun_at), claim it rather than wait for a poll
 	}
 }
 
@@ -592,7 +646,7 @@ func (r *Runner) beat(ctx context.Context) {
 		r.recount(bctx)
 	}
 	if changed {
-		r.Kick()
+		r.kickLocal()
 	}
 }
 

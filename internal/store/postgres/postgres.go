@@ -29,7 +29,10 @@ type Options struct {
 const DefaultDashFold = 2 * time.Second
 
 // Store is an open PostgreSQL database.
-type Store struct{ *sqldb.DB }
+type Store struct {
+	*sqldb.DB
+	dsn string // for the LISTEN connection (ListenWork)
+}
 
 var _ store.Store = (*Store)(nil)
 
@@ -105,5 +108,5 @@ func Open(ctx context.Context, dsn string, o Options) (*Store, error) {
 		o.DashFold = DefaultDashFold
 	}
 	s.StartDashFold(o.DashFold)
-	return &Store{s}, nil
+	return &Store{DB: s, dsn: dsn}, nil
 }

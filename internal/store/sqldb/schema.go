@@ -14,9 +14,17 @@ type Migration struct {
 	Version int
 	Name    string
 	SQL     string
+	// OlderNodes is the oldest schema version whose nodes keep working correctly on the database
+	// once this migration ran, for a rolling upgrade (docs/OPERATIONS.md, "Upgrading"): declared
+	// in the file by a line "-- older-nodes: NNNN". 0 (undeclared): Version, no older node may
+	// start on it.
+	OlderNodes int
 }
 
-var migrationName = regexp.MustCompile(`^([0-9]+)_([a-z0-9_]+)\.sql$`)
+var (
+	migrationName = regexp.MustCompile(`^([0-9]+)_([a-z0-9_]+)\.sql$`)
+	olderNodesRE  = regexp.MustCompile(`(?m)^-- older-nodes: ([0-9]+)\s*$`)
+)
 
 // LoadMigrations reads a driver's migrations: the files NNNN_name.sql at the root of fsys (an
 // embed.FS sub-tree), numbered 1, 2, 3, ... without gaps. Other files are refused, so that a
@@ -40,7 +48,14 @@ func LoadMigrations(fsys fs.FS) ([]Migration, error) {
 		if err != nil {
 			return nil, fmt.Errorf("store: read migration %q: %w", e.Name(), err)
 		}
-		ms = append(ms, Migration{Version: v, Name: m[2], SQL: string(b)})
+		mig := Migration{Version: v, Name: m[2], SQL: string(b)}
+		if o := olderNodesRE.FindStringSubmatch(mig.SQL); o != nil {
+			mig.OlderNodes, _ = strconv.Atoi(o[1])
+			if mig.OlderNodes < 1 || mig.OlderNodes > v {
+				return nil, fmt.Errorf("store: migration file %q: older-nodes %s must name a schema version from 1 to %d", e.Name(), o[1], v)
+			}
+		}
+		ms = append(ms, mig)
 	}
 	sort.Slice(ms, func(i, j int) bool { return ms[i].Version < ms[j].Version })
 	for i, m := range ms {

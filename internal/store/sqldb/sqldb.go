@@ -107,6 +107,7 @@ type DB struct {
 	*Queries
 	writer *sql.DB
 	reader *sql.DB
+	ahead  [2]int      // SchemaAhead
 	stmts  *stmtCache  // the writer's; nil unless the dialect caches statements
 	rstmts *stmtCache  // the reader's
 	fold   *dashFolder // the dashboards' background fold, if started
@@ -215,12 +216,18 @@ func (db *DB) Migrate(ctx context.Context, ms []Migration) error {
 		if _, err := q.w.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)`); err != nil {
 			return fmt.Errorf("store: migrations table: %w", err)
 		}
+		if err := db.olderNodesColumn(ctx, q); err != nil {
+			return err
+		}
 		var have sql.NullInt64
 		if err := q.w.QueryRowContext(ctx, `SELECT MAX(version) FROM schema_migrations`).Scan(&have); err != nil {
 			return fmt.Errorf("store: read schema version: %w", err)
 		}
 		if int(have.Int64) > known {
-			return fmt.Errorf("store: the database has schema version %d but this telltale knows only up to %d: run a telltale at least as new as the one that last wrote it", have.Int64, known)
+			return db.olderNode(ctx, q, int(have.Int64), known)
+		}
+		if err := db.noOlderNodesRunning(ctx, q, ms, int(have.Int64)); err != nil {
+			return err
 		}
 		for _, m := range ms {
 			if m.Version <= int(have.Int64) {
@@ -231,13 +238,122 @@ func (db *DB) Migrate(ctx context.Context, ms []Migration) error {
 					return fmt.Errorf("store: migration %d %s: %w", m.Version, m.Name, err)
 				}
 			}
-			if _, err := q.w.ExecContext(ctx, q.d.q(`INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`), m.Version, m.Name, micros(time.Now())); err != nil {
+			if _, err := q.w.ExecContext(ctx, q.d.q(`INSERT INTO schema_migrations (version, name, applied_at, older_nodes) VALUES (?, ?, ?, ?)`), m.Version, m.Name, micros(time.Now()), m.OlderNodes); err != nil {
 				return fmt.Errorf("store: record migration %d: %w", m.Version, err)
 			}
 		}
 		return nil
 	})
 }
+
+// NodesLiveWindow is how recently a node must have written its heartbeat for Migrate to count it
+// as running: twice the default work lease (a node beats every quarter of its lease).
+const NodesLiveWindow = 2 * time.Minute
+
+// noOlderNodesRunning refuses to apply a migration that nodes of the schema have cannot live with
+// (one without an older-nodes declaration reaching have) while other nodes are running on this
+// database: they would keep writing the old way into the new schema (after migration 0037, for
+// one, events stored by an older node skip the dedupe keys' table). Only several nodes share a
+// database, so only PostgreSQL has live nodes; a fresh database has none.
+func (db *DB) noOlderNodesRunning(ctx context.Context, q *Queries, ms []Migration, have int) error {
+	if db.d.Name == "sqlite" || have == 0 {
+		return nil
+	}
+	var strict *Migration
+	for i := range ms {
+		if m := &ms[i]; m.Version > have && (m.OlderNodes == 0 || m.OlderNodes > have) {
+			strict = m
+			break
+		}
+	}
+	if strict == nil {
+		return nil
+	}
+	var exists bool
+	if err := q.w.QueryRowContext(ctx, `SELECT to_regclass('nodes') IS NOT NULL`).Scan(&exists); err != nil || !exists {
+		return err
+	}
+	rows, err := q.w.QueryContext(ctx, q.d.q(`SELECT owner, heartbeat_at FROM nodes WHERE heartbeat_at > ? ORDER BY owner`), micros(time.Now().Add(-NodesLiveWindow)))
+	if err != nil {
+		return fmt.Errorf("store: read running nodes: %w", err)
+	}
+	defer rows.Close()
+	var names []string
+	var last int64
+	for rows.Next() {
+		var owner string
+		var at int64
+		if err := rows.Scan(&owner, &at); err != nil {
+			return fmt.Errorf("store: read running nodes: %w", err)
+		}
+		names = append(names, owner)
+		last = max(last, at)
+	}
+	if err := rows.Err(); err != nil || len(names) == 0 {
+		return err
+	}
+	if len(names) > 5 {
+		names = append(names[:5], fmt.Sprintf("and %d more", len(names)-5))
+	}
+	return fmt.Errorf("store: migration %d (%s) cannot run while nodes of the older release (schema %d) are running on this database, and %s wrote a heartbeat within the last %v: "+
+		"stop every node before starting this release (this upgrade is not rolling; docs/OPERATIONS.md, Upgrading); if they are stopped already (killed), start again after %s",
+		strict.Version, strict.Name, have, strings.Join(names, ", "), NodesLiveWindow, fromMicros(last).Add(NodesLiveWindow).UTC().Format(time.RFC3339))
+}
+
+// olderNodesColumn adds schema_migrations.older_nodes (Migration.OlderNodes) to a database made
+// before it existed; rows written without it (0) let no older node start.
+func (db *DB) olderNodesColumn(ctx context.Context, q *Queries) error {
+	var n int
+	check := `SELECT COUNT(*) FROM information_schema.columns WHERE table_name = 'schema_migrations' AND column_name = 'older_nodes' AND table_schema = current_schema()`
+	if db.d.Name == "sqlite" {
+		check = `SELECT COUNT(*) FROM pragma_table_info('schema_migrations') WHERE name = 'older_nodes'`
+	}
+	if err := q.w.QueryRowContext(ctx, check).Scan(&n); err != nil {
+		return fmt.Errorf("store: migrations table: %w", err)
+	}
+	if n > 0 {
+		return nil
+	}
+	if _, err := uncached(q.w).ExecContext(ctx, `ALTER TABLE schema_migrations ADD COLUMN older_nodes BIGINT NOT NULL DEFAULT 0`); err != nil {
+		return fmt.Errorf("store: migrations table: %w", err)
+	}
+	return nil
+}
+
+// olderNode decides whether this binary, which knows the schema up to known, may run on a
+// database at have > known (a rolling upgrade: a newer node migrated it). It may when every newer
+// migration declared older nodes from known or before welcome (Migration.OlderNodes); then the
+// database is left as it is and SchemaAhead reports it. Else it is refused, naming the migration.
+func (db *DB) olderNode(ctx context.Context, q *Queries, have, known int) error {
+	rows, err := q.w.QueryContext(ctx, q.d.q(`SELECT version, name, older_nodes FROM schema_migrations WHERE version > ? ORDER BY version`), known)
+	if err != nil {
+		return fmt.Errorf("store: read schema versions: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var v, older int
+		var name string
+		if err := rows.Scan(&v, &name, &older); err != nil {
+			return fmt.Errorf("store: read schema versions: %w", err)
+		}
+		if older == 0 {
+			older = v
+		}
+		if older > known {
+			return fmt.Errorf("store: the database has schema version %d but this telltale knows only up to %d, and migration %d (%s) needs nodes that know at least %d: "+
+				"run the same telltale release as the node that migrated it (a rolling upgrade goes one release at a time; docs/OPERATIONS.md, Upgrading)", have, known, v, name, older)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("store: read schema versions: %w", err)
+	}
+	db.ahead = [2]int{have, known}
+	return nil
+}
+
+// SchemaAhead reports a database migrated past what this binary knows, on which it runs as an
+// older node during a rolling upgrade: the database's version and this binary's (zero: not so).
+func (db *DB) SchemaAhead() (have, known int) { return db.ahead[0], db.ahead[1] }
 
 // ---- helpers ----
 

@@ -2,6 +2,12 @@
 -- Issue 18, R8.4, docs/ARCHITECTURE.md "Dashboards". Keep in step with the other driver's
 -- migrations.
 --
+-- older-nodes: 37
+-- Nodes of schema 37 keep working beside it during a rolling upgrade: they write the counts
+-- directly, which the fold's upserts and the reads add to; their check-ins leave health_last as
+-- it was, so a newer node's next check-in of such a device may write one health row that repeats
+-- the last.
+--
 -- On PostgreSQL an event transaction appends its changes of the dashboards' counts here by COPY
 -- (no index, no conflict to resolve) instead of upserting dash_hours, dash_dims and
 -- dash_person_risky; a background fold moves them into those tables (and dash_people) in one
