@@ -59,7 +59,7 @@ func TestOnPostgres(t *testing.T) {
 		"NewTerms": TestNewTerms, "TrustedEventsNeverAlert": TestTrustedEventsNeverAlert, "CapGroupsAFlood": TestCapGroupsAFlood,
 		"ExactlyOnce": TestExactlyOnce, "Backtest": TestBacktest, "Templates": TestTemplates, "ConcurrentEvaluators": TestConcurrentEvaluators,
 		"WatchlistScoping": TestWatchlistScoping, "DepartingTemplate": TestDepartingTemplate, "MergedEventEvaluatedAgain": TestMergedEventEvaluatedAgain, "Uncovered": TestUncovered, "TrustRecommendations": TestTrustRecommendations,
-		"BatchStateAgreesWithPerEventCalls": TestBatchStateAgreesWithPerEventCalls,
+		"BatchStateAgreesWithPerEventCalls": TestBatchStateAgreesWithPerEventCalls, "BacktestBucketsAgree": TestBacktestBucketsAgree,
 	} {
 		t.Run(name, fn)
 	}

@@ -106,6 +106,9 @@ func (c *Compiled) expandActors(ctx context.Context, ar store.AliasReader) error
 	return nil
 }
 
+// person is the person an address belongs to (lower case): the address itself for now.
+func (c *Compiled) person(address string) string { return strings.ToLower(address) }
+
 // applies reports whether the rule looks at e at all: its query matches and, for a rule scoped to
 // watchlists, e's actor is on one of them. A scoped rule neither raises, gathers, counts nor
 // learns terms from anyone else's events.
