@@ -145,6 +145,7 @@ func backtest(ctx context.Context, st Searcher, r store.AlertRule, days int, now
 // backtestEvents evaluates rule c over every event matching q, in observed order, page by page.
 func backtestEvents(ctx context.Context, st Searcher, c *Compiled, q search.Query, set watchlist.Set, mem *memState, res *BacktestResult, limit int, start time.Time) error {
 	var after *store.SearchCursor
+	var who resolver
 	for res.Events < limit {
 		page, err := st.SearchEvents(ctx, q, store.SearchOptions{Sort: store.SortObserved, Limit: min(1000, limit-res.Events), After: after})
 		if err != nil {
@@ -156,12 +157,15 @@ func backtestEvents(ctx context.Context, st Searcher, c *Compiled, q search.Quer
 		res.Events += len(page)
 		cur := store.CursorOf(&page[len(page)-1], store.SortObserved)
 		after = &cur
+		if c.people, err = who.people(ctx, st, time.Time{}, actors(page)); err != nil {
+			return err
+		}
 		var in []event.FileEvent
 		for i := range page {
 			e := &page[i]
 			if e.Timestamp.Before(res.From) {
 				if !e.Risk.Trusted && c.Kind == NewTerms && c.applies(e, set) { // history: terms seen, nothing raised
-					if _, err := mem.MarkAlertTerms(ctx, c.ID, combos(c.fields, e), e.Timestamp, time.Time{}); err != nil {
+					if _, err := mem.MarkAlertTerms(ctx, c.ID, c.combos(e), e.Timestamp, time.Time{}); err != nil {
 						return err
 					}
 				}

@@ -106,7 +106,7 @@ func (c *Compiled) coarseKey(actor string, vals []string) string {
 func (c *Compiled) eventCoarseKey(e *event.FileEvent) string {
 	var vals []string
 	for _, f := range c.sqlFields() {
-		vals = append(vals, values(f, e)[0])
+		vals = append(vals, c.values(f, e)[0])
 	}
 	return c.coarseKey(e.User.Email, vals)
 }
@@ -139,10 +139,25 @@ func backtestBuckets(ctx context.Context, st Searcher, c *Compiled, q search.Que
 	if err != nil {
 		return false, err
 	}
+	// The people of the actors: a group of the actor is the person's, whichever address.
+	seen := map[string]bool{}
+	var addrs []string
+	for r := range rows {
+		if !seen[r.actor] {
+			seen[r.actor] = true
+			addrs = append(addrs, r.actor)
+		}
+	}
+	var rv resolver
+	if c.people, err = rv.people(ctx, st, time.Time{}, addrs); err != nil {
+		return true, err
+	}
 	// The groups' measures per bucket, and who has events in each.
 	sums := map[cell]int64{}
 	who := map[cell]*need{}
+	actorBuckets := map[cell]bool{} // (actor, bucket) with events
 	for r, v := range rows {
+		actorBuckets[cell{r.actor, r.b}] = true
 		var vals []string
 		if len(fields) > 0 {
 			vals = strings.Split(r.keys, "\x00")
@@ -174,8 +189,17 @@ func backtestBuckets(ctx context.Context, st Searcher, c *Compiled, q search.Que
 		}
 		needs[k.b].add(*w)
 	}
+	// A bucket where a quarter of its actors are needed is read for everyone: naming them costs
+	// more than reading the others' events (a rule of value 1 needs everyone's).
+	present := map[int64]int{}
+	for a := range actorBuckets {
+		present[a.b]++
+	}
 	buckets := make([]int64, 0, len(needs))
-	for b := range needs {
+	for b, n := range needs {
+		if !n.all && len(n.actors)*4 >= present[b] {
+			n.all, n.actors = true, nil
+		}
 		buckets = append(buckets, b)
 	}
 	sort.Slice(buckets, func(i, j int) bool { return buckets[i] < buckets[j] })

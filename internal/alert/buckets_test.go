@@ -72,9 +72,12 @@ func alertsOf(m *memState) []string {
 // (backtestBuckets) raises exactly the alerts reading every matching event does (backtestEvents):
 // the same groups, people, events, windows and creation times, the same alerts held back by the
 // hourly cap, for each measure, group fields single- and multi-valued, watchlist scoping and
-// windows of several lengths; and it reads fewer events.
+// windows of several lengths, a person under two addresses; and it reads fewer events.
 func TestBacktestBucketsAgree(t *testing.T) {
 	e := newEnv(t)
+	if err := e.st.AddPersonAlias(ctx, "alice@corp.example", "asmith@corp.onmicrosoft.example", "admin"); err != nil {
+		t.Fatal(err)
+	}
 	genBursts(e, 1)
 	dep := e.watchlist("departing_employee")
 	if _, err := e.st.PutWatchlistMembers(ctx, dep.ID, []store.WatchlistMember{{Email: "bob@corp.example"}, {Email: "dan@corp.example"}}); err != nil {
