@@ -138,11 +138,13 @@ type Settings struct {
 }
 
 // TrustedActivity is a destination trusted besides the trusted domains: kind recipient (an
-// address) or shared_drive (a drive id, file.drive_id of its events), and why.
+// address), shared_drive (a drive id, file.drive_id of its events) or tenant (a partner's tenant
+// at a service, as events' sharing.tenants carry it), and why.
 type TrustedActivity struct {
-	Kind   string `json:"kind"`
-	Value  string `json:"value"`
-	Reason string `json:"reason"`
+	Kind    string `json:"kind"`
+	Service string `json:"service,omitempty"` // kind tenant: box, google or microsoft
+	Value   string `json:"value"`
+	Reason  string `json:"reason"`
 }
 
 // RiskSettings are the weights of the risk indicators, the severity bands and the working hours.

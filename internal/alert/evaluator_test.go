@@ -60,7 +60,7 @@ func TestOnPostgres(t *testing.T) {
 		"ExactlyOnce": TestExactlyOnce, "Backtest": TestBacktest, "Templates": TestTemplates, "ConcurrentEvaluators": TestConcurrentEvaluators,
 		"WatchlistScoping": TestWatchlistScoping, "DepartingTemplate": TestDepartingTemplate, "MergedEventEvaluatedAgain": TestMergedEventEvaluatedAgain, "Uncovered": TestUncovered, "TrustRecommendations": TestTrustRecommendations,
 		"BatchStateAgreesWithPerEventCalls": TestBatchStateAgreesWithPerEventCalls, "BacktestBucketsAgree": TestBacktestBucketsAgree,
-		"GroupsByPersonAcrossAliases": TestGroupsByPersonAcrossAliases,
+		"GroupsByPersonAcrossAliases": TestGroupsByPersonAcrossAliases, "TrustedTenantSuppresses": TestTrustedTenantSuppresses,
 	} {
 		t.Run(name, fn)
 	}

@@ -40,8 +40,9 @@ func TestBrowserRiskRescore(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, err := api.PutSettings(ctx, client.Settings{TrustedDomains: []string{"corp.example"}, RetentionDays: 30,
-		Risk:              &client.RiskSettings{Weights: map[string]int{"public_link": 9}},
-		TrustedActivities: []client.TrustedActivity{{Kind: "recipient", Value: "ann@ally.example", Reason: "NDA, ticket SEC-12"}}}); err != nil {
+		Risk: &client.RiskSettings{Weights: map[string]int{"public_link": 9}},
+		TrustedActivities: []client.TrustedActivity{{Kind: "recipient", Value: "ann@ally.example", Reason: "NDA, ticket SEC-12"},
+			{Kind: "tenant", Service: "google", Value: "JV.example", Reason: "joint venture, contract JV-7"}}}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -59,6 +60,10 @@ func TestBrowserRiskRescore(t *testing.T) {
 	u.waitText("main", "Trusted domains: corp.example", time.Second)
 	u.waitText("main", "No re-score job yet", time.Second)
 	u.waitText("#trusted-activities", "NDA, ticket SEC-12", time.Second)
+	// A partner's tenant (R6.5): its kind, service, id (as normalized) and reason.
+	if rows := u.eval(`[...document.querySelectorAll("#trusted-activities tbody tr")].map(r => [...r.cells].map(c => c.textContent).join("|")).join("\n")`); !strings.Contains(rows, "tenant|google|jv.example|joint venture, contract JV-7") {
+		t.Errorf("trusted activities:\n%s\nwant the google tenant jv.example", rows)
+	}
 	u.checkPage("risk")
 
 	u.step = "bad range"
