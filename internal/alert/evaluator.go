@@ -382,8 +382,8 @@ func (v *Evaluator) reevaluate(ctx context.Context, q store.Queries, rules []*Co
 // alertPersonLimit bounds the events read to name an alert's person.
 const alertPersonLimit = 100
 
-// alertPerson is the one actor every event of the alert names now ("" when they name none, or
-// several, or the alert holds more than alertPersonLimit events).
+// alertPerson is the one person every event of the alert names now, under any of their addresses
+// ("" when they name none, or several, or the alert holds more than alertPersonLimit events).
 func alertPerson(ctx context.Context, q store.Queries, alertID int64) (string, error) {
 	ids, err := q.ListAlertEventIDs(ctx, alertID, 0, alertPersonLimit+1)
 	if err != nil || len(ids) > alertPersonLimit {
@@ -399,6 +399,11 @@ func alertPerson(ctx context.Context, q store.Queries, alertID int64) (string, e
 			return "", err
 		}
 		p := strings.ToLower(e.User.Email)
+		if p != "" { // the person, as rules group by (an alias's events name its person)
+			if p, err = q.ResolvePerson(ctx, p); err != nil {
+				return "", err
+			}
+		}
 		if p == "" || (who != "" && p != who) {
 			return "", nil
 		}

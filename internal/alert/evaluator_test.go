@@ -698,3 +698,30 @@ func TestGroupsByPersonAcrossAliases(t *testing.T) {
 		t.Fatalf("alerts %s, want bob's 4 downloads under both addresses", summary(as))
 	}
 }
+
+// TestAlertPersonAcrossAliases: an alert that learns its person from its events (a second feed
+// named the actor later) names the person when its events name them under different addresses,
+// and nobody when they name two people.
+func TestAlertPersonAcrossAliases(t *testing.T) {
+	e := newEnv(t)
+	if err := e.st.AddPersonAlias(ctx, "alice@corp.example", "asmith@corp.onmicrosoft.example", "admin"); err != nil {
+		t.Fatal(err)
+	}
+	a1, a2, b := e.ev("alice@corp.example", 0, event.ActionDownloaded), e.ev("ASmith@corp.onmicrosoft.example", time.Minute, event.ActionDownloaded),
+		e.ev("bob@corp.example", 2*time.Minute, event.ActionDownloaded)
+	e.insert(a1, a2, b)
+	r := e.rule("downloads", "action:downloaded", Threshold, Params{Value: 1}, "high")
+	for _, tc := range []struct {
+		ids  []int64
+		want string
+	}{{[]int64{a1.Event.ID, a2.Event.ID}, "alice@corp.example"}, {[]int64{a2.Event.ID, b.Event.ID}, ""}} {
+		a, err := e.st.CreateAlert(ctx, store.Alert{RuleID: r.ID, RuleName: r.Name, GroupKey: "g", State: store.AlertOpen, Severity: "high",
+			FirstEventAt: t0, LastEventAt: t0, WindowEnd: t0.Add(time.Hour), CreatedAt: t0}, tc.ids)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := alertPerson(ctx, e.st, a.ID); err != nil || got != tc.want {
+			t.Errorf("events %v: person %q (%v), want %q", tc.ids, got, err, tc.want)
+		}
+	}
+}
