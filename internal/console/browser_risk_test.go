@@ -66,6 +66,27 @@ func TestBrowserRiskRescore(t *testing.T) {
 	}
 	u.checkPage("risk")
 
+	// An admin trusts a partner's tenant from the page: a tenant without its service is refused,
+	// naming the entry, and changes nothing; with it, it is listed.
+	u.step = "trust a tenant, no service"
+	u.eval(`document.querySelector("#trust-kind").value = "tenant"; document.querySelector("#trust-value").value = "11446498"; document.querySelector("#trust-reason").value = "outsourced payroll"; "ok"`)
+	u.do(chromedp.Click(chromedp.CSS(`#trust-form button[type=submit]`)))
+	u.waitText("main", `trusted_activities[2].service "": a tenant is at one of box, google, microsoft`, 10*time.Second)
+	if v := u.eval(`document.querySelector("#trust-value").value`); v != "11446498" {
+		t.Errorf("the refused form lost its value: %q", v)
+	}
+	if got, err := api.Settings(ctx); err != nil || len(got.TrustedActivities) != 2 {
+		t.Fatalf("a refused entry changed the settings: %+v %v", got.TrustedActivities, err)
+	}
+	u.step = "trust a tenant"
+	u.eval(`document.querySelector("#trust-service").value = "box"; "ok"`)
+	u.do(chromedp.Click(chromedp.CSS(`#trust-form button[type=submit]`)))
+	u.waitText("main", "Trusted the box tenant 11446498", 10*time.Second)
+	if rows := u.eval(`[...document.querySelectorAll("#trusted-activities tbody tr")].map(r => [...r.cells].map(c => c.textContent).join("|")).join("\n")`); !strings.Contains(rows, "tenant|box|11446498|outsourced payroll") ||
+		!strings.Contains(rows, "NDA, ticket SEC-12") {
+		t.Errorf("trusted activities after adding:\n%s", rows)
+	}
+
 	u.step = "bad range"
 	u.eval(`document.querySelector("#from").value = "2026-11-03"; document.querySelector("#to").value = "2026-11-02"; "ok"`)
 	u.do(chromedp.Click(chromedp.CSS(`form[action="/risk/rescore"] button[type=submit]`)))
