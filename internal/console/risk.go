@@ -15,7 +15,7 @@ type riskData struct {
 	Settings client.Settings
 	Weights  []riskWeight
 	Jobs     []client.RescoreJob
-	From, To string // the form as typed
+	From, To string                 // the form as typed
 	Trust    client.TrustedActivity // the trusted activity form as typed
 }
 
