@@ -564,7 +564,7 @@ type RuleTestResult struct {
 	To         time.Time        `json:"to"`
 	Alerts     int              `json:"alerts"`
 	Suppressed int64            `json:"suppressed,omitempty"` // alerts the hourly cap would have held back
-	Events     int              `json:"events_read"`          // matching events read
+	Events     int              `json:"events_read"`          // events read (a threshold rule: those of the buckets that can reach its value)
 	Truncated  bool             `json:"truncated,omitempty"`  // the read limit or time budget was reached: counts cover the oldest events only
 	People     []RuleTestPerson `json:"people"`               // most alerts first, at most 50
 }
