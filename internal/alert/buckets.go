@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -71,6 +72,28 @@ func (n *need) add(o need) {
 	}
 }
 
+// joinKeys packs values into one comparable string, each prefixed with its length (any byte may
+// be in a value); splitKeys unpacks it.
+func joinKeys(vs []string) string {
+	var b strings.Builder
+	for _, v := range vs {
+		b.WriteString(strconv.Itoa(len(v)))
+		b.WriteByte(':')
+		b.WriteString(v)
+	}
+	return b.String()
+}
+
+func splitKeys(s string) []string {
+	var out []string
+	for s != "" {
+		n, rest, _ := strings.Cut(s, ":")
+		l, _ := strconv.Atoi(n)
+		out, s = append(out, rest[:l]), rest[l:]
+	}
+	return out
+}
+
 // sqlFields are the rule's group fields the store can group by (single-valued).
 func (c *Compiled) sqlFields() []string {
 	var out []string
@@ -126,7 +149,7 @@ func backtestBuckets(ctx context.Context, st Searcher, c *Compiled, q search.Que
 		if len(c.watch) > 0 && !set.OnAny(strings.ToLower(r.Actor), c.watch) {
 			return nil // a scoped rule looks at its watchlists' people only
 		}
-		k := bucketRow{r.Actor, strings.Join(r.Keys, "\x00"), r.Bucket}
+		k := bucketRow{r.Actor, joinKeys(r.Keys), r.Bucket}
 		if _, ok := rows[k]; !ok && len(rows) >= maxBucketRows {
 			return errTooManyRows
 		}
@@ -158,11 +181,7 @@ func backtestBuckets(ctx context.Context, st Searcher, c *Compiled, q search.Que
 	actorBuckets := map[cell]bool{} // (actor, bucket) with events
 	for r, v := range rows {
 		actorBuckets[cell{r.actor, r.b}] = true
-		var vals []string
-		if len(fields) > 0 {
-			vals = strings.Split(r.keys, "\x00")
-		}
-		k := cell{c.coarseKey(r.actor, vals), r.b}
+		k := cell{c.coarseKey(r.actor, splitKeys(r.keys)), r.b}
 		sums[k] += v
 		if who[k] == nil {
 			who[k] = &need{}

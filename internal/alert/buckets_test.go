@@ -124,3 +124,12 @@ func TestBacktestBucketsAgree(t *testing.T) {
 		t.Logf("%s: %d alerts, %d suppressed; read %d events of %d", tc.name, got.Alerts, got.Suppressed, got.Events, want.Events)
 	}
 }
+
+// TestBucketKeys: a bucket row's values survive packing whatever bytes they hold.
+func TestBucketKeys(t *testing.T) {
+	for _, vs := range [][]string{nil, {""}, {"a", ""}, {"x\x00y", "1:2", "::", "é"}} {
+		if got := splitKeys(joinKeys(vs)); fmt.Sprint(got) != fmt.Sprint(vs) || len(got) != len(vs) {
+			t.Errorf("%q: got %q", vs, got)
+		}
+	}
+}
