@@ -138,11 +138,13 @@ type Settings struct {
 }
 
 // TrustedActivity is a destination trusted besides the trusted domains: kind recipient (an
-// address) or shared_drive (a drive id, file.drive_id of its events), and why.
+// address), shared_drive (a drive id, file.drive_id of its events) or tenant (a partner's tenant
+// at a service, as events' sharing.tenants carry it), and why.
 type TrustedActivity struct {
-	Kind   string `json:"kind"`
-	Value  string `json:"value"`
-	Reason string `json:"reason"`
+	Kind    string `json:"kind"`
+	Service string `json:"service,omitempty"` // kind tenant: box, google or microsoft
+	Value   string `json:"value"`
+	Reason  string `json:"reason"`
 }
 
 // RiskSettings are the weights of the risk indicators, the severity bands and the working hours.
@@ -562,7 +564,7 @@ type RuleTestResult struct {
 	To         time.Time        `json:"to"`
 	Alerts     int              `json:"alerts"`
 	Suppressed int64            `json:"suppressed,omitempty"` // alerts the hourly cap would have held back
-	Events     int              `json:"events_read"`          // matching events read
+	Events     int              `json:"events_read"`          // events read (a threshold rule: those of the buckets that can reach its value)
 	Truncated  bool             `json:"truncated,omitempty"`  // the read limit or time budget was reached: counts cover the oldest events only
 	People     []RuleTestPerson `json:"people"`               // most alerts first, at most 50
 }

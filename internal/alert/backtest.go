@@ -27,6 +27,8 @@ var backtestBudget = 20 * time.Second
 // Searcher reads stored events for a backtest.
 type Searcher interface {
 	SearchEvents(ctx context.Context, q search.Query, opt store.SearchOptions) ([]event.FileEvent, error)
+	// AggregateBuckets measures a threshold rule's matches in the database (backtestBuckets).
+	AggregateBuckets(ctx context.Context, q search.Query, spec store.BucketSpec, fn func(store.BucketRow) error) error
 	// ListWatchlistMemberships: a rule scoped to watchlists is tested with today's members.
 	ListWatchlistMemberships(ctx context.Context) ([]store.WatchlistMembership, error)
 	store.AliasReader // actor: terms mean the person, as in the evaluator
@@ -61,8 +63,15 @@ type PersonAlerts struct {
 // neighbours is seen among them here; threshold windows hold it either way.
 // The hourly cap counts by the events' own times. The rule is validated first (Compile's errors).
 func Backtest(ctx context.Context, st Searcher, r store.AlertRule, days int, now time.Time, limit int) (BacktestResult, error) {
+	res, _, err := backtest(ctx, st, r, days, now, limit, false)
+	return res, err
+}
+
+// backtest is Backtest; byEvents makes a threshold rule read every matching event instead of
+// measuring buckets first (tests compare the two), and it returns the alerts too.
+func backtest(ctx context.Context, st Searcher, r store.AlertRule, days int, now time.Time, limit int, byEvents bool) (BacktestResult, *memState, error) {
 	if days < 1 || days > MaxBacktestDays {
-		return BacktestResult{}, errf("days", "%d is not between 1 and %d", days, MaxBacktestDays)
+		return BacktestResult{}, nil, errf("days", "%d is not between 1 and %d", days, MaxBacktestDays)
 	}
 	if limit <= 0 {
 		limit = DefaultBacktestLimit
@@ -72,7 +81,7 @@ func Backtest(ctx context.Context, st Searcher, r store.AlertRule, days int, now
 		err = c.expandActors(ctx, st)
 	}
 	if err != nil {
-		return BacktestResult{}, err
+		return BacktestResult{}, nil, err
 	}
 	c.ID = -1 // never a stored rule's state
 	res := BacktestResult{From: now.AddDate(0, 0, -days), To: now}
@@ -82,59 +91,30 @@ func Backtest(ctx context.Context, st Searcher, r store.AlertRule, days int, now
 	}
 	q, err := bounded(c.Q, fmt.Sprintf("after:%dd", read), now)
 	if err != nil {
-		return res, err
+		return res, nil, err
 	}
 	var set watchlist.Set
 	if len(c.watch) > 0 {
 		ms, err := st.ListWatchlistMemberships(ctx)
 		if err != nil {
-			return res, err
+			return res, nil, err
 		}
 		set = watchlist.NewSet(ms)
 	}
 	mem := newMemState()
 	start := time.Now()
-	var after *store.SearchCursor
-	sup := Outcome{Suppressed: map[int64]int64{}}
-	for res.Events < limit {
-		page, err := st.SearchEvents(ctx, q, store.SearchOptions{Sort: store.SortObserved, Limit: min(1000, limit-res.Events), After: after})
-		if err != nil {
-			return res, err
+	done := false
+	if c.Kind == Threshold && !byEvents {
+		if done, err = backtestBuckets(ctx, st, c, q, set, mem, &res, limit, start); err != nil {
+			return res, nil, err
 		}
-		if len(page) == 0 {
-			break
-		}
-		res.Events += len(page)
-		cur := store.CursorOf(&page[len(page)-1], store.SortObserved)
-		after = &cur
-		var in []event.FileEvent
-		for i := range page {
-			e := &page[i]
-			if e.Timestamp.Before(res.From) {
-				if !e.Risk.Trusted && c.Kind == NewTerms && c.applies(e, set) { // history: terms seen, nothing raised
-					if _, err := mem.MarkAlertTerms(ctx, c.ID, combos(c.fields, e), e.Timestamp, time.Time{}); err != nil {
-						return res, err
-					}
-				}
-				continue
-			}
-			in = append(in, *e)
-		}
-		out, err := evaluate(ctx, mem, []*Compiled{c}, in, func(e *event.FileEvent) time.Time { return e.Timestamp }, set)
-		if err != nil {
-			return res, err
-		}
-		sup.Suppressed[c.ID] += out.Suppressed[c.ID]
-		if len(page) < 1000 {
-			break
-		}
-		if time.Since(start) >= backtestBudget {
-			res.Truncated = true
-			break
+	}
+	if !done {
+		if err := backtestEvents(ctx, st, c, q, set, mem, &res, limit, start); err != nil {
+			return res, nil, err
 		}
 	}
 	res.Truncated = res.Truncated || res.Events >= limit
-	res.Suppressed = sup.Suppressed[c.ID]
 	res.Alerts = len(mem.alerts)
 	by := map[string]*PersonAlerts{}
 	for _, a := range mem.alerts {
@@ -159,5 +139,52 @@ func Backtest(ctx context.Context, st Searcher, r store.AlertRule, days int, now
 	if len(res.People) > backtestPeople {
 		res.People = res.People[:backtestPeople]
 	}
-	return res, nil
+	return res, mem, nil
+}
+
+// backtestEvents evaluates rule c over every event matching q, in observed order, page by page.
+func backtestEvents(ctx context.Context, st Searcher, c *Compiled, q search.Query, set watchlist.Set, mem *memState, res *BacktestResult, limit int, start time.Time) error {
+	var after *store.SearchCursor
+	var who resolver
+	for res.Events < limit {
+		page, err := st.SearchEvents(ctx, q, store.SearchOptions{Sort: store.SortObserved, Limit: min(1000, limit-res.Events), After: after})
+		if err != nil {
+			return err
+		}
+		if len(page) == 0 {
+			break
+		}
+		res.Events += len(page)
+		cur := store.CursorOf(&page[len(page)-1], store.SortObserved)
+		after = &cur
+		if c.people, err = who.people(ctx, st, time.Time{}, actors(page)); err != nil {
+			return err
+		}
+		var in []event.FileEvent
+		for i := range page {
+			e := &page[i]
+			if e.Timestamp.Before(res.From) {
+				if !e.Risk.Trusted && c.Kind == NewTerms && c.applies(e, set) { // history: terms seen, nothing raised
+					if _, err := mem.MarkAlertTerms(ctx, c.ID, c.combos(e), e.Timestamp, time.Time{}); err != nil {
+						return err
+					}
+				}
+				continue
+			}
+			in = append(in, *e)
+		}
+		out, err := evaluate(ctx, mem, []*Compiled{c}, in, func(e *event.FileEvent) time.Time { return e.Timestamp }, set)
+		if err != nil {
+			return err
+		}
+		res.Suppressed += out.Suppressed[c.ID]
+		if len(page) < 1000 {
+			break
+		}
+		if time.Since(start) >= backtestBudget {
+			res.Truncated = true
+			break
+		}
+	}
+	return nil
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/telltale-dev/telltale/internal/event"
@@ -106,7 +105,7 @@ func (b *batchState) prepare(ctx context.Context, rules []*Compiled, evs []event
 					t.groups = append(t.groups, g)
 				}
 			}
-			cs := combos(r.fields, e)
+			cs := r.combos(e)
 			switch r.Kind {
 			case Threshold:
 				for _, g := range cs {
@@ -114,7 +113,7 @@ func (b *batchState) prepare(ctx context.Context, rules []*Compiled, evs []event
 				}
 			case NewTerms:
 				if len(cs) > 0 {
-					addG(strings.ToLower(e.User.Email))
+					addG(r.person(e.User.Email))
 				}
 				for _, c := range cs {
 					if !t.seenT[c] {

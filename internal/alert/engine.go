@@ -121,7 +121,7 @@ func capped(ctx context.Context, st State, r *Compiled, now time.Time, out *Outc
 }
 
 func threshold(ctx context.Context, st State, r *Compiled, e *event.FileEvent, now time.Time, out *Outcome) error {
-	for _, g := range combos(r.fields, e) {
+	for _, g := range r.combos(e) {
 		ok, err := gather(ctx, st, r, g, e, out)
 		if err != nil {
 			return err
@@ -176,7 +176,7 @@ func threshold(ctx context.Context, st State, r *Compiled, e *event.FileEvent, n
 }
 
 func newTerms(ctx context.Context, st State, r *Compiled, e *event.FileEvent, now time.Time, out *Outcome) error {
-	terms := combos(r.fields, e)
+	terms := r.combos(e)
 	if len(terms) == 0 {
 		return nil
 	}
@@ -184,7 +184,7 @@ func newTerms(ctx context.Context, st State, r *Compiled, e *event.FileEvent, no
 	if err != nil || len(fresh) == 0 {
 		return err
 	}
-	g := strings.ToLower(e.User.Email)
+	g := r.person(e.User.Email)
 	if ok, err := gather(ctx, st, r, g, e, out); ok || err != nil {
 		return err
 	}
@@ -237,7 +237,8 @@ func reached(r *Compiled, ms []store.AlertMatch, at time.Time) ([]store.AlertMat
 	return nil, 0
 }
 
-// person is the actor a threshold group is about: the group's actor value, or the event's actor.
+// person is the person a threshold group is about: the group's actor value (a person), or the
+// event's actor's person.
 func person(r *Compiled, group string, e *event.FileEvent) string {
 	parts := strings.Split(group, " | ")
 	for i, f := range r.fields {
@@ -245,7 +246,7 @@ func person(r *Compiled, group string, e *event.FileEvent) string {
 			return parts[i]
 		}
 	}
-	return strings.ToLower(e.User.Email)
+	return r.person(e.User.Email)
 }
 
 func measure(m string, n int64) string {

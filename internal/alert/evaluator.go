@@ -76,6 +76,7 @@ type Evaluator struct {
 	// perEvent (tests) evaluates with a store call per event and rule instead of batchState.
 	perEvent bool
 	watch    *watchlist.Cache
+	who      resolver // the events' people (grouping by person)
 	alerts   metrics.Counter
 	latency  metrics.Histogram
 }
@@ -178,6 +179,11 @@ func (v *Evaluator) runEvents(ctx context.Context) (int, error) {
 			}
 		}
 	}
+	people, err := v.who.people(ctx, v.o.Store, now, actors(evs))
+	if err != nil {
+		return 0, err
+	}
+	rules = withPeople(rules, people)
 	last := evs[len(evs)-1].Event.ID
 	var out Outcome
 	err = v.o.Store.InTx(ctx, func(q store.Queries) error {
@@ -293,6 +299,11 @@ func (v *Evaluator) runUpdates(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	people, err := v.who.people(ctx, v.o.Store, now, actors(evs))
+	if err != nil {
+		return 0, err
+	}
+	rules = withPeople(rules, people)
 	out := Outcome{Suppressed: map[int64]int64{}}
 	err = v.o.Store.InTx(ctx, func(q store.Queries) error {
 		if err := q.AdvanceUpdatesPosition(ctx, upos, last); err != nil {
@@ -371,8 +382,8 @@ func (v *Evaluator) reevaluate(ctx context.Context, q store.Queries, rules []*Co
 // alertPersonLimit bounds the events read to name an alert's person.
 const alertPersonLimit = 100
 
-// alertPerson is the one actor every event of the alert names now ("" when they name none, or
-// several, or the alert holds more than alertPersonLimit events).
+// alertPerson is the one person every event of the alert names now, under any of their addresses
+// ("" when they name none, or several, or the alert holds more than alertPersonLimit events).
 func alertPerson(ctx context.Context, q store.Queries, alertID int64) (string, error) {
 	ids, err := q.ListAlertEventIDs(ctx, alertID, 0, alertPersonLimit+1)
 	if err != nil || len(ids) > alertPersonLimit {
@@ -388,6 +399,11 @@ func alertPerson(ctx context.Context, q store.Queries, alertID int64) (string, e
 			return "", err
 		}
 		p := strings.ToLower(e.User.Email)
+		if p != "" { // the person, as rules group by (an alias's events name its person)
+			if p, err = q.ResolvePerson(ctx, p); err != nil {
+				return "", err
+			}
+		}
 		if p == "" || (who != "" && p != who) {
 			return "", nil
 		}
@@ -487,13 +503,18 @@ func (v *Evaluator) seed(ctx context.Context, r *Compiled, pos int64, now time.T
 		read += len(page)
 		c := store.CursorOf(&page[len(page)-1], store.SortID)
 		after = &c
+		people, err := v.who.people(ctx, v.o.Store, now, actors(page))
+		if err != nil {
+			return err
+		}
+		r := withPeople([]*Compiled{r}, people)[0] // its terms name people
 		if err := v.o.Store.InTx(ctx, func(tx store.Queries) error {
 			for i := range page {
 				e := &page[i]
 				if e.Risk.Trusted || !r.applies(e, set) {
 					continue
 				}
-				if _, err := tx.MarkAlertTerms(ctx, r.ID, combos(r.fields, e), e.Timestamp, time.Time{}); err != nil {
+				if _, err := tx.MarkAlertTerms(ctx, r.ID, r.combos(e), e.Timestamp, time.Time{}); err != nil {
 					return err
 				}
 			}

@@ -59,7 +59,8 @@ func TestOnPostgres(t *testing.T) {
 		"NewTerms": TestNewTerms, "TrustedEventsNeverAlert": TestTrustedEventsNeverAlert, "CapGroupsAFlood": TestCapGroupsAFlood,
 		"ExactlyOnce": TestExactlyOnce, "Backtest": TestBacktest, "Templates": TestTemplates, "ConcurrentEvaluators": TestConcurrentEvaluators,
 		"WatchlistScoping": TestWatchlistScoping, "DepartingTemplate": TestDepartingTemplate, "MergedEventEvaluatedAgain": TestMergedEventEvaluatedAgain, "Uncovered": TestUncovered, "TrustRecommendations": TestTrustRecommendations,
-		"BatchStateAgreesWithPerEventCalls": TestBatchStateAgreesWithPerEventCalls,
+		"BatchStateAgreesWithPerEventCalls": TestBatchStateAgreesWithPerEventCalls, "BacktestBucketsAgree": TestBacktestBucketsAgree,
+		"GroupsByPersonAcrossAliases": TestGroupsByPersonAcrossAliases, "TrustedTenantSuppresses": TestTrustedTenantSuppresses,
 	} {
 		t.Run(name, fn)
 	}
@@ -613,8 +614,8 @@ func TestMergedEventEvaluatedAgain(t *testing.T) {
 // TestRuleActorMeansThePerson (R8.3): a rule on actor:one address matches the person's events
 // under every address (their aliases), as a search of the same query finds them; its backtest
 // agrees; another person is not counted; an alias added later applies when the rules are next
-// compiled (within a minute). (The rules group by action here: grouping by person still groups
-// by the address an event names.)
+// compiled (within a minute). (The rules group by action here: TestGroupsByPersonAcrossAliases
+// groups by the person.)
 func TestRuleActorMeansThePerson(t *testing.T) {
 	e := newEnv(t)
 	if err := e.st.AddPersonAlias(ctx, "alice@corp.example", "asmith@corp.onmicrosoft.example", "admin"); err != nil {
@@ -642,5 +643,85 @@ func TestRuleActorMeansThePerson(t *testing.T) {
 	e.drain()
 	if as := e.alerts(rb.ID); len(as) != 1 || as[0].EventCount != 2 {
 		t.Fatalf("bob's alerts %s, want one of 2 under both addresses", summary(as))
+	}
+}
+
+// TestGroupsByPersonAcrossAliases (R8.3): a rule grouped by person counts the person's events
+// under every address (Box login, Google address, Microsoft UPN): two addresses' events that only
+// together reach the threshold raise one alert for the person, live, in both backtests, and a
+// new_terms rule on the person learns its history (the seed) and raises under the person too; an
+// alias added later applies from the next minute.
+func TestGroupsByPersonAcrossAliases(t *testing.T) {
+	e := newEnv(t)
+	if err := e.st.AddPersonAlias(ctx, "alice@corp.example", "asmith@corp.onmicrosoft.example", "admin"); err != nil {
+		t.Fatal(err)
+	}
+	mail := func(to string) func(*event.FileEvent) {
+		return func(x *event.FileEvent) { x.Email.Recipients = []string{to} }
+	}
+	// History: alice mailed gmail.com from her Microsoft address before the rules existed.
+	e.insert(e.ev("asmith@corp.onmicrosoft.example", -5*24*time.Hour, event.ActionEmailed, mail("me@gmail.com")))
+	e.drain()
+	r := e.rule("downloads", "action:downloaded", Threshold, Params{Value: 4, Window: "1h"}, "high")
+	nt := e.rule("first domain", "action:emailed", NewTerms, Params{Fields: []string{"actor", "domain"}, HistoryDays: 30}, "low")
+	e.insert(e.ev("alice@corp.example", 0, event.ActionDownloaded), e.ev("ASmith@corp.onmicrosoft.example", time.Minute, event.ActionDownloaded),
+		e.ev("alice@corp.example", 2*time.Minute, event.ActionDownloaded), e.ev("asmith@corp.onmicrosoft.example", 3*time.Minute, event.ActionDownloaded),
+		e.ev("bob@corp.example", 4*time.Minute, event.ActionDownloaded),
+		e.ev("asmith@corp.onmicrosoft.example", 5*time.Minute, event.ActionEmailed, mail("me2@gmail.com")),     // alice's domain already
+		e.ev("asmith@corp.onmicrosoft.example", 6*time.Minute, event.ActionEmailed, mail("x@dropbox.example"))) // new for alice
+	e.drain()
+	as := e.alerts(r.ID)
+	if len(as) != 1 || as[0].GroupKey != "alice@corp.example" || as[0].Person != "alice@corp.example" || as[0].EventCount != 4 {
+		t.Fatalf("threshold alerts %s, want one of alice's 4 downloads under both addresses", summary(as))
+	}
+	if as := e.alerts(nt.ID); len(as) != 1 || as[0].Person != "alice@corp.example" || as[0].EventCount != 1 || !strings.Contains(as[0].Summary, "alice@corp.example | dropbox.example") {
+		t.Fatalf("new terms alerts %+v, want one for alice's first dropbox.example (gmail.com is known from her other address)", as)
+	}
+	for _, byEvents := range []bool{false, true} {
+		res, _, err := backtest(ctx, e.st, r, 2, t0.Add(24*time.Hour), 0, byEvents)
+		if err != nil || res.Alerts != 1 || len(res.People) != 1 || res.People[0].Person != "alice@corp.example" || res.People[0].Events != 4 {
+			t.Fatalf("backtest (by events %v): %+v %v, want alice's one alert of 4", byEvents, res, err)
+		}
+	}
+	if res, err := Backtest(ctx, e.st, nt, 2, t0.Add(24*time.Hour), 0); err != nil || res.Alerts != 1 || res.People[0].Person != "alice@corp.example" {
+		t.Fatalf("new terms backtest: %+v %v", res, err)
+	}
+	// bob's Microsoft address, added now, is bob from the next minute on.
+	if err := e.st.AddPersonAlias(ctx, "bob@corp.example", "rsmith@corp.onmicrosoft.example", "admin"); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(time.Minute)
+	e.insert(e.ev("rsmith@corp.onmicrosoft.example", 7*time.Minute, event.ActionDownloaded), e.ev("rsmith@corp.onmicrosoft.example", 8*time.Minute, event.ActionDownloaded),
+		e.ev("bob@corp.example", 9*time.Minute, event.ActionDownloaded))
+	e.drain()
+	if as := e.alerts(r.ID); len(as) != 2 || as[1].Person != "bob@corp.example" || as[1].EventCount != 4 {
+		t.Fatalf("alerts %s, want bob's 4 downloads under both addresses", summary(as))
+	}
+}
+
+// TestAlertPersonAcrossAliases: an alert that learns its person from its events (a second feed
+// named the actor later) names the person when its events name them under different addresses,
+// and nobody when they name two people.
+func TestAlertPersonAcrossAliases(t *testing.T) {
+	e := newEnv(t)
+	if err := e.st.AddPersonAlias(ctx, "alice@corp.example", "asmith@corp.onmicrosoft.example", "admin"); err != nil {
+		t.Fatal(err)
+	}
+	a1, a2, b := e.ev("alice@corp.example", 0, event.ActionDownloaded), e.ev("ASmith@corp.onmicrosoft.example", time.Minute, event.ActionDownloaded),
+		e.ev("bob@corp.example", 2*time.Minute, event.ActionDownloaded)
+	e.insert(a1, a2, b)
+	r := e.rule("downloads", "action:downloaded", Threshold, Params{Value: 1}, "high")
+	for _, tc := range []struct {
+		ids  []int64
+		want string
+	}{{[]int64{a1.Event.ID, a2.Event.ID}, "alice@corp.example"}, {[]int64{a2.Event.ID, b.Event.ID}, ""}} {
+		a, err := e.st.CreateAlert(ctx, store.Alert{RuleID: r.ID, RuleName: r.Name, GroupKey: "g", State: store.AlertOpen, Severity: "high",
+			FirstEventAt: t0, LastEventAt: t0, WindowEnd: t0.Add(time.Hour), CreatedAt: t0}, tc.ids)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := alertPerson(ctx, e.st, a.ID); err != nil || got != tc.want {
+			t.Errorf("events %v: person %q (%v), want %q", tc.ids, got, err, tc.want)
+		}
 	}
 }

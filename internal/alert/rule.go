@@ -92,6 +92,9 @@ type Compiled struct {
 	window time.Duration
 	fields []string // canonical group (threshold) or term (new_terms) fields
 	watch  []string // watchlist.Key of each watchlist the rule is scoped to; nil: everyone
+	// people maps the addresses of the events being evaluated (lower case) to their person's
+	// primary address (resolver.people); an address it lacks is its own person.
+	people map[string]string
 }
 
 // expandActors widens the query's actor: terms to every address of their person
@@ -104,6 +107,16 @@ func (c *Compiled) expandActors(ctx context.Context, ar store.AliasReader) error
 	}
 	c.Q = q
 	return nil
+}
+
+// person is the person an address belongs to: the primary address of whom it is an alias of
+// (R8.3: the same person's Box login, Google address and Microsoft UPN), else itself; lower case.
+func (c *Compiled) person(address string) string {
+	a := strings.ToLower(address)
+	if p, ok := c.people[a]; ok {
+		return p
+	}
+	return a
 }
 
 // applies reports whether the rule looks at e at all: its query matches and, for a rule scoped to
@@ -139,8 +152,9 @@ func canonicalField(f string) (string, bool) {
 	return "", false
 }
 
-// values returns the event's values of a canonical field (several for multi-valued fields).
-func values(field string, e *event.FileEvent) []string {
+// values returns the event's values of a canonical field (several for multi-valued fields). The
+// actor is the person (their primary address), whichever of their addresses the event names.
+func (c *Compiled) values(field string, e *event.FileEvent) []string {
 	lower := func(xs []string) []string {
 		out := make([]string, 0, len(xs))
 		for _, x := range xs {
@@ -150,7 +164,7 @@ func values(field string, e *event.FileEvent) []string {
 	}
 	switch field {
 	case "actor":
-		return []string{strings.ToLower(e.User.Email)}
+		return []string{c.person(e.User.Email)}
 	case "owner":
 		return []string{strings.ToLower(e.File.Owner)}
 	case "file_id":
@@ -198,10 +212,10 @@ func unique(xs []string) []string {
 
 // combos returns the event's value combinations of fields, joined with " | ", at most
 // maxCombinations. A multi-valued field with no value gives no combination.
-func combos(fields []string, e *event.FileEvent) []string {
+func (c *Compiled) combos(e *event.FileEvent) []string {
 	out := []string{""}
-	for i, f := range fields {
-		vs := values(f, e)
+	for i, f := range c.fields {
+		vs := c.values(f, e)
 		var next []string
 		for _, prefix := range out {
 			for _, v := range vs {

@@ -40,8 +40,9 @@ func TestBrowserRiskRescore(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, err := api.PutSettings(ctx, client.Settings{TrustedDomains: []string{"corp.example"}, RetentionDays: 30,
-		Risk:              &client.RiskSettings{Weights: map[string]int{"public_link": 9}},
-		TrustedActivities: []client.TrustedActivity{{Kind: "recipient", Value: "ann@ally.example", Reason: "NDA, ticket SEC-12"}}}); err != nil {
+		Risk: &client.RiskSettings{Weights: map[string]int{"public_link": 9}},
+		TrustedActivities: []client.TrustedActivity{{Kind: "recipient", Value: "ann@ally.example", Reason: "NDA, ticket SEC-12"},
+			{Kind: "tenant", Service: "google", Value: "JV.example", Reason: "joint venture, contract JV-7"}}}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -59,7 +60,32 @@ func TestBrowserRiskRescore(t *testing.T) {
 	u.waitText("main", "Trusted domains: corp.example", time.Second)
 	u.waitText("main", "No re-score job yet", time.Second)
 	u.waitText("#trusted-activities", "NDA, ticket SEC-12", time.Second)
+	// A partner's tenant (R6.5): its kind, service, id (as normalized) and reason.
+	if rows := u.eval(`[...document.querySelectorAll("#trusted-activities tbody tr")].map(r => [...r.cells].map(c => c.textContent).join("|")).join("\n")`); !strings.Contains(rows, "tenant|google|jv.example|joint venture, contract JV-7") {
+		t.Errorf("trusted activities:\n%s\nwant the google tenant jv.example", rows)
+	}
 	u.checkPage("risk")
+
+	// An admin trusts a partner's tenant from the page: a tenant without its service is refused,
+	// naming the entry, and changes nothing; with it, it is listed.
+	u.step = "trust a tenant, no service"
+	u.eval(`document.querySelector("#trust-kind").value = "tenant"; document.querySelector("#trust-value").value = "11446498"; document.querySelector("#trust-reason").value = "outsourced payroll"; "ok"`)
+	u.do(chromedp.Click(chromedp.CSS(`#trust-form button[type=submit]`)))
+	u.waitText("main", `trusted_activities[2].service "": a tenant is at one of box, google, microsoft`, 10*time.Second)
+	if v := u.eval(`document.querySelector("#trust-value").value`); v != "11446498" {
+		t.Errorf("the refused form lost its value: %q", v)
+	}
+	if got, err := api.Settings(ctx); err != nil || len(got.TrustedActivities) != 2 {
+		t.Fatalf("a refused entry changed the settings: %+v %v", got.TrustedActivities, err)
+	}
+	u.step = "trust a tenant"
+	u.eval(`document.querySelector("#trust-service").value = "box"; "ok"`)
+	u.do(chromedp.Click(chromedp.CSS(`#trust-form button[type=submit]`)))
+	u.waitText("main", "Trusted the box tenant 11446498", 10*time.Second)
+	if rows := u.eval(`[...document.querySelectorAll("#trusted-activities tbody tr")].map(r => [...r.cells].map(c => c.textContent).join("|")).join("\n")`); !strings.Contains(rows, "tenant|box|11446498|outsourced payroll") ||
+		!strings.Contains(rows, "NDA, ticket SEC-12") {
+		t.Errorf("trusted activities after adding:\n%s", rows)
+	}
 
 	u.step = "bad range"
 	u.eval(`document.querySelector("#from").value = "2026-11-03"; document.querySelector("#to").value = "2026-11-02"; "ok"`)

@@ -208,6 +208,7 @@ func (c *Console) pageTable() []Page {
 		{"POST /rules/{id}", ad, c.saveRule},
 		{"GET /risk", ro, c.riskPage},
 		{"POST /risk/rescore", ad, c.startRescore},
+		{"POST /risk/trust", ad, c.addTrust},
 		{"POST /risk/rescore/{id}/cancel", ad, c.cancelRescore},
 		{"GET /watchlists", ro, c.watchlistsPage},
 		{"POST /watchlists", ad, c.createWatchlist},

@@ -15,7 +15,8 @@ type riskData struct {
 	Settings client.Settings
 	Weights  []riskWeight
 	Jobs     []client.RescoreJob
-	From, To string // the form as typed
+	From, To string                 // the form as typed
+	Trust    client.TrustedActivity // the trusted activity form as typed
 }
 
 type riskWeight struct {
@@ -92,4 +93,33 @@ func (c *Console) cancelRescore(w http.ResponseWriter, r *http.Request, s *sessi
 		return
 	}
 	c.redirect(w, r, "/risk", "Cancelled re-score job "+j.ID+"; the events it re-scored keep their new risk.")
+}
+
+// addTrust adds a trusted activity (a recipient, a shared drive or a partner's tenant, R6.5) to the
+// settings through the API, which validates it (a refusal names the entry and changes nothing) and
+// audits the change.
+func (c *Console) addTrust(w http.ResponseWriter, r *http.Request, s *session) {
+	t := client.TrustedActivity{Kind: r.PostFormValue("kind"), Service: r.PostFormValue("service"),
+		Value: r.PostFormValue("value"), Reason: r.PostFormValue("reason")}
+	if t.Kind != "tenant" {
+		t.Service = "" // the service select only applies to tenants
+	}
+	d := riskData{Trust: t}
+	var cur client.Settings
+	if err := c.call(r, s, "GET", "/api/v1/settings", nil, &cur); err != nil {
+		c.showRisk(w, r, s, statusOf(err), err, d)
+		return
+	}
+	next := client.Settings{TrustedDomains: cur.TrustedDomains, RetentionDays: cur.RetentionDays,
+		TrustedActivities: append(append([]client.TrustedActivity{}, cur.TrustedActivities...), t)}
+	var saved client.Settings
+	if err := c.call(r, s, "PUT", "/api/v1/settings", next, &saved); err != nil {
+		c.showRisk(w, r, s, statusOf(err), err, d)
+		return
+	}
+	what := t.Kind + " " + strings.TrimSpace(t.Value)
+	if t.Service != "" {
+		what = t.Service + " " + what
+	}
+	c.redirect(w, r, "/risk", "Trusted the "+what+"; new events are judged with it (re-score a range for stored ones).")
 }

@@ -102,7 +102,20 @@ type Sharing struct {
 	LinkScope  LinkScope  `json:"link_scope,omitempty"`
 	SharedWith []string   `json:"shared_with,omitempty"`
 	Exposure   []Exposure `json:"exposure,omitempty"`
+	// Tenants places destinations in their organization's tenant where the vendor's record names
+	// it (a Google Workspace domain of a domain-wide share): a destination the record does not
+	// place is left out, never guessed. Trust entries of kind tenant (R6.5) match them.
+	Tenants []DestinationTenant `json:"tenants,omitempty"`
 }
+
+// DestinationTenant is the tenant of one destination of an event.
+type DestinationTenant struct {
+	To     string `json:"to"`     // the destination as in shared_with or the recipients (an address or a domain)
+	Tenant string `json:"tenant"` // the tenant's id in the vendor's words (a Google Workspace domain, a Box enterprise id, a Microsoft tenant id)
+}
+
+// MaxTenants bounds an event's destination tenants.
+const MaxTenants = 100
 
 // Email describes the message for file-emailed events.
 type Email struct {
@@ -151,6 +164,14 @@ func (e *FileEvent) Validate() error {
 	}
 	if e.Sharing.LinkScope != "" && !e.Sharing.LinkScope.Valid() {
 		return fmt.Errorf("event: sharing.link_scope %q is not one of anyone, organization, specific, none", e.Sharing.LinkScope)
+	}
+	if len(e.Sharing.Tenants) > MaxTenants {
+		return fmt.Errorf("event: sharing.tenants has %d entries; at most %d", len(e.Sharing.Tenants), MaxTenants)
+	}
+	for i, t := range e.Sharing.Tenants {
+		if t.To == "" || t.Tenant == "" {
+			return fmt.Errorf("event: sharing.tenants[%d] needs both to (the destination) and tenant (its id)", i)
+		}
 	}
 	for _, x := range e.Sharing.Exposure {
 		if !x.Valid() {

@@ -23,6 +23,7 @@ type Scorer struct {
 	watchlists func(person string) []string
 	recipients map[string]TrustEntry // trusted activities (WithTrust)
 	drives     map[string]TrustEntry
+	tenants    map[string]TrustEntry // service + "\x00" + tenant id
 }
 
 // WithWatchlists makes the scorer add, to every scored event, one indicator per type of watchlist
@@ -116,8 +117,20 @@ func (s *Scorer) destinations(e *event.FileEvent) destinations {
 	seen := map[string]bool{}
 	for _, a := range slices.Concat(e.Sharing.SharedWith, e.Email.Recipients) {
 		a = strings.ToLower(strings.TrimSpace(a))
-		if !strings.Contains(a, "@") || seen[a] {
-			continue // a group ("group:Sales") is inside the organization
+		if !strings.Contains(a, "@") && !seen[a] {
+			// A group ("group:Sales") is inside the organization; a domain shared with as a whole
+			// counts when it is a trusted partner's tenant.
+			if t, ok := s.tenantEntry(e, a); ok {
+				seen[a] = true
+				d.judged++
+				if l := t.label(); !slices.Contains(d.entries, l) {
+					d.entries = append(d.entries, l)
+				}
+			}
+			continue
+		}
+		if seen[a] {
+			continue
 		}
 		seen[a] = true
 		d.judged++
@@ -141,8 +154,8 @@ func (s *Scorer) destinations(e *event.FileEvent) destinations {
 	return d
 }
 
-// trustEntry returns the trusted activity covering address a of e: the recipient itself, or the
-// shared drive e's file is in.
+// trustEntry returns the trusted activity covering address a of e: the recipient itself, the
+// shared drive e's file is in, or the partner tenant the record places a in.
 func (s *Scorer) trustEntry(e *event.FileEvent, a string) (TrustEntry, bool) {
 	if t, ok := s.recipients[a]; ok {
 		return t, true
@@ -150,6 +163,23 @@ func (s *Scorer) trustEntry(e *event.FileEvent, a string) (TrustEntry, bool) {
 	if e.File.DriveID != "" {
 		if t, ok := s.drives[e.File.DriveID]; ok {
 			return t, true
+		}
+	}
+	return s.tenantEntry(e, a)
+}
+
+// tenantEntry returns the trusted tenant destination a of e is in, when e's record names its
+// tenant (sharing.tenants) and an entry of e's service trusts it.
+func (s *Scorer) tenantEntry(e *event.FileEvent, a string) (TrustEntry, bool) {
+	if len(s.tenants) == 0 {
+		return TrustEntry{}, false
+	}
+	svc := tenantService(e.Event.Observer)
+	for _, t := range e.Sharing.Tenants {
+		if strings.EqualFold(strings.TrimSpace(t.To), a) {
+			if x, ok := s.tenants[svc+"\x00"+strings.ToLower(strings.TrimSpace(t.Tenant))]; ok {
+				return x, true
+			}
 		}
 	}
 	return TrustEntry{}, false

@@ -113,3 +113,9 @@ func escapePattern(s string) string {
 	}
 	return b.String()
 }
+
+// ActorIs returns the term actor:ADDRESS matching exactly that address (ASCII case folded), for
+// queries built in code.
+func ActorIs(address string) *Term {
+	return &Term{Field: "actor", Op: OpEq, Value: escapePattern(address)}
+}

@@ -78,6 +78,8 @@ func matchTerm(t *Term, e *event.FileEvent) bool {
 		return slices.ContainsFunc(e.Email.Recipients, t.matchText) || slices.ContainsFunc(e.Sharing.SharedWith, t.matchText)
 	case "domain":
 		return slices.ContainsFunc(e.Email.Recipients, t.matchDomain) || slices.ContainsFunc(e.Sharing.SharedWith, t.matchDomain)
+	case "tenant":
+		return slices.ContainsFunc(e.Sharing.Tenants, func(d event.DestinationTenant) bool { return t.matchText(d.Tenant) })
 	case "exposure":
 		return slices.Contains(e.Sharing.Exposure, event.Exposure(t.Value))
 	case "link":

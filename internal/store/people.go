@@ -6,6 +6,7 @@ import "context"
 type AliasReader interface {
 	PersonAliases(ctx context.Context, emails []string) ([]PersonAlias, error)
 	ResolvePerson(ctx context.Context, address string) (string, error)
+	ResolvePeople(ctx context.Context, addresses []string) (map[string]string, error)
 }
 
 // PersonAddresses returns every address of the person address belongs to: the primary address

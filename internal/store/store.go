@@ -323,6 +323,37 @@ type EventQueries interface {
 	// GroupEvents counts the events matching q by one dimension (GroupBy), largest first, at most
 	// limit groups.
 	GroupEvents(ctx context.Context, q search.Query, by GroupBy, limit int) ([]GroupCount, error)
+	// AggregateBuckets measures the events matching q (held events excluded) per actor, values of
+	// spec.Fields and time bucket, in the database, and hands each row to fn (in no particular
+	// order; an error from fn stops it and is returned). A threshold rule's backtest
+	// (alert.Backtest) reads it instead of every matching event.
+	AggregateBuckets(ctx context.Context, q search.Query, spec BucketSpec, fn func(BucketRow) error) error
+}
+
+// BucketSpec is what AggregateBuckets measures.
+type BucketSpec struct {
+	// Fields are grouped by beside the actor: at most 3 of AggregateFields.
+	Fields []string
+	// Width is a bucket's width (at least a second): bucket n holds the events observed in
+	// [n*Width, (n+1)*Width) since the Unix epoch.
+	Width time.Duration
+	// Measure: "count" (events), "files" (distinct file ids, none counting as one) or "bytes"
+	// (the sum of the positive sizes).
+	Measure string
+}
+
+// BucketRow is one actor's measure in one bucket, for one combination of values of the fields.
+type BucketRow struct {
+	Actor  string   // as stored ("" for none)
+	Keys   []string // the values of BucketSpec.Fields, as stored ("" for none; a connection's id in decimal)
+	Bucket int64    // observed time (Unix microseconds) / Width in microseconds
+	Value  int64
+}
+
+// AggregateFields are the single-valued event fields AggregateBuckets groups by (the search
+// language's canonical names).
+func AggregateFields() []string {
+	return []string{"owner", "file_id", "name", "directory", "connection", "service", "action", "category", "link", "severity"}
 }
 
 // EventMonthsAhead is how many months after the current one PrepareEventPartitions creates.
@@ -1386,6 +1417,9 @@ type PeopleQueries interface {
 	// ResolvePerson returns the primary address of an address: the person it is an alias of,
 	// or itself (lower case).
 	ResolvePerson(ctx context.Context, address string) (string, error)
+	// ResolvePeople resolves many addresses at once (at most MaxResolve): alias -> primary
+	// address, both lower case, for those of the addresses that are aliases.
+	ResolvePeople(ctx context.Context, addresses []string) (map[string]string, error)
 	// ReplacePersonStates replaces what the connection's directory says of the people in scope it
 	// does not monitor (a discovery's Discovery.Inactive, at most MaxPersonStates) and refreshes
 	// people.status of everyone it named before or names now: active when they own an in-scope
@@ -1422,6 +1456,9 @@ const (
 
 // MaxPersonStates bounds the states one connection's discovery records (connector.MaxInactive).
 const MaxPersonStates = 10000
+
+// MaxResolve bounds the addresses one ResolvePeople call takes.
+const MaxResolve = 1000
 
 // MaxPersonAliases bounds a person's aliases, and so the work of reading a person (a search per
 // address and service).

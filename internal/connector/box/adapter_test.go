@@ -216,6 +216,15 @@ func TestAdapterMapping(t *testing.T) {
 					t.Errorf("file %q shared_with %v", e.File.ID, e.Sharing.SharedWith)
 				}
 			}},
+		{name: "collaborator of another enterprise", typ: "COLLABORATION.CREATED", source: `{"type":"collaboration","id":"c2","item":{"type":"file","id":"9","name":"a.pdf"},"accessible_by":{"type":"user","id":"77","name":"Pat","login":"pat@partner.example","is_active":true},"role":"editor","status":"accepted"}`, action: event.ActionShared,
+			check: func(t *testing.T, e event.FileEvent) {
+				// Box's collaboration names its grantee as a User (Collaborations): id, name, login,
+				// is_active; the grantee's enterprise is not in it (only a user's full record has
+				// enterprise, and Box answers it for its own enterprise's users): never guessed.
+				if e.Sharing.Tenants != nil {
+					t.Errorf("tenants %+v, want none: the record does not name the collaborator's enterprise", e.Sharing.Tenants)
+				}
+			}},
 		{name: "sha1 not hex dropped", typ: "ITEM_DOWNLOAD", source: `{"type":"file","id":"9","name":"a.pdf","sha1":"zz"}`, item: &Item{SHA1: "not-a-hash"}, action: event.ActionDownloaded,
 			check: func(t *testing.T, e event.FileEvent) {
 				if e.File.Hash.SHA1 != "" {

@@ -214,7 +214,10 @@ func adaptEvent(a Activity, e Event, o Options) (event.FileEvent, string, string
 		case d != "" && d == a.OwnerDomain:
 			ev.Sharing.LinkScope = event.LinkOrganization
 		case d != "":
+			// The file is shared with the domain as a whole: target_domain names the other
+			// Workspace (its domain is the record's only name for that tenant).
 			ev.Sharing.SharedWith = []string{d}
+			ev.Sharing.Tenants = []event.DestinationTenant{{To: d, Tenant: d}}
 		}
 		if revoked(e) {
 			ev.Event.Action = event.ActionUnshared

@@ -146,8 +146,8 @@ func TestAdapt(t *testing.T) {
 			}
 		}}},
 		"shared with a person": {ev("acl_change", "change_user_access", with(doc("d1", "plan.pdf", "pdf"), p("target_user", "Eve@Gmail.com"), p("new_value", []string{"can_view"}), p("old_value", []string{"none"}))...), want{action: event.ActionShared, check: func(t *testing.T, e event.FileEvent, _ string) {
-			if !cmp.Equal(e.Sharing.SharedWith, []string{"eve@gmail.com"}) {
-				t.Errorf("sharing %+v", e.Sharing)
+			if !cmp.Equal(e.Sharing.SharedWith, []string{"eve@gmail.com"}) || e.Sharing.Tenants != nil {
+				t.Errorf("sharing %+v (a person's tenant is not in the record: never guessed)", e.Sharing)
 			}
 		}}},
 		"access removed": {ev("acl_change", "change_user_access", with(doc("d1", "plan.pdf", "pdf"), p("target_user", "eve@gmail.com"), p("new_value", []string{"none"}), p("old_value", []string{"can_edit"}))...), want{action: event.ActionUnshared}},
@@ -162,8 +162,8 @@ func TestAdapt(t *testing.T) {
 			}
 		}}},
 		"partner domain by scope": {ev("acl_change", "change_document_access_scope", with(doc("d1", "plan.pdf", "pdf"), p("target_domain", "partner.example"), p("new_value", []string{"can_comment"}))...), want{action: event.ActionShared, check: func(t *testing.T, e event.FileEvent, _ string) {
-			if !cmp.Equal(e.Sharing.SharedWith, []string{"partner.example"}) {
-				t.Errorf("sharing %+v", e.Sharing)
+			if !cmp.Equal(e.Sharing.SharedWith, []string{"partner.example"}) || !cmp.Equal(e.Sharing.Tenants, []event.DestinationTenant{{To: "partner.example", Tenant: "partner.example"}}) {
+				t.Errorf("sharing %+v: want the partner's Workspace as the destination's tenant", e.Sharing)
 			}
 		}}},
 		"inherited":      {ev("acl_change", "change_user_access_hierarchy_reconciled", doc("d1", "plan.pdf", "pdf")...), want{skip: SkipReconciled}},

@@ -273,8 +273,13 @@ func (p *docParser) doc(d *doc) bool {
 			})
 		case "s":
 			return p.object(func(k string) bool {
-				if k == "w" {
+				switch k {
+				case "w":
 					return p.strsField(&d.S.W)
+				case "t":
+					return p.strsField(&d.S.T)
+				case "d":
+					return p.strsField(&d.S.D)
 				}
 				return false
 			})

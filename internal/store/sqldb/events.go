@@ -52,6 +52,8 @@ type doc struct {
 	} `json:"f,omitzero"`
 	S struct {
 		W []string `json:"w,omitempty"` // shared with
+		T []string `json:"t,omitempty"` // destinations' tenants (searched: tenant)
+		D []string `json:"d,omitempty"` // the destination of each tenant in T
 	} `json:"s,omitzero"`
 	M struct {
 		S string   `json:"s,omitempty"` // sender
@@ -123,6 +125,9 @@ func encodeDoc(e *event.FileEvent) ([]byte, error) {
 	d.F.C, d.F.D, d.F.U, d.F.R, d.F.O, d.F.Q = micros(f.Created), micros(f.Modified), f.URL, f.DriveID, f.OriginalName, f.OriginalDirectory
 	d.F.S, d.F.X = f.Hash.SHA1, f.Hash.QuickXor
 	d.S.W = e.Sharing.SharedWith
+	for _, t := range e.Sharing.Tenants {
+		d.S.T, d.S.D = append(d.S.T, t.Tenant), append(d.S.D, t.To)
+	}
 	d.M.S, d.M.F, d.M.R, d.M.J, d.M.I = e.Email.Sender, e.Email.From, e.Email.Recipients, e.Email.Subject, e.Email.MessageID
 	d.O.I, d.O.A = e.Source.IP, e.Source.UserAgent
 	d.R.R, d.R.I, d.R.S = e.Risk.TrustReason, e.Risk.Indicators, e.Risk.Score
@@ -159,6 +164,13 @@ func decodeDoc(js []byte, e *event.FileEvent) error {
 	f.Created, f.Modified, f.URL, f.DriveID, f.OriginalName, f.OriginalDirectory = fromMicros(d.F.C), fromMicros(d.F.D), d.F.U, d.F.R, d.F.O, d.F.Q
 	f.Hash.SHA1, f.Hash.QuickXor = d.F.S, d.F.X
 	e.Sharing.SharedWith = d.S.W
+	e.Sharing.Tenants = nil
+	if len(d.S.T) != len(d.S.D) {
+		return fmt.Errorf("doc: %d destination tenants for %d destinations", len(d.S.T), len(d.S.D))
+	}
+	for i, t := range d.S.T {
+		e.Sharing.Tenants = append(e.Sharing.Tenants, event.DestinationTenant{To: d.S.D[i], Tenant: t})
+	}
 	e.Email = event.Email{Sender: d.M.S, From: d.M.F, Recipients: d.M.R, Subject: d.M.J, MessageID: d.M.I}
 	e.Source = event.Source{IP: d.O.I, UserAgent: d.O.A}
 	e.Risk.TrustReason, e.Risk.Indicators, e.Risk.Score = d.R.R, d.R.I, d.R.S

@@ -224,3 +224,76 @@ func (q *Queries) groupDestinations(ctx context.Context, qr search.Query, limit 
 	}
 	return out, nil
 }
+
+// bucketColumns are the SQL of store.AggregateFields (as stored: search.Match's and the rules'
+// folding is left to the caller).
+var bucketColumns = map[string]string{
+	"owner": "COALESCE(e.owner, '')", "file_id": "COALESCE(e.file_id, '')", "name": "COALESCE(e.file_name, '')",
+	"directory": "COALESCE(e.directory, '')", "connection": "CAST(e.connection_id AS TEXT)", "service": "e.observer",
+	"action": "e.action", "category": "COALESCE(e.category, '')", "link": "COALESCE(e.link_scope, '')",
+	"severity": "COALESCE(e.severity, '')",
+}
+
+// AggregateBuckets implements store.EventQueries: one GROUP BY over the events the query's
+// compiled WHERE clause (the search's own) selects.
+func (q *Queries) AggregateBuckets(ctx context.Context, qr search.Query, spec store.BucketSpec, fn func(store.BucketRow) error) error {
+	if len(spec.Fields) > 3 {
+		return fmt.Errorf("store: aggregate buckets: %d fields; at most 3", len(spec.Fields))
+	}
+	if spec.Width < time.Second {
+		return fmt.Errorf("store: aggregate buckets: a bucket of %v; at least 1s", spec.Width)
+	}
+	var measure string
+	switch spec.Measure {
+	case "count":
+		measure = "COUNT(*)"
+	case "files":
+		measure = "COUNT(DISTINCT COALESCE(e.file_id, ''))"
+	case "bytes":
+		measure = "CAST(COALESCE(SUM(CASE WHEN e.size > 0 THEN e.size ELSE 0 END), 0) AS BIGINT)"
+	default:
+		return fmt.Errorf("store: aggregate buckets: measure %q is not one of count, files, bytes", spec.Measure)
+	}
+	s := &sqlBuilder{d: q.d}
+	keys := []string{"COALESCE(e.actor, '')"}
+	for _, f := range spec.Fields {
+		c, ok := bucketColumns[f]
+		if !ok {
+			return fmt.Errorf("store: aggregate buckets: %q is not one of %s", f, strings.Join(store.AggregateFields(), ", "))
+		}
+		keys = append(keys, c)
+	}
+	s.w(`SELECT `, strings.Join(keys, ", "), `, e.observed / `)
+	s.arg(spec.Width.Microseconds())
+	s.w(`, `, measure, fromFor(qr))
+	if err := s.where(qr, false); err != nil {
+		return fmt.Errorf("store: aggregate buckets: %w", err)
+	}
+	s.w(` GROUP BY `)
+	for i := range keys {
+		s.w(fmt.Sprint(i+1), `, `)
+	}
+	s.w(fmt.Sprint(len(keys) + 1))
+	rows, err := q.r.QueryContext(ctx, s.b.String(), s.args...)
+	if err != nil {
+		return q.wrap("aggregate buckets", err)
+	}
+	defer rows.Close()
+	vals := make([]string, len(keys))
+	dest := make([]any, 0, len(keys)+2)
+	for i := range vals {
+		dest = append(dest, &vals[i])
+	}
+	var row store.BucketRow
+	dest = append(dest, &row.Bucket, &row.Value)
+	for rows.Next() {
+		if err := rows.Scan(dest...); err != nil {
+			return q.wrap("aggregate buckets", err)
+		}
+		row.Actor, row.Keys = vals[0], slices.Clone(vals[1:])
+		if err := fn(row); err != nil {
+			return err
+		}
+	}
+	return q.wrap("aggregate buckets", rows.Err())
+}

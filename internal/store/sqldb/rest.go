@@ -632,6 +632,39 @@ func (q *Queries) ResolvePerson(ctx context.Context, address string) (string, er
 	return owner, q.wrap("resolve person", err)
 }
 
+// ResolvePeople implements store.PeopleQueries.
+func (q *Queries) ResolvePeople(ctx context.Context, addresses []string) (map[string]string, error) {
+	if len(addresses) > store.MaxResolve {
+		return nil, fmt.Errorf("store: resolve people: %d addresses; at most %d at once", len(addresses), store.MaxResolve)
+	}
+	out := map[string]string{}
+	if len(addresses) == 0 {
+		return out, nil
+	}
+	seen := map[string]bool{}
+	var xs []string
+	for _, a := range addresses {
+		if a = lowerAddr(a); !seen[a] {
+			seen[a] = true
+			xs = append(xs, a)
+		}
+	}
+	ph, args := in(xs)
+	rows, err := q.r.QueryContext(ctx, q.d.q(`SELECT alias, email FROM person_aliases WHERE alias IN `+ph), args...)
+	if err != nil {
+		return nil, q.wrap("resolve people", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var alias, email string
+		if err := rows.Scan(&alias, &email); err != nil {
+			return nil, q.wrap("resolve people", err)
+		}
+		out[alias] = email
+	}
+	return out, q.wrap("resolve people", rows.Err())
+}
+
 // ListKnownPeople implements store.PeopleQueries. The actors come from the events' actor index
 // (lower-case address first) by a loose index scan: one index seek per distinct actor, so a page
 // costs its size, not the number of events.

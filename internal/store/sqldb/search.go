@@ -60,6 +60,19 @@ func (s *sqlBuilder) docText(keys ...string) string {
 	return "json_extract(CAST(e.doc AS TEXT), '$." + strings.Join(keys, ".") + "')"
 }
 
+// docLike is "the doc's text LIKE, case-insensitively (ASCII at least)"; an argument follows.
+func (s *sqlBuilder) docLike() string {
+	if s.pg() {
+		return "convert_from(e.doc, 'UTF8') ILIKE"
+	}
+	return "CAST(e.doc AS TEXT) LIKE" // SQLite's LIKE folds ASCII
+}
+
+// hasControl reports whether s holds a control character (JSON escapes them in the doc).
+func hasControl(s string) bool {
+	return strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f })
+}
+
 // docArray writes "EXISTS (one element of the doc array at keys satisfies cond)"; cond is called
 // with the SQL of the element's text.
 func (s *sqlBuilder) docArray(cond func(elem string), keys ...string) {
@@ -328,6 +341,19 @@ func (s *sqlBuilder) term(t *search.Term) error {
 		s.w("e.id ", cmpOp(t.Op), " ")
 		s.arg(t.Num)
 	case "recipient", "domain":
+		// The doc's text must hold the address (or "@" and the domain) for an element to match: a
+		// LIKE on it (case-insensitive) skips most rows before their JSON arrays are parsed
+		// (several domain terms cost a JSON parse each per row otherwise).
+		if !t.MatchesEmpty() && !strings.ContainsAny(t.Value, "\"<>&\\\u2028\u2029") && !hasControl(t.Value) {
+			pre := "%" + t.LikePattern() + "%"
+			if t.Field == "domain" {
+				pre = "%@" + t.LikePattern() + "%"
+			}
+			s.w(s.docLike(), " ")
+			s.arg(pre)
+			s.w(` ESCAPE '\' AND (`)
+			defer s.w(")")
+		}
 		cond := func(elem string) {
 			if t.Field == "recipient" {
 				s.text(t, elem)
@@ -340,6 +366,8 @@ func (s *sqlBuilder) term(t *search.Term) error {
 		s.docArray(cond, "m", "r")
 		s.w(" OR ")
 		s.docArray(cond, "s", "w")
+	case "tenant":
+		s.docArray(func(elem string) { s.text(t, elem) }, "s", "t")
 	case "exposure":
 		// "exposure <> 0" lets the partial index file_events_exposed serve the term.
 		s.w("e.exposure <> 0 AND (e.exposure & ")
@@ -369,6 +397,9 @@ func (s *sqlBuilder) term(t *search.Term) error {
 		s.w("COALESCE(e.severity, '') <> '' AND ", score, " ", cmpOp(t.Op), " ")
 		s.arg(t.Num)
 	case "indicator":
+		s.w(s.docLike(), " ") // as for domains: rows without the name skip the JSON parse
+		s.arg(`%"` + t.Value + `"%`)
+		s.w(" AND ")
 		s.docArray(func(elem string) {
 			s.w(elem, " = ")
 			s.arg(t.Value)

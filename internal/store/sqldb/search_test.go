@@ -55,7 +55,8 @@ func searchEvents() []*event.FileEvent {
 		case i%41 == 0:
 			e.Event.Action = event.ActionEmailed
 			e.Email.Recipients = []string{"Bob@GMAIL.com", "carol@partner.example"}
-			e.Sharing.SharedWith = []string{"dave@Vendor.Example"}
+			e.Sharing.SharedWith = []string{"dave@Vendor.Example", "Partner.Example"}
+			e.Sharing.Tenants = []event.DestinationTenant{{To: "Partner.Example", Tenant: "Partner.Example"}}
 		case i%43 == 0:
 			e.Event.ConnectionID, e.Event.ConnectionName = 99, ""
 		case i%47 == 0:
@@ -209,6 +210,7 @@ func searchQueries(all []event.FileEvent) []string {
 		"recipient:*@gmail.com", "to:*@GMAIL.COM", "recipient:*", "NOT recipient:*", "recipient:bob@gmail.com",
 		"shared_with:*@corp.example", "recipient:dave@vendor.example",
 		"domain:gmail.com", "domain:*.example", "domain:GMAIL.com", "NOT domain:corp.example", "domain:vendor.example",
+		"tenant:partner.example", "tenant:*", "NOT tenant:*", "tenant:other.example", "dest_tenant:PARTNER.*",
 		"exposure:public_link", "exposure:public", "exposure:outside_trusted_domains OR exposure:organization_link",
 		"NOT exposure:public_link",
 		"link:anyone", "link:specific", "link:none", "NOT link:none",

@@ -37,6 +37,13 @@ func testPersonAliases(t *testing.T, s store.Store) {
 			t.Errorf("resolve %s: %s, want %s", addr, got, want)
 		}
 	}
+	if got := ok(s.ResolvePeople(ctx, []string{"ASMITH@corp.onmicrosoft.example", "alice.box@corp.example", "bob@corp.example", "asmith@corp.onmicrosoft.example"}))(t); len(got) != 2 ||
+		got["asmith@corp.onmicrosoft.example"] != "alice@corp.example" || got["alice.box@corp.example"] != "alice@corp.example" {
+		t.Errorf("resolve people: %v", got)
+	}
+	if _, err := s.ResolvePeople(ctx, make([]string, store.MaxResolve+1)); err == nil {
+		t.Errorf("%d addresses at once were not refused", store.MaxResolve+1)
+	}
 	if err := s.RemovePersonAlias(ctx, "bob@corp.example", "alice.box@corp.example"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("removing another person's alias: %v", err)
 	}

@@ -3,6 +3,7 @@ package storetest
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -252,5 +253,64 @@ func CheckpointOwnerMigration(t *testing.T, old store.Store, exec func(query str
 	c := ok(s.GetCheckpoint(ctx, "siem"))(t)
 	if c.AfterID != 40 || c.OwnerID != 0 {
 		t.Errorf("checkpoint after migration 0008: %+v, want after_id 40 and no owner", c)
+	}
+}
+
+// testAggregateBuckets: the matching events measured per actor, fields and time bucket (count,
+// distinct files, positive bytes), held and non-matching events left out, and bad specs refused.
+func testAggregateBuckets(t *testing.T, s store.Store) {
+	c := mkConn(t, s, "c")
+	t0 := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+	var evs []*event.FileEvent
+	for i := range 12 {
+		e := Event(c.ID, fmt.Sprint("v", i), t0.Add(time.Duration(i)*20*time.Minute)) // 3 an hour, 4 hours
+		e.User.Email = []string{"Ann@corp.example", "bob@corp.example"}[i%2]
+		e.Event.Action = event.ActionDownloaded
+		e.File.ID, e.File.Size = fmt.Sprint("f", i%3), int64(100*i)
+		if i == 11 {
+			e.Event.Action = event.ActionModified
+		}
+		evs = append(evs, e)
+	}
+	ok(s.InsertEvents(ctx, evs, false))(t)
+	held := Event(c.ID, "held", t0)
+	held.Event.Action = event.ActionDownloaded
+	ok(s.InsertEvents(ctx, []*event.FileEvent{held}, true))(t)
+	collect := func(q string, spec store.BucketSpec) map[string]int64 {
+		t.Helper()
+		out := map[string]int64{}
+		noErr(t, s.AggregateBuckets(ctx, mustParse(t, q), spec, func(r store.BucketRow) error {
+			start := time.UnixMicro(r.Bucket * spec.Width.Microseconds()) // the bucket's start, in hours after t0
+			k := fmt.Sprintf("%s|%s|%d", r.Actor, strings.Join(r.Keys, ","), int(start.Sub(t0).Hours()))
+			out[k] += r.Value
+			return nil
+		}))
+		return out
+	}
+	want := func(name string, got, want map[string]int64) {
+		t.Helper()
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("%s: %v, want %v", name, got, want)
+		}
+	}
+	hour := store.BucketSpec{Width: time.Hour, Measure: "count"}
+	want("count", collect("action:downloaded", hour), map[string]int64{
+		"Ann@corp.example||0": 2, "bob@corp.example||0": 1, "Ann@corp.example||1": 1, "bob@corp.example||1": 2,
+		"Ann@corp.example||2": 2, "bob@corp.example||2": 1, "Ann@corp.example||3": 1, "bob@corp.example||3": 1})
+	files := store.BucketSpec{Width: 2 * time.Hour, Measure: "files", Fields: []string{"action", "connection"}}
+	want("files", collect("action:downloaded", files), map[string]int64{
+		fmt.Sprintf("Ann@corp.example|file-downloaded,%d|0", c.ID): 3, fmt.Sprintf("bob@corp.example|file-downloaded,%d|0", c.ID): 3,
+		fmt.Sprintf("Ann@corp.example|file-downloaded,%d|2", c.ID): 3, fmt.Sprintf("bob@corp.example|file-downloaded,%d|2", c.ID): 2})
+	bytes := store.BucketSpec{Width: 4 * time.Hour, Measure: "bytes"}
+	want("bytes", collect("actor:ann@corp.example", bytes), map[string]int64{"Ann@corp.example||-2": 100 * (0 + 2 + 4), "Ann@corp.example||2": 100 * (6 + 8 + 10)})
+	for _, bad := range []store.BucketSpec{{Width: time.Hour, Measure: "sum"}, {Width: time.Millisecond, Measure: "count"},
+		{Width: time.Hour, Measure: "count", Fields: []string{"recipient"}}} {
+		if err := s.AggregateBuckets(ctx, search.Query{}, bad, func(store.BucketRow) error { return nil }); err == nil {
+			t.Errorf("%+v was not refused", bad)
+		}
+	}
+	stop := errors.New("stop")
+	if err := s.AggregateBuckets(ctx, search.Query{}, hour, func(store.BucketRow) error { return stop }); !errors.Is(err, stop) {
+		t.Errorf("fn's error: %v", err)
 	}
 }
