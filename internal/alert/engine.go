@@ -160,7 +160,7 @@ func threshold(ctx context.Context, st State, r *Compiled, e *event.FileEvent, n
 			first, last = minTime(first, m.At), maxTime(last, m.At)
 		}
 		a := store.Alert{RuleID: r.ID, RuleName: r.Name, GroupKey: g, Person: person(r, g, e), State: store.AlertOpen,
-			Severity: r.Severity, Summary: fmt.Sprintf("%s: %s within %v (threshold %s)", g, measure(r.P.Measure, measured), r.window, measure(r.P.Measure, r.P.Value)),
+			Severity: r.Severity, Summary: fmt.Sprintf("%s: %s within %v (threshold %s)", shown(g), measure(r.P.Measure, measured), r.window, measure(r.P.Measure, r.P.Value)),
 			FirstEventAt: first, LastEventAt: last, WindowEnd: first.Add(r.window), CreatedAt: now}
 		a, err = st.CreateAlert(ctx, a, ids)
 		if err != nil {
@@ -192,7 +192,7 @@ func newTerms(ctx context.Context, st State, r *Compiled, e *event.FileEvent, no
 		return err
 	}
 	a := store.Alert{RuleID: r.ID, RuleName: r.Name, GroupKey: g, Person: g, State: store.AlertOpen, Severity: r.Severity,
-		Summary:      fmt.Sprintf("%s: first %s (%s) in %d days", g, strings.Join(fresh, ", "), strings.Join(r.fields, " | "), r.P.HistoryDays),
+		Summary:      fmt.Sprintf("%s: first %s (%s) in %d days", shown(g), shownAll(fresh), strings.Join(r.fields, " | "), r.P.HistoryDays),
 		FirstEventAt: e.Timestamp, LastEventAt: e.Timestamp, WindowEnd: e.Timestamp.Add(r.window), CreatedAt: now}
 	a, err = st.CreateAlert(ctx, a, []int64{e.Event.ID})
 	if err != nil {
@@ -247,6 +247,30 @@ func person(r *Compiled, group string, e *event.FileEvent) string {
 		}
 	}
 	return r.person(e.User.Email)
+}
+
+// notNamed stands in a summary for a value the event does not have, such as the actor of a
+// share that the vendor's change feed reports without naming who shared (OneDrive's delta).
+const notNamed = "(not named by the vendor)"
+
+// shown is a group or term as a summary shows it: its " | "-separated values, an empty one
+// replaced by notNamed.
+func shown(g string) string {
+	parts := strings.Split(g, " | ")
+	for i, p := range parts {
+		if p == "" {
+			parts[i] = notNamed
+		}
+	}
+	return strings.Join(parts, " | ")
+}
+
+func shownAll(terms []string) string {
+	out := make([]string, len(terms))
+	for i, t := range terms {
+		out[i] = shown(t)
+	}
+	return strings.Join(out, ", ")
 }
 
 func measure(m string, n int64) string {

@@ -725,3 +725,22 @@ func TestAlertPersonAcrossAliases(t *testing.T) {
 		}
 	}
 }
+
+// TestSummaryNamesMissingValues: an alert's summary shows a value the event lacks (the actor of a
+// share reported without who shared) as not named, not as an empty string.
+func TestSummaryNamesMissingValues(t *testing.T) {
+	for in, want := range map[string]string{
+		"":                       notNamed,
+		"ann@corp.example":       "ann@corp.example",
+		" | gmail.com":           notNamed + " | gmail.com",
+		"ann@corp.example | ":    "ann@corp.example | " + notNamed,
+		"a@corp.example | x.com": "a@corp.example | x.com",
+	} {
+		if got := shown(in); got != want {
+			t.Errorf("shown(%q) = %q, want %q", in, got, want)
+		}
+	}
+	if got := shownAll([]string{" | gmail.com", "b | c"}); got != notNamed+" | gmail.com, b | c" {
+		t.Errorf("shownAll = %q", got)
+	}
+}
