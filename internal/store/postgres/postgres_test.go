@@ -117,55 +117,15 @@ func TestCheckpointOwnerMigration(t *testing.T) {
 // TestAuditLegacyMigration: migration 0031 and the first open seal the audit records written
 // before the chain existed.
 func TestAuditLegacyMigration(t *testing.T) {
-	ctx := context.Background()
-	dsn := pgtest.DSN(t)
-	ms, err := Migrations()
-	if err != nil {
-		t.Fatal(err)
-	}
-	i := slices.IndexFunc(ms, func(m sqldb.Migration) bool { return strings.Contains(m.Name, "audit_chain") })
-	if i < 0 {
-		t.Fatal("no audit_chain migration")
-	}
-	db, err := sql.Open("pgx", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	old := sqldb.New(dialect(), db, db)
-	if err := old.Migrate(ctx, ms[:i]); err != nil {
-		t.Fatal(err)
-	}
-	storetest.AuditLegacyMigration(t, func(q string) error { _, err := db.ExecContext(ctx, q); return err }, func(t *testing.T) store.Store {
-		s, err := Open(ctx, dsn, Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
-	})
+	dsn, db, _ := migratedBefore(t, "audit_chain")
+	storetest.AuditLegacyMigration(t, func(q string) error { _, err := db.ExecContext(context.Background(), q); return err }, opener(dsn))
 }
 
 // TestDashboardWeeksMigration: migration 0036 sums the weeks and the people per bucket from the
 // counts written before it, so an upgraded database answers as one that counted them all along.
 func TestDashboardWeeksMigration(t *testing.T) {
-	ctx := context.Background()
-	dsn := pgtest.DSN(t)
-	ms, err := Migrations()
-	if err != nil {
-		t.Fatal(err)
-	}
-	i := slices.IndexFunc(ms, func(m sqldb.Migration) bool { return strings.Contains(m.Name, "dashboard_weeks") })
-	if i < 0 {
-		t.Fatal("no dashboard_weeks migration")
-	}
-	open := func(t *testing.T) store.Store {
-		s, err := Open(ctx, dsn, Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
-	}
-	storetest.DashboardWeeksMigration(t, open(t), ms[i].Version, open)
+	open := opener(pgtest.DSN(t))
+	storetest.DashboardWeeksMigration(t, open(t), migrationNamed(t, "dashboard_weeks").Version, open)
 }
 
 // TestEventPartitionMigration: migration 0037 converts a file_events that holds events of several
@@ -174,24 +134,7 @@ func TestDashboardWeeksMigration(t *testing.T) {
 // repeat, and new events get larger ids. Retention then drops a month as a whole table.
 func TestEventPartitionMigration(t *testing.T) {
 	ctx := context.Background()
-	dsn := pgtest.DSN(t)
-	ms, err := Migrations()
-	if err != nil {
-		t.Fatal(err)
-	}
-	i := slices.IndexFunc(ms, func(m sqldb.Migration) bool { return strings.Contains(m.Name, "event_partitions") })
-	if i < 0 {
-		t.Fatal("no event_partitions migration")
-	}
-	db, err := sql.Open("pgx", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	old := sqldb.New(dialect(), db, db)
-	if err := old.Migrate(ctx, ms[:i]); err != nil {
-		t.Fatal(err)
-	}
+	dsn, db, old := migratedBefore(t, "event_partitions")
 	old.SetEventKeys(false)
 	c, err := old.CreateConnection(ctx, store.Connection{Name: "c", Service: "box", ServiceType: "cloud", Status: "searching"})
 	if err != nil {
@@ -257,22 +200,53 @@ func TestDashboardFold(t *testing.T) {
 // TestDeviceHealthLastMigration: migration 0038 takes each device's health_last from its last
 // health row, so an upgraded device's check-ins write rows as before the upgrade.
 func TestDeviceHealthLastMigration(t *testing.T) {
-	ctx := context.Background()
+	open := opener(pgtest.DSN(t))
+	storetest.DeviceHealthLastMigration(t, open(t), migrationNamed(t, "device_health_last").Version, open)
+}
+
+// migrationNamed returns the migration whose name holds name.
+func migrationNamed(t *testing.T, name string) sqldb.Migration {
+	t.Helper()
+	ms, err := Migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := slices.IndexFunc(ms, func(m sqldb.Migration) bool { return strings.Contains(m.Name, name) })
+	if i < 0 {
+		t.Fatalf("no %s migration", name)
+	}
+	return ms[i]
+}
+
+// migratedBefore makes a fresh database migrated up to the migration whose name holds name, not
+// including it, and returns its DSN, a raw handle and a store of that older schema.
+func migratedBefore(t *testing.T, name string) (string, *sql.DB, *sqldb.DB) {
+	t.Helper()
 	dsn := pgtest.DSN(t)
 	ms, err := Migrations()
 	if err != nil {
 		t.Fatal(err)
 	}
-	i := slices.IndexFunc(ms, func(m sqldb.Migration) bool { return strings.Contains(m.Name, "device_health_last") })
-	if i < 0 {
-		t.Fatal("no device_health_last migration")
+	v := migrationNamed(t, name).Version
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
 	}
-	open := func(t *testing.T) store.Store {
-		s, err := Open(ctx, dsn, Options{})
+	t.Cleanup(func() { db.Close() })
+	old := sqldb.New(dialect(), db, db)
+	if err := old.Migrate(context.Background(), slices.DeleteFunc(ms, func(m sqldb.Migration) bool { return m.Version >= v })); err != nil {
+		t.Fatal(err)
+	}
+	return dsn, db, old
+}
+
+// opener opens the store on dsn, for the migration cases that reopen it.
+func opener(dsn string) func(t *testing.T) store.Store {
+	return func(t *testing.T) store.Store {
+		s, err := Open(context.Background(), dsn, Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
 		return s
 	}
-	storetest.DeviceHealthLastMigration(t, open(t), ms[i].Version, open)
 }
