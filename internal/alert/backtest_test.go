@@ -1,6 +1,7 @@
 package alert
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -152,5 +153,51 @@ func TestBacktestBudget(t *testing.T) {
 	res, err = Backtest(ctx, e.st, r, 7, now, 0)
 	if err != nil || !res.Truncated || res.Events != 1000 || people(res)["late@corp.example"] != 0 || people(res)["early@corp.example"] == 0 {
 		t.Fatalf("no budget: the oldest page only, truncated: %+v %v", res, err)
+	}
+}
+
+// stuckAggregate is a store whose threshold aggregate never finishes by itself: it returns only
+// when its context ends, as a driver interrupts a long statement at its deadline.
+type stuckAggregate struct {
+	Searcher
+	deadline bool
+}
+
+func (s *stuckAggregate) AggregateBuckets(ctx context.Context, _ search.Query, _ store.BucketSpec, _ func(store.BucketRow) error) error {
+	_, s.deadline = ctx.Deadline()
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// TestBacktestBudgetHoldsForTheAggregate: a threshold backtest's aggregate runs under the time
+// budget's deadline; when it runs out, the backtest reads the events as far as the budget allows
+// and answers truncated, instead of waiting for the statement.
+func TestBacktestBudgetHoldsForTheAggregate(t *testing.T) {
+	e := newEnv(t)
+	now := t0.Add(3 * 24 * time.Hour)
+	var evs []*event.FileEvent
+	for i := range 1500 {
+		evs = append(evs, e.ev("ann@corp.example", time.Duration(i)*time.Minute, event.ActionDownloaded))
+	}
+	e.insert(evs...)
+	p, _ := json.Marshal(Params{Value: 2, Window: "1m"})
+	r := store.AlertRule{Name: "downloads", Query: "action:downloaded", Kind: Threshold, Params: p, Severity: "high"}
+	defer func(b time.Duration) { backtestBudget = b }(backtestBudget)
+	backtestBudget = 300 * time.Millisecond
+	st := &stuckAggregate{Searcher: e.st}
+	done := make(chan struct{})
+	var res BacktestResult
+	var err error
+	go func() { res, err = Backtest(ctx, st, r, 7, now, 0); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the backtest waited on its aggregate past the budget")
+	}
+	if !st.deadline {
+		t.Error("the aggregate ran without the budget's deadline")
+	}
+	if err != nil || !res.Truncated || res.Events == 0 {
+		t.Fatalf("after the aggregate ran out of time: %+v %v (want the events read as far as the budget allows, truncated)", res, err)
 	}
 }

@@ -145,7 +145,11 @@ func backtestBuckets(ctx context.Context, st Searcher, c *Compiled, q search.Que
 	width := c.window
 	fields := c.sqlFields()
 	rows := map[bucketRow]int64{}
-	err = st.AggregateBuckets(ctx, q, store.BucketSpec{Fields: fields, Width: width, Measure: c.P.Measure}, func(r store.BucketRow) error {
+	// The aggregate runs within the backtest's time budget too: one statement over a large window
+	// can take longer than the budget, and the driver interrupts it at the deadline.
+	actx, cancel := context.WithDeadline(ctx, start.Add(backtestBudget))
+	defer cancel()
+	err = st.AggregateBuckets(actx, q, store.BucketSpec{Fields: fields, Width: width, Measure: c.P.Measure}, func(r store.BucketRow) error {
 		if len(c.watch) > 0 && !set.OnAny(strings.ToLower(r.Actor), c.watch) {
 			return nil // a scoped rule looks at its watchlists' people only
 		}
@@ -156,7 +160,9 @@ func backtestBuckets(ctx context.Context, st Searcher, c *Compiled, q search.Que
 		rows[k] += r.Value
 		return nil
 	})
-	if errors.Is(err, errTooManyRows) {
+	if errors.Is(err, errTooManyRows) || ctx.Err() == nil && actx.Err() != nil {
+		// Too many groups to hold, or the budget ran out: read the events instead, as far as the
+		// budget allows (the answer is then marked truncated).
 		return false, nil
 	}
 	if err != nil {
