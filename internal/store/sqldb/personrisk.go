@@ -16,8 +16,9 @@ const microsPerDay = int64(24 * time.Hour / time.Microsecond)
 func day(t time.Time) int64 { return t.UTC().Unix() / 86400 }
 
 // addPersonRisk adds the scores of the inserted events to their actors' days (person_risk), in
-// the transaction that stores them: one statement per person and day of the page, none for a page
-// without scored events.
+// the transaction that stores them: one statement per 50 people and days of the page (a round trip
+// per person and day cost PostgreSQL ingest about a tenth of its rate), none for a page without
+// scored events.
 func (q *Queries) addPersonRisk(ctx context.Context, evs []*event.FileEvent) error {
 	sums := riskSums{}
 	for _, e := range evs {
@@ -57,11 +58,16 @@ func (q *Queries) writePersonRisk(ctx context.Context, sums riskSums) error {
 		}
 		return keys[i].day < keys[j].day
 	})
-	for _, k := range keys {
-		v := sums[k]
-		if _, err := q.w.ExecContext(ctx, q.d.q(`INSERT INTO person_risk (email, day, score, events) VALUES (?, ?, ?, ?)
+	for start := 0; start < len(keys); start += dashChunk {
+		part := keys[start:min(start+dashChunk, len(keys))]
+		args := make([]any, 0, 4*len(part))
+		for _, k := range part {
+			v := sums[k]
+			args = append(args, k.email, k.day, v[0], v[1])
+		}
+		if _, err := q.w.ExecContext(ctx, q.d.q(`INSERT INTO person_risk (email, day, score, events) VALUES `+rowMarks(len(part), 4)+`
 ON CONFLICT (email, day) DO UPDATE SET score = person_risk.score + excluded.score, events = person_risk.events + excluded.events`),
-			k.email, k.day, v[0], v[1]); err != nil {
+			args...); err != nil {
 			return q.wrap("person risk", err)
 		}
 	}

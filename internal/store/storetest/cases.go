@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -197,6 +198,22 @@ func testPersonRisk(t *testing.T, s store.Store) {
 	}
 	if got := ok(s.PersonRiskDays(ctx, "carol@corp.example", d1))(t); len(got) != 1 || got[0].Score != 3 {
 		t.Errorf("carol's days after a rollback %+v", got)
+	}
+	// One page with more people and days than one statement carries (the upserts go 50 rows at
+	// a time): every person's every day is counted once.
+	var page []*event.FileEvent
+	for i := 0; i < 130; i++ {
+		for j := 0; j < 2; j++ {
+			page = append(page, mk(fmt.Sprintf("p%d-%d", i, j), d1.Add(time.Duration(j)*24*time.Hour), fmt.Sprintf("p%03d@corp.example", i), i+j+1))
+		}
+	}
+	ok(s.InsertEvents(ctx, page, false))(t)
+	for i := 0; i < 130; i++ {
+		got := ok(s.PersonRiskDays(ctx, fmt.Sprintf("p%03d@corp.example", i), day1))(t)
+		want := []store.PersonRiskDay{{Day: day1, Score: int64(i + 1), Events: 1}, {Day: day1.AddDate(0, 0, 1), Score: int64(i + 2), Events: 1}}
+		if !slices.Equal(got, want) {
+			t.Fatalf("person %d's days %+v, want %+v", i, got, want)
+		}
 	}
 }
 
