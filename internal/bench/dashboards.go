@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"sort"
 	"strings"
 	"time"
@@ -36,6 +37,9 @@ type DashOptions struct {
 	// FoldAfter stops the store's background fold of the counts' deltas (PostgreSQL): a round's
 	// deltas are folded after its inserts only, so its inserts run alone.
 	FoldAfter bool
+	// ProfileDir, if set, receives a CPU profile of the last round of each side (this process:
+	// the store's Go work, not the database server's).
+	ProfileDir string
 }
 
 // DashRequest is one dashboard request's latencies, in milliseconds.
@@ -269,7 +273,7 @@ func dashIngest(ctx context.Context, s store.Store, db *sql.DB, dw dashWriter, o
 	if err != nil {
 		return err
 	}
-	run := func(seed uint64, on bool) (float64, float64, error) {
+	run := func(seed uint64, on bool, profile string) (float64, float64, error) {
 		// The last day's events in the order a collector stores them (observed order, a few late),
 		// as pages of a vendor's activity stream arrive.
 		g := eventgen.NewTimeline(eventgen.Options{Seed: seed, People: o.People, Days: 1, End: end,
@@ -281,6 +285,17 @@ func dashIngest(ctx context.Context, s store.Store, db *sql.DB, dw dashWriter, o
 			evs[i] = &e
 		}
 		dw.SetDashboards(on)
+		if profile != "" {
+			f, err := os.Create(profile)
+			if err != nil {
+				return 0, 0, err
+			}
+			if err := pprof.StartCPUProfile(f); err != nil {
+				f.Close()
+				return 0, 0, err
+			}
+			defer func() { pprof.StopCPUProfile(); f.Close() }()
+		}
 		t0 := time.Now()
 		for i := 0; i < len(evs); i += o.IngestBatch {
 			if _, err := s.InsertEvents(ctx, evs[i:min(i+o.IngestBatch, len(evs))], false); err != nil {
@@ -297,7 +312,7 @@ func dashIngest(ctx context.Context, s store.Store, db *sql.DB, dw dashWriter, o
 	}
 	// One run first, not measured: the first writes after the queries warm the caches and the
 	// prepared statements of both sides, and would otherwise be charged to whichever side goes first.
-	if _, _, err := run(o.Seed*1000+999, true); err != nil {
+	if _, _, err := run(o.Seed*1000+999, true, ""); err != nil {
 		return err
 	}
 	for round := 0; round < o.Rounds; round++ {
@@ -306,7 +321,11 @@ func dashIngest(ctx context.Context, s store.Store, db *sql.DB, dw dashWriter, o
 			order = []bool{false, true}
 		}
 		for _, on := range order {
-			rate, inserts, err := run(o.Seed*1000+uint64(round*2)+map[bool]uint64{true: 1}[on], on)
+			profile := ""
+			if o.ProfileDir != "" && round == o.Rounds-1 {
+				profile = filepath.Join(o.ProfileDir, fmt.Sprintf("dash-ingest-%s-counts-%s.pprof", r.Driver, map[bool]string{true: "on", false: "off"}[on]))
+			}
+			rate, inserts, err := run(o.Seed*1000+uint64(round*2)+map[bool]uint64{true: 1}[on], on, profile)
 			if err != nil {
 				return err
 			}
@@ -430,6 +449,7 @@ func DashboardsCommand(ctx context.Context, args []string, stdout, stderr io.Wri
 	drivers := fs.String("drivers", "sqlite", "drivers to measure: sqlite, postgres")
 	fs.StringVar(&o.DSN, "dsn", "", "a PostgreSQL database to use (default: a throwaway server)")
 	fs.StringVar(&o.TempDir, "dir", "", "directory for the SQLite database (default: a new temporary directory)")
+	fs.StringVar(&o.ProfileDir, "cpuprofile", "", "write a CPU profile of the last ingest round of each side (counts on, off) into this directory")
 	fs.BoolVar(&o.FoldAfter, "fold-after", false, "PostgreSQL: no background fold of the counts' deltas; each round folds them after its inserts")
 	fs.BoolVar(&o.Reuse, "reuse", false, "keep the database and reuse one that already holds -events events (needs -dir)")
 	seed := fs.Uint64("seed", 1, "generator seed")
