@@ -28,12 +28,17 @@ type DashOptions struct {
 	Events, People, Days, Batch int // the loaded database, as the search benchmark loads it
 	Runs, Warmup                int // measured and unmeasured runs of each dashboard request
 	IngestEvents                int // events inserted per ingest run
-	IngestBatch                 int // events per InsertEvents call (one transaction)
-	Rounds                      int // ingest runs of each side (counts on, off), alternated
-	Drivers                     []string
-	DSN, TempDir                string
-	Reuse                       bool
-	Seed                        uint64
+	// IngestSpan is the time the ingested events span, ending at the loaded data's end: a day
+	// (a backlog: a day of events stored in a few seconds) by default; a few minutes is a live
+	// stream, whose events fall in the same hours (the last day's events, their times scaled
+	// into the span, people and order kept).
+	IngestSpan   time.Duration
+	IngestBatch  int // events per InsertEvents call (one transaction)
+	Rounds       int // ingest runs of each side (counts on, off), alternated
+	Drivers      []string
+	DSN, TempDir string
+	Reuse        bool
+	Seed         uint64
 	// FoldAfter stops the store's background fold of the counts' deltas (PostgreSQL): a round's
 	// deltas are folded after its inserts only, so its inserts run alone.
 	FoldAfter bool
@@ -279,8 +284,12 @@ func dashIngest(ctx context.Context, s store.Store, db *sql.DB, dw dashWriter, o
 		g := eventgen.NewTimeline(eventgen.Options{Seed: seed, People: o.People, Days: 1, End: end,
 			Connections: []eventgen.Conn{{ID: 2, Name: "ingest", Observer: event.ObserverBox}}}, o.IngestEvents)
 		evs := make([]*event.FileEvent, o.IngestEvents)
+		dayStart := end.Add(-24 * time.Hour)
 		for i := range evs {
 			e, _ := g.Next()
+			if o.IngestSpan > 0 && o.IngestSpan < 24*time.Hour {
+				e.Timestamp = end.Add(-o.IngestSpan + time.Duration(float64(e.Timestamp.Sub(dayStart))*float64(o.IngestSpan)/float64(24*time.Hour)))
+			}
 			sc.score(&e)
 			evs[i] = &e
 		}
@@ -404,8 +413,8 @@ func FormatDashboards(rs []DashResult, o DashOptions, cmd string) string {
 			fmt.Fprintf(&b, "| %s | %d | %.1f | **%.1f** |\n", q.Name, q.Buckets, q.P50, q.P95)
 		}
 		fmt.Fprintln(&b)
-		fmt.Fprintf(&b, "Ingest into that database, side by side: after one unmeasured run, %d rounds of %d fresh events of the last day in observed order (`eventgen.Timeline`: as a collector stores a vendor's stream), %d per `InsertEvents` transaction, counts on and off alternated (which goes first alternates too).\n\n",
-			o.Rounds, o.IngestEvents, o.IngestBatch)
+		fmt.Fprintf(&b, "Ingest into that database, side by side: after one unmeasured run, %d rounds of %d fresh events of %s in observed order (`eventgen.Timeline`: as a collector stores a vendor's stream), %d per `InsertEvents` transaction, counts on and off alternated (which goes first alternates too).\n\n",
+			o.Rounds, o.IngestEvents, ingestSpanText(o.IngestSpan), o.IngestBatch)
 		fmt.Fprintln(&b, "| counts | events/s per round | median |")
 		fmt.Fprintln(&b, "|---|---|---:|")
 		fmt.Fprintf(&b, "| on | %s | %.0f |\n", rates(r.With), r.WithMed)
@@ -444,6 +453,7 @@ func DashboardsCommand(ctx context.Context, args []string, stdout, stderr io.Wri
 	fs.IntVar(&o.Runs, "runs", 20, "measured runs of each dashboard request")
 	fs.IntVar(&o.Warmup, "warmup", 2, "unmeasured runs of each request first")
 	fs.IntVar(&o.IngestEvents, "ingest", 50000, "events per ingest run")
+	fs.DurationVar(&o.IngestSpan, "ingest-span", 24*time.Hour, "time the ingested events span (24h: a day's backlog; a few minutes: a live stream, the day's events scaled into it)")
 	fs.IntVar(&o.IngestBatch, "ingest-batch", 500, "events per InsertEvents transaction while ingesting")
 	fs.IntVar(&o.Rounds, "rounds", 3, "ingest runs of each side (counts on, off)")
 	drivers := fs.String("drivers", "sqlite", "drivers to measure: sqlite, postgres")
@@ -471,6 +481,8 @@ func DashboardsCommand(ctx context.Context, args []string, stdout, stderr io.Wri
 		return errors.New("dashboards: -events must be at least 10000 and -batch at least 1")
 	case o.Runs < 1 || o.Warmup < 0 || o.Rounds < 1 || o.IngestEvents < 1 || o.IngestBatch < 1:
 		return errors.New("dashboards: -runs, -rounds, -ingest and -ingest-batch must be at least 1, -warmup not negative")
+	case o.IngestSpan <= 0 || o.IngestSpan > 24*time.Hour:
+		return fmt.Errorf("dashboards: -ingest-span %s: give a span above 0 and at most 24h (e.g. 24h for a day's backlog, 5m for a live stream)", o.IngestSpan)
 	case o.Reuse && o.TempDir == "":
 		return errors.New("dashboards: -reuse needs -dir (a temporary directory is gone when the program ends)")
 	}
@@ -484,4 +496,12 @@ func DashboardsCommand(ctx context.Context, args []string, stdout, stderr io.Wri
 		return err
 	}
 	return publish(stdout, *write, "dashboards", FormatDashboards(rs, o, "go run ./cmd/telltale-bench dashboards "+strings.Join(args, " ")))
+}
+
+// ingestSpanText names the span the ingested events fall in.
+func ingestSpanText(span time.Duration) string {
+	if span <= 0 || span >= 24*time.Hour {
+		return "the last day (a backlog: a day's events stored in seconds)"
+	}
+	return "the last " + span.String() + " (a live stream: the last day's events, their times scaled into it)"
 }
