@@ -53,12 +53,12 @@ func dialect() *sqldb.Dialect {
 
 // copyFrom runs COPY on the pgx connection under a database/sql connection, inside the
 // transaction that connection has open.
-func copyFrom(ctx context.Context, driverConn any, table string, columns []string, rows [][]any) (int64, error) {
+func copyFrom(ctx context.Context, driverConn any, table string, columns []string, src sqldb.CopySource) (int64, error) {
 	c, ok := driverConn.(*stdlib.Conn)
 	if !ok {
 		return 0, fmt.Errorf("postgres: copy: the connection is a %T, not pgx's", driverConn)
 	}
-	return c.Conn().CopyFrom(ctx, pgx.Identifier{table}, columns, pgx.CopyFromRows(rows))
+	return c.Conn().CopyFrom(ctx, pgx.Identifier{table}, columns, src)
 }
 
 //go:embed migrations/*.sql

@@ -56,7 +56,7 @@ func (q *Queries) writeDashChanges(ctx context.Context, s *DashSums) error {
 		return nil
 	}
 	err := q.conn.Raw(func(dc any) error {
-		n, err := q.d.CopyFrom(ctx, dc, "dash_deltas", dashDeltaCols, rows)
+		n, err := q.d.CopyFrom(ctx, dc, "dash_deltas", dashDeltaCols, CopyRows(rows))
 		if err == nil && n != int64(len(rows)) {
 			err = fmt.Errorf("copied %d rows of %d", n, len(rows))
 		}

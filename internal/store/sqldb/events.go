@@ -237,6 +237,15 @@ func EventRow(e *event.FileEvent, held bool, inserted int64) ([]any, error) {
 		nullStr(string(e.Risk.Severity)), js}, nil
 }
 
+// checkHashes refuses an event whose hashes EventRow could not store.
+func checkHashes(e *event.FileEvent) error {
+	if _, err := hexColumn("file.hash.md5", e.File.Hash.MD5, 16); err != nil {
+		return err
+	}
+	_, err := hexColumn("file.hash.sha256", e.File.Hash.SHA256, 32)
+	return err
+}
+
 // InsertEvents implements store.EventQueries.
 func (q *Queries) InsertEvents(ctx context.Context, evs []*event.FileEvent, held bool) (int, error) {
 	if len(evs) == 0 {
@@ -408,14 +417,15 @@ var eventColumnList = strings.Fields(strings.ReplaceAll(EventColumns, ",", " "))
 // it) the ids are drawn in commit order; a concurrent insert of the same key waits on the claimed
 // key's row and then skips it, so nothing is stored twice.
 func (q *Queries) insertCopy(ctx context.Context, evs []*event.FileEvent, held bool, now time.Time, inserted *[]*event.FileEvent) (int, error) {
+	// The keys first, and every event's hashes checked (a malformed one refuses the call, a
+	// duplicate's too); the rows themselves, with their docs, are made as COPY sends them.
 	keys := make([][]byte, len(evs))
-	rows := make([][]any, len(evs))
 	for i, e := range evs {
-		row, err := EventRow(e, held, now.UnixMicro())
-		if err != nil {
+		if err := checkHashes(e); err != nil {
 			return 0, fmt.Errorf("store: insert events: %w", err)
 		}
-		keys[i], rows[i] = row[0].([]byte), row
+		k := e.DedupeKey()
+		keys[i] = k[:]
 	}
 	claimed := make(map[string]bool, len(evs))
 	claim := `INSERT INTO event_keys (dedupe) SELECT unnest($1::bytea[]) ON CONFLICT DO NOTHING RETURNING dedupe`
@@ -476,17 +486,23 @@ func (q *Queries) insertCopy(ctx context.Context, evs []*event.FileEvent, held b
 		return 0, fmt.Errorf("store: insert events: the sequence gave %d ids for %d events", len(ids), len(fresh))
 	}
 	slices.Sort(ids)
-	out := make([][]any, len(fresh))
-	for j, i := range fresh {
-		out[j] = append([]any{ids[j]}, rows[i]...)
-	}
+	src := CopyFunc(len(fresh), func(j int) ([]any, error) {
+		row, err := EventRow(evs[fresh[j]], held, now.UnixMicro())
+		if err != nil {
+			return nil, err
+		}
+		return append([]any{ids[j]}, row...), nil
+	})
 	err = q.conn.Raw(func(dc any) error {
-		n, err := q.d.CopyFrom(ctx, dc, "file_events", append([]string{"id"}, eventColumnList...), out)
-		if err == nil && n != int64(len(out)) {
-			err = fmt.Errorf("copied %d rows of %d", n, len(out))
+		n, err := q.d.CopyFrom(ctx, dc, "file_events", append([]string{"id"}, eventColumnList...), src)
+		if err == nil && n != int64(len(fresh)) {
+			err = fmt.Errorf("copied %d rows of %d", n, len(fresh))
 		}
 		return err
 	})
+	if src.Err() != nil { // a row that could not be made: the event's fault, not the database's
+		return 0, fmt.Errorf("store: insert events: %w", src.Err())
+	}
 	if err != nil {
 		return 0, q.wrap("insert events: copy", err)
 	}

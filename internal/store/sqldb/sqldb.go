@@ -26,7 +26,9 @@ type Dialect struct {
 	// CopyFrom, when set (PostgreSQL), bulk-loads rows with the driver's COPY on the connection
 	// of the current transaction (driverConn is what sql.Conn.Raw hands over): InTx then runs its
 	// transactions on a dedicated *sql.Conn so that InsertEvents can reach it (insertCopy).
-	CopyFrom func(ctx context.Context, driverConn any, table string, columns []string, rows [][]any) (int64, error)
+	// The rows come from src as the driver sends them, so what makes a row (an event's doc, say)
+	// runs while the server stores the rows before it.
+	CopyFrom func(ctx context.Context, driverConn any, table string, columns []string, src CopySource) (int64, error)
 	// MigrationLock is run first inside the migration transaction (an advisory lock on PostgreSQL).
 	MigrationLock string
 	// EventLock is run inside a transaction before it inserts events, so that event ids become
@@ -422,3 +424,38 @@ func affected(res sql.Result, err error, op string, q *Queries, missing error) e
 	}
 	return nil
 }
+
+// CopySource is the rows of a COPY, one at a time (the method set of pgx.CopyFromSource).
+type CopySource interface {
+	Next() bool
+	Values() ([]any, error)
+	Err() error
+}
+
+// CopyRows is a CopySource of rows made already.
+func CopyRows(rows [][]any) CopySource {
+	return &copyFunc{n: len(rows), row: func(i int) ([]any, error) { return rows[i], nil }, i: -1}
+}
+
+// CopyFunc is a CopySource of n rows, row i made by row(i) when the driver asks for it.
+func CopyFunc(n int, row func(i int) ([]any, error)) CopySource {
+	return &copyFunc{n: n, row: row, i: -1}
+}
+
+type copyFunc struct {
+	n, i int
+	row  func(int) ([]any, error)
+	err  error
+}
+
+func (c *copyFunc) Next() bool { c.i++; return c.err == nil && c.i < c.n }
+
+func (c *copyFunc) Values() ([]any, error) {
+	v, err := c.row(c.i)
+	if err != nil {
+		c.err = err
+	}
+	return v, err
+}
+
+func (c *copyFunc) Err() error { return c.err }

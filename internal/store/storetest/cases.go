@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -273,5 +274,34 @@ func testExposedFiles(t *testing.T, s store.Store) {
 	ok(s.InsertEvents(ctx, []*event.FileEvent{share("unshared", t0.Add(2*time.Hour), event.ActionShared, event.LinkAnyone, event.ExposurePublicLink)}, false))(t)
 	if got := ok(s.ExposedFiles(ctx, "bob@corp.example", mask, 0, 0))(t); len(got) != 3 {
 		t.Errorf("after sharing again %d files, want 3", len(got))
+	}
+}
+
+// testEventsMalformedHash: a page with an event whose hash is not the hex of its length is
+// refused whole, naming the field, and stores nothing (not its other events, not their dedupe
+// keys: they are stored once the page comes again without it); a repeat of a stored event with a
+// malformed hash is refused too, not skipped as a duplicate.
+func testEventsMalformedHash(t *testing.T, s store.Store) {
+	c := mkConn(t, s, "c")
+	t0 := time.Date(2026, 11, 1, 9, 0, 0, 0, time.UTC)
+	good1, good2, bad := Event(c.ID, "g1", t0), Event(c.ID, "g2", t0), Event(c.ID, "b", t0)
+	bad.File.Hash.SHA256 = "not-hex"
+	_, err := s.InsertEvents(ctx, []*event.FileEvent{good1, bad, good2}, false)
+	if err == nil || !strings.Contains(err.Error(), "file.hash.sha256") {
+		t.Fatalf("a page with a malformed SHA-256: %v, want an error naming file.hash.sha256", err)
+	}
+	if good1.Event.ID != 0 || good2.Event.ID != 0 {
+		t.Errorf("a refused page gave ids %d, %d", good1.Event.ID, good2.Event.ID)
+	}
+	if got := ok(s.ListEvents(ctx, store.EventFilter{Limit: 10}))(t); len(got) != 0 {
+		t.Fatalf("a refused page stored %d events", len(got))
+	}
+	if n := ok(s.InsertEvents(ctx, []*event.FileEvent{good1, good2}, false))(t); n != 2 {
+		t.Fatalf("the page without the malformed event stored %d, want 2 (its keys were not kept)", n)
+	}
+	again := Event(c.ID, "g1", t0)
+	again.File.Hash.MD5 = "abc"
+	if _, err := s.InsertEvents(ctx, []*event.FileEvent{again}, false); err == nil || !strings.Contains(err.Error(), "file.hash.md5") {
+		t.Errorf("a repeat with a malformed MD5: %v, want an error naming file.hash.md5", err)
 	}
 }

@@ -78,6 +78,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		"DropEventsBefore":     testDropEventsBefore,
 		"DropEventsDashboards": testDropEventsDashboards,
 		"PersonRisk":           testPersonRisk,
+		"EventsMalformedHash":  testEventsMalformedHash,
 		"Rescore":              testRescore,
 		"ExposedFiles":         testExposedFiles,
 		"DeploySecrets":        testDeploymentSecrets,
