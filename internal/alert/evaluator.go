@@ -55,6 +55,10 @@ type Options struct {
 	SeedLimit int
 	// Metrics records alerts raised and how long events waited for evaluation; default: a private registry.
 	Metrics *metrics.Registry
+	// HeldRows bounds the rows of rule state (pending matches, open alerts, terms) the evaluator
+	// keeps in memory across batches instead of reading them each batch; default DefaultHeldRows;
+	// negative: nothing is kept (every batch reads its state).
+	HeldRows int
 	// Hook, when set, runs inside each batch's transaction after evaluation and before the commit
 	// (tests make it fail to prove a failed batch leaves nothing behind).
 	Hook func(q store.Queries) error
@@ -77,6 +81,7 @@ type Evaluator struct {
 	perEvent bool
 	watch    *watchlist.Cache
 	who      resolver // the events' people (grouping by person)
+	held     *held    // rule state kept across batches
 	alerts   metrics.Counter
 	latency  metrics.Histogram
 }
@@ -104,7 +109,10 @@ func New(o Options) *Evaluator {
 	if o.Metrics == nil {
 		o.Metrics = metrics.New()
 	}
-	return &Evaluator{o: o, watch: watchlist.NewCache(o.Store),
+	if o.HeldRows == 0 {
+		o.HeldRows = DefaultHeldRows
+	}
+	return &Evaluator{o: o, watch: watchlist.NewCache(o.Store), held: newHeld(o.HeldRows),
 		alerts: o.Metrics.Counter("telltale_alerts_total", "Alert rule outcomes on this node: raised (new alerts), gathered (events added to an open alert), suppressed (alerts a rule's hourly cap held back).", "outcome"),
 		latency: o.Metrics.Histogram("telltale_alert_evaluation_delay_seconds", "Time from an event's commit to the commit of its evaluation (its alert raised or updated), per event.",
 			[]float64{.1, .25, .5, 1, 2, 3, 5, 10, 30, 60, 300}),
@@ -172,8 +180,11 @@ func (v *Evaluator) runEvents(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	v.held.mu.Lock()
+	defer v.held.mu.Unlock()
 	for _, r := range rules {
 		if r.Kind == NewTerms && !r.Seeded {
+			v.held.drop(r.ID) // seeding writes its terms outside the batches
 			if err := v.seed(ctx, r, pos, now, set); err != nil {
 				return 0, err
 			}
@@ -186,7 +197,10 @@ func (v *Evaluator) runEvents(ctx context.Context) (int, error) {
 	rules = withPeople(rules, people)
 	last := evs[len(evs)-1].Event.ID
 	var out Outcome
+	var st *batchState
+	var marks store.EvaluatorMarks
 	err = v.o.Store.InTx(ctx, func(q store.Queries) error {
+		st = nil
 		if err := q.AdvanceAlertPosition(ctx, pos, last); err != nil {
 			return err
 		}
@@ -197,11 +211,16 @@ func (v *Evaluator) runEvents(ctx context.Context) (int, error) {
 			}
 			return v.conclude(ctx, q, rules, out, now)
 		}
-		st := newBatchState(q)
+		var err error
+		if marks, err = q.EvaluatorMarks(ctx); err != nil {
+			return err
+		}
+		v.held.check(pos, marks, rules) // in the transaction: what memory holds is the stored state
+		st = newBatchState(q)
+		st.h = v.held
 		if err := st.prepare(ctx, rules, evs, set); err != nil {
 			return err
 		}
-		var err error
 		if out, err = evaluate(ctx, st, rules, evs, func(*event.FileEvent) time.Time { return now }, set); err != nil {
 			return err
 		}
@@ -216,6 +235,9 @@ func (v *Evaluator) runEvents(ctx context.Context) (int, error) {
 	}
 	if err != nil {
 		return 0, err
+	}
+	if st != nil {
+		v.held.apply(st, last, marks)
 	}
 	done := v.o.Clock.Now()
 	for i := range evs {
@@ -305,7 +327,9 @@ func (v *Evaluator) runUpdates(ctx context.Context) (int, error) {
 	}
 	rules = withPeople(rules, people)
 	out := Outcome{Suppressed: map[int64]int64{}}
+	again := false // some event was evaluated again
 	err = v.o.Store.InTx(ctx, func(q store.Queries) error {
+		again = false
 		if err := q.AdvanceUpdatesPosition(ctx, upos, last); err != nil {
 			return err
 		}
@@ -319,11 +343,12 @@ func (v *Evaluator) runUpdates(ctx context.Context) (int, error) {
 			if e.Event.ID > pos {
 				continue // the main pass has not evaluated it: it will, as it is now
 			}
-			again, err := v.reevaluate(ctx, q, rules, e)
+			again = true
+			rs, err := v.reevaluate(ctx, q, rules, e)
 			if err != nil {
 				return err
 			}
-			o, err := evaluate(ctx, q, again, evs[i:i+1], func(*event.FileEvent) time.Time { return now }, set)
+			o, err := evaluate(ctx, q, rs, evs[i:i+1], func(*event.FileEvent) time.Time { return now }, set)
 			if err != nil {
 				return err
 			}
@@ -338,6 +363,13 @@ func (v *Evaluator) runUpdates(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	v.held.mu.Lock()
+	if again || v.held.marks.Updates != upos {
+		v.held.reset() // the events evaluated again wrote past memory: the next batch loads afresh
+	} else {
+		v.held.marks.Updates = last
+	}
+	v.held.mu.Unlock()
 	v.count(out, "through_update", last)
 	return len(evs), nil
 }
