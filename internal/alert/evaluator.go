@@ -18,6 +18,9 @@ import (
 	"github.com/telltale-dev/telltale/internal/work"
 )
 
+// catchUp is how many times Options.Batch a batch takes when the evaluator is behind.
+const catchUp = 4
+
 // WorkEvaluate is the work kind of the evaluator: one unit (key "all"), so one node at a time
 // evaluates, under the unit's lease; any node may hold it.
 const WorkEvaluate = "alerts.evaluate"
@@ -45,7 +48,9 @@ type Options struct {
 	Store Store
 	Clock clock.Clock  // default clock.Real
 	Log   *slog.Logger // default: discard
-	// Batch is how many events one transaction evaluates; default 500.
+	// Batch is how many events one transaction evaluates; default 500. Behind (the last batch
+	// was full), a batch takes up to catchUp times as many, so a backlog pays the per-batch costs
+	// (the rules read, the commit) fewer times.
 	Batch int
 	// Budget is how long one run of the unit evaluates before yielding; default 10s.
 	Budget time.Duration
@@ -82,6 +87,7 @@ type Evaluator struct {
 	watch    *watchlist.Cache
 	who      resolver // the events' people (grouping by person)
 	held     *held    // rule state kept across batches
+	behind   bool     // the last batch was full: the next one may take more
 	alerts   metrics.Counter
 	latency  metrics.Histogram
 }
@@ -163,14 +169,22 @@ func (v *Evaluator) RunOnce(ctx context.Context) (int, error) {
 
 // runEvents evaluates the next batch of new events.
 func (v *Evaluator) runEvents(ctx context.Context) (int, error) {
+	v.held.mu.Lock() // one batch at a time: it reads and moves memory (and behind)
+	defer v.held.mu.Unlock()
 	pos, err := v.position(ctx)
 	if err != nil {
 		return 0, err
 	}
-	evs, err := v.o.Store.ListEvents(ctx, store.EventFilter{AfterID: pos, Limit: v.o.Batch})
+	limit := v.o.Batch
+	if v.behind {
+		limit *= catchUp
+	}
+	evs, err := v.o.Store.ListEvents(ctx, store.EventFilter{AfterID: pos, Limit: limit})
 	if err != nil || len(evs) == 0 {
+		v.behind = false
 		return 0, err
 	}
+	v.behind = len(evs) == limit || (limit > v.o.Batch && len(evs) > v.o.Batch)
 	now := v.o.Clock.Now()
 	rules, err := v.rules(ctx, now)
 	if err != nil {
@@ -180,8 +194,6 @@ func (v *Evaluator) runEvents(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	v.held.mu.Lock()
-	defer v.held.mu.Unlock()
 	for _, r := range rules {
 		if r.Kind == NewTerms && !r.Seeded {
 			v.held.drop(r.ID) // seeding writes its terms outside the batches
