@@ -19,6 +19,7 @@ type batchQueries interface {
 	OpenAlertsIn(ctx context.Context, ruleID int64, groups []string, at time.Time) ([]store.Alert, error)
 	AlertTermsIn(ctx context.Context, ruleID int64, terms []string) (map[string]time.Time, error)
 	SetAlertTerms(ctx context.Context, ruleID int64, seen map[string]time.Time) error
+	LoadAlertRuleState(ctx context.Context, ruleID int64, openAfter, termsSince time.Time, limit int) (store.AlertRuleState, bool, error)
 }
 
 // batchState is State for one batch of the evaluator, inside its transaction. Before evaluation
@@ -53,6 +54,15 @@ type batchState struct {
 	grownO []int64
 
 	raised map[raisedKey]int64
+
+	// Memory across batches (held; nil: none): the rules prepared from it, those loaded into it
+	// by this batch (kept only once it commits), each rule's groups prepared, the batch's
+	// earliest event.
+	h        *held
+	heldR    map[int64]*heldRule
+	loaded   map[int64]*heldRule
+	touched  map[int64][]string
+	earliest time.Time
 }
 
 type grownAlert struct {
@@ -70,7 +80,68 @@ func newBatchState(q batchQueries) *batchState {
 		cleared: map[matchKey]bool{}, since: map[int64]time.Time{}, groups: map[int64][]string{}, horizon: map[int64]time.Time{},
 		open: map[matchKey][]store.Alert{}, openAt: map[int64]time.Time{},
 		terms: map[termKey]time.Time{}, termsIn: map[termKey]bool{}, termsSet: map[int64]map[string]time.Time{},
-		grown: map[int64]*grownAlert{}, raised: map[raisedKey]int64{}}
+		grown: map[int64]*grownAlert{}, raised: map[raisedKey]int64{},
+		heldR: map[int64]*heldRule{}, loaded: map[int64]*heldRule{}, touched: map[int64][]string{}}
+}
+
+// fromHeld prepares a rule's groups and terms from what memory holds of it: everything, so
+// nothing is read.
+func (b *batchState) fromHeld(r *Compiled, hr *heldRule, groups, terms []string, earliest time.Time) {
+	b.heldR[r.ID], b.touched[r.ID] = hr, groups
+	b.openAt[r.ID] = hr.from
+	for _, g := range groups {
+		b.open[matchKey{r.ID, g}] = slices.Clone(hr.open[g])
+	}
+	switch r.Kind {
+	case Threshold:
+		since := earliest.Add(-r.window)
+		b.since[r.ID], b.groups[r.ID], b.horizon[r.ID] = time.Time{}, groups, since.Add(-Lateness)
+		for _, g := range groups {
+			b.matches[matchKey{r.ID, g}] = slices.Clone(hr.matches[g])
+		}
+	case NewTerms:
+		for _, term := range terms {
+			k := termKey{r.ID, term}
+			b.termsIn[k] = true
+			if at, ok := hr.terms[term]; ok {
+				b.terms[k] = at
+			}
+		}
+	}
+}
+
+// heldRule returns memory's state of the rule for a batch whose earliest event is at earliest,
+// loading it when memory has none and it fits; nil: read per batch.
+func (b *batchState) heldRule(ctx context.Context, r *Compiled, earliest time.Time) (*heldRule, error) {
+	h := b.h
+	if h == nil || h.limit <= 0 {
+		return nil, nil
+	}
+	if hr := h.rules[r.ID]; hr != nil {
+		if !earliest.Before(hr.from) {
+			return hr, nil
+		}
+		h.drop(r.ID) // an event older than memory covers: this batch reads, the next one loads again
+		return nil, nil
+	}
+	if v, ok := h.tooBig[r.ID]; ok && v == r.Version {
+		return nil, nil
+	}
+	room := h.limit - h.rows
+	for _, hr := range b.loaded {
+		room -= hr.rows
+	}
+	from := earliest.Add(-heldSlack)
+	st, ok, err := b.q.LoadAlertRuleState(ctx, r.ID, from, from.AddDate(0, 0, -r.P.HistoryDays), max(room, 0))
+	if err != nil || !ok {
+		if err == nil {
+			h.tooBig[r.ID] = r.Version
+		}
+		return nil, err
+	}
+	hr := newHeldRule(r.Version, from, st)
+	b.loaded[r.ID] = hr
+	return hr, nil
 }
 
 // prepare reads, for each rule, the state the batch's events can touch.
@@ -124,9 +195,18 @@ func (b *batchState) prepare(ctx context.Context, rules []*Compiled, evs []event
 			}
 		}
 	}
+	b.earliest = earliest
 	for _, r := range rules {
 		t := by[r.ID]
 		if t == nil {
+			continue
+		}
+		hr, err := b.heldRule(ctx, r, earliest)
+		if err != nil {
+			return err
+		}
+		if hr != nil {
+			b.fromHeld(r, hr, t.groups, t.terms, earliest)
 			continue
 		}
 		open, err := b.q.OpenAlertsIn(ctx, r.ID, t.groups, earliest)
@@ -312,8 +392,19 @@ func (b *batchState) flush(ctx context.Context) error {
 	slices.Sort(rules)
 	var add []store.AlertMatch
 	for _, r := range rules {
-		if err := b.q.PruneAlertMatches(ctx, r, b.groups[r], b.horizon[r]); err != nil {
-			return err
+		prune := b.groups[r]
+		if b.heldR[r] != nil { // memory knows every match: prune only the groups holding old ones
+			prune = nil
+			for _, g := range b.groups[r] {
+				if slices.ContainsFunc(b.matches[matchKey{r, g}], func(m store.AlertMatch) bool { return m.At.Before(b.horizon[r]) }) {
+					prune = append(prune, g)
+				}
+			}
+		}
+		if len(prune) > 0 {
+			if err := b.q.PruneAlertMatches(ctx, r, prune, b.horizon[r]); err != nil {
+				return err
+			}
 		}
 		var cleared []string
 		for _, g := range b.groups[r] {

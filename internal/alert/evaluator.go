@@ -18,6 +18,9 @@ import (
 	"github.com/telltale-dev/telltale/internal/work"
 )
 
+// catchUp is how many times Options.Batch a batch takes when the evaluator is behind.
+const catchUp = 4
+
 // WorkEvaluate is the work kind of the evaluator: one unit (key "all"), so one node at a time
 // evaluates, under the unit's lease; any node may hold it.
 const WorkEvaluate = "alerts.evaluate"
@@ -45,7 +48,9 @@ type Options struct {
 	Store Store
 	Clock clock.Clock  // default clock.Real
 	Log   *slog.Logger // default: discard
-	// Batch is how many events one transaction evaluates; default 500.
+	// Batch is how many events one transaction evaluates; default 500. Behind (the last batch
+	// was full), a batch takes up to catchUp times as many, so a backlog pays the per-batch costs
+	// (the rules read, the commit) fewer times.
 	Batch int
 	// Budget is how long one run of the unit evaluates before yielding; default 10s.
 	Budget time.Duration
@@ -55,6 +60,10 @@ type Options struct {
 	SeedLimit int
 	// Metrics records alerts raised and how long events waited for evaluation; default: a private registry.
 	Metrics *metrics.Registry
+	// HeldRows bounds the rows of rule state (pending matches, open alerts, terms) the evaluator
+	// keeps in memory across batches instead of reading them each batch; default DefaultHeldRows;
+	// negative: nothing is kept (every batch reads its state).
+	HeldRows int
 	// Hook, when set, runs inside each batch's transaction after evaluation and before the commit
 	// (tests make it fail to prove a failed batch leaves nothing behind).
 	Hook func(q store.Queries) error
@@ -77,6 +86,8 @@ type Evaluator struct {
 	perEvent bool
 	watch    *watchlist.Cache
 	who      resolver // the events' people (grouping by person)
+	held     *held    // rule state kept across batches
+	behind   bool     // the last batch was full: the next one may take more
 	alerts   metrics.Counter
 	latency  metrics.Histogram
 }
@@ -104,7 +115,10 @@ func New(o Options) *Evaluator {
 	if o.Metrics == nil {
 		o.Metrics = metrics.New()
 	}
-	return &Evaluator{o: o, watch: watchlist.NewCache(o.Store),
+	if o.HeldRows == 0 {
+		o.HeldRows = DefaultHeldRows
+	}
+	return &Evaluator{o: o, watch: watchlist.NewCache(o.Store), held: newHeld(o.HeldRows),
 		alerts: o.Metrics.Counter("telltale_alerts_total", "Alert rule outcomes on this node: raised (new alerts), gathered (events added to an open alert), suppressed (alerts a rule's hourly cap held back).", "outcome"),
 		latency: o.Metrics.Histogram("telltale_alert_evaluation_delay_seconds", "Time from an event's commit to the commit of its evaluation (its alert raised or updated), per event.",
 			[]float64{.1, .25, .5, 1, 2, 3, 5, 10, 30, 60, 300}),
@@ -155,14 +169,22 @@ func (v *Evaluator) RunOnce(ctx context.Context) (int, error) {
 
 // runEvents evaluates the next batch of new events.
 func (v *Evaluator) runEvents(ctx context.Context) (int, error) {
+	v.held.mu.Lock() // one batch at a time: it reads and moves memory (and behind)
+	defer v.held.mu.Unlock()
 	pos, err := v.position(ctx)
 	if err != nil {
 		return 0, err
 	}
-	evs, err := v.o.Store.ListEvents(ctx, store.EventFilter{AfterID: pos, Limit: v.o.Batch})
+	limit := v.o.Batch
+	if v.behind {
+		limit *= catchUp
+	}
+	evs, err := v.o.Store.ListEvents(ctx, store.EventFilter{AfterID: pos, Limit: limit})
 	if err != nil || len(evs) == 0 {
+		v.behind = false
 		return 0, err
 	}
+	v.behind = len(evs) == limit || (limit > v.o.Batch && len(evs) > v.o.Batch)
 	now := v.o.Clock.Now()
 	rules, err := v.rules(ctx, now)
 	if err != nil {
@@ -174,6 +196,7 @@ func (v *Evaluator) runEvents(ctx context.Context) (int, error) {
 	}
 	for _, r := range rules {
 		if r.Kind == NewTerms && !r.Seeded {
+			v.held.drop(r.ID) // seeding writes its terms outside the batches
 			if err := v.seed(ctx, r, pos, now, set); err != nil {
 				return 0, err
 			}
@@ -186,7 +209,10 @@ func (v *Evaluator) runEvents(ctx context.Context) (int, error) {
 	rules = withPeople(rules, people)
 	last := evs[len(evs)-1].Event.ID
 	var out Outcome
+	var st *batchState
+	var marks store.EvaluatorMarks
 	err = v.o.Store.InTx(ctx, func(q store.Queries) error {
+		st = nil
 		if err := q.AdvanceAlertPosition(ctx, pos, last); err != nil {
 			return err
 		}
@@ -197,11 +223,16 @@ func (v *Evaluator) runEvents(ctx context.Context) (int, error) {
 			}
 			return v.conclude(ctx, q, rules, out, now)
 		}
-		st := newBatchState(q)
+		var err error
+		if marks, err = q.EvaluatorMarks(ctx); err != nil {
+			return err
+		}
+		v.held.check(pos, marks, rules) // in the transaction: what memory holds is the stored state
+		st = newBatchState(q)
+		st.h = v.held
 		if err := st.prepare(ctx, rules, evs, set); err != nil {
 			return err
 		}
-		var err error
 		if out, err = evaluate(ctx, st, rules, evs, func(*event.FileEvent) time.Time { return now }, set); err != nil {
 			return err
 		}
@@ -216,6 +247,9 @@ func (v *Evaluator) runEvents(ctx context.Context) (int, error) {
 	}
 	if err != nil {
 		return 0, err
+	}
+	if st != nil {
+		v.held.apply(st, last, marks)
 	}
 	done := v.o.Clock.Now()
 	for i := range evs {
@@ -305,7 +339,9 @@ func (v *Evaluator) runUpdates(ctx context.Context) (int, error) {
 	}
 	rules = withPeople(rules, people)
 	out := Outcome{Suppressed: map[int64]int64{}}
+	again := false // some event was evaluated again
 	err = v.o.Store.InTx(ctx, func(q store.Queries) error {
+		again = false
 		if err := q.AdvanceUpdatesPosition(ctx, upos, last); err != nil {
 			return err
 		}
@@ -319,11 +355,12 @@ func (v *Evaluator) runUpdates(ctx context.Context) (int, error) {
 			if e.Event.ID > pos {
 				continue // the main pass has not evaluated it: it will, as it is now
 			}
-			again, err := v.reevaluate(ctx, q, rules, e)
+			again = true
+			rs, err := v.reevaluate(ctx, q, rules, e)
 			if err != nil {
 				return err
 			}
-			o, err := evaluate(ctx, q, again, evs[i:i+1], func(*event.FileEvent) time.Time { return now }, set)
+			o, err := evaluate(ctx, q, rs, evs[i:i+1], func(*event.FileEvent) time.Time { return now }, set)
 			if err != nil {
 				return err
 			}
@@ -338,6 +375,13 @@ func (v *Evaluator) runUpdates(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	v.held.mu.Lock()
+	if again || v.held.marks.Updates != upos {
+		v.held.reset() // the events evaluated again wrote past memory: the next batch loads afresh
+	} else {
+		v.held.marks.Updates = last
+	}
+	v.held.mu.Unlock()
 	v.count(out, "through_update", last)
 	return len(evs), nil
 }

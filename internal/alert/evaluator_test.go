@@ -61,6 +61,8 @@ func TestOnPostgres(t *testing.T) {
 		"WatchlistScoping": TestWatchlistScoping, "DepartingTemplate": TestDepartingTemplate, "MergedEventEvaluatedAgain": TestMergedEventEvaluatedAgain, "Uncovered": TestUncovered, "TrustRecommendations": TestTrustRecommendations,
 		"BatchStateAgreesWithPerEventCalls": TestBatchStateAgreesWithPerEventCalls, "BacktestBucketsAgree": TestBacktestBucketsAgree,
 		"GroupsByPersonAcrossAliases": TestGroupsByPersonAcrossAliases, "TrustedTenantSuppresses": TestTrustedTenantSuppresses,
+		"HeldAcrossLeaseHandover": TestHeldAcrossLeaseHandover, "HeldRuleEdited": TestHeldRuleEdited, "HeldLimit": TestHeldLimit,
+		"HeldSavesReads": TestHeldSavesReads,
 	} {
 		t.Run(name, fn)
 	}

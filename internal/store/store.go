@@ -1008,6 +1008,21 @@ type AlertMatch struct {
 	Size    int64
 }
 
+// AlertRuleState is a rule's whole evaluation state (AlertQueries.LoadAlertRuleState).
+type AlertRuleState struct {
+	Matches []AlertMatch         // by group and event id
+	Open    []Alert              // by id
+	Terms   map[string]time.Time // term -> last seen
+}
+
+// EvaluatorMarks move whenever something other than the evaluator's own batches may have changed
+// its state: Updates is the updates position (0 before it is set); AlertChanges counts the
+// UpdateAlert calls ever made (an analyst resolving, dismissing or reopening an alert).
+type EvaluatorMarks struct {
+	Updates      int64
+	AlertChanges int64
+}
+
 // AlertFilter selects alerts, newest first.
 type AlertFilter struct {
 	States     []string // empty: every state
@@ -1115,12 +1130,20 @@ type AlertQueries interface {
 	AlertTermsIn(ctx context.Context, ruleID int64, terms []string) (map[string]time.Time, error)
 	// SetAlertTerms records when the rule last saw each term; a term's last seen time only moves forward.
 	SetAlertTerms(ctx context.Context, ruleID int64, seen map[string]time.Time) error
+	// LoadAlertRuleState reads what the evaluator keeps of a rule in memory across batches: every
+	// pending match, the open and in-progress alerts whose window ends after openAfter, and the
+	// terms last seen at or after termsSince. More than limit rows in all give ok false (and no
+	// state): the rule is read per batch instead.
+	LoadAlertRuleState(ctx context.Context, ruleID int64, openAfter, termsSince time.Time, limit int) (st AlertRuleState, ok bool, err error)
+	// EvaluatorMarks reads, in one statement, what tells the evaluator whether the state it keeps
+	// in memory is still the stored one: the updates position and the count of alert changes.
+	EvaluatorMarks(ctx context.Context) (EvaluatorMarks, error)
 
 	GetAlert(ctx context.Context, id int64) (Alert, error)
 	ListAlerts(ctx context.Context, f AlertFilter) ([]Alert, error)
 	// UpdateAlert writes state, resolution, assignee and UpdatedAt if the stored Version equals
 	// a.Version (else ErrConflict; ErrNotFound if absent) and appends changes, in one statement
-	// group; returns the row with Version+1.
+	// group, counting the change in EvaluatorMarks.AlertChanges; returns the row with Version+1.
 	UpdateAlert(ctx context.Context, a Alert, changes []AlertChange) (Alert, error)
 	// ListAlertChanges returns an alert's history oldest first.
 	ListAlertChanges(ctx context.Context, alertID int64) ([]AlertChange, error)

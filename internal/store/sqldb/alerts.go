@@ -138,6 +138,33 @@ func (q *Queries) MarkAlertRuleSeeded(ctx context.Context, id, version int64) er
 
 const positionName = "evaluator"
 
+// alertChangesName is the row of alert_position that counts UpdateAlert calls
+// (store.EvaluatorMarks.AlertChanges): not a position, a number that only grows.
+const alertChangesName = "alert_changes"
+
+// EvaluatorMarks implements store.AlertQueries.
+func (q *Queries) EvaluatorMarks(ctx context.Context) (store.EvaluatorMarks, error) {
+	var m store.EvaluatorMarks
+	rows, err := q.w.QueryContext(ctx, q.d.q(`SELECT name, after_id FROM alert_position WHERE name IN (?, ?)`), updatesPosition, alertChangesName)
+	if err != nil {
+		return m, q.wrap("read evaluator marks", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var name string
+		var n int64
+		if err := rows.Scan(&name, &n); err != nil {
+			return m, q.wrap("read evaluator marks", err)
+		}
+		if name == updatesPosition {
+			m.Updates = n
+		} else {
+			m.AlertChanges = n
+		}
+	}
+	return m, q.wrap("read evaluator marks", rows.Err())
+}
+
 func (q *Queries) isNoRows(err error) bool { return errors.Is(err, sql.ErrNoRows) }
 
 // GetAlertPosition implements store.AlertQueries.
@@ -441,6 +468,11 @@ func (q *Queries) UpdateAlert(ctx context.Context, a store.Alert, changes []stor
 		if a.UpdatedAt.IsZero() {
 			a.UpdatedAt = nowUTC()
 		}
+		// Counted first, so that this row is always locked before the alert's (PostgreSQL).
+		if _, err := q.w.ExecContext(ctx, q.d.q(`INSERT INTO alert_position (name, after_id) VALUES (?, 1)
+ON CONFLICT (name) DO UPDATE SET after_id = alert_position.after_id + 1`), alertChangesName); err != nil {
+			return q.wrap("update alert", err)
+		}
 		var err error
 		out, err = scanAlert(q.w.QueryRowContext(ctx, q.d.q(`UPDATE alerts SET state = ?, resolution = ?, assignee = ?, updated_at = ?,
 version = version + 1 WHERE id = ? AND version = ? RETURNING `+alertCols), a.State, a.Resolution, a.Assignee, micros(a.UpdatedAt), a.ID, a.Version))
@@ -695,4 +727,76 @@ THEN excluded.last_seen ELSE alert_terms.last_seen END`), args...); err != nil {
 		}
 	}
 	return nil
+}
+
+// LoadAlertRuleState implements store.AlertQueries.
+func (q *Queries) LoadAlertRuleState(ctx context.Context, ruleID int64, openAfter, termsSince time.Time, limit int) (store.AlertRuleState, bool, error) {
+	var st store.AlertRuleState
+	left := limit + 1
+	rows, err := q.w.QueryContext(ctx, q.d.q(`SELECT group_key, event_id, at, file, size FROM alert_matches
+WHERE rule_id = ? ORDER BY group_key, event_id LIMIT ?`), ruleID, left)
+	if err != nil {
+		return st, false, q.wrap("load alert rule state", err)
+	}
+	for rows.Next() {
+		m := store.AlertMatch{RuleID: ruleID}
+		var at int64
+		if err := rows.Scan(&m.Group, &m.EventID, &at, &m.File, &m.Size); err != nil {
+			rows.Close()
+			return st, false, q.wrap("load alert rule state", err)
+		}
+		m.At = fromMicros(at)
+		st.Matches = append(st.Matches, m)
+	}
+	err = rows.Err()
+	rows.Close()
+	if err != nil {
+		return st, false, q.wrap("load alert rule state", err)
+	}
+	if left -= len(st.Matches); left <= 0 {
+		return store.AlertRuleState{}, false, nil
+	}
+	rows, err = q.w.QueryContext(ctx, q.d.q(`SELECT `+alertCols+` FROM alerts WHERE rule_id = ? AND window_end > ?
+AND state IN ('open', 'in_progress') ORDER BY id LIMIT ?`), ruleID, micros(openAfter), left)
+	if err != nil {
+		return st, false, q.wrap("load alert rule state", err)
+	}
+	for rows.Next() {
+		a, err := scanAlert(rows)
+		if err != nil {
+			rows.Close()
+			return st, false, q.wrap("load alert rule state", err)
+		}
+		st.Open = append(st.Open, a)
+	}
+	err = rows.Err()
+	rows.Close()
+	if err != nil {
+		return st, false, q.wrap("load alert rule state", err)
+	}
+	if left -= len(st.Open); left <= 0 {
+		return store.AlertRuleState{}, false, nil
+	}
+	rows, err = q.w.QueryContext(ctx, q.d.q(`SELECT term, last_seen FROM alert_terms WHERE rule_id = ? AND last_seen >= ? LIMIT ?`),
+		ruleID, micros(termsSince), left)
+	if err != nil {
+		return st, false, q.wrap("load alert rule state", err)
+	}
+	defer rows.Close()
+	st.Terms = map[string]time.Time{}
+	for rows.Next() {
+		var t string
+		var last int64
+		if err := rows.Scan(&t, &last); err != nil {
+			return st, false, q.wrap("load alert rule state", err)
+		}
+		st.Terms[t] = fromMicros(last)
+	}
+	if err := rows.Err(); err != nil {
+		return st, false, q.wrap("load alert rule state", err)
+	}
+	if len(st.Terms) >= left {
+		return store.AlertRuleState{}, false, nil
+	}
+	return st, true, nil
 }

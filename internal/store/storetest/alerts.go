@@ -398,4 +398,55 @@ func testAlertBatch(t *testing.T, s store.Store) {
 	if n := ok(s.MarkAlertTerms(ctx, 7, []string{"term-001", "new"}, t0.Add(2*time.Hour), t0))(t); !slices.Equal(n, []string{"new"}) {
 		t.Errorf("MarkAlertTerms after SetAlertTerms: %v, want [new]", n)
 	}
+
+	// A rule's whole state, as the evaluator keeps it in memory: every match, the open alerts of
+	// every group whose window ends after a time, the terms seen since a time; nothing of rule 8.
+	rs, whole, err := s.LoadAlertRuleState(ctx, 7, t0.Add(time.Hour), t0.Add(290*time.Minute), 10000)
+	if err != nil || !whole {
+		t.Fatalf("load rule state: %v %v", whole, err)
+	}
+	if len(rs.Matches) != 300+2*99 || rs.Matches[0].Group != groups[0] || rs.Matches[0].EventID != 2 || rs.Matches[0].RuleID != 7 ||
+		rs.Matches[0].File != "g" || rs.Matches[0].Size != 2 || !rs.Matches[0].At.Equal(t0.Add(time.Hour)) {
+		t.Errorf("loaded matches: %d, first %+v", len(rs.Matches), rs.Matches[:min(1, len(rs.Matches))])
+	}
+	ids = ids[:0]
+	for _, a := range rs.Open {
+		ids = append(ids, a.ID)
+	}
+	if !slices.Equal(ids, want) {
+		t.Errorf("loaded open alerts: %v, want %v", ids, want)
+	}
+	// term-290..term-299 and "new" (seen at t0+2h) are at or after t0+290m, term-001 (t0+1h) not
+	if len(rs.Terms) != 10 || !rs.Terms["term-299"].Equal(t0.Add(299*time.Minute)) {
+		t.Errorf("loaded terms: %v", rs.Terms)
+	}
+	if _, whole, err := s.LoadAlertRuleState(ctx, 7, t0.Add(time.Hour), t0.Add(290*time.Minute), 498+len(want)+9); err != nil || whole {
+		t.Errorf("a state one row over the limit: whole %v, %v", whole, err)
+	}
+	if _, whole, err := s.LoadAlertRuleState(ctx, 7, t0.Add(time.Hour), t0.Add(290*time.Minute), 498+len(want)+10); err != nil || !whole {
+		t.Errorf("a state of exactly the limit: whole %v, %v", whole, err)
+	}
+	if rs, whole, err := s.LoadAlertRuleState(ctx, 9, time.Time{}, time.Time{}, 10); err != nil || !whole || len(rs.Matches)+len(rs.Open)+len(rs.Terms) != 0 {
+		t.Errorf("a rule without state: %+v %v %v", rs, whole, err)
+	}
+
+	// The marks: the updates position and a count of UpdateAlert calls (100 above).
+	m0 := ok(s.EvaluatorMarks(ctx))(t)
+	if m0.AlertChanges < 100 {
+		t.Errorf("marks after 100 alert updates: %+v", m0)
+	}
+	a := gotA[0]
+	a.State = store.AlertDismissed
+	ok(s.UpdateAlert(ctx, a, nil))(t)
+	if _, err := s.UpdateAlert(ctx, a, nil); !errors.Is(err, store.ErrConflict) { // a stale version changes nothing
+		t.Errorf("stale update: %v", err)
+	}
+	if m := ok(s.EvaluatorMarks(ctx))(t); m.AlertChanges != m0.AlertChanges+1 || m.Updates != m0.Updates {
+		t.Errorf("marks after one more alert update: %+v, before %+v", m, m0)
+	}
+	up := ok(s.InitUpdatesPosition(ctx))(t)
+	noErr(t, s.AdvanceUpdatesPosition(ctx, up, up+5))
+	if m := ok(s.EvaluatorMarks(ctx))(t); m.Updates != up+5 || m.AlertChanges != m0.AlertChanges+1 {
+		t.Errorf("marks after the updates position moved to %d: %+v", up+5, m)
+	}
 }
