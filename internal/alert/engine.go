@@ -274,13 +274,17 @@ func shownAll(terms []string) string {
 }
 
 func measure(m string, n int64) string {
+	unit := "event"
 	switch m {
 	case MeasureFiles:
-		return fmt.Sprintf("%d files", n)
+		unit = "file"
 	case MeasureBytes:
-		return fmt.Sprintf("%d bytes", n)
+		unit = "byte"
 	}
-	return fmt.Sprintf("%d events", n)
+	if n != 1 {
+		unit += "s"
+	}
+	return fmt.Sprintf("%d %s", n, unit)
 }
 
 func minTime(a, b time.Time) time.Time {

@@ -746,3 +746,18 @@ func TestSummaryNamesMissingValues(t *testing.T) {
 		t.Errorf("shownAll = %q", got)
 	}
 }
+
+// TestMeasureWords: an alert's summary counts in words that agree with the number ("1 event",
+// "2 files", "1 byte"), whatever the rule measures.
+func TestMeasureWords(t *testing.T) {
+	for _, c := range []struct {
+		m    string
+		n    int64
+		want string
+	}{{MeasureCount, 1, "1 event"}, {MeasureCount, 0, "0 events"}, {MeasureCount, 3, "3 events"},
+		{MeasureFiles, 1, "1 file"}, {MeasureFiles, 2, "2 files"}, {MeasureBytes, 1, "1 byte"}, {MeasureBytes, 4096, "4096 bytes"}} {
+		if got := measure(c.m, c.n); got != c.want {
+			t.Errorf("measure(%q, %d) = %q, want %q", c.m, c.n, got, c.want)
+		}
+	}
+}
