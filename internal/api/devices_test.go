@@ -1,12 +1,15 @@
 package api_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"io"
 	"net/http"
+	"net/http/httptrace"
 	"strconv"
 	"strings"
 	"testing"
@@ -713,5 +716,45 @@ func TestCheckInTwoNodesPostgres(t *testing.T) {
 	wantProblem(t, "replayed on the first node", code, b, 409, "used already")
 	if d, err := f1.app.Store.GetDevice(context.Background(), id); err != nil || d.Counter != a.counter {
 		t.Errorf("counter %d after, want %d: %v", d.Counter, a.counter, err)
+	}
+}
+
+// TestCheckInKeepsConnection: an agent's check-ins, accepted or refused as a replay, are answered
+// on one kept-alive connection (a new TCP and TLS connection a minute per agent would cost more
+// than the check-in).
+func TestCheckInKeepsConnection(t *testing.T) {
+	f := newFixture(t)
+	s := newSecret(t, f, "all", "1d")
+	a := newTestAgent()
+	if code, b := a.enroll(t, f, s.Secret, nil); code != http.StatusCreated {
+		t.Fatalf("enrol: %d %s", code, b)
+	}
+	hc := &http.Client{Transport: &http.Transport{}}
+	defer hc.CloseIdleConnections()
+	var conns []bool // reused, per request
+	send := func(body []byte) int {
+		t.Helper()
+		req, _ := http.NewRequest("POST", f.srv.URL+"/api/v1/agent/checkin", bytes.NewReader(body))
+		req.Header.Set(device.HeaderDevice, a.id)
+		req.Header.Set(device.HeaderSignature, device.Sign(a.key, device.ContextCheckIn, body))
+		req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
+			GotConn: func(i httptrace.GotConnInfo) { conns = append(conns, i.Reused) }}))
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	first := a.checkInBody(nil)
+	codes := []int{send(first), send(a.checkInBody(nil)), send(first), send(a.checkInBody(nil))}
+	if codes[0] != 200 || codes[1] != 200 || codes[2] != 409 || codes[3] != 200 {
+		t.Fatalf("answers %v, want 200 200 409 200", codes)
+	}
+	for i, reused := range conns[1:] {
+		if !reused {
+			t.Errorf("request %d opened a new connection: %v", i+2, conns)
+		}
 	}
 }
