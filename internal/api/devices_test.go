@@ -635,6 +635,30 @@ func TestAgentEventsRefused(t *testing.T) {
 	if len(evs) != 2 || evs[0].File.Name != "plan.xlsx" || evs[0].File.Directory != `C:\Users\ann` || evs[0].User.Email != "ann@corp.example" || evs[0].Event.Observer != "endpoint" {
 		t.Errorf("stored: %+v", evs)
 	}
+	// A deactivated device, then one whose secret is revoked: refused with the reason, counted,
+	// nothing stored; an unknown device too.
+	more := []client.AgentFileEvent{ev(3, "file-created", "/home/ann/c.txt")}
+	f.do(t, f.admin, "POST", "/api/v1/devices/"+a.id+"/deactivate", nil)
+	code, b = send(more, a.key)
+	wantProblem(t, "deactivated", code, b, 403, "deactivated by admin")
+	f.do(t, f.admin, "POST", "/api/v1/devices/"+a.id+"/reactivate", nil)
+	f.do(t, f.admin, "POST", "/api/v1/deployment-secrets/"+s.ID+"/revoke", nil)
+	code, b = send(more, a.key)
+	wantProblem(t, "secret revoked", code, b, 403, "was revoked at")
+	body, _ := json.Marshal(client.AgentEventsRequest{DeviceID: "9999", Events: more})
+	code, b = f.send(t, "POST", "/api/v1/agent/events", body, func(r *http.Request) {
+		r.Header.Set(device.HeaderDevice, "9999")
+		r.Header.Set(device.HeaderSignature, device.Sign(a.key, device.ContextEvents, body))
+	})
+	wantProblem(t, "unknown device", code, b, 401, "not enrolled")
+	if n, _ := f.app.Store.CountEvents(context.Background(), store.EventFilter{}); n != 2 {
+		t.Errorf("refused batches stored events: %d", n)
+	}
+	for reason, want := range map[string]float64{"deactivated": 1, "secret_revoked": 1, "unknown_device": 1, "signature": 1} {
+		if n := metric(t, f, `telltale_agent_refused_total{kind="events",reason="`+reason+`"}`); n != want {
+			t.Errorf("events refused %s: %v, want %v", reason, n, want)
+		}
+	}
 }
 
 // TestCheckInReplayedConcurrently: the same signed check-in sent many times at once (check-ins
