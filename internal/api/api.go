@@ -83,6 +83,8 @@ type Server struct {
 	agentCheckIns metrics.Counter
 	agentEventsIn metrics.Counter
 	checkIns      *checkInBatcher
+	deviceKeys    deviceKeys
+	checkInAnswer [2]answer // up to date, outdated
 }
 
 // New builds the API server.
@@ -97,6 +99,7 @@ func New(d Deps) *Server {
 	s.devOpts.defaults(d.Version)
 	s.enrollLimit = &addrLimiter{perMn: s.devOpts.EnrollPerMin}
 	s.checkIns = &checkInBatcher{st: d.Store}
+	s.checkInAnswer = s.checkInAnswers()
 	if s.importMaxSize <= 0 {
 		s.importMaxSize = DefaultImportMaxSize
 	}

@@ -1,7 +1,9 @@
 package api
 
 import (
+	"bytes"
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -698,8 +700,49 @@ func (s *Server) enroll(r *http.Request, _ auth.Principal) (any, error) {
 	if err := audit("device/"+strconv.FormatInt(d.ID, 10), "ok", details); err != nil {
 		return nil, err
 	}
+	s.deviceKeys.put(d.ID, pub)
 	s.log.Info("device enrolled", "device_id", d.ID, "host_name", d.HostName, "secret", sec.Prefix, "client_ip", ip)
 	return created{client.EnrollResponse{DeviceID: strconv.FormatInt(d.ID, 10), CheckInSeconds: int(s.devOpts.CheckIn / time.Second)}}, nil
+}
+
+// agentDeviceID reads the device id an agent's message names (its X-Telltale-Device header).
+func (s *Server) agentDeviceID(r *http.Request, kind string) (int64, error) {
+	idText := r.Header.Get(device.HeaderDevice)
+	id, err := strconv.ParseInt(idText, 10, 64)
+	if err != nil || id <= 0 {
+		return 0, s.agentRefuse(kind, refusedUnknown, withStatus(http.StatusUnauthorized, "the %s header must carry the device id the enrolment gave, got %q", device.HeaderDevice, clip(idText, 30)))
+	}
+	return id, nil
+}
+
+// readDevice reads the device an agent's message names; an absent one is refused.
+func (s *Server) readDevice(ctx context.Context, kind string, id int64) (store.Device, error) {
+	d, err := s.store.GetDevice(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		s.deviceKeys.drop(id)
+		return d, s.agentRefuse(kind, refusedUnknown, withStatus(http.StatusUnauthorized, "device %d is not enrolled on this server: enrol the agent again (telltale agent enroll)", id))
+	}
+	return d, err
+}
+
+// standing refuses a device that may no longer speak: deactivated, or its secret revoked.
+func (s *Server) standing(ctx context.Context, kind string, d store.Device) error {
+	if !d.Active {
+		return s.agentRefuse(kind, refusedInactive, withStatus(http.StatusForbidden, "device %d was deactivated by %s at %s: an admin can reactivate it on the devices page", d.ID, d.DeactivatedBy, d.DeactivatedAt.Format(time.RFC3339)))
+	}
+	if !d.SecretRevokedAt.IsZero() {
+		sec, err := s.store.GetDeploymentSecret(ctx, d.SecretID)
+		if err != nil {
+			return err
+		}
+		return s.agentRefuse(kind, refusedRevoked, withStatus(http.StatusForbidden, "deployment secret %q (%s), which device %d enrolled with, was revoked at %s: ask an admin to reactivate it, or enrol again with a new secret", sec.Name, sec.Prefix, d.ID, sec.RevokedAt.Format(time.RFC3339)))
+	}
+	return nil
+}
+
+// signatureRefused is the refusal of a message its device's key does not verify.
+func (s *Server) signatureRefused(kind string, err error) error {
+	return s.agentRefuse(kind, refusedSignature, withStatus(http.StatusUnauthorized, "%s refused: %v", kind, err))
 }
 
 // signedDevice reads an agent's signed message: the body (bounded), the device it names, the
@@ -709,69 +752,183 @@ func (s *Server) signedDevice(r *http.Request, kind, sigContext string) (store.D
 	if err != nil {
 		return store.Device{}, nil, err
 	}
-	idText := r.Header.Get(device.HeaderDevice)
-	id, err := strconv.ParseInt(idText, 10, 64)
-	if err != nil || id <= 0 {
-		return store.Device{}, nil, s.agentRefuse(kind, refusedUnknown, withStatus(http.StatusUnauthorized, "the %s header must carry the device id the enrolment gave, got %q", device.HeaderDevice, clip(idText, 30)))
+	id, err := s.agentDeviceID(r, kind)
+	if err != nil {
+		return store.Device{}, nil, err
 	}
 	ctx := r.Context()
-	d, err := s.store.GetDevice(ctx, id)
-	if errors.Is(err, store.ErrNotFound) {
-		return d, nil, s.agentRefuse(kind, refusedUnknown, withStatus(http.StatusUnauthorized, "device %d is not enrolled on this server: enrol the agent again (telltale agent enroll)", id))
-	}
+	d, err := s.readDevice(ctx, kind, id)
 	if err != nil {
 		return d, nil, err
 	}
 	if err := device.Verify(d.PublicKey, sigContext, body, r.Header.Get(device.HeaderSignature)); err != nil {
-		return d, nil, s.agentRefuse(kind, refusedSignature, withStatus(http.StatusUnauthorized, "%s refused: %v", kind, err))
+		return d, nil, s.signatureRefused(kind, err)
 	}
-	if !d.Active {
-		return d, nil, s.agentRefuse(kind, refusedInactive, withStatus(http.StatusForbidden, "device %d was deactivated by %s at %s: an admin can reactivate it on the devices page", d.ID, d.DeactivatedBy, d.DeactivatedAt.Format(time.RFC3339)))
-	}
-	if !d.SecretRevokedAt.IsZero() {
-		sec, err := s.store.GetDeploymentSecret(ctx, d.SecretID)
-		if err != nil {
-			return d, nil, err
-		}
-		return d, nil, s.agentRefuse(kind, refusedRevoked, withStatus(http.StatusForbidden, "deployment secret %q (%s), which device %d enrolled with, was revoked at %s: ask an admin to reactivate it, or enrol again with a new secret", sec.Name, sec.Prefix, d.ID, sec.RevokedAt.Format(time.RFC3339)))
+	if err := s.standing(ctx, kind, d); err != nil {
+		return d, nil, err
 	}
 	return d, body, nil
 }
 
-func (s *Server) checkIn(r *http.Request, _ auth.Principal) (any, error) {
-	const kind = "check-in"
-	d, body, err := s.signedDevice(r, kind, device.ContextCheckIn)
+// verifiedKey verifies an agent's signed message with its device's key as this node remembers it
+// (deviceKeys) and returns the key; on a miss, or when the remembered key does not verify, it
+// reads the device (an absent one is refused) and tries its key. Whether the device may still
+// speak is not decided here: the check-in's write checks it (store.RecordCheckIn).
+func (s *Server) verifiedKey(ctx context.Context, kind string, id int64, sigContext string, body []byte, sig string) ([]byte, error) {
+	if key, ok := s.deviceKeys.get(id); ok && device.Verify(key, sigContext, body, sig) == nil {
+		return key, nil
+	}
+	d, err := s.readDevice(ctx, kind, id)
 	if err != nil {
 		return nil, err
 	}
+	s.deviceKeys.put(id, d.PublicKey)
+	if err := device.Verify(d.PublicKey, sigContext, body, sig); err != nil {
+		return nil, s.signatureRefused(kind, err)
+	}
+	return d.PublicKey, nil
+}
+
+// checkIn stores an agent's signed check-in. An accepted one reads nothing: its device's key is
+// remembered (deviceKeys) and whether it may still speak is checked by the write itself; the
+// paths that refuse read the device to say why.
+func (s *Server) checkIn(r *http.Request, _ auth.Principal) (any, error) {
+	const kind = "check-in"
+	body, err := s.readAgentBody(r, kind)
+	if err != nil {
+		return nil, err
+	}
+	id, err := s.agentDeviceID(r, kind)
+	if err != nil {
+		return nil, err
+	}
+	ctx := r.Context()
+	key, err := s.verifiedKey(ctx, kind, id, device.ContextCheckIn, body, r.Header.Get(device.HeaderSignature))
+	if err != nil {
+		return nil, err
+	}
+	// A malformed check-in of a device that may no longer speak is refused for that first, as
+	// when the device was read before the body.
+	malformed := func(why error) error {
+		d, err := s.readDevice(ctx, kind, id)
+		if err != nil {
+			return err
+		}
+		if err := s.standing(ctx, kind, d); err != nil {
+			return err
+		}
+		return s.agentRefuse(kind, refusedMalformed, why)
+	}
 	var in client.CheckInRequest
 	if err := decodeJSON(body, &in); err != nil {
-		return nil, s.agentRefuse(kind, refusedMalformed, err)
+		return nil, malformed(err)
 	}
-	if in.DeviceID != strconv.FormatInt(d.ID, 10) {
-		return nil, s.agentRefuse(kind, refusedMalformed, invalidField("device_id", "is %q but the %s header says %d", clip(in.DeviceID, 30), device.HeaderDevice, d.ID))
+	if in.DeviceID != strconv.FormatInt(id, 10) {
+		return nil, malformed(invalidField("device_id", "is %q but the %s header says %d", clip(in.DeviceID, 30), device.HeaderDevice, id))
 	}
 	if in.Counter <= 0 {
-		return nil, s.agentRefuse(kind, refusedMalformed, invalidField("counter", "want a positive number that grows with every message"))
+		return nil, malformed(invalidField("counter", "want a positive number that grows with every message"))
 	}
 	if err := checkReport(&in.AgentReport); err != nil {
-		return nil, s.agentRefuse(kind, refusedMalformed, err)
+		return nil, malformed(err)
 	}
 	now := s.clock.Now()
+	outdated := device.Older(in.AgentVersion, s.devOpts.CurrentVersion)
 	c := store.CheckIn{Counter: in.Counter, At: now, HostName: in.HostName, OS: in.OS, Arch: in.Arch, AgentVersion: in.AgentVersion,
-		UserName: in.UserName, Person: personOf(in.AgentReport), Outdated: device.Older(in.AgentVersion, s.devOpts.CurrentVersion)}
+		UserName: in.UserName, Person: personOf(in.AgentReport), Outdated: outdated, PublicKey: key}
 	if in.LastActivityAt != nil && !in.LastActivityAt.After(now.Add(5*time.Minute)) {
 		c.LastActivityAt = *in.LastActivityAt
 	}
-	if err := s.checkIns.record(r.Context(), d.ID, c); err != nil {
-		if errors.Is(err, store.ErrConflict) {
-			return nil, s.agentRefuse(kind, refusedReplay, withStatus(http.StatusConflict, "check-in counter %d was used already (a replayed message): refused", in.Counter))
+	d, err := s.checkIns.record(ctx, id, c)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		s.deviceKeys.drop(id)
+		return nil, s.agentRefuse(kind, refusedUnknown, withStatus(http.StatusUnauthorized, "device %d is not enrolled on this server: enrol the agent again (telltale agent enroll)", id))
+	case errors.Is(err, store.ErrConflict):
+		// Refused by the write: d is the device as it is. In the order of the checks before the
+		// write: its key, its standing, then the counter.
+		if !bytes.Equal(d.PublicKey, key) {
+			s.deviceKeys.drop(id)
+			return nil, s.signatureRefused(kind, errors.New("it does not match the device's key"))
 		}
+		if err := s.standing(ctx, kind, d); err != nil {
+			return nil, err
+		}
+		return nil, s.agentRefuse(kind, refusedReplay, withStatus(http.StatusConflict, "check-in counter %d was used already (a replayed message): refused", in.Counter))
+	case err != nil:
 		return nil, err
 	}
 	s.agentCheckIns.Inc()
-	return client.CheckInResponse{CheckInSeconds: int(s.devOpts.CheckIn / time.Second), CurrentVersion: s.devOpts.CurrentVersion,
-		Outdated: device.Older(in.AgentVersion, s.devOpts.CurrentVersion)}, nil
+	return s.checkInAnswer[boolInt(outdated)], nil
+}
+
+// checkInAnswers are the two answers to an accepted check-in (up to date, outdated), encoded once:
+// what they say changes only with the server's settings.
+func (s *Server) checkInAnswers() [2]answer {
+	var out [2]answer
+	for i, outdated := range []bool{false, true} {
+		out[i] = jsonAnswer(http.StatusOK, client.CheckInResponse{CheckInSeconds: int(s.devOpts.CheckIn / time.Second), CurrentVersion: s.devOpts.CurrentVersion, Outdated: outdated})
+	}
+	return out
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// deviceKeys remembers enrolled devices' public keys on this node, so that an accepted check-in
+// verifies its signature without reading its device (issue 18: the read was a quarter of the
+// check-ins' CPU). Nothing in it can let a refused message through: a device's key never changes
+// (enrolling again makes another device), and the write of a check-in checks the key it was
+// verified with and the device's standing (store.RecordCheckIn), so a deactivation or a revoked
+// secret refuses the next check-in at once, on every node. Bounded: past deviceKeysMax devices an
+// eighth of the entries is forgotten (read again on their next message).
+type deviceKeys struct {
+	mu sync.RWMutex
+	m  map[int64][ed25519.PublicKeySize]byte
+}
+
+const deviceKeysMax = 1 << 18 // about 15 MiB at most
+
+func (c *deviceKeys) get(id int64) ([]byte, bool) {
+	c.mu.RLock()
+	k, ok := c.m[id]
+	c.mu.RUnlock()
+	if !ok {
+		return nil, false
+	}
+	return k[:], true
+}
+
+// put remembers a key (an ed25519 public key; anything else is not remembered).
+func (c *deviceKeys) put(id int64, key []byte) {
+	if len(key) != ed25519.PublicKeySize {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = map[int64][ed25519.PublicKeySize]byte{}
+	}
+	if _, ok := c.m[id]; !ok && len(c.m) >= deviceKeysMax {
+		n := 0
+		for k := range c.m { // map order is random enough to forget any eighth
+			delete(c.m, k)
+			if n++; n >= deviceKeysMax/8 {
+				break
+			}
+		}
+	}
+	c.m[id] = [ed25519.PublicKeySize]byte(key)
+}
+
+func (c *deviceKeys) drop(id int64) {
+	c.mu.Lock()
+	delete(c.m, id)
+	c.mu.Unlock()
 }
 
 // maxAgentEvents bounds a batch of file events; maxAgentPath a path in one.
@@ -867,11 +1024,12 @@ func (s *Server) agentEvents(r *http.Request, _ auth.Principal) (any, error) {
 	return client.AgentEventsResponse{AckedThrough: acked, Inserted: n}, nil
 }
 
-// checkInBatcher commits check-ins in groups (group commit): a check-in waits at most
-// checkInWindow for others and they are written in one transaction, each still a compare-and-set
-// of its device's counter, and each answered only once committed. Thousands of agents checking in
-// every minute otherwise cost one transaction, one fsync on SQLite, each (docs/BENCHMARKS.md,
-// agents).
+// checkInBatcher commits check-ins in groups (group commit): a group closes checkInQuiet after its
+// last check-in arrived, or checkInWindow after its first, or at checkInBatch, and is written in one
+// transaction, each check-in still a compare-and-set of its device's counter, and each answered only
+// once committed. Thousands of agents checking in every minute otherwise cost one transaction, one
+// fsync on SQLite, each (docs/BENCHMARKS.md, agents): at 170 a second a group holds about 30, where
+// a lone check-in (a small fleet, a test) waits only checkInQuiet.
 type checkInBatcher struct {
 	st   store.Store
 	in   chan *pendingCheckIn
@@ -881,62 +1039,74 @@ type checkInBatcher struct {
 type pendingCheckIn struct {
 	id   int64
 	c    store.CheckIn
-	done chan error
+	done chan checkInResult
+}
+
+// checkInResult is a check-in's outcome: on ErrConflict, the device as it is.
+type checkInResult struct {
+	d   store.Device
+	err error
 }
 
 const (
-	checkInWindow = 50 * time.Millisecond
+	checkInWindow = 200 * time.Millisecond
+	checkInQuiet  = 20 * time.Millisecond
 	checkInBatch  = 500
 )
 
-func (b *checkInBatcher) record(ctx context.Context, id int64, c store.CheckIn) error {
+func (b *checkInBatcher) record(ctx context.Context, id int64, c store.CheckIn) (store.Device, error) {
 	b.once.Do(func() {
 		b.in = make(chan *pendingCheckIn, checkInBatch)
 		go b.loop()
 	})
-	p := &pendingCheckIn{id: id, c: c, done: make(chan error, 1)}
+	p := &pendingCheckIn{id: id, c: c, done: make(chan checkInResult, 1)}
 	select {
 	case b.in <- p:
 	case <-ctx.Done():
-		return ctx.Err()
+		return store.Device{}, ctx.Err()
 	}
 	select {
-	case err := <-p.done:
-		return err
+	case res := <-p.done:
+		return res.d, res.err
 	case <-ctx.Done():
-		return ctx.Err()
+		return store.Device{}, ctx.Err()
 	}
 }
 
 func (b *checkInBatcher) loop() {
 	for first := range b.in {
 		batch := []*pendingCheckIn{first}
-		timer := time.NewTimer(checkInWindow)
+		window, quiet := time.NewTimer(checkInWindow), time.NewTimer(checkInQuiet)
 	gather:
 		for len(batch) < checkInBatch {
 			select {
 			case p := <-b.in:
 				batch = append(batch, p)
-			case <-timer.C:
+				quiet.Reset(checkInQuiet)
+			case <-quiet.C:
+				break gather
+			case <-window.C:
 				break gather
 			}
 		}
-		timer.Stop()
-		errs := make([]error, len(batch))
+		window.Stop()
+		quiet.Stop()
+		res := make([]checkInResult, len(batch))
 		err := b.st.InTx(context.Background(), func(q store.Queries) error {
 			for i, p := range batch {
-				_, errs[i] = q.RecordCheckIn(context.Background(), p.id, p.c)
-				if errs[i] != nil && !errors.Is(errs[i], store.ErrConflict) && !errors.Is(errs[i], store.ErrNotFound) {
-					return errs[i] // a database error: the whole group fails
+				r := &res[i]
+				r.d, r.err = q.RecordCheckIn(context.Background(), p.id, p.c)
+				if r.err != nil && !errors.Is(r.err, store.ErrConflict) && !errors.Is(r.err, store.ErrNotFound) {
+					return r.err // a database error: the whole group fails
 				}
 			}
 			return nil
 		})
 		for i, p := range batch {
 			if err != nil {
-				p.done <- err
+				p.done <- checkInResult{err: err}
 			} else {
-				p.done <- errs[i]
+				p.done <- res[i]
 			}
 		}
 	}

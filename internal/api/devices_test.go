@@ -1,21 +1,27 @@
 package api_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
+	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"io"
 	"net/http"
+	"net/http/httptrace"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/telltale-dev/telltale/client"
+	"github.com/telltale-dev/telltale/internal/api"
 	"github.com/telltale-dev/telltale/internal/auth"
 	"github.com/telltale-dev/telltale/internal/config"
 	"github.com/telltale-dev/telltale/internal/device"
 	"github.com/telltale-dev/telltale/internal/store"
+	"github.com/telltale-dev/telltale/internal/testutil/pgtest"
 )
 
 // testAgent is an agent as the server sees it: a key pair and a counter.
@@ -353,6 +359,81 @@ func TestCheckIns(t *testing.T) {
 	f.do(t, f.admin, "POST", "/api/v1/deployment-secrets/"+s.ID+"/revoke", nil)
 	code, b = a.checkIn(t, f, nil)
 	wantProblem(t, "secret revoked", code, b, 403, "was revoked at", "all")
+	// A device that may no longer speak is refused for that before a malformed body (as when the
+	// device was read first), and a refused check-in changes nothing.
+	bad := `{"device_id":"` + a.id + `","counter":999999,"host_name":"h","agent_version":"1","extra":1}`
+	code, b = a.post(t, f, []byte(bad), device.Sign(a.key, device.ContextCheckIn, []byte(bad)))
+	wantProblem(t, "secret revoked, malformed", code, b, 403, "was revoked at")
+	f.do(t, f.admin, "POST", "/api/v1/devices/"+a.id+"/deactivate", nil)
+	code, b = a.post(t, f, []byte(bad), device.Sign(a.key, device.ContextCheckIn, []byte(bad)))
+	wantProblem(t, "deactivated, malformed", code, b, 403, "deactivated by admin")
+	before, _ := f.app.Store.GetDevice(ctx, id)
+	code, b = a.checkIn(t, f, func(c *client.CheckInRequest) { c.HostName = "after-revocation" })
+	wantProblem(t, "deactivated and revoked", code, b, 403, "deactivated by admin")
+	if d3, _ := f.app.Store.GetDevice(ctx, id); d3.HostName != before.HostName || d3.Counter != before.Counter || !d3.LastCheckInAt.Equal(before.LastCheckInAt) {
+		t.Errorf("refused check-ins changed the device: %+v (before %+v)", d3, before)
+	}
+	for reason, want := range map[string]float64{"deactivated": 3, "secret_revoked": 2, "malformed": 5} {
+		if n := metric(t, f, `telltale_agent_refused_total{kind="check-in",reason="`+reason+`"}`); n != want {
+			t.Errorf("refused %s: %v, want %v", reason, n, want)
+		}
+	}
+	// Both lifted: accepted again.
+	f.do(t, f.admin, "POST", "/api/v1/devices/"+a.id+"/reactivate", nil)
+	f.do(t, f.admin, "POST", "/api/v1/deployment-secrets/"+s.ID+"/reactivate", nil)
+	if code, b := a.checkIn(t, f, nil); code != 200 {
+		t.Errorf("device and secret reactivated: %d %s", code, b)
+	}
+}
+
+// TestCheckInRemembersKeys: a node remembers a device's key from its enrolment, so an accepted
+// check-in reads nothing first; a remembered key that is stale can neither refuse the device's
+// own check-in (it is read again) nor let another key's check-in through (the write checks the
+// key it was verified with), and a refusal forgets it.
+func TestCheckInRemembersKeys(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	s := newSecret(t, f, "all", "1d")
+	a, other := newTestAgent(), newTestAgent()
+	for _, ag := range []*testAgent{a, other} {
+		if code, b := ag.enroll(t, f, s.Secret, func(e *client.EnrollRequest) { e.HostName = "host-" + b64(ag.pub)[:6] }); code != http.StatusCreated {
+			t.Fatalf("enrol: %d %s", code, b)
+		}
+	}
+	id, _ := strconv.ParseInt(a.id, 10, 64)
+	if k, ok := api.RemembersDeviceKey(f.app.API, id); !ok || string(k) != string(a.pub) {
+		t.Fatalf("the enrolment's key is not remembered: %v", ok)
+	}
+	if code, b := a.checkIn(t, f, nil); code != 200 {
+		t.Fatalf("check-in: %d %s", code, b)
+	}
+	// A stale key remembered: the device's own check-in is still accepted, and the key put right.
+	api.RememberDeviceKey(f.app.API, id, other.pub)
+	if code, b := a.checkIn(t, f, nil); code != 200 {
+		t.Fatalf("check-in with a stale key remembered: %d %s", code, b)
+	}
+	if k, _ := api.RemembersDeviceKey(f.app.API, id); string(k) != string(a.pub) {
+		t.Errorf("the stale key was kept")
+	}
+	// Another device's key remembered for this one, and a check-in signed with it: it verifies
+	// against what the node remembers, but the write is for the device's own key only.
+	api.RememberDeviceKey(f.app.API, id, other.pub)
+	before, _ := f.app.Store.GetDevice(ctx, id)
+	forged := &testAgent{pub: other.pub, key: other.key, id: a.id, counter: a.counter}
+	code, b := forged.checkIn(t, f, func(c *client.CheckInRequest) { c.HostName = "forged" })
+	wantProblem(t, "forged with a stale key remembered", code, b, 401, "does not match the device's key")
+	if d, _ := f.app.Store.GetDevice(ctx, id); d.HostName != before.HostName || d.Counter != before.Counter {
+		t.Errorf("the forged check-in changed the device: %+v (before %+v)", d, before)
+	}
+	if _, ok := api.RemembersDeviceKey(f.app.API, id); ok {
+		t.Error("the refused key is still remembered")
+	}
+	if n := metric(t, f, `telltale_agent_refused_total{kind="check-in",reason="signature"}`); n != 1 {
+		t.Errorf("refused signature: %v, want 1", n)
+	}
+	if code, b := a.checkIn(t, f, nil); code != 200 {
+		t.Errorf("the device's own check-in after: %d %s", code, b)
+	}
 }
 
 // TestDevicesList: filters, sorts and paging select what they say; outdated and silent devices
@@ -554,6 +635,30 @@ func TestAgentEventsRefused(t *testing.T) {
 	if len(evs) != 2 || evs[0].File.Name != "plan.xlsx" || evs[0].File.Directory != `C:\Users\ann` || evs[0].User.Email != "ann@corp.example" || evs[0].Event.Observer != "endpoint" {
 		t.Errorf("stored: %+v", evs)
 	}
+	// A deactivated device, then one whose secret is revoked: refused with the reason, counted,
+	// nothing stored; an unknown device too.
+	more := []client.AgentFileEvent{ev(3, "file-created", "/home/ann/c.txt")}
+	f.do(t, f.admin, "POST", "/api/v1/devices/"+a.id+"/deactivate", nil)
+	code, b = send(more, a.key)
+	wantProblem(t, "deactivated", code, b, 403, "deactivated by admin")
+	f.do(t, f.admin, "POST", "/api/v1/devices/"+a.id+"/reactivate", nil)
+	f.do(t, f.admin, "POST", "/api/v1/deployment-secrets/"+s.ID+"/revoke", nil)
+	code, b = send(more, a.key)
+	wantProblem(t, "secret revoked", code, b, 403, "was revoked at")
+	body, _ := json.Marshal(client.AgentEventsRequest{DeviceID: "9999", Events: more})
+	code, b = f.send(t, "POST", "/api/v1/agent/events", body, func(r *http.Request) {
+		r.Header.Set(device.HeaderDevice, "9999")
+		r.Header.Set(device.HeaderSignature, device.Sign(a.key, device.ContextEvents, body))
+	})
+	wantProblem(t, "unknown device", code, b, 401, "not enrolled")
+	if n, _ := f.app.Store.CountEvents(context.Background(), store.EventFilter{}); n != 2 {
+		t.Errorf("refused batches stored events: %d", n)
+	}
+	for reason, want := range map[string]float64{"deactivated": 1, "secret_revoked": 1, "unknown_device": 1, "signature": 1} {
+		if n := metric(t, f, `telltale_agent_refused_total{kind="events",reason="`+reason+`"}`); n != want {
+			t.Errorf("events refused %s: %v, want %v", reason, n, want)
+		}
+	}
 }
 
 // TestCheckInReplayedConcurrently: the same signed check-in sent many times at once (check-ins
@@ -580,5 +685,100 @@ func TestCheckInReplayedConcurrently(t *testing.T) {
 	}
 	if got[200] != 1 || got[409] != 19 {
 		t.Errorf("answers %v, want one 200 and 19 409", got)
+	}
+}
+
+// TestCheckInTwoNodesPostgres: two nodes on one PostgreSQL. The node an agent checks in with
+// remembers its key; a revocation or a deactivation made through the other node refuses its very
+// next check-in there (the check-in's write checks them), and lifting it lets the next one in; a
+// check-in accepted by one node is a replay on the other.
+func TestCheckInTwoNodesPostgres(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	key := make([]byte, 32)
+	rand.Read(key)
+	node := func() *fixture {
+		return newFixtureWith(t, func(c *configT) { c.Database, c.SecretKey = dsn, base64.StdEncoding.EncodeToString(key) })
+	}
+	f1, f2 := node(), node()
+	s := newSecret(t, f1, "all", "1d")
+	a := newTestAgent()
+	if code, b := a.enroll(t, f1, s.Secret, nil); code != http.StatusCreated {
+		t.Fatalf("enrol: %d %s", code, b)
+	}
+	id, _ := strconv.ParseInt(a.id, 10, 64)
+	for i := 0; i < 2; i++ {
+		if code, b := a.checkIn(t, f2, nil); code != 200 {
+			t.Fatalf("check-in %d on the other node: %d %s", i, code, b)
+		}
+	}
+	if k, ok := api.RemembersDeviceKey(f2.app.API, id); !ok || string(k) != string(a.pub) {
+		t.Fatal("the other node does not remember the device's key")
+	}
+	admin := func(f *fixture, path string) {
+		t.Helper()
+		if code, b := f.do(t, f.admin, "POST", path, nil); code != 200 {
+			t.Fatalf("%s: %d %s", path, code, b)
+		}
+	}
+	admin(f1, "/api/v1/deployment-secrets/"+s.ID+"/revoke")
+	code, b := a.checkIn(t, f2, nil)
+	wantProblem(t, "revoked on the other node", code, b, 403, "was revoked at")
+	admin(f1, "/api/v1/deployment-secrets/"+s.ID+"/reactivate")
+	if code, b := a.checkIn(t, f2, nil); code != 200 {
+		t.Fatalf("secret reactivated on the other node: %d %s", code, b)
+	}
+	admin(f1, "/api/v1/devices/"+a.id+"/deactivate")
+	code, b = a.checkIn(t, f2, nil)
+	wantProblem(t, "deactivated on the other node", code, b, 403, "deactivated by admin")
+	admin(f1, "/api/v1/devices/"+a.id+"/reactivate")
+	body := a.checkInBody(nil)
+	sig := device.Sign(a.key, device.ContextCheckIn, body)
+	if code, b := a.post(t, f2, body, sig); code != 200 {
+		t.Fatalf("reactivated on the other node: %d %s", code, b)
+	}
+	code, b = a.post(t, f1, body, sig)
+	wantProblem(t, "replayed on the first node", code, b, 409, "used already")
+	if d, err := f1.app.Store.GetDevice(context.Background(), id); err != nil || d.Counter != a.counter {
+		t.Errorf("counter %d after, want %d: %v", d.Counter, a.counter, err)
+	}
+}
+
+// TestCheckInKeepsConnection: an agent's check-ins, accepted or refused as a replay, are answered
+// on one kept-alive connection (a new TCP and TLS connection a minute per agent would cost more
+// than the check-in).
+func TestCheckInKeepsConnection(t *testing.T) {
+	f := newFixture(t)
+	s := newSecret(t, f, "all", "1d")
+	a := newTestAgent()
+	if code, b := a.enroll(t, f, s.Secret, nil); code != http.StatusCreated {
+		t.Fatalf("enrol: %d %s", code, b)
+	}
+	hc := &http.Client{Transport: &http.Transport{}}
+	defer hc.CloseIdleConnections()
+	var conns []bool // reused, per request
+	send := func(body []byte) int {
+		t.Helper()
+		req, _ := http.NewRequest("POST", f.srv.URL+"/api/v1/agent/checkin", bytes.NewReader(body))
+		req.Header.Set(device.HeaderDevice, a.id)
+		req.Header.Set(device.HeaderSignature, device.Sign(a.key, device.ContextCheckIn, body))
+		req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
+			GotConn: func(i httptrace.GotConnInfo) { conns = append(conns, i.Reused) }}))
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	first := a.checkInBody(nil)
+	codes := []int{send(first), send(a.checkInBody(nil)), send(first), send(a.checkInBody(nil))}
+	if codes[0] != 200 || codes[1] != 200 || codes[2] != 409 || codes[3] != 200 {
+		t.Fatalf("answers %v, want 200 200 409 200", codes)
+	}
+	for i, reused := range conns[1:] {
+		if !reused {
+			t.Errorf("request %d opened a new connection: %v", i+2, conns)
+		}
 	}
 }

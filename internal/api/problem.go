@@ -175,10 +175,23 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
+	encodeJSON(w, v)
+}
+
+func encodeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	enc.SetEscapeHTML(false) // a JSON answer, never HTML: "observed>=24h" stays readable
-	enc.Encode(v)
+	return enc.Encode(v)
+}
+
+// jsonAnswer is a JSON answer encoded now, as writeJSON would, to be written as it is later.
+func jsonAnswer(status int, v any) answer {
+	var b bytes.Buffer
+	if err := encodeJSON(&b, v); err != nil {
+		panic("api: " + err.Error()) // a value of ours that does not encode
+	}
+	return answer{status: status, contentType: "application/json", body: b.Bytes()}
 }
 
 // maxJSONBody bounds a JSON request body.

@@ -1760,6 +1760,9 @@ type CheckIn struct {
 	// Outdated says AgentVersion is older than the server's (device.Older): recorded in the
 	// device's health history when it changes.
 	Outdated bool
+	// PublicKey, when set, is the key the check-in's signature was verified with: the check-in is
+	// stored only if it is still the device's (a key remembered by a node is never trusted alone).
+	PublicKey []byte
 }
 
 // Device health kinds (DeviceHealth.Kind).
@@ -1830,8 +1833,11 @@ type DeviceQueries interface {
 	ListDevices(ctx context.Context, f DeviceFilter) ([]Device, error)
 	// CountDevices counts the devices f selects (its sort and paging ignored).
 	CountDevices(ctx context.Context, f DeviceFilter) (int64, error)
-	// RecordCheckIn stores a check-in if c.Counter is above the device's counter (compare-and-set);
-	// a counter not above it is a replay: ErrConflict. ErrNotFound when the device is absent.
+	// RecordCheckIn stores a check-in if the device may still speak - active, its deployment
+	// secret not revoked, its public key c.PublicKey when that is set - and c.Counter is above the
+	// device's counter (compare-and-set), all checked in the one write. Otherwise nothing changes
+	// and the answer is ErrConflict with the device as it is (a counter not above it is a replay;
+	// the caller tells the other reasons from the device). ErrNotFound when the device is absent.
 	RecordCheckIn(ctx context.Context, id int64, c CheckIn) (Device, error)
 	// SetDeviceActive deactivates (by whom, when) or reactivates a device.
 	SetDeviceActive(ctx context.Context, id int64, active bool, by string, at time.Time) (Device, error)

@@ -1,6 +1,7 @@
 package sqldb
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -237,9 +238,12 @@ func (q *Queries) CountDevices(ctx context.Context, f store.DeviceFilter) (int64
 // one is not a check-in (the first check-in, one back after silence or reactivation) or reported
 // other details or another outdated flag. What the last health row says is kept on the devices
 // row (health_last, migration 0038: its kind's check-in details, empty after any other kind), so
-// a check-in that changes nothing is one statement that reads no other table: the update
-// compares the details it writes with health_last as it was (SET sees the row before the update)
-// and keeps the answer in health_moved.
+// a check-in that changes nothing is one statement: the update compares the details it writes
+// with health_last as it was (SET sees the row before the update) and keeps the answer in
+// health_moved. The same statement is the device's standing check (active, its secret not
+// revoked - a primary-key seek in deployment_secrets -, the key c.PublicKey when given), so the
+// caller need not read the device first and a revocation or deactivation committed on any node
+// holds for every check-in written after it.
 func (q *Queries) RecordCheckIn(ctx context.Context, id int64, c store.CheckIn) (store.Device, error) {
 	var d store.Device
 	err := q.inTx(ctx, func(q *Queries) error {
@@ -253,9 +257,12 @@ func (q *Queries) RecordCheckIn(ctx context.Context, id int64, c store.CheckIn) 
  agent_version = ?, user_name = ?, person = CASE WHEN ? <> '' THEN ? ELSE person END, last_activity_at = CASE WHEN ? > last_activity_at THEN ? ELSE last_activity_at END,
  health_moved = CASE WHEN health_last = ? || CASE WHEN ? <> '' THEN ? ELSE person END THEN 0 ELSE 1 END,
  health_last = ? || CASE WHEN ? <> '' THEN ? ELSE person END
- WHERE id = ? AND counter < ? RETURNING `+deviceCols+`, health_moved`),
+ WHERE id = ? AND counter < ? AND active = 1 AND (? = 0 OR public_key = ?)
+ AND COALESCE((SELECT s.revoked_at FROM deployment_secrets s WHERE s.id = devices.secret_id), 0) = 0
+ RETURNING `+deviceCols+`, health_moved`),
 			c.Counter, micros(c.At), c.HostName, c.OS, c.Arch, c.AgentVersion, c.UserName, person, person,
-			micros(c.LastActivityAt), micros(c.LastActivityAt), fp, person, person, fp, person, person, id, c.Counter), &moved)
+			micros(c.LastActivityAt), micros(c.LastActivityAt), fp, person, person, fp, person, person, id, c.Counter,
+			len(c.PublicKey), keyArg(c.PublicKey)), &moved)
 		if err != nil || moved == 0 {
 			return err // nothing new when moved is 0
 		}
@@ -268,10 +275,30 @@ func (q *Queries) RecordCheckIn(ctx context.Context, id int64, c store.CheckIn) 
 	if err == nil || !errors.Is(err, sql.ErrNoRows) {
 		return d, q.wrap("record check-in", err)
 	}
-	if _, err := q.GetDevice(ctx, id); err != nil {
+	// Refused (the rare path): read the device to say why.
+	d, err = q.GetDevice(ctx, id)
+	if err != nil {
 		return store.Device{}, err
 	}
-	return store.Device{}, fmt.Errorf("store: record check-in of device %d: counter %d is not above the last one accepted: %w", id, c.Counter, store.ErrConflict)
+	why := fmt.Sprintf("counter %d is not above the last one accepted", c.Counter)
+	switch {
+	case !d.Active:
+		why = "the device is deactivated"
+	case !d.SecretRevokedAt.IsZero():
+		why = "the deployment secret it enrolled with is revoked"
+	case len(c.PublicKey) > 0 && !bytes.Equal(c.PublicKey, d.PublicKey):
+		why = "the device's public key is another"
+	}
+	return d, fmt.Errorf("store: record check-in of device %d: %s: %w", id, why, store.ErrConflict)
+}
+
+// keyArg is a public key as a query argument: a key or, when there is none, an empty blob (never
+// NULL, which PostgreSQL cannot type in "? = 0 OR public_key = ?").
+func keyArg(k []byte) []byte {
+	if k == nil {
+		return []byte{}
+	}
+	return k
 }
 
 // SetDeviceActive implements store.DeviceQueries.

@@ -173,6 +173,41 @@ func testDevices(t *testing.T, s store.Store) {
 	if _, err := s.SetDeviceActive(ctx, 999, false, "ann", at); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("absent: %v", err)
 	}
+
+	// A check-in is written only for a device that may still speak, checked in the write itself
+	// (issue 18: nodes remember devices' keys, so nothing read before the write decides): the
+	// device's secret is revoked here, so nothing is written and the device says why.
+	refused := func(what string, c store.CheckIn, check func(store.Device) bool) {
+		t.Helper()
+		before := ok(s.GetDevice(ctx, d2.ID))(t)
+		g, err := s.RecordCheckIn(ctx, d2.ID, c)
+		if !errors.Is(err, store.ErrConflict) || g.ID != d2.ID || !check(g) {
+			t.Errorf("%s: %v, device %+v", what, err, g)
+		}
+		if after := ok(s.GetDevice(ctx, d2.ID))(t); after.Counter != before.Counter || !after.LastCheckInAt.Equal(before.LastCheckInAt) || after.HostName != before.HostName {
+			t.Errorf("%s changed the device: %+v, before %+v", what, after, before)
+		}
+	}
+	ci := store.CheckIn{Counter: 10, At: at.Add(time.Hour), HostName: "moved", OS: "linux", AgentVersion: "1.4.0", PublicKey: []byte("k2")}
+	refused("secret revoked", ci, func(g store.Device) bool { return g.Active && g.SecretRevokedAt.Equal(at) })
+	ok(s.UpdateDeploymentSecret(ctx, sec.ID, sec.ExpiresAt, time.Time{}, at))(t)
+	ok(s.SetDeviceActive(ctx, d2.ID, false, "ann", at))(t)
+	refused("deactivated", ci, func(g store.Device) bool { return !g.Active && g.DeactivatedBy == "ann" })
+	ok(s.SetDeviceActive(ctx, d2.ID, true, "ann", at))(t)
+	wrong := ci
+	wrong.PublicKey = []byte("k1") // another device's key
+	refused("another key", wrong, func(g store.Device) bool {
+		return g.Active && g.SecretRevokedAt.IsZero() && string(g.PublicKey) == "k2"
+	})
+	if g := ok(s.RecordCheckIn(ctx, d2.ID, ci))(t); g.Counter != 10 || g.HostName != "moved" {
+		t.Errorf("active, secret reactivated, its own key: %+v", g)
+	}
+	ci.Counter, ci.PublicKey = 11, nil // no key given: not compared
+	if g := ok(s.RecordCheckIn(ctx, d2.ID, ci))(t); g.Counter != 11 {
+		t.Errorf("no key: %+v", g)
+	}
+	ci.Counter = 11
+	refused("replay", ci, func(g store.Device) bool { return g.Active && g.Counter == 11 })
 }
 
 // testDeviceEvents: a device's events are stored once by sequence number: a batch sent again
