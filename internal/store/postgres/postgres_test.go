@@ -131,7 +131,8 @@ func TestDashboardWeeksMigration(t *testing.T) {
 // TestEventPartitionMigration: migration 0037 converts a file_events that holds events of several
 // months (and one far outside them) into month partitions: every event is kept with its id, each
 // in its month's partition (the far one in the default partition), their keys still refuse a
-// repeat, and new events get larger ids. Retention then drops a month as a whole table.
+// repeat (after migration 0039 made them uuids), and new events get larger ids. Retention then
+// drops a month as a whole table.
 func TestEventPartitionMigration(t *testing.T) {
 	ctx := context.Background()
 	dsn, db, old := migratedBefore(t, "event_partitions")
@@ -159,6 +160,13 @@ func TestEventPartitionMigration(t *testing.T) {
 		var part string
 		if err := db.QueryRowContext(ctx, `SELECT tableoid::regclass::text FROM file_events WHERE id = $1`, e.Event.ID).Scan(&part); err != nil || part != wantPart[k] {
 			t.Errorf("event %d at %v is in %q (%v), want %s", e.Event.ID, e.Timestamp, part, err, wantPart[k])
+		}
+	}
+	// Migration 0039: the keys are uuids now (the same 16 bytes: the repeat below is still refused).
+	for _, table := range []string{"event_keys", "file_events", "file_events_p202501"} {
+		var typ string
+		if err := db.QueryRowContext(ctx, `SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = $1::regclass AND attname = 'dedupe'`, table).Scan(&typ); err != nil || typ != "uuid" {
+			t.Errorf("%s.dedupe is %q (%v), want uuid", table, typ, err)
 		}
 	}
 	again := []*event.FileEvent{storetest.Event(c.ID, "v0", times[2]), storetest.Event(c.ID, "new", times[2])}

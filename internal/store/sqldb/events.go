@@ -418,7 +418,9 @@ func (q *Queries) insertCopy(ctx context.Context, evs []*event.FileEvent, held b
 		keys[i], rows[i] = row[0].([]byte), row
 	}
 	claimed := make(map[string]bool, len(evs))
-	claim := `INSERT INTO event_keys (dedupe) SELECT unnest($1::bytea[]) ON CONFLICT DO NOTHING RETURNING dedupe`
+	// The key is a uuid column (migration 0039): the same 16 bytes, passed as bytes (pgx encodes a
+	// 16-byte slice as a uuid) and read back as bytes (uuid_send).
+	claim := `INSERT INTO event_keys (dedupe) SELECT unnest($1::uuid[]) ON CONFLICT DO NOTHING RETURNING uuid_send(dedupe)`
 	if q.d.NoEventKeys { // before migration 0037: the keys not stored yet
 		claim = `SELECT k FROM unnest($1::bytea[]) k WHERE NOT EXISTS (SELECT 1 FROM file_events WHERE dedupe = k)`
 	}
