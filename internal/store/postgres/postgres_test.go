@@ -74,6 +74,7 @@ func TestSearchIndexMigration(t *testing.T) {
 	}
 	old.SetDashboards(false) // the schema before migration 0030 has no dashboards' counts
 	old.SetEventKeys(false)  // nor event_keys (0037)
+	old.SetEventCodes(false) // nor codes (0039)
 	storetest.SearchIndexMigration(t, old, func(t *testing.T) store.Store {
 		s, err := Open(ctx, dsn, Options{})
 		if err != nil {
@@ -105,6 +106,7 @@ func TestCheckpointOwnerMigration(t *testing.T) {
 	}
 	old.SetDashboards(false) // the schema before migration 0030 has no dashboards' counts
 	old.SetEventKeys(false)  // nor event_keys (0037)
+	old.SetEventCodes(false) // nor codes (0039)
 	storetest.CheckpointOwnerMigration(t, old, func(q string) error { _, err := db.ExecContext(ctx, q); return err }, func(t *testing.T) store.Store {
 		s, err := Open(ctx, dsn, Options{})
 		if err != nil {
@@ -137,6 +139,7 @@ func TestEventPartitionMigration(t *testing.T) {
 	ctx := context.Background()
 	dsn, db, old := migratedBefore(t, "event_partitions")
 	old.SetEventKeys(false)
+	old.SetEventCodes(false) // the vocabularies are text before 0039
 	c, err := old.CreateConnection(ctx, store.Connection{Name: "c", Service: "box", ServiceType: "cloud", Status: "searching"})
 	if err != nil {
 		t.Fatal(err)
@@ -257,4 +260,12 @@ func opener(dsn string) func(t *testing.T) store.Store {
 		}
 		return s
 	}
+}
+
+// TestEventCodesMigration: migration 0039 turns the vocabularies' text into codes (and the
+// dedupe keys into uuids): every value reads back and is found as before.
+func TestEventCodesMigration(t *testing.T) {
+	dsn, _, old := migratedBefore(t, "event_bytes")
+	old.SetEventCodes(false)
+	storetest.EventCodesMigration(t, old, opener(dsn))
 }
