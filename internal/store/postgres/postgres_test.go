@@ -265,6 +265,9 @@ func opener(dsn string) func(t *testing.T) store.Store {
 // TestEventCodesMigration: migration 0039 turns the vocabularies' text into codes (and the
 // dedupe keys into uuids): every value reads back and is found as before.
 func TestEventCodesMigration(t *testing.T) {
+	if m := migrationNamed(t, "event_bytes"); m.OlderNodes != 0 {
+		t.Fatalf("migration %d welcomes nodes of schema %d, which write text and bytea keys into its columns", m.Version, m.OlderNodes)
+	}
 	dsn, _, old := migratedBefore(t, "event_bytes")
 	old.SetEventCodes(false)
 	storetest.EventCodesMigration(t, old, opener(dsn))
