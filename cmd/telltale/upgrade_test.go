@@ -17,18 +17,17 @@ import (
 )
 
 // previousRelease is the commit whose binary plays the release before this one in
-// TestRollingUpgrade: main with the events partitioned by month (migration 0037, merged in
-// f944791), the last migration that older nodes cannot live with (Migrate refuses to apply it
-// while they run: TestMigrateRefusedBesideOlderNodes). It knows the schema up to 0037; this build
-// adds 0038 (the dashboards' deltas, declared "older-nodes: 37"), which it applies under the old
-// node. The old binary writes the dashboards' counts directly, without the deltas, and has no
-// NOTIFY wake-up, so old and new writers mix on the same tables. (Before, the test started from
-// 27ce2e5, schema 35, and found 0036's weekly buckets missing an old node's events; 0037 cannot
-// be crossed rolling at all.)
-const previousRelease = "f944791291eaa0ea82af86a31fd6463d5b0d1cac"
+// TestRollingUpgrade: the branch of issue 19 with migration 0039 (fewer bytes per event: the
+// vocabularies as codes, the dedupe key as a uuid), the last migration that older nodes cannot
+// live with (Migrate refuses to apply it while they run: TestMigrateRefusedBesideOlderNodes;
+// the integrator moves this to the merge of 0039 if the migration is renumbered). It knows the
+// schema up to 0039, as this build does, until a later release adds a migration welcoming it.
+// (Before, the test started from f944791, schema 37, and applied 0038 under the old node; 0039
+// cannot be crossed rolling at all, as 0037 could not.)
+const previousRelease = "1039ea28c9328bc1d96af853356c2c40d5a78dae"
 
 // previousSchema is the schema version previousRelease knows.
-const previousSchema = 37
+const previousSchema = 39
 
 // buildAt builds cmd/telltale as it was at commit, from this clone's history (git archive into a
 // temporary directory); the module cache and build cache make it take about 45 s the first time.
@@ -63,7 +62,7 @@ func buildAt(t *testing.T, commit string) string {
 	return bin
 }
 
-// TestRollingUpgrade: two nodes of the previous release (previousRelease, schema 0037) collect
+// TestRollingUpgrade: two nodes of the previous release (previousRelease, schema 0039) collect
 // live from the Box emulator on one PostgreSQL, alerting on every event and delivering every alert;
 // node 1 is stopped and started on this build, which migrates the database while node 0, still
 // the previous release, keeps running on the new schema beside it, and alone while node 1 is

@@ -74,6 +74,7 @@ func TestSearchIndexMigration(t *testing.T) {
 	}
 	old.SetDashboards(false) // the schema before migration 0030 has no dashboards' counts
 	old.SetEventKeys(false)  // nor event_keys (0037)
+	old.SetEventCodes(false) // nor codes (0039)
 	storetest.SearchIndexMigration(t, old, func(t *testing.T) store.Store {
 		s, err := Open(ctx, dsn, Options{})
 		if err != nil {
@@ -105,6 +106,7 @@ func TestCheckpointOwnerMigration(t *testing.T) {
 	}
 	old.SetDashboards(false) // the schema before migration 0030 has no dashboards' counts
 	old.SetEventKeys(false)  // nor event_keys (0037)
+	old.SetEventCodes(false) // nor codes (0039)
 	storetest.CheckpointOwnerMigration(t, old, func(q string) error { _, err := db.ExecContext(ctx, q); return err }, func(t *testing.T) store.Store {
 		s, err := Open(ctx, dsn, Options{})
 		if err != nil {
@@ -131,11 +133,13 @@ func TestDashboardWeeksMigration(t *testing.T) {
 // TestEventPartitionMigration: migration 0037 converts a file_events that holds events of several
 // months (and one far outside them) into month partitions: every event is kept with its id, each
 // in its month's partition (the far one in the default partition), their keys still refuse a
-// repeat, and new events get larger ids. Retention then drops a month as a whole table.
+// repeat (after migration 0039 made them uuids), and new events get larger ids. Retention then
+// drops a month as a whole table.
 func TestEventPartitionMigration(t *testing.T) {
 	ctx := context.Background()
 	dsn, db, old := migratedBefore(t, "event_partitions")
 	old.SetEventKeys(false)
+	old.SetEventCodes(false) // the vocabularies are text before 0039
 	c, err := old.CreateConnection(ctx, store.Connection{Name: "c", Service: "box", ServiceType: "cloud", Status: "searching"})
 	if err != nil {
 		t.Fatal(err)
@@ -159,6 +163,13 @@ func TestEventPartitionMigration(t *testing.T) {
 		var part string
 		if err := db.QueryRowContext(ctx, `SELECT tableoid::regclass::text FROM file_events WHERE id = $1`, e.Event.ID).Scan(&part); err != nil || part != wantPart[k] {
 			t.Errorf("event %d at %v is in %q (%v), want %s", e.Event.ID, e.Timestamp, part, err, wantPart[k])
+		}
+	}
+	// Migration 0039: the keys are uuids now (the same 16 bytes: the repeat below is still refused).
+	for _, table := range []string{"event_keys", "file_events", "file_events_p202501"} {
+		var typ string
+		if err := db.QueryRowContext(ctx, `SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = $1::regclass AND attname = 'dedupe'`, table).Scan(&typ); err != nil || typ != "uuid" {
+			t.Errorf("%s.dedupe is %q (%v), want uuid", table, typ, err)
 		}
 	}
 	again := []*event.FileEvent{storetest.Event(c.ID, "v0", times[2]), storetest.Event(c.ID, "new", times[2])}
@@ -249,4 +260,15 @@ func opener(dsn string) func(t *testing.T) store.Store {
 		}
 		return s
 	}
+}
+
+// TestEventCodesMigration: migration 0039 turns the vocabularies' text into codes (and the
+// dedupe keys into uuids): every value reads back and is found as before.
+func TestEventCodesMigration(t *testing.T) {
+	if m := migrationNamed(t, "event_bytes"); m.OlderNodes != 0 {
+		t.Fatalf("migration %d welcomes nodes of schema %d, which write text and bytea keys into its columns", m.Version, m.OlderNodes)
+	}
+	dsn, _, old := migratedBefore(t, "event_bytes")
+	old.SetEventCodes(false)
+	storetest.EventCodesMigration(t, old, opener(dsn))
 }

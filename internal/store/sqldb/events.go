@@ -72,6 +72,13 @@ type doc struct {
 		S int         `json:"s,omitempty"` // score (searched: risk.score)
 		W []docReason `json:"w,omitempty"` // each indicator's weight and why
 	} `json:"r,omitzero"`
+	K struct { // a closed-vocabulary value outside its list, whose column holds code 0 (codes.go)
+		A string `json:"a,omitempty"` // action
+		O string `json:"o,omitempty"` // observer
+		C string `json:"c,omitempty"` // category
+		L string `json:"l,omitempty"` // link scope
+		S string `json:"s,omitempty"` // severity
+	} `json:"k,omitzero"`
 }
 
 // docReason is an event.Reason in the doc.
@@ -137,6 +144,9 @@ func encodeDoc(e *event.FileEvent) ([]byte, error) {
 			d.R.W[i] = docReason{I: r.Indicator, W: r.Weight, Y: r.Why}
 		}
 	}
+	d.K.A, d.K.O = actionCodes.other(string(e.Event.Action)), observerCodes.other(string(e.Event.Observer))
+	d.K.C, d.K.L = categoryCodes.other(string(e.File.Category)), linkCodes.other(string(e.Sharing.LinkScope))
+	d.K.S = severityCodes.other(string(e.Risk.Severity))
 	return json.Marshal(&d)
 }
 
@@ -179,6 +189,16 @@ func decodeDoc(js []byte, e *event.FileEvent) error {
 		e.Risk.Reasons = make([]event.Reason, len(d.R.W))
 		for i, r := range d.R.W {
 			e.Risk.Reasons[i] = event.Reason{Indicator: r.I, Weight: r.W, Why: r.Y}
+		}
+	}
+	// the values whose columns hold code 0 (scanColumns left them empty)
+	for _, k := range []struct {
+		from string
+		to   *string
+	}{{d.K.A, (*string)(&e.Event.Action)}, {d.K.O, (*string)(&e.Event.Observer)}, {d.K.C, (*string)(&e.File.Category)},
+		{d.K.L, (*string)(&e.Sharing.LinkScope)}, {d.K.S, (*string)(&e.Risk.Severity)}} {
+		if k.from != "" {
+			*k.to = k.from
 		}
 	}
 	return nil
@@ -230,11 +250,25 @@ func EventRow(e *event.FileEvent, held bool, inserted int64) ([]any, error) {
 	if e.File.Size != 0 {
 		size = e.File.Size
 	}
-	return []any{key[:], b2i(held), micros(e.Timestamp), inserted, string(e.Event.Action), string(e.Event.Observer),
+	// action and observer are NOT NULL: an empty one (which Validate refuses) is code 0, read back as ""
+	return []any{key[:], b2i(held), micros(e.Timestamp), inserted, int64(actionCodes.codes[string(e.Event.Action)]),
+		int64(observerCodes.codes[string(e.Event.Observer)]),
 		e.Event.ConnectionID, nullStr(e.User.Email), nullStr(e.File.ID), nullStr(e.File.Name), nullStr(e.File.Directory), size,
-		nullStr(string(e.File.Category)), nullStr(e.File.Owner), md5, sha,
-		event.ExposureBits(e.Sharing.Exposure), nullStr(string(e.Sharing.LinkScope)), b2i(e.Risk.Trusted),
-		nullStr(string(e.Risk.Severity)), js}, nil
+		categoryCodes.code(string(e.File.Category)), nullStr(e.File.Owner), md5, sha,
+		event.ExposureBits(e.Sharing.Exposure), linkCodes.code(string(e.Sharing.LinkScope)), b2i(e.Risk.Trusted),
+		severityCodes.code(string(e.Risk.Severity)), js}, nil
+}
+
+// eventRow is EventRow, with the vocabularies as text on a database before migration 0039
+// (DB.SetEventCodes: migration tests only).
+func (q *Queries) eventRow(e *event.FileEvent, held bool, inserted int64) ([]any, error) {
+	row, err := EventRow(e, held, inserted)
+	if err != nil || !q.d.TextVocabularies {
+		return row, err
+	}
+	row[4], row[5] = string(e.Event.Action), string(e.Event.Observer)
+	row[12], row[17], row[19] = nullStr(string(e.File.Category)), nullStr(string(e.Sharing.LinkScope)), nullStr(string(e.Risk.Severity))
+	return row, nil
 }
 
 // checkHashes refuses an event whose hashes EventRow could not store.
@@ -295,7 +329,7 @@ func (q *Queries) InsertEvents(ctx context.Context, evs []*event.FileEvent, held
 		}
 		defer st.Close()
 		for _, e := range evs {
-			args, err := EventRow(e, held, now.UnixMicro())
+			args, err := q.eventRow(e, held, now.UnixMicro())
 			if err != nil {
 				return fmt.Errorf("store: insert events: %w", err)
 			}
@@ -366,7 +400,7 @@ func (q *Queries) insertChunks(ctx context.Context, evs []*event.FileEvent, held
 		args := make([]any, 0, len(part)*21)
 		keys := make([]string, len(part))
 		for i, e := range part {
-			row, err := EventRow(e, held, now.UnixMicro())
+			row, err := q.eventRow(e, held, now.UnixMicro())
 			if err != nil {
 				return 0, fmt.Errorf("store: insert events: %w", err)
 			}
@@ -428,7 +462,12 @@ func (q *Queries) insertCopy(ctx context.Context, evs []*event.FileEvent, held b
 		keys[i] = k[:]
 	}
 	claimed := make(map[string]bool, len(evs))
-	claim := `INSERT INTO event_keys (dedupe) SELECT unnest($1::bytea[]) ON CONFLICT DO NOTHING RETURNING dedupe`
+	// The key is a uuid column (migration 0039): the same 16 bytes, passed as bytes (pgx encodes a
+	// 16-byte slice as a uuid) and read back as bytes (uuid_send).
+	claim := `INSERT INTO event_keys (dedupe) SELECT unnest($1::uuid[]) ON CONFLICT DO NOTHING RETURNING uuid_send(dedupe)`
+	if q.d.TextVocabularies { // before migration 0039: the keys are bytea
+		claim = `INSERT INTO event_keys (dedupe) SELECT unnest($1::bytea[]) ON CONFLICT DO NOTHING RETURNING dedupe`
+	}
 	if q.d.NoEventKeys { // before migration 0037: the keys not stored yet
 		claim = `SELECT k FROM unnest($1::bytea[]) k WHERE NOT EXISTS (SELECT 1 FROM file_events WHERE dedupe = k)`
 	}
@@ -487,7 +526,7 @@ func (q *Queries) insertCopy(ctx context.Context, evs []*event.FileEvent, held b
 	}
 	slices.Sort(ids)
 	src := CopyFunc(len(fresh), func(j int) ([]any, error) {
-		row, err := EventRow(evs[fresh[j]], held, now.UnixMicro())
+		row, err := q.eventRow(evs[fresh[j]], held, now.UnixMicro())
 		if err != nil {
 			return nil, err
 		}
@@ -533,25 +572,27 @@ func scanEvent(s scanner) (event.FileEvent, error) {
 // scanColumns reads the columns of eventCols into an event and returns its doc undecoded.
 func scanColumns(s scanner) (event.FileEvent, []byte, error) {
 	var (
-		e                                                    event.FileEvent
-		observed, inserted, exposure, trusted                int64
-		actor, fileID, name, dir, category, owner, link, sev sql.NullString
-		md5, sha                                             []byte
-		size                                                 sql.NullInt64
-		js                                                   []byte
-		action, observer                                     string
+		e                                     event.FileEvent
+		observed, inserted, exposure, trusted int64
+		action, observer                      int64
+		actor, fileID, name, dir, owner       sql.NullString
+		category, link, sev                   sql.NullInt64
+		md5, sha                              []byte
+		size                                  sql.NullInt64
+		js                                    []byte
 	)
 	if err := s.Scan(&e.Event.ID, &observed, &inserted, &action, &observer, &e.Event.ConnectionID, &actor, &fileID, &name, &dir,
 		&size, &category, &owner, &md5, &sha, &exposure, &link, &trusted, &sev, &js, &e.Event.ConnectionName); err != nil {
 		return e, nil, err
 	}
 	e.Timestamp, e.Event.Inserted = fromMicros(observed), fromMicros(inserted)
-	e.Event.Action, e.Event.Observer = event.Action(action), event.Observer(observer)
+	// codes (codes.go); a code 0's text is in the doc (decodeDoc)
+	e.Event.Action, e.Event.Observer = event.Action(actionCodes.text(action, true)), event.Observer(observerCodes.text(observer, true))
 	e.User.Email, e.File.ID, e.File.Name, e.File.Directory = actor.String, fileID.String, name.String, dir.String
-	e.File.Size, e.File.Category, e.File.Owner = size.Int64, event.Category(category.String), owner.String
+	e.File.Size, e.File.Category, e.File.Owner = size.Int64, event.Category(categoryCodes.text(category.Int64, category.Valid)), owner.String
 	e.File.Hash.MD5, e.File.Hash.SHA256 = hex.EncodeToString(md5), hex.EncodeToString(sha)
-	e.Sharing.Exposure, e.Sharing.LinkScope = event.ExposuresFromBits(int(exposure)), event.LinkScope(link.String)
-	e.Risk.Trusted, e.Risk.Severity = trusted != 0, event.Severity(sev.String)
+	e.Sharing.Exposure, e.Sharing.LinkScope = event.ExposuresFromBits(int(exposure)), event.LinkScope(linkCodes.text(link.Int64, link.Valid))
+	e.Risk.Trusted, e.Risk.Severity = trusted != 0, event.Severity(severityCodes.text(sev.Int64, sev.Valid))
 	return e, js, nil
 }
 

@@ -17,7 +17,9 @@ func (p prefixScanner) Scan(dest ...any) error { return p.s.Scan(append(p.pre, d
 
 // sharingEvent is true for an event that carries its file's sharing state (event.Sharing is the
 // state after the event): the predicate of the partial index file_events_sharing (migration 0018).
-const sharingEvent = `(x.action IN ('file-shared', 'file-unshared') OR x.exposure <> 0 OR x.link_scope IS NOT NULL)`
+// (action codes 7 and 8: file-shared, file-unshared, codes.go; the partial index
+// file_events_sharing has the same condition, migration 0039).
+var sharingEvent = `(x.action IN ` + actionCodes.sqlList("file-shared", "file-unshared") + ` OR x.exposure <> 0 OR x.link_scope IS NOT NULL)`
 
 // ExposedFiles implements store.ExposureQueries. Computed on read: the person's files come from
 // files_owner (and their user drives for files without an owner), each file's latest sharing

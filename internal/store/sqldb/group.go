@@ -138,13 +138,14 @@ func (q *Queries) GroupEvents(ctx context.Context, qr search.Query, by store.Gro
 		limit = 100
 	}
 	var key, label string
+	s := &sqlBuilder{d: q.d}
 	switch by {
 	case store.GroupActor:
 		key, label = "COALESCE(e.actor, '')", "''"
 	case store.GroupFile:
 		key, label = "COALESCE(e.file_id, '')", "MAX(COALESCE(e.file_name, ''))"
 	case store.GroupAction:
-		key, label = "e.action", "''"
+		key, label = actionCodes.label(s, "e.action"), "''"
 	case store.GroupDay:
 		key, label = "(e.observed / 86400000000)", "''"
 	case store.GroupDestination:
@@ -152,7 +153,6 @@ func (q *Queries) GroupEvents(ctx context.Context, qr search.Query, by store.Gro
 	default:
 		return nil, fmt.Errorf("store: group events: unknown dimension %q: use actor, file, destination, action or day", by)
 	}
-	s := &sqlBuilder{d: q.d}
 	s.w(`SELECT `, key, `, `, label, `, COUNT(*)`, fromFor(qr))
 	if err := s.where(qr, false); err != nil {
 		return nil, fmt.Errorf("store: group events: %w", err)
@@ -226,12 +226,15 @@ func (q *Queries) groupDestinations(ctx context.Context, qr search.Query, limit 
 }
 
 // bucketColumns are the SQL of store.AggregateFields (as stored: search.Match's and the rules'
-// folding is left to the caller).
-var bucketColumns = map[string]string{
-	"owner": "COALESCE(e.owner, '')", "file_id": "COALESCE(e.file_id, '')", "name": "COALESCE(e.file_name, '')",
-	"directory": "COALESCE(e.directory, '')", "connection": "CAST(e.connection_id AS TEXT)", "service": "e.observer",
-	"action": "e.action", "category": "COALESCE(e.category, '')", "link": "COALESCE(e.link_scope, '')",
-	"severity": "COALESCE(e.severity, '')",
+// folding is left to the caller); the closed vocabularies' codes as their text (codes.go).
+func bucketColumns(s *sqlBuilder) map[string]string {
+	return map[string]string{
+		"owner": "COALESCE(e.owner, '')", "file_id": "COALESCE(e.file_id, '')", "name": "COALESCE(e.file_name, '')",
+		"directory": "COALESCE(e.directory, '')", "connection": "CAST(e.connection_id AS TEXT)",
+		"service": observerCodes.label(s, "e.observer"), "action": actionCodes.label(s, "e.action"),
+		"category": categoryCodes.label(s, "e.category"), "link": linkCodes.label(s, "e.link_scope"),
+		"severity": severityCodes.label(s, "e.severity"),
+	}
 }
 
 // AggregateBuckets implements store.EventQueries: one GROUP BY over the events the query's
@@ -256,8 +259,9 @@ func (q *Queries) AggregateBuckets(ctx context.Context, qr search.Query, spec st
 	}
 	s := &sqlBuilder{d: q.d}
 	keys := []string{"COALESCE(e.actor, '')"}
+	cols := bucketColumns(s)
 	for _, f := range spec.Fields {
-		c, ok := bucketColumns[f]
+		c, ok := cols[f]
 		if !ok {
 			return fmt.Errorf("store: aggregate buckets: %q is not one of %s", f, strings.Join(store.AggregateFields(), ", "))
 		}

@@ -16,6 +16,10 @@ import (
 // before migrating further.
 func (db *DB) SetEventKeys(on bool) { db.d.NoEventKeys = !on }
 
+// SetEventCodes off makes the handle insert events into a database migrated only up to before
+// 0039, whose vocabulary columns are text: for the tests of older migrations.
+func (db *DB) SetEventCodes(on bool) { db.d.TextVocabularies = !on }
+
 // PrepareEventPartitions implements store.EventQueries: on PostgreSQL, the month partitions of
 // file_events from at's month to store.EventMonthsAhead months later (telltale_event_partitions,
 // migration 0037).

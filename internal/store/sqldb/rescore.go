@@ -158,7 +158,7 @@ func (q *Queries) SetEventRisks(ctx context.Context, evs []*event.FileEvent) (in
 				return fmt.Errorf("store: set risk of event %d: %w", e.Event.ID, err)
 			}
 			if _, err := q.w.ExecContext(ctx, q.d.q(`UPDATE file_events SET trusted = ?, severity = ?, doc = ? WHERE id = ?`),
-				b2i(now.Risk.Trusted), nullStr(string(now.Risk.Severity)), js, e.Event.ID); err != nil {
+				b2i(now.Risk.Trusted), severityCodes.code(string(now.Risk.Severity)), js, e.Event.ID); err != nil {
 				return q.wrap(fmt.Sprintf("set risk of event %d", e.Event.ID), err)
 			}
 			sums.add(&old, -1) // as InsertEvents counted it

@@ -284,14 +284,14 @@ func (s *sqlBuilder) term(t *search.Term) error {
 		default:
 			s.w("1 = 1")
 		}
-	case "action", "service":
-		col := map[string]string{"action": "e.action", "service": "e.observer"}[t.Field]
-		s.w(col, " = ")
-		s.arg(t.Value)
-	case "category", "link":
-		col := map[string]string{"category": "e.category", "link": "e.link_scope"}[t.Field]
-		s.w("COALESCE(", col, ", '') = ")
-		s.arg(t.Value)
+	case "action":
+		actionCodes.eq(s, "e.action", t.Value)
+	case "service":
+		observerCodes.eq(s, "e.observer", t.Value)
+	case "category":
+		categoryCodes.eq(s, "e.category", t.Value)
+	case "link":
+		linkCodes.eq(s, "e.link_scope", t.Value)
 	case "connection":
 		if id, ok := t.ConnectionID(); ok {
 			s.w("e.connection_id = ")
@@ -379,12 +379,13 @@ func (s *sqlBuilder) term(t *search.Term) error {
 			s.w("1 = 0")
 			break
 		}
-		s.w("COALESCE(e.severity, '') IN (")
+		// the severities in range, as codes (every name of the range is in the list: codes.go)
+		s.w("COALESCE(e.severity, -1) IN (")
 		for i, v := range vs {
 			if i > 0 {
 				s.w(", ")
 			}
-			s.arg(v)
+			s.arg(int64(severityCodes.codes[v]))
 		}
 		s.w(")")
 	case "score":
@@ -394,7 +395,7 @@ func (s *sqlBuilder) term(t *search.Term) error {
 		if s.pg() {
 			score = "COALESCE((" + s.docText("r", "s") + ")::bigint, 0)"
 		}
-		s.w("COALESCE(e.severity, '') <> '' AND ", score, " ", cmpOp(t.Op), " ")
+		s.w("e.severity IS NOT NULL AND ", score, " ", cmpOp(t.Op), " ")
 		s.arg(t.Num)
 	case "indicator":
 		s.w(s.docLike(), " ") // as for domains: rows without the name skip the JSON parse

@@ -45,6 +45,10 @@ type Dialect struct {
 	// NoEventKeys: the database predates event_keys (PostgreSQL migration 0037), and its
 	// file_events has the unique dedupe index instead (DB.SetEventKeys: migration tests only).
 	NoEventKeys bool
+	// TextVocabularies: the database predates migration 0039, and file_events holds action,
+	// observer, category, link_scope and severity as text, and its doc no "k" (DB.SetEventCodes:
+	// migration tests only; the handle only inserts events there).
+	TextVocabularies bool
 	// Arrays: the driver takes Go slices ([]int64, []string) as array parameters (pgx), so the
 	// dashboards' counts are written as one unnest upsert per table (writeDashArrays).
 	Arrays bool

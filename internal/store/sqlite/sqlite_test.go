@@ -98,6 +98,7 @@ func TestSearchIndexMigration(t *testing.T) {
 		t.Fatal(err)
 	}
 	old.SetDashboards(false) // the schema before migration 0030 has no dashboards' counts
+	old.SetEventCodes(false) // nor codes (0039)
 	storetest.SearchIndexMigration(t, v4Inserts{old, w}, func(t *testing.T) store.Store {
 		s, err := Open(ctx, path, Options{})
 		if err != nil {
@@ -133,6 +134,7 @@ func TestCheckpointOwnerMigration(t *testing.T) {
 		t.Fatal(err)
 	}
 	old.SetDashboards(false) // the schema before migration 0030 has no dashboards' counts
+	old.SetEventCodes(false) // nor codes (0039)
 	storetest.CheckpointOwnerMigration(t, old, func(q string) error { _, err := w.ExecContext(ctx, q); return err }, func(t *testing.T) store.Store {
 		s, err := Open(ctx, path, Options{})
 		if err != nil {
@@ -217,4 +219,37 @@ func TestDeviceHealthLastMigration(t *testing.T) {
 		return s
 	}
 	storetest.DeviceHealthLastMigration(t, open(t), ms[i].Version, open)
+}
+
+// TestEventCodesMigration: migration 0039 makes file_events again with the vocabularies as codes:
+// every value reads back and is found as before (the FTS5 name index included).
+func TestEventCodesMigration(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "t.db")
+	ms, err := Migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := slices.IndexFunc(ms, func(m sqldb.Migration) bool { return strings.Contains(m.Name, "event_bytes") })
+	if i < 0 {
+		t.Fatal("no event_bytes migration")
+	}
+	w, err := sql.Open("sqlite", DSN(path, false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := sqldb.New(dialect(), w, w)
+	defer old.Close()
+	if err := old.Migrate(ctx, ms[:i]); err != nil {
+		t.Fatal(err)
+	}
+	old.SetEventCodes(false)
+	storetest.EventCodesMigration(t, old, func(t *testing.T) store.Store {
+		s, err := Open(ctx, path, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
 }

@@ -64,6 +64,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		"Destinations":         testDestinations,
 		"CountGroup":           testCountGroup,
 		"SearchRisk":           testSearchRisk,
+		"EventVocabularies":    testEventVocabularies,
 		"AggregateBuckets":     testAggregateBuckets,
 		"SavedSearches":        testSavedSearches,
 		"Checkpoints":          testCheckpoints,
