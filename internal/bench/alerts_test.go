@@ -48,3 +48,29 @@ func TestBenchRules(t *testing.T) {
 		}
 	}
 }
+
+// TestBacktestTruncatedNotMet: a backtest that answered within 30 s but truncated (the read limit
+// or the 20 s budget cut it short) is reported missed, not met.
+func TestBacktestTruncatedNotMet(t *testing.T) {
+	o := AlertsOptions{Runs: []string{"backtest"}, BacktestRuns: 3}
+	rs := []AlertsResult{{Driver: "postgres", BacktestEvents: 10, Backtest: []BacktestRun{
+		{Name: "complete", Query: "action:downloaded", Kind: "threshold", Median: 12},
+		{Name: "cut short", Query: "action:shared", Kind: "new_terms", Median: 20, Truncated: true},
+	}}}
+	out := FormatAlerts(rs, o, "cmd")
+	for _, line := range strings.Split(out, "\n") {
+		switch {
+		case strings.Contains(line, "| complete "):
+			if !strings.Contains(line, "(met)") {
+				t.Errorf("a complete backtest in 12 s: %q", line)
+			}
+		case strings.Contains(line, "| cut short "):
+			if !strings.Contains(line, "**missed**") {
+				t.Errorf("a truncated backtest: %q, want missed", line)
+			}
+		}
+	}
+	if !strings.Contains(out, "| cut short ") || !strings.Contains(out, "| complete ") {
+		t.Fatalf("rows missing:\n%s", out)
+	}
+}
