@@ -9,7 +9,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -357,14 +356,11 @@ func ingestPhase(ctx context.Context, o AlertsOptions, driver string, round, rul
 		}
 	}()
 	if o.ProfileDir != "" && rules > 0 && round == o.Rounds {
-		f, err := os.Create(filepath.Join(o.ProfileDir, fmt.Sprintf("alerts-ingest-%s.pprof", driver)))
+		stop, err := cpuProfile(filepath.Join(o.ProfileDir, fmt.Sprintf("alerts-ingest-%s.pprof", driver)))
 		if err != nil {
 			return ph, err
 		}
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return ph, err
-		}
-		defer func() { pprof.StopCPUProfile(); f.Close() }()
+		defer stop()
 	}
 	start := time.Now()
 	for i := 0; i < len(evs); i += o.Page {
@@ -624,15 +620,13 @@ func alertsBacktest(ctx context.Context, o AlertsOptions, driver string, r *Aler
 	now := eventgen.NewTimeline(eventgen.Options{Seed: 1, People: 5000, Days: 90}, 0).End()
 	r.BacktestFrom, r.BacktestTo = now.AddDate(0, 0, -o.BacktestDays), now
 	if o.ProfileDir != "" {
-		f, err := os.Create(filepath.Join(o.ProfileDir, "alerts-backtest-"+driver+".pprof"))
+		path := filepath.Join(o.ProfileDir, "alerts-backtest-"+driver+".pprof")
+		stop, err := cpuProfile(path)
 		if err != nil {
 			return err
 		}
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		r.Profiles = append(r.Profiles, f.Name())
-		defer func() { pprof.StopCPUProfile(); f.Close() }()
+		r.Profiles = append(r.Profiles, path)
+		defer stop()
 	}
 	for _, rule := range backtestRules() {
 		br := BacktestRun{Name: rule.Name, Query: rule.Query, Kind: rule.Kind}

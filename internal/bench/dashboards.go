@@ -10,7 +10,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"runtime/pprof"
 	"sort"
 	"strings"
 	"time"
@@ -294,17 +293,11 @@ func dashIngest(ctx context.Context, s store.Store, db *sql.DB, dw dashWriter, o
 			evs[i] = &e
 		}
 		dw.SetDashboards(on)
-		if profile != "" {
-			f, err := os.Create(profile)
-			if err != nil {
-				return 0, 0, err
-			}
-			if err := pprof.StartCPUProfile(f); err != nil {
-				f.Close()
-				return 0, 0, err
-			}
-			defer func() { pprof.StopCPUProfile(); f.Close() }()
+		stop, err := cpuProfile(profile)
+		if err != nil {
+			return 0, 0, err
 		}
+		defer stop()
 		t0 := time.Now()
 		for i := 0; i < len(evs); i += o.IngestBatch {
 			if _, err := s.InsertEvents(ctx, evs[i:min(i+o.IngestBatch, len(evs))], false); err != nil {

@@ -564,12 +564,13 @@ func procStatusOf(pid int, key string) (int64, error) {
 	return 0, fmt.Errorf("no %s in %s", key, path)
 }
 
-// startProfile starts a CPU profile of one phase when dir is set; the returned func stops it.
-func startProfile(dir, driver, phase string, r *SearchResult) (func(), error) {
-	if dir == "" {
+// cpuProfile starts a CPU profile of this process into path; the returned func stops it. An
+// empty path profiles nothing. Every benchmark's -cpuprofile goes through it.
+func cpuProfile(path string) (func(), error) {
+	if path == "" {
 		return func() {}, nil
 	}
-	f, err := os.Create(filepath.Join(dir, "search-"+driver+"-"+phase+".pprof"))
+	f, err := os.Create(path)
 	if err != nil {
 		return nil, err
 	}
@@ -577,8 +578,20 @@ func startProfile(dir, driver, phase string, r *SearchResult) (func(), error) {
 		f.Close()
 		return nil, err
 	}
-	r.ProfileFiles = append(r.ProfileFiles, f.Name())
 	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+}
+
+// startProfile starts a CPU profile of one phase when dir is set; the returned func stops it.
+func startProfile(dir, driver, phase string, r *SearchResult) (func(), error) {
+	if dir == "" {
+		return func() {}, nil
+	}
+	path := filepath.Join(dir, "search-"+driver+"-"+phase+".pprof")
+	stop, err := cpuProfile(path)
+	if err == nil {
+		r.ProfileFiles = append(r.ProfileFiles, path)
+	}
+	return stop, err
 }
 
 // sizes returns bytes per structure from a query of (name, bytes) rows.

@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -166,15 +165,11 @@ func storeRun(ctx context.Context, o StoreOptions, driver string, batch, round i
 	}
 	evs := events(o, round)
 	if o.ProfileDir != "" {
-		f, err := os.Create(filepath.Join(o.ProfileDir, fmt.Sprintf("store-%s-%d-%d.pprof", driver, batch, round)))
+		stop, err := cpuProfile(filepath.Join(o.ProfileDir, fmt.Sprintf("store-%s-%d-%d.pprof", driver, batch, round)))
 		if err != nil {
 			return 0, 0, err
 		}
-		if err := pprof.StartCPUProfile(f); err != nil {
-			f.Close()
-			return 0, 0, err
-		}
-		defer func() { pprof.StopCPUProfile(); f.Close() }()
+		defer stop()
 	}
 	start := time.Now()
 	for i := 0; i < len(evs); i += batch {
