@@ -99,13 +99,7 @@ func TestSearchIndexMigration(t *testing.T) {
 	}
 	old.SetDashboards(false) // the schema before migration 0030 has no dashboards' counts
 	old.SetEventCodes(false) // nor codes (0039)
-	storetest.SearchIndexMigration(t, v4Inserts{old, w}, func(t *testing.T) store.Store {
-		s, err := Open(ctx, path, Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
-	})
+	storetest.SearchIndexMigration(t, v4Inserts{old, w}, opener(path))
 }
 
 // TestCheckpointOwnerMigration: a checkpoint stored before migration 0008 keeps its position and
@@ -135,13 +129,7 @@ func TestCheckpointOwnerMigration(t *testing.T) {
 	}
 	old.SetDashboards(false) // the schema before migration 0030 has no dashboards' counts
 	old.SetEventCodes(false) // nor codes (0039)
-	storetest.CheckpointOwnerMigration(t, old, func(q string) error { _, err := w.ExecContext(ctx, q); return err }, func(t *testing.T) store.Store {
-		s, err := Open(ctx, path, Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
-	})
+	storetest.CheckpointOwnerMigration(t, old, func(q string) error { _, err := w.ExecContext(ctx, q); return err }, opener(path))
 }
 
 // TestAuditLegacyMigration: migration 0031 and the first open seal the audit records written
@@ -149,107 +137,84 @@ func TestCheckpointOwnerMigration(t *testing.T) {
 func TestAuditLegacyMigration(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "t.db")
-	ms, err := Migrations()
-	if err != nil {
-		t.Fatal(err)
-	}
-	i := slices.IndexFunc(ms, func(m sqldb.Migration) bool { return strings.Contains(m.Name, "audit_chain") })
-	if i < 0 {
-		t.Fatal("no audit_chain migration")
-	}
-	w, err := sql.Open("sqlite", DSN(path, false))
-	if err != nil {
-		t.Fatal(err)
-	}
-	old := sqldb.New(dialect(), w, w)
-	if err := old.Migrate(ctx, ms[:i]); err != nil {
-		t.Fatal(err)
-	}
-	storetest.AuditLegacyMigration(t, func(q string) error { _, err := w.ExecContext(ctx, q); return err }, func(t *testing.T) store.Store {
-		s, err := Open(ctx, path, Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
-	})
+	w, old := migratedBefore(t, path, "audit_chain")
+	storetest.AuditLegacyMigration(t, func(q string) error { _, err := w.ExecContext(ctx, q); return err }, opener(path))
 	old.Close()
 }
 
 // TestDashboardWeeksMigration: migration 0036 sums the weeks and the people per bucket from the
 // counts written before it, so an upgraded database answers as one that counted them all along.
 func TestDashboardWeeksMigration(t *testing.T) {
-	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "t.db")
-	ms, err := Migrations()
-	if err != nil {
-		t.Fatal(err)
-	}
-	i := slices.IndexFunc(ms, func(m sqldb.Migration) bool { return strings.Contains(m.Name, "dashboard_weeks") })
-	if i < 0 {
-		t.Fatal("no dashboard_weeks migration")
-	}
-	open := func(t *testing.T) store.Store {
-		s, err := Open(ctx, path, Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
-	}
-	storetest.DashboardWeeksMigration(t, open(t), ms[i].Version, open)
+	open := opener(path)
+	storetest.DashboardWeeksMigration(t, open(t), migrationNamed(t, "dashboard_weeks").Version, open)
 }
 
 // TestDeviceHealthLastMigration: migration 0038 takes each device's health_last from its last
 // health row, so an upgraded device's check-ins write rows as before the upgrade.
 func TestDeviceHealthLastMigration(t *testing.T) {
-	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "t.db")
-	ms, err := Migrations()
-	if err != nil {
-		t.Fatal(err)
-	}
-	i := slices.IndexFunc(ms, func(m sqldb.Migration) bool { return strings.Contains(m.Name, "device_health_last") })
-	if i < 0 {
-		t.Fatal("no device_health_last migration")
-	}
-	open := func(t *testing.T) store.Store {
-		s, err := Open(ctx, path, Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
-	}
-	storetest.DeviceHealthLastMigration(t, open(t), ms[i].Version, open)
+	open := opener(path)
+	storetest.DeviceHealthLastMigration(t, open(t), migrationNamed(t, "device_health_last").Version, open)
 }
 
 // TestEventCodesMigration: migration 0039 makes file_events again with the vocabularies as codes:
 // every value reads back and is found as before (the FTS5 name index included).
 func TestEventCodesMigration(t *testing.T) {
-	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "t.db")
+	_, old := migratedBefore(t, path, "event_bytes")
+	defer old.Close()
+	old.SetEventCodes(false)
+	open := opener(path)
+	storetest.EventCodesMigration(t, old, func(t *testing.T) store.Store {
+		s := open(t)
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
+}
+
+// migrationNamed returns the migration whose name holds name.
+func migrationNamed(t *testing.T, name string) sqldb.Migration {
+	t.Helper()
 	ms, err := Migrations()
 	if err != nil {
 		t.Fatal(err)
 	}
-	i := slices.IndexFunc(ms, func(m sqldb.Migration) bool { return strings.Contains(m.Name, "event_bytes") })
+	i := slices.IndexFunc(ms, func(m sqldb.Migration) bool { return strings.Contains(m.Name, name) })
 	if i < 0 {
-		t.Fatal("no event_bytes migration")
+		t.Fatalf("no %s migration", name)
 	}
+	return ms[i]
+}
+
+// migratedBefore makes the database at path, migrated up to the migration whose name holds name,
+// not including it, and returns a raw handle and a store of that older schema (one handle for
+// writes and reads).
+func migratedBefore(t *testing.T, path, name string) (*sql.DB, *sqldb.DB) {
+	t.Helper()
+	ms, err := Migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := migrationNamed(t, name).Version
 	w, err := sql.Open("sqlite", DSN(path, false))
 	if err != nil {
 		t.Fatal(err)
 	}
 	old := sqldb.New(dialect(), w, w)
-	defer old.Close()
-	if err := old.Migrate(ctx, ms[:i]); err != nil {
+	if err := old.Migrate(context.Background(), slices.DeleteFunc(ms, func(m sqldb.Migration) bool { return m.Version >= v })); err != nil {
 		t.Fatal(err)
 	}
-	old.SetEventCodes(false)
-	storetest.EventCodesMigration(t, old, func(t *testing.T) store.Store {
-		s, err := Open(ctx, path, Options{})
+	return w, old
+}
+
+// opener opens the store at path, for the migration cases that reopen it.
+func opener(path string) func(t *testing.T) store.Store {
+	return func(t *testing.T) store.Store {
+		s, err := Open(context.Background(), path, Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { s.Close() })
 		return s
-	})
+	}
 }
