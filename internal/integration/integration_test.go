@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
@@ -388,5 +389,42 @@ func TestGuard(t *testing.T) {
 			Secrets: &integration.Secrets{SigningSecret: signing}}, "ann"); err == nil {
 			t.Errorf("%s accepted", u)
 		}
+	}
+}
+
+// TestLostLeaseChangesNothing: a delivery whose lease passed to another run while its answer was
+// on the way records nothing, neither its outcome nor the integration's error: both are written in
+// one transaction, so the integration never says "credentials refused" for a delivery that
+// another run owns (or, when the lease holds, while the delivery still reads Pending).
+func TestLostLeaseChangesNothing(t *testing.T) {
+	e := newEnv(t)
+	arrived, answer := make(chan struct{}), make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(arrived)
+		<-answer
+		http.Error(w, "bad signature", http.StatusUnauthorized)
+	}))
+	defer srv.Close()
+	hook := e.webhook(srv.URL)
+	it, err := e.svc.Test(ctx, hook.ID, "ann")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { _, err := e.send.RunOnce(ctx, "node"); done <- err }()
+	<-arrived
+	e.clock.Advance(24 * time.Hour) // the lease ran out while the destination thought
+	if got, err := e.st.ClaimOutbox(ctx, store.ClaimRequest{Owner: "other", Now: e.clock.Now(), LeaseFor: time.Hour, Limit: 10}); err != nil || len(got) != 1 {
+		t.Fatalf("another run claimed %d deliveries (%v), want the one whose lease ran out", len(got), err)
+	}
+	close(answer)
+	if err := <-done; err != nil {
+		t.Fatalf("the run that lost its lease: %v", err)
+	}
+	if i, _ := e.st.GetIntegration(ctx, hook.ID); i.LastError != "" || i.ErrorKind != "" {
+		t.Errorf("a run without the lease set the integration's error: %q (%s)", i.LastError, i.ErrorKind)
+	}
+	if d, _ := e.st.GetOutbox(ctx, it.ID); d.State != store.OutboxPending || d.Attempts != 0 || d.LastError != "" {
+		t.Errorf("a run without the lease recorded its outcome: %+v", d)
 	}
 }

@@ -202,8 +202,20 @@ func cmpOr(a, b error) error {
 }
 
 func (d *Sender) deliver(ctx context.Context, owner string, it store.OutboxItem) error {
+	// setErr, when set, is the integration's new last error and kind ({"", ""} clears them):
+	// written in the transaction that records the delivery's outcome, so no page shows the
+	// integration refused while the delivery that found it out still reads Pending.
+	var setErr *[2]string
+	var at time.Time
 	finish := func(state string, next time.Time, errText, resp string) error {
-		err := d.s.o.Store.FinishOutbox(ctx, it.ID, owner, state, next, errText, clip(resp, 2000))
+		err := d.s.o.Store.InTx(ctx, func(q store.Queries) error {
+			if setErr != nil {
+				if err := q.SetIntegrationError(ctx, it.IntegrationID, setErr[0], setErr[1], at); err != nil && !errors.Is(err, store.ErrNotFound) {
+					return err
+				}
+			}
+			return q.FinishOutbox(ctx, it.ID, owner, state, next, errText, clip(resp, 2000))
+		})
 		if errors.Is(err, store.ErrConflict) {
 			d.o.Log.Warn("integration: a delivery's lease was lost; another run sends it", "delivery", it.ID)
 			return nil
@@ -224,18 +236,15 @@ func (d *Sender) deliver(ctx context.Context, owner string, it store.OutboxItem)
 	}
 	a := d.send(ctx, i, it)
 	now := d.o.Clock.Now()
+	at = now
 	if a.Err == nil {
 		d.count.Add(1, "sent")
 		if i.LastError != "" {
-			if err := d.s.o.Store.SetIntegrationError(ctx, i.ID, "", "", now); err != nil {
-				return err
-			}
+			setErr = &[2]string{"", ""}
 		}
 		return finish(store.OutboxDone, time.Time{}, "", a.Response)
 	}
-	if err := d.s.o.Store.SetIntegrationError(ctx, i.ID, a.Err.Msg, a.Err.Kind, now); err != nil && !errors.Is(err, store.ErrNotFound) {
-		return err
-	}
+	setErr = &[2]string{a.Err.Msg, a.Err.Kind}
 	attempts := it.Attempts + 1
 	if a.Err.Permanent || attempts >= d.o.MaxAttempts {
 		d.count.Add(1, "failed")
