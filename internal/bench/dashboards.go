@@ -377,7 +377,7 @@ func drainDashDeltas(ctx context.Context, s store.Store, db *sql.DB) error {
 			return err
 		}
 		var left int64
-		if err := db.QueryRowContext(ctx, `SELECT (SELECT COUNT(*) FROM dash_delta_pages) + (SELECT COUNT(*) FROM dash_deltas)`).Scan(&left); err != nil {
+		if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM dash_deltas`).Scan(&left); err != nil {
 			return err
 		}
 		if left == 0 {

@@ -185,9 +185,8 @@ func TestEventPartitionMigration(t *testing.T) {
 	}
 }
 
-// TestDashboardFold: the dashboards' counts kept as deltas (migrations 0038 and 0040, pages and
-// the rows older nodes append) are read exactly before they are folded, after a fold that fails
-// midway, and after two nodes fold at once.
+// TestDashboardFold: the dashboards' counts kept as deltas (migration 0038) are read exactly
+// before they are folded, after a fold that fails midway, and after two nodes fold at once.
 func TestDashboardFold(t *testing.T) {
 	ctx := context.Background()
 	dsn := pgtest.DSN(t)
@@ -204,10 +203,6 @@ func TestDashboardFold(t *testing.T) {
 		return func(limit int) (int, error) { return s.FoldDashboards(ctx, limit) }
 	}
 	storetest.DashboardFold(t, a, []func(int) (int, error){fold(a), fold(b)},
-		// Half the pages as the rows a node of schema 39 appends, one per delta.
-		[]string{`WITH moved AS (DELETE FROM dash_delta_pages WHERE ctid = ANY(ARRAY(SELECT ctid FROM dash_delta_pages LIMIT (SELECT COUNT(*) / 2 FROM dash_delta_pages))) RETURNING *)
-INSERT INTO dash_deltas (kind, span, at, value, vector, severity, category, trusted, events, risky)
-SELECT u.* FROM moved, unnest(moved.kind, moved.span, moved.at, moved.value, moved.vector, moved.severity, moved.category, moved.trusted, moved.events, moved.risky) AS u`},
 		[]string{`CREATE FUNCTION dash_fold_fail() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RAISE EXCEPTION 'the test breaks this fold'; END$$`,
 			`CREATE TRIGGER dash_fold_fail BEFORE INSERT OR UPDATE ON dash_dims FOR EACH ROW EXECUTE FUNCTION dash_fold_fail()`},
 		[]string{`DROP TRIGGER dash_fold_fail ON dash_dims`})
@@ -275,8 +270,5 @@ func TestEventCodesMigration(t *testing.T) {
 	}
 	dsn, _, old := migratedBefore(t, "event_bytes")
 	old.SetEventCodes(false)
-	// The handle plays a node of schema 38 for the events' columns only: this version's
-	// dashboard deltas go to a table of migration 0040, which this schema does not have yet.
-	old.SetDashboards(false)
 	storetest.EventCodesMigration(t, old, opener(dsn))
 }

@@ -2,6 +2,7 @@ package sqldb
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -9,17 +10,18 @@ import (
 	"github.com/telltale-dev/telltale/internal/store"
 )
 
-// Dashboard deltas (PostgreSQL, migrations 0038 and 0040; issue 18). Upserting about 2.4 count
-// rows per event in the event transaction cost PostgreSQL about a fifth of its ingest throughput
-// (an index probe, then a speculative insert or a locked update, about 8 µs a row). There the
-// event transaction instead inserts its changes of the counts as one row of arrays, a page, into
-// dash_delta_pages (no index, no conflict; it first appended one dash_deltas row per delta by
-// COPY, about 2.4 per event, which still took 9-14 % of the event transactions' time), and
-// FoldDashboards moves them into the count tables later, in one transaction that deletes the
-// pages it folds: a delta is folded exactly once whatever the nodes and crashes (a fold that
-// fails or dies midway rolls back its deletes with its upserts). Every read adds the deltas not
-// yet folded, in the same statement (one snapshot), so the views are exact and current to the
-// last commit whether or not the fold has run.
+// Dashboard deltas (PostgreSQL, migration 0038; issue 18). Upserting about 2.4 count rows per
+// event in the event transaction cost PostgreSQL about a fifth of its ingest throughput (an index
+// probe, then a speculative insert or a locked update, about 8 µs a row). There the event
+// transaction instead appends its changes of the counts to dash_deltas by COPY (no index, no
+// conflict), and FoldDashboards moves them into the count tables later, in one transaction that
+// deletes the deltas it folds: a delta is folded exactly once whatever the nodes and crashes (a
+// fold that fails or dies midway rolls back its deletes with its upserts). Every read adds the
+// deltas not yet folded, in the same statement (one snapshot), so the views are exact and current
+// to the last commit whether or not the fold has run.
+
+// dashDeltaCols are dash_deltas' columns in COPY order.
+var dashDeltaCols = []string{"kind", "span", "at", "value", "vector", "severity", "category", "trusted", "events", "risky"}
 
 // deltaKind is the letter of dash_deltas.kind for the rows of dash_hours and dash_person_risky
 // (dash_dims rows keep their own kind: p, v, d).
@@ -28,49 +30,40 @@ const (
 	deltaPerson = "r"
 )
 
-// writeDashChanges adds the sums to the dashboards: as one page of deltas where the dialect keeps
-// them (PostgreSQL), else to the counts directly.
+// writeDashChanges adds the sums to the dashboards: as deltas appended by COPY where the dialect
+// keeps them (PostgreSQL, inside a transaction on its own connection), else to the counts directly.
 func (q *Queries) writeDashChanges(ctx context.Context, s *DashSums) error {
-	if !q.d.DashDeltas {
+	if !q.d.DashDeltas || q.conn == nil || q.d.CopyFrom == nil {
 		return q.WriteDashSums(ctx, s)
 	}
-	var kinds, values, vectors, severities, categories []string
-	var spans, ats, trusted, events, risky []int64
-	add := func(kind string, span, at int64, value, vector, severity, category string, tr, ev, ri int64) {
-		kinds, spans, ats, values, vectors = append(kinds, kind), append(spans, span), append(ats, at), append(values, value), append(vectors, vector)
-		severities, categories, trusted, events, risky = append(severities, severity), append(categories, category), append(trusted, tr), append(events, ev), append(risky, ri)
-	}
+	rows := make([][]any, 0, s.Len())
 	for k, v := range s.hours {
 		if v != 0 && k.span != week { // weeks are summed from the days' deltas (weekOfDay)
-			add(deltaHours, k.span, k.at, "", k.vector, k.severity, k.category, b2i(k.trusted), v, 0)
+			rows = append(rows, []any{deltaHours, k.span, k.at, "", k.vector, k.severity, k.category, b2i(k.trusted), v, int64(0)})
 		}
 	}
 	for k, v := range s.dims {
 		if v != [2]int64{} && k.span != week {
-			add(k.kind, k.span, k.at, k.value, k.vector, "", "", 0, v[0], v[1])
+			rows = append(rows, []any{k.kind, k.span, k.at, k.value, k.vector, "", "", int64(0), v[0], v[1]})
 		}
 	}
 	for k, v := range s.person {
 		if v != 0 {
-			add(deltaPerson, k.span, k.at, k.value, "", "", "", 0, 0, v)
+			rows = append(rows, []any{deltaPerson, k.span, k.at, k.value, "", "", "", int64(0), int64(0), v})
 		}
 	}
-	if len(kinds) == 0 {
+	if len(rows) == 0 {
 		return nil
 	}
-	// One row, one statement: the deltas as parallel arrays (migration 0040).
-	_, err := q.w.ExecContext(ctx, `INSERT INTO dash_delta_pages (kind, span, at, value, vector, severity, category, trusted, events, risky)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`, kinds, spans, ats, values, vectors, severities, categories, trusted, events, risky)
+	err := q.conn.Raw(func(dc any) error {
+		n, err := q.d.CopyFrom(ctx, dc, "dash_deltas", dashDeltaCols, CopyRows(rows))
+		if err == nil && n != int64(len(rows)) {
+			err = fmt.Errorf("copied %d rows of %d", n, len(rows))
+		}
+		return err
+	})
 	return q.wrap("dashboards: deltas", err)
 }
-
-// dashPending is every delta not yet folded, with the columns of dash_deltas: the pages' arrays
-// unnested, and the rows of dash_deltas that nodes of schema 39 and before append (during a
-// rolling upgrade; none otherwise).
-const dashPending = `(SELECT kind, span, at, value, vector, severity, category, trusted, events, risky FROM dash_deltas
-UNION ALL SELECT u.kind, u.span, u.at, u.value, u.vector, u.severity, u.category, u.trusted, u.events, u.risky
-FROM dash_delta_pages p, unnest(p.kind, p.span, p.at, p.value, p.vector, p.severity, p.category, p.trusted, p.events, p.risky)
-  AS u(kind, span, at, value, vector, severity, category, trusted, events, risky))`
 
 // Deltas are written for hours and days only: a week's is the sum of its days' (every week row
 // of the counts is kept with the day rows it holds), so the fold and the reads sum them from the
@@ -90,12 +83,12 @@ func (q *Queries) dashSource(table string) string {
 	switch table {
 	case "dash_hours":
 		return `(SELECT span, at, vector, severity, category, trusted, events FROM dash_hours
-UNION ALL SELECT span, at, vector, severity, category, trusted, events FROM ` + dashPending + ` dd WHERE kind = '` + deltaHours + `'
-UNION ALL SELECT ` + weekSpan + `, ` + weekOfDay + `, vector, severity, category, trusted, events FROM ` + dashPending + ` dd WHERE kind = '` + deltaHours + `' AND span = 24) dash_hours`
+UNION ALL SELECT span, at, vector, severity, category, trusted, events FROM dash_deltas WHERE kind = '` + deltaHours + `'
+UNION ALL SELECT ` + weekSpan + `, ` + weekOfDay + `, vector, severity, category, trusted, events FROM dash_deltas WHERE kind = '` + deltaHours + `' AND span = 24) dash_hours`
 	case "dash_dims":
 		return `(SELECT kind, span, at, value, vector, events, risky FROM dash_dims
-UNION ALL SELECT kind, span, at, value, vector, events, risky FROM ` + dashPending + ` dd WHERE kind IN ('p', 'v', 'd')
-UNION ALL SELECT kind, ` + weekSpan + `, ` + weekOfDay + `, value, vector, events, risky FROM ` + dashPending + ` dd WHERE kind IN ('p', 'v', 'd') AND span = 24) dash_dims`
+UNION ALL SELECT kind, span, at, value, vector, events, risky FROM dash_deltas WHERE kind IN ('p', 'v', 'd')
+UNION ALL SELECT kind, ` + weekSpan + `, ` + weekOfDay + `, value, vector, events, risky FROM dash_deltas WHERE kind IN ('p', 'v', 'd') AND span = 24) dash_dims`
 	}
 	panic("sqldb: no dashboard source " + table)
 }
@@ -113,24 +106,16 @@ SELECT at, people AS n FROM dash_people WHERE span = ? AND at >= ? AND at < ?
 UNION ALL
 SELECT d.at, CASE WHEN COALESCE(p.risky, 0) <= 0 AND COALESCE(p.risky, 0) + d.r > 0 THEN 1
   WHEN COALESCE(p.risky, 0) > 0 AND COALESCE(p.risky, 0) + d.r <= 0 THEN -1 ELSE 0 END
-FROM (SELECT span, at, value, SUM(risky) AS r FROM ` + dashPending + ` dd WHERE kind = '` + deltaPerson + `' AND span = ? AND at >= ? AND at < ? GROUP BY span, at, value) d
+FROM (SELECT span, at, value, SUM(risky) AS r FROM dash_deltas WHERE kind = '` + deltaPerson + `' AND span = ? AND at >= ? AND at < ? GROUP BY span, at, value) d
 LEFT JOIN dash_person_risky p ON p.span = d.span AND p.at = d.at AND p.value = d.value
 ) x GROUP BY at HAVING SUM(n) > 0 ORDER BY at`, 2
 }
 
-// dashFoldSQL folds up to $1 pages and $2 rows of dash_deltas (FoldDashboards). Its parts see
-// one snapshot and each changes one table.
-const dashFoldSQL = `WITH d0 AS (
-  DELETE FROM dash_deltas WHERE ctid = ANY(ARRAY(SELECT ctid FROM dash_deltas LIMIT $2))
+// dashFoldSQL folds up to $1 deltas (FoldDashboards). Its parts see one snapshot and each
+// changes one table.
+const dashFoldSQL = `WITH d AS (
+  DELETE FROM dash_deltas WHERE ctid = ANY(ARRAY(SELECT ctid FROM dash_deltas LIMIT $1))
   RETURNING kind, span, at, value, vector, severity, category, trusted, events, risky),
-pg AS (
-  DELETE FROM dash_delta_pages WHERE ctid = ANY(ARRAY(SELECT ctid FROM dash_delta_pages LIMIT $1))
-  RETURNING kind, span, at, value, vector, severity, category, trusted, events, risky),
-d AS (
-  SELECT kind, span, at, value, vector, severity, category, trusted, events, risky FROM d0
-  UNION ALL SELECT u.kind, u.span, u.at, u.value, u.vector, u.severity, u.category, u.trusted, u.events, u.risky
-  FROM pg, unnest(pg.kind, pg.span, pg.at, pg.value, pg.vector, pg.severity, pg.category, pg.trusted, pg.events, pg.risky)
-    AS u(kind, span, at, value, vector, severity, category, trusted, events, risky)),
 dw AS (
   SELECT kind, span, at, value, vector, severity, category, trusted, events, risky FROM d
   UNION ALL SELECT kind, ` + weekSpan + `, ` + weekOfDay + `, value, vector, severity, category, trusted, events, risky FROM d
@@ -157,22 +142,16 @@ pm AS (
 pp AS (
   INSERT INTO dash_people (span, at, people) SELECT span, at, moved FROM pm WHERE moved <> 0 ORDER BY 1, 2
   ON CONFLICT (span, at) DO UPDATE SET people = dash_people.people + excluded.people)
-SELECT (SELECT COUNT(*) FROM pg) + (SELECT COUNT(*) FROM d0)`
+SELECT COUNT(*) FROM d`
 
-// DashFoldBatch is how many pages of deltas (one per event transaction, about 500 events at
-// most) one fold transaction moves at most.
-const DashFoldBatch = 100
+// DashFoldBatch is how many deltas one fold transaction moves at most.
+const DashFoldBatch = 20000
 
-// dashFoldRows is how many rows of dash_deltas (one delta each, written by nodes of schema 39
-// and before) a fold moves per page it may move: about a page's worth.
-const dashFoldRows = 200
-
-// FoldDashboards moves up to limit pages of deltas (and up to limit*200 deltas that older nodes
-// appended one per row) into the count tables in one transaction: it deletes them, sums them per
-// count row and upserts the sums, and moves the people per bucket. It returns how many pages and
-// rows it folded: 0 when there are none, when the dialect keeps none, or when another node is
-// folding (the fold lock is taken, not waited for). If it fails, nothing is folded and nothing
-// lost: the deletes roll back with the upserts.
+// FoldDashboards moves up to limit deltas into the count tables in one transaction: it deletes
+// them, sums them per count row and upserts the sums (WriteDashSums, which moves the people per
+// bucket too). It returns how many deltas it folded: 0 when there are none, when the dialect
+// keeps none, or when another node is folding (the fold lock is taken, not waited for). If it
+// fails, nothing is folded and nothing lost: the deletes roll back with the upserts.
 func (db *DB) FoldDashboards(ctx context.Context, limit int) (int, error) {
 	if !db.d.DashDeltas {
 		return 0, nil
@@ -200,16 +179,10 @@ func (db *DB) FoldDashboards(ctx context.Context, limit int) (int, error) {
 		// The planner cannot count the CTEs' rows: it would join the people's new totals to
 		// their changes by a nested loop, quadratic in the people folded (1.6 s of a 2.1 s fold
 		// of 16,000 deltas, 3,000 of them people's), instead of in one pass.
-		// With nested loops off, the lateral unnest of the pages (which only a nested loop can
-		// join) carries the planner's cost of a disabled plan, far above jit_above_cost: JIT
-		// compiled every fold (a second each, while the fold lock is held). The fold is small
-		// and short; nothing in it gains from JIT.
-		for _, set := range []string{`SET LOCAL enable_nestloop = off`, `SET LOCAL jit = off`} {
-			if _, err := q.w.ExecContext(ctx, set); err != nil {
-				return q.wrap("dashboards: fold", err)
-			}
+		if _, err := q.w.ExecContext(ctx, `SET LOCAL enable_nestloop = off`); err != nil {
+			return q.wrap("dashboards: fold", err)
 		}
-		err := q.w.QueryRowContext(ctx, dashFoldSQL, limit, limit*dashFoldRows).Scan(&n)
+		err := q.w.QueryRowContext(ctx, dashFoldSQL, limit).Scan(&n)
 		return q.wrap("dashboards: fold", err)
 	})
 	if err != nil {

@@ -52,8 +52,8 @@ type Dialect struct {
 	// Arrays: the driver takes Go slices ([]int64, []string) as array parameters (pgx), so the
 	// dashboards' counts are written as one unnest upsert per table (writeDashArrays).
 	Arrays bool
-	// DashDeltas: event transactions append the dashboards' count changes as one row of arrays
-	// to dash_delta_pages, folded into the counts in the background (dashdeltas.go); needs Arrays.
+	// DashDeltas: event transactions append the dashboards' count changes to dash_deltas by
+	// COPY, folded into the counts in the background (dashdeltas.go); needs CopyFrom.
 	DashDeltas bool
 	// DashFoldLock takes the fold's lock without waiting, answering whether it got it
 	// (pg_try_advisory_xact_lock): one node folds at a time.

@@ -315,43 +315,34 @@ func (r dashRecount) departments(q store.DashQuery) []store.DashCount {
 	return sortedCounts(m, 0)
 }
 
-// DashboardFold checks counts kept as deltas and folded later (PostgreSQL, migrations 0038 and
-// 0040): s keeps deltas and folds none by itself; each of folds folds at most limit pages of
-// deltas through its own database handle (a node); olderNodes turns part of the pending pages
-// into the rows of dash_deltas that nodes of schema 39 and before append (a rolling upgrade);
-// breakFold makes a fold fail once it has deleted its deltas and begun upserting their sums (a
-// crash midway), mendFold undoes that. Every dashboard read must equal the recount from the
-// events with every delta pending, after the broken fold, with part of them folded, and after two
-// nodes folded the rest at once.
-func DashboardFold(t *testing.T, s store.Store, folds []func(limit int) (int, error), olderNodes, breakFold, mendFold []string) {
+// DashboardFold checks counts kept as deltas and folded later (PostgreSQL, migration 0038): s
+// keeps deltas and folds none by itself; each of folds folds at most limit deltas through its own
+// database handle (a node); breakFold makes a fold fail once it has deleted its deltas and begun
+// upserting their sums (a crash midway), mendFold undoes that. Every dashboard read must
+// equal the recount from the events with every delta pending, after the broken fold, with part
+// of them folded, and after two nodes folded the rest at once.
+func DashboardFold(t *testing.T, s store.Store, folds []func(limit int) (int, error), breakFold, mendFold []string) {
 	end := loadDashRecount(t, s)
-	pages := countRows(t, s, `SELECT COUNT(*) FROM dash_delta_pages`)
-	if pages == 0 {
-		t.Fatal("no pages of dashboard deltas pending: the event transactions wrote the counts directly")
+	pending := countRows(t, s, `SELECT COUNT(*) FROM dash_deltas`)
+	if pending == 0 {
+		t.Fatal("no dashboard deltas pending: the event transactions wrote the counts directly")
 	}
-	for _, q := range olderNodes {
-		rawExec(t, s, q)
-	}
-	if n := countRows(t, s, `SELECT COUNT(*) FROM dash_deltas`); len(olderNodes) > 0 && n == 0 {
-		t.Fatal("olderNodes left no rows in dash_deltas")
-	}
-	pending := dashPendingRows(t, s)
-	checkDashRecount(t, s, end) // the deltas not yet folded are counted, pages and rows
+	checkDashRecount(t, s, end) // the deltas not yet folded are counted
 	for _, q := range breakFold {
 		rawExec(t, s, q)
 	}
-	if n, err := folds[0](1 << 20); err == nil {
-		t.Fatalf("a fold that fails midway reported success (%d pages and rows folded)", n)
+	if n, err := folds[0](1 << 30); err == nil {
+		t.Fatalf("a fold that fails midway reported success (%d deltas folded)", n)
 	}
-	if n := dashPendingRows(t, s); n != pending {
-		t.Fatalf("after a failed fold %d pages and rows are pending, want all %d", n, pending)
+	if n := countRows(t, s, `SELECT COUNT(*) FROM dash_deltas`); n != pending {
+		t.Fatalf("after a failed fold %d deltas are pending, want all %d", n, pending)
 	}
 	checkDashRecount(t, s, end) // neither lost nor doubled
 	for _, q := range mendFold {
 		rawExec(t, s, q)
 	}
-	if n := ok(folds[0](int(pages / 3)))(t); n == 0 || int64(n) >= pending {
-		t.Fatalf("a fold of at most %d pages folded %d of %d pages and rows", pages/3, n, pending)
+	if n := ok(folds[0](int(pending / 3)))(t); int64(n) != pending/3 {
+		t.Fatalf("a fold of at most %d deltas folded %d", pending/3, n)
 	}
 	checkDashRecount(t, s, end) // part folded, part pending
 	var wg sync.WaitGroup
@@ -361,12 +352,12 @@ func DashboardFold(t *testing.T, s store.Store, folds []func(limit int) (int, er
 		go func() {
 			defer wg.Done()
 			for range 10000 {
-				n, err := fold(1)
+				n, err := fold(97)
 				if err != nil {
 					errs[i] = err
 					return
 				}
-				if n == 0 && dashPendingRows(t, s) == 0 {
+				if n == 0 && countRows(t, s, `SELECT COUNT(*) FROM dash_deltas`) == 0 {
 					return
 				}
 			}
@@ -377,15 +368,10 @@ func DashboardFold(t *testing.T, s store.Store, folds []func(limit int) (int, er
 	for _, err := range errs {
 		noErr(t, err)
 	}
-	if n := dashPendingRows(t, s); n != 0 {
-		t.Fatalf("%d pages and rows of deltas pending after the folds", n)
+	if n := countRows(t, s, `SELECT COUNT(*) FROM dash_deltas`); n != 0 {
+		t.Fatalf("%d deltas pending after the folds", n)
 	}
 	checkDashRecount(t, s, end) // all folded, once
-}
-
-// dashPendingRows is how many pages and rows of dashboard deltas wait for the fold.
-func dashPendingRows(t *testing.T, s store.Store) int64 {
-	return countRows(t, s, `SELECT (SELECT COUNT(*) FROM dash_delta_pages) + (SELECT COUNT(*) FROM dash_deltas)`)
 }
 
 // countRows runs a raw COUNT query.
