@@ -70,7 +70,15 @@ type DashResult struct {
 	WithMed        float64
 	WithoutMed     float64
 	Cost           float64 // 1 - with/without: the share of ingest throughput the counts take
-	LoadAvg        string
+	// WithCPU, WithoutCPU: CPU microseconds per event of each round (this process and, where it
+	// runs here, the PostgreSQL server: cpuMeter); CPUCost is 1 - without/with of their medians,
+	// the share of a CPU-bound ingest's throughput the counts take, steadier on a shared machine.
+	WithCPU, WithoutCPU []float64
+	CPUServer           bool
+	// WithWAL, WithoutWAL: PostgreSQL's write-ahead log per event of each round, bytes.
+	WithWAL, WithoutWAL []float64
+	CPUCost             float64
+	LoadAvg             string
 }
 
 // dashTables are the dashboards' count tables.
@@ -277,7 +285,9 @@ func dashIngest(ctx context.Context, s store.Store, db *sql.DB, dw dashWriter, o
 	if err != nil {
 		return err
 	}
-	run := func(seed uint64, on bool, profile string) (float64, float64, error) {
+	meter := newCPUMeter(ctx, db)
+	r.CPUServer = meter.hasServer()
+	run := func(seed uint64, on bool, profile string) (float64, float64, float64, error) {
 		// The last day's events in the order a collector stores them (observed order, a few late),
 		// as pages of a vendor's activity stream arrive.
 		g := eventgen.NewTimeline(eventgen.Options{Seed: seed, People: o.People, Days: 1, End: end,
@@ -295,26 +305,43 @@ func dashIngest(ctx context.Context, s store.Store, db *sql.DB, dw dashWriter, o
 		dw.SetDashboards(on)
 		stop, err := cpuProfile(profile)
 		if err != nil {
-			return 0, 0, err
+			return 0, 0, 0, err
 		}
 		defer stop()
+		c0, w0 := meter.seconds(), walPosition(ctx, db)
 		t0 := time.Now()
 		for i := 0; i < len(evs); i += o.IngestBatch {
 			if _, err := s.InsertEvents(ctx, evs[i:min(i+o.IngestBatch, len(evs))], false); err != nil {
-				return 0, 0, err
+				return 0, 0, 0, err
 			}
 		}
 		inserts := float64(len(evs)) / time.Since(t0).Seconds()
+		c1 := meter.seconds()
+		defer func() {
+			if on {
+				fmt.Fprintf(progress, "%s: CPU per event to the last insert %.1f µs, then the fold %.1f µs\n", r.Driver, (c1-c0)*1e6/float64(len(evs)), (meter.seconds()-c1)*1e6/float64(len(evs)))
+			}
+			if w0 >= 0 {
+				wal := float64(walPosition(ctx, db)-w0) / float64(len(evs))
+				fmt.Fprintf(progress, "%s: WAL per event, counts %s: %.0f bytes\n", r.Driver, map[bool]string{true: "on", false: "off"}[on], wal)
+				if on {
+					r.WithWAL = append(r.WithWAL, wal)
+				} else {
+					r.WithoutWAL = append(r.WithoutWAL, wal)
+				}
+			}
+		}()
 		// Where the counts are kept as deltas (PostgreSQL), the run ends when the background
 		// fold has folded them all, and is charged for it.
 		if err := drainDashDeltas(ctx, s, db); err != nil {
-			return 0, 0, err
+			return 0, 0, 0, err
 		}
-		return float64(len(evs)) / time.Since(t0).Seconds(), inserts, nil
+		rate := float64(len(evs)) / time.Since(t0).Seconds()
+		return rate, inserts, (meter.seconds() - c0) * 1e6 / float64(len(evs)), nil
 	}
 	// One run first, not measured: the first writes after the queries warm the caches and the
 	// prepared statements of both sides, and would otherwise be charged to whichever side goes first.
-	if _, _, err := run(o.Seed*1000+999, true, ""); err != nil {
+	if _, _, _, err := run(o.Seed*1000+999, true, ""); err != nil {
 		return err
 	}
 	for round := 0; round < o.Rounds; round++ {
@@ -327,20 +354,20 @@ func dashIngest(ctx context.Context, s store.Store, db *sql.DB, dw dashWriter, o
 			if o.ProfileDir != "" && round == o.Rounds-1 {
 				profile = filepath.Join(o.ProfileDir, fmt.Sprintf("dash-ingest-%s-counts-%s.pprof", r.Driver, map[bool]string{true: "on", false: "off"}[on]))
 			}
-			rate, inserts, err := run(o.Seed*1000+uint64(round*2)+map[bool]uint64{true: 1}[on], on, profile)
+			rate, inserts, cpu, err := run(o.Seed*1000+uint64(round*2)+map[bool]uint64{true: 1}[on], on, profile)
 			if err != nil {
 				return err
 			}
 			if on {
-				r.With = append(r.With, rate)
+				r.With, r.WithCPU = append(r.With, rate), append(r.WithCPU, cpu)
 				if s.Driver() == "postgres" {
 					r.WithInserts = append(r.WithInserts, inserts)
 					fmt.Fprintf(progress, "%s: ingest round %d, counts on, to the last insert (before the fold): %.0f events/s\n", r.Driver, round+1, inserts)
 				}
 			} else {
-				r.Without = append(r.Without, rate)
+				r.Without, r.WithoutCPU = append(r.Without, rate), append(r.WithoutCPU, cpu)
 			}
-			fmt.Fprintf(progress, "%s: ingest round %d, counts %s: %.0f events/s\n", r.Driver, round+1, map[bool]string{true: "on", false: "off"}[on], rate)
+			fmt.Fprintf(progress, "%s: ingest round %d, counts %s: %.0f events/s, %.1f µs of CPU per event\n", r.Driver, round+1, map[bool]string{true: "on", false: "off"}[on], rate, cpu)
 		}
 	}
 	r.WithMed, r.WithoutMed = Median(r.With), Median(r.Without)
@@ -349,6 +376,9 @@ func dashIngest(ctx context.Context, s store.Store, db *sql.DB, dw dashWriter, o
 	}
 	if r.WithoutMed > 0 {
 		r.Cost = 1 - r.WithMed/r.WithoutMed
+	}
+	if on := Median(r.WithCPU); on > 0 {
+		r.CPUCost = 1 - Median(r.WithoutCPU)/on
 	}
 	dw.SetDashboards(false)
 	for {
@@ -416,6 +446,15 @@ func FormatDashboards(rs []DashResult, o DashOptions, cmd string) string {
 		}
 		fmt.Fprintf(&b, "| off | %s | %.0f |\n\n", rates(r.Without), r.WithoutMed)
 		fmt.Fprintf(&b, "Cost of the counts: **%.1f %%** of ingest throughput (1 − on/off, medians; target ≤ 10 %%).\n\n", 100*r.Cost)
+		if len(r.WithWAL) > 0 {
+			fmt.Fprintf(&b, "Write-ahead log per event (`pg_current_wal_lsn()` before and after a round, the fold included), bytes: on %s (median %.0f), off %s (median %.0f).\n\n",
+				rates(r.WithWAL), Median(r.WithWAL), rates(r.WithoutWAL), Median(r.WithoutWAL))
+		}
+		if len(r.WithCPU) > 0 {
+			fmt.Fprintf(&b, "CPU per event (%s, from the rounds' start to their last delta folded), µs: on %s (median %.1f), off %s (median %.1f): the counts take **%.1f %%** of a CPU-bound ingest's throughput (1 − off/on, medians), a figure that a neighbour's load on the shared cores moves less than the rates.\n\n",
+				map[bool]string{true: "this process and the PostgreSQL server's processes", false: "this process"}[r.CPUServer],
+				rates(r.WithCPU), Median(r.WithCPU), rates(r.WithoutCPU), Median(r.WithoutCPU), 100*r.CPUCost)
+		}
 		if len(r.WithInserts) > 0 && r.WithoutMed > 0 {
 			fmt.Fprintf(&b, "On PostgreSQL the counts are deltas appended by `COPY` in the event transaction and folded in the background (%s): a round with the counts on ends when every delta is folded and is timed to then (the cost above). Timed to the last insert's commit instead, the event transactions' own share: **%.1f %%**.\n\n",
 				map[bool]string{false: "every 2 s, and all that is left when a round's inserts end", true: "here, with `-fold-after`, only once a round's inserts have ended, so the inserts run alone"}[o.FoldAfter],
@@ -497,4 +536,13 @@ func ingestSpanText(span time.Duration) string {
 		return "the last day (a backlog: a day's events stored in seconds)"
 	}
 	return "the last " + span.String() + " (a live stream: the last day's events, their times scaled into it)"
+}
+
+// walPosition is PostgreSQL's write-ahead log position in bytes, or -1 where db is not PostgreSQL.
+func walPosition(ctx context.Context, db *sql.DB) int64 {
+	var n int64
+	if db == nil || db.QueryRowContext(ctx, `SELECT (pg_current_wal_lsn() - '0/0')::bigint`).Scan(&n) != nil {
+		return -1
+	}
+	return n
 }
