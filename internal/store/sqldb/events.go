@@ -442,12 +442,13 @@ func (q *Queries) insertChunks(ctx context.Context, evs []*event.FileEvent, held
 // eventColumnList is EventColumns as a list, for COPY.
 var eventColumnList = strings.Fields(strings.ReplaceAll(EventColumns, ",", " "))
 
-// insertCopy inserts on PostgreSQL with COPY, which skips nothing, so it claims the keys first:
-// one INSERT into event_keys (the dedupe keys of every stored event, unique across the time
-// partitions of file_events, migration 0037) returns the keys it did not hold yet, ON CONFLICT DO
-// NOTHING drops both the keys already stored and the repeats within the call (the first event of a
-// key is stored, as before); one query draws the new ids from the table's sequence in order, and
-// one COPY writes the rows with them. Under the transaction's EventLock (every event insert holds
+// insertCopy inserts on PostgreSQL with COPY, which skips nothing, so it claims the keys first in
+// event_keys (the dedupe keys of every stored event, unique across the time partitions of
+// file_events, migration 0037): by a COPY of them in a savepoint (copyKeys), which the unique
+// index refuses if one is stored already, and then (only then) by one INSERT that returns the
+// keys it did not hold yet, ON CONFLICT DO NOTHING dropping both the keys already stored and the
+// repeats within the call (the first event of a key is stored, as before; claimKeys). One query
+// draws the new ids from the table's sequence in order, and one COPY writes the rows with them. Under the transaction's EventLock (every event insert holds
 // it) the ids are drawn in commit order; a concurrent insert of the same key waits on the claimed
 // key's row and then skips it, so nothing is stored twice.
 func (q *Queries) insertCopy(ctx context.Context, evs []*event.FileEvent, held bool, now time.Time, inserted *[]*event.FileEvent) (int, error) {
@@ -462,32 +463,23 @@ func (q *Queries) insertCopy(ctx context.Context, evs []*event.FileEvent, held b
 		keys[i] = k[:]
 	}
 	claimed := make(map[string]bool, len(evs))
-	// The key is a uuid column (migration 0039): the same 16 bytes, passed as bytes (pgx encodes a
-	// 16-byte slice as a uuid) and read back as bytes (uuid_send).
-	claim := `INSERT INTO event_keys (dedupe) SELECT unnest($1::uuid[]) ON CONFLICT DO NOTHING RETURNING uuid_send(dedupe)`
-	if q.d.TextVocabularies { // before migration 0039: the keys are bytea
-		claim = `INSERT INTO event_keys (dedupe) SELECT unnest($1::bytea[]) ON CONFLICT DO NOTHING RETURNING dedupe`
-	}
-	if q.d.NoEventKeys { // before migration 0037: the keys not stored yet
-		claim = `SELECT k FROM unnest($1::bytea[]) k WHERE NOT EXISTS (SELECT 1 FROM file_events WHERE dedupe = k)`
-	}
-	rs, err := q.w.QueryContext(ctx, claim, keys)
-	if err != nil {
-		return 0, q.wrap("insert events: dedupe", err)
-	}
-	for rs.Next() {
-		var k []byte
-		if err := rs.Scan(&k); err != nil {
-			rs.Close()
-			return 0, q.wrap("insert events: dedupe", err)
+	// The usual page holds no key stored before: its keys are copied into event_keys, a plain
+	// insert, in a savepoint; only a page with a repeat (a unique violation aborts the COPY)
+	// rolls back to it and claims its keys one by one as below.
+	if !q.d.TextVocabularies && !q.d.NoEventKeys && q.keyCopies < maxKeyCopies {
+		q.keyCopies++
+		all, err := q.copyKeys(ctx, keys)
+		if err != nil {
+			return 0, err
 		}
-		claimed[string(k)] = true
+		for _, k := range all {
+			claimed[string(k)] = true
+		}
 	}
-	if err := rs.Close(); err != nil {
-		return 0, q.wrap("insert events: dedupe", err)
-	}
-	if err := rs.Err(); err != nil {
-		return 0, q.wrap("insert events: dedupe", err)
+	if len(claimed) == 0 {
+		if err := q.claimKeys(ctx, keys, claimed); err != nil {
+			return 0, err
+		}
 	}
 	var fresh []int
 	for i := range evs {
@@ -499,11 +491,94 @@ func (q *Queries) insertCopy(ctx context.Context, evs []*event.FileEvent, held b
 	if len(fresh) == 0 {
 		return 0, nil
 	}
+	return q.copyEvents(ctx, evs, fresh, held, now, inserted)
+}
+
+// maxKeyCopies bounds the savepoints copyKeys makes in one transaction: PostgreSQL keeps the
+// first 64 subtransactions of a transaction in shared memory, and past them every other session's
+// snapshot must look them up in pg_subtrans (a known slowdown of the whole server). A
+// transaction of many InsertEvents calls claims the rest of its keys by claimKeys alone.
+const maxKeyCopies = 32
+
+// copyKeys claims the keys by COPY into event_keys in a savepoint when none of them is stored
+// yet and none repeats in the call, and returns them (each once); it returns none, the savepoint
+// rolled back, when one is (the unique index refuses the COPY: claimKeys then sorts them out).
+// An insert of the same key by another transaction that has not committed makes the COPY wait
+// for it, as the ON CONFLICT of claimKeys does.
+func (q *Queries) copyKeys(ctx context.Context, keys [][]byte) ([][]byte, error) {
+	seen := make(map[string]bool, len(keys))
+	rows := make([][]any, 0, len(keys))
+	for _, k := range keys {
+		if seen[string(k)] {
+			return nil, nil // a repeat within the call: claimKeys keeps the first
+		}
+		seen[string(k)] = true
+		rows = append(rows, []any{k})
+	}
+	if _, err := q.w.ExecContext(ctx, `SAVEPOINT claim_keys`); err != nil {
+		return nil, q.wrap("insert events: dedupe", err)
+	}
+	err := q.conn.Raw(func(dc any) error {
+		n, err := q.d.CopyFrom(ctx, dc, "event_keys", []string{"dedupe"}, CopyRows(rows))
+		if err == nil && n != int64(len(rows)) {
+			err = fmt.Errorf("copied %d keys of %d", n, len(rows))
+		}
+		return err
+	})
+	if err == nil {
+		_, err = q.w.ExecContext(ctx, `RELEASE SAVEPOINT claim_keys`)
+		if err != nil {
+			return nil, q.wrap("insert events: dedupe", err)
+		}
+		return keys, nil
+	}
+	if !q.d.IsUnique(err) {
+		return nil, q.wrap("insert events: dedupe", err)
+	}
+	if _, err := q.w.ExecContext(ctx, `ROLLBACK TO SAVEPOINT claim_keys`); err != nil {
+		return nil, q.wrap("insert events: dedupe", err)
+	}
+	return nil, nil
+}
+
+// claimKeys claims the keys not stored yet, one INSERT ... ON CONFLICT DO NOTHING for all,
+// into claimed.
+func (q *Queries) claimKeys(ctx context.Context, keys [][]byte, claimed map[string]bool) error {
+	// The key is a uuid column (migration 0039): the same 16 bytes, passed as bytes (pgx encodes a
+	// 16-byte slice as a uuid) and read back as bytes (uuid_send).
+	claim := `INSERT INTO event_keys (dedupe) SELECT unnest($1::uuid[]) ON CONFLICT DO NOTHING RETURNING uuid_send(dedupe)`
+	if q.d.TextVocabularies { // before migration 0039: the keys are bytea
+		claim = `INSERT INTO event_keys (dedupe) SELECT unnest($1::bytea[]) ON CONFLICT DO NOTHING RETURNING dedupe`
+	}
+	if q.d.NoEventKeys { // before migration 0037: the keys not stored yet
+		claim = `SELECT k FROM unnest($1::bytea[]) k WHERE NOT EXISTS (SELECT 1 FROM file_events WHERE dedupe = k)`
+	}
+	rs, err := q.w.QueryContext(ctx, claim, keys)
+	if err != nil {
+		return q.wrap("insert events: dedupe", err)
+	}
+	for rs.Next() {
+		var k []byte
+		if err := rs.Scan(&k); err != nil {
+			rs.Close()
+			return q.wrap("insert events: dedupe", err)
+		}
+		claimed[string(k)] = true
+	}
+	if err := rs.Close(); err != nil {
+		return q.wrap("insert events: dedupe", err)
+	}
+	return q.wrap("insert events: dedupe", rs.Err())
+}
+
+// copyEvents stores the events evs[fresh[...]], whose keys are claimed: ids drawn from the
+// sequence, then one COPY.
+func (q *Queries) copyEvents(ctx context.Context, evs []*event.FileEvent, fresh []int, held bool, now time.Time, inserted *[]*event.FileEvent) (int, error) {
 	ids := make([]int64, 0, len(fresh))
 	// The sequence by its name (migrations 0001 and 0037 keep it): pg_get_serial_sequence is
 	// evaluated per row, a catalog look-up that made drawing 5,000 ids 10 to 20 times slower
 	// (16-30 ms against 1.4-1.6 ms; about 5 us of server time per stored event).
-	rs, err = q.w.QueryContext(ctx, `SELECT nextval('file_events_id_seq') FROM generate_series(1, $1::int)`, len(fresh))
+	rs, err := q.w.QueryContext(ctx, `SELECT nextval('file_events_id_seq') FROM generate_series(1, $1::int)`, len(fresh))
 	if err != nil {
 		return 0, q.wrap("insert events: ids", err)
 	}

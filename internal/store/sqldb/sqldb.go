@@ -104,6 +104,9 @@ type Queries struct {
 	r    querier   // reads (a reader pool outside transactions on SQLite)
 	db   *DB       // nil inside a transaction
 	conn *sql.Conn // the transaction's connection, where the dialect has CopyFrom
+	// keyCopies counts the transaction's savepoints of copyKeys (PostgreSQL): past
+	// maxKeyCopies it claims keys without one.
+	keyCopies int
 }
 
 var _ store.Queries = (*Queries)(nil)

@@ -93,6 +93,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		"Dashboards":           testDashboards,
 		"DashboardsRecount":    testDashboardsRecount,
 		"EventsDedupeBulk":     testEventsDedupeBulk,
+		"EventsManyCallsInTx":  testEventsManyCallsInTx,
 	}
 	names := make([]string, 0, len(tests))
 	for n := range tests {
@@ -393,6 +394,39 @@ func testEventsDedupeBulk(t *testing.T, s store.Store) {
 	again := ok(s.InsertEvents(ctx, batch[:1000], false))(t)
 	if again != 0 {
 		t.Errorf("the same events again: %d inserted, want 0", again)
+	}
+}
+
+// testEventsManyCallsInTx: one transaction of many InsertEvents calls (more than PostgreSQL's
+// store claims keys by COPY in a savepoint for: 32), repeats among them against earlier calls of
+// the transaction and within a call, stores each event once.
+func testEventsManyCallsInTx(t *testing.T, s store.Store) {
+	c := mkConn(t, s, "c")
+	t0 := time.Date(2026, 11, 1, 9, 0, 0, 0, time.UTC)
+	want := 0
+	noErr(t, s.InTx(ctx, func(q store.Queries) error {
+		for i := 0; i < 40; i++ {
+			batch := []*event.FileEvent{Event(c.ID, fmt.Sprint("a", i), t0), Event(c.ID, fmt.Sprint("b", i), t0)}
+			if i%5 == 4 { // an earlier call's event again, and a repeat within the call
+				batch = append(batch, Event(c.ID, fmt.Sprint("a", i-3), t0), Event(c.ID, fmt.Sprint("b", i), t0))
+			}
+			n, err := q.InsertEvents(ctx, batch, false)
+			if err != nil {
+				return err
+			}
+			if n != 2 {
+				return fmt.Errorf("call %d stored %d events, want 2", i, n)
+			}
+			want += n
+		}
+		return nil
+	}))
+	if n := ok(s.CountEvents(ctx, store.EventFilter{}))(t); n != int64(want) || want != 80 {
+		t.Fatalf("stored %d events, want %d (80)", n, want)
+	}
+	again := []*event.FileEvent{Event(c.ID, "a0", t0), Event(c.ID, "c0", t0)}
+	if n := ok(s.InsertEvents(ctx, again, false))(t); n != 1 || again[0].Event.ID != 0 {
+		t.Fatalf("after the transaction: %d stored of a stored event and a new one, want 1", n)
 	}
 }
 
