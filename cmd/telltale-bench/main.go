@@ -12,6 +12,7 @@
 //	go run ./cmd/telltale-bench alerts [-runs ingest,latency,backtest] [-events 100000] [-rules 50] [-latency-for 1m] [-backtest-events 10000000] [-dir DIR -reuse] [-write docs/BENCHMARKS.md]
 //	go run ./cmd/telltale-bench dashboards [-events 10000000] [-ingest 50000] [-rounds 3] [-drivers sqlite,postgres] [-dir DIR -reuse] [-write docs/BENCHMARKS.md]
 //	go run ./cmd/telltale-bench nodes [-nodes 1,2,3] [-rounds 3] [-connections 6] [-backlog 10000] [-workers 8] [-dsn URL] [-write docs/BENCHMARKS.md]
+//	go run ./cmd/telltale-bench pgwrites [-rounds 150] [-page 500] [-prefill 1000000] [-dsn URL]
 //	go run ./cmd/telltale-bench load [-duration 60s] [-rounds 2] [-activity 4000] [-searchers 2 -exporters 1 -pages 2] [-drivers sqlite,postgres] [-dsn URL] [-write docs/BENCHMARKS.md]
 package main
 
@@ -57,6 +58,7 @@ func main() {
 		"dashboards": bench.DashboardsCommand,
 		"audit":      bench.AuditCommand,
 		"nodes":      bench.NodesCommand,
+		"pgwrites":   bench.PGWritesCommand,
 	}
 	if len(os.Args) >= 2 && commands[os.Args[1]] != nil {
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)

@@ -525,11 +525,7 @@ func (q *Queries) copyKeys(ctx context.Context, keys [][]byte) ([][]byte, error)
 		}
 		return err
 	})
-	if err == nil {
-		_, err = q.w.ExecContext(ctx, `RELEASE SAVEPOINT claim_keys`)
-		if err != nil {
-			return nil, q.wrap("insert events: dedupe", err)
-		}
+	if err == nil { // the savepoint is left to the commit: releasing it would cost a round trip
 		return keys, nil
 	}
 	if !q.d.IsUnique(err) {

@@ -58,6 +58,18 @@ func (q *Queries) writePersonRisk(ctx context.Context, sums riskSums) error {
 		}
 		return keys[i].day < keys[j].day
 	})
+	if q.d.Arrays && len(keys) > 0 { // PostgreSQL: one statement, its rows from arrays in the keys' order
+		emails, days, scores, events := make([]string, len(keys)), make([]int64, len(keys)), make([]int64, len(keys)), make([]int64, len(keys))
+		for i, k := range keys {
+			v := sums[k]
+			emails[i], days[i], scores[i], events[i] = k.email, k.day, v[0], v[1]
+		}
+		_, err := q.w.ExecContext(ctx, `INSERT INTO person_risk (email, day, score, events)
+SELECT email, day, score, events FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[]) WITH ORDINALITY AS r(email, day, score, events, n) ORDER BY n
+ON CONFLICT (email, day) DO UPDATE SET score = person_risk.score + excluded.score, events = person_risk.events + excluded.events`,
+			emails, days, scores, events)
+		return q.wrap("person risk", err)
+	}
 	for start := 0; start < len(keys); start += dashChunk {
 		part := keys[start:min(start+dashChunk, len(keys))]
 		args := make([]any, 0, 4*len(part))

@@ -1,0 +1,180 @@
+package bench
+
+import (
+	"context"
+	"crypto/rand"
+	"flag"
+	"fmt"
+	"io"
+	mrand "math/rand/v2"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/telltale-dev/telltale/internal/testutil/pgtest"
+)
+
+// PGWritesCommand is `telltale-bench pgwrites`: two ways of one write of PostgreSQL's event
+// transaction, interleaved on one connection (a write of each way in turn, in transactions of
+// their own), medians: a page's dedupe keys claimed by INSERT ... ON CONFLICT DO NOTHING
+// RETURNING against a COPY in a savepoint (sqldb copyKeys), and a page's person-day risk sums
+// upserted in 50-row statements against one statement of arrays (sqldb writePersonRisk). A
+// single client in turn measures the server's work and the round trips with little of the
+// shared machine's noise that a throughput comparison of two builds suffers from (issue 19).
+func PGWritesCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("pgwrites", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dsn := fs.String("dsn", "", "a PostgreSQL database to use (default: a throwaway server); the command makes and drops its own tables")
+	rounds := fs.Int("rounds", 150, "writes of each way")
+	page := fs.Int("page", 500, "events per page (keys per claim; about half as many person-day rows)")
+	prefill := fs.Int("prefill", 1000000, "keys stored before the claims are measured")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	switch {
+	case fs.NArg() > 0:
+		return fmt.Errorf("pgwrites: unexpected argument %q", fs.Arg(0))
+	case *rounds < 1:
+		return fmt.Errorf("pgwrites: -rounds must be at least 1, not %d", *rounds)
+	case *page < 2:
+		return fmt.Errorf("pgwrites: -page must be at least 2, not %d", *page)
+	case *prefill < 0:
+		return fmt.Errorf("pgwrites: -prefill cannot be negative (%d)", *prefill)
+	}
+	if *dsn == "" {
+		d, err := pgtest.NewDatabase()
+		if err != nil {
+			return err
+		}
+		*dsn = d
+	}
+	c, err := pgx.Connect(ctx, *dsn)
+	if err != nil {
+		return err
+	}
+	defer c.Close(ctx)
+	if _, err := c.Exec(ctx, `DROP TABLE IF EXISTS bench_keys, bench_risk;
+CREATE TABLE bench_keys (dedupe uuid PRIMARY KEY);
+CREATE TABLE bench_risk (email TEXT NOT NULL, day BIGINT NOT NULL, score BIGINT NOT NULL, events BIGINT NOT NULL, PRIMARY KEY (email, day))`); err != nil {
+		return err
+	}
+	defer c.Exec(context.Background(), `DROP TABLE IF EXISTS bench_keys, bench_risk`)
+	keyRows := func(n int) [][]any {
+		rows := make([][]any, n)
+		for i := range rows {
+			b := make([]byte, 16)
+			rand.Read(b)
+			rows[i] = []any{b}
+		}
+		return rows
+	}
+	for left := *prefill; left > 0; left -= 10000 {
+		if _, err := c.CopyFrom(ctx, pgx.Identifier{"bench_keys"}, []string{"dedupe"}, pgx.CopyFromRows(keyRows(min(left, 10000)))); err != nil {
+			return err
+		}
+	}
+	if _, err := c.Exec(ctx, `VACUUM ANALYZE bench_keys`); err != nil {
+		return err
+	}
+	inTx := func(f func(tx pgx.Tx) error) (float64, error) {
+		t0 := time.Now()
+		tx, err := c.Begin(ctx)
+		if err != nil {
+			return 0, err
+		}
+		if err := f(tx); err != nil {
+			tx.Rollback(ctx)
+			return 0, err
+		}
+		err = tx.Commit(ctx)
+		return float64(time.Since(t0).Microseconds()), err
+	}
+	var upsert, copied []float64
+	for i := 0; i < 2**rounds; i++ {
+		rows := keyRows(*page)
+		var d float64
+		if i%2 == 0 {
+			keys := make([][]byte, len(rows))
+			for j, r := range rows {
+				keys[j] = r[0].([]byte)
+			}
+			d, err = inTx(func(tx pgx.Tx) error {
+				rs, err := tx.Query(ctx, `INSERT INTO bench_keys (dedupe) SELECT unnest($1::uuid[]) ON CONFLICT DO NOTHING RETURNING uuid_send(dedupe)`, keys)
+				if err != nil {
+					return err
+				}
+				for rs.Next() {
+				}
+				rs.Close()
+				return rs.Err()
+			})
+			upsert = append(upsert, d)
+		} else {
+			d, err = inTx(func(tx pgx.Tx) error {
+				if _, err := tx.Exec(ctx, `SAVEPOINT claim_keys`); err != nil {
+					return err
+				}
+				_, err := tx.CopyFrom(ctx, pgx.Identifier{"bench_keys"}, []string{"dedupe"}, pgx.CopyFromRows(rows))
+				return err
+			})
+			copied = append(copied, d)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(stdout, "claiming %d new keys (a page) among %d stored, median µs per transaction: INSERT ... ON CONFLICT DO NOTHING RETURNING %.0f, SAVEPOINT + COPY %.0f (%.2f µs per event less)\n",
+		*page, *prefill, Median(upsert), Median(copied), (Median(upsert)-Median(copied))/float64(*page))
+
+	var chunked, arrays []float64
+	for i := 0; i < 2**rounds; i++ {
+		seen := map[string]bool{}
+		var emails []string
+		var days []int64
+		for j := 0; j < *page/2; j++ {
+			e, d := fmt.Sprintf("person%05d@corp.example", mrand.IntN(5000)), int64(20400+mrand.IntN(90))
+			if k := fmt.Sprint(e, d); !seen[k] {
+				seen[k] = true
+				emails, days = append(emails, e), append(days, d)
+			}
+		}
+		ones := make([]int64, len(emails))
+		for j := range ones {
+			ones[j] = 1
+		}
+		var d float64
+		if i%2 == 0 {
+			d, err = inTx(func(tx pgx.Tx) error {
+				for st := 0; st < len(emails); st += 50 {
+					var marks []string
+					var args []any
+					for j := st; j < min(st+50, len(emails)); j++ {
+						p := len(args)
+						marks = append(marks, fmt.Sprintf("($%d, $%d, $%d, $%d)", p+1, p+2, p+3, p+4))
+						args = append(args, emails[j], days[j], int64(3), int64(1))
+					}
+					if _, err := tx.Exec(ctx, `INSERT INTO bench_risk (email, day, score, events) VALUES `+strings.Join(marks, ", ")+`
+ON CONFLICT (email, day) DO UPDATE SET score = bench_risk.score + excluded.score, events = bench_risk.events + excluded.events`, args...); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			chunked = append(chunked, d)
+		} else {
+			d, err = inTx(func(tx pgx.Tx) error {
+				_, err := tx.Exec(ctx, `INSERT INTO bench_risk (email, day, score, events)
+SELECT email, day, score, events FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[]) WITH ORDINALITY AS r(email, day, score, events, n) ORDER BY n
+ON CONFLICT (email, day) DO UPDATE SET score = bench_risk.score + excluded.score, events = bench_risk.events + excluded.events`, emails, days, ones, ones)
+				return err
+			})
+			arrays = append(arrays, d)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(stdout, "upserting the person-day risk sums of a page (up to %d rows, 5,000 people over 90 days), median µs per transaction: 50-row statements %.0f, one statement of arrays %.0f (%.2f µs per event less)\n",
+		*page/2, Median(chunked), Median(arrays), (Median(chunked)-Median(arrays))/float64(*page))
+	return nil
+}
