@@ -192,7 +192,7 @@ func newTerms(ctx context.Context, st State, r *Compiled, e *event.FileEvent, no
 		return err
 	}
 	a := store.Alert{RuleID: r.ID, RuleName: r.Name, GroupKey: g, Person: g, State: store.AlertOpen, Severity: r.Severity,
-		Summary:      fmt.Sprintf("%s: first %s (%s) in %d days", shown(g), shownAll(fresh), strings.Join(r.fields, " | "), r.P.HistoryDays),
+		Summary:      newTermsSummary(g, r.fields, fresh, r.P.HistoryDays),
 		FirstEventAt: e.Timestamp, LastEventAt: e.Timestamp, WindowEnd: e.Timestamp.Add(r.window), CreatedAt: now}
 	a, err = st.CreateAlert(ctx, a, []int64{e.Event.ID})
 	if err != nil {
@@ -263,6 +263,29 @@ func shown(g string) string {
 		}
 	}
 	return strings.Join(parts, " | ")
+}
+
+// newTermsSummary says what is new for the person g: the fresh terms (values of fields joined
+// with " | "), without the actor's part where the terms have others, since the summary names the
+// person first ("alice@corp.example: first gmail.com (domain) in 30 days").
+func newTermsSummary(g string, fields, fresh []string, days int) string {
+	drop := -1
+	if len(fields) > 1 {
+		drop = slices.Index(fields, "actor")
+	}
+	if drop >= 0 {
+		fields = slices.Delete(slices.Clone(fields), drop, drop+1)
+		terms := make([]string, len(fresh))
+		for i, t := range fresh {
+			parts := strings.Split(t, " | ")
+			if len(parts) > drop {
+				parts = slices.Delete(parts, drop, drop+1)
+			}
+			terms[i] = strings.Join(parts, " | ")
+		}
+		fresh = terms
+	}
+	return fmt.Sprintf("%s: first %s (%s) in %d days", shown(g), shownAll(fresh), strings.Join(fields, " | "), days)
 }
 
 func shownAll(terms []string) string {
