@@ -176,5 +176,51 @@ ON CONFLICT (email, day) DO UPDATE SET score = bench_risk.score + excluded.score
 	}
 	fmt.Fprintf(stdout, "upserting the person-day risk sums of a page (up to %d rows, 5,000 people over 90 days), median µs per transaction: 50-row statements %.0f, one statement of arrays %.0f (%.2f µs per event less)\n",
 		*page/2, Median(chunked), Median(arrays), (Median(chunked)-Median(arrays))/float64(*page))
+	return dashKeysCollation(ctx, c, *rounds, *page, stdout)
+}
+
+// dashKeysCollation compares the dashboards fold's upsert into a dash_dims-like table whose
+// text keys use the database's collation against one whose keys are COLLATE "C" (byte order):
+// the same rows, a fold's worth (4 per event of a page) into tables holding 200,000 rows.
+func dashKeysCollation(ctx context.Context, c *pgx.Conn, rounds, page int, stdout io.Writer) error {
+	var dbColl string
+	if err := c.QueryRow(ctx, `SELECT datcollate FROM pg_database WHERE datname = current_database()`).Scan(&dbColl); err != nil {
+		return err
+	}
+	for _, t := range []struct{ name, coll string }{{"bench_dims_db", ""}, {"bench_dims_c", ` COLLATE "C"`}} {
+		if _, err := c.Exec(ctx, `DROP TABLE IF EXISTS `+t.name+`;
+CREATE TABLE `+t.name+` (kind TEXT`+t.coll+` NOT NULL, span INTEGER NOT NULL, at BIGINT NOT NULL, value TEXT`+t.coll+` NOT NULL,
+  vector TEXT`+t.coll+` NOT NULL, events BIGINT NOT NULL, risky BIGINT NOT NULL, PRIMARY KEY (kind, span, at, value, vector));
+INSERT INTO `+t.name+` SELECT 'p', 1, 490000 + (i % 2000), 'person' || lpad((i % 5000)::text, 5, '0') || '@corp.example', 'external_share', 1, 0
+  FROM generate_series(1, 200000) i ON CONFLICT DO NOTHING`); err != nil {
+			return err
+		}
+		if _, err := c.Exec(ctx, `VACUUM ANALYZE `+t.name); err != nil {
+			return err
+		}
+	}
+	defer c.Exec(context.Background(), `DROP TABLE IF EXISTS bench_dims_db, bench_dims_c`)
+	var times [2][]float64
+	for i := 0; i < 2*rounds; i++ {
+		n := 4 * page
+		kinds, values, vectors := make([]string, n), make([]string, n), make([]string, n)
+		spans, ats, ones := make([]int64, n), make([]int64, n), make([]int64, n)
+		for j := range kinds {
+			kinds[j], values[j], vectors[j] = "p", fmt.Sprintf("person%05d@corp.example", mrand.IntN(5000)), []string{"external_share", "public_link", "email", ""}[mrand.IntN(4)]
+			spans[j], ats[j], ones[j] = 1, int64(490000+mrand.IntN(2200)), 1
+		}
+		table := []string{"bench_dims_db", "bench_dims_c"}[i%2]
+		t0 := time.Now()
+		if _, err := c.Exec(ctx, `INSERT INTO `+table+` (kind, span, at, value, vector, events, risky)
+SELECT kind, span, at, value, vector, SUM(events), SUM(risky) FROM unnest($1::text[], $2::int[], $3::bigint[], $4::text[], $5::text[], $6::bigint[], $6::bigint[]) AS r(kind, span, at, value, vector, events, risky)
+GROUP BY kind, span, at, value, vector ORDER BY 1, 2, 3, 4, 5
+ON CONFLICT (kind, span, at, value, vector) DO UPDATE SET events = `+table+`.events + excluded.events, risky = `+table+`.risky + excluded.risky`,
+			kinds, spans, ats, values, vectors, ones); err != nil {
+			return err
+		}
+		times[i%2] = append(times[i%2], float64(time.Since(t0).Microseconds()))
+	}
+	fmt.Fprintf(stdout, "upserting %d dashboard count rows (a fold's worth of a %d-event page) into 200,000, median µs per statement: keys in the database's collation (%s) %.0f, in COLLATE \"C\" %.0f\n",
+		4*page, page, dbColl, Median(times[0]), Median(times[1]))
 	return nil
 }
