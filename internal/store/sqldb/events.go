@@ -466,14 +466,16 @@ func (q *Queries) insertCopy(ctx context.Context, evs []*event.FileEvent, held b
 	// The usual page holds no key stored before: its keys are copied into event_keys, a plain
 	// insert, in a savepoint; only a page with a repeat (a unique violation aborts the COPY)
 	// rolls back to it and claims its keys one by one as below.
-	if !q.d.TextVocabularies && !q.d.NoEventKeys && q.keyCopies < maxKeyCopies {
-		q.keyCopies++
+	if q.tryKeyCopy() {
 		all, err := q.copyKeys(ctx, keys)
 		if err != nil {
 			return 0, err
 		}
 		for _, k := range all {
 			claimed[string(k)] = true
+		}
+		if all == nil && q.keyCopySkip != nil {
+			q.keyCopySkip.Store(keyCopyBackoff)
 		}
 	}
 	if len(claimed) == 0 {
@@ -492,6 +494,34 @@ func (q *Queries) insertCopy(ctx context.Context, evs []*event.FileEvent, held b
 		return 0, nil
 	}
 	return q.copyEvents(ctx, evs, fresh, held, now, inserted)
+}
+
+// keyCopyBackoff is how many event inserts of a DB after one whose keys could not all be copied
+// (a repeat) claim their keys by claimKeys directly: repeats come in runs (a collector reading an
+// overlapping window again, a vendor redelivering a page), and each refused COPY is wasted work
+// and an ERROR line in PostgreSQL's log ("duplicate key value violates unique constraint
+// event_keys_pkey"), expected and harmless (docs/OPERATIONS.md).
+const keyCopyBackoff = 16
+
+// tryKeyCopy says whether this insert claims its keys by copyKeys first: on PostgreSQL from
+// migration 0039 on, within the transaction's savepoint budget, and not right after a repeat.
+func (q *Queries) tryKeyCopy() bool {
+	if q.d.TextVocabularies || q.d.NoEventKeys || q.keyCopies >= maxKeyCopies {
+		return false
+	}
+	if q.keyCopySkip != nil {
+		for {
+			n := q.keyCopySkip.Load()
+			if n <= 0 {
+				break
+			}
+			if q.keyCopySkip.CompareAndSwap(n, n-1) {
+				return false
+			}
+		}
+	}
+	q.keyCopies++
+	return true
 }
 
 // maxKeyCopies bounds the savepoints copyKeys makes in one transaction: PostgreSQL keeps the

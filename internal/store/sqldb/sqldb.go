@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/telltale-dev/telltale/internal/store"
@@ -106,7 +107,8 @@ type Queries struct {
 	conn *sql.Conn // the transaction's connection, where the dialect has CopyFrom
 	// keyCopies counts the transaction's savepoints of copyKeys (PostgreSQL): past
 	// maxKeyCopies it claims keys without one.
-	keyCopies int
+	keyCopies   int
+	keyCopySkip *atomic.Int32 // the DB's (DB.keyCopySkip); nil outside a transaction
 }
 
 var _ store.Queries = (*Queries)(nil)
@@ -120,6 +122,9 @@ type DB struct {
 	stmts  *stmtCache  // the writer's; nil unless the dialect caches statements
 	rstmts *stmtCache  // the reader's
 	fold   *dashFolder // the dashboards' background fold, if started
+	// keyCopySkip: how many more event inserts claim their keys without trying a COPY first
+	// (copyKeys), after one whose COPY met a stored key.
+	keyCopySkip atomic.Int32
 }
 
 // New wraps opened handles. reader may equal writer.
@@ -182,7 +187,7 @@ func (db *DB) InTx(ctx context.Context, fn func(q store.Queries) error) (err err
 			panic(p)
 		}
 	}()
-	q := &Queries{d: db.d, w: tx, r: tx, conn: conn}
+	q := &Queries{d: db.d, w: tx, r: tx, conn: conn, keyCopySkip: &db.keyCopySkip}
 	if db.stmts != nil {
 		q.w = cachedTx{tx, db.stmts}
 		q.r = q.w

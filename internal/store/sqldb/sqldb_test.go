@@ -6,6 +6,7 @@ import (
 	"errors"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"testing/fstest"
 	"time"
@@ -264,5 +265,38 @@ func TestMigrateRefusedBesideOlderNodes(t *testing.T) {
 	}
 	if v := version(); v != 3 {
 		t.Fatalf("schema %d after the upgrade, want 3", v)
+	}
+}
+
+// TestKeyCopyBackoff: after an insert whose keys could not all be copied (a repeat), the next
+// keyCopyBackoff inserts of the DB claim their keys without trying a COPY (each refused COPY is
+// wasted work and an ERROR line in PostgreSQL's log), then the COPY is tried again; a transaction
+// tries at most maxKeyCopies.
+func TestKeyCopyBackoff(t *testing.T) {
+	var skip atomic.Int32
+	tx := func() *Queries { return &Queries{d: &Dialect{}, keyCopySkip: &skip} }
+	if !tx().tryKeyCopy() {
+		t.Fatal("no COPY tried before any repeat")
+	}
+	skip.Store(keyCopyBackoff)
+	for i := 0; i < keyCopyBackoff; i++ {
+		if tx().tryKeyCopy() {
+			t.Fatalf("insert %d after a repeat tried a COPY", i+1)
+		}
+	}
+	if !tx().tryKeyCopy() {
+		t.Fatalf("no COPY tried %d inserts after a repeat", keyCopyBackoff+1)
+	}
+	q, n := tx(), 0
+	for i := 0; i < 2*maxKeyCopies; i++ {
+		if q.tryKeyCopy() {
+			n++
+		}
+	}
+	if n != maxKeyCopies {
+		t.Errorf("one transaction tried %d COPYs, want at most %d", n, maxKeyCopies)
+	}
+	if (&Queries{d: &Dialect{NoEventKeys: true}}).tryKeyCopy() || (&Queries{d: &Dialect{TextVocabularies: true}}).tryKeyCopy() {
+		t.Error("a COPY of the keys tried on a schema before migration 0039")
 	}
 }
