@@ -448,9 +448,10 @@ var eventColumnList = strings.Fields(strings.ReplaceAll(EventColumns, ",", " "))
 // index refuses if one is stored already, and then (only then) by one INSERT that returns the
 // keys it did not hold yet, ON CONFLICT DO NOTHING dropping both the keys already stored and the
 // repeats within the call (the first event of a key is stored, as before; claimKeys). One query
-// draws the new ids from the table's sequence in order, and one COPY writes the rows with them. Under the transaction's EventLock (every event insert holds
-// it) the ids are drawn in commit order; a concurrent insert of the same key waits on the claimed
-// key's row and then skips it, so nothing is stored twice.
+// draws the new ids from the table's sequence in order, and one COPY writes the rows with them.
+// Under the transaction's EventLock (every event insert holds it) the ids are drawn in commit
+// order; a concurrent insert of the same key waits on the claimed key's row and then skips it (or,
+// in copyKeys, fails and falls back to claimKeys), so nothing is stored twice.
 func (q *Queries) insertCopy(ctx context.Context, evs []*event.FileEvent, held bool, now time.Time, inserted *[]*event.FileEvent) (int, error) {
 	// The keys first, and every event's hashes checked (a malformed one refuses the call, a
 	// duplicate's too); the rows themselves, with their docs, are made as COPY sends them.
