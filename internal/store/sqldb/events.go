@@ -463,32 +463,35 @@ func (q *Queries) insertCopy(ctx context.Context, evs []*event.FileEvent, held b
 		k := e.DedupeKey()
 		keys[i] = k[:]
 	}
-	claimed := make(map[string]bool, len(evs))
 	// The usual page holds no key stored before: its keys are copied into event_keys, a plain
-	// insert, in a savepoint; only a page with a repeat (a unique violation aborts the COPY)
-	// rolls back to it and claims its keys one by one as below.
+	// insert, in a savepoint, and every event is fresh; only a page with a repeat (a unique
+	// violation aborts the COPY) rolls back to it and claims its keys as below.
+	var fresh []int
+	copied := false
 	if q.tryKeyCopy() {
-		all, err := q.copyKeys(ctx, keys)
-		if err != nil {
+		var err error
+		if copied, err = q.copyKeys(ctx, keys); err != nil {
 			return 0, err
 		}
-		for _, k := range all {
-			claimed[string(k)] = true
-		}
-		if all == nil && q.keyCopySkip != nil {
+		if !copied && q.keyCopySkip != nil {
 			q.keyCopySkip.Store(keyCopyBackoff)
 		}
 	}
-	if len(claimed) == 0 {
+	if copied {
+		fresh = make([]int, len(evs))
+		for i := range fresh {
+			fresh[i] = i
+		}
+	} else {
+		claimed := make(map[string]bool, len(evs))
 		if err := q.claimKeys(ctx, keys, claimed); err != nil {
 			return 0, err
 		}
-	}
-	var fresh []int
-	for i := range evs {
-		if k := string(keys[i]); claimed[k] {
-			delete(claimed, k) // a later event with the same key in this call is a duplicate
-			fresh = append(fresh, i)
+		for i := range evs {
+			if k := string(keys[i]); claimed[k] {
+				delete(claimed, k) // a later event with the same key in this call is a duplicate
+				fresh = append(fresh, i)
+			}
 		}
 	}
 	if len(fresh) == 0 {
@@ -532,22 +535,22 @@ func (q *Queries) tryKeyCopy() bool {
 const maxKeyCopies = 32
 
 // copyKeys claims the keys by COPY into event_keys in a savepoint when none of them is stored
-// yet and none repeats in the call, and returns them (each once); it returns none, the savepoint
+// yet and none repeats in the call, and says whether it did; it claims none, the savepoint
 // rolled back, when one is (the unique index refuses the COPY: claimKeys then sorts them out).
 // An insert of the same key by another transaction that has not committed makes the COPY wait
 // for it, as the ON CONFLICT of claimKeys does.
-func (q *Queries) copyKeys(ctx context.Context, keys [][]byte) ([][]byte, error) {
+func (q *Queries) copyKeys(ctx context.Context, keys [][]byte) (bool, error) {
 	seen := make(map[string]bool, len(keys))
 	rows := make([][]any, 0, len(keys))
 	for _, k := range keys {
 		if seen[string(k)] {
-			return nil, nil // a repeat within the call: claimKeys keeps the first
+			return false, nil // a repeat within the call: claimKeys keeps the first
 		}
 		seen[string(k)] = true
 		rows = append(rows, []any{k})
 	}
 	if _, err := q.w.ExecContext(ctx, `SAVEPOINT claim_keys`); err != nil {
-		return nil, q.wrap("insert events: dedupe", err)
+		return false, q.wrap("insert events: dedupe", err)
 	}
 	err := q.conn.Raw(func(dc any) error {
 		n, err := q.d.CopyFrom(ctx, dc, "event_keys", []string{"dedupe"}, CopyRows(rows))
@@ -557,15 +560,15 @@ func (q *Queries) copyKeys(ctx context.Context, keys [][]byte) ([][]byte, error)
 		return err
 	})
 	if err == nil { // the savepoint is left to the commit: releasing it would cost a round trip
-		return keys, nil
+		return true, nil
 	}
 	if !q.d.IsUnique(err) {
-		return nil, q.wrap("insert events: dedupe", err)
+		return false, q.wrap("insert events: dedupe", err)
 	}
 	if _, err := q.w.ExecContext(ctx, `ROLLBACK TO SAVEPOINT claim_keys`); err != nil {
-		return nil, q.wrap("insert events: dedupe", err)
+		return false, q.wrap("insert events: dedupe", err)
 	}
-	return nil, nil
+	return false, nil
 }
 
 // claimKeys claims the keys not stored yet, one INSERT ... ON CONFLICT DO NOTHING for all,
