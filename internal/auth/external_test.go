@@ -54,3 +54,29 @@ func TestLoginExternal(t *testing.T) {
 		t.Errorf("local sign-in %+v", u)
 	}
 }
+
+// TestSSOSessionEndsAfterItsTime: a session opened through an identity provider lasts the SSO
+// session time it was given, and no longer, even if the person never signs in again (their
+// groups may have stopped mapping to a role at the provider meanwhile); 0 is the 8-hour default.
+func TestSSOSessionEndsAfterItsTime(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	x := External{Provider: "okta", ProviderName: "Okta", Subject: "00u1", Username: "ada@corp.example",
+		Groups: []string{"tt-analysts"}, Role: RoleAnalyst, RoleGroup: "tt-analysts", MappedGroups: []string{"tt-analysts"}}
+	for _, c := range []struct {
+		ttl, lasts time.Duration
+	}{{90 * time.Minute, 90 * time.Minute}, {0, DefaultSSOSessionTTL}} {
+		_, cookie, err := f.svc.LoginExternal(ctx, x, "192.0.2.1", c.ttl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.clk.Advance(c.lasts - time.Second)
+		if _, err := f.svc.AuthenticateSession(ctx, cookie); err != nil {
+			t.Errorf("ttl %s: the session ended before %s: %v", c.ttl, c.lasts, err)
+		}
+		f.clk.Advance(time.Second)
+		if _, err := f.svc.AuthenticateSession(ctx, cookie); !errors.Is(err, ErrUnauthenticated) {
+			t.Errorf("ttl %s: the session outlived %s: %v", c.ttl, c.lasts, err)
+		}
+	}
+}

@@ -36,6 +36,12 @@ type ssoApp struct {
 
 func newSSOApp(t *testing.T, extra ...string) *ssoApp {
 	t.Helper()
+	return newSSOAppConfig(t, nil, extra...)
+}
+
+// newSSOAppConfig is newSSOApp with configure (nil: none) applied to the node's configuration.
+func newSSOAppConfig(t *testing.T, configure func(*config.Config), extra ...string) *ssoApp {
+	t.Helper()
 	idp, err := oidcemu.Start(oidcemu.Options{GroupsClaim: "roles", Users: []oidcemu.User{
 		{Subject: "00u-ada", Username: "ada@corp.example", Password: "ada-pw", Email: "ada@corp.example", Name: "Ada Lovelace", Groups: []string{"staff", "tt-analysts"}},
 		{Subject: "00u-bob", Username: "bob@corp.example", Password: "bob-pw", Email: "bob@corp.example", Name: "Bob", Groups: []string{"staff"}},
@@ -52,7 +58,12 @@ func newSSOApp(t *testing.T, extra ...string) *ssoApp {
 	if err := os.WriteFile(file, []byte(providers), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	ta := newTestApp(t, false, func(c *config.Config) { c.SSOProviders = file })
+	ta := newTestApp(t, false, func(c *config.Config) {
+		c.SSOProviders = file
+		if configure != nil {
+			configure(c)
+		}
+	})
 	srv := ta.httpServer(t)
 	idp.AllowRedirect(srv.URL + "/login/sso/emu/callback")
 	return &ssoApp{testApp: ta, Srv: srv, IdP: idp}
@@ -230,6 +241,35 @@ func TestSSOSignInRolesFromGroups(t *testing.T) {
 	s.App.Store.UpdateUser(ctx, u)
 	if resp, page := s.signIn(b, "/", "ada@corp.example", "ada-pw"); resp.StatusCode != http.StatusForbidden || !strings.Contains(page, "disabled") {
 		t.Errorf("disabled user: %d %s", resp.StatusCode, page)
+	}
+}
+
+// TestSSOSessionTTLFromConfig: --sso-session-ttl reaches the sessions opened through a provider
+// (the default, 8h, is checked in TestSSOSignInRolesFromGroups); local sessions keep
+// --session-ttl.
+func TestSSOSessionTTLFromConfig(t *testing.T) {
+	t.Parallel()
+	s := newSSOAppConfig(t, func(c *config.Config) { c.SSOSessionTTL, c.SessionTTL = 90*time.Minute, 5*time.Hour })
+	ctx := context.Background()
+	b := newBrowser(t, s.Srv.URL)
+	if resp, page := s.signIn(b, "/", "ada@corp.example", "ada-pw"); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("sign-in: %d %s", resp.StatusCode, page)
+	}
+	sess, err := s.App.Store.GetSession(ctx, auth.HashToken(s.sessionCookie(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ttl := sess.ExpiresAt.Sub(sess.CreatedAt); ttl != 90*time.Minute {
+		t.Errorf("SSO session lasts %s, want --sso-session-ttl 1h30m", ttl)
+	}
+	local := newBrowser(t, s.Srv.URL)
+	local.login("alice", adminPassword)
+	sess, err = s.App.Store.GetSession(ctx, auth.HashToken(s.sessionCookie(local)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ttl := sess.ExpiresAt.Sub(sess.CreatedAt); ttl != 5*time.Hour {
+		t.Errorf("local session lasts %s, want --session-ttl 5h", ttl)
 	}
 }
 
