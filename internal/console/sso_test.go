@@ -397,50 +397,58 @@ func TestSSOBadIDTokensSignNobodyIn(t *testing.T) {
 	s := newSSOApp(t)
 	b64 := func(v any) string { b, _ := json.Marshal(v); return base64.RawURLEncoding.EncodeToString(b) }
 	now := time.Now().Unix()
+	// reason is what the audit log must give as the cause: each case is refused by the check it
+	// is about, not by another one it happens to trip.
 	cases := []struct {
-		name string
-		mint func(genuine string) string
+		name, reason string
+		mint         func(genuine string) string
 	}{
-		{"alg none", func(g string) string {
+		{"alg none", `unexpected signature algorithm "none"`, func(g string) string {
 			kid, _ := s.IdP.SigningKey()
 			return b64(map[string]any{"alg": "none", "kid": kid}) + "." + b64(claimsOf(t, g)) + "."
 		}},
 		// The classic confusion: the public key, as PEM and as DER, used as an HMAC secret.
-		{"HS256 keyed with the provider's public key (PEM)", func(g string) string { return hs256(t, s.IdP, g, true) }},
-		{"HS256 keyed with the provider's public key (DER)", func(g string) string { return hs256(t, s.IdP, g, false) }},
-		{"expired", func(g string) string {
+		{"HS256 keyed with the provider's public key (PEM)", `unexpected signature algorithm "HS256"`, func(g string) string { return hs256(t, s.IdP, g, true) }},
+		{"HS256 keyed with the provider's public key (DER)", `unexpected signature algorithm "HS256"`, func(g string) string { return hs256(t, s.IdP, g, false) }},
+		{"expired", "token is expired", func(g string) string {
 			c := claimsOf(t, g)
 			// iat within the accepted age, so that exp alone refuses it (beyond the skew).
 			c["iat"], c["exp"] = now-11*60, now-3*60
 			return resign(t, s.IdP, c)
 		}},
-		{"another audience", func(g string) string {
+		{"another audience", "expected audience", func(g string) string {
 			c := claimsOf(t, g)
 			c["aud"] = "someone-else"
 			c["azp"] = "someone-else"
 			return resign(t, s.IdP, c)
 		}},
-		{"wrong nonce", func(g string) string {
+		{"wrong nonce", "nonce does not match", func(g string) string {
 			c := claimsOf(t, g)
 			c["nonce"] = "an-old-nonce"
 			return resign(t, s.IdP, c)
 		}},
-		{"no nonce", func(g string) string {
+		{"no nonce", "nonce does not match", func(g string) string {
 			c := claimsOf(t, g)
 			delete(c, "nonce")
 			return resign(t, s.IdP, c)
 		}},
-		{"another issuer", func(g string) string {
+		{"another issuer", "issued by a different provider", func(g string) string {
 			c := claimsOf(t, g)
 			c["iss"] = "https://evil.example"
 			return resign(t, s.IdP, c)
 		}},
-		{"issued in the future", func(g string) string {
+		{"issued in the future", "ID token issued at", func(g string) string {
 			c := claimsOf(t, g)
 			c["iat"], c["exp"] = now+3600, now+7200
 			return resign(t, s.IdP, c)
 		}},
-		{"signed by an unknown key", func(g string) string {
+		// Not expired, but issued long before this sign-in: a token kept from an earlier one.
+		{"issued long ago", "ID token issued at", func(g string) string {
+			c := claimsOf(t, g)
+			c["iat"], c["exp"] = now-3600, now+3600
+			return resign(t, s.IdP, c)
+		}},
+		{"signed by an unknown key", "failed to verify signature", func(g string) string {
 			other, err := oidcemu.Start(oidcemu.Options{})
 			if err != nil {
 				t.Fatal(err)
@@ -462,8 +470,9 @@ func TestSSOBadIDTokensSignNobodyIn(t *testing.T) {
 		if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(page, "failed a check") || s.sessionCookie(b) != "" {
 			t.Errorf("%s: %d, session %q\n%s", tc.name, resp.StatusCode, s.sessionCookie(b), page)
 		}
-		if r := s.audit(t, "session.create")[0]; r["provider"] != "emu" || !strings.Contains(fmt.Sprint(r["reason"]), "ID token") {
-			t.Errorf("%s: audit %v", tc.name, r)
+		if r := s.audit(t, "session.create")[0]; r["provider"] != "emu" || !strings.Contains(fmt.Sprint(r["reason"]), "ID token") ||
+			!strings.Contains(fmt.Sprint(r["reason"]), tc.reason) {
+			t.Errorf("%s: audit %v, want the reason to say %q", tc.name, r, tc.reason)
 		}
 	}
 	if _, err := s.App.Store.GetUserBySubject(context.Background(), "emu", "00u-ada"); err == nil {
