@@ -12,6 +12,7 @@ import (
 
 	"github.com/pquerna/otp/totp"
 
+	"github.com/telltale-dev/telltale/internal/auth"
 	oidcemu "github.com/telltale-dev/telltale/internal/emulator/oidc"
 )
 
@@ -196,6 +197,19 @@ func TestSignInPolicy(t *testing.T) {
 	if r, err := http.DefaultClient.Do(req); err != nil || r.StatusCode != http.StatusOK {
 		t.Errorf("API token with password sign-in off: %v %v", r.StatusCode, err)
 	}
+	// So do a service account's (the bootstrap token above is a person's, the bootstrap admin's).
+	bot, err := s.App.Auth.CreateUser(ctx, "ci-bot", "", auth.RoleAnalyst, "", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, botToken, err := s.App.Auth.CreateToken(ctx, bot.ID, "ci", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+botToken)
+	if r, err := http.DefaultClient.Do(req); err != nil || r.StatusCode != http.StatusOK {
+		t.Errorf("a service account's API token with password sign-in off: %v %v", r.StatusCode, err)
+	}
 
 	// TOTP required of admins: alice, without it, reaches only the set-up; the API refuses her
 	// session too.
@@ -210,8 +224,35 @@ func TestSignInPolicy(t *testing.T) {
 	if resp, _ := a.get("/connections"); resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/account/totp" {
 		t.Errorf("another page: %d to %q", resp.StatusCode, resp.Header.Get("Location"))
 	}
-	if resp, page := a.get("/account/totp"); resp.StatusCode != http.StatusOK || !strings.Contains(page, "requires two-factor sign-in of admins") {
+	if resp, page := a.get("/api/v1/connections"); resp.StatusCode != http.StatusForbidden || !strings.Contains(page, "two-factor sign-in is required of admins") {
+		t.Errorf("the API with a session held at the set-up: %d\n%s", resp.StatusCode, page)
+	}
+	if resp, page := a.get("/api/v1/me"); resp.StatusCode != http.StatusOK {
+		t.Errorf("GET /api/v1/me with a session held at the set-up: %d\n%s", resp.StatusCode, page)
+	}
+	resp, page := a.get("/account/totp")
+	if resp.StatusCode != http.StatusOK || !strings.Contains(page, "requires two-factor sign-in of admins") {
 		t.Errorf("set-up page: %d\n%s", resp.StatusCode, page)
+	}
+	// Once she has set it up she goes on, and cannot turn it off while the policy holds.
+	_, page = a.post("/account/totp/begin", url.Values{"csrf": {csrfOf(t, page)}})
+	m := totpSecret.FindStringSubmatch(page)
+	if m == nil {
+		t.Fatalf("no TOTP secret on the set-up page:\n%s", page)
+	}
+	if resp, page := a.post("/account/totp/confirm", url.Values{"csrf": {csrfOf(t, page)}, "code": {code(t, m[1], time.Now())}}); resp.StatusCode != http.StatusOK {
+		t.Fatalf("confirming TOTP: %d\n%s", resp.StatusCode, page)
+	}
+	if resp, _ := a.get("/connections"); resp.StatusCode != http.StatusOK {
+		t.Errorf("an admin with TOTP set up, still held: %d to %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	_, page = a.get("/account/totp")
+	if resp, page := a.post("/account/totp/disable", url.Values{"csrf": {csrfOf(t, page)}}); resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(page, "required of admins") {
+		t.Errorf("an admin turning TOTP off while it is required: %d\n%s", resp.StatusCode, page)
+	}
+	alice, _ := s.App.Store.GetUserByUsername(ctx, "alice")
+	if on, _, err := s.App.Auth.TOTPStatus(ctx, alice.ID); err != nil || !on {
+		t.Errorf("alice's TOTP after the refused turning off: on %v, %v", on, err)
 	}
 	// Analysts are not held.
 	s.IdP.SetUser(oidcemu.User{Subject: "00u-ada", Username: "ada@corp.example", Password: "ada-pw", Groups: []string{"tt-analysts"}})
@@ -233,5 +274,4 @@ func TestSignInPolicy(t *testing.T) {
 	if ok != 2 || refused != 5 {
 		t.Errorf("policy audit: %d changes, %d refusals; want 2 and 5", ok, refused)
 	}
-	_ = ctx
 }
