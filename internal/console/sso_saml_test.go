@@ -81,7 +81,13 @@ func formOf(page string) (string, url.Values) {
 // the form the IdP's page would post there (not yet posted).
 func (s *samlApp) toACS(b *httpBrowser, next, user, pw string) (string, url.Values) {
 	b.t.Helper()
-	resp, page := b.get("/login/sso/corp?next=" + url.QueryEscape(next))
+	return s.toACSOf(b, "corp", next, user, pw)
+}
+
+// toACSOf is toACS through the SAML provider id.
+func (s *samlApp) toACSOf(b *httpBrowser, id, next, user, pw string) (string, url.Values) {
+	b.t.Helper()
+	resp, page := b.get("/login/sso/" + id + "?next=" + url.QueryEscape(next))
 	if resp.StatusCode != http.StatusSeeOther {
 		b.t.Fatalf("start: %d %s", resp.StatusCode, page)
 	}
@@ -333,6 +339,43 @@ func TestSAMLBadResponsesSignNobodyIn(t *testing.T) {
 	form.Del("RelayState")
 	if resp, page := b.fetch("POST", acs, form); resp.StatusCode != http.StatusUnauthorized || !strings.Contains(page, "dashboard is not supported") {
 		t.Errorf("no RelayState: %d %s", resp.StatusCode, page)
+	}
+}
+
+// TestSAMLMetadataFromFile: an IdP whose metadata is a saved file (Google Workspace offers no
+// metadata URL) signs people in as one with a metadata URL does.
+func TestSAMLMetadataFromFile(t *testing.T) {
+	t.Parallel()
+	idp, err := samlemu.Start(samlemu.Options{Users: []samlemu.User{{Username: "ada", Password: "ada-pw", Email: "ada@corp.example", Groups: []string{"tt-analysts"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(idp.Close)
+	resp, err := http.Get(idp.MetadataURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	md, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	dir := t.TempDir()
+	mdFile, file := filepath.Join(dir, "idp.xml"), filepath.Join(dir, "sso.json")
+	if err := os.WriteFile(mdFile, md, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(file, []byte(fmt.Sprintf(`{"providers": [{"id": "gws", "name": "Workspace", "protocol": "saml", "saml": {"idp_metadata_file": %q},
+  "claims": {"email": "mail", "groups": "eduPersonAffiliation"}, "groups": {"tt-analysts": "analyst"}}]}`, mdFile)), 0o600)
+	ta := newTestApp(t, false, func(c *config.Config) { c.SSOProviders = file })
+	s := &samlApp{testApp: ta, Srv: ta.httpServer(t), IdP: idp}
+	if err := idp.AddServiceProvider("telltale", s.Srv.URL+"/login/sso/gws/metadata"); err != nil {
+		t.Fatal(err)
+	}
+	b := newBrowser(t, s.Srv.URL)
+	acs, form := s.toACSOf(b, "gws", "/alerts", "ada", "ada-pw")
+	if resp, page := b.fetch("POST", acs, form); resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/alerts" {
+		t.Fatalf("ACS: %d to %q: %s", resp.StatusCode, resp.Header.Get("Location"), page)
+	}
+	if u, err := s.App.Store.GetUserBySubject(context.Background(), "gws", "ada@corp.example"); err != nil || u.Role != "analyst" {
+		t.Errorf("user %+v %v", u, err)
 	}
 }
 
