@@ -27,7 +27,9 @@ import (
 )
 
 // ssoApp is a test node whose provider "emu" is an OpenID provider emulator on loopback, with the
-// groups tt-admins, tt-analysts and tt-readers mapped, under the groups claim "roles".
+// groups tt-admins, tt-analysts and tt-readers mapped, under the groups claim "roles". Extra
+// providers (JSON, each starting with a comma) may name the emulator with $ISSUER, $CLIENT_ID
+// and $CLIENT_SECRET.
 type ssoApp struct {
 	*testApp
 	Srv *httptest.Server
@@ -53,7 +55,8 @@ func newSSOAppConfig(t *testing.T, configure func(*config.Config), extra ...stri
 	t.Cleanup(idp.Close)
 	providers := fmt.Sprintf(`{"providers": [{"id": "emu", "name": "Emulated IdP", "issuer": %q, "client_id": %q, "client_secret": %q,
   "scopes": ["profile", "email", "groups"], "claims": {"groups": "roles"},
-  "groups": {"tt-admins": "admin", "tt-analysts": "analyst", "tt-readers": "read-only"}}%s]}`, idp.URL, idp.ClientID(), idp.ClientSecret(), strings.Join(extra, ""))
+  "groups": {"tt-admins": "admin", "tt-analysts": "analyst", "tt-readers": "read-only"}}%s]}`, idp.URL, idp.ClientID(), idp.ClientSecret(),
+		strings.NewReplacer("$ISSUER", idp.URL, "$CLIENT_ID", idp.ClientID(), "$CLIENT_SECRET", idp.ClientSecret()).Replace(strings.Join(extra, "")))
 	file := filepath.Join(t.TempDir(), "sso.json")
 	if err := os.WriteFile(file, []byte(providers), 0o600); err != nil {
 		t.Fatal(err)
@@ -98,7 +101,13 @@ func resolve(base *http.Response) string {
 // the provider sends the browser back to (not yet visited).
 func (s *ssoApp) toCallback(b *httpBrowser, next, user, pw string) string {
 	b.t.Helper()
-	resp, page := b.get("/login/sso/emu?next=" + url.QueryEscape(next))
+	return s.toCallbackOf(b, "emu", next, user, pw)
+}
+
+// toCallbackOf is toCallback through provider id (another client of the same provider).
+func (s *ssoApp) toCallbackOf(b *httpBrowser, id, next, user, pw string) string {
+	b.t.Helper()
+	resp, page := b.get("/login/sso/" + id + "?next=" + url.QueryEscape(next))
 	if resp.StatusCode != http.StatusSeeOther {
 		b.t.Fatalf("start: %d %s", resp.StatusCode, page)
 	}
@@ -270,6 +279,32 @@ func TestSSOSessionTTLFromConfig(t *testing.T) {
 	}
 	if ttl := sess.ExpiresAt.Sub(sess.CreatedAt); ttl != 5*time.Hour {
 		t.Errorf("local session lasts %s, want --session-ttl 5h", ttl)
+	}
+}
+
+// TestSSOClaimsConfigured: a provider's "claims" choose the ID token claims read for the user
+// name and the groups: here the user name from "email" rather than preferred_username.
+func TestSSOClaimsConfigured(t *testing.T) {
+	t.Parallel()
+	s := newSSOApp(t, `, {"id": "emu-mail", "name": "Emulated IdP by email", "issuer": "$ISSUER", "client_id": "$CLIENT_ID", "client_secret": "$CLIENT_SECRET",
+  "scopes": ["profile", "email", "groups"], "claims": {"username": "email", "groups": "roles"}, "groups": {"tt-analysts": "analyst"}}`)
+	s.IdP.AllowRedirect(s.Srv.URL + "/login/sso/emu-mail/callback")
+	s.IdP.SetUser(oidcemu.User{Subject: "00u-cy", Username: "cyril", Password: "cy-pw", Email: "cy.smith@corp.example", Name: "Cy Smith", Groups: []string{"tt-analysts"}})
+	b := newBrowser(t, s.Srv.URL)
+	if resp, page := b.fetch("GET", s.toCallbackOf(b, "emu-mail", "/", "cyril", "cy-pw"), nil); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("sign-in: %d %s", resp.StatusCode, page)
+	}
+	u, err := s.App.Store.GetUserBySubject(context.Background(), "emu-mail", "00u-cy")
+	if err != nil || u.Username != "cy.smith@corp.example" || u.Name != "Cy Smith" || u.Role != "analyst" {
+		t.Errorf("user %+v %v, want cy.smith@corp.example, analyst", u, err)
+	}
+	// The default (preferred_username) through the other provider.
+	b = newBrowser(t, s.Srv.URL)
+	if resp, page := s.signIn(b, "/", "cyril", "cy-pw"); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("sign-in through emu: %d %s", resp.StatusCode, page)
+	}
+	if u, err := s.App.Store.GetUserBySubject(context.Background(), "emu", "00u-cy"); err != nil || u.Username != "cyril" {
+		t.Errorf("user through emu %+v %v, want cyril", u, err)
 	}
 }
 
