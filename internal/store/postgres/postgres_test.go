@@ -199,10 +199,10 @@ func TestDashboardFold(t *testing.T) {
 		return s
 	}
 	a, b := open(), open()
-	fold := func(s *Store) func(int) (int, error) {
-		return func(limit int) (int, error) { return s.FoldDashboards(ctx, limit) }
+	fold := func(s *Store) func(int, time.Time) (int, error) {
+		return func(limit int, now time.Time) (int, error) { return s.FoldDashboardsAt(ctx, limit, now) }
 	}
-	storetest.DashboardFold(t, a, []func(int) (int, error){fold(a), fold(b)},
+	storetest.DashboardFold(t, a, []func(int, time.Time) (int, error){fold(a), fold(b)},
 		[]string{`CREATE FUNCTION dash_fold_fail() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RAISE EXCEPTION 'the test breaks this fold'; END$$`,
 			`CREATE TRIGGER dash_fold_fail BEFORE INSERT OR UPDATE ON dash_dims FOR EACH ROW EXECUTE FUNCTION dash_fold_fail()`},
 		[]string{`DROP TRIGGER dash_fold_fail ON dash_dims`})
@@ -270,5 +270,6 @@ func TestEventCodesMigration(t *testing.T) {
 	}
 	dsn, _, old := migratedBefore(t, "event_bytes")
 	old.SetEventCodes(false)
+	old.SetDashboards(false) // this code writes the counts into dash_hour_deltas, which migration 0040 makes
 	storetest.EventCodesMigration(t, old, opener(dsn))
 }

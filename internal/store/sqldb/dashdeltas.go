@@ -20,8 +20,8 @@ import (
 // deltas not yet folded, in the same statement (one snapshot), so the views are exact and current
 // to the last commit whether or not the fold has run.
 
-// dashDeltaCols are dash_deltas' columns in COPY order.
-var dashDeltaCols = []string{"kind", "span", "at", "value", "vector", "severity", "category", "trusted", "events", "risky"}
+// hourDeltaCols are dash_hour_deltas' columns in COPY order (migration 0040).
+var hourDeltaCols = []string{"kind", "at", "value", "vector", "severity", "category", "trusted", "events", "risky"}
 
 // deltaKind is the letter of dash_deltas.kind for the rows of dash_hours and dash_person_risky
 // (dash_dims rows keep their own kind: p, v, d).
@@ -30,33 +30,35 @@ const (
 	deltaPerson = "r"
 )
 
-// writeDashChanges adds the sums to the dashboards: as deltas appended by COPY where the dialect
-// keeps them (PostgreSQL, inside a transaction on its own connection), else to the counts directly.
+// writeDashChanges adds the sums to the dashboards: as the hours' deltas appended by COPY where
+// the dialect keeps them (PostgreSQL, inside a transaction on its own connection), else to the
+// counts directly. The days and weeks are derived from the hours by the fold and the reads
+// (dashSource), so only the hours' sums are written: about half the rows of a page.
 func (q *Queries) writeDashChanges(ctx context.Context, s *DashSums) error {
 	if !q.d.DashDeltas || q.conn == nil || q.d.CopyFrom == nil {
 		return q.WriteDashSums(ctx, s)
 	}
-	rows := make([][]any, 0, s.Len())
+	rows := make([][]any, 0, s.Len()/2)
 	for k, v := range s.hours {
-		if v != 0 && k.span != week { // weeks are summed from the days' deltas (weekOfDay)
-			rows = append(rows, []any{deltaHours, k.span, k.at, "", k.vector, k.severity, k.category, b2i(k.trusted), v, int64(0)})
+		if v != 0 && k.span == 1 {
+			rows = append(rows, []any{deltaHours, k.at, "", k.vector, k.severity, k.category, b2i(k.trusted), v, int64(0)})
 		}
 	}
 	for k, v := range s.dims {
-		if v != [2]int64{} && k.span != week {
-			rows = append(rows, []any{k.kind, k.span, k.at, k.value, k.vector, "", "", int64(0), v[0], v[1]})
+		if v != [2]int64{} && k.span == 1 {
+			rows = append(rows, []any{k.kind, k.at, k.value, k.vector, "", "", int64(0), v[0], v[1]})
 		}
 	}
 	for k, v := range s.person {
-		if v != 0 {
-			rows = append(rows, []any{deltaPerson, k.span, k.at, k.value, "", "", "", int64(0), int64(0), v})
+		if v != 0 && k.span == 1 {
+			rows = append(rows, []any{deltaPerson, k.at, k.value, "", "", "", int64(0), int64(0), v})
 		}
 	}
 	if len(rows) == 0 {
 		return nil
 	}
 	err := q.conn.Raw(func(dc any) error {
-		n, err := q.d.CopyFrom(ctx, dc, "dash_deltas", dashDeltaCols, CopyRows(rows))
+		n, err := q.d.CopyFrom(ctx, dc, "dash_hour_deltas", hourDeltaCols, CopyRows(rows))
 		if err == nil && n != int64(len(rows)) {
 			err = fmt.Errorf("copied %d rows of %d", n, len(rows))
 		}
@@ -65,17 +67,34 @@ func (q *Queries) writeDashChanges(ctx context.Context, s *DashSums) error {
 	return q.wrap("dashboards: deltas", err)
 }
 
-// Deltas are written for hours and days only: a week's is the sum of its days' (every week row
-// of the counts is kept with the day rows it holds), so the fold and the reads sum them from the
-// day deltas (weekSpan, weekOfDay) and the event transaction copies about 30 % fewer rows.
+// The buckets an hour belongs to, as SQL of its column at (bucketStart): its day, its week.
+// dash_deltas (written by nodes of schema 39 and before) holds the days' deltas too, and a
+// week's is the sum of its days' (every week row of the counts is kept with the day rows it
+// holds); weekOf gives the week of a day as of an hour.
 const (
-	weekSpan  = "168"
-	weekOfDay = "at - (((at - 96) % 168) + 168) % 168" // bucketStart(at, week)
+	weekSpan = "168"
+	dayOf    = "at - ((at % 24) + 24) % 24"
+	weekOf   = "at - (((at - 96) % 168) + 168) % 168"
+)
+
+// openRows are the hours' rows that are not in the count tables yet: the open hours' sums
+// (dash_open_hours) and the deltas not yet folded (dash_hour_deltas), each to be added to its
+// hour, day and week.
+const openRows = `(SELECT kind, at, value, vector, severity, category, trusted, events, risky FROM dash_hour_deltas
+UNION ALL SELECT kind, at, value, vector, severity, category, trusted, events, risky FROM dash_open_hours) o
+CROSS JOIN (VALUES (1, false), (24, false), (24, true), (168, false), (168, true)) s(span, every)`
+
+// openBucket is the bucket of span s.span holding the hour of an openRows row; openVector its
+// vector (the every-vector total of a day or week: s.every).
+const (
+	openBucket = `CASE s.span WHEN 1 THEN at WHEN 24 THEN ` + dayOf + ` ELSE ` + weekOf + ` END`
+	openVector = `CASE WHEN s.every THEN '' ELSE vector END`
 )
 
 // dashSource is what a read of the counts of table (dash_hours or dash_dims) selects from: the
-// table, plus the deltas not yet folded where the dialect keeps deltas. Both in one statement, so
-// in one snapshot: a fold committing meanwhile neither hides nor doubles a delta.
+// table, plus the counts not in it yet where the dialect keeps deltas: the deltas not yet folded
+// and the open hours, in every bucket they belong to. All in one statement, so in one snapshot:
+// a fold committing meanwhile neither hides nor doubles a count.
 func (q *Queries) dashSource(table string) string {
 	if !q.d.DashDeltas {
 		return table
@@ -84,19 +103,22 @@ func (q *Queries) dashSource(table string) string {
 	case "dash_hours":
 		return `(SELECT span, at, vector, severity, category, trusted, events FROM dash_hours
 UNION ALL SELECT span, at, vector, severity, category, trusted, events FROM dash_deltas WHERE kind = '` + deltaHours + `'
-UNION ALL SELECT ` + weekSpan + `, ` + weekOfDay + `, vector, severity, category, trusted, events FROM dash_deltas WHERE kind = '` + deltaHours + `' AND span = 24) dash_hours`
+UNION ALL SELECT ` + weekSpan + `, ` + weekOf + `, vector, severity, category, trusted, events FROM dash_deltas WHERE kind = '` + deltaHours + `' AND span = 24
+UNION ALL SELECT s.span, ` + openBucket + `, vector, severity, category, trusted, events FROM ` + openRows + ` WHERE kind = '` + deltaHours + `' AND NOT s.every) dash_hours`
 	case "dash_dims":
 		return `(SELECT kind, span, at, value, vector, events, risky FROM dash_dims
 UNION ALL SELECT kind, span, at, value, vector, events, risky FROM dash_deltas WHERE kind IN ('p', 'v', 'd')
-UNION ALL SELECT kind, ` + weekSpan + `, ` + weekOfDay + `, value, vector, events, risky FROM dash_deltas WHERE kind IN ('p', 'v', 'd') AND span = 24) dash_dims`
+UNION ALL SELECT kind, ` + weekSpan + `, ` + weekOf + `, value, vector, events, risky FROM dash_deltas WHERE kind IN ('p', 'v', 'd') AND span = 24
+UNION ALL SELECT kind, s.span, ` + openBucket + `, value, ` + openVector + `, events, risky FROM ` + openRows + ` WHERE kind IN ('p', 'v', 'd')) dash_dims`
 	}
 	panic("sqldb: no dashboard source " + table)
 }
 
 // dashPeopleSQL reads the people with a risky event per bucket of one span in [from, to): the
-// kept counts (dash_people) and, where the dialect keeps deltas, the change the deltas not yet
-// folded make: a person whose folded total in the bucket and the total with the deltas are on
-// either side of zero. Its arguments are span, from, to (twice with deltas, then span).
+// kept counts (dash_people) and, where the dialect keeps deltas, the change the counts not in
+// the count tables yet make (dashSource): a person whose kept total in the bucket and the total
+// with those are on either side of zero. Its arguments are span, from, to (twice with deltas,
+// then span).
 func (q *Queries) dashPeopleSQL() (string, int) {
 	if !q.d.DashDeltas {
 		return `SELECT at, people FROM dash_people WHERE span = ? AND at >= ? AND at < ? AND people > 0 ORDER BY at`, 1
@@ -106,19 +128,51 @@ SELECT at, people AS n FROM dash_people WHERE span = ? AND at >= ? AND at < ?
 UNION ALL
 SELECT d.at, CASE WHEN COALESCE(p.risky, 0) <= 0 AND COALESCE(p.risky, 0) + d.r > 0 THEN 1
   WHEN COALESCE(p.risky, 0) > 0 AND COALESCE(p.risky, 0) + d.r <= 0 THEN -1 ELSE 0 END
-FROM (SELECT span, at, value, SUM(risky) AS r FROM dash_deltas WHERE kind = '` + deltaPerson + `' AND span = ? AND at >= ? AND at < ? GROUP BY span, at, value) d
+FROM (SELECT span, at, value, SUM(risky) AS r FROM (
+  SELECT span, at, value, risky FROM dash_deltas WHERE kind = '` + deltaPerson + `'
+  UNION ALL SELECT s.span, ` + openBucket + `, value, risky FROM ` + openRows + ` WHERE kind = '` + deltaPerson + `' AND s.span < 168 AND NOT s.every
+) pr WHERE span = ? AND at >= ? AND at < ? GROUP BY span, at, value) d
 LEFT JOIN dash_person_risky p ON p.span = d.span AND p.at = d.at AND p.value = d.value
 ) x GROUP BY at HAVING SUM(n) > 0 ORDER BY at`, 2
 }
 
-// dashFoldSQL folds up to $1 deltas (FoldDashboards). Its parts see one snapshot and each
-// changes one table.
-const dashFoldSQL = `WITH d AS (
+// openLag is how many hours before the current one are still open: a delta of an hour at or
+// after the current hour less openLag waits in dash_open_hours; an older one (a late event, a
+// backlog) goes to the counts at once. Three open hours hold what a live collector stores and
+// what its vendor's audit feed delivers within two hours.
+const openLag = 2
+
+// dashFoldSQL folds up to $1 deltas of each table (FoldDashboards); $2 is the first open hour.
+// Its parts see one snapshot and each changes one table: the older nodes' deltas (dash_deltas,
+// hours and days) and the hours' deltas of closed hours go to the counts; the hours' deltas of
+// open hours are summed into dash_open_hours; the open hours' rows of hours now closed leave it
+// for the counts. The hours' rows for the counts are added to their hour and their day (and,
+// with the days, to their week), as dash_deltas' are.
+const dashFoldSQL = `WITH od AS (
   DELETE FROM dash_deltas WHERE ctid = ANY(ARRAY(SELECT ctid FROM dash_deltas LIMIT $1))
   RETURNING kind, span, at, value, vector, severity, category, trusted, events, risky),
+hd AS (
+  DELETE FROM dash_hour_deltas WHERE ctid = ANY(ARRAY(SELECT ctid FROM dash_hour_deltas LIMIT $1))
+  RETURNING kind, at, value, vector, severity, category, trusted, events, risky),
+oi AS (
+  INSERT INTO dash_open_hours (at, kind, value, vector, severity, category, trusted, events, risky)
+  SELECT at, kind, value, vector, severity, category, trusted, SUM(events), SUM(risky) FROM hd WHERE at >= $2
+  GROUP BY 1, 2, 3, 4, 5, 6, 7 HAVING SUM(events) <> 0 OR SUM(risky) <> 0 ORDER BY 1, 2, 3, 4, 5, 6, 7
+  ON CONFLICT (at, kind, value, vector, severity, category, trusted) DO UPDATE
+  SET events = dash_open_hours.events + excluded.events, risky = dash_open_hours.risky + excluded.risky),
+oc AS (
+  DELETE FROM dash_open_hours WHERE at < $2
+  RETURNING kind, at, value, vector, severity, category, trusted, events, risky),
+kh AS (
+  SELECT kind, at, value, vector, severity, category, trusted, events, risky FROM hd WHERE at < $2
+  UNION ALL SELECT kind, at, value, vector, severity, category, trusted, events, risky FROM oc),
+d AS (
+  SELECT kind, span, at, value, vector, severity, category, trusted, events, risky FROM od
+  UNION ALL SELECT kind, s.span, ` + openBucket + `, value, ` + openVector + `, severity, category, trusted, events, risky
+  FROM kh CROSS JOIN (VALUES (1, false), (24, false), (24, true)) s(span, every) WHERE NOT s.every OR kind IN ('p', 'v', 'd')),
 dw AS (
   SELECT kind, span, at, value, vector, severity, category, trusted, events, risky FROM d
-  UNION ALL SELECT kind, ` + weekSpan + `, ` + weekOfDay + `, value, vector, severity, category, trusted, events, risky FROM d
+  UNION ALL SELECT kind, ` + weekSpan + `, ` + weekOf + `, value, vector, severity, category, trusted, events, risky FROM d
   WHERE span = 24 AND kind IN ('` + deltaHours + `', 'p', 'v', 'd')),
 h AS (
   INSERT INTO dash_hours (span, at, vector, severity, category, trusted, events)
@@ -142,23 +196,32 @@ pm AS (
 pp AS (
   INSERT INTO dash_people (span, at, people) SELECT span, at, moved FROM pm WHERE moved <> 0 ORDER BY 1, 2
   ON CONFLICT (span, at) DO UPDATE SET people = dash_people.people + excluded.people)
-SELECT COUNT(*) FROM d`
+SELECT (SELECT COUNT(*) FROM od) + (SELECT COUNT(*) FROM hd)`
 
 // DashFoldBatch is how many deltas one fold transaction moves at most.
 const DashFoldBatch = 20000
 
-// FoldDashboards moves up to limit deltas into the count tables in one transaction: it deletes
-// them, sums them per count row and upserts the sums (WriteDashSums, which moves the people per
-// bucket too). It returns how many deltas it folded: 0 when there are none, when the dialect
-// keeps none, or when another node is folding (the fold lock is taken, not waited for). If it
-// fails, nothing is folded and nothing lost: the deletes roll back with the upserts.
+// FoldDashboards moves up to limit deltas of each delta table into the count tables (or, for an
+// open hour, into dash_open_hours) in one transaction, and the open hours' rows of hours now
+// closed into the counts: it deletes them, sums them per count row and upserts the sums, moving
+// the people per bucket too. It returns how many deltas it folded: 0 when there are none, when
+// the dialect keeps none, or when another node is folding (the fold lock is taken, not waited
+// for). If it fails, nothing is folded and nothing lost: the deletes roll back with the upserts.
 func (db *DB) FoldDashboards(ctx context.Context, limit int) (int, error) {
+	return db.FoldDashboardsAt(ctx, limit, time.Now())
+}
+
+// FoldDashboardsAt is FoldDashboards at the time now: the hours from the one openLag hours
+// before now's on are open. Which hours a fold takes for open changes only where the counts
+// wait, never what the reads answer: nodes whose clocks differ fold correctly side by side.
+func (db *DB) FoldDashboardsAt(ctx context.Context, limit int, now time.Time) (int, error) {
 	if !db.d.DashDeltas {
 		return 0, nil
 	}
 	if limit <= 0 {
 		limit = DashFoldBatch
 	}
+	open := now.Unix()/3600 - openLag
 	n := 0
 	err := db.InTx(ctx, func(s store.Queries) error {
 		q := s.(*Queries)
@@ -178,11 +241,15 @@ func (db *DB) FoldDashboards(ctx context.Context, limit int) (int, error) {
 		// change), as WriteDashSums does, without the rows leaving the server.
 		// The planner cannot count the CTEs' rows: it would join the people's new totals to
 		// their changes by a nested loop, quadratic in the people folded (1.6 s of a 2.1 s fold
-		// of 16,000 deltas, 3,000 of them people's), instead of in one pass.
-		if _, err := q.w.ExecContext(ctx, `SET LOCAL enable_nestloop = off`); err != nil {
-			return q.wrap("dashboards: fold", err)
+		// of 16,000 deltas, 3,000 of them people's), instead of in one pass. With nested loops
+		// off every plan carries a disabled node's cost, above jit_above_cost: compiling the
+		// fold would cost more than running it.
+		for _, set := range []string{`SET LOCAL enable_nestloop = off`, `SET LOCAL jit = off`} {
+			if _, err := q.w.ExecContext(ctx, set); err != nil {
+				return q.wrap("dashboards: fold", err)
+			}
 		}
-		err := q.w.QueryRowContext(ctx, dashFoldSQL, limit).Scan(&n)
+		err := q.w.QueryRowContext(ctx, dashFoldSQL, limit, open).Scan(&n)
 		return q.wrap("dashboards: fold", err)
 	})
 	if err != nil {

@@ -315,49 +315,74 @@ func (r dashRecount) departments(q store.DashQuery) []store.DashCount {
 	return sortedCounts(m, 0)
 }
 
-// DashboardFold checks counts kept as deltas and folded later (PostgreSQL, migration 0038): s
-// keeps deltas and folds none by itself; each of folds folds at most limit deltas through its own
-// database handle (a node); breakFold makes a fold fail once it has deleted its deltas and begun
-// upserting their sums (a crash midway), mendFold undoes that. Every dashboard read must
-// equal the recount from the events with every delta pending, after the broken fold, with part
-// of them folded, and after two nodes folded the rest at once.
-func DashboardFold(t *testing.T, s store.Store, folds []func(limit int) (int, error), breakFold, mendFold []string) {
+// DashboardFold checks counts kept as deltas and folded later (PostgreSQL, migrations 0038 and
+// 0040): s keeps deltas and folds none by itself; each of folds folds at most limit deltas
+// through its own database handle (a node) as at the time now; breakFold makes a fold fail once
+// it has deleted its deltas and begun upserting their sums (a crash midway), mendFold undoes
+// that. Part of the deltas are rewritten as a node of schema 39 writes them (dash_deltas: the
+// days' with the hours'). Every dashboard read must equal the recount from the events with
+// every delta pending, after the broken fold, with part of them folded and part of the hours
+// open, after two nodes whose clocks differ by more than a day folded the rest at once, and
+// once every hour is closed.
+func DashboardFold(t *testing.T, s store.Store, folds []func(limit int, now time.Time) (int, error), breakFold, mendFold []string) {
 	end := loadDashRecount(t, s)
-	pending := countRows(t, s, `SELECT COUNT(*) FROM dash_deltas`)
-	if pending == 0 {
+	const pendingSQL = `SELECT (SELECT COUNT(*) FROM dash_deltas) + (SELECT COUNT(*) FROM dash_hour_deltas)`
+	if n := countRows(t, s, `SELECT COUNT(*) FROM dash_deltas`); n != 0 {
+		t.Fatalf("%d deltas in dash_deltas: a node of this schema writes the hours' deltas only", n)
+	}
+	if countRows(t, s, `SELECT COUNT(*) FROM dash_hour_deltas`) == 0 {
 		t.Fatal("no dashboard deltas pending: the event transactions wrote the counts directly")
+	}
+	// An older node's deltas: a third of the hours', with their days' (and the days' totals of
+	// every vector for the drill-down kinds), as schema 39 wrote them.
+	for _, q := range []string{
+		`INSERT INTO dash_deltas (kind, span, at, value, vector, severity, category, trusted, events, risky)
+SELECT kind, 1, at, value, vector, severity, category, trusted, events, risky FROM dash_hour_deltas WHERE at % 3 = 0
+UNION ALL SELECT kind, 24, at - ((at % 24) + 24) % 24, value, vector, severity, category, trusted, events, risky FROM dash_hour_deltas WHERE at % 3 = 0
+UNION ALL SELECT kind, 24, at - ((at % 24) + 24) % 24, value, '', severity, category, trusted, events, risky FROM dash_hour_deltas WHERE at % 3 = 0 AND kind IN ('p', 'v', 'd')`,
+		`DELETE FROM dash_hour_deltas WHERE at % 3 = 0`} {
+		rawExec(t, s, q)
+	}
+	pending := countRows(t, s, pendingSQL)
+	if countRows(t, s, `SELECT COUNT(*) FROM dash_deltas`) == 0 {
+		t.Fatal("no older node's deltas")
 	}
 	checkDashRecount(t, s, end) // the deltas not yet folded are counted
 	for _, q := range breakFold {
 		rawExec(t, s, q)
 	}
-	if n, err := folds[0](1 << 30); err == nil {
+	early := end.Add(-30 * time.Hour) // the last 32 hours of the events are open
+	if n, err := folds[0](1<<30, early); err == nil {
 		t.Fatalf("a fold that fails midway reported success (%d deltas folded)", n)
 	}
-	if n := countRows(t, s, `SELECT COUNT(*) FROM dash_deltas`); n != pending {
+	if n := countRows(t, s, pendingSQL); n != pending {
 		t.Fatalf("after a failed fold %d deltas are pending, want all %d", n, pending)
 	}
 	checkDashRecount(t, s, end) // neither lost nor doubled
 	for _, q := range mendFold {
 		rawExec(t, s, q)
 	}
-	if n := ok(folds[0](int(pending / 3)))(t); int64(n) != pending/3 {
-		t.Fatalf("a fold of at most %d deltas folded %d", pending/3, n)
+	if n := ok(folds[0](int(pending/3), early))(t); n == 0 || int64(n) > 2*(pending/3) {
+		t.Fatalf("a fold of at most %d deltas of each table folded %d", pending/3, n)
 	}
-	checkDashRecount(t, s, end) // part folded, part pending
+	if countRows(t, s, `SELECT COUNT(*) FROM dash_open_hours`) == 0 {
+		t.Fatal("no open hour after a fold of the last hours' deltas")
+	}
+	checkDashRecount(t, s, end) // part folded, part open, part pending
 	var wg sync.WaitGroup
 	errs := make([]error, len(folds))
 	for i, fold := range folds {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			now := end.Add(time.Duration(-20-30*i) * time.Hour) // the nodes' clocks differ
 			for range 10000 {
-				n, err := fold(97)
+				n, err := fold(97, now)
 				if err != nil {
 					errs[i] = err
 					return
 				}
-				if n == 0 && countRows(t, s, `SELECT COUNT(*) FROM dash_deltas`) == 0 {
+				if n == 0 && countRows(t, s, pendingSQL) == 0 {
 					return
 				}
 			}
@@ -368,10 +393,18 @@ func DashboardFold(t *testing.T, s store.Store, folds []func(limit int) (int, er
 	for _, err := range errs {
 		noErr(t, err)
 	}
-	if n := countRows(t, s, `SELECT COUNT(*) FROM dash_deltas`); n != 0 {
+	if n := countRows(t, s, pendingSQL); n != 0 {
 		t.Fatalf("%d deltas pending after the folds", n)
 	}
-	checkDashRecount(t, s, end) // all folded, once
+	if countRows(t, s, `SELECT COUNT(*) FROM dash_open_hours`) == 0 {
+		t.Fatal("no open hour left: the folds closed hours that were open")
+	}
+	checkDashRecount(t, s, end) // all folded once, the last hours open
+	ok(folds[1](10, end.Add(1000*time.Hour)))(t)
+	if n := countRows(t, s, `SELECT COUNT(*) FROM dash_open_hours`); n != 0 {
+		t.Fatalf("%d open hours' rows left after a fold with every hour closed", n)
+	}
+	checkDashRecount(t, s, end) // every hour closed: all in the counts, once
 }
 
 // countRows runs a raw COUNT query.
