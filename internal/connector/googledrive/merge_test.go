@@ -2,6 +2,7 @@ package googledrive
 
 import (
 	"context"
+	"fmt"
 	"sort"
 	"strings"
 	"testing"
@@ -16,8 +17,9 @@ import (
 // feeds (changes polled every five minutes, the Reports API with its 30 minutes to 3 hours lag),
 // is one event per ground-truth action: each action's Reports record is on exactly one event, and
 // every event the changes feed stored carries the Reports record of its action (none is left as a
-// second event of an action). Each event says which feeds reported it and which fields the second
-// one filled.
+// second event of an action), and each record is on an event of its own action and file (a merge
+// joined the right two). Each event says which feeds reported it and which fields the second one
+// filled.
 func TestMergeOneEventPerAction(t *testing.T) {
 	e := connectortest.NewEnv(t, connectortest.Harness{Connector: New(), NewVendor: newDayVendor}, "all", nil)
 	e.Settle(400)
@@ -43,8 +45,22 @@ func TestMergeOneEventPerAction(t *testing.T) {
 		evs = append(evs, page...)
 		after = page[len(page)-1].Event.ID
 	}
+	// What each Reports record is of, by its id: the action Adapt gives its event name (a sharing
+	// change may also be an unshare) and the file it names.
+	type reported struct {
+		kind string
+		file string
+	}
+	byRecord := map[string]reported{}
+	for _, a := range v.emu.Activities() {
+		file := a.FileID
+		if a.DocType == "folder" {
+			file = "" // a folder's event id is folder:<id>; only files are checked
+		}
+		byRecord[reportsRecordID(a)] = reported{kind: a.Name, file: file}
+	}
 	carried := map[string]int{}
-	var changeOnly []string
+	var changeOnly, mismatched []string
 	merged, fromReports := 0, 0
 	for _, ev := range evs {
 		hasChange, hasReport := false, false
@@ -52,8 +68,20 @@ func TestMergeOneEventPerAction(t *testing.T) {
 			carried[id]++
 			if strings.HasPrefix(id, "change:") {
 				hasChange = true
-			} else {
-				hasReport = true
+				continue
+			}
+			hasReport = true
+			// The record is of this event's action and file: a merge joined the right two.
+			rep, ok := byRecord[id]
+			if !ok {
+				continue // not a ground-truth record: counted as stray below
+			}
+			r, _ := lookup(rep.kind)
+			sharing := r.kind == kindUserAccess || r.kind == kindVisibility || r.kind == kindAccessScope || r.kind == kindMembership
+			action := ev.Event.Action == r.action || sharing && ev.Event.Action == event.ActionUnshared
+			if !action || rep.file != "" && rep.file != ev.File.ID {
+				mismatched = append(mismatched, fmt.Sprintf("event %d (%s %s) carries record %s of %s on %s",
+					ev.Event.ID, ev.Event.Action, ev.File.ID, id, rep.kind, rep.file))
 			}
 		}
 		switch {
@@ -105,6 +133,9 @@ func TestMergeOneEventPerAction(t *testing.T) {
 	}
 	if len(stray) > 0 {
 		t.Errorf("%d events of records that are no monitored file action: %v", len(stray), head(stray))
+	}
+	if len(mismatched) > 0 {
+		t.Errorf("%d Reports records on an event of another action or file (merged with the wrong event): %v", len(mismatched), head(mismatched))
 	}
 	sort.Strings(changeOnly)
 	if missing+doubled > 0 || len(changeOnly) > 0 {
