@@ -27,6 +27,7 @@ import (
 	"github.com/telltale-dev/telltale/internal/connector"
 	"github.com/telltale-dev/telltale/internal/event"
 	"github.com/telltale-dev/telltale/internal/ingest"
+	"github.com/telltale-dev/telltale/internal/metrics"
 	"github.com/telltale-dev/telltale/internal/secret"
 	"github.com/telltale-dev/telltale/internal/settings"
 	"github.com/telltale-dev/telltale/internal/store"
@@ -146,15 +147,18 @@ type Harness struct {
 
 // Env is one connection under test.
 type Env struct {
-	t       *testing.T
-	H       Harness
-	V       Vendor
-	Clock   *clock.Fake
-	Store   store.Store
-	Conns   *connection.Service
-	Ingest  *ingest.Service
-	Runner  *work.Runner
-	Conn    store.Connection
+	t      *testing.T
+	H      Harness
+	V      Vendor
+	Clock  *clock.Fake
+	Store  store.Store
+	Conns  *connection.Service
+	Ingest *ingest.Service
+	Runner *work.Runner
+	Conn   store.Connection
+	// Metrics is the registry ingest counts in (telltale_webhook_refused_total, ...), kept across
+	// restarts as a process's would not be: a case reads what every run counted.
+	Metrics *metrics.Registry
 	keyring *secret.Keyring
 	reg     *connector.Registry
 	// publicURL is the node's URL as the vendor reaches it (push notifications); "" polls only.
@@ -167,7 +171,7 @@ var ctx = context.Background()
 func NewEnv(t *testing.T, h Harness, scopeKind string, scope []store.ScopeEntry) *Env {
 	t.Helper()
 	clk := clock.NewFake(time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC))
-	e := &Env{t: t, H: h, Clock: clk, reg: connector.NewRegistry(h.Connector)}
+	e := &Env{t: t, H: h, Clock: clk, reg: connector.NewRegistry(h.Connector), Metrics: metrics.New()}
 	e.V = h.NewVendor(t, clk)
 	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "t.db"), sqlite.Options{})
 	if err != nil {
@@ -207,7 +211,7 @@ func (e *Env) restart() {
 	e.Runner = work.NewRunner(work.Options{Store: e.Store, Clock: e.Clock, Log: log, Concurrency: 4,
 		Backoff: func(int) time.Duration { return time.Second }})
 	e.Ingest = ingest.New(ingest.Options{Store: e.Store, Connections: e.Conns, Registry: e.reg, Keyring: e.keyring, Clock: e.Clock,
-		Log: log, AllowLoopback: true, PageBudget: time.Minute, DefaultRetentionDays: 90, PublicURL: e.publicURL,
+		Log: log, AllowLoopback: true, PageBudget: time.Minute, DefaultRetentionDays: 90, PublicURL: e.publicURL, Metrics: e.Metrics,
 		Sleep: e.Clock.Sleep}) // every wait is on the injected clock: no wall-clock sleep
 	e.Ingest.Register(e.Runner)
 }
@@ -576,6 +580,16 @@ func testPush(t *testing.T, h Harness) {
 	collectAll(t, e, append(pushed, dropped...), monitored(active))
 	pv.DropPushes(false)
 }
+
+// CollectAll polls until every file activity of truths that expect selects is stored, then checks
+// that each is stored exactly once and nothing out of scope is (for a connector's own cases).
+func CollectAll(t *testing.T, e *Env, truths []Truth, expect func(Truth) bool) {
+	t.Helper()
+	collectAll(t, e, truths, expect)
+}
+
+// Monitored selects the activity on the drive of one of owners, or on a shared drive.
+func Monitored(owners []string) func(Truth) bool { return monitored(owners) }
 
 // collectAll generates activity and polls until every expected record is stored, then checks
 // exactly-once storage.

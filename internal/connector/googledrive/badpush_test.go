@@ -1,0 +1,134 @@
+package googledrive
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/telltale-dev/telltale/internal/connector"
+	"github.com/telltale-dev/telltale/internal/connector/connectortest"
+	"github.com/telltale-dev/telltale/internal/ingest"
+)
+
+// TestBadPushesRefusedCountedNothingLost (issue 14, "Bad input"): channel notifications that are
+// malformed, carry a forged token, name a channel id Telltale did not make, or replay a message
+// number already taken are refused by ingest's webhook gate as the API hands them over, each
+// counted in telltale_webhook_refused_total{service="google_drive",reason}; none is accepted (none
+// wakes a stream), and every activity of the drives, while those arrived, is still stored exactly
+// once.
+func TestBadPushesRefusedCountedNothingLost(t *testing.T) {
+	e := connectortest.NewEnv(t, connectortest.Harness{Connector: New(), NewVendor: newGoogleVendor}, "all", nil)
+	v := e.V.(*googleVendor)
+	ctx := context.Background()
+	var mu sync.Mutex
+	var changes []http.Header // genuine change notifications, as the emulator sent them
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		parts := strings.Split(strings.TrimPrefix(r.URL.Path, "/api/v1/webhooks/"), "/")
+		if len(parts) != 2 {
+			http.NotFound(w, r)
+			return
+		}
+		h := r.Header.Clone()
+		if _, err := e.Ingest.Webhook(r.Context(), parts[0], parts[1], r.Header, r.URL.Query(), r.Body); err != nil {
+			http.Error(w, "refused", http.StatusUnauthorized)
+			return
+		}
+		if h.Get("X-Goog-Resource-State") == "change" {
+			mu.Lock()
+			changes = append(changes, h)
+			mu.Unlock()
+		}
+	}))
+	t.Cleanup(srv.Close)
+	e.SetPublicURL(srv.URL)
+	e.Settle(400)
+	e.Clock.Advance(2 * time.Minute) // the push unit's first round
+	e.Settle(400)
+
+	truths := e.V.Act(30)
+	var genuine http.Header
+	for deadline := time.Now().Add(10 * time.Second); genuine == nil && time.Now().Before(deadline); {
+		if _, err := e.Runner.RunDue(ctx); err != nil {
+			t.Fatal(err)
+		}
+		mu.Lock()
+		if len(changes) > 0 {
+			genuine = changes[0]
+		}
+		mu.Unlock()
+		time.Sleep(10 * time.Millisecond)
+	}
+	if genuine == nil {
+		t.Fatalf("no genuine change notification arrived (%d delivered)", v.PushesDelivered())
+	}
+	e.Ingest.WaitWebhooks()
+
+	// The organization goes on acting while bad notifications arrive; its own are lost, so only
+	// the polls can collect this activity.
+	v.DropPushes(true)
+	truths = append(truths, e.V.Act(30)...)
+	with := func(set map[string]string, del ...string) http.Header {
+		h := genuine.Clone()
+		for k, val := range set {
+			h.Set(k, val)
+		}
+		for _, k := range del {
+			h.Del(k)
+		}
+		return h
+	}
+	n := 1_000_000 // message numbers above any the emulator sent: only the check under test refuses
+	next := func() string { n++; return strconv.Itoa(n) }
+	bad := []struct {
+		name, reason string
+		h            http.Header
+	}{
+		{"no resource state", connector.WebhookMalformed, with(map[string]string{"X-Goog-Message-Number": next()}, "X-Goog-Resource-State")},
+		{"no channel id", connector.WebhookMalformed, with(map[string]string{"X-Goog-Message-Number": next()}, "X-Goog-Channel-ID")},
+		{"message number not a number", connector.WebhookMalformed, with(map[string]string{"X-Goog-Message-Number": "x"})},
+		{"resource state unknown", connector.WebhookMalformed, with(map[string]string{"X-Goog-Message-Number": next(), "X-Goog-Resource-State": "exploded"})},
+		{"forged token", connector.WebhookBadSignature, with(map[string]string{"X-Goog-Message-Number": next(), "X-Goog-Channel-Token": "forged"})},
+		{"no token", connector.WebhookBadSignature, with(map[string]string{"X-Goog-Message-Number": next()}, "X-Goog-Channel-Token")},
+		{"unknown channel id", connector.WebhookUnknownSubscription,
+			with(map[string]string{"X-Goog-Message-Number": next(), "X-Goog-Channel-ID": "4ba78bf0-6a47-11e2-bcfd-0800200c9a77"})},
+		{"replayed message number", connector.WebhookReplayed, genuine},
+		{"older message number", connector.WebhookReplayed, with(map[string]string{"X-Goog-Message-Number": "1"})},
+	}
+	refused := e.Metrics.Counter("telltale_webhook_refused_total", "", "service", "reason")
+	before := map[string]int64{}
+	want := map[string]int64{}
+	for _, b := range bad {
+		before[b.reason] = refused.Value("google_drive", b.reason)
+		want[b.reason]++
+	}
+	st0 := e.Ingest.Stats()
+	id := strconv.FormatInt(e.Conn.ID, 10)
+	for _, b := range bad {
+		_, err := e.Ingest.Webhook(ctx, "google_drive", id, b.h, nil, strings.NewReader(""))
+		if got := ingest.WebhookRefusalReason(err); got != b.reason {
+			t.Errorf("%s: refused as %q (%v), want %q", b.name, got, err, b.reason)
+		}
+	}
+	e.Ingest.WaitWebhooks()
+	for reason, w := range want {
+		if got := refused.Value("google_drive", reason) - before[reason]; got != w {
+			t.Errorf(`telltale_webhook_refused_total{service="google_drive",reason=%q} grew by %d, want %d`, reason, got, w)
+		}
+	}
+	st := e.Ingest.Stats()
+	if st.WebhooksRefused-st0.WebhooksRefused != int64(len(bad)) || st.WebhooksAccepted != st0.WebhooksAccepted {
+		t.Errorf("refused %d and accepted %d of %d bad notifications, want all refused",
+			st.WebhooksRefused-st0.WebhooksRefused, st.WebhooksAccepted-st0.WebhooksAccepted, len(bad))
+	}
+
+	// Nothing is lost: the polls store every activity once, those announced by the genuine
+	// notifications and those whose notifications were lost among the bad ones.
+	active, _ := v.Owners()
+	connectortest.CollectAll(t, e, truths, connectortest.Monitored(active))
+	v.DropPushes(false)
+}
