@@ -197,13 +197,20 @@ func (e *Emulator) serveAPI(w http.ResponseWriter, r *http.Request, api http.Han
 	if early {
 		e.stats.EarlyRetries++
 	}
-	if !e.allow(key) {
+	user := e.allow(key, e.o.RateLimitPerMinute)
+	project := !user || e.o.ProjectRateLimitPerMinute <= 0 || e.allow(projectBucket, e.o.ProjectRateLimitPerMinute)
+	if !user || !project {
 		us.Throttled++
 		e.stats.ByUser[key] = us
 		e.stats.Throttled++
+		answer := e.rateLimited()
+		if !project {
+			e.stats.ProjectThrottled++
+			answer = e.projectRateLimited()
+		}
 		_, ticket := e.retries.Throttled(key, sig, inFlight, e.clk.Now(), minBackoff)
 		e.mu.Unlock()
-		e.respond(w, r, 0, nil, e.rateLimited())
+		e.respond(w, r, 0, nil, answer)
 		e.mu.Lock()
 		e.retries.Written(key, ticket, time.Now())
 		e.mu.Unlock()
@@ -261,12 +268,16 @@ type bucket struct {
 	last   time.Time
 }
 
-// allow takes a token from key's bucket. Called with e.mu held.
-func (e *Emulator) allow(key string) bool {
-	if e.o.RateLimitPerMinute < 0 {
+// projectBucket is the key of the project's bucket (users' buckets are keyed by their email).
+const projectBucket = "project"
+
+// allow takes a token from key's bucket, which refills at perMinute (< 0: no limit). Called with
+// e.mu held.
+func (e *Emulator) allow(key string, perMinute int) bool {
+	if perMinute < 0 {
 		return true
 	}
-	rate := float64(e.o.RateLimitPerMinute) / 60
+	rate := float64(perMinute) / 60
 	now := e.clk.Now()
 	b := e.buckets[key]
 	if b == nil {
@@ -294,6 +305,15 @@ func (e *Emulator) rateLimited() *apiError {
 		return &apiError{code: 403, reason: "rateLimitExceeded", domain: "usageLimits", message: "Rate Limit Exceeded"}
 	}
 	return &apiError{code: 403, reason: "userRateLimitExceeded", domain: "usageLimits", message: "User rate limit exceeded."}
+}
+
+// projectRateLimited is the answer of the project's limit: 403 rateLimitExceeded (Drive's
+// "project rate limit"), or 429 when Options.RateLimitAnswer says so.
+func (e *Emulator) projectRateLimited() *apiError {
+	if e.o.RateLimitAnswer == Answer429 {
+		return faultError(429)
+	}
+	return &apiError{code: 403, reason: "rateLimitExceeded", domain: "usageLimits", message: "Rate Limit Exceeded"}
 }
 
 func (e *Emulator) respond(w http.ResponseWriter, r *http.Request, status int, body any, aerr *apiError) {

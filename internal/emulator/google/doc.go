@@ -63,8 +63,10 @@
 //     admin.reports.audit.readonly (403 otherwise). Other applications answer an empty report.
 //     Stats.ReportsRecords counts the records served.
 //   - Quotas and faults: a per-user token bucket (Options.RateLimitPerMinute, RateBurst) answering 403
-//     userRateLimitExceeded, 403 rateLimitExceeded or 429 (Options.RateLimitAnswer); every fault
-//     class of internal/connector/kit/faults with Google's error body; Stats per user.
+//     userRateLimitExceeded, 403 rateLimitExceeded or 429 (Options.RateLimitAnswer), and a
+//     per-project one over every user's requests (Options.ProjectRateLimitPerMinute, off by
+//     default) answering 403 rateLimitExceeded (or 429); every fault class of
+//     internal/connector/kit/faults with Google's error body; Stats per user.
 //   - A simulated domain from Options.Seed: users (an administrator, suspended and archived users),
 //     groups (one nested), My Drive folders and files (about a third Docs editors files) with random
 //     sharing, shared drives with user and group members; scripted actions (Upload, Edit, Rename,

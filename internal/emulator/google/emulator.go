@@ -71,6 +71,11 @@ type Options struct {
 	RateLimitPerMinute int    // requests per user per minute; 0 = 12,000; < 0 = off
 	RateBurst          int    // token bucket burst, default 100
 	RateLimitAnswer    string // AnswerUserRateLimit (default), AnswerRateLimit or Answer429
+	// ProjectRateLimitPerMinute limits the project's requests per minute, every user's together
+	// (Drive's per-project quota), with the burst RateBurst; over it the answer is 403
+	// rateLimitExceeded (429 with Answer429). 0 = off: Google's project quota is far above what
+	// one connection asks.
+	ProjectRateLimitPerMinute int
 
 	// ChangeRetention: a changes page token not given to its caller again within this (or whose
 	// changes were dropped from the log) answers Drive's invalid page token error. 0 = never (Drive documents that page tokens do not
@@ -108,7 +113,8 @@ type Faults struct {
 type Stats struct {
 	Requests          int // every request, the token endpoint included
 	TokenRequests     int
-	Throttled         int // rate-limit answers (not injected faults)
+	Throttled         int // rate-limit answers (not injected faults), the project's included
+	ProjectThrottled  int // rate-limit answers of the project's limit (Options.ProjectRateLimitPerMinute)
 	Faults            int // injected faults
 	ByUser            map[string]UserStats
 	PushDeliveries    int // push notifications answered 2xx

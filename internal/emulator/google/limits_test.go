@@ -38,6 +38,41 @@ func TestRateLimitAnswers(t *testing.T) {
 	}
 }
 
+// TestProjectRateLimit: the project's limit counts every user's requests together (Drive's
+// per-project quota): a user under its own limit is refused 403 rateLimitExceeded (not the
+// per-user userRateLimitExceeded) once the project's bucket is empty, on every API; it refills on
+// the emulator's clock; off by default.
+func TestProjectRateLimit(t *testing.T) {
+	h := newHarness(t, Options{Users: 5, RateLimitPerMinute: 600, RateBurst: 2, ProjectRateLimitPerMinute: 60})
+	a, b := h.active()[0], h.active()[1]
+	for i := 0; i < 2; i++ {
+		if _, err := h.drive(a.Email).Files.List().Do(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err := h.drive(b.Email).Files.List().Do()
+	apiErr(t, err, 403, "rateLimitExceeded")
+	_, err = h.admin(h.adminEmail()).Users.List().Customer("my_customer").Do()
+	apiErr(t, err, 403, "rateLimitExceeded")
+	st := h.emu.Stats()
+	if st.Throttled != 2 || st.ProjectThrottled != 2 || st.ByUser[b.Email].Throttled != 1 {
+		t.Errorf("stats %+v, want 2 throttles, both the project's, one of them %s's", st, b.Email)
+	}
+	h.clk.Advance(time.Second)
+	if _, err := h.drive(b.Email).Files.List().Do(); err != nil {
+		t.Errorf("the project's bucket does not refill on the emulator's clock: %v", err)
+	}
+	// Off by default: only the per-user limits apply.
+	h = newHarness(t, Options{Users: 5, RateLimitPerMinute: 600, RateBurst: 2})
+	for _, u := range h.active()[:3] {
+		for i := 0; i < 2; i++ {
+			if _, err := h.drive(u.Email).Files.List().Do(); err != nil {
+				t.Fatalf("without a project limit, %s's request %d: %v", u.Email, i, err)
+			}
+		}
+	}
+}
+
 func TestFaults(t *testing.T) {
 	h := newHarness(t, Options{Users: 5})
 	s := h.drive(h.active()[0].Email)
