@@ -1,0 +1,187 @@
+package m365mail
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/telltale-dev/telltale/internal/connector"
+	"github.com/telltale-dev/telltale/internal/connector/connectortest"
+	"github.com/telltale-dev/telltale/internal/ingest"
+)
+
+// TestBadInputRefusedCountedNothingLost (issue 15, "Done when"): while users send mail and Graph
+// pushes its genuine notifications, the webhook also gets forged clientStates, another mailbox's,
+// subscription ids that are not Graph's, another tenant's and malformed bodies: each is refused
+// by ingest with its reason and counted, and every attachment sent is still stored exactly once.
+func TestBadInputRefusedCountedNothingLost(t *testing.T) {
+	e := connectortest.NewEnv(t, connectortest.Harness{Connector: New(), NewVendor: newMailVendor}, "all", nil)
+	var mu sync.Mutex
+	var genuine []byte
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		parts := strings.Split(strings.TrimPrefix(r.URL.Path, "/api/v1/webhooks/"), "/")
+		if len(parts) != 2 {
+			http.NotFound(w, r)
+			return
+		}
+		b, _ := io.ReadAll(r.Body)
+		reply, err := e.Ingest.Webhook(r.Context(), parts[0], parts[1], r.Header, r.URL.Query(), bytes.NewReader(b))
+		switch {
+		case err != nil:
+			http.Error(w, "refused", http.StatusUnauthorized)
+		case reply != nil:
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			w.Write(reply.Body)
+		default:
+			mu.Lock()
+			if genuine == nil && bytes.Contains(b, []byte(`"resourceData"`)) {
+				genuine = b
+			}
+			mu.Unlock()
+			w.WriteHeader(http.StatusAccepted)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	e.SetPublicURL(srv.URL)
+	e.Settle(400)
+	e.Clock.Advance(2 * time.Minute) // the push round after start makes the subscriptions
+	e.Settle(400)
+
+	truths := e.V.Act(30)
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		mu.Lock()
+		got := genuine != nil
+		mu.Unlock()
+		if got {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no genuine notification arrived: the case proves nothing")
+		}
+	}
+	e.Ingest.WaitWebhooks()
+	mu.Lock()
+	var n struct {
+		Value []map[string]any `json:"value"`
+	}
+	err := json.Unmarshal(genuine, &n)
+	mu.Unlock()
+	if err != nil || len(n.Value) == 0 {
+		t.Fatalf("the genuine notification %s: %v", genuine, err)
+	}
+	note := n.Value[0]
+	with := func(changes map[string]any) []byte {
+		m := map[string]any{}
+		for k, v := range note {
+			m[k] = v
+		}
+		for k, v := range changes {
+			if v == nil {
+				delete(m, k)
+				continue
+			}
+			m[k] = v
+		}
+		b, _ := json.Marshal(map[string]any{"value": []any{m}})
+		return b
+	}
+	// Another mailbox's genuine clientState.
+	res, _ := note["resource"].(string)
+	var otherState string
+	for _, u := range e.V.(*mailVendor).emu.Users() {
+		if u.Licensed && u.Enabled && !strings.Contains(strings.ToLower(res), strings.ToLower(u.ID)) {
+			otherState = openSession(t, e).clientState(u.ID)
+			break
+		}
+	}
+	if otherState == "" {
+		t.Fatal("setup: no other mailbox")
+	}
+	state, _ := note["clientState"].(string)
+	before := e.Ingest.Stats()
+	cases := []struct {
+		name, reason string
+		body         []byte
+	}{
+		{"forged clientState", connector.WebhookBadSignature, with(map[string]any{"clientState": state[:len(state)-4] + "AAAA"})},
+		{"no clientState", connector.WebhookBadSignature, with(map[string]any{"clientState": nil})},
+		{"another mailbox's clientState", connector.WebhookBadSignature, with(map[string]any{"clientState": otherState})},
+		{"another tenant's", connector.WebhookUnknownSubscription, with(map[string]any{"tenantId": "11111111-2222-3333-4444-555555555555"})},
+		{"not JSON", connector.WebhookMalformed, []byte(`{"value":[`)},
+		{"no notifications", connector.WebhookMalformed, []byte(`{"value":[]}`)},
+		{"no subscription id", connector.WebhookMalformed, with(map[string]any{"subscriptionId": nil})},
+		{"an unknown lifecycle event", connector.WebhookMalformed, with(map[string]any{"lifecycleEvent": "selfDestruct"})},
+	}
+	for _, c := range cases {
+		_, err := e.Ingest.Webhook(context.Background(), "microsoft365_mail", fmt.Sprint(e.Conn.ID), http.Header{}, url.Values{}, bytes.NewReader(c.body))
+		if got := ingest.WebhookRefusalReason(err); got != c.reason {
+			t.Errorf("%s: refused as %q (%v), want %q", c.name, got, err, c.reason)
+		}
+	}
+	if got := e.Ingest.Stats().WebhooksRefused - before.WebhooksRefused; got != int64(len(cases)) {
+		t.Errorf("%d refusals counted, want %d", got, len(cases))
+	}
+	// Graph's retry of the genuine notification is acknowledged (a duplicate, acted on once).
+	if _, err := e.Ingest.Webhook(context.Background(), "microsoft365_mail", fmt.Sprint(e.Conn.ID), http.Header{}, url.Values{}, bytes.NewReader(genuine)); err != nil {
+		t.Errorf("the genuine notification after the forgeries: %v", err)
+	}
+	e.Ingest.WaitWebhooks()
+
+	active, _ := e.V.Owners()
+	isActive := map[string]bool{}
+	for _, a := range active {
+		isActive[a] = true
+	}
+	want := map[string]string{}
+	for _, tr := range truths {
+		if tr.File && isActive[tr.Owner] {
+			want[tr.VendorID] = tr.Kind
+		}
+	}
+	if len(want) < 10 {
+		t.Fatalf("only %d attachments sent: the case proves little", len(want))
+	}
+	notOnce := func() []string {
+		got := e.VendorIDs()
+		var out []string
+		for id, kind := range want {
+			if got[id] != 1 {
+				out = append(out, fmt.Sprintf("%s %s stored %d times", id, kind, got[id]))
+			}
+		}
+		return out
+	}
+	for range 10 {
+		e.Poll()
+		if len(notOnce()) == 0 {
+			break
+		}
+	}
+	if m := notOnce(); len(m) > 0 {
+		t.Errorf("%d of %d attachments not stored exactly once: %v", len(m), len(want), m[:min(len(m), 5)])
+	}
+	t.Logf("%d forged or malformed notifications sent; %d attachments expected; stats %+v", len(cases), len(want), e.Ingest.Stats())
+}
+
+// openSession opens a session of the env's connection (its settings and secret), to sign a
+// clientState as the connector does.
+func openSession(t *testing.T, e *connectortest.Env) *session {
+	t.Helper()
+	tenant, settings, creds := e.V.Connection()
+	s, err := New().Open(context.Background(), connector.Config{ConnectionID: e.Conn.ID, TenantID: tenant, Settings: settings, Credentials: creds},
+		connector.Deps{Clock: e.Clock, AllowLoopback: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s.(*session)
+}
