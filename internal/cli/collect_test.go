@@ -382,6 +382,101 @@ func TestNormalizeGmail(t *testing.T) {
 	}
 }
 
+// oneDriveBlob is a Management Activity API content blob as exported: a download, an anyone
+// link, the download again (blobs repeat records), a record without Operation and CreationTime,
+// a SharePoint site's record and a string.
+const oneDriveBlob = `[
+{"Id":"11111111-2222-3333-4444-555555555555","RecordType":6,"CreationTime":"2026-03-02T10:00:00","Operation":"FileDownloaded","Workload":"OneDrive","UserId":"Ada@Example.com","ClientIP":"203.0.113.9","ItemType":"File","ListItemUniqueId":"aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee","SiteUrl":"https://example-my.sharepoint.com/personal/ada_example_com/","SourceRelativeUrl":"Documents/Reports","SourceFileName":"q1.xlsx","ObjectId":"https://example-my.sharepoint.com/personal/ada_example_com/Documents/Reports/q1.xlsx"},
+{"Id":"22222222-2222-3333-4444-555555555555","RecordType":14,"CreationTime":"2026-03-02T10:01:00","Operation":"AnonymousLinkCreated","Workload":"OneDrive","UserId":"ada@example.com","ClientIP":"203.0.113.9","ItemType":"File","ListItemUniqueId":"aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee","SiteUrl":"https://example-my.sharepoint.com/personal/ada_example_com/","SourceRelativeUrl":"Documents/Reports","SourceFileName":"q1.xlsx","ObjectId":"https://example-my.sharepoint.com/personal/ada_example_com/Documents/Reports/q1.xlsx"},
+{"Id":"11111111-2222-3333-4444-555555555555","RecordType":6,"CreationTime":"2026-03-02T10:00:00","Operation":"FileDownloaded","Workload":"OneDrive","UserId":"Ada@Example.com","ClientIP":"203.0.113.9","ItemType":"File","ListItemUniqueId":"aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee","SiteUrl":"https://example-my.sharepoint.com/personal/ada_example_com/","SourceRelativeUrl":"Documents/Reports","SourceFileName":"q1.xlsx","ObjectId":"https://example-my.sharepoint.com/personal/ada_example_com/Documents/Reports/q1.xlsx"},
+{"Id":"broken","Operation":"FileDownloaded"},
+{"Id":"44444444-2222-3333-4444-555555555555","RecordType":6,"CreationTime":"2026-03-02T10:03:00","Operation":"FileDownloaded","Workload":"SharePoint","UserId":"ada@example.com","ItemType":"File","SiteUrl":"https://example.sharepoint.com/sites/x/","SourceFileName":"a.docx"},
+"not a record"
+]
+`
+
+// TestNormalizeOneDrive: `telltale normalize --service onedrive` prints one event per exported
+// Audit.SharePoint record, each naming its record Id, a record repeated across blobs once; the
+// broken records are named by line, the rest read, exit status 1 (issue 15).
+func TestNormalizeOneDrive(t *testing.T) {
+	var out, errb bytes.Buffer
+	code := Main(context.Background(), []string{"normalize", "--service", "onedrive"}, strings.NewReader(oneDriveBlob), &out, &errb)
+	if code != 1 || !strings.Contains(errb.String(), "stdin:5:") || !strings.Contains(errb.String(), "stdin:7:") ||
+		!strings.Contains(errb.String(), "skipped not_onedrive: 1") || !strings.Contains(errb.String(), "skipped duplicate: 1") {
+		t.Errorf("exit %d, stderr %q: want 1, lines 5 and 7 named, the SharePoint record and the repeat counted", code, errb.String())
+	}
+	evs := normalized(t, &out)
+	if len(evs) != 2 || evs[0].Event.Action != event.ActionDownloaded || evs[0].User.Email != "ada@example.com" || evs[0].Source.IP != "203.0.113.9" ||
+		evs[1].Event.Action != event.ActionShared || evs[1].Sharing.LinkScope != event.LinkAnyone || evs[0].Event.Observer != event.ObserverOneDrive {
+		t.Errorf("events: %+v", evs)
+	}
+	onceEach(t, evs, "11111111-2222-3333-4444-555555555555", "22222222-2222-3333-4444-555555555555")
+}
+
+// m365Messages are Graph messages as exported: one with a file, an attached message and a link
+// to a cloud file; one claiming attachments without listing them; a broken line; the first again.
+const m365Messages = `{"id":"m1","internetMessageId":"<m1@corp.example>","subject":"Q1","sentDateTime":"2026-03-02T09:00:00Z","hasAttachments":true,"from":{"emailAddress":{"address":"Ann@Corp.example"}},"toRecipients":[{"emailAddress":{"address":"x@gmail.com"}}],"attachments":[{"@odata.type":"#microsoft.graph.fileAttachment","id":"a1","name":"a.pdf","size":10,"contentType":"application/pdf"},{"@odata.type":"#microsoft.graph.itemAttachment","id":"a2","name":"fwd","size":200},{"@odata.type":"#microsoft.graph.referenceAttachment","id":"a3","name":"plan.docx","size":0}],"body":{"contentType":"html","content":"<a href=\"https://corp-my.sharepoint.com/:w:/g/personal/ann/abc\">plan.docx</a>"}}
+{"id":"m2","hasAttachments":true,"sentDateTime":"2026-03-02T09:00:00Z"}
+{"id":
+{"id":"m1","internetMessageId":"<m1@corp.example>","subject":"Q1","sentDateTime":"2026-03-02T09:00:00Z","hasAttachments":true,"from":{"emailAddress":{"address":"Ann@Corp.example"}},"toRecipients":[{"emailAddress":{"address":"x@gmail.com"}}],"attachments":[{"@odata.type":"#microsoft.graph.fileAttachment","id":"a1","name":"a.pdf","size":10,"contentType":"application/pdf"}]}
+`
+
+// TestNormalizeMicrosoft365Mail: `telltale normalize --service microsoft365_mail` prints one event
+// per attachment (a link to a cloud file as a share), each naming its record id, a message read
+// twice once; bad lines are named, exit status 1 (issue 15).
+func TestNormalizeMicrosoft365Mail(t *testing.T) {
+	var out, errb bytes.Buffer
+	code := Main(context.Background(), []string{"normalize", "--service", "microsoft365_mail"}, strings.NewReader(m365Messages), &out, &errb)
+	if code != 1 || !strings.Contains(errb.String(), "stdin:2:") || !strings.Contains(errb.String(), "stdin:3:") || !strings.Contains(errb.String(), "skipped duplicate: 1") {
+		t.Errorf("exit %d, stderr %q: want 1, lines 2 and 3 named, the repeat counted", code, errb.String())
+	}
+	evs := normalized(t, &out)
+	if len(evs) != 3 || evs[0].Event.Action != event.ActionEmailed || evs[0].File.Name != "a.pdf" || evs[0].User.Email != "ann@corp.example" ||
+		evs[1].File.MimeType != "message/rfc822" || evs[2].Event.Action != event.ActionShared || evs[2].File.URL == "" ||
+		len(evs[0].Email.Recipients) != 1 || evs[0].Email.Recipients[0] != "x@gmail.com" {
+		t.Errorf("events: %+v", evs)
+	}
+	onceEach(t, evs, "m1/a1", "m1/a2", "m1/a3")
+}
+
+// normalized decodes normalize's output, one event a line, each valid.
+func normalized(t *testing.T, out *bytes.Buffer) []event.FileEvent {
+	t.Helper()
+	var evs []event.FileEvent
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		var e event.FileEvent
+		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+			t.Fatalf("line %q: %v", sc.Text(), err)
+		}
+		if err := e.Validate(); err != nil {
+			t.Errorf("printed event does not validate: %v", err)
+		}
+		evs = append(evs, e)
+	}
+	return evs
+}
+
+// onceEach: every record id of ids is named by exactly one printed event, and no event names
+// another.
+func onceEach(t *testing.T, evs []event.FileEvent, ids ...string) {
+	t.Helper()
+	n := map[string]int{}
+	for _, e := range evs {
+		for _, id := range e.Event.VendorIDs {
+			n[id]++
+		}
+	}
+	for _, id := range ids {
+		if n[id] != 1 {
+			t.Errorf("record %s is named by %d events, want 1 (%v)", id, n[id], n)
+		}
+	}
+	if len(n) != len(ids) {
+		t.Errorf("events name records %v, want %v", n, ids)
+	}
+}
+
 // getJSON GETs an API path with a bearer token into out.
 func getJSON(ctx context.Context, u, tok string, out any) error {
 	req, err := http.NewRequestWithContext(ctx, "GET", u, nil)

@@ -21,9 +21,12 @@ func (e *env) normalizeCmd() *cobra.Command {
 		Short: "Print vendor activity records as Telltale file events, one JSON object per line",
 		Long: `Read vendor activity records from the files (or standard input) and print one normalized file
 event per line as JSON, in the schema of the API and exports. For Box: event records one per line,
-or API pages ({"entries": [...]}) or arrays. Records that are not file activity are skipped and
-counted on standard error. A malformed record is reported with its line number and the rest is
-still processed; the exit status is then 1. No vendor is called.`,
+or API pages ({"entries": [...]}) or arrays. Each event names the vendor record it came from
+(event.vendor_ids), and a record given more than once (the same vendor record id: vendors
+repeat records, and exports overlap) is printed once and counted as skipped "duplicate".
+Records that are not file activity are skipped and counted on standard error. A malformed record
+is reported with its line number and the rest is still processed; the exit status is then 1. No
+vendor is called.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			con, ok := all.Registry().Get(service)
 			if !ok {
@@ -37,6 +40,7 @@ still processed; the exit status is then 1. No vendor is called.`,
 			defer out.Flush()
 			enc := json.NewEncoder(out)
 			skipped := map[string]int{}
+			printed := map[string]bool{} // vendor record ids of the records printed
 			var records, events, malformed int
 			read := func(name string, r io.Reader) error {
 				return rr.ReadRecords(r, func(line int, rec connector.Record, err error) error {
@@ -50,8 +54,19 @@ still processed; the exit status is then 1. No vendor is called.`,
 						skipped[rec.Skip]++
 						return nil
 					}
+					// As collection stores it (R3.8): a record once, its id on its events.
+					if rec.VendorID != "" {
+						if printed[rec.VendorID] {
+							skipped["duplicate"]++
+							return nil
+						}
+						printed[rec.VendorID] = true
+					}
 					for i := range rec.Events {
 						events++
+						if len(rec.Events[i].Event.VendorIDs) == 0 && rec.VendorID != "" {
+							rec.Events[i].Event.VendorIDs = []string{rec.VendorID}
+						}
 						if err := enc.Encode(&rec.Events[i]); err != nil {
 							return err
 						}
