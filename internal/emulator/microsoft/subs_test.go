@@ -305,6 +305,11 @@ func TestSubscriptionRefusals(t *testing.T) {
 			t.Errorf("%s: %d %s", name, a.status, a.raw)
 		}
 	}
+	// driveItem: 42,300 minutes at most (Graph's maximum lifetime, NOTES Corrections 8).
+	if a := h.send(tok, "POST", "/v1.0/subscriptions", subBody(rc, drive, "updated", h.clk.Now().Add(maxDriveSub+time.Minute))); a.status != 400 ||
+		a.errCode() != "ExtensionError" || a.errMessage() != "Subscription expiration can only be 42300 minutes in the future." {
+		t.Errorf("a driveItem subscription over the maximum: %d %s", a.status, a.raw)
+	}
 	h.emu.SetConsent([]string{RoleFilesReadAll})
 	if a := h.send(h.bearer(), "POST", "/v1.0/subscriptions", subBody(rc, "users/"+u.ID+"/mailFolders('sentitems')/messages", "created", exp)); a.status != 403 {
 		t.Errorf("mail without Mail.Read: %d %s", a.status, a.raw)
