@@ -322,3 +322,49 @@ func checkManage(x exchange) error {
 	}
 	return nil
 }
+
+// TestItemAndGroupAnswersMatchSchema: the single-object answers no other test reads (a drive's
+// root, a file, a folder, a group) are read here, so that the harness validates them against
+// Graph's CSDL like every other answer (the connector reads a folder it does not hold by id).
+func TestItemAndGroupAnswersMatchSchema(t *testing.T) {
+	h := newHarness(t, Options{})
+	tok := h.bearer()
+	u := h.licensed()
+	paths := []string{"/v1.0/drives/" + u.DriveID + "/root"}
+	var file, folder bool
+	for _, it := range h.emu.Items(u.DriveID) {
+		switch {
+		case it.Root || it.Deleted:
+		case it.Folder && !folder:
+			folder = true
+			paths = append(paths, "/v1.0/drives/"+u.DriveID+"/items/"+it.ID)
+		case !it.Folder && !file:
+			file = true
+			paths = append(paths, "/v1.0/drives/"+u.DriveID+"/items/"+it.ID)
+		}
+	}
+	if !file || !folder {
+		t.Fatalf("the drive has a file %v and a folder %v, want both", file, folder)
+	}
+	for _, g := range h.emu.Groups() {
+		paths = append(paths, "/v1.0/groups/"+g.ID)
+		break
+	}
+	for _, p := range paths {
+		if a := h.getAs(tok, p); a.status != 200 {
+			t.Errorf("GET %s: %d %s", p, a.status, a.raw)
+		}
+	}
+	var checked int
+	for _, x := range h.rec.all() {
+		if x.status == 200 && x.method == "GET" {
+			if err := check(t, x); err != nil {
+				t.Error(err)
+			}
+			checked++
+		}
+	}
+	if checked != len(paths) {
+		t.Errorf("%d answers checked, want %d", checked, len(paths))
+	}
+}
