@@ -208,19 +208,24 @@ func msActive(emu *msemu.Emulator) map[string]bool {
 	return active
 }
 
-// oneDriveCrashRun: the Microsoft emulator with transport faults, delta repeating items and the
+// oneDriveCrashRun: the Microsoft emulator with 10 % transport faults, delta repeating items and the
 // audit log listing records up to 2 s late, out of order and repeated; every file action on an
 // enabled user's OneDrive is expected once by its audit record id (which the event carries whether
 // delta or the audit log stored it first).
 func oneDriveCrashRun(t *testing.T) crashRun {
 	emu := msemu.New(msemu.Options{Seed: 44, Users: 6, UnlicensedUsers: 1, DisabledUsers: 1, FilesPerUser: 20, FoldersPerUser: 3,
 		RateLimitPerMinute: -1, AuditLagMin: 100 * time.Millisecond, AuditLagMax: 2 * time.Second, AuditDuplicate: 0.1, AuditBlobInterval: time.Second})
-	emu.SetFaults(msemu.Faults{Rate: 0.03})
+	emu.SetFaults(msemu.Faults{Rate: 0.10})
 	emuURL := serveLoopback(t, emu.Handler(), emu.Close)
 	return crashRun{
 		connection: msConnection("OneDrive crash", "onedrive", emu, emuURL, map[string]string{"manage_url": emuURL, "audit_overlap": "1m", "rate_limit": "0"}),
 		act:        func(n int) { emu.Step(n) },
-		settle:     func() { emu.SetFaults(msemu.Faults{}) },
+		settle: func() {
+			emu.SetFaults(msemu.Faults{})
+			if st := emu.Stats(); st.Faults == 0 || st.AuditRecordsServed == 0 {
+				t.Errorf("the emulator failed %d requests and served %d audit records: the run proves nothing", st.Faults, st.AuditRecordsServed)
+			}
+		},
 		want: func(started time.Time) map[string]string {
 			active := msActive(emu)
 			want := map[string]string{}
@@ -234,17 +239,30 @@ func oneDriveCrashRun(t *testing.T) crashRun {
 	}
 }
 
-// m365MailCrashRun: every attachment of every message an enabled, licensed user sends is
-// expected once (record id: message id and attachment id).
+// m365MailCrashRun: the Microsoft emulator with 10 % transport faults, and every delta link
+// expired now and then, so that the mailboxes' streams resync and list the last hour's sent mail
+// again (how Graph repeats messages); every attachment of every message an enabled, licensed user
+// sends is expected once (record id: message id and attachment id).
 func m365MailCrashRun(t *testing.T) crashRun {
 	emu := msemu.New(msemu.Options{Seed: 45, Users: 6, UnlicensedUsers: 1, DisabledUsers: 1, FilesPerUser: 2, RateLimitPerMinute: -1,
 		MinFileSize: 64, MaxFileSize: 2048})
-	emu.SetFaults(msemu.Faults{Rate: 0.03})
+	emu.SetFaults(msemu.Faults{Rate: 0.10})
 	emuURL := serveLoopback(t, emu.Handler(), emu.Close)
+	acts := 0
 	return crashRun{
 		connection: msConnection("Mail crash", "microsoft365_mail", emu, emuURL, nil),
-		act:        func(n int) { emu.StepMail(n) },
-		settle:     func() { emu.SetFaults(msemu.Faults{}) },
+		act: func(n int) {
+			if acts++; acts%25 == 0 {
+				emu.ExpireDeltaTokens()
+			}
+			emu.StepMail(n)
+		},
+		settle: func() {
+			emu.SetFaults(msemu.Faults{})
+			if st := emu.Stats(); st.Faults == 0 || st.ExpiredDeltaTokens == 0 {
+				t.Errorf("the emulator failed %d requests and expired %d delta links: the run proves nothing", st.Faults, st.ExpiredDeltaTokens)
+			}
+		},
 		want: func(started time.Time) map[string]string {
 			active := msActive(emu)
 			want := map[string]string{}
