@@ -198,6 +198,9 @@ type Stats struct {
 	Hashed, HashErrors, HashLeftOut                      int64
 	Skipped                                              map[string]int64
 	WebhooksAccepted, WebhooksRefused, WebhookDuplicates int64
+	// WebhookUnknownSubscriptions counts notices of accepted deliveries that named a subscription
+	// the connection does not hold (they wake the tenant's streams only).
+	WebhookUnknownSubscriptions int64
 }
 
 type session struct {

@@ -257,8 +257,16 @@ func TestPushSubscriptionLifecycle(t *testing.T) {
 	// tenant's, of which this vendor has none) and makes no unit.
 	e.clock.Advance(30 * time.Second)
 	unitsBefore, _ := e.store.ListWork(ctx, c.ID)
+	unknownBefore := e.ingest.Stats().WebhookUnknownSubscriptions
 	if _, err := deliver(map[string]string{"ID": "n-unknown", "SubscriptionID": "sub-nobody-made", "ClientState": graphClientState}, nil); err != nil {
 		t.Fatal(err)
+	}
+	// ... and is counted (issue 15: unknown subscription ids are refused or skipped, and counted).
+	if n := e.ingest.Stats().WebhookUnknownSubscriptions - unknownBefore; n != 1 {
+		t.Errorf("%d notices of unknown subscriptions counted, want 1", n)
+	}
+	if n := e.metrics.Counter("telltale_webhook_unknown_subscriptions_total", "", "service").Value("box"); n != 1 {
+		t.Errorf("telltale_webhook_unknown_subscriptions_total{service=box} = %d, want 1", n)
 	}
 	unitsAfter, _ := e.store.ListWork(ctx, c.ID)
 	if len(unitsAfter) != len(unitsBefore) {

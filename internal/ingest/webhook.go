@@ -74,6 +74,7 @@ func WebhookRefusalReason(err error) string {
 type webhookGate struct {
 	refused    metrics.Counter // telltale_webhook_refused_total{service,reason}
 	deliveries metrics.Counter // telltale_webhook_deliveries_total{service,result}
+	unknown    metrics.Counter // telltale_webhook_unknown_subscriptions_total{service}
 
 	acting chan struct{}  // slots of notifications being acted on (maxActing)
 	wg     sync.WaitGroup // notifications being acted on
@@ -107,6 +108,8 @@ func newWebhookGate(reg *metrics.Registry) *webhookGate {
 			"Vendor push notifications refused, by service and reason (every refusal gets the same answer; the reason is only here and in the debug log).", "service", "reason"),
 		deliveries: reg.Counter("telltale_webhook_deliveries_total",
 			"Vendor push notifications received, by service and result: accepted (collection polls now), duplicate (a replay or retry of an accepted one, acknowledged without effect), not_acted_on (accepted, but the store could not be told: the next poll collects), refused.", "service", "result"),
+		unknown: reg.Counter("telltale_webhook_unknown_subscriptions_total",
+			"Notices of accepted push notifications that named a subscription the connection does not hold (one left behind at the vendor, or made before Telltale kept them): they wake no drive's stream, only the tenant's. A steady rate means subscriptions at the vendor that Telltale does not know.", "service"),
 		seen:   map[int64]*seenSet{},
 		logs:   map[string]*refusalLog{},
 		acting: make(chan struct{}, maxActing),
@@ -275,7 +278,7 @@ func (s *Service) Webhook(ctx context.Context, service, id string, header http.H
 			defer func() { <-s.hooks.acting; s.hooks.wg.Done() }()
 			actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 			defer cancel()
-			if err := s.actOnDelivery(actx, connID, d, now); err != nil {
+			if err := s.actOnDelivery(actx, label, connID, d, now); err != nil {
 				s.hooks.forget(connID, d.ID) // not acted on: a retry of the vendor's is accepted
 				s.hooks.deliveries.Inc(label, "not_acted_on")
 				s.log.Warn("push notification accepted but not acted on: the next poll collects its activity", "service", label, "connection", connID, "err", err)
@@ -330,12 +333,17 @@ const maxActing = 256
 // subscription renewed (reauthorize) or made again (removed) by the push unit, now. A notice of a
 // subscription Telltale does not hold (made before Telltale kept them, or left behind), and a
 // delivery without notices, wake the tenant streams only: no sender can make every drive's stream
-// poll.
-func (s *Service) actOnDelivery(ctx context.Context, conn int64, d connector.Delivery, now time.Time) error {
+// poll. Each notice of a subscription Telltale does not hold is counted
+// (telltale_webhook_unknown_subscriptions_total, Stats.WebhookUnknownSubscriptions).
+func (s *Service) actOnDelivery(ctx context.Context, label string, conn int64, d connector.Delivery, now time.Time) error {
 	tenant := len(d.Notices) == 0
 	for _, n := range d.Notices {
 		sub, err := s.st.FindSubscription(ctx, conn, n.Subscription)
 		if errors.Is(err, store.ErrNotFound) || n.Subscription == "" {
+			if n.Subscription != "" {
+				s.hooks.unknown.Inc(label)
+				s.count(func(st *Stats) { st.WebhookUnknownSubscriptions++ })
+			}
 			tenant = true
 			continue
 		}

@@ -101,7 +101,7 @@ func (b *brokenAudit) counts() (undecodable, unknownOps, blobs int) {
 // TestBadInputRefusedCountedNothingLost (issue 15, "Done when"): while the tenant acts and Graph
 // pushes its genuine notifications, the webhook also gets forged clientStates, subscription ids
 // Telltale never made, another tenant's and malformed bodies: each is refused with its reason and
-// counted. The Management Activity API's blobs carry broken records, records of an unknown
+// counted (a genuine one naming a subscription Telltale does not hold is taken, and counted). The Management Activity API's blobs carry broken records, records of an unknown
 // operation and a blob that is not an array: each is skipped and counted. Nothing else is lost:
 // every file action of the tenant is stored exactly once.
 func TestBadInputRefusedCountedNothingLost(t *testing.T) {
@@ -203,6 +203,16 @@ func TestBadInputRefusedCountedNothingLost(t *testing.T) {
 	}
 	if got := e.Ingest.Stats().WebhooksRefused - before.WebhooksRefused; got != int64(len(cases)) {
 		t.Errorf("%d refusals counted, want %d", got, len(cases))
+	}
+	// A subscription id Graph could have made but Telltale does not hold (a leftover), with a
+	// genuine clientState: taken (it wakes no drive's stream, only the tenant's), and counted.
+	if _, err := e.Ingest.Webhook(context.Background(), "onedrive", fmt.Sprint(e.Conn.ID), http.Header{}, url.Values{},
+		bytes.NewReader(with(map[string]any{"subscriptionId": "0f3c2a8e-1b4d-4e5f-9a6b-7c8d9e0f1a2b"}))); err != nil {
+		t.Errorf("a genuine notification of a subscription Telltale does not hold: %v", err)
+	}
+	e.Ingest.WaitWebhooks()
+	if got := e.Ingest.Stats().WebhookUnknownSubscriptions - before.WebhookUnknownSubscriptions; got != 1 {
+		t.Errorf("%d notifications of subscriptions Telltale does not hold counted, want 1", got)
 	}
 	// The genuine notification, as Graph sent it, is still taken (acknowledged: a retry of one
 	// accepted).
