@@ -6,12 +6,14 @@
 package connectortest
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -224,6 +226,40 @@ func (e *Env) Restart() { e.restart() }
 func (e *Env) SetPublicURL(url string) {
 	e.publicURL = url
 	e.restart()
+}
+
+// WebhookServer serves the node's webhook route, /api/v1/webhooks/{service}/{id}, on loopback as
+// the API does: each delivery goes to ingest; a refusal is answered 401, a handshake with its
+// reply, and a delivery ingest took with 202, after accepted (if not nil) has its headers and
+// body. The caller closes it (or leaves it to the test's end) and makes its URL the public URL.
+func (e *Env) WebhookServer(accepted func(h http.Header, body []byte)) *httptest.Server {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		parts := strings.Split(strings.TrimPrefix(r.URL.Path, "/api/v1/webhooks/"), "/")
+		if len(parts) != 2 {
+			http.NotFound(w, r)
+			return
+		}
+		b, err := io.ReadAll(r.Body)
+		if err != nil {
+			http.Error(w, "unreadable body", http.StatusBadRequest)
+			return
+		}
+		reply, err := e.Ingest.Webhook(r.Context(), parts[0], parts[1], r.Header, r.URL.Query(), bytes.NewReader(b))
+		switch {
+		case err != nil:
+			http.Error(w, "refused", http.StatusUnauthorized)
+		case reply != nil:
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			w.Write(reply.Body)
+		default:
+			if accepted != nil {
+				accepted(r.Header.Clone(), b)
+			}
+			w.WriteHeader(http.StatusAccepted)
+		}
+	}))
+	e.t.Cleanup(srv.Close)
+	return srv
 }
 
 // Settle runs due work until none is due, advancing the clock by a second between rounds so that
@@ -475,22 +511,7 @@ func testPush(t *testing.T, h Harness) {
 	if !ok {
 		t.Skipf("the %s vendor has no push notifications", h.Connector.Spec().Service)
 	}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		// /api/v1/webhooks/{service}/{id}, as the API routes it.
-		parts := strings.Split(strings.TrimPrefix(r.URL.Path, "/api/v1/webhooks/"), "/")
-		if len(parts) != 2 {
-			http.NotFound(w, r)
-			return
-		}
-		reply, err := e.Ingest.Webhook(r.Context(), parts[0], parts[1], r.Header, r.URL.Query(), r.Body)
-		switch {
-		case err != nil:
-			http.Error(w, "refused", http.StatusUnauthorized)
-		case reply != nil:
-			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-			w.Write(reply.Body)
-		}
-	}))
+	srv := e.WebhookServer(nil)
 	t.Cleanup(srv.Close)
 	e.publicURL = srv.URL
 	if ev, ok := pv.(PushEndpointVendor); ok {

@@ -10,9 +10,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
-	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync"
@@ -37,22 +35,11 @@ func TestBadPushesRefusedCountedNothingLost(t *testing.T) {
 	ctx := context.Background()
 	var mu sync.Mutex
 	var genuine []push // accepted pushes, as the emulator sent them
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		parts := strings.Split(strings.TrimPrefix(r.URL.Path, "/api/v1/webhooks/"), "/")
-		if len(parts) != 2 {
-			http.NotFound(w, r)
-			return
-		}
-		b, _ := io.ReadAll(r.Body)
-		if _, err := e.Ingest.Webhook(r.Context(), parts[0], parts[1], r.Header, r.URL.Query(), bytes.NewReader(b)); err != nil {
-			http.Error(w, "refused", http.StatusUnauthorized)
-			return
-		}
+	srv := e.WebhookServer(func(h http.Header, b []byte) {
 		mu.Lock()
-		genuine = append(genuine, push{r.Header.Clone(), b})
+		genuine = append(genuine, push{h, b})
 		mu.Unlock()
-	}))
-	t.Cleanup(srv.Close)
+	})
 	v.PushEndpoint(fmt.Sprintf("%s/api/v1/webhooks/gmail/%d", srv.URL, e.Conn.ID))
 	e.SetPublicURL(srv.URL)
 	e.Settle(400)

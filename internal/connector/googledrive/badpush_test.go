@@ -3,7 +3,6 @@ package googledrive
 import (
 	"context"
 	"net/http"
-	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync"
@@ -27,24 +26,13 @@ func TestBadPushesRefusedCountedNothingLost(t *testing.T) {
 	ctx := context.Background()
 	var mu sync.Mutex
 	var changes []http.Header // genuine change notifications, as the emulator sent them
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		parts := strings.Split(strings.TrimPrefix(r.URL.Path, "/api/v1/webhooks/"), "/")
-		if len(parts) != 2 {
-			http.NotFound(w, r)
-			return
-		}
-		h := r.Header.Clone()
-		if _, err := e.Ingest.Webhook(r.Context(), parts[0], parts[1], r.Header, r.URL.Query(), r.Body); err != nil {
-			http.Error(w, "refused", http.StatusUnauthorized)
-			return
-		}
+	srv := e.WebhookServer(func(h http.Header, _ []byte) {
 		if h.Get("X-Goog-Resource-State") == "change" {
 			mu.Lock()
 			changes = append(changes, h)
 			mu.Unlock()
 		}
-	}))
-	t.Cleanup(srv.Close)
+	})
 	e.SetPublicURL(srv.URL)
 	e.Settle(400)
 	e.Clock.Advance(2 * time.Minute) // the push unit's first round

@@ -5,9 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync"
@@ -27,30 +25,13 @@ func TestBadInputRefusedCountedNothingLost(t *testing.T) {
 	e := connectortest.NewEnv(t, connectortest.Harness{Connector: New(), NewVendor: newMailVendor}, "all", nil)
 	var mu sync.Mutex
 	var genuine []byte
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		parts := strings.Split(strings.TrimPrefix(r.URL.Path, "/api/v1/webhooks/"), "/")
-		if len(parts) != 2 {
-			http.NotFound(w, r)
-			return
+	srv := e.WebhookServer(func(_ http.Header, b []byte) {
+		mu.Lock()
+		defer mu.Unlock()
+		if genuine == nil && bytes.Contains(b, []byte(`"resourceData"`)) {
+			genuine = b
 		}
-		b, _ := io.ReadAll(r.Body)
-		reply, err := e.Ingest.Webhook(r.Context(), parts[0], parts[1], r.Header, r.URL.Query(), bytes.NewReader(b))
-		switch {
-		case err != nil:
-			http.Error(w, "refused", http.StatusUnauthorized)
-		case reply != nil:
-			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-			w.Write(reply.Body)
-		default:
-			mu.Lock()
-			if genuine == nil && bytes.Contains(b, []byte(`"resourceData"`)) {
-				genuine = b
-			}
-			mu.Unlock()
-			w.WriteHeader(http.StatusAccepted)
-		}
-	}))
-	t.Cleanup(srv.Close)
+	})
 	e.SetPublicURL(srv.URL)
 	e.Settle(400)
 	e.Clock.Advance(2 * time.Minute) // the push round after start makes the subscriptions

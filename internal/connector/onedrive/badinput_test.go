@@ -117,14 +117,13 @@ func TestBadInputRefusedCountedNothingLost(t *testing.T) {
 	e := connectortest.NewEnv(t, connectortest.Harness{Connector: New(), NewVendor: newVendor}, "all", nil)
 	var mu sync.Mutex
 	var genuine []byte // a notification Graph sent, as it sent it
-	srv := webhookServer(e, func(b []byte) {
+	srv := e.WebhookServer(func(_ http.Header, b []byte) {
 		mu.Lock()
 		defer mu.Unlock()
 		if genuine == nil && bytes.Contains(b, []byte(`"subscriptionId"`)) {
 			genuine = b
 		}
 	})
-	t.Cleanup(srv.Close)
 	e.SetPublicURL(srv.URL)
 	e.Settle(400)
 	e.Clock.Advance(2 * time.Minute) // the push round after start makes the subscriptions

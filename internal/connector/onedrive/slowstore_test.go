@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -264,7 +263,7 @@ func TestClientStateOfAnotherSubscription(t *testing.T) {
 	v := e.V.(*msVendor)
 	var mu sync.Mutex
 	bodies := map[string][]byte{} // a genuine notification body by its subscription id
-	srv := webhookServer(e, func(b []byte) {
+	srv := e.WebhookServer(func(_ http.Header, b []byte) {
 		var n struct {
 			Value []struct {
 				SubscriptionID string `json:"subscriptionId"`
@@ -276,7 +275,6 @@ func TestClientStateOfAnotherSubscription(t *testing.T) {
 			mu.Unlock()
 		}
 	})
-	t.Cleanup(srv.Close)
 	e.SetPublicURL(srv.URL)
 	e.Settle(400)
 	e.Clock.Advance(2 * time.Minute) // the push round after start makes the subscriptions
@@ -316,33 +314,6 @@ func TestClientStateOfAnotherSubscription(t *testing.T) {
 	e.Ingest.WaitWebhooks()
 }
 
-// webhookServer serves the node's webhook path as the API does (ingest's Webhook: a refusal 401,
-// a handshake's reply as text/plain, else 202), handing each accepted notification's body to
-// accepted.
-func webhookServer(e *connectortest.Env, accepted func(body []byte)) *httptest.Server {
-	return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		parts := strings.Split(strings.TrimPrefix(r.URL.Path, "/api/v1/webhooks/"), "/")
-		if len(parts) != 2 {
-			http.NotFound(w, r)
-			return
-		}
-		b, _ := io.ReadAll(r.Body)
-		reply, err := e.Ingest.Webhook(r.Context(), parts[0], parts[1], r.Header, r.URL.Query(), bytes.NewReader(b))
-		switch {
-		case err != nil:
-			http.Error(w, "refused", http.StatusUnauthorized)
-		case reply != nil:
-			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-			w.Write(reply.Body)
-		default:
-			if accepted != nil {
-				accepted(b)
-			}
-			w.WriteHeader(http.StatusAccepted)
-		}
-	}))
-}
-
 // TestEveryChangeNotificationWakes (issue 15, found by benchmark (c)): every notification of a
 // drive is the same body (driveItem notifications carry no change id), so the second upload's
 // notification must wake the drive's stream as the first did, not be taken for a retry of it: both
@@ -352,8 +323,7 @@ func TestEveryChangeNotificationWakes(t *testing.T) {
 	v := e.V.(*msVendor)
 	var mu sync.Mutex
 	accepted := 0
-	srv := webhookServer(e, func([]byte) { mu.Lock(); accepted++; mu.Unlock() })
-	t.Cleanup(srv.Close)
+	srv := e.WebhookServer(func(http.Header, []byte) { mu.Lock(); accepted++; mu.Unlock() })
 	e.SetPublicURL(srv.URL)
 	e.Settle(400)
 	e.Clock.Advance(2 * time.Minute) // the push round after start makes the subscriptions
