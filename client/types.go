@@ -32,7 +32,10 @@ type Connection struct {
 	Drives         *DriveCounts      `json:"drives,omitempty"`    // cloud connections
 	Mailboxes      *DriveCounts      `json:"mailboxes,omitempty"` // email connections
 	Actions        []ActionState     `json:"actions,omitempty"`   // what an admin may do now, and why not
-	Version        int64             `json:"version"`
+	// ConsentURL is where a Global Administrator grants the connection's application its
+	// permissions in the tenant (OneDrive, Microsoft 365 mail: Entra ID's admin consent).
+	ConsentURL string `json:"consent_url,omitempty"`
+	Version    int64  `json:"version"`
 }
 
 // ActionState says whether an action is allowed in the connection's status, and why not.

@@ -271,3 +271,42 @@ func TestWebhookRefusalsLookAlike(t *testing.T) {
 		}
 	}
 }
+
+// TestConsentURL (issue 15, R1.11): a OneDrive or Microsoft 365 mail connection shows, from the
+// moment it is added, the admin-consent URL of its tenant and application (Entra ID's authority
+// the connection names, the default otherwise), so the admin can grant the permissions before
+// Verify; a Box connection has none, and the answer never holds the secret.
+func TestConsentURL(t *testing.T) {
+	f := newFixture(t)
+	const tenant = "6f1c2b3a-0000-4000-8000-00000000abcd"
+	for _, c := range []struct {
+		in   client.NewConnection
+		want string
+	}{
+		{client.NewConnection{Name: "OneDrive", Service: "onedrive", TenantID: tenant,
+			Settings: map[string]string{"client_id": "11112222-3333-4444-5555-666677778888"}, Credentials: map[string]string{"client_secret": "s3cret-value"}},
+			"https://login.microsoftonline.com/" + tenant + "/adminconsent?client_id=11112222-3333-4444-5555-666677778888"},
+		{client.NewConnection{Name: "Mail", Service: "microsoft365_mail", TenantID: tenant,
+			Settings: map[string]string{"client_id": "app id&x=1", "login_url": "https://40.126.0.1/"}, Credentials: map[string]string{"client_secret": "s3cret-value"}},
+			"https://40.126.0.1/" + tenant + "/adminconsent?client_id=app+id%26x%3D1"},
+		{client.NewConnection{Name: "Box", Service: "box", TenantID: "900001",
+			Settings: map[string]string{"client_id": "cid", "admin_email": "admin@example.com"}, Credentials: map[string]string{"client_secret": "s3cret-value"}}, ""},
+	} {
+		code, body := f.do(t, f.admin, "POST", "/api/v1/connections", c.in)
+		var added client.Connection
+		if err := json.Unmarshal(body, &added); code != 201 || err != nil {
+			t.Fatalf("%s: %d %s", c.in.Service, code, body)
+		}
+		code, body = f.do(t, f.admin, "GET", "/api/v1/connections/"+added.ID, nil)
+		var got client.Connection
+		if err := json.Unmarshal(body, &got); code != 200 || err != nil {
+			t.Fatalf("%s: %d %s", c.in.Service, code, body)
+		}
+		if added.ConsentURL != c.want || got.ConsentURL != c.want {
+			t.Errorf("%s: consent URL %q when added, %q when read; want %q", c.in.Service, added.ConsentURL, got.ConsentURL, c.want)
+		}
+		if strings.Contains(string(body), "s3cret-value") {
+			t.Errorf("%s: the answer holds the secret: %s", c.in.Service, body)
+		}
+	}
+}

@@ -117,6 +117,9 @@ func (s *Server) toWire(r *http.Request, c store.Connection) (client.Connection,
 			return out, fmt.Errorf("connection %d: settings: %w", c.ID, err)
 		}
 	}
+	if s.collector != nil {
+		out.ConsentURL = s.collector.ConsentURL(c)
+	}
 	if !c.DeauthorizedAt.IsZero() && st == connection.Deauthorized {
 		out.DeleteAfter = c.DeauthorizedAt.Add(s.retention(r))
 	}

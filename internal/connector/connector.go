@@ -107,6 +107,14 @@ func (s Spec) Field(name string) (Field, bool) {
 	return Field{}, false
 }
 
+// Consenter is a connector whose vendor grants the application's access by a URL an admin
+// opens (Microsoft's admin consent, R1.11): the API and the console show it on a connection from
+// the moment it is added, before Verify can pass. ConsentURL builds it from the connection's
+// settings alone (no credential, no call); "" while they do not name the application yet.
+type Consenter interface {
+	ConsentURL(cfg Config) string
+}
+
 // Config is one connection's configuration as the connector sees it.
 type Config struct {
 	ConnectionID int64

@@ -647,3 +647,33 @@ func TestEventPageShowsFeeds(t *testing.T) {
 		}
 	}
 }
+
+// TestConnectionPageShowsConsentURL (issue 15, R1.11): adding a OneDrive connection leads to its
+// page, which links to the admin-consent URL of the tenant and application just typed, before
+// Verify can pass; a Box connection's page has no such link.
+func TestConnectionPageShowsConsentURL(t *testing.T) {
+	t.Parallel()
+	ta := newTestApp(t, false)
+	srv := ta.httpServer(t)
+	b := newBrowser(t, srv.URL)
+	tok := b.login("alice", adminPassword)
+	const tenant, app = "6f1c2b3a-0000-4000-8000-00000000abcd", "11112222-3333-4444-5555-666677778888"
+	resp, _ := b.post("/connectors/onedrive", url.Values{"csrf": {tok}, "name": {"OneDrive"}, "scope": {"all"},
+		"f_tenant_id": {tenant}, "f_client_id": {app}, "f_client_secret": {"s3cret-value"}})
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("create: %d", resp.StatusCode)
+	}
+	_, page := b.get(resp.Header.Get("Location"))
+	want := `<a id="consent-url" href="https://login.microsoftonline.com/` + tenant + `/adminconsent?client_id=` + app + `"`
+	if !strings.Contains(page, want) || strings.Contains(page, "s3cret-value") {
+		t.Errorf("the OneDrive connection's page has no %s (or holds the secret):\n%s", want, page)
+	}
+	form := url.Values{"csrf": {csrfOf(t, page)}, "name": {"Box"}, "scope": {"all"}, "f_enterprise_id": {"900001"}, "f_client_id": {"emu-client-id"},
+		"f_client_secret": {"emu-client-secret"}, "f_admin_email": {"admin@example.com"}, "f_api_url": {ta.VendorURL}, "f_rate_limit": {"0"}}
+	if resp, _ = b.post("/connectors/box", form); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("create Box: %d", resp.StatusCode)
+	}
+	if _, page = b.get(resp.Header.Get("Location")); strings.Contains(page, "consent-url") {
+		t.Errorf("a Box connection's page links to an admin consent:\n%s", page)
+	}
+}

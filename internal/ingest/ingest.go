@@ -671,6 +671,25 @@ func (s *Service) load(ctx context.Context, id string) (store.Connection, bool, 
 // Specs lists the connectors' specs.
 func (s *Service) Specs() []connector.Spec { return s.o.Registry.Specs() }
 
+// ConsentURL is the URL where an admin grants the connection's application its access, for a
+// connector whose vendor has one (connector.Consenter), from the connection's non-secret settings;
+// "" for the others.
+func (s *Service) ConsentURL(c store.Connection) string {
+	con, ok := s.o.Registry.Get(c.Service)
+	if !ok {
+		return ""
+	}
+	cs, ok := con.(connector.Consenter)
+	if !ok {
+		return ""
+	}
+	cfg := connector.Config{ConnectionID: c.ID, TenantID: c.TenantID}
+	if json.Unmarshal(c.Settings, &cfg.Settings) != nil {
+		return ""
+	}
+	return cs.ConsentURL(cfg)
+}
+
 func (s *Service) pushURL(c store.Connection) string {
 	if s.o.PublicURL == "" {
 		return ""

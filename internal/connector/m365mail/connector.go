@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/telltale-dev/telltale/internal/connector"
+	"github.com/telltale-dev/telltale/internal/connector/kit/graphkit"
 	"github.com/telltale-dev/telltale/internal/httpx"
 )
 
@@ -97,6 +98,11 @@ func (Connector) Spec() connector.Spec {
 		// that much: two weeks cover a stop of a week past the state's life.
 		DedupeHorizon: 14 * 24 * time.Hour,
 	}
+}
+
+// ConsentURL implements connector.Consenter.
+func (c Connector) ConsentURL(cfg connector.Config) string {
+	return graphkit.ConsentURLOf(c.Spec(), cfg)
 }
 
 // Open starts a session: it checks the settings and the URLs (the SSRF guard) and calls nothing.

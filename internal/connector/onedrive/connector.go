@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/telltale-dev/telltale/internal/connector"
+	"github.com/telltale-dev/telltale/internal/connector/kit/graphkit"
 	"github.com/telltale-dev/telltale/internal/httpx"
 )
 
@@ -119,6 +120,11 @@ func (Connector) Spec() connector.Spec {
 		StateFeed:    deltaKey,
 		MergeHorizon: 3 * 24 * time.Hour,
 	}
+}
+
+// ConsentURL implements connector.Consenter.
+func (c Connector) ConsentURL(cfg connector.Config) string {
+	return graphkit.ConsentURLOf(c.Spec(), cfg)
 }
 
 // Open starts a session: it checks the settings and the URLs (the SSRF guard) and calls nothing.

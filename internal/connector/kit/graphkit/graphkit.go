@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strings"
 
@@ -28,7 +29,22 @@ type App struct {
 
 // ConsentURL is where a Global Administrator grants the app's permissions in the tenant.
 func (a App) ConsentURL() string {
-	return a.Login + "/" + a.Tenant + "/adminconsent?client_id=" + a.ClientID
+	return a.Login + "/" + url.PathEscape(a.Tenant) + "/adminconsent?client_id=" + url.QueryEscape(a.ClientID)
+}
+
+// ConsentURLOf is the admin-consent URL of the app a connection's settings name (the Microsoft
+// connectors' connector.Consenter): its login authority, tenant (the tenant_id setting, else the
+// connection's tenant) and client id; "" until the tenant and client id are both set.
+func ConsentURLOf(sp connector.Spec, cfg connector.Config) string {
+	tenant := strings.TrimSpace(cfg.Value(sp, "tenant_id"))
+	if tenant == "" {
+		tenant = cfg.TenantID
+	}
+	client := strings.TrimSpace(cfg.Value(sp, "client_id"))
+	if tenant == "" || client == "" {
+		return ""
+	}
+	return App{Login: strings.TrimRight(cfg.Value(sp, "login_url"), "/"), Tenant: tenant, ClientID: client}.ConsentURL()
 }
 
 // Error is Graph's error answer, {"error":{"code","message"}}, classified by the caller. It
