@@ -55,14 +55,18 @@ type DashRequest struct {
 
 // DashResult is one driver's outcome.
 type DashResult struct {
-	Driver        string
-	Events        int
-	Load          LoadRecord
-	Reused        bool
-	CountRows     int64 // rows of the count tables (dashTables)
-	CountSecs     float64
-	Requests      []DashRequest
-	With, Without []float64 // ingest rates, events/s, per round
+	Driver    string
+	Events    int
+	Load      LoadRecord
+	Reused    bool
+	CountRows int64 // rows of the count tables (dashTables)
+	CountSecs float64
+	Requests  []DashRequest
+	// OpenRequests: the same requests timed again after the ingest rounds, while their open
+	// hours wait in dash_open_hours (RollupRows of them; PostgreSQL), which every read adds.
+	// ClosedRequests: the same once the open hours are closed, on the same database.
+	OpenRequests, ClosedRequests []DashRequest
+	With, Without                []float64 // ingest rates, events/s, per round
 	// WithInserts: the rounds with the counts on timed to the last insert's commit, before the
 	// fold of their deltas (PostgreSQL; With includes it); nil where the counts are not deltas.
 	WithInserts    []float64
@@ -209,7 +213,7 @@ func dashDriver(ctx context.Context, o DashOptions, driver string, progress io.W
 	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
 		r.LoadAvg = strings.Join(strings.Fields(string(b))[:3], " ")
 	}
-	if err := dashIngest(ctx, bdb.s, bdb.db, dw, o, &r, progress); err != nil {
+	if err := dashIngest(ctx, bdb.s, bdb.db, dw, o, end, &r, progress); err != nil {
 		return r, err
 	}
 	return r, nil
@@ -286,7 +290,7 @@ func dashRequests(ctx context.Context, s store.Store, o DashOptions, end time.Ti
 // InsertEvents, o.IngestBatch per call, with the counts on and off, alternating which goes first.
 // The events are attributed to connection 2 and deleted afterwards (with the counts off: the
 // counts of the runs with them on stay, a few hundred thousand events in a bench database).
-func dashIngest(ctx context.Context, s store.Store, db *sql.DB, dw dashWriter, o DashOptions, r *DashResult, progress io.Writer) error {
+func dashIngest(ctx context.Context, s store.Store, db *sql.DB, dw dashWriter, o DashOptions, end time.Time, r *DashResult, progress io.Writer) error {
 	defer dw.SetDashboards(true)
 	sc, err := newScorer()
 	if err != nil {
@@ -397,11 +401,23 @@ func dashIngest(ctx context.Context, s store.Store, db *sql.DB, dw dashWriter, o
 		if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM dash_open_hours`).Scan(&r.RollupRows); err != nil {
 			return err
 		}
+		if r.RollupRows > 0 && o.Runs > 1 {
+			var err error
+			if r.OpenRequests, err = dashRequests(ctx, s, o, end, progress, r.Driver+" with open hours"); err != nil {
+				return err
+			}
+		}
 		c0, t0 := meter.seconds(), time.Now()
 		if _, err := closer.FoldDashboardsAt(ctx, sqldb.DashFoldBatch, time.Now().Add(24*time.Hour)); err != nil {
 			return err
 		}
 		r.RollupSecs = time.Since(t0).Seconds()
+		if len(r.OpenRequests) > 0 {
+			var err error
+			if r.ClosedRequests, err = dashRequests(ctx, s, o, end, progress, r.Driver+" with the open hours closed"); err != nil {
+				return err
+			}
+		}
 		r.RollupCPU = (meter.seconds() - c0) * 1e6 / float64((o.Rounds+1)*o.IngestEvents)
 		if on := Median(r.WithCPU) + r.RollupCPU; on > 0 {
 			r.RollupCPUCost = 1 - Median(r.WithoutCPU)/on
@@ -483,6 +499,16 @@ func FormatDashboards(rs []DashResult, o DashOptions, cmd string) string {
 			fmt.Fprintf(&b, "CPU per event (%s, from the rounds' start to their last delta folded), µs: on %s (median %.1f), off %s (median %.1f): the counts take **%.1f %%** of a CPU-bound ingest's throughput (1 − off/on, medians), a figure that a neighbour's load on the shared cores moves less than the rates.\n\n",
 				map[bool]string{true: "this process and the PostgreSQL server's processes", false: "this process"}[r.CPUServer],
 				rates(r.WithCPU), Median(r.WithCPU), rates(r.WithoutCPU), Median(r.WithoutCPU), 100*r.CPUCost)
+		}
+		if len(r.OpenRequests) == len(r.ClosedRequests) && len(r.OpenRequests) > 0 {
+			fmt.Fprintf(&b, "The requests again after the rounds, while %d rows of open hours wait in `dash_open_hours` (every read adds them), then once they are closed (the same database), p50 / p95 ms: ", r.RollupRows)
+			for i, q := range r.OpenRequests {
+				if i > 0 {
+					fmt.Fprint(&b, "; ")
+				}
+				fmt.Fprintf(&b, "%s %.1f / %.1f, closed %.1f / %.1f", q.Name, q.P50, q.P95, r.ClosedRequests[i].P50, r.ClosedRequests[i].P95)
+			}
+			fmt.Fprint(&b, ".\n\n")
 		}
 		if r.RollupSecs > 0 {
 			fmt.Fprintf(&b, "The open hours (the current hour and the two before: their counts wait in `dash_open_hours` and reach the day and week rows once the hour is over) closed after the rounds by one fold as of a day later: %d rows in %.2f s, **%.1f µs of CPU per event** stored with the counts on (the unmeasured run's included; in a live stream one such fold an hour). With it charged to the rounds, the counts take **%.1f %%** of a CPU-bound ingest's throughput.\n\n",
