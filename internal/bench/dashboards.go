@@ -412,13 +412,13 @@ func dashIngest(ctx context.Context, s store.Store, db *sql.DB, dw dashWriter, o
 			return err
 		}
 		r.RollupSecs = time.Since(t0).Seconds()
+		r.RollupCPU = (meter.seconds() - c0) * 1e6 / float64((o.Rounds+1)*o.IngestEvents)
 		if len(r.OpenRequests) > 0 {
 			var err error
 			if r.ClosedRequests, err = dashRequests(ctx, s, o, end, progress, r.Driver+" with the open hours closed"); err != nil {
 				return err
 			}
 		}
-		r.RollupCPU = (meter.seconds() - c0) * 1e6 / float64((o.Rounds+1)*o.IngestEvents)
 		if on := Median(r.WithCPU) + r.RollupCPU; on > 0 {
 			r.RollupCPUCost = 1 - Median(r.WithoutCPU)/on
 		}

@@ -435,10 +435,11 @@ func dashPieces(span, from, to int64) []dashPiece {
 	return slices.DeleteFunc(out, func(p dashPiece) bool { return p.from >= p.to })
 }
 
-// dashRangeRows is a subquery of the rows of table in [from, to) read as dashPieces: cols of
-// each row, where the condition holds (its arguments are args, repeated for every piece) and
-// where the condition more gives for the piece's span holds.
-func dashRangeRows(table, cols, cond string, more func(span int64) (string, []any), span, from, to int64, args ...any) (string, []any) {
+// dashRangeRows is a subquery of the rows of table in [from, to) read as dashPieces, each piece
+// from source(table, the piece's range): cols of each row, where the condition holds (its
+// arguments are args, repeated for every piece) and where the condition more gives for the
+// piece's span holds.
+func dashRangeRows(source func(table string, from, to int64) (string, []any), table, cols, cond string, more func(span int64) (string, []any), span, from, to int64, args ...any) (string, []any) {
 	var parts []string
 	var all []any
 	for _, p := range dashPieces(span, from, to) {
@@ -446,8 +447,9 @@ func dashRangeRows(table, cols, cond string, more func(span int64) (string, []an
 		if more != nil {
 			extra, eargs = more(p.span)
 		}
-		parts = append(parts, `SELECT `+cols+` FROM `+table+` WHERE `+cond+` AND span = ? AND at >= ? AND at < ?`+extra)
-		all = append(append(append(all, args...), p.span, p.from, p.to), eargs...)
+		src, sargs := source(table, p.from, p.to)
+		parts = append(parts, `SELECT `+cols+` FROM `+src+` WHERE `+cond+` AND span = ? AND at >= ? AND at < ?`+extra)
+		all = append(append(append(append(all, sargs...), args...), p.span, p.from, p.to), eargs...)
 	}
 	if len(parts) == 0 { // an empty range: no row
 		return `SELECT ` + cols + ` FROM ` + table + ` WHERE 1 = 0`, nil
@@ -472,18 +474,22 @@ func (q *Queries) DashboardSeries(ctx context.Context, dq store.DashQuery) ([]st
 		// span, at, value, ...) seeks each one rather than reading every value's rows in range.
 		if n := (to - from) / span; n > 0 && n <= maxSeekBuckets {
 			marks := strings.TrimSuffix(strings.Repeat("?, ", int(n)), ", ")
-			sqlText = `SELECT at, vector, SUM(events) FROM ` + q.dashSource("dash_dims") + ` WHERE kind = ? AND span = ? AND at IN (` + marks + `) AND value = ?`
-			args = []any{kind, span}
+			src, sargs := q.dashSource("dash_dims", from, to)
+			sqlText = `SELECT at, vector, SUM(events) FROM ` + src + ` WHERE kind = ? AND span = ? AND at IN (` + marks + `) AND value = ?`
+			args = append(sargs, kind, span)
 			for at := from; at < to; at += span {
 				args = append(args, at)
 			}
 			args = append(args, dq.Value)
 		} else {
-			sqlText = `SELECT at, vector, SUM(events) FROM ` + q.dashSource("dash_dims") + ` WHERE kind = ? AND span = ? AND at >= ? AND at < ? AND value = ?`
-			args = []any{kind, span, from, to, dq.Value}
+			src, sargs := q.dashSource("dash_dims", from, to)
+			sqlText = `SELECT at, vector, SUM(events) FROM ` + src + ` WHERE kind = ? AND span = ? AND at >= ? AND at < ? AND value = ?`
+			args = append(sargs, kind, span, from, to, dq.Value)
 		}
 	} else {
-		sqlText = `SELECT at, vector, SUM(events) FROM ` + q.dashSource("dash_hours") + ` WHERE span = ? AND at >= ? AND at < ? AND trusted = 0`
+		src, sargs := q.dashSource("dash_hours", from, to)
+		sqlText = `SELECT at, vector, SUM(events) FROM ` + src + ` WHERE span = ? AND at >= ? AND at < ? AND trusted = 0`
+		args = append(sargs, args...)
 	}
 	if dq.Vector != "" {
 		sqlText += ` AND vector = ?`
@@ -526,7 +532,7 @@ func (q *Queries) DashboardTop(ctx context.Context, dq store.DashQuery, dim stri
 	if limit <= 0 || limit > 1000 {
 		limit = 1000
 	}
-	sub, args := dashRangeRows(q.dashSource("dash_dims"), "value, events, risky", `kind = ?`, func(span int64) (string, []any) { return dimVector(dq.Vector, span) },
+	sub, args := dashRangeRows(q.dashSource, "dash_dims", "value, events, risky", `kind = ?`, func(span int64) (string, []any) { return dimVector(dq.Vector, span) },
 		span, from, to, kind)
 	return q.dashCounts(ctx, "dashboard top", `SELECT value, SUM(events), SUM(risky) FROM (`+sub+`) x GROUP BY value HAVING SUM(events) > 0 ORDER BY 2 DESC, value LIMIT ?`, append(args, limit)...)
 }
@@ -560,7 +566,7 @@ func (q *Queries) DashboardBreakdown(ctx context.Context, dq store.DashQuery) (s
 		cond, cargs = `vector = ?`, []any{dq.Vector}
 	}
 	// The range's rows once (its edges and whole weeks), grouped three ways in Go.
-	sub, args := dashRangeRows(q.dashSource("dash_hours"), "vector, severity, category, trusted, events", cond, nil, span, from, to, cargs...)
+	sub, args := dashRangeRows(q.dashSource, "dash_hours", "vector, severity, category, trusted, events", cond, nil, span, from, to, cargs...)
 	rows, err := q.r.QueryContext(ctx, q.d.q(`SELECT vector, severity, category, trusted, SUM(events) FROM (`+sub+`) x GROUP BY vector, severity, category, trusted`), args...)
 	if err != nil {
 		return b, q.wrap("dashboard breakdown", err)
@@ -615,11 +621,7 @@ func (q *Queries) DashboardPeople(ctx context.Context, dq store.DashQuery) ([]st
 		return nil, err
 	}
 	// dash_people keeps the count per bucket (writeDashPeople); the deltas not yet folded move it.
-	sqlText, times := q.dashPeopleSQL()
-	args := []any{span, from, to}
-	if times == 2 {
-		args = append(args, span, from, to)
-	}
+	sqlText, args := q.dashPeopleSQL(span, from, to)
 	rows, err := q.r.QueryContext(ctx, q.d.q(sqlText), args...)
 	if err != nil {
 		return nil, q.wrap("dashboard people", err)
@@ -647,7 +649,7 @@ func (q *Queries) DashboardDepartments(ctx context.Context, dq store.DashQuery, 
 	if limit <= 0 || limit > 1000 {
 		limit = 1000
 	}
-	sub, args := dashRangeRows(q.dashSource("dash_dims"), "value, events, risky", `kind = 'p'`, func(span int64) (string, []any) { return dimVector("", span) },
+	sub, args := dashRangeRows(q.dashSource, "dash_dims", "value, events, risky", `kind = 'p'`, func(span int64) (string, []any) { return dimVector("", span) },
 		span, from, to)
 	return q.dashCounts(ctx, "dashboard departments", `SELECT COALESCE(p.department, ''), SUM(x.events), SUM(x.risky)
 FROM (SELECT value, SUM(events) AS events, SUM(risky) AS risky FROM (`+sub+`) r GROUP BY value) x

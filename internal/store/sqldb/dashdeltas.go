@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -91,25 +93,34 @@ const (
 	openVector = `CASE WHEN s.every THEN '' ELSE vector END`
 )
 
-// dashSource is what a read of the counts of table (dash_hours or dash_dims) selects from: the
-// table, plus the counts not in it yet where the dialect keeps deltas: the deltas not yet folded
-// and the open hours, in every bucket they belong to. All in one statement, so in one snapshot:
-// a fold committing meanwhile neither hides nor doubles a count.
-func (q *Queries) dashSource(table string) string {
+// dashSource is what a read of the counts of table (dash_hours or dash_dims) in the buckets
+// [from, to) (hours; the bounds of buckets of the span read) selects from: the table, plus the
+// counts not in it yet where the dialect keeps deltas: the deltas not yet folded and the open
+// hours, in every bucket they belong to, and its arguments. All in one statement, so in one
+// snapshot: a fold committing meanwhile neither hides nor doubles a count. Only the open rows of
+// hours in [from, to) are read (a bucket's hours are its own range, since from and to are bucket
+// bounds): a range that ends before the open hours reads none, by the primary key. The bounds
+// are written into the statement, not passed as arguments: a prepared statement's generic plan
+// (PostgreSQL's after five runs) would not know them and scan every open row.
+func (q *Queries) dashSource(table string, from, to int64) (string, []any) {
 	if !q.d.DashDeltas {
-		return table
+		return table, nil
 	}
+	return strings.ReplaceAll(q.dashSourceSQL(table), "$OPEN", fmt.Sprintf("o.at >= %d AND o.at < %d", from, to)), nil
+}
+
+func (q *Queries) dashSourceSQL(table string) string {
 	switch table {
 	case "dash_hours":
 		return `(SELECT span, at, vector, severity, category, trusted, events FROM dash_hours
 UNION ALL SELECT span, at, vector, severity, category, trusted, events FROM dash_deltas WHERE kind = '` + deltaHours + `'
 UNION ALL SELECT ` + weekSpan + `, ` + weekOf + `, vector, severity, category, trusted, events FROM dash_deltas WHERE kind = '` + deltaHours + `' AND span = 24
-UNION ALL SELECT s.span, ` + openBucket + `, vector, severity, category, trusted, events FROM ` + openRows + ` WHERE kind = '` + deltaHours + `' AND NOT s.every) dash_hours`
+UNION ALL SELECT s.span, ` + openBucket + `, vector, severity, category, trusted, events FROM ` + openRows + ` WHERE kind = '` + deltaHours + `' AND NOT s.every AND $OPEN) dash_hours`
 	case "dash_dims":
 		return `(SELECT kind, span, at, value, vector, events, risky FROM dash_dims
 UNION ALL SELECT kind, span, at, value, vector, events, risky FROM dash_deltas WHERE kind IN ('p', 'v', 'd')
 UNION ALL SELECT kind, ` + weekSpan + `, ` + weekOf + `, value, vector, events, risky FROM dash_deltas WHERE kind IN ('p', 'v', 'd') AND span = 24
-UNION ALL SELECT kind, s.span, ` + openBucket + `, value, ` + openVector + `, events, risky FROM ` + openRows + ` WHERE kind IN ('p', 'v', 'd')) dash_dims`
+UNION ALL SELECT kind, s.span, ` + openBucket + `, value, ` + openVector + `, events, risky FROM ` + openRows + ` WHERE kind IN ('p', 'v', 'd') AND $OPEN) dash_dims`
 	}
 	panic("sqldb: no dashboard source " + table)
 }
@@ -117,11 +128,10 @@ UNION ALL SELECT kind, s.span, ` + openBucket + `, value, ` + openVector + `, ev
 // dashPeopleSQL reads the people with a risky event per bucket of one span in [from, to): the
 // kept counts (dash_people) and, where the dialect keeps deltas, the change the counts not in
 // the count tables yet make (dashSource): a person whose kept total in the bucket and the total
-// with those are on either side of zero. Its arguments are span, from, to (twice with deltas,
-// then span).
-func (q *Queries) dashPeopleSQL() (string, int) {
+// with those are on either side of zero. It returns the statement and its arguments.
+func (q *Queries) dashPeopleSQL(span, from, to int64) (string, []any) {
 	if !q.d.DashDeltas {
-		return `SELECT at, people FROM dash_people WHERE span = ? AND at >= ? AND at < ? AND people > 0 ORDER BY at`, 1
+		return `SELECT at, people FROM dash_people WHERE span = ? AND at >= ? AND at < ? AND people > 0 ORDER BY at`, []any{span, from, to}
 	}
 	return `SELECT at, SUM(n) FROM (
 SELECT at, people AS n FROM dash_people WHERE span = ? AND at >= ? AND at < ?
@@ -130,10 +140,10 @@ SELECT d.at, CASE WHEN COALESCE(p.risky, 0) <= 0 AND COALESCE(p.risky, 0) + d.r 
   WHEN COALESCE(p.risky, 0) > 0 AND COALESCE(p.risky, 0) + d.r <= 0 THEN -1 ELSE 0 END
 FROM (SELECT span, at, value, SUM(risky) AS r FROM (
   SELECT span, at, value, risky FROM dash_deltas WHERE kind = '` + deltaPerson + `'
-  UNION ALL SELECT s.span, ` + openBucket + `, value, risky FROM ` + openRows + ` WHERE kind = '` + deltaPerson + `' AND s.span < 168 AND NOT s.every
+  UNION ALL SELECT s.span, ` + openBucket + `, value, risky FROM ` + openRows + ` WHERE kind = '` + deltaPerson + `' AND s.span < 168 AND NOT s.every AND o.at >= ` + strconv.FormatInt(from, 10) + ` AND o.at < ` + strconv.FormatInt(to, 10) + `
 ) pr WHERE span = ? AND at >= ? AND at < ? GROUP BY span, at, value) d
 LEFT JOIN dash_person_risky p ON p.span = d.span AND p.at = d.at AND p.value = d.value
-) x GROUP BY at HAVING SUM(n) > 0 ORDER BY at`, 2
+) x GROUP BY at HAVING SUM(n) > 0 ORDER BY at`, []any{span, from, to, span, from, to}
 }
 
 // openLag is how many hours before the current one are still open: a delta of an hour at or
