@@ -439,7 +439,7 @@ func dashPieces(span, from, to int64) []dashPiece {
 // from source(table, the piece's range): cols of each row, where the condition holds (its
 // arguments are args, repeated for every piece) and where the condition more gives for the
 // piece's span holds.
-func dashRangeRows(source func(table string, from, to int64) (string, []any), table, cols, cond string, more func(span int64) (string, []any), span, from, to int64, args ...any) (string, []any) {
+func dashRangeRows(source func(table string, from, to int64) string, table, cols, cond string, more func(span int64) (string, []any), span, from, to int64, args ...any) (string, []any) {
 	var parts []string
 	var all []any
 	for _, p := range dashPieces(span, from, to) {
@@ -447,9 +447,8 @@ func dashRangeRows(source func(table string, from, to int64) (string, []any), ta
 		if more != nil {
 			extra, eargs = more(p.span)
 		}
-		src, sargs := source(table, p.from, p.to)
-		parts = append(parts, `SELECT `+cols+` FROM `+src+` WHERE `+cond+` AND span = ? AND at >= ? AND at < ?`+extra)
-		all = append(append(append(append(all, sargs...), args...), p.span, p.from, p.to), eargs...)
+		parts = append(parts, `SELECT `+cols+` FROM `+source(table, p.from, p.to)+` WHERE `+cond+` AND span = ? AND at >= ? AND at < ?`+extra)
+		all = append(append(append(all, args...), p.span, p.from, p.to), eargs...)
 	}
 	if len(parts) == 0 { // an empty range: no row
 		return `SELECT ` + cols + ` FROM ` + table + ` WHERE 1 = 0`, nil
@@ -474,22 +473,18 @@ func (q *Queries) DashboardSeries(ctx context.Context, dq store.DashQuery) ([]st
 		// span, at, value, ...) seeks each one rather than reading every value's rows in range.
 		if n := (to - from) / span; n > 0 && n <= maxSeekBuckets {
 			marks := strings.TrimSuffix(strings.Repeat("?, ", int(n)), ", ")
-			src, sargs := q.dashSource("dash_dims", from, to)
-			sqlText = `SELECT at, vector, SUM(events) FROM ` + src + ` WHERE kind = ? AND span = ? AND at IN (` + marks + `) AND value = ?`
-			args = append(sargs, kind, span)
+			sqlText = `SELECT at, vector, SUM(events) FROM ` + q.dashSource("dash_dims", from, to) + ` WHERE kind = ? AND span = ? AND at IN (` + marks + `) AND value = ?`
+			args = []any{kind, span}
 			for at := from; at < to; at += span {
 				args = append(args, at)
 			}
 			args = append(args, dq.Value)
 		} else {
-			src, sargs := q.dashSource("dash_dims", from, to)
-			sqlText = `SELECT at, vector, SUM(events) FROM ` + src + ` WHERE kind = ? AND span = ? AND at >= ? AND at < ? AND value = ?`
-			args = append(sargs, kind, span, from, to, dq.Value)
+			sqlText = `SELECT at, vector, SUM(events) FROM ` + q.dashSource("dash_dims", from, to) + ` WHERE kind = ? AND span = ? AND at >= ? AND at < ? AND value = ?`
+			args = []any{kind, span, from, to, dq.Value}
 		}
 	} else {
-		src, sargs := q.dashSource("dash_hours", from, to)
-		sqlText = `SELECT at, vector, SUM(events) FROM ` + src + ` WHERE span = ? AND at >= ? AND at < ? AND trusted = 0`
-		args = append(sargs, args...)
+		sqlText = `SELECT at, vector, SUM(events) FROM ` + q.dashSource("dash_hours", from, to) + ` WHERE span = ? AND at >= ? AND at < ? AND trusted = 0`
 	}
 	if dq.Vector != "" {
 		sqlText += ` AND vector = ?`

@@ -96,17 +96,17 @@ const (
 // dashSource is what a read of the counts of table (dash_hours or dash_dims) in the buckets
 // [from, to) (hours; the bounds of buckets of the span read) selects from: the table, plus the
 // counts not in it yet where the dialect keeps deltas: the deltas not yet folded and the open
-// hours, in every bucket they belong to, and its arguments. All in one statement, so in one
+// hours, in every bucket they belong to. All in one statement, so in one
 // snapshot: a fold committing meanwhile neither hides nor doubles a count. Only the open rows of
 // hours in [from, to) are read (a bucket's hours are its own range, since from and to are bucket
 // bounds): a range that ends before the open hours reads none, by the primary key. The bounds
 // are written into the statement, not passed as arguments: a prepared statement's generic plan
 // (PostgreSQL's after five runs) would not know them and scan every open row.
-func (q *Queries) dashSource(table string, from, to int64) (string, []any) {
+func (q *Queries) dashSource(table string, from, to int64) string {
 	if !q.d.DashDeltas {
-		return table, nil
+		return table
 	}
-	return strings.ReplaceAll(q.dashSourceSQL(table), "$OPEN", fmt.Sprintf("o.at >= %d AND o.at < %d", from, to)), nil
+	return strings.ReplaceAll(q.dashSourceSQL(table), "$OPEN", fmt.Sprintf("o.at >= %d AND o.at < %d", from, to))
 }
 
 func (q *Queries) dashSourceSQL(table string) string {
