@@ -21,6 +21,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -260,6 +261,53 @@ func (e *Env) WebhookServer(accepted func(h http.Header, body []byte)) *httptest
 	}))
 	e.t.Cleanup(srv.Close)
 	return srv
+}
+
+// Push is a delivery ingest accepted, as the vendor sent it.
+type Push struct {
+	Header http.Header
+	Body   []byte
+}
+
+// FirstPush serves the node's webhook route (WebhookServer) as its public URL (and tells a
+// PushEndpointVendor where it is), lets the push unit make its subscriptions, has the vendor act n
+// times, and returns what it did and the first delivery ingest accepted that keep selects, running
+// due work meanwhile; the test fails if none arrives within 10 s. The bad-input cases start from
+// such a genuine push.
+func (e *Env) FirstPush(n int, keep func(Push) bool) ([]Truth, Push) {
+	e.t.Helper()
+	var mu sync.Mutex
+	var first *Push
+	srv := e.WebhookServer(func(h http.Header, b []byte) {
+		mu.Lock()
+		defer mu.Unlock()
+		if first == nil && keep(Push{h, b}) {
+			first = &Push{h, b}
+		}
+	})
+	if ev, ok := e.V.(PushEndpointVendor); ok {
+		ev.PushEndpoint(fmt.Sprintf("%s/api/v1/webhooks/%s/%d", srv.URL, e.H.Connector.Spec().Service, e.Conn.ID))
+	}
+	e.SetPublicURL(srv.URL)
+	e.Settle(400)
+	e.Clock.Advance(2 * time.Minute) // the push unit's first round
+	e.Settle(400)
+	truths := e.V.Act(n)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if _, err := e.Runner.RunDue(ctx); err != nil {
+			e.t.Fatal(err)
+		}
+		mu.Lock()
+		got := first
+		mu.Unlock()
+		if got != nil {
+			e.Ingest.WaitWebhooks()
+			return truths, *got
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatal("no genuine push arrived within 10 s: the case proves nothing")
+		}
+	}
 }
 
 // Settle runs due work until none is due, advancing the clock by a second between rounds so that

@@ -13,9 +13,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/telltale-dev/telltale/internal/connector"
 	"github.com/telltale-dev/telltale/internal/connector/connectortest"
@@ -33,36 +31,8 @@ func TestBadPushesRefusedCountedNothingLost(t *testing.T) {
 	e := connectortest.NewEnv(t, connectortest.Harness{Connector: New(), NewVendor: newGmailVendor}, "all", nil)
 	v := e.V.(*gmailVendor)
 	ctx := context.Background()
-	var mu sync.Mutex
-	var genuine []push // accepted pushes, as the emulator sent them
-	srv := e.WebhookServer(func(h http.Header, b []byte) {
-		mu.Lock()
-		genuine = append(genuine, push{h, b})
-		mu.Unlock()
-	})
-	v.PushEndpoint(fmt.Sprintf("%s/api/v1/webhooks/gmail/%d", srv.URL, e.Conn.ID))
-	e.SetPublicURL(srv.URL)
-	e.Settle(400)
-	e.Clock.Advance(2 * time.Minute) // the push unit's first round
-	e.Settle(400)
-
-	truths := e.V.Act(20)
-	var p *push
-	for deadline := time.Now().Add(10 * time.Second); p == nil && time.Now().Before(deadline); {
-		if _, err := e.Runner.RunDue(ctx); err != nil {
-			t.Fatal(err)
-		}
-		mu.Lock()
-		if len(genuine) > 0 {
-			p = &genuine[0]
-		}
-		mu.Unlock()
-		time.Sleep(10 * time.Millisecond)
-	}
-	if p == nil {
-		t.Fatalf("no genuine push arrived (%d delivered)", v.PushesDelivered())
-	}
-	e.Ingest.WaitWebhooks()
+	truths, first := e.FirstPush(20, func(connectortest.Push) bool { return true })
+	p := &push{first.Header, first.Body} // a push Pub/Sub sent, as it sent it
 
 	// Users go on sending while bad pushes arrive; Pub/Sub's own are lost, so only the polls can
 	// collect these attachments.

@@ -5,9 +5,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/telltale-dev/telltale/internal/connector"
 	"github.com/telltale-dev/telltale/internal/connector/connectortest"
@@ -24,37 +22,8 @@ func TestBadPushesRefusedCountedNothingLost(t *testing.T) {
 	e := connectortest.NewEnv(t, connectortest.Harness{Connector: New(), NewVendor: newGoogleVendor}, "all", nil)
 	v := e.V.(*googleVendor)
 	ctx := context.Background()
-	var mu sync.Mutex
-	var changes []http.Header // genuine change notifications, as the emulator sent them
-	srv := e.WebhookServer(func(h http.Header, _ []byte) {
-		if h.Get("X-Goog-Resource-State") == "change" {
-			mu.Lock()
-			changes = append(changes, h)
-			mu.Unlock()
-		}
-	})
-	e.SetPublicURL(srv.URL)
-	e.Settle(400)
-	e.Clock.Advance(2 * time.Minute) // the push unit's first round
-	e.Settle(400)
-
-	truths := e.V.Act(30)
-	var genuine http.Header
-	for deadline := time.Now().Add(10 * time.Second); genuine == nil && time.Now().Before(deadline); {
-		if _, err := e.Runner.RunDue(ctx); err != nil {
-			t.Fatal(err)
-		}
-		mu.Lock()
-		if len(changes) > 0 {
-			genuine = changes[0]
-		}
-		mu.Unlock()
-		time.Sleep(10 * time.Millisecond)
-	}
-	if genuine == nil {
-		t.Fatalf("no genuine change notification arrived (%d delivered)", v.PushesDelivered())
-	}
-	e.Ingest.WaitWebhooks()
+	truths, first := e.FirstPush(30, func(p connectortest.Push) bool { return p.Header.Get("X-Goog-Resource-State") == "change" })
+	genuine := first.Header // a change notification the emulator sent, as it sent it
 
 	// The organization goes on acting while bad notifications arrive; its own are lost, so only
 	// the polls can collect this activity.

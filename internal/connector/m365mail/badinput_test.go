@@ -8,9 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/telltale-dev/telltale/internal/connector"
 	"github.com/telltale-dev/telltale/internal/connector/connectortest"
@@ -23,39 +21,12 @@ import (
 // by ingest with its reason and counted, and every attachment sent is still stored exactly once.
 func TestBadInputRefusedCountedNothingLost(t *testing.T) {
 	e := connectortest.NewEnv(t, connectortest.Harness{Connector: New(), NewVendor: newMailVendor}, "all", nil)
-	var mu sync.Mutex
-	var genuine []byte
-	srv := e.WebhookServer(func(_ http.Header, b []byte) {
-		mu.Lock()
-		defer mu.Unlock()
-		if genuine == nil && bytes.Contains(b, []byte(`"resourceData"`)) {
-			genuine = b
-		}
-	})
-	e.SetPublicURL(srv.URL)
-	e.Settle(400)
-	e.Clock.Advance(2 * time.Minute) // the push round after start makes the subscriptions
-	e.Settle(400)
-
-	truths := e.V.Act(30)
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		mu.Lock()
-		got := genuine != nil
-		mu.Unlock()
-		if got {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("no genuine notification arrived: the case proves nothing")
-		}
-	}
-	e.Ingest.WaitWebhooks()
-	mu.Lock()
+	truths, first := e.FirstPush(30, func(p connectortest.Push) bool { return bytes.Contains(p.Body, []byte(`"resourceData"`)) })
+	genuine := first.Body
 	var n struct {
 		Value []map[string]any `json:"value"`
 	}
 	err := json.Unmarshal(genuine, &n)
-	mu.Unlock()
 	if err != nil || len(n.Value) == 0 {
 		t.Fatalf("the genuine notification %s: %v", genuine, err)
 	}

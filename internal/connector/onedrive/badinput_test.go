@@ -115,41 +115,14 @@ func TestBadInputRefusedCountedNothingLost(t *testing.T) {
 		return v
 	}
 	e := connectortest.NewEnv(t, connectortest.Harness{Connector: New(), NewVendor: newVendor}, "all", nil)
-	var mu sync.Mutex
-	var genuine []byte // a notification Graph sent, as it sent it
-	srv := e.WebhookServer(func(_ http.Header, b []byte) {
-		mu.Lock()
-		defer mu.Unlock()
-		if genuine == nil && bytes.Contains(b, []byte(`"subscriptionId"`)) {
-			genuine = b
-		}
-	})
-	e.SetPublicURL(srv.URL)
-	e.Settle(400)
-	e.Clock.Advance(2 * time.Minute) // the push round after start makes the subscriptions
-	e.Settle(400)
-
-	truths := e.V.Act(60)
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		mu.Lock()
-		got := genuine != nil
-		mu.Unlock()
-		if got {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("no genuine notification arrived: the case proves nothing")
-		}
-	}
-	e.Ingest.WaitWebhooks()
-	mu.Lock()
+	truths, first := e.FirstPush(60, func(p connectortest.Push) bool { return bytes.Contains(p.Body, []byte(`"subscriptionId"`)) })
+	genuine := first.Body // a notification Graph sent, as it sent it
 	var n struct {
 		Value []map[string]any `json:"value"`
 	}
 	if err := json.Unmarshal(genuine, &n); err != nil || len(n.Value) == 0 {
 		t.Fatalf("the genuine notification %s: %v", genuine, err)
 	}
-	mu.Unlock()
 	note := n.Value[0]
 	with := func(changes map[string]any) []byte {
 		m := map[string]any{}
