@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -106,24 +104,25 @@ func (q *Queries) dashSource(table string, from, to int64) string {
 	if !q.d.DashDeltas {
 		return table
 	}
-	return strings.ReplaceAll(q.dashSourceSQL(table), "$OPEN", fmt.Sprintf("o.at >= %d AND o.at < %d", from, to))
-}
-
-func (q *Queries) dashSourceSQL(table string) string {
+	within := openWithin(from, to)
 	switch table {
 	case "dash_hours":
 		return `(SELECT span, at, vector, severity, category, trusted, events FROM dash_hours
 UNION ALL SELECT span, at, vector, severity, category, trusted, events FROM dash_deltas WHERE kind = '` + deltaHours + `'
 UNION ALL SELECT ` + weekSpan + `, ` + weekOf + `, vector, severity, category, trusted, events FROM dash_deltas WHERE kind = '` + deltaHours + `' AND span = 24
-UNION ALL SELECT s.span, ` + openBucket + `, vector, severity, category, trusted, events FROM ` + openRows + ` WHERE kind = '` + deltaHours + `' AND NOT s.every AND $OPEN) dash_hours`
+UNION ALL SELECT s.span, ` + openBucket + `, vector, severity, category, trusted, events FROM ` + openRows + ` WHERE kind = '` + deltaHours + `' AND NOT s.every AND ` + within + `) dash_hours`
 	case "dash_dims":
 		return `(SELECT kind, span, at, value, vector, events, risky FROM dash_dims
 UNION ALL SELECT kind, span, at, value, vector, events, risky FROM dash_deltas WHERE kind IN ('p', 'v', 'd')
 UNION ALL SELECT kind, ` + weekSpan + `, ` + weekOf + `, value, vector, events, risky FROM dash_deltas WHERE kind IN ('p', 'v', 'd') AND span = 24
-UNION ALL SELECT kind, s.span, ` + openBucket + `, value, ` + openVector + `, events, risky FROM ` + openRows + ` WHERE kind IN ('p', 'v', 'd') AND $OPEN) dash_dims`
+UNION ALL SELECT kind, s.span, ` + openBucket + `, value, ` + openVector + `, events, risky FROM ` + openRows + ` WHERE kind IN ('p', 'v', 'd') AND ` + within + `) dash_dims`
 	}
 	panic("sqldb: no dashboard source " + table)
 }
+
+// openWithin is the condition on an openRows row that its hour is in [from, to), with the bounds
+// written in (dashSource says why).
+func openWithin(from, to int64) string { return fmt.Sprintf("o.at >= %d AND o.at < %d", from, to) }
 
 // dashPeopleSQL reads the people with a risky event per bucket of one span in [from, to): the
 // kept counts (dash_people) and, where the dialect keeps deltas, the change the counts not in
@@ -140,7 +139,7 @@ SELECT d.at, CASE WHEN COALESCE(p.risky, 0) <= 0 AND COALESCE(p.risky, 0) + d.r 
   WHEN COALESCE(p.risky, 0) > 0 AND COALESCE(p.risky, 0) + d.r <= 0 THEN -1 ELSE 0 END
 FROM (SELECT span, at, value, SUM(risky) AS r FROM (
   SELECT span, at, value, risky FROM dash_deltas WHERE kind = '` + deltaPerson + `'
-  UNION ALL SELECT s.span, ` + openBucket + `, value, risky FROM ` + openRows + ` WHERE kind = '` + deltaPerson + `' AND s.span < 168 AND NOT s.every AND o.at >= ` + strconv.FormatInt(from, 10) + ` AND o.at < ` + strconv.FormatInt(to, 10) + `
+  UNION ALL SELECT s.span, ` + openBucket + `, value, risky FROM ` + openRows + ` WHERE kind = '` + deltaPerson + `' AND s.span < 168 AND NOT s.every AND ` + openWithin(from, to) + `
 ) pr WHERE span = ? AND at >= ? AND at < ? GROUP BY span, at, value) d
 LEFT JOIN dash_person_risky p ON p.span = d.span AND p.at = d.at AND p.value = d.value
 ) x GROUP BY at HAVING SUM(n) > 0 ORDER BY at`, []any{span, from, to, span, from, to}
