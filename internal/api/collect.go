@@ -17,7 +17,6 @@ import (
 	"github.com/telltale-dev/telltale/internal/connector"
 	"github.com/telltale-dev/telltale/internal/httpx"
 	"github.com/telltale-dev/telltale/internal/ingest"
-	"github.com/telltale-dev/telltale/internal/store"
 )
 
 // Collector is what the API needs of collection (internal/ingest).
@@ -30,9 +29,9 @@ type Collector interface {
 	// The reply, when not nil, is the answer the vendor expects (a validation handshake).
 	Webhook(ctx context.Context, service, id string, header http.Header, query url.Values, body io.Reader) (*connector.Reply, error)
 	Import(ctx context.Context, connID int64, r io.Reader, opt ingest.ImportOptions) (ingest.ImportResult, error)
-	// ConsentURL is where an admin grants the connection's application its access (Microsoft's
-	// admin consent), "" for a vendor without one.
-	ConsentURL(c store.Connection) string
+	// ConsentURL is where an admin grants a connection's application its access (Microsoft's
+	// admin consent), from its tenant and non-secret settings; "" for a vendor without one.
+	ConsentURL(service, tenantID string, settings map[string]string) string
 }
 
 // DefaultImportMaxSize is the import limit when Deps.ImportMaxSize is not set (--import-max-size).

@@ -118,7 +118,7 @@ func (s *Server) toWire(r *http.Request, c store.Connection) (client.Connection,
 		}
 	}
 	if s.collector != nil {
-		out.ConsentURL = s.collector.ConsentURL(c)
+		out.ConsentURL = s.collector.ConsentURL(c.Service, c.TenantID, out.Settings) // the settings decoded above
 	}
 	if !c.DeauthorizedAt.IsZero() && st == connection.Deauthorized {
 		out.DeleteAfter = c.DeauthorizedAt.Add(s.retention(r))

@@ -671,11 +671,11 @@ func (s *Service) load(ctx context.Context, id string) (store.Connection, bool, 
 // Specs lists the connectors' specs.
 func (s *Service) Specs() []connector.Spec { return s.o.Registry.Specs() }
 
-// ConsentURL is the URL where an admin grants the connection's application its access, for a
-// connector whose vendor has one (connector.Consenter), from the connection's non-secret settings;
-// "" for the others.
-func (s *Service) ConsentURL(c store.Connection) string {
-	con, ok := s.o.Registry.Get(c.Service)
+// ConsentURL is the URL where an admin grants a connection's application its access, for a
+// connector whose vendor has one (connector.Consenter), from the connection's tenant and
+// non-secret settings; "" for the others.
+func (s *Service) ConsentURL(service, tenantID string, settings map[string]string) string {
+	con, ok := s.o.Registry.Get(service)
 	if !ok {
 		return ""
 	}
@@ -683,11 +683,7 @@ func (s *Service) ConsentURL(c store.Connection) string {
 	if !ok {
 		return ""
 	}
-	cfg := connector.Config{ConnectionID: c.ID, TenantID: c.TenantID}
-	if json.Unmarshal(c.Settings, &cfg.Settings) != nil {
-		return ""
-	}
-	return cs.ConsentURL(cfg)
+	return cs.ConsentURL(connector.Config{TenantID: tenantID, Settings: settings})
 }
 
 func (s *Service) pushURL(c store.Connection) string {
