@@ -299,9 +299,8 @@ func dashIngest(ctx context.Context, s store.Store, db *sql.DB, dw dashWriter, o
 	meter := newCPUMeter(ctx, db)
 	r.CPUServer = meter.hasServer()
 	run := func(seed uint64, on bool, profile string) (float64, float64, float64, error) {
-		// The last day's events in the order a collector stores them (observed order, a few late),
-		// as pages of a vendor's activity stream arrive.
-		// Dated up to the round's start: fresh events, as a collector stores them.
+		// A day's events up to the round's start (fresh, as a collector stores them), in the order
+		// a collector stores them (observed order, a few late), as pages of a vendor's stream arrive.
 		end := time.Now().UTC().Truncate(time.Second)
 		g := eventgen.NewTimeline(eventgen.Options{Seed: seed, People: o.People, Days: 1, End: end,
 			Connections: []eventgen.Conn{{ID: 2, Name: "ingest", Observer: event.ObserverBox}}}, o.IngestEvents)
