@@ -273,3 +273,22 @@ func TestEventCodesMigration(t *testing.T) {
 	old.SetDashboards(false) // this code writes the counts into dash_hour_deltas, which migration 0040 makes
 	storetest.EventCodesMigration(t, old, opener(dsn))
 }
+
+// TestDashboardWeekHorizon: the folds write no week rows for the weeks not closed, the reads take
+// their days, and the fold after a week is over makes its rows from them (migration 0041).
+func TestDashboardWeekHorizon(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, pgtest.DSN(t), Options{DashFold: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	storetest.DashboardWeekHorizon(t, s, func(now time.Time) error {
+		for {
+			n, err := s.FoldDashboardsAt(ctx, 0, now)
+			if err != nil || n == 0 {
+				return err
+			}
+		}
+	})
+}

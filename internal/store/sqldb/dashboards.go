@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -78,11 +79,32 @@ type DashSums struct {
 	hours  map[dashHourKey]int64
 	dims   map[dashDimKey][2]int64 // events, risky
 	person map[dashPersonKey]int64 // risky events per person and hour or day, every vector
+	// spans are the bucket lengths summed: every kept span, or the hours alone where the days
+	// and weeks are derived from the hours' deltas (PostgreSQL's event transaction).
+	spans []int64
+	// weeksBefore: weeks starting at or after it are not summed (their rows are made from their
+	// days when they are over: the week horizon, migration 0041).
+	weeksBefore int64
 }
 
-// NewDashSums returns empty sums.
+// NewDashSums returns empty sums of every bucket an event belongs to.
 func NewDashSums() *DashSums {
-	return &DashSums{hours: map[dashHourKey]int64{}, dims: map[dashDimKey][2]int64{}, person: map[dashPersonKey]int64{}}
+	return &DashSums{hours: map[dashHourKey]int64{}, dims: map[dashDimKey][2]int64{}, person: map[dashPersonKey]int64{},
+		spans: spans[:], weeksBefore: math.MaxInt64}
+}
+
+// newDashSums returns empty sums of the buckets this transaction writes: the hours alone where
+// the dialect keeps deltas (writeDashChanges), else the hours, the days and the weeks before the
+// week horizon (read in the transaction, so that no week closes meanwhile: SQLite has one writer).
+func (q *Queries) newDashSums(ctx context.Context) (*DashSums, error) {
+	s := NewDashSums()
+	if q.hourDeltas() {
+		s.spans = spans[:1]
+		return s, nil
+	}
+	h, err := q.weekHorizon(ctx)
+	s.weeksBefore = h
+	return s, err
 }
 
 // Len is how many rows the sums would write (the people per bucket they move not included).
@@ -112,8 +134,11 @@ func (s *DashSums) Add(e *event.FileEvent, sign int64) {
 		domains = store.DestinationDomains(e)
 	}
 	device := store.DeviceOf(e)
-	for _, span := range spans {
+	for _, span := range s.spans {
 		at := bucketStart(hour, span)
+		if span == week && at >= s.weeksBefore {
+			continue
+		}
 		s.hours[dashHourKey{span, at, vec, string(e.Risk.Severity), string(e.File.Category), trusted}] += sign
 		if trusted {
 			continue
@@ -155,7 +180,10 @@ func (q *Queries) addDashboards(ctx context.Context, evs []*event.FileEvent) err
 	if q.dashboardsOff() {
 		return nil
 	}
-	s := NewDashSums()
+	s, err := q.newDashSums(ctx)
+	if err != nil {
+		return err
+	}
 	for _, e := range evs {
 		s.Add(e, 1)
 	}
@@ -402,9 +430,10 @@ type dashPiece struct{ span, from, to int64 }
 
 // dashPieces splits a range of buckets of the given span into the fewest buckets of the kept
 // spans (the same or longer) that cover it exactly: its edges in the given span, then in days,
-// its middle in weeks. A sum over the pieces equals the sum over the range's own buckets, since
+// its middle in weeks, those before the week horizon weeksBefore (the weeks from it on are read
+// as their days). A sum over the pieces equals the sum over the range's own buckets, since
 // every longer bucket holds exactly the shorter ones within it.
-func dashPieces(span, from, to int64) []dashPiece {
+func dashPieces(span, from, to, weeksBefore int64) []dashPiece {
 	var out []dashPiece
 	var split func(levels []int64, from, to int64)
 	split = func(levels []int64, from, to int64) {
@@ -418,6 +447,9 @@ func dashPieces(span, from, to int64) []dashPiece {
 				a += next
 			}
 			b := bucketStart(to, next)
+			if next == week {
+				b = min(b, weeksBefore)
+			}
 			if a < b {
 				out = append(out, dashPiece{levels[0], from, a})
 				split(levels[1:], a, b)
@@ -435,25 +467,29 @@ func dashPieces(span, from, to int64) []dashPiece {
 	return slices.DeleteFunc(out, func(p dashPiece) bool { return p.from >= p.to })
 }
 
-// dashRangeRows is a subquery of the rows of table in [from, to) read as dashPieces, each piece
-// from source(table, the piece's range): cols of each row, where the condition holds (its
-// arguments are args, repeated for every piece) and where the condition more gives for the
-// piece's span holds.
-func dashRangeRows(source func(table string, from, to int64) string, table, cols, cond string, more func(span int64) (string, []any), span, from, to int64, args ...any) (string, []any) {
+// dashRangeRows is a subquery of the rows of table in [from, to) read as dashPieces (the week
+// horizon read first), each piece from dashSource(table, the piece's range): cols of each row,
+// where the condition holds (its arguments are args, repeated for every piece) and where the
+// condition more gives for the piece's span holds.
+func (q *Queries) dashRangeRows(ctx context.Context, table, cols, cond string, more func(span int64) (string, []any), span, from, to int64, args ...any) (string, []any, error) {
+	h, err := readWeekHorizon(ctx, q.r)
+	if err != nil {
+		return "", nil, q.wrap("dashboards", err)
+	}
 	var parts []string
 	var all []any
-	for _, p := range dashPieces(span, from, to) {
+	for _, p := range dashPieces(span, from, to, h) {
 		extra, eargs := "", []any(nil)
 		if more != nil {
 			extra, eargs = more(p.span)
 		}
-		parts = append(parts, `SELECT `+cols+` FROM `+source(table, p.from, p.to)+` WHERE `+cond+` AND span = ? AND at >= ? AND at < ?`+extra)
+		parts = append(parts, `SELECT `+cols+` FROM `+q.dashSource(table, p.from, p.to)+` WHERE `+cond+` AND span = ? AND at >= ? AND at < ?`+extra)
 		all = append(append(append(all, args...), p.span, p.from, p.to), eargs...)
 	}
 	if len(parts) == 0 { // an empty range: no row
-		return `SELECT ` + cols + ` FROM ` + table + ` WHERE 1 = 0`, nil
+		return `SELECT ` + cols + ` FROM ` + table + ` WHERE 1 = 0`, nil, nil
 	}
-	return strings.Join(parts, ` UNION ALL `), all
+	return strings.Join(parts, ` UNION ALL `), all, nil
 }
 
 // DashboardSeries implements store.DashboardQueries.
@@ -527,8 +563,11 @@ func (q *Queries) DashboardTop(ctx context.Context, dq store.DashQuery, dim stri
 	if limit <= 0 || limit > 1000 {
 		limit = 1000
 	}
-	sub, args := dashRangeRows(q.dashSource, "dash_dims", "value, events, risky", `kind = ?`, func(span int64) (string, []any) { return dimVector(dq.Vector, span) },
+	sub, args, err := q.dashRangeRows(ctx, "dash_dims", "value, events, risky", `kind = ?`, func(span int64) (string, []any) { return dimVector(dq.Vector, span) },
 		span, from, to, kind)
+	if err != nil {
+		return nil, err
+	}
 	return q.dashCounts(ctx, "dashboard top", `SELECT value, SUM(events), SUM(risky) FROM (`+sub+`) x GROUP BY value HAVING SUM(events) > 0 ORDER BY 2 DESC, value LIMIT ?`, append(args, limit)...)
 }
 
@@ -561,7 +600,10 @@ func (q *Queries) DashboardBreakdown(ctx context.Context, dq store.DashQuery) (s
 		cond, cargs = `vector = ?`, []any{dq.Vector}
 	}
 	// The range's rows once (its edges and whole weeks), grouped three ways in Go.
-	sub, args := dashRangeRows(q.dashSource, "dash_hours", "vector, severity, category, trusted, events", cond, nil, span, from, to, cargs...)
+	sub, args, err := q.dashRangeRows(ctx, "dash_hours", "vector, severity, category, trusted, events", cond, nil, span, from, to, cargs...)
+	if err != nil {
+		return b, err
+	}
 	rows, err := q.r.QueryContext(ctx, q.d.q(`SELECT vector, severity, category, trusted, SUM(events) FROM (`+sub+`) x GROUP BY vector, severity, category, trusted`), args...)
 	if err != nil {
 		return b, q.wrap("dashboard breakdown", err)
@@ -644,8 +686,11 @@ func (q *Queries) DashboardDepartments(ctx context.Context, dq store.DashQuery, 
 	if limit <= 0 || limit > 1000 {
 		limit = 1000
 	}
-	sub, args := dashRangeRows(q.dashSource, "dash_dims", "value, events, risky", `kind = 'p'`, func(span int64) (string, []any) { return dimVector("", span) },
+	sub, args, err := q.dashRangeRows(ctx, "dash_dims", "value, events, risky", `kind = 'p'`, func(span int64) (string, []any) { return dimVector("", span) },
 		span, from, to)
+	if err != nil {
+		return nil, err
+	}
 	return q.dashCounts(ctx, "dashboard departments", `SELECT COALESCE(p.department, ''), SUM(x.events), SUM(x.risky)
 FROM (SELECT value, SUM(events) AS events, SUM(risky) AS risky FROM (`+sub+`) r GROUP BY value) x
 LEFT JOIN people p ON p.email = x.value
@@ -687,12 +732,15 @@ func (q *Queries) takeBackDashboardsIn(ctx context.Context, table, ids string, a
 	if q.dashboardsOff() {
 		return nil
 	}
+	s, err := q.newDashSums(ctx)
+	if err != nil {
+		return err
+	}
 	rows, err := q.w.QueryContext(ctx, q.d.q(`SELECT `+eventCols+` FROM `+table+` e LEFT JOIN connections c ON c.id = e.connection_id WHERE e.id IN (`+ids+`)`), args...)
 	if err != nil {
 		return q.wrap("dashboards", err)
 	}
 	defer rows.Close()
-	s := NewDashSums()
 	for rows.Next() {
 		e, err := scanEvent(rows)
 		if err != nil {

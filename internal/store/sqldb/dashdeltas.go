@@ -35,7 +35,7 @@ const (
 // counts directly. The days and weeks are derived from the hours by the fold and the reads
 // (dashSource), so only the hours' sums are written: about half the rows of a page.
 func (q *Queries) writeDashChanges(ctx context.Context, s *DashSums) error {
-	if !q.d.DashDeltas || q.conn == nil || q.d.CopyFrom == nil {
+	if !q.hourDeltas() {
 		return q.WriteDashSums(ctx, s)
 	}
 	rows := make([][]any, 0, s.Len()/2)
@@ -66,6 +66,10 @@ func (q *Queries) writeDashChanges(ctx context.Context, s *DashSums) error {
 	})
 	return q.wrap("dashboards: deltas", err)
 }
+
+// hourDeltas reports whether this transaction writes the hours' deltas (writeDashChanges) rather
+// than the counts.
+func (q *Queries) hourDeltas() bool { return q.d.DashDeltas && q.conn != nil && q.d.CopyFrom != nil }
 
 // The buckets an hour belongs to, as SQL of its column at (bucketStart): its day, its week.
 // dash_deltas (written by nodes of schema 39 and before) holds the days' deltas too, and a
@@ -151,7 +155,9 @@ LEFT JOIN dash_person_risky p ON p.span = d.span AND p.at = d.at AND p.value = d
 // what its vendor's audit feed delivers within two hours.
 const openLag = 2
 
-// dashFoldSQL folds up to $1 deltas of each table (FoldDashboards); $2 is the first open hour.
+// dashFoldSQL folds up to $1 deltas of each table (FoldDashboards); $2 is the first open hour,
+// $3 the week horizon (dashweeks.go): the weeks from it on get no week rows (their days are
+// read instead, and their rows made once each is over).
 // Its parts see one snapshot and each changes one table: the older nodes' deltas (dash_deltas,
 // hours and days) and the hours' deltas of closed hours go to the counts; the hours' deltas of
 // open hours are summed into dash_open_hours; the open hours' rows of hours now closed leave it
@@ -182,7 +188,7 @@ d AS (
 dw AS (
   SELECT kind, span, at, value, vector, severity, category, trusted, events, risky FROM d
   UNION ALL SELECT kind, ` + weekSpan + `, ` + weekOf + `, value, vector, severity, category, trusted, events, risky FROM d
-  WHERE span = 24 AND kind IN ('` + deltaHours + `', 'p', 'v', 'd')),
+  WHERE span = 24 AND kind IN ('` + deltaHours + `', 'p', 'v', 'd') AND ` + weekOf + ` < $3),
 h AS (
   INSERT INTO dash_hours (span, at, vector, severity, category, trusted, events)
   SELECT span, at, vector, severity, category, trusted, SUM(events) FROM dw WHERE kind = '` + deltaHours + `'
@@ -221,11 +227,13 @@ func (db *DB) FoldDashboards(ctx context.Context, limit int) (int, error) {
 }
 
 // FoldDashboardsAt is FoldDashboards at the time now: the hours from the one openLag hours
-// before now's on are open. Which hours a fold takes for open changes only where the counts
-// wait, never what the reads answer: nodes whose clocks differ fold correctly side by side.
+// before now's on are open, and the weeks before the first open hour's are closed (closeWeeks).
+// Which hours and weeks a fold takes for open changes only where the counts wait, never what
+// the reads answer: nodes whose clocks differ fold correctly side by side. Where the dialect
+// keeps no deltas (SQLite) it only closes the weeks that are over.
 func (db *DB) FoldDashboardsAt(ctx context.Context, limit int, now time.Time) (int, error) {
 	if !db.d.DashDeltas {
-		return 0, nil
+		return 0, db.CloseDashWeeks(ctx, now)
 	}
 	if limit <= 0 {
 		limit = DashFoldBatch
@@ -258,8 +266,17 @@ func (db *DB) FoldDashboardsAt(ctx context.Context, limit int, now time.Time) (i
 				return q.wrap("dashboards: fold", err)
 			}
 		}
-		err := q.w.QueryRowContext(ctx, dashFoldSQL, limit, open).Scan(&n)
-		return q.wrap("dashboards: fold", err)
+		h, err := q.weekHorizon(ctx)
+		if err != nil {
+			return q.wrap("dashboards: fold", err)
+		}
+		if err := q.w.QueryRowContext(ctx, dashFoldSQL, limit, open, h).Scan(&n); err != nil {
+			return q.wrap("dashboards: fold", err)
+		}
+		// After the fold, in its transaction: the rows of the days of the weeks it closes are
+		// those of every hour folded so far; the deltas still pending reach the weeks' rows
+		// when they are folded (their weeks are then before the horizon).
+		return q.closeWeeks(ctx, h, closingWeek(now))
 	})
 	if err != nil {
 		return 0, err
@@ -274,10 +291,11 @@ type dashFolder struct {
 }
 
 // StartDashFold folds the dashboards' deltas every interval, until Close, batch after batch
-// while full ones come. A failed fold is logged and retried at the next tick; the views stay
-// exact meanwhile (they add the deltas not yet folded), only slower as deltas pile up.
+// while full ones come, and closes the weeks that are over (on SQLite that is all it does). A
+// failed fold is logged and retried at the next tick; the views stay exact meanwhile (they add
+// the deltas not yet folded, and read the weeks not closed from their days), only slower.
 func (db *DB) StartDashFold(every time.Duration) {
-	if !db.d.DashDeltas || every <= 0 || db.fold != nil {
+	if every <= 0 || db.fold != nil {
 		return
 	}
 	f := &dashFolder{stop: make(chan struct{})}
@@ -299,7 +317,7 @@ func (db *DB) StartDashFold(every time.Duration) {
 				n, err := db.FoldDashboards(ctx, DashFoldBatch)
 				if err != nil {
 					if ctx.Err() == nil {
-						slog.Warn("dashboards: folding the counts' deltas failed; retrying", "err", err)
+						slog.Warn("dashboards: folding the counts' deltas or closing a week failed; retrying", "err", err)
 					}
 					break
 				}

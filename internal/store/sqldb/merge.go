@@ -122,7 +122,10 @@ trusted = ?, severity = ?, doc = ? WHERE id = ?`), append(args, e.Event.ID)...)
 		if q.dashboardsOff() {
 			return nil
 		}
-		dash := NewDashSums()
+		dash, err := q.newDashSums(ctx)
+		if err != nil {
+			return err
+		}
 		dash.Add(&old, -1)
 		dash.Add(e, 1)
 		return q.writeDashChanges(ctx, dash)

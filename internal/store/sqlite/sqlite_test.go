@@ -165,6 +165,7 @@ func TestEventCodesMigration(t *testing.T) {
 	_, old := migratedBefore(t, path, "event_bytes")
 	defer old.Close()
 	old.SetEventCodes(false)
+	old.SetDashboards(false) // this code reads the week horizon, which migration 0041 makes
 	open := opener(path)
 	storetest.EventCodesMigration(t, old, func(t *testing.T) store.Store {
 		s := open(t)
@@ -217,4 +218,15 @@ func opener(path string) func(t *testing.T) store.Store {
 		}
 		return s
 	}
+}
+
+// TestDashboardWeekHorizon: the weeks not closed are written without week rows and read from
+// their days; closing a week makes its rows from them (migration 0041).
+func TestDashboardWeekHorizon(t *testing.T) {
+	s := opener(filepath.Join(t.TempDir(), "t.db"))(t).(*Store)
+	t.Cleanup(func() { s.Close() })
+	storetest.DashboardWeekHorizon(t, s, func(now time.Time) error {
+		_, err := s.FoldDashboardsAt(context.Background(), 0, now)
+		return err
+	})
 }

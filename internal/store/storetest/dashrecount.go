@@ -44,10 +44,25 @@ func DashboardWeeksMigration(t *testing.T, s store.Store, version int, reopen fu
 	checkDashRecount(t, s, end)
 }
 
+// dashRecountEnd is the end of loadDashRecount's events: a Wednesday afternoon.
+var dashRecountEnd = time.Date(2026, 11, 18, 13, 0, 0, 0, time.UTC)
+
+// weekOfTime is the hour (since the epoch) of the Monday 00:00 UTC that starts t's week.
+func weekOfTime(t time.Time) int64 {
+	h := t.Unix() / 3600
+	return h - ((h-96)%168+168)%168
+}
+
+// setWeekHorizon moves the dashboards' week horizon (migration 0041) to the hour h, so that the
+// weeks from h on are written and read as a week not closed yet.
+func setWeekHorizon(t *testing.T, s store.Store, h int64) {
+	rawExec(t, s, fmt.Sprintf(`UPDATE dash_week_horizon SET at = %d WHERE id = 1`, h))
+}
+
 // loadDashRecount stores, updates and deletes events, and returns the end of their time range.
 func loadDashRecount(t *testing.T, s store.Store) time.Time {
 	c1, c2 := mkConn(t, s, "recount-1"), mkConn(t, s, "recount-2")
-	end := time.Date(2026, 11, 18, 13, 0, 0, 0, time.UTC) // a Wednesday afternoon
+	end := dashRecountEnd
 	g := eventgen.New(eventgen.Options{Seed: 7, People: 25, Days: 100, End: end,
 		Connections: []eventgen.Conn{{ID: c1.ID, Name: "recount-1", Observer: event.ObserverBox}, {ID: c2.ID, Name: "recount-2", Observer: event.ObserverBox}}})
 	evs := make([]*event.FileEvent, 0, 3000)
@@ -128,6 +143,7 @@ func checkDashRecount(t *testing.T, s store.Store, end time.Time) {
 		{From: end.Add(-365 * day), To: end.Add(day), Step: day},
 		{From: end.Add(-61*day - 5*time.Hour), To: end.Add(-9 * day), Step: day},
 		{From: end.Add(-2 * day), To: end.Add(-2*day + time.Hour), Step: day},
+		{From: end.Add(-60 * day), To: end.Add(7 * day), Step: day}, // the end's whole week
 	}
 	for _, q := range ranges {
 		name := fmt.Sprintf("%s..%s per %s", q.From.Format(time.RFC3339), q.To.Format(time.RFC3339), q.Step)
@@ -325,6 +341,9 @@ func (r dashRecount) departments(q store.DashQuery) []store.DashCount {
 // open, after two nodes whose clocks differ by more than a day folded the rest at once, and
 // once every hour is closed.
 func DashboardFold(t *testing.T, s store.Store, folds []func(limit int, now time.Time) (int, error), breakFold, mendFold []string) {
+	// The weeks from three before the end's are not closed: the folds close them as their
+	// clocks pass them (migration 0041).
+	setWeekHorizon(t, s, weekOfTime(dashRecountEnd)-3*168)
 	end := loadDashRecount(t, s)
 	const pendingSQL = `SELECT (SELECT COUNT(*) FROM dash_deltas) + (SELECT COUNT(*) FROM dash_hour_deltas)`
 	if n := countRows(t, s, `SELECT COUNT(*) FROM dash_deltas`); n != 0 {
@@ -418,4 +437,57 @@ func countRows(t *testing.T, s store.Store, query string) int64 {
 		t.Errorf("%s: %v", query, err)
 	}
 	return n
+}
+
+// DashboardWeekHorizon checks the dashboards' week horizon (migration 0041). With the horizon
+// set three weeks before the events' last week, the events are stored and settled as of the
+// horizon's first hour (settle: PostgreSQL folds every delta as of then, SQLite closes the weeks
+// over as of then): no week row of a week from the horizon on is written, and every read equals
+// the recount (such weeks are read from their days). Week rows an older node wrote there change
+// no answer. Settled as of the events' last day, the weeks before the last one are closed (their
+// rows made from their days, the older node's replaced, the horizon moved to the last week);
+// settled as of long after, the last one too. Every read equals the recount after each step.
+func DashboardWeekHorizon(t *testing.T, s store.Store, settle func(now time.Time) error) {
+	end, last := dashRecountEnd, weekOfTime(dashRecountEnd)
+	h := last - 3*168
+	setWeekHorizon(t, s, h)
+	loadDashRecount(t, s)
+	noErr(t, settle(time.Unix(h*3600+1800, 0)))
+	weekRows := func(from int64) int64 {
+		return countRows(t, s, fmt.Sprintf(`SELECT (SELECT COUNT(*) FROM dash_hours WHERE span = 168 AND at >= %d)
++ (SELECT COUNT(*) FROM dash_dims WHERE span = 168 AND at >= %d)`, from, from))
+	}
+	if n := weekRows(h); n != 0 {
+		t.Fatalf("%d week rows written for the weeks from the horizon on", n)
+	}
+	if n := weekRows(0); n == 0 {
+		t.Fatal("no week rows at all: the weeks before the horizon lost theirs")
+	}
+	checkDashRecount(t, s, end)
+	// An older node's week rows in the weeks not closed: the newer reads take none of them.
+	for _, at := range []int64{h, last} {
+		rawExec(t, s, fmt.Sprintf(`INSERT INTO dash_hours (span, at, vector, severity, category, trusted, events) VALUES (168, %d, 'email', 'high', 'document', 0, 1000)`, at))
+		rawExec(t, s, fmt.Sprintf(`INSERT INTO dash_dims (kind, span, at, value, vector, events, risky) VALUES ('p', 168, %d, 'older@corp.example', '', 1000, 1000)`, at))
+	}
+	checkDashRecount(t, s, end)
+	horizon := func() int64 { return countRows(t, s, `SELECT at FROM dash_week_horizon`) }
+	noErr(t, settle(end.Add(-30*time.Hour)))
+	if got := horizon(); got != last {
+		t.Fatalf("settled as of the last week's Tuesday, the horizon is at hour %d, want %d (the last week's start)", got, last)
+	}
+	if n := weekRows(last); n != 2 {
+		t.Fatalf("%d week rows of the last week, want the older node's 2", n)
+	}
+	if n := countRows(t, s, fmt.Sprintf(`SELECT COUNT(*) FROM dash_dims WHERE span = 168 AND value = 'older@corp.example' AND at < %d`, last)); n != 0 {
+		t.Fatalf("the older node's week rows of a closed week are kept (%d)", n)
+	}
+	checkDashRecount(t, s, end)
+	noErr(t, settle(end.Add(1000*time.Hour)))
+	if got := horizon(); got <= last {
+		t.Fatalf("settled as of long after the events, the horizon is at hour %d, not past the last week (%d)", got, last)
+	}
+	if n := countRows(t, s, `SELECT COUNT(*) FROM dash_dims WHERE value = 'older@corp.example'`); n != 0 {
+		t.Fatalf("the older node's week rows are kept after their weeks closed (%d)", n)
+	}
+	checkDashRecount(t, s, end)
 }
