@@ -41,6 +41,12 @@ type DashOptions struct {
 	// FoldAfter stops the store's background fold of the counts' deltas (PostgreSQL): a round's
 	// deltas are folded after its inserts only, so its inserts run alone.
 	FoldAfter bool
+	// AsOf, if set, is the time the ingest rounds run as of (from then on, as the clock moves):
+	// their events end there, the store's fold takes it for now, and the dashboards' week horizon
+	// is set to its week (migration 0041). So a backlog can be measured in a week not closed yet
+	// wherever the wall clock is in its week (a day's backlog on a Monday falls mostly in the
+	// week before, closed).
+	AsOf time.Time
 	// ProfileDir, if set, receives a CPU profile of the last round of each side (this process:
 	// the store's Go work, not the database server's).
 	ProfileDir string
@@ -298,10 +304,24 @@ func dashIngest(ctx context.Context, s store.Store, db *sql.DB, dw dashWriter, o
 	}
 	meter := newCPUMeter(ctx, db)
 	r.CPUServer = meter.hasServer()
+	var shift time.Duration // the rounds' clock less the wall clock (o.AsOf)
+	if !o.AsOf.IsZero() {
+		shift = time.Until(o.AsOf)
+		h := o.AsOf.Unix() / 3600
+		if _, err := db.ExecContext(ctx, fmt.Sprintf(`UPDATE dash_week_horizon SET at = %d WHERE id = 1`, h-((h-96)%168+168)%168)); err != nil {
+			return fmt.Errorf("setting the week horizon to -as-of's week: %w", err)
+		}
+		sh, ok := s.(interface{ SetDashClockShift(time.Duration) })
+		if !ok {
+			return fmt.Errorf("%s: the store's fold cannot run as of another time", r.Driver)
+		}
+		sh.SetDashClockShift(shift)
+		defer sh.SetDashClockShift(0)
+	}
 	run := func(seed uint64, on bool, profile string) (float64, float64, float64, error) {
 		// A day's events up to the round's start (fresh, as a collector stores them), in the order
 		// a collector stores them (observed order, a few late), as pages of a vendor's stream arrive.
-		end := time.Now().UTC().Truncate(time.Second)
+		end := time.Now().Add(shift).UTC().Truncate(time.Second)
 		g := eventgen.NewTimeline(eventgen.Options{Seed: seed, People: o.People, Days: 1, End: end,
 			Connections: []eventgen.Conn{{ID: 2, Name: "ingest", Observer: event.ObserverBox}}}, o.IngestEvents)
 		evs := make([]*event.FileEvent, o.IngestEvents)
@@ -407,7 +427,7 @@ func dashIngest(ctx context.Context, s store.Store, db *sql.DB, dw dashWriter, o
 			}
 		}
 		c0, t0 := meter.seconds(), time.Now()
-		if _, err := closer.FoldDashboardsAt(ctx, sqldb.DashFoldBatch, time.Now().Add(24*time.Hour)); err != nil {
+		if _, err := closer.FoldDashboardsAt(ctx, sqldb.DashFoldBatch, time.Now().Add(shift+24*time.Hour)); err != nil {
 			return err
 		}
 		r.RollupSecs = time.Since(t0).Seconds()
@@ -482,6 +502,9 @@ func FormatDashboards(rs []DashResult, o DashOptions, cmd string) string {
 		fmt.Fprintln(&b)
 		fmt.Fprintf(&b, "Ingest into that database, side by side: after one unmeasured run, %d rounds of %d fresh events of %s in observed order (`eventgen.Timeline`: as a collector stores a vendor's stream), %d per `InsertEvents` transaction, counts on and off alternated (which goes first alternates too).\n\n",
 			o.Rounds, o.IngestEvents, ingestSpanText(o.IngestSpan), o.IngestBatch)
+		if !o.AsOf.IsZero() {
+			fmt.Fprintf(&b, "The rounds ran as of %s (`-as-of`): their events end there, the store's fold took that for now, and the week horizon was set to that time's week.\n\n", o.AsOf.UTC().Format(time.RFC3339))
+		}
 		fmt.Fprintln(&b, "| counts | events/s per round | median |")
 		fmt.Fprintln(&b, "|---|---|---:|")
 		fmt.Fprintf(&b, "| on | %s | %.0f |\n", rates(r.With), r.WithMed)
@@ -551,6 +574,7 @@ func DashboardsCommand(ctx context.Context, args []string, stdout, stderr io.Wri
 	fs.StringVar(&o.TempDir, "dir", "", "directory for the SQLite database (default: a new temporary directory)")
 	fs.StringVar(&o.ProfileDir, "cpuprofile", "", "write a CPU profile of the last ingest round of each side (counts on, off) into this directory")
 	fs.BoolVar(&o.FoldAfter, "fold-after", false, "PostgreSQL: no background fold of the counts' deltas; each round folds them after its inserts")
+	asOf := fs.String("as-of", "", "run the ingest rounds as of this past time (RFC 3339): their events end there, the fold takes it for now, the week horizon is set to its week")
 	fs.BoolVar(&o.Reuse, "reuse", false, "keep the database and reuse one that already holds -events events (needs -dir)")
 	seed := fs.Uint64("seed", 1, "generator seed")
 	write := fs.String("write", "", "write the result section into this markdown file")
@@ -558,6 +582,13 @@ func DashboardsCommand(ctx context.Context, args []string, stdout, stderr io.Wri
 		return err
 	}
 	o.Seed = *seed
+	if *asOf != "" {
+		t, err := time.Parse(time.RFC3339, *asOf)
+		if err != nil || t.After(time.Now()) {
+			return fmt.Errorf("dashboards: -as-of %q: give a past time in RFC 3339, e.g. 2026-12-05T03:30:00Z (%v)", *asOf, err)
+		}
+		o.AsOf = t
+	}
 	for _, d := range strings.Split(*drivers, ",") {
 		switch d = strings.TrimSpace(d); d {
 		case "sqlite", "postgres":

@@ -125,6 +125,8 @@ type DB struct {
 	// keyCopySkip: how many more event inserts claim their keys without trying a COPY first
 	// (copyKeys), after one whose COPY met a stored key.
 	keyCopySkip atomic.Int32
+	// dashShift is added to the wall clock where FoldDashboards takes the time (SetDashClockShift).
+	dashShift atomic.Int64
 }
 
 // New wraps opened handles. reader may equal writer.
