@@ -23,6 +23,7 @@ import (
 	"github.com/telltale-dev/telltale/internal/auth"
 	"github.com/telltale-dev/telltale/internal/config"
 	"github.com/telltale-dev/telltale/internal/connection"
+	"github.com/telltale-dev/telltale/internal/connector"
 	"github.com/telltale-dev/telltale/internal/testutil/syncbuf"
 )
 
@@ -265,6 +266,24 @@ func TestConnectionLifecycleOverHTTP(t *testing.T) {
 		Settings: map[string]string{"admin_email": "a@corp.example", "client_id": "c"}, Credentials: map[string]string{"client_secret": "s"}})
 	if p := problem(t, body); code != 409 || !strings.Contains(p.Detail, "already") || len(p.Errors) != 1 || p.Errors[0].Field != "name" {
 		t.Errorf("duplicate: %d %+v", code, p)
+	}
+	// A value longer than a setting or a credential holds: refused, naming the field, nothing made.
+	for _, tc := range []struct {
+		settings, creds map[string]string
+		field, says     string
+	}{
+		{map[string]string{"admin_email": "a@corp.example", "client_id": strings.Repeat("c", connector.MaxSettingLen+1)}, map[string]string{"client_secret": "s"}, "settings.client_id", "a setting holds at most 2048"},
+		{map[string]string{"admin_email": "a@corp.example", "client_id": "c"}, map[string]string{"client_secret": strings.Repeat("s", connector.MaxCredentialLen+1)}, "credentials.client_secret", "a credential holds at most 65536"},
+	} {
+		code, body = f.do(t, f.admin, "POST", "/api/v1/connections", client.NewConnection{Name: "Box long", Service: "box", TenantID: "998",
+			Settings: tc.settings, Credentials: tc.creds})
+		if p := problem(t, body); code != 400 || len(p.Errors) != 1 || p.Errors[0].Field != tc.field || !strings.Contains(p.Errors[0].Message, tc.says) || len(body) > 2000 {
+			t.Errorf("a %s too long: %d %.300s", tc.field, code, body)
+		}
+	}
+	code, body = f.do(t, f.admin, "GET", "/api/v1/connections", nil)
+	if strings.Contains(string(body), "Box long") {
+		t.Errorf("a connection refused for a too long value was made: %.300s", body)
 	}
 	// Unknown service and missing name: clear 4xx.
 	code, body = f.do(t, f.admin, "POST", "/api/v1/connections", client.NewConnection{Name: "x", Service: "dropbox"})

@@ -136,8 +136,17 @@ func (c Config) Value(s Spec, name string) string {
 	return v
 }
 
-// Validate checks the config against the spec: required fields present, no unknown fields. The
-// error is a ConfigError naming every problem.
+// The longest value a setting and a credential may hold, in bytes: a setting is an id, an address
+// or a URL; a credential may be a service account's JSON key or a PEM chain. Longer is a paste
+// gone wrong (or an attempt to make every later answer that carries it large), refused.
+const (
+	MaxSettingLen    = 2048
+	MaxCredentialLen = 64 << 10
+)
+
+// Validate checks the config against the spec: required fields present, no unknown fields, no
+// value longer than MaxSettingLen (MaxCredentialLen for a credential). The error is a
+// ConfigError naming every problem.
 func (s Spec) Validate(c Config) error {
 	var errs ConfigError
 	for _, f := range s.Fields {
@@ -158,6 +167,10 @@ func (s Spec) Validate(c Config) error {
 				errs = append(errs, FieldError{Field: k, Secret: secret, Message: fmt.Sprintf("%q is not a %s setting: use one of %s", k, s.Title, s.fieldNames())})
 			case f.Secret && !secret:
 				errs = append(errs, FieldError{Field: k, Message: fmt.Sprintf("%q is secret: send it under credentials so it is encrypted and never shown", k)})
+			case secret && len(m[k]) > MaxCredentialLen:
+				errs = append(errs, FieldError{Field: k, Secret: true, Message: fmt.Sprintf("%s (%s) is %d bytes long; a credential holds at most %d: check that the right value was pasted", f.Label, k, len(m[k]), MaxCredentialLen)})
+			case !secret && len(m[k]) > MaxSettingLen:
+				errs = append(errs, FieldError{Field: k, Message: fmt.Sprintf("%s (%s) is %d bytes long; a setting holds at most %d: check that the right value was pasted", f.Label, k, len(m[k]), MaxSettingLen)})
 			}
 		}
 	}
