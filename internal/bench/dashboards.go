@@ -96,6 +96,13 @@ type DashResult struct {
 	RollupCPU     float64
 	RollupCPUCost float64
 	LoadAvg       string
+
+	// With -fold-after on PostgreSQL, the counts' own time per event of each round with them on,
+	// measured apart (µs): in the event transactions (OwnWrite), and folding the round's deltas
+	// (OwnFold: the median of three folds rolled back, nothing else running); and the time per
+	// event of each round without them (OffTime). OwnShare is their share of a round's time.
+	OwnWrite, OwnFold, OffTime []float64
+	OwnShare                   float64
 }
 
 // dashTables are the dashboards' count tables.
@@ -340,6 +347,12 @@ func dashIngest(ctx context.Context, s store.Store, db *sql.DB, dw dashWriter, o
 			return 0, 0, 0, err
 		}
 		defer stop()
+		ft, timed := s.(foldTimer)
+		timed = timed && o.FoldAfter && s.Driver() == "postgres"
+		var write0 time.Duration
+		if timed {
+			write0 = ft.DashWriteTime()
+		}
 		c0, w0 := meter.seconds(), walPosition(ctx, db)
 		t0 := time.Now()
 		for i := 0; i < len(evs); i += o.IngestBatch {
@@ -349,9 +362,34 @@ func dashIngest(ctx context.Context, s store.Store, db *sql.DB, dw dashWriter, o
 		}
 		inserts := float64(len(evs)) / time.Since(t0).Seconds()
 		c1 := meter.seconds()
+		if timed && !on {
+			r.OffTime = append(r.OffTime, 1e6/inserts)
+		}
+		// The counts' own time, measured apart (-fold-after): what the event transactions spent on
+		// them, and a fold of the round's deltas timed three times and rolled back; the time and
+		// CPU of those timed folds are left out of the round's.
+		var aside time.Duration
+		var asideCPU float64
+		if timed && on {
+			write := ft.DashWriteTime() - write0
+			ta, ca := time.Now(), meter.seconds()
+			ds, err := ft.TimeFold(ctx, time.Now().Add(shift), 3)
+			if err != nil {
+				return 0, 0, 0, fmt.Errorf("timing the fold: %w", err)
+			}
+			aside, asideCPU = time.Since(ta), meter.seconds()-ca
+			folds := make([]float64, len(ds))
+			for i, d := range ds {
+				folds[i] = d.Seconds()
+			}
+			per := func(sec float64) float64 { return sec * 1e6 / float64(len(evs)) }
+			r.OwnWrite, r.OwnFold = append(r.OwnWrite, per(write.Seconds())), append(r.OwnFold, per(Median(folds)))
+			fmt.Fprintf(progress, "%s: the counts' own time, measured apart: %.1f µs per event in the event transactions, %.1f µs folding (folds of %s)\n",
+				r.Driver, per(write.Seconds()), per(Median(folds)), ds)
+		}
 		defer func() {
 			if on {
-				fmt.Fprintf(progress, "%s: CPU per event to the last insert %.1f µs, then the fold %.1f µs\n", r.Driver, (c1-c0)*1e6/float64(len(evs)), (meter.seconds()-c1)*1e6/float64(len(evs)))
+				fmt.Fprintf(progress, "%s: CPU per event to the last insert %.1f µs, then the fold %.1f µs\n", r.Driver, (c1-c0)*1e6/float64(len(evs)), (meter.seconds()-c1-asideCPU)*1e6/float64(len(evs)))
 			}
 			if w0 >= 0 {
 				wal := float64(walPosition(ctx, db)-w0) / float64(len(evs))
@@ -368,14 +406,15 @@ func dashIngest(ctx context.Context, s store.Store, db *sql.DB, dw dashWriter, o
 		if err := drainDashDeltas(ctx, s, db); err != nil {
 			return 0, 0, 0, err
 		}
-		rate := float64(len(evs)) / time.Since(t0).Seconds()
-		return rate, inserts, (meter.seconds() - c0) * 1e6 / float64(len(evs)), nil
+		rate := float64(len(evs)) / (time.Since(t0) - aside).Seconds()
+		return rate, inserts, (meter.seconds() - asideCPU - c0) * 1e6 / float64(len(evs)), nil
 	}
 	// One run first, not measured: the first writes after the queries warm the caches and the
 	// prepared statements of both sides, and would otherwise be charged to whichever side goes first.
 	if _, _, _, err := run(o.Seed*1000+999, true, ""); err != nil {
 		return err
 	}
+	r.OwnWrite, r.OwnFold = nil, nil // the unmeasured run's
 	for round := 0; round < o.Rounds; round++ {
 		order := []bool{true, false}
 		if round%2 == 1 {
@@ -403,6 +442,12 @@ func dashIngest(ctx context.Context, s store.Store, db *sql.DB, dw dashWriter, o
 		}
 	}
 	r.WithMed, r.WithoutMed = Median(r.With), Median(r.Without)
+	if len(r.OwnWrite) > 0 && len(r.OffTime) > 0 {
+		own := Median(r.OwnWrite) + Median(r.OwnFold)
+		r.OwnShare = own / (Median(r.OffTime) + own)
+		fmt.Fprintf(progress, "%s: the counts' own time %.1f µs per event against %.1f µs per event without them: %.1f %% of the time\n",
+			r.Driver, own, Median(r.OffTime), 100*r.OwnShare)
+	}
 	if len(r.WithInserts) > 0 {
 		r.WithInsertsMed = Median(r.WithInserts)
 	}
@@ -454,6 +499,21 @@ func dashIngest(ctx context.Context, s store.Store, db *sql.DB, dw dashWriter, o
 			return nil
 		}
 	}
+}
+
+// foldTimer is a store whose dashboards' counts can be timed apart (PostgreSQL's sqldb.DB).
+type foldTimer interface {
+	TimeFold(ctx context.Context, now time.Time, times int) ([]time.Duration, error)
+	DashWriteTime() time.Duration
+}
+
+// floats renders values with one decimal, comma-separated.
+func floats(v []float64) string {
+	out := make([]string, len(v))
+	for i, x := range v {
+		out[i] = fmt.Sprintf("%.1f", x)
+	}
+	return strings.Join(out, ", ")
 }
 
 // drainDashDeltas folds the dashboards' deltas not yet folded, if the store keeps any, until none
@@ -535,6 +595,10 @@ func FormatDashboards(rs []DashResult, o DashOptions, cmd string) string {
 		if r.RollupSecs > 0 {
 			fmt.Fprintf(&b, "The open hours (the current hour and the two before: their counts wait in `dash_open_hours` and reach the day and week rows once the hour is over) closed after the rounds by one fold as of a day later: %d rows in %.2f s, **%.1f µs of CPU per event** stored with the counts on (the unmeasured run's included; in a live stream one such fold an hour). With it charged to the rounds, the counts take **%.1f %%** of a CPU-bound ingest's throughput.\n\n",
 				r.RollupRows, r.RollupSecs, r.RollupCPU, 100*r.RollupCPUCost)
+		}
+		if len(r.OwnWrite) > 0 {
+			fmt.Fprintf(&b, "The counts' own time, measured apart from the machine's other work (`-fold-after`): in the event transactions (summing a page's counts and copying its deltas) %s µs per event (rounds; median %.1f), and folding a round's deltas %s µs per event (each round's the median of three folds of them run alone and rolled back; median %.1f), against %s µs per event for a round without the counts (median %.1f): the counts take **%.1f %%** of the ingest's time (own ÷ (without + own), medians). The timed folds are left out of the rounds' rates and CPU above.\n\n",
+				floats(r.OwnWrite), Median(r.OwnWrite), floats(r.OwnFold), Median(r.OwnFold), floats(r.OffTime), Median(r.OffTime), 100*r.OwnShare)
 		}
 		if len(r.WithInserts) > 0 && r.WithoutMed > 0 {
 			fmt.Fprintf(&b, "On PostgreSQL the counts are deltas appended by `COPY` in the event transaction and folded in the background (%s): a round with the counts on ends when every delta is folded and is timed to then (the cost above). Timed to the last insert's commit instead, the event transactions' own share: **%.1f %%**.\n\n",

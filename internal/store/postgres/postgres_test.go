@@ -205,7 +205,8 @@ func TestDashboardFold(t *testing.T) {
 	storetest.DashboardFold(t, a, []func(int, time.Time) (int, error){fold(a), fold(b)},
 		[]string{`CREATE FUNCTION dash_fold_fail() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RAISE EXCEPTION 'the test breaks this fold'; END$$`,
 			`CREATE TRIGGER dash_fold_fail BEFORE INSERT OR UPDATE ON dash_dims FOR EACH ROW EXECUTE FUNCTION dash_fold_fail()`},
-		[]string{`DROP TRIGGER dash_fold_fail ON dash_dims`})
+		[]string{`DROP TRIGGER dash_fold_fail ON dash_dims`},
+		func(now time.Time) (int, error) { ds, err := a.TimeFold(ctx, now, 2); return len(ds), err })
 }
 
 // TestDeviceHealthLastMigration: migration 0038 takes each device's health_last from its last

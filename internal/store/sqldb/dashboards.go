@@ -180,6 +180,10 @@ func (q *Queries) addDashboards(ctx context.Context, evs []*event.FileEvent) err
 	if q.dashboardsOff() {
 		return nil
 	}
+	if q.dashWrite != nil {
+		t0 := time.Now()
+		defer func() { q.dashWrite.Add(int64(time.Since(t0))) }()
+	}
 	s, err := q.newDashSums(ctx)
 	if err != nil {
 		return err
@@ -189,6 +193,11 @@ func (q *Queries) addDashboards(ctx context.Context, evs []*event.FileEvent) err
 	}
 	return q.writeDashChanges(ctx, s)
 }
+
+// DashWriteTime is the time the event transactions have spent on the dashboards' counts (summing
+// them and writing them or their deltas), since the store opened: the dashboards benchmark charges
+// it to the events.
+func (db *DB) DashWriteTime() time.Duration { return time.Duration(db.dashWrite.Load()) }
 
 // dashChunk is how many rows one upsert statement carries.
 const dashChunk = 50

@@ -2,6 +2,7 @@ package sqldb
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -242,50 +243,91 @@ func (db *DB) FoldDashboardsAt(ctx context.Context, limit int, now time.Time) (i
 	if limit <= 0 {
 		limit = DashFoldBatch
 	}
-	open := now.Unix()/3600 - openLag
 	n := 0
 	err := db.InTx(ctx, func(s store.Queries) error {
-		q := s.(*Queries)
-		n = 0
-		if db.d.DashFoldLock != "" {
-			var got bool
-			if err := q.w.QueryRowContext(ctx, db.d.DashFoldLock).Scan(&got); err != nil {
-				return q.wrap("dashboards: fold lock", err)
-			}
-			if !got {
-				return nil
-			}
-		}
-		// One statement: the deltas deleted, summed per count row and upserted in the keys'
-		// order, the people per bucket moved by the people whose total crossed zero (the
-		// upsert of dash_person_risky returns the new totals; the old are the new less the
-		// change), as WriteDashSums does, without the rows leaving the server.
-		// The planner cannot count the CTEs' rows: it would join the people's new totals to
-		// their changes by a nested loop, quadratic in the people folded (1.6 s of a 2.1 s fold
-		// of 16,000 deltas, 3,000 of them people's), instead of in one pass. With nested loops
-		// off every plan carries a disabled node's cost, above jit_above_cost: compiling the
-		// fold would cost more than running it.
-		for _, set := range []string{`SET LOCAL enable_nestloop = off`, `SET LOCAL jit = off`} {
-			if _, err := q.w.ExecContext(ctx, set); err != nil {
-				return q.wrap("dashboards: fold", err)
-			}
-		}
-		h, err := q.weekHorizon(ctx)
-		if err != nil {
-			return q.wrap("dashboards: fold", err)
-		}
-		if err := q.w.QueryRowContext(ctx, dashFoldSQL, limit, open, h).Scan(&n); err != nil {
-			return q.wrap("dashboards: fold", err)
-		}
-		// After the fold, in its transaction: the rows of the days of the weeks it closes are
-		// those of every hour folded so far; the deltas still pending reach the weeks' rows
-		// when they are folded (their weeks are then before the horizon).
-		return q.closeWeeks(ctx, h, closingWeek(now))
+		var err error
+		n, _, err = s.(*Queries).fold(ctx, limit, now)
+		return err
 	})
 	if err != nil {
 		return 0, err
 	}
 	return n, nil
+}
+
+// fold folds up to limit deltas of each table in this transaction as of now (FoldDashboardsAt);
+// locked is false, and nothing folded, when another transaction holds the fold lock.
+func (q *Queries) fold(ctx context.Context, limit int, now time.Time) (n int, locked bool, err error) {
+	open := now.Unix()/3600 - openLag
+	if q.d.DashFoldLock != "" {
+		if err := q.w.QueryRowContext(ctx, q.d.DashFoldLock).Scan(&locked); err != nil {
+			return 0, false, q.wrap("dashboards: fold lock", err)
+		}
+		if !locked {
+			return 0, false, nil
+		}
+	}
+	// One statement: the deltas deleted, summed per count row and upserted in the keys'
+	// order, the people per bucket moved by the people whose total crossed zero (the
+	// upsert of dash_person_risky returns the new totals; the old are the new less the
+	// change), as WriteDashSums does, without the rows leaving the server.
+	// The planner cannot count the CTEs' rows: it would join the people's new totals to
+	// their changes by a nested loop, quadratic in the people folded (1.6 s of a 2.1 s fold
+	// of 16,000 deltas, 3,000 of them people's), instead of in one pass. With nested loops
+	// off every plan carries a disabled node's cost, above jit_above_cost: compiling the
+	// fold would cost more than running it.
+	for _, set := range []string{`SET LOCAL enable_nestloop = off`, `SET LOCAL jit = off`} {
+		if _, err := q.w.ExecContext(ctx, set); err != nil {
+			return 0, true, q.wrap("dashboards: fold", err)
+		}
+	}
+	h, err := q.weekHorizon(ctx)
+	if err != nil {
+		return 0, true, q.wrap("dashboards: fold", err)
+	}
+	if err := q.w.QueryRowContext(ctx, dashFoldSQL, limit, open, h).Scan(&n); err != nil {
+		return 0, true, q.wrap("dashboards: fold", err)
+	}
+	// After the fold, in its transaction: the rows of the days of the weeks it closes are
+	// those of every hour folded so far; the deltas still pending reach the weeks' rows
+	// when they are folded (their weeks are then before the horizon).
+	return n, true, q.closeWeeks(ctx, h, closingWeek(now))
+}
+
+// errTimedFold rolls back a fold that TimeFold measured.
+var errTimedFold = errors.New("dashboards: a timed fold, rolled back")
+
+// TimeFold measures what folding every pending delta costs as of now, changing nothing: it folds
+// them all, batch after batch as the background fold does, in a transaction it then rolls back,
+// times times, and returns each run's duration. The dashboards benchmark charges it to the events
+// whose deltas they are, timed with no insert running beside it.
+func (db *DB) TimeFold(ctx context.Context, now time.Time, times int) ([]time.Duration, error) {
+	if !db.d.DashDeltas {
+		return nil, errors.New("dashboards: this store keeps no deltas to fold")
+	}
+	var out []time.Duration
+	for range times {
+		err := db.InTx(ctx, func(s store.Queries) error {
+			q := s.(*Queries)
+			t0 := time.Now()
+			for {
+				n, locked, err := q.fold(ctx, DashFoldBatch, now)
+				switch {
+				case err != nil:
+					return err
+				case !locked:
+					return errors.New("dashboards: another node holds the fold lock; stop its fold to time one")
+				case n == 0:
+					out = append(out, time.Since(t0))
+					return errTimedFold
+				}
+			}
+		})
+		if !errors.Is(err, errTimedFold) {
+			return out, err
+		}
+	}
+	return out, nil
 }
 
 // dashFolder is the background fold of a DB (StartDashFold).

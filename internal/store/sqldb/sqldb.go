@@ -109,6 +109,7 @@ type Queries struct {
 	// maxKeyCopies it claims keys without one.
 	keyCopies   int
 	keyCopySkip *atomic.Int32 // the DB's (DB.keyCopySkip); nil outside a transaction
+	dashWrite   *atomic.Int64 // the DB's (DB.dashWrite); nil outside a transaction
 }
 
 var _ store.Queries = (*Queries)(nil)
@@ -127,6 +128,9 @@ type DB struct {
 	keyCopySkip atomic.Int32
 	// dashShift is added to the wall clock where FoldDashboards takes the time (SetDashClockShift).
 	dashShift atomic.Int64
+	// dashWrite is the time the event transactions spent on the dashboards' counts, in
+	// nanoseconds (DashWriteTime).
+	dashWrite atomic.Int64
 }
 
 // New wraps opened handles. reader may equal writer.
@@ -189,7 +193,7 @@ func (db *DB) InTx(ctx context.Context, fn func(q store.Queries) error) (err err
 			panic(p)
 		}
 	}()
-	q := &Queries{d: db.d, w: tx, r: tx, conn: conn, keyCopySkip: &db.keyCopySkip}
+	q := &Queries{d: db.d, w: tx, r: tx, conn: conn, keyCopySkip: &db.keyCopySkip, dashWrite: &db.dashWrite}
 	if db.stmts != nil {
 		q.w = cachedTx{tx, db.stmts}
 		q.r = q.w

@@ -340,7 +340,10 @@ func (r dashRecount) departments(q store.DashQuery) []store.DashCount {
 // every delta pending, after the broken fold, with part of them folded and part of the hours
 // open, after two nodes whose clocks differ by more than a day folded the rest at once, and
 // once every hour is closed.
-func DashboardFold(t *testing.T, s store.Store, folds []func(limit int, now time.Time) (int, error), breakFold, mendFold []string) {
+//
+// timedFold, if set, times a fold of every pending delta as of now twice and rolls it back (the
+// benchmark's measurement), returning how many it timed: it must change nothing.
+func DashboardFold(t *testing.T, s store.Store, folds []func(limit int, now time.Time) (int, error), breakFold, mendFold []string, timedFold func(now time.Time) (int, error)) {
 	// The weeks from three before the end's are not closed: the folds close them as their
 	// clocks pass them (migration 0041).
 	setWeekHorizon(t, s, weekOfTime(dashRecountEnd)-3*168)
@@ -367,6 +370,20 @@ UNION ALL SELECT kind, 24, at - ((at % 24) + 24) % 24, value, '', severity, cate
 		t.Fatal("no older node's deltas")
 	}
 	checkDashRecount(t, s, end) // the deltas not yet folded are counted
+	if timedFold != nil {
+		counts := `SELECT (SELECT COUNT(*) + COALESCE(SUM(events), 0) FROM dash_hours) + (SELECT COUNT(*) + COALESCE(SUM(events + risky), 0) FROM dash_dims)
++ (SELECT COUNT(*) FROM dash_open_hours) + (SELECT at FROM dash_week_horizon)`
+		before := countRows(t, s, counts)
+		if n := ok(timedFold(end.Add(-30 * time.Hour)))(t); n != 2 {
+			t.Fatalf("timed %d folds, want 2", n)
+		}
+		if n := countRows(t, s, pendingSQL); n != pending {
+			t.Fatalf("after timed folds %d deltas are pending, want all %d", n, pending)
+		}
+		if after := countRows(t, s, counts); after != before {
+			t.Fatalf("timed folds changed the counts (%d, was %d)", after, before)
+		}
+	}
 	for _, q := range breakFold {
 		rawExec(t, s, q)
 	}
