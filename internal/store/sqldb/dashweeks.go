@@ -38,10 +38,15 @@ func readWeekHorizon(ctx context.Context, db querier) (int64, error) {
 }
 
 // closingWeek is the first week whose rows a close as of now may not make yet: the week of the
-// first hour still open (openLag), so every hour of the weeks before it is over.
+// hour a day before the first hour still open (openLag). Every hour of the weeks before it is
+// over, and a week closes only once the week after it is a day old: a day's backlog stored on a
+// Monday (Sunday's events, say) still falls in a week not closed, whose rows are not rewritten.
 func closingWeek(now time.Time) int64 {
-	return bucketStart(now.Unix()/3600-openLag, week)
+	return bucketStart(now.Unix()/3600-openLag-closeLag, week)
 }
+
+// closeLag is how many hours into a week the week before it stays open (closingWeek).
+const closeLag = 24 // keep in step with migration 0041's first horizon (26 hours back: this and openLag)
 
 // closeWeeks makes the rows of the weeks in [h, before) from their day rows (replacing any week
 // rows there, an older node's) and moves the horizon to before. h is the horizon read in this
