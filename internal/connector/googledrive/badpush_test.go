@@ -77,10 +77,11 @@ func TestBadPushesRefusedCountedNothingLost(t *testing.T) {
 			t.Errorf(`telltale_webhook_refused_total{service="google_drive",reason=%q} grew by %d, want %d`, reason, got, w)
 		}
 	}
+	// Each bad one was refused above, request by request; the accepted count is not compared: the
+	// channel's genuine pushes may arrive meanwhile (a CI run saw 2).
 	st := e.Ingest.Stats()
-	if st.WebhooksRefused-st0.WebhooksRefused != int64(len(bad)) || st.WebhooksAccepted != st0.WebhooksAccepted {
-		t.Errorf("refused %d and accepted %d of %d bad notifications, want all refused",
-			st.WebhooksRefused-st0.WebhooksRefused, st.WebhooksAccepted-st0.WebhooksAccepted, len(bad))
+	if st.WebhooksRefused-st0.WebhooksRefused != int64(len(bad)) {
+		t.Errorf("refused %d of %d bad notifications, want all", st.WebhooksRefused-st0.WebhooksRefused, len(bad))
 	}
 
 	// Nothing is lost: the polls store every activity once, those announced by the genuine
