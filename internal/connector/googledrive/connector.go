@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"golang.org/x/oauth2/google"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/telltale-dev/telltale/internal/connector"
 
@@ -213,6 +214,10 @@ type session struct {
 	mu      sync.Mutex
 	folders map[string]folder // folder id -> name and parent, for paths (see paths.go)
 	members map[string]string // shared drive id -> the member Telltale acts as
+	// choosing makes one members lookup per shared drive at a time: the index and the stream of a
+	// drive both ask for its actor, and two identical permissions.list calls spend the quota twice
+	// (and, throttled, back off as one request to Google).
+	choosing singleflight.Group
 
 	// chanKey signs push channel tokens (push.go); pushSeen keeps each channel's last message
 	// number.

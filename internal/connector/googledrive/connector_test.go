@@ -12,6 +12,8 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -517,6 +519,41 @@ func TestIndex(t *testing.T) {
 		_, err = f.open(t).Index(context.Background(), connector.Drive{VendorID: "0AgoneDriveUk9PVA", Kind: "shared"}, "")
 		mustSay(t, err, connector.ErrInaccessible, "0AgoneDriveUk9PVA")
 	})
+}
+
+// TestSharedDriveActorChosenOnce: the index and the stream of a shared drive ask for its actor at
+// once; the session lists the drive's members once, not once per caller (two identical
+// permissions.list calls spend the quota twice, and Google backs off from them as from one).
+func TestSharedDriveActorChosenOnce(t *testing.T) {
+	f := newFixture(t, gemu.Options{})
+	var lists atomic.Int32
+	emu := f.srv.Config.Handler
+	f.srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/permissions") {
+			lists.Add(1)
+			time.Sleep(50 * time.Millisecond) // the callers overlap
+		}
+		emu.ServeHTTP(w, r)
+	})
+	sd := f.emu.SharedDrives()[0]
+	d := connector.Drive{VendorID: sd.ID, Kind: "shared", Name: sd.Name}
+	s := f.open(t)
+	var wg sync.WaitGroup
+	errs := make([]error, 6)
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = s.Index(context.Background(), d, "")
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		must(t, err)
+	}
+	if n := lists.Load(); n != 1 {
+		t.Errorf("6 concurrent first pages of shared drive %s listed its members %d times, want 1", sd.ID, n)
+	}
 }
 
 // readChanges reads a drive stream from cursor to its end.

@@ -112,6 +112,16 @@ func (s *session) actor(ctx context.Context, d connector.Drive) (string, error) 
 	if m != "" {
 		return m, nil
 	}
+	v, err, _ := s.choosing.Do(d.VendorID, func() (any, error) { return s.chooseActor(ctx, d) })
+	if err != nil && ctx.Err() == nil && errors.Is(err, context.Canceled) {
+		return s.chooseActor(ctx, d) // the first caller's context ended, not this one's
+	}
+	return v.(string), err
+}
+
+// chooseActor lists shared drive d's members as the admin and returns the first Telltale can act
+// as, remembering it for the session.
+func (s *session) chooseActor(ctx context.Context, d connector.Drive) (string, error) {
 	ctx, svc := s.as(ctx, s.admin)
 	type cand struct {
 		email, typ string

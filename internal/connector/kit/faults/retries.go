@@ -7,7 +7,12 @@ import "time"
 // request that was merely in flight when the 429 was written (two workers reading one page: not a
 // retry, since its client could not have read the answer yet). It keeps one throttled request per
 // key (a user, or the request itself), with how many times in a row it was throttled, for
-// vendors whose backoff grows (Google). Not safe for concurrent use: the emulator's lock guards it.
+// vendors whose backoff grows (Google). An emulator cannot tell a client's workers apart, so an
+// identical request another worker sends after that 429 was written counts as early too: a
+// connector should not ask for the same thing twice at once (the Google Drive connector's members
+// lookup, sent by a shared drive's index and stream together, did, and one run in fifty under a
+// loaded CPU failed its throttling case for it). Not safe for concurrent use: the emulator's lock
+// guards it.
 type Retries struct {
 	m   map[string]retry
 	gen uint64
