@@ -230,3 +230,22 @@ func TestDashboardWeekHorizon(t *testing.T) {
 		return err
 	})
 }
+
+// TestDashboardTablesWithoutRowid: the count tables the event transaction upserts keep their rows
+// in their key's B-tree (migration 0042), one B-tree to write per count row instead of two.
+func TestDashboardTablesWithoutRowid(t *testing.T) {
+	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "t.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for _, table := range []string{"dash_hours", "dash_dims", "dash_person_risky", "dash_people"} {
+		var wr int
+		if err := s.Writer().QueryRow(`SELECT wr FROM pragma_table_list WHERE schema = 'main' AND name = ?`, table).Scan(&wr); err != nil {
+			t.Fatalf("%s: %v", table, err)
+		}
+		if wr != 1 {
+			t.Errorf("%s is a rowid table; migration 0042 makes it WITHOUT ROWID", table)
+		}
+	}
+}
