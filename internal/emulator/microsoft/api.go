@@ -214,7 +214,13 @@ func (e *Emulator) serveGraph(w http.ResponseWriter, r *http.Request, api http.H
 	key := e.statsKey(r.URL.Path)
 	us := e.stats.ByUser[key]
 	us.Requests++
+	// A request is its method, URI and the Prefer header, which changes what Graph answers: the
+	// audit stream's resolver reads a drive's delta pages without the sharing preference while
+	// the drive's own stream reads the same links with it, two requests, not a retry of one.
 	sig := r.Method + " " + r.URL.RequestURI()
+	if p := r.Header.Get("Prefer"); p != "" {
+		sig += " Prefer: " + p
+	}
 	// A request answered 429 and sent again before the Retry-After it was given is early. One that
 	// arrived before that answer was written was sent before its client could read it: another
 	// worker's identical request in flight (two units reading one delta page), no retry; if it is

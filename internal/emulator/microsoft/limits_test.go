@@ -122,3 +122,31 @@ func TestFaultRate(t *testing.T) {
 		t.Fatalf("%d of 200 failed at rate 0.2", failed)
 	}
 }
+
+// TestEarlyRetries: a request sent again before its 429's Retry-After is counted early; the same
+// link read with another Prefer header (the audit resolver's read of a delta page the drive's
+// stream reads with the sharing preference) is another request, not a retry; after the wait the
+// retry is on time.
+func TestEarlyRetries(t *testing.T) {
+	h := newHarness(t, Options{RateLimitPerMinute: 60, RateBurst: 1})
+	tok := h.bearer()
+	u := h.licensed()
+	delta := "/v1.0/drives/" + u.DriveID + "/root/delta"
+	prefer := []string{"Authorization", "Bearer " + tok, "Prefer", "deltashowsharingchanges"}
+	if a := h.get(h.hc, delta, prefer...); a.status != 200 {
+		t.Fatalf("first request: %d", a.status)
+	}
+	if a := h.get(h.hc, delta, prefer...); a.status != 429 {
+		t.Fatalf("over the burst: %d", a.status)
+	}
+	if a := h.getAs(tok, delta); a.status != 429 || h.emu.Stats().EarlyRetries != 0 {
+		t.Fatalf("the link without the Prefer header: %d, %d early", a.status, h.emu.Stats().EarlyRetries)
+	}
+	if a := h.get(h.hc, delta, prefer...); a.status != 429 || h.emu.Stats().EarlyRetries != 1 {
+		t.Fatalf("the throttled request again before its Retry-After: %d, %d early (want 1)", a.status, h.emu.Stats().EarlyRetries)
+	}
+	h.clk.Advance(2 * time.Second)
+	if a := h.get(h.hc, delta, prefer...); a.status != 200 || h.emu.Stats().EarlyRetries != 1 {
+		t.Fatalf("after the Retry-After: %d, %d early (want 1)", a.status, h.emu.Stats().EarlyRetries)
+	}
+}
