@@ -556,6 +556,33 @@ func TestSharedDriveActorChosenOnce(t *testing.T) {
 	}
 }
 
+// TestSharedDriveActorOutlivesFirstCaller: a caller waiting on another's members lookup is not
+// failed by that caller's context ending: it looks the members up itself.
+func TestSharedDriveActorOutlivesFirstCaller(t *testing.T) {
+	f := newFixture(t, gemu.Options{})
+	emu := f.srv.Config.Handler
+	f.srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/permissions") {
+			time.Sleep(100 * time.Millisecond)
+		}
+		emu.ServeHTTP(w, r)
+	})
+	sd := f.emu.SharedDrives()[0]
+	d := connector.Drive{VendorID: sd.ID, Kind: "shared", Name: sd.Name}
+	s := f.open(t)
+	first, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { _, err := s.Index(first, d, ""); done <- err }()
+	time.Sleep(20 * time.Millisecond) // the first caller's lookup is under way
+	go func() { time.Sleep(20 * time.Millisecond); cancel() }()
+	if _, err := s.Index(context.Background(), d, ""); err != nil {
+		t.Fatalf("the second caller failed with the first one's cancellation: %v", err)
+	}
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("the first caller: %v, want its own cancellation", err)
+	}
+}
+
 // readChanges reads a drive stream from cursor to its end.
 func readChanges(t *testing.T, s connector.Session, st connector.StreamSpec, cursor string) (files map[string]connector.File, removed []string, next string) {
 	t.Helper()

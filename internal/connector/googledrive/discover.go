@@ -113,7 +113,7 @@ func (s *session) actor(ctx context.Context, d connector.Drive) (string, error) 
 		return m, nil
 	}
 	v, err, _ := s.choosing.Do(d.VendorID, func() (any, error) { return s.chooseActor(ctx, d) })
-	if err != nil && ctx.Err() == nil && errors.Is(err, context.Canceled) {
+	if err != nil && ctx.Err() == nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
 		return s.chooseActor(ctx, d) // the first caller's context ended, not this one's
 	}
 	return v.(string), err
