@@ -86,6 +86,8 @@ func TestDashboards(t *testing.T) {
 		"vector=usb":                         "vector",
 		"person=a@b.example&device=d/1":      "one of person, device and destination",
 		"person=" + strings.Repeat("a", 400): "320",
+		"person=a%00b@corp.example":          "NUL",
+		"destination=%ff.example":            "UTF-8",
 	} {
 		code, body := f.do(t, reader, "GET", "/api/v1/dashboards/risk-exposure?"+q, nil)
 		if code != http.StatusBadRequest || !strings.Contains(string(body), want) {

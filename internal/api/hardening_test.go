@@ -338,3 +338,37 @@ func TestVerifyRefusedByTheVendorIs422(t *testing.T) {
 		t.Errorf("a vendor's refusal was logged as an error:\n%s", f.logs.String())
 	}
 }
+
+// TestNULAndNonUTF8TextRefused: a NUL character or bytes that are not UTF-8 in a request's path,
+// query or JSON text are refused with 400 naming where, before the store sees them (PostgreSQL
+// refuses such text as a server error, SQLSTATE 22021: these answered 500 on a PostgreSQL store),
+// and nothing is saved; a JSON string holding the text \u0000 (an escaped backslash) is not one.
+func TestNULAndNonUTF8TextRefused(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	for _, tc := range []struct{ method, path, body, field, want string }{
+		{"GET", "/api/v1/dashboards/risk-exposure?range=7d&person=a%00b@corp.example", "", "person", "NUL"},
+		{"GET", "/api/v1/dashboards/risk-exposure?destination=%ff.example", "", "destination", "not UTF-8"},
+		{"GET", "/api/v1/people/a%00b@corp.example", "", "", "request path holds a NUL"},
+		{"GET", "/api/v1/audit?a%ff=1", "", "", "query parameter's name is not UTF-8"},
+		{"POST", "/api/v1/file-events/search", `{"query":"actor:a\u0000b@corp.example"}`, "query", `NUL character (\u0000 at byte 17`},
+		{"POST", "/api/v1/saved-searches", `{"name":"x","query":"name:a\u0000"}`, "query", "NUL"},
+	} {
+		var body any
+		if tc.body != "" {
+			body = []byte(tc.body)
+		}
+		status, out := f.do(t, f.admin, tc.method, tc.path, body)
+		var p client.Problem
+		json.Unmarshal(out, &p) // a 200 is no problem document: the status below says so
+		if status != http.StatusBadRequest || !strings.Contains(p.Detail, tc.want) || (tc.field != "" && (len(p.Errors) != 1 || p.Errors[0].Field != tc.field)) {
+			t.Errorf("%s %s %s: %d %s, want 400 naming %q (field %q)", tc.method, tc.path, tc.body, status, out, tc.want, tc.field)
+		}
+	}
+	if status, out := f.do(t, f.admin, "GET", "/api/v1/saved-searches", nil); status != 200 || strings.Contains(string(out), `"x"`) {
+		t.Errorf("a saved search was stored: %d %s", status, out)
+	}
+	if status, out := f.do(t, f.admin, "POST", "/api/v1/file-events/search", []byte(`{"query":"name:\"a\\\\u0000\""}`)); status != http.StatusOK {
+		t.Errorf("the text \\u0000 (an escaped backslash) was refused: %d %s", status, out)
+	}
+}

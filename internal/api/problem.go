@@ -231,6 +231,15 @@ func decodeJSON(body []byte, v any) error {
 		}
 		return invalidField(field, "%s", msg)
 	}
+	if off := jsonNULEscape(body); off >= 0 {
+		// PostgreSQL's text holds no NUL: stored, it would fail as a server error; SQLite would
+		// keep a value that one store cannot. No value Telltale stores or searches has one.
+		msg := fmt.Sprintf(`holds a NUL character (\u0000 at byte %d of the request body): remove it`, off)
+		if field := clip(jsonFieldAt(body, off), 100); field != "" {
+			return invalidField(field, "%s", msg)
+		}
+		return invalid("request body %s", msg)
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
@@ -279,6 +288,55 @@ func jsonKind(t reflect.Type) string {
 		return jsonKind(t.Elem())
 	}
 	return t.String()
+}
+
+// jsonNULEscape is the offset of the first \u0000 escape inside a string of the JSON text b, or
+// -1 (an escaped backslash followed by "u0000" is text, not one).
+func jsonNULEscape(b []byte) int {
+	in := false
+	for i := 0; i < len(b); i++ {
+		switch c := b[i]; {
+		case !in:
+			in = c == '"'
+		case c == '"':
+			in = false
+		case c == '\\':
+			if i+5 < len(b) && b[i+1] == 'u' && string(b[i+2:i+6]) == "0000" {
+				return i
+			}
+			i++ // the escaped character
+		}
+	}
+	return -1
+}
+
+// requestText refuses a request whose path or query holds a NUL character or bytes that are not
+// UTF-8 (%00, %ff), naming the parameter: no value Telltale stores or searches has one, and
+// PostgreSQL would refuse it as a server error (SQLSTATE 22021) after the request was taken.
+func requestText(r *http.Request) error {
+	bad := func(s string) string {
+		switch {
+		case !utf8.ValidString(s):
+			return "is not UTF-8 text (a percent-escape such as %ff that is not part of a UTF-8 character): send UTF-8"
+		case strings.IndexByte(s, 0) >= 0:
+			return "holds a NUL character (%00): remove it"
+		}
+		return ""
+	}
+	if why := bad(r.URL.Path); why != "" {
+		return invalid("the request path %s", why)
+	}
+	for k, vs := range r.URL.Query() {
+		if why := bad(k); why != "" {
+			return invalid("a query parameter's name %s", why)
+		}
+		for _, v := range vs {
+			if why := bad(v); why != "" {
+				return invalidField(clip(k, 100), "%s", why)
+			}
+		}
+	}
+	return nil
 }
 
 // firstInvalidUTF8 is the offset of the first byte of b that does not start a valid UTF-8

@@ -222,6 +222,10 @@ func (s *Server) serveRoute(w http.ResponseWriter, r *http.Request, rt Route, pa
 			return
 		}
 	}
+	if err := requestText(r); err != nil {
+		fail(err)
+		return
+	}
 	if rt.Audit != "" && !rt.Reads {
 		id, err := s.startAudit(r, rt, p, note)
 		if err != nil {
