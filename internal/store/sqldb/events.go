@@ -285,6 +285,11 @@ func (q *Queries) InsertEvents(ctx context.Context, evs []*event.FileEvent, held
 	if len(evs) == 0 {
 		return 0, nil
 	}
+	// A vendor's NUL or non-UTF-8 bytes become U+FFFD in the events themselves, before their
+	// rows, keys and counts are made: the caller goes on with the event as stored.
+	for _, e := range evs {
+		e.CleanText()
+	}
 	n := 0
 	now := nowUTC().Truncate(time.Microsecond)
 	err := q.inTx(ctx, func(q *Queries) error {

@@ -83,6 +83,7 @@ func (q *Queries) PruneMergeCandidates(ctx context.Context, before time.Time) (i
 // insertion time and held is rewritten from e (EventRow's values, so the row reads back as e), and
 // the rewrite is appended to event_updates.
 func (q *Queries) UpdateEvent(ctx context.Context, e *event.FileEvent) error {
+	e.CleanText() // as InsertEvents stores it
 	row, err := EventRow(e, false, 0)
 	if err != nil {
 		return fmt.Errorf("store: update event %d: %w", e.Event.ID, err)

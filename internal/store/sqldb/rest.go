@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/telltale-dev/telltale/internal/event"
 	"github.com/telltale-dev/telltale/internal/store"
 )
 
@@ -80,6 +81,10 @@ func (q *Queries) UpsertDrive(ctx context.Context, d store.Drive) (store.Drive, 
 	if d.State == "" {
 		d.State = store.DrivePending
 	}
+	// A vendor's text (a drive's name, its owner) holding a NUL or bytes that are not UTF-8 is
+	// stored with U+FFFD in their place, as events are (event.CleanText): PostgreSQL's text can
+	// hold neither. Ids are the vendor's own and left as they are.
+	d.Owner, d.Name, d.Error = event.CleanString(d.Owner), event.CleanString(d.Name), event.CleanString(d.Error)
 	out, err := scanDrive(q.w.QueryRowContext(ctx, q.d.q(`INSERT INTO drives (connection_id, vendor_id, kind, owner, name, state, error,
 in_scope, file_count, discovered_at, indexed_at, updated_at, seen_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (connection_id, vendor_id) DO UPDATE SET kind = excluded.kind, owner = excluded.owner, name = excluded.name,
@@ -196,6 +201,10 @@ alt_id = CASE WHEN excluded.alt_id = '' THEN files.alt_id ELSE excluded.alt_id E
 		}
 		defer st.Close()
 		for _, f := range files {
+			// A vendor's text with a NUL or bytes that are not UTF-8: as UpsertDrive.
+			for _, p := range []*string{&f.Name, &f.Path, &f.MimeType, &f.Owner, &f.MD5, &f.SHA256, &f.SHA1, &f.QuickXor} {
+				*p = event.CleanString(*p)
+			}
 			if _, err := st.ExecContext(ctx, f.ConnectionID, f.DriveID, f.VendorID, f.Name, f.Path, f.Size, f.MimeType, f.Owner,
 				f.MD5, f.SHA256, f.SHA1, f.QuickXor, micros(f.Modified), micros(f.IndexedAt), b2i(f.Deleted), f.State, f.AltID); err != nil {
 				return q.wrap("upsert files", err)

@@ -94,6 +94,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		"DashboardsRecount":    testDashboardsRecount,
 		"EventsDedupeBulk":     testEventsDedupeBulk,
 		"EventsManyCallsInTx":  testEventsManyCallsInTx,
+		"EventsOddText":        testEventsOddText,
 	}
 	names := make([]string, 0, len(tests))
 	for n := range tests {

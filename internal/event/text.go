@@ -1,0 +1,100 @@
+package event
+
+import (
+	"strings"
+	"unicode/utf8"
+)
+
+// CleanText makes every text of the event one that both stores can hold and give back as it is:
+// each byte that is not part of a UTF-8 character (a vendor's CSV export in Latin-1) and each NUL
+// character (a "\u0000" in a vendor's JSON record) becomes U+FFFD, the replacement character, in
+// the names, addresses, recipients, reasons and every other string of the event. PostgreSQL's
+// text can hold neither, and an event it refused would stop its page, and so its connection, for
+// ever; SQLite would keep bytes PostgreSQL cannot. The vendor ids are left as they are: they make
+// the dedupe key (a record delivered again must find the key it was stored under) and are kept in
+// the event's JSON document only, which holds any text. An event already clean is left as it
+// is, at the cost of one look at each string. (TestCleanTextCoversEveryString checks, by
+// reflection, that a string field added to the event is cleaned too.)
+func (e *FileEvent) CleanText() {
+	m := &e.Event
+	cleanTyped(&m.Action)
+	cleanTyped(&m.Observer)
+	cleanS(&m.ConnectionName)
+	cleanAll(m.Feeds)
+	for i := range m.Enriched {
+		cleanS(&m.Enriched[i].Field)
+		cleanS(&m.Enriched[i].Feed)
+	}
+	cleanS(&e.User.Email)
+	cleanS(&e.User.VendorID)
+	cleanS(&e.User.Name)
+	f := &e.File
+	for _, p := range []*string{&f.ID, &f.Name, &f.Directory, &f.Path, &f.MimeType, &f.Owner, &f.URL, &f.DriveID,
+		&f.OriginalName, &f.OriginalDirectory, &f.Hash.MD5, &f.Hash.SHA256, &f.Hash.SHA1, &f.Hash.QuickXor} {
+		cleanS(p)
+	}
+	cleanTyped(&f.Category)
+	cleanTyped(&e.Sharing.LinkScope)
+	cleanAll(e.Sharing.SharedWith)
+	for i := range e.Sharing.Exposure {
+		cleanTyped(&e.Sharing.Exposure[i])
+	}
+	for i := range e.Sharing.Tenants {
+		cleanS(&e.Sharing.Tenants[i].To)
+		cleanS(&e.Sharing.Tenants[i].Tenant)
+	}
+	cleanS(&e.Email.Sender)
+	cleanS(&e.Email.From)
+	cleanAll(e.Email.Recipients)
+	cleanS(&e.Email.Subject)
+	cleanS(&e.Email.MessageID)
+	cleanS(&e.Source.IP)
+	cleanS(&e.Source.UserAgent)
+	cleanS(&e.Risk.TrustReason)
+	cleanTyped(&e.Risk.Severity)
+	cleanAll(e.Risk.Indicators)
+	for i := range e.Risk.Reasons {
+		cleanS(&e.Risk.Reasons[i].Indicator)
+		cleanS(&e.Risk.Reasons[i].Why)
+	}
+}
+
+// CleanString is s as CleanText leaves it: each NUL and each byte that does not start a UTF-8
+// character replaced by U+FFFD (byte by byte, as encoding/json does).
+func CleanString(s string) string {
+	if clean(s) {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s) + 8)
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if r == 0 || r == utf8.RuneError && n == 1 {
+			b.WriteString("\uFFFD")
+		} else {
+			b.WriteString(s[i : i+n])
+		}
+		i += n
+	}
+	return b.String()
+}
+
+func clean(s string) bool { return strings.IndexByte(s, 0) < 0 && utf8.ValidString(s) }
+
+func cleanS(p *string) {
+	if !clean(*p) {
+		*p = CleanString(*p)
+	}
+}
+
+func cleanTyped[T ~string](p *T) {
+	if !clean(string(*p)) {
+		*p = T(CleanString(string(*p)))
+	}
+}
+
+func cleanAll(ss []string) {
+	for i := range ss {
+		cleanS(&ss[i])
+	}
+}

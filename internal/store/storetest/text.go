@@ -1,0 +1,83 @@
+package storetest
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/telltale-dev/telltale/internal/event"
+	"github.com/telltale-dev/telltale/internal/search"
+	"github.com/telltale-dev/telltale/internal/store"
+)
+
+// testEventsOddText: a vendor's record whose texts hold a NUL character or bytes that are not
+// UTF-8 (a name in a CSV export written in Latin-1, a "\u0000" in a JSON record) is stored, not
+// refused: PostgreSQL's text cannot hold either, and a refused page is retried for ever, the
+// connection stuck behind it. Both stores keep the same event: each such character or byte is
+// U+FFFD (event.CleanText), in the columns, the document and the counts; a second delivery of
+// the same record is a duplicate; the event is found by its name and counted on the dashboards.
+func testEventsOddText(t *testing.T, s store.Store) {
+	c := mkConn(t, s, "c")
+	t0 := time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)
+	odd := func() *event.FileEvent {
+		e := Event(c.ID, "odd\x00id", t0)
+		e.Event.Action = event.ActionEmailed
+		e.User = event.User{Email: "eve\x00@corp.example", VendorID: "u\x00", Name: "Eve \xff"}
+		e.File.ID, e.File.Name, e.File.Directory, e.File.Owner = "f\x00", "pl\x00an\xe9.xlsx", "/a\x00b", "own\x00er@corp.example"
+		e.Email = event.Email{Sender: "eve\x00@corp.example", Recipients: []string{"x\x00@gm\xe4il.com"}, Subject: "q\x00"}
+		e.Source.IP = "10.0.0.1\x00"
+		e.Risk = event.Risk{Score: 3, Severity: event.SeverityModerate, Indicators: []string{"external_email"}, Reasons: []event.Reason{{Indicator: "external_email", Weight: 3, Why: "to \x00"}}}
+		return e
+	}
+	e := odd()
+	if n := ok(s.InsertEvents(ctx, []*event.FileEvent{e}, false))(t); n != 1 || e.Event.ID == 0 {
+		t.Fatalf("the record was not stored: %d", n)
+	}
+	want := odd()
+	want.CleanText()
+	if !strings.Contains(want.File.Name, "\uFFFD") || strings.ContainsRune(want.User.Email, 0) || want.Email.Recipients[0] != "x\uFFFD@gm\uFFFDil.com" {
+		t.Fatalf("CleanText left %q %q %q", want.File.Name, want.User.Email, want.Email.Recipients)
+	}
+	got := ok(s.GetEvent(ctx, e.Event.ID))(t)
+	want.Event.ID, want.Event.Inserted, want.Event.ConnectionName = got.Event.ID, got.Event.Inserted, got.Event.ConnectionName
+	if d := cmp.Diff(*want, got); d != "" {
+		t.Errorf("read back (-want +got):\n%s", d)
+	}
+	if n := ok(s.InsertEvents(ctx, []*event.FileEvent{odd()}, false))(t); n != 0 {
+		t.Errorf("the same record delivered again was stored again: %d", n)
+	}
+	for _, query := range []string{`name:"pl*"`, "actor:\"eve\uFFFD@corp.example\"", "name:\"pl\uFFFDan\uFFFD.xlsx\""} {
+		q, err := search.Parse(query, t0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r := ok(s.SearchEvents(ctx, q, store.SearchOptions{}))(t); len(r) != 1 || r[0].Event.ID != e.Event.ID {
+			t.Errorf("search %s: %d events", query, len(r))
+		}
+	}
+	if f, ok := s.(interface {
+		FoldDashboards(ctx context.Context, limit int) (int, error)
+	}); ok {
+		if _, err := f.FoldDashboards(ctx, 0); err != nil {
+			t.Fatalf("the dashboards' fold: %v", err)
+		}
+	}
+	// A drive's and a file's names from the vendor, as indexing stores them.
+	d := ok(s.UpsertDrive(ctx, store.Drive{ConnectionID: c.ID, VendorID: "d1", Kind: "user", Owner: "eve\x00@corp.example", Name: "Eve\xe9's drive"}))(t)
+	if d.Owner != "eve\uFFFD@corp.example" || d.Name != "Eve\uFFFD's drive" {
+		t.Errorf("drive %q %q", d.Owner, d.Name)
+	}
+	if err := s.UpsertFiles(ctx, []store.File{{ConnectionID: c.ID, DriveID: d.ID, VendorID: "f1", Name: "pl\x00an.xlsx", Path: "/a\xff/pl\x00an.xlsx", Owner: "eve\x00@corp.example"}}); err != nil {
+		t.Fatalf("files: %v", err)
+	}
+	if f := ok(s.GetFile(ctx, c.ID, "f1"))(t); f.Name != "pl\uFFFDan.xlsx" || f.Path != "/a\uFFFD/pl\uFFFDan.xlsx" || f.Owner != "eve\uFFFD@corp.example" {
+		t.Errorf("file %q %q %q", f.Name, f.Path, f.Owner)
+	}
+	dq := store.DashQuery{From: t0.Truncate(24 * time.Hour), To: t0.Truncate(24 * time.Hour).Add(24 * time.Hour), Step: 24 * time.Hour}
+	top := ok(s.DashboardTop(ctx, dq, store.DimPerson, 10))(t)
+	if len(top) != 1 || top[0].Value != "eve\uFFFD@corp.example" {
+		t.Errorf("top people: %+v", top)
+	}
+}
