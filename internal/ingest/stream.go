@@ -253,6 +253,10 @@ func (s *Service) storePage(ctx context.Context, c store.Connection, ss *session
 			}
 			isFresh[r.VendorID] = false // a record repeated within the page counts once
 			for _, e := range r.Events {
+				// A vendor's NUL or non-UTF-8 bytes become U+FFFD before anything keys on the
+				// event's text (coalescing, the feeds' merge, first-use destinations), as the store
+				// keeps them (event.CleanText).
+				e.CleanText()
 				if r.Drive != "" && e.File.DriveID == "" {
 					e.File.DriveID = r.Drive
 				}

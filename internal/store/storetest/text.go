@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -62,6 +63,13 @@ func testEventsOddText(t *testing.T, s store.Store) {
 	}); ok {
 		if _, err := f.FoldDashboards(ctx, 0); err != nil {
 			t.Fatalf("the dashboards' fold: %v", err)
+		}
+	}
+	// A first-use destination of a person, both with odd text: new once, then known; the caller's
+	// strings returned.
+	for i, want := range [][]string{{"vend\x00or.example"}, nil} {
+		if got := ok(s.MarkDestinations(ctx, "eve\x00@corp.example", []string{"vend\x00or.example", "vend\x00or.example"}, t0))(t); !slices.Equal(got, want) {
+			t.Errorf("destinations, call %d: %q, want %q", i+1, got, want)
 		}
 	}
 	// A drive's and a file's names from the vendor, as indexing stores them.
