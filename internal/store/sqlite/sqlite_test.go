@@ -249,3 +249,34 @@ func TestDashboardTablesWithoutRowid(t *testing.T) {
 		}
 	}
 }
+
+// TestWriterSettings: the writer connection keeps 32 MiB of page cache and checkpoints the WAL
+// every 10,000 pages (DSN says why); a reader is query-only and keeps SQLite's defaults.
+func TestWriterSettings(t *testing.T) {
+	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "t.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for _, c := range []struct {
+		pragma string
+		want   int64
+	}{{"cache_size", -32768}, {"wal_autocheckpoint", 10000}, {"synchronous", 2}} {
+		var got int64
+		if err := s.Writer().QueryRow(`PRAGMA ` + c.pragma).Scan(&got); err != nil || got != c.want {
+			t.Errorf("writer's %s = %d (%v), want %d", c.pragma, got, err, c.want)
+		}
+	}
+	r, err := sql.Open("sqlite", DSN(filepath.Join(t.TempDir(), "r.db"), true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	r.SetMaxOpenConns(1)
+	for pragma, want := range map[string]int64{"wal_autocheckpoint": 1000, "query_only": 1} {
+		var got int64
+		if err := r.QueryRow(`PRAGMA ` + pragma).Scan(&got); err != nil || got != want {
+			t.Errorf("reader's %s = %d (%v), want %d", pragma, got, err, want)
+		}
+	}
+}
