@@ -70,52 +70,43 @@ func BenchmarkCleanText(b *testing.B) {
 // later is found too), is cleaned by CleanText, but the vendor ids.
 func TestCleanTextCoversEveryString(t *testing.T) {
 	e := &FileEvent{}
-	var fill func(v reflect.Value, path string)
 	var paths []string
-	fill = func(v reflect.Value, path string) {
-		switch v.Kind() {
-		case reflect.String:
-			v.SetString("x\x00")
-			paths = append(paths, path)
-		case reflect.Struct:
-			for i := range v.NumField() {
-				if f := v.Type().Field(i); f.IsExported() {
-					fill(v.Field(i), path+"."+f.Name)
-				}
-			}
-		case reflect.Slice:
-			v.Set(reflect.MakeSlice(v.Type(), 2, 2))
-			for i := range 2 {
-				fill(v.Index(i), fmt.Sprintf("%s[%d]", path, i))
-			}
-		case reflect.Pointer, reflect.Map, reflect.Interface:
-			t.Fatalf("%s is a %s: CleanText and this test walk none", path, v.Kind())
-		}
-	}
-	fill(reflect.ValueOf(e).Elem(), "event")
+	eachString(t, reflect.ValueOf(e).Elem(), "event", true, func(v reflect.Value, path string) {
+		v.SetString("x\x00")
+		paths = append(paths, path)
+	})
 	e.CleanText()
 	var left []string
-	var check func(v reflect.Value, path string)
-	check = func(v reflect.Value, path string) {
-		switch v.Kind() {
-		case reflect.String:
-			if v.String() != "x\uFFFD" {
-				left = append(left, path)
-			}
-		case reflect.Struct:
-			for i := range v.NumField() {
-				if f := v.Type().Field(i); f.IsExported() {
-					check(v.Field(i), path+"."+f.Name)
-				}
-			}
-		case reflect.Slice:
-			for i := range v.Len() {
-				check(v.Index(i), fmt.Sprintf("%s[%d]", path, i))
-			}
+	eachString(t, reflect.ValueOf(e).Elem(), "event", false, func(v reflect.Value, path string) {
+		if v.String() != "x\uFFFD" {
+			left = append(left, path)
 		}
-	}
-	check(reflect.ValueOf(e).Elem(), "event")
+	})
 	if want := []string{"event.Event.VendorIDs[0]", "event.Event.VendorIDs[1]"}; !slices.Equal(left, want) || len(paths) < 40 {
 		t.Errorf("left uncleaned: %v (want only %v) of %d strings", left, want, len(paths))
+	}
+}
+
+// eachString calls f with every string v holds and its path, through exported fields and slice
+// elements; grow first makes each slice two elements long.
+func eachString(t *testing.T, v reflect.Value, path string, grow bool, f func(v reflect.Value, path string)) {
+	switch v.Kind() {
+	case reflect.String:
+		f(v, path)
+	case reflect.Struct:
+		for i := range v.NumField() {
+			if fd := v.Type().Field(i); fd.IsExported() {
+				eachString(t, v.Field(i), path+"."+fd.Name, grow, f)
+			}
+		}
+	case reflect.Slice:
+		if grow {
+			v.Set(reflect.MakeSlice(v.Type(), 2, 2))
+		}
+		for i := range v.Len() {
+			eachString(t, v.Index(i), fmt.Sprintf("%s[%d]", path, i), grow, f)
+		}
+	case reflect.Pointer, reflect.Map, reflect.Interface:
+		t.Fatalf("%s is a %s: CleanText and this test walk none", path, v.Kind())
 	}
 }
