@@ -14,6 +14,7 @@ import (
 	"github.com/telltale-dev/telltale/client"
 	"github.com/telltale-dev/telltale/internal/auth"
 	"github.com/telltale-dev/telltale/internal/connection"
+	"github.com/telltale-dev/telltale/internal/event"
 	"github.com/telltale-dev/telltale/internal/scope"
 	"github.com/telltale-dev/telltale/internal/store"
 )
@@ -316,12 +317,12 @@ func jsonNULEscape(b []byte) int {
 func requestText(r *http.Request) error {
 	bad := func(s string) string {
 		switch {
+		case event.Storable(s):
+			return ""
 		case !utf8.ValidString(s):
 			return "is not UTF-8 text (a percent-escape such as %ff that is not part of a UTF-8 character): send UTF-8"
-		case strings.IndexByte(s, 0) >= 0:
-			return "holds a NUL character (%00): remove it"
 		}
-		return ""
+		return "holds a NUL character (%00): remove it"
 	}
 	if why := bad(r.URL.Path); why != "" {
 		return invalid("the request path %s", why)

@@ -377,7 +377,7 @@ func dashIngest(ctx context.Context, s store.Store, db *sql.DB, dw dashWriter, o
 		if timed && on {
 			write := ft.DashWriteTime() - write0
 			var ds []time.Duration
-			folds := []float64{0}
+			foldSec := 0.0 // SQLite: no fold
 			if fold {
 				ta, ca := time.Now(), meter.seconds()
 				var err error
@@ -385,15 +385,16 @@ func dashIngest(ctx context.Context, s store.Store, db *sql.DB, dw dashWriter, o
 					return 0, 0, 0, fmt.Errorf("timing the fold: %w", err)
 				}
 				aside, asideCPU = time.Since(ta), meter.seconds()-ca
-				folds = folds[:0]
-				for _, d := range ds {
-					folds = append(folds, d.Seconds())
+				folds := make([]float64, len(ds))
+				for i, d := range ds {
+					folds[i] = d.Seconds()
 				}
+				foldSec = Median(folds)
 			}
 			per := func(sec float64) float64 { return sec * 1e6 / float64(len(evs)) }
-			r.OwnWrite, r.OwnFold = append(r.OwnWrite, per(write.Seconds())), append(r.OwnFold, per(Median(folds)))
+			r.OwnWrite, r.OwnFold = append(r.OwnWrite, per(write.Seconds())), append(r.OwnFold, per(foldSec))
 			fmt.Fprintf(progress, "%s: the counts' own time, measured apart: %.1f µs per event in the event transactions, %.1f µs folding (folds of %s)\n",
-				r.Driver, per(write.Seconds()), per(Median(folds)), ds)
+				r.Driver, per(write.Seconds()), per(foldSec), ds)
 		}
 		defer func() {
 			if on {

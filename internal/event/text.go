@@ -62,7 +62,7 @@ func (e *FileEvent) CleanText() {
 // CleanString is s as CleanText leaves it: each NUL and each byte that does not start a UTF-8
 // character replaced by U+FFFD (byte by byte, as encoding/json does).
 func CleanString(s string) string {
-	if clean(s) {
+	if Storable(s) {
 		return s
 	}
 	var b strings.Builder
@@ -79,16 +79,19 @@ func CleanString(s string) string {
 	return b.String()
 }
 
-func clean(s string) bool { return strings.IndexByte(s, 0) < 0 && utf8.ValidString(s) }
+// Storable reports whether s is text both stores hold as it is: UTF-8 with no NUL character. The
+// API refuses requests whose text is not (api.requestText); the store cleans vendors' text that is
+// not (CleanText).
+func Storable(s string) bool { return strings.IndexByte(s, 0) < 0 && utf8.ValidString(s) }
 
 func cleanS(p *string) {
-	if !clean(*p) {
+	if !Storable(*p) {
 		*p = CleanString(*p)
 	}
 }
 
 func cleanTyped[T ~string](p *T) {
-	if !clean(string(*p)) {
+	if !Storable(string(*p)) {
 		*p = T(CleanString(string(*p)))
 	}
 }

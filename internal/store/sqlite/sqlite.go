@@ -49,7 +49,8 @@ func Migrations() ([]sqldb.Migration, error) {
 }
 
 // DSN returns the connection string used for path; readOnly adds query_only, the writer (not
-// readOnly) takes its transactions at once and keeps a larger page cache.
+// readOnly) takes its transactions at once, keeps a larger page cache and checkpoints the WAL
+// less often.
 func DSN(path string, readOnly bool) string {
 	v := url.Values{}
 	for _, p := range []string{"journal_mode(WAL)", "synchronous(FULL)", "foreign_keys(1)", "busy_timeout(10000)"} {
