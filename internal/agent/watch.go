@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -38,6 +39,12 @@ import (
 //   - Each queued event has a sequence number (the queue's AUTOINCREMENT key, never reused) that
 //     the server stores once: a batch sent again after a crash or a lost answer is acknowledged
 //     without a second copy, and the agent forgets events only once acknowledged.
+//   - An event the server refuses (a 400 or 422 naming it, events[i]; a 413 of a batch of one) or
+//     that cannot be read back from the queue is set aside, not retried: it moves to the queue's
+//     set_aside table with the reason, in one transaction, and the events behind it go on. Retried,
+//     it would stall the device's every later change (the server refuses the batch whole). A
+//     refusal that names no event (the batch, the device, the signature) stays a failure retried
+//     with backoff. "telltale agent queue" lists what was set aside.
 
 const queueFile = "queue.db"
 
@@ -77,6 +84,7 @@ func openQueue(dir string) (*sql.DB, error) {
 	for _, stmt := range []string{
 		`CREATE TABLE IF NOT EXISTS files (path TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime INTEGER NOT NULL, md5 TEXT NOT NULL, sha256 TEXT NOT NULL)`,
 		`CREATE TABLE IF NOT EXISTS queue (seq INTEGER PRIMARY KEY AUTOINCREMENT, body TEXT NOT NULL)`,
+		`CREATE TABLE IF NOT EXISTS set_aside (seq INTEGER PRIMARY KEY, body TEXT NOT NULL, reason TEXT NOT NULL, at INTEGER NOT NULL)`,
 	} {
 		if _, err := db.Exec(stmt); err != nil {
 			db.Close()
@@ -95,6 +103,48 @@ func (a *Agent) Queued() (int64, error) {
 	defer db.Close()
 	var n int64
 	return n, db.QueryRow(`SELECT COUNT(*) FROM queue`).Scan(&n)
+}
+
+// SetAsideEvent is a queued file event the agent gave up sending: the server refused it, or it
+// could not be read back from the queue.
+type SetAsideEvent struct {
+	Seq    int64
+	At     time.Time // when it was set aside
+	Reason string
+	Body   string // the event as queued (JSON)
+}
+
+// SetAside lists the events set aside, oldest first, at most limit (0: all), and how many there
+// are in all.
+func (a *Agent) SetAside(limit int) ([]SetAsideEvent, int, error) {
+	db, err := openQueue(a.o.StateDir)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer db.Close()
+	var total int
+	if err := db.QueryRow(`SELECT COUNT(*) FROM set_aside`).Scan(&total); err != nil {
+		return nil, 0, err
+	}
+	if limit <= 0 {
+		limit = -1
+	}
+	rows, err := db.Query(`SELECT seq, at, reason, body FROM set_aside ORDER BY seq LIMIT ?`, limit)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer rows.Close()
+	var out []SetAsideEvent
+	for rows.Next() {
+		var e SetAsideEvent
+		var at int64
+		if err := rows.Scan(&e.Seq, &at, &e.Reason, &e.Body); err != nil {
+			return nil, 0, err
+		}
+		e.At = time.UnixMilli(at).UTC()
+		out = append(out, e)
+	}
+	return out, total, rows.Err()
 }
 
 // Watch watches the folders and sends their file events until ctx ends.
@@ -471,6 +521,57 @@ func (w *watcher) sendLoop(ctx context.Context) {
 	}
 }
 
+// refusedEvent reports which event of a batch of n the server refused, and why: a 400 or 422 whose
+// field errors name events[i] (or a field of it), or a 413 of a batch of one event.
+func refusedEvent(err error, n int) (int, string, bool) {
+	var se *ServerError
+	if !errors.As(err, &se) {
+		return 0, "", false
+	}
+	switch se.Status {
+	case 400, 422:
+		for _, fe := range se.Problem.Errors {
+			rest, ok := strings.CutPrefix(fe.Field, "events[")
+			if !ok {
+				continue
+			}
+			num, _, ok := strings.Cut(rest, "]")
+			i, err := strconv.Atoi(num)
+			if !ok || err != nil || strconv.Itoa(i) != num || i < 0 || i >= n {
+				continue
+			}
+			return i, fmt.Sprintf("refused by the server (%d): %s: %s", se.Status, fe.Field, fe.Message), true
+		}
+	case 413:
+		if n == 1 {
+			return 0, fmt.Sprintf("refused by the server (%d): %s", se.Status, se.Error()), true
+		}
+	}
+	return 0, "", false
+}
+
+// setAside moves a queued event to set_aside with the reason; it counts as one sent, so the
+// events behind it go on at once.
+func (w *watcher) setAside(ctx context.Context, seq int64, reason string) (int, error) {
+	tx, err := w.db.BeginTx(context.WithoutCancel(ctx), nil)
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback()
+	if _, err := tx.Exec(`INSERT INTO set_aside (seq, body, reason, at) SELECT seq, body, ?, ? FROM queue WHERE seq = ?`,
+		reason, time.Now().UnixMilli(), seq); err != nil {
+		return 0, err
+	}
+	if _, err := tx.Exec(`DELETE FROM queue WHERE seq = ?`, seq); err != nil {
+		return 0, err
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, err
+	}
+	w.a.log.Warn("agent: a file event was set aside, not sent; the events behind it go on (telltale agent queue lists it)", "seq", seq, "reason", reason)
+	return 1, nil
+}
+
 // sendOnce sends one batch from the head of the queue; it returns how many were acknowledged.
 func (w *watcher) sendOnce(ctx context.Context) (int, error) {
 	rows, err := w.db.QueryContext(ctx, `SELECT seq, body FROM queue ORDER BY seq LIMIT 1000`)
@@ -492,7 +593,7 @@ func (w *watcher) sendOnce(ctx context.Context) (int, error) {
 		var e client.AgentFileEvent
 		if err := json.Unmarshal([]byte(body), &e); err != nil {
 			rows.Close()
-			return 0, fmt.Errorf("agent: queued event %d is damaged: %w", seq, err)
+			return w.setAside(ctx, seq, "damaged in the queue: "+err.Error())
 		}
 		e.Seq = seq
 		in.Events = append(in.Events, e)
@@ -506,6 +607,9 @@ func (w *watcher) sendOnce(ctx context.Context) (int, error) {
 	var out client.AgentEventsResponse
 	if err := post(ctx, w.a.http, w.a.st.Server+"/api/v1/agent/events", body, map[string]string{
 		device.HeaderDevice: w.a.st.DeviceID, device.HeaderSignature: device.Sign(w.a.key, device.ContextEvents, body)}, &out); err != nil {
+		if i, reason, ok := refusedEvent(err, len(in.Events)); ok {
+			return w.setAside(ctx, in.Events[i].Seq, reason)
+		}
 		return 0, err
 	}
 	res, err := w.db.ExecContext(context.WithoutCancel(ctx), `DELETE FROM queue WHERE seq <= ?`, out.AckedThrough)

@@ -3,6 +3,7 @@ package agent_test
 import (
 	"context"
 	"crypto/sha256"
+	"database/sql"
 	"encoding/hex"
 	"fmt"
 	"os"
@@ -214,4 +215,75 @@ func TestStateDirInsideWatchedFolder(t *testing.T) {
 	cancel()
 	<-done
 	waitEvents(t, s, []string{"file-created " + p + " " + sum("x")})
+}
+
+// TestRefusedEventSetAside: a queued event the server refuses (here an action it does not know,
+// as from a newer agent) and one that cannot be read back from the queue are set aside with their
+// reasons, and the events queued before and after them arrive, each once, without a retry's wait.
+func TestRefusedEventSetAside(t *testing.T) {
+	s := newServer(t)
+	sec := s.secret(t)
+	state, root := t.TempDir(), t.TempDir()
+	var logs syncbuf.Buffer
+	o := opts(state, &logs)
+	o.Interval = time.Hour
+	o.MaxBackoff = time.Hour // a retry would outlast the test
+	o.Watch = agent.WatchOptions{Folders: []string{root}, Settle: 20 * time.Millisecond, RescanEvery: time.Hour}
+	if _, err := agent.Enroll(context.Background(), s.srv.URL, sec.Secret, o); err != nil {
+		t.Fatal(err)
+	}
+	a, err := agent.Open(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Queued(); err != nil { // creates the queue
+		t.Fatal(err)
+	}
+	q, err := sql.Open("sqlite", filepath.Join(state, "queue.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Now().UTC().Format(time.RFC3339Nano)
+	for _, body := range []string{
+		`{"action":"file-created","at":"` + at + `","path":"/x/one.txt","size":3,"sha256":"` + sum("one") + `"}`,
+		`{"action":"file-copied","at":"` + at + `","path":"/x/copy.txt"}`,
+		`{"action":"file-created","at":`,
+		`{"action":"file-created","at":"` + at + `","path":"/x/two.txt","size":3,"sha256":"` + sum("two") + `"}`,
+	} {
+		if _, err := q.Exec(`INSERT INTO queue (body) VALUES (?)`, body); err != nil {
+			t.Fatal(err)
+		}
+	}
+	q.Close()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	p := filepath.Join(root, "three.txt")
+	os.WriteFile(p, []byte("three"), 0o644)
+	waitEvents(t, s, []string{"file-created /x/one.txt " + sum("one"), "file-created /x/two.txt " + sum("two"), "file-created " + p + " " + sum("three")})
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if n, err := a.Queued(); err != nil || n != 0 {
+		t.Errorf("queued after sending: %d, %v", n, err)
+	}
+	aside, total, err := a.SetAside(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first, n, _ := a.SetAside(1); len(first) != 1 || n != 2 {
+		t.Errorf("SetAside(1): %d of %d", len(first), n)
+	}
+	if len(aside) != 2 || total != 2 || aside[0].Seq != 2 || aside[1].Seq != 3 ||
+		!strings.Contains(aside[0].Reason, "refused by the server (400): events[1]") || !strings.Contains(aside[0].Reason, `"file-copied"`) ||
+		!strings.Contains(aside[0].Body, "/x/copy.txt") ||
+		!strings.HasPrefix(aside[1].Reason, "damaged in the queue: ") || aside[1].Body != `{"action":"file-created","at":` {
+		t.Errorf("set aside: %+v", aside)
+	}
+	if strings.Contains(logs.String(), "sending file events failed") || strings.Count(logs.String(), "a file event was set aside") != 2 {
+		t.Errorf("log:\n%s", logs.String())
+	}
+	waitEvents(t, s, []string{"file-created /x/one.txt " + sum("one"), "file-created /x/two.txt " + sum("two"), "file-created " + p + " " + sum("three")})
 }

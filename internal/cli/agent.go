@@ -99,6 +99,38 @@ with backoff.`,
 	run.Flags().StringArrayVar(&o.Watch.Folders, "watch", nil, "a folder whose file changes are sent as file events (repeat for several); changes are queued in the state directory while the server cannot be reached")
 	run.Flags().DurationVar(&o.Watch.RescanEvery, "rescan", 10*time.Minute, "how often the watched folders are compared with what the agent has seen (finds changes the system's notifications missed)")
 	run.Flags().DurationVar(&o.MaxBackoff, "max-backoff", 5*time.Minute, "longest wait between retries while the server cannot be reached")
-	cmd.AddCommand(enroll, run)
+	var limit int
+	queue := &cobra.Command{
+		Use:   "queue",
+		Short: "Show how many file events wait to be sent, and those set aside (refused by the server, or damaged)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := setup(cmd); err != nil {
+				return err
+			}
+			a, err := agent.Open(o)
+			if err != nil {
+				return err
+			}
+			n, err := a.Queued()
+			if err != nil {
+				return err
+			}
+			aside, total, err := a.SetAside(limit)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "%d file events queued\n%d set aside (refused by the server or damaged; not sent)\n", n, total)
+			if len(aside) < total {
+				fmt.Fprintf(e.stdout, "the oldest %d:\n", len(aside))
+			}
+			for _, s := range aside {
+				fmt.Fprintf(e.stdout, "seq %d at %s: %s\n  %s\n", s.Seq, s.At.Format(time.RFC3339), s.Reason, s.Body)
+			}
+			return nil
+		},
+	}
+	queue.Flags().IntVar(&limit, "limit", 100, "show at most this many set-aside events (0: all)")
+	cmd.AddCommand(enroll, run, queue)
 	return cmd
 }

@@ -33,6 +33,10 @@ func TestAgentAndDevicesCommands(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "enrolled as device 1") {
 		t.Fatalf("enroll: %d %q %q", code, out, errs)
 	}
+	out, errs, code = run(t, url, "", "agent", "queue", "--state-dir", dir)
+	if code != 0 || out != "0 file events queued\n0 set aside (refused by the server or damaged; not sent)\n" {
+		t.Errorf("agent queue: %d %q %q", code, out, errs)
+	}
 	_, errs, code = runEnv(t, url, map[string]string{"TELLTALE_AGENT_SECRET": s.Secret}, "agent", "enroll", "--state-dir", dir)
 	if code == 0 || !strings.Contains(errs, "holds an enrolment already") {
 		t.Errorf("second enroll: %d %q", code, errs)
