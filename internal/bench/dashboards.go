@@ -106,7 +106,7 @@ type DashResult struct {
 }
 
 // dashTables are the dashboards' count tables.
-var dashTables = []string{"dash_hours", "dash_dims", "dash_person_risky", "dash_people"}
+var dashTables = []string{"dash_hours", "dash_dims", "dash_people"}
 
 // dashTrusted is the organization's domain in the generated events (eventgen's default).
 var dashTrusted = []string{"corp.example"}
@@ -561,7 +561,7 @@ func FormatDashboards(rs []DashResult, o DashOptions, cmd string) string {
 		if r.Reused {
 			load = fmt.Sprintf("reused, loaded on %s in %.0f s", r.Load.Date, r.Load.Seconds)
 		}
-		fmt.Fprintf(&b, "**%s**: %d events (`eventgen` timeline: %d people, %d days, scored with the default risk settings, corp.example trusted), %s; %d count rows (`dash_hours`, `dash_dims`, `dash_person_risky`, `dash_people`; hours, days and weeks). Load average during the measurements: %s (2 cores).\n\n",
+		fmt.Fprintf(&b, "**%s**: %d events (`eventgen` timeline: %d people, %d days, scored with the default risk settings, corp.example trusted), %s; %d count rows (`dash_hours`, `dash_dims`, `dash_people`; hours, days and weeks). Load average during the measurements: %s (2 cores).\n\n",
 			r.Driver, r.Events, o.People, o.Days, load, r.CountRows, r.LoadAvg)
 		fmt.Fprintln(&b, "| request | buckets | p50 ms | p95 ms (target ≤ 200) |")
 		fmt.Fprintln(&b, "|---|---:|---:|---:|")

@@ -68,7 +68,8 @@ type dashDimKey struct {
 	value, vector string
 }
 
-// dashPersonKey is a person's bucket (an hour or a day) in dash_person_risky.
+// dashPersonKey is a person's bucket (an hour or a day), where their risky total is the sum of
+// their dash_dims rows (personRisky).
 type dashPersonKey struct {
 	span, at int64
 	value    string
@@ -78,7 +79,7 @@ type dashPersonKey struct {
 type DashSums struct {
 	hours  map[dashHourKey]int64
 	dims   map[dashDimKey][2]int64 // events, risky
-	person map[dashPersonKey]int64 // risky events per person and hour or day, every vector
+	person map[dashPersonKey]int64 // change of the risky events per person and hour or day, every vector (not written: it moves dash_people)
 	// spans are the bucket lengths summed: every kept span, or the hours alone where the days
 	// and weeks are derived from the hours' deltas (PostgreSQL's event transaction).
 	spans []int64
@@ -108,7 +109,7 @@ func (q *Queries) newDashSums(ctx context.Context) (*DashSums, error) {
 }
 
 // Len is how many rows the sums would write (the people per bucket they move not included).
-func (s *DashSums) Len() int { return len(s.hours) + len(s.dims) + len(s.person) }
+func (s *DashSums) Len() int { return len(s.hours) + len(s.dims) }
 
 // dimKind maps a drill-down kind of the API to its letter in dash_dims.
 var dimKind = map[string]string{store.DimPerson: "p", store.DimDevice: "v", store.DimDestination: "d"}
@@ -205,6 +206,11 @@ const dashChunk = 50
 // WriteDashSums adds the sums to the counts, in one order for every writer (no deadlock between
 // two PostgreSQL transactions), many rows per statement.
 func (q *Queries) WriteDashSums(ctx context.Context, s *DashSums) error {
+	// The people's risky totals before this write, read before dash_dims moves.
+	was, err := q.personTotals(ctx, s)
+	if err != nil {
+		return q.wrap("dashboards", err)
+	}
 	hk := make([]dashHourKey, 0, len(s.hours))
 	for k, v := range s.hours {
 		if v != 0 {
@@ -226,7 +232,10 @@ func (q *Queries) WriteDashSums(ctx context.Context, s *DashSums) error {
 			strings.Compare(a.value, b.value), strings.Compare(a.vector, b.vector))
 	})
 	if q.d.Arrays { // PostgreSQL: each table's rows in one statement, as arrays
-		return q.writeDashArrays(ctx, s, hk, dk)
+		if err := q.writeDashArrays(ctx, s, hk, dk); err != nil {
+			return err
+		}
+		return q.writeDashPeople(ctx, s, was)
 	}
 	for start := 0; start < len(hk); start += dashChunk {
 		part := hk[start:min(start+dashChunk, len(hk))]
@@ -251,42 +260,90 @@ func (q *Queries) WriteDashSums(ctx context.Context, s *DashSums) error {
 			return q.wrap("dashboards", err)
 		}
 	}
-	return q.writeDashPeople(ctx, s)
+	return q.writeDashPeople(ctx, s, was)
 }
 
-// writeDashPeople adds the sums' risky events to each person's hour and day in
-// dash_person_risky, and moves dash_people (how many people have a risky event in the bucket) by
-// the people whose total there crossed zero: the upsert returns the new totals, the old ones are
-// the new less the change. So the people per bucket are read as one row per bucket.
-func (q *Queries) writeDashPeople(ctx context.Context, s *DashSums) error {
+// personRisky is the condition on dash_dims rows of kind p that selects a person's risky total
+// in a bucket: every vector's row of an hour, the every-vector row of a day (migration 0043: the
+// totals are read from dash_dims, not kept apart).
+const personRisky = `(span = 1 OR vector = '')`
+
+// personTotals reads, for each person and bucket whose risky count s changes, the total there
+// before the change; a total of zero is left out.
+func (q *Queries) personTotals(ctx context.Context, s *DashSums) (map[dashPersonKey]int64, error) {
 	pk := make([]dashPersonKey, 0, len(s.person))
 	for k, v := range s.person {
 		if v != 0 {
 			pk = append(pk, k)
 		}
 	}
+	was := map[dashPersonKey]int64{}
+	if len(pk) == 0 {
+		return was, nil
+	}
 	slices.SortFunc(pk, func(a, b dashPersonKey) int {
 		return cmp.Or(cmp.Compare(a.span, b.span), cmp.Compare(a.at, b.at), strings.Compare(a.value, b.value))
 	})
-	moved := map[[2]int64]int64{} // span, at: change of the people
-	if q.d.Arrays {
-		if err := q.upsertDashPersonArrays(ctx, s, pk, moved); err != nil {
+	scan := func(rows *sql.Rows, err error) error {
+		if err != nil {
 			return err
 		}
+		defer rows.Close()
+		for rows.Next() {
+			var k dashPersonKey
+			var n int64
+			if err := rows.Scan(&k.span, &k.at, &k.value, &n); err != nil {
+				return err
+			}
+			was[k] = n
+		}
+		return rows.Err()
 	}
-	for start := 0; start < len(pk) && !q.d.Arrays; start += dashChunk {
-		part := pk[start:min(start+dashChunk, len(pk))]
-		args := make([]any, 0, 4*len(part))
-		for _, k := range part {
-			args = append(args, k.span, k.at, k.value, s.person[k])
+	if q.d.Arrays { // PostgreSQL: one statement, a seek per key
+		var spans, ats []int64
+		var values []string
+		for _, k := range pk {
+			spans, ats, values = append(spans, k.span), append(ats, k.at), append(values, k.value)
 		}
-		rows, err := q.w.QueryContext(ctx, q.d.q(`INSERT INTO dash_person_risky (span, at, value, risky) VALUES `+rowMarks(len(part), 4)+
-			` ON CONFLICT (span, at, value) DO UPDATE SET risky = dash_person_risky.risky + excluded.risky RETURNING span, at, value, risky`), args...)
-		if err != nil {
-			return q.wrap("dashboards", err)
+		rows, err := q.w.QueryContext(ctx, `SELECT k.span, k.at, k.value, t.risky FROM unnest($1::int[], $2::bigint[], $3::text[]) AS k(span, at, value)
+CROSS JOIN LATERAL (SELECT SUM(x.risky) AS risky FROM dash_dims x WHERE x.kind = 'p' AND x.span = k.span AND x.at = k.at AND x.value = k.value
+  AND (x.span = 1 OR x.vector = '')) t
+WHERE t.risky <> 0`, spans, ats, values)
+		return was, scan(rows, err)
+	}
+	// SQLite: per bucket, the people's values in lists.
+	for i := 0; i < len(pk); {
+		j := i + 1
+		for j < len(pk) && j-i < dashChunk*4 && pk[j].span == pk[i].span && pk[j].at == pk[i].at {
+			j++
 		}
-		if err := scanDashPeople(rows, s, moved); err != nil {
-			return q.wrap("dashboards", err)
+		args := []any{pk[i].span, pk[i].at}
+		for _, k := range pk[i:j] {
+			args = append(args, k.value)
+		}
+		rows, err := q.w.QueryContext(ctx, `SELECT span, at, value, SUM(risky) FROM dash_dims WHERE kind = 'p' AND span = ? AND at = ? AND value IN (`+
+			strings.TrimSuffix(strings.Repeat("?, ", j-i), ", ")+`) AND `+personRisky+` GROUP BY span, at, value HAVING SUM(risky) <> 0`, args...)
+		if err := scan(rows, err); err != nil {
+			return nil, err
+		}
+		i = j
+	}
+	return was, nil
+}
+
+// writeDashPeople moves dash_people (how many people have a risky event in the bucket) by the
+// people whose risky total there crossed zero: was holds the totals before the sums were
+// written (personTotals), the change is in the sums. So the people per bucket are read as one
+// row per bucket.
+func (q *Queries) writeDashPeople(ctx context.Context, s *DashSums, was map[dashPersonKey]int64) error {
+	moved := map[[2]int64]int64{} // span, at: change of the people
+	for k, v := range s.person {
+		before := was[k]
+		switch now := before + v; {
+		case before <= 0 && now > 0:
+			moved[[2]int64{k.span, k.at}]++
+		case before > 0 && now <= 0:
+			moved[[2]int64{k.span, k.at}]--
 		}
 	}
 	bk := make([][2]int64, 0, len(moved))
@@ -323,31 +380,6 @@ ON CONFLICT (span, at) DO UPDATE SET people = dash_people.people + excluded.peop
 	return nil
 }
 
-// scanDashPeople reads the new totals an upsert of dash_person_risky returned and moves the
-// people of each bucket by those whose total crossed zero (the old total is the new less the
-// change in s). It closes rows.
-func scanDashPeople(rows *sql.Rows, s *DashSums, moved map[[2]int64]int64) error {
-	defer rows.Close()
-	for rows.Next() {
-		var k dashPersonKey
-		var now int64
-		if err := rows.Scan(&k.span, &k.at, &k.value, &now); err != nil {
-			return err
-		}
-		was := now - s.person[k]
-		switch {
-		case was <= 0 && now > 0:
-			moved[[2]int64{k.span, k.at}]++
-		case was > 0 && now <= 0:
-			moved[[2]int64{k.span, k.at}]--
-		}
-	}
-	if err := rows.Close(); err != nil {
-		return err
-	}
-	return rows.Err()
-}
-
 // writeDashArrays writes the hours' and values' sums on PostgreSQL: one upsert per table whose
 // rows come from arrays (unnest) in the keys' order, so a page of events costs two statements
 // whatever its rows, and two writers still lock rows in one order (no deadlock between nodes).
@@ -381,28 +413,7 @@ ON CONFLICT (kind, span, at, value, vector) DO UPDATE SET events = dash_dims.eve
 			return q.wrap("dashboards", err)
 		}
 	}
-	return q.writeDashPeople(ctx, s)
-}
-
-// upsertDashPersonArrays is the dash_person_risky upsert of writeDashPeople on PostgreSQL: one
-// statement, its rows from arrays in the keys' order.
-func (q *Queries) upsertDashPersonArrays(ctx context.Context, s *DashSums, pk []dashPersonKey, moved map[[2]int64]int64) error {
-	if len(pk) == 0 {
-		return nil
-	}
-	var spans, ats, risky []int64
-	var values []string
-	for _, k := range pk {
-		spans, ats, values, risky = append(spans, k.span), append(ats, k.at), append(values, k.value), append(risky, s.person[k])
-	}
-	rows, err := q.w.QueryContext(ctx, `INSERT INTO dash_person_risky (span, at, value, risky)
-SELECT span, at, value, risky FROM unnest($1::int[], $2::bigint[], $3::text[], $4::bigint[]) WITH ORDINALITY AS r(span, at, value, risky, n) ORDER BY n
-ON CONFLICT (span, at, value) DO UPDATE SET risky = dash_person_risky.risky + excluded.risky RETURNING span, at, value, risky`,
-		spans, ats, values, risky)
-	if err != nil {
-		return q.wrap("dashboards", err)
-	}
-	return q.wrap("dashboards", scanDashPeople(rows, s, moved))
+	return nil
 }
 
 // rowMarks is n rows of k placeholders: "(?, ?), (?, ?)".

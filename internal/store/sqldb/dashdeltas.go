@@ -24,12 +24,11 @@ import (
 // hourDeltaCols are dash_hour_deltas' columns in COPY order (migration 0040).
 var hourDeltaCols = []string{"kind", "at", "value", "vector", "severity", "category", "trusted", "events", "risky"}
 
-// deltaKind is the letter of dash_deltas.kind for the rows of dash_hours and dash_person_risky
-// (dash_dims rows keep their own kind: p, v, d).
-const (
-	deltaHours  = "h"
-	deltaPerson = "r"
-)
+// deltaHours is the letter of dash_deltas.kind for the rows of dash_hours (dash_dims rows keep
+// their own kind: p, v, d). Nodes of schema 42 and before also wrote "r", the rows of
+// dash_person_risky, which migration 0043 dropped with the table: a person's risky total is the
+// sum of their p rows.
+const deltaHours = "h"
 
 // writeDashChanges adds the sums to the dashboards: as the hours' deltas appended by COPY where
 // the dialect keeps them (PostgreSQL, inside a transaction on its own connection), else to the
@@ -48,11 +47,6 @@ func (q *Queries) writeDashChanges(ctx context.Context, s *DashSums) error {
 	for k, v := range s.dims {
 		if v != [2]int64{} && k.span == 1 {
 			rows = append(rows, []any{k.kind, k.at, k.value, k.vector, "", "", int64(0), v[0], v[1]})
-		}
-	}
-	for k, v := range s.person {
-		if v != 0 && k.span == 1 {
-			rows = append(rows, []any{deltaPerson, k.at, k.value, "", "", "", int64(0), int64(0), v})
 		}
 	}
 	if len(rows) == 0 {
@@ -131,8 +125,9 @@ func openWithin(from, to int64) string { return fmt.Sprintf("o.at >= %d AND o.at
 
 // dashPeopleSQL reads the people with a risky event per bucket of one span in [from, to): the
 // kept counts (dash_people) and, where the dialect keeps deltas, the change the counts not in
-// the count tables yet make (dashSource): a person whose kept total in the bucket and the total
-// with those are on either side of zero. It returns the statement and its arguments.
+// the count tables yet make (dashSource): a person whose kept total in the bucket (their p rows
+// of dash_dims, personRisky: a seek per person with pending counts) and the total with those are
+// on either side of zero. It returns the statement and its arguments.
 func (q *Queries) dashPeopleSQL(span, from, to int64) (string, []any) {
 	if !q.d.DashDeltas {
 		return `SELECT at, people FROM dash_people WHERE span = ? AND at >= ? AND at < ? AND people > 0 ORDER BY at`, []any{span, from, to}
@@ -140,13 +135,14 @@ func (q *Queries) dashPeopleSQL(span, from, to int64) (string, []any) {
 	return `SELECT at, SUM(n) FROM (
 SELECT at, people AS n FROM dash_people WHERE span = ? AND at >= ? AND at < ?
 UNION ALL
-SELECT d.at, CASE WHEN COALESCE(p.risky, 0) <= 0 AND COALESCE(p.risky, 0) + d.r > 0 THEN 1
-  WHEN COALESCE(p.risky, 0) > 0 AND COALESCE(p.risky, 0) + d.r <= 0 THEN -1 ELSE 0 END
-FROM (SELECT span, at, value, SUM(risky) AS r FROM (
-  SELECT span, at, value, risky FROM dash_deltas WHERE kind = '` + deltaPerson + `'
-  UNION ALL SELECT s.span, ` + openBucket + `, value, risky FROM ` + openRows + ` WHERE kind = '` + deltaPerson + `' AND s.span < 168 AND NOT s.every AND ` + openWithin(from, to) + `
-) pr WHERE span = ? AND at >= ? AND at < ? GROUP BY span, at, value) d
-LEFT JOIN dash_person_risky p ON p.span = d.span AND p.at = d.at AND p.value = d.value
+SELECT at, CASE WHEN o <= 0 AND o + r > 0 THEN 1 WHEN o > 0 AND o + r <= 0 THEN -1 ELSE 0 END
+FROM (SELECT at, r, COALESCE((SELECT SUM(x.risky) FROM dash_dims x WHERE x.kind = 'p' AND x.span = d.span AND x.at = d.at AND x.value = d.value
+    AND (x.span = 1 OR x.vector = '')), 0) AS o
+  FROM (SELECT span, at, value, SUM(risky) AS r FROM (
+    SELECT span, at, value, risky FROM dash_deltas WHERE kind = 'p' AND ` + personRisky + `
+    UNION ALL SELECT s.span, ` + openBucket + `, value, risky FROM ` + openRows + ` WHERE kind = 'p' AND s.span < 168 AND NOT s.every AND ` + openWithin(from, to) + `
+  ) pr WHERE span = ? AND at >= ? AND at < ? GROUP BY span, at, value) d
+  OFFSET 0) t
 ) x GROUP BY at HAVING SUM(n) > 0 ORDER BY at`, []any{span, from, to, span, from, to}
 }
 
@@ -163,7 +159,9 @@ const openLag = 2
 // hours and days) and the hours' deltas of closed hours go to the counts; the hours' deltas of
 // open hours are summed into dash_open_hours; the open hours' rows of hours now closed leave it
 // for the counts. The hours' rows for the counts are added to their hour and their day (and,
-// with the days, to their week), as dash_deltas' are.
+// with the days, to their week), as dash_deltas' are. The people per bucket (dash_people) move
+// by the people whose risky total crossed zero: ro reads each one's total before the fold
+// (personRisky; a seek per person and bucket, materialized so that it runs once).
 const dashFoldSQL = `WITH od AS (
   DELETE FROM dash_deltas WHERE ctid = ANY(ARRAY(SELECT ctid FROM dash_deltas LIMIT $1))
   RETURNING kind, span, at, value, vector, severity, category, trusted, events, risky),
@@ -201,14 +199,13 @@ m AS (
   GROUP BY kind, span, at, value, vector HAVING SUM(events) <> 0 OR SUM(risky) <> 0 ORDER BY 1, 2, 3, 4, 5
   ON CONFLICT (kind, span, at, value, vector) DO UPDATE SET events = dash_dims.events + excluded.events, risky = dash_dims.risky + excluded.risky),
 rs AS (
-  SELECT span, at, value, SUM(risky) AS r FROM d WHERE kind = '` + deltaPerson + `' GROUP BY span, at, value HAVING SUM(risky) <> 0),
-r AS (
-  INSERT INTO dash_person_risky (span, at, value, risky) SELECT span, at, value, r FROM rs ORDER BY 1, 2, 3
-  ON CONFLICT (span, at, value) DO UPDATE SET risky = dash_person_risky.risky + excluded.risky
-  RETURNING span, at, value, risky),
+  SELECT span, at, value, SUM(risky) AS r FROM d WHERE kind = 'p' AND ` + personRisky + ` GROUP BY span, at, value HAVING SUM(risky) <> 0),
+ro AS MATERIALIZED (
+  SELECT span, at, r, COALESCE((SELECT SUM(x.risky) FROM dash_dims x WHERE x.kind = 'p' AND x.span = rs.span AND x.at = rs.at AND x.value = rs.value
+    AND (x.span = 1 OR x.vector = '')), 0) AS o FROM rs),
 pm AS (
-  SELECT r.span, r.at, SUM(CASE WHEN r.risky - rs.r <= 0 AND r.risky > 0 THEN 1 WHEN r.risky - rs.r > 0 AND r.risky <= 0 THEN -1 ELSE 0 END) AS moved
-  FROM r JOIN rs ON rs.span = r.span AND rs.at = r.at AND rs.value = r.value GROUP BY r.span, r.at),
+  SELECT span, at, SUM(CASE WHEN o <= 0 AND o + r > 0 THEN 1 WHEN o > 0 AND o + r <= 0 THEN -1 ELSE 0 END) AS moved
+  FROM ro GROUP BY span, at),
 pp AS (
   INSERT INTO dash_people (span, at, people) SELECT span, at, moved FROM pm WHERE moved <> 0 ORDER BY 1, 2
   ON CONFLICT (span, at) DO UPDATE SET people = dash_people.people + excluded.people)
@@ -268,14 +265,16 @@ func (q *Queries) fold(ctx context.Context, limit int, now time.Time) (n int, lo
 		}
 	}
 	// One statement: the deltas deleted, summed per count row and upserted in the keys'
-	// order, the people per bucket moved by the people whose total crossed zero (the
-	// upsert of dash_person_risky returns the new totals; the old are the new less the
-	// change), as WriteDashSums does, without the rows leaving the server.
-	// The planner cannot count the CTEs' rows: it would join the people's new totals to
-	// their changes by a nested loop, quadratic in the people folded (1.6 s of a 2.1 s fold
-	// of 16,000 deltas, 3,000 of them people's), instead of in one pass. With nested loops
-	// off every plan carries a disabled node's cost, above jit_above_cost: compiling the
-	// fold would cost more than running it.
+	// order, the people per bucket moved by the people whose total crossed zero (their
+	// totals before, a seek each into dash_dims in the statement's snapshot, which the
+	// upsert's changes do not reach; the new are the old plus the change), as
+	// WriteDashSums does, without the rows leaving the server.
+	// The planner cannot count the CTEs' rows: it joined the people's totals to their
+	// changes (before migration 0043) by a nested loop, quadratic in the people folded
+	// (1.6 s of a 2.1 s fold of 16,000 deltas), so nested loops stay off for any join a
+	// later change adds. With them off every plan carries a disabled node's cost (the
+	// spans' cross join), above jit_above_cost: compiling the fold would cost more than
+	// running it.
 	for _, set := range []string{`SET LOCAL enable_nestloop = off`, `SET LOCAL jit = off`} {
 		if _, err := q.w.ExecContext(ctx, set); err != nil {
 			return 0, true, q.wrap("dashboards: fold", err)

@@ -32,7 +32,8 @@ func testDashboardsRecount(t *testing.T, s store.Store) {
 func DashboardWeeksMigration(t *testing.T, s store.Store, version int, reopen func(t *testing.T) store.Store) {
 	end := loadDashRecount(t, s)
 	for _, q := range []string{`DELETE FROM dash_hours WHERE span = 168`, `DELETE FROM dash_dims WHERE span = 168 OR vector = ''`,
-		`DROP TABLE dash_person_risky`, `DROP TABLE dash_people`, fmt.Sprintf(`DELETE FROM schema_migrations WHERE version >= %d`, version),
+		// 0036 makes dash_person_risky again, and 0043 drops it.
+		`DROP TABLE IF EXISTS dash_person_risky`, `DROP TABLE dash_people`, fmt.Sprintf(`DELETE FROM schema_migrations WHERE version >= %d`, version),
 		// The later migrations run again too: undo what they cannot do twice (migration 0038's
 		// dash_deltas stays, with the deltas not yet folded: it is created if not there).
 		`ALTER TABLE devices DROP COLUMN health_last`, `ALTER TABLE devices DROP COLUMN health_moved`} {
@@ -505,6 +506,46 @@ func DashboardWeekHorizon(t *testing.T, s store.Store, settle func(now time.Time
 	}
 	if n := countRows(t, s, `SELECT COUNT(*) FROM dash_dims WHERE value = 'older@corp.example'`); n != 0 {
 		t.Fatalf("the older node's week rows are kept after their weeks closed (%d)", n)
+	}
+	checkDashRecount(t, s, end)
+}
+
+// DashboardPeopleMigration checks migration 0043 (the people per bucket from dash_dims): s is a
+// store of schema 42 (PostgreSQL's: it keeps deltas) whose events' deltas wait unfolded; the
+// deltas of kind r a node of that schema wrote beside the p ones (dash_person_risky's) are put
+// in every delta table, then reopen migrates. They are gone with the table, and every read,
+// before and after a fold, equals the recount.
+func DashboardPeopleMigration(t *testing.T, s store.Store, reopen func(t *testing.T) store.Store, fold func(s store.Store) error) {
+	end := loadDashRecount(t, s)
+	for _, q := range []string{
+		`INSERT INTO dash_open_hours (at, kind, value, vector, severity, category, trusted, events, risky)
+SELECT at, 'r', value, '', '', '', 0, 0, SUM(risky) FROM dash_hour_deltas WHERE kind = 'p' AND at % 2 = 0 GROUP BY at, value`,
+		`INSERT INTO dash_deltas (kind, span, at, value, vector, severity, category, trusted, events, risky)
+SELECT 'r', 1, at, value, '', '', '', 0, 0, SUM(risky) FROM dash_hour_deltas WHERE kind = 'p' AND at % 3 = 0 GROUP BY at, value`,
+		`INSERT INTO dash_hour_deltas (kind, at, value, vector, severity, category, trusted, events, risky)
+SELECT 'r', at, value, '', '', '', 0, 0, SUM(risky) FROM dash_hour_deltas WHERE kind = 'p' GROUP BY at, value`,
+		`INSERT INTO dash_person_risky (span, at, value, risky) VALUES (1, 1, 'ghost@corp.example', 7)`,
+	} {
+		rawExec(t, s, q)
+	}
+	const rRows = `SELECT (SELECT COUNT(*) FROM dash_deltas WHERE kind = 'r') + (SELECT COUNT(*) FROM dash_hour_deltas WHERE kind = 'r') + (SELECT COUNT(*) FROM dash_open_hours WHERE kind = 'r')`
+	if n := countRows(t, s, rRows); n == 0 {
+		t.Fatal("no deltas of kind r to drop")
+	}
+	noErr(t, s.Close())
+	s = reopen(t)
+	t.Cleanup(func() { s.Close() })
+	if n := countRows(t, s, rRows); n != 0 {
+		t.Errorf("%d deltas of kind r left after migration 0043", n)
+	}
+	w := s.(interface{ Writer() *sql.DB }).Writer()
+	if _, err := w.ExecContext(ctx, `SELECT 1 FROM dash_person_risky`); err == nil {
+		t.Error("dash_person_risky is still there after migration 0043")
+	}
+	checkDashRecount(t, s, end)
+	noErr(t, fold(s))
+	if n := countRows(t, s, `SELECT (SELECT COUNT(*) FROM dash_deltas) + (SELECT COUNT(*) FROM dash_hour_deltas)`); n != 0 {
+		t.Errorf("%d deltas left after the fold", n)
 	}
 	checkDashRecount(t, s, end)
 }
