@@ -17,17 +17,17 @@ import (
 )
 
 // previousRelease is the commit whose binary plays the release before this one in
-// TestRollingUpgrade: the branch of issue 19 with migration 0039 (fewer bytes per event: the
-// vocabularies as codes, the dedupe key as a uuid), the last migration that older nodes cannot
-// live with (Migrate refuses to apply it while they run: TestMigrateRefusedBesideOlderNodes;
-// the integrator moves this to the merge of 0039 if the migration is renumbered). It knows the
-// schema up to 0039, as this build does, until a later release adds a migration welcoming it.
-// (Before, the test started from f944791, schema 37, and applied 0038 under the old node; 0039
-// cannot be crossed rolling at all, as 0037 could not.)
-const previousRelease = "1039ea28c9328bc1d96af853356c2c40d5a78dae"
+// TestRollingUpgrade: the commit of migration 0043 (the people per bucket from dash_dims,
+// dash_person_risky dropped), the last migration that older nodes cannot live with (Migrate
+// refuses to apply it while they run: TestMigrateRefusedBesideOlderNodes; the integrator moves
+// this to the merge of 0043 if the migration is renumbered). It knows the schema up to 0043, as
+// this build does, until a later release adds a migration welcoming it. (Before, the test
+// started from 1039ea2, schema 39, and applied 0040-0042 under the old node; 0043 cannot be
+// crossed rolling at all, as 0039 could not.)
+const previousRelease = "3a8429e937a9b45ab738944134e71d38c4814d61"
 
 // previousSchema is the schema version previousRelease knows.
-const previousSchema = 39
+const previousSchema = 43
 
 // buildAt builds cmd/telltale as it was at commit, from this clone's history (git archive into a
 // temporary directory); the module cache and build cache make it take about 45 s the first time.
@@ -62,7 +62,7 @@ func buildAt(t *testing.T, commit string) string {
 	return bin
 }
 
-// TestRollingUpgrade: two nodes of the previous release (previousRelease, schema 0039) collect
+// TestRollingUpgrade: two nodes of the previous release (previousRelease, schema 0043) collect
 // live from the Box emulator on one PostgreSQL, alerting on every event and delivering every alert;
 // node 1 is stopped and started on this build, which migrates the database while node 0, still
 // the previous release, keeps running on the new schema beside it, and alone while node 1 is
