@@ -274,8 +274,12 @@ func (q *Queries) fold(ctx context.Context, limit int, now time.Time) (n int, lo
 	// (1.6 s of a 2.1 s fold of 16,000 deltas), so nested loops stay off for any join a
 	// later change adds. With them off every plan carries a disabled node's cost (the
 	// spans' cross join), above jit_above_cost: compiling the fold would cost more than
-	// running it.
-	for _, set := range []string{`SET LOCAL enable_nestloop = off`, `SET LOCAL jit = off`} {
+	// running it. A batch's rows for dash_dims (about 60,000 of 20,000 deltas) are sorted by
+	// key before the upsert: with the default work_mem (4 MB) the sort spilled to disk, and a
+	// fold of a day's backlog took 12 % longer (docs/BENCHMARKS.md, dashboards, fourteenth
+	// session); 64 MB is the most one fold (one per database at a time: the lock) may take per
+	// sort.
+	for _, set := range []string{`SET LOCAL enable_nestloop = off`, `SET LOCAL jit = off`, `SET LOCAL work_mem = '64MB'`} {
 		if _, err := q.w.ExecContext(ctx, set); err != nil {
 			return 0, true, q.wrap("dashboards: fold", err)
 		}
