@@ -80,15 +80,19 @@ with backoff.`,
 	}
 	enroll.Flags().StringVar(&secret, "secret", "", "the deployment secret (env TELLTALE_AGENT_SECRET, which keeps it out of the process list)")
 
+	// open reads the flags and opens the enrolled agent of the state directory.
+	open := func(cmd *cobra.Command) (*agent.Agent, error) {
+		if err := setup(cmd); err != nil {
+			return nil, err
+		}
+		return agent.Open(o)
+	}
 	run := &cobra.Command{
 		Use:   "run",
 		Short: "Check in with the server until stopped",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := setup(cmd); err != nil {
-				return err
-			}
-			a, err := agent.Open(o)
+			a, err := open(cmd)
 			if err != nil {
 				return err
 			}
@@ -105,10 +109,7 @@ with backoff.`,
 		Short: "Show how many file events wait to be sent, and those set aside (refused by the server, or damaged)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := setup(cmd); err != nil {
-				return err
-			}
-			a, err := agent.Open(o)
+			a, err := open(cmd)
 			if err != nil {
 				return err
 			}
