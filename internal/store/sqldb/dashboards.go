@@ -3,7 +3,6 @@ package sqldb
 import (
 	"cmp"
 	"context"
-	"database/sql"
 	"fmt"
 	"math"
 	"slices"
@@ -268,8 +267,18 @@ func (q *Queries) WriteDashSums(ctx context.Context, s *DashSums) error {
 // totals are read from dash_dims, not kept apart).
 const personRisky = `(span = 1 OR vector = '')`
 
+// personTotal is a person's risky total in a bucket before a statement's changes, by personRisky:
+// one seek into dash_dims for the row pk (span, at, value) of the statement. personCrossing is,
+// of a person with the total o before and the change r, +1 if the bucket gains them, -1 if it
+// loses them (the SQL of writeDashPeople's test).
+const (
+	personTotal = `COALESCE((SELECT SUM(x.risky) FROM dash_dims x WHERE x.kind = 'p' AND x.span = pk.span AND x.at = pk.at AND x.value = pk.value
+    AND (x.span = 1 OR x.vector = '')), 0)`
+	personCrossing = `CASE WHEN o <= 0 AND o + r > 0 THEN 1 WHEN o > 0 AND o + r <= 0 THEN -1 ELSE 0 END`
+)
+
 // personTotals reads, for each person and bucket whose risky count s changes, the total there
-// before the change; a total of zero is left out.
+// before the change (none: zero).
 func (q *Queries) personTotals(ctx context.Context, s *DashSums) (map[dashPersonKey]int64, error) {
 	pk := make([]dashPersonKey, 0, len(s.person))
 	for k, v := range s.person {
@@ -284,32 +293,27 @@ func (q *Queries) personTotals(ctx context.Context, s *DashSums) (map[dashPerson
 	slices.SortFunc(pk, func(a, b dashPersonKey) int {
 		return cmp.Or(cmp.Compare(a.span, b.span), cmp.Compare(a.at, b.at), strings.Compare(a.value, b.value))
 	})
-	scan := func(rows *sql.Rows, err error) error {
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var k dashPersonKey
-			var n int64
-			if err := rows.Scan(&k.span, &k.at, &k.value, &n); err != nil {
-				return err
-			}
-			was[k] = n
-		}
-		return rows.Err()
-	}
 	if q.d.Arrays { // PostgreSQL: one statement, a seek per key
 		var spans, ats []int64
 		var values []string
 		for _, k := range pk {
 			spans, ats, values = append(spans, k.span), append(ats, k.at), append(values, k.value)
 		}
-		rows, err := q.w.QueryContext(ctx, `SELECT k.span, k.at, k.value, t.risky FROM unnest($1::int[], $2::bigint[], $3::text[]) AS k(span, at, value)
-CROSS JOIN LATERAL (SELECT SUM(x.risky) AS risky FROM dash_dims x WHERE x.kind = 'p' AND x.span = k.span AND x.at = k.at AND x.value = k.value
-  AND (x.span = 1 OR x.vector = '')) t
-WHERE t.risky <> 0`, spans, ats, values)
-		return was, scan(rows, err)
+		rows, err := q.w.QueryContext(ctx, `SELECT pk.span, pk.at, pk.value, `+personTotal+` FROM unnest($1::int[], $2::bigint[], $3::text[]) AS pk(span, at, value)`,
+			spans, ats, values)
+		if err != nil {
+			return nil, err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var k dashPersonKey
+			var n int64
+			if err := rows.Scan(&k.span, &k.at, &k.value, &n); err != nil {
+				return nil, err
+			}
+			was[k] = n
+		}
+		return was, rows.Err()
 	}
 	// SQLite: per bucket, the people's values in lists; the rows of a key summed here (an hour's
 	// vectors), which spares the statement a grouping.

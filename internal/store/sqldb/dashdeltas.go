@@ -135,13 +135,12 @@ func (q *Queries) dashPeopleSQL(span, from, to int64) (string, []any) {
 	return `SELECT at, SUM(n) FROM (
 SELECT at, people AS n FROM dash_people WHERE span = ? AND at >= ? AND at < ?
 UNION ALL
-SELECT at, CASE WHEN o <= 0 AND o + r > 0 THEN 1 WHEN o > 0 AND o + r <= 0 THEN -1 ELSE 0 END
-FROM (SELECT at, r, COALESCE((SELECT SUM(x.risky) FROM dash_dims x WHERE x.kind = 'p' AND x.span = d.span AND x.at = d.at AND x.value = d.value
-    AND (x.span = 1 OR x.vector = '')), 0) AS o
+SELECT at, ` + personCrossing + `
+FROM (SELECT at, r, ` + personTotal + ` AS o
   FROM (SELECT span, at, value, SUM(risky) AS r FROM (
     SELECT span, at, value, risky FROM dash_deltas WHERE kind = 'p' AND ` + personRisky + `
     UNION ALL SELECT s.span, ` + openBucket + `, value, risky FROM ` + openRows + ` WHERE kind = 'p' AND s.span < 168 AND NOT s.every AND ` + openWithin(from, to) + `
-  ) pr WHERE span = ? AND at >= ? AND at < ? GROUP BY span, at, value) d
+  ) pr WHERE span = ? AND at >= ? AND at < ? GROUP BY span, at, value) pk
   OFFSET 0) t
 ) x GROUP BY at HAVING SUM(n) > 0 ORDER BY at`, []any{span, from, to, span, from, to}
 }
@@ -201,11 +200,9 @@ m AS (
 rs AS (
   SELECT span, at, value, SUM(risky) AS r FROM d WHERE kind = 'p' AND ` + personRisky + ` GROUP BY span, at, value HAVING SUM(risky) <> 0),
 ro AS MATERIALIZED (
-  SELECT span, at, r, COALESCE((SELECT SUM(x.risky) FROM dash_dims x WHERE x.kind = 'p' AND x.span = rs.span AND x.at = rs.at AND x.value = rs.value
-    AND (x.span = 1 OR x.vector = '')), 0) AS o FROM rs),
+  SELECT span, at, r, ` + personTotal + ` AS o FROM rs pk),
 pm AS (
-  SELECT span, at, SUM(CASE WHEN o <= 0 AND o + r > 0 THEN 1 WHEN o > 0 AND o + r <= 0 THEN -1 ELSE 0 END) AS moved
-  FROM ro GROUP BY span, at),
+  SELECT span, at, SUM(` + personCrossing + `) AS moved FROM ro GROUP BY span, at),
 pp AS (
   INSERT INTO dash_people (span, at, people) SELECT span, at, moved FROM pm WHERE moved <> 0 ORDER BY 1, 2
   ON CONFLICT (span, at) DO UPDATE SET people = dash_people.people + excluded.people)
