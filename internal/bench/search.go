@@ -284,10 +284,13 @@ func searchDriver(ctx context.Context, o SearchOptions, driver string, progress 
 func loadSearch(ctx context.Context, o SearchOptions, driver string, bdb *benchDB, progress io.Writer) (LoadRecord, error) {
 	rec := LoadRecord{Events: o.Events, Date: Stamp()}
 	gen := eventgen.NewTimeline(eventgen.Options{Seed: o.Seed, People: o.People, Days: o.Days}, o.Events)
-	batches := make(chan [][]any, 4)
+	// A batch's rows, and the addresses they use first (sqldb.AddressNumbering), stored with them.
+	type batch struct{ rows, addrs [][]any }
+	batches := make(chan batch, 4)
 	genErr := make(chan error, 1)
 	go func() {
 		defer close(batches)
+		var numbering sqldb.AddressNumbering
 		for {
 			var b [][]any
 			inserted := time.Now().UnixMicro()
@@ -299,7 +302,7 @@ func loadSearch(ctx context.Context, o SearchOptions, driver string, bdb *benchD
 				if o.Prepare != nil {
 					o.Prepare(&e)
 				}
-				row, err := sqldb.EventRow(&e, false, inserted)
+				row, err := sqldb.EventRow(&e, false, inserted, numbering.Of(&e))
 				if err != nil {
 					genErr <- err
 					return
@@ -310,7 +313,7 @@ func loadSearch(ctx context.Context, o SearchOptions, driver string, bdb *benchD
 				return
 			}
 			select {
-			case batches <- b:
+			case batches <- batch{b, numbering.Take()}:
 			case <-ctx.Done():
 				return
 			}
@@ -345,14 +348,18 @@ func loadSearch(ctx context.Context, o SearchOptions, driver string, bdb *benchD
 	for b := range batches {
 		if driver == "postgres" {
 			err = conn.Raw(func(dc any) error {
-				n, err := dc.(*stdlib.Conn).Conn().CopyFrom(ctx, pgx.Identifier{"file_events"}, cols, pgx.CopyFromRows(b))
+				pc := dc.(*stdlib.Conn).Conn()
+				if _, err := pc.CopyFrom(ctx, pgx.Identifier{"addresses"}, []string{"id", "address"}, pgx.CopyFromRows(b.addrs)); err != nil {
+					return err
+				}
+				n, err := pc.CopyFrom(ctx, pgx.Identifier{"file_events"}, cols, pgx.CopyFromRows(b.rows))
 				loaded += int(n)
 				return err
 			})
 		} else {
-			err = insertRows(ctx, conn, b, per)
+			err = insertRows(ctx, conn, b.rows, b.addrs, per)
 			if err == nil {
-				loaded += len(b)
+				loaded += len(b.rows)
 			}
 		}
 		if err != nil {
@@ -373,6 +380,11 @@ func loadSearch(ctx context.Context, o SearchOptions, driver string, bdb *benchD
 	}
 	if loaded != o.Events {
 		return rec, fmt.Errorf("load: stored %d of %d events", loaded, o.Events)
+	}
+	if driver == "postgres" {
+		if _, err := conn.ExecContext(ctx, sqldb.AddressSequenceSQL); err != nil {
+			return rec, fmt.Errorf("load: addresses: %w", err)
+		}
 	}
 	fmt.Fprintf(progress, "%s: inserted %d events in %.0f s; building indexes\n", driver, loaded, time.Since(start).Seconds())
 	for _, st := range rebuild {
@@ -449,13 +461,17 @@ func dropForLoad(ctx context.Context, driver string, conn *sql.Conn) ([]string, 
 	return append(rebuild, triggers...), nil
 }
 
-// insertRows inserts rows into file_events in one transaction, per rows a statement.
-func insertRows(ctx context.Context, conn *sql.Conn, rows [][]any, per int) error {
+// insertRows inserts rows into file_events in one transaction, per rows a statement, and the
+// addresses they use first.
+func insertRows(ctx context.Context, conn *sql.Conn, rows, addrs [][]any, per int) error {
 	tx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
+	if err := insertAddresses(ctx, tx, addrs); err != nil {
+		return err
+	}
 	st, err := tx.PrepareContext(ctx, sqldb.MultiRowInsert(per, ""))
 	if err != nil {
 		return err

@@ -201,17 +201,24 @@ func bulkRun(ctx context.Context, o StoreOptions, driver string, batch, round in
 	evs := events(o, round)
 	rows := make([][]any, len(evs))
 	now := time.Now().UnixMicro()
+	// The actors and owners a transaction uses first are stored by it (addrs[i/batch]), as the
+	// store's own inserts do (sqldb.AddressNumbering).
+	var numbering sqldb.AddressNumbering
+	var addrs [][][]any
 	for i, e := range evs {
-		if rows[i], err = sqldb.EventRow(e, false, now); err != nil {
+		if rows[i], err = sqldb.EventRow(e, false, now, numbering.Of(e)); err != nil {
 			return 0, err
+		}
+		if (i+1)%batch == 0 || i == len(evs)-1 {
+			addrs = append(addrs, numbering.Take())
 		}
 	}
 	var el time.Duration
 	switch driver {
 	case "postgres":
-		el, err = copyLoad(ctx, db.db, rows, batch)
+		el, err = copyLoad(ctx, db.db, rows, addrs, batch)
 	default:
-		el, err = multiRowLoad(ctx, db.db, rows, batch)
+		el, err = multiRowLoad(ctx, db.db, rows, addrs, batch)
 	}
 	if err != nil {
 		return 0, err
@@ -219,11 +226,15 @@ func bulkRun(ctx context.Context, o StoreOptions, driver string, batch, round in
 	return float64(len(rows)) / el.Seconds(), nil
 }
 
-func multiRowLoad(ctx context.Context, db *sql.DB, rows [][]any, batch int) (time.Duration, error) {
+func multiRowLoad(ctx context.Context, db *sql.DB, rows [][]any, addrs [][][]any, batch int) (time.Duration, error) {
 	start := time.Now()
 	for i := 0; i < len(rows); i += batch {
 		tx, err := db.BeginTx(ctx, nil)
 		if err != nil {
+			return 0, err
+		}
+		if err := insertAddresses(ctx, tx, addrs[i/batch]); err != nil {
+			tx.Rollback()
 			return 0, err
 		}
 		part := rows[i:min(i+batch, len(rows))]
@@ -260,6 +271,19 @@ func multiRowLoad(ctx context.Context, db *sql.DB, rows [][]any, batch int) (tim
 	return time.Since(start), nil
 }
 
+// insertAddresses stores rows (id, address) of the table addresses (sqldb.AddressNumbering) on
+// SQLite, in tx.
+func insertAddresses(ctx context.Context, tx interface {
+	ExecContext(context.Context, string, ...any) (sql.Result, error)
+}, rows [][]any) error {
+	for _, r := range rows {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO addresses (id, address) VALUES (?, ?)`, r...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // PrepareMonths makes the event partitions of every month from from to to (PostgreSQL; nothing
 // on SQLite).
 func PrepareMonths(ctx context.Context, s store.Store, from, to time.Time) error {
@@ -279,7 +303,7 @@ FROM pg_inherits WHERE inhparent = 'file_events'::regclass`
 
 // copyLoad runs one COPY per transaction on one pgx connection: the rows into file_events and
 // their keys into event_keys (where PostgreSQL keeps them unique across partitions).
-func copyLoad(ctx context.Context, db *sql.DB, rows [][]any, batch int) (time.Duration, error) {
+func copyLoad(ctx context.Context, db *sql.DB, rows [][]any, addrs [][][]any, batch int) (time.Duration, error) {
 	conn, err := db.Conn(ctx)
 	if err != nil {
 		return 0, err
@@ -296,6 +320,10 @@ func copyLoad(ctx context.Context, db *sql.DB, rows [][]any, batch int) (time.Du
 				return err
 			}
 			part := rows[i:min(i+batch, len(rows))]
+			if _, err := tx.CopyFrom(ctx, pgx.Identifier{"addresses"}, []string{"id", "address"}, pgx.CopyFromRows(addrs[i/batch])); err != nil {
+				tx.Rollback(ctx)
+				return err
+			}
 			if _, err := tx.CopyFrom(ctx, pgx.Identifier{"file_events"}, cols, pgx.CopyFromRows(part)); err != nil {
 				tx.Rollback(ctx)
 				return err

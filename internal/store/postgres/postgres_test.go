@@ -275,6 +275,17 @@ func TestEventCodesMigration(t *testing.T) {
 	storetest.EventCodesMigration(t, old, opener(dsn))
 }
 
+// TestEventAddressesMigration: migration 0044 turns the actor and owner into ids into addresses,
+// rewriting each partition: every event reads back, searches, groups and lists as before.
+func TestEventAddressesMigration(t *testing.T) {
+	if m := migrationNamed(t, "event_addresses"); m.OlderNodes != 0 {
+		t.Fatalf("migration %d welcomes nodes of schema %d, which write the actor and owner as text into its integer columns", m.Version, m.OlderNodes)
+	}
+	dsn, _, old := migratedBefore(t, "event_addresses")
+	old.SetAddresses(false)
+	storetest.EventAddressesMigration(t, old, opener(dsn))
+}
+
 // TestDashboardWeekHorizon: the folds write no week rows for the weeks not closed, the reads take
 // their days, and the fold after a week is over makes its rows from them (migration 0041).
 func TestDashboardWeekHorizon(t *testing.T) {
@@ -302,6 +313,7 @@ func TestDashboardPeopleMigration(t *testing.T) {
 		t.Fatalf("migration %d welcomes nodes of schema %d, whose folds and reads need dash_person_risky", m.Version, m.OlderNodes)
 	}
 	dsn, _, old := migratedBefore(t, "dashboard_people_from_dims")
+	old.SetAddresses(false) // the actor and owner are text before 0044
 	storetest.DashboardPeopleMigration(t, old, func(t *testing.T) store.Store {
 		s, err := Open(context.Background(), dsn, Options{DashFold: -1})
 		if err != nil {

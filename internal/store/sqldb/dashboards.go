@@ -776,7 +776,7 @@ func (q *Queries) takeBackDashboardsIn(ctx context.Context, table, ids string, a
 	if err != nil {
 		return err
 	}
-	rows, err := q.w.QueryContext(ctx, q.d.q(`SELECT `+eventCols+` FROM `+table+` e LEFT JOIN connections c ON c.id = e.connection_id WHERE e.id IN (`+ids+`)`), args...)
+	rows, err := q.w.QueryContext(ctx, q.d.q(q.selectEventsFrom(table)+`WHERE e.id IN (`+ids+`)`), args...)
 	if err != nil {
 		return q.wrap("dashboards", err)
 	}

@@ -218,8 +218,19 @@ func hexColumn(field, s string, size int) (any, error) {
 
 // EventColumns lists the file_events columns InsertEvents writes, in order (the benchmark's bare
 // driver inserts the same).
-const EventColumns = `dedupe, held, observed, inserted, action, observer, connection_id, actor, file_id, file_name, directory,
-size, category, owner, md5, sha256, exposure, link_scope, trusted, severity, doc`
+const EventColumns = `dedupe, held, observed, inserted, action, observer, connection_id, actor_id, file_id, file_name, directory,
+size, category, owner_id, md5, sha256, exposure, link_scope, trusted, severity, doc`
+
+// textAddressColumns is EventColumns before migration 0044 (Dialect.TextAddresses).
+var textAddressColumns = strings.NewReplacer("actor_id", "actor", "owner_id", "owner").Replace(EventColumns)
+
+// columns is the list of columns the handle's event inserts write.
+func (q *Queries) columns() string {
+	if q.d.TextAddresses {
+		return textAddressColumns
+	}
+	return EventColumns
+}
 
 // InsertEventSQL is the statement InsertEvents runs per event where the driver reports inserted ids
 // through sql.Result (SQLite). The id is SQLite's own choice (the largest + 1), except after
@@ -231,8 +242,17 @@ const InsertEventSQL = `INSERT INTO file_events (id, ` + EventColumns + `) VALUE
 ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (dedupe) DO NOTHING`
 
-// EventRow returns the column values InsertEvents stores for e.
-func EventRow(e *event.FileEvent, held bool, inserted int64) ([]any, error) {
+// EventRow returns the column values InsertEvents stores for e; ids holds the ids of its actor
+// and owner (a missing one is an error).
+func EventRow(e *event.FileEvent, held bool, inserted int64, ids AddressIDs) ([]any, error) {
+	actor, err := ids.id(e.User.Email)
+	if err != nil {
+		return nil, err
+	}
+	owner, err := ids.id(e.File.Owner)
+	if err != nil {
+		return nil, err
+	}
 	js, err := encodeDoc(e)
 	if err != nil {
 		return nil, err
@@ -253,18 +273,40 @@ func EventRow(e *event.FileEvent, held bool, inserted int64) ([]any, error) {
 	// action and observer are NOT NULL: an empty one (which Validate refuses) is code 0, read back as ""
 	return []any{key[:], b2i(held), micros(e.Timestamp), inserted, int64(actionCodes.codes[string(e.Event.Action)]),
 		int64(observerCodes.codes[string(e.Event.Observer)]),
-		e.Event.ConnectionID, nullStr(e.User.Email), nullStr(e.File.ID), nullStr(e.File.Name), nullStr(e.File.Directory), size,
-		categoryCodes.code(string(e.File.Category)), nullStr(e.File.Owner), md5, sha,
+		e.Event.ConnectionID, actor, nullStr(e.File.ID), nullStr(e.File.Name), nullStr(e.File.Directory), size,
+		categoryCodes.code(string(e.File.Category)), owner, md5, sha,
 		event.ExposureBits(e.Sharing.Exposure), linkCodes.code(string(e.Sharing.LinkScope)), b2i(e.Risk.Trusted),
 		severityCodes.code(string(e.Risk.Severity)), js}, nil
 }
 
-// eventRow is EventRow, with the vocabularies as text on a database before migration 0039
-// (DB.SetEventCodes: migration tests only).
-func (q *Queries) eventRow(e *event.FileEvent, held bool, inserted int64) ([]any, error) {
-	row, err := EventRow(e, held, inserted)
-	if err != nil || !q.d.TextVocabularies {
+// id is the id of the address a, nil for none.
+func (ids AddressIDs) id(a string) (any, error) {
+	if a == "" {
+		return nil, nil
+	}
+	id, ok := ids[a]
+	if !ok {
+		return nil, fmt.Errorf("address %q has no id", a)
+	}
+	return id, nil
+}
+
+// eventRow is EventRow, with the actor and owner as text on a database before migration 0044
+// (DB.SetAddresses) and the vocabularies as text before 0039 (DB.SetEventCodes): migration tests
+// only.
+func (q *Queries) eventRow(e *event.FileEvent, held bool, inserted int64, ids AddressIDs) ([]any, error) {
+	if q.d.TextAddresses {
+		ids = AddressIDs{e.User.Email: 0, e.File.Owner: 0}
+	}
+	row, err := EventRow(e, held, inserted, ids)
+	if err != nil {
 		return row, err
+	}
+	if q.d.TextAddresses {
+		row[7], row[13] = nullStr(e.User.Email), nullStr(e.File.Owner)
+	}
+	if !q.d.TextVocabularies {
+		return row, nil
 	}
 	row[4], row[5] = string(e.Event.Action), string(e.Event.Observer)
 	row[12], row[17], row[19] = nullStr(string(e.File.Category)), nullStr(string(e.Sharing.LinkScope)), nullStr(string(e.Risk.Severity))
@@ -298,17 +340,21 @@ func (q *Queries) InsertEvents(ctx context.Context, evs []*event.FileEvent, held
 				return q.wrap("insert events: lock", err)
 			}
 		}
+		ids, err := q.addressIDs(ctx, evs)
+		if err != nil {
+			return err
+		}
 		var inserted []*event.FileEvent
 		if q.d.CopyFrom != nil && q.conn != nil {
 			var err error
-			if n, err = q.insertCopy(ctx, evs, held, now, &inserted); err != nil {
+			if n, err = q.insertCopy(ctx, evs, held, now, ids, &inserted); err != nil {
 				return err
 			}
 			return q.addCounts(ctx, inserted)
 		}
 		if !q.d.LastInsertID {
 			var err error
-			if n, err = q.insertChunks(ctx, evs, held, now, InsertChunk, &inserted); err != nil {
+			if n, err = q.insertChunks(ctx, evs, held, now, ids, InsertChunk, &inserted); err != nil {
 				return err
 			}
 			return q.addCounts(ctx, inserted)
@@ -323,18 +369,18 @@ func (q *Queries) InsertEvents(ctx context.Context, evs []*event.FileEvent, held
 		}
 		if !ahead {
 			var err error
-			if n, err = q.insertChunks(ctx, evs, held, now, SQLiteInsertChunk, &inserted); err != nil {
+			if n, err = q.insertChunks(ctx, evs, held, now, ids, SQLiteInsertChunk, &inserted); err != nil {
 				return err
 			}
 			return q.addCounts(ctx, inserted)
 		}
-		st, err := q.w.PrepareContext(ctx, q.d.q(InsertEventSQL))
+		st, err := q.w.PrepareContext(ctx, q.d.q(strings.Replace(InsertEventSQL, EventColumns, q.columns(), 1)))
 		if err != nil {
 			return q.wrap("insert events: prepare", err)
 		}
 		defer st.Close()
 		for _, e := range evs {
-			args, err := q.eventRow(e, held, now.UnixMicro())
+			args, err := q.eventRow(e, held, now.UnixMicro(), ids)
 			if err != nil {
 				return fmt.Errorf("store: insert events: %w", err)
 			}
@@ -384,9 +430,11 @@ const InsertChunk = 100
 const SQLiteInsertChunk = 500
 
 // MultiRowInsert returns the statement inserting n rows of EventColumns, with suffix appended.
-func MultiRowInsert(n int, suffix string) string {
+func MultiRowInsert(n int, suffix string) string { return multiRowInsert(EventColumns, n, suffix) }
+
+func multiRowInsert(cols string, n int, suffix string) string {
 	var b strings.Builder
-	b.WriteString(`INSERT INTO file_events (` + EventColumns + `) VALUES `)
+	b.WriteString(`INSERT INTO file_events (` + cols + `) VALUES `)
 	for i := 0; i < n; i++ {
 		if i > 0 {
 			b.WriteString(", ")
@@ -398,21 +446,21 @@ func MultiRowInsert(n int, suffix string) string {
 }
 
 // insertChunks inserts in multi-row statements and maps the returned ids back by dedupe key.
-func (q *Queries) insertChunks(ctx context.Context, evs []*event.FileEvent, held bool, now time.Time, chunk int, inserted *[]*event.FileEvent) (int, error) {
+func (q *Queries) insertChunks(ctx context.Context, evs []*event.FileEvent, held bool, now time.Time, ids AddressIDs, chunk int, inserted *[]*event.FileEvent) (int, error) {
 	n := 0
 	for start := 0; start < len(evs); start += chunk {
 		part := evs[start:min(start+chunk, len(evs))]
 		args := make([]any, 0, len(part)*21)
 		keys := make([]string, len(part))
 		for i, e := range part {
-			row, err := q.eventRow(e, held, now.UnixMicro())
+			row, err := q.eventRow(e, held, now.UnixMicro(), ids)
 			if err != nil {
 				return 0, fmt.Errorf("store: insert events: %w", err)
 			}
 			keys[i] = string(row[0].([]byte))
 			args = append(args, row...)
 		}
-		rows, err := q.w.QueryContext(ctx, q.d.q(MultiRowInsert(len(part), ` ON CONFLICT (dedupe) DO NOTHING RETURNING id, dedupe`)), args...)
+		rows, err := q.w.QueryContext(ctx, q.d.q(multiRowInsert(q.columns(), len(part), ` ON CONFLICT (dedupe) DO NOTHING RETURNING id, dedupe`)), args...)
 		if err != nil {
 			return 0, q.wrap("insert events", err)
 		}
@@ -444,9 +492,6 @@ func (q *Queries) insertChunks(ctx context.Context, evs []*event.FileEvent, held
 	return n, nil
 }
 
-// eventColumnList is EventColumns as a list, for COPY.
-var eventColumnList = strings.Fields(strings.ReplaceAll(EventColumns, ",", " "))
-
 // insertCopy inserts on PostgreSQL with COPY, which skips nothing, so it claims the keys first in
 // event_keys (the dedupe keys of every stored event, unique across the time partitions of
 // file_events, migration 0037): by a COPY of them in a savepoint (copyKeys), which the unique
@@ -457,7 +502,7 @@ var eventColumnList = strings.Fields(strings.ReplaceAll(EventColumns, ",", " "))
 // Under the transaction's EventLock (every event insert holds it) the ids are drawn in commit
 // order; a concurrent insert of the same key waits on the claimed key's row and then skips it (or,
 // in copyKeys, fails and falls back to claimKeys), so nothing is stored twice.
-func (q *Queries) insertCopy(ctx context.Context, evs []*event.FileEvent, held bool, now time.Time, inserted *[]*event.FileEvent) (int, error) {
+func (q *Queries) insertCopy(ctx context.Context, evs []*event.FileEvent, held bool, now time.Time, ids AddressIDs, inserted *[]*event.FileEvent) (int, error) {
 	// The keys first, and every event's hashes checked (a malformed one refuses the call, a
 	// duplicate's too); the rows themselves, with their docs, are made as COPY sends them.
 	keys := make([][]byte, len(evs))
@@ -502,7 +547,7 @@ func (q *Queries) insertCopy(ctx context.Context, evs []*event.FileEvent, held b
 	if len(fresh) == 0 {
 		return 0, nil
 	}
-	return q.copyEvents(ctx, evs, fresh, held, now, inserted)
+	return q.copyEvents(ctx, evs, fresh, held, now, ids, inserted)
 }
 
 // keyCopyBackoff is how many event inserts of a DB after one whose keys could not all be copied
@@ -608,7 +653,7 @@ func (q *Queries) claimKeys(ctx context.Context, keys [][]byte, claimed map[stri
 
 // copyEvents stores the events evs[fresh[...]], whose keys are claimed: ids drawn from the
 // sequence, then one COPY.
-func (q *Queries) copyEvents(ctx context.Context, evs []*event.FileEvent, fresh []int, held bool, now time.Time, inserted *[]*event.FileEvent) (int, error) {
+func (q *Queries) copyEvents(ctx context.Context, evs []*event.FileEvent, fresh []int, held bool, now time.Time, addrs AddressIDs, inserted *[]*event.FileEvent) (int, error) {
 	ids := make([]int64, 0, len(fresh))
 	// The sequence by its name (migrations 0001 and 0037 keep it): pg_get_serial_sequence is
 	// evaluated per row, a catalog look-up that made drawing 5,000 ids 10 to 20 times slower
@@ -636,14 +681,14 @@ func (q *Queries) copyEvents(ctx context.Context, evs []*event.FileEvent, fresh 
 	}
 	slices.Sort(ids)
 	src := CopyFunc(len(fresh), func(j int) ([]any, error) {
-		row, err := q.eventRow(evs[fresh[j]], held, now.UnixMicro())
+		row, err := q.eventRow(evs[fresh[j]], held, now.UnixMicro(), addrs)
 		if err != nil {
 			return nil, err
 		}
 		return append([]any{ids[j]}, row...), nil
 	})
 	err = q.conn.Raw(func(dc any) error {
-		n, err := q.d.CopyFrom(ctx, dc, "file_events", append([]string{"id"}, eventColumnList...), src)
+		n, err := q.d.CopyFrom(ctx, dc, "file_events", append([]string{"id"}, strings.Fields(strings.ReplaceAll(q.columns(), ",", " "))...), src)
 		if err == nil && n != int64(len(fresh)) {
 			err = fmt.Errorf("copied %d rows of %d", n, len(fresh))
 		}
@@ -662,11 +707,30 @@ func (q *Queries) copyEvents(ctx context.Context, evs []*event.FileEvent, fresh 
 	return len(fresh), nil
 }
 
-const eventCols = `e.id, e.observed, e.inserted, e.action, e.observer, e.connection_id, e.actor, e.file_id, e.file_name,
-e.directory, e.size, e.category, e.owner, e.md5, e.sha256, e.exposure, e.link_scope, e.trusted, e.severity, e.doc, COALESCE(c.name, '')`
+// eventCols are the columns scanColumns reads; their FROM joins the connection (c) and the
+// addresses (aa, ao: addressJoins), as eventFrom does.
+const eventCols = `e.id, e.observed, e.inserted, e.action, e.observer, e.connection_id, aa.address, e.file_id, e.file_name,
+e.directory, e.size, e.category, ao.address, e.md5, e.sha256, e.exposure, e.link_scope, e.trusted, e.severity, e.doc, COALESCE(c.name, '')`
 
-// eventFrom joins the connection for its current display name.
-const eventFrom = ` FROM file_events e LEFT JOIN connections c ON c.id = e.connection_id `
+// eventFrom joins the connection for its current display name, and the actor's and owner's
+// addresses.
+const eventFrom = ` FROM file_events e` + connectionJoin + addressJoins
+
+// selectEvents is SELECT eventCols eventFrom, or its form before migration 0044 on a handle of
+// such a database (Dialect.TextAddresses: the migration tests' updates read the event first).
+func (q *Queries) selectEvents() string { return q.selectEventsFrom("file_events") }
+
+// selectEventsFrom is selectEvents from table (file_events or one of its partitions) as e.
+func (q *Queries) selectEventsFrom(table string) string {
+	if q.d.TextAddresses {
+		return `SELECT ` + strings.NewReplacer("aa.address", "e.actor", "ao.address", "e.owner").Replace(eventCols) +
+			` FROM ` + table + ` e` + connectionJoin
+	}
+	return `SELECT ` + eventCols + ` FROM ` + table + ` e` + connectionJoin + addressJoins
+}
+
+// connectionJoin joins the event e's connection (c).
+const connectionJoin = ` LEFT JOIN connections c ON c.id = e.connection_id `
 
 func scanEvent(s scanner) (event.FileEvent, error) {
 	e, js, err := scanColumns(s)

@@ -33,7 +33,7 @@ func (q *Queries) ExposedFiles(ctx context.Context, owner string, mask int, afte
 f.modified, `+eventCols+` FROM files f
 JOIN file_events e ON e.id = (SELECT x.id FROM file_events x WHERE x.connection_id = f.connection_id AND x.file_id = f.vendor_id
   AND `+sharingEvent+` AND x.held = 0 ORDER BY x.observed DESC, x.id DESC LIMIT 1)
-LEFT JOIN connections c ON c.id = e.connection_id
+LEFT JOIN connections c ON c.id = e.connection_id`+addressJoins+`
 WHERE (lower(f.owner) = ? OR (f.owner = '' AND f.drive_id IN (SELECT d.id FROM drives d WHERE d.owner = ? AND d.kind = 'user')))
   AND f.deleted = 0 AND f.id > ? AND (e.exposure & ?) <> 0
 ORDER BY f.id LIMIT ?`), owner, owner, afterFileID, mask, limit)

@@ -31,7 +31,7 @@ func (s *sqlBuilder) where(qr search.Query, includeHeld bool) error {
 // covering the query (a count then reads every matching row).
 func fromFor(qr search.Query) string {
 	if usesConnection(qr.Root) {
-		return eventFrom
+		return ` FROM file_events e` + connectionJoin
 	}
 	return ` FROM file_events e `
 }
@@ -141,7 +141,7 @@ func (q *Queries) GroupEvents(ctx context.Context, qr search.Query, by store.Gro
 	s := &sqlBuilder{d: q.d}
 	switch by {
 	case store.GroupActor:
-		key, label = "COALESCE(e.actor, '')", "''"
+		return q.groupActors(ctx, qr, limit)
 	case store.GroupFile:
 		key, label = "COALESCE(e.file_id, '')", "MAX(COALESCE(e.file_name, ''))"
 	case store.GroupAction:
@@ -174,6 +174,33 @@ func (q *Queries) GroupEvents(ctx context.Context, qr search.Query, by store.Gro
 			}
 			g.Key = time.Unix(day*86400, 0).UTC().Format("2006-01-02")
 		} else if err := rows.Scan(&g.Key, &g.Label, &g.Count); err != nil {
+			return nil, q.wrap("group events", err)
+		}
+		out = append(out, g)
+	}
+	return out, q.wrap("group events", rows.Err())
+}
+
+// groupActors counts by the actor's id (an integer, in the index file_events_observed for a
+// time range) and names the groups after: an id is one address, so the groups are those of the
+// address as before migration 0044, ordered by count, then address.
+func (q *Queries) groupActors(ctx context.Context, qr search.Query, limit int) ([]store.GroupCount, error) {
+	s := &sqlBuilder{d: q.d}
+	s.w(`SELECT COALESCE(ga.address, ''), g.n FROM (SELECT e.actor_id AS k, COUNT(*) AS n`, fromFor(qr))
+	if err := s.where(qr, false); err != nil {
+		return nil, fmt.Errorf("store: group events: %w", err)
+	}
+	s.w(` GROUP BY e.actor_id) g LEFT JOIN addresses ga ON ga.id = g.k ORDER BY g.n DESC, 1 LIMIT `)
+	s.arg(int64(limit))
+	rows, err := q.r.QueryContext(ctx, s.b.String(), s.args...)
+	if err != nil {
+		return nil, q.wrap("group events", err)
+	}
+	defer rows.Close()
+	var out []store.GroupCount
+	for rows.Next() {
+		var g store.GroupCount
+		if err := rows.Scan(&g.Key, &g.Count); err != nil {
 			return nil, q.wrap("group events", err)
 		}
 		out = append(out, g)
@@ -229,7 +256,7 @@ func (q *Queries) groupDestinations(ctx context.Context, qr search.Query, limit 
 // folding is left to the caller); the closed vocabularies' codes as their text (codes.go).
 func bucketColumns(s *sqlBuilder) map[string]string {
 	return map[string]string{
-		"owner": "COALESCE(e.owner, '')", "file_id": "COALESCE(e.file_id, '')", "name": "COALESCE(e.file_name, '')",
+		"owner": "COALESCE(ao.address, '')", "file_id": "COALESCE(e.file_id, '')", "name": "COALESCE(e.file_name, '')",
 		"directory": "COALESCE(e.directory, '')", "connection": "CAST(e.connection_id AS TEXT)",
 		"service": observerCodes.label(s, "e.observer"), "action": actionCodes.label(s, "e.action"),
 		"category": categoryCodes.label(s, "e.category"), "link": linkCodes.label(s, "e.link_scope"),
@@ -258,7 +285,7 @@ func (q *Queries) AggregateBuckets(ctx context.Context, qr search.Query, spec st
 		return fmt.Errorf("store: aggregate buckets: measure %q is not one of count, files, bytes", spec.Measure)
 	}
 	s := &sqlBuilder{d: q.d}
-	keys := []string{"COALESCE(e.actor, '')"}
+	keys := []string{"COALESCE(aa.address, '')"}
 	cols := bucketColumns(s)
 	for _, f := range spec.Fields {
 		c, ok := cols[f]
@@ -269,7 +296,7 @@ func (q *Queries) AggregateBuckets(ctx context.Context, qr search.Query, spec st
 	}
 	s.w(`SELECT `, strings.Join(keys, ", "), `, e.observed / `)
 	s.arg(spec.Width.Microseconds())
-	s.w(`, `, measure, fromFor(qr))
+	s.w(`, `, measure, fromFor(qr), addressJoins)
 	if err := s.where(qr, false); err != nil {
 		return fmt.Errorf("store: aggregate buckets: %w", err)
 	}

@@ -84,13 +84,9 @@ func (q *Queries) PruneMergeCandidates(ctx context.Context, before time.Time) (i
 // the rewrite is appended to event_updates.
 func (q *Queries) UpdateEvent(ctx context.Context, e *event.FileEvent) error {
 	e.CleanText() // as InsertEvents stores it
-	row, err := EventRow(e, false, 0)
-	if err != nil {
+	if err := checkHashes(e); err != nil {
 		return fmt.Errorf("store: update event %d: %w", e.Event.ID, err)
 	}
-	// row: dedupe, held, observed, inserted, action, observer, connection_id, actor, file_id, file_name,
-	// directory, size, category, owner, md5, sha256, exposure, link_scope, trusted, severity, doc
-	args := append([]any{row[2]}, row[4:]...)
 	return q.inTx(ctx, func(q *Queries) error {
 		// The update is numbered in commit order, as inserts are (the same lock), for the followers
 		// of event_updates (the alert evaluator).
@@ -99,14 +95,30 @@ func (q *Queries) UpdateEvent(ctx context.Context, e *event.FileEvent) error {
 				return q.wrap("update event: lock", err)
 			}
 		}
+		ids, err := q.addressIDs(ctx, []*event.FileEvent{e})
+		if err != nil {
+			return err
+		}
+		row, err := q.eventRow(e, false, 0, ids)
+		if err != nil {
+			return fmt.Errorf("store: update event %d: %w", e.Event.ID, err)
+		}
+		// row: dedupe, held, observed, inserted, action, observer, connection_id, actor_id, file_id,
+		// file_name, directory, size, category, owner_id, md5, sha256, exposure, link_scope, trusted,
+		// severity, doc
+		args := append([]any{row[2]}, row[4:]...)
 		// The person risk moves from what the event scored to what it scores now.
-		old, err := scanEvent(q.w.QueryRowContext(ctx, q.d.q(`SELECT `+eventCols+eventFrom+`WHERE e.id = ?`), e.Event.ID))
+		old, err := scanEvent(q.w.QueryRowContext(ctx, q.d.q(q.selectEvents()+`WHERE e.id = ?`), e.Event.ID))
 		if err != nil {
 			return q.wrap(fmt.Sprintf("update event %d", e.Event.ID), err)
 		}
-		res, err := q.w.ExecContext(ctx, q.d.q(`UPDATE file_events SET observed = ?, action = ?, observer = ?, connection_id = ?, actor = ?,
-file_id = ?, file_name = ?, directory = ?, size = ?, category = ?, owner = ?, md5 = ?, sha256 = ?, exposure = ?, link_scope = ?,
-trusted = ?, severity = ?, doc = ? WHERE id = ?`), append(args, e.Event.ID)...)
+		update := `UPDATE file_events SET observed = ?, action = ?, observer = ?, connection_id = ?, actor_id = ?,
+file_id = ?, file_name = ?, directory = ?, size = ?, category = ?, owner_id = ?, md5 = ?, sha256 = ?, exposure = ?, link_scope = ?,
+trusted = ?, severity = ?, doc = ? WHERE id = ?`
+		if q.d.TextAddresses {
+			update = strings.NewReplacer("actor_id", "actor", "owner_id", "owner").Replace(update)
+		}
+		res, err := q.w.ExecContext(ctx, q.d.q(update), append(args, e.Event.ID)...)
 		if err := affected(res, err, fmt.Sprintf("update event %d", e.Event.ID), q, store.ErrNotFound); err != nil {
 			return err
 		}

@@ -17,8 +17,18 @@ import (
 func (db *DB) SetEventKeys(on bool) { db.d.NoEventKeys = !on }
 
 // SetEventCodes off makes the handle insert events into a database migrated only up to before
-// 0039, whose vocabulary columns are text: for the tests of older migrations.
-func (db *DB) SetEventCodes(on bool) { db.d.TextVocabularies = !on }
+// 0039, whose vocabulary columns are text (and whose actor and owner are text: SetAddresses): for
+// the tests of older migrations.
+func (db *DB) SetEventCodes(on bool) {
+	db.d.TextVocabularies = !on
+	if !on {
+		db.d.TextAddresses = true
+	}
+}
+
+// SetAddresses off makes the handle insert events into a database migrated only up to before
+// 0044, whose actor and owner columns are text: for the tests of older migrations.
+func (db *DB) SetAddresses(on bool) { db.d.TextAddresses = !on }
 
 // PrepareEventPartitions implements store.EventQueries: on PostgreSQL, the month partitions of
 // file_events from at's month to store.EventMonthsAhead months later (telltale_event_partitions,

@@ -674,18 +674,15 @@ func (q *Queries) ResolvePeople(ctx context.Context, addresses []string) (map[st
 	return out, q.wrap("resolve people", rows.Err())
 }
 
-// ListKnownPeople implements store.PeopleQueries. The actors come from the events' actor index
-// (lower-case address first) by a loose index scan: one index seek per distinct actor, so a page
-// costs its size, not the number of events.
+// ListKnownPeople implements store.PeopleQueries. The actors come from the addresses (migration
+// 0044) in their folded index's order, each kept when an event has it as its actor (one seek in
+// the events' actor index), so a page costs its size, not the number of events.
 func (q *Queries) ListKnownPeople(ctx context.Context, after string, limit int) ([]store.KnownPerson, string, error) {
 	if limit <= 0 {
 		limit = 100
 	}
 	after = lowerAddr(after)
-	fold := "lower(COALESCE(actor, ''))"
-	if q.d.Name == "postgres" {
-		fold = "translate(COALESCE(actor, ''), 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')"
-	}
+	fold := (&sqlBuilder{d: q.d}).fold("COALESCE(a.address, '')")
 	strs := func(query string, args ...any) ([]string, error) {
 		rows, err := q.r.QueryContext(ctx, q.d.q(query), args...)
 		if err != nil {
@@ -704,11 +701,8 @@ func (q *Queries) ListKnownPeople(ctx context.Context, after string, limit int) 
 		}
 		return out, rows.Err()
 	}
-	actors, err := strs(`WITH RECURSIVE t(a, n) AS (
-  SELECT (SELECT `+fold+` FROM file_events WHERE `+fold+` > ? ORDER BY 1 LIMIT 1), 1
-  UNION ALL
-  SELECT (SELECT `+fold+` FROM file_events WHERE `+fold+` > t.a ORDER BY 1 LIMIT 1), t.n + 1 FROM t WHERE t.a IS NOT NULL AND t.n < ?
-) SELECT a FROM t WHERE a IS NOT NULL`, after, limit)
+	actors, err := strs(`SELECT DISTINCT `+fold+` FROM addresses a WHERE `+fold+` > ?
+  AND EXISTS (SELECT 1 FROM file_events e WHERE e.actor_id = a.id) ORDER BY 1 LIMIT ?`, after, limit)
 	if err != nil {
 		return nil, "", q.wrap("list known people: actors", err)
 	}

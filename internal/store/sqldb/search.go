@@ -149,6 +149,19 @@ func (s *sqlBuilder) text(t *search.Term, expr string) {
 	s.w(` ESCAPE '\'`)
 }
 
+// address compiles a text term on an address column (the actor's or owner's id into addresses,
+// migration 0044): the ids whose address the term matches, from the addresses' folded index. A
+// missing address (NULL) matches no term, and NOT of a term then holds, as for the text columns.
+func (s *sqlBuilder) address(t *search.Term, col string) {
+	if t.MatchesEmpty() {
+		s.w(col, " IS NOT NULL")
+		return
+	}
+	s.w("(", col, " IS NOT NULL AND ", col, " IN (SELECT a.id FROM addresses a WHERE ")
+	s.text(t, "a.address")
+	s.w("))")
+}
+
 // commonCandidates is how many trigram candidates make a name term common: its FTS5 prefilter
 // would cost more than it saves where the query reads in the order of an index and stops early
 // (a page sorted by time: a scan finds 100 matches among a few thousand events, where the
@@ -300,9 +313,9 @@ func (s *sqlBuilder) term(t *search.Term) error {
 		}
 		s.text(t, "c.name")
 	case "actor":
-		s.text(t, "e.actor")
+		s.address(t, "e.actor_id")
 	case "owner":
-		s.text(t, "e.owner")
+		s.address(t, "e.owner_id")
 	case "name":
 		// SQLite: candidates from the FTS5 trigram table (migration 0005), checked exactly by
 		// s.text. PostgreSQL's pg_trgm index is on s.text's own expression.

@@ -50,6 +50,10 @@ type Dialect struct {
 	// observer, category, link_scope and severity as text, and its doc no "k" (DB.SetEventCodes:
 	// migration tests only; the handle only inserts events there).
 	TextVocabularies bool
+	// TextAddresses: the database predates migration 0044, and file_events holds the actor and
+	// owner as text, not as ids into addresses (DB.SetAddresses, and DB.SetEventCodes off:
+	// migration tests only; the handle only inserts events there).
+	TextAddresses bool
 	// Arrays: the driver takes Go slices ([]int64, []string) as array parameters (pgx), so the
 	// dashboards' counts are written as one unnest upsert per table (writeDashArrays).
 	Arrays bool
@@ -110,6 +114,10 @@ type Queries struct {
 	keyCopies   int
 	keyCopySkip *atomic.Int32 // the DB's (DB.keyCopySkip); nil outside a transaction
 	dashWrite   *atomic.Int64 // the DB's (DB.dashWrite); nil outside a transaction
+	addrCache   *addressCache // the DB's (DB.addrs)
+	// txAddrs: the addresses this transaction learnt the ids of (addressIDs), added to addrCache
+	// once it commits.
+	txAddrs AddressIDs
 }
 
 var _ store.Queries = (*Queries)(nil)
@@ -131,12 +139,13 @@ type DB struct {
 	// dashWrite is the time the event transactions spent on the dashboards' counts, in
 	// nanoseconds (DashWriteTime).
 	dashWrite atomic.Int64
+	addrs     addressCache // the ids of the addresses seen committed (addresses.go)
 }
 
 // New wraps opened handles. reader may equal writer.
 func New(d *Dialect, writer, reader *sql.DB) *DB {
 	db := &DB{writer: writer, reader: reader}
-	db.Queries = &Queries{d: d, w: writer, r: reader, db: db}
+	db.Queries = &Queries{d: d, w: writer, r: reader, db: db, addrCache: &db.addrs}
 	if d.CacheStatements {
 		db.stmts = newStmtCache(writer)
 		db.Queries.w = cachedDB{writer, db.stmts}
@@ -193,7 +202,7 @@ func (db *DB) InTx(ctx context.Context, fn func(q store.Queries) error) (err err
 			panic(p)
 		}
 	}()
-	q := &Queries{d: db.d, w: tx, r: tx, conn: conn, keyCopySkip: &db.keyCopySkip, dashWrite: &db.dashWrite}
+	q := &Queries{d: db.d, w: tx, r: tx, conn: conn, keyCopySkip: &db.keyCopySkip, dashWrite: &db.dashWrite, addrCache: &db.addrs}
 	if db.stmts != nil {
 		q.w = cachedTx{tx, db.stmts}
 		q.r = q.w
@@ -203,6 +212,8 @@ func (db *DB) InTx(ctx context.Context, fn func(q store.Queries) error) (err err
 		tx.Rollback()
 	} else if err = tx.Commit(); err != nil {
 		err = fmt.Errorf("store: commit: %w", err)
+	} else if len(q.txAddrs) > 0 {
+		db.addrs.add(q.txAddrs)
 	}
 	if db.stmts != nil {
 		db.stmts.prepareWanted(context.WithoutCancel(ctx)) // the connection is free again

@@ -25,11 +25,14 @@ type v4Inserts struct {
 func (s v4Inserts) InsertEvents(ctx context.Context, evs []*event.FileEvent, held bool) (int, error) {
 	n := 0
 	for _, e := range evs {
-		row, err := sqldb.EventRow(e, held, time.Now().UnixMicro())
+		// the actor and owner as text (before migration 0044)
+		row, err := sqldb.EventRow(e, held, time.Now().UnixMicro(), sqldb.AddressIDs{e.User.Email: 0, e.File.Owner: 0})
 		if err != nil {
 			return n, err
 		}
-		if _, err := s.w.ExecContext(ctx, sqldb.MultiRowInsert(1, ""), row...); err != nil {
+		row[7], row[13] = e.User.Email, e.File.Owner
+		insert := strings.NewReplacer("actor_id", "actor", "owner_id", "owner").Replace(sqldb.MultiRowInsert(1, ""))
+		if _, err := s.w.ExecContext(ctx, insert, row...); err != nil {
 			return n, err
 		}
 		n++
@@ -168,6 +171,21 @@ func TestEventCodesMigration(t *testing.T) {
 	old.SetDashboards(false) // this code reads the week horizon, which migration 0041 makes
 	open := opener(path)
 	storetest.EventCodesMigration(t, old, func(t *testing.T) store.Store {
+		s := open(t)
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
+}
+
+// TestEventAddressesMigration: migration 0044 makes file_events again with the actor and owner as
+// ids into addresses: every event reads back, searches, groups and lists as before.
+func TestEventAddressesMigration(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "t.db")
+	_, old := migratedBefore(t, path, "event_addresses")
+	defer old.Close()
+	old.SetAddresses(false)
+	open := opener(path)
+	storetest.EventAddressesMigration(t, old, func(t *testing.T) store.Store {
 		s := open(t)
 		t.Cleanup(func() { s.Close() })
 		return s

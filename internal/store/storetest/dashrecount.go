@@ -39,10 +39,22 @@ func DashboardWeeksMigration(t *testing.T, s store.Store, version int, reopen fu
 		`ALTER TABLE devices DROP COLUMN health_last`, `ALTER TABLE devices DROP COLUMN health_moved`} {
 		rawExec(t, s, q)
 	}
+	restoreEventAddressText(t, s)
 	noErr(t, s.Close())
 	s = reopen(t)
 	t.Cleanup(func() { s.Close() })
 	checkDashRecount(t, s, end)
+}
+
+// restoreEventAddressText puts back the events' actor and owner as text beside their ids, as
+// they were before migration 0044, for a test that sets the schema version back before it: 0039
+// and 0044 then run again and read the text (0044 drops the id columns and makes them again).
+func restoreEventAddressText(t *testing.T, s store.Store) {
+	t.Helper()
+	rawExec(t, s, `ALTER TABLE file_events ADD COLUMN actor TEXT`)
+	rawExec(t, s, `ALTER TABLE file_events ADD COLUMN owner TEXT`)
+	rawExec(t, s, `UPDATE file_events SET actor = (SELECT a.address FROM addresses a WHERE a.id = actor_id),
+  owner = (SELECT a.address FROM addresses a WHERE a.id = owner_id)`)
 }
 
 // dashRecountEnd is the end of loadDashRecount's events: a Wednesday afternoon.

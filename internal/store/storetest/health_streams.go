@@ -167,6 +167,7 @@ func DeviceHealthLastMigration(t *testing.T, s store.Store, version int, reopen 
 		`CREATE TABLE IF NOT EXISTS dash_person_risky (span INTEGER NOT NULL, at BIGINT NOT NULL, value TEXT NOT NULL, risky BIGINT NOT NULL, PRIMARY KEY (span, at, value))`} {
 		rawExec(t, s, q)
 	}
+	restoreEventAddressText(t, s) // and migration 0044's actor and owner
 	noErr(t, s.Close())
 	s = reopen(t)
 	t.Cleanup(func() { s.Close() })

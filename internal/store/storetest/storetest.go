@@ -65,6 +65,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		"CountGroup":           testCountGroup,
 		"SearchRisk":           testSearchRisk,
 		"EventVocabularies":    testEventVocabularies,
+		"EventAddresses":       testEventAddresses,
 		"AggregateBuckets":     testAggregateBuckets,
 		"SavedSearches":        testSavedSearches,
 		"Checkpoints":          testCheckpoints,

@@ -1,0 +1,198 @@
+package sqldb
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+
+	"github.com/telltale-dev/telltale/internal/event"
+)
+
+// The events' actor and owner are ids into the table addresses (migration 0044): an address is
+// stored once, as first written (case kept), and an event row holds two small integers instead
+// of two texts of about 26 bytes, as do the actor's two indexes (docs/ARCHITECTURE.md, "Fewer
+// bytes per stored event"). Addresses are never changed or deleted, so an id, once committed,
+// names its address for good: the handle keeps the ones it has seen (addressCache), and a write
+// asks the database only for addresses new to it.
+
+// AddressIDs maps addresses to their ids in the table addresses (EventRow's input).
+type AddressIDs map[string]int64
+
+// addressJoins names the actor's and owner's addresses of the event e (aa.address and
+// ao.address in eventCols); every read of eventCols has them in its FROM.
+const addressJoins = ` LEFT JOIN addresses aa ON aa.id = e.actor_id LEFT JOIN addresses ao ON ao.id = e.owner_id `
+
+// maxCachedAddresses bounds the handle's cache: past it, the addresses not yet cached are read
+// from the database at each write that needs them (correct, a few index seeks slower).
+const maxCachedAddresses = 1 << 18
+
+// addressCache is the ids of the addresses a handle has seen committed.
+type addressCache struct {
+	mu  sync.Mutex
+	ids map[string]int64
+}
+
+func (c *addressCache) get(a string) (int64, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	id, ok := c.ids[a]
+	return id, ok
+}
+
+// add records ids that are committed.
+func (c *addressCache) add(ids AddressIDs) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ids == nil {
+		c.ids = make(map[string]int64, len(ids))
+	}
+	for a, id := range ids {
+		if len(c.ids) >= maxCachedAddresses {
+			return
+		}
+		c.ids[a] = id
+	}
+}
+
+// eventAddresses returns the distinct non-empty actors and owners of evs.
+func eventAddresses(evs []*event.FileEvent) []string {
+	seen := make(map[string]bool, 2*len(evs))
+	var out []string
+	for _, e := range evs {
+		for _, a := range [2]string{e.User.Email, e.File.Owner} {
+			if a != "" && !seen[a] {
+				seen[a] = true
+				out = append(out, a)
+			}
+		}
+	}
+	return out
+}
+
+// addressIDs returns the ids of the actors and owners of evs, adding the addresses not stored
+// yet. It runs inside the write's transaction: the ids it learns from the database join the
+// handle's cache only once that transaction commits (DB.InTx), since an address inserted by a
+// transaction that rolls back has no id. On a database before migration 0044
+// (TextAddresses) it returns nil: EventRow is not given ids there.
+func (q *Queries) addressIDs(ctx context.Context, evs []*event.FileEvent) (AddressIDs, error) {
+	if q.d.TextAddresses {
+		return nil, nil
+	}
+	addrs := eventAddresses(evs)
+	ids := make(AddressIDs, len(addrs))
+	var missing []string
+	for _, a := range addrs {
+		if id, ok := q.txAddrs[a]; ok {
+			ids[a] = id
+		} else if id, ok := q.addrCache.get(a); ok {
+			ids[a] = id
+		} else {
+			missing = append(missing, a)
+		}
+	}
+	if len(missing) == 0 {
+		return ids, nil
+	}
+	// Sorted, so that two transactions adding the same new addresses take their keys in one
+	// order (PostgreSQL: the second waits for the first instead of deadlocking).
+	sort.Strings(missing)
+	learn := func(a string, id int64) {
+		ids[a] = id
+		if q.txAddrs == nil {
+			q.txAddrs = AddressIDs{}
+		}
+		q.txAddrs[a] = id
+	}
+	if q.d.Arrays { // PostgreSQL: a statement or three for all, whatever their number
+		// The stored ones first, then only the new ones inserted: an insert that meets a stored
+		// address still takes a number from the identity's sequence, and those must last.
+		read := func(as []string) error {
+			rows, err := q.w.QueryContext(ctx, `SELECT id, address FROM addresses WHERE address = ANY($1::text[])`, as)
+			if err != nil {
+				return q.wrap("read addresses", err)
+			}
+			defer rows.Close()
+			for rows.Next() {
+				var id int64
+				var a string
+				if err := rows.Scan(&id, &a); err != nil {
+					return q.wrap("read addresses", err)
+				}
+				learn(a, id)
+			}
+			return q.wrap("read addresses", rows.Err())
+		}
+		if err := read(missing); err != nil {
+			return nil, err
+		}
+		var added []string
+		for _, a := range missing {
+			if _, ok := ids[a]; !ok {
+				added = append(added, a)
+			}
+		}
+		if len(added) > 0 {
+			if _, err := q.w.ExecContext(ctx, `INSERT INTO addresses (address) SELECT unnest($1::text[]) ON CONFLICT (address) DO NOTHING`, added); err != nil {
+				return nil, q.wrap("store addresses", err)
+			}
+			if err := read(added); err != nil {
+				return nil, err
+			}
+		}
+	} else { // SQLite: in process, two statements per address new to the handle cost microseconds
+		for _, a := range missing {
+			var id int64
+			err := q.w.QueryRowContext(ctx, `SELECT id FROM addresses WHERE address = ?`, a).Scan(&id)
+			if errors.Is(err, sql.ErrNoRows) {
+				err = q.w.QueryRowContext(ctx, `INSERT INTO addresses (address) VALUES (?) RETURNING id`, a).Scan(&id)
+			}
+			if err != nil {
+				return nil, q.wrap("store addresses", err)
+			}
+			learn(a, id)
+		}
+	}
+	for _, a := range missing {
+		if _, ok := ids[a]; !ok {
+			return nil, fmt.Errorf("store: address %q has no id after storing it", a)
+		}
+	}
+	return ids, nil
+}
+
+// AddressNumbering numbers addresses from 1 in the order first met, for loaders that write
+// file_events rows directly (the benchmarks' bulk loads, into an empty database): Of gives the
+// ids EventRow needs for an event, Take the rows (id, address) of the table addresses numbered
+// since the last Take, to be stored in the same transaction as the events using them.
+type AddressNumbering struct {
+	ids   AddressIDs
+	fresh [][]any
+}
+
+// Of numbers e's actor and owner if new and returns the ids known so far.
+func (n *AddressNumbering) Of(e *event.FileEvent) AddressIDs {
+	if n.ids == nil {
+		n.ids = AddressIDs{}
+	}
+	for _, a := range [2]string{e.User.Email, e.File.Owner} {
+		if _, ok := n.ids[a]; a != "" && !ok {
+			id := int64(len(n.ids) + 1)
+			n.ids[a] = id
+			n.fresh = append(n.fresh, []any{id, a})
+		}
+	}
+	return n.ids
+}
+
+// Take returns the addresses numbered since the last call, as rows (id, address).
+func (n *AddressNumbering) Take() [][]any {
+	out := n.fresh
+	n.fresh = nil
+	return out
+}
+
+// AddressSequenceSQL sets PostgreSQL's identity of addresses past the ids a loader stored itself.
+const AddressSequenceSQL = `SELECT setval(pg_get_serial_sequence('addresses', 'id'), (SELECT COALESCE(MAX(id), 0) + 1 FROM addresses), false)`
