@@ -17,17 +17,17 @@ import (
 )
 
 // previousRelease is the commit whose binary plays the release before this one in
-// TestRollingUpgrade: the commit of migration 0043 (the people per bucket from dash_dims,
-// dash_person_risky dropped), the last migration that older nodes cannot live with (Migrate
-// refuses to apply it while they run: TestMigrateRefusedBesideOlderNodes; the integrator moves
-// this to the merge of 0043 if the migration is renumbered). It knows the schema up to 0043, as
-// this build does, until a later release adds a migration welcoming it. (Before, the test
-// started from 1039ea2, schema 39, and applied 0040-0042 under the old node; 0043 cannot be
-// crossed rolling at all, as 0039 could not.)
-const previousRelease = "3a8429e937a9b45ab738944134e71d38c4814d61"
+// TestRollingUpgrade: the commit of migration 0044 (the events' actor and owner as ids into
+// addresses), the last migration that older nodes cannot live with (Migrate refuses to apply it
+// while they run: TestMigrateRefusedBesideOlderNodes; the integrator moves this to the merge of
+// 0044 if the migration is renumbered). It knows the schema up to 0044, as this build does, until
+// a later release adds a migration welcoming it. (Before, the test started from 3a8429e, schema
+// 43, and before that from 1039ea2, schema 39, applying 0040-0042 under the old node; 0039, 0043
+// and 0044 cannot be crossed rolling at all.)
+const previousRelease = "dc4f3868afda0abcf96b2ecc6870256bc87727fa"
 
 // previousSchema is the schema version previousRelease knows.
-const previousSchema = 43
+const previousSchema = 44
 
 // buildAt builds cmd/telltale as it was at commit, from this clone's history (git archive into a
 // temporary directory); the module cache and build cache make it take about 45 s the first time.
