@@ -141,7 +141,10 @@ func (q *Queries) GroupEvents(ctx context.Context, qr search.Query, by store.Gro
 	s := &sqlBuilder{d: q.d}
 	switch by {
 	case store.GroupActor:
-		return q.groupActors(ctx, qr, limit)
+		// by the actor's id (an integer, in file_events_observed for a time range), the groups
+		// named after: an id is one address, so the groups are the addresses' as before
+		// migration 0044, ordered by count, then address
+		key = "e.actor_id"
 	case store.GroupFile:
 		key, label = "COALESCE(e.file_id, '')", "MAX(COALESCE(e.file_name, ''))"
 	case store.GroupAction:
@@ -153,11 +156,19 @@ func (q *Queries) GroupEvents(ctx context.Context, qr search.Query, by store.Gro
 	default:
 		return nil, fmt.Errorf("store: group events: unknown dimension %q: use actor, file, destination, action or day", by)
 	}
-	s.w(`SELECT `, key, `, `, label, `, COUNT(*)`, fromFor(qr))
+	if by == store.GroupActor {
+		s.w(`SELECT COALESCE(ga.address, ''), '', g.n FROM (SELECT `, key, ` AS k, COUNT(*) AS n`, fromFor(qr))
+	} else {
+		s.w(`SELECT `, key, `, `, label, `, COUNT(*)`, fromFor(qr))
+	}
 	if err := s.where(qr, false); err != nil {
 		return nil, fmt.Errorf("store: group events: %w", err)
 	}
-	s.w(` GROUP BY `, key, ` ORDER BY COUNT(*) DESC, `, key, ` LIMIT `)
+	if by == store.GroupActor {
+		s.w(` GROUP BY `, key, `) g LEFT JOIN addresses ga ON ga.id = g.k ORDER BY g.n DESC, 1 LIMIT `)
+	} else {
+		s.w(` GROUP BY `, key, ` ORDER BY COUNT(*) DESC, `, key, ` LIMIT `)
+	}
 	s.arg(int64(limit))
 	rows, err := q.r.QueryContext(ctx, s.b.String(), s.args...)
 	if err != nil {
@@ -174,33 +185,6 @@ func (q *Queries) GroupEvents(ctx context.Context, qr search.Query, by store.Gro
 			}
 			g.Key = time.Unix(day*86400, 0).UTC().Format("2006-01-02")
 		} else if err := rows.Scan(&g.Key, &g.Label, &g.Count); err != nil {
-			return nil, q.wrap("group events", err)
-		}
-		out = append(out, g)
-	}
-	return out, q.wrap("group events", rows.Err())
-}
-
-// groupActors counts by the actor's id (an integer, in the index file_events_observed for a
-// time range) and names the groups after: an id is one address, so the groups are those of the
-// address as before migration 0044, ordered by count, then address.
-func (q *Queries) groupActors(ctx context.Context, qr search.Query, limit int) ([]store.GroupCount, error) {
-	s := &sqlBuilder{d: q.d}
-	s.w(`SELECT COALESCE(ga.address, ''), g.n FROM (SELECT e.actor_id AS k, COUNT(*) AS n`, fromFor(qr))
-	if err := s.where(qr, false); err != nil {
-		return nil, fmt.Errorf("store: group events: %w", err)
-	}
-	s.w(` GROUP BY e.actor_id) g LEFT JOIN addresses ga ON ga.id = g.k ORDER BY g.n DESC, 1 LIMIT `)
-	s.arg(int64(limit))
-	rows, err := q.r.QueryContext(ctx, s.b.String(), s.args...)
-	if err != nil {
-		return nil, q.wrap("group events", err)
-	}
-	defer rows.Close()
-	var out []store.GroupCount
-	for rows.Next() {
-		var g store.GroupCount
-		if err := rows.Scan(&g.Key, &g.Count); err != nil {
 			return nil, q.wrap("group events", err)
 		}
 		out = append(out, g)
