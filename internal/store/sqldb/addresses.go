@@ -5,10 +5,12 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 
 	"github.com/telltale-dev/telltale/internal/event"
+	"github.com/telltale-dev/telltale/internal/search"
 )
 
 // The events' actor and owner are ids into the table addresses (migration 0044): an address is
@@ -196,3 +198,85 @@ func (n *AddressNumbering) Take() [][]any {
 
 // AddressSequenceSQL sets PostgreSQL's identity of addresses past the ids a loader stored itself.
 const AddressSequenceSQL = `SELECT setval(pg_get_serial_sequence('addresses', 'id'), (SELECT COALESCE(MAX(id), 0) + 1 FROM addresses), false)`
+
+// addressTerms maps actor and owner terms of a query to the ids of the addresses they match.
+type addressTerms map[*search.Term][]int64
+
+// maxTermAddresses is how many addresses a term may match and still be compiled as a list of
+// ids: a pattern matching more (actor:*@corp.example) is looked up in the statement, where a
+// long list would not spare the sort anyway.
+const maxTermAddresses = 16
+
+// addressTerms reads the ids of the addresses each actor and owner term of qr matches (in id
+// order), leaving out the terms that match every address or more than maxTermAddresses.
+func (q *Queries) addressTerms(ctx context.Context, qr search.Query) (addressTerms, error) {
+	var out addressTerms
+	var walk func(n search.Node) error
+	walk = func(n search.Node) error {
+		switch n := n.(type) {
+		case *search.And:
+			for _, c := range n.Nodes {
+				if err := walk(c); err != nil {
+					return err
+				}
+			}
+		case *search.Or:
+			for _, c := range n.Nodes {
+				if err := walk(c); err != nil {
+					return err
+				}
+			}
+		case *search.Not:
+			return walk(n.Node)
+		case *search.Term:
+			if (n.Field != "actor" && n.Field != "owner") || n.MatchesEmpty() {
+				return nil
+			}
+			s := &sqlBuilder{d: q.d}
+			s.w(`SELECT a.id FROM addresses a WHERE `)
+			s.text(n, "a.address")
+			s.w(` ORDER BY a.id LIMIT `)
+			s.arg(int64(maxTermAddresses + 1))
+			rows, err := q.r.QueryContext(ctx, s.b.String(), s.args...)
+			if err != nil {
+				return q.wrap("search: addresses", err)
+			}
+			defer rows.Close()
+			ids := []int64{}
+			for rows.Next() {
+				var id int64
+				if err := rows.Scan(&id); err != nil {
+					return q.wrap("search: addresses", err)
+				}
+				ids = append(ids, id)
+			}
+			if err := rows.Err(); err != nil {
+				return q.wrap("search: addresses", err)
+			}
+			if len(ids) <= maxTermAddresses {
+				if out == nil {
+					out = addressTerms{}
+				}
+				out[n] = ids
+			}
+		}
+		return nil
+	}
+	if qr.Root == nil {
+		return nil, nil
+	}
+	return out, walk(qr.Root)
+}
+
+// same says whether b maps the same terms to the same ids as a.
+func (a addressTerms) same(b addressTerms) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for t, ids := range a {
+		if other, ok := b[t]; !ok || !slices.Equal(ids, other) {
+			return false
+		}
+	}
+	return true
+}

@@ -7,3 +7,12 @@ func SetCommonCandidates(n int64) func() {
 	commonCandidates = n
 	return func() { commonCandidates = old }
 }
+
+// SetAfterAddressTerms makes SearchEvents call f after it read the ids of its address terms the
+// first time, before the page (a new spelling arriving in between), and returns a func restoring
+// the old hook.
+func SetAfterAddressTerms(f func()) func() {
+	old := afterAddressTerms
+	afterAddressTerms = f
+	return func() { afterAddressTerms = old }
+}

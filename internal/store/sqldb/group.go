@@ -143,8 +143,14 @@ func (q *Queries) GroupEvents(ctx context.Context, qr search.Query, by store.Gro
 	case store.GroupActor:
 		// by the actor's id (an integer, in file_events_observed for a time range), the groups
 		// named after: an id is one address, so the groups are the addresses' as before
-		// migration 0044, ordered by count, then address
+		// migration 0044, ordered by count, then address. On SQLite the unary + keeps the
+		// planner from reading a time range by a skip-scan of file_events_actor for its
+		// grouping order (one seek per person: 11-14 ms against 6-8 for a day of a 1 M database
+		// read from file_events_observed and grouped in a temporary B-tree).
 		key = "e.actor_id"
+		if !s.pg() {
+			key = "+e.actor_id"
+		}
 	case store.GroupFile:
 		key, label = "COALESCE(e.file_id, '')", "MAX(COALESCE(e.file_name, ''))"
 	case store.GroupAction:

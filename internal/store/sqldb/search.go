@@ -23,6 +23,9 @@ type sqlBuilder struct {
 	common     map[*search.Term]bool
 	unfiltered bool
 	joined     *search.Term
+	// addrs: the ids of the addresses some actor and owner terms match (addressTerms); the
+	// other terms look them up in the statement.
+	addrs addressTerms
 }
 
 func (s *sqlBuilder) w(parts ...string) {
@@ -155,6 +158,26 @@ func (s *sqlBuilder) text(t *search.Term, expr string) {
 func (s *sqlBuilder) address(t *search.Term, col string) {
 	if t.MatchesEmpty() {
 		s.w(col, " IS NOT NULL")
+		return
+	}
+	if ids, ok := s.addrs[t]; ok {
+		switch len(ids) {
+		case 0:
+			s.w("1 = 0")
+		case 1:
+			s.w("(", col, " IS NOT NULL AND ", col, " = ")
+			s.arg(ids[0])
+			s.w(")")
+		default:
+			s.w("(", col, " IS NOT NULL AND ", col, " IN (")
+			for i, id := range ids {
+				if i > 0 {
+					s.w(", ")
+				}
+				s.arg(id)
+			}
+			s.w("))")
+		}
 		return
 	}
 	s.w("(", col, " IS NOT NULL AND ", col, " IN (SELECT a.id FROM addresses a WHERE ")
@@ -433,7 +456,44 @@ func (s *sqlBuilder) term(t *search.Term) error {
 
 // SearchEvents returns one page of the events matching q, sorted by opt.Sort (ties by id) and
 // continuing after opt.After. Pass CursorOf(last event, opt.Sort) as After for the next page.
+//
+// The actor and owner terms are compiled with the ids of the addresses they match, read first
+// (addressTerms): an equality on the id lets the page read the actor index in time order and stop
+// at the limit, where an IN (subquery) would read all of a busy person's events and sort them.
+// Those ids are read again after the page: an address stored meanwhile (a new spelling that the
+// term matches, with events the page could have seen) makes it run again with them.
 func (q *Queries) SearchEvents(ctx context.Context, qr search.Query, opt store.SearchOptions) ([]event.FileEvent, error) {
+	addrs, err := q.addressTerms(ctx, qr)
+	if err != nil || len(addrs) == 0 {
+		if err != nil {
+			return nil, err
+		}
+		return q.searchEvents(ctx, qr, opt, nil)
+	}
+	if afterAddressTerms != nil {
+		afterAddressTerms()
+	}
+	for try := 0; try < 3; try++ {
+		out, err := q.searchEvents(ctx, qr, opt, addrs)
+		if err != nil {
+			return nil, err
+		}
+		again, err := q.addressTerms(ctx, qr)
+		if err != nil {
+			return nil, err
+		}
+		if again.same(addrs) {
+			return out, nil
+		}
+		addrs = again
+	}
+	return q.searchEvents(ctx, qr, opt, nil) // addresses keep arriving: the subqueries, in one statement
+}
+
+// afterAddressTerms is a test's hook (SetAfterAddressTerms).
+var afterAddressTerms func()
+
+func (q *Queries) searchEvents(ctx context.Context, qr search.Query, opt store.SearchOptions, addrs addressTerms) ([]event.FileEvent, error) {
 	if opt.Limit <= 0 {
 		opt.Limit = 1000
 	}
@@ -452,7 +512,7 @@ func (q *Queries) SearchEvents(ctx context.Context, qr search.Query, opt store.S
 		return nil, err
 	}
 	// A page reads in the order of an index and stops at the limit: common names go unfiltered.
-	s := &sqlBuilder{d: q.d, common: common, unfiltered: true}
+	s := &sqlBuilder{d: q.d, common: common, unfiltered: true, addrs: addrs}
 	s.w(`SELECT `, eventCols, eventFrom, `WHERE `)
 	if !opt.IncludeHeld {
 		s.w(`e.held = 0 AND `)

@@ -414,3 +414,52 @@ func TestSearchEventsOptions(t *testing.T) {
 		t.Errorf("unknown sort: err = %v", err)
 	}
 }
+
+// TestSearchNewSpelling: a search by actor or owner compiles the ids of the addresses its terms
+// match, read before the page; an address stored in between (a new spelling with events the page
+// sees) must not leave its events out: the ids are read again after the page and the page made
+// again with them.
+func TestSearchNewSpelling(t *testing.T) {
+	ctx := context.Background()
+	for name, db := range openSearchStores(t) {
+		t.Run(name, func(t *testing.T) {
+			c, err := db.CreateConnection(ctx, store.Connection{Name: "Box", Service: "box", ServiceType: "cloud", Status: "connected", ScopeKind: "all"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t0 := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+			ev := func(id, actor, owner string, at time.Time) *event.FileEvent {
+				return &event.FileEvent{Timestamp: at, Event: event.Meta{Action: event.ActionModified, Observer: event.ObserverBox,
+					ConnectionID: c.ID, VendorIDs: []string{id}}, User: event.User{Email: actor}, File: event.File{ID: "f-" + id, Name: "x.txt", Owner: owner}}
+			}
+			if _, err := db.InsertEvents(ctx, []*event.FileEvent{ev("a", "carol@corp.example", "carol@corp.example", t0)}, false); err != nil {
+				t.Fatal(err)
+			}
+			for _, q := range []string{"actor:carol@corp.example", "owner:carol@corp.example"} {
+				n := 0
+				restore := sqldb.SetAfterAddressTerms(func() {
+					n++
+					e := ev("new-"+q, "Carol@Corp.example", "", t0.Add(time.Minute)) // a spelling new to the table
+					if strings.HasPrefix(q, "owner") {
+						e.User.Email, e.File.Owner = "dave@corp.example", "caroL@corp.example"
+					}
+					if _, err := db.InsertEvents(ctx, []*event.FileEvent{e}, false); err != nil {
+						t.Error(err)
+					}
+				})
+				qr, err := search.Parse(q, searchNow)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, err := db.SearchEvents(ctx, qr, store.SearchOptions{Limit: 10})
+				restore()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if n != 1 || len(got) != 2 {
+					t.Errorf("%s with a new spelling stored after its addresses were read (%d times): %d events, want 2", q, n, len(got))
+				}
+			}
+		})
+	}
+}
