@@ -108,40 +108,41 @@ func (q *Queries) addressIDs(ctx context.Context, evs []*event.FileEvent) (Addre
 		}
 		q.txAddrs[a] = id
 	}
-	if q.d.Arrays { // PostgreSQL: a statement or three for all, whatever their number
-		// The stored ones first, then only the new ones inserted: an insert that meets a stored
-		// address still takes a number from the identity's sequence, and those must last.
-		read := func(as []string) error {
-			rows, err := q.w.QueryContext(ctx, `SELECT id, address FROM addresses WHERE address = ANY($1::text[])`, as)
+	if q.d.Arrays { // PostgreSQL: one statement for all, whatever their number
+		// The addresses not stored (in the statement's snapshot) are inserted, and the ids of
+		// both returned. Only those are inserted: an insert that meets a stored address still
+		// takes a number from the identity's sequence, and those must last. One stored by
+		// another transaction after this statement's snapshot is in neither part (its insert
+		// meets the conflict): read again below.
+		read := func(query string) error {
+			rows, err := q.w.QueryContext(ctx, query, missing)
 			if err != nil {
-				return q.wrap("read addresses", err)
+				return q.wrap("store addresses", err)
 			}
 			defer rows.Close()
 			for rows.Next() {
 				var id int64
 				var a string
 				if err := rows.Scan(&id, &a); err != nil {
-					return q.wrap("read addresses", err)
+					return q.wrap("store addresses", err)
 				}
 				learn(a, id)
 			}
-			return q.wrap("read addresses", rows.Err())
+			return q.wrap("store addresses", rows.Err())
 		}
-		if err := read(missing); err != nil {
+		if err := read(`WITH want AS (SELECT DISTINCT unnest($1::text[]) AS address),
+stored AS (SELECT a.id, a.address FROM addresses a JOIN want w ON w.address = a.address),
+added AS (INSERT INTO addresses (address) SELECT w.address FROM want w WHERE NOT EXISTS (SELECT 1 FROM stored s WHERE s.address = w.address)
+  ORDER BY w.address ON CONFLICT (address) DO NOTHING RETURNING id, address)
+SELECT id, address FROM stored UNION ALL SELECT id, address FROM added`); err != nil {
 			return nil, err
 		}
-		var added []string
 		for _, a := range missing {
-			if _, ok := ids[a]; !ok {
-				added = append(added, a)
-			}
-		}
-		if len(added) > 0 {
-			if _, err := q.w.ExecContext(ctx, `INSERT INTO addresses (address) SELECT unnest($1::text[]) ON CONFLICT (address) DO NOTHING`, added); err != nil {
-				return nil, q.wrap("store addresses", err)
-			}
-			if err := read(added); err != nil {
-				return nil, err
+			if _, ok := ids[a]; !ok { // stored meanwhile by another transaction
+				if err := read(`SELECT id, address FROM addresses WHERE address = ANY($1::text[])`); err != nil {
+					return nil, err
+				}
+				break
 			}
 		}
 	} else { // SQLite: in process, two statements per address new to the handle cost microseconds
