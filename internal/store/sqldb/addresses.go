@@ -24,17 +24,146 @@ import (
 type AddressIDs map[string]int64
 
 // addressJoins names the actor's and owner's addresses of the event e (aa.address and
-// ao.address in eventCols); every read of eventCols has them in its FROM.
+// ao.address), for the rules' buckets (AggregateBuckets), which group by them.
 const addressJoins = ` LEFT JOIN addresses aa ON aa.id = e.actor_id LEFT JOIN addresses ao ON ao.id = e.owner_id `
 
 // maxCachedAddresses bounds the handle's cache: past it, the addresses not yet cached are read
 // from the database at each write that needs them (correct, a few index seeks slower).
 const maxCachedAddresses = 1 << 18
 
-// addressCache is the ids of the addresses a handle has seen committed.
+// addressCache is the ids of the addresses a handle has seen committed, and the addresses of
+// the ids it has read (both bounded by maxCachedAddresses).
 type addressCache struct {
-	mu  sync.Mutex
-	ids map[string]int64
+	mu    sync.Mutex
+	ids   map[string]int64
+	names map[int64]string
+}
+
+// name returns the address of id, if cached.
+func (c *addressCache) name(id int64) (string, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	a, ok := c.names[id]
+	return a, ok
+}
+
+// addNames records addresses read from the table (committed).
+func (c *addressCache) addNames(names map[int64]string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.names == nil {
+		c.names = make(map[int64]string, len(names))
+	}
+	for id, a := range names {
+		if len(c.names) >= maxCachedAddresses {
+			return
+		}
+		c.names[id] = a
+	}
+}
+
+// addrRef is the ids of an event's actor and owner as scanColumns read them (0: none, or the
+// text itself was read, on a database before migration 0044); nameEvents fills in the addresses.
+type addrRef struct{ actor, owner int64 }
+
+// nameEvents sets the actor and owner of evs[i] from refs[i]: from the handle's cache, and the
+// ids it does not hold from the table in one query (after the caller's rows are closed). Reading
+// the addresses here rather than joining them in every read costs a map look-up per event
+// instead of two index look-ups (the export read 10-15 % fewer events a second with the joins).
+func (q *Queries) nameEvents(ctx context.Context, evs []event.FileEvent, refs []addrRef) error {
+	var missing []int64
+	seen := map[int64]bool{}
+	want := func(id int64) {
+		if _, ok := q.addrCache.name(id); id != 0 && !ok && !seen[id] {
+			seen[id] = true
+			missing = append(missing, id)
+		}
+	}
+	for _, r := range refs {
+		want(r.actor)
+		want(r.owner)
+	}
+	if len(missing) > 0 {
+		names, err := q.readAddresses(ctx, missing)
+		if err != nil {
+			return err
+		}
+		q.addrCache.addNames(names)
+		for _, id := range missing {
+			if _, ok := names[id]; !ok {
+				return fmt.Errorf("store: address %d of an event is not stored", id)
+			}
+		}
+		for i, r := range refs {
+			q.setNames(&evs[i], r, names)
+		}
+		return nil
+	}
+	for i, r := range refs {
+		q.setNames(&evs[i], r, nil)
+	}
+	return nil
+}
+
+func (q *Queries) setNames(e *event.FileEvent, r addrRef, read map[int64]string) {
+	name := func(id int64) string {
+		if a, ok := read[id]; ok {
+			return a
+		}
+		a, _ := q.addrCache.name(id)
+		return a
+	}
+	if r.actor != 0 {
+		e.User.Email = name(r.actor)
+	}
+	if r.owner != 0 {
+		e.File.Owner = name(r.owner)
+	}
+}
+
+// nameEvent is nameEvents for one event.
+func (q *Queries) nameEvent(ctx context.Context, e *event.FileEvent, r addrRef) error {
+	evs := []event.FileEvent{*e}
+	if err := q.nameEvents(ctx, evs, []addrRef{r}); err != nil {
+		return err
+	}
+	*e = evs[0]
+	return nil
+}
+
+// readAddresses reads the addresses of ids.
+func (q *Queries) readAddresses(ctx context.Context, ids []int64) (map[int64]string, error) {
+	out := make(map[int64]string, len(ids))
+	read := func(query string, args ...any) error {
+		rows, err := uncached(q.r).QueryContext(ctx, query, args...)
+		if err != nil {
+			return q.wrap("read addresses", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id int64
+			var a string
+			if err := rows.Scan(&id, &a); err != nil {
+				return q.wrap("read addresses", err)
+			}
+			out[id] = a
+		}
+		return q.wrap("read addresses", rows.Err())
+	}
+	if q.d.Arrays {
+		return out, read(`SELECT id, address FROM addresses WHERE id = ANY($1::bigint[])`, ids)
+	}
+	for start := 0; start < len(ids); start += 500 {
+		part := ids[start:min(start+500, len(ids))]
+		args := make([]any, len(part))
+		for i, id := range part {
+			args[i] = id
+		}
+		if err := read(`SELECT id, address FROM addresses WHERE id IN `+placeholders(len(part)), args...); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 func (c *addressCache) get(a string) (int64, bool) {

@@ -781,16 +781,24 @@ func (q *Queries) takeBackDashboardsIn(ctx context.Context, table, ids string, a
 		return q.wrap("dashboards", err)
 	}
 	defer rows.Close()
+	var evs []event.FileEvent
+	var refs []addrRef
 	for rows.Next() {
-		e, err := scanEvent(rows)
+		e, ref, err := scanEvent(rows)
 		if err != nil {
 			return q.wrap("dashboards", err)
 		}
-		s.Add(&e, -1)
+		evs, refs = append(evs, e), append(refs, ref)
 	}
 	if err := rows.Err(); err != nil {
 		return q.wrap("dashboards", err)
 	}
 	rows.Close()
+	if err := q.nameEvents(ctx, evs, refs); err != nil {
+		return err
+	}
+	for i := range evs {
+		s.Add(&evs[i], -1)
+	}
 	return q.writeDashChanges(ctx, s)
 }

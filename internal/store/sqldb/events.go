@@ -707,14 +707,13 @@ func (q *Queries) copyEvents(ctx context.Context, evs []*event.FileEvent, fresh 
 	return len(fresh), nil
 }
 
-// eventCols are the columns scanColumns reads; their FROM joins the connection (c) and the
-// addresses (aa, ao: addressJoins), as eventFrom does.
-const eventCols = `e.id, e.observed, e.inserted, e.action, e.observer, e.connection_id, aa.address, e.file_id, e.file_name,
-e.directory, e.size, e.category, ao.address, e.md5, e.sha256, e.exposure, e.link_scope, e.trusted, e.severity, e.doc, COALESCE(c.name, '')`
+// eventCols are the columns scanColumns reads; their FROM joins the connection (c), as eventFrom
+// does. The actor and owner are ids, named by nameEvents.
+const eventCols = `e.id, e.observed, e.inserted, e.action, e.observer, e.connection_id, e.actor_id, e.file_id, e.file_name,
+e.directory, e.size, e.category, e.owner_id, e.md5, e.sha256, e.exposure, e.link_scope, e.trusted, e.severity, e.doc, COALESCE(c.name, '')`
 
-// eventFrom joins the connection for its current display name, and the actor's and owner's
-// addresses.
-const eventFrom = ` FROM file_events e` + connectionJoin + addressJoins
+// eventFrom joins the connection for its current display name.
+const eventFrom = ` FROM file_events e` + connectionJoin
 
 // selectEvents is SELECT eventCols eventFrom, or its form before migration 0044 on a handle of
 // such a database (Dialect.TextAddresses: the migration tests' updates read the event first).
@@ -722,52 +721,85 @@ func (q *Queries) selectEvents() string { return q.selectEventsFrom("file_events
 
 // selectEventsFrom is selectEvents from table (file_events or one of its partitions) as e.
 func (q *Queries) selectEventsFrom(table string) string {
+	cols := eventCols
 	if q.d.TextAddresses {
-		return `SELECT ` + strings.NewReplacer("aa.address", "e.actor", "ao.address", "e.owner").Replace(eventCols) +
-			` FROM ` + table + ` e` + connectionJoin
+		cols = strings.NewReplacer("e.actor_id", "e.actor", "e.owner_id", "e.owner").Replace(eventCols)
 	}
-	return `SELECT ` + eventCols + ` FROM ` + table + ` e` + connectionJoin + addressJoins
+	return `SELECT ` + cols + ` FROM ` + table + ` e` + connectionJoin
 }
 
 // connectionJoin joins the event e's connection (c).
 const connectionJoin = ` LEFT JOIN connections c ON c.id = e.connection_id `
 
-func scanEvent(s scanner) (event.FileEvent, error) {
-	e, js, err := scanColumns(s)
+// scanEvent reads one row of eventCols; its actor and owner are ids until nameEvents.
+func scanEvent(s scanner) (event.FileEvent, addrRef, error) {
+	e, js, ref, err := scanColumns(s)
+	if err != nil {
+		return e, ref, err
+	}
+	if err := decodeDoc(js, &e); err != nil {
+		return e, ref, fmt.Errorf("event %d: doc: %w", e.Event.ID, err)
+	}
+	return e, ref, nil
+}
+
+// readEvent reads the one event of query (columns eventCols) on qr, with its actor and owner.
+func (q *Queries) readEvent(ctx context.Context, qr querier, query string, args ...any) (event.FileEvent, error) {
+	e, ref, err := scanEvent(qr.QueryRowContext(ctx, q.d.q(query), args...))
 	if err != nil {
 		return e, err
 	}
-	if err := decodeDoc(js, &e); err != nil {
-		return e, fmt.Errorf("event %d: doc: %w", e.Event.ID, err)
-	}
-	return e, nil
+	return e, q.nameEvent(ctx, &e, ref)
 }
 
-// scanColumns reads the columns of eventCols into an event and returns its doc undecoded.
-func scanColumns(s scanner) (event.FileEvent, []byte, error) {
+// scanColumns reads the columns of eventCols into an event and returns its doc undecoded, and the
+// ids of its actor and owner (nameEvents); on a database before migration 0044 the columns hold
+// the addresses themselves, which it sets.
+func scanColumns(s scanner) (event.FileEvent, []byte, addrRef, error) {
 	var (
 		e                                     event.FileEvent
 		observed, inserted, exposure, trusted int64
 		action, observer                      int64
-		actor, fileID, name, dir, owner       sql.NullString
+		actor, owner                          any
+		fileID, name, dir                     sql.NullString
 		category, link, sev                   sql.NullInt64
 		md5, sha                              []byte
 		size                                  sql.NullInt64
 		js                                    []byte
+		ref                                   addrRef
 	)
 	if err := s.Scan(&e.Event.ID, &observed, &inserted, &action, &observer, &e.Event.ConnectionID, &actor, &fileID, &name, &dir,
 		&size, &category, &owner, &md5, &sha, &exposure, &link, &trusted, &sev, &js, &e.Event.ConnectionName); err != nil {
-		return e, nil, err
+		return e, nil, ref, err
+	}
+	for _, c := range []struct {
+		v    any
+		id   *int64
+		text *string
+	}{{actor, &ref.actor, &e.User.Email}, {owner, &ref.owner, &e.File.Owner}} {
+		switch v := c.v.(type) {
+		case int64:
+			*c.id = v
+		case int32:
+			*c.id = int64(v)
+		case string:
+			*c.text = v
+		case []byte:
+			*c.text = string(v)
+		case nil:
+		default:
+			return e, nil, ref, fmt.Errorf("event %d: an actor or owner of type %T", e.Event.ID, v)
+		}
 	}
 	e.Timestamp, e.Event.Inserted = fromMicros(observed), fromMicros(inserted)
 	// codes (codes.go); a code 0's text is in the doc (decodeDoc)
 	e.Event.Action, e.Event.Observer = event.Action(actionCodes.text(action, true)), event.Observer(observerCodes.text(observer, true))
-	e.User.Email, e.File.ID, e.File.Name, e.File.Directory = actor.String, fileID.String, name.String, dir.String
-	e.File.Size, e.File.Category, e.File.Owner = size.Int64, event.Category(categoryCodes.text(category.Int64, category.Valid)), owner.String
+	e.File.ID, e.File.Name, e.File.Directory = fileID.String, name.String, dir.String
+	e.File.Size, e.File.Category = size.Int64, event.Category(categoryCodes.text(category.Int64, category.Valid))
 	e.File.Hash.MD5, e.File.Hash.SHA256 = hex.EncodeToString(md5), hex.EncodeToString(sha)
 	e.Sharing.Exposure, e.Sharing.LinkScope = event.ExposuresFromBits(int(exposure)), event.LinkScope(linkCodes.text(link.Int64, link.Valid))
 	e.Risk.Trusted, e.Risk.Severity = trusted != 0, event.Severity(severityCodes.text(sev.Int64, sev.Valid))
-	return e, js, nil
+	return e, js, ref, nil
 }
 
 // decodeDocs decodes docs[i] into evs[i]; a large page is split across the CPUs (decoding the
@@ -796,7 +828,7 @@ func decodeDocs(evs []event.FileEvent, docs [][]byte) error {
 
 // GetEvent implements store.EventQueries. Held events are found too (by id).
 func (q *Queries) GetEvent(ctx context.Context, id int64) (event.FileEvent, error) {
-	e, err := scanEvent(q.r.QueryRowContext(ctx, q.d.q(`SELECT `+eventCols+eventFrom+`WHERE e.id = ?`), id))
+	e, err := q.readEvent(ctx, q.r, `SELECT `+eventCols+eventFrom+`WHERE e.id = ?`, id)
 	return e, q.wrap(fmt.Sprintf("get event %d", id), err)
 }
 
@@ -822,16 +854,30 @@ func (q *Queries) ListEvents(ctx context.Context, f store.EventFilter) ([]event.
 	if err != nil {
 		return nil, q.wrap("list events", err)
 	}
+	out, err := q.scanEvents(ctx, rows)
+	return out, q.wrap("list events", err)
+}
+
+// scanEvents reads every row of rows (columns eventCols), closes them, and names the events'
+// actors and owners.
+func (q *Queries) scanEvents(ctx context.Context, rows *sql.Rows) ([]event.FileEvent, error) {
 	defer rows.Close()
 	var out []event.FileEvent
+	var refs []addrRef
 	for rows.Next() {
-		e, err := scanEvent(rows)
+		e, ref, err := scanEvent(rows)
 		if err != nil {
-			return nil, q.wrap("list events", err)
+			return nil, err
 		}
-		out = append(out, e)
+		out, refs = append(out, e), append(refs, ref)
 	}
-	return out, q.wrap("list events", rows.Err())
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	return out, q.nameEvents(ctx, out, refs)
 }
 
 // CountEvents implements store.EventQueries (Limit is ignored).

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 
+	"github.com/telltale-dev/telltale/internal/event"
 	"github.com/telltale-dev/telltale/internal/store"
 )
 
@@ -33,7 +34,7 @@ func (q *Queries) ExposedFiles(ctx context.Context, owner string, mask int, afte
 f.modified, `+eventCols+` FROM files f
 JOIN file_events e ON e.id = (SELECT x.id FROM file_events x WHERE x.connection_id = f.connection_id AND x.file_id = f.vendor_id
   AND `+sharingEvent+` AND x.held = 0 ORDER BY x.observed DESC, x.id DESC LIMIT 1)
-LEFT JOIN connections c ON c.id = e.connection_id`+addressJoins+`
+LEFT JOIN connections c ON c.id = e.connection_id
 WHERE (lower(f.owner) = ? OR (f.owner = '' AND f.drive_id IN (SELECT d.id FROM drives d WHERE d.owner = ? AND d.kind = 'user')))
   AND f.deleted = 0 AND f.id > ? AND (e.exposure & ?) <> 0
 ORDER BY f.id LIMIT ?`), owner, owner, afterFileID, mask, limit)
@@ -42,16 +43,28 @@ ORDER BY f.id LIMIT ?`), owner, owner, afterFileID, mask, limit)
 	}
 	defer rows.Close()
 	var out []store.ExposedFile
+	var evs []event.FileEvent
+	var refs []addrRef
 	for rows.Next() {
 		var x store.ExposedFile
 		var mod int64
 		f := &x.File
-		x.Event, err = scanEvent(prefixScanner{rows, []any{&f.ID, &f.ConnectionID, &f.DriveID, &f.VendorID, &f.Name, &f.Path, &f.Size, &f.MimeType, &f.Owner, &mod}})
+		e, ref, err := scanEvent(prefixScanner{rows, []any{&f.ID, &f.ConnectionID, &f.DriveID, &f.VendorID, &f.Name, &f.Path, &f.Size, &f.MimeType, &f.Owner, &mod}})
 		if err != nil {
 			return nil, q.wrap("exposed files", err)
 		}
 		f.Modified = fromMicros(mod)
-		out = append(out, x)
+		out, evs, refs = append(out, x), append(evs, e), append(refs, ref)
 	}
-	return out, q.wrap("exposed files", rows.Err())
+	if err := rows.Err(); err != nil {
+		return nil, q.wrap("exposed files", err)
+	}
+	rows.Close()
+	if err := q.nameEvents(ctx, evs, refs); err != nil {
+		return nil, err
+	}
+	for i := range out {
+		out[i].Event = evs[i]
+	}
+	return out, nil
 }

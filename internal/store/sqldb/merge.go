@@ -108,7 +108,7 @@ func (q *Queries) UpdateEvent(ctx context.Context, e *event.FileEvent) error {
 		// severity, doc
 		args := append([]any{row[2]}, row[4:]...)
 		// The person risk moves from what the event scored to what it scores now.
-		old, err := scanEvent(q.w.QueryRowContext(ctx, q.d.q(q.selectEvents()+`WHERE e.id = ?`), e.Event.ID))
+		old, err := q.readEvent(ctx, q.w, q.selectEvents()+`WHERE e.id = ?`, e.Event.ID)
 		if err != nil {
 			return q.wrap(fmt.Sprintf("update event %d", e.Event.ID), err)
 		}
@@ -221,16 +221,8 @@ func (q *Queries) ListEventUpdates(ctx context.Context, after int64, limit int) 
 	if err != nil {
 		return after, nil, q.wrap("list event updates", err)
 	}
-	defer er.Close()
-	var out []event.FileEvent
-	for er.Next() {
-		e, err := scanEvent(er)
-		if err != nil {
-			return after, nil, q.wrap("list event updates", err)
-		}
-		out = append(out, e)
-	}
-	if err := er.Err(); err != nil {
+	out, err := q.scanEvents(ctx, er)
+	if err != nil {
 		return after, nil, q.wrap("list event updates", err)
 	}
 	return last, out, nil

@@ -102,16 +102,8 @@ AND (e.observed > ? OR (e.observed = ? AND e.id > ?)) ORDER BY e.observed, e.id 
 	if err != nil {
 		return nil, q.wrap("re-score page", err)
 	}
-	defer rows.Close()
-	var out []event.FileEvent
-	for rows.Next() {
-		e, err := scanEvent(rows)
-		if err != nil {
-			return nil, q.wrap("re-score page", err)
-		}
-		out = append(out, e)
-	}
-	return out, q.wrap("re-score page", rows.Err())
+	out, err := q.scanEvents(ctx, rows)
+	return out, q.wrap("re-score page", err)
 }
 
 // AdvanceRescoreJob implements store.RescoreQueries.
@@ -144,7 +136,7 @@ func (q *Queries) SetEventRisks(ctx context.Context, evs []*event.FileEvent) (in
 	err := q.inTx(ctx, func(q *Queries) error {
 		sums := riskSums{}
 		for _, e := range evs {
-			old, err := scanEvent(q.w.QueryRowContext(ctx, q.d.q(`SELECT `+eventCols+eventFrom+`WHERE e.id = ?`), e.Event.ID))
+			old, err := q.readEvent(ctx, q.w, `SELECT `+eventCols+eventFrom+`WHERE e.id = ?`, e.Event.ID)
 			if errors.Is(err, sql.ErrNoRows) {
 				continue // deleted with its connection, or by retention
 			}

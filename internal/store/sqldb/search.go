@@ -562,15 +562,22 @@ func (q *Queries) searchEvents(ctx context.Context, qr search.Query, opt store.S
 	// export's CPU profile.
 	out := make([]event.FileEvent, 0, min(opt.Limit, 10000))
 	docs := make([][]byte, 0, cap(out))
+	refs := make([]addrRef, 0, cap(out))
 	for rows.Next() {
-		e, js, err := scanColumns(rows)
+		e, js, ref, err := scanColumns(rows)
 		if err != nil {
 			return nil, q.wrap("search events", err)
 		}
-		out, docs = append(out, e), append(docs, js)
+		out, docs, refs = append(out, e), append(docs, js), append(refs, ref)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, q.wrap("search events", err)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, q.wrap("search events", err)
+	}
+	if err := q.nameEvents(ctx, out, refs); err != nil {
+		return nil, err
 	}
 	if err := decodeDocs(out, docs); err != nil {
 		return nil, fmt.Errorf("store: search events: %w", err)
