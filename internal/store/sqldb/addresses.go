@@ -340,62 +340,44 @@ const maxTermAddresses = 16
 // addressTerms reads the ids of the addresses each actor and owner term of qr matches (in id
 // order), leaving out the terms that match every address or more than maxTermAddresses.
 func (q *Queries) addressTerms(ctx context.Context, qr search.Query) (addressTerms, error) {
-	var out addressTerms
-	var walk func(n search.Node) error
-	walk = func(n search.Node) error {
-		switch n := n.(type) {
-		case *search.And:
-			for _, c := range n.Nodes {
-				if err := walk(c); err != nil {
-					return err
-				}
-			}
-		case *search.Or:
-			for _, c := range n.Nodes {
-				if err := walk(c); err != nil {
-					return err
-				}
-			}
-		case *search.Not:
-			return walk(n.Node)
-		case *search.Term:
-			if (n.Field != "actor" && n.Field != "owner") || n.MatchesEmpty() {
-				return nil
-			}
-			s := &sqlBuilder{d: q.d}
-			s.w(`SELECT a.id FROM addresses a WHERE `)
-			s.text(n, "a.address")
-			s.w(` ORDER BY a.id LIMIT `)
-			s.arg(int64(maxTermAddresses + 1))
-			rows, err := q.r.QueryContext(ctx, s.b.String(), s.args...)
-			if err != nil {
-				return q.wrap("search: addresses", err)
-			}
-			defer rows.Close()
-			ids := []int64{}
-			for rows.Next() {
-				var id int64
-				if err := rows.Scan(&id); err != nil {
-					return q.wrap("search: addresses", err)
-				}
-				ids = append(ids, id)
-			}
-			if err := rows.Err(); err != nil {
-				return q.wrap("search: addresses", err)
-			}
-			if len(ids) <= maxTermAddresses {
-				if out == nil {
-					out = addressTerms{}
-				}
-				out[n] = ids
-			}
-		}
-		return nil
-	}
 	if qr.Root == nil {
 		return nil, nil
 	}
-	return out, walk(qr.Root)
+	var out addressTerms
+	err := eachTerm(qr.Root, func(n *search.Term) error {
+		if (n.Field != "actor" && n.Field != "owner") || n.MatchesEmpty() {
+			return nil
+		}
+		s := &sqlBuilder{d: q.d}
+		s.w(`SELECT a.id FROM addresses a WHERE `)
+		s.text(n, "a.address")
+		s.w(` ORDER BY a.id LIMIT `)
+		s.arg(int64(maxTermAddresses + 1))
+		rows, err := q.r.QueryContext(ctx, s.b.String(), s.args...)
+		if err != nil {
+			return q.wrap("search: addresses", err)
+		}
+		defer rows.Close()
+		ids := []int64{}
+		for rows.Next() {
+			var id int64
+			if err := rows.Scan(&id); err != nil {
+				return q.wrap("search: addresses", err)
+			}
+			ids = append(ids, id)
+		}
+		if err := rows.Err(); err != nil {
+			return q.wrap("search: addresses", err)
+		}
+		if len(ids) <= maxTermAddresses {
+			if out == nil {
+				out = addressTerms{}
+			}
+			out[n] = ids
+		}
+		return nil
+	})
+	return out, err
 }
 
 // same says whether b maps the same terms to the same ids as a.

@@ -185,6 +185,29 @@ func (s *sqlBuilder) address(t *search.Term, col string) {
 	s.w("))")
 }
 
+// eachTerm calls fn with each term of the tree n, depth first, stopping at its first error.
+func eachTerm(n search.Node, fn func(*search.Term) error) error {
+	switch n := n.(type) {
+	case *search.And:
+		for _, c := range n.Nodes {
+			if err := eachTerm(c, fn); err != nil {
+				return err
+			}
+		}
+	case *search.Or:
+		for _, c := range n.Nodes {
+			if err := eachTerm(c, fn); err != nil {
+				return err
+			}
+		}
+	case *search.Not:
+		return eachTerm(n.Node, fn)
+	case *search.Term:
+		return fn(n)
+	}
+	return nil
+}
+
 // commonCandidates is how many trigram candidates make a name term common: its FTS5 prefilter
 // would cost more than it saves where the query reads in the order of an index and stops early
 // (a page sorted by time: a scan finds 100 matches among a few thousand events, where the
@@ -198,42 +221,24 @@ func (q *Queries) commonNames(ctx context.Context, qr search.Query) (map[*search
 		return nil, nil
 	}
 	var out map[*search.Term]bool
-	var walk func(n search.Node) error
-	walk = func(n search.Node) error {
-		switch n := n.(type) {
-		case *search.And:
-			for _, c := range n.Nodes {
-				if err := walk(c); err != nil {
-					return err
-				}
+	err := eachTerm(qr.Root, func(n *search.Term) error {
+		m, ok := ftsMatch(n)
+		if n.Field != "name" || !ok {
+			return nil
+		}
+		var c int64
+		if err := q.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM file_events_name WHERE file_events_name MATCH ? LIMIT ?)`, m, commonCandidates).Scan(&c); err != nil {
+			return q.wrap("search: name candidates", err)
+		}
+		if c >= commonCandidates {
+			if out == nil {
+				out = map[*search.Term]bool{}
 			}
-		case *search.Or:
-			for _, c := range n.Nodes {
-				if err := walk(c); err != nil {
-					return err
-				}
-			}
-		case *search.Not:
-			return walk(n.Node)
-		case *search.Term:
-			m, ok := ftsMatch(n)
-			if n.Field != "name" || !ok {
-				return nil
-			}
-			var c int64
-			if err := q.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM file_events_name WHERE file_events_name MATCH ? LIMIT ?)`, m, commonCandidates).Scan(&c); err != nil {
-				return q.wrap("search: name candidates", err)
-			}
-			if c >= commonCandidates {
-				if out == nil {
-					out = map[*search.Term]bool{}
-				}
-				out[n] = true
-			}
+			out[n] = true
 		}
 		return nil
-	}
-	return out, walk(qr.Root)
+	})
+	return out, err
 }
 
 // topName returns a common name term that every match must satisfy (the root, or a term ANDed at
