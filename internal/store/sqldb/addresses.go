@@ -67,7 +67,8 @@ func (c *addressCache) addNames(names map[int64]string) {
 type addrRef struct{ actor, owner int64 }
 
 // nameEvents sets the actor and owner of evs[i] from refs[i]: from the handle's cache, and the
-// ids it does not hold from the table in one query (after the caller's rows are closed). Reading
+// ids it does not hold from the table in one query (after the caller's rows are closed; cached
+// only when read outside a transaction). Reading
 // the addresses here rather than joining them in every read costs a map look-up per event
 // instead of two index look-ups (the export read 10-15 % fewer events a second with the joins).
 func (q *Queries) nameEvents(ctx context.Context, evs []event.FileEvent, refs []addrRef) error {
@@ -88,7 +89,12 @@ func (q *Queries) nameEvents(ctx context.Context, evs []event.FileEvent, refs []
 		if err != nil {
 			return err
 		}
-		q.addrCache.addNames(names)
+		// Only what was read outside a transaction is committed: inside one, an address the
+		// transaction added is seen too, and if it rolls back SQLite hands its id to the next
+		// new address.
+		if q.db != nil {
+			q.addrCache.addNames(names)
+		}
 		for _, id := range missing {
 			if _, ok := names[id]; !ok {
 				return fmt.Errorf("store: address %d of an event is not stored", id)

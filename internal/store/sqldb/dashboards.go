@@ -776,29 +776,28 @@ func (q *Queries) takeBackDashboardsIn(ctx context.Context, table, ids string, a
 	if err != nil {
 		return err
 	}
-	rows, err := q.w.QueryContext(ctx, q.d.q(q.selectEventsFrom(table)+`WHERE e.id IN (`+ids+`)`), args...)
+	// The rows stream (a whole month partition when retention drops one), so the addresses are
+	// joined here instead of named after the rows (scanColumns takes the text as it comes).
+	query := q.selectEventsFrom(table)
+	if !q.d.TextAddresses {
+		query = `SELECT ` + strings.NewReplacer("e.actor_id", "aa.address", "e.owner_id", "ao.address").Replace(eventCols) +
+			` FROM ` + table + ` e` + connectionJoin + addressJoins
+	}
+	rows, err := q.w.QueryContext(ctx, q.d.q(query+`WHERE e.id IN (`+ids+`)`), args...)
 	if err != nil {
 		return q.wrap("dashboards", err)
 	}
 	defer rows.Close()
-	var evs []event.FileEvent
-	var refs []addrRef
 	for rows.Next() {
-		e, ref, err := scanEvent(rows)
+		e, _, err := scanEvent(rows)
 		if err != nil {
 			return q.wrap("dashboards", err)
 		}
-		evs, refs = append(evs, e), append(refs, ref)
+		s.Add(&e, -1)
 	}
 	if err := rows.Err(); err != nil {
 		return q.wrap("dashboards", err)
 	}
 	rows.Close()
-	if err := q.nameEvents(ctx, evs, refs); err != nil {
-		return err
-	}
-	for i := range evs {
-		s.Add(&evs[i], -1)
-	}
 	return q.writeDashChanges(ctx, s)
 }

@@ -156,6 +156,10 @@ func testEventAddresses(t *testing.T, s store.Store) {
 		if _, err := q.InsertEvents(ctx, []*event.FileEvent{ghost}, false); err != nil {
 			return err
 		}
+		// read inside the transaction: it sees its own new address, which must not outlive it
+		if got, err := q.GetEvent(ctx, ghost.Event.ID); err != nil || got.User.Email != "ghost@corp.example" {
+			t.Errorf("the new event read in its transaction: actor %q, %v", got.User.Email, err)
+		}
 		return boom
 	})
 	if !errors.Is(err, boom) {
