@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"net/url"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -620,6 +621,17 @@ func (e *WebhookRefusal) Error() string {
 
 // Unwrap makes the refusal match ErrForged.
 func (e *WebhookRefusal) Unwrap() error { return ErrForged }
+
+// EchoHeader is a header value as a refusal's detail names it: quoted (Go syntax) from its first
+// 32 bytes, "..." after the quotes when it was longer, so at most 133 bytes whatever the value
+// holds (a control or non-UTF-8 byte takes 4 characters quoted: clipping the value to 64 bytes
+// and quoting it after let two such headers make a detail of over 500 bytes, FuzzWebhook).
+func EchoHeader(v string) string {
+	if len(v) > 32 {
+		return strconv.Quote(v[:32]) + "..."
+	}
+	return strconv.Quote(v)
+}
 
 // Error kinds. Connectors wrap them with a message that says what to do.
 var (

@@ -650,11 +650,11 @@ func (s *session) Deliver(_ context.Context, p connector.Push) (connector.Delive
 		return connector.Delivery{}, &connector.WebhookRefusal{Reason: reason, Detail: fmt.Sprintf(format, a...)}
 	}
 	if h.Get("Box-Signature-Version") != "1" || h.Get("Box-Signature-Algorithm") != "HmacSHA256" {
-		return refuse(connector.WebhookMalformed, "unsupported Box signature version %q / algorithm %q", headerEcho(h.Get("Box-Signature-Version")), headerEcho(h.Get("Box-Signature-Algorithm")))
+		return refuse(connector.WebhookMalformed, "unsupported Box signature version %s / algorithm %s", connector.EchoHeader(h.Get("Box-Signature-Version")), connector.EchoHeader(h.Get("Box-Signature-Algorithm")))
 	}
 	at, err := time.Parse(time.RFC3339, ts)
 	if err != nil {
-		return refuse(connector.WebhookMalformed, "BOX-DELIVERY-TIMESTAMP %q is not RFC 3339", headerEcho(ts))
+		return refuse(connector.WebhookMalformed, "BOX-DELIVERY-TIMESTAMP %s is not RFC 3339", connector.EchoHeader(ts))
 	}
 	if age := s.clock.Now().Sub(at); age > webhookMaxAge || age < -webhookMaxAge {
 		return refuse(connector.WebhookStale, "delivery timestamp %s is more than %s away from now (replayed or clock skew)", ts, webhookMaxAge)
@@ -684,15 +684,6 @@ func webhookOf(body []byte) string {
 		return ""
 	}
 	return ev.Webhook.ID
-}
-
-// headerEcho is at most 64 bytes of a header a refusal repeats (for the debug log): a sender
-// chooses its headers, so a refusal must not repeat them whole.
-func headerEcho(v string) string {
-	if len(v) > 64 {
-		return v[:64] + "..."
-	}
-	return v
 }
 
 // webhookStandInKey signs when no key is configured, only so that a refusal costs the same work.

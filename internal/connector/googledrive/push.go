@@ -321,9 +321,9 @@ func (s *session) Deliver(_ context.Context, p connector.Push) (connector.Delive
 	case state == "":
 		return refuse(connector.WebhookMalformed, "no X-Goog-Resource-State")
 	case state != "sync" && !resourceStates[state]:
-		return refuse(connector.WebhookMalformed, "X-Goog-Resource-State %q is not a changes channel's", headerEcho(state))
+		return refuse(connector.WebhookMalformed, "X-Goog-Resource-State %s is not a changes channel's", connector.EchoHeader(state))
 	case nerr != nil || n < 1:
-		return refuse(connector.WebhookMalformed, "X-Goog-Message-Number %q is not a positive integer", headerEcho(num))
+		return refuse(connector.WebhookMalformed, "X-Goog-Message-Number %s is not a positive integer", connector.EchoHeader(num))
 	case h.Get("X-Goog-Resource-ID") == "":
 		return refuse(connector.WebhookMalformed, "no X-Goog-Resource-ID")
 	}
@@ -331,7 +331,7 @@ func (s *session) Deliver(_ context.Context, p connector.Push) (connector.Delive
 	now := s.deps.Clock.Now()
 	switch {
 	case !ours:
-		return refuse(connector.WebhookUnknownSubscription, "channel %q was not made by Telltale", headerEcho(id))
+		return refuse(connector.WebhookUnknownSubscription, "channel %s was not made by Telltale", connector.EchoHeader(id))
 	case got == "":
 		return refuse(connector.WebhookBadSignature, "channel %s: no X-Goog-Channel-Token", id)
 	case !signed:
@@ -346,13 +346,4 @@ func (s *session) Deliver(_ context.Context, p connector.Push) (connector.Delive
 	}
 	return connector.Delivery{ID: "channel:" + id + ":" + strconv.FormatInt(n, 10), FreshUntil: exp.Add(channelSlack),
 		Notices: []connector.Notice{{Subscription: id}}}, nil
-}
-
-// headerEcho is at most 64 bytes of a header a refusal repeats (for the debug log): a sender
-// chooses its headers, so a refusal must not repeat them whole.
-func headerEcho(v string) string {
-	if len(v) > 64 {
-		return v[:64] + "..."
-	}
-	return v
 }
