@@ -39,12 +39,20 @@ type addressCache struct {
 	names map[int64]string
 }
 
-// name returns the address of id, if cached.
-func (c *addressCache) name(id int64) (string, bool) {
+// fillNames sets the cached address of each id of names (under one lock) and returns the ids
+// it does not hold.
+func (c *addressCache) fillNames(names map[int64]string) []int64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	a, ok := c.names[id]
-	return a, ok
+	var missing []int64
+	for id := range names {
+		if a, ok := c.names[id]; ok {
+			names[id] = a
+		} else {
+			missing = append(missing, id)
+		}
+	}
+	return missing
 }
 
 // addNames records addresses read from the table (committed).
@@ -72,59 +80,45 @@ type addrRef struct{ actor, owner int64 }
 // the addresses here rather than joining them in every read costs a map look-up per event
 // instead of two index look-ups (the export read 10-15 % fewer events a second with the joins).
 func (q *Queries) nameEvents(ctx context.Context, evs []event.FileEvent, refs []addrRef) error {
-	var missing []int64
-	seen := map[int64]bool{}
-	want := func(id int64) {
-		if _, ok := q.addrCache.name(id); id != 0 && !ok && !seen[id] {
-			seen[id] = true
-			missing = append(missing, id)
+	names := map[int64]string{}
+	for _, r := range refs {
+		for _, id := range [2]int64{r.actor, r.owner} {
+			if id != 0 {
+				names[id] = ""
+			}
 		}
 	}
-	for _, r := range refs {
-		want(r.actor)
-		want(r.owner)
+	if len(names) == 0 {
+		return nil
 	}
-	if len(missing) > 0 {
-		names, err := q.readAddresses(ctx, missing)
+	if missing := q.addrCache.fillNames(names); len(missing) > 0 {
+		read, err := q.readAddresses(ctx, missing)
 		if err != nil {
 			return err
+		}
+		for _, id := range missing {
+			a, ok := read[id]
+			if !ok {
+				return fmt.Errorf("store: address %d of an event is not stored", id)
+			}
+			names[id] = a
 		}
 		// Only what was read outside a transaction is committed: inside one, an address the
 		// transaction added is seen too, and if it rolls back SQLite hands its id to the next
 		// new address.
 		if q.db != nil {
-			q.addrCache.addNames(names)
+			q.addrCache.addNames(read)
 		}
-		for _, id := range missing {
-			if _, ok := names[id]; !ok {
-				return fmt.Errorf("store: address %d of an event is not stored", id)
-			}
-		}
-		for i, r := range refs {
-			q.setNames(&evs[i], r, names)
-		}
-		return nil
 	}
 	for i, r := range refs {
-		q.setNames(&evs[i], r, nil)
+		if r.actor != 0 {
+			evs[i].User.Email = names[r.actor]
+		}
+		if r.owner != 0 {
+			evs[i].File.Owner = names[r.owner]
+		}
 	}
 	return nil
-}
-
-func (q *Queries) setNames(e *event.FileEvent, r addrRef, read map[int64]string) {
-	name := func(id int64) string {
-		if a, ok := read[id]; ok {
-			return a
-		}
-		a, _ := q.addrCache.name(id)
-		return a
-	}
-	if r.actor != 0 {
-		e.User.Email = name(r.actor)
-	}
-	if r.owner != 0 {
-		e.File.Owner = name(r.owner)
-	}
 }
 
 // nameEvent is nameEvents for one event.
@@ -137,24 +131,29 @@ func (q *Queries) nameEvent(ctx context.Context, e *event.FileEvent, r addrRef) 
 	return nil
 }
 
+// queryAddresses runs query on qr and calls fn with each row (id, address) it returns.
+func (q *Queries) queryAddresses(ctx context.Context, qr querier, op, query string, args []any, fn func(id int64, a string)) error {
+	rows, err := qr.QueryContext(ctx, query, args...)
+	if err != nil {
+		return q.wrap(op, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id int64
+		var a string
+		if err := rows.Scan(&id, &a); err != nil {
+			return q.wrap(op, err)
+		}
+		fn(id, a)
+	}
+	return q.wrap(op, rows.Err())
+}
+
 // readAddresses reads the addresses of ids.
 func (q *Queries) readAddresses(ctx context.Context, ids []int64) (map[int64]string, error) {
 	out := make(map[int64]string, len(ids))
 	read := func(query string, args ...any) error {
-		rows, err := uncached(q.r).QueryContext(ctx, query, args...)
-		if err != nil {
-			return q.wrap("read addresses", err)
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var id int64
-			var a string
-			if err := rows.Scan(&id, &a); err != nil {
-				return q.wrap("read addresses", err)
-			}
-			out[id] = a
-		}
-		return q.wrap("read addresses", rows.Err())
+		return q.queryAddresses(ctx, uncached(q.r), "read addresses", query, args, func(id int64, a string) { out[id] = a })
 	}
 	if q.d.Arrays {
 		return out, read(`SELECT id, address FROM addresses WHERE id = ANY($1::bigint[])`, ids)
@@ -172,11 +171,20 @@ func (q *Queries) readAddresses(ctx context.Context, ids []int64) (map[int64]str
 	return out, nil
 }
 
-func (c *addressCache) get(a string) (int64, bool) {
+// fillIDs sets in ids the cached id of each of addrs (under one lock) and returns the addresses
+// it does not hold.
+func (c *addressCache) fillIDs(addrs []string, ids AddressIDs) []string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	id, ok := c.ids[a]
-	return id, ok
+	var missing []string
+	for _, a := range addrs {
+		if id, ok := c.ids[a]; ok {
+			ids[a] = id
+		} else {
+			missing = append(missing, a)
+		}
+	}
+	return missing
 }
 
 // add records ids that are committed.
@@ -220,16 +228,15 @@ func (q *Queries) addressIDs(ctx context.Context, evs []*event.FileEvent) (Addre
 	}
 	addrs := eventAddresses(evs)
 	ids := make(AddressIDs, len(addrs))
-	var missing []string
-	for _, a := range addrs {
+	var uncached []string
+	for _, a := range addrs { // this transaction's own first
 		if id, ok := q.txAddrs[a]; ok {
 			ids[a] = id
-		} else if id, ok := q.addrCache.get(a); ok {
-			ids[a] = id
 		} else {
-			missing = append(missing, a)
+			uncached = append(uncached, a)
 		}
 	}
+	missing := q.addrCache.fillIDs(uncached, ids)
 	if len(missing) == 0 {
 		return ids, nil
 	}
@@ -250,20 +257,7 @@ func (q *Queries) addressIDs(ctx context.Context, evs []*event.FileEvent) (Addre
 		// another transaction after this statement's snapshot is in neither part (its insert
 		// meets the conflict): read again below.
 		read := func(query string) error {
-			rows, err := q.w.QueryContext(ctx, query, missing)
-			if err != nil {
-				return q.wrap("store addresses", err)
-			}
-			defer rows.Close()
-			for rows.Next() {
-				var id int64
-				var a string
-				if err := rows.Scan(&id, &a); err != nil {
-					return q.wrap("store addresses", err)
-				}
-				learn(a, id)
-			}
-			return q.wrap("store addresses", rows.Err())
+			return q.queryAddresses(ctx, q.w, "store addresses", query, []any{missing}, func(id int64, a string) { learn(a, id) })
 		}
 		if err := read(`WITH want AS (SELECT DISTINCT unnest($1::text[]) AS address),
 stored AS (SELECT a.id, a.address FROM addresses a JOIN want w ON w.address = a.address),
