@@ -469,10 +469,10 @@ func (s *sqlBuilder) term(t *search.Term) error {
 // term matches, with events the page could have seen) makes it run again with them.
 func (q *Queries) SearchEvents(ctx context.Context, qr search.Query, opt store.SearchOptions) ([]event.FileEvent, error) {
 	addrs, err := q.addressTerms(ctx, qr)
-	if err != nil || len(addrs) == 0 {
-		if err != nil {
-			return nil, err
-		}
+	if err != nil {
+		return nil, err
+	}
+	if len(addrs) == 0 {
 		return q.searchEvents(ctx, qr, opt, nil)
 	}
 	if afterAddressTerms != nil {
