@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 // TestCleanText: NUL characters and bytes that are not UTF-8 become U+FFFD in every string of an
@@ -108,5 +110,36 @@ func eachString(t *testing.T, v reflect.Value, path string, grow bool, f func(v 
 		}
 	case reflect.Pointer, reflect.Map, reflect.Interface:
 		t.Fatalf("%s is a %s: CleanText and this test walk none", path, v.Kind())
+	}
+}
+
+// TestClipKey: a key over MaxKeyBytes is cut to fit at a character boundary, the same way every
+// time, two that differ only past the cut stay two, and a clipped key clips to itself.
+func TestClipKey(t *testing.T) {
+	short := strings.Repeat("a", MaxKeyBytes)
+	if ClipKey(short) != short {
+		t.Errorf("a key of exactly MaxKeyBytes was changed")
+	}
+	for _, unit := range []string{"a", "é", "€", "😀"} { // 1 to 4 bytes a character
+		long := strings.Repeat(unit, 3000)
+		got := ClipKey(long)
+		if len(got) > MaxKeyBytes || len(got) < MaxKeyBytes-4 || !utf8.ValidString(got) {
+			t.Errorf("%q x 3000: clipped to %d bytes, valid UTF-8 %v", unit, len(got), utf8.ValidString(got))
+		}
+		if !strings.HasPrefix(long, got[:len(got)-19]) || !strings.Contains(got, "\u2026") {
+			t.Errorf("%q x 3000: clipped to %q", unit, got[len(got)-40:])
+		}
+		if ClipKey(got) != got || ClipKey(long) != got {
+			t.Errorf("%q x 3000: clipping is not stable", unit)
+		}
+		if ClipKey(long+"x") == got {
+			t.Errorf("%q x 3000: a key differing past the cut clipped to the same", unit)
+		}
+	}
+	e := FileEvent{User: User{Email: strings.Repeat("a", 600) + "@corp.example"}, File: File{Name: strings.Repeat("n", 5000)},
+		Email: Email{Recipients: []string{strings.Repeat("r", 700)}}}
+	e.CleanText()
+	if len(e.User.Email) > MaxKeyBytes || len(e.Email.Recipients[0]) > MaxKeyBytes || len(e.File.Name) != 5000 {
+		t.Errorf("CleanText: actor %d bytes, recipient %d, name %d (names are kept whole)", len(e.User.Email), len(e.Email.Recipients[0]), len(e.File.Name))
 	}
 }

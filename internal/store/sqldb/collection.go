@@ -210,13 +210,13 @@ func (q *Queries) MarkVendorRecords(ctx context.Context, connectionID int64, ids
 
 // MarkDestinations implements store.DestinationQueries.
 func (q *Queries) MarkDestinations(ctx context.Context, person string, dests []string, at time.Time) ([]string, error) {
-	// Stored as events are (event.CleanString: a vendor's NUL or non-UTF-8 bytes as U+FFFD); the
-	// caller's own strings are returned. Ingest cleans events first, so the two agree there.
-	person = event.CleanString(person)
+	// Stored as events are (event.CleanKey: a vendor's NUL or non-UTF-8 bytes as U+FFFD, an
+	// over-long key clipped); the caller's own strings are returned. Ingest cleans events first, so the two agree there.
+	person = event.CleanKey(person)
 	seen := make(map[string]bool, len(dests))
 	uniq := make([]string, 0, len(dests))
 	for _, d := range dests {
-		if d = event.CleanString(d); !seen[d] {
+		if d = event.CleanKey(d); !seen[d] {
 			seen[d] = true
 			uniq = append(uniq, d)
 		}
@@ -251,7 +251,7 @@ func (q *Queries) MarkDestinations(ctx context.Context, person string, dests []s
 	}
 	out := make([]string, 0, len(fresh))
 	for _, d := range dests {
-		if c := event.CleanString(d); fresh[c] {
+		if c := event.CleanKey(d); fresh[c] {
 			delete(fresh, c) // a destination named twice is returned once
 			out = append(out, d)
 		}

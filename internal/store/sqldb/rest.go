@@ -83,8 +83,10 @@ func (q *Queries) UpsertDrive(ctx context.Context, d store.Drive) (store.Drive, 
 	}
 	// A vendor's text (a drive's name, its owner) holding a NUL or bytes that are not UTF-8 is
 	// stored with U+FFFD in their place, as events are (event.CleanText): PostgreSQL's text can
-	// hold neither. Ids are the vendor's own and left as they are.
-	d.Owner, d.Name, d.Error = event.CleanString(d.Owner), event.CleanString(d.Name), event.CleanString(d.Error)
+	// hold neither. The id and owner, index keys, are clipped as events' are (event.CleanKey): a
+	// key over about 2.7 kB is refused by PostgreSQL's B-tree, and discovery would stop on it.
+	d.Owner, d.Name, d.Error = event.CleanKey(d.Owner), event.CleanString(d.Name), event.CleanString(d.Error)
+	d.VendorID = event.ClipKey(d.VendorID)
 	out, err := scanDrive(q.w.QueryRowContext(ctx, q.d.q(`INSERT INTO drives (connection_id, vendor_id, kind, owner, name, state, error,
 in_scope, file_count, discovered_at, indexed_at, updated_at, seen_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (connection_id, vendor_id) DO UPDATE SET kind = excluded.kind, owner = excluded.owner, name = excluded.name,
@@ -201,10 +203,12 @@ alt_id = CASE WHEN excluded.alt_id = '' THEN files.alt_id ELSE excluded.alt_id E
 		}
 		defer st.Close()
 		for _, f := range files {
-			// A vendor's text with a NUL or bytes that are not UTF-8: as UpsertDrive.
+			// A vendor's text with a NUL or bytes that are not UTF-8, and over-long keys: as
+			// UpsertDrive.
 			for _, p := range []*string{&f.Name, &f.Path, &f.MimeType, &f.Owner, &f.MD5, &f.SHA256, &f.SHA1, &f.QuickXor} {
 				*p = event.CleanString(*p)
 			}
+			f.VendorID, f.Owner, f.MimeType, f.AltID = event.ClipKey(f.VendorID), event.ClipKey(f.Owner), event.ClipKey(f.MimeType), event.ClipKey(f.AltID)
 			if _, err := st.ExecContext(ctx, f.ConnectionID, f.DriveID, f.VendorID, f.Name, f.Path, f.Size, f.MimeType, f.Owner,
 				f.MD5, f.SHA256, f.SHA1, f.QuickXor, micros(f.Modified), micros(f.IndexedAt), b2i(f.Deleted), f.State, f.AltID); err != nil {
 				return q.wrap("upsert files", err)

@@ -96,6 +96,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		"EventsDedupeBulk":     testEventsDedupeBulk,
 		"EventsManyCallsInTx":  testEventsManyCallsInTx,
 		"EventsOddText":        testEventsOddText,
+		"EventsLongText":       testEventsLongText,
 	}
 	names := make([]string, 0, len(tests))
 	for n := range tests {
