@@ -508,6 +508,10 @@ func check(kind Kind, value string) string {
 }
 
 // checkEmail returns why v is not a bare email address, or "".
+// maxEmail is the longest address there is (RFC 5321's path of 256 less its angle brackets).
+// Longer ones are refused where people type them, so they never reach an index key.
+const maxEmail = 254
+
 func checkEmail(v string) string {
 	const not = "is not an email address"
 	if strings.IndexFunc(v, unicode.IsControl) >= 0 {
@@ -525,6 +529,8 @@ func checkEmail(v string) string {
 	}
 	local, domain, _ := strings.Cut(v, "@")
 	switch {
+	case len(v) > maxEmail:
+		return fmt.Sprintf("%s (it is %d bytes long; an address has at most %d)", not, len(v), maxEmail)
 	case local == "":
 		return not + " (nothing comes before the @)"
 	case domain == "":

@@ -148,8 +148,8 @@ func TestParseUsers(t *testing.T) {
 		},
 		{
 			name:    "each bad row named",
-			csv:     "Email\nalice@example.com\nbob(at)corp.com\nBob <bob@corp.com>\ncarol@corp\na@b@corp.com\n@corp.com\ndan@\ndan@[10.0.0.1]\ne..f@corp.com\ng@corp..com\nh i@corp.com\n\"\"\"a b\"\"@corp.com\"\n",
-			refused: []string{"11 rows are not email addresses:\n", `row 3: "bob(at)corp.com" is not an email address (it has no @)`},
+			csv:     "Email\nalice@example.com\nbob(at)corp.com\nBob <bob@corp.com>\ncarol@corp\na@b@corp.com\n@corp.com\ndan@\ndan@[10.0.0.1]\ne..f@corp.com\ng@corp..com\nh i@corp.com\n\"\"\"a b\"\"@corp.com\"\n" + strings.Repeat("a", 246) + "@corp.com\n",
+			refused: []string{"12 rows are not email addresses:\n", `row 3: "bob(at)corp.com" is not an email address (it has no @)`},
 			rows: []RowError{
 				{Row: 3, Value: "bob(at)corp.com", Reason: "is not an email address (it has no @)"},
 				{Row: 4, Value: "Bob <bob@corp.com>", Reason: "is not an email address (write the address alone, without a name, spaces, quotes or < >)"},
@@ -162,6 +162,7 @@ func TestParseUsers(t *testing.T) {
 				{Row: 11, Value: "g@corp..com", Reason: "is not an email address"},
 				{Row: 12, Value: "h i@corp.com", Reason: "is not an email address (write the address alone, without a name, spaces, quotes or < >)"},
 				{Row: 13, Value: `"a b"@corp.com`, Reason: "is not an email address (write the address alone, without a name, spaces, quotes or < >)"},
+				{Row: 14, Value: strings.Repeat("a", 80) + "…", Reason: "is not an email address (it is 255 bytes long; an address has at most 254)"},
 			},
 		},
 		{
