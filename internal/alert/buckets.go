@@ -115,7 +115,7 @@ func (c *Compiled) coarseKey(actor string, vals []string) string {
 		case f == "actor":
 			parts = append(parts, c.person(actor))
 		case slices.Contains(store.AggregateFields(), f):
-			v := vals[i]
+			v := event.ClipKey(vals[i]) // as values does
 			if f == "owner" {
 				v = strings.ToLower(v)
 			}

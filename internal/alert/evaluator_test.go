@@ -62,7 +62,7 @@ func TestOnPostgres(t *testing.T) {
 		"BatchStateAgreesWithPerEventCalls": TestBatchStateAgreesWithPerEventCalls, "BacktestBucketsAgree": TestBacktestBucketsAgree,
 		"GroupsByPersonAcrossAliases": TestGroupsByPersonAcrossAliases, "TrustedTenantSuppresses": TestTrustedTenantSuppresses,
 		"HeldAcrossLeaseHandover": TestHeldAcrossLeaseHandover, "HeldRuleEdited": TestHeldRuleEdited, "HeldLimit": TestHeldLimit,
-		"HeldSavesReads": TestHeldSavesReads,
+		"HeldSavesReads": TestHeldSavesReads, "LongValues": TestLongValues,
 	} {
 		t.Run(name, fn)
 	}
@@ -306,6 +306,42 @@ func TestNewTerms(t *testing.T) {
 	e.drain()
 	if as := e.alerts(r.ID); len(as) != 3 || as[2].GroupKey != "alice@corp.example" {
 		t.Fatalf("after the history: %s", summary(as))
+	}
+}
+
+// TestLongValues: rules grouped by, or looking for new, values far longer than a vendor writes (a
+// directory of kilobytes from an endpoint's deep path) raise their alerts like any other.
+// PostgreSQL refuses an index entry over about 2.7 kB: a group key or term that long failed the
+// batch, and evaluation stopped behind it.
+func TestLongValues(t *testing.T) {
+	e := newEnv(t)
+	// Letters that do not compress: PostgreSQL compresses a long index entry before it measures it.
+	noise := func(n int, x uint32) string {
+		b := make([]byte, n)
+		for i := range b {
+			x ^= x << 13
+			x ^= x >> 17
+			x ^= x << 5
+			b[i] = "abcdefghijklmnopqrstuvwxyz0123456789"[x%36]
+		}
+		return string(b)
+	}
+	deep := "/" + noise(3990, 7)
+	long := noise(3000, 11) + ".xlsx"
+	th := e.rule("deep", "action:modified", Threshold, Params{Value: 2, GroupBy: []string{"directory", "actor"}}, "moderate")
+	nt := e.rule("first name", "action:modified", NewTerms, Params{Fields: []string{"actor", "name"}, HistoryDays: 30}, "moderate")
+	in := func(x *event.FileEvent) { x.File.Directory, x.File.Name = deep, long }
+	e.insert(e.ev("alice@corp.example", time.Minute, event.ActionModified, in), e.ev("alice@corp.example", 2*time.Minute, event.ActionModified, in))
+	e.drain()
+	as := e.alerts(th.ID)
+	if len(as) != 1 || as[0].Person != "alice@corp.example" || as[0].EventCount != 2 || len(as[0].GroupKey) > 2*event.MaxKeyBytes {
+		t.Fatalf("threshold alerts %d: %.80s", len(as), summary(as))
+	}
+	if !strings.HasSuffix(as[0].GroupKey, " | alice@corp.example") {
+		t.Errorf("group key ends %q", as[0].GroupKey[len(as[0].GroupKey)-40:])
+	}
+	if as := e.alerts(nt.ID); len(as) != 1 || as[0].Person != "alice@corp.example" {
+		t.Fatalf("new-terms alerts %d: %.80s", len(as), summary(as))
 	}
 }
 

@@ -169,10 +169,10 @@ func (c *Compiled) values(field string, e *event.FileEvent) []string {
 		return []string{strings.ToLower(e.File.Owner)}
 	case "file_id":
 		return []string{e.File.ID}
-	case "name":
-		return []string{e.File.Name}
+	case "name": // names and folders are stored whole; as keys they are clipped as addresses are
+		return []string{event.ClipKey(e.File.Name)}
 	case "directory":
-		return []string{e.File.Directory}
+		return []string{event.ClipKey(e.File.Directory)}
 	case "connection":
 		return []string{fmt.Sprint(e.Event.ConnectionID)}
 	case "service":
