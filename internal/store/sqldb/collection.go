@@ -163,12 +163,15 @@ func (q *Queries) findFiles(ctx context.Context, op, query string, values []stri
 
 // MarkVendorRecords implements store.VendorRecordQueries.
 func (q *Queries) MarkVendorRecords(ctx context.Context, connectionID int64, ids []string, at time.Time) ([]string, error) {
+	// Kept as event keys are (event.CleanKey: PostgreSQL's text holds no NUL and no bytes that
+	// are not UTF-8, its index no key over about 2.7 kB; a record whose id it refused would stop
+	// its page for good); the caller's own ids are returned.
 	seen := make(map[string]bool, len(ids))
 	uniq := make([]string, 0, len(ids))
 	for _, id := range ids {
-		if !seen[id] {
-			seen[id] = true
-			uniq = append(uniq, id)
+		if k := event.CleanKey(id); !seen[k] {
+			seen[k] = true
+			uniq = append(uniq, k)
 		}
 	}
 	fresh := make(map[string]bool, len(uniq))
@@ -200,8 +203,9 @@ func (q *Queries) MarkVendorRecords(ctx context.Context, connectionID int64, ids
 		return nil, err
 	}
 	out := make([]string, 0, len(fresh))
-	for _, id := range uniq {
-		if fresh[id] {
+	for _, id := range ids {
+		if k := event.CleanKey(id); fresh[k] {
+			delete(fresh, k) // an id named twice is returned once
 			out = append(out, id)
 		}
 	}

@@ -181,4 +181,13 @@ func testEventsLongText(t *testing.T, s store.Store) {
 	if top := ok(s.DashboardTop(ctx, dq, store.DimPerson, 10))(t); len(top) != 2 {
 		t.Errorf("top people: %d, want the 2 long actors", len(top))
 	}
+	// The vendor's record ids ingest remembers (to skip a record delivered again): a long one, and
+	// ones PostgreSQL's text cannot hold, are remembered, and the caller's ids come back.
+	recs := []string{longText("record", 4000), "rec\x00ord", "rec\xffx"}
+	if f := ok(s.MarkVendorRecords(ctx, c.ID, recs, t0))(t); !slices.Equal(f, recs) {
+		t.Errorf("odd record ids, first mark: %d of 3 fresh", len(f))
+	}
+	if f := ok(s.MarkVendorRecords(ctx, c.ID, recs, t0.Add(time.Minute)))(t); len(f) != 0 {
+		t.Errorf("odd record ids, marked again: %d fresh", len(f))
+	}
 }
