@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/telltale-dev/telltale/internal/event"
 	"github.com/telltale-dev/telltale/internal/store"
 )
 
@@ -34,6 +35,7 @@ summary = excluded.summary`), s.IntegrationID, s.Cursor, micros(s.LastSyncAt), m
 
 // PutHRPerson implements store.HRQueries.
 func (q *Queries) PutHRPerson(ctx context.Context, integrationID int64, externalID, email string) error {
+	externalID = event.CleanKey(externalID) // an HR system's id kept as event keys are
 	_, err := q.w.ExecContext(ctx, q.d.q(`INSERT INTO hr_people (integration_id, external_id, email) VALUES (?, ?, ?)
 ON CONFLICT (integration_id, external_id) DO UPDATE SET email = excluded.email`), integrationID, externalID, strings.ToLower(strings.TrimSpace(email)))
 	return q.wrap("put hr person", err)
@@ -41,6 +43,7 @@ ON CONFLICT (integration_id, external_id) DO UPDATE SET email = excluded.email`)
 
 // GetHRPerson implements store.HRQueries.
 func (q *Queries) GetHRPerson(ctx context.Context, integrationID int64, externalID string) (string, error) {
+	externalID = event.CleanKey(externalID)
 	var email string
 	err := q.r.QueryRowContext(ctx, q.d.q(`SELECT email FROM hr_people WHERE integration_id = ? AND external_id = ?`), integrationID, externalID).Scan(&email)
 	return email, q.wrap(fmt.Sprintf("get hr person %d/%s", integrationID, externalID), err)

@@ -31,6 +31,14 @@ func testHRSources(t *testing.T, s store.Store) {
 	noErr(t, s.PutHRPerson(ctx, 7, "42", "Old@Corp.Example"))
 	noErr(t, s.PutHRPerson(ctx, 7, "42", " New@Corp.Example "))
 	noErr(t, s.PutHRPerson(ctx, 8, "42", "someone@corp.example"))
+	// An HR system's id that PostgreSQL's text or index cannot hold as it is (a NUL, kilobytes)
+	// is kept as event keys are, and found by the same id.
+	for _, id := range []string{"4\x002", longText("employee", 4000)} {
+		noErr(t, s.PutHRPerson(ctx, 9, id, "odd@corp.example"))
+		if e := ok(s.GetHRPerson(ctx, 9, id))(t); e != "odd@corp.example" {
+			t.Errorf("odd HR id %.10q: %q", id, e)
+		}
+	}
 	if e := ok(s.GetHRPerson(ctx, 7, "42"))(t); e != "new@corp.example" {
 		t.Errorf("employee 42 of source 7: %q", e)
 	}
