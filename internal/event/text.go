@@ -18,8 +18,9 @@ import (
 // is, at the cost of one look at each string. (TestCleanTextCoversEveryString checks, by
 // reflection, that a string field added to the event is cleaned too.)
 //
-// The addresses and ids (the actor, owner, recipients, file and drive ids, tenants, the source
-// address) are also clipped to MaxKeyBytes (ClipKey): they are keys of indexes, and PostgreSQL
+// The addresses and ids (actor, owner, recipients, sender, shared-with, tenants, message id,
+// file and drive ids, MIME type, source address) are also clipped to MaxKeyBytes (ClipKey): they
+// are keys of indexes, or may become keys (alert groups, counts), and PostgreSQL
 // refuses an index entry over about 2.7 kB, which would stop the page as a NUL would. No vendor
 // writes one that long (an e-mail address is at most 254 bytes); a broken or hostile source can.
 func (e *FileEvent) CleanText() {

@@ -507,11 +507,11 @@ func check(kind Kind, value string) string {
 	return ""
 }
 
-// checkEmail returns why v is not a bare email address, or "".
 // maxEmail is the longest address there is (RFC 5321's path of 256 less its angle brackets).
 // Longer ones are refused where people type them, so they never reach an index key.
 const maxEmail = 254
 
+// checkEmail returns why v is not a bare email address, or "".
 func checkEmail(v string) string {
 	const not = "is not an email address"
 	if strings.IndexFunc(v, unicode.IsControl) >= 0 {

@@ -215,7 +215,8 @@ func (q *Queries) MarkVendorRecords(ctx context.Context, connectionID int64, ids
 // MarkDestinations implements store.DestinationQueries.
 func (q *Queries) MarkDestinations(ctx context.Context, person string, dests []string, at time.Time) ([]string, error) {
 	// Stored as events are (event.CleanKey: a vendor's NUL or non-UTF-8 bytes as U+FFFD, an
-	// over-long key clipped); the caller's own strings are returned. Ingest cleans events first, so the two agree there.
+	// over-long key clipped); the caller's own strings are returned. Ingest cleans events
+	// first, so the two agree there.
 	person = event.CleanKey(person)
 	seen := make(map[string]bool, len(dests))
 	uniq := make([]string, 0, len(dests))
