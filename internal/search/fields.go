@@ -281,3 +281,8 @@ func commonPrefix(a, b string) int {
 	}
 	return n
 }
+
+// clippedFields are the text fields whose values events keep clipped to event.MaxKeyBytes
+// (event.CleanText): an exact value longer than that is clipped the same way, so the address
+// as the vendor wrote it finds its events.
+var clippedFields = []string{"actor", "owner", "file_id", "recipient", "tenant"}

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/telltale-dev/telltale/internal/event"
 )
 
 // term resolves a lexed term: the field (aliases, shortcuts), the operator it allows and the value.
@@ -52,6 +54,9 @@ func (p *parser) term(t token) (Node, error) {
 			return nil, errAt(t.valuePos, fmt.Sprintf("%s:\"\" is empty", s.Name), fmt.Sprintf("give a value, or use %s:* for any", s.Name))
 		}
 		term.Value = v
+		if lit, ok := literal(v); ok && len(lit) > event.MaxKeyBytes && slices.Contains(clippedFields, s.Name) {
+			term.Value = escapePattern(event.ClipKey(lit)) // as the events keep it (event.CleanText)
+		}
 	case TypeConnection:
 		if v == "" {
 			return nil, errAt(t.valuePos, "connection:\"\" is empty", "give a connection id or name")

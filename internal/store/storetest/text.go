@@ -151,7 +151,8 @@ func testEventsLongText(t *testing.T, s store.Store) {
 	if n := ok(s.InsertEvents(ctx, []*event.FileEvent{mk()}, false))(t); n != 0 {
 		t.Errorf("the same record delivered again was stored again: %d", n)
 	}
-	for query, want := range map[string]int{"actor:" + e.User.Email: 1, "owner:" + e.File.Owner: 2, "actor:" + long("actor")[:50] + "*": 2} {
+	for query, want := range map[string]int{"actor:" + e.User.Email: 1, "owner:" + e.File.Owner: 2, "actor:" + long("actor")[:50] + "*": 2,
+		"actor:" + long("actor") + "@corp.example": 1, "file_id:" + long("file-id"): 2} { // as the vendor wrote them, too
 		q, err := search.Parse(query, t0)
 		if err != nil {
 			t.Fatal(err)
