@@ -59,14 +59,19 @@ func (c *addressCache) fillNames(names map[int64]string) []int64 {
 func (c *addressCache) addNames(names map[int64]string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.names == nil {
-		c.names = make(map[int64]string, len(names))
+	addCapped(&c.names, names)
+}
+
+// addCapped copies src into *dst (made when nil) until it holds maxCachedAddresses entries.
+func addCapped[K comparable, V any](dst *map[K]V, src map[K]V) {
+	if *dst == nil {
+		*dst = make(map[K]V, len(src))
 	}
-	for id, a := range names {
-		if len(c.names) >= maxCachedAddresses {
+	for k, v := range src {
+		if len(*dst) >= maxCachedAddresses {
 			return
 		}
-		c.names[id] = a
+		(*dst)[k] = v
 	}
 }
 
@@ -191,15 +196,7 @@ func (c *addressCache) fillIDs(addrs []string, ids AddressIDs) []string {
 func (c *addressCache) add(ids AddressIDs) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.ids == nil {
-		c.ids = make(map[string]int64, len(ids))
-	}
-	for a, id := range ids {
-		if len(c.ids) >= maxCachedAddresses {
-			return
-		}
-		c.ids[a] = id
-	}
+	addCapped(&c.ids, ids)
 }
 
 // eventAddresses returns the distinct non-empty actors and owners of evs.
