@@ -47,7 +47,19 @@ func WriteExport(ctx context.Context, st store.EventQueries, q search.Query, for
 	if err != nil {
 		return err
 	}
-	if len(newest) == 0 || newest[0].Event.ID <= afterID {
+	if len(newest) == 0 {
+		return bw.Flush()
+	}
+	// Up to the newest id, and no further than the horizon: an id below the newest one may still
+	// commit (PostgreSQL's writers run side by side), and the next incremental export resumes
+	// after the last id this one wrote.
+	upTo := newest[0].Event.ID
+	if h, err := st.EventHorizon(ctx); err != nil {
+		return err
+	} else if h < upTo {
+		upTo = h
+	}
+	if upTo <= afterID {
 		return bw.Flush()
 	}
 	ctx, cancel := context.WithCancel(ctx)
@@ -56,7 +68,7 @@ func WriteExport(ctx context.Context, st store.EventQueries, q search.Query, for
 	defer cancel()
 	enc := json.NewEncoder(bw)
 	var row []byte
-	for r := range readExport(ctx, &wg, st, q, afterID, newest[0].Event.ID, ExportReaders) {
+	for r := range readExport(ctx, &wg, st, q, afterID, upTo, ExportReaders) {
 		if r.err != nil {
 			return r.err
 		}

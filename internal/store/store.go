@@ -292,8 +292,14 @@ type EventQueries interface {
 	// It returns how many were inserted. It does not validate; callers call Validate first.
 	InsertEvents(ctx context.Context, evs []*event.FileEvent, held bool) (int, error)
 	GetEvent(ctx context.Context, id int64) (event.FileEvent, error)
-	// ListEvents returns events in ID order.
+	// ListEvents returns events in ID order, up to the EventHorizon: a caller that resumes after
+	// the last id it was given (a follower of the events) never misses one committed later.
 	ListEvents(ctx context.Context, f EventFilter) ([]event.FileEvent, error)
+	// EventHorizon returns the largest id up to which every event that will ever be visible is
+	// visible to a read that starts after it returns (math.MaxInt64 where ids become visible in
+	// the order they are drawn: SQLite's one writer). On PostgreSQL, event writers run side by
+	// side and commit out of id order; the horizon is below the ids of every one in flight.
+	EventHorizon(ctx context.Context) (int64, error)
 	CountEvents(ctx context.Context, f EventFilter) (int64, error)
 	// ReleaseHeld makes a connection's withheld events visible and returns how many. Released
 	// events get new ids; pending hash jobs follow them.

@@ -36,12 +36,23 @@ type Store struct {
 
 var _ store.Store = (*Store)(nil)
 
+// eventMark takes the event lock shared and the transaction's mark: a shared advisory lock on
+// the key 2^62 + the id sequence's value now (its last id handed out), read before this
+// transaction draws any id, so that every id it draws is above its mark. Marks are read back
+// from pg_locks by telltale_event_horizon (migration 0045): a bigint key shows there as classid
+// (its high half, >= 2^30 for a mark) and objid (its low half). Shared: two writers with one
+// mark do not wait for each other.
+const eventMark = `SELECT pg_advisory_xact_lock_shared(724202), pg_advisory_xact_lock_shared(4611686018427387904 + CASE WHEN is_called THEN last_value ELSE last_value - 1 END) FROM file_events_id_seq`
+
 func dialect() *sqldb.Dialect {
 	return &sqldb.Dialect{
 		Name: "postgres", Numbered: true, Arrays: true, CopyFrom: copyFrom,
 		SkipLocked:    " FOR UPDATE SKIP LOCKED",
 		MigrationLock: "SELECT pg_advisory_xact_lock(724201)",
 		EventLock:     "SELECT pg_advisory_xact_lock(724202)",
+		EventMark:     eventMark,
+		EventHorizon:  "SELECT telltale_event_horizon()",
+		UpdateLock:    "SELECT pg_advisory_xact_lock(724204)",
 		DashDeltas:    true,
 		DashFoldLock:  "SELECT pg_try_advisory_xact_lock(724203)",
 		IsUnique: func(err error) bool {

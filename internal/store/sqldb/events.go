@@ -1,12 +1,14 @@
 package sqldb
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"path"
 	"runtime"
 	"slices"
@@ -335,10 +337,8 @@ func (q *Queries) InsertEvents(ctx context.Context, evs []*event.FileEvent, held
 	n := 0
 	now := nowUTC().Truncate(time.Microsecond)
 	err := q.inTx(ctx, func(q *Queries) error {
-		if q.d.EventLock != "" {
-			if _, err := q.w.ExecContext(ctx, q.d.EventLock); err != nil {
-				return q.wrap("insert events: lock", err)
-			}
+		if err := q.markEvents(ctx); err != nil {
+			return q.wrap("insert events: mark", err)
 		}
 		ids, err := q.addressIDs(ctx, evs)
 		if err != nil {
@@ -599,6 +599,10 @@ func (q *Queries) copyKeys(ctx context.Context, keys [][]byte) (bool, error) {
 		seen[string(k)] = true
 		rows = append(rows, []any{k})
 	}
+	// In key order, as claimKeys: two writers side by side that hold some key in common (a
+	// stream's page read again by the node taking its lease over) wait for each other instead of
+	// deadlocking.
+	slices.SortFunc(rows, func(a, b []any) int { return bytes.Compare(a[0].([]byte), b[0].([]byte)) })
 	if _, err := q.w.ExecContext(ctx, `SAVEPOINT claim_keys`); err != nil {
 		return false, q.wrap("insert events: dedupe", err)
 	}
@@ -633,7 +637,9 @@ func (q *Queries) claimKeys(ctx context.Context, keys [][]byte, claimed map[stri
 	if q.d.NoEventKeys { // before migration 0037: the keys not stored yet
 		claim = `SELECT k FROM unnest($1::bytea[]) k WHERE NOT EXISTS (SELECT 1 FROM file_events WHERE dedupe = k)`
 	}
-	rs, err := q.w.QueryContext(ctx, claim, keys)
+	sorted := slices.Clone(keys) // one order for every writer (copyKeys)
+	slices.SortFunc(sorted, bytes.Compare)
+	rs, err := q.w.QueryContext(ctx, claim, sorted)
 	if err != nil {
 		return q.wrap("insert events: dedupe", err)
 	}
@@ -826,6 +832,30 @@ func decodeDocs(evs []event.FileEvent, docs [][]byte) error {
 	return errors.Join(errs...)
 }
 
+// markEvents takes the transaction's event mark before it draws event ids (Dialect.EventMark),
+// once per transaction (a mark taken again would only be higher: the first one stands).
+func (q *Queries) markEvents(ctx context.Context) error {
+	if q.d.EventMark == "" || q.marked {
+		return nil
+	}
+	if _, err := q.w.ExecContext(ctx, q.d.EventMark); err != nil {
+		return err
+	}
+	q.marked = true
+	return nil
+}
+
+// EventHorizon implements store.EventQueries: on PostgreSQL the horizon of migration 0045, on
+// SQLite (one writer, ids visible in the order drawn) no bound.
+func (q *Queries) EventHorizon(ctx context.Context) (int64, error) {
+	if q.d.EventHorizon == "" {
+		return math.MaxInt64, nil
+	}
+	var h int64
+	err := q.r.QueryRowContext(ctx, q.d.EventHorizon).Scan(&h)
+	return h, q.wrap("event horizon", err)
+}
+
 // GetEvent implements store.EventQueries. Held events are found too (by id).
 func (q *Queries) GetEvent(ctx context.Context, id int64) (event.FileEvent, error) {
 	e, err := q.readEvent(ctx, q.r, `SELECT `+eventCols+eventFrom+`WHERE e.id = ?`, id)
@@ -850,6 +880,17 @@ func (q *Queries) ListEvents(ctx context.Context, f store.EventFilter) ([]event.
 		f.Limit = 1000
 	}
 	where, args := eventWhere(f)
+	// Up to the horizon only: a follower that resumes after the last id it read must not have
+	// passed an id that commits later. The horizon is read first, the events in a later
+	// statement (a later snapshot, which sees every id up to it).
+	h, err := q.EventHorizon(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if h != math.MaxInt64 {
+		where += ` AND e.id <= ?`
+		args = append(args, h)
+	}
 	rows, err := q.r.QueryContext(ctx, q.d.q(`SELECT `+eventCols+eventFrom+`WHERE `+where+` ORDER BY e.id LIMIT ?`), append(args, f.Limit)...)
 	if err != nil {
 		return nil, q.wrap("list events", err)
@@ -897,7 +938,11 @@ func (q *Queries) ReleaseHeld(ctx context.Context, connectionID int64) (int64, e
 		var res sql.Result
 		var err error
 		if q.d.Name == "postgres" {
+			// Alone (no event writer beside it), and marked: the new ids are drawn below.
 			if _, err := q.w.ExecContext(ctx, q.d.EventLock); err != nil {
+				return err
+			}
+			if err := q.markEvents(ctx); err != nil {
 				return err
 			}
 			// nextval runs in the order of the ordered subquery: the new ids keep the old order. The

@@ -88,10 +88,10 @@ func (q *Queries) UpdateEvent(ctx context.Context, e *event.FileEvent) error {
 		return fmt.Errorf("store: update event %d: %w", e.Event.ID, err)
 	}
 	return q.inTx(ctx, func(q *Queries) error {
-		// The update is numbered in commit order, as inserts are (the same lock), for the followers
-		// of event_updates (the alert evaluator).
-		if q.d.EventLock != "" {
-			if _, err := q.w.ExecContext(ctx, q.d.EventLock); err != nil {
+		// The update is numbered in commit order, for the follower of event_updates (the alert
+		// evaluator): updates run one at a time (their own lock; inserts run beside them).
+		if q.d.UpdateLock != "" {
+			if _, err := q.w.ExecContext(ctx, q.d.UpdateLock); err != nil {
 				return q.wrap("update event: lock", err)
 			}
 		}

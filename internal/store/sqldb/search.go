@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 
@@ -467,7 +468,22 @@ func (s *sqlBuilder) term(t *search.Term) error {
 // at the limit, where an IN (subquery) would read all of a busy person's events and sort them.
 // Those ids are read again after the page: an address stored meanwhile (a new spelling that the
 // term matches, with events the page could have seen) makes it run again with them.
+//
+// A page in id order after a cursor (a client following the events by id) stops at the
+// EventHorizon, as ListEvents does: a later page never finds an id below the cursor.
 func (q *Queries) SearchEvents(ctx context.Context, qr search.Query, opt store.SearchOptions) ([]event.FileEvent, error) {
+	if opt.Sort == store.SortID && !opt.Desc && opt.After != nil {
+		h, err := q.EventHorizon(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if h <= opt.After.ID {
+			return nil, nil // nothing after the cursor is sure to stay there yet
+		}
+		if h != math.MaxInt64 && (opt.UpToID <= 0 || h < opt.UpToID) {
+			opt.UpToID = h
+		}
+	}
 	addrs, err := q.addressTerms(ctx, qr)
 	if err != nil {
 		return nil, err

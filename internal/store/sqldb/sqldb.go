@@ -32,11 +32,27 @@ type Dialect struct {
 	CopyFrom func(ctx context.Context, driverConn any, table string, columns []string, src CopySource) (int64, error)
 	// MigrationLock is run first inside the migration transaction (an advisory lock on PostgreSQL).
 	MigrationLock string
-	// EventLock is run inside a transaction before it inserts events, so that event ids become
-	// visible in the order they were assigned: an incremental export that checkpoints on the
-	// largest id it read then never skips an id committed later (PostgreSQL assigns sequence values
-	// outside transaction order; SQLite has a single writer and needs nothing).
+	// Event ids are the cursors of every follower of the events (the alert evaluator, forwarding,
+	// incremental exports): a follower that has read up to id N must never find an id <= N
+	// committed later. SQLite has a single writer and needs nothing. PostgreSQL draws ids from a
+	// sequence outside commit order, so (migration 0045, docs/ARCHITECTURE.md "Event ids"):
+	//
+	// EventMark is run inside a transaction before it draws event ids. It holds the event lock
+	// shared (event writers run side by side) and a shared advisory lock whose key carries the
+	// sequence's value before the draw (the mark; every id this transaction draws is above it)
+	// until the transaction ends.
+	EventMark string
+	// EventHorizon returns the largest id up to which every event that will ever be visible is
+	// visible now: the smallest mark of the transactions in flight, or the sequence's value when
+	// none is. Followers read ids up to it only, in a statement after it (a later snapshot).
+	EventHorizon string
+	// EventLock is run inside a transaction that must run with no event writer beside it (moving
+	// rows between partitions, releasing held events under new ids): the event lock exclusive,
+	// which waits for the writers holding it shared.
 	EventLock string
+	// UpdateLock is run inside a transaction before it appends to event_updates, whose ids its
+	// follower (the alert evaluator) reads in order: updates run one at a time.
+	UpdateLock string
 	// CacheStatements keeps the writer's statements prepared (stmtcache.go): SQLite parses each
 	// statement it prepares. pgx caches prepared statements per connection already.
 	CacheStatements bool
@@ -118,6 +134,8 @@ type Queries struct {
 	// txAddrs: the addresses this transaction learnt the ids of (addressIDs), added to addrCache
 	// once it commits.
 	txAddrs AddressIDs
+	// marked: the transaction holds its event mark (markEvents).
+	marked bool
 }
 
 var _ store.Queries = (*Queries)(nil)
