@@ -17,17 +17,17 @@ import (
 )
 
 // previousRelease is the commit whose binary plays the release before this one in
-// TestRollingUpgrade: the commit of migration 0044 (the events' actor and owner as ids into
-// addresses), the last migration that older nodes cannot live with (Migrate refuses to apply it
+// TestRollingUpgrade: the commit of migration 0045 (event writers side by side, the event
+// horizon), the last migration that older nodes cannot live with (Migrate refuses to apply it
 // while they run: TestMigrateRefusedBesideOlderNodes; the integrator moves this to the merge of
-// 0044 if the migration is renumbered). It knows the schema up to 0044, as this build does, until
-// a later release adds a migration welcoming it. (Before, the test started from 3a8429e, schema
-// 43, and before that from 1039ea2, schema 39, applying 0040-0042 under the old node; 0039, 0043
-// and 0044 cannot be crossed rolling at all.)
-const previousRelease = "dc4f3868afda0abcf96b2ecc6870256bc87727fa"
+// 0045 if the migration is renumbered). It knows the schema up to 0045, as this build does, until
+// a later release adds a migration welcoming it. (Before, the test started from dc4f386, schema
+// 44, from 3a8429e, schema 43, and before that from 1039ea2, schema 39, applying 0040-0042 under
+// the old node; 0039, 0043, 0044 and 0045 cannot be crossed rolling at all.)
+const previousRelease = "2dbfc8029b0bf5aae461eb40cac82328050e3cf8"
 
 // previousSchema is the schema version previousRelease knows.
-const previousSchema = 44
+const previousSchema = 45
 
 // buildAt builds cmd/telltale as it was at commit, from this clone's history (git archive into a
 // temporary directory); the module cache and build cache make it take about 45 s the first time.
@@ -62,7 +62,7 @@ func buildAt(t *testing.T, commit string) string {
 	return bin
 }
 
-// TestRollingUpgrade: two nodes of the previous release (previousRelease, schema 0043) collect
+// TestRollingUpgrade: two nodes of the previous release (previousRelease, schema 0045) collect
 // live from the Box emulator on one PostgreSQL, alerting on every event and delivering every alert;
 // node 1 is stopped and started on this build, which migrates the database while node 0, still
 // the previous release, keeps running on the new schema beside it, and alone while node 1 is
