@@ -13,6 +13,7 @@
 //	go run ./cmd/telltale-bench dashboards [-events 10000000] [-ingest 50000] [-rounds 3] [-drivers sqlite,postgres] [-dir DIR -reuse] [-write docs/BENCHMARKS.md]
 //	go run ./cmd/telltale-bench nodes [-nodes 1,2,3] [-rounds 3] [-connections 6] [-backlog 10000] [-workers 8] [-dsn URL] [-write docs/BENCHMARKS.md]
 //	go run ./cmd/telltale-bench pgwrites [-rounds 150] [-page 500] [-prefill 1000000] [-dsn URL]
+//	go run ./cmd/telltale-bench writers [-writers 1,2,4] [-events 100000] [-batch 500] [-rounds 3] [-write docs/BENCHMARKS.md]
 //	go run ./cmd/telltale-bench load [-duration 60s] [-rounds 2] [-activity 4000] [-searchers 2 -exporters 1 -pages 2] [-drivers sqlite,postgres] [-dsn URL] [-write docs/BENCHMARKS.md]
 package main
 
@@ -59,6 +60,7 @@ func main() {
 		"audit":      bench.AuditCommand,
 		"nodes":      bench.NodesCommand,
 		"pgwrites":   bench.PGWritesCommand,
+		"writers":    bench.WritersCommand,
 	}
 	if len(os.Args) >= 2 && commands[os.Args[1]] != nil {
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
@@ -73,7 +75,7 @@ func main() {
 		return
 	}
 	if len(os.Args) < 2 || os.Args[1] != "store" {
-		fmt.Fprintln(os.Stderr, "usage: telltale-bench store|box|google|microsoft|search|dashboards|load|forward|agents|alerts|audit [flags]   (run with -h for the flags)")
+		fmt.Fprintln(os.Stderr, "usage: telltale-bench store|box|google|microsoft|search|dashboards|load|forward|agents|alerts|audit|nodes|pgwrites|writers [flags]   (run with -h for the flags)")
 		os.Exit(2)
 	}
 	fs := flag.NewFlagSet("store", flag.ExitOnError)
@@ -85,9 +87,13 @@ func main() {
 	write := fs.String("write", "", "write the result section into this markdown file")
 	fs.BoolVar(&o.NoDashboards, "no-dashboards", false, "leave the dashboards' counts out of the store side (to measure their cost; refused with -write)")
 	fs.StringVar(&o.ProfileDir, "cpuprofile", "", "write a CPU profile of each store-side run into this directory")
+	fs.BoolVar(&o.Stream, "stream", false, "give the events in a vendor stream's time order (eventgen's Timeline) instead of at random times over 90 days (refused with -write)")
 	fs.Parse(os.Args[2:])
 	if o.NoDashboards && *write != "" {
 		fail(errors.New("-no-dashboards measures the insert without the dashboards' counts, which is not the store's ingest path: run it without -write"))
+	}
+	if o.Stream && *write != "" {
+		fail(errors.New("-stream measures events in time order, which the section's figures are not: run it without -write"))
 	}
 	o.Drivers = strings.Split(*drivers, ",")
 	for _, b := range strings.Split(*batches, ",") {

@@ -35,6 +35,11 @@ type StoreOptions struct {
 	// ProfileDir, when set, receives a CPU profile of each store-side run
 	// (store-<driver>-<batch>-<round>.pprof; `go tool pprof` merges several).
 	ProfileDir string
+	// Stream gives the events in the order a collector stores a vendor's stream (eventgen's
+	// Timeline: day by day, in time order within a day, 2 % late) instead of Gen's, whose times
+	// are drawn at random over the 90 days: a page then touches the count rows of a few hours and
+	// days, not of the whole window. For the reading notes, not the section.
+	Stream bool
 }
 
 // StoreResult is one driver's outcome at one transaction size.
@@ -141,8 +146,19 @@ func open(ctx context.Context, o StoreOptions, driver string, tag string) (*open
 }
 
 func events(o StoreOptions, round int) []*event.FileEvent {
-	g := eventgen.New(eventgen.Options{Seed: uint64(round + 1)})
 	out := make([]*event.FileEvent, o.Events)
+	if o.Stream {
+		tl := eventgen.NewTimeline(eventgen.Options{Seed: uint64(round + 1)}, o.Events)
+		for i := range out {
+			e, ok := tl.Next()
+			if !ok {
+				panic("eventgen: the timeline ended early")
+			}
+			out[i] = &e
+		}
+		return out
+	}
+	g := eventgen.New(eventgen.Options{Seed: uint64(round + 1)})
 	for i := range out {
 		e := g.Next()
 		out[i] = &e

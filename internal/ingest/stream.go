@@ -284,15 +284,15 @@ func (s *Service) storePage(ctx context.Context, c store.Connection, ss *session
 		ptrs := make([]*event.FileEvent, len(merged))
 		for i := range merged {
 			Enrich(&merged[i], c, trust)
-			// in time order (Coalesce sorts), so the first event of the page to use a
-			// destination is the one that is first use
-			if err := assessRisk(ctx, q, scorer, &merged[i]); err != nil {
-				return err
-			}
 			ptrs[i] = &merged[i]
 			if merged[i].Timestamp.After(res.Newest) {
 				res.Newest = merged[i].Timestamp
 			}
+		}
+		// in time order (Coalesce sorts), so the first event of the page to use a destination is
+		// the one that is first use
+		if err := assessPage(ctx, q, scorer, ptrs); err != nil {
+			return err
 		}
 		n, err := q.InsertEvents(ctx, ptrs, cur.Status == string(connection.Maintenance))
 		if err != nil {
@@ -664,6 +664,64 @@ func assessRisk(ctx context.Context, q store.DestinationQueries, sc *risk.Scorer
 		}
 	}
 	e.Risk = sc.Assess(e, fresh)
+	return nil
+}
+
+// assessPage sets the risk of a page's events, in time order, as assessRisk does one by one, but
+// marks the destinations in one call per person, the people in order (and each call's in order):
+// two nodes' pages that share people and destinations take their rows in one order, so one
+// waits for the other instead of both deadlocking and one page being redone.
+func assessPage(ctx context.Context, q store.DestinationQueries, sc *risk.Scorer, evs []*event.FileEvent) error {
+	keys := make([][]string, len(evs))
+	type marks struct {
+		dests []string
+		at    []time.Time
+	}
+	byPerson := map[string]*marks{}
+	for i, e := range evs {
+		if keys[i] = sc.Destinations(e); len(keys[i]) == 0 {
+			continue
+		}
+		p := risk.Person(e)
+		m := byPerson[p]
+		if m == nil {
+			m = &marks{}
+			byPerson[p] = m
+		}
+		for _, k := range keys[i] {
+			m.dests, m.at = append(m.dests, k), append(m.at, e.Timestamp)
+		}
+	}
+	people := make([]string, 0, len(byPerson))
+	for p := range byPerson {
+		people = append(people, p)
+	}
+	slices.Sort(people)
+	fresh := make(map[string]map[string]bool, len(people)) // person -> destinations new to them
+	for _, p := range people {
+		m := byPerson[p]
+		got, err := q.MarkDestinationsAt(ctx, p, m.dests, m.at)
+		if err != nil {
+			return err
+		}
+		fresh[p] = make(map[string]bool, len(got))
+		for _, d := range got {
+			fresh[p][d] = true
+		}
+	}
+	for i, e := range evs {
+		var first []string
+		if len(keys[i]) > 0 {
+			f := fresh[risk.Person(e)]
+			for _, k := range keys[i] {
+				if f[k] {
+					delete(f, k) // the first event of the page to use it is its first use
+					first = append(first, k)
+				}
+			}
+		}
+		e.Risk = sc.Assess(e, first)
+	}
 	return nil
 }
 

@@ -923,6 +923,11 @@ type DestinationQueries interface {
 	// MarkDestinations records that person used each destination (first seen at) and returns those
 	// never recorded for the person before, in the order given (duplicates within dests count once).
 	MarkDestinations(ctx context.Context, person string, dests []string, at time.Time) ([]string, error)
+	// MarkDestinationsAt is MarkDestinations with each destination's own first-seen time (at[i]
+	// for dests[i]; a destination named twice: its first). Ingest marks a page's destinations in
+	// one call per person, the people in order, so that two nodes' pages never take the same rows
+	// in opposite orders (a deadlock, one page retried).
+	MarkDestinationsAt(ctx context.Context, person string, dests []string, at []time.Time) ([]string, error)
 	// ListDestinationUse returns the destination domains (not whole addresses) used by at least
 	// minPeople people, most people first, then by name, at most limit (<= 0: 100).
 	ListDestinationUse(ctx context.Context, minPeople, limit int) ([]DestinationUse, error)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sort"
 	"strings"
 	"time"
 
@@ -214,18 +215,34 @@ func (q *Queries) MarkVendorRecords(ctx context.Context, connectionID int64, ids
 
 // MarkDestinations implements store.DestinationQueries.
 func (q *Queries) MarkDestinations(ctx context.Context, person string, dests []string, at time.Time) ([]string, error) {
+	ats := make([]time.Time, len(dests))
+	for i := range ats {
+		ats[i] = at
+	}
+	return q.MarkDestinationsAt(ctx, person, dests, ats)
+}
+
+// MarkDestinationsAt implements store.DestinationQueries.
+func (q *Queries) MarkDestinationsAt(ctx context.Context, person string, dests []string, at []time.Time) ([]string, error) {
+	if len(at) != len(dests) {
+		return nil, fmt.Errorf("store: mark destinations: %d times for %d destinations", len(at), len(dests))
+	}
 	// Stored as events are (event.CleanKey: a vendor's NUL or non-UTF-8 bytes as U+FFFD, an
 	// over-long key clipped); the caller's own strings are returned. Ingest cleans events
 	// first, so the two agree there.
 	person = event.CleanKey(person)
-	seen := make(map[string]bool, len(dests))
+	first := make(map[string]time.Time, len(dests)) // a destination named twice: its first time
 	uniq := make([]string, 0, len(dests))
-	for _, d := range dests {
-		if d = event.CleanKey(d); !seen[d] {
-			seen[d] = true
+	for i, d := range dests {
+		d = event.CleanKey(d)
+		if _, ok := first[d]; !ok {
+			first[d] = at[i]
 			uniq = append(uniq, d)
 		}
 	}
+	// In key order: two transactions marking some of the same destinations (two nodes' pages)
+	// wait for each other instead of deadlocking (ingest marks a page's people in order too).
+	sort.Strings(uniq)
 	fresh := make(map[string]bool, len(uniq))
 	err := chunks(uniq, func(part []string) error {
 		query := `INSERT INTO risk_destinations (person, destination, first_seen) VALUES `
@@ -235,7 +252,7 @@ func (q *Queries) MarkDestinations(ctx context.Context, person string, dests []s
 				query += ", "
 			}
 			query += "(?, ?, ?)"
-			args = append(args, person, d, micros(at))
+			args = append(args, person, d, micros(first[d]))
 		}
 		rows, err := q.w.QueryContext(ctx, q.d.q(query+` ON CONFLICT (person, destination) DO NOTHING RETURNING destination`), args...)
 		if err != nil {

@@ -838,12 +838,21 @@ func (q *Queries) markEvents(ctx context.Context) error {
 	if q.d.EventMark == "" || q.marked {
 		return nil
 	}
-	if _, err := q.w.ExecContext(ctx, q.d.EventMark); err != nil {
+	mark := q.d.EventMark
+	if q.d.ExclusiveEvents {
+		mark = q.d.EventLock
+	}
+	if _, err := q.w.ExecContext(ctx, mark); err != nil {
 		return err
 	}
 	q.marked = true
 	return nil
 }
+
+// SetExclusiveEventWriters makes this handle's event writers run one at a time under the event
+// lock held exclusive, as before migration 0045: for the benchmark that compares the two (bench
+// writers). Nothing else should call it.
+func (db *DB) SetExclusiveEventWriters(on bool) { db.d.ExclusiveEvents = on }
 
 // EventHorizon implements store.EventQueries: on PostgreSQL the horizon of migration 0045, on
 // SQLite (one writer, ids visible in the order drawn) no bound.

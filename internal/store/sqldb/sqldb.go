@@ -50,6 +50,11 @@ type Dialect struct {
 	// rows between partitions, releasing held events under new ids): the event lock exclusive,
 	// which waits for the writers holding it shared.
 	EventLock string
+	// ExclusiveEvents makes event writers take EventLock instead of EventMark, one at a time, as
+	// they did before migration 0045 (DB.SetExclusiveEventWriters: for the benchmark comparing
+	// the two only: the writers take no mark then, so a follower reading meanwhile could pass an
+	// id that commits later).
+	ExclusiveEvents bool
 	// UpdateLock is run inside a transaction before it appends to event_updates, whose ids its
 	// follower (the alert evaluator) reads in order: updates run one at a time.
 	UpdateLock string

@@ -162,6 +162,24 @@ func testDestinations(t *testing.T, s store.Store) {
 	if use := ok(s.ListDestinationUse(ctx, 2, 1))(t); len(use) != 1 {
 		t.Errorf("ListDestinationUse limit 1: %+v", use)
 	}
+	// Each destination's own first-seen time (a page's marks in one call per person): a
+	// destination named twice keeps its first time, and the new ones come back in the order given.
+	t1, t2, t3 := t0.Add(time.Minute), t0.Add(2*time.Minute), t0.Add(3*time.Minute)
+	fresh = ok(s.MarkDestinationsAt(ctx, "hal@corp.example", []string{"zeta.example", "alpha.example", "zeta.example", "vendor.example"}, []time.Time{t1, t2, t3, t3}))(t)
+	if !slices.Equal(fresh, []string{"zeta.example", "alpha.example", "vendor.example"}) {
+		t.Errorf("MarkDestinationsAt: new %v, want zeta, alpha, vendor", fresh)
+	}
+	ok(s.MarkDestinationsAt(ctx, "ivy@corp.example", []string{"alpha.example", "zeta.example"}, []time.Time{t3, t3}))(t)
+	firstSeen := map[string]time.Time{}
+	for _, u := range ok(s.ListDestinationUse(ctx, 2, 10))(t) {
+		firstSeen[u.Destination] = u.FirstSeen
+	}
+	if !firstSeen["zeta.example"].Equal(t1) || !firstSeen["alpha.example"].Equal(t2) {
+		t.Errorf("first seen: zeta %v (want %v, its first naming), alpha %v (want %v)", firstSeen["zeta.example"], t1, firstSeen["alpha.example"], t2)
+	}
+	if _, err := s.MarkDestinationsAt(ctx, "hal@corp.example", []string{"a.example", "b.example"}, []time.Time{t1}); err == nil {
+		t.Error("MarkDestinationsAt with 1 time for 2 destinations: no error")
+	}
 }
 
 // testMerge: merge candidates are found by file and time window, per connection, joined once,
