@@ -153,17 +153,16 @@ func WritersCommand(ctx context.Context, args []string, stdout, stderr io.Writer
 	return publish(stdout, *write, "writers", WritersSection(o, rs, "go run ./cmd/telltale-bench writers "+strings.Join(args, " ")))
 }
 
-// WritersSection renders the results as the markdown section bench:writers.
+// WritersSection renders the results as the body of the markdown section bench:writers.
 func WritersSection(o WritersOptions, rs []WritersResult, command string) string {
 	var b strings.Builder
-	b.WriteString("<!-- bench:writers -->\n## Event writers side by side on one PostgreSQL (issue 19, several nodes)\n\n")
+	b.WriteString("## Event writers side by side on one PostgreSQL (issue 19, several nodes)\n\n")
 	fmt.Fprintf(&b, "- Date: %s. Machine: %s. Load average at the end: %s.\n- Command: `%s`\n", Stamp(), Machine(), loadAvg(), command)
 	fmt.Fprintf(&b, "- Each run inserts %d eventgen events (random times over 90 days, as the store section) into a fresh database made by our migrations (the throwaway PostgreSQL 15, `fsync=off`) through the store's `InsertEvents`, %d events a call, from N goroutines at once, each taking the next page; the store's own path (dedupe keys, ids, addresses, person risk, the dashboards' deltas), one transaction per call, on one connection each. **Side by side**: the event lock held shared and a mark per transaction (migration 0045, as shipped). **One at a time**: the event lock held exclusive by every event transaction to its commit, as before 0045 (`SetExclusiveEventWriters`, the benchmark's switch). Modes alternate within each round, the first one alternating too; %d rounds; medians.\n\n", o.Events, o.Batch, o.Rounds)
 	b.WriteString("| writers | side by side, events/s per round | median | one at a time, events/s per round | median | side by side / one at a time |\n|---:|---|---:|---|---:|---:|\n")
 	for _, r := range rs {
 		fmt.Fprintf(&b, "| %d | %s | %.0f | %s | %.0f | x%.2f |\n", r.Writers, joinRates(r.Shared), r.SharedRate, joinRates(r.Exclusive), r.ExclusiveRate, r.SharedRate/r.ExclusiveRate)
 	}
-	b.WriteString("<!-- /bench:writers -->\n")
 	return b.String()
 }
 

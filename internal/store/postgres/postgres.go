@@ -54,7 +54,9 @@ func dialect() *sqldb.Dialect {
 		EventHorizon:  "SELECT telltale_event_horizon()",
 		UpdateLock:    "SELECT pg_advisory_xact_lock(724204)",
 		DashDeltas:    true,
-		DashFoldLock:  "SELECT pg_try_advisory_xact_lock(724203)",
+		// The fold's own key (until 0045 it shared 724203 with the partitions' lock, so a fold
+		// skipped its turn while a month was being made; 0045 fences older nodes off).
+		DashFoldLock: "SELECT pg_try_advisory_xact_lock(724205)",
 		IsUnique: func(err error) bool {
 			var pe *pgconn.PgError
 			return errors.As(err, &pe) && pe.Code == "23505"
