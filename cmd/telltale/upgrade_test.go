@@ -17,14 +17,15 @@ import (
 )
 
 // previousRelease is the commit whose binary plays the release before this one in
-// TestRollingUpgrade: the commit of migration 0045 (event writers side by side, the event
-// horizon), the last migration that older nodes cannot live with (Migrate refuses to apply it
-// while they run: TestMigrateRefusedBesideOlderNodes; the integrator moves this to the merge of
-// 0045 if the migration is renumbered). It knows the schema up to 0045, as this build does, until
+// TestRollingUpgrade: the commit that completes migration 0045 (event writers side by side, the
+// event horizon; the dashboards' fold took its own lock key in the same release, 7a99262, and
+// every node must fold under one key), the last migration that older nodes cannot live with
+// (Migrate refuses to apply it while they run: TestMigrateRefusedBesideOlderNodes; the
+// integrator moves this to the merge of 0045 if the migration is renumbered). It knows the schema up to 0045, as this build does, until
 // a later release adds a migration welcoming it. (Before, the test started from dc4f386, schema
 // 44, from 3a8429e, schema 43, and before that from 1039ea2, schema 39, applying 0040-0042 under
 // the old node; 0039, 0043, 0044 and 0045 cannot be crossed rolling at all.)
-const previousRelease = "2dbfc8029b0bf5aae461eb40cac82328050e3cf8"
+const previousRelease = "7a99262f7aaa9c0b7c0fd5cf7c65ae0734a60b24"
 
 // previousSchema is the schema version previousRelease knows.
 const previousSchema = 45
