@@ -421,6 +421,20 @@ func medianRun(r NodesResult) NodesRun {
 	return rs[(len(rs)-1)/2]
 }
 
+// counts parses a flag's list of counts from 1 to most, separated by commas ("1,2,3"), for the
+// command cmd: what is counted is what.
+func counts(cmd, flagName, what, list string, most int) ([]int, error) {
+	var out []int
+	for _, s := range strings.Split(list, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n < 1 || n > most {
+			return nil, fmt.Errorf("%s: %s: want %s counts from 1 to %d separated by commas, got %q", cmd, flagName, what, most, s)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
 // NodesCommand is `telltale-bench nodes`.
 func NodesCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("nodes", flag.ContinueOnError)
@@ -448,12 +462,9 @@ func NodesCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if fs.NArg() > 0 {
 		return fmt.Errorf("nodes: unexpected argument %q", fs.Arg(0))
 	}
-	for _, s := range strings.Split(*nodes, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(s))
-		if err != nil || n < 1 || n > 16 {
-			return fmt.Errorf("nodes: -nodes: want node counts from 1 to 16 separated by commas, got %q", s)
-		}
-		o.Nodes = append(o.Nodes, n)
+	var err error
+	if o.Nodes, err = counts("nodes", "-nodes", "node", *nodes, 16); err != nil {
+		return err
 	}
 	if o.Rounds < 1 || o.Connections < 1 || o.Backlog < 1 || o.Workers < 1 {
 		return errors.New("nodes: -rounds, -connections, -backlog and -workers must be at least 1")

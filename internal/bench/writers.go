@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -131,12 +130,9 @@ func WritersCommand(ctx context.Context, args []string, stdout, stderr io.Writer
 	if fs.NArg() > 0 {
 		return fmt.Errorf("writers: unexpected argument %q", fs.Arg(0))
 	}
-	for _, s := range strings.Split(*writers, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(s))
-		if err != nil || n < 1 || n > 32 {
-			return fmt.Errorf("writers: -writers: want writer counts from 1 to 32 separated by commas, got %q", s)
-		}
-		o.Writers = append(o.Writers, n)
+	var err error
+	if o.Writers, err = counts("writers", "-writers", "writer", *writers, 32); err != nil {
+		return err
 	}
 	if o.Events < 1 || o.Batch < 1 || o.Rounds < 1 {
 		return errors.New("writers: -events, -batch and -rounds must be at least 1")
@@ -161,15 +157,7 @@ func WritersSection(o WritersOptions, rs []WritersResult, command string) string
 	fmt.Fprintf(&b, "- Each run inserts %d eventgen events (random times over 90 days, as the store section) into a fresh database made by our migrations (the throwaway PostgreSQL 15, `fsync=off`) through the store's `InsertEvents`, %d events a call, from N goroutines at once, each taking the next page; the store's own path (dedupe keys, ids, addresses, person risk, the dashboards' deltas), one transaction per call, on one connection each. **Side by side**: the event lock held shared and a mark per transaction (migration 0045, as shipped). **One at a time**: the event lock held exclusive by every event transaction to its commit, as before 0045 (`SetExclusiveEventWriters`, the benchmark's switch). Modes alternate within each round, the first one alternating too; %d rounds; medians.\n\n", o.Events, o.Batch, o.Rounds)
 	b.WriteString("| writers | side by side, events/s per round | median | one at a time, events/s per round | median | side by side / one at a time |\n|---:|---|---:|---|---:|---:|\n")
 	for _, r := range rs {
-		fmt.Fprintf(&b, "| %d | %s | %.0f | %s | %.0f | x%.2f |\n", r.Writers, joinRates(r.Shared), r.SharedRate, joinRates(r.Exclusive), r.ExclusiveRate, r.SharedRate/r.ExclusiveRate)
+		fmt.Fprintf(&b, "| %d | %s | %.0f | %s | %.0f | x%.2f |\n", r.Writers, rates(r.Shared), r.SharedRate, rates(r.Exclusive), r.ExclusiveRate, r.SharedRate/r.ExclusiveRate)
 	}
 	return b.String()
-}
-
-func joinRates(xs []float64) string {
-	s := make([]string, len(xs))
-	for i, x := range xs {
-		s[i] = fmt.Sprintf("%.0f", x)
-	}
-	return strings.Join(s, ", ")
 }

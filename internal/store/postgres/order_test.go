@@ -15,6 +15,22 @@ import (
 	"github.com/telltale-dev/telltale/internal/testutil/pgtest"
 )
 
+// storeWithConnection opens a fresh PostgreSQL store (closed at the test's end) with one Box
+// connection.
+func storeWithConnection(t *testing.T) (*postgres.Store, store.Connection) {
+	t.Helper()
+	st, err := postgres.Open(context.Background(), pgtest.DSN(t), postgres.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	c, err := st.CreateConnection(context.Background(), store.Connection{Name: "c", Service: "box", ServiceType: "cloud", Status: "monitoring", ScopeKind: "all"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st, c
+}
+
 // TestIncrementalReadMissesNothing: writers insert events in concurrent transactions that stay open
 // a while after inserting, side by side (they commit out of id order); followers that only ever
 // ask for ids above the largest they have seen (what the alert evaluator, forwarding and an
@@ -23,15 +39,7 @@ import (
 // first would be read and the earlier one skipped.
 func TestIncrementalReadMissesNothing(t *testing.T) {
 	ctx := context.Background()
-	st, err := postgres.Open(ctx, pgtest.DSN(t), postgres.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	c, err := st.CreateConnection(ctx, store.Connection{Name: "c", Service: "box", ServiceType: "cloud", Status: "monitoring", ScopeKind: "all"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, c := storeWithConnection(t)
 	const writers, perWriter = 6, 25
 	var wg sync.WaitGroup
 	for w := range writers {
@@ -122,15 +130,7 @@ func TestIncrementalReadMissesNothing(t *testing.T) {
 // once it commits.
 func TestEventWritersSideBySide(t *testing.T) {
 	ctx := context.Background()
-	st, err := postgres.Open(ctx, pgtest.DSN(t), postgres.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	c, err := st.CreateConnection(ctx, store.Connection{Name: "c", Service: "box", ServiceType: "cloud", Status: "monitoring", ScopeKind: "all"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, c := storeWithConnection(t)
 	ev := func(id string) *event.FileEvent {
 		return &event.FileEvent{Timestamp: time.Now().UTC(), Event: event.Meta{Action: event.ActionModified, Observer: event.ObserverBox,
 			ConnectionID: c.ID, VendorIDs: []string{id}}}
