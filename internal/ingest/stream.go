@@ -656,18 +656,10 @@ func Enrich(e *event.FileEvent, c store.Connection, trust settings.Settings) {
 // first time are recorded in q, the page's transaction, so a crash redoing the page finds them new
 // again and a page using a new destination twice makes only its first event first use.
 func assessRisk(ctx context.Context, q store.DestinationQueries, sc *risk.Scorer, e *event.FileEvent) error {
-	var fresh []string
-	if keys := sc.Destinations(e); len(keys) > 0 {
-		var err error
-		if fresh, err = q.MarkDestinations(ctx, risk.Person(e), keys, e.Timestamp); err != nil {
-			return err
-		}
-	}
-	e.Risk = sc.Assess(e, fresh)
-	return nil
+	return assessPage(ctx, q, sc, []*event.FileEvent{e})
 }
 
-// assessPage sets the risk of a page's events, in time order, as assessRisk does one by one, but
+// assessPage sets the risk of a page's events, in time order, as assessRisk does for one, and
 // marks the destinations in one call per person, the people in order (and each call's in order):
 // two nodes' pages that share people and destinations take their rows in one order, so one
 // waits for the other instead of both deadlocking and one page being redone.

@@ -388,7 +388,7 @@ type SearchOptions struct {
 	Desc        bool          // newest first
 	Limit       int           // default 1000
 	After       *SearchCursor // continue after this event (CursorOf the last one of the previous page)
-	UpToID      int64         // with SortID: only events with an id up to this one (0: no bound)
+	UpToID      int64         // with SortID: only events with an id up to this one (0: no bound; a follower passes one at or below an EventHorizon it read)
 	IncludeHeld bool          // also events held during Maintenance
 }
 

@@ -470,9 +470,11 @@ func (s *sqlBuilder) term(t *search.Term) error {
 // term matches, with events the page could have seen) makes it run again with them.
 //
 // A page in id order after a cursor (a client following the events by id) stops at the
-// EventHorizon, as ListEvents does: a later page never finds an id below the cursor.
+// EventHorizon, as ListEvents does: a later page never finds an id below the cursor. A caller
+// that bounds the page itself (UpToID: the export, at the horizon it read when it started; every
+// id up to a horizon once read stays settled) is not asked again for every page.
 func (q *Queries) SearchEvents(ctx context.Context, qr search.Query, opt store.SearchOptions) ([]event.FileEvent, error) {
-	if opt.Sort == store.SortID && !opt.Desc && opt.After != nil {
+	if opt.Sort == store.SortID && !opt.Desc && opt.After != nil && opt.UpToID <= 0 {
 		h, err := q.EventHorizon(ctx)
 		if err != nil {
 			return nil, err
@@ -480,7 +482,7 @@ func (q *Queries) SearchEvents(ctx context.Context, qr search.Query, opt store.S
 		if h <= opt.After.ID {
 			return nil, nil // nothing after the cursor is sure to stay there yet
 		}
-		if h != math.MaxInt64 && (opt.UpToID <= 0 || h < opt.UpToID) {
+		if h != math.MaxInt64 {
 			opt.UpToID = h
 		}
 	}
