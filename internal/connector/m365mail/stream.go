@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/telltale-dev/telltale/internal/connector"
+	"github.com/telltale-dev/telltale/internal/connector/kit/graphkit"
 	"github.com/telltale-dev/telltale/internal/connector/kit/paging"
 )
 
@@ -77,12 +78,7 @@ func startPath(userID string, since time.Time) string {
 // rel is a link Graph gave, relative to the configured Graph URL, as cursors keep it: a cursor
 // then follows the connection to another Graph URL (a proxy, an emulator on another port), where
 // a state Graph does not know answers 410 and the stream resyncs instead of failing.
-func (s *session) rel(link string) string {
-	if r, ok := strings.CutPrefix(link, s.graph); ok && strings.HasPrefix(r, "/") {
-		return r
-	}
-	return link
-}
+func (s *session) rel(link string) string { return graphkit.Rel(s.graph, link) }
 
 type deltaPage struct {
 	Value     []Message `json:"value"`
@@ -139,7 +135,8 @@ func (s *session) StreamStart(ctx context.Context, st connector.StreamSpec) (str
 // Changes reads one delta page of the mailbox's sent items and adapts each new message (one
 // record per attachment, attachments listed without their bytes). A 410 (SyncStateNotFound or
 // SyncStateInvalid: the delta state expired; any 410 on delta is treated so, NOTES Corrections
-// 1-2) is a typed Resync: a new round filtered from the last read time less resyncOverlap lists
+// 1-2), or a stored link from another Graph URL than the connection's now (graphkit.Foreign),
+// is a typed Resync: a new round filtered from the last read time less resyncOverlap lists
 // what was sent meanwhile (duplicates dropped by record id), and goes on as the stream.
 func (s *session) Changes(ctx context.Context, st connector.StreamSpec, pos string) (connector.ChangesPage, error) {
 	if st.Key != sentKey || st.Drive.VendorID == "" {
@@ -153,15 +150,23 @@ func (s *session) Changes(ctx context.Context, st connector.StreamSpec, pos stri
 	now := s.deps.Clock.Now()
 	var rs *connector.Resync
 	var page deltaPage
-	err = s.api.get(ctx, c.L, d.VendorID, preferPage, &page)
-	if ge, ok := asGraphError(err); ok && ge.Status == http.StatusGone {
+	var gone string // why the stored link cannot go on
+	if graphkit.Foreign(s.graph, c.L) {
+		gone = fmt.Sprintf("The sent items delta link of %s was taken from another Graph URL than the connection's %s", d.Owner, s.graph)
+	} else {
+		err = s.api.get(ctx, c.L, d.VendorID, preferPage, &page)
+		if ge, ok := asGraphError(err); ok && ge.Status == http.StatusGone {
+			gone = fmt.Sprintf("Microsoft Graph refused the sent items delta link of %s (410 %s: %s)", d.Owner, ge.Code, ge.Message)
+		}
+	}
+	if gone != "" {
 		last := time.Unix(c.T, 0)
 		if c.T == 0 {
 			last = now.Add(-7 * 24 * time.Hour)
 		}
 		since := last.Add(-resyncOverlap)
 		rs = &connector.Resync{Reason: connector.ResyncExpired, Since: since,
-			Detail: fmt.Sprintf("Microsoft Graph refused the sent items delta link of %s (410 %s: %s): the messages sent since %s are listed again with a new delta round", d.Owner, ge.Code, ge.Message, since.UTC().Format(time.RFC3339))}
+			Detail: fmt.Sprintf("%s: the messages sent since %s are listed again with a new delta round", gone, since.UTC().Format(time.RFC3339))}
 		// T stays such that another 410 within the round lists from since again.
 		c = cursor{L: startPath(d.VendorID, since), S: since.Unix(), T: last.Unix()}
 		page = deltaPage{}

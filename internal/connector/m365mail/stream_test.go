@@ -8,9 +8,11 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -335,5 +337,43 @@ func TestMailboxPacing(t *testing.T) {
 	}
 	if n := f.emu.Stats().MailThrottled; n != 0 {
 		t.Errorf("%d requests throttled", n)
+	}
+}
+
+// TestCursorOfAnotherGraphURL: a stored position whose link was taken from another Graph URL (a
+// cursor kept whole before links were kept relative, then the connection moved: a proxy, an
+// emulator on another port) resyncs like an expired link, without a request to that URL: the
+// messages sent since the position's time are listed again, and the stream goes on.
+func TestCursorOfAnotherGraphURL(t *testing.T) {
+	f := newFixture(t, memu.Options{Users: 4, UnlicensedUsers: -1, DisabledUsers: -1})
+	s := f.open(t)
+	u, peer := f.mailboxes()[1], f.mailboxes()[2]
+	st := s.DriveStreams(f.drive(u))[0]
+	var elsewhere atomic.Int64
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { elsewhere.Add(1) }))
+	defer other.Close()
+	pos, err := s.StreamStart(bg, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c cursor
+	if err := json.Unmarshal([]byte(pos), &c); err != nil || !strings.HasPrefix(c.L, "/") {
+		t.Fatalf("the stream's start %q (%v): its link is not relative to the Graph URL", pos, err)
+	}
+	f.clk.Advance(time.Minute)
+	id, err := f.emu.SendMail(u.UPN, memu.Mail{To: []string{peer.UPN}, Subject: "moved", Attachments: []memu.Attachment{{Kind: memu.AttachFile}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.L = other.URL + "/v1.0" + c.L // as a cursor of a connection then at other.URL kept it
+	recs, resyncs, _ := drain(t, s, st, c.String())
+	if len(resyncs) != 1 || resyncs[0].Reason != connector.ResyncExpired || !strings.Contains(resyncs[0].Detail, "another Graph URL") {
+		t.Errorf("resyncs %+v, want one for a link of another Graph URL", resyncs)
+	}
+	if len(recs) != 1 || !strings.HasPrefix(recs[0].VendorID, id+"/") {
+		t.Errorf("records %+v, want the message sent since the position", recs)
+	}
+	if n := elsewhere.Load(); n != 0 {
+		t.Errorf("%d requests went to the other Graph URL", n)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/telltale-dev/telltale/internal/connector"
+	"github.com/telltale-dev/telltale/internal/connector/kit/graphkit"
 )
 
 // preferSharing asks delta to mark items listed because their permissions changed
@@ -42,7 +43,7 @@ func (s *session) StreamStart(ctx context.Context, st connector.StreamSpec) (str
 	if page.DeltaLink == "" {
 		return "", fmt.Errorf("%w: onedrive: delta with token=latest answered no deltaLink for %s", connector.ErrMalformed, driveName(d))
 	}
-	return page.DeltaLink, nil
+	return graphkit.Rel(s.graph, page.DeltaLink), nil
 }
 
 // Changes reads one page of the drive's delta stream from its cursor (a nextLink or deltaLink).
@@ -50,7 +51,9 @@ func (s *session) StreamStart(ctx context.Context, st connector.StreamSpec) (str
 // file as indexed (Deps.Files), a file's state is also the records of the actions it means
 // (itemRecords, feed "delta"). Folders are learned for paths, never files. A 410 (the link
 // expired, or Graph wants a resync) is a Resync that crawls the drive again: delta cannot say
-// what changed meanwhile, and deletions missed are found by the new crawl.
+// what changed meanwhile, and deletions missed are found by the new crawl; so is a stored link
+// from another Graph URL than the connection's now (graphkit.Foreign). Links are kept relative to
+// the Graph URL (graphkit.Rel).
 func (s *session) Changes(ctx context.Context, st connector.StreamSpec, cursor string) (connector.ChangesPage, error) {
 	if st.Key == auditKey && st.Drive.VendorID == "" {
 		return s.auditChanges(ctx, cursor)
@@ -66,6 +69,10 @@ func (s *session) Changes(ctx context.Context, st connector.StreamSpec, cursor s
 		return connector.ChangesPage{}, fmt.Errorf("%w: onedrive: empty delta cursor for %s", connector.ErrMalformed, driveName(d))
 	}
 	cursor = splitCursor(cursor) // the link (an older cursor carried more lines: resolve.go)
+	if graphkit.Foreign(s.graph, cursor) {
+		return connector.ChangesPage{Resync: &connector.Resync{Reason: connector.ResyncExpired, Since: s.deps.Clock.Now(), Recrawl: true,
+			Detail: fmt.Sprintf("The delta link of %s was taken from another Graph URL than the connection's %s: what changed since cannot be read, so the drive is crawled again", driveName(d), s.graph)}}, nil
+	}
 	var page deltaPage
 	err := s.api.get(ctx, cursor, PermFilesReadAll, http.Header{"Prefer": {preferSharing}}, &page)
 	if err != nil {
@@ -119,9 +126,9 @@ func (s *session) Changes(ctx context.Context, st connector.StreamSpec, cursor s
 	}
 	switch {
 	case page.NextLink != "":
-		out.Next, out.More = page.NextLink, true
+		out.Next, out.More = graphkit.Rel(s.graph, page.NextLink), true
 	case page.DeltaLink != "":
-		out.Next = page.DeltaLink
+		out.Next = graphkit.Rel(s.graph, page.DeltaLink)
 	default:
 		return connector.ChangesPage{}, fmt.Errorf("%w: onedrive: a delta page of %s without nextLink nor deltaLink", connector.ErrMalformed, driveName(d))
 	}

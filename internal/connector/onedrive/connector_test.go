@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -363,18 +364,63 @@ func TestDocumented(t *testing.T) {
 }
 
 // TestLinksStayOnGraph: a link from a page is followed only under the configured Graph URL, so
-// the bearer token goes nowhere else.
+// the bearer token goes nowhere else. A stored cursor holding a link of another Graph URL (taken
+// before the connection's Graph URL changed: a proxy put in front, an emulator restarted on
+// another port) is not followed either, nor is it an error for ever: the crawl starts over, the
+// delta stream resyncs with a new crawl; and the cursors handed out are relative to the Graph URL,
+// so that they follow the connection to its next one.
 func TestLinksStayOnGraph(t *testing.T) {
 	f := newFixture(t, memu.Options{Users: 4})
 	s := f.open(t)
-	for _, l := range []string{"https://evil.example/v1.0/drives", f.srv.URL + "/v1.0.evil/x", "http://127.0.0.1:1/v1.0/x"} {
+	var elsewhere atomic.Int64
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { elsewhere.Add(1) }))
+	defer other.Close()
+	for _, l := range []string{"https://evil.example/v1.0/drives", f.srv.URL + "/v1.0.evil/x", other.URL + "/v1.0/x"} {
 		if _, err := s.api.resolve(l); !errors.Is(err, connector.ErrMalformed) {
 			t.Errorf("%s: %v", l, err)
 		}
 	}
-	_, err := s.Index(context.Background(), f.drive(f.licensed()[1]), "https://evil.example/v1.0/drives/x/root/delta")
-	if !errors.Is(err, connector.ErrMalformed) {
-		t.Errorf("a crawl cursor off Graph: %v", err)
+	ctx := context.Background()
+	d := f.drive(f.licensed()[1])
+	p, err := s.Index(ctx, d, other.URL+"/v1.0/drives/x/root/delta?token=old")
+	if err != nil || p.Next != "" || p.Done || len(p.Files) != 0 {
+		t.Errorf("a crawl cursor of another Graph URL: %+v %v, want the crawl started over", p, err)
+	}
+	c, err := s.Changes(ctx, connector.StreamSpec{Key: deltaKey, Drive: d}, other.URL+"/v1.0/drives/x/root/delta?token=old")
+	if err != nil || c.Resync == nil || c.Resync.Reason != connector.ResyncExpired || !c.Resync.Recrawl || !strings.Contains(c.Resync.Detail, "another Graph URL") {
+		t.Errorf("a delta cursor of another Graph URL: %+v %v, want a resync that crawls again", c, err)
+	}
+	if n := elsewhere.Load(); n != 0 {
+		t.Errorf("%d requests went to the other Graph URL", n)
+	}
+	// A crawl to its end: every cursor handed out is relative, and the stream goes on from it.
+	cursor := ""
+	for i := 0; ; i++ {
+		p, err := s.Index(ctx, d, cursor)
+		if err != nil || i > 100 {
+			t.Fatalf("crawl page %d: %v", i, err)
+		}
+		if p.Done {
+			cursor = p.StreamStart[deltaKey]
+			break
+		}
+		if !strings.HasPrefix(p.Next, "/") {
+			t.Fatalf("crawl cursor %q is not relative to the Graph URL", p.Next)
+		}
+		cursor = p.Next
+	}
+	start, err := s.StreamStart(ctx, connector.StreamSpec{Key: deltaKey, Drive: d})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range []string{cursor, start} {
+		if !strings.HasPrefix(l, "/") {
+			t.Fatalf("stream cursor %q is not relative to the Graph URL", l)
+		}
+	}
+	c, err = s.Changes(ctx, connector.StreamSpec{Key: deltaKey, Drive: d}, cursor)
+	if err != nil || c.Resync != nil || !strings.HasPrefix(c.Next, "/") {
+		t.Errorf("the delta stream from the crawl's relative link: next %q, resync %+v, %v", c.Next, c.Resync, err)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/telltale-dev/telltale/internal/connector"
+	"github.com/telltale-dev/telltale/internal/connector/kit/graphkit"
 	"github.com/telltale-dev/telltale/internal/event"
 )
 
@@ -113,7 +114,9 @@ func deltaPath(d connector.Drive) string {
 // deltaLink over as the start of the drive's delta stream (FromCrawl): what changed during the
 // crawl is in the crawl's state. Permissions are not read during the crawl (one call per file):
 // an item's sharing summary (the shared facet) is kept, and who a file is shared with is read
-// when the stream reports a sharing change. A 410 (the nextLink expired) starts the crawl again.
+// when the stream reports a sharing change. A 410 (the nextLink expired), or a stored nextLink
+// from another Graph URL than the connection's now, starts the crawl again. Links are kept
+// relative to the Graph URL (graphkit.Rel).
 func (s *session) Index(ctx context.Context, d connector.Drive, cursor string) (connector.IndexPage, error) {
 	if err := readable(d); err != nil {
 		return connector.IndexPage{}, err
@@ -122,6 +125,10 @@ func (s *session) Index(ctx context.Context, d connector.Drive, cursor string) (
 	if link == "" {
 		link = deltaPath(d)
 	}
+	if graphkit.Foreign(s.graph, link) {
+		s.log.Info("onedrive: the crawl's next link is from another Graph URL than the connection's; crawling again", "drive", d.VendorID, "graph_url", s.graph)
+		return connector.IndexPage{}, nil
+	}
 	var page deltaPage
 	if err := s.api.get(ctx, link, PermFilesReadAll, nil, &page); err != nil {
 		if isStatus(err, http.StatusGone) {
@@ -129,7 +136,7 @@ func (s *session) Index(ctx context.Context, d connector.Drive, cursor string) (
 			s.log.Info("onedrive: the crawl's next link expired; crawling again", "drive", d.VendorID, "err", ge)
 			next := ""
 			if _, rerr := s.api.resolve(ge.Location); rerr == nil {
-				next = ge.Location
+				next = graphkit.Rel(s.graph, ge.Location)
 			}
 			return connector.IndexPage{Next: next}, nil
 		}
@@ -151,10 +158,10 @@ func (s *session) Index(ctx context.Context, d connector.Drive, cursor string) (
 	}
 	switch {
 	case page.NextLink != "":
-		out.Next = page.NextLink
+		out.Next = graphkit.Rel(s.graph, page.NextLink)
 	case page.DeltaLink != "":
 		out.Done = true
-		out.StreamStart = map[string]string{deltaKey: page.DeltaLink}
+		out.StreamStart = map[string]string{deltaKey: graphkit.Rel(s.graph, page.DeltaLink)}
 
 	default:
 		return connector.IndexPage{}, fmt.Errorf("%w: onedrive: a delta page of %s without nextLink nor deltaLink", connector.ErrMalformed, driveName(d))

@@ -156,3 +156,21 @@ func (a App) TokenError(err error) error {
 	}
 	return fmt.Errorf("%w: Entra ID refused the token request for application %s in tenant %s: %d %s: %s", connector.ErrAuth, a.ClientID, a.Tenant, re.Status, re.Code, desc)
 }
+
+// Rel is a link Graph gave (@odata.nextLink, @odata.deltaLink) relative to the connection's
+// Graph URL base, as cursors keep it, so that a cursor follows the connection to another Graph
+// URL (a proxy, a national cloud's endpoint, an emulator on another port); a link outside base is
+// kept whole (the caller's resolve refuses it).
+func Rel(base, link string) string {
+	if r, ok := strings.CutPrefix(link, base); ok && strings.HasPrefix(r, "/") {
+		return r
+	}
+	return link
+}
+
+// Foreign reports whether a stored link is absolute and outside base: a position taken while the
+// connection had another Graph URL (cursors kept links whole before Rel). The bearer token must
+// not go there, and the Graph at base cannot continue it, so the stream starts over as for a 410.
+func Foreign(base, link string) bool {
+	return !strings.HasPrefix(link, "/") && !strings.HasPrefix(link, base+"/")
+}
