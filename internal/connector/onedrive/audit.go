@@ -16,6 +16,7 @@ import (
 	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/telltale-dev/telltale/internal/connector"
+	"github.com/telltale-dev/telltale/internal/connector/kit/graphkit"
 	"github.com/telltale-dev/telltale/internal/connector/kit/oauth"
 	"github.com/telltale-dev/telltale/internal/httpx"
 )
@@ -264,6 +265,12 @@ func (s *session) auditChanges(ctx context.Context, pos string) (connector.Chang
 		}
 		cur.Start, cur.End, cur.Page = start, end, ""
 	}
+	if cur.Page != "" && graphkit.Foreign(s.mgmt.root, cur.Page) {
+		// A page link of another manage_url (kept whole before links were kept relative): not
+		// followed; the window is listed again from its start (records read again are dropped
+		// as duplicates by their ids).
+		cur.Page = ""
+	}
 	link := cur.Page
 	if link == "" {
 		link = "/subscriptions/content?contentType=" + contentSP + "&startTime=" + cur.Start.Format("2006-01-02T15:04:05") + "&endTime=" + cur.End.Format("2006-01-02T15:04:05")
@@ -335,7 +342,7 @@ func (s *session) auditChanges(ctx context.Context, pos string) (connector.Chang
 	}
 	switch {
 	case next != "":
-		cur.Page = next
+		cur.Page = graphkit.Rel(s.mgmt.root, next) // follows the connection to another manage_url
 		out.Next, out.More = cur.String(), true
 	case now.Sub(cur.End) > auditEvery:
 		// The window was cut at 24 hours (a stream behind): the next one follows at once.

@@ -4,9 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -481,4 +485,54 @@ func keys[V any](m map[string]V) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// TestAuditPageLinkOfAnotherURL: a window's content listing paged by NextPageUri keeps the page
+// link relative to the Management Activity API's URL, so it follows a connection whose
+// manage_url changes; a stored page link of another URL is not followed (no request there): the
+// window is listed again from its start, and no record is missed.
+func TestAuditPageLinkOfAnotherURL(t *testing.T) {
+	f := newFixture(t, memu.Options{AuditLagMin: 2 * time.Minute, AuditLagMax: 5 * time.Minute, AuditPageSize: 1})
+	s := f.open(t)
+	ctx := context.Background()
+	var elsewhere atomic.Int64
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { elsewhere.Add(1) }))
+	defer other.Close()
+	st := connector.StreamSpec{Key: auditKey}
+	pos, err := s.StreamStart(ctx, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := f.licensed()[1]
+	for i := range 4 {
+		f.clk.Advance(20 * time.Minute) // blobs of their own
+		if _, err := f.emu.Upload(u.UPN, "", fmt.Sprintf("f%d.txt", i), []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+		f.emu.Step(10)
+	}
+	f.clk.Advance(30 * time.Minute)
+	want, _ := readAudit(t, s, pos)
+	p, err := s.Changes(ctx, st, pos)
+	if err != nil || !p.More {
+		t.Fatalf("first page of %d records' window: more %v, %v (the test needs a paged listing)", len(want), p.More, err)
+	}
+	var cur auditCursor
+	if err := json.Unmarshal([]byte(p.Next), &cur); err != nil || !strings.HasPrefix(cur.Page, "/") {
+		t.Fatalf("cursor %s (%v): the page link is not relative to the API's URL", p.Next, err)
+	}
+	cur.Page = other.URL + "/api/v1.0/x/activity/feed" + cur.Page
+	got, _ := readAudit(t, s, cur.String())
+	have := map[string]bool{}
+	for _, r := range append(p.Records, got...) {
+		have[r.VendorID] = true
+	}
+	for _, r := range want {
+		if !have[r.VendorID] {
+			t.Errorf("record %s missed after a page link of another URL", r.VendorID)
+		}
+	}
+	if n := elsewhere.Load(); n != 0 {
+		t.Errorf("%d requests went to the other URL", n)
+	}
 }
