@@ -16,6 +16,7 @@ import (
 
 	"github.com/telltale-dev/telltale/internal/clock"
 	"github.com/telltale-dev/telltale/internal/connector"
+	"github.com/telltale-dev/telltale/internal/connector/connectortest"
 )
 
 // FuzzAdapt: DecodeMessage and Adapt never panic; an error says it is a Gmail message's; every
@@ -33,17 +34,7 @@ func FuzzAdapt(f *testing.F) {
 		}
 		for _, mailbox := range []string{"", "alice@corp.example"} {
 			for _, r := range Adapt(m, mailbox) {
-				if r.VendorID == "" {
-					t.Fatal("a record without an id")
-				}
-				if (r.Skip == "") != (len(r.Events) == 1) {
-					t.Fatalf("skip %q with %d events", r.Skip, len(r.Events))
-				}
-				for i := range r.Events {
-					if err := r.Events[i].Validate(); err != nil {
-						t.Fatalf("invalid event: %v", err)
-					}
-				}
+				connectortest.CheckRecord(t, r)
 			}
 		}
 	})

@@ -3,6 +3,8 @@ package googledrive
 import (
 	"strings"
 	"testing"
+
+	"github.com/telltale-dev/telltale/internal/connector/connectortest"
 )
 
 // FuzzAdapt: DecodeActivity and Adapt never panic; an error says it is a Google Drive activity's;
@@ -20,17 +22,7 @@ func FuzzAdapt(f *testing.F) {
 			return
 		}
 		for _, r := range Adapt(a, Options{OwnApps: []string{"app"}}) {
-			if r.VendorID == "" {
-				t.Fatal("a record without an id")
-			}
-			if (r.Skip == "") != (len(r.Events) == 1) {
-				t.Fatalf("skip %q with %d events", r.Skip, len(r.Events))
-			}
-			for i := range r.Events {
-				if err := r.Events[i].Validate(); err != nil {
-					t.Fatalf("invalid event: %v", err)
-				}
-			}
+			connectortest.CheckRecord(t, r)
 		}
 	})
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/telltale-dev/telltale/internal/clock"
 	"github.com/telltale-dev/telltale/internal/connector"
+	"github.com/telltale-dev/telltale/internal/connector/connectortest"
 )
 
 // FuzzDeliver: Deliver never panics on any query or body; what it does not accept is a typed
@@ -78,17 +79,7 @@ func FuzzAdapt(f *testing.F) {
 		}
 		for _, mb := range []Mailbox{{}, {UserID: "u", UPN: "ann@corp.example"}} {
 			for _, r := range Adapt(m, mb) {
-				if r.VendorID == "" {
-					t.Fatal("a record without an id")
-				}
-				if (r.Skip == "") != (len(r.Events) == 1) {
-					t.Fatalf("skip %q with %d events", r.Skip, len(r.Events))
-				}
-				for i := range r.Events {
-					if err := r.Events[i].Validate(); err != nil {
-						t.Fatalf("invalid event: %v", err)
-					}
-				}
+				connectortest.CheckRecord(t, r)
 			}
 		}
 	})

@@ -1,9 +1,10 @@
 package onedrive
 
 import (
-	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/telltale-dev/telltale/internal/connector/connectortest"
 )
 
 // FuzzAuditAdapt: any bytes given as an Audit.SharePoint record (a real tenant's records are not
@@ -34,19 +35,7 @@ func FuzzAuditAdapt(f *testing.F) {
 			return
 		}
 		for _, o := range []auditOptions{{ownApp: "app"}, {ownApp: "app", resolve: resolved}} {
-			rec := adaptAuditRecord(r, o)
-			if rec.VendorID == "" {
-				t.Fatal("a record without an id")
-			}
-			if (rec.Skip == "") != (len(rec.Events) == 1) {
-				t.Fatalf("skip %q with %d events", rec.Skip, len(rec.Events))
-			}
-			for i := range rec.Events {
-				if err := rec.Events[i].Validate(); err != nil {
-					b, _ := json.Marshal(rec.Events[i])
-					t.Fatalf("invalid event: %v\n%s", err, b)
-				}
-			}
+			connectortest.CheckRecord(t, adaptAuditRecord(r, o))
 		}
 	})
 }
