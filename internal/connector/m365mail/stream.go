@@ -76,9 +76,16 @@ func startPath(userID string, since time.Time) string {
 }
 
 // rel is a link Graph gave, relative to the configured Graph URL, as cursors keep it: a cursor
-// then follows the connection to another Graph URL (a proxy, an emulator on another port), where
-// a state Graph does not know answers 410 and the stream resyncs instead of failing.
-func (s *session) rel(link string) string { return graphkit.Rel(s.graph, link) }
+// then follows the connection to another Graph URL (the demo's emulator on another port), where
+// a state Graph does not know answers 410 and the stream resyncs instead of failing. A link
+// outside the Graph URL is refused (graphkit.Rel).
+func (s *session) rel(link string) (string, error) {
+	r, err := graphkit.Rel(s.graph, link)
+	if err != nil {
+		return "", fmt.Errorf("microsoft365_mail: %w", err)
+	}
+	return r, nil
+}
 
 type deltaPage struct {
 	Value     []Message `json:"value"`
@@ -121,7 +128,11 @@ func (s *session) StreamStart(ctx context.Context, st connector.StreamSpec) (str
 		}
 		switch {
 		case page.DeltaLink != "":
-			return cursor{L: s.rel(page.DeltaLink), T: now.Unix()}.String(), nil
+			l, err := s.rel(page.DeltaLink)
+			if err != nil {
+				return "", err
+			}
+			return cursor{L: l, T: now.Unix()}.String(), nil
 		case page.NextLink == "":
 			return "", fmt.Errorf("%w: microsoft365_mail: a delta page of %s without nextLink nor deltaLink", connector.ErrMalformed, d.Owner)
 		}
@@ -196,11 +207,14 @@ func (s *session) Changes(ctx context.Context, st connector.StreamSpec, pos stri
 	var next cursor
 	switch {
 	case page.NextLink != "":
-		next, out.More = cursor{L: s.rel(page.NextLink), T: c.T, S: c.S}, true
+		next, out.More = cursor{L: page.NextLink, T: c.T, S: c.S}, true
 	case page.DeltaLink != "":
-		next = cursor{L: s.rel(page.DeltaLink), T: now.Unix()}
+		next = cursor{L: page.DeltaLink, T: now.Unix()}
 	default:
 		return connector.ChangesPage{}, fmt.Errorf("%w: microsoft365_mail: a delta page of %s without nextLink nor deltaLink", connector.ErrMalformed, d.Owner)
+	}
+	if next.L, err = s.rel(next.L); err != nil {
+		return connector.ChangesPage{}, err
 	}
 	out.Next = next.String()
 	return out, nil

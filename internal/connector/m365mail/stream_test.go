@@ -9,6 +9,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -375,5 +377,23 @@ func TestCursorOfAnotherGraphURL(t *testing.T) {
 	}
 	if n := elsewhere.Load(); n != 0 {
 		t.Errorf("%d requests went to the other Graph URL", n)
+	}
+}
+
+// TestLinksOutsideGraphRefusedAtOnce: Graph reached through a proxy that leaves Graph's own host
+// in its links: the stream's start fails as malformed when Graph hands such a deltaLink over, so
+// no position holds it (a stored one would resync at every read, never saying why).
+func TestLinksOutsideGraphRefusedAtOnce(t *testing.T) {
+	f := newFixture(t, memu.Options{Users: 4, UnlicensedUsers: -1, DisabledUsers: -1})
+	target, _ := url.Parse(f.srv.URL)
+	proxy := httptest.NewServer(&httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) { r.SetURL(target) }})
+	defer proxy.Close()
+	cfg := f.config()
+	cfg.Settings["graph_url"] = proxy.URL + "/v1.0"
+	s := f.openWith(t, cfg, connector.Deps{Clock: f.clk, Sleep: f.clk.Sleep})
+	st := s.DriveStreams(f.drive(f.mailboxes()[1]))[0]
+	pos, err := s.StreamStart(bg, st)
+	if !errors.Is(err, connector.ErrMalformed) || !strings.Contains(err.Error(), "a link outside "+proxy.URL) || pos != "" {
+		t.Errorf("a stream start whose deltaLink is outside the Graph URL: %q, %v", pos, err)
 	}
 }

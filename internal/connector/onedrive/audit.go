@@ -342,7 +342,11 @@ func (s *session) auditChanges(ctx context.Context, pos string) (connector.Chang
 	}
 	switch {
 	case next != "":
-		cur.Page = graphkit.Rel(s.mgmt.root, next) // follows the connection to another manage_url
+		// Relative to the API's URL, so it follows the connection to another manage_url; one
+		// outside it is refused now rather than stored.
+		if cur.Page, err = graphkit.Rel(s.mgmt.root, next); err != nil {
+			return connector.ChangesPage{}, fmt.Errorf("onedrive: listing audit content: %w", err)
+		}
 		out.Next, out.More = cur.String(), true
 	case now.Sub(cur.End) > auditEvery:
 		// The window was cut at 24 hours (a stream behind): the next one follows at once.

@@ -43,7 +43,17 @@ func (s *session) StreamStart(ctx context.Context, st connector.StreamSpec) (str
 	if page.DeltaLink == "" {
 		return "", fmt.Errorf("%w: onedrive: delta with token=latest answered no deltaLink for %s", connector.ErrMalformed, driveName(d))
 	}
-	return graphkit.Rel(s.graph, page.DeltaLink), nil
+	return s.rel(page.DeltaLink)
+}
+
+// rel is a link Graph gave, relative to the Graph URL, as cursors keep it; one outside it is
+// refused (graphkit.Rel).
+func (s *session) rel(link string) (string, error) {
+	r, err := graphkit.Rel(s.graph, link)
+	if err != nil {
+		return "", fmt.Errorf("onedrive: %w", err)
+	}
+	return r, nil
 }
 
 // Changes reads one page of the drive's delta stream from its cursor (a nextLink or deltaLink).
@@ -126,11 +136,14 @@ func (s *session) Changes(ctx context.Context, st connector.StreamSpec, cursor s
 	}
 	switch {
 	case page.NextLink != "":
-		out.Next, out.More = graphkit.Rel(s.graph, page.NextLink), true
+		out.Next, out.More = page.NextLink, true
 	case page.DeltaLink != "":
-		out.Next = graphkit.Rel(s.graph, page.DeltaLink)
+		out.Next = page.DeltaLink
 	default:
 		return connector.ChangesPage{}, fmt.Errorf("%w: onedrive: a delta page of %s without nextLink nor deltaLink", connector.ErrMalformed, driveName(d))
+	}
+	if out.Next, err = s.rel(out.Next); err != nil {
+		return connector.ChangesPage{}, err
 	}
 	return out, nil
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"slices"
 	"sort"
@@ -446,5 +448,36 @@ func TestDrivesRefused(t *testing.T) {
 		}
 		_, err := s.Index(context.Background(), d, "")
 		mustSay(t, err, connector.ErrInaccessible, PermFilesReadAll)
+	}
+}
+
+// TestLinksOutsideGraphRefusedAtOnce: Graph reached through a proxy that leaves Graph's own host
+// in the links it hands back: those links lie outside the configured Graph URL, so the crawl's
+// page and the delta stream's page that carry one fail as malformed when Graph hands it over, and
+// no cursor holds it (a stored one would be taken for a position of another Graph URL and start
+// the drive over at every read, never saying why).
+func TestLinksOutsideGraphRefusedAtOnce(t *testing.T) {
+	f := newFixture(t, memu.Options{Users: 4, FilesPerUser: 10, DeltaPageSize: 4})
+	target, _ := url.Parse(f.srv.URL)
+	proxy := httptest.NewServer(&httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) {
+		r.SetURL(target) // the emulator sees its own host and writes its links with it
+	}})
+	defer proxy.Close()
+	cfg := f.config()
+	cfg.Settings["graph_url"] = proxy.URL + "/v1.0"
+	s := f.openWith(t, cfg, connector.Deps{Clock: f.clk})
+	ctx := context.Background()
+	d := f.drive(f.licensed()[1])
+	p, err := s.Index(ctx, d, "")
+	if !errors.Is(err, connector.ErrMalformed) || !strings.Contains(err.Error(), "a link outside "+proxy.URL) || p.Next != "" {
+		t.Errorf("a crawl page whose nextLink is outside the Graph URL: next %q, %v", p.Next, err)
+	}
+	start, err := s.StreamStart(ctx, connector.StreamSpec{Key: deltaKey, Drive: d})
+	if !errors.Is(err, connector.ErrMalformed) || start != "" {
+		t.Errorf("a stream start whose deltaLink is outside the Graph URL: %q, %v", start, err)
+	}
+	c, err := s.Changes(ctx, connector.StreamSpec{Key: deltaKey, Drive: d}, deltaPath(d)+"&token=latest")
+	if !errors.Is(err, connector.ErrMalformed) || c.Next != "" || c.Resync != nil {
+		t.Errorf("a delta page whose link is outside the Graph URL: next %q, resync %+v, %v", c.Next, c.Resync, err)
 	}
 }

@@ -135,8 +135,8 @@ func (s *session) Index(ctx context.Context, d connector.Drive, cursor string) (
 			ge, _ := asGraphError(err)
 			s.log.Info("onedrive: the crawl's next link expired; crawling again", "drive", d.VendorID, "err", ge)
 			next := ""
-			if _, rerr := s.api.resolve(ge.Location); rerr == nil {
-				next = graphkit.Rel(s.graph, ge.Location)
+			if r, rerr := s.rel(ge.Location); rerr == nil {
+				next = r
 			}
 			return connector.IndexPage{Next: next}, nil
 		}
@@ -158,10 +158,18 @@ func (s *session) Index(ctx context.Context, d connector.Drive, cursor string) (
 	}
 	switch {
 	case page.NextLink != "":
-		out.Next = graphkit.Rel(s.graph, page.NextLink)
+		next, err := s.rel(page.NextLink)
+		if err != nil {
+			return connector.IndexPage{}, err
+		}
+		out.Next = next
 	case page.DeltaLink != "":
+		l, err := s.rel(page.DeltaLink)
+		if err != nil {
+			return connector.IndexPage{}, err
+		}
 		out.Done = true
-		out.StreamStart = map[string]string{deltaKey: graphkit.Rel(s.graph, page.DeltaLink)}
+		out.StreamStart = map[string]string{deltaKey: l}
 
 	default:
 		return connector.IndexPage{}, fmt.Errorf("%w: onedrive: a delta page of %s without nextLink nor deltaLink", connector.ErrMalformed, driveName(d))

@@ -159,17 +159,22 @@ func (a App) TokenError(err error) error {
 
 // Rel is a link Graph gave (@odata.nextLink, @odata.deltaLink) relative to the connection's
 // Graph URL base, as cursors keep it, so that a cursor follows the connection to another Graph
-// URL (a proxy, a national cloud's endpoint, an emulator on another port); a link outside base is
-// kept whole (the caller's resolve refuses it).
-func Rel(base, link string) string {
-	if r, ok := strings.CutPrefix(link, base); ok && strings.HasPrefix(r, "/") {
-		return r
+// URL (the demo's emulator on another port at each start). A link outside base is refused here,
+// when Graph hands it over (ErrMalformed: the bearer token goes nowhere else), rather than stored
+// and then taken for a position of another Graph URL (Foreign) at every read.
+func Rel(base, link string) (string, error) {
+	if strings.HasPrefix(link, "/") {
+		return link, nil
 	}
-	return link
+	if r, ok := strings.CutPrefix(link, base); ok && strings.HasPrefix(r, "/") {
+		return r, nil
+	}
+	return "", fmt.Errorf("%w: a link outside %s: %.80q", connector.ErrMalformed, base, link)
 }
 
 // Foreign reports whether a stored link is absolute and outside base: a position taken while the
-// connection had another Graph URL (cursors kept links whole before Rel). The bearer token must
+// connection had another Graph URL (cursors kept links whole before Rel; Rel refuses such a link
+// from Graph itself, so a cursor never holds one otherwise). The bearer token must
 // not go there, and the Graph at base cannot continue it, so the stream starts over as for a 410.
 func Foreign(base, link string) bool {
 	return !strings.HasPrefix(link, "/") && !strings.HasPrefix(link, base+"/")

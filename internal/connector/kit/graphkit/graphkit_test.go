@@ -37,3 +37,31 @@ func TestErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestRelAndForeign: a link under the Graph URL is kept relative to it, a path as it is; one
+// outside (another host, a longer path segment, a look-alike prefix) is refused as malformed; a
+// stored absolute link is foreign unless under the Graph URL.
+func TestRelAndForeign(t *testing.T) {
+	const base = "https://graph.microsoft.com/v1.0"
+	for link, want := range map[string]string{
+		base + "/drives/x/root/delta?token=a": "/drives/x/root/delta?token=a",
+		"/drives/x/root/delta?token=a":        "/drives/x/root/delta?token=a",
+	} {
+		if got, err := Rel(base, link); err != nil || got != want {
+			t.Errorf("Rel(%q) = %q, %v; want %q", link, got, err, want)
+		}
+		if Foreign(base, link) {
+			t.Errorf("Foreign(%q): want false", link)
+		}
+	}
+	for _, link := range []string{"https://evil.example/v1.0/drives", base + ".evil/x", base, "http://graph.microsoft.com/v1.0/x", "https://graph.microsoft.com/beta/x"} {
+		if got, err := Rel(base, link); !errors.Is(err, connector.ErrMalformed) || got != "" {
+			t.Errorf("Rel(%q) = %q, %v; want refused", link, got, err)
+		}
+	}
+	for _, link := range []string{"https://evil.example/v1.0/drives", base + ".evil/x", "http://127.0.0.1:1/v1.0/x"} {
+		if !Foreign(base, link) {
+			t.Errorf("Foreign(%q): want true", link)
+		}
+	}
+}
